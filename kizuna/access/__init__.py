@@ -1,0 +1,1 @@
+"""The access decision: a VerifiedGrant is made only from a live on-chain grant."""

@@ -1,0 +1,1 @@
+"""The Kizuna HTTP service (FastAPI)."""

@@ -1,0 +1,1 @@
+"""Everything that talks to Ethereum: artifacts, deployments, agents, signers, event index."""

@@ -1,0 +1,188 @@
+"""A local Ethereum node (anvil, from npm's ``@foundry-rs/anvil``) on 127.0.0.1.
+
+Used by the tests, the benchmarks and ``kizuna up``. The node listens on loopback only, on a
+free port unless one is given, and keeps its state on disk when ``state_path`` is set.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import httpx
+from eth_account import Account
+
+from kizuna.errors import ConfigError, ConflictError, NodeUnreachable
+
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+"""The well-known development mnemonic anvil and Hardhat fund by default. Never for real funds."""
+
+_PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def dev_private_keys(count: int = 10) -> list[str]:
+    """The private keys anvil funds by default (derived from ``DEV_MNEMONIC``)."""
+    Account.enable_unaudited_hdwallet_features()
+    return [
+        Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key.hex()
+        for i in range(count)
+    ]
+
+
+def find_anvil() -> str:
+    """Path of the anvil binary: ``KIZUNA_ANVIL``, the project's node_modules, or PATH."""
+    configured = os.environ.get("KIZUNA_ANVIL")
+    if configured:
+        return configured
+    local = _PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
+    if local.exists():
+        return str(local)
+    found = shutil.which("anvil")
+    if found:
+        return found
+    raise ConfigError("anvil not found: run scripts/bootstrap.sh (npm install) or set KIZUNA_ANVIL")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((host, port)) == 0
+
+
+@dataclass
+class LocalNode:
+    """An anvil process. Use as a context manager, or call :meth:`start` and :meth:`stop`."""
+
+    port: int | None = None
+    chain_id: int = 31337
+    state_path: Path | None = None
+    block_time: float | None = None
+    accounts: int = 10
+    log_path: Path | None = None
+    startup_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._port = self.port
+
+    @property
+    def rpc_url(self) -> str:
+        if self._port is None:
+            raise ConfigError("the local node has not been started")
+        return f"http://127.0.0.1:{self._port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> LocalNode:
+        if self.running:
+            return self
+        if self.port is not None and port_in_use(self.port):
+            raise ConflictError(
+                f"port {self.port} on 127.0.0.1 is in use: cannot start anvil there"
+            )
+        attempts = 1 if self.port is not None else 3
+        for attempt in range(attempts):
+            self._port = self.port if self.port is not None else free_port()
+            self._spawn()
+            try:
+                self._wait_ready()
+                return self
+            except NodeUnreachable:
+                exited = self._process is not None and self._process.poll() is not None
+                self.stop()
+                if not exited or attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _spawn(self) -> None:
+        args = [
+            find_anvil(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self._port),
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            str(self.accounts),
+            "--mnemonic",
+            DEV_MNEMONIC,
+            "--hardfork",
+            "cancun",
+        ]
+        if self.block_time is not None:
+            args += ["--block-time", str(self.block_time)]
+        if self.state_path is not None:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            args += ["--state", str(self.state_path), "--state-interval", "5"]
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("ab")
+        self._process = subprocess.Popen(
+            args,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise NodeUnreachable(f"anvil exited with code {self._process.returncode} at start")
+            try:
+                answer = httpx.post(self.rpc_url, json=payload, timeout=1.0)
+                if answer.status_code == 200 and "result" in answer.json():
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise NodeUnreachable(
+            f"anvil did not answer on {self.rpc_url} within {self.startup_timeout}s"
+        )
+
+    def stop(self) -> None:
+        """Stop the node (SIGTERM, so anvil writes its state file), waiting for it to exit."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> LocalNode:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextmanager
+def local_node(**kwargs: object) -> Iterator[LocalNode]:
+    """``with local_node() as node: node.rpc_url`` — an anvil for the duration of the block."""
+    node = LocalNode(**kwargs)  # type: ignore[arg-type]
+    with node:
+        yield node

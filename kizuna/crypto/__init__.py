@@ -1,0 +1,1 @@
+"""Keys and proxy re-encryption (Umbral), wallet-derived keys, blinded scopes, receipts."""

@@ -1,0 +1,246 @@
+"""Kizuna's one exception tree.
+
+Every error Kizuna raises on purpose is a ``KizunaError``. The tree::
+
+    KizunaError
+    ├── ConfigError                 configuration missing, malformed or unsafe
+    ├── InputError                  bad input: which field, and why
+    │   └── FhirValidationError     FHIR resource or Bundle invalid (path + reason per issue)
+    ├── NotFoundError               a named thing does not exist (record, deployment, file)
+    ├── ConflictError               the thing exists already (record id taken, ...)
+    ├── AccessDenied                no live grant / not the owner / not authorised
+    ├── ChainError                  talking to Ethereum
+    │   ├── NodeUnreachable         the JSON-RPC endpoint does not answer
+    │   ├── WrongChain              the node is on another chain id than expected
+    │   ├── DeploymentError         no Kizuna contract where the deployment says
+    │   └── TransactionError        a transaction could not be sent or did not succeed
+    │       ├── InsufficientFunds
+    │       ├── NonceTooLow
+    │       ├── TransactionTimeout
+    │       └── ContractReverted    a revert, decoded: custom error name + arguments
+    ├── SignerError                 a signer could not sign
+    │   └── KeystoreError           keystore missing, corrupted, or wrong passphrase
+    ├── CryptoError                 keys, capsules, fragments
+    │   ├── KeyDerivationError
+    │   ├── FragmentError           kfrag / cfrag failed verification, threshold not met
+    │   └── EnvelopeError           envelope format or integrity
+    │       ├── EnvelopeFormatError unknown magic / version / malformed header
+    │       └── IntegrityError      tampered, truncated, reordered, swapped or wrong key
+    └── StorageError                content stores (embedded, IPFS node)
+        ├── InvalidCid
+        ├── ContentNotFound
+        ├── StoreUnavailable        the store (e.g. IPFS node) cannot be reached
+        └── StoreProtocolError      the store answered something we cannot understand
+
+Subsystems define narrower classes *below* these (never beside ``KizunaError``), and the API
+maps this tree to HTTP status codes in one place (``kizuna.api.errors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+class KizunaError(Exception):
+    """Root of every error Kizuna raises on purpose."""
+
+
+class ConfigError(KizunaError):
+    """Configuration is missing, malformed, or unsafe for this environment."""
+
+
+class InputError(KizunaError):
+    """Input was rejected. ``field`` names where, ``reason`` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}" if field else reason)
+        self.field = field
+        self.reason = reason
+
+
+class FhirValidationError(InputError):
+    """A FHIR resource or Bundle is invalid. ``issues`` holds every (path, reason) found."""
+
+    def __init__(self, issues: Sequence[tuple[str, str]]) -> None:
+        if not issues:
+            raise ValueError("FhirValidationError needs at least one issue")
+        self.issues: tuple[tuple[str, str], ...] = tuple(issues)
+        first_path, first_reason = self.issues[0]
+        super().__init__(first_path, first_reason)
+        more = len(self.issues) - 1
+        if more:
+            self.args = (f"{first_path}: {first_reason} (and {more} more)",)
+
+
+class NotFoundError(KizunaError):
+    """A named thing (record, deployment file, provider, ...) does not exist."""
+
+
+class ConflictError(KizunaError):
+    """The thing being created exists already."""
+
+
+class AccessDenied(KizunaError):
+    """The caller may not do this: no live grant, not the owner, or not authorised."""
+
+
+# --- chain -----------------------------------------------------------------------------------
+
+
+class ChainError(KizunaError):
+    """Talking to the Ethereum node failed."""
+
+
+class NodeUnreachable(ChainError):
+    """The JSON-RPC endpoint does not answer."""
+
+
+class WrongChain(ChainError):
+    """The node is on another chain than the deployment or configuration expects."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        super().__init__(f"node is on chain id {actual}, expected {expected}")
+        self.expected = expected
+        self.actual = actual
+
+
+class DeploymentError(ChainError):
+    """No (or the wrong) Kizuna contract at the configured address, or a bad deployment file."""
+
+
+class TransactionError(ChainError):
+    """A transaction could not be sent or did not succeed."""
+
+
+class InsufficientFunds(TransactionError):
+    """The sender cannot pay for gas (and value)."""
+
+
+class NonceTooLow(TransactionError):
+    """The node has already seen a transaction with this nonce from this sender."""
+
+
+class TransactionTimeout(TransactionError):
+    """No receipt within the configured time."""
+
+
+class ContractReverted(TransactionError):
+    """A call or transaction reverted. ``name`` is the custom error, ``args`` its arguments."""
+
+    def __init__(
+        self, name: str, args: Mapping[str, Any] | None = None, *, data: bytes = b""
+    ) -> None:
+        self.name = name
+        self.error_args: dict[str, Any] = dict(args or {})
+        self.data = data
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in self.error_args.items())
+        super().__init__(f"{name}({shown})")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    return str(value)
+
+
+# --- signing ---------------------------------------------------------------------------------
+
+
+class SignerError(KizunaError):
+    """A signer could not sign."""
+
+
+class KeystoreError(SignerError):
+    """An encrypted keystore is missing, corrupted, or the passphrase is wrong."""
+
+
+# --- cryptography ----------------------------------------------------------------------------
+
+
+class CryptoError(KizunaError):
+    """Keys, capsules, key fragments or capsule fragments."""
+
+
+class KeyDerivationError(CryptoError):
+    """A key could not be derived (e.g. a malformed wallet signature)."""
+
+
+class FragmentError(CryptoError):
+    """A key fragment or capsule fragment failed verification, or too few were given."""
+
+
+class EnvelopeError(CryptoError):
+    """An encrypted envelope could not be read."""
+
+
+class EnvelopeFormatError(EnvelopeError):
+    """Unknown magic or version, or a malformed header."""
+
+
+class IntegrityError(EnvelopeError):
+    """Authentication failed: tampered, truncated, reordered, swapped, or the wrong key."""
+
+
+# --- storage ---------------------------------------------------------------------------------
+
+
+class StorageError(KizunaError):
+    """A content store failed."""
+
+
+class InvalidCid(StorageError, InputError):
+    """A string is not a CID this store accepts."""
+
+    def __init__(self, cid: str, reason: str) -> None:
+        InputError.__init__(self, "cid", f"{cid!r} is not a valid CID: {reason}")
+        self.cid = cid
+
+
+class ContentNotFound(StorageError, NotFoundError):
+    """The store holds no content under this CID."""
+
+    def __init__(self, cid: str) -> None:
+        super().__init__(f"no content stored under {cid}")
+        self.cid = cid
+
+
+class StoreUnavailable(StorageError):
+    """The content store (e.g. an IPFS node) cannot be reached."""
+
+
+class StoreProtocolError(StorageError):
+    """The content store answered something Kizuna cannot understand."""
+
+
+__all__ = [
+    "AccessDenied",
+    "ChainError",
+    "ConfigError",
+    "ConflictError",
+    "ContentNotFound",
+    "ContractReverted",
+    "CryptoError",
+    "DeploymentError",
+    "EnvelopeError",
+    "EnvelopeFormatError",
+    "FhirValidationError",
+    "FragmentError",
+    "InputError",
+    "InsufficientFunds",
+    "IntegrityError",
+    "InvalidCid",
+    "KeyDerivationError",
+    "KeystoreError",
+    "KizunaError",
+    "NodeUnreachable",
+    "NonceTooLow",
+    "NotFoundError",
+    "SignerError",
+    "StorageError",
+    "StoreProtocolError",
+    "StoreUnavailable",
+    "TransactionError",
+    "TransactionTimeout",
+    "WrongChain",
+]

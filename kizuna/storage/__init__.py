@@ -1,0 +1,1 @@
+"""Encrypted records from patient to provider: envelopes, content stores, FHIR."""

