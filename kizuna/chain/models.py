@@ -1,0 +1,210 @@
+"""Frozen, typed results of the chain layer: never raw tuples or web3 ``AttributeDict``s.
+
+Transport-level models (:class:`ContractCall`, :class:`TxReceipt`, :class:`LogEntry`,
+:class:`BlockRef`) come first, then one model per thing the contracts keep or announce
+(:class:`Grant`, :class:`Record`, :class:`CareEvent`, :class:`Provider`, :class:`ReceiptBatch`,
+...). Ids are the NewTypes of :mod:`kizuna.types`; times are unix seconds (block time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+from kizuna.types import Address, Commitment, RecordId, ScopeId
+
+# --- transport --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ContractCall:
+    """An unsigned call of one contract function: where, what (ABI-encoded), and how much ETH.
+
+    Agents build these; a signer-backed sender sends them, an external wallet receives them as
+    ``eth_sendTransaction`` params, a relayer simulates them.
+    """
+
+    to: Address
+    data: bytes
+    value: int = 0
+    function: str = ""
+    """The function's name, for messages (e.g. ``grant``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One raw event log as the node reported it."""
+
+    address: Address
+    topics: tuple[bytes, ...]
+    data: bytes
+    block_number: int
+    block_hash: bytes
+    tx_hash: bytes
+    log_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class TxReceipt:
+    """The receipt of a mined transaction."""
+
+    tx_hash: bytes
+    block_number: int
+    block_hash: bytes
+    sender: Address
+    to: Address | None
+    status: int
+    gas_used: int
+    effective_gas_price: int
+    contract_address: Address | None
+    logs: tuple[LogEntry, ...]
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == 1
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRef:
+    """A block the caller has seen: number, hash and timestamp (unix seconds)."""
+
+    number: int
+    hash: bytes
+    timestamp: int
+
+
+# --- consent ledger ---------------------------------------------------------------------------
+
+
+class CareEventKind(IntEnum):
+    """Kinds of care events (``logCareEvent``); values mirror the Solidity enum."""
+
+    ADVICE_REQUESTED = 0
+    ACCESS_REQUESTED = 1
+    BOOKING_REQUESTED = 2
+    BOOKING_CONFIRMED = 3
+    BOOKING_CANCELLED = 4
+    VISIT_REPORT = 5
+    PRESCRIPTION = 6
+    DATA_SENT = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A patient's grant of one scope to a provider, as the chain reports it."""
+
+    patient: Address
+    provider: Address
+    scope_id: ScopeId
+    expires_at: int
+    """Unix seconds; the grant is live while ``block time < expires_at``."""
+
+    def live_at(self, timestamp: int) -> bool:
+        return timestamp < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A registered record: who owns it, its content commitment and blinded scope."""
+
+    record_id: RecordId
+    patient: Address
+    commitment: Commitment
+    scope_id: ScopeId
+    supersedes: RecordId | None = None
+    registered_at: int = 0
+    block_number: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CareEvent:
+    """One logged care event (request, booking, report, ...): a pointer to an encrypted payload."""
+
+    patient: Address
+    actor: Address
+    kind: CareEventKind
+    ref: Commitment
+    block_number: int
+    tx_hash: bytes
+    log_index: int
+    timestamp: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Guardian:
+    """A guardian appointed by a patient, acting for them until ``until`` (unix seconds)."""
+
+    patient: Address
+    guardian: Address
+    until: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyPolicy:
+    """A patient's break-glass policy."""
+
+    allowed: bool
+    max_duration: int
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyAccess:
+    """An emergency (break-glass) access opened by a verified provider."""
+
+    patient: Address
+    provider: Address
+    reason_code: int
+    opened_at: int
+    expires_at: int
+    closed_at: int | None = None
+    reviewed: bool = False
+    block_number: int = 0
+    tx_hash: bytes = b""
+
+
+# --- provider registry ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """A provider's registry entry."""
+
+    address: Address
+    umbral_public_key: bytes
+    credential_commitment: bytes
+    active: bool
+    registered_at: int
+
+
+# --- access log -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptBatch:
+    """An anchored batch of read receipts: its Merkle root, size and time range."""
+
+    batch_index: int
+    root: bytes
+    count: int
+    from_time: int
+    to_time: int
+    anchored_by: Address | None = None
+    block_number: int = 0
+    tx_hash: bytes = b""
+
+
+__all__ = [
+    "BlockRef",
+    "CareEvent",
+    "CareEventKind",
+    "ContractCall",
+    "EmergencyAccess",
+    "EmergencyPolicy",
+    "Grant",
+    "Guardian",
+    "LogEntry",
+    "Provider",
+    "ReceiptBatch",
+    "Record",
+    "TxReceipt",
+]
