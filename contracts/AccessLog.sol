@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+
+import {IAccessLog} from "./interfaces/IAccessLog.sol";
+
+/// @title Kizuna access log
+/// @notice See {IAccessLog}.
+/// @dev Storage: one slot per anchored root, packing (count, fromTime, toTime, batchIndex) as four
+///      uint64 (a root is anchored iff its count is not zero), plus one slot for (batch count,
+///      last toTime). An anchor writes one new slot and updates one: close to the EVM's floor.
+contract AccessLog is AccessControl, IAccessLog {
+    /// @inheritdoc IAccessLog
+    bytes32 public constant ANCHOR_ROLE = keccak256("KIZUNA_ANCHOR_ROLE");
+
+    struct Batch {
+        uint64 count;
+        uint64 fromTime;
+        uint64 toTime;
+        uint64 batchIndex;
+    }
+
+    struct Head {
+        uint64 batchCount;
+        uint64 lastToTime;
+    }
+
+    mapping(bytes32 root => Batch) private _batches;
+    Head private _head;
+
+    /// @param admin receives DEFAULT_ADMIN_ROLE (grants and revokes anchoring services)
+    /// @param anchorer receives ANCHOR_ROLE (may be the zero address: none yet)
+    constructor(address admin, address anchorer) {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        if (anchorer != address(0)) _grantRole(ANCHOR_ROLE, anchorer);
+    }
+
+    /// @inheritdoc IAccessLog
+    function anchor(bytes32 root, uint64 count, uint64 fromTime, uint64 toTime)
+        external
+        onlyRole(ANCHOR_ROLE)
+        returns (uint64 batchIndex)
+    {
+        if (root == bytes32(0)) revert AccessLogInvalidRoot(root);
+        if (count == 0) revert AccessLogEmptyBatch();
+        if (fromTime > toTime || toTime > block.timestamp) revert AccessLogInvalidTimeRange(fromTime, toTime);
+        Head memory head = _head;
+        if (fromTime < head.lastToTime) revert AccessLogTimeRangeOverlap(fromTime, head.lastToTime);
+        Batch storage batch = _batches[root];
+        if (batch.count != 0) revert AccessLogRootExists(root, batch.batchIndex);
+        batchIndex = head.batchCount;
+        _batches[root] = Batch(count, fromTime, toTime, batchIndex);
+        _head = Head(batchIndex + 1, toTime);
+        emit ReceiptRootAnchored(batchIndex, root, msg.sender, count, fromTime, toTime);
+    }
+
+    /// @inheritdoc IAccessLog
+    function verifyReceipt(bytes32 root, bytes32 leaf, bytes32[] calldata proof) external view returns (bool) {
+        if (_batches[root].count == 0) return false;
+        return MerkleProof.verifyCalldata(proof, root, leaf);
+    }
+
+    /// @inheritdoc IAccessLog
+    function batchOf(bytes32 root)
+        external
+        view
+        returns (bool anchored, uint64 batchIndex, uint64 count, uint64 fromTime, uint64 toTime)
+    {
+        Batch memory batch = _batches[root];
+        return (batch.count != 0, batch.batchIndex, batch.count, batch.fromTime, batch.toTime);
+    }
+
+    /// @inheritdoc IAccessLog
+    function batchCount() external view returns (uint64 count, uint64 lastToTime) {
+        Head memory head = _head;
+        return (head.batchCount, head.lastToTime);
+    }
+}

@@ -1,0 +1,551 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+
+import {IConsentLedger} from "./interfaces/IConsentLedger.sol";
+import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
+import {CareEventKind, RecordId, ScopeId} from "./types/Ids.sol";
+
+/// @title Kizuna consent ledger
+/// @notice See {IConsentLedger}.
+/// @dev Storage layout (docs/contracts.md has the reasoning and the gas figures):
+///      - `_grants[patient][provider][scopeId]`: ONE slot per grant, (expiresAt, grantedBlock).
+///        A grant writes exactly this slot and reads nothing else.
+///      - `_pairs[patient][provider]`: ONE slot per relationship, (revokedAllBlock,
+///        requestOpenUntil, emergencyUntil, emergencyReason). `revokeAll` writes only
+///        `revokedAllBlock`; it is compared with `grantedBlock` when access is *read*, so a
+///        grant never pays for revoke-all. Strictly greater: a grant from the revokeAll's own
+///        block is dead (revokeAll wins inside a block, whatever the order of the transactions).
+///      - `_records[recordId]`: ONE slot, (patient, registeredAt, superseded); the commitment and
+///        the scope live in the `RecordRegistered` event only.
+///      - `_guardians[patient][guardian]`: the guardian's end date.
+///      - `_policies[patient]`: the emergency policy.
+contract ConsentLedger is IConsentLedger, EIP712, Nonces {
+    /// @inheritdoc IConsentLedger
+    bytes32 public constant GRANT_TYPEHASH = keccak256(
+        "Grant(address patient,address provider,bytes32 scopeId,uint64 expiresAt,uint256 nonce,uint256 deadline)"
+    );
+
+    /// @inheritdoc IConsentLedger
+    bytes32 public constant GRANT_BATCH_TYPEHASH = keccak256(
+        "GrantBatch(address patient,address provider,bytes32[] scopeIds,uint64 expiresAt,uint256 nonce,uint256 deadline)"
+    );
+
+    /// @inheritdoc IConsentLedger
+    bytes32 public constant REVOKE_TYPEHASH =
+        keccak256("Revoke(address patient,address provider,bytes32 scopeId,uint256 nonce,uint256 deadline)");
+
+    /// @inheritdoc IConsentLedger
+    bytes32 public constant REGISTER_RECORD_TYPEHASH = keccak256(
+        "RegisterRecord(address patient,bytes32 recordId,bytes32 commitment,bytes32 scopeId,bytes32 supersedes,uint256 nonce,uint256 deadline)"
+    );
+
+    /// @inheritdoc IConsentLedger
+    uint64 public constant REQUEST_TTL = 14 days;
+
+    /// @dev One slot: the grant's expiry (exclusive) and the block it was made in (0: no grant).
+    struct Grant {
+        uint64 expiresAt;
+        uint64 grantedBlock;
+    }
+
+    /// @dev One slot per (patient, provider).
+    struct Pair {
+        uint64 revokedAllBlock;
+        uint64 requestOpenUntil;
+        uint64 emergencyUntil;
+        uint16 emergencyReason;
+    }
+
+    /// @dev One slot per record.
+    struct Record {
+        address patient;
+        uint64 registeredAt;
+        bool superseded;
+    }
+
+    struct Policy {
+        bool allowed;
+        uint64 maxDuration;
+    }
+
+    IProviderRegistry private immutable _registry;
+
+    mapping(address patient => mapping(address provider => mapping(ScopeId scopeId => Grant))) private _grants;
+    mapping(address patient => mapping(address provider => Pair)) private _pairs;
+    mapping(RecordId recordId => Record) private _records;
+    mapping(address patient => mapping(address guardian => uint64 until)) private _guardians;
+    mapping(address patient => Policy) private _policies;
+
+    /// @param registry the provider registry that verifies providers for emergency access and requests
+    constructor(IProviderRegistry registry) EIP712("Kizuna ConsentLedger", "1") {
+        _registry = registry;
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Records
+    // ----------------------------------------------------------------------------------------
+
+    /// @inheritdoc IConsentLedger
+    function registerRecord(RecordId recordId, bytes32 commitment, ScopeId scopeId) external {
+        _registerRecord(msg.sender, recordId, commitment, scopeId);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function registerRecordFor(address patient, RecordId recordId, bytes32 commitment, ScopeId scopeId) external {
+        _authorize(patient);
+        _registerRecord(patient, recordId, commitment, scopeId);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function supersedeRecord(RecordId oldRecordId, RecordId newRecordId, bytes32 commitment, ScopeId scopeId)
+        external
+    {
+        _supersedeRecord(msg.sender, oldRecordId, newRecordId, commitment, scopeId);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function supersedeRecordFor(
+        address patient,
+        RecordId oldRecordId,
+        RecordId newRecordId,
+        bytes32 commitment,
+        ScopeId scopeId
+    ) external {
+        _authorize(patient);
+        _supersedeRecord(patient, oldRecordId, newRecordId, commitment, scopeId);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function registerRecordBySig(
+        address patient,
+        RecordId recordId,
+        bytes32 commitment,
+        ScopeId scopeId,
+        RecordId supersedes,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        _checkDeadline(deadline);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                REGISTER_RECORD_TYPEHASH,
+                patient,
+                recordId,
+                commitment,
+                scopeId,
+                supersedes,
+                _useNonce(patient),
+                deadline
+            )
+        );
+        _checkSigner(patient, structHash, signature);
+        if (RecordId.unwrap(supersedes) == bytes32(0)) {
+            _registerRecord(patient, recordId, commitment, scopeId);
+        } else {
+            _supersedeRecord(patient, supersedes, recordId, commitment, scopeId);
+        }
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Grants
+    // ----------------------------------------------------------------------------------------
+
+    /// @inheritdoc IConsentLedger
+    function grant(address provider, ScopeId scopeId, uint64 expiresAt) external {
+        _grant(msg.sender, provider, scopeId, expiresAt);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function grantFor(address patient, address provider, ScopeId scopeId, uint64 expiresAt) external {
+        _authorize(patient);
+        _grant(patient, provider, scopeId, expiresAt);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function grantBatch(address provider, ScopeId[] calldata scopeIds, uint64 expiresAt) external {
+        _grantBatch(msg.sender, provider, scopeIds, expiresAt);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function grantBatchFor(address patient, address provider, ScopeId[] calldata scopeIds, uint64 expiresAt)
+        external
+    {
+        _authorize(patient);
+        _grantBatch(patient, provider, scopeIds, expiresAt);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function revoke(address provider, ScopeId scopeId) external {
+        _revoke(msg.sender, provider, scopeId);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function revokeFor(address patient, address provider, ScopeId scopeId) external {
+        _authorize(patient);
+        _revoke(patient, provider, scopeId);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function revokeAll(address provider) external {
+        _revokeAll(msg.sender, provider);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function revokeAllFor(address patient, address provider) external {
+        _authorize(patient);
+        _revokeAll(patient, provider);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function grantBySig(
+        address patient,
+        address provider,
+        ScopeId scopeId,
+        uint64 expiresAt,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        _checkDeadline(deadline);
+        bytes32 structHash = keccak256(
+            abi.encode(GRANT_TYPEHASH, patient, provider, scopeId, expiresAt, _useNonce(patient), deadline)
+        );
+        _checkSigner(patient, structHash, signature);
+        _grant(patient, provider, scopeId, expiresAt);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function grantBatchBySig(
+        address patient,
+        address provider,
+        ScopeId[] calldata scopeIds,
+        uint64 expiresAt,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        _checkDeadline(deadline);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                GRANT_BATCH_TYPEHASH,
+                patient,
+                provider,
+                _hashScopeIds(scopeIds),
+                expiresAt,
+                _useNonce(patient),
+                deadline
+            )
+        );
+        _checkSigner(patient, structHash, signature);
+        _grantBatch(patient, provider, scopeIds, expiresAt);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function revokeBySig(address patient, address provider, ScopeId scopeId, uint256 deadline, bytes calldata signature)
+        external
+    {
+        _checkDeadline(deadline);
+        bytes32 structHash =
+            keccak256(abi.encode(REVOKE_TYPEHASH, patient, provider, scopeId, _useNonce(patient), deadline));
+        _checkSigner(patient, structHash, signature);
+        _revoke(patient, provider, scopeId);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Guardians
+    // ----------------------------------------------------------------------------------------
+
+    /// @inheritdoc IConsentLedger
+    function appointGuardian(address guardian, uint64 until) external {
+        if (guardian == address(0) || guardian == msg.sender) revert ConsentLedgerInvalidGuardian(guardian);
+        if (until <= block.timestamp) revert ConsentLedgerInvalidExpiry(until, block.timestamp);
+        _guardians[msg.sender][guardian] = until;
+        emit GuardianAppointed(msg.sender, guardian, until);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function removeGuardian(address guardian) external {
+        if (_guardians[msg.sender][guardian] == 0) revert ConsentLedgerNotGuardian(msg.sender, guardian);
+        delete _guardians[msg.sender][guardian];
+        emit GuardianRemoved(msg.sender, guardian);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Emergency (break-glass) access and access requests
+    // ----------------------------------------------------------------------------------------
+
+    /// @inheritdoc IConsentLedger
+    function setEmergencyPolicy(bool allowed, uint64 maxDuration) external {
+        _setEmergencyPolicy(msg.sender, allowed, maxDuration);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function setEmergencyPolicyFor(address patient, bool allowed, uint64 maxDuration) external {
+        _authorize(patient);
+        _setEmergencyPolicy(patient, allowed, maxDuration);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function openEmergencyAccess(address patient, uint64 duration, uint16 reasonCode) external {
+        if (!_registry.isActiveProvider(msg.sender)) revert ConsentLedgerProviderNotVerified(msg.sender);
+        Policy memory policy = _policies[patient];
+        if (!policy.allowed) revert ConsentLedgerEmergencyNotAllowed(patient);
+        if (duration == 0 || duration > policy.maxDuration) {
+            revert ConsentLedgerInvalidEmergencyDuration(duration, policy.maxDuration);
+        }
+        uint64 until = uint64(block.timestamp) + duration;
+        Pair storage pair = _pairs[patient][msg.sender];
+        pair.emergencyUntil = until;
+        pair.emergencyReason = reasonCode;
+        emit EmergencyAccessOpened(patient, msg.sender, until, reasonCode, true);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function closeEmergencyAccess(address patient, address provider) external {
+        if (msg.sender != provider) _authorize(patient);
+        Pair storage pair = _pairs[patient][provider];
+        if (pair.emergencyUntil <= block.timestamp) revert ConsentLedgerNoEmergencyAccess(patient, provider);
+        pair.emergencyUntil = 0;
+        pair.emergencyReason = 0;
+        emit EmergencyAccessClosed(patient, provider, msg.sender, true);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function requestAccess(address patient, bytes32 ref) external {
+        if (!_registry.isActiveProvider(msg.sender)) revert ConsentLedgerProviderNotVerified(msg.sender);
+        uint64 openUntil = uint64(block.timestamp) + REQUEST_TTL;
+        _pairs[patient][msg.sender].requestOpenUntil = openUntil;
+        emit AccessRequested(patient, msg.sender, openUntil, ref);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function closeRequest(address patient, address provider) external {
+        if (msg.sender != provider) _authorize(patient);
+        Pair storage pair = _pairs[patient][provider];
+        if (pair.requestOpenUntil <= block.timestamp) revert ConsentLedgerNoOpenRequest(patient, provider);
+        pair.requestOpenUntil = 0;
+        emit AccessRequestClosed(patient, provider, msg.sender);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Care events
+    // ----------------------------------------------------------------------------------------
+
+    /// @inheritdoc IConsentLedger
+    function logCareEvent(address patient, CareEventKind kind, bytes32 ref, address provider, ScopeId scopeId)
+        external
+    {
+        bool flagged;
+        if (msg.sender != patient) {
+            if (msg.sender == provider) {
+                flagged = _providerCareAuthority(patient, provider, scopeId);
+            } else if (_guardians[patient][msg.sender] <= block.timestamp) {
+                revert ConsentLedgerCareEventNotAllowed(patient, msg.sender);
+            }
+        }
+        emit CareEventLogged(patient, provider, kind, msg.sender, ref, flagged);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Calls
+    // ----------------------------------------------------------------------------------------
+
+    /// @inheritdoc IConsentLedger
+    function providerRegistry() external view returns (address) {
+        return address(_registry);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function hasAccess(address patient, address provider, ScopeId scopeId) external view returns (bool) {
+        return _accessExpiry(patient, provider, scopeId) != 0;
+    }
+
+    /// @inheritdoc IConsentLedger
+    function accessExpiry(address patient, address provider, ScopeId scopeId) external view returns (uint64) {
+        return _accessExpiry(patient, provider, scopeId);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function grantOf(address patient, address provider, ScopeId scopeId)
+        external
+        view
+        returns (uint64 expiresAt, uint64 grantedBlock, bool live)
+    {
+        Grant memory stored = _grants[patient][provider][scopeId];
+        return (stored.expiresAt, stored.grantedBlock, _isLive(stored, _pairs[patient][provider].revokedAllBlock));
+    }
+
+    /// @inheritdoc IConsentLedger
+    function revokedAllBlock(address patient, address provider) external view returns (uint64) {
+        return _pairs[patient][provider].revokedAllBlock;
+    }
+
+    /// @inheritdoc IConsentLedger
+    function recordOf(RecordId recordId) external view returns (address patient, uint64 registeredAt, bool superseded) {
+        Record memory record = _records[recordId];
+        return (record.patient, record.registeredAt, record.superseded);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function guardianUntil(address patient, address guardian) external view returns (uint64) {
+        return _guardians[patient][guardian];
+    }
+
+    /// @inheritdoc IConsentLedger
+    function isGuardian(address patient, address guardian) external view returns (bool) {
+        return _guardians[patient][guardian] > block.timestamp;
+    }
+
+    /// @inheritdoc IConsentLedger
+    function emergencyPolicy(address patient) external view returns (bool allowed, uint64 maxDuration) {
+        Policy memory policy = _policies[patient];
+        return (policy.allowed, policy.maxDuration);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function emergencyAccessUntil(address patient, address provider) external view returns (uint64) {
+        return _pairs[patient][provider].emergencyUntil;
+    }
+
+    /// @inheritdoc IConsentLedger
+    function requestOpenUntil(address patient, address provider) external view returns (uint64) {
+        return _pairs[patient][provider].requestOpenUntil;
+    }
+
+    /// @inheritdoc IConsentLedger
+    // solhint-disable-next-line func-name-mixedcase
+    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @inheritdoc IConsentLedger
+    function nonces(address patient) public view override(IConsentLedger, Nonces) returns (uint256) {
+        return super.nonces(patient);
+    }
+
+    // ----------------------------------------------------------------------------------------
+    // Internals
+    // ----------------------------------------------------------------------------------------
+
+    /// @dev `msg.sender` must be `patient` or one of its live guardians; a guardian's action is logged.
+    function _authorize(address patient) private {
+        if (msg.sender == patient) return;
+        if (_guardians[patient][msg.sender] <= block.timestamp) {
+            revert ConsentLedgerUnauthorized(patient, msg.sender);
+        }
+        emit GuardianActed(patient, msg.sender, msg.sig);
+    }
+
+    function _registerRecord(address patient, RecordId recordId, bytes32 commitment, ScopeId scopeId) private {
+        if (RecordId.unwrap(recordId) == bytes32(0)) revert ConsentLedgerInvalidRecordId(recordId);
+        Record storage record = _records[recordId];
+        if (record.patient != address(0)) revert ConsentLedgerRecordExists(recordId);
+        record.patient = patient;
+        record.registeredAt = uint64(block.timestamp);
+        emit RecordRegistered(patient, recordId, commitment, scopeId);
+    }
+
+    function _supersedeRecord(
+        address patient,
+        RecordId oldRecordId,
+        RecordId newRecordId,
+        bytes32 commitment,
+        ScopeId scopeId
+    ) private {
+        Record storage old = _records[oldRecordId];
+        address owner = old.patient;
+        if (owner == address(0)) revert ConsentLedgerUnknownRecord(oldRecordId);
+        if (owner != patient) revert ConsentLedgerNotRecordOwner(oldRecordId, owner, patient);
+        if (old.superseded) revert ConsentLedgerRecordSuperseded(oldRecordId);
+        _registerRecord(patient, newRecordId, commitment, scopeId);
+        old.superseded = true;
+        emit RecordSuperseded(patient, oldRecordId, newRecordId);
+    }
+
+    function _grant(address patient, address provider, ScopeId scopeId, uint64 expiresAt) private {
+        _checkGrantArgs(provider, expiresAt);
+        _grants[patient][provider][scopeId] = Grant(expiresAt, uint64(block.number));
+        emit AccessGranted(patient, provider, scopeId, expiresAt);
+    }
+
+    function _grantBatch(address patient, address provider, ScopeId[] calldata scopeIds, uint64 expiresAt) private {
+        _checkGrantArgs(provider, expiresAt);
+        uint256 count = scopeIds.length;
+        if (count == 0) revert ConsentLedgerEmptyBatch();
+        mapping(ScopeId => Grant) storage grants = _grants[patient][provider];
+        Grant memory stored = Grant(expiresAt, uint64(block.number));
+        for (uint256 i; i < count; ++i) {
+            grants[scopeIds[i]] = stored;
+        }
+        emit AccessGrantedBatch(patient, provider, scopeIds, expiresAt);
+    }
+
+    function _checkGrantArgs(address provider, uint64 expiresAt) private view {
+        if (provider == address(0)) revert ConsentLedgerInvalidProvider(provider);
+        if (expiresAt <= block.timestamp) revert ConsentLedgerInvalidExpiry(expiresAt, block.timestamp);
+    }
+
+    function _revoke(address patient, address provider, ScopeId scopeId) private {
+        Grant storage stored = _grants[patient][provider][scopeId];
+        if (stored.grantedBlock == 0) revert ConsentLedgerNoGrant(patient, provider, scopeId);
+        delete _grants[patient][provider][scopeId];
+        emit AccessRevoked(patient, provider, scopeId);
+    }
+
+    function _revokeAll(address patient, address provider) private {
+        if (provider == address(0)) revert ConsentLedgerInvalidProvider(provider);
+        _pairs[patient][provider] = Pair(uint64(block.number), 0, 0, 0);
+        emit AllAccessRevoked(patient, provider);
+    }
+
+    function _setEmergencyPolicy(address patient, bool allowed, uint64 maxDuration) private {
+        if (allowed && maxDuration == 0) revert ConsentLedgerInvalidEmergencyDuration(0, maxDuration);
+        _policies[patient] = Policy(allowed, maxDuration);
+        emit EmergencyPolicySet(patient, allowed, maxDuration);
+    }
+
+    /// @dev Reverts unless `provider` holds a live grant on `scopeId`, an open request or an open
+    ///      emergency access; returns true when only the emergency access authorises it. Reads two
+    ///      slots (the grant, the pair) and never the registry.
+    function _providerCareAuthority(address patient, address provider, ScopeId scopeId) private view returns (bool) {
+        Pair memory pair = _pairs[patient][provider];
+        if (_isLive(_grants[patient][provider][scopeId], pair.revokedAllBlock)) return false;
+        if (pair.requestOpenUntil > block.timestamp) return false;
+        if (pair.emergencyUntil > block.timestamp) return true;
+        if (_guardians[patient][provider] > block.timestamp) return false;
+        revert ConsentLedgerCareEventNotAllowed(patient, provider);
+    }
+
+    function _accessExpiry(address patient, address provider, ScopeId scopeId) private view returns (uint64 until) {
+        Pair memory pair = _pairs[patient][provider];
+        Grant memory stored = _grants[patient][provider][scopeId];
+        if (_isLive(stored, pair.revokedAllBlock)) until = stored.expiresAt;
+        if (pair.emergencyUntil > block.timestamp && pair.emergencyUntil > until) until = pair.emergencyUntil;
+    }
+
+    /// @dev Live: made after the last revokeAll's block, and not expired.
+    function _isLive(Grant memory stored, uint64 revokedAll) private view returns (bool) {
+        return stored.grantedBlock > revokedAll && stored.expiresAt > block.timestamp;
+    }
+
+    function _checkDeadline(uint256 deadline) private view {
+        if (block.timestamp > deadline) revert ConsentLedgerSignatureExpired(deadline, block.timestamp);
+    }
+
+    function _checkSigner(address patient, bytes32 structHash, bytes calldata signature) private view {
+        address signer = ECDSA.recoverCalldata(_hashTypedDataV4(structHash), signature);
+        if (signer != patient) revert ConsentLedgerInvalidSigner(signer, patient);
+    }
+
+    /// @dev EIP-712 encoding of a `bytes32[]`: keccak256 of the concatenated elements.
+    function _hashScopeIds(ScopeId[] calldata scopeIds) private pure returns (bytes32 digest) {
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            let size := shl(5, scopeIds.length)
+            calldatacopy(ptr, scopeIds.offset, size)
+            digest := keccak256(ptr, size)
+        }
+    }
+}
