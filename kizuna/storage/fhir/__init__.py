@@ -1,0 +1,1 @@
+"""FHIR R4 for Kizuna: validation, canonical JSON, scope labels, Bundle import."""
