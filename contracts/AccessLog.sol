@@ -10,7 +10,7 @@ import {IAccessLog} from "./interfaces/IAccessLog.sol";
 /// @notice See {IAccessLog}.
 /// @dev Storage: one slot per anchored root, packing (count, fromTime, toTime, batchIndex) as four
 ///      uint64 (a root is anchored iff its count is not zero), plus one slot for (batch count,
-///      last toTime). An anchor writes one new slot and updates one: close to the EVM's floor.
+///      last toTime, deployment time). An anchor writes one new slot and updates one.
 contract AccessLog is AccessControl, IAccessLog {
     /// @inheritdoc IAccessLog
     bytes32 public constant ANCHOR_ROLE = keccak256("KIZUNA_ANCHOR_ROLE");
@@ -22,9 +22,12 @@ contract AccessLog is AccessControl, IAccessLog {
         uint64 batchIndex;
     }
 
+    /// @dev `deployedAt` keeps this slot non-zero from the constructor on, so that even the first
+    ///      anchor updates it (5,000 gas) instead of creating it (22,100 gas).
     struct Head {
         uint64 batchCount;
         uint64 lastToTime;
+        uint64 deployedAt;
     }
 
     mapping(bytes32 root => Batch) private _batches;
@@ -35,6 +38,7 @@ contract AccessLog is AccessControl, IAccessLog {
     constructor(address admin, address anchorer) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         if (anchorer != address(0)) _grantRole(ANCHOR_ROLE, anchorer);
+        _head.deployedAt = uint64(block.timestamp);
     }
 
     /// @inheritdoc IAccessLog
@@ -52,7 +56,7 @@ contract AccessLog is AccessControl, IAccessLog {
         if (batch.count != 0) revert AccessLogRootExists(root, batch.batchIndex);
         batchIndex = head.batchCount;
         _batches[root] = Batch(count, fromTime, toTime, batchIndex);
-        _head = Head(batchIndex + 1, toTime);
+        _head = Head(batchIndex + 1, toTime, head.deployedAt);
         emit ReceiptRootAnchored(batchIndex, root, msg.sender, count, fromTime, toTime);
     }
 
