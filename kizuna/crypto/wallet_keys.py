@@ -1,0 +1,264 @@
+"""Wallet-derived keys: a participant's Umbral keys and scope key from one wallet signature.
+
+The wallet signs a fixed EIP-712 message (``eth_signTypedData_v4``)::
+
+    domain  = {name: "Kizuna", version: "1", chainId, verifyingContract: <ConsentLedger>}
+    type    = KeyDerivation(string purpose,address account)
+    message = {purpose: PURPOSE, account: <the signing account>}
+
+and every key follows from the signature ``(r, s, v)`` with HKDF-SHA256 (RFC 5869)::
+
+    ikm  = r || s                       (32 + 32 bytes; s normalised to the low half, v dropped)
+    salt = b"kizuna/wallet-keys/v1"
+    decrypting key = to_scalar(HKDF(ikm, salt, info=b"kizuna/v1/umbral-decrypting-key", 48))
+    signing key    = to_scalar(HKDF(ikm, salt, info=b"kizuna/v1/umbral-signing-key", 48))
+    scope key      =           HKDF(ikm, salt, info=b"kizuna/v1/scope-blinding-key", 32)
+    to_scalar(b)   = int.from_bytes(b, "big") mod (n - 1) + 1      (FIPS 186-4 B.4.1; n = secp256k1
+                                                                    order; bias < 2^-128)
+
+Why it works across the CLI and the browser: ECDSA signatures by eth-account and by MetaMask are
+deterministic (RFC 6979, no extra entropy), so the same wallet signing the same typed data gives
+the same ``(r, s)`` every time, and the derivation above uses only HKDF, big-integer arithmetic
+and ``SecretKey.from_be_bytes`` -- all available identically in Python (``cryptography``,
+``umbral-pre``) and JavaScript (``node:crypto`` / WebCrypto, ``@nucypher/umbral-pre``). It does
+not depend on umbral-pre's ``SecretKeyFactory`` KDF, so a library upgrade cannot silently change
+anyone's keys. ``tests/vectors/wallet_keys.json`` pins the results; ``tests/node/`` re-derives
+them with ethers v6. docs/keys.md has the whole story, including what it does not protect against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from eth_account import Account
+from eth_account.messages import SignableMessage, encode_typed_data
+from eth_utils.address import is_address, to_checksum_address
+from eth_utils.crypto import keccak
+
+from kizuna.crypto.pre import UmbralPublicKey, UmbralSecretKey, UmbralSigner
+from kizuna.crypto.scopes import ScopeKey
+from kizuna.crypto.secret import Secret
+from kizuna.errors import InputError, KeyDerivationError
+from kizuna.types import Address
+
+DOMAIN_NAME = "Kizuna"
+DOMAIN_VERSION = "1"
+PURPOSE = (
+    "Kizuna: derive my encryption keys for my health records. Sign this only in Kizuna: "
+    "whoever holds this signature can read my records."
+)
+"""The fixed text the wallet shows. Changing one character changes every derived key."""
+
+KEY_DERIVATION_TYPES: dict[str, list[dict[str, str]]] = {
+    "EIP712Domain": [
+        {"name": "name", "type": "string"},
+        {"name": "version", "type": "string"},
+        {"name": "chainId", "type": "uint256"},
+        {"name": "verifyingContract", "type": "address"},
+    ],
+    "KeyDerivation": [
+        {"name": "purpose", "type": "string"},
+        {"name": "account", "type": "address"},
+    ],
+}
+
+HKDF_SALT = b"kizuna/wallet-keys/v1"
+INFO_DECRYPTING_KEY = b"kizuna/v1/umbral-decrypting-key"
+INFO_SIGNING_KEY = b"kizuna/v1/umbral-signing-key"
+INFO_SCOPE_KEY = b"kizuna/v1/scope-blinding-key"
+
+SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_HALF_ORDER = SECP256K1_ORDER // 2
+
+
+@dataclass(frozen=True, slots=True)
+class KeyDerivationDomain:
+    """Where the derived keys belong: one chain id and one Kizuna ConsentLedger contract."""
+
+    chain_id: int
+    verifying_contract: Address
+
+    def __post_init__(self) -> None:
+        if isinstance(self.chain_id, bool) or not isinstance(self.chain_id, int):
+            raise InputError("chain_id", "must be an integer")
+        if self.chain_id <= 0:
+            raise InputError("chain_id", f"must be positive, got {self.chain_id}")
+        if not isinstance(self.verifying_contract, str) or not is_address(self.verifying_contract):
+            raise InputError("verifying_contract", "not an Ethereum address")
+        object.__setattr__(self, "verifying_contract", to_checksum_address(self.verifying_contract))
+
+
+def key_derivation_typed_data(*, account: str, domain: KeyDerivationDomain) -> dict[str, Any]:
+    """The full EIP-712 document to sign (``eth_signTypedData_v4`` / eth-account's
+    ``full_message``). The browser builds the identical object (see docs/keys.md)."""
+    if not isinstance(account, str) or not is_address(account):
+        raise InputError("account", "not an Ethereum address")
+    return {
+        "types": KEY_DERIVATION_TYPES,
+        "primaryType": "KeyDerivation",
+        "domain": {
+            "name": DOMAIN_NAME,
+            "version": DOMAIN_VERSION,
+            "chainId": domain.chain_id,
+            "verifyingContract": domain.verifying_contract,
+        },
+        "message": {"purpose": PURPOSE, "account": to_checksum_address(account)},
+    }
+
+
+def _signable(account: str, domain: KeyDerivationDomain) -> SignableMessage:
+    return encode_typed_data(full_message=key_derivation_typed_data(account=account, domain=domain))
+
+
+def sign_key_derivation(private_key: bytes | str, *, domain: KeyDerivationDomain) -> bytes:
+    """Sign the key-derivation message with a local private key (CLI keystore, tests)."""
+    account = Account.from_key(private_key)
+    signed = account.sign_message(_signable(account.address, domain))
+    return bytes(signed.signature)
+
+
+class WalletKeys(Secret):
+    """A participant's keys derived from their wallet: Umbral decrypting key (records are
+    encrypted to its public key), Umbral signing key (signs key fragments), scope key (blinds
+    scope labels). Never printed, pickled or hashed."""
+
+    __slots__ = ("_account", "_decrypting_key", "_scope_key", "_signing_key")
+
+    def __init__(
+        self,
+        *,
+        account: Address,
+        decrypting_key: UmbralSecretKey,
+        signing_key: UmbralSecretKey,
+        scope_key: ScopeKey,
+    ) -> None:
+        self._account = account
+        self._decrypting_key = decrypting_key
+        self._signing_key = signing_key
+        self._scope_key = scope_key
+
+    @property
+    def account(self) -> Address:
+        return self._account
+
+    @property
+    def decrypting_key(self) -> UmbralSecretKey:
+        return self._decrypting_key
+
+    @property
+    def signing_key(self) -> UmbralSecretKey:
+        return self._signing_key
+
+    @property
+    def scope_key(self) -> ScopeKey:
+        return self._scope_key
+
+    @property
+    def public_key(self) -> UmbralPublicKey:
+        """What others encrypt to (published in the provider registry for providers)."""
+        return self._decrypting_key.public_key
+
+    @property
+    def verifying_key(self) -> UmbralPublicKey:
+        """What proxies and grantees check key fragments against."""
+        return self._signing_key.public_key
+
+    def signer(self) -> UmbralSigner:
+        return UmbralSigner(self._signing_key)
+
+    def _public_hint(self) -> str:
+        return f"account={self._account}, pk={self.public_key.hex()[:16]}..."
+
+
+def derive_wallet_keys(
+    *, signature: bytes, account: str, domain: KeyDerivationDomain
+) -> WalletKeys:
+    """Derive ``account``'s keys from its signature over the key-derivation message.
+
+    The signature must recover to ``account`` (``KeyDerivationError`` otherwise: a signature by
+    another wallet, over another message, domain or chain, or a smart-contract wallet's
+    non-ECDSA signature). High-s signatures and ``v`` in {0, 1, 27, 28} are accepted and
+    normalised, so every wallet's encoding of the same signature gives the same keys.
+    """
+    if not isinstance(account, str) or not is_address(account):
+        raise InputError("account", "not an Ethereum address")
+    checksummed = to_checksum_address(account)
+    r, s, v = _split_signature(signature)
+    if s > _HALF_ORDER:
+        s, v = SECP256K1_ORDER - s, v ^ 1
+    canonical = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + v])
+    try:
+        recovered = Account.recover_message(_signable(checksummed, domain), signature=canonical)
+    except (ValueError, TypeError) as error:
+        raise KeyDerivationError(f"signature does not recover to any account: {error}") from None
+    if recovered != checksummed:
+        raise KeyDerivationError(
+            f"signature is by {recovered}, not by {checksummed} "
+            f"(or over another message, chain id {domain.chain_id} or contract)"
+        )
+    ikm = canonical[:64]
+    return WalletKeys(
+        account=checksummed,
+        decrypting_key=_scalar_key(ikm, INFO_DECRYPTING_KEY),
+        signing_key=_scalar_key(ikm, INFO_SIGNING_KEY),
+        scope_key=ScopeKey(_hkdf(ikm, INFO_SCOPE_KEY, 32)),
+    )
+
+
+def derive_wallet_keys_with_private_key(
+    private_key: bytes | str, *, domain: KeyDerivationDomain
+) -> WalletKeys:
+    """Sign and derive in one step with a local key (the CLI's keystore path)."""
+    account = Account.from_key(private_key)
+    signature = sign_key_derivation(private_key, domain=domain)
+    return derive_wallet_keys(signature=signature, account=account.address, domain=domain)
+
+
+def key_derivation_digest(*, account: str, domain: KeyDerivationDomain) -> bytes:
+    """The 32-byte EIP-712 digest the wallet signs (for test vectors and debugging)."""
+    signable = _signable(account, domain)
+    return bytes(keccak(b"\x19" + signable.version + signable.header + signable.body))
+
+
+def _split_signature(signature: bytes) -> tuple[int, int, int]:
+    if not isinstance(signature, bytes | bytearray):
+        raise KeyDerivationError(f"signature must be bytes, not {type(signature).__name__}")
+    if len(signature) != 65:
+        raise KeyDerivationError(f"signature must be 65 bytes (r, s, v), got {len(signature)}")
+    r = int.from_bytes(signature[:32], "big")
+    s = int.from_bytes(signature[32:64], "big")
+    v = signature[64]
+    if v in (27, 28):
+        v -= 27
+    if v not in (0, 1):
+        raise KeyDerivationError(f"signature v must be 0, 1, 27 or 28, got {signature[64]}")
+    if not (0 < r < SECP256K1_ORDER and 0 < s < SECP256K1_ORDER):
+        raise KeyDerivationError("signature r or s out of range")
+    return r, s, v
+
+
+def _hkdf(ikm: bytes, info: bytes, length: int) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=HKDF_SALT, info=info).derive(ikm)
+
+
+def _scalar_key(ikm: bytes, info: bytes) -> UmbralSecretKey:
+    candidate = int.from_bytes(_hkdf(ikm, info, 48), "big")
+    scalar = candidate % (SECP256K1_ORDER - 1) + 1
+    return UmbralSecretKey.from_secret_bytes(scalar.to_bytes(32, "big"))
+
+
+__all__ = [
+    "DOMAIN_NAME",
+    "DOMAIN_VERSION",
+    "PURPOSE",
+    "KeyDerivationDomain",
+    "WalletKeys",
+    "derive_wallet_keys",
+    "derive_wallet_keys_with_private_key",
+    "key_derivation_digest",
+    "key_derivation_typed_data",
+    "sign_key_derivation",
+]
