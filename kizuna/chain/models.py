@@ -77,43 +77,57 @@ class BlockRef:
 
 
 class CareEventKind(IntEnum):
-    """Kinds of care events (``logCareEvent``); values mirror the Solidity enum."""
+    """Kinds of care events (``logCareEvent``); values mirror ``CareEventKind`` in Ids.sol."""
 
     ADVICE_REQUESTED = 0
     ACCESS_REQUESTED = 1
     BOOKING_REQUESTED = 2
     BOOKING_CONFIRMED = 3
     BOOKING_CANCELLED = 4
-    VISIT_REPORT = 5
-    PRESCRIPTION = 6
+    VISIT_REPORTED = 5
+    PRESCRIPTION_ISSUED = 6
     DATA_SENT = 7
 
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """A patient's grant of one scope to a provider, as the chain reports it."""
+    """A patient's grant of one scope to a provider.
+
+    ``live`` is the chain's (or the index's) verdict at the block it was read: not expired and
+    made after the last ``revokeAll`` for this (patient, provider).
+    """
 
     patient: Address
     provider: Address
     scope_id: ScopeId
     expires_at: int
-    """Unix seconds; the grant is live while ``block time < expires_at``."""
+    """Unix seconds, exclusive: the grant is live while ``block time < expires_at``."""
+    granted_block: int
+    live: bool
 
-    def live_at(self, timestamp: int) -> bool:
-        return timestamp < self.expires_at
+
+@dataclass(frozen=True, slots=True)
+class RecordStatus:
+    """What the ledger stores about a record (``recordOf``)."""
+
+    record_id: RecordId
+    patient: Address
+    registered_at: int
+    superseded: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """A registered record: who owns it, its content commitment and blinded scope."""
+    """A registered record as its events announced it (from the event index)."""
 
     record_id: RecordId
     patient: Address
     commitment: Commitment
     scope_id: ScopeId
+    block_number: int
+    tx_hash: bytes
     supersedes: RecordId | None = None
-    registered_at: int = 0
-    block_number: int = 0
+    superseded_by: RecordId | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +135,14 @@ class CareEvent:
     """One logged care event (request, booking, report, ...): a pointer to an encrypted payload."""
 
     patient: Address
-    actor: Address
+    provider: Address | None
     kind: CareEventKind
+    actor: Address
     ref: Commitment
+    flagged_for_review: bool
     block_number: int
     tx_hash: bytes
     log_index: int
-    timestamp: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +156,7 @@ class Guardian:
 
 @dataclass(frozen=True, slots=True)
 class EmergencyPolicy:
-    """A patient's break-glass policy."""
+    """A patient's break-glass policy: allowed or not, for at most ``max_duration`` seconds."""
 
     allowed: bool
     max_duration: int
@@ -149,17 +164,29 @@ class EmergencyPolicy:
 
 @dataclass(frozen=True, slots=True)
 class EmergencyAccess:
-    """An emergency (break-glass) access opened by a verified provider."""
+    """A break-glass access opened by a verified provider; always flagged for review."""
 
     patient: Address
     provider: Address
+    until: int
     reason_code: int
-    opened_at: int
-    expires_at: int
-    closed_at: int | None = None
+    block_number: int
+    tx_hash: bytes
+    log_index: int
+    closed_by: Address | None = None
+    closed_block: int | None = None
     reviewed: bool = False
-    block_number: int = 0
-    tx_hash: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    """A verified provider's open request for access to a patient's data."""
+
+    patient: Address
+    provider: Address
+    open_until: int
+    ref: Commitment
+    block_number: int
 
 
 # --- provider registry ------------------------------------------------------------------------
@@ -194,6 +221,7 @@ class ReceiptBatch:
 
 
 __all__ = [
+    "AccessRequest",
     "BlockRef",
     "CareEvent",
     "CareEventKind",
@@ -206,5 +234,6 @@ __all__ = [
     "Provider",
     "ReceiptBatch",
     "Record",
+    "RecordStatus",
     "TxReceipt",
 ]

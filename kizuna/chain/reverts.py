@@ -92,11 +92,11 @@ class ErrorSpec:
         return bytes(function_signature_to_4byte_selector(self.signature))
 
 
-def _abi_type(entry: Mapping[str, Any]) -> str:
+def abi_type_string(entry: Mapping[str, Any]) -> str:
     """The canonical type of an ABI input, expanding tuples (structs) recursively."""
     kind = str(entry["type"])
     if kind.startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in entry.get("components", []))
+        inner = ",".join(abi_type_string(c) for c in entry.get("components", []))
         return f"({inner}){kind[len('tuple'):]}"
     return kind
 
@@ -109,7 +109,8 @@ def error_specs(abi: Iterable[Mapping[str, Any]]) -> list[ErrorSpec]:
             continue
         inputs = entry.get("inputs", [])
         names = tuple(str(i.get("name") or f"arg{n}") for n, i in enumerate(inputs))
-        specs.append(ErrorSpec(str(entry["name"]), names, tuple(_abi_type(i) for i in inputs)))
+        types = tuple(abi_type_string(i) for i in inputs)
+        specs.append(ErrorSpec(str(entry["name"]), names, types))
     return specs
 
 
@@ -283,6 +284,7 @@ __all__ = [
     "UNKNOWN_ERROR",
     "ErrorSpec",
     "RevertDecoder",
+    "abi_type_string",
     "error_specs",
     "revert_data_from",
 ]

@@ -1,0 +1,104 @@
+"""What every contract agent shares: views through the revert decoder, calls built for any
+signer, transactions sent through the connection's :class:`TransactionSender`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from web3.types import BlockIdentifier
+
+from kizuna.chain.index.events import DecodedEvent, EventDecoder
+from kizuna.chain.models import ContractCall, TxReceipt
+from kizuna.chain.signers import ExternalWalletSigner, Signer
+from kizuna.chain.transactions import node_errors
+from kizuna.errors import InputError
+from kizuna.types import Address
+
+if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
+
+
+class Agent:
+    """One Kizuna contract on one :class:`Chain`. Subclasses set ``contract_name``."""
+
+    contract_name: ClassVar[str]
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+        self.contract = chain.contract(self.contract_name)
+        self.address: Address = self.contract.address
+        self._events = EventDecoder(
+            {self.address: (self.contract_name, chain.abis[self.contract_name])}
+        )
+
+    # -- plumbing for the typed methods ------------------------------------------------------
+
+    def _view(self, function: str, *args: Any, block: BlockIdentifier = "latest") -> Any:
+        """Call a view at ``block``; a revert is raised decoded (``ContractReverted``)."""
+        with node_errors(self.chain.decoder):
+            return self.contract.functions[function](*args).call(block_identifier=block)
+
+    def _call(self, function: str, *args: Any) -> ContractCall:
+        """The unsigned call of ``function(*args)`` on this contract."""
+        data = self.contract.encode_abi(function, args=list(args))
+        return ContractCall(to=self.address, data=bytes.fromhex(data[2:]), function=function)
+
+    def _send(self, call: ContractCall, signer: Signer) -> TxReceipt:
+        return self.chain.sender.transact(call, signer)
+
+    # -- for external wallets ----------------------------------------------------------------
+
+    def wallet_request(self, call: ContractCall, wallet: ExternalWalletSigner) -> dict[str, str]:
+        """``eth_sendTransaction`` params for a browser wallet: simulated first (reverts
+        raised decoded), gas estimated with the margin, current fees."""
+        sender = self.chain.sender
+        gas = sender.estimate_gas(call, sender=wallet.address)
+        fees = sender.fees()
+        return wallet.transaction_request(
+            to=call.to, data=call.data, value=call.value, gas=gas,
+            max_fee_per_gas=fees.max_fee_per_gas,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+        )
+
+    def wallet_receipt(self, call: ContractCall, wallet: ExternalWalletSigner,
+                       tx_hash: str | bytes) -> TxReceipt:
+        """Wait for the transaction a wallet sent for ``call``; check it is that call."""
+        raw_hash = wallet.accept_transaction_hash(tx_hash)
+        receipt = self.chain.sender.wait(raw_hash, call=call, sender=wallet.address)
+        if receipt.sender != wallet.address or receipt.to != call.to:
+            raise InputError(
+                "txHash", f"transaction {receipt.sender}→{receipt.to} is not the prepared call"
+            )
+        return receipt
+
+    # -- events ------------------------------------------------------------------------------
+
+    def events(self, receipt: TxReceipt, name: str | None = None) -> list[DecodedEvent]:
+        """This contract's events in a receipt (optionally only those named ``name``)."""
+        found: list[DecodedEvent] = []
+        for log in receipt.logs:
+            if log.address != self.address:
+                continue
+            decoded = self._events.decode_raw({
+                "address": log.address, "topics": list(log.topics), "data": log.data,
+                "blockNumber": log.block_number, "blockHash": log.block_hash,
+                "transactionHash": log.tx_hash, "logIndex": log.log_index,
+            })
+            if decoded is not None and (name is None or decoded.name == name):
+                found.append(decoded)
+        return found
+
+
+def as_bytes32(name: str, value: bytes) -> bytes:
+    """Check a 32-byte id at the boundary (``InputError`` names the field)."""
+    if not isinstance(value, bytes | bytearray) or len(value) != 32:
+        raise InputError(name, "must be exactly 32 bytes")
+    return bytes(value)
+
+
+def as_bytes32_list(name: str, values: Sequence[bytes]) -> list[bytes]:
+    return [as_bytes32(f"{name}[{i}]", v) for i, v in enumerate(values)]
+
+
+__all__ = ["Agent", "as_bytes32", "as_bytes32_list"]
