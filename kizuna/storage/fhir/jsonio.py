@@ -48,7 +48,8 @@ def load_json(data: FhirJson) -> dict[str, Any]:
         try:
             text = bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise FhirValidationError([("", f"not UTF-8 text: {exc.reason} at byte {exc.start}")])
+            reason = f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+            raise FhirValidationError([("", reason)]) from None
         if text.startswith("\ufeff"):
             text = text[1:]
     else:

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
-from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from fhir_core import types as fhir_types
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
 
 
 class Kind(enum.Enum):

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from fhir.resources.R4B.reference import Reference
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from pydantic import ValidationError
 
 from kizuna.errors import FhirValidationError
@@ -47,7 +47,9 @@ from kizuna.storage.fhir.valuesets import REQUIRED_CODES, REQUIRED_CODINGS
 
 Issue = tuple[str, str]
 
-_RELATIVE_REF = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?")
+_RELATIVE_REF = re.compile(
+    r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?"
+)
 _RESTFUL_URL = re.compile(
     r"(?P<base>https?://.+/)(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})"
     r"(?:/_history/(?P<version>[A-Za-z0-9\-.]{1,64}))?"

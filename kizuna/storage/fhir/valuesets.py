@@ -94,7 +94,6 @@ REQUIRED_CODES: Mapping[tuple[str, str], frozenset[str]] = {
     ),
     ("BundleEntryRequest", "method"): _codes("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"),
     ("BundleEntrySearch", "mode"): _codes("match", "include", "outcome"),
-    ("BundleLink", "relation"): frozenset(),  # string, not code: placeholder never consulted
     # clinical resources
     ("AdverseEvent", "actuality"): _codes("actual", "potential"),
     ("AllergyIntolerance", "type"): _codes("allergy", "intolerance"),
@@ -187,7 +186,6 @@ REQUIRED_CODES: Mapping[tuple[str, str], frozenset[str]] = {
     ("RelatedPerson", "gender"): _ADMINISTRATIVE_GENDER,
     ("PractitionerRoleAvailableTime", "daysOfWeek"): _DAYS_OF_WEEK,
     ("Procedure", "status"): _EVENT_STATUS,
-    ("Provenance", "recorded"): frozenset(),  # instant, not code: placeholder never consulted
     ("Questionnaire", "status"): _PUBLICATION_STATUS,
     ("QuestionnaireItem", "type"): _QUESTIONNAIRE_ITEM_TYPE,
     ("QuestionnaireItem", "enableBehavior"): _codes("all", "any"),
@@ -204,7 +202,9 @@ REQUIRED_CODES: Mapping[tuple[str, str], frozenset[str]] = {
     ("ServiceRequest", "status"): _REQUEST_STATUS,
     ("ServiceRequest", "intent"): _REQUEST_INTENT,
     ("ServiceRequest", "priority"): _REQUEST_PRIORITY,
-    ("SupplyDelivery", "status"): _codes("in-progress", "completed", "abandoned", "entered-in-error"),
+    ("SupplyDelivery", "status"): _codes(
+        "in-progress", "completed", "abandoned", "entered-in-error"
+    ),
 }
 """``(class, element)`` → the codes a required binding allows on a ``code`` element."""
 
