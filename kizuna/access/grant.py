@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 _issuing: ContextVar[bool] = ContextVar("kizuna_access_issuing_grant", default=False)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class VerifiedGrant:
     """A grant the access check found live on-chain, for one provider and one record.
 
@@ -59,6 +59,13 @@ class VerifiedGrant:
             raise ValueError("record_id must be 32 bytes")
         if len(self.scope_id) != 32:
             raise ValueError("scope_id must be 32 bytes")
+
+    def __repr__(self) -> str:
+        return (
+            f"VerifiedGrant(patient={self.patient}, grantee={self.grantee}, "
+            f"record_id=0x{self.record_id.hex()}, scope_id=0x{self.scope_id.hex()}, "
+            f"expires_at={self.expires_at}, checked_at_block={self.checked_at_block})"
+        )
 
     def __reduce_ex__(self, protocol: object) -> NoReturn:
         raise TypeError("a VerifiedGrant cannot be pickled or copied: re-run the access check")
