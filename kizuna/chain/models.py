@@ -194,13 +194,15 @@ class AccessRequest:
 
 @dataclass(frozen=True, slots=True)
 class Provider:
-    """A provider's registry entry."""
+    """A provider's registry entry (``registered_at`` from the registry's view, or
+    ``registered_block`` from the event index; the other is 0)."""
 
     address: Address
     umbral_public_key: bytes
     credential_commitment: bytes
     active: bool
-    registered_at: int
+    registered_at: int = 0
+    registered_block: int = 0
 
 
 # --- access log -------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ def _unhex(value: str | bytes) -> bytes:
 
 
 def _int(value: str | int) -> int:
+    """A JSON-RPC quantity (hex string) or an already-decoded int."""
     return value if isinstance(value, int) else int(value, 16)
 
 

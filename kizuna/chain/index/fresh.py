@@ -1,0 +1,97 @@
+"""Reads that are never older than the chain head the index has seen.
+
+The index is a cache; the chain is the source of truth. :class:`FreshIndex` is the API the
+access check uses: every read first brings the index up to the node's current head (one cheap
+``eth_getBlockByNumber("latest")`` when nothing is new), then answers *at that head*:
+
+* :meth:`FreshIndex.decide` asks the ledger's ``hasAccess``/``accessExpiry`` views at exactly the
+  head block the index reached, and returns an :class:`AccessDecision` naming that block;
+* the index queries (:meth:`FreshIndex.grantees`, ...) see every event up to that head, so a
+  revoke mined before the read is reflected in it;
+* :meth:`FreshIndex.decide_at` refuses (``StaleRead``) a block older than the index's head.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kizuna.chain.index.store import EventIndex
+from kizuna.chain.models import BlockRef, CareEvent, CareEventKind, Grant, Record
+from kizuna.types import Address, ScopeId
+
+if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
+
+
+@dataclass(frozen=True, slots=True)
+class AccessDecision:
+    """The chain's answer to "may ``provider`` read ``scope_id`` of ``patient``?" at ``block``."""
+
+    patient: Address
+    provider: Address
+    scope_id: ScopeId
+    allowed: bool
+    expires_at: int
+    """Until when the access lasts (unix seconds, exclusive); 0 when denied."""
+    block: BlockRef
+    """The block the decision was made at: the index's head at the time of the read."""
+
+
+class FreshIndex:
+    """An :class:`EventIndex` plus the ledger, read at the head: the access check's API."""
+
+    def __init__(self, chain: Chain, index: EventIndex) -> None:
+        self.chain = chain
+        self.index = index
+
+    def head(self) -> BlockRef:
+        """Sync the index to the node's head and return it."""
+        return self.index.sync()
+
+    def decide(self, patient: Address, provider: Address, scope_id: ScopeId) -> AccessDecision:
+        """Sync, then ask the ledger at the new head (never an older block)."""
+        return self._decide(patient, provider, scope_id, self.index.sync())
+
+    def decide_at(self, patient: Address, provider: Address, scope_id: ScopeId,
+                  block: BlockRef) -> AccessDecision:
+        """Decide at a given block; ``StaleRead`` if the index has seen a later head already."""
+        self.index.require_fresh(block.number)
+        return self._decide(patient, provider, scope_id, block)
+
+    def _decide(self, patient: Address, provider: Address, scope_id: ScopeId,
+                block: BlockRef) -> AccessDecision:
+        ledger = self.chain.ledger
+        expires_at = ledger.access_expiry(patient, provider, scope_id, block=block.number)
+        allowed = ledger.has_access(patient, provider, scope_id, block=block.number)
+        return AccessDecision(patient=patient, provider=provider, scope_id=scope_id,
+                              allowed=allowed, expires_at=expires_at if allowed else 0,
+                              block=block)
+
+    # -- index reads at the head -------------------------------------------------------------
+
+    def grantees(self, provider: Address) -> list[Address]:
+        """Patients who granted ``provider`` a live scope, as of the current head."""
+        head = self.index.sync()
+        return self.index.grantees(provider, at=head)
+
+    def grants_of(self, patient: Address) -> list[Grant]:
+        head = self.index.sync()
+        return self.index.grants_of(patient, at=head)
+
+    def grants_to(self, provider: Address) -> list[Grant]:
+        head = self.index.sync()
+        return self.index.grants_to(provider, at=head)
+
+    def records_of(self, patient: Address) -> list[Record]:
+        self.index.sync()
+        return self.index.records_of(patient)
+
+    def care_events(self, *, patient: Address | None = None, provider: Address | None = None,
+                    kind: CareEventKind | None = None, limit: int = 1000) -> list[CareEvent]:
+        self.index.sync()
+        return self.index.care_events(patient=patient, provider=provider, kind=kind,
+                                      limit=limit)
+
+
+__all__ = ["AccessDecision", "FreshIndex"]

@@ -1,0 +1,238 @@
+"""How each Kizuna event changes the index's projections — the contracts' state, replayed.
+
+One handler per event, each a few SQL statements mirroring what the contract did when it
+emitted the event (see ConsentLedger.sol): a grant upserts the (patient, provider, scope) row
+with its block, ``AllAccessRevoked`` records the block (grants from that block or earlier are
+dead, exactly as ``_isLive`` says) and closes the pair's request and emergency access, and so on.
+Events with no projection (``GuardianActed``, role changes) live in ``raw_logs`` only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Mapping
+
+from kizuna.chain.index.events import DecodedEvent
+
+MAX_INT64 = 2**63 - 1
+"""SQL BIGINT is signed: expiries beyond it (``type(uint64).max``, "forever") are clamped."""
+
+Cursor = sqlite3.Cursor
+Handler = Callable[[Cursor, DecodedEvent], None]
+
+
+def _clamp(value: int) -> int:
+    return value if value <= MAX_INT64 else MAX_INT64
+
+
+def _grant_row(cur: Cursor, patient: str, provider: str, scope: bytes, expires_at: int,
+               block: int) -> None:
+    cur.execute(
+        "INSERT INTO grants (patient, provider, scope_id, expires_at, granted_block) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (patient, provider, scope_id) DO UPDATE SET "
+        "expires_at = excluded.expires_at, granted_block = excluded.granted_block",
+        (patient, provider, scope, _clamp(expires_at), block),
+    )
+
+
+def _granted(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    _grant_row(cur, a["patient"], a["provider"], a["scopeId"], a["expiresAt"], e.block_number)
+
+
+def _granted_batch(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    expires = _clamp(a["expiresAt"])
+    cur.executemany(
+        "INSERT INTO grants (patient, provider, scope_id, expires_at, granted_block) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (patient, provider, scope_id) DO UPDATE SET "
+        "expires_at = excluded.expires_at, granted_block = excluded.granted_block",
+        [(a["patient"], a["provider"], s, expires, e.block_number) for s in a["scopeIds"]],
+    )
+
+
+def _revoked(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute("DELETE FROM grants WHERE patient = ? AND provider = ? AND scope_id = ?",
+                (a["patient"], a["provider"], a["scopeId"]))
+
+
+def _all_revoked(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute(
+        "INSERT INTO revoked_all (patient, provider, block_number) VALUES (?, ?, ?) "
+        "ON CONFLICT (patient, provider) DO UPDATE SET block_number = excluded.block_number",
+        (a["patient"], a["provider"], e.block_number),
+    )
+    cur.execute("DELETE FROM access_requests WHERE patient = ? AND provider = ?",
+                (a["patient"], a["provider"]))
+    _close_emergency(cur, a["patient"], a["provider"], a["patient"], e.block_number)
+
+
+def _record_registered(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute(
+        "INSERT INTO records (record_id, patient, commitment, scope_id, block_number, log_index,"
+        " tx_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (a["recordId"], a["patient"], a["commitment"], a["scopeId"], e.block_number,
+         e.log_index, e.tx_hash),
+    )
+
+
+def _record_superseded(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute("UPDATE records SET superseded_by = ? WHERE record_id = ?",
+                (a["newRecordId"], a["oldRecordId"]))
+    cur.execute("UPDATE records SET supersedes = ? WHERE record_id = ?",
+                (a["oldRecordId"], a["newRecordId"]))
+
+
+def _care_event(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    provider = a["provider"] if int(a["provider"], 16) else None
+    cur.execute(
+        "INSERT INTO care_events (block_number, log_index, patient, provider, kind, actor, ref,"
+        " flagged, tx_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (e.block_number, e.log_index, a["patient"], provider, a["kind"], a["actor"], a["ref"],
+         int(a["flaggedForReview"]), e.tx_hash),
+    )
+
+
+def _emergency_opened(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    # A new opening replaces an open one for the same pair (the contract overwrites the slot).
+    _close_emergency(cur, a["patient"], a["provider"], a["provider"], e.block_number)
+    cur.execute(
+        "INSERT INTO emergency_accesses (block_number, log_index, patient, provider, until,"
+        " reason_code, tx_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (e.block_number, e.log_index, a["patient"], a["provider"], _clamp(a["until"]),
+         a["reasonCode"], e.tx_hash),
+    )
+
+
+def _close_emergency(cur: Cursor, patient: str, provider: str, closed_by: str,
+                     block: int) -> None:
+    cur.execute(
+        "UPDATE emergency_accesses SET closed_by = ?, closed_block = ? "
+        "WHERE patient = ? AND provider = ? AND closed_block IS NULL",
+        (closed_by, block, patient, provider),
+    )
+
+
+def _emergency_closed(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    _close_emergency(cur, a["patient"], a["provider"], a["closedBy"], e.block_number)
+
+
+def _requested(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute(
+        "INSERT INTO access_requests (patient, provider, open_until, ref, block_number) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (patient, provider) DO UPDATE SET "
+        "open_until = excluded.open_until, ref = excluded.ref, "
+        "block_number = excluded.block_number",
+        (a["patient"], a["provider"], _clamp(a["openUntil"]), a["ref"], e.block_number),
+    )
+
+
+def _request_closed(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute("DELETE FROM access_requests WHERE patient = ? AND provider = ?",
+                (a["patient"], a["provider"]))
+
+
+def _guardian_appointed(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute(
+        "INSERT INTO guardians (patient, guardian, until) VALUES (?, ?, ?) "
+        "ON CONFLICT (patient, guardian) DO UPDATE SET until = excluded.until",
+        (a["patient"], a["guardian"], _clamp(a["until"])),
+    )
+
+
+def _guardian_removed(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute("DELETE FROM guardians WHERE patient = ? AND guardian = ?",
+                (a["patient"], a["guardian"]))
+
+
+def _policy_set(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute(
+        "INSERT INTO emergency_policies (patient, allowed, max_duration) VALUES (?, ?, ?) "
+        "ON CONFLICT (patient) DO UPDATE SET allowed = excluded.allowed, "
+        "max_duration = excluded.max_duration",
+        (a["patient"], int(a["allowed"]), _clamp(a["maxDuration"])),
+    )
+
+
+def _provider_added(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute(
+        "INSERT INTO providers (address, umbral_public_key, credential_commitment, active,"
+        " registered_block) VALUES (?, ?, ?, 1, ?)",
+        (a["provider"], a["umbralPublicKey"], a["credentialCommitment"], e.block_number),
+    )
+
+
+def _provider_suspended(cur: Cursor, e: DecodedEvent) -> None:
+    cur.execute("UPDATE providers SET active = 0 WHERE address = ?", (e.args["provider"],))
+
+
+def _provider_reinstated(cur: Cursor, e: DecodedEvent) -> None:
+    cur.execute("UPDATE providers SET active = 1 WHERE address = ?", (e.args["provider"],))
+
+
+def _key_rotated(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute("UPDATE providers SET umbral_public_key = ? WHERE address = ?",
+                (a["umbralPublicKey"], a["provider"]))
+
+
+def _anchored(cur: Cursor, e: DecodedEvent) -> None:
+    a = e.args
+    cur.execute(
+        "INSERT INTO receipt_batches (batch_index, root, count, from_time, to_time, anchored_by,"
+        " block_number, tx_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (a["batchIndex"], a["root"], a["count"], a["fromTime"], a["toTime"], a["anchoredBy"],
+         e.block_number, e.tx_hash),
+    )
+
+
+HANDLERS: Mapping[tuple[str, str], Handler] = {
+    ("ConsentLedger", "AccessGranted"): _granted,
+    ("ConsentLedger", "AccessGrantedBatch"): _granted_batch,
+    ("ConsentLedger", "AccessRevoked"): _revoked,
+    ("ConsentLedger", "AllAccessRevoked"): _all_revoked,
+    ("ConsentLedger", "RecordRegistered"): _record_registered,
+    ("ConsentLedger", "RecordSuperseded"): _record_superseded,
+    ("ConsentLedger", "CareEventLogged"): _care_event,
+    ("ConsentLedger", "EmergencyAccessOpened"): _emergency_opened,
+    ("ConsentLedger", "EmergencyAccessClosed"): _emergency_closed,
+    ("ConsentLedger", "AccessRequested"): _requested,
+    ("ConsentLedger", "AccessRequestClosed"): _request_closed,
+    ("ConsentLedger", "GuardianAppointed"): _guardian_appointed,
+    ("ConsentLedger", "GuardianRemoved"): _guardian_removed,
+    ("ConsentLedger", "EmergencyPolicySet"): _policy_set,
+    ("ProviderRegistry", "ProviderAdded"): _provider_added,
+    ("ProviderRegistry", "ProviderSuspended"): _provider_suspended,
+    ("ProviderRegistry", "ProviderReinstated"): _provider_reinstated,
+    ("ProviderRegistry", "UmbralKeyRotated"): _key_rotated,
+    ("AccessLog", "ReceiptRootAnchored"): _anchored,
+}
+"""(contract, event) → projection handler. Events not listed are kept raw only."""
+
+
+def apply(cur: Cursor, event: DecodedEvent) -> None:
+    """Apply one event to the projections (in the caller's transaction)."""
+    handler = HANDLERS.get((event.contract, event.name))
+    if handler is not None:
+        handler(cur, event)
+
+
+def projected_events() -> list[tuple[str, str]]:
+    """Every (contract, event) with a projection — a test checks none is forgotten."""
+    return sorted(HANDLERS)
+
+
+__all__ = ["HANDLERS", "MAX_INT64", "apply", "projected_events"]

@@ -1,0 +1,445 @@
+"""The event index: every Kizuna event in SQLite, incrementally, reorg-safe, resumable.
+
+:meth:`EventIndex.sync` reads logs of the three Kizuna contracts from the last indexed block
+(initially the deploy block) to the chain head in chunks of ``eth_getLogs``, decodes them, stores
+them raw (``raw_logs``) and applies them to the projections the queries read, one SQL
+transaction per chunk together with the new "last block" — so a crash never leaves half a chunk,
+and a restart resumes where the last committed chunk ended.
+
+**Reorgs.** The index keeps the hashes of recent indexed blocks (each chunk's last block and
+every block that held a Kizuna log). Before reading forward it compares the last one with the
+node's; on a mismatch it walks back through the kept hashes to the newest block the node still
+agrees on, deletes everything indexed above it, rebuilds the projections from ``raw_logs`` and
+reads forward again. A reorg deeper than the kept window re-indexes from the deploy block. Each
+chunk's last block hash is read before and after its ``eth_getLogs``; if it changed under us, the
+chunk is read again.
+
+**The head rule.** ``sync()`` returns the block the index is complete up to (its *head*): an
+access decision must be made at that block or later, never earlier — see
+:class:`kizuna.chain.index.fresh.FreshIndex` and :meth:`EventIndex.require_fresh`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from web3 import EthereumTesterProvider, Web3
+
+from kizuna.chain.index import projections, queries
+from kizuna.chain.index.events import DecodedEvent, EventDecoder, _int, _unhex
+from kizuna.chain.index.schema import PROJECTION_TABLES, SCHEMA_VERSION, ddl
+from kizuna.chain.models import (
+    AccessRequest,
+    BlockRef,
+    CareEvent,
+    CareEventKind,
+    EmergencyAccess,
+    Grant,
+    Guardian,
+    Provider,
+    ReceiptBatch,
+    Record,
+)
+from kizuna.chain.reverts import RevertDecoder
+from kizuna.chain.transactions import node_errors
+from kizuna.errors import ChainError, ConfigError, NodeUnreachable
+from kizuna.types import Address, ScopeId
+
+
+class StaleRead(ChainError):
+    """A read was asked at a block older than the head the index has already seen."""
+
+    def __init__(self, asked: int, head: int) -> None:
+        super().__init__(
+            f"refusing to decide at block {asked}: the index has seen block {head} already"
+        )
+        self.asked = asked
+        self.head = head
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSource:
+    """What to index: the chain, the contracts (address → name, ABI) and the first block."""
+
+    chain_id: int
+    contracts: Mapping[str, tuple[str, Sequence[Mapping[str, Any]]]]
+    start_block: int
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the chain and deployment an index file belongs to."""
+        names = ",".join(f"{name}@{address.lower()}"
+                         for address, (name, _) in sorted(self.contracts.items()))
+        return f"{self.chain_id}:{self.start_block}:{names}"
+
+
+def _hex(value: int) -> str:
+    return hex(value)
+
+
+class EventIndex:
+    """An incrementally synced, reorg-safe SQLite cache of every Kizuna event.
+
+    ``path`` is a file (kept across restarts) or ``":memory:"``. ``chunk_size`` bounds each
+    ``eth_getLogs`` range; ``reorg_window`` is how many recent blocks keep their hash;
+    ``lag`` indexes only up to ``head - lag`` (0: up to the head itself).
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        source: IndexSource,
+        path: str | Path = ":memory:",
+        *,
+        chunk_size: int = 2_000,
+        reorg_window: int = 128,
+        lag: int = 0,
+    ) -> None:
+        if chunk_size < 1 or reorg_window < 1 or lag < 0:
+            raise ConfigError("chunk_size and reorg_window must be positive, lag not negative")
+        self.w3 = w3
+        self.source = source
+        self.chunk_size = chunk_size
+        self.reorg_window = reorg_window
+        self.lag = lag
+        self.decoder = EventDecoder(source.contracts)
+        self._errors = RevertDecoder()
+        self._lock = threading.RLock()
+        self._addresses = self.decoder.addresses
+        # In-process providers (eth-tester) take no raw JSON-RPC; HTTP/IPC nodes do, and the
+        # raw path skips web3's per-field formatting of thousands of logs.
+        self._raw = not isinstance(w3.provider, EthereumTesterProvider)
+        self.reorgs = 0
+        """How many reorgs this instance has rolled back (for tests and metrics)."""
+        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode = WAL" if str(path) != ":memory:"
+                        else "PRAGMA journal_mode = MEMORY")
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        self._create()
+
+    @classmethod
+    def for_chain(cls, chain: Any, path: str | Path = ":memory:", **options: Any) -> EventIndex:
+        """An index of a :class:`kizuna.chain.connection.Chain`'s deployment."""
+        deployment = chain.deployment
+        contracts = {address: (name, chain.abis[name])
+                     for name, address in deployment.addresses.items()}
+        source = IndexSource(chain.chain_id, contracts, int(deployment.deploy_block))
+        return cls(chain.w3, source, path, **options)
+
+    # -- storage -----------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        with self._transaction() as cur:
+            for statement in ddl("sqlite"):
+                cur.execute(statement)
+            meta = dict(cur.execute("SELECT key, value FROM index_meta").fetchall())
+            if not meta:
+                cur.executemany("INSERT INTO index_meta (key, value) VALUES (?, ?)", [
+                    ("schema", str(SCHEMA_VERSION)),
+                    ("source", self.source.fingerprint),
+                    ("last_block", str(self.source.start_block - 1)),
+                ])
+            elif meta.get("schema") != str(SCHEMA_VERSION):
+                raise ConfigError(f"index schema {meta.get('schema')} is not {SCHEMA_VERSION}: "
+                                  "delete the index file, it is rebuilt from the chain")
+            elif meta.get("source") != self.source.fingerprint:
+                raise ConfigError("this index file belongs to another chain or deployment "
+                                  f"({meta.get('source')}); use another path or delete it")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Cursor]:
+        with self._lock:
+            cur = self.db.cursor()
+            cur.execute("BEGIN")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.close()
+
+    def __enter__(self) -> EventIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def last_block(self) -> int:
+        """The last block fully indexed (``start_block - 1`` before the first sync)."""
+        with self._lock:
+            row = self.db.execute(
+                "SELECT value FROM index_meta WHERE key = 'last_block'").fetchone()
+        return int(row[0])
+
+    @property
+    def head(self) -> BlockRef | None:
+        """The block the index is complete up to, with its hash and time; ``None`` if unsynced."""
+        with self._lock:
+            last = self.last_block
+            row = self.db.execute("SELECT hash, timestamp FROM index_blocks WHERE number = ?",
+                                  (last,)).fetchone()
+        if row is None:
+            return None
+        return BlockRef(number=last, hash=bytes(row[0]), timestamp=int(row[1]))
+
+    def require_fresh(self, block_number: int) -> None:
+        """:class:`StaleRead` unless ``block_number`` is at or after the index's head."""
+        head = self.last_block
+        if block_number < head:
+            raise StaleRead(block_number, head)
+
+    # -- node access -------------------------------------------------------------------------
+
+    def _rpc(self, method: str, params: list[Any]) -> Any:
+        """A plain JSON-RPC request: no web3 formatters on the (large) answers."""
+        with node_errors(self._errors):
+            answer = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        if "error" in answer:
+            raise ChainError(f"{method} failed: {answer['error']}")
+        return answer["result"]
+
+    def _block(self, number: int | str) -> BlockRef:
+        if self._raw:
+            tag = _hex(number) if isinstance(number, int) else number
+            raw = self._rpc("eth_getBlockByNumber", [tag, False])
+        else:
+            with node_errors(self._errors):
+                raw = self.w3.eth.get_block(number)  # type: ignore[arg-type]
+        if raw is None:
+            raise NodeUnreachable(f"the node does not know block {number}")
+        return BlockRef(number=_int(raw["number"]), hash=_unhex(raw["hash"]),
+                        timestamp=_int(raw["timestamp"]))
+
+    def _logs(self, start: int, end: int) -> list[Mapping[str, Any]]:
+        if self._raw:
+            return list(self._rpc("eth_getLogs", [{
+                "fromBlock": _hex(start), "toBlock": _hex(end), "address": self._addresses,
+            }]))
+        with node_errors(self._errors):
+            return list(self.w3.eth.get_logs({  # type: ignore[arg-type]
+                "fromBlock": start, "toBlock": end, "address": self._addresses,
+            }))
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def sync(self, *, to_block: int | None = None) -> BlockRef:
+        """Index every new event up to the chain head (or ``to_block``); the index's head.
+
+        Detects and rolls back reorgs first. Returns the block the index is now complete up to.
+        """
+        with self._lock:
+            latest = self._block("latest")
+            target = latest.number - self.lag
+            if to_block is not None:
+                target = min(target, to_block)
+            self._handle_reorg(latest)
+            start = self.last_block + 1
+            while start <= target:
+                end = min(start + self.chunk_size - 1, target)
+                self._index_chunk(start, end)
+                start = end + 1
+            head = self.head
+            if head is None:  # nothing indexed yet (the deploy block is ahead of the head)
+                head = self._block(max(self.last_block, 0))
+            return head
+
+    def _index_chunk(self, start: int, end: int) -> None:
+        for _ in range(5):
+            before = self._block(end)
+            logs = self._logs(start, end)
+            after = self._block(end)
+            if before.hash == after.hash:
+                break
+        else:
+            raise ChainError(f"blocks {start}..{end} keep changing under the index (reorgs)")
+        events: list[DecodedEvent] = []
+        for raw in logs:
+            if raw.get("removed"):
+                continue
+            decoded = self.decoder.decode_raw(raw)
+            if decoded is not None:
+                events.append(decoded)
+        events.sort(key=lambda e: (e.block_number, e.log_index))
+        blocks = {end: (after.hash, after.timestamp)}
+        for event in events:
+            blocks.setdefault(event.block_number, (event.block_hash, -1))
+        with self._transaction() as cur:
+            self._store(cur, events)
+            cur.executemany(
+                "INSERT INTO index_blocks (number, hash, timestamp) VALUES (?, ?, ?) "
+                "ON CONFLICT (number) DO UPDATE SET hash = excluded.hash, "
+                "timestamp = excluded.timestamp",
+                [(n, h, t) for n, (h, t) in blocks.items()],
+            )
+            cur.execute("DELETE FROM index_blocks WHERE number < ? AND number <> ?",
+                        (end - self.reorg_window, end))
+            cur.execute("UPDATE index_meta SET value = ? WHERE key = 'last_block'", (str(end),))
+
+    def _store(self, cur: sqlite3.Cursor, events: Iterable[DecodedEvent]) -> None:
+        rows = []
+        for event in events:
+            rows.append((event.block_number, event.log_index, event.block_hash, event.tx_hash,
+                         event.address, b"".join(event.topics), event.data))
+            projections.apply(cur, event)
+        cur.executemany(
+            "INSERT INTO raw_logs (block_number, log_index, block_hash, tx_hash, address, topics,"
+            " data) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+
+    # -- reorgs ------------------------------------------------------------------------------
+
+    def _handle_reorg(self, latest: BlockRef) -> None:
+        last = self.last_block
+        if last < self.source.start_block:
+            return
+        kept = self.db.execute(
+            "SELECT number, hash FROM index_blocks ORDER BY number DESC").fetchall()
+        if not kept:
+            return
+        number, stored = int(kept[0][0]), bytes(kept[0][1])
+        if number <= latest.number:
+            canonical = latest if number == latest.number else self._block(number)
+            if canonical.hash == stored:
+                return
+        fork = self.source.start_block - 1
+        for number, stored_hash in kept:
+            if int(number) > latest.number:
+                continue
+            if self._block(int(number)).hash == bytes(stored_hash):
+                fork = int(number)
+                break
+        self._rollback_to(fork)
+
+    def _rollback_to(self, fork: int) -> None:
+        """Forget everything above block ``fork`` and rebuild the projections from raw logs."""
+        self.reorgs += 1
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM raw_logs WHERE block_number > ?", (fork,))
+            cur.execute("DELETE FROM index_blocks WHERE number > ?", (fork,))
+            cur.execute("UPDATE index_meta SET value = ? WHERE key = 'last_block'", (str(fork),))
+            self._rebuild(cur)
+
+    def _rebuild(self, cur: sqlite3.Cursor) -> None:
+        for table in PROJECTION_TABLES:
+            cur.execute(f"DELETE FROM {table}")
+        rows = cur.execute(
+            "SELECT block_number, log_index, block_hash, tx_hash, address, topics, data "
+            "FROM raw_logs ORDER BY block_number, log_index").fetchall()
+        for block_number, log_index, block_hash, tx_hash, address, topics, data in rows:
+            raw_topics = bytes(topics)
+            decoded = self.decoder.decode_raw({
+                "address": address,
+                "topics": [raw_topics[i:i + 32] for i in range(0, len(raw_topics), 32)],
+                "data": bytes(data), "blockNumber": int(block_number),
+                "blockHash": bytes(block_hash), "transactionHash": bytes(tx_hash),
+                "logIndex": int(log_index),
+            })
+            if decoded is not None:
+                projections.apply(cur, decoded)
+
+    # -- queries (the cache as of ``head``; see FreshIndex for reads that sync first) -------
+
+    def _now(self, at: BlockRef | None) -> int:
+        if at is not None:
+            return at.timestamp
+        head = self.head
+        return head.timestamp if head is not None else 0
+
+    def grants_of(self, patient: Address, *, live_only: bool = True,
+                  at: BlockRef | None = None) -> list[Grant]:
+        """A patient's grants (live ones at the head, unless ``live_only=False``)."""
+        with self._lock:
+            return queries.grants_of(self.db, patient, now=self._now(at), live_only=live_only)
+
+    def grants_to(self, provider: Address, *, at: BlockRef | None = None) -> list[Grant]:
+        """Every live grant held by ``provider``."""
+        with self._lock:
+            return queries.grants_to(self.db, provider, now=self._now(at))
+
+    def grantees(self, provider: Address, *, at: BlockRef | None = None) -> list[Address]:
+        """Patients who granted ``provider`` at least one live scope, sorted."""
+        with self._lock:
+            return queries.grantees(self.db, provider, now=self._now(at))
+
+    def has_access(self, patient: Address, provider: Address, scope_id: ScopeId, *,
+                   at: BlockRef | None = None) -> bool:
+        """The index's view of ``hasAccess`` (a live grant or an open emergency access)."""
+        with self._lock:
+            return queries.has_access(self.db, patient, provider, scope_id, now=self._now(at))
+
+    def records_of(self, patient: Address, *, include_superseded: bool = False) -> list[Record]:
+        with self._lock:
+            return queries.records_of(self.db, patient, include_superseded=include_superseded)
+
+    def care_events(self, *, patient: Address | None = None, provider: Address | None = None,
+                    kind: CareEventKind | None = None, limit: int = 1000) -> list[CareEvent]:
+        """Care events, newest first, filtered by patient, provider and/or kind."""
+        with self._lock:
+            return queries.care_events(self.db, patient=patient, provider=provider, kind=kind,
+                                       limit=limit)
+
+    def emergency_accesses(self, *, patient: Address | None = None,
+                           provider: Address | None = None,
+                           awaiting_review: bool | None = None) -> list[EmergencyAccess]:
+        """Emergency (break-glass) accesses, newest first; ``awaiting_review=True``: not yet
+        marked reviewed."""
+        with self._lock:
+            return queries.emergency_accesses(self.db, patient=patient, provider=provider,
+                                              awaiting_review=awaiting_review)
+
+    def mark_reviewed(self, access: EmergencyAccess, *, reviewer: Address, at: int) -> None:
+        """Record (locally) that ``reviewer`` reviewed an emergency access at time ``at``."""
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO emergency_reviews (tx_hash, log_index, reviewer, reviewed_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (tx_hash, log_index) DO UPDATE SET "
+                "reviewer = excluded.reviewer, reviewed_at = excluded.reviewed_at",
+                (access.tx_hash, access.log_index, reviewer, at))
+
+    def access_requests(self, *, patient: Address | None = None,
+                        provider: Address | None = None,
+                        at: BlockRef | None = None) -> list[AccessRequest]:
+        """Open access requests (at the head's time)."""
+        with self._lock:
+            return queries.access_requests(self.db, patient=patient, provider=provider,
+                                           now=self._now(at))
+
+    def guardians_of(self, patient: Address, *, at: BlockRef | None = None) -> list[Guardian]:
+        with self._lock:
+            return queries.guardians_of(self.db, patient, now=self._now(at))
+
+    def providers(self, *, active_only: bool = False) -> list[Provider]:
+        with self._lock:
+            return queries.providers(self.db, active_only=active_only)
+
+    def receipt_batches(self) -> list[ReceiptBatch]:
+        """Every anchored receipt batch, in order."""
+        with self._lock:
+            return queries.receipt_batches(self.db)
+
+    def event_count(self) -> int:
+        with self._lock:
+            return int(self.db.execute("SELECT COUNT(*) FROM raw_logs").fetchone()[0])
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every chain-derived table's rows, sorted (to compare two indexes in tests)."""
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        with self._lock:
+            for table in ("raw_logs", *PROJECTION_TABLES):
+                rows = self.db.execute(f"SELECT * FROM {table}").fetchall()
+                out[table] = sorted(rows, key=lambda r: json.dumps(r, default=bytes.hex))
+        return out
+
+
+__all__ = ["EventIndex", "IndexSource", "StaleRead"]
