@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 
 import {IAccessLog} from "../interfaces/IAccessLog.sol";
-import {KizunaTest} from "./utils/KizunaTest.sol";
+import {KizunaTest} from "./utils/KizunaTest.t.sol";
 
 contract AccessLogTest is KizunaTest {
     function _leaf(uint256 i) internal pure returns (bytes32) {

@@ -7,7 +7,7 @@ import {ConsentLedger} from "../ConsentLedger.sol";
 import {IConsentLedger} from "../interfaces/IConsentLedger.sol";
 import {IProviderRegistry} from "../interfaces/IProviderRegistry.sol";
 import {CareEventKind, RecordId, ScopeId} from "../types/Ids.sol";
-import {KizunaTest} from "./utils/KizunaTest.sol";
+import {KizunaTest} from "./utils/KizunaTest.t.sol";
 
 /// @notice Unit and fuzz tests of the consent ledger. Names read as specs: `test_<what>_<expectation>`.
 contract ConsentLedgerTest is KizunaTest {

@@ -4,7 +4,7 @@ pragma solidity ^0.8.28;
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 
 import {IProviderRegistry} from "../interfaces/IProviderRegistry.sol";
-import {KizunaTest} from "./utils/KizunaTest.sol";
+import {KizunaTest} from "./utils/KizunaTest.t.sol";
 
 contract ProviderRegistryTest is KizunaTest {
     function test_addProvider_recordsAnActiveEntry() public view {
