@@ -1,0 +1,302 @@
+"""The embedded content store: a local directory of IPFS blocks, named exactly as IPFS names them.
+
+On disk (``root`` is the configured store path)::
+
+    root/
+      STORE                     marker: "kizuna-blocks 1" (format and version of this layout)
+      blocks/<xy>/<cid>         one file per block, its bytes exactly the IPFS block; <cid> is
+                                the base32 CIDv1, <xy> its next-to-last two characters (the
+                                sharding IPFS's flatfs uses — the first characters are the same
+                                for every CID of a codec and would not spread anything)
+      pins/<cid>                an empty file per pinned root
+      tmp/put-<pid>-<random>/   blocks of a put in progress (removed when it ends or fails;
+                                leftovers of crashed processes are removed when a store opens)
+
+A put streams the source through the UnixFS importer (:mod:`kizuna.storage.unixfs`): every
+block is written into the put's own staging directory and fsynced; only when the whole source
+has been read is each block renamed into ``blocks/`` (children first, the root last) and the
+directories fsynced. A crash (or an error from the source) before that leaves nothing in
+``blocks/``; a crash during the renames leaves complete, valid blocks but no root — content is
+visible exactly when its root block is. Blocks already present are not written again.
+
+A get walks the DAG from the root and re-hashes every block before handing out its bytes, so a
+block corrupted on disk raises :class:`~kizuna.storage.unixfs.ContentIntegrityError` instead of
+returning wrong bytes. :meth:`EmbeddedStore.export_car` writes the blocks under given roots as a
+CARv1 that ``/api/v0/dag/import`` loads into any IPFS node under the same CIDs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+from kizuna.errors import ContentNotFound, StorageError
+from kizuna.storage.car import CarReader, write_car
+from kizuna.storage.cid import ContentId, parse_cid
+from kizuna.storage.store import ByteSource, ContentStream
+from kizuna.storage.unixfs import Importer, iter_file, walk_blocks
+from kizuna.types import Cid
+
+_MARKER = "kizuna-blocks 1\n"
+
+
+class EmbeddedStore:
+    """A content-addressed block directory computing IPFS's CIDs. See the module docstring."""
+
+    def __init__(self, root: Path | str, *, fsync: bool = True) -> None:
+        """Open (creating if needed) the store at ``root``.
+
+        ``fsync=False`` skips the fsyncs (faster, for throw-away stores): a crash may then lose
+        recent puts, but still never exposes a partial one.
+        """
+        self.root = Path(root)
+        self._fsync = fsync
+        self._blocks = self.root / "blocks"
+        self._pins = self.root / "pins"
+        self._tmp = self.root / "tmp"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            marker = self.root / "STORE"
+            if marker.exists():
+                found = marker.read_text(encoding="utf-8", errors="replace")
+                if found != _MARKER:
+                    raise StorageError(
+                        f"{self.root} holds a store of another format ({found.strip()!r})"
+                    )
+            else:
+                existing = [p.name for p in self.root.iterdir()]
+                if existing:
+                    raise StorageError(
+                        f"{self.root} is not empty and not a Kizuna store (found {existing[:3]})"
+                    )
+                self._write_atomic(marker, _MARKER.encode())
+            for directory in (self._blocks, self._pins, self._tmp):
+                directory.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot open the store at {self.root}: {exc}") from exc
+        self._remove_stale_puts()
+
+    # -- ContentStore -----------------------------------------------------------------------
+
+    def put(self, source: ByteSource, *, pin: bool = True) -> Cid:
+        staging = self._tmp / f"put-{os.getpid()}-{secrets.token_hex(8)}"
+        staging.mkdir()
+        staged: list[tuple[Path, Path]] = []
+        staged_names: set[str] = set()
+
+        def sink(cid: ContentId, block: memoryview) -> None:
+            text = cid.text()
+            if text in staged_names:  # the same chunk twice in one file (e.g. zeros)
+                return
+            final = self._block_path(text)
+            if final.exists():
+                return
+            staged_names.add(text)
+            temp = staging / text
+            with open(temp, "wb", buffering=0) as handle:
+                view = block
+                while view:
+                    written = handle.write(view) or 0
+                    view = view[written:]
+                if self._fsync:
+                    os.fsync(handle.fileno())
+            staged.append((temp, final))
+
+        try:
+            importer = Importer(sink)
+            if isinstance(source, bytes | bytearray | memoryview):
+                importer.write(source)
+            elif hasattr(source, "read"):
+                importer.write_from(source)  # type: ignore[arg-type]
+            else:
+                for piece in source:
+                    importer.write(piece)
+            result = importer.finish()
+            touched: set[Path] = set()
+            for temp, final in staged:  # children first, the root last
+                final.parent.mkdir(exist_ok=True)
+                os.replace(temp, final)
+                touched.add(final.parent)
+            if self._fsync:
+                for directory in touched:
+                    _fsync_dir(directory)
+        except OSError as exc:
+            raise StorageError(f"writing to the store at {self.root} failed: {exc}") from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        cid = result.cid.text()
+        if pin:
+            self._pin_root(cid)
+        return cid
+
+    def get(self, cid: str) -> ContentStream:
+        parsed = self._parse(cid)
+        text = parsed.text()
+        if not self._block_path(text).exists():
+            raise ContentNotFound(text)
+        return ContentStream(iter_file(parsed, self._load), cid=text)
+
+    def has(self, cid: str) -> bool:
+        return self._block_path(self._parse(cid).text()).exists()
+
+    def pin(self, cid: str) -> None:
+        text = self._require(cid)
+        self._pin_root(text)
+
+    def unpin(self, cid: str) -> None:
+        text = self._require(cid)
+        with contextlib.suppress(FileNotFoundError):
+            (self._pins / text).unlink()
+
+    def close(self) -> None:
+        """Nothing to release: every operation opens and closes its own files."""
+
+    # -- beyond the interface ---------------------------------------------------------------
+
+    def pins(self) -> list[Cid]:
+        """The pinned roots, sorted."""
+        return sorted(Cid(p.name) for p in self._pins.iterdir() if not p.name.startswith("."))
+
+    def export_car(self, out: BinaryIO, roots: Iterable[str]) -> int:
+        """Write the DAGs under ``roots`` as one CARv1 to ``out``; return the bytes written.
+
+        Every block is read back and verified first; a block shared by several roots is written
+        once. ``ContentNotFound`` when a root is absent (before anything is written).
+        """
+        parsed = [self._parse(root) for root in roots]
+        if not parsed:
+            raise StorageError("a CAR export needs at least one root")
+        for root in parsed:
+            if not self._block_path(root.text()).exists():
+                raise ContentNotFound(root.text())
+        seen: set[ContentId] = set()
+
+        def blocks() -> Iterable[tuple[ContentId, bytes]]:
+            for root in parsed:
+                yield from walk_blocks(root, self._load, seen=seen)
+
+        return write_car(out, parsed, blocks())
+
+    def import_car(self, source: BinaryIO, *, pin: bool = True) -> list[Cid]:
+        """Store every block of a CARv1 (each verified against its CID); return its roots.
+
+        The same staging rule as :meth:`put` applies: blocks become visible only after the
+        whole file has been read and checked.
+        """
+        staging = self._tmp / f"car-{os.getpid()}-{secrets.token_hex(8)}"
+        staging.mkdir()
+        try:
+            reader = CarReader(source)
+            staged: list[tuple[Path, Path]] = []
+            for cid, block in reader:
+                text = cid.to_v1().text()
+                final = self._block_path(text)
+                if final.exists() or (staging / text).exists():
+                    continue
+                temp = staging / text
+                self._write_file(temp, block)
+                staged.append((temp, final))
+            for temp, final in staged:
+                final.parent.mkdir(exist_ok=True)
+                os.replace(temp, final)
+                if self._fsync:
+                    _fsync_dir(final.parent)
+        except OSError as exc:
+            raise StorageError(f"importing a CAR into {self.root} failed: {exc}") from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        roots = [root.to_v1().text() for root in reader.header.roots]
+        for root in roots:
+            if not self._block_path(root).exists():
+                raise StorageError(f"the CAR names root {root} but does not hold its block")
+            if pin:
+                self._pin_root(root)
+        return roots
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _block_path(self, text: str) -> Path:
+        return self._blocks / text[-3:-1] / text
+
+    def _parse(self, cid: str) -> ContentId:
+        return parse_cid(cid).to_v1()
+
+    def _require(self, cid: str) -> Cid:
+        text = self._parse(cid).text()
+        if not self._block_path(text).exists():
+            raise ContentNotFound(text)
+        return text
+
+    def _load(self, cid: ContentId) -> bytes:
+        text = cid.text()
+        try:
+            with open(self._block_path(text), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            raise ContentNotFound(text) from None
+        except OSError as exc:
+            raise StorageError(f"cannot read block {text}: {exc}") from exc
+
+    def _pin_root(self, cid: Cid) -> None:
+        path = self._pins / cid
+        if not path.exists():
+            self._write_atomic(path, b"")
+
+    def _write_file(self, path: Path, data: bytes) -> None:
+        with open(path, "wb") as handle:
+            handle.write(data)
+            if self._fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    def _write_atomic(self, path: Path, data: bytes) -> None:
+        temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            self._write_file(temp, data)
+            os.replace(temp, path)
+            if self._fsync:
+                _fsync_dir(path.parent)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                temp.unlink()
+            raise StorageError(f"cannot write {path}: {exc}") from exc
+
+    def _remove_stale_puts(self) -> None:
+        """Remove staging directories whose process is gone (crashed mid-put)."""
+        for entry in self._tmp.iterdir():
+            parts = entry.name.split("-")
+            if len(parts) != 3 or not parts[1].isdigit():
+                continue
+            if not _process_alive(int(parts[1])):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError as exc:
+        return exc.errno != errno.ESRCH
+    return True
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["EmbeddedStore"]
