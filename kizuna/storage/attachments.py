@@ -55,6 +55,8 @@ DICOM_CONTENT_TYPE = "application/dicom"
 # --- content types -----------------------------------------------------------------------------
 
 _MAGIC: tuple[tuple[int, bytes, str], ...] = (
+    # DICOM first: its 128-byte preamble may itself hold a TIFF header (dual-format files).
+    (128, b"DICM", DICOM_CONTENT_TYPE),
     (0, b"%PDF-", "application/pdf"),
     (0, b"\x89PNG\r\n\x1a\n", "image/png"),
     (0, b"\xff\xd8\xff", "image/jpeg"),
@@ -62,7 +64,6 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (0, b"GIF89a", "image/gif"),
     (0, b"II*\x00", "image/tiff"),
     (0, b"MM\x00*", "image/tiff"),
-    (128, b"DICM", DICOM_CONTENT_TYPE),
 )
 
 
@@ -523,8 +524,9 @@ def deidentify_dicom(
     methods = [("113100", "Basic Application Confidentiality Profile")]
     if keep_dates:
         methods.append(("113106", "Retain Longitudinal Temporal Information Full Dates Option"))
-    ds.DeidentificationMethod = "DICOM PS3.15 Annex E Basic Profile (Kizuna)" + (
-        " with Retain Longitudinal Temporal Information Full Dates Option" if keep_dates else ""
+    # LO: at most 64 characters
+    ds.DeidentificationMethod = "DICOM PS3.15 Annex E Basic Profile" + (
+        "; Full Dates Option" if keep_dates else ""
     )
     codes = []
     for value, meaning in methods:
