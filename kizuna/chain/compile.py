@@ -154,21 +154,25 @@ def render(contract: CompiledContract) -> str:
     return json.dumps(contract.to_json(), indent=1, sort_keys=True) + "\n"
 
 
-def write_artifacts(directory: Path = ARTIFACTS_DIR) -> list[Path]:
-    """Compile and write one ``<Name>.json`` per contract into ``directory``."""
+def write_artifacts(
+    directory: Path = ARTIFACTS_DIR, compiled: dict[str, CompiledContract] | None = None
+) -> list[Path]:
+    """Write one ``<Name>.json`` per contract into ``directory`` (compiling unless given)."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for contract in compile_contracts().values():
+    for contract in (compiled or compile_contracts()).values():
         path = directory / f"{contract.name}.json"
         path.write_text(render(contract), encoding="utf-8")
         written.append(path)
     return written
 
 
-def stale_artifacts(directory: Path = ARTIFACTS_DIR) -> list[str]:
-    """Names of the committed artifacts that differ from a fresh compile (empty: all fresh)."""
+def stale_artifacts(
+    directory: Path = ARTIFACTS_DIR, compiled: dict[str, CompiledContract] | None = None
+) -> list[str]:
+    """Names of the artifacts in ``directory`` that differ from a fresh compile (empty: fresh)."""
     stale = []
-    for contract in compile_contracts().values():
+    for contract in (compiled or compile_contracts()).values():
         path = directory / f"{contract.name}.json"
         if not path.exists() or path.read_text(encoding="utf-8") != render(contract):
             stale.append(contract.name)
