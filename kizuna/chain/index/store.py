@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eth_utils.address import to_checksum_address
 from web3 import EthereumTesterProvider, Web3
 
 from kizuna.chain.index import projections, queries
@@ -228,8 +229,9 @@ class EventIndex:
                 "fromBlock": _hex(start), "toBlock": _hex(end), "address": self._addresses,
             }]))
         with node_errors(self._errors):
-            return list(self.w3.eth.get_logs({  # type: ignore[arg-type]
-                "fromBlock": start, "toBlock": end, "address": self._addresses,
+            return list(self.w3.eth.get_logs({
+                "fromBlock": start, "toBlock": end,
+                "address": [to_checksum_address(a) for a in self._addresses],
             }))
 
     # -- sync --------------------------------------------------------------------------------
