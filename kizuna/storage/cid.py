@@ -166,10 +166,9 @@ def parse_cid(text: str) -> ContentId:
     try:
         if len(text) == 46 and text.startswith("Qm"):
             raw = _b58decode(text)
-            cid = ContentId.from_bytes(raw)
-            if cid.version != 0:
-                raise ValueError("not a CIDv0 multihash")
-            return cid
+            if len(raw) != 34 or raw[:2] != bytes((SHA2_256, SHA2_256_LENGTH)):
+                raise ValueError("not a CIDv0 (a 34-byte sha2-256 multihash in base58btc)")
+            return ContentId.from_bytes(raw)
         prefix, body = text[0], text[1:]
         if prefix == "b":
             if body != body.lower():
