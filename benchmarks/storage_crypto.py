@@ -51,6 +51,8 @@ GIB_SIZE = 1 << 30
 
 
 def _label(size: int) -> str:
+    if size < MB:
+        return f"{size // 1000}kb"
     return f"{size // MB}mb" if size < GIB_SIZE else f"{size / GIB_SIZE:g}gb"
 
 

@@ -387,28 +387,31 @@ def decrypt_reencrypted(
 ) -> bytes:
     """Open ``ciphertext`` as the grantee from at least ``threshold`` distinct capsule fragments.
 
-    Fewer distinct fragments than ``threshold`` is a :class:`FragmentError` before any
-    cryptography runs; fragments that do not combine (from another delegation, or too few for
-    the threshold the kfrags were really made with) are a ``FragmentError`` too; a ciphertext
-    that does not open with the combined key (wrong grantee key, tampered) an ``IntegrityError``.
+    Fewer fragments than ``threshold`` is a :class:`FragmentError` before any cryptography
+    runs; the same fragment given twice, or fragments that do not combine (from another
+    delegation, or too few for the threshold the kfrags were really made with) are a
+    ``FragmentError`` too; a ciphertext that does not open with the combined key (tampered) an
+    ``IntegrityError``.
     """
     if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
         raise InputError("threshold", f"must be an integer >= 1, got {threshold!r}")
-    distinct = _distinct(cfrags)
-    if len(distinct) < threshold:
-        raise FragmentError(
-            f"{threshold} distinct capsule fragments are needed, {len(distinct)} given"
-        )
+    fragments = []
+    for cfrag in cfrags:
+        if type(cfrag) is not VerifiedCapsuleFrag:
+            raise TypeError(f"expected VerifiedCapsuleFrag, got {type(cfrag).__name__}")
+        fragments.append(cfrag._cfrag)
+    if len(fragments) < threshold:
+        raise FragmentError(f"{threshold} capsule fragments are needed, {len(fragments)} given")
     try:
         plaintext = _u.decrypt_reencrypted(
-            receiving_sk._sk,
-            delegating_key._pk,
-            capsule._capsule,
-            [c._cfrag for c in distinct],
-            ciphertext,
+            receiving_sk._sk, delegating_key._pk, capsule._capsule, fragments, ciphertext
         )
     except ValueError as error:
         message = str(error)
+        if "repeated" in message:
+            raise FragmentError(
+                "some capsule fragments are repeated: each must come from a different kfrag"
+            ) from None
         if "Re-encryption error" in message:
             raise FragmentError(
                 "the capsule fragments do not open the capsule for this key: too few for the "
@@ -421,19 +424,6 @@ def decrypt_reencrypted(
     if plaintext is None:
         raise FragmentError("the capsule fragments did not open the capsule")
     return bytes(plaintext)
-
-
-def _distinct(cfrags: Iterable[VerifiedCapsuleFrag]) -> list[VerifiedCapsuleFrag]:
-    seen: set[bytes] = set()
-    out: list[VerifiedCapsuleFrag] = []
-    for cfrag in cfrags:
-        if not isinstance(cfrag, VerifiedCapsuleFrag):
-            raise TypeError(f"expected VerifiedCapsuleFrag, got {type(cfrag).__name__}")
-        raw = cfrag.to_bytes()
-        if raw not in seen:
-            seen.add(raw)
-            out.append(cfrag)
-    return out
 
 
 def verify_kfrags(

@@ -103,7 +103,8 @@ class EnvelopeHeader:
 
     ``raw`` is the exact preamble bytes (the associated data of every segment). The proxy needs
     only ``capsule``; the owner or a grantee unwraps the data key with :meth:`unwrap_for_owner`
-    or :meth:`unwrap_for_grantee`.
+    or :meth:`unwrap_for_grantee`. The capsule is parsed (a curve-point check, ~0.2 ms) only
+    when asked for, so decrypting with a known data key does not pay for it.
     """
 
     version: int
@@ -112,13 +113,21 @@ class EnvelopeHeader:
     content_type: str
     nonce_prefix: bytes
     key_commitment: bytes
-    capsule: pre.Capsule
+    capsule_bytes: bytes
     wrapped_key: bytes
     raw: bytes
 
     @property
     def size(self) -> int:
         return len(self.raw)
+
+    @property
+    def capsule(self) -> pre.Capsule:
+        """The Umbral capsule of the data key (``EnvelopeFormatError`` if it does not parse)."""
+        try:
+            return pre.Capsule.from_bytes(self.capsule_bytes)
+        except pre.MalformedCryptoData as error:
+            raise EnvelopeFormatError(f"capsule is malformed: {error.reason}") from None
 
     def unwrap_for_owner(self, owner_sk: pre.UmbralSecretKey) -> DataKey:
         """The data key, opened with the owner's Umbral secret key."""
@@ -244,7 +253,7 @@ def _new_sealer(
         content_type=content_type,
         nonce_prefix=nonce_prefix,
         key_commitment=key_commitment,
-        capsule=capsule,
+        capsule_bytes=capsule_bytes,
         wrapped_key=wrapped_key,
         raw=raw,
     )
@@ -275,9 +284,9 @@ def encrypt_stream(
     return _seal_segments(sealer, _segments(source, segment_size))
 
 
-def _seal_segments(sealer: _Sealer, segments: Iterator[bytes]) -> Iterator[bytes]:
+def _seal_segments(sealer: _Sealer, segments: Iterator[bytes | memoryview]) -> Iterator[bytes]:
     yield sealer.header.raw
-    pending = next(segments, b"")
+    pending: bytes | memoryview = next(segments, b"")
     index = 0
     for following in segments:
         yield sealer.segment(pending, index, False)
@@ -389,8 +398,13 @@ class _ByteReader:
         return b"".join(parts)
 
 
-def _segments(source: ByteSource, size: int) -> Iterator[bytes]:
+def _segments(source: ByteSource, size: int) -> Iterator[bytes | memoryview]:
     """Plaintext in segments of exactly ``size`` bytes, the last one shorter (or none if empty)."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        view = memoryview(source).cast("B")  # in memory: slices, no copies
+        for start in range(0, len(view), size):
+            yield view[start : start + size]
+        return
     reader = _ByteReader(source)
     while True:
         chunk = reader.read(size)
@@ -439,10 +453,6 @@ def _parse_header(reader: _ByteReader) -> EnvelopeHeader:
         raise EnvelopeFormatError(f"content type {content_type_bytes!r} is malformed") from None
     capsule_bytes = _read_part(reader, "capsule", parts)
     wrapped_key = _read_part(reader, "wrapped key", parts)
-    try:
-        capsule = pre.Capsule.from_bytes(capsule_bytes)
-    except pre.MalformedCryptoData as error:
-        raise EnvelopeFormatError(f"capsule is malformed: {error.reason}") from None
     return EnvelopeHeader(
         version=version,
         segment_size=segment_size,
@@ -450,7 +460,7 @@ def _parse_header(reader: _ByteReader) -> EnvelopeHeader:
         content_type=content_type,
         nonce_prefix=nonce_prefix,
         key_commitment=key_commitment,
-        capsule=capsule,
+        capsule_bytes=capsule_bytes,
         wrapped_key=wrapped_key,
         raw=b"".join(parts),
     )

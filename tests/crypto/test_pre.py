@@ -79,12 +79,12 @@ def test_below_threshold_fails(
     )
     grant = make_grant(provider_sk.public_key)
     one = pre.reencrypt(capsule, kfrags[0], grant=grant)
-    with pytest.raises(FragmentError, match="2 distinct capsule fragments are needed, 1 given"):
+    with pytest.raises(FragmentError, match="2 capsule fragments are needed, 1 given"):
         pre.decrypt_reencrypted(
             provider_sk, patient_sk.public_key, capsule, [one], ciphertext, threshold=2
         )
     # the same fragment twice is still one fragment
-    with pytest.raises(FragmentError, match="1 given"):
+    with pytest.raises(FragmentError, match="repeated"):
         pre.decrypt_reencrypted(
             provider_sk, patient_sk.public_key, capsule, [one, one], ciphertext, threshold=2
         )
