@@ -12,6 +12,8 @@ import struct
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kizuna.crypto import pre
 from kizuna.errors import EnvelopeError, EnvelopeFormatError, IntegrityError
@@ -299,3 +301,24 @@ def test_segment_size_field_changed_to_another_valid_size(
     released, error = _drain(damaged, owner)
     assert released == []
     assert isinstance(error, IntegrityError)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_byte_changed_anywhere_is_caught(data: st.DataObject) -> None:
+    owner, blob = _PROPERTY_OWNER, _PROPERTY_BLOB
+    offset = data.draw(st.integers(min_value=0, max_value=len(blob) - 1), label="offset")
+    mask = data.draw(st.integers(min_value=1, max_value=255), label="xor")
+    damaged = bytearray(blob)
+    damaged[offset] ^= mask
+    released: list[bytes] = []
+    with pytest.raises(EnvelopeError):
+        released.extend(decrypt_stream(bytes(damaged), owner_sk=owner))
+    assert released == SEGMENTS[: len(released)]
+    header_size = read_header(blob).size
+    if offset >= header_size:
+        assert len(released) <= (offset - header_size) // STRIDE
+
+
+_PROPERTY_OWNER = pre.UmbralSecretKey.random()
+_PROPERTY_BLOB = _seal(_PROPERTY_OWNER)

@@ -88,6 +88,16 @@ def test_below_threshold_fails(
         pre.decrypt_reencrypted(
             provider_sk, patient_sk.public_key, capsule, [one, one], ciphertext, threshold=2
         )
+    # an unverified fragment is refused by type
+    with pytest.raises(TypeError, match="VerifiedCapsuleFrag"):
+        pre.decrypt_reencrypted(
+            provider_sk,
+            patient_sk.public_key,
+            capsule,
+            [one, pre.CapsuleFrag.from_bytes(one.to_bytes())],  # type: ignore[list-item]
+            ciphertext,
+            threshold=2,
+        )
     # a caller that under-states the threshold still cannot open with one fragment
     with pytest.raises(FragmentError, match="do not open the capsule"):
         pre.decrypt_reencrypted(
