@@ -8,6 +8,8 @@ wrappers (the code path the proxy and the CLI use):
   grantee's wallet-derived key -- answers the capsule fragments and the opened plaintext.
 * ``delegate``: as a patient (wallet-derived key), encrypt a plaintext and make 2-of-3 key
   fragments for a grantee public key made in JavaScript.
+* ``seal``: seal a plaintext into a Kizuna envelope (docs/envelope.md) to the wallet-derived key
+  of a vector, so JavaScript can open it following only the documented layout.
 
 Secrets in requests are the test-only private keys of tests/vectors/wallet_keys.json.
 """
@@ -21,7 +23,9 @@ from typing import Any
 
 from kizuna.access.grant import placeholder_verified_grant
 from kizuna.crypto import pre
+from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.wallet_keys import KeyDerivationDomain, derive_wallet_keys_with_private_key
+from kizuna.storage.envelope import encrypt_bytes
 from kizuna.types import RecordId, ScopeId
 
 
@@ -82,9 +86,21 @@ def delegate(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def seal(request: dict[str, Any]) -> dict[str, Any]:
+    owner = _keys(request["owner_vector"])
+    sealed = encrypt_bytes(
+        bytes.fromhex(request["plaintext"]),
+        owner_key=owner.public_key,
+        record_id=RecordId(bytes.fromhex(request["record_id"])),
+        content_type=request["content_type"],
+        segment_size=request["segment_size"],
+    )
+    return {"envelope": bytes(sealed).hex(), "commitment": commitment_of(sealed).hex()}
+
+
 def main() -> None:
     request = json.load(sys.stdin)
-    operations = {"reencrypt": reencrypt, "delegate": delegate}
+    operations = {"reencrypt": reencrypt, "delegate": delegate, "seal": seal}
     answer = operations[request["op"]](request)
     json.dump(answer, sys.stdout)
 

@@ -9,7 +9,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac, hkdfSync, randomBytes } from "node:crypto";
+import { createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -191,4 +191,76 @@ test("kfrags made in Python verify and re-encrypt in JavaScript", async () => {
   assert.throws(() =>
     umbral.KeyFrag.fromBytes(Buffer.from(answer.kfrags[0], "hex")).verify(verifyingPk, patientPk, stranger),
   );
+});
+
+// --- a Python envelope opened in JavaScript, from the wallet signature alone -----------------
+
+function openEnvelope(envelope, secretKey) {
+  // docs/envelope.md, version 1, implemented from the table only
+  const view = Buffer.from(envelope);
+  assert.equal(view.subarray(0, 4).toString("latin1"), "KZEN");
+  assert.equal(view[4], 1, "version");
+  assert.equal(view[5], 0, "flags");
+  const segmentSize = view.readUInt32BE(6);
+  const recordId = view.subarray(10, 42);
+  const noncePrefix = view.subarray(42, 49);
+  const keyCommitment = view.subarray(49, 81);
+  const typeLength = view[81];
+  const contentType = view.subarray(82, 82 + typeLength).toString("ascii");
+  let at = 82 + typeLength;
+  const capsuleLength = view.readUInt16BE(at);
+  const capsule = umbral.Capsule.fromBytes(view.subarray(at + 2, at + 2 + capsuleLength));
+  at += 2 + capsuleLength;
+  const wrappedLength = view.readUInt16BE(at);
+  const wrapped = view.subarray(at + 2, at + 2 + wrappedLength);
+  at += 2 + wrappedLength;
+  const preamble = view.subarray(0, at);
+
+  const dataKey = umbral.decryptOriginal(secretKey, capsule, wrapped);
+  const salt = Buffer.concat([recordId, noncePrefix]);
+  const derive = (info) => Buffer.from(hkdfSync("sha256", dataKey, salt, enc(info), 32));
+  assert.deepEqual(derive("kizuna/envelope/v1/key-commitment"), keyCommitment, "key commitment");
+  const aesKey = derive("kizuna/envelope/v1/aes-256-gcm");
+
+  const body = view.subarray(at);
+  const stride = segmentSize + 16;
+  const count = Math.max(1, Math.ceil(body.length / stride));
+  const parts = [];
+  for (let i = 0; i < count; i++) {
+    const segment = body.subarray(i * stride, Math.min((i + 1) * stride, body.length));
+    const nonce = Buffer.alloc(12);
+    noncePrefix.copy(nonce, 0);
+    nonce.writeUInt32BE(i, 7);
+    nonce[11] = i === count - 1 ? 1 : 0;
+    const decipher = createDecipheriv("aes-256-gcm", aesKey, nonce);
+    decipher.setAAD(preamble);
+    decipher.setAuthTag(segment.subarray(segment.length - 16));
+    parts.push(decipher.update(segment.subarray(0, segment.length - 16)), decipher.final());
+  }
+  return { contentType, plaintext: Buffer.concat(parts) };
+}
+
+test("an envelope sealed in Python opens in JavaScript with the wallet-derived key", async () => {
+  const owner = (await walletKeys(vectors[0])).keys;
+  const plaintext = randomBytes(3 * 100 + 37);
+  const answer = python({
+    op: "seal",
+    owner_vector: vectors[0],
+    plaintext: hex(plaintext),
+    record_id: hex(randomBytes(32)),
+    content_type: "application/fhir+json",
+    segment_size: 100,
+  });
+  const envelope = Buffer.from(answer.envelope, "hex");
+  assert.equal(createHash("sha256").update(envelope).digest("hex"), answer.commitment);
+  const opened = openEnvelope(envelope, owner.decrypting);
+  assert.equal(opened.contentType, "application/fhir+json");
+  assert.equal(hex(opened.plaintext), hex(plaintext));
+  // a flipped bit in the last segment fails authentication here too
+  const damaged = Buffer.from(envelope);
+  damaged[damaged.length - 20] ^= 1;
+  assert.throws(() => openEnvelope(damaged, owner.decrypting), /authenticate/);
+  // the other wallet's key cannot unwrap the data key
+  const other = (await walletKeys(vectors[1])).keys;
+  assert.throws(() => openEnvelope(envelope, other.decrypting));
 });
