@@ -62,6 +62,19 @@ _ensure_node() {
     fi
 }
 
+# The js-ipfs daemon the content-store tests and benchmarks start: tools/ipfs is its own npm
+# project, so its large dependency tree stays out of the main node_modules.
+_ensure_ipfs_tool() {
+    local dir="$KIZUNA_ROOT/tools/ipfs" want have
+    want="$(_stamp_of "$dir/package.json")"
+    have="$(cat "$dir/node_modules/.kizuna-stamp" 2>/dev/null || true)"
+    if [ "$want" != "$have" ]; then
+        _say "installing the test IPFS daemon (npm install in tools/ipfs)"
+        (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+        echo "$want" >"$dir/node_modules/.kizuna-stamp"
+    fi
+}
+
 # Debian packages a step needs (e.g. chromium for the browser tests): installed on demand.
 kizuna_ensure_debian() {
     local missing=()
@@ -79,5 +92,6 @@ kizuna_ensure_debian() {
 
 _ensure_python
 _ensure_node
+_ensure_ipfs_tool
 export PATH="$VENV/bin:$KIZUNA_ROOT/node_modules/.bin:$PATH"
 export KIZUNA_ROOT
