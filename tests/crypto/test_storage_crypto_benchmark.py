@@ -13,8 +13,15 @@ def test_run_reports_the_aggregated_keys() -> None:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    figures = module.run(sizes=(200_000,), quick=True)
-    for key in ("aead_ratio_200kb", "reencrypt_per_s", "reencrypt_ratio", "umbral_min_ratio"):
+    figures = module.run(sizes=(200_000,), quick=True, stream_size=8 << 20)
+    keys = (
+        "aead_ratio_200kb",
+        "reencrypt_per_s",
+        "reencrypt_ratio",
+        "umbral_min_ratio",
+        "envelope_stream_peak_rss_mb_8mb",
+    )
+    for key in keys:
         assert key in figures, key
         assert figures[key] > 0
     assert all(isinstance(v, float) for v in figures.values())
