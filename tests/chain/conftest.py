@@ -4,11 +4,13 @@ deployment with fresh patient/provider keys, so tests never see each other's sta
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chainenv import Env, _anvil_env, _eth_tester_env
+from chainenv import Env, _anvil_env, _eth_tester_env, stop_node
 
 from kizuna.chain.localnode import LocalNode
 
@@ -35,8 +37,11 @@ def env(request: pytest.FixtureRequest) -> Iterator[Env]:
 def fresh_anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
     """A private anvil for tests that rewind the chain (reorgs) or need an empty node."""
     log = tmp_path_factory.mktemp("anvil-private") / "anvil.log"
-    with LocalNode(log_path=log) as node:
+    node = LocalNode(log_path=log).start()
+    try:
         yield node
+    finally:
+        stop_node(node)
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +66,7 @@ def hardhat_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [str(node_bin if node_bin.exists() else "node"), str(hardhat), "node",
          "--hostname", "127.0.0.1", "--port", str(port)],
         cwd=root, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,  # the whole launcher → node tree is stopped as one group
     )
     url = f"http://127.0.0.1:{port}"
     payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
@@ -79,10 +85,10 @@ def hardhat_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.2)
         yield url
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=5)
         log.close()
