@@ -218,7 +218,7 @@ def _rate(fn: Callable[[], object], *, batch: int, rounds: int) -> float:
 
 def umbral_figures(*, quick: bool = False) -> dict[str, float]:
     """Operations per second through Kizuna's wrappers and bare, per operation, and ratios."""
-    batch, rounds = (10, 7) if quick else (20, 25)
+    batch, rounds = (5, 3) if quick else (20, 25)
     patient = pre.UmbralSecretKey.random()
     provider = pre.UmbralSecretKey.random()
     signer = pre.UmbralSigner(pre.UmbralSecretKey.random())
