@@ -4,6 +4,8 @@
 // given by path, so Hardhat never downloads one. The settings mirror kizuna/chain/compile.py
 // (SETTINGS) and foundry.toml, so `npx hardhat build` produces byte-for-byte the bytecode of the
 // committed artifacts in kizuna/chain/artifacts/ (scripts/deploy.js checks this before deploying).
+// The Solidity tests import no forge-std (see contracts/test/utils/Cheats.sol), so Hardhat builds
+// and runs them as well as forge does.
 //
 // Networks:
 //   localhost  anvil (`kizuna demo`, `npx anvil`) or `npx hardhat node` on 127.0.0.1:8545
@@ -28,6 +30,13 @@ export default {
   paths: {
     sources: "contracts",
     tests: { solidity: "contracts/test" },
+  },
+  // `npx hardhat test solidity` runs the same tests as `forge test` (contracts/test/*.t.sol);
+  // the shared EIP-712 vectors are read from tests/vectors.
+  test: {
+    solidity: {
+      fsPermissions: { readDirectory: ["tests/vectors"] },
+    },
   },
   networks: {
     localhost: {

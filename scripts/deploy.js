@@ -1,9 +1,9 @@
 // Deploys Kizuna's contracts with Hardhat 3 and writes deployments/<chainId>.json, in the same
 // format as the Python deploy() (kizuna/chain/deploy.py; format in deployments/README.md).
 //
-//   npx hardhat run --no-compile scripts/deploy.js --network localhost
+//   npx hardhat run scripts/deploy.js --network localhost
 //   KIZUNA_TESTNET_RPC_URL=... KIZUNA_DEPLOYER_KEY=... \
-//     npx hardhat run --no-compile scripts/deploy.js --network testnet
+//     npx hardhat run scripts/deploy.js --network testnet
 //
 // Optional: KIZUNA_REGISTRAR (may verify providers) and KIZUNA_ANCHORER (the service anchoring
 // receipt roots); both default to the deployer. KIZUNA_DEPLOYMENTS_DIR overrides deployments/.
@@ -11,9 +11,6 @@
 // What is deployed is the committed artifacts (kizuna/chain/artifacts/), the very bytes Python
 // users load; the script first builds the sources with Hardhat and refuses to deploy when that
 // build differs from the committed artifacts (run `python -m kizuna.chain.compile --write`).
-// `--no-compile` because Hardhat's default build also compiles the forge tests in contracts/test/,
-// whose npm forge-std (1.1.2, no src/ folder) Hardhat cannot resolve; this script builds the
-// contracts alone (`build --no-tests`).
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";

@@ -114,7 +114,7 @@ def test_hardhat_deploy_script_writes_the_same_format(
     npx = shutil.which("npx") or str(project_root / ".venv" / "bin" / "npx")
     env = dict(os.environ, KIZUNA_RPC_URL=anvil.rpc_url, KIZUNA_DEPLOYMENTS_DIR=str(tmp_path))
     done = subprocess.run(
-        [npx, "hardhat", "run", "--no-compile", "scripts/deploy.js", "--network", "localhost"],
+        [npx, "hardhat", "run", "scripts/deploy.js", "--network", "localhost"],
         cwd=project_root,
         env=env,
         capture_output=True,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Vm} from "forge-std/Vm.sol";
+import {Vm} from "./Cheats.sol";
 
 import {AccessLog} from "../../AccessLog.sol";
 import {ConsentLedger} from "../../ConsentLedger.sol";
@@ -9,9 +9,9 @@ import {ProviderRegistry} from "../../ProviderRegistry.sol";
 import {IProviderRegistry} from "../../interfaces/IProviderRegistry.sol";
 import {ScopeId} from "../../types/Ids.sol";
 
-/// @dev Base of Kizuna's forge tests. npm's forge-std (1.1.2) ships a usable `Vm` interface but
-///      its `Test` needs ds-test, which npm does not carry; the few assertions the tests need are
-///      here. A failed assertion reverts, which forge reports as a failed test.
+/// @dev Base of Kizuna's Solidity tests (run by `forge test` and `npx hardhat test solidity`): the
+///      deployed contracts, named actors, and the few assertions the tests need (npm's forge-std
+///      is unusable here, see Cheats.sol). A failed assertion reverts: a failed test.
 abstract contract KizunaTest {
     Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
