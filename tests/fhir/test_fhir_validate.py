@@ -292,4 +292,12 @@ def test_validation_error_is_an_input_error(example: Example) -> None:
 def test_find_issues_returns_the_resource_when_valid(example: Example) -> None:
     resource, issues = find_issues(example("immunization/example1"))
     assert issues == [] and resource is not None
-    assert resource.model.__class__.__name__ == "Immunization"
+    assert resource.model().__class__.__name__ == "Immunization"
+
+
+def test_bundle_model_is_built_on_demand(example: Example) -> None:
+    resource = validate(example("bundle/example4"))
+    model = resource.model()
+    assert model.__class__.__name__ == "Bundle"
+    assert [e.resource.__class__.__name__ for e in model.entry][:3] == [
+        "Patient", "Patient", "Observation"]

@@ -56,15 +56,24 @@ _RESTFUL_URL = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ValidatedResource:
     """A FHIR resource (possibly a Bundle) that passed every check."""
 
     resource_type: str
     data: dict[str, Any]
     """The decoded JSON, as given (decimals as :class:`~decimal.Decimal`)."""
-    model: FHIRAbstractModel
-    """The ``fhir.resources.R4B`` model of it."""
+    _model: FHIRAbstractModel | None = field(default=None, repr=False, compare=False)
+
+    def model(self) -> FHIRAbstractModel:
+        """The ``fhir.resources.R4B`` model of it (built on first use for a Bundle, whose
+        entries were validated one by one)."""
+        if self._model is None:
+            cls = _resource_class(self.resource_type)
+            assert cls is not None
+            object.__setattr__(self, "_model", cls.model_validate(self.data))
+        assert self._model is not None
+        return self._model
 
 
 @dataclass(slots=True)
@@ -362,13 +371,39 @@ def _pydantic_reason(error: Mapping[str, Any]) -> str:
     return message
 
 
-def _structure_issues(cls: ModelClass, data: dict[str, Any]) -> tuple[FHIRAbstractModel | None,
-                                                                       list[Issue]]:
+def _structure_issues(
+    cls: ModelClass, data: dict[str, Any], root: str
+) -> tuple[FHIRAbstractModel | None, list[Issue]]:
     try:
         return cls.model_validate(data), []
     except ValidationError as exc:
-        root = cls.__name__
         return None, [(_pydantic_path(root, e["loc"]), _pydantic_reason(e)) for e in exc.errors()]
+
+
+def _structure_pass(
+    cls: ModelClass, obj: dict[str, Any]
+) -> tuple[FHIRAbstractModel | None, list[Issue]]:
+    """Pass 1. A Bundle's entry resources are validated one by one with their own classes
+    (about twice as fast in fhir.resources as through the Bundle's nested validators), the
+    Bundle itself with placeholders in their place; the paths are the same either way."""
+    root = cls.__name__
+    entries = obj.get("entry")
+    if root != "Bundle" or not isinstance(entries, list):
+        return _structure_issues(cls, obj, root)
+    issues: list[Issue] = []
+    skeleton: list[Any] = []
+    for i, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        entry_cls = _resource_class(kind) if isinstance(kind, str) else None
+        if entry_cls is not None and isinstance(resource, dict):
+            _, found = _structure_pass(entry_cls, resource)
+            issues.extend((f"{root}.entry[{i}].resource{p[len(entry_cls.__name__):]}", r)
+                          for p, r in found)
+            entry = {**entry, "resource": _PLACEHOLDER}
+        skeleton.append(entry)
+    _, found = _structure_issues(cls, {**obj, "entry": skeleton}, root)
+    return None, found + issues
 
 
 _PLACEHOLDER: dict[str, Any] = {"resourceType": "Basic", "code": {"text": "placeholder"}}
@@ -419,15 +454,15 @@ def find_issues(
         # fhir.resources cannot parse an unknown nested resourceType (it raises KeyError). The
         # walk has reported those; check the rest with each replaced by a valid placeholder,
         # so that paths (list indices) stay the same.
-        _, structural = _structure_issues(cls, _with_placeholders(obj))
+        _, structural = _structure_pass(cls, _with_placeholders(obj))
     else:
-        model, structural = _structure_issues(cls, obj)
+        model, structural = _structure_pass(cls, obj)
     ours = {path for path, _ in walk.issues}
     issues = walk.issues + [(p, r) for p, r in structural if p not in ours]
     issues.sort(key=_sort_key)
-    if issues or model is None:
+    if issues:
         return None, issues
-    return ValidatedResource(resource_type=root, data=obj, model=model), []
+    return ValidatedResource(resource_type=root, data=obj, _model=model), []
 
 
 def validate(data: FhirJson, *, self_contained: bool = False) -> ValidatedResource:
