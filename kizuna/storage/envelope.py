@@ -32,6 +32,7 @@ import hmac
 import os
 import re
 import struct
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Final, Protocol, TypeAlias, runtime_checkable
@@ -335,13 +336,19 @@ def encrypt_bytes(
 
 
 class _ByteReader:
-    """``read(n)``: exactly ``n`` bytes, or fewer only at the end of the source."""
+    """``read(n)``: exactly ``n`` bytes, or fewer only at the end of the source.
+
+    Chunks from an iterator are queued as memoryviews and joined once per read, so whatever
+    size the source's chunks have (an HTTP stream's 64 KiB, a store's 256 KiB blocks), each
+    byte is copied at most once; a chunk of exactly the size asked for is not copied at all.
+    """
 
     def __init__(self, source: ByteSource) -> None:
         self._view: memoryview | None = None
         self._file: _Readable | None = None
         self._chunks: Iterator[bytes] | None = None
-        self._buffer = bytearray()
+        self._queue: deque[memoryview] = deque()
+        self._queued = 0
         self._offset = 0
         if isinstance(source, bytes | bytearray | memoryview):
             self._view = memoryview(source).cast("B")
@@ -358,29 +365,38 @@ class _ByteReader:
         if self._file is not None:
             return self._read_file(self._file, size)
         assert self._chunks is not None
-        if self._offset == len(self._buffer):
+        if not self._queued:
             # Fast path: a chunk of exactly the size asked for passes through uncopied.
             for chunk in self._chunks:
                 if len(chunk) == size:
                     return bytes(chunk)
                 if chunk:
-                    self._buffer = bytearray(chunk)
-                    self._offset = 0
+                    self._queue.append(memoryview(chunk).cast("B"))
+                    self._queued = len(chunk)
                     break
             else:
                 return b""
-        while len(self._buffer) - self._offset < size:
+        while self._queued < size:
             more = next(self._chunks, None)
             if more is None:
                 break
-            if self._offset:
-                del self._buffer[: self._offset]
-                self._offset = 0
-            self._buffer += more
-        end = self._offset + size
-        data = bytes(self._buffer[self._offset : end])
-        self._offset = min(end, len(self._buffer))
-        return data
+            if more:
+                self._queue.append(memoryview(more).cast("B"))
+                self._queued += len(more)
+        parts: list[memoryview] = []
+        wanted = size
+        while wanted and self._queue:
+            head = self._queue[0]
+            if len(head) <= wanted:
+                parts.append(self._queue.popleft())
+                wanted -= len(head)
+            else:
+                parts.append(head[:wanted])
+                self._queue[0] = head[wanted:]
+                wanted = 0
+        taken = size - wanted
+        self._queued -= taken
+        return parts[0].tobytes() if len(parts) == 1 else b"".join(parts)
 
     @staticmethod
     def _read_file(file: _Readable, size: int) -> bytes:
