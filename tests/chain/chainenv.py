@@ -3,6 +3,7 @@ on a real anvil or on a Hardhat node, behind one :class:`Env` (fixtures in conft
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from dataclasses import dataclass, field
@@ -138,7 +139,5 @@ def stop_node(node: LocalNode) -> None:
     below = _descendants(process.pid) if process is not None else []
     node.stop()
     for pid in below:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
