@@ -111,6 +111,10 @@ def test_iterator_sources_of_any_chunking(
     )
     blob_pieces = [sealed[i : i + chunk] for i in range(0, len(sealed), chunk)]
     assert b"".join(decrypt_stream(iter(blob_pieces), owner_sk=patient_sk)) == data
+    # empty chunks and mutable buffers in the stream change nothing
+    mixed = [bytearray(p) if i % 2 else memoryview(p) for i, p in enumerate(blob_pieces)]
+    padded = [x for piece in mixed for x in (b"", piece)]
+    assert b"".join(decrypt_stream(iter(padded), owner_sk=patient_sk)) == data
 
 
 class _TrickleFile(io.RawIOBase):
