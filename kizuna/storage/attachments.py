@@ -350,7 +350,8 @@ def imaging_study_resource(
 
 # --- DICOM: de-identification (PS3.15 Annex E, Basic Profile) -----------------------------------
 
-# Actions of PS3.15 Table E.1-1: X remove, Z empty (zero length), U replace UID consistently.
+# Actions of PS3.15 Table E.1-1: X remove, Z empty (zero length), D replace with a dummy value
+# of the same VR, U replace UID consistently.
 # Where the table allows a choice (X/Z), Z is used for attributes that image IODs require to be
 # present (type 2), X otherwise. Dates and times are marked: the "Retain Longitudinal Temporal
 # Information with Full Dates" option keeps them.
@@ -409,7 +410,12 @@ BASIC_PROFILE: tuple[tuple[str, str], ...] = (
     ("PerformedProcedureStepStartTime", "X"), ("PerformedProcedureStepEndDate", "X"),
     ("PerformedProcedureStepEndTime", "X"), ("DateOfSecondaryCapture", "X"),
     ("TimeOfSecondaryCapture", "X"), ("DateOfLastCalibration", "X"),
-    ("TimeOfLastCalibration", "X"),
+    ("TimeOfLastCalibration", "X"), ("RTPlanDate", "X"), ("RTPlanTime", "X"),
+    ("StructureSetDate", "X"), ("StructureSetTime", "X"),
+    ("ObservationDateTime", "D"), ("VerificationDateTime", "D"), ("Date", "D"),
+    ("DateTime", "D"), ("Time", "D"),
+    # structured reports: the observer who verified the report
+    ("VerifyingObserverName", "D"), ("VerifyingOrganization", "D"),
     # UIDs that identify this patient's objects: replaced, the same way in every file
     ("StudyInstanceUID", "U"), ("SeriesInstanceUID", "U"), ("SOPInstanceUID", "U"),
     ("FrameOfReferenceUID", "U"), ("SynchronizationFrameOfReferenceUID", "U"),
@@ -421,6 +427,9 @@ BASIC_PROFILE: tuple[tuple[str, str], ...] = (
 """``(DICOM keyword, action)`` of the Basic Application Level Confidentiality Profile."""
 
 _TEMPORAL_VRS = frozenset({"DA", "TM", "DT"})
+_DUMMY: dict[str, str] = {
+    "DA": "19000101", "TM": "000000", "DT": "19000101000000", "PN": "ANONYMOUS",
+}
 
 
 def _tag(keyword: str) -> int:
@@ -463,6 +472,8 @@ def _deidentify_dataset(ds: Dataset, uids: UidMap, keep_dates: bool) -> None:
             del ds[element.tag]  # private attributes, curve data, overlay comments
             continue
         action = _ACTIONS.get(tag)
+        if action is None and element.VR == "PN" and element.value:
+            action = "D"  # stricter than the table: no person's name survives anywhere
         if action is None:
             if element.VR == "SQ":
                 for item in element.value:
@@ -475,6 +486,8 @@ def _deidentify_dataset(ds: Dataset, uids: UidMap, keep_dates: bool) -> None:
         elif action == "Z":
             ds[element.tag] = DataElement(element.tag, element.VR,
                                           DicomSequence() if element.VR == "SQ" else None)
+        elif action == "D":
+            element.value = _DUMMY.get(element.VR, "ANONYMOUS")
         elif action == "U" and element.value:
             if element.VM > 1:
                 element.value = [uids(str(v)) for v in element.value]
@@ -511,12 +524,7 @@ def deidentify_dicom(
         raise InputError("file", "pixel data has burned-in annotation (BurnedInAnnotation=YES); "
                                  "the Basic Profile alone cannot remove it")
     _deidentify_dataset(ds, uids, keep_dates)
-    meta = getattr(ds, "file_meta", None)
-    if isinstance(meta, FileMetaDataset):
-        if "MediaStorageSOPInstanceUID" in meta and "SOPInstanceUID" in ds:
-            meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        if "SourceApplicationEntityTitle" in meta:
-            del meta.SourceApplicationEntityTitle
+    _fix_file_meta(ds)
     if patient_pseudonym is not None:
         ds.PatientName = patient_pseudonym
         ds.PatientID = patient_pseudonym
@@ -537,8 +545,26 @@ def deidentify_dicom(
         codes.append(item)
     ds.DeidentificationMethodCodeSequence = DicomSequence(codes)
     out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
+    try:
+        ds.save_as(out, enforce_file_format=True)
+    except (AttributeError, ValueError) as exc:
+        raise InputError("file", f"cannot write the de-identified DICOM file: {exc}") from exc
     return DeidentifiedDicom(out.getvalue(), ds)
+
+
+def _fix_file_meta(ds: Dataset) -> None:
+    """Keep the file meta header in step with the new UIDs, and complete it where a file left
+    required elements empty (the SOP class and instance are in the dataset itself)."""
+    meta = getattr(ds, "file_meta", None)
+    if not isinstance(meta, FileMetaDataset):
+        meta = FileMetaDataset()
+        ds.file_meta = meta
+    if "SOPInstanceUID" in ds:
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if not meta.get("MediaStorageSOPClassUID") and "SOPClassUID" in ds:
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    if "SourceApplicationEntityTitle" in meta:
+        del meta.SourceApplicationEntityTitle
 
 
 def identifying_keywords() -> tuple[str, ...]:

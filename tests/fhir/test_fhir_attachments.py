@@ -197,6 +197,9 @@ def test_deidentification_handles_every_listed_attribute() -> None:
             assert keyword not in ds, keyword
         elif action == "Z":
             assert keyword in ds and not ds[keyword].value, keyword
+        elif action == "D":
+            assert ds[keyword].value in ("ANONYMOUS", "19000101", "000000", "19000101000000"), (
+                keyword)
         else:
             assert ds[keyword].value != original[keyword].value, keyword
             assert str(ds[keyword].value).startswith("2.25."), keyword
@@ -214,6 +217,33 @@ def test_deidentification_handles_every_listed_attribute() -> None:
     assert ds.PixelData == original.PixelData
     assert ds.Modality == "CT" and ds.SOPClassUID == original.SOPClassUID
     assert original.PatientName == "CompressedSamples^CT1"  # the input was not modified
+
+
+PYDICOM_TEST_FILES = sorted(
+    Path(str(dicom_path("CT_small.dcm"))).parent.glob("*.dcm"), key=lambda p: p.name
+)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("path", PYDICOM_TEST_FILES, ids=lambda p: p.name)
+def test_every_pydicom_test_file_deidentifies_or_is_refused_clearly(path: Path) -> None:
+    try:
+        result = deidentify_dicom(path, uids=UidMap())
+    except InputError as refused:
+        # Not DICOM Part 10 files (no preamble / file meta), or datasets without a SOP class:
+        # refused with the reason, never half-written.
+        assert refused.field == "file"
+        assert "not a readable DICOM file" in refused.reason or "cannot write" in refused.reason
+        return
+    ds = pydicom.dcmread(io.BytesIO(result.content))
+    assert ds.PatientIdentityRemoved == "YES"
+    assert not [e for e in ds.iterall() if e.tag.is_private]
+    names = {str(e.value) for e in ds.iterall() if e.VR == "PN" and e.value}
+    assert names <= {"ANONYMOUS"}
+    original = read_dicom(path)
+    for keyword in ("PatientBirthDate", "StudyDate", "AccessionNumber", "ReferringPhysicianName"):
+        if original.get(keyword):
+            assert not ds.get(keyword), keyword
 
 
 def test_uids_are_consistent_across_files_and_then_make_one_study() -> None:
