@@ -295,7 +295,10 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
         if (duration == 0 || duration > policy.maxDuration) {
             revert ConsentLedgerInvalidEmergencyDuration(duration, policy.maxDuration);
         }
-        uint64 until = uint64(block.timestamp) + duration;
+        // A policy may allow "forever" (maxDuration = 2^64 - 1): the end saturates instead of
+        // overflowing.
+        uint256 end = block.timestamp + duration;
+        uint64 until = end > type(uint64).max ? type(uint64).max : uint64(end);
         Pair storage pair = _pairs[patient][msg.sender];
         pair.emergencyUntil = until;
         pair.emergencyReason = reasonCode;

@@ -497,6 +497,15 @@ contract ConsentLedgerTest is KizunaTest {
         assertFalse(ledger.hasAccess(patient, provider, lab), "expired by itself");
     }
 
+    function test_emergency_unboundedPolicy_saturatesInsteadOfOverflowing() public {
+        vm.prank(patient);
+        ledger.setEmergencyPolicy(true, type(uint64).max);
+        vm.prank(provider);
+        ledger.openEmergencyAccess(patient, type(uint64).max, 1);
+        assertEq(ledger.emergencyAccessUntil(patient, provider), type(uint64).max, "saturated");
+        assertTrue(ledger.hasAccess(patient, provider, lab), "open");
+    }
+
     function test_emergency_closedEarlyByGuardian() public {
         vm.startPrank(patient);
         ledger.setEmergencyPolicy(true, 1 days);
