@@ -8,10 +8,16 @@ without checking the chain" is not a call that can be written by accident. The t
   raises ``TypeError``. Pickling and copying are refused too (unpickling would rebuild one
   without the constructor).
 * :func:`_issue` is called only by the access check module (``kizuna.access.check``, to come),
-  after reading the grant from the chain head.
+  after reading the grant at the chain head.
 * Until that module exists, :func:`placeholder_verified_grant` is the one documented way to make
-  a ``VerifiedGrant`` (tests and benchmarks use it). It is named so that every call site is easy
-  to find and to replace with the real check.
+  a ``VerifiedGrant`` (tests, benchmarks and the interop peer use it). It is named so that every
+  call site is easy to find and to replace with the real check.
+
+A ``VerifiedGrant`` is a decision about *now*, not a token to keep: its ``check_usable``
+(called by ``reencrypt``) refuses one older than :data:`MAX_GRANT_AGE_S` seconds, or one whose
+``expires_at`` has passed in chain time (the chain head's timestamp at the check plus the time
+elapsed since, measured on this machine's monotonic clock -- so a node whose clock differs from
+ours cannot make a live grant look expired or the reverse).
 
 Python cannot make a constructor truly private; this is a type boundary that reviewers and
 ``grep _issue`` enforce, the same way pyUmbral's ``VerifiedKeyFrag`` is one.
@@ -19,14 +25,19 @@ Python cannot make a constructor truly private; this is a type boundary that rev
 
 from __future__ import annotations
 
+import time
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
+from kizuna.errors import AccessDenied
 from kizuna.types import Address, RecordId, ScopeId
 
 if TYPE_CHECKING:
     from kizuna.crypto.pre import UmbralPublicKey
+
+MAX_GRANT_AGE_S = 60.0
+"""A VerifiedGrant older than this is stale: re-run the access check (trust model, rule 3)."""
 
 _issuing: ContextVar[bool] = ContextVar("kizuna_access_issuing_grant", default=False)
 
@@ -36,9 +47,9 @@ class VerifiedGrant:
     """A grant the access check found live on-chain, for one provider and one record.
 
     ``grantee_key`` is the provider's Umbral public key from the provider registry: re-encryption
-    refuses a key fragment made for any other key. ``expires_at`` (unix seconds) is re-checked
-    against the wall clock when the grant is used; ``checked_at_block`` is the chain head the
-    decision was made at (evidence for the read receipt).
+    refuses a key fragment made for any other key. ``expires_at`` (unix seconds, exclusive, as
+    the ledger stores it) is re-checked when the grant is used. ``checked_at_block`` and
+    ``head_timestamp`` are the chain head the decision was made at (evidence for the receipt).
     """
 
     patient: Address
@@ -48,6 +59,8 @@ class VerifiedGrant:
     scope_id: ScopeId
     expires_at: int
     checked_at_block: int
+    head_timestamp: int
+    issued_monotonic: float = field(default_factory=time.monotonic, compare=False)
 
     def __post_init__(self) -> None:
         if not _issuing.get():
@@ -59,6 +72,17 @@ class VerifiedGrant:
             raise ValueError("record_id must be 32 bytes")
         if len(self.scope_id) != 32:
             raise ValueError("scope_id must be 32 bytes")
+
+    def check_usable(self) -> None:
+        """``AccessDenied`` unless this decision is fresh and the grant still live in chain time."""
+        elapsed = time.monotonic() - self.issued_monotonic
+        if elapsed > MAX_GRANT_AGE_S:
+            raise AccessDenied(
+                f"the access decision for {self.grantee} is {elapsed:.0f} s old: "
+                "re-run the access check"
+            )
+        if self.head_timestamp + elapsed >= self.expires_at:
+            raise AccessDenied(f"the grant to {self.grantee} expired at {self.expires_at}")
 
     def __repr__(self) -> str:
         return (
@@ -80,6 +104,7 @@ def _issue(
     scope_id: ScopeId,
     expires_at: int,
     checked_at_block: int,
+    head_timestamp: int,
 ) -> VerifiedGrant:
     """Make a ``VerifiedGrant``. Only the access check may call this (after reading the chain)."""
     token = _issuing.set(True)
@@ -92,6 +117,7 @@ def _issue(
             scope_id=scope_id,
             expires_at=expires_at,
             checked_at_block=checked_at_block,
+            head_timestamp=head_timestamp,
         )
     finally:
         _issuing.reset(token)
@@ -106,10 +132,11 @@ def placeholder_verified_grant(
     scope_id: ScopeId,
     expires_at: int,
     checked_at_block: int = 0,
+    head_timestamp: int | None = None,
 ) -> VerifiedGrant:
     """PLACEHOLDER until ``kizuna.access.check`` exists: a ``VerifiedGrant`` made WITHOUT
-    looking at the chain. For tests, benchmarks and the interop check only; the access check
-    replaces every call site of this function."""
+    looking at the chain (``head_timestamp`` defaults to this machine's clock). For tests,
+    benchmarks and the interop check only; the access check replaces every call site."""
     return _issue(
         patient=patient,
         grantee=grantee,
@@ -118,7 +145,8 @@ def placeholder_verified_grant(
         scope_id=scope_id,
         expires_at=expires_at,
         checked_at_block=checked_at_block,
+        head_timestamp=int(time.time()) if head_timestamp is None else head_timestamp,
     )
 
 
-__all__ = ["VerifiedGrant", "placeholder_verified_grant"]
+__all__ = ["MAX_GRANT_AGE_S", "VerifiedGrant", "placeholder_verified_grant"]

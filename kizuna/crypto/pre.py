@@ -31,7 +31,6 @@ The wrappers are thin on purpose: ``benchmarks/storage_crypto.py`` measures them
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -360,8 +359,9 @@ def reencrypt(
 ) -> VerifiedCapsuleFrag:
     """Re-encrypt ``capsule`` for the grantee, as a proxy. Accepts only a ``VerifiedGrant``.
 
-    Refuses (``AccessDenied``) when the grant has expired by the wall clock since the access
-    check made it, or when ``kfrag`` was made for another key than the grant's grantee key.
+    Refuses (``AccessDenied``) a stale decision or a grant expired since the access check made
+    it (``VerifiedGrant.check_usable``), and a ``kfrag`` made for another key than the grant's
+    grantee key.
     """
     if type(grant) is not VerifiedGrant:
         raise TypeError(
@@ -369,8 +369,7 @@ def reencrypt(
         )
     if not isinstance(kfrag, VerifiedKeyFrag):
         raise TypeError(f"reencrypt needs a VerifiedKeyFrag, not {type(kfrag).__name__}")
-    if grant.expires_at <= time.time():
-        raise AccessDenied(f"the grant to {grant.grantee} expired at {grant.expires_at}")
+    grant.check_usable()
     if kfrag.receiving_key != grant.grantee_key:
         raise AccessDenied(f"the key fragment was not made for the grantee {grant.grantee}")
     return VerifiedCapsuleFrag(_u.reencrypt(capsule._capsule, kfrag._kfrag))

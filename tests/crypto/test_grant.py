@@ -10,8 +10,10 @@ import time
 
 import pytest
 
-from kizuna.access.grant import VerifiedGrant, placeholder_verified_grant
+from kizuna.access import grant as grant_module
+from kizuna.access.grant import MAX_GRANT_AGE_S, VerifiedGrant, placeholder_verified_grant
 from kizuna.crypto import pre
+from kizuna.errors import AccessDenied
 from kizuna.types import Address, RecordId, ScopeId
 
 PATIENT = Address("0x1111111111111111111111111111111111111111")
@@ -27,6 +29,7 @@ def _fields() -> dict[str, object]:
         "scope_id": ScopeId(os.urandom(32)),
         "expires_at": int(time.time()) + 60,
         "checked_at_block": 7,
+        "head_timestamp": int(time.time()),
     }
 
 
@@ -59,3 +62,32 @@ def test_no_forging_by_replace_pickle_or_copy() -> None:
 def test_ids_must_be_32_bytes() -> None:
     with pytest.raises(ValueError, match="record_id"):
         placeholder_verified_grant(**{**_fields(), "record_id": RecordId(b"x")})  # type: ignore[arg-type]
+
+
+def test_expiry_is_judged_in_chain_time() -> None:
+    """A node whose clock is a day behind ours: its live grant is live; its expired one is not."""
+    head = int(time.time()) - 86_400
+    live = placeholder_verified_grant(
+        **{**_fields(), "head_timestamp": head, "expires_at": head + 60}
+    )  # type: ignore[arg-type]
+    live.check_usable()
+    expired = placeholder_verified_grant(
+        **{**_fields(), "head_timestamp": head, "expires_at": head}
+    )  # type: ignore[arg-type]
+    with pytest.raises(AccessDenied, match="expired"):
+        expired.check_usable()
+
+
+def test_a_stale_decision_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    grant = placeholder_verified_grant(**{**_fields(), "expires_at": 2**40})  # type: ignore[arg-type]
+    grant.check_usable()
+    later = time.monotonic() + MAX_GRANT_AGE_S + 1
+
+    class _Clock:
+        @staticmethod
+        def monotonic() -> float:
+            return later
+
+    monkeypatch.setattr(grant_module, "time", _Clock)
+    with pytest.raises(AccessDenied, match="re-run the access check"):
+        grant.check_usable()
