@@ -101,9 +101,7 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
     }
 
     /// @inheritdoc IConsentLedger
-    function supersedeRecord(RecordId oldRecordId, RecordId newRecordId, bytes32 commitment, ScopeId scopeId)
-        external
-    {
+    function supersedeRecord(RecordId oldRecordId, RecordId newRecordId, bytes32 commitment, ScopeId scopeId) external {
         _supersedeRecord(msg.sender, oldRecordId, newRecordId, commitment, scopeId);
     }
 
@@ -171,9 +169,7 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
     }
 
     /// @inheritdoc IConsentLedger
-    function grantBatchFor(address patient, address provider, ScopeId[] calldata scopeIds, uint64 expiresAt)
-        external
-    {
+    function grantBatchFor(address patient, address provider, ScopeId[] calldata scopeIds, uint64 expiresAt) external {
         _authorize(patient);
         _grantBatch(patient, provider, scopeIds, expiresAt);
     }
@@ -210,9 +206,8 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
         bytes calldata signature
     ) external {
         _checkDeadline(deadline);
-        bytes32 structHash = keccak256(
-            abi.encode(GRANT_TYPEHASH, patient, provider, scopeId, expiresAt, _useNonce(patient), deadline)
-        );
+        bytes32 structHash =
+            keccak256(abi.encode(GRANT_TYPEHASH, patient, provider, scopeId, expiresAt, _useNonce(patient), deadline));
         _checkSigner(patient, structHash, signature);
         _grant(patient, provider, scopeId, expiresAt);
     }

@@ -89,7 +89,13 @@ contract ProviderRegistry is AccessControl, IProviderRegistry {
     {
         Entry storage entry = _entries[provider];
         if (entry.keyPrefix == 0) revert ProviderRegistryUnknownProvider(provider);
-        return (abi.encodePacked(entry.keyPrefix, entry.keyX), entry.credentialCommitment, entry.active, entry.registeredAt);
+        return
+            (
+                abi.encodePacked(entry.keyPrefix, entry.keyX),
+                entry.credentialCommitment,
+                entry.active,
+                entry.registeredAt
+            );
     }
 
     function _setActive(address provider, bool active) private {

@@ -168,8 +168,7 @@ interface IConsentLedger {
 
     /// @notice Registers `newRecordId` as the new version of `oldRecordId` (a record of `msg.sender`
     ///         that was not superseded yet). The old record stays registered, marked superseded.
-    function supersedeRecord(RecordId oldRecordId, RecordId newRecordId, bytes32 commitment, ScopeId scopeId)
-        external;
+    function supersedeRecord(RecordId oldRecordId, RecordId newRecordId, bytes32 commitment, ScopeId scopeId) external;
 
     /// @notice `supersedeRecord` for `patient`, by the patient or a live guardian.
     function supersedeRecordFor(
@@ -207,8 +206,7 @@ interface IConsentLedger {
     function grantBatch(address provider, ScopeId[] calldata scopeIds, uint64 expiresAt) external;
 
     /// @notice `grantBatch` for `patient`, by the patient or a live guardian.
-    function grantBatchFor(address patient, address provider, ScopeId[] calldata scopeIds, uint64 expiresAt)
-        external;
+    function grantBatchFor(address patient, address provider, ScopeId[] calldata scopeIds, uint64 expiresAt) external;
 
     /// @notice `msg.sender` revokes `provider`'s grant on `scopeId` (reverts when none is stored; an
     ///         expired or revoked-by-revokeAll grant that is still stored is cleared).
@@ -290,8 +288,7 @@ interface IConsentLedger {
     /// @param ref a commitment to the encrypted payload (report, prescription, booking, ...)
     /// @param provider the provider concerned
     /// @param scopeId for a provider acting under a grant: the granted scope that authorises it
-    function logCareEvent(address patient, CareEventKind kind, bytes32 ref, address provider, ScopeId scopeId)
-        external;
+    function logCareEvent(address patient, CareEventKind kind, bytes32 ref, address provider, ScopeId scopeId) external;
 
     // ----------------------------------------------------------------------------------------
     // Calls

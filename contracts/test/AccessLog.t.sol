@@ -50,9 +50,7 @@ contract AccessLogTest is KizunaTest {
         vm.assume(caller != service);
         bytes32 role = accessLog.ANCHOR_ROLE(); // read before the prank: a call would consume it
         vm.prank(caller);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, caller, role)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, caller, role));
         accessLog.anchor(bytes32("root"), 1, 0, uint64(block.timestamp));
     }
 

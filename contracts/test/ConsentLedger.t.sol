@@ -162,9 +162,7 @@ contract ConsentLedgerTest is KizunaTest {
 
     function test_revoke_revertsWithoutGrant() public {
         vm.prank(patient);
-        vm.expectRevert(
-            abi.encodeWithSelector(IConsentLedger.ConsentLedgerNoGrant.selector, patient, provider, lab)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IConsentLedger.ConsentLedgerNoGrant.selector, patient, provider, lab));
         ledger.revoke(provider, lab);
     }
 
@@ -305,9 +303,7 @@ contract ConsentLedgerTest is KizunaTest {
             )
         );
         address recovered = ECDSA.recover(digest, sig);
-        vm.expectRevert(
-            abi.encodeWithSelector(IConsentLedger.ConsentLedgerInvalidSigner.selector, recovered, patient)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IConsentLedger.ConsentLedgerInvalidSigner.selector, recovered, patient));
         ledger.grantBySig(patient, provider, lab, exp, deadline, sig);
     }
 
@@ -373,8 +369,7 @@ contract ConsentLedgerTest is KizunaTest {
         ledger.grantBatchBySig(patient, provider, scopes, exp, deadline, sig);
         assertTrue(ledger.hasAccess(patient, provider, imaging), "batch by signature");
         sig = _sign(
-            PATIENT_KEY,
-            keccak256(abi.encode(ledger.REVOKE_TYPEHASH(), patient, provider, lab, uint256(1), deadline))
+            PATIENT_KEY, keccak256(abi.encode(ledger.REVOKE_TYPEHASH(), patient, provider, lab, uint256(1), deadline))
         );
         ledger.revokeBySig(patient, provider, lab, deadline, sig);
         assertFalse(ledger.hasAccess(patient, provider, lab), "revoked by signature");
@@ -530,9 +525,7 @@ contract ConsentLedgerTest is KizunaTest {
 
     function test_setEmergencyPolicy_allowedNeedsADuration() public {
         vm.prank(patient);
-        vm.expectRevert(
-            abi.encodeWithSelector(IConsentLedger.ConsentLedgerInvalidEmergencyDuration.selector, 0, 0)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IConsentLedger.ConsentLedgerInvalidEmergencyDuration.selector, 0, 0));
         ledger.setEmergencyPolicy(true, 0);
     }
 
@@ -542,7 +535,9 @@ contract ConsentLedgerTest is KizunaTest {
         vm.prank(patient);
         ledger.grant(provider, lab, uint64(block.timestamp + DAY));
         vm.expectEmit(true, true, true, true);
-        emit IConsentLedger.CareEventLogged(patient, provider, CareEventKind.VisitReported, provider, bytes32("r"), false);
+        emit IConsentLedger.CareEventLogged(
+            patient, provider, CareEventKind.VisitReported, provider, bytes32("r"), false
+        );
         vm.prank(provider);
         ledger.logCareEvent(patient, CareEventKind.VisitReported, bytes32("r"), provider, lab);
         vm.prank(patient);

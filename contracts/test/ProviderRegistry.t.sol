@@ -21,16 +21,12 @@ contract ProviderRegistryTest is KizunaTest {
         vm.assume(caller != admin);
         bytes32 role = registry.REGISTRAR_ROLE(); // read before the prank: a call would consume it
         vm.prank(caller);
-        vm.expectRevert(
-            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, caller, role)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, caller, role));
         registry.addProvider(otherProvider, UMBRAL_KEY, bytes32("c"));
     }
 
     function test_addProvider_twiceReverts() public {
-        vm.expectRevert(
-            abi.encodeWithSelector(IProviderRegistry.ProviderRegistryAlreadyRegistered.selector, provider)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IProviderRegistry.ProviderRegistryAlreadyRegistered.selector, provider));
         registry.addProvider(provider, UMBRAL_KEY, bytes32("c"));
     }
 
@@ -38,9 +34,7 @@ contract ProviderRegistryTest is KizunaTest {
         vm.assume(key.length != 33 || (key[0] != 0x02 && key[0] != 0x03));
         bytes1 prefix = key.length > 0 ? key[0] : bytes1(0);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IProviderRegistry.ProviderRegistryInvalidUmbralKey.selector, key.length, prefix
-            )
+            abi.encodeWithSelector(IProviderRegistry.ProviderRegistryInvalidUmbralKey.selector, key.length, prefix)
         );
         registry.addProvider(otherProvider, key, bytes32("c"));
     }
@@ -57,9 +51,7 @@ contract ProviderRegistryTest is KizunaTest {
         registry.suspendProvider(provider);
         registry.reinstateProvider(provider);
         assertTrue(registry.isActiveProvider(provider), "reinstated");
-        vm.expectRevert(
-            abi.encodeWithSelector(IProviderRegistry.ProviderRegistryUnknownProvider.selector, stranger)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IProviderRegistry.ProviderRegistryUnknownProvider.selector, stranger));
         registry.suspendProvider(stranger);
     }
 
@@ -72,9 +64,7 @@ contract ProviderRegistryTest is KizunaTest {
         (bytes memory key,,,) = registry.providerOf(provider);
         assertEq(key, fresh, "rotated");
         vm.prank(stranger);
-        vm.expectRevert(
-            abi.encodeWithSelector(IProviderRegistry.ProviderRegistryUnknownProvider.selector, stranger)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IProviderRegistry.ProviderRegistryUnknownProvider.selector, stranger));
         registry.rotateUmbralKey(fresh);
     }
 }
