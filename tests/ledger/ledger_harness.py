@@ -174,6 +174,12 @@ class Bench:
         """Mine one empty block stamped ``timestamp`` (after the latest one)."""
         self.advance(timestamp - self.now())
 
+    def storage_root(self, address: str) -> bytes:
+        """The storage trie root of ``address`` at the latest block (py-evm state)."""
+        chain = self.tester.backend.chain
+        state = chain.get_vm(at_header=chain.get_canonical_head()).state
+        return bytes(state._account_db._get_storage_root(bytes.fromhex(address[2:])))
+
     def key(self, address: str) -> str:
         return self._keys[address]
 
