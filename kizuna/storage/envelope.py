@@ -68,7 +68,8 @@ INFO_KEY_COMMITMENT: Final = b"kizuna/envelope/v1/key-commitment"
 _FIXED = struct.Struct(">4sBBI32s7s32sB")
 FIXED_HEADER_SIZE: Final = _FIXED.size  # 82
 _U16 = struct.Struct(">H")
-_MAX_PREAMBLE = FIXED_HEADER_SIZE + 255 + 2 * (_U16.size + MAX_KEY_BLOCK_PART)
+MAX_PREAMBLE_SIZE: Final = FIXED_HEADER_SIZE + 255 + 2 * (_U16.size + MAX_KEY_BLOCK_PART)
+"""No valid preamble is longer: the first this-many bytes always hold the whole header."""
 _NONCE_TAIL = struct.Struct(">IB")
 
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*"
@@ -498,7 +499,8 @@ def _read_part(reader: _ByteReader, what: str, parts: list[bytes]) -> bytes:
 
 
 def read_header(source: ByteSource) -> EnvelopeHeader:
-    """Parse just the preamble (what a proxy needs: the capsule). Reads nothing further."""
+    """Parse just the preamble (what a proxy needs: the capsule). Reads nothing further; the
+    first :data:`MAX_PREAMBLE_SIZE` bytes of an envelope are always enough."""
     return _parse_header(_ByteReader(source))
 
 
@@ -632,7 +634,7 @@ def decrypt_bytes(
     if (key is None) == (owner_sk is None):
         raise TypeError("decrypt_bytes needs exactly one of key= or owner_sk=")
     data = memoryview(envelope).cast("B")
-    header = _parse_header(_ByteReader(data[:_MAX_PREAMBLE]))
+    header = _parse_header(_ByteReader(data[:MAX_PREAMBLE_SIZE]))
     if key is None:
         assert owner_sk is not None
         key = header.unwrap_for_owner(owner_sk)
@@ -668,6 +670,7 @@ def decrypt_bytes(
 __all__ = [
     "DEFAULT_SEGMENT_SIZE",
     "MAGIC",
+    "MAX_PREAMBLE_SIZE",
     "VERSION",
     "ByteSource",
     "DataKey",

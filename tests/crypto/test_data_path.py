@@ -15,7 +15,7 @@ from kizuna.crypto.commitment import CommitmentHasher
 from kizuna.crypto.scopes import blind_scope, scope_label
 from kizuna.crypto.wallet_keys import KeyDerivationDomain, derive_wallet_keys_with_private_key
 from kizuna.errors import CryptoError, FragmentError
-from kizuna.storage.envelope import EnvelopeReader, encrypt_stream, read_header
+from kizuna.storage.envelope import MAX_PREAMBLE_SIZE, EnvelopeReader, encrypt_stream, read_header
 from kizuna.types import RecordId
 
 DOMAIN = KeyDerivationDomain(
@@ -54,7 +54,7 @@ def test_patient_to_provider_through_two_of_three_proxies() -> None:
     ]
 
     # each proxy: verify its kfrag, then (after the access check) re-encrypt the capsule
-    capsule = read_header(stored[:1024]).capsule
+    capsule = read_header(stored[:MAX_PREAMBLE_SIZE]).capsule
     grant = placeholder_verified_grant(
         patient=PATIENT.account,
         grantee=PROVIDER.account,
