@@ -25,6 +25,11 @@ contract ProviderRegistryTest is KizunaTest {
         registry.addProvider(otherProvider, UMBRAL_KEY, bytes32("c"));
     }
 
+    function test_addProvider_rejectsTheZeroAddress() public {
+        vm.expectRevert(abi.encodeWithSelector(IProviderRegistry.ProviderRegistryInvalidProvider.selector, address(0)));
+        registry.addProvider(address(0), UMBRAL_KEY, bytes32("c"));
+    }
+
     function test_addProvider_twiceReverts() public {
         vm.expectRevert(abi.encodeWithSelector(IProviderRegistry.ProviderRegistryAlreadyRegistered.selector, provider));
         registry.addProvider(provider, UMBRAL_KEY, bytes32("c"));
