@@ -10,11 +10,13 @@ def test_public_surface() -> None:
     assert fhir.__all__ == [
         "CONTENT_TYPE",
         "ImportedBundle",
+        "ImportedNdjson",
         "ImportedRecord",
         "ValidatedResource",
         "canonical_json",
         "find_issues",
         "import_bundle",
+        "import_ndjson",
         "import_resource",
         "is_canonical",
         "parse_scope_label",
