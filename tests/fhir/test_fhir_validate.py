@@ -158,6 +158,14 @@ def test_wrong_type(example: Example) -> None:
     assert path == "Observation.status" and "string" in reason and "7" in reason
 
 
+def test_a_date_must_be_a_json_string(example: Example) -> None:
+    data = example("observation/example1")
+    data["effectiveDateTime"] = 1700000000  # pydantic alone would read a Unix time
+    [(path, reason)] = issues_of(data)
+    assert path == "Observation.effectiveDateTime"
+    assert reason == "a FHIR dateTime is a JSON string, got int"
+
+
 def test_missing_required_element(example: Example) -> None:
     data = example("observation/example1")
     del data["code"]

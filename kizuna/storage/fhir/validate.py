@@ -154,10 +154,15 @@ def _check(owner: str, key: str, info: ElementInfo, value: Any, path: str, walk:
     elif kind is Kind.RESOURCE:
         if isinstance(value, dict):
             _walk_any_resource(value, path, walk, contained=(key == "contained"))
-    elif isinstance(value, str):
-        problem = _date_problem(kind, value)
-        if problem:
+    elif kind in _TEMPORAL:
+        if not isinstance(value, str):
+            # fhir.resources would take a number as a Unix time; FHIR JSON dates are strings
+            walk.add(path, f"a FHIR {kind.value} is a JSON string, got {type(value).__name__}")
+        elif problem := _date_problem(kind, value):
             walk.add(path, problem)
+
+
+_TEMPORAL = frozenset({Kind.DATE, Kind.DATETIME, Kind.INSTANT, Kind.TIME})
 
 
 def _date_problem(kind: Kind, value: str) -> str | None:
