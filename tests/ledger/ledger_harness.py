@@ -95,6 +95,7 @@ class Bench:
         keys = [k.to_hex() if hasattr(k, "to_hex") else str(k) for k in raw_keys]
         addresses = [Account.from_key(k).address for k in keys]
         self._keys = dict(zip(addresses, keys, strict=True))
+        self._names: dict[str, str] = {}
         a = addresses
         self.actors = Actors(
             admin=a[0], registrar=a[1], anchorer=a[2], patient=a[3], patient2=a[4],
@@ -109,12 +110,7 @@ class Bench:
         self.registry = self._at("ProviderRegistry", self.deployment.provider_registry)
         self.access_log = self._at("AccessLog", self.deployment.access_log)
         # A second ledger on the same chain: signatures for it must not work on the first.
-        factory = self.w3.eth.contract(abi=self.abis["ConsentLedger"],
-                                       bytecode=load_artifact("ConsentLedger").bytecode)
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            factory.constructor(self.registry.address).transact({"from": a[0]})
-        )
-        self.other_ledger = self._at("ConsentLedger", receipt["contractAddress"])
+        self.other_ledger = self.deploy_contract("ConsentLedger", self.registry.address)
         self.decoder = RevertDecoder(self.abis.values())
         self._topics = self._event_topics()
         self.chain_id = int(self.w3.eth.chain_id)
@@ -125,6 +121,7 @@ class Bench:
         self._snapshot = self.tester.take_snapshot()
 
     def _at(self, name: str, address: str) -> Contract:
+        self._names[Web3.to_checksum_address(address)] = name
         return self.w3.eth.contract(address=Web3.to_checksum_address(address),
                                     abi=self.abis[name])
 
@@ -184,13 +181,8 @@ class Bench:
         return self._keys[address]
 
     def contract_name(self, address: str) -> str:
-        checksummed = Web3.to_checksum_address(address)
-        for name, contract in (("ConsentLedger", self.ledger), ("ConsentLedger", self.other_ledger),
-                               ("ProviderRegistry", self.registry),
-                               ("AccessLog", self.access_log)):
-            if contract.address == checksummed:
-                return name
-        raise KeyError(address)
+        """Which Kizuna contract lives at ``address`` (any instance made by this bench)."""
+        return self._names[Web3.to_checksum_address(address)]
 
     # --- transactions -------------------------------------------------------------------------
 
@@ -207,10 +199,24 @@ class Bench:
         return bytes(fn.transact({"from": sender, "gas": TX_GAS}))
 
     def reverts(self, fn: ContractFunction, sender: str, name: str, **args: Any) -> ContractReverted:
-        """``fn`` sent by ``sender`` reverts with custom error ``name`` and exactly ``args``."""
+        """``fn`` sent by ``sender`` reverts with custom error ``name`` and exactly ``args``.
+
+        The transaction is run as eth-tester runs a transaction before mining it (gas estimation
+        on top of the latest block, so at :meth:`next_time`), straight through eth-tester: web3's
+        eth-tester provider re-decodes every revert as ``Error(string)`` and crashes on custom
+        errors whose first word looks like a string offset."""
+        return self._revert_of(self.tester.estimate_gas, fn, sender, name, args)
+
+    def call_reverts(self, fn: ContractFunction, name: str, **args: Any) -> ContractReverted:
+        """The view ``fn`` reverts with custom error ``name`` and exactly ``args``."""
+        return self._revert_of(self.tester.call, fn, self.actors.stranger, name, args)
+
+    def _revert_of(self, run: Any, fn: ContractFunction, sender: str, name: str,
+                   args: dict[str, Any]) -> ContractReverted:
         block = self.block_number()
+        tx = {"from": sender, "to": fn.address, "data": fn._encode_transaction_data()}
         try:
-            fn.transact({"from": sender})
+            run(tx)
         except TransactionFailed as exc:
             decoded = self.decoder.from_exception(exc)
             assert decoded is not None, f"{exc!r} carries no revert data"
@@ -219,6 +225,12 @@ class Bench:
         assert self.block_number() == block, "a reverting transaction was mined"
         assert (decoded.name, decoded.error_args) == (name, args), decoded
         return decoded
+
+    def deploy_contract(self, name: str, *args: Any) -> Contract:
+        """One more instance of a Kizuna contract from the committed artifact."""
+        factory = self.w3.eth.contract(abi=self.abis[name], bytecode=load_artifact(name).bytecode)
+        receipt = self.tx(factory.constructor(*args), self.actors.admin)
+        return self._at(name, receipt["contractAddress"])
 
     @contextmanager
     def one_block(self) -> Iterator[list[bytes]]:
