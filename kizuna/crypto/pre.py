@@ -32,6 +32,7 @@ The wrappers are thin on purpose: ``benchmarks/storage_crypto.py`` measures them
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import umbral_pre as _u
@@ -47,6 +48,8 @@ PUBLIC_KEY_SIZE = 33
 SECRET_KEY_SIZE = 32
 MAX_SHARES = 255
 """More key fragments than this per grant make no sense for a handful of proxies."""
+
+_pairing: ContextVar[bool] = ContextVar("kizuna_pre_pairing_kfrag", default=False)
 
 
 class MalformedCryptoData(CryptoError, InputError):
@@ -237,7 +240,11 @@ class KeyFrag:
             verified = self._kfrag.verify(verifying_key._pk, delegating_key._pk, receiving_key._pk)
         except _VerificationError as error:
             raise FragmentError(f"key fragment failed verification: {error}") from None
-        return VerifiedKeyFrag(verified, delegating_key, receiving_key)
+        token = _pairing.set(True)
+        try:
+            return VerifiedKeyFrag(verified, delegating_key, receiving_key)
+        finally:
+            _pairing.reset(token)
 
     def __repr__(self) -> str:
         return f"KeyFrag({self.to_bytes().hex()[:16]}...)"
@@ -254,6 +261,12 @@ class VerifiedKeyFrag:
     _kfrag: _u.VerifiedKeyFrag
     delegating_key: UmbralPublicKey
     receiving_key: UmbralPublicKey
+
+    def __post_init__(self) -> None:
+        # The keys are what reencrypt checks the grantee against: only this module, which has
+        # just verified (or made) the fragment with exactly these keys, may pair them.
+        if not _pairing.get():
+            raise TypeError("a VerifiedKeyFrag comes from generate_kfrags or KeyFrag.verify")
 
     def to_bytes(self) -> bytes:
         return bytes(self._kfrag)
@@ -290,7 +303,11 @@ def generate_kfrags(
         delegating_sk._sk, receiving_key._pk, signer._signer, threshold, shares, True, True
     )
     delegating_key = delegating_sk.public_key
-    return tuple(VerifiedKeyFrag(k, delegating_key, receiving_key) for k in kfrags)
+    token = _pairing.set(True)
+    try:
+        return tuple(VerifiedKeyFrag(k, delegating_key, receiving_key) for k in kfrags)
+    finally:
+        _pairing.reset(token)
 
 
 # --- re-encryption ---------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Callable
@@ -325,3 +326,18 @@ def test_bad_threshold_or_shares(
             patient_sk, provider_sk.public_key, patient_signer, threshold=threshold, shares=shares
         )
     assert caught.value.field == field
+
+
+def test_verified_kfrag_cannot_be_repaired_to_another_grantee(
+    patient_sk: pre.UmbralSecretKey,
+    patient_signer: pre.UmbralSigner,
+    provider_sk: pre.UmbralSecretKey,
+    stranger_sk: pre.UmbralSecretKey,
+) -> None:
+    _, _, (kfrag,) = _delegate(
+        patient_sk, patient_signer, provider_sk.public_key, threshold=1, shares=1
+    )
+    with pytest.raises(TypeError, match="comes from generate_kfrags"):
+        pre.VerifiedKeyFrag(kfrag._kfrag, patient_sk.public_key, stranger_sk.public_key)
+    with pytest.raises(TypeError, match="comes from generate_kfrags"):
+        dataclasses.replace(kfrag, receiving_key=stranger_sk.public_key)
