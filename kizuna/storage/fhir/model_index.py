@@ -33,6 +33,9 @@ class Kind(enum.Enum):
     DATETIME = "dateTime"
     INSTANT = "instant"
     TIME = "time"
+    BOOLEAN = "boolean"
+    INTEGER = "integer"  # integer, unsignedInt, positiveInt
+    DECIMAL = "decimal"
     ELEMENT = "element"  # a nested complex type or backbone element
     RESOURCE = "resource"  # any resource, chosen by its resourceType
     OTHER = "other"
@@ -66,6 +69,8 @@ _PRIMITIVE_KINDS: tuple[tuple[type, Kind], ...] = (
     (fhir_types.Date, Kind.DATE),
     (fhir_types.Time, Kind.TIME),
     (fhir_types.Code, Kind.CODE),
+    (fhir_types.Integer, Kind.INTEGER),  # UnsignedInt and PositiveInt subclass it
+    (fhir_types.Decimal, Kind.DECIMAL),
 )
 
 
@@ -90,6 +95,8 @@ def _analyse(annotation: Any) -> tuple[Kind, bool, ModelClass | None]:
             return Kind.OTHER, is_list, None
         else:
             break
+    if current is bool:
+        return Kind.BOOLEAN, is_list, None
     if isinstance(current, type) and issubclass(current, fhir_types.FhirBase):
         dotted = str(current._model_klass)
         if issubclass(current, fhir_types.FhirElementOrResourceBase):

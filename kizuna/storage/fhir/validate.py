@@ -125,10 +125,19 @@ def _walk_element(cls: ModelClass, obj: dict[str, Any], path: str, walk: _Walk) 
     owner = cls.__name__
     for key, value in obj.items():
         info = index.get(key)
-        if info is None or (owner == "Bundle" and key == "entry"):
-            continue  # unknown names: reported by pass 1; Bundle entries: _walk_bundle
-        if info.is_list and isinstance(value, list):
+        if info is None:
+            continue  # unknown names: reported by pass 1
+        if value is None:
+            walk.add(f"{path}.{key}", "null is not allowed in FHIR JSON (leave the element out)")
+        elif owner == "Bundle" and key == "entry":
+            continue  # walked by _walk_bundle
+        elif info.is_list and isinstance(value, list):
             for i, item in enumerate(value):
+                if item is None:
+                    # allowed only to line a primitive array up with its "_key" extensions
+                    if f"_{key}" not in obj:
+                        walk.add(f"{path}.{key}[{i}]", "null is not allowed in FHIR JSON")
+                    continue
                 _check(owner, key, info, item, f"{path}.{key}[{i}]", walk)
         else:
             _check(owner, key, info, value, f"{path}.{key}", walk)
@@ -154,6 +163,16 @@ def _check(owner: str, key: str, info: ElementInfo, value: Any, path: str, walk:
     elif kind is Kind.RESOURCE:
         if isinstance(value, dict):
             _walk_any_resource(value, path, walk, contained=(key == "contained"))
+    elif kind is Kind.BOOLEAN:
+        if not isinstance(value, bool):
+            walk.add(path, f"a FHIR boolean is JSON true or false, got {_json_shown(value)}")
+    elif kind is Kind.INTEGER:
+        if isinstance(value, bool) or not isinstance(value, int):
+            walk.add(path, f"a FHIR integer is a JSON number without a fraction, "
+                           f"got {_json_shown(value)}")
+    elif kind is Kind.DECIMAL:
+        if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
+            walk.add(path, f"a FHIR decimal is a JSON number, got {_json_shown(value)}")
     elif kind in _TEMPORAL:
         if not isinstance(value, str):
             # fhir.resources would take a number as a Unix time; FHIR JSON dates are strings
@@ -163,6 +182,18 @@ def _check(owner: str, key: str, info: ElementInfo, value: Any, path: str, walk:
 
 
 _TEMPORAL = frozenset({Kind.DATE, Kind.DATETIME, Kind.INSTANT, Kind.TIME})
+
+
+def _json_shown(value: Any) -> str:
+    """How a JSON value looked, for a message: ``the string '5'``, ``the number 5.0``."""
+    if isinstance(value, str):
+        shown = repr(value)
+        return f"the string {shown[:40]}{'...' if len(shown) > 40 else ''}"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | Decimal | float):
+        return f"the number {value}"
+    return "an array" if isinstance(value, list) else "an object"
 
 
 def _date_problem(kind: Kind, value: str) -> str | None:
