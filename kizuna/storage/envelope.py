@@ -92,6 +92,10 @@ class _Readable(Protocol):
     def read(self, size: int = ..., /) -> bytes: ...
 
 
+class _Writable(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
 ByteSource: TypeAlias = BinaryIO | _Readable | Iterable[bytes] | bytes | bytearray | memoryview
 """Where bytes come from: a binary file-like (``read``), an iterable of chunks, or bytes."""
 
@@ -331,6 +335,38 @@ def encrypt_bytes(
         aead.encrypt_into(_nonce(prefix, index, index == count - 1), chunk, aad, view[pos:end])
         pos = end
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class SealedEnvelope:
+    """What :func:`encrypt_to` wrote: the header, the size in bytes and the on-chain commitment."""
+
+    header: EnvelopeHeader
+    size: int
+    commitment: Commitment
+
+
+def encrypt_to(
+    source: ByteSource,
+    destination: _Writable,
+    *,
+    owner_key: pre.UmbralPublicKey,
+    record_id: RecordId,
+    content_type: str,
+    segment_size: int = DEFAULT_SEGMENT_SIZE,
+) -> SealedEnvelope:
+    """Stream ``source`` into an envelope written to ``destination`` (anything with ``write``),
+    computing the commitment on the way. Constant memory."""
+    sealer = _new_sealer(
+        owner_key=owner_key,
+        record_id=record_id,
+        content_type=content_type,
+        segment_size=segment_size,
+    )
+    hasher = CommitmentHasher()
+    for chunk in hasher.tap(_seal_segments(sealer, _segments(source, segment_size))):
+        destination.write(chunk)
+    return SealedEnvelope(sealer.header, hasher.size, hasher.commitment)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -622,6 +658,32 @@ def decrypt_stream(
     return reader.decrypt(key, expected_commitment=expected_commitment)
 
 
+def decrypt_to(
+    source: ByteSource,
+    destination: _Writable,
+    *,
+    key: DataKey | None = None,
+    owner_sk: pre.UmbralSecretKey | None = None,
+    expected_commitment: Commitment | None = None,
+) -> int:
+    """Stream the plaintext of the envelope in ``source`` into ``destination``; returns its size.
+
+    Only verified segments are written, but on an ``IntegrityError`` (e.g. truncation, found at
+    the end) ``destination`` holds an unfinished prefix: write to a temporary file and keep it
+    only if this returns."""
+    if (key is None) == (owner_sk is None):
+        raise TypeError("decrypt_to needs exactly one of key= or owner_sk=")
+    reader = EnvelopeReader(source)
+    if key is None:
+        assert owner_sk is not None
+        key = reader.header.unwrap_for_owner(owner_sk)
+    written = 0
+    for chunk in reader.decrypt(key, expected_commitment=expected_commitment):
+        destination.write(chunk)
+        written += len(chunk)
+    return written
+
+
 def decrypt_bytes(
     envelope: bytes | bytearray | memoryview,
     *,
@@ -676,9 +738,12 @@ __all__ = [
     "DataKey",
     "EnvelopeHeader",
     "EnvelopeReader",
+    "SealedEnvelope",
     "decrypt_bytes",
     "decrypt_stream",
+    "decrypt_to",
     "encrypt_bytes",
     "encrypt_stream",
+    "encrypt_to",
     "read_header",
 ]

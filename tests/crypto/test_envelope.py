@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -19,8 +20,10 @@ from kizuna.storage.envelope import (
     EnvelopeReader,
     decrypt_bytes,
     decrypt_stream,
+    decrypt_to,
     encrypt_bytes,
     encrypt_stream,
+    encrypt_to,
     read_header,
 )
 from kizuna.types import Commitment, RecordId
@@ -256,3 +259,33 @@ def test_data_key_is_a_secret() -> None:
     key = DataKey.random()
     assert repr(key) == str(key) == "DataKey(...)"
     assert key.reveal().hex() not in repr(key)
+
+
+def test_file_to_file(tmp_path: Path, patient_sk: pre.UmbralSecretKey, record_id: RecordId) -> None:
+    source = tmp_path / "scan.dcm"
+    source.write_bytes(os.urandom(7 * SEG + 5))
+    sealed_path = tmp_path / "scan.kzen"
+    with source.open("rb") as src, sealed_path.open("wb") as dst:
+        sealed = encrypt_to(
+            src,
+            dst,
+            owner_key=patient_sk.public_key,
+            record_id=record_id,
+            content_type="application/dicom",
+            segment_size=SEG,
+        )
+    blob = sealed_path.read_bytes()
+    assert sealed.size == len(blob)
+    assert sealed.commitment == commitment_of(blob)
+    assert sealed.header == read_header(blob)
+    out = tmp_path / "scan.out"
+    with sealed_path.open("rb") as src, out.open("wb") as dst:
+        written = decrypt_to(src, dst, owner_sk=patient_sk, expected_commitment=sealed.commitment)
+    assert written == source.stat().st_size
+    assert out.read_bytes() == source.read_bytes()
+    with pytest.raises(TypeError, match="exactly one"):
+        decrypt_to(blob, io.BytesIO())
+    sink = io.BytesIO()
+    with pytest.raises(IntegrityError, match="truncated"):
+        decrypt_to(blob[: -(5 + 16)], sink, owner_sk=patient_sk)  # final segment dropped
+    assert len(sink.getvalue()) == 6 * SEG  # an unfinished prefix, as documented
