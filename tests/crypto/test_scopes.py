@@ -6,9 +6,12 @@ import hashlib
 import hmac
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kizuna.crypto.scopes import (
     FHIR_R4_RESOURCE_TYPES,
+    RESOURCE_TYPES,
     ScopeKey,
     blind_scope,
     covering_labels,
@@ -109,3 +112,16 @@ def test_covering_labels() -> None:
         "Observation",
     )
     assert covering_labels(scope_label("ImagingStudy")) == ("ImagingStudy",)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=80))
+def test_any_text_is_either_a_valid_label_or_an_input_error(text: str) -> None:
+    try:
+        parsed = parse_scope_label(text)
+    except InputError as error:
+        assert error.field == "scope" and error.reason
+    else:
+        assert parsed.label == text
+        assert parsed.resource_type in RESOURCE_TYPES
+        assert text.isascii() and " " not in text
