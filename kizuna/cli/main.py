@@ -22,7 +22,9 @@ def cli() -> None:
 
 def _register_commands() -> None:
     """Sub-commands are imported here, not at module import, so `kizuna --help` stays fast."""
-    cli.add_command(__import__("kizuna.cli.demo", fromlist=["demo"]).demo)
+    from kizuna.cli import demo
+
+    cli.add_command(demo.demo)
 
 
 def main(argv: list[str] | None = None) -> None:
