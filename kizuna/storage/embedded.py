@@ -32,7 +32,9 @@ import errno
 import os
 import secrets
 import shutil
+from collections import deque
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -60,6 +62,7 @@ class EmbeddedStore:
         self._blocks = self.root / "blocks"
         self._pins = self.root / "pins"
         self._tmp = self.root / "tmp"
+        self._shards: set[str] = set()  # shard directories known to exist
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             marker = self.root / "STORE"
@@ -86,9 +89,9 @@ class EmbeddedStore:
 
     def put(self, source: ByteSource, *, pin: bool = True) -> Cid:
         staging = self._tmp / f"put-{os.getpid()}-{secrets.token_hex(8)}"
-        staging.mkdir()
         staged: list[tuple[Path, Path]] = []
         staged_names: set[str] = set()
+        syncer = _Syncer(enabled=self._fsync)
 
         def sink(cid: ContentId, block: memoryview) -> None:
             text = cid.text()
@@ -99,16 +102,19 @@ class EmbeddedStore:
                 return
             staged_names.add(text)
             temp = staging / text
-            with open(temp, "wb", buffering=0) as handle:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
                 view = block
                 while view:
-                    written = handle.write(view) or 0
-                    view = view[written:]
-                if self._fsync:
-                    os.fsync(handle.fileno())
+                    view = view[os.write(fd, view) :]
+            except BaseException:
+                os.close(fd)
+                raise
+            syncer.file(fd)  # fsynced (and closed) in the background
             staged.append((temp, final))
 
         try:
+            staging.mkdir()
             importer = Importer(sink)
             if isinstance(source, bytes | bytearray | memoryview):
                 importer.write(source)
@@ -118,17 +124,19 @@ class EmbeddedStore:
                 for piece in source:
                     importer.write(piece)
             result = importer.finish()
+            syncer.wait()  # every staged block is on disk before any becomes visible
             touched: set[Path] = set()
             for temp, final in staged:  # children first, the root last
-                final.parent.mkdir(exist_ok=True)
+                self._ensure_shard(final.parent)
                 os.replace(temp, final)
                 touched.add(final.parent)
-            if self._fsync:
-                for directory in touched:
-                    _fsync_dir(directory)
+            for directory in touched:
+                syncer.directory(directory)
+            syncer.wait()
         except OSError as exc:
             raise StorageError(f"writing to the store at {self.root} failed: {exc}") from exc
         finally:
+            syncer.close()
             shutil.rmtree(staging, ignore_errors=True)
         cid = result.cid.text()
         if pin:
@@ -203,7 +211,7 @@ class EmbeddedStore:
                 self._write_file(temp, block)
                 staged.append((temp, final))
             for temp, final in staged:
-                final.parent.mkdir(exist_ok=True)
+                self._ensure_shard(final.parent)
                 os.replace(temp, final)
                 if self._fsync:
                     _fsync_dir(final.parent)
@@ -243,6 +251,11 @@ class EmbeddedStore:
         except OSError as exc:
             raise StorageError(f"cannot read block {text}: {exc}") from exc
 
+    def _ensure_shard(self, directory: Path) -> None:
+        if directory.name not in self._shards:
+            directory.mkdir(exist_ok=True)
+            self._shards.add(directory.name)
+
     def _pin_root(self, cid: Cid) -> None:
         path = self._pins / cid
         if not path.exists():
@@ -275,6 +288,54 @@ class EmbeddedStore:
                 continue
             if not _process_alive(int(parts[1])):
                 shutil.rmtree(entry, ignore_errors=True)
+
+
+class _Syncer:
+    """fsyncs files and directories on a few background threads, so the disk's flush latency
+    overlaps with reading and hashing the source (and the caller's encryption) instead of
+    adding to them. :meth:`wait` returns when everything submitted is durable (or raises the
+    first failure)."""
+
+    _WORKERS = 4
+    _MAX_PENDING = 64  # open descriptors waiting for their fsync
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._pool = (
+            ThreadPoolExecutor(self._WORKERS, thread_name_prefix="kizuna-fsync")
+            if enabled
+            else None
+        )
+        self._pending: deque[Future[None]] = deque()
+
+    def file(self, fd: int) -> None:
+        """Take ownership of ``fd``: fsync it (when enabled), then close it."""
+        if self._pool is None:
+            os.close(fd)
+            return
+        if len(self._pending) >= self._MAX_PENDING:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(_fsync_close, fd))
+
+    def directory(self, path: Path) -> None:
+        if self._pool is not None:
+            self._pending.append(self._pool.submit(_fsync_dir, path))
+
+    def wait(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+
+    def close(self) -> None:
+        """Finish (or drain after a failure) and stop the threads; every fd gets closed."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        self._pending.clear()
+
+
+def _fsync_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _process_alive(pid: int) -> bool:

@@ -46,7 +46,14 @@ _ADD_PARAMS = {
     "cid-base": "base32",
     "progress": "false",
 }
-_MISSING_HINTS = ("timed out", "not found", "could not find", "no link named", "does not exist")
+_MISSING_HINTS = (
+    "timed out",
+    "deadline exceeded",  # Kubo's words for its timeout
+    "not found",
+    "could not find",
+    "no link named",
+    "does not exist",
+)
 
 
 class CidMismatchError(StoreProtocolError):

@@ -1,0 +1,66 @@
+"""1 GB through the embedded store keeps memory flat (run in a child process so its peak RSS is
+its own). Marked slow: CI runs it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+CHILD = textwrap.dedent(
+    """
+    import hashlib, json, random, resource, sys
+    from kizuna.storage.embedded import EmbeddedStore
+    from kizuna.storage.unixfs import compute_cid
+
+    size, root = int(sys.argv[1]), sys.argv[2]
+
+    def source():
+        rng = random.Random(11)
+        left = size
+        while left:
+            n = min(1 << 20, left)
+            yield rng.randbytes(n)
+            left -= n
+
+    store = EmbeddedStore(root, fsync=False)
+    cid = store.put(source())
+    sent = hashlib.sha256()
+    for piece in source():
+        sent.update(piece)
+    got = hashlib.sha256()
+    total = 0
+    with store.get(cid) as stream:
+        for chunk in stream:
+            got.update(chunk)
+            total += len(chunk)
+    print(json.dumps({
+        "cid": cid,
+        "expected_cid": compute_cid(source()).text(),
+        "same": got.digest() == sent.digest(),
+        "total": total,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+    """
+)
+
+
+@pytest.mark.slow
+def test_one_gigabyte_through_the_embedded_store_in_flat_memory(tmp_path: Path) -> None:
+    size = 1 << 30
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(size), str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["same"] and result["total"] == size
+    assert result["cid"] == result["expected_cid"]
+    assert result["peak_rss_mb"] <= 150, result
