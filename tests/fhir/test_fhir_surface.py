@@ -19,6 +19,7 @@ def test_public_surface() -> None:
         "import_ndjson",
         "import_resource",
         "is_canonical",
+        "operation_outcome",
         "parse_scope_label",
         "record_for",
         "scope_label",

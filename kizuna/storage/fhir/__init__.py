@@ -16,6 +16,7 @@ from kizuna.storage.fhir.importer import (
     record_for,
 )
 from kizuna.storage.fhir.ndjson import ImportedNdjson, import_ndjson
+from kizuna.storage.fhir.outcome import operation_outcome
 from kizuna.storage.fhir.scopes import parse_scope_label, scope_label
 from kizuna.storage.fhir.validate import ValidatedResource, find_issues, validate
 
@@ -31,6 +32,7 @@ __all__ = [
     "import_ndjson",
     "import_resource",
     "is_canonical",
+    "operation_outcome",
     "parse_scope_label",
     "record_for",
     "scope_label",
