@@ -8,9 +8,10 @@ Precomputing one :class:`EventSpec` per event keeps decoding to one ``eth_abi`` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import event_signature_to_log_topic
@@ -18,7 +19,31 @@ from eth_utils.address import to_checksum_address
 
 from kizuna.chain.reverts import abi_type_string
 
-_STATIC_INDEXED = ("address", "bool", "uint", "int", "bytes")
+
+@lru_cache(maxsize=1 << 16)
+def checksum(raw20: bytes) -> str:
+    """EIP-55 form of 20 address bytes (cached: the same patients and providers recur)."""
+    return to_checksum_address(raw20)
+
+
+Word = Callable[[bytes], Any]
+"""Decodes one 32-byte ABI word of a static type."""
+
+
+def _word_decoder(abi_type: str) -> Word | None:
+    """A direct decoder for a static elementary type; ``None`` when eth-abi is needed."""
+    if abi_type == "address":
+        return lambda w: checksum(w[12:])
+    if abi_type == "bool":
+        return lambda w: w[31] != 0
+    if abi_type.startswith("uint") and abi_type[4:].isdigit():
+        return lambda w: int.from_bytes(w, "big")
+    if abi_type.startswith("int") and abi_type[3:].isdigit():
+        return lambda w: int.from_bytes(w, "big", signed=True)
+    if abi_type.startswith("bytes") and abi_type[5:].isdigit():
+        size = int(abi_type[5:])
+        return lambda w: w[:size]
+    return None
 
 
 def _is_dynamic(abi_type: str) -> bool:
@@ -44,6 +69,14 @@ class EventSpec:
     def data_types(self) -> list[str]:
         return [t for t, ix in zip(self.types, self.indexed, strict=True) if not ix]
 
+    def plan(self) -> tuple[list[tuple[str, bool, Word | None, str]], bool]:
+        """Per argument: (name, indexed, direct word decoder or None, type); and whether the
+        data part is all static words (then no eth-abi call is needed at all)."""
+        steps = [(name, ix, _word_decoder(t) if not (ix and _is_dynamic(t)) else None, t)
+                 for name, t, ix in zip(self.names, self.types, self.indexed, strict=True)]
+        static = all(dec is not None for _, ix, dec, _ in steps if not ix)
+        return steps, static
+
 
 def event_specs(abi: Iterable[Mapping[str, Any]]) -> list[EventSpec]:
     """Every non-anonymous event of an ABI."""
@@ -64,9 +97,11 @@ def event_specs(abi: Iterable[Mapping[str, Any]]) -> list[EventSpec]:
     return specs
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedEvent:
-    """A decoded log: which contract and event, its arguments by name, and where it was."""
+class DecodedEvent(NamedTuple):
+    """A decoded log: which contract and event, its arguments by name, and where it was.
+
+    A ``NamedTuple`` (immutable, and the cheapest immutable record to build: the index makes
+    one per log during catch-up)."""
 
     contract: str
     address: str
@@ -91,18 +126,11 @@ def _int(value: str | int) -> int:
     return value if isinstance(value, int) else int(value, 16)
 
 
-def _topic_value(abi_type: str, topic: bytes) -> Any:
-    if _is_dynamic(abi_type):
-        return topic  # the keccak of the value; the value itself is not in the log
-    (value,) = abi_decode([abi_type], topic)
-    return _shape(abi_type, value)
-
-
 def _shape(abi_type: str, value: Any) -> Any:
     if abi_type == "address":
-        return to_checksum_address(value)
+        return checksum(bytes.fromhex(value[2:]))
     if abi_type.endswith("]") and abi_type.startswith("address"):
-        return [to_checksum_address(v) for v in value]
+        return [checksum(bytes.fromhex(v[2:])) for v in value]
     if isinstance(value, tuple):
         return list(value)
     return value
@@ -113,12 +141,17 @@ class EventDecoder:
 
     def __init__(self, contracts: Mapping[str, tuple[str, Iterable[Mapping[str, Any]]]]) -> None:
         self._contracts: dict[str, str] = {}
+        self._checksummed: dict[str, str] = {}
         self._specs: dict[tuple[str, bytes], EventSpec] = {}
+        self._plans: dict[tuple[str, bytes], tuple[list[tuple[str, bool, Word | None, str]],
+                                                   bool]] = {}
         for address, (name, abi) in contracts.items():
             key = address.lower()
             self._contracts[key] = name
+            self._checksummed[key] = to_checksum_address(key)
             for spec in event_specs(abi):
                 self._specs[(key, spec.topic0)] = spec
+                self._plans[(key, spec.topic0)] = spec.plan()
 
     @property
     def addresses(self) -> list[str]:
@@ -136,24 +169,40 @@ class EventDecoder:
         ``None`` for a log of an unknown contract or event.
         """
         address = str(log["address"]).lower()
-        topics = tuple(_unhex(t) for t in log["topics"])
+        raw_topics = log["topics"]
+        topics = tuple(bytes.fromhex(t[2:]) if isinstance(t, str) else bytes(t)
+                       for t in raw_topics)
         if not topics:
             return None
         spec = self._specs.get((address, topics[0]))
         if spec is None:
             return None
         data = _unhex(log["data"])
-        values = iter(abi_decode(spec.data_types, data)) if spec.data_types else iter(())
-        indexed_topics = iter(topics[1:])
+        steps, static = self._plans[(address, topics[0])]
         args: dict[str, Any] = {}
-        for name, abi_type, is_indexed in zip(spec.names, spec.types, spec.indexed, strict=True):
-            if is_indexed:
-                args[name] = _topic_value(abi_type, next(indexed_topics))
-            else:
-                args[name] = _shape(abi_type, next(values))
+        topic = 1
+        if static:
+            offset = 0
+            for name, is_indexed, word, _type in steps:
+                if is_indexed:
+                    value = topics[topic]
+                    topic += 1
+                    args[name] = word(value) if word is not None else value
+                else:
+                    args[name] = word(data[offset:offset + 32])  # type: ignore[misc]
+                    offset += 32
+        else:
+            values = iter(abi_decode(spec.data_types, data))
+            for name, is_indexed, word, abi_type in steps:
+                if is_indexed:
+                    value = topics[topic]
+                    topic += 1
+                    args[name] = word(value) if word is not None else value
+                else:
+                    args[name] = _shape(abi_type, next(values))
         return DecodedEvent(
             contract=self._contracts[address],
-            address=to_checksum_address(address),
+            address=self._checksummed[address],
             name=spec.name,
             args=args,
             block_number=_int(log["blockNumber"]),
@@ -165,4 +214,4 @@ class EventDecoder:
         )
 
 
-__all__ = ["DecodedEvent", "EventDecoder", "EventSpec", "event_specs"]
+__all__ = ["DecodedEvent", "EventDecoder", "EventSpec", "checksum", "event_specs"]

@@ -1,8 +1,8 @@
 """The event index's tables. Portable SQL: SQLite today, PostgreSQL by URL later.
 
-Only ``BLOB`` differs between the two (``BYTEA`` in PostgreSQL): :func:`ddl` renders the
-statements for a dialect. Upserts use ``INSERT ... ON CONFLICT (...) DO UPDATE``, which both
-speak; nothing relies on SQLite's ``INSERT OR REPLACE`` or ``rowid``.
+Only ``BLOB`` (``BYTEA`` in PostgreSQL) and SQLite's ``WITHOUT ROWID`` differ between the two:
+:func:`ddl` renders the statements for a dialect. Upserts use ``INSERT ... ON CONFLICT (...)
+DO UPDATE``, which both speak; nothing relies on SQLite's ``INSERT OR REPLACE`` or ``rowid``.
 
 Three kinds of tables:
 
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS raw_logs (
     topics {blob} NOT NULL,
     data {blob} NOT NULL,
     PRIMARY KEY (block_number, log_index)
-);
+){clustered};
 CREATE TABLE IF NOT EXISTS grants (
     patient TEXT NOT NULL,
     provider TEXT NOT NULL,
@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS grants (
     expires_at BIGINT NOT NULL,
     granted_block BIGINT NOT NULL,
     PRIMARY KEY (patient, provider, scope_id)
-);
+){clustered};
 CREATE INDEX IF NOT EXISTS grants_by_provider ON grants (provider, patient);
 CREATE TABLE IF NOT EXISTS revoked_all (
     patient TEXT NOT NULL,
@@ -155,7 +155,12 @@ PROJECTION_TABLES = (
 )
 """Tables derived from ``raw_logs``: emptied and replayed after a reorg."""
 
-DIALECTS = {"sqlite": {"blob": "BLOB"}, "postgresql": {"blob": "BYTEA"}}
+DIALECTS = {
+    "sqlite": {"blob": "BLOB", "clustered": " WITHOUT ROWID"},
+    "postgresql": {"blob": "BYTEA", "clustered": ""},
+}
+"""Per dialect: the bytes type, and how a table is stored in its primary key's order (SQLite's
+``WITHOUT ROWID`` saves a second b-tree per insert on the two tables that grow fastest)."""
 
 
 def ddl(dialect: str = "sqlite") -> list[str]:
