@@ -98,6 +98,11 @@ def test_refuses_what_json_cannot_say() -> None:
         canonical_json({"a": float("nan")})
     with pytest.raises(InputError, match="not a JSON value"):
         canonical_json({"a": object()})
+    deep: dict[str, Any] = {}
+    for _ in range(5000):
+        deep = {"a": deep}
+    with pytest.raises(InputError, match="nested too deeply"):
+        canonical_json(deep)
     assert not is_canonical(b'{"b":1,"a":2}')
     assert not is_canonical(b'{"a": 2}')
 

@@ -343,6 +343,15 @@ def test_not_json_and_not_a_resource() -> None:
     assert path == "resourceType" and "missing" in reason
 
 
+def test_absurd_nesting_is_refused_not_crashed() -> None:
+    nested = '{"url": "http://example.org/x", "extension": [' * 400 + "{}" + "]}" * 400
+    text = ('{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, '
+            f'"extension": [{nested}]}}')
+    assert issues_of(text) == [("Observation", "nested too deeply to validate")]
+    [(path, reason)] = issues_of("[" * 100_000 + "]" * 100_000)
+    assert (path, reason) == ("", "JSON nested too deeply")
+
+
 def test_validation_error_is_an_input_error(example: Example) -> None:
     data = example("observation/example1")
     data["status"] = "bogus"

@@ -22,7 +22,6 @@ Arrays keep their order (it carries meaning in FHIR).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -116,7 +115,10 @@ def canonical_json(data: FhirJson) -> bytes:
     """
     obj = load_json(data) if not isinstance(data, Mapping) else data
     out: list[str] = []
-    _write(obj, out)
+    try:
+        _write(obj, out)
+    except RecursionError:
+        raise InputError("", "JSON nested too deeply") from None
     return "".join(out).encode("utf-8")
 
 
@@ -129,7 +131,7 @@ def is_canonical(data: bytes) -> bool:
     """Whether ``data`` is already in canonical form."""
     try:
         return canonical_json(data) == data
-    except (InputError, json.JSONDecodeError):
+    except InputError:
         return False
 
 

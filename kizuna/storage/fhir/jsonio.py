@@ -65,6 +65,8 @@ def load_json(data: FhirJson) -> dict[str, Any]:
         raise FhirValidationError([("", f"duplicate JSON key {exc.args[0]!r}")]) from None
     except ValueError as exc:
         raise FhirValidationError([("", f"not valid JSON: {exc}")]) from None
+    except RecursionError:
+        raise FhirValidationError([("", "JSON nested too deeply")]) from None
     if not isinstance(value, dict):
         raise FhirValidationError([("", f"expected a JSON object, got {type(value).__name__}")])
     return value

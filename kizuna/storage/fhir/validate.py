@@ -489,16 +489,19 @@ def find_issues(
         return None, [("resourceType", f"{shown} resource type")]
     walk = _Walk(self_contained=self_contained)
     root = cls.__name__
-    _walk_resource(cls, obj, root, walk)
     model: FHIRAbstractModel | None = None
     structural: list[Issue] = []
-    if walk.unknown_types:
-        # fhir.resources cannot parse an unknown nested resourceType (it raises KeyError). The
-        # walk has reported those; check the rest with each replaced by a valid placeholder,
-        # so that paths (list indices) stay the same.
-        _, structural = _structure_pass(cls, _with_placeholders(obj))
-    else:
-        model, structural = _structure_pass(cls, obj)
+    try:
+        _walk_resource(cls, obj, root, walk)
+        if walk.unknown_types:
+            # fhir.resources cannot parse an unknown nested resourceType (it raises KeyError).
+            # The walk has reported those; check the rest with each replaced by a valid
+            # placeholder, so that paths (list indices) stay the same.
+            _, structural = _structure_pass(cls, _with_placeholders(obj))
+        else:
+            model, structural = _structure_pass(cls, obj)
+    except RecursionError:
+        return None, [(root, "nested too deeply to validate")]
     ours = {path for path, _ in walk.issues}
     issues = walk.issues + [(p, r) for p, r in structural if p not in ours]
     issues.sort(key=_sort_key)
