@@ -3,7 +3,8 @@
 The public surface is one sorted ``__all__`` (pinned by a test). Names are imported on first
 use (PEP 562 module ``__getattr__`` over the explicit table below), so that importing a light
 module such as ``kizuna.chain.localnode`` or ``kizuna.chain.artifacts`` does not pull in web3;
-``from kizuna.chain import connect`` works as usual. See docs/chain.md for the layers.
+``from kizuna.chain import connect`` works as usual. (``deploy`` is not re-exported: the name
+is its module's, ``kizuna.chain.deploy``.) See docs/chain.md for the layers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kizuna.chain.agents import AccessLogAgent, ConsentLedgerAgent, ProviderRegistryAgent
     from kizuna.chain.connection import Chain, connect, load_deployment_file, web3_for
-    from kizuna.chain.deploy import Deployment, deploy, load_deployment
+    from kizuna.chain.deploy import Deployment, load_deployment
     from kizuna.chain.eip712 import (
         Eip712Domain,
         SignedAction,
@@ -113,7 +114,6 @@ _EXPORTS: dict[str, str] = {
     "WrongPassphrase": "kizuna.chain.keystore",
     "connect": "kizuna.chain.connection",
     "create_keystore": "kizuna.chain.keystore",
-    "deploy": "kizuna.chain.deploy",
     "grant_batch_typed_data": "kizuna.chain.eip712",
     "grant_typed_data": "kizuna.chain.eip712",
     "import_key": "kizuna.chain.keystore",
@@ -174,7 +174,6 @@ __all__ = [
     "WrongPassphrase",
     "connect",
     "create_keystore",
-    "deploy",
     "grant_batch_typed_data",
     "grant_typed_data",
     "import_key",

@@ -55,7 +55,6 @@ PINNED = [
     "WrongPassphrase",
     "connect",
     "create_keystore",
-    "deploy",
     "grant_batch_typed_data",
     "grant_typed_data",
     "import_key",
