@@ -13,8 +13,9 @@ On disk (``root`` is the configured store path)::
                                 leftovers of crashed processes are removed when a store opens)
 
 A put streams the source through the UnixFS importer (:mod:`kizuna.storage.unixfs`): every
-block is written into the put's own staging directory and fsynced; only when the whole source
-has been read is each block renamed into ``blocks/`` (children first, the root last) and the
+block is written into the put's own staging directory and fsynced (on background threads, so
+the flush overlaps with hashing); only when the whole source has been read and every staged
+block is durable is each block renamed into ``blocks/`` (children first, the root last) and the
 directories fsynced. A crash (or an error from the source) before that leaves nothing in
 ``blocks/``; a crash during the renames leaves complete, valid blocks but no root — content is
 visible exactly when its root block is. Blocks already present are not written again.
