@@ -343,11 +343,28 @@ def test_not_json_and_not_a_resource() -> None:
     assert path == "resourceType" and "missing" in reason
 
 
+def test_primitive_extensions_are_checked_too(example: Example) -> None:
+    data = example("patient/example1")
+    data["name"][0]["given"] = ["Peter", None]
+    data["name"][0]["_given"] = [None, {"extension": [
+        {"url": "http://example.org/since", "valueDate": "2023-02-30"}]}]
+    [(path, reason)] = issues_of(data)  # the nulls line the two arrays up: allowed
+    assert path == "Patient.name[0]._given[1].extension[0].valueDate"
+    assert "2023-02 has no day 30" in reason
+
+
 def test_absurd_nesting_is_refused_not_crashed() -> None:
     nested = '{"url": "http://example.org/x", "extension": [' * 400 + "{}" + "]}" * 400
     text = ('{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, '
             f'"extension": [{nested}]}}')
-    assert issues_of(text) == [("Observation", "nested too deeply to validate")]
+    [(path, reason)] = issues_of(text)
+    assert reason == "nested deeper than 64 elements"
+    assert path.startswith("Observation.extension[0].extension[0].extension[0]")
+    # the same through a primitive's extensions ("_status"), which pydantic would follow
+    primitive = ('{"resourceType": "Observation", "status": "final", "code": {"text": "x"}, '
+                 f'"_status": {{"extension": [{nested}]}}}}')
+    [(path, reason)] = issues_of(primitive)
+    assert path.startswith("Observation._status.extension[0].extension[0]")
     [(path, reason)] = issues_of("[" * 100_000 + "]" * 100_000)
     assert (path, reason) == ("", "JSON nested too deeply")
 

@@ -112,8 +112,8 @@ def elements(cls: ModelClass) -> dict[str, ElementInfo]:
     """JSON element name (alias) → :class:`ElementInfo`, for every element of ``cls``."""
     index: dict[str, ElementInfo] = {}
     for name, field in cls.model_fields.items():
-        alias = field.alias or name
-        if alias.startswith("_") or name == "fhir_comments":
+        alias = field.alias or name  # "_status" for a primitive's extensions: walked too
+        if name == "fhir_comments":
             continue
         kind, is_list, target = _analyse(field.annotation)
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}

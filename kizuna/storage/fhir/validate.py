@@ -84,6 +84,18 @@ class _BundleRef:
     allowed: tuple[str, ...]
 
 
+MAX_DEPTH = 64
+"""Deepest element nesting validated. FHIR resources nest a dozen levels or so (a Questionnaire's
+items a few more); far deeper input is refused before pydantic, whose recursion through
+fhir.resources' validators could exhaust the C stack."""
+
+
+class _TooDeep(Exception):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
 @dataclass(slots=True)
 class _Walk:
     issues: list[Issue] = field(default_factory=list)
@@ -92,6 +104,7 @@ class _Walk:
     bundle_refs: list[_BundleRef] | None = None
     entry: int = -1
     self_contained: bool = False
+    depth: int = 0
 
     def add(self, path: str, reason: str) -> None:
         self.issues.append((path, reason))
@@ -121,6 +134,16 @@ def _walk_resource(cls: ModelClass, obj: dict[str, Any], path: str, walk: _Walk,
 
 
 def _walk_element(cls: ModelClass, obj: dict[str, Any], path: str, walk: _Walk) -> None:
+    walk.depth += 1
+    if walk.depth > MAX_DEPTH:
+        raise _TooDeep(path)
+    try:
+        _walk_members(cls, obj, path, walk)
+    finally:
+        walk.depth -= 1
+
+
+def _walk_members(cls: ModelClass, obj: dict[str, Any], path: str, walk: _Walk) -> None:
     index = elements(cls)
     owner = cls.__name__
     for key, value in obj.items():
@@ -138,7 +161,9 @@ def _walk_element(cls: ModelClass, obj: dict[str, Any], path: str, walk: _Walk) 
             for i, item in enumerate(value):
                 if item is None:
                     # allowed only to line a primitive array up with its "_key" extensions
-                    if f"_{key}" not in obj:
+                    # (and, in "_key", to line those up with the values)
+                    partner = key[1:] if key.startswith("_") else f"_{key}"
+                    if partner not in obj:
                         walk.add(f"{path}.{key}[{i}]", "null is not allowed in FHIR JSON")
                     continue
                 _check(owner, key, info, item, f"{path}.{key}[{i}]", walk)
@@ -500,6 +525,8 @@ def find_issues(
             _, structural = _structure_pass(cls, _with_placeholders(obj))
         else:
             model, structural = _structure_pass(cls, obj)
+    except _TooDeep as deep:
+        return None, [(deep.path, f"nested deeper than {MAX_DEPTH} elements")]
     except RecursionError:
         return None, [(root, "nested too deeply to validate")]
     ours = {path for path, _ in walk.issues}
