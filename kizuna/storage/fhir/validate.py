@@ -451,7 +451,7 @@ def _structure_pass(
     cls: ModelClass, obj: dict[str, Any]
 ) -> tuple[FHIRAbstractModel | None, list[Issue]]:
     """Pass 1. A Bundle's entry resources are validated one by one with their own classes
-    (about twice as fast in fhir.resources as through the Bundle's nested validators), the
+    (a quarter less CPU than through fhir.resources' nested validators), the
     Bundle itself with placeholders in their place; the paths are the same either way."""
     root = cls.__name__
     entries = obj.get("entry")
