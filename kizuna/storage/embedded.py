@@ -9,6 +9,8 @@ On disk (``root`` is the configured store path)::
                                 sharding IPFS's flatfs uses — the first characters are the same
                                 for every CID of a codec and would not spread anything)
       pins/<cid>                an empty file per pinned root
+      LOCK                      flock: shared while a put / pin / CAR import runs, exclusive
+                                for gc (so gc never deletes a block a put is reusing)
       tmp/put-<pid>-<random>/   blocks of a put in progress (removed when it ends or fails;
                                 leftovers of crashed processes are removed when a store opens)
 
@@ -24,29 +26,50 @@ A get walks the DAG from the root and re-hashes every block before handing out i
 block corrupted on disk raises :class:`~kizuna.storage.unixfs.ContentIntegrityError` instead of
 returning wrong bytes. :meth:`EmbeddedStore.export_car` writes the blocks under given roots as a
 CARv1 that ``/api/v0/dag/import`` loads into any IPFS node under the same CIDs.
+
+``unpin`` only drops the pin; :meth:`EmbeddedStore.gc` then deletes every block no pinned root
+reaches (as ``ipfs repo gc`` does), so content put with ``pin=False`` lives until the next gc.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import secrets
 import shutil
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from kizuna.errors import ContentNotFound, StorageError
 from kizuna.storage.car import CarReader, write_car
-from kizuna.storage.cid import ContentId, parse_cid
+from kizuna.storage.cid import DAG_PB, ContentId, parse_cid
 from kizuna.storage.store import ByteSource, ContentStream
-from kizuna.storage.unixfs import Importer, iter_file, walk_blocks
+from kizuna.storage.unixfs import (
+    ContentIntegrityError,
+    Importer,
+    decode_node,
+    iter_file,
+    verified_block,
+    walk_blocks,
+)
 from kizuna.types import Cid
 
 _MARKER = "kizuna-blocks 1\n"
+
+
+@dataclass(frozen=True, slots=True)
+class GcResult:
+    """What :meth:`EmbeddedStore.gc` did."""
+
+    blocks_removed: int
+    bytes_freed: int
+    blocks_kept: int
 
 
 class EmbeddedStore:
@@ -89,6 +112,10 @@ class EmbeddedStore:
     # -- ContentStore -----------------------------------------------------------------------
 
     def put(self, source: ByteSource, *, pin: bool = True) -> Cid:
+        with self._lock(exclusive=False):
+            return self._put(source, pin=pin)
+
+    def _put(self, source: ByteSource, *, pin: bool) -> Cid:
         staging = self._tmp / f"put-{os.getpid()}-{secrets.token_hex(8)}"
         staged: list[tuple[Path, Path]] = []
         staged_names: set[str] = set()
@@ -155,8 +182,8 @@ class EmbeddedStore:
         return self._block_path(self._parse(cid).text()).exists()
 
     def pin(self, cid: str) -> None:
-        text = self._require(cid)
-        self._pin_root(text)
+        with self._lock(exclusive=False):
+            self._pin_root(self._require(cid))
 
     def unpin(self, cid: str) -> None:
         text = self._require(cid)
@@ -198,6 +225,45 @@ class EmbeddedStore:
         The same staging rule as :meth:`put` applies: blocks become visible only after the
         whole file has been read and checked.
         """
+        with self._lock(exclusive=False):
+            return self._import_car(source, pin=pin)
+
+    def gc(self) -> GcResult:
+        """Delete every block no pinned root reaches (unpinned content, leftovers of crashes).
+
+        Holds the store's exclusive lock: puts, pins and CAR imports (which hold it shared)
+        wait, so a block a put is about to reuse is never deleted under it. A pinned DAG with
+        an unreadable node raises :class:`ContentIntegrityError` and deletes nothing.
+        """
+        with self._lock(exclusive=True):
+            live: set[str] = set()
+            stack = [parse_cid(name).to_v1() for name in self.pins()]
+            while stack:
+                cid = stack.pop()
+                text = cid.text()
+                if text in live:
+                    continue
+                live.add(text)
+                if cid.codec == DAG_PB:
+                    try:
+                        links = decode_node(verified_block(cid, self._load(cid))).links
+                    except (ValueError, ContentNotFound, ContentIntegrityError) as exc:
+                        raise ContentIntegrityError(
+                            f"pinned DAG node {text} is unreadable ({exc}); nothing deleted"
+                        ) from None
+                    stack.extend(link.cid.to_v1() for link in links)
+            removed = freed = 0
+            for shard in self._blocks.iterdir():
+                for block in shard.iterdir():
+                    if block.name in live:
+                        continue
+                    size = block.stat().st_size
+                    block.unlink()
+                    removed += 1
+                    freed += size
+            return GcResult(blocks_removed=removed, bytes_freed=freed, blocks_kept=len(live))
+
+    def _import_car(self, source: BinaryIO, *, pin: bool) -> list[Cid]:
         staging = self._tmp / f"car-{os.getpid()}-{secrets.token_hex(8)}"
         staging.mkdir()
         try:
@@ -251,6 +317,16 @@ class EmbeddedStore:
             raise ContentNotFound(text) from None
         except OSError as exc:
             raise StorageError(f"cannot read block {text}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _lock(self, *, exclusive: bool) -> Iterator[None]:
+        """The store-wide lock (``flock`` on ``LOCK``): shared for writers, exclusive for gc."""
+        fd = os.open(self.root / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _ensure_shard(self, directory: Path) -> None:
         if directory.name not in self._shards:
@@ -361,4 +437,4 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["EmbeddedStore"]
+__all__ = ["EmbeddedStore", "GcResult"]

@@ -335,3 +335,41 @@ def test_configuration_selects_an_ipfs_node() -> None:
 def test_bad_configuration_names_the_variable(env: dict[str, str], field: str) -> None:
     with pytest.raises(ConfigError, match=field):
         StoreConfig.from_env(env)
+
+
+# --- gc --------------------------------------------------------------------------------------
+
+
+def test_gc_keeps_what_pins_reach_and_removes_the_rest(embedded: EmbeddedStore) -> None:
+    base = pseudo_random_bytes(3 * CHUNK, seed=51)
+    kept = embedded.put(base + b"kept tail")
+    dropped = embedded.put(base + b"dropped tail", pin=False)  # shares three leaves with kept
+    loose = embedded.put(b"never pinned", pin=False)
+    before = len(_files(embedded.root / "blocks"))
+    result = embedded.gc()
+    assert result.blocks_removed == 3  # dropped's root and tail leaf, the loose leaf
+    assert result.blocks_kept == 5  # kept's root, three shared leaves, its tail leaf
+    assert len(_files(embedded.root / "blocks")) == before - 3
+    assert embedded.get(kept).read() == base + b"kept tail"
+    assert not embedded.has(dropped) and not embedded.has(loose)
+    assert result.bytes_freed > len(b"dropped tail")
+
+
+def test_unpin_then_gc_deletes_the_content(embedded: EmbeddedStore) -> None:
+    cid = embedded.put(b"to be forgotten")
+    embedded.gc()
+    assert embedded.has(cid)
+    embedded.unpin(cid)
+    embedded.gc()
+    assert not embedded.has(cid)
+    with pytest.raises(ContentNotFound):
+        embedded.get(cid)
+
+
+def test_gc_refuses_to_guess_when_a_pinned_dag_is_damaged(embedded: EmbeddedStore) -> None:
+    cid = embedded.put(pseudo_random_bytes(2 * CHUNK, seed=52))
+    embedded.put(b"garbage", pin=False)
+    (embedded.root / "blocks" / cid[-3:-1] / cid).write_bytes(b"\xff\xff not dag-pb")
+    with pytest.raises(ContentIntegrityError, match="nothing deleted"):
+        embedded.gc()
+    assert embedded.has(compute_cid(b"garbage").text())
