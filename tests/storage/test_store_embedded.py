@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from store_data import CHUNK, pseudo_random, pseudo_random_bytes
 
 from kizuna.errors import ConfigError, ContentNotFound, InvalidCid, StorageError
@@ -373,3 +375,13 @@ def test_gc_refuses_to_guess_when_a_pinned_dag_is_damaged(embedded: EmbeddedStor
     with pytest.raises(ContentIntegrityError, match="nothing deleted"):
         embedded.gc()
     assert embedded.has(compute_cid(b"garbage").text())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_reading_arbitrary_bytes_as_a_car_fails_only_with_storage_errors(junk: bytes) -> None:
+    try:
+        reader = CarReader(io.BytesIO(junk))
+        list(reader)
+    except StorageError:
+        pass

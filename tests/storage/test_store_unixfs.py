@@ -156,3 +156,14 @@ def test_different_bytes_give_different_cids() -> None:
     before = compute_cid(bytes(data))
     data[CHUNK + 3] ^= 1
     assert compute_cid(bytes(data)) != before
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_decoding_arbitrary_bytes_fails_only_with_value_error(junk: bytes) -> None:
+    try:
+        node = decode_node(junk)
+        if node.data is not None:
+            decode_unixfs(node.data)
+    except ValueError:
+        pass
