@@ -92,10 +92,10 @@ class LocalIpfsNode:
             self._temp_repo = Path(tempfile.mkdtemp(prefix="kizuna-ipfs-"))
             repo = self._temp_repo / "repo"
         env = {**os.environ, "IPFS_PATH": str(repo)}
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = self.log_path.open("ab")
         try:
+            if self.log_path is not None:
+                self.log_path.parent.mkdir(parents=True, exist_ok=True)
+                self._log = self.log_path.open("ab")
             if not (repo / "config").exists():
                 self._init(repo, env)
             self._api_port = self._configure(repo)
