@@ -24,6 +24,8 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir_core import types as fhir_types
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
 
+from kizuna.storage.fhir.valuesets import REQUIRED_CODES, REQUIRED_CODINGS, CodedValueSet
+
 
 class Kind(enum.Enum):
     """What a JSON element holds, as far as Kizuna's extra checks care."""
@@ -44,12 +46,19 @@ class Kind(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class ElementInfo:
-    """One JSON element of a model class."""
+    """One JSON element of a model class, with what the validator checks on it precomputed."""
 
     kind: Kind
     is_list: bool
     target: type[FHIRAbstractModel] | None
     reference_types: tuple[str, ...]
+    required_codes: frozenset[str] | None = None
+    """The codes of a required binding on this ``code`` element (valuesets.REQUIRED_CODES)."""
+    required_coding: CodedValueSet | None = None
+    """The required value set of this ``CodeableConcept`` element (REQUIRED_CODINGS)."""
+    is_reference: bool = False
+    temporal: bool = False
+    """A date, dateTime, instant or time."""
 
 
 ModelClass = type[FHIRAbstractModel]
@@ -62,6 +71,8 @@ def _import(dotted: str) -> ModelClass:
         raise TypeError(f"{dotted} is not a FHIR model class")
     return cls
 
+
+_TEMPORAL = frozenset({Kind.DATE, Kind.DATETIME, Kind.INSTANT, Kind.TIME})
 
 _PRIMITIVE_KINDS: tuple[tuple[type, Kind], ...] = (
     # Instant subclasses DateTime subclasses Date: test the narrowest first.
@@ -123,6 +134,10 @@ def elements(cls: ModelClass) -> dict[str, ElementInfo]:
             is_list=is_list,
             target=target,
             reference_types=tuple(str(t) for t in allowed),  # type: ignore[union-attr]
+            required_codes=REQUIRED_CODES.get((cls.__name__, alias)),
+            required_coding=REQUIRED_CODINGS.get((cls.__name__, alias)),
+            is_reference=target is not None and target.__name__ == "Reference",
+            temporal=kind in _TEMPORAL,
         )
     return index
 

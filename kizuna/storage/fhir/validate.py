@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from fhir.resources.R4B.reference import Reference
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from pydantic import ValidationError
 
@@ -43,7 +42,6 @@ from kizuna.storage.fhir import dates
 from kizuna.storage.fhir.jsonio import FhirJson, load_json
 from kizuna.storage.fhir.model_index import ElementInfo, Kind, ModelClass, elements
 from kizuna.storage.fhir.model_index import resource_class as _resource_class
-from kizuna.storage.fhir.valuesets import REQUIRED_CODES, REQUIRED_CODINGS
 
 Issue = tuple[str, str]
 
@@ -173,21 +171,27 @@ def _walk_members(cls: ModelClass, obj: dict[str, Any], path: str, walk: _Walk) 
 
 def _check(owner: str, key: str, info: ElementInfo, value: Any, path: str, walk: _Walk) -> None:
     kind = info.kind
-    if kind is Kind.CODE:
-        allowed = REQUIRED_CODES.get((owner, key))
-        if allowed and isinstance(value, str) and value not in allowed:
-            walk.add(path, f"{value!r} is not in the required value set ({_list(allowed)})")
-    elif kind is Kind.ELEMENT:
+    if kind is Kind.ELEMENT:
         if not isinstance(value, dict) or info.target is None:
             return
-        coded = REQUIRED_CODINGS.get((owner, key))
+        coded = info.required_coding
         if coded is not None:
             problem = _coding_problem(value, coded.system, coded.codes)
             if problem:
                 walk.add(path, f"{problem} (required value set {coded.name})")
-        if info.target is Reference:
+        if info.is_reference:
             _note_reference(value, path, info, walk)
         _walk_element(info.target, value, path, walk)
+    elif kind is Kind.CODE:
+        allowed = info.required_codes
+        if allowed and isinstance(value, str) and value not in allowed:
+            walk.add(path, f"{value!r} is not in the required value set ({_list(allowed)})")
+    elif info.temporal:
+        if not isinstance(value, str):
+            # fhir.resources would take a number as a Unix time; FHIR JSON dates are strings
+            walk.add(path, f"a FHIR {kind.value} is a JSON string, got {type(value).__name__}")
+        elif problem := _date_problem(kind, value):
+            walk.add(path, problem)
     elif kind is Kind.RESOURCE:
         if isinstance(value, dict):
             _walk_any_resource(value, path, walk, contained=(key == "contained"))
@@ -201,18 +205,10 @@ def _check(owner: str, key: str, info: ElementInfo, value: Any, path: str, walk:
         if isinstance(value, bool) or not isinstance(value, int):
             walk.add(path, f"a FHIR integer is a JSON number without a fraction, "
                            f"got {_json_shown(value)}")
-    elif kind is Kind.DECIMAL:
-        if isinstance(value, bool) or not isinstance(value, int | Decimal | float):
-            walk.add(path, f"a FHIR decimal is a JSON number, got {_json_shown(value)}")
-    elif kind in _TEMPORAL:
-        if not isinstance(value, str):
-            # fhir.resources would take a number as a Unix time; FHIR JSON dates are strings
-            walk.add(path, f"a FHIR {kind.value} is a JSON string, got {type(value).__name__}")
-        elif problem := _date_problem(kind, value):
-            walk.add(path, problem)
-
-
-_TEMPORAL = frozenset({Kind.DATE, Kind.DATETIME, Kind.INSTANT, Kind.TIME})
+    elif kind is Kind.DECIMAL and (
+        isinstance(value, bool) or not isinstance(value, int | Decimal | float)
+    ):
+        walk.add(path, f"a FHIR decimal is a JSON number, got {_json_shown(value)}")
 
 
 def _json_shown(value: Any) -> str:
