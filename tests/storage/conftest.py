@@ -3,6 +3,7 @@ misbehaving HTTP servers (a node answering garbage, a node lying about content).
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -32,8 +33,11 @@ def ipfs_store(ipfs_node: LocalIpfsNode) -> Iterator[IpfsStore]:
 
 
 @pytest.fixture
-def embedded(tmp_path: Path) -> EmbeddedStore:
-    return EmbeddedStore(tmp_path / "store")
+def embedded(tmp_path: Path) -> Iterator[EmbeddedStore]:
+    """A fresh embedded store, deleted afterwards (some tests put 100 MB in it)."""
+    store = EmbeddedStore(tmp_path / "store")
+    yield store
+    shutil.rmtree(store.root, ignore_errors=True)
 
 
 class _Server:

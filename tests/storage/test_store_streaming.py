@@ -4,6 +4,7 @@ its own). Marked slow: CI runs it."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -52,13 +53,16 @@ CHILD = textwrap.dedent(
 @pytest.mark.slow
 def test_one_gigabyte_through_the_embedded_store_in_flat_memory(tmp_path: Path) -> None:
     size = 1 << 30
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(size), str(tmp_path / "store")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(size), str(tmp_path / "store")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(tmp_path / "store", ignore_errors=True)  # 1 GiB of blocks
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
     assert result["same"] and result["total"] == size
