@@ -14,7 +14,7 @@ from kizuna.chain.artifacts import CONTRACT_NAMES, load_artifact
 from kizuna.chain.connection import connect
 from kizuna.chain.deploy import deploy
 from kizuna.chain.index import EventIndex, FreshIndex, StaleRead
-from kizuna.chain.index.events import event_specs
+from kizuna.chain.index.events import EventDecoder, event_specs
 from kizuna.chain.index.projections import projected_events
 from kizuna.chain.localnode import LocalNode
 from kizuna.chain.models import CareEventKind, Grant
@@ -249,3 +249,22 @@ def test_reorg_rolls_back_and_ends_equal_to_a_fresh_index(fresh_anvil: LocalNode
     assert index.sync().number == env.w3.eth.block_number
     assert index.grantees(doctor.address) == [] and index.reorgs == 2
     assert index.dump() == fresh.dump()
+
+
+@pytest.mark.anvil
+def test_json_and_web3_shaped_logs_decode_the_same(anvil_env: Env) -> None:
+    _scenario(anvil_env)
+    index = EventIndex.for_chain(anvil_env.chain)
+    decoder = EventDecoder({a: (n, anvil_env.chain.abis[n])
+                            for n, a in anvil_env.deployment.addresses.items()})
+    start, end = anvil_env.deployment.deploy_block, anvil_env.w3.eth.block_number
+    raw = index._logs(start, end)
+    formatted = anvil_env.w3.eth.get_logs({"fromBlock": start, "toBlock": end,
+                                           "address": decoder.addresses})  # type: ignore[typeddict-item]
+    assert len(raw) == len(formatted) > 20
+    for json_log, web3_log in zip(raw, formatted, strict=True):
+        assert decoder.decode_json(json_log) == decoder.decode_raw(web3_log)
+    # The index skips the arguments of events it keeps raw only, and nothing else.
+    names = {(e.contract, e.name): e for e in map(index.decoder.decode_json, raw) if e}
+    assert names[("ProviderRegistry", "RoleGranted")].args == {}
+    assert names[("ConsentLedger", "AccessGranted")].args["provider"]

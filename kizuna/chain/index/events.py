@@ -139,12 +139,20 @@ def _shape(abi_type: str, value: Any) -> Any:
 class EventDecoder:
     """Decodes logs of known contracts: ``{address: (contract name, abi)}``."""
 
-    def __init__(self, contracts: Mapping[str, tuple[str, Iterable[Mapping[str, Any]]]]) -> None:
+    def __init__(self, contracts: Mapping[str, tuple[str, Iterable[Mapping[str, Any]]]], *,
+                 args_for: Iterable[tuple[str, str]] | None = None) -> None:
+        """``args_for``: the (contract, event) pairs :meth:`decode_json` decodes arguments of
+        (the others come with empty ``args``, e.g. events the index keeps raw only); ``None``:
+        all of them."""
+        wanted = None if args_for is None else set(args_for)
         self._contracts: dict[str, str] = {}
         self._checksummed: dict[str, str] = {}
         self._specs: dict[tuple[str, bytes], EventSpec] = {}
         self._plans: dict[tuple[str, bytes], tuple[list[tuple[str, bool, Word | None, str]],
                                                    bool]] = {}
+        self._json_plans: dict[tuple[str, str], tuple[str, str, EventSpec,
+                                                      list[tuple[str, bool, Word | None, str]],
+                                                      bool]] = {}
         for address, (name, abi) in contracts.items():
             key = address.lower()
             self._contracts[key] = name
@@ -152,6 +160,11 @@ class EventDecoder:
             for spec in event_specs(abi):
                 self._specs[(key, spec.topic0)] = spec
                 self._plans[(key, spec.topic0)] = spec.plan()
+                steps, static = spec.plan()
+                if wanted is not None and (name, spec.name) not in wanted:
+                    steps, static = [], True
+                self._json_plans[(key, "0x" + spec.topic0.hex())] = (
+                    name, self._checksummed[key], spec, steps, static)
 
     @property
     def addresses(self) -> list[str]:
@@ -162,6 +175,48 @@ class EventDecoder:
             if spec.name == event_name and self._contracts[address] == contract_name:
                 return spec
         raise KeyError(f"{contract_name}.{event_name}")
+
+    def decode_json(self, log: Mapping[str, Any]) -> DecodedEvent | None:
+        """Decode one log exactly as JSON-RPC returns it (all hex strings): the catch-up path.
+
+        Same result as :meth:`decode_raw`, with the conversions done once per field.
+        """
+        raw_topics = log["topics"]
+        if not raw_topics:
+            return None
+        address = log["address"].lower()
+        plan = self._json_plans.get((address, raw_topics[0].lower()))
+        if plan is None:
+            return None
+        contract, checksummed, spec, steps, static = plan
+        blob = bytes.fromhex("".join(t[2:] for t in raw_topics))
+        topics = tuple(blob[i:i + 32] for i in range(0, len(blob), 32))
+        data = bytes.fromhex(log["data"][2:])
+        args: dict[str, Any] = {}
+        topic = 1
+        if static:
+            offset = 0
+            for name, is_indexed, word, _type in steps:
+                if is_indexed:
+                    value = topics[topic]
+                    topic += 1
+                    args[name] = word(value) if word is not None else value
+                else:
+                    args[name] = word(data[offset:offset + 32])  # type: ignore[misc]
+                    offset += 32
+        else:
+            values = iter(abi_decode(spec.data_types, data))
+            for name, is_indexed, word, abi_type in steps:
+                if is_indexed:
+                    value = topics[topic]
+                    topic += 1
+                    args[name] = word(value) if word is not None else value
+                else:
+                    args[name] = _shape(abi_type, next(values))
+        return DecodedEvent(contract, checksummed, spec.name, args, int(log["blockNumber"], 16),
+                            bytes.fromhex(log["blockHash"][2:]),
+                            bytes.fromhex(log["transactionHash"][2:]),
+                            int(log["logIndex"], 16), topics, data)
 
     def decode_raw(self, log: Mapping[str, Any]) -> DecodedEvent | None:
         """Decode one log as JSON-RPC returns it (hex strings) or as web3 formats it.

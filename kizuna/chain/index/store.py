@@ -70,11 +70,11 @@ class _Fetched:
 
 @contextmanager
 def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a chunk is decoded and stored.
+    """Pause Python's cyclic garbage collector during a catch-up.
 
-    Decoding thousands of logs allocates tens of thousands of small acyclic objects (freed by
-    reference counting anyway), which would otherwise trigger full collections that walk the
-    whole heap — measured at about half of the catch-up time. Re-enabled right after.
+    Parsing and decoding thousands of logs allocates tens of thousands of small acyclic objects
+    (freed by reference counting anyway), which would otherwise trigger full collections that
+    walk the whole heap — measured at about half of the catch-up time. Re-enabled right after.
     """
     was_enabled = gc.isenabled()
     gc.disable()
@@ -141,7 +141,7 @@ class EventIndex:
         self.chunk_size = chunk_size
         self.reorg_window = reorg_window
         self.lag = lag
-        self.decoder = EventDecoder(source.contracts)
+        self.decoder = EventDecoder(source.contracts, args_for=projections.HANDLERS)
         self._errors = RevertDecoder()
         self._lock = threading.RLock()
         self._addresses = self.decoder.addresses
@@ -292,7 +292,11 @@ class EventIndex:
         answer, doubled below a quarter of it, never above ``chunk_size``), and on an HTTP node
         the next chunk is fetched while the current one is decoded and stored.
         """
-        span = self._span
+        with _collector_paused():
+            self._span = self._catch_up_paused(start, target, self._span)
+
+    def _catch_up_paused(self, start: int, target: int, span: int) -> int:
+        """The loop of :meth:`_catch_up`; returns the span to start with next time."""
         pool = ThreadPoolExecutor(max_workers=1) if self._raw else None
         try:
             pending: Future[_Fetched] | None = None
@@ -306,16 +310,15 @@ class EventIndex:
                 elif count < TARGET_LOGS // 4:
                     span = min(self.chunk_size, span * 2)
                 following = fetched.end + 1
-                if following <= target:
-                    next_end = min(following + span - 1, target)
-                    if pool is not None:
-                        pending = pool.submit(self._fetch, following, next_end)
+                if following <= target and pool is not None:
+                    pending = pool.submit(self._fetch, following, min(following + span - 1,
+                                                                      target))
                 self._apply_chunk(fetched)
                 start = following
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-            self._span = span
+        return span
 
     def _fetch(self, start: int, end: int) -> _Fetched:
         """Logs of ``start..end``, with the hash of ``end`` unchanged across the request."""
@@ -328,11 +331,7 @@ class EventIndex:
         raise ChainError(f"blocks {start}..{end} keep changing under the index (reorgs)")
 
     def _apply_chunk(self, fetched: _Fetched) -> None:
-        with _collector_paused():
-            self._apply_chunk_now(fetched)
-
-    def _apply_chunk_now(self, fetched: _Fetched) -> None:
-        decode = self.decoder.decode_raw
+        decode = self.decoder.decode_json if self._raw else self.decoder.decode_raw
         events = [e for e in (decode(raw) for raw in fetched.logs if not raw.get("removed"))
                   if e is not None]
         ordered = all((a.block_number, a.log_index) < (b.block_number, b.log_index)
