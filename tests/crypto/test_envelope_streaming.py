@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import resource
 import tracemalloc
 from collections.abc import Iterator
 
@@ -19,6 +18,7 @@ import pytest
 
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import CommitmentHasher
+from kizuna.diagnostics import peak_rss_mib
 from kizuna.storage.envelope import EnvelopeReader, encrypt_stream
 from kizuna.types import RecordId
 
@@ -35,7 +35,7 @@ def _plaintext(total: int, digest: hashlib._Hash) -> Iterator[bytes]:
 
 
 def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    return peak_rss_mib()  # Linux: KiB
 
 
 @pytest.mark.slow

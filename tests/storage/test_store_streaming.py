@@ -14,7 +14,8 @@ import pytest
 
 CHILD = textwrap.dedent(
     """
-    import hashlib, json, random, resource, sys
+    import hashlib, json, random, sys
+    from kizuna.diagnostics import peak_rss_mib
     from kizuna.storage.embedded import EmbeddedStore
     from kizuna.storage.unixfs import compute_cid
 
@@ -44,7 +45,7 @@ CHILD = textwrap.dedent(
         "expected_cid": compute_cid(source()).text(),
         "same": got.digest() == sent.digest(),
         "total": total,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mib(),
     }))
     """
 )
