@@ -31,7 +31,6 @@ from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError as EthUtilsValidationError
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.types import BlockIdentifier
 from web3.exceptions import (
     BlockNotFound,
     ProviderConnectionError,
@@ -39,6 +38,7 @@ from web3.exceptions import (
     Web3Exception,
     Web3RPCError,
 )
+from web3.types import BlockIdentifier
 
 from kizuna.chain.models import ContractCall, LogEntry, TxReceipt
 from kizuna.chain.reverts import RevertDecoder
@@ -100,7 +100,7 @@ class TxPolicy:
 _NONCE_LOW = ("nonce too low", "nonce too small", "already known", "replacement transaction",
               "nonce has already been used", "known transaction")
 _NONCE_HIGH = ("nonce too high",)
-_FUNDS = ("insufficient funds", "cannot afford", "insufficient balance")
+_FUNDS = ("insufficient funds", "cannot afford", "insufficient balance", "enough funds")
 _ETH_TESTER_NONCE = re.compile(r"Invalid transaction nonce: Expected (\d+), but got (\d+)")
 
 

@@ -10,15 +10,18 @@ import pytest
 from chainenv import Env, _anvil_env, scope, stop_node
 from eth_account import Account
 from hexbytes import HexBytes
+from web3.exceptions import Web3RPCError
 
 from kizuna.chain.connection import connect
 from kizuna.chain.localnode import LocalNode, free_port
 from kizuna.chain.models import ContractCall
+from kizuna.chain.reverts import RevertDecoder
 from kizuna.chain.signers import LocalKeySigner
-from kizuna.chain.transactions import TransactionReverted, TxPolicy
+from kizuna.chain.transactions import NonceTooHigh, TransactionReverted, TxPolicy, classify
 from kizuna.errors import (
     InsufficientFunds,
     NodeUnreachable,
+    NonceTooLow,
     TransactionTimeout,
 )
 
@@ -175,3 +178,20 @@ def test_plain_value_transfer_through_the_sender(tester_env: Env) -> None:
     tester_env.chain.sender.transact(ContractCall(to=target.address, data=b"", value=5),
                                      tester_env.funder)
     assert tester_env.w3.eth.get_balance(target.address) == before + 5
+
+
+@pytest.mark.parametrize(("message", "expected"), [
+    ("nonce too low", NonceTooLow),                                          # anvil, geth
+    ("Nonce too low. Expected nonce to be 3 but got 1.", NonceTooLow),       # Hardhat
+    ("Invalid transaction nonce: Expected 2, but got 0", NonceTooLow),       # eth-tester
+    ("Invalid transaction nonce: Expected 2, but got 5", NonceTooHigh),      # eth-tester
+    ("Insufficient funds for gas * price + value", InsufficientFunds),       # anvil
+    ("Sender doesn't have enough funds to send tx. The max upfront cost is: 1", InsufficientFunds),
+    ("insufficient funds for gas * price + value: balance 0", InsufficientFunds),  # geth
+])
+def test_node_messages_map_to_kizuna_errors(message: str, expected: type) -> None:
+    error = Web3RPCError(message, rpc_response={"jsonrpc": "2.0", "id": 1,
+                                                "error": {"code": -32000, "message": message}})
+    mapped = classify(error, RevertDecoder())
+    assert type(mapped) is expected
+    assert message in str(mapped)
