@@ -6,7 +6,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from chainenv import Env, _anvil_env, scope
+from chainenv import Env, _anvil_env, scope, stop_node
 from eth_account import Account
 from eth_utils.crypto import keccak
 
@@ -18,7 +18,7 @@ from kizuna.chain.index.events import EventDecoder, event_specs
 from kizuna.chain.index.projections import projected_events
 from kizuna.chain.localnode import LocalNode
 from kizuna.chain.models import CareEventKind, Grant
-from kizuna.errors import ConfigError
+from kizuna.errors import ConfigError, NodeUnreachable
 from kizuna.types import Commitment, RecordId
 
 UMBRAL = b"\x02" + b"\x33" * 32
@@ -268,3 +268,43 @@ def test_json_and_web3_shaped_logs_decode_the_same(anvil_env: Env) -> None:
     names = {(e.contract, e.name): e for e in map(index.decoder.decode_json, raw) if e}
     assert names[("ProviderRegistry", "RoleGranted")].args == {}
     assert names[("ConsentLedger", "AccessGranted")].args["provider"]
+
+
+@pytest.mark.anvil
+def test_a_reorg_deeper_than_the_window_reindexes_from_the_deploy_block(
+        fresh_anvil: LocalNode) -> None:
+    env = _anvil_env(fresh_anvil)
+    patient, doctor = env.new_signer(), env.new_signer()
+    index = EventIndex.for_chain(env.chain, reorg_window=1)
+    index.sync()
+    snapshot = _rpc(env, "evm_snapshot")
+    for k in range(4):
+        env.chain.ledger.grant(doctor.address, scope(f"a{k}"), env.now() + 999, signer=patient)
+        index.sync()
+    assert len(index.grants_of(patient.address)) == 4
+    _rpc(env, "evm_revert", snapshot)
+    chain_b = connect(fresh_anvil.rpc_url, env.deployment)
+    for k in range(6):
+        chain_b.ledger.grant(doctor.address, scope(f"b{k}"), env.now() + 999, signer=patient)
+    index.sync()
+    assert index.reorgs == 1
+    assert {g.scope_id for g in index.grants_of(patient.address)} == {
+        scope(f"b{k}") for k in range(6)}
+    fresh = EventIndex.for_chain(chain_b)
+    fresh.sync()
+    assert index.dump() == fresh.dump()
+
+
+@pytest.mark.anvil
+def test_sync_against_a_node_that_went_away(tmp_path: Path) -> None:
+    node = LocalNode().start()
+    try:
+        env = _anvil_env(node)
+        index = EventIndex.for_chain(env.chain, tmp_path / "index.sqlite")
+        head = index.sync()
+    finally:
+        stop_node(node)
+    with pytest.raises(NodeUnreachable):
+        index.sync()
+    assert index.head == head  # the cache is intact and still answers
+    assert index.grantees(env.admin.address) == []
