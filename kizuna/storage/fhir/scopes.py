@@ -14,11 +14,11 @@ several listed categories, the first in document order wins.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from kizuna.crypto.scopes import parse_scope_label as parse_label_grammar
 from kizuna.errors import InputError
 from kizuna.storage.fhir.model_index import resource_class
 from kizuna.types import ScopeLabel
@@ -87,9 +87,6 @@ CATEGORY_SYSTEMS: Mapping[str, CategoryVocabulary] = {
 }
 """Resource type → where its category is and which codes become label suffixes."""
 
-_LABEL = re.compile(r"([A-Z][A-Za-z]+)(?::([A-Za-z0-9][A-Za-z0-9\-]*))?")
-
-
 def scope_label(resource: Mapping[str, Any]) -> ScopeLabel:
     """The scope label of a (decoded, validated) FHIR resource."""
     resource_type = resource.get("resourceType")
@@ -125,29 +122,26 @@ def _category(value: Any, vocabulary: CategoryVocabulary) -> str | None:
 def parse_scope_label(text: str) -> ScopeLabel:
     """Check that ``text`` is a label of Kizuna's vocabulary (e.g. typed by a user) and return it.
 
+    The grammar (``ResourceType`` or ``ResourceType:category``, an R4 resource type, a code-shaped
+    category) is :func:`kizuna.crypto.scopes.parse_scope_label`'s, the one every label is blinded
+    under; on top of it, a category must be one of :data:`CATEGORY_SYSTEMS`, so that a grant of
+    a whole resource type can be expanded into every label records of that type may carry.
     Raises :class:`~kizuna.errors.InputError` naming what is wrong.
     """
-    match = _LABEL.fullmatch(text)
-    if match is None:
-        raise InputError("scope", f"{text!r} is not 'ResourceType' or 'ResourceType:category'")
-    resource_type, category = match.groups()
-    if resource_class(resource_type) is None:
-        raise InputError("scope", f"{resource_type!r} is not a FHIR R4 resource type")
-    if category is not None:
-        vocabulary = CATEGORY_SYSTEMS.get(resource_type)
+    parsed = parse_label_grammar(text)
+    if parsed.category is not None:
+        vocabulary = CATEGORY_SYSTEMS.get(parsed.resource_type)
         if vocabulary is None:
-            raise InputError("scope", f"{resource_type} has no categories in Kizuna's vocabulary")
+            raise InputError(
+                "scope", f"{parsed.resource_type} has no categories in Kizuna's vocabulary"
+            )
         known = set().union(*vocabulary.systems.values())
-        if category not in known:
+        if parsed.category not in known:
             shown = ", ".join(sorted(known))
-            raise InputError("scope", f"{category!r} is not a {resource_type} category ({shown})")
-    return ScopeLabel(text)
-
-
-def broader_label(label: ScopeLabel) -> ScopeLabel | None:
-    """``Observation:laboratory`` → ``Observation``; a plain resource type → ``None``."""
-    resource_type, sep, _ = label.partition(":")
-    return ScopeLabel(resource_type) if sep else None
+            raise InputError(
+                "scope", f"{parsed.category!r} is not a {parsed.resource_type} category ({shown})"
+            )
+    return parsed.label
 
 
 def all_labels() -> tuple[ScopeLabel, ...]:
@@ -165,7 +159,6 @@ __all__ = [
     "CATEGORY_SYSTEMS",
     "CategoryVocabulary",
     "all_labels",
-    "broader_label",
     "parse_scope_label",
     "scope_label",
 ]
