@@ -1,0 +1,208 @@
+"""The service's configuration: one :class:`Settings`, from the environment and an optional file.
+
+Every field is read from an environment variable named ``KIZUNA_<FIELD>`` (``KIZUNA_RPC_URL``,
+``KIZUNA_DATABASE_URL``, ...), or from a TOML file (``[kizuna]``-less, top-level keys named like
+the fields) or a dotenv file given to :meth:`Settings.load` (or named by ``KIZUNA_CONFIG``).
+The environment wins over the file, the file over the defaults.
+
+Safety rules, checked when the settings are built (a ``ConfigError`` names the field):
+
+* ``session_secret`` must be a real secret (≥ 32 characters, not a placeholder such as
+  ``changethis``) unless ``environment`` is ``development``;
+* ``benchmark_baseline`` (a route that serves stored bytes with *no access check*, for the
+  service benchmark's baseline) can only be on in ``development``;
+* the relayer and anchorer keys are secrets: they never appear in ``repr`` or logs.
+
+The content-store fields keep :class:`kizuna.storage.store.StoreConfig`'s names and meaning
+(``KIZUNA_STORE``, ``KIZUNA_STORE_PATH``, ``KIZUNA_IPFS_API``, ``KIZUNA_IPFS_TIMEOUT``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from kizuna.errors import ConfigError
+from kizuna.storage.store import StoreConfig, default_store_path
+
+Environment = Literal["development", "test", "production"]
+
+PLACEHOLDER_SECRETS = frozenset({"", "changethis", "changeme", "secret", "placeholder",
+                                 "development", "dev", "test", "kizuna"})
+"""Values refused as ``session_secret`` outside development."""
+
+MIN_SECRET_LENGTH = 32
+
+
+def default_database_url() -> str:
+    """SQLite next to the embedded store: ``$XDG_DATA_HOME/kizuna/kizuna.sqlite3``."""
+    return f"sqlite:///{default_store_path().parent / 'kizuna.sqlite3'}"
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to run; see the module docstring for sources and rules."""
+
+    model_config = SettingsConfigDict(env_prefix="KIZUNA_", extra="forbid", frozen=True,
+                                      validate_default=True)
+
+    _config_file: ClassVar[Path | None] = None
+
+    environment: Environment = Field(
+        "production", description="development relaxes the secret checks; never in production")
+
+    # --- chain ---------------------------------------------------------------------------------
+    rpc_url: str = Field("http://127.0.0.1:8545", description="Ethereum JSON-RPC endpoint")
+    chain_id: int | None = Field(None, ge=1, description="expected chain id (None: the node's)")
+    deployment_file: Path | None = Field(
+        None, description="deployment JSON (None: deployments/<chainId>.json)")
+    rpc_timeout_s: float = Field(10.0, gt=0)
+
+    # --- content store (StoreConfig's variables) -------------------------------------------------
+    store: Literal["embedded", "ipfs"] = "embedded"
+    store_path: Path = Field(default_factory=default_store_path)
+    ipfs_api: str = "http://127.0.0.1:5001"
+    ipfs_timeout: float = Field(30.0, gt=0)
+
+    # --- database ----------------------------------------------------------------------------------
+    database_url: str = Field(default_factory=default_database_url,
+                              description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://")
+
+    # --- HTTP ----------------------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=0, le=65535)
+    max_upload_bytes: int = Field(1 << 30, gt=0, description="larger uploads are refused (413)")
+
+    # --- sessions and SIWE ------------------------------------------------------------------------
+    session_secret: SecretStr = Field(SecretStr(""), description="keys the session-token hashes")
+    session_ttl_s: int = Field(8 * 3600, gt=0)
+    siwe_domain: str = Field("127.0.0.1:8000", description="the domain SIWE messages must name")
+    siwe_uri: str = Field("http://127.0.0.1:8000", description="the URI SIWE messages must name")
+    siwe_nonce_ttl_s: int = Field(300, gt=0, description="how long a login nonce stays usable")
+    siwe_max_age_s: int = Field(600, gt=0, description="oldest accepted 'Issued At'")
+
+    # --- receipts ----------------------------------------------------------------------------------
+    anchor_interval_s: float = Field(60.0, gt=0, description="receipts anchored this often")
+
+    # --- keys (secrets: never shown) ----------------------------------------------------------------
+    relayer_key: SecretStr | None = Field(None, description="pays gas for relayed signed actions")
+    anchorer_key: SecretStr | None = Field(None, description="holds AccessLog's ANCHOR_ROLE")
+
+    # --- benchmark only ------------------------------------------------------------------------------
+    benchmark_baseline: bool = Field(
+        False, description="serve bytes with NO access check (benchmark baseline; dev only)")
+
+    @field_validator("ipfs_api", "rpc_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError(f"{value!r}: only sqlite:// and postgresql:// URLs are supported")
+        return value
+
+    @field_validator("relayer_key", "anchorer_key")
+    @classmethod
+    def _private_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        text = value.get_secret_value().strip()
+        digits = text[2:] if text.startswith("0x") else text
+        if len(digits) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+            raise ValueError("is not a 32-byte hex private key")  # the value is never echoed
+        return SecretStr(text)
+
+    @model_validator(mode="after")
+    def _safe_outside_development(self) -> Settings:
+        if self.environment == "development":
+            return self
+        secret = self.session_secret.get_secret_value()
+        if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"session_secret: a placeholder or short secret (< {MIN_SECRET_LENGTH} characters)"
+                f" is refused in {self.environment}; set KIZUNA_SESSION_SECRET")
+        if self.benchmark_baseline:
+            raise ValueError(
+                "benchmark_baseline: the unchecked baseline route is only allowed in development")
+        return self
+
+    # --- derived ------------------------------------------------------------------------------------
+
+    def store_config(self) -> StoreConfig:
+        """The content-store configuration these settings name."""
+        return StoreConfig(kind=self.store, path=self.store_path.expanduser(),
+                           ipfs_api_url=self.ipfs_api, timeout_s=self.ipfs_timeout)
+
+    def session_key(self) -> bytes:
+        """The key of the session-token HMAC (a fixed dev key when none is set in development)."""
+        secret = self.session_secret.get_secret_value()
+        return (secret or "kizuna-development-only").encode()
+
+    # --- loading ------------------------------------------------------------------------------------
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = cls._config_file
+        if path is not None:
+            if path.suffix == ".toml":
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+            else:
+                sources.append(DotEnvSettingsSource(settings_cls, env_file=path))
+        return tuple(sources)
+
+    @classmethod
+    def load(cls, config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+        """Settings from the environment, ``config_file`` (or ``$KIZUNA_CONFIG``), ``overrides``.
+
+        Raises ``ConfigError`` naming the first bad field and why (never echoing a secret).
+        """
+        named = config_file if config_file is not None else os.environ.get("KIZUNA_CONFIG")
+        path = Path(named).expanduser() if named else None
+        if path is not None and not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        scoped = type("FileSettings", (cls,), {"_config_file": path}) if path else cls
+        try:
+            return scoped(**overrides)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc)) from None
+
+    def __repr_args__(self) -> Any:
+        # SecretStr already redacts; listed explicitly so a future plain-str key cannot leak.
+        for name, value in super().__repr_args__():
+            if name in ("relayer_key", "anchorer_key", "session_secret") and value is not None:
+                yield name, "**********"
+            else:
+                yield name, value
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "settings"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"configuration {where}: {message}"
+
+
+__all__ = ["Environment", "Settings", "default_database_url"]
