@@ -198,7 +198,8 @@ class Bench:
         against the latest state, so one block holds at most one transaction per sender.)"""
         return bytes(fn.transact({"from": sender, "gas": TX_GAS}))
 
-    def reverts(self, fn: ContractFunction, sender: str, name: str, **args: Any) -> ContractReverted:
+    def reverts(self, fn: ContractFunction, sender: str, name: str,
+                **args: Any) -> ContractReverted:
         """``fn`` sent by ``sender`` reverts with custom error ``name`` and exactly ``args``.
 
         The transaction is run as eth-tester runs a transaction before mining it (gas estimation
@@ -266,7 +267,8 @@ class Bench:
 
     # --- EIP-712 ------------------------------------------------------------------------------
 
-    def domain(self, *, ledger: Contract | None = None, chain_id: int | None = None) -> Eip712Domain:
+    def domain(self, *, ledger: Contract | None = None,
+               chain_id: int | None = None) -> Eip712Domain:
         contract = ledger if ledger is not None else self.ledger
         return ledger_domain(chain_id=self.chain_id if chain_id is None else chain_id,
                              ledger=contract.address)

@@ -24,7 +24,8 @@ def _receipt(i: int, actors: Actors) -> bytes:
 
 
 def _anchor(bench: Bench, root: bytes, count: int, start: int, end: int) -> object:
-    return bench.tx(bench.access_log.functions.anchor(root, count, start, end), bench.actors.anchorer)
+    return bench.tx(bench.access_log.functions.anchor(root, count, start, end),
+                    bench.actors.anchorer)
 
 
 def test_anchorRole_isTheDocumentedConstant(bench: Bench, actors: Actors) -> None:
@@ -101,7 +102,10 @@ def test_anchor_revertsWhenRootAnchoredTwice(bench: Bench, actors: Actors) -> No
 
 def test_anchorRole_grantedByAdmin(bench: Bench, actors: Actors) -> None:
     log = bench.access_log.functions
-    bench.tx(log.grantRole(ANCHOR_ROLE, actors.stranger), actors.admin)
+    receipt = bench.tx(log.grantRole(ANCHOR_ROLE, actors.stranger), actors.admin)
+    assert bench.event_list(receipt) == [
+        ("RoleGranted", {"role": ANCHOR_ROLE, "account": actors.stranger, "sender": actors.admin}),
+    ]
     now = bench.now()
     receipt = bench.tx(log.anchor(ROOT, 1, now, now), actors.stranger)
     assert bench.events(receipt)[0].args["anchoredBy"] == actors.stranger
@@ -185,3 +189,25 @@ def test_verifyReceipt_usesTheCommutativePairHash(bench: Bench, actors: Actors) 
     verify = bench.access_log.functions.verifyReceipt
     assert verify(root, a, [b]).call() is True
     assert verify(root, b, [a]).call() is True
+
+
+def test_accessControl_surfaceOfTheAccessLog(bench: Bench, actors: Actors) -> None:
+    log = bench.access_log.functions
+    admin_role = bytes(log.DEFAULT_ADMIN_ROLE().call())
+    assert admin_role == bytes(32)
+    assert bytes(log.getRoleAdmin(ANCHOR_ROLE).call()) == admin_role
+    assert log.hasRole(admin_role, actors.admin).call() is True
+    assert log.supportsInterface(bytes.fromhex("7965db0b")).call() is True
+    assert log.supportsInterface(bytes.fromhex("01ffc9a7")).call() is True
+    assert log.supportsInterface(bytes.fromhex("12345678")).call() is False
+    bench.reverts(log.grantRole(ANCHOR_ROLE, actors.stranger), actors.anchorer,
+                  "AccessControlUnauthorizedAccount", account=actors.anchorer,
+                  neededRole=admin_role)
+    bench.reverts(log.renounceRole(ANCHOR_ROLE, actors.anchorer), actors.admin,
+                  "AccessControlBadConfirmation")
+    receipt = bench.tx(log.renounceRole(ANCHOR_ROLE, actors.anchorer), actors.anchorer)
+    assert bench.event_list(receipt) == [
+        ("RoleRevoked", {"role": ANCHOR_ROLE, "account": actors.anchorer,
+                         "sender": actors.anchorer}),
+    ]
+    assert log.hasRole(ANCHOR_ROLE, actors.anchorer).call() is False

@@ -162,6 +162,19 @@ def test_openEmergencyAccess_revertsForZeroOrTooLongDuration(bench: Bench,
     bench.tx(bench.ledger.functions.openEmergencyAccess(actors.patient, HOUR, 1), actors.provider)
 
 
+def test_openEmergencyAccess_endSaturatesForAnUnboundedPolicy(bench: Bench,
+                                                               actors: Actors) -> None:
+    forever = 2**64 - 1
+    _allow(bench, actors.patient, forever)
+    receipt = bench.tx(bench.ledger.functions.openEmergencyAccess(actors.patient, forever, 1),
+                       actors.provider)
+    assert bench.events(receipt)[0].args["until"] == forever
+    assert bench.ledger.functions.accessExpiry(actors.patient, actors.provider, LABS).call() == (
+        forever)
+    bench.advance(10 * 365 * DAY)
+    assert bench.ledger.functions.hasAccess(actors.patient, actors.provider, LABS).call()
+
+
 def test_closeEmergencyAccess_byPatientGuardianOrProvider(bench: Bench, actors: Actors) -> None:
     _allow(bench, actors.patient)
     bench.tx(bench.ledger.functions.appointGuardian(actors.guardian, bench.now() + DAY),

@@ -59,7 +59,8 @@ def test_registerRecordFor_byGuardianRecordsThePatientAndLogsGuardianActed(
     assert bench.ledger.functions.recordOf(RID).call()[0] == actors.patient
 
 
-def test_registerRecordFor_byPatientItselfEmitsNoGuardianActed(bench: Bench, actors: Actors) -> None:
+def test_registerRecordFor_byPatientItselfEmitsNoGuardianActed(bench: Bench,
+                                                               actors: Actors) -> None:
     receipt = bench.tx(bench.ledger.functions.registerRecordFor(actors.patient, RID, COMMIT, SCOPE),
                        actors.patient)
     assert [e.name for e in bench.events(receipt)] == ["RecordRegistered"]

@@ -179,32 +179,21 @@ def test_grantBySig_revertsWhenSignedByAnyoneButThePatient(bench: Bench, actors:
 def test_grantBySig_revertsWhenAFieldIsAltered(bench: Bench, actors: Actors) -> None:
     typed, expires, deadline = _grant(bench, actors)
     signature = bench.sign(typed, actors.patient)
-    altered = {
-        "expiresAt": (actors.patient, actors.provider, LABS, expires + 1, deadline),
-        "deadline": (actors.patient, actors.provider, LABS, expires, deadline + 1),
-        "scopeId": (actors.patient, actors.provider, MEDS, expires, deadline),
-        "provider": (actors.patient, actors.provider2, LABS, expires, deadline),
-    }
-    for field, args in altered.items():
-        message = dict(typed.message)
-        key = {"expiresAt": "expiresAt", "deadline": "deadline", "scopeId": "scopeId",
-               "provider": "provider"}[field]
-        value = args[{"expiresAt": 3, "deadline": 4, "scopeId": 2, "provider": 1}[field]]
-        message[key] = "0x" + value.hex() if isinstance(value, bytes) else (
-            str(value) if isinstance(value, int) else value)
-        rebuilt = TypedData(domain=bench.domain(), primary_type="Grant", types=typed.types,
-                            message=message)
+    signed = {"patient": actors.patient, "provider": actors.provider, "scope_id": LABS,
+              "expires_at": expires, "deadline": deadline}
+    for field, value in (("expires_at", expires + 1), ("deadline", deadline + 1),
+                         ("scope_id", MEDS), ("provider", actors.provider2),
+                         ("patient", actors.patient2)):
+        claimed = {**signed, field: value}
+        # What the ledger rebuilds from the relayed fields, and whom the signature recovers to.
+        rebuilt = grant_typed_data(bench.domain(), nonce=0, **claimed)  # type: ignore[arg-type]
         recovered = bench.recover(rebuilt, signature)
-        bench.reverts(bench.ledger.functions.grantBySig(*args, signature), actors.stranger,
-                      "ConsentLedgerInvalidSigner", signer=recovered, patient=actors.patient)
-    # Claiming another patient: the signature recovers to the real signer, not to them.
-    bench.reverts(bench.ledger.functions.grantBySig(actors.patient2, actors.provider, LABS,
-                                                    expires, deadline, signature),
-                  actors.stranger, "ConsentLedgerInvalidSigner",
-                  signer=bench.recover(grant_typed_data(
-                      bench.domain(), patient=actors.patient2, provider=actors.provider,
-                      scope_id=LABS, expires_at=expires, nonce=0, deadline=deadline), signature),
-                  patient=actors.patient2)
+        assert recovered != claimed["patient"]
+        bench.reverts(bench.ledger.functions.grantBySig(
+            claimed["patient"], claimed["provider"], claimed["scope_id"], claimed["expires_at"],
+            claimed["deadline"], signature), actors.stranger, "ConsentLedgerInvalidSigner",
+            signer=recovered, patient=claimed["patient"])
+    assert bench.nonce(actors.patient) == 0
 
 
 def test_grantBySig_revertsForAFutureNonce(bench: Bench, actors: Actors) -> None:

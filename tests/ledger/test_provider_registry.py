@@ -19,6 +19,7 @@ def test_registrarRole_isTheDocumentedConstant(bench: Bench, actors: Actors) -> 
     assert registry.hasRole(REGISTRAR_ROLE, actors.registrar).call() is True
     assert registry.hasRole(REGISTRAR_ROLE, actors.admin).call() is False
     assert registry.hasRole(DEFAULT_ADMIN_ROLE, actors.admin).call() is True
+    assert bytes(registry.DEFAULT_ADMIN_ROLE().call()) == DEFAULT_ADMIN_ROLE
     assert bytes(registry.getRoleAdmin(REGISTRAR_ROLE).call()) == DEFAULT_ADMIN_ROLE
 
 
@@ -117,7 +118,8 @@ def test_suspendAndReinstate_revertWhenStatusUnchanged(bench: Bench, actors: Act
 
 
 def test_suspendAndReinstate_revertForUnknownProvider(bench: Bench, actors: Actors) -> None:
-    for fn in (bench.registry.functions.suspendProvider, bench.registry.functions.reinstateProvider):
+    registry = bench.registry.functions
+    for fn in (registry.suspendProvider, registry.reinstateProvider):
         bench.reverts(fn(actors.unverified), actors.registrar, "ProviderRegistryUnknownProvider",
                       provider=actors.unverified)
 
