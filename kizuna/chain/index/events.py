@@ -189,8 +189,7 @@ class EventDecoder:
         if plan is None:
             return None
         contract, checksummed, spec, steps, static = plan
-        blob = bytes.fromhex("".join(t[2:] for t in raw_topics))
-        topics = tuple(blob[i:i + 32] for i in range(0, len(blob), 32))
+        topics = tuple([bytes.fromhex(t[2:]) for t in raw_topics])
         data = bytes.fromhex(log["data"][2:])
         args: dict[str, Any] = {}
         topic = 1

@@ -9,7 +9,10 @@ Three kinds of tables:
 * bookkeeping — ``index_meta`` (which chain, deployment, schema and the last indexed block) and
   ``index_blocks`` (hashes of recent indexed blocks, to detect reorgs);
 * ``raw_logs`` — every Kizuna log exactly as the node returned it: the source of truth the
-  projections are rebuilt from after a reorg;
+  projections are rebuilt from after a reorg. Append-only and deliberately without a key or
+  index (a catch-up inserts thousands of rows per chunk; a b-tree per row was a third of the
+  store time): each block range is indexed exactly once (rolled back before it is re-read), and
+  the rare readers — a rollback, a rebuild — scan and sort;
 * projections — the current state the queries read (grants, records, care events, emergency
   accesses, requests, guardians, providers, receipt batches), updated as logs arrive;
 * ``emergency_reviews`` — local review marks of emergency accesses (not chain data; kept
@@ -37,9 +40,8 @@ CREATE TABLE IF NOT EXISTS raw_logs (
     tx_hash {blob} NOT NULL,
     address TEXT NOT NULL,
     topics {blob} NOT NULL,
-    data {blob} NOT NULL,
-    PRIMARY KEY (block_number, log_index)
-){clustered};
+    data {blob} NOT NULL
+);
 CREATE TABLE IF NOT EXISTS grants (
     patient TEXT NOT NULL,
     provider TEXT NOT NULL,
