@@ -60,29 +60,29 @@ class Settings(BaseSettings):
     environment: Environment = Field(
         "production", description="development relaxes the secret checks; never in production")
 
-    # --- chain ---------------------------------------------------------------------------------
+    # --- chain
     rpc_url: str = Field("http://127.0.0.1:8545", description="Ethereum JSON-RPC endpoint")
     chain_id: int | None = Field(None, ge=1, description="expected chain id (None: the node's)")
     deployment_file: Path | None = Field(
         None, description="deployment JSON (None: deployments/<chainId>.json)")
     rpc_timeout_s: float = Field(10.0, gt=0)
 
-    # --- content store (StoreConfig's variables) -------------------------------------------------
+    # --- content store (StoreConfig's variables)
     store: Literal["embedded", "ipfs"] = "embedded"
     store_path: Path = Field(default_factory=default_store_path)
     ipfs_api: str = "http://127.0.0.1:5001"
     ipfs_timeout: float = Field(30.0, gt=0)
 
-    # --- database ----------------------------------------------------------------------------------
+    # --- database
     database_url: str = Field(default_factory=default_database_url,
-                              description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://")
+                              description="SQLAlchemy URL: sqlite:///path or postgresql://")
 
-    # --- HTTP ----------------------------------------------------------------------------------------
+    # --- HTTP
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
     max_upload_bytes: int = Field(1 << 30, gt=0, description="larger uploads are refused (413)")
 
-    # --- sessions and SIWE ------------------------------------------------------------------------
+    # --- sessions and SIWE
     session_secret: SecretStr = Field(SecretStr(""), description="keys the session-token hashes")
     session_ttl_s: int = Field(8 * 3600, gt=0)
     siwe_domain: str = Field("127.0.0.1:8000", description="the domain SIWE messages must name")
@@ -90,14 +90,14 @@ class Settings(BaseSettings):
     siwe_nonce_ttl_s: int = Field(300, gt=0, description="how long a login nonce stays usable")
     siwe_max_age_s: int = Field(600, gt=0, description="oldest accepted 'Issued At'")
 
-    # --- receipts ----------------------------------------------------------------------------------
+    # --- receipts
     anchor_interval_s: float = Field(60.0, gt=0, description="receipts anchored this often")
 
-    # --- keys (secrets: never shown) ----------------------------------------------------------------
+    # --- keys (secrets: never shown)
     relayer_key: SecretStr | None = Field(None, description="pays gas for relayed signed actions")
     anchorer_key: SecretStr | None = Field(None, description="holds AccessLog's ANCHOR_ROLE")
 
-    # --- benchmark only ------------------------------------------------------------------------------
+    # --- benchmark only
     benchmark_baseline: bool = Field(
         False, description="serve bytes with NO access check (benchmark baseline; dev only)")
 
@@ -141,7 +141,7 @@ class Settings(BaseSettings):
                 "benchmark_baseline: the unchecked baseline route is only allowed in development")
         return self
 
-    # --- derived ------------------------------------------------------------------------------------
+    # --- derived
 
     def store_config(self) -> StoreConfig:
         """The content-store configuration these settings name."""
@@ -153,7 +153,7 @@ class Settings(BaseSettings):
         secret = self.session_secret.get_secret_value()
         return (secret or "kizuna-development-only").encode()
 
-    # --- loading ------------------------------------------------------------------------------------
+    # --- loading
 
     @classmethod
     def settings_customise_sources(

@@ -25,6 +25,9 @@ def _register_commands() -> None:
     from kizuna.cli import demo
 
     cli.add_command(demo.demo)
+    from kizuna.cli import serve
+
+    cli.add_command(serve.serve)
 
 
 def main(argv: list[str] | None = None) -> None:

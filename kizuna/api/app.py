@@ -1,0 +1,107 @@
+"""The FastAPI application: :func:`create_app` wires settings, the services' context, sessions,
+the error mapping and the routers.
+
+``create_app(settings)`` opens the chain connection, the content store and the database when
+the app starts (lifespan) and closes them when it stops; ``create_app(settings, ctx=...)`` serves
+an already open context (tests, the benchmark) and leaves closing it to the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from kizuna import __version__
+from kizuna.api import errors
+from kizuna.api.auth import SessionStore, SiweExpectations
+from kizuna.api.deps import ApiState
+from kizuna.api.routes import auth as auth_routes
+from kizuna.api.routes import system
+from kizuna.config import Settings
+from kizuna.types import Address
+
+if TYPE_CHECKING:
+    from kizuna.services.context import ServiceContext
+
+log = logging.getLogger("kizuna.api")
+
+DESCRIPTION = """\
+Kizuna: a personal health record the patient owns. Consent lives on Ethereum; records are
+encrypted on the patient's side, so this service sees only envelopes (ciphertext + capsule) and
+answers only ciphertext and capsule fragments. Sign in with Ethereum (`GET /auth/nonce`,
+`POST /auth/login`), then send `Authorization: Bearer <token>`.
+Errors share one body: `{"error": {"kind", "message", "field"?, "reason"?}}`.
+"""
+
+
+def _wards_from_index(ctx: ServiceContext) -> Callable[[Address], list[Address]] | None:
+    """Patients who appointed ``guardian`` (live), from the event index when the context has one."""
+    index = getattr(ctx, "index", None)
+    inner = getattr(index, "index", index)
+    db = getattr(inner, "db", None)
+    if db is None:
+        return None
+
+    def wards(guardian: Address) -> list[Address]:
+        import time
+
+        if index is not None and hasattr(index, "index"):
+            index.index.sync()
+        rows = db.execute("SELECT patient FROM guardians WHERE guardian = ? AND until > ? "
+                          "ORDER BY patient", (guardian, int(time.time())))
+        return [Address(r[0]) for r in rows]
+
+    return wards
+
+
+def _state(settings: Settings, ctx: ServiceContext) -> ApiState:
+    return ApiState(
+        settings=settings,
+        ctx=ctx,
+        sessions=SessionStore(ctx.db, key=settings.session_key()),
+        siwe=SiweExpectations(domain=settings.siwe_domain, uri=settings.siwe_uri,
+                              chain_id=ctx.chain.chain_id,
+                              max_age=timedelta(seconds=settings.siwe_max_age_s),
+                              nonce_ttl=timedelta(seconds=settings.siwe_nonce_ttl_s)),
+        session_ttl=timedelta(seconds=settings.session_ttl_s),
+        ctx_wards=_wards_from_index(ctx),
+    )
+
+
+def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> FastAPI:
+    """The Kizuna API for ``settings``; serves ``ctx`` when given, else opens its own."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = ctx is None
+        context = open_context(settings) if ctx is None else ctx
+        app.state.kizuna = _state(settings, context)
+        try:
+            yield
+        finally:
+            if owned:
+                context.close()
+
+    app = FastAPI(title="Kizuna", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan)
+    if ctx is not None:
+        app.state.kizuna = _state(settings, ctx)
+    errors.install(app)
+    app.include_router(system.router)
+    app.include_router(auth_routes.router)
+    return app
+
+
+def open_context(settings: Settings) -> ServiceContext:
+    """Open the chain, store and database the settings name (the core part's constructor)."""
+    from kizuna.services.context import ServiceContext
+
+    return ServiceContext.from_settings(settings)
+
+
+__all__ = ["create_app", "open_context"]

@@ -1,0 +1,80 @@
+"""FastAPI dependencies, as ``Annotated`` aliases routes declare in their signatures.
+
+``State`` is the app's :class:`ApiState`; ``Ctx`` the services' :class:`ServiceContext`;
+``CurrentSession`` the signed-in caller (401 without a live session token); ``ProviderSession``
+and ``AuditorSession`` add a role check (403 without the role).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from kizuna.api.auth import Session as _Session
+from kizuna.api.auth import SessionStore, SiweExpectations, utc_now
+from kizuna.api.errors import NotAuthenticated
+from kizuna.config import Settings
+from kizuna.errors import AccessDenied
+from kizuna.types import Address
+
+if TYPE_CHECKING:
+    from kizuna.services.context import ServiceContext
+
+
+@dataclass
+class ApiState:
+    """What the routes share: settings, the services' context, sessions, SIWE expectations."""
+
+    settings: Settings
+    ctx: ServiceContext
+    sessions: SessionStore
+    siwe: SiweExpectations
+    session_ttl: timedelta
+    ctx_wards: Callable[[Address], list[Address]] | None = None
+
+
+def get_state(request: Request) -> ApiState:
+    state: ApiState = request.app.state.kizuna
+    return state
+
+
+def get_ctx(request: Request) -> ServiceContext:
+    return get_state(request).ctx
+
+
+_bearer = HTTPBearer(auto_error=False, description="the token POST /auth/login answered")
+
+
+def current_session(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> _Session:
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise NotAuthenticated("sign in first: Authorization: Bearer <token>")
+    return get_state(request).sessions.session(credentials.credentials, now=utc_now())
+
+
+def provider_session(session: Annotated[_Session, Depends(current_session)]) -> _Session:
+    if not session.has("provider"):
+        raise AccessDenied(f"{session.address} is not an active provider")
+    return session
+
+
+def auditor_session(session: Annotated[_Session, Depends(current_session)]) -> _Session:
+    if not session.has("auditor"):
+        raise AccessDenied(f"{session.address} does not hold the auditor role")
+    return session
+
+
+State = Annotated[ApiState, Depends(get_state)]
+Ctx = Annotated["ServiceContext", Depends(get_ctx)]
+CurrentSession = Annotated[_Session, Depends(current_session)]
+ProviderSession = Annotated[_Session, Depends(provider_session)]
+AuditorSession = Annotated[_Session, Depends(auditor_session)]
+
+__all__ = ["ApiState", "AuditorSession", "Ctx", "CurrentSession", "ProviderSession", "State"]

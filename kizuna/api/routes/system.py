@@ -1,0 +1,53 @@
+"""System routes: ``/health`` (the chain and the store answer), ``/version``, ``/status``
+(process figures: the streaming tests read the server's peak memory here)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from kizuna import __version__
+from kizuna.api.deps import State
+from kizuna.api.errors import error_responses
+from kizuna.api.schemas import Health, Status, Version
+from kizuna.diagnostics import peak_rss_mib
+
+router = APIRouter(tags=["system"])
+
+EMPTY_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+
+
+@router.get("/health", response_model=Health, responses=error_responses(503))
+def health(state: State) -> Health:
+    """200 when the Ethereum node and the content store answer; 503 naming which does not."""
+    head = state.ctx.chain.head()
+    # the CID of empty content: a cheap round trip, StoreUnavailable when the store is down
+    state.ctx.store.has(EMPTY_CID)
+    return Health(status="ok", chain_id=state.ctx.chain.chain_id, head_block=head.number,
+                  store=state.settings.store)
+
+
+@router.get("/version", response_model=Version)
+def version(state: State) -> Version:
+    """The service version, the chain id and the contract addresses it serves."""
+    chain = state.ctx.chain
+    return Version(version=__version__, chain_id=chain.chain_id,
+                   contracts=dict(chain.deployment.addresses))
+
+
+def _rss_mib() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+@router.get("/status", response_model=Status)
+def process_status() -> Status:
+    """This service process: pid, current and peak resident memory."""
+    return Status(pid=os.getpid(), peak_rss_mib=peak_rss_mib(), rss_mib=_rss_mib())

@@ -1,0 +1,100 @@
+"""The API's request and answer bodies (pydantic). Bytes travel as ``0x`` hex (ids, keys,
+capsules, fragments) or base64 where large; addresses as EIP-55 strings.
+
+Routes declare these as ``response_model`` so the OpenAPI document says exactly what comes back.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from eth_utils.address import is_address, to_checksum_address
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+_HEX = re.compile(r"^0x([0-9a-fA-F]{2})*$")
+
+
+def _address(value: str) -> str:
+    if not is_address(value):
+        raise ValueError("is not an Ethereum address (0x + 40 hex digits)")
+    return str(to_checksum_address(value))
+
+
+def _hex(value: str) -> str:
+    if not _HEX.match(value):
+        raise ValueError("is not 0x-prefixed hex with an even number of digits")
+    return value.lower()
+
+
+def _hex32(value: str) -> str:
+    value = _hex(value)
+    if len(value) != 66:
+        raise ValueError("is not 32 bytes of hex (0x + 64 digits)")
+    return value
+
+
+AddressStr = Annotated[str, Field(examples=["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"],
+                                  max_length=42), AfterValidator(_address)]
+HexStr = Annotated[str, Field(max_length=1 << 20, pattern=r"^0x([0-9a-fA-F]{2})*$"),
+                   AfterValidator(_hex)]
+Hex32 = Annotated[str, Field(min_length=66, max_length=66, pattern=r"^0x[0-9a-fA-F]{64}$"),
+                  AfterValidator(_hex32)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# --- system -----------------------------------------------------------------------------------
+
+
+class Health(Model):
+    status: str = Field(description="ok when the chain and the store answer")
+    chain_id: int
+    head_block: int
+    store: str = Field(description="embedded or ipfs")
+
+
+class Version(Model):
+    version: str
+    chain_id: int
+    contracts: dict[str, str] = Field(description="contract name → address")
+
+
+class Status(Model):
+    pid: int
+    peak_rss_mib: float = Field(description="this process's peak resident memory")
+    rss_mib: float
+
+
+# --- auth -------------------------------------------------------------------------------------
+
+
+class NonceAnswer(Model):
+    nonce: str
+    domain: str = Field(description="the domain the SIWE message must name")
+    uri: str = Field(description="the URI the SIWE message must name")
+    chain_id: int
+    expires_at: datetime = Field(description="the nonce is refused after this time")
+
+
+class LoginRequest(Model):
+    message: str = Field(max_length=4096, description="the EIP-4361 message, as signed")
+    signature: HexStr = Field(description="the EIP-191 signature of the message (65 bytes)")
+
+
+class SessionAnswer(Model):
+    token: str = Field(description="send as Authorization: Bearer <token>; shown once")
+    address: str
+    roles: list[str]
+    guardian_of: list[str]
+    expires_at: datetime
+
+
+class Me(Model):
+    address: str
+    roles: list[str]
+    guardian_of: list[str]
+    expires_at: datetime

@@ -1,0 +1,211 @@
+"""The API tests' environment: a deployment on a real anvil, settings pointing at it, SIWE
+sign-in helpers, and :class:`ApiServer` — the real API under uvicorn in a subprocess on a free
+port of 127.0.0.1 (started and stopped by the tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from siwe import siwe as siwe_lib
+
+from kizuna.chain.connection import Chain, connect, web3_for
+from kizuna.chain.deploy import Deployment, deploy
+from kizuna.chain.localnode import LocalNode, dev_private_keys, free_port
+from kizuna.chain.models import ContractCall
+from kizuna.chain.signers import LocalKeySigner
+from kizuna.config import Settings
+
+ADMIN, RELAYER, FUNDER = 0, 1, 2
+"""Which dev keys of the API tests' own anvil play which part."""
+
+
+@dataclass
+class ChainEnv:
+    node: LocalNode
+    deployment: Deployment
+    deployment_file: Path
+    chain: Chain
+    admin: LocalKeySigner
+    relayer_key: str
+    funder: LocalKeySigner
+
+    def new_signer(self, *, funded: bool = True) -> LocalKeySigner:
+        signer = LocalKeySigner.generate()
+        if funded:
+            call = ContractCall(to=signer.address, data=b"", value=10**18)
+            self.chain.sender.transact(call, self.funder, gas=21_000)
+        return signer
+
+    def add_provider(self, signer: LocalKeySigner, umbral_public_key: bytes) -> None:
+        self.chain.registry.add_provider(signer.address, umbral_public_key, b"\x11" * 32,
+                                         signer=self.admin)
+
+
+def deploy_env(node: LocalNode, directory: Path) -> ChainEnv:
+    keys = dev_private_keys(3)
+    w3 = web3_for(node.rpc_url)
+    deployment = deploy(w3, Account.from_key(keys[ADMIN]), directory=directory)
+    chain = connect(node.rpc_url, deployment)
+    return ChainEnv(node=node, deployment=deployment,
+                    deployment_file=directory / f"{deployment.chain_id}.json", chain=chain,
+                    admin=LocalKeySigner(keys[ADMIN]), relayer_key=keys[RELAYER],
+                    funder=LocalKeySigner(keys[FUNDER]))
+
+
+def settings_for(env: ChainEnv, data: Path, *, port: int, **overrides: Any) -> Settings:
+    values: dict[str, Any] = dict(
+        environment="development",
+        rpc_url=env.node.rpc_url,
+        deployment_file=env.deployment_file,
+        store="embedded",
+        store_path=data / "store",
+        database_url=f"sqlite:///{data / 'service.sqlite3'}",
+        api_port=port,
+        siwe_domain=f"127.0.0.1:{port}",
+        siwe_uri=f"http://127.0.0.1:{port}",
+        relayer_key=env.relayer_key,
+        anchorer_key=dev_private_keys(1)[ADMIN],
+        anchor_interval_s=3600.0,
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as ``KIZUNA_*`` variables (for a subprocess)."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        env[f"KIZUNA_{name.upper()}"] = text
+    return env
+
+
+def siwe_message(*, address: str, domain: str, uri: str, chain_id: int, nonce: str,
+                 issued_at: datetime | None = None,
+                 expiration: datetime | None = None) -> str:
+    issued = issued_at or datetime.now(UTC)
+    fields: dict[str, Any] = dict(
+        domain=domain, address=address, uri=uri, version="1", chain_id=chain_id, nonce=nonce,
+        issued_at=issued.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        statement="Sign in to Kizuna.")
+    if expiration is not None:
+        fields["expiration_time"] = expiration.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return str(siwe_lib.SiweMessage(**fields).prepare_message())
+
+
+def sign_text(signer: LocalKeySigner, text: str) -> str:
+    return "0x" + bytes(signer.sign_message(text)).hex()
+
+
+def sign_in(client: httpx.Client, signer: LocalKeySigner, **message: Any) -> dict[str, Any]:
+    """Sign in over HTTP; the login answer (token, roles, ...)."""
+    info = client.get("/auth/nonce").json()
+    text = siwe_message(address=signer.address, domain=info["domain"], uri=info["uri"],
+                        chain_id=info["chain_id"], nonce=info["nonce"], **message)
+    answer = client.post("/auth/login", json={"message": text,
+                                              "signature": sign_text(signer, text)})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@dataclass
+class ApiServer:
+    """``kizuna serve`` in a subprocess, on its own port; stop() sends SIGTERM."""
+
+    settings: Settings
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def start(self, *, timeout: float = 60.0, wait_healthy: bool = True) -> ApiServer:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
+        env.update(settings_env(self.settings))
+        env.update(self.extra_env)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "from kizuna.cli.main import main; main()", "serve",
+             "--log-level", "warning"],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the API exited: {self.log_path.read_text()[-3000:]}")
+            try:
+                answer = httpx.get(self.url + "/version", timeout=2)
+                if answer.status_code == 200 and (not wait_healthy or httpx.get(
+                        self.url + "/health", timeout=5).status_code == 200):
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the API did not start: {self.log_path.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Stop abruptly (SIGKILL): a crash."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+    def proc_status(self, key: str) -> float:
+        """A ``/proc/<pid>/status`` figure in MiB (``VmHWM``, ``VmRSS``)."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+        raise KeyError(key)
+
+
+def expired(minutes: int) -> datetime:
+    return datetime.now(UTC) - timedelta(minutes=minutes)
+
+
+def recover(text: str, signature: str) -> str:
+    return str(Account.recover_message(encode_defunct(text=text), signature=signature))
+
+
+__all__ = ["ApiServer", "ChainEnv", "bearer", "deploy_env", "free_port", "settings_for",
+           "sign_in", "siwe_message"]
