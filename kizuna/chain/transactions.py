@@ -28,6 +28,7 @@ from typing import Any
 
 import requests
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from eth_utils.exceptions import ValidationError as EthUtilsValidationError
 from hexbytes import HexBytes
 from web3 import Web3
@@ -324,9 +325,23 @@ class TransactionSender:
                     if attempt == attempts - 1:
                         raise
                     continue
+                except ContractReverted:
+                    # Hardhat's automine runs the transaction on submission and answers its
+                    # revert — but mines it. Then it is a mined failure like on any node.
+                    tx_hash = bytes(keccak(raw))
+                    if not self._is_mined(tx_hash):
+                        raise
                 slot.used = True
                 return tx_hash
         raise AssertionError("unreachable")
+
+    def _is_mined(self, tx_hash: bytes) -> bool:
+        with node_errors(self.decoder):
+            try:
+                self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            except TransactionNotFound:
+                return False
+        return True
 
     # -- receipts ------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chainenv import Env, _anvil_env, _eth_tester_env, stop_node
+from chainenv import Env, _anvil_env, _eth_tester_env, hardhat_env, stop_node
 
 from kizuna.chain.localnode import LocalNode
 
@@ -25,12 +25,15 @@ def anvil_env(anvil: LocalNode) -> Env:
     return _anvil_env(anvil)
 
 
-@pytest.fixture(params=["eth_tester", pytest.param("anvil", marks=pytest.mark.anvil)])
+@pytest.fixture(params=["eth_tester", pytest.param("anvil", marks=pytest.mark.anvil),
+                        pytest.param("hardhat", marks=pytest.mark.node)])
 def env(request: pytest.FixtureRequest) -> Iterator[Env]:
     if request.param == "eth_tester":
         yield _eth_tester_env()
-    else:
+    elif request.param == "anvil":
         yield _anvil_env(request.getfixturevalue("anvil"))
+    else:
+        yield hardhat_env(request.getfixturevalue("hardhat_node"))
 
 
 @pytest.fixture
