@@ -1,0 +1,321 @@
+"""The access check: the only place a :class:`~kizuna.access.grant.VerifiedGrant` is made.
+
+``AccessCheck.check_read(provider=, record_id=)`` decides "may this provider read this record
+now?" from the chain, never from a cache (design.md, trust model rule 3):
+
+1. the record: the service database's ``records`` row (patient, scope, CID) -- an unknown id
+   is ``NotFoundError``;
+2. the head: the event index is synced to the node's latest block (``FreshIndex.head``); the
+   decision is made *at that block number*, never at an older one (``require_fresh``);
+3. the ledger and the registry at that block, in one JSON-RPC batch (one HTTP round trip on
+   a real node): ``accessExpiry`` (a live grant or an open emergency access), ``grantOf`` and
+   ``emergencyAccessUntil`` (which of the two authorises), ``recordOf`` (the record's owner and
+   whether it was superseded), ``providerOf`` (the provider's Umbral key and status);
+4. the rules: the record's on-chain owner is the patient the database names; the record is not
+   superseded; the provider is registered (and *active* when only an emergency access
+   authorises it); ``accessExpiry`` is in the future of the head block;
+5. only then ``kizuna.access.grant._issue``.
+
+A denial is an ``AccessDenied`` subclass saying why: :class:`NoGrant`, :class:`GrantRevoked`,
+:class:`GrantExpired`, :class:`RecordSuperseded`, :class:`ProviderNotRegistered`,
+:class:`WrongPatient`. The reason is diagnosed after the decision (two more views), so the hot
+path of an allowed read stays one batch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_utils.address import to_checksum_address
+from sqlalchemy import select
+from web3.providers.rpc import HTTPProvider
+from web3.types import BlockIdentifier
+
+from kizuna.access.grant import VerifiedGrant, _issue
+from kizuna.chain.models import BlockRef
+from kizuna.chain.transactions import node_errors
+from kizuna.crypto.pre import MalformedCryptoData, UmbralPublicKey
+from kizuna.db import Database
+from kizuna.db import schema as t
+from kizuna.errors import AccessDenied, ChainError, ContractReverted, NotFoundError
+from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+
+if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
+    from kizuna.chain.index.fresh import FreshIndex
+
+
+class NoGrant(AccessDenied):
+    """The provider never held a grant of this scope (and no emergency access is open)."""
+
+
+class GrantRevoked(AccessDenied):
+    """The grant was revoked (``revoke`` or ``revokeAll``)."""
+
+
+class GrantExpired(AccessDenied):
+    """The grant's expiry has passed."""
+
+
+class RecordSuperseded(AccessDenied):
+    """The record was replaced by a newer version; read that one."""
+
+
+class ProviderNotRegistered(AccessDenied):
+    """The reader is not in the provider registry (or is suspended, for emergency access)."""
+
+
+class WrongPatient(AccessDenied):
+    """The request names another patient than the record's owner."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordInfo:
+    """What the service knows of a record (the ``records`` table)."""
+
+    record_id: RecordId
+    patient: Address
+    scope_id: ScopeId
+    cid: Cid
+    commitment: Commitment
+    size: int
+    content_type: str
+
+
+class RecordDirectory:
+    """``records`` rows by id, cached in memory (a row never changes once written)."""
+
+    def __init__(self, db: Database, *, max_cached: int = 100_000) -> None:
+        self.db = db
+        self.max_cached = max_cached
+        self._cache: dict[bytes, RecordInfo] = {}
+        self._lock = threading.Lock()
+
+    def get(self, record_id: RecordId) -> RecordInfo:
+        """The record; ``NotFoundError`` when the service does not know it."""
+        key = bytes(record_id)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        with self.db.read() as conn:
+            row = conn.execute(select(
+                t.records.c.patient, t.records.c.scope_id, t.records.c.cid,
+                t.records.c.commitment, t.records.c.size, t.records.c.content_type,
+            ).where(t.records.c.record_id == key)).first()
+        if row is None:
+            raise NotFoundError(f"no record 0x{key.hex()} is known to this service")
+        info = RecordInfo(record_id=RecordId(key), patient=to_checksum_address(row[0]),
+                          scope_id=ScopeId(bytes(row[1])), cid=Cid(row[2]),
+                          commitment=Commitment(bytes(row[3])), size=int(row[4]),
+                          content_type=str(row[5]))
+        with self._lock:
+            if len(self._cache) >= self.max_cached:
+                self._cache.clear()
+            self._cache[key] = info
+        return info
+
+
+class ProviderKeys:
+    """Providers' Umbral keys from the registry at a given block (no cross-block cache: the
+    access check reads them in its batch; this is for kfrag uploads and diagnostics)."""
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain = chain
+
+    def key_of(self, provider: Address, *, block: BlockIdentifier = "latest",
+               require_active: bool = False) -> UmbralPublicKey:
+        entry = self.chain.registry.provider_of(to_checksum_address(provider), block=block)
+        if entry is None:
+            raise ProviderNotRegistered(f"{provider} is not in the provider registry")
+        if require_active and not entry.active:
+            raise ProviderNotRegistered(f"{provider} is suspended in the provider registry")
+        try:
+            return UmbralPublicKey.from_bytes(entry.umbral_public_key)
+        except MalformedCryptoData:
+            raise ProviderNotRegistered(
+                f"{provider}'s registered Umbral key is not a valid public key") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    contract: Any
+    function: str
+    args: tuple[Any, ...]
+    may_revert: bool = False
+    """A revert answers ``None`` (``providerOf`` reverts for an unknown provider)."""
+
+    def params(self, block: int) -> list[Any]:
+        data = self.contract.encode_abi(self.function, args=list(self.args))
+        return [{"to": self.contract.address, "data": data}, hex(block)]
+
+    def decode(self, raw: str | bytes) -> tuple[Any, ...]:
+        fn = self.contract.get_function_by_name(self.function)
+        types = [o["type"] for o in fn.abi["outputs"]]
+        data = bytes.fromhex(raw[2:]) if isinstance(raw, str) else bytes(raw)
+        return tuple(abi_decode(types, data))
+
+
+@dataclass(frozen=True, slots=True)
+class _ChainState:
+    access_until: int
+    grant_expires_at: int
+    grant_block: int
+    grant_live: bool
+    emergency_until: int
+    record_patient: Address | None
+    record_superseded: bool
+    provider_key: bytes | None
+    provider_active: bool
+
+
+class AccessCheck:
+    """The access decision. Needs the chain, a :class:`FreshIndex` over it and the database."""
+
+    def __init__(self, *, chain: Chain, index: FreshIndex, db: Database,
+                 records: RecordDirectory | None = None) -> None:
+        self.chain = chain
+        self.index = index
+        self.db = db
+        self.records = records if records is not None else RecordDirectory(db)
+        self.provider_keys = ProviderKeys(chain)
+        self._batching = isinstance(chain.w3.provider, HTTPProvider)
+
+    def check_read(self, *, provider: Address, record_id: RecordId,
+                   patient: Address | None = None) -> VerifiedGrant:
+        """A ``VerifiedGrant`` for ``provider`` to read ``record_id`` now, or an ``AccessDenied``
+        saying why (``NotFoundError`` for an unknown record)."""
+        provider = to_checksum_address(provider)
+        record = self.records.get(record_id)
+        if patient is not None and to_checksum_address(patient) != record.patient:
+            raise WrongPatient(f"record 0x{bytes(record_id).hex()} is not {patient}'s")
+        head = self.index.head()
+        self.index.index.require_fresh(head.number)
+        state = self._state(record, provider, head)
+        return self._decide(record, provider, head, state)
+
+    # -- reading the chain at the head --------------------------------------------------------
+
+    def _views(self, record: RecordInfo, provider: Address) -> list[_View]:
+        ledger = self.chain.ledger.contract
+        registry = self.chain.registry.contract
+        scope = bytes(record.scope_id)
+        return [
+            _View(ledger, "accessExpiry", (record.patient, provider, scope)),
+            _View(ledger, "grantOf", (record.patient, provider, scope)),
+            _View(ledger, "emergencyAccessUntil", (record.patient, provider)),
+            _View(ledger, "recordOf", (bytes(record.record_id),)),
+            _View(registry, "providerOf", (provider,), may_revert=True),
+        ]
+
+    def _call_all(self, views: Sequence[_View], block: int) -> list[tuple[Any, ...] | None]:
+        if self._batching:
+            provider = self.chain.w3.provider
+            assert isinstance(provider, HTTPProvider)
+            with node_errors(self.chain.decoder):
+                answers = provider.make_batch_request(
+                    [("eth_call", v.params(block)) for v in views])  # type: ignore[misc]
+            if not isinstance(answers, list):
+                raise ChainError(f"batched eth_call failed: {answers.get('error')}")
+            results: list[tuple[Any, ...] | None] = []
+            for view, answer in zip(views, answers, strict=True):
+                if "error" in answer and view.may_revert:
+                    results.append(None)
+                    continue
+                if "error" in answer or answer.get("result") is None:
+                    raise ChainError(f"{view.function} failed at block {block}: "
+                                     f"{answer.get('error')}")
+                results.append(view.decode(answer["result"]))
+            return results
+        out: list[tuple[Any, ...] | None] = []
+        for view in views:
+            try:
+                with node_errors(self.chain.decoder):
+                    value = view.contract.functions[view.function](*view.args).call(
+                        block_identifier=block)
+            except ContractReverted:
+                if not view.may_revert:
+                    raise
+                out.append(None)
+                continue
+            out.append(tuple(value) if isinstance(value, tuple | list) else (value,))
+        return out
+
+    def _state(self, record: RecordInfo, provider: Address, head: BlockRef) -> _ChainState:
+        results = self._call_all(self._views(record, provider), head.number)
+        fixed = [r for r in results[:4] if r is not None]
+        if len(fixed) != 4:
+            raise ChainError("a ledger view reverted during the access check")
+        (until,), (g_expires, g_block, g_live), (emergency,), (owner, _at, superseded) = fixed
+        entry = results[4]
+        key = bytes(entry[0]) if entry is not None else None
+        active = bool(entry[2]) if entry is not None else False
+        owner_address = to_checksum_address(owner)
+        return _ChainState(
+            access_until=int(until), grant_expires_at=int(g_expires), grant_block=int(g_block),
+            grant_live=bool(g_live), emergency_until=int(emergency),
+            record_patient=None if int(owner_address, 16) == 0 else owner_address,
+            record_superseded=bool(superseded), provider_key=key,
+            provider_active=bool(active))
+
+    # -- the rules ----------------------------------------------------------------------------
+
+    def _decide(self, record: RecordInfo, provider: Address, head: BlockRef,
+                state: _ChainState) -> VerifiedGrant:
+        rid = f"0x{bytes(record.record_id).hex()}"
+        if state.record_patient is None:
+            raise NotFoundError(f"record {rid} is not registered on-chain")
+        if state.record_patient != record.patient:
+            raise WrongPatient(f"record {rid} belongs to {state.record_patient} on-chain, "
+                               f"not {record.patient}")
+        if state.record_superseded:
+            raise RecordSuperseded(f"record {rid} was superseded by a newer version")
+        if state.provider_key is None:
+            raise ProviderNotRegistered(f"{provider} is not in the provider registry")
+        if state.access_until <= head.timestamp:
+            raise self._why_not(record, provider, head, state)
+        by_emergency_only = not state.grant_live
+        if by_emergency_only and not state.provider_active:
+            raise ProviderNotRegistered(
+                f"{provider} is suspended: emergency access needs an active provider")
+        try:
+            key = UmbralPublicKey.from_bytes(state.provider_key)
+        except MalformedCryptoData:
+            raise ProviderNotRegistered(
+                f"{provider}'s registered Umbral key is not a valid public key") from None
+        return _issue(patient=record.patient, grantee=provider, grantee_key=key,
+                      record_id=record.record_id, scope_id=record.scope_id,
+                      expires_at=state.access_until, checked_at_block=head.number,
+                      head_timestamp=head.timestamp)
+
+    def _why_not(self, record: RecordInfo, provider: Address, head: BlockRef,
+                 state: _ChainState) -> AccessDenied:
+        who = f"{provider} on scope 0x{bytes(record.scope_id).hex()[:16]}... of {record.patient}"
+        if state.grant_block == 0:
+            revoked_all = self.chain.ledger.revoked_all_block(record.patient, provider,
+                                                               block=head.number)
+            if revoked_all:
+                return GrantRevoked(f"all access of {provider} to {record.patient}'s records "
+                                    f"was revoked (block {revoked_all})")
+            return NoGrant(f"no grant to {who} (at block {head.number})")
+        if state.grant_expires_at <= head.timestamp:
+            return GrantExpired(f"the grant to {who} expired at {state.grant_expires_at}")
+        return GrantRevoked(f"the grant to {who} was revoked (revokeAll, at block "
+                            f"{head.number})")
+
+
+__all__ = [
+    "AccessCheck",
+    "GrantExpired",
+    "GrantRevoked",
+    "NoGrant",
+    "ProviderKeys",
+    "ProviderNotRegistered",
+    "RecordDirectory",
+    "RecordInfo",
+    "RecordSuperseded",
+    "WrongPatient",
+]

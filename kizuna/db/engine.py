@@ -1,0 +1,139 @@
+"""The ``Database`` handle: one SQLAlchemy engine for the service's shared state.
+
+* ``sqlite:///path`` (the default): WAL journal, ``synchronous=NORMAL``, a busy timeout so
+  concurrent writers (threads, or several service processes on one file) wait instead of
+  failing, and pysqlite's own transaction handling turned off so that SQLAlchemy's ``BEGIN``
+  is the one sent -- ``BEGIN IMMEDIATE`` for :meth:`Database.write` transactions, so a
+  read-then-write transaction never dead-ends in ``SQLITE_BUSY``.
+* ``postgresql://...`` (or ``postgresql+psycopg://``): psycopg 3, a connection pool,
+  ``pool_pre_ping`` so a restarted server is reconnected transparently.
+
+:meth:`Database.open` creates the tables that do not exist yet (``create_all``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.pool import StaticPool
+
+from kizuna.db.schema import metadata
+from kizuna.errors import ConfigError
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long a SQLite writer waits for another one before giving up."""
+
+
+def _normalise(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Database:
+    """The service's database: ``engine``, plus :meth:`read` / :meth:`write` transactions."""
+
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = 16) -> None:
+        self.url = _normalise(url)
+        try:
+            if self.url.startswith("sqlite"):
+                self.engine = self._sqlite_engine(self.url, echo=echo)
+            elif self.url.startswith("postgresql"):
+                self.engine = create_engine(self.url, echo=echo, pool_size=pool_size,
+                                            max_overflow=pool_size, pool_pre_ping=True)
+            else:
+                raise ConfigError(f"unsupported database URL scheme in {self._safe_url()}: "
+                                  "use sqlite:///path or postgresql://...")
+        except (ArgumentError, NoSuchModuleError) as error:
+            raise ConfigError(f"database URL {self._safe_url()} is not usable: {error}") from None
+        self.dialect: str = self.engine.dialect.name
+
+    def _safe_url(self) -> str:
+        """The URL without its password (for messages)."""
+        head, sep, tail = self.url.partition("@")
+        if not sep or "://" not in head:
+            return self.url
+        scheme, creds = head.split("://", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{tail}"
+
+    @staticmethod
+    def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+        memory = url in ("sqlite://", "sqlite:///:memory:")
+        options: dict[str, Any] = {"echo": echo}
+        if memory:
+            # One shared connection: an in-memory database exists once per connection.
+            options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
+        else:
+            options.update(connect_args={"check_same_thread": False,
+                                         "timeout": BUSY_TIMEOUT_MS / 1000})
+            path = url.split(":///", 1)[1] if ":///" in url else ""
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **options)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # SQLAlchemy sends BEGIN itself (below)
+            cursor = dbapi_connection.cursor()
+            if not memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            immediate = connection.get_execution_options().get("kizuna_write", False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    @classmethod
+    def open(cls, url: str, **options: Any) -> Database:
+        """Connect and create the missing tables."""
+        database = cls(url, **options)
+        database.create_all()
+        return database
+
+    def create_all(self) -> None:
+        try:
+            metadata.create_all(self.engine)
+        except OperationalError as error:
+            raise ConfigError(f"cannot create the tables in {self._safe_url()}: "
+                              f"{error.orig}") from None
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A transaction for reads (committed at the end; rolled back on an error)."""
+        with self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: on SQLite it takes the write lock at ``BEGIN`` (IMMEDIATE)."""
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(kizuna_write=True)
+            with connection.begin():
+                yield connection
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self._safe_url()})"
+
+
+def default_database_url(data_dir: str | Path) -> str:
+    """The default: a SQLite file ``service.db`` in ``data_dir``."""
+    return f"sqlite:///{Path(data_dir) / 'service.db'}"
+
+
+__all__ = ["BUSY_TIMEOUT_MS", "Database", "default_database_url"]

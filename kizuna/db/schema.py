@@ -1,0 +1,133 @@
+"""The service's tables (SQLAlchemy Core), shared by every instance of the service.
+
+State that several service instances must agree on lives here, not in memory: records the
+service knows the CID of, the key fragments patients handed to the proxy, the read receipts
+and their anchored batches, SIWE nonces and sessions. docs/service.md lists the tables.
+
+Addresses are stored as checksummed strings; ids (record, scope, request, roots) as raw
+32-byte blobs; times as unix seconds (BIGINT).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+records = Table(
+    "records",
+    metadata,
+    Column("record_id", LargeBinary(32), primary_key=True),
+    Column("patient", String(42), nullable=False),
+    Column("scope_id", LargeBinary(32), nullable=False),
+    Column("cid", Text, nullable=False),
+    Column("commitment", LargeBinary(32), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("records_by_patient", "patient", "created_at"),
+)
+"""Records the service knows the CID of (written at upload, after the chain registered it)."""
+
+patient_keys = Table(
+    "patient_keys",
+    metadata,
+    Column("patient", String(42), primary_key=True),
+    Column("scope_id", LargeBinary(32), primary_key=True),
+    Column("delegating_key", LargeBinary(33), nullable=False),
+    Column("verifying_key", LargeBinary(33), nullable=False),
+    Column("statement_signature", LargeBinary(65), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""A patient's Umbral keys for one scope, bound to the patient by a wallet signature
+(see ``kizuna.proxy.kfrags``: what stops a stranger uploading kfrags for someone else)."""
+
+kfrags = Table(
+    "kfrags",
+    metadata,
+    Column("patient", String(42), primary_key=True),
+    Column("scope_id", LargeBinary(32), primary_key=True),
+    Column("provider", String(42), primary_key=True),
+    Column("share_index", Integer, primary_key=True),
+    Column("kfrag", LargeBinary, nullable=False),
+    Column("delegating_key", LargeBinary(33), nullable=False),
+    Column("receiving_key", LargeBinary(33), nullable=False),
+    Column("verifying_key", LargeBinary(33), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("kfrags_by_pair", "patient", "provider"),
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("request_id", LargeBinary(32), nullable=False, unique=True),
+    Column("provider", String(42), nullable=False),
+    Column("patient", String(42), nullable=False),
+    Column("record_id", LargeBinary(32), nullable=False),
+    Column("scope_id", LargeBinary(32), nullable=False),
+    Column("request_json", Text, nullable=False),
+    Column("signature", LargeBinary(65), nullable=False),
+    Column("leaf", LargeBinary(32), nullable=False),
+    Column("served_at", BigInteger, nullable=False),
+    Column("head_block", BigInteger, nullable=False),
+    Column("batch_root", LargeBinary(32), nullable=True),
+    Column("leaf_index", Integer, nullable=True),
+    Index("receipts_unanchored", "batch_root", "seq"),
+    Index("receipts_by_patient", "patient", "served_at"),
+    Index("receipts_by_provider", "provider", "served_at"),
+)
+
+receipt_batches = Table(
+    "receipt_batches",
+    metadata,
+    Column("root", LargeBinary(32), primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("from_time", BigInteger, nullable=False),
+    Column("to_time", BigInteger, nullable=False),
+    Column("tx_hash", LargeBinary(32), nullable=True),
+    Column("block_number", BigInteger, nullable=True),
+    Column("anchored_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""A batch row exists from the moment its receipts are assigned to it; ``tx_hash`` is NULL
+until the root is anchored (a batch still pending after a crash is finished by the next run)."""
+
+siwe_nonces = Table(
+    "siwe_nonces",
+    metadata,
+    Column("nonce", String(64), primary_key=True),
+    Column("issued_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", LargeBinary(32), primary_key=True),
+    Column("address", String(42), nullable=False),
+    Column("roles", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+
+__all__ = [
+    "kfrags",
+    "metadata",
+    "patient_keys",
+    "receipt_batches",
+    "receipts",
+    "records",
+    "sessions",
+    "siwe_nonces",
+]

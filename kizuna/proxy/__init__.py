@@ -1,0 +1,1 @@
+"""The proxy's state: key fragments patients handed over for their grants."""

@@ -1,0 +1,254 @@
+"""``KfragStore``: the key fragments patients hand to the proxy, per (patient, scope, provider).
+
+What stops a stranger from uploading key fragments "for" someone else's patient
+---------------------------------------------------------------------------------
+A key fragment verifies against three public keys: the delegating key (the patient's *scope*
+key, docs/service.md "Keys"), the receiving key (the provider's) and the verifying key (the
+patient's Umbral signing key). Anyone can make a keypair and valid-looking fragments, so the
+fragments alone prove nothing about *whose* they are. The binding is a wallet signature:
+
+1. Before the first grant of a scope, the patient's wallet signs the EIP-712 statement
+   ``ScopeKeys(address patient,bytes32 scopeId,bytes delegatingKey,bytes verifyingKey)`` in the
+   proxy's domain (``Kizuna Proxy``, chain id, AccessLog). :meth:`KfragStore.register_scope_keys`
+   keeps it only if it recovers to ``patient``; once registered, a (patient, scope) keeps its keys
+   (they are derived deterministically, so an honest patient never needs to change them; a
+   different pair is a ``ConflictError``).
+2. :meth:`KfragStore.put` accepts fragments only if they verify against *the registered*
+   delegating and verifying keys of that (patient, scope) and against the provider's Umbral key
+   *from the provider registry* (the caller passes what :class:`kizuna.access.check.ProviderKeys`
+   read from the chain; the fragments are signed over it).
+
+So a stranger can neither register keys in a patient's name (no wallet signature) nor replace a
+patient's fragments with their own (they do not verify against the registered keys). The API
+additionally lets only the patient's own session call ``put``/``delete``; that is defence in
+depth, not what the binding relies on. Deleting is not guarded here: revocation on-chain is the
+authority, and the index follower deletes what the chain revoked.
+
+Fragments are verified again when read (:meth:`KfragStore.get`, ~0.2 ms each), because the
+type that re-encryption accepts (``VerifiedKeyFrag``) is made only by verification.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_account import Account
+from eth_utils.address import to_checksum_address
+from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select
+
+from kizuna.chain.eip712 import Eip712Domain, TypedData
+from kizuna.crypto import pre
+from kizuna.db import Database
+from kizuna.db import schema as t
+from kizuna.errors import AccessDenied, ConflictError, InputError
+from kizuna.types import Address, ScopeId
+
+SCOPE_KEYS_FIELDS: tuple[tuple[str, str], ...] = (
+    ("patient", "address"),
+    ("scopeId", "bytes32"),
+    ("delegatingKey", "bytes"),
+    ("verifyingKey", "bytes"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeKeys:
+    """A patient's registered public keys for one scope."""
+
+    patient: Address
+    scope_id: ScopeId
+    delegating_key: pre.UmbralPublicKey
+    verifying_key: pre.UmbralPublicKey
+
+
+@dataclass(frozen=True, slots=True)
+class StoredKfrags:
+    """Verified fragments of one (patient, scope, provider), with the keys they verified against."""
+
+    patient: Address
+    scope_id: ScopeId
+    provider: Address
+    kfrags: tuple[pre.VerifiedKeyFrag, ...]
+    delegating_key: pre.UmbralPublicKey
+    receiving_key: pre.UmbralPublicKey
+    verifying_key: pre.UmbralPublicKey
+
+
+def scope_keys_typed_data(domain: Eip712Domain, *, patient: Address, scope_id: bytes,
+                          delegating_key: pre.UmbralPublicKey,
+                          verifying_key: pre.UmbralPublicKey) -> TypedData:
+    """The statement the patient's wallet signs to bind their scope keys (proxy domain)."""
+    if len(scope_id) != 32:
+        raise InputError("scopeId", "must be exactly 32 bytes")
+    return TypedData(domain=domain, primary_type="ScopeKeys",
+                     types={"ScopeKeys": SCOPE_KEYS_FIELDS},
+                     message={"patient": to_checksum_address(patient),
+                              "scopeId": "0x" + bytes(scope_id).hex(),
+                              "delegatingKey": "0x" + delegating_key.to_bytes().hex(),
+                              "verifyingKey": "0x" + verifying_key.to_bytes().hex()})
+
+
+def sign_scope_keys(private_key: bytes | str, domain: Eip712Domain, *, patient: Address,
+                    scope_id: bytes, delegating_key: pre.UmbralPublicKey,
+                    verifying_key: pre.UmbralPublicKey) -> bytes:
+    """Sign the statement with a local wallet key (CLI, tests)."""
+    typed = scope_keys_typed_data(domain, patient=patient, scope_id=scope_id,
+                                  delegating_key=delegating_key, verifying_key=verifying_key)
+    return bytes(Account.sign_message(typed.signable(), private_key).signature)
+
+
+class KfragStore:
+    """Key fragments in the service database (shared by every instance)."""
+
+    def __init__(self, db: Database, *, domain: Eip712Domain) -> None:
+        self.db = db
+        self.domain = domain
+
+    # -- scope keys ---------------------------------------------------------------------------
+
+    def register_scope_keys(self, *, patient: Address, scope_id: ScopeId,
+                            delegating_key: pre.UmbralPublicKey,
+                            verifying_key: pre.UmbralPublicKey, signature: bytes) -> ScopeKeys:
+        """Bind (patient, scope) to its keys by the patient's wallet signature (idempotent)."""
+        patient = to_checksum_address(patient)
+        typed = scope_keys_typed_data(self.domain, patient=patient, scope_id=scope_id,
+                                      delegating_key=delegating_key, verifying_key=verifying_key)
+        if not isinstance(signature, bytes | bytearray) or len(signature) != 65:
+            raise InputError("signature", "must be 65 bytes (r, s, v)")
+        try:
+            signer = Account.recover_message(typed.signable(), signature=bytes(signature))
+        except (ValueError, TypeError):
+            raise InputError("signature", "does not recover to any address") from None
+        if signer != patient:
+            raise AccessDenied(f"the scope keys statement is signed by {signer}, not by the "
+                               f"patient {patient}")
+        keys = ScopeKeys(patient=patient, scope_id=ScopeId(bytes(scope_id)),
+                         delegating_key=delegating_key, verifying_key=verifying_key)
+        with self.db.write() as conn:
+            existing = self._scope_keys(conn, patient, scope_id)
+            if existing is not None:
+                if (existing.delegating_key != delegating_key
+                        or existing.verifying_key != verifying_key):
+                    raise ConflictError(
+                        f"scope 0x{bytes(scope_id).hex()[:16]}... of {patient} is bound to other "
+                        "keys already")
+                return existing
+            conn.execute(insert(t.patient_keys).values(
+                patient=patient, scope_id=bytes(scope_id),
+                delegating_key=delegating_key.to_bytes(), verifying_key=verifying_key.to_bytes(),
+                statement_signature=bytes(signature), created_at=int(time.time())))
+        return keys
+
+    def scope_keys(self, patient: Address, scope_id: ScopeId) -> ScopeKeys | None:
+        with self.db.read() as conn:
+            return self._scope_keys(conn, to_checksum_address(patient), scope_id)
+
+    @staticmethod
+    def _scope_keys(conn: Connection, patient: Address, scope_id: bytes) -> ScopeKeys | None:
+        row = conn.execute(select(t.patient_keys.c.delegating_key, t.patient_keys.c.verifying_key)
+                           .where(t.patient_keys.c.patient == patient,
+                                  t.patient_keys.c.scope_id == bytes(scope_id))).first()
+        if row is None:
+            return None
+        return ScopeKeys(patient=patient, scope_id=ScopeId(bytes(scope_id)),
+                         delegating_key=pre.UmbralPublicKey.from_bytes(bytes(row[0])),
+                         verifying_key=pre.UmbralPublicKey.from_bytes(bytes(row[1])))
+
+    # -- fragments ----------------------------------------------------------------------------
+
+    def put(self, *, patient: Address, scope_id: ScopeId, provider: Address,
+            receiving_key: pre.UmbralPublicKey, kfrags: Sequence[bytes]) -> int:
+        """Verify and store ``kfrags`` (replacing any earlier set); how many were stored.
+
+        ``receiving_key`` must be the provider's key from the provider registry. The patient's
+        scope keys must be registered (:meth:`register_scope_keys`), else ``AccessDenied``.
+        Any fragment failing verification refuses the whole set (``FragmentError``).
+        """
+        patient = to_checksum_address(patient)
+        provider = to_checksum_address(provider)
+        if not kfrags:
+            raise InputError("kfrags", "at least one key fragment is needed")
+        if len(kfrags) > pre.MAX_SHARES:
+            raise InputError("kfrags", f"at most {pre.MAX_SHARES} key fragments")
+        keys = self.scope_keys(patient, scope_id)
+        if keys is None:
+            raise AccessDenied(f"{patient} has not registered (signed) keys for this scope: "
+                               "register_scope_keys first")
+        verified = pre.verify_kfrags(kfrags, verifying_key=keys.verifying_key,
+                                     delegating_key=keys.delegating_key,
+                                     receiving_key=receiving_key)
+        if len({k.to_bytes() for k in verified}) != len(verified):
+            raise InputError("kfrags", "the same key fragment is given twice")
+        now = int(time.time())
+        with self.db.write() as conn:
+            conn.execute(delete(t.kfrags).where(self._where(patient, scope_id, provider)))
+            conn.execute(insert(t.kfrags), [
+                {"patient": patient, "scope_id": bytes(scope_id), "provider": provider,
+                 "share_index": i, "kfrag": k.to_bytes(),
+                 "delegating_key": keys.delegating_key.to_bytes(),
+                 "receiving_key": receiving_key.to_bytes(),
+                 "verifying_key": keys.verifying_key.to_bytes(), "created_at": now}
+                for i, k in enumerate(verified)])
+        return len(verified)
+
+    def get(self, *, patient: Address, scope_id: ScopeId,
+            provider: Address) -> StoredKfrags | None:
+        """The fragments of (patient, scope, provider), verified again; ``None`` when none."""
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(t.kfrags.c.kfrag, t.kfrags.c.delegating_key, t.kfrags.c.receiving_key,
+                       t.kfrags.c.verifying_key)
+                .where(self._where(patient, scope_id, provider))
+                .order_by(t.kfrags.c.share_index)).all()
+        if not rows:
+            return None
+        delegating = pre.UmbralPublicKey.from_bytes(bytes(rows[0][1]))
+        receiving = pre.UmbralPublicKey.from_bytes(bytes(rows[0][2]))
+        verifying = pre.UmbralPublicKey.from_bytes(bytes(rows[0][3]))
+        verified = pre.verify_kfrags([bytes(r[0]) for r in rows], verifying_key=verifying,
+                                     delegating_key=delegating, receiving_key=receiving)
+        return StoredKfrags(patient=patient, scope_id=scope_id, provider=provider,
+                            kfrags=verified, delegating_key=delegating,
+                            receiving_key=receiving, verifying_key=verifying)
+
+    def delete(self, *, patient: Address, scope_id: ScopeId, provider: Address) -> int:
+        """Delete the fragments of one grant (a revoke); how many rows went."""
+        with self.db.write() as conn:
+            result = conn.execute(delete(t.kfrags).where(
+                self._where(to_checksum_address(patient), scope_id,
+                            to_checksum_address(provider))))
+        return int(result.rowcount)
+
+    def delete_all(self, *, patient: Address, provider: Address) -> int:
+        """Delete every fragment ``patient`` gave for ``provider`` (a revokeAll)."""
+        with self.db.write() as conn:
+            result = conn.execute(delete(t.kfrags).where(
+                t.kfrags.c.patient == to_checksum_address(patient),
+                t.kfrags.c.provider == to_checksum_address(provider)))
+        return int(result.rowcount)
+
+    def count(self, *, patient: Address, provider: Address | None = None) -> int:
+        """How many fragments are stored for ``patient`` (and ``provider``)."""
+        query = select(t.kfrags.c.share_index).where(
+            t.kfrags.c.patient == to_checksum_address(patient))
+        if provider is not None:
+            query = query.where(t.kfrags.c.provider == to_checksum_address(provider))
+        with self.db.read() as conn:
+            return len(conn.execute(query).all())
+
+    @staticmethod
+    def _where(patient: Address, scope_id: bytes, provider: Address) -> ColumnElement[bool]:
+        return and_(t.kfrags.c.patient == patient, t.kfrags.c.scope_id == bytes(scope_id),
+                    t.kfrags.c.provider == provider)
+
+
+__all__ = [
+    "SCOPE_KEYS_FIELDS",
+    "KfragStore",
+    "ScopeKeys",
+    "StoredKfrags",
+    "scope_keys_typed_data",
+    "sign_scope_keys",
+]

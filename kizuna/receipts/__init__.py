@@ -1,0 +1,1 @@
+"""Read receipts: the provider's signed request, the receipt store, Merkle batches, anchoring."""

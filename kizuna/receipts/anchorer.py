@@ -1,0 +1,163 @@
+"""``Anchorer``: puts receipt batches' Merkle roots on-chain (``AccessLog.anchor``).
+
+``run_once()`` (on demand) first finishes pending batches -- made but not anchored, e.g. when
+the process died between the two steps: if the chain already has the root (the transaction
+went through before the crash) only the database is updated, otherwise the root is anchored
+now -- then makes and anchors new batches until no unbatched receipt is old enough.
+``start()`` runs it every ``interval_s`` seconds on a daemon thread; ``stop()`` wakes the
+thread, waits for the run in progress and returns (a clean stop).
+
+Several instances may run anchorers on one database: batches are assigned in one write
+transaction (SQLite's write lock, PostgreSQL's ``FOR UPDATE SKIP LOCKED``), so a receipt is in
+one batch only; a root the chain already holds is recognised and not sent twice.
+
+The contract's rules are respected: ``toTime`` is never after the current time (receipts are
+taken only if served at or before ``now - settle_s``; ``now`` is the later of this machine's
+clock and the chain head's timestamp so a chain ahead of us -- a test's time travel -- is
+fine), and each batch starts at or after the previous batch's ``toTime`` (read from the
+contract). A batch the contract refuses for its time range is dissolved and re-made later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from kizuna.chain.connection import Chain
+from kizuna.chain.signers import Signer
+from kizuna.db import Database
+from kizuna.errors import ChainError, ContractReverted, KizunaError
+from kizuna.receipts.batching import (
+    PendingBatch,
+    assign_batch,
+    dissolve,
+    mark_anchored,
+    pending_batches,
+)
+
+log = logging.getLogger(__name__)
+
+_TIME_ERRORS = ("AccessLogInvalidTimeRange", "AccessLogTimeRangeOverlap")
+
+
+@dataclass(frozen=True, slots=True)
+class AnchoredBatch:
+    root: bytes
+    count: int
+    from_time: int
+    to_time: int
+    tx_hash: bytes | None
+    block_number: int | None
+
+
+class Anchorer:
+    """Anchors receipt batches for one service database on one chain."""
+
+    def __init__(self, *, db: Database, chain: Chain, signer: Signer,
+                 interval_s: float = 60.0, settle_s: int = 0, max_batch: int = 100_000) -> None:
+        self.db = db
+        self.chain = chain
+        self.signer = signer
+        self.interval_s = interval_s
+        self.settle_s = settle_s
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: KizunaError | None = None
+
+    # -- on demand ----------------------------------------------------------------------------
+
+    def run_once(self) -> list[AnchoredBatch]:
+        """Finish pending batches, then batch and anchor every settled receipt."""
+        with self._lock:
+            done = [b for b in (self._finish(p) for p in pending_batches(self.db))
+                    if b is not None]
+            while True:
+                _count, last_to = self.chain.access_log.batch_count()
+                now = max(int(time.time()), self.chain.head().timestamp)
+                batch = assign_batch(self.db, until=now - self.settle_s, not_before=last_to,
+                                     max_size=self.max_batch)
+                if batch is None:
+                    return done
+                anchored = self._finish(batch)
+                if anchored is None:
+                    return done
+                done.append(anchored)
+
+    def _finish(self, batch: PendingBatch) -> AnchoredBatch | None:
+        """Anchor one pending batch (or record that the chain has it); ``None`` if dissolved."""
+        log_agent = self.chain.access_log
+        existing = log_agent.batch_of(batch.root)
+        if existing is not None:
+            tx_hash, block = self._find_anchor_tx(batch.root)
+            mark_anchored(self.db, root=batch.root, tx_hash=tx_hash or bytes(32),
+                          block_number=block or 0)
+            return AnchoredBatch(batch.root, batch.count, batch.from_time, batch.to_time,
+                                 tx_hash, block)
+        _count, last_to = log_agent.batch_count()
+        if batch.from_time < last_to:
+            dissolve(self.db, batch.root)  # re-made with from_time >= last_to on the next pass
+            return None
+        try:
+            made = log_agent.anchor(batch.root, batch.count, batch.from_time, batch.to_time,
+                                    signer=self.signer)
+        except ContractReverted as reverted:
+            if reverted.name in _TIME_ERRORS:
+                dissolve(self.db, batch.root)
+                return None
+            raise
+        mark_anchored(self.db, root=batch.root, tx_hash=made.tx_hash or bytes(32),
+                      block_number=made.block_number or 0)
+        return AnchoredBatch(batch.root, batch.count, batch.from_time, batch.to_time,
+                             made.tx_hash, made.block_number)
+
+    def _find_anchor_tx(self, root: bytes) -> tuple[bytes | None, int | None]:
+        """The tx that anchored ``root`` (from its ``ReceiptRootAnchored`` log), if findable."""
+        contract = self.chain.access_log.contract
+        try:
+            logs = contract.events.ReceiptRootAnchored.get_logs(
+                from_block=int(self.chain.deployment.deploy_block),
+                argument_filters={"root": root})
+        except (ValueError, ChainError):
+            return None, None
+        for entry in logs:
+            return bytes(entry["transactionHash"]), int(entry["blockNumber"])
+        return None, None
+
+    # -- on a schedule ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="kizuna-anchorer", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+                self.last_error = None
+            except KizunaError as error:  # the node or the database is away: try next time
+                self.last_error = error
+                log.warning("anchoring failed, retrying in %.0f s: %s", self.interval_s, error)
+            self._stop.wait(self.interval_s)
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> Anchorer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+__all__ = ["AnchoredBatch", "Anchorer"]

@@ -1,0 +1,1 @@
+"""Use cases of patients, providers and auditors (no HTTP, no CLI)."""

@@ -1,0 +1,63 @@
+"""``ServiceContext``: the collaborators every use case takes, bundled for the API.
+
+Build one with :meth:`ServiceContext.build` from a connected ``Chain``,
+an event index, a content store and the service database; it wires the core parts (access
+check, key fragments, receipts, capsule cache) over them. Several contexts -- in one process or
+in several -- may share one database: they then behave as several instances of the service
+(receipts, key fragments and records are in the database; only caches of immutable data are
+per instance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kizuna.access.check import AccessCheck, RecordDirectory
+from kizuna.chain.connection import Chain
+from kizuna.chain.eip712 import Eip712Domain
+from kizuna.chain.index.fresh import FreshIndex
+from kizuna.chain.index.store import EventIndex
+from kizuna.chain.signers import Signer
+from kizuna.db import Database
+from kizuna.proxy.capsules import CapsuleCache
+from kizuna.proxy.kfrags import KfragStore
+from kizuna.receipts.request import MAX_CLOCK_SKEW_S, proxy_domain
+from kizuna.receipts.store import ReceiptStore
+from kizuna.storage.store import ContentStore
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ServiceContext:
+    """Everything a service function needs, passed explicitly (no globals)."""
+
+    chain: Chain
+    index: FreshIndex
+    store: ContentStore
+    db: Database
+    records: RecordDirectory
+    access: AccessCheck
+    kfrags: KfragStore
+    receipts: ReceiptStore
+    capsules: CapsuleCache
+    domain: Eip712Domain
+    """The proxy's EIP-712 domain (read requests, scope-key statements)."""
+    anchor_signer: Signer | None = None
+    """Holds ``ANCHOR_ROLE`` on the AccessLog; ``None``: this instance does not anchor."""
+    max_clock_skew_s: int = MAX_CLOCK_SKEW_S
+
+    @classmethod
+    def build(cls, *, chain: Chain, index: FreshIndex | EventIndex, store: ContentStore,
+              db: Database, anchor_signer: Signer | None = None,
+              max_clock_skew_s: int = MAX_CLOCK_SKEW_S) -> ServiceContext:
+        fresh = index if isinstance(index, FreshIndex) else FreshIndex(chain, index)
+        records = RecordDirectory(db)
+        domain = proxy_domain(chain_id=chain.chain_id,
+                              access_log=chain.deployment.addresses["AccessLog"])
+        return cls(chain=chain, index=fresh, store=store, db=db, records=records,
+                   access=AccessCheck(chain=chain, index=fresh, db=db, records=records),
+                   kfrags=KfragStore(db, domain=domain), receipts=ReceiptStore(db),
+                   capsules=CapsuleCache(store), domain=domain, anchor_signer=anchor_signer,
+                   max_clock_skew_s=max_clock_skew_s)
+
+
+__all__ = ["ServiceContext"]

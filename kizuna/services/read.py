@@ -1,0 +1,89 @@
+"""``serve_read``: a provider's read, from the signed request to the capsule fragments.
+
+The path (docs/service.md, "The data path of a read")::
+
+    verify the request (signer = provider, issuedAt fresh, requestId not served before)
+    → access check at the chain head (the only source of a VerifiedGrant)
+    → the (patient, scope, provider) key fragments, verified
+    → the record's capsule (envelope preamble only, cached per CID)
+    → re-encrypt: one capsule fragment per key fragment
+    → persist the receipt (committed) BEFORE answering
+    → ReadGrant
+
+If anything fails after the access check, no receipt is written and nothing is returned; if
+the receipt cannot be written (replay found by the UNIQUE insert, database down), the capsule
+fragments are dropped: no answer without evidence.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from kizuna.crypto import pre
+from kizuna.errors import AccessDenied
+from kizuna.receipts.request import ReadRequest, ReplayedRequest, verify_request
+from kizuna.services.context import ServiceContext
+from kizuna.types import Address, Cid, RecordId, ScopeId
+
+
+class NoKeyFragments(AccessDenied):
+    """The grant is live but the patient has not handed key fragments for it to the proxy."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadGrant:
+    """What the provider gets back: where the ciphertext is and how to open its data key."""
+
+    record_id: RecordId
+    patient: Address
+    scope_id: ScopeId
+    cid: Cid
+    content_type: str
+    size: int
+    capsule: bytes
+    cfrags: tuple[bytes, ...]
+    delegating_key: bytes
+    """The patient's scope public key (the provider verifies the cfrags against it)."""
+    verifying_key: bytes
+    """The patient's Umbral verifying key (signed the key fragments)."""
+    receipt_seq: int
+    request_id: bytes
+    head_block: int
+    served_at: int
+    leaf: bytes
+
+
+def serve_read(ctx: ServiceContext, *, request: ReadRequest, signature: bytes,
+               now: int | None = None) -> ReadGrant:
+    """Serve one signed read request (see the module docstring). Raises ``InputError`` for a
+    malformed signature, ``AccessDenied`` subclasses for a wrong signer / stale / replayed
+    request / no live grant / no key fragments, ``NotFoundError`` for an unknown record."""
+    verify_request(request, signature, ctx.domain, now=now, max_skew=ctx.max_clock_skew_s)
+    if ctx.receipts.seen(request.request_id):
+        raise ReplayedRequest(f"read request 0x{request.request_id.hex()} was served already")
+    grant = ctx.access.check_read(provider=request.provider, record_id=request.record_id,
+                                  patient=request.patient)
+    record = ctx.records.get(request.record_id)
+    stored = ctx.kfrags.get(patient=grant.patient, scope_id=grant.scope_id,
+                            provider=grant.grantee)
+    if stored is None:
+        raise NoKeyFragments(f"{grant.patient} has not given the proxy key fragments for "
+                             f"{grant.grantee} on this scope")
+    capsule = ctx.capsules.capsule(record.cid, record_id=record.record_id)
+    cfrags = tuple(pre.reencrypt(capsule, kfrag, grant=grant).to_bytes()
+                   for kfrag in stored.kfrags)
+    served_at = int(time.time()) if now is None else now
+    receipt = ctx.receipts.record(request=request, signature=signature, scope_id=grant.scope_id,
+                                  served_at=served_at, head_block=grant.checked_at_block)
+    return ReadGrant(record_id=record.record_id, patient=record.patient,
+                     scope_id=record.scope_id, cid=record.cid,
+                     content_type=record.content_type, size=record.size,
+                     capsule=capsule.to_bytes(), cfrags=cfrags,
+                     delegating_key=stored.delegating_key.to_bytes(),
+                     verifying_key=stored.verifying_key.to_bytes(), receipt_seq=receipt.seq,
+                     request_id=request.request_id, head_block=grant.checked_at_block,
+                     served_at=served_at, leaf=receipt.leaf)
+
+
+__all__ = ["NoKeyFragments", "ReadGrant", "serve_read"]
