@@ -430,7 +430,7 @@ def load_history(chain: Chain, *, index: EventIndex | None = None,
     return ChainHistory.from_index(chain, index)
 
 
-def read_entry(receipt: StoredReceipt, history: ChainHistory) -> AuditEntry:
+def read_entry(receipt: ReceiptRow, history: ChainHistory) -> AuditEntry:
     """A stored receipt as a ``READ`` log entry."""
     anchor = history.anchors.get(receipt.batch_root) if receipt.batch_root else None
     return AuditEntry(
@@ -507,7 +507,7 @@ def _hex(value: bytes) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class StoredReceipt:
+class ReceiptRow:
     """A row of the service's ``receipts`` table, with the signed request parsed."""
 
     seq: int
@@ -535,10 +535,10 @@ _RECEIPT_COLUMNS = (
 )
 
 
-def load_receipts(database: Database) -> list[StoredReceipt]:
+def load_receipts(database: Database) -> list[ReceiptRow]:
     """Every receipt row, in ``seq`` order (``issued_at`` read from the signed JSON; -1 when
     the JSON is unreadable — :func:`verify_receipts` reports that row)."""
-    out: list[StoredReceipt] = []
+    out: list[ReceiptRow] = []
     with database.read() as connection:
         rows = connection.execute(select(*_RECEIPT_COLUMNS).order_by(schema.receipts.c.seq))
         for r in rows:
@@ -546,7 +546,7 @@ def load_receipts(database: Database) -> list[StoredReceipt]:
                 issued = int(json.loads(r[6])["issuedAt"])
             except (ValueError, KeyError, TypeError):
                 issued = -1
-            out.append(StoredReceipt(
+            out.append(ReceiptRow(
                 seq=int(r[0]), request_id=bytes(r[1]), provider=r[2], patient=r[3],
                 record_id=RecordId(bytes(r[4])), scope_id=ScopeId(bytes(r[5])),
                 request_json=r[6], signature=bytes(r[7]), leaf=bytes(r[8]),
@@ -572,7 +572,7 @@ class _FastReceipts:
         self.separator = proxy_domain(chain_id=chain_id,
                                       access_log=to_checksum_address(access_log)).separator()
 
-    def check(self, receipt: StoredReceipt) -> tuple[bytes | None, str | None, str | None]:
+    def check(self, receipt: ReceiptRow) -> tuple[bytes | None, str | None, str | None]:
         """(recomputed leaf, field problem, signature problem) of one receipt."""
         try:
             message = json.loads(receipt.request_json)
@@ -627,7 +627,7 @@ def _signature_problem(signature: bytes, digest: bytes, provider: str) -> str | 
 
 def verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
                     onchain_sample: int = 8, all_proofs: bool = True,
-                    receipts: Sequence[StoredReceipt] | None = None,
+                    receipts: Sequence[ReceiptRow] | None = None,
                     seed: int | None = None) -> CheckReport:
     """Check 1: every receipt is under an anchored root, intact, and signed by its provider.
 
@@ -661,8 +661,8 @@ def verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
             fail("receipt.leaf", r.request_id, "the stored leaf is not the hash of the stored "
                  "receipt fields (receipt altered)", r.seq)
 
-    batches: dict[bytes, list[StoredReceipt]] = defaultdict(list)
-    unanchored: list[StoredReceipt] = []
+    batches: dict[bytes, list[ReceiptRow]] = defaultdict(list)
+    unanchored: list[ReceiptRow] = []
     for r in rows:
         if r.batch_root is None:
             unanchored.append(r)
@@ -670,7 +670,7 @@ def verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
             batches[r.batch_root].append(r)
 
     proofs_checked = 0
-    anchored_ok: list[tuple[bytes, MerkleTree, list[StoredReceipt]]] = []
+    anchored_ok: list[tuple[bytes, MerkleTree, list[ReceiptRow]]] = []
     for root, members in batches.items():
         members.sort(key=lambda x: (x.leaf_index if x.leaf_index is not None else -1, x.seq))
         anchor = history.anchors.get(root)
@@ -762,7 +762,7 @@ def verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
 # =============================================================================================
 
 
-def verify_access(history: ChainHistory, receipts: Iterable[StoredReceipt], *,
+def verify_access(history: ChainHistory, receipts: Iterable[ReceiptRow], *,
                   stale_head_slack: int = STALE_HEAD_SLACK_S) -> CheckReport:
     """Check 2: each read was allowed by the ledger at the head block it was decided at.
 
@@ -930,7 +930,7 @@ __all__ = [
     "EntryKind",
     "Finding",
     "GrantState",
-    "StoredReceipt",
+    "ReceiptRow",
     "audit",
     "full_log",
     "load_history",

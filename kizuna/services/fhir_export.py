@@ -1,0 +1,343 @@
+"""The audit trail as FHIR R4: ``AuditEvent`` per read, ``Consent`` per grant, ``Provenance``
+per record registration — in one ``Bundle`` of type ``collection``.
+
+What each resource says (docs/audit.md has the full mapping):
+
+* **AuditEvent** (one per stored read receipt): a RESTful ``read`` (action ``R``, outcome ``0``)
+  recorded at ``servedAt``; the agent is the provider (requestor), the entities are the record
+  (identifier = record id, details: CID, blinded scope, request id, head block, batch root and
+  the anchoring transaction) and the patient; the observer is the Kizuna proxy (the AccessLog
+  contract it anchors into).
+* **Consent** (one per grant state — each ``AccessGranted`` of a scope until it is replaced,
+  revoked, ended by ``revokeAll`` or expires): patient, provider as a ``PRCP`` actor, the scope
+  id *blinded* (the label is known only to the patient, so the auditor sees an opaque code),
+  the period, status ``active`` (live now), ``inactive`` (ended) or ``rejected`` (dead at birth:
+  made in the same block as a ``revokeAll``), and the grant and revoke transactions as
+  identifiers.
+* **Provenance** (one per ``RecordRegistered``): the record as target, recorded at the block
+  time, the patient as author, the ciphertext's CID as the ``source`` entity, the superseded
+  record as a ``revision`` entity, and the registering transaction as an extension.
+
+Identifier systems (all values are ``0x`` hex or CIDs as the chain and the store spell them):
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from kizuna.services.audit import ChainHistory, ReceiptRow, load_history, load_receipts
+
+if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
+    from kizuna.chain.index import EventIndex
+    from kizuna.db import Database
+
+BASE = "https://kizuna.health/fhir"
+ADDRESS_SYSTEM = f"{BASE}/ethereum-address"
+"""An Ethereum account (EIP-55 checksummed): patients, providers, contracts."""
+TX_SYSTEM = f"{BASE}/ethereum-tx"
+"""A transaction hash on the deployment's chain (see the Bundle's identifier)."""
+RECORD_SYSTEM = f"{BASE}/record-id"
+"""A Kizuna record id (32 random bytes registered in the ConsentLedger)."""
+CID_SYSTEM = f"{BASE}/cid"
+"""The CIDv1 of a record's encrypted envelope in the content store (IPFS-compatible)."""
+SCOPE_SYSTEM = f"{BASE}/blinded-scope"
+"""A scope id: the patient's keyed hash of a scope label, opaque to everyone else."""
+DEPLOYMENT_SYSTEM = f"{BASE}/deployment"
+"""``eip155:<chainId>:<ConsentLedger address>``: which chain and contracts the hashes refer to."""
+TX_EXTENSION = f"{BASE}/StructureDefinition/ethereum-tx"
+"""Extension (valueIdentifier) carrying the transaction of a resource that has no identifier."""
+
+__doc__ = (__doc__ or "") + "\n".join(
+    f"* ``{name}`` — {value}" for name, value in (
+        ("ADDRESS_SYSTEM", ADDRESS_SYSTEM), ("TX_SYSTEM", TX_SYSTEM),
+        ("RECORD_SYSTEM", RECORD_SYSTEM), ("CID_SYSTEM", CID_SYSTEM),
+        ("SCOPE_SYSTEM", SCOPE_SYSTEM), ("DEPLOYMENT_SYSTEM", DEPLOYMENT_SYSTEM),
+        ("TX_EXTENSION", TX_EXTENSION)))
+
+_NAMESPACE = uuid.UUID("6b697a75-6e61-4175-8469-742f66686972")
+_V3_PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def _instant(seconds: int) -> str:
+    """A FHIR instant / dateTime (UTC, seconds)."""
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _id(*parts: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+
+
+def _account(address: str, display: str | None = None) -> dict[str, Any]:
+    reference: dict[str, Any] = {"identifier": {"system": ADDRESS_SYSTEM, "value": address}}
+    if display:
+        reference["display"] = display
+    return reference
+
+
+def _tx(tx_hash: bytes, label: str) -> dict[str, Any]:
+    return {"system": TX_SYSTEM, "value": _hex(tx_hash), "type": {"text": label}}
+
+
+# -- AuditEvent ------------------------------------------------------------------------------
+
+
+def audit_event(receipt: ReceiptRow, history: ChainHistory, *, cid: str | None,
+                access_log: str) -> dict[str, Any]:
+    """One read as an ``AuditEvent``."""
+    anchor = history.anchors.get(receipt.batch_root) if receipt.batch_root else None
+    details: list[dict[str, Any]] = [
+        {"type": "scope-id", "valueString": _hex(receipt.scope_id)},
+        {"type": "request-id", "valueString": _hex(receipt.request_id)},
+        {"type": "head-block", "valueString": str(receipt.head_block)},
+    ]
+    if cid is not None:
+        details.insert(0, {"type": "cid", "valueString": cid})
+    if anchor is not None:
+        details.append({"type": "batch-root", "valueString": _hex(anchor.args["root"])})
+        details.append({"type": "anchor-tx", "valueString": _hex(anchor.tx_hash)})
+    else:
+        details.append({"type": "anchor-tx", "valueString": "pending"})
+    record_ref: dict[str, Any] = {"identifier": {"system": RECORD_SYSTEM,
+                                                 "value": _hex(receipt.record_id)}}
+    if cid is not None:
+        record_ref["display"] = f"encrypted record {cid}"
+    return {
+        "resourceType": "AuditEvent",
+        "id": _id("read", receipt.request_id.hex()),
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+                 "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": "read",
+                     "display": "read"}],
+        "action": "R",
+        "period": {"start": _instant(receipt.issued_at if receipt.issued_at >= 0
+                                     else receipt.served_at),
+                   "end": _instant(receipt.served_at)},
+        "recorded": _instant(receipt.served_at),
+        "outcome": "0",
+        "agent": [{
+            "type": {"coding": [{"system": _V3_PARTICIPATION, "code": "IRCP",
+                                 "display": "information recipient"}]},
+            "who": _account(receipt.provider, "provider"),
+            "requestor": True,
+        }],
+        "source": {
+            "observer": {**_account(access_log), "display": "Kizuna proxy (AccessLog)"},
+            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                      "code": "4", "display": "Application Server"}],
+        },
+        "entity": [
+            {
+                "what": record_ref,
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                         "code": "2", "display": "System Object"},
+                "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role",
+                         "code": "4", "display": "Domain Resource"},
+                "detail": details,
+            },
+            {
+                "what": _account(receipt.patient, "patient"),
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                         "code": "1", "display": "Person"},
+                "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role",
+                         "code": "1", "display": "Patient"},
+            },
+        ],
+    }
+
+
+# -- Consent ---------------------------------------------------------------------------------
+
+
+def consents(history: ChainHistory, *, now: int, patient: str | None = None,
+             provider: str | None = None) -> list[dict[str, Any]]:
+    """One ``Consent`` per grant state, oldest first (see the module doc for the statuses)."""
+    out: list[tuple[int, int, dict[str, Any]]] = []
+    for (who, to, scope), states in history.grant_history():
+        if (patient is not None and who != patient) or (provider is not None and to != provider):
+            continue
+        revoke_alls = history.revoke_all_blocks(who, to)
+        for position, state in enumerate(states):
+            if state.expires_at is None:
+                continue
+            following = states[position + 1] if position + 1 < len(states) else None
+            start = history.block_time(state.block_number)
+            identifiers = [_tx(state.tx_hash, "grant")]
+            end: int | None = None
+            status = "active"
+            ended = [(b, tx) for b, tx in revoke_alls if b >= state.block_number
+                     and (following is None or b <= following.block_number)]
+            if ended and ended[0][0] == state.block_number:
+                status = "rejected"
+                end = start
+                identifiers.append(_tx(ended[0][1], "revokeAll in the same block"))
+            elif ended:
+                end = history.block_time(ended[0][0])
+                identifiers.append(_tx(ended[0][1], "revokeAll"))
+            elif following is not None:
+                end = history.block_time(following.block_number)
+                label = "revoke" if following.expires_at is None else "replaced by grant"
+                identifiers.append(_tx(following.tx_hash, label))
+            if status != "rejected":
+                status = "active" if end is None and state.expires_at > now else "inactive"
+                end = state.expires_at if end is None else min(end, state.expires_at)
+            period: dict[str, str] = {"start": _instant(start)}
+            if end is not None and end < 2**40:  # uint64 max ("forever") has no calendar date
+                period["end"] = _instant(end)
+            out.append((state.block_number, state.log_index, {
+                "resourceType": "Consent",
+                "id": _id("consent", who, to, scope.hex(), str(state.block_number),
+                          str(state.log_index)),
+                "identifier": identifiers,
+                "status": status,
+                "scope": {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy", "display": "Privacy Consent"}]},
+                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0",
+                                          "display": "Patient Consent"}]}],
+                "patient": _account(who, "patient"),
+                "dateTime": _instant(start),
+                "policyRule": {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "OPTIN", "display": "opt-in"}]},
+                "provision": {
+                    "type": "permit",
+                    "period": period,
+                    "actor": [{
+                        "role": {"coding": [{"system": _V3_PARTICIPATION, "code": "PRCP",
+                                             "display": "primary information recipient"}]},
+                        "reference": _account(to, "provider"),
+                    }],
+                    "action": [{"coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/consentaction",
+                        "code": "access", "display": "Access"}]}],
+                    "code": [{
+                        "coding": [{"system": SCOPE_SYSTEM, "code": _hex(scope)}],
+                        "text": "blinded scope id (the scope label is known only to the "
+                                "patient)",
+                    }],
+                },
+            }))
+    out.sort(key=lambda item: (item[0], item[1]))
+    return [resource for _, _, resource in out]
+
+
+# -- Provenance ------------------------------------------------------------------------------
+
+
+def provenances(history: ChainHistory, *, cids: Mapping[bytes, str],
+                patient: str | None = None) -> list[dict[str, Any]]:
+    """One ``Provenance`` per registered record (``UPDATE`` when it supersedes another)."""
+    supersedes = {bytes(e.args["newRecordId"]): bytes(old)
+                  for old, e in history.superseded.items()}
+    out: list[dict[str, Any]] = []
+    for record_id, event in history.records.items():
+        owner = event.args["patient"]
+        if patient is not None and owner != patient:
+            continue
+        old = supersedes.get(record_id)
+        entity: list[dict[str, Any]] = []
+        cid = cids.get(record_id)
+        if cid is not None:
+            entity.append({"role": "source", "what": {
+                "identifier": {"system": CID_SYSTEM, "value": cid},
+                "display": "the record's encrypted envelope"}})
+        if old is not None:
+            entity.append({"role": "revision", "what": {
+                "identifier": {"system": RECORD_SYSTEM, "value": _hex(old)},
+                "display": "the record this one supersedes"}})
+        resource: dict[str, Any] = {
+            "resourceType": "Provenance",
+            "id": _id("provenance", record_id.hex()),
+            "extension": [{"url": TX_EXTENSION, "valueIdentifier": {
+                "system": TX_SYSTEM, "value": _hex(event.tx_hash)}}],
+            "target": [{"identifier": {"system": RECORD_SYSTEM, "value": _hex(record_id)},
+                        "display": f"commitment {_hex(bytes(event.args['commitment']))}"}],
+            "recorded": _instant(history.block_time(event.block_number)),
+            "activity": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+                "code": "UPDATE" if old is not None else "CREATE"}]},
+            "agent": [{
+                "type": {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                    "code": "author", "display": "Author"}]},
+                "who": _account(owner, "patient"),
+            }],
+        }
+        if entity:
+            resource["entity"] = entity
+        out.append(resource)
+    return out
+
+
+# -- the Bundle ------------------------------------------------------------------------------
+
+
+def bundle(resources: Sequence[Mapping[str, Any]], *, chain_id: int, ledger: str,
+           timestamp: int) -> dict[str, Any]:
+    """A ``collection`` Bundle of ``resources`` (each with a ``urn:uuid`` fullUrl)."""
+    return {
+        "resourceType": "Bundle",
+        "identifier": {"system": DEPLOYMENT_SYSTEM, "value": f"eip155:{chain_id}:{ledger}"},
+        "type": "collection",
+        "timestamp": _instant(timestamp),
+        "entry": [{"fullUrl": f"urn:uuid:{r['id']}", "resource": dict(r)} for r in resources],
+    }
+
+
+def export_bundle(chain: Chain, database: Database, *, index: EventIndex | None = None,
+                  from_chain: bool = False, patient: str | None = None,
+                  provider: str | None = None, history: ChainHistory | None = None,
+                  ) -> dict[str, Any]:
+    """The audit trail (optionally of one patient and/or provider) as a FHIR R4 Bundle:
+    AuditEvents of the reads, then Consents, then Provenances."""
+    from eth_utils.address import to_checksum_address
+    from sqlalchemy import select
+
+    from kizuna.db import schema
+
+    if history is None:
+        history = load_history(chain, index=index, from_chain=from_chain)
+    want_patient = to_checksum_address(patient) if patient else None
+    want_provider = to_checksum_address(provider) if provider else None
+    with database.read() as connection:
+        cids = {bytes(r[0]): str(r[1]) for r in connection.execute(
+            select(schema.records.c.record_id, schema.records.c.cid))}
+    access_log = chain.deployment.addresses["AccessLog"]
+    now = history.block_time(history.head_block)
+    resources: list[dict[str, Any]] = []
+    for receipt in load_receipts(database):
+        if want_patient is not None and receipt.patient != want_patient:
+            continue
+        if want_provider is not None and receipt.provider != want_provider:
+            continue
+        resources.append(audit_event(receipt, history, cid=cids.get(bytes(receipt.record_id)),
+                                     access_log=access_log))
+    resources.extend(consents(history, now=now, patient=want_patient, provider=want_provider))
+    if want_provider is None:
+        resources.extend(provenances(history, cids=cids, patient=want_patient))
+    return bundle(resources, chain_id=chain.chain_id,
+                  ledger=chain.deployment.addresses["ConsentLedger"], timestamp=now)
+
+
+__all__ = [
+    "ADDRESS_SYSTEM",
+    "CID_SYSTEM",
+    "DEPLOYMENT_SYSTEM",
+    "RECORD_SYSTEM",
+    "SCOPE_SYSTEM",
+    "TX_EXTENSION",
+    "TX_SYSTEM",
+    "audit_event",
+    "bundle",
+    "consents",
+    "export_bundle",
+    "provenances",
+]
