@@ -1,0 +1,132 @@
+"""A participant's keys on their own machine: derived from their wallet, never sent anywhere.
+
+:func:`participant_keys` asks the participant's signer to sign the fixed key-derivation message
+(``kizuna.crypto.wallet_keys``) and derives the Umbral keys and the scope-blinding key from that
+signature — the same keys the web page derives with MetaMask. Scope labels become scope ids with
+:meth:`ParticipantKeys.scope_id` (blinded: the service and the chain never see a label), and
+each scope has its own delegating key pair (docs/service.md "Keys") that records of that scope
+are encrypted to and that key fragments for a grant of that scope are made from.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from kizuna.chain.eip712 import TypedData
+from kizuna.chain.signers import Signer
+from kizuna.crypto import pre
+from kizuna.crypto.scopes import blind_scope, scope_label
+from kizuna.crypto.wallet_keys import (
+    HKDF_SALT,
+    SECP256K1_ORDER,
+    KeyDerivationDomain,
+    WalletKeys,
+    derive_wallet_keys,
+    key_derivation_typed_data,
+)
+from kizuna.types import Address, ScopeId, ScopeLabel
+
+if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
+
+
+SCOPE_DELEGATION_INFO = b"kizuna/scope-delegation/v1"
+
+
+def scope_delegating_key(wallet: WalletKeys, scope_id: ScopeId) -> pre.UmbralSecretKey:
+    """The Umbral secret key of one scope (docs/service.md "Keys")::
+
+        scope_secret = scalar(HKDF-SHA256(ikm = decrypting key, salt = "kizuna/wallet-keys/v1",
+                                          info = "kizuna/scope-delegation/v1" || scope_id, 48))
+
+    with ``scalar`` the same reduction into [1, n-1] as the wallet keys (FIPS 186-4 B.4.1).
+    Deterministic: the patient re-derives every scope key from their wallet, nothing stored.
+    """
+    if not isinstance(scope_id, bytes | bytearray) or len(scope_id) != 32:
+        raise ValueError("scope_id must be 32 bytes")
+    okm = HKDF(algorithm=hashes.SHA256(), length=48, salt=HKDF_SALT,
+               info=SCOPE_DELEGATION_INFO + bytes(scope_id)).derive(
+        wallet.decrypting_key.to_secret_bytes())
+    scalar = int.from_bytes(okm, "big") % (SECP256K1_ORDER - 1) + 1
+    return pre.UmbralSecretKey.from_secret_bytes(scalar.to_bytes(32, "big"))
+
+
+class ParticipantKeys:
+    """A participant's wallet-derived keys plus the per-scope keys computed from them.
+
+    Holds secrets: never printed, pickled or sent (``WalletKeys`` refuses all three).
+    """
+
+    __slots__ = ("_labels", "wallet")
+
+    def __init__(self, wallet: WalletKeys) -> None:
+        self.wallet = wallet
+        self._labels: dict[ScopeId, ScopeLabel] = {}
+
+    @property
+    def account(self) -> Address:
+        return self.wallet.account
+
+    @property
+    def public_key(self) -> pre.UmbralPublicKey:
+        """What messages to this participant are encrypted to (a provider's registry key)."""
+        return self.wallet.public_key
+
+    @property
+    def verifying_key(self) -> pre.UmbralPublicKey:
+        return self.wallet.verifying_key
+
+    def scope_id(self, label: str) -> ScopeId:
+        """The blinded on-chain id of a scope label (remembered, to map ids back to labels)."""
+        valid = scope_label(label)
+        sid = blind_scope(self.wallet.scope_key, valid)
+        self._labels[sid] = valid
+        return sid
+
+    def label_of(self, scope_id: ScopeId) -> ScopeLabel | None:
+        """The label behind a scope id this participant blinded before (``None`` if unknown)."""
+        return self._labels.get(ScopeId(bytes(scope_id)))
+
+    def scope_secret(self, scope_id: ScopeId) -> pre.UmbralSecretKey:
+        """The delegating secret key of one scope: records of the scope are opened with it."""
+        return scope_delegating_key(self.wallet, scope_id)
+
+    def scope_public(self, scope_id: ScopeId) -> pre.UmbralPublicKey:
+        """The delegating public key of one scope: records of the scope are encrypted to it."""
+        return self.scope_secret(scope_id).public_key
+
+    def kfrags_for(self, scope_id: ScopeId, receiving_key: pre.UmbralPublicKey, *,
+                   threshold: int = 1, shares: int = 1) -> tuple[pre.VerifiedKeyFrag, ...]:
+        """Key fragments letting ``receiving_key`` open this scope's records via the proxy."""
+        return pre.generate_kfrags(self.scope_secret(scope_id), receiving_key,
+                                   self.wallet.signer(), threshold=threshold, shares=shares)
+
+    def __repr__(self) -> str:
+        return f"ParticipantKeys({self.account})"
+
+
+def derivation_domain(chain: Chain) -> KeyDerivationDomain:
+    """The key-derivation domain of a deployment: its chain id and ConsentLedger."""
+    return KeyDerivationDomain(chain_id=chain.chain_id,
+                               verifying_contract=chain.deployment.consent_ledger)
+
+
+def participant_keys(signer: Signer, domain: KeyDerivationDomain) -> ParticipantKeys:
+    """Sign the key-derivation message with ``signer`` and derive the participant's keys."""
+    document = key_derivation_typed_data(account=signer.address, domain=domain)
+    typed = TypedData.from_json(document)
+    signature = signer.sign_typed_data(typed)
+    return ParticipantKeys(derive_wallet_keys(signature=signature, account=signer.address,
+                                              domain=domain))
+
+
+__all__ = [
+    "SCOPE_DELEGATION_INFO",
+    "ParticipantKeys",
+    "derivation_domain",
+    "participant_keys",
+    "scope_delegating_key",
+]

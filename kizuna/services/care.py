@@ -1,0 +1,350 @@
+"""Care messages: reports, prescriptions, bookings and access requests between a provider and a
+patient — encrypted on the sender's side, stored as envelopes, announced on-chain.
+
+The chain carries only a pointer: ``logCareEvent(patient, kind, ref, provider, scopeId)`` (or
+``requestAccess(patient, ref)``) with ``ref`` = the commitment (SHA-256) of the message's envelope.
+The service keeps what the chain cannot: which CID holds the envelope with that commitment (the
+``care_messages`` table below, this module's own). A message::
+
+    sender's side: envelope (encrypted to the recipient's Umbral key) → commitment
+                   → its own transaction (logCareEvent / requestAccess with ref = commitment)
+    service:       envelope streamed into the store (preamble checked, commitment computed)
+                   → the transaction awaited, its event checked (patient, provider, kind,
+                     actor = sender, ref = commitment) → ``care_messages`` row
+
+As with records, a failure after the store accepted the envelope unpins it and writes no row.
+Messages to a patient are encrypted to the patient's *inbox key* (their wallet-derived Umbral
+public key), which the patient publishes with a wallet signature (:func:`publish_inbox_key`) so
+the service cannot substitute its own; messages to a provider to its provider-registry key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
+from weakref import WeakSet
+
+from eth_account import Account
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from kizuna.chain.eip712 import TypedData
+from kizuna.chain.models import CareEventKind
+from kizuna.crypto import pre
+from kizuna.errors import AccessDenied, ConflictError, InputError, NotFoundError, StorageError
+from kizuna.services.onchain import (
+    SentTransaction,
+    checked_address,
+    checked_bytes32,
+    require_event,
+    wait_for,
+)
+from kizuna.services.records import (
+    ALLOWED_CONTENT_TYPES,
+    EnvelopeIntake,
+    _chunks_of,
+)
+from kizuna.storage.store import ContentStream
+from kizuna.types import Address, Cid, Commitment, RecordId
+
+if TYPE_CHECKING:
+    from kizuna.services.context import ServiceContext
+
+MAX_MESSAGE_BYTES = 64 << 20
+"""64 MiB: a report with attachments; records (any size) go through the records upload."""
+
+ACCESS_REQUEST = "access-request"
+"""The ``kind`` of a message announced by ``requestAccess`` (not a care event)."""
+
+CARE_KINDS: dict[str, CareEventKind] = {
+    "advice-request": CareEventKind.ADVICE_REQUESTED,
+    "booking-request": CareEventKind.BOOKING_REQUESTED,
+    "booking-confirmation": CareEventKind.BOOKING_CONFIRMED,
+    "booking-cancellation": CareEventKind.BOOKING_CANCELLED,
+    "report": CareEventKind.VISIT_REPORTED,
+    "prescription": CareEventKind.PRESCRIPTION_ISSUED,
+    "data": CareEventKind.DATA_SENT,
+}
+"""Message kinds (the API's vocabulary) → the ledger's care event kinds."""
+
+KIND_NAMES: dict[CareEventKind, str] = {v: k for k, v in CARE_KINDS.items()}
+
+# --- this module's tables (own metadata: created on first use, next to the core tables) -------
+
+metadata = MetaData()
+
+care_messages = Table(
+    "care_messages",
+    metadata,
+    Column("ref", LargeBinary(32), primary_key=True),
+    Column("cid", Text, nullable=False),
+    Column("patient", String(42), nullable=False, index=True),
+    Column("provider", String(42), nullable=True, index=True),
+    Column("sender", String(42), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("tx_hash", LargeBinary(32), nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""Where the envelope of each announced message is (``ref`` = its on-chain commitment)."""
+
+inbox_keys = Table(
+    "inbox_keys",
+    metadata,
+    Column("patient", String(42), primary_key=True),
+    Column("public_key", LargeBinary(33), nullable=False),
+    Column("signature", LargeBinary(65), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+)
+"""A patient's published inbox key (Umbral public key) and their wallet's signature over it."""
+
+_created: WeakSet[Engine] = WeakSet()
+
+
+def ensure_tables(ctx: ServiceContext) -> None:
+    """Create this module's tables once per engine (idempotent, safe across instances)."""
+    engine = ctx.db.engine
+    if engine not in _created:
+        metadata.create_all(engine)
+        _created.add(engine)
+
+
+# --- inbox keys -------------------------------------------------------------------------------
+
+INBOX_KEY_FIELDS: tuple[tuple[str, str], ...] = (("patient", "address"), ("publicKey", "bytes"))
+
+
+def inbox_key_statement(ctx: ServiceContext, *, patient: str, public_key: bytes) -> TypedData:
+    """The ``InboxKey`` document a patient's wallet signs to publish their inbox key (proxy
+    domain: ``Kizuna Proxy``, chain id, AccessLog)."""
+    key = pre.UmbralPublicKey.from_bytes(public_key, field="public_key")
+    return TypedData(domain=ctx.domain, primary_type="InboxKey",
+                     types={"InboxKey": INBOX_KEY_FIELDS},
+                     message={"patient": checked_address("patient", patient),
+                              "publicKey": "0x" + key.to_bytes().hex()})
+
+
+@dataclass(frozen=True, slots=True)
+class InboxKey:
+    """A patient's inbox key with the signature that proves it is theirs (a sender can check)."""
+
+    patient: Address
+    public_key: pre.UmbralPublicKey
+    signature: bytes
+    statement: TypedData
+
+    def verify(self) -> None:
+        """``AccessDenied`` unless the statement is signed by the patient (checked by senders:
+        the service could otherwise hand out a key of its own)."""
+        signer = Account.recover_message(self.statement.signable(), signature=self.signature)
+        if signer != self.patient:
+            raise AccessDenied(f"the inbox key of {self.patient} is signed by {signer}")
+
+
+def publish_inbox_key(ctx: ServiceContext, *, patient: str, public_key: bytes,
+                      signature: bytes) -> InboxKey:
+    """Keep a patient's inbox key if their wallet signed it (replaces an earlier one)."""
+    ensure_tables(ctx)
+    owner = checked_address("patient", patient)
+    typed = inbox_key_statement(ctx, patient=owner, public_key=public_key)
+    if not isinstance(signature, bytes | bytearray) or len(signature) != 65:
+        raise InputError("signature", "must be 65 bytes (r, s, v)")
+    entry = InboxKey(patient=owner, public_key=pre.UmbralPublicKey.from_bytes(public_key),
+                     signature=bytes(signature), statement=typed)
+    try:
+        entry.verify()
+    except ValueError:
+        raise InputError("signature", "does not recover to any address") from None
+    with ctx.db.write() as conn:
+        conn.execute(inbox_keys.delete().where(inbox_keys.c.patient == owner))
+        conn.execute(inbox_keys.insert().values(patient=owner, public_key=bytes(public_key),
+                                                signature=bytes(signature),
+                                                created_at=int(time.time()), version=1))
+    return entry
+
+
+def inbox_key_of(ctx: ServiceContext, patient: str) -> InboxKey:
+    """A patient's published inbox key (``NotFoundError`` if they never published one)."""
+    ensure_tables(ctx)
+    owner = checked_address("patient", patient)
+    with ctx.db.read() as conn:
+        row = conn.execute(select(inbox_keys).where(inbox_keys.c.patient == owner)).first()
+    if row is None:
+        raise NotFoundError(f"{owner} has published no inbox key")
+    key = bytes(row._mapping["public_key"])
+    return InboxKey(patient=owner, public_key=pre.UmbralPublicKey.from_bytes(key),
+                    signature=bytes(row._mapping["signature"]),
+                    statement=inbox_key_statement(ctx, patient=owner, public_key=key))
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CareMessage:
+    """An announced message: where its envelope is, who sent it to whom, and when."""
+
+    ref: Commitment
+    cid: Cid
+    patient: Address
+    provider: Address | None
+    sender: Address
+    kind: str
+    content_type: str
+    size: int
+    tx_hash: bytes
+    block_number: int
+    created_at: int
+
+
+def _message(row: Any) -> CareMessage:
+    m = row._mapping
+    return CareMessage(ref=Commitment(bytes(m["ref"])), cid=Cid(m["cid"]), patient=m["patient"],
+                       provider=m["provider"], sender=m["sender"], kind=m["kind"],
+                       content_type=m["content_type"], size=int(m["size"]),
+                       tx_hash=bytes(m["tx_hash"]), block_number=int(m["block_number"]),
+                       created_at=int(m["created_at"]))
+
+
+def send_message(
+    ctx: ServiceContext,
+    *,
+    sender: str,
+    patient: str,
+    provider: str | None,
+    kind: str,
+    message_id: bytes,
+    envelope: bytes | bytearray | memoryview | BinaryIO | Iterable[bytes],
+    transaction: SentTransaction,
+    max_size: int = MAX_MESSAGE_BYTES,
+) -> CareMessage:
+    """Store a message's envelope and accept it once its on-chain announcement is confirmed.
+
+    ``kind`` is one of :data:`CARE_KINDS` (announced by ``logCareEvent``) or
+    :data:`ACCESS_REQUEST` (announced by ``requestAccess``; ``sender`` is the provider).
+    ``message_id`` is the random id in the envelope's header (its "record id").
+    """
+    ensure_tables(ctx)
+    actor = checked_address("sender", sender)
+    owner = checked_address("patient", patient)
+    other = checked_address("provider", provider) if provider is not None else None
+    if kind != ACCESS_REQUEST and kind not in CARE_KINDS:
+        raise InputError("kind", f"{kind!r} is not one of "
+                                 f"{', '.join(sorted([*CARE_KINDS, ACCESS_REQUEST]))}")
+    if kind == ACCESS_REQUEST and other != actor:
+        raise InputError("provider", "an access request is sent by the provider itself")
+    if not isinstance(transaction, SentTransaction):
+        raise InputError("txHash", "a message is announced by the sender's own transaction")
+    intake = EnvelopeIntake(record_id=RecordId(checked_bytes32("message_id", message_id)),
+                            max_size=max_size, allowed_content_types=ALLOWED_CONTENT_TYPES)
+    cid = ctx.store.put(intake.chunks(_chunks_of(envelope)), pin=True)
+    assert intake.header is not None
+    ref = intake.commitment
+    try:
+        receipt = wait_for(ctx.chain, transaction)
+        if kind == ACCESS_REQUEST:
+            require_event(ctx.chain, receipt, "AccessRequested",
+                          expected={"patient": owner, "provider": actor, "ref": ref})
+        else:
+            expected: dict[str, Any] = {"patient": owner, "kind": int(CARE_KINDS[kind]),
+                                        "actor": actor, "ref": ref}
+            if other is not None:
+                expected["provider"] = other
+            require_event(ctx.chain, receipt, "CareEventLogged", expected=expected)
+    except BaseException:
+        with contextlib.suppress(StorageError):
+            ctx.store.unpin(cid)
+        raise
+    message = CareMessage(ref=ref, cid=cid, patient=owner, provider=other, sender=actor,
+                          kind=kind, content_type=intake.header.content_type, size=intake.size,
+                          tx_hash=receipt.tx_hash, block_number=receipt.block_number,
+                          created_at=int(time.time()))
+    try:
+        with ctx.db.write() as conn:
+            conn.execute(care_messages.insert().values(
+                ref=ref, cid=cid, patient=owner, provider=other, sender=actor, kind=kind,
+                content_type=message.content_type, size=message.size,
+                tx_hash=receipt.tx_hash, block_number=receipt.block_number,
+                created_at=message.created_at))
+    except SqlIntegrityError:
+        raise ConflictError(f"a message with ref 0x{ref.hex()} exists already") from None
+    return message
+
+
+def message_by_ref(ctx: ServiceContext, ref: bytes) -> CareMessage | None:
+    ensure_tables(ctx)
+    with ctx.db.read() as conn:
+        row = conn.execute(select(care_messages).where(
+            care_messages.c.ref == checked_bytes32("ref", ref))).first()
+    return _message(row) if row is not None else None
+
+
+def messages_by_refs(ctx: ServiceContext, refs: Iterable[bytes]) -> dict[bytes, CareMessage]:
+    ensure_tables(ctx)
+    wanted = list({bytes(r) for r in refs})
+    if not wanted:
+        return {}
+    with ctx.db.read() as conn:
+        rows = conn.execute(select(care_messages).where(care_messages.c.ref.in_(wanted))).all()
+    return {bytes(m.ref): m for m in (_message(r) for r in rows)}
+
+
+def messages_sent_by(ctx: ServiceContext, sender: str, *, kind: str | None = None
+                     ) -> list[CareMessage]:
+    ensure_tables(ctx)
+    query = select(care_messages).where(
+        care_messages.c.sender == checked_address("sender", sender))
+    if kind is not None:
+        query = query.where(care_messages.c.kind == kind)
+    with ctx.db.read() as conn:
+        rows = conn.execute(query.order_by(care_messages.c.block_number)).all()
+    return [_message(r) for r in rows]
+
+
+def open_message(ctx: ServiceContext, *, reader: str, ref: bytes) -> ContentStream:
+    """The envelope of a message, for its patient, its provider or its sender only."""
+    who = checked_address("reader", reader)
+    message = message_by_ref(ctx, ref)
+    if message is None:
+        raise NotFoundError(f"no message with ref 0x{bytes(ref).hex()}")
+    if who not in (message.patient, message.provider, message.sender):
+        raise AccessDenied(f"{who} is neither the sender nor a recipient of this message")
+    return ctx.store.get(message.cid)
+
+
+__all__ = [
+    "ACCESS_REQUEST",
+    "CARE_KINDS",
+    "KIND_NAMES",
+    "MAX_MESSAGE_BYTES",
+    "CareMessage",
+    "InboxKey",
+    "care_messages",
+    "ensure_tables",
+    "inbox_key_of",
+    "inbox_key_statement",
+    "inbox_keys",
+    "message_by_ref",
+    "messages_by_refs",
+    "messages_sent_by",
+    "open_message",
+    "publish_inbox_key",
+    "send_message",
+]

@@ -1,0 +1,340 @@
+"""Grants on the service side: a patient shares scopes with a provider, and takes them back.
+
+A grant has two halves that must agree: the on-chain grant (the authority) and the key fragments
+the proxy needs to re-encrypt for the provider (``kizuna.proxy.kfrags``). The order makes a
+failure harmless::
+
+    1. check the fragments *before* anything is sent: they must verify against the patient's
+       registered scope keys and the provider's Umbral key from the provider registry;
+    2. the chain: the patient's signed Grant / GrantBatch relayed, or the wallet's transaction
+       awaited, and its AccessGranted(Batch) event checked;
+    3. only then store the fragments.
+
+So a failure at 1 or 2 leaves no fragments for a grant that is not on chain; a failure at 3
+leaves an on-chain grant the proxy cannot serve yet (reads are refused, nothing leaks) and the
+same call can be repeated with a fresh authorization. A revoke goes the other way round: the
+chain first (the authority), then the fragments are deleted (the index follower deletes them
+too when it sees the event, so a revoke sent from any wallet is honoured).
+
+Before a scope's first grant the patient binds their public scope keys to their address by a
+signed statement (:func:`register_scope_keys`); see ``kizuna.proxy.kfrags`` for why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kizuna.chain.eip712 import SignedAction, TypedData
+from kizuna.chain.models import Grant, TxReceipt
+from kizuna.crypto import pre
+from kizuna.errors import AccessDenied, InputError, NotFoundError
+from kizuna.proxy.kfrags import ScopeKeys, scope_keys_typed_data
+from kizuna.services.onchain import (
+    PreparedAction,
+    SentTransaction,
+    checked_address,
+    checked_bytes32,
+    prepare,
+    require_event,
+    submit,
+)
+from kizuna.types import Address, ScopeId
+
+if TYPE_CHECKING:
+    from kizuna.chain.relayer import Relayer
+    from kizuna.services.context import ServiceContext
+
+MAX_SCOPES_PER_GRANT = 64
+
+
+@dataclass(frozen=True, slots=True)
+class GrantResult:
+    """A grant confirmed on-chain, with the fragments the proxy now holds for it."""
+
+    patient: Address
+    provider: Address
+    scope_ids: tuple[ScopeId, ...]
+    expires_at: int
+    tx_hash: bytes
+    block_number: int
+    kfrags_stored: int
+
+
+@dataclass(frozen=True, slots=True)
+class RevokeResult:
+    """A revoke confirmed on-chain and the fragments deleted for it."""
+
+    patient: Address
+    provider: Address
+    scope_ids: tuple[ScopeId, ...]
+    """The revoked scopes; empty for a revokeAll (every scope of the pair)."""
+    tx_hash: bytes
+    block_number: int
+    kfrags_deleted: int
+
+
+# --- scope keys -------------------------------------------------------------------------------
+
+
+def scope_keys_statement(ctx: ServiceContext, *, patient: str, scope_id: bytes,
+                         delegating_key: bytes, verifying_key: bytes) -> TypedData:
+    """The ``ScopeKeys`` document the patient's wallet signs (``eth_signTypedData_v4``)."""
+    return scope_keys_typed_data(
+        ctx.domain, patient=checked_address("patient", patient),
+        scope_id=checked_bytes32("scope_id", scope_id),
+        delegating_key=pre.UmbralPublicKey.from_bytes(delegating_key, field="delegating_key"),
+        verifying_key=pre.UmbralPublicKey.from_bytes(verifying_key, field="verifying_key"))
+
+
+def register_scope_keys(ctx: ServiceContext, *, patient: str, scope_id: bytes,
+                        delegating_key: bytes, verifying_key: bytes,
+                        signature: bytes) -> ScopeKeys:
+    """Bind a scope's public keys to the patient (their wallet's signature; idempotent)."""
+    return ctx.kfrags.register_scope_keys(
+        patient=checked_address("patient", patient),
+        scope_id=ScopeId(checked_bytes32("scope_id", scope_id)),
+        delegating_key=pre.UmbralPublicKey.from_bytes(delegating_key, field="delegating_key"),
+        verifying_key=pre.UmbralPublicKey.from_bytes(verifying_key, field="verifying_key"),
+        signature=signature)
+
+
+def scope_keys(ctx: ServiceContext, *, patient: str, scope_id: bytes) -> ScopeKeys:
+    """A patient's registered keys of one scope (what a guardian encrypts a record to)."""
+    owner = checked_address("patient", patient)
+    sid = ScopeId(checked_bytes32("scope_id", scope_id))
+    keys = ctx.kfrags.scope_keys(owner, sid)
+    if keys is None:
+        raise NotFoundError(f"{owner} has registered no keys for scope 0x{sid.hex()}")
+    return keys
+
+
+def provider_key(ctx: ServiceContext, provider: str) -> pre.UmbralPublicKey:
+    """The provider's Umbral key from the provider registry (``AccessDenied`` if not active)."""
+    address = checked_address("provider", provider)
+    entry = ctx.chain.registry.provider_of(address)
+    if entry is None:
+        raise NotFoundError(f"{address} is not a registered provider")
+    if not entry.active:
+        raise AccessDenied(f"provider {address} is suspended")
+    return pre.UmbralPublicKey.from_bytes(entry.umbral_public_key, field="provider key")
+
+
+# --- grant ------------------------------------------------------------------------------------
+
+
+def _scope_list(scope_ids: Sequence[bytes]) -> tuple[ScopeId, ...]:
+    if not scope_ids:
+        raise InputError("scope_ids", "at least one scope is needed")
+    if len(scope_ids) > MAX_SCOPES_PER_GRANT:
+        raise InputError("scope_ids", f"at most {MAX_SCOPES_PER_GRANT} scopes per grant")
+    ids = tuple(ScopeId(checked_bytes32(f"scope_ids[{i}]", s)) for i, s in enumerate(scope_ids))
+    if len(set(ids)) != len(ids):
+        raise InputError("scope_ids", "a scope is named twice")
+    return ids
+
+
+def grant_access(
+    ctx: ServiceContext,
+    *,
+    patient: str,
+    provider: str,
+    scope_ids: Sequence[bytes],
+    expires_at: int,
+    kfrags: Mapping[bytes, Sequence[bytes]],
+    authorization: SignedAction | SentTransaction,
+    relayer: Relayer | None = None,
+) -> GrantResult:
+    """Grant ``provider`` the scopes until ``expires_at``: fragments checked, chain, fragments
+    stored (see the module docstring for why in that order).
+
+    ``kfrags`` maps each scope id to its serialized fragments for the provider's registry key.
+    ``authorization``: the patient's signed ``Grant`` (one scope) / ``GrantBatch``, or the hash
+    of a ``grant`` / ``grantBatch`` (or guardian ``...For``) transaction.
+    """
+    owner = checked_address("patient", patient)
+    grantee = checked_address("provider", provider)
+    ids = _scope_list(scope_ids)
+    if isinstance(expires_at, bool) or not isinstance(expires_at, int) or expires_at <= 0:
+        raise InputError("expires_at", "must be a positive unix time")
+    given = {checked_bytes32("kfrags", k): list(v) for k, v in kfrags.items()}
+    missing = [s for s in ids if s not in given]
+    if missing:
+        raise InputError("kfrags", f"no key fragments for scope 0x{missing[0].hex()}")
+    extra = [s for s in given if s not in ids]
+    if extra:
+        raise InputError("kfrags", f"key fragments for scope 0x{extra[0].hex()}, not granted")
+    receiving = provider_key(ctx, grantee)
+    for sid in ids:  # 1. everything verifiable is verified before the chain sees anything
+        keys = ctx.kfrags.scope_keys(owner, sid)
+        if keys is None:
+            raise AccessDenied(f"{owner} has not registered keys for scope 0x{sid.hex()}: "
+                               "register them (a signed statement) before granting it")
+        pre.verify_kfrags(given[sid], verifying_key=keys.verifying_key,
+                          delegating_key=keys.delegating_key, receiving_key=receiving)
+    if isinstance(authorization, SignedAction):
+        _check_signed_grant(authorization, owner, grantee, ids, expires_at)
+    receipt = submit(ctx.chain, relayer, authorization)  # 2. the chain
+    _check_grant_event(ctx, receipt, owner, grantee, ids, expires_at)
+    stored = 0
+    for sid in ids:  # 3. the fragments, now that the grant is on chain
+        stored += ctx.kfrags.put(patient=owner, scope_id=sid, provider=grantee,
+                                 receiving_key=receiving, kfrags=given[sid])
+    return GrantResult(patient=owner, provider=grantee, scope_ids=ids, expires_at=expires_at,
+                       tx_hash=receipt.tx_hash, block_number=receipt.block_number,
+                       kfrags_stored=stored)
+
+
+def _check_signed_grant(action: SignedAction, patient: Address, provider: Address,
+                        ids: tuple[ScopeId, ...], expires_at: int) -> None:
+    message = action.typed.message
+    if action.kind not in ("Grant", "GrantBatch"):
+        raise InputError("signature", f"a {action.kind} signature cannot grant access")
+    if action.patient != patient or checked_address("provider", message["provider"]) != provider:
+        raise InputError("signature", "signed for another patient or provider")
+    signed = ([str(message["scopeId"])] if action.kind == "Grant"
+              else [str(s) for s in message["scopeIds"]])
+    if [s.lower() for s in signed] != ["0x" + s.hex() for s in ids]:
+        raise InputError("signature", "signed for other scopes")
+    if int(message["expiresAt"]) != expires_at:
+        raise InputError("signature", "signed with another expiry")
+
+
+def _check_grant_event(ctx: ServiceContext, receipt: TxReceipt, patient: Address,
+                       provider: Address, ids: tuple[ScopeId, ...], expires_at: int) -> None:
+    if len(ids) == 1 and ctx.chain.ledger.events(receipt, "AccessGranted"):
+        require_event(ctx.chain, receipt, "AccessGranted", expected={
+            "patient": patient, "provider": provider, "scopeId": ids[0],
+            "expiresAt": expires_at})
+        return
+    require_event(ctx.chain, receipt, "AccessGrantedBatch", expected={
+        "patient": patient, "provider": provider, "scopeIds": list(ids),
+        "expiresAt": expires_at})
+
+
+def prepare_grant(ctx: ServiceContext, *, patient: str, provider: str,
+                  scope_ids: Sequence[bytes], expires_at: int, deadline: int,
+                  sender: str | None = None) -> PreparedAction:
+    """For a wallet: the grant transaction (``grantBatch`` for several scopes; ``...For`` when
+    ``sender`` is a guardian) and the ``Grant`` / ``GrantBatch`` typed data (patient only)."""
+    owner = checked_address("patient", patient)
+    grantee = checked_address("provider", provider)
+    ids = _scope_list(scope_ids)
+    from_ = checked_address("sender", sender) if sender is not None else owner
+    ledger = ctx.chain.ledger
+    if len(ids) == 1:
+        call = ledger.grant_call(grantee, ids[0], expires_at, patient=owner, sender=from_)
+        typed = ledger.grant_typed_data(patient=owner, provider=grantee, scope_id=ids[0],
+                                        expires_at=expires_at, deadline=deadline)
+    else:
+        call = ledger.grant_batch_call(grantee, ids, expires_at, patient=owner, sender=from_)
+        typed = ledger.grant_batch_typed_data(patient=owner, provider=grantee, scope_ids=ids,
+                                              expires_at=expires_at, deadline=deadline)
+    return prepare(ctx.chain, call, sender=from_, typed=typed if from_ == owner else None)
+
+
+# --- revoke -----------------------------------------------------------------------------------
+
+
+def revoke_access(ctx: ServiceContext, *, patient: str, provider: str, scope_id: bytes,
+                  authorization: SignedAction | SentTransaction,
+                  relayer: Relayer | None = None) -> RevokeResult:
+    """Revoke one scope: the chain first (signed ``Revoke`` relayed or the wallet's
+    transaction awaited, ``AccessRevoked`` checked), then the fragments deleted."""
+    owner = checked_address("patient", patient)
+    grantee = checked_address("provider", provider)
+    sid = ScopeId(checked_bytes32("scope_id", scope_id))
+    if isinstance(authorization, SignedAction):
+        message = authorization.typed.message
+        if authorization.kind != "Revoke":
+            raise InputError("signature", f"a {authorization.kind} signature cannot revoke")
+        if (authorization.patient != owner
+                or checked_address("provider", message["provider"]) != grantee
+                or str(message["scopeId"]).lower() != "0x" + sid.hex()):
+            raise InputError("signature", "signed for another patient, provider or scope")
+    receipt = submit(ctx.chain, relayer, authorization)
+    require_event(ctx.chain, receipt, "AccessRevoked",
+                  expected={"patient": owner, "provider": grantee, "scopeId": sid})
+    deleted = ctx.kfrags.delete(patient=owner, scope_id=sid, provider=grantee)
+    return RevokeResult(patient=owner, provider=grantee, scope_ids=(sid,),
+                        tx_hash=receipt.tx_hash, block_number=receipt.block_number,
+                        kfrags_deleted=deleted)
+
+
+def revoke_all(ctx: ServiceContext, *, patient: str, provider: str,
+               authorization: SentTransaction) -> RevokeResult:
+    """Revoke everything ``provider`` holds from ``patient`` (grants, open request, emergency
+    access): the wallet's ``revokeAll`` transaction awaited, then every fragment deleted."""
+    owner = checked_address("patient", patient)
+    grantee = checked_address("provider", provider)
+    if not isinstance(authorization, SentTransaction):
+        raise InputError("signature", "revokeAll has no signed form: send the transaction")
+    receipt = submit(ctx.chain, None, authorization)
+    require_event(ctx.chain, receipt, "AllAccessRevoked",
+                  expected={"patient": owner, "provider": grantee})
+    deleted = ctx.kfrags.delete_all(patient=owner, provider=grantee)
+    return RevokeResult(patient=owner, provider=grantee, scope_ids=(),
+                        tx_hash=receipt.tx_hash, block_number=receipt.block_number,
+                        kfrags_deleted=deleted)
+
+
+def prepare_revoke(ctx: ServiceContext, *, patient: str, provider: str, scope_id: bytes,
+                   deadline: int, sender: str | None = None) -> PreparedAction:
+    """For a wallet: the ``revoke`` transaction and the ``Revoke`` typed data."""
+    owner = checked_address("patient", patient)
+    grantee = checked_address("provider", provider)
+    sid = ScopeId(checked_bytes32("scope_id", scope_id))
+    from_ = checked_address("sender", sender) if sender is not None else owner
+    ledger = ctx.chain.ledger
+    call = ledger.revoke_call(grantee, sid, patient=owner, sender=from_)
+    typed = ledger.revoke_typed_data(patient=owner, provider=grantee, scope_id=sid,
+                                     deadline=deadline)
+    return prepare(ctx.chain, call, sender=from_, typed=typed if from_ == owner else None)
+
+
+def prepare_revoke_all(ctx: ServiceContext, *, patient: str, provider: str,
+                       sender: str | None = None) -> PreparedAction:
+    """For a wallet: the ``revokeAll`` transaction (it has no signed form)."""
+    owner = checked_address("patient", patient)
+    from_ = checked_address("sender", sender) if sender is not None else owner
+    call = ctx.chain.ledger.revoke_all_call(checked_address("provider", provider),
+                                            patient=owner, sender=from_)
+    return prepare(ctx.chain, call, sender=from_)
+
+
+# --- who may read what ------------------------------------------------------------------------
+
+
+def grants_of(ctx: ServiceContext, *, patient: str) -> list[Grant]:
+    """The patient's live grants, as of the chain head."""
+    return ctx.index.grants_of(checked_address("patient", patient))
+
+
+def grants_to(ctx: ServiceContext, *, provider: str) -> list[Grant]:
+    """The live grants a provider holds, as of the chain head."""
+    return ctx.index.grants_to(checked_address("provider", provider))
+
+
+def patients_of(ctx: ServiceContext, *, provider: str) -> list[Address]:
+    """Patients with at least one live grant to ``provider``, as of the chain head."""
+    return ctx.index.grantees(checked_address("provider", provider))
+
+
+__all__ = [
+    "GrantResult",
+    "RevokeResult",
+    "grant_access",
+    "grants_of",
+    "grants_to",
+    "patients_of",
+    "prepare_grant",
+    "prepare_revoke",
+    "prepare_revoke_all",
+    "provider_key",
+    "register_scope_keys",
+    "revoke_access",
+    "revoke_all",
+    "scope_keys",
+    "scope_keys_statement",
+]

@@ -1,0 +1,161 @@
+"""Each role's inbox, from the chain (the event index at the head) plus where the messages are.
+
+* **patient** — open access requests, and the care events providers (or guardians) logged for
+  them: reports, prescriptions, booking confirmations and cancellations, data sent. Each item
+  carries the CID of its encrypted message when the service holds it (``care_messages``).
+* **provider** — the answers to its access requests (granted / declined or closed / still
+  open) and the booking requests, cancellations and advice requests patients sent it.
+* **auditor** — emergency (break-glass) accesses awaiting review; :func:`mark_reviewed`.
+* **who read what** — the patient's read receipts (``ReceiptStore``): provider, record, when,
+  and at which chain head the access was checked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kizuna.chain.models import CareEventKind, EmergencyAccess
+from kizuna.errors import NotFoundError
+from kizuna.receipts.store import StoredReceipt
+from kizuna.services import care
+from kizuna.services.onchain import checked_address
+from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+
+if TYPE_CHECKING:
+    from kizuna.services.context import ServiceContext
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One thing for a participant to look at."""
+
+    kind: str
+    """``access-request``, a care kind (``report``, ``prescription``, ...), or for a provider
+    ``request-granted`` / ``request-closed`` / ``request-open``."""
+    patient: Address
+    provider: Address | None
+    actor: Address
+    ref: Commitment
+    cid: Cid | None
+    """Where the encrypted message is (``None``: the service does not hold it)."""
+    content_type: str | None
+    block_number: int
+    flagged_for_review: bool = False
+
+
+_TO_PATIENT = {CareEventKind.BOOKING_CONFIRMED, CareEventKind.BOOKING_CANCELLED,
+               CareEventKind.VISIT_REPORTED, CareEventKind.PRESCRIPTION_ISSUED,
+               CareEventKind.DATA_SENT}
+_TO_PROVIDER = {CareEventKind.BOOKING_REQUESTED, CareEventKind.BOOKING_CANCELLED,
+                CareEventKind.ADVICE_REQUESTED, CareEventKind.DATA_SENT}
+
+
+def patient_inbox(ctx: ServiceContext, *, patient: str, limit: int = 500) -> list[InboxItem]:
+    """Requests and care events addressed to ``patient``, newest first."""
+    owner = checked_address("patient", patient)
+    fresh = ctx.index
+    head = fresh.head()
+    requests = fresh.index.access_requests(patient=owner, at=head)
+    events = [e for e in fresh.index.care_events(patient=owner, limit=limit)
+              if e.actor != owner and e.kind in _TO_PATIENT]
+    messages = care.messages_by_refs(ctx, [r.ref for r in requests] + [e.ref for e in events])
+    items = [_item(care.ACCESS_REQUEST, owner, r.provider, r.provider, r.ref, r.block_number,
+                   messages) for r in requests]
+    items += [_item(care.KIND_NAMES[e.kind], owner, e.provider, e.actor, e.ref, e.block_number,
+                    messages, flagged=e.flagged_for_review) for e in events]
+    return sorted(items, key=lambda i: i.block_number, reverse=True)
+
+
+def provider_inbox(ctx: ServiceContext, *, provider: str, limit: int = 500) -> list[InboxItem]:
+    """Answers to ``provider``'s access requests, and what patients sent it, newest first."""
+    me = checked_address("provider", provider)
+    fresh = ctx.index
+    head = fresh.head()
+    open_now = {(r.patient, bytes(r.ref)) for r in fresh.index.access_requests(provider=me,
+                                                                               at=head)}
+    granted = {g.patient: g.granted_block for g in fresh.index.grants_to(me, at=head)}
+    items: list[InboxItem] = []
+    for sent in care.messages_sent_by(ctx, me, kind=care.ACCESS_REQUEST):
+        if (sent.patient, bytes(sent.ref)) in open_now:
+            state = "request-open"
+        elif granted.get(sent.patient, -1) >= sent.block_number:
+            state = "request-granted"
+        else:
+            state = "request-closed"
+        items.append(InboxItem(kind=state, patient=sent.patient, provider=me, actor=me,
+                               ref=sent.ref, cid=sent.cid, content_type=sent.content_type,
+                               block_number=sent.block_number))
+    events = [e for e in fresh.index.care_events(provider=me, limit=limit)
+              if e.actor != me and e.kind in _TO_PROVIDER]
+    messages = care.messages_by_refs(ctx, [e.ref for e in events])
+    items += [_item(care.KIND_NAMES[e.kind], e.patient, me, e.actor, e.ref, e.block_number,
+                    messages) for e in events]
+    return sorted(items, key=lambda i: i.block_number, reverse=True)
+
+
+def _item(kind: str, patient: Address, provider: Address | None, actor: Address,
+          ref: Commitment, block: int, messages: dict[bytes, care.CareMessage], *,
+          flagged: bool = False) -> InboxItem:
+    held = messages.get(bytes(ref))
+    return InboxItem(kind=kind, patient=patient, provider=provider, actor=actor, ref=ref,
+                     cid=held.cid if held else None,
+                     content_type=held.content_type if held else None, block_number=block,
+                     flagged_for_review=flagged)
+
+
+# --- auditor ----------------------------------------------------------------------------------
+
+
+def auditor_inbox(ctx: ServiceContext, *, patient: str | None = None) -> list[EmergencyAccess]:
+    """Emergency accesses not reviewed yet (optionally of one patient), newest first."""
+    fresh = ctx.index
+    fresh.head()
+    return fresh.index.emergency_accesses(
+        patient=checked_address("patient", patient) if patient is not None else None,
+        awaiting_review=True)
+
+
+def mark_reviewed(ctx: ServiceContext, *, reviewer: str, tx_hash: bytes,
+                  log_index: int) -> EmergencyAccess:
+    """Mark one emergency access (named by its event) reviewed by ``reviewer``."""
+    who = checked_address("reviewer", reviewer)
+    fresh = ctx.index
+    fresh.head()
+    for access in fresh.index.emergency_accesses(awaiting_review=None):
+        if access.tx_hash == bytes(tx_hash) and access.log_index == log_index:
+            fresh.index.mark_reviewed(access, reviewer=who, at=int(time.time()))
+            return access
+    raise NotFoundError(f"no emergency access opened in 0x{bytes(tx_hash).hex()}#{log_index}")
+
+
+# --- who read what ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadEntry:
+    """One read of a patient's record: who, which record (scope id only), when."""
+
+    provider: Address
+    record_id: RecordId
+    scope_id: ScopeId
+    served_at: int
+    head_block: int
+    request_id: bytes
+    anchored: bool
+
+
+def reads_of(ctx: ServiceContext, *, patient: str,
+             since: int | None = None, limit: int = 1000) -> list[ReadEntry]:
+    """Who read which of the patient's records and when, oldest first (from the receipts)."""
+    owner = checked_address("patient", patient)
+    found: list[StoredReceipt] = ctx.receipts.select(patient=owner, from_time=since, limit=limit)
+    return [ReadEntry(provider=r.request.provider, record_id=r.request.record_id,
+                      scope_id=r.scope_id, served_at=r.served_at, head_block=r.head_block,
+                      request_id=r.request.request_id, anchored=r.batch_root is not None)
+            for r in found]
+
+
+__all__ = ["InboxItem", "ReadEntry", "auditor_inbox", "mark_reviewed", "patient_inbox",
+           "provider_inbox", "reads_of"]

@@ -1,0 +1,395 @@
+"""A patient's records on the service side: upload an envelope, register it, list, download.
+
+The service receives only envelopes (docs/envelope.md): ciphertext + capsule, encrypted on the
+patient's side. An upload::
+
+    envelope stream ──► intake: preamble checked (magic, version, record id, content type),
+                        size counted (limit → EnvelopeTooLarge), SHA-256 commitment computed
+                    ──► content store (streamed: constant memory)      → CID
+                    ──► chain: the patient's signed RegisterRecord relayed (its commitment must
+                        equal the computed one), or the patient's own registerRecord tx awaited
+                        and its RecordRegistered event checked
+                    ──► ``records`` row (only now: the chain confirmed)
+
+On any failure after the store accepted the bytes (chain node down, a refused signature, an event
+that does not match) the blob is unpinned and no row is written, so nothing is half-registered
+and a retry with the same envelope starts from scratch. A retry whose first attempt did reach
+the chain (the answer was lost) is recognised: the record is on-chain with this commitment for
+this patient, so the row is written without a second registration.
+
+The server never learns a record's scope *label*: it stores the blinded scope id only; the
+patient's side maps its labels to ids (``kizuna.crypto.scopes``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from kizuna.chain.eip712 import SignedAction
+from kizuna.crypto.commitment import CommitmentHasher
+from kizuna.db.schema import records as records_table
+from kizuna.errors import (
+    AccessDenied,
+    ConflictError,
+    EnvelopeFormatError,
+    InputError,
+    NotFoundError,
+    StorageError,
+)
+from kizuna.services.onchain import (
+    PreparedAction,
+    SentTransaction,
+    checked_address,
+    checked_bytes32,
+    prepare,
+    require_event,
+    submit,
+)
+from kizuna.storage.envelope import MAX_PREAMBLE_SIZE, TAG_SIZE, EnvelopeHeader, read_header
+from kizuna.storage.store import ContentStream
+from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+
+if TYPE_CHECKING:
+    from kizuna.chain.relayer import Relayer
+    from kizuna.services.context import ServiceContext
+
+DEFAULT_MAX_ENVELOPE_BYTES = 1 << 30
+"""1 GiB: a large DICOM study fits; the API passes its configured limit."""
+
+ALLOWED_CONTENT_TYPES: frozenset[str] = frozenset({
+    "application/fhir+json",
+    "application/fhir+ndjson",
+    "application/pdf",
+    "application/dicom",
+    "image/png",
+    "image/jpeg",
+    "text/plain",
+    "application/octet-stream",
+})
+"""Media types (parameters ignored) an envelope may declare: FHIR, documents, images, DICOM."""
+
+_READ_CHUNK = 1 << 18
+
+
+class EnvelopeTooLarge(InputError):
+    """The uploaded envelope is larger than the configured limit (the API answers 413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("envelope", f"is larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+@dataclass(frozen=True, slots=True)
+class RecordInfo:
+    """What the service knows about a stored, registered record (no label, no plaintext)."""
+
+    record_id: RecordId
+    patient: Address
+    scope_id: ScopeId
+    cid: Cid
+    commitment: Commitment
+    size: int
+    content_type: str
+    created_at: int
+
+
+# --- the intake: checks and hashes an envelope while it streams into the store ----------------
+
+
+class EnvelopeIntake:
+    """Wraps an upload stream: checks the preamble, counts bytes, computes the commitment.
+
+    Iterate :meth:`chunks` into the content store; once it is exhausted, ``header``,
+    ``size`` and ``commitment`` are known. Any check failing raises from inside the iteration,
+    so the store's put aborts and keeps nothing.
+    """
+
+    def __init__(self, *, record_id: RecordId, max_size: int,
+                 allowed_content_types: Iterable[str] = ALLOWED_CONTENT_TYPES) -> None:
+        self.record_id = record_id
+        self.max_size = max_size
+        self.allowed = frozenset(t.lower() for t in allowed_content_types)
+        self._hasher = CommitmentHasher()
+        self.header: EnvelopeHeader | None = None
+
+    @property
+    def size(self) -> int:
+        return self._hasher.size
+
+    @property
+    def commitment(self) -> Commitment:
+        return self._hasher.commitment
+
+    def chunks(self, source: Iterable[bytes]) -> Iterator[bytes]:
+        head = bytearray()
+        for chunk in source:
+            if not chunk:
+                continue
+            if self._hasher.size + len(head) + len(chunk) > self.max_size:
+                raise EnvelopeTooLarge(self.max_size)
+            if self.header is None:
+                head += chunk
+                if len(head) < MAX_PREAMBLE_SIZE:
+                    continue
+                self._check_preamble(bytes(head))
+                chunk, head = bytes(head), bytearray()
+            self._hasher.update(chunk)
+            yield chunk
+        if self.header is None:
+            self._check_preamble(bytes(head))
+            self._hasher.update(bytes(head))
+            yield bytes(head)
+        assert self.header is not None
+        if self._hasher.size < self.header.size + TAG_SIZE:
+            raise EnvelopeFormatError("the envelope has a header but no segments")
+        self._hasher.finish()
+
+    def _check_preamble(self, head: bytes) -> None:
+        header = read_header(head)  # EnvelopeFormatError: magic, version, lengths, truncation
+        if header.record_id != self.record_id:
+            raise InputError("envelope", f"its header names record 0x{header.record_id.hex()}, "
+                                         f"not 0x{self.record_id.hex()}")
+        base = header.content_type.split(";", 1)[0].strip().lower()
+        if base not in self.allowed:
+            raise InputError("envelope", f"content type {header.content_type!r} is not accepted "
+                                         f"(accepted: {', '.join(sorted(self.allowed))})")
+        self.header = header
+
+
+def _chunks_of(source: bytes | bytearray | memoryview | BinaryIO | Iterable[bytes]
+               ) -> Iterable[bytes]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = bytes(source)
+        return (data[i:i + _READ_CHUNK] for i in range(0, max(len(data), 1), _READ_CHUNK))
+    read = getattr(source, "read", None)
+    if read is not None:
+        return iter(lambda: read(_READ_CHUNK), b"")
+    return source
+
+
+# --- upload -----------------------------------------------------------------------------------
+
+
+def upload_record(
+    ctx: ServiceContext,
+    *,
+    patient: str,
+    record_id: bytes,
+    scope_id: bytes,
+    envelope: bytes | bytearray | memoryview | BinaryIO | Iterable[bytes],
+    registration: SignedAction | SentTransaction,
+    max_size: int = DEFAULT_MAX_ENVELOPE_BYTES,
+    allowed_content_types: Iterable[str] = ALLOWED_CONTENT_TYPES,
+    relayer: Relayer | None = None,
+) -> RecordInfo:
+    """Store ``envelope`` and register it on-chain for ``patient``; the row last.
+
+    ``registration`` is the patient's signed ``RegisterRecord`` (relayed; it must name this
+    patient, record id and scope, and its commitment must equal the envelope's) or the hash of
+    a ``registerRecord`` transaction the patient's wallet sent (its ``RecordRegistered`` event
+    must match); a signature needs the service's ``relayer``. Raises ``ConflictError`` when
+    the record id is taken, ``EnvelopeTooLarge``,
+    ``EnvelopeFormatError`` / ``InputError`` for a bad envelope, ``NodeUnreachable`` /
+    ``StoreUnavailable`` when a dependency is down (nothing kept in that case).
+    """
+    owner = checked_address("patient", patient)
+    rid = RecordId(checked_bytes32("record_id", record_id))
+    sid = ScopeId(checked_bytes32("scope_id", scope_id))
+    if isinstance(registration, SignedAction):
+        _check_signed_registration(registration, owner, rid, sid)
+    elif not isinstance(registration, SentTransaction):
+        raise TypeError(f"registration must be a SignedAction or SentTransaction, "
+                        f"not {type(registration).__name__}")
+    if _row(ctx, rid) is not None:
+        raise ConflictError(f"record 0x{rid.hex()} exists already")
+
+    intake = EnvelopeIntake(record_id=rid, max_size=max_size,
+                            allowed_content_types=allowed_content_types)
+    cid = ctx.store.put(intake.chunks(_chunks_of(envelope)), pin=True)
+    header = intake.header
+    assert header is not None
+    try:
+        _register(ctx, relayer, owner, rid, sid, intake.commitment, registration)
+    except BaseException:
+        with contextlib.suppress(StorageError):
+            ctx.store.unpin(cid)
+        raise
+    info = RecordInfo(record_id=rid, patient=owner, scope_id=sid, cid=cid,
+                      commitment=intake.commitment, size=intake.size,
+                      content_type=header.content_type, created_at=int(time.time()))
+    try:
+        with ctx.db.write() as conn:
+            conn.execute(records_table.insert().values(
+                record_id=rid, patient=owner, scope_id=sid, cid=cid,
+                commitment=info.commitment, size=info.size, content_type=info.content_type,
+                created_at=info.created_at))
+    except SqlIntegrityError:
+        raise ConflictError(f"record 0x{rid.hex()} exists already") from None
+    return info
+
+
+def _check_signed_registration(action: SignedAction, patient: Address, record_id: RecordId,
+                               scope_id: ScopeId) -> None:
+    if action.kind != "RegisterRecord":
+        raise InputError("signature", f"a {action.kind} signature cannot register a record")
+    message = action.typed.message
+    if action.patient != patient:
+        raise InputError("signature", f"signed for patient {action.patient}, not {patient}")
+    if str(message["recordId"]).lower() != "0x" + record_id.hex():
+        raise InputError("signature", "signed for another record id")
+    if str(message["scopeId"]).lower() != "0x" + scope_id.hex():
+        raise InputError("signature", "signed for another scope id")
+    if int(str(message["supersedes"]), 16) != 0:
+        raise InputError("signature", "a new version of a record is not an upload")
+
+
+def _register(ctx: ServiceContext, relayer: Relayer | None, patient: Address,
+              record_id: RecordId, scope_id: ScopeId, commitment: Commitment,
+              registration: SignedAction | SentTransaction) -> None:
+    if isinstance(registration, SignedAction):
+        signed = bytes.fromhex(str(registration.typed.message["commitment"])[2:])
+        if signed != commitment:
+            raise InputError("signature", "the signed commitment is not the envelope's "
+                                          f"(signed 0x{signed.hex()}, computed "
+                                          f"0x{commitment.hex()})")
+        if _already_registered(ctx, patient, record_id, commitment):
+            return  # an earlier attempt reached the chain; its answer was lost
+    receipt = submit(ctx.chain, relayer, registration)
+    require_event(ctx.chain, receipt, "RecordRegistered", expected={
+        "patient": patient, "recordId": record_id, "commitment": commitment,
+        "scopeId": scope_id})
+
+
+def _already_registered(ctx: ServiceContext, patient: Address, record_id: RecordId,
+                        commitment: Commitment) -> bool:
+    status = ctx.chain.ledger.record_of(record_id)
+    if status is None:
+        return False
+    if status.patient != patient:
+        raise ConflictError(f"record 0x{record_id.hex()} is registered to another patient")
+    for record in ctx.index.records_of(patient):
+        if record.record_id == record_id:
+            if record.commitment != commitment:
+                raise ConflictError(f"record 0x{record_id.hex()} is registered with another "
+                                    "commitment")
+            return True
+    raise ConflictError(f"record 0x{record_id.hex()} is registered already")
+
+
+def prepare_registration(ctx: ServiceContext, *, patient: str, record_id: bytes,
+                         commitment: bytes, scope_id: bytes, deadline: int) -> PreparedAction:
+    """For a wallet: the ``registerRecord`` transaction and the ``RegisterRecord`` typed data
+    (gasless, nonce read from the chain). The client computed ``commitment`` itself."""
+    owner = checked_address("patient", patient)
+    rid = RecordId(checked_bytes32("record_id", record_id))
+    com = Commitment(checked_bytes32("commitment", commitment))
+    sid = ScopeId(checked_bytes32("scope_id", scope_id))
+    ledger = ctx.chain.ledger
+    call = ledger.register_record_call(rid, com, sid, sender=owner)
+    typed = ledger.register_record_typed_data(patient=owner, record_id=rid, commitment=com,
+                                              scope_id=sid, deadline=deadline)
+    return prepare(ctx.chain, call, sender=owner, typed=typed)
+
+
+# --- reading the service's records ------------------------------------------------------------
+
+
+def _info(row: object) -> RecordInfo:
+    r = row._mapping  # type: ignore[attr-defined]
+    return RecordInfo(record_id=RecordId(bytes(r["record_id"])), patient=r["patient"],
+                      scope_id=ScopeId(bytes(r["scope_id"])), cid=Cid(r["cid"]),
+                      commitment=Commitment(bytes(r["commitment"])), size=int(r["size"]),
+                      content_type=r["content_type"], created_at=int(r["created_at"]))
+
+
+def _row(ctx: ServiceContext, record_id: RecordId) -> RecordInfo | None:
+    with ctx.db.read() as conn:
+        row = conn.execute(select(records_table).where(
+            records_table.c.record_id == record_id)).first()
+    return _info(row) if row is not None else None
+
+
+def get_record(ctx: ServiceContext, record_id: bytes) -> RecordInfo:
+    """The record's row, or ``NotFoundError``."""
+    rid = RecordId(checked_bytes32("record_id", record_id))
+    info = _row(ctx, rid)
+    if info is None:
+        raise NotFoundError(f"no record 0x{rid.hex()}")
+    return info
+
+
+def list_records(ctx: ServiceContext, *, patient: str,
+                 scope_ids: Sequence[bytes] | None = None,
+                 content_type: str | None = None, since: int | None = None,
+                 until: int | None = None) -> list[RecordInfo]:
+    """A patient's records, oldest first; optionally only some scopes, one media type (base
+    type, parameters ignored) or an upload-time range ``[since, until)``."""
+    owner = checked_address("patient", patient)
+    conditions = [records_table.c.patient == owner]
+    if scope_ids is not None:
+        ids = [checked_bytes32(f"scope_ids[{i}]", s) for i, s in enumerate(scope_ids)]
+        if not ids:
+            return []
+        conditions.append(records_table.c.scope_id.in_(ids))
+    if since is not None:
+        conditions.append(records_table.c.created_at >= since)
+    if until is not None:
+        conditions.append(records_table.c.created_at < until)
+    with ctx.db.read() as conn:
+        rows = conn.execute(select(records_table).where(and_(*conditions)).order_by(
+            records_table.c.created_at, records_table.c.record_id)).all()
+    found = [_info(row) for row in rows]
+    if content_type is not None:
+        wanted = content_type.split(";", 1)[0].strip().lower()
+        found = [r for r in found if r.content_type.split(";", 1)[0].strip().lower() == wanted]
+    return found
+
+
+def readable_records(ctx: ServiceContext, *, provider: str, patient: str | None = None,
+                     content_type: str | None = None, since: int | None = None,
+                     until: int | None = None) -> list[RecordInfo]:
+    """The records ``provider`` may read now: those of a scope with a live grant, as of the
+    chain head (the read itself is decided again, at its own head, by the access check)."""
+    grantee = checked_address("provider", provider)
+    only = checked_address("patient", patient) if patient is not None else None
+    scopes: dict[Address, list[bytes]] = {}
+    for grant in ctx.index.grants_to(grantee):
+        if only is None or grant.patient == only:
+            scopes.setdefault(grant.patient, []).append(bytes(grant.scope_id))
+    found: list[RecordInfo] = []
+    for owner, ids in sorted(scopes.items()):
+        found += list_records(ctx, patient=owner, scope_ids=ids, content_type=content_type,
+                              since=since, until=until)
+    return found
+
+
+def open_own_record(ctx: ServiceContext, *, patient: str, record_id: bytes) -> ContentStream:
+    """The envelope of one of the patient's own records, as a stream (``AccessDenied`` for a
+    record of someone else — reads by others go through the read path and leave receipts)."""
+    owner = checked_address("patient", patient)
+    info = get_record(ctx, record_id)
+    if info.patient != owner:
+        raise AccessDenied(f"record 0x{info.record_id.hex()} is not {owner}'s")
+    return ctx.store.get(info.cid)
+
+
+__all__ = [
+    "ALLOWED_CONTENT_TYPES",
+    "DEFAULT_MAX_ENVELOPE_BYTES",
+    "EnvelopeIntake",
+    "EnvelopeTooLarge",
+    "RecordInfo",
+    "get_record",
+    "list_records",
+    "open_own_record",
+    "prepare_registration",
+    "readable_records",
+    "upload_record",
+]
