@@ -42,7 +42,7 @@ from kizuna.crypto.pre import UmbralPublicKey, UmbralSecretKey, UmbralSigner
 from kizuna.crypto.scopes import ScopeKey
 from kizuna.crypto.secret import Secret
 from kizuna.errors import InputError, KeyDerivationError
-from kizuna.types import Address
+from kizuna.types import Address, ScopeId
 
 DOMAIN_NAME = "Kizuna"
 DOMAIN_VERSION = "1"
@@ -69,6 +69,8 @@ HKDF_SALT = b"kizuna/wallet-keys/v1"
 INFO_DECRYPTING_KEY = b"kizuna/v1/umbral-decrypting-key"
 INFO_SIGNING_KEY = b"kizuna/v1/umbral-signing-key"
 INFO_SCOPE_KEY = b"kizuna/v1/scope-blinding-key"
+INFO_SCOPE_DELEGATION = b"kizuna/scope-delegation/v1"
+"""HKDF info prefix of a scope's delegating key; the 32-byte scope id follows it."""
 
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_ORDER = SECP256K1_ORDER // 2
@@ -169,6 +171,11 @@ class WalletKeys(Secret):
     def signer(self) -> UmbralSigner:
         return UmbralSigner(self._signing_key)
 
+    def scope_delegating_key(self, scope_id: ScopeId) -> UmbralSecretKey:
+        """The delegating key of one scope (docs/service.md "Keys"); records of the scope are
+        encrypted to its public key and grants of the scope delegate it."""
+        return derive_scope_delegating_key(self._decrypting_key, scope_id)
+
     def _public_hint(self) -> str:
         return f"account={self._account}, pk={self.public_key.hex()[:16]}..."
 
@@ -217,6 +224,19 @@ def derive_wallet_keys_with_private_key(
     return derive_wallet_keys(signature=signature, account=account.address, domain=domain)
 
 
+def derive_scope_delegating_key(decrypting_key: UmbralSecretKey,
+                                scope_id: ScopeId) -> UmbralSecretKey:
+    """``to_scalar(HKDF(ikm = decrypting key's 32-byte scalar, salt = HKDF_SALT,
+    info = b"kizuna/scope-delegation/v1" || scope_id, 48))``: one delegating key per
+    (patient, scope), so kfrags for a scope open only that scope's records.
+
+    Deterministic: the patient re-derives every scope key from the wallet, nothing is stored.
+    """
+    if not isinstance(scope_id, bytes | bytearray) or len(scope_id) != 32:
+        raise InputError("scope_id", "must be exactly 32 bytes")
+    return _scalar_key(decrypting_key.to_secret_bytes(), INFO_SCOPE_DELEGATION + bytes(scope_id))
+
+
 def key_derivation_digest(*, account: str, domain: KeyDerivationDomain) -> bytes:
     """The 32-byte EIP-712 digest the wallet signs (for test vectors and debugging)."""
     signable = _signable(account, domain)
@@ -256,6 +276,7 @@ __all__ = [
     "PURPOSE",
     "KeyDerivationDomain",
     "WalletKeys",
+    "derive_scope_delegating_key",
     "derive_wallet_keys",
     "derive_wallet_keys_with_private_key",
     "key_derivation_digest",

@@ -21,6 +21,7 @@ from kizuna.crypto.scopes import blind_scope
 from kizuna.crypto.wallet_keys import (
     HKDF_SALT,
     INFO_DECRYPTING_KEY,
+    INFO_SCOPE_DELEGATION,
     INFO_SCOPE_KEY,
     INFO_SIGNING_KEY,
     KeyDerivationDomain,
@@ -60,6 +61,11 @@ def build_vectors() -> dict[str, Any]:
                 "scope_ids": {
                     scope: "0x" + blind_scope(keys.scope_key, scope).hex() for scope in SCOPE_LABELS
                 },
+                "scope_delegating_keys": {
+                    scope: keys.scope_delegating_key(blind_scope(keys.scope_key, scope))
+                    .public_key.hex()
+                    for scope in SCOPE_LABELS
+                },
             }
         )
     return {
@@ -75,6 +81,11 @@ def build_vectors() -> dict[str, Any]:
             "info_decrypting_key": INFO_DECRYPTING_KEY.decode(),
             "info_signing_key": INFO_SIGNING_KEY.decode(),
             "info_scope_key": INFO_SCOPE_KEY.decode(),
+            "info_scope_delegation": INFO_SCOPE_DELEGATION.decode(),
+            "scope_delegating_key": (
+                "scalar from HKDF(ikm = decrypting key's 32-byte scalar, same salt, "
+                "info = info_scope_delegation || scope id (32 bytes))"
+            ),
             "scalar": "int(HKDF(..., 48 bytes)) mod (n - 1) + 1, 32 bytes big-endian",
             "scope_id": "HMAC-SHA256(scope key, label as ASCII)",
         },

@@ -106,6 +106,20 @@ for (const vector of vectors) {
       assert.equal(mine, id, label);
     }
   });
+
+  test(`the per-scope delegating keys match Python (${where})`, async () => {
+    const { keys } = await walletKeys(vector);
+    const ikm = Buffer.from(keys.decrypting.toBEBytes());
+    for (const [label, id] of Object.entries(vector.scope_ids)) {
+      const info = Buffer.concat([enc(spec.hkdf.info_scope_delegation), getBytes(id)]);
+      const okm = Buffer.from(hkdfSync("sha256", ikm, enc(spec.hkdf.salt), info, 48));
+      const scalar = (BigInt("0x" + okm.toString("hex")) % (N - 1n)) + 1n;
+      const scopeKey = umbral.SecretKey.fromBEBytes(
+        getBytes("0x" + scalar.toString(16).padStart(64, "0")));
+      assert.equal(hex(scopeKey.publicKey().toCompressedBytes()),
+        vector.scope_delegating_keys[label], label);
+    }
+  });
 }
 
 test("a different message (another chain id) gives different keys", async () => {
