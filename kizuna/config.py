@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     deployment_file: Path | None = Field(
         None, description="deployment JSON (None: deployments/<chainId>.json)")
     rpc_timeout_s: float = Field(10.0, gt=0)
+    index_path: Path | None = Field(
+        None, description="event-index SQLite file kept across restarts (None: in memory)")
 
     # --- content store (StoreConfig's variables)
     store: Literal["embedded", "ipfs"] = "embedded"

@@ -73,8 +73,11 @@ def _state(settings: Settings, ctx: ServiceContext) -> ApiState:
     )
 
 
-def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> FastAPI:
-    """The Kizuna API for ``settings``; serves ``ctx`` when given, else opens its own."""
+def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
+               with_services: bool = True) -> FastAPI:
+    """The Kizuna API for ``settings``; serves ``ctx`` when given, else opens its own.
+
+    ``with_services=False`` mounts only the sign-in and system routes (their tests)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,7 +88,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> Fast
             yield
         finally:
             if owned:
-                context.close()
+                close_context(context)
 
     app = FastAPI(title="Kizuna", version=__version__, description=DESCRIPTION,
                   lifespan=lifespan)
@@ -94,14 +97,48 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None) -> Fast
     errors.install(app)
     app.include_router(system.router)
     app.include_router(auth_routes.router)
+    if with_services:
+        from kizuna.api.routes import patient, provider
+
+        app.include_router(patient.router)
+        app.include_router(provider.router)
+    if settings.benchmark_baseline and settings.environment == "development":
+        from kizuna.api.routes import baseline
+
+        app.include_router(baseline.router)
     return app
 
 
 def open_context(settings: Settings) -> ServiceContext:
-    """Open the chain, store and database the settings name (the core part's constructor)."""
+    """Connect the chain (checked), open the event index, the content store and the database
+    the settings name, and bundle them (``ServiceContext.build``). Keys come from settings."""
+    from kizuna.chain.connection import connect
+    from kizuna.chain.index.store import EventIndex
+    from kizuna.chain.signers import LocalKeySigner
+    from kizuna.db import Database
     from kizuna.services.context import ServiceContext
+    from kizuna.storage.store import open_store
 
-    return ServiceContext.from_settings(settings)
+    chain = connect(settings.rpc_url, settings.deployment_file, timeout=settings.rpc_timeout_s)
+    if settings.chain_id is not None and settings.chain_id != chain.chain_id:
+        from kizuna.errors import WrongChain
+
+        raise WrongChain(expected=settings.chain_id, actual=chain.chain_id)
+    index_path = settings.index_path.expanduser() if settings.index_path else ":memory:"
+    index = EventIndex.for_chain(chain, index_path)
+    store = open_store(settings.store_config())
+    db = Database.open(settings.database_url)
+    anchorer = (LocalKeySigner(settings.anchorer_key.get_secret_value())
+                if settings.anchorer_key is not None else None)
+    return ServiceContext.build(chain=chain, index=index, store=store, db=db,
+                                anchor_signer=anchorer)
 
 
-__all__ = ["create_app", "open_context"]
+def close_context(ctx: ServiceContext) -> None:
+    """Release what :func:`open_context` opened."""
+    ctx.store.close()
+    ctx.index.index.close()
+    ctx.db.dispose()
+
+
+__all__ = ["close_context", "create_app", "open_context"]

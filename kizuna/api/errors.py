@@ -135,8 +135,8 @@ def revert_status(name: str) -> int:
 
 def status_for(exc: KizunaError) -> int:
     """The HTTP status of a Kizuna error (see the module table)."""
-    if isinstance(exc, PayloadTooLarge):
-        return 413
+    if isinstance(exc, PayloadTooLarge) or type(exc).__name__ == "EnvelopeTooLarge":
+        return 413  # records.EnvelopeTooLarge: the service's own limit check
     if isinstance(exc, InputError):
         return 422
     if isinstance(exc, NotAuthenticated):

@@ -98,3 +98,109 @@ class Me(Model):
     roles: list[str]
     guardian_of: list[str]
     expires_at: datetime
+
+
+# --- on-chain authorisations ----------------------------------------------------------------
+
+
+class SignedActionIn(Model):
+    """A patient's EIP-712 signed ledger action (relayed by the service: no gas for them)."""
+
+    typed_data: dict[str, object] = Field(description="the eth_signTypedData_v4 document")
+    signature: HexStr
+
+
+class AuthorizationIn(Model):
+    """Exactly one: a signed action to relay, or the hash of a transaction the wallet sent."""
+
+    signed: SignedActionIn | None = None
+    tx_hash: Hex32 | None = None
+
+
+class PreparedOut(Model):
+    """What a browser wallet needs: eth_sendTransaction params, and typed data when the ledger
+    also accepts the action signed (gasless)."""
+
+    action: str
+    transaction: dict[str, str]
+    typed_data: dict[str, object] | None = None
+
+
+# --- records ------------------------------------------------------------------------------------
+
+
+class RecordOut(Model):
+    record_id: str
+    patient: str
+    scope_id: str
+    cid: str
+    commitment: str
+    size: int
+    content_type: str
+    created_at: int
+
+
+# --- grants -------------------------------------------------------------------------------------
+
+
+class ScopeKeysIn(Model):
+    scope_id: Hex32
+    delegating_key: HexStr
+    verifying_key: HexStr
+    signature: HexStr
+
+
+class GrantIn(Model):
+    provider: AddressStr
+    scope_ids: list[Hex32] = Field(min_length=1, max_length=64)
+    expires_at: int = Field(gt=0, lt=1 << 64)
+    kfrags: dict[str, list[HexStr]] = Field(
+        description="scope id (0x hex) → the provider's key fragments for that scope")
+    authorization: AuthorizationIn
+
+
+class RevokeIn(Model):
+    provider: AddressStr
+    scope_id: Hex32
+    authorization: AuthorizationIn
+
+
+class TxOut(Model):
+    tx_hash: str
+    block_number: int
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+class ReadRequestIn(Model):
+    provider: AddressStr
+    patient: AddressStr
+    record_id: Hex32 = Field(alias="recordId")
+    request_id: Hex32 = Field(alias="requestId")
+    issued_at: int = Field(alias="issuedAt", ge=0, lt=1 << 64)
+
+
+class ReadIn(Model):
+    request: ReadRequestIn
+    signature: HexStr = Field(description="the provider's EIP-712 signature (65 bytes)")
+
+
+class ReadOut(Model):
+    """Ciphertext location and capsule fragments: only the provider can open the data key."""
+
+    record_id: str
+    patient: str
+    scope_id: str
+    cid: str
+    content_type: str
+    size: int
+    capsule: str
+    cfrags: list[str]
+    delegating_key: str
+    verifying_key: str
+    receipt_seq: int
+    request_id: str
+    head_block: int
+    served_at: int
+    leaf: str

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anvil
 
 @pytest.fixture
 def client(settings: Settings, bare_ctx: BareContext) -> Iterator[TestClient]:
-    app = create_app(settings, ctx=bare_ctx)  # type: ignore[arg-type]
+    app = create_app(settings, ctx=bare_ctx, with_services=False)  # type: ignore[arg-type]
     with TestClient(app, base_url=f"http://127.0.0.1:{settings.api_port}") as test_client:
         yield test_client
 

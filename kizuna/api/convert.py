@@ -1,0 +1,51 @@
+"""Conversions between the API's schemas and the services' types (hex ↔ bytes, dataclasses →
+answer models). Kept apart so routes stay three lines."""
+
+from __future__ import annotations
+
+from kizuna.api.schemas import AuthorizationIn, ReadOut, RecordOut
+from kizuna.chain.eip712 import SignedAction, TypedData
+from kizuna.errors import InputError
+from kizuna.services.onchain import SentTransaction
+from kizuna.services.read import ReadGrant
+from kizuna.services.records import RecordInfo
+
+
+def unhex(field: str, value: str) -> bytes:
+    try:
+        return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+    except ValueError:
+        raise InputError(field, "is not hex") from None
+
+
+def hexed(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def authorization(body: AuthorizationIn) -> SignedAction | SentTransaction:
+    if (body.signed is None) == (body.tx_hash is None):
+        raise InputError("authorization", "give exactly one of 'signed' and 'tx_hash'")
+    if body.tx_hash is not None:
+        return SentTransaction.parse(body.tx_hash)
+    assert body.signed is not None
+    try:
+        typed = TypedData.from_json(body.signed.typed_data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError("authorization.signed.typed_data", f"not EIP-712 typed data: {exc}") \
+            from None
+    return SignedAction(typed=typed, signature=unhex("signature", body.signed.signature))
+
+
+def record_out(r: RecordInfo) -> RecordOut:
+    return RecordOut(record_id=hexed(r.record_id), patient=r.patient, scope_id=hexed(r.scope_id),
+                     cid=r.cid, commitment=hexed(r.commitment), size=r.size,
+                     content_type=r.content_type, created_at=r.created_at)
+
+
+def read_out(g: ReadGrant) -> ReadOut:
+    return ReadOut(record_id=hexed(g.record_id), patient=g.patient, scope_id=hexed(g.scope_id),
+                   cid=g.cid, content_type=g.content_type, size=g.size, capsule=hexed(g.capsule),
+                   cfrags=[hexed(c) for c in g.cfrags], delegating_key=hexed(g.delegating_key),
+                   verifying_key=hexed(g.verifying_key), receipt_seq=g.receipt_seq,
+                   request_id=hexed(g.request_id), head_block=g.head_block,
+                   served_at=g.served_at, leaf=hexed(g.leaf))

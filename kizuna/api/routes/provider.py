@@ -1,0 +1,52 @@
+"""Provider routes: read a record (signed request → access check → re-encryption → receipt),
+fetch ciphertext by CID, list the patients who granted them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Path
+from fastapi.responses import StreamingResponse
+
+from kizuna.api.convert import read_out, unhex
+from kizuna.api.deps import CurrentSession, ProviderSession, State
+from kizuna.api.errors import error_responses
+from kizuna.api.schemas import ReadIn, ReadOut
+from kizuna.api.streaming import started
+from kizuna.errors import AccessDenied
+from kizuna.receipts.request import ReadRequest
+from kizuna.services import grants as grant_service
+from kizuna.services.read import serve_read
+
+router = APIRouter(tags=["provider"])
+
+
+@router.post("/provider/reads", response_model=ReadOut,
+             responses=error_responses(401, 403, 404, 422, 503))
+def read(body: ReadIn, session: ProviderSession, state: State) -> ReadOut:
+    """Serve one signed read request. The answer holds the ciphertext's CID and capsule
+    fragments for the provider's key; the receipt is stored before this answer is sent."""
+    request = ReadRequest.from_json(body.request.model_dump(by_alias=True))
+    if request.provider != session.address:
+        raise AccessDenied("the read request names another provider than the session")
+    grant = serve_read(state.ctx, request=request, signature=unhex("signature", body.signature))
+    return read_out(grant)
+
+
+@router.get("/provider/patients", response_model=list[str], responses=error_responses(401, 403))
+def patients(session: ProviderSession, state: State) -> list[str]:
+    """Patients with at least one live grant to this provider (from the chain, at the head)."""
+    return [str(a) for a in grant_service.patients_of(state.ctx, provider=session.address)]
+
+
+@router.get("/content/{cid}", response_class=StreamingResponse,
+            responses={200: {"content": {"application/octet-stream": {}},
+                             "description": "the envelope (ciphertext), streamed"},
+                       **error_responses(401, 404, 422, 502, 503)})
+def content(session: CurrentSession, state: State,
+            cid: str = Path(max_length=128, description="CIDv1 of an envelope"),
+            ) -> StreamingResponse:
+    """Ciphertext by CID (envelopes only: useless without capsule fragments from a read).
+    The store checks the bytes against their CID while streaming: tampered content aborts the
+    response instead of being delivered."""
+    return StreamingResponse(started(state.ctx.store.get(cid)),
+                             media_type="application/octet-stream")
+
