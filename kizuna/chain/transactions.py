@@ -52,6 +52,7 @@ from kizuna.errors import (
     NonceTooLow,
     TransactionError,
     TransactionTimeout,
+    WrongChain,
 )
 from kizuna.types import Address
 
@@ -331,6 +332,13 @@ class TransactionSender:
                     tx_hash = bytes(keccak(raw))
                     if not self._is_mined(tx_hash):
                         raise
+                except TransactionError as error:
+                    if "chain id" not in str(error).lower():
+                        raise
+                    # The node is (now) on another chain than this connection was checked for.
+                    with node_errors(self.decoder):
+                        actual = int(self.w3.eth.chain_id)
+                    raise WrongChain(expected=self.chain_id, actual=actual) from error
                 slot.used = True
                 return tx_hash
         raise AssertionError("unreachable")

@@ -17,12 +17,19 @@ from kizuna.chain.localnode import LocalNode, free_port
 from kizuna.chain.models import ContractCall
 from kizuna.chain.reverts import RevertDecoder
 from kizuna.chain.signers import LocalKeySigner
-from kizuna.chain.transactions import NonceTooHigh, TransactionReverted, TxPolicy, classify
+from kizuna.chain.transactions import (
+    NonceTooHigh,
+    TransactionReverted,
+    TransactionSender,
+    TxPolicy,
+    classify,
+)
 from kizuna.errors import (
     InsufficientFunds,
     NodeUnreachable,
     NonceTooLow,
     TransactionTimeout,
+    WrongChain,
 )
 
 
@@ -195,3 +202,14 @@ def test_node_messages_map_to_kizuna_errors(message: str, expected: type) -> Non
     mapped = classify(error, RevertDecoder())
     assert type(mapped) is expected
     assert message in str(mapped)
+
+
+@pytest.mark.anvil
+def test_a_node_on_another_chain_than_the_sender_is_named(anvil_env: Env) -> None:
+    # A sender checked for chain 1 talking to anvil (31337), e.g. after the node was swapped.
+    sender = TransactionSender(anvil_env.w3, chain_id=1, decoder=RevertDecoder())
+    patient = anvil_env.new_signer()
+    call = anvil_env.chain.ledger.grant_call(patient.address, scope("lab"), anvil_env.now() + 60)
+    with pytest.raises(WrongChain) as info:
+        sender.transact(call, patient)
+    assert (info.value.expected, info.value.actual) == (1, 31337)
