@@ -15,13 +15,16 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.contract import Contract
 from web3.providers.rpc import HTTPProvider
 
+from kizuna.chain.agents.access_log import AccessLogAgent
+from kizuna.chain.agents.ledger import ConsentLedgerAgent
+from kizuna.chain.agents.registry import ProviderRegistryAgent
 from kizuna.chain.artifacts import CONTRACT_NAMES, load_artifact
 from kizuna.chain.deploy import Deployment, load_deployment
 from kizuna.chain.eip712 import Eip712Domain, ledger_domain
@@ -30,10 +33,6 @@ from kizuna.chain.reverts import RevertDecoder, abi_type_string
 from kizuna.chain.transactions import TransactionSender, TxPolicy, node_errors
 from kizuna.errors import DeploymentError, InputError, NodeUnreachable, NotFoundError, WrongChain
 
-if TYPE_CHECKING:
-    from kizuna.chain.agents.access_log import AccessLogAgent
-    from kizuna.chain.agents.ledger import ConsentLedgerAgent
-    from kizuna.chain.agents.registry import ProviderRegistryAgent
 
 def load_deployment_file(path: str | os.PathLike[str]) -> Deployment:
     """Read a deployment file at any path; ``NotFoundError`` / ``DeploymentError`` name it."""
@@ -122,20 +121,14 @@ class Chain:
 
     @cached_property
     def ledger(self) -> ConsentLedgerAgent:
-        from kizuna.chain.agents.ledger import ConsentLedgerAgent
-
         return ConsentLedgerAgent(self)
 
     @cached_property
     def registry(self) -> ProviderRegistryAgent:
-        from kizuna.chain.agents.registry import ProviderRegistryAgent
-
         return ProviderRegistryAgent(self)
 
     @cached_property
     def access_log(self) -> AccessLogAgent:
-        from kizuna.chain.agents.access_log import AccessLogAgent
-
         return AccessLogAgent(self)
 
     def __repr__(self) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn, Protocol, Self, runtime_checkable
 
 from eth_account import Account
+from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_address, to_checksum_address
 
@@ -104,8 +105,6 @@ class LocalKeySigner(_NoCopy):
 
     def sign_message(self, text: str) -> bytes:
         """An EIP-191 ``personal_sign`` signature of a text (SIWE, wallet-derived keys)."""
-        from eth_account.messages import encode_defunct
-
         return bytes(self._account.sign_message(encode_defunct(text=text)).signature)
 
     def __repr__(self) -> str:
