@@ -308,3 +308,41 @@ def test_sync_against_a_node_that_went_away(tmp_path: Path) -> None:
         index.sync()
     assert index.head == head  # the cache is intact and still answers
     assert index.grantees(env.admin.address) == []
+
+
+@pytest.mark.anvil
+def test_fresh_reads_from_many_threads_while_the_chain_moves(anvil_env: Env) -> None:
+    import threading
+
+    patient, provider = anvil_env.new_signer(), anvil_env.new_signer(funded=False)
+    fresh = FreshIndex(anvil_env.chain, EventIndex.for_chain(anvil_env.chain))
+    errors: list[BaseException] = []
+    seen: list[list[int]] = [[] for _ in range(4)]
+    stop = threading.Event()
+
+    def reader(slot: int) -> None:
+        try:
+            while not stop.is_set():
+                decision = fresh.decide(patient.address, provider.address, scope("lab"))
+                seen[slot].append(decision.block.number)
+                fresh.grantees(provider.address)
+        except BaseException as exc:  # collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        for _ in range(5):
+            anvil_env.chain.ledger.grant(provider.address, scope("lab"), anvil_env.now() + 999,
+                                         signer=patient)
+            anvil_env.chain.ledger.revoke(provider.address, scope("lab"), signer=patient)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert errors == []
+    for numbers in seen:
+        assert numbers and numbers == sorted(numbers)  # each reader's head never goes back
+    final = fresh.decide(patient.address, provider.address, scope("lab"))
+    assert not final.allowed and fresh.grantees(provider.address) == []
