@@ -1,0 +1,171 @@
+"""The provider's side: sign read requests, verify capsule fragments, decrypt locally.
+
+:class:`ProviderClient` holds the provider's signer and wallet-derived keys (its Umbral public
+key is the one in the provider registry). A read::
+
+    ReadRequest (random id, now) signed (EIP-712, proxy domain)
+    → service: serve_read → ReadGrant (CID, capsule, capsule fragments, the patient's scope
+      delegating key and verifying key)
+    → the envelope fetched by CID from the content store
+    → here: the capsule fragments verified against the patient's keys and this provider's key,
+      the data key opened, every segment authenticated, and the whole envelope checked against
+      the commitment *registered on-chain* (not one the service reports)
+
+A tampered ciphertext raises :class:`~kizuna.errors.IntegrityError`; nothing unauthenticated
+is ever returned. Reports, prescriptions and booking confirmations are encrypted here to the
+patient's published inbox key (its wallet signature checked first) and announced with the
+provider's own ``logCareEvent`` transaction.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from kizuna.chain.signers import Signer
+from kizuna.client.keys import ParticipantKeys, derivation_domain, participant_keys
+from kizuna.crypto import pre
+from kizuna.crypto.commitment import commitment_of
+from kizuna.errors import IntegrityError, NotFoundError
+from kizuna.receipts.request import ReadRequest
+from kizuna.services import care, grants, guardians, requests
+from kizuna.services import inbox as inboxes
+from kizuna.services import records as recordstore
+from kizuna.services.onchain import SentTransaction, checked_address
+from kizuna.services.read import ReadGrant, serve_read
+from kizuna.storage.envelope import EnvelopeReader, decrypt_bytes, encrypt_bytes, read_header
+from kizuna.types import Address, Commitment, RecordId, ScopeId
+
+if TYPE_CHECKING:
+    from kizuna.services.context import ServiceContext
+
+
+class ProviderClient:
+    """A verified provider using the service in-process."""
+
+    def __init__(self, *, signer: Signer, ctx: ServiceContext,
+                 keys: ParticipantKeys | None = None) -> None:
+        self.signer = signer
+        self.ctx = ctx
+        self.keys = keys if keys is not None else participant_keys(
+            signer, derivation_domain(ctx.chain))
+
+    @property
+    def address(self) -> Address:
+        return self.signer.address
+
+    @property
+    def public_key(self) -> pre.UmbralPublicKey:
+        """The key to publish in the provider registry."""
+        return self.keys.public_key
+
+    # -- finding what to read ----------------------------------------------------------------
+
+    def patients(self) -> list[Address]:
+        return grants.patients_of(self.ctx, provider=self.address)
+
+    def records(self, *, patient: str | None = None,
+                content_type: str | None = None) -> list[recordstore.RecordInfo]:
+        return recordstore.readable_records(self.ctx, provider=self.address, patient=patient,
+                                        content_type=content_type)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def request_read(self, *, patient: str, record_id: bytes) -> ReadGrant:
+        """Sign a read request and have the service serve it (no decryption yet)."""
+        request = ReadRequest.new(provider=self.address, patient=patient, record_id=record_id)
+        signature = self.signer.sign_typed_data(request.typed_data(self.ctx.domain))
+        return serve_read(self.ctx, request=request, signature=signature)
+
+    def read(self, *, patient: str, record_id: bytes) -> bytes:
+        """Read one record: signed request, capsule fragments, local decryption."""
+        grant = self.request_read(patient=patient, record_id=record_id)
+        with self.ctx.store.get(grant.cid) as stream:
+            envelope = stream.read()
+        return self.open(grant, envelope)
+
+    def _onchain_commitment(self, patient: Address, record_id: RecordId) -> Commitment:
+        for record in self.ctx.index.records_of(patient):
+            if record.record_id == record_id:
+                return record.commitment
+        raise NotFoundError(f"record 0x{record_id.hex()} is not registered to {patient}")
+
+    def open(self, grant: ReadGrant, envelope: bytes) -> bytes:
+        """Decrypt an envelope with the capsule fragments of ``grant`` (all checks here)."""
+        header = read_header(envelope)
+        if header.record_id != grant.record_id:
+            raise IntegrityError("the envelope is of another record than the one read")
+        delegating = pre.UmbralPublicKey.from_bytes(grant.delegating_key, field="delegating_key")
+        verifying = pre.UmbralPublicKey.from_bytes(grant.verifying_key, field="verifying_key")
+        cfrags = pre.verify_cfrags(grant.cfrags, capsule=header.capsule,
+                                   verifying_key=verifying, delegating_key=delegating,
+                                   receiving_key=self.keys.public_key)
+        key = header.unwrap_for_grantee(self.keys.wallet.decrypting_key,
+                                        delegating_key=delegating, cfrags=cfrags,
+                                        threshold=len(cfrags))
+        expected = self._onchain_commitment(grant.patient, grant.record_id)
+        return b"".join(EnvelopeReader(envelope).decrypt(key, expected_commitment=expected))
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def _seal_for(self, patient: str, content: bytes,
+                  content_type: str) -> tuple[bytes, bytes]:
+        inbox_key = care.inbox_key_of(self.ctx, patient)
+        inbox_key.verify()  # the patient's own signature, not the service's word
+        message_id = os.urandom(32)
+        envelope = bytes(encrypt_bytes(content, owner_key=inbox_key.public_key,
+                                       record_id=RecordId(message_id),
+                                       content_type=content_type))
+        return message_id, envelope
+
+    def request_access(self, patient: str, note: bytes, *,
+                       content_type: str = "text/plain") -> care.CareMessage:
+        """Ask ``patient`` for access, with a note only the patient can read."""
+        patient = checked_address("patient", patient)
+        message_id, envelope = self._seal_for(patient, note, content_type)
+        receipt = self.ctx.chain.ledger.request_access(patient, commitment_of(envelope),
+                                                       signer=self.signer)
+        return requests.request_access(self.ctx, provider=self.address, patient=patient,
+                                       message_id=message_id, envelope=envelope,
+                                       transaction=SentTransaction(receipt.tx_hash))
+
+    def send(self, patient: str, kind: str, content: bytes, *,
+             content_type: str = "application/fhir+json",
+             scope_id: ScopeId | None = None) -> care.CareMessage:
+        """Send a report / prescription / booking confirmation, encrypted to the patient."""
+        if kind not in care.CARE_KINDS:
+            from kizuna.errors import InputError
+
+            raise InputError("kind", f"{kind!r} is not a care message kind")
+        patient = checked_address("patient", patient)
+        message_id, envelope = self._seal_for(patient, content, content_type)
+        receipt = self.ctx.chain.ledger.log_care_event(
+            patient, care.CARE_KINDS[kind], commitment_of(envelope), signer=self.signer,
+            provider=self.address, scope_id=scope_id)
+        return care.send_message(self.ctx, sender=self.address, patient=patient,
+                                 provider=self.address, kind=kind, message_id=message_id,
+                                 envelope=envelope,
+                                 transaction=SentTransaction(receipt.tx_hash))
+
+    def open_message(self, ref: bytes) -> bytes:
+        """Decrypt a message a patient sent this provider (encrypted to its registry key)."""
+        with care.open_message(self.ctx, reader=self.address, ref=ref) as stream:
+            envelope = stream.read()
+        if commitment_of(envelope) != bytes(ref):
+            raise IntegrityError("the message does not match its on-chain reference")
+        return bytes(decrypt_bytes(envelope, owner_sk=self.keys.wallet.decrypting_key))
+
+    def inbox(self) -> list[inboxes.InboxItem]:
+        return inboxes.provider_inbox(self.ctx, provider=self.address)
+
+    def break_glass(self, patient: str, *, duration: int,
+                    reason_code: int) -> guardians.Confirmed:
+        """Open emergency access (allowed by the patient's policy; flagged for review)."""
+        patient = checked_address("patient", patient)
+        receipt = self.ctx.chain.ledger.open_emergency_access(patient, duration, reason_code,
+                                                              signer=self.signer)
+        return guardians.confirm_break_glass(self.ctx, provider=self.address, patient=patient,
+                                             transaction=SentTransaction(receipt.tx_hash))
+
+
+__all__ = ["ProviderClient"]
