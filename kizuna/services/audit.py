@@ -418,7 +418,9 @@ def full_log(chain: Chain, *, index: EventIndex | None = None, from_chain: bool 
             if until is not None and receipt.served_at > until:
                 continue
             entries.append(read_entry(receipt, history))
-        entries.sort(key=lambda x: (x.time, x.block_number, x.log_index))
+        # A read sits after the events of the head block it was decided at.
+        entries.sort(key=lambda x: (x.block_number, x.log_index if x.log_index >= 0 else 1 << 40,
+                                    x.time))
     return entries
 
 

@@ -1,0 +1,22 @@
+"""The audit tests share one story (built once per module on eth-tester) and tamper with copies
+of its database and content store, never with the story itself."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from story import Story, build_story
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
+    built = build_story(tmp_path_factory.mktemp("audit-story"))
+    yield built
+    built.index.close()
+    built.db.dispose()
