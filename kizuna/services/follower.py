@@ -1,0 +1,110 @@
+"""``IndexFollower``: keeps the event index synced and the proxy's key fragments honest.
+
+Revocation is decided on-chain; a patient may revoke from any tool (``cast send``, another
+instance, the web page's wallet) without telling this service. The follower makes the service
+notice anyway: on every tick it syncs the index to the head, then compares the key fragments it
+holds with the live grants the index knows, and deletes the fragments of every
+(patient, scope, provider) whose grant is gone -- revoked (``AccessRevoked``), cut by
+``AllAccessRevoked``, or expired.
+
+Deleting is confirmed on the chain first (``grantOf`` at the latest block): fragments uploaded
+right after a grant that the index has not seen yet are never deleted by mistake. The access
+check does not depend on the follower -- it reads the chain at the head on every read -- the
+follower is what makes "revoke deletes the key fragments" hold for revokes made elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from kizuna.db import schema as t
+from kizuna.errors import KizunaError
+from kizuna.services.context import ServiceContext
+from kizuna.types import Address, ScopeId
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowResult:
+    head_block: int
+    deleted: tuple[tuple[Address, ScopeId, Address], ...]
+    """(patient, scope, provider) whose key fragments were deleted in this tick."""
+
+
+class IndexFollower:
+    """Syncs ``ctx.index`` and deletes key fragments of grants that are no longer live."""
+
+    def __init__(self, ctx: ServiceContext, *, interval_s: float = 2.0) -> None:
+        self.ctx = ctx
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.last_error: KizunaError | None = None
+
+    def tick(self) -> FollowResult:
+        """One pass: sync, then delete the fragments of dead grants."""
+        with self._lock:
+            head = self.ctx.index.head()
+            with self.ctx.db.read() as conn:
+                held = {(r[0], bytes(r[1]), r[2]) for r in conn.execute(
+                    select(t.kfrags.c.patient, t.kfrags.c.scope_id, t.kfrags.c.provider)
+                    .distinct())}
+            live: dict[str, set[tuple[str, bytes]]] = {}
+            for patient in {p for p, _, _ in held}:
+                live[patient] = {(g.provider, bytes(g.scope_id))
+                                 for g in self.ctx.index.index.grants_of(patient, at=head)}
+            deleted: list[tuple[Address, ScopeId, Address]] = []
+            ledger = self.ctx.chain.ledger
+            for patient, scope, provider in sorted(held):
+                if (provider, scope) in live[patient]:
+                    continue
+                grant = ledger.grant_of(patient, provider, ScopeId(scope))  # at "latest"
+                if grant is not None and grant.live:
+                    continue  # granted after the index's head: not ours to delete
+                self.ctx.kfrags.delete(patient=patient, scope_id=ScopeId(scope),
+                                       provider=provider)
+                deleted.append((patient, ScopeId(scope), provider))
+            return FollowResult(head_block=head.number, deleted=tuple(deleted))
+
+    # -- background ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="kizuna-follower", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                result = self.tick()
+                self.last_error = None
+                if result.deleted:
+                    log.info("deleted key fragments of %d dead grants", len(result.deleted))
+            except KizunaError as error:
+                self.last_error = error
+                log.warning("index follower tick failed: %s", error)
+            self._stop.wait(self.interval_s)
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> IndexFollower:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+__all__ = ["FollowResult", "IndexFollower"]

@@ -1,0 +1,188 @@
+"""A service core on a real chain: deployment, content store, database, patients, providers.
+
+``Stack`` wires the Kizuna contracts (eth-tester or anvil, via tests/chain/chainenv.py), an
+embedded content store and a service database into a :class:`ServiceContext`, and gives the
+tests the patient's and the provider's sides: encrypt a record to a scope key, register it,
+grant with key fragments, sign read requests, decrypt what the proxy returns.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import insert
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chain"))
+
+from chainenv import Env  # noqa: E402
+
+from kizuna.chain.index.store import EventIndex  # noqa: E402
+from kizuna.chain.signers import LocalKeySigner  # noqa: E402
+from kizuna.crypto import pre  # noqa: E402
+from kizuna.crypto.scopes import blind_scope  # noqa: E402
+from kizuna.crypto.wallet_keys import (  # noqa: E402
+    KeyDerivationDomain,
+    WalletKeys,
+    derive_wallet_keys_with_private_key,
+)
+from kizuna.db import Database  # noqa: E402
+from kizuna.db import schema as t  # noqa: E402
+from kizuna.proxy.kfrags import sign_scope_keys  # noqa: E402
+from kizuna.receipts.request import ReadRequest  # noqa: E402
+from kizuna.services.context import ServiceContext  # noqa: E402
+from kizuna.services.read import ReadGrant  # noqa: E402
+from kizuna.storage.embedded import EmbeddedStore  # noqa: E402
+from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes, read_header  # noqa: E402
+from kizuna.types import Commitment, RecordId, ScopeId  # noqa: E402
+
+
+@dataclass
+class Party:
+    """A participant: wallet key, chain signer, wallet-derived Umbral keys."""
+
+    private_key: bytes
+    signer: LocalKeySigner
+    keys: WalletKeys
+
+    @property
+    def address(self) -> str:
+        return self.signer.address
+
+
+@dataclass
+class Record:
+    record_id: RecordId
+    scope_id: ScopeId
+    plaintext: bytes
+    cid: str
+
+
+@dataclass
+class Stack:
+    env: Env
+    db: Database
+    store: EmbeddedStore
+    ctx: ServiceContext
+    root: Path
+    _contexts: list[ServiceContext] = field(default_factory=list)
+
+    @property
+    def chain(self):  # type: ignore[no-untyped-def]
+        return self.env.chain
+
+    def key_domain(self) -> KeyDerivationDomain:
+        return KeyDerivationDomain(chain_id=self.chain.chain_id,
+                                   verifying_contract=self.chain.deployment.consent_ledger)
+
+    def party(self) -> Party:
+        key = os.urandom(32)
+        signer = LocalKeySigner(key)
+        self.env.fund(signer.address)
+        return Party(key, signer, derive_wallet_keys_with_private_key(key,
+                                                                     domain=self.key_domain()))
+
+    def provider(self) -> Party:
+        party = self.party()
+        self.chain.registry.add_provider(party.address, party.keys.public_key.to_bytes(),
+                                         b"\x07" * 32, signer=self.env.admin)
+        return party
+
+    def second_context(self, db: Database | None = None) -> ServiceContext:
+        """Another service instance on the same chain and database (its own index, caches)."""
+        ctx = ServiceContext.build(chain=self.chain, index=EventIndex.for_chain(self.chain),
+                                   store=self.store, db=db or self.db,
+                                   anchor_signer=self.env.admin)
+        self._contexts.append(ctx)
+        return ctx
+
+    # -- the patient's side -------------------------------------------------------------------
+
+    def scope(self, patient: Party, label: str = "Observation") -> ScopeId:
+        return blind_scope(patient.keys.scope_key, label)
+
+    def add_record(self, patient: Party, *, label: str = "Observation",
+                   plaintext: bytes | None = None) -> Record:
+        scope_id = self.scope(patient, label)
+        scope_pk = patient.keys.scope_delegating_key(scope_id).public_key
+        record_id = RecordId(os.urandom(32))
+        data = plaintext if plaintext is not None else os.urandom(10_000)
+        envelope = bytes(encrypt_bytes(data, owner_key=scope_pk, record_id=record_id,
+                                       content_type="application/fhir+json"))
+        cid = self.store.put(envelope)
+        from kizuna.crypto.commitment import commitment_of
+
+        commitment = commitment_of(envelope)
+        self.chain.ledger.register_record(record_id, commitment, scope_id,
+                                          signer=patient.signer)
+        self.write_record_row(patient, record_id, scope_id, cid, commitment, len(envelope))
+        return Record(record_id, scope_id, data, cid)
+
+    def write_record_row(self, patient: Party, record_id: RecordId, scope_id: ScopeId, cid: str,
+                         commitment: Commitment, size: int) -> None:
+        with self.db.write() as conn:
+            conn.execute(insert(t.records).values(
+                record_id=record_id, patient=patient.address, scope_id=scope_id, cid=cid,
+                commitment=commitment, size=size, content_type="application/fhir+json",
+                created_at=int(time.time())))
+
+    def grant(self, patient: Party, provider: Party, *, label: str = "Observation",
+              expires_in: int = 3600, shares: int = 1, threshold: int = 1,
+              ctx: ServiceContext | None = None) -> ScopeId:
+        """On-chain grant + scope keys registered + verified kfrags handed to the proxy."""
+        ctx = ctx or self.ctx
+        scope_id = self.scope(patient, label)
+        self.chain.ledger.grant(provider.address, scope_id, self.env.now() + expires_in,
+                                signer=patient.signer)
+        self.hand_kfrags(patient, provider, scope_id, shares=shares, threshold=threshold,
+                         ctx=ctx)
+        return scope_id
+
+    def hand_kfrags(self, patient: Party, provider: Party, scope_id: ScopeId, *,
+                    shares: int = 1, threshold: int = 1,
+                    ctx: ServiceContext | None = None) -> int:
+        ctx = ctx or self.ctx
+        scope_sk = patient.keys.scope_delegating_key(scope_id)
+        signature = sign_scope_keys(patient.private_key, ctx.domain, patient=patient.address,
+                                    scope_id=scope_id, delegating_key=scope_sk.public_key,
+                                    verifying_key=patient.keys.verifying_key)
+        ctx.kfrags.register_scope_keys(patient=patient.address, scope_id=scope_id,
+                                       delegating_key=scope_sk.public_key,
+                                       verifying_key=patient.keys.verifying_key,
+                                       signature=signature)
+        kfrags = pre.generate_kfrags(scope_sk, provider.keys.public_key, patient.keys.signer(),
+                                     threshold=threshold, shares=shares)
+        receiving = ctx.access.provider_keys.key_of(provider.address)
+        return ctx.kfrags.put(patient=patient.address, scope_id=scope_id,
+                              provider=provider.address, receiving_key=receiving,
+                              kfrags=[k.to_bytes() for k in kfrags])
+
+    # -- the provider's side ------------------------------------------------------------------
+
+    def request(self, provider: Party, patient: Party, record: Record,
+                ctx: ServiceContext | None = None,
+                issued_at: int | None = None) -> tuple[ReadRequest, bytes]:
+        ctx = ctx or self.ctx
+        request = ReadRequest.new(provider=provider.address, patient=patient.address,
+                                  record_id=record.record_id, issued_at=issued_at)
+        return request, request.sign(provider.private_key, ctx.domain)
+
+    def open(self, provider: Party, answer: ReadGrant, *, threshold: int = 1) -> bytes:
+        """Decrypt the record as the provider from the proxy's answer."""
+        with self.store.get(answer.cid) as stream:
+            envelope = stream.read()
+        header = read_header(envelope)
+        capsule = pre.Capsule.from_bytes(answer.capsule)
+        cfrags = pre.verify_cfrags(
+            answer.cfrags, capsule=capsule,
+            verifying_key=pre.UmbralPublicKey.from_bytes(answer.verifying_key),
+            delegating_key=pre.UmbralPublicKey.from_bytes(answer.delegating_key),
+            receiving_key=provider.keys.public_key)
+        key = header.unwrap_for_grantee(
+            provider.keys.decrypting_key,
+            delegating_key=pre.UmbralPublicKey.from_bytes(answer.delegating_key),
+            cfrags=cfrags, threshold=threshold)
+        return bytes(decrypt_bytes(envelope, key=key))

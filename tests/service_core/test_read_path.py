@@ -1,0 +1,256 @@
+"""serve_read on eth-tester: grant → kfrags → read → decrypt, and every way a read is refused."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from harness import Stack
+from sqlalchemy import func, select
+
+from kizuna.access.check import (
+    GrantExpired,
+    GrantRevoked,
+    NoGrant,
+    ProviderNotRegistered,
+    RecordSuperseded,
+    WrongPatient,
+)
+from kizuna.db import schema as t
+from kizuna.errors import AccessDenied, InputError, NotFoundError
+from kizuna.receipts.request import ReadRequest, ReplayedRequest, StaleRequest, WrongSigner
+from kizuna.services.read import NoKeyFragments, serve_read
+from kizuna.types import RecordId
+
+
+def _receipts(stack: Stack) -> int:
+    with stack.db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(t.receipts)).scalar_one())
+
+
+def test_granted_provider_reads_and_decrypts(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider)
+    request, signature = stack.request(provider, patient, record)
+    answer = serve_read(stack.ctx, request=request, signature=signature)
+    assert answer.cid == record.cid and answer.patient == patient.address
+    assert answer.head_block == stack.env.w3.eth.block_number
+    assert stack.open(provider, answer) == record.plaintext
+    stored = stack.ctx.receipts.get(request.request_id)
+    assert stored is not None and stored.seq == answer.receipt_seq
+    assert stored.head_block == answer.head_block and stored.leaf == answer.leaf
+
+
+def test_threshold_kfrags_give_one_cfrag_each(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider, shares=3, threshold=2)
+    request, signature = stack.request(provider, patient, record)
+    answer = serve_read(stack.ctx, request=request, signature=signature)
+    assert len(answer.cfrags) == 3 and len(set(answer.cfrags)) == 3
+    assert stack.open(provider, answer, threshold=2) == record.plaintext
+
+
+def test_only_granted_scopes_are_readable(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    lab = stack.add_record(patient, label="Observation")
+    notes = stack.add_record(patient, label="DocumentReference")
+    stack.grant(patient, provider, label="Observation")
+    serve_read(stack.ctx, request=(r := stack.request(provider, patient, lab))[0],
+               signature=r[1])
+    request, signature = stack.request(provider, patient, notes)
+    with pytest.raises(NoGrant, match="no grant"):
+        serve_read(stack.ctx, request=request, signature=signature)
+    assert _receipts(stack) == 1
+
+
+def test_revoke_refuses_the_next_read(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    scope_id = stack.grant(patient, provider)
+    serve_read(stack.ctx, request=(r := stack.request(provider, patient, record))[0],
+               signature=r[1])
+    stack.chain.ledger.revoke(provider.address, scope_id, signer=patient.signer)
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(NoGrant):
+        serve_read(stack.ctx, request=request, signature=signature)
+    assert _receipts(stack) == 1
+
+
+def test_revoke_all_refuses_with_the_reason(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider)
+    stack.chain.ledger.revoke_all(provider.address, signer=patient.signer)
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(GrantRevoked, match="revoked"):
+        serve_read(stack.ctx, request=request, signature=signature)
+
+
+def test_expired_grant_is_refused(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider, expires_in=100)
+    stack.env.advance(200)
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(GrantExpired, match="expired"):
+        serve_read(stack.ctx, request=request, signature=signature)
+
+
+def test_unknown_record_is_not_found(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    request = ReadRequest.new(provider=provider.address, patient=patient.address,
+                              record_id=RecordId(os.urandom(32)))
+    with pytest.raises(NotFoundError, match="no record"):
+        serve_read(stack.ctx, request=request,
+                   signature=request.sign(provider.private_key, stack.ctx.domain))
+
+
+def test_wrong_signer_is_refused(stack: Stack) -> None:
+    patient, provider, other = stack.party(), stack.provider(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider)
+    request = ReadRequest.new(provider=provider.address, patient=patient.address,
+                              record_id=record.record_id)
+    forged = request.sign(other.private_key, stack.ctx.domain)
+    with pytest.raises(WrongSigner, match="not by the provider"):
+        serve_read(stack.ctx, request=request, signature=forged)
+    # Signed for another chain / contract: recovers to someone else.
+    from kizuna.receipts.request import proxy_domain
+
+    elsewhere = proxy_domain(chain_id=1, access_log=stack.chain.deployment.consent_ledger)
+    with pytest.raises(WrongSigner):
+        serve_read(stack.ctx, request=request,
+                   signature=request.sign(provider.private_key, elsewhere))
+    with pytest.raises(InputError, match="signature"):
+        serve_read(stack.ctx, request=request, signature=b"\x01" * 64)
+    assert _receipts(stack) == 0
+
+
+def test_replayed_request_is_refused(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider)
+    request, signature = stack.request(provider, patient, record)
+    serve_read(stack.ctx, request=request, signature=signature)
+    with pytest.raises(ReplayedRequest, match="served already"):
+        serve_read(stack.ctx, request=request, signature=signature)
+    # Another instance on the same database refuses it too.
+    with pytest.raises(ReplayedRequest):
+        serve_read(stack.second_context(), request=request, signature=signature)
+    assert isinstance(ReplayedRequest("x"), AccessDenied)
+    assert _receipts(stack) == 1
+
+
+def test_stale_or_post_dated_request_is_refused(stack: Stack) -> None:
+    import time
+
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider)
+    for skew in (-121, 121):
+        request, signature = stack.request(provider, patient, record,
+                                           issued_at=int(time.time()) + skew)
+        with pytest.raises(StaleRequest, match="issuedAt"):
+            serve_read(stack.ctx, request=request, signature=signature)
+    request, signature = stack.request(provider, patient, record,
+                                       issued_at=int(time.time()) - 100)
+    serve_read(stack.ctx, request=request, signature=signature)
+
+
+def test_provider_cannot_read_another_patients_record(stack: Stack) -> None:
+    alice, bob, provider = stack.party(), stack.party(), stack.provider()
+    alice_record = stack.add_record(alice)
+    stack.add_record(bob)
+    stack.grant(bob, provider)  # the provider has Bob's consent, not Alice's
+    # Naming Bob as the patient of Alice's record:
+    request, signature = stack.request(provider, bob, alice_record)
+    with pytest.raises(WrongPatient):
+        serve_read(stack.ctx, request=request, signature=signature)
+    # Naming Alice honestly: no grant from Alice.
+    request, signature = stack.request(provider, alice, alice_record)
+    with pytest.raises(NoGrant):
+        serve_read(stack.ctx, request=request, signature=signature)
+    assert _receipts(stack) == 0
+
+
+def test_a_record_row_claiming_another_owner_is_refused(stack: Stack) -> None:
+    """A database row must agree with the chain: a row naming Bob for Alice's record fails."""
+    alice, bob, provider = stack.party(), stack.party(), stack.provider()
+    record = stack.add_record(alice)
+    fake = RecordId(os.urandom(32))
+    # Register the fake id on-chain as Alice's, but write the row as Bob's.
+    from kizuna.crypto.commitment import commitment_of
+
+    stack.chain.ledger.register_record(fake, commitment_of(b"x"), stack.scope(alice),
+                                       signer=alice.signer)
+    stack.write_record_row(bob, fake, stack.scope(bob), record.cid, commitment_of(b"x"), 1)
+    stack.grant(bob, provider)
+    from harness import Record
+
+    request, signature = stack.request(provider, bob, Record(fake, stack.scope(bob), b"",
+                                                             record.cid))
+    with pytest.raises(WrongPatient, match="on-chain"):
+        serve_read(stack.ctx, request=request, signature=signature)
+
+
+def test_unregistered_reader_is_refused(stack: Stack) -> None:
+    patient, stranger = stack.party(), stack.party()
+    record = stack.add_record(patient)
+    stack.chain.ledger.grant(stranger.address, stack.scope(patient), stack.env.now() + 3600,
+                             signer=patient.signer)
+    request, signature = stack.request(stranger, patient, record)
+    with pytest.raises(ProviderNotRegistered, match="not in the provider registry"):
+        serve_read(stack.ctx, request=request, signature=signature)
+
+
+def test_suspended_provider_cannot_use_emergency_access(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.chain.ledger.set_emergency_policy(True, 3600, signer=patient.signer)
+    stack.chain.ledger.open_emergency_access(patient.address, 600, 1, signer=provider.signer)
+    stack.hand_kfrags(patient, provider, record.scope_id)
+    request, signature = stack.request(provider, patient, record)
+    answer = serve_read(stack.ctx, request=request, signature=signature)  # emergency: allowed
+    assert stack.open(provider, answer) == record.plaintext
+    stack.chain.registry.suspend_provider(provider.address, signer=stack.env.admin)
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(ProviderNotRegistered, match="suspended"):
+        serve_read(stack.ctx, request=request, signature=signature)
+
+
+def test_superseded_record_is_refused(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider)
+    from kizuna.crypto.commitment import commitment_of
+
+    newer = RecordId(os.urandom(32))
+    stack.chain.ledger.supersede_record(record.record_id, newer, commitment_of(b"v2"),
+                                        record.scope_id, signer=patient.signer)
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(RecordSuperseded):
+        serve_read(stack.ctx, request=request, signature=signature)
+
+
+def test_live_grant_without_kfrags_is_refused(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.chain.ledger.grant(provider.address, record.scope_id, stack.env.now() + 3600,
+                             signer=patient.signer)
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(NoKeyFragments):
+        serve_read(stack.ctx, request=request, signature=signature)
+    assert _receipts(stack) == 0
+
+
+def test_two_instances_on_one_database(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    other = stack.second_context()
+    stack.grant(patient, provider, ctx=other)  # kfrags handed to instance B
+    request, signature = stack.request(provider, patient, record)
+    answer = serve_read(stack.ctx, request=request, signature=signature)  # read on A
+    assert stack.open(provider, answer) == record.plaintext
+    assert other.receipts.get(request.request_id) is not None  # B sees A's receipt
