@@ -12,15 +12,15 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chain"))
 
-from chainenv import _anvil_env, _eth_tester_env  # noqa: E402
-from harness import Stack  # noqa: E402
-from pgserver import PostgresServer, postgres_available  # noqa: E402
+from chainenv import _anvil_env, _eth_tester_env
+from harness import Stack
+from pgserver import PostgresServer, postgres_available
 
-from kizuna.chain.index.store import EventIndex  # noqa: E402
-from kizuna.chain.localnode import LocalNode  # noqa: E402
-from kizuna.db import Database  # noqa: E402
-from kizuna.services.context import ServiceContext  # noqa: E402
-from kizuna.storage.embedded import EmbeddedStore  # noqa: E402
+from kizuna.chain.index.store import EventIndex
+from kizuna.chain.localnode import LocalNode
+from kizuna.db import Database
+from kizuna.services.context import ServiceContext
+from kizuna.storage.embedded import EmbeddedStore
 
 
 def make_stack(env, root: Path, db_url: str | None = None) -> Stack:  # type: ignore[no-untyped-def]

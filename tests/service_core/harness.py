@@ -18,26 +18,26 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chain"))
 
-from chainenv import Env  # noqa: E402
+from chainenv import Env
 
-from kizuna.chain.index.store import EventIndex  # noqa: E402
-from kizuna.chain.signers import LocalKeySigner  # noqa: E402
-from kizuna.crypto import pre  # noqa: E402
-from kizuna.crypto.scopes import blind_scope  # noqa: E402
-from kizuna.crypto.wallet_keys import (  # noqa: E402
+from kizuna.chain.index.store import EventIndex
+from kizuna.chain.signers import LocalKeySigner
+from kizuna.crypto import pre
+from kizuna.crypto.scopes import blind_scope
+from kizuna.crypto.wallet_keys import (
     KeyDerivationDomain,
     WalletKeys,
     derive_wallet_keys_with_private_key,
 )
-from kizuna.db import Database  # noqa: E402
-from kizuna.db import schema as t  # noqa: E402
-from kizuna.proxy.kfrags import sign_scope_keys  # noqa: E402
-from kizuna.receipts.request import ReadRequest  # noqa: E402
-from kizuna.services.context import ServiceContext  # noqa: E402
-from kizuna.services.read import ReadGrant  # noqa: E402
-from kizuna.storage.embedded import EmbeddedStore  # noqa: E402
-from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes, read_header  # noqa: E402
-from kizuna.types import Commitment, RecordId, ScopeId  # noqa: E402
+from kizuna.db import Database
+from kizuna.db import schema as t
+from kizuna.proxy.kfrags import sign_scope_keys
+from kizuna.receipts.request import ReadRequest
+from kizuna.services.context import ServiceContext
+from kizuna.services.read import ReadGrant
+from kizuna.storage.embedded import EmbeddedStore
+from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes, read_header
+from kizuna.types import Commitment, RecordId, ScopeId
 
 
 @dataclass
