@@ -62,7 +62,8 @@ class Settings(BaseSettings):
 
     # --- chain
     rpc_url: str = Field("http://127.0.0.1:8545", description="Ethereum JSON-RPC endpoint")
-    chain_id: int | None = Field(None, ge=1, description="expected chain id (None: the node's)")
+    chain_id: int | None = Field(default=None, ge=1,
+                                 description="expected chain id (None: the node's)")
     deployment_file: Path | None = Field(
         None, description="deployment JSON (None: deployments/<chainId>.json)")
     rpc_timeout_s: float = Field(10.0, gt=0)
@@ -96,8 +97,10 @@ class Settings(BaseSettings):
     anchor_interval_s: float = Field(60.0, gt=0, description="receipts anchored this often")
 
     # --- keys (secrets: never shown)
-    relayer_key: SecretStr | None = Field(None, description="pays gas for relayed signed actions")
-    anchorer_key: SecretStr | None = Field(None, description="holds AccessLog's ANCHOR_ROLE")
+    relayer_key: SecretStr | None = Field(default=None,
+                                          description="pays gas for relayed signed actions")
+    anchorer_key: SecretStr | None = Field(default=None,
+                                           description="holds AccessLog's ANCHOR_ROLE")
 
     # --- benchmark only
     benchmark_baseline: bool = Field(
@@ -185,7 +188,8 @@ class Settings(BaseSettings):
         path = Path(named).expanduser() if named else None
         if path is not None and not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        scoped = type("FileSettings", (cls,), {"_config_file": path}) if path else cls
+        scoped: type[Settings] = (type("FileSettings", (cls,), {"_config_file": path})
+                                  if path else cls)
         try:
             return scoped(**overrides)
         except ValidationError as exc:

@@ -23,6 +23,7 @@ from kizuna.api.deps import ApiState
 from kizuna.api.routes import auth as auth_routes
 from kizuna.api.routes import system
 from kizuna.config import Settings
+from kizuna.errors import KizunaError
 from kizuna.types import Address
 
 if TYPE_CHECKING:
@@ -60,6 +61,18 @@ def _wards_from_index(ctx: ServiceContext) -> Callable[[Address], list[Address]]
 
 
 def _state(settings: Settings, ctx: ServiceContext) -> ApiState:
+    from kizuna.chain.relayer import Relayer
+    from kizuna.chain.signers import LocalKeySigner
+    from kizuna.receipts.anchorer import Anchorer
+
+    relayer = (Relayer(ctx.chain, LocalKeySigner(settings.relayer_key.get_secret_value()))
+               if settings.relayer_key is not None else None)
+    anchor_signer = ctx.anchor_signer
+    if anchor_signer is None and settings.anchorer_key is not None:
+        anchor_signer = LocalKeySigner(settings.anchorer_key.get_secret_value())
+    anchorer = (Anchorer(db=ctx.db, chain=ctx.chain, signer=anchor_signer,
+                         interval_s=settings.anchor_interval_s)
+                if anchor_signer is not None else None)
     return ApiState(
         settings=settings,
         ctx=ctx,
@@ -70,6 +83,8 @@ def _state(settings: Settings, ctx: ServiceContext) -> ApiState:
                               nonce_ttl=timedelta(seconds=settings.siwe_nonce_ttl_s)),
         session_ttl=timedelta(seconds=settings.session_ttl_s),
         ctx_wards=_wards_from_index(ctx),
+        relayer=relayer,
+        anchorer=anchorer,
     )
 
 
@@ -83,10 +98,21 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = ctx is None
         context = open_context(settings) if ctx is None else ctx
-        app.state.kizuna = _state(settings, context)
+        state = _state(settings, context) if owned else app.state.kizuna
+        app.state.kizuna = state
+        if state.anchorer is not None:
+            # Finish what a previous run left (a batch made but not anchored, receipts served
+            # just before a restart), then keep anchoring on the schedule.
+            try:
+                state.anchorer.run_once()
+            except KizunaError as exc:
+                log.warning("anchoring at start-up failed (will retry): %s", exc)
+            state.anchorer.start()
         try:
             yield
         finally:
+            if state.anchorer is not None:
+                state.anchorer.stop()
             if owned:
                 close_context(context)
 
@@ -98,10 +124,12 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
     app.include_router(system.router)
     app.include_router(auth_routes.router)
     if with_services:
-        from kizuna.api.routes import patient, provider
+        from kizuna.api.routes import auditor, patient, provider, wallet
 
         app.include_router(patient.router)
         app.include_router(provider.router)
+        app.include_router(auditor.router)
+        app.include_router(wallet.router)
     if settings.benchmark_baseline and settings.environment == "development":
         from kizuna.api.routes import baseline
 

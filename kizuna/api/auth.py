@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from pydantic import ValidationError
 from siwe import siwe as siwe_lib
@@ -81,7 +82,7 @@ class SiweExpectations:
 
 def new_nonce() -> str:
     """A fresh SIWE nonce: 17 alphanumeric characters (the ``siwe`` library's generator)."""
-    return siwe_lib.generate_nonce()
+    return str(siwe_lib.generate_nonce())
 
 
 def new_token() -> str:
@@ -222,10 +223,10 @@ class SessionStore:
         if int(row.expires_at) <= _unix(now):
             raise NotAuthenticated("session expired; sign in again")
         roles_text, _, wards = str(row.roles).partition(";")
-        return Session(address=Address(row.address),
+        return Session(address=to_checksum_address(row.address),
                        roles=tuple(r for r in roles_text.split(",") if r),
                        expires_at=_moment(int(row.expires_at)),
-                       guardian_of=tuple(Address(w) for w in wards.split(",") if w))
+                       guardian_of=tuple(to_checksum_address(w) for w in wards.split(",") if w))
 
     def close_session(self, token: str) -> None:
         with self._db.write() as conn:

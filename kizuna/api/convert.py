@@ -3,12 +3,21 @@ answer models). Kept apart so routes stay three lines."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from enum import Enum
+from typing import TypeVar
+
+from pydantic import BaseModel
+
 from kizuna.api.schemas import AuthorizationIn, ReadOut, RecordOut
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.errors import InputError
 from kizuna.services.onchain import SentTransaction
 from kizuna.services.read import ReadGrant
 from kizuna.services.records import RecordInfo
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def unhex(field: str, value: str) -> bytes:
@@ -49,3 +58,26 @@ def read_out(g: ReadGrant) -> ReadOut:
                    verifying_key=hexed(g.verifying_key), receipt_seq=g.receipt_seq,
                    request_id=hexed(g.request_id), head_block=g.head_block,
                    served_at=g.served_at, leaf=hexed(g.leaf))
+
+
+def plain(value: object) -> object:
+    """A service dataclass as JSON-ready data: bytes → 0x hex, sets → sorted lists, enums →
+    their value, nested dataclasses / mappings / sequences converted likewise."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return hexed(bytes(value))
+    if isinstance(value, Enum):
+        return plain(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(plain(k)): plain(v) for k, v in value.items()}
+    if isinstance(value, frozenset | set):
+        return sorted(str(plain(v)) for v in value)
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def shaped(model: type[M], value: object) -> M:
+    """``value`` (a service dataclass) validated into the answer ``model``."""
+    return model.model_validate(plain(value))

@@ -23,6 +23,8 @@ from kizuna.errors import AccessDenied
 from kizuna.types import Address
 
 if TYPE_CHECKING:
+    from kizuna.chain.relayer import Relayer
+    from kizuna.receipts.anchorer import Anchorer
     from kizuna.services.context import ServiceContext
 
 
@@ -36,6 +38,10 @@ class ApiState:
     siwe: SiweExpectations
     session_ttl: timedelta
     ctx_wards: Callable[[Address], list[Address]] | None = None
+    relayer: Relayer | None = None
+    """Pays the gas of patients' signed actions (``relayer_key``); None: wallets send txs."""
+    anchorer: Anchorer | None = None
+    """Anchors receipt roots on a schedule and on demand (``anchorer_key``)."""
 
 
 def get_state(request: Request) -> ApiState:

@@ -86,10 +86,10 @@ class Issue(BaseModel):
 class ErrorDetail(BaseModel):
     kind: str = Field(description="the Kizuna error class (e.g. InputError, AccessDenied)")
     message: str
-    field: str | None = Field(None, description="the offending input field, for 413/422")
+    field: str | None = Field(default=None, description="the offending input field, for 413/422")
     reason: str | None = None
-    issues: list[Issue] | None = Field(None, description="every problem found, for 422")
-    name: str | None = Field(None, description="a contract's custom error name, on reverts")
+    issues: list[Issue] | None = Field(default=None, description="every problem found, for 422")
+    name: str | None = Field(default=None, description="a contract's custom error name, on reverts")
 
 
 class ErrorBody(BaseModel):

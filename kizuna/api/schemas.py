@@ -204,3 +204,174 @@ class ReadOut(Model):
     head_block: int
     served_at: int
     leaf: str
+
+
+# --- lists, inboxes, audit -------------------------------------------------------------------
+
+
+class GrantOut(Model):
+    patient: str
+    provider: str
+    scope_id: str
+    expires_at: int
+    granted_block: int
+    live: bool
+
+
+class GuardianOut(Model):
+    patient: str
+    guardian: str
+    until: int
+
+
+class InboxItemOut(Model):
+    kind: str
+    patient: str
+    provider: str | None
+    actor: str
+    ref: str
+    cid: str | None
+    content_type: str | None
+    block_number: int
+    flagged_for_review: bool
+
+
+class ReadEntryOut(Model):
+    provider: str
+    record_id: str
+    scope_id: str
+    served_at: int
+    head_block: int
+    request_id: str
+    anchored: bool
+
+
+class EmergencyAccessOut(Model):
+    patient: str
+    provider: str
+    until: int
+    reason_code: int
+    block_number: int
+    tx_hash: str
+    log_index: int
+    closed_by: str | None
+    closed_block: int | None
+    reviewed: bool
+
+
+class AuditEntryOut(Model):
+    kind: str
+    event: str
+    block_number: int
+    log_index: int
+    tx_hash: str
+    time: int
+    patient: str | None
+    provider: str | None
+    scope_ids: list[str]
+    record_id: str | None
+    flags: list[str]
+    expires_at: int | None
+    actor: str | None
+    details: dict[str, object]
+
+
+class FindingOut(Model):
+    check: str
+    subject: str
+    reason: str
+
+
+class CheckReportOut(Model):
+    name: str
+    checked: int
+    passed: int
+    failures: list[FindingOut]
+    counts: dict[str, int]
+
+
+class AuditReportOut(Model):
+    ok: bool
+    receipts: CheckReportOut
+    access: CheckReportOut
+    content: CheckReportOut
+
+
+class ReviewIn(Model):
+    tx_hash: Hex32
+    log_index: int = Field(ge=0, lt=1 << 32)
+
+
+class AnchorOut(Model):
+    anchored: int = Field(description="receipts anchored by this call")
+    roots: list[str]
+
+
+# --- wallet ------------------------------------------------------------------------------------
+
+
+class PrepareRegistrationIn(Model):
+    record_id: Hex32
+    commitment: Hex32
+    scope_id: Hex32
+    deadline: int = Field(gt=0, lt=1 << 64)
+
+
+class PrepareGrantIn(Model):
+    provider: AddressStr
+    scope_ids: list[Hex32] = Field(min_length=1, max_length=64)
+    expires_at: int = Field(gt=0, lt=1 << 64)
+    deadline: int = Field(gt=0, lt=1 << 64)
+
+
+class PrepareRevokeIn(Model):
+    provider: AddressStr
+    scope_id: Hex32
+    deadline: int = Field(gt=0, lt=1 << 64)
+
+
+class PrepareGuardianIn(Model):
+    guardian: AddressStr
+    until: int = Field(gt=0, lt=1 << 64)
+
+
+class PrepareEmergencyPolicyIn(Model):
+    allowed: bool
+    max_duration: int = Field(ge=0, lt=1 << 64)
+
+
+class PrepareBreakGlassIn(Model):
+    patient: AddressStr
+    duration: int = Field(gt=0, lt=1 << 64)
+    reason_code: int = Field(ge=0, lt=1 << 16)
+
+
+class PrepareAccessRequestIn(Model):
+    patient: AddressStr
+    ref: Hex32
+
+
+class ConfirmIn(Model):
+    """The hash of the transaction the wallet sent for a prepared action."""
+
+    tx_hash: Hex32
+
+
+class ConfirmGuardianIn(ConfirmIn):
+    guardian: AddressStr
+
+
+class ConfirmEmergencyPolicyIn(ConfirmIn):
+    allowed: bool
+    max_duration: int = Field(ge=0, lt=1 << 64)
+
+
+class ConfirmBreakGlassIn(ConfirmIn):
+    patient: AddressStr
+
+
+class ConfirmedOut(Model):
+    event: str
+    args: dict[str, object]
+    tx_hash: str
+    block_number: int

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from eth_utils.address import to_checksum_address
 from fastapi import APIRouter, Request, status
 from fastapi.security import HTTPAuthorizationCredentials
 
@@ -33,7 +34,7 @@ def login(body: LoginRequest, state: State) -> SessionAnswer:
                         nonce_issued_at=state.sessions.nonce_issued_at)
     if not state.sessions.spend_nonce(parsed.nonce, now=now):
         raise NotAuthenticated("SIWE nonce unknown or already used")
-    address = auth.Address(str(parsed.address))
+    address = to_checksum_address(str(parsed.address))
     roles, wards = auth.chain_roles(state.ctx.chain, address, wards=state.ctx_wards)
     session = auth.Session(address=address, roles=roles, guardian_of=wards,
                            expires_at=auth.session_expiry(parsed, now=now,

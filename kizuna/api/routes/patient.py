@@ -6,16 +6,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from kizuna.api.convert import authorization, hexed, record_out, unhex
+from kizuna.api.convert import authorization, hexed, record_out, shaped, unhex
 from kizuna.api.deps import CurrentSession, State
 from kizuna.api.errors import error_responses
 from kizuna.api.schemas import (
     AuthorizationIn,
     GrantIn,
+    GrantOut,
+    GuardianOut,
     Hex32,
+    InboxItemOut,
+    ReadEntryOut,
     RecordOut,
     RevokeIn,
     ScopeKeysIn,
@@ -24,6 +28,8 @@ from kizuna.api.schemas import (
 from kizuna.api.streaming import consume_body, started
 from kizuna.errors import InputError
 from kizuna.services import grants as grant_service
+from kizuna.services import guardians as guardian_service
+from kizuna.services import inbox as inbox_service
 from kizuna.services import records as record_service
 
 router = APIRouter(prefix="/patient", tags=["patient"])
@@ -56,7 +62,7 @@ async def upload(
         return record_service.upload_record(
             state.ctx, patient=session.address, record_id=unhex("record_id", record_id),
             scope_id=unhex("scope_id", scope_id), envelope=chunks,  # type: ignore[arg-type]
-            registration=auth, max_size=limit)
+            registration=auth, max_size=limit, relayer=state.relayer)
 
     return record_out(await consume_body(request, limit, store))
 
@@ -100,7 +106,7 @@ def grant(body: GrantIn, session: CurrentSession, state: State) -> TxOut:
         scope_ids=[unhex("scope_ids", s) for s in body.scope_ids], expires_at=body.expires_at,
         kfrags={unhex("kfrags", k): [unhex("kfrags", f) for f in v]
                 for k, v in body.kfrags.items()},
-        authorization=authorization(body.authorization))
+        authorization=authorization(body.authorization), relayer=state.relayer)
     return TxOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number)
 
 
@@ -111,5 +117,34 @@ def revoke(body: RevokeIn, session: CurrentSession, state: State) -> TxOut:
     result = grant_service.revoke_access(
         state.ctx, patient=session.address, provider=body.provider,
         scope_id=unhex("scope_id", body.scope_id),
-        authorization=authorization(body.authorization))
+        authorization=authorization(body.authorization), relayer=state.relayer)
     return TxOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number)
+
+
+@router.get("/grants", response_model=list[GrantOut], responses=error_responses(401, 503))
+def grants(session: CurrentSession, state: State) -> list[GrantOut]:
+    """The patient's grants (live and past), from the chain at the head."""
+    return [shaped(GrantOut, g) for g in grant_service.grants_of(state.ctx,
+                                                                 patient=session.address)]
+
+
+@router.get("/guardians", response_model=list[GuardianOut], responses=error_responses(401, 503))
+def guardians(session: CurrentSession, state: State) -> list[GuardianOut]:
+    """The patient's live guardians."""
+    return [shaped(GuardianOut, g) for g in guardian_service.guardians_of(
+        state.ctx, patient=session.address)]
+
+
+@router.get("/inbox", response_model=list[InboxItemOut], responses=error_responses(401, 503))
+def inbox(session: CurrentSession, state: State) -> list[InboxItemOut]:
+    """Access requests, reports, prescriptions and booking changes addressed to the patient."""
+    return [shaped(InboxItemOut, i) for i in inbox_service.patient_inbox(
+        state.ctx, patient=session.address)]
+
+
+@router.get("/reads", response_model=list[ReadEntryOut], responses=error_responses(401, 503))
+def reads(session: CurrentSession, state: State,
+          since: int | None = Query(None, ge=0, lt=1 << 63)) -> list[ReadEntryOut]:
+    """Who read which of the patient's records, and when (from the receipts)."""
+    return [shaped(ReadEntryOut, r) for r in inbox_service.reads_of(
+        state.ctx, patient=session.address, since=since)]

@@ -3,17 +3,19 @@ fetch ciphertext by CID, list the patients who granted them."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 
-from kizuna.api.convert import read_out, unhex
+from kizuna.api.convert import read_out, record_out, shaped, unhex
 from kizuna.api.deps import CurrentSession, ProviderSession, State
 from kizuna.api.errors import error_responses
-from kizuna.api.schemas import ReadIn, ReadOut
+from kizuna.api.schemas import AddressStr, InboxItemOut, ReadIn, ReadOut, RecordOut
 from kizuna.api.streaming import started
 from kizuna.errors import AccessDenied
 from kizuna.receipts.request import ReadRequest
 from kizuna.services import grants as grant_service
+from kizuna.services import inbox as inbox_service
+from kizuna.services import records as record_service
 from kizuna.services.read import serve_read
 
 router = APIRouter(tags=["provider"])
@@ -50,3 +52,23 @@ def content(session: CurrentSession, state: State,
     return StreamingResponse(started(state.ctx.store.get(cid)),
                              media_type="application/octet-stream")
 
+
+
+@router.get("/provider/records", response_model=list[RecordOut],
+            responses=error_responses(401, 403, 422, 503))
+def readable(session: ProviderSession, state: State, patient: AddressStr | None = None,
+             content_type: str | None = Query(None, max_length=200),
+             since: int | None = Query(None, ge=0, lt=1 << 63),
+             until: int | None = Query(None, ge=0, lt=1 << 63)) -> list[RecordOut]:
+    """The records this provider may read now (live grants), by patient, type and date."""
+    return [record_out(r) for r in record_service.readable_records(
+        state.ctx, provider=session.address, patient=patient, content_type=content_type,
+        since=since, until=until)]
+
+
+@router.get("/provider/inbox", response_model=list[InboxItemOut],
+            responses=error_responses(401, 403, 503))
+def inbox(session: ProviderSession, state: State) -> list[InboxItemOut]:
+    """Answers to this provider's requests, bookings and messages addressed to it."""
+    return [shaped(InboxItemOut, i) for i in inbox_service.provider_inbox(
+        state.ctx, provider=session.address)]

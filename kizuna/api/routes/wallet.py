@@ -1,0 +1,161 @@
+"""Wallet routes: every on-chain action prepared for a browser wallet — an unsigned
+transaction (``eth_sendTransaction`` params, simulated first) and, for the ledger's gasless
+actions, the EIP-712 document (``eth_signTypedData_v4``) — then confirmed from the wallet's
+transaction hash, or relayed from the signature (the service pays the gas). The CLI signs the
+very same actions locally."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from kizuna.api.convert import hexed, shaped, unhex
+from kizuna.api.deps import CurrentSession, ProviderSession, State
+from kizuna.api.errors import error_responses
+from kizuna.api.schemas import (
+    ConfirmBreakGlassIn,
+    ConfirmedOut,
+    ConfirmEmergencyPolicyIn,
+    ConfirmGuardianIn,
+    PrepareAccessRequestIn,
+    PrepareBreakGlassIn,
+    PreparedOut,
+    PrepareEmergencyPolicyIn,
+    PrepareGrantIn,
+    PrepareGuardianIn,
+    PrepareRegistrationIn,
+    PrepareRevokeIn,
+    SignedActionIn,
+    TxOut,
+)
+from kizuna.chain.eip712 import SignedAction, TypedData
+from kizuna.errors import AccessDenied, ConfigError, InputError
+from kizuna.services import grants as grant_service
+from kizuna.services import guardians as guardian_service
+from kizuna.services import records as record_service
+from kizuna.services import requests as request_service
+from kizuna.services.onchain import PreparedAction, SentTransaction
+
+router = APIRouter(prefix="/wallet", tags=["wallet"])
+
+_PREPARE = error_responses(401, 403, 409, 422, 503)
+
+
+def _out(prepared: PreparedAction) -> PreparedOut:
+    return PreparedOut(action=prepared.action, transaction=prepared.transaction,
+                       typed_data=prepared.typed_data)
+
+
+@router.post("/prepare/register-record", response_model=PreparedOut, responses=_PREPARE)
+def prepare_registration(body: PrepareRegistrationIn, session: CurrentSession,
+                         state: State) -> PreparedOut:
+    """``registerRecord`` for the patient's wallet (or its RegisterRecord typed data)."""
+    return _out(record_service.prepare_registration(
+        state.ctx, patient=session.address, record_id=unhex("record_id", body.record_id),
+        commitment=unhex("commitment", body.commitment),
+        scope_id=unhex("scope_id", body.scope_id), deadline=body.deadline))
+
+
+@router.post("/prepare/grant", response_model=PreparedOut, responses=_PREPARE)
+def prepare_grant(body: PrepareGrantIn, session: CurrentSession, state: State) -> PreparedOut:
+    """``grant`` / ``grantBatch`` (or its Grant / GrantBatch typed data)."""
+    return _out(grant_service.prepare_grant(
+        state.ctx, patient=session.address, provider=body.provider,
+        scope_ids=[unhex("scope_ids", s) for s in body.scope_ids], expires_at=body.expires_at,
+        deadline=body.deadline))
+
+
+@router.post("/prepare/revoke", response_model=PreparedOut, responses=_PREPARE)
+def prepare_revoke(body: PrepareRevokeIn, session: CurrentSession, state: State) -> PreparedOut:
+    """``revoke`` (or its Revoke typed data)."""
+    return _out(grant_service.prepare_revoke(
+        state.ctx, patient=session.address, provider=body.provider,
+        scope_id=unhex("scope_id", body.scope_id), deadline=body.deadline))
+
+
+@router.post("/prepare/appoint-guardian", response_model=PreparedOut, responses=_PREPARE)
+def prepare_guardian(body: PrepareGuardianIn, session: CurrentSession,
+                     state: State) -> PreparedOut:
+    """``appointGuardian(guardian, until)``."""
+    return _out(guardian_service.prepare_appoint_guardian(
+        state.ctx, patient=session.address, guardian=body.guardian, until=body.until))
+
+
+@router.post("/prepare/emergency-policy", response_model=PreparedOut, responses=_PREPARE)
+def prepare_policy(body: PrepareEmergencyPolicyIn, session: CurrentSession,
+                   state: State) -> PreparedOut:
+    """``setEmergencyPolicy(allowed, maxDuration)``."""
+    return _out(guardian_service.prepare_emergency_policy(
+        state.ctx, patient=session.address, allowed=body.allowed,
+        max_duration=body.max_duration))
+
+
+@router.post("/prepare/break-glass", response_model=PreparedOut, responses=_PREPARE)
+def prepare_break_glass(body: PrepareBreakGlassIn, session: ProviderSession,
+                        state: State) -> PreparedOut:
+    """A provider's ``openEmergencyAccess`` (allowed by the patient's policy; always flagged)."""
+    return _out(guardian_service.prepare_break_glass(
+        state.ctx, provider=session.address, patient=body.patient, duration=body.duration,
+        reason_code=body.reason_code))
+
+
+@router.post("/prepare/access-request", response_model=PreparedOut, responses=_PREPARE)
+def prepare_request(body: PrepareAccessRequestIn, session: ProviderSession,
+                    state: State) -> PreparedOut:
+    """A provider's ``requestAccess(patient, ref)``."""
+    return _out(request_service.prepare_request(
+        state.ctx, provider=session.address, patient=body.patient, ref=unhex("ref", body.ref)))
+
+
+_CONFIRM = error_responses(401, 403, 409, 422, 503)
+
+
+def _confirmed(done: guardian_service.Confirmed) -> ConfirmedOut:
+    return shaped(ConfirmedOut, done)
+
+
+@router.post("/confirm/appoint-guardian", response_model=ConfirmedOut, responses=_CONFIRM)
+def confirm_guardian(body: ConfirmGuardianIn, session: CurrentSession,
+                     state: State) -> ConfirmedOut:
+    """Wait for the wallet's ``appointGuardian`` and check its event."""
+    return _confirmed(guardian_service.confirm_appoint_guardian(
+        state.ctx, patient=session.address, guardian=body.guardian,
+        transaction=SentTransaction.parse(body.tx_hash)))
+
+
+@router.post("/confirm/emergency-policy", response_model=ConfirmedOut, responses=_CONFIRM)
+def confirm_policy(body: ConfirmEmergencyPolicyIn, session: CurrentSession,
+                   state: State) -> ConfirmedOut:
+    """Wait for the wallet's ``setEmergencyPolicy`` and check its event."""
+    return _confirmed(guardian_service.confirm_emergency_policy(
+        state.ctx, patient=session.address, allowed=body.allowed,
+        max_duration=body.max_duration, transaction=SentTransaction.parse(body.tx_hash)))
+
+
+@router.post("/confirm/break-glass", response_model=ConfirmedOut, responses=_CONFIRM)
+def confirm_break_glass(body: ConfirmBreakGlassIn, session: ProviderSession,
+                        state: State) -> ConfirmedOut:
+    """Wait for the provider wallet's ``openEmergencyAccess`` and check its event."""
+    return _confirmed(guardian_service.confirm_break_glass(
+        state.ctx, provider=session.address, patient=body.patient,
+        transaction=SentTransaction.parse(body.tx_hash)))
+
+
+@router.post("/relay", response_model=TxOut, responses=error_responses(401, 403, 409, 422, 503))
+def relay(body: SignedActionIn, session: CurrentSession, state: State) -> TxOut:
+    """Relay one of the signed-in patient's EIP-712 ledger actions (the service pays gas).
+    Grants and uploads have their own routes (they carry key fragments or content); this one
+    is for actions that need nothing else, such as a Revoke."""
+    if state.relayer is None:
+        raise ConfigError("this instance has no relayer key (KIZUNA_RELAYER_KEY)")
+    try:
+        typed = TypedData.from_json(body.typed_data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError("typed_data", f"not EIP-712 typed data: {exc}") from None
+    action = SignedAction(typed=typed, signature=unhex("signature", body.signature))
+    if action.patient != session.address:
+        raise AccessDenied("the signed action is another patient's")
+    if action.kind in ("Grant", "GrantBatch", "RegisterRecord"):
+        raise InputError("typed_data", f"send a {action.kind} with its route (it carries "
+                         "key fragments or content)")
+    receipt = state.relayer.relay(action)
+    return TxOut(tx_hash=hexed(receipt.tx_hash), block_number=receipt.block_number)
