@@ -4,17 +4,15 @@ one deployment on it, and per-test data directories (embedded store + SQLite).""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from apienv import ChainEnv, deploy_env, settings_for
 
-from kizuna.chain.connection import Chain
+from kizuna.api.app import close_context, open_context
 from kizuna.chain.localnode import LocalNode, free_port
 from kizuna.config import Settings
-from kizuna.db import Database
-from kizuna.storage.embedded import EmbeddedStore
+from kizuna.services.context import ServiceContext
 
 
 @pytest.fixture(scope="session")
@@ -34,22 +32,9 @@ def settings(chain_env: ChainEnv, tmp_path: Path) -> Settings:
     return settings_for(chain_env, tmp_path, port=free_port())
 
 
-@dataclass
-class BareContext:
-    """The chain, store and database the auth and system routes use (real parts, no services)."""
-
-    chain: Chain
-    store: EmbeddedStore
-    db: Database
-
-    def close(self) -> None:
-        self.store.close()
-        self.db.dispose()
-
-
 @pytest.fixture
-def bare_ctx(chain_env: ChainEnv, settings: Settings) -> Iterator[BareContext]:
-    ctx = BareContext(chain=chain_env.chain, store=EmbeddedStore(settings.store_path),
-                      db=Database.open(settings.database_url))
-    yield ctx
-    ctx.close()
+def ctx(settings: Settings) -> Iterator[ServiceContext]:
+    """The services' context the settings name, opened as the API opens it (real parts)."""
+    opened = open_context(settings)
+    yield opened
+    close_context(opened)

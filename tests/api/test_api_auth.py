@@ -7,20 +7,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from apienv import ChainEnv, bearer, sign_in, sign_text, siwe_message
-from conftest import BareContext
 from fastapi.testclient import TestClient
 
 from kizuna.api.app import create_app
 from kizuna.api.auth import AUDITOR_ROLE
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
+from kizuna.services.context import ServiceContext
 
 pytestmark = pytest.mark.anvil
 
 
 @pytest.fixture
-def client(settings: Settings, bare_ctx: BareContext) -> Iterator[TestClient]:
-    app = create_app(settings, ctx=bare_ctx, with_services=False)  # type: ignore[arg-type]
+def client(settings: Settings, ctx: ServiceContext) -> Iterator[TestClient]:
+    app = create_app(settings, ctx=ctx, with_services=False)
     with TestClient(app, base_url=f"http://127.0.0.1:{settings.api_port}") as test_client:
         yield test_client
 
