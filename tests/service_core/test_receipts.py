@@ -1,0 +1,196 @@
+"""Receipts: the leaf encoding, Merkle batches anchored on eth-tester's AccessLog, proofs that
+verify on-chain, the contract's time rules, restart safety, the scheduled anchorer."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+from harness import Stack
+
+from kizuna.receipts.anchorer import Anchorer
+from kizuna.receipts.batching import assign_batch, pending_batches
+from kizuna.receipts.request import (
+    READ_RECEIPT_TYPEHASH,
+    ReadRequest,
+    receipt_encoding,
+    receipt_leaf,
+)
+from kizuna.receipts.store import ReceiptStore
+from kizuna.services.read import serve_read
+
+
+def _reads(stack: Stack, n: int) -> list[bytes]:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider)
+    ids = []
+    for _ in range(n):
+        request, signature = stack.request(provider, patient, record)
+        serve_read(stack.ctx, request=request, signature=signature)
+        ids.append(request.request_id)
+    return ids
+
+
+def _anchorer(stack: Stack) -> Anchorer:
+    return Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin, interval_s=0.1)
+
+
+def test_leaf_is_the_documented_abi_encoding() -> None:
+    request = ReadRequest.new(provider="0x" + "11" * 20, patient="0x" + "22" * 20,
+                              record_id=b"\x03" * 32, issued_at=1_700_000_000)
+    signature = b"\x05" * 65
+    expected = abi_encode(
+        ["bytes32", "address", "address", "bytes32", "bytes32", "uint64", "bytes32", "uint64",
+         "uint64"],
+        [READ_RECEIPT_TYPEHASH, request.provider, request.patient, request.record_id,
+         request.request_id, request.issued_at, keccak(signature), 1_700_000_005, 42])
+    assert receipt_encoding(request, signature, served_at=1_700_000_005,
+                            head_block=42) == expected
+    assert receipt_leaf(request, signature, served_at=1_700_000_005, head_block=42) == \
+        keccak(keccak(expected))
+    documented = ("KizunaReadReceipt(address provider,address patient,bytes32 recordId,"
+                  "bytes32 requestId,uint64 issuedAt,bytes32 signatureHash,uint64 servedAt,"
+                  "uint64 headBlock)")
+    assert keccak(text=documented) == READ_RECEIPT_TYPEHASH
+
+
+def test_fast_digest_equals_the_eip712_library(stack: Stack) -> None:
+    request = ReadRequest.new(provider="0x" + "11" * 20, patient="0x" + "22" * 20,
+                              record_id=b"\x03" * 32)
+    assert request.digest(stack.ctx.domain) == request.typed_data(stack.ctx.domain).digest()
+    assert ReadRequest.from_json(request.to_json()) == request
+
+
+def test_every_receipt_proves_on_chain(stack: Stack) -> None:
+    ids = _reads(stack, 5)
+    assert stack.ctx.receipts.proof(ids[0]) is None  # not batched yet
+    batches = _anchorer(stack).run_once()
+    assert len(batches) == 1 and batches[0].count == 5 and batches[0].tx_hash
+    assert stack.chain.access_log.batch_count()[0] == 1
+    for request_id in ids:
+        proof = stack.ctx.receipts.proof(request_id)
+        assert proof is not None and proof.batch.anchored
+        assert stack.chain.access_log.verify_receipt(proof.batch.root, proof.receipt.leaf,
+                                                     list(proof.proof))
+        # The leaf is recomputable from the stored receipt alone.
+        r = proof.receipt
+        assert receipt_leaf(r.request, r.signature, served_at=r.served_at,
+                            head_block=r.head_block) == r.leaf
+    proof = stack.ctx.receipts.proof(ids[1])
+    assert proof is not None
+    forged = bytearray(proof.receipt.leaf)
+    forged[0] ^= 1
+    assert not stack.chain.access_log.verify_receipt(proof.batch.root, bytes(forged),
+                                                     list(proof.proof))
+    assert _anchorer(stack).run_once() == []  # nothing new
+
+
+def test_batches_follow_each_other_in_time(stack: Stack) -> None:
+    _reads(stack, 2)
+    first = _anchorer(stack).run_once()
+    _reads(stack, 3)
+    second = _anchorer(stack).run_once()
+    assert len(first) == len(second) == 1
+    assert second[0].from_time >= first[0].to_time
+    assert stack.chain.access_log.batch_count() == (2, second[0].to_time)
+
+
+def test_a_late_receipt_is_still_anchored(stack: Stack) -> None:
+    ids = _reads(stack, 1)
+    done = _anchorer(stack).run_once()
+    stored = stack.ctx.receipts.get(ids[0])
+    assert stored is not None
+    # A receipt committed late with an earlier served_at (another instance's clock).
+    late = ReadRequest.new(provider=stored.request.provider, patient=stored.request.patient,
+                           record_id=stored.request.record_id)
+    stack.ctx.receipts.record(request=late, signature=b"\x01" * 65, scope_id=stored.scope_id,
+                              served_at=done[0].to_time - 30, head_block=stored.head_block)
+    again = _anchorer(stack).run_once()
+    assert len(again) == 1 and again[0].from_time == done[0].to_time
+    proof = stack.ctx.receipts.proof(late.request_id)
+    assert proof is not None
+    assert stack.chain.access_log.verify_receipt(proof.batch.root, proof.receipt.leaf,
+                                                 list(proof.proof))
+
+
+def test_receipts_of_a_dead_process_are_anchored_by_the_next_one(stack: Stack) -> None:
+    ids = _reads(stack, 3)
+    # The process dies before any anchoring. A new process: new store, new anchorer, same db.
+    fresh = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin)
+    assert [b.count for b in fresh.run_once()] == [3]
+    assert ReceiptStore(stack.db).count(anchored=False) == 0
+    for request_id in ids:
+        proof = ReceiptStore(stack.db).proof(request_id)
+        assert proof is not None
+        assert stack.chain.access_log.verify_receipt(proof.batch.root, proof.receipt.leaf,
+                                                     list(proof.proof))
+
+
+def test_a_batch_made_but_not_anchored_is_finished_after_a_crash(stack: Stack) -> None:
+    _reads(stack, 2)
+    # Crash between "batch assigned in the db" and "anchor sent".
+    batch = assign_batch(stack.db, until=int(time.time()) + 1)
+    assert batch is not None and pending_batches(stack.db) == [batch]
+    done = _anchorer(stack).run_once()
+    assert [b.root for b in done] == [batch.root]
+    assert pending_batches(stack.db) == []
+    assert stack.chain.access_log.batch_of(batch.root) is not None
+
+
+def test_a_batch_anchored_before_the_crash_is_not_sent_twice(stack: Stack) -> None:
+    _reads(stack, 2)
+    batch = assign_batch(stack.db, until=int(time.time()) + 1)
+    assert batch is not None
+    # The anchor transaction went through, then the process died before recording it.
+    made = stack.chain.access_log.anchor(batch.root, batch.count, batch.from_time,
+                                         batch.to_time, signer=stack.env.admin)
+    done = _anchorer(stack).run_once()
+    assert [b.root for b in done] == [batch.root]
+    assert done[0].tx_hash == made.tx_hash
+    assert stack.chain.access_log.batch_count()[0] == 1
+    info = stack.ctx.receipts.batch(batch.root)
+    assert info is not None and info.tx_hash == made.tx_hash
+
+
+def test_receipts_served_in_the_future_wait(stack: Stack) -> None:
+    ids = _reads(stack, 1)
+    stored = stack.ctx.receipts.get(ids[0])
+    assert stored is not None
+    future = ReadRequest.new(provider=stored.request.provider, patient=stored.request.patient,
+                             record_id=stored.request.record_id)
+    head_time = stack.chain.head().timestamp
+    stack.ctx.receipts.record(request=future, signature=b"\x02" * 65, scope_id=stored.scope_id,
+                              served_at=max(head_time, int(time.time())) + 10_000,
+                              head_block=stored.head_block)
+    done = _anchorer(stack).run_once()
+    assert [b.count for b in done] == [1]  # the future one is left for later
+    assert stack.ctx.receipts.count(anchored=False) == 1
+
+
+def test_scheduled_anchorer_runs_and_stops_cleanly(stack: Stack) -> None:
+    anchorer = _anchorer(stack)
+    with anchorer:
+        ids = _reads(stack, 2)
+        deadline = time.monotonic() + 20
+        while stack.ctx.receipts.count(anchored=False) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert anchorer._thread is None
+    assert stack.ctx.receipts.count(anchored=False) == 0
+    proof = stack.ctx.receipts.proof(ids[-1])
+    assert proof is not None and proof.batch.anchored
+
+
+def test_anchoring_needs_the_anchor_role(stack: Stack) -> None:
+    from kizuna.errors import ContractReverted
+
+    _reads(stack, 1)
+    outsider = stack.party()
+    with pytest.raises(ContractReverted, match="AccessControlUnauthorizedAccount"):
+        Anchorer(db=stack.db, chain=stack.chain, signer=outsider.signer).run_once()
+    assert stack.chain.access_log.batch_count()[0] == 0
+    # The batch stays pending and is finished by a legitimate anchorer.
+    assert len(pending_batches(stack.db)) == 1
+    assert [b.count for b in _anchorer(stack).run_once()] == [1]
