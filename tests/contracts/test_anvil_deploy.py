@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -109,9 +108,8 @@ def test_deploy_refuses_an_unfunded_deployer(anvil: LocalNode, tmp_path: Path) -
 
 @pytest.mark.node
 def test_hardhat_deploy_script_writes_the_same_format(
-    anvil: LocalNode, tmp_path: Path, project_root: Path
+    anvil: LocalNode, tmp_path: Path, project_root: Path, npx: str
 ) -> None:
-    npx = shutil.which("npx") or str(project_root / ".venv" / "bin" / "npx")
     env = dict(os.environ, KIZUNA_RPC_URL=anvil.rpc_url, KIZUNA_DEPLOYMENTS_DIR=str(tmp_path))
     done = subprocess.run(
         [npx, "hardhat", "run", "scripts/deploy.js", "--network", "localhost"],

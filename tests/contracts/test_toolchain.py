@@ -4,7 +4,6 @@ interfaces keep the project's conventions (named errors, indexed patient/provide
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -138,8 +137,7 @@ def test_deployment_file_errors_name_the_field() -> None:
 
 
 @pytest.mark.node
-def test_hardhat_build_matches_the_committed_artifacts(project_root: Path) -> None:
-    npx = shutil.which("npx") or str(project_root / ".venv" / "bin" / "npx")
+def test_hardhat_build_matches_the_committed_artifacts(project_root: Path, npx: str) -> None:
     done = subprocess.run(
         [npx, "hardhat", "build", "--no-tests", "--quiet"],
         cwd=project_root,
