@@ -1,0 +1,105 @@
+"""The read path on a real node (anvil over HTTP, batched eth_calls), at the module level:
+grant → kfrags → serve_read → the provider decrypts → the receipt is anchored and proves
+on-chain; revoke → the next read is refused and the kfrags are deleted; the revocation race."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from harness import Stack
+
+from kizuna.access.check import NoGrant
+from kizuna.errors import AccessDenied
+from kizuna.receipts.anchorer import Anchorer
+from kizuna.services.follower import IndexFollower
+from kizuna.services.read import serve_read
+
+pytestmark = pytest.mark.anvil
+
+
+def test_read_decrypt_anchor_prove_revoke(anvil_stack: Stack) -> None:
+    stack = anvil_stack
+    assert stack.ctx.access._batching, "anvil is an HTTP node: the access check batches"
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    scope_id = stack.grant(patient, provider)
+    request, signature = stack.request(provider, patient, record)
+    answer = serve_read(stack.ctx, request=request, signature=signature)
+    assert stack.open(provider, answer) == record.plaintext
+
+    batches = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin).run_once()
+    assert [b.count for b in batches] == [1]
+    proof = stack.ctx.receipts.proof(request.request_id)
+    assert proof is not None
+    assert stack.chain.access_log.verify_receipt(proof.batch.root, proof.receipt.leaf,
+                                                 list(proof.proof))
+
+    revoked = stack.chain.ledger.revoke(provider.address, scope_id, signer=patient.signer)
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(NoGrant):
+        serve_read(stack.ctx, request=request, signature=signature)
+    IndexFollower(stack.ctx).tick()
+    assert stack.ctx.kfrags.count(patient=patient.address, provider=provider.address) == 0
+    assert all(r.head_block < revoked.block_number
+               for r in stack.ctx.receipts.select(patient=patient.address))
+
+
+def test_revocation_race(anvil_stack: Stack) -> None:
+    """Providers read in a loop on threads while the patient revokes: no receipt has a head
+    block at or after the revoking block, and every read begun after the revoke was mined
+    is refused."""
+    stack = anvil_stack
+    patient = stack.party()
+    providers = [stack.provider() for _ in range(4)]
+    record = stack.add_record(patient)
+    scope_id = stack.scope(patient)
+    for provider in providers:
+        stack.grant(patient, provider)
+    second = stack.second_context()  # two instances serve the reads
+    stop = threading.Event()
+    revoked_mined = threading.Event()
+    served: list[int] = []
+    refused_after: list[bool] = []
+    errors: list[BaseException] = []
+
+    def reader(index: int) -> None:
+        provider = providers[index % len(providers)]
+        ctx = stack.ctx if index % 2 == 0 else second
+        while not stop.is_set():
+            began_after_revoke = revoked_mined.is_set()
+            request, signature = stack.request(provider, patient, record, ctx=ctx)
+            try:
+                answer = serve_read(ctx, request=request, signature=signature)
+            except AccessDenied:
+                if began_after_revoke:
+                    refused_after.append(True)
+                continue
+            except BaseException as error:  # noqa: BLE001 - reported by the test below
+                errors.append(error)
+                return
+            served.append(answer.head_block)
+            if began_after_revoke:
+                refused_after.append(False)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    receipts = [stack.chain.ledger.revoke(p.address, scope_id, signer=patient.signer)
+                for p in providers]
+    revoking_blocks = [r.block_number for r in receipts]
+    revoked_mined.set()
+    time.sleep(1.0)
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert served, "reads were served before the revoke"
+    assert refused_after and all(refused_after), "every read begun after the revoke is refused"
+    stored = stack.ctx.receipts.select(patient=patient.address, limit=1_000_000)
+    assert len(stored) == len(served)
+    by_provider = dict(zip([p.address for p in providers], revoking_blocks, strict=True))
+    late = [r for r in stored if r.head_block >= by_provider[r.request.provider]]
+    assert not late, f"{len(late)} receipts at or after their revoking block"
