@@ -132,12 +132,19 @@ class ProviderClient:
     def send(self, patient: str, kind: str, content: bytes, *,
              content_type: str = "application/fhir+json",
              scope_id: ScopeId | None = None) -> care.CareMessage:
-        """Send a report / prescription / booking confirmation, encrypted to the patient."""
+        """Send a report / prescription / booking confirmation, encrypted to the patient.
+
+        The ledger accepts it from a provider holding a live grant of the patient (``scope_id``;
+        by default the first one the provider holds) — or flags it for review otherwise."""
         if kind not in care.CARE_KINDS:
             from kizuna.errors import InputError
 
             raise InputError("kind", f"{kind!r} is not a care message kind")
         patient = checked_address("patient", patient)
+        if scope_id is None:  # the ledger wants a live grant as the provider's care authority
+            live = [g.scope_id for g in grants.grants_to(self.ctx, provider=self.address)
+                    if g.patient == patient]
+            scope_id = live[0] if live else None
         message_id, envelope = self._seal_for(patient, content, content_type)
         receipt = self.ctx.chain.ledger.log_care_event(
             patient, care.CARE_KINDS[kind], commitment_of(envelope), signer=self.signer,

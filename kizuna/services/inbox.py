@@ -78,10 +78,10 @@ def provider_inbox(ctx: ServiceContext, *, provider: str, limit: int = 500) -> l
     granted = {g.patient: g.granted_block for g in fresh.index.grants_to(me, at=head)}
     items: list[InboxItem] = []
     for sent in care.messages_sent_by(ctx, me, kind=care.ACCESS_REQUEST):
-        if (sent.patient, bytes(sent.ref)) in open_now:
+        if granted.get(sent.patient, -1) >= sent.block_number:
+            state = "request-granted"  # a grant made after the request answers it
+        elif (sent.patient, bytes(sent.ref)) in open_now:
             state = "request-open"
-        elif granted.get(sent.patient, -1) >= sent.block_number:
-            state = "request-granted"
         else:
             state = "request-closed"
         items.append(InboxItem(kind=state, patient=sent.patient, provider=me, actor=me,

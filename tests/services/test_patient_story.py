@@ -1,0 +1,290 @@
+"""The patient's story at the service level, against real components (tests/services/conftest.py):
+a Synthea history imported, two scopes granted, the provider reads exactly those (and gets the
+original canonical FHIR bytes), a revoke refuses the next read, requests, reports, bookings,
+guardians, break-glass for the auditor, the chain node going away mid-upload, tampering."""
+
+from __future__ import annotations
+
+import collections
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Stack, stop_anvil
+
+from kizuna.chain.eip712 import SignedAction
+from kizuna.chain.relayer import RelayRefused
+from kizuna.crypto.commitment import commitment_of
+from kizuna.db.schema import records as records_table
+from kizuna.errors import (
+    AccessDenied,
+    ConflictError,
+    ContractReverted,
+    EnvelopeFormatError,
+    FragmentError,
+    InputError,
+    IntegrityError,
+    NodeUnreachable,
+    StorageError,
+)
+from kizuna.services import care, grants, inbox, records
+from kizuna.services.onchain import SentTransaction
+from kizuna.types import RecordId
+
+pytestmark = pytest.mark.anvil
+
+
+def _labels(entries: list[Any]) -> list[str]:
+    counts = collections.Counter(str(e.source.scope_label) for e in entries)
+    return [label for label, _ in counts.most_common()]
+
+
+def test_story_import_grant_read_revoke(stack: Stack, synthea_bundle: dict[str, Any]) -> None:
+    patient, provider, stranger = stack.patient(), stack.provider(), stack.provider()
+    entries = patient.import_fhir(synthea_bundle)
+    assert len(entries) == len(synthea_bundle["entry"])
+    for entry in entries[:5]:
+        status = stack.chain.ledger.record_of(entry.record.record_id)
+        assert status is not None and status.patient == patient.address
+        assert stack.store.has(entry.record.cid)
+    assert {r.record_id for r in patient.records()} == {e.record.record_id for e in entries}
+
+    first, second, third = _labels(entries)[:3]
+    granted = patient.grant(provider.address, [first, second],
+                            expires_at=stack.now() + 3600)
+    assert granted.kfrags_stored == 2
+
+    assert provider.patients() == [patient.address]
+    readable = {r.record_id for r in provider.records(patient=patient.address)}
+    expected = {e.record.record_id for e in entries
+                if str(e.source.scope_label) in (first, second)}
+    assert readable == expected
+
+    by_label = {label: next(e for e in entries if str(e.source.scope_label) == label)
+                for label in (first, second, third)}
+    for label in (first, second):
+        entry = by_label[label]
+        plain = provider.read(patient=patient.address, record_id=entry.record.record_id)
+        assert plain == entry.source.content  # exactly the canonical FHIR bytes
+    with pytest.raises(AccessDenied):
+        provider.read(patient=patient.address, record_id=by_label[third].record.record_id)
+    with pytest.raises(AccessDenied):
+        stranger.read(patient=patient.address, record_id=by_label[first].record.record_id)
+
+    revoked = patient.revoke(provider.address, first)
+    assert revoked.kfrags_deleted == 1
+    with pytest.raises(AccessDenied):
+        provider.read(patient=patient.address, record_id=by_label[first].record.record_id)
+    assert provider.read(patient=patient.address,
+                         record_id=by_label[second].record.record_id) == \
+        by_label[second].source.content
+
+    reads = patient.reads()
+    assert [(r.provider, r.record_id) for r in reads] == [
+        (provider.address, by_label[first].record.record_id),
+        (provider.address, by_label[second].record.record_id),
+        (provider.address, by_label[second].record.record_id),
+    ]
+    # the patient reads their own record back (no receipt: it is theirs)
+    assert patient.read_own(by_label[third].record.record_id) == by_label[third].source.content
+
+
+def test_request_answered_no_then_yes(stack: Stack) -> None:
+    patient, asking, other = stack.patient(), stack.provider(), stack.provider()
+    sent = asking.request_access(patient.address, b"May I see your lab results?")
+    items = [i for i in patient.inbox() if i.kind == care.ACCESS_REQUEST]
+    assert [(i.provider, i.ref, i.cid) for i in items] == [(asking.address, sent.ref, sent.cid)]
+    assert patient.open_message(sent.ref) == b"May I see your lab results?"
+    assert [i.kind for i in asking.inbox()] == ["request-open"]
+
+    patient.decline(asking.address)
+    assert [i.kind for i in asking.inbox()] == ["request-closed"]
+    assert not [i for i in patient.inbox() if i.kind == care.ACCESS_REQUEST]
+
+    other.request_access(patient.address, b"Referral: cardiology")
+    patient.add_record(b'{"resourceType":"Basic"}', label="Basic",
+                       content_type="application/fhir+json")
+    patient.grant(other.address, ["Basic"], expires_at=stack.now() + 600)
+    assert [i.kind for i in other.inbox()] == ["request-granted"]
+
+
+def test_report_and_booking_reach_the_other_side_encrypted(stack: Stack) -> None:
+    patient, provider = stack.patient(), stack.provider()
+    report = b'{"resourceType":"DiagnosticReport","status":"final"}'
+    with pytest.raises(ContractReverted, match="CareEventNotAllowed"):  # no grant: no authority
+        provider.send(patient.address, "report", report)
+    patient.grant(provider.address, ["DiagnosticReport"], expires_at=stack.now() + 600)
+    sent = provider.send(patient.address, "report", report)
+    assert commitment_of(stack.store.get(sent.cid).read()) == sent.ref
+    assert report not in stack.store.get(sent.cid).read()  # the store holds ciphertext only
+    mine = [i for i in patient.inbox() if i.kind == "report"]
+    assert [(i.actor, i.ref, i.cid) for i in mine] == [(provider.address, sent.ref, sent.cid)]
+    assert patient.open_message(mine[0].ref) == report
+    with pytest.raises(IntegrityError):  # encrypted to the patient: the provider cannot open it
+        provider.open_message(sent.ref)
+
+    booking = patient.request_booking(provider.address, b'{"resourceType":"Appointment"}')
+    asked = [i for i in provider.inbox() if i.kind == "booking-request"]
+    assert [(i.patient, i.ref) for i in asked] == [(patient.address, booking.ref)]
+    assert provider.open_message(booking.ref) == b'{"resourceType":"Appointment"}'
+    outsider = stack.provider()
+    with pytest.raises(AccessDenied):
+        care.open_message(stack.ctx, reader=outsider.address, ref=booking.ref)
+
+
+def test_guardian_sets_policy_and_break_glass_awaits_review(stack: Stack) -> None:
+    patient, guardian, doctor = stack.patient(), stack.patient(), stack.provider()
+    patient.appoint_guardian(guardian.address, until=stack.now() + 86_400)
+    with pytest.raises(ContractReverted, match="EmergencyNotAllowed"):  # no policy yet
+        doctor.break_glass(patient.address, duration=600, reason_code=1)
+    confirmed = guardian.set_emergency_policy(allowed=True, max_duration=3600,
+                                              patient=patient.address)
+    assert confirmed.args["patient"] == patient.address
+    opened = doctor.break_glass(patient.address, duration=600, reason_code=7)
+    waiting = inbox.auditor_inbox(stack.ctx, patient=patient.address)
+    assert [(a.provider, a.reason_code, a.tx_hash) for a in waiting] == [
+        (doctor.address, 7, opened.tx_hash)]
+    inbox.mark_reviewed(stack.ctx, reviewer=stack.admin.address, tx_hash=waiting[0].tx_hash,
+                        log_index=waiting[0].log_index)
+    assert inbox.auditor_inbox(stack.ctx, patient=patient.address) == []
+
+
+def test_upload_refuses_bad_envelopes_and_keeps_nothing(stack: Stack) -> None:
+    patient = stack.patient()
+    rid, sid, envelope = patient.seal(b"x" * 1000, label="Observation",
+                                      content_type="application/fhir+json")
+    signed = patient.sign_registration(record_id=rid, scope_id=sid, envelope=envelope)
+    pins_before = set(stack.store.pins())
+
+    with pytest.raises(records.EnvelopeTooLarge):
+        records.upload_record(stack.ctx, patient=patient.address, record_id=rid, scope_id=sid,
+                              envelope=envelope, registration=signed, relayer=stack.relayer,
+                              max_size=500)
+    with pytest.raises(EnvelopeFormatError):
+        patient.upload(record_id=rid, scope_id=sid, envelope=b"NOPE" + envelope[4:],
+                       registration=signed)
+    other_rid = RecordId(os.urandom(32))
+    with pytest.raises(InputError, match="names record"):
+        patient.upload(record_id=other_rid, scope_id=sid, envelope=envelope,
+                       registration=signed)
+    _, _, other_envelope = patient.seal(b"y" * 1000, label="Observation",
+                                        content_type="application/fhir+json", record_id=rid)
+    with pytest.raises(InputError, match="signed commitment"):
+        patient.upload(record_id=rid, scope_id=sid, envelope=other_envelope,
+                       registration=signed)
+    assert set(stack.store.pins()) == pins_before  # nothing kept by any failed upload
+    with pytest.raises(InputError, match="content type"):
+        r2, s2, exe = patient.seal(b"MZ", label="Binary", content_type="application/x-msdownload")
+        patient.upload(record_id=r2, scope_id=s2, envelope=exe,
+                       registration=patient.sign_registration(record_id=r2, scope_id=s2,
+                                                              envelope=exe))
+
+    info = patient.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed)
+    assert info.commitment == commitment_of(envelope)
+    with pytest.raises(ConflictError):
+        patient.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed)
+
+
+def test_wallet_sent_registration_is_checked_against_its_event(stack: Stack) -> None:
+    patient = stack.patient()
+    rid, sid, envelope = patient.seal(b"pdf bytes", label="DocumentReference",
+                                      content_type="application/pdf")
+    prepared = records.prepare_registration(stack.ctx, patient=patient.address, record_id=rid,
+                                            commitment=commitment_of(envelope), scope_id=sid,
+                                            deadline=stack.now() + 600)
+    assert prepared.transaction["from"] == patient.address
+    assert prepared.typed_data is not None
+    assert prepared.typed_data["primaryType"] == "RegisterRecord"
+    unrelated = stack.chain.ledger.set_emergency_policy(False, 0, signer=patient.signer)
+    with pytest.raises(InputError, match="RecordRegistered"):
+        patient.upload(record_id=rid, scope_id=sid, envelope=envelope,
+                       registration=SentTransaction(unrelated.tx_hash))
+    sent = stack.chain.ledger.register_record(rid, commitment_of(envelope), sid,
+                                              signer=patient.signer)
+    info = patient.upload(record_id=rid, scope_id=sid, envelope=envelope,
+                          registration=SentTransaction(sent.tx_hash))
+    assert info.content_type == "application/pdf"
+    assert patient.read_own(rid) == b"pdf bytes"
+
+
+def test_a_failed_grant_leaves_no_key_fragments(stack: Stack) -> None:
+    patient, provider, impostor = stack.patient(), stack.provider(), stack.provider()
+    sid = patient.scope("Condition")
+    good = [k.to_bytes() for k in patient.keys.kfrags_for(sid, provider.public_key)]
+    wrong = [k.to_bytes() for k in patient.keys.kfrags_for(sid, impostor.public_key)]
+    expires = stack.now() + 600
+
+    def signed(deadline: int) -> SignedAction:
+        typed = stack.chain.ledger.grant_typed_data(
+            patient=patient.address, provider=provider.address, scope_id=sid,
+            expires_at=expires, deadline=deadline)
+        return SignedAction(typed, patient.signer.sign_typed_data(typed))
+
+    with pytest.raises(FragmentError):  # fragments for another key: refused before the chain
+        grants.grant_access(stack.ctx, patient=patient.address, provider=provider.address,
+                            scope_ids=[sid], expires_at=expires, kfrags={sid: wrong},
+                            authorization=signed(stack.now() + 600), relayer=stack.relayer)
+    with pytest.raises(RelayRefused, match="SignatureExpired"):
+        grants.grant_access(stack.ctx, patient=patient.address, provider=provider.address,
+                            scope_ids=[sid], expires_at=expires, kfrags={sid: good},
+                            authorization=signed(stack.now() - 1), relayer=stack.relayer)
+    assert stack.ctx.kfrags.count(patient=patient.address) == 0
+    assert not stack.chain.ledger.has_access(patient.address, provider.address, sid)
+
+
+def test_tampered_ciphertext_is_never_returned_as_data(stack: Stack) -> None:
+    patient, provider = stack.patient(), stack.provider()
+    content = b'{"resourceType":"Observation","status":"final"}' * 50
+    info = patient.add_record(content, label="Observation", content_type="application/fhir+json")
+    patient.grant(provider.address, ["Observation"], expires_at=stack.now() + 600)
+    envelope = bytearray(stack.store.get(info.cid).read())
+    envelope[-20] ^= 0x01  # one bit of the last segment
+    forged = stack.store.put(bytes(envelope))
+    with stack.ctx.db.write() as conn:  # a compromised service database points at it
+        conn.execute(records_table.update().where(records_table.c.record_id == info.record_id)
+                     .values(cid=forged))
+    with pytest.raises(IntegrityError):
+        provider.read(patient=patient.address, record_id=info.record_id)
+
+    second = patient.add_record(content, label="Observation",
+                                content_type="application/fhir+json")
+    blocks = sorted((Path(stack.store.root) / "blocks").rglob(second.cid))
+    assert blocks, "the envelope's root block"
+    raw = bytearray(blocks[0].read_bytes())
+    raw[-5] ^= 0x01
+    blocks[0].write_bytes(bytes(raw))
+    with pytest.raises(StorageError):  # the store re-hashes blocks: corrupted bytes never leave
+        provider.read(patient=patient.address, record_id=second.record_id)
+
+
+def test_chain_node_down_mid_upload_then_retry(stack: Stack) -> None:
+    patient = stack.patient()
+    plaintext = os.urandom(300_000)
+    rid, sid, envelope = patient.seal(plaintext, label="Media",
+                                      content_type="application/octet-stream")
+    signed = patient.sign_registration(record_id=rid, scope_id=sid, envelope=envelope)
+    stack.advance(1)
+    stack.ctx.index.head()
+    pins_before = set(stack.store.pins())
+
+    def upload_stream() -> Any:
+        for offset in range(0, len(envelope), 65_536):
+            if offset == 131_072:
+                stop_anvil(stack.node)  # the node goes away while the envelope streams in
+            yield envelope[offset:offset + 65_536]
+
+    try:
+        with pytest.raises(NodeUnreachable):
+            patient.upload(record_id=rid, scope_id=sid, envelope=upload_stream(),
+                           registration=signed)
+        with stack.ctx.db.read() as conn:
+            assert conn.execute(records_table.select().where(
+                records_table.c.record_id == rid)).first() is None
+        assert set(stack.store.pins()) == pins_before
+    finally:
+        stack.node.start()  # same port, same state file: the chain survives
+    info = patient.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed)
+    assert info.record_id == rid
+    assert stack.chain.ledger.record_of(rid) is not None
+    assert patient.read_own(rid) == plaintext
