@@ -20,6 +20,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from siwe import siwe as siwe_lib
 
+from kizuna.api.auth import AUDITOR_ROLE
 from kizuna.chain.connection import Chain, connect, web3_for
 from kizuna.chain.deploy import Deployment, deploy
 from kizuna.chain.localnode import LocalNode, dev_private_keys, free_port
@@ -51,6 +52,13 @@ class ChainEnv:
     def add_provider(self, signer: LocalKeySigner, umbral_public_key: bytes) -> None:
         self.chain.registry.add_provider(signer.address, umbral_public_key, b"\x11" * 32,
                                          signer=self.admin)
+
+    def grant_auditor(self, account: str) -> None:
+        """``grantRole(KIZUNA_AUDITOR_ROLE, account)`` on AccessLog (the admin's call)."""
+        access_log = self.chain.contract("AccessLog")
+        data = access_log.encode_abi("grantRole", args=[AUDITOR_ROLE, account])
+        self.chain.sender.transact(ContractCall(to=access_log.address,
+                                                data=bytes.fromhex(data[2:])), self.admin)
 
 
 def deploy_env(node: LocalNode, directory: Path) -> ChainEnv:

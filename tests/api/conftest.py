@@ -4,13 +4,17 @@ one deployment on it, and per-test data directories (embedded store + SQLite).""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
-from apienv import ChainEnv, deploy_env, settings_for
+from apienv import ApiServer, ChainEnv, deploy_env, settings_for
+from participants import HttpPatient, HttpProvider, Participant
 
 from kizuna.api.app import close_context, open_context
 from kizuna.chain.localnode import LocalNode, free_port
+from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
 from kizuna.services.context import ServiceContext
 
@@ -38,3 +42,38 @@ def ctx(settings: Settings) -> Iterator[ServiceContext]:
     opened = open_context(settings)
     yield opened
     close_context(opened)
+
+
+@pytest.fixture
+def api_server(settings: Settings, tmp_path: Path) -> Iterator[ApiServer]:
+    """The real API: ``kizuna serve`` under uvicorn in a subprocess, on a free port."""
+    server = ApiServer(settings=settings, log_path=tmp_path / "api.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http(api_server: ApiServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def people(chain_env: ChainEnv, http: httpx.Client) -> People:
+    """A signed-in patient, a registered and signed-in provider, an auditor (role granted)."""
+    chain = chain_env.chain
+    patient = HttpPatient(signer=LocalKeySigner.generate(), chain=chain, http=http).login()
+    provider = HttpProvider(signer=LocalKeySigner.generate(), chain=chain, http=http)
+    chain_env.add_provider(provider.signer, provider.keys.public_key.to_bytes())
+    provider.login()
+    auditor = Participant(signer=LocalKeySigner.generate(), chain=chain, http=http)
+    chain_env.grant_auditor(auditor.signer.address)
+    auditor.login()
+    return People(patient=patient, provider=provider, auditor=auditor)
+
+
+@dataclass
+class People:
+    patient: HttpPatient
+    provider: HttpProvider
+    auditor: Participant

@@ -10,7 +10,6 @@ from apienv import ChainEnv, bearer, sign_in, sign_text, siwe_message
 from fastapi.testclient import TestClient
 
 from kizuna.api.app import create_app
-from kizuna.api.auth import AUDITOR_ROLE
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
 from kizuna.services.context import ServiceContext
@@ -56,14 +55,7 @@ def test_provider_and_auditor_roles_come_from_the_chain(client: TestClient,
     provider = chain_env.new_signer(funded=False)
     chain_env.add_provider(provider, b"\x02" + b"\x01" * 32)
     auditor = LocalKeySigner.generate()
-    access_log = chain_env.chain.contract("AccessLog")
-    call = access_log.functions.grantRole(AUDITOR_ROLE, auditor.address)
-    from kizuna.chain.models import ContractCall
-
-    chain_env.chain.sender.transact(
-        ContractCall(to=access_log.address,
-                     data=bytes.fromhex(call._encode_transaction_data()[2:])),
-        chain_env.admin)
+    chain_env.grant_auditor(auditor.address)
     assert sign_in(client, provider)["roles"] == ["patient", "provider"]
     assert sign_in(client, auditor)["roles"] == ["patient", "auditor"]
 
