@@ -36,6 +36,9 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from coincurve import PublicKey
+from coincurve._libsecp256k1 import ffi as _ffi
+from coincurve._libsecp256k1 import lib as _lib
+from coincurve.context import GLOBAL_CONTEXT
 from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 
@@ -509,6 +512,17 @@ def _hex(value: bytes) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SignedFields:
+    """The fields of the provider's signed ``ReadRequest``, as parsed from ``request_json``."""
+
+    provider: str
+    patient: str
+    record_id: bytes
+    request_id: bytes
+    issued_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class ReceiptRow:
     """A row of the service's ``receipts`` table, with the signed request parsed."""
 
@@ -526,35 +540,51 @@ class ReceiptRow:
     batch_root: bytes | None
     leaf_index: int | None
     issued_at: int
+    """From the signed request; -1 when ``request_json`` is unreadable."""
+    signed: SignedFields | None = None
+    """``None`` when ``request_json`` is unreadable (:func:`verify_receipts` reports it)."""
 
 
-_RECEIPT_COLUMNS = (
-    schema.receipts.c.seq, schema.receipts.c.request_id, schema.receipts.c.provider,
-    schema.receipts.c.patient, schema.receipts.c.record_id, schema.receipts.c.scope_id,
-    schema.receipts.c.request_json, schema.receipts.c.signature, schema.receipts.c.leaf,
-    schema.receipts.c.served_at, schema.receipts.c.head_block, schema.receipts.c.batch_root,
-    schema.receipts.c.leaf_index,
+_RECEIPTS_SQL = (
+    "SELECT seq, request_id, provider, patient, record_id, scope_id, request_json, signature,"
+    " leaf, served_at, head_block, batch_root, leaf_index FROM receipts ORDER BY seq"
 )
+"""Plain SQL (portable): the driver's rows as they are, without per-column result processing
+-- a third of the time of reading 100,000 receipts."""
+
+
+def _signed(request_json: str) -> SignedFields | None:
+    try:
+        m = json.loads(request_json)
+        fields = SignedFields(provider=str(m["provider"]), patient=str(m["patient"]),
+                              record_id=bytes.fromhex(m["recordId"][2:]),
+                              request_id=bytes.fromhex(m["requestId"][2:]),
+                              issued_at=int(m["issuedAt"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if (len(fields.record_id) != 32 or len(fields.request_id) != 32
+            or not 0 <= fields.issued_at < 2**64 or len(fields.provider) != 42
+            or len(fields.patient) != 42):
+        return None
+    return fields
 
 
 def load_receipts(database: Database) -> list[ReceiptRow]:
-    """Every receipt row, in ``seq`` order (``issued_at`` read from the signed JSON; -1 when
-    the JSON is unreadable — :func:`verify_receipts` reports that row)."""
+    """Every receipt row, in ``seq`` order, with its signed request parsed."""
     out: list[ReceiptRow] = []
+    append = out.append
     with database.read() as connection:
-        rows = connection.execute(select(*_RECEIPT_COLUMNS).order_by(schema.receipts.c.seq))
-        for r in rows:
-            try:
-                issued = int(json.loads(r[6])["issuedAt"])
-            except (ValueError, KeyError, TypeError):
-                issued = -1
-            out.append(ReceiptRow(
-                seq=int(r[0]), request_id=bytes(r[1]), provider=r[2], patient=r[3],
-                record_id=RecordId(bytes(r[4])), scope_id=ScopeId(bytes(r[5])),
-                request_json=r[6], signature=bytes(r[7]), leaf=bytes(r[8]),
-                served_at=int(r[9]), head_block=int(r[10]),
-                batch_root=bytes(r[11]) if r[11] is not None else None,
-                leaf_index=int(r[12]) if r[12] is not None else None, issued_at=issued))
+        rows = connection.exec_driver_sql(_RECEIPTS_SQL).fetchall()
+    for r in rows:
+        signed = _signed(r[6])
+        append(ReceiptRow(
+            seq=int(r[0]), request_id=bytes(r[1]), provider=r[2], patient=r[3],
+            record_id=RecordId(bytes(r[4])), scope_id=ScopeId(bytes(r[5])),
+            request_json=r[6], signature=bytes(r[7]), leaf=bytes(r[8]),
+            served_at=int(r[9]), head_block=int(r[10]),
+            batch_root=bytes(r[11]) if r[11] is not None else None,
+            leaf_index=int(r[12]) if r[12] is not None else None,
+            issued_at=signed.issued_at if signed is not None else -1, signed=signed))
     return out
 
 
@@ -567,64 +597,79 @@ def _word(address_hex: str) -> bytes:
     return bytes(12) + bytes.fromhex(address_hex[2:])
 
 
+class _Signatures:
+    """Checks that EIP-712 digests are signed by given addresses, fast.
+
+    The first signature of each address is *recovered* (coincurve) and the recovered key's
+    address compared; the key is then kept and every later signature of that address is
+    *verified* against it (libsecp256k1's ``ecdsa_verify`` on the compact signature, ~15 %
+    cheaper than a recovery and no key object per call). Both accept exactly what
+    ``ecrecover`` + an address comparison accept for low-s signatures (high-s are refused, as
+    the service refuses them).
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[str, Any] = {}
+        self._parsed = _ffi.new("secp256k1_ecdsa_signature *")
+
+    def problem(self, signature: bytes, digest: bytes, address: str) -> str | None:
+        if len(signature) != 65:
+            return f"signature is {len(signature)} bytes, not 65"
+        v = signature[64]
+        v = v - 27 if v in (27, 28) else v
+        s = int.from_bytes(signature[32:64], "big")
+        if v not in (0, 1) or not 0 < s <= _SECP256K1_N // 2:
+            return "malformed signature (v or s out of range)"
+        key = self._keys.get(address)
+        if key is not None:
+            ctx = GLOBAL_CONTEXT.ctx
+            if (_lib.secp256k1_ecdsa_signature_parse_compact(ctx, self._parsed, signature[:64])
+                    and _lib.secp256k1_ecdsa_verify(ctx, self._parsed, digest, key.public_key)):
+                return None
+        try:
+            recovered = PublicKey.from_signature_and_message(signature[:64] + bytes([v]),
+                                                             digest, hasher=None)
+        except ValueError:
+            return "the signature recovers to no key"
+        signer = keccak(recovered.format(compressed=False)[1:])[12:]
+        if signer != bytes.fromhex(address[2:]):
+            return (f"signed by {to_checksum_address(signer)}, not by the provider "
+                    f"{to_checksum_address(address)}")
+        self._keys[address] = recovered
+        return None
+
+
 class _FastReceipts:
     """Leaf, EIP-712 digest and signer of a receipt with fixed layouts (see the module doc)."""
 
     def __init__(self, chain_id: int, access_log: str) -> None:
         self.separator = proxy_domain(chain_id=chain_id,
                                       access_log=to_checksum_address(access_log)).separator()
+        self.signatures = _Signatures()
 
     def check(self, receipt: ReceiptRow) -> tuple[bytes | None, str | None, str | None]:
         """(recomputed leaf, field problem, signature problem) of one receipt."""
-        try:
-            message = json.loads(receipt.request_json)
-            provider = message["provider"]
-            patient = message["patient"]
-            record_id = bytes.fromhex(message["recordId"][2:])
-            request_id = bytes.fromhex(message["requestId"][2:])
-            issued_at = int(message["issuedAt"])
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            return None, f"the signed request JSON is unreadable ({exc.__class__.__name__})", None
+        m = receipt.signed
+        if m is None:
+            return None, "the signed request JSON is unreadable or malformed", None
         problems = []
-        if provider.lower() != receipt.provider.lower():
-            problems.append(f"provider column {receipt.provider} ≠ signed {provider}")
-        if patient.lower() != receipt.patient.lower():
-            problems.append(f"patient column {receipt.patient} ≠ signed {patient}")
-        if record_id != receipt.record_id:
+        if m.provider.lower() != receipt.provider.lower():
+            problems.append(f"provider column {receipt.provider} ≠ signed {m.provider}")
+        if m.patient.lower() != receipt.patient.lower():
+            problems.append(f"patient column {receipt.patient} ≠ signed {m.patient}")
+        if m.record_id != receipt.record_id:
             problems.append("record_id column differs from the signed recordId")
-        if request_id != receipt.request_id:
+        if m.request_id != receipt.request_id:
             problems.append("request_id column differs from the signed requestId")
-        if len(record_id) != 32 or len(request_id) != 32 or not 0 <= issued_at < 2**64:
-            return None, "the signed request has malformed fields", None
         signature = receipt.signature
+        head = _word(m.provider) + _word(m.patient) + m.record_id + m.request_id \
+            + m.issued_at.to_bytes(32, "big")
         leaf = keccak(keccak(
-            READ_RECEIPT_TYPEHASH + _word(provider) + _word(patient) + record_id + request_id
-            + issued_at.to_bytes(32, "big") + keccak(signature)
+            READ_RECEIPT_TYPEHASH + head + keccak(signature)
             + receipt.served_at.to_bytes(32, "big") + receipt.head_block.to_bytes(32, "big")))
-        struct = keccak(READ_REQUEST_TYPEHASH + _word(provider) + _word(patient) + record_id
-                        + request_id + issued_at.to_bytes(32, "big"))
-        digest = keccak(b"\x19\x01" + self.separator + struct)
-        return leaf, "; ".join(problems) or None, _signature_problem(signature, digest, provider)
-
-
-def _signature_problem(signature: bytes, digest: bytes, provider: str) -> str | None:
-    if len(signature) != 65:
-        return f"signature is {len(signature)} bytes, not 65"
-    v = signature[64]
-    v = v - 27 if v in (27, 28) else v
-    s = int.from_bytes(signature[32:64], "big")
-    if v not in (0, 1) or not 0 < s <= _SECP256K1_N // 2:
-        return "malformed signature (v or s out of range)"
-    try:
-        key = PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest,
-                                                   hasher=None)
-    except ValueError:
-        return "the signature recovers to no key"
-    signer = keccak(key.format(compressed=False)[1:])[12:]
-    if signer != bytes.fromhex(provider[2:]):
-        return (f"signed by {to_checksum_address(signer)}, not by the provider "
-                f"{to_checksum_address(provider)}")
-    return None
+        digest = keccak(b"\x19\x01" + self.separator + keccak(READ_REQUEST_TYPEHASH + head))
+        return (leaf, "; ".join(problems) or None,
+                self.signatures.problem(signature, digest, m.provider.lower()))
 
 
 def verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,

@@ -1,0 +1,248 @@
+"""Audit benchmark: verify 100,000 read receipts against their anchored roots.
+
+    python benchmarks/audit.py [--receipts N] [--batch N] [--json]
+
+Setup (timed separately, not part of the figure): the Kizuna contracts on eth-tester (py-evm,
+in process), one patient with one registered record granted to four verified providers, then
+``--receipts`` (100,000) read requests signed by those providers (EIP-712 digests hashed with
+the fixed layout of :mod:`kizuna.receipts.request` and signed with coincurve directly: the
+eth-account path costs about 1 ms a signature), written to a SQLite service database as the
+core's ``ReceiptStore`` writes them, and anchored by the core's ``Anchorer`` in batches of
+``--batch`` (10,000) receipts.
+
+Timed (``audit_100k_s``): what :func:`kizuna.services.audit.verify_receipts` does for an
+auditor — read every receipt from the database, recompute each leaf from the signed request,
+recover each provider's signature, rebuild every batch's Merkle tree and compare its root with
+the ``ReceiptRootAnchored`` event (and ``AccessLog.batchOf`` count and time range), verify every
+receipt's proof in Python and a sample of 8 on-chain through ``AccessLog.verifyReceipt``.
+The chain history is loaded before the clock starts (it is shared with the other checks).
+
+Baseline in the same run: the general path a reader would write with the core's helpers
+(``ReadRequest.from_json`` + ``receipt_leaf`` + ``recover_signer`` per receipt) on a sample,
+extrapolated to the same count — ``speedup`` = baseline time ÷ audit time. Also printed: the
+access check over the same receipts (``verify_access``, grants rebuilt from events).
+
+``--json`` prints, as the last line, one JSON object with ``audit_100k_s`` and the figures.
+Target: ``audit_100k_s`` ≤ 10 s on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coincurve import PrivateKey
+from eth_account import Account
+from eth_utils.crypto import keccak as slow_keccak
+from sqlalchemy import insert
+from web3 import EthereumTesterProvider, Web3
+
+from kizuna.chain.connection import Chain, connect
+from kizuna.chain.deploy import deploy
+from kizuna.chain.index import EventIndex
+from kizuna.chain.models import ContractCall
+from kizuna.chain.signers import LocalKeySigner
+from kizuna.crypto.merkle import keccak
+from kizuna.db import Database, schema
+from kizuna.receipts.anchorer import Anchorer
+from kizuna.receipts.request import (
+    READ_RECEIPT_TYPEHASH,
+    READ_REQUEST_TYPEHASH,
+    ReadRequest,
+    proxy_domain,
+    receipt_leaf,
+    recover_signer,
+)
+from kizuna.services import audit
+from kizuna.types import RecordId, ScopeId
+
+TARGET_S = 10.0
+PROVIDERS = 4
+
+
+@dataclass
+class Setup:
+    chain: Chain
+    db: Database
+    index: EventIndex
+    receipts: int
+    sign_s: float
+    insert_s: float
+    anchor_s: float
+    batches: int
+
+
+def _word(address: str) -> bytes:
+    return bytes(12) + bytes.fromhex(address[2:])
+
+
+def build(directory: Path, *, receipts: int, batch: int) -> Setup:
+    """Contracts, one granted record, ``receipts`` signed receipts in a db, anchored."""
+    tester = EthereumTesterProvider()
+    w3 = Web3(tester)
+    keys = tester.ethereum_tester.backend.account_keys
+    admin_key = keys[0].to_hex() if hasattr(keys[0], "to_hex") else keys[0]
+    chain = connect(w3, deploy(w3, Account.from_key(admin_key), directory=None))
+    admin = LocalKeySigner(admin_key)
+    patient_key = os.urandom(32)
+    patient = LocalKeySigner(patient_key)
+    chain.sender.transact(ContractCall(to=patient.address, data=b"", value=10**18), admin,
+                          gas=21_000)
+    scope_id = ScopeId(bytes(slow_keccak(text="benchmark-scope")))
+    record_id = RecordId(os.urandom(32))
+    chain.ledger.register_record(record_id, bytes(32 * [7]), scope_id,  # type: ignore[arg-type]
+                                 signer=patient)
+    providers: list[tuple[PrivateKey, str]] = []
+    for n in range(PROVIDERS):
+        key = PrivateKey()
+        address = LocalKeySigner(key.secret).address
+        chain.registry.add_provider(address, bytes([2]) + bytes(31) + bytes([n + 1]),
+                                    bytes(32), signer=admin)
+        chain.ledger.grant(address, scope_id, 2**40, signer=patient)
+        providers.append((key, address))
+    head = w3.eth.block_number
+    domain = proxy_domain(chain_id=chain.chain_id,
+                          access_log=chain.deployment.addresses["AccessLog"])
+    separator = domain.separator()
+    patient_word = _word(patient.address)
+
+    started = time.perf_counter()
+    served0 = int(time.time()) - receipts // 1000 - 10
+    rows: list[dict[str, Any]] = []
+    for i in range(receipts):
+        key, provider = providers[i % PROVIDERS]
+        request_id = os.urandom(32)
+        issued = served0 + i // 1000
+        struct = keccak(READ_REQUEST_TYPEHASH + _word(provider) + patient_word + record_id
+                        + request_id + issued.to_bytes(32, "big"))
+        raw = key.sign_recoverable(keccak(b"\x19\x01" + separator + struct), hasher=None)
+        signature = raw[:64] + bytes([raw[64] + 27])
+        leaf = keccak(keccak(
+            READ_RECEIPT_TYPEHASH + _word(provider) + patient_word + record_id + request_id
+            + issued.to_bytes(32, "big") + keccak(signature) + issued.to_bytes(32, "big")
+            + head.to_bytes(32, "big")))
+        rows.append({
+            "request_id": request_id, "provider": provider, "patient": patient.address,
+            "record_id": record_id, "scope_id": scope_id,
+            "request_json": json.dumps({
+                "provider": provider, "patient": patient.address,
+                "recordId": "0x" + record_id.hex(), "requestId": "0x" + request_id.hex(),
+                "issuedAt": str(issued)}, separators=(",", ":")),
+            "signature": signature, "leaf": leaf, "served_at": issued, "head_block": head,
+        })
+    sign_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    db = Database.open(f"sqlite:///{directory / 'service.db'}")
+    with db.write() as conn:
+        for at in range(0, len(rows), 20_000):
+            conn.execute(insert(schema.receipts), rows[at:at + 20_000])
+    insert_s = time.perf_counter() - started
+    del rows
+
+    started = time.perf_counter()
+    anchored = Anchorer(db=db, chain=chain, signer=admin, max_batch=batch).run_once()
+    anchor_s = time.perf_counter() - started
+    index = EventIndex.for_chain(chain, directory / "index.sqlite")
+    return Setup(chain=chain, db=db, index=index, receipts=receipts, sign_s=sign_s,
+                 insert_s=insert_s, anchor_s=anchor_s, batches=len(anchored))
+
+
+def _baseline_seconds(setup: Setup, rows: list[audit.ReceiptRow], sample: int) -> float:
+    """The general per-receipt path on ``sample`` receipts, extrapolated to all of them."""
+    domain = proxy_domain(chain_id=setup.chain.chain_id,
+                          access_log=setup.chain.deployment.addresses["AccessLog"])
+    chosen = rows[:sample]
+    started = time.perf_counter()
+    for row in chosen:
+        request = ReadRequest.from_json(json.loads(row.request_json))
+        assert receipt_leaf(request, row.signature, served_at=row.served_at,
+                            head_block=row.head_block) == row.leaf
+        assert recover_signer(request, row.signature, domain) == row.provider
+    per_receipt = (time.perf_counter() - started) / len(chosen)
+    return per_receipt * len(rows)
+
+
+def measure(setup: Setup) -> dict[str, Any]:
+    history = audit.ChainHistory.from_index(setup.chain, setup.index)
+    t0 = time.perf_counter()
+    rows = audit.load_receipts(setup.db)
+    t1 = time.perf_counter()
+    report = audit.verify_receipts(setup.chain, setup.db, history, receipts=rows, seed=1)
+    t2 = time.perf_counter()
+    if not report.ok or report.passed != setup.receipts:
+        raise SystemExit(f"the audit of honest receipts failed: {report.failures[:3]}")
+    audit_s = t2 - t0
+    started = time.perf_counter()
+    access = audit.verify_access(history, rows)
+    access_s = time.perf_counter() - started
+    if not access.ok:
+        raise SystemExit(f"the access check of honest receipts failed: {access.failures[:3]}")
+    baseline_s = _baseline_seconds(setup, rows, sample=min(2_000, len(rows)))
+    return {
+        "audit_100k_s": round(audit_s * 100_000 / setup.receipts, 3),
+        "receipts": setup.receipts,
+        "audit_s": round(audit_s, 3),
+        "db_load_s": round(t1 - t0, 3),
+        "verify_s": round(t2 - t1, 3),
+        "receipts_per_s": round(setup.receipts / audit_s),
+        "proofs_checked": report.counts["proofs_checked"],
+        "onchain_proofs_checked": report.counts["onchain_proofs_checked"],
+        "batches": report.counts["batches"],
+        "access_check_s": round(access_s, 3),
+        "baseline_s": round(baseline_s, 3),
+        "speedup": round(baseline_s / audit_s, 2),
+        "setup_sign_s": round(setup.sign_s, 2),
+        "setup_insert_s": round(setup.insert_s, 2),
+        "setup_anchor_s": round(setup.anchor_s, 2),
+        "target_s": TARGET_S,
+    }
+
+
+def run(*, receipts: int = 100_000, batch: int = 10_000) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="kizuna-audit-bench-") as tmp:
+        setup = build(Path(tmp), receipts=receipts, batch=batch)
+        try:
+            return measure(setup)
+        finally:
+            setup.index.close()
+            setup.db.dispose()
+
+
+def audit_100k_seconds() -> float:
+    """The audit time of 100,000 receipts (for ``benchmarks/service.py``'s ``audit_100k_s``)."""
+    return float(run()["audit_100k_s"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--receipts", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
+    args = parser.parse_args()
+    figures = run(receipts=args.receipts, batch=args.batch)
+    print(f"setup: signed {figures['receipts']:,} read requests in {figures['setup_sign_s']} s, "
+          f"inserted in {figures['setup_insert_s']} s, anchored {figures['batches']} batches "
+          f"in {figures['setup_anchor_s']} s")
+    print(f"audit of {figures['receipts']:,} receipts: {figures['audit_s']} s "
+          f"({figures['receipts_per_s']:,} receipts/s; db read {figures['db_load_s']} s, "
+          f"verify {figures['verify_s']} s; {figures['proofs_checked']:,} proofs in Python, "
+          f"{figures['onchain_proofs_checked']} on-chain)")
+    print(f"baseline (core helpers per receipt, extrapolated): {figures['baseline_s']} s "
+          f"→ speedup {figures['speedup']}x")
+    print(f"access check of the same receipts (grants from events): "
+          f"{figures['access_check_s']} s")
+    verdict = "OK" if figures["audit_100k_s"] <= TARGET_S else "OVER TARGET"
+    print(f"audit_100k_s = {figures['audit_100k_s']} (target ≤ {TARGET_S} s): {verdict}")
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
