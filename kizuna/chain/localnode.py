@@ -38,10 +38,18 @@ def dev_private_keys(count: int = 10) -> list[str]:
 
 
 def find_anvil() -> str:
-    """Path of the anvil binary: ``KIZUNA_ANVIL``, the project's node_modules, or PATH."""
+    """Path of the anvil binary: ``KIZUNA_ANVIL``, the project's node_modules (the platform
+    binary, else the npm wrapper), or PATH."""
     configured = os.environ.get("KIZUNA_ANVIL")
     if configured:
         return configured
+    # The platform package's real binary first: node_modules/.bin/anvil is a Node wrapper
+    # started through whatever `node` is on PATH (the venv's is a Python launcher that does not
+    # forward SIGTERM), so stopping the wrapper could orphan anvil before it dumps its state.
+    foundry = _PROJECT_ROOT / "node_modules" / "@foundry-rs"
+    for binary in sorted(foundry.glob("anvil-*/bin/anvil")):
+        if os.access(binary, os.X_OK):
+            return str(binary)
     local = _PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
     if local.exists():
         return str(local)
