@@ -167,7 +167,8 @@ def test_upload_refuses_bad_envelopes_and_keeps_nothing(stack: Stack) -> None:
     other_rid = RecordId(os.urandom(32))
     with pytest.raises(InputError, match="names record"):
         patient.upload(record_id=other_rid, scope_id=sid, envelope=envelope,
-                       registration=signed)
+                       registration=patient.sign_registration(record_id=other_rid,
+                                                              scope_id=sid, envelope=envelope))
     _, _, other_envelope = patient.seal(b"y" * 1000, label="Observation",
                                         content_type="application/fhir+json", record_id=rid)
     with pytest.raises(InputError, match="signed commitment"):
