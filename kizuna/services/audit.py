@@ -48,7 +48,7 @@ from kizuna.crypto.commitment import CommitmentHasher
 from kizuna.crypto.merkle import MerkleTree, keccak
 from kizuna.crypto.merkle import verify as verify_proof
 from kizuna.db import schema
-from kizuna.errors import ContentNotFound, InputError, StorageError
+from kizuna.errors import ChainError, ContentNotFound, InputError, StorageError
 from kizuna.receipts.request import (
     MAX_CLOCK_SKEW_S,
     READ_RECEIPT_TYPEHASH,
@@ -810,7 +810,8 @@ def verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
 
 
 def verify_access(history: ChainHistory, receipts: Iterable[ReceiptRow], *,
-                  stale_head_slack: int = STALE_HEAD_SLACK_S) -> CheckReport:
+                  stale_head_slack: int = STALE_HEAD_SLACK_S, eth_call_sample: int = 0,
+                  seed: int | None = None) -> CheckReport:
     """Check 2: each read was allowed by the ledger at the head block it was decided at.
 
     Per receipt: the record is registered to the receipt's patient with the receipt's scope
@@ -818,10 +819,32 @@ def verify_access(history: ChainHistory, receipts: Iterable[ReceiptRow], *,
     request was fresh (``issuedAt`` within the service's ±120 s of ``servedAt``);
     ``hasAccess`` held at the head block (rebuilt from events); and no revocation mined well
     before the read (``stale_head_slack`` seconds) was left out of its head block.
+
+    ``eth_call_sample``: for that many random receipts, also ask the node for
+    ``hasAccess`` at the head block (``eth_call`` with a historical block tag) and compare it
+    with the event replay (``access.eth_call_mismatch``); a node without that state (not an
+    archive node) is counted ``eth_call_unavailable``, not failed.
     """
     failures: list[Finding] = []
     by_grant = by_emergency = 0
     rows = list(receipts)
+    cross_checked = unavailable = 0
+    for r in random.Random(seed).sample(rows, min(eth_call_sample, len(rows))):
+        if r.head_block > history.head_block:
+            continue
+        try:
+            on_chain = history.chain.ledger.has_access(r.patient, r.provider, r.scope_id,
+                                                       block=r.head_block)
+        except ChainError:
+            unavailable += 1
+            continue
+        cross_checked += 1
+        replayed = history.access_at(r.patient, r.provider, r.scope_id, r.head_block)
+        if on_chain != replayed.allowed:
+            failures.append(Finding("access.eth_call_mismatch", _hex(r.request_id),
+                                    f"hasAccess at block {r.head_block} is {on_chain} on the "
+                                    f"node but {replayed.allowed} from the events "
+                                    f"({replayed.reason})"))
     bad = 0
     for r in rows:
         problems: list[tuple[str, str]] = []
@@ -875,7 +898,9 @@ def verify_access(history: ChainHistory, receipts: Iterable[ReceiptRow], *,
             failures.extend(Finding(c, _hex(r.request_id), why) for c, why in problems)
     return CheckReport(name="access", checked=len(rows), passed=len(rows) - bad,
                        failures=tuple(failures),
-                       counts={"by_grant": by_grant, "by_emergency": by_emergency})
+                       counts={"by_grant": by_grant, "by_emergency": by_emergency,
+                               "eth_call_checked": cross_checked,
+                               "eth_call_unavailable": unavailable})
 
 
 # =============================================================================================
@@ -947,14 +972,16 @@ def verify_content(history: ChainHistory, database: Database, store: ContentStor
 
 def audit(chain: Chain, database: Database, store: ContentStore, *,
           index: EventIndex | None = None, from_chain: bool = False,
-          onchain_sample: int = 8) -> AuditReport:
-    """Run the three verifications against one history of the chain."""
+          onchain_sample: int = 8, eth_call_sample: int = 8) -> AuditReport:
+    """Run the three verifications against one history of the chain (``onchain_sample``
+    receipts also proven by ``AccessLog.verifyReceipt``, ``eth_call_sample`` access decisions
+    also asked of the node at their head block)."""
     history = load_history(chain, index=index, from_chain=from_chain)
     receipts = load_receipts(database)
     return AuditReport(
         receipts=verify_receipts(chain, database, history, receipts=receipts,
                                  onchain_sample=onchain_sample),
-        access=verify_access(history, receipts),
+        access=verify_access(history, receipts, eth_call_sample=eth_call_sample),
         content=verify_content(history, database, store),
     )
 

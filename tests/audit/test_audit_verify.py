@@ -45,6 +45,7 @@ def test_all_three_verifications_pass(story: Story) -> None:
     assert report.receipts.counts["pending"] == 0
     assert report.access.checked == report.access.passed == 4
     assert report.access.counts["by_grant"] == 4
+    assert report.access.counts["eth_call_checked"] == 4  # eth-tester keeps old states
     assert report.content.checked == report.content.passed == 2
 
 
@@ -263,7 +264,8 @@ def test_read_recorded_after_the_revoke_block_is_detected(story: Story, tmp_path
             served_at=served, head_block=story.revoke_block))
     history = audit.ChainHistory.from_index(story.chain, story.index)
     rows = audit.load_receipts(db)
-    report = audit.verify_access(history, rows)
+    report = audit.verify_access(history, rows, eth_call_sample=len(rows))
+    assert report.counts["eth_call_checked"] == len(rows)  # the node agrees with the replay
     found = report.about(request.request_id)
     assert [f.check for f in found] == ["access.no_grant"]
     assert f"revoked in block {story.revoke_block}" in found[0].reason
