@@ -300,23 +300,33 @@ class EventIndex:
 
     def _catch_up_paused(self, start: int, target: int, span: int) -> int:
         """The loop of :meth:`_catch_up`; returns the span to start with next time."""
-        pool = ThreadPoolExecutor(max_workers=1) if self._raw else None
+        pool = ThreadPoolExecutor(max_workers=2) if self._raw else None
+
+        def request(first: int, last: int) -> list[Future[_Fetched]] | None:
+            if pool is None:
+                return None
+            if last == first:
+                return [pool.submit(self._fetch, first, last)]
+            middle = (first + last) // 2  # two halves in flight: the node works on both
+            return [pool.submit(self._fetch, first, middle),
+                    pool.submit(self._fetch, middle + 1, last)]
+
         try:
-            pending: Future[_Fetched] | None = None
+            pending = request(start, min(start + span - 1, target))
             while start <= target:
                 end = min(start + span - 1, target)
-                fetched = pending.result() if pending is not None else self._fetch(start, end)
-                pending = None
-                count = len(fetched.logs)
+                parts = ([f.result() for f in pending] if pending is not None
+                         else [self._fetch(start, end)])
+                count = sum(len(part.logs) for part in parts)
                 if count > TARGET_LOGS and span > 1:
                     span = max(1, span // 2)
                 elif count < TARGET_LOGS // 4:
                     span = min(self.chunk_size, span * 2)
-                following = fetched.end + 1
-                if following <= target and pool is not None:
-                    pending = pool.submit(self._fetch, following, min(following + span - 1,
-                                                                      target))
-                self._apply_chunk(fetched)
+                following = parts[-1].end + 1
+                pending = (request(following, min(following + span - 1, target))
+                           if following <= target else None)
+                for part in parts:
+                    self._apply_chunk(part)
                 start = following
         finally:
             if pool is not None:
