@@ -292,8 +292,9 @@ class EventIndex:
         """Index blocks ``start..target`` chunk by chunk.
 
         The block span adapts to the density of events (halved above ``TARGET_LOGS`` logs per
-        answer, doubled below a quarter of it, never above ``chunk_size``), and on an HTTP node
-        the next chunk is fetched while the current one is decoded and stored.
+        answer, doubled below a quarter of it, never above ``chunk_size``). On an HTTP node each
+        chunk is requested as two half ranges at once (the node serves both in parallel), and
+        the next chunk is requested before the current one is decoded and stored.
         """
         with _collector_paused():
             self._span = self._catch_up_paused(start, target, self._span)
