@@ -19,9 +19,10 @@ from eth_utils.crypto import keccak
 from sqlalchemy import insert
 from web3 import EthereumTesterProvider, Web3
 
-from kizuna.chain.connection import Chain, connect
+from kizuna.chain.connection import Chain, connect, web3_for
 from kizuna.chain.deploy import deploy
 from kizuna.chain.index import EventIndex
+from kizuna.chain.localnode import dev_private_keys
 from kizuna.chain.models import ContractCall
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.crypto import pre
@@ -104,13 +105,20 @@ class Story:
         return Database.open(f"sqlite:///{target}")
 
 
-def build_story(tmp: Path) -> Story:
-    provider_w3 = EthereumTesterProvider()
-    w3 = Web3(provider_w3)
-    keys = provider_w3.ethereum_tester.backend.account_keys
-    admin_key = keys[0].to_hex() if hasattr(keys[0], "to_hex") else keys[0]
-    deployment = deploy(w3, Account.from_key(admin_key), directory=None)
-    chain = connect(w3, deployment)
+def build_story(tmp: Path, *, rpc_url: str | None = None) -> Story:
+    """The story on eth-tester, or on the node at ``rpc_url`` (anvil: a dev key deploys)."""
+    if rpc_url is None:
+        provider_w3 = EthereumTesterProvider()
+        w3 = Web3(provider_w3)
+        keys = provider_w3.ethereum_tester.backend.account_keys
+        admin_key = keys[0].to_hex() if hasattr(keys[0], "to_hex") else keys[0]
+        deployment = deploy(w3, Account.from_key(admin_key), directory=None)
+        chain = connect(w3, deployment)
+    else:
+        admin_key = dev_private_keys(10)[7]  # chain tests use keys 8 and 9, others the first
+        deployment = deploy(web3_for(rpc_url), Account.from_key(admin_key), directory=None)
+        chain = connect(rpc_url, deployment)
+        w3 = chain.w3
     admin = LocalKeySigner(admin_key)
     db_path = tmp / "service.db"
     db = Database.open(f"sqlite:///{db_path}")

@@ -1,0 +1,54 @@
+"""The same story on a real anvil node (HTTP JSON-RPC: the index's raw ``eth_getLogs`` path,
+real block times): every verification passes, the log from the index equals the log rebuilt
+from the node's logs, and a read recorded after the revoke is caught."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert
+from story import build_story, scope
+
+from kizuna.chain.localnode import LocalNode
+from kizuna.db import schema
+from kizuna.receipts.request import ReadRequest, receipt_leaf
+from kizuna.services import audit, fhir_export
+from kizuna.storage.fhir.validate import validate
+
+pytestmark = pytest.mark.anvil
+
+
+def test_story_on_anvil(anvil: LocalNode, tmp_path: Path) -> None:
+    story = build_story(tmp_path, rpc_url=anvil.rpc_url)
+    try:
+        report = audit.audit(story.chain, story.db, story.store, index=story.index)
+        assert report.ok, (report.receipts.failures, report.access.failures,
+                           report.content.failures)
+        assert report.receipts.passed == 4 and report.access.passed == 4
+        assert report.content.passed == 2
+        assert (audit.ChainHistory.from_chain(story.chain).entries()
+                == audit.ChainHistory.from_index(story.chain, story.index).entries())
+        validate(fhir_export.export_bundle(story.chain, story.db, index=story.index))
+
+        db = story.clone_db(tmp_path / "after-revoke.db")
+        request = ReadRequest.new(provider=story.provider.address,
+                                  patient=story.patient.address, record_id=story.records["B"])
+        signature = request.sign(story.provider.key, story.ctx.domain)
+        served = int(time.time())
+        with db.write() as conn:
+            conn.execute(insert(schema.receipts).values(
+                request_id=request.request_id, provider=request.provider,
+                patient=request.patient, record_id=bytes(request.record_id),
+                scope_id=scope("B"), request_json=request.to_json_string(),
+                signature=signature,
+                leaf=receipt_leaf(request, signature, served_at=served,
+                                  head_block=story.revoke_block),
+                served_at=served, head_block=story.revoke_block))
+        history = audit.ChainHistory.from_chain(story.chain)
+        access = audit.verify_access(history, audit.load_receipts(db))
+        assert [f.check for f in access.about(request.request_id)] == ["access.no_grant"]
+    finally:
+        story.index.close()
+        story.db.dispose()
