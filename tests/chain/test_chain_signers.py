@@ -24,6 +24,7 @@ from kizuna.chain.keystore import (
     unlock,
 )
 from kizuna.chain.signers import ExternalWalletSigner, LocalKeySigner, recover_typed_data_signer
+from kizuna.chain.transactions import TransactionReverted
 from kizuna.errors import (
     ConflictError,
     ContractReverted,
@@ -165,10 +166,19 @@ def test_wallet_transaction_request_is_metamask_shaped(tester_env: Env) -> None:
     # A hash of some other transaction is not accepted as this call's.
     other = tester_env.chain.sender.transact(
         ledger.grant_call(provider.address, scope("x"), tester_env.now() + 600), wallet_key)
-    with pytest.raises(InputError, match="not the prepared call"):
+    with pytest.raises(InputError, match="is not the prepared"):
         ledger.wallet_receipt(ledger.revoke_call(provider.address, scope("x")),
                               ExternalWalletSigner(provider.address, wallet.chain_id),
                               other.tx_hash)
+    # Same wallet, same contract, other calldata: refused too.
+    with pytest.raises(InputError, match="is not the prepared revoke call"):
+        ledger.wallet_receipt(ledger.revoke_call(provider.address, scope("x")), wallet,
+                              other.tx_hash)
+    # The wallet's transaction of the prepared call reverted: reported decoded.
+    failing = ledger.revoke_call(provider.address, scope("never"))
+    sent = tester_env.chain.sender.broadcast(failing, wallet_key, gas=100_000)
+    with pytest.raises(TransactionReverted, match="ConsentLedgerNoGrant"):
+        ledger.wallet_receipt(failing, wallet, sent)
 
 
 def test_wallet_request_of_a_reverting_call_is_refused_decoded(tester_env: Env) -> None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
 from web3.types import BlockIdentifier
 
 from kizuna.chain.index.events import DecodedEvent, EventDecoder
 from kizuna.chain.models import ContractCall, TxReceipt
 from kizuna.chain.signers import ExternalWalletSigner, Signer
-from kizuna.chain.transactions import node_errors
+from kizuna.chain.transactions import TransactionReverted, node_errors
 from kizuna.errors import InputError
 from kizuna.types import Address
 
@@ -63,13 +65,24 @@ class Agent:
 
     def wallet_receipt(self, call: ContractCall, wallet: ExternalWalletSigner,
                        tx_hash: str | bytes) -> TxReceipt:
-        """Wait for the transaction a wallet sent for ``call``; check it is that call."""
+        """Wait for the transaction a wallet sent for ``call``; check it *is* that call (same
+        sender, contract, calldata and value) before reporting its success or revert."""
         raw_hash = wallet.accept_transaction_hash(tx_hash)
-        receipt = self.chain.sender.wait(raw_hash, call=call, sender=wallet.address)
-        if receipt.sender != wallet.address or receipt.to != call.to:
+        failure: TransactionReverted | None = None
+        try:
+            receipt = self.chain.sender.wait(raw_hash, call=call, sender=wallet.address)
+        except TransactionReverted as reverted:
+            failure = reverted
+        with node_errors(self.chain.decoder):
+            sent = self.chain.w3.eth.get_transaction(HexBytes(raw_hash))
+        to = sent.get("to")
+        if (sent["from"] != wallet.address or to is None or to_checksum_address(to) != call.to
+                or bytes(sent["input"]) != call.data or int(sent["value"]) != call.value):
             raise InputError(
-                "txHash", f"transaction {receipt.sender}→{receipt.to} is not the prepared call"
-            )
+                "txHash", f"transaction 0x{raw_hash.hex()} is not the prepared {call.function} "
+                          f"call from {wallet.address}")
+        if failure is not None:
+            raise failure
         return receipt
 
     # -- events ------------------------------------------------------------------------------
