@@ -346,3 +346,18 @@ def test_fresh_reads_from_many_threads_while_the_chain_moves(anvil_env: Env) -> 
         assert numbers and numbers == sorted(numbers)  # each reader's head never goes back
     final = fresh.decide(patient.address, provider.address, scope("lab"))
     assert not final.allowed and fresh.grantees(provider.address) == []
+
+
+def test_lag_keeps_the_index_behind_the_head(tester_env: Env) -> None:
+    patient, provider = tester_env.new_signer(), tester_env.new_signer(funded=False)
+    index = EventIndex.for_chain(tester_env.chain, lag=2)
+    tester_env.chain.ledger.grant(provider.address, scope("lab"), tester_env.now() + 999,
+                                  signer=patient)
+    head = index.sync()
+    assert head.number == tester_env.w3.eth.block_number - 2
+    assert index.grantees(provider.address) == []  # the grant is in the last two blocks
+    tester_env.mine(2)
+    index.sync()
+    assert index.grantees(provider.address) == [patient.address]
+    with pytest.raises(ConfigError):
+        EventIndex.for_chain(tester_env.chain, lag=-1)
