@@ -14,10 +14,11 @@ signer through the agents, and the service confirms them from their events.
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.models import TxReceipt
@@ -30,7 +31,8 @@ from kizuna.services import care, grants, guardians, requests
 from kizuna.services import inbox as inboxes
 from kizuna.services import records as recordstore
 from kizuna.services.onchain import SentTransaction, checked_address
-from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes
+from kizuna.storage.attachments import DICOM_CONTENT_TYPE, document_reference, imaging_study
+from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes, encrypt_to
 from kizuna.storage.fhir.importer import ImportedRecord, import_bundle
 from kizuna.types import Address, RecordId, ScopeId, ScopeLabel
 
@@ -130,6 +132,61 @@ class PatientClient:
         rid, sid, envelope = self.seal(content, label=label, content_type=content_type)
         signed = self.sign_registration(record_id=rid, scope_id=sid, envelope=envelope)
         return self.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed)
+
+    def add_file(self, source: str | os.PathLike[str] | BinaryIO, *, label: str,
+                 content_type: str, record_id: RecordId | None = None
+                 ) -> recordstore.RecordInfo:
+        """Encrypt a file of any size (constant memory) and upload it streamed.
+
+        The envelope is written to a temporary file first: its commitment must be known (and
+        signed) before the upload, and the upload then streams from that file.
+        """
+        sid = self.scope(label)
+        rid = RecordId(os.urandom(32)) if record_id is None else record_id
+        opened: BinaryIO = (source if not isinstance(source, str | os.PathLike)
+                            else open(source, "rb"))  # noqa: SIM115
+        try:
+            with tempfile.TemporaryFile() as spool:
+                sealed = encrypt_to(opened, spool, owner_key=self.keys.scope_public(sid),
+                                    record_id=rid, content_type=content_type)
+                typed = self.ctx.chain.ledger.register_record_typed_data(
+                    patient=self.address, record_id=rid, commitment=sealed.commitment,
+                    scope_id=sid, deadline=self._deadline())
+                signed = SignedAction(typed, self.signer.sign_typed_data(typed))
+                spool.seek(0)
+                return recordstore.upload_record(
+                    self.ctx, patient=self.address, record_id=rid, scope_id=sid,
+                    envelope=spool, registration=signed, relayer=self.relayer)
+        finally:
+            if opened is not source:
+                opened.close()
+
+    def add_document(self, source: str | os.PathLike[str], *,
+                     subject: str) -> tuple[recordstore.RecordInfo, recordstore.RecordInfo]:
+        """A PDF or image: the file as one record, its FHIR ``DocumentReference`` (pointing at
+        it by record id) as another, both in the ``DocumentReference`` scope.
+        Returns (description record, file record)."""
+        rid = RecordId(os.urandom(32))
+        described = document_reference(source, subject=subject,
+                                       url=f"urn:kizuna:record:0x{rid.hex()}")
+        label = str(described.record.scope_label)
+        stored = self.add_file(source, label=label, content_type=described.content_type,
+                               record_id=rid)
+        entry = self.add_record(described.record.content, label=label,
+                                content_type=described.record.content_type)
+        return entry, stored
+
+    def add_dicom_study(self, sources: Sequence[str | os.PathLike[str]], *,
+                        subject: str) -> tuple[recordstore.RecordInfo,
+                                               list[recordstore.RecordInfo]]:
+        """The DICOM files of one study, each as a record, and the study's FHIR
+        ``ImagingStudy`` as another, all in the ``ImagingStudy`` scope."""
+        study = imaging_study(list(sources), subject=subject)
+        label = str(study.scope_label)
+        files = [self.add_file(path, label=label, content_type=DICOM_CONTENT_TYPE)
+                 for path in sources]
+        entry = self.add_record(study.content, label=label, content_type=study.content_type)
+        return entry, files
 
     def import_fhir(self, bundle: Mapping[str, Any]) -> list[ImportedEntry]:
         """Validate a FHIR Bundle and add one record per resource (canonical JSON)."""

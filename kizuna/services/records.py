@@ -70,6 +70,9 @@ ALLOWED_CONTENT_TYPES: frozenset[str] = frozenset({
     "application/dicom",
     "image/png",
     "image/jpeg",
+    "image/gif",
+    "image/tiff",
+    "image/webp",
     "text/plain",
     "application/octet-stream",
 })
