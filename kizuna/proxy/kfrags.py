@@ -24,15 +24,20 @@ additionally lets only the patient's own session call ``put``/``delete``; that i
 depth, not what the binding relies on. Deleting is not guarded here: revocation on-chain is the
 authority, and the index follower deletes what the chain revoked.
 
-Fragments are verified again when read (:meth:`KfragStore.get`, ~0.2 ms each), because the
-type that re-encryption accepts (``VerifiedKeyFrag``) is made only by verification.
+Fragments are verified when read (:meth:`KfragStore.get`), because the type re-encryption
+accepts (``VerifiedKeyFrag``) is made only by verification. The verified set is cached per
+(patient, scope, provider) together with the exact rows it came from; every ``get`` still reads
+the rows (so a delete by another instance takes effect at once) and reuses the cached
+verification only when the rows are byte-for-byte the same (saves ~1.5 ms a read).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eth_account import Account
 from eth_utils.address import to_checksum_address
@@ -102,9 +107,12 @@ def sign_scope_keys(private_key: bytes | str, domain: Eip712Domain, *, patient: 
 class KfragStore:
     """Key fragments in the service database (shared by every instance)."""
 
-    def __init__(self, db: Database, *, domain: Eip712Domain) -> None:
+    def __init__(self, db: Database, *, domain: Eip712Domain, max_cached: int = 50_000) -> None:
         self.db = db
         self.domain = domain
+        self.max_cached = max_cached
+        self._verified: dict[tuple[str, bytes, str], tuple[tuple[Any, ...], StoredKfrags]] = {}
+        self._lock = threading.Lock()
 
     # -- scope keys ---------------------------------------------------------------------------
 
@@ -195,7 +203,8 @@ class KfragStore:
 
     def get(self, *, patient: Address, scope_id: ScopeId,
             provider: Address) -> StoredKfrags | None:
-        """The fragments of (patient, scope, provider), verified again; ``None`` when none."""
+        """The fragments of (patient, scope, provider), verified; ``None`` when none."""
+        patient, provider = to_checksum_address(patient), to_checksum_address(provider)
         with self.db.read() as conn:
             rows = conn.execute(
                 select(t.kfrags.c.kfrag, t.kfrags.c.delegating_key, t.kfrags.c.receiving_key,
@@ -204,14 +213,24 @@ class KfragStore:
                 .order_by(t.kfrags.c.share_index)).all()
         if not rows:
             return None
+        key = (patient, bytes(scope_id), provider)
+        raw = tuple(tuple(bytes(c) for c in r) for r in rows)
+        cached = self._verified.get(key)
+        if cached is not None and cached[0] == raw:
+            return cached[1]
         delegating = pre.UmbralPublicKey.from_bytes(bytes(rows[0][1]))
         receiving = pre.UmbralPublicKey.from_bytes(bytes(rows[0][2]))
         verifying = pre.UmbralPublicKey.from_bytes(bytes(rows[0][3]))
         verified = pre.verify_kfrags([bytes(r[0]) for r in rows], verifying_key=verifying,
                                      delegating_key=delegating, receiving_key=receiving)
-        return StoredKfrags(patient=patient, scope_id=scope_id, provider=provider,
-                            kfrags=verified, delegating_key=delegating,
-                            receiving_key=receiving, verifying_key=verifying)
+        stored = StoredKfrags(patient=patient, scope_id=scope_id, provider=provider,
+                              kfrags=verified, delegating_key=delegating,
+                              receiving_key=receiving, verifying_key=verifying)
+        with self._lock:
+            if len(self._verified) >= self.max_cached:
+                self._verified.clear()
+            self._verified[key] = (raw, stored)
+        return stored
 
     def delete(self, *, patient: Address, scope_id: ScopeId, provider: Address) -> int:
         """Delete the fragments of one grant (a revoke); how many rows went."""

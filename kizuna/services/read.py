@@ -2,12 +2,14 @@
 
 The path (docs/service.md, "The data path of a read")::
 
-    verify the request (signer = provider, issuedAt fresh, requestId not served before)
+    verify the request (signer = provider, issuedAt fresh)
     → access check at the chain head (the only source of a VerifiedGrant)
     → the (patient, scope, provider) key fragments, verified
     → the record's capsule (envelope preamble only, cached per CID)
     → re-encrypt: one capsule fragment per key fragment
-    → persist the receipt (committed) BEFORE answering
+    → persist the receipt (committed) BEFORE answering; its UNIQUE requestId is the replay
+      check, across threads and instances (no separate look-up first: a replay costs the
+      refused request its access check, an honest read saves a database round trip)
     → ReadGrant
 
 If anything fails after the access check, no receipt is written and nothing is returned; if
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 
 from kizuna.crypto import pre
 from kizuna.errors import AccessDenied
-from kizuna.receipts.request import ReadRequest, ReplayedRequest, verify_request
+from kizuna.receipts.request import ReadRequest, verify_request
 from kizuna.services.context import ServiceContext
 from kizuna.types import Address, Cid, RecordId, ScopeId
 
@@ -60,8 +62,6 @@ def serve_read(ctx: ServiceContext, *, request: ReadRequest, signature: bytes,
     malformed signature, ``AccessDenied`` subclasses for a wrong signer / stale / replayed
     request / no live grant / no key fragments, ``NotFoundError`` for an unknown record."""
     verify_request(request, signature, ctx.domain, now=now, max_skew=ctx.max_clock_skew_s)
-    if ctx.receipts.seen(request.request_id):
-        raise ReplayedRequest(f"read request 0x{request.request_id.hex()} was served already")
     grant = ctx.access.check_read(provider=request.provider, record_id=request.record_id,
                                   patient=request.patient)
     record = ctx.records.get(request.record_id)
