@@ -158,7 +158,7 @@ def bench_index(events: int) -> dict[str, float]:
         addresses = [chain.deployment.provider_registry, chain.deployment.consent_ledger,
                      chain.deployment.access_log]
         raw_times, index_times, counts = [], [], []
-        for _ in range(3):
+        for _ in range(5):  # interleaved rounds, medians: the machine may be shared
             began = time.perf_counter()
             found = 0
             for lo in range(start, head + 1, chunk):
