@@ -76,7 +76,7 @@ def test_revocation_race(anvil_stack: Stack) -> None:
                 if began_after_revoke:
                     refused_after.append(True)
                 continue
-            except BaseException as error:  # noqa: BLE001 - reported by the test below
+            except BaseException as error:  # reported by the test below
                 errors.append(error)
                 return
             served.append(answer.head_block)

@@ -1,0 +1,114 @@
+"""The same service core on SQLite and on PostgreSQL (a throwaway server started here): reads,
+replays, two instances with their own connections on one database, concurrent readers and
+concurrent anchorers (every receipt in exactly one anchored batch)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from chainenv import _eth_tester_env
+from conftest import make_stack
+from harness import Stack
+
+from kizuna.db import Database
+from kizuna.errors import ConfigError
+from kizuna.receipts.anchorer import Anchorer
+from kizuna.receipts.request import ReplayedRequest
+from kizuna.services.read import serve_read
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+    else:
+        from pgserver import fresh_database
+
+        url = fresh_database(request.getfixturevalue("postgres_url"))
+    made = make_stack(_eth_tester_env(), tmp_path, url)
+    yield made
+    made.db.dispose()
+
+
+def test_reads_on_two_instances_with_their_own_connections(any_stack: Stack) -> None:
+    stack = any_stack
+    assert stack.db.dialect in ("sqlite", "postgresql")
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    second_db = Database.open(stack.db.url)
+    try:
+        other = stack.second_context(second_db)
+        stack.grant(patient, provider, ctx=other)
+        request, signature = stack.request(provider, patient, record)
+        answer = serve_read(stack.ctx, request=request, signature=signature)
+        assert stack.open(provider, answer) == record.plaintext
+        with pytest.raises(ReplayedRequest):
+            serve_read(other, request=request, signature=signature)
+
+        errors: list[BaseException] = []
+        served: list[int] = []
+
+        def reader(ctx) -> None:  # type: ignore[no-untyped-def]
+            try:
+                for _ in range(10):
+                    r, s = stack.request(provider, patient, record, ctx=ctx)
+                    served.append(serve_read(ctx, request=r, signature=s).receipt_seq)
+            except BaseException as error:  # reported below
+                errors.append(error)
+
+        threads = [threading.Thread(target=reader, args=(c,))
+                   for c in (stack.ctx, other) * 4]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not errors, errors
+        assert len(served) == len(set(served)) == 80
+        assert other.receipts.count() == 81
+
+        # Two anchorers, one per instance, at once: each receipt lands in exactly one batch.
+        anchorers = [Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin),
+                     Anchorer(db=second_db, chain=stack.chain, signer=stack.env.admin)]
+        results: list[int] = []
+        run = [threading.Thread(target=lambda a=a: results.extend(
+            b.count for b in a.run_once())) for a in anchorers]
+        for thread in run:
+            thread.start()
+        for thread in run:
+            thread.join(60)
+        assert sum(results) == 81
+        assert stack.ctx.receipts.count(anchored=False) == 0
+        assert stack.chain.access_log.batch_count()[0] == len(results)
+        for receipt in stack.ctx.receipts.select(limit=100):
+            proof = stack.ctx.receipts.proof(receipt.request.request_id)
+            assert proof is not None
+            assert stack.chain.access_log.verify_receipt(proof.batch.root, proof.receipt.leaf,
+                                                         list(proof.proof))
+    finally:
+        second_db.dispose()
+
+
+def test_kfrags_and_follower_on_each_database(any_stack: Stack) -> None:
+    from kizuna.services.follower import IndexFollower
+
+    stack = any_stack
+    patient, provider = stack.party(), stack.provider()
+    scope_id = stack.grant(patient, provider, shares=3, threshold=2)
+    assert stack.ctx.kfrags.count(patient=patient.address) == 3
+    stack.chain.ledger.revoke(provider.address, scope_id, signer=patient.signer)
+    assert len(IndexFollower(stack.ctx).tick().deleted) == 1
+    assert stack.ctx.kfrags.count(patient=patient.address) == 0
+
+
+def test_bad_database_urls_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unsupported"):
+        Database("mysql://u:secret@localhost/x")
+    with pytest.raises(ConfigError) as caught:
+        Database.open("postgresql://kizuna:secret@127.0.0.1:1/none")
+    assert "secret" not in str(caught.value)
+    memory = Database.open("sqlite://")
+    assert memory.dialect == "sqlite"
+    memory.dispose()
