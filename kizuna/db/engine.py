@@ -9,6 +9,11 @@
   ``pool_pre_ping`` so a restarted server is reconnected transparently.
 
 :meth:`Database.open` creates the tables that do not exist yet (``create_all``).
+
+A database that cannot be reached (server down, connection lost, SQLite locked past the busy
+timeout) raises :class:`DatabaseUnavailable`, a ``StoreUnavailable`` (the API answers 503), from
+:meth:`Database.read` / :meth:`Database.write`; constraint violations pass through for the
+caller to map (e.g. a replayed request id).
 """
 
 from __future__ import annotations
@@ -19,14 +24,18 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
 from kizuna.db.schema import metadata
-from kizuna.errors import ConfigError
+from kizuna.errors import ConfigError, StoreUnavailable
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another one before giving up."""
+
+
+class DatabaseUnavailable(StoreUnavailable):
+    """The service database cannot be reached (or stayed locked past the busy timeout)."""
 
 
 def _normalise(url: str) -> str:
@@ -112,16 +121,24 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A transaction for reads (committed at the end; rolled back on an error)."""
-        with self.engine.connect() as connection, connection.begin():
-            yield connection
+        try:
+            with self.engine.connect() as connection, connection.begin():
+                yield connection
+        except (OperationalError, InterfaceError) as error:
+            raise DatabaseUnavailable(f"the database {self._safe_url()} is unavailable: "
+                                      f"{error.orig}") from None
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: on SQLite it takes the write lock at ``BEGIN`` (IMMEDIATE)."""
-        with self.engine.connect() as connection:
-            connection = connection.execution_options(kizuna_write=True)
-            with connection.begin():
-                yield connection
+        try:
+            with self.engine.connect() as connection:
+                connection = connection.execution_options(kizuna_write=True)
+                with connection.begin():
+                    yield connection
+        except (OperationalError, InterfaceError) as error:
+            raise DatabaseUnavailable(f"the database {self._safe_url()} is unavailable: "
+                                      f"{error.orig}") from None
 
     def dispose(self) -> None:
         """Close every pooled connection."""
@@ -136,4 +153,4 @@ def default_database_url(data_dir: str | Path) -> str:
     return f"sqlite:///{Path(data_dir) / 'service.db'}"
 
 
-__all__ = ["BUSY_TIMEOUT_MS", "Database", "default_database_url"]
+__all__ = ["BUSY_TIMEOUT_MS", "Database", "DatabaseUnavailable", "default_database_url"]

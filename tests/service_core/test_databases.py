@@ -112,3 +112,28 @@ def test_bad_database_urls_are_config_errors(tmp_path: Path) -> None:
     memory = Database.open("sqlite://")
     assert memory.dialect == "sqlite"
     memory.dispose()
+
+
+def test_a_database_gone_away_is_unavailable_not_a_crash(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from pgserver import PostgresServer, fresh_database, postgres_available
+
+    from kizuna.db import DatabaseUnavailable
+    from kizuna.errors import StoreUnavailable
+    from kizuna.receipts.store import ReceiptStore
+
+    if postgres_available():
+        pytest.skip(postgres_available())
+    server = PostgresServer(tmp_path).start()
+    try:
+        db = Database.open(fresh_database(server.url))
+        store = ReceiptStore(db)
+        assert store.count() == 0
+    finally:
+        server.stop()
+    with pytest.raises(DatabaseUnavailable, match="unavailable") as caught:
+        store.count()
+    assert isinstance(caught.value, StoreUnavailable)
+    db.dispose()
