@@ -31,7 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
 from web3 import EthereumTesterProvider, Web3
@@ -55,6 +55,9 @@ from kizuna.chain.reverts import RevertDecoder
 from kizuna.chain.transactions import node_errors
 from kizuna.errors import ChainError, ConfigError, NodeUnreachable
 from kizuna.types import Address, ScopeId
+
+if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
 
 TARGET_LOGS = 2_000
 """About how many logs one ``eth_getLogs`` answer should hold (the chunk span adapts to it)."""
@@ -161,11 +164,14 @@ class EventIndex:
         self._create()
 
     @classmethod
-    def for_chain(cls, chain: Any, path: str | Path = ":memory:", **options: Any) -> EventIndex:
+    def for_chain(cls, chain: Chain, path: str | Path = ":memory:",
+                  **options: Any) -> EventIndex:
         """An index of a :class:`kizuna.chain.connection.Chain`'s deployment."""
         deployment = chain.deployment
-        contracts = {address: (name, chain.abis[name])
-                     for name, address in deployment.addresses.items()}
+        contracts: dict[str, tuple[str, Sequence[Mapping[str, Any]]]] = {
+            str(address): (name, chain.abis[name])
+            for name, address in deployment.addresses.items()
+        }
         source = IndexSource(chain.chain_id, contracts, int(deployment.deploy_block))
         return cls(chain.w3, source, path, **options)
 
