@@ -117,8 +117,9 @@ def audit_event(receipt: ReceiptRow, history: ChainHistory, *, cid: str | None,
         "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": "read",
                      "display": "read"}],
         "action": "R",
-        "period": {"start": _instant(receipt.issued_at if receipt.issued_at >= 0
-                                     else receipt.served_at),
+        # issuedAt may be up to 120 s after servedAt (the provider's clock): never start > end
+        "period": {"start": _instant(min(receipt.issued_at, receipt.served_at)
+                                     if receipt.issued_at >= 0 else receipt.served_at),
                    "end": _instant(receipt.served_at)},
         "recorded": _instant(receipt.served_at),
         "outcome": "0",
