@@ -15,6 +15,7 @@ from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.models import ContractCall, TxReceipt
 from kizuna.chain.signers import Signer, recover_typed_data_signer
 from kizuna.errors import ContractReverted
+from kizuna.types import Address
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -37,7 +38,7 @@ class Relayer:
         self.signer = signer
 
     @property
-    def address(self) -> str:
+    def address(self) -> Address:
         return self.signer.address
 
     def check(self, action: SignedAction) -> ContractCall:

@@ -361,3 +361,28 @@ def test_lag_keeps_the_index_behind_the_head(tester_env: Env) -> None:
     assert index.grantees(provider.address) == [patient.address]
     with pytest.raises(ConfigError):
         EventIndex.for_chain(tester_env.chain, lag=-1)
+
+
+def test_fresh_reads_see_what_was_just_mined(env: Env) -> None:
+    patient, doctor = env.new_signer(), env.new_signer()
+    env.chain.registry.add_provider(doctor.address, UMBRAL, scope("licence"), signer=env.admin)
+    fresh = FreshIndex(env.chain, EventIndex.for_chain(env.chain))
+    assert fresh.emergency_accesses(awaiting_review=True) == []
+    env.chain.ledger.set_emergency_policy(True, 600, signer=patient)
+    env.chain.ledger.open_emergency_access(patient.address, 60, 3, signer=doctor)
+    pending = fresh.emergency_accesses(awaiting_review=True)
+    assert [(e.patient, e.provider, e.reason_code) for e in pending] == [
+        (patient.address, doctor.address, 3)]
+    env.chain.ledger.request_access(patient.address, Commitment(scope("why")), signer=doctor)
+    assert [r.provider for r in fresh.access_requests(patient=patient.address)] == [
+        doctor.address]
+    now = env.now()
+    env.chain.access_log.anchor(bytes(keccak(text="r")), 1, now - 9, now - 1, signer=env.admin)
+    assert [b.count for b in fresh.receipt_batches()] == [1]
+    env.chain.ledger.log_care_event(patient.address, CareEventKind.DATA_SENT,
+                                    Commitment(scope("d")), signer=patient)
+    assert [e.kind for e in fresh.care_events(patient=patient.address)] == [
+        CareEventKind.DATA_SENT]
+    env.chain.ledger.register_record(_id("x"), Commitment(scope("c")), scope("n"),
+                                     signer=patient)
+    assert [r.record_id for r in fresh.records_of(patient.address)] == [_id("x")]

@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kizuna.chain.index.store import EventIndex
-from kizuna.chain.models import BlockRef, CareEvent, CareEventKind, Grant, Record
+from kizuna.chain.models import (
+    AccessRequest,
+    BlockRef,
+    CareEvent,
+    CareEventKind,
+    EmergencyAccess,
+    Grant,
+    ReceiptBatch,
+    Record,
+)
 from kizuna.types import Address, ScopeId
 
 if TYPE_CHECKING:
@@ -92,6 +101,22 @@ class FreshIndex:
         self.index.sync()
         return self.index.care_events(patient=patient, provider=provider, kind=kind,
                                       limit=limit)
+
+    def emergency_accesses(self, *, patient: Address | None = None,
+                           provider: Address | None = None,
+                           awaiting_review: bool | None = None) -> list[EmergencyAccess]:
+        self.index.sync()
+        return self.index.emergency_accesses(patient=patient, provider=provider,
+                                             awaiting_review=awaiting_review)
+
+    def access_requests(self, *, patient: Address | None = None,
+                        provider: Address | None = None) -> list[AccessRequest]:
+        head = self.index.sync()
+        return self.index.access_requests(patient=patient, provider=provider, at=head)
+
+    def receipt_batches(self) -> list[ReceiptBatch]:
+        self.index.sync()
+        return self.index.receipt_batches()
 
 
 __all__ = ["AccessDecision", "FreshIndex"]
