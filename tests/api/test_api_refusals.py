@@ -27,7 +27,7 @@ def _granted_record(people: People) -> tuple[HttpPatient, object]:
 
 
 def test_provider_cannot_read_another_patients_record(people: People) -> None:
-    patient, sealed = _granted_record(people)
+    patient, _ = _granted_record(people)
     other = HttpPatient(signer=LocalKeySigner.generate(), chain=patient.chain,
                         http=patient.http).login()
     theirs = other.add(b"secret", label=LAB, content_type="text/plain")
