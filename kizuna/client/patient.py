@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -23,11 +22,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.models import TxReceipt
 from kizuna.chain.signers import Signer
-from kizuna.client.keys import ParticipantKeys, derivation_domain, participant_keys
+from kizuna.client.keys import ParticipantKeys, participant_keys
+from kizuna.client.service import KizunaService
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.scopes import scope_label
-from kizuna.errors import InputError
-from kizuna.services import care, grants, guardians, requests
+from kizuna.errors import ConfigError, InputError, IntegrityError
+from kizuna.services import care, grants, guardians
 from kizuna.services import inbox as inboxes
 from kizuna.services import records as recordstore
 from kizuna.services.onchain import SentTransaction, checked_address
@@ -37,8 +37,7 @@ from kizuna.storage.fhir.importer import ImportedRecord, import_bundle
 from kizuna.types import Address, RecordId, ScopeId, ScopeLabel
 
 if TYPE_CHECKING:
-    from kizuna.chain.relayer import Relayer
-    from kizuna.services.context import ServiceContext
+    from kizuna.chain.connection import Chain
 
 DEFAULT_DEADLINE_S = 3600
 """How long a signed action stays valid for the relayer."""
@@ -59,14 +58,13 @@ def _tx(receipt: TxReceipt) -> SentTransaction:
 class PatientClient:
     """A patient (or a guardian acting for one) using the service in-process."""
 
-    def __init__(self, *, signer: Signer, ctx: ServiceContext, relayer: Relayer | None = None,
+    def __init__(self, *, signer: Signer, service: KizunaService, chain: Chain | None = None,
                  keys: ParticipantKeys | None = None,
                  deadline_s: int = DEFAULT_DEADLINE_S) -> None:
         self.signer = signer
-        self.ctx = ctx
-        self.relayer = relayer
-        self.keys = keys if keys is not None else participant_keys(
-            signer, derivation_domain(ctx.chain))
+        self.service = service
+        self._chain = chain
+        self.keys = keys if keys is not None else participant_keys(signer, service.key_domain())
         self.deadline_s = deadline_s
         self._registered_scopes: set[ScopeId] = set()
 
@@ -75,15 +73,23 @@ class PatientClient:
         return self.signer.address
 
     def _deadline(self) -> int:
-        return self.ctx.chain.head().timestamp + self.deadline_s
+        return self.service.chain_time() + self.deadline_s
+
+    @property
+    def chain(self) -> Chain:
+        """The client's own chain connection, for the transactions it sends itself."""
+        if self._chain is None:
+            raise ConfigError("this action is a transaction of the patient's own: give the "
+                              "client a chain connection (chain=)")
+        return self._chain
 
     # -- keys --------------------------------------------------------------------------------
 
     def publish_inbox_key(self) -> care.InboxKey:
         """Publish the key providers encrypt messages to (signed by the wallet)."""
         public = self.keys.public_key.to_bytes()
-        typed = care.inbox_key_statement(self.ctx, patient=self.address, public_key=public)
-        return care.publish_inbox_key(self.ctx, patient=self.address, public_key=public,
+        typed = self.service.inbox_key_statement(patient=self.address, public_key=public)
+        return self.service.publish_inbox_key(patient=self.address, public_key=public,
                                       signature=self.signer.sign_typed_data(typed))
 
     def scope(self, label: str) -> ScopeId:
@@ -92,10 +98,10 @@ class PatientClient:
         if sid not in self._registered_scopes:
             delegating = self.keys.scope_public(sid).to_bytes()
             verifying = self.keys.verifying_key.to_bytes()
-            typed = grants.scope_keys_statement(self.ctx, patient=self.address, scope_id=sid,
+            typed = self.service.scope_keys_statement(patient=self.address, scope_id=sid,
                                                 delegating_key=delegating,
                                                 verifying_key=verifying)
-            grants.register_scope_keys(self.ctx, patient=self.address, scope_id=sid,
+            self.service.register_scope_keys(patient=self.address, scope_id=sid,
                                        delegating_key=delegating, verifying_key=verifying,
                                        signature=self.signer.sign_typed_data(typed))
             self._registered_scopes.add(sid)
@@ -115,16 +121,16 @@ class PatientClient:
     def sign_registration(self, *, record_id: RecordId, scope_id: ScopeId,
                           envelope: bytes) -> SignedAction:
         """The EIP-712 ``RegisterRecord`` of an envelope, signed (the nonce read from chain)."""
-        typed = self.ctx.chain.ledger.register_record_typed_data(
+        typed = self.service.register_record_typed_data(
             patient=self.address, record_id=record_id, commitment=commitment_of(envelope),
             scope_id=scope_id, deadline=self._deadline())
         return SignedAction(typed, self.signer.sign_typed_data(typed))
 
     def upload(self, *, record_id: RecordId, scope_id: ScopeId, envelope: bytes,
                registration: SignedAction | SentTransaction) -> recordstore.RecordInfo:
-        return recordstore.upload_record(self.ctx, patient=self.address, record_id=record_id,
-                                     scope_id=scope_id, envelope=envelope,
-                                     registration=registration, relayer=self.relayer)
+        return self.service.upload_record(patient=self.address, record_id=record_id,
+                                          scope_id=scope_id, envelope=envelope,
+                                          registration=registration)
 
     def add_record(self, content: bytes, *, label: str,
                    content_type: str) -> recordstore.RecordInfo:
@@ -149,14 +155,14 @@ class PatientClient:
             with tempfile.TemporaryFile() as spool:
                 sealed = encrypt_to(opened, spool, owner_key=self.keys.scope_public(sid),
                                     record_id=rid, content_type=content_type)
-                typed = self.ctx.chain.ledger.register_record_typed_data(
+                typed = self.service.register_record_typed_data(
                     patient=self.address, record_id=rid, commitment=sealed.commitment,
                     scope_id=sid, deadline=self._deadline())
                 signed = SignedAction(typed, self.signer.sign_typed_data(typed))
                 spool.seek(0)
-                return recordstore.upload_record(
-                    self.ctx, patient=self.address, record_id=rid, scope_id=sid,
-                    envelope=spool, registration=signed, relayer=self.relayer)
+                return self.service.upload_record(
+                    patient=self.address, record_id=rid, scope_id=sid, envelope=spool,
+                    registration=signed)
         finally:
             if opened is not source:
                 opened.close()
@@ -198,7 +204,7 @@ class PatientClient:
     def records(self, *, labels: Sequence[str] | None = None) -> list[recordstore.RecordInfo]:
         """The patient's records (optionally of some scope labels)."""
         ids = [self.keys.scope_id(label) for label in labels] if labels is not None else None
-        return recordstore.list_records(self.ctx, patient=self.address, scope_ids=ids)
+        return self.service.list_records(patient=self.address, scope_ids=ids)
 
     def label_of(self, record: recordstore.RecordInfo) -> ScopeLabel | None:
         """The label of a record's scope, if this client blinded it (the service cannot say)."""
@@ -206,13 +212,11 @@ class PatientClient:
 
     def read_own(self, record_id: bytes) -> bytes:
         """Download and decrypt one of the patient's records (checked against the commitment)."""
-        info = recordstore.get_record(self.ctx, record_id)
-        with recordstore.open_own_record(self.ctx, patient=self.address,
-                                     record_id=record_id) as stream:
+        info = self.service.get_record(RecordId(bytes(record_id)))
+        with self.service.open_own_record(patient=self.address,
+                                          record_id=RecordId(bytes(record_id))) as stream:
             envelope = stream.read()
         if commitment_of(envelope) != info.commitment:
-            from kizuna.errors import IntegrityError
-
             raise IntegrityError("the stored envelope does not match its commitment")
         return bytes(decrypt_bytes(envelope, owner_sk=self.keys.scope_secret(info.scope_id)))
 
@@ -225,80 +229,71 @@ class PatientClient:
         if not labels:
             raise InputError("labels", "at least one scope label is needed")
         provider = checked_address("provider", provider)
-        receiving = grants.provider_key(self.ctx, provider)
+        receiving = self.service.provider_key(provider)
         ids = [self.scope(scope_label(label)) for label in labels]
         kfrags = {sid: [k.to_bytes() for k in self.keys.kfrags_for(
             sid, receiving, threshold=threshold, shares=shares)] for sid in ids}
-        ledger = self.ctx.chain.ledger
-        if len(ids) == 1:
-            typed = ledger.grant_typed_data(patient=self.address, provider=provider,
-                                            scope_id=ids[0], expires_at=expires_at,
-                                            deadline=self._deadline())
-        else:
-            typed = ledger.grant_batch_typed_data(patient=self.address, provider=provider,
-                                                  scope_ids=ids, expires_at=expires_at,
-                                                  deadline=self._deadline())
+        typed = self.service.grant_typed_data(patient=self.address, provider=provider,
+                                              scope_ids=ids, expires_at=expires_at,
+                                              deadline=self._deadline())
         signed = SignedAction(typed, self.signer.sign_typed_data(typed))
-        return grants.grant_access(self.ctx, patient=self.address, provider=provider,
-                                   scope_ids=ids, expires_at=expires_at,
-                                   kfrags={bytes(k): v for k, v in kfrags.items()},
-                                   authorization=signed, relayer=self.relayer)
+        return self.service.grant_access(patient=self.address, provider=provider,
+                                         scope_ids=ids, expires_at=expires_at,
+                                         kfrags={bytes(k): v for k, v in kfrags.items()},
+                                         authorization=signed)
 
     def revoke(self, provider: str, label: str) -> grants.RevokeResult:
         """Revoke one scope (signed ``Revoke``, relayed); the proxy drops its fragments."""
         provider = checked_address("provider", provider)
         sid = self.keys.scope_id(label)
-        typed = self.ctx.chain.ledger.revoke_typed_data(
+        typed = self.service.revoke_typed_data(
             patient=self.address, provider=provider, scope_id=sid, deadline=self._deadline())
         signed = SignedAction(typed, self.signer.sign_typed_data(typed))
-        return grants.revoke_access(self.ctx, patient=self.address, provider=provider,
-                                    scope_id=sid, authorization=signed, relayer=self.relayer)
+        return self.service.revoke_access(patient=self.address, provider=provider,
+                                          scope_id=sid, authorization=signed)
 
     def revoke_all(self, provider: str) -> grants.RevokeResult:
         """Revoke everything of ``provider`` (sent with the patient's own key)."""
         provider = checked_address("provider", provider)
-        receipt = self.ctx.chain.ledger.revoke_all(provider, signer=self.signer)
-        return grants.revoke_all(self.ctx, patient=self.address, provider=provider,
-                                 authorization=_tx(receipt))
+        receipt = self.chain.ledger.revoke_all(provider, signer=self.signer)
+        return self.service.revoke_all(patient=self.address, provider=provider,
+                                       authorization=_tx(receipt))
 
     def decline(self, provider: str) -> guardians.Confirmed:
         """Answer a provider's access request with no (``closeRequest``)."""
         provider = checked_address("provider", provider)
-        receipt = self.ctx.chain.ledger.close_request(self.address, provider,
-                                                      signer=self.signer)
-        return requests.answer_no(self.ctx, patient=self.address, provider=provider,
-                                  transaction=_tx(receipt))
+        receipt = self.chain.ledger.close_request(self.address, provider, signer=self.signer)
+        return self.service.answer_no(patient=self.address, provider=provider,
+                                      transaction=_tx(receipt))
 
     # -- guardians and emergency -------------------------------------------------------------
 
     def appoint_guardian(self, guardian: str, *, until: int) -> guardians.Confirmed:
         guardian = checked_address("guardian", guardian)
-        receipt = self.ctx.chain.ledger.appoint_guardian(guardian, until, signer=self.signer)
-        return guardians.confirm_appoint_guardian(self.ctx, patient=self.address,
-                                                  guardian=guardian, transaction=_tx(receipt))
+        receipt = self.chain.ledger.appoint_guardian(guardian, until, signer=self.signer)
+        return self.service.confirm_appoint_guardian(patient=self.address, guardian=guardian,
+                                                     transaction=_tx(receipt))
 
     def set_emergency_policy(self, *, allowed: bool, max_duration: int,
                              patient: str | None = None) -> guardians.Confirmed:
         """Set the policy (of ``patient`` when this client is their guardian)."""
         owner = checked_address("patient", patient) if patient is not None else self.address
-        receipt = self.ctx.chain.ledger.set_emergency_policy(
+        receipt = self.chain.ledger.set_emergency_policy(
             allowed, max_duration, signer=self.signer, patient=owner)
-        return guardians.confirm_emergency_policy(self.ctx, patient=owner, allowed=allowed,
-                                                  max_duration=max_duration,
-                                                  transaction=_tx(receipt))
+        return self.service.confirm_emergency_policy(patient=owner, allowed=allowed,
+                                                     max_duration=max_duration,
+                                                     transaction=_tx(receipt))
 
     # -- messages ----------------------------------------------------------------------------
 
     def inbox(self) -> list[inboxes.InboxItem]:
-        return inboxes.patient_inbox(self.ctx, patient=self.address)
+        return self.service.patient_inbox(patient=self.address)
 
     def open_message(self, ref: bytes) -> bytes:
         """Decrypt a message addressed to the patient (encrypted to their inbox key)."""
-        with care.open_message(self.ctx, reader=self.address, ref=ref) as stream:
+        with self.service.open_message(reader=self.address, ref=ref) as stream:
             envelope = stream.read()
         if commitment_of(envelope) != bytes(ref):
-            from kizuna.errors import IntegrityError
-
             raise IntegrityError("the message does not match its on-chain reference")
         return bytes(decrypt_bytes(envelope, owner_sk=self.keys.wallet.decrypting_key))
 
@@ -306,25 +301,25 @@ class PatientClient:
                         content_type: str = "application/fhir+json") -> care.CareMessage:
         """Send a booking request to ``provider`` (encrypted to its registry key)."""
         provider = checked_address("provider", provider)
-        key = grants.provider_key(self.ctx, provider)
+        key = self.service.provider_key(provider)
         message_id = os.urandom(32)
         envelope = bytes(encrypt_bytes(content, owner_key=key, record_id=RecordId(message_id),
                                        content_type=content_type))
-        receipt = self.ctx.chain.ledger.log_care_event(
+        receipt = self.chain.ledger.log_care_event(
             self.address, care.CARE_KINDS["booking-request"], commitment_of(envelope),
             signer=self.signer, provider=provider)
-        return care.send_message(self.ctx, sender=self.address, patient=self.address,
-                                 provider=provider, kind="booking-request",
-                                 message_id=message_id, envelope=envelope,
-                                 transaction=_tx(receipt))
+        return self.service.send_message(sender=self.address, patient=self.address,
+                                         provider=provider, kind="booking-request",
+                                         message_id=message_id, envelope=envelope,
+                                         transaction=_tx(receipt))
 
     def reads(self) -> list[inboxes.ReadEntry]:
         """Who read which of my records, and when."""
-        return inboxes.reads_of(self.ctx, patient=self.address)
+        return self.service.reads_of(patient=self.address)
 
     def now(self) -> int:
         """The chain's clock (block time), for expiries."""
-        return self.ctx.chain.head().timestamp or int(time.time())
+        return self.service.chain_time()
 
 
 __all__ = ["DEFAULT_DEADLINE_S", "ImportedEntry", "PatientClient"]

@@ -23,32 +23,41 @@ import os
 from typing import TYPE_CHECKING
 
 from kizuna.chain.signers import Signer
-from kizuna.client.keys import ParticipantKeys, derivation_domain, participant_keys
+from kizuna.client.keys import ParticipantKeys, participant_keys
+from kizuna.client.service import KizunaService
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
-from kizuna.errors import IntegrityError, NotFoundError
+from kizuna.errors import ConfigError, InputError, IntegrityError
 from kizuna.receipts.request import ReadRequest
-from kizuna.services import care, grants, guardians, requests
+from kizuna.services import care, guardians
 from kizuna.services import inbox as inboxes
 from kizuna.services import records as recordstore
 from kizuna.services.onchain import SentTransaction, checked_address
-from kizuna.services.read import ReadGrant, serve_read
+from kizuna.services.read import ReadGrant
 from kizuna.storage.envelope import EnvelopeReader, decrypt_bytes, encrypt_bytes, read_header
-from kizuna.types import Address, Commitment, RecordId, ScopeId
+from kizuna.types import Address, RecordId, ScopeId
 
 if TYPE_CHECKING:
-    from kizuna.services.context import ServiceContext
+    from kizuna.chain.connection import Chain
 
 
 class ProviderClient:
     """A verified provider using the service in-process."""
 
-    def __init__(self, *, signer: Signer, ctx: ServiceContext,
+    def __init__(self, *, signer: Signer, service: KizunaService, chain: Chain | None = None,
                  keys: ParticipantKeys | None = None) -> None:
         self.signer = signer
-        self.ctx = ctx
-        self.keys = keys if keys is not None else participant_keys(
-            signer, derivation_domain(ctx.chain))
+        self.service = service
+        self._chain = chain
+        self.keys = keys if keys is not None else participant_keys(signer, service.key_domain())
+
+    @property
+    def chain(self) -> Chain:
+        """The provider's own chain connection, for the transactions it sends itself."""
+        if self._chain is None:
+            raise ConfigError("this action is a transaction of the provider's own: give the "
+                              "client a chain connection (chain=)")
+        return self._chain
 
     @property
     def address(self) -> Address:
@@ -62,33 +71,28 @@ class ProviderClient:
     # -- finding what to read ----------------------------------------------------------------
 
     def patients(self) -> list[Address]:
-        return grants.patients_of(self.ctx, provider=self.address)
+        return self.service.patients_of(provider=self.address)
 
     def records(self, *, patient: str | None = None,
                 content_type: str | None = None) -> list[recordstore.RecordInfo]:
-        return recordstore.readable_records(self.ctx, provider=self.address, patient=patient,
-                                        content_type=content_type)
+        return self.service.readable_records(
+            provider=self.address, patient=checked_address("patient", patient)
+            if patient is not None else None, content_type=content_type)
 
     # -- reading -----------------------------------------------------------------------------
 
     def request_read(self, *, patient: str, record_id: bytes) -> ReadGrant:
         """Sign a read request and have the service serve it (no decryption yet)."""
         request = ReadRequest.new(provider=self.address, patient=patient, record_id=record_id)
-        signature = self.signer.sign_typed_data(request.typed_data(self.ctx.domain))
-        return serve_read(self.ctx, request=request, signature=signature)
+        signature = self.signer.sign_typed_data(request.typed_data(self.service.proxy_domain()))
+        return self.service.read(request=request, signature=signature)
 
     def read(self, *, patient: str, record_id: bytes) -> bytes:
         """Read one record: signed request, capsule fragments, local decryption."""
         grant = self.request_read(patient=patient, record_id=record_id)
-        with self.ctx.store.get(grant.cid) as stream:
+        with self.service.fetch(grant.cid) as stream:
             envelope = stream.read()
         return self.open(grant, envelope)
-
-    def _onchain_commitment(self, patient: Address, record_id: RecordId) -> Commitment:
-        for record in self.ctx.index.records_of(patient):
-            if record.record_id == record_id:
-                return record.commitment
-        raise NotFoundError(f"record 0x{record_id.hex()} is not registered to {patient}")
 
     def open(self, grant: ReadGrant, envelope: bytes) -> bytes:
         """Decrypt an envelope with the capsule fragments of ``grant`` (all checks here)."""
@@ -103,14 +107,15 @@ class ProviderClient:
         key = header.unwrap_for_grantee(self.keys.wallet.decrypting_key,
                                         delegating_key=delegating, cfrags=cfrags,
                                         threshold=len(cfrags))
-        expected = self._onchain_commitment(grant.patient, grant.record_id)
+        expected = self.service.onchain_commitment(patient=grant.patient,
+                                                   record_id=grant.record_id)
         return b"".join(EnvelopeReader(envelope).decrypt(key, expected_commitment=expected))
 
     # -- messages ----------------------------------------------------------------------------
 
-    def _seal_for(self, patient: str, content: bytes,
+    def _seal_for(self, patient: Address, content: bytes,
                   content_type: str) -> tuple[bytes, bytes]:
-        inbox_key = care.inbox_key_of(self.ctx, patient)
+        inbox_key = self.service.inbox_key_of(patient)
         inbox_key.verify()  # the patient's own signature, not the service's word
         message_id = os.urandom(32)
         envelope = bytes(encrypt_bytes(content, owner_key=inbox_key.public_key,
@@ -123,11 +128,12 @@ class ProviderClient:
         """Ask ``patient`` for access, with a note only the patient can read."""
         patient = checked_address("patient", patient)
         message_id, envelope = self._seal_for(patient, note, content_type)
-        receipt = self.ctx.chain.ledger.request_access(patient, commitment_of(envelope),
+        receipt = self.chain.ledger.request_access(patient, commitment_of(envelope),
                                                        signer=self.signer)
-        return requests.request_access(self.ctx, provider=self.address, patient=patient,
-                                       message_id=message_id, envelope=envelope,
-                                       transaction=SentTransaction(receipt.tx_hash))
+        return self.service.send_message(sender=self.address, patient=patient,
+                                         provider=self.address, kind=care.ACCESS_REQUEST,
+                                         message_id=message_id, envelope=envelope,
+                                         transaction=SentTransaction(receipt.tx_hash))
 
     def send(self, patient: str, kind: str, content: bytes, *,
              content_type: str = "application/fhir+json",
@@ -137,42 +143,40 @@ class ProviderClient:
         The ledger accepts it from a provider holding a live grant of the patient (``scope_id``;
         by default the first one the provider holds) — or flags it for review otherwise."""
         if kind not in care.CARE_KINDS:
-            from kizuna.errors import InputError
-
             raise InputError("kind", f"{kind!r} is not a care message kind")
         patient = checked_address("patient", patient)
         if scope_id is None:  # the ledger wants a live grant as the provider's care authority
-            live = [g.scope_id for g in grants.grants_to(self.ctx, provider=self.address)
+            live = [g.scope_id for g in self.service.grants_to(provider=self.address)
                     if g.patient == patient]
             scope_id = live[0] if live else None
         message_id, envelope = self._seal_for(patient, content, content_type)
-        receipt = self.ctx.chain.ledger.log_care_event(
+        receipt = self.chain.ledger.log_care_event(
             patient, care.CARE_KINDS[kind], commitment_of(envelope), signer=self.signer,
             provider=self.address, scope_id=scope_id)
-        return care.send_message(self.ctx, sender=self.address, patient=patient,
-                                 provider=self.address, kind=kind, message_id=message_id,
-                                 envelope=envelope,
-                                 transaction=SentTransaction(receipt.tx_hash))
+        return self.service.send_message(sender=self.address, patient=patient,
+                                         provider=self.address, kind=kind,
+                                         message_id=message_id, envelope=envelope,
+                                         transaction=SentTransaction(receipt.tx_hash))
 
     def open_message(self, ref: bytes) -> bytes:
         """Decrypt a message a patient sent this provider (encrypted to its registry key)."""
-        with care.open_message(self.ctx, reader=self.address, ref=ref) as stream:
+        with self.service.open_message(reader=self.address, ref=ref) as stream:
             envelope = stream.read()
         if commitment_of(envelope) != bytes(ref):
             raise IntegrityError("the message does not match its on-chain reference")
         return bytes(decrypt_bytes(envelope, owner_sk=self.keys.wallet.decrypting_key))
 
     def inbox(self) -> list[inboxes.InboxItem]:
-        return inboxes.provider_inbox(self.ctx, provider=self.address)
+        return self.service.provider_inbox(provider=self.address)
 
     def break_glass(self, patient: str, *, duration: int,
                     reason_code: int) -> guardians.Confirmed:
         """Open emergency access (allowed by the patient's policy; flagged for review)."""
         patient = checked_address("patient", patient)
-        receipt = self.ctx.chain.ledger.open_emergency_access(patient, duration, reason_code,
+        receipt = self.chain.ledger.open_emergency_access(patient, duration, reason_code,
                                                               signer=self.signer)
-        return guardians.confirm_break_glass(self.ctx, provider=self.address, patient=patient,
-                                             transaction=SentTransaction(receipt.tx_hash))
+        return self.service.confirm_break_glass(provider=self.address, patient=patient,
+                                                transaction=SentTransaction(receipt.tx_hash))
 
 
 __all__ = ["ProviderClient"]

@@ -31,6 +31,7 @@ from kizuna.chain.signers import LocalKeySigner
 from kizuna.chain.transactions import TxPolicy
 from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
+from kizuna.client.service import LocalService
 from kizuna.db import Database
 from kizuna.services.context import ServiceContext
 from kizuna.storage.embedded import EmbeddedStore
@@ -79,6 +80,10 @@ class Stack:
     funder: LocalKeySigner
     made: list[Any] = field(default_factory=list)
 
+    @property
+    def service(self) -> LocalService:
+        return LocalService(self.ctx, relayer=self.relayer)
+
     def signer(self) -> LocalKeySigner:
         signer = LocalKeySigner.generate()
         self.chain.sender.transact(ContractCall(to=signer.address, data=b"", value=10**18),
@@ -86,12 +91,12 @@ class Stack:
         return signer
 
     def patient(self) -> PatientClient:
-        client = PatientClient(signer=self.signer(), ctx=self.ctx, relayer=self.relayer)
+        client = PatientClient(signer=self.signer(), service=self.service, chain=self.chain)
         client.publish_inbox_key()
         return client
 
     def provider(self) -> ProviderClient:
-        client = ProviderClient(signer=self.signer(), ctx=self.ctx)
+        client = ProviderClient(signer=self.signer(), service=self.service, chain=self.chain)
         self.chain.registry.add_provider(client.address, client.public_key.to_bytes(),
                                          bytes(keccak(text=f"licence:{client.address}")),
                                          signer=self.admin)

@@ -186,7 +186,7 @@ def test_a_substituted_inbox_key_is_caught_by_the_sender(stack: Stack) -> None:
 
 def test_a_guardian_uploads_for_the_patient_to_the_registered_scope_key(stack: Stack) -> None:
     patient, provider = stack.patient(), stack.provider()
-    guardian = PatientClient(signer=stack.signer(), ctx=stack.ctx, relayer=stack.relayer)
+    guardian = PatientClient(signer=stack.signer(), service=stack.service, chain=stack.chain)
     patient.appoint_guardian(guardian.address, until=stack.now() + 86_400)
     sid = patient.scope("Observation")
     keys = grants.scope_keys(stack.ctx, patient=patient.address, scope_id=sid)
