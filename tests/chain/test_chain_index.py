@@ -361,6 +361,8 @@ def test_lag_keeps_the_index_behind_the_head(tester_env: Env) -> None:
     assert index.grantees(provider.address) == [patient.address]
     with pytest.raises(ConfigError):
         EventIndex.for_chain(tester_env.chain, lag=-1)
+    with pytest.raises(ConfigError, match="without lag"):
+        FreshIndex(tester_env.chain, index)
 
 
 def test_fresh_reads_see_what_was_just_mined(env: Env) -> None:

@@ -27,6 +27,7 @@ from kizuna.chain.models import (
     ReceiptBatch,
     Record,
 )
+from kizuna.errors import ConfigError
 from kizuna.types import Address, ScopeId
 
 if TYPE_CHECKING:
@@ -51,6 +52,10 @@ class FreshIndex:
     """An :class:`EventIndex` plus the ledger, read at the head: the access check's API."""
 
     def __init__(self, chain: Chain, index: EventIndex) -> None:
+        if index.lag != 0:
+            # With a lag the index head trails the chain head the service has just seen, and
+            # a decision there would be older than that head.
+            raise ConfigError("FreshIndex needs an index without lag (lag=0)")
         self.chain = chain
         self.index = index
 
