@@ -13,22 +13,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chain"))
 
 from chainenv import _anvil_env, _eth_tester_env
-from harness import Stack
+from harness import Stack, make_stack
 from pgserver import PostgresServer, postgres_available
 
-from kizuna.chain.index.store import EventIndex
 from kizuna.chain.localnode import LocalNode
-from kizuna.db import Database
-from kizuna.services.context import ServiceContext
-from kizuna.storage.embedded import EmbeddedStore
-
-
-def make_stack(env, root: Path, db_url: str | None = None) -> Stack:  # type: ignore[no-untyped-def]
-    db = Database.open(db_url or f"sqlite:///{root / 'service.db'}")
-    store = EmbeddedStore(root / "store", fsync=False)
-    ctx = ServiceContext.build(chain=env.chain, index=EventIndex.for_chain(env.chain),
-                               store=store, db=db, anchor_signer=env.admin)
-    return Stack(env=env, db=db, store=store, ctx=ctx, root=root)
 
 
 @pytest.fixture

@@ -186,3 +186,11 @@ class Stack:
             delegating_key=pre.UmbralPublicKey.from_bytes(answer.delegating_key),
             cfrags=cfrags, threshold=threshold)
         return bytes(decrypt_bytes(envelope, key=key))
+
+
+def make_stack(env: Env, root: Path, db_url: str | None = None) -> Stack:
+    db = Database.open(db_url or f"sqlite:///{root / 'service.db'}")
+    store = EmbeddedStore(root / "store", fsync=False)
+    ctx = ServiceContext.build(chain=env.chain, index=EventIndex.for_chain(env.chain),
+                               store=store, db=db, anchor_signer=env.admin)
+    return Stack(env=env, db=db, store=store, ctx=ctx, root=root)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 from chainenv import _eth_tester_env
-from conftest import make_stack
-from harness import Stack
+from harness import Stack, make_stack
 
 from kizuna.db import Database
 from kizuna.errors import ConfigError
