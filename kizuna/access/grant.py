@@ -7,11 +7,12 @@ without checking the chain" is not a call that can be written by accident. The t
   (a context variable says "issuing"); any other construction, ``dataclasses.replace`` included,
   raises ``TypeError``. Pickling and copying are refused too (unpickling would rebuild one
   without the constructor).
-* :func:`_issue` is called only by the access check module (``kizuna.access.check``, to come),
-  after reading the grant at the chain head.
-* Until that module exists, :func:`placeholder_verified_grant` is the one documented way to make
-  a ``VerifiedGrant`` (tests, benchmarks and the interop peer use it). It is named so that every
-  call site is easy to find and to replace with the real check.
+* :func:`_issue` is called only by the access check (:mod:`kizuna.access.check`,
+  ``AccessCheck.check_read``), after reading the grant at the chain head.
+* :func:`placeholder_verified_grant` is TEST-ONLY: it makes a ``VerifiedGrant`` without looking
+  at the chain, for unit tests of the cryptography, benchmarks of the bare re-encryption and the
+  interop peer. No production code calls it (``grep placeholder_verified_grant kizuna/`` finds
+  only this module); the service's read path gets its grants from the access check.
 
 A ``VerifiedGrant`` is a decision about *now*, not a token to keep: its ``check_usable``
 (called by ``reencrypt``) refuses one older than :data:`MAX_GRANT_AGE_S` seconds, or one whose
@@ -134,9 +135,9 @@ def placeholder_verified_grant(
     checked_at_block: int = 0,
     head_timestamp: int | None = None,
 ) -> VerifiedGrant:
-    """PLACEHOLDER until ``kizuna.access.check`` exists: a ``VerifiedGrant`` made WITHOUT
-    looking at the chain (``head_timestamp`` defaults to this machine's clock). For tests,
-    benchmarks and the interop check only; the access check replaces every call site."""
+    """TEST-ONLY: a ``VerifiedGrant`` made WITHOUT looking at the chain (``head_timestamp``
+    defaults to this machine's clock). For tests, benchmarks and the interop check only;
+    production code gets grants from ``kizuna.access.check.AccessCheck.check_read``."""
     return _issue(
         patient=patient,
         grantee=grantee,
