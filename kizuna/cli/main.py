@@ -1,4 +1,9 @@
-"""The ``kizuna`` command group. Each sub-command lives in a module of its own."""
+"""The ``kizuna`` command group. Each sub-command lives in a module of its own.
+
+:func:`main` is the console script. It runs the group and turns what escapes a command into one
+line on stderr and a meaningful exit code (``kizuna.cli.output``): a ``KizunaError`` by its kind,
+a usage error as 2, Ctrl-C as 130 — never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -7,40 +12,62 @@ import sys
 import click
 
 from kizuna import __version__
+from kizuna.cli.output import ExitCode, json_requested, report_error
 from kizuna.errors import KizunaError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="kizuna")
 def cli() -> None:
     """Kizuna: a personal health record the patient owns.
 
     Consent is recorded on Ethereum; health records are encrypted on the patient's side and
-    stored content-addressed (IPFS). Run `kizuna COMMAND --help` for a manual of each command.
+    stored content-addressed (IPFS). Providers read only what a live on-chain grant allows, and
+    every read leaves a signed receipt that auditors can verify against the chain.
+
+    \b
+    Start here:
+      kizuna up --demo          the whole stack on 127.0.0.1, with demo patients and providers
+      kizuna keys create alice  an encrypted key of your own in $KIZUNA_HOME/keys
+      kizuna config             the configuration in effect (secrets redacted)
+
+    State, keys and configuration live in KIZUNA_HOME (default ~/.kizuna); every setting can
+    also be given as a KIZUNA_* environment variable. Commands that print data take --json.
+    Run `kizuna COMMAND --help` for the manual of each command; exit codes are listed in
+    docs/cli.md (0 ok, 1 error, 2 usage, 3 not found, 4 denied, 5 conflict, 6 invalid input,
+    69 unavailable, 78 configuration, 130 interrupted).
     """
 
 
 def _register_commands() -> None:
     """Sub-commands are imported here, not at module import, so `kizuna --help` stays fast."""
-    from kizuna.cli import demo
+    from kizuna.cli import config_cmd, demo, keys, serve, up
 
-    cli.add_command(demo.demo)
-    from kizuna.cli import serve
-
-    cli.add_command(serve.serve)
+    for command in (up.up, up.status, keys.keys, config_cmd.config, serve.serve, demo.demo):
+        if command.name not in cli.commands:
+            cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``kizuna`` console script: Kizuna errors become one line and exit 1."""
+    """Entry point of the ``kizuna`` console script (see the module docstring for exit codes)."""
     _register_commands()
+    args = sys.argv[1:] if argv is None else argv
     try:
-        cli.main(args=argv, prog_name="kizuna", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
+        with cli.make_context("kizuna", list(args)) as ctx:
+            try:
+                cli.invoke(ctx)
+            except KizunaError as exc:
+                sys.exit(report_error(exc, as_json=json_requested(ctx)))
+    except click.exceptions.Exit as exc:  # --help, --version
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except KizunaError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("kizuna: interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("\nkizuna: interrupted", err=True)
+        sys.exit(ExitCode.INTERRUPTED)
+    except KizunaError as exc:  # raised while parsing (a parameter callback)
+        sys.exit(report_error(exc))

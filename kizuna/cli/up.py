@@ -1,0 +1,217 @@
+"""``kizuna up`` (the whole local stack in one command) and ``kizuna status`` (is it up?)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+import httpx
+
+from kizuna.cli.options import home_option, resolve_home
+from kizuna.cli.output import (
+    emit,
+    json_option,
+    json_requested,
+    print_facts,
+    progress,
+)
+from kizuna.errors import NodeUnreachable
+from kizuna.stack.demo import DEMO_PASSPHRASE
+from kizuna.stack.home import load_settings
+from kizuna.stack.local import DEFAULT_RPC_PORT, LocalStack, StackInfo, StackOptions
+from kizuna.stack.lock import read_lock
+
+
+def _say(text: str) -> None:
+    if not json_requested():
+        click.echo(click.style("▸ ", fg="cyan") + text, err=True)
+
+
+@contextmanager
+def _step(description: str, total: int | None) -> Iterator[Any]:
+    _say(description)
+    with progress(description, total=total) as bar:
+        yield bar
+
+
+@click.command("up")
+@click.option("--port", "api_port", type=click.IntRange(1, 65535), default=None,
+              help="The API's port on 127.0.0.1 (default: the configured api_port, 8000).")
+@click.option("--rpc-port", type=click.IntRange(1, 65535), default=DEFAULT_RPC_PORT,
+              show_default=True, help="The local Ethereum node's (anvil's) port.")
+@click.option("--ipfs", is_flag=True,
+              help="Store content in a local IPFS node (js-ipfs, repository in "
+                   "$KIZUNA_HOME/ipfs) instead of the embedded store.")
+@click.option("--demo", is_flag=True,
+              help="Also create demo patients (aiko, kenji), providers (dr-tanaka, dr-sato) "
+                   "and a registrar, with FHIR histories, grants and reads (first time only).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A TOML or dotenv settings file (default: $KIZUNA_HOME/config.toml).")
+@home_option
+@json_option
+def up(api_port: int | None, rpc_port: int, ipfs: bool, demo: bool, config_file: Path | None,
+       home_dir: Path | None, as_json: bool) -> None:
+    """Run the whole Kizuna stack on 127.0.0.1 until Ctrl-C.
+
+    Starts a local Ethereum node (anvil; its state kept in $KIZUNA_HOME/chain, so it survives
+    a restart), deploys the contracts on the first start (later starts verify them), opens the
+    content store (embedded, or a local IPFS node with --ipfs) and the database in
+    $KIZUNA_HOME, and serves the API. Then prints where everything is and what to try next.
+    Ctrl-C or SIGTERM stops everything cleanly (exit 0). Only one `kizuna up` runs per home;
+    a second one, or a port in use, is refused with the pid in the way (exit 5).
+
+    With --json, one JSON line describing the running stack is printed once it is ready.
+
+    \b
+    Examples:
+      kizuna up --demo
+      kizuna up --port 8080 --rpc-port 8546 --home /tmp/kizuna-try
+      KIZUNA_HOME=~/kizuna-ipfs kizuna up --ipfs
+    """
+    home = resolve_home(home_dir)
+    stack = LocalStack(StackOptions(home=home, api_port=api_port, rpc_port=rpc_port, ipfs=ipfs,
+                                    demo=demo, config_file=config_file),
+                       say=_say, step=_step)
+    stop = threading.Event()
+    running = False
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if running:
+            stop.set()
+        else:  # still starting: unwind (start() stops what it started)
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        info = stack.start()
+        running = True
+        if json_requested():
+            click.echo(json.dumps(info.to_json()))
+        else:
+            _print_running(info)
+        stack.wait(stop)
+        _say("stopping (the chain's state is saved)")
+    finally:
+        running = False
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        stack.stop()
+    _say("stopped")
+
+
+def _print_running(info: StackInfo) -> None:
+    click.echo()
+    click.echo(click.style("Kizuna is running.", bold=True, fg="green")
+               + f" Press Ctrl-C to stop; everything is kept in {info.home}.")
+    click.echo()
+    print_facts({
+        "Ethereum node": f"{info.rpc_url}  (chain {info.chain_id})",
+        "API": info.api_url,
+        "API docs": info.docs_url,
+        "content store": info.store,
+        "database": info.database_url,
+        "deployment": f"{info.deployment_file}  "
+                      f"({'deployed now' if info.deployed_now else 'verified'})",
+        "keys": info.keys_dir,
+        "configuration": f"{info.config_file}  (see: kizuna config)",
+        "logs": info.logs_dir,
+    })
+    if info.demo is not None:
+        click.echo()
+        click.echo(click.style("Demo", bold=True)
+                   + f" (keys' passphrase: {info.demo.passphrase}; never use these accounts "
+                     "on a real chain)")
+        print_facts({f"{i.name} ({i.role})": i.address for i in info.demo.identities})
+        records = ", ".join(f"{name}: {n}" for name, n in info.demo.records.items())
+        click.echo(f"  records     {records}")
+        for grant in info.demo.grants:
+            click.echo(f"  grant       {grant}")
+        click.echo(f"  reads       {info.demo.reads} by dr-tanaka (receipts anchored by the "
+                   "API's anchorer)")
+    click.echo()
+    click.echo(click.style("Next steps", bold=True) + " (in another terminal):")
+    home_flag = f" --home {info.home}"
+    steps = [
+        f"curl {info.api_url}/health",
+        f"open {info.docs_url}                      # the API, try it in the browser",
+        f"kizuna status{home_flag}",
+        f"kizuna keys list{home_flag}",
+    ]
+    if info.demo is not None:
+        steps += [
+            f"export KIZUNA_PASSPHRASE={DEMO_PASSPHRASE}",
+            f"kizuna keys umbral-key dr-tanaka{home_flag}   # the key aiko's grants target",
+        ]
+    else:
+        steps += [f"kizuna keys create me{home_flag}",
+                  "kizuna up --demo                     # next time: demo patients and providers"]
+    for line in steps:
+        click.echo(f"  {line}")
+
+
+@click.command("status")
+@click.option("--api-url", default=None,
+              help="The API to ask (default: the running `kizuna up` of this home, else "
+                   "http://<api_host>:<api_port> from the configuration).")
+@home_option
+@json_option
+def status(api_url: str | None, home_dir: Path | None, as_json: bool) -> None:
+    """Check that the Kizuna API answers, and that its chain and store do.
+
+    Asks the API's /health and /version. Exits 0 when all is well, 69 when the API (or the
+    chain or store behind it) is unreachable.
+
+    \b
+    Example:
+      kizuna status
+      kizuna status --api-url http://127.0.0.1:8080 --json
+    """
+    home = resolve_home(home_dir)
+    holder = read_lock(home.lock_file)
+    if api_url is None:
+        if isinstance(holder.get("api_url"), str):
+            api_url = str(holder["api_url"])
+        else:
+            settings = load_settings(home)
+            api_url = f"http://{settings.api_host}:{settings.api_port}"
+    url = api_url.rstrip("/")
+    try:
+        health = httpx.get(f"{url}/health", timeout=5.0)
+        version = httpx.get(f"{url}/version", timeout=5.0)
+    except httpx.HTTPError as exc:
+        raise NodeUnreachable(f"the Kizuna API at {url} does not answer "
+                              f"({exc.__class__.__name__}): is `kizuna up` running?") from None
+    if health.status_code != 200:
+        detail = _error_message(health)
+        raise NodeUnreachable(f"the Kizuna API at {url} is up but unhealthy "
+                              f"({health.status_code}): {detail}")
+    body = health.json()
+    result = {"api_url": url, **body,
+              "version": version.json().get("version") if version.status_code == 200 else None,
+              "contracts": version.json().get("contracts") if version.status_code == 200
+              else None,
+              "stack_pid": holder.get("pid")}
+    emit(result, human=lambda: print_facts({
+        "API": f"{url}  ({body.get('status')})",
+        "chain": f"{body.get('chain_id')} at block {body.get('head_block')}",
+        "store": body.get("store"),
+        "version": result["version"],
+        "kizuna up": f"pid {holder['pid']}" if holder.get("pid") else "not running here",
+    }))
+
+
+def _error_message(answer: httpx.Response) -> str:
+    try:
+        return str(answer.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return answer.text[:200]
+
+
+__all__ = ["status", "up"]

@@ -1,0 +1,157 @@
+"""``KIZUNA_HOME``: where a user's Kizuna keeps its state, keys and configuration.
+
+The layout (created on demand, directories mode 0700)::
+
+    $KIZUNA_HOME/                 default ~/.kizuna
+      config.toml                 settings (``kizuna config`` shows them; KIZUNA_* env wins)
+      keys/<name>.json            encrypted keystores (v3, scrypt), mode 0600
+      chain/anvil-state.json      the local chain's state (``kizuna up``), kept across restarts
+      deployments/<chainId>.json  where the contracts are on that chain
+      store/                      the embedded content store (ciphertext only)
+      ipfs/                       the local IPFS node's repository (``kizuna up --ipfs``)
+      kizuna.sqlite3              the service database (receipts, key fragments, sessions)
+      index.sqlite3               the chain event index (a cache: safe to delete)
+      logs/                       anvil, IPFS and API logs of ``kizuna up``
+      up.lock                     held while ``kizuna up`` runs: its pid and ports
+      demo.json                   the demo identities ``kizuna up --demo`` made
+
+:func:`load_settings` builds the service's :class:`~kizuna.config.Settings` with the home's
+paths as *defaults*: anything set in the environment or a configuration file wins.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kizuna.config import Settings
+
+HOME_ENV = "KIZUNA_HOME"
+DEFAULT_HOME = Path("~/.kizuna")
+LOCAL_CHAIN_ID = 31337
+"""anvil's default chain id: the local stack's chain."""
+
+
+def default_home() -> Path:
+    """``$KIZUNA_HOME``, else ``~/.kizuna`` (absolute, ``~`` expanded)."""
+    named = os.environ.get(HOME_ENV)
+    return (Path(named) if named else DEFAULT_HOME).expanduser().absolute()
+
+
+@dataclass(frozen=True, slots=True)
+class KizunaHome:
+    """The paths of one Kizuna home directory (nothing is created until :meth:`ensure`)."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, root: str | os.PathLike[str] | None = None) -> KizunaHome:
+        """The home at ``root`` (``--home``), else ``$KIZUNA_HOME``, else ``~/.kizuna``."""
+        return cls(Path(root).expanduser().absolute() if root is not None else default_home())
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config.toml"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.root / "chain"
+
+    @property
+    def anvil_state(self) -> Path:
+        return self.chain_dir / "anvil-state.json"
+
+    @property
+    def deployments_dir(self) -> Path:
+        return self.root / "deployments"
+
+    def deployment_file(self, chain_id: int = LOCAL_CHAIN_ID) -> Path:
+        return self.deployments_dir / f"{chain_id}.json"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.root / "store"
+
+    @property
+    def ipfs_repo(self) -> Path:
+        return self.root / "ipfs"
+
+    @property
+    def database_file(self) -> Path:
+        return self.root / "kizuna.sqlite3"
+
+    @property
+    def index_file(self) -> Path:
+        return self.root / "index.sqlite3"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "up.lock"
+
+    @property
+    def demo_file(self) -> Path:
+        return self.root / "demo.json"
+
+    def ensure(self) -> KizunaHome:
+        """Create the home and its directories (mode 0700: keys and health data live here)."""
+        for directory in (self.root, self.keys_dir, self.chain_dir, self.deployments_dir,
+                          self.logs_dir):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self
+
+    def defaults(self, *, chain_id: int | None = None) -> dict[str, Any]:
+        """Settings this home provides unless configured otherwise."""
+        return {
+            "store_path": self.store_dir,
+            "database_url": f"sqlite:///{self.database_file}",
+            "index_path": self.index_file,
+            "deployment_file": self.deployment_file(chain_id or LOCAL_CHAIN_ID),
+        }
+
+
+def config_file_for(home: KizunaHome,
+                    explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """The configuration file in effect: ``--config``, ``$KIZUNA_CONFIG``, the home's
+    ``config.toml`` when it exists, or none."""
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    named = os.environ.get("KIZUNA_CONFIG")
+    if named:
+        return Path(named).expanduser()
+    return home.config_file if home.config_file.is_file() else None
+
+
+def load_settings(home: KizunaHome, *, config_file: str | os.PathLike[str] | None = None,
+                  **overrides: Any) -> Settings:
+    """The effective settings: ``overrides`` > environment > config file > the home's paths >
+    built-in defaults. Raises ``ConfigError`` naming the bad field."""
+    source = config_file_for(home, config_file)
+    configured = Settings.load(source, **overrides)
+    explicit = configured.model_fields_set
+    home_defaults = {name: value
+                     for name, value in home.defaults(chain_id=configured.chain_id).items()
+                     if name not in explicit}
+    if not home_defaults:
+        return configured
+    return Settings.load(source, **home_defaults, **overrides)
+
+
+__all__ = [
+    "DEFAULT_HOME",
+    "HOME_ENV",
+    "LOCAL_CHAIN_ID",
+    "KizunaHome",
+    "config_file_for",
+    "default_home",
+    "load_settings",
+]

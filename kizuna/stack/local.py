@@ -1,0 +1,345 @@
+"""The whole local stack of ``kizuna up``: chain, contracts, content store, database, API.
+
+:class:`LocalStack` starts, in order, each part on 127.0.0.1 and stops them in reverse:
+
+1. the home's lock (:mod:`kizuna.stack.lock`: one stack per home) and a check that the ports
+   are free (naming the process in the way);
+2. anvil with its state in ``$KIZUNA_HOME/chain/anvil-state.json`` (dumped every 5 s and on
+   stop, loaded on start: the chain survives a restart);
+3. the contracts: deployed on first start (deployment file in ``$KIZUNA_HOME/deployments``),
+   verified on every later start — a chain reset is reported, never silently redeployed over;
+4. the content store: embedded in ``$KIZUNA_HOME/store``, or a local js-ipfs node
+   (``$KIZUNA_HOME/ipfs``) with ``ipfs=True``;
+5. the service context (event index, database in ``$KIZUNA_HOME``) and, with ``demo=True``,
+   the demo (:mod:`kizuna.stack.demo`);
+6. the API under uvicorn, in a thread of this process.
+
+The roles of the local deployment are anvil's development accounts: 0 deploys, 1 is the
+registrar, 2 anchors receipts, 3 relays gasless actions. On first start the home's
+``config.toml`` is written with a fresh session secret and the anchorer's and relayer's keys
+(mode 0600), so ``kizuna config`` shows exactly what the API runs with.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from eth_account import Account
+
+from kizuna.chain.connection import load_deployment_file, web3_for
+from kizuna.chain.deploy import Deployment, deploy, verify_deployment
+from kizuna.chain.localnode import LocalNode, dev_private_keys
+from kizuna.config import Settings
+from kizuna.errors import DeploymentError, KizunaError, NodeUnreachable, WrongChain
+from kizuna.stack.demo import (
+    ANCHORER_ACCOUNT,
+    REGISTRAR_ACCOUNT,
+    RELAYER_ACCOUNT,
+    DemoSummary,
+    Step,
+    create_demo,
+    no_progress,
+)
+from kizuna.stack.home import KizunaHome, load_settings
+from kizuna.stack.lock import StackLock, check_ports_free
+
+log = logging.getLogger("kizuna.stack")
+
+DEFAULT_RPC_PORT = 8545
+API_START_TIMEOUT_S = 30.0
+
+
+class ChainReset(DeploymentError):
+    """The deployment file names contracts the chain does not have (its state was reset)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StackOptions:
+    """How to run the stack (``kizuna up``'s options)."""
+
+    home: KizunaHome
+    api_port: int | None = None
+    """None: the configured ``api_port`` (default 8000)."""
+    rpc_port: int = DEFAULT_RPC_PORT
+    ipfs: bool = False
+    demo: bool = False
+    config_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StackInfo:
+    """Where everything is, once the stack runs."""
+
+    home: Path
+    pid: int
+    rpc_url: str
+    chain_id: int
+    api_url: str
+    docs_url: str
+    store: str
+    database_url: str
+    deployment_file: Path
+    deployed_now: bool
+    contracts: dict[str, str]
+    keys_dir: Path
+    config_file: Path
+    logs_dir: Path
+    demo: DemoSummary | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "home": str(self.home), "pid": self.pid, "rpc_url": self.rpc_url,
+            "chain_id": self.chain_id, "api_url": self.api_url, "docs_url": self.docs_url,
+            "store": self.store, "database_url": self.database_url,
+            "deployment_file": str(self.deployment_file), "deployed_now": self.deployed_now,
+            "contracts": self.contracts, "keys_dir": str(self.keys_dir),
+            "config_file": str(self.config_file), "logs_dir": str(self.logs_dir),
+            "demo": self.demo.to_json() if self.demo is not None else None,
+        }
+
+
+def write_initial_config(home: KizunaHome) -> bool:
+    """Write ``config.toml`` for the local stack unless the home has one (True: written)."""
+    if home.config_file.exists():
+        return False
+    keys = dev_private_keys(RELAYER_ACCOUNT + 1)
+    text = (
+        "# Kizuna settings, written by `kizuna up` on its first start. Every key here can be\n"
+        "# overridden by a KIZUNA_<NAME> environment variable; `kizuna config` shows them all.\n"
+        "# The two keys are anvil's public development accounts: for the local chain only.\n"
+        f'session_secret = "{secrets.token_urlsafe(48)}"\n'
+        f'anchorer_key = "0x{keys[ANCHORER_ACCOUNT].removeprefix("0x")}"\n'
+        f'relayer_key = "0x{keys[RELAYER_ACCOUNT].removeprefix("0x")}"\n'
+    )
+    home.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.config_file.touch(mode=0o600)
+    home.config_file.write_text(text, encoding="utf-8")
+    return True
+
+
+class LocalStack:
+    """Start with :meth:`start`, stop with :meth:`stop` (or use as a context manager)."""
+
+    def __init__(self, options: StackOptions, *, say: Callable[[str], None] = log.info,
+                 step: Step = no_progress) -> None:
+        self.options = options
+        self.home = options.home
+        self._say = say
+        self._step = step
+        self._lock = StackLock(self.home.lock_file)
+        self._node: LocalNode | None = None
+        self._ipfs: Any = None
+        self._ctx: Any = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.settings: Settings | None = None
+        self.info: StackInfo | None = None
+
+    # -- start -------------------------------------------------------------------------------
+
+    def start(self) -> StackInfo:
+        """Start every part; on any failure stop what was started and re-raise."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> StackInfo:
+        home = self.home.ensure()
+        self._lock.acquire({"home": str(home.root), "state": "starting"})
+        if write_initial_config(home):
+            self._say(f"wrote {home.config_file} (session secret, local relayer/anchorer keys)")
+        base = load_settings(home, config_file=self.options.config_file)
+        api_port = self.options.api_port if self.options.api_port is not None \
+            else base.api_port
+        check_ports_free([
+            (self.options.rpc_port, "Ethereum node", "choose another with --rpc-port"),
+            (api_port, "API", "choose another with --port"),
+        ])
+        self._lock.update({"home": str(home.root), "state": "starting",
+                           "rpc_port": self.options.rpc_port, "api_port": api_port})
+
+        self._say(f"starting anvil on 127.0.0.1:{self.options.rpc_port} "
+                  f"(state: {home.anvil_state})")
+        self._node = LocalNode(port=self.options.rpc_port, state_path=home.anvil_state,
+                               log_path=home.logs_dir / "anvil.log").start()
+        rpc_url = self._node.rpc_url
+        deployment, deployment_file, deployed_now = self._deployment(base, rpc_url)
+
+        overrides: dict[str, Any] = {"rpc_url": rpc_url, "api_host": "127.0.0.1",
+                                     "api_port": api_port, "deployment_file": deployment_file,
+                                     "chain_id": deployment.chain_id}
+        if "siwe_domain" not in base.model_fields_set:
+            overrides["siwe_domain"] = f"127.0.0.1:{api_port}"
+        if "siwe_uri" not in base.model_fields_set:
+            overrides["siwe_uri"] = f"http://127.0.0.1:{api_port}"
+        if self.options.ipfs:
+            from kizuna.storage.localipfs import LocalIpfsNode
+
+            self._say(f"starting a local IPFS node (repository: {home.ipfs_repo})")
+            self._ipfs = LocalIpfsNode(repo_path=home.ipfs_repo,
+                                       log_path=home.logs_dir / "ipfs.log").start()
+            overrides.update(store="ipfs", ipfs_api=self._ipfs.api_url)
+        settings = load_settings(home, config_file=self.options.config_file, **overrides)
+        self.settings = settings
+
+        from kizuna.api.app import open_context
+
+        self._ctx = open_context(settings)
+        demo = None
+        if self.options.demo:
+            demo = create_demo(home=home, ctx=self._ctx, settings=settings, step=self._step)
+        self._start_api(settings)
+        api_url = f"http://127.0.0.1:{api_port}"
+        store = (f"IPFS node {settings.ipfs_api}" if settings.store == "ipfs"
+                 else f"embedded, {settings.store_path}")
+        self.info = StackInfo(
+            home=home.root, pid=_pid(), rpc_url=rpc_url, chain_id=deployment.chain_id,
+            api_url=api_url, docs_url=f"{api_url}/docs", store=store,
+            database_url=settings.database_url, deployment_file=deployment_file,
+            deployed_now=deployed_now, contracts=dict(deployment.addresses),
+            keys_dir=home.keys_dir, config_file=home.config_file, logs_dir=home.logs_dir,
+            demo=demo)
+        self._lock.update({"home": str(home.root), "state": "running", "rpc_url": rpc_url,
+                           "api_url": api_url, "rpc_port": self.options.rpc_port,
+                           "api_port": api_port})
+        return self.info
+
+    def _deployment(self, base: Settings, rpc_url: str) -> tuple[Deployment, Path, bool]:
+        """The home's deployment: verified if it exists, else made now (and saved)."""
+        w3 = web3_for(rpc_url)
+        chain_id = int(w3.eth.chain_id)
+        path = (base.deployment_file or self.home.deployment_file(chain_id)).expanduser()
+        if path.is_file():
+            deployment = load_deployment_file(path)
+            try:
+                verify_deployment(w3, deployment)
+            except WrongChain as exc:
+                raise ChainReset(f"{path} is for chain {exc.expected}, the local node is chain "
+                                 f"{exc.actual}: move the file away to deploy afresh") from None
+            except DeploymentError as exc:
+                raise ChainReset(
+                    f"the local chain has no Kizuna contracts where {path} says ({exc}): its "
+                    f"state ({self.home.anvil_state}) was reset or lost. Move {path} away to "
+                    "deploy afresh (what was registered on the old chain is gone)") from None
+            deployment.check_abi()
+            self._say(f"contracts verified at the addresses in {path}")
+            return deployment, path, False
+        keys = dev_private_keys(RELAYER_ACCOUNT + 1)
+        anchorer = (Account.from_key(base.anchorer_key.get_secret_value()).address
+                    if base.anchorer_key is not None
+                    else Account.from_key(keys[ANCHORER_ACCOUNT]).address)
+        self._say("deploying the contracts (first start)")
+        deployment = deploy(w3, Account.from_key(keys[0]),
+                            registrar=Account.from_key(keys[REGISTRAR_ACCOUNT]).address,
+                            anchorer=anchorer, directory=None)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        written = deployment.save(path.parent)
+        if written != path:
+            written.replace(path)
+        return deployment, path, True
+
+    def _start_api(self, settings: Settings) -> None:
+        from kizuna.api.app import create_app
+
+        app = create_app(settings, ctx=self._ctx)
+        config = uvicorn.Config(app, host="127.0.0.1", port=settings.api_port, loop="auto",
+                                http="auto", log_level="warning", access_log=False,
+                                server_header=False, timeout_graceful_shutdown=10,
+                                limit_concurrency=1024)
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(target=server.run, name="kizuna-api", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + API_START_TIMEOUT_S
+        while not server.started:
+            if not self._thread.is_alive():
+                raise NodeUnreachable(f"the API did not start on 127.0.0.1:{settings.api_port} "
+                                      "(see the messages above)")
+            if time.monotonic() > deadline:
+                raise NodeUnreachable(f"the API did not start within {API_START_TIMEOUT_S}s")
+            time.sleep(0.05)
+
+    # -- run and stop ------------------------------------------------------------------------
+
+    def wait(self, stop: threading.Event) -> None:
+        """Block until ``stop`` is set or a part of the stack dies (``KizunaError`` then)."""
+        while not stop.wait(0.5):
+            # Ctrl-C in a terminal reaches anvil too (same process group): give our own
+            # handler a moment to set ``stop`` before calling anvil's exit unexpected.
+            if self._dead_part() is not None and stop.wait(1.0):
+                return
+            if self._node is not None and not self._node.running:
+                raise NodeUnreachable("anvil stopped unexpectedly (see "
+                                      f"{self.home.logs_dir / 'anvil.log'})")
+            if self._thread is not None and not self._thread.is_alive():
+                raise NodeUnreachable("the API stopped unexpectedly")
+            if self._ipfs is not None and not self._ipfs.running:
+                raise NodeUnreachable("the IPFS node stopped unexpectedly (see "
+                                      f"{self.home.logs_dir / 'ipfs.log'})")
+
+    def _dead_part(self) -> str | None:
+        if self._node is not None and not self._node.running:
+            return "anvil"
+        if self._thread is not None and not self._thread.is_alive():
+            return "API"
+        if self._ipfs is not None and not self._ipfs.running:
+            return "IPFS"
+        return None
+
+    def stop(self) -> None:
+        """Stop the API, close the context, stop IPFS and anvil (its state is dumped), unlock.
+        Safe to call more than once and after a failed start."""
+        server, self._server = self._server, None
+        thread, self._thread = self._thread, None
+        if server is not None:
+            server.should_exit = True
+        if thread is not None:
+            thread.join(timeout=20)
+        ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            from kizuna.api.app import close_context
+
+            try:
+                close_context(ctx)
+            except KizunaError as exc:
+                log.warning("closing the service context: %s", exc)
+        ipfs, self._ipfs = self._ipfs, None
+        if ipfs is not None:
+            ipfs.stop()
+        node, self._node = self._node, None
+        if node is not None:
+            node.stop()
+        self._lock.release()
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+__all__ = [
+    "DEFAULT_RPC_PORT",
+    "ChainReset",
+    "LocalStack",
+    "StackInfo",
+    "StackOptions",
+    "write_initial_config",
+]
