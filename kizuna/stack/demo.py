@@ -31,9 +31,6 @@ from eth_utils.crypto import keccak
 from kizuna.chain.localnode import dev_private_keys
 from kizuna.chain.relayer import Relayer
 from kizuna.chain.signers import KeystoreSigner, LocalKeySigner
-from kizuna.client.patient import PatientClient
-from kizuna.client.provider import ProviderClient
-from kizuna.client.service import LocalService
 from kizuna.config import Settings
 from kizuna.errors import ConfigError
 from kizuna.services.context import ServiceContext
@@ -131,6 +128,10 @@ def create_demo(*, home: KizunaHome, ctx: ServiceContext, settings: Settings,
     existing = load_demo(home)
     if existing is not None:
         return existing
+    from kizuna.client.patient import PatientClient
+    from kizuna.client.provider import ProviderClient
+    from kizuna.client.service import LocalService
+
     if settings.relayer_key is None:
         raise ConfigError("relayer_key: the demo registers records gaslessly through a relayer; "
                           "set KIZUNA_RELAYER_KEY")
