@@ -364,3 +364,24 @@ def test_missing_content_and_unknown_cids(story: Story, tmp_path: Path) -> None:
     assert report.checked == 1
     with db.read() as conn:
         assert conn.execute(select(schema.records.c.cid)).all()
+
+
+def test_late_receipt_in_a_later_batch_is_counted_not_failed(tmp_path: Path) -> None:
+    """A receipt committed after its batch was anchored (served earlier than the next batch's
+    raised fromTime) is anchored in the next batch and reported as late."""
+    from story import build_story
+
+    fresh = build_story(tmp_path)
+    try:
+        first = _rows(fresh.db)[0]
+        row = _signed_row(fresh, head_block=first.head_block, served_at=first.served_at)
+        with fresh.db.write() as conn:
+            conn.execute(insert(schema.receipts).values(**row))
+        fresh.anchor()
+        report = _receipts_report(fresh, fresh.db)
+        assert report.ok, report.failures
+        assert report.counts["late"] == 1
+        assert report.counts["batches"] == 2
+    finally:
+        fresh.index.close()
+        fresh.db.dispose()
