@@ -289,3 +289,46 @@ def test_chain_node_down_mid_upload_then_retry(stack: Stack) -> None:
     assert info.record_id == rid
     assert stack.chain.ledger.record_of(rid) is not None
     assert patient.read_own(rid) == plaintext
+
+
+def test_a_retry_after_a_lost_answer_is_not_registered_twice(stack: Stack) -> None:
+    patient = stack.patient()
+    rid, sid, envelope = patient.seal(b'{"resourceType":"Condition"}', label="Condition",
+                                      content_type="application/fhir+json")
+    signed = patient.sign_registration(record_id=rid, scope_id=sid, envelope=envelope)
+    stack.relayer.relay(signed)  # the first attempt reached the chain; its answer was lost
+    pins_before = set(stack.store.pins())
+    # other bytes under that record id are a conflict (the chain holds another commitment)
+    _, _, forged = patient.seal(b"{}", label="Condition", content_type="application/fhir+json",
+                                record_id=rid)
+    with pytest.raises(ConflictError, match="another commitment"):
+        patient.upload(record_id=rid, scope_id=sid, envelope=forged,
+                       registration=patient.sign_registration(record_id=rid, scope_id=sid,
+                                                              envelope=forged))
+    assert set(stack.store.pins()) == pins_before
+    info = patient.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed)
+    assert info.commitment == commitment_of(envelope)
+    assert patient.read_own(rid) == b'{"resourceType":"Condition"}'
+    with pytest.raises(ConflictError, match="exists already"):
+        patient.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed)
+
+
+def test_an_expired_grant_reads_nothing_and_lists_nothing(stack: Stack) -> None:
+    patient, provider = stack.patient(), stack.provider()
+    lab = patient.add_record(b'{"resourceType":"Observation"}', label="Observation:laboratory",
+                             content_type="application/fhir+json")
+    note = patient.add_record(b"free text", label="DocumentReference",
+                              content_type="text/plain")
+    patient.grant(provider.address, ["Observation:laboratory", "DocumentReference"],
+                  expires_at=stack.now() + 120)
+    assert {r.record_id for r in provider.records(content_type="text/plain")} == {
+        note.record_id}
+    assert {r.record_id for r in provider.records()} == {lab.record_id, note.record_id}
+    assert [r.record_id for r in patient.records(labels=["Observation:laboratory"])] == [
+        lab.record_id]
+    assert patient.label_of(lab) == "Observation:laboratory"
+    stack.advance(121)
+    assert provider.records() == []
+    assert provider.patients() == []
+    with pytest.raises(AccessDenied):
+        provider.read(patient=patient.address, record_id=lab.record_id)
