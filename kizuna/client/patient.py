@@ -118,12 +118,12 @@ class PatientClient:
                                        record_id=rid, content_type=content_type))
         return rid, sid, envelope
 
-    def sign_registration(self, *, record_id: RecordId, scope_id: ScopeId,
-                          envelope: bytes) -> SignedAction:
+    def sign_registration(self, *, record_id: RecordId, scope_id: ScopeId, envelope: bytes,
+                          supersedes: RecordId | None = None) -> SignedAction:
         """The EIP-712 ``RegisterRecord`` of an envelope, signed (the nonce read from chain)."""
         typed = self.service.register_record_typed_data(
             patient=self.address, record_id=record_id, commitment=commitment_of(envelope),
-            scope_id=scope_id, deadline=self._deadline())
+            scope_id=scope_id, deadline=self._deadline(), supersedes=supersedes)
         return SignedAction(typed, self.signer.sign_typed_data(typed))
 
     def upload(self, *, record_id: RecordId, scope_id: ScopeId, envelope: bytes,
@@ -138,6 +138,18 @@ class PatientClient:
         rid, sid, envelope = self.seal(content, label=label, content_type=content_type)
         signed = self.sign_registration(record_id=rid, scope_id=sid, envelope=envelope)
         return self.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed)
+
+    def replace_record(self, old_record_id: bytes, content: bytes, *, label: str,
+                       content_type: str) -> recordstore.RecordInfo:
+        """A new version of one of the patient's records (fresh record id and data key); the
+        old one is superseded on-chain and is no longer served to providers."""
+        old = RecordId(bytes(old_record_id))
+        rid, sid, envelope = self.seal(content, label=label, content_type=content_type)
+        signed = self.sign_registration(record_id=rid, scope_id=sid, envelope=envelope,
+                                        supersedes=old)
+        return self.service.upload_record(patient=self.address, record_id=rid, scope_id=sid,
+                                          envelope=envelope, registration=signed,
+                                          supersedes=old)
 
     def add_file(self, source: str | os.PathLike[str] | BinaryIO, *, label: str,
                  content_type: str, record_id: RecordId | None = None

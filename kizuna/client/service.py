@@ -58,8 +58,8 @@ class KizunaService(Protocol):
     # -- typed data to sign (nonces from the chain) ------------------------------------------
 
     def register_record_typed_data(self, *, patient: Address, record_id: RecordId,
-                                   commitment: Commitment, scope_id: ScopeId,
-                                   deadline: int) -> TypedData: ...
+                                   commitment: Commitment, scope_id: ScopeId, deadline: int,
+                                   supersedes: RecordId | None = None) -> TypedData: ...
     def grant_typed_data(self, *, patient: Address, provider: Address,
                          scope_ids: Sequence[ScopeId], expires_at: int,
                          deadline: int) -> TypedData: ...
@@ -69,8 +69,8 @@ class KizunaService(Protocol):
     # -- records -----------------------------------------------------------------------------
 
     def upload_record(self, *, patient: Address, record_id: RecordId, scope_id: ScopeId,
-                      envelope: Envelope,
-                      registration: SignedAction | SentTransaction) -> records.RecordInfo: ...
+                      envelope: Envelope, registration: SignedAction | SentTransaction,
+                      supersedes: RecordId | None = None) -> records.RecordInfo: ...
     def list_records(self, *, patient: Address,
                      scope_ids: Sequence[ScopeId] | None = None) -> list[records.RecordInfo]: ...
     def get_record(self, record_id: RecordId) -> records.RecordInfo: ...
@@ -162,11 +162,11 @@ class LocalService:
         return care.inbox_key_of(self.ctx, patient)
 
     def register_record_typed_data(self, *, patient: Address, record_id: RecordId,
-                                   commitment: Commitment, scope_id: ScopeId,
-                                   deadline: int) -> TypedData:
+                                   commitment: Commitment, scope_id: ScopeId, deadline: int,
+                                   supersedes: RecordId | None = None) -> TypedData:
         return self.ctx.chain.ledger.register_record_typed_data(
             patient=patient, record_id=record_id, commitment=commitment, scope_id=scope_id,
-            deadline=deadline)
+            deadline=deadline, supersedes=supersedes)
 
     def grant_typed_data(self, *, patient: Address, provider: Address,
                          scope_ids: Sequence[ScopeId], expires_at: int,
@@ -186,11 +186,12 @@ class LocalService:
                                                        scope_id=scope_id, deadline=deadline)
 
     def upload_record(self, *, patient: Address, record_id: RecordId, scope_id: ScopeId,
-                      envelope: Envelope,
-                      registration: SignedAction | SentTransaction) -> records.RecordInfo:
+                      envelope: Envelope, registration: SignedAction | SentTransaction,
+                      supersedes: RecordId | None = None) -> records.RecordInfo:
         return records.upload_record(self.ctx, patient=patient, record_id=record_id,
                                      scope_id=scope_id, envelope=envelope,
-                                     registration=registration, relayer=self.relayer)
+                                     registration=registration, relayer=self.relayer,
+                                     supersedes=supersedes)
 
     def list_records(self, *, patient: Address,
                      scope_ids: Sequence[ScopeId] | None = None) -> list[records.RecordInfo]:

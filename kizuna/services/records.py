@@ -191,22 +191,29 @@ def upload_record(
     max_size: int = DEFAULT_MAX_ENVELOPE_BYTES,
     allowed_content_types: Iterable[str] = ALLOWED_CONTENT_TYPES,
     relayer: Relayer | None = None,
+    supersedes: bytes | None = None,
 ) -> RecordInfo:
     """Store ``envelope`` and register it on-chain for ``patient``; the row last.
 
     ``registration`` is the patient's signed ``RegisterRecord`` (relayed; it must name this
     patient, record id and scope, and its commitment must equal the envelope's) or the hash of
     a ``registerRecord`` transaction the patient's wallet sent (its ``RecordRegistered`` event
-    must match); a signature needs the service's ``relayer``. Raises ``ConflictError`` when
-    the record id is taken, ``EnvelopeTooLarge``,
-    ``EnvelopeFormatError`` / ``InputError`` for a bad envelope, ``NodeUnreachable`` /
-    ``StoreUnavailable`` when a dependency is down (nothing kept in that case).
+    must match). With ``supersedes`` the record is a new version of that (own, current) record:
+    the signature names it, and ``RecordSuperseded`` must be in the receipt too. A signature
+    needs the service's ``relayer``. Raises ``ConflictError`` when the record id is taken,
+    ``EnvelopeTooLarge``, ``EnvelopeFormatError`` / ``InputError`` for a bad envelope,
+    ``NodeUnreachable`` / ``StoreUnavailable`` when a dependency is down (nothing kept then).
     """
     owner = checked_address("patient", patient)
     rid = RecordId(checked_bytes32("record_id", record_id))
     sid = ScopeId(checked_bytes32("scope_id", scope_id))
+    old = RecordId(checked_bytes32("supersedes", supersedes)) if supersedes is not None else None
+    if old is not None:
+        previous = _row(ctx, old)
+        if previous is None or previous.patient != owner:
+            raise NotFoundError(f"{owner} has no record 0x{old.hex()} to supersede")
     if isinstance(registration, SignedAction):
-        _check_signed_registration(registration, owner, rid, sid)
+        _check_signed_registration(registration, owner, rid, sid, old)
     elif not isinstance(registration, SentTransaction):
         raise TypeError(f"registration must be a SignedAction or SentTransaction, "
                         f"not {type(registration).__name__}")
@@ -219,7 +226,7 @@ def upload_record(
     header = intake.header
     assert header is not None
     try:
-        _register(ctx, relayer, owner, rid, sid, intake.commitment, registration)
+        _register(ctx, relayer, owner, rid, sid, intake.commitment, registration, old)
     except BaseException:
         with contextlib.suppress(StorageError):
             ctx.store.unpin(cid)
@@ -239,7 +246,7 @@ def upload_record(
 
 
 def _check_signed_registration(action: SignedAction, patient: Address, record_id: RecordId,
-                               scope_id: ScopeId) -> None:
+                               scope_id: ScopeId, supersedes: RecordId | None) -> None:
     if action.kind != "RegisterRecord":
         raise InputError("signature", f"a {action.kind} signature cannot register a record")
     message = action.typed.message
@@ -249,13 +256,17 @@ def _check_signed_registration(action: SignedAction, patient: Address, record_id
         raise InputError("signature", "signed for another record id")
     if str(message["scopeId"]).lower() != "0x" + scope_id.hex():
         raise InputError("signature", "signed for another scope id")
-    if int(str(message["supersedes"]), 16) != 0:
-        raise InputError("signature", "a new version of a record is not an upload")
+    signed_old = bytes.fromhex(str(message["supersedes"])[2:])
+    if signed_old != (supersedes if supersedes is not None else bytes(32)):
+        raise InputError("signature", "signed for another superseded record"
+                         if supersedes is not None or any(signed_old)
+                         else "signed as a new version, but nothing is superseded")
 
 
 def _register(ctx: ServiceContext, relayer: Relayer | None, patient: Address,
               record_id: RecordId, scope_id: ScopeId, commitment: Commitment,
-              registration: SignedAction | SentTransaction) -> None:
+              registration: SignedAction | SentTransaction,
+              supersedes: RecordId | None) -> None:
     if isinstance(registration, SignedAction):
         signed = bytes.fromhex(str(registration.typed.message["commitment"])[2:])
         if signed != commitment:
@@ -268,6 +279,9 @@ def _register(ctx: ServiceContext, relayer: Relayer | None, patient: Address,
     require_event(ctx.chain, receipt, "RecordRegistered", expected={
         "patient": patient, "recordId": record_id, "commitment": commitment,
         "scopeId": scope_id})
+    if supersedes is not None:
+        require_event(ctx.chain, receipt, "RecordSuperseded", expected={
+            "patient": patient, "oldRecordId": supersedes, "newRecordId": record_id})
 
 
 def _already_registered(ctx: ServiceContext, patient: Address, record_id: RecordId,
@@ -287,17 +301,20 @@ def _already_registered(ctx: ServiceContext, patient: Address, record_id: Record
 
 
 def prepare_registration(ctx: ServiceContext, *, patient: str, record_id: bytes,
-                         commitment: bytes, scope_id: bytes, deadline: int) -> PreparedAction:
+                         commitment: bytes, scope_id: bytes, deadline: int,
+                         supersedes: bytes | None = None) -> PreparedAction:
     """For a wallet: the ``registerRecord`` transaction and the ``RegisterRecord`` typed data
     (gasless, nonce read from the chain). The client computed ``commitment`` itself."""
     owner = checked_address("patient", patient)
     rid = RecordId(checked_bytes32("record_id", record_id))
     com = Commitment(checked_bytes32("commitment", commitment))
     sid = ScopeId(checked_bytes32("scope_id", scope_id))
+    old = RecordId(checked_bytes32("supersedes", supersedes)) if supersedes is not None else None
     ledger = ctx.chain.ledger
-    call = ledger.register_record_call(rid, com, sid, sender=owner)
+    call = (ledger.register_record_call(rid, com, sid, sender=owner) if old is None
+            else ledger.supersede_record_call(old, rid, com, sid, sender=owner))
     typed = ledger.register_record_typed_data(patient=owner, record_id=rid, commitment=com,
-                                              scope_id=sid, deadline=deadline)
+                                              scope_id=sid, deadline=deadline, supersedes=old)
     return prepare(ctx.chain, call, sender=owner, typed=typed)
 
 
@@ -358,8 +375,9 @@ def list_records(ctx: ServiceContext, *, patient: str,
 def readable_records(ctx: ServiceContext, *, provider: str, patient: str | None = None,
                      content_type: str | None = None, since: int | None = None,
                      until: int | None = None) -> list[RecordInfo]:
-    """The records ``provider`` may read now: those of a scope with a live grant, as of the
-    chain head (the read itself is decided again, at its own head, by the access check)."""
+    """The records ``provider`` may read now: the current versions (not superseded) in a scope
+    with a live grant, as of the chain head (each read is decided again, at its own head, by
+    the access check)."""
     grantee = checked_address("provider", provider)
     only = checked_address("patient", patient) if patient is not None else None
     scopes: dict[Address, list[bytes]] = {}
@@ -368,8 +386,10 @@ def readable_records(ctx: ServiceContext, *, provider: str, patient: str | None 
             scopes.setdefault(grant.patient, []).append(bytes(grant.scope_id))
     found: list[RecordInfo] = []
     for owner, ids in sorted(scopes.items()):
-        found += list_records(ctx, patient=owner, scope_ids=ids, content_type=content_type,
-                              since=since, until=until)
+        current = {bytes(r.record_id) for r in ctx.index.records_of(owner)}  # not superseded
+        found += [r for r in list_records(ctx, patient=owner, scope_ids=ids,
+                                          content_type=content_type, since=since, until=until)
+                  if bytes(r.record_id) in current]
     return found
 
 

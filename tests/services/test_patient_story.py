@@ -332,3 +332,30 @@ def test_an_expired_grant_reads_nothing_and_lists_nothing(stack: Stack) -> None:
     assert provider.patients() == []
     with pytest.raises(AccessDenied):
         provider.read(patient=patient.address, record_id=lab.record_id)
+
+
+def test_a_new_version_supersedes_the_old_one(stack: Stack) -> None:
+    patient, provider = stack.patient(), stack.provider()
+    first = patient.add_record(b'{"resourceType":"AllergyIntolerance","v":1}',
+                               label="AllergyIntolerance",
+                               content_type="application/fhir+json")
+    patient.grant(provider.address, ["AllergyIntolerance"], expires_at=stack.now() + 600)
+    assert provider.read(patient=patient.address, record_id=first.record_id).endswith(b"1}")
+    with pytest.raises(InputError, match="superseded record"):  # the signature must name it
+        rid, sid, envelope = patient.seal(b"{}", label="AllergyIntolerance",
+                                          content_type="application/fhir+json")
+        records.upload_record(stack.ctx, patient=patient.address, record_id=rid, scope_id=sid,
+                              envelope=envelope, relayer=stack.relayer,
+                              supersedes=first.record_id,
+                              registration=patient.sign_registration(
+                                  record_id=rid, scope_id=sid, envelope=envelope))
+    second = patient.replace_record(first.record_id,
+                                    b'{"resourceType":"AllergyIntolerance","v":2}',
+                                    label="AllergyIntolerance",
+                                    content_type="application/fhir+json")
+    status = stack.chain.ledger.record_of(first.record_id)
+    assert status is not None and status.superseded
+    assert [r.record_id for r in provider.records()] == [second.record_id]
+    assert provider.read(patient=patient.address, record_id=second.record_id).endswith(b"2}")
+    with pytest.raises(AccessDenied):
+        provider.read(patient=patient.address, record_id=first.record_id)
