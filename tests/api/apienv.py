@@ -252,3 +252,15 @@ def stop_node(node: LocalNode) -> None:
     for pid in below:
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
+
+
+def sign_in_at(*, nonce_from: httpx.Client, login_at: httpx.Client,
+               signer: LocalKeySigner) -> str:
+    """A nonce from one instance, the login at another: the session token."""
+    info = nonce_from.get("/auth/nonce").json()
+    text = siwe_message(address=signer.address, domain=info["domain"], uri=info["uri"],
+                        chain_id=info["chain_id"], nonce=info["nonce"])
+    answer = login_at.post("/auth/login", json={"message": text,
+                                                "signature": sign_text(signer, text)})
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["token"])
