@@ -425,6 +425,9 @@ class AccessCheck:
         if state.grant_block == 0:
             revoked_all = self.chain.ledger.revoked_all_block(record.patient, provider,
                                                                block=head.number)
+            revoked_at = self._revoked_at(record, provider, head)
+            if revoked_at is not None:
+                return GrantRevoked(f"the grant to {who} was revoked (block {revoked_at})")
             if revoked_all:
                 return GrantRevoked(f"all access of {provider} to {record.patient}'s records "
                                     f"was revoked (block {revoked_all})")
@@ -433,6 +436,21 @@ class AccessCheck:
             return GrantExpired(f"the grant to {who} expired at {state.grant_expires_at}")
         return GrantRevoked(f"the grant to {who} was revoked (revokeAll, at block "
                             f"{head.number})")
+
+    def _revoked_at(self, record: RecordInfo, provider: Address, head: BlockRef) -> int | None:
+        """The block of the last ``AccessRevoked`` of this grant, if the node can tell (a revoke
+        deletes the grant on-chain, so only its event says "revoked" rather than "never")."""
+        event = self.chain.ledger.contract.events.AccessRevoked
+        try:
+            with node_errors(self.chain.decoder):
+                logs = event.get_logs(
+                    from_block=int(self.chain.deployment.deploy_block), to_block=head.number,
+                    argument_filters={"patient": record.patient, "provider": provider})
+        except (ChainError, ValueError):
+            return None  # e.g. a public node refusing a long range: the reason stays "no grant"
+        blocks = [int(log["blockNumber"]) for log in logs
+                  if bytes(log["args"]["scopeId"]) == bytes(record.scope_id)]
+        return max(blocks) if blocks else None
 
 
 __all__ = [

@@ -10,7 +10,7 @@ import time
 import pytest
 from harness import Stack
 
-from kizuna.access.check import NoGrant
+from kizuna.access.check import GrantRevoked
 from kizuna.errors import AccessDenied
 from kizuna.receipts.anchorer import Anchorer
 from kizuna.services.follower import IndexFollower
@@ -38,7 +38,7 @@ def test_read_decrypt_anchor_prove_revoke(anvil_stack: Stack) -> None:
 
     revoked = stack.chain.ledger.revoke(provider.address, scope_id, signer=patient.signer)
     request, signature = stack.request(provider, patient, record)
-    with pytest.raises(NoGrant):
+    with pytest.raises(GrantRevoked):
         serve_read(stack.ctx, request=request, signature=signature)
     IndexFollower(stack.ctx).tick()
     assert stack.ctx.kfrags.count(patient=patient.address, provider=provider.address) == 0
@@ -84,14 +84,20 @@ def test_revocation_race(anvil_stack: Stack) -> None:
                 refused_after.append(False)
 
     threads = [threading.Thread(target=reader, args=(i,)) for i in range(8)]
+    def wait_for(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 60
+        while not condition() and not errors:
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.02)
+
     for thread in threads:
         thread.start()
-    time.sleep(1.0)
+    wait_for(lambda: len(served) >= 20, "reads before the revoke")
     receipts = [stack.chain.ledger.revoke(p.address, scope_id, signer=patient.signer)
                 for p in providers]
     revoking_blocks = [r.block_number for r in receipts]
     revoked_mined.set()
-    time.sleep(1.0)
+    wait_for(lambda: len(refused_after) >= 20, "reads after the revoke")
     stop.set()
     for thread in threads:
         thread.join(30)

@@ -71,9 +71,9 @@ def test_revoke_refuses_the_next_read(stack: Stack) -> None:
     scope_id = stack.grant(patient, provider)
     serve_read(stack.ctx, request=(r := stack.request(provider, patient, record))[0],
                signature=r[1])
-    stack.chain.ledger.revoke(provider.address, scope_id, signer=patient.signer)
+    revoked = stack.chain.ledger.revoke(provider.address, scope_id, signer=patient.signer)
     request, signature = stack.request(provider, patient, record)
-    with pytest.raises(NoGrant):
+    with pytest.raises(GrantRevoked, match=f"revoked \\(block {revoked.block_number}\\)"):
         serve_read(stack.ctx, request=request, signature=signature)
     assert _receipts(stack) == 1
 
