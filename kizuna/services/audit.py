@@ -31,7 +31,7 @@ import gc
 import json
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -324,12 +324,15 @@ class ChainHistory:
         want_provider = to_checksum_address(provider) if provider else None
         out: list[AuditEntry] = []
         for e in self.events:
+            # filter on the arguments first: block times are asked only for what is kept
+            if want_patient is not None and e.args.get("patient") != want_patient:
+                continue
+            if want_provider is not None and want_provider not in (
+                    e.args.get(k) for k in ("provider", "guardian", "closedBy", "actor",
+                                            "anchoredBy")):
+                continue
             entry = _entry(e, self.block_time)
             if entry is None:
-                continue
-            if want_patient is not None and entry.patient != want_patient:
-                continue
-            if want_provider is not None and want_provider not in (entry.provider, entry.actor):
                 continue
             if since is not None and entry.time < since:
                 continue
@@ -358,7 +361,7 @@ def _raw_events(index: EventIndex) -> Iterator[DecodedEvent]:
             yield decoded
 
 
-def _entry(e: DecodedEvent, block_time: Any) -> AuditEntry | None:
+def _entry(e: DecodedEvent, block_time: Callable[[int], int]) -> AuditEntry | None:
     a = dict(e.args)
     if e.contract == "ProviderRegistry":
         kind = EntryKind.PROVIDER_EVENT
@@ -386,8 +389,6 @@ def _entry(e: DecodedEvent, block_time: Any) -> AuditEntry | None:
     for key in ("guardian", "closedBy", "actor", "anchoredBy"):
         if key in a:
             actor = _kinds_address(a.pop(key))
-    if scopes == () and e.name == "CareEventLogged":
-        scopes = ()
     return AuditEntry(
         kind=kind, event=e.name, block_number=e.block_number, log_index=e.log_index,
         tx_hash=e.tx_hash, time=block_time(e.block_number),
