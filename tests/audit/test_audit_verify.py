@@ -93,6 +93,9 @@ def test_full_log_per_patient_provider_and_time(story: Story) -> None:
     first = log[0].time
     window = audit.full_log(story.chain, index=story.index, since=first + 10**9)
     assert window == []
+    at_revoke = audit.full_log(story.chain, from_chain=True, since=revoke.time,
+                               until=revoke.time)
+    assert [e.kind for e in at_revoke] == [audit.EntryKind.ACCESS_REVOKED]
 
 
 # -- tampering with receipts ------------------------------------------------------------------
