@@ -47,9 +47,11 @@ from kizuna.chain.models import CareEventKind
 from kizuna.crypto import pre
 from kizuna.errors import AccessDenied, ConflictError, InputError, NotFoundError, StorageError
 from kizuna.services.onchain import (
+    PreparedAction,
     SentTransaction,
     checked_address,
     checked_bytes32,
+    prepare,
     require_event,
     wait_for,
 )
@@ -59,7 +61,7 @@ from kizuna.services.records import (
     _chunks_of,
 )
 from kizuna.storage.store import ContentStream
-from kizuna.types import Address, Cid, Commitment, RecordId
+from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 
 if TYPE_CHECKING:
     from kizuna.services.context import ServiceContext
@@ -288,6 +290,25 @@ def send_message(
     return message
 
 
+def prepare_care_event(ctx: ServiceContext, *, sender: str, patient: str, kind: str,
+                       ref: bytes, provider: str | None = None,
+                       scope_id: bytes | None = None) -> PreparedAction:
+    """For the sender's wallet: ``logCareEvent(patient, kind, ref, provider, scopeId)``.
+
+    A provider names itself and the granted scope that gives it care authority; a patient (or
+    guardian) names the provider the message is for. Simulated first: a provider without a live
+    grant is refused here (``ConsentLedgerCareEventNotAllowed``)."""
+    if kind not in CARE_KINDS:
+        raise InputError("kind", f"{kind!r} is not one of {', '.join(sorted(CARE_KINDS))}")
+    call = ctx.chain.ledger.log_care_event_call(
+        checked_address("patient", patient), CARE_KINDS[kind],
+        Commitment(checked_bytes32("ref", ref)),
+        provider=checked_address("provider", provider) if provider is not None else None,
+        scope_id=ScopeId(checked_bytes32("scope_id", scope_id)) if scope_id is not None
+        else None)
+    return prepare(ctx.chain, call, sender=checked_address("sender", sender))
+
+
 def message_by_ref(ctx: ServiceContext, ref: bytes) -> CareMessage | None:
     ensure_tables(ctx)
     with ctx.db.read() as conn:
@@ -345,6 +366,7 @@ __all__ = [
     "messages_by_refs",
     "messages_sent_by",
     "open_message",
+    "prepare_care_event",
     "publish_inbox_key",
     "send_message",
 ]

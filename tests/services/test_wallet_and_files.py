@@ -206,3 +206,35 @@ def test_a_guardian_uploads_for_the_patient_to_the_registered_scope_key(stack: S
         b'{"resourceType":"Observation","status":"final"}'
     with pytest.raises(AccessDenied):  # a guardian acts on-chain; the envelopes stay the patient's
         records.open_own_record(stack.ctx, patient=guardian.address, record_id=rid)
+
+
+def test_a_wallet_provider_sends_a_prescription(stack: Stack) -> None:
+    patient, provider = stack.patient(), stack.provider()
+    ref = os.urandom(32)
+    with pytest.raises(ContractReverted, match="CareEventNotAllowed"):
+        care.prepare_care_event(stack.ctx, sender=provider.address, patient=patient.address,
+                                kind="prescription", ref=ref, provider=provider.address)
+    patient.grant(provider.address, ["MedicationRequest"], expires_at=stack.now() + 600)
+    scope = stack.ctx.index.grants_to(provider.address)[0].scope_id
+    content = b'{"resourceType":"MedicationRequest","status":"active"}'
+    inbox_key = care.inbox_key_of(stack.ctx, patient.address)
+    inbox_key.verify()
+    message_id = RecordId(os.urandom(32))
+    envelope = bytes(encrypt_bytes(content, owner_key=inbox_key.public_key,
+                                   record_id=message_id, content_type="application/fhir+json"))
+    prepared = care.prepare_care_event(stack.ctx, sender=provider.address,
+                                       patient=patient.address, kind="prescription",
+                                       ref=commitment_of(envelope), provider=provider.address,
+                                       scope_id=scope)
+    tx_hash = _send_as_wallet(stack, provider.signer, prepared)
+    with pytest.raises(InputError, match="CareEventLogged"):  # announced as a prescription
+        care.send_message(stack.ctx, sender=provider.address, patient=patient.address,
+                          provider=provider.address, kind="report", message_id=message_id,
+                          envelope=envelope, transaction=SentTransaction(tx_hash))
+    sent = care.send_message(stack.ctx, sender=provider.address, patient=patient.address,
+                             provider=provider.address, kind="prescription",
+                             message_id=message_id, envelope=envelope,
+                             transaction=SentTransaction(tx_hash))
+    items = [i for i in patient.inbox() if i.kind == "prescription"]
+    assert [(i.ref, i.cid, i.flagged_for_review) for i in items] == [(sent.ref, sent.cid, False)]
+    assert patient.open_message(sent.ref) == content
