@@ -1,9 +1,10 @@
 """``Anchorer``: puts receipt batches' Merkle roots on-chain (``AccessLog.anchor``).
 
 ``run_once()`` (on demand) first finishes pending batches -- made but not anchored, e.g. when
-the process died between the two steps: if the chain already has the root (the transaction
-went through before the crash) only the database is updated, otherwise the root is anchored
-now -- then makes and anchors new batches until no unbatched receipt is old enough.
+the process died between the two steps, and older than ``pending_grace_s`` (a younger one may
+be another anchorer's, its transaction on the way): if the chain already has the root (the
+transaction went through before the crash) only the database is updated, otherwise the root is
+anchored now -- then makes and anchors new batches until no unbatched receipt is old enough.
 ``start()`` runs it every ``interval_s`` seconds on a daemon thread; ``stop()`` wakes the
 thread, waits for the run in progress and returns (a clean stop).
 
@@ -56,8 +57,12 @@ class Anchorer:
     """Anchors receipt batches for one service database on one chain."""
 
     def __init__(self, *, db: Database, chain: Chain, signer: Signer,
-                 interval_s: float = 60.0, settle_s: int = 0, max_batch: int = 100_000) -> None:
+                 interval_s: float = 60.0, settle_s: int = 0, max_batch: int = 100_000,
+                 pending_grace_s: int = 30) -> None:
         self.db = db
+        self.pending_grace_s = pending_grace_s
+        """A pending batch younger than this may still be in another anchorer's hands (made,
+        its transaction on the way): leave it alone until then."""
         self.chain = chain
         self.signer = signer
         self.interval_s = interval_s
@@ -73,8 +78,9 @@ class Anchorer:
     def run_once(self) -> list[AnchoredBatch]:
         """Finish pending batches, then batch and anchor every settled receipt."""
         with self._lock:
-            done = [b for b in (self._finish(p) for p in pending_batches(self.db))
-                    if b is not None]
+            cutoff = int(time.time()) - self.pending_grace_s
+            pending = pending_batches(self.db, made_before=cutoff)
+            done = [b for b in (self._finish(p) for p in pending) if b is not None]
             while True:
                 _count, last_to = self.chain.access_log.batch_count()
                 now = max(int(time.time()), self.chain.head().timestamp)
@@ -105,6 +111,12 @@ class Anchorer:
             made = log_agent.anchor(batch.root, batch.count, batch.from_time, batch.to_time,
                                     signer=self.signer)
         except ContractReverted as reverted:
+            if reverted.name == "AccessLogRootExists":  # another anchorer was quicker
+                tx_hash, block = self._find_anchor_tx(batch.root)
+                mark_anchored(self.db, root=batch.root, tx_hash=tx_hash or bytes(32),
+                              block_number=block or 0)
+                return AnchoredBatch(batch.root, batch.count, batch.from_time, batch.to_time,
+                                     tx_hash, block)
             if reverted.name in _TIME_ERRORS:
                 dissolve(self.db, batch.root)
                 return None

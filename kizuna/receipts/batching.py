@@ -76,14 +76,17 @@ def _root_taken(conn: Connection, root: bytes) -> bool:
         t.receipt_batches.c.root == root)).first() is not None
 
 
-def pending_batches(db: Database) -> list[PendingBatch]:
-    """Batches made but not anchored (e.g. the process died in between), oldest first."""
+def pending_batches(db: Database, *, made_before: int | None = None) -> list[PendingBatch]:
+    """Batches made but not anchored (e.g. the process died in between), oldest first; with
+    ``made_before``, only those made at or before that time."""
+    query = (select(t.receipt_batches.c.root, t.receipt_batches.c.count,
+                    t.receipt_batches.c.from_time, t.receipt_batches.c.to_time)
+             .where(t.receipt_batches.c.tx_hash.is_(None))
+             .order_by(t.receipt_batches.c.created_at, t.receipt_batches.c.from_time))
+    if made_before is not None:
+        query = query.where(t.receipt_batches.c.created_at <= made_before)
     with db.read() as conn:
-        rows = conn.execute(
-            select(t.receipt_batches.c.root, t.receipt_batches.c.count,
-                   t.receipt_batches.c.from_time, t.receipt_batches.c.to_time)
-            .where(t.receipt_batches.c.tx_hash.is_(None))
-            .order_by(t.receipt_batches.c.created_at, t.receipt_batches.c.from_time)).all()
+        rows = conn.execute(query).all()
     return [PendingBatch(root=bytes(r[0]), count=int(r[1]), from_time=int(r[2]),
                          to_time=int(r[3])) for r in rows]
 
