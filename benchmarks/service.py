@@ -1,0 +1,419 @@
+"""Service benchmark: provider reads of a 10 KB record through the API, against the same service
+serving the same bytes with no access check, in the same run.
+
+    python benchmarks/service.py [--reads N] [--clients 16] [--instances 1] [--json]
+
+Setup (not timed): anvil on 127.0.0.1, the contracts deployed, the real API started as
+``kizuna serve`` (uvicorn with uvloop + httptools, ``--instances`` processes on one SQLite
+database and one embedded store, clients spread over them), a patient who uploads one 10 KB
+record (sealed locally) and grants its scope to a verified provider — all over HTTP.
+The read requests are signed beforehand (EIP-712 digest + coincurve): signing is the provider's
+cost, not the service's.
+
+Timed, ``--clients`` (16) concurrent clients (asyncio + httpx, one connection each):
+
+* **read** — ``POST /provider/reads`` (signature, replay check, access check at the chain head,
+  key fragments, re-encryption, receipt committed) then ``GET /content/{cid}`` (the 10 KB
+  ciphertext): what a provider does to read one record. ``reads_per_s``, p50 / p99 latency of
+  the whole read.
+* **baseline** — ``GET /_benchmark/records/{id}``: the same ciphertext bytes from the same
+  service and store, no session, no signature, no access check, no re-encryption, no receipt
+  (a route that exists only with ``benchmark_baseline``, refused outside development).
+  ``read_ratio`` = reads/s ÷ baseline requests/s.
+
+Revocation: readers loop while the patient revokes; printed are the reads served on a head at
+or after the revoking block (must be 0) and the reads sent after the revoke was confirmed
+before the first refusal (target ≤ 1).
+
+Audit: ``audit_100k_s`` from ``benchmarks/audit.py`` (100,000 receipts against anchored roots),
+unless ``--skip-audit``.
+
+``--json`` prints, as the last line, one JSON object with ``reads_per_s``, ``read_p99_ms``,
+``read_ratio``, ``audit_100k_s`` and the other figures. Targets on this 2-core machine (shared
+by the clients and the server): ≥ 300 reads/s, p99 ≤ 50 ms, ratio ≥ 0.3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from coincurve import PrivateKey
+from eth_account import Account
+from siwe import siwe as siwe_lib
+
+from kizuna.chain.connection import Chain, connect, web3_for
+from kizuna.chain.deploy import deploy
+from kizuna.chain.localnode import LocalNode, dev_private_keys, free_port
+from kizuna.chain.signers import LocalKeySigner
+from kizuna.client.keys import ParticipantKeys, derivation_domain, participant_keys
+from kizuna.crypto.commitment import commitment_of
+from kizuna.crypto.scopes import scope_label
+from kizuna.proxy.kfrags import scope_keys_typed_data
+from kizuna.receipts.request import ReadRequest, proxy_domain
+from kizuna.storage.envelope import encrypt_bytes
+from kizuna.types import RecordId
+
+RECORD_SIZE = 10 * 1024
+LABEL = "Observation:laboratory"
+
+
+def hx(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+# --- the stack --------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def api_servers(env: dict[str, str], count: int, log_dir: Path) -> Iterator[list[Server]]:
+    servers: list[Server] = []
+    try:
+        for index in range(count):
+            port = free_port()
+            child_env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
+            child_env.update(env)
+            child_env.update(KIZUNA_API_PORT=str(port))
+            log = (log_dir / f"api-{index}.log").open("ab")
+            process = subprocess.Popen(
+                [sys.executable, "-c", "from kizuna.cli.main import main; main()", "serve",
+                 "--log-level", "warning"], env=child_env, stdout=log,
+                stderr=subprocess.STDOUT)
+            log.close()
+            servers.append(Server(f"http://127.0.0.1:{port}", process))
+        for server in servers:
+            deadline = time.monotonic() + 60
+            while True:
+                if server.process.poll() is not None:
+                    raise RuntimeError(f"the API exited; see {log_dir}")
+                try:
+                    if httpx.get(server.url + "/health", timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the API did not start; see {log_dir}")
+                time.sleep(0.1)
+        yield servers
+    finally:
+        for server in servers:
+            if server.process.poll() is None:
+                server.process.send_signal(signal.SIGTERM)
+                try:
+                    server.process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    server.process.kill()
+                    server.process.wait()
+
+
+def sign_in(http: httpx.Client, signer: LocalKeySigner) -> dict[str, str]:
+    info = http.get("/auth/nonce").json()
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    text = siwe_lib.SiweMessage(domain=info["domain"], address=signer.address, uri=info["uri"],
+                                version="1", chain_id=info["chain_id"], nonce=info["nonce"],
+                                issued_at=now).prepare_message()
+    answer = http.post("/auth/login", json={"message": text,
+                                            "signature": hx(signer.sign_message(text))})
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+@dataclass
+class Scene:
+    chain: Chain
+    patient: LocalKeySigner
+    patient_keys: ParticipantKeys
+    patient_auth: dict[str, str]
+    provider: LocalKeySigner
+    provider_key: PrivateKey
+    provider_auth: dict[str, str]
+    record_id: RecordId
+    cid: str
+
+
+def prepare(chain: Chain, admin: LocalKeySigner, http: httpx.Client) -> Scene:
+    """Over HTTP: a patient uploads a 10 KB record and grants its scope to a provider."""
+    patient = LocalKeySigner.generate()
+    provider_secret = os.urandom(32)
+    provider = LocalKeySigner(provider_secret)
+    pkeys = participant_keys(patient, derivation_domain(chain))
+    vkeys = participant_keys(provider, derivation_domain(chain))
+    chain.registry.add_provider(provider.address, vkeys.public_key.to_bytes(), b"\x11" * 32,
+                                signer=admin)
+    patient_auth = sign_in(http, patient)
+    provider_auth = sign_in(http, provider)
+    sid = pkeys.scope_id(scope_label(LABEL))
+    domain = proxy_domain(chain_id=chain.chain_id, access_log=chain.deployment.access_log)
+    statement = scope_keys_typed_data(domain, patient=patient.address, scope_id=sid,
+                                      delegating_key=pkeys.scope_public(sid),
+                                      verifying_key=pkeys.verifying_key)
+    http.post("/patient/scope-keys", headers=patient_auth, json={
+        "scope_id": hx(sid), "delegating_key": hx(pkeys.scope_public(sid).to_bytes()),
+        "verifying_key": hx(pkeys.verifying_key.to_bytes()),
+        "signature": hx(patient.sign_typed_data(statement))}).raise_for_status()
+    rid = RecordId(os.urandom(32))
+    envelope = bytes(encrypt_bytes(os.urandom(RECORD_SIZE), owner_key=pkeys.scope_public(sid),
+                                   record_id=rid, content_type="application/fhir+json"))
+    deadline = chain.head().timestamp + 3600
+    typed = chain.ledger.register_record_typed_data(
+        patient=patient.address, record_id=rid, commitment=commitment_of(envelope),
+        scope_id=sid, deadline=deadline)
+    registration = json.dumps({"signed": {"typed_data": typed.to_json(),
+                                          "signature": hx(patient.sign_typed_data(typed))}})
+    answer = http.put(f"/patient/records/{hx(rid)}", content=envelope, headers={
+        **patient_auth, "X-Kizuna-Scope-Id": hx(sid), "X-Kizuna-Registration": registration})
+    answer.raise_for_status()
+    cid = answer.json()["cid"]
+    expires = chain.head().timestamp + 86400
+    grant = chain.ledger.grant_typed_data(patient=patient.address, provider=provider.address,
+                                          scope_id=sid, expires_at=expires, deadline=deadline)
+    kfrags = [hx(k.to_bytes()) for k in pkeys.kfrags_for(sid, vkeys.public_key, threshold=1,
+                                                         shares=1)]
+    http.post("/patient/grants", headers=patient_auth, json={
+        "provider": provider.address, "scope_ids": [hx(sid)], "expires_at": expires,
+        "kfrags": {hx(sid): kfrags}, "authorization": {"signed": {
+            "typed_data": grant.to_json(), "signature": hx(patient.sign_typed_data(grant))}}},
+    ).raise_for_status()
+    return Scene(chain, patient, pkeys, patient_auth, provider, PrivateKey(provider_secret),
+                 provider_auth, rid, cid)
+
+
+def signed_reads(scene: Scene, count: int) -> list[dict[str, Any]]:
+    """``count`` read requests signed by the provider (digest + coincurve, v = 27/28)."""
+    domain = proxy_domain(chain_id=scene.chain.chain_id,
+                          access_log=scene.chain.deployment.access_log)
+    bodies = []
+    for _ in range(count):
+        request = ReadRequest.new(provider=scene.provider.address,
+                                  patient=scene.patient.address, record_id=scene.record_id)
+        raw = scene.provider_key.sign_recoverable(request.digest(domain), hasher=None)
+        signature = raw[:64] + bytes([raw[64] + 27])
+        bodies.append({"request": request.to_json(), "signature": hx(signature)})
+    return bodies
+
+
+# --- load -------------------------------------------------------------------------------------
+
+
+async def _drive(urls: list[str], clients: int, jobs: list[Any], one: Any) -> tuple[float,
+                                                                                   list[float]]:
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    for job in jobs:
+        queue.put_nowait(job)
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+    async def worker(index: int) -> None:
+        async with httpx.AsyncClient(base_url=urls[index % len(urls)], timeout=60,
+                                     limits=limits) as http:
+            while True:
+                try:
+                    job = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                start = time.perf_counter()
+                await one(http, job)
+                latencies.append(time.perf_counter() - start)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(clients)))
+    return time.perf_counter() - started, latencies
+
+
+def measure_reads(urls: list[str], scene: Scene, bodies: list[dict[str, Any]],
+                  clients: int) -> tuple[float, list[float]]:
+    async def read(http: httpx.AsyncClient, body: dict[str, Any]) -> None:
+        answer = await http.post("/provider/reads", json=body, headers=scene.provider_auth)
+        if answer.status_code != 200:
+            raise RuntimeError(f"read refused: {answer.status_code} {answer.text[:300]}")
+        content = await http.get(f"/content/{answer.json()['cid']}",
+                                 headers=scene.provider_auth)
+        if content.status_code != 200 or len(content.content) < RECORD_SIZE:
+            raise RuntimeError(f"content: {content.status_code}")
+
+    return asyncio.run(_drive(urls, clients, bodies, read))
+
+
+def measure_baseline(urls: list[str], scene: Scene, count: int,
+                     clients: int) -> tuple[float, list[float]]:
+    path = f"/_benchmark/records/{hx(scene.record_id)}"
+
+    async def fetch(http: httpx.AsyncClient, _: int) -> None:
+        answer = await http.get(path)
+        if answer.status_code != 200 or len(answer.content) < RECORD_SIZE:
+            raise RuntimeError(f"baseline: {answer.status_code} {answer.text[:200]}")
+
+    return asyncio.run(_drive(urls, clients, list(range(count)), fetch))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure_revocation(url: str, scene: Scene, readers: int = 4) -> dict[str, int]:
+    """Readers loop while the patient revokes: reads served on a head at/after the revoking
+    block, and reads sent after the revoke was confirmed before the first refusal."""
+    bodies = iter(signed_reads(scene, 4000))
+    lock = threading.Lock()
+    stop = threading.Event()
+    outcomes: list[tuple[float, int, int]] = []  # (sent, status, head_block)
+
+    def reader() -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while not stop.is_set():
+                with lock:
+                    body = next(bodies, None)
+                if body is None:
+                    return
+                sent = time.monotonic()
+                answer = http.post("/provider/reads", json=body, headers=scene.provider_auth)
+                head = answer.json().get("head_block", -1) if answer.status_code == 200 else -1
+                with lock:
+                    outcomes.append((sent, answer.status_code, int(head)))
+
+    threads = [threading.Thread(target=reader) for _ in range(readers)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    sid = scene.patient_keys.scope_id(scope_label(LABEL))
+    typed = scene.chain.ledger.revoke_typed_data(
+        patient=scene.patient.address, provider=scene.provider.address, scope_id=sid,
+        deadline=scene.chain.head().timestamp + 3600)
+    with httpx.Client(base_url=url, timeout=60) as http:
+        answer = http.post("/patient/revocations", headers=scene.patient_auth, json={
+            "provider": scene.provider.address, "scope_id": hx(sid), "authorization": {
+                "signed": {"typed_data": typed.to_json(),
+                           "signature": hx(scene.patient.sign_typed_data(typed))}}})
+        answer.raise_for_status()
+    confirmed = time.monotonic()
+    revoke_block = int(answer.json()["block_number"])
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    after = sorted(o for o in outcomes if o[0] > confirmed)
+    before_refusal = 0
+    for _, status, _ in after:
+        if status != 200:
+            break
+        before_refusal += 1
+    return {
+        "revocation_reads_on_or_after_block": sum(1 for o in outcomes
+                                                  if o[1] == 200 and o[2] >= revoke_block),
+        "revocation_requests_before_refusal": before_refusal,
+        "revocation_reads_served_total": sum(1 for o in outcomes if o[1] == 200),
+    }
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def run(*, reads: int, clients: int, instances: int, skip_audit: bool) -> dict[str, Any]:
+    figures: dict[str, Any] = {"clients": clients, "instances": instances,
+                               "record_bytes": RECORD_SIZE}
+    with tempfile.TemporaryDirectory(prefix="kizuna-bench-service-") as tmp, ExitStack() as stack:
+        root = Path(tmp)
+        node = stack.enter_context(LocalNode(log_path=root / "anvil.log"))
+        keys = dev_private_keys(2)
+        deployment = deploy(web3_for(node.rpc_url), Account.from_key(keys[0]),
+                            directory=root / "deployments")
+        chain = connect(node.rpc_url, deployment)
+        env = {
+            "KIZUNA_ENVIRONMENT": "development",
+            "KIZUNA_RPC_URL": node.rpc_url,
+            "KIZUNA_DEPLOYMENT_FILE": str(root / "deployments" / f"{deployment.chain_id}.json"),
+            "KIZUNA_STORE_PATH": str(root / "store"),
+            "KIZUNA_DATABASE_URL": f"sqlite:///{root / 'service.sqlite3'}",
+            "KIZUNA_SIWE_DOMAIN": "kizuna.bench",
+            "KIZUNA_SIWE_URI": "https://kizuna.bench",
+            "KIZUNA_RELAYER_KEY": keys[1],
+            "KIZUNA_ANCHORER_KEY": keys[0],
+            "KIZUNA_ANCHOR_INTERVAL_S": "5",
+            "KIZUNA_BENCHMARK_BASELINE": "true",
+        }
+        servers = stack.enter_context(api_servers(env, instances, root))
+        urls = [s.url for s in servers]
+        with httpx.Client(base_url=urls[0], timeout=60) as http:
+            scene = prepare(chain, LocalKeySigner(keys[0]), http)
+        bodies = signed_reads(scene, reads + 200)
+        # warm-up (connections, caches) for both paths
+        measure_reads(urls, scene, bodies[:200], clients)
+        measure_baseline(urls, scene, 200, clients)
+        bodies = bodies[200:]
+        base_s, base_lat = measure_baseline(urls, scene, reads, clients)
+        read_s, read_lat = measure_reads(urls, scene, bodies, clients)
+        figures.update(
+            reads=reads,
+            reads_per_s=round(reads / read_s, 1),
+            read_p50_ms=round(statistics.median(read_lat) * 1000, 2),
+            read_p99_ms=round(percentile(read_lat, 0.99) * 1000, 2),
+            baseline_per_s=round(reads / base_s, 1),
+            baseline_p50_ms=round(statistics.median(base_lat) * 1000, 2),
+            baseline_p99_ms=round(percentile(base_lat, 0.99) * 1000, 2),
+        )
+        figures["read_ratio"] = round(figures["reads_per_s"] / figures["baseline_per_s"], 3)
+        figures.update(measure_revocation(urls[0], scene))
+    if not skip_audit:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from audit import audit_100k_seconds  # benchmarks/audit.py (the audit part's)
+
+        figures["audit_100k_s"] = audit_100k_seconds()
+    else:
+        figures["audit_100k_s"] = None
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--reads", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--instances", type=int, default=1,
+                        help="service processes on one database (clients spread over them)")
+    parser.add_argument("--skip-audit", action="store_true")
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
+    args = parser.parse_args()
+    figures = run(reads=args.reads, clients=args.clients, instances=args.instances,
+                  skip_audit=args.skip_audit)
+    print(f"provider reads of a {RECORD_SIZE // 1024} KB record, {args.clients} clients, "
+          f"{args.instances} instance(s):")
+    print(f"  checked read (signed request + access check + re-encryption + receipt + "
+          f"ciphertext): {figures['reads_per_s']} reads/s, p50 {figures['read_p50_ms']} ms, "
+          f"p99 {figures['read_p99_ms']} ms")
+    print(f"  baseline (same bytes, no check):  {figures['baseline_per_s']} req/s, "
+          f"p50 {figures['baseline_p50_ms']} ms, p99 {figures['baseline_p99_ms']} ms")
+    print(f"  ratio: {figures['read_ratio']}  (targets: >= 300 reads/s, p99 <= 50 ms, "
+          f"ratio >= 0.3)")
+    print(f"revocation: {figures['revocation_reads_on_or_after_block']} reads served on a head "
+          f"at/after the revoking block; {figures['revocation_requests_before_refusal']} reads "
+          f"sent after the confirmed revoke before the first refusal (target <= 1)")
+    if figures["audit_100k_s"] is not None:
+        print(f"audit of 100,000 receipts: {figures['audit_100k_s']} s (target <= 10 s)")
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
