@@ -8,9 +8,10 @@ against what the service's database and content store claim:
 1. :func:`verify_receipts` — every read receipt is under a root anchored in ``AccessLog``: each
    batch's Merkle tree is rebuilt from the receipts (leaves recomputed from the signed request,
    never taken from the stored ``leaf`` column), the root must be anchored with the same count
-   and a time range covering the receipts, every receipt's proof verifies in Python (and a
-   sample through ``AccessLog.verifyReceipt``), and the provider's EIP-712 signature recovers
-   to the provider. A receipt dropped, added or altered makes its batch fail, and says how.
+   and a time range ending no earlier than its receipts (a receipt committed late, before the
+   batch's raised ``fromTime``, is counted ``late``), every receipt's proof verifies in Python
+   (and a sample through ``AccessLog.verifyReceipt``), and the provider's EIP-712 signature
+   recovers to the provider. A receipt dropped, added or altered makes its batch fail, and says how.
 2. :func:`verify_access` — each read had a live grant (or an open emergency access) at the
    head block the service decided at, evaluated from the event history (grants, revokes,
    ``revokeAll`` with its same-block rule, expiries, emergency open/close) — no archive node.
@@ -50,7 +51,7 @@ from kizuna.crypto.commitment import CommitmentHasher
 from kizuna.crypto.merkle import MerkleTree, keccak
 from kizuna.crypto.merkle import verify as verify_proof
 from kizuna.db import schema
-from kizuna.errors import ChainError, ContentNotFound, InputError, StorageError
+from kizuna.errors import ChainError, ContentNotFound, StorageError
 from kizuna.receipts.request import (
     MAX_CLOCK_SKEW_S,
     READ_RECEIPT_TYPEHASH,
@@ -170,7 +171,7 @@ class AccessAt:
     grant: GrantState | None = None
 
 
-def _kinds_address(value: Any) -> Address | None:
+def _address_or_none(value: Any) -> Address | None:
     if isinstance(value, str) and int(value, 16):
         return to_checksum_address(value)
     return None
@@ -388,11 +389,11 @@ def _entry(e: DecodedEvent, block_time: Callable[[int], int]) -> AuditEntry | No
     actor = None
     for key in ("guardian", "closedBy", "actor", "anchoredBy"):
         if key in a:
-            actor = _kinds_address(a.pop(key))
+            actor = _address_or_none(a.pop(key))
     return AuditEntry(
         kind=kind, event=e.name, block_number=e.block_number, log_index=e.log_index,
         tx_hash=e.tx_hash, time=block_time(e.block_number),
-        patient=_kinds_address(patient), provider=_kinds_address(provider), scope_ids=scopes,
+        patient=_address_or_none(patient), provider=_address_or_none(provider), scope_ids=scopes,
         record_id=RecordId(bytes(record)) if record is not None else None,
         flags=frozenset(flags), expires_at=expires, actor=actor,
         details={k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in a.items()},
@@ -1020,14 +1021,6 @@ def audit(chain: Chain, database: Database, store: ContentStore, *,
     )
 
 
-def parse_address(field_name: str, value: str) -> Address:
-    """A checksummed address from user input (``InputError`` names the field)."""
-    try:
-        return to_checksum_address(value)
-    except ValueError:
-        raise InputError(field_name, f"{value!r} is not an Ethereum address") from None
-
-
 __all__ = [
     "STALE_HEAD_SLACK_S",
     "AccessAt",
@@ -1039,6 +1032,7 @@ __all__ = [
     "Finding",
     "GrantState",
     "ReceiptRow",
+    "SignedFields",
     "audit",
     "full_log",
     "load_history",
