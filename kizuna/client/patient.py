@@ -13,6 +13,7 @@ signer through the agents, and the service confirms them from their events.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -32,7 +33,7 @@ from kizuna.services import inbox as inboxes
 from kizuna.services import records as recordstore
 from kizuna.services.onchain import SentTransaction, checked_address
 from kizuna.storage.attachments import DICOM_CONTENT_TYPE, document_reference, imaging_study
-from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes, encrypt_to
+from kizuna.storage.envelope import decrypt_bytes, decrypt_to, encrypt_bytes, encrypt_to
 from kizuna.storage.fhir.importer import ImportedRecord, import_bundle
 from kizuna.types import Address, RecordId, ScopeId, ScopeLabel
 
@@ -223,14 +224,21 @@ class PatientClient:
         return self.keys.label_of(record.scope_id)
 
     def read_own(self, record_id: bytes) -> bytes:
-        """Download and decrypt one of the patient's records (checked against the commitment)."""
-        info = self.service.get_record(RecordId(bytes(record_id)))
-        with self.service.open_own_record(patient=self.address,
-                                          record_id=RecordId(bytes(record_id))) as stream:
-            envelope = stream.read()
-        if commitment_of(envelope) != info.commitment:
-            raise IntegrityError("the stored envelope does not match its commitment")
-        return bytes(decrypt_bytes(envelope, owner_sk=self.keys.scope_secret(info.scope_id)))
+        """Download and decrypt one of the patient's records into memory."""
+        out = io.BytesIO()
+        self.read_own_to(record_id, out)
+        return out.getvalue()
+
+    def read_own_to(self, record_id: bytes, destination: BinaryIO) -> int:
+        """Download and decrypt one of the patient's records of any size into ``destination``
+        (constant memory), checked against the commitment registered on-chain; the byte
+        count. On an ``IntegrityError`` ``destination`` holds an unfinished prefix."""
+        rid = RecordId(bytes(record_id))
+        info = self.service.get_record(rid)
+        expected = self.service.onchain_commitment(patient=self.address, record_id=rid)
+        with self.service.open_own_record(patient=self.address, record_id=rid) as stream:
+            return decrypt_to(stream, destination, owner_sk=self.keys.scope_secret(info.scope_id),
+                              expected_commitment=expected)
 
     # -- grants ------------------------------------------------------------------------------
 

@@ -19,8 +19,9 @@ provider's own ``logCareEvent`` transaction.
 
 from __future__ import annotations
 
+import io
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from kizuna.chain.signers import Signer
 from kizuna.client.keys import ParticipantKeys, participant_keys
@@ -34,7 +35,7 @@ from kizuna.services import inbox as inboxes
 from kizuna.services import records as recordstore
 from kizuna.services.onchain import SentTransaction, checked_address
 from kizuna.services.read import ReadGrant
-from kizuna.storage.envelope import EnvelopeReader, decrypt_bytes, encrypt_bytes, read_header
+from kizuna.storage.envelope import ByteSource, EnvelopeReader, decrypt_bytes, encrypt_bytes
 from kizuna.types import Address, RecordId, ScopeId
 
 if TYPE_CHECKING:
@@ -88,15 +89,36 @@ class ProviderClient:
         return self.service.read(request=request, signature=signature)
 
     def read(self, *, patient: str, record_id: bytes) -> bytes:
-        """Read one record: signed request, capsule fragments, local decryption."""
+        """Read one record into memory: signed request, capsule fragments, local decryption."""
+        out = io.BytesIO()
+        self.read_to(patient=patient, record_id=record_id, destination=out)
+        return out.getvalue()
+
+    def read_to(self, *, patient: str, record_id: bytes, destination: BinaryIO) -> int:
+        """Read one record of any size into ``destination`` (constant memory); the byte count.
+
+        Only authenticated plaintext is written, but the whole envelope is known to be intact
+        (last segment, on-chain commitment) only when this returns: on an ``IntegrityError``
+        ``destination`` holds an unfinished prefix — write to a temporary file and keep it only
+        on success."""
         grant = self.request_read(patient=patient, record_id=record_id)
         with self.service.fetch(grant.cid) as stream:
-            envelope = stream.read()
-        return self.open(grant, envelope)
+            return self.open_to(grant, stream, destination)
 
     def open(self, grant: ReadGrant, envelope: bytes) -> bytes:
-        """Decrypt an envelope with the capsule fragments of ``grant`` (all checks here)."""
-        header = read_header(envelope)
+        """Decrypt an envelope held in memory with the capsule fragments of ``grant``."""
+        out = io.BytesIO()
+        self.open_to(grant, envelope, out)
+        return out.getvalue()
+
+    def open_to(self, grant: ReadGrant, source: ByteSource, destination: BinaryIO) -> int:
+        """Decrypt an envelope (streamed from ``source``) with the capsule fragments of
+        ``grant``: every check is made here, on the provider's side — the capsule fragments
+        against the patient's keys and this provider's key, the data key against the
+        envelope's key commitment, each segment's tag, and the whole envelope against the
+        commitment registered on-chain."""
+        reader = EnvelopeReader(source)
+        header = reader.header
         if header.record_id != grant.record_id:
             raise IntegrityError("the envelope is of another record than the one read")
         delegating = pre.UmbralPublicKey.from_bytes(grant.delegating_key, field="delegating_key")
@@ -109,7 +131,11 @@ class ProviderClient:
                                         threshold=len(cfrags))
         expected = self.service.onchain_commitment(patient=grant.patient,
                                                    record_id=grant.record_id)
-        return b"".join(EnvelopeReader(envelope).decrypt(key, expected_commitment=expected))
+        written = 0
+        for chunk in reader.decrypt(key, expected_commitment=expected):
+            destination.write(chunk)
+            written += len(chunk)
+        return written
 
     # -- messages ----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -18,7 +19,13 @@ from kizuna.chain.signers import LocalKeySigner
 from kizuna.client.patient import PatientClient
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
-from kizuna.errors import AccessDenied, ContractReverted, InputError, NotFoundError
+from kizuna.errors import (
+    AccessDenied,
+    ContractReverted,
+    FragmentError,
+    InputError,
+    NotFoundError,
+)
 from kizuna.services import care, grants, guardians, records
 from kizuna.services.onchain import PreparedAction, SentTransaction
 from kizuna.storage.envelope import encrypt_bytes
@@ -238,3 +245,31 @@ def test_a_wallet_provider_sends_a_prescription(stack: Stack) -> None:
     items = [i for i in patient.inbox() if i.kind == "prescription"]
     assert [(i.ref, i.cid, i.flagged_for_review) for i in items] == [(sent.ref, sent.cid, False)]
     assert patient.open_message(sent.ref) == content
+
+
+def test_threshold_fragments_and_streamed_reads(stack: Stack, tmp_path: Path) -> None:
+    patient, provider = stack.patient(), stack.provider()
+    big = tmp_path / "series.bin"
+    big.write_bytes(os.urandom(3 << 20))
+    stored = patient.add_file(big, label="Media", content_type="application/octet-stream")
+    patient.grant(provider.address, ["Media"], expires_at=stack.now() + 600,
+                  threshold=2, shares=3)
+    assert stack.ctx.kfrags.count(patient=patient.address, provider=provider.address) == 3
+    grant = provider.request_read(patient=patient.address, record_id=stored.record_id)
+    assert len(grant.cfrags) == 3
+    out = tmp_path / "read.bin"
+    with out.open("wb") as destination:
+        written = provider.read_to(patient=patient.address, record_id=stored.record_id,
+                                   destination=destination)
+    assert written == big.stat().st_size and out.read_bytes() == big.read_bytes()
+    # two of the three capsule fragments are enough; one is not
+    with stack.store.get(grant.cid) as stream:
+        envelope = stream.read()
+    two = dataclasses.replace(grant, cfrags=grant.cfrags[1:])
+    assert provider.open(two, envelope) == big.read_bytes()
+    with pytest.raises(FragmentError):
+        provider.open(dataclasses.replace(grant, cfrags=grant.cfrags[:1]), envelope)
+    own = tmp_path / "own.bin"
+    with own.open("wb") as destination:
+        patient.read_own_to(stored.record_id, destination)
+    assert own.read_bytes() == big.read_bytes()
