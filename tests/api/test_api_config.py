@@ -1,0 +1,138 @@
+"""Settings: sources and their order, the safety rules outside development, secrets redacted;
+the error mapping: every class of the tree to its status, 5xx bodies without internals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from kizuna.api import errors as api_errors
+from kizuna.api.app import create_app
+from kizuna.config import Settings
+from kizuna.errors import (
+    AccessDenied,
+    ConfigError,
+    ConflictError,
+    ContentNotFound,
+    ContractReverted,
+    FhirValidationError,
+    InputError,
+    IntegrityError,
+    InvalidCid,
+    KizunaError,
+    NodeUnreachable,
+    NotFoundError,
+    StoreUnavailable,
+    WrongChain,
+)
+from kizuna.services.records import EnvelopeTooLarge
+from kizuna.storage.unixfs import ContentIntegrityError
+
+KEY = "0x" + "ab" * 32
+SECRET = "s" * 40
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "kizuna.toml"
+    config.write_text('environment = "development"\napi_port = 9001\nstore = "ipfs"\n')
+    assert Settings.load(config).api_port == 9001
+    monkeypatch.setenv("KIZUNA_API_PORT", "9002")
+    settings = Settings.load(config)
+    assert settings.api_port == 9002 and settings.store_config().kind == "ipfs"
+    monkeypatch.setenv("KIZUNA_CONFIG", str(config))
+    assert Settings.load().api_port == 9002
+    dotenv = tmp_path / "kizuna.env"
+    dotenv.write_text("KIZUNA_ENVIRONMENT=development\nKIZUNA_MAX_UPLOAD_BYTES=123\n")
+    assert Settings.load(dotenv).max_upload_bytes == 123
+
+
+def test_defaults_listen_on_localhost() -> None:
+    settings = Settings(environment="development")
+    assert settings.api_host == "127.0.0.1" and not settings.benchmark_baseline
+
+
+@pytest.mark.parametrize("secret", ["", "changethis", "short", "changeme"])
+def test_placeholder_secret_refused_outside_development(secret: str) -> None:
+    with pytest.raises(ConfigError, match="session_secret"):
+        Settings.load(environment="production", session_secret=secret)
+    Settings.load(environment="development", session_secret=secret)
+
+
+def test_benchmark_baseline_only_in_development() -> None:
+    with pytest.raises(ConfigError, match="benchmark_baseline"):
+        Settings.load(environment="production", session_secret=SECRET, benchmark_baseline=True)
+    with pytest.raises(ConfigError, match="benchmark_baseline"):
+        Settings.load(environment="test", session_secret=SECRET, benchmark_baseline=True)
+    app = create_app(Settings.load(environment="production", session_secret=SECRET))
+    assert not any(getattr(r, "path", "").startswith("/_benchmark") for r in app.routes)
+
+
+def test_secrets_never_shown(tmp_path: Path) -> None:
+    settings = Settings.load(environment="production", session_secret=SECRET, relayer_key=KEY,
+                             anchorer_key=KEY)
+    for text in (repr(settings), str(settings), str(settings.model_dump())):
+        assert SECRET not in text and KEY[2:] not in text
+    with pytest.raises(ConfigError) as bad:
+        Settings.load(environment="development", relayer_key="0x1234secret")
+    assert "1234secret" not in str(bad.value) and "relayer_key" in str(bad.value)
+
+
+def test_bad_values_name_the_field() -> None:
+    with pytest.raises(ConfigError, match="rpc_url"):
+        Settings.load(environment="development", rpc_url="ftp://x")
+    with pytest.raises(ConfigError, match="database_url"):
+        Settings.load(environment="development", database_url="mysql://x")
+    with pytest.raises(ConfigError, match="does not exist"):
+        Settings.load("/nonexistent/kizuna.toml")
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (InputError("f", "bad"), 422),
+    (FhirValidationError([("Bundle.entry[0]", "bad")]), 422),
+    (InvalidCid("x", "no"), 422),
+    (EnvelopeTooLarge(10), 413),
+    (api_errors.PayloadTooLarge(10), 413),
+    (api_errors.NotAuthenticated("no"), 401),
+    (AccessDenied("no"), 403),
+    (NotFoundError("no"), 404),
+    (ContentNotFound("bafy"), 404),
+    (ConflictError("dup"), 409),
+    (ContractReverted("ConsentLedgerRecordExists"), 409),
+    (ContractReverted("ConsentLedgerUnauthorized"), 403),
+    (ContractReverted("ConsentLedgerInvalidExpiry"), 422),
+    (ContractReverted("ConsentLedgerSignatureExpired"), 422),
+    (NodeUnreachable("down"), 503),
+    (WrongChain(1, 2), 503),
+    (StoreUnavailable("down"), 503),
+    (ConfigError("no key"), 503),
+    (ContentIntegrityError("tampered"), 502),
+    (IntegrityError("tampered"), 422),
+    (KizunaError("?"), 500),
+])
+def test_each_error_has_its_status(error: KizunaError, status: int) -> None:
+    assert api_errors.status_for(error) == status
+
+
+def test_error_bodies_never_carry_internals() -> None:
+    app = FastAPI()
+    api_errors.install(app)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("secret internal detail")
+
+    @app.get("/kboom")
+    def kboom() -> None:
+        raise KizunaError("internal state 0xdeadbeef")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for path in ("/boom", "/kboom"):
+            answer = client.get(path)
+            assert answer.status_code == 500
+            assert answer.json() == {"error": {"kind": "InternalError",
+                                               "message": "the service failed; see its log"}}
+        missing = client.get("/nothing")
+        assert missing.status_code == 404 and missing.json()["error"]["kind"] == "NotFoundError"
