@@ -26,16 +26,18 @@ from eth_account.messages import SignableMessage
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, Web3
 from web3._utils.events import get_event_data
 from web3.contract import Contract
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 
 from kizuna.chain.artifacts import load_artifact
 from kizuna.chain.deploy import Deployment, deploy
 from kizuna.chain.eip712 import Eip712Domain, TypedData, ledger_domain
 from kizuna.chain.reverts import RevertDecoder
 from kizuna.errors import ContractReverted
+from kizuna.types import Address
 
 T0 = 2_000_000_000
 """Chain time right after set-up (2033): far ahead of the wall clock, so blocks tick by 1 s."""
@@ -67,21 +69,21 @@ class Ev:
 class Actors:
     """The cast, one eth-tester account each (all unlocked and funded)."""
 
-    admin: str
+    admin: Address
     """Deployer: DEFAULT_ADMIN_ROLE of the registry and the access log."""
-    registrar: str
-    anchorer: str
+    registrar: Address
+    anchorer: Address
     """The Kizuna service: ANCHOR_ROLE."""
-    patient: str
-    patient2: str
-    guardian: str
-    provider: str
+    patient: Address
+    patient2: Address
+    guardian: Address
+    provider: Address
     """Verified, active provider."""
-    provider2: str
+    provider2: Address
     """Verified, active provider (tests suspend it)."""
-    unverified: str
+    unverified: Address
     """Never registered; patients may still grant to it."""
-    stranger: str
+    stranger: Address
     """Unrelated to everyone; also the relayer of signed actions."""
 
 
@@ -93,7 +95,7 @@ class Bench:
         self.w3 = Web3(EthereumTesterProvider(self.tester))
         raw_keys = self.tester.backend.account_keys
         keys = [k.to_hex() if hasattr(k, "to_hex") else str(k) for k in raw_keys]
-        addresses = [Account.from_key(k).address for k in keys]
+        addresses = [Address(Account.from_key(k).address) for k in keys]
         self._keys = dict(zip(addresses, keys, strict=True))
         self._names: dict[str, str] = {}
         a = addresses
@@ -178,18 +180,18 @@ class Bench:
         return bytes(state._account_db._get_storage_root(bytes.fromhex(address[2:])))
 
     def key(self, address: str) -> str:
-        return self._keys[address]
+        return str(self._keys[address])
 
     def contract_name(self, address: str) -> str:
         """Which Kizuna contract lives at ``address`` (any instance made by this bench)."""
-        return self._names[Web3.to_checksum_address(address)]
+        return str(self._names[Web3.to_checksum_address(address)])
 
     # --- transactions -------------------------------------------------------------------------
 
-    def tx(self, fn: ContractFunction, sender: str) -> Any:
+    def tx(self, fn: ContractFunction | ContractConstructor, sender: str) -> Any:
         """Send ``fn`` from ``sender`` (gas estimated), return the receipt; must succeed."""
         receipt = self.w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}))
-        assert receipt["status"] == 1, f"{fn.fn_name} reverted"
+        assert receipt["status"] == 1, f"{fn} reverted"
         return receipt
 
     def send(self, fn: ContractFunction, sender: str) -> bytes:
@@ -245,7 +247,7 @@ class Bench:
             hashes[:] = [bytes.fromhex(h[2:]) if isinstance(h, str) else bytes(h) for h in mined]
 
     def receipt(self, tx_hash: bytes) -> Any:
-        return self.w3.eth.get_transaction_receipt(tx_hash)
+        return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
 
     # --- events -------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from ledger_harness import Actors, Bench, b32, scope_ids
+from web3.contract.contract import ContractFunction
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DAY = 86_400
@@ -17,7 +18,7 @@ VISIT = KINDS["VisitReported"]
 
 
 def _log(bench: Bench, actors: Actors, caller: str, *, provider: str | None = None,
-         kind: int = VISIT, scope: bytes = LABS) -> object:
+         kind: int = VISIT, scope: bytes = LABS) -> ContractFunction:
     return bench.ledger.functions.logCareEvent(actors.patient, kind, REF,
                                                provider if provider is not None else caller,
                                                scope)

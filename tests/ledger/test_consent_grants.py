@@ -13,7 +13,8 @@ LABS, MEDS, NOTES = scope_ids("labs", "meds", "notes")
 DAY = 86_400
 
 
-def _views(bench: Bench, patient: str, provider: str, scope: bytes) -> tuple[bool, int, list]:
+def _views(bench: Bench, patient: str, provider: str,
+           scope: bytes) -> tuple[bool, int, list[int | bool]]:
     ledger = bench.ledger.functions
     return (ledger.hasAccess(patient, provider, scope).call(),
             ledger.accessExpiry(patient, provider, scope).call(),

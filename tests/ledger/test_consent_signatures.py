@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from eth_utils.crypto import keccak
 from ledger_harness import Actors, Bench, b32, scope_ids
+from web3.contract.contract import ContractFunction
 
 from kizuna.chain.eip712 import (
     TypedData,
@@ -210,7 +211,7 @@ def test_grantBySig_revertsForMalformedSignatures(bench: Bench, actors: Actors) 
     typed, expires, deadline = _grant(bench, actors)
     signature = bench.sign(typed, actors.patient)
 
-    def relay(sig: bytes) -> object:
+    def relay(sig: bytes) -> ContractFunction:
         return bench.ledger.functions.grantBySig(actors.patient, actors.provider, LABS, expires,
                                                  deadline, sig)
 

@@ -76,7 +76,7 @@ class FastViews:
                 bytes(keccak(text=f"{name}({','.join(inputs)})"))[:4], inputs,
                 [o["type"] for o in abi["outputs"]], to_canonical_address(contract.address))
         selector, inputs, outputs, to = self._signatures[key]
-        message = Message(gas=1_000_000, to=to, sender=self._sender, value=0,
+        message = Message(gas=1_000_000, to=to, sender=self._sender, value=0,  # type: ignore[arg-type]
                           data=selector + abi_encode(inputs, list(args)),
                           code=self._state.get_code(to))
         computation = self._state.computation_class.apply_message(self._state, message,
@@ -185,9 +185,10 @@ class LedgerMachine(RuleBasedStateMachine):
         expires = max(now + expiry, 0)
         events = [("AccessGranted", {"patient": patient, "provider": provider, "scopeId": scope,
                                      "expiresAt": expires})]
-        error: Error
+        error: Error = None
+        pre: list[tuple[str, dict[str, Any]]] = []
         if mode == "direct":
-            fn, sender, error, pre = self.ledger.grant(provider, scope, expires), patient, None, []
+            fn, sender = self.ledger.grant(provider, scope, expires), patient
         elif mode == "for":
             sender = self.callers[c]
             fn = self.ledger.grantFor(patient, provider, scope, expires)
