@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from kizuna.chain.connection import load_deployment_file
 from kizuna.cli.options import (
     home_option,
     passphrase_option,
@@ -15,7 +14,6 @@ from kizuna.cli.options import (
     resolve_home,
 )
 from kizuna.cli.output import Column, emit, json_option, print_facts, print_table
-from kizuna.crypto.wallet_keys import KeyDerivationDomain
 from kizuna.errors import InputError, NotFoundError
 from kizuna.stack.home import KizunaHome, load_settings
 from kizuna.stack.keyring import Keyring
@@ -171,7 +169,9 @@ def umbral_key(name: str, passphrase_file: Path | None, deployment_file: Path | 
     """
     home, ring = _keyring(home_dir)
     if deployment_file is None:
-        configured = load_settings(home).deployment_file
+        # Only the deployment path is needed here, not a servable configuration: the
+        # service's checks (a real session secret outside development) do not apply.
+        configured = load_settings(home, environment="development").deployment_file
         if configured is None:
             raise NotFoundError("no deployment configured: run `kizuna up` or set "
                                 "KIZUNA_DEPLOYMENT_FILE")
@@ -179,11 +179,13 @@ def umbral_key(name: str, passphrase_file: Path | None, deployment_file: Path | 
     if not deployment_file.is_file():
         raise NotFoundError(f"no deployment file at {deployment_file}: start the local stack "
                             "with `kizuna up`, or give --deployment / KIZUNA_DEPLOYMENT_FILE")
+    from kizuna.chain.connection import load_deployment_file
+    from kizuna.client.keys import participant_keys
+    from kizuna.crypto.wallet_keys import KeyDerivationDomain
+
     deployment = load_deployment_file(deployment_file)
     ring.address(name)  # a missing or corrupted key is reported before any prompt
     signer = ring.unlock(name, read_passphrase(passphrase_file))
-    from kizuna.client.keys import participant_keys
-
     domain = KeyDerivationDomain(chain_id=deployment.chain_id,
                                  verifying_contract=deployment.consent_ledger)
     derived = participant_keys(signer, domain)

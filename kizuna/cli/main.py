@@ -7,7 +7,9 @@ a usage error as 2, Ctrl-C as 130 — never a traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
+import warnings
 
 import click
 
@@ -15,8 +17,37 @@ from kizuna import __version__
 from kizuna.cli.output import ExitCode, json_requested, report_error
 from kizuna.errors import KizunaError
 
+COMMANDS: dict[str, str] = {
+    "up": "kizuna.cli.up:up",
+    "status": "kizuna.cli.up:status",
+    "keys": "kizuna.cli.keys:keys",
+    "config": "kizuna.cli.config_cmd:config",
+    "serve": "kizuna.cli.serve:serve",
+    "demo": "kizuna.cli.demo:demo",
+}
+"""Sub-command name → ``module:attribute``. A command's module is imported only when that
+command runs (or ``kizuna --help`` lists it), so `kizuna keys address` does not pay for web3,
+uvicorn and the API."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands (:data:`COMMANDS`) are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in COMMANDS:
+            module_name, attribute = COMMANDS[cmd_name].split(":")
+            found = getattr(importlib.import_module(module_name), attribute)
+            assert isinstance(found, click.Command)
+            self.add_command(found, cmd_name)
+        return found
+
+
+@click.group(cls=LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="kizuna")
 def cli() -> None:
     """Kizuna: a personal health record the patient owns.
@@ -39,18 +70,10 @@ def cli() -> None:
     """
 
 
-def _register_commands() -> None:
-    """Sub-commands are imported here, not at module import, so `kizuna --help` stays fast."""
-    from kizuna.cli import config_cmd, demo, keys, serve, up
-
-    for command in (up.up, up.status, keys.keys, config_cmd.config, serve.serve, demo.demo):
-        if command.name not in cli.commands:
-            cli.add_command(command)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``kizuna`` console script (see the module docstring for exit codes)."""
-    _register_commands()
+    # siwe's grammar library warns about its own rule definitions at import: noise for users.
+    warnings.filterwarnings("ignore", module=r"abnf(\.|$)")
     args = sys.argv[1:] if argv is None else argv
     try:
         with cli.make_context("kizuna", list(args)) as ctx:

@@ -1,0 +1,89 @@
+"""Run the real ``kizuna`` entry point in a subprocess (``python -m kizuna.cli``) and
+``kizuna up`` as a background process, with an isolated KIZUNA_HOME per test."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+KIZUNA = [sys.executable, "-m", "kizuna.cli"]
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    @property
+    def error_line(self) -> str:
+        """The one line an error prints (asserts it is exactly one, without a traceback)."""
+        lines = [line for line in self.err.splitlines() if line.strip()]
+        assert len(lines) == 1, f"expected one line on stderr, got:\n{self.err}"
+        assert "Traceback" not in self.err
+        return lines[0]
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a test's commands: its own home, no KIZUNA_* leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
+    env["KIZUNA_HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def run(home: Path, *args: str, env: dict[str, str] | None = None,
+        stdin: str | None = None, timeout: float = 120) -> Result:
+    done = subprocess.run([*KIZUNA, *args], env=env or clean_env(home), input=stdin,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+class UpProcess:
+    """``kizuna up --json`` in the background; :meth:`ready` waits for its JSON line."""
+
+    def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.err_path = home.parent / f"{home.name}-up-{time.monotonic_ns()}.err"
+        self._err = self.err_path.open("w")
+        self.process = subprocess.Popen([*KIZUNA, "up", "--json", *args],
+                                        env=env or clean_env(home), stdout=subprocess.PIPE,
+                                        stderr=self._err, text=True)
+        self.info: dict[str, Any] = {}
+
+    def ready(self, timeout: float = 240) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        line = self.process.stdout.readline()  # blocks until the stack is up (or it exits)
+        if not line:
+            self.process.wait(timeout=max(1.0, deadline - time.monotonic()))
+            raise AssertionError(f"kizuna up exited {self.process.returncode}:\n{self.stderr}")
+        self.info = json.loads(line)
+        return self.info
+
+    @property
+    def stderr(self) -> str:
+        self._err.flush()
+        return self.err_path.read_text()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout=timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self._err.close()
+        return code

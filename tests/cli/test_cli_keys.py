@@ -1,0 +1,179 @@
+"""``kizuna keys`` through the real entry point: files, addresses, Umbral keys, failures."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+from cli_harness import UpProcess, clean_env, run
+from eth_account import Account
+
+from kizuna.chain.connection import load_deployment_file
+from kizuna.crypto.wallet_keys import KeyDerivationDomain, derive_wallet_keys_with_private_key
+
+PASS = "correct horse battery staple"
+
+
+def env(home: Path, passphrase: str = PASS) -> dict[str, str]:
+    return clean_env(home, KIZUNA_PASSPHRASE=passphrase)
+
+
+def test_create_writes_a_private_keystore_that_the_passphrase_opens(home: Path) -> None:
+    done = run(home, "keys", "create", "alice", "--json", env=env(home))
+    assert done.code == 0, done.err
+    created = done.json()
+    path = home / "keys" / "alice.json"
+    assert created["name"] == "alice" and Path(created["path"]) == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    document = json.loads(path.read_text())
+    assert document["version"] == 3
+    assert document["crypto"]["kdfparams"]["n"] == 2**18  # the standard cost by default
+    key = Account.decrypt(document, PASS)
+    assert Account.from_key(key).address == created["address"]
+    assert PASS not in done.out + done.err
+
+
+def test_list_and_address_show_every_key_without_a_passphrase(home: Path) -> None:
+    for name in ("bob", "carol"):
+        assert run(home, "keys", "create", name, "--light-kdf", env=env(home)).code == 0
+    listed = run(home, "keys", "list", "--json", env=clean_env(home))
+    assert listed.code == 0, listed.err
+    rows = listed.json()
+    assert [r["name"] for r in rows] == ["bob", "carol"]
+    address = run(home, "keys", "address", "carol", env=clean_env(home))
+    assert address.code == 0 and address.out.strip() == rows[1]["address"]
+    table = run(home, "keys", "list", env=clean_env(home))
+    assert "bob" in table.out and rows[0]["address"] in table.out
+
+
+def test_list_of_an_empty_home_says_how_to_create_one(home: Path) -> None:
+    done = run(home, "keys", "list")
+    assert done.code == 0 and "kizuna keys create" in done.out
+    assert run(home, "keys", "list", "--json").json() == []
+
+
+def test_import_a_private_key_file_and_a_keystore(home: Path, tmp_path: Path) -> None:
+    account = Account.create()
+    key_file = tmp_path / "key.hex"
+    key_file.write_text(account.key.hex() + "\n")
+    done = run(home, "keys", "import", "clinic", "--private-key-file", str(key_file),
+               "--light-kdf", "--json", env=env(home))
+    assert done.code == 0, done.err
+    assert done.json()["address"] == account.address
+    assert account.key.hex() not in done.out + done.err
+
+    other = Account.create()
+    keystore = tmp_path / "UTC--export.json"
+    keystore.write_text(json.dumps(Account.encrypt(other.key, "old pass", iterations=2**12)))
+    wrong = run(home, "keys", "import", "old", "--keystore", str(keystore),
+                env=env(home, "not it"))
+    assert wrong.code == 4
+    assert "wrong passphrase" in wrong.error_line
+    assert not (home / "keys" / "old.json").exists()
+    right = run(home, "keys", "import", "old", "--keystore", str(keystore), "--json",
+                env=env(home, "old pass"))
+    assert right.code == 0, right.err
+    assert right.json()["address"] == other.address
+    assert stat.S_IMODE((home / "keys" / "old.json").stat().st_mode) == 0o600
+
+
+def test_a_taken_name_is_refused_and_the_key_kept(home: Path) -> None:
+    assert run(home, "keys", "create", "dup", "--light-kdf", env=env(home)).code == 0
+    before = (home / "keys" / "dup.json").read_bytes()
+    again = run(home, "keys", "create", "dup", "--light-kdf", env=env(home))
+    assert again.code == 5
+    assert "exists already" in again.error_line
+    assert (home / "keys" / "dup.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["Alice", "../etc", "a b", "-x", ""])
+def test_a_bad_name_is_invalid_input(home: Path, name: str) -> None:
+    done = run(home, "keys", "create", name, env=env(home))
+    assert done.code in (2, 6)  # "-x" is an unknown option to click: a usage error
+    if done.code == 6:
+        assert "name:" in done.error_line
+    assert not (home / "keys").exists() or not list((home / "keys").iterdir())
+
+
+def test_missing_key_is_not_found(home: Path) -> None:
+    done = run(home, "keys", "address", "nobody")
+    assert done.code == 3
+    assert done.error_line.startswith("kizuna: error: no keystore file at")
+    as_json = run(home, "keys", "address", "nobody", "--json")
+    assert as_json.code == 3
+    error = json.loads(as_json.error_line)["error"]
+    assert error["kind"] == "KeystoreNotFound" and error["exit_code"] == 3
+
+
+def test_a_corrupted_keystore_is_named(home: Path) -> None:
+    (home / "keys").mkdir(parents=True)
+    (home / "keys" / "broken.json").write_text('{"version": 3}')
+    done = run(home, "keys", "address", "broken")
+    assert done.code == 1
+    assert "broken.json is corrupted" in done.error_line
+    listed = run(home, "keys", "list", "--json").json()
+    assert listed[0]["address"] is None and "corrupted" in listed[0]["problem"]
+
+
+def test_no_passphrase_and_no_terminal_says_how_to_give_one(home: Path) -> None:
+    done = run(home, "keys", "create", "eve", env=clean_env(home), stdin="")
+    assert done.code == 6
+    assert "KIZUNA_PASSPHRASE" in done.error_line and "--passphrase-file" in done.error_line
+
+
+def test_passphrase_file_is_read_and_an_empty_one_refused(home: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "pass.txt"
+    secret.write_text("from a file\nignored second line\n")
+    done = run(home, "keys", "create", "filed", "--light-kdf", "--passphrase-file", str(secret),
+               "--json", env=clean_env(home))
+    assert done.code == 0, done.err
+    document = json.loads((home / "keys" / "filed.json").read_text())
+    assert Account.from_key(Account.decrypt(document, "from a file")).address == \
+        done.json()["address"]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    refused = run(home, "keys", "create", "e2", "--passphrase-file", str(empty))
+    assert refused.code == 6 and "is empty" in refused.error_line
+
+
+def test_umbral_key_matches_the_wallet_derivation_of_the_running_deployment(
+        running_stack: UpProcess, tmp_path: Path) -> None:
+    home = running_stack.home
+    account = Account.create()
+    key_file = tmp_path / "k.hex"
+    key_file.write_text(account.key.hex())
+    assert run(home, "keys", "import", "doc", "--private-key-file", str(key_file),
+               "--light-kdf", env=env(home)).code == 0
+    done = run(home, "keys", "umbral-key", "doc", "--json", env=env(home))
+    assert done.code == 0, done.err
+    shown = done.json()
+    deployment = load_deployment_file(running_stack.info["deployment_file"])
+    expected = derive_wallet_keys_with_private_key(
+        account.key, domain=KeyDerivationDomain(chain_id=deployment.chain_id,
+                                                verifying_contract=deployment.consent_ledger))
+    assert shown["umbral_public_key"] == "0x" + expected.public_key.to_bytes().hex()
+    assert shown["umbral_verifying_key"] == "0x" + expected.verifying_key.to_bytes().hex()
+    assert shown["consent_ledger"] == deployment.consent_ledger
+    assert account.key.hex() not in done.out
+
+    wrong = run(home, "keys", "umbral-key", "doc", env=env(home, "wrong"))
+    assert wrong.code == 4
+    assert "wrong passphrase" in wrong.error_line
+    missing = run(home, "keys", "umbral-key", "ghost", env=env(home))
+    assert missing.code == 3
+
+
+def test_umbral_key_without_a_deployment_says_to_run_kizuna_up(home: Path) -> None:
+    assert run(home, "keys", "create", "solo", "--light-kdf", env=env(home)).code == 0
+    done = run(home, "keys", "umbral-key", "solo", env=env(home))
+    assert done.code == 3
+    assert "kizuna up" in done.error_line
+
+
+def test_every_keys_command_has_a_manual_with_an_example(home: Path) -> None:
+    for command in ("create", "import", "address", "umbral-key", "list"):
+        done = run(home, "keys", command, "--help")
+        assert done.code == 0
+        assert "Example" in done.out, command
