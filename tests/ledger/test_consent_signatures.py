@@ -405,3 +405,26 @@ def test_registerRecordBySig_revertsWhenExpiredOrIdTakenOrNotOwner(bench: Bench,
         actors.patient, RID2, COMMIT, LABS, RID, deadline, bench.sign(theirs, actors.patient)),
         actors.stranger, "ConsentLedgerNotRecordOwner", recordId=RID, owner=actors.patient2,
         patient=actors.patient)
+
+
+def test_registerRecordBySig_revertsForUnknownSupersededOrZeroIds(bench: Bench,
+                                                                  actors: Actors) -> None:
+    deadline = bench.now() + 3600
+    ledger = bench.ledger.functions
+
+    def relay(record_id: bytes, supersedes: bytes) -> ContractFunction:
+        typed = register_record_typed_data(bench.domain(), patient=actors.patient,
+                                           record_id=record_id, commitment=COMMIT,
+                                           scope_id=LABS, nonce=bench.nonce(actors.patient),
+                                           deadline=deadline, supersedes=supersedes)
+        return ledger.registerRecordBySig(actors.patient, record_id, COMMIT, LABS, supersedes,
+                                          deadline, bench.sign(typed, actors.patient))
+
+    bench.reverts(relay(ZERO, ZERO), actors.stranger, "ConsentLedgerInvalidRecordId",
+                  recordId=ZERO)
+    bench.reverts(relay(RID2, RID), actors.stranger, "ConsentLedgerUnknownRecord", recordId=RID)
+    bench.tx(relay(RID, ZERO), actors.stranger)
+    bench.tx(relay(RID2, RID), actors.stranger)
+    bench.reverts(relay(b32("record:3"), RID), actors.stranger, "ConsentLedgerRecordSuperseded",
+                  recordId=RID)
+    assert bench.nonce(actors.patient) == 2  # only the two successful relays used a nonce
