@@ -378,7 +378,8 @@ def test_late_receipt_in_a_later_batch_is_counted_not_failed(tmp_path: Path) -> 
     fresh = build_story(tmp_path)
     try:
         first = _rows(fresh.db)[0]
-        row = _signed_row(fresh, head_block=first.head_block, served_at=first.served_at)
+        # served (by its own clock) before the first batch ended: strictly before its toTime
+        row = _signed_row(fresh, head_block=first.head_block, served_at=first.served_at - 5)
         with fresh.db.write() as conn:
             conn.execute(insert(schema.receipts).values(**row))
         fresh.anchor()
