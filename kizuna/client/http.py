@@ -1,0 +1,321 @@
+"""A typed HTTP client of the Kizuna API (``kizuna.api``), for the participant's side.
+
+:class:`ApiClient` signs in with Sign-In with Ethereum (EIP-4361: a server nonce, the message
+signed with ``personal_sign``) and then calls the routes with the session token. Answers come
+back as the same frozen types the use cases return in-process (``RecordInfo``, ``ReadGrant``,
+``InboxItem``, ``ReadEntry``, ``PreparedAction``, ...), so code written against the services
+reads the same over HTTP. Error answers are turned back into Kizuna's exception tree from their
+status and body (``{"error": {"kind", "message", "field", "reason"}}``): 422 → ``InputError``
+(with the field), 401/403 → ``AccessDenied``, 404 → ``NotFoundError``, 409 → ``ConflictError``,
+413 → ``EnvelopeTooLarge``, 503 → ``NodeUnreachable`` / ``StoreUnavailable``.
+
+Uploads and downloads stream: an envelope is sent from a file object or an iterator of chunks,
+and :meth:`ApiClient.download` / :meth:`ApiClient.fetch` hand back a stream of the response.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, BinaryIO, Protocol
+
+import httpx
+import siwe
+
+from kizuna.chain.eip712 import SignedAction, TypedData
+from kizuna.errors import (
+    AccessDenied,
+    ConflictError,
+    InputError,
+    KizunaError,
+    NodeUnreachable,
+    NotFoundError,
+    StorageError,
+    StoreUnavailable,
+)
+from kizuna.receipts.request import ReadRequest
+from kizuna.services.inbox import InboxItem, ReadEntry
+from kizuna.services.onchain import PreparedAction, SentTransaction
+from kizuna.services.read import ReadGrant
+from kizuna.services.records import EnvelopeTooLarge, RecordInfo
+from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+
+_UPLOAD_CHUNK = 1 << 18
+
+
+class TextSigner(Protocol):
+    """Signs text with EIP-191 ``personal_sign`` (what SIWE needs): a local key or keystore."""
+
+    @property
+    def address(self) -> Address: ...
+
+    def sign_message(self, text: str) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ApiSession:
+    """A signed-in session: who, which roles the chain gives them, the bearer token."""
+
+    address: Address
+    roles: tuple[str, ...]
+    token: str
+
+
+def _hx(value: bytes | bytearray) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def _unhex(value: str) -> bytes:
+    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+
+
+def _authorization(value: SignedAction | SentTransaction) -> dict[str, Any]:
+    if isinstance(value, SignedAction):
+        return {"signed": {"typed_data": value.typed.to_json(),
+                           "signature": _hx(value.signature)}}
+    return {"tx_hash": value.hex()}
+
+
+def _record(body: Mapping[str, Any]) -> RecordInfo:
+    return RecordInfo(record_id=RecordId(_unhex(body["record_id"])), patient=body["patient"],
+                      scope_id=ScopeId(_unhex(body["scope_id"])), cid=Cid(body["cid"]),
+                      commitment=Commitment(_unhex(body["commitment"])), size=int(body["size"]),
+                      content_type=body["content_type"], created_at=int(body["created_at"]))
+
+
+def _inbox_item(body: Mapping[str, Any]) -> InboxItem:
+    return InboxItem(kind=body["kind"], patient=body["patient"], provider=body["provider"],
+                     actor=body["actor"], ref=Commitment(_unhex(body["ref"])),
+                     cid=Cid(body["cid"]) if body.get("cid") else None,
+                     content_type=body.get("content_type"),
+                     block_number=int(body["block_number"]),
+                     flagged_for_review=bool(body.get("flagged_for_review", False)))
+
+
+def _error(response: httpx.Response) -> KizunaError:
+    """The Kizuna error an error answer stands for (status first, then the body's kind)."""
+    try:
+        body = response.json().get("error", {})
+    except (ValueError, AttributeError):
+        body = {}
+    kind = str(body.get("kind", ""))
+    message = str(body.get("message") or response.text[:500] or response.reason_phrase)
+    status = response.status_code
+    if status == 413:
+        return EnvelopeTooLarge(-1) if kind == "EnvelopeTooLarge" else InputError("body", message)
+    if status in (400, 422):
+        return InputError(str(body.get("field") or ""), str(body.get("reason") or message))
+    if status in (401, 403):
+        return AccessDenied(message)
+    if status == 404:
+        return NotFoundError(message)
+    if status == 409:
+        return ConflictError(message)
+    if status == 503:
+        if "Store" in kind or "store" in message:
+            return StoreUnavailable(message)
+        return NodeUnreachable(message)
+    if status == 502:
+        return StorageError(message)
+    return KizunaError(f"HTTP {status}: {message}")
+
+
+class ApiClient:
+    """The Kizuna API over HTTP, for one participant at a time (see the module docstring)."""
+
+    def __init__(self, base_url: str | None = None, *, client: httpx.Client | None = None,
+                 timeout: float = 30.0) -> None:
+        if client is None:
+            if base_url is None:
+                raise ValueError("ApiClient needs a base_url or an httpx.Client")
+            client = httpx.Client(base_url=base_url, timeout=timeout)
+        self.http = client
+        self.session: ApiSession | None = None
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        if self.session is None:
+            return {}
+        return {"Authorization": f"Bearer {self.session.token}"}
+
+    def _call(self, method: str, path: str, *, body: Any = None,
+              params: Mapping[str, Any] | None = None) -> Any:
+        try:
+            response = self.http.request(
+                method, path, headers=self._headers(),
+                json=body, params={k: v for k, v in (params or {}).items() if v is not None})
+        except httpx.TransportError as exc:
+            raise NodeUnreachable(f"the Kizuna API does not answer: {exc}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _stream(self, path: str) -> Iterator[bytes]:
+        try:
+            with self.http.stream("GET", path, headers=self._headers()) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise _error(response)
+                yield from response.iter_bytes(_UPLOAD_CHUNK)
+        except httpx.TransportError as exc:
+            raise NodeUnreachable(f"the Kizuna API stopped answering: {exc}") from None
+
+    # -- sign-in -----------------------------------------------------------------------------
+
+    def login(self, signer: TextSigner, *, statement: str = "Sign in to Kizuna.") -> ApiSession:
+        """Sign in with Ethereum: a server nonce, the SIWE message signed, a session token."""
+        info = self._call("GET", "/auth/nonce")
+        message = siwe.SiweMessage(
+            domain=info["domain"], address=signer.address, uri=info["uri"], version="1",
+            chain_id=int(info["chain_id"]), nonce=info["nonce"], statement=statement,
+            issued_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        ).prepare_message()
+        answer = self._call("POST", "/auth/login", body={
+            "message": message, "signature": _hx(signer.sign_message(message))})
+        self.session = ApiSession(address=signer.address,
+                                  roles=tuple(answer.get("roles", ())), token=answer["token"])
+        return self.session
+
+    def logout(self) -> None:
+        self._call("POST", "/auth/logout")
+        self.session = None
+
+    # -- patient: records --------------------------------------------------------------------
+
+    def upload_record(self, *, record_id: RecordId, scope_id: ScopeId,
+                      envelope: bytes | BinaryIO | Iterable[bytes],
+                      registration: SignedAction | SentTransaction) -> RecordInfo:
+        """Upload an envelope (streamed) and register it (relayed signature or wallet tx)."""
+        content: bytes | Iterator[bytes]
+        if isinstance(envelope, bytes | bytearray):
+            content = bytes(envelope)
+        elif hasattr(envelope, "read"):
+            source = envelope
+            content = iter(lambda: source.read(_UPLOAD_CHUNK), b"")
+        else:
+            content = iter(envelope)
+        headers = {**self._headers(), "Content-Type": "application/octet-stream",
+                   "X-Kizuna-Scope-Id": _hx(scope_id),
+                   "X-Kizuna-Registration": json.dumps(_authorization(registration))}
+        try:
+            response = self.http.put(f"/patient/records/{_hx(record_id)}", content=content,
+                                     headers=headers)
+        except httpx.TransportError as exc:
+            raise NodeUnreachable(f"the Kizuna API does not answer: {exc}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return _record(response.json())
+
+    def records(self, *, content_type: str | None = None) -> list[RecordInfo]:
+        return [_record(r) for r in self._call("GET", "/patient/records",
+                                               params={"content_type": content_type})]
+
+    def download(self, record_id: RecordId) -> Iterator[bytes]:
+        """One of the signed-in patient's envelopes, streamed."""
+        return self._stream(f"/patient/records/{_hx(record_id)}/content")
+
+    def register_scope_keys(self, *, scope_id: ScopeId, delegating_key: bytes,
+                            verifying_key: bytes, signature: bytes) -> None:
+        self._call("POST", "/patient/scope-keys", body={
+            "scope_id": _hx(scope_id), "delegating_key": _hx(delegating_key),
+            "verifying_key": _hx(verifying_key), "signature": _hx(signature)})
+
+    def grant(self, *, provider: Address, scope_ids: Sequence[ScopeId], expires_at: int,
+              kfrags: Mapping[bytes, Sequence[bytes]],
+              authorization: SignedAction | SentTransaction) -> tuple[bytes, int]:
+        """Grant scopes with their key fragments; (tx hash, block number)."""
+        answer = self._call("POST", "/patient/grants", body={
+            "provider": provider, "scope_ids": [_hx(s) for s in scope_ids],
+            "expires_at": expires_at,
+            "kfrags": {_hx(k): [_hx(f) for f in v] for k, v in kfrags.items()},
+            "authorization": _authorization(authorization)})
+        return _unhex(answer["tx_hash"]), int(answer["block_number"])
+
+    def revoke(self, *, provider: Address, scope_id: ScopeId,
+               authorization: SignedAction | SentTransaction) -> tuple[bytes, int]:
+        answer = self._call("POST", "/patient/revocations", body={
+            "provider": provider, "scope_id": _hx(scope_id),
+            "authorization": _authorization(authorization)})
+        return _unhex(answer["tx_hash"]), int(answer["block_number"])
+
+    def patient_inbox(self) -> list[InboxItem]:
+        return [_inbox_item(i) for i in self._call("GET", "/patient/inbox")]
+
+    def reads(self, *, since: int | None = None) -> list[ReadEntry]:
+        return [ReadEntry(provider=r["provider"], record_id=RecordId(_unhex(r["record_id"])),
+                          scope_id=ScopeId(_unhex(r["scope_id"])), served_at=int(r["served_at"]),
+                          head_block=int(r["head_block"]),
+                          request_id=_unhex(r["request_id"]), anchored=bool(r["anchored"]))
+                for r in self._call("GET", "/patient/reads", params={"since": since})]
+
+    # -- wallet: prepared actions and typed data ---------------------------------------------
+
+    def prepare(self, action: str, **fields: Any) -> PreparedAction:
+        """``POST /wallet/prepare/<action>`` (bytes fields as hex): params and typed data."""
+        body = {k: _hx(v) if isinstance(v, bytes | bytearray) else
+                [_hx(x) if isinstance(x, bytes | bytearray) else x for x in v]
+                if isinstance(v, list | tuple) else v for k, v in fields.items()}
+        answer = self._call("POST", f"/wallet/prepare/{action}", body=body)
+        return PreparedAction(action=answer["action"], transaction=dict(answer["transaction"]),
+                              typed_data=answer.get("typed_data"))
+
+    def typed_data(self, action: str, **fields: Any) -> TypedData:
+        """The EIP-712 document of a gasless action, from its prepared form."""
+        prepared = self.prepare(action, **fields)
+        if prepared.typed_data is None:
+            raise InputError("action", f"{action} has no signed (gasless) form")
+        return TypedData.from_json(prepared.typed_data)
+
+    def relay(self, action: SignedAction) -> tuple[bytes, int]:
+        answer = self._call("POST", "/wallet/relay", body={
+            "typed_data": action.typed.to_json(), "signature": _hx(action.signature)})
+        return _unhex(answer["tx_hash"]), int(answer["block_number"])
+
+    # -- provider ----------------------------------------------------------------------------
+
+    def patients(self) -> list[Address]:
+        return list(self._call("GET", "/provider/patients"))
+
+    def readable_records(self, *, patient: Address | None = None,
+                         content_type: str | None = None) -> list[RecordInfo]:
+        return [_record(r) for r in self._call("GET", "/provider/records", params={
+            "patient": patient, "content_type": content_type})]
+
+    def read(self, *, request: ReadRequest, signature: bytes) -> ReadGrant:
+        """Send a signed read request; the capsule fragments and where the ciphertext is."""
+        answer = self._call("POST", "/provider/reads", body={
+            "request": request.to_json(), "signature": _hx(signature)})
+        return ReadGrant(
+            record_id=RecordId(_unhex(answer["record_id"])), patient=answer["patient"],
+            scope_id=ScopeId(_unhex(answer["scope_id"])), cid=Cid(answer["cid"]),
+            content_type=answer["content_type"], size=int(answer["size"]),
+            capsule=_unhex(answer["capsule"]), cfrags=tuple(_unhex(c) for c in answer["cfrags"]),
+            delegating_key=_unhex(answer["delegating_key"]),
+            verifying_key=_unhex(answer["verifying_key"]),
+            receipt_seq=int(answer["receipt_seq"]), request_id=_unhex(answer["request_id"]),
+            head_block=int(answer["head_block"]), served_at=int(answer["served_at"]),
+            leaf=_unhex(answer["leaf"]))
+
+    def fetch(self, cid: Cid) -> Iterator[bytes]:
+        """Ciphertext by CID, streamed."""
+        return self._stream(f"/content/{cid}")
+
+    def provider_inbox(self) -> list[InboxItem]:
+        return [_inbox_item(i) for i in self._call("GET", "/provider/inbox")]
+
+
+__all__ = ["ApiClient", "ApiSession", "TextSigner"]

@@ -1,0 +1,126 @@
+"""The typed HTTP client (``kizuna.client.http``) against the real API served by uvicorn on
+127.0.0.1 (a free port) over the same test stack: sign-in, upload, grant, provider read and
+local decryption, and errors mapped back into Kizuna's exception tree."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from conftest import Stack
+from pydantic import SecretStr
+
+from kizuna.api.app import create_app
+from kizuna.chain.eip712 import SignedAction
+from kizuna.chain.localnode import dev_private_keys, free_port
+from kizuna.client.http import ApiClient
+from kizuna.client.keys import participant_keys
+from kizuna.client.provider import ProviderClient
+from kizuna.config import Settings
+from kizuna.crypto.commitment import commitment_of
+from kizuna.errors import AccessDenied, ConflictError, InputError
+from kizuna.proxy.kfrags import scope_keys_typed_data
+from kizuna.receipts.request import ReadRequest
+from kizuna.storage.envelope import encrypt_bytes
+from kizuna.types import RecordId
+
+pytestmark = pytest.mark.anvil
+
+
+@pytest.fixture(scope="module")
+def api_url(stack: Stack) -> Iterator[str]:
+    port = free_port()
+    settings = Settings(environment="development", rpc_url=stack.node.rpc_url,
+                        api_port=port, siwe_domain=f"127.0.0.1:{port}",
+                        siwe_uri=f"http://127.0.0.1:{port}",
+                        relayer_key=SecretStr(dev_private_keys(2)[1]),
+                        session_secret=SecretStr(os.urandom(32).hex()))
+    app = create_app(settings, ctx=stack.ctx)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+def test_patient_and_provider_over_http(stack: Stack, api_url: str) -> None:
+    patient_signer, provider_client = stack.signer(), stack.provider()
+    keys = participant_keys(patient_signer, stack.service.key_domain())
+    with ApiClient(api_url) as patient, ApiClient(api_url) as provider:
+        session = patient.login(patient_signer)
+        assert session.address == patient_signer.address
+        assert "provider" in provider.login(provider_client.signer).roles
+
+        sid = keys.scope_id("Observation:vital-signs")
+        delegating = keys.scope_public(sid).to_bytes()
+        verifying = keys.verifying_key.to_bytes()
+        statement = scope_keys_typed_data(stack.ctx.domain, patient=patient_signer.address,
+                                          scope_id=sid, delegating_key=keys.scope_public(sid),
+                                          verifying_key=keys.verifying_key)
+        patient.register_scope_keys(scope_id=sid, delegating_key=delegating,
+                                    verifying_key=verifying,
+                                    signature=patient_signer.sign_typed_data(statement))
+
+        content = b'{"resourceType":"Observation","status":"final","code":{"text":"BP"}}'
+        rid = RecordId(os.urandom(32))
+        envelope = bytes(encrypt_bytes(content, owner_key=keys.scope_public(sid), record_id=rid,
+                                       content_type="application/fhir+json"))
+        typed = patient.typed_data("register-record", record_id=rid,
+                                   commitment=commitment_of(envelope), scope_id=sid,
+                                   deadline=stack.now() + 600)
+        signed = SignedAction(typed, patient_signer.sign_typed_data(typed))
+        info = patient.upload_record(record_id=rid, scope_id=sid, envelope=iter([envelope]),
+                                     registration=signed)
+        assert info.commitment == commitment_of(envelope) and info.record_id == rid
+        assert [r.record_id for r in patient.records()] == [rid]
+        assert b"".join(patient.download(rid)) == envelope
+        with pytest.raises(ConflictError):
+            patient.upload_record(record_id=rid, scope_id=sid, envelope=envelope,
+                                  registration=signed)
+
+        expires = stack.now() + 600
+        grant_typed = patient.typed_data("grant", provider=provider_client.address,
+                                         scope_ids=[sid], expires_at=expires,
+                                         deadline=stack.now() + 600)
+        kfrags = {sid: [k.to_bytes() for k in keys.kfrags_for(sid, provider_client.public_key)]}
+        patient.grant(provider=provider_client.address, scope_ids=[sid], expires_at=expires,
+                      kfrags=kfrags, authorization=SignedAction(
+                          grant_typed, patient_signer.sign_typed_data(grant_typed)))
+
+        assert provider.patients() == [patient_signer.address]
+        assert [r.record_id for r in provider.readable_records()] == [rid]
+        request = ReadRequest.new(provider=provider_client.address,
+                                  patient=patient_signer.address, record_id=rid)
+        grant = provider.read(request=request, signature=provider_client.signer.sign_typed_data(
+            request.typed_data(stack.ctx.domain)))
+        ciphertext = b"".join(provider.fetch(grant.cid))
+        assert isinstance(provider_client, ProviderClient)
+        assert provider_client.open(grant, ciphertext) == content
+        assert [(r.provider, r.record_id) for r in patient.reads()] == [
+            (provider_client.address, rid)]
+
+
+def test_http_errors_come_back_as_kizuna_errors(stack: Stack, api_url: str) -> None:
+    with ApiClient(api_url) as anonymous, pytest.raises(AccessDenied):
+        anonymous.records()
+    signer = stack.signer()
+    with ApiClient(api_url) as patient:
+        patient.login(signer)
+        with pytest.raises(AccessDenied):  # a patient is not a provider
+            patient.patients()
+        with pytest.raises(InputError) as bad:
+            patient.prepare("grant", provider="0x1234", scope_ids=[os.urandom(32)],
+                            expires_at=1, deadline=1)
+        assert "provider" in bad.value.field
