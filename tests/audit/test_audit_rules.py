@@ -140,3 +140,37 @@ def test_consent_states(rules: Rules) -> None:
     validate(fhir_export.bundle(consents, chain_id=rules.chain.chain_id,
                                 ledger=rules.chain.deployment.addresses["ConsentLedger"],
                                 timestamp=now))
+
+
+def test_provenance_of_a_registration_and_its_supersession(rules: Rules) -> None:
+    import os
+
+    from kizuna.types import Commitment, RecordId
+
+    ledger = rules.chain.ledger
+    old, new = RecordId(os.urandom(32)), RecordId(os.urandom(32))
+    ledger.register_record(old, Commitment(bytes(32 * [1])), scope("X"),
+                           signer=rules.patient.signer)
+    ledger.supersede_record(old, new, Commitment(bytes(32 * [2])), scope("X"),
+                            signer=rules.patient.signer)
+    history = audit.ChainHistory.from_chain(rules.chain)
+    cids = {bytes(old): "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"}
+    provenances = {p["target"][0]["identifier"]["value"]: p
+                   for p in fhir_export.provenances(history, cids=cids)}
+    created = provenances["0x" + old.hex()]
+    updated = provenances["0x" + new.hex()]
+    assert created["activity"]["coding"][0]["code"] == "CREATE"
+    assert created["entity"] == [{"role": "source", "what": {
+        "identifier": {"system": fhir_export.CID_SYSTEM, "value": cids[bytes(old)]},
+        "display": "the record's encrypted envelope"}}]
+    assert updated["activity"]["coding"][0]["code"] == "UPDATE"
+    assert updated["entity"][0]["role"] == "revision"
+    assert updated["entity"][0]["what"]["identifier"]["value"] == "0x" + old.hex()
+    assert created["agent"][0]["who"]["identifier"]["value"] == rules.patient.address
+    log = history.entries(patient=rules.patient.address)
+    superseded = [e for e in log if e.kind is audit.EntryKind.RECORD_SUPERSEDED]
+    assert [e.record_id for e in superseded] == [new]
+    assert superseded[0].details["oldRecordId"] == "0x" + old.hex()
+    validate(fhir_export.bundle(list(provenances.values()), chain_id=rules.chain.chain_id,
+                                ledger=rules.chain.deployment.addresses["ConsentLedger"],
+                                timestamp=history.block_time(history.head_block)))
