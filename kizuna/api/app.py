@@ -124,12 +124,13 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
     app.include_router(system.router)
     app.include_router(auth_routes.router)
     if with_services:
-        from kizuna.api.routes import auditor, patient, provider, wallet
+        from kizuna.api.routes import auditor, care, patient, provider, wallet
 
         app.include_router(patient.router)
         app.include_router(provider.router)
         app.include_router(auditor.router)
         app.include_router(wallet.router)
+        app.include_router(care.router)
     if settings.benchmark_baseline and settings.environment == "development":
         from kizuna.api.routes import baseline
 

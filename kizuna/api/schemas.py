@@ -375,3 +375,40 @@ class ConfirmedOut(Model):
     args: dict[str, object]
     tx_hash: str
     block_number: int
+
+
+# --- care messages -------------------------------------------------------------------------
+
+
+class InboxKeyIn(Model):
+    public_key: HexStr = Field(description="the patient's Umbral public key (33 bytes)")
+    signature: HexStr = Field(description="the wallet's signature of the InboxKey statement")
+
+
+class InboxKeyOut(Model):
+    patient: str
+    public_key: str
+    signature: str
+    statement: dict[str, object] = Field(description="the signed EIP-712 statement: verify it")
+
+
+class CareMessageOut(Model):
+    ref: str
+    cid: str
+    patient: str
+    provider: str | None
+    sender: str
+    kind: str
+    content_type: str
+    size: int
+    tx_hash: str
+    block_number: int
+    created_at: int
+
+
+class PrepareDeclineIn(Model):
+    provider: AddressStr
+
+
+class ConfirmDeclineIn(ConfirmIn):
+    provider: AddressStr

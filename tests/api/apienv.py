@@ -46,9 +46,12 @@ class ChainEnv:
     def new_signer(self, *, funded: bool = True) -> LocalKeySigner:
         signer = LocalKeySigner.generate()
         if funded:
-            call = ContractCall(to=signer.address, data=b"", value=10**18)
-            self.chain.sender.transact(call, self.funder, gas=21_000)
+            self.fund(signer.address)
         return signer
+
+    def fund(self, address: str) -> None:
+        call = ContractCall(to=address, data=b"", value=10**18)
+        self.chain.sender.transact(call, self.funder, gas=21_000)
 
     def add_provider(self, signer: LocalKeySigner, umbral_public_key: bytes) -> None:
         self.chain.registry.add_provider(signer.address, umbral_public_key, b"\x11" * 32,

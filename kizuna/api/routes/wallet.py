@@ -13,11 +13,13 @@ from kizuna.api.deps import CurrentSession, ProviderSession, State
 from kizuna.api.errors import error_responses
 from kizuna.api.schemas import (
     ConfirmBreakGlassIn,
+    ConfirmDeclineIn,
     ConfirmedOut,
     ConfirmEmergencyPolicyIn,
     ConfirmGuardianIn,
     PrepareAccessRequestIn,
     PrepareBreakGlassIn,
+    PrepareDeclineIn,
     PreparedOut,
     PrepareEmergencyPolicyIn,
     PrepareGrantIn,
@@ -106,7 +108,24 @@ def prepare_request(body: PrepareAccessRequestIn, session: ProviderSession,
         state.ctx, provider=session.address, patient=body.patient, ref=unhex("ref", body.ref)))
 
 
+@router.post("/prepare/decline-request", response_model=PreparedOut, responses=_PREPARE)
+def prepare_decline(body: PrepareDeclineIn, session: CurrentSession,
+                    state: State) -> PreparedOut:
+    """The patient's ``closeRequest`` answering a provider's access request with no."""
+    return _out(request_service.prepare_answer_no(state.ctx, patient=session.address,
+                                                  provider=body.provider))
+
+
 _CONFIRM = error_responses(401, 403, 409, 422, 503)
+
+
+@router.post("/confirm/decline-request", response_model=ConfirmedOut, responses=_CONFIRM)
+def confirm_decline(body: ConfirmDeclineIn, session: CurrentSession,
+                    state: State) -> ConfirmedOut:
+    """Wait for the wallet's ``closeRequest`` and check its event."""
+    return _confirmed(request_service.answer_no(
+        state.ctx, patient=session.address, provider=body.provider,
+        transaction=SentTransaction.parse(body.tx_hash)))
 
 
 def _confirmed(done: guardian_service.Confirmed) -> ConfirmedOut:
