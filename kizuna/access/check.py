@@ -36,7 +36,6 @@ from urllib.parse import urlsplit
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
-from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 from web3.providers.rpc import HTTPProvider
 from web3.types import BlockIdentifier
@@ -55,6 +54,7 @@ from kizuna.errors import (
     NodeUnreachable,
     NotFoundError,
 )
+from kizuna.receipts.request import checksum_address
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class RecordDirectory:
             ).where(t.records.c.record_id == key)).first()
         if row is None:
             raise NotFoundError(f"no record 0x{key.hex()} is known to this service")
-        info = RecordInfo(record_id=RecordId(key), patient=to_checksum_address(row[0]),
+        info = RecordInfo(record_id=RecordId(key), patient=checksum_address(row[0]),
                           scope_id=ScopeId(bytes(row[1])), cid=Cid(row[2]),
                           commitment=Commitment(bytes(row[3])), size=int(row[4]),
                           content_type=str(row[5]))
@@ -141,7 +141,7 @@ class ProviderKeys:
 
     def key_of(self, provider: Address, *, block: BlockIdentifier = "latest",
                require_active: bool = False) -> UmbralPublicKey:
-        entry = self.chain.registry.provider_of(to_checksum_address(provider), block=block)
+        entry = self.chain.registry.provider_of(checksum_address(provider), block=block)
         if entry is None:
             raise ProviderNotRegistered(f"{provider} is not in the provider registry")
         if require_active and not entry.active:
@@ -172,6 +172,25 @@ class _Function:
         return cls(address, name, selector, inputs, outputs)
 
 
+def _encode_args(types: tuple[str, ...], args: tuple[Any, ...]) -> bytes:
+    """ABI-encode static ``address`` / ``bytes32`` arguments word by word (what every view of
+    the check takes; ~10x cheaper than eth_abi's validating encoder), eth_abi otherwise."""
+    if not all(t in ("address", "bytes32") for t in types):
+        return abi_encode(list(types), list(args))
+    words = []
+    for kind, value in zip(types, args, strict=True):
+        if kind == "address":
+            raw = bytes.fromhex(value[2:])
+            if len(raw) != 20:
+                raise ValueError(f"not an address: {value!r}")
+            words.append(bytes(12) + raw)
+        else:
+            if len(value) != 32:
+                raise ValueError("a bytes32 argument must be 32 bytes")
+            words.append(bytes(value))
+    return b"".join(words)
+
+
 @dataclass(frozen=True, slots=True)
 class _View:
     function: _Function
@@ -180,7 +199,7 @@ class _View:
     """A revert answers ``None`` (``providerOf`` reverts for an unknown provider)."""
 
     def params(self, block: int) -> list[Any]:
-        data = self.function.selector + abi_encode(list(self.function.inputs), list(self.args))
+        data = self.function.selector + _encode_args(self.function.inputs, self.args)
         return [{"to": self.function.address, "data": "0x" + data.hex()}, hex(block)]
 
     def decode(self, raw: str | bytes) -> tuple[Any, ...]:
@@ -301,9 +320,9 @@ class AccessCheck:
                    patient: Address | None = None) -> VerifiedGrant:
         """A ``VerifiedGrant`` for ``provider`` to read ``record_id`` now, or an ``AccessDenied``
         saying why (``NotFoundError`` for an unknown record)."""
-        provider = to_checksum_address(provider)
+        provider = checksum_address(provider)
         record = self.records.get(record_id)
-        if patient is not None and to_checksum_address(patient) != record.patient:
+        if patient is not None and checksum_address(patient) != record.patient:
             raise WrongPatient(f"record 0x{bytes(record_id).hex()} is not {patient}'s")
         head = self._head()
         self.index.index.require_fresh(head.number)
@@ -381,7 +400,7 @@ class AccessCheck:
         entry = results[4]
         key = bytes(entry[0]) if entry is not None else None
         active = bool(entry[2]) if entry is not None else False
-        owner_address = to_checksum_address(owner)
+        owner_address = checksum_address(owner)
         return _ChainState(
             access_until=int(until), grant_expires_at=int(g_expires), grant_block=int(g_block),
             grant_live=bool(g_live), emergency_until=int(emergency),

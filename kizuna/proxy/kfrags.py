@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
-from eth_utils.address import to_checksum_address
 from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select
 
 from kizuna.chain.eip712 import Eip712Domain, TypedData
@@ -48,6 +47,7 @@ from kizuna.crypto import pre
 from kizuna.db import Database
 from kizuna.db import schema as t
 from kizuna.errors import AccessDenied, ConflictError, InputError
+from kizuna.receipts.request import checksum_address
 from kizuna.types import Address, ScopeId
 
 SCOPE_KEYS_FIELDS: tuple[tuple[str, str], ...] = (
@@ -89,7 +89,7 @@ def scope_keys_typed_data(domain: Eip712Domain, *, patient: Address, scope_id: b
         raise InputError("scopeId", "must be exactly 32 bytes")
     return TypedData(domain=domain, primary_type="ScopeKeys",
                      types={"ScopeKeys": SCOPE_KEYS_FIELDS},
-                     message={"patient": to_checksum_address(patient),
+                     message={"patient": checksum_address(patient),
                               "scopeId": "0x" + bytes(scope_id).hex(),
                               "delegatingKey": "0x" + delegating_key.to_bytes().hex(),
                               "verifyingKey": "0x" + verifying_key.to_bytes().hex()})
@@ -120,7 +120,7 @@ class KfragStore:
                             delegating_key: pre.UmbralPublicKey,
                             verifying_key: pre.UmbralPublicKey, signature: bytes) -> ScopeKeys:
         """Bind (patient, scope) to its keys by the patient's wallet signature (idempotent)."""
-        patient = to_checksum_address(patient)
+        patient = checksum_address(patient)
         typed = scope_keys_typed_data(self.domain, patient=patient, scope_id=scope_id,
                                       delegating_key=delegating_key, verifying_key=verifying_key)
         if not isinstance(signature, bytes | bytearray) or len(signature) != 65:
@@ -151,7 +151,7 @@ class KfragStore:
 
     def scope_keys(self, patient: Address, scope_id: ScopeId) -> ScopeKeys | None:
         with self.db.read() as conn:
-            return self._scope_keys(conn, to_checksum_address(patient), scope_id)
+            return self._scope_keys(conn, checksum_address(patient), scope_id)
 
     @staticmethod
     def _scope_keys(conn: Connection, patient: Address, scope_id: bytes) -> ScopeKeys | None:
@@ -174,8 +174,8 @@ class KfragStore:
         scope keys must be registered (:meth:`register_scope_keys`), else ``AccessDenied``.
         Any fragment failing verification refuses the whole set (``FragmentError``).
         """
-        patient = to_checksum_address(patient)
-        provider = to_checksum_address(provider)
+        patient = checksum_address(patient)
+        provider = checksum_address(provider)
         if not kfrags:
             raise InputError("kfrags", "at least one key fragment is needed")
         if len(kfrags) > pre.MAX_SHARES:
@@ -204,7 +204,7 @@ class KfragStore:
     def get(self, *, patient: Address, scope_id: ScopeId,
             provider: Address) -> StoredKfrags | None:
         """The fragments of (patient, scope, provider), verified; ``None`` when none."""
-        patient, provider = to_checksum_address(patient), to_checksum_address(provider)
+        patient, provider = checksum_address(patient), checksum_address(provider)
         with self.db.read() as conn:
             rows = conn.execute(
                 select(t.kfrags.c.kfrag, t.kfrags.c.delegating_key, t.kfrags.c.receiving_key,
@@ -236,24 +236,24 @@ class KfragStore:
         """Delete the fragments of one grant (a revoke); how many rows went."""
         with self.db.write() as conn:
             result = conn.execute(delete(t.kfrags).where(
-                self._where(to_checksum_address(patient), scope_id,
-                            to_checksum_address(provider))))
+                self._where(checksum_address(patient), scope_id,
+                            checksum_address(provider))))
         return int(result.rowcount)
 
     def delete_all(self, *, patient: Address, provider: Address) -> int:
         """Delete every fragment ``patient`` gave for ``provider`` (a revokeAll)."""
         with self.db.write() as conn:
             result = conn.execute(delete(t.kfrags).where(
-                t.kfrags.c.patient == to_checksum_address(patient),
-                t.kfrags.c.provider == to_checksum_address(provider)))
+                t.kfrags.c.patient == checksum_address(patient),
+                t.kfrags.c.provider == checksum_address(provider)))
         return int(result.rowcount)
 
     def count(self, *, patient: Address, provider: Address | None = None) -> int:
         """How many fragments are stored for ``patient`` (and ``provider``)."""
         query = select(t.kfrags.c.share_index).where(
-            t.kfrags.c.patient == to_checksum_address(patient))
+            t.kfrags.c.patient == checksum_address(patient))
         if provider is not None:
-            query = query.where(t.kfrags.c.provider == to_checksum_address(provider))
+            query = query.where(t.kfrags.c.provider == checksum_address(provider))
         with self.db.read() as conn:
             return len(conn.execute(query).all())
 

@@ -73,6 +73,12 @@ _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD036414
 _HALF_N = _SECP256K1_N // 2
 
 
+@lru_cache(maxsize=65_536)
+def checksum_address(value: str) -> Address:
+    """``to_checksum_address`` with a cache (each costs a keccak; a read path makes ~10)."""
+    return to_checksum_address(value)
+
+
 class StaleRequest(AccessDenied):
     """``issuedAt`` is too far from the service's clock (a stale or post-dated request)."""
 
@@ -107,7 +113,7 @@ def _word_uint(value: int) -> bytes:
 def _address(field: str, value: Any) -> Address:
     if not isinstance(value, str) or not is_address(value):
         raise InputError(field, f"{value!r} is not an Ethereum address")
-    return to_checksum_address(value)
+    return checksum_address(value)
 
 
 def _bytes32(field: str, value: Any) -> bytes:
@@ -133,8 +139,9 @@ class ReadRequest:
     issued_at: int
 
     def __post_init__(self) -> None:
-        _address("provider", self.provider)
-        _address("patient", self.patient)
+        # Addresses are kept checksummed (the signer check compares checksummed forms).
+        object.__setattr__(self, "provider", _address("provider", self.provider))
+        object.__setattr__(self, "patient", _address("patient", self.patient))
         _bytes32("recordId", self.record_id)
         _bytes32("requestId", self.request_id)
         if (isinstance(self.issued_at, bool) or not isinstance(self.issued_at, int)
@@ -226,7 +233,7 @@ def recover_signer(request: ReadRequest, signature: bytes, domain: Eip712Domain)
     except ValueError:
         raise WrongSigner("the signature does not recover to any address") from None
     raw = key.format(compressed=False)[1:]
-    return to_checksum_address(bytes(keccak(raw))[-20:])
+    return checksum_address("0x" + bytes(keccak(raw))[-20:].hex())
 
 
 def verify_request(request: ReadRequest, signature: bytes, domain: Eip712Domain, *,
@@ -269,6 +276,7 @@ __all__ = [
     "ReplayedRequest",
     "StaleRequest",
     "WrongSigner",
+    "checksum_address",
     "proxy_domain",
     "receipt_encoding",
     "receipt_leaf",

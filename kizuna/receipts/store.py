@@ -18,14 +18,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils.address import to_checksum_address
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError as DbIntegrityError
 
 from kizuna.crypto.merkle import MerkleTree
 from kizuna.db import Database
 from kizuna.db import schema as t
-from kizuna.receipts.request import ReadRequest, ReplayedRequest, receipt_leaf
+from kizuna.receipts.request import (
+    ReadRequest,
+    ReplayedRequest,
+    checksum_address,
+    receipt_leaf,
+)
 from kizuna.types import Address, ScopeId
 
 
@@ -146,9 +150,9 @@ class ReceiptStore:
         """Receipts in ``seq`` order, filtered (times inclusive), at most ``limit``."""
         query = select(*_COLUMNS).where(t.receipts.c.seq > after_seq)
         if patient is not None:
-            query = query.where(t.receipts.c.patient == to_checksum_address(patient))
+            query = query.where(t.receipts.c.patient == checksum_address(patient))
         if provider is not None:
-            query = query.where(t.receipts.c.provider == to_checksum_address(provider))
+            query = query.where(t.receipts.c.provider == checksum_address(provider))
         if from_time is not None:
             query = query.where(t.receipts.c.served_at >= from_time)
         if to_time is not None:
