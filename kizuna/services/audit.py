@@ -47,6 +47,7 @@ from sqlalchemy import select
 
 from kizuna.chain.index import EventIndex
 from kizuna.chain.index.events import DecodedEvent, EventDecoder
+from kizuna.chain.transactions import node_errors
 from kizuna.crypto.commitment import CommitmentHasher
 from kizuna.crypto.merkle import MerkleTree, keccak
 from kizuna.crypto.merkle import verify as verify_proof
@@ -251,7 +252,8 @@ class ChainHistory:
         """The timestamp of block ``number`` (asked once per block)."""
         known = self._times.get(number)
         if known is None:
-            known = int(self.chain.w3.eth.get_block(number)["timestamp"])
+            with node_errors(self.chain.decoder):  # a node gone away: NodeUnreachable (503)
+                known = int(self.chain.w3.eth.get_block(number)["timestamp"])
             self._times[number] = known
         return known
 

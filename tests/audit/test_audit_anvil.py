@@ -52,3 +52,31 @@ def test_story_on_anvil(anvil: LocalNode, tmp_path: Path) -> None:
     finally:
         story.index.close()
         story.db.dispose()
+
+
+def test_node_gone_is_node_unreachable(tmp_path: Path) -> None:
+    """An auditor whose node stops gets ``NodeUnreachable`` (the API's 503), not a stack of
+    HTTP errors — from the log, the block times and the verifications alike."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chain"))
+    from chainenv import stop_node
+
+    from kizuna.errors import NodeUnreachable
+
+    node = LocalNode(log_path=tmp_path / "anvil.log").start()
+    try:
+        story = build_story(tmp_path, rpc_url=node.rpc_url)
+        history = audit.ChainHistory.from_chain(story.chain)
+    finally:
+        stop_node(node)
+    try:
+        with pytest.raises(NodeUnreachable):
+            audit.full_log(story.chain, from_chain=True)
+        with pytest.raises(NodeUnreachable):
+            history.block_time(history.head_block - 1)  # not asked before: goes to the node
+        with pytest.raises(NodeUnreachable):
+            audit.audit(story.chain, story.db, story.store, index=story.index)
+    finally:
+        story.index.close()
+        story.db.dispose()
