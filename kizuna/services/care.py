@@ -271,8 +271,12 @@ def send_message(
                 expected["provider"] = other
             require_event(ctx.chain, receipt, "CareEventLogged", expected=expected)
     except BaseException:
-        with contextlib.suppress(StorageError):
-            ctx.store.unpin(cid)
+        with ctx.db.read() as conn:
+            used = conn.execute(select(care_messages.c.ref).where(
+                care_messages.c.cid == cid)).first()
+        if used is None:  # the same envelope sent twice at once: keep the winner's
+            with contextlib.suppress(StorageError):
+                ctx.store.unpin(cid)
         raise
     message = CareMessage(ref=ref, cid=cid, patient=owner, provider=other, sender=actor,
                           kind=kind, content_type=intake.header.content_type, size=intake.size,

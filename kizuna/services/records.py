@@ -228,14 +228,14 @@ def upload_record(
     try:
         _register(ctx, relayer, owner, rid, sid, intake.commitment, registration, old)
     except BaseException:
-        with contextlib.suppress(StorageError):
-            ctx.store.unpin(cid)
+        release_blob(ctx, cid)
         raise
     info = RecordInfo(record_id=rid, patient=owner, scope_id=sid, cid=cid,
                       commitment=intake.commitment, size=intake.size,
                       content_type=header.content_type, created_at=int(time.time()))
     try:
         with ctx.db.write() as conn:
+            ctx.store.pin(cid)  # again: a concurrent loser of the same upload may have unpinned
             conn.execute(records_table.insert().values(
                 record_id=rid, patient=owner, scope_id=sid, cid=cid,
                 commitment=info.commitment, size=info.size, content_type=info.content_type,
@@ -243,6 +243,20 @@ def upload_record(
     except SqlIntegrityError:
         raise ConflictError(f"record 0x{rid.hex()} exists already") from None
     return info
+
+
+def release_blob(ctx: ServiceContext, cid: Cid) -> None:
+    """Unpin an uploaded blob after a failed upload — unless a record row uses it: the same
+    envelope uploaded twice at once has one CID, and the attempt that lost must not unpin
+    what the one that won registered. The check and the unpin run in a write transaction, as
+    do the winner's pin and row insert, so the two never interleave (on SQLite, whose write
+    transactions are exclusive; on PostgreSQL a narrow window remains)."""
+    with ctx.db.write() as conn:  # serialised with the winner's pin + insert (below)
+        used = conn.execute(select(records_table.c.record_id).where(
+            records_table.c.cid == cid)).first()
+        if used is None:
+            with contextlib.suppress(StorageError):
+                ctx.store.unpin(cid)
 
 
 def _check_signed_registration(action: SignedAction, patient: Address, record_id: RecordId,
@@ -414,5 +428,6 @@ __all__ = [
     "open_own_record",
     "prepare_registration",
     "readable_records",
+    "release_blob",
     "upload_record",
 ]

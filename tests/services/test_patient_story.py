@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -359,3 +360,30 @@ def test_a_new_version_supersedes_the_old_one(stack: Stack) -> None:
     assert provider.read(patient=patient.address, record_id=second.record_id).endswith(b"2}")
     with pytest.raises(AccessDenied):
         provider.read(patient=patient.address, record_id=first.record_id)
+
+
+def test_the_same_upload_twice_at_once_keeps_the_winners_blob(stack: Stack) -> None:
+    patient = stack.patient()
+    rid, sid, envelope = patient.seal(os.urandom(50_000), label="Media",
+                                      content_type="application/octet-stream")
+    signed = patient.sign_registration(record_id=rid, scope_id=sid, envelope=envelope)
+    barrier = threading.Barrier(2)
+    outcomes: list[object] = []
+
+    def attempt() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(patient.upload(record_id=rid, scope_id=sid, envelope=envelope,
+                                           registration=signed))
+        except (ConflictError, ContractReverted) as refused:
+            outcomes.append(refused)
+
+    threads = [threading.Thread(target=attempt) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    won = [o for o in outcomes if isinstance(o, records.RecordInfo)]
+    assert len(won) == 1 and len(outcomes) == 2, outcomes
+    assert won[0].cid in stack.store.pins()
+    assert len(patient.read_own(rid)) == 50_000
