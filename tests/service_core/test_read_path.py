@@ -254,3 +254,37 @@ def test_two_instances_on_one_database(stack: Stack) -> None:
     answer = serve_read(stack.ctx, request=request, signature=signature)  # read on A
     assert stack.open(provider, answer) == record.plaintext
     assert other.receipts.get(request.request_id) is not None  # B sees A's receipt
+
+
+def test_a_row_pointing_at_another_records_envelope_is_refused(stack: Stack) -> None:
+    from kizuna.errors import IntegrityError
+
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    other = stack.add_record(patient)
+    stack.grant(patient, provider)
+    # Point the row of `record` at the envelope of `other` (a wrong or swapped CID).
+    from sqlalchemy import update
+
+    with stack.db.write() as conn:
+        conn.execute(update(t.records).where(t.records.c.record_id == record.record_id)
+                     .values(cid=other.cid))
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(IntegrityError, match="is not record"):
+        serve_read(stack.second_context(), request=request, signature=signature)
+    assert _receipts(stack) == 0
+
+
+def test_content_store_unavailable_refuses_without_a_receipt(stack: Stack) -> None:
+    import shutil
+
+    from kizuna.errors import StorageError
+
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider)
+    shutil.rmtree(stack.root / "store" / "blocks")
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(StorageError):
+        serve_read(stack.ctx, request=request, signature=signature)
+    assert _receipts(stack) == 0
