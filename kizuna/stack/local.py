@@ -156,15 +156,19 @@ class LocalStack:
     def _start(self) -> StackInfo:
         home = self.home.ensure()
         self._lock.acquire({"home": str(home.root), "state": "starting"})
-        if write_initial_config(home):
-            self._say(f"wrote {home.config_file} (session secret, local relayer/anchorer keys)")
-        base = load_settings(home, config_file=self.options.config_file)
+        # Ports first, so that a refused start changes nothing. Only the port is read from
+        # this probe; the settings the stack runs with are loaded (and checked) below.
+        probe = load_settings(home, config_file=self.options.config_file,
+                              environment="development")
         api_port = self.options.api_port if self.options.api_port is not None \
-            else base.api_port
+            else probe.api_port
         check_ports_free([
             (self.options.rpc_port, "Ethereum node", "choose another with --rpc-port"),
             (api_port, "API", "choose another with --port"),
         ])
+        if write_initial_config(home):
+            self._say(f"wrote {home.config_file} (session secret, local relayer/anchorer keys)")
+        base = load_settings(home, config_file=self.options.config_file)
         self._lock.update({"home": str(home.root), "state": "starting",
                            "rpc_port": self.options.rpc_port, "api_port": api_port})
 

@@ -73,7 +73,8 @@ class UpProcess:
 
     @property
     def stderr(self) -> str:
-        self._err.flush()
+        if not self._err.closed:
+            self._err.flush()
         return self.err_path.read_text()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:

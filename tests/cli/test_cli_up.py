@@ -1,0 +1,132 @@
+"""``kizuna up`` started and stopped as a user would: one stack per home, ports in use named,
+data (records, grants, anchored receipts) intact across a restart, a reset chain reported."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from cli_harness import UpProcess, clean_env, run
+
+from kizuna.chain.connection import connect
+from kizuna.chain.localnode import free_port, port_in_use
+from kizuna.types import Address, RecordId, ScopeId
+
+
+def test_a_second_up_on_the_same_home_names_the_running_one(running_stack: UpProcess) -> None:
+    info = running_stack.info
+    again = run(running_stack.home, "up", "--port", str(free_port()),
+                "--rpc-port", str(free_port()))
+    assert again.code == 5
+    line = again.error_line
+    assert "already running" in line and f"pid {info['pid']}" in line
+    assert info["api_url"] in line
+    assert running_stack.process.poll() is None  # the first one is unharmed
+
+
+def test_ports_in_use_are_named_with_the_process_in_the_way(running_stack: UpProcess,
+                                                            tmp_path: Path) -> None:
+    info = running_stack.info
+    rpc_port = int(info["rpc_url"].rsplit(":", 1)[1])
+    api_port = int(info["api_url"].rsplit(":", 1)[1])
+    other = tmp_path / "other-home"
+    chain_taken = run(other, "up", "--rpc-port", str(rpc_port), "--port", str(free_port()))
+    assert chain_taken.code == 5
+    assert f"port {rpc_port} on 127.0.0.1 (Ethereum node) is in use by pid" in \
+        chain_taken.error_line
+    assert "--rpc-port" in chain_taken.error_line
+    api_taken = run(other, "up", "--rpc-port", str(free_port()), "--port", str(api_port))
+    assert api_taken.code == 5
+    assert f"port {api_port} on 127.0.0.1 (API) is in use by pid {info['pid']}" in \
+        api_taken.error_line
+    assert not (other / "up.lock").exists()  # released by the refused start
+
+
+def test_status_reports_the_running_stack(running_stack: UpProcess) -> None:
+    done = run(running_stack.home, "status", "--json")
+    assert done.code == 0, done.err
+    status = done.json()
+    assert status["status"] == "ok" and status["chain_id"] == 31337
+    assert status["stack_pid"] == running_stack.info["pid"]
+    assert status["contracts"] == running_stack.info["contracts"]
+
+
+def test_status_of_an_unreachable_api_is_unavailable(home: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    done = run(home, "status", "--api-url", url)
+    assert done.code == 69
+    assert f"the Kizuna API at {url} does not answer" in done.error_line
+    as_json = run(home, "status", "--api-url", url, "--json")
+    assert as_json.code == 69 and '"kind": "NodeUnreachable"' in as_json.error_line
+
+
+def _state(home: Path, rpc_url: str, deployment_file: str) -> dict[str, Any]:
+    """Records, grants and anchored receipts: the service database checked against the chain."""
+    db = sqlite3.connect(home / "kizuna.sqlite3")
+    try:
+        records = db.execute("SELECT record_id, patient FROM records").fetchall()
+        grants = db.execute("SELECT DISTINCT patient, scope_id, provider FROM kfrags").fetchall()
+        roots = db.execute("SELECT DISTINCT batch_root FROM receipts").fetchall()
+        receipts = db.execute("SELECT count(*) FROM receipts").fetchone()[0]
+    finally:
+        db.close()
+    chain = connect(rpc_url, deployment_file)
+    on_chain_records = sum(
+        1 for record_id, patient in records
+        if (status := chain.ledger.record_of(RecordId(bytes(record_id)))) is not None
+        and status.patient == patient)
+    live_grants = sum(1 for patient, scope, provider in grants
+                      if chain.ledger.has_access(Address(patient), Address(provider),
+                                                 ScopeId(bytes(scope))))
+    anchored = sum(1 for (root,) in roots
+                   if root is not None and chain.access_log.batch_of(bytes(root)) is not None)
+    return {"records": len(records), "on_chain_records": on_chain_records,
+            "grants": len(grants), "live_grants": live_grants, "receipts": receipts,
+            "roots": len(roots), "anchored_roots": anchored}
+
+
+def test_demo_data_survives_a_restart_and_a_reset_chain_is_reported(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ports = ["--port", str(free_port()), "--rpc-port", str(free_port())]
+    first = UpProcess(home, "--demo", *ports)
+    try:
+        info = first.ready()
+        assert info["deployed_now"] is True
+        demo = info["demo"]
+        names = {i["name"]: i for i in demo["identities"]}
+        assert {"aiko", "kenji", "dr-tanaka", "dr-sato", "registrar"} <= set(names)
+        assert demo["reads"] == 3 and sum(demo["records"].values()) > 50
+        before = _state(home, info["rpc_url"], info["deployment_file"])
+        keys = run(home, "keys", "list", "--json").json()
+        assert {k["name"] for k in keys} == set(names)
+    finally:
+        code = first.stop(signal.SIGINT)
+    assert code == 0, first.stderr
+    assert "Traceback" not in first.stderr and "error" not in first.stderr  # --json: quiet
+    assert before["records"] == before["on_chain_records"] == sum(demo["records"].values())
+    assert before["grants"] == before["live_grants"] == 5  # 3 + 1 + 1 scopes granted
+    assert before["receipts"] == 3 and before["anchored_roots"] == before["roots"] >= 1
+    assert not (home / "up.lock").exists()
+    assert not port_in_use(int(info["rpc_url"].rsplit(":", 1)[1]))
+    assert (home / "chain" / "anvil-state.json").stat().st_size > 0
+
+    second = UpProcess(home, *ports)
+    try:
+        again = second.ready()
+        assert again["deployed_now"] is False
+        assert again["contracts"] == info["contracts"]
+        assert _state(home, again["rpc_url"], again["deployment_file"]) == before
+    finally:
+        assert second.stop(signal.SIGTERM) == 0, second.stderr
+
+    (home / "chain" / "anvil-state.json").unlink()
+    reset = run(home, "up", *ports, env=clean_env(home))
+    assert reset.code == 1
+    # `up` narrates its start on stderr; the failure is its last line, one line, no traceback
+    last = reset.err.strip().splitlines()[-1]
+    assert last.startswith("kizuna: error:") and "Traceback" not in reset.err
+    assert "no Kizuna contracts" in last and "was reset" in last, reset.err
+    assert not (home / "up.lock").exists()
+    assert not port_in_use(int(info["rpc_url"].rsplit(":", 1)[1]))
