@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from story import Story, build_story
+from audit_story import Story, build_story
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+from audit_story import build_story, scope
 from sqlalchemy import insert
-from story import build_story, scope
 
 from kizuna.chain.localnode import LocalNode
 from kizuna.db import schema

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from story import build_story
+from audit_story import build_story
 
 from kizuna.chain.localnode import LocalNode
 from kizuna.receipts.store import ReceiptStore

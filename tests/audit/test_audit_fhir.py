@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from story import Story, scope
+from audit_story import Story, scope
 
 from kizuna.errors import FhirValidationError
 from kizuna.services import audit, fhir_export

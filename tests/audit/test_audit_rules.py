@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from story import Party, scope
+from audit_story import Party, scope
 from web3 import EthereumTesterProvider, Web3
 
 from kizuna.chain.connection import Chain, connect

@@ -8,8 +8,8 @@ import shutil
 import time
 from pathlib import Path
 
+from audit_story import Story, scope
 from sqlalchemy import delete, insert, select, update
-from story import Story, scope
 
 from kizuna.crypto.merkle import MerkleTree
 from kizuna.db import Database, schema
@@ -301,7 +301,7 @@ def test_read_of_an_unregistered_or_foreign_record_is_detected(story: Story) -> 
 
 def test_emergency_access_counts_as_access(story: Story, tmp_path: Path) -> None:
     """An emergency access opened after the revoke makes a later read of B legitimate."""
-    from story import build_story
+    from audit_story import build_story
 
     fresh = build_story(tmp_path)
     ledger = fresh.chain.ledger
@@ -373,7 +373,7 @@ def test_missing_content_and_unknown_cids(story: Story, tmp_path: Path) -> None:
 def test_late_receipt_in_a_later_batch_is_counted_not_failed(tmp_path: Path) -> None:
     """A receipt committed after its batch was anchored (served earlier than the next batch's
     raised fromTime) is anchored in the next batch and reported as late."""
-    from story import build_story
+    from audit_story import build_story
 
     fresh = build_story(tmp_path)
     try:
