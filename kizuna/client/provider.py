@@ -24,6 +24,7 @@ import os
 from typing import TYPE_CHECKING, BinaryIO
 
 from kizuna.chain.signers import Signer
+from kizuna.client.chainview import registered_commitment
 from kizuna.client.keys import ParticipantKeys, participant_keys
 from kizuna.client.service import KizunaService
 from kizuna.crypto import pre
@@ -129,8 +130,11 @@ class ProviderClient:
         key = header.unwrap_for_grantee(self.keys.wallet.decrypting_key,
                                         delegating_key=delegating, cfrags=cfrags,
                                         threshold=len(cfrags))
-        expected = self.service.onchain_commitment(patient=grant.patient,
-                                                   record_id=grant.record_id)
+        expected = (registered_commitment(self._chain, patient=grant.patient,
+                                          record_id=grant.record_id)
+                    if self._chain is not None  # the node's word, not the service's
+                    else self.service.onchain_commitment(patient=grant.patient,
+                                                         record_id=grant.record_id))
         written = 0
         for chunk in reader.decrypt(key, expected_commitment=expected):
             destination.write(chunk)

@@ -16,6 +16,7 @@ from pydicom.data import get_testdata_file
 
 from kizuna.chain.eip712 import TypedData
 from kizuna.chain.signers import LocalKeySigner
+from kizuna.client.chainview import registered_commitment
 from kizuna.client.patient import PatientClient
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
@@ -273,3 +274,22 @@ def test_threshold_fragments_and_streamed_reads(stack: Stack, tmp_path: Path) ->
     with own.open("wb") as destination:
         patient.read_own_to(stored.record_id, destination)
     assert own.read_bytes() == big.read_bytes()
+
+
+def test_the_provider_checks_the_commitment_the_node_reports(stack: Stack) -> None:
+    patient, provider = stack.patient(), stack.provider()
+    info = patient.add_record(b'{"resourceType":"Procedure"}', label="Procedure",
+                              content_type="application/fhir+json")
+    assert registered_commitment(stack.chain, patient=patient.address,
+                                 record_id=info.record_id) == info.commitment
+    with pytest.raises(NotFoundError):
+        registered_commitment(stack.chain, patient=provider.address, record_id=info.record_id)
+    patient.grant(provider.address, ["Procedure"], expires_at=stack.now() + 600)
+    grant = provider.request_read(patient=patient.address, record_id=info.record_id)
+    with stack.store.get(grant.cid) as stream:
+        envelope = stream.read()
+    # a service that lies about the patient (so about where the commitment is) is caught
+    lying = dataclasses.replace(grant, patient=provider.address)
+    with pytest.raises(NotFoundError):
+        provider.open(lying, envelope)
+    assert provider.open(grant, envelope) == b'{"resourceType":"Procedure"}'
