@@ -60,6 +60,13 @@ def _selectors(abi: list[dict[str, Any]]) -> dict[str, bytes]:
     return found
 
 
+def _push(selector: bytes) -> bytes:
+    """The PUSH instruction a dispatcher uses for ``selector`` (solc drops leading zero bytes:
+    ``0x00abcdef`` is ``PUSH3 abcdef``)."""
+    value = selector.lstrip(b"\x00") or b"\x00"
+    return bytes([0x5F + len(value)]) + value
+
+
 class Chain:
     """A checked connection: node + deployment + shared decoder, sender and domain.
 
@@ -110,7 +117,7 @@ class Chain:
                     f"no contract at {address} on chain {actual} (expected Kizuna's {name})"
                 )
             missing = [sig for sig, sel in _selectors(self.abis[name]).items()
-                       if b"\x63" + sel not in code]
+                       if _push(sel) not in code]
             if missing:
                 raise DeploymentError(
                     f"the contract at {address} is not Kizuna's {name} "

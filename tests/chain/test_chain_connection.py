@@ -60,3 +60,10 @@ def test_deployment_files(tmp_path: Path, tester_env: Env) -> None:
     incomplete.write_text(json.dumps(data))
     with pytest.raises(DeploymentError, match="AccessLog"):
         load_deployment_file(incomplete)
+
+
+def test_dispatcher_push_of_a_selector() -> None:
+    from kizuna.chain.connection import _push
+
+    assert _push(bytes.fromhex("12345678")) == bytes.fromhex("6312345678")  # PUSH4
+    assert _push(bytes.fromhex("00abcdef")) == bytes.fromhex("62abcdef")    # PUSH3
