@@ -25,6 +25,7 @@ from kizuna.chain.models import TxReceipt
 from kizuna.chain.signers import Signer
 from kizuna.client.keys import ParticipantKeys, participant_keys
 from kizuna.client.service import KizunaService
+from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.scopes import scope_label
 from kizuna.errors import ConfigError, InputError, IntegrityError
@@ -303,6 +304,27 @@ class PatientClient:
         return self.service.confirm_emergency_policy(patient=owner, allowed=allowed,
                                                      max_duration=max_duration,
                                                      transaction=_tx(receipt))
+
+    def leave_emergency_kit(self, labels: Sequence[str], *,
+                            providers: Sequence[str] | None = None) -> int:
+        """Leave key fragments of the scopes of ``labels`` (e.g. allergies, medications) for
+        every active provider (or ``providers``), so that a break-glass access the policy
+        allows can actually be served; how many fragments were left. Usable only while the
+        chain shows an open emergency access (or a grant) for that provider."""
+        ids = [self.scope(label) for label in labels]
+        if providers is None:
+            targets = [(p.address, pre.UmbralPublicKey.from_bytes(p.umbral_public_key))
+                       for p in self.service.active_providers()]
+        else:
+            chosen = [checked_address("providers", p) for p in providers]
+            targets = [(p, self.service.provider_key(p)) for p in chosen]
+        left = 0
+        for address, key in targets:
+            kfrags = {bytes(sid): [k.to_bytes() for k in self.keys.kfrags_for(sid, key)]
+                      for sid in ids}
+            left += self.service.deposit_emergency_kfrags(patient=self.address,
+                                                          provider=address, kfrags=kfrags)
+        return left
 
     # -- messages ----------------------------------------------------------------------------
 

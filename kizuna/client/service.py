@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from kizuna.chain.eip712 import Eip712Domain, SignedAction, TypedData
-from kizuna.chain.models import Grant
+from kizuna.chain.models import Grant, Provider
 from kizuna.crypto import pre
 from kizuna.crypto.wallet_keys import KeyDerivationDomain
 from kizuna.errors import NotFoundError
@@ -88,6 +88,9 @@ class KizunaService(Protocol):
     def revoke_all(self, *, patient: Address, provider: Address,
                    authorization: SentTransaction) -> grants.RevokeResult: ...
     def grants_to(self, *, provider: Address) -> list[Grant]: ...
+    def active_providers(self) -> list[Provider]: ...
+    def deposit_emergency_kfrags(self, *, patient: Address, provider: Address,
+                                 kfrags: Mapping[bytes, Sequence[bytes]]) -> int: ...
     def patients_of(self, *, provider: Address) -> list[Address]: ...
     def readable_records(self, *, provider: Address, patient: Address | None = None,
                          content_type: str | None = None) -> list[records.RecordInfo]: ...
@@ -227,6 +230,14 @@ class LocalService:
 
     def grants_to(self, *, provider: Address) -> list[Grant]:
         return grants.grants_to(self.ctx, provider=provider)
+
+    def active_providers(self) -> list[Provider]:
+        return grants.active_providers(self.ctx)
+
+    def deposit_emergency_kfrags(self, *, patient: Address, provider: Address,
+                                 kfrags: Mapping[bytes, Sequence[bytes]]) -> int:
+        return grants.deposit_emergency_kfrags(self.ctx, patient=patient, provider=provider,
+                                               kfrags=kfrags)
 
     def patients_of(self, *, provider: Address) -> list[Address]:
         return grants.patients_of(self.ctx, provider=provider)

@@ -387,3 +387,25 @@ def test_the_same_upload_twice_at_once_keeps_the_winners_blob(stack: Stack) -> N
     assert len(won) == 1 and len(outcomes) == 2, outcomes
     assert won[0].cid in stack.store.pins()
     assert len(patient.read_own(rid)) == 50_000
+
+
+def test_break_glass_reads_the_emergency_kit_and_nothing_else(stack: Stack) -> None:
+    patient, doctor = stack.patient(), stack.provider()
+    allergy = patient.add_record(b'{"resourceType":"AllergyIntolerance","code":{"text":"PCN"}}',
+                                 label="AllergyIntolerance",
+                                 content_type="application/fhir+json")
+    private = patient.add_record(b'{"resourceType":"Condition"}', label="Condition",
+                                 content_type="application/fhir+json")
+    patient.set_emergency_policy(allowed=True, max_duration=600)
+    left = patient.leave_emergency_kit(["AllergyIntolerance"])
+    assert left >= 1  # one fragment for every active provider, the doctor among them
+    with pytest.raises(AccessDenied):  # the kit alone opens nothing: no emergency access yet
+        doctor.read(patient=patient.address, record_id=allergy.record_id)
+    doctor.break_glass(patient.address, duration=300, reason_code=3)
+    assert doctor.read(patient=patient.address, record_id=allergy.record_id).endswith(b'"PCN"}}')
+    with pytest.raises(AccessDenied):  # allowed on chain, but no fragments: not in the kit
+        doctor.read(patient=patient.address, record_id=private.record_id)
+    stack.advance(301)
+    with pytest.raises(AccessDenied):  # the emergency access has ended
+        doctor.read(patient=patient.address, record_id=allergy.record_id)
+    assert [r.provider for r in patient.reads()] == [doctor.address]
