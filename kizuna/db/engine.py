@@ -52,7 +52,7 @@ class Database:
         self.url = _normalise(url)
         try:
             if self.url.startswith("sqlite"):
-                self.engine = self._sqlite_engine(self.url, echo=echo)
+                self.engine = self._sqlite_engine(self.url, echo=echo, pool_size=pool_size)
             elif self.url.startswith("postgresql"):
                 self.engine = create_engine(self.url, echo=echo, pool_size=pool_size,
                                             max_overflow=pool_size, pool_pre_ping=True)
@@ -66,7 +66,9 @@ class Database:
         # try), which made p99 latencies of concurrent threads hundreds of ms. Threads of one
         # process queue on this lock instead (woken at once); other processes still meet the
         # busy timeout.
-        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self._write_lock = threading.RLock() if self.dialect == "sqlite" else None
+        # An in-memory database is one shared connection: every transaction takes the lock.
+        self._memory = self.url in ("sqlite://", "sqlite:///:memory:")
 
     def _safe_url(self) -> str:
         """The URL without its password (for messages)."""
@@ -78,14 +80,16 @@ class Database:
         return f"{scheme}://{user}:***@{tail}"
 
     @staticmethod
-    def _sqlite_engine(url: str, *, echo: bool) -> Engine:
+    def _sqlite_engine(url: str, *, echo: bool, pool_size: int) -> Engine:
         memory = url in ("sqlite://", "sqlite:///:memory:")
         options: dict[str, Any] = {"echo": echo}
         if memory:
             # One shared connection: an in-memory database exists once per connection.
             options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
-            options.update(connect_args={"check_same_thread": False,
+            # A connection per concurrent request thread (16 readers + anchorer + follower).
+            options.update(pool_size=pool_size, max_overflow=2 * pool_size,
+                           connect_args={"check_same_thread": False,
                                          "timeout": BUSY_TIMEOUT_MS / 1000})
             path = url.split(":///", 1)[1] if ":///" in url else ""
             if path:
@@ -127,6 +131,12 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A transaction for reads (committed at the end; rolled back on an error)."""
+        lock = self._write_lock if self._memory and self._write_lock else nullcontext()
+        with lock, self._read() as connection:
+            yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
         try:
             with self.engine.connect() as connection, connection.begin():
                 yield connection

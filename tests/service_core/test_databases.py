@@ -136,3 +136,34 @@ def test_a_database_gone_away_is_unavailable_not_a_crash(tmp_path: Path) -> None
         store.count()
     assert isinstance(caught.value, StoreUnavailable)
     db.dispose()
+
+
+def test_in_memory_sqlite_is_safe_across_threads() -> None:
+    from sqlalchemy import func, insert, select
+
+    from kizuna.db import schema
+
+    db = Database.open("sqlite://")
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for j in range(30):
+                with db.write() as conn:
+                    conn.execute(insert(schema.siwe_nonces).values(nonce=f"{i}-{j}",
+                                                                   issued_at=1))
+                with db.read() as conn:
+                    conn.execute(select(func.count()).select_from(schema.siwe_nonces)).one()
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(schema.siwe_nonces)).scalar_one() \
+            == 240
+    db.dispose()
