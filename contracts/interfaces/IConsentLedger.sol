@@ -215,7 +215,8 @@ interface IConsentLedger {
     /// @notice `revoke` for `patient`, by the patient or a live guardian.
     function revokeFor(address patient, address provider, ScopeId scopeId) external;
 
-    /// @notice `msg.sender` revokes, in O(1), every grant to `provider` made before this block, and
+    /// @notice `msg.sender` revokes, in O(1), every grant to `provider` made in or before this
+    ///         block (a grant later in the same block is dead too: revokeAll wins its block), and
     ///         closes the provider's open request and emergency access.
     function revokeAll(address provider) external;
 
