@@ -28,6 +28,8 @@ from kizuna.stack.home import load_settings
 from kizuna.stack.local import DEFAULT_RPC_PORT, LocalStack, StackInfo, StackOptions
 from kizuna.stack.lock import read_lock
 
+STATUS_TIMEOUT_S = 30.0
+
 
 def _say(text: str) -> None:
     if not json_requested():
@@ -151,7 +153,7 @@ def _print_running(info: StackInfo) -> None:
         ]
     else:
         steps += [f"kizuna keys create me{home_flag}",
-                  "kizuna up --demo                     # next time: demo patients and providers"]
+                  f"kizuna up --demo{home_flag}   # restart with demo patients and providers"]
     for line in steps:
         click.echo(f"  {line}")
 
@@ -183,8 +185,10 @@ def status(api_url: str | None, home_dir: Path | None, as_json: bool) -> None:
             api_url = f"http://{settings.api_host}:{settings.api_port}"
     url = api_url.rstrip("/")
     try:
-        health = httpx.get(f"{url}/health", timeout=5.0)
-        version = httpx.get(f"{url}/version", timeout=5.0)
+        # /health asks the store about a CID it lacks: a js-ipfs node takes its find timeout
+        # (~10 s) to say no, so allow for it.
+        health = httpx.get(f"{url}/health", timeout=STATUS_TIMEOUT_S)
+        version = httpx.get(f"{url}/version", timeout=STATUS_TIMEOUT_S)
     except httpx.HTTPError as exc:
         raise NodeUnreachable(f"the Kizuna API at {url} does not answer "
                               f"({exc.__class__.__name__}): is `kizuna up` running?") from None

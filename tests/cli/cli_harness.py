@@ -52,11 +52,12 @@ def run(home: Path, *args: str, env: dict[str, str] | None = None,
 class UpProcess:
     """``kizuna up --json`` in the background; :meth:`ready` waits for its JSON line."""
 
-    def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None,
+                 as_json: bool = True) -> None:
         self.home = home
         self.err_path = home.parent / f"{home.name}-up-{time.monotonic_ns()}.err"
         self._err = self.err_path.open("w")
-        self.process = subprocess.Popen([*KIZUNA, "up", "--json", *args],
+        self.process = subprocess.Popen([*KIZUNA, "up", *(["--json"] if as_json else []), *args],
                                         env=env or clean_env(home), stdout=subprocess.PIPE,
                                         stderr=self._err, text=True)
         self.info: dict[str, Any] = {}
@@ -70,6 +71,18 @@ class UpProcess:
             raise AssertionError(f"kizuna up exited {self.process.returncode}:\n{self.stderr}")
         self.info = json.loads(line)
         return self.info
+
+    def ready_text(self, marker: str = "Next steps") -> str:
+        """Without --json: the human output up to and including the line with ``marker``."""
+        assert self.process.stdout is not None
+        seen: list[str] = []
+        for line in self.process.stdout:
+            seen.append(line)
+            if marker in line:
+                return "".join(seen)
+        self.process.wait(timeout=30)
+        raise AssertionError(f"kizuna up exited {self.process.returncode}:\n"
+                             f"{''.join(seen)}\n{self.stderr}")
 
     @property
     def stderr(self) -> str:

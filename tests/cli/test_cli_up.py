@@ -130,3 +130,26 @@ def test_demo_data_survives_a_restart_and_a_reset_chain_is_reported(tmp_path: Pa
     assert "no Kizuna contracts" in last and "was reset" in last, reset.err
     assert not (home / "up.lock").exists()
     assert not port_in_use(int(info["rpc_url"].rsplit(":", 1)[1]))
+
+
+def test_up_with_ipfs_prints_where_everything_is_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    api_port, rpc_port = free_port(), free_port()
+    up = UpProcess(home, "--ipfs", "--port", str(api_port), "--rpc-port", str(rpc_port),
+                   as_json=False)
+    try:
+        text = up.ready_text()
+        for expected in (f"http://127.0.0.1:{rpc_port}  (chain 31337)",
+                         f"http://127.0.0.1:{api_port}/docs", "IPFS node http://127.0.0.1:",
+                         f"{home}/deployments/31337.json  (deployed now)",
+                         f"sqlite:///{home}/kizuna.sqlite3", f"{home}/keys"):
+            assert expected in text, text
+        status = run(home, "status", "--json")
+        assert status.code == 0, status.err
+        assert status.json()["store"] == "ipfs"
+        assert (home / "ipfs" / "config").is_file()
+    finally:
+        code = up.stop(signal.SIGINT)
+    assert code == 0, up.stderr
+    assert "stopping" in up.stderr and "stopped" in up.stderr and "Traceback" not in up.stderr
+    assert not port_in_use(rpc_port) and not port_in_use(api_port)
