@@ -14,6 +14,8 @@ auditor checks with ``AccessLog.verifyReceipt``.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ from sqlalchemy.exc import IntegrityError as DbIntegrityError
 from kizuna.crypto.merkle import MerkleTree
 from kizuna.db import Database
 from kizuna.db import schema as t
+from kizuna.errors import IntegrityError
 from kizuna.receipts.request import (
     ReadRequest,
     ReplayedRequest,
@@ -103,8 +106,13 @@ _BATCH_COLUMNS = (t.receipt_batches.c.root, t.receipt_batches.c.count,
 class ReceiptStore:
     """Receipts in the service database (shared by every instance)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cached_trees: int = 8) -> None:
         self.db = db
+        self.cached_trees = cached_trees
+        # A batch's tree never changes once its receipts are assigned (leaves in leaf_index
+        # order): proofs for receipts of recent batches reuse it instead of rebuilding it.
+        self._trees: OrderedDict[bytes, MerkleTree] = OrderedDict()
+        self._trees_lock = threading.Lock()
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -206,10 +214,25 @@ class ReceiptStore:
             assert receipt.batch_root is not None and receipt.leaf_index is not None
             batch_row = conn.execute(select(*_BATCH_COLUMNS).where(
                 t.receipt_batches.c.root == receipt.batch_root)).first()
-            leaves = self._leaves(conn, receipt.batch_root)
-        tree = MerkleTree.build(leaves)
+            tree = self._tree(conn, receipt.batch_root)
         return ReceiptProof(receipt=receipt, batch=_batch(batch_row),
                             proof=tuple(tree.proof(receipt.leaf_index)))
+
+    def _tree(self, conn: Connection, root: bytes) -> MerkleTree:
+        with self._trees_lock:
+            cached = self._trees.get(root)
+            if cached is not None:
+                self._trees.move_to_end(root)
+                return cached
+        tree = MerkleTree.build(self._leaves(conn, root))
+        if tree.root != root:
+            raise IntegrityError(f"the receipts of batch 0x{root.hex()} do not hash to its "
+                                 "root: the receipt store was altered")
+        with self._trees_lock:
+            self._trees[root] = tree
+            while len(self._trees) > self.cached_trees:
+                self._trees.popitem(last=False)
+        return tree
 
     def proofs(self, request_ids: Sequence[bytes]) -> list[ReceiptProof | None]:
         return [self.proof(r) for r in request_ids]

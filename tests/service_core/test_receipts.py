@@ -199,3 +199,18 @@ def test_anchoring_needs_the_anchor_role(stack: Stack) -> None:
     # The batch stays pending and is finished by a legitimate anchorer.
     assert len(pending_batches(stack.db)) == 1
     assert [b.count for b in _anchorer(stack).run_once()] == [1]
+
+
+def test_an_altered_receipt_store_is_detected_when_proving(stack: Stack) -> None:
+    from sqlalchemy import update
+
+    from kizuna.db import schema as t
+    from kizuna.errors import IntegrityError
+
+    ids = _reads(stack, 3)
+    _anchorer(stack).run_once()
+    with stack.db.write() as conn:  # someone rewrites a stored leaf after anchoring
+        conn.execute(update(t.receipts).where(t.receipts.c.request_id == ids[1])
+                     .values(leaf=b"\x00" * 32))
+    with pytest.raises(IntegrityError, match="do not hash to its root"):
+        ReceiptStore(stack.db).proof(ids[0])
