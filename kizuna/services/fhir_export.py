@@ -28,6 +28,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from eth_utils.address import to_checksum_address
+from sqlalchemy import select
+
+from kizuna.db import schema
 from kizuna.services.audit import ChainHistory, ReceiptRow, load_history, load_receipts
 
 if TYPE_CHECKING:
@@ -299,11 +303,6 @@ def export_bundle(chain: Chain, database: Database, *, index: EventIndex | None 
                   ) -> dict[str, Any]:
     """The audit trail (optionally of one patient and/or provider) as a FHIR R4 Bundle:
     AuditEvents of the reads, then Consents, then Provenances."""
-    from eth_utils.address import to_checksum_address
-    from sqlalchemy import select
-
-    from kizuna.db import schema
-
     if history is None:
         history = load_history(chain, index=index, from_chain=from_chain)
     want_patient = to_checksum_address(patient) if patient else None
