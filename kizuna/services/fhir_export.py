@@ -18,7 +18,11 @@ What each resource says (docs/audit.md has the full mapping):
   time, the patient as author, the ciphertext's CID as the ``source`` entity, the superseded
   record as a ``revision`` entity, and the registering transaction as an extension.
 
-Identifier systems (all values are ``0x`` hex or CIDs as the chain and the store spell them):
+Identifier systems (values are ``0x`` hex, EIP-55 addresses or CIDs, as the chain and the
+store spell them), all under ``https://kizuna.health/fhir/``: ``ethereum-address``,
+``ethereum-tx``, ``record-id``, ``cid``, ``blinded-scope``, ``deployment`` (the Bundle's
+``eip155:<chainId>:<ConsentLedger>``), and the extension ``StructureDefinition/ethereum-tx``.
+docs/audit.md has the table.
 """
 
 from __future__ import annotations
@@ -54,13 +58,6 @@ DEPLOYMENT_SYSTEM = f"{BASE}/deployment"
 """``eip155:<chainId>:<ConsentLedger address>``: which chain and contracts the hashes refer to."""
 TX_EXTENSION = f"{BASE}/StructureDefinition/ethereum-tx"
 """Extension (valueIdentifier) carrying the transaction of a resource that has no identifier."""
-
-__doc__ = (__doc__ or "") + "\n".join(
-    f"* ``{name}`` — {value}" for name, value in (
-        ("ADDRESS_SYSTEM", ADDRESS_SYSTEM), ("TX_SYSTEM", TX_SYSTEM),
-        ("RECORD_SYSTEM", RECORD_SYSTEM), ("CID_SYSTEM", CID_SYSTEM),
-        ("SCOPE_SYSTEM", SCOPE_SYSTEM), ("DEPLOYMENT_SYSTEM", DEPLOYMENT_SYSTEM),
-        ("TX_EXTENSION", TX_EXTENSION)))
 
 _NAMESPACE = uuid.UUID("6b697a75-6e61-4175-8469-742f66686972")
 _V3_PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
