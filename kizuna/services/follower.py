@@ -5,7 +5,8 @@ instance, the web page's wallet) without telling this service. The follower make
 notice anyway: on every tick it syncs the index to the head, then compares the key fragments it
 holds with the live grants the index knows, and deletes the fragments of every
 (patient, scope, provider) whose grant is gone -- revoked (``AccessRevoked``), cut by
-``AllAccessRevoked``, or expired.
+``AllAccessRevoked``, or expired — unless the provider holds an open emergency access to the
+patient (break-glass fragments from the patient's kit, ``kizuna.services.emergency``).
 
 Deleting is confirmed on the chain first (``grantOf`` at the latest block): fragments uploaded
 right after a grant that the index has not seen yet are never deleted by mistake. The access
@@ -67,6 +68,8 @@ class IndexFollower:
                 grant = ledger.grant_of(patient, provider, ScopeId(scope))  # at "latest"
                 if grant is not None and grant.live:
                     continue  # granted after the index's head: not ours to delete
+                if ledger.emergency_access_until(patient, provider) > head.timestamp:
+                    continue  # an open break-glass access (its emergency kit) is live too
                 self.ctx.kfrags.delete(patient=patient, scope_id=ScopeId(scope),
                                        provider=provider)
                 deleted.append((patient, ScopeId(scope), provider))
