@@ -309,8 +309,8 @@ class PatientClient:
                             providers: Sequence[str] | None = None) -> int:
         """Leave key fragments of the scopes of ``labels`` (e.g. allergies, medications) for
         every active provider (or ``providers``), so that a break-glass access the policy
-        allows can actually be served; how many fragments were left. Usable only while the
-        chain shows an open emergency access (or a grant) for that provider."""
+        allows can actually be served (``kizuna.services.emergency``); how many fragments
+        were left. The proxy gets a provider's part only once its emergency access is open."""
         ids = [self.scope(label) for label in labels]
         if providers is None:
             targets = [(p.address, pre.UmbralPublicKey.from_bytes(p.umbral_public_key))
@@ -322,8 +322,8 @@ class PatientClient:
         for address, key in targets:
             kfrags = {bytes(sid): [k.to_bytes() for k in self.keys.kfrags_for(sid, key)]
                       for sid in ids}
-            left += self.service.deposit_emergency_kfrags(patient=self.address,
-                                                          provider=address, kfrags=kfrags)
+            left += self.service.leave_kit(patient=self.address, provider=address,
+                                           kfrags=kfrags)
         return left
 
     # -- messages ----------------------------------------------------------------------------

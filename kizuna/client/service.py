@@ -23,7 +23,7 @@ from kizuna.crypto.wallet_keys import KeyDerivationDomain
 from kizuna.errors import NotFoundError
 from kizuna.proxy.kfrags import ScopeKeys
 from kizuna.receipts.request import ReadRequest
-from kizuna.services import care, grants, guardians, inbox, records, requests
+from kizuna.services import care, emergency, grants, guardians, inbox, records, requests
 from kizuna.services.onchain import SentTransaction
 from kizuna.services.read import ReadGrant, serve_read
 from kizuna.storage.store import ContentStream
@@ -89,8 +89,8 @@ class KizunaService(Protocol):
                    authorization: SentTransaction) -> grants.RevokeResult: ...
     def grants_to(self, *, provider: Address) -> list[Grant]: ...
     def active_providers(self) -> list[Provider]: ...
-    def deposit_emergency_kfrags(self, *, patient: Address, provider: Address,
-                                 kfrags: Mapping[bytes, Sequence[bytes]]) -> int: ...
+    def leave_kit(self, *, patient: Address, provider: Address,
+                  kfrags: Mapping[bytes, Sequence[bytes]]) -> int: ...
     def patients_of(self, *, provider: Address) -> list[Address]: ...
     def readable_records(self, *, provider: Address, patient: Address | None = None,
                          content_type: str | None = None) -> list[records.RecordInfo]: ...
@@ -234,10 +234,9 @@ class LocalService:
     def active_providers(self) -> list[Provider]:
         return grants.active_providers(self.ctx)
 
-    def deposit_emergency_kfrags(self, *, patient: Address, provider: Address,
-                                 kfrags: Mapping[bytes, Sequence[bytes]]) -> int:
-        return grants.deposit_emergency_kfrags(self.ctx, patient=patient, provider=provider,
-                                               kfrags=kfrags)
+    def leave_kit(self, *, patient: Address, provider: Address,
+                  kfrags: Mapping[bytes, Sequence[bytes]]) -> int:
+        return emergency.leave_kit(self.ctx, patient=patient, provider=provider, kfrags=kfrags)
 
     def patients_of(self, *, provider: Address) -> list[Address]:
         return grants.patients_of(self.ctx, provider=provider)

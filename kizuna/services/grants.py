@@ -306,30 +306,6 @@ def prepare_revoke_all(ctx: ServiceContext, *, patient: str, provider: str,
 # --- break-glass ------------------------------------------------------------------------------
 
 
-def deposit_emergency_kfrags(ctx: ServiceContext, *, patient: str, provider: str,
-                             kfrags: Mapping[bytes, Sequence[bytes]]) -> int:
-    """Key fragments a patient leaves with the proxy so that ``provider`` can read the given
-    scopes under break-glass; how many were stored.
-
-    A break-glass access (``openEmergencyAccess``) is an on-chain permission, but without
-    fragments for the provider's key the proxy could not re-encrypt anything for it: Umbral
-    fragments are made for a known receiving key, in advance, on the patient's side. The
-    fragments verify against the patient's registered scope keys (only the patient can make
-    them) and the provider's registry key. They give nothing by themselves: every read is
-    decided by the access check on chain state, which allows it only while an emergency access
-    (or a grant) is open. A revoke of the scope, or a revokeAll, deletes them with the rest.
-    """
-    owner = checked_address("patient", patient)
-    grantee = checked_address("provider", provider)
-    receiving = provider_key(ctx, grantee)
-    stored = 0
-    for raw, frags in kfrags.items():
-        sid = ScopeId(checked_bytes32("kfrags", raw))
-        stored += ctx.kfrags.put(patient=owner, scope_id=sid, provider=grantee,
-                                 receiving_key=receiving, kfrags=list(frags))
-    return stored
-
-
 def active_providers(ctx: ServiceContext) -> list[Provider]:
     """Every active provider of the registry (as of the chain head), with its Umbral key."""
     fresh = ctx.index
@@ -359,7 +335,6 @@ __all__ = [
     "GrantResult",
     "RevokeResult",
     "active_providers",
-    "deposit_emergency_kfrags",
     "grant_access",
     "grants_of",
     "grants_to",

@@ -114,9 +114,15 @@ def prepare_break_glass(ctx: ServiceContext, *, provider: str, patient: str, dur
 
 def confirm_break_glass(ctx: ServiceContext, *, provider: str, patient: str,
                         transaction: SentTransaction) -> Confirmed:
-    return _confirm(ctx, transaction, "EmergencyAccessOpened", {
+    """The emergency access is open on chain: the provider's part of the patient's emergency
+    kit (if any) goes to the proxy (``kizuna.services.emergency``)."""
+    from kizuna.services.emergency import open_kit
+
+    confirmed = _confirm(ctx, transaction, "EmergencyAccessOpened", {
         "patient": checked_address("patient", patient),
         "provider": checked_address("provider", provider)})
+    open_kit(ctx, patient=patient, provider=provider)
+    return confirmed
 
 
 __all__ = [

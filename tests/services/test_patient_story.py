@@ -29,7 +29,8 @@ from kizuna.errors import (
     NodeUnreachable,
     StorageError,
 )
-from kizuna.services import care, grants, inbox, records
+from kizuna.services import care, emergency, grants, inbox, records
+from kizuna.services.follower import IndexFollower
 from kizuna.services.onchain import SentTransaction
 from kizuna.types import RecordId
 
@@ -391,6 +392,7 @@ def test_the_same_upload_twice_at_once_keeps_the_winners_blob(stack: Stack) -> N
 
 def test_break_glass_reads_the_emergency_kit_and_nothing_else(stack: Stack) -> None:
     patient, doctor = stack.patient(), stack.provider()
+    follower = IndexFollower(stack.ctx)
     allergy = patient.add_record(b'{"resourceType":"AllergyIntolerance","code":{"text":"PCN"}}',
                                  label="AllergyIntolerance",
                                  content_type="application/fhir+json")
@@ -399,13 +401,23 @@ def test_break_glass_reads_the_emergency_kit_and_nothing_else(stack: Stack) -> N
     patient.set_emergency_policy(allowed=True, max_duration=600)
     left = patient.leave_emergency_kit(["AllergyIntolerance"])
     assert left >= 1  # one fragment for every active provider, the doctor among them
+    assert emergency.kit_scopes(stack.ctx, patient=patient.address, provider=doctor.address) \
+        == [patient.keys.scope_id("AllergyIntolerance")]
     with pytest.raises(AccessDenied):  # the kit alone opens nothing: no emergency access yet
+        emergency.open_kit(stack.ctx, patient=patient.address, provider=doctor.address)
+    with pytest.raises(AccessDenied):
         doctor.read(patient=patient.address, record_id=allergy.record_id)
+    assert stack.ctx.kfrags.count(patient=patient.address, provider=doctor.address) == 0
+
     doctor.break_glass(patient.address, duration=300, reason_code=3)
+    follower.tick()  # the follower keeps the fragments of an open emergency access
     assert doctor.read(patient=patient.address, record_id=allergy.record_id).endswith(b'"PCN"}}')
     with pytest.raises(AccessDenied):  # allowed on chain, but no fragments: not in the kit
         doctor.read(patient=patient.address, record_id=private.record_id)
     stack.advance(301)
     with pytest.raises(AccessDenied):  # the emergency access has ended
         doctor.read(patient=patient.address, record_id=allergy.record_id)
+    follower.tick()  # ... and its fragments go; the kit stays for the next emergency
+    assert stack.ctx.kfrags.count(patient=patient.address, provider=doctor.address) == 0
+    assert emergency.kit_scopes(stack.ctx, patient=patient.address, provider=doctor.address)
     assert [r.provider for r in patient.reads()] == [doctor.address]
