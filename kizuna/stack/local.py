@@ -49,7 +49,7 @@ from kizuna.stack.demo import (
     no_progress,
 )
 from kizuna.stack.home import KizunaHome, load_settings
-from kizuna.stack.lock import StackLock, check_ports_free
+from kizuna.stack.lock import StackLock, check_ports_free, listener_pid, read_lock
 
 log = logging.getLogger("kizuna.stack")
 
@@ -155,7 +155,10 @@ class LocalStack:
 
     def _start(self) -> StackInfo:
         home = self.home.ensure()
+        left = read_lock(home.lock_file)  # non-empty only if a stack of this home was killed
         self._lock.acquire({"home": str(home.root), "state": "starting"})
+        leftovers = {int(left["anvil_pid"]): "the anvil of a `kizuna up` of this home that did "
+                     "not stop cleanly"} if isinstance(left.get("anvil_pid"), int) else {}
         # Ports first, so that a refused start changes nothing. Only the port is read from
         # this probe; the settings the stack runs with are loaded (and checked) below.
         probe = load_settings(home, config_file=self.options.config_file,
@@ -165,7 +168,7 @@ class LocalStack:
         check_ports_free([
             (self.options.rpc_port, "Ethereum node", "choose another with --rpc-port"),
             (api_port, "API", "choose another with --port"),
-        ])
+        ], known=leftovers)
         if write_initial_config(home):
             self._say(f"wrote {home.config_file} (session secret, local relayer/anchorer keys)")
         base = load_settings(home, config_file=self.options.config_file)
@@ -177,6 +180,7 @@ class LocalStack:
         self._node = LocalNode(port=self.options.rpc_port, state_path=home.anvil_state,
                                log_path=home.logs_dir / "anvil.log").start()
         rpc_url = self._node.rpc_url
+        anvil_pid = listener_pid(self.options.rpc_port)
         deployment, deployment_file, deployed_now = self._deployment(base, rpc_url)
 
         overrides: dict[str, Any] = {"rpc_url": rpc_url, "api_host": "127.0.0.1",
@@ -215,7 +219,7 @@ class LocalStack:
             demo=demo)
         self._lock.update({"home": str(home.root), "state": "running", "rpc_url": rpc_url,
                            "api_url": api_url, "rpc_port": self.options.rpc_port,
-                           "api_port": api_port})
+                           "api_port": api_port, "anvil_pid": anvil_pid})
         return self.info
 
     def _deployment(self, base: Settings, rpc_url: str) -> tuple[Deployment, Path, bool]:

@@ -41,9 +41,12 @@ class StackRunning(ConflictError):
 class PortInUse(ConflictError):
     """A port the stack needs is taken."""
 
-    def __init__(self, port: int, purpose: str, pid: int | None, hint: str) -> None:
+    def __init__(self, port: int, purpose: str, pid: int | None, hint: str,
+                 known: str | None = None) -> None:
         owner = f" by pid {pid}" + (f" ({_process_name(pid)})" if _process_name(pid) else "") \
             if pid is not None else " by another process"
+        if known:
+            owner += f", {known}"
         super().__init__(f"port {port} on 127.0.0.1 ({purpose}) is in use{owner}: {hint}")
         self.port = port
         self.pid = pid
@@ -105,11 +108,16 @@ def read_lock(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def check_ports_free(ports: Sequence[tuple[int, str, str]]) -> None:
-    """Raise :class:`PortInUse` for the first taken ``(port, purpose, hint)``."""
+def check_ports_free(ports: Sequence[tuple[int, str, str]], *,
+                     known: Mapping[int, str] | None = None) -> None:
+    """Raise :class:`PortInUse` for the first taken ``(port, purpose, hint)``; ``known`` says
+    what some pids are (e.g. the anvil a ``kizuna up`` killed with SIGKILL left behind)."""
     for port, purpose, hint in ports:
         if port and port_in_use(port):
-            raise PortInUse(port, purpose, listener_pid(port), hint)
+            pid = listener_pid(port)
+            explained = (known or {}).get(pid) if pid is not None else None
+            raise PortInUse(port, purpose, pid, f"stop it (kill {pid})" if explained else hint,
+                            known=explained)
 
 
 def listener_pid(port: int) -> int | None:

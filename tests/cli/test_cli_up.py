@@ -3,8 +3,10 @@ data (records, grants, anchored receipts) intact across a restart, a reset chain
 
 from __future__ import annotations
 
+import os
 import signal
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,3 +155,57 @@ def test_up_with_ipfs_prints_where_everything_is_and_stops_on_ctrl_c(tmp_path: P
     assert code == 0, up.stderr
     assert "stopping" in up.stderr and "stopped" in up.stderr and "Traceback" not in up.stderr
     assert not port_in_use(rpc_port) and not port_in_use(api_port)
+
+
+def test_the_anvil_left_by_a_killed_up_is_named_and_the_chain_survives(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ports = ["--port", str(free_port()), "--rpc-port", str(free_port())]
+    crashed = UpProcess(home, *ports)
+    info = crashed.ready()
+    crashed.stop(signal.SIGKILL)  # no clean-up at all: anvil (its own process) stays
+    refused = run(home, "up", *ports)
+    assert refused.code == 5
+    last = refused.err.strip().splitlines()[-1]
+    assert "did not stop cleanly" in last, refused.err
+    orphan = int(last.split("kill ")[1].rstrip(")"))
+    assert f"(Ethereum node) is in use by pid {orphan}" in last
+    os.kill(orphan, signal.SIGTERM)  # the anvil this test started: it dumps its state and exits
+    for _ in range(100):
+        if not port_in_use(int(info["rpc_url"].rsplit(":", 1)[1])):
+            break
+        time.sleep(0.1)
+    again = UpProcess(home, *ports)
+    try:
+        assert again.ready()["deployed_now"] is False  # the chain kept its contracts
+    finally:
+        assert again.stop() == 0, again.stderr
+
+
+def test_an_interrupted_demo_cleans_up_and_resumes_without_duplicates(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    ports = ["--port", str(free_port()), "--rpc-port", str(free_port())]
+    first = UpProcess(home, "--demo", *ports, as_json=False)
+    deadline = time.monotonic() + 240
+    while "Encrypting and registering Aiko" not in first.stderr:
+        assert first.process.poll() is None, first.stderr
+        assert time.monotonic() < deadline, first.stderr
+        time.sleep(0.2)
+    time.sleep(2)  # a few records in
+    assert first.stop(signal.SIGTERM) == 130, first.stderr
+    assert "interrupted" in first.stderr and "Traceback" not in first.stderr
+    assert not (home / "up.lock").exists() and not (home / "demo.json").exists()
+    assert not port_in_use(int(ports[3]))
+
+    second = UpProcess(home, "--demo", *ports)
+    try:
+        demo = second.ready()["demo"]
+    finally:
+        assert second.stop() == 0, second.stderr
+    # aiko's partial history is kept as it was (not re-imported on top); kenji's is whole
+    assert 0 < demo["records"]["aiko"] <= demo["records"]["kenji"] + 2
+    db = sqlite3.connect(home / "kizuna.sqlite3")
+    try:
+        total = db.execute("SELECT count(*) FROM records").fetchone()[0]
+    finally:
+        db.close()
+    assert total == sum(demo["records"].values())
