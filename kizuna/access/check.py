@@ -305,6 +305,8 @@ class AccessCheck:
         self.db = db
         self.records = records if records is not None else RecordDirectory(db)
         self.provider_keys = ProviderKeys(chain)
+        self._confirmed: set[bytes] = set()
+        self._confirmed_lock = threading.Lock()
         provider = chain.w3.provider
         url = str(provider.endpoint_uri) if isinstance(provider, HTTPProvider) else ""
         self._rpc = _FastRpc(url) if url and _FastRpc.usable(url) else None
@@ -420,6 +422,7 @@ class AccessCheck:
                                f"not {record.patient}")
         if state.record_superseded:
             raise RecordSuperseded(f"record {rid} was superseded by a newer version")
+        self._confirm_row(record)
         if state.provider_key is None:
             raise ProviderNotRegistered(f"{provider} is not in the provider registry")
         if state.access_until <= head.timestamp:
@@ -437,6 +440,32 @@ class AccessCheck:
                       record_id=record.record_id, scope_id=record.scope_id,
                       expires_at=state.access_until, checked_at_block=head.number,
                       head_timestamp=head.timestamp)
+
+    def _confirm_row(self, record: RecordInfo) -> None:
+        """The database row's scope and commitment must be what the chain registered (the
+        ``RecordRegistered`` event, in the index synced to the head): a row naming another scope
+        would let a grant of that scope open this record. Checked once per record (a registered
+        record's scope never changes), then remembered."""
+        key = bytes(record.record_id)
+        if key in self._confirmed:
+            return
+        index = self.index.index
+        with index._lock:
+            row = index.db.execute(
+                "SELECT scope_id, commitment, patient FROM records WHERE record_id = ?",
+                (key,)).fetchone()
+        rid = f"0x{key.hex()}"
+        if row is None:
+            raise AccessDenied(f"record {rid} is registered on-chain but not in the event "
+                               "index yet: retry")
+        if (bytes(row[0]) != bytes(record.scope_id) or bytes(row[1]) != bytes(record.commitment)
+                or checksum_address(row[2]) != record.patient):
+            raise WrongPatient(f"the service's row for record {rid} disagrees with the chain "
+                               "(scope, commitment or owner): refused")
+        with self._confirmed_lock:
+            if len(self._confirmed) >= 1_000_000:
+                self._confirmed.clear()
+            self._confirmed.add(key)
 
     def _why_not(self, record: RecordInfo, provider: Address, head: BlockRef,
                  state: _ChainState) -> AccessDenied:

@@ -288,3 +288,25 @@ def test_content_store_unavailable_refuses_without_a_receipt(stack: Stack) -> No
     with pytest.raises(StorageError):
         serve_read(stack.ctx, request=request, signature=signature)
     assert _receipts(stack) == 0
+
+
+def test_a_row_naming_another_scope_than_the_chain_is_refused(stack: Stack) -> None:
+    """A row claiming the record is in a scope the provider was granted, while the chain
+    registered it in another scope, must not let that grant open it."""
+    from kizuna.crypto.commitment import commitment_of
+
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient, label="DocumentReference")
+    granted = stack.grant(patient, provider, label="Observation")
+    sneaky = RecordId(os.urandom(32))
+    stack.chain.ledger.register_record(sneaky, commitment_of(b"s"),
+                                       stack.scope(patient, "DocumentReference"),
+                                       signer=patient.signer)
+    stack.write_record_row(patient, sneaky, granted, record.cid, commitment_of(b"s"), 1)
+    from harness import Record
+
+    request, signature = stack.request(provider, patient, Record(sneaky, granted, b"",
+                                                                 record.cid))
+    with pytest.raises(WrongPatient, match="disagrees with the chain"):
+        serve_read(stack.ctx, request=request, signature=signature)
+    assert _receipts(stack) == 0
