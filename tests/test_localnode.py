@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 from web3 import Web3
 
@@ -40,3 +43,23 @@ def test_state_survives_a_restart(tmp_path) -> None:  # type: ignore[no-untyped-
     with LocalNode(state_path=state) as node:
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
         assert w3.eth.block_number == height
+
+
+@pytest.mark.parametrize("launcher", [False, True], ids=["native", "node-launcher"])
+def test_stop_leaves_no_anvil_behind(
+    launcher: bool, project_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if launcher:  # node_modules/.bin/anvil runs anvil as a grandchild
+        monkeypatch.setenv("KIZUNA_ANVIL", str(project_root / "node_modules" / ".bin" / "anvil"))
+    with LocalNode() as node:
+        port = int(node.rpc_url.rsplit(":", 1)[1])
+        assert port_in_use(port)
+    survivors = [
+        line
+        for line in subprocess.run(
+            ["ps", "-eo", "args"], capture_output=True, text=True
+        ).stdout.splitlines()
+        if "anvil" in line and f"--port {port} " in line
+    ]
+    assert survivors == []
+    assert not port_in_use(port)

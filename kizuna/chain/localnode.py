@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -38,21 +39,22 @@ def dev_private_keys(count: int = 10) -> list[str]:
 
 
 def find_anvil() -> str:
-    """Path of the anvil binary: ``KIZUNA_ANVIL``, the project's node_modules (the platform
-    binary, else the npm wrapper), or PATH."""
+    """Path of the anvil binary: ``KIZUNA_ANVIL``, the project's node_modules, or PATH.
+
+    In node_modules the native binary (``@foundry-rs/anvil-<platform>/bin/anvil``) is preferred
+    to the ``.bin/anvil`` Node launcher: the launcher runs anvil as a grandchild, which a plain
+    terminate of the launcher would leave running.
+    """
     configured = os.environ.get("KIZUNA_ANVIL")
     if configured:
         return configured
-    # The platform package's real binary first: node_modules/.bin/anvil is a Node wrapper
-    # started through whatever `node` is on PATH (the venv's is a Python launcher that does not
-    # forward SIGTERM), so stopping the wrapper could orphan anvil before it dumps its state.
-    foundry = _PROJECT_ROOT / "node_modules" / "@foundry-rs"
-    for binary in sorted(foundry.glob("anvil-*/bin/anvil")):
-        if os.access(binary, os.X_OK):
-            return str(binary)
-    local = _PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
-    if local.exists():
-        return str(local)
+    modules = _PROJECT_ROOT / "node_modules"
+    for native in sorted((modules / "@foundry-rs").glob("anvil-*/bin/anvil")):
+        if os.access(native, os.X_OK):
+            return str(native)
+    launcher = modules / ".bin" / "anvil"
+    if launcher.exists():
+        return str(launcher)
     found = shutil.which("anvil")
     if found:
         return found
@@ -148,6 +150,7 @@ class LocalNode:
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stop() ends launcher and anvil
         )
 
     def _wait_ready(self) -> None:
@@ -168,14 +171,18 @@ class LocalNode:
         )
 
     def stop(self) -> None:
-        """Stop the node (SIGTERM, so anvil writes its state file), waiting for it to exit."""
+        """Stop the node (SIGTERM, so anvil writes its state file), waiting for it to exit.
+
+        The signal goes to the node's whole process group, so a launcher (``node .bin/anvil``)
+        and the anvil it started both end.
+        """
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            process.terminate()
+            _signal_group(process, signal.SIGTERM)
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
                 process.wait(timeout=5)
         if self._log is not None:
             self._log.close()
@@ -186,6 +193,11 @@ class LocalNode:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
 
 
 @contextmanager
