@@ -58,7 +58,7 @@ from kizuna.services.onchain import (
 from kizuna.services.records import (
     ALLOWED_CONTENT_TYPES,
     EnvelopeIntake,
-    _chunks_of,
+    envelope_chunks,
 )
 from kizuna.storage.store import ContentStream
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
@@ -256,7 +256,7 @@ def send_message(
         raise InputError("txHash", "a message is announced by the sender's own transaction")
     intake = EnvelopeIntake(record_id=RecordId(checked_bytes32("message_id", message_id)),
                             max_size=max_size, allowed_content_types=ALLOWED_CONTENT_TYPES)
-    cid = ctx.store.put(intake.chunks(_chunks_of(envelope)), pin=True)
+    cid = ctx.store.put(intake.chunks(envelope_chunks(envelope)), pin=True)
     assert intake.header is not None
     ref = intake.commitment
     try:

@@ -166,8 +166,9 @@ class EnvelopeIntake:
         self.header = header
 
 
-def _chunks_of(source: bytes | bytearray | memoryview | BinaryIO | Iterable[bytes]
-               ) -> Iterable[bytes]:
+def envelope_chunks(source: bytes | bytearray | memoryview | BinaryIO | Iterable[bytes]
+                    ) -> Iterable[bytes]:
+    """An upload as chunks of at most 256 KiB: bytes sliced, a file read, an iterable as is."""
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
         return (data[i:i + _READ_CHUNK] for i in range(0, max(len(data), 1), _READ_CHUNK))
@@ -222,7 +223,7 @@ def upload_record(
 
     intake = EnvelopeIntake(record_id=rid, max_size=max_size,
                             allowed_content_types=allowed_content_types)
-    cid = ctx.store.put(intake.chunks(_chunks_of(envelope)), pin=True)
+    cid = ctx.store.put(intake.chunks(envelope_chunks(envelope)), pin=True)
     header = intake.header
     assert header is not None
     try:
@@ -423,6 +424,7 @@ __all__ = [
     "EnvelopeIntake",
     "EnvelopeTooLarge",
     "RecordInfo",
+    "envelope_chunks",
     "get_record",
     "list_records",
     "open_own_record",
