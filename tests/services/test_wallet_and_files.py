@@ -27,7 +27,7 @@ from kizuna.errors import (
     InputError,
     NotFoundError,
 )
-from kizuna.services import care, grants, guardians, records
+from kizuna.services import care, grants, guardians, records, requests
 from kizuna.services.onchain import PreparedAction, SentTransaction
 from kizuna.storage.envelope import encrypt_bytes
 from kizuna.types import RecordId
@@ -293,3 +293,61 @@ def test_the_provider_checks_the_commitment_the_node_reports(stack: Stack) -> No
     with pytest.raises(NotFoundError):
         provider.open(lying, envelope)
     assert provider.open(grant, envelope) == b'{"resourceType":"Procedure"}'
+
+
+def test_every_wallet_action_round_trips(stack: Stack) -> None:
+    patient, guardian_signer, provider = stack.patient(), stack.signer(), stack.provider()
+    # guardian: appoint, listed, removed
+    appoint = guardians.prepare_appoint_guardian(stack.ctx, patient=patient.address,
+                                                 guardian=guardian_signer.address,
+                                                 until=stack.now() + 3600)
+    guardians.confirm_appoint_guardian(
+        stack.ctx, patient=patient.address, guardian=guardian_signer.address,
+        transaction=SentTransaction(_send_as_wallet(stack, patient.signer, appoint)))
+    assert [g.guardian for g in guardians.guardians_of(stack.ctx, patient=patient.address)] == [
+        guardian_signer.address]
+    # the guardian's wallet acts for the patient (setEmergencyPolicyFor)
+    policy = guardians.prepare_emergency_policy(stack.ctx, patient=patient.address,
+                                                allowed=True, max_duration=60,
+                                                sender=guardian_signer.address)
+    assert policy.transaction["from"] == guardian_signer.address
+    guardians.confirm_emergency_policy(
+        stack.ctx, patient=patient.address, allowed=True, max_duration=60,
+        transaction=SentTransaction(_send_as_wallet(stack, guardian_signer, policy)))
+    remove = guardians.prepare_remove_guardian(stack.ctx, patient=patient.address,
+                                               guardian=guardian_signer.address)
+    guardians.confirm_remove_guardian(
+        stack.ctx, patient=patient.address, guardian=guardian_signer.address,
+        transaction=SentTransaction(_send_as_wallet(stack, patient.signer, remove)))
+    assert guardians.guardians_of(stack.ctx, patient=patient.address) == []
+    with pytest.raises(ContractReverted):  # no longer a guardian: refused in the simulation
+        guardians.prepare_emergency_policy(stack.ctx, patient=patient.address, allowed=False,
+                                           max_duration=0, sender=guardian_signer.address)
+
+    # an access request from the provider's wallet, declined from the patient's wallet
+    note_id = RecordId(os.urandom(32))
+    inbox_key = care.inbox_key_of(stack.ctx, patient.address)
+    note = bytes(encrypt_bytes(b"second opinion?", owner_key=inbox_key.public_key,
+                               record_id=note_id, content_type="text/plain"))
+    asking = requests.prepare_request(stack.ctx, provider=provider.address,
+                                      patient=patient.address, ref=commitment_of(note))
+    requests.request_access(stack.ctx, provider=provider.address, patient=patient.address,
+                            message_id=note_id, envelope=note,
+                            transaction=SentTransaction(
+                                _send_as_wallet(stack, provider.signer, asking)))
+    assert [i.kind for i in provider.inbox()] == ["request-open"]
+    declining = requests.prepare_answer_no(stack.ctx, patient=patient.address,
+                                           provider=provider.address)
+    requests.answer_no(stack.ctx, patient=patient.address, provider=provider.address,
+                       transaction=SentTransaction(
+                           _send_as_wallet(stack, patient.signer, declining)))
+    assert [i.kind for i in provider.inbox()] == ["request-closed"]
+    with pytest.raises(ContractReverted, match="NoOpenRequest"):
+        requests.prepare_answer_no(stack.ctx, patient=patient.address,
+                                   provider=provider.address)
+
+    # the patient's own key: revokeAll through the client drops every fragment
+    patient.grant(provider.address, ["Observation", "Condition"], expires_at=stack.now() + 600)
+    assert stack.ctx.kfrags.count(patient=patient.address, provider=provider.address) == 2
+    assert patient.revoke_all(provider.address).kfrags_deleted == 2
+    assert provider.patients() == []
