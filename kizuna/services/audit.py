@@ -808,6 +808,22 @@ def _verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
                  f"{anchor.args['count']} receipts) but no receipt in the database claims it "
                  "(receipts dropped)")
 
+    # The service's own record of where it anchored each batch must be the chain's.
+    with database.read() as connection:
+        recorded = connection.execute(select(schema.receipt_batches.c.root,
+                                             schema.receipt_batches.c.tx_hash)).all()
+    for root_value, tx_value in recorded:
+        root, tx = bytes(root_value), bytes(tx_value) if tx_value is not None else None
+        if tx is None or tx == bytes(32):  # pending, or anchored with the tx not found
+            continue
+        anchor = history.anchors.get(root)
+        if anchor is None:
+            fail("batch.db_record", root, f"the service records it anchored by {_hex(tx)}, "
+                 "but the chain has no such anchor")
+        elif anchor.tx_hash != tx:
+            fail("batch.db_record", root, f"the service records it anchored by {_hex(tx)}, "
+                 f"the chain by {_hex(anchor.tx_hash)}")
+
     last_anchored_seq = max((r.seq for m in batches.values() for r in m), default=0)
     last_to_time = max((int(e.args["toTime"]) for e in history.anchors.values()), default=0)
     pending = 0

@@ -390,3 +390,12 @@ def test_late_receipt_in_a_later_batch_is_counted_not_failed(tmp_path: Path) -> 
     finally:
         fresh.index.close()
         fresh.db.dispose()
+
+
+def test_service_misreporting_its_anchor_tx_is_detected(story: Story, tmp_path: Path) -> None:
+    db = story.clone_db(tmp_path / "anchor-tx.db")
+    with db.write() as conn:
+        conn.execute(update(schema.receipt_batches).values(tx_hash=b"\x42" * 32))
+    report = _receipts_report(story, db)
+    assert report.failed_checks() == {"batch.db_record"}
+    assert "0x" + "42" * 32 in report.failures[0].reason
