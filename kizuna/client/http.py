@@ -25,6 +25,7 @@ import httpx
 import siwe
 
 from kizuna.chain.eip712 import SignedAction, TypedData
+from kizuna.chain.models import EmergencyAccess, Grant, Guardian
 from kizuna.errors import (
     AccessDenied,
     ConflictError,
@@ -36,6 +37,7 @@ from kizuna.errors import (
     StoreUnavailable,
 )
 from kizuna.receipts.request import ReadRequest
+from kizuna.services.guardians import Confirmed
 from kizuna.services.inbox import InboxItem, ReadEntry
 from kizuna.services.onchain import PreparedAction, SentTransaction
 from kizuna.services.read import ReadGrant
@@ -284,6 +286,43 @@ class ApiClient:
         answer = self._call("POST", "/wallet/relay", body={
             "typed_data": action.typed.to_json(), "signature": _hx(action.signature)})
         return _unhex(answer["tx_hash"]), int(answer["block_number"])
+
+    def confirm(self, action: str, *, tx_hash: bytes, **fields: Any) -> Confirmed:
+        """``POST /wallet/confirm/<action>``: the service waits for the wallet's transaction
+        and checks its event (``appoint-guardian``, ``emergency-policy``, ``break-glass``)."""
+        answer = self._call("POST", f"/wallet/confirm/{action}",
+                            body={"tx_hash": _hx(tx_hash), **fields})
+        return Confirmed(event=answer["event"], args=dict(answer["args"]),
+                         tx_hash=_unhex(answer["tx_hash"]),
+                         block_number=int(answer["block_number"]))
+
+    def grants(self) -> list[Grant]:
+        """The signed-in patient's grants, from the chain at the head."""
+        return [Grant(patient=g["patient"], provider=g["provider"],
+                      scope_id=ScopeId(_unhex(g["scope_id"])), expires_at=int(g["expires_at"]),
+                      granted_block=int(g["granted_block"]), live=bool(g["live"]))
+                for g in self._call("GET", "/patient/grants")]
+
+    def guardians(self) -> list[Guardian]:
+        return [Guardian(patient=g["patient"], guardian=g["guardian"], until=int(g["until"]))
+                for g in self._call("GET", "/patient/guardians")]
+
+    # -- auditor -----------------------------------------------------------------------------
+
+    def auditor_inbox(self, *, patient: Address | None = None) -> list[EmergencyAccess]:
+        """Emergency accesses awaiting review."""
+        return [EmergencyAccess(
+                    patient=e["patient"], provider=e["provider"], until=int(e["until"]),
+                    reason_code=int(e["reason_code"]), block_number=int(e["block_number"]),
+                    tx_hash=_unhex(e["tx_hash"]), log_index=int(e["log_index"]),
+                    closed_by=e.get("closed_by"), closed_block=e.get("closed_block"),
+                    reviewed=bool(e["reviewed"]))
+                for e in self._call("GET", "/auditor/inbox", params={"patient": patient})]
+
+    def review(self, *, tx_hash: bytes, log_index: int) -> None:
+        """Mark an emergency access reviewed."""
+        self._call("POST", "/auditor/reviews",
+                   body={"tx_hash": _hx(tx_hash), "log_index": log_index})
 
     # -- provider ----------------------------------------------------------------------------
 

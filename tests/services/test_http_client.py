@@ -15,8 +15,10 @@ from conftest import Stack
 from pydantic import SecretStr
 
 from kizuna.api.app import create_app
+from kizuna.api.auth import AUDITOR_ROLE
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.localnode import dev_private_keys, free_port
+from kizuna.chain.models import ContractCall
 from kizuna.client.http import ApiClient
 from kizuna.client.keys import participant_keys
 from kizuna.client.provider import ProviderClient
@@ -124,3 +126,41 @@ def test_http_errors_come_back_as_kizuna_errors(stack: Stack, api_url: str) -> N
             patient.prepare("grant", provider="0x1234", scope_ids=[os.urandom(32)],
                             expires_at=1, deadline=1)
         assert "provider" in bad.value.field
+
+
+def test_wallet_confirmations_and_the_auditor_over_http(stack: Stack, api_url: str) -> None:
+    patient_signer, guardian, doctor, auditor = (stack.signer(), stack.signer(),
+                                                 stack.provider(), stack.signer())
+    access_log = stack.chain.access_log.contract
+    data = access_log.encode_abi("grantRole", args=[AUDITOR_ROLE, auditor.address])
+    stack.chain.sender.transact(ContractCall(to=access_log.address,
+                                             data=bytes.fromhex(data[2:])), stack.admin)
+    with ApiClient(api_url) as patient, ApiClient(api_url) as provider, \
+            ApiClient(api_url) as audit:
+        patient.login(patient_signer)
+        provider.login(doctor.signer)
+        assert "auditor" in audit.login(auditor).roles
+
+        until = stack.now() + 3600
+        appoint = patient.prepare("appoint-guardian", guardian=guardian.address, until=until)
+        sent = stack.chain.ledger.appoint_guardian(guardian.address, until,
+                                                   signer=patient_signer)
+        assert appoint.transaction["to"] == sent.to
+        done = patient.confirm("appoint-guardian", tx_hash=sent.tx_hash,
+                               guardian=guardian.address)
+        assert done.event == "GuardianAppointed"
+        assert [g.guardian for g in patient.guardians()] == [guardian.address]
+
+        policy = stack.chain.ledger.set_emergency_policy(True, 600, signer=patient_signer)
+        patient.confirm("emergency-policy", tx_hash=policy.tx_hash, allowed=True,
+                        max_duration=600)
+        opened = stack.chain.ledger.open_emergency_access(patient_signer.address, 60, 9,
+                                                          signer=doctor.signer)
+        provider.confirm("break-glass", tx_hash=opened.tx_hash, patient=patient_signer.address)
+        waiting = audit.auditor_inbox(patient=patient_signer.address)
+        assert [(w.provider, w.reason_code) for w in waiting] == [(doctor.address, 9)]
+        audit.review(tx_hash=waiting[0].tx_hash, log_index=waiting[0].log_index)
+        assert audit.auditor_inbox(patient=patient_signer.address) == []
+        with pytest.raises(AccessDenied):  # a patient is not an auditor
+            patient.auditor_inbox()
+        assert patient.grants() == []
