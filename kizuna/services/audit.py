@@ -749,7 +749,7 @@ def _verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
         else:
             batches[r.batch_root].append(r)
 
-    proofs_checked = late = 0
+    proofs_checked = late = batch_of_checked = 0
     anchored_ok: list[tuple[bytes, MerkleTree, list[ReceiptRow]]] = []
     for root, members in batches.items():
         members.sort(key=lambda x: (x.leaf_index if x.leaf_index is not None else -1, x.seq))
@@ -761,6 +761,14 @@ def _verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
                  f"({len(members)} receipts claim it)")
             continue
         a = anchor.args
+        # The contract's own record (one eth_call per batch): the events came through a cache
+        # or a node's log index; batchOf is the storage the contract checks proofs against.
+        stored = chain.access_log.batch_of(root)
+        batch_of_checked += 1
+        if stored is None or (stored.count, stored.from_time, stored.to_time) != (
+                int(a["count"]), int(a["fromTime"]), int(a["toTime"])):
+            fail("batch.batch_of", root, f"AccessLog.batchOf answers {stored} but the event "
+                 f"says count {a['count']}, {a['fromTime']}..{a['toTime']}")
         indices = [r.leaf_index for r in members]
         expected = list(range(len(members)))
         if indices != expected:
@@ -853,7 +861,7 @@ def _verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
         failures=tuple(failures),
         counts={"batches": len(batches), "anchored_batches": len(history.anchors),
                 "pending": pending, "late": late, "proofs_checked": proofs_checked,
-                "onchain_proofs_checked": sampled},
+                "onchain_proofs_checked": sampled, "batch_of_checked": batch_of_checked},
     )
 
 

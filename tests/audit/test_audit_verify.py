@@ -44,6 +44,7 @@ def test_all_three_verifications_pass(story: Story) -> None:
     assert report.receipts.counts["proofs_checked"] == 4
     assert report.receipts.counts["onchain_proofs_checked"] == 4
     assert report.receipts.counts["pending"] == 0
+    assert report.receipts.counts["batch_of_checked"] == 1
     assert report.access.checked == report.access.passed == 4
     assert report.access.counts["by_grant"] == 4
     assert report.access.counts["eth_call_checked"] == 4  # eth-tester keeps old states
@@ -399,3 +400,13 @@ def test_service_misreporting_its_anchor_tx_is_detected(story: Story, tmp_path: 
     report = _receipts_report(story, db)
     assert report.failed_checks() == {"batch.db_record"}
     assert "0x" + "42" * 32 in report.failures[0].reason
+
+
+def test_a_cache_that_lies_about_an_anchor_is_caught_by_batch_of(story: Story) -> None:
+    """An index (cache) whose ReceiptRootAnchored says another count than the contract."""
+    honest = audit.ChainHistory.from_index(story.chain, story.index)
+    events = [e._replace(args={**e.args, "count": int(e.args["count"]) + 1})
+              if e.name == "ReceiptRootAnchored" else e for e in honest.events]
+    lying = audit.ChainHistory(story.chain, events, honest.head_block)
+    report = audit.verify_receipts(story.chain, story.db, lying, seed=1)
+    assert {"batch.batch_of", "batch.count"} <= report.failed_checks()
