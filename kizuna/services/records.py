@@ -33,6 +33,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from kizuna.chain.eip712 import SignedAction
+from kizuna.chain.relayer import RelayRefused
 from kizuna.crypto.commitment import CommitmentHasher
 from kizuna.db.schema import records as records_table
 from kizuna.errors import (
@@ -288,9 +289,14 @@ def _register(ctx: ServiceContext, relayer: Relayer | None, patient: Address,
             raise InputError("signature", "the signed commitment is not the envelope's "
                                           f"(signed 0x{signed.hex()}, computed "
                                           f"0x{commitment.hex()})")
+    try:
+        receipt = submit(ctx.chain, relayer, registration)
+    except RelayRefused:
+        # Its nonce is spent or the id is taken: maybe an earlier attempt with this very
+        # signature reached the chain and only its answer was lost (then the row is due).
         if _already_registered(ctx, patient, record_id, commitment):
-            return  # an earlier attempt reached the chain; its answer was lost
-    receipt = submit(ctx.chain, relayer, registration)
+            return
+        raise
     require_event(ctx.chain, receipt, "RecordRegistered", expected={
         "patient": patient, "recordId": record_id, "commitment": commitment,
         "scopeId": scope_id})
