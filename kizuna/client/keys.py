@@ -10,6 +10,7 @@ are encrypted to and that key fragments for a grant of that scope are made from.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives import hashes
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from kizuna.chain.eip712 import TypedData
 from kizuna.chain.signers import Signer
 from kizuna.crypto import pre
-from kizuna.crypto.scopes import blind_scope, scope_label
+from kizuna.crypto.scopes import RESOURCE_TYPES, blind_scope, scope_label
 from kizuna.crypto.wallet_keys import (
     HKDF_SALT,
     SECP256K1_ORDER,
@@ -27,6 +28,7 @@ from kizuna.crypto.wallet_keys import (
     derive_wallet_keys,
     key_derivation_typed_data,
 )
+from kizuna.storage.fhir.scopes import CATEGORY_SYSTEMS
 from kizuna.types import Address, ScopeId, ScopeLabel
 
 if TYPE_CHECKING:
@@ -86,6 +88,12 @@ class ParticipantKeys:
         self._labels[sid] = valid
         return sid
 
+    def learn_labels(self, labels: Iterable[str]) -> None:
+        """Blind ``labels`` so that :meth:`label_of` can name their scope ids (a fresh client
+        knows no labels; ``learn_labels(vocabulary())`` covers every imported record)."""
+        for label in labels:
+            self._labels[blind_scope(self.wallet.scope_key, label)] = ScopeLabel(label)
+
     def label_of(self, scope_id: ScopeId) -> ScopeLabel | None:
         """The label behind a scope id this participant blinded before (``None`` if unknown)."""
         return self._labels.get(ScopeId(bytes(scope_id)))
@@ -106,6 +114,16 @@ class ParticipantKeys:
 
     def __repr__(self) -> str:
         return f"ParticipantKeys({self.account})"
+
+
+def vocabulary() -> tuple[ScopeLabel, ...]:
+    """Every label Kizuna's FHIR importer can give a record: each resource type, and each
+    ``Type:category`` of the closed category vocabulary (``kizuna.storage.fhir.scopes``)."""
+    labels = set(RESOURCE_TYPES)
+    for resource_type, vocabulary in CATEGORY_SYSTEMS.items():
+        for codes in vocabulary.systems.values():
+            labels.update(f"{resource_type}:{code}" for code in codes)
+    return tuple(ScopeLabel(label) for label in sorted(labels))
 
 
 def derivation_domain(chain: Chain) -> KeyDerivationDomain:
@@ -129,4 +147,5 @@ __all__ = [
     "derivation_domain",
     "participant_keys",
     "scope_delegating_key",
+    "vocabulary",
 ]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.models import TxReceipt
 from kizuna.chain.signers import Signer
-from kizuna.client.keys import ParticipantKeys, participant_keys
+from kizuna.client.keys import ParticipantKeys, participant_keys, vocabulary
 from kizuna.client.service import KizunaService
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
@@ -223,6 +223,12 @@ class PatientClient:
     def label_of(self, record: recordstore.RecordInfo) -> ScopeLabel | None:
         """The label of a record's scope, if this client blinded it (the service cannot say)."""
         return self.keys.label_of(record.scope_id)
+
+    def labelled_records(self) -> list[tuple[recordstore.RecordInfo, ScopeLabel | None]]:
+        """The patient's records with their scope labels, recovered here by blinding the whole
+        label vocabulary (the service and the chain only ever see the blinded ids)."""
+        self.keys.learn_labels(vocabulary())
+        return [(r, self.keys.label_of(r.scope_id)) for r in self.records()]
 
     def read_own(self, record_id: bytes) -> bytes:
         """Download and decrypt one of the patient's records into memory."""

@@ -16,6 +16,7 @@ from conftest import Stack, stop_anvil
 
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.relayer import RelayRefused
+from kizuna.client.patient import PatientClient
 from kizuna.crypto.commitment import commitment_of
 from kizuna.db.schema import records as records_table
 from kizuna.errors import (
@@ -90,6 +91,10 @@ def test_story_import_grant_read_revoke(stack: Stack, synthea_bundle: dict[str, 
     ]
     # the patient reads their own record back (no receipt: it is theirs)
     assert patient.read_own(by_label[third].record.record_id) == by_label[third].source.content
+    # a fresh client of the same wallet (another device) recovers every label from the ids
+    again = PatientClient(signer=patient.signer, service=stack.service, chain=stack.chain)
+    labelled = {bytes(r.record_id): label for r, label in again.labelled_records()}
+    assert labelled == {bytes(e.record.record_id): e.source.scope_label for e in entries}
 
 
 def test_request_answered_no_then_yes(stack: Stack) -> None:
