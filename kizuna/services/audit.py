@@ -101,6 +101,11 @@ class EntryKind(StrEnum):
     READ = "read"
 
 
+_REGISTRY_STATES: Mapping[str, bool] = {
+    "ProviderAdded": True, "ProviderSuspended": False, "ProviderReinstated": True,
+}
+"""Registry events and the provider's ``active`` flag after each."""
+
 _KINDS: Mapping[str, EntryKind] = {
     "RecordRegistered": EntryKind.RECORD_REGISTERED,
     "RecordSuperseded": EntryKind.RECORD_SUPERSEDED,
@@ -198,6 +203,7 @@ class ChainHistory:
         self.records: dict[bytes, DecodedEvent] = {}
         self.superseded: dict[bytes, DecodedEvent] = {}
         self.anchors: dict[bytes, DecodedEvent] = {}
+        self._registry: dict[str, list[tuple[int, bool]]] = defaultdict(list)
         self._replay()
 
     # -- building ----------------------------------------------------------------------------
@@ -245,6 +251,8 @@ class ChainHistory:
                     self.superseded[bytes(a["oldRecordId"])] = e
             elif e.contract == "AccessLog" and e.name == "ReceiptRootAnchored":
                 self.anchors[bytes(a["root"])] = e
+            elif e.contract == "ProviderRegistry" and e.name in _REGISTRY_STATES:
+                self._registry[a["provider"]].append((e.block_number, _REGISTRY_STATES[e.name]))
 
     # -- block times -------------------------------------------------------------------------
 
@@ -296,6 +304,13 @@ class ChainHistory:
             return AccessAt(True, "emergency", f"emergency access open until {emergency_until}",
                             grant)
         return AccessAt(False, "", reason, grant)
+
+    def provider_at(self, provider: Address, block_number: int) -> bool | None:
+        """The provider's registry status after block ``block_number``: ``None`` when not
+        registered yet, else whether it was active (not suspended)."""
+        states = [active for block, active in self._registry.get(provider, [])
+                  if block <= block_number]
+        return states[-1] if states else None
 
     def denials_between(self, patient: Address, provider: Address, scope_id: ScopeId,
                         after_block: int, until_time: int) -> list[tuple[int, bytes]]:
@@ -877,9 +892,11 @@ def verify_access(history: ChainHistory, receipts: Iterable[ReceiptRow], *,
 
     Per receipt: the record is registered to the receipt's patient with the receipt's scope
     before the head block; the head block exists and is not after the serving time; the
-    request was fresh (``issuedAt`` within the service's ±120 s of ``servedAt``);
-    ``hasAccess`` held at the head block (rebuilt from events); and no revocation mined well
-    before the read (``stale_head_slack`` seconds) was left out of its head block.
+    request was fresh (``issuedAt`` within the service's ±120 s of ``servedAt``); the reader
+    was a registered provider (an active one when only an emergency access authorised it, as
+    the service's access check requires); ``hasAccess`` held at the head block (rebuilt from
+    events); and no revocation mined well before the read (``stale_head_slack`` seconds) was
+    left out of its head block.
 
     ``eth_call_sample``: for that many random receipts, also ask the node for
     ``hasAccess`` at the head block (``eth_call`` with a historical block tag) and compare it
@@ -938,6 +955,13 @@ def verify_access(history: ChainHistory, receipts: Iterable[ReceiptRow], *,
             problems.append(("access.stale_request", f"issuedAt {r.issued_at} is more than "
                              f"{MAX_CLOCK_SKEW_S} s from servedAt {r.served_at}"))
         decision = history.access_at(r.patient, r.provider, r.scope_id, r.head_block)
+        registered = history.provider_at(r.provider, r.head_block)
+        if registered is None:
+            problems.append(("access.provider", f"{r.provider} was not in the provider "
+                             f"registry at head block {r.head_block}"))
+        elif not registered and decision.via == "emergency":
+            problems.append(("access.provider", f"{r.provider} was suspended at head block "
+                             f"{r.head_block}: an emergency access needs an active provider"))
         if not decision.allowed:
             problems.append(("access.no_grant", f"no live grant at head block {r.head_block}: "
                              f"{decision.reason}"))

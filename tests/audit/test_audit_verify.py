@@ -410,3 +410,14 @@ def test_a_cache_that_lies_about_an_anchor_is_caught_by_batch_of(story: Story) -
     lying = audit.ChainHistory(story.chain, events, honest.head_block)
     report = audit.verify_receipts(story.chain, story.db, lying, seed=1)
     assert {"batch.batch_of", "batch.count"} <= report.failed_checks()
+
+
+def test_read_by_an_unregistered_reader_is_detected(story: Story) -> None:
+    history = audit.ChainHistory.from_index(story.chain, story.index)
+    honest = audit.load_receipts(story.db)[0]
+    stranger = audit.ReceiptRow(**{**{f: getattr(honest, f) for f in honest.__slots__},
+                                   "provider": "0x" + "5A" * 20})
+    assert history.provider_at(honest.provider, honest.head_block) is True
+    report = audit.verify_access(history, [stranger])
+    assert {"access.provider", "access.no_grant"} == report.failed_checks()
+    assert "not in the provider registry" in report.failures[0].reason
