@@ -177,8 +177,10 @@ class LocalStack:
 
         self._say(f"starting anvil on 127.0.0.1:{self.options.rpc_port} "
                   f"(state: {home.anvil_state})")
+        # Kept before start(): a Ctrl-C in the middle of it must still stop the process.
         self._node = LocalNode(port=self.options.rpc_port, state_path=home.anvil_state,
-                               log_path=home.logs_dir / "anvil.log").start()
+                               log_path=home.logs_dir / "anvil.log")
+        self._node.start()
         rpc_url = self._node.rpc_url
         anvil_pid = listener_pid(self.options.rpc_port)
         deployment, deployment_file, deployed_now = self._deployment(base, rpc_url)
@@ -195,7 +197,8 @@ class LocalStack:
 
             self._say(f"starting a local IPFS node (repository: {home.ipfs_repo})")
             self._ipfs = LocalIpfsNode(repo_path=home.ipfs_repo,
-                                       log_path=home.logs_dir / "ipfs.log").start()
+                                       log_path=home.logs_dir / "ipfs.log")
+            self._ipfs.start()
             overrides.update(store="ipfs", ipfs_api=self._ipfs.api_url)
         settings = load_settings(home, config_file=self.options.config_file, **overrides)
         self.settings = settings
