@@ -38,6 +38,7 @@ from kizuna.services.onchain import (
     checked_bytes32,
     prepare,
     require_event,
+    signed_field,
     submit,
 )
 from kizuna.types import Address, ScopeId
@@ -188,17 +189,18 @@ def grant_access(
 
 def _check_signed_grant(action: SignedAction, patient: Address, provider: Address,
                         ids: tuple[ScopeId, ...], expires_at: int) -> None:
-    message = action.typed.message
     if action.kind not in ("Grant", "GrantBatch"):
         raise InputError("signature", f"a {action.kind} signature cannot grant access")
-    if action.patient != patient or checked_address("provider", message["provider"]) != provider:
+    if (signed_field(action, "patient", "address") != patient
+            or signed_field(action, "provider", "address") != provider):
         raise InputError("signature", "signed for another patient or provider")
-    signed = ([str(message["scopeId"])] if action.kind == "Grant"
-              else [str(s) for s in message["scopeIds"]])
-    if [s.lower() for s in signed] != ["0x" + s.hex() for s in ids]:
+    signed = ([signed_field(action, "scopeId", "bytes32")] if action.kind == "Grant"
+              else signed_field(action, "scopeIds", "bytes32[]"))
+    if signed != list(ids):
         raise InputError("signature", "signed for other scopes")
-    if int(message["expiresAt"]) != expires_at:
+    if signed_field(action, "expiresAt", "uint") != expires_at:
         raise InputError("signature", "signed with another expiry")
+    signed_field(action, "deadline", "uint")
 
 
 def _check_grant_event(ctx: ServiceContext, receipt: TxReceipt, patient: Address,
@@ -246,13 +248,13 @@ def revoke_access(ctx: ServiceContext, *, patient: str, provider: str, scope_id:
     grantee = checked_address("provider", provider)
     sid = ScopeId(checked_bytes32("scope_id", scope_id))
     if isinstance(authorization, SignedAction):
-        message = authorization.typed.message
         if authorization.kind != "Revoke":
             raise InputError("signature", f"a {authorization.kind} signature cannot revoke")
-        if (authorization.patient != owner
-                or checked_address("provider", message["provider"]) != grantee
-                or str(message["scopeId"]).lower() != "0x" + sid.hex()):
+        if (signed_field(authorization, "patient", "address") != owner
+                or signed_field(authorization, "provider", "address") != grantee
+                or signed_field(authorization, "scopeId", "bytes32") != sid):
             raise InputError("signature", "signed for another patient, provider or scope")
+        signed_field(authorization, "deadline", "uint")
     receipt = submit(ctx.chain, relayer, authorization)
     require_event(ctx.chain, receipt, "AccessRevoked",
                   expected={"patient": owner, "provider": grantee, "scopeId": sid})

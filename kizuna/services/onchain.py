@@ -26,7 +26,7 @@ from eth_utils.address import is_address, to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
 
-from kizuna.chain.eip712 import SignedAction, TypedData
+from kizuna.chain.eip712 import SIGNED_ACTIONS, SignedAction, TypedData
 from kizuna.chain.index.events import DecodedEvent
 from kizuna.chain.models import ContractCall, TxReceipt
 from kizuna.chain.signers import ExternalWalletSigner
@@ -161,6 +161,51 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def signed_field(action: SignedAction, name: str, kind: str) -> Any:
+    """One field of a signed action's message, parsed; ``InputError`` naming it otherwise.
+
+    ``kind``: ``address`` (EIP-55 string), ``bytes32`` (bytes), ``bytes32[]`` (list of bytes),
+    ``uint`` (int). Typed data arrives from outside: a missing or malformed field is bad input,
+    never a crash."""
+    expected_types = {action.kind: SIGNED_ACTIONS[action.kind]}
+    if {k: tuple(v) for k, v in action.typed.types.items()} != expected_types:
+        raise InputError("typed_data.types", f"are not the ledger's {action.kind} type")
+    where = f"typed_data.message.{name}"
+    message = action.typed.message
+    if name not in message:
+        raise InputError(where, "missing")
+    value = message[name]
+    if kind == "address":
+        return checked_address(where, value)
+    if kind == "uint":
+        try:
+            number = int(str(value), 0) if str(value).startswith("0x") else int(str(value))
+        except ValueError:
+            raise InputError(where, f"{value!r} is not an integer") from None
+        if number < 0:
+            raise InputError(where, "must not be negative")
+        return number
+    if kind == "bytes32":
+        return _bytes32_text(where, value)
+    if kind == "bytes32[]":
+        if not isinstance(value, list | tuple):
+            raise InputError(where, "must be a list")
+        return [_bytes32_text(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    raise ValueError(f"unknown field kind {kind!r}")
+
+
+def _bytes32_text(where: str, value: object) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return checked_bytes32(where, value)
+    text = str(value)
+    if not text.startswith(("0x", "0X")) or len(text) != 66:
+        raise InputError(where, "must be 0x + 64 hex digits")
+    try:
+        return bytes.fromhex(text[2:])
+    except ValueError:
+        raise InputError(where, "is not hex") from None
+
+
 def checked_address(field: str, value: object) -> Address:
     """An EIP-55 address, or ``InputError`` naming ``field``."""
     if not isinstance(value, str) or not is_address(value):
@@ -183,6 +228,7 @@ __all__ = [
     "checked_bytes32",
     "prepare",
     "require_event",
+    "signed_field",
     "submit",
     "wait_for",
 ]

@@ -51,6 +51,7 @@ from kizuna.services.onchain import (
     checked_bytes32,
     prepare,
     require_event,
+    signed_field,
     submit,
 )
 from kizuna.storage.envelope import MAX_PREAMBLE_SIZE, TAG_SIZE, EnvelopeHeader, read_header
@@ -265,18 +266,19 @@ def _check_signed_registration(action: SignedAction, patient: Address, record_id
                                scope_id: ScopeId, supersedes: RecordId | None) -> None:
     if action.kind != "RegisterRecord":
         raise InputError("signature", f"a {action.kind} signature cannot register a record")
-    message = action.typed.message
-    if action.patient != patient:
+    if signed_field(action, "patient", "address") != patient:
         raise InputError("signature", f"signed for patient {action.patient}, not {patient}")
-    if str(message["recordId"]).lower() != "0x" + record_id.hex():
+    if signed_field(action, "recordId", "bytes32") != record_id:
         raise InputError("signature", "signed for another record id")
-    if str(message["scopeId"]).lower() != "0x" + scope_id.hex():
+    if signed_field(action, "scopeId", "bytes32") != scope_id:
         raise InputError("signature", "signed for another scope id")
-    signed_old = bytes.fromhex(str(message["supersedes"])[2:])
+    signed_old = signed_field(action, "supersedes", "bytes32")
     if signed_old != (supersedes if supersedes is not None else bytes(32)):
         raise InputError("signature", "signed for another superseded record"
                          if supersedes is not None or any(signed_old)
                          else "signed as a new version, but nothing is superseded")
+    signed_field(action, "commitment", "bytes32")
+    signed_field(action, "deadline", "uint")
 
 
 def _register(ctx: ServiceContext, relayer: Relayer | None, patient: Address,
@@ -284,7 +286,7 @@ def _register(ctx: ServiceContext, relayer: Relayer | None, patient: Address,
               registration: SignedAction | SentTransaction,
               supersedes: RecordId | None) -> None:
     if isinstance(registration, SignedAction):
-        signed = bytes.fromhex(str(registration.typed.message["commitment"])[2:])
+        signed = signed_field(registration, "commitment", "bytes32")
         if signed != commitment:
             raise InputError("signature", "the signed commitment is not the envelope's "
                                           f"(signed 0x{signed.hex()}, computed "

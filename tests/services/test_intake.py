@@ -100,3 +100,30 @@ def test_wrong_record_and_content_type_are_named() -> None:
 def test_not_an_envelope() -> None:
     with pytest.raises(EnvelopeFormatError, match="magic"):
         b"".join(EnvelopeIntake(record_id=RID, max_size=1 << 20).chunks([b"%PDF-1.4" * 400]))
+
+
+def test_malformed_signed_actions_are_input_errors() -> None:
+    from kizuna.chain.eip712 import SignedAction, TypedData, ledger_domain, revoke_typed_data
+    from kizuna.services.onchain import signed_field
+
+    domain = ledger_domain(chain_id=31337, ledger="0x" + "11" * 20)
+    typed = revoke_typed_data(domain, patient="0x" + "22" * 20, provider="0x" + "33" * 20,
+                              scope_id=b"\x01" * 32, nonce=0, deadline=10)
+    action = SignedAction(typed, b"\x00" * 65)
+    assert signed_field(action, "scopeId", "bytes32") == b"\x01" * 32
+    assert signed_field(action, "deadline", "uint") == 10
+    broken = {**typed.to_json()}
+    broken["message"] = {**broken["message"], "scopeId": "0x12", "deadline": "soon"}
+    del broken["message"]["provider"]
+    bad = SignedAction(TypedData.from_json(broken), b"\x00" * 65)
+    for name, kind, reason in [("scopeId", "bytes32", "64 hex"), ("deadline", "uint", "integer"),
+                               ("provider", "address", "missing")]:
+        with pytest.raises(InputError, match=reason) as raised:
+            signed_field(bad, name, kind)
+        assert raised.value.field == f"typed_data.message.{name}"
+    other_types = {**typed.to_json()}
+    other_types["types"] = {**other_types["types"],
+                            "Revoke": [{"name": "patient", "type": "address"}]}
+    with pytest.raises(InputError, match="types"):
+        signed_field(SignedAction(TypedData.from_json(other_types), b"\x00" * 65), "patient",
+                     "address")
