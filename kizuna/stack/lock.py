@@ -115,8 +115,9 @@ def check_ports_free(ports: Sequence[tuple[int, str, str]], *,
     for port, purpose, hint in ports:
         if port and port_in_use(port):
             pid = listener_pid(port)
-            explained = (known or {}).get(pid) if pid is not None else None
-            raise PortInUse(port, purpose, pid, f"stop it (kill {pid})" if explained else hint,
+            leftover = (known or {}).get(pid) if pid is not None else None
+            explained = leftover or (describe_pid(pid) if pid is not None else None)
+            raise PortInUse(port, purpose, pid, f"stop it (kill {pid})" if leftover else hint,
                             known=explained)
 
 
@@ -148,6 +149,31 @@ def listener_pid(port: int) -> int | None:
     return None
 
 
+def _is_kizuna_up(pid: int) -> bool:
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    names = [a.decode(errors="replace") for a in args if a]
+    return "up" in names and any(n.endswith(("/kizuna", "kizuna.cli")) or n == "kizuna"
+                                 for n in names)
+
+
+def describe_pid(pid: int) -> str | None:
+    """``"a `kizuna up`"`` or ``"started by a `kizuna up` (pid P)"`` when that is what ``pid``
+    is (Linux ``/proc``), else ``None``."""
+    if _is_kizuna_up(pid):
+        return "a `kizuna up`"
+    try:
+        stat_fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1]
+        parent = int(stat_fields.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    if _is_kizuna_up(parent):
+        return f"started by a `kizuna up` (pid {parent})"
+    return None
+
+
 def _process_name(pid: int | None) -> str | None:
     if pid is None:
         return None
@@ -157,5 +183,5 @@ def _process_name(pid: int | None) -> str | None:
         return None
 
 
-__all__ = ["PortInUse", "StackLock", "StackRunning", "check_ports_free", "listener_pid",
-           "read_lock"]
+__all__ = ["PortInUse", "StackLock", "StackRunning", "check_ports_free", "describe_pid",
+           "listener_pid", "read_lock"]

@@ -39,10 +39,12 @@ def test_ports_in_use_are_named_with_the_process_in_the_way(running_stack: UpPro
     assert f"port {rpc_port} on 127.0.0.1 (Ethereum node) is in use by pid" in \
         chain_taken.error_line
     assert "--rpc-port" in chain_taken.error_line
+    assert f"started by a `kizuna up` (pid {info['pid']})" in chain_taken.error_line
     api_taken = run(other, "up", "--rpc-port", str(free_port()), "--port", str(api_port))
     assert api_taken.code == 5
     assert f"port {api_port} on 127.0.0.1 (API) is in use by pid {info['pid']}" in \
         api_taken.error_line
+    assert "a `kizuna up`" in api_taken.error_line
     assert not (other / "up.lock").exists()  # released by the refused start
 
 
