@@ -155,7 +155,12 @@ class InboxKey:
     def verify(self) -> None:
         """``AccessDenied`` unless the statement is signed by the patient (checked by senders:
         the service could otherwise hand out a key of its own)."""
-        signer = Account.recover_message(self.statement.signable(), signature=self.signature)
+        try:
+            signer = Account.recover_message(self.statement.signable(),
+                                             signature=self.signature)
+        except (ValueError, TypeError):
+            raise AccessDenied(f"the inbox key of {self.patient} carries no valid "
+                               "signature") from None
         if signer != self.patient:
             raise AccessDenied(f"the inbox key of {self.patient} is signed by {signer}")
 
@@ -170,10 +175,7 @@ def publish_inbox_key(ctx: ServiceContext, *, patient: str, public_key: bytes,
         raise InputError("signature", "must be 65 bytes (r, s, v)")
     entry = InboxKey(patient=owner, public_key=pre.UmbralPublicKey.from_bytes(public_key),
                      signature=bytes(signature), statement=typed)
-    try:
-        entry.verify()
-    except ValueError:
-        raise InputError("signature", "does not recover to any address") from None
+    entry.verify()
     with ctx.db.write() as conn:
         conn.execute(inbox_keys.delete().where(inbox_keys.c.patient == owner))
         conn.execute(inbox_keys.insert().values(patient=owner, public_key=bytes(public_key),
