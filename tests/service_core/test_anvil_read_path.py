@@ -109,3 +109,34 @@ def test_revocation_race(anvil_stack: Stack) -> None:
     by_provider = dict(zip([p.address for p in providers], revoking_blocks, strict=True))
     late = [r for r in stored if r.head_block >= by_provider[r.request.provider]]
     assert not late, f"{len(late)} receipts at or after their revoking block"
+
+
+def test_batched_check_refuses_unregistered_readers_and_expired_grants(
+        anvil_stack: Stack) -> None:
+    from kizuna.access.check import GrantExpired, ProviderNotRegistered
+
+    stack = anvil_stack
+    patient, provider, stranger = stack.party(), stack.provider(), stack.party()
+    record = stack.add_record(patient)
+    stack.chain.ledger.grant(stranger.address, record.scope_id, stack.env.now() + 3600,
+                             signer=patient.signer)
+    request, signature = stack.request(stranger, patient, record)
+    with pytest.raises(ProviderNotRegistered):  # providerOf reverts inside the batch
+        serve_read(stack.ctx, request=request, signature=signature)
+    stack.grant(patient, provider, expires_in=60)
+    stack.env.advance(120)
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(GrantExpired):
+        serve_read(stack.ctx, request=request, signature=signature)
+
+
+def test_fast_rpc_reports_an_unreachable_node() -> None:
+    from kizuna.access.check import _FastRpc
+    from kizuna.chain.localnode import free_port
+    from kizuna.errors import NodeUnreachable
+
+    rpc = _FastRpc(f"http://127.0.0.1:{free_port()}", timeout=2)
+    with pytest.raises(NodeUnreachable, match="does not answer"):
+        rpc.call("eth_blockNumber", [])
+    assert not _FastRpc.usable("http://user:pw@127.0.0.1:8545")
+    assert not _FastRpc.usable("ws://127.0.0.1:8545")
