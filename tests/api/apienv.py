@@ -29,8 +29,9 @@ from kizuna.chain.models import ContractCall
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
 
-ADMIN, RELAYER, FUNDER = 0, 1, 2
-"""Which dev keys of the API tests' own anvil play which part."""
+ADMIN, RELAYER, FUNDER, ANCHORER = 0, 1, 2, 3
+"""Which dev keys of the API tests' own anvil play which part (each key is used by one process
+only, so no two processes race for an account's nonces)."""
 
 
 @dataclass
@@ -66,9 +67,10 @@ class ChainEnv:
 
 
 def deploy_env(node: LocalNode, directory: Path) -> ChainEnv:
-    keys = dev_private_keys(3)
+    keys = dev_private_keys(4)
     w3 = web3_for(node.rpc_url)
-    deployment = deploy(w3, Account.from_key(keys[ADMIN]), directory=directory)
+    deployment = deploy(w3, Account.from_key(keys[ADMIN]), directory=directory,
+                        anchorer=Account.from_key(keys[ANCHORER]).address)
     chain = connect(node.rpc_url, deployment)
     return ChainEnv(node=node, deployment=deployment,
                     deployment_file=directory / f"{deployment.chain_id}.json", chain=chain,
@@ -88,7 +90,7 @@ def settings_for(env: ChainEnv, data: Path, *, port: int, **overrides: Any) -> S
         siwe_domain=f"127.0.0.1:{port}",
         siwe_uri=f"http://127.0.0.1:{port}",
         relayer_key=env.relayer_key,
-        anchorer_key=dev_private_keys(1)[ADMIN],
+        anchorer_key=dev_private_keys(4)[ANCHORER],
         anchor_interval_s=3600.0,
     )
     values.update(overrides)

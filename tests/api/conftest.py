@@ -26,8 +26,10 @@ def api_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
         yield node
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chain_env(api_node: LocalNode, tmp_path_factory: pytest.TempPathFactory) -> ChainEnv:
+    """A fresh deployment per test: one service (database) per AccessLog, as in production —
+    an auditor of one deployment must not see other tests' anchored batches."""
     return deploy_env(api_node, tmp_path_factory.mktemp("deployment"))
 
 
