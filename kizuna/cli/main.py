@@ -20,6 +20,7 @@ from kizuna.errors import KizunaError
 COMMANDS: dict[str, str] = {
     "up": "kizuna.cli.up:up",
     "status": "kizuna.cli.up:status",
+    "down": "kizuna.cli.up:down",
     "keys": "kizuna.cli.keys:keys",
     "config": "kizuna.cli.config_cmd:config",
     "serve": "kizuna.cli.serve:serve",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +25,7 @@ from kizuna.cli.output import (
     print_facts,
     progress,
 )
-from kizuna.errors import NodeUnreachable
+from kizuna.errors import KizunaError, NodeUnreachable, NotFoundError
 from kizuna.stack.demo import DEMO_PASSPHRASE
 from kizuna.stack.home import load_settings
 from kizuna.stack.local import DEFAULT_RPC_PORT, LocalStack, StackInfo, StackOptions
@@ -144,6 +147,7 @@ def _print_running(info: StackInfo) -> None:
         f"curl {info.api_url}/health",
         f"open {info.docs_url}                      # the API, try it in the browser",
         f"kizuna status{home_flag}",
+        f"kizuna down{home_flag}                  # or Ctrl-C here: stops, keeps the data",
         f"kizuna keys list{home_flag}",
     ]
     if info.demo is not None:
@@ -211,6 +215,67 @@ def status(api_url: str | None, home_dir: Path | None, as_json: bool) -> None:
     }))
 
 
+@click.command("down")
+@click.option("--timeout", type=click.FloatRange(1, 600), default=60.0, show_default=True,
+              help="Seconds to wait for the stack to stop.")
+@home_option
+@json_option
+def down(timeout: float, home_dir: Path | None, as_json: bool) -> None:
+    """Stop the `kizuna up` running on this home (as Ctrl-C in its terminal would).
+
+    Sends SIGTERM to the pid in $KIZUNA_HOME/up.lock and waits until that process has exited
+    (the chain's state saved). Exits 3 when no stack runs on this home.
+
+    \b
+    Example:
+      kizuna down
+      kizuna down --home /tmp/kizuna-try
+    """
+    home = resolve_home(home_dir)
+    holder = read_lock(home.lock_file)
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or not _stack_alive(home.lock_file):
+        raise NotFoundError(f"no `kizuna up` is running on {home.root}")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _stack_alive(home.lock_file) or _pid_running(pid):
+        if time.monotonic() > deadline:
+            raise KizunaError(f"`kizuna up` (pid {pid}) did not stop within {timeout:g}s")
+        time.sleep(0.2)
+    emit({"stopped": pid, "home": home.root},
+         human=lambda: click.echo(f"stopped `kizuna up` (pid {pid}) on {home.root}"))
+
+
+def _pid_running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting for its parent does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
+
+
+def _stack_alive(lock_file: Path) -> bool:
+    """Whether some process holds the home's lock (the lock, not the pid, is the truth)."""
+    try:
+        handle = lock_file.open("r")
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
+
 def _error_message(answer: httpx.Response) -> str:
     try:
         return str(answer.json()["error"]["message"])
@@ -218,4 +283,4 @@ def _error_message(answer: httpx.Response) -> str:
         return answer.text[:200]
 
 
-__all__ = ["status", "up"]
+__all__ = ["down", "status", "up"]

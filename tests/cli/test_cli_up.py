@@ -122,8 +122,14 @@ def test_demo_data_survives_a_restart_and_a_reset_chain_is_reported(tmp_path: Pa
         assert again["deployed_now"] is False
         assert again["contracts"] == info["contracts"]
         assert _state(home, again["rpc_url"], again["deployment_file"]) == before
+        stopped = run(home, "down", "--json")
+        assert stopped.code == 0, stopped.err
+        assert stopped.json()["stopped"] == again["pid"]
+        assert second.process.wait(timeout=5) == 0  # `down` returned once it had exited
     finally:
         assert second.stop(signal.SIGTERM) == 0, second.stderr
+    nothing = run(home, "down")
+    assert nothing.code == 3 and "no `kizuna up` is running" in nothing.error_line
 
     (home / "chain" / "anvil-state.json").unlink()
     reset = run(home, "up", *ports, env=clean_env(home))
