@@ -41,6 +41,7 @@ from web3.providers.rpc import HTTPProvider
 from web3.types import BlockIdentifier
 
 from kizuna.access.grant import VerifiedGrant, _issue
+from kizuna.chain.index.store import StaleRead
 from kizuna.chain.models import BlockRef
 from kizuna.chain.reverts import abi_type_string
 from kizuna.chain.transactions import node_errors
@@ -326,12 +327,26 @@ class AccessCheck:
         record = self.records.get(record_id)
         if patient is not None and checksum_address(patient) != record.patient:
             raise WrongPatient(f"record 0x{bytes(record_id).hex()} is not {patient}'s")
-        head = self._head()
-        self.index.index.require_fresh(head.number)
+        head = self._fresh_head()
         state = self._state(record, provider, head)
         return self._decide(record, provider, head, state)
 
     # -- reading the chain at the head --------------------------------------------------------
+
+    def _fresh_head(self) -> BlockRef:
+        """The head to decide at: never older than what the index has seen. Another thread may
+        sync the index past the head this one just read; then this one takes the newer head
+        (a few tries; a chain that outruns them all is a ``StaleRead``)."""
+        for _ in range(4):
+            head = self._head()
+            try:
+                self.index.index.require_fresh(head.number)
+            except StaleRead:
+                continue
+            return head
+        head = self.index.head()
+        self.index.index.require_fresh(head.number)
+        return head
 
     def _head(self) -> BlockRef:
         """The node's head, with the index synced to it. When the index is at the head already

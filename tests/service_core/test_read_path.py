@@ -310,3 +310,26 @@ def test_a_row_naming_another_scope_than_the_chain_is_refused(stack: Stack) -> N
     with pytest.raises(WrongPatient, match="disagrees with the chain"):
         serve_read(stack.ctx, request=request, signature=signature)
     assert _receipts(stack) == 0
+
+
+def test_a_head_overtaken_by_another_thread_is_replaced_not_used(stack: Stack) -> None:
+    """Between reading the head and deciding, another thread may sync the index further: the
+    check then takes the newer head instead of deciding on the older one."""
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider)
+    old = stack.ctx.index.head()
+    stack.env.mine()
+    newer = stack.ctx.index.head()  # "another thread" synced the index past `old`
+    assert newer.number == old.number + 1
+    real = stack.ctx.access._head
+    calls: list[int] = []
+
+    def overtaken():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return old if len(calls) == 1 else real()
+
+    stack.ctx.access._head = overtaken  # type: ignore[method-assign]
+    request, signature = stack.request(provider, patient, record)
+    answer = serve_read(stack.ctx, request=request, signature=signature)
+    assert len(calls) == 2 and answer.head_block == newer.number
