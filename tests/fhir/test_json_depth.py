@@ -25,12 +25,25 @@ CHILD = textwrap.dedent(
         else:
             raise AssertionError("deep JSON was decoded")
     assert load_json('{"s": "[[[[{{{{", "n": [[1]]}') == {"s": "[[[[{{{{", "n": [[1]]}
+    from kizuna.storage.fhir.canonical import canonical_json
+    deep = {}
+    for _ in range(5_000):
+        deep = {"a": deep}
+    try:
+        canonical_json(deep)
+    except FhirValidationError:
+        raise
+    except Exception as exc:
+        assert str(exc).endswith("JSON nested too deeply"), exc
+    else:
+        raise AssertionError("deep mapping was written")
     print("ok")
     """
 )
 
 
 def test_deep_json_is_refused_with_a_raised_recursion_limit() -> None:
+    """Decoding and canonical writing both stop at a fixed depth."""
     done = subprocess.run(
         [sys.executable, "-c", CHILD], capture_output=True, text=True, timeout=120, check=False
     )

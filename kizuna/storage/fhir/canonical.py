@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from kizuna.errors import InputError
-from kizuna.storage.fhir.jsonio import FhirJson, load_json
+from kizuna.storage.fhir.jsonio import MAX_JSON_DEPTH, FhirJson, load_json
 
 CONTENT_TYPE = "application/fhir+json"
 """The media type of canonical FHIR records."""
@@ -66,7 +66,11 @@ def _number(value: float) -> str:
     return _decimal(Decimal(repr(value)))
 
 
-def _write(value: Any, out: list[str]) -> None:
+def _write(value: Any, out: list[str], depth: int = 0) -> None:
+    if depth > MAX_JSON_DEPTH:
+        # An explicit bound, not RecursionError: libraries (py-evm, py_ecc) raise the
+        # interpreter's recursion limit process-wide, which would let this run unbounded.
+        raise InputError("", "JSON nested too deeply")
     if isinstance(value, str):
         out.append(_string(value))
     elif value is True:
@@ -91,14 +95,14 @@ def _write(value: Any, out: list[str]) -> None:
                 out.append(",")
             out.append(_string(key))
             out.append(":")
-            _write(value[key], out)
+            _write(value[key], out, depth + 1)
         out.append("}")
     elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
         out.append("[")
         for i, item in enumerate(value):
             if i:
                 out.append(",")
-            _write(item, out)
+            _write(item, out, depth + 1)
         out.append("]")
     else:
         raise InputError("", f"{type(value).__name__} is not a JSON value")
