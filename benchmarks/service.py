@@ -1,7 +1,7 @@
 """Service benchmark: provider reads of a 10 KB record through the API, against the same service
 serving the same bytes with no access check, in the same run.
 
-    python benchmarks/service.py [--reads N] [--clients 16] [--instances 1] [--json]
+    python benchmarks/service.py [--reads N] [--clients 16] [--instances 2] [--json]
 
 Setup (not timed): anvil on 127.0.0.1, the contracts deployed, the real API started as
 ``kizuna serve`` (uvicorn with uvloop + httptools, ``--instances`` processes on one SQLite
@@ -390,7 +390,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reads", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--instances", type=int, default=1,
+    parser.add_argument("--instances", type=int, default=2,
                         help="service processes on one database (clients spread over them)")
     parser.add_argument("--skip-audit", action="store_true")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
