@@ -20,7 +20,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kizuna.db import schema as t
 from kizuna.errors import KizunaError
@@ -47,12 +47,19 @@ class IndexFollower:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.last_error: KizunaError | None = None
+        self._seen: tuple[int, bytes, int] | None = None
+        """(head number, head hash, kfrag rows) of the last full pass: with the same head and
+        the same rows nothing can have died since (expiry is judged in the head's time)."""
 
     def tick(self) -> FollowResult:
         """One pass: sync, then delete the fragments of dead grants."""
         with self._lock:
             head = self.ctx.index.head()
             with self.ctx.db.read() as conn:
+                rows = int(conn.execute(select(func.count()).select_from(t.kfrags)).scalar_one())
+                seen = (head.number, head.hash, rows)
+                if seen == self._seen:
+                    return FollowResult(head_block=head.number, deleted=())
                 held = {(r[0], bytes(r[1]), r[2]) for r in conn.execute(
                     select(t.kfrags.c.patient, t.kfrags.c.scope_id, t.kfrags.c.provider)
                     .distinct())}
@@ -73,6 +80,7 @@ class IndexFollower:
                 self.ctx.kfrags.delete(patient=patient, scope_id=ScopeId(scope),
                                        provider=provider)
                 deleted.append((patient, ScopeId(scope), provider))
+            self._seen = None if deleted else seen
             return FollowResult(head_block=head.number, deleted=tuple(deleted))
 
     # -- background ---------------------------------------------------------------------------
