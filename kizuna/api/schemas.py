@@ -412,3 +412,17 @@ class PrepareDeclineIn(Model):
 
 class ConfirmDeclineIn(ConfirmIn):
     provider: AddressStr
+
+
+class PrepareRemoveGuardianIn(Model):
+    guardian: AddressStr
+
+
+class PrepareRevokeAllIn(Model):
+    provider: AddressStr
+
+
+class RevokeAllIn(ConfirmIn):
+    """The hash of the wallet's ``revokeAll`` (it has no signed form)."""
+
+    provider: AddressStr

@@ -116,3 +116,18 @@ def test_relay_refuses_another_patients_signature(people: People) -> None:
     answer = patient.post("/wallet/relay", body)
     assert answer.status_code in (409, 422), answer.text
     assert answer.json()["error"]["kind"] in ("ContractReverted", "RelayRefused")
+
+
+def test_revoke_all_sent_by_the_wallet(people: People, chain_env: ChainEnv) -> None:
+    patient, provider = people.patient, people.provider
+    sealed = patient.add(b"lab", label=LAB, content_type="text/plain")
+    assert patient.grant(provider.address, provider.keys.public_key, [LAB]).status_code == 200
+    assert provider.request_read(patient.address, sealed.record_id).status_code == 200
+    chain_env.fund(patient.address)
+    prepared = patient.post("/wallet/prepare/revoke-all", {"provider": provider.address})
+    assert prepared.status_code == 200, prepared.text
+    tx_hash = _send(patient, prepared.json()["transaction"])
+    done = patient.post("/patient/revocations/all",
+                        {"provider": provider.address, "tx_hash": tx_hash})
+    assert done.status_code == 200, done.text
+    assert provider.request_read(patient.address, sealed.record_id).status_code == 403

@@ -21,6 +21,7 @@ from kizuna.api.schemas import (
     InboxItemOut,
     ReadEntryOut,
     RecordOut,
+    RevokeAllIn,
     RevokeIn,
     ScopeKeysIn,
     TxOut,
@@ -31,6 +32,7 @@ from kizuna.services import grants as grant_service
 from kizuna.services import guardians as guardian_service
 from kizuna.services import inbox as inbox_service
 from kizuna.services import records as record_service
+from kizuna.services.onchain import SentTransaction
 
 router = APIRouter(prefix="/patient", tags=["patient"])
 
@@ -148,3 +150,13 @@ def reads(session: CurrentSession, state: State,
     """Who read which of the patient's records, and when (from the receipts)."""
     return [shaped(ReadEntryOut, r) for r in inbox_service.reads_of(
         state.ctx, patient=session.address, since=since)]
+
+
+@router.post("/revocations/all", response_model=TxOut,
+             responses=error_responses(401, 403, 404, 409, 422, 503))
+def revoke_all(body: RevokeAllIn, session: CurrentSession, state: State) -> TxOut:
+    """Confirm the wallet's ``revokeAll``: every fragment of the pair deleted."""
+    result = grant_service.revoke_all(state.ctx, patient=session.address,
+                                      provider=body.provider,
+                                      authorization=SentTransaction.parse(body.tx_hash))
+    return TxOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number)

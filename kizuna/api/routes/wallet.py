@@ -25,6 +25,8 @@ from kizuna.api.schemas import (
     PrepareGrantIn,
     PrepareGuardianIn,
     PrepareRegistrationIn,
+    PrepareRemoveGuardianIn,
+    PrepareRevokeAllIn,
     PrepareRevokeIn,
     SignedActionIn,
     TxOut,
@@ -72,6 +74,22 @@ def prepare_revoke(body: PrepareRevokeIn, session: CurrentSession, state: State)
     return _out(grant_service.prepare_revoke(
         state.ctx, patient=session.address, provider=body.provider,
         scope_id=unhex("scope_id", body.scope_id), deadline=body.deadline))
+
+
+@router.post("/prepare/revoke-all", response_model=PreparedOut, responses=_PREPARE)
+def prepare_revoke_all(body: PrepareRevokeAllIn, session: CurrentSession,
+                       state: State) -> PreparedOut:
+    """``revokeAll(provider)``: every grant, request and emergency access of the pair."""
+    return _out(grant_service.prepare_revoke_all(state.ctx, patient=session.address,
+                                                 provider=body.provider))
+
+
+@router.post("/prepare/remove-guardian", response_model=PreparedOut, responses=_PREPARE)
+def prepare_remove_guardian(body: PrepareRemoveGuardianIn, session: CurrentSession,
+                            state: State) -> PreparedOut:
+    """``removeGuardian(guardian)``."""
+    return _out(guardian_service.prepare_remove_guardian(state.ctx, patient=session.address,
+                                                         guardian=body.guardian))
 
 
 @router.post("/prepare/appoint-guardian", response_model=PreparedOut, responses=_PREPARE)
@@ -137,6 +155,15 @@ def confirm_guardian(body: ConfirmGuardianIn, session: CurrentSession,
                      state: State) -> ConfirmedOut:
     """Wait for the wallet's ``appointGuardian`` and check its event."""
     return _confirmed(guardian_service.confirm_appoint_guardian(
+        state.ctx, patient=session.address, guardian=body.guardian,
+        transaction=SentTransaction.parse(body.tx_hash)))
+
+
+@router.post("/confirm/remove-guardian", response_model=ConfirmedOut, responses=_CONFIRM)
+def confirm_remove_guardian(body: ConfirmGuardianIn, session: CurrentSession,
+                            state: State) -> ConfirmedOut:
+    """Wait for the wallet's ``removeGuardian`` and check its event."""
+    return _confirmed(guardian_service.confirm_remove_guardian(
         state.ctx, patient=session.address, guardian=body.guardian,
         transaction=SentTransaction.parse(body.tx_hash)))
 
