@@ -60,7 +60,8 @@ def test_exit_codes_are_distinct_and_sysexits_where_they_exist() -> None:
 
 
 @pytest.mark.parametrize("command", [["--help"], ["up", "--help"], ["status", "--help"],
-                                     ["config", "--help"], ["keys", "--help"]])
+                                     ["down", "--help"], ["config", "--help"],
+                                     ["keys", "--help"]])
 def test_help_reads_like_a_manual(tmp_path: Path, command: list[str]) -> None:
     done = run(tmp_path, *command)
     assert done.code == 0 and done.err == ""
