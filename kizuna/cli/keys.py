@@ -12,6 +12,7 @@ from kizuna.cli.options import (
     passphrase_option,
     read_passphrase,
     resolve_home,
+    unlock_key,
 )
 from kizuna.cli.output import Column, emit, json_option, print_facts, print_table
 from kizuna.errors import InputError, NotFoundError
@@ -167,7 +168,7 @@ def umbral_key(name: str, passphrase_file: Path | None, deployment_file: Path | 
     Example:
       kizuna keys umbral-key dr-tanaka
     """
-    home, ring = _keyring(home_dir)
+    home = resolve_home(home_dir)
     if deployment_file is None:
         # Only the deployment path is needed here, not a servable configuration: the
         # service's checks (a real session secret outside development) do not apply.
@@ -184,8 +185,7 @@ def umbral_key(name: str, passphrase_file: Path | None, deployment_file: Path | 
     from kizuna.crypto.wallet_keys import KeyDerivationDomain
 
     deployment = load_deployment_file(deployment_file)
-    ring.address(name)  # a missing or corrupted key is reported before any prompt
-    signer = ring.unlock(name, read_passphrase(passphrase_file))
+    signer = unlock_key(home, name, passphrase_file)
     domain = KeyDerivationDomain(chain_id=deployment.chain_id,
                                  verifying_contract=deployment.consent_ledger)
     derived = participant_keys(signer, domain)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
+from kizuna.chain.signers import KeystoreSigner
 from kizuna.errors import InputError
 from kizuna.stack.home import KizunaHome
 
@@ -71,5 +72,30 @@ def read_passphrase(passphrase_file: Path | None, *, confirm: bool = False,
     return value
 
 
-__all__ = ["PASSPHRASE_ENV", "home_option", "passphrase_option", "read_passphrase",
-           "resolve_home"]
+def unlock_key(home: KizunaHome, name: str, passphrase_file: Path | None) -> KeystoreSigner:
+    """The signer of key ``name`` of ``home``: a missing or corrupted file is reported before
+    the passphrase is asked for, a wrong passphrase after (``WrongPassphrase``, exit 4)."""
+    from kizuna.stack.keyring import Keyring
+
+    ring = Keyring(home.keys_dir)
+    ring.address(name)
+    return ring.unlock(name, read_passphrase(passphrase_file))
+
+
+def api_url_for(home: KizunaHome, explicit: str | None = None) -> str:
+    """The API a command talks to: ``explicit`` (``--api-url``), else the running ``kizuna up``
+    of ``home`` (its lock file), else ``http://<api_host>:<api_port>`` of the configuration."""
+    if explicit:
+        return explicit.rstrip("/")
+    from kizuna.stack.home import load_settings
+    from kizuna.stack.lock import read_lock
+
+    running = read_lock(home.lock_file).get("api_url")
+    if isinstance(running, str):
+        return running.rstrip("/")
+    settings = load_settings(home, environment="development")  # only the address is read
+    return f"http://{settings.api_host}:{settings.api_port}"
+
+
+__all__ = ["PASSPHRASE_ENV", "api_url_for", "home_option", "passphrase_option",
+           "read_passphrase", "resolve_home", "unlock_key"]

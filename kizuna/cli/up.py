@@ -17,7 +17,7 @@ from typing import Any
 import click
 import httpx
 
-from kizuna.cli.options import home_option, resolve_home
+from kizuna.cli.options import api_url_for, home_option, resolve_home
 from kizuna.cli.output import (
     emit,
     json_option,
@@ -27,7 +27,6 @@ from kizuna.cli.output import (
 )
 from kizuna.errors import KizunaError, NodeUnreachable, NotFoundError
 from kizuna.stack.demo import DEMO_PASSPHRASE
-from kizuna.stack.home import load_settings
 from kizuna.stack.local import DEFAULT_RPC_PORT, LocalStack, StackInfo, StackOptions
 from kizuna.stack.lock import read_lock
 
@@ -181,13 +180,7 @@ def status(api_url: str | None, home_dir: Path | None, as_json: bool) -> None:
     """
     home = resolve_home(home_dir)
     holder = read_lock(home.lock_file)
-    if api_url is None:
-        if isinstance(holder.get("api_url"), str):
-            api_url = str(holder["api_url"])
-        else:
-            settings = load_settings(home)
-            api_url = f"http://{settings.api_host}:{settings.api_port}"
-    url = api_url.rstrip("/")
+    url = api_url_for(home, api_url)
     try:
         # /health asks the store about a CID it lacks: a js-ipfs node takes its find timeout
         # (~10 s) to say no, so allow for it.
