@@ -150,10 +150,19 @@ def _print_running(info: StackInfo) -> None:
         f"kizuna keys list{home_flag}",
     ]
     if info.demo is not None:
-        steps += [
-            f"export KIZUNA_PASSPHRASE={DEMO_PASSPHRASE}",
-            f"kizuna keys umbral-key dr-tanaka{home_flag}   # the key aiko's grants target",
-        ]
+        from kizuna.cli.main import COMMANDS
+
+        steps.append(f"export KIZUNA_PASSPHRASE={DEMO_PASSPHRASE}")
+        if "patient" in COMMANDS:  # the role commands, when installed
+            steps += [
+                f"kizuna patient records --key kenji{home_flag}",
+                f"kizuna patient grant dr-tanaka Observation:laboratory --days 30 --key kenji"
+                f"{home_flag}   # as kenji: share lab results with dr-tanaka for 30 days",
+                f"kizuna patient reads --key aiko{home_flag}   # who read aiko's records, when",
+            ]
+        if "provider" in COMMANDS:
+            steps.append(f"kizuna provider records --key dr-tanaka{home_flag}")
+        steps.append(f"kizuna keys umbral-key dr-tanaka{home_flag}   # dr-tanaka's registry key")
     else:
         steps += [f"kizuna keys create me{home_flag}",
                   f"kizuna up --demo{home_flag}   # restart with demo patients and providers"]
