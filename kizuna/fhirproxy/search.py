@@ -178,7 +178,10 @@ def parse_query(resource_type: str, params: Sequence[tuple[str, str]]) -> Query:
                 raise SearchError(name, "an empty reference")
             query.patients.append(alternatives)
         elif base == "date":
-            query.dates.append([DateCondition.parse(a, field=name) for a in alternatives])
+            try:
+                query.dates.append([DateCondition.parse(a, field=name) for a in alternatives])
+            except InputError as exc:
+                raise SearchError(exc.field, exc.reason) from None
         elif base == "code":
             query.codes.append([Token.parse(a, field=name) for a in alternatives])
         elif base == "category":
