@@ -1,0 +1,649 @@
+"""``kizuna patient``: a patient's whole use of Kizuna from the terminal.
+
+Every command unlocks the patient's key (``--key NAME``), derives the patient's encryption keys
+from one wallet signature, and runs :class:`~kizuna.client.patient.PatientClient` against the
+API (default) or in-process (``--local``). Records are encrypted here before they leave the
+machine; grants carry key fragments made here; the API sees ciphertext and signatures only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kizuna.cli.output import Column, emit, json_option, print_facts, print_table, progress
+from kizuna.cli.participant import (
+    RoleArgs,
+    Session,
+    hex32,
+    match_id,
+    open_session,
+    parse_when,
+    require_local,
+    role_options,
+    short,
+    show_time,
+    write_output,
+)
+from kizuna.errors import InputError, NotFoundError
+
+DAY = 86_400
+
+EXAMPLES_KEY = "--key aiko"
+
+
+@contextmanager
+def _patient(kwargs: dict[str, Any]) -> Iterator[tuple[Session, Any]]:
+    """The session and the :class:`PatientClient` of the command's ``--key``."""
+    from kizuna.client.patient import PatientClient
+
+    args = RoleArgs.take(kwargs)
+    with open_session(args) as session:
+        yield session, PatientClient(signer=session.signer, service=session.service,
+                                     chain=session.chain)
+
+
+def expand_scopes(labels: Sequence[str]) -> list[str]:
+    """Scope labels as given, a bare resource type expanded to itself plus each of its
+    category labels (``Observation`` → ``Observation``, ``Observation:laboratory``, ...):
+    records are filed under their category, each scope has its own key."""
+    from kizuna.client.keys import vocabulary
+    from kizuna.crypto.scopes import scope_label
+
+    known = vocabulary()
+    out: list[str] = []
+    for given in labels:
+        label = str(scope_label(given))
+        wanted = [label]
+        if ":" not in label:
+            wanted += [str(v) for v in known if str(v).startswith(label + ":")]
+        out += [w for w in wanted if w not in out]
+    return out
+
+
+def _expiry(client: Any, days: int | None, until: str | None) -> int:
+    if (days is None) == (until is None):
+        raise InputError("days", "give either --days N or --until DATE")
+    if days is not None:
+        if days <= 0:
+            raise InputError("days", "must be at least 1")
+        return int(client.now()) + days * DAY
+    assert until is not None
+    moment = parse_when(until, field="until", end_of_day=True)
+    if moment <= int(client.now()):
+        raise InputError("until", f"{until} is in the past")
+    return moment
+
+
+def _record_row(record: Any, label: Any) -> dict[str, Any]:
+    return {"record_id": hex32(record.record_id), "label": label,
+            "content_type": record.content_type, "size": record.size,
+            "date": show_time(record.created_at), "created_at": record.created_at,
+            "cid": record.cid, "scope_id": hex32(record.scope_id)}
+
+
+@click.group("patient")
+def patient() -> None:
+    """The patient's side: your records, who may read them, and who did.
+
+    Every command needs your key (--key NAME or $KIZUNA_KEY) and its passphrase
+    (--passphrase-file, $KIZUNA_PASSPHRASE or a prompt). Records are encrypted on this machine
+    before upload; grants and revocations are signed here and relayed (you pay no gas).
+    Commands talk to the API of `kizuna up` (or --api URL); --local runs the service in this
+    process against the configured chain, store and database instead.
+
+    \b
+    Examples:
+      export KIZUNA_KEY=aiko KIZUNA_PASSPHRASE=kizuna-demo
+      kizuna patient import history.json
+      kizuna patient records
+      kizuna patient grant dr-tanaka Observation:laboratory --days 30
+      kizuna patient reads
+    """
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+@patient.command("add")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--deidentify", is_flag=True,
+              help="DICOM: strip identifying headers (PS3.15 Basic Profile) before encrypting.")
+@click.option("--subject", default="Patient/self", show_default=True,
+              help="FHIR reference of the patient for the DocumentReference / ImagingStudy "
+                   "made for a PDF or DICOM study.")
+@role_options
+@json_option
+def add(files: tuple[Path, ...], deidentify: bool, subject: str, as_json: bool,
+        **kwargs: Any) -> None:
+    """Encrypt and add records: a FHIR resource or Bundle (.json), a PDF or image, or the
+    DICOM files of one study.
+
+    A FHIR file becomes one record per resource (scope from its type and category); a PDF
+    becomes a file record plus a DocumentReference; DICOM files become file records plus an
+    ImagingStudy. Everything is encrypted here, stored, and registered on-chain.
+
+    \b
+    Examples:
+      kizuna patient add blood-test.json --key aiko
+      kizuna patient add discharge-letter.pdf
+      kizuna patient add ct/*.dcm --deidentify
+    """
+    with _patient(kwargs) as (_, client):
+        added = _add_files(client, files, deidentify=deidentify, subject=subject)
+    rows = [_record_row(r, label) for r, label in added]
+    emit(rows, human=lambda: print_table(
+        [{**r, "record_id": short(r["record_id"])} for r in rows],
+        [Column("record_id", "Record"), Column("label", "Scope"),
+         Column("content_type", "Type"), Column("size", "Bytes"), Column("cid", "CID")],
+        title=f"Added {len(rows)} record(s)"))
+
+
+def _add_files(client: Any, files: Sequence[Path], *, deidentify: bool,
+               subject: str) -> list[tuple[Any, str | None]]:
+    from kizuna.storage.fhir.jsonio import load_json
+
+    dicoms = [f for f in files if f.suffix.lower() in (".dcm", ".dicom")]
+    others = [f for f in files if f not in dicoms]
+    added: list[tuple[Any, str | None]] = []
+    for path in others:
+        suffix = path.suffix.lower()
+        if suffix == ".json":
+            data = load_json(path.read_bytes())
+            if data.get("resourceType") != "Bundle":
+                data = {"resourceType": "Bundle", "type": "collection",
+                        "entry": [{"resource": data}]}
+            for entry in client.import_fhir(data):
+                added.append((entry.record, str(entry.source.scope_label)))
+        elif suffix == ".ndjson":
+            raise InputError("file", f"{path.name}: NDJSON is for `kizuna patient import`")
+        else:
+            description, stored = client.add_document(path, subject=subject)
+            label = client.label_of(stored)
+            added += [(stored, label), (description, label)]
+    if dicoms:
+        sources: list[Any] = list(dicoms)
+        if deidentify:
+            import tempfile
+
+            from kizuna.storage.attachments import UidMap, deidentify_dicom
+
+            uids = UidMap()
+            spool = Path(tempfile.mkdtemp(prefix="kizuna-deid-"))
+            sources = []
+            for i, path in enumerate(dicoms):
+                target = spool / f"{i}.dcm"
+                target.write_bytes(deidentify_dicom(path, uids=uids).content)
+                target.chmod(0o600)
+                sources.append(target)
+        entry, stored_files = client.add_dicom_study(sources, subject=subject)
+        label = client.label_of(entry)
+        added += [(r, label) for r in stored_files] + [(entry, label)]
+    return added
+
+
+@patient.command("import")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@role_options
+@json_option
+def import_(files: tuple[Path, ...], as_json: bool, **kwargs: Any) -> None:
+    """Import a FHIR history: a Bundle (e.g. Synthea's output) or NDJSON files.
+
+    Everything is validated first (every problem reported, nothing uploaded if one is found);
+    then each resource is encrypted and registered as its own record, with a progress bar.
+
+    \b
+    Examples:
+      kizuna patient import synthea/fhir/Aiko_Sato.json --key aiko
+      kizuna patient import Patient.ndjson Observation.ndjson Condition.ndjson
+    """
+    from kizuna.storage.fhir.importer import import_bundle
+    from kizuna.storage.fhir.jsonio import load_json
+    from kizuna.storage.fhir.ndjson import import_ndjson
+
+    ndjson = [f for f in files if f.suffix.lower() == ".ndjson"]
+    bundles = [f for f in files if f not in ndjson]
+    batches: list[Any] = [import_bundle(load_json(f.read_bytes())) for f in bundles]
+    if ndjson:
+        batches.append(import_ndjson(*ndjson))
+    total = sum(len(b) for b in batches)
+    counts: dict[str, int] = {}
+    with _patient(kwargs) as (_, client), progress("Encrypting and uploading",
+                                                  total=total, unit="records") as bar:
+        for batch in batches:
+            for entry in batch:
+                client.add_record(entry.content, label=entry.scope_label,
+                                  content_type=entry.content_type)
+                counts[str(entry.scope_label)] = counts.get(str(entry.scope_label), 0) + 1
+                bar.advance()
+    by_scope = dict(sorted(counts.items()))
+    result = {"imported": total, "by_scope": by_scope}
+    emit(result, human=lambda: print_table(
+        [{"label": k, "count": v} for k, v in by_scope.items()],
+        [Column("label", "Scope"), Column("count", "Records")],
+        title=f"Imported {total} record(s)"))
+
+
+@patient.command("records")
+@click.option("--scope", "scopes", multiple=True, metavar="LABEL",
+              help="Only records of this scope (a type expands to its categories); repeatable.")
+@role_options
+@json_option
+def records_(scopes: tuple[str, ...], as_json: bool, **kwargs: Any) -> None:
+    """List your records: id, scope label, content type, date added, CID.
+
+    Scope labels are recovered here (the service and the chain only know blinded scope ids).
+
+    \b
+    Examples:
+      kizuna patient records --key aiko
+      kizuna patient records --scope Observation --json | jq -r '.[].record_id'
+    """
+    with _patient(kwargs) as (_, client):
+        listed = client.labelled_records()
+    wanted = set(expand_scopes(scopes)) if scopes else None
+    rows = [_record_row(r, label) for r, label in listed
+            if wanted is None or (label is not None and str(label) in wanted)]
+    rows.sort(key=lambda r: r["created_at"])
+    emit(rows, human=lambda: print_table(
+        [{**r, "record_id": short(r["record_id"])} for r in rows],
+        [Column("record_id", "Record"), Column("label", "Scope"),
+         Column("content_type", "Type"), Column("date", "Added"), Column("cid", "CID")],
+        title=f"{len(rows)} record(s)", empty="no records (add some: kizuna patient import)"))
+
+
+@patient.command("get")
+@click.argument("record_id")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the decrypted record here (mode 0600); default stdout.")
+@role_options
+def get(record_id: str, output: Path | None, **kwargs: Any) -> None:
+    """Download one of your records and decrypt it here (checked against the commitment
+    registered on-chain). RECORD_ID is its 0x id or a unique prefix of 6+ hex digits.
+
+    \b
+    Example:
+      kizuna patient get 0x3fa2c1 -o lab.json --key aiko
+    """
+    with _patient(kwargs) as (_, client):
+        rid = match_id(record_id, [bytes(r.record_id) for r in client.records()],
+                       field="record")
+        data = client.read_own(rid)
+    write_output(data, output)
+    if output is not None:
+        click.echo(f"wrote {len(data)} bytes to {output}", err=True)
+
+
+# --- grants -------------------------------------------------------------------------------------
+
+
+@patient.command("grant")
+@click.argument("provider")
+@click.argument("scopes", nargs=-1, required=True)
+@click.option("--days", type=int, help="How long the grant lasts, in days.")
+@click.option("--until", help="Last day of the grant (YYYY-MM-DD, UTC) instead of --days.")
+@role_options
+@json_option
+def grant(provider: str, scopes: tuple[str, ...], days: int | None, until: str | None,
+          as_json: bool, **kwargs: Any) -> None:
+    """Let PROVIDER read your records of SCOPES until a date.
+
+    PROVIDER is an address or the name of a key in $KIZUNA_HOME/keys. A scope is a resource
+    type (Observation — it covers every category of it), or Type:category
+    (Observation:laboratory). Signed here, relayed on-chain; key fragments for the provider's
+    registered key go to the proxy.
+
+    \b
+    Examples:
+      kizuna patient grant dr-tanaka Observation:laboratory --days 30 --key aiko
+      kizuna patient grant 0xAbC... Condition MedicationRequest --until 2026-12-31
+    """
+    labels = expand_scopes(scopes)
+    with _patient(kwargs) as (session, client):
+        who = session.resolve(provider, field="provider")
+        expires = _expiry(client, days, until)
+        done = client.grant(who, labels, expires_at=expires)
+    result = {"provider": who, "scopes": labels, "expires_at": expires,
+              "expires": show_time(expires), "tx_hash": hex32(done.tx_hash),
+              "block_number": done.block_number}
+    emit(result, human=lambda: print_facts(
+        {**result, "scopes": ", ".join(labels)}, title=f"Granted {provider}"))
+
+
+@patient.command("revoke")
+@click.argument("provider")
+@click.argument("scopes", nargs=-1)
+@click.option("--all", "all_", is_flag=True,
+              help="Revoke every grant, open request and emergency access of PROVIDER.")
+@role_options
+@json_option
+def revoke(provider: str, scopes: tuple[str, ...], all_: bool, as_json: bool,
+           **kwargs: Any) -> None:
+    """Stop PROVIDER reading SCOPES (or everything, --all). The next read is refused.
+
+    \b
+    Examples:
+      kizuna patient revoke dr-tanaka Observation:laboratory --key aiko
+      kizuna patient revoke dr-tanaka --all
+    """
+    if all_ == bool(scopes):
+        raise InputError("scopes", "give the scopes to revoke, or --all")
+    with _patient(kwargs) as (session, client):
+        who = session.resolve(provider, field="provider")
+        if all_:
+            done = [client.revoke_all(who)]
+            labels = ["*"]
+        else:
+            labels = expand_scopes(scopes)
+            live = {bytes(g.scope_id) for g in _grants_of(session)
+                    if g.provider == who and g.live}
+            chosen = [x for x in labels if bytes(client.keys.scope_id(x)) in live]
+            if not chosen:
+                raise NotFoundError(f"{provider} holds no live grant of {', '.join(scopes)}")
+            labels = chosen
+            done = [client.revoke(who, label) for label in labels]
+    result = {"provider": who, "scopes": labels,
+              "tx_hashes": [hex32(d.tx_hash) for d in done],
+              "block_number": done[-1].block_number}
+    emit(result, human=lambda: print_facts(
+        {"provider": who, "scopes": ", ".join(labels), "block": done[-1].block_number},
+        title=f"Revoked {provider}"))
+
+
+def _grants_of(session: Session) -> list[Any]:
+    if session.ctx is not None:
+        from kizuna.services.grants import grants_of
+
+        return grants_of(session.ctx, patient=session.address)
+    return list(session.service.grants_of(patient=session.address))  # type: ignore[attr-defined]
+
+
+@patient.command("grants")
+@role_options
+@json_option
+def grants(as_json: bool, **kwargs: Any) -> None:
+    """List your live grants: provider, scope, until when.
+
+    \b
+    Example:
+      kizuna patient grants --key aiko
+    """
+    from kizuna.client.keys import vocabulary
+
+    with _patient(kwargs) as (session, client):
+        client.keys.learn_labels(vocabulary())
+        found = _grants_of(session)
+        rows = [{"provider": g.provider, "scope": client.keys.label_of(g.scope_id),
+                 "scope_id": hex32(g.scope_id), "expires_at": g.expires_at,
+                 "expires": show_time(g.expires_at), "live": g.live} for g in found]
+    emit(rows, human=lambda: print_table(
+        rows, [Column("provider", "Provider"), Column("scope", "Scope"),
+               Column("expires", "Until")], title="Your grants", empty="no live grants"))
+
+
+# --- requests, guardians, emergency -------------------------------------------------------------
+
+
+def _inbox_rows(items: Sequence[Any]) -> list[dict[str, Any]]:
+    return [{"kind": i.kind, "from": i.actor, "patient": i.patient, "provider": i.provider,
+             "ref": hex32(i.ref), "cid": i.cid, "content_type": i.content_type,
+             "block_number": i.block_number, "flagged": i.flagged_for_review} for i in items]
+
+
+@patient.command("requests")
+@role_options
+@json_option
+def requests_(as_json: bool, **kwargs: Any) -> None:
+    """List providers' open access requests (answer with `kizuna patient answer`).
+
+    \b
+    Example:
+      kizuna patient requests --key aiko
+    """
+    with _patient(kwargs) as (_, client):
+        rows = _inbox_rows([i for i in client.inbox() if i.kind == "access-request"])
+    emit(rows, human=lambda: print_table(
+        [{**r, "ref": short(r["ref"])} for r in rows],
+        [Column("ref", "Request"), Column("provider", "Provider"),
+         Column("block_number", "Block")], title="Access requests", empty="no open requests"))
+
+
+@patient.command("answer")
+@click.argument("request")
+@click.option("--grant", "scopes", multiple=True, metavar="SCOPE",
+              help="Say yes: grant these scopes (repeatable).")
+@click.option("--deny", is_flag=True, help="Say no (closes the request on-chain).")
+@click.option("--days", type=int, help="With --grant: how long, in days (default 30).")
+@click.option("--until", help="With --grant: last day (YYYY-MM-DD) instead of --days.")
+@role_options
+@json_option
+def answer(request: str, scopes: tuple[str, ...], deny: bool, days: int | None,
+           until: str | None, as_json: bool, **kwargs: Any) -> None:
+    """Answer an access request: grant scopes, or deny. REQUEST is the request's id from
+    `kizuna patient requests` (a prefix is enough) or the requesting provider.
+
+    \b
+    Examples:
+      kizuna patient answer 0x91be04 --grant Observation:vital-signs --days 7
+      kizuna patient answer dr-sato --deny
+    """
+    if deny == bool(scopes):
+        raise InputError("grant", "give --grant SCOPE... or --deny")
+    with _patient(kwargs) as (session, client):
+        open_requests = [i for i in client.inbox() if i.kind == "access-request"]
+        if request.startswith("0x") and (len(request) < 42 or len(request) == 66):
+            ref = match_id(request, [bytes(i.ref) for i in open_requests], field="request")
+            provider = next(i.provider for i in open_requests if bytes(i.ref) == ref)
+        else:
+            provider = session.resolve(request, field="provider")
+            if not any(i.provider == provider for i in open_requests):
+                raise NotFoundError(f"no open access request from {request}")
+        if deny:
+            done = client.decline(provider)
+            result: dict[str, Any] = {"provider": provider, "answer": "denied",
+                                      "tx_hash": hex32(done.tx_hash)}
+        else:
+            labels = expand_scopes(scopes)
+            expires = _expiry(client, days if days is not None or until else 30, until)
+            granted = client.grant(provider, labels, expires_at=expires)
+            result = {"provider": provider, "answer": "granted", "scopes": labels,
+                      "expires": show_time(expires), "tx_hash": hex32(granted.tx_hash)}
+    emit(result, human=lambda: print_facts(
+        {k: ", ".join(v) if isinstance(v, list) else v for k, v in result.items()},
+        title="Answered"))
+
+
+@patient.group("guardian")
+def guardian() -> None:
+    """Appoint, remove or list guardians: people who may act for you until a date.
+
+    \b
+    Examples:
+      kizuna patient guardian add kenji --days 365 --key aiko
+      kizuna patient guardian list
+      kizuna patient guardian remove kenji
+    """
+
+
+@guardian.command("add")
+@click.argument("who")
+@click.option("--days", type=int, help="How long the appointment lasts, in days.")
+@click.option("--until", help="Last day (YYYY-MM-DD) instead of --days.")
+@role_options
+@json_option
+def guardian_add(who: str, days: int | None, until: str | None, as_json: bool,
+                 **kwargs: Any) -> None:
+    """Appoint WHO (address or key name) as your guardian until a date (your own transaction).
+
+    \b
+    Example:
+      kizuna patient guardian add kenji --days 365 --key aiko
+    """
+    with _patient(kwargs) as (session, client):
+        address = session.resolve(who, field="guardian")
+        expires = _expiry(client, days, until)
+        done = client.appoint_guardian(address, until=expires)
+    result = {"guardian": address, "until": show_time(expires), "tx_hash": hex32(done.tx_hash)}
+    emit(result, human=lambda: print_facts(result, title="Guardian appointed"))
+
+
+@guardian.command("remove")
+@click.argument("who")
+@role_options
+@json_option
+def guardian_remove(who: str, as_json: bool, **kwargs: Any) -> None:
+    """Remove guardian WHO (your own transaction).
+
+    \b
+    Example:
+      kizuna patient guardian remove kenji --key aiko
+    """
+    with _patient(kwargs) as (session, client):
+        address = session.resolve(who, field="guardian")
+        receipt = session.chain.ledger.remove_guardian(address, signer=client.signer)
+    result = {"guardian": address, "tx_hash": hex32(receipt.tx_hash)}
+    emit(result, human=lambda: print_facts(result, title="Guardian removed"))
+
+
+@guardian.command("list")
+@role_options
+@json_option
+def guardian_list(as_json: bool, **kwargs: Any) -> None:
+    """List your guardians and until when they may act for you.
+
+    \b
+    Example:
+      kizuna patient guardian list --key aiko
+    """
+    with _patient(kwargs) as (session, _):
+        if session.ctx is not None:
+            found = session.ctx.index.index.guardians_of(session.address)
+        else:
+            found = session.service.api.guardians()  # type: ignore[attr-defined]
+    rows = [{"guardian": g.guardian, "until": show_time(g.until)} for g in found]
+    emit(rows, human=lambda: print_table(
+        rows, [Column("guardian", "Guardian"), Column("until", "Until")],
+        title="Guardians", empty="no guardians"))
+
+
+@patient.command("emergency-policy")
+@click.option("--allow/--deny", default=None,
+              help="Allow registered providers to open time-boxed emergency access, or not.")
+@click.option("--max-hours", type=int, default=24, show_default=True,
+              help="With --allow: the longest emergency access, in hours.")
+@click.option("--kit", "kit_scopes", multiple=True, metavar="SCOPE",
+              help="With --allow: leave key fragments of these scopes (e.g. AllergyIntolerance) "
+                   "so an emergency read can be served; needs --local for now.")
+@role_options
+@json_option
+def emergency_policy(allow: bool | None, max_hours: int, kit_scopes: tuple[str, ...],
+                     as_json: bool, **kwargs: Any) -> None:
+    """Set your emergency (break-glass) policy. Every emergency access is logged on-chain and
+    flagged for an auditor's review.
+
+    \b
+    Examples:
+      kizuna patient emergency-policy --allow --max-hours 12 --key aiko
+      kizuna patient emergency-policy --deny
+    """
+    if allow is None:
+        raise InputError("allow", "give --allow or --deny")
+    if allow and max_hours <= 0:
+        raise InputError("max-hours", "must be at least 1")
+    with _patient(kwargs) as (session, client):
+        if kit_scopes:
+            require_local(session, "the emergency kit")
+        done = client.set_emergency_policy(allowed=allow,
+                                           max_duration=max_hours * 3600 if allow else 0)
+        left = client.leave_emergency_kit(expand_scopes(kit_scopes)) if kit_scopes else 0
+    result = {"allowed": allow, "max_hours": max_hours if allow else 0,
+              "kit_fragments": left, "tx_hash": hex32(done.tx_hash)}
+    emit(result, human=lambda: print_facts(result, title="Emergency policy set"))
+
+
+# --- who read what, messages --------------------------------------------------------------------
+
+
+@patient.command("reads")
+@role_options
+@json_option
+def reads(as_json: bool, **kwargs: Any) -> None:
+    """Who read which of your records, and when (from the providers' signed receipts; 'anchored'
+    once the receipt's Merkle root is on-chain).
+
+    \b
+    Example:
+      kizuna patient reads --key aiko
+    """
+    from kizuna.client.keys import vocabulary
+
+    with _patient(kwargs) as (_, client):
+        client.keys.learn_labels(vocabulary())
+        rows = [{"provider": r.provider, "record_id": hex32(r.record_id),
+                 "scope": client.keys.label_of(r.scope_id), "served_at": r.served_at,
+                 "time": show_time(r.served_at), "head_block": r.head_block,
+                 "anchored": r.anchored} for r in client.reads()]
+    emit(rows, human=lambda: print_table(
+        [{**r, "record_id": short(r["record_id"])} for r in rows],
+        [Column("time", "When"), Column("provider", "Provider"), Column("scope", "Scope"),
+         Column("record_id", "Record"), Column("anchored", "Anchored")],
+        title="Reads of your records", empty="nobody has read your records"))
+
+
+@patient.command("inbox")
+@role_options
+@json_option
+def inbox(as_json: bool, **kwargs: Any) -> None:
+    """Your inbox: access requests, reports, prescriptions and bookings sent to you.
+
+    \b
+    Example:
+      kizuna patient inbox --key aiko
+      kizuna patient open 0x5d1e77 --key aiko
+    """
+    with _patient(kwargs) as (_, client):
+        rows = _inbox_rows(client.inbox())
+    emit(rows, human=lambda: print_table(
+        [{**r, "ref": short(r["ref"])} for r in rows],
+        [Column("ref", "Message"), Column("kind", "Kind"), Column("from", "From"),
+         Column("block_number", "Block")], title="Inbox", empty="inbox empty"))
+
+
+@patient.command("open")
+@click.argument("message")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the decrypted message here (mode 0600); default stdout.")
+@role_options
+def open_(message: str, output: Path | None, **kwargs: Any) -> None:
+    """Decrypt a message of your inbox (a report, prescription, booking, a request's note).
+    MESSAGE is its id from `kizuna patient inbox` (a prefix is enough).
+
+    \b
+    Example:
+      kizuna patient open 0x5d1e77 --key aiko
+    """
+    with _patient(kwargs) as (_, client):
+        items = [i for i in client.inbox() if i.cid is not None]
+        ref = match_id(message, [bytes(i.ref) for i in items], field="message")
+        data = client.open_message(ref)
+    if output is None and _is_json(data):
+        data = json.dumps(json.loads(data), indent=2, ensure_ascii=False).encode() + b"\n"
+    write_output(data, output)
+
+
+def _is_json(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
+
+
+__all__ = ["expand_scopes", "patient"]
