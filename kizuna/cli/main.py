@@ -25,6 +25,10 @@ COMMANDS: dict[str, str] = {
     "config": "kizuna.cli.config_cmd:config",
     "serve": "kizuna.cli.serve:serve",
     "demo": "kizuna.cli.demo:demo",
+    "patient": "kizuna.cli.patient:patient",
+    "provider": "kizuna.cli.provider:provider",
+    "registrar": "kizuna.cli.registrar:registrar",
+    "audit": "kizuna.cli.audit:audit",
 }
 """Sub-command name → ``module:attribute``. A command's module is imported only when that
 command runs (or ``kizuna --help`` lists it), so `kizuna keys address` does not pay for web3,
