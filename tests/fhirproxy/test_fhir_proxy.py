@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import GRANTED, Story
+from proxy_stack import GRANTED, Story
 
 from kizuna.errors import InputError
 from kizuna.fhirproxy import GrantedCache, ProxyServer
