@@ -47,11 +47,14 @@ def _shown(name: str, value: Any) -> Any:
     return value
 
 
-def _origin(name: str, *, in_env: bool, in_file: set[str], from_home: set[str]) -> str:
+def _origin(name: str, *, in_env: bool, in_file: set[str], from_home: set[str],
+            from_stack: set[str]) -> str:
     if in_env:
         return f"env KIZUNA_{name.upper()}"
     if name in in_file:
         return "config file"
+    if name in from_stack:
+        return "running kizuna up"
     if name in from_home:
         return "KIZUNA_HOME"
     return "default"
@@ -68,7 +71,8 @@ def config(config_file: Path | None, home_dir: Path | None, as_json: bool) -> No
 
     Every setting is read, highest priority first, from a KIZUNA_<NAME> environment variable,
     the configuration file, the Kizuna home ($KIZUNA_HOME, default ~/.kizuna: store, database,
-    index and deployment paths), then the built-in default. The SOURCE column says which.
+    index and deployment paths, and the chain URL and API port of the `kizuna up` running on
+    it), then the built-in default. The SOURCE column says which.
     Pointing Kizuna at a real chain or IPFS node is a change here, not in code:
 
     \b
@@ -92,6 +96,7 @@ def config(config_file: Path | None, home_dir: Path | None, as_json: bool) -> No
         raise
     in_file = set(Settings.load(source).model_fields_set) - _env_fields() if source else set()
     from_home = set(home.defaults())
+    from_stack = set(home.running_defaults())
     rows = []
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
@@ -99,7 +104,8 @@ def config(config_file: Path | None, home_dir: Path | None, as_json: bool) -> No
         values[name] = value
         rows.append({"name": name, "value": "" if value is None else value,
                      "source": _origin(name, in_env=f"KIZUNA_{name.upper()}" in os.environ,
-                                       in_file=in_file, from_home=from_home)})
+                                       in_file=in_file, from_home=from_home,
+                                       from_stack=from_stack)})
     result = {
         "home": home.root,
         "home_from": f"env {HOME_ENV}" if home_dir is None and os.environ.get(HOME_ENV)

@@ -88,9 +88,8 @@ def api_url_for(home: KizunaHome, explicit: str | None = None) -> str:
     if explicit:
         return explicit.rstrip("/")
     from kizuna.stack.home import load_settings
-    from kizuna.stack.lock import read_lock
 
-    running = read_lock(home.lock_file).get("api_url")
+    running = home.running_stack().get("api_url")
     if isinstance(running, str):
         return running.rstrip("/")
     settings = load_settings(home, environment="development")  # only the address is read

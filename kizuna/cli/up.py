@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -28,7 +27,7 @@ from kizuna.cli.output import (
 from kizuna.errors import KizunaError, NodeUnreachable, NotFoundError
 from kizuna.stack.demo import DEMO_PASSPHRASE
 from kizuna.stack.local import DEFAULT_RPC_PORT, LocalStack, StackInfo, StackOptions
-from kizuna.stack.lock import read_lock
+from kizuna.stack.lock import lock_held, read_lock
 
 STATUS_TIMEOUT_S = 30.0
 
@@ -188,7 +187,7 @@ def status(api_url: str | None, home_dir: Path | None, as_json: bool) -> None:
       kizuna status --api-url http://127.0.0.1:8080 --json
     """
     home = resolve_home(home_dir)
-    holder = read_lock(home.lock_file)
+    holder = home.running_stack()
     url = api_url_for(home, api_url)
     try:
         # /health asks the store about a CID it lacks: a js-ipfs node takes its find timeout
@@ -236,11 +235,11 @@ def down(timeout: float, home_dir: Path | None, as_json: bool) -> None:
     home = resolve_home(home_dir)
     holder = read_lock(home.lock_file)
     pid = holder.get("pid")
-    if not isinstance(pid, int) or not _stack_alive(home.lock_file):
+    if not isinstance(pid, int) or not lock_held(home.lock_file):
         raise NotFoundError(f"no `kizuna up` is running on {home.root}")
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while _stack_alive(home.lock_file) or _pid_running(pid):
+    while lock_held(home.lock_file) or _pid_running(pid):
         if time.monotonic() > deadline:
             raise KizunaError(f"`kizuna up` (pid {pid}) did not stop within {timeout:g}s")
         time.sleep(0.2)
@@ -261,21 +260,6 @@ def _pid_running(pid: int) -> bool:
     except (OSError, IndexError):
         return True
     return state not in ("Z", "X")
-
-
-def _stack_alive(lock_file: Path) -> bool:
-    """Whether some process holds the home's lock (the lock, not the pid, is the truth)."""
-    try:
-        handle = lock_file.open("r")
-    except FileNotFoundError:
-        return False
-    with handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-        return False
 
 
 def _error_message(answer: httpx.Response) -> str:

@@ -12,11 +12,12 @@ The layout (created on demand, directories mode 0700)::
       kizuna.sqlite3              the service database (receipts, key fragments, sessions)
       index.sqlite3               the chain event index (a cache: safe to delete)
       logs/                       anvil, IPFS and API logs of ``kizuna up``
-      up.lock                     held while ``kizuna up`` runs: its pid and ports
+      up.lock                     held while ``kizuna up`` runs: its pid, ports and URLs
       demo.json                   the demo identities ``kizuna up --demo`` made
 
 :func:`load_settings` builds the service's :class:`~kizuna.config.Settings` with the home's
-paths as *defaults*: anything set in the environment or a configuration file wins.
+paths — and, while a ``kizuna up`` runs on the home, its chain URL and API port — as
+*defaults*: anything set in the environment or a configuration file wins.
 """
 
 from __future__ import annotations
@@ -109,13 +110,34 @@ class KizunaHome:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self
 
+    def running_stack(self) -> dict[str, Any]:
+        """What the ``kizuna up`` running on this home says about itself (``{}`` if none)."""
+        from kizuna.stack.lock import lock_held, read_lock
+
+        return read_lock(self.lock_file) if lock_held(self.lock_file) else {}
+
+    def running_defaults(self) -> dict[str, Any]:
+        """Where the running ``kizuna up`` of this home serves (its chain, its API port), so
+        that other commands find it whatever ports it was given."""
+        running = self.running_stack()
+        found: dict[str, Any] = {}
+        if isinstance(running.get("rpc_url"), str):
+            found["rpc_url"] = running["rpc_url"]
+        if isinstance(running.get("api_port"), int) and isinstance(running.get("api_url"), str):
+            found["api_port"] = running["api_port"]
+            found["siwe_domain"] = f"127.0.0.1:{running['api_port']}"
+            found["siwe_uri"] = running["api_url"]
+        return found
+
     def defaults(self, *, chain_id: int | None = None) -> dict[str, Any]:
-        """Settings this home provides unless configured otherwise."""
+        """Settings this home provides unless configured otherwise: its paths, and the
+        addresses of its running ``kizuna up``."""
         return {
             "store_path": self.store_dir,
             "database_url": f"sqlite:///{self.database_file}",
             "index_path": self.index_file,
             "deployment_file": self.deployment_file(chain_id or LOCAL_CHAIN_ID),
+            **self.running_defaults(),
         }
 
 

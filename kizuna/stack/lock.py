@@ -99,6 +99,22 @@ class StackLock:
         self.release()
 
 
+def lock_held(path: Path) -> bool:
+    """Whether a process holds the lock at ``path`` (the flock, not the file, is the truth:
+    a killed stack leaves its file behind but not its lock)."""
+    try:
+        handle = path.open("r")
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
+
 def read_lock(path: Path) -> dict[str, Any]:
     """What a lock file says (``{}`` when absent or unreadable)."""
     try:
@@ -184,4 +200,4 @@ def _process_name(pid: int | None) -> str | None:
 
 
 __all__ = ["PortInUse", "StackLock", "StackRunning", "check_ports_free", "describe_pid",
-           "listener_pid", "read_lock"]
+           "listener_pid", "lock_held", "read_lock"]

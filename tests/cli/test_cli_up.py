@@ -217,3 +217,17 @@ def test_an_interrupted_demo_cleans_up_and_resumes_without_duplicates(tmp_path: 
     finally:
         db.close()
     assert total == sum(demo["records"].values())
+
+
+def test_other_commands_find_the_running_stack_through_the_home(running_stack: UpProcess) -> None:
+    env = clean_env(running_stack.home, KIZUNA_ENVIRONMENT="development")
+    shown = run(running_stack.home, "config", "--json", env=env).json()
+    info = running_stack.info
+    assert shown["values"]["rpc_url"] == info["rpc_url"]
+    assert shown["sources"]["rpc_url"] == "running kizuna up"
+    assert f"http://127.0.0.1:{shown['values']['api_port']}" == info["api_url"]
+    assert shown["values"]["siwe_uri"] == info["api_url"]
+    # the environment still wins over the running stack
+    env["KIZUNA_RPC_URL"] = "http://127.0.0.1:1"
+    again = run(running_stack.home, "config", "--json", env=env).json()
+    assert again["values"]["rpc_url"] == "http://127.0.0.1:1"
