@@ -26,6 +26,7 @@ import siwe
 
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.chain.models import EmergencyAccess, Grant, Guardian
+from kizuna.crypto import pre
 from kizuna.errors import (
     AccessDenied,
     ConflictError,
@@ -37,6 +38,7 @@ from kizuna.errors import (
     StoreUnavailable,
 )
 from kizuna.receipts.request import ReadRequest
+from kizuna.services.care import CareMessage, InboxKey
 from kizuna.services.guardians import Confirmed
 from kizuna.services.inbox import InboxItem, ReadEntry
 from kizuna.services.onchain import PreparedAction, SentTransaction
@@ -94,6 +96,31 @@ def _inbox_item(body: Mapping[str, Any]) -> InboxItem:
                      content_type=body.get("content_type"),
                      block_number=int(body["block_number"]),
                      flagged_for_review=bool(body.get("flagged_for_review", False)))
+
+
+def _inbox_key(body: Mapping[str, Any]) -> InboxKey:
+    return InboxKey(patient=body["patient"],
+                    public_key=pre.UmbralPublicKey.from_bytes(_unhex(body["public_key"])),
+                    signature=_unhex(body["signature"]),
+                    statement=TypedData.from_json(body["statement"]))
+
+
+def _message(body: Mapping[str, Any]) -> CareMessage:
+    return CareMessage(ref=Commitment(_unhex(body["ref"])), cid=Cid(body["cid"]),
+                       patient=body["patient"], provider=body.get("provider"),
+                       sender=body["sender"], kind=body["kind"],
+                       content_type=body["content_type"], size=int(body["size"]),
+                       tx_hash=_unhex(body["tx_hash"]), block_number=int(body["block_number"]),
+                       created_at=int(body["created_at"]))
+
+
+def _content(envelope: bytes | bytearray | BinaryIO | Iterable[bytes]) -> bytes | Iterator[bytes]:
+    if isinstance(envelope, bytes | bytearray):
+        return bytes(envelope)
+    if hasattr(envelope, "read"):
+        source = envelope
+        return iter(lambda: source.read(_UPLOAD_CHUNK), b"")
+    return iter(envelope)
 
 
 def _error(response: httpx.Response) -> KizunaError:
@@ -202,14 +229,7 @@ class ApiClient:
                       envelope: bytes | BinaryIO | Iterable[bytes],
                       registration: SignedAction | SentTransaction) -> RecordInfo:
         """Upload an envelope (streamed) and register it (relayed signature or wallet tx)."""
-        content: bytes | Iterator[bytes]
-        if isinstance(envelope, bytes | bytearray):
-            content = bytes(envelope)
-        elif hasattr(envelope, "read"):
-            source = envelope
-            content = iter(lambda: source.read(_UPLOAD_CHUNK), b"")
-        else:
-            content = iter(envelope)
+        content = _content(envelope)
         headers = {**self._headers(), "Content-Type": "application/octet-stream",
                    "X-Kizuna-Scope-Id": _hx(scope_id),
                    "X-Kizuna-Registration": json.dumps(_authorization(registration))}
@@ -263,6 +283,61 @@ class ApiClient:
                           head_block=int(r["head_block"]),
                           request_id=_unhex(r["request_id"]), anchored=bool(r["anchored"]))
                 for r in self._call("GET", "/patient/reads", params={"since": since})]
+
+    def revoke_all(self, *, provider: Address, tx_hash: bytes) -> tuple[bytes, int]:
+        """Confirm the wallet's ``revokeAll`` (no signed form): every fragment of the pair
+        deleted."""
+        answer = self._call("POST", "/patient/revocations/all",
+                            body={"provider": provider, "tx_hash": _hx(tx_hash)})
+        return _unhex(answer["tx_hash"]), int(answer["block_number"])
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def publish_inbox_key(self, *, public_key: bytes, signature: bytes) -> InboxKey:
+        """Publish the signed-in patient's inbox key (the wallet signed the statement)."""
+        return _inbox_key(self._call("POST", "/patient/inbox-key", body={
+            "public_key": _hx(public_key), "signature": _hx(signature)}))
+
+    def inbox_key_of(self, patient: Address) -> InboxKey:
+        """A patient's inbox key with its signed statement: call ``verify()`` before use."""
+        return _inbox_key(self._call("GET", f"/patients/{patient}/inbox-key"))
+
+    def _put_message(self, path: str, envelope: bytes | BinaryIO | Iterable[bytes],
+                     headers: Mapping[str, str]) -> CareMessage:
+        try:
+            response = self.http.put(path, content=_content(envelope), headers={
+                **self._headers(), "Content-Type": "application/octet-stream", **headers})
+        except httpx.TransportError as exc:
+            raise NodeUnreachable(f"the Kizuna API does not answer: {exc}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return _message(response.json())
+
+    def send_message(self, *, message_id: bytes, patient: Address, kind: str,
+                     envelope: bytes | BinaryIO | Iterable[bytes], tx_hash: bytes,
+                     provider: Address | None = None) -> CareMessage:
+        """A report / prescription / booking message announced by the sender's own
+        ``logCareEvent`` transaction (``tx_hash``)."""
+        headers = {"X-Kizuna-Tx-Hash": _hx(tx_hash), "X-Kizuna-Patient": patient,
+                   "X-Kizuna-Kind": kind}
+        if provider is not None:
+            headers["X-Kizuna-Provider"] = provider
+        return self._put_message(f"/care/messages/{_hx(message_id)}", envelope, headers)
+
+    def request_access(self, *, message_id: bytes, patient: Address,
+                       envelope: bytes | BinaryIO | Iterable[bytes],
+                       tx_hash: bytes) -> CareMessage:
+        """A provider's access request: its note, announced by its ``requestAccess``."""
+        return self._put_message(f"/provider/requests/{_hx(message_id)}", envelope,
+                                 {"X-Kizuna-Tx-Hash": _hx(tx_hash), "X-Kizuna-Patient": patient})
+
+    def message_content(self, ref: bytes) -> Iterator[bytes]:
+        """A message's envelope (for its patient, provider or sender), streamed."""
+        return self._stream(f"/care/messages/{_hx(ref)}/content")
+
+    def sent_messages(self, *, kind: str | None = None) -> list[CareMessage]:
+        return [_message(m) for m in self._call("GET", "/care/messages",
+                                                params={"kind": kind})]
 
     # -- wallet: prepared actions and typed data ---------------------------------------------
 

@@ -27,7 +27,8 @@ from kizuna.crypto.commitment import commitment_of
 from kizuna.errors import AccessDenied, ConflictError, InputError
 from kizuna.proxy.kfrags import scope_keys_typed_data
 from kizuna.receipts.request import ReadRequest
-from kizuna.storage.envelope import encrypt_bytes
+from kizuna.services import care
+from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes
 from kizuna.types import RecordId
 
 pytestmark = pytest.mark.anvil
@@ -164,3 +165,63 @@ def test_wallet_confirmations_and_the_auditor_over_http(stack: Stack, api_url: s
         with pytest.raises(AccessDenied):  # a patient is not an auditor
             patient.auditor_inbox()
         assert patient.grants() == []
+
+
+def test_messages_requests_and_revoke_all_over_http(stack: Stack, api_url: str) -> None:
+    patient_signer, doctor = stack.signer(), stack.provider()
+    keys = participant_keys(patient_signer, stack.service.key_domain())
+    with ApiClient(api_url) as patient, ApiClient(api_url) as provider:
+        patient.login(patient_signer)
+        provider.login(doctor.signer)
+        public = keys.public_key.to_bytes()
+        statement = care.inbox_key_statement(stack.ctx, patient=patient_signer.address,
+                                             public_key=public)
+        patient.publish_inbox_key(public_key=public,
+                                  signature=patient_signer.sign_typed_data(statement))
+        published = provider.inbox_key_of(patient_signer.address)
+        published.verify()  # the patient's signature, checked on the provider's side
+
+        note_id = os.urandom(32)
+        note = bytes(encrypt_bytes(b"may I see your vaccinations?",
+                                   owner_key=published.public_key, record_id=RecordId(note_id),
+                                   content_type="text/plain"))
+        asked = stack.chain.ledger.request_access(patient_signer.address, commitment_of(note),
+                                                  signer=doctor.signer)
+        sent = provider.request_access(message_id=note_id, patient=patient_signer.address,
+                                       envelope=iter([note]), tx_hash=asked.tx_hash)
+        items = patient.patient_inbox()
+        assert [(i.kind, i.ref, i.cid) for i in items] == [("access-request", sent.ref,
+                                                            sent.cid)]
+        envelope = b"".join(patient.message_content(sent.ref))
+        assert decrypt_bytes(envelope, owner_sk=keys.wallet.decrypting_key) == \
+            b"may I see your vaccinations?"
+        assert [m.ref for m in provider.sent_messages(kind="access-request")] == [sent.ref]
+
+        declined = stack.chain.ledger.close_request(patient_signer.address, doctor.address,
+                                                    signer=patient_signer)
+        patient.confirm("decline-request", tx_hash=declined.tx_hash, provider=doctor.address)
+        assert [i.kind for i in provider.provider_inbox()] == ["request-closed"]
+
+        # a booking request from the patient to the doctor, over HTTP
+        booking_id = os.urandom(32)
+        booking = bytes(encrypt_bytes(b'{"resourceType":"Appointment"}',
+                                      owner_key=doctor.public_key,
+                                      record_id=RecordId(booking_id),
+                                      content_type="application/fhir+json"))
+        logged = stack.chain.ledger.log_care_event(
+            patient_signer.address, care.CARE_KINDS["booking-request"], commitment_of(booking),
+            signer=patient_signer, provider=doctor.address)
+        message = patient.send_message(message_id=booking_id, patient=patient_signer.address,
+                                       kind="booking-request", envelope=booking,
+                                       tx_hash=logged.tx_hash, provider=doctor.address)
+        assert [i.ref for i in provider.provider_inbox() if i.kind == "booking-request"] == [
+            message.ref]
+        assert doctor.open_message(message.ref) == b'{"resourceType":"Appointment"}'
+        with pytest.raises(InputError, match="CareEventLogged"):  # another kind than announced
+            patient.send_message(message_id=booking_id, patient=patient_signer.address,
+                                 kind="report", envelope=booking, tx_hash=logged.tx_hash,
+                                 provider=doctor.address)
+
+        everything = stack.chain.ledger.revoke_all(doctor.address, signer=patient_signer)
+        tx, _ = patient.revoke_all(provider=doctor.address, tx_hash=everything.tx_hash)
+        assert tx == everything.tx_hash
