@@ -75,7 +75,9 @@ def provider_inbox(ctx: ServiceContext, *, provider: str, limit: int = 500) -> l
     head = fresh.head()
     open_now = {(r.patient, bytes(r.ref)) for r in fresh.index.access_requests(provider=me,
                                                                                at=head)}
-    granted = {g.patient: g.granted_block for g in fresh.index.grants_to(me, at=head)}
+    granted: dict[Address, int] = {}
+    for grant in fresh.index.grants_to(me, at=head):  # the patient's latest live grant
+        granted[grant.patient] = max(granted.get(grant.patient, -1), grant.granted_block)
     items: list[InboxItem] = []
     for sent in care.messages_sent_by(ctx, me, kind=care.ACCESS_REQUEST):
         if granted.get(sent.patient, -1) >= sent.block_number:
