@@ -9,12 +9,13 @@ longer live.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from kizuna.cli.output import emit, json_option, print_facts
+from kizuna.cli.output import json_option, print_facts
 from kizuna.cli.participant import RoleArgs, open_session, role_options
 from kizuna.errors import AccessDenied
 from kizuna.fhirproxy.server import DEFAULT_PORT
@@ -119,7 +120,10 @@ def fhir_proxy(port: int, ttl_s: float, as_json: bool, **kwargs: Any) -> None:
             print_facts(facts, title="Kizuna FHIR proxy")
             click.echo("Ctrl-C stops it.", err=True)
 
-        emit(facts, human=human)
+        if as_json:  # one line, like `kizuna up --json`: a script reads it and goes on
+            click.echo(json.dumps(facts))
+        else:
+            human()
         server.run()
 
 

@@ -9,9 +9,11 @@ free one); :meth:`ProxyServer.run` runs it in the foreground (the CLI).
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
+from types import FrameType
 
 import uvicorn
 
@@ -21,6 +23,18 @@ from kizuna.fhirproxy.cache import GrantedCache
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 DEFAULT_PORT = 8090
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that Ctrl-C / SIGTERM end :meth:`ProxyServer.run` normally
+    (uvicorn re-raises the signal after its graceful shutdown: the command would then end as
+    interrupted, or be killed by SIGTERM, instead of exiting 0 as ``kizuna up`` does)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+        else:
+            self.should_exit = True
 
 
 class ProxyServer:
@@ -39,7 +53,7 @@ class ProxyServer:
         self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(create_app(cache), log_level="warning", access_log=False,
                                 lifespan="off")
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config)
         self._thread: threading.Thread | None = None
 
     @property

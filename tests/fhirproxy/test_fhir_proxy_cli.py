@@ -1,0 +1,186 @@
+"""``kizuna provider fhir-proxy`` through the real entry point (``python -m kizuna.cli``) against
+a real ``kizuna up --demo`` (anvil, contracts, embedded store, database, API on free ports):
+dr-tanaka's proxy serves exactly what aiko and kenji granted, nothing of a scope aiko revokes
+(``kizuna patient revoke``), stops cleanly on Ctrl-C; a wrong passphrase and an API that does
+not answer are one line and their exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from kizuna.chain.localnode import free_port
+from kizuna.storage.fhir import validate
+
+pytestmark = pytest.mark.anvil
+
+KIZUNA = [sys.executable, "-m", "kizuna.cli"]
+PASSPHRASE = "kizuna-demo"
+LAB = ("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory")
+VITAL = ("http://terminology.hl7.org/CodeSystem/observation-category", "vital-signs")
+
+
+def env_for(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
+    env.update(KIZUNA_HOME=str(home), **extra)
+    return env
+
+
+def kizuna(home: Path, *args: str, timeout: float = 180,
+           **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*KIZUNA, *args], env=env_for(home, **extra), capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+class Background:
+    """A kizuna command running in the background whose first stdout line is JSON."""
+
+    def __init__(self, home: Path, *args: str, **extra: str) -> None:
+        self.err = (home.parent / f"{args[0]}-{free_port()}.err").open("w+")
+        self.process = subprocess.Popen([*KIZUNA, *args], env=env_for(home, **extra),
+                                        stdout=subprocess.PIPE, stderr=self.err, text=True)
+
+    def ready(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(timeout=30)
+            self.err.seek(0)
+            raise AssertionError(f"exited {self.process.returncode}:\n{self.err.read()}")
+        info: dict[str, Any] = json.loads(line)
+        return info
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=60)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait(timeout=10)
+            self.err.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    home = tmp_path_factory.mktemp("proxy-cli") / "home"
+    up = Background(home, "up", "--demo", "--json", "--port", str(free_port()),
+                    "--rpc-port", str(free_port()))
+    try:
+        info = up.ready()
+        yield home, str(info["api_url"])
+    finally:
+        up.stop()
+
+
+def address_of(home: Path, name: str) -> str:
+    done = kizuna(home, "keys", "list", "--json")
+    assert done.returncode == 0, done.stderr
+    return next(str(k["address"]) for k in json.loads(done.stdout) if k["name"] == name)
+
+
+def search(client: httpx.Client, path: str, **params: str) -> list[dict[str, Any]]:
+    response = client.get(path, params={"_count": "1000", **params})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/fhir+json")
+    body = response.json()
+    validate(body)
+    assert body["type"] == "searchset" and body["total"] == len(body.get("entry", []))
+    return [e["resource"] for e in body.get("entry", [])]
+
+
+def categories(observation: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(c.get("system", ""), c.get("code", ""))
+            for cat in observation.get("category", []) for c in cat.get("coding", [])}
+
+
+def test_the_proxy_command_serves_the_grants_and_follows_a_revoke(
+        demo: tuple[Path, str]) -> None:
+    home, api = demo
+    aiko, kenji = address_of(home, "aiko"), address_of(home, "kenji")
+    proxy = Background(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
+                       "--port", "0", "--refresh", "0", "--json", KIZUNA_PASSPHRASE=PASSPHRASE)
+    try:
+        info = proxy.ready()
+        base = str(info["fhir_base"])
+        assert base.startswith("http://127.0.0.1:")
+        assert info["patients"] == 2 and info["resources"] > 0
+        with httpx.Client(base_url=base, timeout=60) as client:
+            statement = client.get("/metadata").json()
+            validate(statement)
+            assert statement["resourceType"] == "CapabilityStatement"
+            # aiko granted lab results, problem-list conditions and medications
+            labs = search(client, "/Observation", patient=aiko)
+            assert labs and all(LAB in categories(o) for o in labs)
+            assert search(client, "/Condition", patient=aiko)
+            assert search(client, "/MedicationRequest", patient=aiko)
+            # kenji granted vital signs only
+            vitals = search(client, "/Observation", patient=kenji)
+            assert vitals and all(VITAL in categories(o) for o in vitals)
+            assert search(client, "/Condition", patient=kenji) == []
+            assert search(client, "/Observation", patient=aiko, category="vital-signs") == []
+            assert {p["id"] for p in search(client, "/Patient")} == {aiko, kenji}
+
+            revoked = kizuna(home, "patient", "revoke", "dr-tanaka", "Observation:laboratory",
+                             "--key", "aiko", "--api", api, KIZUNA_PASSPHRASE=PASSPHRASE)
+            assert revoked.returncode == 0, revoked.stderr
+
+            assert search(client, "/Observation", patient=aiko) == []
+            gone = client.get(f"/Observation/{labs[0]['id']}")
+            assert gone.status_code == 404
+            assert search(client, "/Condition", patient=aiko)  # the other scopes stay
+            assert {o["id"] for o in search(client, "/Observation", patient=kenji)} == {
+                o["id"] for o in vitals}
+    finally:
+        code = proxy.stop(signal.SIGINT)
+    assert code == 0
+
+
+def test_a_wrong_passphrase_is_one_line_and_exit_4(demo: tuple[Path, str]) -> None:
+    home, api = demo
+    done = kizuna(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
+                  "--port", "0", KIZUNA_PASSPHRASE="not-the-passphrase")
+    assert done.returncode == 4, done.stderr
+    assert one_line(done.stderr).startswith("kizuna: error:")
+
+
+def test_an_unreachable_api_is_one_line_and_exit_69(demo: tuple[Path, str]) -> None:
+    home, _ = demo
+    done = kizuna(home, "provider", "fhir-proxy", "--key", "dr-tanaka",
+                  "--api", f"http://127.0.0.1:{free_port()}", "--port", "0",
+                  KIZUNA_PASSPHRASE=PASSPHRASE)
+    assert done.returncode == 69, done.stderr
+    assert "does not answer" in one_line(done.stderr)
+
+
+def test_a_port_in_use_is_one_line_and_exit_5(demo: tuple[Path, str]) -> None:
+    home, api = demo
+    port = int(api.rsplit(":", 1)[1])  # the API's own port
+    done = kizuna(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
+                  "--port", str(port), KIZUNA_PASSPHRASE=PASSPHRASE)
+    assert done.returncode == 5, done.stderr
+    assert f"127.0.0.1:{port}" in one_line(done.stderr)
+
+
+def test_help_reads_like_a_manual() -> None:
+    done = subprocess.run([*KIZUNA, "provider", "fhir-proxy", "--help"], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "Examples:" in done.stdout and "127.0.0.1" in done.stdout
+    assert "--port" in done.stdout and "--refresh" in done.stdout
