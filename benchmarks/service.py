@@ -16,6 +16,8 @@ Timed, ``--clients`` (16) concurrent clients (asyncio + httpx, one connection ea
   key fragments, re-encryption, receipt committed) then ``GET /content/{cid}`` (the 10 KB
   ciphertext): what a provider does to read one record. ``reads_per_s``, p50 / p99 latency of
   the whole read.
+* **read request alone** — the ``POST /provider/reads`` without the ciphertext fetch
+  (printed for information; the figures above count the whole read).
 * **baseline** — ``GET /_benchmark/records/{id}``: the same ciphertext bytes from the same
   service and store, no session, no signature, no access check, no re-encryption, no receipt
   (a route that exists only with ``benchmark_baseline``, refused outside development).
@@ -243,11 +245,13 @@ async def _drive(urls: list[str], clients: int, jobs: list[Any], one: Any) -> tu
 
 
 def measure_reads(urls: list[str], scene: Scene, bodies: list[dict[str, Any]],
-                  clients: int) -> tuple[float, list[float]]:
+                  clients: int, *, fetch: bool = True) -> tuple[float, list[float]]:
     async def read(http: httpx.AsyncClient, body: dict[str, Any]) -> None:
         answer = await http.post("/provider/reads", json=body, headers=scene.provider_auth)
         if answer.status_code != 200:
             raise RuntimeError(f"read refused: {answer.status_code} {answer.text[:300]}")
+        if not fetch:
+            return
         content = await http.get(f"/content/{answer.json()['cid']}",
                                  headers=scene.provider_auth)
         if content.status_code != 200 or len(content.content) < RECORD_SIZE:
@@ -358,18 +362,21 @@ def run(*, reads: int, clients: int, instances: int, skip_audit: bool) -> dict[s
         urls = [s.url for s in servers]
         with httpx.Client(base_url=urls[0], timeout=60) as http:
             scene = prepare(chain, LocalKeySigner(keys[0]), http)
-        bodies = signed_reads(scene, reads + 200)
+        bodies = signed_reads(scene, 2 * reads + 200)
         # warm-up (connections, caches) for both paths
         measure_reads(urls, scene, bodies[:200], clients)
         measure_baseline(urls, scene, 200, clients)
         bodies = bodies[200:]
         base_s, base_lat = measure_baseline(urls, scene, reads, clients)
-        read_s, read_lat = measure_reads(urls, scene, bodies, clients)
+        read_s, read_lat = measure_reads(urls, scene, bodies[:reads], clients)
+        only_s, only_lat = measure_reads(urls, scene, bodies[reads:], clients, fetch=False)
         figures.update(
             reads=reads,
             reads_per_s=round(reads / read_s, 1),
             read_p50_ms=round(statistics.median(read_lat) * 1000, 2),
             read_p99_ms=round(percentile(read_lat, 0.99) * 1000, 2),
+            read_request_only_per_s=round(reads / only_s, 1),
+            read_request_only_p99_ms=round(percentile(only_lat, 0.99) * 1000, 2),
             baseline_per_s=round(reads / base_s, 1),
             baseline_p50_ms=round(statistics.median(base_lat) * 1000, 2),
             baseline_p99_ms=round(percentile(base_lat, 0.99) * 1000, 2),
@@ -402,6 +409,9 @@ def main() -> None:
     print(f"  checked read (signed request + access check + re-encryption + receipt + "
           f"ciphertext): {figures['reads_per_s']} reads/s, p50 {figures['read_p50_ms']} ms, "
           f"p99 {figures['read_p99_ms']} ms")
+    print(f"  the read request alone (no ciphertext fetch): "
+          f"{figures['read_request_only_per_s']} req/s, p99 "
+          f"{figures['read_request_only_p99_ms']} ms")
     print(f"  baseline (same bytes, no check):  {figures['baseline_per_s']} req/s, "
           f"p50 {figures['baseline_p50_ms']} ms, p99 {figures['baseline_p99_ms']} ms")
     print(f"  ratio: {figures['read_ratio']}  (targets: >= 300 reads/s, p99 <= 50 ms, "

@@ -29,13 +29,12 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from pydantic import ValidationError
 from siwe import siwe as siwe_lib
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 
 from kizuna.api.errors import NotAuthenticated
 from kizuna.chain.transactions import node_errors
@@ -170,6 +169,8 @@ class SessionStore:
     def __init__(self, db: Database, *, key: bytes) -> None:
         self._db = db
         self._key = key
+        self._by_hash = (select(sessions.c.address, sessions.c.roles, sessions.c.expires_at)
+                         .where(sessions.c.token_hash == bindparam("token_hash")))
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -214,19 +215,22 @@ class SessionStore:
         return token
 
     def session(self, token: str, *, now: datetime) -> Session:
-        """The live session of ``token``; ``NotAuthenticated`` when unknown or expired."""
-        with self._db.read() as conn:
-            row = conn.execute(select(sessions).where(
-                sessions.c.token_hash == token_hash(self._key, token))).first()
+        """The live session of ``token``; ``NotAuthenticated`` when unknown or expired.
+
+        On every request, so kept to one indexed SELECT (no explicit transaction; addresses
+        were checksummed when stored)."""
+        with self._db.engine.connect() as conn:
+            row = conn.execute(self._by_hash, {"token_hash": token_hash(self._key, token)}
+                               ).first()
         if row is None:
             raise NotAuthenticated("unknown session token")
         if int(row.expires_at) <= _unix(now):
             raise NotAuthenticated("session expired; sign in again")
         roles_text, _, wards = str(row.roles).partition(";")
-        return Session(address=to_checksum_address(row.address),
+        return Session(address=cast(Address, row.address),
                        roles=tuple(r for r in roles_text.split(",") if r),
                        expires_at=_moment(int(row.expires_at)),
-                       guardian_of=tuple(to_checksum_address(w) for w in wards.split(",") if w))
+                       guardian_of=tuple(cast(Address, w) for w in wards.split(",") if w))
 
     def close_session(self, token: str) -> None:
         with self._db.write() as conn:

@@ -11,6 +11,7 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response, StreamingResponse
 
 from kizuna.api.errors import PayloadTooLarge
 from kizuna.errors import InputError
@@ -62,21 +63,31 @@ async def consume_body(request: Request, limit: int, consumer: Callable[[Iterato
     return await anyio.to_thread.run_sync(lambda: consumer(chunks()))
 
 
-def started(stream: ContentStream) -> Iterator[bytes]:
-    """``stream``'s chunks, its first chunk read *now*: an error before the first byte (unknown
-    CID, store down) is raised while a proper error status can still be sent; a later error
-    (bytes not matching their CID) aborts the response — tampered data is never completed."""
-    first = next(stream, b"")
+def content_response(stream: ContentStream, *, media_type: str) -> Response:
+    """The answer for ``stream``: content that fits in its first chunk (≤ 256 KiB: records,
+    notes, FHIR resources) is sent whole, avoiding a worker-thread hop per chunk; anything
+    larger streams; the first chunks are read before the status is sent, so an unknown CID or
+    a store that is down still gets its error status. A block that fails its CID later aborts
+    the response: tampered bytes are never completed. Memory stays bounded by two chunks."""
+    try:
+        first = next(stream, b"")
+        second = next(stream, None)
+    except BaseException:
+        stream.close()
+        raise
+    if second is None:
+        stream.close()
+        return Response(first, media_type=media_type)
 
     def chunks() -> Iterator[bytes]:
         try:
-            if first:
-                yield first
+            yield first
+            yield second
             yield from stream
         finally:
             stream.close()
 
-    return chunks()
+    return StreamingResponse(chunks(), media_type=media_type)
 
 
-__all__ = ["check_declared_length", "consume_body", "started"]
+__all__ = ["check_declared_length", "consume_body", "content_response"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from kizuna.api.convert import hexed, shaped, unhex
 from kizuna.api.deps import CurrentSession, ProviderSession, State
@@ -20,7 +20,7 @@ from kizuna.api.schemas import (
     InboxKeyIn,
     InboxKeyOut,
 )
-from kizuna.api.streaming import consume_body, started
+from kizuna.api.streaming import consume_body, content_response
 from kizuna.services import care
 from kizuna.services import requests as request_service
 from kizuna.services.onchain import SentTransaction
@@ -103,10 +103,10 @@ async def send_message(
                              "description": "the message's envelope, streamed"},
                        **error_responses(401, 403, 404, 422, 502, 503)})
 def message_content(ref: Annotated[Hex32, Path(description="the message's commitment")],
-                    session: CurrentSession, state: State) -> StreamingResponse:
+                    session: CurrentSession, state: State) -> Response:
     """A message's envelope, for its patient, provider or sender only."""
     stream = care.open_message(state.ctx, reader=session.address, ref=unhex("ref", ref))
-    return StreamingResponse(started(stream), media_type="application/octet-stream")
+    return content_response(stream, media_type="application/octet-stream")
 
 
 @router.get("/care/messages", response_model=list[CareMessageOut],

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from kizuna.api.convert import authorization, hexed, record_out, shaped, unhex
 from kizuna.api.deps import CurrentSession, State
@@ -26,7 +26,7 @@ from kizuna.api.schemas import (
     ScopeKeysIn,
     TxOut,
 )
-from kizuna.api.streaming import consume_body, started
+from kizuna.api.streaming import consume_body, content_response
 from kizuna.errors import InputError
 from kizuna.services import grants as grant_service
 from kizuna.services import guardians as guardian_service
@@ -81,11 +81,11 @@ def records(session: CurrentSession, state: State,
             responses={200: {"content": {"application/octet-stream": {}},
                              "description": "the envelope, streamed"},
                        **error_responses(401, 403, 404, 422, 502, 503)})
-def download(record_id: RecordIdPath, session: CurrentSession, state: State) -> StreamingResponse:
+def download(record_id: RecordIdPath, session: CurrentSession, state: State) -> Response:
     """One of the patient's own envelopes, streamed (decrypted on the patient's side)."""
     stream = record_service.open_own_record(state.ctx, patient=session.address,
                                             record_id=unhex("record_id", record_id))
-    return StreamingResponse(started(stream), media_type="application/octet-stream")
+    return content_response(stream, media_type="application/octet-stream")
 
 
 @router.post("/scope-keys", status_code=204, responses=error_responses(401, 422))

@@ -4,13 +4,13 @@ fetch ciphertext by CID, list the patients who granted them."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from kizuna.api.convert import read_out, record_out, shaped, unhex
 from kizuna.api.deps import CurrentSession, ProviderSession, State
 from kizuna.api.errors import error_responses
 from kizuna.api.schemas import AddressStr, InboxItemOut, ReadIn, ReadOut, RecordOut
-from kizuna.api.streaming import started
+from kizuna.api.streaming import content_response
 from kizuna.errors import AccessDenied
 from kizuna.receipts.request import ReadRequest
 from kizuna.services import grants as grant_service
@@ -45,12 +45,11 @@ def patients(session: ProviderSession, state: State) -> list[str]:
                        **error_responses(401, 404, 422, 502, 503)})
 def content(session: CurrentSession, state: State,
             cid: str = Path(max_length=128, description="CIDv1 of an envelope"),
-            ) -> StreamingResponse:
+            ) -> Response:
     """Ciphertext by CID (envelopes only: useless without capsule fragments from a read).
     The store checks the bytes against their CID while streaming: tampered content aborts the
     response instead of being delivered."""
-    return StreamingResponse(started(state.ctx.store.get(cid)),
-                             media_type="application/octet-stream")
+    return content_response(state.ctx.store.get(cid), media_type="application/octet-stream")
 
 
 
