@@ -74,19 +74,25 @@ class Background:
             if self.process.poll() is None:
                 self.process.kill()
                 self.process.wait(timeout=10)
-            self.err.close()
+            if not self.err.closed:
+                self.err.close()
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, Background]]:
     home = tmp_path_factory.mktemp("proxy-cli") / "home"
     up = Background(home, "up", "--demo", "--json", "--port", str(free_port()),
                     "--rpc-port", str(free_port()))
     try:
         info = up.ready()
-        yield home, str(info["api_url"])
+        yield home, str(info["api_url"]), up
     finally:
         up.stop()
+
+
+@pytest.fixture
+def demo(stack: tuple[Path, str, Background]) -> tuple[Path, str]:
+    return stack[0], stack[1]
 
 
 def address_of(home: Path, name: str) -> str:
@@ -184,3 +190,28 @@ def test_help_reads_like_a_manual() -> None:
     assert done.returncode == 0, done.stderr
     assert "Examples:" in done.stdout and "127.0.0.1" in done.stdout
     assert "--port" in done.stdout and "--refresh" in done.stdout
+
+
+def test_zz_the_proxy_fails_closed_when_the_api_stops(
+        stack: tuple[Path, str, Background]) -> None:
+    """Last in the module: it stops the module's `kizuna up`."""
+    home, api, up = stack
+    aiko = address_of(home, "aiko")
+    proxy = Background(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
+                       "--port", "0", "--refresh", "0", "--json", KIZUNA_PASSPHRASE=PASSPHRASE)
+    try:
+        base = str(proxy.ready()["fhir_base"])
+        with httpx.Client(base_url=base, timeout=60) as client:
+            conditions = search(client, "/Condition", patient=aiko)
+            assert conditions
+            assert up.stop() == 0
+            for path in ("/Condition", f"/Condition/{conditions[0]['id']}", "/Patient"):
+                response = client.get(path)
+                assert response.status_code == 503, response.text
+                outcome = response.json()
+                validate(outcome)
+                assert outcome["resourceType"] == "OperationOutcome"
+                assert "cannot confirm the grants" in outcome["issue"][0]["diagnostics"]
+            assert client.get("/metadata").status_code == 200  # the server itself is up
+    finally:
+        assert proxy.stop() == 0
