@@ -343,3 +343,22 @@ def test_binds_loopback_only(story: Story) -> None:
         with pytest.raises(InputError) as refused:
             ProxyServer(cache, host=host, port=0)
         assert refused.value.field == "host"
+
+
+def test_a_revoke_is_followed_within_the_refresh_interval(story: Story) -> None:
+    """With ``ttl_s`` > 0 an answer may rely on the last check for that long, no longer."""
+    stack = story.stack
+    provider = stack.provider()
+    story.patient.grant(provider.address, ["Immunization"], expires_at=stack.now() + 3600)
+    now = [1000.0]
+    cache = GrantedCache(provider, ttl_s=30, clock=lambda: now[0])
+    shots = ids(story.resources("Immunization"))
+    assert {r.id for r in cache.snapshot().of_type("Immunization")} == shots
+    reads = cache.reads
+    story.patient.revoke(provider.address, "Immunization")
+    now[0] += 29  # within the interval: the last check stands (documented bound)
+    assert {r.id for r in cache.snapshot().of_type("Immunization")} == shots
+    assert cache.reads == reads  # and nothing was read again
+    now[0] += 1
+    assert cache.snapshot().of_type("Immunization") == []
+    assert cache.dropped == len(shots)
