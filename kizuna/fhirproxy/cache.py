@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,10 +93,11 @@ def minimal_patient(address: Address) -> dict[str, Any]:
 class GrantedCache:
     """Exactly the granted FHIR records of the provider's patients (see the module docstring)."""
 
-    def __init__(self, source: GrantedSource, *, ttl_s: float = 2.0,
+    def __init__(self, source: GrantedSource, *, ttl_s: float = 2.0, workers: int = 4,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.source = source
         self.ttl_s = ttl_s
+        self.workers = workers  # records read at once when many are new (after a start)
         self._clock = clock
         self._lock = threading.Lock()
         self._raw: dict[bytes, tuple[RecordInfo, dict[str, Any]]] = {}
@@ -133,22 +135,30 @@ class GrantedCache:
 
     def _refresh_locked(self) -> None:
         try:
-            patients = self.source.patients()
-            live = {bytes(r.record_id): r for r in self.source.records()}
+            self._update_locked()
         except KizunaError:
             self._clear_locked()  # fail closed: never serve what could not be confirmed
             raise
+
+    def _update_locked(self) -> None:
+        patients = self.source.patients()
+        live = {bytes(r.record_id): r for r in self.source.records()}
         for record_id in [rid for rid in self._raw if rid not in live]:
             del self._raw[record_id]
             self.dropped += 1
-        for record_id, info in live.items():
-            if record_id in self._raw or record_id in self._refused:
-                continue
-            if info.content_type.split(";")[0].strip().lower() != CONTENT_TYPE:
-                continue  # files (PDF, DICOM): their DocumentReference / ImagingStudy is served
-            resource = self._read(info)
+        wanted = [info for record_id, info in live.items()
+                  if record_id not in self._raw and record_id not in self._refused
+                  # files (PDF, DICOM): their DocumentReference / ImagingStudy is served
+                  and info.content_type.split(";")[0].strip().lower() == CONTENT_TYPE]
+        if len(wanted) > 1 and self.workers > 1:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="fhir-proxy-read") as pool:
+                results = list(pool.map(self._read, wanted))
+        else:
+            results = [self._read(info) for info in wanted]
+        for info, resource in zip(wanted, results, strict=True):
             if resource is not None:
-                self._raw[record_id] = (info, resource)
+                self._raw[bytes(info.record_id)] = (info, resource)
+                self.reads += 1
         self._snapshot = _build(patients, self._raw.values())
 
     def _read(self, info: RecordInfo) -> dict[str, Any] | None:
@@ -162,7 +172,6 @@ class GrantedCache:
             self._refused.add(bytes(info.record_id))
             log.warning("record 0x%s refused: %s", bytes(info.record_id).hex(), exc)
             return None
-        self.reads += 1
         try:
             data = json.loads(content)
         except (ValueError, UnicodeDecodeError):
