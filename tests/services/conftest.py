@@ -5,109 +5,26 @@ guardians with funded keys, each using the in-process clients."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
-from eth_utils.crypto import keccak
+from service_stack import Stack
 
-from kizuna.chain.connection import Chain, connect, web3_for
+from kizuna.chain.connection import connect, web3_for
 from kizuna.chain.deploy import deploy
 from kizuna.chain.index.store import EventIndex
 from kizuna.chain.localnode import LocalNode, dev_private_keys
-from kizuna.chain.models import ContractCall
 from kizuna.chain.relayer import Relayer
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.chain.transactions import TxPolicy
-from kizuna.client.patient import PatientClient
-from kizuna.client.provider import ProviderClient
-from kizuna.client.service import LocalService
 from kizuna.db import Database
 from kizuna.services.context import ServiceContext
 from kizuna.storage.embedded import EmbeddedStore
-
-
-def _descendants(pid: int) -> list[int]:
-    """Processes below ``pid`` (the npm launcher of anvil starts the real binary as a child)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-def stop_anvil(node: LocalNode) -> None:
-    """Stop anvil so that it writes its state file: SIGTERM to the binary, then the launcher."""
-    process = node._process
-    below = _descendants(process.pid) if process is not None else []
-    for pid in reversed(below):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in below):
-        time.sleep(0.05)
-    node.stop()
-
-
-@dataclass
-class Stack:
-    node: LocalNode
-    chain: Chain
-    ctx: ServiceContext
-    store: EmbeddedStore
-    relayer: Relayer
-    admin: LocalKeySigner
-    funder: LocalKeySigner
-    made: list[Any] = field(default_factory=list)
-
-    @property
-    def service(self) -> LocalService:
-        return LocalService(self.ctx, relayer=self.relayer)
-
-    def signer(self) -> LocalKeySigner:
-        signer = LocalKeySigner.generate()
-        self.chain.sender.transact(ContractCall(to=signer.address, data=b"", value=10**18),
-                                   self.funder, gas=21_000)
-        return signer
-
-    def patient(self) -> PatientClient:
-        client = PatientClient(signer=self.signer(), service=self.service, chain=self.chain)
-        client.publish_inbox_key()
-        return client
-
-    def provider(self) -> ProviderClient:
-        client = ProviderClient(signer=self.signer(), service=self.service, chain=self.chain)
-        self.chain.registry.add_provider(client.address, client.public_key.to_bytes(),
-                                         bytes(keccak(text=f"licence:{client.address}")),
-                                         signer=self.admin)
-        return client
-
-    def now(self) -> int:
-        return self.chain.head().timestamp
-
-    def advance(self, seconds: int) -> None:
-        self.chain.w3.provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
-        self.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +47,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         db.dispose()
         index.close()
     finally:
-        stop_anvil(node)
+        node.stop()
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
-from conftest import Stack
 from pydantic import SecretStr
+from service_stack import Stack
 
 from kizuna.api.app import create_app
 from kizuna.api.auth import AUDITOR_ROLE

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Stack, stop_anvil
+from service_stack import Stack
 
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.relayer import RelayRefused
@@ -279,7 +279,7 @@ def test_chain_node_down_mid_upload_then_retry(stack: Stack) -> None:
     def upload_stream() -> Any:
         for offset in range(0, len(envelope), 65_536):
             if offset == 131_072:
-                stop_anvil(stack.node)  # the node goes away while the envelope streams in
+                stack.node.stop()  # the node goes away while the envelope streams in
             yield envelope[offset:offset + 65_536]
 
     try:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Stack
 from hexbytes import HexBytes
 from pydicom.data import get_testdata_file
+from service_stack import Stack
 
 from kizuna.chain.eip712 import TypedData
 from kizuna.chain.signers import LocalKeySigner
