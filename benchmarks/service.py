@@ -355,7 +355,6 @@ def run(*, reads: int, clients: int, instances: int, skip_audit: bool) -> dict[s
             "KIZUNA_SIWE_URI": "https://kizuna.bench",
             "KIZUNA_RELAYER_KEY": keys[1],
             "KIZUNA_ANCHORER_KEY": keys[0],
-            "KIZUNA_ANCHOR_INTERVAL_S": "5",
             "KIZUNA_BENCHMARK_BASELINE": "true",
         }
         servers = stack.enter_context(api_servers(env, instances, root))
