@@ -44,8 +44,19 @@ def _patient(kwargs: dict[str, Any]) -> Iterator[tuple[Session, Any]]:
 
     args = RoleArgs.take(kwargs)
     with open_session(args) as session:
-        yield session, PatientClient(signer=session.signer, service=session.service,
-                                     chain=session.chain)
+        client = PatientClient(signer=session.signer, service=session.service,
+                               chain=session.chain)
+        _ensure_inbox_key(client)
+        yield session, client
+
+
+def _ensure_inbox_key(client: Any) -> None:
+    """Publish the patient's inbox key (wallet-signed) the first time: providers encrypt
+    requests, reports and prescriptions to it."""
+    try:
+        client.service.inbox_key_of(client.address)
+    except NotFoundError:
+        client.publish_inbox_key()
 
 
 def expand_scopes(labels: Sequence[str]) -> list[str]:
@@ -397,6 +408,16 @@ def _inbox_rows(items: Sequence[Any]) -> list[dict[str, Any]]:
              "block_number": i.block_number, "flagged": i.flagged_for_review} for i in items]
 
 
+def _open_requests(session: Session, client: Any) -> list[Any]:
+    """Access requests not answered yet: a grant to the provider made at or after the
+    request's block answers it (as the provider's inbox counts it)."""
+    answered: dict[str, int] = {}
+    for g in _grants_of(session):
+        answered[g.provider] = max(answered.get(g.provider, -1), g.granted_block)
+    return [i for i in client.inbox() if i.kind == "access-request"
+            and answered.get(i.provider, -1) < i.block_number]
+
+
 @patient.command("requests")
 @role_options
 @json_option
@@ -407,8 +428,8 @@ def requests_(as_json: bool, **kwargs: Any) -> None:
     Example:
       kizuna patient requests --key aiko
     """
-    with _patient(kwargs) as (_, client):
-        rows = _inbox_rows([i for i in client.inbox() if i.kind == "access-request"])
+    with _patient(kwargs) as (session, client):
+        rows = _inbox_rows(_open_requests(session, client))
     emit(rows, human=lambda: print_table(
         [{**r, "ref": short(r["ref"])} for r in rows],
         [Column("ref", "Request"), Column("provider", "Provider"),
@@ -437,7 +458,7 @@ def answer(request: str, scopes: tuple[str, ...], deny: bool, days: int | None,
     if deny == bool(scopes):
         raise InputError("grant", "give --grant SCOPE... or --deny")
     with _patient(kwargs) as (session, client):
-        open_requests = [i for i in client.inbox() if i.kind == "access-request"]
+        open_requests = _open_requests(session, client)
         if request.startswith("0x") and (len(request) < 42 or len(request) == 66):
             ref = match_id(request, [bytes(i.ref) for i in open_requests], field="request")
             provider = next(i.provider for i in open_requests if bytes(i.ref) == ref)

@@ -1,0 +1,103 @@
+"""Fixtures of the role-command tests: one real ``kizuna up --demo`` (anvil, contracts,
+embedded store, database, the API under uvicorn, on free ports of 127.0.0.1) for the whole
+directory, with the demo's people (aiko, kenji, dr-tanaka, dr-sato, registrar) plus keys the
+tests add: ``auditor`` (anvil account 8, granted the auditor role by the deployer),
+``newdoc`` (account 9, not yet a provider) and ``anchorer`` (the stack's anchoring account).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
+
+from cli_harness import Result, UpProcess, clean_env, run
+
+from kizuna.chain.localnode import dev_private_keys, free_port
+
+PASSPHRASE = "kizuna-demo"
+AUDITOR, NEWDOC, ANCHORER = 8, 9, 2
+
+
+@dataclass
+class Stack:
+    """The running stack and a way to run ``kizuna`` against it."""
+
+    home: Path
+    up: UpProcess
+    api_url: str
+    rpc_url: str
+    deployment_file: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return clean_env(self.home, KIZUNA_PASSPHRASE=PASSPHRASE, **extra)
+
+    def kizuna(self, *args: str, env: dict[str, str] | None = None,
+               timeout: float = 180) -> Result:
+        return run(self.home, *args, env=env or self.env(), timeout=timeout)
+
+    def ok(self, *args: str) -> Result:
+        """Run and require exit 0 (the output shown if not)."""
+        result = self.kizuna(*args)
+        assert result.code == 0, f"kizuna {' '.join(args)} exited {result.code}:\n{result.err}"
+        return result
+
+
+def _fund(rpc_url: str, deployment_file: Path, account: str) -> None:
+    """1 ETH from the deployer (anvil account 0), for a key's own transactions."""
+    from kizuna.chain.connection import connect
+    from kizuna.chain.models import ContractCall
+    from kizuna.chain.signers import LocalKeySigner
+
+    chain = connect(rpc_url, deployment_file)
+    chain.sender.transact(ContractCall(to=account, data=b"", value=10**18),
+                          LocalKeySigner(dev_private_keys(1)[0]), gas=21_000)
+
+
+def _grant_auditor(rpc_url: str, deployment_file: Path, account: str) -> None:
+    from kizuna.api.auth import AUDITOR_ROLE
+    from kizuna.chain.connection import connect
+    from kizuna.chain.models import ContractCall
+    from kizuna.chain.signers import LocalKeySigner
+
+    chain = connect(rpc_url, deployment_file)
+    access_log = chain.contract("AccessLog")
+    data = access_log.encode_abi("grantRole", args=[AUDITOR_ROLE, account])
+    admin = LocalKeySigner(dev_private_keys(1)[0])  # the deployer: AccessLog's admin
+    chain.sender.transact(ContractCall(to=access_log.address, data=bytes.fromhex(data[2:])),
+                          admin)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    home = tmp_path_factory.mktemp("roles") / "home"
+    up = UpProcess(home, "--demo", "--port", str(free_port()), "--rpc-port", str(free_port()))
+    try:
+        info = up.ready(timeout=600)
+        made = Stack(home=home, up=up, api_url=info["api_url"], rpc_url=info["rpc_url"],
+                     deployment_file=Path(info["deployment_file"]))
+        keys = dev_private_keys(10)
+        for name, index in (("auditor", AUDITOR), ("newdoc", NEWDOC), ("anchorer", ANCHORER)):
+            key_file = home.parent / f"{name}.hex"
+            key_file.write_text(keys[index])
+            made.ok("keys", "import", name, "--private-key-file", str(key_file), "--light-kdf")
+            key_file.unlink()
+        auditor = made.ok("keys", "address", "auditor").out.strip()
+        _grant_auditor(made.rpc_url, Path(info["deployment_file"]), auditor)
+        yield made
+    finally:
+        up.stop()
+
+
+@pytest.fixture
+def new_patient(stack: Stack, request: pytest.FixtureRequest) -> str:
+    """A fresh patient key, funded for its own transactions (revokeAll, guardians)."""
+    name = "p-" + request.node.name.lower().replace("_", "-")[:40]
+    address = stack.ok("keys", "create", name, "--light-kdf", "--json").json()["address"]
+    _fund(stack.rpc_url, stack.deployment_file, address)
+    return name

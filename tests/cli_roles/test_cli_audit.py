@@ -1,0 +1,89 @@
+"""``kizuna audit ...``: over the API (a key with the auditor role) and --local."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Stack
+
+
+def test_verify_log_export_local(stack: Stack, tmp_path: Path) -> None:
+    verified = stack.ok("audit", "verify", "--local", "--json").json()
+    assert verified["ok"] is True
+    assert verified["receipts"]["checked"] >= 3 and verified["content"]["checked"] > 40
+
+    log = stack.ok("audit", "log", "--patient", "aiko", "--local", "--json").json()
+    reads = [e for e in log if e["kind"] == "read"]
+    assert len(reads) >= 3
+    tanaka = stack.ok("keys", "address", "dr-tanaka").out.strip()
+    assert {e["provider"] for e in reads} == {tanaka}
+    assert any(e["kind"] == "access-granted" for e in log)
+    future = stack.ok("audit", "log", "--since", "2999-01-01", "--local", "--json").json()
+    assert future == []
+
+    out = tmp_path / "bundle.json"
+    stack.ok("audit", "export", "--format", "fhir", "-o", str(out), "--patient", "aiko",
+             "--local")
+    bundle = json.loads(out.read_text())
+    assert bundle["resourceType"] == "Bundle"
+    events = [e["resource"] for e in bundle["entry"]
+              if e["resource"]["resourceType"] == "AuditEvent"]
+    assert len(events) == len(reads)  # one AuditEvent per read, one for one
+
+
+def test_over_the_api_with_the_auditor_role(stack: Stack) -> None:
+    verified = stack.ok("audit", "verify", "--key", "auditor", "--json").json()
+    assert verified["ok"] is True
+    log = stack.ok("audit", "log", "--provider", "dr-tanaka", "--key", "auditor",
+                   "--json").json()
+    assert any(e["kind"] == "read" for e in log)
+    bundle = json.loads(stack.ok("audit", "export", "--key", "auditor").out)
+    assert bundle["type"] == "collection"
+    anchored = stack.ok("audit", "anchor", "--key", "auditor", "--json").json()
+    assert anchored["anchored"] >= 0
+
+    refused = stack.kizuna("audit", "verify", "--key", "aiko")
+    assert refused.code == 4
+    assert "auditor role" in refused.error_line
+
+
+def test_anchor_local_needs_anchor_role(stack: Stack) -> None:
+    record = stack.ok("provider", "records", "--patient", "aiko", "--key", "dr-tanaka",
+                      "--json").json()[0]
+    stack.ok("provider", "read", "aiko", record["record_id"], "--key", "dr-tanaka")
+    anchored = stack.ok("audit", "anchor", "--local", "--key", "anchorer", "--json").json()
+    assert anchored["anchored"] >= 1 and anchored["roots"]
+    reads = stack.ok("patient", "reads", "--key", "aiko", "--json").json()
+    assert all(r["anchored"] for r in reads)
+    refused = stack.kizuna("audit", "anchor", "--local", "--key", "aiko")
+    assert refused.code == 4
+    assert "ANCHOR_ROLE" in refused.error_line
+
+
+def test_verify_fails_on_tampered_ciphertext(stack: Stack, new_patient: str,
+                                             tmp_path: Path) -> None:
+    source = tmp_path / "note.json"
+    source.write_text(json.dumps({
+        "resourceType": "Observation", "id": "t1", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "valueQuantity": {"value": 60, "unit": "/min"}}))
+    record = stack.ok("patient", "add", str(source), "--key", new_patient, "--json").json()[0]
+    blocks = [p for p in (stack.home / "store").rglob("*") if p.is_file()
+              and record["cid"] in p.name]
+    assert len(blocks) == 1, "the embedded store keeps one file per CID"
+    original = blocks[0].read_bytes()
+    try:
+        damaged = bytearray(original)
+        damaged[-5] ^= 0xFF
+        blocks[0].write_bytes(bytes(damaged))
+        failed = stack.kizuna("audit", "verify", "--local", "--json")
+        assert failed.code == 1
+        report = failed.json()
+        assert report["ok"] is False
+        assert any(record["record_id"] in f["subject"] or record["cid"] in f["subject"]
+                   for f in report["content"]["failures"]), report["content"]
+        assert failed.error_line.startswith("kizuna: audit failed")
+    finally:
+        blocks[0].write_bytes(original)
+    assert stack.ok("audit", "verify", "--local", "--json").json()["ok"] is True

@@ -1,0 +1,165 @@
+"""``kizuna patient ...`` through the real entry point against the running stack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Stack
+
+from kizuna.stack.demo_data import DEMO_PATIENTS, history
+from kizuna.storage.fhir.importer import import_bundle
+
+HEART_RATE = {
+    "resourceType": "Observation", "id": "hr1", "status": "final",
+    "category": [{"coding": [{"system":
+                              "http://terminology.hl7.org/CodeSystem/observation-category",
+                              "code": "vital-signs"}]}],
+    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4",
+                         "display": "Heart rate"}]},
+    "effectiveDateTime": "2026-11-01T10:00:00Z",
+    "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org",
+                      "code": "/min"},
+}
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def test_import_then_records_and_get(stack: Stack, new_patient: str, tmp_path: Path) -> None:
+    bundle = history(DEMO_PATIENTS[0])
+    source = tmp_path / "history.json"
+    source.write_text(json.dumps(bundle))
+    expected = list(import_bundle(bundle))
+
+    imported = stack.ok("patient", "import", str(source), "--key", new_patient, "--json").json()
+    assert imported["imported"] == len(expected)
+    by_label: dict[str, int] = {}
+    for entry in expected:
+        by_label[str(entry.scope_label)] = by_label.get(str(entry.scope_label), 0) + 1
+    assert imported["by_scope"] == by_label
+
+    listed = stack.ok("patient", "records", "--key", new_patient, "--json").json()
+    assert len(listed) == len(expected)
+    assert sorted(r["label"] for r in listed) == sorted(str(e.scope_label) for e in expected)
+    labs = stack.ok("patient", "records", "--scope", "Observation:laboratory",
+                    "--key", new_patient, "--json").json()
+    assert labs and {r["label"] for r in labs} == {"Observation:laboratory"}
+
+    # get: the decrypted record is exactly one of the imported resources (canonical JSON)
+    target = tmp_path / "record.json"
+    stack.ok("patient", "get", labs[0]["record_id"][:14], "-o", str(target),
+             "--key", new_patient)
+    assert target.read_bytes() in {e.content for e in expected}
+    assert target.stat().st_mode & 0o777 == 0o600
+
+    table = stack.ok("patient", "records", "--key", new_patient).out
+    assert "Observation:laboratory" in table and "record(s)" in table
+
+
+def test_add_fhir_and_pdf(stack: Stack, new_patient: str, tmp_path: Path) -> None:
+    resource = tmp_path / "hr.json"
+    resource.write_text(json.dumps(HEART_RATE))
+    pdf = tmp_path / "letter.pdf"
+    pdf.write_bytes(PDF)
+    added = stack.ok("patient", "add", str(resource), str(pdf), "--key", new_patient,
+                     "--json").json()
+    kinds = sorted((r["label"], r["content_type"]) for r in added)
+    assert kinds == [("DocumentReference", "application/fhir+json"),
+                     ("DocumentReference", "application/pdf"),
+                     ("Observation:vital-signs", "application/fhir+json")]
+    pdf_id = next(r["record_id"] for r in added if r["content_type"] == "application/pdf")
+    out = tmp_path / "back.pdf"
+    stack.ok("patient", "get", pdf_id, "-o", str(out), "--key", new_patient)
+    assert out.read_bytes() == PDF
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({**HEART_RATE, "status": "not-a-status"}))
+    refused = stack.kizuna("patient", "add", str(bad), "--key", new_patient)
+    assert refused.code == 6, refused.err
+    assert "status" in refused.error_line
+
+
+def test_grant_read_revoke_refused(stack: Stack, new_patient: str, tmp_path: Path) -> None:
+    resource = tmp_path / "hr.json"
+    resource.write_text(json.dumps(HEART_RATE))
+    record = stack.ok("patient", "add", str(resource), "--key", new_patient, "--json").json()[0]
+
+    granted = stack.ok("patient", "grant", "dr-sato", "Observation", "--days", "3",
+                       "--key", new_patient, "--json").json()
+    assert "Observation" in granted["scopes"] and "Observation:vital-signs" in granted["scopes"]
+    grants = stack.ok("patient", "grants", "--key", new_patient, "--json").json()
+    assert {g["scope"] for g in grants} == set(granted["scopes"])
+
+    me = stack.ok("keys", "address", new_patient).out.strip()
+    read = stack.ok("provider", "read", me, record["record_id"][:12], "--key", "dr-sato")
+    assert json.loads(read.out)["id"] == "hr1"
+    reads = stack.ok("patient", "reads", "--key", new_patient, "--json").json()
+    sato = stack.ok("keys", "address", "dr-sato").out.strip()
+    assert [(r["provider"], r["record_id"]) for r in reads] == [(sato, record["record_id"])]
+    assert reads[0]["scope"] == "Observation:vital-signs"
+
+    stack.ok("patient", "revoke", "dr-sato", "Observation:vital-signs", "--key", new_patient)
+    refused = stack.kizuna("provider", "read", me, record["record_id"], "--key", "dr-sato")
+    assert refused.code == 4
+    assert "revoked" in refused.error_line
+
+    everything = stack.ok("patient", "revoke", "dr-sato", "--all", "--key", new_patient,
+                          "--json")
+    assert everything.json()["scopes"] == ["*"]
+    assert stack.ok("patient", "grants", "--key", new_patient, "--json").json() == []
+    again = stack.kizuna("patient", "revoke", "dr-sato", "Observation", "--key", new_patient)
+    assert again.code == 3, again.err
+    assert "no live grant" in again.error_line
+
+
+def test_request_answered_with_a_grant(stack: Stack, new_patient: str) -> None:
+    stack.ok("patient", "records", "--key", new_patient)  # publishes the inbox key
+    me = stack.ok("keys", "address", new_patient).out.strip()
+    stack.ok("provider", "request", me, "--note", "Referral: please share vitals",
+             "--key", "dr-tanaka")
+    requests = stack.ok("patient", "requests", "--key", new_patient, "--json").json()
+    assert len(requests) == 1
+    note = stack.ok("patient", "open", requests[0]["ref"][:12], "--key", new_patient).out
+    assert note == "Referral: please share vitals"
+    answered = stack.ok("patient", "answer", requests[0]["ref"][:10], "--grant",
+                        "Observation:vital-signs", "--days", "2", "--key", new_patient,
+                        "--json").json()
+    assert answered["answer"] == "granted"
+    inbox = stack.ok("provider", "inbox", "--key", "dr-tanaka", "--json").json()
+    assert any(i["patient"] == me and i["kind"] == "request-granted" for i in inbox), inbox
+    assert stack.ok("patient", "requests", "--key", new_patient, "--json").json() == []
+
+
+def test_request_denied(stack: Stack) -> None:
+    kenji = stack.ok("keys", "address", "kenji").out.strip()
+    stack.ok("provider", "request", kenji, "--note", "second opinion", "--key", "dr-sato")
+    denied = stack.ok("patient", "answer", "dr-sato", "--deny", "--key", "kenji", "--json")
+    assert denied.json()["answer"] == "denied"
+    none_left = stack.kizuna("patient", "answer", "dr-sato", "--deny", "--key", "kenji")
+    assert none_left.code == 3
+    assert "no open access request" in none_left.error_line
+
+
+def test_inbox_and_open_report(stack: Stack) -> None:
+    inbox = stack.ok("patient", "inbox", "--key", "aiko", "--json").json()
+    report = next(i for i in inbox if i["kind"] == "report")
+    opened = json.loads(stack.ok("patient", "open", report["ref"], "--key", "aiko").out)
+    assert opened["resourceType"] == "Communication"
+    assert "HbA1c" in opened["payload"][0]["contentString"]
+
+
+def test_guardian_and_emergency_policy(stack: Stack) -> None:
+    added = stack.ok("patient", "guardian", "add", "aiko", "--days", "30", "--key", "kenji",
+                     "--json").json()
+    aiko = stack.ok("keys", "address", "aiko").out.strip()
+    assert added["guardian"] == aiko
+    listed = stack.ok("patient", "guardian", "list", "--key", "kenji", "--json").json()
+    assert [g["guardian"] for g in listed] == [aiko]
+    stack.ok("patient", "guardian", "remove", "aiko", "--key", "kenji")
+    assert stack.ok("patient", "guardian", "list", "--key", "kenji", "--json").json() == []
+
+    policy = stack.ok("patient", "emergency-policy", "--deny", "--key", "kenji", "--json")
+    assert policy.json()["allowed"] is False
+    refused = stack.kizuna("provider", "break-glass", "kenji", "--reason", "1", "--hours", "2",
+                           "--key", "dr-sato")
+    assert refused.code != 0
+    assert len(refused.err.strip().splitlines()) == 1

@@ -1,0 +1,88 @@
+"""``kizuna provider ...`` through the real entry point against the running stack."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Stack
+
+
+def test_patients_and_records(stack: Stack) -> None:
+    aiko = stack.ok("keys", "address", "aiko").out.strip()
+    kenji = stack.ok("keys", "address", "kenji").out.strip()
+    patients = stack.ok("provider", "patients", "--key", "dr-tanaka", "--json").json()
+    assert {aiko, kenji} <= {p["patient"] for p in patients}
+    assert {p["name"] for p in patients if p["patient"] in (aiko, kenji)} == {"aiko", "kenji"}
+
+    mine = stack.ok("provider", "records", "--patient", "aiko", "--key", "dr-tanaka",
+                    "--json").json()
+    assert mine and {r["patient"] for r in mine} == {aiko}
+    everything = stack.ok("provider", "records", "--key", "dr-tanaka", "--json").json()
+    assert len(everything) > len(mine)
+    assert stack.ok("provider", "records", "--type", "pdf", "--patient", "aiko",
+                    "--key", "dr-tanaka", "--json").json() == []
+    assert stack.ok("provider", "records", "--since", "2999-01-01", "--key", "dr-tanaka",
+                    "--json").json() == []
+    table = stack.ok("provider", "records", "--patient", "aiko", "--key", "dr-tanaka").out
+    assert "readable record(s)" in table
+
+
+def test_read_to_file_leaves_a_receipt(stack: Stack, tmp_path: Path) -> None:
+    aiko = stack.ok("keys", "address", "aiko").out.strip()
+    record = stack.ok("provider", "records", "--patient", "aiko", "--key", "dr-tanaka",
+                      "--json").json()[0]
+    before = len(stack.ok("patient", "reads", "--key", "aiko", "--json").json())
+    out = tmp_path / "record.json"
+    stack.ok("provider", "read", "aiko", record["record_id"][:16], "-o", str(out),
+             "--key", "dr-tanaka")
+    resource = json.loads(out.read_bytes())
+    assert resource["resourceType"] in ("Observation", "Condition", "MedicationRequest")
+    assert resource["subject"]["reference"].startswith("Patient/") or "patient" in resource
+    reads = stack.ok("patient", "reads", "--key", "aiko", "--json").json()
+    assert len(reads) == before + 1
+    assert record["record_id"] in {r["record_id"] for r in reads}
+    assert aiko  # the read was of aiko's record (listed under her reads)
+
+
+def test_send_report_opened_by_patient(stack: Stack, tmp_path: Path) -> None:
+    report = {"resourceType": "Communication", "status": "completed",
+              "payload": [{"contentString": "Blood pressure fine; recheck in a year."}]}
+    source = tmp_path / "report.json"
+    source.write_text(json.dumps(report))
+    sent = stack.ok("provider", "send", "kenji", "report", str(source), "--key", "dr-tanaka",
+                    "--json").json()
+    assert sent["kind"] == "report"
+    inbox = stack.ok("patient", "inbox", "--key", "kenji", "--json").json()
+    assert sent["ref"] in {i["ref"] for i in inbox}
+    opened = stack.ok("patient", "open", sent["ref"][:12], "--key", "kenji").out
+    assert json.loads(opened) == report
+
+    booking = tmp_path / "booking.json"
+    booking.write_text(json.dumps({"resourceType": "Appointment", "status": "booked",
+                                   "participant": [{"status": "accepted"}]}))
+    sent = stack.ok("provider", "send", "kenji", "booking", str(booking), "--key", "dr-tanaka",
+                    "--json").json()
+    assert sent["kind"] == "booking-confirmation"
+
+
+def test_break_glass_allowed_by_policy(stack: Stack, new_patient: str) -> None:
+    stack.ok("patient", "emergency-policy", "--allow", "--max-hours", "6",
+             "--key", new_patient)
+    too_long = stack.kizuna("provider", "break-glass", new_patient, "--reason", "1",
+                            "--hours", "12", "--key", "dr-sato")
+    assert too_long.code != 0
+    assert len(too_long.err.strip().splitlines()) == 1
+    opened = stack.ok("provider", "break-glass", new_patient, "--reason", "1", "--hours", "2",
+                      "--key", "dr-sato", "--json").json()
+    assert opened["hours"] == 2
+    log = stack.ok("audit", "log", "--patient", new_patient, "--local", "--json").json()
+    emergency = [e for e in log if e["kind"] == "emergency-opened"]
+    assert len(emergency) == 1 and "flagged-for-review" in emergency[0]["flags"]
+
+
+def test_inbox_lists_requests(stack: Stack) -> None:
+    aiko = stack.ok("keys", "address", "aiko").out.strip()
+    stack.ok("provider", "request", "aiko", "--note", "follow-up", "--key", "dr-sato")
+    inbox = stack.ok("provider", "inbox", "--key", "dr-sato", "--json").json()
+    assert any(i["patient"] == aiko and i["kind"] == "request-open" for i in inbox), inbox
