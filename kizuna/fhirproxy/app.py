@@ -40,8 +40,8 @@ FHIR_JSON = "application/fhir+json"
 FHIR_VERSION = "4.0.1"
 
 _ABSTRACT = frozenset({"Resource", "DomainResource"})
-_PARAM_TYPES = {"_id": "token", "_count": "number", "_offset": "number", "_format": "string",
-                "patient": "reference", "subject": "reference", "date": "date",
+_PARAM_TYPES = {"_id": "token", "identifier": "token", "_count": "number", "_offset": "number",
+                "_format": "string", "patient": "reference", "subject": "reference", "date": "date",
                 "code": "token", "category": "token"}
 
 

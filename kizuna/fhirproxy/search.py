@@ -1,9 +1,10 @@
 """FHIR search over the proxy's resources: parameters parsed strictly, matched per type.
 
-Supported, on every type: ``_id``, ``_count`` (1–1000, default 50), ``_offset`` (the paging
-links), ``_format`` (json only). Per type (:data:`SEARCH_ELEMENTS`): ``patient`` / ``subject``
-(an id, ``Patient/id``, ``urn:uuid:id`` — the patient's Ethereum address is always one of their
-ids), ``date`` (prefixes ``eq ne gt lt ge le`` on the type's clinical date, :mod:`.dates`),
+Supported, on every type: ``_id``, ``identifier`` (``system|value`` or ``value``),
+``_count`` (1–1000, default 50), ``_offset`` (the paging links), ``_format`` (json only). Per
+type (:data:`SEARCH_ELEMENTS`): ``patient`` / ``subject`` (an id, ``Patient/id``,
+``urn:uuid:id`` — the patient's Ethereum address is always one of their ids),
+``date`` (prefixes ``eq ne gt lt ge le`` on the type's clinical date, :mod:`.dates`),
 ``code`` (``system|code``, ``code``, ``system|`` or ``|code`` on the type's CodeableConcept) and
 ``category``. A comma is OR, a repeated parameter AND. Anything else — an unknown parameter, a
 modifier (``code:text``), a value that does not parse — is an :class:`SearchError` (400 with an
@@ -72,7 +73,7 @@ SEARCH_ELEMENTS: dict[str, TypeSearch] = {
 """The types the proxy describes in its CapabilityStatement, and their search elements. Any
 other R4 type a patient granted is served too, with the common parameters only."""
 
-COMMON = ("_id", "_count", "_offset", "_format")
+COMMON = ("_id", "identifier", "_count", "_offset", "_format")
 
 
 def supported_parameters(resource_type: str) -> list[str]:
@@ -105,6 +106,14 @@ class Token:
             raise SearchError(field, f"{text!r}: neither system nor code")
         return cls(system, code or None)
 
+    def matches_identifier(self, identifier: Any) -> bool:
+        """``system|value`` against an ``Identifier``."""
+        if not isinstance(identifier, dict):
+            return False
+        if self.system is not None and (identifier.get("system") or "") != self.system:
+            return False
+        return self.code is None or identifier.get("value") == self.code
+
     def matches(self, concept: Any) -> bool:
         if isinstance(concept, str):  # a plain code element (AllergyIntolerance.category)
             return self.system in (None, "") and self.code == concept
@@ -130,6 +139,7 @@ class Query:
 
     resource_type: str
     ids: list[set[str]] = field(default_factory=list)
+    identifiers: list[list[Token]] = field(default_factory=list)
     patients: list[list[str]] = field(default_factory=list)
     dates: list[list[DateCondition]] = field(default_factory=list)
     codes: list[list[Token]] = field(default_factory=list)
@@ -166,6 +176,8 @@ def parse_query(resource_type: str, params: Sequence[tuple[str, str]]) -> Query:
         alternatives = value.split(",")
         if base == "_id":
             query.ids.append(set(alternatives))
+        elif base == "identifier":
+            query.identifiers.append([Token.parse(a, field=name) for a in alternatives])
         elif base == "_count":
             query.count = _int(name, value, low=1, high=MAX_COUNT)
         elif base == "_offset":
@@ -209,6 +221,10 @@ def _matches(item: CachedResource, query: Query, snapshot: Snapshot) -> bool:
     resource = item.resource
     if any(item.id not in ids for ids in query.ids):
         return False
+    for tokens in query.identifiers:
+        if not any(t.matches_identifier(i) for t in tokens
+                   for i in _concepts(resource, ("identifier",))):
+            return False
     for alternatives in query.patients:
         if not any(snapshot.patient_of(a) == item.patient for a in alternatives):
             return False

@@ -113,6 +113,10 @@ def test_the_patient_resource(story: Story, proxy: httpx.Client) -> None:
     one = fhir_get(proxy, f"/Patient/{story.patient.address}")
     assert one["resourceType"] == "Patient" and "name" not in one
     assert one["identifier"][0]["value"] == story.patient.address
+    by_identifier = searchset(proxy, "/Patient", identifier=(
+        f"https://kizuna.health/fhir/ethereum-address|{story.patient.address}"))
+    assert ids(by_identifier) == {story.patient.address}
+    assert searchset(proxy, "/Patient", identifier="urn:other|" + story.patient.address) == []
     # the Synthea Patient (not granted) is not served
     fhir_get(proxy, f"/Patient/{story.synthea_patient_id}", status=404)
 
@@ -323,6 +327,9 @@ def test_granting_the_patient_scope_serves_the_real_patient(story: Story) -> Non
         patient = fhir_get(client, f"/Patient/{uuid}")
         original = next(r for r in story.resources("Patient"))
         assert patient["name"] == original["name"]
+        synthea_id = original["identifier"][0]
+        assert ids(searchset(client, "/Patient", identifier=(
+            f"{synthea_id['system']}|{synthea_id['value']}"))) == {uuid}
         assert ids(searchset(client, "/Patient")) == {uuid}
         shots = searchset(client, "/Immunization", patient=f"Patient/{uuid}")
         assert ids(shots) == ids(story.resources("Immunization"))
