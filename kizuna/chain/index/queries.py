@@ -176,6 +176,13 @@ def guardians_of(db: sqlite3.Connection, patient: Address, *, now: int) -> list[
     return [Guardian(patient=r[0], guardian=r[1], until=int(r[2])) for r in rows]
 
 
+def wards_of(db: sqlite3.Connection, guardian: Address, *, now: int) -> list[Guardian]:
+    """The live appointments of ``guardian``: the patients it may act for."""
+    rows = db.execute("SELECT patient, guardian, until FROM guardians WHERE guardian = ? "
+                      "AND until > ? ORDER BY patient", (guardian, now))
+    return [Guardian(patient=r[0], guardian=r[1], until=int(r[2])) for r in rows]
+
+
 def providers(db: sqlite3.Connection, *, active_only: bool) -> list[Provider]:
     sql = ("SELECT address, umbral_public_key, credential_commitment, active, registered_block"
            " FROM providers")
@@ -209,4 +216,5 @@ __all__ = [
     "providers",
     "receipt_batches",
     "records_of",
+    "wards_of",
 ]

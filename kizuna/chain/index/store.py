@@ -506,6 +506,11 @@ class EventIndex:
         with self._lock:
             return queries.guardians_of(self.db, patient, now=self._now(at))
 
+    def wards_of(self, guardian: Address, *, at: BlockRef | None = None) -> list[Guardian]:
+        """The live appointments of ``guardian`` (the patients it may act for)."""
+        with self._lock:
+            return queries.wards_of(self.db, guardian, now=self._now(at))
+
     def providers(self, *, active_only: bool = False) -> list[Provider]:
         with self._lock:
             return queries.providers(self.db, active_only=active_only)
