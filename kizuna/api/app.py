@@ -40,22 +40,12 @@ Errors share one body: `{"error": {"kind", "message", "field"?, "reason"?}}`.
 """
 
 
-def _wards_from_index(ctx: ServiceContext) -> Callable[[Address], list[Address]] | None:
-    """Patients who appointed ``guardian`` (live), from the event index when the context has one."""
-    index = getattr(ctx, "index", None)
-    inner = getattr(index, "index", index)
-    db = getattr(inner, "db", None)
-    if db is None:
-        return None
+def _wards(ctx: ServiceContext) -> Callable[[Address], list[Address]]:
+    """Patients who appointed ``guardian`` and whose appointment is live (index at the head)."""
 
     def wards(guardian: Address) -> list[Address]:
-        import time
-
-        if index is not None and hasattr(index, "index"):
-            index.index.sync()
-        rows = db.execute("SELECT patient FROM guardians WHERE guardian = ? AND until > ? "
-                          "ORDER BY patient", (guardian, int(time.time())))
-        return [Address(r[0]) for r in rows]
+        head = ctx.index.index.sync()
+        return [g.patient for g in ctx.index.index.wards_of(guardian, at=head)]
 
     return wards
 
@@ -82,7 +72,7 @@ def _state(settings: Settings, ctx: ServiceContext) -> ApiState:
                               max_age=timedelta(seconds=settings.siwe_max_age_s),
                               nonce_ttl=timedelta(seconds=settings.siwe_nonce_ttl_s)),
         session_ttl=timedelta(seconds=settings.session_ttl_s),
-        ctx_wards=_wards_from_index(ctx),
+        ctx_wards=_wards(ctx),
         relayer=relayer,
         anchorer=anchorer,
     )
