@@ -20,12 +20,12 @@ from kizuna.api.auth import SessionStore, SiweExpectations, utc_now
 from kizuna.api.errors import NotAuthenticated
 from kizuna.config import Settings
 from kizuna.errors import AccessDenied
+from kizuna.services.context import ServiceContext
 from kizuna.types import Address
 
 if TYPE_CHECKING:
     from kizuna.chain.relayer import Relayer
     from kizuna.receipts.anchorer import Anchorer
-    from kizuna.services.context import ServiceContext
 
 
 @dataclass
@@ -78,7 +78,7 @@ def auditor_session(session: Annotated[_Session, Depends(current_session)]) -> _
 
 
 State = Annotated[ApiState, Depends(get_state)]
-Ctx = Annotated["ServiceContext", Depends(get_ctx)]
+Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 CurrentSession = Annotated[_Session, Depends(current_session)]
 ProviderSession = Annotated[_Session, Depends(provider_session)]
 AuditorSession = Annotated[_Session, Depends(auditor_session)]

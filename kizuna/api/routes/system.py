@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from kizuna import __version__
-from kizuna.api.deps import State
+from kizuna.api.deps import Ctx, State
 from kizuna.api.errors import error_responses
 from kizuna.api.schemas import Health, Status, Version
 from kizuna.diagnostics import peak_rss_mib
@@ -30,9 +30,9 @@ def health(state: State) -> Health:
 
 
 @router.get("/version", response_model=Version)
-def version(state: State) -> Version:
+def version(ctx: Ctx) -> Version:
     """The service version, the chain id and the contract addresses it serves."""
-    chain = state.ctx.chain
+    chain = ctx.chain
     return Version(version=__version__, chain_id=chain.chain_id,
                    contracts=dict(chain.deployment.addresses))
 
