@@ -10,15 +10,17 @@ import logging
 
 import uvicorn
 
-from kizuna.api.app import create_app
+from kizuna.api.app import close_context, create_app, open_context
 from kizuna.config import Settings
+from kizuna.services.context import ServiceContext
 
 
-def uvicorn_config(settings: Settings, *, log_level: str = "info") -> uvicorn.Config:
+def uvicorn_config(settings: Settings, *, ctx: ServiceContext | None = None,
+                   log_level: str = "info") -> uvicorn.Config:
     """The uvicorn configuration for ``settings`` (one worker: state lives in the database, so
     more capacity means more processes on the same database, each started like this one)."""
     return uvicorn.Config(
-        create_app(settings),
+        create_app(settings, ctx=ctx),
         host=settings.api_host,
         port=settings.api_port,
         loop="auto",
@@ -32,9 +34,14 @@ def uvicorn_config(settings: Settings, *, log_level: str = "info") -> uvicorn.Co
 
 
 def serve(settings: Settings, *, log_level: str = "info") -> None:
-    """Serve until stopped."""
+    """Serve until stopped. The chain, store and database are opened first, so a node that
+    does not answer or a bad deployment is one clear ``KizunaError`` before anything listens."""
     logging.getLogger("kizuna").setLevel(log_level.upper())
-    uvicorn.Server(uvicorn_config(settings, log_level=log_level)).run()
+    ctx = open_context(settings)
+    try:
+        uvicorn.Server(uvicorn_config(settings, ctx=ctx, log_level=log_level)).run()
+    finally:
+        close_context(ctx)
 
 
 __all__ = ["serve", "uvicorn_config"]
