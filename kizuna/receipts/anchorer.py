@@ -26,10 +26,11 @@ import threading
 import time
 from dataclasses import dataclass
 
+from kizuna.background import PeriodicTask
 from kizuna.chain.connection import Chain
 from kizuna.chain.signers import Signer
 from kizuna.db import Database
-from kizuna.errors import ChainError, ContractReverted, KizunaError
+from kizuna.errors import ChainError, ContractReverted
 from kizuna.receipts.batching import (
     PendingBatch,
     assign_batch,
@@ -53,25 +54,24 @@ class AnchoredBatch:
     block_number: int | None
 
 
-class Anchorer:
+class Anchorer(PeriodicTask):
     """Anchors receipt batches for one service database on one chain."""
+
+    thread_name = "kizuna-anchorer"
 
     def __init__(self, *, db: Database, chain: Chain, signer: Signer,
                  interval_s: float = 60.0, settle_s: int = 0, max_batch: int = 100_000,
                  pending_grace_s: int = 30) -> None:
+        super().__init__(interval_s=interval_s)
         self.db = db
         self.pending_grace_s = pending_grace_s
         """A pending batch younger than this may still be in another anchorer's hands (made,
         its transaction on the way): leave it alone until then."""
         self.chain = chain
         self.signer = signer
-        self.interval_s = interval_s
         self.settle_s = settle_s
         self.max_batch = max_batch
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.last_error: KizunaError | None = None
 
     # -- on demand ----------------------------------------------------------------------------
 
@@ -141,35 +141,8 @@ class Anchorer:
 
     # -- on a schedule ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="kizuna-anchorer", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-                self.last_error = None
-            except KizunaError as error:  # the node or the database is away: try next time
-                self.last_error = error
-                log.warning("anchoring failed, retrying in %.0f s: %s", self.interval_s, error)
-            self._stop.wait(self.interval_s)
-
-    def stop(self, timeout: float | None = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def __enter__(self) -> Anchorer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _pass(self) -> None:
+        self.run_once()
 
 
 __all__ = ["AnchoredBatch", "Anchorer"]

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
+from kizuna.background import PeriodicTask
 from kizuna.db import schema as t
-from kizuna.errors import KizunaError
 from kizuna.services.context import ServiceContext
 from kizuna.types import Address, ScopeId
 
@@ -37,16 +37,15 @@ class FollowResult:
     """(patient, scope, provider) whose key fragments were deleted in this tick."""
 
 
-class IndexFollower:
+class IndexFollower(PeriodicTask):
     """Syncs ``ctx.index`` and deletes key fragments of grants that are no longer live."""
 
+    thread_name = "kizuna-follower"
+
     def __init__(self, ctx: ServiceContext, *, interval_s: float = 2.0) -> None:
+        super().__init__(interval_s=interval_s)
         self.ctx = ctx
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.last_error: KizunaError | None = None
         self._seen: tuple[int, bytes, int] | None = None
         """(head number, head hash, kfrag rows) of the last full pass: with the same head and
         the same rows nothing can have died since (expiry is judged in the head's time)."""
@@ -83,39 +82,10 @@ class IndexFollower:
             self._seen = None if deleted else seen
             return FollowResult(head_block=head.number, deleted=tuple(deleted))
 
-    # -- background ---------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="kizuna-follower", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                result = self.tick()
-                self.last_error = None
-                if result.deleted:
-                    log.info("deleted key fragments of %d dead grants", len(result.deleted))
-            except KizunaError as error:
-                self.last_error = error
-                log.warning("index follower tick failed: %s", error)
-            self._stop.wait(self.interval_s)
-
-    def stop(self, timeout: float | None = 30.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def __enter__(self) -> IndexFollower:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def _pass(self) -> None:
+        result = self.tick()
+        if result.deleted:
+            log.info("deleted key fragments of %d dead grants", len(result.deleted))
 
 
 __all__ = ["FollowResult", "IndexFollower"]
