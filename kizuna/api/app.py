@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
@@ -125,7 +125,41 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         from kizuna.api.routes import baseline
 
         app.include_router(baseline.router)
+    _document_validation_errors(app)
     return app
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    """FastAPI documents its default ``HTTPValidationError`` body for 422 on routes that do not
+    list 422 themselves; this API answers every 422 with ``ErrorBody`` (kizuna.api.errors), so
+    the document is corrected to say so."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = generate()
+        for item in document.get("paths", {}).values():
+            for operation in item.values():
+                answer = operation.get("responses", {}).get("422")
+                if answer is None:
+                    continue
+                answer["description"] = "Invalid input: the field and the reason"
+                answer["content"] = {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        schemas = document.get("components", {}).get("schemas", {})
+        if "ErrorBody" not in schemas:
+            schemas.update(errors.ErrorBody.model_json_schema(
+                ref_template="#/components/schemas/{model}")["$defs"])
+            body = errors.ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+            body.pop("$defs", None)
+            schemas["ErrorBody"] = body
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = document
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def open_context(settings: Settings) -> ServiceContext:

@@ -136,3 +136,25 @@ def test_error_bodies_never_carry_internals() -> None:
                                                "message": "the service failed; see its log"}}
         missing = client.get("/nothing")
         assert missing.status_code == 404 and missing.json()["error"]["kind"] == "NotFoundError"
+
+
+def test_openapi_documents_every_answer() -> None:
+    """Every operation names its success model and the errors it can answer: 401 where a
+    session is needed, 422 where there is input; every error answer uses ErrorBody."""
+    document = create_app(Settings.load(environment="development")).openapi()
+    operations = [(path, method, op) for path, item in document["paths"].items()
+                  for method, op in item.items()]
+    assert len(operations) >= 40
+    for path, method, op in operations:
+        responses = op["responses"]
+        success = [code for code in responses if code.startswith("2")]
+        assert success, (method, path)
+        if op.get("security"):
+            assert "401" in responses, (method, path)
+        if op.get("parameters") or op.get("requestBody"):
+            assert "422" in responses, (method, path)
+        for code, answer in responses.items():
+            if code.startswith(("4", "5")):
+                schema = answer["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, code)
+    assert not any(path.startswith("/_benchmark") for path in document["paths"])
