@@ -36,7 +36,6 @@ from urllib.parse import urlsplit
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_signature_to_4byte_selector
-from sqlalchemy import select
 from web3.providers.rpc import HTTPProvider
 from web3.types import BlockIdentifier
 
@@ -47,7 +46,7 @@ from kizuna.chain.reverts import abi_type_string
 from kizuna.chain.transactions import node_errors
 from kizuna.crypto.pre import MalformedCryptoData, UmbralPublicKey
 from kizuna.db import Database
-from kizuna.db import schema as t
+from kizuna.db.records import RecordInfo, load_record
 from kizuna.errors import (
     AccessDenied,
     ChainError,
@@ -56,7 +55,7 @@ from kizuna.errors import (
     NotFoundError,
 )
 from kizuna.receipts.request import checksum_address
-from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+from kizuna.types import Address, RecordId
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -87,19 +86,6 @@ class WrongPatient(AccessDenied):
     """The request names another patient than the record's owner."""
 
 
-@dataclass(frozen=True, slots=True)
-class RecordInfo:
-    """What the service knows of a record (the ``records`` table)."""
-
-    record_id: RecordId
-    patient: Address
-    scope_id: ScopeId
-    cid: Cid
-    commitment: Commitment
-    size: int
-    content_type: str
-
-
 class RecordDirectory:
     """``records`` rows by id, cached in memory (a row never changes once written)."""
 
@@ -115,17 +101,9 @@ class RecordDirectory:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        with self.db.read() as conn:
-            row = conn.execute(select(
-                t.records.c.patient, t.records.c.scope_id, t.records.c.cid,
-                t.records.c.commitment, t.records.c.size, t.records.c.content_type,
-            ).where(t.records.c.record_id == key)).first()
-        if row is None:
+        info = load_record(self.db, key)
+        if info is None:
             raise NotFoundError(f"no record 0x{key.hex()} is known to this service")
-        info = RecordInfo(record_id=RecordId(key), patient=checksum_address(row[0]),
-                          scope_id=ScopeId(bytes(row[1])), cid=Cid(row[2]),
-                          commitment=Commitment(bytes(row[3])), size=int(row[4]),
-                          content_type=str(row[5]))
         with self._lock:
             if len(self._cache) >= self.max_cached:
                 self._cache.clear()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from sqlalchemy import and_, select
@@ -35,6 +34,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.relayer import RelayRefused
 from kizuna.crypto.commitment import CommitmentHasher
+from kizuna.db.records import RecordInfo, load_record, record_from_row
 from kizuna.db.schema import records as records_table
 from kizuna.errors import (
     AccessDenied,
@@ -89,20 +89,6 @@ class EnvelopeTooLarge(InputError):
     def __init__(self, limit: int) -> None:
         super().__init__("envelope", f"is larger than the limit of {limit} bytes")
         self.limit = limit
-
-
-@dataclass(frozen=True, slots=True)
-class RecordInfo:
-    """What the service knows about a stored, registered record (no label, no plaintext)."""
-
-    record_id: RecordId
-    patient: Address
-    scope_id: ScopeId
-    cid: Cid
-    commitment: Commitment
-    size: int
-    content_type: str
-    created_at: int
 
 
 # --- the intake: checks and hashes an envelope while it streams into the store ----------------
@@ -344,19 +330,8 @@ def prepare_registration(ctx: ServiceContext, *, patient: str, record_id: bytes,
 # --- reading the service's records ------------------------------------------------------------
 
 
-def _info(row: object) -> RecordInfo:
-    r = row._mapping  # type: ignore[attr-defined]
-    return RecordInfo(record_id=RecordId(bytes(r["record_id"])), patient=r["patient"],
-                      scope_id=ScopeId(bytes(r["scope_id"])), cid=Cid(r["cid"]),
-                      commitment=Commitment(bytes(r["commitment"])), size=int(r["size"]),
-                      content_type=r["content_type"], created_at=int(r["created_at"]))
-
-
 def _row(ctx: ServiceContext, record_id: RecordId) -> RecordInfo | None:
-    with ctx.db.read() as conn:
-        row = conn.execute(select(records_table).where(
-            records_table.c.record_id == record_id)).first()
-    return _info(row) if row is not None else None
+    return load_record(ctx.db, record_id)
 
 
 def get_record(ctx: ServiceContext, record_id: bytes) -> RecordInfo:
@@ -388,7 +363,7 @@ def list_records(ctx: ServiceContext, *, patient: str,
     with ctx.db.read() as conn:
         rows = conn.execute(select(records_table).where(and_(*conditions)).order_by(
             records_table.c.created_at, records_table.c.record_id)).all()
-    found = [_info(row) for row in rows]
+    found = [record_from_row(row) for row in rows]
     if content_type is not None:
         wanted = content_type.split(";", 1)[0].strip().lower()
         found = [r for r in found if r.content_type.split(";", 1)[0].strip().lower() == wanted]

@@ -1,0 +1,57 @@
+"""The ``records`` table's rows as a typed value: what the service knows about a record.
+
+One definition for every reader: the access check (by id, on the read path) and the record
+use cases (listing, downloads). A row is written once, after the chain registered the record,
+and never changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from kizuna.db.engine import Database
+from kizuna.db.schema import records
+from kizuna.receipts.request import checksum_address
+from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+
+
+@dataclass(frozen=True, slots=True)
+class RecordInfo:
+    """A stored, registered record: owner, blinded scope, where and what (no label, no
+    plaintext)."""
+
+    record_id: RecordId
+    patient: Address
+    scope_id: ScopeId
+    cid: Cid
+    commitment: Commitment
+    size: int
+    content_type: str
+    created_at: int
+
+
+def record_from_row(row: object) -> RecordInfo:
+    """A ``records`` row (all columns) as a :class:`RecordInfo`."""
+    r = row._mapping  # type: ignore[attr-defined]
+    return RecordInfo(
+        record_id=RecordId(bytes(r["record_id"])),
+        patient=checksum_address(r["patient"]),
+        scope_id=ScopeId(bytes(r["scope_id"])),
+        cid=Cid(r["cid"]),
+        commitment=Commitment(bytes(r["commitment"])),
+        size=int(r["size"]),
+        content_type=str(r["content_type"]),
+        created_at=int(r["created_at"]),
+    )
+
+
+def load_record(db: Database, record_id: bytes) -> RecordInfo | None:
+    """The row of ``record_id``, or ``None``."""
+    with db.read() as conn:
+        row = conn.execute(select(records).where(records.c.record_id == bytes(record_id))).first()
+    return record_from_row(row) if row is not None else None
+
+
+__all__ = ["RecordInfo", "load_record", "record_from_row"]
