@@ -4,13 +4,12 @@ one deployment on it, and per-test data directories (embedded store + SQLite).""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from apienv import ApiServer, ChainEnv, deploy_env, settings_for
-from participants import HttpPatient, HttpProvider, Participant
+from participants import HttpPatient, HttpProvider, Participant, People
 
 from kizuna.api.app import close_context, open_context
 from kizuna.chain.localnode import LocalNode, free_port
@@ -72,10 +71,3 @@ def people(chain_env: ChainEnv, http: httpx.Client) -> People:
     chain_env.grant_auditor(auditor.signer.address)
     auditor.login()
     return People(patient=patient, provider=provider, auditor=auditor)
-
-
-@dataclass
-class People:
-    patient: HttpPatient
-    provider: HttpProvider
-    auditor: Participant

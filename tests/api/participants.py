@@ -218,3 +218,10 @@ def wait_until(predicate: Any, *, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.05)
+
+
+@dataclass
+class People:
+    patient: HttpPatient
+    provider: HttpProvider
+    auditor: Participant

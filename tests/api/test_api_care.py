@@ -9,9 +9,8 @@ import os
 
 import pytest
 from apienv import ChainEnv
-from conftest import People
 from eth_account import Account
-from participants import HttpProvider, hx
+from participants import HttpProvider, People, hx
 
 from kizuna.chain.eip712 import TypedData
 from kizuna.chain.signers import LocalKeySigner

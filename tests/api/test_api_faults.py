@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from apienv import ApiServer, ChainEnv, deploy_env, settings_for, stop_node
-from conftest import People
-from participants import HttpPatient, Participant, hx
+from participants import HttpPatient, Participant, People, hx
 
 from kizuna.chain.localnode import LocalNode, free_port
 from kizuna.chain.signers import LocalKeySigner

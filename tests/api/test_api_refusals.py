@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 from apienv import ApiServer
-from conftest import People
-from participants import HttpPatient, hx
+from participants import HttpPatient, People, hx
 
 from kizuna.chain.signers import LocalKeySigner
 

@@ -11,8 +11,7 @@ import time
 import httpx
 import pytest
 from apienv import ApiServer
-from conftest import People
-from participants import HttpProvider
+from participants import HttpProvider, People
 
 pytestmark = pytest.mark.anvil
 

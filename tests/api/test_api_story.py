@@ -7,9 +7,8 @@ one for one."""
 from __future__ import annotations
 
 import pytest
-from conftest import People
 from fhir_history import history
-from participants import Sealed, hx
+from participants import People, Sealed, hx
 
 from kizuna.crypto.commitment import commitment_of
 from kizuna.storage.fhir.importer import import_bundle

@@ -12,9 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 from apienv import ApiServer, ChainEnv, settings_for
-from conftest import People
 from fastapi.testclient import TestClient
-from participants import HttpPatient, Sealed, hx
+from participants import HttpPatient, People, Sealed, hx
 
 from kizuna.api.app import close_context, create_app, open_context
 from kizuna.chain.localnode import free_port

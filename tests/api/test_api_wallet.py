@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 from apienv import ChainEnv
-from conftest import People
-from participants import HttpPatient, Participant, hx
+from participants import HttpPatient, Participant, People, hx
 
 from kizuna.chain.eip712 import TypedData
 from kizuna.chain.signers import LocalKeySigner
