@@ -346,6 +346,7 @@ def run(*, reads: int, clients: int, instances: int, skip_audit: bool) -> dict[s
                             directory=root / "deployments")
         chain = connect(node.rpc_url, deployment)
         env = {
+            "KIZUNA_HOME": str(root),  # its own home: index, keys, config of this run only
             "KIZUNA_ENVIRONMENT": "development",
             "KIZUNA_RPC_URL": node.rpc_url,
             "KIZUNA_DEPLOYMENT_FILE": str(root / "deployments" / f"{deployment.chain_id}.json"),
