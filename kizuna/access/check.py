@@ -274,6 +274,35 @@ class _FastRpc:
         return [by_id.get(first + i, {"error": "missing answer"}) for i in range(len(calls))]
 
 
+class _StateAtHead:
+    """Chain states read at one head (number, hash), by (record id, provider). Only the newest
+    head is kept: a thread still deciding at an older head reads the chain itself. The head
+    and its states are swapped as one tuple, so a reader never pairs a head with another
+    head's states."""
+
+    MAX_ENTRIES = 50_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: tuple[tuple[int, bytes], dict[tuple[bytes, str], _ChainState]] = (
+            (-1, b""), {})
+
+    def get(self, head: BlockRef, key: tuple[bytes, str]) -> _ChainState | None:
+        at, states = self._current
+        return states.get(key) if at == (head.number, head.hash) else None
+
+    def put(self, head: BlockRef, key: tuple[bytes, str], state: _ChainState) -> None:
+        with self._lock:
+            at, states = self._current
+            if at != (head.number, head.hash):
+                if head.number < at[0]:
+                    return  # decided at an older head: not worth keeping
+                states = {}
+                self._current = ((head.number, head.hash), states)
+            if len(states) < self.MAX_ENTRIES:
+                states[key] = state
+
+
 class AccessCheck:
     """The access decision. Needs the chain, a :class:`FreshIndex` over it and the database."""
 
@@ -286,6 +315,7 @@ class AccessCheck:
         self.provider_keys = ProviderKeys(chain)
         self._confirmed: set[bytes] = set()
         self._confirmed_lock = threading.Lock()
+        self._at_head: _StateAtHead = _StateAtHead()
         provider = chain.w3.provider
         url = str(provider.endpoint_uri) if isinstance(provider, HTTPProvider) else ""
         self._rpc = _FastRpc(url) if url and _FastRpc.usable(url) else None
@@ -387,6 +417,18 @@ class AccessCheck:
         return out
 
     def _state(self, record: RecordInfo, provider: Address, head: BlockRef) -> _ChainState:
+        """The ledger and registry views at ``head``. The state at a block hash never changes,
+        so reads of one (record, provider) at the same head share one round of calls; a new
+        head (or a reorg: same number, other hash) starts afresh."""
+        key = (bytes(record.record_id), provider)
+        cached = self._at_head.get(head, key)
+        if cached is not None:
+            return cached
+        state = self._read_state(record, provider, head)
+        self._at_head.put(head, key, state)
+        return state
+
+    def _read_state(self, record: RecordInfo, provider: Address, head: BlockRef) -> _ChainState:
         results = self._call_all(self._views(record, provider), head.number)
         fixed = [r for r in results[:4] if r is not None]
         if len(fixed) != 4:

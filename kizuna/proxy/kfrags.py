@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
-from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, insert, select
 
 from kizuna.chain.eip712 import Eip712Domain, TypedData
 from kizuna.crypto import pre
@@ -102,6 +102,17 @@ def sign_scope_keys(private_key: bytes | str, domain: Eip712Domain, *, patient: 
     typed = scope_keys_typed_data(domain, patient=patient, scope_id=scope_id,
                                   delegating_key=delegating_key, verifying_key=verifying_key)
     return bytes(Account.sign_message(typed.signable(), private_key).signature)
+
+
+_SELECT_GRANT_KFRAGS = (
+    select(t.kfrags.c.kfrag, t.kfrags.c.delegating_key, t.kfrags.c.receiving_key,
+           t.kfrags.c.verifying_key)
+    .where(t.kfrags.c.patient == bindparam("patient"),
+           t.kfrags.c.scope_id == bindparam("scope_id"),
+           t.kfrags.c.provider == bindparam("provider"))
+    .order_by(t.kfrags.c.share_index))
+"""Built once: the read path runs it on every read (a fresh ``select()`` costs more than the
+query)."""
 
 
 class KfragStore:
@@ -206,11 +217,8 @@ class KfragStore:
         """The fragments of (patient, scope, provider), verified; ``None`` when none."""
         patient, provider = checksum_address(patient), checksum_address(provider)
         with self.db.read() as conn:
-            rows = conn.execute(
-                select(t.kfrags.c.kfrag, t.kfrags.c.delegating_key, t.kfrags.c.receiving_key,
-                       t.kfrags.c.verifying_key)
-                .where(self._where(patient, scope_id, provider))
-                .order_by(t.kfrags.c.share_index)).all()
+            rows = conn.execute(_SELECT_GRANT_KFRAGS, {
+                "patient": patient, "scope_id": bytes(scope_id), "provider": provider}).all()
         if not rows:
             return None
         key = (patient, bytes(scope_id), provider)

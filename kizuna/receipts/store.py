@@ -103,6 +103,10 @@ _BATCH_COLUMNS = (t.receipt_batches.c.root, t.receipt_batches.c.count,
                   t.receipt_batches.c.anchored_at)
 
 
+_INSERT_RECEIPT = insert(t.receipts)
+"""Built once: every read writes one receipt."""
+
+
 class ReceiptStore:
     """Receipts in the service database (shared by every instance)."""
 
@@ -128,12 +132,12 @@ class ReceiptStore:
         leaf = receipt_leaf(request, signature, served_at=served_at, head_block=head_block)
         try:
             with self.db.write() as conn:
-                result = conn.execute(insert(t.receipts).values(
-                    request_id=request.request_id, provider=request.provider,
-                    patient=request.patient, record_id=bytes(request.record_id),
-                    scope_id=bytes(scope_id), request_json=request.to_json_string(),
-                    signature=bytes(signature), leaf=leaf, served_at=served_at,
-                    head_block=head_block))
+                result = conn.execute(_INSERT_RECEIPT, {
+                    "request_id": request.request_id, "provider": request.provider,
+                    "patient": request.patient, "record_id": bytes(request.record_id),
+                    "scope_id": bytes(scope_id), "request_json": request.to_json_string(),
+                    "signature": bytes(signature), "leaf": leaf, "served_at": served_at,
+                    "head_block": head_block})
                 key = result.inserted_primary_key
                 assert key is not None
                 seq = int(key[0])

@@ -140,3 +140,49 @@ def test_fast_rpc_reports_an_unreachable_node() -> None:
         rpc.call("eth_blockNumber", [])
     assert not _FastRpc.usable("http://user:pw@127.0.0.1:8545")
     assert not _FastRpc.usable("ws://127.0.0.1:8545")
+
+
+def test_reads_at_one_head_share_one_round_of_views_and_a_new_block_reads_afresh(
+    anvil_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain state at a block hash never changes: reads of one record at the same head
+    reuse the views read for the first; the revoking block is a new head, read afresh."""
+    stack = anvil_stack
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    scope_id = stack.grant(patient, provider)
+    access = stack.ctx.access
+    reads_of_state: list[int] = []
+    real = access._read_state
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reads_of_state.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(access, "_read_state", counted)
+    for _ in range(3):
+        request, signature = stack.request(provider, patient, record)
+        serve_read(stack.ctx, request=request, signature=signature)
+    assert len(reads_of_state) == 1
+    stack.chain.ledger.revoke(provider.address, scope_id, signer=patient.signer)
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(GrantRevoked):
+        serve_read(stack.ctx, request=request, signature=signature)
+    assert len(reads_of_state) == 2
+
+
+def test_states_of_an_older_head_or_another_fork_are_never_served() -> None:
+    from kizuna.access.check import _StateAtHead
+    from kizuna.chain.models import BlockRef
+
+    cache = _StateAtHead()
+    head_a, fork_a = BlockRef(10, b"\x0a" * 32, 100), BlockRef(10, b"\xfa" * 32, 100)
+    older, newer = BlockRef(9, b"\x09" * 32, 99), BlockRef(11, b"\x0b" * 32, 101)
+    key, state = (b"\x01" * 32, "0xprovider"), object()
+    cache.put(head_a, key, state)  # type: ignore[arg-type]
+    assert cache.get(head_a, key) is state
+    assert cache.get(fork_a, key) is None and cache.get(newer, key) is None
+    cache.put(older, key, object())  # type: ignore[arg-type]
+    assert cache.get(older, key) is None and cache.get(head_a, key) is state
+    cache.put(fork_a, key, object())  # type: ignore[arg-type]
+    assert cache.get(head_a, key) is None  # a reorg at the same height replaces the head
