@@ -179,21 +179,21 @@ def _add_files(client: Any, files: Sequence[Path], *, deidentify: bool,
             label = client.label_of(stored)
             added += [(stored, label), (description, label)]
     if dicoms:
-        sources: list[Any] = list(dicoms)
-        if deidentify:
-            import tempfile
+        import tempfile
 
-            from kizuna.storage.attachments import UidMap, deidentify_dicom
+        # De-identified copies live only while they are encrypted and uploaded (0700 dir).
+        with tempfile.TemporaryDirectory(prefix="kizuna-deid-") as spool:
+            sources: list[Any] = list(dicoms)
+            if deidentify:
+                from kizuna.storage.attachments import UidMap, deidentify_dicom
 
-            uids = UidMap()
-            spool = Path(tempfile.mkdtemp(prefix="kizuna-deid-"))
-            sources = []
-            for i, path in enumerate(dicoms):
-                target = spool / f"{i}.dcm"
-                target.write_bytes(deidentify_dicom(path, uids=uids).content)
-                target.chmod(0o600)
-                sources.append(target)
-        entry, stored_files = client.add_dicom_study(sources, subject=subject)
+                uids = UidMap()
+                sources = []
+                for i, path in enumerate(dicoms):
+                    target = Path(spool) / f"{i}.dcm"
+                    target.write_bytes(deidentify_dicom(path, uids=uids).content)
+                    sources.append(target)
+            entry, stored_files = client.add_dicom_study(sources, subject=subject)
         label = client.label_of(entry)
         added += [(r, label) for r in stored_files] + [(entry, label)]
     return added

@@ -1,8 +1,8 @@
 """Fixtures of the role-command tests: one real ``kizuna up --demo`` (anvil, contracts,
 embedded store, database, the API under uvicorn, on free ports of 127.0.0.1) for the whole
 directory, with the demo's people (aiko, kenji, dr-tanaka, dr-sato, registrar) plus keys the
-tests add: ``auditor`` (anvil account 8, granted the auditor role by the deployer),
-``newdoc`` (account 9, not yet a provider) and ``anchorer`` (the stack's anchoring account).
+tests add: ``auditor`` (anvil account 8, granted the auditor role and ANCHOR_ROLE by the
+deployer) and ``newdoc`` (account 9, not yet a provider).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from cli_harness import Result, UpProcess, clean_env, run
 from kizuna.chain.localnode import dev_private_keys, free_port
 
 PASSPHRASE = "kizuna-demo"
-AUDITOR, NEWDOC, ANCHORER = 8, 9, 2
+AUDITOR, NEWDOC = 8, 9
 
 
 @dataclass
@@ -35,7 +35,7 @@ class Stack:
     deployment_file: Path
 
     def env(self, **extra: str) -> dict[str, str]:
-        return clean_env(self.home, KIZUNA_PASSPHRASE=PASSPHRASE, **extra)
+        return clean_env(self.home, **{"KIZUNA_PASSPHRASE": PASSPHRASE, **extra})
 
     def kizuna(self, *args: str, env: dict[str, str] | None = None,
                timeout: float = 180) -> Result:
@@ -60,6 +60,8 @@ def _fund(rpc_url: str, deployment_file: Path, account: str) -> None:
 
 
 def _grant_auditor(rpc_url: str, deployment_file: Path, account: str) -> None:
+    """The auditor role, and ANCHOR_ROLE (its own account: no nonce race with the stack's
+    anchorer) so that `kizuna audit anchor --local` can be run with this key."""
     from kizuna.api.auth import AUDITOR_ROLE
     from kizuna.chain.connection import connect
     from kizuna.chain.models import ContractCall
@@ -67,10 +69,11 @@ def _grant_auditor(rpc_url: str, deployment_file: Path, account: str) -> None:
 
     chain = connect(rpc_url, deployment_file)
     access_log = chain.contract("AccessLog")
-    data = access_log.encode_abi("grantRole", args=[AUDITOR_ROLE, account])
     admin = LocalKeySigner(dev_private_keys(1)[0])  # the deployer: AccessLog's admin
-    chain.sender.transact(ContractCall(to=access_log.address, data=bytes.fromhex(data[2:])),
-                          admin)
+    for role in (AUDITOR_ROLE, chain.access_log.anchor_role()):
+        data = access_log.encode_abi("grantRole", args=[role, account])
+        chain.sender.transact(ContractCall(to=access_log.address,
+                                           data=bytes.fromhex(data[2:])), admin)
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +85,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         made = Stack(home=home, up=up, api_url=info["api_url"], rpc_url=info["rpc_url"],
                      deployment_file=Path(info["deployment_file"]))
         keys = dev_private_keys(10)
-        for name, index in (("auditor", AUDITOR), ("newdoc", NEWDOC), ("anchorer", ANCHORER)):
+        for name, index in (("auditor", AUDITOR), ("newdoc", NEWDOC)):
             key_file = home.parent / f"{name}.hex"
             key_file.write_text(keys[index])
             made.ok("keys", "import", name, "--private-key-file", str(key_file), "--light-kdf")

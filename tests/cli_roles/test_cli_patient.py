@@ -163,3 +163,26 @@ def test_guardian_and_emergency_policy(stack: Stack) -> None:
                            "--key", "dr-sato")
     assert refused.code != 0
     assert len(refused.err.strip().splitlines()) == 1
+
+
+def test_add_dicom_deidentified(stack: Stack, new_patient: str, tmp_path: Path) -> None:
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ct = Path(str(get_testdata_file("CT_small.dcm", download=False)))
+    original = pydicom.dcmread(ct)
+    assert str(original.PatientName)  # the test file names a patient
+    source = tmp_path / "ct.dcm"
+    source.write_bytes(ct.read_bytes())
+    added = stack.ok("patient", "add", str(source), "--deidentify", "--key", new_patient,
+                     "--json").json()
+    assert sorted(r["content_type"] for r in added) == ["application/dicom",
+                                                        "application/fhir+json"]
+    assert {r["label"] for r in added} == {"ImagingStudy"}
+    dicom_id = next(r["record_id"] for r in added if r["content_type"] == "application/dicom")
+    back = tmp_path / "back.dcm"
+    stack.ok("patient", "get", dicom_id, "-o", str(back), "--key", new_patient)
+    cleaned = pydicom.dcmread(back)
+    assert str(cleaned.get("PatientName", "")) != str(original.PatientName)
+    assert cleaned.SOPInstanceUID != original.SOPInstanceUID
+    assert cleaned.pixel_array.shape == original.pixel_array.shape
