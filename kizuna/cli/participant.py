@@ -205,6 +205,13 @@ def resolve_participant(who: str, *, home: KizunaHome, field: str) -> Address:
     return ring.address(who)
 
 
+def known_names(home: KizunaHome) -> dict[str, str]:
+    """Addresses → key names of the home's keyring (to show people who is who; never trusted
+    for a decision)."""
+    return {str(e.address): e.name for e in Keyring(home.keys_dir).entries()
+            if e.address is not None}
+
+
 def parse_when(value: str, *, field: str, end_of_day: bool = False) -> int:
     """Unix seconds from ``YYYY-MM-DD``, an ISO date-time (UTC unless it says), or seconds."""
     text = value.strip()
@@ -292,6 +299,7 @@ __all__ = [
     "connect_chain",
     "full_id",
     "hex32",
+    "known_names",
     "match_id",
     "open_session",
     "parse_when",

@@ -21,6 +21,7 @@ from kizuna.cli.participant import (
     RoleArgs,
     Session,
     hex32,
+    known_names,
     match_id,
     open_session,
     parse_when,
@@ -391,12 +392,15 @@ def grants(as_json: bool, **kwargs: Any) -> None:
     with _patient(kwargs) as (session, client):
         client.keys.learn_labels(vocabulary())
         found = _grants_of(session)
-        rows = [{"provider": g.provider, "scope": client.keys.label_of(g.scope_id),
+        names = known_names(session.home)
+        rows = [{"provider": g.provider, "name": names.get(g.provider),
+                 "scope": client.keys.label_of(g.scope_id),
                  "scope_id": hex32(g.scope_id), "expires_at": g.expires_at,
                  "expires": show_time(g.expires_at), "live": g.live} for g in found]
     emit(rows, human=lambda: print_table(
-        rows, [Column("provider", "Provider"), Column("scope", "Scope"),
-               Column("expires", "Until")], title="Your grants", empty="no live grants"))
+        rows, [Column("name", "Provider"), Column("provider", "Address"),
+               Column("scope", "Scope"), Column("expires", "Until")], title="Your grants",
+        empty="no live grants"))
 
 
 # --- requests, guardians, emergency -------------------------------------------------------------
@@ -605,15 +609,18 @@ def reads(as_json: bool, **kwargs: Any) -> None:
     """
     from kizuna.client.keys import vocabulary
 
-    with _patient(kwargs) as (_, client):
+    with _patient(kwargs) as (session, client):
         client.keys.learn_labels(vocabulary())
-        rows = [{"provider": r.provider, "record_id": hex32(r.record_id),
+        names = known_names(session.home)
+        rows = [{"provider": r.provider, "name": names.get(r.provider),
+                 "record_id": hex32(r.record_id),
                  "scope": client.keys.label_of(r.scope_id), "served_at": r.served_at,
                  "time": show_time(r.served_at), "head_block": r.head_block,
                  "anchored": r.anchored} for r in client.reads()]
     emit(rows, human=lambda: print_table(
         [{**r, "record_id": short(r["record_id"])} for r in rows],
-        [Column("time", "When"), Column("provider", "Provider"), Column("scope", "Scope"),
+        [Column("time", "When"), Column("name", "Provider"), Column("provider", "Address"),
+         Column("scope", "Scope"),
          Column("record_id", "Record"), Column("anchored", "Anchored")],
         title="Reads of your records", empty="nobody has read your records"))
 

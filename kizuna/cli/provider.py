@@ -26,6 +26,7 @@ from kizuna.cli.participant import (
     RoleArgs,
     Session,
     hex32,
+    known_names,
     match_id,
     open_session,
     parse_when,
@@ -117,11 +118,7 @@ def patients(as_json: bool, **kwargs: Any) -> None:
 
 
 def _names(session: Session) -> dict[str, str]:
-    """Addresses → key names of the home's keyring (to show people, not to trust)."""
-    from kizuna.stack.keyring import Keyring
-
-    return {str(e.address): e.name for e in Keyring(session.home.keys_dir).entries()
-            if e.address is not None}
+    return known_names(session.home)
 
 
 @provider.command("records")

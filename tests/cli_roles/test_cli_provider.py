@@ -86,3 +86,32 @@ def test_inbox_lists_requests(stack: Stack) -> None:
     stack.ok("provider", "request", "aiko", "--note", "follow-up", "--key", "dr-sato")
     inbox = stack.ok("provider", "inbox", "--key", "dr-sato", "--json").json()
     assert any(i["patient"] == aiko and i["kind"] == "request-open" for i in inbox), inbox
+
+
+def test_emergency_kit_then_break_glass_read(stack: Stack, new_patient: str,
+                                             tmp_path: Path) -> None:
+    """--local for what the API has no route for yet: the kit lets a break-glass read be
+    served; the read is still decided on chain state (no emergency access: refused)."""
+    source = tmp_path / "allergy.json"
+    source.write_text(json.dumps({
+        "resourceType": "AllergyIntolerance", "id": "a1",
+        "patient": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "91936005",
+                             "display": "Allergy to penicillin"}]}}))
+    record = stack.ok("patient", "add", str(source), "--key", new_patient, "--local",
+                      "--json").json()[0]
+    assert record["label"] == "AllergyIntolerance"
+    no_route = stack.kizuna("patient", "emergency-policy", "--allow", "--kit",
+                            "AllergyIntolerance", "--key", new_patient)
+    assert no_route.code == 78
+    assert "--local" in no_route.error_line
+    kit = stack.ok("patient", "emergency-policy", "--allow", "--max-hours", "4", "--kit",
+                   "AllergyIntolerance", "--local", "--key", new_patient, "--json").json()
+    assert kit["kit_fragments"] >= 2  # one set per active provider
+    refused = stack.kizuna("provider", "read", new_patient, record["record_id"],
+                           "--key", "dr-sato")
+    assert refused.code == 4
+    stack.ok("provider", "break-glass", new_patient, "--reason", "2", "--hours", "1",
+             "--key", "dr-sato")
+    read = stack.ok("provider", "read", new_patient, record["record_id"], "--key", "dr-sato")
+    assert json.loads(read.out)["id"] == "a1"
