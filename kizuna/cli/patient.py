@@ -168,11 +168,16 @@ def _add_files(client: Any, files: Sequence[Path], *, deidentify: bool,
         suffix = path.suffix.lower()
         if suffix == ".json":
             data = load_json(path.read_bytes())
-            if data.get("resourceType") != "Bundle":
-                data = {"resourceType": "Bundle", "type": "collection",
-                        "entry": [{"resource": data}]}
-            for entry in client.import_fhir(data):
-                added.append((entry.record, str(entry.source.scope_label)))
+            if data.get("resourceType") == "Bundle":
+                for entry in client.import_fhir(data):
+                    added.append((entry.record, str(entry.source.scope_label)))
+            else:  # one resource: validated alone (its references point at earlier records)
+                from kizuna.storage.fhir.importer import import_resource
+
+                one = import_resource(data)
+                added.append((client.add_record(one.content, label=one.scope_label,
+                                                content_type=one.content_type),
+                              str(one.scope_label)))
         elif suffix == ".ndjson":
             raise InputError("file", f"{path.name}: NDJSON is for `kizuna patient import`")
         else:
