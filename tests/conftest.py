@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # and Node scripts (hardhat, npx) find `node` through PATH. Without this, a test run outside
 # scripts/test would pick the system's older Node.
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+# Nothing a test runs may touch the user's own ~/.kizuna: whatever falls back to the default
+# home (a command without --home, a server without KIZUNA_HOME) gets this throw-away one.
+os.environ["KIZUNA_HOME"] = tempfile.mkdtemp(prefix="kizuna-test-home-")
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,8 @@ def serve(home_dir: Path | None, config_file: Path | None, host: str | None, por
         overrides["api_host"] = host
     if port is not None:
         overrides["api_port"] = port
-    settings = load_settings(resolve_home(home_dir), config_file=config_file, **overrides)
+    home = resolve_home(home_dir).ensure()  # the index and database default into it
+    settings = load_settings(home, config_file=config_file, **overrides)
     click.echo(f"kizuna API on http://{settings.api_host}:{settings.api_port} "
                f"(chain {settings.rpc_url}, store {settings.store}, {settings.environment})",
                err=True)

@@ -163,6 +163,9 @@ class ApiServer:
 
     def start(self, *, timeout: float = 60.0, wait_healthy: bool = True) -> ApiServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
+        # A home of its own per server, never the user's ~/.kizuna (what the settings leave
+        # unset, e.g. the event index's file, defaults into the home).
+        env["KIZUNA_HOME"] = str(self.log_path.with_suffix(".home"))
         env.update(settings_env(self.settings))
         env.update(self.extra_env)
         log = self.log_path.open("ab")

@@ -9,43 +9,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
 
-from cli_harness import Result, UpProcess, clean_env, run
+from cli_harness import UpProcess
+from roles_stack import Stack
 
 from kizuna.chain.localnode import dev_private_keys, free_port
 
-PASSPHRASE = "kizuna-demo"
 AUDITOR, NEWDOC = 8, 9
-
-
-@dataclass
-class Stack:
-    """The running stack and a way to run ``kizuna`` against it."""
-
-    home: Path
-    up: UpProcess
-    api_url: str
-    rpc_url: str
-    deployment_file: Path
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return clean_env(self.home, **{"KIZUNA_PASSPHRASE": PASSPHRASE, **extra})
-
-    def kizuna(self, *args: str, env: dict[str, str] | None = None,
-               timeout: float = 180) -> Result:
-        return run(self.home, *args, env=env or self.env(), timeout=timeout)
-
-    def ok(self, *args: str) -> Result:
-        """Run and require exit 0 (the output shown if not)."""
-        result = self.kizuna(*args)
-        assert result.code == 0, f"kizuna {' '.join(args)} exited {result.code}:\n{result.err}"
-        return result
 
 
 def _fund(rpc_url: str, deployment_file: Path, account: str) -> None:

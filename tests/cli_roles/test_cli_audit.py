@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Stack
+from roles_stack import Stack
 
 
 def test_verify_log_export_local(stack: Stack, tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Stack
+from roles_stack import Stack
 
 from kizuna.chain.localnode import free_port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Stack
+from roles_stack import Stack
 
 from kizuna.stack.demo_data import DEMO_PATIENTS, history
 from kizuna.storage.fhir.importer import import_bundle

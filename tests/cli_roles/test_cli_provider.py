@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import Stack
+from roles_stack import Stack
 
 
 def test_patients_and_records(stack: Stack) -> None:

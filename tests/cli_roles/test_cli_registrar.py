@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Stack
+from roles_stack import Stack
 
 
 def test_add_suspend_reinstate(stack: Stack) -> None:
