@@ -121,7 +121,52 @@ sessions = Table(
     Column("expires_at", BigInteger, nullable=False),
 )
 
+# --- care messages and break-glass kits (kizuna.services.care / .emergency) ----------------
+
+care_messages = Table(
+    "care_messages",
+    metadata,
+    Column("ref", LargeBinary(32), primary_key=True),
+    Column("cid", Text, nullable=False),
+    Column("patient", String(42), nullable=False, index=True),
+    Column("provider", String(42), nullable=True, index=True),
+    Column("sender", String(42), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("tx_hash", LargeBinary(32), nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""Where the envelope of each announced message is (``ref`` = its on-chain commitment)."""
+
+inbox_keys = Table(
+    "inbox_keys",
+    metadata,
+    Column("patient", String(42), primary_key=True),
+    Column("public_key", LargeBinary(33), nullable=False),
+    Column("signature", LargeBinary(65), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+)
+"""A patient's published inbox key (Umbral public key) and their wallet's signature over it."""
+
+emergency_kits = Table(
+    "emergency_kits",
+    metadata,
+    Column("patient", String(42), primary_key=True),
+    Column("provider", String(42), primary_key=True),
+    Column("scope_id", LargeBinary(32), primary_key=True),
+    Column("share_index", Integer, primary_key=True),
+    Column("kfrag", LargeBinary, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+"""Fragments a patient left for break-glass, per (patient, provider, scope)."""
+
 __all__ = [
+    "care_messages",
+    "emergency_kits",
+    "inbox_keys",
     "kfrags",
     "metadata",
     "patient_keys",

@@ -4,7 +4,7 @@ patient — encrypted on the sender's side, stored as envelopes, announced on-ch
 The chain carries only a pointer: ``logCareEvent(patient, kind, ref, provider, scopeId)`` (or
 ``requestAccess(patient, ref)``) with ``ref`` = the commitment (SHA-256) of the message's envelope.
 The service keeps what the chain cannot: which CID holds the envelope with that commitment (the
-``care_messages`` table below, this module's own). A message::
+``care_messages`` table of :mod:`kizuna.db.schema`). A message::
 
     sender's side: envelope (encrypted to the recipient's Umbral key) → commitment
                    → its own transaction (logCareEvent / requestAccess with ref = commitment)
@@ -25,26 +25,17 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
-from weakref import WeakSet
 
 from eth_account import Account
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
     select,
 )
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from kizuna.chain.eip712 import TypedData
 from kizuna.chain.models import CareEventKind
 from kizuna.crypto import pre
+from kizuna.db.schema import care_messages, inbox_keys
 from kizuna.errors import AccessDenied, ConflictError, InputError, NotFoundError, StorageError
 from kizuna.services.onchain import (
     PreparedAction,
@@ -84,49 +75,6 @@ CARE_KINDS: dict[str, CareEventKind] = {
 """Message kinds (the API's vocabulary) → the ledger's care event kinds."""
 
 KIND_NAMES: dict[CareEventKind, str] = {v: k for k, v in CARE_KINDS.items()}
-
-# --- this module's tables (own metadata: created on first use, next to the core tables) -------
-
-metadata = MetaData()
-
-care_messages = Table(
-    "care_messages",
-    metadata,
-    Column("ref", LargeBinary(32), primary_key=True),
-    Column("cid", Text, nullable=False),
-    Column("patient", String(42), nullable=False, index=True),
-    Column("provider", String(42), nullable=True, index=True),
-    Column("sender", String(42), nullable=False),
-    Column("kind", String(32), nullable=False),
-    Column("content_type", Text, nullable=False),
-    Column("size", BigInteger, nullable=False),
-    Column("tx_hash", LargeBinary(32), nullable=False),
-    Column("block_number", BigInteger, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-)
-"""Where the envelope of each announced message is (``ref`` = its on-chain commitment)."""
-
-inbox_keys = Table(
-    "inbox_keys",
-    metadata,
-    Column("patient", String(42), primary_key=True),
-    Column("public_key", LargeBinary(33), nullable=False),
-    Column("signature", LargeBinary(65), nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-    Column("version", Integer, nullable=False, default=1),
-)
-"""A patient's published inbox key (Umbral public key) and their wallet's signature over it."""
-
-_created: WeakSet[Engine] = WeakSet()
-
-
-def ensure_tables(ctx: ServiceContext) -> None:
-    """Create this module's tables once per engine (idempotent, safe across instances)."""
-    engine = ctx.db.engine
-    if engine not in _created:
-        metadata.create_all(engine)
-        _created.add(engine)
-
 
 # --- inbox keys -------------------------------------------------------------------------------
 
@@ -168,7 +116,6 @@ class InboxKey:
 def publish_inbox_key(ctx: ServiceContext, *, patient: str, public_key: bytes,
                       signature: bytes) -> InboxKey:
     """Keep a patient's inbox key if their wallet signed it (replaces an earlier one)."""
-    ensure_tables(ctx)
     owner = checked_address("patient", patient)
     typed = inbox_key_statement(ctx, patient=owner, public_key=public_key)
     if not isinstance(signature, bytes | bytearray) or len(signature) != 65:
@@ -186,7 +133,6 @@ def publish_inbox_key(ctx: ServiceContext, *, patient: str, public_key: bytes,
 
 def inbox_key_of(ctx: ServiceContext, patient: str) -> InboxKey:
     """A patient's published inbox key (``NotFoundError`` if they never published one)."""
-    ensure_tables(ctx)
     owner = checked_address("patient", patient)
     with ctx.db.read() as conn:
         row = conn.execute(select(inbox_keys).where(inbox_keys.c.patient == owner)).first()
@@ -245,7 +191,6 @@ def send_message(
     :data:`ACCESS_REQUEST` (announced by ``requestAccess``; ``sender`` is the provider).
     ``message_id`` is the random id in the envelope's header (its "record id").
     """
-    ensure_tables(ctx)
     actor = checked_address("sender", sender)
     owner = checked_address("patient", patient)
     other = checked_address("provider", provider) if provider is not None else None
@@ -316,7 +261,6 @@ def prepare_care_event(ctx: ServiceContext, *, sender: str, patient: str, kind: 
 
 
 def message_by_ref(ctx: ServiceContext, ref: bytes) -> CareMessage | None:
-    ensure_tables(ctx)
     with ctx.db.read() as conn:
         row = conn.execute(select(care_messages).where(
             care_messages.c.ref == checked_bytes32("ref", ref))).first()
@@ -324,7 +268,6 @@ def message_by_ref(ctx: ServiceContext, ref: bytes) -> CareMessage | None:
 
 
 def messages_by_refs(ctx: ServiceContext, refs: Iterable[bytes]) -> dict[bytes, CareMessage]:
-    ensure_tables(ctx)
     wanted = list({bytes(r) for r in refs})
     if not wanted:
         return {}
@@ -335,7 +278,6 @@ def messages_by_refs(ctx: ServiceContext, refs: Iterable[bytes]) -> dict[bytes, 
 
 def messages_sent_by(ctx: ServiceContext, sender: str, *, kind: str | None = None
                      ) -> list[CareMessage]:
-    ensure_tables(ctx)
     query = select(care_messages).where(
         care_messages.c.sender == checked_address("sender", sender))
     if kind is not None:
@@ -364,7 +306,6 @@ __all__ = [
     "CareMessage",
     "InboxKey",
     "care_messages",
-    "ensure_tables",
     "inbox_key_of",
     "inbox_key_statement",
     "inbox_keys",

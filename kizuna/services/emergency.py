@@ -20,12 +20,11 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
-from weakref import WeakSet
 
-from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, String, Table, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import select
 
 from kizuna.crypto import pre
+from kizuna.db.schema import emergency_kits
 from kizuna.errors import AccessDenied, InputError
 from kizuna.services.grants import provider_key
 from kizuna.services.onchain import checked_address, checked_bytes32
@@ -34,35 +33,11 @@ from kizuna.types import ScopeId
 if TYPE_CHECKING:
     from kizuna.services.context import ServiceContext
 
-metadata = MetaData()
-
-emergency_kits = Table(
-    "emergency_kits",
-    metadata,
-    Column("patient", String(42), primary_key=True),
-    Column("provider", String(42), primary_key=True),
-    Column("scope_id", LargeBinary(32), primary_key=True),
-    Column("share_index", Integer, primary_key=True),
-    Column("kfrag", LargeBinary, nullable=False),
-    Column("created_at", BigInteger, nullable=False),
-)
-"""Fragments a patient left for break-glass, per (patient, provider, scope)."""
-
-_created: WeakSet[Engine] = WeakSet()
-
-
-def _ensure(ctx: ServiceContext) -> None:
-    if ctx.db.engine not in _created:
-        metadata.create_all(ctx.db.engine)
-        _created.add(ctx.db.engine)
-
-
 def leave_kit(ctx: ServiceContext, *, patient: str, provider: str,
               kfrags: Mapping[bytes, Sequence[bytes]]) -> int:
     """Keep the patient's fragments of some scopes for ``provider``'s break-glass (replacing
     its earlier kit); how many. They must verify against the patient's registered scope keys
     (only the patient can make such fragments) and the provider's registry key."""
-    _ensure(ctx)
     owner = checked_address("patient", patient)
     grantee = checked_address("provider", provider)
     receiving = provider_key(ctx, grantee)
@@ -91,7 +66,6 @@ def leave_kit(ctx: ServiceContext, *, patient: str, provider: str,
 
 def kit_scopes(ctx: ServiceContext, *, patient: str, provider: str) -> list[ScopeId]:
     """The scopes of ``patient``'s kit for ``provider`` (ids only)."""
-    _ensure(ctx)
     with ctx.db.read() as conn:
         rows = conn.execute(select(emergency_kits.c.scope_id).distinct().where(
             emergency_kits.c.patient == checked_address("patient", patient),
@@ -103,7 +77,6 @@ def open_kit(ctx: ServiceContext, *, patient: str, provider: str) -> int:
     """Hand ``provider``'s part of the kit to the proxy — only while the chain shows an open
     emergency access of ``provider`` to ``patient`` (``AccessDenied`` otherwise); how many
     fragments the proxy now holds from it."""
-    _ensure(ctx)
     owner = checked_address("patient", patient)
     grantee = checked_address("provider", provider)
     until = ctx.chain.ledger.emergency_access_until(owner, grantee)
