@@ -136,6 +136,35 @@ def _shape(abi_type: str, value: Any) -> Any:
     return value
 
 
+
+def _decode_args(spec: EventSpec, steps: list[tuple[str, bool, Word | None, str]],
+                 static: bool, topics: tuple[bytes, ...],
+                 data: bytes) -> dict[str, Any]:
+    """An event's arguments by name, from its indexed topics and its data (``static``: every
+    data field is one 32-byte word, read in place without the ABI decoder)."""
+    args: dict[str, Any] = {}
+    topic = 1
+    if static:
+        offset = 0
+        for name, is_indexed, word, _type in steps:
+            if is_indexed:
+                value = topics[topic]
+                topic += 1
+                args[name] = word(value) if word is not None else value
+            else:
+                args[name] = word(data[offset:offset + 32])  # type: ignore[misc]
+                offset += 32
+        return args
+    values = iter(abi_decode(spec.data_types, data))
+    for name, is_indexed, word, abi_type in steps:
+        if is_indexed:
+            value = topics[topic]
+            topic += 1
+            args[name] = word(value) if word is not None else value
+        else:
+            args[name] = _shape(abi_type, next(values))
+    return args
+
 class EventDecoder:
     """Decodes logs of known contracts: ``{address: (contract name, abi)}``."""
 
@@ -191,27 +220,7 @@ class EventDecoder:
         contract, checksummed, spec, steps, static = plan
         topics = tuple([bytes.fromhex(t[2:]) for t in raw_topics])
         data = bytes.fromhex(log["data"][2:])
-        args: dict[str, Any] = {}
-        topic = 1
-        if static:
-            offset = 0
-            for name, is_indexed, word, _type in steps:
-                if is_indexed:
-                    value = topics[topic]
-                    topic += 1
-                    args[name] = word(value) if word is not None else value
-                else:
-                    args[name] = word(data[offset:offset + 32])  # type: ignore[misc]
-                    offset += 32
-        else:
-            values = iter(abi_decode(spec.data_types, data))
-            for name, is_indexed, word, abi_type in steps:
-                if is_indexed:
-                    value = topics[topic]
-                    topic += 1
-                    args[name] = word(value) if word is not None else value
-                else:
-                    args[name] = _shape(abi_type, next(values))
+        args = _decode_args(spec, steps, static, topics, data)
         return DecodedEvent(contract, checksummed, spec.name, args, int(log["blockNumber"], 16),
                             bytes.fromhex(log["blockHash"][2:]),
                             bytes.fromhex(log["transactionHash"][2:]),
@@ -233,27 +242,7 @@ class EventDecoder:
             return None
         data = _unhex(log["data"])
         steps, static = self._plans[(address, topics[0])]
-        args: dict[str, Any] = {}
-        topic = 1
-        if static:
-            offset = 0
-            for name, is_indexed, word, _type in steps:
-                if is_indexed:
-                    value = topics[topic]
-                    topic += 1
-                    args[name] = word(value) if word is not None else value
-                else:
-                    args[name] = word(data[offset:offset + 32])  # type: ignore[misc]
-                    offset += 32
-        else:
-            values = iter(abi_decode(spec.data_types, data))
-            for name, is_indexed, word, abi_type in steps:
-                if is_indexed:
-                    value = topics[topic]
-                    topic += 1
-                    args[name] = word(value) if word is not None else value
-                else:
-                    args[name] = _shape(abi_type, next(values))
+        args = _decode_args(spec, steps, static, topics, data)
         return DecodedEvent(
             contract=self._contracts[address],
             address=self._checksummed[address],
