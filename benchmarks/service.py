@@ -335,6 +335,15 @@ def measure_revocation(url: str, scene: Scene, readers: int = 4) -> dict[str, in
 # --- main -------------------------------------------------------------------------------------
 
 
+def _show_logs_on_failure(root: Path, *, failed: object) -> None:
+    """When the run fails, print the tail of each API log before the directory goes away."""
+    if failed is None:
+        return
+    for log in sorted(root.glob("api-*.log")):
+        lines = log.read_text(errors="replace").splitlines()
+        print(f"--- {log.name} (last 60 lines) ---", *lines[-60:], sep="\n", file=sys.stderr)
+
+
 def run(*, reads: int, clients: int, instances: int, skip_audit: bool) -> dict[str, Any]:
     figures: dict[str, Any] = {"clients": clients, "instances": instances,
                                "record_bytes": RECORD_SIZE}
@@ -358,6 +367,7 @@ def run(*, reads: int, clients: int, instances: int, skip_audit: bool) -> dict[s
             "KIZUNA_ANCHORER_KEY": keys[0],
             "KIZUNA_BENCHMARK_BASELINE": "true",
         }
+        stack.push(lambda kind, _error, _trace: _show_logs_on_failure(root, failed=kind))
         servers = stack.enter_context(api_servers(env, instances, root))
         urls = [s.url for s in servers]
         with httpx.Client(base_url=urls[0], timeout=60) as http:

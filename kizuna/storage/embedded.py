@@ -89,25 +89,38 @@ class EmbeddedStore:
         self._shards: set[str] = set()  # shard directories known to exist
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            marker = self.root / "STORE"
-            if marker.exists():
-                found = marker.read_text(encoding="utf-8", errors="replace")
-                if found != _MARKER:
-                    raise StorageError(
-                        f"{self.root} holds a store of another format ({found.strip()!r})"
-                    )
-            else:
-                existing = [p.name for p in self.root.iterdir()]
-                if existing:
-                    raise StorageError(
-                        f"{self.root} is not empty and not a Kizuna store (found {existing[:3]})"
-                    )
-                self._write_atomic(marker, _MARKER.encode())
-            for directory in (self._blocks, self._pins, self._tmp):
-                directory.mkdir(exist_ok=True)
+            # Several processes may open one fresh store at once (service instances starting
+            # together): the first creates it while the others wait on the directory's lock,
+            # then find the marker instead of a half-created store.
+            root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                fcntl.flock(root_fd, fcntl.LOCK_EX)
+                self._open_or_create()
+            finally:
+                os.close(root_fd)  # releases the lock
         except OSError as exc:
             raise StorageError(f"cannot open the store at {self.root}: {exc}") from exc
         self._remove_stale_puts()
+
+    def _open_or_create(self) -> None:
+        """Check the format marker, or create the store in an empty directory (under the
+        directory's lock, see ``__init__``)."""
+        marker = self.root / "STORE"
+        if marker.exists():
+            found = marker.read_text(encoding="utf-8", errors="replace")
+            if found != _MARKER:
+                raise StorageError(
+                    f"{self.root} holds a store of another format ({found.strip()!r})"
+                )
+        else:
+            existing = [p.name for p in self.root.iterdir()]
+            if existing:
+                raise StorageError(
+                    f"{self.root} is not empty and not a Kizuna store (found {existing[:3]})"
+                )
+            self._write_atomic(marker, _MARKER.encode())
+        for directory in (self._blocks, self._pins, self._tmp):
+            directory.mkdir(exist_ok=True)
 
     # -- ContentStore -----------------------------------------------------------------------
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,6 +173,27 @@ def test_a_crashed_put_staging_directory_is_cleaned_when_the_store_opens(
     assert not staging.exists()
     assert live.exists()
     assert _files(reopened.root / "blocks") == []
+
+
+def test_processes_opening_one_fresh_store_at_once_all_succeed(tmp_path: Path) -> None:
+    """Service instances started together open the same new store: one creates it, the others
+    wait and open it (before the directory lock, the others saw the creator's temporary marker
+    file and refused the directory as "not a Kizuna store")."""
+    opener = ("import sys, time\n"
+              "from kizuna.storage.embedded import EmbeddedStore\n"
+              "start = float(sys.argv[2])\n"
+              "time.sleep(max(0.0, start - time.time()))\n"
+              "EmbeddedStore(sys.argv[1])\n")
+    for round_ in range(3):
+        root = tmp_path / f"store-{round_}"
+        start = time.time() + 1.5  # every process past its imports before the first opens
+        children = [subprocess.Popen([sys.executable, "-c", opener, str(root), str(start)],
+                                     stderr=subprocess.PIPE) for _ in range(6)]
+        failures = [c.stderr.read().decode() for c in children  # type: ignore[union-attr]
+                    if c.wait(timeout=60) != 0]
+        assert failures == []
+        assert (root / "STORE").read_text() == "kizuna-blocks 1\n"
+        assert sorted(p.name for p in root.iterdir()) == ["STORE", "blocks", "pins", "tmp"]
 
 
 def test_a_directory_that_is_not_a_store_is_refused(tmp_path: Path) -> None:
