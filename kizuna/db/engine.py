@@ -122,8 +122,17 @@ class Database:
         return database
 
     def create_all(self) -> None:
+        """Create the missing tables, one process at a time: service instances started
+        together on a fresh database would otherwise race (SQLite refuses the second writer's
+        lock upgrade at once, "database is locked"; PostgreSQL fails on a duplicate type)."""
         try:
-            metadata.create_all(self.engine)
+            with self.engine.connect() as connection:
+                connection = connection.execution_options(kizuna_write=True)  # BEGIN IMMEDIATE
+                with connection.begin():
+                    if self.dialect == "postgresql":
+                        connection.exec_driver_sql(
+                            f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
+                    metadata.create_all(connection)
         except OperationalError as error:
             raise ConfigError(f"cannot create the tables in {self._safe_url()}: "
                               f"{error.orig}") from None
@@ -164,6 +173,9 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self._safe_url()})"
+
+
+_SCHEMA_LOCK_KEY = 0x4B495A554E41  # "KIZUNA": the advisory lock creating the schema takes
 
 
 def default_database_url(data_dir: str | Path) -> str:

@@ -167,3 +167,40 @@ def test_in_memory_sqlite_is_safe_across_threads() -> None:
         assert conn.execute(select(func.count()).select_from(schema.siwe_nonces)).scalar_one() \
             == 240
     db.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_instances_starting_together_on_a_fresh_database_all_open_it(
+        dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Service instances started at once create the schema one at a time (SQLite answered the
+    second "database is locked" at once; PostgreSQL can fail on a type created twice)."""
+    import subprocess
+    import sys
+    import time
+
+    opener = ("import sys, time\n"
+              "from kizuna.db import Database\n"
+              "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+              "Database.open(sys.argv[1]).dispose()\n")
+    for round_ in range(3):
+        if dialect == "sqlite":
+            url = f"sqlite:///{tmp_path / f'fresh-{round_}.db'}"
+        else:
+            from pgserver import fresh_database
+
+            url = fresh_database(request.getfixturevalue("postgres_url"))
+        start = time.time() + 2.0  # every process past its imports before the first opens
+        children = [subprocess.Popen([sys.executable, "-c", opener, url, str(start)],
+                                     stderr=subprocess.PIPE) for _ in range(5)]
+        failures = [c.stderr.read().decode()[-400:] for c in children  # type: ignore[union-attr]
+                    if c.wait(timeout=120) != 0]
+        assert failures == []
+        database = Database.open(url)
+        try:
+            with database.read() as connection:
+                tables = connection.exec_driver_sql(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'" if dialect == "sqlite"
+                    else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").all()
+            assert {"receipts", "sessions"} <= {t[0] for t in tables}
+        finally:
+            database.dispose()
