@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from kizuna.cli.options import home_option, passphrase_option, read_passphrase, resolve_home
-from kizuna.errors import ConfigError, InputError, NodeUnreachable, NotFoundError
+from kizuna.errors import InputError, NodeUnreachable, NotFoundError
 from kizuna.stack.home import KizunaHome, load_settings
 from kizuna.stack.keyring import Keyring
 from kizuna.types import Address
@@ -161,7 +161,7 @@ def open_session(args: RoleArgs) -> Iterator[Session]:
         finally:
             close_context(ctx)
         return
-    from kizuna.cli.api_service import ApiService
+    from kizuna.client.api_service import ApiService
     from kizuna.client.http import ApiClient
 
     url = args.api_url or f"http://{settings.api_host}:{settings.api_port}"
@@ -285,12 +285,6 @@ def write_output(data: bytes, output: Path | None) -> None:
         handle.write(data)
 
 
-def require_local(session: Session, what: str) -> ServiceContext:
-    if session.ctx is None:
-        raise ConfigError(f"{what} has no API route yet: run it with --local")
-    return session.ctx
-
-
 __all__ = [
     "KEY_ENV",
     "RoleArgs",
@@ -303,7 +297,6 @@ __all__ = [
     "match_id",
     "open_session",
     "parse_when",
-    "require_local",
     "resolve_participant",
     "role_options",
     "settings_of",

@@ -82,6 +82,15 @@ def _authorization(value: SignedAction | SentTransaction) -> dict[str, Any]:
     return {"tx_hash": value.hex()}
 
 
+def _acting(patient: Address | None) -> dict[str, str]:
+    """The query of a guardian acting for ``patient`` (nothing: the session's own)."""
+    return {} if patient is None else {"patient": patient}
+
+
+def _kfrags(kfrags: Mapping[bytes, Sequence[bytes]]) -> dict[str, list[str]]:
+    return {_hx(k): [_hx(f) for f in v] for k, v in kfrags.items()}
+
+
 def _record(body: Mapping[str, Any]) -> RecordInfo:
     return RecordInfo(record_id=RecordId(_unhex(body["record_id"])), patient=body["patient"],
                       scope_id=ScopeId(_unhex(body["scope_id"])), cid=Cid(body["cid"]),
@@ -227,24 +236,32 @@ class ApiClient:
 
     def upload_record(self, *, record_id: RecordId, scope_id: ScopeId,
                       envelope: bytes | BinaryIO | Iterable[bytes],
-                      registration: SignedAction | SentTransaction) -> RecordInfo:
-        """Upload an envelope (streamed) and register it (relayed signature or wallet tx)."""
+                      registration: SignedAction | SentTransaction,
+                      supersedes: RecordId | None = None,
+                      patient: Address | None = None) -> RecordInfo:
+        """Upload an envelope (streamed) and register it (relayed signature or wallet tx);
+        with ``supersedes`` as a new version of that record; with ``patient`` for a ward
+        (a guardian's ``registerRecordFor`` / ``supersedeRecordFor`` transaction)."""
         content = _content(envelope)
         headers = {**self._headers(), "Content-Type": "application/octet-stream",
                    "X-Kizuna-Scope-Id": _hx(scope_id),
                    "X-Kizuna-Registration": json.dumps(_authorization(registration))}
+        if supersedes is not None:
+            headers["X-Kizuna-Supersedes"] = _hx(supersedes)
         try:
             response = self.http.put(f"/patient/records/{_hx(record_id)}", content=content,
-                                     headers=headers)
+                                     headers=headers, params=_acting(patient))
         except httpx.TransportError as exc:
             raise NodeUnreachable(f"the Kizuna API does not answer: {exc}") from None
         if response.status_code >= 400:
             raise _error(response)
         return _record(response.json())
 
-    def records(self, *, content_type: str | None = None) -> list[RecordInfo]:
-        return [_record(r) for r in self._call("GET", "/patient/records",
-                                               params={"content_type": content_type})]
+    def records(self, *, content_type: str | None = None,
+                patient: Address | None = None) -> list[RecordInfo]:
+        """The signed-in patient's records (or, for a guardian, ``patient``'s)."""
+        return [_record(r) for r in self._call("GET", "/patient/records", params={
+            "content_type": content_type, **_acting(patient)})]
 
     def download(self, record_id: RecordId) -> Iterator[bytes]:
         """One of the signed-in patient's envelopes, streamed."""
@@ -258,38 +275,52 @@ class ApiClient:
 
     def grant(self, *, provider: Address, scope_ids: Sequence[ScopeId], expires_at: int,
               kfrags: Mapping[bytes, Sequence[bytes]],
-              authorization: SignedAction | SentTransaction) -> tuple[bytes, int]:
+              authorization: SignedAction | SentTransaction,
+              patient: Address | None = None) -> tuple[bytes, int]:
         """Grant scopes with their key fragments; (tx hash, block number)."""
         answer = self._call("POST", "/patient/grants", body={
             "provider": provider, "scope_ids": [_hx(s) for s in scope_ids],
-            "expires_at": expires_at,
-            "kfrags": {_hx(k): [_hx(f) for f in v] for k, v in kfrags.items()},
-            "authorization": _authorization(authorization)})
+            "expires_at": expires_at, "kfrags": _kfrags(kfrags),
+            "authorization": _authorization(authorization)}, params=_acting(patient))
         return _unhex(answer["tx_hash"]), int(answer["block_number"])
 
     def revoke(self, *, provider: Address, scope_id: ScopeId,
-               authorization: SignedAction | SentTransaction) -> tuple[bytes, int]:
+               authorization: SignedAction | SentTransaction,
+               patient: Address | None = None) -> tuple[bytes, int]:
         answer = self._call("POST", "/patient/revocations", body={
             "provider": provider, "scope_id": _hx(scope_id),
-            "authorization": _authorization(authorization)})
+            "authorization": _authorization(authorization)}, params=_acting(patient))
         return _unhex(answer["tx_hash"]), int(answer["block_number"])
 
-    def patient_inbox(self) -> list[InboxItem]:
-        return [_inbox_item(i) for i in self._call("GET", "/patient/inbox")]
+    def patient_inbox(self, *, patient: Address | None = None) -> list[InboxItem]:
+        return [_inbox_item(i) for i in self._call("GET", "/patient/inbox",
+                                                   params=_acting(patient))]
 
-    def reads(self, *, since: int | None = None) -> list[ReadEntry]:
+    def reads(self, *, since: int | None = None,
+              patient: Address | None = None) -> list[ReadEntry]:
         return [ReadEntry(provider=r["provider"], record_id=RecordId(_unhex(r["record_id"])),
                           scope_id=ScopeId(_unhex(r["scope_id"])), served_at=int(r["served_at"]),
                           head_block=int(r["head_block"]),
                           request_id=_unhex(r["request_id"]), anchored=bool(r["anchored"]))
-                for r in self._call("GET", "/patient/reads", params={"since": since})]
+                for r in self._call("GET", "/patient/reads",
+                                    params={"since": since, **_acting(patient)})]
 
-    def revoke_all(self, *, provider: Address, tx_hash: bytes) -> tuple[bytes, int]:
+    def revoke_all(self, *, provider: Address, tx_hash: bytes,
+                   patient: Address | None = None) -> tuple[bytes, int]:
         """Confirm the wallet's ``revokeAll`` (no signed form): every fragment of the pair
         deleted."""
         answer = self._call("POST", "/patient/revocations/all",
-                            body={"provider": provider, "tx_hash": _hx(tx_hash)})
+                            body={"provider": provider, "tx_hash": _hx(tx_hash)},
+                            params=_acting(patient))
         return _unhex(answer["tx_hash"]), int(answer["block_number"])
+
+    def leave_emergency_kit(self, *, provider: Address,
+                            kfrags: Mapping[bytes, Sequence[bytes]]) -> int:
+        """Leave key fragments of some scopes for ``provider``'s break-glass (replacing its
+        earlier kit); how many the service kept."""
+        answer = self._call("POST", "/patient/emergency-kits",
+                            body={"provider": provider, "kfrags": _kfrags(kfrags)})
+        return int(answer["kfrags_left"])
 
     # -- messages ----------------------------------------------------------------------------
 
@@ -362,21 +393,25 @@ class ApiClient:
             "typed_data": action.typed.to_json(), "signature": _hx(action.signature)})
         return _unhex(answer["tx_hash"]), int(answer["block_number"])
 
-    def confirm(self, action: str, *, tx_hash: bytes, **fields: Any) -> Confirmed:
+    def confirm(self, action: str, *, tx_hash: bytes, acting_for: Address | None = None,
+                **fields: Any) -> Confirmed:
         """``POST /wallet/confirm/<action>``: the service waits for the wallet's transaction
-        and checks its event (``appoint-guardian``, ``emergency-policy``, ``break-glass``)."""
+        and checks its event (``appoint-guardian``, ``emergency-policy``, ``break-glass``);
+        ``acting_for`` a ward (``emergency-policy`` sent by their guardian)."""
         answer = self._call("POST", f"/wallet/confirm/{action}",
-                            body={"tx_hash": _hx(tx_hash), **fields})
+                            body={"tx_hash": _hx(tx_hash), **fields},
+                            params=_acting(acting_for))
         return Confirmed(event=answer["event"], args=dict(answer["args"]),
                          tx_hash=_unhex(answer["tx_hash"]),
                          block_number=int(answer["block_number"]))
 
-    def grants(self) -> list[Grant]:
-        """The signed-in patient's grants, from the chain at the head."""
+    def grants(self, *, patient: Address | None = None) -> list[Grant]:
+        """The signed-in patient's (or, for a guardian, ``patient``'s) grants, from the chain
+        at the head."""
         return [Grant(patient=g["patient"], provider=g["provider"],
                       scope_id=ScopeId(_unhex(g["scope_id"])), expires_at=int(g["expires_at"]),
                       granted_block=int(g["granted_block"]), live=bool(g["live"]))
-                for g in self._call("GET", "/patient/grants")]
+                for g in self._call("GET", "/patient/grants", params=_acting(patient))]
 
     def guardians(self) -> list[Guardian]:
         return [Guardian(patient=g["patient"], guardian=g["guardian"], until=int(g["until"]))

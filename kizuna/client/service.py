@@ -3,12 +3,13 @@
 :class:`KizunaService` is everything the patient's and the provider's clients ask of the
 service — never a secret: envelopes, public keys, signatures, signed read requests and
 transaction hashes go in; metadata, envelopes and capsule fragments come out. Two
-implementations are meant to satisfy it: :class:`LocalService` (the use cases called
-in-process: tests and ``kizuna`` local mode) and an HTTP client of the API (the same calls
-over the routes of ``kizuna.api``). The participant's *own* transactions (guardians, break-glass,
-care events, declining a request) do not go through the service: the client sends them with its
-signer over its own connection to the chain, and the service only confirms them from their
-events.
+implementations satisfy it: :class:`LocalService` (the use cases called in-process: tests and
+``kizuna --local``) and :class:`~kizuna.client.api_service.ApiService` (the same calls over
+the routes of ``kizuna.api``); what both build from public chain state alone (domains,
+provider keys, typed data to sign) is :class:`ChainDocuments`, written once. The participant's
+*own* transactions (guardians, break-glass, care events, declining a request) do not go
+through the service: the client sends them with its signer over its own connection to the
+chain, and the service only confirms them from their events.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from kizuna.chain.eip712 import Eip712Domain, SignedAction, TypedData
 from kizuna.chain.models import Grant, Provider
+from kizuna.client.keys import derivation_domain
 from kizuna.crypto import pre
 from kizuna.crypto.wallet_keys import KeyDerivationDomain
 from kizuna.errors import NotFoundError
 from kizuna.proxy.kfrags import ScopeKeys
 from kizuna.receipts.request import ReadRequest
+from kizuna.receipts.request import proxy_domain as _proxy_domain
 from kizuna.services import care, emergency, grants, guardians, inbox, records, requests
 from kizuna.services.onchain import SentTransaction
 from kizuna.services.read import ReadGrant, serve_read
@@ -30,6 +33,7 @@ from kizuna.storage.store import ContentStream
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 
 if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
     from kizuna.chain.relayer import Relayer
     from kizuna.services.context import ServiceContext
 
@@ -119,26 +123,64 @@ class KizunaService(Protocol):
                             transaction: SentTransaction) -> guardians.Confirmed: ...
 
 
-class LocalService:
+class ChainDocuments:
+    """What every :class:`KizunaService` builds from public chain state alone: the key
+    derivation and proxy domains, the chain's clock, and the EIP-712 documents a participant
+    signs (their nonces read from the chain). Shared by :class:`LocalService` and
+    :class:`~kizuna.client.api_service.ApiService`, which differ only in where ``chain``
+    comes from (the service's context, or the participant's own node connection)."""
+
+    chain: Chain
+
+    def key_domain(self) -> KeyDerivationDomain:
+        return derivation_domain(self.chain)
+
+    def proxy_domain(self) -> Eip712Domain:
+        return _proxy_domain(chain_id=self.chain.chain_id,
+                             access_log=self.chain.deployment.addresses["AccessLog"])
+
+    def chain_time(self) -> int:
+        return self.chain.head().timestamp
+
+    def provider_key(self, provider: Address) -> pre.UmbralPublicKey:
+        return grants.registry_key(self.chain, provider)
+
+    def register_record_typed_data(self, *, patient: Address, record_id: RecordId,
+                                   commitment: Commitment, scope_id: ScopeId, deadline: int,
+                                   supersedes: RecordId | None = None) -> TypedData:
+        return self.chain.ledger.register_record_typed_data(
+            patient=patient, record_id=record_id, commitment=commitment, scope_id=scope_id,
+            deadline=deadline, supersedes=supersedes)
+
+    def grant_typed_data(self, *, patient: Address, provider: Address,
+                         scope_ids: Sequence[ScopeId], expires_at: int,
+                         deadline: int) -> TypedData:
+        """``Grant`` for one scope, ``GrantBatch`` for several."""
+        ledger = self.chain.ledger
+        if len(scope_ids) == 1:
+            return ledger.grant_typed_data(patient=patient, provider=provider,
+                                           scope_id=scope_ids[0], expires_at=expires_at,
+                                           deadline=deadline)
+        return ledger.grant_batch_typed_data(patient=patient, provider=provider,
+                                             scope_ids=scope_ids, expires_at=expires_at,
+                                             deadline=deadline)
+
+    def revoke_typed_data(self, *, patient: Address, provider: Address, scope_id: ScopeId,
+                          deadline: int) -> TypedData:
+        return self.chain.ledger.revoke_typed_data(patient=patient, provider=provider,
+                                                   scope_id=scope_id, deadline=deadline)
+
+
+class LocalService(ChainDocuments):
     """:class:`KizunaService` in-process: the use cases over a ``ServiceContext``."""
 
     def __init__(self, ctx: ServiceContext, *, relayer: Relayer | None = None) -> None:
         self.ctx = ctx
+        self.chain = ctx.chain
         self.relayer = relayer
-
-    def key_domain(self) -> KeyDerivationDomain:
-        chain = self.ctx.chain
-        return KeyDerivationDomain(chain_id=chain.chain_id,
-                                   verifying_contract=chain.deployment.consent_ledger)
 
     def proxy_domain(self) -> Eip712Domain:
         return self.ctx.domain
-
-    def chain_time(self) -> int:
-        return self.ctx.chain.head().timestamp
-
-    def provider_key(self, provider: Address) -> pre.UmbralPublicKey:
-        return grants.provider_key(self.ctx, provider)
 
     def scope_keys_statement(self, *, patient: Address, scope_id: ScopeId,
                              delegating_key: bytes, verifying_key: bytes) -> TypedData:
@@ -163,30 +205,6 @@ class LocalService:
 
     def inbox_key_of(self, patient: Address) -> care.InboxKey:
         return care.inbox_key_of(self.ctx, patient)
-
-    def register_record_typed_data(self, *, patient: Address, record_id: RecordId,
-                                   commitment: Commitment, scope_id: ScopeId, deadline: int,
-                                   supersedes: RecordId | None = None) -> TypedData:
-        return self.ctx.chain.ledger.register_record_typed_data(
-            patient=patient, record_id=record_id, commitment=commitment, scope_id=scope_id,
-            deadline=deadline, supersedes=supersedes)
-
-    def grant_typed_data(self, *, patient: Address, provider: Address,
-                         scope_ids: Sequence[ScopeId], expires_at: int,
-                         deadline: int) -> TypedData:
-        ledger = self.ctx.chain.ledger
-        if len(scope_ids) == 1:
-            return ledger.grant_typed_data(patient=patient, provider=provider,
-                                           scope_id=scope_ids[0], expires_at=expires_at,
-                                           deadline=deadline)
-        return ledger.grant_batch_typed_data(patient=patient, provider=provider,
-                                             scope_ids=scope_ids, expires_at=expires_at,
-                                             deadline=deadline)
-
-    def revoke_typed_data(self, *, patient: Address, provider: Address, scope_id: ScopeId,
-                          deadline: int) -> TypedData:
-        return self.ctx.chain.ledger.revoke_typed_data(patient=patient, provider=provider,
-                                                       scope_id=scope_id, deadline=deadline)
 
     def upload_record(self, *, patient: Address, record_id: RecordId, scope_id: ScopeId,
                       envelope: Envelope, registration: SignedAction | SentTransaction,
@@ -296,7 +314,7 @@ class LocalService:
                                              transaction=transaction)
 
 
-__all__ = ["Envelope", "KizunaService", "LocalService"]
+__all__ = ["ChainDocuments", "Envelope", "KizunaService", "LocalService"]
 
 if TYPE_CHECKING:
 

@@ -44,6 +44,7 @@ from kizuna.services.onchain import (
 from kizuna.types import Address, ScopeId
 
 if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
     from kizuna.chain.relayer import Relayer
     from kizuna.services.context import ServiceContext
 
@@ -113,10 +114,16 @@ def scope_keys(ctx: ServiceContext, *, patient: str, scope_id: bytes) -> ScopeKe
 
 def provider_key(ctx: ServiceContext, provider: str) -> pre.UmbralPublicKey:
     """The provider's Umbral key from the provider registry (``AccessDenied`` if not active)."""
+    return registry_key(ctx.chain, provider)
+
+
+def registry_key(chain: Chain, provider: str) -> pre.UmbralPublicKey:
+    """:func:`provider_key` from any connection to the chain (a participant's own node too):
+    ``NotFoundError`` when not registered, ``AccessDenied`` when suspended."""
     address = checked_address("provider", provider)
-    entry = ctx.chain.registry.provider_of(address)
+    entry = chain.registry.provider_of(address)
     if entry is None:
-        raise NotFoundError(f"{address} is not a registered provider")
+        raise NotFoundError(f"{address} is not a provider in the registry")
     if not entry.active:
         raise AccessDenied(f"provider {address} is suspended")
     return pre.UmbralPublicKey.from_bytes(entry.umbral_public_key, field="provider key")
@@ -346,6 +353,7 @@ __all__ = [
     "prepare_revoke_all",
     "provider_key",
     "register_scope_keys",
+    "registry_key",
     "revoke_access",
     "revoke_all",
     "scope_keys",

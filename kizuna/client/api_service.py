@@ -1,76 +1,41 @@
-"""``ApiService``: the client's :class:`~kizuna.client.service.KizunaService` over the HTTP API.
+"""``ApiService``: the :class:`~kizuna.client.service.KizunaService` over the HTTP API.
 
-The role commands (``kizuna patient|provider ...``) run the same :class:`PatientClient` /
-:class:`ProviderClient` code against the API as in-process (``--local``). This adapter puts
-the service calls on the API's routes (:class:`~kizuna.client.http.ApiClient`, signed in with
-SIWE) and takes what is *public chain state* from the participant's own node connection
-(domains, nonces for typed data, provider keys from the registry, the registered commitment a
-read is checked against, grant lists from the chain's events) — the service's word is not
-needed, and not trusted, for those.
+The role commands (``kizuna patient|provider ...``) and any other client run the same
+:class:`~kizuna.client.patient.PatientClient` / :class:`~kizuna.client.provider.ProviderClient`
+code against the API as in-process (:class:`~kizuna.client.service.LocalService`). This adapter
+puts the service calls on the API's routes (:class:`~kizuna.client.http.ApiClient`, signed in
+with SIWE) and takes what is *public chain state* from the participant's own node connection
+(:class:`~kizuna.client.service.ChainDocuments`: domains, nonces for typed data, provider keys
+from the registry; plus the registered commitment a read is checked against and grant lists
+from the chain's events) — the service's word is not needed, and not trusted, for those.
 
-Not available over HTTP yet (the API has no route): the emergency kit (``leave_kit``) and
-record versions (``supersedes``); both say so with a ``ConfigError`` naming ``--local``.
+A call naming a ``patient`` other than the signed-in address acts for that patient: the API
+allows it only to a live guardian of theirs (on chain), and answers 403 otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
-
-import httpx
+from collections.abc import Mapping, Sequence
 
 from kizuna.chain.connection import Chain
-from kizuna.chain.eip712 import Eip712Domain, SignedAction, TypedData
+from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.chain.index.store import EventIndex
 from kizuna.chain.models import Grant, Provider
 from kizuna.client.chainview import registered_commitment
-from kizuna.client.http import ApiClient, _error
-from kizuna.client.keys import derivation_domain
-from kizuna.client.service import Envelope
+from kizuna.client.http import ApiClient
+from kizuna.client.service import ChainDocuments, Envelope
 from kizuna.crypto import pre
-from kizuna.crypto.wallet_keys import KeyDerivationDomain
-from kizuna.errors import AccessDenied, ConfigError, NodeUnreachable, NotFoundError
+from kizuna.errors import NotFoundError
 from kizuna.proxy.kfrags import ScopeKeys, scope_keys_typed_data
-from kizuna.receipts.request import ReadRequest, proxy_domain
+from kizuna.receipts.request import ReadRequest
 from kizuna.services import care, grants, guardians, inbox, records
 from kizuna.services.onchain import SentTransaction, checked_address
 from kizuna.services.read import ReadGrant
 from kizuna.storage.store import ContentStream
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 
-_CHUNK = 1 << 18
 
-
-def _hx(value: bytes | bytearray) -> str:
-    return "0x" + bytes(value).hex()
-
-
-def _unhex(value: str) -> bytes:
-    return bytes.fromhex(value[2:] if value.startswith("0x") else value)
-
-
-def _stream(chunks: Iterator[bytes], cid: str = "") -> ContentStream:
-    return ContentStream(chunks, cid=Cid(cid))
-
-
-def _care_message(body: Mapping[str, Any]) -> care.CareMessage:
-    return care.CareMessage(
-        ref=Commitment(_unhex(body["ref"])), cid=Cid(body["cid"]), patient=body["patient"],
-        provider=body.get("provider"), sender=body["sender"], kind=body["kind"],
-        content_type=body["content_type"], size=int(body["size"]),
-        tx_hash=_unhex(body["tx_hash"]), block_number=int(body["block_number"]),
-        created_at=int(body.get("created_at", 0)))
-
-
-def _inbox_key(body: Mapping[str, Any]) -> care.InboxKey:
-    return care.InboxKey(patient=body["patient"],
-                         public_key=pre.UmbralPublicKey.from_bytes(_unhex(body["public_key"]),
-                                                                   field="public_key"),
-                         signature=_unhex(body["signature"]),
-                         statement=TypedData.from_json(dict(body["statement"])))
-
-
-class ApiService:
+class ApiService(ChainDocuments):
     """:class:`~kizuna.client.service.KizunaService` over the API plus the own node."""
 
     def __init__(self, api: ApiClient, chain: Chain) -> None:
@@ -90,43 +55,15 @@ class ApiService:
         self._index.sync()
         return self._index
 
-    def _put(self, path: str, envelope: Envelope, headers: Mapping[str, str]) -> Any:
-        content: bytes | Iterator[bytes]
-        if isinstance(envelope, bytes | bytearray | memoryview):
-            content = bytes(envelope)
-        elif hasattr(envelope, "read"):
-            source: Any = envelope
-            content = iter(lambda: source.read(_CHUNK), b"")
-        else:
-            content = iter(envelope)
-        try:
-            response = self.api.http.put(path, content=content, headers={
-                **self.api._headers(), "Content-Type": "application/octet-stream", **headers})
-        except httpx.TransportError as exc:
-            raise NodeUnreachable(f"the Kizuna API does not answer: {exc}") from None
-        if response.status_code >= 400:
-            raise _error(response)
-        return response.json()
+    def _for(self, patient: Address) -> Address | None:
+        """``patient`` when it is not the signed-in participant (a guardian acting), else
+        None (the API takes the patient from the session)."""
+        session = self.api.session
+        if session is not None and checked_address("patient", patient) == session.address:
+            return None
+        return patient
 
-    # -- where: domains and keys -------------------------------------------------------------
-
-    def key_domain(self) -> KeyDerivationDomain:
-        return derivation_domain(self.chain)
-
-    def proxy_domain(self) -> Eip712Domain:
-        return proxy_domain(chain_id=self.chain.chain_id,
-                            access_log=self.chain.deployment.addresses["AccessLog"])
-
-    def chain_time(self) -> int:
-        return self.chain.head().timestamp
-
-    def provider_key(self, provider: Address) -> pre.UmbralPublicKey:
-        entry = self.chain.registry.provider_of(checked_address("provider", provider))
-        if entry is None:
-            raise NotFoundError(f"{provider} is not a provider in the registry")
-        if not entry.active:
-            raise AccessDenied(f"provider {provider} is suspended in the registry")
-        return pre.UmbralPublicKey.from_bytes(entry.umbral_public_key, field="umbral_public_key")
+    # -- keys --------------------------------------------------------------------------------
 
     def scope_keys_statement(self, *, patient: Address, scope_id: ScopeId,
                              delegating_key: bytes, verifying_key: bytes) -> TypedData:
@@ -149,57 +86,28 @@ class ApiService:
         return TypedData(domain=self.proxy_domain(), primary_type="InboxKey",
                          types={"InboxKey": care.INBOX_KEY_FIELDS},
                          message={"patient": checked_address("patient", patient),
-                                  "publicKey": _hx(key.to_bytes())})
+                                  "publicKey": "0x" + key.to_bytes().hex()})
 
     def publish_inbox_key(self, *, patient: Address, public_key: bytes,
                           signature: bytes) -> care.InboxKey:
-        return _inbox_key(self.api._call("POST", "/patient/inbox-key", body={
-            "public_key": _hx(public_key), "signature": _hx(signature)}))
+        return self.api.publish_inbox_key(public_key=public_key, signature=signature)
 
     def inbox_key_of(self, patient: Address) -> care.InboxKey:
-        return _inbox_key(self.api._call("GET", f"/patients/{patient}/inbox-key"))
-
-    # -- typed data to sign (nonces from the own node) ---------------------------------------
-
-    def register_record_typed_data(self, *, patient: Address, record_id: RecordId,
-                                   commitment: Commitment, scope_id: ScopeId, deadline: int,
-                                   supersedes: RecordId | None = None) -> TypedData:
-        return self.chain.ledger.register_record_typed_data(
-            patient=patient, record_id=record_id, commitment=commitment, scope_id=scope_id,
-            deadline=deadline, supersedes=supersedes)
-
-    def grant_typed_data(self, *, patient: Address, provider: Address,
-                         scope_ids: Sequence[ScopeId], expires_at: int,
-                         deadline: int) -> TypedData:
-        ledger = self.chain.ledger
-        if len(scope_ids) == 1:
-            return ledger.grant_typed_data(patient=patient, provider=provider,
-                                           scope_id=scope_ids[0], expires_at=expires_at,
-                                           deadline=deadline)
-        return ledger.grant_batch_typed_data(patient=patient, provider=provider,
-                                             scope_ids=scope_ids, expires_at=expires_at,
-                                             deadline=deadline)
-
-    def revoke_typed_data(self, *, patient: Address, provider: Address, scope_id: ScopeId,
-                          deadline: int) -> TypedData:
-        return self.chain.ledger.revoke_typed_data(patient=patient, provider=provider,
-                                                   scope_id=scope_id, deadline=deadline)
+        return self.api.inbox_key_of(patient)
 
     # -- records -----------------------------------------------------------------------------
 
     def upload_record(self, *, patient: Address, record_id: RecordId, scope_id: ScopeId,
                       envelope: Envelope, registration: SignedAction | SentTransaction,
                       supersedes: RecordId | None = None) -> records.RecordInfo:
-        if supersedes is not None:
-            raise ConfigError("new versions of records have no API route yet: use --local")
-        body: Any = bytes(envelope) if isinstance(envelope, memoryview | bytearray) \
-            else envelope
+        body = bytes(envelope) if isinstance(envelope, memoryview | bytearray) else envelope
         return self.api.upload_record(record_id=record_id, scope_id=scope_id, envelope=body,
-                                      registration=registration)
+                                      registration=registration, supersedes=supersedes,
+                                      patient=self._for(patient))
 
     def list_records(self, *, patient: Address,
                      scope_ids: Sequence[ScopeId] | None = None) -> list[records.RecordInfo]:
-        found = self.api.records()
+        found = self.api.records(patient=self._for(patient))
         if scope_ids is None:
             return found
         wanted = {bytes(s) for s in scope_ids}
@@ -212,10 +120,10 @@ class ApiService:
         raise NotFoundError(f"no record 0x{bytes(record_id).hex()} of yours")
 
     def open_own_record(self, *, patient: Address, record_id: RecordId) -> ContentStream:
-        return _stream(self.api.download(record_id))
+        return ContentStream(self.api.download(record_id), cid=Cid(""))
 
     def reads_of(self, *, patient: Address) -> list[inbox.ReadEntry]:
-        return self.api.reads()
+        return self.api.reads(patient=self._for(patient))
 
     # -- grants ------------------------------------------------------------------------------
 
@@ -225,7 +133,8 @@ class ApiService:
                      authorization: SignedAction | SentTransaction) -> grants.GrantResult:
         tx_hash, block = self.api.grant(provider=provider, scope_ids=scope_ids,
                                         expires_at=expires_at, kfrags=kfrags,
-                                        authorization=authorization)
+                                        authorization=authorization,
+                                        patient=self._for(patient))
         return grants.GrantResult(patient=patient, provider=provider,
                                   scope_ids=tuple(scope_ids), expires_at=expires_at,
                                   tx_hash=tx_hash, block_number=block,
@@ -234,22 +143,20 @@ class ApiService:
     def revoke_access(self, *, patient: Address, provider: Address, scope_id: ScopeId,
                       authorization: SignedAction | SentTransaction) -> grants.RevokeResult:
         tx_hash, block = self.api.revoke(provider=provider, scope_id=scope_id,
-                                         authorization=authorization)
+                                         authorization=authorization,
+                                         patient=self._for(patient))
         return grants.RevokeResult(patient=patient, provider=provider, scope_ids=(scope_id,),
                                    tx_hash=tx_hash, block_number=block, kfrags_deleted=0)
 
     def revoke_all(self, *, patient: Address, provider: Address,
                    authorization: SentTransaction) -> grants.RevokeResult:
-        # The patient's own transaction is mined; the service's follower drops the fragments
-        # (and every read is decided on chain state regardless).
-        receipt = self.chain.w3.eth.get_transaction_receipt(authorization.hex())  # type: ignore[arg-type]
+        tx_hash, block = self.api.revoke_all(provider=provider, tx_hash=authorization.tx_hash,
+                                             patient=self._for(patient))
         return grants.RevokeResult(patient=patient, provider=provider, scope_ids=(),
-                                   tx_hash=authorization.tx_hash,
-                                   block_number=int(receipt["blockNumber"]),
-                                   kfrags_deleted=0)
+                                   tx_hash=tx_hash, block_number=block, kfrags_deleted=0)
 
     def grants_of(self, *, patient: Address) -> list[Grant]:
-        return self.api.grants()
+        return self.api.grants(patient=self._for(patient))
 
     def grants_to(self, *, provider: Address) -> list[Grant]:
         return self._events().grants_to(provider)
@@ -259,7 +166,7 @@ class ApiService:
 
     def leave_kit(self, *, patient: Address, provider: Address,
                   kfrags: Mapping[bytes, Sequence[bytes]]) -> int:
-        raise ConfigError("the emergency kit has no API route yet: use --local")
+        return self.api.leave_emergency_kit(provider=provider, kfrags=kfrags)
 
     def patients_of(self, *, provider: Address) -> list[Address]:
         return self.api.patients()
@@ -274,7 +181,7 @@ class ApiService:
         return self.api.read(request=request, signature=signature)
 
     def fetch(self, cid: Cid) -> ContentStream:
-        return _stream(self.api.fetch(cid), cid)
+        return ContentStream(self.api.fetch(cid), cid=cid)
 
     def onchain_commitment(self, *, patient: Address, record_id: RecordId) -> Commitment:
         return registered_commitment(self.chain, patient=patient, record_id=record_id)
@@ -284,21 +191,19 @@ class ApiService:
     def send_message(self, *, sender: Address, patient: Address, provider: Address | None,
                      kind: str, message_id: bytes, envelope: Envelope,
                      transaction: SentTransaction) -> care.CareMessage:
-        headers = {"X-Kizuna-Tx-Hash": transaction.hex(), "X-Kizuna-Patient": patient}
+        body = bytes(envelope) if isinstance(envelope, memoryview | bytearray) else envelope
         if kind == care.ACCESS_REQUEST:
-            path = f"/provider/requests/{_hx(message_id)}"
-        else:
-            path = f"/care/messages/{_hx(message_id)}"
-            headers["X-Kizuna-Kind"] = kind
-            if provider is not None:
-                headers["X-Kizuna-Provider"] = provider
-        return _care_message(self._put(path, envelope, headers))
+            return self.api.request_access(message_id=message_id, patient=patient,
+                                           envelope=body, tx_hash=transaction.tx_hash)
+        return self.api.send_message(message_id=message_id, patient=patient, kind=kind,
+                                     envelope=body, tx_hash=transaction.tx_hash,
+                                     provider=provider)
 
     def open_message(self, *, reader: Address, ref: bytes) -> ContentStream:
-        return _stream(self.api._stream(f"/care/messages/{_hx(ref)}/content"))
+        return ContentStream(self.api.message_content(ref), cid=Cid(""))
 
     def patient_inbox(self, *, patient: Address) -> list[inbox.InboxItem]:
-        return self.api.patient_inbox()
+        return self.api.patient_inbox(patient=self._for(patient))
 
     def provider_inbox(self, *, provider: Address) -> list[inbox.InboxItem]:
         return self.api.provider_inbox()
@@ -316,7 +221,8 @@ class ApiService:
     def confirm_emergency_policy(self, *, patient: Address, allowed: bool, max_duration: int,
                                  transaction: SentTransaction) -> guardians.Confirmed:
         return self.api.confirm("emergency-policy", tx_hash=transaction.tx_hash,
-                                allowed=allowed, max_duration=max_duration)
+                                acting_for=self._for(patient), allowed=allowed,
+                                max_duration=max_duration)
 
     def confirm_break_glass(self, *, provider: Address, patient: Address,
                             transaction: SentTransaction) -> guardians.Confirmed:
