@@ -2,7 +2,9 @@
 
 ``State`` is the app's :class:`ApiState`; ``Ctx`` the services' :class:`ServiceContext`;
 ``CurrentSession`` the signed-in caller (401 without a live session token); ``ProviderSession``
-and ``AuditorSession`` add a role check (403 without the role).
+and ``AuditorSession`` add a role check (403 without the role). ``ActingPatient`` is the
+patient a patient route acts for: the signed-in address, or — with ``?patient=ADDRESS`` — a
+ward of theirs, allowed only while the chain has the caller as that patient's live guardian.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kizuna.api.auth import Session as _Session
@@ -21,6 +23,7 @@ from kizuna.api.errors import NotAuthenticated
 from kizuna.config import Settings
 from kizuna.errors import AccessDenied
 from kizuna.services.context import ServiceContext
+from kizuna.services.onchain import checked_address
 from kizuna.types import Address
 
 if TYPE_CHECKING:
@@ -77,10 +80,34 @@ def auditor_session(session: Annotated[_Session, Depends(current_session)]) -> _
     return session
 
 
+def acting_patient(
+    request: Request,
+    session: Annotated[_Session, Depends(current_session)],
+    patient: Annotated[str | None, Query(
+        max_length=42, description="act for this patient (0x address): only their live "
+        "guardian may; default the signed-in address")] = None,
+) -> Address:
+    """The signed-in address, or the ward named by ``patient`` when the chain (``isGuardian``
+    at the latest block, not the session's login-time roles) has the caller as their live
+    guardian: a guardian removed or expired a moment ago acts no more."""
+    if patient is None:
+        return session.address
+    ward = checked_address("patient", patient)
+    if ward == session.address:
+        return ward
+    chain = get_state(request).ctx.chain
+    if not chain.ledger.is_guardian(ward, session.address):
+        raise AccessDenied(f"{session.address} is not a live guardian of {ward} on chain: "
+                           "only the patient or a guardian they appointed may act for them")
+    return ward
+
+
 State = Annotated[ApiState, Depends(get_state)]
 Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 CurrentSession = Annotated[_Session, Depends(current_session)]
 ProviderSession = Annotated[_Session, Depends(provider_session)]
 AuditorSession = Annotated[_Session, Depends(auditor_session)]
+ActingPatient = Annotated[Address, Depends(acting_patient)]
 
-__all__ = ["ApiState", "AuditorSession", "Ctx", "CurrentSession", "ProviderSession", "State"]
+__all__ = ["ActingPatient", "ApiState", "AuditorSession", "Ctx", "CurrentSession",
+           "ProviderSession", "State"]

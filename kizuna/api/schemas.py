@@ -315,6 +315,8 @@ class PrepareRegistrationIn(Model):
     commitment: Hex32
     scope_id: Hex32
     deadline: int = Field(gt=0, lt=1 << 64)
+    supersedes: Hex32 | None = Field(
+        None, description="a new version of this record of the patient's (supersedeRecord)")
 
 
 class PrepareGrantIn(Model):
@@ -426,3 +428,22 @@ class RevokeAllIn(ConfirmIn):
     """The hash of the wallet's ``revokeAll`` (it has no signed form)."""
 
     provider: AddressStr
+
+
+# --- emergency kit --------------------------------------------------------------------------
+
+
+class EmergencyKitIn(Model):
+    """The patient's key fragments of some scopes for one provider's break-glass access (made
+    for the provider's registry key); they replace that provider's earlier kit, and an empty
+    ``kfrags`` takes it back. The proxy gets them only once an emergency access is open."""
+
+    provider: AddressStr
+    kfrags: dict[str, list[HexStr]] = Field(
+        max_length=64, description="scope id (0x hex) → the provider's key fragments")
+
+
+class EmergencyKitOut(Model):
+    provider: str
+    scope_ids: list[str] = Field(description="the scopes the kit now holds for the provider")
+    kfrags_left: int = Field(description="how many fragments the service keeps in the kit")

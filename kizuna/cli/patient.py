@@ -25,7 +25,6 @@ from kizuna.cli.participant import (
     match_id,
     open_session,
     parse_when,
-    require_local,
     role_options,
     short,
     show_time,
@@ -58,6 +57,14 @@ def _ensure_inbox_key(client: Any) -> None:
         client.service.inbox_key_of(client.address)
     except NotFoundError:
         client.publish_inbox_key()
+
+
+def for_option(func: Any) -> Any:
+    """``--for PATIENT``: act as a guardian of PATIENT (the API allows it only while the chain
+    has you as their live guardian)."""
+    return click.option("--for", "ward", metavar="PATIENT",
+                        help="As their guardian, act for this patient (address or key name).")(
+                            func)
 
 
 def expand_scopes(labels: Sequence[str]) -> list[str]:
@@ -130,10 +137,14 @@ def patient() -> None:
 @click.option("--subject", default="Patient/self", show_default=True,
               help="FHIR reference of the patient for the DocumentReference / ImagingStudy "
                    "made for a PDF or DICOM study.")
+@click.option("--replaces", metavar="RECORD",
+              help="Add the file (one FHIR resource) as a new version of this record of yours "
+                   "(0x id or a prefix of 6+ hex digits): the old one is superseded on-chain "
+                   "and no longer served to providers.")
 @role_options
 @json_option
-def add(files: tuple[Path, ...], deidentify: bool, subject: str, as_json: bool,
-        **kwargs: Any) -> None:
+def add(files: tuple[Path, ...], deidentify: bool, subject: str, replaces: str | None,
+        as_json: bool, **kwargs: Any) -> None:
     """Encrypt and add records: a FHIR resource or Bundle (.json), a PDF or image, or the
     DICOM files of one study.
 
@@ -146,15 +157,33 @@ def add(files: tuple[Path, ...], deidentify: bool, subject: str, as_json: bool,
       kizuna patient add blood-test.json --key aiko
       kizuna patient add discharge-letter.pdf
       kizuna patient add ct/*.dcm --deidentify
+      kizuna patient add blood-test-corrected.json --replaces 0x3fa2c1
     """
+    if replaces is not None and (len(files) != 1 or files[0].suffix.lower() != ".json"):
+        raise InputError("replaces", "a new version is one FHIR resource: give one .json file")
     with _patient(kwargs) as (_, client):
-        added = _add_files(client, files, deidentify=deidentify, subject=subject)
+        if replaces is not None:
+            added = [_add_version(client, files[0], replaces)]
+        else:
+            added = _add_files(client, files, deidentify=deidentify, subject=subject)
     rows = [_record_row(r, label) for r, label in added]
     emit(rows, human=lambda: print_table(
         [{**r, "record_id": short(r["record_id"])} for r in rows],
         [Column("record_id", "Record"), Column("label", "Scope"),
          Column("content_type", "Type"), Column("size", "Bytes"), Column("cid", "CID")],
         title=f"Added {len(rows)} record(s)"))
+
+
+def _add_version(client: Any, path: Path, replaces: str) -> tuple[Any, str | None]:
+    """``path`` (one FHIR resource) as a new version of the record ``replaces`` names."""
+    from kizuna.storage.fhir.importer import import_resource
+    from kizuna.storage.fhir.jsonio import load_json
+
+    old = match_id(replaces, [bytes(r.record_id) for r in client.records()], field="record")
+    one = import_resource(load_json(path.read_bytes()))
+    record = client.replace_record(old, one.content, label=one.scope_label,
+                                   content_type=one.content_type)
+    return record, str(one.scope_label)
 
 
 def _add_files(client: Any, files: Sequence[Path], *, deidentify: bool,
@@ -251,20 +280,30 @@ def import_(files: tuple[Path, ...], as_json: bool, **kwargs: Any) -> None:
 @patient.command("records")
 @click.option("--scope", "scopes", multiple=True, metavar="LABEL",
               help="Only records of this scope (a type expands to its categories); repeatable.")
+@for_option
 @role_options
 @json_option
-def records_(scopes: tuple[str, ...], as_json: bool, **kwargs: Any) -> None:
-    """List your records: id, scope label, content type, date added, CID.
+def records_(scopes: tuple[str, ...], ward: str | None, as_json: bool, **kwargs: Any) -> None:
+    """List your records (or, as a guardian, your ward's): id, scope label, content type,
+    date added, CID.
 
-    Scope labels are recovered here (the service and the chain only know blinded scope ids).
+    Scope labels are recovered here (the service and the chain only know blinded scope ids);
+    only the patient's own keys can, so a ward's records are listed without them.
 
     \b
     Examples:
       kizuna patient records --key aiko
       kizuna patient records --scope Observation --json | jq -r '.[].record_id'
+      kizuna patient records --for kenji --key aiko
     """
-    with _patient(kwargs) as (_, client):
-        listed = client.labelled_records()
+    if ward is not None and scopes:
+        raise InputError("scope", "scope labels need the patient's own keys: not with --for")
+    with _patient(kwargs) as (session, client):
+        if ward is not None:
+            owner = session.resolve(ward, field="patient")
+            listed = [(r, None) for r in session.service.list_records(patient=owner)]
+        else:
+            listed = client.labelled_records()
     wanted = set(expand_scopes(scopes)) if scopes else None
     rows = [_record_row(r, label) for r, label in listed
             if wanted is None or (label is not None and str(label) in wanted)]
@@ -570,27 +609,30 @@ def guardian_list(as_json: bool, **kwargs: Any) -> None:
               help="With --allow: the longest emergency access, in hours.")
 @click.option("--kit", "kit_scopes", multiple=True, metavar="SCOPE",
               help="With --allow: leave key fragments of these scopes (e.g. AllergyIntolerance) "
-                   "so an emergency read can be served; needs --local for now.")
+                   "so an emergency read can be served (one set per active provider).")
+@for_option
 @role_options
 @json_option
 def emergency_policy(allow: bool | None, max_hours: int, kit_scopes: tuple[str, ...],
-                     as_json: bool, **kwargs: Any) -> None:
-    """Set your emergency (break-glass) policy. Every emergency access is logged on-chain and
-    flagged for an auditor's review.
+                     ward: str | None, as_json: bool, **kwargs: Any) -> None:
+    """Set your emergency (break-glass) policy (or, as a guardian, your ward's). Every
+    emergency access is logged on-chain and flagged for an auditor's review.
 
     \b
     Examples:
       kizuna patient emergency-policy --allow --max-hours 12 --key aiko
       kizuna patient emergency-policy --deny
+      kizuna patient emergency-policy --allow --for kenji --key aiko
     """
     if allow is None:
         raise InputError("allow", "give --allow or --deny")
     if allow and max_hours <= 0:
         raise InputError("max-hours", "must be at least 1")
+    if ward is not None and kit_scopes:
+        raise InputError("kit", "a kit is made with the patient's own keys: not with --for")
     with _patient(kwargs) as (session, client):
-        if kit_scopes:
-            require_local(session, "the emergency kit")
-        done = client.set_emergency_policy(allowed=allow,
+        owner = session.resolve(ward, field="patient") if ward is not None else None
+        done = client.set_emergency_policy(allowed=allow, patient=owner,
                                            max_duration=max_hours * 3600 if allow else 0)
         left = client.leave_emergency_kit(expand_scopes(kit_scopes)) if kit_scopes else 0
     result = {"allowed": allow, "max_hours": max_hours if allow else 0,

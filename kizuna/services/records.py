@@ -198,9 +198,7 @@ def upload_record(
     sid = ScopeId(checked_bytes32("scope_id", scope_id))
     old = RecordId(checked_bytes32("supersedes", supersedes)) if supersedes is not None else None
     if old is not None:
-        previous = _row(ctx, old)
-        if previous is None or previous.patient != owner:
-            raise NotFoundError(f"{owner} has no record 0x{old.hex()} to supersede")
+        _check_supersedable(ctx, owner, old, rid)
     if isinstance(registration, SignedAction):
         _check_signed_registration(registration, owner, rid, sid, old)
     elif not isinstance(registration, SentTransaction):
@@ -232,6 +230,21 @@ def upload_record(
     except SqlIntegrityError:
         raise ConflictError(f"record 0x{rid.hex()} exists already") from None
     return info
+
+
+def _check_supersedable(ctx: ServiceContext, patient: Address, old: RecordId,
+                        new: RecordId) -> None:
+    """``old`` is one of ``patient``'s records (here and on chain: ``NotFoundError``) and still
+    current on chain (``ConflictError``: a version supersedes only the newest one) — unless
+    ``new`` is on chain already (a retry whose first answer was lost)."""
+    previous = _row(ctx, old)
+    status = ctx.chain.ledger.record_of(old) if previous is not None else None
+    if previous is None or previous.patient != patient or status is None \
+            or status.patient != patient:
+        raise NotFoundError(f"{patient} has no record 0x{old.hex()} to supersede")
+    if status.superseded and ctx.chain.ledger.record_of(new) is None:
+        raise ConflictError(f"record 0x{old.hex()} is superseded already: supersede its "
+                            "newest version")
 
 
 def release_blob(ctx: ServiceContext, cid: Cid) -> None:

@@ -186,3 +186,72 @@ def test_add_dicom_deidentified(stack: Stack, new_patient: str, tmp_path: Path) 
     assert str(cleaned.get("PatientName", "")) != str(original.PatientName)
     assert cleaned.SOPInstanceUID != original.SOPInstanceUID
     assert cleaned.pixel_array.shape == original.pixel_array.shape
+
+
+def test_add_new_version_over_the_api(stack: Stack, new_patient: str, tmp_path: Path) -> None:
+    """``patient add --replaces``: the new version is served, the old one no longer is, and
+    neither a superseded record nor a stranger's can be replaced."""
+    first = tmp_path / "hr.json"
+    first.write_text(json.dumps(HEART_RATE))
+    old = stack.ok("patient", "add", str(first), "--key", new_patient, "--json").json()[0]
+    stack.ok("patient", "grant", "dr-sato", "Observation:vital-signs", "--days", "3",
+             "--key", new_patient)
+    corrected = tmp_path / "hr-corrected.json"
+    corrected.write_text(json.dumps({**HEART_RATE, "id": "hr2",
+                                     "valueQuantity": {**HEART_RATE["valueQuantity"],
+                                                       "value": 74}}))
+    new = stack.ok("patient", "add", str(corrected), "--replaces", old["record_id"][:14],
+                   "--key", new_patient, "--json").json()
+    assert len(new) == 1 and new[0]["record_id"] != old["record_id"]
+    assert new[0]["label"] == "Observation:vital-signs"
+
+    me = stack.ok("keys", "address", new_patient).out.strip()
+    readable = stack.ok("provider", "records", "--patient", me, "--key", "dr-sato",
+                        "--json").json()
+    assert [r["record_id"] for r in readable] == [new[0]["record_id"]]
+    read = stack.ok("provider", "read", me, new[0]["record_id"], "--key", "dr-sato")
+    assert json.loads(read.out)["id"] == "hr2"
+    refused = stack.kizuna("provider", "read", me, old["record_id"], "--key", "dr-sato")
+    assert refused.code == 4 and "supersede" in refused.error_line.lower()
+
+    again = stack.kizuna("patient", "add", str(corrected), "--replaces", old["record_id"],
+                         "--key", new_patient)
+    assert again.code == 5, again.err  # conflict: superseded already
+    assert "superseded already" in again.error_line
+    aiko_record = stack.ok("patient", "records", "--key", "aiko", "--json").json()[0]
+    theirs = stack.kizuna("patient", "add", str(corrected), "--replaces",
+                          aiko_record["record_id"], "--key", new_patient)
+    assert theirs.code == 3, theirs.err  # not among the patient's own records
+    two_files = stack.kizuna("patient", "add", str(first), str(corrected), "--replaces",
+                             old["record_id"], "--key", new_patient)
+    assert two_files.code == 6 and "replaces" in two_files.error_line
+
+
+def test_guardian_acts_for_ward_over_the_api(stack: Stack, new_patient: str,
+                                             tmp_path: Path) -> None:
+    """``--for``: a live guardian lists the ward's records and sets the ward's emergency
+    policy over the API; someone who is not (or no longer) their guardian is refused."""
+    resource = tmp_path / "hr.json"
+    resource.write_text(json.dumps(HEART_RATE))
+    record = stack.ok("patient", "add", str(resource), "--key", new_patient, "--json").json()[0]
+    ward = stack.ok("keys", "address", new_patient).out.strip()
+    stack.ok("patient", "guardian", "add", "kenji", "--days", "30", "--key", new_patient)
+
+    listed = stack.ok("patient", "records", "--for", new_patient, "--key", "kenji",
+                      "--json").json()
+    assert [(r["record_id"], r["label"]) for r in listed] == [(record["record_id"], None)]
+    policy = stack.ok("patient", "emergency-policy", "--allow", "--max-hours", "2", "--for",
+                      new_patient, "--key", "kenji", "--json").json()
+    assert policy["allowed"] is True
+    chain_policy = stack.ok("provider", "break-glass", ward, "--reason", "1", "--hours", "1",
+                            "--key", "dr-sato", "--json").json()
+    assert chain_policy["hours"] == 1  # the ward's policy, set by the guardian, allows it
+
+    stranger = stack.kizuna("patient", "records", "--for", new_patient, "--key", "aiko")
+    assert stranger.code == 4 and "not a live guardian" in stranger.error_line
+    stack.ok("patient", "guardian", "remove", "kenji", "--key", new_patient)
+    removed = stack.kizuna("patient", "records", "--for", ward, "--key", "kenji")
+    assert removed.code == 4, removed.err
+    mixed = stack.kizuna("patient", "records", "--for", ward, "--scope", "Observation",
+                         "--key", "kenji")
+    assert mixed.code == 6 and "--for" in mixed.error_line

@@ -90,23 +90,18 @@ def test_inbox_lists_requests(stack: Stack) -> None:
 
 def test_emergency_kit_then_break_glass_read(stack: Stack, new_patient: str,
                                              tmp_path: Path) -> None:
-    """--local for what the API has no route for yet: the kit lets a break-glass read be
-    served; the read is still decided on chain state (no emergency access: refused)."""
+    """Over the API: the kit lets a break-glass read be served; the read is still decided on
+    chain state (no emergency access: refused)."""
     source = tmp_path / "allergy.json"
     source.write_text(json.dumps({
         "resourceType": "AllergyIntolerance", "id": "a1",
         "patient": {"reference": "Patient/p1"},
         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "91936005",
                              "display": "Allergy to penicillin"}]}}))
-    record = stack.ok("patient", "add", str(source), "--key", new_patient, "--local",
-                      "--json").json()[0]
+    record = stack.ok("patient", "add", str(source), "--key", new_patient, "--json").json()[0]
     assert record["label"] == "AllergyIntolerance"
-    no_route = stack.kizuna("patient", "emergency-policy", "--allow", "--kit",
-                            "AllergyIntolerance", "--key", new_patient)
-    assert no_route.code == 78
-    assert "--local" in no_route.error_line
     kit = stack.ok("patient", "emergency-policy", "--allow", "--max-hours", "4", "--kit",
-                   "AllergyIntolerance", "--local", "--key", new_patient, "--json").json()
+                   "AllergyIntolerance", "--key", new_patient, "--json").json()
     assert kit["kit_fragments"] >= 2  # one set per active provider
     refused = stack.kizuna("provider", "read", new_patient, record["record_id"],
                            "--key", "dr-sato")
@@ -115,3 +110,12 @@ def test_emergency_kit_then_break_glass_read(stack: Stack, new_patient: str,
              "--key", "dr-sato")
     read = stack.ok("provider", "read", new_patient, record["record_id"], "--key", "dr-sato")
     assert json.loads(read.out)["id"] == "a1"
+
+
+def test_emergency_kit_local_and_api_agree(stack: Stack, new_patient: str) -> None:
+    """--local leaves the same kit as the API (one set per active provider, same count)."""
+    over_api = stack.ok("patient", "emergency-policy", "--allow", "--kit", "Immunization",
+                        "--key", new_patient, "--json").json()
+    local = stack.ok("patient", "emergency-policy", "--allow", "--kit", "Immunization",
+                     "--local", "--key", new_patient, "--json").json()
+    assert over_api["kit_fragments"] == local["kit_fragments"] >= 2

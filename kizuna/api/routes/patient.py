@@ -1,6 +1,13 @@
-"""Patient routes: upload (streamed) and list / download their records, bind scope keys,
-grant and revoke. Every on-chain step arrives signed by the patient (relayed) or as the hash of
-a transaction their wallet sent; the service holds no patient key."""
+"""Patient routes: upload (streamed, optionally as a new version of a record) and list /
+download their records, bind scope keys, grant and revoke, leave an emergency kit. Every
+on-chain step arrives signed by the patient (relayed) or as the hash of a transaction their
+wallet sent; the service holds no patient key.
+
+A guardian acts for a ward with ``?patient=ADDRESS`` on the routes that take
+:data:`~kizuna.api.deps.ActingPatient` (records, upload, grants, revocations, inbox, reads,
+guardians): allowed only while the chain has the caller as the ward's live guardian (403
+otherwise). The guardian's own ``...For`` transaction is the authorization then — a signature
+of the guardian cannot stand for the patient's."""
 
 from __future__ import annotations
 
@@ -10,10 +17,12 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from kizuna.api.convert import authorization, hexed, record_out, shaped, unhex
-from kizuna.api.deps import CurrentSession, State
+from kizuna.api.deps import ActingPatient, CurrentSession, State
 from kizuna.api.errors import error_responses
 from kizuna.api.schemas import (
     AuthorizationIn,
+    EmergencyKitIn,
+    EmergencyKitOut,
     GrantIn,
     GrantOut,
     GuardianOut,
@@ -28,6 +37,7 @@ from kizuna.api.schemas import (
 )
 from kizuna.api.streaming import consume_body, content_response
 from kizuna.errors import InputError
+from kizuna.services import emergency as emergency_service
 from kizuna.services import grants as grant_service
 from kizuna.services import guardians as guardian_service
 from kizuna.services import inbox as inbox_service
@@ -44,16 +54,22 @@ RecordIdPath = Annotated[Hex32, Path(description="the record id (0x + 64 hex dig
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         "description": "the envelope (ciphertext + capsule), streamed"}},
-    responses=error_responses(401, 403, 409, 413, 422, 503))
+    responses=error_responses(401, 403, 404, 409, 413, 422, 503))
 async def upload(
-    request: Request, record_id: RecordIdPath, session: CurrentSession, state: State,
+    request: Request, record_id: RecordIdPath, patient: ActingPatient, state: State,
     scope_id: Annotated[Hex32, Header(alias="X-Kizuna-Scope-Id")],
     registration: Annotated[str, Header(alias="X-Kizuna-Registration", max_length=16384,
                                         description="JSON AuthorizationIn: the signed "
                                         "RegisterRecord, or the wallet's tx hash")],
+    supersedes: Annotated[Hex32 | None, Header(
+        alias="X-Kizuna-Supersedes",
+        description="a new version of this record of the patient's (its newest): the "
+        "signature names it, the chain marks it superseded")] = None,
 ) -> RecordOut:
     """Store an envelope (streamed into the content store, constant memory) and register it
-    on-chain for the signed-in patient; the record exists only once the chain confirmed it."""
+    on-chain for the patient; the record exists only once the chain confirmed it. With
+    ``X-Kizuna-Supersedes`` it is a new version: 404 when the old record is not the patient's,
+    409 when it is superseded already."""
     try:
         auth = authorization(AuthorizationIn.model_validate_json(registration))
     except ValueError as exc:
@@ -62,19 +78,21 @@ async def upload(
 
     def store(chunks: object) -> record_service.RecordInfo:
         return record_service.upload_record(
-            state.ctx, patient=session.address, record_id=unhex("record_id", record_id),
+            state.ctx, patient=patient, record_id=unhex("record_id", record_id),
             scope_id=unhex("scope_id", scope_id), envelope=chunks,  # type: ignore[arg-type]
-            registration=auth, max_size=limit, relayer=state.relayer)
+            registration=auth, max_size=limit, relayer=state.relayer,
+            supersedes=unhex("X-Kizuna-Supersedes", supersedes) if supersedes else None)
 
     return record_out(await consume_body(request, limit, store))
 
 
-@router.get("/records", response_model=list[RecordOut], responses=error_responses(401, 422))
-def records(session: CurrentSession, state: State,
+@router.get("/records", response_model=list[RecordOut],
+            responses=error_responses(401, 403, 422, 503))
+def records(patient: ActingPatient, state: State,
             content_type: str | None = None) -> list[RecordOut]:
-    """The signed-in patient's records (metadata only)."""
+    """The patient's records (metadata only)."""
     return [record_out(r) for r in record_service.list_records(
-        state.ctx, patient=session.address, content_type=content_type)]
+        state.ctx, patient=patient, content_type=content_type)]
 
 
 @router.get("/records/{record_id}/content", response_class=StreamingResponse,
@@ -100,11 +118,11 @@ def scope_keys(body: ScopeKeysIn, session: CurrentSession, state: State) -> None
 
 @router.post("/grants", response_model=TxOut,
              responses=error_responses(401, 403, 404, 409, 422, 503))
-def grant(body: GrantIn, session: CurrentSession, state: State) -> TxOut:
+def grant(body: GrantIn, patient: ActingPatient, state: State) -> TxOut:
     """Grant a provider scopes until a date: key fragments checked, the chain, then the
     fragments stored for the proxy."""
     result = grant_service.grant_access(
-        state.ctx, patient=session.address, provider=body.provider,
+        state.ctx, patient=patient, provider=body.provider,
         scope_ids=[unhex("scope_ids", s) for s in body.scope_ids], expires_at=body.expires_at,
         kfrags={unhex("kfrags", k): [unhex("kfrags", f) for f in v]
                 for k, v in body.kfrags.items()},
@@ -114,49 +132,71 @@ def grant(body: GrantIn, session: CurrentSession, state: State) -> TxOut:
 
 @router.post("/revocations", response_model=TxOut,
              responses=error_responses(401, 403, 404, 409, 422, 503))
-def revoke(body: RevokeIn, session: CurrentSession, state: State) -> TxOut:
+def revoke(body: RevokeIn, patient: ActingPatient, state: State) -> TxOut:
     """Revoke one scope of a provider: the chain first, then the fragments deleted."""
     result = grant_service.revoke_access(
-        state.ctx, patient=session.address, provider=body.provider,
+        state.ctx, patient=patient, provider=body.provider,
         scope_id=unhex("scope_id", body.scope_id),
         authorization=authorization(body.authorization), relayer=state.relayer)
     return TxOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number)
 
 
-@router.get("/grants", response_model=list[GrantOut], responses=error_responses(401, 503))
-def grants(session: CurrentSession, state: State) -> list[GrantOut]:
+_ACTING = error_responses(401, 403, 422, 503)
+
+
+@router.get("/grants", response_model=list[GrantOut], responses=_ACTING)
+def grants(patient: ActingPatient, state: State) -> list[GrantOut]:
     """The patient's grants (live and past), from the chain at the head."""
-    return [shaped(GrantOut, g) for g in grant_service.grants_of(state.ctx,
-                                                                 patient=session.address)]
+    return [shaped(GrantOut, g) for g in grant_service.grants_of(state.ctx, patient=patient)]
 
 
-@router.get("/guardians", response_model=list[GuardianOut], responses=error_responses(401, 503))
-def guardians(session: CurrentSession, state: State) -> list[GuardianOut]:
+@router.get("/guardians", response_model=list[GuardianOut], responses=_ACTING)
+def guardians(patient: ActingPatient, state: State) -> list[GuardianOut]:
     """The patient's live guardians."""
     return [shaped(GuardianOut, g) for g in guardian_service.guardians_of(
-        state.ctx, patient=session.address)]
+        state.ctx, patient=patient)]
 
 
-@router.get("/inbox", response_model=list[InboxItemOut], responses=error_responses(401, 503))
-def inbox(session: CurrentSession, state: State) -> list[InboxItemOut]:
+@router.get("/inbox", response_model=list[InboxItemOut], responses=_ACTING)
+def inbox(patient: ActingPatient, state: State) -> list[InboxItemOut]:
     """Access requests, reports, prescriptions and booking changes addressed to the patient."""
     return [shaped(InboxItemOut, i) for i in inbox_service.patient_inbox(
-        state.ctx, patient=session.address)]
+        state.ctx, patient=patient)]
 
 
-@router.get("/reads", response_model=list[ReadEntryOut], responses=error_responses(401, 503))
-def reads(session: CurrentSession, state: State,
+@router.get("/reads", response_model=list[ReadEntryOut], responses=_ACTING)
+def reads(patient: ActingPatient, state: State,
           since: int | None = Query(None, ge=0, lt=1 << 63)) -> list[ReadEntryOut]:
     """Who read which of the patient's records, and when (from the receipts)."""
     return [shaped(ReadEntryOut, r) for r in inbox_service.reads_of(
-        state.ctx, patient=session.address, since=since)]
+        state.ctx, patient=patient, since=since)]
 
 
 @router.post("/revocations/all", response_model=TxOut,
              responses=error_responses(401, 403, 404, 409, 422, 503))
-def revoke_all(body: RevokeAllIn, session: CurrentSession, state: State) -> TxOut:
-    """Confirm the wallet's ``revokeAll``: every fragment of the pair deleted."""
-    result = grant_service.revoke_all(state.ctx, patient=session.address,
+def revoke_all(body: RevokeAllIn, patient: ActingPatient, state: State) -> TxOut:
+    """Confirm the wallet's ``revokeAll`` (a guardian's ``revokeAllFor``): every fragment of
+    the pair deleted."""
+    result = grant_service.revoke_all(state.ctx, patient=patient,
                                       provider=body.provider,
                                       authorization=SentTransaction.parse(body.tx_hash))
     return TxOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number)
+
+
+@router.post("/emergency-kits", response_model=EmergencyKitOut,
+             responses=error_responses(401, 403, 404, 422, 503))
+def emergency_kit(body: EmergencyKitIn, session: CurrentSession,
+                  state: State) -> EmergencyKitOut:
+    """Leave key fragments of some scopes for one provider's break-glass access (replacing its
+    earlier kit; empty ``kfrags``: none). They must verify against the patient's registered
+    scope keys (403 when a scope has none) and the provider's registry key (404: not a
+    registered provider; 403: suspended); the proxy gets them only once that provider's
+    emergency access is open on chain."""
+    left = emergency_service.leave_kit(
+        state.ctx, patient=session.address, provider=body.provider,
+        kfrags={unhex("kfrags", k): [unhex("kfrags", f) for f in v]
+                for k, v in body.kfrags.items()})
+    return EmergencyKitOut(
+        provider=body.provider, kfrags_left=left,
+        scope_ids=[hexed(s) for s in emergency_service.kit_scopes(
+            state.ctx, patient=session.address, provider=body.provider)])

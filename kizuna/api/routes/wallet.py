@@ -2,14 +2,19 @@
 transaction (``eth_sendTransaction`` params, simulated first) and, for the ledger's gasless
 actions, the EIP-712 document (``eth_signTypedData_v4``) — then confirmed from the wallet's
 transaction hash, or relayed from the signature (the service pays the gas). The CLI signs the
-very same actions locally."""
+very same actions locally.
+
+A guardian prepares and confirms a ward's grant, revoke, revoke-all and emergency policy with
+``?patient=ADDRESS`` (:data:`~kizuna.api.deps.ActingPatient`: only a live guardian on chain):
+the transaction is then the ``...For`` form sent from the guardian's wallet, with no typed data
+(a guardian's signature cannot stand for the patient's)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from kizuna.api.convert import hexed, shaped, unhex
-from kizuna.api.deps import CurrentSession, ProviderSession, State
+from kizuna.api.deps import ActingPatient, CurrentSession, ProviderSession, State
 from kizuna.api.errors import error_responses
 from kizuna.api.schemas import (
     ConfirmBreakGlassIn,
@@ -52,36 +57,42 @@ def _out(prepared: PreparedAction) -> PreparedOut:
 @router.post("/prepare/register-record", response_model=PreparedOut, responses=_PREPARE)
 def prepare_registration(body: PrepareRegistrationIn, session: CurrentSession,
                          state: State) -> PreparedOut:
-    """``registerRecord`` for the patient's wallet (or its RegisterRecord typed data)."""
+    """``registerRecord`` for the patient's wallet (or its RegisterRecord typed data); with
+    ``supersedes``, ``supersedeRecord`` (a new version of that record)."""
     return _out(record_service.prepare_registration(
         state.ctx, patient=session.address, record_id=unhex("record_id", body.record_id),
         commitment=unhex("commitment", body.commitment),
-        scope_id=unhex("scope_id", body.scope_id), deadline=body.deadline))
+        scope_id=unhex("scope_id", body.scope_id), deadline=body.deadline,
+        supersedes=unhex("supersedes", body.supersedes) if body.supersedes else None))
 
 
 @router.post("/prepare/grant", response_model=PreparedOut, responses=_PREPARE)
-def prepare_grant(body: PrepareGrantIn, session: CurrentSession, state: State) -> PreparedOut:
+def prepare_grant(body: PrepareGrantIn, session: CurrentSession, patient: ActingPatient,
+                  state: State) -> PreparedOut:
     """``grant`` / ``grantBatch`` (or its Grant / GrantBatch typed data)."""
     return _out(grant_service.prepare_grant(
-        state.ctx, patient=session.address, provider=body.provider,
+        state.ctx, patient=patient, provider=body.provider,
         scope_ids=[unhex("scope_ids", s) for s in body.scope_ids], expires_at=body.expires_at,
-        deadline=body.deadline))
+        deadline=body.deadline, sender=session.address))
 
 
 @router.post("/prepare/revoke", response_model=PreparedOut, responses=_PREPARE)
-def prepare_revoke(body: PrepareRevokeIn, session: CurrentSession, state: State) -> PreparedOut:
+def prepare_revoke(body: PrepareRevokeIn, session: CurrentSession, patient: ActingPatient,
+                   state: State) -> PreparedOut:
     """``revoke`` (or its Revoke typed data)."""
     return _out(grant_service.prepare_revoke(
-        state.ctx, patient=session.address, provider=body.provider,
-        scope_id=unhex("scope_id", body.scope_id), deadline=body.deadline))
+        state.ctx, patient=patient, provider=body.provider,
+        scope_id=unhex("scope_id", body.scope_id), deadline=body.deadline,
+        sender=session.address))
 
 
 @router.post("/prepare/revoke-all", response_model=PreparedOut, responses=_PREPARE)
 def prepare_revoke_all(body: PrepareRevokeAllIn, session: CurrentSession,
-                       state: State) -> PreparedOut:
+                       patient: ActingPatient, state: State) -> PreparedOut:
     """``revokeAll(provider)``: every grant, request and emergency access of the pair."""
-    return _out(grant_service.prepare_revoke_all(state.ctx, patient=session.address,
-                                                 provider=body.provider))
+    return _out(grant_service.prepare_revoke_all(state.ctx, patient=patient,
+                                                 provider=body.provider,
+                                                 sender=session.address))
 
 
 @router.post("/prepare/remove-guardian", response_model=PreparedOut, responses=_PREPARE)
@@ -102,11 +113,11 @@ def prepare_guardian(body: PrepareGuardianIn, session: CurrentSession,
 
 @router.post("/prepare/emergency-policy", response_model=PreparedOut, responses=_PREPARE)
 def prepare_policy(body: PrepareEmergencyPolicyIn, session: CurrentSession,
-                   state: State) -> PreparedOut:
+                   patient: ActingPatient, state: State) -> PreparedOut:
     """``setEmergencyPolicy(allowed, maxDuration)``."""
     return _out(guardian_service.prepare_emergency_policy(
-        state.ctx, patient=session.address, allowed=body.allowed,
-        max_duration=body.max_duration))
+        state.ctx, patient=patient, allowed=body.allowed,
+        max_duration=body.max_duration, sender=session.address))
 
 
 @router.post("/prepare/break-glass", response_model=PreparedOut, responses=_PREPARE)
@@ -169,11 +180,12 @@ def confirm_remove_guardian(body: ConfirmGuardianIn, session: CurrentSession,
 
 
 @router.post("/confirm/emergency-policy", response_model=ConfirmedOut, responses=_CONFIRM)
-def confirm_policy(body: ConfirmEmergencyPolicyIn, session: CurrentSession,
+def confirm_policy(body: ConfirmEmergencyPolicyIn, patient: ActingPatient,
                    state: State) -> ConfirmedOut:
-    """Wait for the wallet's ``setEmergencyPolicy`` and check its event."""
+    """Wait for the wallet's ``setEmergencyPolicy`` (a guardian's ``...For``) and check its
+    event."""
     return _confirmed(guardian_service.confirm_emergency_policy(
-        state.ctx, patient=session.address, allowed=body.allowed,
+        state.ctx, patient=patient, allowed=body.allowed,
         max_duration=body.max_duration, transaction=SentTransaction.parse(body.tx_hash)))
 
 
