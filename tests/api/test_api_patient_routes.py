@@ -257,3 +257,45 @@ def test_acting_for_someone_not_a_ward_is_refused(people: People,
     assert removed.status_code == 403, removed.text
     me = guardian.http.get("/auth/me", headers=bearer(guardian.token)).json()
     assert me["guardian_of"] == [ward.address]  # the login-time role is not what decides
+
+
+def test_wallet_prepares_a_wards_actions_and_new_versions(people: People,
+                                                          chain_env: ChainEnv) -> None:
+    """For wallets: a guardian's ``?patient=`` prepares the ``...For`` transaction (from the
+    guardian, no typed data: only the patient can sign those); a stranger is refused; a new
+    version is prepared as ``supersedeRecord`` with typed data naming the old record."""
+    provider = people.provider
+    ward = _funded_patient(chain_env, people.patient.http)
+    first = ward.add(b"v1", label=LAB, content_type="text/plain")
+    assert ward.grant(provider.address, provider.keys.public_key, [LAB]).status_code == 200
+    guardian = _guardian_of(ward, chain_env)
+    ledger = chain_env.chain.contract("ConsentLedger")
+    body = {"provider": provider.address, "scope_id": hx(ward.scope(LAB)),
+            "deadline": ward.deadline()}
+
+    prepared = guardian.http.post("/wallet/prepare/revoke", params={"patient": ward.address},
+                                  headers=guardian.auth, json=body)
+    assert prepared.status_code == 200, prepared.text
+    answer = prepared.json()
+    assert answer["typed_data"] is None
+    assert answer["transaction"]["from"].lower() == guardian.address.lower()
+    assert answer["transaction"]["data"] == ledger.encode_abi(
+        "revokeFor", args=[ward.address, provider.address, ward.scope(LAB)])
+    refused = people.patient.http.post("/wallet/prepare/revoke",
+                                       params={"patient": ward.address},
+                                       headers=people.patient.auth, json=body)
+    assert refused.status_code == 403 and "not a live guardian" in _error(refused)["message"]
+
+    second = ward.seal(b"v2", label=LAB, content_type="text/plain")
+    version = ward.post("/wallet/prepare/register-record", {
+        "record_id": hx(second.record_id), "commitment": hx(commitment_of(second.envelope)),
+        "scope_id": hx(second.scope_id), "deadline": ward.deadline(),
+        "supersedes": hx(first.record_id)})
+    assert version.status_code == 200, version.text
+    assert version.json()["transaction"]["data"] == ledger.encode_abi("supersedeRecord", args=[
+        first.record_id, second.record_id, commitment_of(second.envelope), second.scope_id])
+    assert version.json()["typed_data"]["message"]["supersedes"] == hx(first.record_id)
+    bad = ward.post("/wallet/prepare/register-record", {
+        "record_id": hx(second.record_id), "commitment": hx(commitment_of(second.envelope)),
+        "scope_id": hx(second.scope_id), "deadline": ward.deadline(), "supersedes": "0x01"})
+    assert bad.status_code == 422 and _error(bad)["field"] == "supersedes"
