@@ -126,3 +126,19 @@ def test_health_and_version(client: TestClient, chain_env: ChainEnv) -> None:
     assert health["status"] == "ok" and health["chain_id"] == chain_env.deployment.chain_id
     assert client.get("/version").json()["contracts"]["ConsentLedger"] == \
         chain_env.deployment.consent_ledger
+
+
+def test_status_needs_a_signed_in_session(client: TestClient) -> None:
+    """/health and /version stay public; the process figures of /status need a session (any
+    role: a plain patient will do), and a logged-out token no longer opens them."""
+    anonymous = client.get("/status")
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"] == "Bearer"
+    assert client.get("/status", headers=bearer("not-a-token")).status_code == 401
+    token = str(sign_in(client, LocalKeySigner.generate())["token"])
+    status = client.get("/status", headers=bearer(token))
+    assert status.status_code == 200, status.text
+    figures = status.json()
+    assert figures["pid"] > 0 and figures["peak_rss_mib"] >= figures["rss_mib"] > 0
+    client.post("/auth/logout", headers=bearer(token))
+    assert client.get("/status", headers=bearer(token)).status_code == 401
+    assert client.get("/version").status_code == 200

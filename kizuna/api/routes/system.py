@@ -1,5 +1,6 @@
-"""System routes: ``/health`` (the chain and the store answer), ``/version``, ``/status``
-(process figures: the streaming tests read the server's peak memory here)."""
+"""System routes: ``/health`` (the chain and the store answer) and ``/version``, public (load
+balancers and clients probe them); ``/status`` (this process's pid and memory) only for a
+signed-in session of any role — process figures are no business of the anonymous internet."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from kizuna import __version__
-from kizuna.api.deps import Ctx, State
+from kizuna.api.deps import Ctx, CurrentSession, State
 from kizuna.api.errors import error_responses
 from kizuna.api.schemas import Health, Status, Version
 from kizuna.diagnostics import peak_rss_mib
@@ -47,7 +48,7 @@ def _rss_mib() -> float:
     return 0.0
 
 
-@router.get("/status", response_model=Status)
-def process_status() -> Status:
-    """This service process: pid, current and peak resident memory."""
+@router.get("/status", response_model=Status, responses=error_responses(401))
+def process_status(session: CurrentSession) -> Status:
+    """This service process: pid, current and peak resident memory (signed in, any role)."""
     return Status(pid=os.getpid(), peak_rss_mib=peak_rss_mib(), rss_mib=_rss_mib())
