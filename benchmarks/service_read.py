@@ -16,7 +16,8 @@ Timed, ``--threads`` threads sharing one ``ServiceContext``:
   re-encryption, receipt committed (the grant is made without the chain, by the test-only
   ``placeholder_verified_grant``).
 
-Prints reads/s, p50 / p99 latency and ``core_ratio`` = serve_read ÷ baseline. The API figures
+Prints reads/s, p50 / p99 latency, CPU time a read (this process: steadier than rates on a
+shared machine) and ``core_ratio`` = serve_read ÷ baseline. The API figures
 that count for the issue's targets are ``benchmarks/service.py``'s (through HTTP).
 """
 
@@ -144,14 +145,16 @@ def _run(fn: Callable[..., Any], ctx: ServiceContext, requests: list[tuple[ReadR
             latencies.extend(mine)
 
     workers = [threading.Thread(target=worker) for _ in range(threads)]
-    began = time.perf_counter()
+    began, cpu_began = time.perf_counter(), time.process_time()
     for w in workers:
         w.start()
     for w in workers:
         w.join()
     elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu_began
     ordered = sorted(latencies)
     return {"per_s": len(requests) / elapsed,
+            "cpu_ms": cpu / len(requests) * 1000,
             "p50_ms": statistics.median(ordered) * 1000,
             "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000}
 
@@ -183,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         "core_reads_per_s": round(core["per_s"], 1),
         "core_read_p50_ms": round(core["p50_ms"], 2),
         "core_read_p99_ms": round(core["p99_ms"], 2),
+        "core_cpu_ms_per_read": round(core["cpu_ms"], 3),
+        "baseline_cpu_ms_per_read": round(base["cpu_ms"], 3),
         "baseline_per_s": round(base["per_s"], 1),
         "baseline_p99_ms": round(base["p99_ms"], 2),
         "core_ratio": round(core["per_s"] / base["per_s"], 3),
@@ -190,9 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         "reads": args.reads,
     }
     print(f"serve_read ({args.threads} threads): {figures['core_reads_per_s']} reads/s, "
-          f"p50 {figures['core_read_p50_ms']} ms, p99 {figures['core_read_p99_ms']} ms")
+          f"p50 {figures['core_read_p50_ms']} ms, p99 {figures['core_read_p99_ms']} ms, "
+          f"{figures['core_cpu_ms_per_read']} ms CPU a read")
     print(f"baseline (no access check):    {figures['baseline_per_s']} reads/s, "
-          f"p99 {figures['baseline_p99_ms']} ms")
+          f"p99 {figures['baseline_p99_ms']} ms, {figures['baseline_cpu_ms_per_read']} ms CPU")
     print(f"ratio: {figures['core_ratio']}")
     if args.json:
         print(json.dumps(figures))

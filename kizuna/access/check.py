@@ -40,6 +40,7 @@ from web3.providers.rpc import HTTPProvider
 from web3.types import BlockIdentifier
 
 from kizuna.access.grant import VerifiedGrant, _issue
+from kizuna.access.headrounds import HeadRounds
 from kizuna.chain.index.store import StaleRead
 from kizuna.chain.models import BlockRef
 from kizuna.chain.reverts import abi_type_string
@@ -316,6 +317,7 @@ class AccessCheck:
         self._confirmed: set[bytes] = set()
         self._confirmed_lock = threading.Lock()
         self._at_head: _StateAtHead = _StateAtHead()
+        self._head_rounds: HeadRounds[BlockRef] = HeadRounds(self._ask_latest)
         provider = chain.w3.provider
         url = str(provider.endpoint_uri) if isinstance(provider, HTTPProvider) else ""
         self._rpc = _FastRpc(url) if url and _FastRpc.usable(url) else None
@@ -367,6 +369,11 @@ class AccessCheck:
         return self.index.head()
 
     def _latest(self) -> BlockRef:
+        """The node's latest block, asked after this call began; concurrent reads share the
+        request (:class:`~kizuna.access.headrounds.HeadRounds`)."""
+        return self._head_rounds.get()
+
+    def _ask_latest(self) -> BlockRef:
         if self._rpc is not None:
             raw = self._rpc.call("eth_getBlockByNumber", ["latest", False])
             if raw is None:

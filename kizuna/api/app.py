@@ -184,7 +184,8 @@ def open_context(settings: Settings) -> ServiceContext:
     anchorer = (LocalKeySigner(settings.anchorer_key.get_secret_value())
                 if settings.anchorer_key is not None else None)
     return ServiceContext.build(chain=chain, index=index, store=store, db=db,
-                                anchor_signer=anchorer)
+                                anchor_signer=anchorer,
+                                read_inline_max_bytes=settings.read_inline_max_bytes)
 
 
 def close_context(ctx: ServiceContext) -> None:

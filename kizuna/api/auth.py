@@ -169,6 +169,8 @@ class SessionStore:
     def __init__(self, db: Database, *, key: bytes) -> None:
         self._db = db
         self._key = key
+        self.local = db.dialect == "sqlite"
+        """Look-ups are reads of a local file (SQLite), not network round trips."""
         self._by_hash = (select(sessions.c.address, sessions.c.roles, sessions.c.expires_at)
                          .where(sessions.c.token_hash == bindparam("token_hash")))
 

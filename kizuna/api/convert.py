@@ -3,6 +3,7 @@ answer models). Kept apart so routes stay three lines."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 from collections.abc import Mapping
 from enum import Enum
@@ -57,7 +58,9 @@ def read_out(g: ReadGrant) -> ReadOut:
                    cfrags=[hexed(c) for c in g.cfrags], delegating_key=hexed(g.delegating_key),
                    verifying_key=hexed(g.verifying_key), receipt_seq=g.receipt_seq,
                    request_id=hexed(g.request_id), head_block=g.head_block,
-                   served_at=g.served_at, leaf=hexed(g.leaf))
+                   served_at=g.served_at, leaf=hexed(g.leaf),
+                   envelope_base64=(base64.b64encode(g.envelope).decode("ascii")
+                                    if g.envelope is not None else None))
 
 
 def plain(value: object) -> object:

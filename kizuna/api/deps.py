@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from kizuna.api.auth import Session as _Session
@@ -47,34 +48,48 @@ class ApiState:
     """Anchors receipt roots on a schedule and on demand (``anchorer_key``)."""
 
 
-def get_state(request: Request) -> ApiState:
+def _state_of(request: Request) -> ApiState:
     state: ApiState = request.app.state.kizuna
     return state
 
 
-def get_ctx(request: Request) -> ServiceContext:
-    return get_state(request).ctx
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in its
+# thread pool, and each such hop (queue, wake-up, GIL hand-over) cost more than the dependency.
+async def get_state(request: Request) -> ApiState:
+    return _state_of(request)
+
+
+async def get_ctx(request: Request) -> ServiceContext:
+    return _state_of(request).ctx
 
 
 _bearer = HTTPBearer(auto_error=False, description="the token POST /auth/login answered")
 
 
-def current_session(
+async def current_session(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> _Session:
+    """The session of the bearer token, looked up on every request (a logout anywhere ends it
+    at once). On SQLite the look-up is one indexed read of a local file, which never waits for
+    a writer in WAL mode, so it runs right here; on a networked database it goes to a worker
+    thread so the event loop never waits on the network."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise NotAuthenticated("sign in first: Authorization: Bearer <token>")
-    return get_state(request).sessions.session(credentials.credentials, now=utc_now())
+    sessions = _state_of(request).sessions
+    token = credentials.credentials
+    if sessions.local:
+        return sessions.session(token, now=utc_now())
+    return await run_in_threadpool(sessions.session, token, now=utc_now())
 
 
-def provider_session(session: Annotated[_Session, Depends(current_session)]) -> _Session:
+async def provider_session(session: Annotated[_Session, Depends(current_session)]) -> _Session:
     if not session.has("provider"):
         raise AccessDenied(f"{session.address} is not an active provider")
     return session
 
 
-def auditor_session(session: Annotated[_Session, Depends(current_session)]) -> _Session:
+async def auditor_session(session: Annotated[_Session, Depends(current_session)]) -> _Session:
     if not session.has("auditor"):
         raise AccessDenied(f"{session.address} does not hold the auditor role")
     return session
@@ -95,7 +110,7 @@ def acting_patient(
     ward = checked_address("patient", patient)
     if ward == session.address:
         return ward
-    chain = get_state(request).ctx.chain
+    chain = _state_of(request).ctx.chain
     if not chain.ledger.is_guardian(ward, session.address):
         raise AccessDenied(f"{session.address} is not a live guardian of {ward} on chain: "
                            "only the patient or a guardian they appointed may act for them")

@@ -204,6 +204,9 @@ class ReadOut(Model):
     head_block: int
     served_at: int
     leaf: str
+    envelope_base64: str | None = Field(
+        None, description="the whole envelope (base64) when it is at most the service's "
+        "read_inline_max_bytes: the read is then one request; null: GET /content/{cid}")
 
 
 # --- lists, inboxes, audit -------------------------------------------------------------------

@@ -15,6 +15,8 @@ and :meth:`ApiClient.download` / :meth:`ApiClient.fetch` hand back a stream of t
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +33,7 @@ from kizuna.errors import (
     AccessDenied,
     ConflictError,
     InputError,
+    IntegrityError,
     KizunaError,
     NodeUnreachable,
     NotFoundError,
@@ -73,6 +76,18 @@ def _hx(value: bytes | bytearray) -> str:
 
 def _unhex(value: str) -> bytes:
     return bytes.fromhex(value[2:] if value.startswith("0x") else value)
+
+
+def _inline(value: object) -> bytes | None:
+    """A read answer's inline envelope (base64), ``None`` when the answer has none."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise IntegrityError("the service answered an envelope_base64 that is not a string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except binascii.Error:
+        raise IntegrityError("the service answered an envelope_base64 that is not base64") from None
 
 
 def _authorization(value: SignedAction | SentTransaction) -> dict[str, Any]:
@@ -457,7 +472,7 @@ class ApiClient:
             verifying_key=_unhex(answer["verifying_key"]),
             receipt_seq=int(answer["receipt_seq"]), request_id=_unhex(answer["request_id"]),
             head_block=int(answer["head_block"]), served_at=int(answer["served_at"]),
-            leaf=_unhex(answer["leaf"]))
+            leaf=_unhex(answer["leaf"]), envelope=_inline(answer.get("envelope_base64")))
 
     def fetch(self, cid: Cid) -> Iterator[bytes]:
         """Ciphertext by CID, streamed."""

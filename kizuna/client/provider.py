@@ -6,7 +6,7 @@ key is the one in the provider registry). A read::
     ReadRequest (random id, now) signed (EIP-712, proxy domain)
     → service: serve_read → ReadGrant (CID, capsule, capsule fragments, the patient's scope
       delegating key and verifying key)
-    → the envelope fetched by CID from the content store
+    → the envelope: in the answer when small, else fetched by CID from the content store
     → here: the capsule fragments verified against the patient's keys and this provider's key,
       the data key opened, every segment authenticated, and the whole envelope checked against
       the commitment *registered on-chain* (not one the service reports)
@@ -103,6 +103,8 @@ class ProviderClient:
         ``destination`` holds an unfinished prefix — write to a temporary file and keep it only
         on success."""
         grant = self.request_read(patient=patient, record_id=record_id)
+        if grant.envelope is not None:  # small: it came with the answer
+            return self.open_to(grant, grant.envelope, destination)
         with self.service.fetch(grant.cid) as stream:
             return self.open_to(grant, stream, destination)
 

@@ -18,7 +18,6 @@ caller to map (e.g. a replayed request id).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -29,6 +28,7 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, Ope
 from sqlalchemy.pool import StaticPool
 
 from kizuna.db.schema import metadata
+from kizuna.db.writelock import WriterLock
 from kizuna.errors import ConfigError, StoreUnavailable
 
 BUSY_TIMEOUT_MS = 30_000
@@ -37,6 +37,12 @@ BUSY_TIMEOUT_MS = 30_000
 
 class DatabaseUnavailable(StoreUnavailable):
     """The service database cannot be reached (or stayed locked past the busy timeout)."""
+
+
+def _sqlite_lock_path(url: str) -> Path | None:
+    """``<database file>-writelock`` for a ``sqlite:///path`` URL (None without a path)."""
+    path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    return Path(path + "-writelock") if path else None
 
 
 def _normalise(url: str) -> str:
@@ -62,13 +68,13 @@ class Database:
         except (ArgumentError, NoSuchModuleError) as error:
             raise ConfigError(f"database URL {self._safe_url()} is not usable: {error}") from None
         self.dialect: str = self.engine.dialect.name
-        # SQLite has one writer at a time; its busy handler waits by sleeping (up to 100 ms a
-        # try), which made p99 latencies of concurrent threads hundreds of ms. Threads of one
-        # process queue on this lock instead (woken at once); other processes still meet the
-        # busy timeout.
-        self._write_lock = threading.RLock() if self.dialect == "sqlite" else None
         # An in-memory database is one shared connection: every transaction takes the lock.
         self._memory = self.url in ("sqlite://", "sqlite:///:memory:")
+        # SQLite has one writer at a time and its busy handler waits by sleeping (up to 100 ms
+        # a try): writers queue on this lock instead, woken at once -- threads in-process,
+        # service processes sharing the file on an flock beside it (kizuna.db.writelock).
+        self._write_lock = (WriterLock(None if self._memory else _sqlite_lock_path(self.url))
+                            if self.dialect == "sqlite" else None)
 
     def _safe_url(self) -> str:
         """The URL without its password (for messages)."""
@@ -126,7 +132,7 @@ class Database:
         together on a fresh database would otherwise race (SQLite refuses the second writer's
         lock upgrade at once, "database is locked"; PostgreSQL fails on a duplicate type)."""
         try:
-            with self.engine.connect() as connection:
+            with self._write_lock or nullcontext(), self.engine.connect() as connection:
                 connection = connection.execution_options(kizuna_write=True)  # BEGIN IMMEDIATE
                 with connection.begin():
                     if self.dialect == "postgresql":
@@ -168,8 +174,10 @@ class Database:
                                           f"{error.orig}") from None
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the writers' lock file)."""
         self.engine.dispose()
+        if self._write_lock is not None:
+            self._write_lock.close()
 
     def __repr__(self) -> str:
         return f"Database({self._safe_url()})"

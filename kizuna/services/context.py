@@ -25,6 +25,9 @@ from kizuna.receipts.request import MAX_CLOCK_SKEW_S, proxy_domain
 from kizuna.receipts.store import ReceiptStore
 from kizuna.storage.store import ContentStore
 
+DEFAULT_INLINE_MAX_BYTES = 64 * 1024
+"""Envelopes up to this size travel inside the read's answer (most FHIR resources do)."""
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ServiceContext:
@@ -44,11 +47,14 @@ class ServiceContext:
     anchor_signer: Signer | None = None
     """Holds ``ANCHOR_ROLE`` on the AccessLog; ``None``: this instance does not anchor."""
     max_clock_skew_s: int = MAX_CLOCK_SKEW_S
+    read_inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES
+    """A read answer carries an envelope up to this size itself (0: never)."""
 
     @classmethod
     def build(cls, *, chain: Chain, index: FreshIndex | EventIndex, store: ContentStore,
               db: Database, anchor_signer: Signer | None = None,
-              max_clock_skew_s: int = MAX_CLOCK_SKEW_S) -> ServiceContext:
+              max_clock_skew_s: int = MAX_CLOCK_SKEW_S,
+              read_inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES) -> ServiceContext:
         fresh = index if isinstance(index, FreshIndex) else FreshIndex(chain, index)
         records = RecordDirectory(db)
         domain = proxy_domain(chain_id=chain.chain_id,
@@ -57,7 +63,8 @@ class ServiceContext:
                    access=AccessCheck(chain=chain, index=fresh, db=db, records=records),
                    kfrags=KfragStore(db, domain=domain), receipts=ReceiptStore(db),
                    capsules=CapsuleCache(store), domain=domain, anchor_signer=anchor_signer,
-                   max_clock_skew_s=max_clock_skew_s)
+                   max_clock_skew_s=max_clock_skew_s,
+                   read_inline_max_bytes=read_inline_max_bytes)
 
 
-__all__ = ["ServiceContext"]
+__all__ = ["DEFAULT_INLINE_MAX_BYTES", "ServiceContext"]

@@ -7,6 +7,8 @@ The path (docs/service.md, "The data path of a read")::
     → the (patient, scope, provider) key fragments, verified
     → the record's capsule (envelope preamble only, cached per CID)
     → re-encrypt: one capsule fragment per key fragment
+    → a small envelope (≤ ``read_inline_max_bytes``) read whole from the store, verified
+      against its CID, to travel inside the answer (one request per read instead of two)
     → persist the receipt (committed) BEFORE answering; its UNIQUE requestId is the replay
       check, across threads and instances (no separate look-up first: a replay costs the
       refused request its access check, an honest read saves a database round trip)
@@ -23,7 +25,7 @@ import time
 from dataclasses import dataclass
 
 from kizuna.crypto import pre
-from kizuna.errors import AccessDenied
+from kizuna.errors import AccessDenied, IntegrityError
 from kizuna.receipts.request import ReadRequest, verify_request
 from kizuna.services.context import ServiceContext
 from kizuna.types import Address, Cid, RecordId, ScopeId
@@ -54,6 +56,9 @@ class ReadGrant:
     head_block: int
     served_at: int
     leaf: bytes
+    envelope: bytes | None = None
+    """The whole envelope when it is small enough to travel with the answer; ``None``: fetch
+    it by ``cid``. Either way the provider checks it against the on-chain commitment."""
 
 
 def serve_read(ctx: ServiceContext, *, request: ReadRequest, signature: bytes,
@@ -73,6 +78,7 @@ def serve_read(ctx: ServiceContext, *, request: ReadRequest, signature: bytes,
     capsule = ctx.capsules.capsule(record.cid, record_id=record.record_id)
     cfrags = tuple(pre.reencrypt(capsule, kfrag, grant=grant).to_bytes()
                    for kfrag in stored.kfrags)
+    envelope = _inline_envelope(ctx, cid=record.cid, size=record.size)
     served_at = int(time.time()) if now is None else now
     receipt = ctx.receipts.record(request=request, signature=signature, scope_id=grant.scope_id,
                                   served_at=served_at, head_block=grant.checked_at_block)
@@ -83,7 +89,20 @@ def serve_read(ctx: ServiceContext, *, request: ReadRequest, signature: bytes,
                      delegating_key=stored.delegating_key.to_bytes(),
                      verifying_key=stored.verifying_key.to_bytes(), receipt_seq=receipt.seq,
                      request_id=request.request_id, head_block=grant.checked_at_block,
-                     served_at=served_at, leaf=receipt.leaf)
+                     served_at=served_at, leaf=receipt.leaf, envelope=envelope)
+
+
+def _inline_envelope(ctx: ServiceContext, *, cid: Cid, size: int) -> bytes | None:
+    """The envelope under ``cid`` when it is at most ``read_inline_max_bytes``. Read before the
+    receipt is written: a store that fails here leaves no receipt of an unanswered read. The
+    store verifies the bytes against the CID as it reads them."""
+    if size > ctx.read_inline_max_bytes:
+        return None
+    with ctx.store.get(cid) as stream:
+        data = stream.read()
+    if len(data) != size:
+        raise IntegrityError(f"the envelope under {cid} is {len(data)} bytes, not {size}")
+    return data
 
 
 __all__ = ["NoKeyFragments", "ReadGrant", "serve_read"]

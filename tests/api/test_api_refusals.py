@@ -4,6 +4,7 @@ ciphertext in the store, a body over the size limit, requests without a session.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,8 @@ def test_tampered_ciphertext_is_never_returned(people: People, api_server: ApiSe
     cid = granted.json()["cid"]
     store = Path(api_server.settings.store_path)
     [block] = list(store.glob(f"blocks/*/{cid}"))
+    # a small record's envelope travels inside the read's answer: the stored bytes, whole
+    assert base64.b64decode(granted.json()["envelope_base64"]) == block.read_bytes()
     data = bytearray(block.read_bytes())
     data[-5] ^= 0x01
     block.chmod(0o644)
@@ -93,6 +96,11 @@ def test_tampered_ciphertext_is_never_returned(people: People, api_server: ApiSe
     assert answer.json()["error"]["kind"] == "ContentIntegrityError"
     own = patient.get(f"/patient/records/{hx(sealed.record_id)}/content")  # type: ignore[attr-defined]
     assert own.status_code == 502
+    # a read after the tampering would carry the envelope inline: the read itself fails
+    again = provider.request_read(patient.address, sealed.record_id)  # type: ignore[attr-defined]
+    assert again.status_code == 502, again.status_code
+    assert again.json()["error"]["kind"] == "ContentIntegrityError"
+    assert bytes(data) not in again.content
 
 
 def test_without_a_session_every_private_route_is_401(people: People) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
@@ -20,6 +21,7 @@ from kizuna.db import schema as t
 from kizuna.errors import AccessDenied, InputError, NotFoundError
 from kizuna.receipts.request import ReadRequest, ReplayedRequest, StaleRequest, WrongSigner
 from kizuna.services.read import NoKeyFragments, serve_read
+from kizuna.storage.unixfs import ContentIntegrityError
 from kizuna.types import RecordId
 
 
@@ -333,3 +335,43 @@ def test_a_head_overtaken_by_another_thread_is_replaced_not_used(stack: Stack) -
     request, signature = stack.request(provider, patient, record)
     answer = serve_read(stack.ctx, request=request, signature=signature)
     assert len(calls) == 2 and answer.head_block == newer.number
+
+
+def test_a_small_envelope_travels_with_the_answer_and_a_large_one_does_not(
+        stack: Stack) -> None:
+    """Up to ``read_inline_max_bytes`` the answer carries the envelope itself (a read is one
+    request); above it the provider fetches it by CID. Either way it is the stored envelope."""
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)  # 10,000 bytes of plaintext
+    stack.grant(patient, provider)
+    with stack.store.get(record.cid) as stream:
+        stored = stream.read()
+    request, signature = stack.request(provider, patient, record)
+    answer = serve_read(stack.ctx, request=request, signature=signature)
+    assert answer.envelope == stored
+    tight = dataclasses.replace(stack.ctx, read_inline_max_bytes=len(stored) - 1)
+    request, signature = stack.request(provider, patient, record)
+    answer = serve_read(tight, request=request, signature=signature)
+    assert answer.envelope is None
+    assert stack.open(provider, answer) == record.plaintext
+    exact = dataclasses.replace(stack.ctx, read_inline_max_bytes=len(stored))
+    request, signature = stack.request(provider, patient, record)
+    assert serve_read(exact, request=request, signature=signature).envelope == stored
+
+
+def test_a_tampered_small_envelope_fails_the_read_and_leaves_no_receipt(stack: Stack) -> None:
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider)
+    serve_read(stack.ctx, request=(r := stack.request(provider, patient, record))[0],
+               signature=r[1])  # the capsule is cached now: only the inline read sees the bytes
+    [block] = list(stack.store.root.glob(f"blocks/*/{record.cid}"))
+    data = bytearray(block.read_bytes())
+    data[-3] ^= 0x01
+    block.chmod(0o644)
+    block.write_bytes(bytes(data))
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(ContentIntegrityError):
+        serve_read(stack.ctx, request=request, signature=signature)
+    assert stack.ctx.receipts.get(request.request_id) is None
+    assert _receipts(stack) == 1
