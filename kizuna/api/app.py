@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from kizuna import __version__
 from kizuna.api import errors
 from kizuna.api.auth import SessionStore, SiweExpectations
-from kizuna.api.deps import ApiState
+from kizuna.api.deps import ApiState, read_pool
 from kizuna.api.routes import auth as auth_routes
 from kizuna.api.routes import system
 from kizuna.config import Settings
@@ -90,6 +90,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         context = open_context(settings) if ctx is None else ctx
         state = _state(settings, context) if owned else app.state.kizuna
         app.state.kizuna = state
+        state.read_pool = read_pool(settings.read_threads)  # one per run of the app
         if state.anchorer is not None:
             # Finish what a previous run left (a batch made but not anchored, receipts served
             # just before a restart), then keep anchoring on the schedule.
@@ -103,6 +104,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         finally:
             if state.anchorer is not None:
                 state.anchorer.stop()
+            state.read_pool.shutdown(wait=True)
             if owned:
                 close_context(context)
 

@@ -3,6 +3,9 @@ fetch ciphertext by CID, list the patients who granted them."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response, StreamingResponse
 
@@ -23,13 +26,16 @@ router = APIRouter(tags=["provider"])
 
 @router.post("/provider/reads", response_model=ReadOut,
              responses=error_responses(401, 403, 404, 422, 503))
-def read(body: ReadIn, session: ProviderSession, state: State) -> ReadOut:
+async def read(body: ReadIn, session: ProviderSession, state: State) -> ReadOut:
     """Serve one signed read request. The answer holds the ciphertext's CID and capsule
     fragments for the provider's key; the receipt is stored before this answer is sent."""
     request = ReadRequest.from_json(body.request.model_dump(by_alias=True))
     if request.provider != session.address:
         raise AccessDenied("the read request names another provider than the session")
-    grant = serve_read(state.ctx, request=request, signature=unhex("signature", body.signature))
+    signature = unhex("signature", body.signature)
+    # On the instance's small read pool, not the general one (see ApiState.read_pool).
+    grant = await asyncio.get_running_loop().run_in_executor(state.read_pool, functools.partial(
+        serve_read, state.ctx, request=request, signature=signature))
     return read_out(grant)
 
 
