@@ -42,7 +42,7 @@ from eth_utils.crypto import keccak
 from kizuna.chain.connection import Chain, connect, web3_for
 from kizuna.chain.deploy import deploy
 from kizuna.chain.index import EventIndex, IndexSource
-from kizuna.chain.index.events import DecodedEvent, checksum
+from kizuna.chain.index.events import DecodedEvent, checksum, raw_row
 from kizuna.chain.localnode import LocalNode, dev_private_keys
 from kizuna.chain.models import BlockRef, ContractCall
 from kizuna.chain.signers import LocalKeySigner
@@ -212,7 +212,7 @@ def bench_grantees(grants: int) -> dict[str, float]:
                 log_index=i % 100, topics=(topic,), data=b""))
             if len(batch) == 10_000:
                 with index._transaction() as cur:
-                    index._store(cur, batch)
+                    index._store(cur, [raw_row(e) for e in batch], batch)
                 batch = []
         fill_seconds = time.perf_counter() - began
         at = BlockRef(number=grants // 100, hash=b"\x00" * 32, timestamp=1_900_000_000)

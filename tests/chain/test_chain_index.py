@@ -13,8 +13,8 @@ from eth_utils.crypto import keccak
 from kizuna.chain.artifacts import CONTRACT_NAMES, load_artifact
 from kizuna.chain.connection import connect
 from kizuna.chain.deploy import deploy
-from kizuna.chain.index import EventIndex, FreshIndex, StaleRead
-from kizuna.chain.index.events import EventDecoder, event_specs
+from kizuna.chain.index import EventIndex, FreshIndex, StaleRead, projections
+from kizuna.chain.index.events import EventDecoder, event_specs, raw_row
 from kizuna.chain.index.projections import projected_events
 from kizuna.chain.localnode import LocalNode
 from kizuna.chain.models import CareEventKind, Grant
@@ -268,6 +268,21 @@ def test_json_and_web3_shaped_logs_decode_the_same(anvil_env: Env) -> None:
     names = {(e.contract, e.name): e for e in map(index.decoder.decode_json, raw) if e}
     assert names[("ProviderRegistry", "RoleGranted")].args == {}
     assert names[("ConsentLedger", "AccessGranted")].args["provider"]
+    # The catch-up's own path: every log's raw row as a full decode gives it, and the decoded
+    # event exactly for the projected ones.
+    projected = 0
+    for json_log, web3_log in zip(raw, formatted, strict=True):
+        taken = index.decoder.index_json(json_log)
+        full = decoder.decode_raw(web3_log)
+        assert taken is not None and full is not None
+        row, event = taken
+        assert row == raw_row(full)
+        if (full.contract, full.name) in projections.HANDLERS:
+            assert event == full
+            projected += 1
+        else:
+            assert event is None
+    assert projected > 10
 
 
 @pytest.mark.anvil

@@ -97,6 +97,17 @@ def event_specs(abi: Iterable[Mapping[str, Any]]) -> list[EventSpec]:
     return specs
 
 
+RawRow = tuple[int, int, bytes, bytes, str, bytes, bytes]
+"""A ``raw_logs`` row: block number, log index, block hash, transaction hash, address (EIP-55),
+the topics joined, data."""
+
+
+def raw_row(event: DecodedEvent) -> RawRow:
+    """The ``raw_logs`` row of a decoded event."""
+    return (event.block_number, event.log_index, event.block_hash, event.tx_hash, event.address,
+            b"".join(event.topics), event.data)
+
+
 class DecodedEvent(NamedTuple):
     """A decoded log: which contract and event, its arguments by name, and where it was.
 
@@ -181,7 +192,7 @@ class EventDecoder:
                                                    bool]] = {}
         self._json_plans: dict[tuple[str, str], tuple[str, str, EventSpec,
                                                       list[tuple[str, bool, Word | None, str]],
-                                                      bool]] = {}
+                                                      bool, bool]] = {}
         for address, (name, abi) in contracts.items():
             key = address.lower()
             self._contracts[key] = name
@@ -190,10 +201,11 @@ class EventDecoder:
                 self._specs[(key, spec.topic0)] = spec
                 self._plans[(key, spec.topic0)] = spec.plan()
                 steps, static = spec.plan()
-                if wanted is not None and (name, spec.name) not in wanted:
+                is_wanted = wanted is None or (name, spec.name) in wanted
+                if not is_wanted:
                     steps, static = [], True
                 self._json_plans[(key, "0x" + spec.topic0.hex())] = (
-                    name, self._checksummed[key], spec, steps, static)
+                    name, self._checksummed[key], spec, steps, static, is_wanted)
 
     @property
     def addresses(self) -> list[str]:
@@ -217,7 +229,7 @@ class EventDecoder:
         plan = self._json_plans.get((address, raw_topics[0].lower()))
         if plan is None:
             return None
-        contract, checksummed, spec, steps, static = plan
+        contract, checksummed, spec, steps, static, _ = plan
         topics = tuple([bytes.fromhex(t[2:]) for t in raw_topics])
         data = bytes.fromhex(log["data"][2:])
         args = _decode_args(spec, steps, static, topics, data)
@@ -225,6 +237,30 @@ class EventDecoder:
                             bytes.fromhex(log["blockHash"][2:]),
                             bytes.fromhex(log["transactionHash"][2:]),
                             int(log["logIndex"], 16), topics, data)
+
+    def index_json(self, log: Mapping[str, Any]) -> tuple[RawRow, DecodedEvent | None] | None:
+        """One log as JSON-RPC returns it, the way the index takes it: its ``raw_logs`` row, and
+        the decoded event only when its arguments are wanted (``args_for``) — the catch-up
+        decodes nothing it does not project. ``None`` for an unknown contract or event."""
+        raw_topics = log["topics"]
+        if not raw_topics:
+            return None
+        plan = self._json_plans.get((log["address"].lower(), raw_topics[0].lower()))
+        if plan is None:
+            return None
+        contract, checksummed, spec, steps, static, wanted = plan
+        joined = bytes.fromhex("".join([t[2:] for t in raw_topics]))
+        data = bytes.fromhex(log["data"][2:])
+        block_number, log_index = int(log["blockNumber"], 16), int(log["logIndex"], 16)
+        block_hash = bytes.fromhex(log["blockHash"][2:])
+        tx_hash = bytes.fromhex(log["transactionHash"][2:])
+        row = (block_number, log_index, block_hash, tx_hash, checksummed, joined, data)
+        if not wanted:
+            return row, None
+        topics = tuple([joined[i:i + 32] for i in range(0, len(joined), 32)])
+        args = _decode_args(spec, steps, static, topics, data)
+        return row, DecodedEvent(contract, checksummed, spec.name, args, block_number, block_hash,
+                                 tx_hash, log_index, topics, data)
 
     def decode_raw(self, log: Mapping[str, Any]) -> DecodedEvent | None:
         """Decode one log as JSON-RPC returns it (hex strings) or as web3 formats it.
@@ -257,4 +293,5 @@ class EventDecoder:
         )
 
 
-__all__ = ["DecodedEvent", "EventDecoder", "EventSpec", "checksum", "event_specs"]
+__all__ = ["DecodedEvent", "EventDecoder", "EventSpec", "RawRow", "checksum", "event_specs",
+           "raw_row"]

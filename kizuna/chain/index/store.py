@@ -37,7 +37,14 @@ from eth_utils.address import to_checksum_address
 from web3 import EthereumTesterProvider, Web3
 
 from kizuna.chain.index import projections, queries
-from kizuna.chain.index.events import DecodedEvent, EventDecoder, _int, _unhex
+from kizuna.chain.index.events import (
+    DecodedEvent,
+    EventDecoder,
+    RawRow,
+    _int,
+    _unhex,
+    raw_row,
+)
 from kizuna.chain.index.schema import PROJECTION_TABLES, SCHEMA_VERSION, ddl
 from kizuna.chain.models import (
     AccessRequest,
@@ -60,7 +67,10 @@ if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
 
 TARGET_LOGS = 2_000
-"""About how many logs one ``eth_getLogs`` answer should hold (the chunk span adapts to it)."""
+"""About how many logs one chunk should hold (the chunk span adapts to it)."""
+
+PARTS = 2
+"""Each chunk is requested as this many block ranges at once (HTTP nodes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,32 +308,39 @@ class EventIndex:
         """Index blocks ``start..target`` chunk by chunk.
 
         The block span adapts to the density of events (halved above ``TARGET_LOGS`` logs per
-        answer, doubled below a quarter of it, never above ``chunk_size``). On an HTTP node each
-        chunk is requested as two half ranges at once (the node serves both in parallel), and
-        the next chunk is requested before the current one is decoded and stored.
+        chunk, doubled below a quarter of it, never above ``chunk_size``). On an HTTP node each
+        chunk is requested as ``PARTS`` block ranges at once (the node serves them in
+        parallel); each part is stored as soon as it and the parts before it have arrived, and
+        the next chunk is requested before the current chunk's last part is stored.
         """
         with _collector_paused():
             self._span = self._catch_up_paused(start, target, self._span)
 
     def _catch_up_paused(self, start: int, target: int, span: int) -> int:
         """The loop of :meth:`_catch_up`; returns the span to start with next time."""
-        pool = ThreadPoolExecutor(max_workers=2) if self._raw else None
+        pool = ThreadPoolExecutor(max_workers=PARTS) if self._raw else None
 
         def request(first: int, last: int) -> list[Future[_Fetched]] | None:
             if pool is None:
                 return None
-            if last == first:
-                return [pool.submit(self._fetch, first, last)]
-            middle = (first + last) // 2  # two halves in flight: the node works on both
-            return [pool.submit(self._fetch, first, middle),
-                    pool.submit(self._fetch, middle + 1, last)]
+            # PARTS sub-ranges in flight at once: the node works on them in parallel, and the
+            # first is stored while the later ones are still on their way
+            size = max(1, -(-(last - first + 1) // PARTS))
+            return [pool.submit(self._fetch, lo, min(lo + size - 1, last))
+                    for lo in range(first, last + 1, size)]
 
         try:
             pending = request(start, min(start + span - 1, target))
             while start <= target:
                 end = min(start + span - 1, target)
-                parts = ([f.result() for f in pending] if pending is not None
-                         else [self._fetch(start, end)])
+                if pending is None:
+                    parts = [self._fetch(start, end)]
+                else:  # all but the last part stored as soon as they arrive
+                    parts = []
+                    for future in pending[:-1]:
+                        parts.append(future.result())
+                        self._apply_chunk(parts[-1])
+                    parts.append(pending[-1].result())
                 count = sum(len(part.logs) for part in parts)
                 if count > TARGET_LOGS and span > 1:
                     span = max(1, span // 2)
@@ -332,8 +349,7 @@ class EventIndex:
                 following = parts[-1].end + 1
                 pending = (request(following, min(following + span - 1, target))
                            if following <= target else None)
-                for part in parts:
-                    self._apply_chunk(part)
+                self._apply_chunk(parts[-1])
                 start = following
         finally:
             if pool is not None:
@@ -351,19 +367,29 @@ class EventIndex:
         raise ChainError(f"blocks {start}..{end} keep changing under the index (reorgs)")
 
     def _apply_chunk(self, fetched: _Fetched) -> None:
-        decode = self.decoder.decode_json if self._raw else self.decoder.decode_raw
-        events = [e for e in (decode(raw) for raw in fetched.logs if not raw.get("removed"))
-                  if e is not None]
-        ordered = all((a.block_number, a.log_index) < (b.block_number, b.log_index)
-                      for a, b in itertools.pairwise(events))
-        if not ordered:  # nodes return logs in chain order; sort if one does not
+        rows: list[RawRow] = []
+        events: list[DecodedEvent] = []
+        if self._raw:  # JSON as the node sent it: arguments decoded only where projected
+            for log in fetched.logs:
+                taken = None if log.get("removed") else self.decoder.index_json(log)
+                if taken is not None:
+                    rows.append(taken[0])
+                    if taken[1] is not None:
+                        events.append(taken[1])
+        else:
+            events = [e for e in (self.decoder.decode_raw(log) for log in fetched.logs
+                                  if not log.get("removed")) if e is not None]
+            rows = [raw_row(e) for e in events]
+        if not all(a[:2] < b[:2] for a, b in itertools.pairwise(rows)):
+            # nodes return logs in chain order; sort if one does not
+            rows.sort(key=lambda r: (r[0], r[1]))
             events.sort(key=lambda e: (e.block_number, e.log_index))
         end, after = fetched.end, fetched.end_block
         blocks = {end: (after.hash, after.timestamp)}
-        for event in events:
-            blocks.setdefault(event.block_number, (event.block_hash, -1))
+        for row in rows:
+            blocks.setdefault(row[0], (row[2], -1))
         with self._transaction() as cur:
-            self._store(cur, events)
+            self._store(cur, rows, events)
             cur.executemany(
                 "INSERT INTO index_blocks (number, hash, timestamp) VALUES (?, ?, ?) "
                 "ON CONFLICT (number) DO UPDATE SET hash = excluded.hash, "
@@ -374,12 +400,13 @@ class EventIndex:
                         (end - self.reorg_window, end))
             cur.execute("UPDATE index_meta SET value = ? WHERE key = 'last_block'", (str(end),))
 
-    def _store(self, cur: sqlite3.Cursor, events: Sequence[DecodedEvent]) -> None:
+    def _store(self, cur: sqlite3.Cursor, rows: Sequence[RawRow],
+               events: Sequence[DecodedEvent]) -> None:
+        """Every log's raw row, and the projected events applied (in the caller's
+        transaction)."""
         cur.executemany(
             "INSERT INTO raw_logs (block_number, log_index, block_hash, tx_hash, address, topics,"
-            " data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(e.block_number, e.log_index, e.block_hash, e.tx_hash, e.address,
-              b"".join(e.topics), e.data) for e in events])
+            " data) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         projections.apply(cur, events)
 
     # -- reorgs ------------------------------------------------------------------------------
