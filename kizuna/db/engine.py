@@ -28,8 +28,8 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, Ope
 from sqlalchemy.pool import StaticPool
 
 from kizuna.db.schema import metadata
-from kizuna.db.writelock import WriterLock
 from kizuna.errors import ConfigError, StoreUnavailable
+from kizuna.locks import WriterLock
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another one before giving up."""
@@ -72,7 +72,7 @@ class Database:
         self._memory = self.url in ("sqlite://", "sqlite:///:memory:")
         # SQLite has one writer at a time and its busy handler waits by sleeping (up to 100 ms
         # a try): writers queue on this lock instead, woken at once -- threads in-process,
-        # service processes sharing the file on an flock beside it (kizuna.db.writelock).
+        # service processes sharing the file on an flock beside it (kizuna.locks).
         self._write_lock = (WriterLock(None if self._memory else _sqlite_lock_path(self.url))
                             if self.dialect == "sqlite" else None)
 

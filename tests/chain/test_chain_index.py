@@ -403,3 +403,53 @@ def test_fresh_reads_see_what_was_just_mined(env: Env) -> None:
     env.chain.ledger.register_record(_id("x"), Commitment(scope("c")), scope("n"),
                                      signer=patient)
     assert [r.record_id for r in fresh.records_of(patient.address)] == [_id("x")]
+
+
+SYNCER = """
+import sys, time
+from kizuna.chain.connection import connect
+from kizuna.chain.index import EventIndex
+chain = connect(sys.argv[1], sys.argv[2])
+index = EventIndex.for_chain(chain, sys.argv[3], chunk_size=2)
+deadline = time.monotonic() + float(sys.argv[4])
+while time.monotonic() < deadline:
+    index.sync()
+index.close()
+"""
+
+
+@pytest.mark.anvil
+def test_processes_sharing_one_index_file_never_index_a_block_twice(
+        anvil_env: Env, anvil: LocalNode, tmp_path: Path) -> None:
+    """Service instances of one home share its index file: while events arrive, three
+    processes sync it at once (four) (small chunks, many commits), and it ends equal to a fresh
+    index of the chain — no block range stored twice, nothing lost."""
+    import subprocess
+    import sys
+
+    env = anvil_env
+    deployment_file = env.deployment.save(tmp_path / "deployments")
+    path = tmp_path / "shared-index.sqlite"
+    EventIndex.for_chain(env.chain, path).close()  # the file exists before they race
+    syncers = [subprocess.Popen([sys.executable, "-c", SYNCER, anvil.rpc_url,
+                                 str(deployment_file), str(path), "6"],
+                                stderr=subprocess.PIPE) for _ in range(4)]
+    try:
+        people = _scenario(env)
+        alice, doctor = people["alice"], people["doctor"]
+        for i in range(60):
+            env.chain.ledger.grant(doctor.address, scope(f"shared {i}"),  # type: ignore[attr-defined]
+                                   env.now() + 10_000, signer=alice)  # type: ignore[arg-type]
+    finally:
+        failures = [s.stderr.read().decode()[-600:] for s in syncers  # type: ignore[union-attr]
+                    if s.wait(timeout=120) != 0]
+    assert failures == []
+    shared = EventIndex.for_chain(env.chain, path)
+    fresh = EventIndex.for_chain(env.chain)
+    head = env.w3.eth.block_number
+    shared.sync(to_block=head)
+    fresh.sync(to_block=head)
+    assert shared.dump() == fresh.dump()
+    assert shared.event_count() == fresh.event_count() > 60
+    shared.close()
+    fresh.close()

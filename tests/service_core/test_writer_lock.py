@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 
 from kizuna.db import Database
 from kizuna.db import schema as t
-from kizuna.db.writelock import WriterLock
+from kizuna.locks import WriterLock
 
 HOLDER = """
 import sys, time
 from pathlib import Path
-from kizuna.db.writelock import WriterLock
+from kizuna.locks import WriterLock
 with WriterLock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))

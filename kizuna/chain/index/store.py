@@ -61,6 +61,7 @@ from kizuna.chain.models import (
 from kizuna.chain.reverts import RevertDecoder
 from kizuna.chain.transactions import node_errors
 from kizuna.errors import ChainError, ConfigError, NodeUnreachable
+from kizuna.locks import WriterLock
 from kizuna.types import Address, ScopeId
 
 if TYPE_CHECKING:
@@ -164,8 +165,14 @@ class EventIndex:
         self._span = chunk_size
         self.reorgs = 0
         """How many reorgs this instance has rolled back (for tests and metrics)."""
-        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode = WAL" if str(path) != ":memory:"
+        memory = str(path) == ":memory:"
+        # Several processes may share one index file (service instances of one home): writers
+        # take turns on an flock beside it, and a sync reads where the index stands only once
+        # it holds that lock, so no block range is ever indexed twice.
+        self._writer = WriterLock(None if memory else Path(f"{path}-writelock"))
+        self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                  timeout=30.0)
+        self.db.execute("PRAGMA journal_mode = WAL" if not memory
                         else "PRAGMA journal_mode = MEMORY")
         self.db.execute("PRAGMA synchronous = NORMAL")
         # Checkpoint the WAL every 64 MiB rather than every 4 MiB: a catch-up chunk writes
@@ -207,9 +214,9 @@ class EventIndex:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
-        with self._lock:
+        with self._lock, self._writer:
             cur = self.db.cursor()
-            cur.execute("BEGIN")
+            cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
             except BaseException:
@@ -220,6 +227,7 @@ class EventIndex:
     def close(self) -> None:
         with self._lock:
             self.db.close()
+            self._writer.close()
 
     def __enter__(self) -> EventIndex:
         return self
@@ -292,7 +300,7 @@ class EventIndex:
 
         Detects and rolls back reorgs first. Returns the block the index is now complete up to.
         """
-        with self._lock:
+        with self._lock, self._writer:  # another process may have indexed meanwhile
             latest = self._block("latest")
             target = latest.number - self.lag
             if to_block is not None:

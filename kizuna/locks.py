@@ -1,4 +1,5 @@
-"""``WriterLock``: SQLite writers of one database file take turns without sleeping.
+"""``WriterLock``: writers of one SQLite file (the service database, the event index) take
+turns without sleeping.
 
 SQLite allows one writer at a time. A writer that finds the file locked is handled by SQLite's
 busy handler, which *sleeps* and retries (1, 2, 5, 10 … up to 100 ms a try): with two service
