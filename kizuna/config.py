@@ -84,7 +84,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
     max_upload_bytes: int = Field(1 << 30, gt=0, description="larger uploads are refused (413)")
-    read_threads: int = Field(4, ge=1, le=256,
+    read_threads: int = Field(2, ge=1, le=256,
                               description="threads serving provider reads, per instance")
     read_inline_max_bytes: int = Field(
         64 * 1024, ge=0, le=16 * 1024 * 1024,
