@@ -181,9 +181,9 @@ class EventDecoder:
 
     def __init__(self, contracts: Mapping[str, tuple[str, Iterable[Mapping[str, Any]]]], *,
                  args_for: Iterable[tuple[str, str]] | None = None) -> None:
-        """``args_for``: the (contract, event) pairs :meth:`decode_json` decodes arguments of
-        (the others come with empty ``args``, e.g. events the index keeps raw only); ``None``:
-        all of them."""
+        """``args_for``: the (contract, event) pairs :meth:`index_json` decodes (the others
+        give their raw row only, e.g. events the index keeps raw only); ``None``: all of
+        them."""
         wanted = None if args_for is None else set(args_for)
         self._contracts: dict[str, str] = {}
         self._checksummed: dict[str, str] = {}
@@ -201,11 +201,9 @@ class EventDecoder:
                 self._specs[(key, spec.topic0)] = spec
                 self._plans[(key, spec.topic0)] = spec.plan()
                 steps, static = spec.plan()
-                is_wanted = wanted is None or (name, spec.name) in wanted
-                if not is_wanted:
-                    steps, static = [], True
                 self._json_plans[(key, "0x" + spec.topic0.hex())] = (
-                    name, self._checksummed[key], spec, steps, static, is_wanted)
+                    name, self._checksummed[key], spec, steps, static,
+                    wanted is None or (name, spec.name) in wanted)
 
     @property
     def addresses(self) -> list[str]:
@@ -216,27 +214,6 @@ class EventDecoder:
             if spec.name == event_name and self._contracts[address] == contract_name:
                 return spec
         raise KeyError(f"{contract_name}.{event_name}")
-
-    def decode_json(self, log: Mapping[str, Any]) -> DecodedEvent | None:
-        """Decode one log exactly as JSON-RPC returns it (all hex strings): the catch-up path.
-
-        Same result as :meth:`decode_raw`, with the conversions done once per field.
-        """
-        raw_topics = log["topics"]
-        if not raw_topics:
-            return None
-        address = log["address"].lower()
-        plan = self._json_plans.get((address, raw_topics[0].lower()))
-        if plan is None:
-            return None
-        contract, checksummed, spec, steps, static, _ = plan
-        topics = tuple([bytes.fromhex(t[2:]) for t in raw_topics])
-        data = bytes.fromhex(log["data"][2:])
-        args = _decode_args(spec, steps, static, topics, data)
-        return DecodedEvent(contract, checksummed, spec.name, args, int(log["blockNumber"], 16),
-                            bytes.fromhex(log["blockHash"][2:]),
-                            bytes.fromhex(log["transactionHash"][2:]),
-                            int(log["logIndex"], 16), topics, data)
 
     def index_json(self, log: Mapping[str, Any]) -> tuple[RawRow, DecodedEvent | None] | None:
         """One log as JSON-RPC returns it, the way the index takes it: its ``raw_logs`` row, and
