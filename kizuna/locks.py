@@ -32,6 +32,12 @@ class WriterLock:
         self._fd: int | None = None
         self._depth = 0  # only changed by the thread holding ``_threads``
 
+    @classmethod
+    def beside(cls, file: str | Path | None) -> WriterLock:
+        """The lock of the writers of ``file``, on ``<file>-writelock``; threads only when
+        there is no file (an in-memory database)."""
+        return cls(Path(f"{file}-writelock") if file else None)
+
     def __enter__(self) -> WriterLock:
         self._threads.acquire()
         try:

@@ -39,10 +39,10 @@ class DatabaseUnavailable(StoreUnavailable):
     """The service database cannot be reached (or stayed locked past the busy timeout)."""
 
 
-def _sqlite_lock_path(url: str) -> Path | None:
-    """``<database file>-writelock`` for a ``sqlite:///path`` URL (None without a path)."""
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a ``sqlite:///path`` URL (None without a path)."""
     path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
-    return Path(path + "-writelock") if path else None
+    return path or None
 
 
 def _normalise(url: str) -> str:
@@ -73,7 +73,7 @@ class Database:
         # SQLite has one writer at a time and its busy handler waits by sleeping (up to 100 ms
         # a try): writers queue on this lock instead, woken at once -- threads in-process,
         # service processes sharing the file on an flock beside it (kizuna.locks).
-        self._write_lock = (WriterLock(None if self._memory else _sqlite_lock_path(self.url))
+        self._write_lock = (WriterLock.beside(None if self._memory else _sqlite_file(self.url))
                             if self.dialect == "sqlite" else None)
 
     def _safe_url(self) -> str:
@@ -97,7 +97,7 @@ class Database:
             options.update(pool_size=pool_size, max_overflow=2 * pool_size,
                            connect_args={"check_same_thread": False,
                                          "timeout": BUSY_TIMEOUT_MS / 1000})
-            path = url.split(":///", 1)[1] if ":///" in url else ""
+            path = _sqlite_file(url)
             if path:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **options)

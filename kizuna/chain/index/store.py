@@ -169,7 +169,7 @@ class EventIndex:
         # Several processes may share one index file (service instances of one home): writers
         # take turns on an flock beside it, and a sync reads where the index stands only once
         # it holds that lock, so no block range is ever indexed twice.
-        self._writer = WriterLock(None if memory else Path(f"{path}-writelock"))
+        self._writer = WriterLock.beside(None if memory else path)
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                   timeout=30.0)
         self.db.execute("PRAGMA journal_mode = WAL" if not memory
