@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, cast
 from eth_utils.crypto import keccak
 from pydantic import ValidationError
 from siwe import siwe as siwe_lib
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from kizuna.api.errors import NotAuthenticated
 from kizuna.chain.transactions import node_errors
@@ -171,8 +171,9 @@ class SessionStore:
         self._key = key
         self.local = db.dialect == "sqlite"
         """Look-ups are reads of a local file (SQLite), not network round trips."""
-        self._by_hash = (select(sessions.c.address, sessions.c.roles, sessions.c.expires_at)
-                         .where(sessions.c.token_hash == bindparam("token_hash")))
+        self._by_hash = (f"SELECT {sessions.c.address.name}, {sessions.c.roles.name}, "
+                         f"{sessions.c.expires_at.name} FROM {sessions.name} "
+                         f"WHERE {sessions.c.token_hash.name} = ?")
 
     # -- nonces ----------------------------------------------------------------------------------
 
@@ -219,19 +220,18 @@ class SessionStore:
     def session(self, token: str, *, now: datetime) -> Session:
         """The live session of ``token``; ``NotAuthenticated`` when unknown or expired.
 
-        On every request, so kept to one indexed SELECT (no explicit transaction; addresses
-        were checksummed when stored)."""
-        with self._db.engine.connect() as conn:
-            row = conn.execute(self._by_hash, {"token_hash": token_hash(self._key, token)}
-                               ).first()
+        On every request, so kept to one indexed SELECT through the driver (kizuna.db.driver;
+        addresses were checksummed when stored)."""
+        row = self._db.driver.first(self._by_hash, (token_hash(self._key, token),))
         if row is None:
             raise NotAuthenticated("unknown session token")
-        if int(row.expires_at) <= _unix(now):
+        address, roles, expires_at = row
+        if int(expires_at) <= _unix(now):
             raise NotAuthenticated("session expired; sign in again")
-        roles_text, _, wards = str(row.roles).partition(";")
-        return Session(address=cast(Address, row.address),
+        roles_text, _, wards = str(roles).partition(";")
+        return Session(address=cast(Address, address),
                        roles=tuple(r for r in roles_text.split(",") if r),
-                       expires_at=_moment(int(row.expires_at)),
+                       expires_at=_moment(int(expires_at)),
                        guardian_of=tuple(cast(Address, w) for w in wards.split(",") if w))
 
     def close_session(self, token: str) -> None:

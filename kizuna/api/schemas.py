@@ -10,8 +10,10 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from eth_utils.address import is_address, to_checksum_address
+from eth_utils.address import is_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from kizuna.receipts.request import checksum_address
 
 _HEX = re.compile(r"^0x([0-9a-fA-F]{2})*$")
 
@@ -19,7 +21,7 @@ _HEX = re.compile(r"^0x([0-9a-fA-F]{2})*$")
 def _address(value: str) -> str:
     if not is_address(value):
         raise ValueError("is not an Ethereum address (0x + 40 hex digits)")
-    return str(to_checksum_address(value))
+    return str(checksum_address(value))  # cached: every read request names two addresses
 
 
 def _hex(value: str) -> str:

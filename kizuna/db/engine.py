@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
+from kizuna.db.driver import Driver
 from kizuna.db.schema import metadata
 from kizuna.errors import ConfigError, StoreUnavailable
 from kizuna.locks import WriterLock
@@ -63,10 +64,10 @@ class Database:
                 self.engine = create_engine(self.url, echo=echo, pool_size=pool_size,
                                             max_overflow=pool_size, pool_pre_ping=True)
             else:
-                raise ConfigError(f"unsupported database URL scheme in {self._safe_url()}: "
+                raise ConfigError(f"unsupported database URL scheme in {self.safe_url()}: "
                                   "use sqlite:///path or postgresql://...")
         except (ArgumentError, NoSuchModuleError) as error:
-            raise ConfigError(f"database URL {self._safe_url()} is not usable: {error}") from None
+            raise ConfigError(f"database URL {self.safe_url()} is not usable: {error}") from None
         self.dialect: str = self.engine.dialect.name
         # An in-memory database is one shared connection: every transaction takes the lock.
         self._memory = self.url in ("sqlite://", "sqlite:///:memory:")
@@ -75,8 +76,25 @@ class Database:
         # service processes sharing the file on an flock beside it (kizuna.locks).
         self._write_lock = (WriterLock.beside(None if self._memory else _sqlite_file(self.url))
                             if self.dialect == "sqlite" else None)
+        self.driver = Driver(self)
+        """The read path's hot statements, through the DB-API directly (kizuna.db.driver)."""
 
-    def _safe_url(self) -> str:
+    @property
+    def memory(self) -> bool:
+        """An in-memory SQLite database (one shared connection)."""
+        return self._memory
+
+    @property
+    def sqlite_file(self) -> str | None:
+        """The file of a SQLite database (None for PostgreSQL or in memory)."""
+        return None if self.dialect != "sqlite" or self._memory else _sqlite_file(self.url)
+
+    @property
+    def write_lock(self) -> WriterLock | None:
+        """What SQLite writers queue on (None on PostgreSQL)."""
+        return self._write_lock
+
+    def safe_url(self) -> str:
         """The URL without its password (for messages)."""
         head, sep, tail = self.url.partition("@")
         if not sep or "://" not in head:
@@ -140,7 +158,7 @@ class Database:
                             f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
                     metadata.create_all(connection)
         except OperationalError as error:
-            raise ConfigError(f"cannot create the tables in {self._safe_url()}: "
+            raise ConfigError(f"cannot create the tables in {self.safe_url()}: "
                               f"{error.orig}") from None
 
     @contextmanager
@@ -156,7 +174,7 @@ class Database:
             with self.engine.connect() as connection, connection.begin():
                 yield connection
         except (OperationalError, InterfaceError) as error:
-            raise DatabaseUnavailable(f"the database {self._safe_url()} is unavailable: "
+            raise DatabaseUnavailable(f"the database {self.safe_url()} is unavailable: "
                                       f"{error.orig}") from None
 
     @contextmanager
@@ -170,17 +188,18 @@ class Database:
                     with connection.begin():
                         yield connection
             except (OperationalError, InterfaceError) as error:
-                raise DatabaseUnavailable(f"the database {self._safe_url()} is unavailable: "
+                raise DatabaseUnavailable(f"the database {self.safe_url()} is unavailable: "
                                           f"{error.orig}") from None
 
     def dispose(self) -> None:
         """Close every pooled connection (and the writers' lock file)."""
+        self.driver.close()
         self.engine.dispose()
         if self._write_lock is not None:
             self._write_lock.close()
 
     def __repr__(self) -> str:
-        return f"Database({self._safe_url()})"
+        return f"Database({self.safe_url()})"
 
 
 _SCHEMA_LOCK_KEY = 0x4B495A554E41  # "KIZUNA": the advisory lock creating the schema takes

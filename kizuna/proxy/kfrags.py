@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, delete, insert, select
+from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select
 
 from kizuna.chain.eip712 import Eip712Domain, TypedData
 from kizuna.crypto import pre
@@ -105,14 +105,9 @@ def sign_scope_keys(private_key: bytes | str, domain: Eip712Domain, *, patient: 
 
 
 _SELECT_GRANT_KFRAGS = (
-    select(t.kfrags.c.kfrag, t.kfrags.c.delegating_key, t.kfrags.c.receiving_key,
-           t.kfrags.c.verifying_key)
-    .where(t.kfrags.c.patient == bindparam("patient"),
-           t.kfrags.c.scope_id == bindparam("scope_id"),
-           t.kfrags.c.provider == bindparam("provider"))
-    .order_by(t.kfrags.c.share_index))
-"""Built once: the read path runs it on every read (a fresh ``select()`` costs more than the
-query)."""
+    f"SELECT kfrag, delegating_key, receiving_key, verifying_key FROM {t.kfrags.name} "
+    "WHERE patient = ? AND scope_id = ? AND provider = ? ORDER BY share_index")
+"""The read path runs it on every read, through the driver (kizuna.db.driver)."""
 
 
 class KfragStore:
@@ -216,9 +211,7 @@ class KfragStore:
             provider: Address) -> StoredKfrags | None:
         """The fragments of (patient, scope, provider), verified; ``None`` when none."""
         patient, provider = checksum_address(patient), checksum_address(provider)
-        with self.db.read() as conn:
-            rows = conn.execute(_SELECT_GRANT_KFRAGS, {
-                "patient": patient, "scope_id": bytes(scope_id), "provider": provider}).all()
+        rows = self.db.driver.rows(_SELECT_GRANT_KFRAGS, (patient, bytes(scope_id), provider))
         if not rows:
             return None
         key = (patient, bytes(scope_id), provider)

@@ -20,12 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
-from sqlalchemy.exc import IntegrityError as DbIntegrityError
+from sqlalchemy import Connection, func, select
 
 from kizuna.crypto.merkle import MerkleTree
 from kizuna.db import Database
 from kizuna.db import schema as t
+from kizuna.db.driver import DuplicateKey
 from kizuna.errors import IntegrityError
 from kizuna.receipts.request import (
     ReadRequest,
@@ -103,8 +103,11 @@ _BATCH_COLUMNS = (t.receipt_batches.c.root, t.receipt_batches.c.count,
                   t.receipt_batches.c.anchored_at)
 
 
-_INSERT_RECEIPT = insert(t.receipts)
-"""Built once: every read writes one receipt."""
+_RECEIPT_FIELDS = ("request_id", "provider", "patient", "record_id", "scope_id", "request_json",
+                   "signature", "leaf", "served_at", "head_block")
+_INSERT_RECEIPT = (f"INSERT INTO {t.receipts.name} ({', '.join(_RECEIPT_FIELDS)}) "
+                   f"VALUES ({', '.join('?' for _ in _RECEIPT_FIELDS)}) RETURNING seq")
+"""Every read writes one receipt, through the driver (kizuna.db.driver)."""
 
 
 class ReceiptStore:
@@ -131,17 +134,13 @@ class ReceiptStore:
         """Persist (and commit) one receipt; ``ReplayedRequest`` if its id was used before."""
         leaf = receipt_leaf(request, signature, served_at=served_at, head_block=head_block)
         try:
-            with self.db.write() as conn:
-                result = conn.execute(_INSERT_RECEIPT, {
-                    "request_id": request.request_id, "provider": request.provider,
-                    "patient": request.patient, "record_id": bytes(request.record_id),
-                    "scope_id": bytes(scope_id), "request_json": request.to_json_string(),
-                    "signature": bytes(signature), "leaf": leaf, "served_at": served_at,
-                    "head_block": head_block})
-                key = result.inserted_primary_key
-                assert key is not None
-                seq = int(key[0])
-        except DbIntegrityError:
+            with self.db.driver.write() as cursor:
+                cursor.execute(_INSERT_RECEIPT, (
+                    request.request_id, request.provider, request.patient,
+                    bytes(request.record_id), bytes(scope_id), request.to_json_string(),
+                    bytes(signature), leaf, served_at, head_block))
+                seq = int(cursor.fetchone()[0])
+        except DuplicateKey:
             raise ReplayedRequest(
                 f"read request 0x{request.request_id.hex()} was served already") from None
         return StoredReceipt(seq=seq, request=request, signature=bytes(signature),
