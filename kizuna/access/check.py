@@ -24,14 +24,10 @@ path of an allowed read stays one batch.
 
 from __future__ import annotations
 
-import http.client
-import itertools
-import json
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -44,6 +40,7 @@ from kizuna.access.headrounds import HeadRounds
 from kizuna.chain.index.store import StaleRead
 from kizuna.chain.models import BlockRef
 from kizuna.chain.reverts import abi_type_string
+from kizuna.chain.rpc import LeanRpc
 from kizuna.chain.transactions import node_errors
 from kizuna.crypto.pre import MalformedCryptoData, UmbralPublicKey
 from kizuna.db import Database
@@ -52,7 +49,6 @@ from kizuna.errors import (
     AccessDenied,
     ChainError,
     ContractReverted,
-    NodeUnreachable,
     NotFoundError,
 )
 from kizuna.receipts.request import checksum_address
@@ -200,81 +196,6 @@ class _ChainState:
     provider_active: bool
 
 
-class _FastRpc:
-    """A lean JSON-RPC client for the access check's two requests per read.
-
-    web3's HTTP provider spends ~1.4 ms of CPU per request (requests + middleware); a kept-alive
-    ``http.client`` connection per thread spends ~0.1 ms. Used only for plain ``http(s)://``
-    endpoints without credentials in the URL (others go through web3). Connection failures
-    become ``NodeUnreachable``; a dropped keep-alive connection is retried once.
-    """
-
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
-        parsed = urlsplit(url)
-        self.url = url
-        self.https = parsed.scheme == "https"
-        self.host = parsed.hostname or "127.0.0.1"
-        self.port = parsed.port
-        self.path = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
-        self.timeout = timeout
-        self._local = threading.local()
-        self._ids = itertools.count(1)
-
-    @staticmethod
-    def usable(url: str) -> bool:
-        parsed = urlsplit(url)
-        return parsed.scheme in ("http", "https") and not parsed.username
-
-    def _connection(self) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-            conn = cls(self.host, self.port, timeout=self.timeout)
-            self._local.conn = conn
-        return conn
-
-    def _post(self, body: bytes) -> Any:
-        for attempt in (1, 2):
-            conn = self._connection()
-            try:
-                conn.request("POST", self.path, body, {"Content-Type": "application/json"})
-                response = conn.getresponse()
-                data = response.read()
-                if response.status != 200:
-                    raise NodeUnreachable(f"the node at {self.url} answered HTTP "
-                                          f"{response.status}")
-                return json.loads(data)
-            except (OSError, http.client.HTTPException) as error:
-                conn.close()
-                self._local.conn = None
-                if attempt == 2:
-                    raise NodeUnreachable(f"the node at {self.url} does not answer: "
-                                          f"{error}") from None
-            except ValueError:
-                raise ChainError(f"the node at {self.url} answered something not JSON") from None
-        raise AssertionError("unreachable")
-
-    def call(self, method: str, params: list[Any]) -> Any:
-        answer = self._post(json.dumps({"jsonrpc": "2.0", "id": next(self._ids),
-                                        "method": method, "params": params}).encode())
-        if not isinstance(answer, dict) or "error" in answer:
-            error = answer.get("error") if isinstance(answer, dict) else answer
-            raise ChainError(f"{method} failed: {error}")
-        return answer.get("result")
-
-    def batch(self, calls: Sequence[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
-        first = next(self._ids)
-        for _ in range(len(calls) - 1):
-            next(self._ids)
-        payload = [{"jsonrpc": "2.0", "id": first + i, "method": m, "params": p}
-                   for i, (m, p) in enumerate(calls)]
-        answer = self._post(json.dumps(payload).encode())
-        if not isinstance(answer, list) or len(answer) != len(calls):
-            raise ChainError(f"batched request failed: {answer}")
-        by_id = {item.get("id"): item for item in answer}
-        return [by_id.get(first + i, {"error": "missing answer"}) for i in range(len(calls))]
-
-
 class _StateAtHead:
     """Chain states read at one head (number, hash), by (record id, provider). Only the newest
     head is kept: a thread still deciding at an older head reads the chain itself. The head
@@ -320,7 +241,7 @@ class AccessCheck:
         self._head_rounds: HeadRounds[BlockRef] = HeadRounds(self._ask_latest)
         provider = chain.w3.provider
         url = str(provider.endpoint_uri) if isinstance(provider, HTTPProvider) else ""
-        self._rpc = _FastRpc(url) if url and _FastRpc.usable(url) else None
+        self._rpc = LeanRpc(url) if url and LeanRpc.usable(url) else None
         self._batching = self._rpc is not None
         ledger, registry = chain.deployment.addresses["ConsentLedger"], \
             chain.deployment.addresses["ProviderRegistry"]
