@@ -130,18 +130,6 @@ def test_batched_check_refuses_unregistered_readers_and_expired_grants(
         serve_read(stack.ctx, request=request, signature=signature)
 
 
-def test_fast_rpc_reports_an_unreachable_node() -> None:
-    from kizuna.chain.localnode import free_port
-    from kizuna.chain.rpc import LeanRpc
-    from kizuna.errors import NodeUnreachable
-
-    rpc = LeanRpc(f"http://127.0.0.1:{free_port()}", timeout=2)
-    with pytest.raises(NodeUnreachable, match="does not answer"):
-        rpc.call("eth_blockNumber", [])
-    assert not LeanRpc.usable("http://user:pw@127.0.0.1:8545")
-    assert not LeanRpc.usable("ws://127.0.0.1:8545")
-
-
 def test_reads_at_one_head_share_one_round_of_views_and_a_new_block_reads_afresh(
     anvil_stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
