@@ -48,10 +48,9 @@ def test_a_write_commits_and_reads_see_it_through_both_paths(db: Database) -> No
 def test_a_duplicate_key_is_named_and_rolls_the_whole_transaction_back(db: Database) -> None:
     with db.driver.write() as cursor:
         cursor.execute(INSERT, ("taken", 1))
-    with pytest.raises(DuplicateKey):
-        with db.driver.write() as cursor:
-            cursor.execute(INSERT, ("fresh", 2))
-            cursor.execute(INSERT, ("taken", 3))
+    with pytest.raises(DuplicateKey), db.driver.write() as cursor:
+        cursor.execute(INSERT, ("fresh", 2))
+        cursor.execute(INSERT, ("taken", 3))
     assert db.driver.rows("SELECT nonce, issued_at FROM siwe_nonces", ()) == [("taken", 1)]
     # The connection is usable afterwards (no transaction left open on it).
     with db.driver.write() as cursor:
@@ -60,10 +59,9 @@ def test_a_duplicate_key_is_named_and_rolls_the_whole_transaction_back(db: Datab
 
 
 def test_an_error_in_the_block_leaves_nothing_written(db: Database) -> None:
-    with pytest.raises(RuntimeError, match="half-way"):
-        with db.driver.write() as cursor:
-            cursor.execute(INSERT, ("half", 1))
-            raise RuntimeError("failed half-way")
+    with pytest.raises(RuntimeError, match="half-way"), db.driver.write() as cursor:
+        cursor.execute(INSERT, ("half", 1))
+        raise RuntimeError("failed half-way")
     assert db.driver.first(COUNT, ())[0] == 0
 
 
@@ -127,7 +125,6 @@ def test_a_postgresql_server_gone_away_is_unavailable(tmp_path: Path) -> None:
         server.stop()
     with pytest.raises(DatabaseUnavailable, match="unavailable"):
         db.driver.rows(COUNT, ())
-    with pytest.raises(DatabaseUnavailable, match="unavailable"):
-        with db.driver.write() as cursor:
-            cursor.execute(INSERT, ("y", 1))
+    with pytest.raises(DatabaseUnavailable, match="unavailable"), db.driver.write() as cursor:
+        cursor.execute(INSERT, ("y", 1))
     db.dispose()
