@@ -1,18 +1,22 @@
 """The event index: every Kizuna event in SQLite, incrementally, reorg-safe, resumable.
 
 :meth:`EventIndex.sync` reads logs of the three Kizuna contracts from the last indexed block
-(initially the deploy block) to the chain head in chunks of ``eth_getLogs``, decodes them, stores
-them raw (``raw_logs``) and applies them to the projections the queries read, one SQL
-transaction per chunk together with the new "last block" — so a crash never leaves half a chunk,
-and a restart resumes where the last committed chunk ended.
+(initially the deploy block) to the chain head in parts (block ranges of ``eth_getLogs``, sized
+by :class:`~kizuna.chain.index.parts.PartPlanner`), decodes them, stores them raw
+(``raw_logs``) and applies them to the projections the queries read, one SQL transaction per
+part together with the new "last block" — so a crash never leaves half a part, and a restart
+resumes where the last committed part ended. On a node reached over JSON-RPC the next parts are
+fetched (on worker threads, :class:`~kizuna.chain.index.parts.Prefetcher`) while the part that
+arrived is stored, and an ``http(s)://`` node is asked through :class:`~kizuna.chain.rpc.LeanRpc`
+(a kept-alive connection per thread, far less CPU per request than web3's HTTP provider).
 
 **Reorgs.** The index keeps the hashes of recent indexed blocks (each chunk's last block and
 every block that held a Kizuna log). Before reading forward it compares the last one with the
 node's; on a mismatch it walks back through the kept hashes to the newest block the node still
 agrees on, deletes everything indexed above it, rebuilds the projections from ``raw_logs`` and
 reads forward again. A reorg deeper than the kept window re-indexes from the deploy block. Each
-chunk's last block hash is read before and after its ``eth_getLogs``; if it changed under us, the
-chunk is read again.
+part's last block hash is read before and after its ``eth_getLogs``; if it changed under us, the
+part is read again.
 
 **The head rule.** ``sync()`` returns the block the index is complete up to (its *head*): an
 access decision must be made at that block or later, never earlier — see
@@ -27,14 +31,13 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
-from web3 import EthereumTesterProvider, Web3
+from web3 import EthereumTesterProvider, HTTPProvider, Web3
 
 from kizuna.chain.index import projections, queries
 from kizuna.chain.index.events import (
@@ -45,6 +48,7 @@ from kizuna.chain.index.events import (
     _unhex,
     raw_row,
 )
+from kizuna.chain.index.parts import IN_FLIGHT, Part, PartPlanner, Prefetcher
 from kizuna.chain.index.schema import PROJECTION_TABLES, SCHEMA_VERSION, ddl
 from kizuna.chain.models import (
     AccessRequest,
@@ -59,6 +63,7 @@ from kizuna.chain.models import (
     Record,
 )
 from kizuna.chain.reverts import RevertDecoder
+from kizuna.chain.rpc import LeanRpc
 from kizuna.chain.transactions import node_errors
 from kizuna.errors import ChainError, ConfigError, NodeUnreachable
 from kizuna.locks import WriterLock
@@ -66,13 +71,6 @@ from kizuna.types import Address, ScopeId
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
-
-TARGET_LOGS = 2_000
-"""About how many logs one chunk should hold (the chunk span adapts to it)."""
-
-PARTS = 2
-"""Each chunk is requested as this many block ranges at once (HTTP nodes)."""
-
 
 @dataclass(frozen=True, slots=True)
 class _Fetched:
@@ -130,11 +128,24 @@ def _hex(value: int) -> str:
     return hex(value)
 
 
+def _lean_rpc(w3: Web3) -> LeanRpc | None:
+    """A :class:`LeanRpc` for a web3 on an ``http(s)://`` node without credentials (with the
+    provider's timeout); ``None`` for any other provider (those go through web3)."""
+    provider = w3.provider
+    if not isinstance(provider, HTTPProvider):
+        return None
+    url = str(provider.endpoint_uri or "")
+    if not LeanRpc.usable(url):
+        return None
+    timeout = provider.get_request_kwargs().get("timeout", 10.0)
+    return LeanRpc(url, timeout=float(timeout) if isinstance(timeout, int | float) else 10.0)
+
+
 class EventIndex:
     """An incrementally synced, reorg-safe SQLite cache of every Kizuna event.
 
     ``path`` is a file (kept across restarts) or ``":memory:"``. ``chunk_size`` bounds each
-    ``eth_getLogs`` range; ``reorg_window`` is how many recent blocks keep their hash;
+    ``eth_getLogs`` range (a part); ``reorg_window`` is how many recent blocks keep their hash;
     ``lag`` indexes only up to ``head - lag`` (0: up to the head itself).
     """
 
@@ -162,7 +173,7 @@ class EventIndex:
         # In-process providers (eth-tester) take no raw JSON-RPC; HTTP/IPC nodes do, and the
         # raw path skips web3's per-field formatting of thousands of logs.
         self._raw = not isinstance(w3.provider, EthereumTesterProvider)
-        self._span = chunk_size
+        self._lean = _lean_rpc(w3)
         self.reorgs = 0
         """How many reorgs this instance has rolled back (for tests and metrics)."""
         memory = str(path) == ":memory:"
@@ -228,6 +239,8 @@ class EventIndex:
         with self._lock:
             self.db.close()
             self._writer.close()
+            if self._lean is not None:
+                self._lean.close()  # this thread's connection; others close with their threads
 
     def __enter__(self) -> EventIndex:
         return self
@@ -264,6 +277,8 @@ class EventIndex:
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
         """A plain JSON-RPC request: no web3 formatters on the (large) answers."""
+        if self._lean is not None:
+            return self._lean.call(method, params)
         with node_errors(self._errors):
             answer = self.w3.provider.make_request(method, params)  # type: ignore[arg-type]
         if "error" in answer:
@@ -313,56 +328,41 @@ class EventIndex:
             return head
 
     def _catch_up(self, start: int, target: int) -> None:
-        """Index blocks ``start..target`` chunk by chunk.
+        """Index blocks ``start..target`` part by part, in chain order, one transaction each.
 
-        The block span adapts to the density of events (halved above ``TARGET_LOGS`` logs per
-        chunk, doubled below a quarter of it, never above ``chunk_size``). On an HTTP node each
-        chunk is requested as ``PARTS`` block ranges at once (the node serves them in
-        parallel); each part is stored as soon as it and the parts before it have arrived, and
-        the next chunk is requested before the current chunk's last part is stored.
+        Parts are sized by :class:`PartPlanner` (the observed density of logs). On a JSON-RPC
+        node :data:`~kizuna.chain.index.parts.IN_FLIGHT` parts are fetched on worker threads
+        while the one that arrived is decoded and stored; in-process providers (eth-tester,
+        not thread-safe) and a catch-up that fits in one part are fetched on this thread.
         """
+        planner = PartPlanner(start, target, limit=self.chunk_size)
+        first = planner.next()
+        if first is None:
+            return
         with _collector_paused():
-            self._span = self._catch_up_paused(start, target, self._span)
+            if not self._raw or planner.done:
+                part: Part | None = first
+                while part is not None:
+                    fetched = self._fetch(part.first, part.last)
+                    planner.observe(part, len(fetched.logs))
+                    self._apply_chunk(fetched)
+                    part = planner.next()
+                return
+            on_exit = self._lean.close if self._lean is not None else None
+            with Prefetcher(self._fetch_part, workers=IN_FLIGHT,
+                            on_thread_exit=on_exit) as ahead:
+                ahead.submit(first)
+                while ahead.pending < IN_FLIGHT and (part := planner.next()) is not None:
+                    ahead.submit(part)
+                while ahead.pending:
+                    fetched = ahead.next()
+                    planner.observe(Part(fetched.start, fetched.end), len(fetched.logs))
+                    if (part := planner.next()) is not None:
+                        ahead.submit(part)  # before storing: the node works meanwhile
+                    self._apply_chunk(fetched)
 
-    def _catch_up_paused(self, start: int, target: int, span: int) -> int:
-        """The loop of :meth:`_catch_up`; returns the span to start with next time."""
-        pool = ThreadPoolExecutor(max_workers=PARTS) if self._raw else None
-
-        def request(first: int, last: int) -> list[Future[_Fetched]] | None:
-            if pool is None:
-                return None
-            # PARTS sub-ranges in flight at once: the node works on them in parallel, and the
-            # first is stored while the later ones are still on their way
-            size = max(1, -(-(last - first + 1) // PARTS))
-            return [pool.submit(self._fetch, lo, min(lo + size - 1, last))
-                    for lo in range(first, last + 1, size)]
-
-        try:
-            pending = request(start, min(start + span - 1, target))
-            while start <= target:
-                end = min(start + span - 1, target)
-                if pending is None:
-                    parts = [self._fetch(start, end)]
-                else:  # all but the last part stored as soon as they arrive
-                    parts = []
-                    for future in pending[:-1]:
-                        parts.append(future.result())
-                        self._apply_chunk(parts[-1])
-                    parts.append(pending[-1].result())
-                count = sum(len(part.logs) for part in parts)
-                if count > TARGET_LOGS and span > 1:
-                    span = max(1, span // 2)
-                elif count < TARGET_LOGS // 4:
-                    span = min(self.chunk_size, span * 2)
-                following = parts[-1].end + 1
-                pending = (request(following, min(following + span - 1, target))
-                           if following <= target else None)
-                self._apply_chunk(parts[-1])
-                start = following
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
-        return span
+    def _fetch_part(self, part: Part) -> _Fetched:
+        return self._fetch(part.first, part.last)
 
     def _fetch(self, start: int, end: int) -> _Fetched:
         """Logs of ``start..end``, with the hash of ``end`` unchanged across the request."""
