@@ -97,7 +97,12 @@ def event_specs(abi: Iterable[Mapping[str, Any]]) -> list[EventSpec]:
     return specs
 
 
-RawRow = tuple[int, int, bytes, bytes, str, bytes, bytes]
+Blob = bytes | bytearray
+"""Bytes for SQLite. The catch-up hands ``bytearray`` s: Python's sqlite3 binds those directly,
+while for ``bytes`` it first looks for an adapter (a protocol lookup that fails, ~0.25 µs a
+value — a microsecond per raw row of four blobs)."""
+
+RawRow = tuple[int, int, Blob, Blob, str, Blob, Blob]
 """A ``raw_logs`` row: block number, log index, block hash, transaction hash, address (EIP-55),
 the topics joined, data."""
 
@@ -218,26 +223,64 @@ class EventDecoder:
     def index_json(self, log: Mapping[str, Any]) -> tuple[RawRow, DecodedEvent | None] | None:
         """One log as JSON-RPC returns it, the way the index takes it: its ``raw_logs`` row, and
         the decoded event only when its arguments are wanted (``args_for``) — the catch-up
-        decodes nothing it does not project. ``None`` for an unknown contract or event."""
-        raw_topics = log["topics"]
-        if not raw_topics:
+        decodes nothing it does not project. ``None`` for an unknown contract or event, or a
+        log marked ``removed``. (:meth:`index_json_many` for many logs at once.)"""
+        rows, events = self.index_json_many([log])
+        if not rows:
             return None
-        plan = self._json_plans.get((log["address"].lower(), raw_topics[0].lower()))
-        if plan is None:
-            return None
-        contract, checksummed, spec, steps, static, wanted = plan
-        joined = bytes.fromhex("".join([t[2:] for t in raw_topics]))
-        data = bytes.fromhex(log["data"][2:])
-        block_number, log_index = int(log["blockNumber"], 16), int(log["logIndex"], 16)
-        block_hash = bytes.fromhex(log["blockHash"][2:])
-        tx_hash = bytes.fromhex(log["transactionHash"][2:])
-        row = (block_number, log_index, block_hash, tx_hash, checksummed, joined, data)
-        if not wanted:
-            return row, None
-        topics = tuple([joined[i:i + 32] for i in range(0, len(joined), 32)])
-        args = _decode_args(spec, steps, static, topics, data)
-        return row, DecodedEvent(contract, checksummed, spec.name, args, block_number, block_hash,
-                                 tx_hash, log_index, topics, data)
+        return rows[0], events[0] if events else None
+
+    def index_json_many(self, logs: Iterable[Mapping[str, Any]]
+                        ) -> tuple[list[RawRow], list[DecodedEvent]]:
+        """:meth:`index_json` of every log, in their order: the ``raw_logs`` rows of the known
+        ones, and the decoded events of those whose arguments are wanted.
+
+        One loop for a whole part of a catch-up (a few microseconds a log): hex fields shared
+        by neighbouring logs (the block hash, the transaction hash, the block number) are
+        converted once per run, not once per log. The rows' bytes are ``bytearray`` s (see
+        :data:`Blob`), the events' are ``bytes``."""
+        plans = self._json_plans
+        rows: list[RawRow] = []
+        events: list[DecodedEvent] = []
+        fromhex, row_fromhex = bytes.fromhex, bytearray.fromhex
+        new_event = tuple.__new__
+        last_block = last_tx = ""
+        block_number = 0
+        block_hash = tx_hash = b""
+        row_block_hash = row_tx_hash = bytearray()
+        for log in logs:
+            raw_topics = log["topics"]
+            if not raw_topics or log.get("removed"):
+                continue
+            address, topic0 = log["address"], raw_topics[0]
+            plan = plans.get((address, topic0))
+            if plan is None:
+                plan = plans.get((address.lower(), topic0.lower()))
+                if plan is None:
+                    continue
+            contract, checksummed, spec, steps, static, wanted = plan
+            if log["blockHash"] != last_block:
+                last_block = log["blockHash"]
+                block_hash = fromhex(last_block[2:])
+                row_block_hash = bytearray(block_hash)
+                block_number = int(log["blockNumber"], 16)
+            if log["transactionHash"] != last_tx:
+                last_tx = log["transactionHash"]
+                tx_hash = fromhex(last_tx[2:])
+                row_tx_hash = bytearray(tx_hash)
+            log_index = int(log["logIndex"], 16)
+            joined_hex = "".join(raw_topics).replace("0x", "")
+            data_hex = log["data"][2:]
+            rows.append((block_number, log_index, row_block_hash, row_tx_hash, checksummed,
+                         row_fromhex(joined_hex), row_fromhex(data_hex)))
+            if wanted:
+                joined, data = fromhex(joined_hex), fromhex(data_hex)
+                topics = tuple([joined[i:i + 32] for i in range(0, len(joined), 32)])
+                args = _decode_args(spec, steps, static, topics, data)
+                events.append(new_event(DecodedEvent, (  # the NamedTuple, minus its __new__
+                    contract, checksummed, spec.name, args, block_number, block_hash, tx_hash,
+                    log_index, topics, data)))
+        return rows, events
 
     def decode_raw(self, log: Mapping[str, Any]) -> DecodedEvent | None:
         """Decode one log as JSON-RPC returns it (hex strings) or as web3 formats it.
@@ -270,5 +313,5 @@ class EventDecoder:
         )
 
 
-__all__ = ["DecodedEvent", "EventDecoder", "EventSpec", "RawRow", "checksum", "event_specs",
+__all__ = ["Blob", "DecodedEvent", "EventDecoder", "EventSpec", "RawRow", "checksum", "event_specs",
            "raw_row"]

@@ -44,6 +44,10 @@ TAIL_PARTS = 8
 IN_FLIGHT = 2
 """Parts being fetched while the main thread stores the one that arrived."""
 
+SPARSE_IN_FLIGHT = 4
+"""Parts in flight while they hold few logs (see :attr:`PartPlanner.sparse`): such parts cost
+their requests' round trips more than their logs, so more of them overlap."""
+
 
 @dataclass(frozen=True, slots=True)
 class Part:
@@ -76,6 +80,19 @@ class PartPlanner:
     def done(self) -> bool:
         """Every block up to the target is in a planned part."""
         return self._next > self._target
+
+    @property
+    def sparse(self) -> bool:
+        """The last planned part is expected to hold under 1/8 of :data:`TARGET_PART_LOGS`
+        logs (at the density last observed; ``False`` while none is known)."""
+        return (self._density is not None
+                and self._density * self._last_size < self._target_logs / 8)
+
+    @property
+    def in_flight(self) -> int:
+        """How many parts to keep in flight now: :data:`SPARSE_IN_FLIGHT` while parts are
+        sparse, :data:`IN_FLIGHT` otherwise."""
+        return SPARSE_IN_FLIGHT if self.sparse else IN_FLIGHT
 
     def observe(self, part: Part, logs: int) -> None:
         """A part arrived holding ``logs`` logs: the density the next parts are sized by."""
@@ -145,6 +162,11 @@ class Prefetcher(Generic[J, T]):
         """Jobs submitted and not yet taken by :meth:`next`."""
         return len(self._order)
 
+    @property
+    def ready(self) -> bool:
+        """The oldest job not yet taken has finished (:meth:`next` will not wait)."""
+        return bool(self._order) and self._order[0].done()
+
     def submit(self, job: J) -> None:
         future: Future[T] = Future()
         self._order.append(future)
@@ -170,5 +192,5 @@ class Prefetcher(Generic[J, T]):
         self.close()
 
 
-__all__ = ["FIRST_PART_BLOCKS", "GROWTH", "IN_FLIGHT", "TAIL_PARTS", "TARGET_PART_LOGS", "Part",
-           "PartPlanner", "Prefetcher"]
+__all__ = ["FIRST_PART_BLOCKS", "GROWTH", "IN_FLIGHT", "SPARSE_IN_FLIGHT", "TAIL_PARTS",
+           "TARGET_PART_LOGS", "Part", "PartPlanner", "Prefetcher"]

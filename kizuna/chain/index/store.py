@@ -41,6 +41,7 @@ from web3 import EthereumTesterProvider, HTTPProvider, Web3
 
 from kizuna.chain.index import projections, queries
 from kizuna.chain.index.events import (
+    Blob,
     DecodedEvent,
     EventDecoder,
     RawRow,
@@ -48,7 +49,7 @@ from kizuna.chain.index.events import (
     _unhex,
     raw_row,
 )
-from kizuna.chain.index.parts import IN_FLIGHT, Part, PartPlanner, Prefetcher
+from kizuna.chain.index.parts import SPARSE_IN_FLIGHT, Part, PartPlanner, Prefetcher
 from kizuna.chain.index.schema import PROJECTION_TABLES, SCHEMA_VERSION, ddl
 from kizuna.chain.models import (
     AccessRequest,
@@ -331,8 +332,8 @@ class EventIndex:
         """Index blocks ``start..target`` part by part, in chain order, one transaction each.
 
         Parts are sized by :class:`PartPlanner` (the observed density of logs). On a JSON-RPC
-        node :data:`~kizuna.chain.index.parts.IN_FLIGHT` parts are fetched on worker threads
-        while the one that arrived is decoded and stored; in-process providers (eth-tester,
+        node a few parts (:attr:`PartPlanner.in_flight`) are fetched on worker threads while
+        the one that arrived is decoded and stored; in-process providers (eth-tester,
         not thread-safe) and a catch-up that fits in one part are fetched on this thread.
         """
         planner = PartPlanner(start, target, limit=self.chunk_size)
@@ -345,21 +346,27 @@ class EventIndex:
                 while part is not None:
                     fetched = self._fetch(part.first, part.last)
                     planner.observe(part, len(fetched.logs))
-                    self._apply_chunk(fetched)
+                    self._apply_parts([fetched])
                     part = planner.next()
                 return
             on_exit = self._lean.close if self._lean is not None else None
-            with Prefetcher(self._fetch_part, workers=IN_FLIGHT,
+            with Prefetcher(self._fetch_part, workers=SPARSE_IN_FLIGHT,
                             on_thread_exit=on_exit) as ahead:
                 ahead.submit(first)
-                while ahead.pending < IN_FLIGHT and (part := planner.next()) is not None:
+                while ahead.pending < planner.in_flight and (part := planner.next()) is not None:
                     ahead.submit(part)
                 while ahead.pending:
-                    fetched = ahead.next()
-                    planner.observe(Part(fetched.start, fetched.end), len(fetched.logs))
-                    if (part := planner.next()) is not None:
+                    # the part that arrived, and any after it that arrived too while the one
+                    # before was stored (one transaction for them: fewer commits when behind)
+                    arrived = [ahead.next()]
+                    while ahead.ready:
+                        arrived.append(ahead.next())
+                    for fetched in arrived:
+                        planner.observe(Part(fetched.start, fetched.end), len(fetched.logs))
+                    while (ahead.pending < planner.in_flight
+                           and (part := planner.next()) is not None):
                         ahead.submit(part)  # before storing: the node works meanwhile
-                    self._apply_chunk(fetched)
+                    self._apply_parts(arrived)
 
     def _fetch_part(self, part: Part) -> _Fetched:
         return self._fetch(part.first, part.last)
@@ -374,28 +381,31 @@ class EventIndex:
                 return _Fetched(start, end, after, logs)
         raise ChainError(f"blocks {start}..{end} keep changing under the index (reorgs)")
 
-    def _apply_chunk(self, fetched: _Fetched) -> None:
+    def _apply_parts(self, parts: Sequence[_Fetched]) -> None:
+        """Store consecutive parts in one transaction, which also moves ``last_block`` to the
+        last part's end."""
         rows: list[RawRow] = []
         events: list[DecodedEvent] = []
-        if self._raw:  # JSON as the node sent it: arguments decoded only where projected
-            for log in fetched.logs:
-                taken = None if log.get("removed") else self.decoder.index_json(log)
-                if taken is not None:
-                    rows.append(taken[0])
-                    if taken[1] is not None:
-                        events.append(taken[1])
-        else:
-            events = [e for e in (self.decoder.decode_raw(log) for log in fetched.logs
-                                  if not log.get("removed")) if e is not None]
-            rows = [raw_row(e) for e in events]
+        for fetched in parts:
+            if self._raw:  # JSON as the node sent it: arguments decoded only where projected
+                part_rows, part_events = self.decoder.index_json_many(fetched.logs)
+                rows += part_rows
+                events += part_events
+            else:
+                decoded = [e for e in (self.decoder.decode_raw(log) for log in fetched.logs
+                                       if not log.get("removed")) if e is not None]
+                events += decoded
+                rows += [raw_row(e) for e in decoded]
         if not all(a[:2] < b[:2] for a, b in itertools.pairwise(rows)):
             # nodes return logs in chain order; sort if one does not
             rows.sort(key=lambda r: (r[0], r[1]))
             events.sort(key=lambda e: (e.block_number, e.log_index))
-        end, after = fetched.end, fetched.end_block
-        blocks = {end: (after.hash, after.timestamp)}
+        blocks: dict[int, tuple[Blob, int]] = {
+            fetched.end: (fetched.end_block.hash, fetched.end_block.timestamp)
+            for fetched in parts}
         for row in rows:
             blocks.setdefault(row[0], (row[2], -1))
+        end = parts[-1].end
         with self._transaction() as cur:
             self._store(cur, rows, events)
             cur.executemany(
