@@ -164,8 +164,11 @@ class Prefetcher(Generic[J, T]):
 
     @property
     def ready(self) -> bool:
-        """The oldest job not yet taken has finished (:meth:`next` will not wait)."""
-        return bool(self._order) and self._order[0].done()
+        """The oldest job not yet taken has succeeded (:meth:`next` returns at once). A failed
+        job is never ready: the caller stores what came before it first."""
+        if not self._order or not self._order[0].done():
+            return False
+        return not self._order[0].cancelled() and self._order[0].exception() is None
 
     def submit(self, job: J) -> None:
         future: Future[T] = Future()

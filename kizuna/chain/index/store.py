@@ -49,7 +49,13 @@ from kizuna.chain.index.events import (
     _unhex,
     raw_row,
 )
-from kizuna.chain.index.parts import SPARSE_IN_FLIGHT, Part, PartPlanner, Prefetcher
+from kizuna.chain.index.parts import (
+    SPARSE_IN_FLIGHT,
+    TARGET_PART_LOGS,
+    Part,
+    PartPlanner,
+    Prefetcher,
+)
 from kizuna.chain.index.schema import PROJECTION_TABLES, SCHEMA_VERSION, ddl
 from kizuna.chain.models import (
     AccessRequest,
@@ -147,7 +153,8 @@ class EventIndex:
 
     ``path`` is a file (kept across restarts) or ``":memory:"``. ``chunk_size`` bounds each
     ``eth_getLogs`` range (a part); ``reorg_window`` is how many recent blocks keep their hash;
-    ``lag`` indexes only up to ``head - lag`` (0: up to the head itself).
+    ``lag`` indexes only up to ``head - lag`` (0: up to the head itself); ``part_logs`` is about
+    how many logs a catch-up part should hold (see :mod:`kizuna.chain.index.parts`).
     """
 
     def __init__(
@@ -159,14 +166,17 @@ class EventIndex:
         chunk_size: int = 2_000,
         reorg_window: int = 128,
         lag: int = 0,
+        part_logs: int = TARGET_PART_LOGS,
     ) -> None:
-        if chunk_size < 1 or reorg_window < 1 or lag < 0:
-            raise ConfigError("chunk_size and reorg_window must be positive, lag not negative")
+        if chunk_size < 1 or reorg_window < 1 or lag < 0 or part_logs < 1:
+            raise ConfigError("chunk_size, reorg_window and part_logs must be positive, "
+                              "lag not negative")
         self.w3 = w3
         self.source = source
         self.chunk_size = chunk_size
         self.reorg_window = reorg_window
         self.lag = lag
+        self.part_logs = part_logs
         self.decoder = EventDecoder(source.contracts, args_for=projections.HANDLERS)
         self._errors = RevertDecoder()
         self._lock = threading.RLock()
@@ -336,7 +346,8 @@ class EventIndex:
         the one that arrived is decoded and stored; in-process providers (eth-tester,
         not thread-safe) and a catch-up that fits in one part are fetched on this thread.
         """
-        planner = PartPlanner(start, target, limit=self.chunk_size)
+        planner = PartPlanner(start, target, limit=self.chunk_size,
+                              target_logs=self.part_logs)
         first = planner.next()
         if first is None:
             return
