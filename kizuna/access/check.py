@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode as abi_decode
@@ -181,6 +182,16 @@ class _View:
     def decode(self, raw: str | bytes) -> tuple[Any, ...]:
         data = bytes.fromhex(raw[2:]) if isinstance(raw, str) else bytes(raw)
         return tuple(abi_decode(list(self.function.outputs), data))
+
+
+@lru_cache(maxsize=4096)
+def _registered_key(raw: bytes) -> UmbralPublicKey | None:
+    """A provider's registered Umbral key, parsed (None: not a valid key). Cached: a point
+    decompression per read was a visible share of it, and the bytes come from the chain."""
+    try:
+        return UmbralPublicKey.from_bytes(raw)
+    except MalformedCryptoData:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,11 +405,10 @@ class AccessCheck:
         if by_emergency_only and not state.provider_active:
             raise ProviderNotRegistered(
                 f"{provider} is suspended: emergency access needs an active provider")
-        try:
-            key = UmbralPublicKey.from_bytes(state.provider_key)
-        except MalformedCryptoData:
+        key = _registered_key(state.provider_key)
+        if key is None:
             raise ProviderNotRegistered(
-                f"{provider}'s registered Umbral key is not a valid public key") from None
+                f"{provider}'s registered Umbral key is not a valid public key")
         return _issue(patient=record.patient, grantee=provider, grantee_key=key,
                       record_id=record.record_id, scope_id=record.scope_id,
                       expires_at=state.access_until, checked_at_block=head.number,

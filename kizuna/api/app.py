@@ -19,7 +19,8 @@ from fastapi import FastAPI
 from kizuna import __version__
 from kizuna.api import errors
 from kizuna.api.auth import SessionStore, SiweExpectations
-from kizuna.api.deps import ApiState, read_pool
+from kizuna.api.deps import ApiState
+from kizuna.api.readworkers import ReadWorkers
 from kizuna.api.routes import auth as auth_routes
 from kizuna.api.routes import system
 from kizuna.config import Settings
@@ -90,7 +91,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         context = open_context(settings) if ctx is None else ctx
         state = _state(settings, context) if owned else app.state.kizuna
         app.state.kizuna = state
-        state.read_pool = read_pool(settings.read_threads)  # one per run of the app
+        state.read_workers = ReadWorkers(settings.read_threads)  # one per run of the app
         if state.anchorer is not None:
             # Finish what a previous run left (a batch made but not anchored, receipts served
             # just before a restart), then keep anchoring on the schedule.
@@ -104,7 +105,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         finally:
             if state.anchorer is not None:
                 state.anchorer.stop()
-            state.read_pool.shutdown(wait=True)
+            state.read_workers.shutdown()
             if owned:
                 close_context(context)
 
@@ -113,16 +114,17 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
     if ctx is not None:
         app.state.kizuna = _state(settings, ctx)
     errors.install(app)
-    app.include_router(system.router)
-    app.include_router(auth_routes.router)
     if with_services:
         from kizuna.api.routes import auditor, care, patient, provider, wallet
 
-        app.include_router(patient.router)
+        # Routes are matched in order: the provider's, with the read route, the hottest, first.
         app.include_router(provider.router)
+        app.include_router(patient.router)
         app.include_router(auditor.router)
         app.include_router(wallet.router)
         app.include_router(care.router)
+    app.include_router(system.router)
+    app.include_router(auth_routes.router)
     if settings.benchmark_baseline and settings.environment == "development":
         from kizuna.api.routes import baseline
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import umbral_pre as _u
 from umbral_pre import VerificationError as _VerificationError  # type: ignore[attr-defined]
@@ -68,6 +68,8 @@ class UmbralPublicKey:
     """An Umbral public key (secp256k1). 33 bytes compressed on the wire and in the registry."""
 
     _pk: _u.PublicKey
+    _raw: bytes | None = field(default=None, repr=False)
+    """The compressed form, once computed (a key travels in every read's answer)."""
 
     @classmethod
     def from_bytes(cls, data: bytes, *, field: str = "public_key") -> UmbralPublicKey:
@@ -76,7 +78,7 @@ class UmbralPublicKey:
             size = len(data) if isinstance(data, bytes | bytearray) else type(data).__name__
             raise MalformedCryptoData(field, f"expected {PUBLIC_KEY_SIZE} bytes, got {size}")
         try:
-            return cls(_u.PublicKey.from_compressed_bytes(bytes(data)))
+            return cls(_u.PublicKey.from_compressed_bytes(bytes(data)), bytes(data))
         except ValueError as error:
             raise MalformedCryptoData(field, f"not a point on secp256k1 ({error})") from None
 
@@ -89,7 +91,11 @@ class UmbralPublicKey:
         return cls.from_bytes(raw, field=field)
 
     def to_bytes(self) -> bytes:
-        return bytes(self._pk.to_compressed_bytes())
+        raw = self._raw
+        if raw is None:
+            raw = bytes(self._pk.to_compressed_bytes())
+            object.__setattr__(self, "_raw", raw)
+        return raw
 
     def hex(self) -> str:
         return self.to_bytes().hex()
@@ -169,16 +175,22 @@ class Capsule:
     """The encapsulated key of one Umbral ciphertext (lives in the envelope header)."""
 
     _capsule: _u.Capsule
+    _raw: bytes | None = field(default=None, repr=False)
+    """The serialised form, once computed (a capsule travels in every read's answer)."""
 
     @classmethod
     def from_bytes(cls, data: bytes, *, field: str = "capsule") -> Capsule:
         try:
-            return cls(_u.Capsule.from_bytes(bytes(data)))
+            return cls(_u.Capsule.from_bytes(bytes(data)), bytes(data))
         except ValueError as error:
             raise _parse_error(field, error) from None
 
     def to_bytes(self) -> bytes:
-        return bytes(self._capsule)
+        raw = self._raw
+        if raw is None:
+            raw = bytes(self._capsule)
+            object.__setattr__(self, "_raw", raw)
+        return raw
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Capsule):

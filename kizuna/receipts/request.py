@@ -24,8 +24,9 @@ The receipt leaf, verifiable on-chain with ``AccessLog.verifyReceipt`` (OpenZepp
         uint64 servedAt,uint64 headBlock)")
 
 The hot path does not go through ``eth_account.encode_typed_data`` (about 1 ms): the digest is
-computed from the cached domain separator and a fixed-layout struct hash, and the signer is
-recovered with coincurve. :meth:`ReadRequest.typed_data` gives the same digest the slow,
+computed from the cached domain separator and a fixed-layout struct hash (keccak from
+:mod:`kizuna.crypto.merkle`, C when safe-pysha3 is there), and the signer is recovered with
+coincurve. :meth:`ReadRequest.typed_data` gives the same digest the slow,
 general way (a test pins that they agree) and the document a wallet signs.
 """
 
@@ -41,10 +42,9 @@ from typing import Any
 from coincurve import PublicKey
 from eth_account import Account
 from eth_utils.address import is_address, to_checksum_address
-from eth_utils.crypto import keccak
 
 from kizuna.chain.eip712 import Eip712Domain, TypedData
-from kizuna.crypto.merkle import leaf_hash
+from kizuna.crypto.merkle import keccak, leaf_hash
 from kizuna.errors import AccessDenied, InputError
 from kizuna.types import Address, RecordId
 
@@ -61,13 +61,13 @@ READ_REQUEST_FIELDS: tuple[tuple[str, str], ...] = (
     ("issuedAt", "uint64"),
 )
 READ_REQUEST_TYPE = "ReadRequest(" + ",".join(f"{t} {n}" for n, t in READ_REQUEST_FIELDS) + ")"
-READ_REQUEST_TYPEHASH = bytes(keccak(text=READ_REQUEST_TYPE))
+READ_REQUEST_TYPEHASH = keccak(READ_REQUEST_TYPE.encode())
 
 READ_RECEIPT_TYPE = (
     "KizunaReadReceipt(address provider,address patient,bytes32 recordId,bytes32 requestId,"
     "uint64 issuedAt,bytes32 signatureHash,uint64 servedAt,uint64 headBlock)"
 )
-READ_RECEIPT_TYPEHASH = bytes(keccak(text=READ_RECEIPT_TYPE))
+READ_RECEIPT_TYPEHASH = keccak(READ_RECEIPT_TYPE.encode())
 
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = _SECP256K1_N // 2
@@ -199,14 +199,13 @@ class ReadRequest:
                          types={"ReadRequest": READ_REQUEST_FIELDS}, message=self.to_json())
 
     def struct_hash(self) -> bytes:
-        return bytes(keccak(
+        return keccak(
             READ_REQUEST_TYPEHASH + _word_address(self.provider) + _word_address(self.patient)
-            + self.record_id + self.request_id + _word_uint(self.issued_at)
-        ))
+            + self.record_id + self.request_id + _word_uint(self.issued_at))
 
     def digest(self, domain: Eip712Domain) -> bytes:
         """``keccak256(0x1901 ‖ domainSeparator ‖ structHash)`` (fast path, cached separator)."""
-        return bytes(keccak(b"\x19\x01" + _separator(domain) + self.struct_hash()))
+        return keccak(b"\x19\x01" + _separator(domain) + self.struct_hash())
 
     def sign(self, private_key: bytes | str, domain: Eip712Domain) -> bytes:
         """Sign as the provider with a local key (the CLI's and the tests' way)."""
@@ -233,7 +232,7 @@ def recover_signer(request: ReadRequest, signature: bytes, domain: Eip712Domain)
     except ValueError:
         raise WrongSigner("the signature does not recover to any address") from None
     raw = key.format(compressed=False)[1:]
-    return checksum_address("0x" + bytes(keccak(raw))[-20:].hex())
+    return checksum_address("0x" + keccak(raw)[-20:].hex())
 
 
 def verify_request(request: ReadRequest, signature: bytes, domain: Eip712Domain, *,
@@ -255,7 +254,7 @@ def receipt_encoding(request: ReadRequest, signature: bytes, *, served_at: int,
     """``abi.encode`` of the receipt (see the module docstring)."""
     return (READ_RECEIPT_TYPEHASH + _word_address(request.provider)
             + _word_address(request.patient) + request.record_id + request.request_id
-            + _word_uint(request.issued_at) + bytes(keccak(bytes(signature)))
+            + _word_uint(request.issued_at) + keccak(bytes(signature))
             + _word_uint(served_at) + _word_uint(head_block))
 
 

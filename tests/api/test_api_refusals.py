@@ -76,6 +76,28 @@ def test_a_request_naming_another_provider_is_refused(people: People,
     assert answer.status_code == 403
 
 
+def test_the_read_route_reads_its_session_like_every_other_route(people: People,
+                                                                chain_env: object) -> None:
+    """The read route looks its session up by a plain call (not FastAPI dependencies): the
+    same refusals — no header, another scheme, an empty or unknown token, a patient's
+    session — and its OpenAPI entry still declares the bearer security."""
+    patient, sealed = _granted_record(people)
+    provider = people.provider
+    body = provider.read_request(patient.address, sealed.record_id)  # type: ignore[attr-defined]
+    http = provider.http
+    for headers in ({}, {"Authorization": "Basic a2l6dW5hOmtpenVuYQ=="},
+                    {"Authorization": "Bearer"}, {"Authorization": "Bearer not-a-token"}):
+        answer = http.post("/provider/reads", json=body, headers=headers)
+        assert answer.status_code == 401, (headers, answer.text)
+        assert answer.json()["error"]["kind"] == "NotAuthenticated"
+    assert patient.post("/provider/reads", body).status_code == 403
+    assert provider.post("/provider/reads", body).status_code == 200
+    operation = http.get("/openapi.json").json()["paths"]["/provider/reads"]["post"]
+    assert operation["security"] == [{"HTTPBearer": []}]
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ReadIn"}
+
+
 def test_tampered_ciphertext_is_never_returned(people: People, api_server: ApiServer) -> None:
     patient, sealed = _granted_record(people)
     provider = people.provider

@@ -51,4 +51,6 @@ def _rss_mib() -> float:
 @router.get("/status", response_model=Status, responses=error_responses(401))
 def process_status(session: CurrentSession) -> Status:
     """This service process: pid, current and peak resident memory (signed in, any role)."""
-    return Status(pid=os.getpid(), peak_rss_mib=peak_rss_mib(), rss_mib=_rss_mib())
+    rss = _rss_mib()
+    # The kernel updates the peak (ru_maxrss) lazily: it may trail the current figure a little.
+    return Status(pid=os.getpid(), peak_rss_mib=max(peak_rss_mib(), rss), rss_mib=rss)
