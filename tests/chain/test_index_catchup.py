@@ -7,6 +7,8 @@ import itertools
 import math
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -183,20 +185,29 @@ def test_part_logs_must_be_positive(tester_env: Env) -> None:
 
 
 class _Recording(EventIndex):
-    """An index that notes, for the test, each part it stores and where it fetched it."""
+    """An index that notes, for the test, each part it committed and where it fetched it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self.stored: list[tuple[int, int, int]] = []
         self.fetch_threads: set[str] = set()
+        self._uncommitted: list[tuple[int, int, int]] = []
+        super().__init__(*args, **kwargs)  # (its first transaction creates the tables)
 
     def _fetch(self, start: int, end: int) -> _Fetched:
         self.fetch_threads.add(threading.current_thread().name)
         return super()._fetch(start, end)
 
-    def _apply_parts(self, parts: Any) -> None:
-        super()._apply_parts(parts)
-        self.stored.extend((p.start, p.end, len(p.logs)) for p in parts)
+    def _store_part(self, cur: Any, fetched: _Fetched) -> int:
+        count = super()._store_part(cur, fetched)
+        self._uncommitted.append((fetched.start, fetched.end, count))
+        return count
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        self._uncommitted = []
+        with super()._transaction() as cur:
+            yield cur
+        self.stored.extend(self._uncommitted)  # only once committed
 
 
 class _FailingAt(_Recording):

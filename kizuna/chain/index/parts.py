@@ -44,6 +44,10 @@ TAIL_PARTS = 8
 IN_FLIGHT = 2
 """Parts being fetched while the main thread stores the one that arrived."""
 
+COMMIT_LOGS = 4_000
+"""At most about this many logs in one transaction of a catch-up: parts that arrived while the
+one before them was stored join its transaction up to here."""
+
 SPARSE_IN_FLIGHT = 4
 """Parts in flight while they hold few logs (see :attr:`PartPlanner.sparse`): such parts cost
 their requests' round trips more than their logs, so more of them overlap."""
@@ -195,5 +199,5 @@ class Prefetcher(Generic[J, T]):
         self.close()
 
 
-__all__ = ["FIRST_PART_BLOCKS", "GROWTH", "IN_FLIGHT", "SPARSE_IN_FLIGHT", "TAIL_PARTS",
-           "TARGET_PART_LOGS", "Part", "PartPlanner", "Prefetcher"]
+__all__ = ["COMMIT_LOGS", "FIRST_PART_BLOCKS", "GROWTH", "IN_FLIGHT", "SPARSE_IN_FLIGHT",
+           "TAIL_PARTS", "TARGET_PART_LOGS", "Part", "PartPlanner", "Prefetcher"]

@@ -10,7 +10,7 @@ Three kinds of tables:
   ``index_blocks`` (hashes of recent indexed blocks, to detect reorgs);
 * ``raw_logs`` — every Kizuna log exactly as the node returned it: the source of truth the
   projections are rebuilt from after a reorg. Append-only and deliberately without a key or
-  index (a catch-up inserts thousands of rows per chunk; a b-tree per row was a third of the
+  index (a catch-up inserts thousands of rows per part; a b-tree per row was a third of the
   store time): each block range is indexed exactly once (rolled back before it is re-read), and
   the rare readers — a rollback, a rebuild — scan and sort;
 * projections — the current state the queries read (grants, records, care events, emergency

@@ -10,7 +10,7 @@ fetched (on worker threads, :class:`~kizuna.chain.index.parts.Prefetcher`) while
 arrived is stored, and an ``http(s)://`` node is asked through :class:`~kizuna.chain.rpc.LeanRpc`
 (a kept-alive connection per thread, far less CPU per request than web3's HTTP provider).
 
-**Reorgs.** The index keeps the hashes of recent indexed blocks (each chunk's last block and
+**Reorgs.** The index keeps the hashes of recent indexed blocks (each stored part's last block and
 every block that held a Kizuna log). Before reading forward it compares the last one with the
 node's; on a mismatch it walks back through the kept hashes to the newest block the node still
 agrees on, deletes everything indexed above it, rebuilds the projections from ``raw_logs`` and
@@ -50,6 +50,7 @@ from kizuna.chain.index.events import (
     raw_row,
 )
 from kizuna.chain.index.parts import (
+    COMMIT_LOGS,
     SPARSE_IN_FLIGHT,
     TARGET_PART_LOGS,
     Part,
@@ -197,7 +198,7 @@ class EventIndex:
         self.db.execute("PRAGMA journal_mode = WAL" if not memory
                         else "PRAGMA journal_mode = MEMORY")
         self.db.execute("PRAGMA synchronous = NORMAL")
-        # Checkpoint the WAL every 64 MiB rather than every 4 MiB: a catch-up chunk writes
+        # Checkpoint the WAL every 64 MiB rather than every 4 MiB: a catch-up part writes
         # megabytes, and a checkpoint (with its fsync) on nearly every commit doubled its cost.
         self.db.execute("PRAGMA wal_autocheckpoint = 16384")
         self._create()
@@ -339,12 +340,17 @@ class EventIndex:
             return head
 
     def _catch_up(self, start: int, target: int) -> None:
-        """Index blocks ``start..target`` part by part, in chain order, one transaction each.
+        """Index blocks ``start..target`` part by part, in chain order.
 
         Parts are sized by :class:`PartPlanner` (the observed density of logs). On a JSON-RPC
         node a few parts (:attr:`PartPlanner.in_flight`) are fetched on worker threads while
         the one that arrived is decoded and stored; in-process providers (eth-tester,
         not thread-safe) and a catch-up that fits in one part are fetched on this thread.
+
+        Each SQL transaction holds whole parts and moves ``last_block`` to its last part's end:
+        one part, or — while the next part has already arrived when one is stored, up to
+        :data:`COMMIT_LOGS` logs — a run of them (a commit rewrites every page the run
+        touched, so fewer commits when the store is what the catch-up waits for).
         """
         planner = PartPlanner(start, target, limit=self.chunk_size,
                               target_logs=self.part_logs)
@@ -357,27 +363,36 @@ class EventIndex:
                 while part is not None:
                     fetched = self._fetch(part.first, part.last)
                     planner.observe(part, len(fetched.logs))
-                    self._apply_parts([fetched])
+                    with self._transaction() as cur:
+                        self._store_part(cur, fetched)
+                        self._advance(cur, fetched)
                     part = planner.next()
                 return
             on_exit = self._lean.close if self._lean is not None else None
             with Prefetcher(self._fetch_part, workers=SPARSE_IN_FLIGHT,
                             on_thread_exit=on_exit) as ahead:
+
+                def arrived(fetched: _Fetched) -> None:
+                    # size and ask for the next parts before storing: the node works meanwhile
+                    planner.observe(Part(fetched.start, fetched.end), len(fetched.logs))
+                    while (ahead.pending < planner.in_flight
+                           and (part := planner.next()) is not None):
+                        ahead.submit(part)
+
                 ahead.submit(first)
                 while ahead.pending < planner.in_flight and (part := planner.next()) is not None:
                     ahead.submit(part)
                 while ahead.pending:
-                    # the part that arrived, and any after it that arrived too while the one
-                    # before was stored (one transaction for them: fewer commits when behind)
-                    arrived = [ahead.next()]
-                    while ahead.ready:
-                        arrived.append(ahead.next())
-                    for fetched in arrived:
-                        planner.observe(Part(fetched.start, fetched.end), len(fetched.logs))
-                    while (ahead.pending < planner.in_flight
-                           and (part := planner.next()) is not None):
-                        ahead.submit(part)  # before storing: the node works meanwhile
-                    self._apply_parts(arrived)
+                    fetched = ahead.next()  # waits (and raises) outside any transaction
+                    with self._transaction() as cur:
+                        logs = 0
+                        while True:
+                            arrived(fetched)
+                            logs += self._store_part(cur, fetched)
+                            if logs >= COMMIT_LOGS or not ahead.ready:
+                                break
+                            fetched = ahead.next()  # arrived meanwhile: same transaction
+                        self._advance(cur, fetched)
 
     def _fetch_part(self, part: Part) -> _Fetched:
         return self._fetch(part.first, part.last)
@@ -392,42 +407,48 @@ class EventIndex:
                 return _Fetched(start, end, after, logs)
         raise ChainError(f"blocks {start}..{end} keep changing under the index (reorgs)")
 
-    def _apply_parts(self, parts: Sequence[_Fetched]) -> None:
-        """Store consecutive parts in one transaction, which also moves ``last_block`` to the
-        last part's end."""
-        rows: list[RawRow] = []
-        events: list[DecodedEvent] = []
-        for fetched in parts:
-            if self._raw:  # JSON as the node sent it: arguments decoded only where projected
-                part_rows, part_events = self.decoder.index_json_many(fetched.logs)
-                rows += part_rows
-                events += part_events
-            else:
-                decoded = [e for e in (self.decoder.decode_raw(log) for log in fetched.logs
-                                       if not log.get("removed")) if e is not None]
-                events += decoded
-                rows += [raw_row(e) for e in decoded]
-        if not all(a[:2] < b[:2] for a, b in itertools.pairwise(rows)):
+    def _decode(self, fetched: _Fetched) -> tuple[list[RawRow], list[DecodedEvent]]:
+        """A part's ``raw_logs`` rows and projected events, in chain order."""
+        if self._raw:  # JSON as the node sent it: arguments decoded only where projected
+            rows, events = self.decoder.index_json_many(fetched.logs)
+        else:
+            events = [e for e in (self.decoder.decode_raw(log) for log in fetched.logs
+                                  if not log.get("removed")) if e is not None]
+            rows = [raw_row(e) for e in events]
+        if not all(a[0] < b[0] or (a[0] == b[0] and a[1] < b[1])
+                   for a, b in itertools.pairwise(rows)):
             # nodes return logs in chain order; sort if one does not
             rows.sort(key=lambda r: (r[0], r[1]))
             events.sort(key=lambda e: (e.block_number, e.log_index))
+        return rows, events
+
+    def _store_part(self, cur: sqlite3.Cursor, fetched: _Fetched) -> int:
+        """Store one part's logs, projections and block hashes (in the caller's transaction);
+        how many logs it held."""
+        rows, events = self._decode(fetched)
         blocks: dict[int, tuple[Blob, int]] = {
-            fetched.end: (fetched.end_block.hash, fetched.end_block.timestamp)
-            for fetched in parts}
+            fetched.end: (fetched.end_block.hash, fetched.end_block.timestamp)}
+        last = -1
         for row in rows:
-            blocks.setdefault(row[0], (row[2], -1))
-        end = parts[-1].end
-        with self._transaction() as cur:
-            self._store(cur, rows, events)
-            cur.executemany(
-                "INSERT INTO index_blocks (number, hash, timestamp) VALUES (?, ?, ?) "
-                "ON CONFLICT (number) DO UPDATE SET hash = excluded.hash, "
-                "timestamp = excluded.timestamp",
-                [(n, h, t) for n, (h, t) in blocks.items()],
-            )
-            cur.execute("DELETE FROM index_blocks WHERE number < ? AND number <> ?",
-                        (end - self.reorg_window, end))
-            cur.execute("UPDATE index_meta SET value = ? WHERE key = 'last_block'", (str(end),))
+            if row[0] != last:
+                last = row[0]
+                blocks.setdefault(last, (row[2], -1))
+        self._store(cur, rows, events)
+        cur.executemany(
+            "INSERT INTO index_blocks (number, hash, timestamp) VALUES (?, ?, ?) "
+            "ON CONFLICT (number) DO UPDATE SET hash = excluded.hash, "
+            "timestamp = excluded.timestamp",
+            [(n, h, t) for n, (h, t) in blocks.items()],
+        )
+        return len(fetched.logs)
+
+    def _advance(self, cur: sqlite3.Cursor, fetched: _Fetched) -> None:
+        """Move ``last_block`` to the end of ``fetched`` (the last part stored in this
+        transaction) and forget block hashes older than the reorg window."""
+        end = fetched.end
+        cur.execute("DELETE FROM index_blocks WHERE number < ? AND number <> ?",
+                    (end - self.reorg_window, end))
+        cur.execute("UPDATE index_meta SET value = ? WHERE key = 'last_block'", (str(end),))
 
     def _store(self, cur: sqlite3.Cursor, rows: Sequence[RawRow],
                events: Sequence[DecodedEvent]) -> None:
