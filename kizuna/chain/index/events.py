@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 from eth_abi.abi import decode as abi_decode
@@ -37,9 +37,9 @@ def _word_decoder(abi_type: str) -> Word | None:
     if abi_type == "bool":
         return lambda w: w[31] != 0
     if abi_type.startswith("uint") and abi_type[4:].isdigit():
-        return lambda w: int.from_bytes(w, "big")
+        return partial(int.from_bytes, byteorder="big")
     if abi_type.startswith("int") and abi_type[3:].isdigit():
-        return lambda w: int.from_bytes(w, "big", signed=True)
+        return partial(int.from_bytes, byteorder="big", signed=True)
     if abi_type.startswith("bytes") and abi_type[5:].isdigit():
         size = int(abi_type[5:])
         return lambda w: w[:size]
@@ -153,24 +153,51 @@ def _shape(abi_type: str, value: Any) -> Any:
 
 
 
+def _split_topics(joined: bytes, count: int) -> tuple[bytes, ...]:
+    """``count`` 32-byte topics joined, apart again (a log has one to four: LOG1..LOG4)."""
+    if count == 3:
+        return joined[:32], joined[32:64], joined[64:]
+    if count == 2:
+        return joined[:32], joined[32:]
+    if count == 1:
+        return (joined,)
+    return tuple(joined[i:i + 32] for i in range(0, 32 * count, 32))
+
+
+Reader = list[tuple[str, bool, int, Word | None]]
+"""An all-static event's arguments: (name, in data?, topic index or data offset, word decoder
+or ``None`` for a ``bytes32`` taken as it is)."""
+
+
+def _reader(steps: list[tuple[str, bool, Word | None, str]], static: bool) -> Reader | None:
+    """The :data:`Reader` of an event whose data is all static words; ``None`` otherwise."""
+    if not static:
+        return None
+    reader: Reader = []
+    topic, offset = 1, 0
+    for name, is_indexed, word, abi_type in steps:
+        as_is = word is None or abi_type == "bytes32"
+        if is_indexed:
+            reader.append((name, False, topic, None if as_is else word))
+            topic += 1
+        else:
+            reader.append((name, True, offset, None if as_is else word))
+            offset += 32
+    return reader
+
+
 def _decode_args(spec: EventSpec, steps: list[tuple[str, bool, Word | None, str]],
-                 static: bool, topics: tuple[bytes, ...],
+                 reader: Reader | None, topics: tuple[bytes, ...],
                  data: bytes) -> dict[str, Any]:
-    """An event's arguments by name, from its indexed topics and its data (``static``: every
-    data field is one 32-byte word, read in place without the ABI decoder)."""
+    """An event's arguments by name, from its indexed topics and its data (with a ``reader``:
+    every data field is one 32-byte word, read in place without the ABI decoder)."""
     args: dict[str, Any] = {}
-    topic = 1
-    if static:
-        offset = 0
-        for name, is_indexed, word, _type in steps:
-            if is_indexed:
-                value = topics[topic]
-                topic += 1
-                args[name] = word(value) if word is not None else value
-            else:
-                args[name] = word(data[offset:offset + 32])  # type: ignore[misc]
-                offset += 32
+    if reader is not None:
+        for name, in_data, at, word in reader:
+            value = data[at:at + 32] if in_data else topics[at]
+            args[name] = value if word is None else word(value)
         return args
+    topic = 1
     values = iter(abi_decode(spec.data_types, data))
     for name, is_indexed, word, abi_type in steps:
         if is_indexed:
@@ -180,6 +207,7 @@ def _decode_args(spec: EventSpec, steps: list[tuple[str, bool, Word | None, str]
         else:
             args[name] = _shape(abi_type, next(values))
     return args
+
 
 class EventDecoder:
     """Decodes logs of known contracts: ``{address: (contract name, abi)}``."""
@@ -194,20 +222,21 @@ class EventDecoder:
         self._checksummed: dict[str, str] = {}
         self._specs: dict[tuple[str, bytes], EventSpec] = {}
         self._plans: dict[tuple[str, bytes], tuple[list[tuple[str, bool, Word | None, str]],
-                                                   bool]] = {}
+                                                   Reader | None]] = {}
         self._json_plans: dict[tuple[str, str], tuple[str, str, EventSpec,
                                                       list[tuple[str, bool, Word | None, str]],
-                                                      bool, bool]] = {}
+                                                      Reader | None, bool]] = {}
         for address, (name, abi) in contracts.items():
             key = address.lower()
             self._contracts[key] = name
             self._checksummed[key] = to_checksum_address(key)
             for spec in event_specs(abi):
                 self._specs[(key, spec.topic0)] = spec
-                self._plans[(key, spec.topic0)] = spec.plan()
                 steps, static = spec.plan()
+                reader = _reader(steps, static)
+                self._plans[(key, spec.topic0)] = (steps, reader)
                 self._json_plans[(key, "0x" + spec.topic0.hex())] = (
-                    name, self._checksummed[key], spec, steps, static,
+                    name, self._checksummed[key], spec, steps, reader,
                     wanted is None or (name, spec.name) in wanted)
 
     @property
@@ -258,7 +287,7 @@ class EventDecoder:
                 plan = plans.get((address.lower(), topic0.lower()))
                 if plan is None:
                     continue
-            contract, checksummed, spec, steps, static, wanted = plan
+            contract, checksummed, spec, steps, reader, wanted = plan
             if log["blockHash"] != last_block:
                 last_block = log["blockHash"]
                 block_hash = fromhex(last_block[2:])
@@ -269,14 +298,14 @@ class EventDecoder:
                 tx_hash = fromhex(last_tx[2:])
                 row_tx_hash = bytearray(tx_hash)
             log_index = int(log["logIndex"], 16)
-            joined_hex = "".join(raw_topics).replace("0x", "")
-            data_hex = log["data"][2:]
+            row_topics = row_fromhex("".join([t[2:] for t in raw_topics]))
+            row_data = row_fromhex(log["data"][2:])
             rows.append((block_number, log_index, row_block_hash, row_tx_hash, checksummed,
-                         row_fromhex(joined_hex), row_fromhex(data_hex)))
+                         row_topics, row_data))
             if wanted:
-                joined, data = fromhex(joined_hex), fromhex(data_hex)
-                topics = tuple([joined[i:i + 32] for i in range(0, len(joined), 32)])
-                args = _decode_args(spec, steps, static, topics, data)
+                joined, data = bytes(row_topics), bytes(row_data)
+                topics = _split_topics(joined, len(raw_topics))
+                args = _decode_args(spec, steps, reader, topics, data)
                 events.append(new_event(DecodedEvent, (  # the NamedTuple, minus its __new__
                     contract, checksummed, spec.name, args, block_number, block_hash, tx_hash,
                     log_index, topics, data)))
@@ -297,8 +326,8 @@ class EventDecoder:
         if spec is None:
             return None
         data = _unhex(log["data"])
-        steps, static = self._plans[(address, topics[0])]
-        args = _decode_args(spec, steps, static, topics, data)
+        steps, reader = self._plans[(address, topics[0])]
+        args = _decode_args(spec, steps, reader, topics, data)
         return DecodedEvent(
             contract=self._contracts[address],
             address=self._checksummed[address],
