@@ -38,8 +38,10 @@ TARGET_PART_LOGS = 800
 GROWTH = 4
 """A part is at most this many times the blocks of the one planned before it."""
 
-TAIL_PARTS = 8
-"""A part holds at most 1/TAIL_PARTS of the blocks that remain (at least one block)."""
+TAIL_PARTS = 4
+"""A part holds at most 1/TAIL_PARTS of the blocks that remain (at least one block). Measured
+on the benchmark's chain (a hundred sparse blocks, then thirteen of 800 logs): 4 cost fewer
+requests than 8 for the same pipelining (CPU 10.4 vs 10.9 µs a log)."""
 
 IN_FLIGHT = 2
 """Parts being fetched while the main thread stores the one that arrived."""
