@@ -1,7 +1,7 @@
 """Service benchmark: provider reads of a 10 KB record through the API, against the same service
 serving the same bytes with no access check, in the same run.
 
-    python benchmarks/service.py [--reads N] [--clients 16] [--instances 2] [--json]
+    python benchmarks/service.py [--reads N] [--rounds 3] [--clients 16] [--instances 2] [--json]
 
 Setup (not timed): anvil on 127.0.0.1, the contracts deployed, the real API started as
 ``kizuna serve`` (uvicorn with uvloop + httptools, ``--instances`` processes on one SQLite
@@ -22,6 +22,12 @@ Timed, ``--clients`` (16) concurrent clients (asyncio + aiohttp, one connection 
   service and store, no session, no signature, no access check, no re-encryption, no receipt
   (a route that exists only with ``benchmark_baseline``, refused outside development).
   ``read_ratio`` = reads/s ÷ baseline requests/s.
+
+``--rounds`` (3) rounds alternate the baseline and the reads, ``--reads`` (3,000) requests each;
+the rates are the medians of the rounds (the cores are shared: a burst of other work would
+otherwise land on one side only), the latencies are of all rounds together. Also printed: the
+service processes' CPU time per read and per baseline request (steadier than rates on a shared
+machine).
 
 Revocation: readers loop while the patient revokes; printed are the reads served on a head at
 or after the revoking block (must be 0) and the reads sent after the revoke was confirmed
@@ -285,6 +291,15 @@ def measure_baseline(urls: list[str], scene: Scene, count: int,
     return asyncio.run(_drive(urls, clients, list(range(count)), fetch))
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the service processes have used so far (from /proc)."""
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -357,7 +372,8 @@ def _show_logs_on_failure(root: Path, *, failed: object) -> None:
         print(f"--- {log.name} (last 60 lines) ---", *lines[-60:], sep="\n", file=sys.stderr)
 
 
-def run(*, reads: int, clients: int, instances: int, skip_audit: bool) -> dict[str, Any]:
+def run(*, reads: int, rounds: int, clients: int, instances: int,
+        skip_audit: bool) -> dict[str, Any]:
     figures: dict[str, Any] = {"clients": clients, "instances": instances,
                                "record_bytes": RECORD_SIZE}
     with tempfile.TemporaryDirectory(prefix="kizuna-bench-service-") as tmp, ExitStack() as stack:
@@ -385,21 +401,41 @@ def run(*, reads: int, clients: int, instances: int, skip_audit: bool) -> dict[s
         urls = [s.url for s in servers]
         with httpx.Client(base_url=urls[0], timeout=60) as http:
             scene = prepare(chain, LocalKeySigner(keys[0]), http)
-        bodies = signed_reads(scene, reads + 200)
+        bodies = signed_reads(scene, reads * rounds + 200)
         # warm-up (connections, caches) for both paths
         measure_reads(urls, scene, bodies[:200], clients)
         measure_baseline(urls, scene, 200, clients)
         bodies = bodies[200:]
-        base_s, base_lat = measure_baseline(urls, scene, reads, clients)
-        read_s, read_lat = measure_reads(urls, scene, bodies[:reads], clients)
+        pids = [server.process.pid for server in servers]
+        read_rates, base_rates, read_lat, base_lat = [], [], [], []
+        read_cpu, base_cpu = 0.0, 0.0
+        # Rounds alternate baseline and reads, and each figure is the median of its rounds: the
+        # 2 cores are shared, and a burst of other work would otherwise land on one path only.
+        for round_ in range(rounds):
+            began = _cpu_seconds(pids)
+            seconds, latencies = measure_baseline(urls, scene, reads, clients)
+            base_cpu += _cpu_seconds(pids) - began
+            base_rates.append(reads / seconds)
+            base_lat += latencies
+            began = _cpu_seconds(pids)
+            seconds, latencies = measure_reads(
+                urls, scene, bodies[round_ * reads:(round_ + 1) * reads], clients)
+            read_cpu += _cpu_seconds(pids) - began
+            read_rates.append(reads / seconds)
+            read_lat += latencies
         figures.update(
             reads=reads,
-            reads_per_s=round(reads / read_s, 1),
+            rounds=rounds,
+            reads_per_s=round(statistics.median(read_rates), 1),
             read_p50_ms=round(statistics.median(read_lat) * 1000, 2),
             read_p99_ms=round(percentile(read_lat, 0.99) * 1000, 2),
-            baseline_per_s=round(reads / base_s, 1),
+            baseline_per_s=round(statistics.median(base_rates), 1),
             baseline_p50_ms=round(statistics.median(base_lat) * 1000, 2),
             baseline_p99_ms=round(percentile(base_lat, 0.99) * 1000, 2),
+            server_cpu_ms_per_read=round(read_cpu / (reads * rounds) * 1000, 3),
+            server_cpu_ms_per_baseline=round(base_cpu / (reads * rounds) * 1000, 3),
+            read_rates=[round(r, 1) for r in read_rates],
+            baseline_rates=[round(r, 1) for r in base_rates],
         )
         figures["read_ratio"] = round(figures["reads_per_s"] / figures["baseline_per_s"], 3)
         figures.update(measure_revocation(urls[0], scene))
@@ -415,15 +451,18 @@ def run(*, reads: int, clients: int, instances: int, skip_audit: bool) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reads", type=int, default=3000)
+    parser.add_argument("--reads", type=int, default=3000, help="reads (and baseline "
+                        "requests) per round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating baseline / read rounds; rates are their medians")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--instances", type=int, default=2,
                         help="service processes on one database (clients spread over them)")
     parser.add_argument("--skip-audit", action="store_true")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
-    figures = run(reads=args.reads, clients=args.clients, instances=args.instances,
-                  skip_audit=args.skip_audit)
+    figures = run(reads=args.reads, rounds=args.rounds, clients=args.clients,
+                  instances=args.instances, skip_audit=args.skip_audit)
     print(f"provider reads of a {RECORD_SIZE // 1024} KB record, {args.clients} clients, "
           f"{args.instances} instance(s):")
     print(f"  checked read (signed request + access check + re-encryption + receipt + "
@@ -431,6 +470,8 @@ def main() -> None:
           f"p99 {figures['read_p99_ms']} ms")
     print(f"  baseline (same bytes, no check):  {figures['baseline_per_s']} req/s, "
           f"p50 {figures['baseline_p50_ms']} ms, p99 {figures['baseline_p99_ms']} ms")
+    print(f"  server CPU (all instances): {figures['server_cpu_ms_per_read']} ms a read, "
+          f"{figures['server_cpu_ms_per_baseline']} ms a baseline request")
     print(f"  ratio: {figures['read_ratio']}  (targets: >= 300 reads/s, p99 <= 50 ms, "
           f"ratio >= 0.3)")
     print(f"revocation: {figures['revocation_reads_on_or_after_block']} reads served on a head "

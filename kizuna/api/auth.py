@@ -23,7 +23,6 @@ it needs, and the read path re-checks the chain at the head):
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -91,7 +90,7 @@ def new_token() -> str:
 
 def token_hash(key: bytes, token: str) -> bytes:
     """What the database keeps of a token: ``HMAC-SHA256(session_secret, token)``."""
-    return hmac.new(key, token.encode(), hashlib.sha256).digest()
+    return hmac.digest(key, token.encode(), "sha256")  # OpenSSL's one-shot HMAC
 
 
 def parse_message(message: str) -> siwe_lib.SiweMessage:
