@@ -66,10 +66,10 @@ class Driver:
 
             self._unavailable: tuple[type[BaseException], ...] = (psycopg.OperationalError,
                                                                   psycopg.InterfaceError)
-            self._duplicate: type[BaseException] = psycopg.errors.UniqueViolation
+            self._integrity: type[BaseException] = psycopg.IntegrityError
         else:
             self._unavailable = (sqlite3.OperationalError, sqlite3.InterfaceError)
-            self._duplicate = sqlite3.IntegrityError
+            self._integrity = sqlite3.IntegrityError
 
     # -- statements ---------------------------------------------------------------------------
 
@@ -118,6 +118,14 @@ class Driver:
         except self._unavailable:
             pass  # the connection is gone: the transaction died with it
 
+    def _is_duplicate(self, error: BaseException) -> bool:
+        if self._postgres:
+            import psycopg
+
+            return isinstance(error, psycopg.errors.UniqueViolation)
+        return getattr(error, "sqlite_errorname", "") in ("SQLITE_CONSTRAINT_UNIQUE",
+                                                          "SQLITE_CONSTRAINT_PRIMARYKEY")
+
     def _dialect_sql(self, sql: str) -> str:
         if not self._postgres:
             return sql
@@ -143,7 +151,9 @@ class Driver:
                         conn.commit()  # end the read's implicit transaction
                 finally:
                     conn.close()  # back to the pool
-        except self._duplicate as error:
+        except self._integrity as error:
+            if not self._is_duplicate(error):
+                raise  # NOT NULL, CHECK, foreign key: a bug, not a conflict
             raise DuplicateKey(str(error)) from None
         except self._unavailable as error:
             from kizuna.db.engine import DatabaseUnavailable  # (engine imports this module)

@@ -58,6 +58,15 @@ def test_a_duplicate_key_is_named_and_rolls_the_whole_transaction_back(db: Datab
     assert db.driver.first(COUNT, ())[0] == 2
 
 
+def test_other_constraint_failures_are_not_reported_as_duplicates(db: Database) -> None:
+    # the driver's own class, unwrapped (sqlite3 / psycopg IntegrityError)
+    with pytest.raises(Exception) as caught, db.driver.write() as cursor:
+        cursor.execute(INSERT, ("no-time", None))  # issued_at is NOT NULL
+    assert not isinstance(caught.value, DuplicateKey)
+    assert "null" in str(caught.value).lower()
+    assert db.driver.first(COUNT, ())[0] == 0
+
+
 def test_an_error_in_the_block_leaves_nothing_written(db: Database) -> None:
     with pytest.raises(RuntimeError, match="half-way"), db.driver.write() as cursor:
         cursor.execute(INSERT, ("half", 1))
