@@ -126,19 +126,24 @@ def test_planner_refuses_nonsense_limits() -> None:
 
 def test_prefetcher_hands_results_back_in_submission_order() -> None:
     done: list[int] = []
+    others_done, release = threading.Event(), threading.Event()
 
     def fetch(job: int) -> int:
-        time.sleep(0.05 if job == 0 else 0.0)  # the first finishes last
+        if job == 0:  # the first finishes last: only once the other two are done
+            assert release.wait(timeout=10)
         done.append(job)
+        if len(done) == 2:
+            others_done.set()
         return job * 10
 
     with Prefetcher(fetch, workers=3) as ahead:
         for job in range(3):
             ahead.submit(job)
-        time.sleep(0.02)
+        assert others_done.wait(timeout=10)
         assert not ahead.ready  # job 0 is still running though 1 and 2 are done
+        release.set()
         assert [ahead.next() for _ in range(3)] == [0, 10, 20]
-    assert done[-1] == 0  # it did finish last: the order came from the prefetcher
+    assert done == [1, 2, 0] or done == [2, 1, 0]  # the order came from the prefetcher
 
 
 def test_prefetcher_reraises_a_jobs_error_in_its_place_and_stops_its_threads() -> None:
