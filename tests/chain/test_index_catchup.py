@@ -341,3 +341,65 @@ def test_a_failure_mid_catch_up_keeps_every_committed_part_and_a_resync_complete
     assert resumed.sync().number == head
     assert resumed.dump() == slow.dump()
     resumed.close()
+
+
+class _ReorgingAt(_Recording):
+    """The chain reorganises (``reorg()``) just before the part starting at ``reorg_at`` is
+    fetched, once a part reaching past ``committed_past`` (the fork) has been committed: the
+    index then holds blocks of the old branch that the new one replaced."""
+
+    def __init__(self, *args: Any, reorg_at: int, committed_past: int, reorg: Any,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reorg_at, self.committed_past, self.reorg = reorg_at, committed_past, reorg
+        self.reorged = False
+        self.claim = threading.Lock()
+
+    def _fetch(self, start: int, end: int) -> _Fetched:
+        with self.claim:  # one fetching thread reorganises; the others wait until it has
+            self._maybe_reorganise(start)
+        return super()._fetch(start, end)
+
+    def _maybe_reorganise(self, start: int) -> None:
+        if start >= self.reorg_at and not self.reorged:
+            deadline = time.monotonic() + 10  # the main thread commits what arrived meanwhile
+            while (not any(e > self.committed_past for _, e, _ in self.stored)
+                   and time.monotonic() < deadline):
+                time.sleep(0.005)
+            assert any(e > self.committed_past for _, e, _ in self.stored)
+            self.reorged = True
+            self.reorg()
+
+
+@pytest.mark.anvil
+def test_a_reorg_between_two_parts_is_rolled_back_not_stitched_in(
+        fresh_anvil: LocalNode, tmp_path: Path) -> None:
+    """Parts fetched before a reorg and parts fetched after it must not be stored side by
+    side: each part's end hash is consistent on its own, so only the link to the part before
+    (the hash of the block before it) shows the switch of branch."""
+    env = _anvil_env(fresh_anvil)
+    patient, doctor, nurse = env.new_signer(), env.new_signer(funded=False), \
+        env.new_signer(funded=False)
+    env.chain.ledger.grant(doctor.address, scope("before"), env.now() + 999, signer=patient)
+    rpc = env.w3.provider.make_request
+    snapshot = rpc("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    fork = env.w3.eth.block_number
+    for b in range(6):  # branch A: six dense blocks of grants to the doctor
+        _grants_in_one_block(env, patient, doctor.address, 25, f"a {b}")
+
+    def reorganise() -> None:  # branch B from the snapshot: eight blocks, grants to the nurse
+        assert rpc("evm_revert", [snapshot])["result"] is True  # type: ignore[arg-type]
+        for b in range(8):
+            _grants_in_one_block(env, patient, nurse.address, 25, f"b {b}")
+
+    index = _ReorgingAt(env.w3, EventIndex.for_chain(env.chain).source,
+                        tmp_path / "index.sqlite", part_logs=25, reorg_at=fork + 4,
+                        committed_past=fork, reorg=reorganise)
+    head = index.sync()
+    assert index.reorged and index.reorgs == 1  # branch A's committed blocks rolled back
+    assert head.number == env.w3.eth.block_number == fork + 8
+    assert index.grantees(doctor.address) == [patient.address]  # the grant before the fork
+    assert len(index.grants_to(doctor.address)) == 1  # none of branch A's 150
+    assert len(index.grants_to(nurse.address)) == 200
+    fresh = _slow_index(env)
+    assert index.dump() == fresh.dump()

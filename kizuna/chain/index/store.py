@@ -86,6 +86,19 @@ class _Fetched:
     end: int
     end_block: BlockRef
     logs: list[Mapping[str, Any]]
+    parent_hash: bytes | None = None
+    """The hash of block ``start - 1`` as the node had it once the logs were read (``None``
+    before the chain's first block): it must be the hash the part before ended on."""
+
+
+class _UnknownBlock(NodeUnreachable):
+    """The node has no block of that number (beyond its head, e.g. after a reorg to a shorter
+    branch)."""
+
+
+class _Discontinuity(ChainError):
+    """A part does not follow on from the part before it: the chain reorganised between
+    their fetches. The catch-up stops before storing it; the sync rolls back and resumes."""
 
 
 @contextmanager
@@ -187,6 +200,7 @@ class EventIndex:
         self._raw = not isinstance(w3.provider, EthereumTesterProvider)
         self._lean = _lean_rpc(w3)
         self.reorgs = 0
+        self._previous_end: bytes | None = None  # the hash the next stored part must follow
         """How many reorgs this instance has rolled back (for tests and metrics)."""
         memory = str(path) == ":memory:"
         # Several processes may share one index file (service instances of one home): writers
@@ -305,7 +319,7 @@ class EventIndex:
             with node_errors(self._errors):
                 raw = self.w3.eth.get_block(number)  # type: ignore[arg-type]
         if raw is None:
-            raise NodeUnreachable(f"the node does not know block {number}")
+            raise _UnknownBlock(f"the node does not know block {number}")
         return BlockRef(number=_int(raw["number"]), hash=_unhex(raw["hash"]),
                         timestamp=_int(raw["timestamp"]))
 
@@ -332,8 +346,20 @@ class EventIndex:
             target = latest.number - self.lag
             if to_block is not None:
                 target = min(target, to_block)
-            self._handle_reorg(latest)
-            self._catch_up(self.last_block + 1, target)
+            for _ in range(5):
+                self._handle_reorg(latest)
+                try:
+                    self._catch_up(self.last_block + 1, target)
+                    break
+                except _Discontinuity:
+                    # A reorg between two parts' fetches (the parts stored before it are on
+                    # the old branch): roll back against the node's new head, then resume.
+                    latest = self._block("latest")
+                    target = latest.number - self.lag
+                    if to_block is not None:
+                        target = min(target, to_block)
+            else:
+                raise ChainError("the chain keeps reorganising under the index's catch-up")
             head = self.head
             if head is None:  # nothing indexed yet (the deploy block is ahead of the head)
                 head = self._block(max(self.last_block, 0))
@@ -357,6 +383,9 @@ class EventIndex:
         first = planner.next()
         if first is None:
             return
+        row = self.db.execute("SELECT hash FROM index_blocks WHERE number = ?",
+                              (start - 1,)).fetchone()
+        self._previous_end = bytes(row[0]) if row is not None else None
         with _collector_paused():
             if not self._raw or planner.done:
                 part: Part | None = first
@@ -398,13 +427,20 @@ class EventIndex:
         return self._fetch(part.first, part.last)
 
     def _fetch(self, start: int, end: int) -> _Fetched:
-        """Logs of ``start..end``, with the hash of ``end`` unchanged across the request."""
+        """Logs of ``start..end``, with the hash of ``end`` unchanged across the request, and
+        the hash of ``start - 1`` read after them (what :meth:`_store_part` links to the part
+        before: a reorg that replaced the part before also replaces that hash)."""
         for _ in range(5):
-            before = self._block(end)
-            logs = self._logs(start, end)
-            after = self._block(end)
+            try:
+                before = self._block(end)
+                logs = self._logs(start, end)
+                after = self._block(end)
+                parent = self._block(start - 1).hash if start > 0 else None
+            except _UnknownBlock:  # the chain became shorter since the catch-up began
+                raise _Discontinuity(f"block {end} went away during the catch-up (a reorg "
+                                     "to a shorter branch)") from None
             if before.hash == after.hash:
-                return _Fetched(start, end, after, logs)
+                return _Fetched(start, end, after, logs, parent)
         raise ChainError(f"blocks {start}..{end} keep changing under the index (reorgs)")
 
     def _decode(self, fetched: _Fetched) -> tuple[list[RawRow], list[DecodedEvent]]:
@@ -424,7 +460,13 @@ class EventIndex:
 
     def _store_part(self, cur: sqlite3.Cursor, fetched: _Fetched) -> int:
         """Store one part's logs, projections and block hashes (in the caller's transaction);
-        how many logs it held."""
+        how many logs it held. :class:`_Discontinuity` (nothing stored) when the part does not
+        follow on from the one stored before it."""
+        if (self._previous_end is not None and fetched.parent_hash is not None
+                and fetched.parent_hash != self._previous_end):
+            raise _Discontinuity(f"block {fetched.start - 1} changed between two parts of "
+                                 "the catch-up (a reorg)")
+        self._previous_end = fetched.end_block.hash
         rows, events = self._decode(fetched)
         blocks: dict[int, tuple[Blob, int]] = {
             fetched.end: (fetched.end_block.hash, fetched.end_block.timestamp)}
