@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from chainenv import _eth_tester_env
 from harness import Stack, make_stack
+from together import run_together
 
 from kizuna.db import Database
 from kizuna.errors import ConfigError
@@ -144,24 +145,15 @@ def test_in_memory_sqlite_is_safe_across_threads() -> None:
     from kizuna.db import schema
 
     db = Database.open("sqlite://")
-    errors: list[BaseException] = []
 
     def work(i: int) -> None:
-        try:
-            for j in range(30):
-                with db.write() as conn:
-                    conn.execute(insert(schema.siwe_nonces).values(nonce=f"{i}-{j}",
-                                                                   issued_at=1))
-                with db.read() as conn:
-                    conn.execute(select(func.count()).select_from(schema.siwe_nonces)).one()
-        except BaseException as error:  # reported below
-            errors.append(error)
+        for j in range(30):
+            with db.write() as conn:
+                conn.execute(insert(schema.siwe_nonces).values(nonce=f"{i}-{j}", issued_at=1))
+            with db.read() as conn:
+                conn.execute(select(func.count()).select_from(schema.siwe_nonces)).one()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    errors = run_together(work, 8, timeout=30)
     assert not errors, errors
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(schema.siwe_nonces)).scalar_one() \

@@ -4,11 +4,11 @@ database that went away."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from together import run_together
 
 from kizuna.db import Database, DatabaseUnavailable
 from kizuna.db.driver import DuplicateKey
@@ -75,22 +75,13 @@ def test_an_error_in_the_block_leaves_nothing_written(db: Database) -> None:
 
 
 def test_threads_writing_at_once_lose_nothing(db: Database) -> None:
-    errors: list[BaseException] = []
-
     def work(i: int) -> None:
-        try:
-            for j in range(25):
-                with db.driver.write() as cursor:
-                    cursor.execute(INSERT, (f"{i}-{j}", j))
-                db.driver.rows(COUNT, ())
-        except BaseException as error:  # reported below
-            errors.append(error)
+        for j in range(25):
+            with db.driver.write() as cursor:
+                cursor.execute(INSERT, (f"{i}-{j}", j))
+            db.driver.rows(COUNT, ())
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    errors = run_together(work, 8)
     assert not errors, errors
     assert db.driver.first(COUNT, ())[0] == 200
 
