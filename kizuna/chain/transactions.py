@@ -75,14 +75,19 @@ class TxPolicy:
 
     ``gas_margin`` multiplies the node's estimate (plus ``gas_extra``); ``confirmations`` counts
     the block that includes the transaction as the first; ``timeout`` bounds the wait for the
-    receipt *and* the confirmations.
+    receipt *and* the confirmations. The receipt is asked for at once, then after
+    ``poll_interval``, growing 1.5× a time up to ``max_poll_interval``: a node that mines on
+    arrival (anvil, a dev chain) often has the block a few milliseconds after the send, so a
+    first wait of 20 ms cost most of a transaction's time whenever the first ask came too early
+    (measured on anvil: 8 ms a grant when the first ask finds the receipt, 31 ms when it
+    waited 20 ms); a 12 s chain asks about as often as before once the interval reaches its cap.
     """
 
     gas_margin: float = 1.2
     gas_extra: int = 0
     timeout: float = 120.0
     confirmations: int = 1
-    poll_interval: float = 0.02
+    poll_interval: float = 0.004
     max_poll_interval: float = 0.5
     nonce_retries: int = 3
     fee_ttl: float = 1.0
