@@ -34,6 +34,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import (
     BlockNotFound,
+    MethodUnavailable,
     ProviderConnectionError,
     TransactionNotFound,
     Web3Exception,
@@ -259,6 +260,7 @@ class TransactionSender:
         self.nonces = nonces or NonceManager(w3)
         self._fees: tuple[float, Fees] | None = None
         self._fee_lock = threading.Lock()
+        self._pending_estimates = True  # until the node says it cannot (see estimate_gas)
 
     # -- simulation and gas --------------------------------------------------------------------
 
@@ -272,12 +274,26 @@ class TransactionSender:
             return bytes(self.w3.eth.call(self._call_params(call, sender),  # type: ignore[arg-type]
                                           block_identifier=block))
 
-    def estimate_gas(self, call: ContractCall, *, sender: Address) -> int:
-        """The gas limit to send with: the node's estimate times the margin (reverts decoded)."""
+    def estimate_gas(self, call: ContractCall, *, sender: Address,
+                     block: BlockIdentifier | None = None) -> int:
+        """The gas limit to send with: the node's estimate times the margin (reverts decoded).
+
+        Estimated in the ``pending`` block, the one the transaction goes into: nodes default to
+        ``latest``, whose timestamp may be well behind the clock (a dev chain mines only on
+        transactions, a public one every few seconds), so a call checked against the time of
+        its own block — an anchor whose batch ends now (``toTime <= block.timestamp``) — was
+        refused as a revert although it would succeed once mined. A node that cannot estimate
+        in ``pending`` (eth-tester) is asked in ``latest`` from then on."""
+        params = self._call_params(call, sender)
+        at = block if block is not None else ("pending" if self._pending_estimates else "latest")
         with node_errors(self.decoder):
-            estimate = self.w3.eth.estimate_gas(
-                self._call_params(call, sender)  # type: ignore[arg-type]
-            )
+            try:
+                estimate = self.w3.eth.estimate_gas(params, block_identifier=at)  # type: ignore[arg-type]
+            except MethodUnavailable:
+                if block is not None or at != "pending":
+                    raise
+                self._pending_estimates = False
+                estimate = self.w3.eth.estimate_gas(params, block_identifier="latest")  # type: ignore[arg-type]
         return math.ceil(estimate * self.policy.gas_margin) + self.policy.gas_extra
 
     def fees(self) -> Fees:

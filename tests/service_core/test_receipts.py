@@ -4,6 +4,7 @@ verify on-chain, the contract's time rules, restart safety, the scheduled anchor
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from eth_abi.abi import encode as abi_encode
@@ -214,3 +215,33 @@ def test_an_altered_receipt_store_is_detected_when_proving(stack: Stack) -> None
                      .values(leaf=b"\x00" * 32))
     with pytest.raises(IntegrityError, match="do not hash to its root"):
         ReceiptStore(stack.db).proof(ids[0])
+
+
+@pytest.mark.anvil
+def test_receipts_served_after_the_last_block_are_anchored_in_one_pass(tmp_path: Path) -> None:
+    """A chain that mines only on transactions (anvil) or every few seconds has its latest
+    block behind the clock: a batch ending now is valid in the next block (the anchoring one)
+    but not in the latest. Estimating there refused every batch holding a receipt served since
+    the last block, so a busy service never anchored at all."""
+    from chainenv import _anvil_env
+    from harness import make_stack
+
+    from kizuna.chain.localnode import LocalNode
+
+    with LocalNode(log_path=tmp_path / "anvil.log") as node:
+        stack = make_stack(_anvil_env(node), tmp_path)
+        try:
+            patient, provider = stack.party(), stack.provider()
+            record = stack.add_record(patient)
+            stack.grant(patient, provider)
+            last_block = stack.chain.head().timestamp
+            while int(time.time()) <= last_block + 1:  # the clock moves past the last block
+                time.sleep(0.1)
+            request, signature = stack.request(provider, patient, record)
+            served = serve_read(stack.ctx, request=request, signature=signature)
+            assert served.served_at > stack.chain.head().timestamp
+            batches = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin).run_once()
+            assert [b.count for b in batches] == [1]
+            assert stack.ctx.receipts.proof(served.request_id) is not None
+        finally:
+            stack.db.dispose()
