@@ -20,7 +20,15 @@ from kizuna.storage.fhir.validate import validate
 pytestmark = pytest.mark.anvil
 
 
-def test_story_on_anvil(anvil: LocalNode, tmp_path: Path) -> None:
+def test_story_on_anvil(tmp_path: Path) -> None:
+    # Its own node, not the session's: other suites move the shared node's clock ahead
+    # (evm_increaseTime), and a read decided at a block "later" than the wall-clock time it
+    # was served at is exactly what the audit flags (access.head_block).
+    with LocalNode(log_path=tmp_path / "anvil.log") as node:
+        _story_on(node, tmp_path)
+
+
+def _story_on(anvil: LocalNode, tmp_path: Path) -> None:
     story = build_story(tmp_path, rpc_url=anvil.rpc_url)
     try:
         report = audit.audit(story.chain, story.db, story.store, index=story.index)
