@@ -166,15 +166,12 @@ class Driver:
         conn: sqlite3.Connection | None = getattr(local, "conn", None)
         if conn is not None and local.generation == self._generation:
             return conn
-        from kizuna.db.engine import BUSY_TIMEOUT_MS
+        from kizuna.db.engine import BUSY_TIMEOUT_MS, configure_sqlite
 
         assert self._file is not None
         conn = sqlite3.connect(self._file, timeout=BUSY_TIMEOUT_MS / 1000,
                                isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA foreign_keys = ON")
+        configure_sqlite(conn)
         with self._opened_lock:
             self._opened.append(conn)
         local.conn, local.generation = conn, self._generation

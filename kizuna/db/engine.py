@@ -40,6 +40,19 @@ class DatabaseUnavailable(StoreUnavailable):
     """The service database cannot be reached (or stayed locked past the busy timeout)."""
 
 
+def configure_sqlite(dbapi_connection: Any, *, memory: bool = False) -> None:
+    """The pragmas of every connection to the service database, the engine's pooled ones and
+    the driver's (kizuna.db.driver): WAL (a file only), ``synchronous=NORMAL``, the busy
+    timeout, foreign keys."""
+    cursor = dbapi_connection.cursor()
+    if not memory:
+        cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
 def _sqlite_file(url: str) -> str | None:
     """The database file of a ``sqlite:///path`` URL (None without a path)."""
     path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
@@ -123,13 +136,7 @@ class Database:
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # SQLAlchemy sends BEGIN itself (below)
-            cursor = dbapi_connection.cursor()
-            if not memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
-            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            cursor.close()
+            configure_sqlite(dbapi_connection, memory=memory)
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Connection) -> None:
