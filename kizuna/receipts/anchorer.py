@@ -16,7 +16,10 @@ The contract's rules are respected: ``toTime`` is never after the current time (
 taken only if served at or before ``now - settle_s``; ``now`` is the later of this machine's
 clock and the chain head's timestamp so a chain ahead of us -- a test's time travel -- is
 fine), and each batch starts at or after the previous batch's ``toTime`` (read from the
-contract). A batch the contract refuses for its time range is dissolved and re-made later.
+contract). A batch the contract refuses for its time range is dissolved and re-made: when the
+chain's clock is behind ours (a node whose clock trails this machine's by a second, a batch
+ending in the very second it is anchored), the pass waits ``retry_wait_s`` and tries again, up
+to ``time_retries`` times, before leaving the receipts to the next pass.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kizuna.background import PeriodicTask
@@ -41,7 +45,8 @@ from kizuna.receipts.batching import (
 
 log = logging.getLogger(__name__)
 
-_TIME_ERRORS = ("AccessLogInvalidTimeRange", "AccessLogTimeRangeOverlap")
+_TOO_EARLY = "too early"
+_OVERLAP = "overlap"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +66,8 @@ class Anchorer(PeriodicTask):
 
     def __init__(self, *, db: Database, chain: Chain, signer: Signer,
                  interval_s: float = 60.0, settle_s: int = 0, max_batch: int = 100_000,
-                 pending_grace_s: int = 30) -> None:
+                 pending_grace_s: int = 30, time_retries: int = 3,
+                 retry_wait_s: float = 1.0, clock: Callable[[], float] = time.time) -> None:
         super().__init__(interval_s=interval_s)
         self.db = db
         self.pending_grace_s = pending_grace_s
@@ -71,6 +77,10 @@ class Anchorer(PeriodicTask):
         self.signer = signer
         self.settle_s = settle_s
         self.max_batch = max_batch
+        self.time_retries = time_retries
+        self.retry_wait_s = retry_wait_s
+        self.clock = clock
+        """This machine's clock (unix seconds)."""
         self._lock = threading.Lock()
 
     # -- on demand ----------------------------------------------------------------------------
@@ -78,23 +88,36 @@ class Anchorer(PeriodicTask):
     def run_once(self) -> list[AnchoredBatch]:
         """Finish pending batches, then batch and anchor every settled receipt."""
         with self._lock:
-            cutoff = int(time.time()) - self.pending_grace_s
+            cutoff = int(self.clock()) - self.pending_grace_s
             pending = pending_batches(self.db, made_before=cutoff)
-            done = [b for b in (self._finish(p) for p in pending) if b is not None]
+            done = [b for b in (self._finish(p) for p in pending) if isinstance(b, AnchoredBatch)]
+            retries = 0
             while True:
                 _count, last_to = self.chain.access_log.batch_count()
-                now = max(int(time.time()), self.chain.head().timestamp)
+                now = max(int(self.clock()), self.chain.head().timestamp)
                 batch = assign_batch(self.db, until=now - self.settle_s, not_before=last_to,
                                      max_size=self.max_batch)
                 if batch is None:
                     return done
                 anchored = self._finish(batch)
-                if anchored is None:
+                if isinstance(anchored, AnchoredBatch):
+                    done.append(anchored)
+                    continue
+                # Dissolved for its time range: re-made (an overlap at once, starting at the
+                # contract's last toTime; too early once the chain's clock has moved on).
+                if retries >= self.time_retries or self._stop.is_set():
+                    log.warning("a receipt batch (%d..%d) was refused for its time range (%s) "
+                                "%d times: left to the next pass", batch.from_time,
+                                batch.to_time, anchored, retries + 1)
                     return done
-                done.append(anchored)
+                retries += 1
+                if anchored == _TOO_EARLY:
+                    self._stop.wait(self.retry_wait_s)
 
-    def _finish(self, batch: PendingBatch) -> AnchoredBatch | None:
-        """Anchor one pending batch (or record that the chain has it); ``None`` if dissolved."""
+    def _finish(self, batch: PendingBatch) -> AnchoredBatch | str:
+        """Anchor one pending batch (or record that the chain has it); if the contract refused
+        its time range, the batch is dissolved and why is returned (``_TOO_EARLY`` when it
+        ends after the chain's time, ``_OVERLAP`` when it starts before the last batch's end)."""
         log_agent = self.chain.access_log
         existing = log_agent.batch_of(batch.root)
         if existing is not None:
@@ -105,8 +128,8 @@ class Anchorer(PeriodicTask):
                                  tx_hash, block)
         _count, last_to = log_agent.batch_count()
         if batch.from_time < last_to:
-            dissolve(self.db, batch.root)  # re-made with from_time >= last_to on the next pass
-            return None
+            dissolve(self.db, batch.root)  # re-made with from_time >= last_to
+            return _OVERLAP
         try:
             made = log_agent.anchor(batch.root, batch.count, batch.from_time, batch.to_time,
                                     signer=self.signer)
@@ -117,9 +140,12 @@ class Anchorer(PeriodicTask):
                               block_number=block or 0)
                 return AnchoredBatch(batch.root, batch.count, batch.from_time, batch.to_time,
                                      tx_hash, block)
-            if reverted.name in _TIME_ERRORS:
+            if reverted.name == "AccessLogTimeRangeOverlap":  # another anchorer's batch first
                 dissolve(self.db, batch.root)
-                return None
+                return _OVERLAP
+            if reverted.name == "AccessLogInvalidTimeRange":  # toTime > the block's timestamp
+                dissolve(self.db, batch.root)
+                return _TOO_EARLY
             raise
         mark_anchored(self.db, root=batch.root, tx_hash=made.tx_hash or bytes(32),
                       block_number=made.block_number or 0)

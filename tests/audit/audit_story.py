@@ -32,6 +32,7 @@ from kizuna.errors import AccessDenied
 from kizuna.proxy.kfrags import sign_scope_keys
 from kizuna.receipts.anchorer import Anchorer
 from kizuna.receipts.request import ReadRequest
+from kizuna.receipts.store import ReceiptStore
 from kizuna.services.context import ServiceContext
 from kizuna.services.read import ReadGrant, serve_read
 from kizuna.storage.embedded import EmbeddedStore
@@ -93,7 +94,13 @@ class Story:
         return grant
 
     def anchor(self) -> None:
-        Anchorer(db=self.db, chain=self.chain, signer=self.admin).run_once()
+        batches = Anchorer(db=self.db, chain=self.chain, signer=self.admin).run_once()
+        left = ReceiptStore(self.db).count(anchored=False)
+        if left:  # say why, should it happen: the story's tests all need every receipt anchored
+            served = [r.served_at for r in ReceiptStore(self.db).select()]
+            raise AssertionError(
+                f"{left} receipts not anchored: served at {served}, batches {batches}, clock "
+                f"{time.time():.3f}, chain head {self.chain.head()}")
 
     def clone_db(self, target: Path) -> Database:
         """A copy of the service database (to tamper with, leaving the story's intact)."""

@@ -245,3 +245,47 @@ def test_receipts_served_after_the_last_block_are_anchored_in_one_pass(tmp_path:
             assert stack.ctx.receipts.proof(served.request_id) is not None
         finally:
             stack.db.dispose()
+
+
+@pytest.mark.anvil
+def test_a_batch_ending_after_the_chains_clock_is_retried_in_the_same_pass(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """This machine's clock a second ahead of the node's: the batch's toTime is after the
+    block's timestamp and the contract refuses it. The pass waits for the chain's clock and
+    anchors it then, instead of leaving every receipt to the next pass (a minute later); a
+    clock far ahead gives up after ``time_retries`` and leaves the receipts unbatched."""
+    from chainenv import _anvil_env
+    from harness import make_stack
+
+    from kizuna.chain.localnode import LocalNode
+
+    with LocalNode(log_path=tmp_path / "anvil.log") as node:
+        stack = make_stack(_anvil_env(node), tmp_path)
+        try:
+            patient, provider = stack.party(), stack.provider()
+            record = stack.add_record(patient)
+            stack.grant(patient, provider)
+
+            def serve(ahead: int) -> bytes:
+                request, signature = stack.request(provider, patient, record)
+                served = serve_read(stack.ctx, request=request, signature=signature,
+                                    now=int(time.time()) + ahead)
+                return served.request_id
+
+            near = serve(1)
+            anchorer = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin,
+                                retry_wait_s=0.5, clock=lambda: time.time() + 1)
+            batches = anchorer.run_once()
+            assert [b.count for b in batches] == [1]
+            assert stack.ctx.receipts.proof(near) is not None
+
+            far = serve(60)
+            hasty = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin,
+                             time_retries=2, retry_wait_s=0.1, clock=lambda: time.time() + 60)
+            with caplog.at_level("WARNING", logger="kizuna.receipts.anchorer"):
+                assert hasty.run_once() == []
+            assert "refused for its time range (too early) 3 times" in caplog.text
+            assert stack.ctx.receipts.proof(far) is None
+            assert pending_batches(stack.db) == []  # dissolved, nothing half-made
+        finally:
+            stack.db.dispose()
