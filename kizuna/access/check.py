@@ -305,6 +305,11 @@ class AccessCheck:
         request (:class:`~kizuna.access.headrounds.HeadRounds`)."""
         return self._head_rounds.get()
 
+    def close(self) -> None:
+        """Close the connections to the node (a later check opens a new one)."""
+        if self._rpc is not None:
+            self._rpc.close()
+
     def _ask_latest(self) -> BlockRef:
         if self._rpc is not None:
             raw = self._rpc.call("eth_getBlockByNumber", ["latest", False])

@@ -195,6 +195,7 @@ def open_context(settings: Settings) -> ServiceContext:
 def close_context(ctx: ServiceContext) -> None:
     """Release what :func:`open_context` opened."""
     ctx.store.close()
+    ctx.access.close()
     ctx.index.index.close()
     ctx.db.dispose()
 

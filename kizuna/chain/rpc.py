@@ -24,6 +24,7 @@ import json
 import socket
 import ssl
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -130,6 +131,11 @@ class _Connection:
         with contextlib.suppress(OSError):
             self.sock.close()
 
+    def __del__(self) -> None:
+        # The connection of a thread that ended goes with the thread's locals: closed here,
+        # not left to the socket's finalizer (which warns of an unclosed socket).
+        self.close()
+
 
 class LeanRpc:
     """JSON-RPC over a kept-alive HTTP/1.1 connection per thread (see the module docstring)."""
@@ -149,6 +155,8 @@ class LeanRpc:
                               "Content-Length: ").encode("ascii")
         self.timeout = timeout
         self._local = threading.local()
+        self._open_conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._conns_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._tls = ssl.create_default_context() if self.https else None
 
@@ -167,7 +175,10 @@ class LeanRpc:
         except BaseException:
             sock.close()
             raise
-        return _Connection(sock)
+        conn = _Connection(sock)
+        with self._conns_lock:
+            self._open_conns.add(conn)
+        return conn
 
     def _post(self, body: bytes) -> Any:
         head = self._request_line + str(len(body)).encode("ascii") + b"\r\n\r\n"
@@ -229,11 +240,14 @@ class LeanRpc:
         return [by_id.get(first + i, {"error": "missing answer"}) for i in range(len(calls))]
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their threads end)."""
-        conn: _Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
+        """Close every thread's connection. A thread that calls again opens a new one (its
+        closed connection fails, which is retried once on a fresh one)."""
+        with self._conns_lock:
+            conns = list(self._open_conns)
+            self._open_conns.clear()
+        for conn in conns:
             conn.close()
-            self._local.conn = None
+        self._local.conn = None
 
 
 __all__ = ["LeanRpc"]

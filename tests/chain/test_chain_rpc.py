@@ -4,9 +4,12 @@ connection), drops kept-alive connections, and answers wrongly."""
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 import threading
+import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -137,6 +140,46 @@ def test_a_kept_alive_connection_dropped_by_the_node_is_reopened_once() -> None:
         assert rpc.call("eth_blockNumber", []) == 0
         assert rpc.call("eth_blockNumber", []) == 0  # dropped, re-opened, answered again
         assert len(accepted) == 2
+
+
+def test_close_closes_every_threads_connection_and_ended_threads_leave_none_open() -> None:
+    def answer(request: dict[str, object] | list[object], served: int) -> bytes:
+        return _http(_result(request, served))
+
+    with node(answer) as (url, accepted):
+        rpc = LeanRpc(url)
+        kept: list[socket.socket] = []
+        release = threading.Event()
+
+        def use(hold: bool = False) -> None:
+            rpc.call("eth_blockNumber", [])
+            kept.append(rpc._local.conn.sock)
+            if hold:
+                release.wait(10)
+
+        alive = threading.Thread(target=use, args=(True,))
+        alive.start()
+        use()
+        while len(kept) < 2:
+            time.sleep(0.01)
+        assert len(accepted) == 2 and all(s.fileno() >= 0 for s in kept)
+        rpc.close()  # from this thread: the live worker's connection too
+        assert [s.fileno() for s in kept] == [-1, -1]
+        release.set()
+        alive.join()
+        assert rpc.call("eth_blockNumber", []) == 0  # a new connection
+        assert len(accepted) == 3
+
+        # A thread that ends without close(): its connection is closed with it, quietly.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ended = threading.Thread(target=use)
+            ended.start()
+            ended.join()
+            del ended
+            gc.collect()
+        assert kept[-1].fileno() == -1
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_a_node_that_never_answers_a_fresh_connection_is_unreachable() -> None:

@@ -266,7 +266,7 @@ class EventIndex:
             self.db.close()
             self._writer.close()
             if self._lean is not None:
-                self._lean.close()  # this thread's connection; others close with their threads
+                self._lean.close()
 
     def __enter__(self) -> EventIndex:
         return self
