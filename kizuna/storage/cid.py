@@ -15,6 +15,7 @@ add a dependency and a registry of codecs Kizuna never uses).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -116,8 +117,7 @@ class ContentId:
 
     def text(self) -> Cid:
         """The canonical spelling: CIDv1, multibase ``b`` (base32, lower case, unpadded)."""
-        encoded = base64.b32encode(self.to_bytes()).decode("ascii").rstrip("=").lower()
-        return Cid("b" + encoded)
+        return _text_of(self)
 
     def __str__(self) -> str:
         return self.text()
@@ -155,10 +155,23 @@ class ContentId:
         return cls(codec=codec, digest=bytes(data[pos : pos + length])), pos + length
 
 
+@functools.lru_cache(maxsize=4096)
+def _text_of(cid: ContentId) -> Cid:
+    # Cached: every read of a record spells its CID (block paths, stream names) several times.
+    encoded = base64.b32encode(cid.to_bytes()).decode("ascii").rstrip("=").lower()
+    return Cid("b" + encoded)
+
+
 def parse_cid(text: str) -> ContentId:
     """Parse a CID string (v1 base32 / base58btc, or v0). Raises :class:`InvalidCid` saying why."""
     if not isinstance(text, str):
         raise InvalidCid(repr(text), "a CID is a string")
+    return _parse_text(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_text(text: str) -> ContentId:
+    # Cached (a ContentId is immutable; a refusal raises and is not cached).
     if not text:
         raise InvalidCid(text, "empty")
     if len(text) > _MAX_CID_TEXT:

@@ -84,6 +84,7 @@ class EmbeddedStore:
         self.root = Path(root)
         self._fsync = fsync
         self._blocks = self.root / "blocks"
+        self._blocks_dir = str(self._blocks)
         self._pins = self.root / "pins"
         self._tmp = self.root / "tmp"
         self._shards: set[str] = set()  # shard directories known to exist
@@ -187,7 +188,7 @@ class EmbeddedStore:
     def get(self, cid: str) -> ContentStream:
         parsed = self._parse(cid)
         text = parsed.text()
-        if not self._block_path(text).exists():
+        if not os.path.exists(self._block_file(text)):
             raise ContentNotFound(text)
         return ContentStream(iter_file(parsed, self._load), cid=text)
 
@@ -312,6 +313,10 @@ class EmbeddedStore:
     def _block_path(self, text: str) -> Path:
         return self._blocks / text[-3:-1] / text
 
+    def _block_file(self, text: str) -> str:
+        """:meth:`_block_path` as a string, for the read path (no ``Path`` objects)."""
+        return f"{self._blocks_dir}/{text[-3:-1]}/{text}"
+
     def _parse(self, cid: str) -> ContentId:
         return parse_cid(cid).to_v1()
 
@@ -324,7 +329,7 @@ class EmbeddedStore:
     def _load(self, cid: ContentId) -> bytes:
         text = cid.text()
         try:
-            with open(self._block_path(text), "rb") as handle:
+            with open(self._block_file(text), "rb") as handle:
                 return handle.read()
         except FileNotFoundError:
             raise ContentNotFound(text) from None
