@@ -4,7 +4,10 @@ verify on-chain, the contract's time rules, restart safety, the scheduled anchor
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_abi.abi import encode as abi_encode
@@ -217,12 +220,10 @@ def test_an_altered_receipt_store_is_detected_when_proving(stack: Stack) -> None
         ReceiptStore(stack.db).proof(ids[0])
 
 
-@pytest.mark.anvil
-def test_receipts_served_after_the_last_block_are_anchored_in_one_pass(tmp_path: Path) -> None:
-    """A chain that mines only on transactions (anvil) or every few seconds has its latest
-    block behind the clock: a batch ending now is valid in the next block (the anchoring one)
-    but not in the latest. Estimating there refused every batch holding a receipt served since
-    the last block, so a busy service never anchored at all."""
+@contextmanager
+def _granted_on_own_anvil(tmp_path: Path) -> Iterator[tuple[Stack, Any, Any, Any]]:
+    """A stack on an anvil of its own (its clock untouched by other suites): a patient's
+    record granted to a provider. Yields (stack, patient, provider, record)."""
     from chainenv import _anvil_env
     from harness import make_stack
 
@@ -234,17 +235,27 @@ def test_receipts_served_after_the_last_block_are_anchored_in_one_pass(tmp_path:
             patient, provider = stack.party(), stack.provider()
             record = stack.add_record(patient)
             stack.grant(patient, provider)
-            last_block = stack.chain.head().timestamp
-            while int(time.time()) <= last_block + 1:  # the clock moves past the last block
-                time.sleep(0.1)
-            request, signature = stack.request(provider, patient, record)
-            served = serve_read(stack.ctx, request=request, signature=signature)
-            assert served.served_at > stack.chain.head().timestamp
-            batches = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin).run_once()
-            assert [b.count for b in batches] == [1]
-            assert stack.ctx.receipts.proof(served.request_id) is not None
+            yield stack, patient, provider, record
         finally:
             stack.db.dispose()
+
+
+@pytest.mark.anvil
+def test_receipts_served_after_the_last_block_are_anchored_in_one_pass(tmp_path: Path) -> None:
+    """A chain that mines only on transactions (anvil) or every few seconds has its latest
+    block behind the clock: a batch ending now is valid in the next block (the anchoring one)
+    but not in the latest. Estimating there refused every batch holding a receipt served since
+    the last block, so a busy service never anchored at all."""
+    with _granted_on_own_anvil(tmp_path) as (stack, patient, provider, record):
+        last_block = stack.chain.head().timestamp
+        while int(time.time()) <= last_block + 1:  # the clock moves past the last block
+            time.sleep(0.1)
+        request, signature = stack.request(provider, patient, record)
+        served = serve_read(stack.ctx, request=request, signature=signature)
+        assert served.served_at > stack.chain.head().timestamp
+        batches = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin).run_once()
+        assert [b.count for b in batches] == [1]
+        assert stack.ctx.receipts.proof(served.request_id) is not None
 
 
 @pytest.mark.anvil
@@ -254,38 +265,26 @@ def test_a_batch_ending_after_the_chains_clock_is_retried_in_the_same_pass(
     block's timestamp and the contract refuses it. The pass waits for the chain's clock and
     anchors it then, instead of leaving every receipt to the next pass (a minute later); a
     clock far ahead gives up after ``time_retries`` and leaves the receipts unbatched."""
-    from chainenv import _anvil_env
-    from harness import make_stack
+    with _granted_on_own_anvil(tmp_path) as (stack, patient, provider, record):
 
-    from kizuna.chain.localnode import LocalNode
+        def serve(ahead: int) -> bytes:
+            request, signature = stack.request(provider, patient, record)
+            served = serve_read(stack.ctx, request=request, signature=signature,
+                                now=int(time.time()) + ahead)
+            return served.request_id
 
-    with LocalNode(log_path=tmp_path / "anvil.log") as node:
-        stack = make_stack(_anvil_env(node), tmp_path)
-        try:
-            patient, provider = stack.party(), stack.provider()
-            record = stack.add_record(patient)
-            stack.grant(patient, provider)
+        near = serve(1)
+        anchorer = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin,
+                            retry_wait_s=0.5, clock=lambda: time.time() + 1)
+        batches = anchorer.run_once()
+        assert [b.count for b in batches] == [1]
+        assert stack.ctx.receipts.proof(near) is not None
 
-            def serve(ahead: int) -> bytes:
-                request, signature = stack.request(provider, patient, record)
-                served = serve_read(stack.ctx, request=request, signature=signature,
-                                    now=int(time.time()) + ahead)
-                return served.request_id
-
-            near = serve(1)
-            anchorer = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin,
-                                retry_wait_s=0.5, clock=lambda: time.time() + 1)
-            batches = anchorer.run_once()
-            assert [b.count for b in batches] == [1]
-            assert stack.ctx.receipts.proof(near) is not None
-
-            far = serve(60)
-            hasty = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin,
-                             time_retries=2, retry_wait_s=0.1, clock=lambda: time.time() + 60)
-            with caplog.at_level("WARNING", logger="kizuna.receipts.anchorer"):
-                assert hasty.run_once() == []
-            assert "refused for its time range (too early) 3 times" in caplog.text
-            assert stack.ctx.receipts.proof(far) is None
-            assert pending_batches(stack.db) == []  # dissolved, nothing half-made
-        finally:
-            stack.db.dispose()
+        far = serve(60)
+        hasty = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin,
+                         time_retries=2, retry_wait_s=0.1, clock=lambda: time.time() + 60)
+        with caplog.at_level("WARNING", logger="kizuna.receipts.anchorer"):
+            assert hasty.run_once() == []
+        assert "refused for its time range (too early) 3 times" in caplog.text
+        assert stack.ctx.receipts.proof(far) is None
+        assert pending_batches(stack.db) == []  # dissolved, nothing half-made
