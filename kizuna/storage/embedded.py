@@ -310,12 +310,13 @@ class EmbeddedStore:
 
     # -- internals --------------------------------------------------------------------------
 
-    def _block_path(self, text: str) -> Path:
-        return self._blocks / text[-3:-1] / text
-
     def _block_file(self, text: str) -> str:
-        """:meth:`_block_path` as a string, for the read path (no ``Path`` objects)."""
+        """Where block ``text`` lives (``blocks/<shard>/<cid>``), as a string: the read path
+        builds no ``Path`` objects."""
         return f"{self._blocks_dir}/{text[-3:-1]}/{text}"
+
+    def _block_path(self, text: str) -> Path:
+        return Path(self._block_file(text))
 
     def _parse(self, cid: str) -> ContentId:
         return parse_cid(cid).to_v1()
