@@ -1,0 +1,185 @@
+"""The adversarial suite's fixtures: a real stack to attack, started here (nothing mocked).
+
+Fixtures (all but ``adversarial_node`` are per test, so an attack never sees another's state):
+
+* ``adversarial_node`` (session) — the suite's own anvil (:class:`LocalNode`). The API
+  harness's dev keys (admin, relayer, funder, anchorer) are used by one process at a time on it.
+* ``chain_env`` — a fresh deployment on that node (:class:`apienv.ChainEnv`: ``chain``,
+  ``admin``, ``new_signer()``, ``add_provider()``, ``grant_auditor()``, ...).
+* ``settings`` — :class:`Settings` for that deployment, embedded store and SQLite in the test's
+  ``tmp_path``, a free port of 127.0.0.1.
+* ``start_api`` — a factory: ``start_api(**overrides)`` starts another real API (``kizuna
+  serve`` under uvicorn, in a subprocess) with ``settings`` changed by ``overrides`` (e.g. a
+  small body limit); stopped at teardown.
+* ``api_server`` — the real API on ``settings`` (:class:`apienv.ApiServer`: ``url``, ``pid``,
+  ``proc_status("VmRSS")``, ``kill()``).
+* ``http`` — an :class:`httpx.Client` on ``api_server``.
+* ``people`` — :class:`participants.People`: a signed-in patient, a registered signed-in
+  provider, an auditor (role granted), as in tests/api.
+* ``world`` — a demo-like world (:class:`World`): two patients (``alice``, ``bob``) who each
+  imported a FHIR history (five records in four scopes: ``records[address][scope label]`` are
+  the :class:`participants.Sealed` envelopes), a registered provider with live grants (alice:
+  ``Observation:laboratory`` and ``Condition``; bob: ``Observation:vital-signs``), an auditor,
+  and a signed-in ``stranger`` wallet with no grants and no role beyond patient.
+
+The API harness is tests/api's (apienv.py, participants.py, fhir_history.py), imported from
+there, not copied."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
+
+from apienv import ApiServer, ChainEnv, deploy_env, settings_for
+from fhir_history import history
+from participants import (
+    HttpPatient,
+    HttpProvider,
+    Participant,
+    People,
+    Sealed,
+)
+
+from kizuna.chain.localnode import LocalNode, free_port
+from kizuna.chain.signers import LocalKeySigner
+from kizuna.config import Settings
+from kizuna.storage.fhir.importer import import_bundle
+
+ALICE_GRANTED = ("Observation:laboratory", "Condition")
+BOB_GRANTED = ("Observation:vital-signs",)
+
+
+@pytest.fixture(scope="session")
+def adversarial_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
+    log = tmp_path_factory.mktemp("adversarial-anvil") / "anvil.log"
+    with LocalNode(log_path=log) as node:
+        yield node
+
+
+@pytest.fixture
+def chain_env(adversarial_node: LocalNode, tmp_path_factory: pytest.TempPathFactory) -> ChainEnv:
+    """A fresh deployment per test (its own AccessLog, so its own audit trail)."""
+    return deploy_env(adversarial_node, tmp_path_factory.mktemp("deployment"))
+
+
+@pytest.fixture
+def settings(chain_env: ChainEnv, tmp_path: Path) -> Settings:
+    return settings_for(chain_env, tmp_path, port=free_port())
+
+
+@pytest.fixture
+def start_api(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., ApiServer]]:
+    """``start_api(**overrides)``: another real API with changed settings (new port, own data
+    directory unless the overrides name one); every server started is stopped at teardown."""
+    started: list[ApiServer] = []
+
+    def start(**overrides: Any) -> ApiServer:
+        port = free_port()
+        data = tmp_path / f"api-{len(started)}"
+        data.mkdir()
+        values: dict[str, Any] = dict(
+            api_port=port, siwe_domain=f"127.0.0.1:{port}", siwe_uri=f"http://127.0.0.1:{port}",
+            store_path=data / "store", database_url=f"sqlite:///{data / 'service.sqlite3'}")
+        values.update(overrides)
+        server = ApiServer(settings=settings.model_copy(update=values),
+                           log_path=data / "api.log")
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def api_server(settings: Settings, tmp_path: Path) -> Iterator[ApiServer]:
+    """The real API: ``kizuna serve`` under uvicorn in a subprocess, on ``settings``."""
+    server = ApiServer(settings=settings, log_path=tmp_path / "api.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http(api_server: ApiServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_server.url, timeout=60) as client:
+        yield client
+
+
+def _provider(chain_env: ChainEnv, http: httpx.Client) -> HttpProvider:
+    provider = HttpProvider(signer=LocalKeySigner.generate(), chain=chain_env.chain, http=http)
+    chain_env.add_provider(provider.signer, provider.keys.public_key.to_bytes())
+    provider.login()
+    return provider
+
+
+def _auditor(chain_env: ChainEnv, http: httpx.Client) -> Participant:
+    auditor = Participant(signer=LocalKeySigner.generate(), chain=chain_env.chain, http=http)
+    chain_env.grant_auditor(auditor.signer.address)
+    auditor.login()
+    return auditor
+
+
+@pytest.fixture
+def people(chain_env: ChainEnv, http: httpx.Client) -> People:
+    """A signed-in patient, a registered and signed-in provider, an auditor (role granted)."""
+    patient = HttpPatient(signer=LocalKeySigner.generate(), chain=chain_env.chain,
+                          http=http).login()
+    return People(patient=patient, provider=_provider(chain_env, http),
+                  auditor=_auditor(chain_env, http))
+
+
+@dataclass
+class World:
+    """A small live deployment to attack (see the module's docstring)."""
+
+    env: ChainEnv
+    server: ApiServer
+    http: httpx.Client
+    alice: HttpPatient
+    bob: HttpPatient
+    provider: HttpProvider
+    auditor: Participant
+    stranger: Participant
+    records: dict[str, dict[str, Sealed]]
+    granted: dict[str, tuple[str, ...]]
+
+    @property
+    def patients(self) -> tuple[HttpPatient, HttpPatient]:
+        return self.alice, self.bob
+
+    def granted_records(self) -> list[tuple[HttpPatient, Sealed]]:
+        """Every (patient, record) the provider may read now."""
+        return [(patient, self.records[patient.address][label])
+                for patient in self.patients for label in self.granted[patient.address]]
+
+
+@pytest.fixture
+def world(chain_env: ChainEnv, api_server: ApiServer, http: httpx.Client) -> World:
+    chain = chain_env.chain
+    alice = HttpPatient(signer=LocalKeySigner.generate(), chain=chain, http=http).login()
+    bob = HttpPatient(signer=LocalKeySigner.generate(), chain=chain, http=http).login()
+    provider = _provider(chain_env, http)
+    auditor = _auditor(chain_env, http)
+    stranger = Participant(signer=LocalKeySigner.generate(), chain=chain, http=http).login()
+    records: dict[str, dict[str, Sealed]] = {}
+    for patient in (alice, bob):
+        records[patient.address] = {
+            entry.scope_label: patient.add(entry.content, label=entry.scope_label,
+                                           content_type=entry.content_type)
+            for entry in import_bundle(history())}
+    granted = {alice.address: ALICE_GRANTED, bob.address: BOB_GRANTED}
+    for patient in (alice, bob):
+        answer = patient.grant(provider.address, provider.keys.public_key,
+                               list(granted[patient.address]))
+        assert answer.status_code == 200, answer.text
+    return World(env=chain_env, server=api_server, http=http, alice=alice, bob=bob,
+                 provider=provider, auditor=auditor, stranger=stranger, records=records,
+                 granted=granted)
