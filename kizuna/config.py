@@ -101,6 +101,12 @@ class Settings(BaseSettings):
 
     # --- receipts
     anchor_interval_s: float = Field(60.0, gt=0, description="receipts anchored this often")
+    refused_reads_per_patient_hour: int = Field(
+        20, ge=1, description="refused reads recorded per provider and patient per hour "
+        "(the rest only counted)")
+    refused_reads_per_provider_hour: int = Field(
+        1000, ge=1, description="refused reads recorded per provider per hour, all patients "
+        "together (the rest only counted)")
 
     # --- keys (secrets: never shown)
     relayer_key: SecretStr | None = Field(default=None,

@@ -174,6 +174,7 @@ def open_context(settings: Settings) -> ServiceContext:
     from kizuna.chain.signers import LocalKeySigner
     from kizuna.db import Database
     from kizuna.services.context import ServiceContext
+    from kizuna.services.refusals import RefusalLimits
     from kizuna.storage.store import open_store
 
     chain = connect(settings.rpc_url, settings.deployment_file, timeout=settings.rpc_timeout_s)
@@ -189,7 +190,10 @@ def open_context(settings: Settings) -> ServiceContext:
                 if settings.anchorer_key is not None else None)
     return ServiceContext.build(chain=chain, index=index, store=store, db=db,
                                 anchor_signer=anchorer,
-                                read_inline_max_bytes=settings.read_inline_max_bytes)
+                                read_inline_max_bytes=settings.read_inline_max_bytes,
+                                refusal_limits=RefusalLimits(
+                                    per_patient_hour=settings.refused_reads_per_patient_hour,
+                                    per_provider_hour=settings.refused_reads_per_provider_hour))
 
 
 def close_context(ctx: ServiceContext) -> None:

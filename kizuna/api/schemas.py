@@ -140,6 +140,8 @@ class RecordOut(Model):
     size: int
     content_type: str
     created_at: int
+    epoch: int = Field(0, description="the scope key epoch the record is encrypted to "
+                       "(docs/keys.md \"Epochs\")")
 
 
 # --- grants -------------------------------------------------------------------------------------
@@ -147,9 +149,30 @@ class RecordOut(Model):
 
 class ScopeKeysIn(Model):
     scope_id: Hex32
+    epoch: int = Field(0, ge=0, lt=1 << 64, description="the key epoch the keys are of")
     delegating_key: HexStr
     verifying_key: HexStr
     signature: HexStr
+
+
+class ScopeEpochOut(Model):
+    scope_id: str
+    epoch: int = Field(description="the scope's key epoch at the chain head: how many "
+                       "revocations touched it (docs/keys.md \"Epochs\")")
+
+
+class KfragsIn(Model):
+    """Fragments of one key epoch for a grant that is live on chain (no chain action): the new
+    epoch's for the grantees that remain after a revocation, or older epochs' after a grant."""
+
+    provider: AddressStr
+    scope_id: Hex32
+    epoch: int = Field(ge=0, lt=1 << 64)
+    kfrags: list[HexStr] = Field(min_length=1, max_length=64)
+
+
+class KfragsOut(Model):
+    kfrags_stored: int
 
 
 class GrantIn(Model):
@@ -249,6 +272,35 @@ class ReadEntryOut(Model):
     head_block: int
     request_id: str
     anchored: bool
+
+
+class AttemptedReadOut(Model):
+    """A read request the access check refused (signed by the provider named)."""
+
+    seq: int
+    provider: str
+    patient: str
+    record_id: str
+    reason: str = Field(description="no-grant, revoked, expired, superseded, wrong-patient, "
+                        "not-an-active-provider, unknown-record or refused")
+    refused_at: int
+    head_block: int
+
+
+class SuppressedReadsOut(Model):
+    """Refusals of one hour counted but not recorded one by one (the rate limit)."""
+
+    provider: str
+    patient: str | None = Field(description="None: past the provider's cap for the hour")
+    hour_start: int
+    count: int
+    last_at: int
+    last_block: int
+
+
+class AttemptedReadsOut(Model):
+    attempts: list[AttemptedReadOut]
+    suppressed: list[SuppressedReadsOut]
 
 
 class EmergencyAccessOut(Model):
@@ -446,6 +498,8 @@ class EmergencyKitIn(Model):
     provider: AddressStr
     kfrags: dict[str, list[HexStr]] = Field(
         max_length=64, description="scope id (0x hex) → the provider's key fragments")
+    epoch: int = Field(0, ge=0, lt=1 << 64, description="the key epoch the fragments are of: "
+                       "they replace the kit's fragments of that epoch only")
 
 
 class EmergencyKitOut(Model):

@@ -644,32 +644,65 @@ def emergency_policy(allow: bool | None, max_hours: int, kit_scopes: tuple[str, 
 
 
 @patient.command("reads")
+@click.option("--attempted", is_flag=True,
+              help="Only the attempted reads: requests of providers that were refused (with "
+                   "--json: an object of 'attempts' and 'suppressed' counts).")
 @role_options
 @json_option
-def reads(as_json: bool, **kwargs: Any) -> None:
+def reads(attempted: bool, as_json: bool, **kwargs: Any) -> None:
     """Who read which of your records, and when (from the providers' signed receipts; 'anchored'
-    once the receipt's Merkle root is on-chain).
+    once the receipt's Merkle root is on-chain) — then, in a section of their own, the attempted
+    reads: signed read requests the service refused (no grant, revoked, expired, ...), with how
+    many more were only counted once a provider passed the hourly limit.
 
     \b
-    Example:
+    Examples:
       kizuna patient reads --key aiko
+      kizuna patient reads --attempted --json --key aiko
     """
     from kizuna.client.keys import vocabulary
 
     with _patient(kwargs) as (session, client):
         client.keys.learn_labels(vocabulary())
         names = known_names(session.home)
-        rows = [{"provider": r.provider, "name": names.get(r.provider),
-                 "record_id": hex32(r.record_id),
-                 "scope": client.keys.label_of(r.scope_id), "served_at": r.served_at,
-                 "time": show_time(r.served_at), "head_block": r.head_block,
-                 "anchored": r.anchored} for r in client.reads()]
-    emit(rows, human=lambda: print_table(
-        [{**r, "record_id": short(r["record_id"])} for r in rows],
-        [Column("time", "When"), Column("name", "Provider"), Column("provider", "Address"),
-         Column("scope", "Scope"),
-         Column("record_id", "Record"), Column("anchored", "Anchored")],
-        title="Reads of your records", empty="nobody has read your records"))
+        rows = [] if attempted else [
+            {"provider": r.provider, "name": names.get(r.provider),
+             "record_id": hex32(r.record_id),
+             "scope": client.keys.label_of(r.scope_id), "served_at": r.served_at,
+             "time": show_time(r.served_at), "head_block": r.head_block,
+             "anchored": r.anchored} for r in client.reads()]
+        # The plain --json list stays the receipts' (what scripts read); the attempts are in
+        # the human output's second section and in --attempted.
+        tried = client.attempted_reads() if attempted or not as_json else None
+    attempts = [{"provider": a.provider, "name": names.get(a.provider),
+                 "record_id": hex32(a.record_id), "reason": a.reason,
+                 "refused_at": a.refused_at, "time": show_time(a.refused_at),
+                 "head_block": a.head_block} for a in (tried.attempts if tried else ())]
+    suppressed = [{"provider": c.provider, "name": names.get(c.provider),
+                   "hour_start": c.hour_start, "hour": show_time(c.hour_start),
+                   "count": c.count} for c in (tried.suppressed if tried else ())]
+
+    def human() -> None:
+        if not attempted:
+            print_table(
+                [{**r, "record_id": short(r["record_id"])} for r in rows],
+                [Column("time", "When"), Column("name", "Provider"),
+                 Column("provider", "Address"), Column("scope", "Scope"),
+                 Column("record_id", "Record"), Column("anchored", "Anchored")],
+                title="Reads of your records", empty="nobody has read your records")
+        print_table(
+            [{**a, "record_id": short(a["record_id"])} for a in attempts],
+            [Column("time", "When"), Column("name", "Provider"),
+             Column("provider", "Address"), Column("record_id", "Record"),
+             Column("reason", "Refused because", "red")],
+            title="Attempted reads (refused)", empty="no refused read attempts")
+        if suppressed:
+            print_table(suppressed, [Column("hour", "Hour from"), Column("name", "Provider"),
+                                     Column("provider", "Address"),
+                                     Column("count", "More refused (counted only)")],
+                        title="Further refused attempts, counted only (rate limit)")
+
+    emit({"attempts": attempts, "suppressed": suppressed} if attempted else rows, human=human)
 
 
 @patient.command("inbox")

@@ -28,7 +28,7 @@ from kizuna.crypto import pre
 from kizuna.errors import NotFoundError
 from kizuna.proxy.kfrags import ScopeKeys, scope_keys_typed_data
 from kizuna.receipts.request import ReadRequest
-from kizuna.services import care, grants, guardians, inbox, records
+from kizuna.services import care, grants, guardians, inbox, records, refusals
 from kizuna.services.onchain import SentTransaction, checked_address
 from kizuna.services.read import ReadGrant
 from kizuna.storage.store import ContentStream
@@ -124,6 +124,9 @@ class ApiService(ChainDocuments):
 
     def reads_of(self, *, patient: Address) -> list[inbox.ReadEntry]:
         return self.api.reads(patient=self._for(patient))
+
+    def attempted_reads_of(self, *, patient: Address) -> refusals.AttemptedReads:
+        return self.api.attempted_reads(patient=self._for(patient))
 
     # -- grants ------------------------------------------------------------------------------
 

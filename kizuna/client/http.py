@@ -47,6 +47,7 @@ from kizuna.services.inbox import InboxItem, ReadEntry
 from kizuna.services.onchain import PreparedAction, SentTransaction
 from kizuna.services.read import ReadGrant
 from kizuna.services.records import EnvelopeTooLarge, RecordInfo
+from kizuna.services.refusals import AttemptedReads, RefusedRead, SuppressedRefusals
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 
 _UPLOAD_CHUNK = 1 << 18
@@ -110,7 +111,8 @@ def _record(body: Mapping[str, Any]) -> RecordInfo:
     return RecordInfo(record_id=RecordId(_unhex(body["record_id"])), patient=body["patient"],
                       scope_id=ScopeId(_unhex(body["scope_id"])), cid=Cid(body["cid"]),
                       commitment=Commitment(_unhex(body["commitment"])), size=int(body["size"]),
-                      content_type=body["content_type"], created_at=int(body["created_at"]))
+                      content_type=body["content_type"], created_at=int(body["created_at"]),
+                      epoch=int(body.get("epoch", 0)))
 
 
 def _inbox_item(body: Mapping[str, Any]) -> InboxItem:
@@ -253,7 +255,7 @@ class ApiClient:
                       envelope: bytes | BinaryIO | Iterable[bytes],
                       registration: SignedAction | SentTransaction,
                       supersedes: RecordId | None = None,
-                      patient: Address | None = None) -> RecordInfo:
+                      patient: Address | None = None, epoch: int = 0) -> RecordInfo:
         """Upload an envelope (streamed) and register it (relayed signature or wallet tx);
         with ``supersedes`` as a new version of that record; with ``patient`` for a ward
         (a guardian's ``registerRecordFor`` / ``supersedeRecordFor`` transaction)."""
@@ -263,6 +265,7 @@ class ApiClient:
                    "X-Kizuna-Registration": json.dumps(_authorization(registration))}
         if supersedes is not None:
             headers["X-Kizuna-Supersedes"] = _hx(supersedes)
+        headers["X-Kizuna-Scope-Epoch"] = str(int(epoch))
         try:
             response = self.http.put(f"/patient/records/{_hx(record_id)}", content=content,
                                      headers=headers, params=_acting(patient))
@@ -283,10 +286,19 @@ class ApiClient:
         return self._stream(f"/patient/records/{_hx(record_id)}/content")
 
     def register_scope_keys(self, *, scope_id: ScopeId, delegating_key: bytes,
-                            verifying_key: bytes, signature: bytes) -> None:
+                            verifying_key: bytes, signature: bytes, epoch: int = 0) -> None:
         self._call("POST", "/patient/scope-keys", body={
-            "scope_id": _hx(scope_id), "delegating_key": _hx(delegating_key),
+            "scope_id": _hx(scope_id), "epoch": int(epoch),
+            "delegating_key": _hx(delegating_key),
             "verifying_key": _hx(verifying_key), "signature": _hx(signature)})
+
+    def reissue_kfrags(self, *, provider: Address, scope_id: ScopeId, epoch: int,
+                       kfrags: Sequence[bytes], patient: Address | None = None) -> int:
+        """Fragments of one key epoch for a live grant (the rekey after a revocation)."""
+        answer = self._call("POST", "/patient/kfrags", body={
+            "provider": provider, "scope_id": _hx(scope_id), "epoch": int(epoch),
+            "kfrags": [_hx(k) for k in kfrags]}, params=_acting(patient))
+        return int(answer["kfrags_stored"])
 
     def grant(self, *, provider: Address, scope_ids: Sequence[ScopeId], expires_at: int,
               kfrags: Mapping[bytes, Sequence[bytes]],
@@ -320,6 +332,26 @@ class ApiClient:
                 for r in self._call("GET", "/patient/reads",
                                     params={"since": since, **_acting(patient)})]
 
+    def attempted_reads(self, *, since: int | None = None,
+                        patient: Address | None = None) -> AttemptedReads:
+        """Read requests of providers the access check refused, and the hours whose further
+        refusals were only counted."""
+        answer = self._call("GET", "/patient/reads/attempted",
+                            params={"since": since, **_acting(patient)})
+        return AttemptedReads(
+            attempts=tuple(RefusedRead(
+                seq=int(r["seq"]), provider=Address(r["provider"]),
+                patient=Address(r["patient"]),
+                record_id=RecordId(_unhex(r["record_id"])), reason=str(r["reason"]),
+                refused_at=int(r["refused_at"]), head_block=int(r["head_block"]))
+                for r in answer["attempts"]),
+            suppressed=tuple(SuppressedRefusals(
+                provider=Address(s["provider"]),
+                patient=Address(s["patient"]) if s["patient"] else None,
+                hour_start=int(s["hour_start"]), count=int(s["count"]),
+                last_at=int(s["last_at"]), last_block=int(s["last_block"]))
+                for s in answer["suppressed"]))
+
     def revoke_all(self, *, provider: Address, tx_hash: bytes,
                    patient: Address | None = None) -> tuple[bytes, int]:
         """Confirm the wallet's ``revokeAll`` (no signed form): every fragment of the pair
@@ -330,11 +362,12 @@ class ApiClient:
         return _unhex(answer["tx_hash"]), int(answer["block_number"])
 
     def leave_emergency_kit(self, *, provider: Address,
-                            kfrags: Mapping[bytes, Sequence[bytes]]) -> int:
-        """Leave key fragments of some scopes for ``provider``'s break-glass (replacing its
-        earlier kit); how many the service kept."""
+                            kfrags: Mapping[bytes, Sequence[bytes]], epoch: int = 0) -> int:
+        """Leave key fragments of some scopes (of one key epoch) for ``provider``'s break-glass
+        (replacing its earlier kit of that epoch); how many the service kept."""
         answer = self._call("POST", "/patient/emergency-kits",
-                            body={"provider": provider, "kfrags": _kfrags(kfrags)})
+                            body={"provider": provider, "kfrags": _kfrags(kfrags),
+                                  "epoch": int(epoch)})
         return int(answer["kfrags_left"])
 
     # -- messages ----------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.scopes import scope_label
 from kizuna.errors import ConfigError, InputError, IntegrityError
-from kizuna.services import care, grants, guardians
+from kizuna.services import care, grants, guardians, refusals
 from kizuna.services import inbox as inboxes
 from kizuna.services import records as recordstore
 from kizuna.services.onchain import SentTransaction, checked_address
@@ -364,6 +364,10 @@ class PatientClient:
     def reads(self) -> list[inboxes.ReadEntry]:
         """Who read which of my records, and when."""
         return self.service.reads_of(patient=self.address)
+
+    def attempted_reads(self) -> refusals.AttemptedReads:
+        """Read requests of providers that were refused (no grant, revoked, expired, ...)."""
+        return self.service.attempted_reads_of(patient=self.address)
 
     def now(self) -> int:
         """The chain's clock (block time), for expiries."""

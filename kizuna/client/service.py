@@ -26,7 +26,7 @@ from kizuna.errors import NotFoundError
 from kizuna.proxy.kfrags import ScopeKeys
 from kizuna.receipts.request import ReadRequest
 from kizuna.receipts.request import proxy_domain as _proxy_domain
-from kizuna.services import care, emergency, grants, guardians, inbox, records, requests
+from kizuna.services import care, emergency, grants, guardians, inbox, records, refusals, requests
 from kizuna.services.onchain import SentTransaction
 from kizuna.services.read import ReadGrant, serve_read
 from kizuna.storage.store import ContentStream
@@ -80,6 +80,7 @@ class KizunaService(Protocol):
     def get_record(self, record_id: RecordId) -> records.RecordInfo: ...
     def open_own_record(self, *, patient: Address, record_id: RecordId) -> ContentStream: ...
     def reads_of(self, *, patient: Address) -> list[inbox.ReadEntry]: ...
+    def attempted_reads_of(self, *, patient: Address) -> refusals.AttemptedReads: ...
 
     # -- grants ------------------------------------------------------------------------------
 
@@ -226,6 +227,9 @@ class LocalService(ChainDocuments):
 
     def reads_of(self, *, patient: Address) -> list[inbox.ReadEntry]:
         return inbox.reads_of(self.ctx, patient=patient)
+
+    def attempted_reads_of(self, *, patient: Address) -> refusals.AttemptedReads:
+        return refusals.attempted_reads(self.ctx, patient=patient)
 
     def grant_access(self, *, patient: Address, provider: Address,
                      scope_ids: Sequence[ScopeId], expires_at: int,

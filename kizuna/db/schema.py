@@ -163,6 +163,40 @@ emergency_kits = Table(
 )
 """Fragments a patient left for break-glass, per (patient, provider, scope)."""
 
+# --- refused reads (kizuna.services.refusals) ---------------------------------------------------
+
+refused_reads = Table(
+    "refused_reads",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("provider", String(42), nullable=False),
+    Column("patient", String(42), nullable=False),
+    Column("record_id", LargeBinary(32), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("refused_at", BigInteger, nullable=False),
+    Column("head_block", BigInteger, nullable=False),
+    Index("refused_reads_by_patient", "patient", "refused_at"),
+    Index("refused_reads_by_provider", "provider", "refused_at"),
+)
+"""A validly signed read request the access check refused: who asked, for whose record, why
+(a reason code), when, at which head. No plaintext, no request body, no signature."""
+
+refused_read_counts = Table(
+    "refused_read_counts",
+    metadata,
+    Column("provider", String(42), primary_key=True),
+    Column("patient", String(42), primary_key=True),
+    Column("hour", BigInteger, primary_key=True),
+    Column("recorded", Integer, nullable=False),
+    Column("suppressed", Integer, nullable=False),
+    Column("last_at", BigInteger, nullable=False),
+    Column("last_block", BigInteger, nullable=False),
+)
+"""The rate limit of ``refused_reads`` per (provider, patient, hour): rows written, refusals
+only counted, and the time and head block of the last refusal counted. ``patient = ''`` is the
+provider's row for the hour across all patients."""
+
 __all__ = [
     "care_messages",
     "emergency_kits",
@@ -173,6 +207,8 @@ __all__ = [
     "receipt_batches",
     "receipts",
     "records",
+    "refused_read_counts",
+    "refused_reads",
     "sessions",
     "siwe_nonces",
 ]

@@ -99,6 +99,8 @@ class EntryKind(StrEnum):
     RECEIPT_ROOT_ANCHORED = "receipt-root-anchored"
     PROVIDER_EVENT = "provider-registry"
     READ = "read"
+    REFUSED_READ = "refused-read"
+    REFUSED_READS_SUPPRESSED = "refused-reads-suppressed"
 
 
 _REGISTRY_STATES: Mapping[str, bool] = {
@@ -442,6 +444,8 @@ def full_log(chain: Chain, *, index: EventIndex | None = None, from_chain: bool 
             if until is not None and receipt.served_at > until:
                 continue
             entries.append(read_entry(receipt, history))
+        entries.extend(refused_entries(database, patient=want_patient, provider=want_provider,
+                                       since=since, until=until))
         # A read sits after the events of the head block it was decided at.
         entries.sort(key=lambda x: (x.block_number, x.log_index if x.log_index >= 0 else 1 << 40,
                                     x.time))
@@ -468,6 +472,32 @@ def read_entry(receipt: ReceiptRow, history: ChainHistory) -> AuditEntry:
         details={"requestId": "0x" + receipt.request_id.hex(), "issuedAt": receipt.issued_at,
                  "batchRoot": "0x" + receipt.batch_root.hex() if receipt.batch_root else None},
     )
+
+
+def refused_entries(database: Database, *, patient: Address | None = None,
+                    provider: Address | None = None, since: int | None = None,
+                    until: int | None = None) -> list[AuditEntry]:
+    """The refused reads the service recorded (kizuna.services.refusals) as ``REFUSED_READ``
+    entries (at the head block the service had seen, after that block's events), and each hour
+    whose further refusals were only counted as one ``REFUSED_READS_SUPPRESSED`` entry at its
+    last counted refusal (``details.count``; no patient when past the provider's cap)."""
+    from kizuna.services.refusals import RefusalLog
+
+    refusals = RefusalLog(database)
+    out = [AuditEntry(kind=EntryKind.REFUSED_READ, event="refused-read",
+                      block_number=r.head_block, log_index=-1, tx_hash=b"", time=r.refused_at,
+                      patient=r.patient, provider=r.provider, record_id=r.record_id,
+                      flags=frozenset({"refused"}), details={"reason": r.reason})
+           for r in refusals.attempts(patient=patient, provider=provider, since=since,
+                                      until=until, limit=1 << 62)]
+    for s in refusals.suppressed(patient=patient, provider=provider, since=since, until=until):
+        out.append(AuditEntry(kind=EntryKind.REFUSED_READS_SUPPRESSED, event="refused-read",
+                              block_number=s.last_block, log_index=-1, tx_hash=b"",
+                              time=s.last_at,
+                              patient=s.patient, provider=s.provider,
+                              flags=frozenset({"refused", "rate-limited"}),
+                              details={"count": s.count, "hourStart": s.hour_start}))
+    return out
 
 
 # =============================================================================================
@@ -1088,6 +1118,7 @@ __all__ = [
     "load_history",
     "load_receipts",
     "read_entry",
+    "refused_entries",
     "verify_access",
     "verify_content",
     "verify_receipts",

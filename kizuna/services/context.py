@@ -23,6 +23,7 @@ from kizuna.proxy.capsules import CapsuleCache
 from kizuna.proxy.kfrags import KfragStore
 from kizuna.receipts.request import MAX_CLOCK_SKEW_S, proxy_domain
 from kizuna.receipts.store import ReceiptStore
+from kizuna.services.refusals import RefusalLimits, RefusalLog
 from kizuna.storage.store import ContentStore
 
 DEFAULT_INLINE_MAX_BYTES = 64 * 1024
@@ -42,6 +43,8 @@ class ServiceContext:
     kfrags: KfragStore
     receipts: ReceiptStore
     capsules: CapsuleCache
+    refusals: RefusalLog
+    """Refused reads (kizuna.services.refusals), written on refusal only."""
     domain: Eip712Domain
     """The proxy's EIP-712 domain (read requests, scope-key statements)."""
     anchor_signer: Signer | None = None
@@ -54,7 +57,8 @@ class ServiceContext:
     def build(cls, *, chain: Chain, index: FreshIndex | EventIndex, store: ContentStore,
               db: Database, anchor_signer: Signer | None = None,
               max_clock_skew_s: int = MAX_CLOCK_SKEW_S,
-              read_inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES) -> ServiceContext:
+              read_inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES,
+              refusal_limits: RefusalLimits | None = None) -> ServiceContext:
         fresh = index if isinstance(index, FreshIndex) else FreshIndex(chain, index)
         records = RecordDirectory(db)
         domain = proxy_domain(chain_id=chain.chain_id,
@@ -62,7 +66,8 @@ class ServiceContext:
         return cls(chain=chain, index=fresh, store=store, db=db, records=records,
                    access=AccessCheck(chain=chain, index=fresh, db=db, records=records),
                    kfrags=KfragStore(db, domain=domain), receipts=ReceiptStore(db),
-                   capsules=CapsuleCache(store), domain=domain, anchor_signer=anchor_signer,
+                   capsules=CapsuleCache(store), refusals=RefusalLog(db, refusal_limits),
+                   domain=domain, anchor_signer=anchor_signer,
                    max_clock_skew_s=max_clock_skew_s,
                    read_inline_max_bytes=read_inline_max_bytes)
 

@@ -8,6 +8,10 @@ What each resource says (docs/audit.md has the full mapping):
   (identifier = record id, details: CID, blinded scope, request id, head block, batch root and
   the anchoring transaction) and the patient; the observer is the Kizuna proxy (the AccessLog
   contract it anchors into).
+* **AuditEvent** of a refused read (one per recorded refusal, kizuna.services.refusals): the
+  same ``read`` with outcome ``4`` (minor failure: refused, nothing disclosed), ``outcomeDesc``
+  and a ``refusal-reason`` detail; one more per hour whose further refusals the rate limit only
+  counted (``suppressed-count`` detail).
 * **Consent** (one per grant state — each ``AccessGranted`` of a scope until it is replaced,
   revoked, ended by ``revokeAll`` or expires): patient, provider as a ``PRCP`` actor, the scope
   id *blinded* (the label is known only to the patient, so the auditor sees an opaque code),
@@ -37,6 +41,7 @@ from sqlalchemy import select
 
 from kizuna.db import schema
 from kizuna.services.audit import ChainHistory, ReceiptRow, load_history, load_receipts
+from kizuna.services.refusals import RefusalLog, RefusedRead, SuppressedRefusals
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -153,6 +158,90 @@ def audit_event(receipt: ReceiptRow, history: ChainHistory, *, cid: str | None,
             },
         ],
     }
+
+
+def _refused_event(*, event_id: str, provider: str, patient: str | None, start: int, end: int,
+                   description: str, record: dict[str, Any] | None,
+                   details: list[dict[str, Any]], access_log: str) -> dict[str, Any]:
+    """The shape of a refused read's ``AuditEvent``: a ``read`` with outcome ``4`` (minor
+    failure: the request was refused, as an HTTP 403 is; nothing was disclosed)."""
+    entities: list[dict[str, Any]] = []
+    if record is not None or details:
+        what: dict[str, Any] = {"what": record} if record is not None else {}
+        entities.append({
+            **what,
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                     "code": "2", "display": "System Object"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role",
+                     "code": "4", "display": "Domain Resource"},
+            "detail": details,
+        })
+    if patient is not None:
+        entities.append({
+            "what": _account(patient, "patient"),
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+                     "code": "1", "display": "Person"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role",
+                     "code": "1", "display": "Patient"},
+        })
+    resource: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": event_id,
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type",
+                 "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": "read",
+                     "display": "read"}],
+        "action": "R",
+        "period": {"start": _instant(start), "end": _instant(end)},
+        "recorded": _instant(end),
+        "outcome": "4",
+        "outcomeDesc": description,
+        "agent": [{
+            "type": {"coding": [{"system": _V3_PARTICIPATION, "code": "IRCP",
+                                 "display": "information recipient"}]},
+            "who": _account(provider, "provider"),
+            "requestor": True,
+        }],
+        "source": {
+            "observer": {**_account(access_log), "display": "Kizuna proxy (AccessLog)"},
+            "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                      "code": "4", "display": "Application Server"}],
+        },
+    }
+    if entities:
+        resource["entity"] = entities
+    return resource
+
+
+def refused_audit_event(refusal: RefusedRead, *, access_log: str) -> dict[str, Any]:
+    """One refused read (kizuna.services.refusals) as an ``AuditEvent`` with outcome ``4``."""
+    return _refused_event(
+        event_id=_id("refused-read", str(refusal.seq), refusal.provider,
+                     bytes(refusal.record_id).hex()),
+        provider=refusal.provider, patient=refusal.patient, start=refusal.refused_at,
+        end=refusal.refused_at, description=f"read refused: {refusal.reason}",
+        record={"identifier": {"system": RECORD_SYSTEM,
+                               "value": _hex(refusal.record_id)}},
+        details=[{"type": "refusal-reason", "valueString": refusal.reason},
+                 {"type": "head-block", "valueString": str(refusal.head_block)}],
+        access_log=access_log)
+
+
+def suppressed_audit_event(counted: SuppressedRefusals, *, access_log: str) -> dict[str, Any]:
+    """An hour's refused reads that the rate limit only counted, as one ``AuditEvent``."""
+    scope = (f"of {counted.patient}'s records" if counted.patient is not None
+             else "past the provider's hourly cap (patients not recorded)")
+    return _refused_event(
+        event_id=_id("refused-reads-suppressed", counted.provider, counted.patient or "",
+                     str(counted.hour_start)),
+        provider=counted.provider, patient=counted.patient, start=counted.hour_start,
+        end=max(counted.hour_start, counted.last_at),
+        description=f"{counted.count} further read(s) refused {scope} in this hour, counted "
+                    "but not recorded one by one (rate limit)",
+        record=None,
+        details=[{"type": "suppressed-count", "valueString": str(counted.count)},
+                 {"type": "head-block", "valueString": str(counted.last_block)}],
+        access_log=access_log)
 
 
 # -- Consent ---------------------------------------------------------------------------------
@@ -317,6 +406,11 @@ def export_bundle(chain: Chain, database: Database, *, index: EventIndex | None 
             continue
         resources.append(audit_event(receipt, history, cid=cids.get(bytes(receipt.record_id)),
                                      access_log=access_log))
+    refusals = RefusalLog(database)
+    resources.extend(refused_audit_event(r, access_log=access_log) for r in refusals.attempts(
+        patient=want_patient, provider=want_provider, limit=1 << 62))
+    resources.extend(suppressed_audit_event(c, access_log=access_log)
+                     for c in refusals.suppressed(patient=want_patient, provider=want_provider))
     resources.extend(consents(history, now=now, patient=want_patient, provider=want_provider))
     if want_provider is None:
         resources.extend(provenances(history, cids=cids, patient=want_patient))
@@ -337,4 +431,6 @@ __all__ = [
     "consents",
     "export_bundle",
     "provenances",
+    "refused_audit_event",
+    "suppressed_audit_event",
 ]

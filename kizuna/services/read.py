@@ -25,9 +25,10 @@ import time
 from dataclasses import dataclass
 
 from kizuna.crypto import pre
-from kizuna.errors import AccessDenied, IntegrityError
+from kizuna.errors import AccessDenied, IntegrityError, NotFoundError
 from kizuna.receipts.request import ReadRequest, verify_request
 from kizuna.services.context import ServiceContext
+from kizuna.services.refusals import record_refusal
 from kizuna.types import Address, Cid, RecordId, ScopeId
 
 
@@ -67,8 +68,14 @@ def serve_read(ctx: ServiceContext, *, request: ReadRequest, signature: bytes,
     malformed signature, ``AccessDenied`` subclasses for a wrong signer / stale / replayed
     request / no live grant / no key fragments, ``NotFoundError`` for an unknown record."""
     verify_request(request, signature, ctx.domain, now=now, max_skew=ctx.max_clock_skew_s)
-    grant = ctx.access.check_read(provider=request.provider, record_id=request.record_id,
-                                  patient=request.patient)
+    try:
+        grant = ctx.access.check_read(provider=request.provider, record_id=request.record_id,
+                                      patient=request.patient)
+    except (AccessDenied, NotFoundError) as refusal:
+        # A signed request the access check refused leaves a trace for the patient and the
+        # auditors (kizuna.services.refusals); the refusal itself is re-raised unchanged.
+        record_refusal(ctx, request=request, error=refusal, now=now)
+        raise
     record = ctx.records.get(request.record_id)
     stored = ctx.kfrags.get(patient=grant.patient, scope_id=grant.scope_id,
                             provider=grant.grantee)

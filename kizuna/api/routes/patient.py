@@ -20,9 +20,12 @@ from kizuna.api.convert import authorization, hexed, record_out, shaped, unhex
 from kizuna.api.deps import ActingPatient, CurrentSession, State
 from kizuna.api.errors import error_responses
 from kizuna.api.schemas import (
+    AttemptedReadsOut,
     AuthorizationIn,
     EmergencyKitIn,
     EmergencyKitOut,
+    KfragsIn,
+    KfragsOut,
     GrantIn,
     GrantOut,
     GuardianOut,
@@ -32,6 +35,7 @@ from kizuna.api.schemas import (
     RecordOut,
     RevokeAllIn,
     RevokeIn,
+    ScopeEpochOut,
     ScopeKeysIn,
     TxOut,
 )
@@ -42,6 +46,7 @@ from kizuna.services import grants as grant_service
 from kizuna.services import guardians as guardian_service
 from kizuna.services import inbox as inbox_service
 from kizuna.services import records as record_service
+from kizuna.services import refusals as refusal_service
 from kizuna.services.onchain import SentTransaction
 
 router = APIRouter(prefix="/patient", tags=["patient"])
@@ -54,7 +59,7 @@ RecordIdPath = Annotated[Hex32, Path(description="the record id (0x + 64 hex dig
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         "description": "the envelope (ciphertext + capsule), streamed"}},
-    responses=error_responses(401, 403, 404, 409, 413, 422, 503))
+    responses=error_responses(401, 403, 404, 409, 413, 422, 429, 503))
 async def upload(
     request: Request, record_id: RecordIdPath, patient: ActingPatient, state: State,
     scope_id: Annotated[Hex32, Header(alias="X-Kizuna-Scope-Id")],
@@ -65,6 +70,10 @@ async def upload(
         alias="X-Kizuna-Supersedes",
         description="a new version of this record of the patient's (its newest): the "
         "signature names it, the chain marks it superseded")] = None,
+    epoch: Annotated[int | None, Header(
+        alias="X-Kizuna-Scope-Epoch", ge=0, lt=1 << 64,
+        description="the scope key epoch the envelope is encrypted to; it must be the "
+        "scope's current one (409 otherwise; absent: 0)")] = None,
 ) -> RecordOut:
     """Store an envelope (streamed into the content store, constant memory) and register it
     on-chain for the patient; the record exists only once the chain confirmed it. With
@@ -81,7 +90,8 @@ async def upload(
             state.ctx, patient=patient, record_id=unhex("record_id", record_id),
             scope_id=unhex("scope_id", scope_id), envelope=chunks,  # type: ignore[arg-type]
             registration=auth, max_size=limit, relayer=state.relayer,
-            supersedes=unhex("X-Kizuna-Supersedes", supersedes) if supersedes else None)
+            supersedes=unhex("X-Kizuna-Supersedes", supersedes) if supersedes else None,
+            epoch=epoch)
 
     return record_out(await consume_body(request, limit, store))
 
@@ -108,12 +118,34 @@ def download(record_id: RecordIdPath, session: CurrentSession, state: State) -> 
 
 @router.post("/scope-keys", status_code=204, responses=error_responses(401, 422))
 def scope_keys(body: ScopeKeysIn, session: CurrentSession, state: State) -> None:
-    """Bind a scope's Umbral public keys to the patient (signed by their wallet)."""
+    """Bind a scope's Umbral public keys of one key epoch to the patient (signed by their
+    wallet)."""
     grant_service.register_scope_keys(
         state.ctx, patient=session.address, scope_id=unhex("scope_id", body.scope_id),
         delegating_key=unhex("delegating_key", body.delegating_key),
         verifying_key=unhex("verifying_key", body.verifying_key),
-        signature=unhex("signature", body.signature))
+        signature=unhex("signature", body.signature), epoch=body.epoch)
+
+
+@router.get("/scope-epochs/{scope_id}", response_model=ScopeEpochOut,
+            responses=error_responses(401, 403, 422, 503))
+def scope_epoch(scope_id: Annotated[Hex32, Path(description="the scope id")],
+                patient: ActingPatient, state: State) -> ScopeEpochOut:
+    """The scope's key epoch at the chain head: new records are encrypted to its key, and a
+    revocation moves it (re-issue fragments with ``POST /patient/kfrags``)."""
+    return ScopeEpochOut(scope_id=scope_id, epoch=grant_service.scope_epoch(
+        state.ctx, patient=patient, scope_id=unhex("scope_id", scope_id)))
+
+
+@router.post("/kfrags", response_model=KfragsOut,
+             responses=error_responses(401, 403, 404, 422, 503))
+def reissue_kfrags(body: KfragsIn, patient: ActingPatient, state: State) -> KfragsOut:
+    """Fragments of one key epoch for a live grant (no chain action): the rekey after a
+    revocation, for the grantees that remain (403 without a live grant)."""
+    return KfragsOut(kfrags_stored=grant_service.reissue_kfrags(
+        state.ctx, patient=patient, provider=body.provider,
+        scope_id=unhex("scope_id", body.scope_id), epoch=body.epoch,
+        kfrags=[unhex("kfrags", f) for f in body.kfrags]))
 
 
 @router.post("/grants", response_model=TxOut,
@@ -172,6 +204,15 @@ def reads(patient: ActingPatient, state: State,
         state.ctx, patient=patient, since=since)]
 
 
+@router.get("/reads/attempted", response_model=AttemptedReadsOut, responses=_ACTING)
+def attempted_reads(patient: ActingPatient, state: State,
+                    since: int | None = Query(None, ge=0, lt=1 << 63)) -> AttemptedReadsOut:
+    """Read requests of providers that the access check refused (no grant, revoked, expired,
+    ...), and the hours whose further refusals were only counted (the rate limit)."""
+    return shaped(AttemptedReadsOut, refusal_service.attempted_reads(
+        state.ctx, patient=patient, since=since))
+
+
 @router.post("/revocations/all", response_model=TxOut,
              responses=error_responses(401, 403, 404, 409, 422, 503))
 def revoke_all(body: RevokeAllIn, patient: ActingPatient, state: State) -> TxOut:
@@ -195,7 +236,7 @@ def emergency_kit(body: EmergencyKitIn, session: CurrentSession,
     left = emergency_service.leave_kit(
         state.ctx, patient=session.address, provider=body.provider,
         kfrags={unhex("kfrags", k): [unhex("kfrags", f) for f in v]
-                for k, v in body.kfrags.items()})
+                for k, v in body.kfrags.items()}, epoch=body.epoch)
     return EmergencyKitOut(
         provider=body.provider, kfrags_left=left,
         scope_ids=[hexed(s) for s in emergency_service.kit_scopes(
