@@ -8,7 +8,10 @@ access check uses: every read first brings the index up to the node's current he
   head block the index reached, and returns an :class:`AccessDecision` naming that block;
 * the index queries (:meth:`FreshIndex.grantees`, ...) see every event up to that head, so a
   revoke mined before the read is reflected in it;
-* :meth:`FreshIndex.decide_at` refuses (``StaleRead``) a block older than the index's head.
+* :meth:`FreshIndex.decide_at` refuses (``StaleRead``) a block older than the index's head;
+* :meth:`FreshIndex.standing` is an account's provider activity and AccessControl roles at the
+  head (what the API checks at every role-gated request: a suspension or a revoked role mined
+  before the request is seen by it).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kizuna.chain.index.store import EventIndex
+from kizuna.chain.index.store import EventIndex, Standing
 from kizuna.chain.models import (
     AccessRequest,
     BlockRef,
@@ -122,6 +125,20 @@ class FreshIndex:
     def receipt_batches(self) -> list[ReceiptBatch]:
         self.index.sync()
         return self.index.receipt_batches()
+
+    def standing(self, account: Address) -> Standing:
+        """Whether ``account`` is an active provider and which roles it holds, at the head
+        (the block the answer is at is never older than the node's head when this began)."""
+        self.index.sync()
+        return self.index.standing(account)
+
+    def provider_active(self, provider: Address) -> bool:
+        """Whether ``provider`` is registered and not suspended, at the head."""
+        return self.standing(provider).provider_active
+
+    def has_role(self, contract: str, role: bytes, account: Address) -> bool:
+        """Whether ``account`` holds AccessControl ``role`` in ``contract``, at the head."""
+        return self.standing(account).has_role(contract, role)
 
 
 __all__ = ["AccessDecision", "FreshIndex"]

@@ -4,7 +4,10 @@ One handler per event, each a few SQL statements mirroring what the contract did
 emitted the event (see ConsentLedger.sol): a grant upserts the (patient, provider, scope) row
 with its block, ``AllAccessRevoked`` records the block (grants from that block or earlier are
 dead, exactly as ``_isLive`` says) and closes the pair's request and emergency access, and so on.
-Events with no projection (``GuardianActed``, role changes) live in ``raw_logs`` only.
+``RoleGranted`` / ``RoleRevoked`` of the AccessControl contracts (``ProviderRegistry``'s
+registrars, ``AccessLog``'s anchorers and auditors) keep the ``roles`` table: who holds which role
+now, which the API reads at every role-gated request. Events with no projection
+(``GuardianActed``, ``RoleAdminChanged``) live in ``raw_logs`` only.
 """
 
 from __future__ import annotations
@@ -184,6 +187,24 @@ def _key_rotated(e: DecodedEvent) -> Iterator[Statement]:
                 (a["umbralPublicKey"], a["provider"]))
 
 
+def _role_granted(e: DecodedEvent) -> Iterator[Statement]:
+    a = e.args
+    # AccessControl emits RoleGranted only when the account did not hold the role; the upsert
+    # keeps a replay idempotent all the same.
+    yield (
+        "INSERT INTO roles (contract, role, account, granted_block) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (contract, role, account) DO UPDATE SET "
+        "granted_block = excluded.granted_block",
+        (e.contract, a["role"], a["account"], e.block_number),
+    )
+
+
+def _role_revoked(e: DecodedEvent) -> Iterator[Statement]:
+    a = e.args  # revokeRole and renounceRole both emit it
+    yield ("DELETE FROM roles WHERE contract = ? AND role = ? AND account = ?",
+           (e.contract, a["role"], a["account"]))
+
+
 def _anchored(e: DecodedEvent) -> Iterator[Statement]:
     a = e.args
     yield (
@@ -213,6 +234,10 @@ HANDLERS: Mapping[tuple[str, str], Handler] = {
     ("ProviderRegistry", "ProviderSuspended"): _provider_suspended,
     ("ProviderRegistry", "ProviderReinstated"): _provider_reinstated,
     ("ProviderRegistry", "UmbralKeyRotated"): _key_rotated,
+    ("ProviderRegistry", "RoleGranted"): _role_granted,
+    ("ProviderRegistry", "RoleRevoked"): _role_revoked,
+    ("AccessLog", "RoleGranted"): _role_granted,
+    ("AccessLog", "RoleRevoked"): _role_revoked,
     ("AccessLog", "ReceiptRootAnchored"): _anchored,
 }
 """(contract, event) → projection handler. Events not listed are kept raw only."""

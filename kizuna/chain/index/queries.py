@@ -195,6 +195,33 @@ def providers(db: sqlite3.Connection, *, active_only: bool) -> list[Provider]:
             for r in db.execute(sql)]
 
 
+def provider_active(db: sqlite3.Connection, provider: Address) -> bool:
+    """Whether ``provider`` is registered and not suspended (``isActiveProvider``)."""
+    row = db.execute("SELECT active FROM providers WHERE address = ?", (provider,)).fetchone()
+    return row is not None and bool(row[0])
+
+
+def has_role(db: sqlite3.Connection, contract: str, role: bytes, account: Address) -> bool:
+    """Whether ``account`` holds AccessControl ``role`` in ``contract`` (``hasRole``)."""
+    row = db.execute("SELECT 1 FROM roles WHERE contract = ? AND role = ? AND account = ?",
+                     (contract, bytes(role), account)).fetchone()
+    return row is not None
+
+
+def roles_of(db: sqlite3.Connection, account: Address) -> list[tuple[str, bytes]]:
+    """Every (contract, role id) ``account`` holds, sorted."""
+    rows = db.execute("SELECT contract, role FROM roles WHERE account = ? "
+                      "ORDER BY contract, role", (account,))
+    return [(r[0], bytes(r[1])) for r in rows]
+
+
+def role_holders(db: sqlite3.Connection, contract: str, role: bytes) -> list[Address]:
+    """Every account holding ``role`` in ``contract``, sorted."""
+    rows = db.execute("SELECT account FROM roles WHERE contract = ? AND role = ? "
+                      "ORDER BY account", (contract, bytes(role)))
+    return [r[0] for r in rows]
+
+
 def receipt_batches(db: sqlite3.Connection) -> list[ReceiptBatch]:
     rows = db.execute("SELECT batch_index, root, count, from_time, to_time, anchored_by,"
                       " block_number, tx_hash FROM receipt_batches ORDER BY batch_index")
@@ -213,8 +240,12 @@ __all__ = [
     "grants_to",
     "guardians_of",
     "has_access",
+    "has_role",
+    "provider_active",
     "providers",
     "receipt_batches",
     "records_of",
+    "role_holders",
+    "roles_of",
     "wards_of",
 ]

@@ -14,7 +14,8 @@ Three kinds of tables:
   store time): each block range is indexed exactly once (rolled back before it is re-read), and
   the rare readers — a rollback, a rebuild — scan and sort;
 * projections — the current state the queries read (grants, records, care events, emergency
-  accesses, requests, guardians, providers, receipt batches), updated as logs arrive;
+  accesses, requests, guardians, providers, AccessControl roles, receipt batches), updated as
+  logs arrive;
 * ``emergency_reviews`` — local review marks of emergency accesses (not chain data; kept
   across rebuilds, keyed by transaction hash and log index).
 """
@@ -131,6 +132,14 @@ CREATE TABLE IF NOT EXISTS providers (
     active INTEGER NOT NULL,
     registered_block BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS roles (
+    contract TEXT NOT NULL,
+    role {blob} NOT NULL,
+    account TEXT NOT NULL,
+    granted_block BIGINT NOT NULL,
+    PRIMARY KEY (contract, role, account)
+);
+CREATE INDEX IF NOT EXISTS roles_by_account ON roles (account);
 CREATE TABLE IF NOT EXISTS receipt_batches (
     batch_index BIGINT PRIMARY KEY,
     root {blob} NOT NULL,
@@ -153,6 +162,7 @@ PROJECTION_TABLES = (
     "guardians",
     "emergency_policies",
     "providers",
+    "roles",
     "receipt_batches",
 )
 """Tables derived from ``raw_logs``: emptied and replayed after a reorg."""

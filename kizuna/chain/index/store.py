@@ -145,6 +145,22 @@ class IndexSource:
         return f"{self.chain_id}:{self.start_block}:{names}"
 
 
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What the chain says of one account at one block: whether it is an active provider in
+    the ``ProviderRegistry`` and which AccessControl roles it holds, as (contract name, role
+    id) pairs (e.g. ``("AccessLog", keccak256("KIZUNA_AUDITOR_ROLE"))``)."""
+
+    account: Address
+    block: BlockRef
+    """The index head the answer is at (every event up to it applied, none after)."""
+    provider_active: bool
+    roles: frozenset[tuple[str, bytes]]
+
+    def has_role(self, contract: str, role: bytes) -> bool:
+        return (contract, bytes(role)) in self.roles
+
+
 def _hex(value: int) -> str:
     return hex(value)
 
@@ -242,12 +258,22 @@ class EventIndex:
                     ("source", self.source.fingerprint),
                     ("last_block", str(self.source.start_block - 1)),
                 ])
-            elif meta.get("schema") != str(SCHEMA_VERSION):
-                raise ConfigError(f"index schema {meta.get('schema')} is not {SCHEMA_VERSION}: "
-                                  "delete the index file, it is rebuilt from the chain")
             elif meta.get("source") != self.source.fingerprint:
                 raise ConfigError("this index file belongs to another chain or deployment "
                                   f"({meta.get('source')}); use another path or delete it")
+            elif meta.get("schema") not in ("1", str(SCHEMA_VERSION)):
+                raise ConfigError(f"index schema {meta.get('schema')} is not {SCHEMA_VERSION}: "
+                                  "delete the index file, it is rebuilt from the chain")
+            projected = ",".join(f"{c}.{e}" for c, e in projections.projected_events())
+            if meta and (meta.get("schema") != str(SCHEMA_VERSION)
+                         or meta.get("projected") != projected):
+                # An index written by an older Kizuna (schema 1, or fewer projected events, e.g.
+                # before scope epochs and roles were projected): every log is in raw_logs, so
+                # the projections are replayed from there once instead of re-reading the chain.
+                self._rebuild(cur)
+            cur.executemany("INSERT INTO index_meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                            "DO UPDATE SET value = excluded.value",
+                            [("schema", str(SCHEMA_VERSION)), ("projected", projected)])
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -634,6 +660,48 @@ class EventIndex:
         with self._lock:
             return queries.providers(self.db, active_only=active_only)
 
+    def _require_head(self, at: BlockRef | None) -> None:
+        """The projections hold the state at the index's head: a question about another
+        block (``at``) cannot be answered from them."""
+        if at is None:
+            return
+        head = self.last_block
+        if at.number < head:
+            raise StaleRead(at.number, head)
+        if at.number > head:
+            raise ChainError(f"the index has reached block {head}, not {at.number}: sync first")
+
+    def provider_active(self, provider: Address, *, at: BlockRef | None = None) -> bool:
+        """Whether ``provider`` is registered and not suspended, at the index head (``at``:
+        which must be that head)."""
+        with self._lock:
+            self._require_head(at)
+            return queries.provider_active(self.db, provider)
+
+    def has_role(self, contract: str, role: bytes, account: Address, *,
+                 at: BlockRef | None = None) -> bool:
+        """Whether ``account`` holds AccessControl ``role`` in ``contract`` (a name of the
+        deployment: ``ProviderRegistry``, ``AccessLog``), at the index head."""
+        with self._lock:
+            self._require_head(at)
+            return queries.has_role(self.db, contract, role, account)
+
+    def role_holders(self, contract: str, role: bytes) -> list[Address]:
+        """Every account holding ``role`` in ``contract`` at the index head, sorted."""
+        with self._lock:
+            return queries.role_holders(self.db, contract, role)
+
+    def standing(self, account: Address) -> Standing:
+        """Provider activity and roles of ``account``, with the head they are at (read
+        together under the index's lock: no sync can move the head in between)."""
+        with self._lock:
+            head = self.head
+            if head is None:
+                raise ChainError("the index has not been synced yet")
+            return Standing(account=account, block=head,
+                            provider_active=queries.provider_active(self.db, account),
+                            roles=frozenset(queries.roles_of(self.db, account)))
+
     def receipt_batches(self) -> list[ReceiptBatch]:
         """Every anchored receipt batch, in order."""
         with self._lock:
@@ -653,4 +721,4 @@ class EventIndex:
         return out
 
 
-__all__ = ["EventIndex", "IndexSource", "StaleRead"]
+__all__ = ["EventIndex", "IndexSource", "StaleRead", "Standing"]
