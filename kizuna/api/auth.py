@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
-from eth_utils.crypto import keccak
 from pydantic import ValidationError
 from siwe import siwe as siwe_lib
 from sqlalchemy import delete, insert, select, update
 
 from kizuna.api.errors import NotAuthenticated
+from kizuna.chain.agents.access_log import AUDITOR_ROLE
 from kizuna.chain.transactions import node_errors
 from kizuna.db import Database
 from kizuna.db.schema import sessions, siwe_nonces
@@ -45,8 +45,6 @@ from kizuna.types import Address
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
 
-AUDITOR_ROLE = keccak(text="KIZUNA_AUDITOR_ROLE")
-"""The AccessControl role id of auditors in ``AccessLog`` (see the module docstring)."""
 
 CLOCK_SKEW = timedelta(seconds=30)
 """How far in the future an ``Issued At`` may be (clocks of wallets drift)."""

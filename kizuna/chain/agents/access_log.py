@@ -5,16 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3.types import BlockIdentifier
 
-from kizuna.chain.agents.base import Agent, as_bytes32, as_bytes32_list
+from kizuna.chain.agents.base import AccessControlAgent, as_bytes32, as_bytes32_list
 from kizuna.chain.models import ContractCall, ReceiptBatch, TxReceipt
 from kizuna.chain.signers import Signer
 from kizuna.errors import InputError
 from kizuna.types import Address
 
+AUDITOR_ROLE = keccak(text="KIZUNA_AUDITOR_ROLE")
+"""The AccessControl role id of auditors in ``AccessLog``. The contract does not declare it
+(nothing on-chain needs it), but ``AccessControl`` accepts any role id: the admin grants it with
+``grantRole`` (``kizuna admin grant-role auditor``) and the service reads it at each request."""
 
-class AccessLogAgent(Agent):
+
+class AccessLogAgent(AccessControlAgent):
     """``AccessLog``: the Merkle roots of providers' read receipts, batch by batch."""
 
     contract_name = "AccessLog"
@@ -50,6 +56,12 @@ class AccessLogAgent(Agent):
     def is_anchorer(self, account: Address) -> bool:
         return bool(self._view("hasRole", self.anchor_role(), to_checksum_address(account)))
 
+    def auditor_role(self) -> bytes:
+        return AUDITOR_ROLE
+
+    def is_auditor(self, account: Address, *, block: BlockIdentifier = "latest") -> bool:
+        return self.has_role(AUDITOR_ROLE, account, block=block)
+
     # ========================================================================================
     # Transactions
     # ========================================================================================
@@ -77,4 +89,4 @@ class AccessLogAgent(Agent):
                             block_number=receipt.block_number, tx_hash=receipt.tx_hash)
 
 
-__all__ = ["AccessLogAgent"]
+__all__ = ["AUDITOR_ROLE", "AccessLogAgent"]

@@ -103,6 +103,47 @@ class Agent:
         return found
 
 
+DEFAULT_ADMIN_ROLE = bytes(32)
+"""OpenZeppelin ``AccessControl``'s ``DEFAULT_ADMIN_ROLE`` (``0x00``): grants and revokes the
+other roles of its contract (every role's admin unless ``_setRoleAdmin`` says otherwise)."""
+
+
+class AccessControlAgent(Agent):
+    """An agent of a contract built on OpenZeppelin ``AccessControl`` (``ProviderRegistry``,
+    ``AccessLog``): the role views and transactions every such contract has."""
+
+    # ========================================================================================
+    # Calls
+    # ========================================================================================
+
+    def has_role(self, role: bytes, account: Address, *,
+                 block: BlockIdentifier = "latest") -> bool:
+        return bool(self._view("hasRole", as_bytes32("role", role),
+                               to_checksum_address(account), block=block))
+
+    def role_admin(self, role: bytes, *, block: BlockIdentifier = "latest") -> bytes:
+        """The role whose holders may grant and revoke ``role`` (``getRoleAdmin``)."""
+        return bytes(self._view("getRoleAdmin", as_bytes32("role", role), block=block))
+
+    # ========================================================================================
+    # Transactions
+    # ========================================================================================
+
+    def grant_role_call(self, role: bytes, account: Address) -> ContractCall:
+        return self._call("grantRole", as_bytes32("role", role), to_checksum_address(account))
+
+    def grant_role(self, role: bytes, account: Address, *, signer: Signer) -> TxReceipt:
+        """The role's admin (the signer) gives ``role`` to ``account`` (no-op if held)."""
+        return self._send(self.grant_role_call(role, account), signer)
+
+    def revoke_role_call(self, role: bytes, account: Address) -> ContractCall:
+        return self._call("revokeRole", as_bytes32("role", role), to_checksum_address(account))
+
+    def revoke_role(self, role: bytes, account: Address, *, signer: Signer) -> TxReceipt:
+        """The role's admin (the signer) takes ``role`` from ``account`` (no-op if not held)."""
+        return self._send(self.revoke_role_call(role, account), signer)
+
+
 def as_bytes32(name: str, value: bytes) -> bytes:
     """Check a 32-byte id at the boundary (``InputError`` names the field)."""
     if not isinstance(value, bytes | bytearray) or len(value) != 32:
@@ -114,4 +155,4 @@ def as_bytes32_list(name: str, values: Sequence[bytes]) -> list[bytes]:
     return [as_bytes32(f"{name}[{i}]", v) for i, v in enumerate(values)]
 
 
-__all__ = ["Agent", "as_bytes32", "as_bytes32_list"]
+__all__ = ["DEFAULT_ADMIN_ROLE", "AccessControlAgent", "Agent", "as_bytes32", "as_bytes32_list"]

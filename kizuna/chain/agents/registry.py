@@ -5,7 +5,7 @@ from __future__ import annotations
 from eth_utils.address import to_checksum_address
 from web3.types import BlockIdentifier
 
-from kizuna.chain.agents.base import Agent, as_bytes32
+from kizuna.chain.agents.base import AccessControlAgent, as_bytes32
 from kizuna.chain.models import ContractCall, Provider, TxReceipt
 from kizuna.chain.signers import Signer
 from kizuna.errors import ContractReverted
@@ -15,7 +15,7 @@ UMBRAL_KEY_LENGTH = 33
 """A compressed secp256k1 point: the form the registry stores Umbral public keys in."""
 
 
-class ProviderRegistryAgent(Agent):
+class ProviderRegistryAgent(AccessControlAgent):
     """``ProviderRegistry``: verified providers, their Umbral keys and credential commitments."""
 
     contract_name = "ProviderRegistry"
