@@ -12,14 +12,14 @@ now?" from the chain, never from a cache (design.md, trust model rule 3):
    ``emergencyAccessUntil`` (which of the two authorises), ``recordOf`` (the record's owner and
    whether it was superseded), ``providerOf`` (the provider's Umbral key and status);
 4. the rules: the record's on-chain owner is the patient the database names; the record is not
-   superseded; the provider is registered (and *active* when only an emergency access
-   authorises it); ``accessExpiry`` is in the future of the head block;
+   superseded; the provider is registered and *active* (a suspended provider reads nothing,
+   whatever grants it holds); ``accessExpiry`` is in the future of the head block;
 5. only then ``kizuna.access.grant._issue``.
 
 A denial is an ``AccessDenied`` subclass saying why: :class:`NoGrant`, :class:`GrantRevoked`,
 :class:`GrantExpired`, :class:`RecordSuperseded`, :class:`ProviderNotRegistered`,
-:class:`WrongPatient`. The reason is diagnosed after the decision (two more views), so the hot
-path of an allowed read stays one batch.
+:class:`ProviderSuspended`, :class:`WrongPatient`. The reason is diagnosed after the decision
+(two more views), so the hot path of an allowed read stays one batch.
 """
 
 from __future__ import annotations
@@ -77,7 +77,11 @@ class RecordSuperseded(AccessDenied):
 
 
 class ProviderNotRegistered(AccessDenied):
-    """The reader is not in the provider registry (or is suspended, for emergency access)."""
+    """The reader is not in the provider registry (or its registered key is not valid)."""
+
+
+class ProviderSuspended(ProviderNotRegistered):
+    """The reader is in the provider registry but suspended: no read, by grant or emergency."""
 
 
 class WrongPatient(AccessDenied):
@@ -122,7 +126,7 @@ class ProviderKeys:
         if entry is None:
             raise ProviderNotRegistered(f"{provider} is not in the provider registry")
         if require_active and not entry.active:
-            raise ProviderNotRegistered(f"{provider} is suspended in the provider registry")
+            raise ProviderSuspended(f"{provider} is suspended in the provider registry")
         try:
             return UmbralPublicKey.from_bytes(entry.umbral_public_key)
         except MalformedCryptoData:
@@ -404,12 +408,14 @@ class AccessCheck:
         self._confirm_row(record)
         if state.provider_key is None:
             raise ProviderNotRegistered(f"{provider} is not in the provider registry")
+        if not state.provider_active:
+            # A suspension ends every read at once, whatever grants the patients made: the
+            # registrar's word on the provider comes before any grant (design.md, rule 6).
+            raise ProviderSuspended(f"{provider} is suspended in the provider registry (at "
+                                    f"block {head.number}): no record is served to it")
         if state.access_until <= head.timestamp:
             raise self._why_not(record, provider, head, state)
         by_emergency_only = not state.grant_live
-        if by_emergency_only and not state.provider_active:
-            raise ProviderNotRegistered(
-                f"{provider} is suspended: emergency access needs an active provider")
         key = _registered_key(state.provider_key)
         if key is None:
             raise ProviderNotRegistered(
@@ -486,6 +492,7 @@ __all__ = [
     "NoGrant",
     "ProviderKeys",
     "ProviderNotRegistered",
+    "ProviderSuspended",
     "RecordDirectory",
     "RecordInfo",
     "RecordSuperseded",

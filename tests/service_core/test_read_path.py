@@ -222,6 +222,28 @@ def test_suspended_provider_cannot_use_emergency_access(stack: Stack) -> None:
         serve_read(stack.ctx, request=request, signature=signature)
 
 
+def test_suspended_provider_is_refused_despite_a_live_grant(stack: Stack) -> None:
+    """A suspension ends every read at the next request, although the patient's grant is
+    live: no VerifiedGrant is made for a provider the registry suspended (issue 15, finding
+    3); reinstated, it reads again."""
+    from kizuna.access.check import ProviderSuspended
+
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient)
+    stack.grant(patient, provider)
+    request, signature = stack.request(provider, patient, record)
+    assert stack.open(provider, serve_read(stack.ctx, request=request,
+                                           signature=signature)) == record.plaintext
+    stack.chain.registry.suspend_provider(provider.address, signer=stack.env.admin)
+    request, signature = stack.request(provider, patient, record)
+    with pytest.raises(ProviderSuspended, match="suspended in the provider registry"):
+        serve_read(stack.ctx, request=request, signature=signature)
+    stack.chain.registry.reinstate_provider(provider.address, signer=stack.env.admin)
+    request, signature = stack.request(provider, patient, record)
+    assert stack.open(provider, serve_read(stack.ctx, request=request,
+                                           signature=signature)) == record.plaintext
+
+
 def test_superseded_record_is_refused(stack: Stack) -> None:
     patient, provider = stack.party(), stack.provider()
     record = stack.add_record(patient)
