@@ -108,6 +108,27 @@ class Settings(BaseSettings):
         1000, ge=1, description="refused reads recorded per provider per hour, all patients "
         "together (the rest only counted)")
 
+    # --- quotas and budgets per wallet (kizuna.services.quotas)
+    max_records_per_wallet: int = Field(
+        100_000, ge=0,
+        description="records + messages a wallet may store (403 beyond; 0: no limit)")
+    max_bytes_per_wallet: int = Field(
+        2 << 30, ge=0, description="envelope bytes a wallet may store, records and messages "
+        "together (403 beyond; 0: no limit); one record is also capped by max_upload_bytes")
+    relayer_gas_per_day: int = Field(
+        2_000_000, ge=0, description="gas the relayer spends for one wallet per UTC day (429 "
+        "with Retry-After beyond; 0: no limit)")
+    content_after_read_s: int = Field(
+        900, ge=0, description="a provider may fetch a record's envelope by CID this long after "
+        "a read of it left a receipt")
+
+    # --- store garbage collection (unpinned blocks: refused or failed uploads)
+    store_gc_interval_s: float = Field(
+        3600.0, gt=0, description="the service collects unpinned blocks this often")
+    store_gc_grace_s: float = Field(
+        3600.0, ge=0, description="blocks written or reused this recently are never collected "
+        "(a refused upload unpins what a concurrent upload of the same envelope re-pins)")
+
     # --- keys (secrets: never shown)
     relayer_key: SecretStr | None = Field(default=None,
                                           description="pays gas for relayed signed actions")

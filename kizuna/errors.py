@@ -9,6 +9,7 @@ Every error Kizuna raises on purpose is a ``KizunaError``. The tree::
     ├── NotFoundError               a named thing does not exist (record, deployment, file)
     ├── ConflictError               the thing exists already (record id taken, ...)
     ├── AccessDenied                no live grant / not the owner / not authorised
+    ├── QuotaExceeded               a wallet's storage quota or daily relayer gas budget is used
     ├── ChainError                  talking to Ethereum
     │   ├── NodeUnreachable         the JSON-RPC endpoint does not answer
     │   ├── WrongChain              the node is on another chain id than expected
@@ -83,6 +84,21 @@ class ConflictError(KizunaError):
 
 class AccessDenied(KizunaError):
     """The caller may not do this: no live grant, not the owner, or not authorised."""
+
+
+class QuotaExceeded(KizunaError):
+    """A wallet used up a quota: ``quota`` names which (``records``, ``bytes``,
+    ``relayer_gas``), ``limit`` and ``used`` say how far. ``retry_after`` is the number of
+    seconds until the quota resets (the daily gas budget), ``None`` when waiting never helps
+    (stored records and bytes stay until an operator raises the quota)."""
+
+    def __init__(self, quota: str, *, limit: int, used: int, message: str,
+                 retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.quota = quota
+        self.limit = limit
+        self.used = used
+        self.retry_after = retry_after
 
 
 # --- chain -----------------------------------------------------------------------------------
@@ -236,6 +252,7 @@ __all__ = [
     "NodeUnreachable",
     "NonceTooLow",
     "NotFoundError",
+    "QuotaExceeded",
     "SignerError",
     "StorageError",
     "StoreProtocolError",

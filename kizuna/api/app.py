@@ -56,7 +56,10 @@ def _state(settings: Settings, ctx: ServiceContext) -> ApiState:
     from kizuna.chain.signers import LocalKeySigner
     from kizuna.receipts.anchorer import Anchorer
 
-    relayer = (Relayer(ctx.chain, LocalKeySigner(settings.relayer_key.get_secret_value()))
+    from kizuna.services.quotas import GasBudget
+
+    relayer = (Relayer(ctx.chain, LocalKeySigner(settings.relayer_key.get_secret_value()),
+                       budget=GasBudget(ctx.db, per_day=settings.relayer_gas_per_day))
                if settings.relayer_key is not None else None)
     anchor_signer = ctx.anchor_signer
     if anchor_signer is None and settings.anchorer_key is not None:
@@ -100,9 +103,15 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
             except KizunaError as exc:
                 log.warning("anchoring at start-up failed (will retry): %s", exc)
             state.anchorer.start()
+        from kizuna.storage.gc import StoreCollector
+
+        collector = StoreCollector(context.store, interval_s=settings.store_gc_interval_s,
+                                   grace_s=settings.store_gc_grace_s)  # refused uploads' blocks
+        collector.start()
         try:
             yield
         finally:
+            collector.stop()
             if state.anchorer is not None:
                 state.anchorer.stop()
             state.read_workers.shutdown()
@@ -174,6 +183,7 @@ def open_context(settings: Settings) -> ServiceContext:
     from kizuna.chain.signers import LocalKeySigner
     from kizuna.db import Database
     from kizuna.services.context import ServiceContext
+    from kizuna.services.quotas import StorageQuota
     from kizuna.services.refusals import RefusalLimits
     from kizuna.storage.store import open_store
 
@@ -191,6 +201,8 @@ def open_context(settings: Settings) -> ServiceContext:
     return ServiceContext.build(chain=chain, index=index, store=store, db=db,
                                 anchor_signer=anchorer,
                                 read_inline_max_bytes=settings.read_inline_max_bytes,
+                                quota=StorageQuota(max_records=settings.max_records_per_wallet,
+                                                   max_bytes=settings.max_bytes_per_wallet),
                                 refusal_limits=RefusalLimits(
                                     per_patient_hour=settings.refused_reads_per_patient_hour,
                                     per_provider_hour=settings.refused_reads_per_provider_hour))

@@ -14,6 +14,8 @@ error                                          status  why
 ``CryptoError`` / ``SignerError``               422     a bad envelope, fragment or signature sent
 ``NotAuthenticated``                            401     no / bad / expired session or SIWE login
 ``AccessDenied``                                403
+``QuotaExceeded`` with ``retry_after``          429     relayer gas budget; Retry-After: its reset
+``QuotaExceeded`` (storage: records, bytes)     403     waiting never helps: no Retry-After
 ``NotFoundError`` (incl. ``ContentNotFound``)   404
 ``ConflictError``                               409
 ``ContractReverted``                            403 / 409 / 422 by the custom error's name
@@ -50,6 +52,7 @@ from kizuna.errors import (
     KizunaError,
     NodeUnreachable,
     NotFoundError,
+    QuotaExceeded,
     SignerError,
     StorageError,
     StoreProtocolError,
@@ -105,6 +108,7 @@ _DESCRIPTIONS = {
     409: "Conflict: the thing exists already, or the chain refused the action",
     413: "Body larger than the configured limit",
     422: "Invalid input: the field and the reason",
+    429: "A daily budget (relayer gas) is used up: retry after Retry-After seconds",
     502: "The content store returned bytes that do not match their CID",
     503: "The Ethereum node or the content store cannot be reached; retry later",
 }
@@ -143,6 +147,8 @@ def status_for(exc: KizunaError) -> int:
         return 401
     if isinstance(exc, AccessDenied):
         return 403
+    if isinstance(exc, QuotaExceeded):
+        return 429 if exc.retry_after is not None else 403
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, ConflictError):
@@ -175,6 +181,9 @@ def body_for(exc: KizunaError, status: int) -> ErrorBody:
         detail.reason = exc.reason
     elif isinstance(exc, ContractReverted):
         detail.name = exc.name
+    elif isinstance(exc, QuotaExceeded):
+        detail.field = exc.quota
+        detail.reason = f"{exc.used} of {exc.limit} used"
     return ErrorBody(error=detail)
 
 
@@ -188,6 +197,8 @@ def error_response(exc: KizunaError) -> JSONResponse:
         headers["WWW-Authenticate"] = "Bearer"
     elif status == 503:
         headers["Retry-After"] = "5"
+    elif isinstance(exc, QuotaExceeded) and exc.retry_after is not None:
+        headers["Retry-After"] = str(max(1, exc.retry_after))
     return JSONResponse(body_for(exc, status).model_dump(exclude_none=True),
                         status_code=status, headers=headers)
 

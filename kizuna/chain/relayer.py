@@ -5,6 +5,11 @@ patient named in the action, for this chain and this ledger) and simulates the `
 with ``eth_call`` from its own address. A signature that would revert — expired deadline, used
 nonce, wrong signer, an action the ledger refuses — is refused with :class:`RelayRefused`,
 carrying the decoded custom error (name and arguments) as the reason.
+
+With a :class:`~kizuna.services.quotas.GasBudget` (the service's: ``relayer_gas_per_day``) the
+relayer spends at most that much gas per patient wallet and UTC day: the estimate is reserved
+before anything is sent (``QuotaExceeded`` with ``retry_after`` when it does not fit, and no
+transaction leaves), then settled to the receipt's ``gasUsed``.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from typing import TYPE_CHECKING
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.models import ContractCall, TxReceipt
 from kizuna.chain.signers import Signer, recover_typed_data_signer
+from kizuna.chain.transactions import TransactionReverted
 from kizuna.errors import ContractReverted
 from kizuna.types import Address
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
+    from kizuna.services.quotas import GasBudget
 
 
 class RelayRefused(ContractReverted):
@@ -33,9 +40,16 @@ class RelayRefused(ContractReverted):
 class Relayer:
     """Relays signed ledger actions with ``signer`` (the relayer's own funded key)."""
 
-    def __init__(self, chain: Chain, signer: Signer) -> None:
+    def __init__(self, chain: Chain, signer: Signer, *, budget: GasBudget | None = None) -> None:
         self.chain = chain
         self.signer = signer
+        self.budget = budget
+
+    def require_budget(self, patient: Address) -> None:
+        """``QuotaExceeded`` when ``patient``'s gas budget for today is used up (checked before
+        an upload streams its body; :meth:`relay` checks the action's own estimate)."""
+        if self.budget is not None:
+            self.budget.require_room(patient)
 
     @property
     def address(self) -> Address:
@@ -58,10 +72,28 @@ class Relayer:
         return call
 
     def relay(self, action: SignedAction) -> TxReceipt:
-        """Check, then send ``action`` and wait for its receipt."""
+        """Check, then send ``action`` and wait for its receipt (within the gas budget)."""
         call = self.check(action)
+        sender = self.chain.sender
         try:
-            return self.chain.sender.transact(call, self.signer)
+            if self.budget is None:
+                return sender.transact(call, self.signer)
+            gas = sender.estimate_gas(call, sender=self.signer.address)
+            held = self.budget.reserve(action.patient, gas)  # QuotaExceeded: nothing sent
+            try:
+                tx_hash = sender.broadcast(call, self.signer, gas=gas)
+            except ContractReverted:  # the node refused it: nothing was sent, nothing spent
+                self.budget.settle(held, 0)
+                raise
+            try:
+                receipt = sender.wait(tx_hash, call=call, sender=self.signer.address)
+            except TransactionReverted as reverted:  # mined and failed: its gas is spent
+                if reverted.receipt is not None:
+                    self.budget.settle(held, reverted.receipt.gas_used)
+                raise
+            # Any other failure keeps the reservation: the transaction may yet be mined.
+            self.budget.settle(held, receipt.gas_used)
+            return receipt
         except ContractReverted as reverted:  # the state changed between check and send
             raise RelayRefused(action, reverted) from None
 

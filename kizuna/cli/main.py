@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "provider": "kizuna.cli.provider:provider",
     "registrar": "kizuna.cli.registrar:registrar",
     "audit": "kizuna.cli.audit:audit",
+    "store": "kizuna.cli.store:store",
 }
 """Sub-command name → ``module:attribute``. A command's module is imported only when that
 command runs (or ``kizuna --help`` lists it), so `kizuna keys address` does not pay for web3,

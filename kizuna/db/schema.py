@@ -36,6 +36,7 @@ records = Table(
     Column("content_type", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index("records_by_patient", "patient", "created_at"),
+    Index("records_by_cid", "cid"),  # GET /content/{cid}: whose envelope is this
 )
 """Records the service knows the CID of (written at upload, after the chain registered it)."""
 
@@ -127,10 +128,10 @@ care_messages = Table(
     "care_messages",
     metadata,
     Column("ref", LargeBinary(32), primary_key=True),
-    Column("cid", Text, nullable=False),
+    Column("cid", Text, nullable=False, index=True),
     Column("patient", String(42), nullable=False, index=True),
     Column("provider", String(42), nullable=True, index=True),
-    Column("sender", String(42), nullable=False),
+    Column("sender", String(42), nullable=False, index=True),
     Column("kind", String(32), nullable=False),
     Column("content_type", Text, nullable=False),
     Column("size", BigInteger, nullable=False),
@@ -197,6 +198,19 @@ refused_read_counts = Table(
 only counted, and the time and head block of the last refusal counted. ``patient = ''`` is the
 provider's row for the hour across all patients."""
 
+# --- relayer gas budgets (kizuna.services.quotas) ------------------------------------------------
+
+relayer_gas = Table(
+    "relayer_gas",
+    metadata,
+    Column("wallet", String(42), primary_key=True),
+    Column("day", BigInteger, primary_key=True),
+    Column("gas", BigInteger, nullable=False),
+)
+"""Gas the relayer spent (or holds reserved for a transaction in flight) for a wallet on one
+UTC day (``day`` = unix time // 86400): shared by every instance, so the budget holds across
+them."""
+
 __all__ = [
     "care_messages",
     "emergency_kits",
@@ -209,6 +223,7 @@ __all__ = [
     "records",
     "refused_read_counts",
     "refused_reads",
+    "relayer_gas",
     "sessions",
     "siwe_nonces",
 ]

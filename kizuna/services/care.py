@@ -46,6 +46,7 @@ from kizuna.services.onchain import (
     require_event,
     wait_for,
 )
+from kizuna.services.quotas import metered, room_for
 from kizuna.services.records import (
     ALLOWED_CONTENT_TYPES,
     EnvelopeIntake,
@@ -190,6 +191,7 @@ def send_message(
     ``kind`` is one of :data:`CARE_KINDS` (announced by ``logCareEvent``) or
     :data:`ACCESS_REQUEST` (announced by ``requestAccess``; ``sender`` is the provider).
     ``message_id`` is the random id in the envelope's header (its "record id").
+    ``QuotaExceeded`` when the sender's storage quota (``ctx.quota``) is used up.
     """
     actor = checked_address("sender", sender)
     owner = checked_address("patient", patient)
@@ -201,9 +203,11 @@ def send_message(
         raise InputError("provider", "an access request is sent by the provider itself")
     if not isinstance(transaction, SentTransaction):
         raise InputError("txHash", "a message is announced by the sender's own transaction")
+    room = room_for(ctx.db, ctx.quota, actor)  # the sender's storage quota, before any byte
     intake = EnvelopeIntake(record_id=RecordId(checked_bytes32("message_id", message_id)),
                             max_size=max_size, allowed_content_types=ALLOWED_CONTENT_TYPES)
-    cid = ctx.store.put(intake.chunks(envelope_chunks(envelope)), pin=True)
+    cid = ctx.store.put(intake.chunks(metered(envelope_chunks(envelope), wallet=actor,
+                                              quota=ctx.quota, room=room)), pin=True)
     assert intake.header is not None
     ref = intake.commitment
     try:

@@ -23,6 +23,7 @@ from kizuna.proxy.capsules import CapsuleCache
 from kizuna.proxy.kfrags import KfragStore
 from kizuna.receipts.request import MAX_CLOCK_SKEW_S, proxy_domain
 from kizuna.receipts.store import ReceiptStore
+from kizuna.services.quotas import UNLIMITED, StorageQuota
 from kizuna.services.refusals import RefusalLimits, RefusalLog
 from kizuna.storage.store import ContentStore
 
@@ -52,12 +53,15 @@ class ServiceContext:
     max_clock_skew_s: int = MAX_CLOCK_SKEW_S
     read_inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES
     """A read answer carries an envelope up to this size itself (0: never)."""
+    quota: StorageQuota = UNLIMITED
+    """What one wallet may store (kizuna.services.quotas); the API sets it from its settings."""
 
     @classmethod
     def build(cls, *, chain: Chain, index: FreshIndex | EventIndex, store: ContentStore,
               db: Database, anchor_signer: Signer | None = None,
               max_clock_skew_s: int = MAX_CLOCK_SKEW_S,
               read_inline_max_bytes: int = DEFAULT_INLINE_MAX_BYTES,
+              quota: StorageQuota = UNLIMITED,
               refusal_limits: RefusalLimits | None = None) -> ServiceContext:
         fresh = index if isinstance(index, FreshIndex) else FreshIndex(chain, index)
         records = RecordDirectory(db)
@@ -69,7 +73,7 @@ class ServiceContext:
                    capsules=CapsuleCache(store), refusals=RefusalLog(db, refusal_limits),
                    domain=domain, anchor_signer=anchor_signer,
                    max_clock_skew_s=max_clock_skew_s,
-                   read_inline_max_bytes=read_inline_max_bytes)
+                   read_inline_max_bytes=read_inline_max_bytes, quota=quota)
 
 
 __all__ = ["DEFAULT_INLINE_MAX_BYTES", "ServiceContext"]

@@ -54,6 +54,7 @@ from kizuna.services.onchain import (
     signed_field,
     submit,
 )
+from kizuna.services.quotas import metered, room_for
 from kizuna.storage.envelope import MAX_PREAMBLE_SIZE, TAG_SIZE, EnvelopeHeader, read_header
 from kizuna.storage.store import ContentStream
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
@@ -190,7 +191,9 @@ def upload_record(
     must match). With ``supersedes`` the record is a new version of that (own, current) record:
     the signature names it, and ``RecordSuperseded`` must be in the receipt too. A signature
     needs the service's ``relayer``. Raises ``ConflictError`` when the record id is taken,
-    ``EnvelopeTooLarge``, ``EnvelopeFormatError`` / ``InputError`` for a bad envelope,
+    ``QuotaExceeded`` when the patient's storage quota (``ctx.quota``) or the relayer's gas
+    budget for them is used up (before the body is read), ``EnvelopeTooLarge``,
+    ``EnvelopeFormatError`` / ``InputError`` for a bad envelope,
     ``NodeUnreachable`` / ``StoreUnavailable`` when a dependency is down (nothing kept then).
     """
     owner = checked_address("patient", patient)
@@ -206,10 +209,15 @@ def upload_record(
                         f"not {type(registration).__name__}")
     if _row(ctx, rid) is not None:
         raise ConflictError(f"record 0x{rid.hex()} exists already")
+    # Quotas before a byte is read: the wallet's storage, the relayer's gas for it today.
+    room = room_for(ctx.db, ctx.quota, owner)
+    if isinstance(registration, SignedAction) and relayer is not None:
+        relayer.require_budget(owner)
 
     intake = EnvelopeIntake(record_id=rid, max_size=max_size,
                             allowed_content_types=allowed_content_types)
-    cid = ctx.store.put(intake.chunks(envelope_chunks(envelope)), pin=True)
+    cid = ctx.store.put(intake.chunks(metered(envelope_chunks(envelope), wallet=owner,
+                                              quota=ctx.quota, room=room)), pin=True)
     header = intake.header
     assert header is not None
     try:

@@ -29,6 +29,10 @@ CARv1 that ``/api/v0/dag/import`` loads into any IPFS node under the same CIDs.
 
 ``unpin`` only drops the pin; :meth:`EmbeddedStore.gc` then deletes every block no pinned root
 reaches (as ``ipfs repo gc`` does), so content put with ``pin=False`` lives until the next gc.
+A put renews the mtime of every block it reuses, and ``gc(grace_s=...)`` spares blocks written
+or reused within the grace period: the service unpins a refused upload's envelope while a
+concurrent upload of the same envelope may still be on its way to re-pinning it (the service
+runs gc periodically, ``kizuna.storage.gc``; ``kizuna store gc`` runs it once).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import fcntl
 import os
 import secrets
 import shutil
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,6 +75,8 @@ class GcResult:
     blocks_removed: int
     bytes_freed: int
     blocks_kept: int
+    blocks_spared: int = 0
+    """Unreachable blocks left because they were written or reused within the grace period."""
 
 
 class EmbeddedStore:
@@ -140,7 +147,7 @@ class EmbeddedStore:
             if text in staged_names:  # the same chunk twice in one file (e.g. zeros)
                 return
             final = self._block_path(text)
-            if final.exists():
+            if _touch(final):  # present already: reused, its mtime renewed for gc's grace
                 return
             staged_names.add(text)
             temp = staging / text
@@ -242,13 +249,15 @@ class EmbeddedStore:
         with self._lock(exclusive=False):
             return self._import_car(source, pin=pin)
 
-    def gc(self) -> GcResult:
-        """Delete every block no pinned root reaches (unpinned content, leftovers of crashes).
+    def gc(self, *, grace_s: float = 0.0) -> GcResult:
+        """Delete every block no pinned root reaches (unpinned content, leftovers of crashes)
+        and that was not written or reused in the last ``grace_s`` seconds.
 
         Holds the store's exclusive lock: puts, pins and CAR imports (which hold it shared)
         wait, so a block a put is about to reuse is never deleted under it. A pinned DAG with
         an unreadable node raises :class:`ContentIntegrityError` and deletes nothing.
         """
+        cutoff = time.time() - grace_s
         with self._lock(exclusive=True):
             live: set[str] = set()
             stack = [parse_cid(name).to_v1() for name in self.pins()]
@@ -266,16 +275,20 @@ class EmbeddedStore:
                             f"pinned DAG node {text} is unreadable ({exc}); nothing deleted"
                         ) from None
                     stack.extend(link.cid.to_v1() for link in links)
-            removed = freed = 0
+            removed = freed = spared = 0
             for shard in self._blocks.iterdir():
                 for block in shard.iterdir():
                     if block.name in live:
                         continue
-                    size = block.stat().st_size
+                    info = block.stat()
+                    if grace_s > 0 and info.st_mtime > cutoff:
+                        spared += 1
+                        continue
                     block.unlink()
                     removed += 1
-                    freed += size
-            return GcResult(blocks_removed=removed, bytes_freed=freed, blocks_kept=len(live))
+                    freed += info.st_size
+            return GcResult(blocks_removed=removed, bytes_freed=freed, blocks_kept=len(live),
+                            blocks_spared=spared)
 
     def _import_car(self, source: BinaryIO, *, pin: bool) -> list[Cid]:
         staging = self._tmp / f"car-{os.getpid()}-{secrets.token_hex(8)}"
@@ -432,6 +445,17 @@ def _fsync_close(fd: int) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _touch(path: Path) -> bool:
+    """Renew ``path``'s mtime; ``False`` when it does not exist."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    except PermissionError:  # another user's block: present, only its grace is not renewed
+        pass
+    return True
 
 
 def _process_alive(pid: int) -> bool:

@@ -56,7 +56,7 @@ RecordIdPath = Annotated[Hex32, Path(description="the record id (0x + 64 hex dig
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
         "description": "the envelope (ciphertext + capsule), streamed"}},
-    responses=error_responses(401, 403, 404, 409, 413, 422, 503))
+    responses=error_responses(401, 403, 404, 409, 413, 422, 429, 503))
 async def upload(
     request: Request, record_id: RecordIdPath, patient: ActingPatient, state: State,
     scope_id: Annotated[Hex32, Header(alias="X-Kizuna-Scope-Id")],

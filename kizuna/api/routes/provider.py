@@ -22,6 +22,7 @@ from kizuna.api.schemas import AddressStr, InboxItemOut, ReadIn, ReadOut, Record
 from kizuna.api.streaming import content_response
 from kizuna.errors import AccessDenied
 from kizuna.receipts.request import ReadRequest
+from kizuna.services import content as content_service
 from kizuna.services import grants as grant_service
 from kizuna.services import inbox as inbox_service
 from kizuna.services import records as record_service
@@ -62,10 +63,14 @@ def patients(session: ProviderSession, state: State) -> list[str]:
 def content(session: CurrentSession, state: State,
             cid: str = Path(max_length=128, description="CIDv1 of an envelope"),
             ) -> Response:
-    """Ciphertext by CID (envelopes only: useless without capsule fragments from a read).
-    The store checks the bytes against their CID while streaming: tampered content aborts the
-    response instead of being delivered."""
-    return content_response(state.ctx.store.get(cid), media_type="application/octet-stream")
+    """Ciphertext by CID, only to whoever may have it: a record's patient or live guardian,
+    a provider shortly after a read of the record (``content_after_read_s``: the read route
+    decides and leaves the receipt), a care message's parties. Anything else is 404, as an
+    unknown CID. The store checks the bytes against their CID while streaming: tampered
+    content aborts the response instead of being delivered."""
+    stream = content_service.open_content(state.ctx, reader=session.address, cid=cid,
+                                          read_window_s=state.settings.content_after_read_s)
+    return content_response(stream, media_type="application/octet-stream")
 
 
 

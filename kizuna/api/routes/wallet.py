@@ -198,11 +198,14 @@ def confirm_break_glass(body: ConfirmBreakGlassIn, session: ProviderSession,
         transaction=SentTransaction.parse(body.tx_hash)))
 
 
-@router.post("/relay", response_model=TxOut, responses=error_responses(401, 403, 409, 422, 503))
+@router.post("/relay", response_model=TxOut,
+             responses=error_responses(401, 403, 409, 422, 429, 503))
 def relay(body: SignedActionIn, session: CurrentSession, state: State) -> TxOut:
     """Relay one of the signed-in patient's EIP-712 ledger actions (the service pays gas).
     Grants and uploads have their own routes (they carry key fragments or content); this one
-    is for actions that need nothing else, such as a Revoke."""
+    is for actions that need nothing else, such as a Revoke. 429 with ``Retry-After`` when
+    the relayer's gas budget for the wallet today (``relayer_gas_per_day``) is used up:
+    nothing is sent (the wallet can still send the transaction itself)."""
     if state.relayer is None:
         raise ConfigError("this instance has no relayer key (KIZUNA_RELAYER_KEY)")
     try:
