@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "provider": "kizuna.cli.provider:provider",
     "registrar": "kizuna.cli.registrar:registrar",
     "audit": "kizuna.cli.audit:audit",
+    "admin": "kizuna.cli.admin:admin",
     "store": "kizuna.cli.store:store",
 }
 """Sub-command name → ``module:attribute``. A command's module is imported only when that

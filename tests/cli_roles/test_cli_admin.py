@@ -1,0 +1,91 @@
+"""``kizuna admin ...`` against the running stack (finding 13): the recipe of the README's
+"Deploying to a real chain: roles" — the deployer's key imported into the keystore, an auditor
+made with `kizuna admin grant-role`, who then signs in with the role; revoked; a key that is
+not the admin refused with the contract's decoded reason; the last admin kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from roles_stack import Stack
+
+from kizuna.chain.localnode import dev_private_keys
+
+ADMIN_KEY = "deployer"
+"""The demo's deployer (anvil account 0): the contracts' admin, as on a real deployment."""
+
+
+def _import_deployer(stack: Stack, tmp_path: Path) -> str:
+    if stack.kizuna("keys", "address", ADMIN_KEY).code != 0:
+        key_file = tmp_path / "deployer.hex"
+        key_file.write_text(dev_private_keys(1)[0])
+        stack.ok("keys", "import", ADMIN_KEY, "--private-key-file", str(key_file),
+                 "--light-kdf")
+        key_file.unlink()
+    return stack.ok("keys", "address", ADMIN_KEY).out.strip()
+
+
+def test_grant_then_revoke_the_auditor_role(stack: Stack, tmp_path: Path) -> None:
+    deployer = _import_deployer(stack, tmp_path)
+    name = "auditor-by-admin"
+    auditor = stack.ok("keys", "create", name, "--light-kdf", "--json").json()["address"]
+
+    before = stack.ok("admin", "roles", "--json").json()
+    held = {(r["role"], r["contract"], r["account"]) for r in before}
+    assert ("admin", "ProviderRegistry", deployer) in held
+    assert ("admin", "AccessLog", deployer) in held
+    registrar = stack.ok("keys", "address", "registrar").out.strip()
+    assert ("registrar", "ProviderRegistry", registrar) in held
+    assert any(role == "anchorer" for role, _, _ in held)
+    assert ("auditor", "AccessLog", auditor) not in held
+    # without the role, the API refuses the auditor's commands
+    refused = stack.kizuna("audit", "log", "--key", name)
+    assert refused.code == 4 and "auditor role" in refused.error_line
+
+    granted = stack.ok("admin", "grant-role", "auditor", name, "--key", ADMIN_KEY,
+                       "--json").json()
+    assert [(g["role"], g["contract"], g["account"], g["changed"]) for g in granted] == [
+        ("auditor", "AccessLog", auditor, True)]
+    assert granted[0]["tx_hash"].startswith("0x")
+    listed = stack.ok("admin", "roles", "--role", "auditor", "--json").json()
+    assert auditor in {r["account"] for r in listed}
+    assert {r["role"] for r in listed} == {"auditor"}
+    # the new auditor signs in with the role and reads the log over the API
+    log = stack.ok("audit", "log", "--key", name, "--json").json()
+    assert isinstance(log, list) and log
+    # granting again changes nothing (no transaction)
+    again = stack.ok("admin", "grant-role", "auditor", auditor, "--key", ADMIN_KEY,
+                     "--json").json()
+    assert again[0]["changed"] is False and again[0]["tx_hash"] is None
+
+    revoked = stack.ok("admin", "revoke-role", "auditor", name, "--key", ADMIN_KEY,
+                       "--json").json()
+    assert revoked[0]["changed"] is True
+    assert auditor not in {r["account"] for r in stack.ok("admin", "roles", "--role",
+                                                           "auditor", "--json").json()}
+    refused = stack.kizuna("audit", "log", "--key", name)
+    assert refused.code == 4 and "auditor role" in refused.error_line
+
+
+def test_a_key_that_is_not_the_admin_is_refused(stack: Stack, tmp_path: Path) -> None:
+    _import_deployer(stack, tmp_path)
+    aiko = stack.ok("keys", "address", "aiko").out.strip()
+    refused = stack.kizuna("admin", "grant-role", "auditor", aiko, "--key", "aiko")
+    assert refused.code == 4, refused.err
+    line = refused.error_line
+    assert "may not grant the auditor role on AccessLog" in line
+    assert "AccessControlUnauthorizedAccount" in line and "lacks the admin role" in line
+    # the registrar may verify providers but not make registrars
+    refused = stack.kizuna("admin", "grant-role", "registrar", aiko, "--key", "registrar")
+    assert refused.code == 4 and "ProviderRegistry" in refused.error_line
+    assert aiko not in {r["account"] for r in stack.ok("admin", "roles", "--json").json()}
+
+
+def test_the_last_admin_cannot_be_revoked(stack: Stack, tmp_path: Path) -> None:
+    deployer = _import_deployer(stack, tmp_path)
+    refused = stack.kizuna("admin", "revoke-role", "admin", deployer, "--key", ADMIN_KEY)
+    assert refused.code == 6, refused.err
+    assert "only admin" in refused.error_line
+    bad = stack.kizuna("admin", "grant-role", "owner", deployer, "--key", ADMIN_KEY)
+    assert bad.code == 2  # not a role: a usage error naming the choices
+    assert "admin" in bad.err and "auditor" in bad.err
