@@ -63,3 +63,34 @@ def test_stop_leaves_no_anvil_behind(
     ]
     assert survivors == []
     assert not port_in_use(port)
+
+
+def test_a_node_started_with_die_with_parent_ends_when_its_parent_is_killed(
+    tmp_path: Path,
+) -> None:
+    """``die_with_parent``: SIGKILL the process that started anvil, and anvil ends too (Linux
+    ``PR_SET_PDEATHSIG``), so nothing is left holding the port."""
+    import signal
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from kizuna.chain.localnode import LocalNode\n"
+        "node = LocalNode(die_with_parent=True).start()\n"
+        "print(node._process.pid, node.rpc_url.rsplit(':', 1)[1], flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        anvil, port = (int(x) for x in parent.stdout.readline().split())
+        assert port_in_use(port)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while Path(f"/proc/{anvil}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{anvil}").exists()
+    assert not port_in_use(port)

@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +84,10 @@ class LocalNode:
     accounts: int = 10
     log_path: Path | None = None
     startup_timeout: float = 30.0
+    die_with_parent: bool = False
+    """Linux: the kernel sends anvil SIGTERM (it dumps its state and exits) when the thread that
+    started it dies, however it dies (``kizuna up`` killed with SIGKILL): nothing is left to
+    hold the port. Start such a node from a thread that lives as long as the node should."""
 
     def __post_init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
@@ -151,6 +155,7 @@ class LocalNode:
             stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stop() ends launcher and anvil
+            preexec_fn=_die_with(os.getpid()) if self.die_with_parent else None,
         )
 
     def _wait_ready(self) -> None:
@@ -173,17 +178,13 @@ class LocalNode:
     def stop(self) -> None:
         """Stop the node (SIGTERM, so anvil writes its state file), waiting for it to exit.
 
-        The signal goes to the node's whole process group, so a launcher (``node .bin/anvil``)
-        and the anvil it started both end.
+        The signal goes to the node's whole process group and to every process below it, so a
+        launcher (``node .bin/anvil``) and the anvil it started both end, and this returns only
+        once all of them have (the port is free then).
         """
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            _signal_group(process, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                _signal_group(process, signal.SIGKILL)
-                process.wait(timeout=5)
+            stop_tree(process.pid, wait=process)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -195,9 +196,90 @@ class LocalNode:
         self.stop()
 
 
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signum)
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text(encoding="ascii", errors="replace")
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found: list[int] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def stop_tree(pid: int, *, wait: subprocess.Popen[bytes] | None = None,
+              timeout: float = 15.0) -> None:
+    """SIGTERM ``pid``, its process group and every process below it; wait until all are gone
+    (``wait``: the ``Popen`` of ``pid``, reaped), SIGKILL what is left after ``timeout``."""
+    tree = [pid, *descendants(pid)]
+    for signum, patience in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signum)
+        for member in tree:
+            with suppress(ProcessLookupError, PermissionError):
+                os.kill(member, signum)
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            if wait is not None:
+                with suppress(subprocess.TimeoutExpired):
+                    wait.wait(timeout=0.05)
+            else:
+                time.sleep(0.05)
+            if not any(_alive(m) for m in tree):
+                return
+
+
+def _alive(pid: int) -> bool:
+    """``pid`` exists and is not a zombie (a child not yet reaped by its parent is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return False
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets SIGTERM when its parent (thread) dies; when the parent
+    died already before this ran, the child exits at once. No-op where prctl is missing."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name, use_errno=True) if name else None
+
+    def preexec() -> None:
+        if libc is None or not hasattr(libc, "prctl"):
+            return
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 @contextmanager

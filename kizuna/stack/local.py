@@ -2,10 +2,12 @@
 
 :class:`LocalStack` starts, in order, each part on 127.0.0.1 and stops them in reverse:
 
-1. the home's lock (:mod:`kizuna.stack.lock`: one stack per home) and a check that the ports
-   are free (naming the process in the way);
+1. the home's lock (:mod:`kizuna.stack.lock`: one stack per home), the anvil a killed
+   ``kizuna up`` of this home left running stopped, and a check that the ports are free
+   (naming the process in the way);
 2. anvil with its state in ``$KIZUNA_HOME/chain/anvil-state.json`` (dumped every 5 s and on
-   stop, loaded on start: the chain survives a restart);
+   stop, loaded on start: the chain survives a restart); on Linux it dies with this process
+   (``PR_SET_PDEATHSIG``), so a ``kizuna up`` killed with SIGKILL leaves no anvil on the port;
 3. the contracts: deployed on first start (deployment file in ``$KIZUNA_HOME/deployments``),
    verified on every later start — a chain reset is reported, never silently redeployed over;
 4. the content store: embedded in ``$KIZUNA_HOME/store``, or a local js-ipfs node
@@ -49,7 +51,13 @@ from kizuna.stack.demo import (
     no_progress,
 )
 from kizuna.stack.home import KizunaHome, load_settings
-from kizuna.stack.lock import StackLock, check_ports_free, listener_pid, read_lock
+from kizuna.stack.lock import (
+    StackLock,
+    check_ports_free,
+    listener_pid,
+    read_lock,
+    stop_leftover_anvil,
+)
 
 log = logging.getLogger("kizuna.stack")
 
@@ -157,6 +165,13 @@ class LocalStack:
         home = self.home.ensure()
         left = read_lock(home.lock_file)  # non-empty only if a stack of this home was killed
         self._lock.acquire({"home": str(home.root), "state": "starting"})
+        # A `kizuna up` of this home killed without clean-up (SIGKILL, a crash) may have left
+        # its anvil running on the home's chain state: stop it (it dumps its state) so this
+        # start can take its port. Anything else on the port is only named, never stopped.
+        stopped = stop_leftover_anvil(left, home.anvil_state)
+        if stopped is not None:
+            self._say(f"stopped the anvil (pid {stopped}) a `kizuna up` of this home left "
+                      "running when it was killed")
         leftovers = {int(left["anvil_pid"]): "the anvil of a `kizuna up` of this home that did "
                      "not stop cleanly"} if isinstance(left.get("anvil_pid"), int) else {}
         # Ports first, so that a refused start changes nothing. Only the port is read from
@@ -178,11 +193,17 @@ class LocalStack:
         self._say(f"starting anvil on 127.0.0.1:{self.options.rpc_port} "
                   f"(state: {home.anvil_state})")
         # Kept before start(): a Ctrl-C in the middle of it must still stop the process.
+        # die_with_parent: if this process is killed, the kernel stops anvil too.
         self._node = LocalNode(port=self.options.rpc_port, state_path=home.anvil_state,
-                               log_path=home.logs_dir / "anvil.log")
+                               log_path=home.logs_dir / "anvil.log", die_with_parent=True)
         self._node.start()
         rpc_url = self._node.rpc_url
         anvil_pid = listener_pid(self.options.rpc_port)
+        # Written at once, not only when all is up: a kill during the rest of the start must
+        # leave the next start the pid to stop.
+        self._lock.update({"home": str(home.root), "state": "starting",
+                           "rpc_port": self.options.rpc_port, "api_port": api_port,
+                           "anvil_pid": anvil_pid})
         deployment, deployment_file, deployed_now = self._deployment(base, rpc_url)
 
         overrides: dict[str, Any] = {"rpc_url": rpc_url, "api_host": "127.0.0.1",

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from kizuna.chain.localnode import port_in_use
+from kizuna.chain.localnode import port_in_use, stop_tree
 from kizuna.errors import ConflictError
 
 
@@ -165,6 +165,29 @@ def listener_pid(port: int) -> int | None:
     return None
 
 
+def stop_leftover_anvil(left: Mapping[str, Any], state_path: Path) -> int | None:
+    """Stop the anvil a killed ``kizuna up`` of this home left behind; its pid, or ``None``.
+
+    ``left`` is what the home's lock file said before this start took the lock (the lock is
+    free, so the ``kizuna up`` that wrote it is dead). Only a live process whose command line
+    runs anvil on *this home's* state file is stopped (SIGTERM: it dumps its state first), so a
+    reused pid or another program is never touched."""
+    pid = left.get("anvil_pid")
+    if not isinstance(pid, int) or pid <= 1 or pid == os.getpid():
+        return None
+    try:
+        args = [a.decode(errors="replace")
+                for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+    except OSError:
+        return None
+    ours = (any(Path(a).name == "anvil" or a.endswith("/anvil") for a in args)
+            and "--state" in args and str(state_path) in args)
+    if not ours:
+        return None
+    stop_tree(pid)
+    return pid
+
+
 def _is_kizuna_up(pid: int) -> bool:
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
@@ -200,4 +223,4 @@ def _process_name(pid: int | None) -> str | None:
 
 
 __all__ = ["PortInUse", "StackLock", "StackRunning", "check_ports_free", "describe_pid",
-           "listener_pid", "lock_held", "read_lock"]
+           "listener_pid", "lock_held", "read_lock", "stop_leftover_anvil"]

@@ -3,7 +3,6 @@ data (records, grants, anchored receipts) intact across a restart, a reset chain
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import time
@@ -166,24 +165,13 @@ def test_up_with_ipfs_prints_where_everything_is_and_stops_on_ctrl_c(tmp_path: P
     assert not port_in_use(rpc_port) and not port_in_use(api_port)
 
 
-def test_the_anvil_left_by_a_killed_up_is_named_and_the_chain_survives(tmp_path: Path) -> None:
+def test_a_killed_up_leaves_no_anvil_in_the_way_and_the_chain_survives(tmp_path: Path) -> None:
     home = tmp_path / "home"
     ports = ["--port", str(free_port()), "--rpc-port", str(free_port())]
     crashed = UpProcess(home, *ports)
-    info = crashed.ready()
-    crashed.stop(signal.SIGKILL)  # no clean-up at all: anvil (its own process) stays
-    refused = run(home, "up", *ports)
-    assert refused.code == 5
-    last = refused.err.strip().splitlines()[-1]
-    assert "did not stop cleanly" in last, refused.err
-    orphan = int(last.split("kill ")[1].rstrip(")"))
-    assert f"(Ethereum node) is in use by pid {orphan}" in last
-    os.kill(orphan, signal.SIGTERM)  # the anvil this test started: it dumps its state and exits
-    for _ in range(100):
-        if not port_in_use(int(info["rpc_url"].rsplit(":", 1)[1])):
-            break
-        time.sleep(0.1)
-    again = UpProcess(home, *ports)
+    crashed.ready()
+    crashed.stop(signal.SIGKILL)  # no clean-up at all: anvil dies with it (PR_SET_PDEATHSIG)
+    again = UpProcess(home, *ports)  # at once: no waiting for the old anvil by hand
     try:
         assert again.ready()["deployed_now"] is False  # the chain kept its contracts
     finally:
