@@ -9,16 +9,30 @@ order: the message parses (``siwe`` library, ABNF grammar), domain, URI, chain i
 nonce atomically (a replayed login finds it spent). A session token (32 random bytes, url-safe)
 is returned once; the database keeps only ``HMAC-SHA256(session_secret, token)``.
 
-Roles are read from the chain at login (a session names them; each route still checks what
-it needs, and the read path re-checks the chain at the head):
+Roles are read from the chain **at use, not at login** (design.md, trust model rule 6), by
+:func:`live_roles` from the event index synced to the node's head (one ``eth_getBlockByNumber``
+when nothing is new, then two indexed SQLite reads):
 
 * ``patient`` — every address (anyone may own records);
-* ``provider`` — active in the ``ProviderRegistry``;
+* ``provider`` — active in the ``ProviderRegistry`` (registered, not suspended);
 * ``auditor`` — holds ``keccak256("KIZUNA_AUDITOR_ROLE")`` in ``AccessLog``'s AccessControl.
   ``AccessLog`` declares only ``ANCHOR_ROLE``, but OpenZeppelin's ``AccessControl`` accepts any
   role id: the admin grants the auditor role with ``grantRole(AUDITOR_ROLE, account)``;
+* ``registrar`` — holds ``REGISTRAR_ROLE`` (``keccak256("KIZUNA_REGISTRAR_ROLE")``) in the
+  ``ProviderRegistry``;
 * ``guardian`` — appointed (and not expired) by at least one patient in the ``ConsentLedger``;
-  ``guardian_of`` lists those patients (from the event index).
+  ``guardian_of`` lists those patients (from the event index; acting for a ward is checked on
+  chain at each request, :func:`kizuna.api.deps.acting_patient`).
+
+A login records the roles the chain gives at that moment (what ``/auth/login`` and
+``/auth/me`` show). Each role-gated request (``ProviderSession``, ``AuditorSession``,
+``RegistrarSession`` in :mod:`kizuna.api.deps`) reads its role again at the head; the provider's
+read route leaves that to the access check, which reads the registry at the head in its own
+batch. A role that is gone is refused with 403 (:class:`RoleMissing`: which role, at which
+block) and leaves the session for good (:meth:`SessionStore.drop_role`); a session opened for
+roles that are now all gone (``patient`` aside) is ended: every later request with its token is
+refused with 403 (:class:`SessionEnded`, saying why) until it expires, and the wallet signs in
+again for a session with the roles it holds then.
 """
 
 from __future__ import annotations
@@ -26,7 +40,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
@@ -36,30 +50,48 @@ from sqlalchemy import delete, insert, select, update
 
 from kizuna.api.errors import NotAuthenticated
 from kizuna.chain.agents.access_log import AUDITOR_ROLE
-from kizuna.chain.transactions import node_errors
+from kizuna.chain.agents.registry import REGISTRAR_ROLE
 from kizuna.db import Database
 from kizuna.db.schema import sessions, siwe_nonces
-from kizuna.errors import InputError
+from kizuna.errors import AccessDenied, InputError
 from kizuna.types import Address
 
 if TYPE_CHECKING:
-    from kizuna.chain.connection import Chain
+    from kizuna.chain.index.fresh import FreshIndex
+    from kizuna.chain.index.store import Standing
+
+CHAIN_ROLES: dict[str, tuple[str, bytes]] = {
+    "auditor": ("AccessLog", AUDITOR_ROLE),
+    "registrar": ("ProviderRegistry", REGISTRAR_ROLE),
+}
+"""The session roles that are AccessControl roles: (contract, role id)."""
+
+
+class RoleMissing(AccessDenied):
+    """The caller does not hold, at the head, the role a route needs (403)."""
+
+
+class SessionEnded(AccessDenied):
+    """The session was opened for roles the chain no longer gives its address (403)."""
 
 
 CLOCK_SKEW = timedelta(seconds=30)
 """How far in the future an ``Issued At`` may be (clocks of wallets drift)."""
 
-Role = str  # "patient" | "provider" | "auditor" | "guardian"
+Role = str  # "patient" | "provider" | "auditor" | "registrar" | "guardian"
 
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    """Who is calling: the signed-in address and its roles at login."""
+    """Who is calling: the signed-in address and its roles at login (less those found gone
+    since: a route re-reads the role it needs from the chain, see the module docstring)."""
 
     address: Address
     roles: tuple[Role, ...]
     expires_at: datetime
     guardian_of: tuple[Address, ...] = ()
+    key: bytes = field(default=b"", repr=False)
+    """The token's HMAC (the row's key), set when the store looked the session up."""
 
     def has(self, role: Role) -> bool:
         return role in self.roles
@@ -160,6 +192,17 @@ def _moment(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
+_ENDED = "!"
+"""A ``roles`` text starting with it marks an ended session: ``!<role>@<block>`` (role names
+and addresses never start with it)."""
+
+
+def _roles_text(roles: tuple[Role, ...], wards: tuple[Address, ...]) -> str:
+    """A session's ``roles`` column: ``role,role[;ward,ward]``."""
+    text = ",".join(roles)
+    return text + ";" + ",".join(wards) if wards else text
+
+
 class SessionStore:
     """Nonces and sessions in the shared database (so every service instance accepts them)."""
 
@@ -205,31 +248,52 @@ class SessionStore:
     def open_session(self, session: Session) -> str:
         """Store ``session``; return its token (shown once)."""
         token = new_token()
-        roles = ",".join(session.roles)
-        if session.guardian_of:
-            roles += ";" + ",".join(session.guardian_of)
         with self._db.write() as conn:
             conn.execute(insert(sessions).values(
                 token_hash=token_hash(self._key, token), address=session.address,
-                roles=roles, expires_at=_unix(session.expires_at)))
+                roles=_roles_text(session.roles, session.guardian_of),
+                expires_at=_unix(session.expires_at)))
         return token
+
+    def drop_role(self, session: Session, role: Role, *, block: int) -> bool:
+        """``session``'s address lost ``role`` on chain (as of ``block``): the session no
+        longer names it, and when it was opened for roles that are now all gone (``patient``
+        aside) it is ended. True when ended. Kept in the row (``roles``), so every instance
+        sharing the database sees it at the next look-up."""
+        if not session.key or role not in session.roles:
+            return False
+        left = tuple(r for r in session.roles if r != role)
+        ended = all(r == "patient" for r in left)
+        text = (f"{_ENDED}{role}@{block}" if ended
+                else _roles_text(left, session.guardian_of))
+        with self._db.write() as conn:
+            conn.execute(update(sessions).where(sessions.c.token_hash == session.key)
+                         .values(roles=text))
+        return ended
 
     def session(self, token: str, *, now: datetime) -> Session:
         """The live session of ``token``; ``NotAuthenticated`` when unknown or expired.
 
         On every request, so kept to one indexed SELECT through the driver (kizuna.db.driver;
         addresses were checksummed when stored)."""
-        row = self._db.driver.first(self._by_hash, (token_hash(self._key, token),))
+        row_key = token_hash(self._key, token)
+        row = self._db.driver.first(self._by_hash, (row_key,))
         if row is None:
             raise NotAuthenticated("unknown session token")
         address, roles, expires_at = row
         if int(expires_at) <= _unix(now):
             raise NotAuthenticated("session expired; sign in again")
-        roles_text, _, wards = str(roles).partition(";")
+        text = str(roles)
+        if text.startswith(_ENDED):
+            role, _, block = text[len(_ENDED):].partition("@")
+            raise SessionEnded(f"this session was ended: {address} lost the {role} role it was "
+                               f"opened with (on chain, as of block {block}); sign in again")
+        roles_text, _, wards = text.partition(";")
         return Session(address=cast(Address, address),
                        roles=tuple(r for r in roles_text.split(",") if r),
                        expires_at=_moment(int(expires_at)),
-                       guardian_of=tuple(cast(Address, w) for w in wards.split(",") if w))
+                       guardian_of=tuple(cast(Address, w) for w in wards.split(",") if w),
+                       key=row_key)
 
     def close_session(self, token: str) -> None:
         with self._db.write() as conn:
@@ -239,13 +303,19 @@ class SessionStore:
 
 __all__ = [
     "AUDITOR_ROLE",
+    "CHAIN_ROLES",
+    "REGISTRAR_ROLE",
+    "LiveRoles",
+    "RoleMissing",
     "Session",
+    "SessionEnded",
     "SessionStore",
     "SiweExpectations",
-    "chain_roles",
+    "live_roles",
     "new_nonce",
     "new_token",
     "parse_message",
+    "roles_in",
     "session_expiry",
     "token_hash",
     "utc_now",
@@ -253,18 +323,33 @@ __all__ = [
 ]
 
 
-def chain_roles(chain: Chain, address: Address, *,
-                wards: Callable[[Address], list[Address]] | None = None
-                ) -> tuple[tuple[Role, ...], tuple[Address, ...]]:
-    """The roles of ``address`` read from the chain now, and the patients it is guardian of."""
+@dataclass(frozen=True, slots=True)
+class LiveRoles:
+    """The roles of an address at one block (see the module docstring)."""
+
+    roles: tuple[Role, ...]
+    guardian_of: tuple[Address, ...]
+    block: int
+
+
+def roles_in(standing: Standing) -> tuple[Role, ...]:
+    """The session roles an index :class:`~kizuna.chain.index.store.Standing` gives: the one
+    place a role name is tied to its chain fact (guardians aside)."""
     roles: list[Role] = ["patient"]
-    with node_errors(chain.decoder):
-        if chain.registry.is_active_provider(address):
-            roles.append("provider")
-        access_log = chain.contract("AccessLog")
-        if access_log.functions.hasRole(AUDITOR_ROLE, address).call():
-            roles.append("auditor")
+    if standing.provider_active:
+        roles.append("provider")
+    roles += [name for name, (contract, role) in CHAIN_ROLES.items()
+              if standing.has_role(contract, role)]
+    return tuple(roles)
+
+
+def live_roles(index: FreshIndex, address: Address, *,
+               wards: Callable[[Address], list[Address]] | None = None) -> LiveRoles:
+    """The roles of ``address`` at the chain head (the event index synced to it first), and
+    the patients it is guardian of."""
+    standing = index.standing(address)
+    roles = list(roles_in(standing))
     guardian_of = tuple(wards(address)) if wards is not None else ()
     if guardian_of:
         roles.append("guardian")
-    return tuple(roles), guardian_of
+    return LiveRoles(roles=tuple(roles), guardian_of=guardian_of, block=standing.block.number)

@@ -1,10 +1,13 @@
 """FastAPI dependencies, as ``Annotated`` aliases routes declare in their signatures.
 
 ``State`` is the app's :class:`ApiState`; ``Ctx`` the services' :class:`ServiceContext`;
-``CurrentSession`` the signed-in caller (401 without a live session token); ``ProviderSession``
-and ``AuditorSession`` add a role check (403 without the role). ``ActingPatient`` is the
-patient a patient route acts for: the signed-in address, or — with ``?patient=ADDRESS`` — a
-ward of theirs, allowed only while the chain has the caller as that patient's live guardian.
+``CurrentSession`` the signed-in caller (401 without a live session token, 403 for a session
+ended because its roles are gone); ``ProviderSession``, ``AuditorSession`` and
+``RegistrarSession`` add a role check *at the chain head*, on every request (403
+``RoleMissing`` without the role; a role lost since login leaves the session, see
+:mod:`kizuna.api.auth`). ``ActingPatient`` is the patient a patient route acts for: the
+signed-in address, or — with ``?patient=ADDRESS`` — a ward of theirs, allowed only while the
+chain has the caller as that patient's live guardian.
 """
 
 from __future__ import annotations
@@ -18,8 +21,8 @@ from fastapi import Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from kizuna.api.auth import RoleMissing, SessionStore, SiweExpectations, roles_in, utc_now
 from kizuna.api.auth import Session as _Session
-from kizuna.api.auth import SessionStore, SiweExpectations, utc_now
 from kizuna.api.errors import NotAuthenticated
 from kizuna.api.readworkers import ReadWorkers
 from kizuna.config import Settings
@@ -95,27 +98,73 @@ BEARER_SECURITY: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
 
 
 async def provider_of(request: Request) -> _Session:
-    """``ProviderSession`` as a plain call, for the read route: the same header, look-up and
-    role check without FastAPI's dependency machinery (three nested dependencies cost ~40 µs,
-    a few percent of a read). Declare ``openapi_extra=BEARER_SECURITY`` on the route."""
+    """The session of the read route, by a plain call (three nested dependencies cost ~40 µs,
+    a few percent of a read). No role check here: the access check reads the provider's
+    registry entry at the head in its own batch and refuses one that is not active
+    (``ProviderNotRegistered`` / ``ProviderSuspended``); the route then calls
+    :func:`recheck_role`. Declare ``openapi_extra=BEARER_SECURITY`` on the route."""
     scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise NotAuthenticated("sign in first: Authorization: Bearer <token>")
-    session = await _lookup(state_of(request).sessions, token)
-    return await provider_session(session)
+    return await _lookup(state_of(request).sessions, token)
 
 
-async def provider_session(session: Annotated[_Session, Depends(current_session)]) -> _Session:
-    if not session.has("provider"):
-        raise AccessDenied(f"{session.address} is not an active provider")
+_MISSING = {
+    "provider": "is not an active provider in the ProviderRegistry",
+    "auditor": "does not hold the auditor role (AccessLog)",
+    "registrar": "does not hold the registrar role (ProviderRegistry)",
+}
+_LOST = {
+    "provider": "is no longer an active provider (suspended in the ProviderRegistry)",
+    "auditor": "no longer holds the auditor role (revoked in AccessLog)",
+    "registrar": "no longer holds the registrar role (revoked in the ProviderRegistry)",
+}
+
+
+def _gate(state: ApiState, session: _Session, role: str) -> RoleMissing | None:
+    """``None`` when the chain gives ``session``'s address ``role`` at the head; else the
+    refusal, after the session has let go of the role (and ended, when nothing it was opened
+    for is left). Blocking: the index syncs to the node's head first."""
+    standing = state.ctx.index.standing(session.address)
+    if role in roles_in(standing):
+        return None
+    block = standing.block.number
+    if not session.has(role):
+        return RoleMissing(f"{session.address} {_MISSING[role]} (at block {block})")
+    ended = state.sessions.drop_role(session, role, block=block)
+    after = ("this session is ended: sign in again" if ended
+             else "the session keeps its other roles")
+    return RoleMissing(f"{session.address} {_LOST[role]} as of block {block}; {after}")
+
+
+async def _holding(request: Request, session: _Session, role: str) -> _Session:
+    refusal = await run_in_threadpool(_gate, state_of(request), session, role)
+    if refusal is not None:
+        raise refusal
     return session
 
 
-async def auditor_session(session: Annotated[_Session, Depends(current_session)]) -> _Session:
-    if not session.has("auditor"):
-        raise AccessDenied(f"{session.address} does not hold the auditor role")
-    return session
+async def recheck_role(request: Request, session: _Session, role: str) -> None:
+    """After a refusal that may mean ``role`` is gone (the read route's access check said the
+    provider is not active): let the session go of it as :func:`_holding` would. Costs a sync
+    of the index, on refusals only."""
+    await run_in_threadpool(_gate, state_of(request), session, role)
+
+
+async def provider_session(request: Request,
+                           session: Annotated[_Session, Depends(current_session)]) -> _Session:
+    return await _holding(request, session, "provider")
+
+
+async def auditor_session(request: Request,
+                          session: Annotated[_Session, Depends(current_session)]) -> _Session:
+    return await _holding(request, session, "auditor")
+
+
+async def registrar_session(request: Request,
+                            session: Annotated[_Session, Depends(current_session)]) -> _Session:
+    return await _holding(request, session, "registrar")
 
 
 def acting_patient(
@@ -145,7 +194,9 @@ Ctx = Annotated[ServiceContext, Depends(get_ctx)]
 CurrentSession = Annotated[_Session, Depends(current_session)]
 ProviderSession = Annotated[_Session, Depends(provider_session)]
 AuditorSession = Annotated[_Session, Depends(auditor_session)]
+RegistrarSession = Annotated[_Session, Depends(registrar_session)]
 ActingPatient = Annotated[Address, Depends(acting_patient)]
 
 __all__ = ["BEARER_SECURITY", "ActingPatient", "ApiState", "AuditorSession", "Ctx",
-           "CurrentSession", "ProviderSession", "State", "provider_of", "state_of"]
+           "CurrentSession", "ProviderSession", "RegistrarSession", "State", "provider_of",
+           "recheck_role", "state_of"]

@@ -27,7 +27,7 @@ def nonce(state: State) -> NonceAnswer:
 @router.post("/login", response_model=SessionAnswer, responses=error_responses(401, 422, 503))
 def login(body: LoginRequest, state: State) -> SessionAnswer:
     """Verify a signed SIWE message (domain, URI, chain id, nonce, dates, signature) and open a
-    session; the roles come from the chain now."""
+    session; the roles come from the chain now (and are read again at every use)."""
     parsed = auth.parse_message(body.message)
     now = auth.utc_now()
     auth.verify_message(parsed, body.signature, expect=state.siwe, now=now,
@@ -35,7 +35,8 @@ def login(body: LoginRequest, state: State) -> SessionAnswer:
     if not state.sessions.spend_nonce(parsed.nonce, now=now):
         raise NotAuthenticated("SIWE nonce unknown or already used")
     address = to_checksum_address(str(parsed.address))
-    roles, wards = auth.chain_roles(state.ctx.chain, address, wards=state.ctx_wards)
+    live = auth.live_roles(state.ctx.index, address, wards=state.ctx_wards)
+    roles, wards = live.roles, live.guardian_of
     session = auth.Session(address=address, roles=roles, guardian_of=wards,
                            expires_at=auth.session_expiry(parsed, now=now,
                                                           ttl=state.session_ttl))

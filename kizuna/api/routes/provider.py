@@ -8,6 +8,7 @@ import functools
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from kizuna.access.check import ProviderNotRegistered
 from kizuna.api.convert import read_answer, record_out, shaped, unhex
 from kizuna.api.deps import (
     BEARER_SECURITY,
@@ -15,6 +16,7 @@ from kizuna.api.deps import (
     ProviderSession,
     State,
     provider_of,
+    recheck_role,
     state_of,
 )
 from kizuna.api.errors import error_responses
@@ -44,8 +46,14 @@ async def read(body: ReadIn, http: Request) -> Response:
         raise AccessDenied("the read request names another provider than the session")
     signature = unhex("signature", body.signature)
     # On the instance's read threads, not the general pool (kizuna.api.readworkers).
-    grant = await state.read_workers.run(functools.partial(
-        serve_read, state.ctx, request=request, signature=signature))
+    try:
+        grant = await state.read_workers.run(functools.partial(
+            serve_read, state.ctx, request=request, signature=signature))
+    except ProviderNotRegistered:
+        # The access check found the reader not active at the head: a session opened as a
+        # provider lets go of that role (and ends, if it was all it had), as at other routes.
+        await recheck_role(http, session, "provider")
+        raise
     # The ReadOut JSON written directly (returning the model would build, validate and dump it).
     return Response(read_answer(grant), media_type="application/json")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from web3.types import BlockIdentifier
 
 from kizuna.chain.agents.base import AccessControlAgent, as_bytes32
@@ -13,6 +14,10 @@ from kizuna.types import Address
 
 UMBRAL_KEY_LENGTH = 33
 """A compressed secp256k1 point: the form the registry stores Umbral public keys in."""
+
+REGISTRAR_ROLE = keccak(text="KIZUNA_REGISTRAR_ROLE")
+"""``ProviderRegistry.REGISTRAR_ROLE`` (the contract's constant), for reading it off the event
+index without a call."""
 
 
 class ProviderRegistryAgent(AccessControlAgent):
@@ -93,4 +98,4 @@ class ProviderRegistryAgent(AccessControlAgent):
         return self._send(self.add_registrar_call(account), signer)
 
 
-__all__ = ["UMBRAL_KEY_LENGTH", "ProviderRegistryAgent"]
+__all__ = ["REGISTRAR_ROLE", "UMBRAL_KEY_LENGTH", "ProviderRegistryAgent"]
