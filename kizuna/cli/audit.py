@@ -120,7 +120,9 @@ def audit() -> None:
 def log(patient_: str | None, provider_: str | None, since: str | None, until: str | None,
         as_json: bool, **kwargs: Any) -> None:
     """Every Kizuna event decoded from the chain (records, grants, revocations, emergency
-    accesses, requests, care events, anchored roots) plus one entry per read receipt.
+    accesses, requests, care events, anchored roots) plus one entry per read receipt and one
+    per refused read (a provider's signed request the access check refused, with the reason;
+    past the hourly limit, one entry per hour with the count).
 
     \b
     Examples:
@@ -144,13 +146,23 @@ def log(patient_: str | None, provider_: str | None, since: str | None, until: s
                 who.ctx.chain, from_chain=True, database=who.ctx.db, patient=patient,
                 provider=provider, since=since_s, until=until_s)]
     emit(rows, human=lambda: print_table(
-        [{"time": show_time(r["time"]), "kind": r["kind"], "patient": r["patient"],
+        [{"time": show_time(r["time"]), "kind": _kind(r), "patient": r["patient"],
           "provider": r["provider"],
           "record": short(r["record_id"]) if r["record_id"] else None,
           "block": r["block_number"], "flags": ", ".join(r["flags"]) or None} for r in rows],
         [Column("time", "When"), Column("kind", "What"), Column("patient", "Patient"),
          Column("provider", "Provider"), Column("record", "Record"), Column("block", "Block"),
          Column("flags", "Flags")], title=f"{len(rows)} log entries", empty="no entries"))
+
+
+def _kind(row: dict[str, Any]) -> str:
+    """What an entry is, with why for a refused read and how many for a counted hour."""
+    details = row.get("details") or {}
+    if row["kind"] == "refused-read":
+        return f"refused-read ({details.get('reason')})"
+    if row["kind"] == "refused-reads-suppressed":
+        return f"refused-read x{details.get('count')} (counted only)"
+    return str(row["kind"])
 
 
 def _report_json(report: Any) -> dict[str, Any]:

@@ -162,6 +162,7 @@ class RefusalLog:
         """Record one refusal; ``False`` when the rate limit only counted it. One write
         transaction (``BEGIN IMMEDIATE`` on SQLite), so instances sharing the database agree
         on the counts."""
+        provider, patient = checksum_address(provider), checksum_address(patient)
         hour = refused_at - refused_at % HOUR_S
         with self.db.write() as conn:
             total = _counts(conn, provider, PROVIDER_WIDE, hour)
