@@ -37,9 +37,11 @@ NOISE = 64
 vary from run to run); they are shown as ≈ and not counted as changes."""
 
 TARGETS = {
-    "grant": 48_000,
+    # Issue 15 raised the two grant targets by one cold read (2,100 gas + the check): a grant
+    # answers the provider's open access request, which lives in the pair slot.
+    "grant": 50_000,
     "revoke": 30_000,
-    "grant_by_sig": 60_000,
+    "grant_by_sig": 62_000,
     "grant_batch_10": 265_000,
     "register_record": 50_000,
     "care_event": 32_000,

@@ -13,7 +13,7 @@ import {CareEventKind, RecordId, ScopeId} from "./types/Ids.sol";
 /// @notice See {IConsentLedger}.
 /// @dev Storage layout (docs/contracts.md has the reasoning and the gas figures):
 ///      - `_grants[patient][provider][scopeId]`: ONE slot per grant, (expiresAt, grantedBlock).
-///        A grant writes exactly this slot and reads nothing else.
+///        A grant writes this slot and reads the pair slot (it answers an open request).
 ///      - `_pairs[patient][provider]`: ONE slot per relationship, (revokedAllBlock,
 ///        requestOpenUntil, emergencyUntil, emergencyReason). `revokeAll` writes only
 ///        `revokedAllBlock`; it is compared with `grantedBlock` when access is *read*, so a
@@ -466,6 +466,7 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
         _checkGrantArgs(provider, expiresAt);
         _grants[patient][provider][scopeId] = Grant(expiresAt, uint64(block.number));
         emit AccessGranted(patient, provider, scopeId, expiresAt);
+        _answerRequest(patient, provider);
     }
 
     function _grantBatch(address patient, address provider, ScopeId[] calldata scopeIds, uint64 expiresAt) private {
@@ -478,6 +479,19 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
             grants[scopeIds[i]] = stored;
         }
         emit AccessGrantedBatch(patient, provider, scopeIds, expiresAt);
+        _answerRequest(patient, provider);
+    }
+
+    /// @dev A grant answers the provider's open request: the request's authority (care events)
+    ///      must not outlive the answer, e.g. after the grant is revoked. One cold read of the
+    ///      pair slot; a write (and `AccessRequestClosed`, closed by the patient) only when a
+    ///      request is open.
+    function _answerRequest(address patient, address provider) private {
+        Pair storage pair = _pairs[patient][provider];
+        if (pair.requestOpenUntil > block.timestamp) {
+            pair.requestOpenUntil = 0;
+            emit AccessRequestClosed(patient, provider, patient);
+        }
     }
 
     function _checkGrantArgs(address provider, uint64 expiresAt) private view {

@@ -138,7 +138,8 @@ interface IConsentLedger {
     ///         `ref` commits to an encrypted payload (what is asked, and why).
     event AccessRequested(address indexed patient, address indexed provider, uint64 openUntil, bytes32 ref);
 
-    /// @notice `closedBy` closed `provider`'s open request to `patient`.
+    /// @notice `closedBy` closed `provider`'s open request to `patient` (`closeRequest`, or a grant
+    ///         to `provider`, which answers it: then `closedBy` is the patient).
     event AccessRequestClosed(address indexed patient, address indexed provider, address closedBy);
 
     /// @notice `actor` logged a care event of `kind` between `patient` and `provider` (zero when none);
@@ -196,7 +197,9 @@ interface IConsentLedger {
     // ----------------------------------------------------------------------------------------
 
     /// @notice `msg.sender` grants `provider` access to `scopeId` until `expiresAt` (replacing any
-    ///         earlier grant on the same scope, and re-activating it after a revokeAll).
+    ///         earlier grant on the same scope, and re-activating it after a revokeAll). A grant
+    ///         answers `provider`'s open request, if any: it is closed (`AccessRequestClosed`,
+    ///         `closedBy` = the patient), so a later revoke leaves the provider no request authority.
     function grant(address provider, ScopeId scopeId, uint64 expiresAt) external;
 
     /// @notice `grant` for `patient`, by the patient or a live guardian.
@@ -275,7 +278,8 @@ interface IConsentLedger {
     function closeEmergencyAccess(address patient, address provider) external;
 
     /// @notice A verified, active provider (`msg.sender`) asks `patient` for access; the request stays
-    ///         open `REQUEST_TTL` seconds and lets the provider log care events for the patient.
+    ///         open `REQUEST_TTL` seconds (or until answered by a grant, `closeRequest` or
+    ///         `revokeAll`) and lets the provider log care events for the patient.
     function requestAccess(address patient, bytes32 ref) external;
 
     /// @notice Closes `provider`'s open request to `patient`: by the patient, a guardian or the provider.

@@ -583,6 +583,40 @@ contract ConsentLedgerTest is KizunaTest {
         ledger.requestAccess(patient, bytes32("spam"));
     }
 
+    function test_grant_answersTheOpenRequest_soARevokeLeavesNoRequestAuthority() public {
+        vm.prank(provider);
+        ledger.requestAccess(patient, bytes32("q"));
+        vm.expectEmit(true, true, false, true);
+        emit IConsentLedger.AccessRequestClosed(patient, provider, patient);
+        vm.prank(patient);
+        ledger.grant(provider, lab, uint64(block.timestamp + 1 days));
+        assertEq(ledger.requestOpenUntil(patient, provider), 0, "answered by the grant");
+        vm.prank(patient);
+        ledger.revoke(provider, lab);
+        vm.prank(provider);
+        vm.expectRevert(
+            abi.encodeWithSelector(IConsentLedger.ConsentLedgerCareEventNotAllowed.selector, patient, provider)
+        );
+        ledger.logCareEvent(patient, CareEventKind.PrescriptionIssued, bytes32("rx"), provider, ScopeId.wrap(0));
+    }
+
+    function test_grantBatch_answersTheOpenRequest_andOtherProvidersKeepTheirs() public {
+        vm.prank(provider);
+        ledger.requestAccess(patient, bytes32("q"));
+        registry.addProvider(otherProvider, UMBRAL_KEY, keccak256("credentials of the other"));
+        vm.prank(otherProvider);
+        ledger.requestAccess(patient, bytes32("q2"));
+        ScopeId[] memory scopes = new ScopeId[](2);
+        scopes[0] = lab;
+        scopes[1] = imaging;
+        vm.prank(patient);
+        ledger.grantBatch(provider, scopes, uint64(block.timestamp + 1 days));
+        assertEq(ledger.requestOpenUntil(patient, provider), 0, "answered by the batch");
+        assertEq(
+            ledger.requestOpenUntil(patient, otherProvider), block.timestamp + ledger.REQUEST_TTL(), "not answered"
+        );
+    }
+
     function test_revokeAll_closesRequestAndEmergency() public {
         vm.prank(patient);
         ledger.setEmergencyPolicy(true, 1 days);

@@ -47,7 +47,8 @@ def prepare_request(ctx: ServiceContext, *, provider: str, patient: str,
 
 
 answer_yes = grant_access
-"""Saying yes is granting (the ledger closes the open request with the grant)."""
+"""Saying yes is granting: any grant to the provider closes its open request on chain
+(``AccessRequestClosed``, closed by the patient), so a later revoke leaves no request authority."""
 
 
 def prepare_answer_no(ctx: ServiceContext, *, patient: str, provider: str,

@@ -3,7 +3,8 @@
 It restates IConsentLedger's rules, not the contract's code: a grant is live while
 ``now < expiresAt``, it was not revoked, and it was made in a block *after* the last revokeAll of
 the same (patient, provider) (so a revokeAll wins over a grant of the same block); emergency
-access covers every scope until its end; guardians act until their end date (exclusive).
+access covers every scope until its end; guardians act until their end date (exclusive); a grant
+answers (closes) the provider's open request.
 Every method that models a transaction returns the custom error the contract must raise
 (name and arguments), or ``None`` when the transaction must succeed, in the order the interface
 gives its checks. The caller applies the effects with the ``apply_*`` methods.
@@ -152,10 +153,19 @@ class ConsentModel:
 
     # --- effects --------------------------------------------------------------------------------
 
+    def answered_request(self, patient: str, provider: str, now: int) -> list[tuple[str, Any]]:
+        """The events a grant adds: it answers (closes) the provider's open request, if any."""
+        if self.request_until.get((patient, provider), 0) <= now:
+            return []
+        return [("AccessRequestClosed", {"patient": patient, "provider": provider,
+                                         "closedBy": patient})]
+
     def apply_grant(self, patient: str, provider: str, scopes: list[bytes], expires: int,
-                    block: int) -> None:
+                    block: int, now: int) -> None:
         for scope in scopes:
             self.grants[(patient, provider, scope)] = (expires, block)
+        if self.request_until.get((patient, provider), 0) > now:
+            self.request_until[(patient, provider)] = 0  # answered by the grant
 
     def apply_revoke(self, patient: str, provider: str, scope: bytes) -> None:
         del self.grants[(patient, provider, scope)]

@@ -202,8 +202,9 @@ class LedgerMachine(RuleBasedStateMachine):
             fn = self.ledger.grantBySig(patient, provider, scope, expires, deadline, signature)
             sender, pre = self.relayer, []
         error = error or self.model.check_grant(expires, now)
+        events += self.model.answered_request(patient, provider, now)
         if self._expect(fn, sender, error, pre + events) is not None:
-            self.model.apply_grant(patient, provider, [scope], expires, block)
+            self.model.apply_grant(patient, provider, [scope], expires, block, now)
             if mode == "sig":
                 self.model.use_nonce(patient)
 
@@ -241,8 +242,9 @@ class LedgerMachine(RuleBasedStateMachine):
         error = error or self.model.check_grant(expires, now)
         if error is None and not scope_ids:
             error = ("ConsentLedgerEmptyBatch", {})
+        events += self.model.answered_request(patient, provider, now)
         if self._expect(fn, sender, error, pre + events) is not None:
-            self.model.apply_grant(patient, provider, scope_ids, expires, block)
+            self.model.apply_grant(patient, provider, scope_ids, expires, block, now)
             if mode == "sig":
                 self.model.use_nonce(patient)
 
@@ -314,7 +316,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 self.bench.send(fn, sender)
         receipts = [self.bench.receipt(h) for h in hashes]
         assert [(r["status"], r["blockNumber"]) for r in receipts] == [(1, block), (1, block)]
-        self.model.apply_grant(patient, provider, [scope], expires, block)
+        self.model.apply_grant(patient, provider, [scope], expires, block, now)
         self.model.use_nonce(patient)
         self.model.apply_revoke_all(patient, provider, block)
 
