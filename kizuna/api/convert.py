@@ -50,7 +50,7 @@ def authorization(body: AuthorizationIn) -> SignedAction | SentTransaction:
 def record_out(r: RecordInfo) -> RecordOut:
     return RecordOut(record_id=hexed(r.record_id), patient=r.patient, scope_id=hexed(r.scope_id),
                      cid=r.cid, commitment=hexed(r.commitment), size=r.size,
-                     content_type=r.content_type, created_at=r.created_at)
+                     content_type=r.content_type, created_at=r.created_at, epoch=r.epoch)
 
 
 def read_answer(g: ReadGrant) -> bytes:

@@ -140,6 +140,8 @@ class RecordOut(Model):
     size: int
     content_type: str
     created_at: int
+    epoch: int = Field(0, description="the scope key epoch the record is encrypted to "
+                       "(docs/keys.md \"Epochs\")")
 
 
 # --- grants -------------------------------------------------------------------------------------
@@ -147,9 +149,30 @@ class RecordOut(Model):
 
 class ScopeKeysIn(Model):
     scope_id: Hex32
+    epoch: int = Field(0, ge=0, lt=1 << 64, description="the key epoch the keys are of")
     delegating_key: HexStr
     verifying_key: HexStr
     signature: HexStr
+
+
+class ScopeEpochOut(Model):
+    scope_id: str
+    epoch: int = Field(description="the scope's key epoch at the chain head: how many "
+                       "revocations touched it (docs/keys.md \"Epochs\")")
+
+
+class KfragsIn(Model):
+    """Fragments of one key epoch for a grant that is live on chain (no chain action): the new
+    epoch's for the grantees that remain after a revocation, or older epochs' after a grant."""
+
+    provider: AddressStr
+    scope_id: Hex32
+    epoch: int = Field(ge=0, lt=1 << 64)
+    kfrags: list[HexStr] = Field(min_length=1, max_length=64)
+
+
+class KfragsOut(Model):
+    kfrags_stored: int
 
 
 class GrantIn(Model):
@@ -475,6 +498,8 @@ class EmergencyKitIn(Model):
     provider: AddressStr
     kfrags: dict[str, list[HexStr]] = Field(
         max_length=64, description="scope id (0x hex) → the provider's key fragments")
+    epoch: int = Field(0, ge=0, lt=1 << 64, description="the key epoch the fragments are of: "
+                       "they replace the kit's fragments of that epoch only")
 
 
 class EmergencyKitOut(Model):

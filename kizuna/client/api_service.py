@@ -65,21 +65,29 @@ class ApiService(ChainDocuments):
 
     # -- keys --------------------------------------------------------------------------------
 
+    def scope_epoch(self, patient: Address, scope_id: ScopeId) -> int:
+        """From the own node's events (the same index query the service runs): which key a
+        new record is encrypted to is not taken from the service's word."""
+        return self._events().scope_epoch(checked_address("patient", patient), scope_id)
+
     def scope_keys_statement(self, *, patient: Address, scope_id: ScopeId,
-                             delegating_key: bytes, verifying_key: bytes) -> TypedData:
+                             delegating_key: bytes, verifying_key: bytes,
+                             epoch: int = 0) -> TypedData:
         return scope_keys_typed_data(
             self.proxy_domain(), patient=patient, scope_id=scope_id,
             delegating_key=pre.UmbralPublicKey.from_bytes(delegating_key),
-            verifying_key=pre.UmbralPublicKey.from_bytes(verifying_key))
+            verifying_key=pre.UmbralPublicKey.from_bytes(verifying_key), epoch=epoch)
 
     def register_scope_keys(self, *, patient: Address, scope_id: ScopeId,
                             delegating_key: bytes, verifying_key: bytes,
-                            signature: bytes) -> ScopeKeys:
+                            signature: bytes, epoch: int = 0) -> ScopeKeys:
         self.api.register_scope_keys(scope_id=scope_id, delegating_key=delegating_key,
-                                     verifying_key=verifying_key, signature=signature)
+                                     verifying_key=verifying_key, signature=signature,
+                                     epoch=epoch)
         return ScopeKeys(patient=patient, scope_id=scope_id,
                          delegating_key=pre.UmbralPublicKey.from_bytes(delegating_key),
-                         verifying_key=pre.UmbralPublicKey.from_bytes(verifying_key))
+                         verifying_key=pre.UmbralPublicKey.from_bytes(verifying_key),
+                         epoch=epoch)
 
     def inbox_key_statement(self, *, patient: Address, public_key: bytes) -> TypedData:
         key = pre.UmbralPublicKey.from_bytes(public_key, field="public_key")
@@ -99,11 +107,12 @@ class ApiService(ChainDocuments):
 
     def upload_record(self, *, patient: Address, record_id: RecordId, scope_id: ScopeId,
                       envelope: Envelope, registration: SignedAction | SentTransaction,
-                      supersedes: RecordId | None = None) -> records.RecordInfo:
+                      supersedes: RecordId | None = None,
+                      epoch: int = 0) -> records.RecordInfo:
         body = bytes(envelope) if isinstance(envelope, memoryview | bytearray) else envelope
         return self.api.upload_record(record_id=record_id, scope_id=scope_id, envelope=body,
                                       registration=registration, supersedes=supersedes,
-                                      patient=self._for(patient))
+                                      patient=self._for(patient), epoch=epoch)
 
     def list_records(self, *, patient: Address,
                      scope_ids: Sequence[ScopeId] | None = None) -> list[records.RecordInfo]:
@@ -158,6 +167,11 @@ class ApiService(ChainDocuments):
         return grants.RevokeResult(patient=patient, provider=provider, scope_ids=(),
                                    tx_hash=tx_hash, block_number=block, kfrags_deleted=0)
 
+    def reissue_kfrags(self, *, patient: Address, provider: Address, scope_id: ScopeId,
+                       epoch: int, kfrags: Sequence[bytes]) -> int:
+        return self.api.reissue_kfrags(provider=provider, scope_id=scope_id, epoch=epoch,
+                                       kfrags=kfrags, patient=self._for(patient))
+
     def grants_of(self, *, patient: Address) -> list[Grant]:
         return self.api.grants(patient=self._for(patient))
 
@@ -168,8 +182,8 @@ class ApiService(ChainDocuments):
         return self._events().providers(active_only=True)
 
     def leave_kit(self, *, patient: Address, provider: Address,
-                  kfrags: Mapping[bytes, Sequence[bytes]]) -> int:
-        return self.api.leave_emergency_kit(provider=provider, kfrags=kfrags)
+                  kfrags: Mapping[bytes, Sequence[bytes]], epoch: int = 0) -> int:
+        return self.api.leave_emergency_kit(provider=provider, kfrags=kfrags, epoch=epoch)
 
     def patients_of(self, *, provider: Address) -> list[Address]:
         return self.api.patients()

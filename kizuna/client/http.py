@@ -111,7 +111,8 @@ def _record(body: Mapping[str, Any]) -> RecordInfo:
     return RecordInfo(record_id=RecordId(_unhex(body["record_id"])), patient=body["patient"],
                       scope_id=ScopeId(_unhex(body["scope_id"])), cid=Cid(body["cid"]),
                       commitment=Commitment(_unhex(body["commitment"])), size=int(body["size"]),
-                      content_type=body["content_type"], created_at=int(body["created_at"]))
+                      content_type=body["content_type"], created_at=int(body["created_at"]),
+                      epoch=int(body.get("epoch", 0)))
 
 
 def _inbox_item(body: Mapping[str, Any]) -> InboxItem:
@@ -254,7 +255,7 @@ class ApiClient:
                       envelope: bytes | BinaryIO | Iterable[bytes],
                       registration: SignedAction | SentTransaction,
                       supersedes: RecordId | None = None,
-                      patient: Address | None = None) -> RecordInfo:
+                      patient: Address | None = None, epoch: int = 0) -> RecordInfo:
         """Upload an envelope (streamed) and register it (relayed signature or wallet tx);
         with ``supersedes`` as a new version of that record; with ``patient`` for a ward
         (a guardian's ``registerRecordFor`` / ``supersedeRecordFor`` transaction)."""
@@ -264,6 +265,7 @@ class ApiClient:
                    "X-Kizuna-Registration": json.dumps(_authorization(registration))}
         if supersedes is not None:
             headers["X-Kizuna-Supersedes"] = _hx(supersedes)
+        headers["X-Kizuna-Scope-Epoch"] = str(int(epoch))
         try:
             response = self.http.put(f"/patient/records/{_hx(record_id)}", content=content,
                                      headers=headers, params=_acting(patient))
@@ -284,10 +286,19 @@ class ApiClient:
         return self._stream(f"/patient/records/{_hx(record_id)}/content")
 
     def register_scope_keys(self, *, scope_id: ScopeId, delegating_key: bytes,
-                            verifying_key: bytes, signature: bytes) -> None:
+                            verifying_key: bytes, signature: bytes, epoch: int = 0) -> None:
         self._call("POST", "/patient/scope-keys", body={
-            "scope_id": _hx(scope_id), "delegating_key": _hx(delegating_key),
+            "scope_id": _hx(scope_id), "epoch": int(epoch),
+            "delegating_key": _hx(delegating_key),
             "verifying_key": _hx(verifying_key), "signature": _hx(signature)})
+
+    def reissue_kfrags(self, *, provider: Address, scope_id: ScopeId, epoch: int,
+                       kfrags: Sequence[bytes], patient: Address | None = None) -> int:
+        """Fragments of one key epoch for a live grant (the rekey after a revocation)."""
+        answer = self._call("POST", "/patient/kfrags", body={
+            "provider": provider, "scope_id": _hx(scope_id), "epoch": int(epoch),
+            "kfrags": [_hx(k) for k in kfrags]}, params=_acting(patient))
+        return int(answer["kfrags_stored"])
 
     def grant(self, *, provider: Address, scope_ids: Sequence[ScopeId], expires_at: int,
               kfrags: Mapping[bytes, Sequence[bytes]],
@@ -351,11 +362,12 @@ class ApiClient:
         return _unhex(answer["tx_hash"]), int(answer["block_number"])
 
     def leave_emergency_kit(self, *, provider: Address,
-                            kfrags: Mapping[bytes, Sequence[bytes]]) -> int:
-        """Leave key fragments of some scopes for ``provider``'s break-glass (replacing its
-        earlier kit); how many the service kept."""
+                            kfrags: Mapping[bytes, Sequence[bytes]], epoch: int = 0) -> int:
+        """Leave key fragments of some scopes (of one key epoch) for ``provider``'s break-glass
+        (replacing its earlier kit of that epoch); how many the service kept."""
         answer = self._call("POST", "/patient/emergency-kits",
-                            body={"provider": provider, "kfrags": _kfrags(kfrags)})
+                            body={"provider": provider, "kfrags": _kfrags(kfrags),
+                                  "epoch": int(epoch)})
         return int(answer["kfrags_left"])
 
     # -- messages ----------------------------------------------------------------------------

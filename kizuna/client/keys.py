@@ -13,16 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
 from kizuna.chain.eip712 import TypedData
 from kizuna.chain.signers import Signer
 from kizuna.crypto import pre
 from kizuna.crypto.scopes import RESOURCE_TYPES, blind_scope, scope_label
 from kizuna.crypto.wallet_keys import (
-    HKDF_SALT,
-    SECP256K1_ORDER,
+    INFO_SCOPE_DELEGATION,
     KeyDerivationDomain,
     WalletKeys,
     derive_wallet_keys,
@@ -35,25 +31,22 @@ if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
 
 
-SCOPE_DELEGATION_INFO = b"kizuna/scope-delegation/v1"
+SCOPE_DELEGATION_INFO = INFO_SCOPE_DELEGATION
 
 
-def scope_delegating_key(wallet: WalletKeys, scope_id: ScopeId) -> pre.UmbralSecretKey:
-    """The Umbral secret key of one scope (docs/service.md "Keys")::
+def scope_delegating_key(wallet: WalletKeys, scope_id: ScopeId,
+                         epoch: int = 0) -> pre.UmbralSecretKey:
+    """The Umbral secret key of one scope in one epoch (docs/keys.md "Epochs")::
 
         scope_secret = scalar(HKDF-SHA256(ikm = decrypting key, salt = "kizuna/wallet-keys/v1",
-                                          info = "kizuna/scope-delegation/v1" || scope_id, 48))
+                                          info = "kizuna/scope-delegation/v1" || scope_id
+                                                 [|| epoch as uint64, from epoch 1 on], 48))
 
-    with ``scalar`` the same reduction into [1, n-1] as the wallet keys (FIPS 186-4 B.4.1).
+    with ``scalar`` the same reduction into [1, n-1] as the wallet keys (FIPS 186-4 B.4.1);
+    written once, in :func:`kizuna.crypto.wallet_keys.derive_scope_delegating_key`.
     Deterministic: the patient re-derives every scope key from their wallet, nothing stored.
     """
-    if not isinstance(scope_id, bytes | bytearray) or len(scope_id) != 32:
-        raise ValueError("scope_id must be 32 bytes")
-    okm = HKDF(algorithm=hashes.SHA256(), length=48, salt=HKDF_SALT,
-               info=SCOPE_DELEGATION_INFO + bytes(scope_id)).derive(
-        wallet.decrypting_key.to_secret_bytes())
-    scalar = int.from_bytes(okm, "big") % (SECP256K1_ORDER - 1) + 1
-    return pre.UmbralSecretKey.from_secret_bytes(scalar.to_bytes(32, "big"))
+    return wallet.scope_delegating_key(scope_id, epoch)
 
 
 class ParticipantKeys:
@@ -98,18 +91,22 @@ class ParticipantKeys:
         """The label behind a scope id this participant blinded before (``None`` if unknown)."""
         return self._labels.get(ScopeId(bytes(scope_id)))
 
-    def scope_secret(self, scope_id: ScopeId) -> pre.UmbralSecretKey:
-        """The delegating secret key of one scope: records of the scope are opened with it."""
-        return scope_delegating_key(self.wallet, scope_id)
+    def scope_secret(self, scope_id: ScopeId, epoch: int = 0) -> pre.UmbralSecretKey:
+        """The delegating secret key of one scope in one epoch: records of the scope written
+        in that epoch are opened with it."""
+        return scope_delegating_key(self.wallet, scope_id, epoch)
 
-    def scope_public(self, scope_id: ScopeId) -> pre.UmbralPublicKey:
-        """The delegating public key of one scope: records of the scope are encrypted to it."""
-        return self.scope_secret(scope_id).public_key
+    def scope_public(self, scope_id: ScopeId, epoch: int = 0) -> pre.UmbralPublicKey:
+        """The delegating public key of one scope in one epoch: records of the scope written
+        in that epoch are encrypted to it."""
+        return self.scope_secret(scope_id, epoch).public_key
 
     def kfrags_for(self, scope_id: ScopeId, receiving_key: pre.UmbralPublicKey, *,
-                   threshold: int = 1, shares: int = 1) -> tuple[pre.VerifiedKeyFrag, ...]:
-        """Key fragments letting ``receiving_key`` open this scope's records via the proxy."""
-        return pre.generate_kfrags(self.scope_secret(scope_id), receiving_key,
+                   epoch: int = 0, threshold: int = 1,
+                   shares: int = 1) -> tuple[pre.VerifiedKeyFrag, ...]:
+        """Key fragments letting ``receiving_key`` open this scope's records of ``epoch`` via
+        the proxy."""
+        return pre.generate_kfrags(self.scope_secret(scope_id, epoch), receiving_key,
                                    self.wallet.signer(), threshold=threshold, shares=shares)
 
     def __repr__(self) -> str:

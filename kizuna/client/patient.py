@@ -9,6 +9,12 @@ and the messages providers send. The service is used in-process (``ServiceContex
 service's relayer): the local mode of the CLI and the tests. Actions without a gasless form
 (guardians, emergency policy, declining a request, revokeAll) are sent with the patient's own
 signer through the agents, and the service confirms them from their events.
+
+Key epochs (docs/keys.md "Epochs"): a scope's delegating key moves to a new epoch on every
+revocation of the scope (the chain's count, :meth:`KizunaService.scope_epoch`). New records are
+encrypted to the current epoch's key; :meth:`PatientClient.revoke` then re-issues fragments of
+the new epoch to the grantees that remain (:meth:`PatientClient.rekey`), and a grant hands the
+provider fragments of every epoch the scope has records of.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import io
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from kizuna.chain.eip712 import SignedAction
@@ -53,6 +59,16 @@ class ImportedEntry:
     record: recordstore.RecordInfo
 
 
+@dataclass(frozen=True, slots=True)
+class RekeyResult:
+    """What :meth:`PatientClient.rekey` did: per scope, its current key epoch and the grantees
+    that now hold fragments of it."""
+
+    epochs: dict[ScopeId, int] = field(default_factory=dict)
+    reissued: dict[ScopeId, tuple[Address, ...]] = field(default_factory=dict)
+    kfrags_stored: int = 0
+
+
 def _tx(receipt: TxReceipt) -> SentTransaction:
     return SentTransaction(receipt.tx_hash)
 
@@ -68,7 +84,8 @@ class PatientClient:
         self._chain = chain
         self.keys = keys if keys is not None else participant_keys(signer, service.key_domain())
         self.deadline_s = deadline_s
-        self._registered_scopes: set[ScopeId] = set()
+        self._registered_scopes: set[tuple[ScopeId, int]] = set()
+        self._sealed_epochs: dict[bytes, int] = {}  # record id -> epoch it was encrypted to
 
     @property
     def address(self) -> Address:
@@ -95,30 +112,51 @@ class PatientClient:
                                       signature=self.signer.sign_typed_data(typed))
 
     def scope(self, label: str) -> ScopeId:
-        """The scope id of ``label``, its keys registered with the proxy (once, signed)."""
+        """The scope id of ``label``, its keys of the current epoch registered with the proxy
+        (once per epoch, signed)."""
+        return self.scope_and_epoch(label)[0]
+
+    def scope_and_epoch(self, label: str) -> tuple[ScopeId, int]:
+        """The scope id of ``label`` and its current key epoch (from the chain), the keys of
+        that epoch registered with the proxy."""
         sid = self.keys.scope_id(label)
-        if sid not in self._registered_scopes:
-            delegating = self.keys.scope_public(sid).to_bytes()
-            verifying = self.keys.verifying_key.to_bytes()
-            typed = self.service.scope_keys_statement(patient=self.address, scope_id=sid,
-                                                delegating_key=delegating,
-                                                verifying_key=verifying)
-            self.service.register_scope_keys(patient=self.address, scope_id=sid,
-                                       delegating_key=delegating, verifying_key=verifying,
-                                       signature=self.signer.sign_typed_data(typed))
-            self._registered_scopes.add(sid)
-        return sid
+        epoch = self.service.scope_epoch(self.address, sid)
+        self._register_scope_keys(sid, epoch)
+        return sid, epoch
+
+    def _register_scope_keys(self, sid: ScopeId, epoch: int) -> None:
+        """Bind the keys of (scope, epoch) with the proxy: one wallet signature, once."""
+        if (sid, epoch) in self._registered_scopes:
+            return
+        delegating = self.keys.scope_public(sid, epoch).to_bytes()
+        verifying = self.keys.verifying_key.to_bytes()
+        typed = self.service.scope_keys_statement(patient=self.address, scope_id=sid,
+                                                  delegating_key=delegating,
+                                                  verifying_key=verifying, epoch=epoch)
+        self.service.register_scope_keys(patient=self.address, scope_id=sid,
+                                         delegating_key=delegating, verifying_key=verifying,
+                                         signature=self.signer.sign_typed_data(typed),
+                                         epoch=epoch)
+        self._registered_scopes.add((sid, epoch))
 
     # -- records -----------------------------------------------------------------------------
 
     def seal(self, content: bytes, *, label: str, content_type: str,
              record_id: RecordId | None = None) -> tuple[RecordId, ScopeId, bytes]:
-        """Encrypt ``content`` for the scope of ``label``: (record id, scope id, envelope)."""
-        sid = self.scope(label)
+        """Encrypt ``content`` for the scope of ``label`` (its current key epoch, remembered
+        for :meth:`upload`): (record id, scope id, envelope)."""
+        sid, epoch = self.scope_and_epoch(label)
         rid = RecordId(os.urandom(32)) if record_id is None else record_id
-        envelope = bytes(encrypt_bytes(content, owner_key=self.keys.scope_public(sid),
+        envelope = bytes(encrypt_bytes(content, owner_key=self.keys.scope_public(sid, epoch),
                                        record_id=rid, content_type=content_type))
+        self._sealed_epochs[bytes(rid)] = epoch
         return rid, sid, envelope
+
+    def _epoch_of(self, record_id: RecordId, scope_id: ScopeId, epoch: int | None) -> int:
+        if epoch is not None:
+            return epoch
+        sealed = self._sealed_epochs.get(bytes(record_id))
+        return sealed if sealed is not None else self.service.scope_epoch(self.address, scope_id)
 
     def sign_registration(self, *, record_id: RecordId, scope_id: ScopeId, envelope: bytes,
                           supersedes: RecordId | None = None) -> SignedAction:
@@ -129,10 +167,14 @@ class PatientClient:
         return SignedAction(typed, self.signer.sign_typed_data(typed))
 
     def upload(self, *, record_id: RecordId, scope_id: ScopeId, envelope: bytes,
-               registration: SignedAction | SentTransaction) -> recordstore.RecordInfo:
+               registration: SignedAction | SentTransaction,
+               epoch: int | None = None) -> recordstore.RecordInfo:
+        """Upload a sealed envelope; ``epoch``: the key epoch it is encrypted to (default: the
+        one :meth:`seal` used for this record id, else the scope's current one)."""
         return self.service.upload_record(patient=self.address, record_id=record_id,
                                           scope_id=scope_id, envelope=envelope,
-                                          registration=registration)
+                                          registration=registration,
+                                          epoch=self._epoch_of(record_id, scope_id, epoch))
 
     def add_record(self, content: bytes, *, label: str,
                    content_type: str) -> recordstore.RecordInfo:
@@ -151,7 +193,7 @@ class PatientClient:
                                         supersedes=old)
         return self.service.upload_record(patient=self.address, record_id=rid, scope_id=sid,
                                           envelope=envelope, registration=signed,
-                                          supersedes=old)
+                                          supersedes=old, epoch=self._epoch_of(rid, sid, None))
 
     def add_file(self, source: str | os.PathLike[str] | BinaryIO, *, label: str,
                  content_type: str, record_id: RecordId | None = None
@@ -161,13 +203,13 @@ class PatientClient:
         The envelope is written to a temporary file first: its commitment must be known (and
         signed) before the upload, and the upload then streams from that file.
         """
-        sid = self.scope(label)
+        sid, epoch = self.scope_and_epoch(label)
         rid = RecordId(os.urandom(32)) if record_id is None else record_id
         opened: BinaryIO = (source if not isinstance(source, str | os.PathLike)
                             else open(source, "rb"))  # noqa: SIM115
         try:
             with tempfile.TemporaryFile() as spool:
-                sealed = encrypt_to(opened, spool, owner_key=self.keys.scope_public(sid),
+                sealed = encrypt_to(opened, spool, owner_key=self.keys.scope_public(sid, epoch),
                                     record_id=rid, content_type=content_type)
                 typed = self.service.register_record_typed_data(
                     patient=self.address, record_id=rid, commitment=sealed.commitment,
@@ -176,7 +218,7 @@ class PatientClient:
                 spool.seek(0)
                 return self.service.upload_record(
                     patient=self.address, record_id=rid, scope_id=sid, envelope=spool,
-                    registration=signed)
+                    registration=signed, epoch=epoch)
         finally:
             if opened is not source:
                 opened.close()
@@ -244,7 +286,8 @@ class PatientClient:
         info = self.service.get_record(rid)
         expected = self.service.onchain_commitment(patient=self.address, record_id=rid)
         with self.service.open_own_record(patient=self.address, record_id=rid) as stream:
-            return decrypt_to(stream, destination, owner_sk=self.keys.scope_secret(info.scope_id),
+            return decrypt_to(stream, destination,
+                              owner_sk=self.keys.scope_secret(info.scope_id, info.epoch),
                               expected_commitment=expected)
 
     # -- grants ------------------------------------------------------------------------------
@@ -257,34 +300,93 @@ class PatientClient:
             raise InputError("labels", "at least one scope label is needed")
         provider = checked_address("provider", provider)
         receiving = self.service.provider_key(provider)
-        ids = [self.scope(scope_label(label)) for label in labels]
+        scoped = dict(self.scope_and_epoch(scope_label(label)) for label in labels)
+        ids = list(scoped)
         kfrags = {sid: [k.to_bytes() for k in self.keys.kfrags_for(
-            sid, receiving, threshold=threshold, shares=shares)] for sid in ids}
+            sid, receiving, epoch=scoped[sid], threshold=threshold, shares=shares)]
+            for sid in ids}
         typed = self.service.grant_typed_data(patient=self.address, provider=provider,
                                               scope_ids=ids, expires_at=expires_at,
                                               deadline=self._deadline())
         signed = SignedAction(typed, self.signer.sign_typed_data(typed))
-        return self.service.grant_access(patient=self.address, provider=provider,
-                                         scope_ids=ids, expires_at=expires_at,
-                                         kfrags={bytes(k): v for k, v in kfrags.items()},
-                                         authorization=signed)
+        result = self.service.grant_access(patient=self.address, provider=provider,
+                                           scope_ids=ids, expires_at=expires_at,
+                                           kfrags={bytes(k): v for k, v in kfrags.items()},
+                                           authorization=signed)
+        # Older records of a scope are encrypted to earlier epochs' keys: the grantee gets
+        # fragments of each epoch the scope has records of (no chain action).
+        for sid, current in scoped.items():
+            for epoch in sorted({r.epoch for r in self.records_of_scope(sid)
+                                 if r.epoch < current}):
+                self._register_scope_keys(sid, epoch)
+                self.service.reissue_kfrags(
+                    patient=self.address, provider=provider, scope_id=sid, epoch=epoch,
+                    kfrags=[k.to_bytes() for k in self.keys.kfrags_for(
+                        sid, receiving, epoch=epoch, threshold=threshold, shares=shares)])
+        return result
 
-    def revoke(self, provider: str, label: str) -> grants.RevokeResult:
-        """Revoke one scope (signed ``Revoke``, relayed); the proxy drops its fragments."""
+    def records_of_scope(self, scope_id: ScopeId) -> list[recordstore.RecordInfo]:
+        return self.service.list_records(patient=self.address, scope_ids=[scope_id])
+
+    def revoke(self, provider: str, label: str, *, rekey: bool = True) -> grants.RevokeResult:
+        """Revoke one scope (signed ``Revoke``, relayed); the proxy drops its fragments (of
+        every epoch). The revoke moves the scope's key epoch: with ``rekey`` (the default) the
+        grantees that remain get fragments of the new epoch at once (:meth:`rekey`)."""
         provider = checked_address("provider", provider)
         sid = self.keys.scope_id(label)
         typed = self.service.revoke_typed_data(
             patient=self.address, provider=provider, scope_id=sid, deadline=self._deadline())
         signed = SignedAction(typed, self.signer.sign_typed_data(typed))
-        return self.service.revoke_access(patient=self.address, provider=provider,
-                                          scope_id=sid, authorization=signed)
+        result = self.service.revoke_access(patient=self.address, provider=provider,
+                                            scope_id=sid, authorization=signed)
+        if rekey:
+            self.rekey_scopes([sid])
+        return result
 
-    def revoke_all(self, provider: str) -> grants.RevokeResult:
-        """Revoke everything of ``provider`` (sent with the patient's own key)."""
+    def revoke_all(self, provider: str, *, rekey: bool = True) -> grants.RevokeResult:
+        """Revoke everything of ``provider`` (sent with the patient's own key); with ``rekey``,
+        the other grantees of every scope whose epoch moved get fragments of the new epoch."""
         provider = checked_address("provider", provider)
+        held = {g.scope_id for g in self.service.grants_of(patient=self.address)
+                if g.provider == provider}
         receipt = self.chain.ledger.revoke_all(provider, signer=self.signer)
-        return self.service.revoke_all(patient=self.address, provider=provider,
-                                       authorization=_tx(receipt))
+        result = self.service.revoke_all(patient=self.address, provider=provider,
+                                         authorization=_tx(receipt))
+        if rekey and held:
+            self.rekey_scopes(sorted(held))
+        return result
+
+    def rekey(self, labels: Sequence[str] | None = None) -> RekeyResult:
+        """Bring the proxy up to the current key epoch of the scopes of ``labels`` (default:
+        every scope with a live grant): the epoch's keys registered (one wallet signature per
+        scope whose epoch moved) and fragments of it re-issued to every live grantee. What
+        ``kizuna patient rekey`` runs; :meth:`revoke` runs it by itself."""
+        if labels is None:
+            return self.rekey_scopes(sorted({g.scope_id for g in
+                                             self.service.grants_of(patient=self.address)
+                                             if g.live}))
+        return self.rekey_scopes([self.keys.scope_id(label) for label in labels])
+
+    def rekey_scopes(self, scope_ids: Sequence[ScopeId]) -> RekeyResult:
+        """:meth:`rekey` by scope id."""
+        live = [g for g in self.service.grants_of(patient=self.address) if g.live]
+        result = RekeyResult()
+        stored = 0
+        for sid in scope_ids:
+            epoch = self.service.scope_epoch(self.address, sid)
+            result.epochs[sid] = epoch
+            grantees = sorted({g.provider for g in live if g.scope_id == sid})
+            if grantees:
+                self._register_scope_keys(sid, epoch)
+            for provider in grantees:
+                receiving = self.service.provider_key(provider)
+                stored += self.service.reissue_kfrags(
+                    patient=self.address, provider=provider, scope_id=sid, epoch=epoch,
+                    kfrags=[k.to_bytes() for k in self.keys.kfrags_for(sid, receiving,
+                                                                       epoch=epoch)])
+            result.reissued[sid] = tuple(grantees)
+        return RekeyResult(epochs=result.epochs, reissued=result.reissued,
+                           kfrags_stored=stored)
 
     def decline(self, provider: str) -> guardians.Confirmed:
         """Answer a provider's access request with no (``closeRequest``)."""
@@ -317,19 +419,24 @@ class PatientClient:
         every active provider (or ``providers``), so that a break-glass access the policy
         allows can actually be served (``kizuna.services.emergency``); how many fragments
         were left. The proxy gets a provider's part only once its emergency access is open."""
-        ids = [self.scope(label) for label in labels]
+        scoped = [self.scope_and_epoch(label) for label in labels]
         if providers is None:
             targets = [(p.address, pre.UmbralPublicKey.from_bytes(p.umbral_public_key))
                        for p in self.service.active_providers()]
         else:
             chosen = [checked_address("providers", p) for p in providers]
             targets = [(p, self.service.provider_key(p)) for p in chosen]
+        # One call per key epoch: the kit keeps its fragments of other epochs (older records).
+        by_epoch: dict[int, list[ScopeId]] = {}
+        for sid, epoch in scoped:
+            by_epoch.setdefault(epoch, []).append(sid)
         left = 0
         for address, key in targets:
-            kfrags = {bytes(sid): [k.to_bytes() for k in self.keys.kfrags_for(sid, key)]
-                      for sid in ids}
-            left += self.service.leave_kit(patient=self.address, provider=address,
-                                           kfrags=kfrags)
+            for epoch, ids in sorted(by_epoch.items()):
+                kfrags = {bytes(sid): [k.to_bytes() for k in self.keys.kfrags_for(
+                    sid, key, epoch=epoch)] for sid in ids}
+                left += self.service.leave_kit(patient=self.address, provider=address,
+                                               kfrags=kfrags, epoch=epoch)
         return left
 
     # -- messages ----------------------------------------------------------------------------
@@ -374,4 +481,4 @@ class PatientClient:
         return self.service.chain_time()
 
 
-__all__ = ["DEFAULT_DEADLINE_S", "ImportedEntry", "PatientClient"]
+__all__ = ["DEFAULT_DEADLINE_S", "ImportedEntry", "PatientClient", "RekeyResult"]

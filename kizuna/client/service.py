@@ -49,11 +49,13 @@ class KizunaService(Protocol):
     def proxy_domain(self) -> Eip712Domain: ...
     def chain_time(self) -> int: ...
     def provider_key(self, provider: Address) -> pre.UmbralPublicKey: ...
+    def scope_epoch(self, patient: Address, scope_id: ScopeId) -> int: ...
     def scope_keys_statement(self, *, patient: Address, scope_id: ScopeId,
-                             delegating_key: bytes, verifying_key: bytes) -> TypedData: ...
+                             delegating_key: bytes, verifying_key: bytes,
+                             epoch: int = 0) -> TypedData: ...
     def register_scope_keys(self, *, patient: Address, scope_id: ScopeId,
                             delegating_key: bytes, verifying_key: bytes,
-                            signature: bytes) -> ScopeKeys: ...
+                            signature: bytes, epoch: int = 0) -> ScopeKeys: ...
     def inbox_key_statement(self, *, patient: Address, public_key: bytes) -> TypedData: ...
     def publish_inbox_key(self, *, patient: Address, public_key: bytes,
                           signature: bytes) -> care.InboxKey: ...
@@ -74,7 +76,8 @@ class KizunaService(Protocol):
 
     def upload_record(self, *, patient: Address, record_id: RecordId, scope_id: ScopeId,
                       envelope: Envelope, registration: SignedAction | SentTransaction,
-                      supersedes: RecordId | None = None) -> records.RecordInfo: ...
+                      supersedes: RecordId | None = None,
+                      epoch: int = 0) -> records.RecordInfo: ...
     def list_records(self, *, patient: Address,
                      scope_ids: Sequence[ScopeId] | None = None) -> list[records.RecordInfo]: ...
     def get_record(self, record_id: RecordId) -> records.RecordInfo: ...
@@ -92,10 +95,13 @@ class KizunaService(Protocol):
                       authorization: SignedAction | SentTransaction) -> grants.RevokeResult: ...
     def revoke_all(self, *, patient: Address, provider: Address,
                    authorization: SentTransaction) -> grants.RevokeResult: ...
+    def reissue_kfrags(self, *, patient: Address, provider: Address, scope_id: ScopeId,
+                       epoch: int, kfrags: Sequence[bytes]) -> int: ...
+    def grants_of(self, *, patient: Address) -> list[Grant]: ...
     def grants_to(self, *, provider: Address) -> list[Grant]: ...
     def active_providers(self) -> list[Provider]: ...
     def leave_kit(self, *, patient: Address, provider: Address,
-                  kfrags: Mapping[bytes, Sequence[bytes]]) -> int: ...
+                  kfrags: Mapping[bytes, Sequence[bytes]], epoch: int = 0) -> int: ...
     def patients_of(self, *, provider: Address) -> list[Address]: ...
     def readable_records(self, *, provider: Address, patient: Address | None = None,
                          content_type: str | None = None) -> list[records.RecordInfo]: ...
@@ -183,18 +189,23 @@ class LocalService(ChainDocuments):
     def proxy_domain(self) -> Eip712Domain:
         return self.ctx.domain
 
+    def scope_epoch(self, patient: Address, scope_id: ScopeId) -> int:
+        return grants.scope_epoch(self.ctx, patient=patient, scope_id=scope_id)
+
     def scope_keys_statement(self, *, patient: Address, scope_id: ScopeId,
-                             delegating_key: bytes, verifying_key: bytes) -> TypedData:
+                             delegating_key: bytes, verifying_key: bytes,
+                             epoch: int = 0) -> TypedData:
         return grants.scope_keys_statement(self.ctx, patient=patient, scope_id=scope_id,
                                            delegating_key=delegating_key,
-                                           verifying_key=verifying_key)
+                                           verifying_key=verifying_key, epoch=epoch)
 
     def register_scope_keys(self, *, patient: Address, scope_id: ScopeId,
                             delegating_key: bytes, verifying_key: bytes,
-                            signature: bytes) -> ScopeKeys:
+                            signature: bytes, epoch: int = 0) -> ScopeKeys:
         return grants.register_scope_keys(self.ctx, patient=patient, scope_id=scope_id,
                                           delegating_key=delegating_key,
-                                          verifying_key=verifying_key, signature=signature)
+                                          verifying_key=verifying_key, signature=signature,
+                                          epoch=epoch)
 
     def inbox_key_statement(self, *, patient: Address, public_key: bytes) -> TypedData:
         return care.inbox_key_statement(self.ctx, patient=patient, public_key=public_key)
@@ -209,11 +220,12 @@ class LocalService(ChainDocuments):
 
     def upload_record(self, *, patient: Address, record_id: RecordId, scope_id: ScopeId,
                       envelope: Envelope, registration: SignedAction | SentTransaction,
-                      supersedes: RecordId | None = None) -> records.RecordInfo:
+                      supersedes: RecordId | None = None,
+                      epoch: int = 0) -> records.RecordInfo:
         return records.upload_record(self.ctx, patient=patient, record_id=record_id,
                                      scope_id=scope_id, envelope=envelope,
                                      registration=registration, relayer=self.relayer,
-                                     supersedes=supersedes)
+                                     supersedes=supersedes, epoch=epoch)
 
     def list_records(self, *, patient: Address,
                      scope_ids: Sequence[ScopeId] | None = None) -> list[records.RecordInfo]:
@@ -250,6 +262,14 @@ class LocalService(ChainDocuments):
         return grants.revoke_all(self.ctx, patient=patient, provider=provider,
                                  authorization=authorization)
 
+    def reissue_kfrags(self, *, patient: Address, provider: Address, scope_id: ScopeId,
+                       epoch: int, kfrags: Sequence[bytes]) -> int:
+        return grants.reissue_kfrags(self.ctx, patient=patient, provider=provider,
+                                     scope_id=scope_id, epoch=epoch, kfrags=kfrags)
+
+    def grants_of(self, *, patient: Address) -> list[Grant]:
+        return grants.grants_of(self.ctx, patient=patient)
+
     def grants_to(self, *, provider: Address) -> list[Grant]:
         return grants.grants_to(self.ctx, provider=provider)
 
@@ -257,8 +277,9 @@ class LocalService(ChainDocuments):
         return grants.active_providers(self.ctx)
 
     def leave_kit(self, *, patient: Address, provider: Address,
-                  kfrags: Mapping[bytes, Sequence[bytes]]) -> int:
-        return emergency.leave_kit(self.ctx, patient=patient, provider=provider, kfrags=kfrags)
+                  kfrags: Mapping[bytes, Sequence[bytes]], epoch: int = 0) -> int:
+        return emergency.leave_kit(self.ctx, patient=patient, provider=provider, kfrags=kfrags,
+                                   epoch=epoch)
 
     def patients_of(self, *, provider: Address) -> list[Address]:
         return grants.patients_of(self.ctx, provider=provider)

@@ -70,7 +70,11 @@ INFO_DECRYPTING_KEY = b"kizuna/v1/umbral-decrypting-key"
 INFO_SIGNING_KEY = b"kizuna/v1/umbral-signing-key"
 INFO_SCOPE_KEY = b"kizuna/v1/scope-blinding-key"
 INFO_SCOPE_DELEGATION = b"kizuna/scope-delegation/v1"
-"""HKDF info prefix of a scope's delegating key; the 32-byte scope id follows it."""
+"""HKDF info prefix of a scope's delegating key; the 32-byte scope id follows it (and, from
+epoch 1 on, the epoch as 8 bytes big-endian)."""
+
+MAX_EPOCH = 2**64 - 1
+"""Epochs are ``uint64`` (the ``ScopeKeys`` statement's type)."""
 
 SECP256K1_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_ORDER = SECP256K1_ORDER // 2
@@ -171,10 +175,11 @@ class WalletKeys(Secret):
     def signer(self) -> UmbralSigner:
         return UmbralSigner(self._signing_key)
 
-    def scope_delegating_key(self, scope_id: ScopeId) -> UmbralSecretKey:
-        """The delegating key of one scope (docs/service.md "Keys"); records of the scope are
-        encrypted to its public key and grants of the scope delegate it."""
-        return derive_scope_delegating_key(self._decrypting_key, scope_id)
+    def scope_delegating_key(self, scope_id: ScopeId, epoch: int = 0) -> UmbralSecretKey:
+        """The delegating key of one scope in one epoch (docs/keys.md "Epochs"); records of
+        the scope written in that epoch are encrypted to its public key and grants of the
+        scope delegate it."""
+        return derive_scope_delegating_key(self._decrypting_key, scope_id, epoch)
 
     def _public_hint(self) -> str:
         return f"account={self._account}, pk={self.public_key.hex()[:16]}..."
@@ -224,17 +229,36 @@ def derive_wallet_keys_with_private_key(
     return derive_wallet_keys(signature=signature, account=account.address, domain=domain)
 
 
-def derive_scope_delegating_key(decrypting_key: UmbralSecretKey,
-                                scope_id: ScopeId) -> UmbralSecretKey:
+def checked_epoch(field: str, value: object) -> int:
+    """``value`` as an epoch (an integer in ``[0, 2**64)``), or ``InputError`` naming ``field``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(field, "must be an integer")
+    if not 0 <= value <= MAX_EPOCH:
+        raise InputError(field, f"must be between 0 and {MAX_EPOCH}, got {value}")
+    return value
+
+
+def derive_scope_delegating_key(decrypting_key: UmbralSecretKey, scope_id: ScopeId,
+                                epoch: int = 0) -> UmbralSecretKey:
     """``to_scalar(HKDF(ikm = decrypting key's 32-byte scalar, salt = HKDF_SALT,
-    info = b"kizuna/scope-delegation/v1" || scope_id, 48))``: one delegating key per
-    (patient, scope), so kfrags for a scope open only that scope's records.
+    info = b"kizuna/scope-delegation/v1" || scope_id [|| epoch as uint64 big-endian], 48))``:
+    one delegating key per (patient, scope, epoch), so kfrags for a scope open only that
+    scope's records of that epoch.
+
+    Epoch 0 has no suffix: it is exactly the key of before epochs existed, so records and
+    fragments made then stay valid. Every epoch is derived from the wallet's decrypting key,
+    never from the key of the epoch before: whoever learnt one epoch's scope secret (a kept key
+    fragment plus its grantee's secret key gives it) learns nothing of the next.
 
     Deterministic: the patient re-derives every scope key from the wallet, nothing is stored.
     """
     if not isinstance(scope_id, bytes | bytearray) or len(scope_id) != 32:
         raise InputError("scope_id", "must be exactly 32 bytes")
-    return _scalar_key(decrypting_key.to_secret_bytes(), INFO_SCOPE_DELEGATION + bytes(scope_id))
+    epoch = checked_epoch("epoch", epoch)
+    info = INFO_SCOPE_DELEGATION + bytes(scope_id)
+    if epoch:
+        info += epoch.to_bytes(8, "big")
+    return _scalar_key(decrypting_key.to_secret_bytes(), info)
 
 
 def key_derivation_digest(*, account: str, domain: KeyDerivationDomain) -> bytes:
@@ -273,9 +297,11 @@ def _scalar_key(ikm: bytes, info: bytes) -> UmbralSecretKey:
 __all__ = [
     "DOMAIN_NAME",
     "DOMAIN_VERSION",
+    "MAX_EPOCH",
     "PURPOSE",
     "KeyDerivationDomain",
     "WalletKeys",
+    "checked_epoch",
     "derive_scope_delegating_key",
     "derive_wallet_keys",
     "derive_wallet_keys_with_private_key",

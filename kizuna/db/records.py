@@ -30,6 +30,8 @@ class RecordInfo:
     size: int
     content_type: str
     created_at: int
+    epoch: int = 0
+    """The scope key epoch the record is encrypted to (docs/keys.md "Epochs")."""
 
 
 def record_from_row(row: object) -> RecordInfo:
@@ -44,6 +46,7 @@ def record_from_row(row: object) -> RecordInfo:
         size=int(r["size"]),
         content_type=str(r["content_type"]),
         created_at=int(r["created_at"]),
+        epoch=int(r["epoch"]),
     )
 
 

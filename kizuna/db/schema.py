@@ -35,23 +35,28 @@ records = Table(
     Column("size", BigInteger, nullable=False),
     Column("content_type", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    Column("epoch", BigInteger, nullable=False, default=0, server_default="0"),
     Index("records_by_patient", "patient", "created_at"),
     Index("records_by_cid", "cid"),  # GET /content/{cid}: whose envelope is this
 )
-"""Records the service knows the CID of (written at upload, after the chain registered it)."""
+"""Records the service knows the CID of (written at upload, after the chain registered it).
+``epoch``: the scope key epoch the record is encrypted to (docs/keys.md "Epochs"); a read
+re-encrypts with the fragments of that epoch."""
 
 patient_keys = Table(
     "patient_keys",
     metadata,
     Column("patient", String(42), primary_key=True),
     Column("scope_id", LargeBinary(32), primary_key=True),
+    Column("epoch", BigInteger, primary_key=True, default=0, server_default="0"),
     Column("delegating_key", LargeBinary(33), nullable=False),
     Column("verifying_key", LargeBinary(33), nullable=False),
     Column("statement_signature", LargeBinary(65), nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
-"""A patient's Umbral keys for one scope, bound to the patient by a wallet signature
-(see ``kizuna.proxy.kfrags``: what stops a stranger uploading kfrags for someone else)."""
+"""A patient's Umbral keys for one scope and key epoch, bound to the patient by a wallet
+signature (see ``kizuna.proxy.kfrags``: what stops a stranger uploading kfrags for someone
+else)."""
 
 kfrags = Table(
     "kfrags",
@@ -59,6 +64,7 @@ kfrags = Table(
     Column("patient", String(42), primary_key=True),
     Column("scope_id", LargeBinary(32), primary_key=True),
     Column("provider", String(42), primary_key=True),
+    Column("epoch", BigInteger, primary_key=True, default=0, server_default="0"),
     Column("share_index", Integer, primary_key=True),
     Column("kfrag", LargeBinary, nullable=False),
     Column("delegating_key", LargeBinary(33), nullable=False),
@@ -158,11 +164,12 @@ emergency_kits = Table(
     Column("patient", String(42), primary_key=True),
     Column("provider", String(42), primary_key=True),
     Column("scope_id", LargeBinary(32), primary_key=True),
+    Column("epoch", BigInteger, primary_key=True, default=0, server_default="0"),
     Column("share_index", Integer, primary_key=True),
     Column("kfrag", LargeBinary, nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
-"""Fragments a patient left for break-glass, per (patient, provider, scope)."""
+"""Fragments a patient left for break-glass, per (patient, provider, scope, key epoch)."""
 
 # --- refused reads (kizuna.services.refusals) ---------------------------------------------------
 

@@ -1,4 +1,5 @@
-"""``KfragStore``: the key fragments patients hand to the proxy, per (patient, scope, provider).
+"""``KfragStore``: the key fragments patients hand to the proxy, per (patient, scope, provider,
+key epoch).
 
 What stops a stranger from uploading key fragments "for" someone else's patient
 ---------------------------------------------------------------------------------
@@ -7,16 +8,23 @@ key, docs/service.md "Keys"), the receiving key (the provider's) and the verifyi
 patient's Umbral signing key). Anyone can make a keypair and valid-looking fragments, so the
 fragments alone prove nothing about *whose* they are. The binding is a wallet signature:
 
-1. Before the first grant of a scope, the patient's wallet signs the EIP-712 statement
-   ``ScopeKeys(address patient,bytes32 scopeId,bytes delegatingKey,bytes verifyingKey)`` in the
-   proxy's domain (``Kizuna Proxy``, chain id, AccessLog). :meth:`KfragStore.register_scope_keys`
-   keeps it only if it recovers to ``patient``; once registered, a (patient, scope) keeps its keys
-   (they are derived deterministically, so an honest patient never needs to change them; a
-   different pair is a ``ConflictError``).
+1. Before the first grant of a scope in a key epoch, the patient's wallet signs the EIP-712
+   statement ``ScopeKeys(address patient,bytes32 scopeId,uint64 epoch,bytes delegatingKey,bytes
+   verifyingKey)`` in the proxy's domain (``Kizuna Proxy``, chain id, AccessLog).
+   :meth:`KfragStore.register_scope_keys` keeps it only if it recovers to ``patient``; once
+   registered, a (patient, scope, epoch) keeps its keys (they are derived deterministically, so
+   an honest patient never needs to change them; a different pair is a ``ConflictError``). The
+   epoch is signed too: a statement of one epoch cannot be replayed to claim another.
 2. :meth:`KfragStore.put` accepts fragments only if they verify against *the registered*
-   delegating and verifying keys of that (patient, scope) and against the provider's Umbral key
-   *from the provider registry* (the caller passes what :class:`kizuna.access.check.ProviderKeys`
-   read from the chain; the fragments are signed over it).
+   delegating and verifying keys of that (patient, scope, epoch) and against the provider's
+   Umbral key *from the provider registry* (the caller passes what
+   :class:`kizuna.access.check.ProviderKeys` read from the chain; the fragments are signed over
+   it).
+
+Epochs (docs/keys.md "Epochs"): a scope's delegating key moves to a new epoch on every
+revocation of the scope, so a record is encrypted to the key of the epoch it was written in and
+a read takes the fragments of *that* epoch. A grantee holds one set of fragments per epoch whose
+records it may open; a revoke deletes the revoked grantee's fragments of every epoch.
 
 So a stranger can neither register keys in a patient's name (no wallet signature) nor replace a
 patient's fragments with their own (they do not verify against the registered keys). The API
@@ -26,8 +34,8 @@ authority, and the index follower deletes what the chain revoked.
 
 Fragments are verified when read (:meth:`KfragStore.get`), because the type re-encryption
 accepts (``VerifiedKeyFrag``) is made only by verification. The verified set is cached per
-(patient, scope, provider) together with the exact rows it came from; every ``get`` still reads
-the rows (so a delete by another instance takes effect at once) and reuses the cached
+(patient, scope, provider, epoch) together with the exact rows it came from; every ``get``
+still reads the rows (so a delete by another instance takes effect at once) and reuses the cached
 verification only when the rows are byte-for-byte the same (saves ~1.5 ms a read).
 """
 
@@ -44,6 +52,7 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select
 
 from kizuna.chain.eip712 import Eip712Domain, TypedData
 from kizuna.crypto import pre
+from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.db import Database
 from kizuna.db import schema as t
 from kizuna.errors import AccessDenied, ConflictError, InputError
@@ -53,6 +62,7 @@ from kizuna.types import Address, ScopeId
 SCOPE_KEYS_FIELDS: tuple[tuple[str, str], ...] = (
     ("patient", "address"),
     ("scopeId", "bytes32"),
+    ("epoch", "uint64"),
     ("delegatingKey", "bytes"),
     ("verifyingKey", "bytes"),
 )
@@ -60,17 +70,19 @@ SCOPE_KEYS_FIELDS: tuple[tuple[str, str], ...] = (
 
 @dataclass(frozen=True, slots=True)
 class ScopeKeys:
-    """A patient's registered public keys for one scope."""
+    """A patient's registered public keys for one scope in one key epoch."""
 
     patient: Address
     scope_id: ScopeId
     delegating_key: pre.UmbralPublicKey
     verifying_key: pre.UmbralPublicKey
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class StoredKfrags:
-    """Verified fragments of one (patient, scope, provider), with the keys they verified against."""
+    """Verified fragments of one (patient, scope, provider, epoch), with the keys they verified
+    against."""
 
     patient: Address
     scope_id: ScopeId
@@ -79,34 +91,38 @@ class StoredKfrags:
     delegating_key: pre.UmbralPublicKey
     receiving_key: pre.UmbralPublicKey
     verifying_key: pre.UmbralPublicKey
+    epoch: int = 0
 
 
 def scope_keys_typed_data(domain: Eip712Domain, *, patient: Address, scope_id: bytes,
                           delegating_key: pre.UmbralPublicKey,
-                          verifying_key: pre.UmbralPublicKey) -> TypedData:
-    """The statement the patient's wallet signs to bind their scope keys (proxy domain)."""
+                          verifying_key: pre.UmbralPublicKey, epoch: int = 0) -> TypedData:
+    """The statement the patient's wallet signs to bind their scope keys of one key epoch
+    (proxy domain)."""
     if len(scope_id) != 32:
         raise InputError("scopeId", "must be exactly 32 bytes")
     return TypedData(domain=domain, primary_type="ScopeKeys",
                      types={"ScopeKeys": SCOPE_KEYS_FIELDS},
                      message={"patient": checksum_address(patient),
                               "scopeId": "0x" + bytes(scope_id).hex(),
+                              "epoch": checked_epoch("epoch", epoch),
                               "delegatingKey": "0x" + delegating_key.to_bytes().hex(),
                               "verifyingKey": "0x" + verifying_key.to_bytes().hex()})
 
 
 def sign_scope_keys(private_key: bytes | str, domain: Eip712Domain, *, patient: Address,
                     scope_id: bytes, delegating_key: pre.UmbralPublicKey,
-                    verifying_key: pre.UmbralPublicKey) -> bytes:
+                    verifying_key: pre.UmbralPublicKey, epoch: int = 0) -> bytes:
     """Sign the statement with a local wallet key (CLI, tests)."""
     typed = scope_keys_typed_data(domain, patient=patient, scope_id=scope_id,
-                                  delegating_key=delegating_key, verifying_key=verifying_key)
+                                  delegating_key=delegating_key, verifying_key=verifying_key,
+                                  epoch=epoch)
     return bytes(Account.sign_message(typed.signable(), private_key).signature)
 
 
 _SELECT_GRANT_KFRAGS = (
     f"SELECT kfrag, delegating_key, receiving_key, verifying_key FROM {t.kfrags.name} "
-    "WHERE patient = ? AND scope_id = ? AND provider = ? ORDER BY share_index")
+    "WHERE patient = ? AND scope_id = ? AND provider = ? AND epoch = ? ORDER BY share_index")
 """The read path runs it on every read, through the driver (kizuna.db.driver)."""
 
 
@@ -117,18 +133,23 @@ class KfragStore:
         self.db = db
         self.domain = domain
         self.max_cached = max_cached
-        self._verified: dict[tuple[str, bytes, str], tuple[tuple[Any, ...], StoredKfrags]] = {}
+        self._verified: dict[tuple[str, bytes, str, int],
+                             tuple[tuple[Any, ...], StoredKfrags]] = {}
         self._lock = threading.Lock()
 
     # -- scope keys ---------------------------------------------------------------------------
 
     def register_scope_keys(self, *, patient: Address, scope_id: ScopeId,
                             delegating_key: pre.UmbralPublicKey,
-                            verifying_key: pre.UmbralPublicKey, signature: bytes) -> ScopeKeys:
-        """Bind (patient, scope) to its keys by the patient's wallet signature (idempotent)."""
+                            verifying_key: pre.UmbralPublicKey, signature: bytes,
+                            epoch: int = 0) -> ScopeKeys:
+        """Bind (patient, scope, epoch) to its keys by the patient's wallet signature
+        (idempotent)."""
         patient = checksum_address(patient)
+        epoch = checked_epoch("epoch", epoch)
         typed = scope_keys_typed_data(self.domain, patient=patient, scope_id=scope_id,
-                                      delegating_key=delegating_key, verifying_key=verifying_key)
+                                      delegating_key=delegating_key, verifying_key=verifying_key,
+                                      epoch=epoch)
         if not isinstance(signature, bytes | bytearray) or len(signature) != 65:
             raise InputError("signature", "must be 65 bytes (r, s, v)")
         try:
@@ -139,57 +160,67 @@ class KfragStore:
             raise AccessDenied(f"the scope keys statement is signed by {signer}, not by the "
                                f"patient {patient}")
         keys = ScopeKeys(patient=patient, scope_id=ScopeId(bytes(scope_id)),
-                         delegating_key=delegating_key, verifying_key=verifying_key)
+                         delegating_key=delegating_key, verifying_key=verifying_key, epoch=epoch)
         with self.db.write() as conn:
-            existing = self._scope_keys(conn, patient, scope_id)
+            existing = self._scope_keys(conn, patient, scope_id, epoch)
             if existing is not None:
                 if (existing.delegating_key != delegating_key
                         or existing.verifying_key != verifying_key):
                     raise ConflictError(
                         f"scope 0x{bytes(scope_id).hex()[:16]}... of {patient} is bound to other "
-                        "keys already")
+                        f"keys already in epoch {epoch}")
                 return existing
             conn.execute(insert(t.patient_keys).values(
-                patient=patient, scope_id=bytes(scope_id),
+                patient=patient, scope_id=bytes(scope_id), epoch=epoch,
                 delegating_key=delegating_key.to_bytes(), verifying_key=verifying_key.to_bytes(),
                 statement_signature=bytes(signature), created_at=int(time.time())))
         return keys
 
-    def scope_keys(self, patient: Address, scope_id: ScopeId) -> ScopeKeys | None:
+    def scope_keys(self, patient: Address, scope_id: ScopeId,
+                   epoch: int = 0) -> ScopeKeys | None:
+        """The registered keys of (patient, scope) in ``epoch``; ``None`` when none are."""
         with self.db.read() as conn:
-            return self._scope_keys(conn, checksum_address(patient), scope_id)
+            return self._scope_keys(conn, checksum_address(patient), scope_id,
+                                    checked_epoch("epoch", epoch))
 
     @staticmethod
-    def _scope_keys(conn: Connection, patient: Address, scope_id: bytes) -> ScopeKeys | None:
+    def _scope_keys(conn: Connection, patient: Address, scope_id: bytes,
+                    epoch: int) -> ScopeKeys | None:
         row = conn.execute(select(t.patient_keys.c.delegating_key, t.patient_keys.c.verifying_key)
                            .where(t.patient_keys.c.patient == patient,
-                                  t.patient_keys.c.scope_id == bytes(scope_id))).first()
+                                  t.patient_keys.c.scope_id == bytes(scope_id),
+                                  t.patient_keys.c.epoch == epoch)).first()
         if row is None:
             return None
         return ScopeKeys(patient=patient, scope_id=ScopeId(bytes(scope_id)),
                          delegating_key=pre.UmbralPublicKey.from_bytes(bytes(row[0])),
-                         verifying_key=pre.UmbralPublicKey.from_bytes(bytes(row[1])))
+                         verifying_key=pre.UmbralPublicKey.from_bytes(bytes(row[1])),
+                         epoch=epoch)
 
     # -- fragments ----------------------------------------------------------------------------
 
     def put(self, *, patient: Address, scope_id: ScopeId, provider: Address,
-            receiving_key: pre.UmbralPublicKey, kfrags: Sequence[bytes]) -> int:
-        """Verify and store ``kfrags`` (replacing any earlier set); how many were stored.
+            receiving_key: pre.UmbralPublicKey, kfrags: Sequence[bytes],
+            epoch: int = 0) -> int:
+        """Verify and store ``kfrags`` of ``epoch`` (replacing any earlier set of that epoch);
+        how many were stored.
 
         ``receiving_key`` must be the provider's key from the provider registry. The patient's
-        scope keys must be registered (:meth:`register_scope_keys`), else ``AccessDenied``.
-        Any fragment failing verification refuses the whole set (``FragmentError``).
+        scope keys of ``epoch`` must be registered (:meth:`register_scope_keys`), else
+        ``AccessDenied``. Any fragment failing verification refuses the whole set
+        (``FragmentError``).
         """
         patient = checksum_address(patient)
         provider = checksum_address(provider)
+        epoch = checked_epoch("epoch", epoch)
         if not kfrags:
             raise InputError("kfrags", "at least one key fragment is needed")
         if len(kfrags) > pre.MAX_SHARES:
             raise InputError("kfrags", f"at most {pre.MAX_SHARES} key fragments")
-        keys = self.scope_keys(patient, scope_id)
+        keys = self.scope_keys(patient, scope_id, epoch)
         if keys is None:
-            raise AccessDenied(f"{patient} has not registered (signed) keys for this scope: "
-                               "register_scope_keys first")
+            raise AccessDenied(f"{patient} has not registered (signed) keys for this scope in "
+                               f"epoch {epoch}: register_scope_keys first")
         verified = pre.verify_kfrags(kfrags, verifying_key=keys.verifying_key,
                                      delegating_key=keys.delegating_key,
                                      receiving_key=receiving_key)
@@ -197,24 +228,27 @@ class KfragStore:
             raise InputError("kfrags", "the same key fragment is given twice")
         now = int(time.time())
         with self.db.write() as conn:
-            conn.execute(delete(t.kfrags).where(self._where(patient, scope_id, provider)))
+            conn.execute(delete(t.kfrags).where(self._where(patient, scope_id, provider),
+                                                t.kfrags.c.epoch == epoch))
             conn.execute(insert(t.kfrags), [
                 {"patient": patient, "scope_id": bytes(scope_id), "provider": provider,
-                 "share_index": i, "kfrag": k.to_bytes(),
+                 "epoch": epoch, "share_index": i, "kfrag": k.to_bytes(),
                  "delegating_key": keys.delegating_key.to_bytes(),
                  "receiving_key": receiving_key.to_bytes(),
                  "verifying_key": keys.verifying_key.to_bytes(), "created_at": now}
                 for i, k in enumerate(verified)])
         return len(verified)
 
-    def get(self, *, patient: Address, scope_id: ScopeId,
-            provider: Address) -> StoredKfrags | None:
-        """The fragments of (patient, scope, provider), verified; ``None`` when none."""
+    def get(self, *, patient: Address, scope_id: ScopeId, provider: Address,
+            epoch: int = 0) -> StoredKfrags | None:
+        """The fragments of (patient, scope, provider) of ``epoch`` (a record's epoch, on the
+        read path), verified; ``None`` when none."""
         patient, provider = checksum_address(patient), checksum_address(provider)
-        rows = self.db.driver.rows(_SELECT_GRANT_KFRAGS, (patient, bytes(scope_id), provider))
+        rows = self.db.driver.rows(_SELECT_GRANT_KFRAGS,
+                                   (patient, bytes(scope_id), provider, int(epoch)))
         if not rows:
             return None
-        key = (patient, bytes(scope_id), provider)
+        key = (patient, bytes(scope_id), provider, int(epoch))
         raw = tuple(tuple(bytes(c) for c in r) for r in rows)
         cached = self._verified.get(key)
         if cached is not None and cached[0] == raw:
@@ -226,7 +260,8 @@ class KfragStore:
                                      delegating_key=delegating, receiving_key=receiving)
         stored = StoredKfrags(patient=patient, scope_id=scope_id, provider=provider,
                               kfrags=verified, delegating_key=delegating,
-                              receiving_key=receiving, verifying_key=verifying)
+                              receiving_key=receiving, verifying_key=verifying,
+                              epoch=int(epoch))
         with self._lock:
             if len(self._verified) >= self.max_cached:
                 self._verified.clear()
@@ -234,7 +269,7 @@ class KfragStore:
         return stored
 
     def delete(self, *, patient: Address, scope_id: ScopeId, provider: Address) -> int:
-        """Delete the fragments of one grant (a revoke); how many rows went."""
+        """Delete the fragments of one grant, of every epoch (a revoke); how many rows went."""
         with self.db.write() as conn:
             result = conn.execute(delete(t.kfrags).where(
                 self._where(checksum_address(patient), scope_id,
@@ -242,12 +277,21 @@ class KfragStore:
         return int(result.rowcount)
 
     def delete_all(self, *, patient: Address, provider: Address) -> int:
-        """Delete every fragment ``patient`` gave for ``provider`` (a revokeAll)."""
+        """Delete every fragment ``patient`` gave for ``provider``, of every scope and epoch
+        (a revokeAll)."""
         with self.db.write() as conn:
             result = conn.execute(delete(t.kfrags).where(
                 t.kfrags.c.patient == checksum_address(patient),
                 t.kfrags.c.provider == checksum_address(provider)))
         return int(result.rowcount)
+
+    def epochs(self, *, patient: Address, scope_id: ScopeId, provider: Address) -> list[int]:
+        """The epochs ``provider`` holds fragments of in (patient, scope), ascending."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(t.kfrags.c.epoch).distinct().where(self._where(
+                checksum_address(patient), scope_id, checksum_address(provider)))
+                .order_by(t.kfrags.c.epoch)).all()
+        return [int(r[0]) for r in rows]
 
     def count(self, *, patient: Address, provider: Address | None = None) -> int:
         """How many fragments are stored for ``patient`` (and ``provider``)."""

@@ -18,6 +18,14 @@ too when it sees the event, so a revoke sent from any wallet is honoured).
 
 Before a scope's first grant the patient binds their public scope keys to their address by a
 signed statement (:func:`register_scope_keys`); see ``kizuna.proxy.kfrags`` for why.
+
+Key epochs (docs/keys.md "Epochs"): every revocation of a scope moves its delegating key to a
+new epoch (:func:`scope_epoch`, counted by the event index from the chain), so fragments someone
+kept open nothing written afterwards. A revoke deletes the revoked grantee's fragments of every
+epoch; the patient's side then registers the new epoch's keys and re-issues fragments of it to
+the grantees that remain (:func:`reissue_kfrags`), which keep their fragments of the old epochs
+for the old records. A grant's fragments are of the scope's current epoch; fragments of earlier
+epochs (to open older records) are re-issued the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from typing import TYPE_CHECKING
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.chain.models import Grant, Provider, TxReceipt
 from kizuna.crypto import pre
+from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.errors import AccessDenied, InputError, NotFoundError
 from kizuna.proxy.kfrags import ScopeKeys, scope_keys_typed_data
 from kizuna.services.onchain import (
@@ -80,35 +89,57 @@ class RevokeResult:
 # --- scope keys -------------------------------------------------------------------------------
 
 
+def scope_epoch(ctx: ServiceContext, *, patient: str, scope_id: bytes) -> int:
+    """The scope's key epoch at the chain head (the event index's count of its revocations):
+    new records of the scope are encrypted to that epoch's key."""
+    return ctx.index.scope_epoch(checked_address("patient", patient),
+                                 ScopeId(checked_bytes32("scope_id", scope_id)))
+
+
 def scope_keys_statement(ctx: ServiceContext, *, patient: str, scope_id: bytes,
-                         delegating_key: bytes, verifying_key: bytes) -> TypedData:
+                         delegating_key: bytes, verifying_key: bytes,
+                         epoch: int = 0) -> TypedData:
     """The ``ScopeKeys`` document the patient's wallet signs (``eth_signTypedData_v4``)."""
     return scope_keys_typed_data(
         ctx.domain, patient=checked_address("patient", patient),
         scope_id=checked_bytes32("scope_id", scope_id),
         delegating_key=pre.UmbralPublicKey.from_bytes(delegating_key, field="delegating_key"),
-        verifying_key=pre.UmbralPublicKey.from_bytes(verifying_key, field="verifying_key"))
+        verifying_key=pre.UmbralPublicKey.from_bytes(verifying_key, field="verifying_key"),
+        epoch=checked_epoch("epoch", epoch))
 
 
 def register_scope_keys(ctx: ServiceContext, *, patient: str, scope_id: bytes,
                         delegating_key: bytes, verifying_key: bytes,
-                        signature: bytes) -> ScopeKeys:
-    """Bind a scope's public keys to the patient (their wallet's signature; idempotent)."""
-    return ctx.kfrags.register_scope_keys(
-        patient=checked_address("patient", patient),
-        scope_id=ScopeId(checked_bytes32("scope_id", scope_id)),
-        delegating_key=pre.UmbralPublicKey.from_bytes(delegating_key, field="delegating_key"),
-        verifying_key=pre.UmbralPublicKey.from_bytes(verifying_key, field="verifying_key"),
-        signature=signature)
-
-
-def scope_keys(ctx: ServiceContext, *, patient: str, scope_id: bytes) -> ScopeKeys:
-    """A patient's registered keys of one scope (what a guardian encrypts a record to)."""
+                        signature: bytes, epoch: int = 0) -> ScopeKeys:
+    """Bind a scope's public keys of one epoch to the patient (their wallet's signature;
+    idempotent). Only the current epoch or an earlier one (``InputError`` for a later one:
+    nothing may be encrypted to it yet)."""
     owner = checked_address("patient", patient)
     sid = ScopeId(checked_bytes32("scope_id", scope_id))
-    keys = ctx.kfrags.scope_keys(owner, sid)
+    wanted = checked_epoch("epoch", epoch)
+    current = ctx.index.scope_epoch(owner, sid) if wanted else 0
+    if wanted > current:
+        raise InputError("epoch", f"scope 0x{sid.hex()[:16]}... is in key epoch {current}, "
+                                  f"not {wanted}")
+    return ctx.kfrags.register_scope_keys(
+        patient=owner, scope_id=sid,
+        delegating_key=pre.UmbralPublicKey.from_bytes(delegating_key, field="delegating_key"),
+        verifying_key=pre.UmbralPublicKey.from_bytes(verifying_key, field="verifying_key"),
+        signature=signature, epoch=wanted)
+
+
+def scope_keys(ctx: ServiceContext, *, patient: str, scope_id: bytes,
+               epoch: int | None = None) -> ScopeKeys:
+    """A patient's registered keys of one scope in ``epoch`` (default: the current one, what a
+    guardian encrypts a new record to)."""
+    owner = checked_address("patient", patient)
+    sid = ScopeId(checked_bytes32("scope_id", scope_id))
+    wanted = (ctx.index.scope_epoch(owner, sid) if epoch is None
+              else checked_epoch("epoch", epoch))
+    keys = ctx.kfrags.scope_keys(owner, sid, wanted)
     if keys is None:
-        raise NotFoundError(f"{owner} has registered no keys for scope 0x{sid.hex()}")
+        raise NotFoundError(f"{owner} has registered no keys for scope 0x{sid.hex()} in key "
+                            f"epoch {wanted}")
     return keys
 
 
@@ -157,7 +188,9 @@ def grant_access(
     """Grant ``provider`` the scopes until ``expires_at``: fragments checked, chain, fragments
     stored (see the module docstring for why in that order).
 
-    ``kfrags`` maps each scope id to its serialized fragments for the provider's registry key.
+    ``kfrags`` maps each scope id to its serialized fragments for the provider's registry key,
+    made from the scope's key of its *current* epoch (:func:`scope_epoch`); fragments of earlier
+    epochs, for older records, follow with :func:`reissue_kfrags` once the grant is on chain.
     ``authorization``: the patient's signed ``Grant`` (one scope) / ``GrantBatch``, or the hash
     of a ``grant`` / ``grantBatch`` (or guardian ``...For``) transaction.
     """
@@ -174,11 +207,13 @@ def grant_access(
     if extra:
         raise InputError("kfrags", f"key fragments for scope 0x{extra[0].hex()}, not granted")
     receiving = provider_key(ctx, grantee)
+    epochs = {sid: ctx.index.scope_epoch(owner, sid) for sid in ids}
     for sid in ids:  # 1. everything verifiable is verified before the chain sees anything
-        keys = ctx.kfrags.scope_keys(owner, sid)
+        keys = ctx.kfrags.scope_keys(owner, sid, epochs[sid])
         if keys is None:
-            raise AccessDenied(f"{owner} has not registered keys for scope 0x{sid.hex()}: "
-                               "register them (a signed statement) before granting it")
+            raise AccessDenied(f"{owner} has not registered keys for scope 0x{sid.hex()} in its "
+                               f"key epoch {epochs[sid]}: register them (a signed statement) "
+                               "before granting it")
         pre.verify_kfrags(given[sid], verifying_key=keys.verifying_key,
                           delegating_key=keys.delegating_key, receiving_key=receiving)
     if isinstance(authorization, SignedAction):
@@ -188,7 +223,7 @@ def grant_access(
     stored = 0
     for sid in ids:  # 3. the fragments, now that the grant is on chain
         stored += ctx.kfrags.put(patient=owner, scope_id=sid, provider=grantee,
-                                 receiving_key=receiving, kfrags=given[sid])
+                                 receiving_key=receiving, kfrags=given[sid], epoch=epochs[sid])
     return GrantResult(patient=owner, provider=grantee, scope_ids=ids, expires_at=expires_at,
                        tx_hash=receipt.tx_hash, block_number=receipt.block_number,
                        kfrags_stored=stored)
@@ -243,6 +278,30 @@ def prepare_grant(ctx: ServiceContext, *, patient: str, provider: str,
     return prepare(ctx.chain, call, sender=from_, typed=typed if from_ == owner else None)
 
 
+def reissue_kfrags(ctx: ServiceContext, *, patient: str, provider: str, scope_id: bytes,
+                   epoch: int, kfrags: Sequence[bytes]) -> int:
+    """Store fragments of one key epoch for a grant that is live on chain now (no chain
+    action): after a revocation moved the scope's epoch, for the grantees that remain; after a
+    grant, for the epochs before the current one. ``AccessDenied`` without a live grant,
+    ``InputError`` for an epoch later than the current one; the fragments must verify against
+    the patient's registered keys of that epoch and the provider's registry key. How many were
+    stored (they replace the grant's earlier fragments of that epoch)."""
+    owner = checked_address("patient", patient)
+    grantee = checked_address("provider", provider)
+    sid = ScopeId(checked_bytes32("scope_id", scope_id))
+    wanted = checked_epoch("epoch", epoch)
+    if not any(g.provider == grantee and g.scope_id == sid and g.live
+               for g in ctx.index.grants_of(owner)):
+        raise AccessDenied(f"{grantee} holds no live grant of scope 0x{sid.hex()} from {owner}")
+    current = ctx.index.scope_epoch(owner, sid)
+    if wanted > current:
+        raise InputError("epoch", f"scope 0x{sid.hex()[:16]}... is in key epoch {current}, "
+                                  f"not {wanted}")
+    return ctx.kfrags.put(patient=owner, scope_id=sid, provider=grantee,
+                          receiving_key=provider_key(ctx, grantee), kfrags=list(kfrags),
+                          epoch=wanted)
+
+
 # --- revoke -----------------------------------------------------------------------------------
 
 
@@ -250,7 +309,9 @@ def revoke_access(ctx: ServiceContext, *, patient: str, provider: str, scope_id:
                   authorization: SignedAction | SentTransaction,
                   relayer: Relayer | None = None) -> RevokeResult:
     """Revoke one scope: the chain first (signed ``Revoke`` relayed or the wallet's
-    transaction awaited, ``AccessRevoked`` checked), then the fragments deleted."""
+    transaction awaited, ``AccessRevoked`` checked), then the fragments deleted (of every key
+    epoch). The scope's key epoch has moved: the patient's side re-issues fragments of the new
+    epoch to the remaining grantees (:func:`reissue_kfrags`)."""
     owner = checked_address("patient", patient)
     grantee = checked_address("provider", provider)
     sid = ScopeId(checked_bytes32("scope_id", scope_id))
@@ -354,8 +415,10 @@ __all__ = [
     "provider_key",
     "register_scope_keys",
     "registry_key",
+    "reissue_kfrags",
     "revoke_access",
     "revoke_all",
+    "scope_epoch",
     "scope_keys",
     "scope_keys_statement",
 ]

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.relayer import RelayRefused
 from kizuna.crypto.commitment import CommitmentHasher
+from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.db.records import RecordInfo, load_record, record_from_row
 from kizuna.db.schema import records as records_table
 from kizuna.errors import (
@@ -182,6 +183,7 @@ def upload_record(
     allowed_content_types: Iterable[str] = ALLOWED_CONTENT_TYPES,
     relayer: Relayer | None = None,
     supersedes: bytes | None = None,
+    epoch: int | None = None,
 ) -> RecordInfo:
     """Store ``envelope`` and register it on-chain for ``patient``; the row last.
 
@@ -189,7 +191,9 @@ def upload_record(
     patient, record id and scope, and its commitment must equal the envelope's) or the hash of
     a ``registerRecord`` transaction the patient's wallet sent (its ``RecordRegistered`` event
     must match). With ``supersedes`` the record is a new version of that (own, current) record:
-    the signature names it, and ``RecordSuperseded`` must be in the receipt too. A signature
+    the signature names it, and ``RecordSuperseded`` must be in the receipt too. ``epoch`` is
+    the scope key epoch the envelope is encrypted to: it must be the scope's current one
+    (``ConflictError`` otherwise; ``None`` counts as 0). A signature
     needs the service's ``relayer``. Raises ``ConflictError`` when the record id is taken,
     ``QuotaExceeded`` when the patient's storage quota (``ctx.quota``) or the relayer's gas
     budget for them is used up (before the body is read), ``EnvelopeTooLarge``,
@@ -200,6 +204,7 @@ def upload_record(
     rid = RecordId(checked_bytes32("record_id", record_id))
     sid = ScopeId(checked_bytes32("scope_id", scope_id))
     old = RecordId(checked_bytes32("supersedes", supersedes)) if supersedes is not None else None
+    key_epoch = _current_epoch(ctx, owner, sid, epoch)
     if old is not None:
         _check_supersedable(ctx, owner, old, rid)
     if isinstance(registration, SignedAction):
@@ -227,17 +232,33 @@ def upload_record(
         raise
     info = RecordInfo(record_id=rid, patient=owner, scope_id=sid, cid=cid,
                       commitment=intake.commitment, size=intake.size,
-                      content_type=header.content_type, created_at=int(time.time()))
+                      content_type=header.content_type, created_at=int(time.time()),
+                      epoch=key_epoch)
     try:
         with ctx.db.write() as conn:
             ctx.store.pin(cid)  # again: a concurrent loser of the same upload may have unpinned
             conn.execute(records_table.insert().values(
                 record_id=rid, patient=owner, scope_id=sid, cid=cid,
                 commitment=info.commitment, size=info.size, content_type=info.content_type,
-                created_at=info.created_at))
+                created_at=info.created_at, epoch=info.epoch))
     except SqlIntegrityError:
         raise ConflictError(f"record 0x{rid.hex()} exists already") from None
     return info
+
+
+def _current_epoch(ctx: ServiceContext, patient: Address, scope_id: ScopeId,
+                   declared: int | None) -> int:
+    """The scope key epoch the envelope says it is encrypted to (``None``: 0, a client that
+    predates epochs), which must be the scope's epoch at the head (docs/keys.md "Epochs"):
+    after a revocation, a record encrypted to an old epoch's key would be open to whoever kept
+    that epoch's fragments. ``ConflictError`` otherwise (re-encrypt to the current epoch)."""
+    wanted = 0 if declared is None else checked_epoch("epoch", declared)
+    current = ctx.index.scope_epoch(patient, scope_id)
+    if wanted != current:
+        raise ConflictError(f"scope 0x{scope_id.hex()[:16]}... is in key epoch {current}, the "
+                            f"envelope is encrypted to epoch {wanted}: encrypt to the current "
+                            "epoch's key (a revocation moved it)")
+    return current
 
 
 def _check_supersedable(ctx: ServiceContext, patient: Address, old: RecordId,

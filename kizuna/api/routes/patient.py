@@ -24,6 +24,8 @@ from kizuna.api.schemas import (
     AuthorizationIn,
     EmergencyKitIn,
     EmergencyKitOut,
+    KfragsIn,
+    KfragsOut,
     GrantIn,
     GrantOut,
     GuardianOut,
@@ -33,6 +35,7 @@ from kizuna.api.schemas import (
     RecordOut,
     RevokeAllIn,
     RevokeIn,
+    ScopeEpochOut,
     ScopeKeysIn,
     TxOut,
 )
@@ -67,6 +70,10 @@ async def upload(
         alias="X-Kizuna-Supersedes",
         description="a new version of this record of the patient's (its newest): the "
         "signature names it, the chain marks it superseded")] = None,
+    epoch: Annotated[int | None, Header(
+        alias="X-Kizuna-Scope-Epoch", ge=0, lt=1 << 64,
+        description="the scope key epoch the envelope is encrypted to; it must be the "
+        "scope's current one (409 otherwise; absent: 0)")] = None,
 ) -> RecordOut:
     """Store an envelope (streamed into the content store, constant memory) and register it
     on-chain for the patient; the record exists only once the chain confirmed it. With
@@ -83,7 +90,8 @@ async def upload(
             state.ctx, patient=patient, record_id=unhex("record_id", record_id),
             scope_id=unhex("scope_id", scope_id), envelope=chunks,  # type: ignore[arg-type]
             registration=auth, max_size=limit, relayer=state.relayer,
-            supersedes=unhex("X-Kizuna-Supersedes", supersedes) if supersedes else None)
+            supersedes=unhex("X-Kizuna-Supersedes", supersedes) if supersedes else None,
+            epoch=epoch)
 
     return record_out(await consume_body(request, limit, store))
 
@@ -110,12 +118,34 @@ def download(record_id: RecordIdPath, session: CurrentSession, state: State) -> 
 
 @router.post("/scope-keys", status_code=204, responses=error_responses(401, 422))
 def scope_keys(body: ScopeKeysIn, session: CurrentSession, state: State) -> None:
-    """Bind a scope's Umbral public keys to the patient (signed by their wallet)."""
+    """Bind a scope's Umbral public keys of one key epoch to the patient (signed by their
+    wallet)."""
     grant_service.register_scope_keys(
         state.ctx, patient=session.address, scope_id=unhex("scope_id", body.scope_id),
         delegating_key=unhex("delegating_key", body.delegating_key),
         verifying_key=unhex("verifying_key", body.verifying_key),
-        signature=unhex("signature", body.signature))
+        signature=unhex("signature", body.signature), epoch=body.epoch)
+
+
+@router.get("/scope-epochs/{scope_id}", response_model=ScopeEpochOut,
+            responses=error_responses(401, 403, 422, 503))
+def scope_epoch(scope_id: Annotated[Hex32, Path(description="the scope id")],
+                patient: ActingPatient, state: State) -> ScopeEpochOut:
+    """The scope's key epoch at the chain head: new records are encrypted to its key, and a
+    revocation moves it (re-issue fragments with ``POST /patient/kfrags``)."""
+    return ScopeEpochOut(scope_id=scope_id, epoch=grant_service.scope_epoch(
+        state.ctx, patient=patient, scope_id=unhex("scope_id", scope_id)))
+
+
+@router.post("/kfrags", response_model=KfragsOut,
+             responses=error_responses(401, 403, 404, 422, 503))
+def reissue_kfrags(body: KfragsIn, patient: ActingPatient, state: State) -> KfragsOut:
+    """Fragments of one key epoch for a live grant (no chain action): the rekey after a
+    revocation, for the grantees that remain (403 without a live grant)."""
+    return KfragsOut(kfrags_stored=grant_service.reissue_kfrags(
+        state.ctx, patient=patient, provider=body.provider,
+        scope_id=unhex("scope_id", body.scope_id), epoch=body.epoch,
+        kfrags=[unhex("kfrags", f) for f in body.kfrags]))
 
 
 @router.post("/grants", response_model=TxOut,
@@ -206,7 +236,7 @@ def emergency_kit(body: EmergencyKitIn, session: CurrentSession,
     left = emergency_service.leave_kit(
         state.ctx, patient=session.address, provider=body.provider,
         kfrags={unhex("kfrags", k): [unhex("kfrags", f) for f in v]
-                for k, v in body.kfrags.items()})
+                for k, v in body.kfrags.items()}, epoch=body.epoch)
     return EmergencyKitOut(
         provider=body.provider, kfrags_left=left,
         scope_ids=[hexed(s) for s in emergency_service.kit_scopes(

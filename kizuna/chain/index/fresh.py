@@ -100,6 +100,11 @@ class FreshIndex:
         head = self.index.sync()
         return self.index.grants_to(provider, at=head)
 
+    def scope_epoch(self, patient: Address, scope_id: ScopeId) -> int:
+        """The key epoch of (patient, scope) at the current head (docs/keys.md "Epochs")."""
+        self.index.sync()
+        return self.index.scope_epoch(patient, scope_id)
+
     def records_of(self, patient: Address) -> list[Record]:
         self.index.sync()
         return self.index.records_of(patient)

@@ -4,6 +4,8 @@ One handler per event, each a few SQL statements mirroring what the contract did
 emitted the event (see ConsentLedger.sol): a grant upserts the (patient, provider, scope) row
 with its block, ``AllAccessRevoked`` records the block (grants from that block or earlier are
 dead, exactly as ``_isLive`` says) and closes the pair's request and emergency access, and so on.
+Revocations also count up the scope key epochs (``scope_epochs``, docs/keys.md "Epochs"), which
+the contract does not store: the index is where that rule lives.
 ``RoleGranted`` / ``RoleRevoked`` of the AccessControl contracts (``ProviderRegistry``'s
 registrars, ``AccessLog``'s anchorers and auditors) keep the ``roles`` table: who holds which role
 now, which the API reads at every role-gated request. Events with no projection
@@ -50,14 +52,34 @@ def _granted_batch(e: DecodedEvent) -> Iterator[Statement]:
         yield _UPSERT_GRANT, (a["patient"], a["provider"], scope, expires, e.block_number)
 
 
+_NEXT_EPOCH = (
+    "INSERT INTO scope_epochs (patient, scope_id, epoch) VALUES (?, ?, 1) "
+    "ON CONFLICT (patient, scope_id) DO UPDATE SET epoch = scope_epochs.epoch + 1"
+)
+"""A revocation moves the scope's key epoch (docs/keys.md "Epochs")."""
+
+_NEXT_EPOCHS_OF_PAIR = (
+    "INSERT INTO scope_epochs (patient, scope_id, epoch) "
+    "SELECT g.patient, g.scope_id, 1 FROM grants g LEFT JOIN revoked_all r "
+    "ON r.patient = g.patient AND r.provider = g.provider "
+    "WHERE g.patient = ? AND g.provider = ? AND g.granted_block > COALESCE(r.block_number, 0) "
+    "ON CONFLICT (patient, scope_id) DO UPDATE SET epoch = scope_epochs.epoch + 1"
+)
+"""A ``revokeAll`` moves the epoch of every scope the provider held a grant in that an earlier
+``revokeAll`` had not ended already — live or expired: the handler has no block time, and an
+expired grant's fragments may still be somewhere, so the rule errs towards moving."""
+
+
 def _revoked(e: DecodedEvent) -> Iterator[Statement]:
     a = e.args
+    yield _NEXT_EPOCH, (a["patient"], a["scopeId"])
     yield ("DELETE FROM grants WHERE patient = ? AND provider = ? AND scope_id = ?",
                 (a["patient"], a["provider"], a["scopeId"]))
 
 
 def _all_revoked(e: DecodedEvent) -> Iterator[Statement]:
     a = e.args
+    yield _NEXT_EPOCHS_OF_PAIR, (a["patient"], a["provider"])  # before the pair's block moves
     yield (
         "INSERT INTO revoked_all (patient, provider, block_number) VALUES (?, ?, ?) "
         "ON CONFLICT (patient, provider) DO UPDATE SET block_number = excluded.block_number",

@@ -79,6 +79,16 @@ def has_access(db: sqlite3.Connection, patient: Address, provider: Address, scop
     return emergency is not None
 
 
+def scope_epoch(db: sqlite3.Connection, patient: Address, scope_id: bytes) -> int:
+    """The key epoch of (patient, scope): how many revocations touched the scope —
+    ``AccessRevoked`` of the scope, plus ``AllAccessRevoked`` of a provider holding a grant in
+    it that no earlier ``revokeAll`` had ended (``projections._NEXT_EPOCHS_OF_PAIR``). 0 for a
+    scope never revoked. Docs: docs/keys.md "Epochs"."""
+    row = db.execute("SELECT epoch FROM scope_epochs WHERE patient = ? AND scope_id = ?",
+                     (patient, bytes(scope_id))).fetchone()
+    return int(row[0]) if row is not None else 0
+
+
 def records_of(db: sqlite3.Connection, patient: Address, *,
                include_superseded: bool) -> list[Record]:
     sql = ("SELECT record_id, patient, commitment, scope_id, block_number, tx_hash, supersedes,"

@@ -14,15 +14,17 @@ Three kinds of tables:
   store time): each block range is indexed exactly once (rolled back before it is re-read), and
   the rare readers — a rollback, a rebuild — scan and sort;
 * projections — the current state the queries read (grants, records, care events, emergency
-  accesses, requests, guardians, providers, AccessControl roles, receipt batches), updated as
-  logs arrive;
+  accesses, requests, guardians, providers, AccessControl roles, receipt batches, scope key
+  epochs), updated as logs arrive;
 * ``emergency_reviews`` — local review marks of emergency accesses (not chain data; kept
   across rebuilds, keyed by transaction hash and log index).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added ``scope_epochs`` (and ``roles``); a version-1 index is migrated by replaying ``raw_logs``
+(:meth:`kizuna.chain.index.store.EventIndex._create`)."""
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS index_meta (
@@ -57,6 +59,12 @@ CREATE TABLE IF NOT EXISTS revoked_all (
     provider TEXT NOT NULL,
     block_number BIGINT NOT NULL,
     PRIMARY KEY (patient, provider)
+);
+CREATE TABLE IF NOT EXISTS scope_epochs (
+    patient TEXT NOT NULL,
+    scope_id {blob} NOT NULL,
+    epoch BIGINT NOT NULL,
+    PRIMARY KEY (patient, scope_id)
 );
 CREATE TABLE IF NOT EXISTS records (
     record_id {blob} PRIMARY KEY,
@@ -155,6 +163,7 @@ CREATE TABLE IF NOT EXISTS receipt_batches (
 PROJECTION_TABLES = (
     "grants",
     "revoked_all",
+    "scope_epochs",
     "records",
     "care_events",
     "emergency_accesses",

@@ -610,6 +610,12 @@ class EventIndex:
         with self._lock:
             return queries.has_access(self.db, patient, provider, scope_id, now=self._now(at))
 
+    def scope_epoch(self, patient: Address, scope_id: ScopeId) -> int:
+        """The key epoch of (patient, scope) as of the index's head (docs/keys.md "Epochs");
+        0 for a scope never revoked."""
+        with self._lock:
+            return queries.scope_epoch(self.db, patient, scope_id)
+
     def records_of(self, patient: Address, *, include_superseded: bool = False) -> list[Record]:
         with self._lock:
             return queries.records_of(self.db, patient, include_superseded=include_superseded)
