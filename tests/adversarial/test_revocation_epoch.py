@@ -1,0 +1,202 @@
+"""Honest revocation: a key fragment someone kept opens nothing written after the revoke (issue
+15, "what to build": forward secrecy after revoke; docs/keys.md "Epochs").
+
+The attack of the finding: providers A and B hold a grant of one scope; A (or whoever stole the
+proxy's database) keeps a copy of A's kfrag rows; the patient revokes A; the patient adds a new
+record to the scope. With one delegating key per scope for ever, A's kept fragment plus A's own
+secret key re-encrypted and opened that new record. With key epochs the revoke moved the scope
+to epoch 1, the new record is encrypted to the epoch-1 key, and the kept (epoch-0) fragment
+opens only what was already written then -- while B, re-keyed by the patient's client, reads
+old and new records through the normal read path.
+
+Real parts throughout: an own anvil, the deployed contracts, the in-process service (its event
+index, SQLite database and embedded store), the patient's and providers' clients.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_utils.crypto import keccak
+
+from kizuna.access.grant import placeholder_verified_grant
+from kizuna.chain.connection import connect, web3_for
+from kizuna.chain.deploy import deploy
+from kizuna.chain.index.store import EventIndex
+from kizuna.chain.localnode import LocalNode, dev_private_keys
+from kizuna.chain.models import ContractCall
+from kizuna.chain.relayer import Relayer
+from kizuna.chain.signers import LocalKeySigner
+from kizuna.chain.transactions import TxPolicy
+from kizuna.client.patient import PatientClient
+from kizuna.client.provider import ProviderClient
+from kizuna.client.service import LocalService
+from kizuna.crypto import pre
+from kizuna.db import Database
+from kizuna.errors import AccessDenied, FragmentError
+from kizuna.services.context import ServiceContext
+from kizuna.storage.embedded import EmbeddedStore
+from kizuna.storage.envelope import EnvelopeReader, read_header
+from kizuna.types import RecordId
+
+LAB = "Observation:laboratory"
+
+
+class World:
+    def __init__(self, chain: object, ctx: ServiceContext, relayer: Relayer,
+                 admin: LocalKeySigner, funder: LocalKeySigner, db_file: Path) -> None:
+        self.chain = chain
+        self.ctx = ctx
+        self.relayer = relayer
+        self.admin = admin
+        self.funder = funder
+        self.db_file = db_file
+
+    @property
+    def service(self) -> LocalService:
+        return LocalService(self.ctx, relayer=self.relayer)
+
+    def signer(self) -> LocalKeySigner:
+        signer = LocalKeySigner.generate()
+        self.ctx.chain.sender.transact(ContractCall(to=signer.address, data=b"", value=10**18),
+                                       self.funder, gas=21_000)
+        return signer
+
+    def patient(self) -> PatientClient:
+        return PatientClient(signer=self.signer(), service=self.service, chain=self.ctx.chain)
+
+    def provider(self) -> ProviderClient:
+        client = ProviderClient(signer=self.signer(), service=self.service, chain=self.ctx.chain)
+        self.ctx.chain.registry.add_provider(client.address, client.public_key.to_bytes(),
+                                             bytes(keccak(text=f"licence:{client.address}")),
+                                             signer=self.admin)
+        return client
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    node = LocalNode(state_path=tmp_path / "anvil-state.json", log_path=tmp_path / "anvil.log")
+    node.start()
+    try:
+        keys = dev_private_keys(3)
+        admin, relayer_key, funder = (LocalKeySigner(k) for k in keys)
+        deployment = deploy(web3_for(node.rpc_url), Account.from_key(keys[0]), directory=None)
+        chain = connect(node.rpc_url, deployment, policy=TxPolicy(timeout=30.0), timeout=5.0)
+        index = EventIndex.for_chain(chain, tmp_path / "index.sqlite")
+        store = EmbeddedStore(tmp_path / "store", fsync=False)
+        db_file = tmp_path / "service.db"
+        db = Database.open(f"sqlite:///{db_file}")
+        ctx = ServiceContext.build(chain=chain, index=index, store=store, db=db)
+        yield World(chain, ctx, Relayer(chain, relayer_key), admin, funder, db_file)
+        db.dispose()
+        index.close()
+    finally:
+        node.stop()
+
+
+def _kfrag_rows(db_file: Path, provider: str) -> list[tuple[bytes, bytes, bytes, bytes]]:
+    """What an attacker copies out of the service's database file: a provider's kfrag rows."""
+    with sqlite3.connect(db_file) as conn:
+        return [(bytes(r[0]), bytes(r[1]), bytes(r[2]), bytes(r[3])) for r in conn.execute(
+            "SELECT kfrag, delegating_key, receiving_key, verifying_key FROM kfrags "
+            "WHERE provider = ? ORDER BY share_index", (provider,))]
+
+
+def _open_with_kept_fragment(world: World, kept: list[tuple[bytes, bytes, bytes, bytes]],
+                             thief: ProviderClient, patient: str, record_id: bytes) -> bytes:
+    """The attack: re-encrypt the record's capsule with the kept fragment (as a rogue proxy
+    would, no access check), then open the data key with the former grantee's secret key."""
+    info = world.ctx.records.get(RecordId(record_id))
+    with world.ctx.store.get(info.cid) as stream:
+        envelope = stream.read()
+    header = read_header(envelope)
+    delegating = pre.UmbralPublicKey.from_bytes(kept[0][1])
+    kfrags = pre.verify_kfrags([row[0] for row in kept],
+                               verifying_key=pre.UmbralPublicKey.from_bytes(kept[0][3]),
+                               delegating_key=delegating,
+                               receiving_key=pre.UmbralPublicKey.from_bytes(kept[0][2]))
+    grant = placeholder_verified_grant(patient=patient, grantee=thief.address,  # type: ignore[arg-type]
+                                       grantee_key=thief.public_key,
+                                       record_id=RecordId(record_id), scope_id=info.scope_id,
+                                       expires_at=2**40)
+    cfrags = [pre.reencrypt(header.capsule, k, grant=grant) for k in kfrags]
+    key = header.unwrap_for_grantee(thief.keys.wallet.decrypting_key, delegating_key=delegating,
+                                    cfrags=cfrags, threshold=1)
+    return b"".join(EnvelopeReader(envelope).decrypt(key))
+
+
+def test_kept_fragment_opens_nothing_written_after_the_revoke(world: World) -> None:
+    patient, a, b = world.patient(), world.provider(), world.provider()
+    old = patient.add_record(b'{"resourceType": "Observation", "id": "before"}', label=LAB,
+                             content_type="application/fhir+json")
+    expires = patient.now() + 86_400
+    patient.grant(a.address, [LAB], expires_at=expires)
+    patient.grant(b.address, [LAB], expires_at=expires)
+    sid = patient.keys.scope_id(LAB)
+    assert world.service.scope_epoch(patient.address, sid) == 0
+
+    kept = _kfrag_rows(world.db_file, a.address)  # A keeps a copy of its fragments
+    assert kept
+    # The kept fragment is a working key today: it opens the record written before the revoke.
+    assert _open_with_kept_fragment(world, kept, a, patient.address, old.record_id) \
+        == b'{"resourceType": "Observation", "id": "before"}'
+
+    patient.revoke(a.address, LAB)  # the patient's client re-keys the grantees that remain
+    assert world.service.scope_epoch(patient.address, sid) == 1
+    assert _kfrag_rows(world.db_file, a.address) == []  # every epoch of A's fragments is gone
+    assert world.ctx.kfrags.epochs(patient=patient.address, scope_id=sid,
+                                   provider=b.address) == [0, 1]
+
+    new = patient.add_record(b'{"resourceType": "Observation", "id": "after"}', label=LAB,
+                             content_type="application/fhir+json")
+    assert new.epoch == 1 and old.epoch == 0
+
+    # A's kept fragment plus A's own secret key: the new record does not open.
+    with pytest.raises(FragmentError):
+        _open_with_kept_fragment(world, kept, a, patient.address, new.record_id)
+    # ... nor through the service: A has no grant any more.
+    with pytest.raises(AccessDenied):
+        a.read(patient=patient.address, record_id=new.record_id)
+
+    # B, the grantee that remains, reads old and new through the normal read path.
+    assert b.read(patient=patient.address, record_id=old.record_id) \
+        == b'{"resourceType": "Observation", "id": "before"}'
+    assert b.read(patient=patient.address, record_id=new.record_id) \
+        == b'{"resourceType": "Observation", "id": "after"}'
+    # The patient opens both with their own keys.
+    assert patient.read_own(new.record_id) == b'{"resourceType": "Observation", "id": "after"}'
+    assert patient.read_own(old.record_id) == b'{"resourceType": "Observation", "id": "before"}'
+
+
+def test_an_upload_to_a_stale_epoch_is_refused(world: World) -> None:
+    """A client that kept encrypting to the old key after a revoke would undo the protection:
+    the service refuses the envelope (409) unless it names the scope's current epoch."""
+    from kizuna.errors import ConflictError
+
+    patient, a = world.patient(), world.provider()
+    patient.add_record(b"{}", label=LAB, content_type="application/fhir+json")
+    patient.grant(a.address, [LAB], expires_at=patient.now() + 3600)
+    patient.revoke(a.address, LAB)
+    rid, sid, envelope = patient.seal(b"late", label=LAB, content_type="text/plain")
+    signed = patient.sign_registration(record_id=rid, scope_id=sid, envelope=envelope)
+    with pytest.raises(ConflictError, match="key epoch 1"):
+        patient.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed,
+                       epoch=0)
+    assert patient.upload(record_id=rid, scope_id=sid, envelope=envelope,
+                          registration=signed).epoch == 1
+
+
+def test_a_new_grantee_reads_records_of_every_epoch(world: World) -> None:
+    """A grant after a revocation hands the new provider fragments of the older epochs too."""
+    patient, a, c = world.patient(), world.provider(), world.provider()
+    first = patient.add_record(b"epoch 0", label=LAB, content_type="text/plain")
+    patient.grant(a.address, [LAB], expires_at=patient.now() + 3600)
+    patient.revoke(a.address, LAB)
+    second = patient.add_record(b"epoch 1", label=LAB, content_type="text/plain")
+    patient.grant(c.address, [LAB], expires_at=patient.now() + 3600)
+    assert c.read(patient=patient.address, record_id=first.record_id) == b"epoch 0"
+    assert c.read(patient=patient.address, record_id=second.record_id) == b"epoch 1"
