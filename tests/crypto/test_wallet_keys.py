@@ -49,6 +49,15 @@ def test_vector(vector: dict) -> None:  # type: ignore[type-arg]
     assert keys.verifying_key.hex() == vector["umbral_verifying_key"]
     for label, scope_id in vector["scope_ids"].items():
         assert "0x" + blind_scope(keys.scope_key, label).hex() == scope_id
+        sid = bytes.fromhex(scope_id[2:])
+        assert keys.scope_delegating_key(sid).public_key.hex() \
+            == vector["scope_delegating_keys"][label]
+        assert keys.scope_delegating_key(sid, 0).public_key.hex() \
+            == vector["scope_delegating_keys"][label]  # epoch 0 is the key of before epochs
+    for epoch, by_label in vector["scope_delegating_keys_by_epoch"].items():
+        for label, public in by_label.items():
+            sid = bytes.fromhex(vector["scope_ids"][label][2:])
+            assert keys.scope_delegating_key(sid, int(epoch)).public_key.hex() == public
     digest = wk.key_derivation_digest(account=vector["account"], domain=domain)
     assert "0x" + digest.hex() == vector["digest"]
 
@@ -136,3 +145,13 @@ def test_typed_data_is_the_documented_message() -> None:
     }
     assert typed["message"] == {"purpose": wk.PURPOSE, "account": ACCOUNT}
     assert [f["name"] for f in typed["types"]["KeyDerivation"]] == ["purpose", "account"]
+
+
+def test_every_epoch_has_its_own_scope_key_and_epochs_are_uint64() -> None:
+    keys = wk.derive_wallet_keys_with_private_key(KEY, domain=DOMAIN)
+    sid = b"\x07" * 32
+    publics = {keys.scope_delegating_key(sid, e).public_key for e in (0, 1, 2, 2**64 - 1)}
+    assert len(publics) == 4
+    for bad in (-1, 2**64, True, 1.0, "1"):
+        with pytest.raises(InputError, match="epoch"):
+            keys.scope_delegating_key(sid, bad)  # type: ignore[arg-type]

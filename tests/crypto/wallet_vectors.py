@@ -38,6 +38,8 @@ CASES = [
     ("kizuna test vector 3", 1, "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"),
 ]
 SCOPE_LABELS = ["Observation", "Observation:laboratory", "Observation:vital-signs", "ImagingStudy"]
+EPOCHS = [1, 2, 2**40 + 7]
+"""Key epochs beyond 0 (docs/keys.md "Epochs"); epoch 0 is ``scope_delegating_keys``."""
 
 
 def build_vectors() -> dict[str, Any]:
@@ -66,6 +68,14 @@ def build_vectors() -> dict[str, Any]:
                     .public_key.hex()
                     for scope in SCOPE_LABELS
                 },
+                "scope_delegating_keys_by_epoch": {
+                    str(epoch): {
+                        scope: keys.scope_delegating_key(blind_scope(keys.scope_key, scope), epoch)
+                        .public_key.hex()
+                        for scope in SCOPE_LABELS[:2]
+                    }
+                    for epoch in EPOCHS
+                },
             }
         )
     return {
@@ -84,7 +94,11 @@ def build_vectors() -> dict[str, Any]:
             "info_scope_delegation": INFO_SCOPE_DELEGATION.decode(),
             "scope_delegating_key": (
                 "scalar from HKDF(ikm = decrypting key's 32-byte scalar, same salt, "
-                "info = info_scope_delegation || scope id (32 bytes))"
+                "info = info_scope_delegation || scope id (32 bytes)) for key epoch 0"
+            ),
+            "scope_delegating_key_epoch": (
+                "key epoch e >= 1: the same with info = info_scope_delegation || scope id "
+                "(32 bytes) || e as 8 bytes big-endian"
             ),
             "scalar": "int(HKDF(..., 48 bytes)) mod (n - 1) + 1, 32 bytes big-endian",
             "scope_id": "HMAC-SHA256(scope key, label as ASCII)",

@@ -120,6 +120,30 @@ for (const vector of vectors) {
         vector.scope_delegating_keys[label], label);
     }
   });
+
+  test(`the per-scope delegating keys of later key epochs match Python (${where})`, async () => {
+    // docs/keys.md "Epochs": epoch e >= 1 appends e as a uint64 (8 bytes, big-endian).
+    const { keys } = await walletKeys(vector);
+    const ikm = Buffer.from(keys.decrypting.toBEBytes());
+    const epochs = Object.entries(vector.scope_delegating_keys_by_epoch);
+    assert.ok(epochs.length >= 2);
+    for (const [epoch, byLabel] of epochs) {
+      const suffix = Buffer.alloc(8);
+      suffix.writeBigUInt64BE(BigInt(epoch));
+      for (const [label, expected] of Object.entries(byLabel)) {
+        const info = Buffer.concat([
+          enc(spec.hkdf.info_scope_delegation), getBytes(vector.scope_ids[label]), suffix,
+        ]);
+        const okm = Buffer.from(hkdfSync("sha256", ikm, enc(spec.hkdf.salt), info, 48));
+        const scalar = (BigInt("0x" + okm.toString("hex")) % (N - 1n)) + 1n;
+        const scopeKey = umbral.SecretKey.fromBEBytes(
+          getBytes("0x" + scalar.toString(16).padStart(64, "0")));
+        const mine = hex(scopeKey.publicKey().toCompressedBytes());
+        assert.equal(mine, expected, `${label} epoch ${epoch}`);
+        assert.notEqual(mine, vector.scope_delegating_keys[label], "a new epoch, a new key");
+      }
+    }
+  });
 }
 
 test("a different message (another chain id) gives different keys", async () => {
