@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         1000, ge=1, description="refused reads recorded per provider per hour, all patients "
         "together (the rest only counted)")
 
+    # --- the index follower (deletes key fragments of grants ended on chain)
+    follow_interval_s: float = Field(
+        2.0, gt=0, le=3600,
+        description="the event index is followed this often; fragments of a grant revoked, "
+                    "expired or cut by revokeAll, or of a closed emergency access, are deleted "
+                    "within one interval")
+
     # --- quotas and budgets per wallet (kizuna.services.quotas)
     max_records_per_wallet: int = Field(
         100_000, ge=0,

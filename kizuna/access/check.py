@@ -423,7 +423,7 @@ class AccessCheck:
         return _issue(patient=record.patient, grantee=provider, grantee_key=key,
                       record_id=record.record_id, scope_id=record.scope_id,
                       expires_at=state.access_until, checked_at_block=head.number,
-                      head_timestamp=head.timestamp)
+                      head_timestamp=head.timestamp, by_emergency=by_emergency_only)
 
     def _confirm_row(self, record: RecordInfo) -> None:
         """The database row's scope and commitment must be what the chain registered (the

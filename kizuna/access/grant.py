@@ -61,6 +61,9 @@ class VerifiedGrant:
     expires_at: int
     checked_at_block: int
     head_timestamp: int
+    by_emergency: bool = False
+    """Only an open emergency access (no live grant of the scope) authorises the read: the
+    proxy then serves it with the patient's emergency kit alone (kizuna.services.emergency)."""
     issued_monotonic: float = field(default_factory=time.monotonic, compare=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +109,7 @@ def _issue(
     expires_at: int,
     checked_at_block: int,
     head_timestamp: int,
+    by_emergency: bool = False,
 ) -> VerifiedGrant:
     """Make a ``VerifiedGrant``. Only the access check may call this (after reading the chain)."""
     token = _issuing.set(True)
@@ -119,6 +123,7 @@ def _issue(
             expires_at=expires_at,
             checked_at_block=checked_at_block,
             head_timestamp=head_timestamp,
+            by_emergency=by_emergency,
         )
     finally:
         _issuing.reset(token)

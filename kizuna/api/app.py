@@ -103,6 +103,13 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
             except KizunaError as exc:
                 log.warning("anchoring at start-up failed (will retry): %s", exc)
             state.anchorer.start()
+        # Revocation is decided on chain, by whoever sends it (a wallet, another instance):
+        # the follower deletes the key fragments of every grant or emergency access that ended,
+        # within one interval, wherever the service runs (`kizuna serve`, `kizuna up`, tests).
+        from kizuna.services.follower import IndexFollower
+
+        follower = IndexFollower(context, interval_s=settings.follow_interval_s)
+        follower.start()
         from kizuna.storage.gc import StoreCollector
 
         collector = StoreCollector(context.store, interval_s=settings.store_gc_interval_s,
@@ -112,6 +119,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
             yield
         finally:
             collector.stop()
+            follower.stop()
             if state.anchorer is not None:
                 state.anchorer.stop()
             state.read_workers.shutdown()

@@ -5,8 +5,14 @@ instance, the web page's wallet) without telling this service. The follower make
 notice anyway: on every tick it syncs the index to the head, then compares the key fragments it
 holds with the live grants the index knows, and deletes the fragments of every
 (patient, scope, provider) whose grant is gone -- revoked (``AccessRevoked``), cut by
-``AllAccessRevoked``, or expired — unless the provider holds an open emergency access to the
-patient (break-glass fragments from the patient's kit, ``kizuna.services.emergency``).
+``AllAccessRevoked``, or expired. An open emergency access keeps nothing alive here: break-glass
+reads are served from the patient's emergency kit only (``kizuna.services.emergency``), so a
+dead grant's fragments must not outlive it just because the provider broke the glass.
+
+The API runs one follower per process (``kizuna.api.app``, every ``follow_interval_s``), so
+``kizuna serve``, ``kizuna up`` and every instance of a shared database delete within one
+interval of a revoke, a revokeAll, an expiry (judged in the head block's time) or an emergency
+close, whoever sent it.
 
 Deleting is confirmed on the chain first (``grantOf`` at the latest block): fragments uploaded
 right after a grant that the index has not seen yet are never deleted by mistake. The access
@@ -74,8 +80,6 @@ class IndexFollower(PeriodicTask):
                 grant = ledger.grant_of(patient, provider, ScopeId(scope))  # at "latest"
                 if grant is not None and grant.live:
                     continue  # granted after the index's head: not ours to delete
-                if ledger.emergency_access_until(patient, provider) > head.timestamp:
-                    continue  # an open break-glass access (its emergency kit) is live too
                 self.ctx.kfrags.delete(patient=patient, scope_id=ScopeId(scope),
                                        provider=provider)
                 deleted.append((patient, ScopeId(scope), provider))

@@ -28,6 +28,7 @@ from kizuna.crypto import pre
 from kizuna.errors import AccessDenied, IntegrityError, NotFoundError
 from kizuna.receipts.request import ReadRequest, verify_request
 from kizuna.services.context import ServiceContext
+from kizuna.services.emergency import kit_kfrags
 from kizuna.services.refusals import record_refusal
 from kizuna.types import Address, Cid, RecordId, ScopeId
 
@@ -77,8 +78,12 @@ def serve_read(ctx: ServiceContext, *, request: ReadRequest, signature: bytes,
         record_refusal(ctx, request=request, error=refusal, now=now)
         raise
     record = ctx.records.get(request.record_id)
-    stored = ctx.kfrags.get(patient=grant.patient, scope_id=grant.scope_id,
-                            provider=grant.grantee)
+    # A break-glass read is served with the patient's emergency kit alone, never with
+    # fragments a dead grant of the scope left behind (kizuna.services.emergency).
+    # The fragments of the record's key epoch (docs/keys.md "Epochs").
+    stored = (kit_kfrags(ctx, grant, epoch=record.epoch) if grant.by_emergency
+              else ctx.kfrags.get(patient=grant.patient, scope_id=grant.scope_id,
+                                  provider=grant.grantee, epoch=record.epoch))
     if stored is None:
         raise NoKeyFragments(f"{grant.patient} has not given the proxy key fragments for "
                              f"{grant.grantee} on this scope")

@@ -20,6 +20,7 @@ from participants import HttpPatient, People, hx
 
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
+from kizuna.storage.fhir.validate import validate
 
 pytestmark = pytest.mark.anvil
 
@@ -92,6 +93,7 @@ def test_a_probe_is_shown_to_the_patient_and_the_auditor(people: People,
     assert events[0]["agent"][0]["who"]["identifier"]["value"] == prober.address
     assert any(d == {"type": "refusal-reason", "valueString": "no-grant"}
                for d in events[0]["entity"][0]["detail"])
+    validate(bundle)
 
     # In the database: the two rows, no request body, no signature.
     assert _table(settings, "SELECT provider, patient, reason FROM refused_reads ORDER BY seq") \
@@ -134,3 +136,10 @@ def test_a_thousand_probes_write_at_most_the_rate_limit(people: People,
     log = people.auditor.get("/auditor/log", params={"provider": prober.address}).json()
     assert sum(e["details"]["count"] for e in log
                if e["kind"] == "refused-reads-suppressed") == probes - rows
+    bundle = people.auditor.get("/auditor/export", params={"provider": prober.address}).json()
+    counted = [e["resource"] for e in bundle["entry"]
+               if any(d["type"] == "suppressed-count"
+                      for x in e["resource"].get("entity", []) for d in x.get("detail", []))]
+    assert sum(int(d["valueString"]) for r in counted for d in r["entity"][0]["detail"]
+               if d["type"] == "suppressed-count") == probes - rows
+    validate(bundle)

@@ -47,8 +47,14 @@ def test_a_broken_bundle_does_not_validate(story: Story) -> None:
 
 def test_audit_events_match_the_reads_one_for_one(story: Story) -> None:
     bundle = fhir_export.export_bundle(story.chain, story.db, index=story.index)
-    events = _resources(bundle, "AuditEvent")
+    every = _resources(bundle, "AuditEvent")
+    events = [e for e in every if e["outcome"] == "0"]
     assert len(events) == len(story.reads)
+    # the read refused after the revoke is an AuditEvent of its own, outcome 4 (refused)
+    refused = [e for e in every if e["outcome"] == "4"]
+    assert story.refused == ["GrantRevoked"] and len(refused) == 1
+    assert {"type": "refusal-reason", "valueString": "revoked"} in \
+        refused[0]["entity"][0]["detail"]  # type: ignore[index]
     history = audit.ChainHistory.from_index(story.chain, story.index)
     for read, event in zip(story.reads, events, strict=True):
         entity = event["entity"][0]
@@ -98,6 +104,6 @@ def test_export_for_one_provider_and_from_chain(story: Story) -> None:
     assert empty["entry"] == []
     mine = fhir_export.export_bundle(story.chain, story.db, from_chain=True,
                                      provider=story.provider.address)
-    assert len(_resources(mine, "AuditEvent")) == 4
+    assert len(_resources(mine, "AuditEvent")) == 4 + 1  # the reads, the refused read
     assert _resources(mine, "Provenance") == []
     validate(mine)
