@@ -90,11 +90,8 @@ class ApiService(ChainDocuments):
                          epoch=epoch)
 
     def inbox_key_statement(self, *, patient: Address, public_key: bytes) -> TypedData:
-        key = pre.UmbralPublicKey.from_bytes(public_key, field="public_key")
-        return TypedData(domain=self.proxy_domain(), primary_type="InboxKey",
-                         types={"InboxKey": care.INBOX_KEY_FIELDS},
-                         message={"patient": checked_address("patient", patient),
-                                  "publicKey": "0x" + key.to_bytes().hex()})
+        return care.inbox_key_typed_data(self.proxy_domain(), patient=patient,
+                                         public_key=public_key)
 
     def publish_inbox_key(self, *, patient: Address, public_key: bytes,
                           signature: bytes) -> care.InboxKey:

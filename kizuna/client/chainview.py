@@ -3,6 +3,14 @@
 :func:`registered_commitment` finds a record's ``RecordRegistered`` event with one
 ``eth_getLogs`` filtered on its indexed patient and record id: the commitment a provider checks
 a decrypted envelope against when it has its own connection to a node.
+
+:func:`patient_encryption_key` is the one way the participant's side gets a key to encrypt to
+a patient (reports, prescriptions, booking answers, messages, access-request notes): the key in
+the patient's own signed ``InboxKey`` statement, checked against the patient's address and the
+proxy domain of the participant's own chain and deployment — a service (or a man in the middle)
+that hands out another key, another patient's statement or a statement of another deployment
+is refused (``UntrustedKey``). Keys to a *provider* come from the ``ProviderRegistry`` read over
+the participant's own node (``KizunaService.provider_key``, ``grants.registry_key``).
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from kizuna.types import Address, Commitment, RecordId
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
+    from kizuna.client.service import KizunaService
+    from kizuna.crypto.pre import UmbralPublicKey
 
 RECORD_REGISTERED = bytes(keccak(text="RecordRegistered(address,bytes32,bytes32,bytes32)"))
 """topic0 of ``RecordRegistered(address indexed patient, RecordId indexed recordId,
@@ -37,4 +47,12 @@ def registered_commitment(chain: Chain, *, patient: Address, record_id: RecordId
     return Commitment(bytes(logs[-1]["data"])[:32])
 
 
-__all__ = ["RECORD_REGISTERED", "registered_commitment"]
+def patient_encryption_key(service: KizunaService, patient: Address) -> UmbralPublicKey:
+    """The key to encrypt a message to ``patient`` with: their published inbox key, taken
+    only from their statement as checked here (``proxy_domain`` is computed from the
+    participant's own chain connection and deployment, not asked of the service)."""
+    entry = service.inbox_key_of(patient)
+    return entry.verified_key(patient=patient, domain=service.proxy_domain())
+
+
+__all__ = ["RECORD_REGISTERED", "patient_encryption_key", "registered_commitment"]

@@ -378,7 +378,8 @@ class ApiClient:
             "public_key": _hx(public_key), "signature": _hx(signature)}))
 
     def inbox_key_of(self, patient: Address) -> InboxKey:
-        """A patient's inbox key with its signed statement: call ``verify()`` before use."""
+        """A patient's inbox key with its signed statement, as the service says: take the key
+        only through ``InboxKey.verified_key`` (``chainview.patient_encryption_key``)."""
         return _inbox_key(self._call("GET", f"/patients/{patient}/inbox-key"))
 
     def _put_message(self, path: str, envelope: bytes | BinaryIO | Iterable[bytes],

@@ -12,9 +12,11 @@ key is the one in the provider registry). A read::
       the commitment *registered on-chain* (not one the service reports)
 
 A tampered ciphertext raises :class:`~kizuna.errors.IntegrityError`; nothing unauthenticated
-is ever returned. Reports, prescriptions and booking confirmations are encrypted here to the
-patient's published inbox key (its wallet signature checked first) and announced with the
-provider's own ``logCareEvent`` transaction.
+is ever returned. Reports, prescriptions, booking confirmations and access-request notes are
+encrypted here to the patient's published inbox key — the key in the patient's signed statement,
+checked against the patient's address and our own deployment's domain
+(:func:`~kizuna.client.chainview.patient_encryption_key`), never the key the service names — and
+announced with the provider's own ``logCareEvent`` / ``requestAccess`` transaction.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import os
 from typing import TYPE_CHECKING, BinaryIO
 
 from kizuna.chain.signers import Signer
-from kizuna.client.chainview import registered_commitment
+from kizuna.client.chainview import patient_encryption_key, registered_commitment
 from kizuna.client.keys import ParticipantKeys, participant_keys
 from kizuna.client.service import KizunaService
 from kizuna.crypto import pre
@@ -147,10 +149,10 @@ class ProviderClient:
 
     def _seal_for(self, patient: Address, content: bytes,
                   content_type: str) -> tuple[bytes, bytes]:
-        inbox_key = self.service.inbox_key_of(patient)
-        inbox_key.verify()  # the patient's own signature, not the service's word
+        # The key the patient signed, checked here: never the key the service names.
+        inbox_key = patient_encryption_key(self.service, patient)
         message_id = os.urandom(32)
-        envelope = bytes(encrypt_bytes(content, owner_key=inbox_key.public_key,
+        envelope = bytes(encrypt_bytes(content, owner_key=inbox_key,
                                        record_id=RecordId(message_id),
                                        content_type=content_type))
         return message_id, envelope

@@ -32,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from kizuna.chain.eip712 import TypedData
+from kizuna.chain.eip712 import Eip712Domain, TypedData
 from kizuna.chain.models import CareEventKind
 from kizuna.crypto import pre
 from kizuna.db.schema import care_messages, inbox_keys
@@ -82,24 +82,86 @@ KIND_NAMES: dict[CareEventKind, str] = {v: k for k, v in CARE_KINDS.items()}
 INBOX_KEY_FIELDS: tuple[tuple[str, str], ...] = (("patient", "address"), ("publicKey", "bytes"))
 
 
-def inbox_key_statement(ctx: ServiceContext, *, patient: str, public_key: bytes) -> TypedData:
-    """The ``InboxKey`` document a patient's wallet signs to publish their inbox key (proxy
-    domain: ``Kizuna Proxy``, chain id, AccessLog)."""
+def inbox_key_typed_data(domain: Eip712Domain, *, patient: str,
+                         public_key: bytes) -> TypedData:
+    """The ``InboxKey`` document a patient's wallet signs to publish their inbox key, in
+    ``domain`` (the proxy domain: ``Kizuna Proxy``, chain id, AccessLog). Built the same way by
+    the service and by a sender checking a key (:meth:`InboxKey.verified_key`)."""
     key = pre.UmbralPublicKey.from_bytes(public_key, field="public_key")
-    return TypedData(domain=ctx.domain, primary_type="InboxKey",
+    return TypedData(domain=domain, primary_type="InboxKey",
                      types={"InboxKey": INBOX_KEY_FIELDS},
                      message={"patient": checked_address("patient", patient),
                               "publicKey": "0x" + key.to_bytes().hex()})
 
 
+def inbox_key_statement(ctx: ServiceContext, *, patient: str, public_key: bytes) -> TypedData:
+    """:func:`inbox_key_typed_data` in this service's proxy domain."""
+    return inbox_key_typed_data(ctx.domain, patient=patient, public_key=public_key)
+
+
+class UntrustedKey(AccessDenied):
+    """A key handed out for someone is not the key they signed (in our domain): a sender
+    refuses to encrypt to it."""
+
+
 @dataclass(frozen=True, slots=True)
 class InboxKey:
-    """A patient's inbox key with the signature that proves it is theirs (a sender can check)."""
+    """A patient's inbox key with the signature that proves it is theirs (a sender can check).
+
+    Over HTTP every field is the service's word: a sender takes the key only through
+    :meth:`verified_key`, never ``public_key`` directly."""
 
     patient: Address
     public_key: pre.UmbralPublicKey
     signature: bytes
     statement: TypedData
+
+    def verified_key(self, *, patient: Address, domain: Eip712Domain) -> pre.UmbralPublicKey:
+        """The key to encrypt to for ``patient``: the one in their signed statement, checked
+        against what the *sender* knows (``patient``: the address it means to write to;
+        ``domain``: the proxy domain of its own chain id and deployment), not against what the
+        answer claims. ``UntrustedKey`` saying what did not match:
+
+        * the statement names ``patient`` (and the answer is about them), in ``domain``;
+        * recovering the signature over the statement *rebuilt here* gives ``patient``;
+        * ``public_key`` is the key in that statement (a front that swapped the key but left
+          the patient's genuine statement in place is caught here).
+        """
+        who = checked_address("patient", patient)
+        statement = self.statement
+        if self.patient != who:
+            raise UntrustedKey(f"asked for the inbox key of {who}, the service answered "
+                               f"with one of {self.patient}")
+        if statement.domain != domain:
+            theirs = statement.domain
+            raise UntrustedKey(
+                f"the inbox key statement of {who} is for another deployment (domain "
+                f"{theirs.name!r}, chain id {theirs.chain_id}, contract "
+                f"{theirs.verifying_contract}), not ours (chain id {domain.chain_id}, "
+                f"contract {domain.verifying_contract})")
+        if (statement.primary_type != "InboxKey"
+                or tuple(statement.types.get("InboxKey", ())) != INBOX_KEY_FIELDS
+                or str(statement.message.get("patient", "")).lower() != who.lower()):
+            raise UntrustedKey(f"the inbox key statement handed out for {who} is not an "
+                               f"InboxKey statement of {who}")
+        try:
+            signed_key = pre.UmbralPublicKey.from_hex(
+                str(statement.message.get("publicKey", "")), field="statement.publicKey")
+            expected = inbox_key_typed_data(domain, patient=who,
+                                            public_key=signed_key.to_bytes())
+            signer = Account.recover_message(expected.signable(), signature=self.signature)
+        except (ValueError, TypeError, InputError):
+            raise UntrustedKey(f"the inbox key statement of {who} carries no valid key or "
+                               "signature") from None
+        if signer != who:
+            raise UntrustedKey(f"the inbox key statement of {who} is signed by {signer}, "
+                               "not by the patient")
+        if self.public_key != signed_key:
+            raise UntrustedKey(
+                f"the service handed out inbox key 0x{self.public_key.to_bytes().hex()} for "
+                f"{who}, but the key the patient signed is "
+                f"0x{signed_key.to_bytes().hex()}: refusing to encrypt to it")
+        return signed_key
 
     def verify(self) -> None:
         """``AccessDenied`` unless the statement is signed by the patient (checked by senders:
@@ -309,9 +371,11 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "CareMessage",
     "InboxKey",
+    "UntrustedKey",
     "care_messages",
     "inbox_key_of",
     "inbox_key_statement",
+    "inbox_key_typed_data",
     "inbox_keys",
     "message_by_ref",
     "messages_by_refs",
