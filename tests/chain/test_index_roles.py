@@ -11,6 +11,8 @@ import pytest
 from chainenv import Env, scope
 from eth_utils.crypto import keccak
 
+from kizuna.chain.agents.access_log import AUDITOR_ROLE
+from kizuna.chain.agents.registry import REGISTRAR_ROLE
 from kizuna.chain.index import EventIndex, FreshIndex, StaleRead
 from kizuna.chain.models import ContractCall
 from kizuna.chain.signers import LocalKeySigner
@@ -39,6 +41,9 @@ def test_roles_and_provider_activity_follow_the_chain(env: Env) -> None:
     doctor, auditor, registrar = env.new_signer(), env.new_signer(), env.new_signer()
     fresh = FreshIndex(env.chain, EventIndex.for_chain(env.chain))
 
+    # The constants the service reads roles with are the contracts' own ids.
+    assert (REGISTRAR, AUDITOR) == (REGISTRAR_ROLE, AUDITOR_ROLE) == (
+        registry.registrar_role(), env.chain.access_log.auditor_role())
     # The deployment's own grants (registrar, anchorer, admin) are indexed too.
     assert fresh.has_role("ProviderRegistry", REGISTRAR, env.admin.address)
     assert not fresh.provider_active(doctor.address)  # never registered
