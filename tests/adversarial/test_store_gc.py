@@ -39,7 +39,8 @@ def test_the_service_collects_a_refused_uploads_blocks_and_never_a_records(
     store = Path(server.settings.store_path)
     with httpx.Client(base_url=server.url, timeout=60) as http:
         patient = HttpPatient(signer=LocalKeySigner.generate(), chain=chain_env.chain,
-                              http=http).login()
+                              http=http)
+        patient.login()
         kept = patient.add(os.urandom(700 * 1024), label=LAB,
                            content_type="application/octet-stream")
         pinned = _blocks(store)

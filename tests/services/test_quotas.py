@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from eth_utils.address import to_checksum_address
 
 from kizuna.db import Database
 from kizuna.db.schema import care_messages, records
@@ -23,8 +24,8 @@ from kizuna.services.quotas import (
 )
 from kizuna.types import Address
 
-ALICE = Address("0x" + "a1" * 20)
-BOB = Address("0x" + "b2" * 20)
+ALICE: Address = to_checksum_address("0x" + "a1" * 20)
+BOB: Address = to_checksum_address("0x" + "b2" * 20)
 
 
 @pytest.fixture
