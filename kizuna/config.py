@@ -84,6 +84,15 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
     max_upload_bytes: int = Field(1 << 30, gt=0, description="larger uploads are refused (413)")
+    max_json_body_bytes: int = Field(
+        1 << 20, gt=0, le=1 << 30,
+        description="larger JSON request bodies are refused (413) before they are parsed; "
+        "streamed envelopes (uploads, messages) have max_upload_bytes")
+    allowed_hosts: str = Field(
+        "", description="comma-separated Host names the API answers to besides siwe_domain "
+        "('name', 'name:port', '[v6]:port', '*.domain', '*'). Bound to loopback the loopback "
+        "names on api_port are always allowed; bound elsewhere, empty means any host (the "
+        "operator's load balancer checks it)")
     read_threads: int = Field(2, ge=1, le=256,
                               description="threads serving provider reads, per instance")
     read_inline_max_bytes: int = Field(
@@ -154,6 +163,14 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _allowed_hosts(cls, value: str) -> str:
+        from kizuna.api.hosts import AllowedHosts
+
+        AllowedHosts.of(_host_list(value))  # ValueError naming the entry
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -192,6 +209,10 @@ class Settings(BaseSettings):
         """The content-store configuration these settings name."""
         return StoreConfig(kind=self.store, path=self.store_path.expanduser(),
                            ipfs_api_url=self.ipfs_api, timeout_s=self.ipfs_timeout)
+
+    def allowed_host_list(self) -> list[str]:
+        """``allowed_hosts`` as a list of entries."""
+        return _host_list(self.allowed_hosts)
 
     def session_key(self) -> bytes:
         """The key of the session-token HMAC (a fixed dev key when none is set in development)."""
@@ -242,6 +263,10 @@ class Settings(BaseSettings):
                 yield name, "**********"
             else:
                 yield name, value
+
+
+def _host_list(value: str) -> list[str]:
+    return [entry.strip() for entry in value.split(",") if entry.strip()]
 
 
 def _describe(exc: ValidationError) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from kizuna import __version__
-from kizuna.api import errors
+from kizuna.api import errors, limits
 from kizuna.api.auth import SessionStore, SiweExpectations
 from kizuna.api.deps import ApiState
 from kizuna.api.readworkers import ReadWorkers
@@ -131,6 +131,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
     if ctx is not None:
         app.state.kizuna = _state(settings, ctx)
     errors.install(app)
+    limits.install(app, settings)  # Host, body size and depth: before any route parses
     if with_services:
         from kizuna.api.routes import auditor, care, patient, provider, wallet
 

@@ -9,7 +9,9 @@ The status comes from :func:`status_for` (most specific class first):
 =============================================  ======  =============================================
 error                                          status  why
 =============================================  ======  =============================================
-``PayloadTooLarge``                             413     body over ``max_upload_bytes``
+``PayloadTooLarge``                             413     body over ``max_upload_bytes`` (streamed) or
+                                                        ``max_json_body_bytes`` (JSON)
+``UnknownHost``                                 421     a ``Host`` the service does not answer to
 ``InputError`` (incl. FHIR, ``InvalidCid``)     422     field + reason
 ``CryptoError`` / ``SignerError``               422     a bad envelope, fragment or signature sent
 ``NotAuthenticated``                            401     no / bad / expired session or SIWE login
@@ -71,6 +73,15 @@ class PayloadTooLarge(InputError):
         self.limit = limit
 
 
+class UnknownHost(InputError):
+    """The ``Host`` header names no host this service answers to (421): a DNS-rebinding page,
+    or a client that must be configured (``allowed_hosts``; kizuna.api.hosts)."""
+
+    def __init__(self, host: str) -> None:
+        super().__init__("Host", f"{host[:200]!r} is not a name this service answers to "
+                                 "(see allowed_hosts)")
+
+
 class NotAuthenticated(AccessDenied):
     """No valid session: missing, unknown or expired token, or a failed SIWE login (401)."""
 
@@ -107,6 +118,7 @@ _DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict: the thing exists already, or the chain refused the action",
     413: "Body larger than the configured limit",
+    421: "The Host header names no host this service answers to",
     422: "Invalid input: the field and the reason",
     429: "A daily budget (relayer gas) is used up: retry after Retry-After seconds",
     502: "The content store returned bytes that do not match their CID",
@@ -141,6 +153,8 @@ def status_for(exc: KizunaError) -> int:
     """The HTTP status of a Kizuna error (see the module table)."""
     if isinstance(exc, PayloadTooLarge) or type(exc).__name__ == "EnvelopeTooLarge":
         return 413  # records.EnvelopeTooLarge: the service's own limit check
+    if isinstance(exc, UnknownHost):
+        return 421
     if isinstance(exc, InputError):
         return 422
     if isinstance(exc, NotAuthenticated):
@@ -255,6 +269,7 @@ __all__ = [
     "Issue",
     "NotAuthenticated",
     "PayloadTooLarge",
+    "UnknownHost",
     "body_for",
     "error_response",
     "error_responses",

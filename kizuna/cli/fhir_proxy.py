@@ -70,9 +70,13 @@ class RenewingSource:
               show_default=True,
               help="Seconds an answer may rely on the last check of the grants (0: check the "
                    "service before every answer).")
+@click.option("--allow-host", "extra_hosts", multiple=True, metavar="NAME[:PORT]",
+              help="Another Host name to answer to (e.g. a reverse proxy's); repeatable. "
+                   "127.0.0.1, localhost and [::1] on the port are always allowed.")
 @role_options
 @json_option
-def fhir_proxy(port: int, ttl_s: float, as_json: bool, **kwargs: Any) -> None:
+def fhir_proxy(port: int, ttl_s: float, extra_hosts: tuple[str, ...], as_json: bool,
+               **kwargs: Any) -> None:
     """Serve your granted records as a read-only FHIR R4 API on 127.0.0.1.
 
     Runs on your (the provider's) machine with your key: it asks the Kizuna service which
@@ -84,7 +88,9 @@ def fhir_proxy(port: int, ttl_s: float, as_json: bool, **kwargs: Any) -> None:
     Decrypted data stays in this process's memory only. A record whose grant is revoked or has
     expired is no longer served from the next check on (--refresh seconds at most); what a
     FHIR client already fetched cannot be recalled. There is no authentication: the proxy
-    listens on 127.0.0.1 only, for programs on this machine. Stop it with Ctrl-C.
+    listens on 127.0.0.1 only, for programs on this machine, and answers only requests
+    addressed to 127.0.0.1, localhost or [::1] (a web page under another name that resolves
+    to 127.0.0.1 is refused; --allow-host adds names). Stop it with Ctrl-C.
 
     \b
     Examples:
@@ -104,7 +110,7 @@ def fhir_proxy(port: int, ttl_s: float, as_json: bool, **kwargs: Any) -> None:
         renew = (lambda: api.login(session.signer)) if api is not None else None
         cache = GrantedCache(RenewingSource(client, renew), ttl_s=ttl_s)
         cache.refresh()  # a provider without access, an unreachable service: fail now
-        server = ProxyServer(cache, port=port)
+        server = ProxyServer(cache, port=port, extra_hosts=extra_hosts)
         snapshot = cache.snapshot()
         facts = {
             "fhir_base": server.url,

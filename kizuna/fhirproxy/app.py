@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -19,11 +20,13 @@ from urllib.parse import urlencode
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from kizuna import __version__
+from kizuna.api.hosts import AllowedHosts, HostCheck
 from kizuna.errors import InputError, KizunaError, NodeUnreachable, StoreUnavailable
 from kizuna.fhirproxy.cache import GrantedCache
 from kizuna.fhirproxy.search import (
@@ -101,8 +104,16 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def create_app(cache: GrantedCache) -> Starlette:
-    """The proxy's ASGI app over ``cache``."""
+def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlette:
+    """The proxy's ASGI app over ``cache``, answering only requests whose ``Host`` is one of
+    ``allowed_hosts`` (kizuna.api.hosts: a DNS-rebinding page must not read decrypted records;
+    others get 421 and an OperationOutcome)."""
+    allowed = AllowedHosts.of(allowed_hosts)
+
+    def wrong_host(host: str) -> Response:
+        return outcome(421, "forbidden", f"{host[:200]!r} is not a name this FHIR proxy "
+                                         "answers to (127.0.0.1, localhost, [::1] on its port, "
+                                         "or --allow-host)", expression="Host")
 
     async def metadata(request: Request) -> Response:
         return fhir_response(capability_statement(_base(request)))
@@ -200,6 +211,7 @@ def create_app(cache: GrantedCache) -> Starlette:
             Route("/{type}/{id}", read_route, methods=["GET"]),
         ],
         exception_handlers={404: not_found, 405: not_allowed, InputError: bad_input},
+        middleware=[Middleware(HostCheck, allowed=allowed, refuse=wrong_host)],
     )
 
 

@@ -2,7 +2,9 @@
 
 The proxy answers decrypted health data without any authentication of its own — its only
 protection is that no other machine can reach it. So it binds ``127.0.0.1`` (or ``::1``) and
-refuses any other host; to share it, put an authenticating reverse proxy in front (docs).
+refuses any other host, and it answers only requests addressed to those names on its port (the
+``Host`` header: a web page under another name re-pointed at 127.0.0.1 must not read it); to
+share it, put an authenticating reverse proxy in front (docs).
 :class:`ProxyServer` runs it on a thread (tests, embedding) with a real port (``port=0`` picks a
 free one); :meth:`ProxyServer.run` runs it in the foreground (the CLI).
 """
@@ -13,10 +15,12 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from types import FrameType
 
 import uvicorn
 
+from kizuna.api.hosts import loopback_hosts
 from kizuna.errors import ConflictError, InputError
 from kizuna.fhirproxy.app import create_app
 from kizuna.fhirproxy.cache import GrantedCache
@@ -41,7 +45,7 @@ class ProxyServer:
     """The FHIR proxy of one provider, bound to the loopback interface."""
 
     def __init__(self, cache: GrantedCache, *, host: str = "127.0.0.1",
-                 port: int = DEFAULT_PORT) -> None:
+                 port: int = DEFAULT_PORT, extra_hosts: Sequence[str] = ()) -> None:
         if host not in LOOPBACK:
             raise InputError("host", f"{host!r}: the FHIR proxy serves decrypted data without "
                                      "authentication, so it binds 127.0.0.1 or ::1 only")
@@ -51,8 +55,14 @@ class ProxyServer:
         self.host = host
         self._socket = _bind(host, port)
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(create_app(cache), log_level="warning", access_log=False,
-                                lifespan="off")
+        # Only the names this socket is reached by (a browser page under another name that
+        # resolves here — DNS rebinding — is refused), plus the operator's --allow-host names.
+        try:
+            app = create_app(cache, allowed_hosts=[*loopback_hosts(self.port), *extra_hosts])
+        except ValueError as exc:
+            self._socket.close()
+            raise InputError("allow-host", str(exc)) from None
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
         self._server = _Server(config)
         self._thread: threading.Thread | None = None
 

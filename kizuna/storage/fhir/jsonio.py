@@ -10,41 +10,15 @@ differently.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from kizuna.errors import FhirValidationError
+from kizuna.jsondepth import MAX_JSON_DEPTH, nesting_exceeds
 
 FhirJson = bytes | bytearray | memoryview | str | Mapping[str, Any]
 """What the FHIR functions accept: JSON bytes (UTF-8), JSON text, or a decoded JSON object."""
-
-
-MAX_JSON_DEPTH = 1000
-"""Deepest JSON nesting decoded (arrays and objects). Python's C JSON decoder guards its recursion
-with the interpreter's recursion limit, and py-evm and py_ecc raise that limit process-wide to
-100,000 when they are imported: past a few thousand levels the decoder would then overflow the
-C stack and kill the process (a segmentation fault, not an exception). So the depth is checked
-before decoding, whatever the limit is. 1000 is the decoder's own default bound; FHIR's element
-depth is checked far below it by the validator (``validate.MAX_DEPTH``)."""
-
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
-
-
-def _nesting_exceeds(text: str, limit: int) -> bool:
-    """True when ``text`` nests arrays/objects deeper than ``limit`` (strings are skipped)."""
-    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
-    depth = 0
-    for char in brackets:
-        if char in "[{":
-            depth += 1
-            if depth > limit:
-                return True
-        else:
-            depth -= 1
-    return False
 
 
 class _DuplicateKey(ValueError):
@@ -81,7 +55,8 @@ def load_json(data: FhirJson) -> dict[str, Any]:
             text = text[1:]
     else:
         text = data
-    if _nesting_exceeds(text, MAX_JSON_DEPTH):
+    # Depth first (kizuna.jsondepth): deep enough nesting would crash the decoder, not raise.
+    if nesting_exceeds(text, MAX_JSON_DEPTH):
         raise FhirValidationError([("", "JSON nested too deeply")])
     try:
         value = json.loads(

@@ -1,0 +1,99 @@
+"""Issue #15, finding 7: the FHIR proxy and the API answer only the names they are reached by.
+
+A web page on ``evil.example`` whose DNS name is re-pointed at 127.0.0.1 (DNS rebinding) makes
+the victim's browser send requests to a loopback service with ``Host: evil.example:PORT`` and
+lets the page read the answers. The FHIR proxy serves decrypted records without
+authentication, so such a page could read them. Now both refuse an unknown ``Host`` (421) and
+serve the right one (127.0.0.1 / localhost / [::1] on their port; configured names).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from apienv import ApiServer
+
+from kizuna.client.api_service import ApiService
+from kizuna.client.http import ApiClient
+from kizuna.client.provider import ProviderClient
+from kizuna.fhirproxy import GrantedCache, ProxyServer
+
+pytestmark = pytest.mark.anvil
+
+EVIL = ("evil.example", "evil.example:{port}", "127.0.0.1.evil.example:{port}",
+        "127.0.0.1:{other}", "")
+
+
+def hosts(template: tuple[str, ...], port: int) -> list[str]:
+    return [h.format(port=port, other=port + 1) for h in template]
+
+
+@pytest.fixture
+def proxy(world: Any) -> Iterator[ProxyServer]:
+    """The provider's real FHIR proxy (port 0: a free one) over the real API, with grants."""
+    api = ApiClient(world.server.url)
+    api.login(world.provider.signer)
+    client = ProviderClient(signer=world.provider.signer,
+                            service=ApiService(api, world.env.chain), chain=world.env.chain)
+    with ProxyServer(GrantedCache(client, ttl_s=60), port=0) as server:
+        yield server
+    api.close()
+
+
+def test_fhir_proxy_refuses_other_hosts(proxy: ProxyServer) -> None:
+    with httpx.Client(base_url=proxy.url, timeout=60) as client:
+        right = client.get("/Observation")
+        assert right.status_code == 200, right.text
+        assert right.json()["total"] > 0  # decrypted records are served to the right host
+        for host in hosts(("localhost:{port}", "[::1]:{port}", "127.0.0.1:{port}"), proxy.port):
+            assert client.get("/metadata", headers={"Host": host}).status_code == 200, host
+        for host in hosts(EVIL, proxy.port):
+            for path in ("/Observation", "/Condition", "/metadata"):
+                answer = client.get(path, headers={"Host": host})
+                assert answer.status_code == 421, (host, path, answer.text[:300])
+                body = answer.json()
+                assert body["resourceType"] == "OperationOutcome"
+                assert "entry" not in body and "Observation" not in answer.text
+
+
+def test_fhir_proxy_allows_configured_names(world: Any) -> None:
+    api = ApiClient(world.server.url)
+    api.login(world.provider.signer)
+    client = ProviderClient(signer=world.provider.signer,
+                            service=ApiService(api, world.env.chain), chain=world.env.chain)
+    with ProxyServer(GrantedCache(client, ttl_s=60), port=0,
+                     extra_hosts=["fhir.clinic.internal"]) as server, \
+            httpx.Client(base_url=server.url, timeout=60) as http:
+        assert http.get("/metadata", headers={"Host": "fhir.clinic.internal"}).status_code == 200
+        assert http.get("/metadata", headers={"Host": "evil.example"}).status_code == 421
+    api.close()
+
+
+def test_api_on_loopback_refuses_other_hosts(api_server: ApiServer, http: httpx.Client) -> None:
+    port = api_server.settings.api_port
+    for host in hosts(("127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}"), port):
+        assert http.get("/health", headers={"Host": host}).status_code == 200, host
+    for host in hosts(EVIL, port):
+        for method, path in (("GET", "/health"), ("GET", "/auth/nonce"),
+                             ("POST", "/auth/login"), ("GET", "/patient/records")):
+            answer = http.request(method, path, headers={"Host": host})
+            assert answer.status_code == 421, (host, path, answer.text)
+            assert answer.json()["error"]["field"] == "Host"
+
+
+def test_api_allowed_hosts_setting(start_api: object) -> None:
+    """Configured names are answered; behind a load balancer (bound to all interfaces) with
+    names configured, only those."""
+    server = start_api(allowed_hosts="kizuna.example, *.kizuna.example")  # type: ignore[operator]
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        port = server.settings.api_port
+        for host in ("kizuna.example", "api.kizuna.example:443", f"127.0.0.1:{port}"):
+            assert client.get("/health", headers={"Host": host}).status_code == 200, host
+        assert client.get("/health", headers={"Host": "evil.example"}).status_code == 421
+    exposed = start_api(api_host="0.0.0.0", allowed_hosts="kizuna.example")  # type: ignore[operator]
+    with httpx.Client(base_url=exposed.url, timeout=30) as client:
+        assert client.get("/health", headers={"Host": "kizuna.example"}).status_code == 200
+        assert client.get("/health", headers={"Host": "evil.example"}).status_code == 421
