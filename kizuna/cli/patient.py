@@ -394,6 +394,7 @@ def revoke(provider: str, scopes: tuple[str, ...], all_: bool, as_json: bool,
     with _patient(kwargs) as (session, client):
         who = session.resolve(provider, field="provider")
         if all_:
+            held = sorted({g.scope_id for g in _grants_of(session) if g.provider == who})
             done = [client.revoke_all(who)]
             labels = ["*"]
         else:
@@ -405,12 +406,57 @@ def revoke(provider: str, scopes: tuple[str, ...], all_: bool, as_json: bool,
                 raise NotFoundError(f"{provider} holds no live grant of {', '.join(scopes)}")
             labels = chosen
             done = [client.revoke(who, label) for label in labels]
+        # The revoke moved the scopes' key epochs; the client re-keyed the grantees that
+        # remain (docs/keys.md "Epochs"): say where each scope stands now.
+        touched = held if all_ else [client.keys.scope_id(x) for x in labels]
+        epochs = {hex32(sid): client.service.scope_epoch(client.address, sid)
+                  for sid in touched}
     result = {"provider": who, "scopes": labels,
               "tx_hashes": [hex32(d.tx_hash) for d in done],
-              "block_number": done[-1].block_number}
+              "block_number": done[-1].block_number, "epochs": epochs}
     emit(result, human=lambda: print_facts(
-        {"provider": who, "scopes": ", ".join(labels), "block": done[-1].block_number},
+        {"provider": who, "scopes": ", ".join(labels), "block": done[-1].block_number,
+         "key epochs": ", ".join(f"{k[:10]}...={v}" for k, v in epochs.items())},
         title=f"Revoked {provider}"))
+
+
+@patient.command("rekey")
+@click.argument("scopes", nargs=-1)
+@click.option("--kit", "kit_scopes", multiple=True, metavar="SCOPE",
+              help="Also leave your emergency kit again, for these scopes' current epochs.")
+@role_options
+@json_option
+def rekey(scopes: tuple[str, ...], kit_scopes: tuple[str, ...], as_json: bool,
+          **kwargs: Any) -> None:
+    """Bring the proxy up to the current key epoch of SCOPES (default: every scope you granted).
+
+    A revocation moves a scope's key to a new epoch (docs/keys.md "Epochs"): new records are
+    encrypted to it and fragments someone kept open nothing written afterwards. `kizuna patient
+    revoke` re-keys by itself; run this after a revoke made elsewhere (a wallet, the web page,
+    another device): it registers the new epoch's keys (one signature per scope) and re-issues
+    fragments of it to every provider that still holds a live grant. --kit re-leaves the
+    emergency kit for the new epochs (a kit opens only the epochs it has fragments of).
+
+    \b
+    Examples:
+      kizuna patient rekey --key aiko
+      kizuna patient rekey Observation:laboratory --kit AllergyIntolerance
+    """
+    labels = expand_scopes(scopes) if scopes else None
+    with _patient(kwargs) as (_session, client):
+        done = client.rekey(labels)
+        left = client.leave_emergency_kit(expand_scopes(kit_scopes)) if kit_scopes else 0
+        from kizuna.client.keys import vocabulary
+
+        client.keys.learn_labels(vocabulary())
+        rows = [{"scope": client.keys.label_of(sid), "scope_id": hex32(sid), "epoch": epoch,
+                 "providers": list(done.reissued.get(sid, ()))}
+                for sid, epoch in done.epochs.items()]
+    result = {"scopes": rows, "kfrags_stored": done.kfrags_stored, "kit_fragments": left}
+    emit(result, human=lambda: print_table(
+        [{**r, "providers": len(r["providers"])} for r in rows],
+        [Column("scope", "Scope"), Column("epoch", "Epoch"), Column("providers", "Re-keyed")],
+        title="Scope keys", empty="no granted scopes"))
 
 
 def _grants_of(session: Session) -> list[Any]:

@@ -255,3 +255,26 @@ def test_guardian_acts_for_ward_over_the_api(stack: Stack, new_patient: str,
     mixed = stack.kizuna("patient", "records", "--for", ward, "--scope", "Observation",
                          "--key", "kenji")
     assert mixed.code == 6 and "--for" in mixed.error_line
+
+
+def test_revoke_moves_the_key_epoch_and_rekeys_who_remains(stack: Stack, new_patient: str,
+                                                           tmp_path: Path) -> None:
+    """docs/keys.md "Epochs": the revoke moves the scope's key epoch and re-issues fragments of
+    it to the provider that remains, who reads a record written afterwards; `patient rekey`
+    reports where each granted scope stands."""
+    me = stack.ok("keys", "address", new_patient).out.strip()
+    for doctor in ("dr-sato", "dr-tanaka"):
+        stack.ok("patient", "grant", doctor, "Observation:vital-signs", "--days", "3",
+                 "--key", new_patient)
+    revoked = stack.ok("patient", "revoke", "dr-sato", "Observation:vital-signs",
+                       "--key", new_patient, "--json").json()
+    assert list(revoked["epochs"].values()) == [1]
+    resource = tmp_path / "hr-after.json"
+    resource.write_text(json.dumps({**HEART_RATE, "id": "hr-after"}))
+    record = stack.ok("patient", "add", str(resource), "--key", new_patient, "--json").json()[0]
+    read = stack.ok("provider", "read", me, record["record_id"], "--key", "dr-tanaka")
+    assert json.loads(read.out)["id"] == "hr-after"
+    rekeyed = stack.ok("patient", "rekey", "--key", new_patient, "--json").json()
+    tanaka = stack.ok("keys", "address", "dr-tanaka").out.strip()
+    assert [(s["scope"], s["epoch"], s["providers"]) for s in rekeyed["scopes"]] \
+        == [("Observation:vital-signs", 1, [tanaka])]
