@@ -15,6 +15,8 @@ index, SQLite database and embedded store), the patient's and providers' clients
 
 from __future__ import annotations
 
+import base64
+import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,11 +38,12 @@ from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
 from kizuna.client.service import LocalService
 from kizuna.crypto import pre
+from kizuna.crypto.commitment import commitment_of
 from kizuna.db import Database
 from kizuna.errors import AccessDenied, FragmentError
 from kizuna.services.context import ServiceContext
 from kizuna.storage.embedded import EmbeddedStore
-from kizuna.storage.envelope import EnvelopeReader, read_header
+from kizuna.storage.envelope import EnvelopeReader, encrypt_bytes, read_header
 from kizuna.types import RecordId
 
 LAB = "Observation:laboratory"
@@ -200,3 +203,79 @@ def test_a_new_grantee_reads_records_of_every_epoch(world: World) -> None:
     patient.grant(c.address, [LAB], expires_at=patient.now() + 3600)
     assert c.read(patient=patient.address, record_id=first.record_id) == b"epoch 0"
     assert c.read(patient=patient.address, record_id=second.record_id) == b"epoch 1"
+
+
+# --- the same over HTTP: the routes a wallet's prepare flow uses --------------------------------
+
+
+def test_rekey_routes_over_http(people: object, chain_env: object, http: object) -> None:
+    """``GET /patient/scope-epochs/{id}``, ``POST /patient/scope-keys`` with ``epoch``,
+    ``POST /patient/kfrags`` and the upload's ``X-Kizuna-Scope-Epoch``, against the real API."""
+    from conftest import _provider
+    from participants import hx
+
+    from kizuna.proxy.kfrags import scope_keys_typed_data
+    from kizuna.receipts.request import proxy_domain
+
+    patient, a = people.patient, people.provider  # type: ignore[attr-defined]
+    b = _provider(chain_env, http)  # type: ignore[arg-type]
+    old = patient.add(b"before", label=LAB, content_type="text/plain")
+    for provider in (a, b):
+        granted = patient.grant(provider.address, provider.keys.public_key, [LAB])
+        assert granted.status_code == 200, granted.text
+    sid = old.scope_id
+    assert patient.get(f"/patient/scope-epochs/{hx(sid)}").json() == {"scope_id": hx(sid),
+                                                                      "epoch": 0}
+    assert patient.revoke(a.address, LAB).status_code == 200
+    assert patient.get(f"/patient/scope-epochs/{hx(sid)}").json()["epoch"] == 1
+
+    # An envelope sealed to the old key (no epoch header: 0) is refused, naming the epoch.
+    stale = patient.seal(b"late", label=LAB, content_type="text/plain")
+    refused = patient.upload(stale)
+    assert refused.status_code == 409 and "key epoch 1" in refused.text
+
+    # The re-key: the epoch-1 keys bound by a signed statement naming the epoch ...
+    delegating = patient.keys.scope_public(sid, 1)
+    typed = scope_keys_typed_data(
+        proxy_domain(chain_id=patient.chain.chain_id,
+                     access_log=patient.chain.deployment.access_log),
+        patient=patient.address, scope_id=sid, delegating_key=delegating,
+        verifying_key=patient.keys.verifying_key, epoch=1)
+    body = {"scope_id": hx(sid), "epoch": 1, "delegating_key": hx(delegating.to_bytes()),
+            "verifying_key": hx(patient.keys.verifying_key.to_bytes()),
+            "signature": hx(patient.signer.sign_typed_data(typed))}
+    replayed = patient.post("/patient/scope-keys", {**body, "epoch": 0})
+    assert replayed.status_code in (403, 409), replayed.text  # the epoch is signed
+    assert patient.post("/patient/scope-keys", body).status_code == 204
+    assert patient.post("/patient/scope-keys", {**body, "epoch": 2}).status_code == 422
+
+    def kfrags(provider: object, epoch: int) -> dict[str, object]:
+        return {"provider": provider.address, "scope_id": hx(sid), "epoch": epoch,  # type: ignore[attr-defined]
+                "kfrags": [hx(k.to_bytes()) for k in patient.keys.kfrags_for(
+                    sid, provider.keys.public_key, epoch=epoch)]}  # type: ignore[attr-defined]
+
+    # ... and fragments of it for B, who still holds a grant; none for the revoked A.
+    stored = patient.post("/patient/kfrags", kfrags(b, 1))
+    assert stored.status_code == 200 and stored.json() == {"kfrags_stored": 1}, stored.text
+    assert patient.post("/patient/kfrags", kfrags(a, 1)).status_code == 403
+    assert patient.post("/patient/kfrags", kfrags(b, 2)).status_code == 422
+
+    # A record of epoch 1 (the header names it) is read by B, as is the old one.
+    rid = RecordId(os.urandom(32))
+    envelope = bytes(encrypt_bytes(b"after", owner_key=delegating, record_id=rid,
+                                   content_type="text/plain"))
+    new = type(old)(rid, sid, envelope, b"after", "text/plain")
+    answer = patient.http.put(
+        f"/patient/records/{hx(rid)}", content=envelope,
+        headers={**patient.auth, "X-Kizuna-Scope-Id": hx(sid), "X-Kizuna-Scope-Epoch": "1",
+                 "X-Kizuna-Registration": patient.registration(new),
+                 "Content-Type": "application/octet-stream"})
+    assert answer.status_code == 201 and answer.json()["epoch"] == 1, answer.text
+    for sealed in (old, new):
+        read = b.request_read(patient.address, sealed.record_id)
+        assert read.status_code == 200, read.text
+        grant = read.json()
+        envelope = (b.fetch(grant["cid"]) if grant.get("envelope_base64") is None
+                    else base64.b64decode(grant["envelope_base64"]))
+        got = b.open(grant, envelope, commitment=commitment_of(sealed.envelope))
+        assert got == sealed.content
