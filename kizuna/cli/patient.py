@@ -464,7 +464,7 @@ def _grants_of(session: Session) -> list[Any]:
         from kizuna.services.grants import grants_of
 
         return grants_of(session.ctx, patient=session.address)
-    return list(session.service.grants_of(patient=session.address))  # type: ignore[attr-defined]
+    return list(session.service.grants_of(patient=session.address))
 
 
 @patient.command("grants")
