@@ -92,10 +92,13 @@ class Anchorer(PeriodicTask):
             pending = pending_batches(self.db, made_before=cutoff)
             done = [b for b in (self._finish(p) for p in pending) if isinstance(b, AnchoredBatch)]
             retries = 0
+            # Receipts served after the pass began are the next pass's: while reads keep
+            # arriving, a pass that took them too never ended (POST /auditor/anchor ran past
+            # any client's timeout under a steady stream of reads, one batch per loop).
+            began = max(int(self.clock()), self.chain.head().timestamp)
             while True:
                 _count, last_to = self.chain.access_log.batch_count()
-                now = max(int(self.clock()), self.chain.head().timestamp)
-                batch = assign_batch(self.db, until=now - self.settle_s, not_before=last_to,
+                batch = assign_batch(self.db, until=began - self.settle_s, not_before=last_to,
                                      max_size=self.max_batch)
                 if batch is None:
                     return done
