@@ -86,7 +86,8 @@ class Anchorer(PeriodicTask):
     # -- on demand ----------------------------------------------------------------------------
 
     def run_once(self) -> list[AnchoredBatch]:
-        """Finish pending batches, then batch and anchor every settled receipt."""
+        """Finish pending batches, then batch and anchor every receipt settled when the pass
+        began."""
         with self._lock:
             cutoff = int(self.clock()) - self.pending_grace_s
             pending = pending_batches(self.db, made_before=cutoff)
