@@ -3,8 +3,8 @@
 A page on ``evil.example`` whose name an attacker re-points at 127.0.0.1 makes the victim's
 browser send its requests to a loopback service with ``Host: evil.example:PORT``; the browser
 then lets that page read the answers (same origin, as far as it knows). A service on loopback
-that answers only the names it is really reached by (``127.0.0.1:PORT``, ``localhost:PORT``,
-``[::1]:PORT`` and names the operator configures) gives such a page nothing: its requests carry
+that answers only the names it is really reached by (``127.0.0.1``, ``localhost``, ``[::1]``
+and names the operator configures) gives such a page nothing: its requests carry
 the attacker's name and are refused before any route runs.
 
 Entries are ``name`` (any port), ``name:port``, ``[v6]`` / ``[v6]:port``, ``*.domain`` (any
@@ -56,10 +56,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def loopback_hosts(port: int | None) -> tuple[str, ...]:
-    """The names a loopback service on ``port`` is reached by (any port when ``None`` or 0)."""
-    suffix = f":{port}" if port else ""
-    return (f"127.0.0.1{suffix}", f"localhost{suffix}", f"[::1]{suffix}")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+"""The names a loopback service is reached by, on any port: a rebinding page cannot send them
+(its requests carry its own name), so the port adds nothing and a client reaching the service
+through a local port forward still gets in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,4 +124,4 @@ class HostCheck:
         await self.refuse(header)(scope, receive, send)
 
 
-__all__ = ["AllowedHosts", "HostCheck", "is_loopback", "loopback_hosts", "split_host"]
+__all__ = ["LOOPBACK_HOSTS", "AllowedHosts", "HostCheck", "is_loopback", "split_host"]

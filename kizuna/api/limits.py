@@ -29,7 +29,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kizuna.api.errors import PayloadTooLarge, UnknownHost, error_response
-from kizuna.api.hosts import AllowedHosts, HostCheck, is_loopback, loopback_hosts
+from kizuna.api.hosts import LOOPBACK_HOSTS, AllowedHosts, HostCheck, is_loopback
 from kizuna.api.streaming import check_declared_length
 from kizuna.config import Settings
 from kizuna.errors import InputError, KizunaError
@@ -129,15 +129,15 @@ class BodyLimits:
 
 
 def allowed_hosts(settings: Settings) -> AllowedHosts:
-    """The ``Host`` values the API answers: bound to loopback, its loopback names (on its
-    port), the SIWE domain and ``allowed_hosts``; bound elsewhere, those two when
+    """The ``Host`` values the API answers: bound to loopback, the loopback names, the SIWE
+    domain and ``allowed_hosts``; bound elsewhere, those two when
     ``allowed_hosts`` is set, else any (the operator's load balancer decides)."""
     extra = settings.allowed_host_list()
     if not is_loopback(settings.api_host):
         if not extra:
             return AllowedHosts.of(["*"])
         return AllowedHosts.of([settings.siwe_domain, *extra])
-    return AllowedHosts.of([*loopback_hosts(settings.api_port), settings.siwe_domain, *extra])
+    return AllowedHosts.of([*LOOPBACK_HOSTS, settings.siwe_domain, *extra])
 
 
 def install(app: FastAPI, settings: Settings) -> None:

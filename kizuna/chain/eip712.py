@@ -71,17 +71,22 @@ class Eip712Domain:
         )
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Eip712Domain:
-        try:
-            return cls(
-                name=str(data["name"]),
-                version=str(data["version"]),
-                chain_id=int(data["chainId"]),
-                verifying_contract=_address("domain.verifyingContract",
-                                            data["verifyingContract"]),
-            )
-        except KeyError as missing:
-            raise InputError(f"domain.{missing.args[0]}", "missing") from None
+    def from_json(cls, data: object, *, where: str = "typed_data.domain") -> Eip712Domain:
+        """Parse an ``EIP712Domain`` object; ``InputError`` naming the field (``where.name``)."""
+        if not isinstance(data, Mapping):
+            raise InputError(where, "must be a JSON object")
+        for key in ("name", "version", "chainId", "verifyingContract"):
+            if key not in data:
+                raise InputError(f"{where}.{key}", "missing")
+        for key in ("name", "version"):
+            if not isinstance(data[key], str):
+                raise InputError(f"{where}.{key}", "must be a string")
+        return cls(
+            name=data["name"],
+            version=data["version"],
+            chain_id=parse_uint(f"{where}.chainId", data["chainId"]),
+            verifying_contract=_address(f"{where}.verifyingContract", data["verifyingContract"]),
+        )
 
 
 StructFields = tuple[tuple[str, str], ...]
@@ -153,23 +158,53 @@ class TypedData:
         return bytes(keccak(b"\x19" + signable.version + signable.header + signable.body))
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> TypedData:
-        """Parse an ``eth_signTypedData_v4`` document (as produced by :meth:`to_json`)."""
-        try:
-            raw_types = data["types"]
-            types = {
-                name: tuple((str(f["name"]), str(f["type"])) for f in fields)
-                for name, fields in raw_types.items()
-                if name != "EIP712Domain"
-            }
-            return cls(
-                domain=Eip712Domain.from_json(data["domain"]),
-                primary_type=str(data["primaryType"]),
-                types=types,
-                message=dict(data["message"]),
-            )
-        except KeyError as missing:
-            raise InputError(str(missing.args[0]), "missing from the typed data") from None
+    def from_json(cls, data: object, *, where: str = "typed_data") -> TypedData:
+        """Parse an ``eth_signTypedData_v4`` document (as produced by :meth:`to_json`).
+
+        It arrives from outside (a wallet, an API body): every part is checked for its JSON
+        shape here — ``types`` an object of ``[{name, type}]`` lists naming the primary type,
+        the domain's fields (``chainId`` a uint256), ``message`` an object — so that hashing
+        or reading it later cannot fail; ``InputError`` names the part (``where.types``, ...).
+        The message's values are checked against their types where the ledger's actions are
+        known (:class:`SignedAction`)."""
+        if not isinstance(data, Mapping):
+            raise InputError(where, "must be a JSON object (eth_signTypedData_v4)")
+        for key in ("types", "primaryType", "domain", "message"):
+            if key not in data:
+                raise InputError(f"{where}.{key}", "missing from the typed data")
+        raw_types = data["types"]
+        if not isinstance(raw_types, Mapping):
+            raise InputError(f"{where}.types", "must be an object of struct name → fields")
+        types = {
+            str(name): _struct_fields(f"{where}.types.{name}", fields)
+            for name, fields in raw_types.items()
+            if name != "EIP712Domain"
+        }
+        primary = data["primaryType"]
+        if not isinstance(primary, str) or primary not in types:
+            raise InputError(f"{where}.primaryType", f"{str(primary)[:80]!r} is not one of the "
+                                                     "document's types")
+        message = data["message"]
+        if not isinstance(message, Mapping):
+            raise InputError(f"{where}.message", "must be a JSON object")
+        return cls(
+            domain=Eip712Domain.from_json(data["domain"], where=f"{where}.domain"),
+            primary_type=primary,
+            types=types,
+            message=dict(message),
+        )
+
+
+def _struct_fields(where: str, fields: object) -> StructFields:
+    if not isinstance(fields, list | tuple):
+        raise InputError(where, "must be a list of {name, type}")
+    parsed: list[tuple[str, str]] = []
+    for i, item in enumerate(fields):
+        if (not isinstance(item, Mapping) or not isinstance(item.get("name"), str)
+                or not isinstance(item.get("type"), str)):
+            raise InputError(f"{where}[{i}]", "must be an object with string name and type")
+        parsed.append((item["name"], item["type"]))
+    return tuple(parsed)
 
 
 def _plain(value: Any) -> Any:
@@ -209,6 +244,59 @@ def _uint(field_name: str, value: int, bits: int = 256) -> str:
 
 def _bytes32_list(field_name: str, values: Sequence[bytes]) -> list[str]:
     return [_bytes32(f"{field_name}[{i}]", v) for i, v in enumerate(values)]
+
+
+def parse_uint(field_name: str, value: object, bits: int = 256) -> int:
+    """A ``uint<bits>`` as typed data carries it — a JSON integer, a decimal string or a
+    ``0x`` hex string — or ``InputError`` naming the field (a value that does not fit would
+    fail the ABI encoding of the digest later)."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InputError(field_name, f"{str(value)[:80]!r} is not an integer")
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 80:  # 2**256 has 78 decimal digits
+            raise InputError(field_name, f"does not fit in uint{bits}")
+        try:
+            number = int(text, 16) if text[:2] in ("0x", "0X") else int(text, 10)
+        except ValueError:
+            raise InputError(field_name, f"{text!r} is not an integer") from None
+    else:
+        number = value
+    if not 0 <= number < 2**bits:
+        raise InputError(field_name, f"does not fit in uint{bits}")
+    return number
+
+
+def parse_bytes32(field_name: str, value: object) -> bytes:
+    """A ``bytes32`` as typed data carries it (``0x`` + 64 hex digits; raw bytes too)."""
+    if isinstance(value, bytes | bytearray):
+        if len(value) != 32:
+            raise InputError(field_name, "must be exactly 32 bytes")
+        return bytes(value)
+    if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) != 66:
+        raise InputError(field_name, "must be 0x + 64 hex digits")
+    try:
+        return bytes.fromhex(value[2:])
+    except ValueError:
+        raise InputError(field_name, "is not hex") from None
+
+
+def parse_ledger_value(field_name: str, solidity_type: str, value: object) -> Any:
+    """One field of a ledger action's message, parsed by its Solidity type: ``address`` →
+    checksummed address, ``bytes32`` → bytes, ``uint<N>`` → int in range, ``bytes32[]`` →
+    list of bytes; ``InputError`` naming the field otherwise. The one home of these rules
+    (:func:`kizuna.services.onchain.signed_field` reads fields through it)."""
+    if solidity_type == "address":
+        return _address(field_name, value)
+    if solidity_type == "bytes32":
+        return parse_bytes32(field_name, value)
+    if solidity_type == "bytes32[]":
+        if not isinstance(value, list | tuple):
+            raise InputError(field_name, "must be a list")
+        return [parse_bytes32(f"{field_name}[{i}]", v) for i, v in enumerate(value)]
+    if solidity_type.startswith("uint") and solidity_type[4:].isdigit():
+        return parse_uint(field_name, value, int(solidity_type[4:]))
+    raise ValueError(f"no parser for the Solidity type {solidity_type!r}")
 
 
 
@@ -348,10 +436,26 @@ class SignedAction:
     signature: bytes
 
     def __post_init__(self) -> None:
-        if self.typed.primary_type not in SIGNED_ACTIONS:
-            raise InputError("primaryType", f"{self.typed.primary_type!r} is no ledger action")
+        kind = self.typed.primary_type
+        if kind not in SIGNED_ACTIONS:
+            raise InputError("typed_data.primaryType", f"{kind[:80]!r} is no ledger action")
         if len(self.signature) != 65:
             raise InputError("signature", f"must be 65 bytes, got {len(self.signature)}")
+        # Every part checked now, so that relaying, hashing or reading the action later
+        # cannot fail on what a client sent: the ledger's own struct, each field present and
+        # valid for its Solidity type, nothing else.
+        fields = SIGNED_ACTIONS[kind]
+        if {name: tuple(f) for name, f in self.typed.types.items()} != {kind: fields}:
+            raise InputError("typed_data.types", f"are not the ledger's {kind} type")
+        message = self.typed.message
+        for name, solidity_type in fields:
+            if name not in message:
+                raise InputError(f"typed_data.message.{name}", "missing")
+            parse_ledger_value(f"typed_data.message.{name}", solidity_type, message[name])
+        extra = sorted(set(message) - {name for name, _ in fields})
+        if extra:
+            raise InputError(f"typed_data.message.{str(extra[0])[:80]}",
+                             f"is not a field of {kind}")
 
     @property
     def kind(self) -> str:
@@ -378,6 +482,9 @@ __all__ = [
     "grant_batch_typed_data",
     "grant_typed_data",
     "ledger_domain",
+    "parse_bytes32",
+    "parse_ledger_value",
+    "parse_uint",
     "register_record_typed_data",
     "revoke_typed_data",
 ]

@@ -72,7 +72,7 @@ class RenewingSource:
                    "service before every answer).")
 @click.option("--allow-host", "extra_hosts", multiple=True, metavar="NAME[:PORT]",
               help="Another Host name to answer to (e.g. a reverse proxy's); repeatable. "
-                   "127.0.0.1, localhost and [::1] on the port are always allowed.")
+                   "127.0.0.1, localhost and [::1] are always allowed.")
 @role_options
 @json_option
 def fhir_proxy(port: int, ttl_s: float, extra_hosts: tuple[str, ...], as_json: bool,

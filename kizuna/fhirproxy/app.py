@@ -112,8 +112,8 @@ def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlett
 
     def wrong_host(host: str) -> Response:
         return outcome(421, "forbidden", f"{host[:200]!r} is not a name this FHIR proxy "
-                                         "answers to (127.0.0.1, localhost, [::1] on its port, "
-                                         "or --allow-host)", expression="Host")
+                                         "answers to (127.0.0.1, localhost, [::1] or "
+                                         "--allow-host)", expression="Host")
 
     async def metadata(request: Request) -> Response:
         return fhir_response(capability_statement(_base(request)))

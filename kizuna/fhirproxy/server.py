@@ -2,9 +2,9 @@
 
 The proxy answers decrypted health data without any authentication of its own — its only
 protection is that no other machine can reach it. So it binds ``127.0.0.1`` (or ``::1``) and
-refuses any other host, and it answers only requests addressed to those names on its port (the
-``Host`` header: a web page under another name re-pointed at 127.0.0.1 must not read it); to
-share it, put an authenticating reverse proxy in front (docs).
+refuses any other host, and it answers only requests addressed to 127.0.0.1, localhost or
+[::1] (the ``Host`` header: a web page under another name re-pointed at 127.0.0.1 must not
+read it); to share it, put an authenticating reverse proxy in front (docs).
 :class:`ProxyServer` runs it on a thread (tests, embedding) with a real port (``port=0`` picks a
 free one); :meth:`ProxyServer.run` runs it in the foreground (the CLI).
 """
@@ -20,7 +20,7 @@ from types import FrameType
 
 import uvicorn
 
-from kizuna.api.hosts import loopback_hosts
+from kizuna.api.hosts import LOOPBACK_HOSTS
 from kizuna.errors import ConflictError, InputError
 from kizuna.fhirproxy.app import create_app
 from kizuna.fhirproxy.cache import GrantedCache
@@ -58,7 +58,7 @@ class ProxyServer:
         # Only the names this socket is reached by (a browser page under another name that
         # resolves here — DNS rebinding — is refused), plus the operator's --allow-host names.
         try:
-            app = create_app(cache, allowed_hosts=[*loopback_hosts(self.port), *extra_hosts])
+            app = create_app(cache, allowed_hosts=[*LOOPBACK_HOSTS, *extra_hosts])
         except ValueError as exc:
             self._socket.close()
             raise InputError("allow-host", str(exc)) from None

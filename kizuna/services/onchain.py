@@ -26,7 +26,7 @@ from eth_utils.address import is_address, to_checksum_address
 from hexbytes import HexBytes
 from web3.exceptions import TransactionNotFound
 
-from kizuna.chain.eip712 import SIGNED_ACTIONS, SignedAction, TypedData
+from kizuna.chain.eip712 import SIGNED_ACTIONS, SignedAction, TypedData, parse_ledger_value
 from kizuna.chain.index.events import DecodedEvent
 from kizuna.chain.models import ContractCall, TxReceipt
 from kizuna.chain.signers import ExternalWalletSigner
@@ -174,36 +174,10 @@ def signed_field(action: SignedAction, name: str, kind: str) -> Any:
     message = action.typed.message
     if name not in message:
         raise InputError(where, "missing")
-    value = message[name]
-    if kind == "address":
-        return checked_address(where, value)
-    if kind == "uint":
-        try:
-            number = int(str(value), 0) if str(value).startswith("0x") else int(str(value))
-        except ValueError:
-            raise InputError(where, f"{value!r} is not an integer") from None
-        if number < 0:
-            raise InputError(where, "must not be negative")
-        return number
-    if kind == "bytes32":
-        return _bytes32_text(where, value)
-    if kind == "bytes32[]":
-        if not isinstance(value, list | tuple):
-            raise InputError(where, "must be a list")
-        return [_bytes32_text(f"{where}[{i}]", v) for i, v in enumerate(value)]
-    raise ValueError(f"unknown field kind {kind!r}")
-
-
-def _bytes32_text(where: str, value: object) -> bytes:
-    if isinstance(value, bytes | bytearray):
-        return checked_bytes32(where, value)
-    text = str(value)
-    if not text.startswith(("0x", "0X")) or len(text) != 66:
-        raise InputError(where, "must be 0x + 64 hex digits")
-    try:
-        return bytes.fromhex(text[2:])
-    except ValueError:
-        raise InputError(where, "is not hex") from None
+    solidity_type = {"uint": "uint256"}.get(kind, kind)
+    if solidity_type not in ("address", "uint256", "bytes32", "bytes32[]"):
+        raise ValueError(f"unknown field kind {kind!r}")
+    return parse_ledger_value(where, solidity_type, message[name])
 
 
 def checked_address(field: str, value: object) -> Address:

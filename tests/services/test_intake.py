@@ -112,14 +112,16 @@ def test_malformed_signed_actions_are_input_errors() -> None:
     action = SignedAction(typed, b"\x00" * 65)
     assert signed_field(action, "scopeId", "bytes32") == b"\x01" * 32
     assert signed_field(action, "deadline", "uint") == 10
-    broken = {**typed.to_json()}
-    broken["message"] = {**broken["message"], "scopeId": "0x12", "deadline": "soon"}
-    del broken["message"]["provider"]
-    bad = SignedAction(TypedData.from_json(broken), b"\x00" * 65)
-    for name, kind, reason in [("scopeId", "bytes32", "64 hex"), ("deadline", "uint", "integer"),
-                               ("provider", "address", "missing")]:
+    # A malformed field is refused when the action is made (issue #15: it used to pass and
+    # crash the relay later), with the same field names signed_field uses.
+    for name, value, reason in [("scopeId", "0x12", "64 hex"), ("deadline", "soon", "integer"),
+                                ("provider", None, "missing")]:
+        broken = {**typed.to_json()}
+        broken["message"] = {**broken["message"], name: value}
+        if value is None:
+            del broken["message"][name]
         with pytest.raises(InputError, match=reason) as raised:
-            signed_field(bad, name, kind)
+            SignedAction(TypedData.from_json(broken), b"\x00" * 65)
         assert raised.value.field == f"typed_data.message.{name}"
     other_types = {**typed.to_json()}
     other_types["types"] = {**other_types["types"],
