@@ -22,6 +22,7 @@ from typing import Any, NoReturn, Protocol, Self, runtime_checkable
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
+from eth_keys.exceptions import BadSignature
 from eth_utils.address import is_address, to_checksum_address
 
 from kizuna.chain.eip712 import TypedData
@@ -214,7 +215,7 @@ def recover_typed_data_signer(typed: TypedData, signature: str | bytes) -> Addre
     raw = _signature_bytes(signature)
     try:
         return to_checksum_address(Account.recover_message(typed.signable(), signature=raw))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, BadSignature) as exc:  # BadSignature: r, s recover no key
         raise SignerError(f"malformed signature: {exc}") from None
 
 

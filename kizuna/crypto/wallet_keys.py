@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
+from eth_keys.exceptions import BadSignature
 from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
@@ -204,7 +205,7 @@ def derive_wallet_keys(
     canonical = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + v])
     try:
         recovered = Account.recover_message(_signable(checksummed, domain), signature=canonical)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, BadSignature) as error:  # BadSignature: r, s recover no key
         raise KeyDerivationError(f"signature does not recover to any account: {error}") from None
     if recovered != checksummed:
         raise KeyDerivationError(

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
+from eth_keys.exceptions import BadSignature
 from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select
 
 from kizuna.chain.eip712 import Eip712Domain, TypedData
@@ -154,7 +155,7 @@ class KfragStore:
             raise InputError("signature", "must be 65 bytes (r, s, v)")
         try:
             signer = Account.recover_message(typed.signable(), signature=bytes(signature))
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, BadSignature):  # BadSignature: r, s recover no key
             raise InputError("signature", "does not recover to any address") from None
         if signer != patient:
             raise AccessDenied(f"the scope keys statement is signed by {signer}, not by the "

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from eth_account import Account
+from eth_keys.exceptions import BadSignature
 from sqlalchemy import (
     select,
 )
@@ -150,7 +151,7 @@ class InboxKey:
             expected = inbox_key_typed_data(domain, patient=who,
                                             public_key=signed_key.to_bytes())
             signer = Account.recover_message(expected.signable(), signature=self.signature)
-        except (ValueError, TypeError, InputError):
+        except (ValueError, TypeError, InputError, BadSignature):
             raise UntrustedKey(f"the inbox key statement of {who} carries no valid key or "
                                "signature") from None
         if signer != who:
@@ -169,7 +170,7 @@ class InboxKey:
         try:
             signer = Account.recover_message(self.statement.signable(),
                                              signature=self.signature)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, BadSignature):  # BadSignature: r, s recover no key
             raise AccessDenied(f"the inbox key of {self.patient} carries no valid "
                                "signature") from None
         if signer != self.patient:

@@ -160,3 +160,25 @@ def test_parse_names_the_part() -> None:
         with pytest.raises(InputError) as raised:
             TypedData.from_json(data)
         assert raised.value.field == field, raised.value
+
+
+def test_unrecoverable_signatures(api_server: ApiServer, people: People) -> None:
+    """Siblings: a well-formed 65-byte signature from which no key recovers (r = s = 0) made
+    eth-keys raise BadSignature, which no route caught (500): relay, scope keys, inbox key."""
+    patient, provider = people.patient, people.provider.address
+    scope = patient.scope("Condition")
+    verifying = hx(patient.keys.verifying_key.to_bytes())
+    delegating = hx(patient.keys.scope_public(scope).to_bytes())
+    zero = hx(b"\x00" * 64 + b"\x1b")
+    answers = {
+        "relay": patient.post("/wallet/relay", {
+            "typed_data": revoke_document(patient, provider), "signature": zero}),
+        "scope-keys": patient.post("/patient/scope-keys", {
+            "scope_id": hx(scope), "delegating_key": delegating, "verifying_key": verifying,
+            "signature": zero}),
+        "inbox-key": patient.post("/patient/inbox-key", {"public_key": verifying,
+                                                         "signature": zero}),
+    }
+    for route, answer in answers.items():
+        assert answer.status_code in (403, 422), (route, answer.status_code, answer.text)
+    assert api_server.process is not None and api_server.process.poll() is None
