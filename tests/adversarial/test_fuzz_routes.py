@@ -98,7 +98,9 @@ class Target:
 def describe(method: str, path: str, headers: dict[str, str], body: bytes | None) -> str:
     shown = {k: v[:40] for k, v in headers.items() if k.lower() != "authorization"}
     who = "signed in" if any(k.lower() == "authorization" for k in headers) else "anonymous"
-    text = "" if body is None else f" body[{len(body)}]={body[:240]!r}"
+    text = "" if body is None else (
+        f" body[{len(body)}]={body[:200]!r}" if len(body) <= 320
+        else f" body[{len(body)}]={body[:200]!r}...{body[-120:]!r}")
     return f"{method} {path} ({who}) headers={shown}{text}"
 
 

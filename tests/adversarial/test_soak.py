@@ -69,8 +69,8 @@ class Call:
 
     def describe(self) -> str:
         body = "" if self.content is None else (
-            f" body[{len(self.content)}]={self.content[:240]!r}"
-            + ("..." if len(self.content) > 240 else ""))
+            f" body[{len(self.content)}]={self.content[:200]!r}" if len(self.content) <= 320
+            else f" body[{len(self.content)}]={self.content[:200]!r}...{self.content[-120:]!r}")
         headers = {k: (v if len(v) < 80 else v[:60] + f"...[{len(v)}]")
                    for k, v in self.headers.items() if k.lower() != "authorization"}
         auth = self.headers.get("Authorization", self.headers.get("authorization"))
