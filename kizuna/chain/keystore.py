@@ -22,6 +22,7 @@ from eth_utils.address import is_address, to_checksum_address
 
 from kizuna.chain.signers import KeystoreSigner
 from kizuna.errors import ConflictError, InputError, KeystoreError, NotFoundError
+from kizuna.filemodes import private_dir
 from kizuna.types import Address
 
 DEFAULT_SCRYPT_N = 2**18
@@ -99,7 +100,8 @@ def import_key(
 
 def _write_private(target: Path, content: bytes) -> None:
     """Write ``content`` with mode 0600 atomically (temp file in the same dir, then rename)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.exists():  # missing directories 0700; an existing one is the user's
+        private_dir(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         os.fchmod(fd, 0o600)

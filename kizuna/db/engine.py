@@ -30,6 +30,7 @@ from sqlalchemy.pool import StaticPool
 from kizuna.db.driver import Driver
 from kizuna.db.schema import metadata
 from kizuna.errors import ConfigError, StoreUnavailable
+from kizuna.filemodes import private_sqlite
 from kizuna.locks import WriterLock
 
 BUSY_TIMEOUT_MS = 30_000
@@ -130,7 +131,9 @@ class Database:
                                          "timeout": BUSY_TIMEOUT_MS / 1000})
             path = _sqlite_file(url)
             if path:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                # Sessions, key fragments, receipts, emergency kits: 0600 before SQLite opens
+                # it (its -wal / -shm copy the mode), whatever the umask or an old file's mode.
+                private_sqlite(path)
         engine = create_engine(url, **options)
 
         @event.listens_for(engine, "connect")

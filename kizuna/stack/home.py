@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from kizuna.config import Settings
+from kizuna.filemodes import private_dir
 
 HOME_ENV = "KIZUNA_HOME"
 DEFAULT_HOME = Path("~/.kizuna")
@@ -104,10 +105,11 @@ class KizunaHome:
         return self.root / "demo.json"
 
     def ensure(self) -> KizunaHome:
-        """Create the home and its directories (mode 0700: keys and health data live here)."""
+        """Create the home and its directories (mode 0700: keys and health data live here),
+        tightening any that exist with a more open mode (logged)."""
         for directory in (self.root, self.keys_dir, self.chain_dir, self.deployments_dir,
                           self.logs_dir):
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dir(directory)
         return self
 
     def running_stack(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from kizuna.chain.keystore import (
 )
 from kizuna.chain.signers import KeystoreSigner
 from kizuna.errors import ConflictError, InputError, KeystoreError
+from kizuna.filemodes import private_dir
 from kizuna.types import Address
 
 LIGHT_SCRYPT_N = 2**14
@@ -76,7 +77,7 @@ class Keyring:
         that ``passphrase`` opens it (so a typo is found now, not at the first signature)."""
         target = self.free_path(name)
         signer = unlock(source, passphrase)
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.directory)
         shutil.copyfile(source, target)
         target.chmod(0o600)
         return signer.address

@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kizuna.errors import ContentNotFound, StorageError
+from kizuna.filemodes import PRIVATE_DIR, PRIVATE_FILE, private_dir
 from kizuna.storage.car import CarReader, write_car
 from kizuna.storage.cid import DAG_PB, ContentId, parse_cid
 from kizuna.storage.store import ByteSource, ContentStream
@@ -96,7 +97,9 @@ class EmbeddedStore:
         self._tmp = self.root / "tmp"
         self._shards: set[str] = set()  # shard directories known to exist
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            # 0700 whatever the umask or an existing directory's mode (logged when tightened):
+            # the blocks are ciphertext, but which CIDs a patient has, and when, is not public.
+            private_dir(self.root)
             # Several processes may open one fresh store at once (service instances starting
             # together): the first creates it while the others wait on the directory's lock,
             # then find the marker instead of a half-created store.
@@ -128,7 +131,7 @@ class EmbeddedStore:
                 )
             self._write_atomic(marker, _MARKER.encode())
         for directory in (self._blocks, self._pins, self._tmp):
-            directory.mkdir(exist_ok=True)
+            directory.mkdir(mode=PRIVATE_DIR, exist_ok=True)
 
     # -- ContentStore -----------------------------------------------------------------------
 
@@ -151,7 +154,7 @@ class EmbeddedStore:
                 return
             staged_names.add(text)
             temp = staging / text
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
             try:
                 view = block
                 while view:
@@ -163,7 +166,7 @@ class EmbeddedStore:
             staged.append((temp, final))
 
         try:
-            staging.mkdir()
+            staging.mkdir(mode=PRIVATE_DIR)
             importer = Importer(sink)
             if isinstance(source, bytes | bytearray | memoryview):
                 importer.write(source)
@@ -292,7 +295,7 @@ class EmbeddedStore:
 
     def _import_car(self, source: BinaryIO, *, pin: bool) -> list[Cid]:
         staging = self._tmp / f"car-{os.getpid()}-{secrets.token_hex(8)}"
-        staging.mkdir()
+        staging.mkdir(mode=PRIVATE_DIR)
         try:
             reader = CarReader(source)
             staged: list[tuple[Path, Path]] = []
@@ -353,7 +356,7 @@ class EmbeddedStore:
     @contextlib.contextmanager
     def _lock(self, *, exclusive: bool) -> Iterator[None]:
         """The store-wide lock (``flock`` on ``LOCK``): shared for writers, exclusive for gc."""
-        fd = os.open(self.root / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.root / "LOCK", os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
             yield
@@ -362,7 +365,7 @@ class EmbeddedStore:
 
     def _ensure_shard(self, directory: Path) -> None:
         if directory.name not in self._shards:
-            directory.mkdir(exist_ok=True)
+            directory.mkdir(mode=PRIVATE_DIR, exist_ok=True)
             self._shards.add(directory.name)
 
     def _pin_root(self, cid: Cid) -> None:

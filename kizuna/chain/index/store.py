@@ -74,6 +74,7 @@ from kizuna.chain.reverts import RevertDecoder
 from kizuna.chain.rpc import LeanRpc
 from kizuna.chain.transactions import node_errors
 from kizuna.errors import ChainError, ConfigError, NodeUnreachable
+from kizuna.filemodes import private_sqlite
 from kizuna.locks import WriterLock
 from kizuna.types import Address, ScopeId
 
@@ -222,6 +223,8 @@ class EventIndex:
         # Several processes may share one index file (service instances of one home): writers
         # take turns on an flock beside it, and a sync reads where the index stands only once
         # it holds that lock, so no block range is ever indexed twice.
+        if not memory:
+            private_sqlite(path)  # 0600 (and its -wal / -shm): who granted whom, and reads
         self._writer = WriterLock.beside(None if memory else path)
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                   timeout=30.0)
