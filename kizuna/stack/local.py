@@ -213,6 +213,10 @@ class LocalStack:
             overrides["siwe_domain"] = f"127.0.0.1:{api_port}"
         if "siwe_uri" not in base.model_fields_set:
             overrides["siwe_uri"] = f"http://127.0.0.1:{api_port}"
+        if "relayer_gas_per_day" not in base.model_fields_set:
+            # The local chain's gas is anvil's free development ether, and importing a whole
+            # history relays more than a public chain's daily budget would allow.
+            overrides["relayer_gas_per_day"] = 0
         if self.options.ipfs:
             from kizuna.storage.localipfs import LocalIpfsNode
 
