@@ -55,7 +55,6 @@ def _state(settings: Settings, ctx: ServiceContext) -> ApiState:
     from kizuna.chain.relayer import Relayer
     from kizuna.chain.signers import LocalKeySigner
     from kizuna.receipts.anchorer import Anchorer
-
     from kizuna.services.quotas import GasBudget
 
     relayer = (Relayer(ctx.chain, LocalKeySigner(settings.relayer_key.get_secret_value()),
