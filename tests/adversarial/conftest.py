@@ -16,11 +16,12 @@ Fixtures (all but ``adversarial_node`` are per test, so an attack never sees ano
 * ``http`` — an :class:`httpx.Client` on ``api_server``.
 * ``people`` — :class:`participants.People`: a signed-in patient, a registered signed-in
   provider, an auditor (role granted), as in tests/api.
-* ``world`` — a demo-like world (:class:`World`): two patients (``alice``, ``bob``) who each
-  imported a FHIR history (five records in four scopes: ``records[address][scope label]`` are
-  the :class:`participants.Sealed` envelopes), a registered provider with live grants (alice:
-  ``Observation:laboratory`` and ``Condition``; bob: ``Observation:vital-signs``), an auditor,
-  and a signed-in ``stranger`` wallet with no grants and no role beyond patient.
+* ``world`` — a demo-like world (:class:`adversarial_world.World`): two patients (``alice``,
+  ``bob``) who each imported a FHIR history (five records in four scopes:
+  ``records[address][scope label]`` are the :class:`participants.Sealed` envelopes), a
+  registered provider with live grants (alice: ``Observation:laboratory`` and ``Condition``;
+  bob: ``Observation:vital-signs``), an auditor, and a signed-in ``stranger`` wallet with no
+  grants and no role beyond patient.
 
 The API harness is tests/api's (apienv.py, participants.py, fhir_history.py), imported from
 there, not copied."""
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +38,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
+from adversarial_world import World, signed_in_auditor, signed_in_provider
 from apienv import ApiServer, ChainEnv, deploy_env, settings_for
 from fhir_history import history
-from participants import (
-    HttpPatient,
-    HttpProvider,
-    Participant,
-    People,
-    Sealed,
-)
+from participants import HttpPatient, Participant, People, Sealed
 
 from kizuna.chain.localnode import LocalNode, free_port
 from kizuna.chain.signers import LocalKeySigner
@@ -113,52 +108,13 @@ def http(api_server: ApiServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def _provider(chain_env: ChainEnv, http: httpx.Client) -> HttpProvider:
-    provider = HttpProvider(signer=LocalKeySigner.generate(), chain=chain_env.chain, http=http)
-    chain_env.add_provider(provider.signer, provider.keys.public_key.to_bytes())
-    provider.login()
-    return provider
-
-
-def _auditor(chain_env: ChainEnv, http: httpx.Client) -> Participant:
-    auditor = Participant(signer=LocalKeySigner.generate(), chain=chain_env.chain, http=http)
-    chain_env.grant_auditor(auditor.signer.address)
-    auditor.login()
-    return auditor
-
-
 @pytest.fixture
 def people(chain_env: ChainEnv, http: httpx.Client) -> People:
     """A signed-in patient, a registered and signed-in provider, an auditor (role granted)."""
     patient = HttpPatient(signer=LocalKeySigner.generate(), chain=chain_env.chain,
                           http=http).login()
-    return People(patient=patient, provider=_provider(chain_env, http),
-                  auditor=_auditor(chain_env, http))
-
-
-@dataclass
-class World:
-    """A small live deployment to attack (see the module's docstring)."""
-
-    env: ChainEnv
-    server: ApiServer
-    http: httpx.Client
-    alice: HttpPatient
-    bob: HttpPatient
-    provider: HttpProvider
-    auditor: Participant
-    stranger: Participant
-    records: dict[str, dict[str, Sealed]]
-    granted: dict[str, tuple[str, ...]]
-
-    @property
-    def patients(self) -> tuple[HttpPatient, HttpPatient]:
-        return self.alice, self.bob
-
-    def granted_records(self) -> list[tuple[HttpPatient, Sealed]]:
-        """Every (patient, record) the provider may read now."""
-        return [(patient, self.records[patient.address][label])
-                for patient in self.patients for label in self.granted[patient.address]]
+    return People(patient=patient, provider=signed_in_provider(chain_env, http),
+                  auditor=signed_in_auditor(chain_env, http))
 
 
 @pytest.fixture
@@ -166,8 +122,8 @@ def world(chain_env: ChainEnv, api_server: ApiServer, http: httpx.Client) -> Wor
     chain = chain_env.chain
     alice = HttpPatient(signer=LocalKeySigner.generate(), chain=chain, http=http).login()
     bob = HttpPatient(signer=LocalKeySigner.generate(), chain=chain, http=http).login()
-    provider = _provider(chain_env, http)
-    auditor = _auditor(chain_env, http)
+    provider = signed_in_provider(chain_env, http)
+    auditor = signed_in_auditor(chain_env, http)
     stranger = Participant(signer=LocalKeySigner.generate(), chain=chain, http=http).login()
     records: dict[str, dict[str, Sealed]] = {}
     for patient in (alice, bob):

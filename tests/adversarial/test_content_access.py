@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import World
+from adversarial_world import World
 from participants import HttpPatient, HttpProvider, Participant, hx
 
 from kizuna.chain.eip712 import TypedData

@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from participants import hx
 
 if TYPE_CHECKING:
-    from conftest import World
+    from adversarial_world import World
 
 pytestmark = pytest.mark.anvil
 

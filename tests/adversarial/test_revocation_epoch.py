@@ -211,14 +211,14 @@ def test_a_new_grantee_reads_records_of_every_epoch(world: World) -> None:
 def test_rekey_routes_over_http(people: object, chain_env: object, http: object) -> None:
     """``GET /patient/scope-epochs/{id}``, ``POST /patient/scope-keys`` with ``epoch``,
     ``POST /patient/kfrags`` and the upload's ``X-Kizuna-Scope-Epoch``, against the real API."""
-    from conftest import _provider
+    from adversarial_world import signed_in_provider
     from participants import hx
 
     from kizuna.proxy.kfrags import scope_keys_typed_data
     from kizuna.receipts.request import proxy_domain
 
     patient, a = people.patient, people.provider  # type: ignore[attr-defined]
-    b = _provider(chain_env, http)  # type: ignore[arg-type]
+    b = signed_in_provider(chain_env, http)  # type: ignore[arg-type]
     old = patient.add(b"before", label=LAB, content_type="text/plain")
     for provider in (a, b):
         granted = patient.grant(provider.address, provider.keys.public_key, [LAB])

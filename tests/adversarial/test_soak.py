@@ -41,7 +41,7 @@ from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
 
 if TYPE_CHECKING:
-    from conftest import World
+    from adversarial_world import World
 
 pytestmark = [pytest.mark.anvil, pytest.mark.slow]
 
