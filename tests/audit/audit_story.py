@@ -112,8 +112,10 @@ class Story:
         return Database.open(f"sqlite:///{target}")
 
 
-def build_story(tmp: Path, *, rpc_url: str | None = None) -> Story:
-    """The story on eth-tester, or on the node at ``rpc_url`` (anvil: a dev key deploys)."""
+def build_story(tmp: Path, *, rpc_url: str | None = None, batch: bool = False) -> Story:
+    """The story on eth-tester, or on the node at ``rpc_url`` (anvil: a dev key deploys).
+    ``batch``: the patient grants both scopes in one ``grantBatch`` (one ``AccessGrantedBatch``
+    event, as the demo does) instead of one ``grant`` per scope."""
     if rpc_url is None:
         provider_w3 = EthereumTesterProvider()
         w3 = Web3(provider_w3)
@@ -172,7 +174,8 @@ def build_story(tmp: Path, *, rpc_url: str | None = None) -> Story:
                 content_type="application/fhir+json", created_at=int(time.time())))
         story.records[label] = record_id
         story.cids[label] = cid
-        chain.ledger.grant(story.provider.address, scope_id, expires, signer=patient.signer)
+        if not batch:
+            chain.ledger.grant(story.provider.address, scope_id, expires, signer=patient.signer)
         kfrags = pre.generate_kfrags(secret, provider_umbral.public_key, kfrag_signer,
                                      threshold=1, shares=1)
         ctx.kfrags.put(patient=patient.address, scope_id=scope_id,
@@ -180,6 +183,9 @@ def build_story(tmp: Path, *, rpc_url: str | None = None) -> Story:
                        receiving_key=provider_umbral.public_key,
                        kfrags=[k.to_bytes() for k in kfrags])
 
+    if batch:
+        chain.ledger.grant_batch(story.provider.address, [scope("A"), scope("B")], expires,
+                                 signer=patient.signer)
     story.read("A")
     story.read("B")
     story.read("A")
