@@ -225,6 +225,10 @@ class StoreUnavailable(StorageError):
     """The content store (e.g. an IPFS node) cannot be reached."""
 
 
+class DatabaseUnavailable(StoreUnavailable):
+    """The service database cannot be reached (or stayed locked past the busy timeout)."""
+
+
 class StoreProtocolError(StorageError):
     """The content store answered something Kizuna cannot understand."""
 
@@ -237,6 +241,7 @@ __all__ = [
     "ContentNotFound",
     "ContractReverted",
     "CryptoError",
+    "DatabaseUnavailable",
     "DeploymentError",
     "EnvelopeError",
     "EnvelopeFormatError",

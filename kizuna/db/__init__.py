@@ -1,5 +1,5 @@
 """The service's shared database: ``Database`` (SQLite default, PostgreSQL by URL) and tables."""
 
-from kizuna.db.engine import Database, DatabaseUnavailable, default_database_url
+from kizuna.db.engine import Database
 
-__all__ = ["Database", "DatabaseUnavailable", "default_database_url"]
+__all__ = ["Database"]

@@ -31,7 +31,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kizuna.errors import ConflictError
+from kizuna.errors import ConflictError, DatabaseUnavailable
 
 if TYPE_CHECKING:
     from kizuna.db.engine import Database
@@ -156,8 +156,6 @@ class Driver:
                 raise  # NOT NULL, CHECK, foreign key: a bug, not a conflict
             raise DuplicateKey(str(error)) from None
         except self._unavailable as error:
-            from kizuna.db.engine import DatabaseUnavailable  # (engine imports this module)
-
             raise DatabaseUnavailable(f"the database {self._db.safe_url()} is unavailable: "
                                       f"{error}") from None
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -29,16 +28,12 @@ from sqlalchemy.pool import StaticPool
 
 from kizuna.db.driver import Driver
 from kizuna.db.schema import metadata
-from kizuna.errors import ConfigError, StoreUnavailable
+from kizuna.errors import ConfigError, DatabaseUnavailable
 from kizuna.filemodes import private_sqlite
 from kizuna.locks import WriterLock
 
 BUSY_TIMEOUT_MS = 30_000
 """How long a SQLite writer waits for another one before giving up."""
-
-
-class DatabaseUnavailable(StoreUnavailable):
-    """The service database cannot be reached (or stayed locked past the busy timeout)."""
 
 
 def configure_sqlite(dbapi_connection: Any, *, memory: bool = False) -> None:
@@ -215,9 +210,4 @@ class Database:
 _SCHEMA_LOCK_KEY = 0x4B495A554E41  # "KIZUNA": the advisory lock creating the schema takes
 
 
-def default_database_url(data_dir: str | Path) -> str:
-    """The default: a SQLite file ``service.db`` in ``data_dir``."""
-    return f"sqlite:///{Path(data_dir) / 'service.db'}"
-
-
-__all__ = ["BUSY_TIMEOUT_MS", "Database", "DatabaseUnavailable", "default_database_url"]
+__all__ = ["BUSY_TIMEOUT_MS", "Database"]

@@ -16,13 +16,12 @@ from :mod:`kizuna.errors`: ``InvalidCid`` (not a CID), ``ContentNotFound``, ``St
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Literal, Protocol, runtime_checkable
 
-from kizuna.errors import ConfigError
 from kizuna.storage.unixfs import ContentIntegrityError
 from kizuna.types import Cid
 
@@ -155,9 +154,8 @@ def default_store_path() -> Path:
 class StoreConfig:
     """Which content store to open, and how.
 
-    From the environment (:meth:`from_env`): ``KIZUNA_STORE`` = ``embedded`` (default) or
-    ``ipfs``; ``KIZUNA_STORE_PATH`` (embedded); ``KIZUNA_IPFS_API`` (e.g.
-    ``http://127.0.0.1:5001``), ``KIZUNA_IPFS_TIMEOUT`` seconds (ipfs).
+    Built from the one configuration, :meth:`kizuna.config.Settings.store_config`
+    (``KIZUNA_STORE``, ``KIZUNA_STORE_PATH``, ``KIZUNA_IPFS_API``, ``KIZUNA_IPFS_TIMEOUT``).
     """
 
     kind: Literal["embedded", "ipfs"] = "embedded"
@@ -165,38 +163,13 @@ class StoreConfig:
     ipfs_api_url: str = "http://127.0.0.1:5001"
     timeout_s: float = 30.0
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> StoreConfig:
-        env = os.environ if env is None else env
-        kind = env.get("KIZUNA_STORE", "embedded").strip().lower()
-        if kind not in ("embedded", "ipfs"):
-            raise ConfigError(f"KIZUNA_STORE: {kind!r} is not 'embedded' or 'ipfs'")
-        raw_timeout = env.get("KIZUNA_IPFS_TIMEOUT", "30")
-        try:
-            timeout = float(raw_timeout)
-        except ValueError:
-            raise ConfigError(f"KIZUNA_IPFS_TIMEOUT: {raw_timeout!r} is not a number") from None
-        if not timeout > 0:
-            raise ConfigError(f"KIZUNA_IPFS_TIMEOUT: {raw_timeout!r} must be positive")
-        api = env.get("KIZUNA_IPFS_API", "http://127.0.0.1:5001").strip()
-        if not api.startswith(("http://", "https://")):
-            raise ConfigError(f"KIZUNA_IPFS_API: {api!r} is not an http(s) URL")
-        path_text = env.get("KIZUNA_STORE_PATH")
-        return cls(
-            kind="ipfs" if kind == "ipfs" else "embedded",
-            path=Path(path_text).expanduser() if path_text else default_store_path(),
-            ipfs_api_url=api,
-            timeout_s=timeout,
-        )
 
-
-def open_store(config: StoreConfig | None = None) -> ContentStore:
-    """Open the store the configuration names (the embedded store by default)."""
+def open_store(config: StoreConfig) -> ContentStore:
+    """Open the store the configuration names."""
     # Imported here: both implementations import this module for the interface types.
     from kizuna.storage.embedded import EmbeddedStore
     from kizuna.storage.ipfs import IpfsStore
 
-    config = StoreConfig.from_env() if config is None else config
     if config.kind == "ipfs":
         return IpfsStore(config.ipfs_api_url, timeout_s=config.timeout_s)
     return EmbeddedStore(config.path)

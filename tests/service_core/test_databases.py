@@ -120,8 +120,7 @@ def test_a_database_gone_away_is_unavailable_not_a_crash(tmp_path: Path) -> None
     sys.path.insert(0, str(Path(__file__).parent))
     from pgserver import PostgresServer, fresh_database, postgres_available
 
-    from kizuna.db import DatabaseUnavailable
-    from kizuna.errors import StoreUnavailable
+    from kizuna.errors import DatabaseUnavailable, StoreUnavailable
     from kizuna.receipts.store import ReceiptStore
 
     if postgres_available():

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from together import run_together
 
-from kizuna.db import Database, DatabaseUnavailable
+from kizuna.db import Database
 from kizuna.db.driver import DuplicateKey
+from kizuna.errors import DatabaseUnavailable
 
 INSERT = "INSERT INTO siwe_nonces (nonce, issued_at) VALUES (?, ?)"
 COUNT = "SELECT count(*) FROM siwe_nonces"

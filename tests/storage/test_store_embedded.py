@@ -16,12 +16,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_data import CHUNK, pseudo_random, pseudo_random_bytes
 
+from kizuna.config import Settings
 from kizuna.errors import ConfigError, ContentNotFound, InvalidCid, StorageError
 from kizuna.storage.car import CarFormatError, CarReader, encode_header
 from kizuna.storage.cid import DAG_PB, RAW, parse_cid
 from kizuna.storage.embedded import EmbeddedStore
 from kizuna.storage.ipfs import IpfsStore
-from kizuna.storage.store import ContentStore, ContentStream, StoreConfig, open_store
+from kizuna.storage.store import ContentStore, ContentStream, open_store
 from kizuna.storage.unixfs import ContentIntegrityError, compute_cid
 
 SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 7]
@@ -327,22 +328,33 @@ def test_malformed_car_files_are_refused(car: bytes, reason: str) -> None:
 # --- configuration ---------------------------------------------------------------------------
 
 
-def test_configuration_defaults_to_the_embedded_store(tmp_path: Path) -> None:
-    config = StoreConfig.from_env({"KIZUNA_STORE_PATH": str(tmp_path / "st")})
+@pytest.fixture
+def store_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No content-store variable of the caller's shell leaks into these tests."""
+    for name in ("KIZUNA_STORE", "KIZUNA_STORE_PATH", "KIZUNA_IPFS_API", "KIZUNA_IPFS_TIMEOUT",
+                 "KIZUNA_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_configuration_defaults_to_the_embedded_store(
+    tmp_path: Path, store_env: pytest.MonkeyPatch
+) -> None:
+    # The one configuration path: Settings reads the variables, store_config() names the store.
+    store_env.setenv("KIZUNA_STORE_PATH", str(tmp_path / "st"))
+    config = Settings.load(environment="development").store_config()
     assert config.kind == "embedded"
     store = open_store(config)
     assert isinstance(store, EmbeddedStore)
     assert store.root == tmp_path / "st"
 
 
-def test_configuration_selects_an_ipfs_node() -> None:
-    config = StoreConfig.from_env(
-        {
-            "KIZUNA_STORE": "ipfs",
-            "KIZUNA_IPFS_API": "http://127.0.0.1:5001/",
-            "KIZUNA_IPFS_TIMEOUT": "5",
-        }
-    )
+def test_configuration_selects_an_ipfs_node(store_env: pytest.MonkeyPatch) -> None:
+    store_env.setenv("KIZUNA_STORE", "ipfs")
+    store_env.setenv("KIZUNA_IPFS_API", "http://127.0.0.1:5001/")
+    store_env.setenv("KIZUNA_IPFS_TIMEOUT", "5")
+    config = Settings.load(environment="development").store_config()
+    assert config.timeout_s == 5
     store = open_store(config)
     assert isinstance(store, IpfsStore)
     assert store.api_url == "http://127.0.0.1:5001"
@@ -352,15 +364,19 @@ def test_configuration_selects_an_ipfs_node() -> None:
 @pytest.mark.parametrize(
     ("env", "field"),
     [
-        ({"KIZUNA_STORE": "s3"}, "KIZUNA_STORE"),
-        ({"KIZUNA_IPFS_API": "127.0.0.1:5001"}, "KIZUNA_IPFS_API"),
-        ({"KIZUNA_IPFS_TIMEOUT": "soon"}, "KIZUNA_IPFS_TIMEOUT"),
-        ({"KIZUNA_IPFS_TIMEOUT": "-1"}, "KIZUNA_IPFS_TIMEOUT"),
+        ({"KIZUNA_STORE": "s3"}, "store"),
+        ({"KIZUNA_IPFS_API": "127.0.0.1:5001"}, "ipfs_api"),
+        ({"KIZUNA_IPFS_TIMEOUT": "soon"}, "ipfs_timeout"),
+        ({"KIZUNA_IPFS_TIMEOUT": "-1"}, "ipfs_timeout"),
     ],
 )
-def test_bad_configuration_names_the_variable(env: dict[str, str], field: str) -> None:
-    with pytest.raises(ConfigError, match=field):
-        StoreConfig.from_env(env)
+def test_bad_configuration_names_the_variable(
+    env: dict[str, str], field: str, store_env: pytest.MonkeyPatch
+) -> None:
+    for name, value in env.items():
+        store_env.setenv(name, value)
+    with pytest.raises(ConfigError, match=f"configuration {field}:"):
+        Settings.load(environment="development")
 
 
 # --- gc --------------------------------------------------------------------------------------
