@@ -234,6 +234,23 @@ def _add_files(client: Any, files: Sequence[Path], *, deidentify: bool,
     return added
 
 
+def _bundle_json(path: Path) -> dict[str, Any]:
+    """``path``'s JSON object. A file that is not one (a DICOM study, a PDF, an image given to
+    ``import`` by mistake) is refused with its name and the command that takes it."""
+    from kizuna.errors import FhirValidationError
+    from kizuna.storage.fhir.jsonio import load_json
+
+    try:
+        return load_json(path.read_bytes())
+    except FhirValidationError as exc:
+        where, reason = exc.issues[0]
+        if where:  # load_json's own issues have no path: they are about the file as a whole
+            raise
+        raise InputError(str(path), f"not a FHIR JSON Bundle ({reason}); `kizuna patient "
+                         "import` takes FHIR JSON and NDJSON, `kizuna patient add` takes "
+                         "DICOM, PDF and image files") from None
+
+
 @patient.command("import")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -251,12 +268,11 @@ def import_(files: tuple[Path, ...], as_json: bool, **kwargs: Any) -> None:
       kizuna patient import Patient.ndjson Observation.ndjson Condition.ndjson
     """
     from kizuna.storage.fhir.importer import import_bundle
-    from kizuna.storage.fhir.jsonio import load_json
     from kizuna.storage.fhir.ndjson import import_ndjson
 
     ndjson = [f for f in files if f.suffix.lower() == ".ndjson"]
     bundles = [f for f in files if f not in ndjson]
-    batches: list[Any] = [import_bundle(load_json(f.read_bytes())) for f in bundles]
+    batches: list[Any] = [import_bundle(_bundle_json(f)) for f in bundles]
     if ndjson:
         batches.append(import_ndjson(*ndjson))
     total = sum(len(b) for b in batches)

@@ -178,7 +178,8 @@ _ACTING = error_responses(401, 403, 422, 503)
 
 @router.get("/grants", response_model=list[GrantOut], responses=_ACTING)
 def grants(patient: ActingPatient, state: State) -> list[GrantOut]:
-    """The patient's grants (live and past), from the chain at the head."""
+    """The patient's live grants at the chain head (revoked, ended and expired ones are not
+    listed: `kizuna audit log` has the history)."""
     return [shaped(GrantOut, g) for g in grant_service.grants_of(state.ctx, patient=patient)]
 
 
