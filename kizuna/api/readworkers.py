@@ -3,13 +3,13 @@
 A read is CPU work between short waits (the node's head, the database), so it runs on a worker
 thread while the event loop keeps accepting requests. ``loop.run_in_executor`` does that through
 a ``concurrent.futures.Future`` chained to an asyncio future (a condition variable, callbacks and
-a state copy on each side); with a read costing about a millisecond, that hand-over was ~5 % of
-it. Here a job is one entry in a ``SimpleQueue`` (C, lock-free for the producer), and the answer
-goes back with one ``call_soon_threadsafe``.
+a state copy on each side), a noticeable share of a read that costs about a millisecond. Here a
+job is one entry in a ``SimpleQueue`` (C, lock-free for the producer), and the answer goes back
+with one ``call_soon_threadsafe``.
 
-Two threads by default (``read_threads``): measured with 16 clients on 2 instances, one thread
-gave 555 reads/s, two 725, four 680, eight 545 — beyond two, threads only contend for the
-interpreter lock.
+Two threads by default (``read_threads``): one computes while the other waits on the node or the
+database; beyond two, threads only contend for the interpreter lock (benchmarks/RESULTS.md has
+the measurement).
 """
 
 from __future__ import annotations

@@ -78,10 +78,10 @@ class TxPolicy:
     the block that includes the transaction as the first; ``timeout`` bounds the wait for the
     receipt *and* the confirmations. The receipt is asked for at once, then after
     ``poll_interval``, growing 1.5× a time up to ``max_poll_interval``: a node that mines on
-    arrival (anvil, a dev chain) often has the block a few milliseconds after the send, so a
-    first wait of 20 ms cost most of a transaction's time whenever the first ask came too early
-    (measured on anvil: 8 ms a grant when the first ask finds the receipt, 31 ms when it
-    waited 20 ms); a 12 s chain asks about as often as before once the interval reaches its cap.
+    arrival (anvil, a dev chain) often has the block a few milliseconds after the send, so the
+    first wait is short (a wait longer than the mining would be most of a transaction's time;
+    benchmarks/RESULTS.md has the measurement), and a 12 s chain is not asked much more often,
+    since the interval soon reaches its cap.
     """
 
     gas_margin: float = 1.2

@@ -3,8 +3,8 @@
 A read looks up the caller's session, reads the grant's key fragments and commits a receipt.
 Through SQLAlchemy Core each of those costs ~80 µs of CPU (compiled-statement cache look-up,
 result-proxy set-up, the pool's checkout and reset events) around a statement SQLite runs in a
-few microseconds: with two statements and a transaction each, that was a sixth of the CPU a read
-costs. Here the same statements go to the driver's connection as plain SQL:
+few microseconds, a large share of a read's CPU. Here the same statements go to the driver's
+connection as plain SQL:
 
 * **SQLite file** (the default): one connection per thread, opened with the engine's pragmas
   (WAL, ``synchronous=NORMAL``, busy timeout), kept for the life of the thread; reads are single
