@@ -1,4 +1,4 @@
-// An auditor with nothing but ethers v6 and a JSON-RPC endpoint (the docs/audit.md recipe):
+// An auditor with nothing but ethers v6 and a JSON-RPC endpoint (docs/audit.md's recipe, further):
 // reads a patient's grants and revokes and the anchored receipt roots from the logs, recomputes
 // receipt leaves with AbiCoder + keccak256, recovers the providers from their EIP-712 read
 // requests and proves receipts with AccessLog.verifyReceipt. Input: one JSON argument; output:
