@@ -52,8 +52,7 @@ from kizuna.errors import (
     ContractReverted,
     NotFoundError,
 )
-from kizuna.receipts.request import checksum_address
-from kizuna.types import Address, RecordId
+from kizuna.types import Address, RecordId, checksum_address
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain

@@ -13,7 +13,7 @@ from typing import Annotated
 from eth_utils.address import is_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from kizuna.receipts.request import checksum_address
+from kizuna.types import checksum_address
 
 _HEX = re.compile(r"^0x([0-9a-fA-F]{2})*$")
 

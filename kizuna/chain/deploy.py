@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import is_address, to_checksum_address
+from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
@@ -28,7 +28,7 @@ from kizuna.errors import (
     TransactionError,
     WrongChain,
 )
-from kizuna.types import Address
+from kizuna.types import Address, checked_address
 
 FORMAT_VERSION = 1
 """Version of the deployment file format (``deployments/README.md``)."""
@@ -120,9 +120,7 @@ class Deployment:
 
 
 def _address(field: str, value: object) -> Address:
-    if not isinstance(value, str) or not is_address(value):
-        raise InputError(field, f"{value!r} is not an Ethereum address")
-    return Address(to_checksum_address(value))
+    return checked_address(field, value)
 
 
 def load_deployment(chain_id: int, directory: Path = DEFAULT_DIRECTORY) -> Deployment:

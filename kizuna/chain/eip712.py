@@ -18,11 +18,10 @@ from typing import Any
 
 from eth_abi.abi import encode as abi_encode
 from eth_account.messages import SignableMessage, encode_typed_data
-from eth_utils.address import is_address, to_checksum_address
 from eth_utils.crypto import keccak
 
 from kizuna.errors import InputError
-from kizuna.types import Address
+from kizuna.types import Address, checked_address, checked_bytes32
 
 DOMAIN_FIELDS: tuple[tuple[str, str], ...] = (
     ("name", "string"),
@@ -223,15 +222,11 @@ def _plain(value: Any) -> Any:
 
 
 def _address(field_name: str, value: Any) -> Address:
-    if not isinstance(value, str) or not is_address(value):
-        raise InputError(field_name, f"{value!r} is not an Ethereum address")
-    return to_checksum_address(value)
+    return checked_address(field_name, value)
 
 
 def _bytes32(field_name: str, value: bytes) -> str:
-    if not isinstance(value, bytes | bytearray) or len(value) != 32:
-        raise InputError(field_name, "must be exactly 32 bytes")
-    return "0x" + bytes(value).hex()
+    return "0x" + checked_bytes32(field_name, value).hex()
 
 
 def _uint(field_name: str, value: int, bits: int = 256) -> str:
@@ -270,9 +265,7 @@ def parse_uint(field_name: str, value: object, bits: int = 256) -> int:
 def parse_bytes32(field_name: str, value: object) -> bytes:
     """A ``bytes32`` as typed data carries it (``0x`` + 64 hex digits; raw bytes too)."""
     if isinstance(value, bytes | bytearray):
-        if len(value) != 32:
-            raise InputError(field_name, "must be exactly 32 bytes")
-        return bytes(value)
+        return checked_bytes32(field_name, value)
     if not isinstance(value, str) or not value.startswith(("0x", "0X")) or len(value) != 66:
         raise InputError(field_name, "must be 0x + 64 hex digits")
     try:

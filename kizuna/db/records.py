@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from kizuna.db.engine import Database
 from kizuna.db.schema import records
-from kizuna.receipts.request import checksum_address
-from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId, checksum_address
 
 
 @dataclass(frozen=True, slots=True)

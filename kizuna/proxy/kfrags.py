@@ -57,8 +57,7 @@ from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.db import Database
 from kizuna.db import schema as t
 from kizuna.errors import AccessDenied, ConflictError, InputError
-from kizuna.receipts.request import checksum_address
-from kizuna.types import Address, ScopeId
+from kizuna.types import Address, ScopeId, checksum_address
 
 SCOPE_KEYS_FIELDS: tuple[tuple[str, str], ...] = (
     ("patient", "address"),

@@ -41,12 +41,12 @@ from typing import Any
 
 from coincurve import PublicKey
 from eth_account import Account
-from eth_utils.address import is_address, to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from kizuna.chain.eip712 import Eip712Domain, TypedData
 from kizuna.crypto.merkle import keccak, leaf_hash
 from kizuna.errors import AccessDenied, InputError
-from kizuna.types import Address, RecordId
+from kizuna.types import Address, RecordId, checked_address, checked_bytes32, checksum_address
 
 PROXY_DOMAIN_NAME = "Kizuna Proxy"
 PROXY_DOMAIN_VERSION = "1"
@@ -71,12 +71,6 @@ READ_RECEIPT_TYPEHASH = keccak(READ_RECEIPT_TYPE.encode())
 
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _HALF_N = _SECP256K1_N // 2
-
-
-@lru_cache(maxsize=65_536)
-def checksum_address(value: str) -> Address:
-    """``to_checksum_address`` with a cache (each costs a keccak; a read path makes ~10)."""
-    return to_checksum_address(value)
 
 
 class StaleRequest(AccessDenied):
@@ -111,9 +105,7 @@ def _word_uint(value: int) -> bytes:
 
 
 def _address(field: str, value: Any) -> Address:
-    if not isinstance(value, str) or not is_address(value):
-        raise InputError(field, f"{value!r} is not an Ethereum address")
-    return checksum_address(value)
+    return checked_address(field, value)
 
 
 def _bytes32(field: str, value: Any) -> bytes:
@@ -123,9 +115,7 @@ def _bytes32(field: str, value: Any) -> bytes:
             value = bytes.fromhex(text)
         except ValueError:
             raise InputError(field, "is not hex") from None
-    if not isinstance(value, bytes | bytearray) or len(value) != 32:
-        raise InputError(field, "must be exactly 32 bytes")
-    return bytes(value)
+    return checked_bytes32(field, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +265,6 @@ __all__ = [
     "ReplayedRequest",
     "StaleRequest",
     "WrongSigner",
-    "checksum_address",
     "proxy_domain",
     "receipt_encoding",
     "receipt_leaf",

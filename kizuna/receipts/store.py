@@ -27,13 +27,8 @@ from kizuna.db import Database
 from kizuna.db import schema as t
 from kizuna.db.driver import DuplicateKey
 from kizuna.errors import IntegrityError
-from kizuna.receipts.request import (
-    ReadRequest,
-    ReplayedRequest,
-    checksum_address,
-    receipt_leaf,
-)
-from kizuna.types import Address, ScopeId
+from kizuna.receipts.request import ReadRequest, ReplayedRequest, receipt_leaf
+from kizuna.types import Address, ScopeId, checksum_address
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from kizuna.chain.models import ContractCall, TxReceipt
 from kizuna.chain.signers import ExternalWalletSigner
 from kizuna.chain.transactions import node_errors
 from kizuna.errors import InputError
-from kizuna.types import Address
+from kizuna.types import Address, checked_address, checked_bytes32
 
 if TYPE_CHECKING:
     from kizuna.chain.agents.base import Agent
@@ -180,25 +180,11 @@ def signed_field(action: SignedAction, name: str, kind: str) -> Any:
     return parse_ledger_value(where, solidity_type, message[name])
 
 
-def checked_address(field: str, value: object) -> Address:
-    """An EIP-55 address, or ``InputError`` naming ``field``."""
-    if not isinstance(value, str) or not is_address(value):
-        raise InputError(field, f"{value!r} is not an Ethereum address")
-    return to_checksum_address(value)
-
-
-def checked_bytes32(field: str, value: object) -> bytes:
-    """Exactly 32 bytes, or ``InputError`` naming ``field``."""
-    if not isinstance(value, bytes | bytearray) or len(value) != 32:
-        raise InputError(field, "must be exactly 32 bytes")
-    return bytes(value)
-
-
 __all__ = [
     "Authorization",
     "PreparedAction",
     "SentTransaction",
-    "checked_address",
+    "checked_address",  # re-exported from kizuna.types (their home) for the services
     "checked_bytes32",
     "prepare",
     "require_event",

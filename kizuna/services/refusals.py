@@ -52,8 +52,7 @@ from kizuna.access.check import (
 from kizuna.db import Database
 from kizuna.db import schema as t
 from kizuna.errors import AccessDenied, NotFoundError
-from kizuna.receipts.request import checksum_address
-from kizuna.types import Address, RecordId
+from kizuna.types import Address, RecordId, checksum_address
 
 if TYPE_CHECKING:
     from kizuna.receipts.request import ReadRequest

@@ -13,10 +13,10 @@ from kizuna.access.check import GrantRevoked, NoGrant, WrongPatient
 from kizuna.db import Database
 from kizuna.db import schema as t
 from kizuna.errors import NotFoundError
-from kizuna.receipts.request import ReadRequest, ReplayedRequest, WrongSigner, checksum_address
+from kizuna.receipts.request import ReadRequest, ReplayedRequest, WrongSigner
 from kizuna.services.read import serve_read
 from kizuna.services.refusals import RefusalLimits, RefusalLog, RefusalReason
-from kizuna.types import Address, RecordId
+from kizuna.types import Address, RecordId, checksum_address
 
 
 def _rows(db: Database, table: str = "refused_reads") -> int:

@@ -15,7 +15,7 @@ from kizuna.chain.models import ContractCall, TxReceipt
 from kizuna.chain.signers import ExternalWalletSigner, Signer
 from kizuna.chain.transactions import TransactionReverted, node_errors
 from kizuna.errors import InputError
-from kizuna.types import Address
+from kizuna.types import Address, checked_bytes32
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -146,9 +146,7 @@ class AccessControlAgent(Agent):
 
 def as_bytes32(name: str, value: bytes) -> bytes:
     """Check a 32-byte id at the boundary (``InputError`` names the field)."""
-    if not isinstance(value, bytes | bytearray) or len(value) != 32:
-        raise InputError(name, "must be exactly 32 bytes")
-    return bytes(value)
+    return checked_bytes32(name, value)
 
 
 def as_bytes32_list(name: str, values: Sequence[bytes]) -> list[bytes]:
