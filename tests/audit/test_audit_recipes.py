@@ -137,7 +137,7 @@ def test_ethers_recipe_finds_the_grant_of_every_read(
                    for g in grants), read
 
 
-def test_cast_failure_is_a_nonzero_exit() -> None:
+def test_cast_and_forge_failures_are_nonzero_exits() -> None:
     _tools()
     # A node that is not there: cast fails, and scripts/cast passes its status on (the npm
     # package's node_modules/.bin/cast shim exits 0 here).
@@ -145,3 +145,7 @@ def test_cast_failure_is_a_nonzero_exit() -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode != 0
     assert "error" in done.stderr.lower()
+    # scripts/forge (scripts/test's Solidity step) is the same script: a failing forge fails.
+    forge = subprocess.run([str(ROOT / "scripts" / "forge"), "--no-such-flag"],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert forge.returncode != 0, forge.stderr
