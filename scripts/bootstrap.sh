@@ -76,6 +76,20 @@ _ensure_ipfs_tool() {
     fi
 }
 
+# The web app (web/): its own npm project (TypeScript, @nucypher/umbral-pre, viem), installed
+# when web/package.json changes, like tools/ipfs.
+_ensure_web() {
+    local dir="$KIZUNA_ROOT/web" want have
+    [ -f "$dir/package.json" ] || return 0
+    want="$(_stamp_of "$dir/package.json")"
+    have="$(cat "$dir/node_modules/.kizuna-stamp" 2>/dev/null || true)"
+    if [ "$want" != "$have" ]; then
+        _say "installing the web app's npm packages (npm install in web)"
+        (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+        echo "$want" >"$dir/node_modules/.kizuna-stamp"
+    fi
+}
+
 # Debian packages a step needs (e.g. chromium for the browser tests): installed on demand.
 kizuna_ensure_debian() {
     local missing=()
@@ -92,7 +106,7 @@ kizuna_ensure_debian() {
 }
 
 # A plain statement, not a condition: bash ignores errexit inside an if/&&/|| context.
-(set -euo pipefail; _ensure_python; _ensure_node; _ensure_ipfs_tool)
+(set -euo pipefail; _ensure_python; _ensure_node; _ensure_ipfs_tool; _ensure_web)
 _kizuna_status=$?
 if [ "$_kizuna_status" != 0 ]; then
     _say "set-up failed (see above)"
