@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -25,10 +25,8 @@ from kizuna.api.routes import auth as auth_routes
 from kizuna.api.routes import system
 from kizuna.config import Settings
 from kizuna.errors import KizunaError
+from kizuna.services.context import ServiceContext, close_context, open_context
 from kizuna.types import Address
-
-if TYPE_CHECKING:
-    from kizuna.services.context import ServiceContext
 
 log = logging.getLogger("kizuna.api")
 
@@ -183,45 +181,4 @@ def _document_validation_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def open_context(settings: Settings) -> ServiceContext:
-    """Connect the chain (checked), open the event index, the content store and the database
-    the settings name, and bundle them (``ServiceContext.build``). Keys come from settings."""
-    from kizuna.chain.connection import connect
-    from kizuna.chain.index.store import EventIndex
-    from kizuna.chain.signers import LocalKeySigner
-    from kizuna.db import Database
-    from kizuna.services.context import ServiceContext
-    from kizuna.services.quotas import StorageQuota
-    from kizuna.services.refusals import RefusalLimits
-    from kizuna.storage.store import open_store
-
-    chain = connect(settings.rpc_url, settings.deployment_file, timeout=settings.rpc_timeout_s)
-    if settings.chain_id is not None and settings.chain_id != chain.chain_id:
-        from kizuna.errors import WrongChain
-
-        raise WrongChain(expected=settings.chain_id, actual=chain.chain_id)
-    index_path = settings.index_path.expanduser() if settings.index_path else ":memory:"
-    index = EventIndex.for_chain(chain, index_path)
-    store = open_store(settings.store_config())
-    db = Database.open(settings.database_url)
-    anchorer = (LocalKeySigner(settings.anchorer_key.get_secret_value())
-                if settings.anchorer_key is not None else None)
-    return ServiceContext.build(chain=chain, index=index, store=store, db=db,
-                                anchor_signer=anchorer,
-                                read_inline_max_bytes=settings.read_inline_max_bytes,
-                                quota=StorageQuota(max_records=settings.max_records_per_wallet,
-                                                   max_bytes=settings.max_bytes_per_wallet),
-                                refusal_limits=RefusalLimits(
-                                    per_patient_hour=settings.refused_reads_per_patient_hour,
-                                    per_provider_hour=settings.refused_reads_per_provider_hour))
-
-
-def close_context(ctx: ServiceContext) -> None:
-    """Release what :func:`open_context` opened."""
-    ctx.store.close()
-    ctx.access.close()
-    ctx.index.index.close()
-    ctx.db.dispose()
-
-
-__all__ = ["close_context", "create_app", "open_context"]
+__all__ = ["create_app"]

@@ -10,9 +10,9 @@ import logging
 
 import uvicorn
 
-from kizuna.api.app import close_context, create_app, open_context
+from kizuna.api.app import create_app
 from kizuna.config import Settings
-from kizuna.services.context import ServiceContext
+from kizuna.services.context import ServiceContext, close_context, open_context
 
 
 def uvicorn_config(settings: Settings, *, ctx: ServiceContext | None = None,

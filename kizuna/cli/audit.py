@@ -55,7 +55,7 @@ def _auditor(kwargs: dict[str, Any], *, needs_key: bool = False) -> Iterator[Aud
     args = RoleArgs.take(kwargs)
     home, settings = settings_of(args)
     if args.local:
-        from kizuna.api.app import close_context, open_context
+        from kizuna.services.context import close_context, open_context
 
         if settings.deployment_file is None or not Path(settings.deployment_file).is_file():
             raise NotFoundError(f"no deployment file at {settings.deployment_file}: start the "

@@ -144,10 +144,10 @@ def open_session(args: RoleArgs) -> Iterator[Session]:
     home, settings = settings_of(args)
     signer = unlock(args, home)
     if args.local:
-        from kizuna.api.app import close_context, open_context
         from kizuna.chain.relayer import Relayer
         from kizuna.chain.signers import LocalKeySigner
         from kizuna.client.service import LocalService
+        from kizuna.services.context import close_context, open_context
 
         if settings.deployment_file is None or not Path(settings.deployment_file).is_file():
             raise NotFoundError(f"no deployment file at {settings.deployment_file}: start the "

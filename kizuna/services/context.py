@@ -6,26 +6,34 @@ check, key fragments, receipts, capsule cache) over them. Several contexts -- in
 in several -- may share one database: they then behave as several instances of the service
 (receipts, key fragments and records are in the database; only caches of immutable data are
 per instance).
+
+:func:`open_context` opens all of them from the :class:`~kizuna.config.Settings` (``kizuna serve``,
+``kizuna up``, the CLI's local mode) and :func:`close_context` releases them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from kizuna.access.check import AccessCheck, RecordDirectory
-from kizuna.chain.connection import Chain
+from kizuna.chain.connection import Chain, connect
 from kizuna.chain.eip712 import Eip712Domain
 from kizuna.chain.index.fresh import FreshIndex
 from kizuna.chain.index.store import EventIndex
-from kizuna.chain.signers import Signer
+from kizuna.chain.signers import LocalKeySigner, Signer
 from kizuna.db import Database
+from kizuna.errors import WrongChain
 from kizuna.proxy.capsules import CapsuleCache
 from kizuna.proxy.kfrags import KfragStore
 from kizuna.receipts.request import MAX_CLOCK_SKEW_S, proxy_domain
 from kizuna.receipts.store import ReceiptStore
 from kizuna.services.quotas import UNLIMITED, StorageQuota
 from kizuna.services.refusals import RefusalLimits, RefusalLog
-from kizuna.storage.store import ContentStore
+from kizuna.storage.store import ContentStore, open_store
+
+if TYPE_CHECKING:
+    from kizuna.config import Settings
 
 DEFAULT_INLINE_MAX_BYTES = 64 * 1024
 """Envelopes up to this size travel inside the read's answer (most FHIR resources do)."""
@@ -76,4 +84,34 @@ class ServiceContext:
                    read_inline_max_bytes=read_inline_max_bytes, quota=quota)
 
 
-__all__ = ["DEFAULT_INLINE_MAX_BYTES", "ServiceContext"]
+def open_context(settings: Settings) -> ServiceContext:
+    """Connect the chain (checked), open the event index, the content store and the database
+    the settings name, and bundle them (``ServiceContext.build``). Keys come from settings."""
+    chain = connect(settings.rpc_url, settings.deployment_file, timeout=settings.rpc_timeout_s)
+    if settings.chain_id is not None and settings.chain_id != chain.chain_id:
+        raise WrongChain(expected=settings.chain_id, actual=chain.chain_id)
+    index_path = settings.index_path.expanduser() if settings.index_path else ":memory:"
+    index = EventIndex.for_chain(chain, index_path)
+    store = open_store(settings.store_config())
+    db = Database.open(settings.database_url)
+    anchorer = (LocalKeySigner(settings.anchorer_key.get_secret_value())
+                if settings.anchorer_key is not None else None)
+    return ServiceContext.build(chain=chain, index=index, store=store, db=db,
+                                anchor_signer=anchorer,
+                                read_inline_max_bytes=settings.read_inline_max_bytes,
+                                quota=StorageQuota(max_records=settings.max_records_per_wallet,
+                                                   max_bytes=settings.max_bytes_per_wallet),
+                                refusal_limits=RefusalLimits(
+                                    per_patient_hour=settings.refused_reads_per_patient_hour,
+                                    per_provider_hour=settings.refused_reads_per_provider_hour))
+
+
+def close_context(ctx: ServiceContext) -> None:
+    """Release what :func:`open_context` opened."""
+    ctx.store.close()
+    ctx.access.close()
+    ctx.index.index.close()
+    ctx.db.dispose()
+
+
+__all__ = ["DEFAULT_INLINE_MAX_BYTES", "ServiceContext", "close_context", "open_context"]

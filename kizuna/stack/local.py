@@ -228,7 +228,7 @@ class LocalStack:
         settings = load_settings(home, config_file=self.options.config_file, **overrides)
         self.settings = settings
 
-        from kizuna.api.app import open_context
+        from kizuna.services.context import open_context
 
         self._ctx = open_context(settings)
         demo = None
@@ -343,7 +343,7 @@ class LocalStack:
             thread.join(timeout=20)
         ctx, self._ctx = self._ctx, None
         if ctx is not None:
-            from kizuna.api.app import close_context
+            from kizuna.services.context import close_context
 
             try:
                 close_context(ctx)

@@ -11,11 +11,10 @@ import pytest
 from apienv import ApiServer, ChainEnv, deploy_env, settings_for
 from participants import HttpPatient, HttpProvider, Participant, People
 
-from kizuna.api.app import close_context, open_context
 from kizuna.chain.localnode import LocalNode, free_port
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
-from kizuna.services.context import ServiceContext
+from kizuna.services.context import ServiceContext, close_context, open_context
 
 
 @pytest.fixture(scope="session")

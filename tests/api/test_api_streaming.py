@@ -15,9 +15,10 @@ from apienv import ApiServer, ChainEnv, settings_for
 from fastapi.testclient import TestClient
 from participants import HttpPatient, People, Sealed, hx
 
-from kizuna.api.app import close_context, create_app, open_context
+from kizuna.api.app import create_app
 from kizuna.chain.localnode import free_port
 from kizuna.chain.signers import LocalKeySigner
+from kizuna.services.context import close_context, open_context
 from kizuna.storage.envelope import encrypt_to
 from kizuna.types import RecordId
 
