@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from kizuna.crypto import pre
+from kizuna.crypto.commitment import commitment_of
 from kizuna.errors import IntegrityError
 from kizuna.storage.envelope import (
     EnvelopeReader,
@@ -102,14 +103,45 @@ def test_envelopes_sealed_in_python_open_in_the_web_core() -> None:
         )
         for size, rid in zip(SIZES, record_ids, strict=True)
     ]
-    answers = node(
-        [_open(e, sk, chunk) for e, chunk in zip(envelopes, [1, 7, 100, 64, 1000], strict=True)]
-    )
+    requests = [
+        _open(e, sk, chunk) for e, chunk in zip(envelopes, [1, 7, 100, 64, 1000], strict=True)
+    ]
+    for request, envelope in zip(requests, envelopes, strict=True):
+        request["commitment"] = commitment_of(envelope).hex()  # the streamed read checks it
+    answers = node(requests)
     for size, rid, answer in zip(SIZES, record_ids, answers, strict=True):
         assert answer.get("error") is None, (size, answer)
         assert answer["plaintext"] == _plaintext(size).hex(), size
         assert answer["content_type"] == CONTENT_TYPE
         assert answer["record_id"] == rid.hex()
+
+
+def test_a_wrong_commitment_is_refused_in_the_web_core_as_in_python() -> None:
+    sk = pre.UmbralSecretKey.random()
+    made = [
+        bytes(
+            encrypt_bytes(
+                _plaintext(3 * SEGMENT + 5),
+                owner_key=sk.public_key,
+                record_id=RecordId(os.urandom(32)),
+                content_type=CONTENT_TYPE,
+                segment_size=SEGMENT,
+            )
+        )
+        for _ in range(2)
+    ]
+    request = _open(made[0], sk) | {"commitment": commitment_of(made[1]).hex()}
+    [answer] = node([request])
+    reader = EnvelopeReader(made[0])
+    with pytest.raises(IntegrityError) as caught:
+        list(
+            reader.decrypt(
+                reader.header.unwrap_for_owner(sk), expected_commitment=commitment_of(made[1])
+            )
+        )
+    assert answer.get("error") == "IntegrityError", answer
+    assert answer["message"] == str(caught.value)
+    assert bytes.fromhex(answer["released"]) == _plaintext(3 * SEGMENT), "final one withheld"
 
 
 def test_envelopes_sealed_in_the_web_core_open_in_python() -> None:

@@ -94,6 +94,19 @@ test("wrong keys and tampering are integrity errors; only verified segments are 
   await assert.rejects(decryptBytes(envelope.subarray(0, 284 + 96), { ownerSecretKey: sk }), /not its final segment/);
 });
 
+test("with the expected commitment, another envelope is refused before its last segment", async () => {
+  const data = plaintext(32 * 2 + 3);
+  const envelope = await encryptBytes(data, options());
+  const other = await encryptBytes(data, options());
+  const commitment = await commitmentOf(envelope);
+  assert.deepEqual(await collect(await decryptStream(chunked(envelope, 10), sk, { expectedCommitment: commitment })), data);
+  const released: Uint8Array[] = [];
+  await assert.rejects(async () => {
+    for await (const chunk of await decryptStream(other, sk, { expectedCommitment: commitment })) released.push(chunk);
+  }, /does not match the expected commitment/);
+  assert.equal(released.length, 2, "the final segment was withheld");
+});
+
 test("bad arguments are input errors naming the field", async () => {
   await assert.rejects(encryptBytes(plaintext(1), { ...options(), contentType: "fhir" }), { name: "InputError", field: "content_type" });
   await assert.rejects(encryptBytes(plaintext(1), { ...options(), segmentSize: 8 }), { name: "InputError", field: "segment_size" });

@@ -2,7 +2,7 @@
 // answers a JSON list on stdout, using only web/src/core/envelope.ts.
 //   {op: "seal", owner_public_key, record_id, content_type, segment_size, plaintext, streamed}
 //     -> {envelope}
-//   {op: "open", owner_secret_key, envelope, chunk}
+//   {op: "open", owner_secret_key, envelope, chunk, commitment?}
 //     -> {plaintext, content_type, record_id} or {error, message}
 // "open" decrypts twice -- in memory (decryptBytes) and streamed from a ReadableStream of
 // `chunk`-byte pieces (EnvelopeReader) -- and answers an error if the two ever disagree.
@@ -45,8 +45,9 @@ async function open(request: Request): Promise<object> {
   let whole: Uint8Array | KizunaError;
   let streamed: Uint8Array | KizunaError;
   let header: { contentType: string; recordId: Uint8Array } | undefined;
+  const expectedCommitment = request.commitment ? hexToBytes(request.commitment as string) : undefined;
   try {
-    whole = await decryptBytes(envelope, { ownerSecretKey: sk });
+    whole = await decryptBytes(envelope, { ownerSecretKey: sk, expectedCommitment });
   } catch (error) {
     if (!(error instanceof KizunaError)) throw error;
     whole = error;
@@ -55,7 +56,8 @@ async function open(request: Request): Promise<object> {
   try {
     const reader = await EnvelopeReader.open(pieces(envelope, (request.chunk as number) ?? 1000));
     header = reader.header;
-    for await (const chunk of reader.decrypt(reader.header.unwrapForOwner(sk))) released.push(chunk);
+    const key = reader.header.unwrapForOwner(sk);
+    for await (const chunk of reader.decrypt(key, { expectedCommitment })) released.push(chunk);
     streamed = concatBytes(...released);
   } catch (error) {
     if (!(error instanceof KizunaError)) throw error;

@@ -12,6 +12,7 @@
 // after its tag verified, and the final one only once the end of the stream was seen.
 
 import * as umbral from "@nucypher/umbral-pre";
+import { sha256 } from "@noble/hashes/sha2";
 import { bufferSource, concatBytes, equalBytes, asciiBytes, type Bytes } from "./bytes.ts";
 import { EnvelopeFormatError, InputError, IntegrityError } from "./errors.ts";
 import { hkdfSha256 } from "./kdf.ts";
@@ -521,21 +522,32 @@ export class EnvelopeReader {
     return new EnvelopeReader(await parseHeader(reader), reader);
   }
 
-  async *decrypt(key: DataKey): AsyncGenerator<Bytes> {
+  /** Verified plaintext, segment by segment. With `expectedCommitment` (the on-chain one), the
+   * SHA-256 of the whole envelope must match too, checked before the final segment is released
+   * (incremental SHA-256 from @noble/hashes: WebCrypto has no streaming digest). */
+  async *decrypt(key: DataKey, options: { expectedCommitment?: Uint8Array } = {}): AsyncGenerator<Bytes> {
     if (this.#started) throw new Error("an EnvelopeReader decrypts once");
     this.#started = true;
     const reader = this.#reader;
     try {
       const header = this.header;
       const aes = await openAes(header, key);
+      const expected = options.expectedCommitment;
+      const hasher = expected ? sha256.create().update(header.raw) : undefined;
       const stride = header.segmentSize + TAG_SIZE;
       let current = await reader.read(stride);
       if (!current.length) throw new IntegrityError("truncated: the envelope has a header but no segments");
       for (let index = 0; ; index++) {
         if (index >= MAX_SEGMENTS) throw new IntegrityError(`more than ${MAX_SEGMENTS} segments`);
+        hasher?.update(current);
         const following = current.length < stride ? new Uint8Array(0) : await reader.read(stride);
         const last = following.length === 0;
-        yield await openSegment(aes, header, current, index, last);
+        const plaintext = await openSegment(aes, header, current, index, last);
+        if (last && hasher && expected && !equalBytes(hasher.digest(), expected)) {
+          plaintext.fill(0);
+          throw new IntegrityError("the envelope does not match the expected commitment (another envelope, or altered)");
+        }
+        yield plaintext;
         if (last) return;
         current = following;
       }
@@ -546,17 +558,27 @@ export class EnvelopeReader {
 }
 
 /** The owner's shortcut: parse, unwrap the data key with `ownerSecretKey`, stream plaintext. */
-export async function decryptStream(source: ByteSource, ownerSecretKey: umbral.SecretKey): Promise<AsyncGenerator<Bytes>> {
+export async function decryptStream(
+  source: ByteSource,
+  ownerSecretKey: umbral.SecretKey,
+  options: { expectedCommitment?: Uint8Array } = {},
+): Promise<AsyncGenerator<Bytes>> {
   const reader = await EnvelopeReader.open(source);
-  return reader.decrypt(reader.header.unwrapForOwner(ownerSecretKey));
+  return reader.decrypt(reader.header.unwrapForOwner(ownerSecretKey), options);
 }
 
-export type OpenOptions = { key: DataKey } | { ownerSecretKey: umbral.SecretKey };
+export type OpenOptions = ({ key: DataKey } | { ownerSecretKey: umbral.SecretKey }) & {
+  /** The on-chain commitment: the envelope's SHA-256 must match it, checked first. */
+  expectedCommitment?: Uint8Array;
+};
 
 /** Decrypt an envelope held in memory into one buffer. Every segment is verified before the
  * buffer is returned; on failure it is wiped and an `IntegrityError` thrown. */
 export async function decryptBytes(envelope: Uint8Array, options: OpenOptions): Promise<Bytes> {
   const header = await readHeader(envelope.subarray(0, MAX_PREAMBLE_SIZE));
+  if (options.expectedCommitment && !equalBytes(await commitmentOf(envelope), options.expectedCommitment)) {
+    throw new IntegrityError("the envelope does not match the expected commitment (another envelope, or altered)");
+  }
   const key = "key" in options ? options.key : header.unwrapForOwner(options.ownerSecretKey);
   const aes = await openAes(header, key);
   const body = envelope.subarray(header.size);
