@@ -22,11 +22,11 @@ from typing import Any, NoReturn, Protocol, Self, runtime_checkable
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
-from eth_keys.exceptions import BadSignature
 from eth_utils.address import is_address, to_checksum_address
 
 from kizuna.chain.eip712 import TypedData
 from kizuna.errors import InputError, SignerError
+from kizuna.signatures import recover_signable
 from kizuna.types import Address
 
 TxHash = bytes
@@ -211,12 +211,13 @@ def _signature_bytes(signature: str | bytes) -> bytes:
 
 
 def recover_typed_data_signer(typed: TypedData, signature: str | bytes) -> Address:
-    """The address that signed ``typed`` (EIP-712), or :class:`SignerError` when malformed."""
+    """The address that signed ``typed`` (EIP-712), or :class:`SignerError` when malformed
+    (the rule of :mod:`kizuna.signatures`: high-s and unrecoverable ones too)."""
     raw = _signature_bytes(signature)
     try:
-        return to_checksum_address(Account.recover_message(typed.signable(), signature=raw))
-    except (ValueError, TypeError, BadSignature) as exc:  # BadSignature: r, s recover no key
-        raise SignerError(f"malformed signature: {exc}") from None
+        return recover_signable(typed.signable(), raw)
+    except InputError as exc:
+        raise SignerError(f"malformed signature: {exc.reason}") from None
 
 
 __all__ = [

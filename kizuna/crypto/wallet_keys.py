@@ -35,14 +35,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eth_account import Account
 from eth_account.messages import SignableMessage, encode_typed_data
-from eth_keys.exceptions import BadSignature
 from eth_utils.address import is_address, to_checksum_address
-from eth_utils.crypto import keccak
 
 from kizuna.crypto.pre import UmbralPublicKey, UmbralSecretKey, UmbralSigner
 from kizuna.crypto.scopes import ScopeKey
 from kizuna.crypto.secret import Secret
 from kizuna.errors import InputError, KeyDerivationError
+from kizuna.signatures import recover_signable, signable_digest
 from kizuna.types import Address, ScopeId
 
 DOMAIN_NAME = "Kizuna"
@@ -204,8 +203,8 @@ def derive_wallet_keys(
         s, v = SECP256K1_ORDER - s, v ^ 1
     canonical = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([27 + v])
     try:
-        recovered = Account.recover_message(_signable(checksummed, domain), signature=canonical)
-    except (ValueError, TypeError, BadSignature) as error:  # BadSignature: r, s recover no key
+        recovered = recover_signable(_signable(checksummed, domain), canonical)
+    except InputError as error:  # canonical is low-s: only "recovers to no key" is left
         raise KeyDerivationError(f"signature does not recover to any account: {error}") from None
     if recovered != checksummed:
         raise KeyDerivationError(
@@ -264,8 +263,7 @@ def derive_scope_delegating_key(decrypting_key: UmbralSecretKey, scope_id: Scope
 
 def key_derivation_digest(*, account: str, domain: KeyDerivationDomain) -> bytes:
     """The 32-byte EIP-712 digest the wallet signs (for test vectors and debugging)."""
-    signable = _signable(account, domain)
-    return bytes(keccak(b"\x19" + signable.version + signable.header + signable.body))
+    return signable_digest(_signable(account, domain))
 
 
 def _split_signature(signature: bytes) -> tuple[int, int, int]:

@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
-from eth_keys.exceptions import BadSignature
 from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select
 
 from kizuna.chain.eip712 import Eip712Domain, TypedData
@@ -57,6 +56,7 @@ from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.db import Database
 from kizuna.db import schema as t
 from kizuna.errors import AccessDenied, ConflictError, InputError
+from kizuna.signatures import recover_signable
 from kizuna.types import Address, ScopeId, checksum_address
 
 SCOPE_KEYS_FIELDS: tuple[tuple[str, str], ...] = (
@@ -150,12 +150,7 @@ class KfragStore:
         typed = scope_keys_typed_data(self.domain, patient=patient, scope_id=scope_id,
                                       delegating_key=delegating_key, verifying_key=verifying_key,
                                       epoch=epoch)
-        if not isinstance(signature, bytes | bytearray) or len(signature) != 65:
-            raise InputError("signature", "must be 65 bytes (r, s, v)")
-        try:
-            signer = Account.recover_message(typed.signable(), signature=bytes(signature))
-        except (ValueError, TypeError, BadSignature):  # BadSignature: r, s recover no key
-            raise InputError("signature", "does not recover to any address") from None
+        signer = recover_signable(typed.signable(), signature)
         if signer != patient:
             raise AccessDenied(f"the scope keys statement is signed by {signer}, not by the "
                                f"patient {patient}")

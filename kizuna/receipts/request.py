@@ -26,8 +26,9 @@ The receipt leaf, verifiable on-chain with ``AccessLog.verifyReceipt`` (OpenZepp
 The hot path does not go through ``eth_account.encode_typed_data`` (about 1 ms): the digest is
 computed from the cached domain separator and a fixed-layout struct hash (keccak from
 :mod:`kizuna.crypto.merkle`, C when safe-pysha3 is there), and the signer is recovered with
-coincurve. :meth:`ReadRequest.typed_data` gives the same digest the slow,
-general way (a test pins that they agree) and the document a wallet signs.
+:func:`kizuna.signatures.recover_address` (coincurve). :meth:`ReadRequest.typed_data`
+gives the same digest the slow, general way (a test pins that they agree) and the document a
+wallet signs.
 """
 
 from __future__ import annotations
@@ -39,14 +40,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from coincurve import PublicKey
 from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from kizuna.chain.eip712 import Eip712Domain, TypedData
 from kizuna.crypto.merkle import keccak, leaf_hash
 from kizuna.errors import AccessDenied, InputError
-from kizuna.types import Address, RecordId, checked_address, checked_bytes32, checksum_address
+from kizuna.signatures import UnrecoverableSignature, recover_address
+from kizuna.types import Address, RecordId, checked_address, checked_bytes32
 
 PROXY_DOMAIN_NAME = "Kizuna Proxy"
 PROXY_DOMAIN_VERSION = "1"
@@ -68,9 +69,6 @@ READ_RECEIPT_TYPE = (
     "uint64 issuedAt,bytes32 signatureHash,uint64 servedAt,uint64 headBlock)"
 )
 READ_RECEIPT_TYPEHASH = keccak(READ_RECEIPT_TYPE.encode())
-
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_HALF_N = _SECP256K1_N // 2
 
 
 class StaleRequest(AccessDenied):
@@ -205,24 +203,10 @@ class ReadRequest:
 
 def recover_signer(request: ReadRequest, signature: bytes, domain: Eip712Domain) -> Address:
     """The address that signed ``request`` (``InputError`` for a malformed signature)."""
-    if not isinstance(signature, bytes | bytearray) or len(signature) != 65:
-        raise InputError("signature", "must be 65 bytes (r, s, v)")
-    r = int.from_bytes(signature[:32], "big")
-    s = int.from_bytes(signature[32:64], "big")
-    v = signature[64]
-    if v in (27, 28):
-        v -= 27
-    if v not in (0, 1):
-        raise InputError("signature", f"v must be 27 or 28 (or 0, 1), got {signature[64]}")
-    if not (0 < r < _SECP256K1_N and 0 < s <= _HALF_N):
-        raise InputError("signature", "r or s out of range (high-s signatures are refused)")
     try:
-        key = PublicKey.from_signature_and_message(
-            bytes(signature[:64]) + bytes([v]), request.digest(domain), hasher=None)
-    except ValueError:
+        return recover_address(request.digest(domain), signature)
+    except UnrecoverableSignature:
         raise WrongSigner("the signature does not recover to any address") from None
-    raw = key.format(compressed=False)[1:]
-    return checksum_address("0x" + keccak(raw)[-20:].hex())
 
 
 def verify_request(request: ReadRequest, signature: bytes, domain: Eip712Domain, *,

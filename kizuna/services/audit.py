@@ -21,8 +21,8 @@ against what the service's database and content store claim:
 Each returns a :class:`CheckReport` (counts, and every :class:`Finding` with what failed and
 why). :func:`audit` runs the three. The hot path of (1) is written for 100,000 receipts in a
 few seconds: leaves and EIP-712 digests are hashed with fixed layouts (the constants come from
-:mod:`kizuna.receipts.request`; a test pins that both paths agree) and signers are recovered
-with coincurve directly.
+:mod:`kizuna.receipts.request`; a test pins that both paths agree) and signers are checked
+by :class:`kizuna.signatures.SignerCheck`.
 """
 
 from __future__ import annotations
@@ -38,10 +38,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from coincurve import PublicKey
-from coincurve._libsecp256k1 import ffi as _ffi
-from coincurve._libsecp256k1 import lib as _lib
-from coincurve.context import GLOBAL_CONTEXT
 from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 
@@ -52,13 +48,14 @@ from kizuna.crypto.commitment import CommitmentHasher
 from kizuna.crypto.merkle import MerkleTree, keccak
 from kizuna.crypto.merkle import verify as verify_proof
 from kizuna.db import schema
-from kizuna.errors import ChainError, ContentNotFound, StorageError
+from kizuna.errors import ChainError, ContentNotFound, InputError, StorageError
 from kizuna.receipts.request import (
     MAX_CLOCK_SKEW_S,
     READ_RECEIPT_TYPEHASH,
     READ_REQUEST_TYPEHASH,
     proxy_domain,
 )
+from kizuna.signatures import SignerCheck, UnrecoverableSignature
 from kizuna.storage.unixfs import ContentIntegrityError
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 
@@ -67,7 +64,6 @@ if TYPE_CHECKING:
     from kizuna.db import Database
     from kizuna.storage.store import ContentStore
 
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 STALE_HEAD_SLACK_S = 15
 """A revocation mined this many seconds (block time) or more before a read was served must be
@@ -667,44 +663,24 @@ def _word(address_hex: str) -> bytes:
 
 
 class _Signatures:
-    """Checks that EIP-712 digests are signed by given addresses, fast.
-
-    The first signature of each address is *recovered* (coincurve) and the recovered key's
-    address compared; the key is then kept and every later signature of that address is
-    *verified* against it (libsecp256k1's ``ecdsa_verify`` on the compact signature, ~15 %
-    cheaper than a recovery and no key object per call). Both accept exactly what
-    ``ecrecover`` + an address comparison accept for low-s signatures (high-s are refused, as
-    the service refuses them).
-    """
+    """Checks that EIP-712 digests are signed by given addresses, fast: the rule and the
+    cached-key fast path are :class:`kizuna.signatures.SignerCheck`'s; this turns its
+    answers into finding text."""
 
     def __init__(self) -> None:
-        self._keys: dict[str, Any] = {}
-        self._parsed = _ffi.new("secp256k1_ecdsa_signature *")
+        self._check = SignerCheck()
 
     def problem(self, signature: bytes, digest: bytes, address: str) -> str | None:
-        if len(signature) != 65:
-            return f"signature is {len(signature)} bytes, not 65"
-        v = signature[64]
-        v = v - 27 if v in (27, 28) else v
-        s = int.from_bytes(signature[32:64], "big")
-        if v not in (0, 1) or not 0 < s <= _SECP256K1_N // 2:
-            return "malformed signature (v or s out of range)"
-        key = self._keys.get(address)
-        if key is not None:
-            ctx = GLOBAL_CONTEXT.ctx
-            if (_lib.secp256k1_ecdsa_signature_parse_compact(ctx, self._parsed, signature[:64])
-                    and _lib.secp256k1_ecdsa_verify(ctx, self._parsed, digest, key.public_key)):
-                return None
+        expected = bytes.fromhex(address[2:])
         try:
-            recovered = PublicKey.from_signature_and_message(signature[:64] + bytes([v]),
-                                                             digest, hasher=None)
-        except ValueError:
+            signer = self._check.signer(digest, signature, expected)
+        except UnrecoverableSignature:
             return "the signature recovers to no key"
-        signer = keccak(recovered.format(compressed=False)[1:])[12:]
-        if signer != bytes.fromhex(address[2:]):
+        except InputError as error:
+            return f"malformed signature ({error.reason})"
+        if signer != expected:
             return (f"signed by {to_checksum_address(signer)}, not by the provider "
                     f"{to_checksum_address(address)}")
-        self._keys[address] = recovered
         return None
 
 

@@ -26,8 +26,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from eth_account import Account
-from eth_keys.exceptions import BadSignature
 from sqlalchemy import (
     select,
 )
@@ -53,6 +51,7 @@ from kizuna.services.records import (
     EnvelopeIntake,
     envelope_chunks,
 )
+from kizuna.signatures import recover_signable
 from kizuna.storage.store import ContentStream
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 
@@ -150,8 +149,8 @@ class InboxKey:
                 str(statement.message.get("publicKey", "")), field="statement.publicKey")
             expected = inbox_key_typed_data(domain, patient=who,
                                             public_key=signed_key.to_bytes())
-            signer = Account.recover_message(expected.signable(), signature=self.signature)
-        except (ValueError, TypeError, InputError, BadSignature):
+            signer = recover_signable(expected.signable(), self.signature)
+        except InputError:
             raise UntrustedKey(f"the inbox key statement of {who} carries no valid key or "
                                "signature") from None
         if signer != who:
@@ -168,9 +167,8 @@ class InboxKey:
         """``AccessDenied`` unless the statement is signed by the patient (checked by senders:
         the service could otherwise hand out a key of its own)."""
         try:
-            signer = Account.recover_message(self.statement.signable(),
-                                             signature=self.signature)
-        except (ValueError, TypeError, BadSignature):  # BadSignature: r, s recover no key
+            signer = recover_signable(self.statement.signable(), self.signature)
+        except InputError:
             raise AccessDenied(f"the inbox key of {self.patient} carries no valid "
                                "signature") from None
         if signer != self.patient:
