@@ -66,6 +66,7 @@ from kizuna.receipts.request import (
     recover_signer,
 )
 from kizuna.services import audit
+from kizuna.services.audit import receipts as audit_receipts
 from kizuna.types import RecordId, ScopeId
 
 TARGET_S = 10.0
@@ -179,7 +180,8 @@ def _per_receipt_check(setup: Setup, rows: list[audit.ReceiptRow],
                             head_block=row.head_block) == row.leaf
         assert recover_signer(request, row.signature, domain) == row.provider
     general = (time.process_time() - started) / len(chosen)
-    fast = audit._FastReceipts(setup.chain.chain_id, setup.chain.deployment.addresses["AccessLog"])
+    fast = audit_receipts._FastReceipts(setup.chain.chain_id,
+                                        setup.chain.deployment.addresses["AccessLog"])
     started = time.process_time()
     for row in chosen:
         leaf, fields, signature = fast.check(row)

@@ -1,0 +1,254 @@
+"""The chain's history, replayed from Kizuna's events: the grant slots, revokeAlls and
+emergency accesses (``hasAccess`` at any block), records, anchors and the provider registry."""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from eth_utils.address import to_checksum_address
+
+from kizuna.chain.index import EventIndex
+from kizuna.chain.index.events import DecodedEvent, EventDecoder
+from kizuna.chain.transactions import node_errors
+from kizuna.services.audit.entries import AuditEntry, event_entry
+from kizuna.types import Address, ScopeId
+
+if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
+
+
+@dataclass(frozen=True, slots=True)
+class GrantState:
+    """What ``(patient, provider, scope)``'s grant slot held after one event."""
+
+    block_number: int
+    log_index: int
+    tx_hash: bytes
+    expires_at: int | None
+    """``None``: cleared by ``revoke``."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessAt:
+    """The ledger's answer to ``hasAccess`` at one block, rebuilt from the event history."""
+
+    allowed: bool
+    via: str
+    """``"grant"``, ``"emergency"``, or ``""`` when denied."""
+    reason: str
+    """Why it was allowed or denied (which event, which block)."""
+    grant: GrantState | None = None
+
+
+_REGISTRY_STATES: Mapping[str, bool] = {
+    "ProviderAdded": True, "ProviderSuspended": False, "ProviderReinstated": True,
+}
+"""Registry events and the provider's ``active`` flag after each."""
+
+
+class ChainHistory:
+    """Every Kizuna event of a deployment, decoded, in chain order, with block times.
+
+    Build with :meth:`from_index` (an index the service keeps: synced to the head first) or
+    :meth:`from_chain` (``eth_getLogs`` from the deploy block into a fresh in-memory index: no
+    cache trusted). Block timestamps come from the node (``eth_getBlockByNumber``, cached).
+    """
+
+    def __init__(self, chain: Chain, events: Sequence[DecodedEvent], head_block: int) -> None:
+        self.chain = chain
+        self.events = list(events)
+        self.head_block = head_block
+        self._times: dict[int, int] = {}
+        self._grants: dict[tuple[str, str, bytes], list[GrantState]] = defaultdict(list)
+        self._revoke_all: dict[tuple[str, str], list[tuple[int, bytes]]] = defaultdict(list)
+        self._emergency: dict[tuple[str, str], list[tuple[int, int, int, bytes]]] = (
+            defaultdict(list))
+        self.records: dict[bytes, DecodedEvent] = {}
+        self.superseded: dict[bytes, DecodedEvent] = {}
+        self.anchors: dict[bytes, DecodedEvent] = {}
+        self._registry: dict[str, list[tuple[int, bool]]] = defaultdict(list)
+        self._replay()
+
+    # -- building ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_index(cls, chain: Chain, index: EventIndex) -> ChainHistory:
+        """The history in ``index`` (synced to the node's head first)."""
+        head = index.sync()
+        return cls(chain, list(_raw_events(index)), head.number)
+
+    @classmethod
+    def from_chain(cls, chain: Chain) -> ChainHistory:
+        """The history read from the node's logs now, through a fresh in-memory index."""
+        with EventIndex.for_chain(chain, ":memory:") as index:
+            return cls.from_index(chain, index)
+
+    def _replay(self) -> None:
+        for e in self.events:
+            a = e.args
+            if e.contract == "ConsentLedger":
+                if e.name == "AccessGranted":
+                    self._grants[(a["patient"], a["provider"], bytes(a["scopeId"]))].append(
+                        GrantState(e.block_number, e.log_index, e.tx_hash, int(a["expiresAt"])))
+                elif e.name == "AccessGrantedBatch":
+                    for scope in a["scopeIds"]:
+                        self._grants[(a["patient"], a["provider"], bytes(scope))].append(
+                            GrantState(e.block_number, e.log_index, e.tx_hash,
+                                       int(a["expiresAt"])))
+                elif e.name == "AccessRevoked":
+                    self._grants[(a["patient"], a["provider"], bytes(a["scopeId"]))].append(
+                        GrantState(e.block_number, e.log_index, e.tx_hash, None))
+                elif e.name == "AllAccessRevoked":
+                    pair = (a["patient"], a["provider"])
+                    self._revoke_all[pair].append((e.block_number, e.tx_hash))
+                    self._emergency[pair].append((e.block_number, e.log_index, 0, e.tx_hash))
+                elif e.name == "EmergencyAccessOpened":
+                    self._emergency[(a["patient"], a["provider"])].append(
+                        (e.block_number, e.log_index, int(a["until"]), e.tx_hash))
+                elif e.name == "EmergencyAccessClosed":
+                    self._emergency[(a["patient"], a["provider"])].append(
+                        (e.block_number, e.log_index, 0, e.tx_hash))
+                elif e.name == "RecordRegistered":
+                    self.records[bytes(a["recordId"])] = e
+                elif e.name == "RecordSuperseded":
+                    self.superseded[bytes(a["oldRecordId"])] = e
+            elif e.contract == "AccessLog" and e.name == "ReceiptRootAnchored":
+                self.anchors[bytes(a["root"])] = e
+            elif e.contract == "ProviderRegistry" and e.name in _REGISTRY_STATES:
+                self._registry[a["provider"]].append((e.block_number, _REGISTRY_STATES[e.name]))
+
+    # -- block times -------------------------------------------------------------------------
+
+    def block_time(self, number: int) -> int:
+        """The timestamp of block ``number`` (asked once per block)."""
+        known = self._times.get(number)
+        if known is None:
+            with node_errors(self.chain.decoder):  # a node gone away: NodeUnreachable (503)
+                known = int(self.chain.w3.eth.get_block(number)["timestamp"])
+            self._times[number] = known
+        return known
+
+    # -- the access rule at a block ----------------------------------------------------------
+
+    def access_at(self, patient: Address, provider: Address, scope_id: ScopeId,
+                  block_number: int) -> AccessAt:
+        """``hasAccess(patient, provider, scope)`` as the ledger answered at ``block_number``.
+
+        The state after every event of blocks ``<= block_number``, at that block's timestamp:
+        a stored grant with ``expiresAt > t`` made in a block strictly after the pair's last
+        ``revokeAll`` (same block: revokeAll wins), or an emergency access open until ``> t``.
+        """
+        now = self.block_time(block_number)
+        pair = (patient, provider)
+        grant: GrantState | None = None
+        states = self._grants.get((patient, provider, bytes(scope_id)), [])
+        at = bisect.bisect_right([s.block_number for s in states], block_number)
+        if at:
+            grant = states[at - 1]
+        revokes = [b for b, _ in self._revoke_all.get(pair, []) if b <= block_number]
+        revoked_all = revokes[-1] if revokes else 0
+        emergencies = [x for x in self._emergency.get(pair, []) if x[0] <= block_number]
+        emergency_until = emergencies[-1][2] if emergencies else 0
+        if grant is not None and grant.expires_at is not None:
+            if grant.expires_at <= now:
+                reason = (f"grant of block {grant.block_number} expired at {grant.expires_at} "
+                          f"(block time {now})")
+            elif grant.block_number <= revoked_all:
+                reason = (f"grant of block {grant.block_number} was ended by revokeAll in "
+                          f"block {revoked_all}")
+            else:
+                return AccessAt(True, "grant", f"grant of block {grant.block_number} live "
+                                f"until {grant.expires_at}", grant)
+        elif grant is not None:
+            reason = f"grant revoked in block {grant.block_number}"
+        else:
+            reason = "no grant was ever made for this scope"
+        if emergency_until > now:
+            return AccessAt(True, "emergency", f"emergency access open until {emergency_until}",
+                            grant)
+        return AccessAt(False, "", reason, grant)
+
+    def provider_at(self, provider: Address, block_number: int) -> bool | None:
+        """The provider's registry status after block ``block_number``: ``None`` when not
+        registered yet, else whether it was active (not suspended)."""
+        states = [active for block, active in self._registry.get(provider, [])
+                  if block <= block_number]
+        return states[-1] if states else None
+
+    def denials_between(self, patient: Address, provider: Address, scope_id: ScopeId,
+                        after_block: int, until_time: int) -> list[tuple[int, bytes]]:
+        """Revokes / revokeAlls / emergency closes of the pair after ``after_block`` in blocks
+        whose time is at most ``until_time``: (block, tx hash) of each."""
+        found: list[tuple[int, bytes]] = []
+        for state in self._grants.get((patient, provider, bytes(scope_id)), []):
+            if state.expires_at is None and state.block_number > after_block:
+                found.append((state.block_number, state.tx_hash))
+        for block, tx in self._revoke_all.get((patient, provider), []):
+            if block > after_block:
+                found.append((block, tx))
+        return [(b, tx) for b, tx in sorted(found) if self.block_time(b) <= until_time]
+
+    def grant_history(self) -> Iterator[tuple[tuple[str, str, bytes], list[GrantState]]]:
+        """Every (patient, provider, scope) with its grant slot's states, in chain order."""
+        yield from self._grants.items()
+
+    def revoke_all_blocks(self, patient: str, provider: str) -> list[tuple[int, bytes]]:
+        return list(self._revoke_all.get((patient, provider), []))
+
+    # -- the log -----------------------------------------------------------------------------
+
+    def entries(self, *, patient: str | None = None, provider: str | None = None,
+                since: int | None = None, until: int | None = None) -> list[AuditEntry]:
+        """The decoded log, oldest first, for a patient and/or a provider and/or a time range
+        (``since <= time <= until``, block timestamps)."""
+        want_patient = to_checksum_address(patient) if patient else None
+        want_provider = to_checksum_address(provider) if provider else None
+        out: list[AuditEntry] = []
+        for e in self.events:
+            # filter on the arguments first: block times are asked only for what is kept
+            if want_patient is not None and e.args.get("patient") != want_patient:
+                continue
+            if want_provider is not None and want_provider not in (
+                    e.args.get(k) for k in ("provider", "guardian", "closedBy", "actor",
+                                            "anchoredBy")):
+                continue
+            entry = event_entry(e, self.block_time)
+            if entry is None:
+                continue
+            if since is not None and entry.time < since:
+                continue
+            if until is not None and entry.time > until:
+                continue
+            out.append(entry)
+        return out
+
+
+def _raw_events(index: EventIndex) -> Iterator[DecodedEvent]:
+    """Every raw log the index holds, decoded with *all* arguments, in chain order."""
+    decoder = EventDecoder(index.source.contracts)
+    with index._lock:  # the index's connection is shared; hold its lock while reading
+        rows = index.db.execute(
+            "SELECT block_number, log_index, block_hash, tx_hash, address, topics, data "
+            "FROM raw_logs ORDER BY block_number, log_index").fetchall()
+    for block_number, log_index, block_hash, tx_hash, address, topics, data in rows:
+        raw = bytes(topics)
+        decoded = decoder.decode_raw({
+            "address": address, "topics": [raw[i:i + 32] for i in range(0, len(raw), 32)],
+            "data": bytes(data), "blockNumber": int(block_number),
+            "blockHash": bytes(block_hash), "transactionHash": bytes(tx_hash),
+            "logIndex": int(log_index),
+        })
+        if decoded is not None:
+            yield decoded
+
+
+def load_history(chain: Chain, *, index: EventIndex | None = None,
+                 from_chain: bool = False) -> ChainHistory:
+    """:meth:`ChainHistory.from_chain` when asked (or without an index), else from ``index``."""
+    if from_chain or index is None:
+        return ChainHistory.from_chain(chain)
+    return ChainHistory.from_index(chain, index)

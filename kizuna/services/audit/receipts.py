@@ -1,0 +1,308 @@
+"""Check 1: every read receipt is under a root anchored in ``AccessLog``, intact, and signed
+by its provider."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from eth_utils.address import to_checksum_address
+from sqlalchemy import select
+
+from kizuna.crypto.merkle import MerkleTree, keccak
+from kizuna.crypto.merkle import verify as verify_proof
+from kizuna.db import schema
+from kizuna.errors import InputError
+from kizuna.receipts.request import (
+    READ_RECEIPT_TYPEHASH,
+    READ_REQUEST_TYPEHASH,
+    proxy_domain,
+)
+from kizuna.services.audit.history import ChainHistory
+from kizuna.services.audit.report import CheckReport, Finding, hex_of
+from kizuna.services.audit.stored import ReceiptRow, gc_paused, load_receipts
+from kizuna.signatures import SignerCheck, UnrecoverableSignature
+
+if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
+    from kizuna.db import Database
+
+
+def _word(address_hex: str) -> bytes:
+    return bytes(12) + bytes.fromhex(address_hex[2:])
+
+
+class _Signatures:
+    """Checks that EIP-712 digests are signed by given addresses, fast: the rule and the
+    cached-key fast path are :class:`kizuna.signatures.SignerCheck`'s; this turns its
+    answers into finding text."""
+
+    def __init__(self) -> None:
+        self._check = SignerCheck()
+
+    def problem(self, signature: bytes, digest: bytes, address: str) -> str | None:
+        expected = bytes.fromhex(address[2:])
+        try:
+            signer = self._check.signer(digest, signature, expected)
+        except UnrecoverableSignature:
+            return "the signature recovers to no key"
+        except InputError as error:
+            return f"malformed signature ({error.reason})"
+        if signer != expected:
+            return (f"signed by {to_checksum_address(signer)}, not by the provider "
+                    f"{to_checksum_address(address)}")
+        return None
+
+
+class _FastReceipts:
+    """Leaf, EIP-712 digest and signer of a receipt with fixed layouts (see the module doc)."""
+
+    def __init__(self, chain_id: int, access_log: str) -> None:
+        self.separator = proxy_domain(chain_id=chain_id,
+                                      access_log=to_checksum_address(access_log)).separator()
+        self.signatures = _Signatures()
+
+    def check(self, receipt: ReceiptRow) -> tuple[bytes | None, str | None, str | None]:
+        """(recomputed leaf, field problem, signature problem) of one receipt."""
+        m = receipt.signed
+        if m is None:
+            return None, "the signed request JSON is unreadable or malformed", None
+        problems = []
+        if m.provider.lower() != receipt.provider.lower():
+            problems.append(f"provider column {receipt.provider} ≠ signed {m.provider}")
+        if m.patient.lower() != receipt.patient.lower():
+            problems.append(f"patient column {receipt.patient} ≠ signed {m.patient}")
+        if m.record_id != receipt.record_id:
+            problems.append("record_id column differs from the signed recordId")
+        if m.request_id != receipt.request_id:
+            problems.append("request_id column differs from the signed requestId")
+        signature = receipt.signature
+        head = _word(m.provider) + _word(m.patient) + m.record_id + m.request_id \
+            + m.issued_at.to_bytes(32, "big")
+        leaf = keccak(keccak(
+            READ_RECEIPT_TYPEHASH + head + keccak(signature)
+            + receipt.served_at.to_bytes(32, "big") + receipt.head_block.to_bytes(32, "big")))
+        digest = keccak(b"\x19\x01" + self.separator + keccak(READ_REQUEST_TYPEHASH + head))
+        return (leaf, "; ".join(problems) or None,
+                self.signatures.problem(signature, digest, m.provider.lower()))
+
+
+def verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
+                    onchain_sample: int = 8, all_proofs: bool = True,
+                    receipts: Sequence[ReceiptRow] | None = None,
+                    seed: int | None = None) -> CheckReport:
+    """Check 1: every receipt is under an anchored root, intact, and signed by its provider.
+
+    ``onchain_sample`` random receipts of the batches that passed are also proven through
+    ``AccessLog.verifyReceipt`` (one ``eth_call`` each). ``all_proofs=False`` skips the
+    per-receipt Python proofs: the root rebuilt from every recomputed leaf and equal to the
+    anchored one already covers each leaf (the benchmark reports both).
+    """
+    with gc_paused():
+        return _verify_receipts(chain, database, history, onchain_sample=onchain_sample,
+                                all_proofs=all_proofs, receipts=receipts, seed=seed)
+
+
+class _Run:
+    """What one run of check 1 found so far: the findings, the receipts that failed, the
+    recomputed leaves and the counters of the report."""
+
+    def __init__(self) -> None:
+        self.failures: list[Finding] = []
+        self.bad: set[int] = set()
+        self.leaves: dict[int, bytes] = {}
+        self.proofs_checked = self.late = self.batch_of_checked = 0
+
+    def fail(self, check: str, subject: bytes, reason: str, seq: int | None = None) -> None:
+        self.failures.append(Finding(check, hex_of(subject), reason))
+        if seq is not None:
+            self.bad.add(seq)
+
+
+_Anchored = tuple[bytes, MerkleTree, list[ReceiptRow]]
+
+
+def _verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
+                     onchain_sample: int, all_proofs: bool,
+                     receipts: Sequence[ReceiptRow] | None,
+                     seed: int | None) -> CheckReport:
+    rows = list(receipts) if receipts is not None else load_receipts(database)
+    run = _Run()
+    _check_rows(run, rows, _FastReceipts(chain.chain_id,
+                                         chain.deployment.addresses["AccessLog"]))
+    batches: dict[bytes, list[ReceiptRow]] = defaultdict(list)
+    unanchored: list[ReceiptRow] = []
+    for r in rows:
+        if r.batch_root is None:
+            unanchored.append(r)
+        else:
+            batches[r.batch_root].append(r)
+    anchored_ok: list[_Anchored] = []
+    for root, members in batches.items():
+        tree = _check_batch(run, chain, history, root, members, all_proofs=all_proofs)
+        if tree is not None:
+            anchored_ok.append((root, tree, members))
+    _check_missing_batches(run, history, set(batches))
+    _check_recorded_anchors(run, database, history)
+    pending = _check_unanchored(run, history, batches, unanchored)
+    sampled = _check_onchain_sample(run, chain, anchored_ok, onchain_sample, seed)
+    checked = len(rows)
+    return CheckReport(
+        name="receipts", checked=checked, passed=checked - len(run.bad) - pending,
+        failures=tuple(run.failures),
+        counts={"batches": len(batches), "anchored_batches": len(history.anchors),
+                "pending": pending, "late": run.late, "proofs_checked": run.proofs_checked,
+                "onchain_proofs_checked": sampled, "batch_of_checked": run.batch_of_checked},
+    )
+
+
+def _check_rows(run: _Run, rows: Sequence[ReceiptRow], fast: _FastReceipts) -> None:
+    """Each receipt alone: readable, its columns the signed fields, signed by its provider,
+    its stored leaf the hash of its fields."""
+    for r in rows:
+        leaf, field_problem, signature_problem = fast.check(r)
+        if leaf is None:
+            run.fail("receipt.request", r.request_id, field_problem or "unreadable", r.seq)
+            continue
+        run.leaves[r.seq] = leaf
+        if field_problem:
+            run.fail("receipt.fields", r.request_id, field_problem, r.seq)
+        if signature_problem:
+            run.fail("receipt.signature", r.request_id, signature_problem, r.seq)
+        if leaf != r.leaf:
+            run.fail("receipt.leaf", r.request_id, "the stored leaf is not the hash of the "
+                     "stored receipt fields (receipt altered)", r.seq)
+
+
+def _check_batch(run: _Run, chain: Chain, history: ChainHistory, root: bytes,
+                 members: list[ReceiptRow], *, all_proofs: bool) -> MerkleTree | None:
+    """One batch against its anchor: the contract's record, indices, count, the rebuilt
+    root, the time range and (``all_proofs``) every proof. The tree when the root holds."""
+    members.sort(key=lambda x: (x.leaf_index if x.leaf_index is not None else -1, x.seq))
+    anchor = history.anchors.get(root)
+    if anchor is None:
+        run.bad.update(r.seq for r in members)
+        run.fail("batch.not_anchored", root, f"no ReceiptRootAnchored event for this root "
+                 f"({len(members)} receipts claim it)")
+        return None
+    a = anchor.args
+    _check_batch_record(run, chain, root, a)
+    _check_batch_members(run, root, a, members)
+    built = [run.leaves.get(r.seq) for r in members]
+    if any(x is None for x in built):
+        run.fail("batch.root", root, "a receipt of the batch cannot be rebuilt")
+        run.bad.update(r.seq for r in members)
+        return None
+    tree = MerkleTree.build([x for x in built if x is not None])
+    if tree.root != root:
+        run.fail("batch.root", root, "the Merkle root rebuilt from the receipts is not the "
+                 "anchored root (a receipt was dropped, added or altered)")
+        run.bad.update(r.seq for r in members)
+        return None
+    times = [r.served_at for r in members]
+    if max(times) > int(a["toTime"]):
+        run.fail("batch.time_range", root, f"receipts served until {max(times)}, after the "
+                 f"anchored range's end {a['toTime']}")
+        run.bad.update(r.seq for r in members)
+    # A receipt committed late (another instance's clock, a slow commit) lands in a batch
+    # whose fromTime was raised to the previous batch's end (kizuna.receipts.batching):
+    # its servedAt is covered by the root, so it is reported as late, not as a failure.
+    run.late += sum(1 for t in times if t < int(a["fromTime"]))
+    if all_proofs:
+        for position, r in enumerate(members):
+            run.proofs_checked += 1
+            if not verify_proof(tree.proof(position), root, tree.levels[0][position]):
+                run.fail("receipt.proof", r.request_id, "the Merkle proof does not verify",
+                         r.seq)
+    return tree
+
+
+def _check_batch_record(run: _Run, chain: Chain, root: bytes, a: Mapping[str, Any]) -> None:
+    # The contract's own record (one eth_call per batch): the events came through a cache
+    # or a node's log index; batchOf is the storage the contract checks proofs against.
+    stored = chain.access_log.batch_of(root)
+    run.batch_of_checked += 1
+    if stored is None or (stored.count, stored.from_time, stored.to_time) != (
+            int(a["count"]), int(a["fromTime"]), int(a["toTime"])):
+        run.fail("batch.batch_of", root, f"AccessLog.batchOf answers {stored} but the event "
+                 f"says count {a['count']}, {a['fromTime']}..{a['toTime']}")
+
+
+def _check_batch_members(run: _Run, root: bytes, a: Mapping[str, Any],
+                         members: list[ReceiptRow]) -> None:
+    """Leaf indices 0..n-1 and the anchored count: receipts dropped or added."""
+    indices = [r.leaf_index for r in members]
+    if indices != list(range(len(members))):
+        missing = sorted(set(range(int(a["count"]))) - {i for i in indices if i is not None})
+        dupes = sorted({i for i in indices if i is not None and indices.count(i) > 1})
+        run.fail("batch.leaf_index", root, f"leaf indices are not 0..{len(members) - 1}: "
+                 f"missing {missing[:10]} (receipts dropped?), repeated {dupes[:10]} "
+                 "(receipts added?)")
+    if int(a["count"]) != len(members):
+        what = "dropped" if len(members) < int(a["count"]) else "added"
+        run.fail("batch.count", root, f"anchored count {a['count']} but {len(members)} "
+                 f"receipts in the database (receipts {what})")
+
+
+def _check_missing_batches(run: _Run, history: ChainHistory, claimed: set[bytes]) -> None:
+    for root, anchor in history.anchors.items():
+        if root not in claimed:
+            run.fail("batch.missing", root, f"anchored on-chain (batch "
+                     f"{anchor.args['batchIndex']}, {anchor.args['count']} receipts) but no "
+                     "receipt in the database claims it (receipts dropped)")
+
+
+def _check_recorded_anchors(run: _Run, database: Database, history: ChainHistory) -> None:
+    """The service's own record of where it anchored each batch must be the chain's."""
+    with database.read() as connection:
+        recorded = connection.execute(select(schema.receipt_batches.c.root,
+                                             schema.receipt_batches.c.tx_hash)).all()
+    for root_value, tx_value in recorded:
+        root, tx = bytes(root_value), bytes(tx_value) if tx_value is not None else None
+        if tx is None or tx == bytes(32):  # pending, or anchored with the tx not found
+            continue
+        anchor = history.anchors.get(root)
+        if anchor is None:
+            run.fail("batch.db_record", root, f"the service records it anchored by "
+                     f"{hex_of(tx)}, but the chain has no such anchor")
+        elif anchor.tx_hash != tx:
+            run.fail("batch.db_record", root, f"the service records it anchored by "
+                     f"{hex_of(tx)}, the chain by {hex_of(anchor.tx_hash)}")
+
+
+def _check_unanchored(run: _Run, history: ChainHistory, batches: Mapping[bytes, list[ReceiptRow]],
+                      unanchored: list[ReceiptRow]) -> int:
+    """Receipts in no batch: pending when newer than everything anchored, else a finding.
+    The number pending."""
+    last_anchored_seq = max((r.seq for m in batches.values() for r in m), default=0)
+    last_to_time = max((int(e.args["toTime"]) for e in history.anchors.values()), default=0)
+    pending = 0
+    for r in unanchored:
+        if r.seq > last_anchored_seq and r.served_at >= last_to_time:
+            pending += 1
+        else:
+            run.fail("receipt.unanchored", r.request_id, f"not in any batch although served "
+                     f"at {r.served_at}, before receipts that are anchored (added or withheld)",
+                     r.seq)
+    return pending
+
+
+def _check_onchain_sample(run: _Run, chain: Chain, anchored_ok: list[_Anchored],
+                          onchain_sample: int, seed: int | None) -> int:
+    """``onchain_sample`` random receipts of the good batches proven by
+    ``AccessLog.verifyReceipt``. The number asked."""
+    if not onchain_sample or not anchored_ok:
+        return 0
+    sampled = 0
+    rng = random.Random(seed)
+    flat = [(root, tree, i) for root, tree, members in anchored_ok for i in range(len(members))]
+    for root, tree, position in rng.sample(flat, min(onchain_sample, len(flat))):
+        sampled += 1
+        member = next(m for rt, _, m in anchored_ok if rt == root)[position]
+        if not chain.access_log.verify_receipt(root, tree.levels[0][position],
+                                               tree.proof(position)):
+            run.fail("receipt.onchain_proof", member.request_id,
+                     "AccessLog.verifyReceipt answered false", member.seq)
+    return sampled
