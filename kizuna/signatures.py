@@ -14,7 +14,7 @@ what recovery + an address comparison accept.
 
 A top-level module (like :mod:`kizuna.types`) because both :mod:`kizuna.chain` (the relayer,
 wallets) and :mod:`kizuna.crypto` (wallet-derived keys) call it, and crypto sits above chain
-(``tests/test_package_graph.py``): it imports nothing of Kizuna but errors and types.
+(``tests/test_package_graph.py``): it imports nothing of Kizuna but errors, types and hashing.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from functools import lru_cache
 from coincurve import PublicKey
 from eth_account.messages import SignableMessage
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
 from kizuna.errors import InputError
+from kizuna.hashing import keccak
 from kizuna.types import Address
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eth_utils.address import to_checksum_address
 
 from kizuna.chain.index.events import DecodedEvent
 from kizuna.types import Address, RecordId, ScopeId
-
-if TYPE_CHECKING:
-    pass
 
 
 class EntryKind(StrEnum):

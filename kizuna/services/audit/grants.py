@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from kizuna.errors import ChainError
-from kizuna.receipts.request import (
-    MAX_CLOCK_SKEW_S,
-)
+from kizuna.receipts.request import MAX_CLOCK_SKEW_S
 from kizuna.services.audit.history import ChainHistory
 from kizuna.services.audit.report import CheckReport, Finding, hex_of
 from kizuna.services.audit.stored import ReceiptRow
-
-if TYPE_CHECKING:
-    pass
-
 
 STALE_HEAD_SLACK_S = 15
 """A revocation mined this many seconds (block time) or more before a read was served must be

@@ -15,11 +15,7 @@ from kizuna.crypto.merkle import MerkleTree, keccak
 from kizuna.crypto.merkle import verify as verify_proof
 from kizuna.db import schema
 from kizuna.errors import InputError
-from kizuna.receipts.request import (
-    READ_RECEIPT_TYPEHASH,
-    READ_REQUEST_TYPEHASH,
-    proxy_domain,
-)
+from kizuna.receipts.request import READ_RECEIPT_TYPEHASH, READ_REQUEST_TYPEHASH, proxy_domain
 from kizuna.services.audit.history import ChainHistory
 from kizuna.services.audit.report import CheckReport, Finding, hex_of
 from kizuna.services.audit.stored import ReceiptRow, gc_paused, load_receipts
