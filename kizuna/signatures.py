@@ -9,8 +9,11 @@ recovers is an :class:`UnrecoverableSignature` (an ``InputError`` too), never a 
 Recovery runs through coincurve's public API (libsecp256k1), about 4x faster than
 ``Account.recover_message``. :class:`SignerCheck` is the audit's fast path for many
 signatures by few signers: the first signature of an address is recovered, the key kept, and
-later ones are *verified* against it (about half the cost of a recovery); both accept exactly
-what recovery + an address comparison accept.
+later ones are *verified* against it (about half the cost of a recovery). Both refuse what
+the rule refuses; the one difference: verification cannot see ``v``'s parity, so a cached
+signer's ``(r, s)`` with the other ``v`` (which would recover to another address) passes the
+fast path. It is still that signer's signature of that digest (nobody else can make it), and
+a stored receipt's leaf hashes the signature as stored, so it cannot stand in for another.
 
 A top-level module (like :mod:`kizuna.types`) because both :mod:`kizuna.chain` (the relayer,
 wallets) and :mod:`kizuna.crypto` (wallet-derived keys) call it, and crypto sits above chain
@@ -32,6 +35,7 @@ from kizuna.types import Address
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 """The order of secp256k1's group."""
 HALF_N = SECP256K1_N // 2
+_V = frozenset((0, 1, 27, 28))
 
 
 class UnrecoverableSignature(InputError):
@@ -118,11 +122,12 @@ class SignerCheck:
 
         ``InputError`` (``UnrecoverableSignature``) as :func:`recover_key`.
         """
-        compact, _ = split_signature(signature)
         key = self._keys.get(address)
-        if key is not None and key.verify(_der(compact), digest, hasher=None):
+        # libsecp256k1's verify itself refuses r or s out of range and high s; v is checked here
+        if (key is not None and len(signature) == 65 and signature[64] in _V
+                and key.verify(_der(signature[:64]), digest, hasher=None)):
             return address
-        recovered = recover_key(digest, signature)
+        recovered = recover_key(digest, signature)  # the rule's errors, or a new signer
         signer = key_address(recovered)
         if signer == address:
             self._keys[address] = recovered
