@@ -10,6 +10,7 @@ import os
 
 import pytest
 from eth_account import Account
+from eth_utils.address import to_checksum_address
 
 from kizuna.chain.signers import LocalKeySigner, recover_typed_data_signer
 from kizuna.crypto import pre
@@ -25,13 +26,15 @@ from kizuna.signatures import (
     recover_signable,
     signable_digest,
 )
+from kizuna.types import RecordId
 
 KEY = "0x" + "4b" * 32
 ACCOUNT = Account.from_key(KEY).address
 OTHER = Account.from_key("0x" + "4c" * 32).address
-DOMAIN = proxy_domain(chain_id=31337, access_log="0x" + "11" * 20)
+DOMAIN = proxy_domain(chain_id=31337, access_log=to_checksum_address("0x" + "11" * 20))
 LEDGER = wk.KeyDerivationDomain(chain_id=31337,
-                                verifying_contract="0x5FbDB2315678afecb367f032d93F642f64180aa3")
+                                verifying_contract=to_checksum_address(
+                                    "0x5FbDB2315678afecb367f032d93F642f64180aa3"))
 
 
 def _twin(signature: bytes) -> bytes:
@@ -54,7 +57,7 @@ def _unrecoverable() -> bytes:
 
 
 def _request() -> tuple[ReadRequest, bytes]:
-    request = ReadRequest(provider=ACCOUNT, patient=OTHER, record_id=os.urandom(32),
+    request = ReadRequest(provider=ACCOUNT, patient=OTHER, record_id=RecordId(os.urandom(32)),
                           request_id=os.urandom(32), issued_at=1_700_000_000)
     return request, request.sign(KEY, DOMAIN)
 
