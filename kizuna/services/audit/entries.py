@@ -32,6 +32,9 @@ class EntryKind(StrEnum):
     CARE_EVENT = "care-event"
     RECEIPT_ROOT_ANCHORED = "receipt-root-anchored"
     PROVIDER_EVENT = "provider-registry"
+    ROLE_GRANTED = "role-granted"
+    ROLE_REVOKED = "role-revoked"
+    ROLE_ADMIN_CHANGED = "role-admin-changed"
     READ = "read"
     REFUSED_READ = "refused-read"
     REFUSED_READS_SUPPRESSED = "refused-reads-suppressed"
@@ -54,6 +57,11 @@ _KINDS: Mapping[str, EntryKind] = {
     "GuardianActed": EntryKind.GUARDIAN_ACTED,
     "CareEventLogged": EntryKind.CARE_EVENT,
     "ReceiptRootAnchored": EntryKind.RECEIPT_ROOT_ANCHORED,
+    # AccessLog's AccessControl: who may anchor, audit, administer (the ProviderRegistry's own
+    # role events are provider-registry entries).
+    "RoleGranted": EntryKind.ROLE_GRANTED,
+    "RoleRevoked": EntryKind.ROLE_REVOKED,
+    "RoleAdminChanged": EntryKind.ROLE_ADMIN_CHANGED,
 }
 
 
@@ -116,7 +124,7 @@ def event_entry(e: DecodedEvent, block_time: Callable[[int], int]) -> AuditEntry
         if key in a:
             expires = int(a.pop(key))
     actor = None
-    for key in ("guardian", "closedBy", "actor", "anchoredBy"):
+    for key in ("guardian", "closedBy", "actor", "anchoredBy", "sender"):
         if key in a:
             actor = _address_or_none(a.pop(key))
     return AuditEntry(

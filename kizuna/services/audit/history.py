@@ -214,7 +214,7 @@ class ChainHistory:
                 continue
             if want_provider is not None and want_provider not in (
                     e.args.get(k) for k in ("provider", "guardian", "closedBy", "actor",
-                                            "anchoredBy")):
+                                            "anchoredBy", "account", "sender")):
                 continue
             entry = event_entry(e, self.block_time)
             if entry is None:
