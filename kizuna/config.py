@@ -166,7 +166,7 @@ class Settings(BaseSettings):
     @field_validator("allowed_hosts")
     @classmethod
     def _allowed_hosts(cls, value: str) -> str:
-        from kizuna.api.hosts import AllowedHosts
+        from kizuna.hosts import AllowedHosts
 
         AllowedHosts.of(_host_list(value))  # ValueError naming the entry
         return value

@@ -20,11 +20,6 @@ ALLOWED_CYCLES: list[frozenset[str]] = [
     # The intended gate: crypto's re-encryption takes only an access.VerifiedGrant, and access
     # checks grants with crypto's signatures (docs/service.md, the trust model).
     frozenset({"kizuna.access", "kizuna.crypto"}),
-    # Known, to be ended: Settings checks ``allowed_hosts`` at load with the API's own parser
-    # (kizuna/config.py, a function-level import of kizuna.api.hosts), so a bad entry fails
-    # before the server starts. kizuna/api/hosts.py needs only starlette: moving it below
-    # config (e.g. kizuna/hosts.py, with kizuna/fhirproxy's imports) ends this cycle.
-    frozenset({"kizuna.api", "kizuna.config"}),
 ]
 
 Arrow = tuple[str, str]

@@ -75,7 +75,7 @@ class PayloadTooLarge(InputError):
 
 class UnknownHost(InputError):
     """The ``Host`` header names no host this service answers to (421): a DNS-rebinding page,
-    or a client that must be configured (``allowed_hosts``; kizuna.api.hosts)."""
+    or a client that must be configured (``allowed_hosts``; kizuna.hosts)."""
 
     def __init__(self, host: str) -> None:
         super().__init__("Host", f"{host[:200]!r} is not a name this service answers to "

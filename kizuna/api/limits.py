@@ -9,7 +9,7 @@ run before routing, sessions and FastAPI's body parsing, for every route).
 * **Depth.** A body nested deeper than :data:`kizuna.jsondepth.MAX_JSON_DEPTH` is refused with
   422 before it is decoded: ~100,000 nested ``[`` crashed the whole process in the C JSON decoder
   (see :mod:`kizuna._limits`).
-* **Host.** See :mod:`kizuna.api.hosts`: bound to loopback, the API answers only its loopback
+* **Host.** See :mod:`kizuna.hosts`: bound to loopback, the API answers only its loopback
   names, the SIWE domain and ``allowed_hosts``; bound elsewhere, ``allowed_hosts`` when set.
 
 Routes that take a raw body (a streamed envelope: record uploads, care messages; they declare
@@ -29,10 +29,10 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kizuna.api.errors import PayloadTooLarge, UnknownHost, error_response
-from kizuna.api.hosts import LOOPBACK_HOSTS, AllowedHosts, HostCheck, is_loopback
 from kizuna.api.streaming import check_declared_length
 from kizuna.config import Settings
 from kizuna.errors import InputError, KizunaError
+from kizuna.hosts import LOOPBACK_HOSTS, AllowedHosts, HostCheck, is_loopback
 from kizuna.jsondepth import MAX_JSON_DEPTH, nesting_exceeds
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

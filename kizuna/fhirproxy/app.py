@@ -26,7 +26,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kizuna import __version__
-from kizuna.api.hosts import AllowedHosts, HostCheck
 from kizuna.errors import InputError, KizunaError, NodeUnreachable, StoreUnavailable
 from kizuna.fhirproxy.cache import GrantedCache
 from kizuna.fhirproxy.search import (
@@ -36,6 +35,7 @@ from kizuna.fhirproxy.search import (
     search,
     supported_parameters,
 )
+from kizuna.hosts import AllowedHosts, HostCheck
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def _base(request: Request) -> str:
 
 def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlette:
     """The proxy's ASGI app over ``cache``, answering only requests whose ``Host`` is one of
-    ``allowed_hosts`` (kizuna.api.hosts: a DNS-rebinding page must not read decrypted records;
+    ``allowed_hosts`` (kizuna.hosts: a DNS-rebinding page must not read decrypted records;
     others get 421 and an OperationOutcome)."""
     allowed = AllowedHosts.of(allowed_hosts)
 

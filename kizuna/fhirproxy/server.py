@@ -20,10 +20,10 @@ from types import FrameType
 
 import uvicorn
 
-from kizuna.api.hosts import LOOPBACK_HOSTS
 from kizuna.errors import ConflictError, InputError
 from kizuna.fhirproxy.app import create_app
 from kizuna.fhirproxy.cache import GrantedCache
+from kizuna.hosts import LOOPBACK_HOSTS
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 DEFAULT_PORT = 8090
