@@ -4,7 +4,6 @@ port of 127.0.0.1 (started and stopped by the tests)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -226,40 +225,6 @@ def recover(text: str, signature: str) -> str:
 
 __all__ = ["ApiServer", "ChainEnv", "bearer", "deploy_env", "free_port", "settings_for",
            "sign_in", "siwe_message"]
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (the npm anvil launcher starts the real binary as a child)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry.name))
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-def stop_node(node: LocalNode) -> None:
-    """Stop a LocalNode and what its launcher started (its state file is written on SIGTERM)."""
-    process = node._process
-    below = descendants(process.pid) if process is not None else []
-    for pid in below:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    node.stop()
-    deadline = time.monotonic() + 10
-    for pid in below:
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
 
 
 def sign_in_at(*, nonce_from: httpx.Client, login_at: httpx.Client,

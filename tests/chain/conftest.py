@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chainenv import Env, _anvil_env, _eth_tester_env, hardhat_env, stop_node
+from chainenv import Env, _anvil_env, _eth_tester_env, hardhat_env
 
 from kizuna.chain.localnode import LocalNode
 
@@ -44,7 +44,7 @@ def fresh_anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]
     try:
         yield node
     finally:
-        stop_node(node)
+        node.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import itertools
 from pathlib import Path
 
 import pytest
-from chainenv import Env, _anvil_env, scope, stop_node
+from chainenv import Env, _anvil_env, scope
 from eth_account import Account
 from eth_utils.crypto import keccak
 
@@ -320,7 +320,7 @@ def test_sync_against_a_node_that_went_away(tmp_path: Path) -> None:
         index = EventIndex.for_chain(env.chain, tmp_path / "index.sqlite")
         head = index.sync()
     finally:
-        stop_node(node)
+        node.stop()
     with pytest.raises(NodeUnreachable):
         index.sync()
     assert index.head == head  # the cache is intact and still answers

@@ -7,7 +7,7 @@ import threading
 from dataclasses import replace
 
 import pytest
-from chainenv import Env, _anvil_env, scope, stop_node
+from chainenv import Env, _anvil_env, scope
 from eth_account import Account
 from hexbytes import HexBytes
 from web3.exceptions import Web3RPCError
@@ -142,7 +142,7 @@ def test_a_node_that_goes_away_is_reported(tmp_path_factory: pytest.TempPathFact
         env = _anvil_env(node)
         patient = env.new_signer()
     finally:
-        stop_node(node)
+        node.stop()
     with pytest.raises(NodeUnreachable):
         env.chain.ledger.grant(patient.address, scope("x"), 2**40, signer=patient)
     with pytest.raises(NodeUnreachable):
