@@ -239,25 +239,24 @@ def stop_tree(pid: int, *, wait: subprocess.Popen[bytes] | None = None,
                     wait.wait(timeout=0.05)
             else:
                 time.sleep(0.05)
-            if not any(_alive(m) for m in tree):
+            if not any(pid_running(m) for m in tree):
                 return
 
 
-def _alive(pid: int) -> bool:
-    """``pid`` exists and is not a zombie (a child not yet reaped by its parent is gone)."""
+def pid_running(pid: int) -> bool:
+    """Whether ``pid`` still runs: it exists and is not a zombie or dead (a child not yet
+    reaped by its parent has ended)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except FileNotFoundError:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return False
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
+    except PermissionError:
         return True
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 _PR_SET_PDEATHSIG = 1

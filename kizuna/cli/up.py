@@ -16,6 +16,7 @@ from typing import Any
 import click
 import httpx
 
+from kizuna.chain.localnode import pid_running
 from kizuna.cli.options import api_url_for, home_option, resolve_home
 from kizuna.cli.output import (
     emit,
@@ -239,27 +240,12 @@ def down(timeout: float, home_dir: Path | None, as_json: bool) -> None:
         raise NotFoundError(f"no `kizuna up` is running on {home.root}")
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while lock_held(home.lock_file) or _pid_running(pid):
+    while lock_held(home.lock_file) or pid_running(pid):
         if time.monotonic() > deadline:
             raise KizunaError(f"`kizuna up` (pid {pid}) did not stop within {timeout:g}s")
         time.sleep(0.2)
     emit({"stopped": pid, "home": home.root},
          human=lambda: click.echo(f"stopped `kizuna up` (pid {pid}) on {home.root}"))
-
-
-def _pid_running(pid: int) -> bool:
-    """Whether ``pid`` still runs (a zombie waiting for its parent does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state not in ("Z", "X")
 
 
 def _error_message(answer: httpx.Response) -> str:
