@@ -62,6 +62,9 @@ class Settings(BaseSettings):
 
     # --- chain
     rpc_url: str = Field("http://127.0.0.1:8545", description="Ethereum JSON-RPC endpoint")
+    wallet_rpc_url: str | None = Field(
+        None, description="the JSON-RPC URL the web page offers wallets (wallet_addEthereumChain) "
+                          "for this chain; unset: the page only asks the wallet to switch to it")
     chain_id: int | None = Field(default=None, ge=1,
                                  description="expected chain id (None: the node's)")
     deployment_file: Path | None = Field(

@@ -140,6 +140,11 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         app.include_router(care.router)
     app.include_router(system.router)
     app.include_router(auth_routes.router)
+    from kizuna.errors import NotFoundError
+    from kizuna.web import static
+    # the web app, from this origin (its CSP lets it talk to this API only)
+    static.install(app, not_found=lambda name: errors.error_response(
+        NotFoundError(f"no web asset named {name!r}")))
     if settings.benchmark_baseline and settings.environment == "development":
         from kizuna.api.routes import baseline
 

@@ -63,6 +63,8 @@ class Version(Model):
     version: str
     chain_id: int
     contracts: dict[str, str] = Field(description="contract name → address")
+    wallet_rpc_url: str | None = Field(
+        None, description="the RPC URL a wallet may add for this chain (the web page offers it)")
 
 
 class Status(Model):

@@ -58,10 +58,12 @@ def _step(description: str, total: int | None) -> Iterator[Any]:
                    "and a registrar, with FHIR histories, grants and reads (first time only).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
               help="A TOML or dotenv settings file (default: $KIZUNA_HOME/config.toml).")
+@click.option("--open", "open_browser", is_flag=True,
+              help="Open the web app in the default browser once the stack is running.")
 @home_option
 @json_option
 def up(api_port: int | None, rpc_port: int, ipfs: bool, demo: bool, config_file: Path | None,
-       home_dir: Path | None, as_json: bool) -> None:
+       open_browser: bool, home_dir: Path | None, as_json: bool) -> None:
     """Run the whole Kizuna stack on 127.0.0.1 until Ctrl-C.
 
     Starts a local Ethereum node (anvil; its state kept in $KIZUNA_HOME/chain, so it survives
@@ -100,6 +102,8 @@ def up(api_port: int | None, rpc_port: int, ipfs: bool, demo: bool, config_file:
             click.echo(json.dumps(info.to_json()))
         else:
             _print_running(info)
+        if open_browser:
+            _open(info.web_url)
         stack.wait(stop)
         _say("stopping (the chain's state is saved)")
     finally:
@@ -110,12 +114,30 @@ def up(api_port: int | None, rpc_port: int, ipfs: bool, demo: bool, config_file:
     _say("stopped")
 
 
+def _open(url: str) -> None:
+    """Open ``url`` in the user's browser; on a machine without one, say where it is."""
+    import os
+    import sys
+    import webbrowser
+
+    # Without a display, webbrowser falls back to a text browser in this very terminal.
+    graphical = sys.platform in ("darwin", "win32") or bool(
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    try:
+        opened = graphical and webbrowser.open(url, new=2)
+    except webbrowser.Error:
+        opened = False
+    if not opened:
+        _say(f"no browser to open here: visit {url}")
+
+
 def _print_running(info: StackInfo) -> None:
     click.echo()
     click.echo(click.style("Kizuna is running.", bold=True, fg="green")
                + f" Press Ctrl-C to stop; everything is kept in {info.home}.")
     click.echo()
     print_facts({
+        "web app": f"{info.web_url}  (open it; connect MetaMask, any account: no gas needed)",
         "Ethereum node": f"{info.rpc_url}  (chain {info.chain_id})",
         "API": info.api_url,
         "API docs": info.docs_url,

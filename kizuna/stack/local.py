@@ -92,6 +92,7 @@ class StackInfo:
     chain_id: int
     api_url: str
     docs_url: str
+    web_url: str
     store: str
     database_url: str
     deployment_file: Path
@@ -106,7 +107,7 @@ class StackInfo:
         return {
             "home": str(self.home), "pid": self.pid, "rpc_url": self.rpc_url,
             "chain_id": self.chain_id, "api_url": self.api_url, "docs_url": self.docs_url,
-            "store": self.store, "database_url": self.database_url,
+            "web_url": self.web_url, "store": self.store, "database_url": self.database_url,
             "deployment_file": str(self.deployment_file), "deployed_now": self.deployed_now,
             "contracts": self.contracts, "keys_dir": str(self.keys_dir),
             "config_file": str(self.config_file), "logs_dir": str(self.logs_dir),
@@ -213,6 +214,8 @@ class LocalStack:
             overrides["siwe_domain"] = f"127.0.0.1:{api_port}"
         if "siwe_uri" not in base.model_fields_set:
             overrides["siwe_uri"] = f"http://127.0.0.1:{api_port}"
+        if "wallet_rpc_url" not in base.model_fields_set:
+            overrides["wallet_rpc_url"] = rpc_url  # what the web page offers MetaMask
         if "relayer_gas_per_day" not in base.model_fields_set:
             # The local chain's gas is anvil's free development ether, and importing a whole
             # history relays more than a public chain's daily budget would allow.
@@ -240,7 +243,7 @@ class LocalStack:
                  else f"embedded, {settings.store_path}")
         self.info = StackInfo(
             home=home.root, pid=_pid(), rpc_url=rpc_url, chain_id=deployment.chain_id,
-            api_url=api_url, docs_url=f"{api_url}/docs", store=store,
+            api_url=api_url, docs_url=f"{api_url}/docs", web_url=f"{api_url}/", store=store,
             database_url=settings.database_url, deployment_file=deployment_file,
             deployed_now=deployed_now, contracts=dict(deployment.addresses),
             keys_dir=home.keys_dir, config_file=home.config_file, logs_dir=home.logs_dir,

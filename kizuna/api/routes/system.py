@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from kizuna import __version__
-from kizuna.api.deps import Ctx, CurrentSession, State
+from kizuna.api.deps import CurrentSession, State
 from kizuna.api.errors import error_responses
 from kizuna.api.schemas import Health, Status, Version
 from kizuna.diagnostics import peak_rss_mib
@@ -31,11 +31,13 @@ def health(state: State) -> Health:
 
 
 @router.get("/version", response_model=Version)
-def version(ctx: Ctx) -> Version:
-    """The service version, the chain id and the contract addresses it serves."""
-    chain = ctx.chain
+def version(state: State) -> Version:
+    """The service version, the chain id and the contract addresses it serves, and the RPC URL
+    the web page offers wallets for that chain (when configured)."""
+    chain = state.ctx.chain
     return Version(version=__version__, chain_id=chain.chain_id,
-                   contracts=dict(chain.deployment.addresses))
+                   contracts=dict(chain.deployment.addresses),
+                   wallet_rpc_url=state.settings.wallet_rpc_url)
 
 
 def _rss_mib() -> float:

@@ -1,0 +1,229 @@
+// The page's state of the user's connection: which wallet, which account, the API session and
+// the keys (in memory only). One store, observed by the components (useStore); the wallet's
+// EIP-1193 events change it without reloading the page.
+
+import type { Hex } from "viem";
+import { type Api, type ApiOptions, createApi } from "../api/client.ts";
+import { KizunaError } from "../core/errors.ts";
+import type { WalletKeys } from "../core/walletKeys.ts";
+import { type DiscoveredWallet, legacyWallet, watchWallets } from "../wallet/discovery.ts";
+import { NoWallet, WrongChain } from "../wallet/eip1193.ts";
+import {
+  chainIdOf, type Deployment, ensureChain, loadDeployment, requestAccount, type Session, signIn, unlockKeys,
+} from "../wallet/connection.ts";
+import { type SignPurpose, WalletSigner } from "../wallet/signer.ts";
+
+export type Phase = "landing" | "connecting" | "connected";
+
+export type State = {
+  phase: Phase;
+  wallets: DiscoveredWallet[];
+  /** The wallet picker is open (several wallets announced themselves). */
+  picking: boolean;
+  wallet: DiscoveredWallet | null;
+  deployment: Deployment | null;
+  account: Hex | null;
+  session: Session | null;
+  /** The session ended (expired, or signed out elsewhere): pages stay, a banner offers sign-in. */
+  sessionLost: boolean;
+  keys: WalletKeys | null;
+  signer: WalletSigner | null;
+  /** The wallet request being answered, shown in the page meanwhile. */
+  prompt: SignPurpose | null;
+  /** What went wrong last (shown in role=alert until dismissed or the next action). */
+  error: KizunaError | null;
+  /** A neutral message (an account switch, a disconnect). */
+  notice: string | null;
+  /** The wallet is on a chain other than the deployment's (after connecting). */
+  wrongChain: WrongChain | null;
+};
+
+const INITIAL: State = {
+  phase: "landing", wallets: [], picking: false, wallet: null, deployment: null, account: null,
+  session: null, sessionLost: false, keys: null, signer: null, prompt: null, error: null,
+  notice: null, wrongChain: null,
+};
+
+function asKizunaError(error: unknown): KizunaError {
+  if (error instanceof KizunaError) return error;
+  return new KizunaError("Something unexpected went wrong in the page. Nothing was sent; try again.", {
+    cause: error, details: String(error),
+  });
+}
+
+export class AppStore {
+  #state: State = INITIAL;
+  readonly #listeners = new Set<() => void>();
+  readonly api: Api;
+  readonly apiOptions: ApiOptions;
+  #unwatch: (() => void) | null = null;
+  #detach: (() => void) | null = null;
+
+  readonly win: Window;
+
+  constructor(win: Window) {
+    this.win = win;
+    this.apiOptions = {
+      token: () => this.#state.session?.token ?? null,
+      onSessionExpired: () => {
+        if (this.#state.session) this.#set({ session: null, sessionLost: true });
+      },
+    };
+    this.api = createApi(this.apiOptions);
+  }
+
+  get state(): State {
+    return this.#state;
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #set(patch: Partial<State>): void {
+    this.#state = { ...this.#state, ...patch };
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** Start listening for wallets (EIP-6963) and read the deployment. */
+  start(): void {
+    this.#unwatch = watchWallets(this.win, (wallets) => this.#set({ wallets }));
+    loadDeployment(this.api).then(
+      (deployment) => this.#set({ deployment }),
+      (error) => this.#set({ error: asKizunaError(error) }),
+    );
+  }
+
+  stop(): void {
+    this.#unwatch?.();
+    this.#detach?.();
+  }
+
+  dismiss(): void {
+    this.#set({ error: null, notice: null });
+  }
+
+  /** The wallets to offer: those announced, else the legacy injected one. */
+  availableWallets(): DiscoveredWallet[] {
+    if (this.#state.wallets.length > 0) return this.#state.wallets;
+    const legacy = legacyWallet(this.win);
+    return legacy ? [legacy] : [];
+  }
+
+  /** "Connect wallet": with several wallets, open the picker; with one, use it. */
+  async connect(): Promise<void> {
+    const wallets = this.availableWallets();
+    if (wallets.length === 0) {
+      this.#set({ error: new NoWallet("No Ethereum wallet was found in this browser. Install MetaMask (or another wallet), then reload this page.") });
+      return;
+    }
+    if (wallets.length > 1) {
+      this.#set({ picking: true, error: null, notice: null });
+      return;
+    }
+    await this.connectWith(wallets[0]!);
+  }
+
+  cancelPicking(): void {
+    this.#set({ picking: false });
+  }
+
+  /** Connect with one wallet: account, chain, sign-in, keys. Each step's failure is shown and
+   * leaves the page as it was (landing), ready to try again. */
+  async connectWith(wallet: DiscoveredWallet): Promise<void> {
+    this.#set({ picking: false, phase: "connecting", wallet, error: null, notice: null });
+    try {
+      const deployment = this.#state.deployment ?? (await loadDeployment(this.api));
+      const provider = wallet.provider;
+      const account = await requestAccount(provider);
+      await ensureChain(provider, deployment);
+      const signer = new WalletSigner(provider, account, {
+        open: (purpose) => this.#set({ prompt: purpose }),
+        close: () => this.#set({ prompt: null }),
+      });
+      const session = await signIn(this.api, signer);
+      this.#set({ deployment, account, session, signer, sessionLost: false });
+      const keys = await unlockKeys(signer, deployment);
+      this.#attach(wallet);
+      this.#set({ phase: "connected", keys, wrongChain: null });
+    } catch (error) {
+      await this.#endSession();
+      this.#set({ ...this.#cleared(), wallets: this.#state.wallets, deployment: this.#state.deployment, error: asKizunaError(error) });
+    }
+  }
+
+  /** Sign in again after the session expired (the keys are still in memory). */
+  async signInAgain(): Promise<void> {
+    const signer = this.#state.signer;
+    if (!signer) return;
+    try {
+      const session = await signIn(this.api, signer);
+      this.#set({ session, sessionLost: false, error: null });
+    } catch (error) {
+      this.#set({ error: asKizunaError(error) });
+    }
+  }
+
+  /** Ask the wallet to switch to the deployment's chain (after it moved away). */
+  async switchChain(): Promise<void> {
+    const { wallet, deployment } = this.#state;
+    if (!wallet || !deployment) return;
+    try {
+      await ensureChain(wallet.provider, deployment);
+      this.#set({ wrongChain: null, error: null });
+    } catch (error) {
+      this.#set({ error: asKizunaError(error) });
+    }
+  }
+
+  /** Disconnect: end the API session, forget the keys and the account. */
+  async disconnect(notice: string | null = null): Promise<void> {
+    await this.#endSession();
+    this.#set({ ...this.#cleared(), wallets: this.#state.wallets, deployment: this.#state.deployment, notice });
+  }
+
+  #cleared(): State {
+    this.#detach?.();
+    this.#detach = null;
+    return { ...INITIAL };
+  }
+
+  async #endSession(): Promise<void> {
+    if (!this.#state.session) return;
+    try {
+      await this.api.POST("/auth/logout");
+    } catch {
+      // Ending an already ended session is fine; the token is dropped here either way.
+    }
+  }
+
+  /** Follow the wallet: another account signs this one out; another chain is flagged. */
+  #attach(wallet: DiscoveredWallet): void {
+    const provider = wallet.provider;
+    if (!provider.on) return;
+    const onAccounts = (accounts: string[]) => {
+      const next = accounts?.[0]?.toLowerCase();
+      if (next === this.#state.account?.toLowerCase()) return;
+      void this.disconnect(next
+        ? "Your wallet switched to another account, so you were signed out of the previous one. Connect again to continue as the new account."
+        : "Your wallet disconnected this page (or was locked). Connect again to continue.");
+    };
+    const onChain = (chainIdHex: string) => {
+      const deployment = this.#state.deployment;
+      if (!deployment) return;
+      const chainId = Number.parseInt(chainIdHex, 16);
+      this.#set({ wrongChain: chainId === deployment.chainId ? null : new WrongChain(deployment.chainId, chainId) });
+    };
+    const onDisconnect = () => void this.disconnect("Your wallet disconnected from its network. Connect again when it is back.");
+    provider.on("accountsChanged", onAccounts);
+    provider.on("chainChanged", onChain);
+    provider.on("disconnect", onDisconnect);
+    this.#detach = () => {
+      provider.removeListener?.("accountsChanged", onAccounts);
+      provider.removeListener?.("chainChanged", onChain);
+      provider.removeListener?.("disconnect", onDisconnect);
+    };
+    void chainIdOf(provider).then((id) => onChain(`0x${id.toString(16)}`), () => undefined);
+  }
+}
