@@ -1,0 +1,196 @@
+"""Debian's Chromium driven by Playwright for the browser tests: one browser per worker, a fresh
+context per page session (desktop 1280x800 or phone 390x844), with what each session watches:
+console errors and uncaught exceptions, Content-Security-Policy violations, main-frame
+navigations, every request the page makes (URL, headers, body bytes), screenshots under
+out/screenshots/, and an axe-core accessibility check.
+
+Never ``playwright install``: the browser is /usr/bin/chromium (scripts/bootstrap.sh installs it
+with apt when missing). Wait with Playwright's waits only: ``time.sleep`` would stall the test
+wallet, whose answers run on this thread.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Request,
+    ViewportSize,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "out" / "screenshots"
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+DEVICES: dict[str, ViewportSize] = {
+    "desktop": ViewportSize(width=1280, height=800),
+    "phone": ViewportSize(width=390, height=844),
+}
+
+# Reported to Python as they happen (a document's own list would be lost at each navigation).
+_CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__kizunaCspViolation({directive: e.violatedDirective, blocked: e.blockedURI,
+                               source: e.sourceFile, line: e.lineNumber});
+});
+"""
+
+
+def launch(playwright: Playwright) -> Browser:
+    """Headless Chromium from Debian. Missing: a skip on a developer's machine, a failure under
+    CI (where scripts/bootstrap.sh must have installed it)."""
+    if not CHROMIUM.exists():
+        reason = (f"{CHROMIUM} is missing: `. scripts/bootstrap.sh` installs it "
+                  "(apt-get install chromium fonts-noto-cjk)")
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                      args=["--headless", "--no-sandbox", "--disable-gpu"])
+
+
+@dataclass
+class Captured:
+    """One request the page made."""
+
+    url: str
+    method: str
+    headers: dict[str, str]
+    body: bytes
+    request: Request
+
+    def everything(self) -> bytes:
+        """URL, every header (as sent, cookies included) and body, for a needle search."""
+        headers = self.request.all_headers()
+        lines = [self.method, self.url, *(f"{k}: {v}" for k, v in headers.items())]
+        return "\n".join(lines).encode() + b"\n" + self.body
+
+
+@dataclass
+class Watched:
+    """What a context's pages did: console errors, CSP violations, navigations, requests."""
+
+    errors: list[str] = field(default_factory=list)
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    navigations: list[str] = field(default_factory=list)
+    requests: list[Captured] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=list)
+
+    def allow_error(self, pattern: str) -> None:
+        """A console error a test provokes on purpose (e.g. a request it aborted)."""
+        self.allowed.append(re.compile(pattern))
+
+    def unexpected_errors(self) -> list[str]:
+        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            where = message.location.get("url", "")
+            self.errors.append(f"console: {message.text} ({where})")
+
+    def on_request(self, request: Request) -> None:
+        self.requests.append(Captured(url=request.url, method=request.method,
+                                      headers=dict(request.headers),
+                                      body=request.post_data_buffer or b"", request=request))
+
+
+@dataclass
+class Session:
+    """A page in a fresh context, at one device size, with what it is watched for."""
+
+    page: Page
+    context: BrowserContext
+    device: str
+    test: str
+    watched: Watched
+
+    def screenshot(self, name: str) -> Path:
+        return screenshot(self.page, name)
+
+    def main_frame_navigations(self) -> int:
+        return len(self.watched.navigations)
+
+    def close(self) -> None:
+        _WHO.pop(self.page, None)
+        self.context.close()
+
+    def check(self) -> None:
+        """The end of a test: no unexpected console error, no CSP violation."""
+        problems = self.watched.unexpected_errors() + [
+            f"CSP violation: {v}" for v in self.watched.violations]
+        assert not problems, "the page reported:\n" + "\n".join(problems)
+
+
+def new_session(browser: Browser, *, device: str, test: str) -> Session:
+    """A fresh context (no cookies, no storage) and its page, watched from its first request."""
+    context = browser.new_context(viewport=DEVICES[device], locale="en-US",
+                                  timezone_id="Asia/Tokyo", color_scheme="light",
+                                  is_mobile=device == "phone", has_touch=device == "phone",
+                                  device_scale_factor=1)
+    watched = Watched()
+    context.expose_binding("__kizunaCspViolation",
+                           lambda source, violation: watched.violations.append(violation))
+    context.add_init_script(script=_CSP_WATCH)
+    context.on("request", watched.on_request)
+    page = context.new_page()
+    page.on("console", watched.on_console)
+    page.on("pageerror", lambda error: watched.errors.append(f"uncaught: {error}"))
+    page.on("framenavigated",
+            lambda frame: watched.navigations.append(frame.url) if frame is page.main_frame
+            else None)
+    _WHO[page] = (test, device)
+    return Session(page=page, context=context, device=device, test=test, watched=watched)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "page"
+
+
+_WHO: dict[Page, tuple[str, str]] = {}
+"""The test and device each session's page belongs to (for screenshot names)."""
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """out/screenshots/<test>/<name>-<device>.png, the whole page (CI keeps them as artifacts)."""
+    test, device = _WHO[page]
+    path = SCREENSHOTS / _safe(test) / f"{_safe(name)}-{device}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")
+                   ) -> list[dict[str, Any]]:
+    """axe-core's violations of ``impacts`` on the page as it is now.
+
+    axe is evaluated with page.evaluate (the DevTools protocol, which the page's CSP does not
+    govern): an inline <script> tag would be blocked by script-src 'self', and a context with
+    bypass_csp would test a page without its real policy."""
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} is missing: `. scripts/bootstrap.sh` (npm install in web/)")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    results: dict[str, Any] = page.evaluate(
+        """async () => {
+            const r = await window.axe.run(document, {resultTypes: ["violations"]});
+            return {violations: r.violations.map(v => ({
+              id: v.id, impact: v.impact, help: v.help,
+              nodes: v.nodes.map(n => ({target: n.target, summary: n.failureSummary}))}))};
+        }""")
+    return [v for v in results["violations"] if v["impact"] in impacts]
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    """axe's violations, one line per element, for an assertion message."""
+    return "\n".join(f"{v['impact']} {v['id']} ({v['help']}): {n['target']} {n['summary']}"
+                     for v in violations for n in v["nodes"])

@@ -1,0 +1,56 @@
+"""Fixtures of the browser tests: a real ``kizuna up --demo`` stack per worker, Debian's
+Chromium per worker, and ``web``, which opens the page in a fresh context with test wallets
+injected (real keys, answers from anvil) and, at the end of the test, fails on any unexpected
+console error or Content-Security-Policy violation."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import browser
+import web_stack
+from playwright.sync_api import Browser, Playwright, sync_playwright
+from web_harness import Web
+from web_stack import WebStack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
+    made = web_stack.start(tmp_path_factory.mktemp("web-stack"))
+    try:
+        yield made
+    finally:
+        made.up.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
+    launched = browser.launch(playwright_driver)
+    try:
+        yield launched
+    finally:
+        launched.close()
+
+
+@pytest.fixture
+def web(stack: WebStack, chromium: Browser, request: pytest.FixtureRequest) -> Iterator[Web]:
+    opened = Web(stack, chromium, request.node.name)
+    try:
+        yield opened
+        for session in opened.sessions:
+            session.check()
+    finally:
+        for session in opened.sessions:
+            session.close()
