@@ -71,7 +71,7 @@ test("a blood pressure panel reads systolic/diastolic and is flagged from either
   const s = summarize(panel);
   assert.equal(s.value, `${components[0]!.valueQuantity.value}/${components[1]!.valueQuantity.value} mmHg`);
   // No range in Synthea's panels: a diastolic with its own range above it flags the panel.
-  const high = copy(panel) as { component: Record<string, unknown>[] };
+  const high = copy(panel) as unknown as { component: Record<string, unknown>[] };
   high.component[1]!.referenceRange = [{ low: { value: 60, code: "mm[Hg]" }, high: { value: 80, code: "mm[Hg]" } }];
   (high.component[1]!.valueQuantity as { value: number }).value = 95;
   assert.equal(summarize(high as unknown as FhirResource).flag, "high");
@@ -114,7 +114,7 @@ test("a DocumentReference points at the record holding its PDF", () => {
   assert.equal(s.title, "lab-letter.pdf");
   assert.equal(s.attachments[0]!.recordId, fileRecordId);
   assert.equal(s.facts.find((f) => f.label === "Format")!.value, "PDF document");
-  const foreign = copy(resource) as { content: { attachment: { url: string } }[] };
+  const foreign = copy(resource) as unknown as { content: { attachment: { url: string } }[] };
   foreign.content[0]!.attachment.url = "https://example.org/lab-letter.pdf";
   assert.equal(summarize(foreign as unknown as FhirResource).attachments[0]!.recordId, null);
   // Synthea's clinical notes carry their text inline.
