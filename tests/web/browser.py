@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +120,17 @@ class Session:
 
     def main_frame_navigations(self) -> int:
         return len(self.watched.navigations)
+
+    def wait_until(self, condition: Callable[[], bool], what: str,
+                   timeout_ms: float = 10_000) -> None:
+        """Wait for a condition on the Python side (the wallet's log, the recorded requests),
+        with Playwright's waits, which keep answering the page's calls meanwhile."""
+        waited = 0.0
+        while not condition():
+            if waited >= timeout_ms:
+                raise AssertionError(f"timed out after {timeout_ms:.0f} ms waiting for {what}")
+            self.page.wait_for_timeout(50)
+            waited += 50
 
     def close(self) -> None:
         _WHO.pop(self.page, None)

@@ -46,7 +46,7 @@ def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
 
 @pytest.fixture
 def web(stack: WebStack, chromium: Browser, request: pytest.FixtureRequest) -> Iterator[Web]:
-    opened = Web(stack, chromium, request.node.name)
+    opened = Web(stack, chromium, request.node.originalname)
     try:
         yield opened
         for session in opened.sessions:

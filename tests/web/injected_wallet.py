@@ -3,10 +3,11 @@ EIP-1193 provider sends its requests here, where a real private key signs (eth-a
 anvil answers reads and takes raw transactions. No part of the page's path is mocked: the page
 gets what MetaMask would answer, computed for real.
 
-A test sets failure modes on a :class:`TestWallet` (``rejecting``, ``locked``, ``refuses_switch``,
-a start on another chain) and drives the page's side with :meth:`TestWallet.emit`,
-:meth:`TestWallet.hold` / :meth:`TestWallet.release`. Every request is logged
-(:attr:`TestWallet.calls`) with what the page showed in its ``wallet-prompt`` panel meanwhile.
+A test sets failure modes on a :class:`TestWallet` (``rejecting``, ``rejects``, ``locked``,
+``refuses_switch``, a start on another chain) and drives the page's side with
+:meth:`TestWallet.emit`, :meth:`TestWallet.hold` / :meth:`TestWallet.release`. Every request
+is logged (:attr:`TestWallet.calls`) with what the page showed in its ``wallet-prompt`` panel
+meanwhile.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class TestWallet:
     known_chains: set[int] = field(default_factory=set)
     rejecting: bool = False
     """The user says no to everything (4001)."""
+    rejects: set[str] = field(default_factory=set)
+    """Methods the user says no to (4001), e.g. only the key-derivation signature."""
     locked: bool = False
     """The wallet is locked: no account given (eth_requestAccounts answers 4100)."""
     refuses_switch: bool = False
@@ -168,7 +171,9 @@ class TestWallet:
             return hex(self.current_chain)
         if method == "net_version":
             return str(self.current_chain)
-        if self.rejecting and method not in ("eth_call", "eth_blockNumber", "eth_getBalance"):
+        declined = self.rejecting and method not in ("eth_call", "eth_blockNumber",
+                                                     "eth_getBalance")
+        if declined or method in self.rejects:
             raise WalletRefusal(USER_REJECTED, "User rejected the request.")
         if method == "eth_requestAccounts":
             if self.locked:
