@@ -10,13 +10,22 @@ are encrypted to and that key fragments for a grant of that scope are made from.
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kizuna.chain.eip712 import TypedData
 from kizuna.chain.signers import Signer
 from kizuna.crypto import pre
-from kizuna.crypto.scopes import RESOURCE_TYPES, blind_scope, scope_label
+from kizuna.crypto.scopes import (
+    CATEGORY_PATTERN,
+    MAX_CATEGORY_LENGTH,
+    RESOURCE_TYPES,
+    blind_scope,
+    scope_label,
+)
 from kizuna.crypto.wallet_keys import (
     INFO_SCOPE_DELEGATION,
     KeyDerivationDomain,
@@ -123,6 +132,25 @@ def vocabulary() -> tuple[ScopeLabel, ...]:
     return tuple(ScopeLabel(label) for label in sorted(labels))
 
 
+def vocabulary_document() -> dict[str, object]:
+    """What the web page needs of the scope-label rules, generated from here (never typed a
+    second time): the labels it blinds to name a patient's scope ids (:func:`vocabulary`) and
+    the rule :func:`~kizuna.crypto.scopes.parse_scope_label` checks a label with.
+    ``python -m kizuna.client.keys web/src/patient/vocabulary.json`` writes it."""
+    return {
+        "generated_by": "python -m kizuna.client.keys web/src/patient/vocabulary.json",
+        "resource_types": sorted(RESOURCE_TYPES),
+        "category_pattern": CATEGORY_PATTERN.pattern,
+        "max_category_length": MAX_CATEGORY_LENGTH,
+        "vocabulary": list(vocabulary()),
+    }
+
+
+def vocabulary_json() -> str:
+    """:func:`vocabulary_document` as the committed file's text."""
+    return json.dumps(vocabulary_document(), indent=1) + "\n"
+
+
 def derivation_domain(chain: Chain) -> KeyDerivationDomain:
     """The key-derivation domain of a deployment: its chain id and ConsentLedger."""
     return KeyDerivationDomain(chain_id=chain.chain_id,
@@ -145,4 +173,11 @@ __all__ = [
     "participant_keys",
     "scope_delegating_key",
     "vocabulary",
+    "vocabulary_document",
+    "vocabulary_json",
 ]
+
+
+if __name__ == "__main__":
+    # Regenerate the web page's copy: python -m kizuna.client.keys web/src/patient/vocabulary.json
+    Path(sys.argv[1]).write_text(vocabulary_json(), encoding="utf-8")

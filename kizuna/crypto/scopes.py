@@ -80,7 +80,7 @@ FHIR_R4B_ADDED_RESOURCE_TYPES: frozenset[str] = frozenset(
 RESOURCE_TYPES = FHIR_R4_RESOURCE_TYPES | FHIR_R4B_ADDED_RESOURCE_TYPES
 
 MAX_CATEGORY_LENGTH = 64
-_CATEGORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+CATEGORY_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 SCOPE_KEY_SIZE = 32
 
@@ -124,7 +124,7 @@ def parse_scope_label(text: str, *, field: str = "scope") -> ParsedScope:
         raise InputError(
             field, f"category is {len(category)} characters, at most {MAX_CATEGORY_LENGTH}"
         )
-    if not category.isascii() or not _CATEGORY.fullmatch(category):
+    if not category.isascii() or not CATEGORY_PATTERN.fullmatch(category):
         raise InputError(
             field,
             f"category {category!r} is not a code: letters, digits, '.', '-', '_' only, "
@@ -162,6 +162,7 @@ def _case_hint(name: str) -> str:
 
 
 __all__ = [
+    "CATEGORY_PATTERN",
     "FHIR_R4B_ADDED_RESOURCE_TYPES",
     "FHIR_R4_RESOURCE_TYPES",
     "RESOURCE_TYPES",

@@ -359,6 +359,17 @@ export async function encryptStream(source: ByteSource, options: SealOptions): P
   return { header: sealer.header, chunks: sealSegments(sealer, source) };
 }
 
+/** One data key, nonce prefix and capsule that encrypt a source to the same envelope each time:
+ * a streamed upload hashes a first pass for the commitment its registration signs, then sends
+ * a second pass, in flat memory. Only the pass that is sent leaves the page; if the source gave
+ * other bytes the second time, the commitment the chain holds refuses the upload. */
+export async function repeatableEncryption(
+  options: SealOptions,
+): Promise<{ header: EnvelopeHeader; encrypt(source: ByteSource): AsyncGenerator<Bytes> }> {
+  const sealer = await newSealer(options);
+  return { header: sealer.header, encrypt: (source) => sealSegments(sealer, source) };
+}
+
 /** The same as a ReadableStream (e.g. an upload body), pulled one segment at a time. */
 export async function encryptReadable(source: ByteSource, options: SealOptions): Promise<ReadableStream<Bytes>> {
   const { chunks } = await encryptStream(source, options);

@@ -1,0 +1,160 @@
+// What the page reads from the chain itself rather than taking on the service's word (as the
+// Python client reads it from its own node, kizuna/client/api_service.py): the chain's clock
+// for deadlines, a provider's registry key that key fragments are made for, the registry's
+// providers, and the commitment a record was registered with (readOwn checks the download
+// against it). Reads go through any EIP-1193 / HTTP transport viem takes: the deployment's
+// wallet RPC URL, or the wallet itself (`custom(provider)`).
+
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  createPublicClient,
+  getAddress,
+  http,
+  isAddress,
+  parseAbi,
+  parseAbiItem,
+  type Hex,
+  type PublicClient,
+} from "viem";
+import { bytesToHex0x, hexToBytes, type Bytes } from "../core/bytes.ts";
+import { InputError, KizunaError } from "../core/errors.ts";
+import type { Deployment } from "../wallet/connection.ts";
+
+const REGISTRY_ABI = parseAbi([
+  "function providerOf(address provider) view returns (bytes umbralPublicKey, bytes32 credentialCommitment, bool active, uint64 registeredAt)",
+]);
+const PROVIDER_ADDED = parseAbiItem(
+  "event ProviderAdded(address indexed provider, address indexed registrar, bytes umbralPublicKey, bytes32 credentialCommitment)",
+);
+const RECORD_REGISTERED = parseAbiItem(
+  "event RecordRegistered(address indexed patient, bytes32 indexed recordId, bytes32 commitment, bytes32 scopeId)",
+);
+
+/** The chain could not be read (node down, no RPC URL): nothing was changed. */
+export class ChainUnreachable extends KizunaError {
+  override name = "ChainUnreachable";
+}
+
+/** A provider as the registry has it. */
+export type RegistryProvider = {
+  address: Hex;
+  /** Its Umbral public key (33 bytes, compressed): what grants' key fragments are made for. */
+  umbralPublicKey: Bytes;
+  /** Set by the registrar who verified the provider's credentials (zero: none recorded). */
+  credentialCommitment: Hex;
+  /** A registrar verified it and has not suspended it. */
+  active: boolean;
+  verified: boolean;
+  registeredAt: number;
+};
+
+/** An Ethereum address (EIP-55 checksummed), or InputError naming `field`. */
+export function checkedAddress(field: string, value: string): Hex {
+  if (typeof value !== "string" || !isAddress(value, { strict: false })) {
+    throw new InputError(field, `${JSON.stringify(value)} is not an Ethereum address (0x and 40 hex digits)`);
+  }
+  return getAddress(value);
+}
+
+function contract(deployment: Deployment, name: string): Hex {
+  const address = deployment.contracts[name];
+  if (!address) throw new KizunaError(`This Kizuna deployment names no ${name} contract.`);
+  return getAddress(address);
+}
+
+async function reading<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof KizunaError) throw error;
+    throw new ChainUnreachable(`The blockchain node could not be read (${what}). Check that it is running, then try again.`, {
+      cause: error,
+      details: error instanceof BaseError ? error.shortMessage : String(error),
+    });
+  }
+}
+
+export class ChainReader {
+  readonly client: PublicClient;
+  readonly deployment: Deployment;
+
+  constructor(client: PublicClient, deployment: Deployment) {
+    this.client = client;
+    this.deployment = deployment;
+  }
+
+  /** A reader over the deployment's RPC URL (what `GET /version` names for wallets). */
+  static forDeployment(deployment: Deployment, rpcUrl: string | null = deployment.walletRpcUrl): ChainReader {
+    if (!rpcUrl) {
+      throw new KizunaError("This Kizuna deployment names no RPC URL to read the chain from: pass a chain reader.");
+    }
+    return new ChainReader(createPublicClient({ transport: http(rpcUrl) }), deployment);
+  }
+
+  /** The chain's clock (the head block's time): deadlines and expiries are in it. */
+  async now(): Promise<number> {
+    const block = await reading("the head block", () => this.client.getBlock({ blockTag: "latest" }));
+    return Number(block.timestamp);
+  }
+
+  /** The registry's entry of `provider`; InputError("provider") when it is none. */
+  async provider(provider: string): Promise<RegistryProvider> {
+    const address = checkedAddress("provider", provider);
+    let entry: readonly [Hex, Hex, boolean, bigint];
+    try {
+      entry = await this.client.readContract({
+        address: contract(this.deployment, "ProviderRegistry"),
+        abi: REGISTRY_ABI,
+        functionName: "providerOf",
+        args: [address],
+      });
+    } catch (error) {
+      if (error instanceof BaseError && error.walk((e) => e instanceof ContractFunctionRevertedError)) {
+        throw new InputError("provider", `${address} is not a provider in the registry`);
+      }
+      return reading("the provider registry", () => Promise.reject(error));
+    }
+    const [key, credential, active, registeredAt] = entry;
+    return {
+      address,
+      umbralPublicKey: hexToBytes(key, "umbralPublicKey"),
+      credentialCommitment: credential,
+      active,
+      verified: BigInt(credential) !== 0n,
+      registeredAt: Number(registeredAt),
+    };
+  }
+
+  /** A provider that may receive a grant: registered and not suspended (InputError otherwise). */
+  async activeProvider(provider: string): Promise<RegistryProvider> {
+    const entry = await this.provider(provider);
+    if (!entry.active) throw new InputError("provider", `${entry.address} is suspended in the registry`);
+    return entry;
+  }
+
+  /** Every provider the registry ever added, with its current entry (newest first). */
+  async providers(): Promise<RegistryProvider[]> {
+    const logs = await reading("the provider registry", () =>
+      this.client.getLogs({ address: contract(this.deployment, "ProviderRegistry"), event: PROVIDER_ADDED, fromBlock: 0n }));
+    const seen = [...new Set(logs.map((log) => log.args.provider).filter((p): p is Hex => !!p))];
+    const entries = await Promise.all(seen.map((address) => this.provider(address)));
+    return entries.sort((a, b) => b.registeredAt - a.registeredAt);
+  }
+
+  /** The commitment `patient` registered for `recordId` (the newest registration). */
+  async registeredCommitment(patient: string, recordId: Bytes): Promise<Bytes> {
+    const logs = await reading("the record's registration", () =>
+      this.client.getLogs({
+        address: contract(this.deployment, "ConsentLedger"),
+        event: RECORD_REGISTERED,
+        args: { patient: checkedAddress("patient", patient), recordId: bytesToHex0x(recordId) },
+        fromBlock: 0n,
+      }));
+    const last = logs.at(-1);
+    if (!last?.args.commitment) {
+      throw new InputError("record_id", `no record ${bytesToHex0x(recordId)} is registered on chain by ${patient}`);
+    }
+    return hexToBytes(last.args.commitment, "commitment");
+  }
+}

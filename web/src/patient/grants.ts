@@ -1,0 +1,199 @@
+// Sharing in the page (kizuna/client/patient.py grant / revoke / revoke_all / rekey_scopes):
+// key fragments are made HERE, from the scope's delegating key of each epoch, for the
+// provider's key as the chain's registry has it; the service only relays the signed Grant /
+// Revoke (or confirms the wallet's own transaction) and keeps the fragments for its proxy.
+// A revocation moves the scope's key epoch: the grantees that remain get fragments of the new
+// epoch at once, as in Python.
+
+import * as umbral from "@nucypher/umbral-pre";
+import type { Hex } from "viem";
+import { ok, type Schemas } from "../api/client.ts";
+import { bytesToHex0x, hexToBytes, type Bytes } from "../core/bytes.ts";
+import { InputError } from "../core/errors.ts";
+import { checkedAddress } from "./chain.ts";
+import type { PatientContext } from "./context.ts";
+import type { Records } from "./records.ts";
+import { labelForPeople, type Scopes } from "./scopes.ts";
+
+export type TxResult = { txHash: Hex; blockNumber: number };
+
+/** What a revocation's rekey did: per scope, its new epoch and who got fragments of it. */
+export type Rekeyed = Array<{ scopeId: Hex; epoch: number; providers: Hex[] }>;
+export type RevokeResult = TxResult & { rekeyed: Rekeyed };
+export type GrantResult = TxResult & { scopeIds: Hex[]; kfragsStored: number };
+
+export type GrantInfo = {
+  provider: Hex;
+  scopeId: Hex;
+  label: string | null;
+  expiresAt: number;
+  grantedBlock: number;
+  live: boolean;
+};
+
+function txResult(out: Schemas["TxOut"]): TxResult {
+  return { txHash: out.tx_hash as Hex, blockNumber: out.block_number };
+}
+
+function when(expiresAt: number): string {
+  return new Date(expiresAt * 1000).toUTCString();
+}
+
+/** Key fragments (serialised) letting `receivingKey` open the scope's records of `epoch`:
+ * one fragment, threshold one, signed over both keys (kizuna.crypto.pre.generate_kfrags). */
+export async function kfragsFor(ctx: PatientContext, scopeId: Uint8Array, epoch: number, receivingKey: Uint8Array): Promise<Hex[]> {
+  const delegating = await ctx.keys.scopeDelegatingKey(scopeId, epoch);
+  const receiving = umbral.PublicKey.fromCompressedBytes(receivingKey);
+  const signer = ctx.keys.signer();
+  try {
+    return umbral.generateKFrags(delegating, receiving, signer, 1, 1, true, true).map((k) => {
+      const bytes = bytesToHex0x(k.toBytes());
+      k.free();
+      return bytes;
+    });
+  } finally {
+    signer.free();
+    receiving.free();
+    delegating.free();
+  }
+}
+
+export class Grants {
+  readonly #ctx: PatientContext;
+  readonly #scopes: Scopes;
+  readonly #records: Records;
+
+  constructor(ctx: PatientContext, scopes: Scopes, records: Records) {
+    this.#ctx = ctx;
+    this.#scopes = scopes;
+    this.#records = records;
+  }
+
+  /** Share the scopes of `labels` with `provider` until `expiresAt` (seconds, chain time). */
+  async grant(provider: string, labels: string[], expiresAt: number): Promise<GrantResult> {
+    this.#ctx.ownOnly("Sharing");
+    if (!Array.isArray(labels) || labels.length === 0) throw new InputError("labels", "at least one scope label is needed");
+    const address = checkedAddress("provider", provider);
+    if (!Number.isSafeInteger(expiresAt) || expiresAt <= 0) throw new InputError("expires_at", "must be a time in seconds");
+    if (expiresAt <= (await this.#ctx.chain.now())) throw new InputError("expires_at", `${when(expiresAt)} is already past`);
+    const entry = await this.#ctx.chain.activeProvider(address);
+    const scoped = new Map<Hex, { scopeId: Bytes; epoch: number; label: string }>();
+    for (const [i, label] of labels.entries()) {
+      const current = await this.#scopes.current(label, `labels[${i}]`);
+      scoped.set(bytesToHex0x(current.scopeId), current);
+    }
+    const kfrags: Record<string, Hex[]> = {};
+    for (const [sid, s] of scoped) kfrags[sid] = await kfragsFor(this.#ctx, s.scopeId, s.epoch, entry.umbralPublicKey);
+    const scopeIds = [...scoped.keys()];
+    const names = [...scoped.values()].map((s) => labelForPeople(s.label));
+    const prepared = ok(await this.#ctx.api.POST("/wallet/prepare/grant", {
+      params: { query: this.#ctx.acting() },
+      body: { provider: address, scope_ids: scopeIds, expires_at: expiresAt, deadline: await this.#ctx.deadline() },
+    }));
+    const authorization = await this.#ctx.authorize(prepared, {
+      title: `Share ${names.length === 1 ? names[0] : `${names.length} parts of your record`} with ${address}`,
+      why: `Lets this provider read these parts of your health record until ${when(expiresAt)}. You can revoke it at any time.`,
+      details: [["Provider", address], ["Shared", names.join(", ")], ["Until", when(expiresAt)]],
+    });
+    const tx = txResult(ok(await this.#ctx.api.POST("/patient/grants", {
+      params: { query: this.#ctx.acting() },
+      body: { provider: address, scope_ids: scopeIds, expires_at: expiresAt, kfrags, authorization },
+    })));
+    let stored = scopeIds.length;
+    // Older records of a scope are encrypted to earlier epochs' keys: the grantee gets
+    // fragments of each epoch the scope has records of (no chain action).
+    const records = await this.#records.list();
+    for (const [sid, s] of scoped) {
+      const older = [...new Set(records.filter((r) => bytesToHex0x(r.scopeId) === sid && r.epoch < s.epoch).map((r) => r.epoch))].sort((a, b) => a - b);
+      for (const epoch of older) {
+        await this.#scopes.register(s.scopeId, epoch);
+        stored += await this.#reissue(address, s.scopeId, epoch, entry.umbralPublicKey);
+      }
+    }
+    return { ...tx, scopeIds, kfragsStored: stored };
+  }
+
+  async #reissue(provider: Hex, scopeId: Uint8Array, epoch: number, receivingKey: Uint8Array): Promise<number> {
+    const answer = ok(await this.#ctx.api.POST("/patient/kfrags", {
+      params: { query: this.#ctx.acting() },
+      body: { provider, scope_id: bytesToHex0x(scopeId), epoch, kfrags: await kfragsFor(this.#ctx, scopeId, epoch, receivingKey) },
+    }));
+    return answer.kfrags_stored;
+  }
+
+  /** Stop sharing one scope with `provider` (a signed Revoke, relayed; or the wallet's own
+   * transaction); the grantees that remain get fragments of the scope's new key epoch. */
+  async revoke(provider: string, label: string): Promise<RevokeResult> {
+    this.#ctx.ownOnly("Revoking");
+    const address = checkedAddress("provider", provider);
+    const scopeId = await this.#scopes.id(label, "label");
+    const prepared = ok(await this.#ctx.api.POST("/wallet/prepare/revoke", {
+      params: { query: this.#ctx.acting() },
+      body: { provider: address, scope_id: bytesToHex0x(scopeId), deadline: await this.#ctx.deadline() },
+    }));
+    const authorization = await this.#ctx.authorize(prepared, {
+      title: `Stop sharing ${labelForPeople(label)} with ${address}`,
+      why: "This provider will no longer be able to read this part of your health record. What they read before cannot be taken back.",
+      details: [["Provider", address], ["No longer shared", labelForPeople(label)]],
+    });
+    const tx = txResult(ok(await this.#ctx.api.POST("/patient/revocations", {
+      params: { query: this.#ctx.acting() },
+      body: { provider: address, scope_id: bytesToHex0x(scopeId), authorization },
+    })));
+    return { ...tx, rekeyed: await this.rekey([scopeId]) };
+  }
+
+  /** Stop sharing everything with `provider`: revokeAll has no signed form, so the wallet
+   * sends it (and pays its fee) in either mode; the service confirms it from its event. */
+  async revokeAll(provider: string): Promise<RevokeResult> {
+    this.#ctx.ownOnly("Revoking");
+    const address = checkedAddress("provider", provider);
+    const held = [...new Set((await this.list()).filter((g) => g.provider === address).map((g) => g.scopeId))];
+    const prepared = ok(await this.#ctx.api.POST("/wallet/prepare/revoke-all", {
+      params: { query: this.#ctx.acting() },
+      body: { provider: address },
+    }));
+    const txHash = await this.#ctx.send(prepared, {
+      title: `Stop sharing everything with ${address}`,
+      why: "Ends every grant, request and emergency access of this provider to your health record.",
+      details: [["Provider", address]],
+    });
+    const tx = txResult(ok(await this.#ctx.api.POST("/patient/revocations/all", {
+      params: { query: this.#ctx.acting() },
+      body: { provider: address, tx_hash: txHash },
+    })));
+    return { ...tx, rekeyed: held.length ? await this.rekey(held.map((s) => hexToBytes(s, "scope_id"))) : [] };
+  }
+
+  /** Bring the proxy up to the current key epoch of `scopeIds`: the epoch's keys registered
+   * (one signature per scope whose epoch moved) and fragments re-issued to each live grantee. */
+  async rekey(scopeIds: Uint8Array[]): Promise<Rekeyed> {
+    const live = (await this.list()).filter((g) => g.live);
+    const done: Rekeyed = [];
+    for (const scopeId of scopeIds) {
+      const sid = bytesToHex0x(scopeId);
+      const epoch = await this.#scopes.epoch(scopeId);
+      const grantees = [...new Set(live.filter((g) => g.scopeId === sid).map((g) => g.provider))].sort();
+      if (grantees.length) await this.#scopes.register(scopeId, epoch);
+      for (const provider of grantees) {
+        const entry = await this.#ctx.chain.activeProvider(provider);
+        await this.#reissue(provider, scopeId, epoch, entry.umbralPublicKey);
+      }
+      done.push({ scopeId: sid, epoch, providers: grantees });
+    }
+    return done;
+  }
+
+  /** The patient's live grants at the chain head, with the labels this page can name. */
+  async list(): Promise<GrantInfo[]> {
+    const found = ok(await this.#ctx.api.GET("/patient/grants", { params: { query: this.#ctx.acting() } }));
+    return found.map((g) => ({
+      provider: checkedAddress("provider", g.provider),
+      scopeId: g.scope_id.toLowerCase() as Hex,
+      label: this.#scopes.labelOf(g.scope_id),
+      expiresAt: g.expires_at,
+      grantedBlock: g.granted_block,
+      live: g.live,
+    }));
+  }
+}

@@ -1,0 +1,222 @@
+// The patient's records in the page (kizuna/client/patient.py seal / sign_registration /
+// upload / add_file / records / read_own): encrypted here to the delegating key of the scope's
+// current epoch, the envelope's commitment signed in a RegisterRecord (or registered by the
+// wallet's own transaction), uploaded with the headers kizuna/client/http.py sends, and read
+// back checked against the commitment the chain holds.
+
+import { sha256 } from "@noble/hashes/sha2";
+import { ApiError, rawFetch, ok, type Schemas } from "../api/client.ts";
+import { bytesToHex0x, concatBytes, hexToBytes, type Bytes } from "../core/bytes.ts";
+import { commitmentOf, decryptStream, encryptBytes, repeatableEncryption } from "../core/envelope.ts";
+import { InputError } from "../core/errors.ts";
+import type { Authorization, PatientContext } from "./context.ts";
+import { labelForPeople, type Scopes } from "./scopes.ts";
+
+export type RecordInfo = {
+  recordId: Bytes;
+  /** 0x hex of recordId (for keys and links). */
+  id: `0x${string}`;
+  patient: string;
+  scopeId: Bytes;
+  cid: string;
+  commitment: Bytes;
+  size: number;
+  contentType: string;
+  createdAt: number;
+  epoch: number;
+};
+
+/** The scope's key epoch moved (a revocation) between encrypting a record and uploading it:
+ * the service refuses a record encrypted to an old epoch's key. Nothing was registered; add
+ * the record again and it is encrypted to the new key. */
+export class KeyEpochMoved extends InputError {
+  override name = "KeyEpochMoved";
+  readonly current: number;
+  constructor(used: number, current: number) {
+    super("epoch", `this part of your record moved to key version ${current} (a sharing was revoked) while the record was being encrypted to version ${used}: add it again`);
+    this.current = current;
+  }
+}
+
+export type LabelledRecord = RecordInfo & { label: string | null };
+
+export function recordInfo(out: Schemas["RecordOut"]): RecordInfo {
+  return {
+    recordId: hexToBytes(out.record_id, "record_id"),
+    id: out.record_id.toLowerCase() as `0x${string}`,
+    patient: out.patient,
+    scopeId: hexToBytes(out.scope_id, "scope_id"),
+    cid: out.cid,
+    commitment: hexToBytes(out.commitment, "commitment"),
+    size: out.size,
+    contentType: out.content_type,
+    createdAt: out.created_at,
+    epoch: out.epoch ?? 0,
+  };
+}
+
+/** A record id from bytes or 0x hex (InputError naming record_id otherwise). */
+export function recordIdOf(value: Uint8Array | string): Bytes {
+  const bytes = typeof value === "string" ? hexToBytes(value, "record_id") : new Uint8Array(value);
+  if (bytes.length !== 32) throw new InputError("record_id", `must be 32 bytes (0x and 64 hex digits), got ${bytes.length}`);
+  return bytes;
+}
+
+/** The headers of PUT /patient/records/{id} (kizuna/client/http.py upload_record). */
+export function uploadHeaders(o: { scopeId: Uint8Array; epoch: number; registration: Authorization; supersedes?: Uint8Array }): Headers {
+  const headers = new Headers({
+    "Content-Type": "application/octet-stream",
+    "X-Kizuna-Scope-Id": bytesToHex0x(o.scopeId),
+    "X-Kizuna-Registration": JSON.stringify(o.registration),
+    "X-Kizuna-Scope-Epoch": String(o.epoch),
+  });
+  if (o.supersedes) headers.set("X-Kizuna-Supersedes", bytesToHex0x(o.supersedes));
+  return headers;
+}
+
+type Body = Uint8Array | ReadableStream<Uint8Array> | Blob;
+
+export type FileProgress = (sentBytes: number, totalBytes: number) => void;
+
+export class Records {
+  readonly #ctx: PatientContext;
+  readonly #scopes: Scopes;
+  /** Streamed request bodies (fetch + duplex "half"): Node and HTTP/2 servers. Browsers refuse
+   * them over HTTP/1.1, so there the second pass is assembled into a Blob that the browser
+   * keeps outside the page's heap. */
+  readonly #streamUploads: boolean;
+
+  constructor(ctx: PatientContext, scopes: Scopes, streamUploads: boolean) {
+    this.#ctx = ctx;
+    this.#scopes = scopes;
+    this.#streamUploads = streamUploads;
+  }
+
+  /** The registration of an envelope: the RegisterRecord typed data (nonce from the chain)
+   * signed, or the wallet's registerRecord sent. */
+  async register(o: { recordId: Uint8Array; scopeId: Uint8Array; commitment: Uint8Array; label: string; what: string }): Promise<Authorization> {
+    const prepared = ok(await this.#ctx.api.POST("/wallet/prepare/register-record", {
+      body: {
+        record_id: bytesToHex0x(o.recordId), commitment: bytesToHex0x(o.commitment),
+        scope_id: bytesToHex0x(o.scopeId), deadline: await this.#ctx.deadline(),
+      },
+    }));
+    return this.#ctx.authorize(prepared, {
+      title: o.what,
+      why: "Records on the blockchain that this encrypted record is yours and has not been changed. " +
+        "Only a fingerprint of the encrypted data is recorded; its content stays encrypted in this page.",
+      details: [["Part of your record", labelForPeople(o.label)], ["Fingerprint", bytesToHex0x(o.commitment)]],
+    });
+  }
+
+  async #upload(o: { recordId: Uint8Array; scopeId: Uint8Array; epoch: number; registration: Authorization; body: Body }): Promise<RecordInfo> {
+    const init: RequestInit & { duplex?: "half" } = {
+      method: "PUT",
+      headers: uploadHeaders(o),
+      body: o.body as BodyInit,
+    };
+    if (o.body instanceof ReadableStream) init.duplex = "half";
+    const query = this.#ctx.ward ? `?patient=${this.#ctx.ward}` : "";
+    let response: Response;
+    try {
+      response = await rawFetch(this.#ctx.apiOptions, `/patient/records/${bytesToHex0x(o.recordId)}${query}`, init);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409) {
+        const current = await this.#scopes.epoch(o.scopeId);
+        if (current !== o.epoch) throw new KeyEpochMoved(o.epoch, current);
+      }
+      throw error;
+    }
+    return recordInfo((await response.json()) as Schemas["RecordOut"]);
+  }
+
+  /** Encrypt, register and upload one record held in memory. */
+  async add(content: Uint8Array, o: { label: string; contentType: string; what?: string | undefined; epoch?: number }): Promise<RecordInfo> {
+    this.#ctx.ownOnly("Adding records");
+    const current = await this.#scopes.current(o.label);
+    const { scopeId, label } = current;
+    // An explicit epoch (Python's upload(epoch=...)): the service takes only the current one.
+    const epoch = o.epoch ?? current.epoch;
+    if (epoch !== current.epoch) await this.#scopes.register(scopeId, epoch);
+    const recordId = crypto.getRandomValues(new Uint8Array(32));
+    const ownerKey = (await this.#ctx.keys.scopeDelegatingKey(scopeId, epoch)).publicKey();
+    const envelope = await encryptBytes(content, { ownerKey, recordId, contentType: o.contentType });
+    const commitment = await commitmentOf(envelope);
+    const registration = await this.register({
+      recordId, scopeId, commitment, label, what: o.what ?? `Add a record to your health record (${labelForPeople(label)})`,
+    });
+    return this.#upload({ recordId, scopeId, epoch, registration, body: envelope });
+  }
+
+  /** A file of any size, encrypted twice with one data key (repeatableEncryption): the first
+   * pass hashed for the commitment the registration names, the second uploaded; about two
+   * segments in memory whatever the size. */
+  async addFile(file: Blob, o: { label: string; contentType: string; recordId?: Uint8Array }, onProgress?: FileProgress): Promise<RecordInfo> {
+    this.#ctx.ownOnly("Adding files");
+    const { scopeId, epoch, label } = await this.#scopes.current(o.label);
+    const recordId = o.recordId ? recordIdOf(o.recordId) : crypto.getRandomValues(new Uint8Array(32));
+    const ownerKey = (await this.#ctx.keys.scopeDelegatingKey(scopeId, epoch)).publicKey();
+    const sealing = await repeatableEncryption({ ownerKey, recordId, contentType: o.contentType });
+    const hash = sha256.create();
+    let total = 0;
+    for await (const chunk of sealing.encrypt(file.stream())) {
+      hash.update(chunk);
+      total += chunk.length;
+    }
+    const commitment = new Uint8Array(hash.digest());
+    const registration = await this.register({
+      recordId, scopeId, commitment, label, what: `Add the file "${(file as File).name ?? "file"}" to your health record`,
+    });
+    let sent = 0;
+    const report = (chunk: Uint8Array) => {
+      sent += chunk.length;
+      onProgress?.(sent, total);
+    };
+    let body: Body;
+    if (this.#streamUploads) {
+      const chunks = sealing.encrypt(file.stream());
+      body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const next = await chunks.next();
+          if (next.done) return controller.close();
+          report(next.value);
+          controller.enqueue(next.value);
+        },
+        async cancel() {
+          await chunks.return(undefined);
+        },
+      });
+    } else {
+      let blob = new Blob([]);
+      for await (const chunk of sealing.encrypt(file.stream())) {
+        blob = new Blob([blob, chunk as BlobPart]);
+        report(chunk);
+      }
+      body = blob;
+    }
+    return this.#upload({ recordId, scopeId, epoch, registration, body });
+  }
+
+  /** The patient's records (metadata), newest first. */
+  async list(): Promise<RecordInfo[]> {
+    const found = ok(await this.#ctx.api.GET("/patient/records", { params: { query: this.#ctx.acting() } }));
+    return found.map(recordInfo).sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  /** Download and decrypt one of the patient's records, checked against the commitment the
+   * chain holds for it (IntegrityError when the service served anything else). */
+  async readOwn(recordId: Uint8Array | string): Promise<Bytes> {
+    this.#ctx.ownOnly("Opening records");
+    const rid = recordIdOf(recordId);
+    const id = bytesToHex0x(rid);
+    const info = (await this.list()).find((r) => r.id === id);
+    if (!info) throw new InputError("record_id", `${id} is not one of your records`);
+    const expectedCommitment = await this.#ctx.chain.registeredCommitment(this.#ctx.patient, rid);
+    const response = await rawFetch(this.#ctx.apiOptions, `/patient/records/${id}/content`);
+    if (!response.body) throw new InputError("record_id", `the service sent no content for ${id}`);
+    const secret = await this.#ctx.keys.scopeDelegatingKey(info.scopeId, info.epoch);
+    const parts: Uint8Array[] = [];
+    for await (const part of await decryptStream(response.body, secret, { expectedCommitment })) parts.push(part);
+    return concatBytes(...parts);
+  }
+}
