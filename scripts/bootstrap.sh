@@ -90,6 +90,33 @@ _ensure_web() {
     fi
 }
 
+# The browser tests (tests/web, Playwright for Python from the dev extra) drive Debian's Chromium
+# (never `playwright install`: no browser download) and need CJK fonts for Japanese names.
+# Installed with apt when missing (sudo -n when not root: it never asks for a password here).
+# Without them the browser tests are skipped on a developer's machine; under CI they fail, so
+# there a failed install fails the set-up.
+_ensure_browser() {
+    local missing=() sudo=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+        _say "installing for the browser tests: ${missing[*]} (apt-get)"
+        if ! command -v apt-get >/dev/null 2>&1 ||
+            ! { "${sudo[@]}" apt-get update -qq &&
+                "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                    --no-install-recommends "${missing[@]}" >/dev/null; }; then
+            _say "could not install ${missing[*]}: the browser tests need" \
+                "'sudo apt-get install ${missing[*]}'"
+            case "${CI:-}" in 1 | true | TRUE | yes) return 1 ;; esac
+        fi
+    fi
+    if ! "$VENV/bin/python" -c 'import playwright.sync_api' 2>/dev/null; then
+        _say "installing Playwright for Python (the dev extra)"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$KIZUNA_ROOT[dev]"
+    fi
+}
+
 # Debian packages a step needs (e.g. chromium for the browser tests): installed on demand.
 kizuna_ensure_debian() {
     local missing=()
@@ -106,7 +133,7 @@ kizuna_ensure_debian() {
 }
 
 # A plain statement, not a condition: bash ignores errexit inside an if/&&/|| context.
-(set -euo pipefail; _ensure_python; _ensure_node; _ensure_ipfs_tool; _ensure_web)
+(set -euo pipefail; _ensure_python; _ensure_node; _ensure_ipfs_tool; _ensure_web; _ensure_browser)
 _kizuna_status=$?
 if [ "$_kizuna_status" != 0 ]; then
     _say "set-up failed (see above)"
