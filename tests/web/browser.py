@@ -11,6 +11,7 @@ wallet, whose answers run on this thread.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Callable
@@ -93,6 +94,15 @@ class Watched:
 
     def unexpected_errors(self) -> list[str]:
         return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+
+    def carrying(self, secret: bytes) -> list[str]:
+        """The requests whose URL, headers or body carry ``secret`` as raw bytes, hex (either
+        case) or base64 / base64url (padded or not): for "nothing secret leaves the page"."""
+        forms = {secret, secret.hex().encode(), secret.hex().upper().encode()}
+        for encoded in (base64.b64encode(secret), base64.urlsafe_b64encode(secret)):
+            forms |= {encoded, encoded.rstrip(b"=")}
+        return [f"{c.method} {c.url}" for c in self.requests
+                if any(form in c.everything() for form in forms)]
 
     def on_console(self, message: ConsoleMessage) -> None:
         if message.type == "error":

@@ -58,6 +58,8 @@ class Call:
     params: list[Any]
     prompt: str | None
     """The text of the page's ``wallet-prompt`` panel while it asked (None: no panel)."""
+    answer: dict[str, Any] = field(default_factory=dict)
+    """What the wallet answered: ``{"result": ...}`` or ``{"error": {...}}``."""
 
 
 @dataclass
@@ -155,12 +157,14 @@ class TestWallet:
         """Answer one request: ``{"result": ...}`` or ``{"error": {code, message}}``, and the
         events the wallet sends right after (the page cannot be called into from here: the
         answer is on its way back to it)."""
-        self.calls.append(Call(method, list(params), prompt))
+        call = Call(method, list(params), prompt)
+        self.calls.append(call)
         self.events = []
         try:
             answer: dict[str, Any] = {"result": self._answer(method, params)}
         except WalletRefusal as refusal:
             answer = {"error": {"code": refusal.code, "message": refusal.message}}
+        call.answer = dict(answer)
         answer["events"] = [[event, payload] for event, payload in self.events]
         return answer
 

@@ -100,6 +100,15 @@ def test_connect_signs_in_then_unlocks_keys_then_disconnects(web: Web, device: s
     assert keys.prompt is not None and "KeyDerivation" in keys.prompt
     assert typed["message"] and wallet.address.lower() in json.dumps(typed).lower()
 
+    # The signature the keys derive from never left the page (nor did it go to the API).
+    signature = bytes.fromhex(str(keys.answer["result"]).removeprefix("0x"))
+    assert len(signature) == 65
+    assert session.watched.carrying(signature) == []
+    assert session.watched.carrying(signature[:32]) == []  # its r alone
+    # (and the check can see a secret: the sign-in signature does go to POST /auth/login)
+    login_signature = bytes.fromhex(str(sign_in.answer["result"]).removeprefix("0x"))
+    assert [u for u in session.watched.carrying(login_signature) if u.endswith("/auth/login")]
+
     violations = axe_violations(page)
     assert not violations, describe(violations)
 
