@@ -102,19 +102,22 @@ function referenceText(value: unknown): string | null {
   return ref ? str(ref.display) : null;
 }
 
+// Intl formatters are costly to build: one of each for the whole page (a timeline formats
+// thousands of dates).
+const FORMAT = {
+  month: new Intl.DateTimeFormat(undefined, { year: "numeric", month: "long", timeZone: "UTC" }),
+  day: new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" }),
+  time: new Intl.DateTimeFormat(undefined, {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+  }),
+};
+
 /** A FHIR date or dateTime for people: "12 Mar 2024", "12 Mar 2024, 14:05", "March 2024". */
 export function formatDate(date: FhirDate | string | null | undefined): string | null {
   const parsed = typeof date === "string" ? parseFhirDate(date) : date;
   if (!parsed) return typeof date === "string" ? date : null;
-  const moment = new Date(parsed.time);
-  switch (parsed.precision) {
-    case "year": return String(moment.getUTCFullYear());
-    case "month": return moment.toLocaleDateString(undefined, { year: "numeric", month: "long", timeZone: "UTC" });
-    case "day": return moment.toLocaleDateString(undefined, { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
-    default: return moment.toLocaleString(undefined, {
-      year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-    });
-  }
+  if (parsed.precision === "year") return parsed.text.slice(0, 4);
+  return FORMAT[parsed.precision].format(parsed.time);
 }
 
 function periodText(value: unknown): string | null {

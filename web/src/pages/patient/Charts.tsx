@@ -1,0 +1,144 @@
+// Vital signs and lab results over time: one chart per measurement (LOINC code), blood pressure's
+// systolic and diastolic together, normal ranges shaded, out-of-range values ringed; a period
+// selector counting back from the latest measurement, drag-to-zoom, and every chart's values as
+// a table for readers who do not see the canvas.
+
+import { useMemo, useState } from "preact/hooks";
+import type { DecryptedRecord } from "../../fhir/records.ts";
+import { chartSeries, latestPoint, PERIODS, type ChartSeries, type PeriodKey } from "../../fhir/series.ts";
+import { displayUnit } from "../../fhir/units.ts";
+import { BAND_COLOURS, LINE_COLOURS, TimeChart } from "../../ui/charts/TimeChart.tsx";
+import "../../ui/fhir/fhir.css";
+
+const PERIOD_LABEL: Record<PeriodKey, string> = { all: "All", "1y": "1 year", "6m": "6 months", "3m": "3 months", "1m": "1 month" };
+const DATE = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
+
+function value(v: number): string {
+  return String(Math.round(v * 100) / 100);
+}
+
+function rangeText(chart: ChartSeries, i: number): string | null {
+  const range = chart.lines[i]!.range;
+  if (!range || (range.low === null && range.high === null)) return null;
+  const unit = displayUnit(chart.unit);
+  const span = range.low !== null && range.high !== null && range.low !== 0 ? `${value(range.low)}–${value(range.high)}`
+    : range.high !== null ? `below ${value(range.high)}` : `above ${value(range.low!)}`;
+  return `${span}${unit ? " " + unit : ""} (${range.source === "record" ? "from your records" : "typical adult range"})`;
+}
+
+function ChartCard(props: { chart: ChartSeries; from: number | null; level: 2 | 3 }) {
+  const { chart, from } = props;
+  const unit = displayUnit(chart.unit);
+  const points = chart.lines.map((l) => l.points.filter((p) => from === null || p.t >= from));
+  const count = points.reduce((n, p) => n + p.length, 0);
+  const flagged = points.reduce((n, p) => n + p.filter((x) => x.flag).length, 0);
+  const latest = chart.lines.map((l, i) => ({ name: l.name, point: points[i]![points[i]!.length - 1] }))
+    .filter((x) => x.point);
+  const latestText = latest.length === 2 && chart.key === "blood-pressure" && latest[0]!.point!.t === latest[1]!.point!.t
+    ? `${value(latest[0]!.point!.v)}/${value(latest[1]!.point!.v)}`
+    : latest.map((x) => value(x.point!.v)).join(" · ");
+  const when = latest.length ? DATE.format(Math.max(...latest.map((x) => x.point!.t))) : null;
+  const headingId = `chart-${chart.key}`;
+  const Heading = props.level === 2 ? "h2" : "h3";
+  const skipped = Object.entries(chart.skipped);
+  const label = `${chart.title}: ${count} measurement${count === 1 ? "" : "s"}`
+    + (when ? `, latest ${latestText} ${unit} on ${when}` : "") + (flagged ? `, ${flagged} outside the normal range` : "");
+  return (
+    <section class="fhir-chart" aria-labelledby={headingId} data-testid="chart" data-chart={chart.key}>
+      <div class="fhir-chart-head">
+        <Heading id={headingId}>{chart.title}</Heading>
+        {when ? <p class="fhir-chart-latest">Latest <strong>{latestText}</strong> {unit} <span class="hint">({when})</span></p> : null}
+      </div>
+      <ul class="fhir-legend">
+        {chart.lines.map((line, i) => (
+          <li key={line.code}><span class="fhir-swatch" style={{ background: LINE_COLOURS[i % LINE_COLOURS.length] }} />{line.name}</li>
+        ))}
+        {chart.lines.map((line, i) => rangeText(chart, i) ? (
+          <li key={`band-${line.code}`}>
+            <span class="fhir-swatch fhir-swatch-band" style={{ background: BAND_COLOURS[i % BAND_COLOURS.length]!.replace(/[\d.]+\)$/, "0.5)") }} />
+            {chart.lines.length > 1 ? `${line.name} normal: ` : "Normal: "}{rangeText(chart, i)}
+          </li>
+        ) : null)}
+        <li><span class="fhir-swatch fhir-swatch-out" />Outside the normal range{flagged ? ` (${flagged})` : ""}</li>
+      </ul>
+      {count === 0 ? (
+        <p class="hint">No measurements in this period.</p>
+      ) : <TimeChart chart={chart} from={from} label={label} />}
+      {skipped.length ? (
+        <p class="hint">Not shown: {skipped.map(([u, n]) => `${n} value${n === 1 ? "" : "s"} in ${u}`).join(", ")} (a unit this chart cannot convert to {unit || chart.unit}).</p>
+      ) : null}
+      <details>
+        <summary>Values as a table</summary>
+        <ValuesTable chart={chart} points={points} />
+      </details>
+    </section>
+  );
+}
+
+function ValuesTable(props: { chart: ChartSeries; points: ChartSeries["lines"][number]["points"][] }) {
+  const { chart } = props;
+  const unit = displayUnit(chart.unit);
+  const rows = props.points.flatMap((points, i) => points.map((p) => ({ line: chart.lines[i]!.name, ...p })))
+    .sort((a, b) => b.t - a.t);
+  return (
+    <div class="fhir-table-wrap" tabIndex={0} role="region" aria-label={`${chart.title} values`}>
+      <table>
+        <thead><tr><th scope="col">Date</th>{chart.lines.length > 1 ? <th scope="col">Measure</th> : null}<th scope="col">Value{unit ? ` (${unit})` : ""}</th></tr></thead>
+        <tbody>
+          {rows.map((r, i) => (
+            <tr key={i}>
+              <td>{DATE.format(r.t)}</td>
+              {chart.lines.length > 1 ? <td>{r.line}</td> : null}
+              <td>{value(r.v)}{r.flag ? <span class="fhir-out"> {r.flag === "high" ? "↑ high" : r.flag === "low" ? "↓ low" : "! abnormal"}</span> : null}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+export function Charts(props: { records: readonly DecryptedRecord[] }) {
+  const charts = useMemo(() => chartSeries(props.records), [props.records]);
+  const latest = useMemo(() => latestPoint(charts), [charts]);
+  const [period, setPeriod] = useState<PeriodKey>("all");
+  const [othersOpen, setOthersOpen] = useState(false);
+  const span = PERIODS[period];
+  const from = span === null || latest === null ? null : latest - span;
+  const known = charts.filter((c) => c.known);
+  const others = charts.filter((c) => !c.known);
+
+  return (
+    <section aria-labelledby="charts-title" class="fhir-charts">
+      <h1 id="charts-title">Your measurements</h1>
+      {charts.length === 0 ? (
+        <p class="fhir-empty">No measurements yet. Blood pressure, weight, lab results and other values you add appear here as charts.</p>
+      ) : (
+        <>
+          <fieldset class="fhir-periods">
+            <legend>Period</legend>
+            <div class="fhir-periods-options">
+              {(Object.keys(PERIODS) as PeriodKey[]).map((key) => (
+                <label key={key}>
+                  <input type="radio" name="chart-period" value={key} checked={period === key} onChange={() => setPeriod(key)} />
+                  {PERIOD_LABEL[key]}
+                </label>
+              ))}
+            </div>
+          </fieldset>
+          <p class="hint">
+            {latest !== null && period !== "all" ? `Counting back from your latest measurement (${DATE.format(latest)}). ` : ""}
+            Drag across a chart to zoom in; double-click it to zoom out.
+          </p>
+          {known.map((chart) => <ChartCard key={chart.key} chart={chart} from={from} level={2} />)}
+          {others.length ? (
+            <details class="fhir-others" onToggle={(e) => setOthersOpen((e.currentTarget as HTMLDetailsElement).open)}>
+              <summary>Other measurements ({others.length})</summary>
+              {othersOpen ? others.map((chart) => <ChartCard key={chart.key} chart={chart} from={from} level={3} />) : null}
+            </details>
+          ) : null}
+        </>
+      )}
+    </section>
+  );
+}

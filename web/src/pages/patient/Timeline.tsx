@@ -1,0 +1,191 @@
+// The patient's record as a timeline: newest first, grouped by day, filtered by type, scope,
+// out-of-range values and a search box. Summaries are computed once per record list; only the
+// first day groups are rendered, more as the reader scrolls (or asks), so thousands of records
+// stay fast.
+
+import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import type { DecryptedRecord, OpenRecord } from "../../fhir/records.ts";
+import { contentTypeText, summarize, type Summary } from "../../fhir/summarize.ts";
+import { RecordItem } from "../../ui/fhir/RecordItem.tsx";
+import "../../ui/fhir/fhir.css";
+
+/** Items rendered at first, and added each time the reader reaches the end. */
+const PAGE = 150;
+
+interface Entry {
+  readonly record: DecryptedRecord;
+  readonly summary: Summary;
+  /** Milliseconds: the FHIR date, or when the record was added. */
+  readonly time: number;
+  /** The calendar day (YYYY-MM-DD) the item is grouped under. */
+  readonly day: string;
+  /** The time of day shown, or null for a date without a time. */
+  readonly clock: string | null;
+  /** True when the record has no date of its own (placed by when it was added). */
+  readonly added: boolean;
+  readonly haystack: string;
+}
+
+const CLOCK = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const DAY = new Intl.DateTimeFormat(undefined, { weekday: "long", year: "numeric", month: "long", day: "numeric", timeZone: "UTC" });
+
+function pad(n: number, width = 2): string {
+  return String(n).padStart(width, "0");
+}
+
+function localDay(time: number): string {
+  const d = new Date(time);
+  return `${pad(d.getFullYear(), 4)}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
+function dayLabel(day: string): string {
+  const [y, m, d] = day.split("-").map(Number);
+  const when = new Date(Date.UTC(y!, m! - 1, d!));
+  when.setUTCFullYear(y!);
+  return DAY.format(when);
+}
+
+function fileSummary(record: DecryptedRecord): Summary {
+  const readable = contentTypeText(record.contentType) ?? "File";
+  return {
+    resourceType: "File", kind: "File", title: readable, value: null, flag: null, status: null,
+    facts: [], date: null, series: [],
+    attachments: [{ recordId: record.recordId, url: null, data: null, contentType: record.contentType, title: null, size: null }],
+  };
+}
+
+function entries(records: readonly DecryptedRecord[]): Entry[] {
+  // A document's file is shown inside its DocumentReference, not again on its own.
+  const described = new Set<string>();
+  const summaries = records.map((record) => {
+    const summary = record.resource ? summarize(record.resource) : null;
+    for (const a of summary?.attachments ?? []) if (a.recordId) described.add(a.recordId);
+    return summary;
+  });
+  const out: Entry[] = [];
+  records.forEach((record, i) => {
+    if (!record.resource && described.has(record.recordId.toLowerCase())) return;
+    const summary = summaries[i] ?? fileSummary(record);
+    const date = summary.date;
+    const time = date ? date.time : record.createdAt * 1000;
+    const day = date && date.precision !== "time" ? date.text.slice(0, 10).padEnd(10, "-01").slice(0, 10) : localDay(time);
+    const haystack = [summary.kind, summary.title, summary.value ?? "", summary.status ?? "", record.label ?? "",
+      summary.resourceType, ...summary.facts.map((f) => f.value), ...summary.series.map((s) => s.modality)]
+      .join("\n").toLowerCase();
+    out.push({
+      record, summary, time, day, added: !date, haystack,
+      clock: date?.precision === "time" || !date ? CLOCK.format(time) : null,
+    });
+  });
+  return out.sort((a, b) => b.time - a.time);
+}
+
+function counts(values: readonly string[]): [string, number][] {
+  const map = new Map<string, number>();
+  for (const v of values) map.set(v, (map.get(v) ?? 0) + 1);
+  return [...map].sort((a, b) => a[0].localeCompare(b[0]));
+}
+
+const NO_SCOPE = "\u0000none";
+
+export function Timeline(props: { records: readonly DecryptedRecord[]; openRecord: OpenRecord }) {
+  const all = useMemo(() => entries(props.records), [props.records]);
+  const types = useMemo(() => counts(all.map((e) => e.summary.resourceType)), [all]);
+  const scopes = useMemo(() => counts(all.map((e) => e.record.label ?? NO_SCOPE)), [all]);
+  const [type, setType] = useState("");
+  const [scope, setScope] = useState("");
+  const [query, setQuery] = useState("");
+  const [flaggedOnly, setFlaggedOnly] = useState(false);
+  const [shown, setShown] = useState(PAGE);
+
+  const words = query.toLowerCase().split(/\s+/).filter(Boolean);
+  const filtered = useMemo(() => all.filter((e) =>
+    (!type || e.summary.resourceType === type)
+    && (!scope || (e.record.label ?? NO_SCOPE) === scope)
+    && (!flaggedOnly || e.summary.flag !== null)
+    && words.every((w) => e.haystack.includes(w))), [all, type, scope, flaggedOnly, words.join(" ")]);
+
+  // A new filter starts again from the top.
+  useEffect(() => setShown(PAGE), [type, scope, flaggedOnly, query]);
+
+  const visible = filtered.slice(0, shown);
+  const groups: { day: string; items: Entry[] }[] = [];
+  for (const entry of visible) {
+    const last = groups[groups.length - 1];
+    if (last && last.day === entry.day) last.items.push(entry);
+    else groups.push({ day: entry.day, items: [entry] });
+  }
+
+  // Load more when the end of the list scrolls into view.
+  const sentinel = useRef<HTMLDivElement>(null);
+  const more = filtered.length - visible.length;
+  useEffect(() => {
+    const target = sentinel.current;
+    if (!target || more <= 0 || typeof IntersectionObserver === "undefined") return;
+    const observer = new IntersectionObserver((seen) => {
+      if (seen.some((s) => s.isIntersecting)) setShown((n) => n + PAGE);
+    }, { rootMargin: "600px" });
+    observer.observe(target);
+    return () => observer.disconnect();
+  }, [more, shown]);
+
+  const clear = () => { setType(""); setScope(""); setQuery(""); setFlaggedOnly(false); };
+  const filtering = type || scope || query || flaggedOnly;
+
+  return (
+    <section aria-labelledby="timeline-title" class="fhir-timeline">
+      <h1 id="timeline-title">Your timeline</h1>
+      <form class="fhir-filters" role="search" onSubmit={(e) => e.preventDefault()}>
+        <div class="fhir-field fhir-field-search">
+          <label for="timeline-search">Search</label>
+          <input id="timeline-search" type="search" value={query} placeholder="e.g. cholesterol, vaccine, 2023"
+            onInput={(e) => setQuery((e.currentTarget as HTMLInputElement).value)} />
+        </div>
+        <div class="fhir-field">
+          <label for="timeline-type">Type</label>
+          <select id="timeline-type" value={type} onChange={(e) => setType((e.currentTarget as HTMLSelectElement).value)}>
+            <option value="">All types ({all.length})</option>
+            {types.map(([t, n]) => <option key={t} value={t}>{t.replace(/([a-z])([A-Z])/g, "$1 $2")} ({n})</option>)}
+          </select>
+        </div>
+        <div class="fhir-field">
+          <label for="timeline-scope">Sharing scope</label>
+          <select id="timeline-scope" value={scope} onChange={(e) => setScope((e.currentTarget as HTMLSelectElement).value)}>
+            <option value="">All scopes</option>
+            {scopes.map(([s, n]) => <option key={s} value={s}>{s === NO_SCOPE ? "Unknown scope" : s} ({n})</option>)}
+          </select>
+        </div>
+        <div class="fhir-field fhir-field-check">
+          <input id="timeline-flagged" type="checkbox" checked={flaggedOnly}
+            onChange={(e) => setFlaggedOnly((e.currentTarget as HTMLInputElement).checked)} />
+          <label for="timeline-flagged">Only values outside the normal range</label>
+        </div>
+      </form>
+      <p class="fhir-count" role="status" aria-live="polite" data-testid="timeline-count">
+        {filtering ? `${filtered.length} of ${all.length} records match` : `${all.length} records`}
+        {filtering ? <> · <button type="button" class="fhir-link" onClick={clear}>Clear filters</button></> : null}
+      </p>
+      {all.length === 0 ? (
+        <p class="fhir-empty">No records yet. Add a FHIR file, a document or a measurement and it appears here.</p>
+      ) : filtered.length === 0 ? (
+        <p class="fhir-empty">Nothing matches these filters.</p>
+      ) : null}
+      {groups.map((group) => (
+        <section key={group.day} class="fhir-day" aria-label={dayLabel(group.day)}>
+          <h2 class="fhir-day-title">{dayLabel(group.day)}</h2>
+          {group.items.map((entry) => (
+            <RecordItem key={entry.record.recordId} record={entry.record} summary={entry.summary}
+              time={entry.added ? `added ${entry.clock ?? ""}`.trim() : entry.clock} openRecord={props.openRecord} />
+          ))}
+        </section>
+      ))}
+      {more > 0 ? (
+        <div ref={sentinel} class="fhir-more">
+          <button type="button" class="button" onClick={() => setShown((n) => n + PAGE)}>
+            Show older records ({more} more)
+          </button>
+        </div>
+      ) : null}
+    </section>
+  );
+}
