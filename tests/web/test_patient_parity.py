@@ -294,8 +294,15 @@ def test_send_it_myself_grants_with_the_patients_own_transaction(
         {"op": "addRecord", "content": content.hex(), "label": "Observation:laboratory",
          "content_type": FHIR},
         {"op": "grant", "provider": providers[0].signer.address,
-         "labels": ["Observation:laboratory"], "expires_in": 3600}], gasless=False)
-    added, granted = answer["results"]
+         "labels": ["Observation:laboratory"], "expires_in": 3600},
+        {"op": "providers"}, {"op": "inbox"}], gasless=False)
+    added, granted, registry, inbox = answer["results"]
+    listed = {p["address"]: p for p in ok(registry)["value"]}
+    for p in providers:  # the registry as the chain has it (the API has no registry route)
+        assert listed[p.signer.address]["active"] is True
+        assert listed[p.signer.address]["umbralPublicKey"] == (
+            "0x" + p.client.public_key.to_bytes().hex())
+    assert ok(inbox)["value"] == []
     patient = answer["address"]
     for tx in (ok(granted)["tx_hash"],):
         sent = env.chain.w3.eth.get_transaction(tx)
