@@ -36,7 +36,6 @@ const LEDGER_ABI = parseAbi([
   "function emergencyPolicy(address patient) view returns (bool allowed, uint64 maxDuration)",
 ]);
 
-const UINT64_LIMIT = 2 ** 64;
 const HOUR = 3600;
 const DAY = 24 * HOUR;
 
@@ -61,11 +60,10 @@ export function formatDuration(seconds: number): string {
   return parts.join(" ");
 }
 
-/** The end of a guardian's appointment: a whole number of seconds after `now` (chain time),
- * within uint64; InputError("until") otherwise. */
+/** The end of a guardian's appointment: a whole number of seconds (a safe integer, so within
+ * the ledger's uint64) after `now` (chain time); InputError("until") otherwise. */
 export function checkedUntil(until: number, now: number): number {
   if (!Number.isSafeInteger(until) || until <= 0) throw new InputError("until", "must be a date (a time in seconds)");
-  if (until >= UINT64_LIMIT) throw new InputError("until", "is too far in the future");
   if (until <= now) throw new InputError("until", `${when(until)} is already past: choose a later end date`);
   return until;
 }

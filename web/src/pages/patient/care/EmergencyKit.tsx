@@ -1,0 +1,92 @@
+// The emergency kit: which parts of the record a break-glass access may open. Key fragments of
+// the chosen scopes are made in this page for every active provider's registry key and left
+// with the service, which may use a provider's part only while its emergency access is open.
+
+import { useState } from "preact/hooks";
+import type { KizunaError } from "../../../core/errors.ts";
+import type { Guardianship, KitLeft } from "../../../patient/guardianship.ts";
+import type { PatientClient } from "../../../patient/patient.ts";
+import { labelForPeople } from "../../../patient/scopes.ts";
+import { asKizunaError, Failure, fieldMessage, ProviderName, useLoad } from "./common.tsx";
+
+/** What an emergency typically needs, offered even before the record has any. */
+export const EMERGENCY_LABELS = ["AllergyIntolerance", "MedicationRequest", "Condition:problem-list-item", "Immunization"];
+
+function emergencyLike(label: string): boolean {
+  return /^(AllergyIntolerance|MedicationRequest|Condition|Immunization)(:|$)/.test(label);
+}
+
+export function EmergencyKit(props: { care: Guardianship; client: PatientClient }) {
+  const labels = useLoad(async () => {
+    const own = (await props.client.records()).map((r) => r.label).filter((l): l is string => l !== null);
+    return [...new Set([...EMERGENCY_LABELS, ...own])].sort();
+  }, props.client);
+  const [chosen, setChosen] = useState<Set<string> | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<KizunaError | null>(null);
+  const [left, setLeft] = useState<KitLeft[] | null>(null);
+
+  const picked = chosen ?? new Set((labels.data ?? []).filter(emergencyLike));
+  const toggle = (label: string, on: boolean) => {
+    const next = new Set(picked);
+    if (on) next.add(label); else next.delete(label);
+    setChosen(next);
+  };
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setBusy(true);
+    setError(null);
+    setLeft(null);
+    try {
+      setLeft(await props.care.leaveKit([...picked].sort()));
+    } catch (failure) {
+      setError(asKizunaError(failure));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const labelsError = fieldMessage(error, "labels");
+  return (
+    <form class="care-card care-form" onSubmit={(e) => void submit(e)} aria-labelledby="kit-form-title" noValidate>
+      <h3 id="kit-form-title">What an emergency access may open</h3>
+      <Failure error={labels.error} retry={labels.reload} />
+      {labels.data ? (
+        <fieldset class="care-checks" aria-describedby={labelsError ? "kit-labels-error" : undefined}>
+          <legend class="sr-only">Parts of your record in the emergency kit</legend>
+          {labels.data.map((label) => (
+            <label key={label} class="care-check">
+              <input type="checkbox" name="kit-label" value={label} checked={picked.has(label)}
+                     onChange={(e) => toggle(label, e.currentTarget.checked)} />
+              <span>{labelForPeople(label)}</span>
+            </label>
+          ))}
+        </fieldset>
+      ) : labels.loading ? <p class="care-loading" role="status">Loading the parts of your record…</p> : null}
+      {labelsError ? <p id="kit-labels-error" class="care-field-error" role="alert">{labelsError}</p> : null}
+      {error && !labelsError ? <Failure error={error} onDismiss={() => setError(null)} /> : null}
+      {left ? (
+        <div role="status" data-testid="kit-left">
+          <p class="care-done">The emergency kit was left for {left.length} provider{left.length === 1 ? "" : "s"}.</p>
+          <ul class="plain-list">
+            {left.map((k) => (
+              <li key={k.provider}>
+                <ProviderName address={k.provider} registry={null} />: {k.labels.length ? k.labels.join(", ") : `${k.scopeIds.length} part(s)`}
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
+      <div class="care-actions">
+        <button type="submit" class="button button-primary" disabled={busy || !labels.data} aria-busy={busy}>
+          {busy ? "Leaving the kit…" : "Leave the emergency kit"}
+        </button>
+      </div>
+      <p class="hint">
+        No transaction and no fee. The kit replaces the one you left before. Your wallet may ask once per part of
+        the record to register its keys with the service.
+      </p>
+    </form>
+  );
+}

@@ -1,0 +1,86 @@
+// Reads per provider over time (uPlot): one stepped line per provider counting its reads so far,
+// so a burst of reads is a steep step. The table beside it carries every read for screen
+// readers; the chart's label summarises it.
+
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { useEffect, useRef } from "preact/hooks";
+import { shortAddress } from "./common.tsx";
+
+const COLOURS = ["#0f5e6e", "#b4591b", "#6a3d9a", "#1d6b3a", "#a4161a", "#1b4f9c", "#7a5c00"];
+
+/** Room around the reads on the time axis: 5 % of their span, at least half an hour. */
+function padding(first: number, last: number): number {
+  return Math.max(1800, Math.round((last - first) * 0.05));
+}
+
+export type ReadPoint = { provider: string; at: number };
+
+/** The chart's data: the times (seconds) and, per provider, its running count of reads. */
+export function cumulativeReads(reads: ReadPoint[]): { providers: string[]; xs: number[]; series: number[][] } {
+  const sorted = [...reads].sort((a, b) => a.at - b.at);
+  const providers = [...new Set(sorted.map((r) => r.provider))].sort();
+  const xs = [...new Set(sorted.map((r) => r.at))];
+  // Start at zero a little before the first read, so the first step shows.
+  if (xs.length) xs.unshift(xs[0]! - padding(xs[0]!, xs.at(-1)!));
+  const counts = new Map(providers.map((p) => [p, 0]));
+  const series = providers.map(() => [] as number[]);
+  let i = 0;
+  for (const x of xs) {
+    while (i < sorted.length && sorted[i]!.at === x) {
+      const p = sorted[i]!.provider;
+      counts.set(p, (counts.get(p) ?? 0) + 1);
+      i += 1;
+    }
+    providers.forEach((p, k) => series[k]!.push(counts.get(p) ?? 0));
+  }
+  return { providers, xs, series };
+}
+
+export function ReadsChart(props: { reads: ReadPoint[]; names?: (provider: string) => string }) {
+  const box = useRef<HTMLDivElement>(null);
+  const { providers, xs, series } = cumulativeReads(props.reads);
+  const name = props.names ?? shortAddress;
+  const summary = providers.length
+    ? `Reads over time: ${providers.map((p, k) => `${name(p)} ${series[k]!.at(-1)} read${series[k]!.at(-1) === 1 ? "" : "s"}`).join("; ")}.`
+    : "No reads yet.";
+
+  useEffect(() => {
+    const el = box.current;
+    if (!el || xs.length === 0) return;
+    const width = () => Math.max(260, el.clientWidth);
+    const plot = new uPlot({
+      width: width(),
+      height: 220,
+      scales: { x: { time: true, range: (_u, min, max) => [min, max + padding(min, max)] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+      axes: [
+        { stroke: "#44545e", grid: { stroke: "#e3e8ea" } },
+        { stroke: "#44545e", grid: { stroke: "#e3e8ea" }, label: "Reads so far", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
+      ],
+      series: [
+        {},
+        ...providers.map((p, k) => ({
+          label: name(p),
+          stroke: COLOURS[k % COLOURS.length]!,
+          width: 2,
+          paths: uPlot.paths.stepped!({ align: 1 }),
+          points: { show: true, size: 5 },
+        })),
+      ],
+      legend: { live: false },
+    }, [xs, ...series] as uPlot.AlignedData, el);
+    const observer = new ResizeObserver(() => plot.setSize({ width: width(), height: 220 }));
+    observer.observe(el);
+    return () => {
+      observer.disconnect();
+      plot.destroy();
+    };
+  }, [JSON.stringify(xs), JSON.stringify(series), providers.join()]);
+
+  return (
+    <figure class="care-chart-figure">
+      <div ref={box} class="care-chart" role="img" aria-label={summary} data-testid="reads-chart" />
+      <figcaption class="care-muted">Reads of your data by each provider, counted over time.</figcaption>
+    </figure>
+  );
+}

@@ -1,0 +1,120 @@
+// What the "who read what" and "guardians & emergency" pages share: loading with a clear error
+// and a retry, a failure shown with what to do (the user's input is never cleared by a
+// failure), times and providers for people.
+
+import type { ComponentChildren } from "preact";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
+import { InputError, KizunaError } from "../../../core/errors.ts";
+import type { RegistryProvider } from "../../../patient/chain.ts";
+import { ErrorBanner } from "../../../ui/Messages.tsx";
+import { UserRejected } from "../../../wallet/eip1193.ts";
+import "./care.css";
+
+export function asKizunaError(error: unknown): KizunaError {
+  if (error instanceof KizunaError) return error;
+  return new KizunaError("Something unexpected went wrong in the page. Nothing was changed; try again.", {
+    cause: error, details: String(error),
+  });
+}
+
+/** A failure for people: a declined signature says that nothing happened. */
+export function Failure(props: { error: KizunaError | null; onDismiss?: () => void; retry?: () => void }) {
+  const { error } = props;
+  if (!error) return null;
+  const shown = error instanceof UserRejected
+    ? new KizunaError("You declined the request in your wallet, so nothing was changed. What you entered is kept: try again when ready.")
+    : error;
+  return (
+    <ErrorBanner error={shown} {...(props.onDismiss ? { onDismiss: props.onDismiss } : {})}
+                 {...(props.retry ? { action: { label: "Try again", run: props.retry } } : {})} />
+  );
+}
+
+/** The message of `error` when it is about `field` (to show under that input). */
+export function fieldMessage(error: KizunaError | null, ...fields: string[]): string | null {
+  if (!error) return null;
+  const field = error instanceof InputError ? error.field : (error as { field?: string }).field;
+  return field && fields.includes(field) ? (error instanceof InputError ? error.reason : error.shortMessage) : null;
+}
+
+export type Loaded<T> = { data: T | null; error: KizunaError | null; loading: boolean; reload: () => void };
+
+/** `load()` now and on `reload()`; the last data stays shown while reloading or after a failed
+ * reload. `key` re-runs it when it changes (another client: acting for a ward). */
+export function useLoad<T>(load: () => Promise<T>, key: unknown): Loaded<T> {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<KizunaError | null>(null);
+  const [loading, setLoading] = useState(true);
+  const run = useRef(0);
+  const current = useRef(load);
+  current.current = load;
+  const reload = useCallback(() => {
+    const mine = ++run.current;
+    setLoading(true);
+    current.current().then(
+      (found) => {
+        if (mine !== run.current) return;
+        setData(found);
+        setError(null);
+        setLoading(false);
+      },
+      (failure) => {
+        if (mine !== run.current) return;
+        setError(asKizunaError(failure));
+        setLoading(false);
+      },
+    );
+  }, []);
+  useEffect(() => {
+    setData(null);
+    reload();
+  }, [key, reload]);
+  return { data, error, loading, reload };
+}
+
+/** A time (seconds) for people, in the browser's time zone. */
+export function formatTime(seconds: number): string {
+  return new Date(seconds * 1000).toLocaleString(undefined, {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+  });
+}
+
+export function formatDate(seconds: number): string {
+  return new Date(seconds * 1000).toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" });
+}
+
+export function shortAddress(address: string): string {
+  return `${address.slice(0, 6)}…${address.slice(-4)}`;
+}
+
+/** A provider for people: the registry has no names, so the address (short, the full one as its
+ * title and for screen readers) and whether a registrar verified it. */
+export function ProviderName(props: { address: string; registry: Map<string, RegistryProvider> | null }) {
+  const entry = props.registry?.get(props.address.toLowerCase());
+  return (
+    <span class="care-provider">
+      <code class="care-provider-name" title={props.address} aria-label={props.address}>{shortAddress(props.address)}</code>
+      {entry ? (
+        entry.verified && entry.active
+          ? <span class="care-badge care-badge-ok">Verified provider</span>
+          : entry.active
+            ? <span class="care-badge care-badge-info">Registered provider</span>
+            : <span class="care-badge care-badge-bad">Suspended</span>
+      ) : props.registry ? <span class="care-badge care-badge-bad">Not in the registry</span> : null}
+    </span>
+  );
+}
+
+export function registryMap(providers: RegistryProvider[]): Map<string, RegistryProvider> {
+  return new Map(providers.map((p) => [p.address.toLowerCase(), p]));
+}
+
+export function Section(props: { id: string; title: string; children: ComponentChildren; intro?: ComponentChildren }) {
+  return (
+    <section class="care-section" aria-labelledby={props.id}>
+      <h2 id={props.id}>{props.title}</h2>
+      {props.intro ? <p class="care-intro">{props.intro}</p> : null}
+      {props.children}
+    </section>
+  );
+}
