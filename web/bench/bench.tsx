@@ -1,0 +1,313 @@
+// The benchmark's page: the app's real code (the crypto core, the library loader, the Timeline
+// and Charts pages) behind `window.kizunaBench`, which benchmarks/web.py and
+// tests/web/test_web_vectors.py call through Playwright in headless Chromium. Served by
+// kizuna/web/static.py under the app's own Content-Security-Policy.
+//
+// Nothing here re-implements the app: timings wrap the app's functions and components; the
+// vector checks return what the browser derived and Python compares it with the committed
+// values (so a wrong value fails in Python, against tests/vectors/*.json).
+import * as umbral from "@nucypher/umbral-pre";
+import { render, type ComponentType } from "preact";
+import { hashTypedData, recoverTypedDataAddress, type TypedDataDefinition } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { loadLibrary } from "../src/app/library.ts";
+import { bytesToHex, bytesToHex0x, concatBytes, hexToBytes } from "../src/core/bytes.ts";
+import { DEFAULT_SEGMENT_SIZE, decryptBytes, decryptStream, encryptBytes, encryptStream, EnvelopeReader } from "../src/core/envelope.ts";
+import { KizunaError } from "../src/core/errors.ts";
+import { blindScope } from "../src/core/scopes.ts";
+import { deriveScopeDelegatingKey, deriveWalletKeys, keyDerivationTypedData, type KeyDerivationDomain } from "../src/core/walletKeys.ts";
+import type { DecryptedRecord, OpenRecord } from "../src/fhir/records.ts";
+import type { PatientClient } from "../src/patient/patient.ts";
+
+type Props = { records: DecryptedRecord[]; openRecord: OpenRecord };
+
+// The pages come from helper work in progress: found when present at build time, reported as
+// missing otherwise (a build without them still measures the crypto figures).
+const pages = import.meta.glob("../src/pages/patient/{Timeline,Charts}.tsx");
+
+async function page(name: "Timeline" | "Charts"): Promise<ComponentType<Props>> {
+  const load = pages[`../src/pages/patient/${name}.tsx`];
+  if (!load) throw new Error(`web/src/pages/patient/${name}.tsx is not in this build`);
+  const module = (await load()) as Record<string, unknown>;
+  const component = module[name] ?? module.default;
+  if (typeof component !== "function") throw new Error(`${name}.tsx exports no ${name} component`);
+  return component as ComponentType<Props>;
+}
+
+const mount = () => document.getElementById("bench") as HTMLElement;
+
+/** Resolves once `root` shows something and the browser has painted it: two animation frames
+ *  after the content is there (the first runs before that frame's paint, the second after). */
+async function painted(root: HTMLElement, ready: (root: HTMLElement) => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const frame = () => new Promise<number>((resolve) => requestAnimationFrame(resolve));
+  const start = performance.now();
+  while (!ready(root)) {
+    if (performance.now() - start > timeoutMs) throw new Error(`${what} did not appear within ${timeoutMs} ms`);
+    await frame();
+  }
+  await frame();
+  await frame();
+}
+
+// --- envelope throughput -----------------------------------------------------------------------
+
+/** Seconds to encrypt `megabytes` MB (10^6 bytes) as one streamed envelope, each round: the
+ *  upload path's `encryptStream` over a Blob's stream (what a dropped File gives). Beside it,
+ *  the least WebCrypto itself takes: raw AES-256-GCM over the same bytes in the same 1 MiB
+ *  pieces (no header, no stream, no key wrapping). */
+async function envelope(megabytes: number, rounds: number): Promise<{ seconds: number[]; webcrypto: number[]; bytes: number; envelope: number }> {
+  const size = megabytes * 1_000_000;
+  const data = new Uint8Array(size);
+  for (let at = 0; at < size; at += 65_536) crypto.getRandomValues(data.subarray(at, Math.min(at + 65_536, size)));
+  const file = new Blob([data]);
+  const owner = umbral.SecretKey.random();
+  const seconds: number[] = [];
+  let total = 0;
+  for (let round = 0; round < rounds; round++) {
+    const recordId = crypto.getRandomValues(new Uint8Array(32));
+    const start = performance.now();
+    const { chunks } = await encryptStream(file.stream(), { ownerKey: owner.publicKey(), recordId, contentType: "application/octet-stream" });
+    total = 0;
+    for await (const chunk of chunks) total += chunk.length;
+    seconds.push((performance.now() - start) / 1000);
+  }
+  const raw = await crypto.subtle.generateKey({ name: "AES-GCM", length: 256 }, false, ["encrypt"]);
+  const webcrypto: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    const iv = crypto.getRandomValues(new Uint8Array(12));
+    const start = performance.now();
+    for (let at = 0; at < size; at += DEFAULT_SEGMENT_SIZE) {
+      await crypto.subtle.encrypt({ name: "AES-GCM", iv }, raw, data.subarray(at, Math.min(at + DEFAULT_SEGMENT_SIZE, size)));
+    }
+    webcrypto.push((performance.now() - start) / 1000);
+  }
+  return { seconds, webcrypto, bytes: size, envelope: total };
+}
+
+// --- timeline and charts -----------------------------------------------------------------------
+
+type Listed = { recordId: string; label: string; scopeId: string; contentType: string; createdAt: number; offset: number; length: number; commitment: string };
+type TimelineInput = { signature: string; account: string; chainId: number; verifyingContract: string };
+
+/** Fetch the sealed records (one bulk body), decrypt them with the app's loader and the core
+ *  (each record's scope key derived per read, its commitment checked, like PatientClient.readOwn),
+ *  then render the Timeline until its first screen is painted. Seconds per phase. */
+async function timeline(input: TimelineInput) {
+  const Timeline = await page("Timeline");
+  const keys = await deriveWalletKeys(input.signature, input.account, { chainId: input.chainId, verifyingContract: input.verifyingContract });
+  const start = performance.now();
+  const [listed, body] = await Promise.all([
+    fetch("/bench/records.json").then((r) => r.json() as Promise<Listed[]>),
+    fetch("/bench/envelopes.bin").then((r) => r.arrayBuffer()),
+  ]);
+  const sealed = new Uint8Array(body);
+  const byId = new Map(listed.map((r) => [r.recordId, r]));
+  const fetched = performance.now();
+  const readOwn = async (id: string): Promise<Uint8Array> => {
+    const info = byId.get(id);
+    if (!info) throw new Error(`no record ${id}`);
+    const secret = await keys.scopeDelegatingKey(hexToBytes(info.scopeId), 0);
+    const parts: Uint8Array[] = [];
+    const source = sealed.subarray(info.offset, info.offset + info.length);
+    for await (const part of await decryptStream(source, secret, { expectedCommitment: hexToBytes(info.commitment) })) parts.push(part);
+    return concatBytes(...parts);
+  };
+  // The loader's only calls on its client: the listing and one read per record.
+  const client = {
+    records: async () => listed.map((r) => ({ id: r.recordId, label: r.label, contentType: r.contentType, createdAt: r.createdAt })),
+    readOwn,
+  } as unknown as PatientClient;
+  const records = await loadLibrary(client);
+  const decrypted = performance.now();
+  const root = mount();
+  render(null, root);
+  const rendering = performance.now();
+  render(<Timeline records={records} openRecord={readOwn} />, root);
+  await painted(root, (r) => (r.textContent ?? "").trim().length > 0 && !r.querySelector("[aria-busy='true']"), "the timeline");
+  const end = performance.now();
+  const parsed = records.filter((r) => r.resource !== null).length;
+  return {
+    records: records.length,
+    parsed,
+    fetch_s: (fetched - start) / 1000,
+    decrypt_s: (decrypted - fetched) / 1000,
+    render_s: (end - rendering) / 1000,
+    total_s: (end - start) / 1000,
+    items_on_screen: root.querySelectorAll("li, article").length,
+  };
+}
+
+/** Where a record's read goes, over the first `count` sealed records (ms a record): the scope
+ *  key's derivation, the header's parse and the Umbral unwrap of the data key, then the whole
+ *  decryption (commitment, AES-GCM) with the key already derived. */
+async function decryptProfile(input: TimelineInput, count: number) {
+  const keys = await deriveWalletKeys(input.signature, input.account, { chainId: input.chainId, verifyingContract: input.verifyingContract });
+  const listed = ((await (await fetch("/bench/records.json")).json()) as Listed[]).slice(0, count);
+  const sealed = new Uint8Array(await (await fetch("/bench/envelopes.bin")).arrayBuffer());
+  const body = (info: Listed) => sealed.subarray(info.offset, info.offset + info.length);
+  let start = performance.now();
+  const secrets: umbral.SecretKey[] = [];
+  for (const info of listed) secrets.push(await keys.scopeDelegatingKey(hexToBytes(info.scopeId), 0));
+  const scopeKey = (performance.now() - start) / listed.length;
+  start = performance.now();
+  for (const [i, info] of listed.entries()) {
+    const reader = await EnvelopeReader.open(body(info));
+    reader.header.unwrapForOwner(secrets[i]!);
+  }
+  const unwrap = (performance.now() - start) / listed.length;
+  start = performance.now();
+  for (const [i, info] of listed.entries()) {
+    await decryptBytes(body(info), { ownerSecretKey: secrets[i]!, expectedCommitment: hexToBytes(info.commitment) });
+  }
+  const whole = (performance.now() - start) / listed.length;
+  return { records: listed.length, scope_key_ms: scopeKey, parse_unwrap_ms: unwrap, decrypt_ms: whole };
+}
+
+/** Render the Charts page over the records in /bench/chart.json until its chart is painted. */
+async function chart() {
+  const Charts = await page("Charts");
+  const records = (await fetch("/bench/chart.json").then((r) => r.json())) as DecryptedRecord[];
+  const root = mount();
+  render(null, root);
+  const openRecord: OpenRecord = async (id) => {
+    throw new Error(`the chart benchmark has no files (${id})`);
+  };
+  const start = performance.now();
+  render(<Charts records={records} openRecord={openRecord} />, root);
+  await painted(root, (r) => r.querySelector("canvas, svg") !== null, "the chart");
+  const end = performance.now();
+  return { points: records.length, render_ms: end - start, canvases: root.querySelectorAll("canvas").length };
+}
+
+// --- the committed vectors, re-derived here ----------------------------------------------------
+
+type WalletInput = { private_key: `0x${string}`; account: string; domain: KeyDerivationDomain; labels: string[]; epochs: number[] };
+
+/** What this browser derives for one tests/vectors/wallet_keys.json entry, from its inputs
+ *  only (private key, account, domain, scope labels, epochs). */
+async function walletVector(input: WalletInput) {
+  const typedData = keyDerivationTypedData(input.account.toLowerCase(), input.domain);
+  const forViem = { ...typedData, domain: { ...typedData.domain, chainId: BigInt(typedData.domain.chainId) } };
+  const account = privateKeyToAccount(input.private_key);
+  const signature = await account.signTypedData(forViem);
+  const keys = await deriveWalletKeys(signature, input.account, input.domain);
+  const pk = (key: umbral.SecretKey) => bytesToHex(key.publicKey().toCompressedBytes());
+  const scopeIds: Record<string, string> = {};
+  const delegating: Record<string, string> = {};
+  const byEpoch: Record<string, Record<string, string>> = {};
+  for (const label of input.labels) {
+    const id = await blindScope(keys.scopeKey, label);
+    scopeIds[label] = bytesToHex0x(id);
+    delegating[label] = pk(await keys.scopeDelegatingKey(id));
+    for (const epoch of input.epochs) {
+      (byEpoch[String(epoch)] ??= {})[label] = pk(await deriveScopeDelegatingKey(keys.decryptingKey, id, BigInt(epoch)));
+    }
+  }
+  return {
+    account: account.address,
+    typed_data: typedData,
+    digest: hashTypedData(forViem),
+    signature,
+    umbral_public_key: bytesToHex(keys.publicKey.toCompressedBytes()),
+    umbral_verifying_key: bytesToHex(keys.verifyingKey.toCompressedBytes()),
+    scope_ids: scopeIds,
+    scope_delegating_keys: delegating,
+    scope_delegating_keys_by_epoch: byEpoch,
+  };
+}
+
+type Field = { name: string; type: string };
+type TypedInput = { types: Record<string, Field[]>; primaryType: string; domain: Record<string, unknown>; message: Record<string, unknown> };
+
+/** viem's view of a JSON typed-data document (uint256 as decimal strings -> bigint). */
+function forViem(typed: TypedInput): TypedDataDefinition {
+  const convert = (type: string, value: unknown): unknown => {
+    if (type.endsWith("[]")) return (value as unknown[]).map((item) => convert(type.slice(0, -2), item));
+    if (/^u?int\d*$/.test(type)) return BigInt(value as string | number);
+    const struct = typed.types[type];
+    if (struct) return Object.fromEntries(struct.map((f) => [f.name, convert(f.type, (value as Record<string, unknown>)[f.name])]));
+    return value;
+  };
+  return {
+    types: typed.types,
+    primaryType: typed.primaryType,
+    domain: convert("EIP712Domain", typed.domain),
+    message: convert(typed.primaryType, typed.message),
+  } as unknown as TypedDataDefinition;
+}
+
+/** What this browser computes for one tests/vectors/eip712.json action: digest, signature,
+ *  signer and the address the signature recovers to. */
+async function eip712Vector(input: { privateKey: `0x${string}`; typedData: TypedInput }) {
+  const typed = forViem(input.typedData);
+  const account = privateKeyToAccount(input.privateKey);
+  const signature = await account.signTypedData(typed);
+  return {
+    signer: account.address,
+    digest: hashTypedData(typed),
+    signature,
+    recovered: await recoverTypedDataAddress({ ...typed, signature }),
+  };
+}
+
+/** Envelopes sealed by Python opened here (in memory and streamed in `chunk`-byte pieces). */
+async function openEnvelope(input: { owner_secret_key: string; envelope: string; chunk: number; commitment: string }) {
+  const sk = umbral.SecretKey.fromBEBytes(hexToBytes(input.owner_secret_key));
+  const envelope = hexToBytes(input.envelope);
+  const expectedCommitment = hexToBytes(input.commitment);
+  try {
+    const whole = await decryptBytes(envelope, { ownerSecretKey: sk, expectedCommitment });
+    let at = 0;
+    const pieces = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (at >= envelope.length) return controller.close();
+        controller.enqueue(envelope.slice(at, at + input.chunk));
+        at += input.chunk;
+      },
+    });
+    const reader = await EnvelopeReader.open(pieces);
+    const parts: Uint8Array[] = [];
+    for await (const part of reader.decrypt(reader.header.unwrapForOwner(sk), { expectedCommitment })) parts.push(part);
+    return {
+      plaintext: bytesToHex(whole),
+      streamed: bytesToHex(concatBytes(...parts)),
+      content_type: reader.header.contentType,
+      record_id: bytesToHex(reader.header.recordId),
+    };
+  } catch (error) {
+    if (error instanceof KizunaError) return { error: error.name, message: error.message };
+    throw error;
+  }
+}
+
+/** Plaintexts sealed here to a Python-made public key, for Python to open. */
+async function sealEnvelope(input: { owner_public_key: string; record_id: string; content_type: string; segment_size: number; plaintext: string }) {
+  const envelope = await encryptBytes(hexToBytes(input.plaintext), {
+    ownerKey: umbral.PublicKey.fromCompressedBytes(hexToBytes(input.owner_public_key)),
+    recordId: hexToBytes(input.record_id),
+    contentType: input.content_type,
+    segmentSize: input.segment_size,
+  });
+  return { envelope: bytesToHex(envelope) };
+}
+
+const bench = {
+  pages: Object.keys(pages).map((path) => path.replace(/^.*\/(\w+)\.tsx$/, "$1")),
+  envelope,
+  timeline,
+  decryptProfile,
+  chart,
+  walletVector,
+  eip712Vector,
+  openEnvelope,
+  sealEnvelope,
+};
+
+declare global {
+  interface Window {
+    kizunaBench?: typeof bench;
+  }
+}
+
+window.kizunaBench = bench;
+mount().dataset.ready = "true";
