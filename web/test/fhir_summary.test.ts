@@ -82,6 +82,7 @@ test("Condition, MedicationRequest, AllergyIntolerance, Immunization, Procedure,
   assert.equal(condition.status, "Resolved");
   assert.ok(condition.facts.some((f) => f.label === "Onset"));
   assert.ok(condition.facts.some((f) => f.label === "Resolved"));
+  assert.ok(condition.facts.some((f) => f.label === "Category" && /visit|problem|concern/i.test(f.value)));
 
   const med = synthea("MedicationRequest");
   const ms = summarize(med);
@@ -99,12 +100,19 @@ test("Condition, MedicationRequest, AllergyIntolerance, Immunization, Procedure,
   const vaccine = synthea("Immunization");
   assert.equal(summarize(vaccine).title, (vaccine.vaccineCode as { coding: { display: string }[] }).coding[0]!.display);
 
-  const procedure = summarize(synthea("Procedure"));
-  assert.ok(procedure.facts.some((f) => f.label === "When"));
+  // The date is the item's own; only a period's end is added, when it differs from the start.
+  const procedure = synthea("Procedure");
+  assert.ok(!summarize(procedure).facts.some((f) => f.label === "Until"));
+  const long = copy(procedure) as Record<string, unknown>;
+  delete long.performedDateTime;
+  long.performedPeriod = { start: "2020-01-01T10:00:00Z", end: "2020-01-03T10:00:00Z" };
+  assert.ok(summarize(long as FhirResource).facts.some((f) => f.label === "Until"));
 
   const visit = summarize(synthea("Encounter"));
   assert.equal(visit.kind, "Outpatient visit");
   assert.match(visit.title, /examination/i);
+  const stay = synthea("Encounter", (r) => (r.period as { start: string; end: string }).start !== (r.period as { end: string }).end);
+  assert.ok(summarize(stay).facts.some((f) => f.label === "Until"));
 });
 
 test("a DocumentReference points at the record holding its PDF", () => {

@@ -130,6 +130,18 @@ function periodText(value: unknown): string | null {
   return end ? `until ${end}` : null;
 }
 
+/** A number with its display unit ("98 /min", "6.2%"). */
+function withUnit(amount: number | string, unit: string): string {
+  return unit ? `${amount}${unit.startsWith("%") ? "" : " "}${unit}` : String(amount);
+}
+
+/** The end of a period when it differs from its start. */
+function endOf(value: unknown): string | null {
+  const period = obj(value);
+  const start = formatDate(str(period?.start)), end = formatDate(str(period?.end));
+  return end && end !== start ? end : null;
+}
+
 /** A Quantity as text: "146.7 mmHg", "< 5 mg/dL". */
 export function quantityText(value: unknown): string | null {
   const q = obj(value);
@@ -138,7 +150,7 @@ export function quantityText(value: unknown): string | null {
   if (amount === null) return null;
   const unit = displayUnit(str(q.unit) ?? str(q.code));
   const comparator = str(q.comparator);
-  return `${comparator ? comparator + " " : ""}${amount}${unit ? (unit.startsWith("%") ? unit : " " + unit) : ""}`;
+  return `${comparator ? comparator + " " : ""}${withUnit(amount, unit)}`;
 }
 
 function quantityUnit(value: unknown): string | null {
@@ -179,12 +191,11 @@ export function referenceRange(element: Json): Range | null {
 export function rangeText(range: Range | null, unit?: string | null): string | null {
   if (!range) return null;
   const u = displayUnit(unit ?? range.unit);
-  const suffix = u ? ` ${u}` : "";
   if (range.low !== null && range.high !== null) {
-    return range.low === 0 ? `below ${range.high}${suffix}` : `${range.low}–${range.high}${suffix}`;
+    return range.low === 0 ? `below ${withUnit(range.high, u)}` : withUnit(`${range.low}–${range.high}`, u);
   }
-  if (range.high !== null) return `below ${range.high}${suffix}`;
-  if (range.low !== null) return `above ${range.low}${suffix}`;
+  if (range.high !== null) return `below ${withUnit(range.high, u)}`;
+  if (range.low !== null) return `above ${withUnit(range.low, u)}`;
   return range.text;
 }
 
@@ -300,7 +311,7 @@ function observation(r: Json, out: Draft): void {
       && num(obj(diastolic.valueQuantity)?.value) !== null) {
     const s = obj(systolic.valueQuantity)!, d = obj(diastolic.valueQuantity)!;
     const unit = displayUnit(str(s.unit) ?? str(s.code));
-    out.value = `${num(s.value)}/${num(d.value)}${unit ? " " + unit : ""}`;
+    out.value = withUnit(`${num(s.value)}/${num(d.value)}`, unit);
     const sRange = referenceRange(systolic), dRange = referenceRange(diastolic);
     fact(out.facts, "Systolic normal range", rangeText(sRange));
     fact(out.facts, "Diastolic normal range", rangeText(dRange));
@@ -318,7 +329,10 @@ function observation(r: Json, out: Draft): void {
   fact(out.facts, "Normal range", rangeText(referenceRange(r), quantityUnit(r.valueQuantity)));
   out.flag = flags.find((f) => f === "high" || f === "low") ?? flags.find((f) => f !== null) ?? null;
   out.status = statusText(r.status, "final");
-  fact(out.facts, "Interpretation", list(r.interpretation).map(conceptText).filter(Boolean).join(", "));
+  // A high/low/normal interpretation is the flag already; anything else is said in words.
+  if (interpretationFlag(r) === null) {
+    fact(out.facts, "Interpretation", list(r.interpretation).map(conceptText).filter(Boolean).join(", "));
+  }
   fact(out.facts, "Body site", conceptText(r.bodySite));
   fact(out.facts, "Method", conceptText(r.method));
   fact(out.facts, "Note", list(r.note).map((n) => str(n.text)).filter(Boolean).join(" "));
@@ -335,9 +349,17 @@ function condition(r: Json, out: Draft): void {
   fact(out.facts, "Resolved", formatDate(str(r.abatementDateTime)) ?? str(r.abatementString));
   fact(out.facts, "Severity", conceptText(r.severity));
   fact(out.facts, "Body site", list(r.bodySite).map(conceptText).filter(Boolean).join(", "));
-  fact(out.facts, "Category", list(r.category).map(conceptText).filter(Boolean).join(", "));
+  fact(out.facts, "Category", list(r.category).map((c) => CONDITION_CATEGORY[codingCode(c) ?? ""] ?? conceptText(c))
+    .filter(Boolean).join(", "));
   fact(out.facts, "Recorded", formatDate(str(r.recordedDate)));
 }
+
+// http://terminology.hl7.org/CodeSystem/condition-category (and US Core's health-concern).
+const CONDITION_CATEGORY: Readonly<Record<string, string>> = {
+  "problem-list-item": "Problem list",
+  "encounter-diagnosis": "Diagnosed at a visit",
+  "health-concern": "Health concern",
+};
 
 const PERIOD_UNIT: Readonly<Record<string, [string, string]>> = {
   s: ["second", "seconds"], min: ["minute", "minutes"], h: ["hour", "hours"],
@@ -434,7 +456,9 @@ function procedure(r: Json, out: Draft): void {
   out.kind = "Procedure";
   out.title = conceptText(r.code) ?? "Procedure";
   out.status = statusText(r.status, "completed");
-  fact(out.facts, "When", formatDate(str(r.performedDateTime)) ?? periodText(r.performedPeriod) ?? str(r.performedString));
+  // The timeline shows when it started; a period's end is said here.
+  fact(out.facts, "Until", endOf(r.performedPeriod));
+  fact(out.facts, "When", str(r.performedString));
   fact(out.facts, "Reason", list(r.reasonCode).map(conceptText).filter(Boolean).join(", "));
   fact(out.facts, "Body site", list(r.bodySite).map(conceptText).filter(Boolean).join(", "));
   fact(out.facts, "Outcome", conceptText(r.outcome));
@@ -452,7 +476,7 @@ function encounter(r: Json, out: Draft): void {
   out.kind = (classCode && ENCOUNTER_CLASS[classCode]) ?? "Visit";
   out.title = list(r.type).map(conceptText).find(Boolean) ?? conceptText(r.serviceType) ?? out.kind;
   out.status = statusText(r.status, "finished");
-  fact(out.facts, "When", periodText(r.period));
+  fact(out.facts, "Until", endOf(r.period));
   fact(out.facts, "Reason", list(r.reasonCode).map(conceptText).filter(Boolean).join(", "));
   fact(out.facts, "Where", list(r.location).map((l) => referenceText(l.location)).filter(Boolean).join(", ")
     || referenceText(r.serviceProvider));
@@ -544,7 +568,6 @@ function imagingStudy(r: Json, out: Draft): void {
   out.value = `${seriesCount} series, ${instances} image${instances === 1 ? "" : "s"}`;
   out.status = statusText(r.status, "available");
   fact(out.facts, "Modality", names.join(", "));
-  fact(out.facts, "Started", formatDate(str(r.started)));
   fact(out.facts, "Reason", list(r.reasonCode).map(conceptText).filter(Boolean).join(", "));
 }
 

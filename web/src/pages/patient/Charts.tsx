@@ -10,7 +10,9 @@ import { displayUnit } from "../../fhir/units.ts";
 import { BAND_COLOURS, LINE_COLOURS, TimeChart } from "../../ui/charts/TimeChart.tsx";
 import "../../ui/fhir/fhir.css";
 
-const PERIOD_LABEL: Record<PeriodKey, string> = { all: "All", "1y": "1 year", "6m": "6 months", "3m": "3 months", "1m": "1 month" };
+const PERIOD_LABEL: Record<PeriodKey, [short: string, long: string]> = {
+  all: ["All", "All"], "1y": ["1 yr", "1 year"], "6m": ["6 mo", "6 months"], "3m": ["3 mo", "3 months"], "1m": ["1 mo", "1 month"],
+};
 const DATE = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric" });
 
 function value(v: number): string {
@@ -59,7 +61,9 @@ function ChartCard(props: { chart: ChartSeries; from: number | null; level: 2 | 
             {chart.lines.length > 1 ? `${line.name} normal: ` : "Normal: "}{rangeText(chart, i)}
           </li>
         ) : null)}
-        <li><span class="fhir-swatch fhir-swatch-out" />Outside the normal range{flagged ? ` (${flagged})` : ""}</li>
+        {flagged || chart.lines.some((l) => l.range) ? (
+          <li><span class="fhir-swatch fhir-swatch-out" />Outside the normal range{flagged ? ` (${flagged})` : ""}</li>
+        ) : null}
       </ul>
       {count === 0 ? (
         <p class="hint">No measurements in this period.</p>
@@ -121,7 +125,7 @@ export function Charts(props: { records: readonly DecryptedRecord[] }) {
               {(Object.keys(PERIODS) as PeriodKey[]).map((key) => (
                 <label key={key}>
                   <input type="radio" name="chart-period" value={key} checked={period === key} onChange={() => setPeriod(key)} />
-                  {PERIOD_LABEL[key]}
+                  <span aria-hidden="true">{PERIOD_LABEL[key][0]}</span><span class="sr-only">{PERIOD_LABEL[key][1]}</span>
                 </label>
               ))}
             </div>

@@ -69,7 +69,7 @@ function entries(records: readonly DecryptedRecord[]): Entry[] {
     const date = summary.date;
     const time = date ? date.time : record.createdAt * 1000;
     const day = date && date.precision !== "time" ? date.text.slice(0, 10).padEnd(10, "-01").slice(0, 10) : localDay(time);
-    const haystack = [summary.kind, summary.title, summary.value ?? "", summary.status ?? "", record.label ?? "",
+    const haystack = [day, summary.kind, summary.title, summary.value ?? "", summary.status ?? "", record.label ?? "",
       summary.resourceType, ...summary.facts.map((f) => f.value), ...summary.series.map((s) => s.modality)]
       .join("\n").toLowerCase();
     out.push({
@@ -138,7 +138,7 @@ export function Timeline(props: { records: readonly DecryptedRecord[]; openRecor
       <form class="fhir-filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <div class="fhir-field fhir-field-search">
           <label for="timeline-search">Search</label>
-          <input id="timeline-search" type="search" value={query} placeholder="e.g. cholesterol, vaccine, 2023"
+          <input id="timeline-search" type="search" value={query} placeholder="e.g. cholesterol, vaccine, 2023-05"
             onInput={(e) => setQuery((e.currentTarget as HTMLInputElement).value)} />
         </div>
         <div class="fhir-field">

@@ -85,7 +85,7 @@ export function TimeChart(props: { chart: ChartSeries; from: number | null; labe
         },
       },
       axes: [
-        { stroke: AXIS, grid: { stroke: GRID }, ticks: { stroke: GRID } },
+        { stroke: AXIS, grid: { stroke: GRID }, ticks: { stroke: GRID }, size: 34 },
         { stroke: AXIS, grid: { stroke: GRID }, ticks: { stroke: GRID }, size: 48, label: unit || undefined, labelSize: unit ? 20 : 0 },
       ],
       plugins: [bandsPlugin(chart)],
