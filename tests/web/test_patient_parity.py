@@ -12,6 +12,8 @@ providers (``kizuna.client.provider.ProviderClient`` on ``ApiService``) and the 
 (c) a TS revoke refuses the provider's next read; the remaining grantee gets the new epoch;
 (d) a streamed addFile of a few MB round-trips, memory flat;
 (e) "send it myself" (gasless=false): the grant is the patient's own transaction;
+(b') readOwn checks the chain's commitment: a service that serves another of the patient's
+    records in place of the one asked for (and says so in the list) is caught;
 (f) failures name their field: a bad provider address, an unregistered provider, a stale
     key epoch.
 And the generated scope vocabulary (web/src/patient/vocabulary.json) is not stale.
@@ -24,11 +26,14 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,9 +124,10 @@ def _node() -> str:
 
 
 def web_patient(server: ApiServer, env: ChainEnv, key: str, ops: list[dict[str, Any]], *,
-                gasless: bool = True) -> dict[str, Any]:
-    """Run the TS PatientClient (web/test/patient_cli.ts) with ``ops``; its JSON answer."""
-    request = {"base_url": server.url, "rpc_url": env.node.rpc_url, "private_key": key,
+                gasless: bool = True, base_url: str | None = None) -> dict[str, Any]:
+    """Run the TS PatientClient (web/test/patient_cli.ts) with ``ops``; its JSON answer.
+    ``base_url``: where it reaches the API (default: the server itself)."""
+    request = {"base_url": base_url or server.url, "rpc_url": env.node.rpc_url, "private_key": key,
                "gasless": gasless, "ops": ops}
     out = subprocess.run([_node(), "--expose-gc", str(CLI)], input=json.dumps(request),
                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
@@ -250,6 +256,83 @@ def test_a_record_added_by_the_python_patient_opens_in_ts(
         "label": "Observation:vital-signs"}]
     assert ok(scope)["scope_id"] == "0x" + bytes(record.scope_id).hex()  # same blinding
     assert missing["error"] == "InputError" and missing["field"] == "record_id"
+
+
+# --- (b') the commitment readOwn checks is the chain's ------------------------------------------
+
+
+@dataclass
+class Swap:
+    """What the lying front does: serve ``instead``'s envelope (and commitment) for ``asked``."""
+
+    asked: str
+    instead: str
+    served: list[str] = field(default_factory=list)
+
+
+def front(target: str, swap: Swap) -> ThreadingHTTPServer:
+    """A man in the middle before the real API (HTTP/1.1, forwarding every request over a real
+    connection) that swaps one record for another of the same patient."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def forward(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            path = self.path
+            if path == f"/patient/records/{swap.asked}/content":
+                path = f"/patient/records/{swap.instead}/content"
+                swap.served.append(path)
+            skip = {"host", "content-length", "connection", "transfer-encoding"}
+            answer = httpx.request(self.command, target + path, content=body, timeout=60,
+                                   headers={k: v for k, v in self.headers.items()
+                                            if k.lower() not in skip})
+            data = answer.content
+            if self.command == "GET" and path.split("?")[0] == "/patient/records":
+                listed = answer.json()
+                by_id = {r["record_id"]: r for r in listed}
+                by_id[swap.asked]["commitment"] = by_id[swap.instead]["commitment"]
+                data = json.dumps(listed).encode()
+            self.send_response(answer.status_code)
+            for key, value in answer.headers.items():
+                if key.lower() not in skip | {"content-encoding", "date", "server"}:
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = forward
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_read_own_refuses_another_record_served_in_its_place(
+        env: ChainEnv, server: ApiServer, patient_key: str) -> None:
+    one, two = observation(1.0), observation(2.0)
+    added = web_patient(server, env, patient_key, [
+        {"op": "addRecord", "content": c.hex(), "label": "Observation:laboratory",
+         "content_type": FHIR} for c in (one, two)])["results"]
+    asked, instead = ok(added[0])["record_id"], ok(added[1])["record_id"]
+    swap = Swap(asked=asked, instead=instead)
+    lying = front(server.url, swap)
+    port = lying.server_address[1]
+    try:
+        answer = web_patient(server, env, patient_key, base_url=f"http://127.0.0.1:{port}", ops=[
+            {"op": "readOwn", "record_id": asked}, {"op": "readOwn", "record_id": instead}])
+    finally:
+        lying.shutdown()
+        lying.server_close()
+    refused, honest = answer["results"]
+    assert swap.served, "the front did not swap anything"
+    assert refused["error"] == "IntegrityError", refused
+    assert "commitment" in refused["message"]
+    assert bytes.fromhex(ok(honest)["content"]) == two
 
 
 # --- (d) a streamed file -------------------------------------------------------------------

@@ -9,6 +9,7 @@ import {
   BaseError,
   ContractFunctionRevertedError,
   createPublicClient,
+  custom,
   getAddress,
   http,
   isAddress,
@@ -20,6 +21,7 @@ import {
 import { bytesToHex0x, hexToBytes, type Bytes } from "../core/bytes.ts";
 import { InputError, KizunaError } from "../core/errors.ts";
 import type { Deployment } from "../wallet/connection.ts";
+import type { Eip1193Provider } from "../wallet/eip1193.ts";
 
 const REGISTRY_ABI = parseAbi([
   "function providerOf(address provider) view returns (bytes umbralPublicKey, bytes32 credentialCommitment, bool active, uint64 registeredAt)",
@@ -87,9 +89,15 @@ export class ChainReader {
   /** A reader over the deployment's RPC URL (what `GET /version` names for wallets). */
   static forDeployment(deployment: Deployment, rpcUrl: string | null = deployment.walletRpcUrl): ChainReader {
     if (!rpcUrl) {
-      throw new KizunaError("This Kizuna deployment names no RPC URL to read the chain from: pass a chain reader.");
+      throw new KizunaError("This Kizuna deployment names no RPC URL to read the chain from: pass a chain reader (ChainReader.forWallet).");
     }
     return new ChainReader(createPublicClient({ transport: http(rpcUrl) }), deployment);
+  }
+
+  /** A reader through the connected wallet's own node (eth_call, eth_getLogs): what the page
+   * uses when the deployment names no RPC URL. */
+  static forWallet(provider: Eip1193Provider, deployment: Deployment): ChainReader {
+    return new ChainReader(createPublicClient({ transport: custom(provider) }), deployment);
   }
 
   /** The chain's clock (the head block's time): deadlines and expiries are in it. */
