@@ -60,6 +60,17 @@ test("an Observation: name, value and unit, normal range, flag from interpretati
   (fast.valueQuantity as { value: number }).value = 41;
   assert.equal(summarize(fast as FhirResource).flag, "low");
 
+  // A stated interpretation wins over the range: "H" inside the range, "N" outside it.
+  const stated = copy(synthea("Observation", loincIs("4548-4"))) as Record<string, any>;
+  assert.equal(stated.interpretation[0].coding[0].code, "H");
+  stated.valueQuantity.value = 5.0;
+  assert.equal(summarize(stated as FhirResource).flag, "high");
+  stated.interpretation[0].coding[0].code = "L";
+  assert.equal(summarize(stated as FhirResource).flag, "low");
+  stated.interpretation[0].coding[0].code = "N";
+  stated.valueQuantity.value = 9.0;
+  assert.equal(summarize(stated as FhirResource).flag, null);
+
   const hba1c = summarize(synthea("Observation", loincIs("4548-4")));
   assert.equal(hba1c.flag, "high"); // Synthea's interpretation H
   assert.match(hba1c.value!, /^\d+(\.\d+)?%$/);
