@@ -306,3 +306,60 @@ def test_manual_entry_forms_pass_the_python_importer() -> None:
         assert base64.b64encode(record.content).decode() == item["content"], item["name"]
         assert (str(record.scope_label), record.content_type) == (item["label"],
                                                                   item["contentType"])
+
+
+def test_documents_and_dicom_studies(tmp_path: Path) -> None:
+    """A PDF and a PNG become the same DocumentReference record in the page as in
+    attachments.document_reference (same file, title, date, url, id); pydicom's test files the
+    same ImagingStudy as attachments.imaging_study; a DICOM file offered as a document and a
+    file that is neither are refused on both sides with the same field."""
+    from datetime import UTC, datetime
+
+    from pydicom.data import get_testdata_file
+
+    from kizuna.errors import InputError
+    from kizuna.storage.attachments import document_reference, imaging_study
+    from tests.fhir.fhir_data import tiny_pdf, tiny_png
+
+    pdf, png, txt = tmp_path / "letter.pdf", tmp_path / "scan.png", tmp_path / "notes.txt"
+    pdf.write_bytes(tiny_pdf("Kizuna parity"))
+    png.write_bytes(tiny_png())
+    txt.write_bytes(b"not a document")
+    ct = Path(str(get_testdata_file("CT_small.dcm", download=False)))
+    mr = Path(str(get_testdata_file("MR_small.dcm", download=False)))
+    when = datetime(2024, 5, 30, 8, 15, 0, tzinfo=UTC)
+    docs = [(pdf, "letter.pdf"), (png, "scan.png"), (txt, "notes.txt"), (ct, "ct.dcm")]
+    jobs: list[dict[str, Any]] = [
+        {"kind": "document", "path": str(p), "subject": "Patient/self", "title": title,
+         "date": when.isoformat(), "url": "urn:kizuna:record:0x" + "ab" * 32,
+         "resourceId": f"doc-{i}"} for i, (p, title) in enumerate(docs)]
+    jobs += [{"kind": "dicom", "paths": [str(ct)], "subject": "Patient/self", "resourceId": "ct"},
+             {"kind": "dicom", "paths": [str(mr)], "subject": "Patient/self", "resourceId": "mr"},
+             {"kind": "dicom", "paths": [str(ct), str(mr)], "subject": "Patient/self",
+              "resourceId": "two"}]
+    result = subprocess.run([node(), str(WEB / "test" / "attachments_cli.ts")],
+                            input=json.dumps(jobs), capture_output=True, text=True, timeout=120,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    page = json.loads(result.stdout)
+    python: list[dict[str, Any]] = []
+    for job in jobs:
+        try:
+            if job["kind"] == "document":
+                record = document_reference(
+                    job["path"], subject=job["subject"], title=job["title"], date=when,
+                    url=job["url"], resource_id=job["resourceId"]).record
+            else:
+                record = imaging_study(job["paths"], subject=job["subject"],
+                                       resource_id=job["resourceId"])
+        except InputError as exc:
+            python.append({"ok": False, "field": exc.field})
+            continue
+        python.append({"ok": True, "content": base64.b64encode(record.content).decode(),
+                       "label": str(record.scope_label), "contentType": record.content_type})
+    assert [p["ok"] for p in python] == [True, True, False, False, True, True, False]
+    for ours, theirs in zip(python, page, strict=True):
+        if ours["ok"]:
+            assert theirs == ours, base64.b64decode(ours["content"])
+        else:
+            assert (theirs["ok"], theirs["field"]) == (False, ours["field"]), theirs
