@@ -181,7 +181,8 @@ async function chart() {
 
 // --- the committed vectors, re-derived here ----------------------------------------------------
 
-type WalletInput = { private_key: `0x${string}`; account: string; domain: KeyDerivationDomain; labels: string[]; epochs: number[] };
+// Epochs as decimal strings: they go up to 2^64 - 1, beyond a JavaScript number.
+type WalletInput = { private_key: `0x${string}`; account: string; domain: KeyDerivationDomain; labels: string[]; epochs: string[] };
 
 /** What this browser derives for one tests/vectors/wallet_keys.json entry, from its inputs
  *  only (private key, account, domain, scope labels, epochs). */
@@ -200,7 +201,7 @@ async function walletVector(input: WalletInput) {
     scopeIds[label] = bytesToHex0x(id);
     delegating[label] = pk(await keys.scopeDelegatingKey(id));
     for (const epoch of input.epochs) {
-      (byEpoch[String(epoch)] ??= {})[label] = pk(await deriveScopeDelegatingKey(keys.decryptingKey, id, BigInt(epoch)));
+      (byEpoch[epoch] ??= {})[label] = pk(await deriveScopeDelegatingKey(keys.decryptingKey, id, BigInt(epoch)));
     }
   }
   return {
