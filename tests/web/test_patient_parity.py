@@ -21,6 +21,7 @@ And the generated scope vocabulary (web/src/patient/vocabulary.json) is not stal
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -365,6 +366,10 @@ def test_a_streamed_file_of_a_few_mb_round_trips(
         assert patient.read_own(rid) == content
     finally:
         service.close()
+    [opened] = web_patient(server, env, patient_key, [
+        {"op": "openOwn", "record_id": added["record_id"]}])["results"]
+    assert ok(opened) == {"size": size, "sha256": hashlib.sha256(content).hexdigest(),
+                          "content_type": "application/pdf"}
 
 
 # --- (e) send it myself ----------------------------------------------------------------------
@@ -417,8 +422,11 @@ def test_failures_name_their_field(env: ChainEnv, server: ApiServer, providers: 
         {"op": "revoke", "provider": providers[0].signer.address, "label": "Condition"},
         {"op": "addRecord", "content": content.hex(), "label": "Condition",
          "content_type": FHIR, "epoch": 0},
-        {"op": "revoke", "provider": "not an address", "label": "Condition"}])
-    bad, unknown, label, empty, _, _, _, stale, bad_revoke = answer["results"]
+        {"op": "revoke", "provider": "not an address", "label": "Condition"},
+        {"op": "grant", "provider": providers[0].signer.address, "labels": ["Condition"],
+         "expires_in": -60}])
+    bad, unknown, label, empty, _, _, _, stale, bad_revoke, past = answer["results"]
+    assert past["field"] == "expires_at" and "already past" in past["message"]
     assert bad["error"] == "InputError" and bad["field"] == "provider", bad
     assert "not an Ethereum address" in bad["message"]
     assert unknown["field"] == "provider" and "not a provider in the registry" in unknown[

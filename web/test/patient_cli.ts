@@ -8,6 +8,7 @@
 //   addRecords {items: [{content, label, content_type}]} -> {record_ids, progress}
 //   addFile {path, label, content_type}                -> {record_id, size, progress_calls, peak_array_buffers}
 //   readOwn {record_id}                                -> {content}
+//   openOwn {record_id}                                -> {size, sha256, content_type}
 //   records | grants | reads | attemptedReads | inbox | providers -> {value}
 //   grant {provider, labels, expires_in}               -> {tx_hash, block_number, kfrags_stored}
 //   revoke {provider, label} | revokeAll {provider}    -> {tx_hash, block_number, rekeyed}
@@ -70,6 +71,18 @@ async function run(client: PatientClient, op: Op): Promise<object> {
     }
     case "readOwn":
       return { content: bytesToHex(await client.readOwn(op.record_id as string)) };
+    case "openOwn": {
+      // Streamed: only the size and a SHA-256 of the plaintext come back (large files).
+      const { createHash } = await import("node:crypto");
+      const hash = createHash("sha256");
+      let size = 0;
+      const { record, chunks } = await client.openOwn(op.record_id as string);
+      for await (const chunk of chunks) {
+        hash.update(chunk);
+        size += chunk.length;
+      }
+      return { size, sha256: hash.digest("hex"), content_type: record.contentType };
+    }
     case "records":
       return { value: plain((await client.records()).map((r) => ({ ...info(r), label: r.label }))) };
     case "grants":

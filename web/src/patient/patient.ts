@@ -115,6 +115,11 @@ export class PatientClient {
     return this.#records.readOwn(recordId);
   }
 
+  /** One record decrypted as a stream (large files), the same checks as readOwn. */
+  openOwn(recordId: Bytes | string): Promise<{ record: RecordInfo; chunks: AsyncGenerator<Bytes> }> {
+    return this.#records.openOwn(recordId);
+  }
+
   grant(provider: string, labels: string[], expiresAt: number): Promise<GrantResult> {
     return this.#grants.grant(provider, labels, expiresAt);
   }

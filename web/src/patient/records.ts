@@ -203,20 +203,28 @@ export class Records {
     return found.map(recordInfo).sort((a, b) => b.createdAt - a.createdAt);
   }
 
-  /** Download and decrypt one of the patient's records, checked against the commitment the
-   * chain holds for it (IntegrityError when the service served anything else). */
-  async readOwn(recordId: Uint8Array | string): Promise<Bytes> {
+  /** One of the patient's records decrypted as a stream, for records of any size (a PDF or
+   * a scan shown in the page): plaintext segments as they are verified, the last one held back
+   * until the envelope matches the commitment the chain holds (IntegrityError otherwise, when
+   * the service served anything else). */
+  async openOwn(recordId: Uint8Array | string): Promise<{ record: RecordInfo; chunks: AsyncGenerator<Bytes> }> {
     this.#ctx.ownOnly("Opening records");
     const rid = recordIdOf(recordId);
     const id = bytesToHex0x(rid);
-    const info = (await this.list()).find((r) => r.id === id);
-    if (!info) throw new InputError("record_id", `${id} is not one of your records`);
+    const record = (await this.list()).find((r) => r.id === id);
+    if (!record) throw new InputError("record_id", `${id} is not one of your records`);
     const expectedCommitment = await this.#ctx.chain.registeredCommitment(this.#ctx.patient, rid);
     const response = await rawFetch(this.#ctx.apiOptions, `/patient/records/${id}/content`);
     if (!response.body) throw new InputError("record_id", `the service sent no content for ${id}`);
-    const secret = await this.#ctx.keys.scopeDelegatingKey(info.scopeId, info.epoch);
+    const secret = await this.#ctx.keys.scopeDelegatingKey(record.scopeId, record.epoch);
+    return { record, chunks: await decryptStream(response.body, secret, { expectedCommitment }) };
+  }
+
+  /** One of the patient's records decrypted into memory (openOwn, collected). */
+  async readOwn(recordId: Uint8Array | string): Promise<Bytes> {
+    const { chunks } = await this.openOwn(recordId);
     const parts: Uint8Array[] = [];
-    for await (const part of await decryptStream(response.body, secret, { expectedCommitment })) parts.push(part);
+    for await (const part of chunks) parts.push(part);
     return concatBytes(...parts);
   }
 }
