@@ -4,6 +4,13 @@
 
 import type { ComponentChildren } from "preact";
 import { Account } from "../pages/Account.tsx";
+import { Charts } from "../pages/patient/Charts.tsx";
+import { Timeline } from "../pages/patient/Timeline.tsx";
+import { RecordsGate } from "./RecordsGate.tsx";
+import { Guardians } from "../pages/patient/Guardians.tsx";
+import { Reads } from "../pages/patient/Reads.tsx";
+import { Requests } from "../pages/patient/Requests.tsx";
+import { Sharing } from "../pages/patient/Sharing.tsx";
 import type { AppStore, State } from "./store.ts";
 
 export type PageContext = { store: AppStore; state: State };
@@ -12,6 +19,21 @@ export type Page = { route: string; title: string; render: (context: PageContext
 
 export function pagesFor(context: PageContext): Page[] {
   const pages: Page[] = [];
+  const client = context.state.client;
+  if (client) {
+    pages.push({ route: "timeline", title: "Timeline", render: (c) => (
+      <RecordsGate store={c.store} state={c.state}>
+        {(records) => <Timeline records={records} openRecord={(id) => client.readOwn(id)} />}
+      </RecordsGate>
+    ) });
+    pages.push({ route: "charts", title: "Charts", render: (c) => (
+      <RecordsGate store={c.store} state={c.state}>{(records) => <Charts records={records} />}</RecordsGate>
+    ) });
+  }
+  if (client) pages.push({ route: "sharing", title: "Sharing", render: (c) => <Sharing client={client} onGaslessChange={(v) => c.store.setGasless(v)} /> });
+  if (client) pages.push({ route: "requests", title: "Requests & inbox", render: () => <Requests client={client} /> });
+  if (client) pages.push({ route: "reads", title: "Who read what", render: () => <Reads client={client} /> });
+  if (client) pages.push({ route: "guardians", title: "Guardians & emergency", render: (c) => <Guardians client={client} wards={c.state.session?.guardian_of ?? []} onActFor={(p) => c.store.actFor(p)} /> });
   pages.push({ route: "account", title: "Account", render: (c) => <Account state={c.state} /> });
   return pages;
 }

@@ -2,7 +2,7 @@
 // the keys (in memory only). One store, observed by the components (useStore); the wallet's
 // EIP-1193 events change it without reloading the page.
 
-import type { Hex } from "viem";
+import { createPublicClient, custom, type Hex } from "viem";
 import { type Api, type ApiOptions, createApi } from "../api/client.ts";
 import { KizunaError } from "../core/errors.ts";
 import type { WalletKeys } from "../core/walletKeys.ts";
@@ -12,6 +12,10 @@ import {
   chainIdOf, type Deployment, ensureChain, loadDeployment, requestAccount, type Session, signIn, unlockKeys,
 } from "../wallet/connection.ts";
 import { type SignPurpose, WalletSigner } from "../wallet/signer.ts";
+import { ChainReader } from "../patient/chain.ts";
+import { PatientClient } from "../patient/patient.ts";
+import type { DecryptedRecord } from "../fhir/records.ts";
+import { type LibraryProgress, loadLibrary } from "./library.ts";
 
 export type Phase = "landing" | "connecting" | "connected";
 
@@ -28,6 +32,15 @@ export type State = {
   sessionLost: boolean;
   keys: WalletKeys | null;
   signer: WalletSigner | null;
+  /** The patient's operations (keys, API, chain through the wallet), once connected. */
+  client: PatientClient | null;
+  /** true: consent actions are signed and relayed (no gas); false: the wallet sends them. */
+  gasless: boolean;
+  /** The records, decrypted in this page (null: not loaded yet). */
+  library: DecryptedRecord[] | null;
+  libraryProgress: LibraryProgress | null;
+  /** A guardian acting for this ward (lists and reads only); null: for themselves. */
+  actingFor: Hex | null;
   /** The wallet request being answered, shown in the page meanwhile. */
   prompt: SignPurpose | null;
   /** What went wrong last (shown in role=alert until dismissed or the next action). */
@@ -40,7 +53,8 @@ export type State = {
 
 const INITIAL: State = {
   phase: "landing", wallets: [], picking: false, wallet: null, deployment: null, account: null,
-  session: null, sessionLost: false, keys: null, signer: null, prompt: null, error: null,
+  session: null, sessionLost: false, keys: null, signer: null, client: null, gasless: true,
+  actingFor: null, library: null, libraryProgress: null, prompt: null, error: null,
   notice: null, wrongChain: null,
 };
 
@@ -57,6 +71,7 @@ export class AppStore {
   readonly api: Api;
   readonly apiOptions: ApiOptions;
   #unwatch: (() => void) | null = null;
+  #loading = false;
   #detach: (() => void) | null = null;
 
   readonly win: Window;
@@ -147,10 +162,52 @@ export class AppStore {
       const keys = await unlockKeys(signer, deployment);
       this.#attach(wallet);
       this.#set({ phase: "connected", keys, wrongChain: null });
+      this.#set({ client: this.#client() });
     } catch (error) {
       await this.#endSession();
       this.#set({ ...this.#cleared(), wallets: this.#state.wallets, deployment: this.#state.deployment, error: asKizunaError(error) });
     }
+  }
+
+  /** The patient client for the current state. The chain is read through the wallet (the
+   * user's own view of it; the page's CSP lets it fetch nothing but this API). */
+  #client(): PatientClient | null {
+    const { wallet, keys, signer, deployment, gasless, actingFor } = this.#state;
+    if (!wallet || !keys || !signer || !deployment) return null;
+    const chain = new ChainReader(createPublicClient({ transport: custom(wallet.provider) }), deployment);
+    return new PatientClient({
+      api: this.api, apiOptions: this.apiOptions, signer, keys, deployment, gasless, chain,
+      ...(actingFor ? { patient: actingFor } : {}),
+    });
+  }
+
+  /** Download and decrypt the records (again, after an upload). One load at a time. */
+  async refreshLibrary(): Promise<void> {
+    const client = this.#state.client;
+    if (!client || this.#loading) return;
+    this.#loading = true;
+    try {
+      const records = await loadLibrary(client, (p) => {
+        if (this.#state.client === client) this.#set({ libraryProgress: p });
+      });
+      if (this.#state.client === client) this.#set({ library: records, libraryProgress: null });
+    } catch (error) {
+      this.#set({ error: asKizunaError(error), libraryProgress: null });
+    } finally {
+      this.#loading = false;
+    }
+  }
+
+  /** "Pay the gas myself" on or off. */
+  setGasless(gasless: boolean): void {
+    this.#set({ gasless });
+    this.#set({ client: this.#client() });
+  }
+
+  /** A guardian acts for a ward (null: for themselves again). */
+  actFor(patient: string | null): void {
+    this.#set({ actingFor: patient ? (patient as Hex) : null, library: null });
+    this.#set({ client: this.#client() });
   }
 
   /** Sign in again after the session expired (the keys are still in memory). */
