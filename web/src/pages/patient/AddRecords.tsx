@@ -1,0 +1,216 @@
+// Add records (issue 13, item 4): drop FHIR JSON / Bundles / NDJSON, PDFs, images and DICOM
+// files, see what was found — checked in this page against the Python importer's own rules,
+// refused resources with the field and why — before anything is uploaded; then "Add N records"
+// encrypts and uploads them with progress (per file for big files). Manual entry forms below.
+// A failure keeps the list (records already added are marked, the rest can be retried) and
+// everything typed in the forms.
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { KizunaError } from "../../core/errors.ts";
+import { Importer } from "../../importer/importer.ts";
+import { loadRules } from "../../importer/rules.ts";
+import type { PatientClient } from "../../patient/patient.ts";
+import { asKizunaError, Failure } from "./care/common.tsx";
+import { ManualEntry } from "./add/ManualEntry.tsx";
+import { countByType, isRefused, scanFiles, type Found, type Upload } from "./add/scan.ts";
+import "./add/add.css";
+
+type Progress = { done: number; total: number; file?: { name: string; sent: number; size: number } };
+
+function size(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1 << 20) return `${(bytes / 1024).toFixed(0)} KB`;
+  return `${(bytes / (1 << 20)).toFixed(1)} MB`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+export function AddRecords(props: { client: PatientClient; onAdded: () => void }) {
+  const { client } = props;
+  const [importer, setImporter] = useState<Importer | null>(null);
+  const [rulesError, setRulesError] = useState<KizunaError | null>(null);
+  const [found, setFound] = useState<Found[]>([]);
+  const [scanning, setScanning] = useState<string | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const [progress, setProgress] = useState<Progress | null>(null);
+  const [error, setError] = useState<KizunaError | null>(null);
+  const [addedCount, setAddedCount] = useState<number | null>(null);
+  // Uploads already done (by object identity): a retry after a failure adds only the rest.
+  const done = useRef(new WeakSet<Upload>());
+  const input = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    loadRules().then((rules) => setImporter(new Importer(rules)), (e: unknown) => setRulesError(asKizunaError(e)));
+  }, []);
+
+  async function take(files: File[]) {
+    if (!importer || !files.length) return;
+    setError(null);
+    setAddedCount(null);
+    try {
+      const scanned = await scanFiles(importer, files, (name) => setScanning(name));
+      setFound((before) => [...before, ...scanned]);
+    } catch (e) {
+      setError(asKizunaError(e));
+    } finally {
+      setScanning(null);
+    }
+  }
+
+  const accepted = found.filter((f) => !isRefused(f));
+  const pending = accepted.flatMap((f) => f.uploads).filter((u) => !done.current.has(u));
+  const refusedFiles = found.filter(isRefused);
+  const counts = countByType(accepted);
+
+  async function upload() {
+    if (!pending.length || progress) return;
+    setError(null);
+    const total = pending.length;
+    let finished = 0;
+    setProgress({ done: 0, total });
+    try {
+      // Consecutive FHIR records go together (addRecords); files are streamed one by one.
+      for (let i = 0; i < pending.length;) {
+        const item = pending[i] as Upload;
+        if (item.kind === "file") {
+          setProgress({ done: finished, total, file: { name: item.file.name, sent: 0, size: item.file.size } });
+          await client.addFile(item.file, { label: item.label, contentType: item.contentType, recordId: item.recordId },
+            (sent, all) => setProgress({ done: finished, total, file: { name: item.file.name, sent, size: all } }));
+          done.current.add(item);
+          finished += 1;
+          i += 1;
+          continue;
+        }
+        const run: Upload[] = [];
+        while (i < pending.length && (pending[i] as Upload).kind === "record") run.push(pending[i++] as Upload);
+        // In slices, so that what was added is remembered if a later one fails.
+        for (let s = 0; s < run.length; s += 25) {
+          const slice = run.slice(s, s + 25);
+          const base = finished;
+          await client.addRecords(slice.map((u) => {
+            const r = (u as Extract<Upload, { kind: "record" }>).record;
+            return { content: r.content, label: r.scopeLabel, contentType: r.contentType };
+          }), (n) => setProgress({ done: base + n, total }));
+          slice.forEach((u) => done.current.add(u));
+          finished += slice.length;
+        }
+      }
+      setAddedCount(total);
+      setFound([]);
+      done.current = new WeakSet();
+      props.onAdded();
+    } catch (e) {
+      setError(asKizunaError(e));
+      setFound((f) => [...f]); // re-render: the list shows what was added before the failure
+    } finally {
+      setProgress(null);
+    }
+  }
+
+  function onDrop(event: DragEvent) {
+    event.preventDefault();
+    setDragging(false);
+    void take([...(event.dataTransfer?.files ?? [])]);
+  }
+
+  const busy = scanning !== null || progress !== null;
+  return (
+    <section class="add-page" aria-labelledby="add-title" data-testid="add-page">
+      <h1 id="add-title">Add records</h1>
+      <p class="add-intro">
+        Files are checked and encrypted in this page; the service only ever receives encrypted data.
+        You see what was found before anything is uploaded.
+      </p>
+      <Failure error={rulesError} />
+
+      <section class="add-section" aria-labelledby="files-title">
+        <h2 id="files-title">Add files</h2>
+        <div class={`dropzone${dragging ? " dropzone-over" : ""}`} data-testid="dropzone"
+             onDragOver={(e) => { e.preventDefault(); setDragging(true); }}
+             onDragLeave={() => setDragging(false)} onDrop={onDrop}>
+          <p class="dropzone-main">Drop files here</p>
+          <p class="dropzone-kinds">FHIR JSON, Bundles, NDJSON, PDF, PNG or JPEG images, DICOM (.dcm)</p>
+          <input ref={input} id="add-files" class="sr-only" type="file" multiple
+                 accept=".json,.ndjson,.jsonl,.pdf,.png,.jpg,.jpeg,.gif,.tif,.tiff,.webp,.dcm,application/json,application/fhir+json,application/pdf,image/*,application/dicom"
+                 onChange={(e) => { const el = e.target as HTMLInputElement; void take([...(el.files ?? [])]); el.value = ""; }} />
+          <button type="button" class="button button-primary" onClick={() => input.current?.click()} disabled={!importer || busy}>
+            Choose files…
+          </button>
+          {!importer && !rulesError ? <p class="hint" role="status">Preparing the checks…</p> : null}
+          {scanning ? <p class="hint" role="status">Checking {scanning}…</p> : null}
+        </div>
+
+        {found.length ? (
+          <div class="found" data-testid="found">
+            <h3>What was found</h3>
+            {accepted.length ? (
+              <p data-testid="found-summary">
+                <strong>{plural(accepted.flatMap((f) => f.uploads).length, "record")}</strong> ready to add:{" "}
+                {counts.map(([type, n]) => `${n} ${type}`).join(", ")}.
+              </p>
+            ) : <p>No records can be added from these files.</p>}
+            <ul class="found-list">
+              {found.map((f, i) => {
+                const left = f.uploads.filter((u) => !done.current.has(u)).length;
+                return (
+                  <li key={`${f.name}-${i}`} class={isRefused(f) ? "found-bad" : "found-ok"} data-testid="found-file">
+                    <div class="found-head">
+                      <span class="found-name">{f.name}</span>
+                      <span class="found-what">{f.what} · {size(f.size)}</span>
+                      <span class="found-status">
+                        {isRefused(f) ? `Refused (${plural(f.issues.length, "problem")})`
+                          : left < f.uploads.length ? `${f.uploads.length - left} of ${plural(f.uploads.length, "record")} added`
+                          : plural(f.uploads.length, "record")}
+                      </span>
+                      {!busy ? (
+                        <button type="button" class="button button-quiet found-remove" onClick={() => setFound((all) => all.filter((x) => x !== f))}
+                                aria-label={`Remove ${f.name} from the list`}>Remove</button>
+                      ) : null}
+                    </div>
+                    {isRefused(f) ? (
+                      <ul class="issues" data-testid="issues">
+                        {f.issues.slice(0, 20).map(([field, reason], k) => (
+                          <li key={k}>{field ? <code>{field}</code> : null}{field ? ": " : ""}{reason}</li>
+                        ))}
+                        {f.issues.length > 20 ? <li>… and {f.issues.length - 20} more</li> : null}
+                      </ul>
+                    ) : null}
+                  </li>
+                );
+              })}
+            </ul>
+            {refusedFiles.length && accepted.length ? <p class="hint">Refused files are left out; fix them and add them again.</p> : null}
+          </div>
+        ) : null}
+
+        <Failure error={error} onDismiss={() => setError(null)} {...(pending.length ? { retry: () => void upload() } : {})} />
+
+        {progress ? (
+          <div class="progress" role="status" aria-live="polite" data-testid="progress">
+            <label for="add-progress">Adding record {Math.min(progress.done + 1, progress.total)} of {progress.total}</label>
+            <progress id="add-progress" max={progress.total} value={progress.done} />
+            {progress.file ? (
+              <>
+                <label for="file-progress">Encrypting and uploading {progress.file.name}: {size(progress.file.sent)} of {size(progress.file.size)}</label>
+                <progress id="file-progress" max={progress.file.size || 1} value={progress.file.sent} />
+              </>
+            ) : null}
+          </div>
+        ) : null}
+        {addedCount !== null ? <p class="add-done" role="status" data-testid="added">{plural(addedCount, "record")} added to your record.</p> : null}
+
+        {pending.length ? (
+          <div class="add-actions">
+            <button type="button" class="button button-primary button-large" onClick={() => void upload()} disabled={busy} data-testid="add-button">
+              {pending.length < accepted.flatMap((f) => f.uploads).length ? `Add the remaining ${plural(pending.length, "record")}` : `Add ${plural(pending.length, "record")}`}
+            </button>
+            {!busy ? <button type="button" class="button" onClick={() => setFound([])}>Clear the list</button> : null}
+          </div>
+        ) : null}
+      </section>
+
+      <ManualEntry client={client} importer={importer} onAdded={props.onAdded} />
+    </section>
+  );
+}

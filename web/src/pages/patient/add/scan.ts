@@ -1,0 +1,143 @@
+// What the patient dropped, checked in the page before anything leaves it: each file is read
+// and validated by the Python importer's rules (web/src/importer), and becomes a plan of
+// records — FHIR resources (one record each), PDFs and images (the file plus its
+// DocumentReference), DICOM studies (each file plus one ImagingStudy per study). Refused files
+// say which field and why. Nothing here talks to the network.
+import { DICOM_CONTENT_TYPE, digestFile, documentReference, FileProblem, imagingStudy, readDicomHeader, sniffContentType, type DicomHeader } from "../../../importer/attachments.ts";
+import type { ImportedRecord, Importer } from "../../../importer/importer.ts";
+import { FhirValidationError, loadJson, type Issue } from "../../../importer/json.ts";
+
+/** The reference imported files and forms use for the patient (the CLI's default subject). */
+export const SUBJECT = "Patient/self";
+/** DICOM headers are read from the first bytes of a file, never the pixel data. */
+const DICOM_HEADER_BYTES = 4 << 20;
+
+export type Upload =
+  | { kind: "record"; record: ImportedRecord }
+  | { kind: "file"; file: File; label: string; contentType: string; recordId: Uint8Array<ArrayBuffer> };
+
+export type Found = {
+  name: string;
+  size: number;
+  /** What the file was read as. */
+  what: "FHIR Bundle" | "FHIR resource" | "FHIR NDJSON" | "Document" | "DICOM" | "Unknown";
+  /** Records to add, in order (a file before the resource that describes it). */
+  uploads: Upload[];
+  /** Refusals: (field, reason); a refused file adds nothing. */
+  issues: Issue[];
+};
+
+export function isRefused(found: Found): boolean {
+  return found.issues.length > 0;
+}
+
+/** Resource types of the records a file will add (a described file counts with its resource). */
+export function countByType(found: Found[]): Array<[string, number]> {
+  const counts = new Map<string, number>();
+  for (const f of found) {
+    if (isRefused(f)) continue;
+    for (const u of f.uploads) {
+      const type = u.kind === "record" ? u.record.resourceType : u.contentType === DICOM_CONTENT_TYPE ? "DICOM file" : "File";
+      counts.set(type, (counts.get(type) ?? 0) + 1);
+    }
+  }
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+}
+
+function hex(bytes: Uint8Array): string {
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function refused(file: File, what: Found["what"], issues: Issue[]): Found {
+  return { name: file.name, size: file.size, what, uploads: [], issues };
+}
+
+function problemOf(error: unknown): Issue[] {
+  if (error instanceof FhirValidationError) return error.issues;
+  if (error instanceof FileProblem) return [[error.field, error.message]];
+  throw error;
+}
+
+/** Read and check dropped files. DICOM files of one study are described together. */
+export async function scanFiles(importer: Importer, files: File[], onFile?: (name: string) => void): Promise<Found[]> {
+  const found: Found[] = [];
+  const dicom: Array<{ file: File; header: DicomHeader; at: number }> = [];
+  for (const file of files) {
+    onFile?.(file.name);
+    const head = new Uint8Array(await file.slice(0, 132).arrayBuffer());
+    const sniffed = sniffContentType(head);
+    try {
+      if (sniffed === DICOM_CONTENT_TYPE) {
+        const header = readDicomHeader(new Uint8Array(await file.slice(0, DICOM_HEADER_BYTES).arrayBuffer()));
+        dicom.push({ file, header, at: found.length });
+        found.push({ name: file.name, size: file.size, what: "DICOM", uploads: [], issues: [] });
+      } else if (sniffed !== null) {
+        found.push(await scanDocument(importer, file));
+      } else if (/\.(ndjson|jsonl)$/i.test(file.name)) {
+        const records = importer.importNdjson(file.name, new Uint8Array(await file.arrayBuffer()));
+        found.push({ name: file.name, size: file.size, what: "FHIR NDJSON", uploads: records.map((record) => ({ kind: "record", record })), issues: [] });
+      } else {
+        found.push(scanJson(importer, file, new Uint8Array(await file.arrayBuffer())));
+      }
+    } catch (error) {
+      found.push(refused(file, sniffed === DICOM_CONTENT_TYPE ? "DICOM" : /\.(ndjson|jsonl)$/i.test(file.name) ? "FHIR NDJSON" : "Unknown", problemOf(error)));
+    }
+  }
+  describeStudies(importer, dicom, found);
+  return found;
+}
+
+function scanJson(importer: Importer, file: File, bytes: Uint8Array): Found {
+  let data;
+  try {
+    data = loadJson(bytes, importer.rules.limits.jsonDepth);
+  } catch (error) {
+    const issues = problemOf(error);
+    const looksBinary = bytes.subarray(0, 512).some((b) => b === 0);
+    return refused(file, "Unknown", looksBinary ? [["file", "not a FHIR JSON, NDJSON, PDF, image or DICOM file"]] : issues);
+  }
+  try {
+    if (data.resourceType === "Bundle") {
+      const records = importer.importBundle(data);
+      return { name: file.name, size: file.size, what: "FHIR Bundle", uploads: records.map((record) => ({ kind: "record", record })), issues: [] };
+    }
+    return { name: file.name, size: file.size, what: "FHIR resource", uploads: [{ kind: "record", record: importer.importResource(data) }], issues: [] };
+  } catch (error) {
+    return refused(file, data.resourceType === "Bundle" ? "FHIR Bundle" : "FHIR resource", problemOf(error));
+  }
+}
+
+async function scanDocument(importer: Importer, file: File): Promise<Found> {
+  const digest = await digestFile(file);
+  const recordId = crypto.getRandomValues(new Uint8Array(32));
+  // As PatientClient.add_document: the description points at the file's record by its id.
+  const described = documentReference(importer, digest, { subject: SUBJECT, title: file.name, url: `urn:kizuna:record:0x${hex(recordId)}` });
+  return {
+    name: file.name, size: file.size, what: "Document", issues: [],
+    uploads: [
+      { kind: "file", file, label: described.record.scopeLabel, contentType: described.contentType, recordId },
+      { kind: "record", record: described.record },
+    ],
+  };
+}
+
+function describeStudies(importer: Importer, dicom: Array<{ file: File; header: DicomHeader; at: number }>, found: Found[]): void {
+  const studies = new Map<string, typeof dicom>();
+  for (const item of dicom) {
+    const uid = item.header.StudyInstanceUID ?? "";
+    studies.set(uid, [...(studies.get(uid) ?? []), item]);
+  }
+  for (const members of studies.values()) {
+    try {
+      const study = imagingStudy(importer, members.map((m) => m.header), { subject: SUBJECT });
+      members.forEach((m, i) => {
+        const slot = found[m.at] as Found;
+        slot.uploads.push({ kind: "file", file: m.file, label: study.scopeLabel, contentType: DICOM_CONTENT_TYPE, recordId: crypto.getRandomValues(new Uint8Array(32)) });
+        // The study's ImagingStudy goes with the last file of the study.
+        if (i === members.length - 1) slot.uploads.push({ kind: "record", record: study });
+      });
+    } catch (error) {
+      for (const m of members) (found[m.at] as Found).issues.push(...problemOf(error));
+    }
+  }
+}
