@@ -82,6 +82,13 @@ class WebBuild:
         return cls(index=index, assets=assets)
 
 
+def _mtime(root: Path) -> float:
+    try:
+        return (root / "index.html").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _media_type(path: Path) -> str:
     return _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or \
         "application/octet-stream"
@@ -90,10 +97,19 @@ def _media_type(path: Path) -> str:
 def install(app: FastAPI, *, not_found: Callable[[str], Response],
             root: Path = DIST) -> None:
     """Serve the web app at ``/`` and ``/assets/<name>`` (left out of the OpenAPI document);
-    ``not_found(name)`` answers an unknown asset (the API's error body, from its one home)."""
-    found = WebBuild.load(root)
+    ``not_found(name)`` answers an unknown asset (the API's error body, from its one home).
+    A rebuild while the API runs (``scripts/web-build`` beside ``kizuna up``) is picked up at
+    the next page load: the listing follows the page's modification time."""
+    current: list[tuple[float, WebBuild | None]] = [(_mtime(root), WebBuild.load(root))]
+
+    def build() -> WebBuild | None:
+        stamp = _mtime(root)
+        if stamp != current[0][0]:
+            current[0] = (stamp, WebBuild.load(root))
+        return current[0][1]
 
     async def page(request: Request) -> Response:
+        found = build()
         if found is None:
             return PlainTextResponse(
                 "The web app is not built in this installation: run scripts/web-build.",
@@ -102,6 +118,7 @@ def install(app: FastAPI, *, not_found: Callable[[str], Response],
 
     async def asset(request: Request) -> Response:
         name = str(request.path_params["name"])
+        found = current[0][1]
         path = found.assets.get(name) if found is not None else None
         if path is None:
             return not_found(name)

@@ -136,3 +136,16 @@ def test_the_shipped_build_is_complete() -> None:
         if name.endswith((".js", ".css")) and name.startswith("index-"):
             assert f"/assets/{name}" in html
     assert any(n.endswith(".wasm") for n in build.assets), "no Umbral WebAssembly in the build"
+
+
+def test_a_rebuild_is_served_without_a_restart(fake_build: Path) -> None:
+    client = _served(fake_build)
+    assert client.get("/assets/index-abc123.js").status_code == 200
+    (fake_build / "assets" / "index-abc123.js").unlink()
+    (fake_build / "assets" / "index-def456.js").write_text("export {}")
+    index = fake_build / "index.html"
+    index.write_text('<!doctype html><script type="module" src="/assets/index-def456.js">')
+    os.utime(index, (index.stat().st_atime, index.stat().st_mtime + 5))
+    assert "index-def456" in client.get("/").text
+    assert client.get("/assets/index-def456.js").status_code == 200
+    assert client.get("/assets/index-abc123.js").status_code == 404

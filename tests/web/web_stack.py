@@ -5,6 +5,7 @@ in a throw-away KIZUNA_HOME. A module of its own, not conftest.py (every test pa
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
 
 from cli_harness import Result, UpProcess, clean_env, run
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
 
 from kizuna.chain.localnode import free_port
 
@@ -30,6 +33,12 @@ class WebStack:
     rpc_url: str
     chain_id: int
     deployment_file: Path
+
+    def demo_account(self, name: str) -> LocalAccount:
+        """The demo's ``name`` (aiko, kenji, dr-tanaka, ...): its key, from its keystore."""
+        keystore = json.loads((self.home / "keys" / f"{name}.json").read_text(encoding="utf-8"))
+        account: LocalAccount = Account.from_key(Account.decrypt(keystore, PASSPHRASE))
+        return account
 
     def kizuna(self, *args: str, timeout: float = 180) -> Result:
         """Run ``kizuna`` against this stack (its home, the demo's passphrase)."""
