@@ -28,7 +28,7 @@ function rangeText(chart: ChartSeries, i: number): string | null {
   return `${span}${unit ? " " + unit : ""} (${range.source === "record" ? "from your records" : "typical adult range"})`;
 }
 
-function ChartCard(props: { chart: ChartSeries; from: number | null; level: 2 | 3 }) {
+function ChartCard(props: { chart: ChartSeries; from: number | null; to: number | null; level: 2 | 3 }) {
   const { chart, from } = props;
   const unit = displayUnit(chart.unit);
   const points = chart.lines.map((l) => l.points.filter((p) => from === null || p.t >= from));
@@ -67,7 +67,7 @@ function ChartCard(props: { chart: ChartSeries; from: number | null; level: 2 | 
       </ul>
       {count === 0 ? (
         <p class="hint">No measurements in this period.</p>
-      ) : <TimeChart chart={chart} from={from} label={label} />}
+      ) : <TimeChart chart={chart} from={from} to={props.to} label={label} />}
       {skipped.length ? (
         <p class="hint">Not shown: {skipped.map(([u, n]) => `${n} value${n === 1 ? "" : "s"} in ${u}`).join(", ")} (a unit this chart cannot convert to {unit || chart.unit}).</p>
       ) : null}
@@ -109,6 +109,8 @@ export function Charts(props: { records: readonly DecryptedRecord[] }) {
   const [othersOpen, setOthersOpen] = useState(false);
   const span = PERIODS[period];
   const from = span === null || latest === null ? null : latest - span;
+  // A little room after the latest point, so its marker is not cut at the edge.
+  const to = from === null || span === null ? null : latest! + span * 0.03;
   const known = charts.filter((c) => c.known);
   const others = charts.filter((c) => !c.known);
 
@@ -134,11 +136,11 @@ export function Charts(props: { records: readonly DecryptedRecord[] }) {
             {latest !== null && period !== "all" ? `Counting back from your latest measurement (${DATE.format(latest)}). ` : ""}
             Drag across a chart to zoom in; double-click it to zoom out.
           </p>
-          {known.map((chart) => <ChartCard key={chart.key} chart={chart} from={from} level={2} />)}
+          {known.map((chart) => <ChartCard key={chart.key} chart={chart} from={from} to={to} level={2} />)}
           {others.length ? (
             <details class="fhir-others" onToggle={(e) => setOthersOpen((e.currentTarget as HTMLDetailsElement).open)}>
               <summary>Other measurements ({others.length})</summary>
-              {othersOpen ? others.map((chart) => <ChartCard key={chart.key} chart={chart} from={from} level={3} />) : null}
+              {othersOpen ? others.map((chart) => <ChartCard key={chart.key} chart={chart} from={from} to={to} level={3} />) : null}
             </details>
           ) : null}
         </>

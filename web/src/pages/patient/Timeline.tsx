@@ -46,12 +46,19 @@ function dayLabel(day: string): string {
 }
 
 function fileSummary(record: DecryptedRecord): Summary {
-  const readable = contentTypeText(record.contentType) ?? "File";
+  const json = /json/i.test(record.contentType);
+  const readable = json ? "A record that is not readable FHIR JSON" : contentTypeText(record.contentType) ?? "File";
   return {
     resourceType: "File", kind: "File", title: readable, value: null, flag: null, status: null,
     facts: [], date: null, series: [],
     attachments: [{ recordId: record.recordId, url: null, data: null, contentType: record.contentType, title: null, size: null }],
   };
+}
+
+/** DICOM files belong to an ImagingStudy (stored beside it, not linked by record id): they are
+ *  counted, not listed one by one. */
+function isDicom(record: DecryptedRecord): boolean {
+  return !record.resource && record.contentType.split(";")[0]!.trim().toLowerCase() === "application/dicom";
 }
 
 function entries(records: readonly DecryptedRecord[]): Entry[] {
@@ -64,7 +71,7 @@ function entries(records: readonly DecryptedRecord[]): Entry[] {
   });
   const out: Entry[] = [];
   records.forEach((record, i) => {
-    if (!record.resource && described.has(record.recordId.toLowerCase())) return;
+    if (!record.resource && (described.has(record.recordId.toLowerCase()) || isDicom(record))) return;
     const summary = summaries[i] ?? fileSummary(record);
     const date = summary.date;
     const time = date ? date.time : record.createdAt * 1000;
@@ -90,6 +97,7 @@ const NO_SCOPE = "\u0000none";
 
 export function Timeline(props: { records: readonly DecryptedRecord[]; openRecord: OpenRecord }) {
   const all = useMemo(() => entries(props.records), [props.records]);
+  const dicomFiles = useMemo(() => props.records.filter(isDicom).length, [props.records]);
   const types = useMemo(() => counts(all.map((e) => e.summary.resourceType)), [all]);
   const scopes = useMemo(() => counts(all.map((e) => e.record.label ?? NO_SCOPE)), [all]);
   const [type, setType] = useState("");
@@ -165,6 +173,9 @@ export function Timeline(props: { records: readonly DecryptedRecord[]; openRecor
         {filtering ? `${filtered.length} of ${all.length} records match` : `${all.length} records`}
         {filtering ? <> · <button type="button" class="fhir-link" onClick={clear}>Clear filters</button></> : null}
       </p>
+      {dicomFiles ? (
+        <p class="hint">{dicomFiles} DICOM image file{dicomFiles === 1 ? " is" : "s are"} kept with your imaging studies and not listed one by one.</p>
+      ) : null}
       {all.length === 0 ? (
         <p class="fhir-empty">No records yet. Add a FHIR file, a document or a measurement and it appears here.</p>
       ) : filtered.length === 0 ? (

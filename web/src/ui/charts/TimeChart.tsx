@@ -44,8 +44,12 @@ function bandsPlugin(chart: ChartSeries): uPlot.Plugin {
   };
 }
 
-export function TimeChart(props: { chart: ChartSeries; from: number | null; label: string; height?: number }) {
+/** `from`/`to` (ms): the period shown, or null for all the data. */
+export function TimeChart(props: { chart: ChartSeries; from: number | null; to: number | null; label: string; height?: number }) {
   const { chart, from } = props;
+  // The x range function reads the current period (uPlot keeps the options it was built with).
+  const period = useRef({ from: props.from, to: props.to });
+  period.current = { from: props.from, to: props.to };
   const holder = useRef<HTMLDivElement>(null);
   const readout = useRef<HTMLParagraphElement>(null);
   const plot = useRef<uPlot | null>(null);
@@ -75,7 +79,15 @@ export function TimeChart(props: { chart: ChartSeries; from: number | null; labe
       legend: { show: false },
       cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 8 } },
       scales: {
-        x: { time: true },
+        x: {
+          time: true,
+          range: (_u, min, max) => {
+            const { from: start, to: end } = period.current;
+            if (start !== null && end !== null) return [start / 1000, end / 1000];
+            // One day of data: a month around it rather than uPlot's years.
+            return min === max ? [min - 15 * 86_400, max + 15 * 86_400] : [min, max];
+          },
+        },
         y: {
           range: (_u, min, max) => {
             const lo = Math.min(min, ...limits), hi = Math.max(max, ...limits);
@@ -85,7 +97,7 @@ export function TimeChart(props: { chart: ChartSeries; from: number | null; labe
         },
       },
       axes: [
-        { stroke: AXIS, grid: { stroke: GRID }, ticks: { stroke: GRID }, size: 34 },
+        { stroke: AXIS, grid: { stroke: GRID }, ticks: { stroke: GRID }, size: 46 },
         { stroke: AXIS, grid: { stroke: GRID }, ticks: { stroke: GRID }, size: 48, label: unit || undefined, labelSize: unit ? 20 : 0 },
       ],
       plugins: [bandsPlugin(chart)],
@@ -119,7 +131,7 @@ export function TimeChart(props: { chart: ChartSeries; from: number | null; labe
   // A new period: new data (uPlot rescales to it).
   useEffect(() => {
     plot.current?.setData(alignedData(chart, from) as uPlot.AlignedData);
-  }, [from]);
+  }, [from, props.to]);
 
   return (
     <>
