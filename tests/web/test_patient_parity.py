@@ -125,11 +125,14 @@ def _node() -> str:
 
 
 def web_patient(server: ApiServer, env: ChainEnv, key: str, ops: list[dict[str, Any]], *,
-                gasless: bool = True, base_url: str | None = None) -> dict[str, Any]:
+                gasless: bool = True, base_url: str | None = None,
+                stream_uploads: bool = True) -> dict[str, Any]:
     """Run the TS PatientClient (web/test/patient_cli.ts) with ``ops``; its JSON answer.
-    ``base_url``: where it reaches the API (default: the server itself)."""
-    request = {"base_url": base_url or server.url, "rpc_url": env.node.rpc_url, "private_key": key,
-               "gasless": gasless, "ops": ops}
+    ``base_url``: where it reaches the API (default: the server itself); ``stream_uploads``
+    False: files are sent as a Blob, as browsers do over HTTP/1.1."""
+    request = {"base_url": base_url or server.url, "rpc_url": env.node.rpc_url,
+               "private_key": key, "gasless": gasless, "stream_uploads": stream_uploads,
+               "ops": ops}
     out = subprocess.run([_node(), "--expose-gc", str(CLI)], input=json.dumps(request),
                          capture_output=True, text=True, cwd=ROOT, timeout=300, check=False)
     assert out.returncode == 0, out.stderr[-4000:]
@@ -368,8 +371,17 @@ def test_a_streamed_file_of_a_few_mb_round_trips(
         service.close()
     [opened] = web_patient(server, env, patient_key, [
         {"op": "openOwn", "record_id": added["record_id"]}])["results"]
-    assert ok(opened) == {"size": size, "sha256": hashlib.sha256(content).hexdigest(),
-                          "content_type": "application/pdf"}
+    assert ok(opened)["size"] == size and opened["content_type"] == "application/pdf"
+    assert opened["sha256"] == hashlib.sha256(content).hexdigest()
+    # The browser's way over HTTP/1.1 (no streamed request bodies): the second pass as a Blob.
+    small = os.urandom(2 * 1024 * 1024 + 3)
+    path.write_bytes(small)
+    [as_blob] = web_patient(server, env, patient_key, [
+        {"op": "addFile", "path": str(path), "label": "DocumentReference",
+         "content_type": "image/png"}], stream_uploads=False)["results"]
+    assert ok(as_blob)["last_progress"] == [as_blob["size"], as_blob["size"]], as_blob
+    blob_id = bytes.fromhex(as_blob["record_id"][2:])
+    assert providers[0].client.read(patient=answer["address"], record_id=blob_id) == small
 
 
 # --- (e) send it myself ----------------------------------------------------------------------

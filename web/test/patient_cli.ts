@@ -1,9 +1,10 @@
 // The Node side of tests/web/test_patient_parity.py: the web PatientClient against the real
 // API and anvil, signing with a private key (patient_signer.ts). One JSON request on stdin:
-//   {base_url, rpc_url, private_key, gasless?, ops: [{op, ...}]}
+//   {base_url, rpc_url, private_key, gasless?, stream_uploads?, ops: [{op, ...}]}
 // signs in (SIWE), unlocks the keys (the KeyDerivation signature), runs the ops in order and
 // prints one JSON answer: {address, results: [...], asked: [purposes shown]}. An op that fails
-// answers {error, field?, status?, message} and the next ops still run. Hex everywhere.
+// answers {error, field?, status?, message} and the next ops still run; each answer carries
+// its time in ms. Hex everywhere.
 //   addRecord {content, label, content_type, epoch?}   -> {record_id, scope_id, epoch, commitment}
 //   addRecords {items: [{content, label, content_type}]} -> {record_ids, progress}
 //   addFile {path, label, content_type}                -> {record_id, size, progress_calls, peak_array_buffers}
@@ -25,7 +26,7 @@ import type { RecordInfo } from "../src/patient/records.ts";
 import { KeySigner } from "./patient_signer.ts";
 
 type Op = Record<string, unknown> & { op: string };
-type Request = { base_url: string; rpc_url: string; private_key: Hex; gasless?: boolean; ops: Op[] };
+type Request = { base_url: string; rpc_url: string; private_key: Hex; gasless?: boolean; stream_uploads?: boolean; ops: Op[] };
 
 function info(r: RecordInfo): object {
   return { record_id: r.id, scope_id: bytesToHex0x(r.scopeId), epoch: r.epoch, commitment: bytesToHex0x(r.commitment), size: r.size, content_type: r.contentType, created_at: r.createdAt };
@@ -140,12 +141,14 @@ async function main(): Promise<void> {
   const keys = await unlockKeys(signer, deployment);
   const client = new PatientClient({
     api, apiOptions, signer, keys, deployment, gasless: request.gasless ?? true,
+    streamUploads: request.stream_uploads ?? true,
     chain: ChainReader.forDeployment(deployment, request.rpc_url),
   });
   const results: object[] = [];
   for (const op of request.ops) {
     try {
-      results.push(await run(client, op));
+      const started = performance.now();
+      results.push({ ...(await run(client, op)), ms: Math.round(performance.now() - started) });
     } catch (error) {
       results.push(failure(error));
     }
