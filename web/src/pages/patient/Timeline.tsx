@@ -152,7 +152,7 @@ export function Timeline(props: { records: readonly DecryptedRecord[]; openRecor
         <div class="fhir-field">
           <label for="timeline-type">Type</label>
           <select id="timeline-type" value={type} onChange={(e) => setType((e.currentTarget as HTMLSelectElement).value)}>
-            <option value="">All types ({all.length})</option>
+            <option value="">All types</option>
             {types.map(([t, n]) => <option key={t} value={t}>{t.replace(/([a-z])([A-Z])/g, "$1 $2")} ({n})</option>)}
           </select>
         </div>
