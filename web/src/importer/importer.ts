@@ -95,14 +95,16 @@ export class Importer {
     return this.recordFor(this.validator.validate(data));
   }
 
-  /** import_ndjson for one file: each line validated, references across the lines checked;
-   * every problem as `name:line:path`. */
-  importNdjson(name: string, bytes: Uint8Array): ImportedRecord[] {
+  /** import_ndjson: every line of every file validated, references checked across all the
+   * files (a bulk export has one file per resource type); every problem as `name:line:path`.
+   * Returns the records of each file, in order. */
+  importNdjson(files: Array<{ name: string; bytes: Uint8Array }>): ImportedRecord[][] {
     const issues: Issue[] = [];
     const known = new Set<string>();
     const pending: [string, string][] = [];
-    const resources: JsonObject[] = [];
-    for (const [number, line] of ndjsonLines(bytes)) {
+    const resources: JsonObject[][] = files.map(() => []);
+    files.forEach(({ name, bytes }, fileIndex) => {
+     for (const [number, line] of ndjsonLines(bytes)) {
       const where = `${name}:${number}:`;
       let data: JsonObject;
       try {
@@ -120,15 +122,16 @@ export class Importer {
         if (UUID.test(id)) known.add(`urn:uuid:${id}`);
       }
       referencePaths(data, String(type ?? "None"), (path, ref) => pending.push([`${where}${path}`, ref]));
-      if (!found.length) resources.push(data);
-    }
+      if (!found.length) resources[fileIndex]?.push(data);
+     }
+    });
     for (const [where, ref] of pending) {
       const relative = NDJSON_RELATIVE.exec(ref);
       const target = relative ? `${relative[1]}/${relative[2]}` : ref;
       if ((relative || ref.startsWith("urn:uuid:")) && !known.has(target)) issues.push([where, `${pyRepr(ref)} names no resource in these files`]);
     }
     if (issues.length) throw new FhirValidationError(issues);
-    return resources.map((r) => this.recordFor(r));
+    return resources.map((list) => list.map((r) => this.recordFor(r)));
   }
 }
 

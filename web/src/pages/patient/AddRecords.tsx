@@ -26,6 +26,29 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
 
+const SHOWN_ISSUES = 5;
+const MAX_ISSUES = 500;
+
+/** A refused file's problems: the first few, the rest one click away. */
+function Issues(props: { issues: Array<[string, string]> }) {
+  const item = ([field, reason]: [string, string], k: number) => (
+    <li key={k}>{field ? <><code>{field}</code>: </> : null}{reason}</li>
+  );
+  const { issues } = props;
+  return (
+    <div data-testid="issues">
+      <ul class="issues">{issues.slice(0, SHOWN_ISSUES).map(item)}</ul>
+      {issues.length > SHOWN_ISSUES ? (
+        <details class="issues-more">
+          <summary>Show {issues.length - SHOWN_ISSUES} more {issues.length - SHOWN_ISSUES === 1 ? "problem" : "problems"}</summary>
+          <ul class="issues">{issues.slice(SHOWN_ISSUES, MAX_ISSUES).map((issue, k) => item(issue, k + SHOWN_ISSUES))}</ul>
+          {issues.length > MAX_ISSUES ? <p class="hint">… and {issues.length - MAX_ISSUES} more.</p> : null}
+        </details>
+      ) : null}
+    </div>
+  );
+}
+
 export function AddRecords(props: { client: PatientClient; onAdded: () => void }) {
   const { client } = props;
   const [importer, setImporter] = useState<Importer | null>(null);
@@ -84,14 +107,17 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
         }
         const run: Upload[] = [];
         while (i < pending.length && (pending[i] as Upload).kind === "record") run.push(pending[i++] as Upload);
-        // In slices, so that what was added is remembered if a later one fails.
         for (let s = 0; s < run.length; s += 25) {
           const slice = run.slice(s, s + 25);
           const base = finished;
           await client.addRecords(slice.map((u) => {
             const r = (u as Extract<Upload, { kind: "record" }>).record;
             return { content: r.content, label: r.scopeLabel, contentType: r.contentType };
-          }), (n) => setProgress({ done: base + n, total }));
+          }), (n) => {
+            // Marked as each is added: a failure later in the slice must not add these twice.
+            slice.slice(0, n).forEach((u) => done.current.add(u));
+            setProgress({ done: base + n, total });
+          });
           slice.forEach((u) => done.current.add(u));
           finished += slice.length;
         }
@@ -145,10 +171,12 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
           <div class="found" data-testid="found">
             <h3>What was found</h3>
             {accepted.length ? (
-              <p data-testid="found-summary">
-                <strong>{plural(accepted.flatMap((f) => f.uploads).length, "record")}</strong> ready to add:{" "}
-                {counts.map(([type, n]) => `${n} ${type}`).join(", ")}.
-              </p>
+              <>
+                <p data-testid="found-summary"><strong>{plural(accepted.flatMap((f) => f.uploads).length, "record")}</strong> ready to add:</p>
+                <ul class="found-counts" aria-label="Records by type">
+                  {counts.map(([type, n]) => <li key={type}><strong>{n}</strong> {type}</li>)}
+                </ul>
+              </>
             ) : <p>No records can be added from these files.</p>}
             <ul class="found-list">
               {found.map((f, i) => {
@@ -168,14 +196,7 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
                                 aria-label={`Remove ${f.name} from the list`}>Remove</button>
                       ) : null}
                     </div>
-                    {isRefused(f) ? (
-                      <ul class="issues" data-testid="issues">
-                        {f.issues.slice(0, 20).map(([field, reason], k) => (
-                          <li key={k}>{field ? <code>{field}</code> : null}{field ? ": " : ""}{reason}</li>
-                        ))}
-                        {f.issues.length > 20 ? <li>… and {f.issues.length - 20} more</li> : null}
-                      </ul>
-                    ) : null}
+                    {isRefused(f) ? <Issues issues={f.issues} /> : null}
                   </li>
                 );
               })}
@@ -185,6 +206,12 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
         ) : null}
 
         <Failure error={error} onDismiss={() => setError(null)} {...(pending.length ? { retry: () => void upload() } : {})} />
+        {error && accepted.length && pending.length < accepted.flatMap((f) => f.uploads).length ? (
+          <p class="hint" role="status" data-testid="partial">
+            {plural(accepted.flatMap((f) => f.uploads).length - pending.length, "record")} were added before this problem.
+            Nothing is added twice: adding again sends only the remaining {plural(pending.length, "record")}.
+          </p>
+        ) : null}
 
         {progress ? (
           <div class="progress" role="status" aria-live="polite" data-testid="progress">

@@ -24,8 +24,8 @@ const FORMS: Record<string, FormSpec> = {
   bp: {
     title: "Blood pressure",
     fields: [
-      { name: "systolic", label: "Systolic (upper number), mmHg", inputmode: "numeric" },
-      { name: "diastolic", label: "Diastolic (lower number), mmHg", inputmode: "numeric" }, WHEN],
+      { name: "systolic", label: "Systolic (upper), mmHg", inputmode: "numeric" },
+      { name: "diastolic", label: "Diastolic (lower), mmHg", inputmode: "numeric" }, WHEN],
     build: (v, ctx) => bloodPressure({ systolic: v.systolic ?? "", diastolic: v.diastolic ?? "", when: v.when ?? "" }, ctx),
   },
   weight: { title: "Weight", fields: [{ name: "value", label: "Weight, kg", inputmode: "decimal" }, WHEN], build: (v, ctx) => vitalSign("weight", { value: v.value ?? "", when: v.when ?? "" }, ctx) },

@@ -62,6 +62,7 @@ function problemOf(error: unknown): Issue[] {
 export async function scanFiles(importer: Importer, files: File[], onFile?: (name: string) => void): Promise<Found[]> {
   const found: Found[] = [];
   const dicom: Array<{ file: File; header: DicomHeader; at: number }> = [];
+  const ndjson: Array<{ name: string; bytes: Uint8Array; at: number }> = [];
   for (const file of files) {
     onFile?.(file.name);
     const head = new Uint8Array(await file.slice(0, 132).arrayBuffer());
@@ -74,8 +75,8 @@ export async function scanFiles(importer: Importer, files: File[], onFile?: (nam
       } else if (sniffed !== null) {
         found.push(await scanDocument(importer, file));
       } else if (/\.(ndjson|jsonl)$/i.test(file.name)) {
-        const records = importer.importNdjson(file.name, new Uint8Array(await file.arrayBuffer()));
-        found.push({ name: file.name, size: file.size, what: "FHIR NDJSON", uploads: records.map((record) => ({ kind: "record", record })), issues: [] });
+        ndjson.push({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()), at: found.length });
+        found.push({ name: file.name, size: file.size, what: "FHIR NDJSON", uploads: [], issues: [] });
       } else {
         found.push(scanJson(importer, file, new Uint8Array(await file.arrayBuffer())));
       }
@@ -84,7 +85,25 @@ export async function scanFiles(importer: Importer, files: File[], onFile?: (nam
     }
   }
   describeStudies(importer, dicom, found);
+  importNdjson(importer, ndjson, found);
   return found;
+}
+
+/** NDJSON files dropped together are one bulk export: references may cross files. */
+function importNdjson(importer: Importer, files: Array<{ name: string; bytes: Uint8Array; at: number }>, found: Found[]): void {
+  if (!files.length) return;
+  try {
+    importer.importNdjson(files).forEach((records, i) => {
+      (found[(files[i] as { at: number }).at] as Found).uploads.push(...records.map((record): Upload => ({ kind: "record", record })));
+    });
+  } catch (error) {
+    const issues = problemOf(error);
+    for (const file of files) {
+      const own = issues.filter(([path]) => path.startsWith(`${file.name}:`));
+      // Every file of the export is refused with it (as import_ndjson refuses them together).
+      (found[file.at] as Found).issues.push(...(own.length ? own : [["", "refused with the other NDJSON files dropped with it (see their problems)"] as Issue]));
+    }
+  }
 }
 
 function scanJson(importer: Importer, file: File, bytes: Uint8Array): Found {
