@@ -81,11 +81,11 @@ export function Guardians(props: GuardiansProps) {
               ))}
             </ul>
           )}
-        {ward ? null : <AppointGuardian care={care} client={client} onDone={guardians.reload} />}
+        {ward ? null : <AppointGuardian care={care} onDone={(message) => { setDone(message); setRemoveError(null); guardians.reload(); }} />}
       </Section>
 
       <Section id="policy-title" title="Emergency access (break-glass)"
-               intro="In an emergency a verified provider can open your record without asking first, for no longer than you allow. Every such access is flagged for an auditor's review and shows up under “Who read what”.">
+               intro={`In an emergency a verified provider can open ${ward ? "their" : "your"} record without asking first, for no longer than allowed here. Every such access is flagged for an auditor's review and shows up under “Who read what”.`}>
         <EmergencyPolicyForm care={care} client={client} />
       </Section>
 

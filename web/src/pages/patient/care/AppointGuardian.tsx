@@ -4,7 +4,6 @@
 import { useState } from "preact/hooks";
 import { InputError, type KizunaError } from "../../../core/errors.ts";
 import type { Guardianship } from "../../../patient/guardianship.ts";
-import type { PatientClient } from "../../../patient/patient.ts";
 import { asKizunaError, Failure, fieldMessage, formatDate } from "./common.tsx";
 
 function isoDay(date: Date): string {
@@ -21,26 +20,24 @@ export function endOfDay(day: string): number {
   return Math.floor(end.getTime() / 1000);
 }
 
-export function AppointGuardian(props: { care: Guardianship; client: PatientClient; onDone: () => void }) {
+/** `onDone` gets what to tell the user; the section shows one status for all its actions. */
+export function AppointGuardian(props: { care: Guardianship; onDone: (message: string) => void }) {
   const inAYear = new Date();
   inAYear.setFullYear(inAYear.getFullYear() + 1);
   const [guardian, setGuardian] = useState("");
   const [day, setDay] = useState(isoDay(inAYear));
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<KizunaError | null>(null);
-  const [done, setDone] = useState<string | null>(null);
 
   const submit = async (event: Event) => {
     event.preventDefault();
     setBusy(true);
     setError(null);
-    setDone(null);
     try {
       const until = endOfDay(day);
       const confirmed = await props.care.appoint(guardian, until);
-      setDone(`${guardian.trim()} is your guardian until ${formatDate(until)} (block ${confirmed.block_number}).`);
       setGuardian("");
-      props.onDone();
+      props.onDone(`${guardian.trim()} is your guardian until ${formatDate(until)} (block ${confirmed.block_number}).`);
     } catch (failure) {
       setError(asKizunaError(failure));
     } finally {
@@ -69,7 +66,6 @@ export function AppointGuardian(props: { care: Guardianship; client: PatientClie
           : <p id="guardian-until-hint" class="hint">The appointment ends at the end of this day. You can remove it earlier.</p>}
       </div>
       {error && !guardianError && !untilError ? <Failure error={error} onDismiss={() => setError(null)} /> : null}
-      {done ? <p class="care-done" role="status">{done}</p> : null}
       <div class="care-actions">
         <button type="submit" class="button button-primary" disabled={busy} aria-busy={busy}>
           {busy ? "Appointing…" : "Appoint guardian"}
