@@ -16,7 +16,7 @@ const obs = (id: string, extra: object = {}) => ({
   resourceType: "Observation", id, status: "final", code: { text: "weight" }, subject: { reference: "Patient/p1" },
   effectiveDateTime: "2024-01-02T10:00:00Z", valueQuantity: { value: 70.50, unit: "kg" }, ...extra,
 });
-const file = (name: string, body: string | Uint8Array) => new File([body], name);
+const file = (name: string, body: string | Uint8Array<ArrayBuffer>) => new File([body], name);
 const pdf = new TextEncoder().encode("%PDF-1.4\n%%EOF\n");
 
 test("a drop is read into records by type, refusals name the field and why", async () => {
