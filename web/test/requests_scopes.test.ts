@@ -9,15 +9,15 @@ import { privateKeyToAccount } from "viem/accounts";
 import { InputError } from "../src/core/errors.ts";
 import { inboxKeyTypedData } from "../src/patient/requests.ts";
 import { VOCABULARY } from "../src/patient/vocabulary.ts";
-import { dateInputValue, expiryOf, groupTitle, scopeGroups, suggestedGrant } from "../src/pages/patient/sharing/scopes.ts";
+import { dateInputValue, expiryOf, labelName, scopeGroups, suggestedGrant } from "../src/pages/patient/sharing/scopes.ts";
 
-test("every vocabulary label is in exactly one group, in the vocabulary's order", () => {
+test("every vocabulary label is in exactly one group: its main label first, then the vocabulary's order", () => {
   const groups = scopeGroups();
   const all = groups.flatMap((g) => g.labels);
   assert.equal(all.length, VOCABULARY.length);
   assert.deepEqual(new Set(all), new Set(VOCABULARY));
   for (const g of groups) {
-    const order = g.labels.map((l) => VOCABULARY.indexOf(l));
+    const order = g.labels.slice(1).map((l) => VOCABULARY.indexOf(l));
     assert.deepEqual(order, [...order].sort((a, b) => a - b), g.id);
   }
   const titles = groups.map((g) => g.title);
@@ -25,9 +25,19 @@ test("every vocabulary label is in exactly one group, in the vocabulary's order"
   assert.equal(titles.at(-1), "Everything else");
   assert.ok(groups[0]!.labels.includes("Observation:laboratory"));
   assert.deepEqual(groups[1]!.labels, ["Observation:vital-signs"]);
-  assert.equal(groupTitle("Condition:problem-list-item"), "Conditions");
-  assert.equal(groupTitle("Observation:survey"), "Other measurements");
-  assert.equal(groupTitle("Patient"), null);
+  // The main label leads its group.
+  assert.equal(groups[0]!.labels[0], "Observation:laboratory");
+  assert.equal(groups.find((g) => g.id === "medications")!.labels[0], "MedicationRequest");
+});
+
+test("labels in words: named ones, report sections, the rest split into words", () => {
+  assert.equal(labelName("Observation:laboratory"), "Lab results");
+  assert.equal(labelName("Condition:problem-list-item"), "Problem list");
+  assert.equal(labelName("DiagnosticReport:HM"), "Blood count (hematology) reports");
+  assert.equal(labelName("DiagnosticReport:XRC"), "Reports (XRC)");
+  assert.equal(labelName("FamilyMemberHistory"), "Family member history");
+  assert.equal(labelName("Observation:made-up"), "Observation (made up)");
+  for (const label of VOCABULARY) assert.ok(labelName(label).length > 0, label);
 });
 
 test("a note's exact labels win; otherwise its words pick the groups' main labels", () => {

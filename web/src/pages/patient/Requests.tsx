@@ -6,15 +6,17 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { utf8Decode } from "../../core/bytes.ts";
 import type { KizunaError } from "../../core/errors.ts";
-import { summarize } from "../../fhir/summarize.ts";
-import type { FhirResource } from "../../fhir/records.ts";
+import { formatDate, summarize } from "../../fhir/summarize.ts";
+import type { DecryptedRecord, FhirResource, OpenRecord } from "../../fhir/records.ts";
 import type { PatientClient, RegistryProvider } from "../../patient/patient.ts";
 import { KIND_TEXT, PatientRequests, type InboxItem, type OpenedMessage } from "../../patient/requests.ts";
+import { RecordItem } from "../../ui/fhir/RecordItem.tsx";
 import { ErrorBanner } from "../../ui/Messages.tsx";
 import {
   asPageError, ExpiryInput, formatDay, Outcome, ProviderName, ScopePicker, useAction, type Action,
 } from "./sharing/parts.tsx";
 import { dateInputValue, expiryOf, scopeGroups, suggestedGrant } from "./sharing/scopes.ts";
+import "../../ui/fhir/fhir.css";
 import "./sharing/sharing.css";
 
 type Loaded = { items: InboxItem[]; providers: RegistryProvider[]; keyPublished: boolean; now: number };
@@ -95,7 +97,7 @@ export function Requests(props: { client: PatientClient }) {
       {data && messages.length === 0 ? <p class="empty">No messages yet.</p> : null}
       <ul class="inbox-list" aria-labelledby="messages-title">
         {messages.map((item) => (
-          <Message key={item.ref} item={item} requests={requests} providers={data?.providers ?? []} />
+          <Message key={item.ref} item={item} client={client} requests={requests} providers={data?.providers ?? []} />
         ))}
       </ul>
     </section>
@@ -208,7 +210,7 @@ function AccessRequest(props: {
   );
 }
 
-function Message(props: { item: InboxItem; requests: PatientRequests; providers: RegistryProvider[] }) {
+function Message(props: { item: InboxItem; client: PatientClient; requests: PatientRequests; providers: RegistryProvider[] }) {
   const { item } = props;
   const message = useOpened(props.requests, item, false);
   const from = item.provider ?? item.actor;
@@ -222,7 +224,7 @@ function Message(props: { item: InboxItem; requests: PatientRequests; providers:
         Sent in block {item.block_number}
         {item.flagged_for_review ? " · flagged for review: the sender held no grant of yours when it was sent" : ""}
       </p>
-      {message.opened ? <MessageBody opened={message.opened} /> : (
+      {message.opened ? <MessageBody opened={message.opened} openRecord={(id) => props.client.readOwn(id)} /> : (
         item.cid ? (
           <button type="button" class="button" disabled={message.opening} aria-busy={message.opening} onClick={() => void message.open()}>
             {message.opening ? "Opening…" : "Open"}<span class="sr-only"> {KIND_TEXT[item.kind] ?? item.kind}</span>
@@ -236,25 +238,12 @@ function Message(props: { item: InboxItem; requests: PatientRequests; providers:
 
 const JSON_TYPES = /^application\/(fhir\+)?json\b/;
 
-/** The text a resource carries for people that summarize() has no field for (a Communication's
- * payload, a narrative's text). */
-function messageText(resource: Record<string, unknown>): string[] {
-  const out: string[] = [];
+/** A Communication's payload text (summarize() gives its kind and status, not its words). */
+function payloadText(resource: FhirResource): string[] {
   const payload = resource["payload"];
-  if (Array.isArray(payload)) {
-    for (const p of payload) {
-      const s = (p as { contentString?: unknown })?.contentString;
-      if (typeof s === "string" && s.trim()) out.push(s);
-    }
-  }
-  const note = resource["note"];
-  if (Array.isArray(note)) {
-    for (const n of note) {
-      const s = (n as { text?: unknown })?.text;
-      if (typeof s === "string" && s.trim()) out.push(s);
-    }
-  }
-  return out;
+  if (!Array.isArray(payload)) return [];
+  return payload.map((p) => (p as { contentString?: unknown })?.contentString)
+    .filter((s): s is string => typeof s === "string" && s.trim() !== "");
 }
 
 function resourcesOf(parsed: unknown): FhirResource[] {
@@ -266,7 +255,7 @@ function resourcesOf(parsed: unknown): FhirResource[] {
   return [r as FhirResource];
 }
 
-function MessageBody(props: { opened: OpenedMessage }) {
+function MessageBody(props: { opened: OpenedMessage; openRecord: OpenRecord }) {
   const { opened } = props;
   const url = useMemo(() => (JSON_TYPES.test(opened.contentType) || opened.contentType.startsWith("text/")
     ? null : URL.createObjectURL(new Blob([opened.content], { type: opened.contentType }))), [opened]);
@@ -285,25 +274,21 @@ function MessageBody(props: { opened: OpenedMessage }) {
       return <pre class="raw">{raw}</pre>;
     }
     const resources = resourcesOf(parsed);
+    if (resources.length === 0) return <pre class="raw">{raw}</pre>;
     return (
       <div class="message-body" data-testid="message-body">
         {resources.map((resource, i) => {
-          const s = summarize(resource);
+          const summary = summarize(resource);
+          const record: DecryptedRecord = {
+            recordId: `${opened.ref}-${i}`, label: null, contentType: opened.contentType, createdAt: 0, resource,
+          };
           return (
-            <div class="fhir-summary" key={i}>
-              <p class="fhir-kind">{s.kind}</p>
-              <p class="fhir-title"><strong>{s.title}</strong>{s.value ? <> — {s.value}</> : null}{s.status ? <span class="hint"> · {s.status}</span> : null}</p>
-              {messageText(resource).map((t, j) => <p key={j} class="fhir-text">{t}</p>)}
-              {s.facts.length ? (
-                <dl class="facts">{s.facts.map((f) => <div key={f.label}><dt>{f.label}</dt><dd>{f.value}</dd></div>)}</dl>
-              ) : null}
+            <div key={i} class="msg-resource">
+              <RecordItem record={record} summary={summary} time={formatDate(summary.date)} openRecord={props.openRecord} />
+              {payloadText(resource).map((t, j) => <p key={j} class="msg-text">{t}</p>)}
             </div>
           );
         })}
-        <details class="raw-json">
-          <summary>Show the FHIR JSON</summary>
-          <pre class="raw">{JSON.stringify(parsed, null, 2)}</pre>
-        </details>
       </div>
     );
   }

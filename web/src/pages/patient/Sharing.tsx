@@ -9,10 +9,10 @@ import type { KizunaError } from "../../core/errors.ts";
 import type { GrantInfo, PatientClient, RegistryProvider } from "../../patient/patient.ts";
 import { ErrorBanner } from "../../ui/Messages.tsx";
 import {
-  asPageError, ExpiryInput, formatDay, formatWhen, GaslessOption, Outcome, ProviderBadge, ProviderName,
-  ScopePicker, useAction, type Action,
+  asPageError, ExpiryInput, formatDay, formatWhen, GaslessOption, LabelCode, Outcome, ProviderBadge, ProviderName,
+  ScopePicker, shortAddress, useAction, type Action,
 } from "./sharing/parts.tsx";
-import { dateInputValue, DEFAULT_DAYS, expiryOf, groupTitle, scopeGroups } from "./sharing/scopes.ts";
+import { dateInputValue, DEFAULT_DAYS, expiryOf, labelName, scopeGroups } from "./sharing/scopes.ts";
 import "./sharing/sharing.css";
 
 type Loaded = { providers: RegistryProvider[]; grants: GrantInfo[]; counts: Map<string, number>; now: number };
@@ -122,7 +122,7 @@ export function Sharing(props: { client: PatientClient; onGaslessChange?: (gasle
                   onChange={(e) => setProvider((e.currentTarget as HTMLSelectElement).value)}>
             <option value="">Choose a provider…</option>
             {active.map((p) => (
-              <option key={p.address} value={p.address}>{p.address}{p.verified ? " (verified)" : " (not verified)"}</option>
+              <option key={p.address} value={p.address}>{shortAddress(p.address)}{p.verified ? " — verified" : " — not verified"}</option>
             ))}
           </select>
         </div>
@@ -207,8 +207,8 @@ function ProviderGrants(props: {
           return (
             <li key={`${key}-${g.grantedBlock}`} class={`grant${g.live ? "" : " grant-ended"}`}>
               <div class="grant-what">
-                <strong>{g.label ? groupTitle(g.label) ?? g.label : "A part this page cannot name"}</strong>{" "}
-                <code>{g.label ?? g.scopeId}</code>
+                <strong>{g.label ? labelName(g.label) : "A part this page cannot name"}</strong>{" "}
+                {g.label ? <LabelCode label={g.label} /> : <code>{g.scopeId}</code>}
                 <div class="hint">{g.live ? `Until ${formatWhen(g.expiresAt)}` : `Ended ${formatWhen(g.expiresAt)}`}</div>
               </div>
               {g.label ? (

@@ -6,7 +6,14 @@ import { useState } from "preact/hooks";
 import { KizunaError } from "../../../core/errors.ts";
 import type { RegistryProvider } from "../../../patient/patient.ts";
 import { ErrorBanner, Notice } from "../../../ui/Messages.tsx";
-import { expiryOf, type ScopeGroup } from "./scopes.ts";
+import { expiryOf, labelName, type ScopeGroup } from "./scopes.ts";
+
+/** A raw label with a line-break opportunity after its colon (long codes wrap there). */
+export function LabelCode(props: { label: string }) {
+  const at = props.label.indexOf(":");
+  if (at < 0) return <code class="scope-code">{props.label}</code>;
+  return <code class="scope-code">{props.label.slice(0, at + 1)}<wbr />{props.label.slice(at + 1)}</code>;
+}
 
 export function asPageError(error: unknown): KizunaError {
   if (error instanceof KizunaError) return error;
@@ -111,8 +118,9 @@ export function ScopePicker(props: {
   const more = groups.slice(6);
   const chosenInMore = more.some((g) => g.labels.some((l) => selected.has(l)));
   const group = (g: ScopeGroup) => (
-    <fieldset class="scope-group" key={g.id}>
-      <legend>{g.title} <span class="scope-about">{g.about}</span></legend>
+    <fieldset class="scope-group" key={g.id} aria-describedby={`${props.idPrefix}-about-${g.id}`}>
+      <legend>{g.title}</legend>
+      <p class="scope-about" id={`${props.idPrefix}-about-${g.id}`}>{g.about}</p>
       <ul class="scope-list">
         {g.labels.map((label) => {
           const id = `${props.idPrefix}-${label.replace(/[^A-Za-z0-9-]/g, "_")}`;
@@ -122,8 +130,9 @@ export function ScopePicker(props: {
               <input type="checkbox" id={id} value={label} checked={selected.has(label)} disabled={props.disabled}
                      onChange={(e) => toggle(label, (e.currentTarget as HTMLInputElement).checked)} />
               <label for={id}>
-                <code>{label}</code>
+                <span class="scope-name">{labelName(label)}</span>
                 {count ? <span class="scope-count"> · {count} record{count === 1 ? "" : "s"}</span> : null}
+                <br /><LabelCode label={label} />
               </label>
             </li>
           );

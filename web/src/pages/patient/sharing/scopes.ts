@@ -49,12 +49,15 @@ const SPECS: GroupSpec[] = [
 ];
 
 /** The vocabulary in groups (each label in the first group that takes it), then "Everything
- * else" with the rest (FHIR's other resource types), in the vocabulary's order. */
+ * else" with the rest (FHIR's other resource types); in a group its main label first, then the
+ * vocabulary's order. */
 export function scopeGroups(vocabulary: readonly string[] = VOCABULARY): ScopeGroup[] {
   const taken = new Set<string>();
   const groups: ScopeGroup[] = SPECS.map(({ match, ...spec }) => {
     const labels = vocabulary.filter((l) => !taken.has(l) && match(l));
     for (const l of labels) taken.add(l);
+    const main = MAIN[spec.id];
+    if (main && labels.includes(main)) labels.sort((a, b) => Number(b === main) - Number(a === main));
     return { ...spec, labels };
   }).filter((g) => g.labels.length > 0);
   const rest = vocabulary.filter((l) => !taken.has(l));
@@ -64,10 +67,41 @@ export function scopeGroups(vocabulary: readonly string[] = VOCABULARY): ScopeGr
   return groups;
 }
 
-/** The group title of a label, for lists of grants ("Lab results"); null when only "Everything else". */
-export function groupTitle(label: string, groups: ScopeGroup[] = scopeGroups()): string | null {
-  const group = groups.find((g) => g.labels.includes(label));
-  return group && group.id !== "other" ? group.title : null;
+// HL7 v2 table 0074 (diagnostic service sections) for the report categories people meet.
+const SECTIONS: Readonly<Record<string, string>> = {
+  LAB: "Lab reports", CH: "Chemistry reports", HM: "Blood count (hematology) reports", MB: "Microbiology reports",
+  RAD: "Radiology reports", CT: "CT scan reports", NMR: "MRI reports", RUS: "Ultrasound reports", EC: "ECG reports",
+  PAT: "Pathology reports", SP: "Pathology reports", CUS: "Cardiac ultrasound reports", VUS: "Vascular ultrasound reports",
+  OUS: "Obstetric ultrasound reports", IMG: "Imaging reports", GE: "Genetics reports", IMM: "Immunology reports",
+};
+
+const NAMES: Readonly<Record<string, string>> = {
+  "Observation:laboratory": "Lab results", "Observation:vital-signs": "Vital signs", "Observation:social-history": "Social history",
+  "Observation:survey": "Questionnaires and scores", "Observation:exam": "Examination findings", "Observation:imaging": "Imaging measurements",
+  "Observation:procedure": "Procedure measurements", "Observation:therapy": "Therapy measurements", "Observation:activity": "Activity (steps, exercise)",
+  Observation: "Other measurements",
+  "Condition:problem-list-item": "Problem list", "Condition:encounter-diagnosis": "Diagnoses at visits",
+  "Condition:health-concern": "Health concerns", Condition: "Other conditions",
+  MedicationRequest: "Prescriptions", "MedicationRequest:community": "Prescriptions to take at home",
+  "MedicationRequest:outpatient": "Outpatient prescriptions", "MedicationRequest:inpatient": "Hospital prescriptions",
+  "MedicationRequest:discharge": "Prescriptions at discharge", MedicationStatement: "Medicines you take",
+  MedicationAdministration: "Medicines given to you", MedicationDispense: "Medicines dispensed", Medication: "Medicine details",
+  AllergyIntolerance: "Other allergies", "AllergyIntolerance:food": "Food allergies", "AllergyIntolerance:medication": "Medicine allergies",
+  "AllergyIntolerance:environment": "Environmental allergies", "AllergyIntolerance:biologic": "Allergies to biologics",
+  Immunization: "Vaccinations", Procedure: "Procedures", Encounter: "Visits and stays", DocumentReference: "Documents and files",
+  ImagingStudy: "Imaging studies (DICOM)", DiagnosticReport: "Other reports",
+};
+
+/** A label in words for people ("Observation:laboratory" → "Lab results"; types without a name
+ * of their own are split into words: "FamilyMemberHistory" → "Family member history"). */
+export function labelName(label: string): string {
+  const known = NAMES[label];
+  if (known) return known;
+  const [kind = label, category] = label.split(":");
+  if (kind === "DiagnosticReport" && category) return SECTIONS[category] ?? `Reports (${category})`;
+  const words = kind.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase();
+  const text = words.charAt(0).toUpperCase() + words.slice(1);
+  return category ? `${text} (${category.replace(/-/g, " ")})` : text;
 }
 
 /** The main label of each group: what a word in a note selects ("labs" → Observation:laboratory). */
