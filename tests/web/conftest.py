@@ -15,9 +15,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import browser
 import web_stack
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright, expect, sync_playwright
 from web_harness import Web
 from web_stack import WebStack
+
+# Two cores shared with the rest of the suite (and the stack itself): an assertion on the page
+# waits up to 20 s rather than Playwright's 5 s before it fails.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="session")
