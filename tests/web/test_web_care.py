@@ -268,3 +268,27 @@ def test_a_guardian_acts_for_their_ward(web: Web) -> None:
     page.get_by_label("Whose record to show").select_option("")
     expect(page.get_by_role("heading", name="Your guardians")).to_be_visible(timeout=60_000)
     session.check()
+
+
+def test_an_unreadable_chain_is_said_and_what_was_typed_stays(web: Web) -> None:
+    """The wallet's node answers no chain read (the page reads the chain through the wallet):
+    the policy says so with a retry, an appointment is not attempted and keeps its input."""
+    aiko = _wallet_of(web, "aiko")
+    guardian = Account.create().address
+    session = _connect(web, aiko)
+    page = session.page
+    aiko.rejects |= {"eth_call", "eth_getBlockByNumber"}
+    _go(page, "Guardians & emergency")
+    policy_error = page.get_by_role("alert").filter(has_text="The blockchain node could not be read")
+    expect(policy_error.first).to_be_visible(timeout=60_000)
+    page.get_by_label("Guardian's account address").fill(guardian)
+    page.get_by_role("button", name="Appoint guardian").click()
+    expect(page.get_by_role("alert").filter(has_text="could not be read")).to_have_count(2, timeout=60_000)
+    expect(page.get_by_label("Guardian's account address")).to_have_value(guardian)
+    assert not aiko.calls_of("eth_sendTransaction")
+    session.screenshot("chain-unreadable")
+
+    aiko.rejects.clear()
+    page.get_by_test_id("policy-now").locator("xpath=..").get_by_role("button", name="Try again").click()
+    expect(page.get_by_test_id("policy-now")).to_contain_text("Now:", timeout=60_000)
+    session.check()
