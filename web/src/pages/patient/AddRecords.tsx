@@ -157,7 +157,7 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
              onDragLeave={() => setDragging(false)} onDrop={onDrop}>
           <p class="dropzone-main">Drop files here</p>
           <p class="dropzone-kinds">FHIR JSON, Bundles, NDJSON, PDF, PNG or JPEG images, DICOM (.dcm)</p>
-          <input ref={input} id="add-files" class="sr-only" type="file" multiple
+          <input ref={input} id="add-files" class="sr-only" type="file" multiple tabIndex={-1} aria-label="Files to add"
                  accept=".json,.ndjson,.jsonl,.pdf,.png,.jpg,.jpeg,.gif,.tif,.tiff,.webp,.dcm,application/json,application/fhir+json,application/pdf,image/*,application/dicom"
                  onChange={(e) => { const el = e.target as HTMLInputElement; void take([...(el.files ?? [])]); el.value = ""; }} />
           <button type="button" class="button button-primary" onClick={() => input.current?.click()} disabled={!importer || busy}>
