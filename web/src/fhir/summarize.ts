@@ -517,19 +517,30 @@ export function sizeText(size: number | null): string | null {
   return `${(size / 1024 / 1024).toFixed(1)} MB`;
 }
 
+// Diagnostic service sections (http://terminology.hl7.org/CodeSystem/v2-0074), the common ones.
+const REPORT_CATEGORY: Readonly<Record<string, string>> = {
+  LAB: "Laboratory", RAD: "Radiology", HM: "Hematology", MB: "Microbiology", CH: "Chemistry",
+  CT: "CT scan", PAT: "Pathology", SP: "Surgical pathology", CUS: "Cardiac ultrasound",
+  EC: "Electrocardiac", NMR: "MRI", US: "Ultrasound", IMM: "Immunology", SR: "Serology",
+};
+
 function diagnosticReport(r: Json, out: Draft): void {
   out.kind = "Report";
   out.title = conceptText(r.code) ?? "Report";
   out.status = statusText(r.status, "final");
   out.value = str(r.conclusion);
-  fact(out.facts, "Category", list(r.category).map(conceptText).filter(Boolean).join(", "));
+  fact(out.facts, "Category", list(r.category)
+    .map((c) => REPORT_CATEGORY[codingCode(c) ?? ""] && !list(c.coding).some((x) => str(x.display)) && !str(c.text)
+      ? REPORT_CATEGORY[codingCode(c)!]! : conceptText(c))
+    .filter(Boolean).join(", "));
   fact(out.facts, "Conclusion", list(r.conclusionCode).map(conceptText).filter(Boolean).join(", "));
   const results = list(r.result);
   fact(out.facts, "Results", results.length
     ? results.map((x) => str(x.display)).filter(Boolean).join(", ") || `${results.length} result${results.length > 1 ? "s" : ""}`
     : null);
   fact(out.facts, "By", list(r.performer).map(referenceText).filter(Boolean).join(", "));
-  fact(out.facts, "Issued", formatDate(str(r.issued)));
+  // Issued is worth saying only when it is not the report's own date.
+  if (str(r.issued) && r.issued !== r.effectiveDateTime) fact(out.facts, "Issued", formatDate(str(r.issued)));
   out.attachments = list(r.presentedForm).map(attachment).filter((a): a is AttachmentInfo => a !== null);
 }
 

@@ -5,6 +5,7 @@
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { DecryptedRecord, OpenRecord } from "../../fhir/records.ts";
+import { linkSummaries } from "../../fhir/links.ts";
 import { contentTypeText, summarize, type Summary } from "../../fhir/summarize.ts";
 import { RecordItem } from "../../ui/fhir/RecordItem.tsx";
 import "../../ui/fhir/fhir.css";
@@ -64,11 +65,16 @@ function isDicom(record: DecryptedRecord): boolean {
 function entries(records: readonly DecryptedRecord[]): Entry[] {
   // A document's file is shown inside its DocumentReference, not again on its own.
   const described = new Set<string>();
-  const summaries = records.map((record) => {
+  const own = records.map((record) => {
     const summary = record.resource ? summarize(record.resource) : null;
     for (const a of summary?.attachments ?? []) if (a.recordId) described.add(a.recordId);
     return summary;
   });
+  // Reports list their results' values (found among the other records).
+  const linked = linkSummaries(records.flatMap((record, i) => own[i] ? [{ resource: record.resource, summary: own[i]! }] : []));
+  const summaries: (Summary | null)[] = [];
+  let next = 0;
+  for (const summary of own) summaries.push(summary ? linked[next++]! : null);
   const out: Entry[] = [];
   records.forEach((record, i) => {
     if (!record.resource && (described.has(record.recordId.toLowerCase()) || isDicom(record))) return;
