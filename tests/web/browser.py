@@ -128,6 +128,13 @@ class Session:
     def screenshot(self, name: str) -> Path:
         return screenshot(self.page, name)
 
+    def overflow(self) -> int:
+        """How many CSS pixels the page is wider than the device's screen (0: it fits).
+        Measured against the device width, not innerWidth: a phone's layout viewport widens to
+        fit an overflowing page, which would hide the overflow."""
+        width: int = self.page.evaluate("() => document.documentElement.scrollWidth")
+        return max(0, width - DEVICES[self.device]["width"])
+
     def main_frame_navigations(self) -> int:
         return len(self.watched.navigations)
 

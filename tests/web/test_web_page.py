@@ -78,8 +78,8 @@ def test_the_landing_page_loads_clean_and_is_accessible(web: Web, device: str) -
     expect(page.get_by_role("heading", level=1)).to_be_visible()
     session.screenshot("landing")
     # Nothing wider than the screen (a phone would scroll sideways).
-    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 0, f"the page is {overflow}px wider than the {device} screen"
+    overflow = session.overflow()
+    assert overflow == 0, f"the page is {overflow}px wider than the {device} screen"
     violations = axe_violations(page)
     assert not violations, describe(violations)
     session.check()  # no console error, no CSP violation during the load
