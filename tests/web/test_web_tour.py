@@ -40,8 +40,8 @@ def test_every_page(web: Web, device: str) -> None:
         expect(page.get_by_test_id("library-loading")).to_have_count(0, timeout=120_000)
         expect(main.locator("[aria-busy='true']")).to_have_count(0, timeout=60_000)
         session.screenshot(title)
-        overflow = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
-        assert overflow <= 0, f"{title}: {overflow}px wider than the {device} screen"
+        assert session.overflow() == 0, \
+            f"{title}: {session.overflow()}px wider than the {device} screen"
         violations = axe_violations(page)
         assert not violations, f"{title}: {describe(violations)}"
     assert page.get_by_test_id("error").count() == 0, page.get_by_test_id("error").inner_text()
