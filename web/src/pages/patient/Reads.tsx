@@ -62,8 +62,9 @@ export function Reads(props: { client: PatientClient }) {
         </button>
       </div>
       <p class="care-intro">
-        Every time a provider reads your data, the service signs a receipt, and the receipts are anchored on the
-        blockchain so that no read can be hidden afterwards.
+        {client.context.ward ? <>You are acting for <code>{client.context.ward}</code>. </> : null}
+        Every time a provider reads {client.context.ward ? "their" : "your"} data, the service signs a receipt, and
+        the receipts are anchored on the blockchain so that no read can be hidden afterwards.
       </p>
       <Failure error={loaded.error} retry={loaded.reload} />
       {!data ? (loaded.loading ? <p class="care-loading" role="status">Loading the reads of your data…</p> : null) : (
