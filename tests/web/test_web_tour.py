@@ -14,7 +14,7 @@ from web_harness import Web
 pytestmark = pytest.mark.browser
 
 CONNECT_TIMEOUT = 90_000
-PAGES = ["Timeline", "Charts", "Sharing", "Requests & inbox", "Who read what",
+PAGES = ["Timeline", "Charts", "Add records", "Sharing", "Requests & inbox", "Who read what",
          "Guardians & emergency", "Account"]
 
 

@@ -4,6 +4,7 @@
 
 import type { ComponentChildren } from "preact";
 import { Account } from "../pages/Account.tsx";
+import { AddRecords } from "../pages/patient/AddRecords.tsx";
 import { Charts } from "../pages/patient/Charts.tsx";
 import { Timeline } from "../pages/patient/Timeline.tsx";
 import { RecordsGate } from "./RecordsGate.tsx";
@@ -29,6 +30,7 @@ export function pagesFor(context: PageContext): Page[] {
     pages.push({ route: "charts", title: "Charts", render: (c) => (
       <RecordsGate store={c.store} state={c.state}>{(records) => <Charts records={records} />}</RecordsGate>
     ) });
+    pages.push({ route: "add", title: "Add records", render: (c) => <AddRecords client={client} onAdded={() => c.store.invalidateLibrary()} /> });
   }
   if (client) pages.push({ route: "sharing", title: "Sharing", render: (c) => <Sharing client={client} onGaslessChange={(v) => c.store.setGasless(v)} /> });
   if (client) pages.push({ route: "requests", title: "Requests & inbox", render: () => <Requests client={client} /> });

@@ -72,6 +72,8 @@ export class AppStore {
   readonly apiOptions: ApiOptions;
   #unwatch: (() => void) | null = null;
   #loading = false;
+  /** Bumped when the records change: a load begun before does not overwrite the newer state. */
+  #generation = 0;
   #detach: (() => void) | null = null;
 
   readonly win: Window;
@@ -186,16 +188,29 @@ export class AppStore {
     const client = this.#state.client;
     if (!client || this.#loading) return;
     this.#loading = true;
+    const generation = this.#generation;
     try {
       const records = await loadLibrary(client, (p) => {
         if (this.#state.client === client) this.#set({ libraryProgress: p });
       });
-      if (this.#state.client === client) this.#set({ library: records, libraryProgress: null });
+      if (this.#state.client === client && generation === this.#generation) {
+        this.#set({ library: records, libraryProgress: null });
+      } else {
+        this.#set({ libraryProgress: null });
+      }
     } catch (error) {
       this.#set({ error: asKizunaError(error), libraryProgress: null });
     } finally {
       this.#loading = false;
     }
+    // Records changed during the load: load again (the gate is still waiting for them).
+    if (generation !== this.#generation && this.#state.library === null) void this.refreshLibrary();
+  }
+
+  /** Records were added or changed: the library is decrypted again when next shown. */
+  invalidateLibrary(): void {
+    this.#generation += 1;
+    this.#set({ library: null });
   }
 
   /** "Pay the gas myself" on or off. */
