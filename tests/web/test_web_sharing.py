@@ -5,8 +5,9 @@ test wallet signing with real keys), each checked from the Python side:
   the Python provider (``kizuna provider patients``); revoking one scope and then everything (the
   confirm step, the wallet's own transaction) ends it there too; the page shows the state read
   back after each block;
-* a signature the user declines (4001) and a date already past are shown with a clear message,
-  and nothing the user chose is lost: the retry succeeds with the same choices;
+* a signature the user declines (4001), a date already past (the field named) and a chain that
+  cannot be read are shown with a clear message, and nothing the user chose is lost: the retry
+  succeeds with the same choices;
 * the page publishes the patient's inbox key (the Python provider verifies its signature before
   encrypting to it), shows a provider's request with its note decrypted, declines it (the provider
   sees it closed), grants a second request pre-filled from its note (the provider sees it granted),
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 from browser import DEVICES, Session, axe_violations, describe
-from injected_wallet import TestWallet
+from injected_wallet import MAINNET, TestWallet
 from playwright.sync_api import Page, expect
 from web_harness import Web
 from web_stack import WebStack
@@ -107,7 +108,8 @@ def test_grant_in_the_page_is_on_chain_then_revoked(web: Web, device: str) -> No
     expect(until).to_have_value(re.compile(r"^\d{4}-\d{2}-\d{2}$"))
     session.screenshot("sharing-form")
     page.get_by_role("button", name="Share 2 parts").click()
-    _notice(page, rf"Shared 2 parts of your record with {tanaka}")
+    _notice(page, rf"Shared Vital signs \(Observation:vital-signs\) and Lab results "
+                  rf"\(Observation:laboratory\) with {tanaka}")
 
     # Each wallet request showed its purpose; the last one is the grant itself.
     signed = wallet.calls_of("eth_signTypedData_v4")
@@ -125,7 +127,7 @@ def test_grant_in_the_page_is_on_chain_then_revoked(web: Web, device: str) -> No
 
     # Stop sharing one scope: the other stays.
     card.get_by_role("button", name="Stop sharing Observation:vital-signs").click()
-    _notice(page, "Stopped sharing Observation:vital-signs")
+    _notice(page, r"Stopped sharing Vital signs \(Observation:vital-signs\)")
     expect(card).not_to_contain_text("Observation:vital-signs")
     expect(card).to_contain_text("Observation:laboratory")
     assert wallet.address.lower() in _patients_of(stack, TANAKA)
@@ -168,6 +170,15 @@ def test_a_declined_signature_or_a_past_date_loses_nothing_chosen(web: Web) -> N
         "eth_signTypedData_v4", "eth_sendTransaction")]
     until.fill(chosen)
 
+    # The chain cannot be read (the wallet's node is gone: this test wallet has no node for
+    # mainnet, and says so to every read): a clear message, nothing signed.
+    wallet.current_chain = MAINNET
+    page.get_by_role("button", name="Share 1 part").click()
+    expect(page.get_by_test_id("error")).to_contain_text("blockchain node could not be read")
+    wallet.current_chain = stack.chain_id
+    assert not [c for c in wallet.calls[asked:] if c.method in (
+        "eth_signTypedData_v4", "eth_sendTransaction")]
+
     # The user says no in the wallet (4001).
     wallet.rejects.add("eth_signTypedData_v4")
     page.get_by_role("button", name="Share 1 part").click()
@@ -181,7 +192,7 @@ def test_a_declined_signature_or_a_past_date_loses_nothing_chosen(web: Web) -> N
     # Said yes this time: the same choices go through.
     wallet.rejects.clear()
     page.get_by_role("button", name="Share 1 part").click()
-    _notice(page, rf"Shared 1 part of your record with {tanaka}")
+    _notice(page, rf"Shared Vital signs \(Observation:vital-signs\) with {tanaka}")
     assert wallet.address.lower() in _patients_of(stack, TANAKA)
 
 
@@ -245,7 +256,8 @@ def test_requests_answered_and_messages_opened_in_the_page(web: Web, device: str
     expect(form.get_by_label("Condition:problem-list-item")).not_to_be_checked()
     session.screenshot("requests-grant-form")
     form.get_by_role("button", name="Share 2 parts").click()
-    _notice(page, f"Shared Observation:laboratory, Observation:vital-signs with {tanaka}")
+    _notice(page, rf"Shared Lab results \(Observation:laboratory\) and Vital signs "
+                  rf"\(Observation:vital-signs\) with {tanaka}")
     assert _provider_inbox(stack, wallet.address)[0] == "request-granted"
     assert wallet.address.lower() in _patients_of(stack, TANAKA)
 

@@ -9,7 +9,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { InputError } from "../src/core/errors.ts";
 import { inboxKeyTypedData } from "../src/patient/requests.ts";
 import { VOCABULARY } from "../src/patient/vocabulary.ts";
-import { dateInputValue, expiryOf, labelName, scopeGroups, suggestedGrant } from "../src/pages/patient/sharing/scopes.ts";
+import { dateInputValue, expiryOf, labelName, peopleList, scopeGroups, suggestedGrant } from "../src/pages/patient/sharing/scopes.ts";
 
 test("every vocabulary label is in exactly one group: its main label first, then the vocabulary's order", () => {
   const groups = scopeGroups();
@@ -38,6 +38,9 @@ test("labels in words: named ones, report sections, the rest split into words", 
   assert.equal(labelName("FamilyMemberHistory"), "Family member history");
   assert.equal(labelName("Observation:made-up"), "Observation (made up)");
   for (const label of VOCABULARY) assert.ok(labelName(label).length > 0, label);
+  assert.equal(peopleList(["Observation:laboratory"]), "Lab results (Observation:laboratory)");
+  assert.equal(peopleList(["Observation:laboratory", "Immunization", "Procedure"]),
+    "Lab results (Observation:laboratory), Vaccinations (Immunization) and Procedures (Procedure)");
 });
 
 test("a note's exact labels win; otherwise its words pick the groups' main labels", () => {

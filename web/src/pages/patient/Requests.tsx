@@ -15,7 +15,7 @@ import { ErrorBanner } from "../../ui/Messages.tsx";
 import {
   asPageError, ExpiryInput, formatDay, Outcome, ProviderName, ScopePicker, useAction, type Action,
 } from "./sharing/parts.tsx";
-import { dateInputValue, expiryOf, scopeGroups, suggestedGrant } from "./sharing/scopes.ts";
+import { dateInputValue, expiryOf, peopleList, scopeGroups, suggestedGrant } from "./sharing/scopes.ts";
 import "../../ui/fhir/fhir.css";
 import "./sharing/sharing.css";
 
@@ -161,7 +161,7 @@ function AccessRequest(props: {
     await action.run(`grant-${item.ref}`, async () => {
       const done = await client.grant(provider, labels, expiresAt);
       await props.reload();
-      return `Shared ${labels.join(", ")} with ${provider} until ${formatDay(expiresAt)} (block ${done.blockNumber}). The request is answered.`;
+      return `Shared ${peopleList(labels)} with ${provider} until ${formatDay(expiresAt)} (block ${done.blockNumber}). The request is answered.`;
     });
   };
   const decline = () => action.run(`decline-${item.ref}`, async () => {

@@ -12,7 +12,7 @@ import {
   asPageError, ExpiryInput, formatDay, formatWhen, GaslessOption, LabelCode, Outcome, ProviderBadge, ProviderName,
   ScopePicker, shortAddress, useAction, type Action,
 } from "./sharing/parts.tsx";
-import { dateInputValue, DEFAULT_DAYS, expiryOf, labelName, scopeGroups } from "./sharing/scopes.ts";
+import { dateInputValue, DEFAULT_DAYS, expiryOf, labelName, peopleList, scopeGroups } from "./sharing/scopes.ts";
 import "./sharing/sharing.css";
 
 type Loaded = { providers: RegistryProvider[]; grants: GrantInfo[]; counts: Map<string, number>; now: number };
@@ -78,7 +78,7 @@ export function Sharing(props: { client: PatientClient; onGaslessChange?: (gasle
     const ok = await action.run("share", async () => {
       const done = await client.grant(provider, labels, expiresAt);
       await reload();
-      return `Shared ${labels.length} part${labels.length === 1 ? "" : "s"} of your record with ${provider} until ${formatDay(expiresAt)} (block ${done.blockNumber}).`;
+      return `Shared ${peopleList(labels)} with ${provider} until ${formatDay(expiresAt)} (block ${done.blockNumber}).`;
     });
     if (ok) setChosen(new Set());
   };
@@ -176,7 +176,7 @@ function ProviderGrants(props: {
   const revoke = (label: string) => action.run(`revoke-${address}-${label}`, async () => {
     const done = await client.revoke(address, label);
     await props.reload();
-    return `Stopped sharing ${label} with ${address} (block ${done.blockNumber}).`;
+    return `Stopped sharing ${peopleList([label])} with ${address} (block ${done.blockNumber}).`;
   });
   const revokeAll = async () => {
     const ok = await action.run(`revoke-all-${address}`, async () => {
@@ -192,7 +192,7 @@ function ProviderGrants(props: {
     const ok = await action.run(`extend-${address}-${grant.label}`, async () => {
       const done = await client.grant(address, [grant.label!], expiresAt);
       await props.reload();
-      return `${grant.label} stays shared with ${address} until ${formatDay(expiresAt)} (block ${done.blockNumber}).`;
+      return `${peopleList([grant.label!])} stays shared with ${address} until ${formatDay(expiresAt)} (block ${done.blockNumber}).`;
     });
     if (ok) setExtending(null);
   };

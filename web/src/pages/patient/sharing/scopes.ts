@@ -104,6 +104,12 @@ export function labelName(label: string): string {
   return category ? `${text} (${category.replace(/-/g, " ")})` : text;
 }
 
+/** Labels for a sentence: "Lab results (Observation:laboratory) and Vital signs (…)". */
+export function peopleList(labels: readonly string[]): string {
+  const named = labels.map((l) => `${labelName(l)} (${l})`);
+  return named.length < 2 ? named.join("") : `${named.slice(0, -1).join(", ")} and ${named.at(-1)}`;
+}
+
 /** The main label of each group: what a word in a note selects ("labs" → Observation:laboratory). */
 const MAIN: Readonly<Record<string, string>> = {
   labs: "Observation:laboratory", vitals: "Observation:vital-signs", conditions: "Condition:problem-list-item",
