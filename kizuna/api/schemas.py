@@ -144,6 +144,10 @@ class RecordOut(Model):
     created_at: int
     epoch: int = Field(0, description="the scope key epoch the record is encrypted to "
                        "(docs/keys.md \"Epochs\")")
+    block_number: int | None = Field(
+        default=None, description="the block of the record's RecordRegistered event (set by GET "
+        "/patient/records/{record_id}): a client reads the registered commitment from that one "
+        "block of its own node rather than scanning the chain; null in lists")
 
 
 # --- grants -------------------------------------------------------------------------------------

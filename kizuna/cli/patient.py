@@ -344,13 +344,110 @@ def get(record_id: str, output: Path | None, **kwargs: Any) -> None:
     Example:
       kizuna patient get 0x3fa2c1 -o lab.json --key aiko
     """
+    full = record_id.lower().removeprefix("0x")
     with _patient(kwargs) as (_, client):
-        rid = match_id(record_id, [bytes(r.record_id) for r in client.records()],
-                       field="record")
+        # A whole id is read as is (one request for the record, whatever the number of
+        # records); only a prefix needs the listing to find the id it stands for.
+        rid = (bytes.fromhex(full) if len(full) == 64 and all(c in "0123456789abcdef"
+                                                                for c in full)
+               else match_id(record_id, [bytes(r.record_id) for r in client.records()],
+                             field="record"))
         data = client.read_own(rid)
     write_output(data, output)
     if output is not None:
         click.echo(f"wrote {len(data)} bytes to {output}", err=True)
+
+
+@patient.command("export")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the export here (mode 0600); default stdout.")
+@click.option("--format", "fmt", type=click.Choice(["bundle", "ndjson"]), default="bundle",
+              show_default=True, help="A FHIR Bundle (collection) or NDJSON, one resource "
+              "a line.")
+@click.option("--scope", "scopes", multiple=True, metavar="LABEL",
+              help="Only records of this scope (a type expands to its categories); repeatable.")
+@click.option("--type", "types", multiple=True, metavar="RESOURCE",
+              help="Only this FHIR resource type (Observation, Condition, ...); repeatable.")
+@click.option("--since", metavar="DATE", help="Only records added on or after DATE.")
+@click.option("--until", metavar="DATE", help="Only records added on or before DATE.")
+@click.option("--files-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write file records (PDF, images, DICOM) into this folder "
+              "[default: OUTPUT.files beside -o; none with stdout].")
+@click.option("--no-files", is_flag=True, help="Skip file records (they are counted).")
+@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
+              help="Downloads in flight at once.")
+@role_options
+@json_option
+def export_(output: Path | None, fmt: str, scopes: tuple[str, ...], types: tuple[str, ...],
+            since: str | None, until: str | None, files_dir: Path | None, no_files: bool,
+            workers: int, as_json: bool, **kwargs: Any) -> None:
+    """Export your records decrypted here: a FHIR Bundle or NDJSON, every record or a filter.
+
+    One listing and one look-up of every registered commitment on the chain, then the
+    downloads in parallel, each checked against the chain's commitment before it is written.
+    File records (PDF, images, DICOM) are written as FOLDER/<record id>.<ext> — the id their
+    DocumentReference / ImagingStudy names — into --files-dir (default OUTPUT.files beside
+    -o); with stdout and no --files-dir, or with --no-files, they are skipped and counted.
+    Progress and the summary go to stderr.
+
+    \b
+    Examples:
+      kizuna patient export -o history.json --key aiko
+      kizuna patient export --format ndjson --type Observation --since 2024-01-01 > obs.ndjson
+      kizuna patient export --scope Condition --no-files -o conditions.json
+    """
+    import os
+    import sys
+    import time
+
+    from kizuna.client.export import Selection, export
+
+    if no_files and files_dir is not None:
+        raise InputError("files_dir", "give either --files-dir or --no-files")
+    if not no_files and files_dir is None and output is not None:
+        files_dir = output.with_name(output.name + ".files")
+    if no_files:
+        files_dir = None
+    selection = Selection(
+        labels=frozenset(expand_scopes(scopes)),
+        types=frozenset(str(t).strip() for t in types),
+        since=parse_when(since, field="since") if since else None,
+        until=parse_when(until, field="until", end_of_day=True) + 1 if until else None)
+    if as_json and output is None:
+        raise InputError("output", "--json prints the summary on stdout: give -o FILE")
+    started = time.monotonic()
+    with _patient(kwargs) as (_, client), progress("Exporting", unit="records") as bar:
+
+        def step(_done: int, total: int) -> None:
+            bar.update(total=total)
+            bar.advance()
+
+        if output is None:
+            sink = sys.stdout.buffer
+        else:
+            try:
+                fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            except OSError as exc:
+                raise InputError("output", f"cannot write {output}: {exc.strerror}") from None
+            sink = os.fdopen(fd, "wb")
+        try:
+            result = export(client, sink, fmt=fmt,  # type: ignore[arg-type]
+                            selection=selection, files_dir=files_dir, workers=workers,
+                            on_record=step)
+        finally:
+            if sink is sys.stdout.buffer:
+                sink.flush()
+            else:
+                sink.close()
+    seconds = time.monotonic() - started
+    summary = {**result.as_dict(), "format": fmt, "seconds": round(seconds, 3),
+               "files_dir": str(files_dir) if files_dir is not None and result.files else None}
+    rate = result.resources / seconds if seconds > 0 else 0.0
+    click.echo(f"exported {result.resources} resource(s) from {result.records} record(s)"
+               f"{f', {result.files} file(s) into {files_dir}' if result.files else ''}"
+               f"{f', {result.files_skipped} file(s) skipped' if result.files_skipped else ''}"
+               f" in {seconds:.1f} s ({rate:.0f}/s)", err=True)
+    emit(summary, human=lambda: None)
 
 
 # --- grants -------------------------------------------------------------------------------------

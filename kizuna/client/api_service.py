@@ -21,11 +21,10 @@ from kizuna.chain.connection import Chain
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.chain.index.store import EventIndex
 from kizuna.chain.models import Grant, Provider
-from kizuna.client.chainview import registered_commitment
+from kizuna.client.chainview import registered_commitment, registered_commitments
 from kizuna.client.http import ApiClient
 from kizuna.client.service import ChainDocuments, Envelope
 from kizuna.crypto import pre
-from kizuna.errors import NotFoundError
 from kizuna.proxy.kfrags import ScopeKeys, scope_keys_typed_data
 from kizuna.receipts.request import ReadRequest
 from kizuna.services import care, grants, guardians, inbox, records, refusals
@@ -42,6 +41,7 @@ class ApiService(ChainDocuments):
         self.api = api
         self.chain = chain
         self._index: EventIndex | None = None
+        self._blocks: dict[bytes, int] = {}  # record id -> registration block (service's hint)
 
     def close(self) -> None:
         if self._index is not None:
@@ -120,10 +120,13 @@ class ApiService(ChainDocuments):
         return [r for r in found if bytes(r.scope_id) in wanted]
 
     def get_record(self, record_id: RecordId) -> records.RecordInfo:
-        for record in self.api.records():
-            if bytes(record.record_id) == bytes(record_id):
-                return record
-        raise NotFoundError(f"no record 0x{bytes(record_id).hex()} of yours")
+        """One record of the signed-in patient's by id (one request, whatever their number of
+        records); the block the service names for its registration is kept as the hint of
+        :meth:`onchain_commitment`."""
+        info, block = self.api.record(record_id)
+        if block is not None:
+            self._blocks[bytes(record_id)] = block
+        return info
 
     def open_own_record(self, *, patient: Address, record_id: RecordId) -> ContentStream:
         return ContentStream(self.api.download(record_id), cid=Cid(""))
@@ -198,7 +201,15 @@ class ApiService(ChainDocuments):
         return ContentStream(self.api.fetch(cid), cid=cid)
 
     def onchain_commitment(self, *, patient: Address, record_id: RecordId) -> Commitment:
-        return registered_commitment(self.chain, patient=patient, record_id=record_id)
+        """From the own node: the record's ``RecordRegistered`` event, looked for in the block
+        the service named (:meth:`get_record`) — a hint only, checked by the node — else in
+        the whole chain."""
+        return registered_commitment(self.chain, patient=patient, record_id=record_id,
+                                     block=self._blocks.pop(bytes(record_id), None))
+
+    def onchain_commitments(self, *, patient: Address) -> Mapping[bytes, Commitment]:
+        """Every commitment ``patient`` registered, from ONE ``eth_getLogs`` on the own node."""
+        return registered_commitments(self.chain, patient=patient)
 
     # -- messages and confirmations ----------------------------------------------------------
 

@@ -281,6 +281,14 @@ class ApiClient:
         return [_record(r) for r in self._call("GET", "/patient/records", params={
             "content_type": content_type, **_acting(patient)})]
 
+    def record(self, record_id: RecordId, *,
+               patient: Address | None = None) -> tuple[RecordInfo, int | None]:
+        """One of the signed-in patient's records (or, for a guardian, ``patient``'s) by id,
+        and the block of its registration as the service's index has it (a hint)."""
+        body = self._call("GET", f"/patient/records/{_hx(record_id)}", params=_acting(patient))
+        block = body.get("block_number")
+        return _record(body), (int(block) if block is not None else None)
+
     def download(self, record_id: RecordId) -> Iterator[bytes]:
         """One of the signed-in patient's envelopes, streamed."""
         return self._stream(f"/patient/records/{_hx(record_id)}/content")

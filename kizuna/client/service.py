@@ -111,6 +111,7 @@ class KizunaService(Protocol):
     def read(self, *, request: ReadRequest, signature: bytes) -> ReadGrant: ...
     def fetch(self, cid: Cid) -> ContentStream: ...
     def onchain_commitment(self, *, patient: Address, record_id: RecordId) -> Commitment: ...
+    def onchain_commitments(self, *, patient: Address) -> Mapping[bytes, Commitment]: ...
 
     # -- messages and confirmations ----------------------------------------------------------
 
@@ -296,10 +297,14 @@ class LocalService(ChainDocuments):
         return self.ctx.store.get(cid)
 
     def onchain_commitment(self, *, patient: Address, record_id: RecordId) -> Commitment:
-        for record in self.ctx.index.records_of(patient):
-            if record.record_id == record_id:
-                return record.commitment
-        raise NotFoundError(f"record 0x{record_id.hex()} is not registered to {patient}")
+        found = self.ctx.index.record(record_id)  # by id: no scan of the patient's records
+        if found is None or found.patient != patient:
+            raise NotFoundError(f"record 0x{record_id.hex()} is not registered to {patient}")
+        return found.commitment
+
+    def onchain_commitments(self, *, patient: Address) -> Mapping[bytes, Commitment]:
+        return {bytes(r.record_id): r.commitment
+                for r in self.ctx.index.all_records_of(patient)}
 
     def send_message(self, *, sender: Address, patient: Address, provider: Address | None,
                      kind: str, message_id: bytes, envelope: Envelope,

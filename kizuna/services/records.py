@@ -433,14 +433,29 @@ def readable_records(ctx: ServiceContext, *, provider: str, patient: str | None 
     return found
 
 
-def open_own_record(ctx: ServiceContext, *, patient: str, record_id: bytes) -> ContentStream:
-    """The envelope of one of the patient's own records, as a stream (``AccessDenied`` for a
-    record of someone else — reads by others go through the read path and leave receipts)."""
+def get_own_record(ctx: ServiceContext, *, patient: str, record_id: bytes) -> RecordInfo:
+    """One of the patient's own records by id — a primary-key lookup, whatever the number of
+    records the patient has (``NotFoundError`` for an unknown id, ``AccessDenied`` for a record
+    of someone else)."""
     owner = checked_address("patient", patient)
     info = get_record(ctx, record_id)
     if info.patient != owner:
         raise AccessDenied(f"record 0x{info.record_id.hex()} is not {owner}'s")
-    return ctx.store.get(info.cid)
+    return info
+
+
+def registered_block(ctx: ServiceContext, record_id: bytes) -> int | None:
+    """The block whose ``RecordRegistered`` event registered ``record_id`` (from the event
+    index), ``None`` when the index has none. A hint for clients: they read the event from
+    that one block of their own node instead of scanning the chain for it."""
+    found = ctx.index.record(RecordId(checked_bytes32("record_id", record_id)))
+    return found.block_number if found is not None else None
+
+
+def open_own_record(ctx: ServiceContext, *, patient: str, record_id: bytes) -> ContentStream:
+    """The envelope of one of the patient's own records, as a stream (``AccessDenied`` for a
+    record of someone else — reads by others go through the read path and leave receipts)."""
+    return ctx.store.get(get_own_record(ctx, patient=patient, record_id=record_id).cid)
 
 
 __all__ = [
@@ -450,11 +465,13 @@ __all__ = [
     "EnvelopeTooLarge",
     "RecordInfo",
     "envelope_chunks",
+    "get_own_record",
     "get_record",
     "list_records",
     "open_own_record",
     "prepare_registration",
     "readable_records",
+    "registered_block",
     "release_blob",
     "upload_record",
 ]

@@ -105,6 +105,18 @@ def records(patient: ActingPatient, state: State,
         state.ctx, patient=patient, content_type=content_type)]
 
 
+@router.get("/records/{record_id}", response_model=RecordOut,
+            responses=error_responses(401, 403, 404, 422, 503))
+def record(record_id: RecordIdPath, patient: ActingPatient, state: State) -> RecordOut:
+    """One of the patient's records (metadata only), found by its id: the cost does not grow
+    with the number of records the patient has. ``block_number`` names the block of its
+    ``RecordRegistered`` event. 404: no such record; 403: someone else's."""
+    rid = unhex("record_id", record_id)
+    info = record_service.get_own_record(state.ctx, patient=patient, record_id=rid)
+    return record_out(info).model_copy(
+        update={"block_number": record_service.registered_block(state.ctx, rid)})
+
+
 @router.get("/records/{record_id}/content", response_class=StreamingResponse,
             responses={200: {"content": {"application/octet-stream": {}},
                              "description": "the envelope, streamed"},

@@ -31,7 +31,7 @@ from kizuna.chain.models import (
     Record,
 )
 from kizuna.errors import ConfigError
-from kizuna.types import Address, ScopeId
+from kizuna.types import Address, RecordId, ScopeId
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -108,6 +108,16 @@ class FreshIndex:
     def records_of(self, patient: Address) -> list[Record]:
         self.index.sync()
         return self.index.records_of(patient)
+
+    def record(self, record_id: RecordId) -> Record | None:
+        """One record by id as of the head (superseded or not)."""
+        self.index.sync()
+        return self.index.record(record_id)
+
+    def all_records_of(self, patient: Address) -> list[Record]:
+        """Every record of ``patient`` as of the head, superseded versions too."""
+        self.index.sync()
+        return self.index.records_of(patient, include_superseded=True)
 
     def care_events(self, *, patient: Address | None = None, provider: Address | None = None,
                     kind: CareEventKind | None = None, limit: int = 1000) -> list[CareEvent]:

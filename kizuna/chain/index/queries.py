@@ -105,6 +105,19 @@ def records_of(db: sqlite3.Connection, patient: Address, *,
     ]
 
 
+def record(db: sqlite3.Connection, record_id: RecordId) -> Record | None:
+    """One record by id (its primary key: no scan of the patient's records)."""
+    r = db.execute("SELECT record_id, patient, commitment, scope_id, block_number, tx_hash,"
+                   " supersedes, superseded_by FROM records WHERE record_id = ?",
+                   (bytes(record_id),)).fetchone()
+    if r is None:
+        return None
+    return Record(record_id=RecordId(bytes(r[0])), patient=r[1], commitment=Commitment(bytes(r[2])),
+                  scope_id=ScopeId(bytes(r[3])), block_number=int(r[4]), tx_hash=bytes(r[5]),
+                  supersedes=RecordId(bytes(r[6])) if r[6] is not None else None,
+                  superseded_by=RecordId(bytes(r[7])) if r[7] is not None else None)
+
+
 def care_events(db: sqlite3.Connection, *, patient: Address | None, provider: Address | None,
                 kind: CareEventKind | None, limit: int) -> list[CareEvent]:
     where: list[str] = []

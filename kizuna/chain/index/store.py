@@ -76,7 +76,7 @@ from kizuna.chain.transactions import node_errors
 from kizuna.errors import ChainError, ConfigError, NodeUnreachable
 from kizuna.filemodes import private_sqlite
 from kizuna.locks import WriterLock
-from kizuna.types import Address, ScopeId
+from kizuna.types import Address, RecordId, ScopeId
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -622,6 +622,11 @@ class EventIndex:
     def records_of(self, patient: Address, *, include_superseded: bool = False) -> list[Record]:
         with self._lock:
             return queries.records_of(self.db, patient, include_superseded=include_superseded)
+
+    def record(self, record_id: RecordId) -> Record | None:
+        """One record by id (superseded or not), ``None`` when the index has none."""
+        with self._lock:
+            return queries.record(self.db, record_id)
 
     def care_events(self, *, patient: Address | None = None, provider: Address | None = None,
                     kind: CareEventKind | None = None, limit: int = 1000) -> list[CareEvent]:

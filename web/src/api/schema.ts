@@ -511,7 +511,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Record
+         * @description One of the patient's records (metadata only), found by its id: the cost does not grow
+         *     with the number of records the patient has. ``block_number`` names the block of its
+         *     ``RecordRegistered`` event. 404: no such record; 403: someone else's.
+         */
+        get: operations["record_patient_records__record_id__get"];
         /**
          * Upload
          * @description Store an envelope (streamed into the content store, constant memory) and register it
@@ -1816,6 +1822,11 @@ export interface components {
         };
         /** RecordOut */
         RecordOut: {
+            /**
+             * Block Number
+             * @description the block of the record's RecordRegistered event (set by GET /patient/records/{record_id}): a client reads the registered commitment from that one block of its own node rather than scanning the chain; null in lists
+             */
+            block_number?: number | null;
             /** Cid */
             cid: string;
             /** Commitment */
@@ -3402,6 +3413,77 @@ export interface operations {
             };
             /** @description Not allowed: no live grant, not the owner, or not the right role */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    record_patient_records__record_id__get: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description the record id (0x + 64 hex digits) */
+                record_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

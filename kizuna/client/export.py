@@ -1,0 +1,260 @@
+"""The patient's bulk read: many of their records downloaded and decrypted on their side, fast.
+
+A loop of :meth:`PatientClient.read_own` costs three round trips a record. The bulk path costs,
+for the whole history::
+
+    ONE listing (the records' metadata)          ─┐
+    ONE lookup of every commitment on the chain   ├─ then, N downloads on a pool of threads,
+        (``onchain_commitments``: one eth_getLogs ─┘   each decrypted and checked against the
+         of the patient's RecordRegistered events      chain's commitment as it arrives,
+         on the own node, or the event index)          results handed on in listing order
+
+The trust model is the single read's: every envelope is checked against the commitment the
+chain holds for it (an ``IntegrityError`` otherwise); a record the chain has no registration of
+is refused the same way. :func:`export` writes FHIR resources as NDJSON or a FHIR ``Bundle``
+(``collection``), streamed, and the files (PDF, images, DICOM) beside them — or skips them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Literal
+
+from kizuna.errors import InputError, IntegrityError
+from kizuna.storage.envelope import decrypt_to
+from kizuna.types import Commitment, ScopeLabel
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from kizuna.client.patient import PatientClient
+    from kizuna.crypto import pre
+    from kizuna.services.records import RecordInfo
+
+DEFAULT_WORKERS = 8
+"""Downloads in flight: enough to hide the round trip's latency, few enough for two cores."""
+
+FHIR_JSON_TYPES = frozenset({"application/fhir+json", "application/json"})
+"""Records holding one FHIR resource as JSON (what the importer and the page write)."""
+FHIR_NDJSON_TYPE = "application/fhir+ndjson"
+
+Format = Literal["ndjson", "bundle"]
+
+_EXTENSIONS = {
+    "application/pdf": ".pdf", "application/dicom": ".dcm", "image/png": ".png",
+    "image/jpeg": ".jpg", "image/gif": ".gif", "image/tiff": ".tiff", "image/webp": ".webp",
+    "text/plain": ".txt",
+}
+
+
+def base_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def is_fhir(record: RecordInfo) -> bool:
+    """Whether a record holds FHIR resources (JSON or NDJSON) rather than a file."""
+    kind = base_type(record.content_type)
+    return kind in FHIR_JSON_TYPES or kind == FHIR_NDJSON_TYPE
+
+
+def file_name(record: RecordInfo) -> str:
+    """A file record's name in the export: its record id — what its ``DocumentReference`` /
+    ``ImagingStudy`` points at (``urn:kizuna:record:0x...``) — and an extension."""
+    extension = _EXTENSIONS.get(base_type(record.content_type), ".bin")
+    return f"0x{bytes(record.record_id).hex()}{extension}"
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """One record read back: its metadata, its scope label (when this client can name it),
+    and either its decrypted ``content`` or, for a file written to disk, its ``path``."""
+
+    record: RecordInfo
+    label: ScopeLabel | None
+    content: bytes | None = None
+    path: Path | None = None
+
+
+def read_many(client: PatientClient, records: Sequence[RecordInfo], *,
+              workers: int = DEFAULT_WORKERS,
+              destination: Callable[[RecordInfo], Path | None] | None = None,
+              commitments: Mapping[bytes, Commitment] | None = None) -> Iterator[Opened]:
+    """Download and decrypt ``records`` (the patient's own) concurrently, in their order.
+
+    The registered commitments come from one bulk lookup (``commitments``, else
+    ``client.service.onchain_commitments``), not one chain query per record. ``destination``
+    names a file to stream a record into (constant memory, for large files); ``None`` for a
+    record means "into memory". At most ``2 * workers`` records are in flight or waiting, so
+    memory stays flat for any number of records."""
+    if workers < 1:
+        raise InputError("workers", "must be at least 1")
+    registered = (commitments if commitments is not None
+                  else client.service.onchain_commitments(patient=client.address))
+    secrets: dict[tuple[bytes, int], pre.UmbralSecretKey] = {}
+    for record in records:  # derived once per (scope, epoch), here: not raced by the threads
+        key = (bytes(record.scope_id), record.epoch)
+        if key not in secrets:
+            secrets[key] = client.keys.scope_secret(record.scope_id, record.epoch)
+
+    def one(record: RecordInfo) -> Opened:
+        expected = registered.get(bytes(record.record_id))
+        if expected is None:
+            raise IntegrityError(f"record 0x{bytes(record.record_id).hex()} has no registration "
+                                 f"of {client.address} on chain: not read")
+        path = destination(record) if destination is not None else None
+        secret = secrets[(bytes(record.scope_id), record.epoch)]
+        with client.service.open_own_record(patient=client.address,
+                                            record_id=record.record_id) as stream:
+            if path is None:
+                out = io.BytesIO()
+                decrypt_to(stream, out, owner_sk=secret, expected_commitment=expected)
+                return Opened(record, client.label_of(record), content=out.getvalue())
+            with _private_file(path) as handle:
+                decrypt_to(stream, handle, owner_sk=secret, expected_commitment=expected)
+            return Opened(record, client.label_of(record), path=path)
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kizuna-read") as pool:
+        waiting: deque[Future[Opened]] = deque()
+        try:
+            for record in records:
+                waiting.append(pool.submit(one, record))
+                if len(waiting) >= 2 * workers:
+                    yield waiting.popleft().result()
+            while waiting:
+                yield waiting.popleft().result()
+        finally:
+            for pending in waiting:
+                pending.cancel()
+
+
+def _private_file(path: Path) -> BinaryIO:
+    """``path`` opened for writing, mode 0600 (it is health data)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise InputError("files_dir", f"cannot write {path}: {exc.strerror}") from None
+    return os.fdopen(fd, "wb")
+
+
+# --- choosing what to export ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """Which records an export takes: scope labels (exact), resource types (the part of a
+    label before ``:``), and an added-date range ``[since, until)`` in unix seconds. Empty
+    filters take everything."""
+
+    labels: frozenset[str] = frozenset()
+    types: frozenset[str] = frozenset()
+    since: int | None = None
+    until: int | None = None
+
+    def takes(self, record: RecordInfo, label: ScopeLabel | None) -> bool:
+        if self.since is not None and record.created_at < self.since:
+            return False
+        if self.until is not None and record.created_at >= self.until:
+            return False
+        if self.labels and (label is None or str(label) not in self.labels):
+            return False
+        return not (self.types and (label is None or str(label).split(":", 1)[0]
+                                    not in self.types))
+
+
+def selected(client: PatientClient,
+             selection: Selection) -> list[tuple[RecordInfo, ScopeLabel | None]]:
+    """The patient's records the selection takes (ONE listing), oldest first."""
+    return [(r, label) for r, label in client.labelled_records() if selection.takes(r, label)]
+
+
+# --- writing an export ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ExportResult:
+    """What :func:`export` wrote."""
+
+    records: int = 0
+    resources: int = 0
+    files: int = 0
+    files_skipped: int = 0
+    by_type: dict[str, int] | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"records": self.records, "resources": self.resources, "files": self.files,
+                "files_skipped": self.files_skipped, "by_type": dict(self.by_type or {})}
+
+
+def resources_of(opened: Opened) -> Iterator[bytes]:
+    """The canonical JSON of each FHIR resource in a decrypted record (one for a JSON record,
+    one per line of an NDJSON record)."""
+    assert opened.content is not None
+    if base_type(opened.record.content_type) == FHIR_NDJSON_TYPE:
+        yield from (line for line in opened.content.splitlines() if line.strip())
+    else:
+        yield opened.content
+
+
+def export(client: PatientClient, out: BinaryIO, *, fmt: Format = "bundle",
+           selection: Selection | None = None, files_dir: Path | None = None,
+           workers: int = DEFAULT_WORKERS,
+           on_record: Callable[[int, int], None] | None = None) -> ExportResult:
+    """Write the patient's records (or a ``selection``) decrypted to ``out``: FHIR resources as
+    NDJSON (one per line) or one FHIR ``Bundle`` of type ``collection``, streamed. File
+    records (PDF, images, DICOM) are written into ``files_dir`` as ``<record id>.<ext>``, or
+    skipped (counted) when it is ``None``. ``on_record(done, total)`` reports progress."""
+    if fmt not in ("ndjson", "bundle"):
+        raise InputError("format", f"{fmt!r} is not an export format (ndjson or bundle)")
+    chosen = selected(client, selection or Selection())
+    wanted = [r for r, _ in chosen if is_fhir(r) or files_dir is not None]
+    result = ExportResult(records=0, files_skipped=len(chosen) - len(wanted), by_type={})
+    if files_dir is not None:
+        files_dir.mkdir(parents=True, exist_ok=True)
+
+    def destination(record: RecordInfo) -> Path | None:
+        return None if is_fhir(record) or files_dir is None else files_dir / file_name(record)
+
+    first = True
+    if fmt == "bundle":
+        out.write(b'{"resourceType":"Bundle","type":"collection","entry":[')
+    for opened in read_many(client, wanted, workers=workers, destination=destination):
+        result.records += 1
+        if opened.path is not None:
+            result.files += 1
+        else:
+            for resource in resources_of(opened):
+                if fmt == "ndjson":
+                    out.write(resource + b"\n")
+                else:
+                    out.write((b"" if first else b",") + b'{"resource":' + resource + b"}")
+                first = False
+                result.resources += 1
+        kind = str(opened.label).split(":", 1)[0] if opened.label is not None else "unknown"
+        assert result.by_type is not None
+        result.by_type[kind] = result.by_type.get(kind, 0) + 1
+        if on_record is not None:
+            on_record(result.records, len(wanted))
+    if fmt == "bundle":
+        out.write(b"]}\n")
+    return result
+
+
+__all__ = [
+    "DEFAULT_WORKERS",
+    "ExportResult",
+    "Format",
+    "Opened",
+    "Selection",
+    "export",
+    "file_name",
+    "is_fhir",
+    "read_many",
+    "resources_of",
+    "selected",
+]
