@@ -69,7 +69,10 @@ test("ranges: the records' own, else the documented default; out-of-range points
   const charts = chartSeries(syntheaRecords());
   assert.deepEqual(charts.find((c) => c.key === "heart-rate")!.lines[0]!.range, { low: 60, high: 100, source: "record" });
   // Synthea's glucose has neither a range nor an interpretation: the ADA default applies.
-  const glucose = charts.find((c) => c.key === "glucose")!.lines.find((l) => l.code === "2339-0")!;
+  // Synthea measures blood glucose only: the serum/plasma line is left out, not drawn empty.
+  const glucoseChart = charts.find((c) => c.key === "glucose")!;
+  assert.deepEqual(glucoseChart.lines.map((l) => l.code), ["2339-0"]);
+  const glucose = glucoseChart.lines[0]!;
   assert.deepEqual(glucose.range, { low: 70, high: 99, source: "default" });
   for (const p of glucose.points) assert.equal(p.flag, p.v > 99 ? "high" : p.v < 70 ? "low" : null);
   // A heart rate without its range or interpretation is flagged against the default.

@@ -76,6 +76,26 @@ test("an Observation: name, value and unit, normal range, flag from interpretati
   assert.match(hba1c.value!, /^\d+(\.\d+)?%$/);
 });
 
+test("without a range or interpretation of its own, a value is flagged against its code's default", () => {
+  // Synthea's glucose carries neither: the documented default (ADA, 70–99 mg/dL) applies.
+  const glucose = copy(synthea("Observation", loincIs("2339-0"))) as Record<string, any>;
+  assert.equal(glucose.referenceRange, undefined);
+  glucose.valueQuantity.value = 123;
+  const s = summarize(glucose as FhirResource);
+  assert.equal(s.flag, "high");
+  assert.deepEqual(s.facts.find((f) => f.label === "Normal range"),
+    { label: "Normal range", value: "70–99 mg/dL (typical adult range)" });
+  glucose.valueQuantity.value = 85;
+  assert.equal(summarize(glucose as FhirResource).flag, null);
+  // In mmol/L it is converted before the comparison (6.8 mmol/L = 122.5 mg/dL).
+  glucose.valueQuantity = { value: 6.8, unit: "mmol/L", code: "mmol/L", system: "http://unitsofmeasure.org" };
+  assert.equal(summarize(glucose as FhirResource).flag, "high");
+  // A code without a default is not flagged.
+  const height = summarize(synthea("Observation", loincIs("8302-2")));
+  assert.equal(height.flag, null);
+  assert.ok(!height.facts.some((f) => f.label === "Normal range"));
+});
+
 test("a blood pressure panel reads systolic/diastolic and is flagged from either component", () => {
   const panel = synthea("Observation", loincIs("85354-9"));
   const components = panel.component as { valueQuantity: { value: number } }[];

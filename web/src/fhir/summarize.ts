@@ -3,6 +3,7 @@
 
 import { parseFhirDate, timelineDate, type FhirDate } from "./dates.ts";
 import { recordIdFromUrl, type FhirResource } from "./records.ts";
+import { defaultRange, flagByDefault, LOINC } from "./measures.ts";
 import { displayUnit } from "./units.ts";
 
 /** Why a value is highlighted: above or below its reference range, or flagged abnormal. */
@@ -236,10 +237,34 @@ export function elementFlag(element: Json): Flag | null {
   const q = obj(element.valueQuantity);
   const value = num(q?.value);
   const range = referenceRange(element);
-  if (value === null || !range) return null;
+  if (value === null) return null;
   const unit = quantityUnit(q);
+  if (!range) {
+    // No range of its own: the default for its code (measures.ts), as the charts use.
+    for (const code of loincCodes(element.code)) {
+      const flag = flagByDefault(code, value, unit ?? "");
+      if (flag !== null) return flag === "normal" ? null : flag;
+    }
+    return null;
+  }
   if (range.unit && unit && range.unit !== unit) return null;
   return compareToRange(value, range);
+}
+
+function loincCodes(concept: unknown): string[] {
+  return list(obj(concept)?.coding).filter((c) => c.system === LOINC)
+    .map((c) => str(c.code)).filter((c): c is string => c !== null);
+}
+
+/** The normal range of an element in words: its own, else its code's default, said as such. */
+function normalRangeText(element: Json): string | null {
+  const own = referenceRange(element);
+  if (own) return rangeText(own, quantityUnit(element.valueQuantity));
+  for (const code of loincCodes(element.code)) {
+    const range = defaultRange(code);
+    if (range) return `${rangeText({ ...range, text: null }, range.unit)} (typical adult range)`;
+  }
+  return null;
 }
 
 export const FLAG_TEXT: Readonly<Record<Flag, string>> = {
@@ -312,9 +337,8 @@ function observation(r: Json, out: Draft): void {
     const s = obj(systolic.valueQuantity)!, d = obj(diastolic.valueQuantity)!;
     const unit = displayUnit(str(s.unit) ?? str(s.code));
     out.value = withUnit(`${num(s.value)}/${num(d.value)}`, unit);
-    const sRange = referenceRange(systolic), dRange = referenceRange(diastolic);
-    fact(out.facts, "Systolic normal range", rangeText(sRange));
-    fact(out.facts, "Diastolic normal range", rangeText(dRange));
+    fact(out.facts, "Systolic normal range", normalRangeText(systolic));
+    fact(out.facts, "Diastolic normal range", normalRangeText(diastolic));
     flags.push(elementFlag(systolic), elementFlag(diastolic));
   } else {
     out.value = valueText(r);
@@ -326,7 +350,7 @@ function observation(r: Json, out: Draft): void {
       fact(out.facts, name, value ? value + (flag ? ` (${flag})` : "") : null);
     }
   }
-  fact(out.facts, "Normal range", rangeText(referenceRange(r), quantityUnit(r.valueQuantity)));
+  if (!systolic || !diastolic) fact(out.facts, "Normal range", normalRangeText(r));
   out.flag = flags.find((f) => f === "high" || f === "low") ?? flags.find((f) => f !== null) ?? null;
   out.status = statusText(r.status, "final");
   // A high/low/normal interpretation is the flag already; anything else is said in words.

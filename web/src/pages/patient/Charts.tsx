@@ -43,6 +43,11 @@ function ChartCard(props: { chart: ChartSeries; from: number | null; to: number 
   const headingId = `chart-${chart.key}`;
   const Heading = props.level === 2 ? "h2" : "h3";
   const skipped = Object.entries(chart.skipped);
+  // One legend entry per distinct range (as TimeChart draws one band per distinct range).
+  const rangeKeys = chart.lines.map((l) => l.range && (l.range.low !== null || l.range.high !== null)
+    ? `${l.range.low}|${l.range.high}|${l.range.source}` : null);
+  const bands = rangeKeys.flatMap((key, i) => key !== null && rangeKeys.indexOf(key) === i
+    ? [{ i, shared: chart.lines.length === 1 || rangeKeys.every((k) => k === key) }] : []);
   const label = `${chart.title}: ${count} measurement${count === 1 ? "" : "s"}`
     + (when ? `, latest ${latestText} ${unit} on ${when}` : "") + (flagged ? `, ${flagged} outside the normal range` : "");
   return (
@@ -55,12 +60,12 @@ function ChartCard(props: { chart: ChartSeries; from: number | null; to: number 
         {chart.lines.map((line, i) => (
           <li key={line.code}><span class="fhir-swatch" style={{ background: LINE_COLOURS[i % LINE_COLOURS.length] }} />{line.name}</li>
         ))}
-        {chart.lines.map((line, i) => rangeText(chart, i) ? (
-          <li key={`band-${line.code}`}>
+        {bands.map(({ i, shared }) => (
+          <li key={`band-${chart.lines[i]!.code}`}>
             <span class="fhir-swatch fhir-swatch-band" style={{ background: BAND_COLOURS[i % BAND_COLOURS.length]!.replace(/[\d.]+\)$/, "0.5)") }} />
-            {chart.lines.length > 1 ? `${line.name} normal: ` : "Normal: "}{rangeText(chart, i)}
+            {shared ? "Normal: " : `${chart.lines[i]!.name} normal: `}{rangeText(chart, i)}
           </li>
-        ) : null)}
+        ))}
         {flagged || chart.lines.some((l) => l.range) ? (
           <li><span class="fhir-swatch fhir-swatch-out" />Outside the normal range{flagged ? ` (${flagged})` : ""}</li>
         ) : null}

@@ -27,9 +27,14 @@ function bandsPlugin(chart: ChartSeries): uPlot.Plugin {
     hooks: {
       drawClear: (u: uPlot) => {
         const { ctx, bbox } = u;
+        const drawn = new Set<string>();
         chart.lines.forEach((line, i) => {
           const range = line.range;
           if (!range || (range.low === null && range.high === null)) return;
+          // Lines sharing one range share one band.
+          const key = `${range.low}|${range.high}`;
+          if (drawn.has(key)) return;
+          drawn.add(key);
           const top = range.high === null ? bbox.top : Math.max(bbox.top, u.valToPos(range.high, "y", true));
           const bottom = range.low === null ? bbox.top + bbox.height
             : Math.min(bbox.top + bbox.height, u.valToPos(range.low, "y", true));
