@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 from browser import Session, new_session
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, Page
 
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
@@ -60,11 +60,17 @@ def _benchmark() -> ModuleType:
     return module
 
 
+BENCH = _benchmark()
+
+
+def call(page: Page, method: str, *args: Any) -> Any:
+    return BENCH.call(page, method, *args, timeout_s=60)
+
+
 @pytest.fixture(scope="module")
 def bench_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    bench = _benchmark()
-    build = bench.build_bench(tmp_path_factory.mktemp("web-bench") / "build")
-    with bench.serve(bench.static_app(build)) as url:
+    build = BENCH.build_bench(tmp_path_factory.mktemp("web-bench") / "build")
+    with BENCH.serve(BENCH.static_app(build)) as url:
         yield url
 
 
@@ -98,7 +104,7 @@ def test_wallet_keys_and_scopes_re_derived_in_chromium(page: Session) -> None:
         domain = vector["typed_data"]["domain"]
         epochs = sorted(vector["scope_delegating_keys_by_epoch"], key=int)
         assert epochs and all(e.isdigit() for e in epochs)
-        got = page.page.evaluate("(input) => window.kizunaBench.walletVector(input)", {
+        got = call(page.page, "walletVector", {
             "private_key": vector["private_key"],
             "account": vector["account"],
             "domain": {"chainId": domain["chainId"],
@@ -124,9 +130,8 @@ def test_ledger_actions_hashed_signed_and_recovered_in_chromium(page: Session) -
     assert len(spec["vectors"]) >= 5
     mismatches: list[str] = []
     for vector in spec["vectors"]:
-        got = page.page.evaluate("(input) => window.kizunaBench.eip712Vector(input)",
-                                 {"privateKey": vector["privateKey"],
-                                  "typedData": vector["typedData"]})
+        got = call(page.page, "eip712Vector",
+                   {"privateKey": vector["privateKey"], "typedData": vector["typedData"]})
         expected = {"signer": vector["signer"], "digest": vector["digest"],
                     "signature": vector["signature"], "recovered": vector["signer"]}
         mismatches += _compare(vector["name"], got, expected)
@@ -144,7 +149,7 @@ def test_envelopes_cross_between_python_and_chromium(page: Session) -> None:
         envelope = bytes(encrypt_bytes(_plaintext(size), owner_key=sk.public_key,
                                        record_id=record_id, content_type=CONTENT_TYPE,
                                        segment_size=SEGMENT))
-        opened = page.page.evaluate("(input) => window.kizunaBench.openEnvelope(input)", {
+        opened = call(page.page, "openEnvelope", {
             "owner_secret_key": sk.to_secret_bytes().hex(), "envelope": envelope.hex(),
             "chunk": chunk, "commitment": commitment_of(envelope).hex()})
         assert opened.get("error") is None, (size, opened)
@@ -152,7 +157,7 @@ def test_envelopes_cross_between_python_and_chromium(page: Session) -> None:
         assert (opened["content_type"], opened["record_id"]) == (CONTENT_TYPE, record_id.hex())
 
         record_id = RecordId(os.urandom(32))
-        sealed = page.page.evaluate("(input) => window.kizunaBench.sealEnvelope(input)", {
+        sealed = call(page.page, "sealEnvelope", {
             "owner_public_key": sk.public_key.hex(),
             "record_id": record_id.hex(), "content_type": CONTENT_TYPE,
             "segment_size": SEGMENT, "plaintext": _plaintext(size).hex()})
@@ -167,7 +172,7 @@ def test_an_altered_envelope_is_refused_in_chromium_as_in_python(page: Session) 
     envelope[-3] ^= 1  # the final segment's tag
     with pytest.raises(IntegrityError) as caught:
         decrypt_bytes(bytes(envelope), owner_sk=sk)
-    answer = page.page.evaluate("(input) => window.kizunaBench.openEnvelope(input)", {
+    answer = call(page.page, "openEnvelope", {
         "owner_secret_key": sk.to_secret_bytes().hex(), "envelope": bytes(envelope).hex(),
         "chunk": 7, "commitment": commitment_of(bytes(envelope)).hex()})
     assert answer == {"error": "IntegrityError", "message": str(caught.value)}

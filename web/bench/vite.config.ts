@@ -13,6 +13,8 @@ export default defineConfig({
   root: fileURLToPath(new URL(".", import.meta.url)),
   plugins: [preact()],
   base: "/",
+  // decrypt.worker.ts imports the core (and umbral-pre's WASM) as ES modules.
+  worker: { format: "es", plugins: () => [preact()] },
   logLevel: "warn",
   build: {
     outDir: out,
