@@ -160,6 +160,18 @@ def broken_bundles(base: dict[str, Any]) -> dict[str, dict[str, Any] | bytes]:
     case("extension-without-url", lambda b: first(b, "Patient").__setitem__(
         "extension", [{"valueString": "x"}]))
 
+    # Shapes that once crashed the Python validator (TypeError) instead of being refused:
+    case("resourceType-number", lambda b: b["entry"][3]["resource"].__setitem__("resourceType", 5))
+    case("resourceType-null", lambda b: b["entry"][3]["resource"].__setitem__("resourceType",
+                                                                               None))
+    case("contained-resourceType-list", lambda b: first(b, "Observation").__setitem__(
+        "contained", [{"resourceType": ["Patient"], "id": "x"}]))
+    case("coding-number", lambda b: first(b, "Condition")["clinicalStatus"].__setitem__(
+        "coding", 5))
+    case("code-list", lambda b: first(b, "Condition")["clinicalStatus"]["coding"][0]
+         .__setitem__("code", ["active"]))
+    case("contained-number", lambda b: first(b, "Observation").__setitem__("contained", 5))
+
     def deep(b: dict[str, Any]) -> None:
         node: dict[str, Any] = {"url": "http://example.org/leaf", "valueString": "x"}
         for _ in range(70):

@@ -120,8 +120,10 @@ def _walk_resource(cls: ModelClass, obj: dict[str, Any], path: str, walk: _Walk,
     outer = walk.local_refs
     walk.local_refs = []
     _walk_element(cls, obj, path, walk)
+    resources = obj.get("contained")
     contained_ids = {
-        c.get("id") for c in obj.get("contained") or () if isinstance(c, dict)
+        c.get("id") for c in (resources if isinstance(resources, list) else ())
+        if isinstance(c, dict)
     }
     for ref_path, ref in walk.local_refs:
         if ref != "#" and ref[1:] not in contained_ids:
@@ -247,11 +249,13 @@ def _walk_any_resource(obj: dict[str, Any], path: str, walk: _Walk, *, contained
 
 
 def _coding_problem(concept: dict[str, Any], system: str, codes: frozenset[str]) -> str | None:
-    codings = [c for c in concept.get("coding") or () if isinstance(c, dict)]
+    listed = concept.get("coding")  # any JSON value: its type is pass 1's to report
+    codings = [c for c in listed if isinstance(c, dict)] if isinstance(listed, list) else []
     ours = [c for c in codings if c.get("system") == system]
     if not ours:
         return f"needs a coding from {system}"
-    bad = [c.get("code") for c in ours if c.get("code") not in codes]
+    bad = [c.get("code") for c in ours
+           if not (isinstance(c.get("code"), str) and c.get("code") in codes)]
     if bad:
         return f"{bad[0]!r} is not one of {_list(codes)}"
     return None
@@ -473,10 +477,11 @@ _PLACEHOLDER: dict[str, Any] = {"resourceType": "Basic", "code": {"text": "place
 
 
 def _with_placeholders(value: Any) -> Any:
-    """A copy of ``value`` with every object of an unknown ``resourceType`` replaced."""
+    """A copy of ``value`` with every object of an unknown ``resourceType`` replaced (a
+    non-string one too: fhir.resources would fail on it with a TypeError)."""
     if isinstance(value, dict):
         kind = value.get("resourceType")
-        if isinstance(kind, str) and _resource_class(kind) is None:
+        if "resourceType" in value and not (isinstance(kind, str) and _resource_class(kind)):
             return dict(_PLACEHOLDER)
         return {k: _with_placeholders(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -63,7 +63,8 @@ function pyShown(value: Json | undefined): string {
   if (typeof value === "string") return pyRepr(value);
   if (typeof value === "boolean") return value ? "True" : "False";
   if (value instanceof JsonNumber) return value.isInteger ? pyNumber(value.text) : `Decimal('${pyNumber(value.text)}')`;
-  return Array.isArray(value) ? "[...]" : "{...}";
+  if (Array.isArray(value)) return `[${value.map((v) => pyShown(v)).join(", ")}]`;
+  return `{${Object.entries(value).map(([k, v]) => `${pyRepr(k)}: ${pyShown(v)}`).join(", ")}}`;
 }
 
 function jsonShown(value: Json): string {
@@ -204,7 +205,7 @@ export class Validator {
     const cls = this.resourceClass(type);
     if (cls === null) {
       walk.unknownTypes = true;
-      const shown = type === undefined ? "missing" : `${pyShown(type)} is not a FHIR R4`;
+      const shown = type === undefined || type === null ? "missing" : `${pyShown(type)} is not a FHIR R4`;
       walk.add(`${path}.resourceType`, `${shown} resource type`);
       return;
     }
@@ -388,8 +389,9 @@ export class Validator {
       }
       const type = value.resourceType;
       // Without a resourceType fhir.resources checks the object as the base Resource; an
-      // unknown one is the walk's to report (Python checks the rest around a placeholder).
-      if (typeof type !== "string") return this.structObject("Resource", value, path, out, { resource: true, split: false });
+      // unknown one (or one that is not a string) is the walk's to report (Python checks the
+      // rest around a placeholder).
+      if (type === undefined) return this.structObject("Resource", value, path, out, { resource: true, split: false });
       const cls = this.resourceClass(type);
       return cls === null ? false : this.structObject(cls, value, path, out, { resource: true, split: false });
     }
@@ -440,7 +442,7 @@ export class Validator {
     const cls = this.resourceClass(obj.resourceType);
     if (cls === null) {
       const type = obj.resourceType;
-      const shown = type === undefined ? "missing" : `${pyShown(type)} is not a FHIR R4`;
+      const shown = type === undefined || type === null ? "missing" : `${pyShown(type)} is not a FHIR R4`;
       return [["resourceType", `${shown} resource type`]];
     }
     const walk = new Walk(selfContained);
