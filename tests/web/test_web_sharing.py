@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,7 @@ def test_grant_in_the_page_is_on_chain_then_revoked(web: Web, device: str) -> No
     expect(page.get_by_label("Provider", exact=True)).to_have_value(tanaka)
     page.get_by_label("Observation:vital-signs").check()
     page.get_by_label("Observation:laboratory").check()
-    until = page.get_by_label("Until (the end of this day)")
+    until = page.get_by_label("Until (the end of this day)", exact=True)
     expect(until).to_have_value(re.compile(r"^\d{4}-\d{2}-\d{2}$"))
     session.screenshot("sharing-form")
     page.get_by_role("button", name="Share 2 parts").click()
@@ -124,6 +125,23 @@ def test_grant_in_the_page_is_on_chain_then_revoked(web: Web, device: str) -> No
     _fits(page, device)
     _accessible(page)
     session.screenshot("sharing-granted")
+
+    # Extend one part, paying the fee from the wallet this time ("send it myself").
+    page.get_by_label("Pay the network fee myself").check()
+    sent_before = len(wallet.calls_of("eth_sendTransaction"))
+    lab = card.get_by_role("listitem").filter(has_text="Observation:laboratory")
+    lab.get_by_role("button", name="Extend").click()
+    later = lab.get_by_label("Share until (the end of this day)")
+    ends = date.fromisoformat(until.input_value())
+    assert date.fromisoformat(later.input_value()) > ends
+    later.fill((ends + timedelta(days=60)).isoformat())
+    lab.get_by_role("button", name="Extend sharing").click()
+    _notice(page, r"Lab results \(Observation:laboratory\) stays shared")
+    sent = wallet.calls_of("eth_sendTransaction")
+    assert len(sent) == sent_before + 1 and f"with {tanaka}" in (sent[-1].prompt or "")
+    expect(lab).to_contain_text(f"Until {(ends + timedelta(days=60)):%b} "
+                                f"{(ends + timedelta(days=60)).day}, ")
+    page.get_by_label("Pay the network fee myself").uncheck()
 
     # Stop sharing one scope: the other stays.
     card.get_by_role("button", name="Stop sharing Observation:vital-signs").click()
@@ -156,7 +174,7 @@ def test_a_declined_signature_or_a_past_date_loses_nothing_chosen(web: Web) -> N
     _go(page, "Sharing")
     page.get_by_label("Provider", exact=True).select_option(tanaka)
     page.get_by_label("Observation:vital-signs").check()
-    until = page.get_by_label("Until (the end of this day)")
+    until = page.get_by_label("Until (the end of this day)", exact=True)
 
     # A date already past: the field is named, nothing is asked of the wallet.
     chosen = until.input_value()

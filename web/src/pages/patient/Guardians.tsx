@@ -40,6 +40,7 @@ export function Guardians(props: GuardiansProps) {
       guardians.reload();
     } catch (error) {
       setRemoveError(asKizunaError(error));
+      guardians.reload(); // it may have changed elsewhere (another tab, the CLI)
     } finally {
       setRemoving(null);
     }

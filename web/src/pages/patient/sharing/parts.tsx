@@ -2,7 +2,7 @@
 // outcome shown (errors with what to do; what the user typed is never cleared on failure),
 // provider badges, the scope checkboxes grouped for people, the expiry date, the gas option.
 
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { KizunaError } from "../../../core/errors.ts";
 import type { RegistryProvider } from "../../../patient/patient.ts";
 import { ErrorBanner, Notice } from "../../../ui/Messages.tsx";
@@ -59,12 +59,20 @@ export function useAction(): Action {
   };
 }
 
-/** The outcome of the last action, where the user is looking (role=alert / status). */
+/** The outcome of the last action (role=alert / status), brought into view when it appears:
+ * the button that ran it may be far down the page. */
 export function Outcome(props: { action: Action }) {
   const { action } = props;
-  if (action.error) return <ErrorBanner error={action.error} onDismiss={action.clear} />;
-  if (action.done) return <Notice text={action.done} onDismiss={action.clear} />;
-  return null;
+  const box = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (action.error || action.done) box.current?.scrollIntoView?.({ block: "nearest" });
+  }, [action.error, action.done]);
+  return (
+    <div ref={box} class="outcome">
+      {action.error ? <ErrorBanner error={action.error} onDismiss={action.clear} />
+        : action.done ? <Notice text={action.done} onDismiss={action.clear} /> : null}
+    </div>
+  );
 }
 
 export function shortAddress(address: string): string {
