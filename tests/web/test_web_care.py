@@ -33,6 +33,8 @@ LEDGER_ABI: list[dict[str, Any]] = [
     {"type": "function", "name": "appointGuardian", "stateMutability": "nonpayable",
      "inputs": [{"name": "guardian", "type": "address"}, {"name": "until", "type": "uint64"}],
      "outputs": []},
+    {"type": "function", "name": "removeGuardian", "stateMutability": "nonpayable",
+     "inputs": [{"name": "guardian", "type": "address"}], "outputs": []},
 ]
 CONNECT_TIMEOUT = 90_000
 CHAIN_TIMEOUT = 90_000
@@ -295,4 +297,41 @@ def test_an_unreadable_chain_is_said_and_what_was_typed_stays(web: Web) -> None:
     policy_form = page.get_by_role("form", name="Emergency policy")
     policy_form.get_by_role("button", name="Try again").click()
     expect(page.get_by_test_id("policy-now")).to_contain_text("Now:", timeout=60_000)
+    session.check()
+
+
+def test_a_guardian_removed_elsewhere_is_refused_by_the_api_and_the_list_catches_up(
+        web: Web) -> None:
+    """The list shows a guardian that the CLI (here: aiko's key from Python) removes meanwhile:
+    the service's simulation refuses the removal before the wallet is asked, the page says
+    why, and the list is read again."""
+    aiko = _wallet_of(web, "aiko")
+    w3, ledger = _ledger(web.stack)
+    key = Account.from_key(_demo_key(web.stack, "aiko"))
+    guardian = Account.create().address
+
+    def send(call: Any) -> None:
+        tx = call.build_transaction({"from": key.address, "chainId": web.stack.chain_id,
+                                     "nonce": w3.eth.get_transaction_count(key.address)})
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_raw_transaction(key.sign_transaction(tx).raw_transaction))
+
+    until = int(w3.eth.get_block("latest")["timestamp"]) + 7 * 86_400
+    send(ledger.functions.appointGuardian(guardian, until))
+    session = _connect(web, aiko)
+    page = session.page
+    _go(page, "Guardians & emergency")
+    listed = page.get_by_test_id("guardian-list")
+    expect(listed).to_contain_text(guardian, timeout=60_000)
+
+    send(ledger.functions.removeGuardian(guardian))
+    # The browser logs the refusal's status (403) itself: that one is expected.
+    session.watched.allow_error(r"status of 403 .*/wallet/prepare/remove-guardian")
+    listed.get_by_role("button", name=f"Remove guardian {guardian}").click()
+    refusal = page.get_by_role("alert").filter(
+        has_text="This account is not a guardian of this record any more")
+    expect(refusal).to_be_visible(timeout=60_000)
+    assert not aiko.calls_of("eth_sendTransaction")  # refused before the wallet was asked
+    expect(page.get_by_test_id("guardian-list").filter(has_text=guardian)).to_have_count(0)
+    session.screenshot("removed-elsewhere")
     session.check()

@@ -5,9 +5,10 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { InputError } from "../src/core/errors.ts";
+import { ApiError } from "../src/api/client.ts";
+import { InputError, KizunaError } from "../src/core/errors.ts";
 import {
-  byEpoch, checkedGuardian, checkedPolicy, checkedUntil, formatDuration, MAX_EMERGENCY_SECONDS,
+  byEpoch, checkedGuardian, checkedPolicy, checkedUntil, explained, formatDuration, MAX_EMERGENCY_SECONDS,
 } from "../src/patient/guardianship.ts";
 
 const PATIENT = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
@@ -70,4 +71,19 @@ test("durations read as people say them", () => {
   assert.equal(formatDuration(12 * 3600), "12 hours");
   assert.equal(formatDuration(86_400 + 3600), "1 day 1 hour");
   assert.equal(formatDuration(30 * 86_400), "30 days");
+});
+
+test("the ledger's refusals are told for people, with their field when they have one", () => {
+  const gone = explained(new ApiError(403, "AccessDenied", `ConsentLedgerNotGuardian(patient=${PATIENT}, guardian=${OTHER})`));
+  assert.ok(gone instanceof KizunaError && !(gone instanceof ApiError));
+  assert.match(gone.shortMessage, /not a guardian of this record any more/);
+  const past = explained(new ApiError(422, "InputError", "ConsentLedgerInvalidExpiry(expiresAt=1, currentTime=2)"));
+  assert.ok(past instanceof InputError);
+  assert.equal(past.field, "until");
+  const other = new ApiError(503, "ChainUnavailable", "the node is not answering");
+  assert.equal(explained(other), other);
+  const unknown = new ApiError(403, "AccessDenied", "ConsentLedgerSomethingNew(x=1)");
+  assert.equal(explained(unknown), unknown);
+  const plain = new Error("no");
+  assert.equal(explained(plain), plain);
 });

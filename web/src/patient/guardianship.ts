@@ -13,7 +13,7 @@
 // emergency access open on chain.
 
 import { BaseError, parseAbi, type Hex } from "viem";
-import { ok, type Schemas } from "../api/client.ts";
+import { ApiError, ok, type Schemas } from "../api/client.ts";
 import { bytesToHex0x, type Bytes } from "../core/bytes.ts";
 import { InputError, KizunaError } from "../core/errors.ts";
 import { ChainUnreachable, checkedAddress, type RegistryProvider } from "./chain.ts";
@@ -101,6 +101,36 @@ export function byEpoch<T extends { epoch: number }>(scoped: T[]): Array<[number
   return [...groups.entries()].sort((a, b) => a[0] - b[0]);
 }
 
+/** The ledger's refusals of these actions (the service's simulation names the revert), told
+ * for people; other errors pass unchanged. */
+const REVERTS: Record<string, string> = {
+  ConsentLedgerNotGuardian: "This account is not a guardian of this record any more: it was removed or its appointment ended, perhaps from another device. The list is read again.",
+  ConsentLedgerInvalidGuardian: "This account cannot be a guardian of this record (it is the record's own account, or the zero address).",
+  ConsentLedgerInvalidExpiry: "The end date is already past on the chain's clock: choose a later one.",
+  ConsentLedgerInvalidEmergencyDuration: "An allowed emergency access needs a maximum duration.",
+  ConsentLedgerUnauthorized: "Only the patient or one of their live guardians may do this: the guardianship may have ended.",
+};
+const REVERT_FIELDS: Record<string, string> = {
+  ConsentLedgerInvalidGuardian: "guardian", ConsentLedgerInvalidExpiry: "until", ConsentLedgerInvalidEmergencyDuration: "max_duration",
+};
+
+export function explained(error: unknown): unknown {
+  if (!(error instanceof ApiError || error instanceof InputError)) return error;
+  const name = /\b(ConsentLedger\w+)\(/.exec(error.message)?.[1];
+  const text = name ? REVERTS[name] : undefined;
+  if (!name || !text) return error;
+  const field = REVERT_FIELDS[name];
+  return field ? new InputError(field, text) : new KizunaError(text, { cause: error, details: error.message });
+}
+
+async function explaining<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw explained(error);
+  }
+}
+
 export class Guardianship {
   readonly #client: PatientClient;
 
@@ -125,9 +155,9 @@ export class Guardianship {
     this.#ctx.ownOnly("Appointing a guardian");
     const address = checkedGuardian(guardian, this.#ctx.patient);
     checkedUntil(until, await this.#ctx.chain.now());
-    const prepared = ok(await this.#ctx.api.POST("/wallet/prepare/appoint-guardian", {
+    const prepared = await explaining(async () => ok(await this.#ctx.api.POST("/wallet/prepare/appoint-guardian", {
       body: { guardian: address, until },
-    }));
+    })));
     const txHash = await this.#ctx.send(prepared, {
       title: `Appoint ${address} as your guardian`,
       why: `Until ${when(until)} this account may act for you: see your records' list and reads, share and revoke on your behalf, and set your emergency policy. Every action it takes is logged on the chain. You can remove it at any time.`,
@@ -142,7 +172,7 @@ export class Guardianship {
   async remove(guardian: string): Promise<Confirmed> {
     this.#ctx.ownOnly("Removing a guardian");
     const address = checkedAddress("guardian", guardian);
-    const prepared = ok(await this.#ctx.api.POST("/wallet/prepare/remove-guardian", { body: { guardian: address } }));
+    const prepared = await explaining(async () => ok(await this.#ctx.api.POST("/wallet/prepare/remove-guardian", { body: { guardian: address } })));
     const txHash = await this.#ctx.send(prepared, {
       title: `Remove ${address} as your guardian`,
       why: "This account will no longer be able to act for you. What it did before stays in the log.",
@@ -178,7 +208,7 @@ export class Guardianship {
     const policy = checkedPolicy(allowed, maxDuration);
     const body = { allowed: policy.allowed, max_duration: policy.maxDuration };
     const query = this.#ctx.acting();
-    const prepared = ok(await this.#ctx.api.POST("/wallet/prepare/emergency-policy", { params: { query }, body }));
+    const prepared = await explaining(async () => ok(await this.#ctx.api.POST("/wallet/prepare/emergency-policy", { params: { query }, body })));
     const whose = this.#ctx.ward ? `${this.#ctx.ward}'s` : "your";
     const txHash = await this.#ctx.send(prepared, policy.allowed
       ? {
