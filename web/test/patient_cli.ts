@@ -14,8 +14,10 @@
 //   grant {provider, labels, expires_in}               -> {tx_hash, block_number, kfrags_stored}
 //   revoke {provider, label} | revokeAll {provider}    -> {tx_hash, block_number, rekeyed}
 //   scope {label}                                      -> {scope_id, epoch}
+//   readMany {record_ids, parallel?}                   -> {contents, each} (the listed records, in that order)
+//   requests                                           -> {api: ["GET /path"...], rpc: ["eth_getLogs"...]} since the last one
 import { openAsBlob } from "node:fs";
-import type { Hex } from "viem";
+import { createPublicClient, http, type Hex } from "viem";
 import { createApi, type ApiOptions, ApiError } from "../src/api/client.ts";
 import { bytesToHex, bytesToHex0x, hexToBytes } from "../src/core/bytes.ts";
 import { InputError, KizunaError } from "../src/core/errors.ts";
@@ -72,6 +74,20 @@ async function run(client: PatientClient, op: Op): Promise<object> {
     }
     case "readOwn":
       return { content: bytesToHex(await client.readOwn(op.record_id as string)) };
+    case "readMany": {
+      const byId = new Map((await client.records()).map((r) => [r.id, r]));
+      const wanted = (op.record_ids as string[]).map((id) => byId.get(id.toLowerCase() as `0x${string}`)!);
+      let each = 0;
+      const contents = await client.readMany(wanted, () => { each += 1; }, op.parallel as number | undefined);
+      return { contents: contents.map((c) => bytesToHex(c)), each };
+    }
+    case "requests": {
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the RPC log is written asynchronously
+      const answer = { api: [...seen.api], rpc: [...seen.rpc] };
+      seen.api.length = 0;
+      seen.rpc.length = 0;
+      return answer;
+    }
     case "openOwn": {
       // Streamed: only the size and a SHA-256 of the plaintext come back (large files).
       const { createHash } = await import("node:crypto");
@@ -118,6 +134,21 @@ async function run(client: PatientClient, op: Op): Promise<object> {
   }
 }
 
+/** What the client sent (the `requests` op): API requests and JSON-RPC methods. */
+const seen = { api: [] as string[], rpc: [] as string[] };
+
+const countingFetch: typeof fetch = (input, init) => {
+  const request = input instanceof globalThis.Request ? input : null;
+  const url = new URL(request ? request.url : String(input));
+  seen.api.push(`${request?.method ?? init?.method ?? "GET"} ${url.pathname}`);
+  return globalThis.fetch(input, init);
+};
+
+async function rpcMethods(request: globalThis.Request): Promise<void> {
+  const body = (await request.clone().json()) as { method: string } | { method: string }[];
+  for (const call of Array.isArray(body) ? body : [body]) seen.rpc.push(call.method);
+}
+
 function failure(error: unknown): object {
   if (!(error instanceof KizunaError)) throw error;
   return {
@@ -133,7 +164,7 @@ async function main(): Promise<void> {
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const request = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Request;
   let token: string | null = null;
-  const apiOptions: ApiOptions = { baseUrl: request.base_url, token: () => token };
+  const apiOptions: ApiOptions = { baseUrl: request.base_url, token: () => token, fetch: countingFetch };
   const api = createApi(apiOptions);
   const deployment = await loadDeployment(api);
   const signer = new KeySigner(request.private_key, request.rpc_url, deployment.chainId);
@@ -142,7 +173,7 @@ async function main(): Promise<void> {
   const client = new PatientClient({
     api, apiOptions, signer, keys, deployment, gasless: request.gasless ?? true,
     streamUploads: request.stream_uploads ?? true,
-    chain: ChainReader.forDeployment(deployment, request.rpc_url),
+    chain: new ChainReader(createPublicClient({ transport: http(request.rpc_url, { onFetchRequest: (r) => void rpcMethods(r) }) }), deployment),
   });
   const results: object[] = [];
   for (const op of request.ops) {

@@ -28,29 +28,23 @@ export function isFhirJson(contentType: string): boolean {
   return FHIR_JSON.has(contentType.split(";")[0]!.trim().toLowerCase());
 }
 
-/** Download and decrypt every record (FHIR JSON ones; files stay closed), `PARALLEL` at once. */
+/** Download and decrypt every record (FHIR JSON ones; files stay closed): one listing, then
+ * the bulk read (PatientClient.readMany: one chain query for every commitment, `PARALLEL`
+ * downloads in flight) — not one listing and one chain query per record. */
 export async function loadLibrary(client: PatientClient, onProgress?: (p: LibraryProgress) => void): Promise<DecryptedRecord[]> {
   const listed: LabelledRecord[] = await client.records();
-  const out: DecryptedRecord[] = new Array(listed.length);
-  let next = 0;
-  let done = 0;
+  const out: DecryptedRecord[] = listed.map((info) => ({
+    recordId: info.id, label: info.label, contentType: info.contentType, createdAt: info.createdAt, resource: null,
+  }));
+  const fhir = listed.flatMap((info, index) => (isFhirJson(info.contentType) ? [{ info, index }] : []));
+  let done = listed.length - fhir.length;
   onProgress?.({ done, total: listed.length });
-  const worker = async () => {
-    while (next < listed.length) {
-      const index = next++;
-      const info = listed[index]!;
-      const base = { recordId: info.id, label: info.label, contentType: info.contentType, createdAt: info.createdAt };
-      if (isFhirJson(info.contentType)) {
-        const bytes = await client.readOwn(info.id);
-        out[index] = { ...base, resource: parsed(bytes) };
-      } else {
-        out[index] = { ...base, resource: null };
-      }
-      done += 1;
-      onProgress?.({ done, total: listed.length });
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, listed.length) }, worker));
+  await client.readMany(fhir.map((f) => f.info), (i, _record, bytes) => {
+    const at = fhir[i]!.index;
+    out[at] = { ...out[at]!, resource: parsed(bytes) };
+    done += 1;
+    onProgress?.({ done, total: listed.length });
+  }, PARALLEL);
   return out;
 }
 

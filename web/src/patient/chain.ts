@@ -150,19 +150,44 @@ export class ChainReader {
     return entries.sort((a, b) => b.registeredAt - a.registeredAt);
   }
 
-  /** The commitment `patient` registered for `recordId` (the newest registration). */
-  async registeredCommitment(patient: string, recordId: Bytes): Promise<Bytes> {
-    const logs = await reading("the record's registration", () =>
+  /** The commitment `patient` registered for `recordId` (the newest registration).
+   * `block` is a hint (the service names it, GET /patient/records/{id}): the event is looked
+   * for in that one block first — a cost that does not grow with the chain — then, when it
+   * is not there, in the whole chain. A wrong hint costs a scan, never a wrong answer: the
+   * event is the node's, and a record id is registered once. */
+  async registeredCommitment(patient: string, recordId: Bytes, block?: number | null): Promise<Bytes> {
+    const query = (range: { fromBlock: bigint; toBlock?: bigint }) => reading("the record's registration", () =>
       this.client.getLogs({
         address: contract(this.deployment, "ConsentLedger"),
         event: RECORD_REGISTERED,
         args: { patient: checkedAddress("patient", patient), recordId: bytesToHex0x(recordId) },
-        fromBlock: 0n,
+        ...range,
       }));
+    let logs = block === undefined || block === null ? [] : await query({ fromBlock: BigInt(block), toBlock: BigInt(block) });
+    if (logs.length === 0) logs = await query({ fromBlock: 0n });
     const last = logs.at(-1);
     if (!last?.args.commitment) {
       throw new InputError("record_id", `no record ${bytesToHex0x(recordId)} is registered on chain by ${patient}`);
     }
     return hexToBytes(last.args.commitment, "commitment");
+  }
+
+  /** Every commitment `patient` registered, by record id (lower-case 0x hex): ONE eth_getLogs
+   * of their RecordRegistered events — what a bulk read checks each download against. */
+  async registeredCommitments(patient: string): Promise<Map<string, Bytes>> {
+    const logs = await reading("the records' registrations", () =>
+      this.client.getLogs({
+        address: contract(this.deployment, "ConsentLedger"),
+        event: RECORD_REGISTERED,
+        args: { patient: checkedAddress("patient", patient) },
+        fromBlock: 0n,
+      }));
+    const found = new Map<string, Bytes>();
+    for (const log of logs) {
+      if (log.args.recordId && log.args.commitment) {
+        found.set(log.args.recordId.toLowerCase(), hexToBytes(log.args.commitment, "commitment"));
+      }
+    }
+    return found;
   }
 }

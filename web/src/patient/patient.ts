@@ -115,6 +115,13 @@ export class PatientClient {
     return this.#records.readOwn(recordId);
   }
 
+  /** Many records (from records()) decrypted: one chain query for all their commitments,
+   * concurrent downloads, each checked as readOwn; `onEach` as each one is ready; the
+   * answer in the order given. The timeline's bulk path. */
+  readMany(records: readonly RecordInfo[], onEach?: (index: number, record: RecordInfo, content: Bytes) => void, parallel?: number): Promise<Bytes[]> {
+    return this.#records.readMany(records, onEach, parallel);
+  }
+
   /** One record decrypted as a stream (large files), the same checks as readOwn. */
   openOwn(recordId: Bytes | string): Promise<{ record: RecordInfo; chunks: AsyncGenerator<Bytes> }> {
     return this.#records.openOwn(recordId);

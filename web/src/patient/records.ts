@@ -8,7 +8,7 @@ import { sha256 } from "@noble/hashes/sha2";
 import { ApiError, rawFetch, ok, type Schemas } from "../api/client.ts";
 import { bytesToHex0x, concatBytes, hexToBytes, type Bytes } from "../core/bytes.ts";
 import { commitmentOf, decryptStream, encryptBytes, repeatableEncryption } from "../core/envelope.ts";
-import { InputError } from "../core/errors.ts";
+import { InputError, IntegrityError } from "../core/errors.ts";
 import type { Authorization, PatientContext } from "./context.ts";
 import { labelForPeople, type Scopes } from "./scopes.ts";
 
@@ -203,28 +203,87 @@ export class Records {
     return found.map(recordInfo).sort((a, b) => b.createdAt - a.createdAt);
   }
 
+  /** One of the patient's records (metadata) by id — one request, whatever the number of
+   * records — and the block its registration is in, as the service's index says (a hint for
+   * the chain lookup, checked there). InputError("record_id") when it is not theirs. */
+  async get(recordId: Uint8Array | string): Promise<{ record: RecordInfo; blockNumber: number | null }> {
+    const id = bytesToHex0x(recordIdOf(recordId));
+    let found: Schemas["RecordOut"];
+    try {
+      found = ok(await this.#ctx.api.GET("/patient/records/{record_id}", {
+        params: { path: { record_id: id }, query: this.#ctx.acting() },
+      }));
+    } catch (error) {
+      if (error instanceof ApiError && (error.status === 404 || error.status === 403)) {
+        throw new InputError("record_id", `${id} is not one of your records`);
+      }
+      throw error;
+    }
+    return { record: recordInfo(found), blockNumber: found.block_number ?? null };
+  }
+
+  /** A record's envelope downloaded and decrypted as a stream, checked against `expected`. */
+  async #open(record: RecordInfo, expectedCommitment: Uint8Array): Promise<AsyncGenerator<Bytes>> {
+    const response = await rawFetch(this.#ctx.apiOptions, `/patient/records/${record.id}/content`);
+    if (!response.body) throw new InputError("record_id", `the service sent no content for ${record.id}`);
+    const secret = await this.#ctx.keys.scopeDelegatingKey(record.scopeId, record.epoch);
+    return decryptStream(response.body, secret, { expectedCommitment });
+  }
+
   /** One of the patient's records decrypted as a stream, for records of any size (a PDF or
    * a scan shown in the page): plaintext segments as they are verified, the last one held back
    * until the envelope matches the commitment the chain holds (IntegrityError otherwise, when
-   * the service served anything else). */
+   * the service served anything else). Costs the same whatever the number of records: the
+   * record by id, its commitment from the one block the service names (checked by the node),
+   * the content. */
   async openOwn(recordId: Uint8Array | string): Promise<{ record: RecordInfo; chunks: AsyncGenerator<Bytes> }> {
     this.#ctx.ownOnly("Opening records");
-    const rid = recordIdOf(recordId);
-    const id = bytesToHex0x(rid);
-    const record = (await this.list()).find((r) => r.id === id);
-    if (!record) throw new InputError("record_id", `${id} is not one of your records`);
-    const expectedCommitment = await this.#ctx.chain.registeredCommitment(this.#ctx.patient, rid);
-    const response = await rawFetch(this.#ctx.apiOptions, `/patient/records/${id}/content`);
-    if (!response.body) throw new InputError("record_id", `the service sent no content for ${id}`);
-    const secret = await this.#ctx.keys.scopeDelegatingKey(record.scopeId, record.epoch);
-    return { record, chunks: await decryptStream(response.body, secret, { expectedCommitment }) };
+    const { record, blockNumber } = await this.get(recordId);
+    const expectedCommitment = await this.#ctx.chain.registeredCommitment(this.#ctx.patient, record.recordId, blockNumber);
+    return { record, chunks: await this.#open(record, expectedCommitment) };
   }
 
   /** One of the patient's records decrypted into memory (openOwn, collected). */
   async readOwn(recordId: Uint8Array | string): Promise<Bytes> {
     const { chunks } = await this.openOwn(recordId);
-    const parts: Uint8Array[] = [];
-    for await (const part of chunks) parts.push(part);
-    return concatBytes(...parts);
+    return collect(chunks);
   }
+
+  /** Many of the patient's records (as listed) decrypted into memory — the bulk path of a
+   * timeline: no listing here (the caller has one), ONE chain query for every commitment,
+   * `parallel` downloads in flight. Each envelope is checked against the chain's commitment
+   * as in readOwn (IntegrityError otherwise, or when the chain has no registration of it).
+   * `onEach(index, record, content)` is called as each one is ready (any order); the
+   * answer is in the order of `records`. */
+  async readMany(records: readonly RecordInfo[], onEach?: (index: number, record: RecordInfo, content: Bytes) => void, parallel = DEFAULT_PARALLEL): Promise<Bytes[]> {
+    this.#ctx.ownOnly("Opening records");
+    if (records.length === 0) return [];
+    const registered = await this.#ctx.chain.registeredCommitments(this.#ctx.patient);
+    const out: Bytes[] = new Array(records.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < records.length) {
+        const index = next++;
+        const record = records[index]!;
+        const expected = registered.get(record.id);
+        if (!expected) {
+          throw new IntegrityError(`record ${record.id} has no registration of ${this.#ctx.patient} on chain: not read`);
+        }
+        out[index] = await collect(await this.#open(record, expected));
+        onEach?.(index, record, out[index]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, records.length)) }, worker));
+    return out;
+  }
+}
+
+/** Downloads in flight in a bulk read: enough to hide the round trip, few enough for a
+ * browser's six connections per host. */
+export const DEFAULT_PARALLEL = 6;
+
+async function collect(chunks: AsyncGenerator<Bytes>): Promise<Bytes> {
+  const parts: Uint8Array[] = [];
+  for await (const part of chunks) parts.push(part);
+  return concatBytes(...parts);
 }
