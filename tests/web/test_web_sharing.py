@@ -237,7 +237,7 @@ def test_requests_answered_and_messages_opened_in_the_page(web: Web, device: str
     # Nobody can write to a new patient before the inbox key is published.
     refused = stack.kizuna("provider", "request", wallet.address, "--note", "hello",
                            "--key", TANAKA)
-    assert refused.code != 0
+    assert refused.code != 0 and "inbox key" in refused.err, refused.err
     page.get_by_role("button", name="Let providers write to me").click()
     _notice(page, "Providers can now send you")
     assert "Let providers write to you" in (wallet.calls_of("eth_signTypedData_v4")[-1].prompt
