@@ -74,7 +74,7 @@ WIDE = ("Provenance",)
 """Resource types that refer to most of a Synthea life: left out of the small Bundle."""
 
 
-def small_bundle(synthea: dict[str, Any], size: int = 12) -> dict[str, Any]:
+def small_bundle(synthea: dict[str, Any], size: int = 12, per_type: int = 2) -> dict[str, Any]:
     """The first entries of the Synthea Bundle, the first two of each resource type (and of
     Observations with a valueQuantity), and every entry they refer to (closed)."""
     by_url = {e["fullUrl"]: e for e in synthea["entry"]}
@@ -87,7 +87,7 @@ def small_bundle(synthea: dict[str, Any], size: int = 12) -> dict[str, Any]:
             continue
         kind = resource["resourceType"] + ("+q" if "valueQuantity" in resource else "")
         seen[kind] = seen.get(kind, 0) + 1
-        if seen[kind] <= 2:
+        if seen[kind] <= per_type:
             chosen[entry["fullUrl"]] = entry
     todo = list(chosen.values())
     while todo:
@@ -400,3 +400,68 @@ def test_documents_and_dicom_studies(tmp_path: Path) -> None:
             assert theirs == ours, base64.b64decode(ours["content"])
         else:
             assert (theirs["ok"], theirs["field"]) == (False, ours["field"]), theirs
+
+
+def _mutations(base: dict[str, Any], count: int, seed: int) -> list[tuple[str, dict[str, Any]]]:
+    """``count`` copies of ``base``, each with one element removed, added or replaced by a
+    value of another JSON type (seeded: the same cases every run)."""
+    import random
+
+    rng = random.Random(seed)
+
+    def paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        found = [path]
+        if isinstance(value, dict):
+            for key, item in value.items():
+                found += paths(item, (*path, key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                found += paths(item, (*path, i))
+        return found
+
+    candidates = [p for p in paths(base) if len(p) > 3]
+    values: list[Any] = [5, 5.5, "x", "", " x", True, None, [], {}, [1], {"a": 1}, [None],
+                         "2020-13-01", "urn:uuid:nope", -1, 2**33, [[1]], [{"x": 1}], "#x",
+                         "Patient/1"]
+    cases = []
+    for _ in range(count):
+        data = copy.deepcopy(base)
+        path = rng.choice(candidates)
+        parent: Any = data
+        for key in path[:-1]:
+            parent = parent[key]
+        roll = rng.random()
+        if roll < 0.15 and isinstance(parent, dict):
+            del parent[path[-1]]
+            what = f"remove {path}"
+        elif roll < 0.25 and isinstance(parent, dict):
+            parent["notAnElement"] = 1
+            what = f"add notAnElement beside {path}"
+        else:
+            value = rng.choice(values)
+            parent[path[-1]] = value
+            what = f"set {path} = {value!r}"
+        cases.append((what, data))
+    return cases
+
+
+def test_random_mutations(synthea: dict[str, Any], tmp_path: Path) -> None:
+    """Both importers over 200 seeded one-element mutations of a small valid Synthea Bundle:
+    same accept/refuse, same paths, same reasons (but pydantic's wording), same records."""
+    base = small_bundle(synthea, size=30, per_type=0)
+    assert 30 <= len(base["entry"]) < 200
+    jobs: list[Job] = []
+    for i, (what, data) in enumerate(_mutations(base, 200, seed=13)):
+        path = tmp_path / f"mutation-{i}.json"
+        path.write_text(json.dumps(data), "utf-8")
+        jobs.append((what, "bundle", path))
+    results = run_both(jobs)
+    refused = sum(1 for python, _ in results if not python["ok"])
+    assert 100 < refused < 200, refused  # most mutations break it, some do not
+    failures = []
+    for python, page in results:
+        try:
+            assert_same(python, page)
+        except AssertionError as exc:
+            failures.append(str(exc)[:600])
+    assert not failures, "\n\n".join(failures)
