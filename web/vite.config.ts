@@ -2,9 +2,10 @@
 // API serves (kizuna/web/static.py) and the Python package ships, so `pip install` needs no Node.
 import preact from "@preact/preset-vite";
 import { defineConfig } from "vite";
+import { thirdPartyLicences } from "./build/licences.ts";
 
 export default defineConfig({
-  plugins: [preact()],
+  plugins: [preact(), thirdPartyLicences()],
   // Hashed asset names under /assets/: the API serves them immutable.
   base: "/",
   build: {

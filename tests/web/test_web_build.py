@@ -149,3 +149,15 @@ def test_a_rebuild_is_served_without_a_restart(fake_build: Path) -> None:
     assert "index-def456" in client.get("/").text
     assert client.get("/assets/index-def456.js").status_code == 200
     assert client.get("/assets/index-abc123.js").status_code == 404
+
+
+def test_every_shipped_package_is_in_the_licence_file() -> None:
+    shipped = (static.DIST / "assets" / "third-party-licences.txt").read_text(encoding="utf-8")
+    listed = (ROOT / "THIRD_PARTY_LICENSES.md").read_text(encoding="utf-8")
+    rows = [line.split() for line in shipped.splitlines()[3:] if line.strip()]
+    assert len(rows) >= 5, shipped  # preact, uplot, viem, umbral-pre, ... are in the bundles
+    for name, version, licence in rows:
+        mentioned = [line for line in listed.splitlines() if f"`{name}`" in line]
+        assert mentioned, f"{name} ({licence}) is shipped but not in THIRD_PARTY_LICENSES.md"
+        assert any(licence in line for line in mentioned), \
+            f"{name} is shipped under {licence}; THIRD_PARTY_LICENSES.md says otherwise"
