@@ -3,6 +3,7 @@
 // whether its receipt is anchored on chain yet — with a chart of reads per provider over time,
 // and, apart, the read requests the access check refused.
 
+import { useState } from "preact/hooks";
 import type { PatientClient, ReadEntry, AttemptedReads, LabelledRecord, RegistryProvider } from "../../patient/patient.ts";
 import { labelForPeople } from "../../patient/scopes.ts";
 import {
@@ -49,10 +50,14 @@ function recordText(read: { record_id: string; scope_id?: string }, data: ReadsD
   return label ? labelForPeople(label) : `record ${shortAddress(read.record_id)}`;
 }
 
+/** Reads listed at first (and added by "Show more"): a long history stays quick to render. */
+const PAGE = 100;
+
 export function Reads(props: { client: PatientClient }) {
   const { client } = props;
   const loaded = useLoad(() => loadReads(client), client);
   const data = loaded.data;
+  const [shown, setShown] = useState(PAGE);
   return (
     <section aria-labelledby="reads-title" data-testid="reads-page">
       <div class="care-head">
@@ -81,7 +86,7 @@ export function Reads(props: { client: PatientClient }) {
                   <tr><th scope="col">When</th><th scope="col">Provider</th><th scope="col">Record</th><th scope="col">Block</th><th scope="col">Receipt</th></tr>
                 </thead>
                 <tbody>
-                  {data.reads.map((r) => (
+                  {data.reads.slice(0, shown).map((r) => (
                     <tr key={r.request_id}>
                       <td data-label="When">{formatTime(r.served_at)}</td>
                       <td data-label="Provider"><ProviderName address={r.provider} registry={data.registry} /></td>
@@ -97,6 +102,13 @@ export function Reads(props: { client: PatientClient }) {
                 </tbody>
               </table>
             ) : <p class="care-empty">No reads yet.</p>}
+            {data.reads.length > shown ? (
+              <p class="care-actions">
+                <button type="button" class="button" onClick={() => setShown(shown + PAGE)}>
+                  Show {Math.min(PAGE, data.reads.length - shown)} more of {data.reads.length - shown} older reads
+                </button>
+              </p>
+            ) : null}
           </Section>
           <Refused data={data} client={client} />
         </>
