@@ -107,20 +107,17 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
         }
         const run: Upload[] = [];
         while (i < pending.length && (pending[i] as Upload).kind === "record") run.push(pending[i++] as Upload);
-        for (let s = 0; s < run.length; s += 25) {
-          const slice = run.slice(s, s + 25);
-          const base = finished;
-          await client.addRecords(slice.map((u) => {
-            const r = (u as Extract<Upload, { kind: "record" }>).record;
-            return { content: r.content, label: r.scopeLabel, contentType: r.contentType };
-          }), (n) => {
-            // Marked as each is added: a failure later in the slice must not add these twice.
-            slice.slice(0, n).forEach((u) => done.current.add(u));
-            setProgress({ done: base + n, total });
-          });
-          slice.forEach((u) => done.current.add(u));
-          finished += slice.length;
-        }
+        const base = finished;
+        await client.addRecords(run.map((u) => {
+          const r = (u as Extract<Upload, { kind: "record" }>).record;
+          return { content: r.content, label: r.scopeLabel, contentType: r.contentType };
+        }), (n) => {
+          // Marked as each is added: after a failure, adding again sends only the rest.
+          run.slice(0, n).forEach((u) => done.current.add(u));
+          setProgress({ done: base + n, total });
+        });
+        run.forEach((u) => done.current.add(u));
+        finished += run.length;
       }
       setAddedCount(total);
       setFound([]);
