@@ -70,7 +70,7 @@ def call(page: Page, method: str, *args: Any) -> Any:
 @pytest.fixture(scope="module")
 def bench_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     build = BENCH.build_bench(tmp_path_factory.mktemp("web-bench") / "build")
-    with BENCH.serve(BENCH.static_app(build)) as url:
+    with BENCH.serve(BENCH.static_app(build), own_process=False) as url:
         yield url
 
 

@@ -11,11 +11,12 @@ import { render, type ComponentType } from "preact";
 import { hashTypedData, recoverTypedDataAddress, type TypedDataDefinition } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { loadLibrary } from "../src/app/library.ts";
+import { readRecord } from "./read.ts";
 import { bytesToHex, bytesToHex0x, concatBytes, hexToBytes } from "../src/core/bytes.ts";
-import { DEFAULT_SEGMENT_SIZE, decryptBytes, decryptStream, encryptBytes, encryptStream, EnvelopeReader } from "../src/core/envelope.ts";
+import { DEFAULT_SEGMENT_SIZE, decryptBytes, encryptBytes, encryptStream, EnvelopeReader } from "../src/core/envelope.ts";
 import { KizunaError } from "../src/core/errors.ts";
 import { blindScope } from "../src/core/scopes.ts";
-import { deriveScopeDelegatingKey, deriveWalletKeys, keyDerivationTypedData, type KeyDerivationDomain } from "../src/core/walletKeys.ts";
+import { deriveScopeDelegatingKey, deriveWalletKeys, keyDerivationTypedData, type KeyDerivationDomain, type WalletKeys } from "../src/core/walletKeys.ts";
 import type { DecryptedRecord, OpenRecord } from "../src/fhir/records.ts";
 import { chartSeries } from "../src/fhir/series.ts";
 import type { PatientClient } from "../src/patient/patient.ts";
@@ -89,89 +90,93 @@ async function envelope(megabytes: number, rounds: number): Promise<{ seconds: n
 
 type Listed = { recordId: string; label: string; scopeId: string; contentType: string; createdAt: number; offset: number; length: number; commitment: string };
 type TimelineInput = { signature: string; account: string; chainId: number; verifyingContract: string };
+type Info = { id: string; label: string; contentType: string; createdAt: number; scopeId: Uint8Array; epoch: number; commitment: Uint8Array };
 
-/** Fetch the sealed records (one bulk body), decrypt them with the app's loader and the core
- *  (each record's scope key derived per read, its commitment checked, like PatientClient.readOwn),
- *  then render the Timeline until its first screen is painted. Seconds per phase. */
+async function listing(): Promise<Info[]> {
+  const listed = (await (await fetch("/bench/records.json")).json()) as Listed[];
+  return listed.map((r) => ({ id: r.recordId, label: r.label, contentType: r.contentType, createdAt: r.createdAt,
+    scopeId: hexToBytes(r.scopeId), epoch: 0, commitment: hexToBytes(r.commitment) }));
+}
+
+const walletKeys = (input: TimelineInput) =>
+  deriveWalletKeys(input.signature, input.account, { chainId: input.chainId, verifyingContract: input.verifyingContract });
+
+const timelineShown = (root: HTMLElement) => (root.textContent ?? "").trim().length > 0 && !root.querySelector("[aria-busy='true']");
+
+/** The patient's library loaded by the app's loader (web/src/app/library.ts `loadLibrary`:
+ *  the listing, then `readMany` with its parallelism, FHIR JSON parsed), each read as
+ *  `readRecord`, then the Timeline rendered until its first screen is painted. Seconds. */
 async function timeline(input: TimelineInput) {
   const Timeline = await page("Timeline");
-  const keys = await deriveWalletKeys(input.signature, input.account, { chainId: input.chainId, verifyingContract: input.verifyingContract });
+  const keys = await walletKeys(input); // the wallet's signature, asked once at unlock
   const start = performance.now();
-  const [listed, body] = await Promise.all([
-    fetch("/bench/records.json").then((r) => r.json() as Promise<Listed[]>),
-    fetch("/bench/envelopes.bin").then((r) => r.arrayBuffer()),
-  ]);
-  const sealed = new Uint8Array(body);
-  const byId = new Map(listed.map((r) => [r.recordId, r]));
-  const fetched = performance.now();
-  const readOwn = async (id: string): Promise<Uint8Array> => {
-    const info = byId.get(id);
-    if (!info) throw new Error(`no record ${id}`);
-    const secret = await keys.scopeDelegatingKey(hexToBytes(info.scopeId), 0);
-    const parts: Uint8Array[] = [];
-    const source = sealed.subarray(info.offset, info.offset + info.length);
-    for await (const part of await decryptStream(source, secret, { expectedCommitment: hexToBytes(info.commitment) })) parts.push(part);
-    return concatBytes(...parts);
-  };
-  // The loader's only calls on its client: the listing and one read per record.
+  // The loader's only calls on its client: the listing, and the bulk read with its callback.
   const client = {
-    records: async () => listed.map((r) => ({ id: r.recordId, label: r.label, contentType: r.contentType, createdAt: r.createdAt })),
-    readOwn,
+    records: listing,
+    readMany: async (records: readonly Info[], onEach?: (index: number, record: Info, content: Uint8Array) => void, parallel = 6) => {
+      const out: Uint8Array[] = new Array(records.length);
+      let next = 0;
+      const reader = async () => {
+        while (next < records.length) {
+          const index = next++;
+          out[index] = await readRecord(keys, records[index]!);
+          onEach?.(index, records[index]!, out[index]!);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, records.length)) }, reader));
+      return out;
+    },
   } as unknown as PatientClient;
   const records = await loadLibrary(client);
   const decrypted = performance.now();
   const root = mount();
   render(null, root);
   const rendering = performance.now();
-  render(<Timeline records={records} openRecord={readOwn} />, root);
-  await painted(root, (r) => (r.textContent ?? "").trim().length > 0 && !r.querySelector("[aria-busy='true']"), "the timeline");
+  const byId = new Map((await listing()).map((r) => [r.id, r]));
+  const openRecord: OpenRecord = (id) => readRecord(keys, byId.get(id)!);
+  render(<Timeline records={records} openRecord={openRecord} />, root);
+  await painted(root, timelineShown, "the timeline");
   const end = performance.now();
-  const parsed = records.filter((r) => r.resource !== null).length;
   return {
     records: records.length,
-    parsed,
-    fetch_s: (fetched - start) / 1000,
-    decrypt_s: (decrypted - fetched) / 1000,
+    parsed: records.filter((r) => r.resource !== null).length,
+    decrypt_s: (decrypted - start) / 1000,
     render_s: (end - rendering) / 1000,
     total_s: (end - start) / 1000,
     items_on_screen: root.querySelectorAll("li, article").length,
   };
 }
 
-/** The timeline's decryption split over `workers` Web Workers (decrypt.worker.ts, the same
- *  core code per record), then parsed and rendered as in `timeline`: a what-if for the app. */
+/** The same reads split over `workers` Web Workers (decrypt.worker.ts, `readRecord` in each),
+ *  then parsed and rendered as in `timeline`: a what-if for the app, which reads on the page's
+ *  own thread (umbral-pre's WASM unwrap is synchronous there). */
 async function timelineWorkers(input: TimelineInput, workers: number) {
   const Timeline = await page("Timeline");
   const start = performance.now();
-  const [listed, body] = await Promise.all([
-    fetch("/bench/records.json").then((r) => r.json() as Promise<Listed[]>),
-    fetch("/bench/envelopes.bin").then((r) => r.arrayBuffer()),
-  ]);
-  const sealed = new Uint8Array(body);
-  const shares = Array.from({ length: workers }, (_, w) => listed.flatMap((info, index) => index % workers === w
-    ? [{ index, scopeId: info.scopeId, commitment: info.commitment, envelope: sealed.slice(info.offset, info.offset + info.length) }]
-    : []));
-  const answers = await Promise.all(shares.map((records) => new Promise<{ index: number; plaintext: Uint8Array }[]>((resolve, reject) => {
+  const listed = await listing();
+  const shares = Array.from({ length: workers }, (_, w) => listed.flatMap((info, index) => (index % workers === w ? [{ index, info }] : [])));
+  const answers = await Promise.all(shares.map((share) => new Promise<{ index: number; plaintext: Uint8Array }[]>((resolve, reject) => {
     const worker = new Worker(new URL("./decrypt.worker.ts", import.meta.url), { type: "module" });
     worker.onmessage = (event) => {
-      if (event.data === "ready") return worker.postMessage({ wallet: input, records }, records.map((r) => r.envelope.buffer));
+      if (event.data === "ready") return worker.postMessage({ wallet: input, records: share });
       resolve(event.data);
       worker.terminate();
     };
     worker.onerror = (event) => { reject(new Error(event.message)); worker.terminate(); };
   })));
   const records: DecryptedRecord[] = new Array(listed.length);
+  const decoder = new TextDecoder();
   for (const { index, plaintext } of answers.flat()) {
     const info = listed[index]!;
-    records[index] = { recordId: info.recordId, label: info.label, contentType: info.contentType, createdAt: info.createdAt,
-      resource: JSON.parse(new TextDecoder().decode(plaintext)) as DecryptedRecord["resource"] };
+    records[index] = { recordId: info.id, label: info.label, contentType: info.contentType, createdAt: info.createdAt,
+      resource: JSON.parse(decoder.decode(plaintext)) as DecryptedRecord["resource"] };
   }
   const decrypted = performance.now();
   const root = mount();
   render(null, root);
   const openRecord: OpenRecord = async (id) => { throw new Error(`no files here (${id})`); };
   render(<Timeline records={records} openRecord={openRecord} />, root);
-  await painted(root, (r) => (r.textContent ?? "").trim().length > 0 && !r.querySelector("[aria-busy='true']"), "the timeline");
+  await painted(root, timelineShown, "the timeline");
   const end = performance.now();
   return { workers, records: records.filter(Boolean).length, decrypt_s: (decrypted - start) / 1000, total_s: (end - start) / 1000 };
 }
@@ -180,26 +185,28 @@ async function timelineWorkers(input: TimelineInput, workers: number) {
  *  key's derivation, the header's parse and the Umbral unwrap of the data key, then the whole
  *  decryption (commitment, AES-GCM) with the key already derived. */
 async function decryptProfile(input: TimelineInput, count: number) {
-  const keys = await deriveWalletKeys(input.signature, input.account, { chainId: input.chainId, verifyingContract: input.verifyingContract });
-  const listed = ((await (await fetch("/bench/records.json")).json()) as Listed[]).slice(0, count);
-  const sealed = new Uint8Array(await (await fetch("/bench/envelopes.bin")).arrayBuffer());
-  const body = (info: Listed) => sealed.subarray(info.offset, info.offset + info.length);
+  const keys = await walletKeys(input);
+  const listed = (await listing()).slice(0, count);
+  const bodies = await Promise.all(listed.map(async (info) => new Uint8Array(await (await fetch(`/bench/records/${info.id}/content`)).arrayBuffer())));
   let start = performance.now();
   const secrets: umbral.SecretKey[] = [];
-  for (const info of listed) secrets.push(await keys.scopeDelegatingKey(hexToBytes(info.scopeId), 0));
+  for (const info of listed) secrets.push(await keys.scopeDelegatingKey(info.scopeId, info.epoch));
   const scopeKey = (performance.now() - start) / listed.length;
   start = performance.now();
-  for (const [i, info] of listed.entries()) {
-    const reader = await EnvelopeReader.open(body(info));
+  for (const [i, body] of bodies.entries()) {
+    const reader = await EnvelopeReader.open(body);
     reader.header.unwrapForOwner(secrets[i]!);
   }
   const unwrap = (performance.now() - start) / listed.length;
   start = performance.now();
   for (const [i, info] of listed.entries()) {
-    await decryptBytes(body(info), { ownerSecretKey: secrets[i]!, expectedCommitment: hexToBytes(info.commitment) });
+    await decryptBytes(bodies[i]!, { ownerSecretKey: secrets[i]!, expectedCommitment: info.commitment });
   }
   const whole = (performance.now() - start) / listed.length;
-  return { records: listed.length, scope_key_ms: scopeKey, parse_unwrap_ms: unwrap, decrypt_ms: whole };
+  start = performance.now();
+  for (const info of listed) await (await fetch(`/bench/records/${info.id}/content`)).arrayBuffer();
+  const get = (performance.now() - start) / listed.length;
+  return { records: listed.length, scope_key_ms: scopeKey, parse_unwrap_ms: unwrap, decrypt_ms: whole, get_ms: get };
 }
 
 /** Render the Charts page over the records in /bench/chart.json until its chart is painted. */
