@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from browser import DEVICES, Session, axe_violations, describe
@@ -272,6 +273,10 @@ def test_requests_answered_and_messages_opened_in_the_page(web: Web, device: str
     expect(form.get_by_label("Observation:vital-signs")).to_be_checked()
     expect(form.get_by_label("Observation:laboratory")).to_be_checked()
     expect(form.get_by_label("Condition:problem-list-item")).not_to_be_checked()
+    # "2 weeks" in the note: the date is 14 days after the chain's today (the page's time zone).
+    offered = date.fromisoformat(form.get_by_label("Until (the end of this day)").input_value())
+    today = datetime.now(ZoneInfo("Asia/Tokyo")).date()
+    assert abs((offered - (today + timedelta(days=14))).days) <= 1, offered
     session.screenshot("requests-grant-form")
     form.get_by_role("button", name="Share 2 parts").click()
     _notice(page, rf"Shared Lab results \(Observation:laboratory\) and Vital signs "
