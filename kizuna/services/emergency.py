@@ -91,6 +91,21 @@ def kit_scopes(ctx: ServiceContext, *, patient: str, provider: str) -> list[Scop
     return sorted(ScopeId(bytes(r[0])) for r in rows)
 
 
+def kits_of(ctx: ServiceContext, *, patient: str) -> list[tuple[Address, list[ScopeId], int]]:
+    """Every provider's part of ``patient``'s kit: the provider, its scopes (ids only) and how
+    many fragments it holds, by provider. What the patient's page shows; the fragments stay
+    here."""
+    owner = checked_address("patient", patient)
+    with ctx.db.read() as conn:
+        rows = conn.execute(select(emergency_kits.c.provider, emergency_kits.c.scope_id).where(
+            emergency_kits.c.patient == owner)).all()
+    held: dict[str, list[bytes]] = {}
+    for provider, scope in rows:
+        held.setdefault(str(provider), []).append(bytes(scope))
+    return [(checked_address("provider", provider), sorted({ScopeId(s) for s in scopes}),
+             len(scopes)) for provider, scopes in sorted(held.items())]
+
+
 def open_kit(ctx: ServiceContext, *, patient: str, provider: str) -> int:
     """Check that ``provider``'s part of the kit can serve now -- only while the chain shows an
     open emergency access of ``provider`` to ``patient`` (``AccessDenied`` otherwise) -- and
@@ -138,5 +153,5 @@ def _verified(ctx: ServiceContext, patient: Address, provider: Address, scope: S
                         verifying_key=keys.verifying_key, epoch=epoch)
 
 
-__all__ = ["NotInEmergencyKit", "emergency_kits", "kit_kfrags", "kit_scopes", "leave_kit",
-           "open_kit"]
+__all__ = ["NotInEmergencyKit", "emergency_kits", "kit_kfrags", "kit_scopes", "kits_of",
+           "leave_kit", "open_kit"]

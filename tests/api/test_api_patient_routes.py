@@ -47,12 +47,18 @@ def test_kit_left_replaced_and_taken_back(people: People) -> None:
     assert answer["provider"] == provider.address and answer["kfrags_left"] == 2
     assert sorted(answer["scope_ids"]) == sorted(body["kfrags"])
 
+    listed = patient.get("/patient/emergency-kits")
+    assert listed.status_code == 200 and listed.json() == [answer], listed.text
+
     only_allergy = patient.post("/patient/emergency-kits", _kit(patient, provider, [ALLERGY]))
     assert only_allergy.json()["scope_ids"] == [hx(patient.scope(ALLERGY))]
+    assert patient.get("/patient/emergency-kits").json() == [only_allergy.json()]
     emptied = patient.post("/patient/emergency-kits", {"provider": provider.address,
                                                        "kfrags": {}})
     assert emptied.status_code == 200 and emptied.json() == {
         "provider": provider.address, "scope_ids": [], "kfrags_left": 0}
+    assert patient.get("/patient/emergency-kits").json() == []
+    assert patient.http.get("/patient/emergency-kits").status_code == 401
 
 
 def test_kit_refusals(people: People, chain_env: ChainEnv) -> None:

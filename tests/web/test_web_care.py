@@ -176,7 +176,16 @@ def test_the_emergency_policy_set_in_the_page_is_the_chains(web: Web) -> None:
     page.get_by_role("button", name="Leave the emergency kit").click()
     kit = page.get_by_test_id("kit-left")
     expect(kit).to_contain_text("The emergency kit was left for", timeout=CHAIN_TIMEOUT)
-    expect(kit).to_contain_text("AllergyIntolerance")
+    # What the service keeps, read back (GET /patient/emergency-kits), also after coming back.
+    expect(page.get_by_test_id("kit-now")).to_contain_text("AllergyIntolerance", timeout=60_000)
+    _go(page, "Who read what")
+    _go(page, "Guardians & emergency")
+    now = page.get_by_test_id("kit-now")
+    expect(now).to_contain_text("Now in the kit", timeout=60_000)
+    for label in ("AllergyIntolerance", "MedicationRequest", "Immunization",
+                  "Condition (problem-list-item)"):
+        expect(now).to_contain_text(label)
+    expect(page.get_by_role("checkbox", name="AllergyIntolerance")).to_be_checked()
     assert len(aiko.calls_of("eth_sendTransaction")) == sent_before
     session.screenshot("emergency")
 

@@ -11,6 +11,7 @@ of the guardian cannot stand for the patient's."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -32,6 +33,7 @@ from kizuna.api.schemas import (
     KfragsIn,
     KfragsOut,
     ReadEntryOut,
+    RecordIdsIn,
     RecordOut,
     RevokeAllIn,
     RevokeIn,
@@ -126,6 +128,28 @@ def download(record_id: RecordIdPath, session: CurrentSession, state: State) -> 
     stream = record_service.open_own_record(state.ctx, patient=session.address,
                                             record_id=unhex("record_id", record_id))
     return content_response(stream, media_type="application/octet-stream")
+
+
+@router.post("/records/contents", response_class=StreamingResponse,
+             responses={200: {"content": {"application/octet-stream": {}},
+                              "description": "for each record asked, in order: its id (32 "
+                              "bytes), the envelope's length (8 bytes, big-endian), the "
+                              "envelope"},
+                        **error_responses(401, 403, 404, 422, 502, 503)})
+def download_many(body: RecordIdsIn, session: CurrentSession, state: State) -> Response:
+    """Many of the patient's own envelopes in one answer (a history read back: one request
+    for up to 256 records, not one each); decrypted and checked on the patient's side as
+    single downloads are. Every id is checked before a byte is sent (404 unknown, 403 not
+    the patient's, 422 a record over 4 MiB: download it alone)."""
+    found = record_service.own_envelopes(
+        state.ctx, patient=session.address,
+        record_ids=[unhex("record_ids", r) for r in body.record_ids])
+
+    def framed() -> Iterator[bytes]:
+        for info, envelope in found:
+            yield bytes(info.record_id) + len(envelope).to_bytes(8, "big") + envelope
+
+    return StreamingResponse(framed(), media_type="application/octet-stream")
 
 
 @router.post("/scope-keys", status_code=204, responses=error_responses(401, 422))
@@ -235,6 +259,15 @@ def revoke_all(body: RevokeAllIn, patient: ActingPatient, state: State) -> TxOut
                                       provider=body.provider,
                                       authorization=SentTransaction.parse(body.tx_hash))
     return TxOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number)
+
+
+@router.get("/emergency-kits", response_model=list[EmergencyKitOut], responses=_ACTING)
+def emergency_kits(patient: ActingPatient, state: State) -> list[EmergencyKitOut]:
+    """The patient's emergency kit, by provider: which scopes a break-glass access of each may
+    open, and how many fragments the service keeps for it (the fragments are not shown)."""
+    return [EmergencyKitOut(provider=provider, scope_ids=[hexed(s) for s in scopes],
+                            kfrags_left=count)
+            for provider, scopes, count in emergency_service.kits_of(state.ctx, patient=patient)]
 
 
 @router.post("/emergency-kits", response_model=EmergencyKitOut,

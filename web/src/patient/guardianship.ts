@@ -19,7 +19,6 @@ import { InputError, KizunaError } from "../core/errors.ts";
 import { ChainUnreachable, checkedAddress, type RegistryProvider } from "./chain.ts";
 import { kfragsFor } from "./grants.ts";
 import type { PatientClient } from "./patient.ts";
-import { labelForPeople } from "./scopes.ts";
 
 export type Confirmed = Schemas["ConfirmedOut"];
 
@@ -29,7 +28,8 @@ export type GuardianInfo = { guardian: Hex; until: number };
 /** The patient's break-glass policy as the chain has it. */
 export type EmergencyPolicy = { allowed: boolean; maxDuration: number };
 
-/** What was left in one provider's emergency kit. */
+/** One provider's part of the emergency kit: its scopes (with the labels this page can name)
+ * and how many key fragments the service keeps for it. */
 export type KitLeft = { provider: Hex; scopeIds: Hex[]; labels: string[]; kfragsLeft: number };
 
 const LEDGER_ABI = parseAbi([
@@ -224,6 +224,21 @@ export class Guardianship {
     return ok(await this.#ctx.api.POST("/wallet/confirm/emergency-policy", { params: { query }, body: { ...body, tx_hash: txHash } }));
   }
 
+  /** The kit as the service keeps it, by provider (labelled where this page can name the
+   * scopes: after the vocabulary was learned, e.g. by `records()`). */
+  async kits(): Promise<KitLeft[]> {
+    const found = ok(await this.#ctx.api.GET("/patient/emergency-kits", { params: { query: this.#ctx.acting() } }));
+    return found.map((k) => this.#kit(checkedAddress("provider", k.provider), k.scope_ids, k.kfrags_left));
+  }
+
+  #kit(provider: Hex, scopeIds: string[], kfragsLeft: number): KitLeft {
+    const ids = scopeIds.map((s) => s.toLowerCase() as Hex);
+    return {
+      provider, scopeIds: ids, kfragsLeft,
+      labels: ids.map((s) => this.#client.labelOf(s)).filter((l): l is string => l !== null),
+    };
+  }
+
   /** Leave key fragments of the scopes of `labels` for every active provider of the registry
    * (or `providers`), for their break-glass access; what each provider's kit now holds. The
    * kit replaces the provider's earlier kit (of the same key epochs). No chain action; the
@@ -240,7 +255,7 @@ export class Guardianship {
     const left: KitLeft[] = [];
     for (const target of targets) {
       let kfragsLeft = 0;
-      let scopeIds: Hex[] = [];
+      let scopeIds: string[] = [];
       for (const [epoch, group] of byEpoch(scoped)) {
         const kfrags: Record<string, Hex[]> = {};
         for (const s of group) kfrags[bytesToHex0x(s.scopeId)] = await kfragsFor(this.#ctx, s.scopeId, epoch, target.umbralPublicKey);
@@ -248,12 +263,9 @@ export class Guardianship {
           body: { provider: target.address, kfrags, epoch },
         }));
         kfragsLeft += answer.kfrags_left;
-        scopeIds = answer.scope_ids.map((s) => s.toLowerCase() as Hex);
+        scopeIds = answer.scope_ids;
       }
-      left.push({
-        provider: target.address, scopeIds, kfragsLeft,
-        labels: scopeIds.map((s) => this.#client.labelOf(s)).filter((l): l is string => l !== null).map(labelForPeople),
-      });
+      left.push(this.#kit(target.address, scopeIds, kfragsLeft));
     }
     return left;
   }

@@ -17,16 +17,22 @@ function emergencyLike(label: string): boolean {
 }
 
 export function EmergencyKit(props: { care: Guardianship; client: PatientClient }) {
-  const labels = useLoad(async () => {
+  // The record's labels first: they teach the page to name the kit's scope ids.
+  const loaded = useLoad(async () => {
     const own = (await props.client.records()).map((r) => r.label).filter((l): l is string => l !== null);
-    return [...new Set([...EMERGENCY_LABELS, ...own])].sort();
+    const kits = await props.care.kits();
+    const inKit = [...new Set(kits.flatMap((k) => k.labels))];
+    return { labels: [...new Set([...EMERGENCY_LABELS, ...own, ...inKit])].sort(), kits, inKit };
   }, props.client);
   const [chosen, setChosen] = useState<Set<string> | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<KizunaError | null>(null);
   const [left, setLeft] = useState<KitLeft[] | null>(null);
 
-  const picked = chosen ?? new Set((labels.data ?? []).filter(emergencyLike));
+  const data = loaded.data;
+  const labels = { data: data?.labels ?? null, error: loaded.error, loading: loaded.loading, reload: loaded.reload };
+  // What the kit holds now is what is ticked; with no kit yet, what an emergency typically needs.
+  const picked = chosen ?? new Set(data ? (data.inKit.length ? data.inKit : data.labels.filter(emergencyLike)) : []);
   const toggle = (label: string, on: boolean) => {
     const next = new Set(picked);
     if (on) next.add(label); else next.delete(label);
@@ -40,6 +46,8 @@ export function EmergencyKit(props: { care: Guardianship; client: PatientClient 
     setLeft(null);
     try {
       setLeft(await props.care.leaveKit([...picked].sort()));
+      setChosen(null);
+      loaded.reload();
     } catch (failure) {
       setError(asKizunaError(failure));
     } finally {
@@ -52,6 +60,7 @@ export function EmergencyKit(props: { care: Guardianship; client: PatientClient 
     <form class="care-card care-form" onSubmit={(e) => void submit(e)} aria-labelledby="kit-form-title" noValidate>
       <h3 id="kit-form-title">What an emergency access may open</h3>
       <Failure error={labels.error} retry={labels.reload} />
+      {data ? <KitNow kits={data.kits} /> : null}
       {labels.data ? (
         <fieldset class="care-checks" aria-describedby={labelsError ? "kit-labels-error" : undefined}>
           <legend class="sr-only">Parts of your record in the emergency kit</legend>
@@ -67,16 +76,9 @@ export function EmergencyKit(props: { care: Guardianship; client: PatientClient 
       {labelsError ? <p id="kit-labels-error" class="care-field-error" role="alert">{labelsError}</p> : null}
       {error && !labelsError ? <Failure error={error} onDismiss={() => setError(null)} /> : null}
       {left ? (
-        <div role="status" data-testid="kit-left">
-          <p class="care-done">The emergency kit was left for {left.length} provider{left.length === 1 ? "" : "s"}.</p>
-          <ul class="plain-list">
-            {left.map((k) => (
-              <li key={k.provider}>
-                <ProviderName address={k.provider} registry={null} />: {k.labels.length ? k.labels.join(", ") : `${k.scopeIds.length} part(s)`}
-              </li>
-            ))}
-          </ul>
-        </div>
+        <p class="care-done" role="status" data-testid="kit-left">
+          The emergency kit was left for {left.length} provider{left.length === 1 ? "" : "s"}.
+        </p>
       ) : null}
       <div class="care-actions">
         <button type="submit" class="button button-primary" disabled={busy || !labels.data} aria-busy={busy}>
@@ -88,5 +90,35 @@ export function EmergencyKit(props: { care: Guardianship; client: PatientClient 
         the record to register its keys with the service.
       </p>
     </form>
+  );
+}
+
+function named(kit: KitLeft): string {
+  const unnamed = kit.scopeIds.length - kit.labels.length;
+  const names = kit.labels.map(labelForPeople).sort();
+  if (unnamed > 0) names.push(`${unnamed} other part${unnamed === 1 ? "" : "s"}`);
+  return names.join(", ");
+}
+
+/** What the kit holds now (as the service keeps it). */
+function KitNow(props: { kits: KitLeft[] }) {
+  const held = props.kits.filter((k) => k.scopeIds.length > 0);
+  if (held.length === 0) {
+    return <p data-testid="kit-now">Now: <span class="care-badge care-badge-info">no kit</span> — an emergency access could open nothing.</p>;
+  }
+  const same = held.every((k) => named(k) === named(held[0]!));
+  return (
+    <div data-testid="kit-now">
+      {same ? (
+        <p>Now in the kit, for {held.length} provider{held.length === 1 ? "" : "s"}: {named(held[0]!)}.</p>
+      ) : (
+        <>
+          <p>Now in the kit:</p>
+          <ul class="plain-list">
+            {held.map((k) => <li key={k.provider}><ProviderName address={k.provider} registry={null} />: {named(k)}</li>)}
+          </ul>
+        </>
+      )}
+    </div>
   );
 }
