@@ -33,45 +33,42 @@ def _refs(value: Any) -> list[str]:
     return []
 
 
-def small_bundle(synthea: dict[str, Any], size: int = 12) -> dict[str, Any]:
-    """The first entries of the Synthea Bundle, the first two of each resource type (and of
-    Observations with a valueQuantity), and every entry they refer to (closed)."""
+def _closed(synthea: dict[str, Any], chosen: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``chosen`` and every entry it refers to, transitively, in the Bundle's order."""
     by_url = {e["fullUrl"]: e for e in synthea["entry"]}
-    chosen: dict[str, dict[str, Any]] = {e["fullUrl"]: e for e in synthea["entry"][:size]}
+    todo = list(chosen.values())
+    while todo:
+        for ref in _refs(todo.pop()["resource"]):
+            if ref in by_url and ref not in chosen:
+                chosen[ref] = by_url[ref]
+                todo.append(by_url[ref])
+    order = {e["fullUrl"]: i for i, e in enumerate(synthea["entry"])}
+    return {**synthea, "entry": sorted(chosen.values(), key=lambda e: order[e["fullUrl"]])}
+
+
+def small_bundle(synthea: dict[str, Any], size: int = 12, per_type: int = 2) -> dict[str, Any]:
+    """The first entries of the Synthea Bundle, the first ``per_type`` of each resource type
+    (and of Observations with a valueQuantity), and every entry they refer to (closed)."""
+    chosen = {e["fullUrl"]: e for e in synthea["entry"][:size]
+              if e["resource"]["resourceType"] not in WIDE}
     seen: dict[str, int] = {}
-    chosen = {url: e for url, e in chosen.items() if e["resource"]["resourceType"] not in WIDE}
     for entry in synthea["entry"]:
         resource = entry["resource"]
         if resource["resourceType"] in WIDE:
             continue
         kind = resource["resourceType"] + ("+q" if "valueQuantity" in resource else "")
         seen[kind] = seen.get(kind, 0) + 1
-        if seen[kind] <= 2:
+        if seen[kind] <= per_type:
             chosen[entry["fullUrl"]] = entry
-    todo = list(chosen.values())
-    while todo:
-        for ref in _refs(todo.pop()["resource"]):
-            if ref in by_url and ref not in chosen:
-                chosen[ref] = by_url[ref]
-                todo.append(by_url[ref])
-    order = {e["fullUrl"]: i for i, e in enumerate(synthea["entry"])}
-    return {**synthea, "entry": sorted(chosen.values(), key=lambda e: order[e["fullUrl"]])}
+    return _closed(synthea, chosen)
 
 
 def closed_bundle(synthea: dict[str, Any], picks: dict[str, int]) -> dict[str, Any]:
     """The first ``picks[type]`` entries of each type (Observations: those with a value) and
     every entry they refer to, in the Bundle's order."""
-    by_url = {e["fullUrl"]: e for e in synthea["entry"]}
     chosen: dict[str, dict[str, Any]] = {}
     for kind, count in picks.items():
         entries = [e for e in synthea["entry"] if e["resource"]["resourceType"] == kind
                    and (kind != "Observation" or "valueQuantity" in e["resource"])]
         chosen.update((e["fullUrl"], e) for e in entries[:count])
-    todo = list(chosen.values())
-    while todo:
-        for ref in _refs(todo.pop()["resource"]):
-            if ref in by_url and ref not in chosen:
-                chosen[ref] = by_url[ref]
-                todo.append(by_url[ref])
-    order = {e["fullUrl"]: i for i, e in enumerate(synthea["entry"])}
-    return {**synthea, "entry": sorted(chosen.values(), key=lambda e: order[e["fullUrl"]])}
+    return _closed(synthea, chosen)

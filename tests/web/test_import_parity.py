@@ -17,11 +17,11 @@ import copy
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from synthea_data import small_bundle, synthea_patient
 
 from kizuna.errors import FhirValidationError
 from kizuna.storage.fhir import import_bundle, import_ndjson, import_resource, webrules
@@ -52,51 +52,7 @@ def test_rules_file_is_generated_and_current() -> None:
 
 @pytest.fixture(scope="module")
 def synthea(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("synthea")
-    command = [sys.executable, "-m", "synthea.cli", "-p", "1", "-s", "7", "-a", "50-60",
-               "-r", "20240101", "-o", str(out)]
-    subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
-    (bundle,) = sorted((out / "fhir").glob("*.json"))
-    data: dict[str, Any] = json.loads(bundle.read_text("utf-8"))
-    return data
-
-
-def _refs(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [v for k, v in value.items() if k == "reference" and isinstance(v, str)] + [
-            r for k, v in value.items() if k != "reference" for r in _refs(v)]
-    if isinstance(value, list):
-        return [r for v in value for r in _refs(v)]
-    return []
-
-
-WIDE = ("Provenance",)
-"""Resource types that refer to most of a Synthea life: left out of the small Bundle."""
-
-
-def small_bundle(synthea: dict[str, Any], size: int = 12, per_type: int = 2) -> dict[str, Any]:
-    """The first entries of the Synthea Bundle, the first two of each resource type (and of
-    Observations with a valueQuantity), and every entry they refer to (closed)."""
-    by_url = {e["fullUrl"]: e for e in synthea["entry"]}
-    chosen: dict[str, dict[str, Any]] = {e["fullUrl"]: e for e in synthea["entry"][:size]}
-    seen: dict[str, int] = {}
-    chosen = {url: e for url, e in chosen.items() if e["resource"]["resourceType"] not in WIDE}
-    for entry in synthea["entry"]:
-        resource = entry["resource"]
-        if resource["resourceType"] in WIDE:
-            continue
-        kind = resource["resourceType"] + ("+q" if "valueQuantity" in resource else "")
-        seen[kind] = seen.get(kind, 0) + 1
-        if seen[kind] <= per_type:
-            chosen[entry["fullUrl"]] = entry
-    todo = list(chosen.values())
-    while todo:
-        for ref in _refs(todo.pop()["resource"]):
-            if ref in by_url and ref not in chosen:
-                chosen[ref] = by_url[ref]
-                todo.append(by_url[ref])
-    order = {e["fullUrl"]: i for i, e in enumerate(synthea["entry"])}
-    return {**synthea, "entry": sorted(chosen.values(), key=lambda e: order[e["fullUrl"]])}
+    return synthea_patient(tmp_path_factory.mktemp("synthea"))
 
 
 def first(bundle: dict[str, Any], resource_type: str, key: str | None = None) -> dict[str, Any]:
