@@ -156,7 +156,7 @@ def test_every_shipped_package_is_in_the_licence_file() -> None:
     listed = (ROOT / "THIRD_PARTY_LICENSES.md").read_text(encoding="utf-8")
     rows = [line.split() for line in shipped.splitlines()[3:] if line.strip()]
     assert len(rows) >= 5, shipped  # preact, uplot, viem, umbral-pre, ... are in the bundles
-    for name, version, licence in rows:
+    for name, _version, licence in rows:
         mentioned = [line for line in listed.splitlines() if f"`{name}`" in line]
         assert mentioned, f"{name} ({licence}) is shipped but not in THIRD_PARTY_LICENSES.md"
         assert any(licence in line for line in mentioned), \
