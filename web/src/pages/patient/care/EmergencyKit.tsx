@@ -108,7 +108,7 @@ function KitNow(props: { kits: KitLeft[] }) {
   }
   const same = held.every((k) => named(k) === named(held[0]!));
   return (
-    <div data-testid="kit-now">
+    <div class="care-kit-now" data-testid="kit-now">
       {same ? (
         <p>Now in the kit, for {held.length} provider{held.length === 1 ? "" : "s"}: {named(held[0]!)}.</p>
       ) : (
