@@ -150,6 +150,12 @@ class RecordOut(Model):
         "block of its own node rather than scanning the chain; null in lists")
 
 
+class RecordIdsIn(Model):
+    record_ids: list[Hex32] = Field(
+        min_length=1, max_length=256, description="the patient's own records, in the order "
+        "their envelopes are wanted (at most 256, each envelope at most 4 MiB)")
+
+
 # --- grants -------------------------------------------------------------------------------------
 
 

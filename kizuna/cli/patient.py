@@ -374,8 +374,8 @@ def get(record_id: str, output: Path | None, **kwargs: Any) -> None:
               help="Write file records (PDF, images, DICOM) into this folder "
               "[default: OUTPUT.files beside -o; none with stdout].")
 @click.option("--no-files", is_flag=True, help="Skip file records (they are counted).")
-@click.option("--workers", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Downloads in flight at once.")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Download requests in flight at once (64 records a request).")
 @role_options
 @json_option
 def export_(output: Path | None, fmt: str, scopes: tuple[str, ...], types: tuple[str, ...],
@@ -384,7 +384,8 @@ def export_(output: Path | None, fmt: str, scopes: tuple[str, ...], types: tuple
     """Export your records decrypted here: a FHIR Bundle or NDJSON, every record or a filter.
 
     One listing and one look-up of every registered commitment on the chain, then the
-    downloads in parallel, each checked against the chain's commitment before it is written.
+    envelopes 64 to a request, requests in parallel, each envelope checked against the
+    chain's commitment before it is written.
     File records (PDF, images, DICOM) are written as FOLDER/<record id>.<ext> — the id their
     DocumentReference / ImagingStudy names — into --files-dir (default OUTPUT.files beside
     -o); with stdout and no --files-dir, or with --no-files, they are skipped and counted.

@@ -15,7 +15,7 @@ allows it only to a live guardian of theirs (on chain), and answers 403 otherwis
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from kizuna.chain.connection import Chain
 from kizuna.chain.eip712 import SignedAction, TypedData
@@ -130,6 +130,11 @@ class ApiService(ChainDocuments):
 
     def open_own_record(self, *, patient: Address, record_id: RecordId) -> ContentStream:
         return ContentStream(self.api.download(record_id), cid=Cid(""))
+
+    def own_envelopes(self, *, patient: Address,
+                      record_ids: Sequence[RecordId]) -> Iterator[tuple[RecordId, bytes]]:
+        """Many envelopes from one request (``POST /patient/records/contents``)."""
+        return self.api.download_many(record_ids)
 
     def reads_of(self, *, patient: Address) -> list[inbox.ReadEntry]:
         return self.api.reads(patient=self._for(patient))

@@ -4,10 +4,11 @@ A loop of :meth:`PatientClient.read_own` costs three round trips a record. The b
 for the whole history::
 
     ONE listing (the records' metadata)          ─┐
-    ONE lookup of every commitment on the chain   ├─ then, N downloads on a pool of threads,
-        (``onchain_commitments``: one eth_getLogs ─┘   each decrypted and checked against the
-         of the patient's RecordRegistered events      chain's commitment as it arrives,
-         on the own node, or the event index)          results handed on in listing order
+    ONE lookup of every commitment on the chain   ├─ then the envelopes, 64 to a request
+        (``onchain_commitments``: one eth_getLogs ─┘   (files alone, streamed), requests on a
+         of the patient's RecordRegistered events      pool of threads, each envelope checked
+         on the own node, or the event index)          against the chain's commitment and
+                                                       decrypted, handed on in listing order
 
 The trust model is the single read's: every envelope is checked against the commitment the
 chain holds for it (an ``IntegrityError`` otherwise); a record the chain has no registration of
@@ -23,10 +24,12 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from kizuna.errors import InputError, IntegrityError
+from kizuna.services.records import MAX_BULK_RECORD_BYTES
 from kizuna.storage.envelope import decrypt_to
 from kizuna.types import Commitment, ScopeLabel
 
@@ -37,8 +40,10 @@ if TYPE_CHECKING:
     from kizuna.crypto import pre
     from kizuna.services.records import RecordInfo
 
-DEFAULT_WORKERS = 8
-"""Downloads in flight: enough to hide the round trip's latency, few enough for two cores."""
+DEFAULT_WORKERS = 4
+"""Requests in flight: enough to hide the round trip's latency, few enough for two cores."""
+BULK_CHUNK = 64
+"""Records one bulk request carries (the API takes up to 256)."""
 
 FHIR_JSON_TYPES = frozenset({"application/fhir+json", "application/json"})
 """Records holding one FHIR resource as JSON (what the importer and the page write)."""
@@ -88,9 +93,10 @@ def read_many(client: PatientClient, records: Sequence[RecordInfo], *,
     """Download and decrypt ``records`` (the patient's own) concurrently, in their order.
 
     The registered commitments come from one bulk lookup (``commitments``, else
-    ``client.service.onchain_commitments``), not one chain query per record. ``destination``
-    names a file to stream a record into (constant memory, for large files); ``None`` for a
-    record means "into memory". At most ``2 * workers`` records are in flight or waiting, so
+    ``client.service.onchain_commitments``), not one chain query per record. Records read
+    into memory travel :data:`BULK_CHUNK` to a request (``own_envelopes``); ``destination``
+    names a file to stream a record into instead (constant memory, for large files; ``None``
+    for a record: into memory). At most ``2 * workers`` requests are in flight or waiting, so
     memory stays flat for any number of records."""
     if workers < 1:
         raise InputError("workers", "must be at least 1")
@@ -102,32 +108,85 @@ def read_many(client: PatientClient, records: Sequence[RecordInfo], *,
         if key not in secrets:
             secrets[key] = client.keys.scope_secret(record.scope_id, record.epoch)
 
-    def one(record: RecordInfo) -> Opened:
-        expected = registered.get(bytes(record.record_id))
-        if expected is None:
+    def expected(record: RecordInfo) -> Commitment:
+        found = registered.get(bytes(record.record_id))
+        if found is None:
             raise IntegrityError(f"record 0x{bytes(record.record_id).hex()} has no registration "
                                  f"of {client.address} on chain: not read")
-        path = destination(record) if destination is not None else None
-        secret = secrets[(bytes(record.scope_id), record.epoch)]
+        return found
+
+    def opened(record: RecordInfo, source: BinaryIO | Iterator[bytes],
+               destination: BinaryIO) -> None:
+        decrypt_to(source, destination,
+                   owner_sk=secrets[(bytes(record.scope_id), record.epoch)],
+                   expected_commitment=expected(record))
+
+    def in_memory(chunk: list[RecordInfo]) -> list[Opened]:
+        for record in chunk:
+            expected(record)  # refused before anything is downloaded
+        by_id = {bytes(r.record_id): r for r in chunk}
+        out: list[Opened] = []
+        for rid, envelope in client.service.own_envelopes(
+                patient=client.address, record_ids=[r.record_id for r in chunk]):
+            record = by_id[bytes(rid)]
+            plain = io.BytesIO()
+            opened(record, io.BytesIO(envelope), plain)
+            out.append(Opened(record, client.label_of(record), content=plain.getvalue()))
+        if [bytes(o.record.record_id) for o in out] != list(by_id):
+            raise IntegrityError("the service's bulk download did not answer the records asked")
+        return out
+
+    def to_file(record: RecordInfo, path: Path) -> list[Opened]:
+        expected(record)
+        try:
+            with client.service.open_own_record(patient=client.address,
+                                                record_id=record.record_id) as stream, \
+                    _private_file(path) as handle:
+                opened(record, stream, handle)
+        except BaseException:
+            path.unlink(missing_ok=True)  # no unchecked prefix left behind
+            raise
+        return [Opened(record, client.label_of(record), path=path)]
+
+    def units() -> Iterator[Callable[[], list[Opened]]]:
+        """The work in listing order: runs of small records (one request each run), and
+        each record streamed to a file alone."""
+        chunk: list[RecordInfo] = []
+        for record in records:
+            path = destination(record) if destination is not None else None
+            if path is None and record.size <= MAX_BULK_RECORD_BYTES:
+                chunk.append(record)
+                if len(chunk) == BULK_CHUNK:
+                    yield partial(in_memory, chunk)
+                    chunk = []
+                continue
+            if chunk:
+                yield partial(in_memory, chunk)
+                chunk = []
+            if path is None:  # a large record wanted in memory: streamed, collected
+                yield partial(single_in_memory, record)
+            else:
+                yield partial(to_file, record, path)
+        if chunk:
+            yield partial(in_memory, chunk)
+
+    def single_in_memory(record: RecordInfo) -> list[Opened]:
+        expected(record)
+        plain = io.BytesIO()
         with client.service.open_own_record(patient=client.address,
                                             record_id=record.record_id) as stream:
-            if path is None:
-                out = io.BytesIO()
-                decrypt_to(stream, out, owner_sk=secret, expected_commitment=expected)
-                return Opened(record, client.label_of(record), content=out.getvalue())
-            with _private_file(path) as handle:
-                decrypt_to(stream, handle, owner_sk=secret, expected_commitment=expected)
-            return Opened(record, client.label_of(record), path=path)
+            opened(record, stream, plain)
+        return [Opened(record, client.label_of(record), content=plain.getvalue())]
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kizuna-read") as pool:
-        waiting: deque[Future[Opened]] = deque()
+        waiting: deque[Future[list[Opened]]] = deque()
         try:
-            for record in records:
-                waiting.append(pool.submit(one, record))
+            for unit in units():
+                waiting.append(pool.submit(unit))
                 if len(waiting) >= 2 * workers:
-                    yield waiting.popleft().result()
+                    yield from waiting.popleft().result()
             while waiting:
-                yield waiting.popleft().result()
+                yield from waiting.popleft().result()
         finally:
             for pending in waiting:
                 pending.cancel()

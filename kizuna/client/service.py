@@ -14,7 +14,7 @@ chain, and the service only confirms them from their events.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from kizuna.chain.eip712 import Eip712Domain, SignedAction, TypedData
@@ -82,6 +82,8 @@ class KizunaService(Protocol):
                      scope_ids: Sequence[ScopeId] | None = None) -> list[records.RecordInfo]: ...
     def get_record(self, record_id: RecordId) -> records.RecordInfo: ...
     def open_own_record(self, *, patient: Address, record_id: RecordId) -> ContentStream: ...
+    def own_envelopes(self, *, patient: Address,
+                      record_ids: Sequence[RecordId]) -> Iterator[tuple[RecordId, bytes]]: ...
     def reads_of(self, *, patient: Address) -> list[inbox.ReadEntry]: ...
     def attempted_reads_of(self, *, patient: Address) -> refusals.AttemptedReads: ...
 
@@ -237,6 +239,12 @@ class LocalService(ChainDocuments):
 
     def open_own_record(self, *, patient: Address, record_id: RecordId) -> ContentStream:
         return records.open_own_record(self.ctx, patient=patient, record_id=record_id)
+
+    def own_envelopes(self, *, patient: Address,
+                      record_ids: Sequence[RecordId]) -> Iterator[tuple[RecordId, bytes]]:
+        for info, envelope in records.own_envelopes(self.ctx, patient=patient,
+                                                    record_ids=record_ids):
+            yield info.record_id, envelope
 
     def reads_of(self, *, patient: Address) -> list[inbox.ReadEntry]:
         return inbox.reads_of(self.ctx, patient=patient)

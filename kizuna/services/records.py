@@ -452,6 +452,39 @@ def registered_block(ctx: ServiceContext, record_id: bytes) -> int | None:
     return found.block_number if found is not None else None
 
 
+MAX_BULK_RECORDS = 256
+"""Records one bulk download may name."""
+MAX_BULK_RECORD_BYTES = 4 << 20
+"""The largest envelope a bulk download carries (it is held in memory once on each side):
+FHIR resources are a few KB; a file is downloaded alone, streamed."""
+
+
+def own_envelopes(ctx: ServiceContext, *, patient: str,
+                  record_ids: Sequence[bytes]) -> Iterator[tuple[RecordInfo, bytes]]:
+    """The envelopes of some of the patient's own records, in the order asked: the bulk path
+    of a history read back (one request for many records, not one each). Every id is checked
+    before anything is read (``NotFoundError``, ``AccessDenied`` as :func:`get_own_record`;
+    ``InputError`` naming ``record_ids`` for none, too many or an envelope larger than
+    :data:`MAX_BULK_RECORD_BYTES`); then one envelope at a time is read from the store."""
+    if not record_ids:
+        raise InputError("record_ids", "name at least one record")
+    if len(record_ids) > MAX_BULK_RECORDS:
+        raise InputError("record_ids", f"at most {MAX_BULK_RECORDS} records at once, "
+                                        f"got {len(record_ids)}")
+    infos = [get_own_record(ctx, patient=patient, record_id=r) for r in record_ids]
+    for info in infos:
+        if info.size > MAX_BULK_RECORD_BYTES:
+            raise InputError("record_ids", f"record 0x{info.record_id.hex()} is {info.size} "
+                                            "bytes: download it alone (streamed)")
+
+    def envelopes() -> Iterator[tuple[RecordInfo, bytes]]:
+        for info in infos:
+            with ctx.store.get(info.cid) as stream:
+                yield info, stream.read()
+
+    return envelopes()
+
+
 def open_own_record(ctx: ServiceContext, *, patient: str, record_id: bytes) -> ContentStream:
     """The envelope of one of the patient's own records, as a stream (``AccessDenied`` for a
     record of someone else — reads by others go through the read path and leave receipts)."""
@@ -461,6 +494,8 @@ def open_own_record(ctx: ServiceContext, *, patient: str, record_id: bytes) -> C
 __all__ = [
     "ALLOWED_CONTENT_TYPES",
     "DEFAULT_MAX_ENVELOPE_BYTES",
+    "MAX_BULK_RECORDS",
+    "MAX_BULK_RECORD_BYTES",
     "EnvelopeIntake",
     "EnvelopeTooLarge",
     "RecordInfo",
@@ -469,6 +504,7 @@ __all__ = [
     "get_record",
     "list_records",
     "open_own_record",
+    "own_envelopes",
     "prepare_registration",
     "readable_records",
     "registered_block",

@@ -138,9 +138,10 @@ def test_bulk_read_and_export(counted: tuple[PatientClient, Counter],
     counter.requests.clear()
     opened = list(read_many(client, records, workers=4))
     assert [o.content for o in opened] == [client.read_own(r.record_id) for r in records]
-    downloads = [r for r in counter.requests if r.endswith("/content")]
-    assert len(downloads) == 2 * len(records)  # read_many's, then the comparison's
-    assert not any(r == "GET /patient/records" for r in counter.requests)
+    # read_many: one bulk request for the nine; then the nine single reads compared with
+    assert counter.requests.count("POST /patient/records/contents") == 1
+    assert len([r for r in counter.requests if r.endswith("/content")]) == len(records)
+    assert "GET /patient/records" not in counter.requests
 
     # the export: NDJSON of every FHIR resource, the PDF written beside (by record id)
     out = io.BytesIO()
@@ -164,6 +165,42 @@ def test_bulk_read_and_export(counted: tuple[PatientClient, Counter],
     assert condition.record_id in {r.record_id for r in client.records()}
     result = export(client, io.BytesIO(), fmt="ndjson")
     assert (result.resources, result.files_skipped) == (10, 1)
+
+
+def test_bulk_download_route(people: People, chain_env: ChainEnv, http: httpx.Client) -> None:
+    patient = people.patient
+    sealed = [patient.add(f'{{"resourceType":"Condition","id":"c{i}"}}'.encode(),
+                          label="Condition", content_type="application/fhir+json")
+              for i in range(3)]
+    asked = [sealed[2], sealed[0], sealed[1]]
+    answer = http.post("/patient/records/contents", headers=patient.auth,
+                       json={"record_ids": [hx(s.record_id) for s in asked]})
+    assert answer.status_code == 200, answer.text
+    framed = answer.content
+    for s in asked:  # id, 8-byte length, the envelope as uploaded, in the order asked
+        assert framed[:32] == bytes(s.record_id)
+        size = int.from_bytes(framed[32:40], "big")
+        assert framed[40:40 + size] == s.envelope
+        framed = framed[40 + size:]
+    assert framed == b""
+
+    def post(who: HttpPatient, ids: list[str]) -> httpx.Response:
+        return http.post("/patient/records/contents", headers=who.auth,
+                         json={"record_ids": ids})
+
+    other = HttpPatient(signer=LocalKeySigner.generate(), chain=chain_env.chain,
+                        http=http).login()
+    mine = hx(other.add(b'{"resourceType":"Condition"}', label="Condition",
+                        content_type="application/fhir+json").record_id)
+    # one of someone else's among one's own: refused whole, before a byte is sent
+    assert post(other, [mine, hx(sealed[0].record_id)]).status_code == 403
+    assert post(patient, [hx(sealed[0].record_id), "0x" + "cd" * 32]).status_code == 404
+    for bad in ([], ["0x12"], [hx(sealed[0].record_id)] * 257):
+        refused = post(patient, bad)
+        assert refused.status_code == 422, (bad[:2], refused.text)
+        assert "record_ids" in refused.text
+    assert http.post("/patient/records/contents",
+                     json={"record_ids": [mine]}).status_code == 401
 
 
 def test_bulk_read_refuses_an_envelope_the_chain_did_not_register(

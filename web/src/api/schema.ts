@@ -509,6 +509,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/patient/records/contents": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Download Many
+         * @description Many of the patient's own envelopes in one answer (a history read back: one request
+         *     for up to 256 records, not one each); decrypted and checked on the patient's side as
+         *     single downloads are. Every id is checked before a byte is sent (404 unknown, 403 not
+         *     the patient's, 422 a record over 4 MiB: download it alone).
+         */
+        post: operations["download_many_patient_records_contents_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/patient/records/{record_id}": {
         parameters: {
             query?: never;
@@ -1824,6 +1847,14 @@ export interface components {
             recordId: string;
             /** Requestid */
             requestId: string;
+        };
+        /** RecordIdsIn */
+        RecordIdsIn: {
+            /**
+             * Record Ids
+             * @description the patient's own records, in the order their envelopes are wanted (at most 256, each envelope at most 4 MiB)
+             */
+            record_ids: string[];
         };
         /** RecordOut */
         RecordOut: {
@@ -3486,6 +3517,84 @@ export interface operations {
             };
             /** @description Invalid input: the field and the reason */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    download_many_patient_records_contents_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordIdsIn"];
+            };
+        };
+        responses: {
+            /** @description for each record asked, in order: its id (32 bytes), the envelope's length (8 bytes, big-endian), the envelope */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content store returned bytes that do not match their CID */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };
