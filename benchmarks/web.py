@@ -18,8 +18,9 @@ FastAPI app on 127.0.0.1, and driven through Playwright.
   the Timeline rendered until its first screen is painted. The records' content is served by
   this benchmark's small app (no session check, no storage read: a floor for the API's part).
   Wall seconds; best of the rounds, each in a fresh page. Beside it, where a read's time goes
-  (``read_*_ms``) and a what-if, ``timeline_2000_workers_s``: the same reads split over two
-  Web Workers (web/bench/decrypt.worker.ts), which the app does not do (yet).
+  (``read_*_ms``) and two what-ifs the app does not do (yet): ``timeline_2000_bulk_s``, every
+  envelope in one download then the same reads from memory (a bulk content read), and
+  ``timeline_2000_workers_s``, the reads split over two Web Workers (web/bench/decrypt.worker.ts).
 * ``chart_5000_ms`` (target <= 300 ms): the Charts page over 5,000 heart-rate Observations
   (copies of a Synthea one, dates and values varied) until its canvas is painted.
 * ``browser_envelope_ratio`` (target >= 0.5): envelope v1 encryption of 100 MB in the page
@@ -233,7 +234,8 @@ def sealed_timeline(
     records: Sequence[ImportedRecord], count: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, bytes]]:
     """``count`` records sealed to the patient's scope keys: (wallet inputs, listing, the
-    envelopes by 0x record id)."""
+    envelopes by 0x record id, in listing order; ``offset`` and ``length`` in the listing place
+    each in their concatenation, the bulk what-if's one download)."""
     vector = wallet_vector()
     domain_json = vector["typed_data"]["domain"]
     domain = KeyDerivationDomain(chain_id=domain_json["chainId"],
@@ -245,6 +247,7 @@ def sealed_timeline(
     owners: dict[str, Any] = {}
     listing: list[dict[str, Any]] = []
     envelopes: dict[str, bytes] = {}
+    offset = 0
     now = int(time.time())
     for index, record in enumerate(records[:count]):
         label = str(record.scope_label)
@@ -256,8 +259,9 @@ def sealed_timeline(
                                        record_id=record_id, content_type=FHIR_JSON))
         listing.append({"recordId": "0x" + record_id.hex(), "label": label,
                         "scopeId": "0x" + scope_id.hex(), "contentType": FHIR_JSON,
-                        "createdAt": now - index,
+                        "createdAt": now - index, "offset": offset, "length": len(envelope),
                         "commitment": "0x" + commitment_of(envelope).hex()})
+        offset += len(envelope)
         envelopes["0x" + record_id.hex()] = envelope
     wallet = {"signature": "0x" + signature.hex(), "account": vector["account"],
               "chainId": domain.chain_id, "verifyingContract": domain.verifying_contract}
@@ -308,6 +312,12 @@ def bench_app(build: Path, wallet: dict[str, Any], listing: list[dict[str, Any]]
         if found is None:
             return PlainTextResponse(f"no record {record_id}", 404)
         return Response(found, media_type="application/octet-stream")
+
+    everything = b"".join(envelopes.values())
+
+    @app.get("/bench/envelopes.bin")
+    async def envelopes_bin() -> Response:
+        return Response(everything, media_type="application/octet-stream")
 
     @app.get("/bench/chart.json")
     async def chart_json() -> JSONResponse:
@@ -392,6 +402,16 @@ def timeline_figures(
             workers.append(run | {"cpu_s": cpu})
         finally:
             page.context.close()
+    bulk = []
+    for _ in range(rounds):  # the what-if: every envelope in one download, then the same reads
+        page = open_bench(browser, url)
+        try:
+            run, cpu = call_cpu(page, "timeline", wallet, True)
+            bulk.append(run | {"cpu_s": cpu})
+        finally:
+            page.context.close()
+    print("  what-if, one bulk download instead of a GET per record (s): "
+          + ", ".join(f"{b['total_s']:.2f} (renderer CPU {b['cpu_s']:.2f})" for b in bulk))
     print("  what-if, decryption in 2 Web Workers (s): "
           + ", ".join(f"{w['total_s']:.2f} (reads {w['decrypt_s']:.2f}, renderer CPU "
                       f"{w['cpu_s']:.2f})" for w in workers))
@@ -410,7 +430,9 @@ def timeline_figures(
             "read_unwrap_ms": profile["parse_unwrap_ms"],
             "read_decrypt_ms": profile["decrypt_ms"],
             "read_get_ms": profile["get_ms"],
-            "timeline_2000_workers_s": min(float(w["total_s"]) for w in workers)}
+            "timeline_2000_workers_s": min(float(w["total_s"]) for w in workers),
+            "timeline_2000_bulk_s": min(float(b["total_s"]) for b in bulk),
+            "timeline_2000_bulk_renderer_cpu_s": min(float(b["cpu_s"]) for b in bulk)}
 
 
 def chart_figures(browser: Browser, url: str, rounds: int) -> dict[str, float]:

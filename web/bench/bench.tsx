@@ -90,12 +90,12 @@ async function envelope(megabytes: number, rounds: number): Promise<{ seconds: n
 
 type Listed = { recordId: string; label: string; scopeId: string; contentType: string; createdAt: number; offset: number; length: number; commitment: string };
 type TimelineInput = { signature: string; account: string; chainId: number; verifyingContract: string };
-type Info = { id: string; label: string; contentType: string; createdAt: number; scopeId: Uint8Array; epoch: number; commitment: Uint8Array };
+type Info = { id: string; label: string; contentType: string; createdAt: number; scopeId: Uint8Array; epoch: number; commitment: Uint8Array; offset: number; length: number };
 
 async function listing(): Promise<Info[]> {
   const listed = (await (await fetch("/bench/records.json")).json()) as Listed[];
   return listed.map((r) => ({ id: r.recordId, label: r.label, contentType: r.contentType, createdAt: r.createdAt,
-    scopeId: hexToBytes(r.scopeId), epoch: 0, commitment: hexToBytes(r.commitment) }));
+    scopeId: hexToBytes(r.scopeId), epoch: 0, commitment: hexToBytes(r.commitment), offset: r.offset, length: r.length }));
 }
 
 const walletKeys = (input: TimelineInput) =>
@@ -105,11 +105,14 @@ const timelineShown = (root: HTMLElement) => (root.textContent ?? "").trim().len
 
 /** The patient's library loaded by the app's loader (web/src/app/library.ts `loadLibrary`:
  *  the listing, then `readMany` with its parallelism, FHIR JSON parsed), each read as
- *  `readRecord`, then the Timeline rendered until its first screen is painted. Seconds. */
-async function timeline(input: TimelineInput) {
+ *  `readRecord`, then the Timeline rendered until its first screen is painted. Seconds.
+ *  `bulk`: a what-if, every envelope in one download first (no GET per record). */
+async function timeline(input: TimelineInput, bulk = false) {
   const Timeline = await page("Timeline");
   const keys = await walletKeys(input); // the wallet's signature, asked once at unlock
   const start = performance.now();
+  const all = bulk ? new Uint8Array(await (await fetch("/bench/envelopes.bin")).arrayBuffer()) : null;
+  const sealed = (info: Info) => all?.subarray(info.offset, info.offset + info.length);
   // The loader's only calls on its client: the listing, and the bulk read with its callback.
   const client = {
     records: listing,
@@ -119,7 +122,7 @@ async function timeline(input: TimelineInput) {
       const reader = async () => {
         while (next < records.length) {
           const index = next++;
-          out[index] = await readRecord(keys, records[index]!);
+          out[index] = await readRecord(keys, records[index]!, sealed(records[index]!));
           onEach?.(index, records[index]!, out[index]!);
         }
       };
