@@ -215,8 +215,9 @@ export class AppStore {
 
   /** "Pay the gas myself" on or off. */
   setGasless(gasless: boolean): void {
+    // The same client, so the scope keys it registered this session are not asked for again.
+    if (this.#state.client) this.#state.client.context.gasless = gasless;
     this.#set({ gasless });
-    this.#set({ client: this.#client() });
   }
 
   /** A guardian acts for a ward (null: for themselves again). */

@@ -24,7 +24,8 @@ export class PatientContext {
   readonly keys: WalletKeys;
   readonly deployment: Deployment;
   readonly chain: ChainReader;
-  readonly gasless: boolean;
+  /** Changed in place by the page's "pay the fee myself" option (keeps the scope-key cache). */
+  gasless: boolean;
   /** The ward a guardian acts for (null: the signed-in patient themself). */
   readonly ward: Hex | null;
   readonly deadlineSeconds: number;
