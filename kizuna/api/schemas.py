@@ -345,6 +345,27 @@ class AuditEntryOut(Model):
     details: dict[str, object]
 
 
+class ReceiptProofOut(Model):
+    """A stored read receipt as it is, with its Merkle proof under its batch's root (built by
+    the service from the stored leaves): what an auditor's page checks against the chain."""
+
+    seq: int
+    request_id: str
+    provider: str
+    patient: str
+    record_id: str
+    scope_id: str
+    request_json: str = Field(description="the provider's signed ReadRequest, as stored")
+    signature: str
+    leaf: str
+    served_at: int
+    head_block: int
+    batch_root: str | None
+    leaf_index: int | None
+    proof: list[str] = Field(description="sibling hashes from the leaf up (empty: pending, "
+                             "or the batch's leaf indices are not 0..n-1)")
+
+
 class FindingOut(Model):
     check: str
     subject: str

@@ -17,12 +17,15 @@ from kizuna.api.schemas import (
     AuditReportOut,
     CheckReportOut,
     EmergencyAccessOut,
+    ReceiptProofOut,
     ReviewIn,
 )
+from kizuna.crypto.merkle import MerkleTree
 from kizuna.errors import ConfigError
 from kizuna.services import audit as audit_service
 from kizuna.services import fhir_export
 from kizuna.services import inbox as inbox_service
+from kizuna.services.audit.stored import ReceiptRow, load_receipts
 
 router = APIRouter(prefix="/auditor", tags=["auditor"])
 
@@ -49,6 +52,33 @@ def verification(session: AuditorSession, state: State) -> AuditReportOut:
     return AuditReportOut(ok=report.ok, receipts=shaped(CheckReportOut, report.receipts),
                           access=shaped(CheckReportOut, report.access),
                           content=shaped(CheckReportOut, report.content))
+
+
+@router.get("/receipts", response_model=list[ReceiptProofOut], responses=_ERRORS)
+def receipts(session: AuditorSession, state: State) -> list[ReceiptProofOut]:
+    """Every stored read receipt with its Merkle proof: the page recomputes each leaf from the
+    signed fields and checks the proof against the root anchored on-chain (not against this)."""
+    rows = load_receipts(state.ctx.db)
+    batches: dict[bytes, list[ReceiptRow]] = {}
+    for r in rows:
+        if r.batch_root is not None:
+            batches.setdefault(r.batch_root, []).append(r)
+    proofs: dict[int, list[bytes]] = {}
+    for members in batches.values():
+        members.sort(key=lambda m: m.leaf_index if m.leaf_index is not None else -1)
+        if [m.leaf_index for m in members] != list(range(len(members))):
+            continue  # no tree to prove against; the page reports the receipts unproven
+        tree = MerkleTree.build([m.leaf for m in members])
+        for position, m in enumerate(members):
+            proofs[m.seq] = tree.proof(position)
+    return [ReceiptProofOut(
+        seq=r.seq, request_id=hexed(r.request_id), provider=r.provider, patient=r.patient,
+        record_id=hexed(r.record_id), scope_id=hexed(r.scope_id), request_json=r.request_json,
+        signature=hexed(r.signature), leaf=hexed(r.leaf), served_at=r.served_at,
+        head_block=r.head_block,
+        batch_root=hexed(r.batch_root) if r.batch_root is not None else None,
+        leaf_index=r.leaf_index, proof=[hexed(x) for x in proofs.get(r.seq, [])],
+    ) for r in rows]
 
 
 @router.get("/export", response_model=dict[str, Any], responses=_ERRORS)

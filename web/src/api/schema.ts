@@ -85,6 +85,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auditor/receipts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Receipts
+         * @description Every stored read receipt with its Merkle proof: the page recomputes each leaf from the
+         *     signed fields and checks the proof against the root anchored on-chain (not against this).
+         */
+        get: operations["receipts_auditor_receipts_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/auditor/reviews": {
         parameters: {
             query?: never;
@@ -1848,6 +1869,47 @@ export interface components {
             /** Requestid */
             requestId: string;
         };
+        /**
+         * ReceiptProofOut
+         * @description A stored read receipt as it is, with its Merkle proof under its batch's root (built by
+         *     the service from the stored leaves): what an auditor's page checks against the chain.
+         */
+        ReceiptProofOut: {
+            /** Batch Root */
+            batch_root: string | null;
+            /** Head Block */
+            head_block: number;
+            /** Leaf */
+            leaf: string;
+            /** Leaf Index */
+            leaf_index: number | null;
+            /** Patient */
+            patient: string;
+            /**
+             * Proof
+             * @description sibling hashes from the leaf up (empty: pending, or the batch's leaf indices are not 0..n-1)
+             */
+            proof: string[];
+            /** Provider */
+            provider: string;
+            /** Record Id */
+            record_id: string;
+            /** Request Id */
+            request_id: string;
+            /**
+             * Request Json
+             * @description the provider's signed ReadRequest, as stored
+             */
+            request_json: string;
+            /** Scope Id */
+            scope_id: string;
+            /** Seq */
+            seq: number;
+            /** Served At */
+            served_at: number;
+            /** Signature */
+            signature: string;
+        };
         /** RecordIdsIn */
         RecordIdsIn: {
             /**
@@ -2242,6 +2304,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEntryOut"][];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    receipts_auditor_receipts_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptProofOut"][];
                 };
             };
             /** @description Not signed in: missing, unknown or expired session token */
