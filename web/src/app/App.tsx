@@ -3,15 +3,13 @@
 
 import { useEffect, useRef } from "preact/hooks";
 import type { DiscoveredWallet } from "../wallet/discovery.ts";
+import { shortAddress } from "../ui/format.ts";
 import { ErrorBanner, Notice, WalletPrompt } from "../ui/Messages.tsx";
 import { type PageContext, pagesFor } from "./routes.tsx";
 import { go, useRoute } from "./router.ts";
 import type { AppStore, State } from "./store.ts";
 import { useStore } from "./useStore.ts";
 
-export function shortAddress(address: string): string {
-  return `${address.slice(0, 6)}…${address.slice(-4)}`;
-}
 
 export function App(props: { store: AppStore }) {
   const { store } = props;

@@ -7,8 +7,9 @@ import { useState } from "preact/hooks";
 import type { PatientClient, ReadEntry, AttemptedReads, LabelledRecord, RegistryProvider } from "../../patient/patient.ts";
 import { labelForPeople } from "../../patient/scopes.ts";
 import {
-  Failure, formatTime, ProviderName, registryMap, Section, shortAddress, useLoad,
+  Failure, formatTime, ProviderName, registryMap, Section, useLoad,
 } from "./care/common.tsx";
+import { shortAddress } from "../../ui/format.ts";
 import { ReadsChart } from "./care/ReadsChart.tsx";
 
 const REASONS: Record<string, string> = {

@@ -7,10 +7,11 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { KizunaError } from "../../core/errors.ts";
 import type { GrantInfo, PatientClient, RegistryProvider } from "../../patient/patient.ts";
+import { shortAddress } from "../../ui/format.ts";
 import { ErrorBanner } from "../../ui/Messages.tsx";
 import {
   asPageError, ExpiryInput, formatDay, formatWhen, GaslessOption, LabelCode, Outcome, ProviderBadge, ProviderName,
-  ScopePicker, shortAddress, useAction, type Action,
+  ScopePicker, useAction, type Action,
 } from "./sharing/parts.tsx";
 import { dateInputValue, DEFAULT_DAYS, expiryOf, labelName, peopleList, scopeGroups } from "./sharing/scopes.ts";
 import "./sharing/sharing.css";

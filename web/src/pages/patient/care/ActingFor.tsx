@@ -1,7 +1,7 @@
 // A guardian chooses whose record the pages show: their own, or a ward's (lists and reads;
 // what needs the ward's own keys stays with the ward's wallet).
 
-import { shortAddress } from "./common.tsx";
+import { shortAddress } from "../../../ui/format.ts";
 
 export function ActingFor(props: { wards: string[]; current: string | null; onActFor: (patient: string | null) => void }) {
   // The session names wards as the API spells them; the client checksums its ward.

@@ -5,7 +5,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { useEffect, useRef } from "preact/hooks";
-import { shortAddress } from "./common.tsx";
+import { shortAddress } from "../../../ui/format.ts";
 import { cumulativeReads, padding, type ReadPoint } from "./readsSeries.ts";
 
 export type { ReadPoint };

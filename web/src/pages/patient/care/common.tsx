@@ -6,6 +6,7 @@ import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { InputError, KizunaError } from "../../../core/errors.ts";
 import type { RegistryProvider } from "../../../patient/chain.ts";
+import { shortAddress } from "../../../ui/format.ts";
 import { ErrorBanner } from "../../../ui/Messages.tsx";
 import { UserRejected } from "../../../wallet/eip1193.ts";
 import "./care.css";
@@ -81,10 +82,6 @@ export function formatTime(seconds: number): string {
 
 export function formatDate(seconds: number): string {
   return new Date(seconds * 1000).toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" });
-}
-
-export function shortAddress(address: string): string {
-  return `${address.slice(0, 6)}…${address.slice(-4)}`;
 }
 
 /** A provider for people: the registry has no names, so the address (short, the full one as its
