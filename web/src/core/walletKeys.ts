@@ -18,6 +18,7 @@
 import * as umbral from "@nucypher/umbral-pre";
 import { getAddress, isAddress, recoverTypedDataAddress, type Hex } from "viem";
 import { asciiBytes, bigIntToBytes, bytesToBigInt, bytesToHex0x, concatBytes, hexToBytes, type Bytes } from "./bytes.ts";
+import { EIP712_DOMAIN_FIELDS } from "./eip712.ts";
 import { InputError, KeyDerivationError } from "./errors.ts";
 import { hkdfSha256 } from "./kdf.ts";
 import { ScopeKey } from "./scopes.ts";
@@ -30,12 +31,7 @@ export const PURPOSE =
   "whoever holds this signature can read my records.";
 
 export const KEY_DERIVATION_TYPES = {
-  EIP712Domain: [
-    { name: "name", type: "string" },
-    { name: "version", type: "string" },
-    { name: "chainId", type: "uint256" },
-    { name: "verifyingContract", type: "address" },
-  ],
+  EIP712Domain: EIP712_DOMAIN_FIELDS,
   KeyDerivation: [
     { name: "purpose", type: "string" },
     { name: "account", type: "address" },

@@ -18,7 +18,7 @@ import { commitmentOf, decryptBytes, readHeader } from "../core/envelope.ts";
 import { IntegrityError, InputError } from "../core/errors.ts";
 import { checkedAddress } from "./chain.ts";
 import type { PatientClient, TxResult } from "./patient.ts";
-import { PROXY_DOMAIN_NAME, PROXY_DOMAIN_VERSION } from "./scopes.ts";
+import { proxyTypedData } from "../core/eip712.ts";
 
 export type InboxItem = Schemas["InboxItemOut"];
 
@@ -44,25 +44,13 @@ const INBOX_KEY_FIELDS = [
  * proxy's EIP-712 domain: "Kizuna Proxy", the chain, the AccessLog contract). */
 export function inboxKeyTypedData(fields: { chainId: number; accessLog: string; patient: string; publicKey: Uint8Array }): object {
   if (fields.publicKey.length !== 33) throw new InputError("public_key", `must be a 33-byte compressed key, not ${fields.publicKey.length} bytes`);
-  return {
-    types: {
-      EIP712Domain: [
-        { name: "name", type: "string" },
-        { name: "version", type: "string" },
-        { name: "chainId", type: "uint256" },
-        { name: "verifyingContract", type: "address" },
-      ],
-      InboxKey: INBOX_KEY_FIELDS,
-    },
+  return proxyTypedData({
     primaryType: "InboxKey",
-    domain: {
-      name: PROXY_DOMAIN_NAME,
-      version: PROXY_DOMAIN_VERSION,
-      chainId: fields.chainId,
-      verifyingContract: checkedAddress("accessLog", fields.accessLog),
-    },
+    fields: INBOX_KEY_FIELDS,
+    chainId: fields.chainId,
+    accessLog: checkedAddress("accessLog", fields.accessLog),
     message: { patient: checkedAddress("patient", fields.patient), publicKey: bytesToHex0x(fields.publicKey) },
-  };
+  });
 }
 
 function checkedRef(ref: string): Hex {

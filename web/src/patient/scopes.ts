@@ -8,18 +8,11 @@ import { bytesToHex0x, type Bytes } from "../core/bytes.ts";
 import { blindScope } from "../core/scopes.ts";
 import { checkedEpoch } from "../core/walletKeys.ts";
 import { ok } from "../api/client.ts";
+import { proxyTypedData } from "../core/eip712.ts";
 import { scopeLabel, VOCABULARY } from "./vocabulary.ts";
 import type { PatientContext } from "./context.ts";
 
-export const PROXY_DOMAIN_NAME = "Kizuna Proxy";
-export const PROXY_DOMAIN_VERSION = "1";
-
-const DOMAIN_FIELDS = [
-  { name: "name", type: "string" },
-  { name: "version", type: "string" },
-  { name: "chainId", type: "uint256" },
-  { name: "verifyingContract", type: "address" },
-];
+export { PROXY_DOMAIN_NAME, PROXY_DOMAIN_VERSION } from "../core/eip712.ts";
 const SCOPE_KEYS_FIELDS = [
   { name: "patient", type: "address" },
   { name: "scopeId", type: "bytes32" },
@@ -39,10 +32,11 @@ export function scopeKeysTypedData(fields: {
   verifyingKey: Uint8Array;
 }): object {
   checkedEpoch("epoch", fields.epoch);
-  return {
-    types: { EIP712Domain: DOMAIN_FIELDS, ScopeKeys: SCOPE_KEYS_FIELDS },
+  return proxyTypedData({
     primaryType: "ScopeKeys",
-    domain: { name: PROXY_DOMAIN_NAME, version: PROXY_DOMAIN_VERSION, chainId: fields.chainId, verifyingContract: fields.accessLog },
+    fields: SCOPE_KEYS_FIELDS,
+    chainId: fields.chainId,
+    accessLog: fields.accessLog,
     message: {
       patient: fields.patient,
       scopeId: bytesToHex0x(fields.scopeId),
@@ -50,7 +44,7 @@ export function scopeKeysTypedData(fields: {
       delegatingKey: bytesToHex0x(fields.delegatingKey),
       verifyingKey: bytesToHex0x(fields.verifyingKey),
     },
-  };
+  });
 }
 
 /** A human name for a label in wallet prompts ("Observation:laboratory" → "Observation (laboratory)"). */
