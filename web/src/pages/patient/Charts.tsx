@@ -30,6 +30,7 @@ function rangeText(chart: ChartSeries, i: number): string | null {
 
 function ChartCard(props: { chart: ChartSeries; from: number | null; to: number | null; level: 2 | 3 }) {
   const { chart, from } = props;
+  const [tableOpen, setTableOpen] = useState(false);
   const unit = displayUnit(chart.unit);
   const points = chart.lines.map((l) => l.points.filter((p) => from === null || p.t >= from));
   const count = points.reduce((n, p) => n + p.length, 0);
@@ -76,9 +77,10 @@ function ChartCard(props: { chart: ChartSeries; from: number | null; to: number 
       {skipped.length ? (
         <p class="hint">Not shown: {skipped.map(([u, n]) => `${n} value${n === 1 ? "" : "s"} in ${u}`).join(", ")} (a unit this chart cannot convert to {unit || chart.unit}).</p>
       ) : null}
-      <details>
+      {/* The table is built when opened: thousands of rows would cost more than the chart. */}
+      <details onToggle={(e) => setTableOpen((e.currentTarget as HTMLDetailsElement).open)}>
         <summary>Values as a table</summary>
-        <ValuesTable chart={chart} points={points} />
+        {tableOpen ? <ValuesTable chart={chart} points={points} /> : null}
       </details>
     </section>
   );
