@@ -249,38 +249,98 @@ export class Records {
     return collect(chunks);
   }
 
+  /** Envelopes of some of the patient's records from one request (POST
+   * /patient/records/contents: for each, its id, an 8-byte big-endian length, the envelope),
+   * in the order asked. */
+  async #envelopes(records: readonly RecordInfo[]): Promise<Uint8Array[]> {
+    const response = await rawFetch(this.#ctx.apiOptions, "/patient/records/contents", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ record_ids: records.map((r) => r.id) }),
+    });
+    const framed = new Uint8Array(await response.arrayBuffer());
+    const view = new DataView(framed.buffer, framed.byteOffset, framed.byteLength);
+    const out: Uint8Array[] = [];
+    let at = 0;
+    for (const record of records) {
+      if (at + 40 > framed.length || bytesToHex0x(framed.subarray(at, at + 32)) !== record.id) {
+        throw new IntegrityError(`the service's bulk download did not answer record ${record.id} where it was asked`);
+      }
+      const size = Number(view.getBigUint64(at + 32));
+      if (at + 40 + size > framed.length) throw new IntegrityError(`the service's bulk download ended inside record ${record.id}`);
+      out.push(framed.subarray(at + 40, at + 40 + size));
+      at += 40 + size;
+    }
+    return out;
+  }
+
   /** Many of the patient's records (as listed) decrypted into memory — the bulk path of a
    * timeline: no listing here (the caller has one), ONE chain query for every commitment,
-   * `parallel` downloads in flight. Each envelope is checked against the chain's commitment
-   * as in readOwn (IntegrityError otherwise, or when the chain has no registration of it).
-   * `onEach(index, record, content)` is called as each one is ready (any order); the
-   * answer is in the order of `records`. */
+   * the envelopes BULK_CHUNK to a request (a record over 4 MiB alone, streamed), `parallel`
+   * requests in flight. Each envelope is checked against the chain's commitment as in
+   * readOwn (IntegrityError otherwise, or when the chain has no registration of it).
+   * `onEach(index, record, content)` is called as each one is ready (any order); the answer
+   * is in the order of `records`. */
   async readMany(records: readonly RecordInfo[], onEach?: (index: number, record: RecordInfo, content: Bytes) => void, parallel = DEFAULT_PARALLEL): Promise<Bytes[]> {
     this.#ctx.ownOnly("Opening records");
     if (records.length === 0) return [];
     const registered = await this.#ctx.chain.registeredCommitments(this.#ctx.patient);
+    const expected = (record: RecordInfo): Bytes => {
+      const found = registered.get(record.id);
+      if (!found) throw new IntegrityError(`record ${record.id} has no registration of ${this.#ctx.patient} on chain: not read`);
+      return found;
+    };
+    // The work in order: runs of small records (one request a run), large ones alone.
+    const units: number[][] = [];
+    let run: number[] = [];
+    records.forEach((record, index) => {
+      if (record.size > MAX_BULK_RECORD_BYTES) {
+        units.push([index]);
+        return;
+      }
+      run.push(index);
+      if (run.length === BULK_CHUNK) {
+        units.push(run);
+        run = [];
+      }
+    });
+    if (run.length) units.push(run);
     const out: Bytes[] = new Array(records.length);
+    const done = (index: number, content: Bytes) => {
+      out[index] = content;
+      onEach?.(index, records[index]!, content);
+    };
     let next = 0;
     const worker = async () => {
-      while (next < records.length) {
-        const index = next++;
-        const record = records[index]!;
-        const expected = registered.get(record.id);
-        if (!expected) {
-          throw new IntegrityError(`record ${record.id} has no registration of ${this.#ctx.patient} on chain: not read`);
+      while (next < units.length) {
+        const unit = units[next++]!;
+        const chosen = unit.map((i) => records[i]!);
+        const commitments = chosen.map(expected); // refused before anything is downloaded
+        if (chosen.length === 1 && chosen[0]!.size > MAX_BULK_RECORD_BYTES) {
+          done(unit[0]!, await collect(await this.#open(chosen[0]!, commitments[0]!)));
+          continue;
         }
-        out[index] = await collect(await this.#open(record, expected));
-        onEach?.(index, record, out[index]!);
+        const envelopes = await this.#envelopes(chosen);
+        for (const [k, envelope] of envelopes.entries()) {
+          const record = chosen[k]!;
+          const secret = await this.#ctx.keys.scopeDelegatingKey(record.scopeId, record.epoch);
+          done(unit[k]!, await collect(await decryptStream(envelope, secret, { expectedCommitment: commitments[k]! })));
+        }
       }
     };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, records.length)) }, worker));
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, units.length)) }, worker));
     return out;
   }
 }
 
-/** Downloads in flight in a bulk read: enough to hide the round trip, few enough for a
- * browser's six connections per host. */
-export const DEFAULT_PARALLEL = 6;
+/** Records one bulk request carries (the API takes up to 256), and the largest envelope it
+ * carries (kizuna/services/records.py MAX_BULK_RECORD_BYTES); larger ones come alone. */
+export const BULK_CHUNK = 64;
+export const MAX_BULK_RECORD_BYTES = 4 << 20;
+
+/** Requests in flight in a bulk read: enough to hide the round trip, within a browser's six
+ * connections per host. */
+export const DEFAULT_PARALLEL = 4;
 
 async function collect(chunks: AsyncGenerator<Bytes>): Promise<Bytes> {
   const parts: Uint8Array[] = [];
