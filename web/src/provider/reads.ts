@@ -1,0 +1,169 @@
+// A provider's read, in the page (kizuna/client/provider.py `read`, docs/service.md):
+//   ReadRequest (random id, now) signed by the provider's wallet (EIP-712, the proxy domain)
+//   → POST /provider/reads: the service checks the grant at the head, re-encrypts, stores the
+//     receipt BEFORE answering → capsule fragments (+ the envelope when small, else by CID)
+//   → here: the fragments verified against the patient's keys and this provider's key, the data
+//     key opened with the provider's wallet-derived key, every segment authenticated and the
+//     whole envelope checked against the commitment registered ON CHAIN (read through the
+//     wallet, not the service's word). Nothing unauthenticated is returned.
+// One read = one signed request = one receipt. There is no batch signature: the service
+// verifies one ReadRequest per signature and keeps one receipt per request, so "read all" asks
+// the wallet once per record (docs/web.md "Providers").
+
+import * as umbral from "@nucypher/umbral-pre";
+import type { Hex } from "viem";
+import { ok, rawFetch, type Schemas } from "../api/client.ts";
+import { bytesToHex0x, equalBytes, hexToBytes, type Bytes } from "../core/bytes.ts";
+import { decryptBytes, readHeader, MAX_PREAMBLE_SIZE } from "../core/envelope.ts";
+import { InputError, IntegrityError, KizunaError } from "../core/errors.ts";
+import { checkedAddress } from "../patient/chain.ts";
+import type { ProviderContext } from "./context.ts";
+
+export const PROXY_DOMAIN_NAME = "Kizuna Proxy";
+export const PROXY_DOMAIN_VERSION = "1";
+
+const READ_REQUEST_FIELDS = [
+  { name: "provider", type: "address" },
+  { name: "patient", type: "address" },
+  { name: "recordId", type: "bytes32" },
+  { name: "requestId", type: "bytes32" },
+  { name: "issuedAt", type: "uint64" },
+] as const;
+
+/** The signed message (kizuna/receipts/request.py ReadRequest; issuedAt in Unix seconds). */
+export type ReadRequest = { provider: Hex; patient: Hex; recordId: Hex; requestId: Hex; issuedAt: number };
+
+export type ReadGrant = Schemas["ReadOut"];
+
+/** A fresh request: 32 random bytes of request id, issued now (the service allows 120 s of skew). */
+export function newReadRequest(provider: string, patient: string, recordId: string, now = Math.floor(Date.now() / 1000)): ReadRequest {
+  return {
+    provider: checkedAddress("provider", provider),
+    patient: checkedAddress("patient", patient),
+    recordId: bytesToHex0x(hexToBytes(recordId, "record_id")).toLowerCase() as Hex,
+    requestId: bytesToHex0x(crypto.getRandomValues(new Uint8Array(32))),
+    issuedAt: now,
+  };
+}
+
+/** The eth_signTypedData_v4 document (Python's ReadRequest.typed_data(proxy_domain(...)).to_json()). */
+export function readRequestTypedData(request: ReadRequest, domain: { chainId: number; accessLog: string }) {
+  if (hexToBytes(request.recordId, "recordId").length !== 32) throw new InputError("recordId", "must be 32 bytes");
+  return {
+    types: {
+      EIP712Domain: [
+        { name: "name", type: "string" },
+        { name: "version", type: "string" },
+        { name: "chainId", type: "uint256" },
+        { name: "verifyingContract", type: "address" },
+      ],
+      ReadRequest: READ_REQUEST_FIELDS,
+    },
+    primaryType: "ReadRequest" as const,
+    domain: { name: PROXY_DOMAIN_NAME, version: PROXY_DOMAIN_VERSION, chainId: domain.chainId, verifyingContract: checkedAddress("verifyingContract", domain.accessLog) },
+    message: request,
+  };
+}
+
+/** Open a read's envelope with its capsule fragments: every check on the provider's side. */
+export async function openGrant(
+  grant: ReadGrant, envelope: Uint8Array, receivingKey: umbral.SecretKey, expectedCommitment: Uint8Array,
+): Promise<Bytes> {
+  const header = await readHeader(envelope.subarray(0, MAX_PREAMBLE_SIZE));
+  if (!equalBytes(header.recordId, hexToBytes(grant.record_id, "record_id"))) {
+    throw new IntegrityError("the envelope is of another record than the one read");
+  }
+  const capsule = header.capsule();
+  let delegating: umbral.PublicKey;
+  let verifying: umbral.PublicKey;
+  try {
+    delegating = umbral.PublicKey.fromCompressedBytes(hexToBytes(grant.delegating_key, "delegating_key"));
+    verifying = umbral.PublicKey.fromCompressedBytes(hexToBytes(grant.verifying_key, "verifying_key"));
+  } catch (error) {
+    throw new IntegrityError("the read's patient keys are not Umbral public keys", { cause: error });
+  }
+  const receiving = receivingKey.publicKey();
+  const cfrags = grant.cfrags.map((hex, i) => {
+    try {
+      return umbral.CapsuleFrag.fromBytes(hexToBytes(hex, "cfrags")).verify(capsule, verifying, delegating, receiving);
+    } catch (error) {
+      throw new IntegrityError(`capsule fragment ${i + 1} does not verify (not made for your key by the patient's grant, or altered)`, { cause: error });
+    }
+  });
+  if (cfrags.length === 0) throw new IntegrityError("the read came with no capsule fragments");
+  const key = header.unwrapForGrantee(receivingKey, delegating, cfrags);
+  return decryptBytes(envelope, { key, expectedCommitment });
+}
+
+/** One record's listing as the provider sees it (GET /provider/records). */
+export type ReadableRecord = Schemas["RecordOut"];
+
+/** A read that worked: the plaintext and the receipt the service stored for it. */
+export type ReadResult = { record: ReadableRecord; content: Bytes; contentType: string; receipt: { seq: number; requestId: string; leaf: string; servedAt: number; headBlock: number } };
+
+function base64Bytes(text: string): Bytes {
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
+/** Sign a read request for `record` and have the service serve it (no decryption yet). */
+export async function requestRead(ctx: ProviderContext, record: ReadableRecord, what = "a record"): Promise<ReadGrant> {
+  const request = newReadRequest(ctx.address, record.patient, record.record_id);
+  const typed = readRequestTypedData(request, { chainId: ctx.deployment.chainId, accessLog: ctx.contract("AccessLog") });
+  const signature = await ctx.signer.signTypedData(typed, {
+    title: `Read ${what}`,
+    why: "Your signature asks the service to re-encrypt this record for your key. It is kept as the receipt of this read, which the patient and auditors can see.",
+    details: [["Patient", request.patient], ["Record", `${request.recordId.slice(0, 10)}…`], ["Request id", `${request.requestId.slice(0, 10)}…`]],
+  });
+  return ok(await ctx.api.POST("/provider/reads", { body: { request, signature } }));
+}
+
+/** The envelope of a served read: in the answer when small, else GET /content/{cid}. */
+export async function envelopeOf(ctx: ProviderContext, grant: ReadGrant): Promise<Bytes> {
+  if (grant.envelope_base64) return base64Bytes(grant.envelope_base64);
+  const response = await rawFetch(ctx.apiOptions, `/content/${encodeURIComponent(grant.cid)}`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+/** Read one record: signed request, capsule fragments, decryption here against the on-chain
+ * commitment (`commitment`: one the caller read from the chain already, e.g. the batch's). */
+export async function readRecord(ctx: ProviderContext, record: ReadableRecord, commitment?: Uint8Array): Promise<ReadResult> {
+  const grant = await requestRead(ctx, record);
+  const [envelope, expected] = await Promise.all([
+    envelopeOf(ctx, grant),
+    commitment ?? ctx.chain.registeredCommitment(grant.patient, hexToBytes(grant.record_id, "record_id")),
+  ]);
+  const content = await openGrant(grant, envelope, ctx.keys.decryptingKey, expected);
+  return {
+    record, content, contentType: grant.content_type,
+    receipt: { seq: grant.receipt_seq, requestId: grant.request_id, leaf: grant.leaf, servedAt: grant.served_at, headBlock: grant.head_block },
+  };
+}
+
+/** A record the chain has no registration of (the batch's one query found none). */
+function missingCommitment(record: ReadableRecord): never {
+  throw new KizunaError(`The chain has no registration of record ${record.record_id}: it cannot be checked, so it is not shown.`);
+}
+
+/** Read many records of one patient, one after the other (each its own signed request, so
+ * its own wallet prompt and receipt); ONE chain query for every commitment. `onEach` hears
+ * each outcome (a result or the error that stopped that one read); the others go on. */
+export async function readMany(
+  ctx: ProviderContext, patient: string, records: readonly ReadableRecord[],
+  onEach: (index: number, outcome: ReadResult | Error) => void | Promise<void>, stop: () => boolean = () => false,
+): Promise<void> {
+  const registered = await ctx.chain.registeredCommitments(patient);
+  for (let i = 0; i < records.length && !stop(); i++) {
+    const record = records[i]!;
+    let outcome: ReadResult | Error;
+    try {
+      const commitment = registered.get(record.record_id.toLowerCase()) ?? missingCommitment(record);
+      outcome = await readRecord(ctx, record, commitment);
+    } catch (error) {
+      outcome = error instanceof Error ? error : new KizunaError(String(error));
+    }
+    await onEach(i, outcome);
+  }
+}
