@@ -12,6 +12,9 @@ import { Guardians } from "../pages/patient/Guardians.tsx";
 import { Reads } from "../pages/patient/Reads.tsx";
 import { Requests } from "../pages/patient/Requests.tsx";
 import { Sharing } from "../pages/patient/Sharing.tsx";
+import { Care as ProviderCarePage } from "../pages/provider/Care.tsx";
+import { Registry } from "../pages/provider/Registry.tsx";
+import { currentRoute } from "./router.ts";
 import type { AppStore, State } from "./store.ts";
 
 export type PageContext = { store: AppStore; state: State };
@@ -20,6 +23,15 @@ export type Page = { route: string; title: string; render: (context: PageContext
 
 export function pagesFor(context: PageContext): Page[] {
   const pages: Page[] = [];
+  const roles = context.state.session?.roles ?? [];
+  const isProvider = roles.includes("provider");
+  const isRegistrar = roles.includes("registrar");
+  if (isProvider) pages.push({ route: "provider-care", title: "Care", render: (c) => <ProviderCarePage store={c.store} state={c.state} /> });
+  // A provider not registered yet (or suspended) holds no provider role: it opens #/registry
+  // by URL to see the key to hand to a registrar (the patients' navigation is unchanged).
+  if (isProvider || isRegistrar || currentRoute() === "registry") {
+    pages.push({ route: "registry", title: "Registry", render: (c) => <Registry store={c.store} state={c.state} provider={isProvider} registrar={isRegistrar} /> });
+  }
   const client = context.state.client;
   if (client) {
     pages.push({ route: "timeline", title: "Timeline", render: (c) => (
