@@ -305,7 +305,7 @@ class LocalService(ChainDocuments):
         return self.ctx.store.get(cid)
 
     def onchain_commitment(self, *, patient: Address, record_id: RecordId) -> Commitment:
-        found = self.ctx.index.record(record_id)  # by id: no scan of the patient's records
+        found = self.ctx.index.registration(record_id)  # by id: no scan of the records
         if found is None or found.patient != patient:
             raise NotFoundError(f"record 0x{record_id.hex()} is not registered to {patient}")
         return found.commitment

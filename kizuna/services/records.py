@@ -448,7 +448,7 @@ def registered_block(ctx: ServiceContext, record_id: bytes) -> int | None:
     """The block whose ``RecordRegistered`` event registered ``record_id`` (from the event
     index), ``None`` when the index has none. A hint for clients: they read the event from
     that one block of their own node instead of scanning the chain for it."""
-    found = ctx.index.record(RecordId(checked_bytes32("record_id", record_id)))
+    found = ctx.index.registration(RecordId(checked_bytes32("record_id", record_id)))
     return found.block_number if found is not None else None
 
 

@@ -109,10 +109,16 @@ class FreshIndex:
         self.index.sync()
         return self.index.records_of(patient)
 
-    def record(self, record_id: RecordId) -> Record | None:
-        """One record by id as of the head (superseded or not)."""
-        self.index.sync()
-        return self.index.record(record_id)
+    def registration(self, record_id: RecordId) -> Record | None:
+        """A record's registration by id (patient, commitment, scope, block): what never
+        changes once registered, so the index is synced only when it has not seen the record
+        yet (no node round trip for a known one). Its ``superseded_by`` may be behind the
+        head: ask :meth:`records_of` for that."""
+        found = self.index.record(record_id)
+        if found is None:
+            self.index.sync()
+            found = self.index.record(record_id)
+        return found
 
     def all_records_of(self, patient: Address) -> list[Record]:
         """Every record of ``patient`` as of the head, superseded versions too."""
