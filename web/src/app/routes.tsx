@@ -14,6 +14,7 @@ import { Requests } from "../pages/patient/Requests.tsx";
 import { Sharing } from "../pages/patient/Sharing.tsx";
 import { Care as ProviderCarePage } from "../pages/provider/Care.tsx";
 import { Registry } from "../pages/provider/Registry.tsx";
+import { auditorPages } from "../pages/auditor/pages.tsx";
 import { currentRoute } from "./router.ts";
 import type { AppStore, State } from "./store.ts";
 
@@ -26,6 +27,7 @@ export function pagesFor(context: PageContext): Page[] {
   const roles = context.state.session?.roles ?? [];
   const isProvider = roles.includes("provider");
   const isRegistrar = roles.includes("registrar");
+  if (roles.includes("auditor")) pages.push(...auditorPages(context));
   if (isProvider) pages.push({ route: "provider-care", title: "Care", render: (c) => <ProviderCarePage store={c.store} state={c.state} /> });
   // A provider not registered yet (or suspended) holds no provider role: it opens #/registry
   // by URL to see the key to hand to a registrar (the patients' navigation is unchanged).

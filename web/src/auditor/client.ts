@@ -1,0 +1,60 @@
+// The auditor's operations: the service's auditor routes (the log it decodes from the chain and
+// its receipts with their proofs, the FHIR export) and the chain read through the wallet.
+
+import { createPublicClient, custom } from "viem";
+import { type Api, type ApiOptions, ok } from "../api/client.ts";
+import { ChainReader } from "../patient/chain.ts";
+import type { Deployment } from "../wallet/connection.ts";
+import type { Eip1193Provider } from "../wallet/eip1193.ts";
+import { AuditChain } from "./chain.ts";
+import { ConsentHistory } from "./history.ts";
+import type { LogEntry } from "./log.ts";
+import type { ServiceReceipt } from "./receipts.ts";
+import { verifyReceipts, type Progress, type Verification } from "./verify.ts";
+
+export type VerifyStage = { stage: "receipts" | "events" | "blocks" | "checking"; progress: Progress | null };
+
+export class AuditorClient {
+  readonly api: Api;
+  readonly apiOptions: ApiOptions;
+  readonly chain: AuditChain;
+
+  constructor(options: { api: Api; apiOptions: ApiOptions; chain: AuditChain }) {
+    this.api = options.api;
+    this.apiOptions = options.apiOptions;
+    this.chain = options.chain;
+  }
+
+  /** A client reading the chain through the connected wallet's node. */
+  static forWallet(api: Api, apiOptions: ApiOptions, provider: Eip1193Provider, deployment: Deployment): AuditorClient {
+    const reader = new ChainReader(createPublicClient({ transport: custom(provider) }), deployment);
+    return new AuditorClient({ api, apiOptions, chain: new AuditChain(reader) });
+  }
+
+  /** The whole log as the service decodes it from the chain, with its read receipts. */
+  async log(): Promise<LogEntry[]> {
+    return ok(await this.api.GET("/auditor/log", {}));
+  }
+
+  async receipts(): Promise<ServiceReceipt[]> {
+    return ok(await this.api.GET("/auditor/receipts", {}));
+  }
+
+  /** The FHIR AuditEvent / Consent / Provenance Bundle (for one patient, or everyone). */
+  async exportBundle(patient: string | null): Promise<Record<string, unknown>> {
+    const query = patient ? { patient } : {};
+    return ok(await this.api.GET("/auditor/export", { params: { query } })) as Record<string, unknown>;
+  }
+
+  /** Receipts from the service, roots and consent from the chain, checked in the page. */
+  async verify(onStage: (s: VerifyStage) => void): Promise<Verification> {
+    onStage({ stage: "receipts", progress: null });
+    const receipts = await this.receipts();
+    onStage({ stage: "events", progress: null });
+    const head = await this.chain.headBlock();
+    const history = new ConsentHistory(await this.chain.events(head));
+    const blocks = receipts.map((r) => r.head_block).filter((b) => b <= head);
+    const times = await this.chain.blockTimes(blocks, (done, total) => onStage({ stage: "blocks", progress: { done, total } }));
+    return verifyReceipts(receipts, history, times, head, (p) => onStage({ stage: "checking", progress: p }));
+  }
+}
