@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
-from web3.types import BlockIdentifier
+from web3.types import BlockIdentifier, RPCEndpoint
 
 from kizuna.chain.transactions import node_errors
-from kizuna.errors import NotFoundError
+from kizuna.errors import NodeUnreachable, NotFoundError
 from kizuna.types import Address, Commitment, RecordId
 
 if TYPE_CHECKING:
@@ -69,8 +69,18 @@ def registered_commitment(chain: Chain, *, patient: Address, record_id: RecordId
 def registered_commitments(chain: Chain, *, patient: Address) -> dict[bytes, Commitment]:
     """Every commitment ``patient`` registered, by record id: ONE ``eth_getLogs`` of their
     ``RecordRegistered`` events (the bulk path: an export checks each download against it)."""
-    logs = _registrations(chain, [HexBytes(RECORD_REGISTERED), _patient_topic(patient)])
-    return {bytes(log["topics"][2]): Commitment(bytes(log["data"])[:32]) for log in logs}
+    # The raw JSON-RPC answer: web3's log formatters cost ~0.2 ms a log (a second for a
+    # 5,000-record history); the two fields needed are read here.
+    query = {"address": chain.deployment.consent_ledger,
+             "topics": [HexBytes(RECORD_REGISTERED).to_0x_hex(),
+                        _patient_topic(patient).to_0x_hex()],
+             "fromBlock": hex(chain.deployment.deploy_block), "toBlock": "latest"}
+    with node_errors(chain.decoder):
+        answer = chain.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [query])
+    if "error" in answer:
+        raise NodeUnreachable(f"the node refused eth_getLogs: {answer['error']}")
+    return {bytes.fromhex(log["topics"][2][2:]): Commitment(bytes.fromhex(log["data"][2:66]))
+            for log in answer["result"]}
 
 
 def _patient_topic(patient: Address) -> HexBytes:
