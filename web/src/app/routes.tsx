@@ -13,6 +13,9 @@ import { Reads } from "../pages/patient/Reads.tsx";
 import { Requests } from "../pages/patient/Requests.tsx";
 import { Sharing } from "../pages/patient/Sharing.tsx";
 import { Care as ProviderCarePage } from "../pages/provider/Care.tsx";
+import { Patients as ProviderPatients, PATIENT_ROUTE } from "../pages/provider/Patients.tsx";
+import { PatientRecords, patientOfUrl } from "../pages/provider/PatientRecords.tsx";
+import { providerClientOf } from "../provider/provider.ts";
 import { Registry } from "../pages/provider/Registry.tsx";
 import { auditorPages } from "../pages/auditor/pages.tsx";
 import { currentRoute } from "./router.ts";
@@ -28,6 +31,12 @@ export function pagesFor(context: PageContext): Page[] {
   const isProvider = roles.includes("provider");
   const isRegistrar = roles.includes("registrar");
   if (roles.includes("auditor")) pages.push(...auditorPages(context));
+  const provider = isProvider ? providerClientOf({ api: context.store.api, apiOptions: context.store.apiOptions, ...context.state }) : null;
+  if (provider) {
+    pages.push({ route: "provider-patients", title: "Patients", render: () => <ProviderPatients client={provider} /> });
+    // One patient's records: a page of its own while it is open (#/provider-patient?patient=0x…).
+    if (currentRoute() === PATIENT_ROUTE) pages.push({ route: PATIENT_ROUTE, title: "Patient records", render: () => <PatientRecords client={provider} patient={patientOfUrl()} /> });
+  }
   if (isProvider) pages.push({ route: "provider-care", title: "Care", render: (c) => <ProviderCarePage store={c.store} state={c.state} /> });
   // A provider not registered yet (or suspended) holds no provider role: it opens #/registry
   // by URL to see the key to hand to a registrar (the patients' navigation is unchanged).

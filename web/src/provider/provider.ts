@@ -6,7 +6,7 @@ import type { Hex } from "viem";
 import { ApiError, ok } from "../api/client.ts";
 import { KizunaError } from "../core/errors.ts";
 import { checkedAddress } from "../patient/chain.ts";
-import type { ProviderContext } from "./context.ts";
+import { providerContextOf, type ProviderContext, type ProviderPieces } from "./context.ts";
 import { grantOf, providerGrants, refusalReason, type ScopeGrant } from "./grants.ts";
 import { readMany, readRecord, type ReadableRecord, type ReadResult } from "./reads.ts";
 
@@ -108,4 +108,18 @@ export class ProviderClient {
 
 function isRefusal(error: unknown): error is ApiError {
   return error instanceof ApiError && error.status === 403;
+}
+
+const clients = new WeakMap<ProviderContext, ProviderClient>();
+
+/** The provider client of the connected wallet (one per connection; null until connected). */
+export function providerClientOf(pieces: ProviderPieces): ProviderClient | null {
+  const context = providerContextOf(pieces);
+  if (!context) return null;
+  let client = clients.get(context);
+  if (!client) {
+    client = new ProviderClient(context);
+    clients.set(context, client);
+  }
+  return client;
 }

@@ -109,7 +109,8 @@ function ValuesTable(props: { chart: ChartSeries; points: ChartSeries["lines"][n
   );
 }
 
-export function Charts(props: { records: readonly DecryptedRecord[] }) {
+/** `title`: another page's section (a provider's view of a patient): an h2 of that title. */
+export function Charts(props: { records: readonly DecryptedRecord[]; title?: string }) {
   const charts = useMemo(() => chartSeries(props.records), [props.records]);
   const latest = useMemo(() => latestPoint(charts), [charts]);
   const [period, setPeriod] = useState<PeriodKey>("all");
@@ -123,7 +124,7 @@ export function Charts(props: { records: readonly DecryptedRecord[] }) {
 
   return (
     <section aria-labelledby="charts-title" class="fhir-charts">
-      <h1 id="charts-title">Your measurements</h1>
+      {props.title ? <h2 id="charts-title">{props.title}</h2> : <h1 id="charts-title">Your measurements</h1>}
       {charts.length === 0 ? (
         <p class="fhir-empty">No measurements yet. Blood pressure, weight, lab results and other values you add appear here as charts.</p>
       ) : (
