@@ -1,0 +1,200 @@
+"""The provider's reading pages in the browser (issue 14), against a real ``kizuna up --demo``:
+the test wallet signs as the demo's dr-tanaka. It connects, sees aiko among its patients with
+the scopes she granted and until when (from the chain), opens her records, reads one in the
+page — a ReadRequest signed in the wallet, decrypted with its wallet-derived key — and the
+downloaded FHIR JSON is byte-equal to what ``kizuna provider read`` writes; "Read all" reads
+every record, one signed request each. Then aiko revokes that record's scope with the CLI while
+the page is open, and the next read is refused with the explanation (which scope, revoked,
+when, which block), not a bare 403. Nothing secret crosses the wire (no plaintext, no key
+material); screenshots at desktop and phone width; axe-core finds no serious violation."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import Session, axe_violations, describe
+from injected_wallet import TestWallet
+from playwright.sync_api import Page, expect
+from web_harness import Web
+from web_stack import WebStack
+
+from kizuna.crypto.wallet_keys import KeyDerivationDomain, derive_wallet_keys
+from kizuna.types import Address
+
+pytestmark = [pytest.mark.browser, pytest.mark.anvil]
+
+TIMEOUT = 90_000
+# The demo's aiko → dr-tanaka scope this test revokes (and grants again at the end).
+REVOKED = "Condition:problem-list-item"
+
+
+def _cli_json(stack: WebStack, *args: str) -> Any:
+    done = stack.kizuna(*args, "--json")
+    assert done.code == 0, f"kizuna {' '.join(args)} exited {done.code}: {done.err}"
+    return done.json()
+
+
+def _tanaka(web: Web) -> TestWallet:
+    wallet = TestWallet(rpc_url=web.stack.rpc_url, chain_id=web.stack.chain_id,
+                        accounts=[web.stack.demo_account("dr-tanaka")])
+    wallet.fund()
+    return wallet
+
+
+def _connect(web: Web, wallet: TestWallet, device: str) -> Session:
+    session = web.open([wallet], device=device)
+    page = session.page
+    page.get_by_role("button", name="Connect wallet").click()
+    nav = page.get_by_role("navigation").first
+    expect(nav.get_by_role("link", name="Patients", exact=True)).to_be_visible(timeout=TIMEOUT)
+    # A provider's pages come first in the navigation.
+    assert nav.get_by_role("link").first.inner_text().strip() == "Patients"
+    return session
+
+
+def _read_requests(wallet: TestWallet) -> int:
+    return sum(1 for c in wallet.calls_of("eth_signTypedData_v4")
+               if '"ReadRequest"' in json.dumps(c.params))
+
+
+def _axe(page: Page, what: str) -> None:
+    violations = axe_violations(page)
+    assert not violations, f"{what}: {describe(violations)}"
+
+
+def _open_patient(page: Page, aiko: str) -> None:
+    card = page.locator(f'[data-testid="provider-patient"][data-patient="{aiko}"]')
+    expect(card).to_be_visible(timeout=TIMEOUT)
+    card.get_by_role("link", name=re.compile("Open records of")).click()
+    expect(page.get_by_test_id("readable-records").locator("tbody tr").first).to_be_visible(
+        timeout=TIMEOUT)
+
+
+def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(
+        web: Web, tmp_path: Path) -> None:
+    stack = web.stack
+    aiko = str(stack.demo_account("aiko").address)
+    wallet = _tanaka(web)
+    session = _connect(web, wallet, "desktop")
+    page = session.page
+
+    # 1. Patients: aiko, with the scopes she granted, each live and until when.
+    card = page.locator(f'[data-testid="provider-patient"][data-patient="{aiko}"]')
+    expect(card).to_be_visible(timeout=TIMEOUT)
+    live = card.locator('[data-testid="provider-grant"][data-state="live"]')
+    expect(live).to_have_count(3)  # the demo: lab results, conditions, medications
+    expect(live.first).to_contain_text("until")
+    expect(page.get_by_test_id("registry-status")).to_contain_text("Verified")
+    session.screenshot("provider-patients")
+    _axe(page, "patients page")
+
+    # 2. Her records: what the CLI lists for dr-tanaka, filterable by scope.
+    _open_patient(page, aiko)
+    readable = _cli_json(stack, "provider", "records", "--patient", "aiko", "--key", "dr-tanaka")
+    rows = page.get_by_test_id("readable-records").locator("tbody tr")
+    expect(rows).to_have_count(len(readable), timeout=TIMEOUT)
+    # Her own list names each record's scope (the provider's has only blinded ids).
+    own = {r["record_id"]: r for r in _cli_json(stack, "patient", "records", "--key", "aiko")}
+    target = next(own[r["record_id"]] for r in readable if own[r["record_id"]]["label"] == REVOKED)
+    same_scope = [r for r in readable if own[r["record_id"]]["scope_id"] == target["scope_id"]]
+    page.get_by_label("Scope").select_option(target["scope_id"].lower())
+    expect(rows).to_have_count(len(same_scope), timeout=TIMEOUT)
+    page.get_by_label("Scope").select_option("")
+    expect(rows).to_have_count(len(readable), timeout=TIMEOUT)
+
+    # 3. Read one: rendered for people, and its FHIR JSON byte-equal to the CLI's read.
+    before = _read_requests(wallet)
+    row = page.locator(f'tr[data-record="{target["record_id"].lower()}"]')
+    row.get_by_role("button", name=re.compile("^Read record")).click()
+    shown = page.locator(f'.provider-read[data-record="{target["record_id"].lower()}"]')
+    expect(shown.get_by_test_id("timeline-item")).to_be_visible(timeout=TIMEOUT)
+    expect(shown).to_contain_text("Condition")
+    assert _read_requests(wallet) == before + 1
+    with page.expect_download() as download:
+        shown.get_by_role("button", name=re.compile("Download the FHIR JSON")).click()
+    in_page = Path(download.value.path()).read_bytes()
+    out = tmp_path / "cli.json"
+    done = stack.kizuna("provider", "read", "aiko", target["record_id"], "-o", str(out),
+                        "--key", "dr-tanaka")
+    assert done.code == 0, done.err
+    assert in_page == out.read_bytes(), "the page's plaintext differs from the CLI's"
+
+    # 4. Read all: every record, each its own signed request (one wallet prompt each).
+    before = _read_requests(wallet)
+    page.get_by_role("button", name=re.compile(r"^Read all \d+ record")).click()
+    expect(page.get_by_role("heading", name=f"Read in this page ({len(readable)})")).to_be_visible(
+        timeout=TIMEOUT)
+    expect(page.get_by_test_id("read-all-progress")).to_have_count(0, timeout=TIMEOUT)
+    assert _read_requests(wallet) == before + len(readable)
+    session.screenshot("provider-patient-records")
+    _axe(page, "patient records page")
+
+    # 5. aiko revokes the scope while the page is open: the next read is refused, explained.
+    try:
+        done = stack.kizuna("patient", "revoke", "dr-tanaka", REVOKED, "--key", "aiko")
+        assert done.code == 0, done.err
+        row.get_by_role("button", name=re.compile("^Read again record")).click()
+        refused = page.get_by_test_id("read-refused")
+        expect(refused).to_be_visible(timeout=TIMEOUT)
+        expect(refused).to_have_attribute("role", "alert")
+        scope = target["scope_id"].lower()
+        expect(refused).to_contain_text(re.compile(
+            rf"revoked scope {scope[:6]}…{scope[-4:]} on \d{{4}}-\d\d-\d\d \d\d:\d\d UTC "
+            r"\(block \d+\)"))
+        expect(page.get_by_test_id("patient-grants")).to_contain_text("Revoked", timeout=TIMEOUT)
+        expect(rows).to_have_count(len(readable) - len(same_scope), timeout=TIMEOUT)
+        session.screenshot("provider-read-refused")
+        _axe(page, "refused read")
+    finally:
+        again = stack.kizuna("patient", "grant", "dr-tanaka", REVOKED, "--days", "30",
+                             "--key", "aiko")
+        assert again.code == 0, again.err
+
+    # 6. Nothing secret left the page: no plaintext, no key material, no key signature.
+    watched = session.watched
+    assert watched.requests
+    body = json.loads(out.read_bytes())
+    needles: dict[str, bytes] = {"the record's plaintext": out.read_bytes().strip()}
+    for key in ("id", "code"):
+        if isinstance(body.get(key), str) and len(body[key]) >= 8:
+            needles[f"the record's {key}"] = body[key].encode()
+    derivation = next(c for c in wallet.calls_of("eth_signTypedData_v4")
+                      if "KeyDerivation" in json.dumps(c.params))
+    signature = bytes.fromhex(str(derivation.answer["result"]).removeprefix("0x"))
+    deployment = json.loads(stack.deployment_file.read_text(encoding="utf-8"))
+    keys = derive_wallet_keys(signature=signature, account=wallet.address,
+                              domain=KeyDerivationDomain(
+                                  chain_id=stack.chain_id, verifying_contract=Address(
+                                      deployment["contracts"]["ConsentLedger"]["address"])))
+    needles["the key-derivation signature"] = signature
+    needles["the decrypting key"] = keys.decrypting_key.to_secret_bytes()
+    needles["the signing key"] = keys.signing_key.to_secret_bytes()
+    leaks = {what: watched.carrying(needle) for what, needle in needles.items()}
+    assert not {k: v for k, v in leaks.items() if v}, f"secrets left the page: {leaks}"
+    # The search can find what is there: the read requests carry the record id.
+    assert watched.carrying(bytes.fromhex(target["record_id"].removeprefix("0x")))
+    session.check()
+
+
+def test_the_provider_pages_at_phone_width(web: Web) -> None:
+    aiko = str(web.stack.demo_account("aiko").address)
+    wallet = _tanaka(web)
+    session = _connect(web, wallet, "phone")
+    page = session.page
+    expect(page.locator(f'[data-testid="provider-patient"][data-patient="{aiko}"]')).to_be_visible(
+        timeout=TIMEOUT)
+    session.screenshot("provider-patients")
+    assert session.overflow() == 0, "the patients page is wider than the phone"
+    _open_patient(page, aiko)
+    page.get_by_test_id("readable-records").get_by_role(
+        "button", name=re.compile("^Read record")).first.click()
+    expect(page.get_by_test_id("provider-read-records").get_by_test_id("timeline-item").first
+           ).to_be_visible(timeout=TIMEOUT)
+    session.screenshot("provider-patient-records")
+    assert session.overflow() == 0, "the records page is wider than the phone"
+    _axe(page, "records page at phone width")
+    session.check()
