@@ -21,13 +21,23 @@ function summary(chart: ChartSeries, unit: string): string {
   }).join("; ") + ".";
 }
 
+/** The period shown: the data's days and a day either side (uPlot's own range for a single
+ * point spans years). Milliseconds. */
+function extent(chart: ChartSeries): { from: number; to: number } | null {
+  const times = chart.lines.flatMap((l) => l.points.map((p) => p.t));
+  if (!times.length) return null;
+  const pad = Math.max(86_400_000, (Math.max(...times) - Math.min(...times)) * 0.05);
+  return { from: Math.min(...times) - pad, to: Math.max(...times) + pad };
+}
+
 function Chart(props: { id: string; chart: ChartSeries; unit?: string }) {
   const text = summary(props.chart, props.unit ?? "");
+  const period = extent(props.chart);
   return (
     <Section id={props.id} title={props.chart.title}>
       <p class="care-muted" data-testid={`${props.id}-summary`}>{text}</p>
-      {props.chart.lines.some((l) => l.points.length)
-        ? <figure class="care-chart-figure"><TimeChart chart={props.chart} from={null} to={null} label={`${props.chart.title}. ${text}`} /></figure>
+      {period
+        ? <figure class="care-chart-figure"><TimeChart chart={props.chart} from={period.from} to={period.to} label={`${props.chart.title}. ${text}`} /></figure>
         : null}
     </Section>
   );

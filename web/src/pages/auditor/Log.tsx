@@ -92,8 +92,8 @@ export function AuditLog(props: { client: AuditorClient }) {
         </div>
       </form>
       {filter.tx ? (
-        <p class="care-intro">Showing one event: transaction <code class="audit-hash">{filter.tx}</code>
-          {filter.log ? <>, log index {filter.log}</> : null}. <a href={`#/${LOG_ROUTE}`}>Show the whole log</a></p>
+        <p class="care-intro">{filter.log ? "Showing one event" : "Showing the entries of one transaction"}: transaction{" "}
+          <code class="audit-hash">{filter.tx}</code>{filter.log ? <>, log index {filter.log}</> : null}. <a href={`#/${LOG_ROUTE}`}>Show the whole log</a></p>
       ) : null}
       {!usable ? (
         <p class="care-field-error" role="alert">This link's filter is not usable: {Object.entries(applied).map(([k, why]) => `${k} ${why}`).join("; ")}.</p>
@@ -101,7 +101,7 @@ export function AuditLog(props: { client: AuditorClient }) {
       <Failure error={loaded.error} retry={loaded.reload} />
       {!loaded.data ? (loaded.loading ? <p class="care-loading" role="status">Loading the log…</p> : null) : (
         <Section id="audit-entries-title" title={`Events (${entries.length} of ${loaded.data.length})`}>
-          <p class="care-muted">Link to this view: <a href={hashFor(LOG_ROUTE, filter)} data-testid="audit-view-link">{hashFor(LOG_ROUTE, filter)}</a></p>
+          <p class="care-muted audit-link">Link to this view: <a href={hashFor(LOG_ROUTE, filter)} data-testid="audit-view-link">{hashFor(LOG_ROUTE, filter)}</a></p>
           {entries.length ? (
             <table class="care-table audit-table" data-testid="audit-log-table">
               <thead>
