@@ -14,6 +14,19 @@ import { bytesToHex0x } from "../../core/bytes.ts";
 import { asKizunaError, Failure, fieldMessage, formatTime, useLoad } from "./care/parts.tsx";
 import { useProviderCare } from "./Care.tsx";
 
+/** Copy `text` for handing over (the clipboard needs this secure origin; on failure the key
+ * stays shown, to be selected by hand). */
+function CopyButton(props: { text: string; what: string }) {
+  const [state, setState] = useState<"idle" | "copied" | "failed">("idle");
+  const copy = () => navigator.clipboard.writeText(props.text).then(() => setState("copied"), () => setState("failed"));
+  return (
+    <>
+      <button type="button" class="button" onClick={() => void copy()} aria-label={`Copy ${props.what}`}>Copy</button>
+      <span role="status" class="care-muted">{state === "copied" ? " Copied." : state === "failed" ? " Could not copy: select the key to copy it." : ""}</span>
+    </>
+  );
+}
+
 function OwnStatus(props: { registry: RegistryClient }) {
   const status = useLoad(() => props.registry.own(), props.registry);
   const [busy, setBusy] = useState(false);
@@ -34,7 +47,7 @@ function OwnStatus(props: { registry: RegistryClient }) {
   const badge = !s ? null : !s.entry ? ["care-badge-info", "not registered"] : !s.entry.active ? ["care-badge-bad", "suspended"]
     : !s.keyMatches ? ["care-badge-wait", "other key"] : ["care-badge-ok", s.entry.verified ? "verified" : "active"];
   return (
-    <section class="care-card" aria-labelledby="own-title" data-testid="own-status">
+    <section class="care-card pc-card" aria-labelledby="own-title" data-testid="own-status">
       <h2 id="own-title">Your registry status</h2>
       <Failure error={status.error} retry={status.reload} />
       {status.loading && !s ? <p class="care-loading" role="status">Reading the registry from the chain…</p> : null}
@@ -43,7 +56,8 @@ function OwnStatus(props: { registry: RegistryClient }) {
           <p role="status"><span class={`care-badge ${badge![0]}`} data-testid="own-badge">{badge![1]}</span> {statusText(s)}</p>
           <dl class="care-facts">
             <dt>Your address</dt><dd class="pc-key" data-testid="own-address">{props.registry.ctx.address}</dd>
-            <dt>Your public key (derived from your wallet)</dt><dd class="pc-key" data-testid="own-key">{s.derivedKey}</dd>
+            <dt>Your public key (derived from your wallet)</dt>
+            <dd><span class="pc-key" data-testid="own-key">{s.derivedKey}</span>{" "}<CopyButton text={s.derivedKey} what="your public key" /></dd>
             {s.entry ? <><dt>Registered</dt><dd>{formatTime(s.entry.registeredAt)}</dd></> : null}
             {s.entry && !s.keyMatches ? <><dt>Key in the registry</dt><dd class="pc-key">{bytesToHex0x(s.entry.umbralPublicKey)}</dd></> : null}
           </dl>
@@ -64,10 +78,10 @@ function ProviderRow(props: { entry: RegistryProvider; busy: boolean; onToggle: 
   const { entry } = props;
   return (
     <tr data-testid="registry-row" data-provider={entry.address} data-active={entry.active ? "true" : "false"}>
-      <td class="pc-key">{entry.address}</td>
-      <td><span class={`care-badge ${entry.active ? "care-badge-ok" : "care-badge-bad"}`}>{entry.active ? (entry.verified ? "verified" : "active") : "suspended"}</span></td>
-      <td>{formatTime(entry.registeredAt)}</td>
-      <td>
+      <td data-label="Provider" class="pc-key">{entry.address}</td>
+      <td data-label="Status"><span class={`care-badge ${entry.active ? "care-badge-ok" : "care-badge-bad"}`}>{entry.active ? (entry.verified ? "verified" : "active") : "suspended"}</span></td>
+      <td data-label="Registered">{formatTime(entry.registeredAt)}</td>
+      <td data-label="Action">
         <button type="button" class={`button${entry.active ? "" : " button-primary"}`} onClick={props.onToggle} disabled={props.busy} aria-busy={props.busy}
                 aria-label={`${entry.active ? "Suspend" : "Reinstate"} ${entry.address}`}>
           {props.busy ? "Sending…" : entry.active ? "Suspend" : "Reinstate"}
@@ -125,8 +139,8 @@ function Registrar(props: { registry: RegistryClient }) {
       {list.loading && !list.data ? <p class="care-loading" role="status">Reading the registry from the chain…</p> : null}
       {list.data ? (
         <div class="pc-scroll">
-          <table class="care-table" data-testid="registry-table">
-            <caption class="care-muted">Every provider the registry lists, newest first</caption>
+          <p class="care-muted" id="registry-table-about">Every provider the registry lists, newest first.</p>
+          <table class="care-table" data-testid="registry-table" aria-labelledby="registrar-title" aria-describedby="registry-table-about">
             <thead><tr><th scope="col">Provider</th><th scope="col">Status</th><th scope="col">Registered</th><th scope="col">Action</th></tr></thead>
             <tbody>
               {list.data.map((entry) => (
@@ -138,7 +152,7 @@ function Registrar(props: { registry: RegistryClient }) {
           </table>
         </div>
       ) : null}
-      <form class="care-card care-form" onSubmit={(e) => void add(e)} aria-labelledby="add-title" noValidate data-testid="add-provider">
+      <form class="care-card pc-card care-form" onSubmit={(e) => void add(e)} aria-labelledby="add-title" noValidate data-testid="add-provider">
         <h3 id="add-title">Verify a new provider</h3>
         {([
           ["add-provider-address", "Provider's address", provider, setProvider, providerError],

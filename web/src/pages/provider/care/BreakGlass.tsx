@@ -11,20 +11,22 @@ import { type EmergencyAccess, type ProviderCare, REASONS, timeLeft } from "../.
 import { shortAddress } from "../../../ui/format.ts";
 import { asKizunaError, Failure, fieldMessage, formatTime, PatientField, useLoad } from "./parts.tsx";
 
-/** The chain's clock, ticking each second in the page (one read of the head block, then the
- * page's own clock from there). */
-function useChainClock(care: ProviderCare): number | null {
+/** The chain's clock, ticking each second in the page: the page's own clock, moved forward
+ * when the head block is ahead of it (a chain whose time was advanced). A head block behind the
+ * page's clock is only an idle chain (blocks are made when there are transactions), not a
+ * slower clock: then the page's clock counts. Read again when `again` changes. */
+function useChainClock(care: ProviderCare, again: unknown): number | null {
   const [offset, setOffset] = useState<number | null>(null);
   const [, tick] = useState(0);
   useEffect(() => {
     let live = true;
-    care.now().then((now) => live && setOffset(now - Date.now() / 1000), () => undefined);
+    care.now().then((now) => live && setOffset(Math.max(0, now - Date.now() / 1000)), () => setOffset(0));
     const timer = setInterval(() => tick((n) => n + 1), 1000);
     return () => {
       live = false;
       clearInterval(timer);
     };
-  }, [care]);
+  }, [care, again]);
   return offset === null ? null : Math.floor(Date.now() / 1000 + offset);
 }
 
@@ -37,7 +39,7 @@ function Access(props: { access: EmergencyAccess; now: number | null; onClose: (
   const left = now === null ? null : access.until - now;
   const open = access.closedBy === null && left !== null && left > 0;
   return (
-    <li class="care-card" data-testid="emergency-access" data-patient={access.patient} data-open={open ? "true" : "false"}>
+    <li class="care-card pc-card" data-testid="emergency-access" data-patient={access.patient} data-open={open ? "true" : "false"}>
       <p><strong class="pc-key">{access.patient}</strong></p>
       {open ? (
         <p>Open — <span class="pc-countdown" data-testid="countdown" role="timer" aria-live="off">{timeLeft(left!)}</span> left (until {formatTime(access.until)})</p>
@@ -67,7 +69,7 @@ export function BreakGlass(props: { care: ProviderCare; known: string[] }) {
   const who = patient.trim();
   const policy = useLoad(() => (isAddress(who) ? care.emergencyPolicy(who) : Promise.resolve(null)), `${who}`);
   const accesses = useLoad(() => care.emergencies(), care);
-  const now = useChainClock(care);
+  const now = useChainClock(care, accesses.data);
 
   const submit = async (event: Event) => {
     event.preventDefault();
@@ -108,7 +110,7 @@ export function BreakGlass(props: { care: ProviderCare; known: string[] }) {
   return (
     <section class="care-section" aria-labelledby="glass-title">
       <div class="pc-grid">
-        <form class="care-card care-form" onSubmit={(e) => void submit(e)} aria-labelledby="glass-title" noValidate data-testid="glass-form">
+        <form class="care-card pc-card care-form" onSubmit={(e) => void submit(e)} aria-labelledby="glass-title" noValidate data-testid="glass-form">
           <h2 id="glass-title">Emergency access (break-glass)</h2>
           <p class="care-muted">Only where the patient's own policy allows it, for a limited time, always reviewed by an auditor.</p>
           <PatientField id="glass-patient" value={patient} onInput={setPatient} known={props.known} error={patientError} />
@@ -140,7 +142,7 @@ export function BreakGlass(props: { care: ProviderCare; known: string[] }) {
             <button type="submit" class="button button-primary" disabled={busy || !allowed} aria-busy={busy}>{busy ? "Opening…" : "Open emergency access"}</button>
           </div>
         </form>
-        <div class="care-card" aria-labelledby="accesses-title">
+        <div class="care-card pc-card" aria-labelledby="accesses-title">
           <h2 id="accesses-title">Your emergency accesses</h2>
           <Failure error={accesses.error} retry={accesses.reload} />
           {accesses.data && accesses.data.length === 0 ? <p class="care-empty">None.</p> : null}

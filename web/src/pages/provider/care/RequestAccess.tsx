@@ -55,7 +55,7 @@ export function RequestAccess(props: { care: ProviderCare; known: string[] }) {
   return (
     <section class="care-section" aria-labelledby="request-title">
       <div class="pc-grid">
-        <form class="care-card care-form" onSubmit={(e) => void submit(e)} aria-labelledby="request-title" noValidate data-testid="request-form">
+        <form class="care-card pc-card care-form" onSubmit={(e) => void submit(e)} aria-labelledby="request-title" noValidate data-testid="request-form">
           <h2 id="request-title">Ask a patient for access</h2>
           <p class="care-muted">Your note is encrypted in this page to the patient's own key: the service cannot read it.</p>
           <PatientField id="request-patient" value={patient} onInput={setPatient} known={props.known} error={patientError} />
@@ -89,7 +89,7 @@ export function RequestAccess(props: { care: ProviderCare; known: string[] }) {
           </div>
           <p class="hint">Your wallet sends the request's transaction itself and pays its small network fee.</p>
         </form>
-        <div class="care-card" aria-labelledby="requests-title">
+        <div class="care-card pc-card" aria-labelledby="requests-title">
           <h2 id="requests-title">Requests you sent</h2>
           <Failure error={sent.error} retry={sent.reload} />
           {sent.data && sent.data.length === 0 ? <p class="care-empty">No requests yet.</p> : null}

@@ -89,7 +89,7 @@ export function SendMessage(props: { care: ProviderCare; known: string[] }) {
   const patientError = fieldMessage(error, "patient");
   const p = { fields, set, problems };
   return (
-    <form class="care-card care-form" onSubmit={(e) => void submit(e)} aria-labelledby="send-title" noValidate data-testid="send-form">
+    <form class="care-card pc-card care-form" onSubmit={(e) => void submit(e)} aria-labelledby="send-title" noValidate data-testid="send-form">
       <h2 id="send-title">Send to a patient</h2>
       <p class="care-muted">Encrypted in this page to the patient's own key; the blockchain records that you sent it.</p>
       <PatientField id="send-patient" value={patient} onInput={setPatient} known={props.known} error={patientError} />
