@@ -32,7 +32,8 @@ patient`` runs it:
   median of 3. ``cli_export_s``: ``kizuna patient export`` of everything, once.
 
 The machine has 2 cores shared with other work (and with anvil and the API here): compare
-within a run. ``--json`` prints every figure as one JSON object on the last line.
+within a run; the 1-minute load averages at the start and the end are printed. ``--json``
+prints every figure as one JSON object on the last line.
 """
 
 from __future__ import annotations
@@ -169,7 +170,7 @@ class Counting(io.RawIOBase):
 
 
 def run(records: int, reads: int) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"load_average_1m_at_start": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory(prefix="kizuna-export-bench-") as tmp:
         root = Path(tmp)
         home = root / "home"
@@ -238,6 +239,7 @@ def run(records: int, reads: int) -> dict[str, Any]:
                             str(root / "all.ndjson"), "--key", "patient"], env=env_for(home),
                            check=True, capture_output=True)
             figures["cli_export_s"] = round(time.perf_counter() - started, 2)
+    figures["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     return figures
 
 
