@@ -78,7 +78,7 @@ function ProviderRow(props: { entry: RegistryProvider; busy: boolean; onToggle: 
   const { entry } = props;
   return (
     <tr data-testid="registry-row" data-provider={entry.address} data-active={entry.active ? "true" : "false"}>
-      <td data-label="Provider" class="pc-key">{entry.address}</td>
+      <td data-label="Provider"><span class="pc-key">{entry.address}</span></td>
       <td data-label="Status"><span class={`care-badge ${entry.active ? "care-badge-ok" : "care-badge-bad"}`}>{entry.active ? (entry.verified ? "verified" : "active") : "suspended"}</span></td>
       <td data-label="Registered">{formatTime(entry.registeredAt)}</td>
       <td data-label="Action">
