@@ -10,8 +10,7 @@ import type { KizunaError } from "../../core/errors.ts";
 import { utf8Decode } from "../../core/bytes.ts";
 import { isFhirJson } from "../../app/library.ts";
 import type { DecryptedRecord, FhirResource } from "../../fhir/records.ts";
-import { summarize } from "../../fhir/summarize.ts";
-import { contentTypeText } from "../../fhir/summarize.ts";
+import { contentTypeText, summarize, type Summary } from "../../fhir/summarize.ts";
 import { grantOf, scopeName } from "../../provider/grants.ts";
 import type { ProviderClient, RecordFilter } from "../../provider/provider.ts";
 import { ReadRefused } from "../../provider/provider.ts";
@@ -22,6 +21,7 @@ import { shortAddress } from "../../ui/format.ts";
 import { Charts } from "../patient/Charts.tsx";
 import { asKizunaError, Failure, formatTime, Section, useLoad } from "../patient/care/common.tsx";
 import { GrantBadge, grantTerm } from "./Patients.tsx";
+import "./reading.css";
 
 /** The patient named in the URL (#/provider-patient?patient=0x…), or null. */
 export function patientOfUrl(win: Window = window): string | null {
@@ -29,7 +29,24 @@ export function patientOfUrl(win: Window = window): string | null {
   return new URLSearchParams(query).get("patient");
 }
 
-type Read = { result: ReadResult; record: DecryptedRecord };
+type Read = { result: ReadResult; record: DecryptedRecord; summary: Summary | null };
+
+/** When the record says it happened (its FHIR date), else when it was added. */
+function itemTime(read: Read): string {
+  const date = read.summary?.date;
+  if (!date) return `added ${formatTime(read.record.createdAt)}`;
+  return date.precision === "time" ? formatTime(date.time / 1000) : date.text;
+}
+
+/** For sorting, newest first: the FHIR date's instant, else when the record was added. */
+function sortTime(read: Read): number {
+  return read.summary?.date?.time ?? read.record.createdAt * 1000;
+}
+
+/** A content type for people: FHIR JSON records say so. */
+function typeText(type: string): string {
+  return contentTypeText(type) ?? (isFhirJson(type) ? "FHIR record" : type);
+}
 
 function parsed(bytes: Uint8Array): FhirResource | null {
   try {
@@ -126,7 +143,8 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
       setFailures((m) => new Map(m).set(id, asKizunaError(outcome)));
       if (outcome instanceof ReadRefused) { listed.reload(); all.reload(); grants.reload(); }
     } else {
-      setReads((m) => new Map(m).set(id, { result: outcome, record: decrypted(outcome) }));
+      const record = decrypted(outcome);
+      setReads((m) => new Map(m).set(id, { result: outcome, record, summary: record.resource ? summarize(record.resource) : null }));
       setFailures((m) => { const n = new Map(m); n.delete(id); return n; });
     }
   };
@@ -171,7 +189,7 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
     return new Blob([done.content as BlobPart], { type: done.contentType });
   };
 
-  const readList = [...reads.values()].sort((a, b) => b.record.createdAt - a.record.createdAt);
+  const readList = [...reads.values()].sort((a, b) => sortTime(b) - sortTime(a));
   const decryptedRecords = useMemo(() => readList.map((r) => r.record), [reads]);
   const refused = [...failures].filter(([, e]) => e instanceof ReadRefused);
   const otherFailures = [...failures].filter(([, e]) => !(e instanceof ReadRefused));
@@ -206,7 +224,7 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
             <ul class="care-list" data-testid="patient-grants">
               {grants.data.map((g) => (
                 <li key={g.scopeId}>
-                  <code title={g.scopeId}>{scopeName(g.scopeId)}</code>
+                  <code class="provider-scope" title={g.scopeId}>{scopeName(g.scopeId)}</code>
                   <span><GrantBadge grant={g} /> {grantTerm(g)}</span>
                 </li>
               ))}
@@ -221,7 +239,7 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
             <label for="filter-type">Type</label>
             <select id="filter-type" class="care-input" value={type} onChange={(e) => setType(e.currentTarget.value)}>
               <option value="">Any type</option>
-              {types.map((t) => <option key={t} value={t}>{contentTypeText(t) ?? t}</option>)}
+              {types.map((t) => <option key={t} value={t}>{typeText(t)}</option>)}
             </select>
           </div>
           <div class="care-field">
@@ -264,8 +282,8 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
                 return (
                   <tr key={id} data-record={id}>
                     <td data-label="Added">{formatTime(r.created_at)}</td>
-                    <td data-label="Scope"><code title={r.scope_id}>{scopeName(r.scope_id)}</code>{grant && grant.state !== "live" ? <> <GrantBadge grant={grant} /></> : null}</td>
-                    <td data-label="Type">{contentTypeText(r.content_type) ?? r.content_type}</td>
+                    <td data-label="Scope"><code class="provider-scope" title={r.scope_id}>{scopeName(r.scope_id)}</code>{grant && grant.state !== "live" ? <> <GrantBadge grant={grant} /></> : null}</td>
+                    <td data-label="Type">{typeText(r.content_type)}</td>
                     <td data-label="Size" class="care-num">{r.size} B</td>
                     <td data-label="Read">
                       <button type="button" class="button" disabled={busy !== null || progress !== null} aria-busy={busy === id}
@@ -288,11 +306,11 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
             {readList.map((read) => (
               <div key={read.record.recordId} class="provider-read" data-record={read.record.recordId}>
                 {read.record.resource
-                  ? <RecordItem record={read.record} summary={summarize(read.record.resource)} time={formatTime(read.record.createdAt)} openRecord={openRecord} />
+                  ? <RecordItem record={read.record} summary={read.summary!} time={itemTime(read)} openRecord={openRecord} />
                   : <article class="fhir-item" aria-label={`File ${shortAddress(read.record.recordId)}`}><h3 class="fhir-title">{contentTypeText(read.result.contentType) ?? "File"} ({read.result.content.length} bytes)</h3></article>}
                 <p class="care-actions">
                   <button type="button" class="button" onClick={() => download(read)}
-                          aria-label={`Download ${read.record.resource ? "the FHIR JSON" : "the file"} of record ${shortAddress(read.record.recordId)}`}>
+                          aria-label={`Download ${read.record.resource ? "FHIR JSON" : "file"} of record ${shortAddress(read.record.recordId)}`}>
                     {read.record.resource ? "Download FHIR JSON" : "Download file"}
                   </button>
                   <span class="care-muted">Receipt #{read.result.receipt.seq}, block {read.result.receipt.headBlock}</span>

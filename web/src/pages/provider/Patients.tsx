@@ -9,6 +9,7 @@ import type { GrantingPatient, ProviderClient } from "../../provider/provider.ts
 import type { ScopeGrant } from "../../provider/grants.ts";
 import type { RegistryProvider } from "../../patient/chain.ts";
 import { shortAddress } from "../../ui/format.ts";
+import "./reading.css";
 
 export const PATIENT_ROUTE = "provider-patient";
 
@@ -96,7 +97,7 @@ function PatientCard(props: { patient: GrantingPatient; counts: Map<string, numb
   return (
     <Section id={id} title={`Patient ${shortAddress(patient)}`}>
       <article class="care-card" aria-labelledby={id} data-testid="provider-patient" data-patient={patient}>
-        <p class="care-muted"><code title={patient}>{patient}</code></p>
+        <p class="care-muted provider-card-id"><code title={patient}>{patient}</code></p>
         <p>{live ? `${live} scope${live === 1 ? "" : "s"} you may read now.` : "Nothing you may read now."}</p>
         <table class="care-table">
           <caption class="sr-only">Grants of patient {patient}</caption>
@@ -104,7 +105,7 @@ function PatientCard(props: { patient: GrantingPatient; counts: Map<string, numb
           <tbody>
             {grants.map((g) => (
               <tr key={g.scopeId} data-testid="provider-grant" data-state={g.state}>
-                <td data-label="Scope"><code title={g.scopeId}>{scopeName(g.scopeId)}</code></td>
+                <td data-label="Scope"><code class="provider-scope" title={g.scopeId}>{scopeName(g.scopeId)}</code></td>
                 <td data-label="State"><GrantBadge grant={g} /></td>
                 <td data-label="Term">{grantTerm(g)}</td>
                 <td data-label="Granted">{formatTime(g.grantedAt)} (block {g.grantedBlock})</td>
