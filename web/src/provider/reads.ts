@@ -22,13 +22,13 @@ import type { ProviderContext } from "./context.ts";
 export const PROXY_DOMAIN_NAME = "Kizuna Proxy";
 export const PROXY_DOMAIN_VERSION = "1";
 
-const READ_REQUEST_FIELDS = [
+const READ_REQUEST_FIELDS: { name: string; type: string }[] = [
   { name: "provider", type: "address" },
   { name: "patient", type: "address" },
   { name: "recordId", type: "bytes32" },
   { name: "requestId", type: "bytes32" },
   { name: "issuedAt", type: "uint64" },
-] as const;
+];
 
 /** The signed message (kizuna/receipts/request.py ReadRequest; issuedAt in Unix seconds). */
 export type ReadRequest = { provider: Hex; patient: Hex; recordId: Hex; requestId: Hex; issuedAt: number };
