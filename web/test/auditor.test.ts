@@ -15,6 +15,9 @@ import {
 import { buildLevels, proofOf, rootOf } from "../src/auditor/merkle.ts";
 import { receiptLeaf, signedRequest, type ServiceReceipt } from "../src/auditor/receipts.ts";
 import { verifyReceipts } from "../src/auditor/verify.ts";
+import { readRequestTypedData } from "../src/provider/reads.ts";
+import { privateKeyToAccount } from "viem/accounts";
+import type { Hex } from "viem";
 
 const PATIENT = "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65";
 const PROVIDER = "0x976ea74026e726554db657fa54763abd0c3a0aa9";
@@ -116,6 +119,31 @@ test("reads without a grant, unanchored roots and dropped receipts are findings"
   assert.match(result.findings.find((f) => f.check === "batch.count")!.reason, /4 receipts but the service has 3 \(receipts dropped\)/);
   const foreign = await verifyReceipts(rs, new ConsentHistory([]), new Map([[2, 900]]), 9);
   assert.equal(foreign.findings.filter((f) => f.check === "batch.not_anchored").length, 3);
+});
+
+test("the provider's EIP-712 signature is checked when the domain is given", async () => {
+  const provider = privateKeyToAccount(("0x" + "42".repeat(32)) as Hex);
+  const stranger = privateKeyToAccount(("0x" + "43".repeat(32)) as Hex);
+  const domain = { chainId: 31337, accessLog: "0x5FbDB2315678afecb367f032d93F642f64180aa3" };
+  const made: ServiceReceipt[] = [];
+  for (const [i, signer] of [provider, stranger].entries()) {
+    const request = { provider: provider.address, patient: PATIENT as Hex, recordId: ("0x" + "0".repeat(63) + (i + 1)) as Hex,
+      requestId: ("0x" + "9".repeat(63) + i) as Hex, issuedAt: 1000 };
+    const typed = readRequestTypedData(request, domain);
+    const signature = await signer.signTypedData({ domain: typed.domain, types: { ReadRequest: typed.types.ReadRequest },
+      primaryType: "ReadRequest", message: { ...request, issuedAt: 1000n } });
+    const requestJson = JSON.stringify(request);
+    const signed = signedRequest(requestJson);
+    assert.ok(typeof signed !== "string");
+    made.push({ seq: i + 1, request_id: request.requestId, provider: provider.address, patient: PATIENT, record_id: request.recordId,
+      scope_id: SCOPE, request_json: requestJson, signature, served_at: 1001, head_block: 5, batch_root: null, leaf_index: null, proof: [],
+      leaf: bytesToHex0x(receiptLeaf(signed, Uint8Array.from(Buffer.from(signature.slice(2), "hex")), 1001, 5)) });
+  }
+  const history = new ConsentHistory([event("AccessGranted", 3, { patient: PATIENT, provider: provider.address, scopeId: SCOPE, expiresAt: 1e9 })]);
+  const result = await verifyReceipts(made, history, new Map([[5, 1000]]), 9, () => {}, domain);
+  assert.equal(result.pending, 1);
+  assert.deepEqual(result.findings.map((f) => [f.check, f.subject]), [["receipt.signature", made[1]!.request_id]]);
+  assert.match(result.findings[0]!.reason, new RegExp(`signed by ${stranger.address}, not by the provider`));
 });
 
 function entry(kind: string, time: number, extra: Partial<LogEntry> = {}): LogEntry {

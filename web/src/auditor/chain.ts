@@ -56,6 +56,10 @@ export class AuditChain {
     return this.reader.client;
   }
 
+  accessLog(): Hex {
+    return contract(this.reader, "AccessLog");
+  }
+
   async headBlock(): Promise<number> {
     return Number(await reading("the head block", () => this.client.getBlockNumber()));
   }

@@ -55,6 +55,7 @@ export class AuditorClient {
     const history = new ConsentHistory(await this.chain.events(head));
     const blocks = receipts.map((r) => r.head_block).filter((b) => b <= head);
     const times = await this.chain.blockTimes(blocks, (done, total) => onStage({ stage: "blocks", progress: { done, total } }));
-    return verifyReceipts(receipts, history, times, head, (p) => onStage({ stage: "checking", progress: p }));
+    const domain = { chainId: this.chain.reader.deployment.chainId, accessLog: this.chain.accessLog() };
+    return verifyReceipts(receipts, history, times, head, (p) => onStage({ stage: "checking", progress: p }), domain);
   }
 }

@@ -6,10 +6,12 @@
 // from the consent events. The service is relied on only for the receipts and their proofs —
 // which is what is being checked.
 
+import { recoverTypedDataAddress, type Hex } from "viem";
 import { bytesToHex0x, equalBytes, hexToBytes } from "../core/bytes.ts";
+import { readRequestTypedData } from "../provider/reads.ts";
 import type { ConsentHistory } from "./history.ts";
 import { processProof } from "./merkle.ts";
-import { receiptLeaf, signedRequest, type ServiceReceipt } from "./receipts.ts";
+import { receiptLeaf, signedRequest, type ServiceReceipt, type SignedRequest } from "./receipts.ts";
 
 /** One failed check: which, of what (a request id or a root), why, and the evidence. */
 export type Finding = { check: string; subject: string; reason: string; evidence: Record<string, string> };
@@ -27,6 +29,27 @@ export type Verification = {
 
 export type Progress = { done: number; total: number };
 
+/** The read requests' EIP-712 domain: the chain and its AccessLog. */
+export type ProxyDomain = { chainId: number; accessLog: string };
+
+/** Why the provider's EIP-712 signature of `request` does not hold, or null when it does. */
+export async function signatureProblem(request: SignedRequest, signature: string, domain: ProxyDomain): Promise<string | null> {
+  try {
+    const typed = readRequestTypedData({
+      provider: request.provider as Hex, patient: request.patient as Hex, recordId: bytesToHex0x(request.recordId),
+      requestId: bytesToHex0x(request.requestId), issuedAt: request.issuedAt,
+    }, domain);
+    // The domain's own type is implied (viem derives EIP712Domain from the domain's fields).
+    const signer = await recoverTypedDataAddress({
+      domain: typed.domain, types: { ReadRequest: typed.types.ReadRequest }, primaryType: "ReadRequest",
+      message: { ...typed.message, issuedAt: BigInt(request.issuedAt) }, signature: signature as Hex,
+    });
+    return signer.toLowerCase() === request.provider.toLowerCase() ? null : `signed by ${signer}, not by the provider ${request.provider}`;
+  } catch {
+    return "the signature recovers to no key";
+  }
+}
+
 const YIELD_EVERY = 100;
 
 /** Check every receipt; `onProgress` after each (the page yields to redraw every 100). */
@@ -36,13 +59,20 @@ export async function verifyReceipts(
   blockTimes: ReadonlyMap<number, number>,
   headBlock: number,
   onProgress: (p: Progress) => void = () => {},
+  domain: ProxyDomain | null = null,
 ): Promise<Verification> {
   const out: Verification = { checked: 0, passed: 0, pending: 0, proofsChecked: 0, byGrant: 0, byEmergency: 0, batches: 0, findings: [] };
   const claimed = new Map<string, number>();
   const lastAnchoredTo = Math.max(0, ...[...history.anchors.values()].map((a) => a.toTime));
   const lastAnchoredSeq = Math.max(0, ...receipts.filter((r) => r.batch_root).map((r) => r.seq));
   for (const [i, r] of receipts.entries()) {
-    const problems = checkOne(r, history, blockTimes, headBlock, out, lastAnchoredTo, lastAnchoredSeq);
+    let problems = checkOne(r, history, blockTimes, headBlock, out, lastAnchoredTo, lastAnchoredSeq);
+    const signed = domain ? signedRequest(r.request_json) : null;
+    const bad = signed && typeof signed !== "string" ? await signatureProblem(signed, r.signature, domain!) : null;
+    if (bad) {
+      const finding = { check: "receipt.signature", subject: r.request_id, reason: bad, evidence: { "receipt seq": String(r.seq), signature: r.signature } };
+      problems = problems === "pending" ? [finding] : [...problems, finding];
+    }
     if (r.batch_root) claimed.set(r.batch_root.toLowerCase(), (claimed.get(r.batch_root.toLowerCase()) ?? 0) + 1);
     out.checked++;
     if (problems === "pending") out.pending++;

@@ -21,6 +21,7 @@ const CHECKS: Record<string, string> = {
   "receipt.request": "Unreadable signed request",
   "receipt.fields": "Receipt columns differ from what the provider signed",
   "receipt.leaf": "Receipt altered (its leaf is not the hash of its fields)",
+  "receipt.signature": "Not signed by its provider",
   "receipt.proof": "Not under the root anchored on-chain",
   "receipt.unanchored": "Receipt slipped in among anchored ones",
   "batch.not_anchored": "Batch root never anchored",
@@ -83,16 +84,16 @@ export function AuditVerify(props: { client: AuditorClient }) {
         </button>
       </div>
       <p class="care-intro">
-        For every read the service recorded, this page recomputes the receipt's Merkle leaf from what the provider
-        signed, folds its Merkle proof up to a root and compares it with the root <strong>anchored on the blockchain</strong>,
+        For every read the service recorded, this page checks the provider's signature of the request, recomputes the
+        receipt's Merkle leaf from what the provider signed, folds its Merkle proof up to a root and compares it with the root <strong>anchored on the blockchain</strong>,
         and replays the consent events <strong>from the blockchain</strong> to check that a grant (or an open emergency
         access) allowed the read at the block it was decided at.
       </p>
       <p class="care-intro audit-relied" data-testid="audit-relied">
         Relied on the service for: the list of receipts and their Merkle proofs (what is being checked — a receipt
         the service withholds entirely is caught only when its batch's anchored count no longer matches). Read through
-        your wallet's node: the anchored roots, the consent events and the block times. The stored ciphertexts are not
-        re-hashed here (the service's <code>kizuna audit</code> does that).
+        your wallet's node: the anchored roots, the consent events and the block times. Not checked here (the service's
+        <code>kizuna audit</code> does it): the stored ciphertexts against their commitments, and each record's registration.
       </p>
       {stage ? (
         <div role="status" aria-live="polite" data-testid="verify-progress">
