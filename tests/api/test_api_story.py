@@ -11,6 +11,7 @@ from fhir_history import history
 from participants import People, Sealed, hx
 
 from kizuna.crypto.commitment import commitment_of
+from kizuna.crypto.merkle import process_proof
 from kizuna.storage.fhir.importer import import_bundle
 
 pytestmark = pytest.mark.anvil
@@ -73,6 +74,15 @@ def test_the_whole_story(people: People) -> None:
     report = auditor.get("/auditor/verification").json()
     assert report["ok"], report
     assert report["receipts"]["checked"] >= 3
+    # the receipts with their proofs (what the auditor's page checks): each proof folds the
+    # stored leaf up to its batch's root
+    receipts = auditor.get("/auditor/receipts").json()
+    assert len(receipts) >= 3 and all(r["batch_root"] for r in receipts)
+    for r in receipts:
+        folded = process_proof([bytes.fromhex(x[2:]) for x in r["proof"]],
+                               bytes.fromhex(r["leaf"][2:]))
+        assert "0x" + folded.hex() == r["batch_root"], r
+    assert provider.get("/auditor/receipts").status_code == 403
     log = auditor.get("/auditor/log", params={"patient": patient.address}).json()
     kinds = [e["kind"] for e in log]
     assert kinds.count("read") == 3 and "access-revoked" in kinds

@@ -4,7 +4,7 @@
 
 import { getAddress, parseAbi, type Hex, type PublicClient } from "viem";
 import { KizunaError } from "../core/errors.ts";
-import { ChainReader } from "../patient/chain.ts";
+import { ChainReader, ChainUnreachable } from "../patient/chain.ts";
 import type { ChainEvent } from "./history.ts";
 
 const LEDGER_EVENTS = parseAbi([
@@ -38,7 +38,8 @@ async function reading<T>(what: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
-    throw new KizunaError(`The blockchain node could not be read (${what}). Check that the wallet's network is reachable, then run the verification again.`, {
+    if (error instanceof KizunaError) throw error;
+    throw new ChainUnreachable(`The blockchain node could not be read (${what}). Check that the wallet's network is reachable, then try again.`, {
       cause: error, details: String(error),
     });
   }
