@@ -40,6 +40,9 @@ test("a request's note names the labels and period the patient's page pre-fills 
   const note = requestNote({ labels: ["Observation:laboratory", "Observation:vital-signs"], days: 14, text: "Before your check-up.", names: labelName });
   assert.deepEqual(suggestedGrant(note), { labels: ["Observation:laboratory", "Observation:vital-signs"], days: 14, until: null });
   assert.match(note, /Before your check-up\.$/);
+  // Labels without a category (a bare resource type) are read back too, beside the others.
+  const mixed = requestNote({ labels: ["MedicationRequest", "Observation:laboratory", "AllergyIntolerance"], days: 30, text: "", names: labelName });
+  assert.deepEqual(new Set(suggestedGrant(mixed).labels), new Set(["MedicationRequest", "Observation:laboratory", "AllergyIntolerance"]));
   assert.throws(() => requestNote({ labels: [], days: 14, text: "", names: labelName }), (e: unknown) => e instanceof InputError && e.field === "scopes");
   assert.throws(() => requestNote({ labels: ["Observation:laboratory"], days: 0, text: "", names: labelName }), (e: unknown) => e instanceof InputError && e.field === "days");
 });

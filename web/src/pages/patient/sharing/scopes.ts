@@ -127,7 +127,9 @@ export const DEFAULT_DAYS = 30;
 export function suggestedGrant(note: string, vocabulary: readonly string[] = VOCABULARY): { labels: string[]; days: number; until: string | null } {
   const labels = new Set<string>();
   for (const token of note.match(/[A-Za-z]+(?::[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9])?/g) ?? []) {
-    if (token.includes(":") && vocabulary.includes(token)) labels.add(token);
+    // A label with a category anywhere; one without (a bare type: "MedicationRequest") where
+    // the note names it in parentheses, as the provider's request form writes labels.
+    if (vocabulary.includes(token) && (token.includes(":") || note.includes(`(${token})`))) labels.add(token);
   }
   if (labels.size === 0) {
     for (const group of scopeGroups(vocabulary)) {

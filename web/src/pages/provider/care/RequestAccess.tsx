@@ -10,9 +10,9 @@ import { shortAddress } from "../../../ui/format.ts";
 import { labelName, scopeGroups } from "../../patient/sharing/scopes.ts";
 import { asKizunaError, Failure, fieldMessage, PatientField, useLoad } from "./parts.tsx";
 
-/** The groups a provider can ask for: those with a main label the patient's page reads back. */
-const ASKABLE = scopeGroups().filter((g) => g.labels.length > 0).map((g) => ({ id: g.id, title: g.title, label: g.labels[0]! }))
-  .filter((g) => g.label.includes(":"));
+/** What a provider can ask for: each group of the patient pages by its main label (first), which
+ * the patient's page reads back from the note to pre-fill its grant form. */
+const ASKABLE = scopeGroups().filter((g) => g.labels.length > 0 && g.id !== "other").map((g) => ({ id: g.id, title: g.title, label: g.labels[0]! }));
 
 const STATE_TEXT = { open: "waiting for the patient", granted: "granted", closed: "declined or closed" } as const;
 const STATE_BADGE = { open: "care-badge-wait", granted: "care-badge-ok", closed: "care-badge-bad" } as const;
