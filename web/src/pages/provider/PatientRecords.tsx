@@ -10,7 +10,7 @@ import type { KizunaError } from "../../core/errors.ts";
 import { utf8Decode } from "../../core/bytes.ts";
 import { isFhirJson } from "../../app/library.ts";
 import type { DecryptedRecord, FhirResource } from "../../fhir/records.ts";
-import { contentTypeText, summarize, type Summary } from "../../fhir/summarize.ts";
+import { contentTypeText, sizeText, summarize, type Summary } from "../../fhir/summarize.ts";
 import { grantOf, scopeName } from "../../provider/grants.ts";
 import type { ProviderClient, RecordFilter } from "../../provider/provider.ts";
 import { ReadRefused } from "../../provider/provider.ts";
@@ -45,7 +45,7 @@ function sortTime(read: Read): number {
 
 /** A content type for people: FHIR JSON records say so. */
 function typeText(type: string): string {
-  return contentTypeText(type) ?? (isFhirJson(type) ? "FHIR record" : type);
+  return isFhirJson(type) ? "FHIR record" : contentTypeText(type) ?? type;
 }
 
 function parsed(bytes: Uint8Array): FhirResource | null {
@@ -154,6 +154,8 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
     setBusy(id);
     try {
       settle(id, await client.read(record));
+      // Show what was read: it is rendered below the list (after this render).
+      requestAnimationFrame(() => document.querySelector(`.provider-read[data-record="${id}"]`)?.scrollIntoView({ block: "start" }));
     } catch (error) {
       settle(id, error instanceof Error ? error : asKizunaError(error));
     } finally {
@@ -284,7 +286,7 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
                     <td data-label="Added">{formatTime(r.created_at)}</td>
                     <td data-label="Scope"><code class="provider-scope" title={r.scope_id}>{scopeName(r.scope_id)}</code>{grant && grant.state !== "live" ? <> <GrantBadge grant={grant} /></> : null}</td>
                     <td data-label="Type">{typeText(r.content_type)}</td>
-                    <td data-label="Size" class="care-num">{r.size} B</td>
+                    <td data-label="Size" class="care-num">{sizeText(r.size)}</td>
                     <td data-label="Read">
                       <button type="button" class="button" disabled={busy !== null || progress !== null} aria-busy={busy === id}
                               aria-label={`${read ? "Read again" : "Read"} record ${shortAddress(id)}`} onClick={() => void readOne(r)}>
