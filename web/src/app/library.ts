@@ -29,8 +29,9 @@ export function isFhirJson(contentType: string): boolean {
 }
 
 /** Download and decrypt every record (FHIR JSON ones; files stay closed): one listing, then
- * the bulk read (PatientClient.readMany: one chain query for every commitment, `PARALLEL`
- * downloads in flight) — not one listing and one chain query per record. */
+ * the bulk read (PatientClient.readMany: one chain query for every commitment, the envelopes
+ * 64 to a request, `PARALLEL` requests in flight) — not one listing and one chain query
+ * per record. */
 export async function loadLibrary(client: PatientClient, onProgress?: (p: LibraryProgress) => void): Promise<DecryptedRecord[]> {
   const listed: LabelledRecord[] = await client.records();
   const out: DecryptedRecord[] = listed.map((info) => ({
