@@ -6,7 +6,7 @@
 // says which scope was revoked, expired or never granted, and since when, from the chain.
 
 import { useMemo, useRef, useState } from "preact/hooks";
-import type { KizunaError } from "../../core/errors.ts";
+import { KizunaError } from "../../core/errors.ts";
 import { utf8Decode } from "../../core/bytes.ts";
 import { isFhirJson } from "../../app/library.ts";
 import type { DecryptedRecord, FhirResource } from "../../fhir/records.ts";
@@ -185,7 +185,7 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
     const already = reads.get(id);
     if (already) return new Blob([already.result.content as BlobPart], { type: already.result.contentType });
     const record = known.current.get(id);
-    if (!record) throw new ReadRefused(`Record ${shortAddress(recordId)} is not among the records you may read now.`, { scopeId: "", grant: null, serviceKind: "", cause: null });
+    if (!record) throw new KizunaError(`Record ${shortAddress(recordId)} is not among the records you may read now.`);
     const done = await client.read(record);
     settle(id, done);
     return new Blob([done.content as BlobPart], { type: done.contentType });
