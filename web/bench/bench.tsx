@@ -14,6 +14,7 @@ import { loadLibrary } from "../src/app/library.ts";
 import { readRecord } from "./read.ts";
 import { bytesToHex, bytesToHex0x, concatBytes, hexToBytes } from "../src/core/bytes.ts";
 import { DEFAULT_SEGMENT_SIZE, decryptBytes, encryptBytes, encryptStream, EnvelopeReader } from "../src/core/envelope.ts";
+import { forViem, type JsonTypedData } from "../src/core/eip712.ts";
 import { KizunaError } from "../src/core/errors.ts";
 import { blindScope } from "../src/core/scopes.ts";
 import { deriveScopeDelegatingKey, deriveWalletKeys, keyDerivationTypedData, type KeyDerivationDomain, type WalletKeys } from "../src/core/walletKeys.ts";
@@ -278,29 +279,11 @@ async function walletVector(input: WalletInput) {
   };
 }
 
-type Field = { name: string; type: string };
-type TypedInput = { types: Record<string, Field[]>; primaryType: string; domain: Record<string, unknown>; message: Record<string, unknown> };
 
-/** viem's view of a JSON typed-data document (uint256 as decimal strings -> bigint). */
-function forViem(typed: TypedInput): TypedDataDefinition {
-  const convert = (type: string, value: unknown): unknown => {
-    if (type.endsWith("[]")) return (value as unknown[]).map((item) => convert(type.slice(0, -2), item));
-    if (/^u?int\d*$/.test(type)) return BigInt(value as string | number);
-    const struct = typed.types[type];
-    if (struct) return Object.fromEntries(struct.map((f) => [f.name, convert(f.type, (value as Record<string, unknown>)[f.name])]));
-    return value;
-  };
-  return {
-    types: typed.types,
-    primaryType: typed.primaryType,
-    domain: convert("EIP712Domain", typed.domain),
-    message: convert(typed.primaryType, typed.message),
-  } as unknown as TypedDataDefinition;
-}
 
 /** What this browser computes for one tests/vectors/eip712.json action: digest, signature,
  *  signer and the address the signature recovers to. */
-async function eip712Vector(input: { privateKey: `0x${string}`; typedData: TypedInput }) {
+async function eip712Vector(input: { privateKey: `0x${string}`; typedData: JsonTypedData }) {
   const typed = forViem(input.typedData);
   const account = privateKeyToAccount(input.privateKey);
   const signature = await account.signTypedData(typed);

@@ -6,6 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { hashTypedData, recoverTypedDataAddress, type TypedDataDefinition } from "viem";
+import { forViem } from "../src/core/eip712.ts";
 import { privateKeyToAccount } from "viem/accounts";
 import { root } from "./vectors.ts";
 
@@ -20,21 +21,6 @@ type Vector = {
 };
 const spec = JSON.parse(readFileSync(new URL("tests/vectors/eip712.json", root), "utf8")) as { vectors: Vector[] };
 
-function forViem(typed: Vector["typedData"]): TypedDataDefinition {
-  const convert = (type: string, value: unknown): unknown => {
-    if (type.endsWith("[]")) return (value as unknown[]).map((item) => convert(type.slice(0, -2), item));
-    if (/^u?int\d*$/.test(type)) return BigInt(value as string | number);
-    const struct = typed.types[type];
-    if (struct) return Object.fromEntries(struct.map((f) => [f.name, convert(f.type, (value as Record<string, unknown>)[f.name])]));
-    return value;
-  };
-  return {
-    types: typed.types,
-    primaryType: typed.primaryType,
-    domain: convert("EIP712Domain", typed.domain) as TypedDataDefinition["domain"],
-    message: convert(typed.primaryType, typed.message) as Record<string, unknown>,
-  } as unknown as TypedDataDefinition;
-}
 
 test("the vectors cover the ledger's signed actions", () => {
   assert.ok(spec.vectors.length >= 5);

@@ -16,7 +16,8 @@ import { PatientContext } from "../src/patient/context.ts";
 import { recordIdOf, uploadHeaders } from "../src/patient/records.ts";
 import { labelForPeople, scopeKeysTypedData } from "../src/patient/scopes.ts";
 import { MAX_CATEGORY_LENGTH, RESOURCE_TYPES, scopeLabel, VOCABULARY } from "../src/patient/vocabulary.ts";
-import { forViem, KeySigner } from "./patient_signer.ts";
+import { forViem } from "../src/core/eip712.ts";
+import { KeySigner } from "./patient_signer.ts";
 import { walletSpec } from "./vectors.ts";
 
 const vector = walletSpec.vectors[0]!;

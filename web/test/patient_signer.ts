@@ -5,27 +5,10 @@
 
 import { createWalletClient, defineChain, http, type Hex, type TypedDataDefinition } from "viem";
 import { privateKeyToAccount, type PrivateKeyAccount } from "viem/accounts";
+import { forViem, type JsonTypedData } from "../src/core/eip712.ts";
 import type { AccountSigner, SignPurpose, TransactionRequest } from "../src/wallet/signer.ts";
 
-type Field = { name: string; type: string };
-type TypedJson = { types: Record<string, Field[]>; primaryType: string; domain: Record<string, unknown>; message: Record<string, unknown> };
 
-/** The eth_signTypedData_v4 JSON document as viem takes it (integers as bigint). */
-export function forViem(typed: TypedJson): TypedDataDefinition {
-  const convert = (type: string, value: unknown): unknown => {
-    if (type.endsWith("[]")) return (value as unknown[]).map((item) => convert(type.slice(0, -2), item));
-    if (/^u?int\d*$/.test(type)) return BigInt(value as string | number);
-    const struct = typed.types[type];
-    if (struct) return Object.fromEntries(struct.map((f) => [f.name, convert(f.type, (value as Record<string, unknown>)[f.name])]));
-    return value;
-  };
-  return {
-    types: typed.types,
-    primaryType: typed.primaryType,
-    domain: convert("EIP712Domain", typed.domain),
-    message: convert(typed.primaryType, typed.message),
-  } as unknown as TypedDataDefinition;
-}
 
 export type Asked = { kind: "typed" | "message" | "transaction"; purpose: SignPurpose; primaryType?: string };
 
@@ -44,7 +27,7 @@ export class KeySigner implements AccountSigner {
   }
 
   async signTypedData(typedData: object, purpose: SignPurpose): Promise<Hex> {
-    const typed = typedData as TypedJson;
+    const typed = typedData as JsonTypedData;
     this.asked.push({ kind: "typed", purpose, primaryType: typed.primaryType });
     return this.#account.signTypedData(forViem(typed));
   }

@@ -12,7 +12,7 @@ import { commitmentOf, encryptBytes, readHeader } from "../src/core/envelope.ts"
 import { IntegrityError } from "../src/core/errors.ts";
 import { grantOf, grantStates, refusalReason, type GrantEvent } from "../src/provider/grants.ts";
 import { openGrant, readRequestTypedData, type ReadGrant } from "../src/provider/reads.ts";
-import { forViem } from "./patient_signer.ts";
+import { forViem } from "../src/core/eip712.ts";
 
 const KEY: Hex = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
 const PATIENT: Hex = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";

@@ -16,7 +16,7 @@ import { labelName, suggestedGrant } from "../src/pages/patient/sharing/scopes.t
 import { inboxKeyTypedData } from "../src/patient/requests.ts";
 import { booking, prescription, requestNote, timeLeft, verifiedInboxKey, visitReport } from "../src/provider/care.ts";
 import { credentialCommitment, REGISTRAR_ROLE, statusText, umbralKeyOf } from "../src/provider/registry.ts";
-import { forViem } from "./patient_signer.ts";
+import { forViem } from "../src/core/eip712.ts";
 
 const importer = new Importer(checkRules(JSON.parse(readFileSync(new URL("../src/importer/rules.generated.json", import.meta.url), "utf8"))));
 const patient = privateKeyToAccount("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");

@@ -1,6 +1,8 @@
 // EIP-712 pieces shared by every signed statement of the page (one home, as
 // kizuna/chain/eip712.py is for Python).
 
+import type { TypedDataDefinition } from "viem";
+
 /** The domain's fields, in the order every Kizuna domain uses. */
 export const EIP712_DOMAIN_FIELDS = [
   { name: "name", type: "string" },
@@ -30,4 +32,29 @@ export function proxyTypedData(o: {
     domain: { name: PROXY_DOMAIN_NAME, version: PROXY_DOMAIN_VERSION, chainId: o.chainId, verifyingContract: o.accessLog },
     message: o.message,
   };
+}
+
+export type JsonTypedData = {
+  types: Record<string, readonly TypedField[]>;
+  primaryType: string;
+  domain: Record<string, unknown>;
+  message: Record<string, unknown>;
+};
+
+/** An eth_signTypedData_v4 JSON document as viem hashes and signs it (integers as bigint):
+ * for signing with a local key (tests, benchmarks) and recovering signers. */
+export function forViem(typed: JsonTypedData): TypedDataDefinition {
+  const convert = (type: string, value: unknown): unknown => {
+    if (type.endsWith("[]")) return (value as unknown[]).map((item) => convert(type.slice(0, -2), item));
+    if (/^u?int\d*$/.test(type)) return BigInt(value as string | number);
+    const struct = typed.types[type];
+    if (struct) return Object.fromEntries(struct.map((f) => [f.name, convert(f.type, (value as Record<string, unknown>)[f.name])]));
+    return value;
+  };
+  return {
+    types: typed.types,
+    primaryType: typed.primaryType,
+    domain: convert("EIP712Domain", typed.domain),
+    message: convert(typed.primaryType, typed.message),
+  } as unknown as TypedDataDefinition;
 }
