@@ -125,6 +125,10 @@ def test_the_patient_story(web: Web, tmp_path: Path) -> None:
     expect(timeline).to_contain_text(family)
     expect(timeline).to_contain_text("discharge-letter.pdf")
     session.screenshot("timeline")
+    # The PDF is decrypted on demand and shown inline from a blob: URL made in the page.
+    timeline.get_by_role("button", name="Open PDF: discharge-letter.pdf").click()
+    shown = timeline.locator("iframe[title='discharge-letter.pdf']")
+    expect(shown).to_have_attribute("src", re.compile(r"^blob:"), timeout=TIMEOUT)
     _go(page, "Charts")
     expect(page.locator("main#main").get_by_role("heading", name="Blood pressure")).to_be_visible(
         timeout=TIMEOUT)

@@ -56,3 +56,29 @@ def test_an_ended_session_keeps_the_form_and_signs_in_again(web: Web) -> None:
              if "KeyDerivation" in str(c.params)]
     assert not asked
     assert page.evaluate("() => window.__sameDocument === true"), "the page reloaded"
+
+
+def test_keys_live_in_the_page_only_and_a_reload_asks_the_wallet_again(web: Web) -> None:
+    wallet = web.wallet()
+    session = web.open([wallet])
+    page = session.page
+    page.get_by_role("button", name="Connect wallet").click()
+    expect(page.get_by_test_id("account")).to_contain_text(wallet.address[:6], timeout=TIMEOUT)
+    stored = page.evaluate("""async () => ({
+        local: localStorage.length, session: sessionStorage.length,
+        databases: (await indexedDB.databases()).length,
+        cookies: document.cookie.length })""")
+    assert stored == {"local": 0, "session": 0, "databases": 0, "cookies": 0}, stored
+
+    def derivations() -> int:
+        return len([c for c in wallet.calls_of("eth_signTypedData_v4")
+                    if "KeyDerivation" in str(c.params)])
+
+    assert derivations() == 1
+    page.reload()
+    # After a reload nothing is remembered: the landing page, and the keys asked for again.
+    expect(page.get_by_role("button", name="Connect wallet")).to_be_visible(timeout=TIMEOUT)
+    expect(page.get_by_test_id("account")).to_have_count(0)
+    page.get_by_role("button", name="Connect wallet").click()
+    expect(page.get_by_test_id("account")).to_contain_text(wallet.address[:6], timeout=TIMEOUT)
+    assert derivations() == 2
