@@ -33,13 +33,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
         made.up.stop()
 
 
-@pytest.fixture(scope="session")
+# Playwright's sync API runs an event loop on the test thread while it is open: kept for a
+# whole worker session, it broke every later test file on that worker that calls asyncio.run()
+# (tests/api/test_readworkers.py under xdist). One driver and browser per test file instead.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
     launched = browser.launch(playwright_driver)
     try:

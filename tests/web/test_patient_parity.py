@@ -359,9 +359,10 @@ def test_a_streamed_file_of_a_few_mb_round_trips(
     assert ok(added)["size"] > size  # the envelope: preamble and a tag per segment
     assert added["last_progress"] == [added["size"], added["size"]]
     assert added["progress_calls"] >= 7  # one per 1 MiB segment at least
-    # Flat: live buffers during the upload stay at a few 1 MiB segments (~4.5 MiB measured),
-    # never the file (12 MiB) nor its envelope whole.
-    assert added["peak_array_buffers"] < 6 * 1024 * 1024, added["peak_array_buffers"]
+    # Flat: live buffers during the upload stay at a few 1 MiB segments (~4.5 MiB measured on a
+    # quiet machine, 6.2 MiB under CI load: the collector runs later), never the file (12 MiB)
+    # nor its envelope whole.
+    assert added["peak_array_buffers"] < 9 * 1024 * 1024, added["peak_array_buffers"]
     rid = bytes.fromhex(added["record_id"][2:])
     assert providers[0].client.read(patient=answer["address"], record_id=rid) == content
     patient, service = python_patient(env, server, patient_key)
