@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from injected_wallet import TestWallet
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from synthea_data import closed_bundle, synthea_patient
 from web_harness import Web
 from web_stack import WebStack
@@ -101,8 +101,20 @@ def test_the_patient_story(web: Web, tmp_path: Path) -> None:
     expect(page.get_by_test_id("account")).to_contain_text(wallet.address[:6], timeout=TIMEOUT)
 
     # 2. Import the Synthea Bundle and the PDF (validated in the page, then sealed and sent).
+    # Chosen before the checks' rules have loaded (held back here), the files wait, not vanish.
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/assets/rules.generated-*.js", hold)
     _go(page, "Add records")
     page.locator("#add-files").set_input_files([str(bundle_file), str(pdf_file)])
+    expect(page.get_by_role("status").filter(has_text="2 files will be checked in a moment")
+           ).to_be_visible(timeout=TIMEOUT)
+    session.wait_until(lambda: bool(held), "the page to ask for the import rules")
+    held[0].continue_()
+    page.unroute("**/assets/rules.generated-*.js")
     expect(page.get_by_test_id("found-summary")).to_be_visible(timeout=TIMEOUT)
     session.screenshot("add-found")
     page.get_by_test_id("add-button").click()

@@ -63,12 +63,26 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
   const done = useRef(new WeakSet<Upload>());
   const input = useRef<HTMLInputElement>(null);
 
+  // Files dropped or chosen before the checks' rules are loaded wait here: none is lost.
+  const [waiting, setWaiting] = useState<File[]>([]);
+
   useEffect(() => {
     loadRules().then((rules) => setImporter(new Importer(rules)), (e: unknown) => setRulesError(asKizunaError(e)));
   }, []);
 
+  useEffect(() => {
+    if (!importer || !waiting.length) return;
+    const files = waiting;
+    setWaiting([]);
+    void take(files);
+  }, [importer, waiting]);
+
   async function take(files: File[]) {
-    if (!importer || !files.length) return;
+    if (!files.length) return;
+    if (!importer) {
+      setWaiting((before) => [...before, ...files]);
+      return;
+    }
     setError(null);
     setAddedCount(null);
     try {
@@ -160,7 +174,11 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
           <button type="button" class="button button-primary" onClick={() => input.current?.click()} disabled={!importer || busy}>
             Choose files…
           </button>
-          {!importer && !rulesError ? <p class="hint" role="status">Preparing the checks…</p> : null}
+          {!importer && !rulesError ? (
+            <p class="hint" role="status">
+              Preparing the checks…{waiting.length ? ` ${waiting.length} file${waiting.length === 1 ? "" : "s"} will be checked in a moment.` : ""}
+            </p>
+          ) : null}
           {scanning ? <p class="hint" role="status">Checking {scanning}…</p> : null}
         </div>
 
