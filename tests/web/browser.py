@@ -223,3 +223,13 @@ def describe(violations: list[dict[str, Any]]) -> str:
     """axe's violations, one line per element, for an assertion message."""
     return "\n".join(f"{v['impact']} {v['id']} ({v['help']}): {n['target']} {n['summary']}"
                      for v in violations for n in v["nodes"])
+
+
+def check_layout(session: Session, name: str) -> None:
+    """A page as a reviewer gets it: a screenshot, nothing wider than the device's screen, and
+    no serious or critical axe-core violation."""
+    session.screenshot(name)
+    overflow = session.overflow()
+    assert overflow == 0, f"the page is {overflow}px wider than the {session.device} screen"
+    violations = axe_violations(session.page)
+    assert not violations, describe(violations)

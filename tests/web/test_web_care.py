@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from browser import Session, axe_violations, describe
+from browser import Session, check_layout
 from eth_account import Account
 from injected_wallet import TestWallet
 from playwright.sync_api import Page, expect
@@ -75,17 +75,6 @@ def _go(page: Page, title: str) -> None:
     page.get_by_role("navigation").get_by_role("link", name=title).click()
 
 
-def _check_layout(session: Session, name: str) -> None:
-    page = session.page
-    session.screenshot(name)
-    # Against the device's width (a phone's layout viewport widens to fit a too wide page).
-    width = (page.viewport_size or {"width": 0})["width"]
-    overflow = page.evaluate("() => document.documentElement.scrollWidth") - width
-    assert overflow <= 0, f"the page is {overflow}px wider than the {session.device} screen"
-    violations = axe_violations(page)
-    assert not violations, describe(violations)
-
-
 @pytest.mark.parametrize("device", ["desktop", "phone"])
 def test_the_reads_page_shows_dr_tanakas_reads_of_aikos_lab_results(web: Web, device: str) -> None:
     tanaka = _demo_address(web.stack, "dr-tanaka")
@@ -111,7 +100,7 @@ def test_the_reads_page_shows_dr_tanakas_reads_of_aikos_lab_results(web: Web, de
     summary = chart.get_attribute("aria-label") or ""
     assert f"{tanaka[:6]}…{tanaka[-4:]} {tanaka_rows.count()} reads" in summary, summary
     expect(page.get_by_role("heading", name=re.compile(r"^Refused attempts"))).to_be_visible()
-    _check_layout(session, "reads")
+    check_layout(session, "reads")
 
 
 def test_a_guardian_appointed_in_the_page_is_on_chain_and_can_be_removed(web: Web) -> None:
@@ -136,7 +125,7 @@ def test_a_guardian_appointed_in_the_page_is_on_chain_and_can_be_removed(web: We
     listed = page.get_by_test_id("guardian-list")
     expect(listed).to_contain_text(guardian)
     expect(page.get_by_label("Guardian's account address")).to_have_value("")
-    _check_layout(session, "guardians")
+    check_layout(session, "guardians")
 
     listed.get_by_role("button", name=f"Remove guardian {guardian}").click()
     expect(page.get_by_text(f"{guardian} is no longer your guardian")).to_be_visible(
@@ -220,7 +209,7 @@ def test_a_declined_signature_changes_nothing_and_keeps_what_was_typed(web: Web)
            ).to_be_visible(timeout=60_000)
     assert ledger.functions.guardianUntil(aiko.address, guardian).call() == 0
     expect(address).to_have_value(guardian)
-    _check_layout(session, "declined")
+    check_layout(session, "declined")
 
     aiko.rejects.clear()
     page.get_by_role("button", name="Appoint guardian").click()

@@ -24,7 +24,7 @@ import re
 from typing import Any
 
 import pytest
-from browser import Session, axe_violations, describe
+from browser import Session, check_layout
 from eth_account import Account
 from injected_wallet import TestWallet
 from playwright.sync_api import Page, expect
@@ -93,16 +93,6 @@ def _cli_json(stack: WebStack, *args: str) -> Any:
     return done.json()
 
 
-def _check_layout(session: Session, name: str) -> None:
-    page = session.page
-    session.screenshot(name)
-    width = (page.viewport_size or {"width": 0})["width"]
-    overflow = page.evaluate("() => document.documentElement.scrollWidth") - width
-    assert overflow <= 0, f"the page is {overflow}px wider than the {session.device} screen"
-    violations = axe_violations(page)
-    assert not violations, describe(violations)
-
-
 def test_dr_sato_asks_kenji_for_access_then_sends_a_report_kenji_opens(web: Web) -> None:
     stack = web.stack
     kenji = stack.demo_account("kenji").address
@@ -162,7 +152,7 @@ def test_dr_sato_asks_kenji_for_access_then_sends_a_report_kenji_opens(web: Web)
     assert report["conclusion"] == "Blood pressure 128/84, stable. Continue as before."
     assert report["code"]["text"] == "Follow-up visit"
     assert not session.watched.carrying(b"Continue as before"), "the report left the page in clear"
-    _check_layout(session, "provider-care-requests")
+    check_layout(session, "provider-care-requests")
     session.check()
 
 
@@ -205,7 +195,7 @@ def test_break_glass_where_the_patients_policy_allows_it(web: Web) -> None:
     countdown = access.get_by_test_id("countdown")
     expect(countdown).to_have_text(re.compile(r"^1 h 5\d min$"))
     expect(access.get_by_test_id("review")).to_contain_text("flagged for review")
-    _check_layout(session, "provider-care-break-glass")
+    check_layout(session, "provider-care-break-glass")
     session.check()
 
 
@@ -219,7 +209,7 @@ def test_the_registrar_verifies_suspends_and_reinstates_a_new_provider(web: Web)
     expect(own.get_by_test_id("own-badge")).to_have_text("not registered", timeout=60_000)
     key = own.get_by_test_id("own-key").inner_text().strip()
     assert re.fullmatch(r"0x0[23][0-9a-f]{64}", key), key
-    _check_layout(mine, "provider-registry-unregistered")
+    check_layout(mine, "provider-registry-unregistered")
 
     registrar = _demo_wallet(web, "registrar")
     session = _connect(web, registrar, first="Registry")
@@ -246,7 +236,7 @@ def test_the_registrar_verifies_suspends_and_reinstates_a_new_provider(web: Web)
     expect(row).to_have_attribute("data-active", "true", timeout=CHAIN_TIMEOUT)
     assert registry.functions.isActiveProvider(newcomer.address).call() is True
     assert len(registrar.calls_of("eth_sendTransaction")) == 3
-    _check_layout(session, "registrar-registry")
+    check_layout(session, "registrar-registry")
 
     # The provider's page, read again from the chain: verified, with the key it derives.
     own.get_by_role("button", name="Refresh").click()
@@ -262,14 +252,14 @@ def test_care_and_registry_pages_at_phone_width(web: Web) -> None:
     _go(page, "Care")
     listed = page.get_by_test_id("sent-requests").or_(page.get_by_text("No requests yet."))
     expect(listed).to_be_visible(timeout=60_000)
-    _check_layout(session, "provider-care")
+    check_layout(session, "provider-care")
     _go(page, "Registry")
     expect(page.get_by_test_id("own-badge")).to_have_text("verified", timeout=60_000)
-    _check_layout(session, "provider-registry")
+    check_layout(session, "provider-registry")
     session.check()
     registrar = _demo_wallet(web, "registrar")
     other = _connect(web, registrar, device="phone", first="Registry")
     _go(other.page, "Registry")
     expect(other.page.get_by_test_id("registry-table")).to_be_visible(timeout=60_000)
-    _check_layout(other, "registrar-registry")
+    check_layout(other, "registrar-registry")
     other.check()
