@@ -4,7 +4,7 @@
 
 import { createPublicClient, custom, type Hex } from "viem";
 import { type Api, type ApiOptions, createApi } from "../api/client.ts";
-import { KizunaError } from "../core/errors.ts";
+import { KizunaError, toKizunaError } from "../core/errors.ts";
 import type { WalletKeys } from "../core/walletKeys.ts";
 import { type DiscoveredWallet, legacyWallet, watchWallets } from "../wallet/discovery.ts";
 import { NoWallet, WrongChain } from "../wallet/eip1193.ts";
@@ -58,12 +58,7 @@ const INITIAL: State = {
   notice: null, wrongChain: null,
 };
 
-function asKizunaError(error: unknown): KizunaError {
-  if (error instanceof KizunaError) return error;
-  return new KizunaError("Something unexpected went wrong in the page. Nothing was sent; try again.", {
-    cause: error, details: String(error),
-  });
-}
+const asKizunaError = (error: unknown): KizunaError => toKizunaError(error, "Nothing was sent; try again.");
 
 export class AppStore {
   #state: State = INITIAL;

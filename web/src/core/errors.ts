@@ -49,3 +49,12 @@ export class EnvelopeFormatError extends EnvelopeError {
 export class IntegrityError extends EnvelopeError {
   override name = "IntegrityError";
 }
+
+/** `error` as the page's error: a KizunaError as it is, anything else (a bug, a browser quirk)
+ * as a KizunaError that says so; `afterwards` tells the user where that leaves them. */
+export function toKizunaError(error: unknown, afterwards = "Nothing was sent; try again."): KizunaError {
+  if (error instanceof KizunaError) return error;
+  return new KizunaError(`Something unexpected went wrong in the page. ${afterwards}`, {
+    cause: error, details: error instanceof Error ? error.message : String(error),
+  });
+}

@@ -4,19 +4,14 @@
 
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { InputError, KizunaError } from "../../../core/errors.ts";
+import { InputError, KizunaError, toKizunaError } from "../../../core/errors.ts";
 import type { RegistryProvider } from "../../../patient/chain.ts";
 import { shortAddress } from "../../../ui/format.ts";
 import { ErrorBanner } from "../../../ui/Messages.tsx";
 import { UserRejected } from "../../../wallet/eip1193.ts";
 import "./care.css";
 
-export function asKizunaError(error: unknown): KizunaError {
-  if (error instanceof KizunaError) return error;
-  return new KizunaError("Something unexpected went wrong in the page. Nothing was changed; try again.", {
-    cause: error, details: String(error),
-  });
-}
+export const asKizunaError = (error: unknown): KizunaError => toKizunaError(error, "Nothing was changed; try again.");
 
 /** A failure for people: a declined signature says that nothing happened. */
 export function Failure(props: { error: KizunaError | null; onDismiss?: () => void; retry?: () => void }) {

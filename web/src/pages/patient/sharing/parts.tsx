@@ -3,7 +3,7 @@
 // provider badges, the scope checkboxes grouped for people, the expiry date, the gas option.
 
 import { useEffect, useRef, useState } from "preact/hooks";
-import { KizunaError } from "../../../core/errors.ts";
+import { KizunaError, toKizunaError } from "../../../core/errors.ts";
 import type { RegistryProvider } from "../../../patient/patient.ts";
 import { ErrorBanner, Notice } from "../../../ui/Messages.tsx";
 import { expiryOf, labelName, type ScopeGroup } from "./scopes.ts";
@@ -15,12 +15,7 @@ export function LabelCode(props: { label: string }) {
   return <code class="scope-code">{props.label.slice(0, at + 1)}<wbr />{props.label.slice(at + 1)}</code>;
 }
 
-export function asPageError(error: unknown): KizunaError {
-  if (error instanceof KizunaError) return error;
-  return new KizunaError("Something unexpected went wrong in the page. Nothing more was sent; try again.", {
-    cause: error, details: error instanceof Error ? error.message : String(error),
-  });
-}
+export const asPageError = (error: unknown): KizunaError => toKizunaError(error, "Nothing more was sent; try again.");
 
 export type Action = {
   /** The name of the action running (null: none). */
