@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import StaticPool
 
@@ -59,6 +59,27 @@ def _normalise(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    """Add the nullable columns a newer Kizuna declares to tables an older one created
+    (``create_all`` creates missing tables only). Only nullable columns without a server
+    default are ever added this way, so old rows stay valid as they are (NULL)."""
+    inspector = inspect(connection)
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable or column.server_default is not None:
+                raise ConfigError(f"table {table.name} has no column {column.name}, which "
+                                  "cannot be added to existing rows: migrate the database")
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.exec_driver_sql(
+                f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}')
 
 
 class Database:
@@ -162,6 +183,7 @@ class Database:
                         connection.exec_driver_sql(
                             f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})")
                     metadata.create_all(connection)
+                    _add_missing_columns(connection)
         except OperationalError as error:
             raise ConfigError(f"cannot create the tables in {self.safe_url()}: "
                               f"{error.orig}") from None

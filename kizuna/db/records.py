@@ -31,6 +31,11 @@ class RecordInfo:
     created_at: int
     epoch: int = 0
     """The scope key epoch the record is encrypted to (docs/keys.md "Epochs")."""
+    batch_root: bytes | None = None
+    """The root of the batch the record was registered in (None: registered alone)."""
+    leaf_index: int | None = None
+    proof: bytes | None = None
+    """The record's Merkle proof in its batch, packed (kizuna.crypto.batch.pack_proof)."""
 
 
 def record_from_row(row: object) -> RecordInfo:
@@ -46,6 +51,9 @@ def record_from_row(row: object) -> RecordInfo:
         content_type=str(r["content_type"]),
         created_at=int(r["created_at"]),
         epoch=int(r["epoch"]),
+        batch_root=bytes(r["batch_root"]) if r["batch_root"] is not None else None,
+        leaf_index=int(r["leaf_index"]) if r["leaf_index"] is not None else None,
+        proof=bytes(r["proof"]) if r["proof"] is not None else None,
     )
 
 

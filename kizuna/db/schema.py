@@ -36,12 +36,52 @@ records = Table(
     Column("content_type", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("epoch", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("batch_root", LargeBinary(32), nullable=True),
+    Column("leaf_index", BigInteger, nullable=True),
+    Column("proof", LargeBinary, nullable=True),
     Index("records_by_patient", "patient", "created_at"),
     Index("records_by_cid", "cid"),  # GET /content/{cid}: whose envelope is this
+    Index("records_by_batch", "batch_root"),
 )
 """Records the service knows the CID of (written at upload, after the chain registered it).
 ``epoch``: the scope key epoch the record is encrypted to (docs/keys.md "Epochs"); a read
-re-encrypts with the fragments of that epoch."""
+re-encrypts with the fragments of that epoch. ``batch_root``, ``leaf_index``, ``proof``: for a
+record registered in a batch (kizuna/crypto/batch.py), the batch's root, the record's leaf
+position and its Merkle proof (packed words); NULL for a record registered alone."""
+
+record_batches = Table(
+    "record_batches",
+    metadata,
+    Column("root", LargeBinary(32), primary_key=True),
+    Column("patient", String(42), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("manifest_cid", Text, nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("record_batches_by_patient", "patient", "block_number"),
+)
+"""Batches registered through this service: the on-chain root and where its manifest (the
+leaves, kizuna/crypto/batch.py) is stored. Written with the batch's ``records`` rows, in one
+transaction, after the chain confirmed the batch."""
+
+staged_envelopes = Table(
+    "staged_envelopes",
+    metadata,
+    Column("record_id", LargeBinary(32), primary_key=True),
+    Column("patient", String(42), nullable=False),
+    Column("scope_id", LargeBinary(32), nullable=False),
+    Column("cid", Text, nullable=False),
+    Column("commitment", LargeBinary(32), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("epoch", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("staged_at", BigInteger, nullable=False),
+    Index("staged_by_patient", "patient", "staged_at"),
+    Index("staged_by_cid", "cid"),
+)
+"""Envelopes stored (pinned) for a batch that is not registered yet: they count against the
+patient's quota; registering the batch moves them to ``records``; unregistered ones older than
+the staging TTL are unpinned and deleted."""
 
 patient_keys = Table(
     "patient_keys",
