@@ -1,4 +1,4 @@
-"""The auditor page's Merkle rule and receipt leaves (web/src/auditor/merkle.ts, receipts.ts)
+"""The auditor page's Merkle rule and receipt leaves (web/src/core/merkle.ts, receipts.ts)
 against Python's (kizuna.crypto.merkle, kizuna.receipts.request), byte for byte.
 
 ``web/test/auditor_cli.ts`` (Node 24, type stripping) builds trees over leaves made here —

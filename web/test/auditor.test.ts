@@ -12,7 +12,7 @@ import {
   anchoringLag, bundleInPeriod, EMPTY_FILTER, eventFilter, filterEntries, filterFromHash, filterProblems, grantsAndRevocations,
   hashFor, type LogEntry,
 } from "../src/auditor/log.ts";
-import { buildLevels, proofOf, rootOf } from "../src/auditor/merkle.ts";
+import { buildLevels, proofOf, rootOf } from "../src/core/merkle.ts";
 import { receiptLeaf, signedRequest, type ServiceReceipt } from "../src/auditor/receipts.ts";
 import { verifyReceipts } from "../src/auditor/verify.ts";
 import { readRequestTypedData } from "../src/provider/reads.ts";

@@ -1,9 +1,9 @@
 // The Node side of tests/web/test_auditor_parity.py: reads {trees: [[leaf hex…]…], receipts:
 // [{request_json, signature, served_at, head_block}…]} on stdin and answers, using only
-// web/src/auditor/merkle.ts and receipts.ts, each tree's root, every leaf's proof and whether it
+// web/src/core/merkle.ts and receipts.ts, each tree's root, every leaf's proof and whether it
 // verifies, and each receipt's recomputed leaf. Hex with 0x everywhere.
 import { bytesToHex0x, hexToBytes } from "../src/core/bytes.ts";
-import { buildLevels, processProof, proofOf, rootOf } from "../src/auditor/merkle.ts";
+import { buildLevels, processProof, proofOf, rootOf } from "../src/core/merkle.ts";
 import { receiptLeaf, signedRequest } from "../src/auditor/receipts.ts";
 
 type Input = { trees: string[][]; receipts: { request_json: string; signature: string; served_at: number; head_block: number }[] };

@@ -5,7 +5,7 @@
 
 import type { Schemas } from "../api/client.ts";
 import { bigIntToBytes, concatBytes, hexToBytes, utf8Encode, type Bytes } from "../core/bytes.ts";
-import { keccak, leafHash } from "./merkle.ts";
+import { keccak, leafHash } from "../core/merkle.ts";
 
 /** A stored receipt with its proof, as GET /auditor/receipts gives it. */
 export type ServiceReceipt = Schemas["ReceiptProofOut"];

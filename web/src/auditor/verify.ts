@@ -10,7 +10,7 @@ import { recoverTypedDataAddress, type Hex } from "viem";
 import { bytesToHex0x, equalBytes, hexToBytes } from "../core/bytes.ts";
 import { readRequestTypedData } from "../provider/reads.ts";
 import type { ConsentHistory } from "./history.ts";
-import { processProof } from "./merkle.ts";
+import { processProof } from "../core/merkle.ts";
 import { receiptLeaf, signedRequest, type ServiceReceipt, type SignedRequest } from "./receipts.ts";
 
 /** One failed check: which, of what (a request id or a root), why, and the evidence. */

@@ -1,12 +1,12 @@
-// The receipts' Merkle rule, byte for byte kizuna/crypto/merkle.py (OpenZeppelin's MerkleProof:
+// The Merkle rule of receipts and record batches, byte for byte kizuna/crypto/merkle.py (OpenZeppelin's MerkleProof:
 // commutative keccak256 of two 32-byte words, smaller first; a level with an odd number of nodes
 // carries its last node up unchanged; leaves are keccak256(keccak256(encoded))). Parity with
 // Python: tests/web/test_auditor_parity.py over generated trees of odd and even sizes.
 
 import { keccak256 } from "viem";
-import type { Bytes } from "../core/bytes.ts";
-import { concatBytes } from "../core/bytes.ts";
-import { InputError } from "../core/errors.ts";
+import type { Bytes } from "./bytes.ts";
+import { concatBytes } from "./bytes.ts";
+import { InputError } from "./errors.ts";
 
 const WORD = 32;
 
