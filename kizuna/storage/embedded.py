@@ -21,6 +21,8 @@ block is durable is each block renamed into ``blocks/`` (children first, the roo
 directories fsynced. A crash (or an error from the source) before that leaves nothing in
 ``blocks/``; a crash during the renames leaves complete, valid blocks but no root — content is
 visible exactly when its root block is. Blocks already present are not written again.
+:meth:`EmbeddedStore.put_many` writes many sources (a batch of envelopes) the same way, but
+with one file-system flush for all their blocks instead of an fsync per block.
 
 A get walks the DAG from the root and re-hashes every block before handing out its bytes, so a
 block corrupted on disk raises :class:`~kizuna.storage.unixfs.ContentIntegrityError` instead of
@@ -38,6 +40,7 @@ runs gc periodically, ``kizuna.storage.gc``; ``kizuna store gc`` runs it once).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import fcntl
 import os
@@ -45,7 +48,7 @@ import secrets
 import shutil
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,12 +145,64 @@ class EmbeddedStore:
     def _put(self, source: ByteSource, *, pin: bool) -> Cid:
         staging = self._tmp / f"put-{os.getpid()}-{secrets.token_hex(8)}"
         staged: list[tuple[Path, Path]] = []
-        staged_names: set[str] = set()
         syncer = _Syncer(enabled=self._fsync)
+        try:
+            staging.mkdir(mode=PRIVATE_DIR)
+            cid = self._import(source, self._sink(staging, staged, set(), syncer))
+            syncer.wait()  # every staged block is on disk before any becomes visible
+            for directory in self._publish(staged):
+                syncer.directory(directory)
+            syncer.wait()
+        except OSError as exc:
+            raise StorageError(f"writing to the store at {self.root} failed: {exc}") from exc
+        finally:
+            syncer.close()
+            shutil.rmtree(staging, ignore_errors=True)
+        if pin:
+            self._pin_root(cid)
+        return cid
+
+    def put_many(self, sources: Iterable[ByteSource], *, pin: bool = True) -> list[Cid]:
+        """Store several sources as one write: every block of every source is staged without
+        an fsync of its own, then ONE flush of the file system (``syncfs``) makes them all
+        durable before any becomes visible, the blocks are renamed into ``blocks/`` (each
+        source's children before its root) and the pins written, and one more flush makes the
+        renames and pins durable. Two flushes per call, whatever the number of sources and
+        blocks (``put`` fsyncs each block). A source that raises keeps nothing of any source;
+        a crash leaves at most complete blocks without a pin (collected by gc)."""
+        with self._lock(exclusive=False):
+            staging = self._tmp / f"put-{os.getpid()}-{secrets.token_hex(8)}"
+            staged: list[tuple[Path, Path]] = []
+            cids: list[Cid] = []
+            syncer = _Syncer(enabled=False)  # closes each block's file at once, no fsync
+            try:
+                staging.mkdir(mode=PRIVATE_DIR)
+                sink = self._sink(staging, staged, set(), syncer)
+                for source in sources:
+                    cids.append(self._import(source, sink))
+                self._flush(staging)  # the content is durable before any of it is visible
+                self._publish(staged)
+                if pin:
+                    for cid in dict.fromkeys(cids):
+                        fd = os.open(self._pins / cid, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
+                        os.close(fd)
+                self._flush(staging)  # the renames and pins
+            except OSError as exc:
+                raise StorageError(f"writing to the store at {self.root} failed: {exc}") from exc
+            finally:
+                syncer.close()
+                shutil.rmtree(staging, ignore_errors=True)
+            return cids
+
+    def _sink(self, staging: Path, staged: list[tuple[Path, Path]], staged_names: set[str],
+              syncer: _Syncer) -> Callable[[ContentId, memoryview], None]:
+        """The importer's block sink: each new block written into ``staging`` (and handed to
+        ``syncer``), remembered in ``staged`` with its final path; blocks already in the store
+        are only touched (their mtime renewed for gc's grace)."""
 
         def sink(cid: ContentId, block: memoryview) -> None:
             text = cid.text()
-            if text in staged_names:  # the same chunk twice in one file (e.g. zeros)
+            if text in staged_names:  # the same chunk twice in one put (e.g. zeros)
                 return
             final = self._block_path(text)
             if _touch(final):  # present already: reused, its mtime renewed for gc's grace
@@ -162,38 +217,38 @@ class EmbeddedStore:
             except BaseException:
                 os.close(fd)
                 raise
-            syncer.file(fd)  # fsynced (and closed) in the background
+            syncer.file(fd)  # fsynced (when enabled) and closed
             staged.append((temp, final))
 
-        try:
-            staging.mkdir(mode=PRIVATE_DIR)
-            importer = Importer(sink)
-            if isinstance(source, bytes | bytearray | memoryview):
-                importer.write(source)
-            elif hasattr(source, "read"):
-                importer.write_from(source)  # type: ignore[arg-type]
-            else:
-                for piece in source:
-                    importer.write(piece)
-            result = importer.finish()
-            syncer.wait()  # every staged block is on disk before any becomes visible
-            touched: set[Path] = set()
-            for temp, final in staged:  # children first, the root last
-                self._ensure_shard(final.parent)
-                os.replace(temp, final)
-                touched.add(final.parent)
-            for directory in touched:
-                syncer.directory(directory)
-            syncer.wait()
-        except OSError as exc:
-            raise StorageError(f"writing to the store at {self.root} failed: {exc}") from exc
-        finally:
-            syncer.close()
-            shutil.rmtree(staging, ignore_errors=True)
-        cid = result.cid.text()
-        if pin:
-            self._pin_root(cid)
-        return cid
+        return sink
+
+    @staticmethod
+    def _import(source: ByteSource, sink: Callable[[ContentId, memoryview], None]) -> Cid:
+        """Run ``source`` through the UnixFS importer into ``sink``; the root's CID."""
+        importer = Importer(sink)
+        if isinstance(source, bytes | bytearray | memoryview):
+            importer.write(source)
+        elif hasattr(source, "read"):
+            importer.write_from(source)  # type: ignore[arg-type]
+        else:
+            for piece in source:
+                importer.write(piece)
+        return importer.finish().cid.text()
+
+    def _publish(self, staged: list[tuple[Path, Path]]) -> set[Path]:
+        """Rename staged blocks into place, in order (children first, each root last); the
+        shard directories touched."""
+        touched: set[Path] = set()
+        for temp, final in staged:
+            self._ensure_shard(final.parent)
+            os.replace(temp, final)
+            touched.add(final.parent)
+        return touched
+
+    def _flush(self, where: Path) -> None:
+        """One flush of the file system holding ``where`` (no-op with ``fsync=False``)."""
+        if self._fsync:
+            _sync_filesystem(where)
 
     def get(self, cid: str) -> ContentStream:
         parsed = self._parse(cid)
@@ -473,6 +528,25 @@ def _process_alive(pid: int) -> bool:
     except OSError as exc:
         return exc.errno != errno.ESRCH
     return True
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_SYNCFS = getattr(_LIBC, "syncfs", None)
+
+
+def _sync_filesystem(path: Path) -> None:
+    """Flush the whole file system holding ``path`` in one call (Linux ``syncfs``): cheaper
+    than an fsync per file when a request writes thousands of small blocks; elsewhere
+    ``os.sync()``."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if _SYNCFS is None:
+            os.sync()
+        elif _SYNCFS(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"syncfs failed: {os.strerror(code)}")
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:

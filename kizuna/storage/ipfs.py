@@ -122,6 +122,18 @@ class IpfsStore:
             )
         return node_cid.text()
 
+    def put_many(self, sources: Iterable[ByteSource], *, pin: bool = True) -> list[Cid]:
+        """One ``add`` per source, unpinned (the node has its own durability), then the pins
+        once every source was added: a source that fails leaves nothing pinned (its blocks
+        and the earlier ones are unpinned content, the node's gc takes them). Nothing is
+        unpinned here: a node's pin is not counted, and the same content may be pinned for
+        an earlier record."""
+        cids = [self.put(source, pin=False) for source in sources]
+        if pin:
+            for cid in dict.fromkeys(cids):
+                self.pin(cid)
+        return cids
+
     def get(self, cid: str) -> ContentStream:
         parsed = parse_cid(cid)
         text = parsed.to_v1().text()

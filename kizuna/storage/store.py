@@ -123,6 +123,14 @@ class ContentStore(Protocol):
         """Store a stream; return its CIDv1 (base32). Pinned unless ``pin=False``."""
         ...
 
+    def put_many(self, sources: Iterable[ByteSource], *, pin: bool = True) -> list[Cid]:
+        """Store several streams as one write (their CIDs, in order): the embedded store makes
+        the whole lot durable with one flush instead of one per block. ``sources`` is consumed
+        in order, each source wholly before the next is taken (a generator of generators
+        reading one request body works). All or nothing: a source that raises (or a write
+        that fails) keeps none of them."""
+        ...
+
     def get(self, cid: str) -> ContentStream:
         """The content under ``cid`` as a stream. ``ContentNotFound`` when absent."""
         ...

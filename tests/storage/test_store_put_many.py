@@ -1,0 +1,147 @@
+"""put_many: many sources (a staging request's envelopes) as one write — the same CIDs and
+bytes as single puts, one file-system flush for all their blocks instead of an fsync per block,
+and all or nothing (a failing source, or a crash, keeps nothing of the call)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from store_data import CHUNK, pseudo_random_bytes
+
+from kizuna.errors import InputError
+from kizuna.storage import embedded as embedded_module
+from kizuna.storage.embedded import EmbeddedStore
+from kizuna.storage.ipfs import IpfsStore
+from kizuna.storage.localipfs import LocalIpfsNode
+from kizuna.storage.unixfs import compute_cid
+
+
+def _blocks(store: EmbeddedStore) -> set[str]:
+    return {p.name for p in (store.root / "blocks").rglob("*") if p.is_file()}
+
+
+def _sources(count: int, *, size: int = 3000) -> list[bytes]:
+    return [pseudo_random_bytes(size + i, seed=i) for i in range(count)]
+
+
+def test_put_many_gives_each_source_its_cid_pinned_and_readable(embedded: EmbeddedStore) -> None:
+    datas = [*_sources(5), b"", pseudo_random_bytes(2 * CHUNK + 5, seed=99)]
+    datas.append(datas[0])  # the same envelope twice in one request: one set of blocks
+    cids = embedded.put_many(iter(datas))
+    assert cids == [compute_cid(d).text() for d in datas]
+    assert set(embedded.pins()) == set(cids)
+    for cid, data in zip(cids, datas, strict=True):
+        with embedded.get(cid) as stream:
+            assert stream.read() == data
+    assert not any((embedded.root / "tmp").iterdir())
+
+
+def test_put_many_without_pin_pins_nothing(embedded: EmbeddedStore) -> None:
+    cids = embedded.put_many(_sources(3), pin=False)
+    assert embedded.pins() == [] and all(embedded.has(c) for c in cids)
+
+
+def test_put_many_flushes_twice_per_call_where_put_fsyncs_every_block(
+        embedded: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counted, not mocked: the real fsync and syncfs run, a wrapper counts the calls."""
+    counts = {"fsync": 0, "syncfs": 0}
+    real_fsync, real_syncfs = os.fsync, embedded_module._sync_filesystem
+
+    def counting_fsync(fd: int) -> None:
+        counts["fsync"] += 1
+        real_fsync(fd)
+
+    def counting_syncfs(path: Path) -> None:
+        counts["syncfs"] += 1
+        real_syncfs(path)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    monkeypatch.setattr(embedded_module, "_sync_filesystem", counting_syncfs)
+    # Generators, as a request body is parsed: each source consumed before the next is made.
+    embedded.put_many(iter([d[:100], d[100:]]) for d in _sources(200, size=500))
+    assert counts == {"fsync": 0, "syncfs": 2}
+    for data in _sources(3, size=501):
+        embedded.put(data)
+    assert counts["fsync"] >= 3  # a single put still fsyncs its block (and its pin)
+
+
+def test_a_failing_source_keeps_nothing_of_any_source(embedded: EmbeddedStore) -> None:
+    before = _blocks(embedded)
+    kept = embedded.put(b"an earlier record, kept")
+
+    def sources() -> Iterator[Iterator[bytes]]:
+        for i, data in enumerate(_sources(4)):
+            def chunks(data: bytes = data, i: int = i) -> Iterator[bytes]:
+                yield data[:1000]
+                if i == 2:
+                    raise InputError("envelope", "the third one is bad")
+                yield data[1000:]
+            yield chunks()
+
+    with pytest.raises(InputError, match="third one"):
+        embedded.put_many(sources())
+    assert _blocks(embedded) == before | {kept}
+    assert embedded.pins() == [kept]
+    assert not any((embedded.root / "tmp").iterdir())
+
+
+_CRASHER = """
+import os, sys
+from kizuna.storage.embedded import EmbeddedStore
+store = EmbeddedStore(sys.argv[1])
+def sources():
+    yield os.urandom(5000)
+    yield os.urandom(3 * 262144)
+    os._exit(9)  # killed between two envelopes of the request
+store.put_many(sources())
+"""
+
+
+def test_a_crash_during_put_many_leaves_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "store"
+    EmbeddedStore(root)
+    done = subprocess.run([sys.executable, "-c", _CRASHER, str(root)], timeout=60,
+                          capture_output=True)
+    assert done.returncode == 9, done.stderr.decode()
+    assert any((root / "tmp").iterdir())  # the dead process's staging directory
+    reopened = EmbeddedStore(root)
+    assert _blocks(reopened) == set() and reopened.pins() == []
+    assert not any((root / "tmp").iterdir())
+
+
+def test_ipfs_put_many_round_trip_and_a_failing_source_pins_nothing(
+        ipfs_store: IpfsStore, ipfs_node: LocalIpfsNode) -> None:
+    salt = str(time.time_ns()).encode()
+    datas = [salt + d for d in _sources(3)]
+    cids = ipfs_store.put_many(datas)
+    assert cids == [compute_cid(d).text() for d in datas]
+    for cid, data in zip(cids, datas, strict=True):
+        with ipfs_store.get(cid) as stream:
+            assert stream.read() == data
+
+    fresh = [salt + b"fresh " + d for d in _sources(2)]
+
+    def sources() -> Iterator[bytes | Iterator[bytes]]:
+        yield fresh[0]
+
+        def broken() -> Iterator[bytes]:
+            yield fresh[1][:10]
+            raise InputError("envelope", "cut short")
+        yield broken()
+
+    with pytest.raises(InputError):
+        ipfs_store.put_many(sources())
+    def pinned(cid: str) -> bool:
+        listed = httpx.post(f"{ipfs_node.api_url}/api/v0/pin/ls",
+                            params={"arg": cid, "type": "recursive", "cid-base": "base32"})
+        return listed.status_code == 200 and cid in listed.text
+
+    assert not pinned(compute_cid(fresh[0]).text())
+    assert pinned(cids[0])  # the check can see a pin
