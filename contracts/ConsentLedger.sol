@@ -21,6 +21,12 @@ import {CareEventKind, RecordId, ScopeId} from "./types/Ids.sol";
 ///        block is dead (revokeAll wins inside a block, whatever the order of the transactions).
 ///      - `_records[recordId]`: ONE slot, (patient, registeredAt, superseded); the commitment and
 ///        the scope live in the `RecordRegistered` event only.
+///      - `_batches[root]`: ONE slot per batch of records, (patient, registeredAt, count); the
+///        leaves (recordId, scopeId, commitment) live off-chain in the batch's manifest
+///        (kizuna/crypto/batch.py), the root commits to them.
+///      - `_batchRecordSuperseded[patient][recordId]`: a batch record the patient superseded.
+///        Keyed by the patient who supersedes, not by the id, so nobody can retire or block
+///        another patient's batch record.
 ///      - `_guardians[patient][guardian]`: the guardian's end date.
 ///      - `_policies[patient]`: the emergency policy.
 contract ConsentLedger is IConsentLedger, EIP712, Nonces {
@@ -42,6 +48,10 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
     bytes32 public constant REGISTER_RECORD_TYPEHASH = keccak256(
         "RegisterRecord(address patient,bytes32 recordId,bytes32 commitment,bytes32 scopeId,bytes32 supersedes,uint256 nonce,uint256 deadline)"
     );
+
+    /// @inheritdoc IConsentLedger
+    bytes32 public constant REGISTER_BATCH_TYPEHASH =
+        keccak256("RegisterBatch(address patient,bytes32 root,uint32 count,uint256 nonce,uint256 deadline)");
 
     /// @inheritdoc IConsentLedger
     uint64 public constant REQUEST_TTL = 14 days;
@@ -67,6 +77,13 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
         bool superseded;
     }
 
+    /// @dev One slot per batch of records (20 + 8 + 4 bytes).
+    struct Batch {
+        address patient;
+        uint64 registeredAt;
+        uint32 count;
+    }
+
     struct Policy {
         bool allowed;
         uint64 maxDuration;
@@ -77,6 +94,8 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
     mapping(address patient => mapping(address provider => mapping(ScopeId scopeId => Grant))) private _grants;
     mapping(address patient => mapping(address provider => Pair)) private _pairs;
     mapping(RecordId recordId => Record) private _records;
+    mapping(bytes32 root => Batch) private _batches;
+    mapping(address patient => mapping(RecordId recordId => bool)) private _batchRecordSuperseded;
     mapping(address patient => mapping(address guardian => uint64 until)) private _guardians;
     mapping(address patient => Policy) private _policies;
 
@@ -146,6 +165,28 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
         } else {
             _supersedeRecord(patient, supersedes, recordId, commitment, scopeId);
         }
+    }
+
+    /// @inheritdoc IConsentLedger
+    function registerBatch(bytes32 root, uint32 count) external {
+        _registerBatch(msg.sender, root, count);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function registerBatchFor(address patient, bytes32 root, uint32 count) external {
+        _authorize(patient);
+        _registerBatch(patient, root, count);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function registerBatchBySig(address patient, bytes32 root, uint32 count, uint256 deadline, bytes calldata signature)
+        external
+    {
+        _checkDeadline(deadline);
+        bytes32 structHash =
+            keccak256(abi.encode(REGISTER_BATCH_TYPEHASH, patient, root, count, _useNonce(patient), deadline));
+        _checkSigner(patient, structHash, signature);
+        _registerBatch(patient, root, count);
     }
 
     // ----------------------------------------------------------------------------------------
@@ -387,6 +428,24 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
     }
 
     /// @inheritdoc IConsentLedger
+    function batchOf(bytes32 root) external view returns (address patient, uint64 registeredAt, uint32 count) {
+        Batch memory batch = _batches[root];
+        return (batch.patient, batch.registeredAt, batch.count);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function batchRecordOf(bytes32 root, RecordId recordId)
+        external
+        view
+        returns (address patient, uint64 registeredAt, uint32 count, bool superseded)
+    {
+        Batch memory batch = _batches[root];
+        // An unknown root has no patient: nothing of the zero address's namespace is read.
+        superseded = batch.patient != address(0) && _batchRecordSuperseded[batch.patient][recordId];
+        return (batch.patient, batch.registeredAt, batch.count, superseded);
+    }
+
+    /// @inheritdoc IConsentLedger
     function guardianUntil(address patient, address guardian) external view returns (uint64) {
         return _guardians[patient][guardian];
     }
@@ -445,6 +504,20 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
         emit RecordRegistered(patient, recordId, commitment, scopeId);
     }
 
+    function _registerBatch(address patient, bytes32 root, uint32 count) private {
+        if (root == bytes32(0) || count == 0) revert ConsentLedgerInvalidBatch(root);
+        Batch storage batch = _batches[root];
+        if (batch.patient != address(0)) revert ConsentLedgerBatchExists(root);
+        _batches[root] = Batch(patient, uint64(block.timestamp), count);
+        emit RecordBatchRegistered(patient, root, count);
+    }
+
+    /// @dev `oldRecordId` is either a record `patient` registered alone (`_records`) or, when it
+    ///      is not, the id of one of `patient`'s batch records. The chain cannot check the latter
+    ///      (the leaves are off-chain: a proof would cost calldata), so the flag lives in the
+    ///      patient's own namespace: a bogus id retires nothing but a name of the patient's own,
+    ///      and an id someone else registered alone (front-running it) neither blocks nor is
+    ///      touched by the owner's supersede. The service checks the leaf and its proof first.
     function _supersedeRecord(
         address patient,
         RecordId oldRecordId,
@@ -453,12 +526,20 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
         ScopeId scopeId
     ) private {
         Record storage old = _records[oldRecordId];
-        address owner = old.patient;
-        if (owner == address(0)) revert ConsentLedgerUnknownRecord(oldRecordId);
-        if (owner != patient) revert ConsentLedgerNotRecordOwner(oldRecordId, owner, patient);
-        if (old.superseded) revert ConsentLedgerRecordSuperseded(oldRecordId);
+        if (old.patient == patient) {
+            if (old.superseded) revert ConsentLedgerRecordSuperseded(oldRecordId);
+            old.superseded = true;
+        } else {
+            // A batch record's id is never zero, and is not both the old and the new version.
+            if (RecordId.unwrap(oldRecordId) == bytes32(0)) revert ConsentLedgerInvalidRecordId(oldRecordId);
+            if (RecordId.unwrap(oldRecordId) == RecordId.unwrap(newRecordId)) {
+                revert ConsentLedgerRecordExists(newRecordId);
+            }
+            mapping(RecordId => bool) storage retired = _batchRecordSuperseded[patient];
+            if (retired[oldRecordId]) revert ConsentLedgerRecordSuperseded(oldRecordId);
+            retired[oldRecordId] = true;
+        }
         _registerRecord(patient, newRecordId, commitment, scopeId);
-        old.superseded = true;
         emit RecordSuperseded(patient, oldRecordId, newRecordId);
     }
 

@@ -11,8 +11,8 @@ import {RecordId, ScopeId, CareEventKind} from "../types/Ids.sol";
 /// @dev Every patient action exists in three forms:
 ///      - `action(...)`: the patient is `msg.sender`;
 ///      - `actionFor(patient, ...)`: the patient or a live guardian of the patient is `msg.sender`;
-///      - `actionBySig(patient, ..., deadline, signature)` (grant, grantBatch, revoke and
-///        registerRecord): anyone relays an EIP-712 signature of the patient (ERC20Permit style:
+///      - `actionBySig(patient, ..., deadline, signature)` (grant, grantBatch, revoke,
+///        registerRecord and registerBatch): anyone relays an EIP-712 signature of the patient (ERC20Permit style:
 ///        the nonce is the patient's current `nonces(patient)` and is consumed).
 ///      EIP-712 domain: name "Kizuna ConsentLedger", version "1", the chain id and this contract.
 ///      Access decisions read `hasAccess`/`accessExpiry` at the chain head: a grant is live while
@@ -45,14 +45,14 @@ interface IConsentLedger {
     /// @notice This record id is registered already (ids are never reused).
     error ConsentLedgerRecordExists(RecordId recordId);
 
-    /// @notice No record has this id.
-    error ConsentLedgerUnknownRecord(RecordId recordId);
-
-    /// @notice Only the record's owner (or a guardian acting for them) may supersede it.
-    error ConsentLedgerNotRecordOwner(RecordId recordId, address owner, address patient);
-
     /// @notice This record was superseded already; supersede its newest version instead.
     error ConsentLedgerRecordSuperseded(RecordId recordId);
+
+    /// @notice A batch needs a non-zero Merkle root and at least one record.
+    error ConsentLedgerInvalidBatch(bytes32 root);
+
+    /// @notice A batch with this root is registered already (roots are never reused).
+    error ConsentLedgerBatchExists(bytes32 root);
 
     /// @notice The signed action's deadline has passed.
     error ConsentLedgerSignatureExpired(uint256 deadline, uint256 currentTime);
@@ -94,6 +94,12 @@ interface IConsentLedger {
 
     /// @notice `patient` registered a record: `commitment` is a hash of its ciphertext.
     event RecordRegistered(address indexed patient, RecordId indexed recordId, bytes32 commitment, ScopeId scopeId);
+
+    /// @notice `patient` registered `count` records at once: `root` is the Merkle root of their
+    ///         leaves `keccak256(bytes.concat(keccak256(abi.encode(recordId, scopeId, commitment))))`
+    ///         (OpenZeppelin `MerkleProof` rules, sorted pairs); the leaves live off-chain in the
+    ///         batch's manifest.
+    event RecordBatchRegistered(address indexed patient, bytes32 indexed root, uint32 count);
 
     /// @notice `newRecordId` (registered in the same transaction) supersedes `oldRecordId`.
     event RecordSuperseded(address indexed patient, RecordId indexed oldRecordId, RecordId indexed newRecordId);
@@ -167,8 +173,13 @@ interface IConsentLedger {
     /// @notice `registerRecord` for `patient`, by the patient or a live guardian.
     function registerRecordFor(address patient, RecordId recordId, bytes32 commitment, ScopeId scopeId) external;
 
-    /// @notice Registers `newRecordId` as the new version of `oldRecordId` (a record of `msg.sender`
-    ///         that was not superseded yet). The old record stays registered, marked superseded.
+    /// @notice Registers `newRecordId` as the new version of `oldRecordId`, a record of `msg.sender`
+    ///         that was not superseded yet. The old record stays registered, marked superseded.
+    ///         When `oldRecordId` is not a record `msg.sender` registered alone, it names one of
+    ///         `msg.sender`'s batch records: it is marked superseded in `msg.sender`'s own
+    ///         namespace (`batchRecordOf`). The chain does not check that the id is in one of the
+    ///         patient's batches (the leaves are off-chain); a bogus id only retires a name of the
+    ///         patient's own, never another patient's record.
     function supersedeRecord(RecordId oldRecordId, RecordId newRecordId, bytes32 commitment, ScopeId scopeId) external;
 
     /// @notice `supersedeRecord` for `patient`, by the patient or a live guardian.
@@ -191,6 +202,19 @@ interface IConsentLedger {
         uint256 deadline,
         bytes calldata signature
     ) external;
+
+    /// @notice Registers a batch of `count` records of `msg.sender` under one Merkle root: O(1)
+    ///         storage and gas whatever the batch's size. Roots are never reused.
+    /// @param root the Merkle root of the batch's leaves (not zero), see `RecordBatchRegistered`
+    /// @param count how many records (leaves) the batch holds (not zero)
+    function registerBatch(bytes32 root, uint32 count) external;
+
+    /// @notice `registerBatch` for `patient`, by the patient or a live guardian.
+    function registerBatchFor(address patient, bytes32 root, uint32 count) external;
+
+    /// @notice `registerBatch` signed by `patient` (EIP-712 `RegisterBatch`), relayed by anyone.
+    function registerBatchBySig(address patient, bytes32 root, uint32 count, uint256 deadline, bytes calldata signature)
+        external;
 
     // ----------------------------------------------------------------------------------------
     // Transactions: grants
@@ -327,6 +351,18 @@ interface IConsentLedger {
     ///         `patient` is the zero address for an unknown id.
     function recordOf(RecordId recordId) external view returns (address patient, uint64 registeredAt, bool superseded);
 
+    /// @notice The owner of a batch, when it was registered and how many records it holds.
+    ///         `patient` is the zero address for an unknown root.
+    function batchOf(bytes32 root) external view returns (address patient, uint64 registeredAt, uint32 count);
+
+    /// @notice `batchOf(root)` and whether the batch's owner superseded `recordId` (the access
+    ///         check of a batch record reads this one call). It does not say that `recordId` is
+    ///         in the batch: a Merkle proof against `root` does. All zero for an unknown root.
+    function batchRecordOf(bytes32 root, RecordId recordId)
+        external
+        view
+        returns (address patient, uint64 registeredAt, uint32 count, bool superseded);
+
     /// @notice Until when `guardian` may act for `patient` (0 when not appointed; may be in the past).
     function guardianUntil(address patient, address guardian) external view returns (uint64);
 
@@ -359,4 +395,7 @@ interface IConsentLedger {
 
     /// @notice keccak256("RegisterRecord(address patient,bytes32 recordId,bytes32 commitment,bytes32 scopeId,bytes32 supersedes,uint256 nonce,uint256 deadline)")
     function REGISTER_RECORD_TYPEHASH() external view returns (bytes32);
+
+    /// @notice keccak256("RegisterBatch(address patient,bytes32 root,uint32 count,uint256 nonce,uint256 deadline)")
+    function REGISTER_BATCH_TYPEHASH() external view returns (bytes32);
 }
