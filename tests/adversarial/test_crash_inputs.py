@@ -98,3 +98,25 @@ def test_the_recursion_limit_is_safe_after_importing_kizuna() -> None:
                           timeout=120, check=False)
     assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode,
                                                                     done.stderr[-2000:])
+
+
+@pytest.mark.parametrize("order", ["kizuna first", "raisers first"])
+def test_the_limit_is_put_back_whenever_the_raisers_are_imported(order: str) -> None:
+    """``import kizuna`` does not import py-evm (half a second every CLI call): the limit is
+    put back when eth / py_ecc are imported later, by anything, or at once if they came
+    first; the packages still load their resources through the wrapped loader."""
+    first, then = ("import kizuna", "import eth, py_ecc") if order == "kizuna first" \
+        else ("import eth, py_ecc", "import kizuna")
+    code = ("import sys\n"
+            f"{first}\n"
+            "lazy = 'eth' not in sys.modules\n"
+            f"{then}\n"
+            "import importlib.resources, eth\n"
+            "assert importlib.resources.files('eth').is_dir()\n"
+            "print(sys.getrecursionlimit(), lazy)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    limit, lazy = done.stdout.split()
+    assert int(limit) <= 1000
+    assert lazy == ("True" if order == "kizuna first" else "False")
