@@ -61,6 +61,26 @@ export function concatBytes(...parts: Uint8Array[]): Bytes {
   return out;
 }
 
+/** Standard base64 (with padding) of `bytes`, in slices (no one huge argument list). */
+export function bytesToBase64(bytes: Uint8Array): string {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+/** Bytes from standard base64; `InputError` naming `field` if it is not base64. */
+export function base64ToBytes(text: string, field = "base64"): Bytes {
+  let binary: string;
+  try {
+    binary = atob(text);
+  } catch {
+    throw new InputError(field, "is not base64");
+  }
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+
 /** Equality in time independent of where the first difference is. */
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

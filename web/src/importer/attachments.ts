@@ -3,6 +3,7 @@
 // DocumentReference (content type, size, SHA-1 base64 as Attachment.hash, title, date), DICOM
 // files of one study by an ImagingStudy (UIDs, series, modalities, counts; headers only).
 import { sha1 } from "@noble/hashes/legacy.js";
+import { bytesToBase64 } from "../core/bytes.ts";
 import { datetimeProblem } from "./dates.ts";
 import type { JsonObject } from "./json.ts";
 import type { ImportedRecord, Importer } from "./importer.ts";
@@ -46,11 +47,6 @@ export class FileProblem extends Error {
 
 export type FileDigest = { size: number; sha1Base64: string; head: Uint8Array };
 
-function base64(bytes: Uint8Array): string {
-  let text = "";
-  for (const b of bytes) text += String.fromCharCode(b);
-  return btoa(text);
-}
 
 /** Size, SHA-1 and first bytes of a file, read in 1 MiB slices (memory stays flat). */
 export async function digestFile(file: Blob, onProgress?: (read: number, total: number) => void): Promise<FileDigest> {
@@ -62,7 +58,7 @@ export async function digestFile(file: Blob, onProgress?: (read: number, total: 
     hash.update(chunk);
     onProgress?.(Math.min(offset + CHUNK, file.size), file.size);
   }
-  return { size: file.size, sha1Base64: base64(hash.digest()), head };
+  return { size: file.size, sha1Base64: bytesToBase64(hash.digest()), head };
 }
 
 /** A FHIR instant to the second in UTC, as attachments._instant writes it. */

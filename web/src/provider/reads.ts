@@ -13,7 +13,7 @@
 import * as umbral from "@nucypher/umbral-pre";
 import type { Hex } from "viem";
 import { ok, rawFetch, type Schemas } from "../api/client.ts";
-import { bytesToHex0x, equalBytes, hexToBytes, type Bytes } from "../core/bytes.ts";
+import { base64ToBytes, bytesToHex0x, equalBytes, hexToBytes, type Bytes } from "../core/bytes.ts";
 import { decryptBytes, readHeader, MAX_PREAMBLE_SIZE } from "../core/envelope.ts";
 import { InputError, IntegrityError, KizunaError } from "../core/errors.ts";
 import { checkedAddress } from "../patient/chain.ts";
@@ -101,13 +101,6 @@ export type ReadableRecord = Schemas["RecordOut"];
 /** A read that worked: the plaintext and the receipt the service stored for it. */
 export type ReadResult = { record: ReadableRecord; content: Bytes; contentType: string; receipt: { seq: number; requestId: string; leaf: string; servedAt: number; headBlock: number } };
 
-function base64Bytes(text: string): Bytes {
-  const binary = atob(text);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
-}
-
 /** Sign a read request for `record` and have the service serve it (no decryption yet). */
 export async function requestRead(ctx: ProviderContext, record: ReadableRecord, what = "a record"): Promise<ReadGrant> {
   const request = newReadRequest(ctx.address, record.patient, record.record_id);
@@ -122,7 +115,7 @@ export async function requestRead(ctx: ProviderContext, record: ReadableRecord, 
 
 /** The envelope of a served read: in the answer when small, else GET /content/{cid}. */
 export async function envelopeOf(ctx: ProviderContext, grant: ReadGrant): Promise<Bytes> {
-  if (grant.envelope_base64) return base64Bytes(grant.envelope_base64);
+  if (grant.envelope_base64) return base64ToBytes(grant.envelope_base64, "envelope_base64");
   const response = await rawFetch(ctx.apiOptions, `/content/${encodeURIComponent(grant.cid)}`);
   return new Uint8Array(await response.arrayBuffer());
 }
