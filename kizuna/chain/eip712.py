@@ -332,12 +332,20 @@ REGISTER_RECORD_FIELDS: StructFields = (
     ("nonce", "uint256"),
     ("deadline", "uint256"),
 )
+REGISTER_BATCH_FIELDS: StructFields = (
+    ("patient", "address"),
+    ("root", "bytes32"),
+    ("count", "uint32"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+)
 
 SIGNED_ACTIONS: Mapping[str, StructFields] = {
     "Grant": GRANT_FIELDS,
     "GrantBatch": GRANT_BATCH_FIELDS,
     "Revoke": REVOKE_FIELDS,
     "RegisterRecord": REGISTER_RECORD_FIELDS,
+    "RegisterBatch": REGISTER_BATCH_FIELDS,
 }
 """Every EIP-712 primary type the consent ledger accepts, by name."""
 
@@ -421,6 +429,26 @@ def register_record_typed_data(
     })
 
 
+def register_batch_typed_data(
+    domain: Eip712Domain, *, patient: Address, root: bytes, count: int, nonce: int,
+    deadline: int,
+) -> TypedData:
+    """``RegisterBatch``: ``count`` records at once under the Merkle ``root`` of their leaves
+    (:mod:`kizuna.crypto.batch`). The contract refuses a zero root or count; so does this, naming
+    the field, before anyone is asked to sign."""
+    if not any(checked_bytes32("root", root)):
+        raise InputError("root", "a batch's Merkle root must not be zero")
+    if isinstance(count, int) and not isinstance(count, bool) and count == 0:
+        raise InputError("count", "a batch holds at least one record")
+    return _typed(domain, "RegisterBatch", {
+        "patient": _address("patient", patient),
+        "root": _bytes32("root", root),
+        "count": _uint("count", count, 32),
+        "nonce": _uint("nonce", nonce),
+        "deadline": _uint("deadline", deadline),
+    })
+
+
 @dataclass(frozen=True, slots=True)
 class SignedAction:
     """A patient's signed action: the typed data and the 65-byte signature over it."""
@@ -465,6 +493,7 @@ __all__ = [
     "GRANT_FIELDS",
     "LEDGER_DOMAIN_NAME",
     "LEDGER_DOMAIN_VERSION",
+    "REGISTER_BATCH_FIELDS",
     "REGISTER_RECORD_FIELDS",
     "REVOKE_FIELDS",
     "SIGNED_ACTIONS",
@@ -478,6 +507,7 @@ __all__ = [
     "parse_bytes32",
     "parse_ledger_value",
     "parse_uint",
+    "register_batch_typed_data",
     "register_record_typed_data",
     "revoke_typed_data",
 ]

@@ -117,6 +117,27 @@ class RecordStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchStatus:
+    """What the ledger stores about a batch of records (``batchOf``): its owner, when it was
+    registered (unix seconds) and how many records its Merkle root commits to."""
+
+    patient: Address
+    registered_at: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecordStatus:
+    """``batchRecordOf(root, recordId)``: the batch, and whether its owner superseded the record.
+    It does not say the record is in the batch: a Merkle proof against the root does."""
+
+    patient: Address
+    registered_at: int
+    count: int
+    superseded: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """A registered record as its events announced it (from the event index)."""
 
@@ -224,6 +245,8 @@ class ReceiptBatch:
 
 __all__ = [
     "AccessRequest",
+    "BatchRecordStatus",
+    "BatchStatus",
     "BlockRef",
     "CareEvent",
     "CareEventKind",

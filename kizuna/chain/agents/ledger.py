@@ -21,17 +21,20 @@ from kizuna.chain.eip712 import (
     TypedData,
     grant_batch_typed_data,
     grant_typed_data,
+    register_batch_typed_data,
     register_record_typed_data,
     revoke_typed_data,
 )
-from kizuna.chain.models import CareEventKind as Kind
 from kizuna.chain.models import (
+    BatchRecordStatus,
+    BatchStatus,
     ContractCall,
     EmergencyPolicy,
     Grant,
     RecordStatus,
     TxReceipt,
 )
+from kizuna.chain.models import CareEventKind as Kind
 from kizuna.chain.signers import Signer
 from kizuna.errors import InputError
 from kizuna.types import Address, Commitment, RecordId, ScopeId
@@ -86,6 +89,29 @@ class ConsentLedgerAgent(Agent):
         return RecordStatus(record_id=RecordId(bytes(record_id)),
                             patient=to_checksum_address(patient),
                             registered_at=int(registered_at), superseded=bool(superseded))
+
+    def batch_of(self, root: bytes, *, block: BlockIdentifier = "latest") -> BatchStatus | None:
+        """Owner, registration time and record count of the batch ``root``; ``None`` when no
+        batch has that root."""
+        patient, registered_at, count = self._view("batchOf", as_bytes32("root", root),
+                                                   block=block)
+        if int(patient, 16) == 0:
+            return None
+        return BatchStatus(patient=to_checksum_address(patient),
+                           registered_at=int(registered_at), count=int(count))
+
+    def batch_record_of(self, root: bytes, record_id: RecordId, *,
+                        block: BlockIdentifier = "latest") -> BatchRecordStatus | None:
+        """The batch ``root`` and whether its owner superseded ``record_id``; ``None`` when no
+        batch has that root. That the record is in the batch is for a Merkle proof to say."""
+        patient, registered_at, count, superseded = self._view(
+            "batchRecordOf", as_bytes32("root", root), as_bytes32("record_id", record_id),
+            block=block)
+        if int(patient, 16) == 0:
+            return None
+        return BatchRecordStatus(patient=to_checksum_address(patient),
+                                 registered_at=int(registered_at), count=int(count),
+                                 superseded=bool(superseded))
 
     def guardian_until(self, patient: Address, guardian: Address, *,
                        block: BlockIdentifier = "latest") -> int:
@@ -164,6 +190,19 @@ class ConsentLedgerAgent(Agent):
         return self._send(self.supersede_record_call(old_record_id, new_record_id, commitment,
                                                      scope_id, patient=patient,
                                                      sender=signer.address), signer)
+
+    def register_batch_call(self, root: bytes, count: int, *, patient: Address | None = None,
+                            sender: Address | None = None) -> ContractCall:
+        """``registerBatch(root, count)`` (``registerBatchFor`` when acting for ``patient``)."""
+        return self._for("registerBatch", patient, sender, as_bytes32("root", root),
+                         _batch_count(count))
+
+    def register_batch(self, root: bytes, count: int, *, signer: Signer,
+                       patient: Address | None = None) -> TxReceipt:
+        """Register ``count`` records of the signer (or of ``patient``, the signer being a
+        guardian) under the Merkle ``root`` of their leaves (:mod:`kizuna.crypto.batch`)."""
+        return self._send(self.register_batch_call(root, count, patient=patient,
+                                                   sender=signer.address), signer)
 
     # -- grants ------------------------------------------------------------------------------
 
@@ -325,6 +364,14 @@ class ConsentLedgerAgent(Agent):
                                           nonce=self._nonce_for(patient, nonce),
                                           deadline=deadline)
 
+    def register_batch_typed_data(self, *, patient: Address, root: bytes, count: int,
+                                  deadline: int, nonce: int | None = None) -> TypedData:
+        """EIP-712 ``RegisterBatch`` for the patient to sign (nonce read from the chain if not
+        given)."""
+        return register_batch_typed_data(self.chain.ledger_domain, patient=patient, root=root,
+                                         count=count, nonce=self._nonce_for(patient, nonce),
+                                         deadline=deadline)
+
     def by_sig_call(self, action: SignedAction) -> ContractCall:
         """The ``...BySig`` call that submits a patient's signed action (anyone may send it)."""
         m = action.typed.message
@@ -345,9 +392,19 @@ class ConsentLedgerAgent(Agent):
         if action.kind == "Revoke":
             return self._call("revokeBySig", m["patient"], m["provider"], b32("scopeId"),
                               deadline, action.signature)
+        if action.kind == "RegisterBatch":
+            return self._call("registerBatchBySig", m["patient"], b32("root"), int(m["count"]),
+                              deadline, action.signature)
         return self._call("registerRecordBySig", m["patient"], b32("recordId"),
                           b32("commitment"), b32("scopeId"), b32("supersedes"), deadline,
                           action.signature)
+
+
+def _batch_count(count: int) -> int:
+    """A batch's record count as ``registerBatch`` takes it (a uint32, at least 1)."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count < 2**32:
+        raise InputError("count", f"{count!r} is not a batch size (1 to {2**32 - 1} records)")
+    return count
 
 
 __all__ = ["ConsentLedgerAgent"]
