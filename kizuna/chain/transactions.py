@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -152,23 +153,26 @@ def classify(exc: BaseException, decoder: RevertDecoder) -> ChainError | None:
     return None
 
 
-def _provider_errors() -> tuple[type[BaseException], ...]:
-    """Exception classes providers raise: web3.py's, requests', eth-utils' and eth-tester's."""
-    found: list[type[BaseException]] = [
-        Web3Exception, requests.exceptions.RequestException, OSError, ValueError,
-        EthUtilsValidationError,
-    ]
-    try:  # eth-tester is a development dependency only
+PROVIDER_ERRORS: tuple[type[BaseException], ...] = (
+    Web3Exception, requests.exceptions.RequestException, OSError, ValueError,
+    EthUtilsValidationError)
+"""Exception classes providers raise: web3.py's, requests' and eth-utils'."""
+
+_tester_errors: tuple[type[BaseException], ...] | None = None
+
+
+def provider_errors() -> tuple[type[BaseException], ...]:
+    """:data:`PROVIDER_ERRORS`, plus eth-tester's once it is in use. eth-tester (a development
+    dependency, web3's in-process test chain) is not imported here to find out: importing it
+    pulls py-evm, a third of a second for every CLI call that never runs a tester chain."""
+    global _tester_errors
+    if _tester_errors is None:
+        if "eth_tester.exceptions" not in sys.modules:
+            return PROVIDER_ERRORS
         from eth_tester.exceptions import TransactionFailed
         from eth_tester.exceptions import ValidationError as TesterValidationError
-    except ImportError:  # pragma: no cover - production installs
-        pass
-    else:
-        found += [TransactionFailed, TesterValidationError]
-    return tuple(found)
-
-
-PROVIDER_ERRORS = _provider_errors()
+        _tester_errors = (TransactionFailed, TesterValidationError)
+    return PROVIDER_ERRORS + _tester_errors
 
 
 @contextmanager
@@ -178,7 +182,7 @@ def node_errors(decoder: RevertDecoder) -> Iterator[None]:
         yield
     except (ChainError, TransactionNotFound, BlockNotFound):
         raise
-    except PROVIDER_ERRORS as exc:
+    except provider_errors() as exc:
         mapped = classify(exc, decoder)
         if mapped is None:
             raise
@@ -477,5 +481,6 @@ __all__ = [
     "TxPolicy",
     "classify",
     "node_errors",
+    "provider_errors",
     "receipt_from_web3",
 ]
