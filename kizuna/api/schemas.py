@@ -366,6 +366,14 @@ class ReceiptProofOut(Model):
                              "or the batch's leaf indices are not 0..n-1)")
 
 
+class ReceiptPageOut(Model):
+    """One page of the stored read receipts, in ``seq`` order."""
+
+    receipts: list[ReceiptProofOut]
+    next_cursor: str | None = Field(description="pass as ``cursor`` for the next page; null "
+                                    "on the last page")
+
+
 class FindingOut(Model):
     check: str
     subject: str

@@ -17,15 +17,20 @@ from kizuna.api.schemas import (
     AuditReportOut,
     CheckReportOut,
     EmergencyAccessOut,
+    ReceiptPageOut,
     ReceiptProofOut,
     ReviewIn,
 )
-from kizuna.crypto.merkle import MerkleTree
 from kizuna.errors import ConfigError
 from kizuna.services import audit as audit_service
 from kizuna.services import fhir_export
 from kizuna.services import inbox as inbox_service
-from kizuna.services.audit.stored import ReceiptRow, load_receipts
+from kizuna.services.audit.receipts import (
+    RECEIPT_PAGE_DEFAULT,
+    RECEIPT_PAGE_MAX,
+    ProvenReceipt,
+    receipts_page,
+)
 
 router = APIRouter(prefix="/auditor", tags=["auditor"])
 
@@ -54,31 +59,29 @@ def verification(session: AuditorSession, state: State) -> AuditReportOut:
                           content=shaped(CheckReportOut, report.content))
 
 
-@router.get("/receipts", response_model=list[ReceiptProofOut], responses=_ERRORS)
-def receipts(session: AuditorSession, state: State) -> list[ReceiptProofOut]:
-    """Every stored read receipt with its Merkle proof: the page recomputes each leaf from the
-    signed fields and checks the proof against the root anchored on-chain (not against this)."""
-    rows = load_receipts(state.ctx.db)
-    batches: dict[bytes, list[ReceiptRow]] = {}
-    for r in rows:
-        if r.batch_root is not None:
-            batches.setdefault(r.batch_root, []).append(r)
-    proofs: dict[int, list[bytes]] = {}
-    for members in batches.values():
-        members.sort(key=lambda m: m.leaf_index if m.leaf_index is not None else -1)
-        if [m.leaf_index for m in members] != list(range(len(members))):
-            continue  # no tree to prove against; the page reports the receipts unproven
-        tree = MerkleTree.build([m.leaf for m in members])
-        for position, m in enumerate(members):
-            proofs[m.seq] = tree.proof(position)
-    return [ReceiptProofOut(
+@router.get("/receipts", response_model=ReceiptPageOut, responses=_ERRORS)
+def receipts(session: AuditorSession, state: State,
+             cursor: str | None = Query(None, max_length=64, description=(
+                 "the previous page's next_cursor (none: the first page)")),
+             limit: int = Query(RECEIPT_PAGE_DEFAULT, ge=1, le=RECEIPT_PAGE_MAX)
+             ) -> ReceiptPageOut:
+    """The stored read receipts page by page, in ``seq`` order, each with its Merkle proof:
+    the page recomputes each leaf from the signed fields and checks the proof against the
+    root anchored on-chain (not against this)."""
+    page = receipts_page(state.ctx.db, cursor=cursor, limit=limit)
+    return ReceiptPageOut(receipts=[_receipt_out(p) for p in page.receipts],
+                          next_cursor=page.next_cursor)
+
+
+def _receipt_out(proven: ProvenReceipt) -> ReceiptProofOut:
+    r = proven.row
+    return ReceiptProofOut(
         seq=r.seq, request_id=hexed(r.request_id), provider=r.provider, patient=r.patient,
         record_id=hexed(r.record_id), scope_id=hexed(r.scope_id), request_json=r.request_json,
         signature=hexed(r.signature), leaf=hexed(r.leaf), served_at=r.served_at,
         head_block=r.head_block,
         batch_root=hexed(r.batch_root) if r.batch_root is not None else None,
-        leaf_index=r.leaf_index, proof=[hexed(x) for x in proofs.get(r.seq, [])],
-    ) for r in rows]
+        leaf_index=r.leaf_index, proof=[hexed(x) for x in proven.proof])
 
 
 @router.get("/export", response_model=dict[str, Any], responses=_ERRORS)
@@ -86,8 +89,9 @@ def export(session: AuditorSession, state: State, patient: AddressStr | None = N
            provider: AddressStr | None = None) -> dict[str, Any]:
     """A FHIR R4 collection Bundle: AuditEvent per read, Consent per grant, Provenance per
     record (with transaction hashes and CIDs)."""
-    return fhir_export.export_bundle(state.ctx.chain, state.ctx.db, index=state.ctx.index.index,
-                                     patient=patient, provider=provider)
+    return fhir_export.export_bundle(state.ctx.chain, state.ctx.db, store=state.ctx.store,
+                                     index=state.ctx.index.index, patient=patient,
+                                     provider=provider)
 
 
 @router.get("/inbox", response_model=list[EmergencyAccessOut], responses=_ERRORS)

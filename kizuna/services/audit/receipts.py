@@ -3,13 +3,16 @@ by its provider."""
 
 from __future__ import annotations
 
+import base64
 import random
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import to_checksum_address
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from kizuna.crypto.merkle import MerkleTree, keccak
 from kizuna.crypto.merkle import verify as verify_proof
@@ -302,3 +305,82 @@ def _check_onchain_sample(run: _Run, chain: Chain, anchored_ok: list[_Anchored],
             run.fail("receipt.onchain_proof", member.request_id,
                      "AccessLog.verifyReceipt answered false", member.seq)
     return sampled
+
+
+# --- the receipts with their proofs, page by page (GET /auditor/receipts) ----------------------
+
+RECEIPT_PAGE_DEFAULT = 500
+RECEIPT_PAGE_MAX = 2000
+"""Receipts a page: a page's proofs need each of its batches' leaves, so a page stays small."""
+
+_CURSOR = re.compile(r"seq:(0|[1-9][0-9]{0,18})")
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenReceipt:
+    """A stored receipt and its Merkle proof up to its batch's root (empty: pending, or its
+    batch's leaf indices are not 0..n-1 — nothing to prove against; the checks report it)."""
+
+    row: ReceiptRow
+    proof: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptPage:
+    receipts: tuple[ProvenReceipt, ...]
+    next_cursor: str | None
+    """Where the next page starts; ``None`` on the last page."""
+
+
+def receipt_cursor(seq: int) -> str:
+    """The opaque cursor of the page after the receipt ``seq``."""
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> int:
+    """The ``seq`` a cursor made by :func:`receipt_cursor` continues after."""
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        decoded = ""
+    found = _CURSOR.fullmatch(decoded)
+    if found is None or receipt_cursor(int(found.group(1))) != cursor:
+        raise InputError("cursor", "not a cursor of this list: pass the previous page's "
+                         "next_cursor as it is, or none for the first page")
+    return int(found.group(1))
+
+
+def receipts_page(database: Database, *, cursor: str | None = None,
+                  limit: int = RECEIPT_PAGE_DEFAULT) -> ReceiptPage:
+    """One page of the stored receipts in ``seq`` order (a stable order: receipts stored
+    later come on later pages), each with its proof built from its batch's stored leaves.
+    ``cursor``: the previous page's ``next_cursor`` (``None``: the first page)."""
+    if not 1 <= limit <= RECEIPT_PAGE_MAX:
+        raise InputError("limit", f"must be 1 to {RECEIPT_PAGE_MAX}")
+    after = _after(cursor) if cursor is not None else 0
+    rows = load_receipts(database, after=after, limit=limit + 1)  # one more: is there a next?
+    more = len(rows) > limit
+    rows = rows[:limit]
+    proofs: dict[int, tuple[bytes, ...]] = {}
+    wanted = {r.seq for r in rows}
+    for root in {r.batch_root for r in rows if r.batch_root is not None}:
+        proofs.update(_batch_proofs(database, root, wanted))
+    return ReceiptPage(
+        receipts=tuple(ProvenReceipt(r, proofs.get(r.seq, ())) for r in rows),
+        next_cursor=receipt_cursor(rows[-1].seq) if more else None)
+
+
+def _batch_proofs(database: Database, root: bytes,
+                  wanted: set[int]) -> dict[int, tuple[bytes, ...]]:
+    """The proofs of the ``wanted`` receipts in the batch of ``root``, by seq, from the batch's
+    stored leaves (none when the leaf indices are not 0..n-1: no tree to prove against)."""
+    with database.read() as connection:
+        members = connection.execute(text(
+            "SELECT seq, leaf, leaf_index FROM receipts WHERE batch_root = :root"),
+            {"root": root}).fetchall()
+    members = sorted(members, key=lambda m: m[2] if m[2] is not None else -1)
+    if [m[2] for m in members] != list(range(len(members))):
+        return {}
+    tree = MerkleTree.build([bytes(m[1]) for m in members])
+    return {int(m[0]): tuple(tree.proof(position)) for position, m in enumerate(members)
+            if int(m[0]) in wanted}

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy import text
+
 from kizuna.types import Address, RecordId, ScopeId
 
 if TYPE_CHECKING:
@@ -86,17 +88,26 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_receipts(database: Database) -> list[ReceiptRow]:
-    """Every receipt row, in ``seq`` order, with its signed request parsed."""
+_PAGE_SQL = _RECEIPTS_SQL.replace(" ORDER BY seq", " WHERE seq > :after ORDER BY seq LIMIT :limit")
+
+
+def load_receipts(database: Database, *, after: int | None = None,
+                  limit: int | None = None) -> list[ReceiptRow]:
+    """Every receipt row, in ``seq`` order, with its signed request parsed; with ``after``
+    and ``limit``, at most ``limit`` rows of ``seq`` above ``after`` (one page)."""
     with gc_paused():
-        return _load_receipts(database)
+        return _load_receipts(database, after, limit)
 
 
-def _load_receipts(database: Database) -> list[ReceiptRow]:
+def _load_receipts(database: Database, after: int | None, limit: int | None) -> list[ReceiptRow]:
     out: list[ReceiptRow] = []
     append = out.append
     with database.read() as connection:
-        rows = connection.exec_driver_sql(_RECEIPTS_SQL).fetchall()
+        if after is None and limit is None:
+            rows = connection.exec_driver_sql(_RECEIPTS_SQL).fetchall()
+        else:  # bound parameters through text(): the drivers' placeholders differ
+            rows = connection.execute(text(_PAGE_SQL), {
+                "after": after or 0, "limit": limit if limit is not None else 1 << 62}).fetchall()
     for r in rows:
         signed = _signed(r[6])
         append(ReceiptRow(

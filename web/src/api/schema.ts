@@ -94,8 +94,9 @@ export interface paths {
         };
         /**
          * Receipts
-         * @description Every stored read receipt with its Merkle proof: the page recomputes each leaf from the
-         *     signed fields and checks the proof against the root anchored on-chain (not against this).
+         * @description The stored read receipts page by page, in ``seq`` order, each with its Merkle proof:
+         *     the page recomputes each leaf from the signed fields and checks the proof against the
+         *     root anchored on-chain (not against this).
          */
         get: operations["receipts_auditor_receipts_get"];
         put?: never;
@@ -1870,6 +1871,19 @@ export interface components {
             requestId: string;
         };
         /**
+         * ReceiptPageOut
+         * @description One page of the stored read receipts, in ``seq`` order.
+         */
+        ReceiptPageOut: {
+            /**
+             * Next Cursor
+             * @description pass as ``cursor`` for the next page; null on the last page
+             */
+            next_cursor: string | null;
+            /** Receipts */
+            receipts: components["schemas"]["ReceiptProofOut"][];
+        };
+        /**
          * ReceiptProofOut
          * @description A stored read receipt as it is, with its Merkle proof under its batch's root (built by
          *     the service from the stored leaves): what an auditor's page checks against the chain.
@@ -2346,7 +2360,11 @@ export interface operations {
     };
     receipts_auditor_receipts_get: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description the previous page's next_cursor (none: the first page) */
+                cursor?: string | null;
+                limit?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -2359,7 +2377,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ReceiptProofOut"][];
+                    "application/json": components["schemas"]["ReceiptPageOut"];
                 };
             };
             /** @description Not signed in: missing, unknown or expired session token */

@@ -12,7 +12,12 @@ import type { LogEntry } from "./log.ts";
 import type { ServiceReceipt } from "./receipts.ts";
 import { verifyReceipts, type Progress, type Verification } from "./verify.ts";
 
-export type VerifyStage = { stage: "receipts" | "events" | "blocks" | "checking"; progress: Progress | null };
+/** Receipts a request (the service allows 1 to 2,000): a few requests for thousands of reads. */
+const RECEIPT_PAGE = 1000;
+
+/** Where a verification is: its stage, with `progress` where the total is known, and `fetched`
+ *  (the receipts so far) while they come page by page. */
+export type VerifyStage = { stage: "receipts" | "events" | "blocks" | "checking"; progress: Progress | null; fetched?: number };
 
 export class AuditorClient {
   readonly api: Api;
@@ -36,8 +41,19 @@ export class AuditorClient {
     return ok(await this.api.GET("/auditor/log", {}));
   }
 
-  async receipts(): Promise<ServiceReceipt[]> {
-    return ok(await this.api.GET("/auditor/receipts", {}));
+  /** Every stored receipt with its proof, fetched page by page in the service's stable order
+   *  (`seq`; each page's `next_cursor` passed back as it is); `onPage` with the count so far. */
+  async receipts(onPage: (fetched: number) => void = () => {}): Promise<ServiceReceipt[]> {
+    const all: ServiceReceipt[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: { limit: number; cursor?: string } = cursor === null ? { limit: RECEIPT_PAGE } : { limit: RECEIPT_PAGE, cursor };
+      const page: { receipts: ServiceReceipt[]; next_cursor: string | null } = ok(await this.api.GET("/auditor/receipts", { params: { query } }));
+      all.push(...page.receipts);
+      cursor = page.next_cursor;
+      onPage(all.length);
+    } while (cursor !== null);
+    return all;
   }
 
   /** The FHIR AuditEvent / Consent / Provenance Bundle (for one patient, or everyone). */
@@ -49,7 +65,7 @@ export class AuditorClient {
   /** Receipts from the service, roots and consent from the chain, checked in the page. */
   async verify(onStage: (s: VerifyStage) => void): Promise<Verification> {
     onStage({ stage: "receipts", progress: null });
-    const receipts = await this.receipts();
+    const receipts = await this.receipts((fetched) => onStage({ stage: "receipts", progress: null, fetched }));
     onStage({ stage: "events", progress: null });
     const head = await this.chain.headBlock();
     const history = new ConsentHistory(await this.chain.events(head));

@@ -97,7 +97,7 @@ export function AuditVerify(props: { client: AuditorClient }) {
       </p>
       {stage ? (
         <div role="status" aria-live="polite" data-testid="verify-progress">
-          <p>{STAGES[stage.stage]}{stage.progress ? ` ${stage.progress.done} of ${stage.progress.total}` : ""}</p>
+          <p>{STAGES[stage.stage]}{stage.progress ? ` ${stage.progress.done} of ${stage.progress.total}` : stage.fetched !== undefined ? ` ${stage.fetched} so far` : ""}</p>
           <progress class="audit-progress" aria-label="Verification progress"
                     {...(stage.progress ? { value: stage.progress.done, max: Math.max(1, stage.progress.total) } : {})} />
         </div>
