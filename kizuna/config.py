@@ -148,6 +148,12 @@ class Settings(BaseSettings):
         3600.0, ge=0, description="blocks written or reused this recently are never collected "
         "(a refused upload unpins what a concurrent upload of the same envelope re-pins)")
 
+    # --- batches: envelopes staged for a batch registration (kizuna.services.batches)
+    staged_ttl_s: float = Field(
+        86_400.0, gt=0, description="staged envelopes not registered in a batch this long are "
+        "unpinned and deleted (swept every quarter of it, at most hourly); they count against "
+        "the patient's storage quota until then")
+
     # --- keys (secrets: never shown)
     relayer_key: SecretStr | None = Field(default=None,
                                           description="pays gas for relayed signed actions")

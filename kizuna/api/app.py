@@ -112,9 +112,15 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         collector = StoreCollector(context.store, interval_s=settings.store_gc_interval_s,
                                    grace_s=settings.store_gc_grace_s)  # refused uploads' blocks
         collector.start()
+        from kizuna.services.batches import StagedSweeper
+
+        sweeper = StagedSweeper(context, ttl_s=settings.staged_ttl_s,  # abandoned imports
+                                interval_s=min(settings.staged_ttl_s / 4, 3600.0))
+        sweeper.start()
         try:
             yield
         finally:
+            sweeper.stop()
             collector.stop()
             follower.stop()
             if state.anchorer is not None:

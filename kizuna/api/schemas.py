@@ -156,6 +156,38 @@ class RecordIdsIn(Model):
         "their envelopes are wanted (at most 256, each envelope at most 4 MiB)")
 
 
+# --- batches ------------------------------------------------------------------------------------
+
+
+class StagedOut(Model):
+    """An envelope staged for a batch: what its leaf needs, and where it is stored."""
+
+    record_id: str
+    commitment: str = Field(description="SHA-256 of the envelope, as the service computed it")
+    cid: str
+    size: int
+
+
+class StagedIdsOut(Model):
+    record_ids: list[str] = Field(description="the patient's staged, unregistered envelopes")
+
+
+class BatchIn(Model):
+    manifest: str = Field(
+        max_length=13_400_000, description="base64 of the batch manifest (kizuna/crypto/batch.py:"
+        " KZBATCH\\x01, count, then record id, scope id, commitment of each leaf)")
+    registration: AuthorizationIn = Field(
+        description="the patient's signed RegisterBatch (relayed), or the hash of the "
+        "registerBatch / registerBatchFor transaction their wallet (or guardian) sent")
+
+
+class BatchOut(Model):
+    root: str
+    count: int
+    block_number: int
+    tx_hash: str
+
+
 # --- grants -------------------------------------------------------------------------------------
 
 
@@ -294,7 +326,7 @@ class AttemptedReadOut(Model):
     patient: str
     record_id: str
     reason: str = Field(description="no-grant, revoked, expired, superseded, wrong-patient, "
-                        "not-an-active-provider, unknown-record or refused")
+                        "not-an-active-provider, unknown-record, proof-fails or refused")
     refused_at: int
     head_block: int
 
@@ -415,6 +447,12 @@ class PrepareRegistrationIn(Model):
     deadline: int = Field(gt=0, lt=1 << 64)
     supersedes: Hex32 | None = Field(
         None, description="a new version of this record of the patient's (supersedeRecord)")
+
+
+class PrepareBatchRegistrationIn(Model):
+    root: Hex32 = Field(description="the Merkle root of the batch's leaves")
+    count: int = Field(gt=0, lt=1 << 32, description="the records in the batch")
+    deadline: int = Field(gt=0, lt=1 << 64)
 
 
 class PrepareGrantIn(Model):

@@ -4,7 +4,8 @@ Without them any fresh wallet (0 wei: the relayer pays) could fill the disk and 
 relayer. Both live in the database, so every instance of the service enforces the same ones.
 
 * **Storage** (:class:`StorageQuota`): the envelopes a wallet stored — its records (as their
-  patient: a guardian's uploads count for the ward) and the care messages it sent — at most
+  patient: a guardian's uploads count for the ward), its staged envelopes and the care
+  messages it sent — at most
   ``max_records`` of them and ``max_bytes`` together. Checked before an upload reads its body
   (:func:`room_for`) and while it streams (:func:`metered`: the store's put aborts the moment
   the remaining room is passed, keeping nothing). Stored envelopes never expire, so waiting
@@ -29,7 +30,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from kizuna.db import Database
-from kizuna.db.schema import care_messages, records, relayer_gas
+from kizuna.db.schema import care_messages, records, relayer_gas, staged_envelopes
 from kizuna.errors import QuotaExceeded
 from kizuna.types import Address
 
@@ -61,14 +62,19 @@ class Usage:
 
 
 def stored_by(db: Database, wallet: Address) -> Usage:
-    """The wallet's records (as patient) and the messages it sent, counted and summed."""
+    """The wallet's records (as patient), its staged envelopes (a batch not registered yet)
+    and the messages it sent, counted and summed."""
     with db.read() as conn:
         own = conn.execute(select(func.count(), func.coalesce(func.sum(records.c.size), 0))
                            .where(records.c.patient == wallet)).one()
         sent = conn.execute(select(func.count(),
                                    func.coalesce(func.sum(care_messages.c.size), 0))
                             .where(care_messages.c.sender == wallet)).one()
-    return Usage(count=int(own[0]) + int(sent[0]), size=int(own[1]) + int(sent[1]))
+        staged = conn.execute(select(func.count(),
+                                     func.coalesce(func.sum(staged_envelopes.c.size), 0))
+                              .where(staged_envelopes.c.patient == wallet)).one()
+    return Usage(count=int(own[0]) + int(sent[0]) + int(staged[0]),
+                 size=int(own[1]) + int(sent[1]) + int(staged[1]))
 
 
 def room_for(db: Database, quota: StorageQuota, wallet: Address) -> int | None:
@@ -78,9 +84,7 @@ def room_for(db: Database, quota: StorageQuota, wallet: Address) -> int | None:
         return None
     usage = stored_by(db, wallet)
     if quota.max_records and usage.count >= quota.max_records:
-        raise QuotaExceeded("records", limit=quota.max_records, used=usage.count,
-                            message=f"{wallet} stores {usage.count} envelopes, the quota of "
-                                    f"{quota.max_records}: no more are accepted")
+        raise records_exceeded(wallet, quota, usage.count)
     if not quota.max_bytes:
         return None
     left = quota.max_bytes - usage.size
@@ -102,6 +106,13 @@ def metered(chunks: Iterable[bytes], *, wallet: Address, quota: StorageQuota,
         if seen > room:
             raise _bytes_exceeded(wallet, quota, quota.max_bytes - room + seen)
         yield chunk
+
+
+def records_exceeded(wallet: Address, quota: StorageQuota, used: int) -> QuotaExceeded:
+    """The error for a wallet storing ``used`` envelopes and asking for one more."""
+    return QuotaExceeded("records", limit=quota.max_records, used=used,
+                         message=f"{wallet} stores {used} envelopes, the quota of "
+                                 f"{quota.max_records}: no more are accepted")
 
 
 def _bytes_exceeded(wallet: Address, quota: StorageQuota, used: int) -> QuotaExceeded:
@@ -219,6 +230,7 @@ __all__ = [
     "StorageQuota",
     "Usage",
     "metered",
+    "records_exceeded",
     "room_for",
     "stored_by",
 ]

@@ -37,6 +37,7 @@ from kizuna.crypto.commitment import CommitmentHasher
 from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.db.records import RecordInfo, load_record, record_from_row
 from kizuna.db.schema import records as records_table
+from kizuna.db.schema import staged_envelopes
 from kizuna.errors import (
     AccessDenied,
     ConflictError,
@@ -204,7 +205,7 @@ def upload_record(
     rid = RecordId(checked_bytes32("record_id", record_id))
     sid = ScopeId(checked_bytes32("scope_id", scope_id))
     old = RecordId(checked_bytes32("supersedes", supersedes)) if supersedes is not None else None
-    key_epoch = _current_epoch(ctx, owner, sid, epoch)
+    key_epoch = current_epoch(ctx, owner, sid, epoch)
     if old is not None:
         _check_supersedable(ctx, owner, old, rid)
     if isinstance(registration, SignedAction):
@@ -246,8 +247,8 @@ def upload_record(
     return info
 
 
-def _current_epoch(ctx: ServiceContext, patient: Address, scope_id: ScopeId,
-                   declared: int | None) -> int:
+def current_epoch(ctx: ServiceContext, patient: Address, scope_id: ScopeId,
+                  declared: int | None) -> int:
     """The scope key epoch the envelope says it is encrypted to (``None``: 0, a client that
     predates epochs), which must be the scope's epoch at the head (docs/keys.md "Epochs"):
     after a revocation, a record encrypted to an old epoch's key would be open to whoever kept
@@ -277,17 +278,32 @@ def _check_supersedable(ctx: ServiceContext, patient: Address, old: RecordId,
 
 
 def release_blob(ctx: ServiceContext, cid: Cid) -> None:
-    """Unpin an uploaded blob after a failed upload — unless a record row uses it: the same
-    envelope uploaded twice at once has one CID, and the attempt that lost must not unpin
-    what the one that won registered. The check and the unpin run in a write transaction, as
-    do the winner's pin and row insert, so the two never interleave (on SQLite, whose write
-    transactions are exclusive; on PostgreSQL a narrow window remains)."""
+    """:func:`release_blobs` of one blob."""
+    release_blobs(ctx, [cid])
+
+
+def release_blobs(ctx: ServiceContext, cids: Iterable[Cid]) -> None:
+    """Unpin blobs after a failed upload or staging (or a staged envelope that expired) —
+    except those a record row or a staged envelope uses: the same envelope uploaded twice at
+    once has one CID, and the attempt that lost must not unpin what the one that won
+    registered. The check and the unpin run in a write transaction, as do the winner's pin
+    and row insert, so the two never interleave (on SQLite, whose write transactions are
+    exclusive; on PostgreSQL a narrow window remains)."""
+    wanted = list(dict.fromkeys(cids))
+    if not wanted:
+        return
     with ctx.db.write() as conn:  # serialised with the winner's pin + insert (below)
-        used = conn.execute(select(records_table.c.record_id).where(
-            records_table.c.cid == cid)).first()
-        if used is None:
-            with contextlib.suppress(StorageError):
-                ctx.store.unpin(cid)
+        used: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            used.update(conn.execute(select(records_table.c.cid).where(
+                records_table.c.cid.in_(part))).scalars())
+            used.update(conn.execute(select(staged_envelopes.c.cid).where(
+                staged_envelopes.c.cid.in_(part))).scalars())
+        for cid in wanted:
+            if cid not in used:
+                with contextlib.suppress(StorageError):
+                    ctx.store.unpin(cid)
 
 
 def _check_signed_registration(action: SignedAction, patient: Address, record_id: RecordId,
@@ -499,6 +515,7 @@ __all__ = [
     "EnvelopeIntake",
     "EnvelopeTooLarge",
     "RecordInfo",
+    "current_epoch",
     "envelope_chunks",
     "get_own_record",
     "get_record",
@@ -509,5 +526,6 @@ __all__ = [
     "readable_records",
     "registered_block",
     "release_blob",
+    "release_blobs",
     "upload_record",
 ]

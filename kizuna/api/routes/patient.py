@@ -11,18 +11,27 @@ of the guardian cannot stand for the patient's."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
 
+from kizuna.api.auth import roles_in
 from kizuna.api.convert import authorization, hexed, record_out, shaped, unhex
 from kizuna.api.deps import ActingPatient, CurrentSession, State
-from kizuna.api.errors import error_responses
+from kizuna.api.errors import PayloadTooLarge, error_responses
+from kizuna.api.limits import too_deep
 from kizuna.api.schemas import (
     AttemptedReadsOut,
     AuthorizationIn,
+    BatchIn,
+    BatchOut,
     EmergencyKitIn,
     EmergencyKitOut,
     GrantIn,
@@ -39,10 +48,14 @@ from kizuna.api.schemas import (
     RevokeIn,
     ScopeEpochOut,
     ScopeKeysIn,
+    StagedIdsOut,
+    StagedOut,
     TxOut,
 )
-from kizuna.api.streaming import consume_body, content_response
-from kizuna.errors import InputError
+from kizuna.api.streaming import check_declared_length, consume_body, content_response
+from kizuna.errors import AccessDenied, InputError
+from kizuna.jsondepth import MAX_JSON_DEPTH
+from kizuna.services import batches as batch_service
 from kizuna.services import emergency as emergency_service
 from kizuna.services import grants as grant_service
 from kizuna.services import guardians as guardian_service
@@ -52,6 +65,8 @@ from kizuna.services import refusals as refusal_service
 from kizuna.services.onchain import SentTransaction
 
 router = APIRouter(prefix="/patient", tags=["patient"])
+
+_ACTING_ERRORS = error_responses(401, 403, 422, 503)
 
 RecordIdPath = Annotated[Hex32, Path(description="the record id (0x + 64 hex digits)")]
 
@@ -152,6 +167,114 @@ def download_many(body: RecordIdsIn, session: CurrentSession, state: State) -> R
     return StreamingResponse(framed(), media_type="application/octet-stream")
 
 
+@router.post(
+    "/staged", response_model=list[StagedOut], status_code=201,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "for each envelope: record id (32 bytes), scope id (32), key epoch (8, "
+        "big-endian), length (8, big-endian), the envelope; at most 1,000 envelopes and "
+        "max_upload_bytes"}},
+    responses=error_responses(401, 403, 409, 413, 422, 503))
+async def stage(request: Request, patient: ActingPatient, state: State) -> list[StagedOut]:
+    """Store envelopes for a batch registration (``POST /patient/batches``), streamed, each
+    checked as a single upload is (422 naming ``envelopes[i]`` and the field; 409 for an id
+    that is a record, or an envelope encrypted to an old key epoch); written to the store as
+    one write. They count against the storage quota (403 beyond) and expire if no batch
+    registers them (``staged_ttl_s``). Restaging an id replaces it; a request that fails
+    keeps nothing."""
+    limit = state.settings.max_upload_bytes
+
+    def store(chunks: object) -> list[batch_service.StagedInfo]:
+        return batch_service.stage_envelopes(
+            state.ctx, patient=patient,
+            items=batch_service.parse_frames(chunks, max_size=limit),  # type: ignore[arg-type]
+            max_size=limit)
+
+    return [StagedOut(record_id=hexed(s.record_id), commitment=hexed(s.commitment), cid=s.cid,
+                      size=s.size) for s in await consume_body(request, limit, store)]
+
+
+@router.get("/staged", response_model=StagedIdsOut, responses=_ACTING_ERRORS)
+def staged(patient: ActingPatient, state: State) -> StagedIdsOut:
+    """The patient's staged envelopes not registered yet (a resumed import skips them)."""
+    return StagedIdsOut(record_ids=sorted(hexed(r) for r in batch_service.staged_ids(
+        state.ctx, patient=patient)))
+
+
+_BATCH_IN_SCHEMA = {k: v for k, v in BatchIn.model_json_schema(
+    ref_template="#/components/schemas/{model}").items() if k != "$defs"}
+"""BatchIn, documented: the route reads its body itself (a limit of its own), so FastAPI does
+not see the model; AuthorizationIn and SignedActionIn are in the document through other
+routes."""
+
+MAX_BATCH_BODY_BYTES = 14 << 20
+"""A batch body: the manifest of the largest batch (9.6 MB) as base64, and its signature."""
+
+
+@router.post(
+    "/batches", response_model=BatchOut, status_code=201,
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": _BATCH_IN_SCHEMA}}}},
+    responses=error_responses(401, 403, 409, 413, 422, 429, 503))
+async def register_batch(request: Request, patient: ActingPatient, state: State) -> BatchOut:
+    """Register staged envelopes as one batch: the manifest's leaves must be envelopes the
+    patient staged with those scopes and commitments (422 naming ``leaves[i]``); the signed
+    RegisterBatch is relayed (or the wallet's transaction awaited) and its event checked;
+    then the records exist. A retry after a lost answer finishes without a second
+    transaction. The body is JSON (``BatchIn``) of up to 14 MiB: a manifest of 100,000
+    records is larger than the 1 MiB other JSON bodies may have."""
+    body = await _json_body(request, MAX_BATCH_BODY_BYTES)
+    try:
+        parsed = BatchIn.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    try:
+        manifest = base64.b64decode(parsed.manifest, validate=True)
+    except binascii.Error:
+        raise InputError("manifest", "is not base64") from None
+    auth = authorization(parsed.registration)
+    info = await run_in_threadpool(
+        batch_service.register_batch, state.ctx, patient=patient, manifest=manifest,
+        registration=auth, relayer=state.relayer)
+    return BatchOut(root=hexed(info.root), count=info.count, block_number=info.block_number,
+                    tx_hash=hexed(info.tx_hash))
+
+
+async def _json_body(request: Request, limit: int) -> bytes:
+    """The body of a JSON route with its own size limit (413 beyond; counted as it arrives)
+    and the depth check every JSON body gets (kizuna.api.limits)."""
+    check_declared_length(request, limit)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(limit)
+        parts.append(chunk)
+    body = b"".join(parts)
+    if too_deep(body):
+        raise InputError("body", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return body
+
+
+@router.get("/batches/{root}/manifest", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}},
+                             "description": "the batch manifest (kizuna/crypto/batch.py)"},
+                       **error_responses(401, 403, 404, 422, 502, 503)})
+def batch_manifest(root: Annotated[Hex32, Path(description="the batch's Merkle root")],
+                   session: CurrentSession, state: State) -> Response:
+    """The manifest of a batch registered here: for its patient, a live guardian of theirs,
+    or an auditor (it holds what ``RecordRegistered`` events publish for records registered
+    alone: ids, blinded scope ids, commitments)."""
+    owner, data = batch_service.batch_manifest(state.ctx, root=unhex("root", root))
+    if owner != session.address and not state.ctx.chain.ledger.is_guardian(
+            owner, session.address) and "auditor" not in roles_in(
+            state.ctx.index.standing(session.address)):
+        raise AccessDenied(f"batch {root} is not {session.address}'s, nor of a patient they "
+                           "are a guardian of, and they are no auditor")
+    return Response(data, media_type="application/octet-stream")
+
+
 @router.post("/scope-keys", status_code=204, responses=error_responses(401, 422))
 def scope_keys(body: ScopeKeysIn, session: CurrentSession, state: State) -> None:
     """Bind a scope's Umbral public keys of one key epoch to the patient (signed by their
@@ -209,7 +332,7 @@ def revoke(body: RevokeIn, patient: ActingPatient, state: State) -> TxOut:
     return TxOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number)
 
 
-_ACTING = error_responses(401, 403, 422, 503)
+_ACTING = _ACTING_ERRORS
 
 
 @router.get("/grants", response_model=list[GrantOut], responses=_ACTING)

@@ -23,6 +23,7 @@ from kizuna.api.schemas import (
     ConfirmEmergencyPolicyIn,
     ConfirmGuardianIn,
     PrepareAccessRequestIn,
+    PrepareBatchRegistrationIn,
     PrepareBreakGlassIn,
     PrepareDeclineIn,
     PreparedOut,
@@ -38,6 +39,7 @@ from kizuna.api.schemas import (
 )
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.errors import AccessDenied, ConfigError, InputError
+from kizuna.services import batches as batch_service
 from kizuna.services import grants as grant_service
 from kizuna.services import guardians as guardian_service
 from kizuna.services import records as record_service
@@ -64,6 +66,16 @@ def prepare_registration(body: PrepareRegistrationIn, session: CurrentSession,
         commitment=unhex("commitment", body.commitment),
         scope_id=unhex("scope_id", body.scope_id), deadline=body.deadline,
         supersedes=unhex("supersedes", body.supersedes) if body.supersedes else None))
+
+
+@router.post("/prepare/register-batch", response_model=PreparedOut, responses=_PREPARE)
+def prepare_batch_registration(body: PrepareBatchRegistrationIn, session: CurrentSession,
+                               state: State) -> PreparedOut:
+    """``registerBatch`` for the patient's wallet (or its RegisterBatch typed data): many
+    staged records under one Merkle root, one transaction; then ``POST /patient/batches``."""
+    return _out(batch_service.prepare_batch_registration(
+        state.ctx, patient=session.address, root=unhex("root", body.root), count=body.count,
+        deadline=body.deadline))
 
 
 @router.post("/prepare/grant", response_model=PreparedOut, responses=_PREPARE)

@@ -334,6 +334,53 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/patient/batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register Batch
+         * @description Register staged envelopes as one batch: the manifest's leaves must be envelopes the
+         *     patient staged with those scopes and commitments (422 naming ``leaves[i]``); the signed
+         *     RegisterBatch is relayed (or the wallet's transaction awaited) and its event checked;
+         *     then the records exist. A retry after a lost answer finishes without a second
+         *     transaction. The body is JSON (``BatchIn``) of up to 14 MiB: a manifest of 100,000
+         *     records is larger than the 1 MiB other JSON bodies may have.
+         */
+        post: operations["register_batch_patient_batches_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/patient/batches/{root}/manifest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Batch Manifest
+         * @description The manifest of a batch registered here: for its patient, a live guardian of theirs,
+         *     or an auditor (it holds what ``RecordRegistered`` events publish for records registered
+         *     alone: ids, blinded scope ids, commitments).
+         */
+        get: operations["batch_manifest_patient_batches__root__manifest_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/patient/emergency-kits": {
         parameters: {
             query?: never;
@@ -680,6 +727,35 @@ export interface paths {
          *     wallet).
          */
         post: operations["scope_keys_patient_scope_keys_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/patient/staged": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Staged
+         * @description The patient's staged envelopes not registered yet (a resumed import skips them).
+         */
+        get: operations["staged_patient_staged_get"];
+        put?: never;
+        /**
+         * Stage
+         * @description Store envelopes for a batch registration (``POST /patient/batches``), streamed, each
+         *     checked as a single upload is (422 naming ``envelopes[i]`` and the field; 409 for an id
+         *     that is a record, or an envelope encrypted to an old key epoch); written to the store as
+         *     one write. They count against the storage quota (403 beyond) and expire if no batch
+         *     registers them (``staged_ttl_s``). Restaging an id replaces it; a request that fails
+         *     keeps nothing.
+         */
+        post: operations["stage_patient_staged_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1070,6 +1146,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/wallet/prepare/register-batch": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prepare Batch Registration
+         * @description ``registerBatch`` for the patient's wallet (or its RegisterBatch typed data): many
+         *     staged records under one Merkle root, one transaction; then ``POST /patient/batches``.
+         */
+        post: operations["prepare_batch_registration_wallet_prepare_register_batch_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/wallet/prepare/register-record": {
         parameters: {
             query?: never;
@@ -1202,7 +1299,7 @@ export interface components {
             provider: string;
             /**
              * Reason
-             * @description no-grant, revoked, expired, superseded, wrong-patient, not-an-active-provider, unknown-record or refused
+             * @description no-grant, revoked, expired, superseded, wrong-patient, not-an-active-provider, unknown-record, proof-fails or refused
              */
             reason: string;
             /** Record Id */
@@ -1268,6 +1365,17 @@ export interface components {
             signed?: components["schemas"]["SignedActionIn"] | null;
             /** Tx Hash */
             tx_hash?: string | null;
+        };
+        /** BatchOut */
+        BatchOut: {
+            /** Block Number */
+            block_number: number;
+            /** Count */
+            count: number;
+            /** Root */
+            root: string;
+            /** Tx Hash */
+            tx_hash: string;
         };
         /** CareMessageOut */
         CareMessageOut: {
@@ -1672,6 +1780,21 @@ export interface components {
             /** Ref */
             ref: string;
         };
+        /** PrepareBatchRegistrationIn */
+        PrepareBatchRegistrationIn: {
+            /**
+             * Count
+             * @description the records in the batch
+             */
+            count: number;
+            /** Deadline */
+            deadline: number;
+            /**
+             * Root
+             * @description the Merkle root of the batch's leaves
+             */
+            root: string;
+        };
         /** PrepareBreakGlassIn */
         PrepareBreakGlassIn: {
             /** Duration */
@@ -2053,6 +2176,31 @@ export interface components {
             typed_data: {
                 [key: string]: unknown;
             };
+        };
+        /** StagedIdsOut */
+        StagedIdsOut: {
+            /**
+             * Record Ids
+             * @description the patient's staged, unregistered envelopes
+             */
+            record_ids: string[];
+        };
+        /**
+         * StagedOut
+         * @description An envelope staged for a batch: what its leaf needs, and where it is stored.
+         */
+        StagedOut: {
+            /** Cid */
+            cid: string;
+            /**
+             * Commitment
+             * @description SHA-256 of the envelope, as the service computed it
+             */
+            commitment: string;
+            /** Record Id */
+            record_id: string;
+            /** Size */
+            size: number;
         };
         /** Status */
         Status: {
@@ -2969,6 +3117,181 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    register_batch_patient_batches_post: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * Manifest
+                     * @description base64 of the batch manifest (kizuna/crypto/batch.py: KZBATCH\x01, count, then record id, scope id, commitment of each leaf)
+                     */
+                    manifest: string;
+                    /** @description the patient's signed RegisterBatch (relayed), or the hash of the registerBatch / registerBatchFor transaction their wallet (or guardian) sent */
+                    registration: components["schemas"]["AuthorizationIn"];
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: the thing exists already, or the chain refused the action */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A daily budget (relayer gas) is used up: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    batch_manifest_patient_batches__root__manifest_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the batch's Merkle root */
+                root: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the batch manifest (kizuna/crypto/batch.py) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content store returned bytes that do not match their CID */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             /** @description The Ethereum node or the content store cannot be reached; retry later */
@@ -4272,6 +4595,147 @@ export interface operations {
             };
         };
     };
+    staged_patient_staged_get: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StagedIdsOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    stage_patient_staged_post: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description for each envelope: record id (32 bytes), scope id (32), key epoch (8, big-endian), length (8, big-endian), the envelope; at most 1,000 envelopes and max_upload_bytes */
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StagedOut"][];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: the thing exists already, or the chain refused the action */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     inbox_key_patients__patient__inbox_key_get: {
         parameters: {
             query?: never;
@@ -5380,6 +5844,75 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["PrepareGrantIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreparedOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: the thing exists already, or the chain refused the action */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    prepare_batch_registration_wallet_prepare_register_batch_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PrepareBatchRegistrationIn"];
             };
         };
         responses: {
