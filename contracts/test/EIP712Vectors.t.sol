@@ -72,7 +72,7 @@ contract EIP712VectorsTest is KizunaTest {
             _check(count);
             ++count;
         }
-        assertEq(count, 6, "vector count");
+        assertEq(count, 7, "vector count");
     }
 
     function test_alteredVector_isRefusedByTheLedger() public {
@@ -153,6 +153,18 @@ contract EIP712VectorsTest is KizunaTest {
                 )
             );
         }
+        if (kind == keccak256("RegisterBatch")) {
+            return keccak256(
+                abi.encode(
+                    atVector.REGISTER_BATCH_TYPEHASH(),
+                    patient,
+                    json.parseJsonBytes32(spec, _m(i, "root")),
+                    uint32(json.parseJsonUint(spec, _m(i, "count"))),
+                    nonce,
+                    deadline
+                )
+            );
+        }
         assertTrue(kind == keccak256("RegisterRecord"), "known primary type");
         return keccak256(
             abi.encode(
@@ -197,6 +209,13 @@ contract EIP712VectorsTest is KizunaTest {
             ScopeId scopeId = ScopeId.wrap(json.parseJsonBytes32(spec, _m(i, "scopeId")));
             atVector.revokeBySig(patient, provider_, scopeId, deadline, signature);
             assertFalse(atVector.hasAccess(patient, provider_, scopeId), "revoked");
+        } else if (kind == keccak256("RegisterBatch")) {
+            bytes32 root = json.parseJsonBytes32(spec, _m(i, "root"));
+            uint32 count = uint32(json.parseJsonUint(spec, _m(i, "count")));
+            atVector.registerBatchBySig(patient, root, count, deadline, signature);
+            (address owner,, uint32 stored) = atVector.batchOf(root);
+            assertEq(owner, patient, "batch registered to the patient");
+            assertEq(stored, count, "batch count");
         } else {
             _submitRecord(i, patient, deadline, signature);
         }

@@ -7,7 +7,8 @@ so the file is reproducible: ``python tests/chain/eip712_vectors.py`` rewrites i
 fails when the committed file differs from a fresh build.
 
 The vectors are ordered so that a fresh ledger accepts them one after the other (nonces 0, 1 of
-the same patient; a revoke after its grant; a supersede after its record).
+the same patient; a revoke after its grant; a supersede after its record; a batch after the
+records of the same patient).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kizuna.chain.eip712 import (
     grant_batch_typed_data,
     grant_typed_data,
     ledger_domain,
+    register_batch_typed_data,
     register_record_typed_data,
     revoke_typed_data,
 )
@@ -72,6 +74,9 @@ def build_vectors() -> dict[str, Any]:
             domain, patient=carol.address, record_id=_h("record:2"),
             commitment=_h("ciphertext:2"), scope_id=_h("scope:notes"),
             supersedes=_h("record:1"), nonce=1, deadline=deadline)),
+        ("registerBatch", "carol", register_batch_typed_data(
+            domain, patient=carol.address, root=_h("batch root:1"), count=5000, nonce=2,
+            deadline=deadline)),
         ("grantForever", "dave", grant_typed_data(
             domain, patient=dave.address, provider=_provider("pharmacy"),
             scope_id=_h("scope:prescriptions"), expires_at=2**64 - 1, nonce=0,

@@ -54,7 +54,8 @@ def test_vector(vector: dict[str, object]) -> None:
 def test_type_hashes_and_domain_equal_the_contract(tester_env: Env) -> None:
     ledger = tester_env.chain.ledger
     constants = {"Grant": "GRANT_TYPEHASH", "GrantBatch": "GRANT_BATCH_TYPEHASH",
-                 "Revoke": "REVOKE_TYPEHASH", "RegisterRecord": "REGISTER_RECORD_TYPEHASH"}
+                 "Revoke": "REVOKE_TYPEHASH", "RegisterRecord": "REGISTER_RECORD_TYPEHASH",
+                 "RegisterBatch": "REGISTER_BATCH_TYPEHASH"}
     for primary, fields in SIGNED_ACTIONS.items():
         typed = TypedData(domain=tester_env.chain.ledger_domain, primary_type=primary,
                           types={primary: fields})

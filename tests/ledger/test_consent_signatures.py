@@ -12,6 +12,7 @@ from kizuna.chain.eip712 import (
     TypedData,
     grant_batch_typed_data,
     grant_typed_data,
+    register_batch_typed_data,
     register_record_typed_data,
     revoke_typed_data,
 )
@@ -35,6 +36,8 @@ TYPE_STRINGS = {
     "REGISTER_RECORD_TYPEHASH": "RegisterRecord(address patient,bytes32 recordId,"
                                 "bytes32 commitment,bytes32 scopeId,bytes32 supersedes,"
                                 "uint256 nonce,uint256 deadline)",
+    "REGISTER_BATCH_TYPEHASH": "RegisterBatch(address patient,bytes32 root,uint32 count,"
+                               "uint256 nonce,uint256 deadline)",
 }
 
 
@@ -75,6 +78,8 @@ def test_typehashes_matchTheDeclaredStructsAndThePythonBuilders(bench: Bench,
         "REGISTER_RECORD_TYPEHASH": lambda d: register_record_typed_data(
             d, patient=bench.actors.patient, record_id=RID, commitment=COMMIT, scope_id=LABS,
             nonce=0, deadline=1),
+        "REGISTER_BATCH_TYPEHASH": lambda d: register_batch_typed_data(
+            d, patient=bench.actors.patient, root=COMMIT, count=1, nonce=0, deadline=1),
     }
     assert builders[constant](bench.domain()).type_hash() == on_chain
 
@@ -382,8 +387,7 @@ def test_registerRecordBySig_revertsForAStrangerSigningForThePatient(bench: Benc
     assert bench.ledger.functions.recordOf(RID).call()[1] == 0
 
 
-def test_registerRecordBySig_revertsWhenExpiredOrIdTakenOrNotOwner(bench: Bench,
-                                                                   actors: Actors) -> None:
+def test_registerRecordBySig_revertsWhenExpiredOrIdTaken(bench: Bench, actors: Actors) -> None:
     now = bench.next_time()
     old = register_record_typed_data(bench.domain(), patient=actors.patient, record_id=RID,
                                      commitment=COMMIT, scope_id=LABS, nonce=0, deadline=now - 1)
@@ -398,13 +402,26 @@ def test_registerRecordBySig_revertsWhenExpiredOrIdTakenOrNotOwner(bench: Bench,
     bench.reverts(bench.ledger.functions.registerRecordBySig(
         actors.patient, RID, COMMIT, LABS, ZERO, deadline, bench.sign(taken, actors.patient)),
         actors.stranger, "ConsentLedgerRecordExists", recordId=RID)
+
+
+def test_registerRecordBySig_supersedingSomeoneElsesRecord_leavesItLive(bench: Bench,
+                                                                       actors: Actors) -> None:
+    # Before #12 this reverted ConsentLedgerNotRecordOwner. Now an id that is not one of the
+    # patient's own records names one of the patient's batch records (the chain cannot tell):
+    # the supersede retires that name in the patient's namespace and leaves patient2's record
+    # exactly as it was.
+    bench.tx(bench.ledger.functions.registerRecord(RID, COMMIT, LABS), actors.patient2)
+    deadline = bench.now() + 3600
     theirs = register_record_typed_data(bench.domain(), patient=actors.patient, record_id=RID2,
                                         commitment=COMMIT, scope_id=LABS, nonce=0,
                                         deadline=deadline, supersedes=RID)
-    bench.reverts(bench.ledger.functions.registerRecordBySig(
+    receipt = bench.tx(bench.ledger.functions.registerRecordBySig(
         actors.patient, RID2, COMMIT, LABS, RID, deadline, bench.sign(theirs, actors.patient)),
-        actors.stranger, "ConsentLedgerNotRecordOwner", recordId=RID, owner=actors.patient2,
-        patient=actors.patient)
+        actors.stranger)
+    assert [name for name, _ in bench.event_list(receipt)] == ["RecordRegistered",
+                                                               "RecordSuperseded"]
+    assert bench.ledger.functions.recordOf(RID).call()[0] == actors.patient2
+    assert bench.ledger.functions.recordOf(RID).call()[2] is False
 
 
 def test_registerRecordBySig_revertsForUnknownSupersededOrZeroIds(bench: Bench,
@@ -422,9 +439,13 @@ def test_registerRecordBySig_revertsForUnknownSupersededOrZeroIds(bench: Bench,
 
     bench.reverts(relay(ZERO, ZERO), actors.stranger, "ConsentLedgerInvalidRecordId",
                   recordId=ZERO)
-    bench.reverts(relay(RID2, RID), actors.stranger, "ConsentLedgerUnknownRecord", recordId=RID)
     bench.tx(relay(RID, ZERO), actors.stranger)
     bench.tx(relay(RID2, RID), actors.stranger)
     bench.reverts(relay(b32("record:3"), RID), actors.stranger, "ConsentLedgerRecordSuperseded",
                   recordId=RID)
-    assert bench.nonce(actors.patient) == 2  # only the two successful relays used a nonce
+    # An id no record has (before #12: ConsentLedgerUnknownRecord) names one of the patient's
+    # batch records: retired once, and only once.
+    bench.tx(relay(b32("record:4"), b32("batch record")), actors.stranger)
+    bench.reverts(relay(b32("record:5"), b32("batch record")), actors.stranger,
+                  "ConsentLedgerRecordSuperseded", recordId=b32("batch record"))
+    assert bench.nonce(actors.patient) == 3  # only the three successful relays used a nonce
