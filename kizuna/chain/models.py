@@ -149,6 +149,9 @@ class Record:
     tx_hash: bytes
     supersedes: RecordId | None = None
     superseded_by: RecordId | None = None
+    batch_root: bytes | None = None
+    """The root of the record batch it was registered in (``RecordBatchRegistered``, the block
+    and transaction above are that event's); ``None`` for a record registered alone."""
 
 
 @dataclass(frozen=True, slots=True)

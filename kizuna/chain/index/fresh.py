@@ -120,6 +120,11 @@ class FreshIndex:
             found = self.index.record(record_id)
         return found
 
+    def manifest_arrived(self, root: bytes) -> bool:
+        """:meth:`EventIndex.manifest_arrived`: the service stored batch ``root``'s manifest
+        (no sync: a batch the index has not seen yet is projected by the sync that sees it)."""
+        return self.index.manifest_arrived(root)
+
     def all_records_of(self, patient: Address) -> list[Record]:
         """Every record of ``patient`` as of the head, superseded versions too."""
         self.index.sync()

@@ -92,9 +92,12 @@ def _all_revoked(e: DecodedEvent) -> Iterator[Statement]:
 
 def _record_registered(e: DecodedEvent) -> Iterator[Statement]:
     a = e.args
+    # The ledger refuses an id registered alone twice, but cannot check it against the leaves
+    # of batches (off-chain): an id a batch holds already keeps its earlier row
+    # (kizuna.chain.index.batches), and the index never stops on the duplicate.
     yield (
         "INSERT INTO records (record_id, patient, commitment, scope_id, block_number, log_index,"
-        " tx_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " tx_hash) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (record_id) DO NOTHING",
         (a["recordId"], a["patient"], a["commitment"], a["scopeId"], e.block_number,
          e.log_index, e.tx_hash),
     )
@@ -102,10 +105,23 @@ def _record_registered(e: DecodedEvent) -> Iterator[Statement]:
 
 def _record_superseded(e: DecodedEvent) -> Iterator[Statement]:
     a = e.args
-    yield ("UPDATE records SET superseded_by = ? WHERE record_id = ?",
-                (a["newRecordId"], a["oldRecordId"]))
-    yield ("UPDATE records SET supersedes = ? WHERE record_id = ?",
-                (a["oldRecordId"], a["newRecordId"]))
+    # Keyed by patient as on-chain: a batch record is retired in its own patient's namespace
+    # only (a row of that id owned by someone else is not theirs to retire).
+    yield ("UPDATE records SET superseded_by = ? WHERE record_id = ? AND patient = ?",
+           (a["newRecordId"], a["oldRecordId"], a["patient"]))
+    yield ("UPDATE records SET supersedes = ? WHERE record_id = ? AND patient = ?",
+           (a["oldRecordId"], a["newRecordId"], a["patient"]))
+
+
+def _batch_registered(e: DecodedEvent) -> Iterator[Statement]:
+    a = e.args
+    # Pending until its manifest is projected (kizuna.chain.index.batches.project_batches,
+    # right after the part's events): the chain has the root only.
+    yield (
+        "INSERT INTO pending_batches (root, patient, count, block_number, log_index, tx_hash) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (root) DO NOTHING",
+        (a["root"], a["patient"], a["count"], e.block_number, e.log_index, e.tx_hash),
+    )
 
 
 def _care_event(e: DecodedEvent) -> Iterator[Statement]:
@@ -244,6 +260,7 @@ HANDLERS: Mapping[tuple[str, str], Handler] = {
     ("ConsentLedger", "AllAccessRevoked"): _all_revoked,
     ("ConsentLedger", "RecordRegistered"): _record_registered,
     ("ConsentLedger", "RecordSuperseded"): _record_superseded,
+    ("ConsentLedger", "RecordBatchRegistered"): _batch_registered,
     ("ConsentLedger", "CareEventLogged"): _care_event,
     ("ConsentLedger", "EmergencyAccessOpened"): _emergency_opened,
     ("ConsentLedger", "EmergencyAccessClosed"): _emergency_closed,

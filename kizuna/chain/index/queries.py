@@ -89,33 +89,40 @@ def scope_epoch(db: sqlite3.Connection, patient: Address, scope_id: bytes) -> in
     return int(row[0]) if row is not None else 0
 
 
+_RECORD_COLUMNS = ("SELECT record_id, patient, commitment, scope_id, block_number, tx_hash,"
+                   " supersedes, superseded_by, batch_root FROM records")
+
+
+def _record(r: Any) -> Record:
+    return Record(record_id=RecordId(bytes(r[0])), patient=r[1], commitment=Commitment(bytes(r[2])),
+                  scope_id=ScopeId(bytes(r[3])), block_number=int(r[4]), tx_hash=bytes(r[5]),
+                  supersedes=RecordId(bytes(r[6])) if r[6] is not None else None,
+                  superseded_by=RecordId(bytes(r[7])) if r[7] is not None else None,
+                  batch_root=bytes(r[8]) if r[8] is not None else None)
+
+
 def records_of(db: sqlite3.Connection, patient: Address, *,
                include_superseded: bool) -> list[Record]:
-    sql = ("SELECT record_id, patient, commitment, scope_id, block_number, tx_hash, supersedes,"
-           " superseded_by FROM records WHERE patient = ?")
+    """A patient's records in chain order; a batch's records in their manifest's order (its
+    event's block and log index, then the leaf's position)."""
+    sql = _RECORD_COLUMNS + " WHERE patient = ?"
     if not include_superseded:
         sql += " AND superseded_by IS NULL"
-    sql += " ORDER BY block_number, log_index"
-    return [
-        Record(record_id=RecordId(bytes(r[0])), patient=r[1], commitment=Commitment(bytes(r[2])),
-               scope_id=ScopeId(bytes(r[3])), block_number=int(r[4]), tx_hash=bytes(r[5]),
-               supersedes=RecordId(bytes(r[6])) if r[6] is not None else None,
-               superseded_by=RecordId(bytes(r[7])) if r[7] is not None else None)
-        for r in db.execute(sql, (patient,))
-    ]
+    sql += " ORDER BY block_number, log_index, leaf_index"
+    return [_record(r) for r in db.execute(sql, (patient,))]
 
 
 def record(db: sqlite3.Connection, record_id: RecordId) -> Record | None:
     """One record by id (its primary key: no scan of the patient's records)."""
-    r = db.execute("SELECT record_id, patient, commitment, scope_id, block_number, tx_hash,"
-                   " supersedes, superseded_by FROM records WHERE record_id = ?",
-                   (bytes(record_id),)).fetchone()
-    if r is None:
-        return None
-    return Record(record_id=RecordId(bytes(r[0])), patient=r[1], commitment=Commitment(bytes(r[2])),
-                  scope_id=ScopeId(bytes(r[3])), block_number=int(r[4]), tx_hash=bytes(r[5]),
-                  supersedes=RecordId(bytes(r[6])) if r[6] is not None else None,
-                  superseded_by=RecordId(bytes(r[7])) if r[7] is not None else None)
+    r = db.execute(_RECORD_COLUMNS + " WHERE record_id = ?", (bytes(record_id),)).fetchone()
+    return _record(r) if r is not None else None
+
+
+def pending_batches(db: sqlite3.Connection) -> list[bytes]:
+    """Roots of the batches registered on-chain whose manifest the index has not projected
+    (kizuna.chain.index.batches), in chain order."""
+    return [bytes(r[0]) for r in db.execute(
+        "SELECT root FROM pending_batches ORDER BY block_number, log_index")]
 
 
 def care_events(db: sqlite3.Connection, *, patient: Address | None, provider: Address | None,
@@ -264,9 +271,11 @@ __all__ = [
     "guardians_of",
     "has_access",
     "has_role",
+    "pending_batches",
     "provider_active",
     "providers",
     "receipt_batches",
+    "record",
     "records_of",
     "role_holders",
     "roles_of",

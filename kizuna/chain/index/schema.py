@@ -15,16 +15,20 @@ Three kinds of tables:
   the rare readers — a rollback, a rebuild — scan and sort;
 * projections — the current state the queries read (grants, records, care events, emergency
   accesses, requests, guardians, providers, AccessControl roles, receipt batches, scope key
-  epochs), updated as logs arrive;
+  epochs), updated as logs arrive. ``records`` holds the records registered alone and those
+  of record batches (``batch_root`` and ``leaf_index`` set: one row per leaf of the batch's
+  manifest); ``pending_batches`` the batches whose manifest the index has not got yet
+  (:mod:`kizuna.chain.index.batches`);
 * ``emergency_reviews`` — local review marks of emergency accesses (not chain data; kept
   across rebuilds, keyed by transaction hash and log index).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
-"""2 added ``scope_epochs`` (and ``roles``); a version-1 index is migrated by replaying ``raw_logs``
-(:meth:`kizuna.chain.index.store.EventIndex._create`)."""
+SCHEMA_VERSION = 3
+"""2 added ``scope_epochs`` (and ``roles``); 3 added ``records.batch_root`` / ``leaf_index`` and
+``pending_batches``. An older index is migrated by recreating the projection tables and
+replaying ``raw_logs`` (:meth:`kizuna.chain.index.store.EventIndex._create`)."""
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS index_meta (
@@ -75,9 +79,20 @@ CREATE TABLE IF NOT EXISTS records (
     superseded_by {blob},
     block_number BIGINT NOT NULL,
     log_index BIGINT NOT NULL,
+    tx_hash {blob} NOT NULL,
+    batch_root {blob},
+    leaf_index BIGINT
+);
+CREATE INDEX IF NOT EXISTS records_by_patient ON records (patient, block_number, log_index,
+                                                         leaf_index);
+CREATE TABLE IF NOT EXISTS pending_batches (
+    root {blob} PRIMARY KEY,
+    patient TEXT NOT NULL,
+    count BIGINT NOT NULL,
+    block_number BIGINT NOT NULL,
+    log_index BIGINT NOT NULL,
     tx_hash {blob} NOT NULL
 );
-CREATE INDEX IF NOT EXISTS records_by_patient ON records (patient, block_number, log_index);
 CREATE TABLE IF NOT EXISTS care_events (
     block_number BIGINT NOT NULL,
     log_index BIGINT NOT NULL,
@@ -165,6 +180,7 @@ PROJECTION_TABLES = (
     "revoked_all",
     "scope_epochs",
     "records",
+    "pending_batches",
     "care_events",
     "emergency_accesses",
     "access_requests",

@@ -40,6 +40,7 @@ from eth_utils.address import to_checksum_address
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 
 from kizuna.chain.index import projections, queries
+from kizuna.chain.index.batches import ManifestSource, project_batches
 from kizuna.chain.index.events import (
     Blob,
     DecodedEvent,
@@ -186,6 +187,8 @@ class EventIndex:
     ``eth_getLogs`` range (a part); ``reorg_window`` is how many recent blocks keep their hash;
     ``lag`` indexes only up to ``head - lag`` (0: up to the head itself); ``part_logs`` is about
     how many logs a catch-up part should hold (see :mod:`kizuna.chain.index.parts`).
+    ``manifests`` gives record batches' manifests by root (:mod:`kizuna.chain.index.batches`);
+    without one, every batch stays pending (its records are not in ``records``).
     """
 
     def __init__(
@@ -198,6 +201,7 @@ class EventIndex:
         reorg_window: int = 128,
         lag: int = 0,
         part_logs: int = TARGET_PART_LOGS,
+        manifests: ManifestSource | None = None,
     ) -> None:
         if chunk_size < 1 or reorg_window < 1 or lag < 0 or part_logs < 1:
             raise ConfigError("chunk_size, reorg_window and part_logs must be positive, "
@@ -208,6 +212,7 @@ class EventIndex:
         self.reorg_window = reorg_window
         self.lag = lag
         self.part_logs = part_logs
+        self.manifests = manifests
         self.decoder = EventDecoder(source.contracts, args_for=projections.HANDLERS)
         self._errors = RevertDecoder()
         self._lock = threading.RLock()
@@ -252,6 +257,15 @@ class EventIndex:
 
     def _create(self) -> None:
         with self._transaction() as cur:
+            if cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                           "name = 'index_meta'").fetchone() is not None:
+                schema = cur.execute("SELECT value FROM index_meta WHERE key = 'schema'"
+                                     ).fetchone()
+                if schema is not None and schema[0] in ("1", "2"):
+                    # Older projection tables lack columns (records.batch_root, ...): they are
+                    # derived data, recreated below and replayed from raw_logs.
+                    for table in PROJECTION_TABLES:
+                        cur.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in ddl("sqlite"):
                 cur.execute(statement)
             meta = dict(cur.execute("SELECT key, value FROM index_meta").fetchall())
@@ -264,15 +278,16 @@ class EventIndex:
             elif meta.get("source") != self.source.fingerprint:
                 raise ConfigError("this index file belongs to another chain or deployment "
                                   f"({meta.get('source')}); use another path or delete it")
-            elif meta.get("schema") not in ("1", str(SCHEMA_VERSION)):
+            elif meta.get("schema") not in ("1", "2", str(SCHEMA_VERSION)):
                 raise ConfigError(f"index schema {meta.get('schema')} is not {SCHEMA_VERSION}: "
                                   "delete the index file, it is rebuilt from the chain")
             projected = ",".join(f"{c}.{e}" for c, e in projections.projected_events())
             if meta and (meta.get("schema") != str(SCHEMA_VERSION)
                          or meta.get("projected") != projected):
-                # An index written by an older Kizuna (schema 1, or fewer projected events, e.g.
-                # before scope epochs and roles were projected): every log is in raw_logs, so
-                # the projections are replayed from there once instead of re-reading the chain.
+                # An index written by an older Kizuna (an older schema, or fewer projected events,
+                # e.g. before scope epochs, roles or record batches were projected): every log is
+                # in raw_logs, so the projections are replayed from there once instead of
+                # re-reading the chain.
                 self._rebuild(cur)
             cur.executemany("INSERT INTO index_meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
                             "DO UPDATE SET value = excluded.value",
@@ -529,6 +544,15 @@ class EventIndex:
             "INSERT INTO raw_logs (block_number, log_index, block_hash, tx_hash, address, topics,"
             " data) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         projections.apply(cur, events)
+        self._project_new_batches(cur, events)
+
+    def _project_new_batches(self, cur: sqlite3.Cursor, events: Sequence[DecodedEvent]) -> None:
+        """The records of the batches ``events`` registered, where the manifest source has
+        their manifests (the others stay in ``pending_batches``)."""
+        roots = [e.args["root"] for e in events if e.name == "RecordBatchRegistered"
+                 and e.contract == "ConsentLedger"]
+        if roots:
+            project_batches(cur, roots, self.manifests)
 
     # -- reorgs ------------------------------------------------------------------------------
 
@@ -582,6 +606,32 @@ class EventIndex:
             if decoded is not None:
                 replay.append(decoded)
         projections.apply(cur, replay)
+        self._project_new_batches(cur, replay)
+
+    # -- record batches (kizuna.chain.index.batches) -----------------------------------------
+
+    def manifest_arrived(self, root: bytes) -> bool:
+        """The manifest of batch ``root`` can now be had from the manifest source (the service
+        stored it): project the batch's records if the batch is pending. True when it was
+        projected now; False when the index has not seen the batch yet (the sync that does
+        projects it then), has projected it already, or the manifest is still not available
+        or not the batch's (logged)."""
+        with self._transaction() as cur:
+            return bool(project_batches(cur, [bytes(root)], self.manifests))
+
+    def use_manifests(self, source: ManifestSource) -> list[bytes]:
+        """Take manifests from ``source`` from now on, and project the pending batches it has
+        manifests for; their roots."""
+        with self._transaction() as cur:
+            self.manifests = source
+            pending = queries.pending_batches(self.db)
+            return project_batches(cur, pending, source)
+
+    def pending_batches(self) -> list[bytes]:
+        """Roots of the batches registered on-chain whose records are not projected yet (no
+        manifest, or only wrong ones, so far), in chain order."""
+        with self._lock:
+            return queries.pending_batches(self.db)
 
     # -- queries (the cache as of ``head``; see FreshIndex for reads that sync first) -------
 
