@@ -148,7 +148,7 @@ def log(patient_: str | None, provider_: str | None, since: str | None, until: s
     emit(rows, human=lambda: print_table(
         [{"time": show_time(r["time"]), "kind": _kind(r), "patient": r["patient"],
           "provider": r["provider"],
-          "record": short(r["record_id"]) if r["record_id"] else None,
+          "record": _subject(r),
           "block": r["block_number"], "flags": ", ".join(r["flags"]) or None} for r in rows],
         [Column("time", "When"), Column("kind", "What"), Column("patient", "Patient"),
          Column("provider", "Provider"), Column("record", "Record"), Column("block", "Block"),
@@ -162,7 +162,19 @@ def _kind(row: dict[str, Any]) -> str:
         return f"refused-read ({details.get('reason')})"
     if row["kind"] == "refused-reads-suppressed":
         return f"refused-read x{details.get('count')} (counted only)"
+    if row["kind"] == "record-batch-registered":
+        return f"record-batch-registered ({details.get('count')} records)"
     return str(row["kind"])
+
+
+def _subject(row: dict[str, Any]) -> str | None:
+    """The entry's record, or for a batch its root (the records are in its manifest)."""
+    if row["record_id"]:
+        return short(row["record_id"])
+    root = (row.get("details") or {}).get("root")
+    if row["kind"] == "record-batch-registered" and root:
+        return f"batch {short(str(root))}"
+    return None
 
 
 def _report_json(report: Any) -> dict[str, Any]:
@@ -201,9 +213,11 @@ def verify(as_json: bool, **kwargs: Any) -> None:
                 verify_content,
                 verify_receipts,
             )
+            from kizuna.services.context import stored_manifests
 
             ctx = who.ctx
-            history = load_history(ctx.chain, from_chain=True)
+            history = load_history(ctx.chain, from_chain=True,
+                                   manifests=stored_manifests(ctx.db, ctx.store))
             receipts = load_receipts(ctx.db)
             checked_receipts = verify_receipts(ctx.chain, ctx.db, history, receipts=receipts)
             bar.advance()
@@ -262,8 +276,8 @@ def export(format_: str, output: Path | None, patient_: str | None, provider_: s
         else:
             from kizuna.services.fhir_export import export_bundle
 
-            bundle = export_bundle(who.ctx.chain, who.ctx.db, from_chain=True,
-                                   patient=patient, provider=provider)
+            bundle = export_bundle(who.ctx.chain, who.ctx.db, store=who.ctx.store,
+                                   from_chain=True, patient=patient, provider=provider)
     text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
     if output is None:
         click.echo(text, nl=False)

@@ -18,14 +18,19 @@ What each resource says (docs/audit.md has the full mapping):
   the period, status ``active`` (live now), ``inactive`` (ended) or ``rejected`` (dead at birth:
   made in the same block as a ``revokeAll``), and the grant and revoke transactions as
   identifiers.
-* **Provenance** (one per ``RecordRegistered``): the record as target, recorded at the block
-  time, the patient as author, the ciphertext's CID as the ``source`` entity, the superseded
-  record as a ``revision`` entity, and the registering transaction as an extension.
+* **Provenance** (one per registered record: each ``RecordRegistered``, and each record of a
+  ``RecordBatchRegistered`` batch whose manifest rebuilds to the batch's root): the record as
+  target, recorded at the block time, the patient as author, the ciphertext's CID as the
+  ``source`` entity, the superseded record as a ``revision`` entity, and the registering
+  transaction as an extension; a batch record also carries the ``record-batch`` extension (the
+  batch root, the record's leaf index, the batch's count), so an auditor can fetch the manifest,
+  check it rebuilds to that root on chain, and find the record's commitment in it.
 
 Identifier systems (values are ``0x`` hex, EIP-55 addresses or CIDs, as the chain and the
 store spell them), all under ``https://kizuna.health/fhir/``: ``ethereum-address``,
-``ethereum-tx``, ``record-id``, ``cid``, ``blinded-scope``, ``deployment`` (the Bundle's
-``eip155:<chainId>:<ConsentLedger>``), and the extension ``StructureDefinition/ethereum-tx``.
+``ethereum-tx``, ``record-id``, ``cid``, ``blinded-scope``, ``record-batch``, ``deployment`` (the
+Bundle's ``eip155:<chainId>:<ConsentLedger>``), and the extensions
+``StructureDefinition/ethereum-tx`` and ``StructureDefinition/record-batch``.
 docs/audit.md has the table.
 """
 
@@ -40,13 +45,21 @@ from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 
 from kizuna.db import schema
-from kizuna.services.audit import ChainHistory, ReceiptRow, load_history, load_receipts
+from kizuna.services.audit import (
+    ChainHistory,
+    ReceiptRow,
+    Registration,
+    load_history,
+    load_receipts,
+)
+from kizuna.services.context import stored_manifests
 from kizuna.services.refusals import RefusalLog, RefusedRead, SuppressedRefusals
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
     from kizuna.chain.index import EventIndex
     from kizuna.db import Database
+    from kizuna.storage.store import ContentStore
 
 BASE = "https://kizuna.health/fhir"
 ADDRESS_SYSTEM = f"{BASE}/ethereum-address"
@@ -63,6 +76,11 @@ DEPLOYMENT_SYSTEM = f"{BASE}/deployment"
 """``eip155:<chainId>:<ConsentLedger address>``: which chain and contracts the hashes refer to."""
 TX_EXTENSION = f"{BASE}/StructureDefinition/ethereum-tx"
 """Extension (valueIdentifier) carrying the transaction of a resource that has no identifier."""
+RECORD_BATCH_SYSTEM = f"{BASE}/record-batch"
+"""The Merkle root of a batch of records registered together (``RecordBatchRegistered``)."""
+RECORD_BATCH_EXTENSION = f"{BASE}/StructureDefinition/record-batch"
+"""Extension of a batch record's Provenance: ``root`` (valueIdentifier), ``leaf-index`` and
+``count`` (valueUnsignedInt)."""
 
 _NAMESPACE = uuid.UUID("6b697a75-6e61-4175-8469-742f66686972")
 _V3_PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
@@ -325,47 +343,64 @@ def consents(history: ChainHistory, *, now: int, patient: str | None = None,
 
 def provenances(history: ChainHistory, *, cids: Mapping[bytes, str],
                 patient: str | None = None) -> list[dict[str, Any]]:
-    """One ``Provenance`` per registered record (``UPDATE`` when it supersedes another)."""
+    """One ``Provenance`` per registered record (``UPDATE`` when it supersedes another): each
+    record registered alone, and each record of a batch whose manifest the history holds."""
     supersedes = {bytes(e.args["newRecordId"]): bytes(old)
                   for old, e in history.superseded.items()}
-    out: list[dict[str, Any]] = []
-    for record_id, event in history.records.items():
-        owner = event.args["patient"]
-        if patient is not None and owner != patient:
-            continue
-        old = supersedes.get(record_id)
-        entity: list[dict[str, Any]] = []
-        cid = cids.get(record_id)
-        if cid is not None:
-            entity.append({"role": "source", "what": {
-                "identifier": {"system": CID_SYSTEM, "value": cid},
-                "display": "the record's encrypted envelope"}})
-        if old is not None:
-            entity.append({"role": "revision", "what": {
-                "identifier": {"system": RECORD_SYSTEM, "value": _hex(old)},
-                "display": "the record this one supersedes"}})
-        resource: dict[str, Any] = {
-            "resourceType": "Provenance",
-            "id": _id("provenance", record_id.hex()),
-            "extension": [{"url": TX_EXTENSION, "valueIdentifier": {
-                "system": TX_SYSTEM, "value": _hex(event.tx_hash)}}],
-            "target": [{"identifier": {"system": RECORD_SYSTEM, "value": _hex(record_id)},
-                        "display": f"commitment {_hex(bytes(event.args['commitment']))}"}],
-            "recorded": _instant(history.block_time(event.block_number)),
-            "activity": {"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
-                "code": "UPDATE" if old is not None else "CREATE"}]},
-            "agent": [{
-                "type": {"coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
-                    "code": "author", "display": "Author"}]},
-                "who": _account(owner, "patient"),
-            }],
-        }
-        if entity:
-            resource["entity"] = entity
-        out.append(resource)
-    return out
+    return [provenance(r, cid=cids.get(bytes(r.record_id)),
+                       supersedes=supersedes.get(bytes(r.record_id)),
+                       recorded=history.block_time(r.block_number))
+            for r in history.registrations(patient=patient)]
+
+
+def provenance(record: Registration, *, cid: str | None, supersedes: bytes | None,
+               recorded: int) -> dict[str, Any]:
+    """One record's registration as a ``Provenance``."""
+    record_id = bytes(record.record_id)
+    entity: list[dict[str, Any]] = []
+    if cid is not None:
+        entity.append({"role": "source", "what": {
+            "identifier": {"system": CID_SYSTEM, "value": cid},
+            "display": "the record's encrypted envelope"}})
+    if supersedes is not None:
+        entity.append({"role": "revision", "what": {
+            "identifier": {"system": RECORD_SYSTEM, "value": _hex(supersedes)},
+            "display": "the record this one supersedes"}})
+    extension: list[dict[str, Any]] = [{"url": TX_EXTENSION, "valueIdentifier": {
+        "system": TX_SYSTEM, "value": _hex(record.tx_hash)}}]
+    display = f"commitment {_hex(bytes(record.commitment))}"
+    if record.batch_root is not None:
+        count = int(record.event.args["count"])
+        extension.append({"url": RECORD_BATCH_EXTENSION, "extension": [
+            {"url": "root", "valueIdentifier": {"system": RECORD_BATCH_SYSTEM,
+                                                "value": _hex(record.batch_root)}},
+            {"url": "leaf-index", "valueUnsignedInt": record.leaf_index},
+            {"url": "count", "valueUnsignedInt": count}]})
+        display += (f", leaf {record.leaf_index} of the {count} of batch "
+                    f"{_hex(record.batch_root)}")
+    resource: dict[str, Any] = {
+        "resourceType": "Provenance",
+        # a record id is registered alone once; in a batch, the root tells its registrations
+        # apart (nothing on chain keeps two patients' batches from naming the same id)
+        "id": (_id("provenance", record_id.hex()) if record.batch_root is None
+               else _id("provenance", record_id.hex(), record.batch_root.hex())),
+        "extension": extension,
+        "target": [{"identifier": {"system": RECORD_SYSTEM, "value": _hex(record_id)},
+                    "display": display}],
+        "recorded": _instant(recorded),
+        "activity": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/v3-DataOperation",
+            "code": "UPDATE" if supersedes is not None else "CREATE"}]},
+        "agent": [{
+            "type": {"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+                "code": "author", "display": "Author"}]},
+            "who": _account(record.patient, "patient"),
+        }],
+    }
+    if entity:
+        resource["entity"] = entity
+    return resource
 
 
 # -- the Bundle ------------------------------------------------------------------------------
@@ -383,14 +418,16 @@ def bundle(resources: Sequence[Mapping[str, Any]], *, chain_id: int, ledger: str
     }
 
 
-def export_bundle(chain: Chain, database: Database, *, index: EventIndex | None = None,
-                  from_chain: bool = False, patient: str | None = None,
-                  provider: str | None = None, history: ChainHistory | None = None,
-                  ) -> dict[str, Any]:
+def export_bundle(chain: Chain, database: Database, *, store: ContentStore,
+                  index: EventIndex | None = None, from_chain: bool = False,
+                  patient: str | None = None, provider: str | None = None,
+                  history: ChainHistory | None = None) -> dict[str, Any]:
     """The audit trail (optionally of one patient and/or provider) as a FHIR R4 Bundle:
-    AuditEvents of the reads, then Consents, then Provenances."""
+    AuditEvents of the reads, then Consents, then Provenances (``store``: where the service
+    keeps the batches' manifests, each used only if it rebuilds to its on-chain root)."""
     if history is None:
         history = load_history(chain, index=index, from_chain=from_chain)
+    history.add_manifests(stored_manifests(database, store))
     want_patient = to_checksum_address(patient) if patient else None
     want_provider = to_checksum_address(provider) if provider else None
     with database.read() as connection:
@@ -422,6 +459,8 @@ __all__ = [
     "ADDRESS_SYSTEM",
     "CID_SYSTEM",
     "DEPLOYMENT_SYSTEM",
+    "RECORD_BATCH_EXTENSION",
+    "RECORD_BATCH_SYSTEM",
     "RECORD_SYSTEM",
     "SCOPE_SYSTEM",
     "TX_EXTENSION",
@@ -430,6 +469,7 @@ __all__ = [
     "bundle",
     "consents",
     "export_bundle",
+    "provenance",
     "provenances",
     "refused_audit_event",
     "suppressed_audit_event",

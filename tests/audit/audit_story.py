@@ -4,6 +4,10 @@ an embedded content store, and reads served by the core's ``serve_read``.
 patient registers two records (scopes A and B) → grants the provider both scopes → the provider
 reads each record (3 reads) → the patient revokes scope B → a read of B is refused → one more
 read of A → the anchorer anchors every receipt. Nothing is mocked.
+
+``registered="batch"``: the two records are registered in one batch (one ``registerBatch`` of
+their Merkle root; the rows carry the root, leaf index and proof; the manifest is in the store
+and in ``record_batches``), as an import does, instead of one ``registerRecord`` each.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from kizuna.chain.localnode import dev_private_keys
 from kizuna.chain.models import ContractCall
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.crypto import pre
+from kizuna.crypto.batch import BatchLeaf, BatchManifest, pack_proof
 from kizuna.crypto.commitment import commitment_of
 from kizuna.db import Database, schema
 from kizuna.errors import AccessDenied
@@ -80,6 +85,9 @@ class Story:
     reads: list[ReadGrant] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     revoke_block: int = 0
+    batch_root: bytes | None = None
+    """The root of the batch the records were registered in (``None``: each alone)."""
+    manifest_cid: Cid | None = None
 
     def fund(self, address: str) -> None:
         call = ContractCall(to=Web3.to_checksum_address(address), data=b"", value=10**18)
@@ -112,10 +120,13 @@ class Story:
         return Database.open(f"sqlite:///{target}")
 
 
-def build_story(tmp: Path, *, rpc_url: str | None = None, batch: bool = False) -> Story:
+def build_story(tmp: Path, *, rpc_url: str | None = None, batch: bool = False,
+                registered: str = "alone") -> Story:
     """The story on eth-tester, or on the node at ``rpc_url`` (anvil: a dev key deploys).
     ``batch``: the patient grants both scopes in one ``grantBatch`` (one ``AccessGrantedBatch``
-    event, as the demo does) instead of one ``grant`` per scope."""
+    event, as the demo does) instead of one ``grant`` per scope. ``registered``: ``"alone"``
+    (a ``registerRecord`` per record) or ``"batch"`` (both in one ``registerBatch``)."""
+    assert registered in ("alone", "batch")
     if rpc_url is None:
         provider_w3 = EthereumTesterProvider()
         w3 = Web3(provider_w3)
@@ -148,6 +159,7 @@ def build_story(tmp: Path, *, rpc_url: str | None = None, batch: bool = False) -
     patient = story.patient
     kfrag_signer = pre.UmbralSigner(pre.UmbralSecretKey.random())
     expires = int(w3.eth.get_block("latest")["timestamp"]) + 30 * 86400
+    unregistered: list[dict[str, object]] = []  # rows of the batch, registered after the loop
     for label in ("A", "B"):
         scope_id = scope(label)
         secret = pre.UmbralSecretKey.random()
@@ -166,12 +178,15 @@ def build_story(tmp: Path, *, rpc_url: str | None = None, batch: bool = False) -
                                        content_type="application/fhir+json"))
         cid = store.put(envelope)
         commitment = commitment_of(envelope)
-        chain.ledger.register_record(record_id, commitment, scope_id, signer=patient.signer)
-        with db.write() as conn:
-            conn.execute(insert(schema.records).values(
-                record_id=bytes(record_id), patient=patient.address, scope_id=scope_id,
-                cid=cid, commitment=commitment, size=len(envelope),
-                content_type="application/fhir+json", created_at=int(time.time())))
+        row = {"record_id": bytes(record_id), "patient": patient.address, "scope_id": scope_id,
+               "cid": cid, "commitment": commitment, "size": len(envelope),
+               "content_type": "application/fhir+json", "created_at": int(time.time())}
+        if registered == "alone":
+            chain.ledger.register_record(record_id, commitment, scope_id, signer=patient.signer)
+            with db.write() as conn:
+                conn.execute(insert(schema.records).values(**row))
+        else:
+            unregistered.append(row)
         story.records[label] = record_id
         story.cids[label] = cid
         if not batch:
@@ -183,6 +198,8 @@ def build_story(tmp: Path, *, rpc_url: str | None = None, batch: bool = False) -
                        receiving_key=provider_umbral.public_key,
                        kfrags=[k.to_bytes() for k in kfrags])
 
+    if unregistered:
+        _register_batch(story, unregistered)
     if batch:
         chain.ledger.grant_batch(story.provider.address, [scope("A"), scope("B")], expires,
                                  signer=patient.signer)
@@ -200,3 +217,26 @@ def build_story(tmp: Path, *, rpc_url: str | None = None, batch: bool = False) -
     story.read("A")
     story.anchor()
     return story
+
+
+def _register_batch(story: Story, rows: list[dict[str, object]]) -> None:
+    """Register ``rows`` as one batch, as the service does: the chain first, then the manifest
+    in the store and the rows (root, leaf index, proof) with the batch's ``record_batches``."""
+    manifest = BatchManifest.of(BatchLeaf(RecordId(r["record_id"]),  # type: ignore[arg-type]
+                                          ScopeId(r["scope_id"]),  # type: ignore[arg-type]
+                                          r["commitment"])  # type: ignore[arg-type]
+                                for r in rows)
+    receipt = story.chain.ledger.register_batch(manifest.root, manifest.count,
+                                                signer=story.patient.signer)
+    story.batch_root = manifest.root
+    story.manifest_cid = story.store.put(manifest.encode())
+    with story.db.write() as conn:
+        for position, r in enumerate(rows):
+            conn.execute(insert(schema.records).values(
+                **r, batch_root=manifest.root, leaf_index=position,
+                proof=pack_proof(manifest.proof(position))))
+        conn.execute(insert(schema.record_batches).values(
+            root=manifest.root, patient=story.patient.address, count=manifest.count,
+            manifest_cid=story.manifest_cid, block_number=receipt.block_number,
+            created_at=int(time.time())))
+    story.index.manifest_arrived(manifest.root)

@@ -14,9 +14,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from audit_story import Story, build_story
 
 
-@pytest.fixture(scope="module")
-def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
-    built = build_story(tmp_path_factory.mktemp("audit-story"))
+@pytest.fixture(scope="module", params=["alone", "batch"])
+def story(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Story]:
+    """The story with its records registered each alone, then in one batch: every test of
+    it runs on both."""
+    built = build_story(tmp_path_factory.mktemp("audit-story"), registered=request.param)
     yield built
     built.index.close()
     built.db.dispose()

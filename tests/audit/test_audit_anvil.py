@@ -38,7 +38,8 @@ def _story_on(anvil: LocalNode, tmp_path: Path) -> None:
         assert report.content.passed == 2
         assert (audit.ChainHistory.from_chain(story.chain).entries()
                 == audit.ChainHistory.from_index(story.chain, story.index).entries())
-        validate(fhir_export.export_bundle(story.chain, story.db, index=story.index))
+        validate(fhir_export.export_bundle(story.chain, story.db, store=story.store,
+                                           index=story.index))
 
         db = story.clone_db(tmp_path / "after-revoke.db")
         request = ReadRequest.new(provider=story.provider.address,

@@ -26,7 +26,7 @@ def _identifier(resource: dict[str, object], system: str) -> list[str]:
 
 
 def test_bundle_validates(story: Story) -> None:
-    bundle = fhir_export.export_bundle(story.chain, story.db, index=story.index)
+    bundle = fhir_export.export_bundle(story.chain, story.db, store=story.store, index=story.index)
     assert bundle["type"] == "collection"
     validated = validate(bundle)
     assert validated is not None
@@ -35,7 +35,7 @@ def test_bundle_validates(story: Story) -> None:
 
 
 def test_a_broken_bundle_does_not_validate(story: Story) -> None:
-    bundle = fhir_export.export_bundle(story.chain, story.db, index=story.index)
+    bundle = fhir_export.export_bundle(story.chain, story.db, store=story.store, index=story.index)
     broken = copy.deepcopy(bundle)
     del _resources(broken, "AuditEvent")[0]["source"]
     _resources(broken, "Provenance")[0]["recorded"] = "2026-13-45T00:00:00Z"
@@ -46,7 +46,7 @@ def test_a_broken_bundle_does_not_validate(story: Story) -> None:
 
 
 def test_audit_events_match_the_reads_one_for_one(story: Story) -> None:
-    bundle = fhir_export.export_bundle(story.chain, story.db, index=story.index)
+    bundle = fhir_export.export_bundle(story.chain, story.db, store=story.store, index=story.index)
     every = _resources(bundle, "AuditEvent")
     events = [e for e in every if e["outcome"] == "0"]
     assert len(events) == len(story.reads)
@@ -71,7 +71,7 @@ def test_audit_events_match_the_reads_one_for_one(story: Story) -> None:
 
 
 def test_consents_follow_grants_and_revokes(story: Story) -> None:
-    bundle = fhir_export.export_bundle(story.chain, story.db, index=story.index)
+    bundle = fhir_export.export_bundle(story.chain, story.db, store=story.store, index=story.index)
     consents = _resources(bundle, "Consent")
     by_scope = {c["provision"]["code"][0]["coding"][0]["code"]: c for c in consents}
     assert len(consents) == 2
@@ -87,22 +87,38 @@ def test_consents_follow_grants_and_revokes(story: Story) -> None:
 
 
 def test_provenance_per_record_with_cid_and_tx(story: Story) -> None:
-    bundle = fhir_export.export_bundle(story.chain, story.db, index=story.index)
+    bundle = fhir_export.export_bundle(story.chain, story.db, store=story.store, index=story.index)
     provenances = _resources(bundle, "Provenance")
     assert len(provenances) == 2
     targets = {p["target"][0]["identifier"]["value"]: p for p in provenances}
+    history = audit.ChainHistory.from_index(story.chain, story.index)
     for label, record_id in story.records.items():
         p = targets["0x" + record_id.hex()]
         assert p["entity"][0]["what"]["identifier"]["value"] == story.cids[label]
         tx = p["extension"][0]["valueIdentifier"]["value"]
         assert tx.startswith("0x") and len(tx) == 66
+        if story.batch_root is None:
+            event = history.records[bytes(record_id)]
+            assert [e["url"] for e in p["extension"]] == [fhir_export.TX_EXTENSION]
+        else:  # the batch's transaction and block, and the root to verify the record against
+            [event] = history.batches.values()
+            [batch] = [e for e in p["extension"]
+                       if e["url"] == fhir_export.RECORD_BATCH_EXTENSION]
+            parts = {x["url"]: x for x in batch["extension"]}
+            assert parts["root"]["valueIdentifier"] == {
+                "system": fhir_export.RECORD_BATCH_SYSTEM, "value": "0x" + story.batch_root.hex()}
+            assert parts["count"]["valueUnsignedInt"] == 2
+            assert parts["leaf-index"]["valueUnsignedInt"] == ["A", "B"].index(label)
+        assert tx == "0x" + event.tx_hash.hex()
+        assert p["recorded"] == fhir_export._instant(history.block_time(event.block_number))
 
 
 def test_export_for_one_provider_and_from_chain(story: Story) -> None:
     stranger = "0x" + "33" * 20
-    empty = fhir_export.export_bundle(story.chain, story.db, from_chain=True, provider=stranger)
+    empty = fhir_export.export_bundle(story.chain, story.db, store=story.store,
+                                      from_chain=True, provider=stranger)
     assert empty["entry"] == []
-    mine = fhir_export.export_bundle(story.chain, story.db, from_chain=True,
+    mine = fhir_export.export_bundle(story.chain, story.db, store=story.store, from_chain=True,
                                      provider=story.provider.address)
     assert len(_resources(mine, "AuditEvent")) == 4 + 1  # the reads, the refused read
     assert _resources(mine, "Provenance") == []

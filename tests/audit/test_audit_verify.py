@@ -1,5 +1,7 @@
 """The auditor's three verifications on a real story, then every kind of tampering, each
-detected and named."""
+detected and named. The story runs twice (conftest): its records registered each alone, then
+in one batch; the tests at the end tamper with what only a batch has (proofs, roots, the
+manifest)."""
 
 from __future__ import annotations
 
@@ -8,18 +10,28 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
 from audit_story import Story, scope
 from sqlalchemy import delete, insert, select, update
 
+from kizuna.crypto.batch import BatchLeaf, BatchManifest
 from kizuna.crypto.merkle import MerkleTree
 from kizuna.db import Database, schema
 from kizuna.receipts.request import ReadRequest, receipt_leaf, recover_signer
 from kizuna.services import audit
+from kizuna.services.context import stored_manifests
 from kizuna.storage.embedded import EmbeddedStore
+from kizuna.types import Commitment, RecordId
 
 
 def _rows(db: Database) -> list[audit.ReceiptRow]:
     return audit.load_receipts(db)
+
+
+def _history(story: Story) -> audit.ChainHistory:
+    """The history as the audit loads it: the index's events, the service's manifests."""
+    return audit.load_history(story.chain, index=story.index,
+                              manifests=stored_manifests(story.db, story.store))
 
 
 def _receipts_report(story: Story, db: Database) -> audit.CheckReport:
@@ -71,7 +83,17 @@ def test_full_log_per_patient_provider_and_time(story: Story) -> None:
     log = audit.full_log(story.chain, index=story.index, database=story.db,
                          patient=story.patient.address)
     kinds = [e.kind for e in log]
-    assert kinds.count(audit.EntryKind.RECORD_REGISTERED) == 2
+    if story.batch_root is None:
+        assert kinds.count(audit.EntryKind.RECORD_REGISTERED) == 2
+        assert audit.EntryKind.RECORD_BATCH_REGISTERED not in kinds
+    else:  # one entry for the batch: its root, count, patient and block
+        assert audit.EntryKind.RECORD_REGISTERED not in kinds
+        [registered] = [e for e in log if e.kind is audit.EntryKind.RECORD_BATCH_REGISTERED]
+        assert registered.details == {"root": "0x" + story.batch_root.hex(), "count": 2}
+        assert registered.patient == story.patient.address
+        with story.db.read() as conn:
+            assert registered.block_number == conn.execute(
+                select(schema.record_batches.c.block_number)).scalar_one()
     assert kinds.count(audit.EntryKind.ACCESS_GRANTED) == 2
     assert kinds.count(audit.EntryKind.ACCESS_REVOKED) == 1
     assert kinds.count(audit.EntryKind.READ) == 4
@@ -267,7 +289,7 @@ def test_read_recorded_after_the_revoke_block_is_detected(story: Story, tmp_path
             leaf=receipt_leaf(request, signature, served_at=served,
                               head_block=story.revoke_block),
             served_at=served, head_block=story.revoke_block))
-    history = audit.ChainHistory.from_index(story.chain, story.index)
+    history = _history(story)
     rows = audit.load_receipts(db)
     report = audit.verify_access(history, rows, eth_call_sample=len(rows))
     assert report.counts["eth_call_checked"] == len(rows)  # the node agrees with the replay
@@ -279,7 +301,7 @@ def test_read_recorded_after_the_revoke_block_is_detected(story: Story, tmp_path
 
 def test_read_decided_at_a_head_before_an_old_revoke_is_detected(story: Story) -> None:
     """The service claims an old head block although the revoke was mined long before."""
-    history = audit.ChainHistory.from_index(story.chain, story.index)
+    history = _history(story)
     honest = next(r for r in audit.load_receipts(story.db) if r.scope_id == scope("B"))
     late = audit.ReceiptRow(**{**{f: getattr(honest, f) for f in honest.__slots__},
                                "served_at": history.block_time(story.revoke_block) + 600,
@@ -289,7 +311,7 @@ def test_read_decided_at_a_head_before_an_old_revoke_is_detected(story: Story) -
 
 
 def test_read_of_an_unregistered_or_foreign_record_is_detected(story: Story) -> None:
-    history = audit.ChainHistory.from_index(story.chain, story.index)
+    history = _history(story)
     honest = audit.load_receipts(story.db)[0]
     fields = {f: getattr(honest, f) for f in honest.__slots__}
     unknown = audit.ReceiptRow(**{**fields, "record_id": os.urandom(32)})
@@ -413,7 +435,7 @@ def test_a_cache_that_lies_about_an_anchor_is_caught_by_batch_of(story: Story) -
 
 
 def test_read_by_an_unregistered_reader_is_detected(story: Story) -> None:
-    history = audit.ChainHistory.from_index(story.chain, story.index)
+    history = _history(story)
     honest = audit.load_receipts(story.db)[0]
     stranger = audit.ReceiptRow(**{**{f: getattr(honest, f) for f in honest.__slots__},
                                    "provider": "0x" + "5A" * 20})
@@ -421,3 +443,136 @@ def test_read_by_an_unregistered_reader_is_detected(story: Story) -> None:
     report = audit.verify_access(history, [stranger])
     assert {"access.provider", "access.no_grant"} == report.failed_checks()
     assert "not in the provider registry" in report.failures[0].reason
+
+
+# -- what only a batch has: proofs, roots, the manifest ---------------------------------------
+
+batch_only = pytest.mark.parametrize("story", ["batch"], indirect=True)
+
+
+def _content(story: Story, db: Database) -> audit.CheckReport:
+    return audit.verify_content(audit.ChainHistory.from_index(story.chain, story.index), db,
+                                story.store)
+
+
+@batch_only
+def test_batch_records_are_checked_by_proof(story: Story) -> None:
+    report = _content(story, story.db)
+    assert report.ok, report.failures
+    assert report.checked == report.passed == 2
+    assert report.counts["batch_records"] == 2 and report.counts["batches"] == 1
+    history = _history(story)
+    a = history.registration(story.records["A"], patient=story.patient.address)
+    assert a is not None and a.batch_root == story.batch_root and a.scope_id == scope("A")
+
+
+@batch_only
+def test_forged_proof_is_detected(story: Story, tmp_path: Path) -> None:
+    db = story.clone_db(tmp_path / "forged-proof.db")
+    a, b = (bytes(story.records[x]) for x in ("A", "B"))
+    with db.read() as conn:
+        proof_of_a = conn.execute(select(schema.records.c.proof).where(
+            schema.records.c.record_id == a)).scalar_one()
+    with db.write() as conn:
+        conn.execute(update(schema.records).where(schema.records.c.record_id == a)
+                     .values(proof=os.urandom(32)))
+        conn.execute(update(schema.records).where(schema.records.c.record_id == b)
+                     .values(proof=proof_of_a))  # a real proof, of another leaf
+    report = _content(story, db)
+    for record in (a, b):
+        [found] = report.about(record)
+        assert found.check == "content.batch_proof"
+        assert "does not lead" in found.reason
+    assert report.passed == 0
+    with db.write() as conn:
+        conn.execute(update(schema.records).where(schema.records.c.record_id == a)
+                     .values(proof=b"" * 31))
+    assert "malformed" in _content(story, db).about(a)[0].reason
+
+
+@batch_only
+def test_row_commitment_changed_with_its_ciphertext_is_detected(story: Story,
+                                                                tmp_path: Path) -> None:
+    """The service swaps a record's ciphertext and writes the new one's commitment in the
+    row: the bytes match the row, but the row's proof no longer leads to the root."""
+    from kizuna.crypto.commitment import commitment_of
+
+    db = story.clone_db(tmp_path / "recommitted.db")
+    other = b"another envelope"
+    cid = story.store.put(other)
+    with db.write() as conn:
+        conn.execute(update(schema.records)
+                     .where(schema.records.c.record_id == bytes(story.records["A"]))
+                     .values(cid=cid, commitment=commitment_of(other)))
+    report = _content(story, db)
+    assert [f.check for f in report.about(story.records["A"])] == ["content.batch_proof"]
+    assert report.passed == 1
+
+
+@batch_only
+def test_unknown_root_and_another_patients_root_are_detected(story: Story,
+                                                             tmp_path: Path) -> None:
+    db = story.clone_db(tmp_path / "roots.db")
+    a, b = (bytes(story.records[x]) for x in ("A", "B"))
+    with db.write() as conn:
+        conn.execute(update(schema.records).where(schema.records.c.record_id == a)
+                     .values(batch_root=os.urandom(32)))
+        # B's row handed to another patient: the chain says the batch is the story patient's
+        conn.execute(update(schema.records).where(schema.records.c.record_id == b)
+                     .values(patient=story.provider.address))
+    report = _content(story, db)
+    assert [f.check for f in report.about(a)] == ["content.batch_unknown_root"]
+    [other] = report.about(b)
+    assert other.check == "content.batch_patient"
+    assert story.patient.address in other.reason and story.provider.address in other.reason
+
+
+@batch_only
+def test_manifest_not_matching_the_root_is_detected(story: Story, tmp_path: Path) -> None:
+    assert story.batch_root is not None
+    root = "0x" + story.batch_root.hex()
+    db = story.clone_db(tmp_path / "manifest.db")
+    leaves = [BatchLeaf(RecordId(os.urandom(32)), scope("A"), Commitment(os.urandom(32)))
+              for _ in range(2)]
+    with db.write() as conn:
+        conn.execute(update(schema.record_batches).values(
+            manifest_cid=story.store.put(BatchManifest.of(leaves).encode())))
+    report = _content(story, db)
+    [found] = report.about(root)
+    assert found.check == "content.batch_manifest"
+    assert "lead to root" in found.reason
+    assert report.passed == 2  # the records' own proofs still hold
+    # the same records with one commitment changed: a manifest of the right count, wrong root
+    with db.read() as conn:
+        rows = conn.execute(select(schema.records.c.record_id, schema.records.c.scope_id,
+                                   schema.records.c.commitment)
+                            .order_by(schema.records.c.leaf_index)).all()
+    forged = [BatchLeaf(RecordId(bytes(r[0])), bytes(r[1]), Commitment(bytes(r[2])))
+              for r in rows]
+    forged[0] = BatchLeaf(forged[0].record_id, forged[0].scope_id, Commitment(b"" * 32))
+    with db.write() as conn:
+        conn.execute(update(schema.record_batches).values(
+            manifest_cid=story.store.put(BatchManifest.of(forged).encode())))
+    assert _content(story, db).failed_checks() == {"content.batch_manifest"}
+    # a manifest the store lost
+    with db.write() as conn:
+        conn.execute(update(schema.record_batches).values(
+            manifest_cid="bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"))
+    [lost] = _content(story, db).about(root)
+    assert lost.check == "content.batch_manifest" and "not in the store" in lost.reason
+
+
+@batch_only
+def test_service_misreporting_a_batch_is_detected(story: Story, tmp_path: Path) -> None:
+    db = story.clone_db(tmp_path / "batch-row.db")
+    with db.write() as conn:
+        conn.execute(update(schema.record_batches).values(count=3))
+        conn.execute(insert(schema.record_batches).values(
+            root=b"\x09" * 32, patient=story.patient.address, count=1, manifest_cid="x",
+            block_number=1, created_at=0))
+    report = _content(story, db)
+    assert report.failed_checks() == {"content.batch_db_record", "content.batch_unknown_root"}
+    assert [f.check for f in report.about(b"\x09" * 32)] == ["content.batch_unknown_root"]
+    assert story.batch_root is not None
+    [listed] = report.about(story.batch_root)
+    assert listed.check == "content.batch_db_record" and "3 records" in listed.reason

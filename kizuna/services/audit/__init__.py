@@ -16,7 +16,9 @@ against what the service's database and content store claim:
    head block the service decided at, evaluated from the event history (grants, revokes,
    ``revokeAll`` with its same-block rule, expiries, emergency open/close) — no archive node.
 3. :func:`verify_content` — the stored ciphertext of each record hashes (SHA-256, streamed) to
-   the commitment of its ``RecordRegistered`` event.
+   the commitment of its ``RecordRegistered`` event, or, for a record registered in a batch,
+   to the commitment its Merkle proof leads to the patient's on-chain batch root with; each
+   batch's stored manifest rebuilds to its root.
 
 Each returns a :class:`CheckReport` (counts, and every :class:`Finding` with what failed and
 why). :func:`audit` runs the three. The hot path of (1) is written for 100,000 receipts in a
@@ -25,9 +27,10 @@ few seconds: leaves and EIP-712 digests are hashed with fixed layouts (the const
 by :class:`kizuna.signatures.SignerCheck`.
 
 One module per job: :mod:`.log` (the decoded log, with :mod:`.entries` and :mod:`.refused`),
-:mod:`.history` (the events replayed: ``hasAccess`` at any block), :mod:`.stored` (the
-``receipts`` table), :mod:`.receipts`, :mod:`.grants` and :mod:`.content` (checks 1, 2, 3),
-:mod:`.report` (what a check answers). This package re-exports the public names.
+:mod:`.history` (the events replayed: ``hasAccess`` at any block; batches' records from
+manifests checked against their roots), :mod:`.stored` (the ``receipts`` table),
+:mod:`.receipts`, :mod:`.grants` and :mod:`.content` (checks 1, 2, 3), :mod:`.report` (what a
+check answers). This package re-exports the public names.
 """
 
 from __future__ import annotations
@@ -37,12 +40,19 @@ from typing import TYPE_CHECKING
 from kizuna.services.audit.content import verify_content
 from kizuna.services.audit.entries import AuditEntry, EntryKind
 from kizuna.services.audit.grants import STALE_HEAD_SLACK_S, verify_access
-from kizuna.services.audit.history import AccessAt, ChainHistory, GrantState, load_history
+from kizuna.services.audit.history import (
+    AccessAt,
+    ChainHistory,
+    GrantState,
+    Registration,
+    load_history,
+)
 from kizuna.services.audit.log import full_log, read_entry
 from kizuna.services.audit.receipts import verify_receipts
 from kizuna.services.audit.refused import refused_entries
 from kizuna.services.audit.report import AuditReport, CheckReport, Finding
 from kizuna.services.audit.stored import ReceiptRow, SignedFields, load_receipts
+from kizuna.services.context import stored_manifests
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -57,7 +67,8 @@ def audit(chain: Chain, database: Database, store: ContentStore, *,
     """Run the three verifications against one history of the chain (``onchain_sample``
     receipts also proven by ``AccessLog.verifyReceipt``, ``eth_call_sample`` access decisions
     also asked of the node at their head block)."""
-    history = load_history(chain, index=index, from_chain=from_chain)
+    history = load_history(chain, index=index, from_chain=from_chain,
+                           manifests=stored_manifests(database, store))
     receipts = load_receipts(database)
     return AuditReport(
         receipts=verify_receipts(chain, database, history, receipts=receipts,
@@ -78,6 +89,7 @@ __all__ = [
     "Finding",
     "GrantState",
     "ReceiptRow",
+    "Registration",
     "SignedFields",
     "audit",
     "full_log",

@@ -17,6 +17,8 @@ class EntryKind(StrEnum):
     """What one log entry records (one per Kizuna event; ``READ`` per stored receipt)."""
 
     RECORD_REGISTERED = "record-registered"
+    RECORD_BATCH_REGISTERED = "record-batch-registered"
+    """Many records under one Merkle root: ``details`` hold the ``root`` and the ``count``."""
     RECORD_SUPERSEDED = "record-superseded"
     ACCESS_GRANTED = "access-granted"
     ACCESS_REVOKED = "access-revoked"
@@ -42,6 +44,7 @@ class EntryKind(StrEnum):
 
 _KINDS: Mapping[str, EntryKind] = {
     "RecordRegistered": EntryKind.RECORD_REGISTERED,
+    "RecordBatchRegistered": EntryKind.RECORD_BATCH_REGISTERED,
     "RecordSuperseded": EntryKind.RECORD_SUPERSEDED,
     "AccessGranted": EntryKind.ACCESS_GRANTED,
     "AccessGrantedBatch": EntryKind.ACCESS_GRANTED,

@@ -82,16 +82,20 @@ _Problems = list[tuple[str, str]]
 
 
 def _record_problems(history: ChainHistory, r: ReceiptRow) -> _Problems:
-    """The record is registered to the receipt's patient, with its scope, before the read."""
-    record = history.records.get(bytes(r.record_id))
+    """The record is registered (alone, or in a batch whose manifest rebuilds to the root) to
+    the receipt's patient, with its scope, before the read."""
+    record = history.registration(r.record_id, patient=r.patient)
     if record is None:
-        return [("access.record", "the record id is not registered on-chain")]
+        unread = [root for root, e in history.batches.items()
+                  if e.args["patient"] == r.patient and history.manifests.get(root) is None]
+        return [("access.record", "the record id is not registered on-chain" + (
+            f" (alone, nor in a batch of the patient's whose manifest was available: "
+            f"{len(unread)} not)" if unread else ""))]
     problems: _Problems = []
-    owner = record.args["patient"]
-    if owner != r.patient:
-        problems.append(("access.record", f"the record belongs to {owner}, not to the "
-                         f"receipt's patient {r.patient}"))
-    if bytes(record.args["scopeId"]) != bytes(r.scope_id):
+    if record.patient != r.patient:
+        problems.append(("access.record", f"the record belongs to {record.patient}, not to "
+                         f"the receipt's patient {r.patient}"))
+    if bytes(record.scope_id) != bytes(r.scope_id):
         problems.append(("access.record", "the receipt's scope is not the record's "
                          "registered scope"))
     if record.block_number > r.head_block:

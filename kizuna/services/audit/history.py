@@ -1,5 +1,13 @@
 """The chain's history, replayed from Kizuna's events: the grant slots, revokeAlls and
-emergency accesses (``hasAccess`` at any block), records, anchors and the provider registry."""
+emergency accesses (``hasAccess`` at any block), records, anchors and the provider registry.
+
+Records come two ways: registered alone (a ``RecordRegistered`` event each) or in a batch (one
+``RecordBatchRegistered`` event: the patient, the Merkle root, the count; docs/contracts.md
+"Batches"). The chain never holds a batch's leaves, so the history learns them from manifests
+(:meth:`ChainHistory.add_manifests`), each trusted only when its leaves rebuild to the root the
+chain holds (``BatchManifest.decode(data, root=)``) — where a manifest comes from matters for
+availability, never for trust.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +20,13 @@ from typing import TYPE_CHECKING
 from eth_utils.address import to_checksum_address
 
 from kizuna.chain.index import EventIndex
+from kizuna.chain.index.batches import ManifestSource
 from kizuna.chain.index.events import DecodedEvent, EventDecoder
 from kizuna.chain.transactions import node_errors
+from kizuna.crypto.batch import BatchManifest
+from kizuna.errors import KizunaError
 from kizuna.services.audit.entries import AuditEntry, event_entry
-from kizuna.types import Address, ScopeId
+from kizuna.types import Address, Commitment, RecordId, ScopeId
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -44,6 +55,29 @@ class AccessAt:
     grant: GrantState | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A record as the chain registered it: alone (``event`` is its ``RecordRegistered``) or
+    in a batch (``event`` is the batch's ``RecordBatchRegistered``, ``batch_root`` its root,
+    ``leaf_index`` the record's place in the manifest that rebuilds to that root)."""
+
+    record_id: RecordId
+    patient: Address
+    scope_id: ScopeId
+    commitment: Commitment
+    event: DecodedEvent
+    batch_root: bytes | None = None
+    leaf_index: int | None = None
+
+    @property
+    def block_number(self) -> int:
+        return self.event.block_number
+
+    @property
+    def tx_hash(self) -> bytes:
+        return self.event.tx_hash
+
+
 _REGISTRY_STATES: Mapping[str, bool] = {
     "ProviderAdded": True, "ProviderSuspended": False, "ProviderReinstated": True,
 }
@@ -68,6 +102,19 @@ class ChainHistory:
         self._emergency: dict[tuple[str, str], list[tuple[int, int, int, bytes]]] = (
             defaultdict(list))
         self.records: dict[bytes, DecodedEvent] = {}
+        """Records registered alone: record id -> its ``RecordRegistered``."""
+        self.batches: dict[bytes, DecodedEvent] = {}
+        """Batches: root -> its ``RecordBatchRegistered`` (patient, count)."""
+        self.batch_records: dict[tuple[str, bytes], Registration] = {}
+        """Records of the batches whose manifests were added: (patient, record id) -> the
+        first registration of that id in that patient's batches."""
+        self._batched_ids: dict[bytes, Registration] = {}  # record id -> first in any batch
+        self.manifests: dict[bytes, BatchManifest | None] = {}
+        """Root -> the batch's manifest (checked against the root), or ``None`` when the
+        source did not know the batch. Roots not asked yet are absent."""
+        self.manifest_problems: dict[bytes, str] = {}
+        """Root -> why its manifest could not be used (no bytes where the source keeps them,
+        leaves that do not rebuild to the root, another count than the chain's)."""
         self.superseded: dict[bytes, DecodedEvent] = {}
         self.anchors: dict[bytes, DecodedEvent] = {}
         self._registry: dict[str, list[tuple[int, bool]]] = defaultdict(list)
@@ -114,12 +161,83 @@ class ChainHistory:
                         (e.block_number, e.log_index, 0, e.tx_hash))
                 elif e.name == "RecordRegistered":
                     self.records[bytes(a["recordId"])] = e
+                elif e.name == "RecordBatchRegistered":
+                    self.batches.setdefault(bytes(a["root"]), e)  # the chain refuses a second
                 elif e.name == "RecordSuperseded":
                     self.superseded[bytes(a["oldRecordId"])] = e
             elif e.contract == "AccessLog" and e.name == "ReceiptRootAnchored":
                 self.anchors[bytes(a["root"])] = e
             elif e.contract == "ProviderRegistry" and e.name in _REGISTRY_STATES:
                 self._registry[a["provider"]].append((e.block_number, _REGISTRY_STATES[e.name]))
+
+    # -- batches and registrations ------------------------------------------------------------
+
+    def add_manifests(self, source: ManifestSource) -> None:
+        """Learn the records of every batch not asked yet from ``source`` (``None``: it does
+        not know the batch; a ``KizunaError``: it lost it): a manifest is kept only when its
+        leaves rebuild to the batch's on-chain root and it holds the count the chain
+        registered; otherwise :attr:`manifest_problems` says why."""
+        for root, event in self.batches.items():
+            if root in self.manifests or root in self.manifest_problems:
+                continue
+            try:
+                data = source(root)
+                manifest = (BatchManifest.decode(data, root=root) if data is not None
+                            else None)
+            except KizunaError as exc:  # InputError (not this root's), StorageError, ...
+                self.manifest_problems[root] = str(exc)
+                continue
+            if manifest is not None and manifest.count != int(event.args["count"]):
+                self.manifest_problems[root] = (
+                    f"the manifest holds {manifest.count} records, the chain registered "
+                    f"{int(event.args['count'])}")
+                continue
+            self.manifests[root] = manifest
+            if manifest is None:
+                continue
+            patient = event.args["patient"]
+            for position, leaf in enumerate(manifest.leaves):
+                found = Registration(record_id=leaf.record_id, patient=patient,
+                                     scope_id=leaf.scope_id, commitment=leaf.commitment,
+                                     event=event, batch_root=root, leaf_index=position)
+                self.batch_records.setdefault((patient, bytes(leaf.record_id)), found)
+                self._batched_ids.setdefault(bytes(leaf.record_id), found)
+
+    def registration(self, record_id: bytes, *,
+                     patient: str | None = None) -> Registration | None:
+        """How ``record_id`` was registered (alone, or in a batch whose manifest was added);
+        with ``patient``, that patient's registration first (a record id is registered alone
+        once, but nothing on chain keeps another patient's batch from naming it too)."""
+        key = bytes(record_id)
+        single = self.records.get(key)
+        alone = _single(single) if single is not None else None
+        if patient is not None:
+            if alone is not None and alone.patient == patient:
+                return alone
+            mine = self.batch_records.get((patient, key))
+            if mine is not None:
+                return mine
+        return alone if alone is not None else self._batched_ids.get(key)
+
+    def registrations(self, *, patient: str | None = None) -> Iterator[Registration]:
+        """Every record registration, in chain order: each ``RecordRegistered``, and the
+        records of each batch whose manifest was added, in manifest order."""
+        for e in self.events:
+            if e.contract != "ConsentLedger" or (patient is not None
+                                                 and e.args.get("patient") != patient):
+                continue
+            if e.name == "RecordRegistered" and self.records.get(
+                    bytes(e.args["recordId"])) is e:
+                yield _single(e)
+            elif e.name == "RecordBatchRegistered":
+                root = bytes(e.args["root"])
+                manifest = self.manifests.get(root) if self.batches.get(root) is e else None
+                if manifest is None:
+                    continue
+                for position, leaf in enumerate(manifest.leaves):
+                    yield Registration(record_id=leaf.record_id, patient=e.args["patient"],
+                                       scope_id=leaf.scope_id, commitment=leaf.commitment,
+                                       event=e, batch_root=root, leaf_index=position)
 
     # -- block times -------------------------------------------------------------------------
 
@@ -227,6 +345,13 @@ class ChainHistory:
         return out
 
 
+def _single(event: DecodedEvent) -> Registration:
+    a = event.args
+    return Registration(record_id=RecordId(bytes(a["recordId"])), patient=a["patient"],
+                        scope_id=ScopeId(bytes(a["scopeId"])),
+                        commitment=Commitment(bytes(a["commitment"])), event=event)
+
+
 def _raw_events(index: EventIndex) -> Iterator[DecodedEvent]:
     """Every raw log the index holds, decoded with *all* arguments, in chain order."""
     decoder = EventDecoder(index.source.contracts)
@@ -246,9 +371,12 @@ def _raw_events(index: EventIndex) -> Iterator[DecodedEvent]:
             yield decoded
 
 
-def load_history(chain: Chain, *, index: EventIndex | None = None,
-                 from_chain: bool = False) -> ChainHistory:
-    """:meth:`ChainHistory.from_chain` when asked (or without an index), else from ``index``."""
-    if from_chain or index is None:
-        return ChainHistory.from_chain(chain)
-    return ChainHistory.from_index(chain, index)
+def load_history(chain: Chain, *, index: EventIndex | None = None, from_chain: bool = False,
+                 manifests: ManifestSource | None = None) -> ChainHistory:
+    """:meth:`ChainHistory.from_chain` when asked (or without an index), else from ``index``;
+    with ``manifests``, the records of the batches too (:meth:`ChainHistory.add_manifests`)."""
+    history = (ChainHistory.from_chain(chain) if from_chain or index is None
+               else ChainHistory.from_index(chain, index))
+    if manifests is not None:
+        history.add_manifests(manifests)
+    return history
