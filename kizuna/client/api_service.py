@@ -25,9 +25,10 @@ from kizuna.client.chainview import registered_commitment, registered_commitment
 from kizuna.client.http import ApiClient
 from kizuna.client.service import ChainDocuments, Envelope
 from kizuna.crypto import pre
+from kizuna.crypto.batch import BatchManifest
 from kizuna.proxy.kfrags import ScopeKeys, scope_keys_typed_data
 from kizuna.receipts.request import ReadRequest
-from kizuna.services import care, grants, guardians, inbox, records, refusals
+from kizuna.services import batches, care, grants, guardians, inbox, records, refusals
 from kizuna.services.onchain import SentTransaction, checked_address
 from kizuna.services.read import ReadGrant
 from kizuna.storage.store import ContentStream
@@ -135,6 +136,19 @@ class ApiService(ChainDocuments):
                       record_ids: Sequence[RecordId]) -> Iterator[tuple[RecordId, bytes]]:
         """Many envelopes from one request (``POST /patient/records/contents``)."""
         return self.api.download_many(record_ids)
+
+    def stage_envelopes(self, *, patient: Address,
+                        items: Sequence[batches.StagedEnvelope]) -> list[batches.StagedInfo]:
+        """One ``POST /patient/staged`` for ``items`` (at most 1,000, streamed)."""
+        return self.api.stage_envelopes(items, patient=self._for(patient))
+
+    def staged_ids(self, *, patient: Address) -> set[RecordId]:
+        return self.api.staged_ids(patient=self._for(patient))
+
+    def register_batch(self, *, patient: Address, manifest: BatchManifest,
+                       registration: SignedAction | SentTransaction) -> batches.BatchInfo:
+        return self.api.register_batch(manifest, registration=registration,
+                                       patient=self._for(patient))
 
     def reads_of(self, *, patient: Address) -> list[inbox.ReadEntry]:
         return self.api.reads(patient=self._for(patient))

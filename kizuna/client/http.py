@@ -29,6 +29,7 @@ import siwe
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.chain.models import EmergencyAccess, Grant, Guardian
 from kizuna.crypto import pre
+from kizuna.crypto.batch import BatchManifest
 from kizuna.errors import (
     AccessDenied,
     ConflictError,
@@ -41,6 +42,7 @@ from kizuna.errors import (
     StoreUnavailable,
 )
 from kizuna.receipts.request import ReadRequest
+from kizuna.services.batches import BatchInfo, StagedEnvelope, StagedInfo, frame_envelopes
 from kizuna.services.care import CareMessage, InboxKey
 from kizuna.services.guardians import Confirmed
 from kizuna.services.inbox import InboxItem, ReadEntry
@@ -312,6 +314,39 @@ class ApiClient:
                     raise StorageError("the service's bulk download ended inside an envelope")
         except httpx.TransportError as exc:
             raise NodeUnreachable(f"the Kizuna API stopped answering: {exc}") from None
+
+    def stage_envelopes(self, items: Sequence[StagedEnvelope], *,
+                        patient: Address | None = None) -> list[StagedInfo]:
+        """Stage envelopes for a batch (``POST /patient/staged``, one framed body streamed:
+        at most 1,000 envelopes and the service's upload limit); their commitments as the
+        service computed them, in order."""
+        try:
+            response = self.http.post(
+                "/patient/staged", content=frame_envelopes(items), params=_acting(patient),
+                headers={**self._headers(), "Content-Type": "application/octet-stream"})
+        except httpx.TransportError as exc:
+            raise NodeUnreachable(f"the Kizuna API does not answer: {exc}") from None
+        if response.status_code >= 400:
+            raise _error(response)
+        return [StagedInfo(record_id=RecordId(_unhex(s["record_id"])),
+                           commitment=Commitment(_unhex(s["commitment"])), cid=Cid(s["cid"]),
+                           size=int(s["size"])) for s in response.json()]
+
+    def staged_ids(self, *, patient: Address | None = None) -> set[RecordId]:
+        """The ids of the patient's staged, unregistered envelopes."""
+        body = self._call("GET", "/patient/staged", params=_acting(patient))
+        return {RecordId(_unhex(r)) for r in body["record_ids"]}
+
+    def register_batch(self, manifest: BatchManifest, *,
+                       registration: SignedAction | SentTransaction,
+                       patient: Address | None = None) -> BatchInfo:
+        """Register staged envelopes as one batch (``POST /patient/batches``)."""
+        body = self._call("POST", "/patient/batches", params=_acting(patient), body={
+            "manifest": base64.b64encode(manifest.encode()).decode("ascii"),
+            "registration": _authorization(registration)})
+        return BatchInfo(root=_unhex(body["root"]), count=int(body["count"]),
+                         block_number=int(body["block_number"]),
+                         tx_hash=_unhex(body["tx_hash"]))
 
     def download(self, record_id: RecordId) -> Iterator[bytes]:
         """One of the signed-in patient's envelopes, streamed."""

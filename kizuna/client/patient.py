@@ -32,6 +32,7 @@ from kizuna.chain.signers import Signer
 from kizuna.client.keys import ParticipantKeys, participant_keys, vocabulary
 from kizuna.client.service import KizunaService
 from kizuna.crypto import pre
+from kizuna.crypto.batch import BatchManifest
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.scopes import scope_label
 from kizuna.errors import ConfigError, InputError, IntegrityError
@@ -164,6 +165,15 @@ class PatientClient:
         typed = self.service.register_record_typed_data(
             patient=self.address, record_id=record_id, commitment=commitment_of(envelope),
             scope_id=scope_id, deadline=self._deadline(), supersedes=supersedes)
+        return SignedAction(typed, self.signer.sign_typed_data(typed))
+
+    def sign_batch_registration(self, manifest: BatchManifest, deadline: int | None = None
+                                ) -> SignedAction:
+        """The EIP-712 ``RegisterBatch`` of a batch's manifest (its root and count), signed
+        (the nonce read from chain; ``deadline`` default: the client's usual one)."""
+        typed = self.service.register_batch_typed_data(
+            patient=self.address, root=manifest.root, count=manifest.count,
+            deadline=self._deadline() if deadline is None else deadline)
         return SignedAction(typed, self.signer.sign_typed_data(typed))
 
     def upload(self, *, record_id: RecordId, scope_id: ScopeId, envelope: bytes,

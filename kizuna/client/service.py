@@ -21,12 +21,23 @@ from kizuna.chain.eip712 import Eip712Domain, SignedAction, TypedData
 from kizuna.chain.models import Grant, Provider
 from kizuna.client.keys import derivation_domain
 from kizuna.crypto import pre
+from kizuna.crypto.batch import BatchManifest
 from kizuna.crypto.wallet_keys import KeyDerivationDomain
 from kizuna.errors import NotFoundError
 from kizuna.proxy.kfrags import ScopeKeys
 from kizuna.receipts.request import ReadRequest
 from kizuna.receipts.request import proxy_domain as _proxy_domain
-from kizuna.services import care, emergency, grants, guardians, inbox, records, refusals, requests
+from kizuna.services import (
+    batches,
+    care,
+    emergency,
+    grants,
+    guardians,
+    inbox,
+    records,
+    refusals,
+    requests,
+)
 from kizuna.services.onchain import SentTransaction
 from kizuna.services.read import ReadGrant, serve_read
 from kizuna.storage.store import ContentStream
@@ -66,6 +77,8 @@ class KizunaService(Protocol):
     def register_record_typed_data(self, *, patient: Address, record_id: RecordId,
                                    commitment: Commitment, scope_id: ScopeId, deadline: int,
                                    supersedes: RecordId | None = None) -> TypedData: ...
+    def register_batch_typed_data(self, *, patient: Address, root: bytes, count: int,
+                                  deadline: int) -> TypedData: ...
     def grant_typed_data(self, *, patient: Address, provider: Address,
                          scope_ids: Sequence[ScopeId], expires_at: int,
                          deadline: int) -> TypedData: ...
@@ -84,6 +97,11 @@ class KizunaService(Protocol):
     def open_own_record(self, *, patient: Address, record_id: RecordId) -> ContentStream: ...
     def own_envelopes(self, *, patient: Address,
                       record_ids: Sequence[RecordId]) -> Iterator[tuple[RecordId, bytes]]: ...
+    def stage_envelopes(self, *, patient: Address,
+                        items: Sequence[batches.StagedEnvelope]) -> list[batches.StagedInfo]: ...
+    def staged_ids(self, *, patient: Address) -> set[RecordId]: ...
+    def register_batch(self, *, patient: Address, manifest: BatchManifest,
+                       registration: SignedAction | SentTransaction) -> batches.BatchInfo: ...
     def reads_of(self, *, patient: Address) -> list[inbox.ReadEntry]: ...
     def attempted_reads_of(self, *, patient: Address) -> refusals.AttemptedReads: ...
 
@@ -161,6 +179,11 @@ class ChainDocuments:
         return self.chain.ledger.register_record_typed_data(
             patient=patient, record_id=record_id, commitment=commitment, scope_id=scope_id,
             deadline=deadline, supersedes=supersedes)
+
+    def register_batch_typed_data(self, *, patient: Address, root: bytes, count: int,
+                                  deadline: int) -> TypedData:
+        return self.chain.ledger.register_batch_typed_data(patient=patient, root=root,
+                                                           count=count, deadline=deadline)
 
     def grant_typed_data(self, *, patient: Address, provider: Address,
                          scope_ids: Sequence[ScopeId], expires_at: int,
@@ -245,6 +268,18 @@ class LocalService(ChainDocuments):
         for info, envelope in records.own_envelopes(self.ctx, patient=patient,
                                                     record_ids=record_ids):
             yield info.record_id, envelope
+
+    def stage_envelopes(self, *, patient: Address,
+                        items: Sequence[batches.StagedEnvelope]) -> list[batches.StagedInfo]:
+        return batches.stage_envelopes(self.ctx, patient=patient, items=items)
+
+    def staged_ids(self, *, patient: Address) -> set[RecordId]:
+        return batches.staged_ids(self.ctx, patient=patient)
+
+    def register_batch(self, *, patient: Address, manifest: BatchManifest,
+                       registration: SignedAction | SentTransaction) -> batches.BatchInfo:
+        return batches.register_batch(self.ctx, patient=patient, manifest=manifest,
+                                      registration=registration, relayer=self.relayer)
 
     def reads_of(self, *, patient: Address) -> list[inbox.ReadEntry]:
         return inbox.reads_of(self.ctx, patient=patient)

@@ -225,13 +225,13 @@ def parse_frames(chunks: Iterable[bytes], *, max_size: int = DEFAULT_MAX_ENVELOP
 # --- staging -------------------------------------------------------------------------------
 
 
-def _indexed_error(exc: KizunaError, index: int, default_field: str = "") -> KizunaError:
+def _indexed_error(exc: KizunaError, index: int, field: str | None = None) -> KizunaError:
     """``exc`` naming envelope ``index``: an ``InputError`` keeps its class (a 413 stays one)
     with the field prefixed; a bad envelope (a crypto format error) becomes an ``InputError``
-    on its ``envelope``; a conflict says which envelope."""
+    on its ``envelope``; a conflict says which envelope. ``field`` overrides the error's."""
     where = f"envelopes[{index}]"
     if isinstance(exc, InputError):
-        field = exc.field or default_field
+        field = field or exc.field
         exc.field = f"{where}.{field}" if field else where
         exc.args = (f"{exc.field}: {exc.reason}",)
         return exc
