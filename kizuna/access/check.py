@@ -10,16 +10,23 @@ now?" from the chain, never from a cache (design.md, trust model rule 3):
 3. the ledger and the registry at that block, in one JSON-RPC batch (one HTTP round trip on
    a real node): ``accessExpiry`` (a live grant or an open emergency access), ``grantOf`` and
    ``emergencyAccessUntil`` (which of the two authorises), ``recordOf`` (the record's owner and
-   whether it was superseded), ``providerOf`` (the provider's Umbral key and status);
+   whether it was superseded) — or, for a record registered in a batch (the row has a
+   ``batch_root``), ``batchRecordOf(root, recordId)`` in its place (the batch's owner and
+   whether the owner superseded this record) —, ``providerOf`` (the provider's Umbral key and
+   status);
 4. the rules: the record's on-chain owner is the patient the database names; the record is not
-   superseded; the provider is registered and *active* (a suspended provider reads nothing,
-   whatever grants it holds); ``accessExpiry`` is in the future of the head block;
+   superseded; the row's scope and commitment are what the chain registered (for a record
+   registered alone, its ``RecordRegistered`` event in the index; for a batch record, the row's
+   Merkle proof leads from its leaf — record id, scope, commitment — to the batch's root);
+   the provider is registered and *active* (a suspended provider reads nothing, whatever
+   grants it holds); ``accessExpiry`` is in the future of the head block;
 5. only then ``kizuna.access.grant._issue``.
 
 A denial is an ``AccessDenied`` subclass saying why: :class:`NoGrant`, :class:`GrantRevoked`,
 :class:`GrantExpired`, :class:`RecordSuperseded`, :class:`ProviderNotRegistered`,
-:class:`ProviderSuspended`, :class:`WrongPatient`. The reason is diagnosed after the decision
-(two more views), so the hot path of an allowed read stays one batch.
+:class:`ProviderSuspended`, :class:`WrongPatient`, :class:`BatchProofInvalid`. The reason is
+diagnosed after the decision (two more views), so the hot path of an allowed read stays one
+batch — for a batch record too (its proof is checked locally, once per record).
 """
 
 from __future__ import annotations
@@ -39,10 +46,11 @@ from web3.types import BlockIdentifier
 from kizuna.access.grant import VerifiedGrant, _issue
 from kizuna.access.headrounds import HeadRounds
 from kizuna.chain.index.store import StaleRead
-from kizuna.chain.models import BlockRef
+from kizuna.chain.models import BlockRef, RecordStatus
 from kizuna.chain.reverts import abi_type_string
 from kizuna.chain.rpc import LeanRpc
 from kizuna.chain.transactions import node_errors
+from kizuna.crypto.batch import BatchLeaf, proof_leads_to, unpack_proof
 from kizuna.crypto.pre import MalformedCryptoData, UmbralPublicKey
 from kizuna.db import Database
 from kizuna.db.records import RecordInfo, load_record
@@ -50,6 +58,7 @@ from kizuna.errors import (
     AccessDenied,
     ChainError,
     ContractReverted,
+    InputError,
     NotFoundError,
 )
 from kizuna.types import Address, RecordId, checksum_address
@@ -85,6 +94,40 @@ class ProviderSuspended(ProviderNotRegistered):
 
 class WrongPatient(AccessDenied):
     """The request names another patient than the record's owner."""
+
+
+class BatchProofInvalid(AccessDenied):
+    """The record's Merkle proof (the service's row) does not lead to the root of the batch the
+    row names: the row's scope or commitment is not what the patient registered."""
+
+
+def batch_proof_holds(record: RecordInfo) -> bool:
+    """Whether a batch record's row is in its batch: its proof leads from the leaf (record id,
+    scope, commitment, as the row says) to the row's ``batch_root``. False for a row without
+    a batch, without a proof or with a malformed one. Whether that root is the patient's, on
+    chain, is the caller's question (``batchRecordOf``)."""
+    if record.batch_root is None or record.proof is None:
+        return False
+    try:
+        leaf = BatchLeaf(record.record_id, record.scope_id, record.commitment)
+        return proof_leads_to(record.batch_root, leaf, unpack_proof(record.proof))
+    except InputError:
+        return False
+
+
+def registered_status(chain: Chain, record: RecordInfo, *,
+                      block: BlockIdentifier = "latest") -> RecordStatus | None:
+    """What the chain says of a service row, registered alone (``recordOf``) or in a batch
+    (``batchRecordOf`` of its root, with its proof checked: a row whose proof fails is not a
+    record of that batch); ``None`` when it is not registered. Outside the read path (the
+    access check asks the same in its batch of views): superseding, retries of uploads."""
+    if record.batch_root is None:
+        return chain.ledger.record_of(record.record_id, block=block)
+    status = chain.ledger.batch_record_of(record.batch_root, record.record_id, block=block)
+    if status is None or not batch_proof_holds(record):
+        return None
+    return RecordStatus(record_id=record.record_id, patient=status.patient,
+                        registered_at=status.registered_at, superseded=status.superseded)
 
 
 class RecordDirectory:
@@ -260,7 +303,8 @@ class AccessCheck:
         ledger, registry = chain.deployment.addresses["ConsentLedger"], \
             chain.deployment.addresses["ProviderRegistry"]
         self._fn = {name: _Function.of(ledger, chain.abis["ConsentLedger"], name)
-                    for name in ("accessExpiry", "grantOf", "emergencyAccessUntil", "recordOf")}
+                    for name in ("accessExpiry", "grantOf", "emergencyAccessUntil", "recordOf",
+                                 "batchRecordOf")}
         self._fn["providerOf"] = _Function.of(registry, chain.abis["ProviderRegistry"],
                                               "providerOf")
 
@@ -332,7 +376,10 @@ class AccessCheck:
             _View(fn["accessExpiry"], (record.patient, provider, scope)),
             _View(fn["grantOf"], (record.patient, provider, scope)),
             _View(fn["emergencyAccessUntil"], (record.patient, provider)),
-            _View(fn["recordOf"], (bytes(record.record_id),)),
+            # A batch record has no recordOf entry: its batch's owner and whether that owner
+            # superseded it, in the same batch of calls.
+            _View(fn["recordOf"], (bytes(record.record_id),)) if record.batch_root is None
+            else _View(fn["batchRecordOf"], (bytes(record.batch_root), bytes(record.record_id))),
             _View(fn["providerOf"], (provider,), may_revert=True),
         ]
 
@@ -380,7 +427,10 @@ class AccessCheck:
         fixed = [r for r in results[:4] if r is not None]
         if len(fixed) != 4:
             raise ChainError("a ledger view reverted during the access check")
-        (until,), (g_expires, g_block, g_live), (emergency,), (owner, _at, superseded) = fixed
+        (until,), (g_expires, g_block, g_live), (emergency,), registered = fixed
+        # recordOf: (patient, registeredAt, superseded); batchRecordOf: (patient, registeredAt,
+        # count, superseded). The zero address: not registered (an unknown id or root).
+        owner, superseded = registered[0], registered[-1]
         entry = results[4]
         key = bytes(entry[0]) if entry is not None else None
         active = bool(entry[2]) if entry is not None else False
@@ -397,11 +447,13 @@ class AccessCheck:
     def _decide(self, record: RecordInfo, provider: Address, head: BlockRef,
                 state: _ChainState) -> VerifiedGrant:
         rid = f"0x{bytes(record.record_id).hex()}"
+        batch = (f" (its batch 0x{bytes(record.batch_root).hex()})"
+                 if record.batch_root is not None else "")
         if state.record_patient is None:
-            raise NotFoundError(f"record {rid} is not registered on-chain")
+            raise NotFoundError(f"record {rid}{batch} is not registered on-chain")
         if state.record_patient != record.patient:
-            raise WrongPatient(f"record {rid} belongs to {state.record_patient} on-chain, "
-                               f"not {record.patient}")
+            raise WrongPatient(f"record {rid}{batch} belongs to {state.record_patient} "
+                               f"on-chain, not {record.patient}")
         if state.record_superseded:
             raise RecordSuperseded(f"record {rid} was superseded by a newer version")
         self._confirm_row(record)
@@ -426,11 +478,22 @@ class AccessCheck:
 
     def _confirm_row(self, record: RecordInfo) -> None:
         """The database row's scope and commitment must be what the chain registered (the
-        ``RecordRegistered`` event, in the index synced to the head): a row naming another scope
-        would let a grant of that scope open this record. Checked once per record (a registered
-        record's scope never changes), then remembered."""
+        ``RecordRegistered`` event, in the index synced to the head; for a batch record, the
+        row's proof leading to its batch's root, whose owner the caller checked on chain): a
+        row naming another scope would let a grant of that scope open this record. Checked
+        once per record (a registered record's scope never changes), then remembered."""
         key = bytes(record.record_id)
         if key in self._confirmed:
+            return
+        if record.batch_root is not None:
+            # Needs no index: the leaf and proof are the row's, the root is on chain (and the
+            # index may still be waiting for the batch's manifest).
+            if not batch_proof_holds(record):
+                raise BatchProofInvalid(
+                    f"record 0x{key.hex()}'s proof does not lead to its batch root "
+                    f"0x{bytes(record.batch_root).hex()}: the service's row (scope, "
+                    "commitment) is not what the patient registered: refused")
+            self._remember(key)
             return
         index = self.index.index
         with index._lock:
@@ -445,6 +508,9 @@ class AccessCheck:
                 or checksum_address(row[2]) != record.patient):
             raise WrongPatient(f"the service's row for record {rid} disagrees with the chain "
                                "(scope, commitment or owner): refused")
+        self._remember(key)
+
+    def _remember(self, key: bytes) -> None:
         with self._confirmed_lock:
             if len(self._confirmed) >= 1_000_000:
                 self._confirmed.clear()
@@ -486,6 +552,7 @@ class AccessCheck:
 
 __all__ = [
     "AccessCheck",
+    "BatchProofInvalid",
     "GrantExpired",
     "GrantRevoked",
     "NoGrant",
@@ -496,4 +563,6 @@ __all__ = [
     "RecordInfo",
     "RecordSuperseded",
     "WrongPatient",
+    "batch_proof_holds",
+    "registered_status",
 ]

@@ -16,14 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from kizuna.access.check import AccessCheck, RecordDirectory
 from kizuna.chain.connection import Chain, connect
 from kizuna.chain.eip712 import Eip712Domain
+from kizuna.chain.index.batches import ManifestSource
 from kizuna.chain.index.fresh import FreshIndex
 from kizuna.chain.index.store import EventIndex
 from kizuna.chain.signers import LocalKeySigner, Signer
 from kizuna.db import Database
-from kizuna.errors import WrongChain
+from kizuna.db.schema import record_batches
+from kizuna.errors import ContentNotFound, WrongChain
 from kizuna.proxy.capsules import CapsuleCache
 from kizuna.proxy.kfrags import KfragStore
 from kizuna.receipts.request import MAX_CLOCK_SKEW_S, proxy_domain
@@ -72,6 +76,8 @@ class ServiceContext:
               quota: StorageQuota = UNLIMITED,
               refusal_limits: RefusalLimits | None = None) -> ServiceContext:
         fresh = index if isinstance(index, FreshIndex) else FreshIndex(chain, index)
+        if fresh.index.manifests is None:  # the batches' manifests this service stored
+            fresh.index.use_manifests(stored_manifests(db, store))
         records = RecordDirectory(db)
         domain = proxy_domain(chain_id=chain.chain_id,
                               access_log=chain.deployment.addresses["AccessLog"])
@@ -82,6 +88,27 @@ class ServiceContext:
                    domain=domain, anchor_signer=anchor_signer,
                    max_clock_skew_s=max_clock_skew_s,
                    read_inline_max_bytes=read_inline_max_bytes, quota=quota)
+
+
+def stored_manifests(db: Database, store: ContentStore) -> ManifestSource:
+    """The event index's manifest source (kizuna.chain.index.batches): a batch's manifest as
+    this service stored it — ``record_batches.manifest_cid``, read from the content store —
+    or ``None`` for a batch it has no row (or no content) of. The index trusts none of it
+    unless it leads to the on-chain root."""
+
+    def manifest(root: bytes) -> bytes | None:
+        with db.read() as conn:
+            cid = conn.execute(select(record_batches.c.manifest_cid).where(
+                record_batches.c.root == bytes(root))).scalar()
+        if cid is None:
+            return None
+        try:
+            with store.get(str(cid)) as stream:
+                return stream.read()
+        except ContentNotFound:
+            return None
+
+    return manifest
 
 
 def open_context(settings: Settings) -> ServiceContext:
@@ -114,4 +141,5 @@ def close_context(ctx: ServiceContext) -> None:
     ctx.db.dispose()
 
 
-__all__ = ["DEFAULT_INLINE_MAX_BYTES", "ServiceContext", "close_context", "open_context"]
+__all__ = ["DEFAULT_INLINE_MAX_BYTES", "ServiceContext", "close_context", "open_context",
+           "stored_manifests"]

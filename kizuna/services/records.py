@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
+from kizuna.access.check import registered_status
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.relayer import RelayRefused
 from kizuna.crypto.commitment import CommitmentHasher
@@ -264,11 +265,12 @@ def current_epoch(ctx: ServiceContext, patient: Address, scope_id: ScopeId,
 
 def _check_supersedable(ctx: ServiceContext, patient: Address, old: RecordId,
                         new: RecordId) -> None:
-    """``old`` is one of ``patient``'s records (here and on chain: ``NotFoundError``) and still
-    current on chain (``ConflictError``: a version supersedes only the newest one) — unless
-    ``new`` is on chain already (a retry whose first answer was lost)."""
+    """``old`` is one of ``patient``'s records (here and on chain — registered alone, or in a
+    batch of the patient's with the row's proof: ``NotFoundError``) and still current on chain
+    (``ConflictError``: a version supersedes only the newest one) — unless ``new`` is on chain
+    already (a retry whose first answer was lost)."""
     previous = _row(ctx, old)
-    status = ctx.chain.ledger.record_of(old) if previous is not None else None
+    status = registered_status(ctx.chain, previous) if previous is not None else None
     if previous is None or previous.patient != patient or status is None \
             or status.patient != patient:
         raise NotFoundError(f"{patient} has no record 0x{old.hex()} to supersede")
@@ -353,17 +355,23 @@ def _register(ctx: ServiceContext, relayer: Relayer | None, patient: Address,
 
 def _already_registered(ctx: ServiceContext, patient: Address, record_id: RecordId,
                         commitment: Commitment) -> bool:
+    """Whether ``record_id`` was registered alone for ``patient`` with ``commitment`` (an
+    earlier attempt whose answer was lost); ``ConflictError`` when the id is taken otherwise —
+    also by a leaf of a batch (the index's row of the id; the ledger cannot tell)."""
     status = ctx.chain.ledger.record_of(record_id)
     if status is None:
         return False
     if status.patient != patient:
         raise ConflictError(f"record 0x{record_id.hex()} is registered to another patient")
-    for record in ctx.index.records_of(patient):
-        if record.record_id == record_id:
-            if record.commitment != commitment:
-                raise ConflictError(f"record 0x{record_id.hex()} is registered with another "
-                                    "commitment")
-            return True
+    record = ctx.index.registration(record_id)  # by id, registered alone or in a batch
+    if record is not None and record.batch_root is not None:
+        raise ConflictError(f"record 0x{record_id.hex()} is registered already, in batch "
+                            f"0x{record.batch_root.hex()}")
+    if record is not None and record.patient == patient:
+        if record.commitment != commitment:
+            raise ConflictError(f"record 0x{record_id.hex()} is registered with another "
+                                "commitment")
+        return True
     raise ConflictError(f"record 0x{record_id.hex()} is registered already")
 
 
@@ -461,9 +469,11 @@ def get_own_record(ctx: ServiceContext, *, patient: str, record_id: bytes) -> Re
 
 
 def registered_block(ctx: ServiceContext, record_id: bytes) -> int | None:
-    """The block whose ``RecordRegistered`` event registered ``record_id`` (from the event
-    index), ``None`` when the index has none. A hint for clients: they read the event from
-    that one block of their own node instead of scanning the chain for it."""
+    """The block whose ``RecordRegistered`` event registered ``record_id`` — for a record of a
+    batch, its batch's ``RecordBatchRegistered`` (from the event index, which has the batch's
+    records once it has its manifest) —, ``None`` when the index has none. A hint for clients:
+    they read the event from that one block of their own node instead of scanning the chain
+    for it."""
     found = ctx.index.registration(RecordId(checked_bytes32("record_id", record_id)))
     return found.block_number if found is not None else None
 

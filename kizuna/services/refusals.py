@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, select, update
 
 from kizuna.access.check import (
+    BatchProofInvalid,
     GrantExpired,
     GrantRevoked,
     NoGrant,
@@ -75,6 +76,8 @@ class RefusalReason(StrEnum):
     WRONG_PATIENT = "wrong-patient"
     NOT_A_PROVIDER = "not-an-active-provider"
     UNKNOWN_RECORD = "unknown-record"
+    PROOF_FAILS = "proof-fails"
+    """A batch record whose Merkle proof (the service's row) does not lead to its batch's root."""
     REFUSED = "refused"
     """Any other refusal of the access check."""
 
@@ -85,6 +88,7 @@ _REASONS: tuple[tuple[type[Exception], RefusalReason], ...] = (
     (GrantExpired, RefusalReason.EXPIRED),
     (RecordSuperseded, RefusalReason.SUPERSEDED),
     (WrongPatient, RefusalReason.WRONG_PATIENT),
+    (BatchProofInvalid, RefusalReason.PROOF_FAILS),
     (ProviderNotRegistered, RefusalReason.NOT_A_PROVIDER),
     (NotFoundError, RefusalReason.UNKNOWN_RECORD),
     (AccessDenied, RefusalReason.REFUSED),

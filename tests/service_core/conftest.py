@@ -20,15 +20,18 @@ from kizuna.chain.localnode import LocalNode
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     made = make_stack(_eth_tester_env(), tmp_path)
+    made.batched = getattr(request, "param", "alone") == "in a batch"
     yield made
     made.db.dispose()
 
 
 @pytest.fixture
-def anvil_stack(anvil: LocalNode, tmp_path: Path) -> Iterator[Stack]:
+def anvil_stack(anvil: LocalNode, tmp_path: Path, request: pytest.FixtureRequest
+                ) -> Iterator[Stack]:
     made = make_stack(_anvil_env(anvil), tmp_path)
+    made.batched = getattr(request, "param", "alone") == "in a batch"
     yield made
     made.db.dispose()
 

@@ -23,6 +23,7 @@ from chainenv import Env
 from kizuna.chain.index.store import EventIndex
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.crypto import pre
+from kizuna.crypto.batch import BatchLeaf, BatchManifest, pack_proof
 from kizuna.crypto.scopes import blind_scope
 from kizuna.crypto.wallet_keys import (
     KeyDerivationDomain,
@@ -38,6 +39,11 @@ from kizuna.services.read import ReadGrant
 from kizuna.storage.embedded import EmbeddedStore
 from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes, read_header
 from kizuna.types import Commitment, RecordId, ScopeId
+
+REGISTERED = ("alone", "in a batch")
+"""How ``stack.add_record`` registers records: a test of reads parametrized with
+``@pytest.mark.parametrize("stack", REGISTERED, indirect=True)`` (or ``anvil_stack``) runs once
+on records registered alone and once on records registered in batches (conftest.py)."""
 
 
 @dataclass
@@ -68,6 +74,9 @@ class Stack:
     store: EmbeddedStore
     ctx: ServiceContext
     root: Path
+    batched: bool = False
+    """``add_record`` registers each record in a batch (with two more records of the patient)
+    rather than alone: the tests of reads run once on each (conftest's ``stack`` param)."""
     _contexts: list[ServiceContext] = field(default_factory=list)
 
     @property
@@ -116,10 +125,43 @@ class Stack:
         from kizuna.crypto.commitment import commitment_of
 
         commitment = commitment_of(envelope)
+        if self.batched:
+            self.add_batch(patient, [(record_id, scope_id, cid, commitment, len(envelope))])
+            return Record(record_id, scope_id, data, cid)
         self.chain.ledger.register_record(record_id, commitment, scope_id,
                                           signer=patient.signer)
         self.write_record_row(patient, record_id, scope_id, cid, commitment, len(envelope))
         return Record(record_id, scope_id, data, cid)
+
+    def add_batch(self, patient: Party,
+                  records: list[tuple[RecordId, ScopeId, str, Commitment, int]], *,
+                  fillers: int = 2) -> BatchManifest:
+        """Register ``records`` (id, scope, CID, commitment, size) and ``fillers`` more records
+        of the patient (other ids, scopes and commitments) as one batch on chain, and store
+        what the service keeps of a batch: the manifest in the content store, its
+        ``record_batches`` row, a ``records`` row per record with its leaf index and proof;
+        then tell the index the manifest arrived."""
+        from kizuna.crypto.commitment import commitment_of
+
+        rows = list(records) + [
+            (RecordId(os.urandom(32)), self.scope(patient, "Condition"), records[0][2],
+             commitment_of(os.urandom(8)), records[0][4]) for _ in range(fillers)]
+        manifest = BatchManifest.of(BatchLeaf(rid, sid, com) for rid, sid, _, com, _ in rows)
+        self.chain.ledger.register_batch(manifest.root, manifest.count, signer=patient.signer)
+        block = self.env.w3.eth.block_number
+        manifest_cid = self.store.put(manifest.encode())
+        with self.db.write() as conn:
+            conn.execute(insert(t.record_batches).values(
+                root=manifest.root, patient=patient.address, count=manifest.count,
+                manifest_cid=manifest_cid, block_number=block, created_at=int(time.time())))
+            for index, (rid, sid, cid, com, size) in enumerate(rows):
+                conn.execute(insert(t.records).values(
+                    record_id=rid, patient=patient.address, scope_id=sid, cid=cid,
+                    commitment=com, size=size, content_type="application/fhir+json",
+                    created_at=int(time.time()), batch_root=manifest.root, leaf_index=index,
+                    proof=pack_proof(manifest.proof(index))))
+        self.ctx.index.manifest_arrived(manifest.root)
+        return manifest
 
     def write_record_row(self, patient: Party, record_id: RecordId, scope_id: ScopeId, cid: str,
                          commitment: Commitment, size: int) -> None:

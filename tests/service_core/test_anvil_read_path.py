@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from harness import Stack
+from harness import REGISTERED, Stack
 
 from kizuna.access.check import GrantRevoked
 from kizuna.errors import AccessDenied
@@ -17,8 +17,11 @@ from kizuna.services.follower import IndexFollower
 from kizuna.services.read import serve_read
 
 pytestmark = pytest.mark.anvil
+BOTH = pytest.mark.parametrize("anvil_stack", REGISTERED, indirect=True)
+"""The test runs on records registered alone and on records registered in a batch."""
 
 
+@BOTH
 def test_read_decrypt_anchor_prove_revoke(anvil_stack: Stack) -> None:
     stack = anvil_stack
     assert stack.ctx.access._batching, "anvil is an HTTP node: the access check batches"
@@ -111,6 +114,7 @@ def test_revocation_race(anvil_stack: Stack) -> None:
     assert not late, f"{len(late)} receipts at or after their revoking block"
 
 
+@BOTH
 def test_batched_check_refuses_unregistered_readers_and_expired_grants(
         anvil_stack: Stack) -> None:
     from kizuna.access.check import GrantExpired, ProviderNotRegistered
@@ -130,6 +134,7 @@ def test_batched_check_refuses_unregistered_readers_and_expired_grants(
         serve_read(stack.ctx, request=request, signature=signature)
 
 
+@BOTH
 def test_reads_at_one_head_share_one_round_of_views_and_a_new_block_reads_afresh(
     anvil_stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 import pytest
-from harness import Stack
+from harness import REGISTERED, Stack
 from sqlalchemy import func, select
 
 from kizuna.access.check import (
@@ -25,12 +25,16 @@ from kizuna.services.read import NoKeyFragments, serve_read
 from kizuna.storage.unixfs import ContentIntegrityError
 from kizuna.types import RecordId, ScopeId
 
+BOTH = pytest.mark.parametrize("stack", REGISTERED, indirect=True)
+"""The test runs on records registered alone and on records registered in a batch."""
+
 
 def _receipts(stack: Stack) -> int:
     with stack.db.read() as conn:
         return int(conn.execute(select(func.count()).select_from(t.receipts)).scalar_one())
 
 
+@BOTH
 def test_granted_provider_reads_and_decrypts(stack: Stack) -> None:
     patient, provider = stack.party(), stack.provider()
     record = stack.add_record(patient)
@@ -55,6 +59,7 @@ def test_threshold_kfrags_give_one_cfrag_each(stack: Stack) -> None:
     assert stack.open(provider, answer, threshold=2) == record.plaintext
 
 
+@BOTH
 def test_only_granted_scopes_are_readable(stack: Stack) -> None:
     patient, provider = stack.party(), stack.provider()
     lab = stack.add_record(patient, label="Observation")
@@ -68,6 +73,7 @@ def test_only_granted_scopes_are_readable(stack: Stack) -> None:
     assert _receipts(stack) == 1
 
 
+@BOTH
 def test_revoke_refuses_the_next_read(stack: Stack) -> None:
     patient, provider = stack.party(), stack.provider()
     record = stack.add_record(patient)
@@ -81,6 +87,7 @@ def test_revoke_refuses_the_next_read(stack: Stack) -> None:
     assert _receipts(stack) == 1
 
 
+@BOTH
 def test_revoke_all_refuses_with_the_reason(stack: Stack) -> None:
     patient, provider = stack.party(), stack.provider()
     record = stack.add_record(patient)
@@ -91,6 +98,7 @@ def test_revoke_all_refuses_with_the_reason(stack: Stack) -> None:
         serve_read(stack.ctx, request=request, signature=signature)
 
 
+@BOTH
 def test_expired_grant_is_refused(stack: Stack) -> None:
     patient, provider = stack.party(), stack.provider()
     record = stack.add_record(patient)
@@ -162,6 +170,7 @@ def test_stale_or_post_dated_request_is_refused(stack: Stack) -> None:
     serve_read(stack.ctx, request=request, signature=signature)
 
 
+@BOTH
 def test_provider_cannot_read_another_patients_record(stack: Stack) -> None:
     alice, bob, provider = stack.party(), stack.party(), stack.provider()
     alice_record = stack.add_record(alice)
@@ -261,6 +270,7 @@ def test_suspended_provider_is_refused_despite_a_live_grant(stack: Stack) -> Non
                                            signature=signature)) == record.plaintext
 
 
+@BOTH
 def test_superseded_record_is_refused(stack: Stack) -> None:
     patient, provider = stack.party(), stack.provider()
     record = stack.add_record(patient)

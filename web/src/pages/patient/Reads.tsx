@@ -20,6 +20,7 @@ const REASONS: Record<string, string> = {
   "wrong-patient": "the request named another patient",
   "not-an-active-provider": "not an active provider in the registry",
   "unknown-record": "no such record",
+  "proof-fails": "the service's copy of the record did not match what you registered",
   refused: "refused",
 };
 
