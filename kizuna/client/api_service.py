@@ -21,7 +21,11 @@ from kizuna.chain.connection import Chain
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.chain.index.store import EventIndex
 from kizuna.chain.models import Grant, Provider
-from kizuna.client.chainview import registered_commitment, registered_commitments
+from kizuna.client.chainview import (
+    BatchManifests,
+    registered_commitment,
+    registered_commitments,
+)
 from kizuna.client.http import ApiClient
 from kizuna.client.service import ChainDocuments, Envelope
 from kizuna.crypto import pre
@@ -43,6 +47,8 @@ class ApiService(ChainDocuments):
         self.chain = chain
         self._index: EventIndex | None = None
         self._blocks: dict[bytes, int] = {}  # record id -> registration block (service's hint)
+        # batch manifests from the service, each kept once it rebuilds to its on-chain root
+        self._manifests = BatchManifests(api.batch_manifest)
 
     def close(self) -> None:
         if self._index is not None:
@@ -220,15 +226,19 @@ class ApiService(ChainDocuments):
         return ContentStream(self.api.fetch(cid), cid=cid)
 
     def onchain_commitment(self, *, patient: Address, record_id: RecordId) -> Commitment:
-        """From the own node: the record's ``RecordRegistered`` event, looked for in the block
-        the service named (:meth:`get_record`) — a hint only, checked by the node — else in
-        the whole chain."""
+        """From the own node: the record's ``RecordRegistered`` event or, for a record
+        registered in a batch, the patient's ``RecordBatchRegistered`` and the batch's manifest
+        (the service's copy, used only if it rebuilds to the on-chain root); looked for in the
+        block the service named (:meth:`get_record`) — a hint only, checked by the node — else
+        in the whole chain."""
         return registered_commitment(self.chain, patient=patient, record_id=record_id,
-                                     block=self._blocks.pop(bytes(record_id), None))
+                                     block=self._blocks.pop(bytes(record_id), None),
+                                     manifests=self._manifests)
 
     def onchain_commitments(self, *, patient: Address) -> Mapping[bytes, Commitment]:
-        """Every commitment ``patient`` registered, from ONE ``eth_getLogs`` on the own node."""
-        return registered_commitments(self.chain, patient=patient)
+        """Every commitment ``patient`` registered, from ONE ``eth_getLogs`` on the own node
+        (and each batch's manifest, checked against its on-chain root)."""
+        return registered_commitments(self.chain, patient=patient, manifests=self._manifests)
 
     # -- messages and confirmations ----------------------------------------------------------
 

@@ -29,7 +29,7 @@ import siwe
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.chain.models import EmergencyAccess, Grant, Guardian
 from kizuna.crypto import pre
-from kizuna.crypto.batch import BatchManifest
+from kizuna.crypto.batch import MAX_MANIFEST_BYTES, BatchManifest
 from kizuna.errors import (
     AccessDenied,
     ConflictError,
@@ -351,6 +351,18 @@ class ApiClient:
     def download(self, record_id: RecordId) -> Iterator[bytes]:
         """One of the signed-in patient's envelopes, streamed."""
         return self._stream(f"/patient/records/{_hx(record_id)}/content")
+
+    def batch_manifest(self, root: bytes) -> bytes:
+        """The service's copy of the manifest of the batch ``root`` (the caller checks it
+        rebuilds to the root on chain: :class:`kizuna.client.chainview.BatchManifests`); more
+        bytes than the largest manifest are refused."""
+        data = bytearray()
+        for chunk in self._stream(f"/patient/batches/{_hx(root)}/manifest"):
+            data += chunk
+            if len(data) > MAX_MANIFEST_BYTES:
+                raise StorageError(f"the service's manifest of batch {_hx(root)} is larger "
+                                   f"than any batch's ({MAX_MANIFEST_BYTES} bytes)")
+        return bytes(data)
 
     def register_scope_keys(self, *, scope_id: ScopeId, delegating_key: bytes,
                             verifying_key: bytes, signature: bytes, epoch: int = 0) -> None:

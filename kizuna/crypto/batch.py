@@ -34,6 +34,8 @@ _HEADER_SIZE = len(MANIFEST_MAGIC) + _COUNT_SIZE
 MAX_BATCH_RECORDS = 100_000
 """Records in one batch (a manifest of 9.6 MB; a proof of 17 words). A larger import is
 several batches."""
+MAX_MANIFEST_BYTES = _HEADER_SIZE + MAX_BATCH_RECORDS * _LEAF_SIZE
+"""The largest manifest: a reader may stop reading a source that sends more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,5 +164,5 @@ class BatchManifest:
         return manifest
 
 
-__all__ = ["MANIFEST_MAGIC", "MAX_BATCH_RECORDS", "BatchLeaf", "BatchManifest", "pack_proof",
-           "proof_leads_to", "unpack_proof"]
+__all__ = ["MANIFEST_MAGIC", "MAX_BATCH_RECORDS", "MAX_MANIFEST_BYTES", "BatchLeaf",
+           "BatchManifest", "pack_proof", "proof_leads_to", "unpack_proof"]
