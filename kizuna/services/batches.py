@@ -230,7 +230,7 @@ def _indexed_error(exc: KizunaError, index: int, field: str | None = None) -> Ki
     with the field prefixed; a bad envelope (a crypto format error) becomes an ``InputError``
     on its ``envelope``; a conflict says which envelope. ``field`` overrides the error's."""
     where = f"envelopes[{index}]"
-    if isinstance(exc, InputError):
+    if isinstance(exc, InputError) and not exc.field.startswith("envelopes"):
         field = field or exc.field
         exc.field = f"{where}.{field}" if field else where
         exc.args = (f"{exc.field}: {exc.reason}",)
