@@ -6,12 +6,15 @@ for the whole history::
     ONE listing (the records' metadata)          ─┐
     ONE lookup of every commitment on the chain   ├─ then the envelopes, 64 to a request
         (``onchain_commitments``: one eth_getLogs ─┘   (files alone, streamed), requests on a
-         of the patient's RecordRegistered events      pool of threads, each envelope checked
-         on the own node, or the event index)          against the chain's commitment and
-                                                       decrypted, handed on in listing order
+         of the patient's RecordRegistered and         pool of threads, each envelope checked
+         RecordBatchRegistered events on the own       against the chain's commitment and
+         node, plus one manifest per batch, or the     decrypted, handed on in listing order
+         event index)
 
 The trust model is the single read's: every envelope is checked against the commitment the
-chain holds for it (an ``IntegrityError`` otherwise); a record the chain has no registration of
+chain holds for it (an ``IntegrityError`` otherwise) — for a record registered in a batch, its
+leaf in the batch's manifest, which counts only when it rebuilds to the root on chain
+(:class:`kizuna.client.chainview.BatchManifests`); a record the chain has no registration of
 is refused the same way. :func:`export` writes FHIR resources as NDJSON or a FHIR ``Bundle``
 (``collection``), streamed, and the files (PDF, images, DICOM) beside them — or skips them.
 """
