@@ -7,6 +7,8 @@
 // its time in ms. Hex everywhere.
 //   addRecord {content, label, content_type, epoch?}   -> {record_id, scope_id, epoch, commitment}
 //   addRecords {items: [{content, label, content_type}]} -> {record_ids, progress}
+//   importRecords {items: [{content, label, content_type}]} | {again: true} (the same items, a retry)
+//                                                      -> {record_ids, batches, phases, last}
 //   addFile {path, label, content_type}                -> {record_id, size, progress_calls, peak_array_buffers}
 //   readOwn {record_id}                                -> {content}
 //   openOwn {record_id}                                -> {size, sha256, content_type}
@@ -25,6 +27,7 @@ import { loadDeployment, signIn, unlockKeys } from "../src/wallet/connection.ts"
 import { ChainReader } from "../src/patient/chain.ts";
 import { PatientClient } from "../src/patient/patient.ts";
 import type { RecordInfo } from "../src/patient/records.ts";
+import type { ImportItem, ImportProgress } from "../src/patient/batches.ts";
 import { KeySigner } from "./patient_signer.ts";
 
 type Op = Record<string, unknown> & { op: string };
@@ -38,15 +41,33 @@ function plain(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value, (_k, v) => (v instanceof Uint8Array ? bytesToHex0x(v) : typeof v === "bigint" ? String(v) : v)));
 }
 
+/** The items of the last importRecords: `again` retries with the same objects. */
+let importing: ImportItem[] = [];
+
 async function run(client: PatientClient, op: Op): Promise<object> {
   switch (op.op) {
+    case "importRecords": {
+      if (!op.again) {
+        importing = (op.items as Array<Record<string, string>>).map((i) => client.importItem({
+          content: hexToBytes(i.content as string), label: i.label as string, contentType: i.content_type as string }));
+      }
+      const phases: string[] = [];
+      let last: ImportProgress | null = null;
+      const batches = await client.importRecords(importing, (p) => {
+        if (phases.at(-1) !== p.phase) phases.push(p.phase);
+        last = p;
+      });
+      return { record_ids: importing.map((i) => bytesToHex0x(i.recordId)), batches, phases, last };
+    }
     case "addRecord": {
       const content = hexToBytes(op.content as string);
       if (op.epoch !== undefined) {
         // The lower level (Python's upload(epoch=...)): encrypt to a given key epoch.
         const { Records } = await import("../src/patient/records.ts");
         const { Scopes } = await import("../src/patient/scopes.ts");
-        const records = new Records(client.context, new Scopes(client.context), true);
+        const { Batches } = await import("../src/patient/batches.ts");
+        const scopes = new Scopes(client.context);
+        const records = new Records(client.context, scopes, true, new Batches(client.context, scopes));
         return info(await records.add(content, { label: op.label as string, contentType: op.content_type as string, epoch: op.epoch as number }));
       }
       return info(await client.addRecord(content, { label: op.label as string, contentType: op.content_type as string }));

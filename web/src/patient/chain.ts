@@ -33,6 +33,13 @@ const RECORD_REGISTERED = parseAbiItem(
   "event RecordRegistered(address indexed patient, bytes32 indexed recordId, bytes32 commitment, bytes32 scopeId)",
 );
 
+const RECORD_BATCH_REGISTERED = parseAbiItem(
+  "event RecordBatchRegistered(address indexed patient, bytes32 indexed root, uint32 count)",
+);
+
+/** A batch of records as the chain has it: its Merkle root, how many records, where. */
+export type RegisteredBatch = { root: Bytes; count: number; blockNumber: number };
+
 /** The chain could not be read (node down, no RPC URL): nothing was changed. */
 export class ChainUnreachable extends KizunaError {
   override name = "ChainUnreachable";
@@ -189,5 +196,20 @@ export class ChainReader {
       }
     }
     return found;
+  }
+
+  /** Every batch `patient` registered (their RecordBatchRegistered events, one eth_getLogs),
+   * oldest first: the roots a batch record's manifest must lead to (patient/batches.ts). */
+  async registeredBatches(patient: string): Promise<RegisteredBatch[]> {
+    const logs = await reading("the record batches' registrations", () =>
+      this.client.getLogs({
+        address: contract(this.deployment, "ConsentLedger"),
+        event: RECORD_BATCH_REGISTERED,
+        args: { patient: checkedAddress("patient", patient) },
+        fromBlock: 0n,
+      }));
+    return logs.flatMap((log) => log.args.root && log.args.count !== undefined
+      ? [{ root: hexToBytes(log.args.root, "root"), count: Number(log.args.count), blockNumber: Number(log.blockNumber) }]
+      : []);
   }
 }

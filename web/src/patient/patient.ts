@@ -5,6 +5,7 @@
 //
 //   scopes.ts   labels → blinded scope ids, key epochs, the ScopeKeys registration
 //   records.ts  seal → register (signed or sent) → upload; list; readOwn against the chain
+//   batches.ts  many records: seal → stage → ONE RegisterBatch signature → register
 //   grants.ts   grant (key fragments made here), revoke + rekey, revokeAll, the grant list
 //   chain.ts    what is read from the chain itself: clock, registry, commitments
 //   context.ts  what they share, and gasless-or-send-it-myself
@@ -15,13 +16,14 @@ import type { Bytes } from "../core/bytes.ts";
 import type { WalletKeys } from "../core/walletKeys.ts";
 import type { Deployment } from "../wallet/connection.ts";
 import type { AccountSigner } from "../wallet/signer.ts";
+import { Batches, importItem, type BatchOut, type ImportItem, type ImportProgress } from "./batches.ts";
 import { ChainReader, type RegistryProvider } from "./chain.ts";
 import { PatientContext } from "./context.ts";
 import { Grants, type GrantInfo, type GrantResult, type Rekeyed, type RevokeResult } from "./grants.ts";
 import { Records, type FileProgress, type LabelledRecord, type RecordInfo } from "./records.ts";
 import { Scopes } from "./scopes.ts";
 
-export type { GrantInfo, GrantResult, LabelledRecord, RecordInfo, Rekeyed, RevokeResult, RegistryProvider };
+export type { BatchOut, GrantInfo, GrantResult, ImportItem, ImportProgress, LabelledRecord, RecordInfo, Rekeyed, RevokeResult, RegistryProvider };
 export type { TxResult } from "./grants.ts";
 export type ReadEntry = Schemas["ReadEntryOut"];
 export type AttemptedReads = Schemas["AttemptedReadsOut"];
@@ -53,6 +55,7 @@ export class PatientClient {
   readonly #scopes: Scopes;
   readonly #records: Records;
   readonly #grants: Grants;
+  readonly #batches: Batches;
 
   constructor(options: PatientClientOptions) {
     this.context = new PatientContext({
@@ -61,7 +64,8 @@ export class PatientClient {
       chain: options.chain ?? ChainReader.forDeployment(options.deployment),
     });
     this.#scopes = new Scopes(this.context);
-    this.#records = new Records(this.context, this.#scopes, options.streamUploads ?? typeof window === "undefined");
+    this.#batches = new Batches(this.context, this.#scopes);
+    this.#records = new Records(this.context, this.#scopes, options.streamUploads ?? typeof window === "undefined", this.#batches);
     this.#grants = new Grants(this.context, this.#scopes, this.#records);
   }
 
@@ -97,6 +101,21 @@ export class PatientClient {
       onProgress?.(i + 1, items.length);
     }
     return added;
+  }
+
+  /** A record for importRecords: its id is chosen now, and the object keeps what a retry
+   * needs (keep it across retries). */
+  importItem(item: NewRecord): ImportItem {
+    return importItem(item);
+  }
+
+  /** Many records with ONE wallet signature (or one transaction when not gasless) per 50,000:
+   * encrypted here, staged with the service in framed requests, registered under one Merkle
+   * root. A retry with the same items resumes: nothing registered is sent again, and what the
+   * service still holds staged is reused. `onProgress` as records are encrypted, uploaded,
+   * signed for and registered. */
+  importRecords(items: readonly ImportItem[], onProgress?: (p: ImportProgress) => void): Promise<BatchOut[]> {
+    return this.#batches.importRecords(items, onProgress);
   }
 
   /** A file of any size, streamed (about two 1 MiB segments in memory). */

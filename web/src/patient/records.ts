@@ -2,13 +2,15 @@
 // upload / add_file / records / read_own): encrypted here to the delegating key of the scope's
 // current epoch, the envelope's commitment signed in a RegisterRecord (or registered by the
 // wallet's own transaction), uploaded with the headers kizuna/client/http.py sends, and read
-// back checked against the commitment the chain holds.
+// back checked against the commitment the chain holds — for a record of a batch (batches.ts),
+// the commitment in the batch's manifest, whose leaves lead to the root the chain holds.
 
 import { sha256 } from "@noble/hashes/sha2";
 import { ApiError, rawFetch, ok, type Schemas } from "../api/client.ts";
 import { bytesToHex0x, concatBytes, hexToBytes, type Bytes } from "../core/bytes.ts";
 import { commitmentOf, decryptStream, encryptBytes, repeatableEncryption } from "../core/envelope.ts";
 import { InputError, IntegrityError } from "../core/errors.ts";
+import type { Batches } from "./batches.ts";
 import type { Authorization, PatientContext } from "./context.ts";
 import { labelForPeople, type Scopes } from "./scopes.ts";
 
@@ -85,11 +87,13 @@ export class Records {
    * them over HTTP/1.1, so there the second pass is assembled into a Blob that the browser
    * keeps outside the page's heap. */
   readonly #streamUploads: boolean;
+  readonly #batches: Batches;
 
-  constructor(ctx: PatientContext, scopes: Scopes, streamUploads: boolean) {
+  constructor(ctx: PatientContext, scopes: Scopes, streamUploads: boolean, batches: Batches) {
     this.#ctx = ctx;
     this.#scopes = scopes;
     this.#streamUploads = streamUploads;
+    this.#batches = batches;
   }
 
   /** The registration of an envelope: the RegisterRecord typed data (nonce from the chain)
@@ -239,7 +243,16 @@ export class Records {
   async openOwn(recordId: Uint8Array | string): Promise<{ record: RecordInfo; chunks: AsyncGenerator<Bytes> }> {
     this.#ctx.ownOnly("Opening records");
     const { record, blockNumber } = await this.get(recordId);
-    const expectedCommitment = await this.#ctx.chain.registeredCommitment(this.#ctx.patient, record.recordId, blockNumber);
+    let expectedCommitment: Bytes;
+    try {
+      expectedCommitment = await this.#ctx.chain.registeredCommitment(this.#ctx.patient, record.recordId, blockNumber);
+    } catch (error) {
+      // Not registered alone: one of the patient's batches may hold it (its manifest checked
+      // against the root the chain has).
+      const inBatch = error instanceof InputError ? (await this.#batches.commitments()).get(record.id) : undefined;
+      if (!inBatch) throw error;
+      expectedCommitment = inBatch;
+    }
     return { record, chunks: await this.#open(record, expectedCommitment) };
   }
 
@@ -285,6 +298,10 @@ export class Records {
     this.#ctx.ownOnly("Opening records");
     if (records.length === 0) return [];
     const registered = await this.#ctx.chain.registeredCommitments(this.#ctx.patient);
+    // Records of batches: their commitments from the manifests of the chain's roots.
+    if (records.some((record) => !registered.has(record.id))) {
+      for (const [id, commitment] of await this.#batches.commitments()) if (!registered.has(id)) registered.set(id, commitment);
+    }
     const expected = (record: RecordInfo): Bytes => {
       const found = registered.get(record.id);
       if (!found) throw new IntegrityError(`record ${record.id} has no registration of ${this.#ctx.patient} on chain: not read`);
