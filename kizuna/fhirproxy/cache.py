@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from kizuna.errors import AccessDenied, IntegrityError, KizunaError, NotFoundError, StorageError
@@ -46,13 +47,23 @@ ADDRESS_IDENTIFIER_SYSTEM = "https://kizuna.health/fhir/ethereum-address"
 
 @dataclass(frozen=True)
 class CachedResource:
-    """One decrypted record: its owner, its record id and the resource as served."""
+    """One decrypted record: its owner, its record id and the resource as served (with the
+    ``meta`` the proxy gives it: :func:`served_meta`)."""
 
     record_id: bytes
     patient: Address
     resource_type: str
     id: str
     resource: dict[str, Any]
+
+    @property
+    def version_id(self) -> str:
+        return str(self.resource["meta"]["versionId"])
+
+    @property
+    def last_updated(self) -> str | None:
+        value = self.resource["meta"].get("lastUpdated")
+        return value if isinstance(value, str) else None
 
 
 @dataclass
@@ -70,6 +81,9 @@ class Snapshot:
     def of_type(self, resource_type: str) -> list[CachedResource]:
         return [r for r in self.resources if r.resource_type == resource_type]
 
+    def of_patient(self, patient: Address) -> list[CachedResource]:
+        return [r for r in self.resources if r.patient == patient]
+
     def patient_of(self, reference: str) -> Address | None:
         """The patient a ``patient=`` / ``subject=`` value names (``id``, ``Patient/id``,
         ``urn:uuid:id`` or an absolute URL ending in ``Patient/id``), if any."""
@@ -81,6 +95,25 @@ class Snapshot:
             if not (head == "Patient" or head.endswith("/Patient")):
                 return None
         return self.aliases.get(value.lower())
+
+
+MINIMAL_PATIENT_VERSION = "1"
+"""The versionId of a minimal Patient: its content is a function of the address alone, so it
+never changes."""
+
+
+def served_meta(info: RecordInfo, stored: Any) -> dict[str, Any]:
+    """The ``meta`` a record's resource is served with. The versions of a resource are records:
+    a new version is a new record (fresh id) that supersedes the old one on-chain, and the proxy
+    serves only the live one. So ``versionId`` is the record id (64 hex digits: a FHIR id), which
+    changes exactly when the served content does and is the same after a restart, and
+    ``lastUpdated`` the time the service stored the record (its registration). What the source
+    system had in ``meta`` (``profile``, ``tag``, ``security``, ``source``) is kept; its own
+    ``versionId`` / ``lastUpdated`` are replaced: they are this server's to assign."""
+    kept = {k: v for k, v in stored.items() if k not in ("versionId", "lastUpdated")} \
+        if isinstance(stored, dict) else {}
+    when = datetime.fromtimestamp(info.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"versionId": bytes(info.record_id).hex(), "lastUpdated": when, **kept}
 
 
 def minimal_patient(address: Address) -> dict[str, Any]:
@@ -207,6 +240,7 @@ def _build(patients: list[Address],
     for info, data in entries:
         resource = copy.deepcopy(data)
         resource["id"] = _id_of(info, data)
+        resource["meta"] = served_meta(info, data.get("meta"))
         _rewrite_references(resource, ids=ids, patient_id=snap.patient_ids[info.patient])
         key = (resource["resourceType"], resource["id"])
         if key in snap.by_key:
@@ -219,8 +253,9 @@ def _build(patients: list[Address],
         snap.by_key[key] = cached
     for owner in owners:
         if ("Patient", snap.patient_ids[owner]) not in snap.by_key:
+            resource = {**minimal_patient(owner), "meta": {"versionId": MINIMAL_PATIENT_VERSION}}
             cached = CachedResource(record_id=b"", patient=owner, resource_type="Patient",
-                                    id=owner, resource=minimal_patient(owner))
+                                    id=owner, resource=resource)
             snap.resources.append(cached)
             snap.by_key[("Patient", owner)] = cached
     return snap
@@ -267,5 +302,5 @@ def _rewrite_references(value: Any, *, ids: dict[str, str], patient_id: str,
             _rewrite_references(item, ids=ids, patient_id=patient_id, element=element)
 
 
-__all__ = ["ADDRESS_IDENTIFIER_SYSTEM", "CachedResource", "GrantedCache", "Snapshot",
-           "minimal_patient"]
+__all__ = ["ADDRESS_IDENTIFIER_SYSTEM", "MINIMAL_PATIENT_VERSION", "CachedResource",
+           "GrantedCache", "Snapshot", "minimal_patient", "served_meta"]

@@ -229,10 +229,17 @@ def test_paging_links(story: Story, proxy: httpx.Client) -> None:
     ({"date": "ge2024-13-01"}, "date"),
     ({"date": "ap2024-01-01"}, "date"),
     ({"date": "xx2024-01-01"}, "date"),
-    ({"code:text": "glucose"}, "code:text"),
-    ({"_count": "0"}, "_count"),
+    ({"code:above": "glucose"}, "code:above"),
+    ({"date:exact": "2024"}, "date:exact"),
+    ({"_count": "-1"}, "_count"),
+    ({"_count": "1001"}, "_count"),
     ({"_count": "many"}, "_count"),
-    ({"_format": "xml"}, "_format"),
+    ({"_sort": "code"}, "_sort"),
+    ({"_summary": "all"}, "_summary"),
+    ({"_include": "Observation:performer"}, "_include"),
+    ({"_revinclude": "Provenance:target"}, "_revinclude"),
+    ({"_lastUpdated": "ap2024"}, "_lastUpdated"),
+    ({"category:missing": "yes"}, "category:missing"),
     ({"code": "|"}, "code"),
     ({"patient": ""}, "patient"),
 ])
@@ -273,6 +280,7 @@ def test_read_only(proxy: httpx.Client) -> None:
     for method in ("POST", "PUT", "DELETE"):
         response = proxy.request(method, "/Observation", json={"resourceType": "Observation"})
         assert response.status_code == 405
+        assert response.headers["allow"] == "GET, HEAD"
         assert response.json()["resourceType"] == "OperationOutcome"
 
 
