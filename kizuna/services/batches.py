@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -555,12 +555,11 @@ def _found_info(ctx: ServiceContext, owner: Address, root: bytes, count: int,
 
 
 def _tell_index(ctx: ServiceContext, root: bytes) -> None:
-    """Let the event index project the batch's records now (its manifest is stored)."""
-    arrived: Callable[[bytes], object] | None = getattr(ctx.index, "manifest_arrived", None)
-    if arrived is None:
-        return
+    """Let the event index project the batch's records now (its manifest is stored), so they
+    are in ``records_of`` and the reads built on it at once, not after the next sync."""
     try:
-        arrived(root)
+        ctx.index.head()  # a sync: the batch's event, seen now, is projected with its manifest
+        ctx.index.manifest_arrived(root)  # a batch the index saw earlier, pending till now
     except KizunaError as exc:  # the rows are written; the index catches up on its next pass
         log.warning("the index could not project batch 0x%s yet: %s", root.hex(), exc)
 

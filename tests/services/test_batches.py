@@ -100,6 +100,10 @@ def test_a_thousand_records_staged_and_registered_in_one_transaction(stack: Stac
         assert proof_leads_to(manifest.root, leaf, unpack_proof(row.proof))
     assert staged_ids(stack.ctx, patient=patient.address) == set()
     assert stored_by(stack.ctx.db, patient.address) == staged_usage  # moved, not added
+    # the event index projected the batch's records at once (the service told it)
+    indexed = {r.record_id: r for r in stack.ctx.index.index.records_of(patient.address)}
+    assert {leaf.record_id for leaf in manifest.leaves} <= set(indexed)
+    assert indexed[manifest.leaves[7].record_id].commitment == manifest.leaves[7].commitment
     owner, data = batches.batch_manifest(stack.ctx, root=manifest.root)
     assert owner == patient.address and data == manifest.encode()
     # the records read back as any record does
