@@ -40,6 +40,7 @@ export const KINDS: Record<string, string> = {
   "refused-read": "Refused read",
   "refused-reads-suppressed": "Refused reads (counted)",
   "record-registered": "Record registered",
+  "record-batch-registered": "Records registered (batch)",
   "record-superseded": "Record superseded",
   "access-requested": "Access requested",
   "request-closed": "Request closed",
