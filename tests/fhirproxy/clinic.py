@@ -8,7 +8,12 @@ bundles; the ids are fixed UUIDs so expectations can name them."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
+
+import httpx
+
+from kizuna.client.patient import ImportedEntry, PatientClient
 
 NS = uuid.UUID("6f1c1d7e-3f57-4a53-9a51-8c1e1b3d2a10")
 LOINC = "http://loinc.org"
@@ -92,3 +97,20 @@ DATED = [WEIGHT_OLD, NO_CATEGORY, PERIOD, HEART, WEIGHT_NEW]
 """The Observations with a date, in clinical-date order (a Period by its start)."""
 OBSERVATIONS = [*DATED, NO_DATE]
 VITAL_SIGNS = [o for o in OBSERVATIONS if o != NO_CATEGORY]
+
+
+@dataclass
+class Clinic:
+    """The history imported by a patient who granted all of it to a provider, and an httpx
+    client of that provider's proxy (``ttl_s=0``: every answer asks the service)."""
+
+    patient: PatientClient
+    entries: list[ImportedEntry]
+    client: httpx.Client
+
+    @property
+    def url(self) -> str:
+        return str(self.client.base_url).rstrip("/")
+
+    def record_of(self, fhir_id: str) -> Any:
+        return next(e.record for e in self.entries if str(e.source.fhir_id) == fhir_id)

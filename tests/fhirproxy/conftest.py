@@ -1,5 +1,6 @@
 """Fixtures of the FHIR proxy tests: the real stack (module), a Synthea history (session), the
-story of a patient granting a provider two scopes (module). The types live in proxy_stack.py."""
+story of a patient granting a provider two scopes (module), and clinic.py's hand-made history
+behind a proxy (module). The types live in proxy_stack.py and clinic.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import clinic
+import httpx
 import pytest
+from clinic import Clinic
 from eth_account import Account
 from proxy_stack import GRANTED, Stack, Story
 
@@ -22,6 +26,7 @@ from kizuna.chain.relayer import Relayer
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.chain.transactions import TxPolicy
 from kizuna.db import Database
+from kizuna.fhirproxy import GrantedCache, ProxyServer
 from kizuna.services.context import ServiceContext
 from kizuna.storage.embedded import EmbeddedStore
 
@@ -67,3 +72,15 @@ def story(stack: Stack, synthea_bundle: dict[str, Any]) -> Story:
     patient.grant(provider.address, list(GRANTED), expires_at=stack.now() + 86_400)
     return Story(stack=stack, patient=patient, provider=provider, entries=entries,
                  bundle=synthea_bundle)
+
+
+@pytest.fixture(scope="module")
+def clinic_proxy(stack: Stack) -> Iterator[Clinic]:
+    """clinic.py's history, granted whole to a provider whose proxy serves it."""
+    patient, provider = stack.patient(), stack.provider()
+    entries = patient.import_fhir(clinic.bundle())
+    patient.grant(provider.address, list(clinic.GRANTED), expires_at=stack.now() + 86_400)
+    cache = GrantedCache(provider, ttl_s=0)
+    with ProxyServer(cache, port=0) as server, httpx.Client(base_url=server.url,
+                                                             timeout=60) as client:
+        yield Clinic(patient=patient, entries=entries, client=client)

@@ -9,44 +9,20 @@ ids come from the hand-made history in clinic.py."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import clinic
 import httpx
 import pytest
+from clinic import Clinic
 from proxy_stack import Stack
 
-from kizuna.client.patient import ImportedEntry, PatientClient
-from kizuna.fhirproxy import GrantedCache, ProxyServer
 from kizuna.fhirproxy.search import SUBSETTED, parameters
 from kizuna.storage.fhir import validate
 from kizuna.storage.fhir.canonical import CONTENT_TYPE
 
 pytestmark = pytest.mark.anvil
-
-
-@dataclass
-class Clinic:
-    patient: PatientClient
-    entries: list[ImportedEntry]
-    client: httpx.Client
-
-    def record_of(self, fhir_id: str) -> Any:
-        return next(e.record for e in self.entries if str(e.source.fhir_id) == fhir_id)
-
-
-@pytest.fixture(scope="module")
-def clinic_proxy(stack: Stack) -> Iterator[Clinic]:
-    patient, provider = stack.patient(), stack.provider()
-    entries = patient.import_fhir(clinic.bundle())
-    patient.grant(provider.address, list(clinic.GRANTED), expires_at=stack.now() + 86_400)
-    cache = GrantedCache(provider, ttl_s=0)
-    with ProxyServer(cache, port=0) as server, httpx.Client(base_url=server.url,
-                                                             timeout=60) as client:
-        yield Clinic(patient=patient, entries=entries, client=client)
 
 
 def get(client: httpx.Client, path: str, status: int = 200, *,
