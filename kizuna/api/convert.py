@@ -66,6 +66,9 @@ def read_answer(g: ReadGrant) -> bytes:
         "head_block": g.head_block, "served_at": g.served_at, "leaf": hexed(g.leaf),
         "envelope_base64": (base64.b64encode(g.envelope).decode("ascii")
                             if g.envelope is not None else None),
+        "commitment": hexed(g.commitment) if g.commitment is not None else None,
+        "batch_root": hexed(g.batch_root) if g.batch_root is not None else None,
+        "proof": [hexed(p) for p in g.proof],
     }, separators=(",", ":")).encode()
 
 

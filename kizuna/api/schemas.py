@@ -276,6 +276,16 @@ class ReadOut(Model):
     envelope_base64: str | None = Field(
         None, description="the whole envelope (base64) when it is at most the service's "
         "read_inline_max_bytes: the read is then one request; null: GET /content/{cid}")
+    commitment: str | None = Field(
+        None, description="the record's commitment as the service has it: a provider trusts it "
+        "only as the chain confirms it (the RecordRegistered event; for a batch record, proof "
+        "from its leaf to batch_root, a batch of the patient's per batchOf)")
+    batch_root: str | None = Field(
+        None, description="the root of the batch the record was registered in; null: "
+        "registered alone")
+    proof: list[str] = Field(
+        default_factory=list, description="the record's Merkle proof in its batch (sibling "
+        "words, OpenZeppelin MerkleProof rules; docs/contracts.md \"Batches\")")
 
 
 # --- lists, inboxes, audit -------------------------------------------------------------------

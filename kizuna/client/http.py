@@ -585,7 +585,11 @@ class ApiClient:
             verifying_key=_unhex(answer["verifying_key"]),
             receipt_seq=int(answer["receipt_seq"]), request_id=_unhex(answer["request_id"]),
             head_block=int(answer["head_block"]), served_at=int(answer["served_at"]),
-            leaf=_unhex(answer["leaf"]), envelope=_inline(answer.get("envelope_base64")))
+            leaf=_unhex(answer["leaf"]), envelope=_inline(answer.get("envelope_base64")),
+            commitment=(Commitment(_unhex(answer["commitment"]))
+                        if answer.get("commitment") else None),
+            batch_root=_unhex(answer["batch_root"]) if answer.get("batch_root") else None,
+            proof=tuple(_unhex(p) for p in answer.get("proof") or ()))
 
     def fetch(self, cid: Cid) -> Iterator[bytes]:
         """Ciphertext by CID, streamed."""

@@ -26,10 +26,15 @@ import os
 from typing import TYPE_CHECKING, BinaryIO
 
 from kizuna.chain.signers import Signer
-from kizuna.client.chainview import patient_encryption_key, registered_commitment
+from kizuna.client.chainview import (
+    batch_commitment,
+    patient_encryption_key,
+    registered_commitment,
+)
 from kizuna.client.keys import ParticipantKeys, participant_keys
 from kizuna.client.service import KizunaService
 from kizuna.crypto import pre
+from kizuna.crypto.batch import BatchLeaf
 from kizuna.crypto.commitment import commitment_of
 from kizuna.errors import ConfigError, InputError, IntegrityError
 from kizuna.receipts.request import ReadRequest
@@ -39,7 +44,7 @@ from kizuna.services import records as recordstore
 from kizuna.services.onchain import SentTransaction, checked_address
 from kizuna.services.read import ReadGrant
 from kizuna.storage.envelope import ByteSource, EnvelopeReader, decrypt_bytes, encrypt_bytes
-from kizuna.types import Address, RecordId, ScopeId
+from kizuna.types import Address, Commitment, RecordId, ScopeId
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -134,16 +139,31 @@ class ProviderClient:
         key = header.unwrap_for_grantee(self.keys.wallet.decrypting_key,
                                         delegating_key=delegating, cfrags=cfrags,
                                         threshold=len(cfrags))
-        expected = (registered_commitment(self._chain, patient=grant.patient,
-                                          record_id=grant.record_id)
-                    if self._chain is not None  # the node's word, not the service's
-                    else self.service.onchain_commitment(patient=grant.patient,
-                                                         record_id=grant.record_id))
+        expected = self._registered_commitment(grant)
         written = 0
         for chunk in reader.decrypt(key, expected_commitment=expected):
             destination.write(chunk)
             written += len(chunk)
         return written
+
+    def _registered_commitment(self, grant: ReadGrant) -> Commitment:
+        """The commitment the chain holds for the granted record: with the provider's own
+        node, its ``RecordRegistered`` event or — for a record the answer says is in a batch —
+        the answer's commitment once its proof leads to a root the node says is the patient's
+        batch (the node's word, not the service's); else the service's chain view."""
+        if self._chain is None:
+            return self.service.onchain_commitment(patient=grant.patient,
+                                                   record_id=grant.record_id)
+        if grant.batch_root is None:
+            return registered_commitment(self._chain, patient=grant.patient,
+                                         record_id=grant.record_id)
+        if grant.commitment is None:
+            raise IntegrityError("the read answer names a batch but no commitment for the "
+                                 "record: nothing to check against the chain")
+        return batch_commitment(self._chain, patient=grant.patient,
+                                leaf=BatchLeaf(grant.record_id, grant.scope_id,
+                                               grant.commitment),
+                                root=grant.batch_root, proof=grant.proof)
 
     # -- messages ----------------------------------------------------------------------------
 

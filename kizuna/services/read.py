@@ -25,12 +25,13 @@ import time
 from dataclasses import dataclass
 
 from kizuna.crypto import pre
+from kizuna.crypto.batch import unpack_proof
 from kizuna.errors import AccessDenied, IntegrityError, NotFoundError
 from kizuna.receipts.request import ReadRequest, verify_request
 from kizuna.services.context import ServiceContext
 from kizuna.services.emergency import kit_kfrags
 from kizuna.services.refusals import record_refusal
-from kizuna.types import Address, Cid, RecordId, ScopeId
+from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 
 
 class NoKeyFragments(AccessDenied):
@@ -61,6 +62,14 @@ class ReadGrant:
     envelope: bytes | None = None
     """The whole envelope when it is small enough to travel with the answer; ``None``: fetch
     it by ``cid``. Either way the provider checks it against the on-chain commitment."""
+    commitment: Commitment | None = None
+    """The record's commitment as the service has it: for a record registered in a batch, the
+    provider takes it only once ``proof`` leads from its leaf to ``batch_root`` and the chain
+    says that root is the patient's batch (kizuna.client.chainview.batch_commitment)."""
+    batch_root: bytes | None = None
+    """The root of the batch the record was registered in (``None``: registered alone)."""
+    proof: tuple[bytes, ...] = ()
+    """The record's Merkle proof in its batch."""
 
 
 def serve_read(ctx: ServiceContext, *, request: ReadRequest, signature: bytes,
@@ -101,7 +110,9 @@ def serve_read(ctx: ServiceContext, *, request: ReadRequest, signature: bytes,
                      delegating_key=stored.delegating_key.to_bytes(),
                      verifying_key=stored.verifying_key.to_bytes(), receipt_seq=receipt.seq,
                      request_id=request.request_id, head_block=grant.checked_at_block,
-                     served_at=served_at, leaf=receipt.leaf, envelope=envelope)
+                     served_at=served_at, leaf=receipt.leaf, envelope=envelope,
+                     commitment=record.commitment, batch_root=record.batch_root,
+                     proof=tuple(unpack_proof(record.proof or b"")))
 
 
 def _inline_envelope(ctx: ServiceContext, *, cid: Cid, size: int) -> bytes | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 import pytest
@@ -22,6 +22,7 @@ from kizuna.client.chainview import BatchManifests, registered_commitment, regis
 from kizuna.client.export import export, read_many
 from kizuna.client.http import ApiClient
 from kizuna.client.patient import PatientClient
+from kizuna.client.provider import ProviderClient
 from kizuna.client.service import LocalService
 from kizuna.config import Settings
 from kizuna.crypto.batch import BatchLeaf, BatchManifest
@@ -205,3 +206,38 @@ def test_in_process_service_reads_batch_commitments_from_checked_manifests(
             assert bytes(victim.record_id) not in service.onchain_commitments(patient=patient)
     finally:
         db.dispose()
+
+
+def test_provider_reads_batch_records_checked_against_the_root(
+        batch: Batch, api_server: ApiServer, chain_env: ChainEnv) -> None:
+    """A provider granted the scope reads a batch record with its own node: the read answer
+    names the record's commitment, batch root and proof; the provider takes the commitment
+    only once the node says the root is the patient's batch (``batchOf``) and the proof leads
+    there. An answer lying about the commitment, the root or the batch is refused."""
+    chain = chain_env.chain
+    signer = chain_env.new_signer()
+    api = ApiClient(client=httpx.Client(base_url=api_server.url, timeout=60))
+    service = ApiService(api, chain)
+    try:
+        provider = ProviderClient(signer=signer, service=service, chain=chain)
+        chain_env.add_provider(signer, provider.public_key.to_bytes())
+        api.login(signer)
+        patient = batch.client
+        patient.grant(provider.address, [LABEL], expires_at=patient.service.chain_time() + 3600)
+        leaf = batch.manifest.leaves[2]
+        content = batch.contents[bytes(leaf.record_id)]
+        assert provider.read(patient=patient.address, record_id=leaf.record_id) == content
+        grant = provider.request_read(patient=patient.address, record_id=leaf.record_id)
+        assert (grant.batch_root, grant.commitment) == (batch.manifest.root, leaf.commitment)
+        envelope = grant.envelope or b"".join(service.fetch(grant.cid))
+        assert provider.open(grant, envelope) == content
+        with pytest.raises(IntegrityError, match="does not lead to batch"):
+            provider.open(replace(grant, commitment=Commitment(b"\x05" * 32)), envelope)
+        with pytest.raises(IntegrityError, match="does not lead to batch"):
+            provider.open(replace(grant, proof=tuple(batch.manifest.proof(0))), envelope)
+        with pytest.raises(NotFoundError, match="no batch"):
+            provider.open(replace(grant, batch_root=b"\x06" * 32), envelope)
+        with pytest.raises(NotFoundError):  # "registered alone": the node has no such event
+            provider.open(replace(grant, batch_root=None, proof=()), envelope)
+    finally:
+        service.close()

@@ -1938,12 +1938,22 @@ export interface components {
          * @description Ciphertext location and capsule fragments: only the provider can open the data key.
          */
         ReadOut: {
+            /**
+             * Batch Root
+             * @description the root of the batch the record was registered in; null: registered alone
+             */
+            batch_root?: string | null;
             /** Capsule */
             capsule: string;
             /** Cfrags */
             cfrags: string[];
             /** Cid */
             cid: string;
+            /**
+             * Commitment
+             * @description the record's commitment as the service has it: a provider trusts it only as the chain confirms it (the RecordRegistered event; for a batch record, proof from its leaf to batch_root, a batch of the patient's per batchOf)
+             */
+            commitment?: string | null;
             /** Content Type */
             content_type: string;
             /** Delegating Key */
@@ -1959,6 +1969,11 @@ export interface components {
             leaf: string;
             /** Patient */
             patient: string;
+            /**
+             * Proof
+             * @description the record's Merkle proof in its batch (sibling words, OpenZeppelin MerkleProof rules; docs/contracts.md "Batches")
+             */
+            proof?: string[];
             /** Receipt Seq */
             receipt_seq: number;
             /** Record Id */
