@@ -410,22 +410,29 @@ def register_batch(ctx: ServiceContext, *, patient: str, manifest: BatchManifest
     info = _onchain(ctx, relayer, owner, batch, registration)
     manifest_cid = ctx.store.put(batch.encode(), pin=True)
     now = int(time.time())
-    try:
-        with ctx.db.write() as conn:
-            conn.execute(records_table.insert(), [
-                {"record_id": bytes(leaf.record_id), "patient": owner,
+    new_rows = [{"record_id": bytes(leaf.record_id), "patient": owner,
                  "scope_id": bytes(leaf.scope_id), "cid": row["cid"],
                  "commitment": bytes(leaf.commitment), "size": row["size"],
                  "content_type": row["content_type"], "created_at": now, "epoch": row["epoch"],
                  "batch_root": root, "leaf_index": index,
                  "proof": pack_proof(batch.proof(index))}
-                for index, (leaf, row) in enumerate(zip(batch.leaves, rows, strict=True))])
+                for index, (leaf, row) in enumerate(zip(batch.leaves, rows, strict=True))]
+    try:
+        with ctx.db.write() as conn:
+            conn.execute(records_table.insert(), new_rows)
             conn.execute(record_batches.insert().values(
                 root=root, patient=owner, count=batch.count, manifest_cid=manifest_cid,
                 block_number=info.block_number, created_at=now))
+            moved = 0
             for part in _chunks([bytes(leaf.record_id) for leaf in batch.leaves]):
-                conn.execute(delete(staged_envelopes).where(
-                    staged_envelopes.c.record_id.in_(part)))
+                moved += conn.execute(delete(staged_envelopes).where(
+                    staged_envelopes.c.record_id.in_(part),
+                    staged_envelopes.c.patient == owner)).rowcount
+            if moved != batch.count:
+                # The sweep took some at their TTL while the chain confirmed: their blobs may
+                # be unpinned; pin them again (ContentNotFound, all rolled back, if collected).
+                for row in new_rows:
+                    ctx.store.pin(str(row["cid"]))
     except SqlIntegrityError:
         # A concurrent request finished this very batch first: its rows are the answer.
         if _batch_row(ctx, root) is None:

@@ -112,6 +112,9 @@ class EmbeddedStore:
                 self._open_or_create()
             finally:
                 os.close(root_fd)  # releases the lock
+            # the shard directories there are: a put then makes only the missing ones (a
+            # mkdir of one that exists costs as much as making it, ~1,000 a staging request)
+            self._shards.update(entry.name for entry in os.scandir(self._blocks))
         except OSError as exc:
             raise StorageError(f"cannot open the store at {self.root}: {exc}") from exc
         self._remove_stale_puts()
