@@ -8,6 +8,7 @@
 import { parseAbiItem, type Hex } from "viem";
 import { KizunaError } from "../core/errors.ts";
 import { checkedAddress } from "../patient/chain.ts";
+import { formatTime } from "../ui/format.ts";
 import type { ProviderContext } from "./context.ts";
 
 const GRANTED = parseAbiItem("event AccessGranted(address indexed patient, address indexed provider, bytes32 scopeId, uint64 expiresAt)");
@@ -93,10 +94,6 @@ export function grantOf(grants: readonly ScopeGrant[], patient: string, scopeId:
   return grants.find((g) => key(g.patient, g.scopeId) === key(patient, scopeId)) ?? null;
 }
 
-/** A date and time people read (UTC, to the minute: the same in every browser and test). */
-export function when(seconds: number): string {
-  return `${new Date(seconds * 1000).toISOString().slice(0, 16).replace("T", " ")} UTC`;
-}
 
 /** "scope 0x1234…abcd": a scope id is blinded (only the patient knows its label). */
 export function scopeName(scopeId: string): string {
@@ -112,11 +109,11 @@ export function refusalReason(grant: ScopeGrant | null, scopeId: string): string
     case "live":
       return null;
     case "expired":
-      return `Your grant of ${scope} expired on ${when(grant.expiresAt)} (it was granted on ${when(grant.grantedAt)}).`;
+      return `Your grant of ${scope} expired on ${formatTime(grant.expiresAt)} (it was granted on ${formatTime(grant.grantedAt)}).`;
     case "revoked":
-      return `The patient revoked ${scope} on ${when(grant.endedAt ?? 0)} (block ${grant.endedBlock}).`;
+      return `The patient revoked ${scope} on ${formatTime(grant.endedAt ?? 0)} (block ${grant.endedBlock}).`;
     case "revoked-all":
-      return `The patient revoked all your access on ${when(grant.endedAt ?? 0)} (block ${grant.endedBlock}), ${scope} included.`;
+      return `The patient revoked all your access on ${formatTime(grant.endedAt ?? 0)} (block ${grant.endedBlock}), ${scope} included.`;
   }
 }
 

@@ -6,7 +6,7 @@ import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { InputError, KizunaError, toKizunaError } from "../../../core/errors.ts";
 import type { RegistryProvider } from "../../../patient/chain.ts";
-import { shortAddress } from "../../../ui/format.ts";
+import { formatTime, shortAddress } from "../../../ui/format.ts";
 import { ErrorBanner } from "../../../ui/Messages.tsx";
 import { UserRejected } from "../../../wallet/eip1193.ts";
 import "./care.css";
@@ -68,12 +68,9 @@ export function useLoad<T>(load: () => Promise<T>, key: unknown): Loaded<T> {
   return { data, error, loading, reload };
 }
 
-/** A time (seconds) for people, in the browser's time zone. */
-export function formatTime(seconds: number): string {
-  return new Date(seconds * 1000).toLocaleString(undefined, {
-    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
-  });
-}
+/** A time (seconds) for people: web/src/ui/format.ts (plain TypeScript, so non-page code
+ *  such as web/src/provider/grants.ts shares it). */
+export { formatTime };
 
 export function formatDate(seconds: number): string {
   return new Date(seconds * 1000).toLocaleDateString(undefined, { year: "numeric", month: "long", day: "numeric" });
