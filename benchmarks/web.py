@@ -33,8 +33,32 @@ FastAPI app on 127.0.0.1, and driven through Playwright.
   browser context each time (cold cache): navigation start to the later of the load event and
   the first contentful paint. Median of the rounds.
 
+On a real stack (``kizuna up --demo`` in a throw-away home, started as the browser tests start
+it: tests/web/web_stack.py), the app's own build (kizuna/web/dist as it is: ``scripts/web-build``
+first to measure the working tree; the bench entry is not used here, as the page must be served
+by the stack's own origin to talk to its API under the page's CSP) in
+Chromium with the browser tests' injected wallet (tests/web/injected_wallet.py: real keys,
+signing in Python, answers from anvil):
+
+* ``provider_read_ms_p50`` (target <= 150 ms): the demo's dr-tanaka, in the provider's records
+  page, reads the demo's kenji's 10 KB vital-signs Observations (added here with
+  ``kizuna patient add``, a scope kenji granted dr-tanaka), one click each: from the moment the
+  wallet hands back the ``ReadRequest`` signature to the record rendered and painted (the POST
+  /provider/reads, the capsule fragments verified, the commitment read from the chain through
+  the wallet, the decryption, the FHIR renderer). Median over the reads. Beside it
+  (``provider_read_click_ms_p50``) the same from the click, the wallet's signing in the test
+  wallet included.
+* ``audit_page_1000_reads_s`` (target <= 10 s): 1,000 real reads by dr-tanaka of kenji's
+  records (signed ``ReadRequest``s served by the API, four sessions at once:
+  ``WebStack.provider_reads``), anchored (``POST /auditor/anchor``); then an auditor (a fresh
+  wallet given the role on chain) runs the Verify page: every receipt fetched page by page,
+  each provider signature recovered, each leaf recomputed and proof folded to the root anchored
+  on-chain, each read's grant replayed from the chain's events. Seconds from the click to the
+  result shown (all passing, >= 1,000 checked). Median of the rounds, each a fresh run.
+
 The machine has 2 cores shared with other work: figures move between runs; compare within a
-run. ``--json`` prints every figure as one JSON object on the last line.
+run. ``--json`` prints every figure as one JSON object on the last line; ``--stack-only`` runs
+only the two figures of the real stack.
 """
 
 from __future__ import annotations
@@ -46,6 +70,7 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -84,7 +109,11 @@ MB = 1_000_000
 FHIR_JSON = "application/fhir+json"
 HEART_RATE = "8867-4"
 TARGETS_MAX = {"timeline_2000_s": 3.0, "chart_5000_ms": 300.0, "js_gzip_kb": 400.0,
-               "first_load_s": 1.0}
+               "first_load_s": 1.0, "provider_read_ms_p50": 150.0,
+               "audit_page_1000_reads_s": 10.0}
+TESTS_WEB = ROOT / "tests" / "web"
+OBSERVATION_BYTES = 10_000
+AUDIT_READS = 1000
 TARGETS_MIN = {"browser_envelope_ratio": 0.5}
 
 
@@ -480,11 +509,273 @@ def first_load_figures(browser: Browser, rounds: int) -> dict[str, float]:
     return {"first_load_s": statistics.median(loads)}
 
 
-def run(quick: bool = False) -> dict[str, float]:
+# --- on a real stack: the provider's read and the auditor's verification ------------------------
+
+
+def _harness() -> tuple[Any, Any, Any]:
+    """The browser tests' harness (tests/web: the stack, the sessions, the injected wallet):
+    one home for starting ``kizuna up --demo`` and driving the page with a real wallet."""
+    for folder in (TESTS_WEB, ROOT / "tests" / "cli"):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    import browser
+    import injected_wallet
+    import web_stack
+    return browser, injected_wallet, web_stack
+
+
+def observation_bundle(count: int, size: int = OBSERVATION_BYTES) -> dict[str, Any]:
+    """A FHIR Bundle of ``count`` heart-rate Observations (vital signs) of ``size`` bytes of
+    JSON each: a reading with an interpretation and a clinician's note long enough to make up
+    the size (a monitoring summary is that long)."""
+    entries = []
+    for i in range(count):
+        resource: dict[str, Any] = {
+            "resourceType": "Observation", "id": f"bench-hr-{i}", "status": "final",
+            "category": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": "vital-signs", "display": "Vital Signs"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": HEART_RATE,
+                                 "display": "Heart rate"}], "text": "Heart rate"},
+            "effectiveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                               time.gmtime(1_704_067_200 - i * 3600)),
+            "valueQuantity": {"value": 60 + i % 40, "unit": "/min",
+                              "system": "http://unitsofmeasure.org", "code": "/min"},
+            "note": [{"text": ""}],
+        }
+        room = size - len(json.dumps(resource, separators=(",", ":")))
+        words = "Resting heart rate within the expected range over the monitoring period. "
+        resource["note"][0]["text"] = (words * (room // len(words) + 1))[:max(0, room)]
+        entries.append({"fullUrl": f"urn:uuid:bench-hr-{i}", "resource": resource})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+_WRAP_WALLET = """() => {
+  // Stamp the moment the wallet hands back a ReadRequest signature: where a read's own time
+  // starts (the signing is the wallet's, and the test wallet signs in Python).
+  const wallet = window.ethereum;
+  if (!wallet || wallet.__kizunaBench) return Boolean(wallet);
+  const request = wallet.request;
+  wallet.request = async function (args) {
+    const answer = await request.call(this, args);
+    const typed = args && args.method === "eth_signTypedData_v4";
+    if (typed && JSON.stringify(args.params).includes("ReadRequest")) {
+      window.__kizunaBenchSigned = performance.now();
+    }
+    return answer;
+  };
+  wallet.__kizunaBench = true;
+  return true;
+}"""
+
+_TIMED_READ = """async ([id, timeoutMs]) => {
+  const shown = `.provider-read[data-record="${id}"]`;
+  const button = document.querySelector(`tr[data-record="${id}"] button`);
+  if (!button) throw new Error(`no row of record ${id} on the page`);
+  const before = document.querySelector(shown)?.textContent ?? null;
+  window.__kizunaBenchSigned = null;
+  const rendered = new Promise((resolve, reject) => {
+    const done = () => {
+      const el = document.querySelector(shown);
+      return el !== null && el.textContent !== before;
+    };
+    const refused = () => document.querySelector('[data-testid="read-refused"], .banner-error');
+    const observer = new MutationObserver(() => {
+      if (done()) { observer.disconnect(); resolve(); }
+      else if (refused()) {
+        observer.disconnect();
+        reject(new Error(`the read failed: ${refused().textContent}`));
+      }
+    });
+    observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+    setTimeout(() => {
+      observer.disconnect();
+      reject(new Error(`record ${id} not shown within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  const clicked = performance.now();
+  button.click();
+  await rendered;
+  // Painted: a frame's callback runs before its paint, the next frame's after it.
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  const painted = performance.now();
+  if (window.__kizunaBenchSigned === null) throw new Error("no ReadRequest signature seen");
+  // Where the time goes: the service's part, the POST /provider/reads round trip.
+  const posts = performance.getEntriesByType("resource")
+    .filter((e) => e.name.includes("/provider/reads"));
+  const post = posts.length ? posts[posts.length - 1] : null;
+  return { signed_ms: painted - window.__kizunaBenchSigned, click_ms: painted - clicked,
+           post_ms: post ? post.responseEnd - post.startTime : -1 };
+}"""
+
+_TIMED_VERIFY = r"""async ([timeoutMs]) => {
+  const result = () => document.querySelector('[data-testid="verify-result"]');
+  const old = result();
+  const button = [...document.querySelectorAll("button")]
+    .find((b) => /^(Run the verification|Run again)$/.test(b.textContent.trim()));
+  if (!button) throw new Error("no Run button on the Verify page");
+  const shown = new Promise((resolve, reject) => {
+    const observer = new MutationObserver(() => {
+      const now = result();
+      if (now && now !== old) { observer.disconnect(); resolve(now); }
+      const failed = document.querySelector(".banner-error");
+      if (failed) {
+        observer.disconnect();
+        reject(new Error(`the verification failed: ${failed.textContent}`));
+      }
+    });
+    observer.observe(document.body, { subtree: true, childList: true });
+    setTimeout(() => {
+      observer.disconnect();
+      reject(new Error(`no result within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  const start = performance.now();
+  button.click();
+  const node = await shown;
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  const seconds = (performance.now() - start) / 1000;
+  const counts = {};
+  for (const li of node.querySelectorAll(".audit-summary li")) {
+    const label = li.textContent.replace(/^\d+/, "").trim();
+    counts[label] = Number(li.querySelector("strong").textContent);
+  }
+  return { seconds, ok: node.getAttribute("data-ok") === "true", counts };
+}"""
+
+
+def _open_app(harness: tuple[Any, Any, Any], chromium: Browser, stack: Any, wallet: Any,
+              ready: str) -> Any:
+    """The stack's page in a fresh context with ``wallet`` injected, connected; ``ready``:
+    the navigation link that shows the role's pages are there."""
+    browser, injected_wallet, _ = harness
+    session = browser.new_session(chromium, device="desktop", test="benchmark-web")
+    injected_wallet.install(session.context, [wallet])
+    wallet.pages.append(session.page)
+    session.page.goto(stack.web_url)
+    session.page.get_by_role("button", name="Connect wallet").click()
+    session.page.get_by_role("navigation").first.get_by_role(
+        "link", name=ready, exact=True).wait_for(timeout=120_000)
+    return session
+
+
+def provider_read_figures(harness: tuple[Any, Any, Any], chromium: Browser, stack: Any,
+                          workdir: Path, reads: int) -> dict[str, float]:
+    """``reads`` new 10 KB Observations of kenji's, each read once in dr-tanaka's page."""
+    _, injected_wallet, _ = harness
+    bundle = workdir / "observations.json"
+    bundle.write_text(json.dumps(observation_bundle(reads)), encoding="utf-8")
+    done = stack.kizuna("patient", "add", str(bundle), "--key", "kenji", "--json", timeout=600)
+    if done.code != 0:
+        raise BenchError(f"kizuna patient add failed: {done.err}")
+    added = [str(r["record_id"]).lower() for r in done.json()]
+    if len(added) != reads:
+        raise BenchError(f"kizuna patient add made {len(added)} records of {reads}")
+    kenji = str(stack.demo_account("kenji").address)
+    wallet = injected_wallet.TestWallet(rpc_url=stack.rpc_url, chain_id=stack.chain_id,
+                                        accounts=[stack.demo_account("dr-tanaka")])
+    wallet.fund()
+    session = _open_app(harness, chromium, stack, wallet, "Patients")
+    try:
+        page = session.page
+        card = page.locator(f'[data-testid="provider-patient"][data-patient="{kenji}"]')
+        card.get_by_role("link", name=re.compile("Open records of")).click(timeout=120_000)
+        for record_id in added:
+            page.locator(f'tr[data-record="{record_id}"]').wait_for(timeout=120_000)
+        if not page.evaluate(_WRAP_WALLET):
+            raise BenchError("the page has no window.ethereum to time signatures at")
+        runs = [page.evaluate(_TIMED_READ, [record_id, 60_000]) for record_id in added]
+        sizes = page.evaluate("""(ids) => ids.map((id) =>
+            document.querySelector(`.provider-read[data-record="${id}"]`) !== null)""", added)
+        if not all(sizes):
+            raise BenchError("a read record is not on the page")
+    finally:
+        session.close()
+    signed = [float(r["signed_ms"]) for r in runs]
+    clicked = [float(r["click_ms"]) for r in runs]
+    print("  provider reads, signature -> painted (ms): "
+          + ", ".join(f"{x:.0f}" for x in signed))
+    posts = [float(r["post_ms"]) for r in runs]
+    print("  provider reads, click -> painted, wallet included (ms): "
+          + ", ".join(f"{x:.0f}" for x in clicked))
+    print("  of which POST /provider/reads, the service's answer (ms): "
+          + ", ".join(f"{x:.0f}" for x in posts))
+    return {"provider_read_ms_p50": statistics.median(signed),
+            "provider_read_ms_max": max(signed),
+            "provider_read_click_ms_p50": statistics.median(clicked),
+            "provider_read_post_ms_p50": statistics.median(posts),
+            "provider_reads": float(len(signed)),
+            "provider_read_observation_bytes": float(OBSERVATION_BYTES)}
+
+
+def audit_figures(harness: tuple[Any, Any, Any], chromium: Browser, stack: Any,
+                  reads: int, rounds: int) -> dict[str, float]:
+    """``reads`` real provider reads, anchored, then the auditor's Verify page over them all."""
+    from eth_account import Account
+
+    _, injected_wallet, _ = harness
+    start = time.perf_counter()
+    seqs = stack.provider_reads("dr-tanaka", "kenji", reads)
+    made = time.perf_counter() - start
+    auditor = Account.create()
+    stack.grant_auditor(auditor.address)
+    anchored = stack.anchor("0x" + bytes(auditor.key).hex())
+    print(f"  {len(seqs)} provider reads made in {made:.1f} s ({len(seqs) / made:.0f} a second); "
+          f"{anchored} receipts anchored now")
+    wallet = injected_wallet.TestWallet(rpc_url=stack.rpc_url, chain_id=stack.chain_id,
+                                        accounts=[auditor])
+    wallet.fund()
+    session = _open_app(harness, chromium, stack, wallet, "Audit log")
+    try:
+        page = session.page
+        page.get_by_role("navigation").first.get_by_role("link", name="Verify reads").click()
+        runs = [page.evaluate(_TIMED_VERIFY, [300_000]) for _ in range(rounds)]
+    finally:
+        session.close()
+    for r in runs:
+        if not r["ok"] or r["counts"].get("Reads checked", 0) < reads:
+            raise BenchError(f"the verification did not pass over >= {reads} reads: {r}")
+    seconds = [float(r["seconds"]) for r in runs]
+    counts = runs[-1]["counts"]
+    print("  audit page rounds (s): " + ", ".join(f"{x:.2f}" for x in seconds)
+          + f"; {counts}")
+    return {"audit_page_1000_reads_s": statistics.median(seconds),
+            "audit_page_reads_checked": float(counts.get("Reads checked", 0)),
+            "audit_page_proofs_checked": float(counts.get("Merkle proofs verified here", 0)),
+            "audit_reads_made_per_s": len(seqs) / made}
+
+
+def stack_figures(browser_: Browser, workdir: Path, quick: bool) -> dict[str, float]:
+    harness = _harness()
+    (workdir / "stack").mkdir()
+    started = time.perf_counter()
+    stack = harness[2].start(workdir / "stack")
+    print(f"  kizuna up --demo ready in {time.perf_counter() - started:.1f} s")
+    try:
+        figures = provider_read_figures(harness, browser_, stack, workdir, 5 if quick else 15)
+        figures.update(audit_figures(harness, browser_, stack, AUDIT_READS, 1 if quick else 3))
+    finally:
+        stack.up.stop()
+    return figures
+
+
+def run(quick: bool = False, stack_only: bool = False) -> dict[str, float]:
     rounds = 1 if quick else 3
     figures: dict[str, float] = dict(js_gzip_kb(static.DIST))
     figures["load_average_1m_at_start"] = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="kizuna-web-bench-"))
+    if stack_only:
+        try:
+            with sync_playwright() as driver:
+                browser = launch(driver)
+                try:
+                    figures.update(stack_figures(browser, workdir, quick))
+                finally:
+                    browser.close()
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        figures["load_average_1m_at_end"] = os.getloadavg()[0]
+        return figures
     try:
         build = build_bench(workdir / "build")
         records = synthea_records(workdir)
@@ -507,6 +798,7 @@ def run(quick: bool = False) -> dict[str, float]:
                     else:
                         print("  chart: web/src/pages/patient/Charts.tsx is not there yet")
                 figures.update(first_load_figures(browser, rounds))
+                figures.update(stack_figures(browser, workdir, quick))
             finally:
                 browser.close()
     finally:
@@ -519,9 +811,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     parser.add_argument("--quick", action="store_true", help="one round, 20 MB (smoke run)")
+    parser.add_argument("--stack-only", action="store_true",
+                        help="only the figures of the real stack (provider read, audit page)")
     args = parser.parse_args(argv)
     print("Kizuna web benchmark (headless Chromium; the page's own code)")
-    figures = run(quick=args.quick)
+    figures = run(quick=args.quick, stack_only=args.stack_only)
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"  {key:<{width}}  {value:,.3f}")

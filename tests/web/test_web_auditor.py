@@ -8,85 +8,15 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from auditor_pages import VERIFY_TIMEOUT, auditor, connect, tampered_receipt, verify, wait_anchored
 from browser import Session, axe_violations, describe
-from injected_wallet import TestWallet
 from playwright.sync_api import Page, expect
 from web_harness import Web
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
-
-CONNECT_TIMEOUT = 90_000
-VERIFY_TIMEOUT = 120_000
-
-
-def _grant_auditor(web: Web, account: str) -> None:
-    """The auditor role in AccessLog, granted by the deployer (AccessLog's admin)."""
-    from kizuna.api.auth import AUDITOR_ROLE
-    from kizuna.chain.connection import connect
-    from kizuna.chain.localnode import dev_private_keys
-    from kizuna.chain.models import ContractCall
-    from kizuna.chain.signers import LocalKeySigner
-
-    chain = connect(web.stack.rpc_url, web.stack.deployment_file)
-    access_log = chain.contract("AccessLog")
-    data = access_log.encode_abi("grantRole", args=[AUDITOR_ROLE, account])
-    chain.sender.transact(ContractCall(to=access_log.address, data=bytes.fromhex(data[2:])),
-                          LocalKeySigner(dev_private_keys(1)[0]))
-
-
-def _database(web: Web) -> Path:
-    return web.stack.home / "kizuna.sqlite3"  # KizunaHome.database_file
-
-
-def _wait_anchored(web: Web, timeout: float = 150) -> int:
-    """Wait for the stack's anchorer (every 60 s) to anchor every receipt; their number."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with sqlite3.connect(_database(web)) as db:
-            anchored, pending = db.execute("SELECT SUM(batch_root IS NOT NULL), "
-                                           "SUM(batch_root IS NULL) FROM receipts").fetchone()
-        if anchored and not pending:
-            return int(anchored)
-        assert time.monotonic() < deadline, f"receipts not anchored: {anchored} / {pending}"
-        time.sleep(2)
-
-
-@contextmanager
-def _tampered_receipt(web: Web) -> Iterator[tuple[str, int]]:
-    """One anchored receipt's servedAt moved a minute in the database (as an operator hiding
-    when a read happened would), restored afterwards: the stack is shared. (request id, seq)."""
-    with sqlite3.connect(_database(web)) as db:
-        seq, request_id, served_at = db.execute(
-            "SELECT seq, request_id, served_at FROM receipts WHERE batch_root IS NOT NULL "
-            "ORDER BY seq LIMIT 1").fetchone()
-        db.execute("UPDATE receipts SET served_at = ? WHERE seq = ?", (served_at + 60, seq))
-    try:
-        yield "0x" + bytes(request_id).hex(), int(seq)
-    finally:
-        with sqlite3.connect(_database(web)) as db:
-            db.execute("UPDATE receipts SET served_at = ? WHERE seq = ?", (served_at, seq))
-
-
-def _auditor(web: Web) -> TestWallet:
-    wallet = web.wallet()
-    _grant_auditor(web, wallet.address)
-    return wallet
-
-
-def _connect(web: Web, wallet: TestWallet, device: str = "desktop", path: str = "/") -> Session:
-    session = web.open([wallet], device=device, path=path)
-    page = session.page
-    page.get_by_role("button", name="Connect wallet").click()
-    expect(page.get_by_role("link", name="Audit log")).to_be_visible(timeout=CONNECT_TIMEOUT)
-    return session
-
 
 def _check_layout(session: Session, name: str) -> None:
     session.screenshot(name)
@@ -103,7 +33,7 @@ def _rows(page: Page) -> int:
 def test_the_log_shows_the_demos_events_with_filters_and_deep_links(web: Web, device: str) -> None:
     aiko = web.stack.demo_account("aiko").address
     tanaka = web.stack.demo_account("dr-tanaka").address
-    session = _connect(web, _auditor(web), device)
+    session = connect(web, auditor(web), device)
     page = session.page
     # First in an auditor's navigation: the landing page is the log.
     nav = page.get_by_role("navigation").get_by_role("link")
@@ -143,7 +73,7 @@ def test_the_log_shows_the_demos_events_with_filters_and_deep_links(web: Web, de
     # The same rows (of a log one role grant longer: the new auditor's).
     heading = page.get_by_role("heading", name=re.compile(r"^Events \("))
     shown = heading.inner_text().split(" of ")[0]
-    again = _connect(web, _auditor(web), path="/" + link)
+    again = connect(web, auditor(web), path="/" + link)
     expect(again.page.get_by_role("heading", name=re.compile(r"^Events \("))).to_contain_text(
         shown + " of ", timeout=60_000)
     expect(again.page.get_by_label("Event kind")).to_have_value("read")
@@ -158,19 +88,13 @@ def test_the_log_shows_the_demos_events_with_filters_and_deep_links(web: Web, de
     expect(page.get_by_text("Showing one event")).to_be_visible()
 
 
-def _verify(page: Page) -> None:
-    page.get_by_role("navigation").get_by_role("link", name="Verify reads").click()
-    page.get_by_role("button", name=re.compile("Run the verification|Run again")).click()
-    expect(page.get_by_test_id("verify-result")).to_be_visible(timeout=VERIFY_TIMEOUT)
-
-
 @pytest.mark.parametrize("device", ["desktop", "phone"])
 def test_verification_passes_then_flags_a_receipt_tampered_in_the_database(web: Web,
                                                                            device: str) -> None:
-    anchored = _wait_anchored(web)
-    session = _connect(web, _auditor(web), device)
+    anchored = wait_anchored(web.stack)
+    session = connect(web, auditor(web), device)
     page = session.page
-    _verify(page)
+    verify(page)
     result = page.get_by_test_id("verify-result")
     expect(result).to_have_attribute("data-ok", "true")
     expect(result).to_contain_text("Every read receipt is under a root anchored on-chain")
@@ -180,7 +104,7 @@ def test_verification_passes_then_flags_a_receipt_tampered_in_the_database(web: 
     expect(page.get_by_test_id("audit-relied")).to_contain_text("Relied on the service for")
     _check_layout(session, "audit-verify-ok")
 
-    with _tampered_receipt(web) as (request_id, seq):
+    with tampered_receipt(web.stack) as (request_id, seq):
         page.get_by_role("button", name="Run again").click()
         expect(result).to_have_attribute("data-ok", "false",
                                          timeout=VERIFY_TIMEOUT)
@@ -201,7 +125,7 @@ def test_verification_passes_then_flags_a_receipt_tampered_in_the_database(web: 
 
 def test_charts_and_export_of_a_patients_bundle(web: Web) -> None:
     aiko = web.stack.demo_account("aiko").address
-    session = _connect(web, _auditor(web))
+    session = connect(web, auditor(web))
     page = session.page
     page.get_by_role("navigation").get_by_role("link", name="Audit charts").click()
     expect(page.get_by_test_id("chart-reads-summary")).to_contain_text(

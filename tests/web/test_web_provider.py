@@ -5,15 +5,18 @@ page — a ReadRequest signed in the wallet, decrypted with its wallet-derived k
 downloaded FHIR JSON is byte-equal to what ``kizuna provider read`` writes; "Read all" reads
 every record, one signed request each. Then aiko revokes that record's scope with the CLI while
 the page is open, and the next read is refused with the explanation (which scope, revoked,
-when, which block), not a bare 403. Nothing secret crosses the wire (no plaintext, no key
+when in the reader's local time, which block), not a bare 403; and again with aiko revoking in
+her own page, in a second browser context, while dr-tanaka's page stays open. Nothing secret crosses the wire (no plaintext, no key
 material); screenshots at desktop and phone width; axe-core finds no serious violation."""
 
 from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from browser import Session, axe_violations, describe
@@ -64,6 +67,17 @@ def _read_requests(wallet: TestWallet) -> int:
 def _axe(page: Page, what: str) -> None:
     violations = axe_violations(page)
     assert not violations, f"{what}: {describe(violations)}"
+
+
+def _assert_local_time(text: str) -> None:
+    """The refusal's "on <time>" is the page's local time (the browser context's Asia/Tokyo,
+    en-US, as every other page formats times: web/src/ui/format.ts), within minutes of now;
+    a time shown in UTC is 9 hours off."""
+    found = re.search(r" on ([A-Z][a-z]{2} \d{1,2}, \d{4}, \d\d:\d\d [AP]M) \(block", text)
+    assert found, f"no local date and time in the refusal: {text!r}"
+    shown = datetime.strptime(found.group(1), "%b %d, %Y, %I:%M %p").replace(
+        tzinfo=ZoneInfo("Asia/Tokyo"))
+    assert abs((datetime.now(UTC) - shown).total_seconds()) < 15 * 60, (found.group(1), text)
 
 
 def _open_patient(page: Page, aiko: str) -> None:
@@ -145,8 +159,8 @@ def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(
         expect(refused).to_have_attribute("role", "alert")
         scope = target["scope_id"].lower()
         expect(refused).to_contain_text(re.compile(
-            rf"revoked scope {scope[:6]}…{scope[-4:]} on \d{{4}}-\d\d-\d\d \d\d:\d\d UTC "
-            r"\(block \d+\)"))
+            rf"revoked scope {scope[:6]}…{scope[-4:]} on .+ \(block \d+\)"))
+        _assert_local_time(refused.inner_text())
         expect(page.get_by_test_id("patient-grants")).to_contain_text("Revoked", timeout=TIMEOUT)
         expect(rows).to_have_count(len(readable) - len(same_scope), timeout=TIMEOUT)
         session.screenshot("provider-read-refused")
@@ -180,6 +194,62 @@ def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(
     # The search can find what is there: the read requests carry the record id.
     assert watched.carrying(bytes.fromhex(target["record_id"].removeprefix("0x")))
     session.check()
+
+
+def test_the_patient_revokes_in_her_page_while_the_providers_page_is_open(web: Web) -> None:
+    """Two browser contexts: dr-tanaka's records page open with a record read; aiko, in her
+    own page, stops sharing that record's scope; dr-tanaka's next read (no reload) is refused
+    with the explanation — which scope, revoked, when in local time, which block."""
+    stack = web.stack
+    aiko = str(stack.demo_account("aiko").address)
+    tanaka = str(stack.demo_account("dr-tanaka").address)
+    readable = _cli_json(stack, "provider", "records", "--patient", "aiko", "--key", "dr-tanaka")
+    own = {r["record_id"]: r for r in _cli_json(stack, "patient", "records", "--key", "aiko")}
+    target = next(own[r["record_id"]] for r in readable if own[r["record_id"]]["label"] == REVOKED)
+    record_id = target["record_id"].lower()
+
+    provider = _connect(web, _tanaka(web), "desktop")
+    _open_patient(provider.page, aiko)
+    row = provider.page.locator(f'tr[data-record="{record_id}"]')
+    row.get_by_role("button", name=re.compile("^Read record")).click()
+    shown = provider.page.locator(f'.provider-read[data-record="{record_id}"]')
+    expect(shown.get_by_test_id("timeline-item")).to_be_visible(timeout=TIMEOUT)
+
+    aiko_wallet = TestWallet(rpc_url=stack.rpc_url, chain_id=stack.chain_id,
+                             accounts=[stack.demo_account("aiko")])
+    patient = web.open([aiko_wallet])
+    try:
+        patient.page.get_by_role("button", name="Connect wallet").click()
+        patient.page.get_by_role("navigation").get_by_role("link", name="Sharing").click(
+            timeout=TIMEOUT)
+        card = patient.page.get_by_role("article", name=f"Shared with {tanaka}")
+        card.get_by_role("button", name=f"Stop sharing {REVOKED}").click(timeout=TIMEOUT)
+        expect(patient.page.get_by_test_id("notice").filter(
+            has_text=re.compile(rf"Stopped sharing .*\({REVOKED}\)"))).to_be_visible(
+                timeout=TIMEOUT)
+        revoke = [c for c in aiko_wallet.calls if c.method in ("eth_signTypedData_v4",
+                                                                "eth_sendTransaction")][-1]
+        assert revoke.prompt and tanaka in revoke.prompt, revoke.prompt
+        patient.screenshot("patient-revoked-while-provider-open")
+
+        # The provider's page, open all along: the next read is refused, and says why.
+        provider.watched.allow_error(r"status of 403 .*/provider/reads")
+        row.get_by_role("button", name=re.compile("^Read again record")).click()
+        refused = provider.page.get_by_test_id("read-refused")
+        expect(refused).to_be_visible(timeout=TIMEOUT)
+        expect(refused).to_have_attribute("role", "alert")
+        scope = target["scope_id"].lower()
+        expect(refused).to_contain_text(re.compile(
+            rf"The patient revoked scope {scope[:6]}…{scope[-4:]} on .+ \(block \d+\)"))
+        _assert_local_time(refused.inner_text())
+        expect(provider.page.get_by_test_id("patient-grants")).to_contain_text(
+            "Revoked", timeout=TIMEOUT)
+        provider.screenshot("provider-refused-after-patient-revoked-in-page")
+        _axe(provider.page, "refused read after a revocation in the patient's page")
+    finally:
+        again = stack.kizuna("patient", "grant", "dr-tanaka", REVOKED, "--days", "30",
+                             "--key", "aiko")
+        assert again.code == 0, again.err
 
 
 def test_the_provider_pages_at_phone_width(web: Web) -> None:

@@ -45,6 +45,79 @@ class WebStack:
         env = clean_env(self.home, KIZUNA_PASSPHRASE=PASSPHRASE)
         return run(self.home, *args, env=env, timeout=timeout)
 
+    def grant_auditor(self, account: str) -> None:
+        """The auditor role in AccessLog for ``account``, granted by the deployer (its admin)."""
+        from kizuna.api.auth import AUDITOR_ROLE
+        from kizuna.chain.connection import connect
+        from kizuna.chain.localnode import dev_private_keys
+        from kizuna.chain.models import ContractCall
+        from kizuna.chain.signers import LocalKeySigner
+
+        chain = connect(self.rpc_url, self.deployment_file)
+        access_log = chain.contract("AccessLog")
+        data = access_log.encode_abi("grantRole", args=[AUDITOR_ROLE, account])
+        chain.sender.transact(ContractCall(to=access_log.address, data=bytes.fromhex(data[2:])),
+                              LocalKeySigner(dev_private_keys(1)[0]))
+
+    def provider_reads(self, provider: str, patient: str, count: int, *,
+                       threads: int = 4) -> list[int]:
+        """``count`` real reads by the demo's ``provider`` of the records of ``patient`` it may
+        read (round robin): each a fresh ``ReadRequest`` signed with the provider's key and
+        served by the API (capsule fragments made, a receipt stored), as ``kizuna provider
+        read`` asks; the ciphertext is not fetched or decrypted (the receipt is the same).
+        ``threads`` providers' sessions at once, as several of the provider's devices would.
+        The receipts' seqs."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from kizuna.chain.connection import connect
+        from kizuna.chain.signers import LocalKeySigner
+        from kizuna.client.api_service import ApiService
+        from kizuna.client.http import ApiClient
+        from kizuna.receipts.request import ReadRequest
+
+        signer = LocalKeySigner("0x" + bytes(self.demo_account(provider).key).hex())
+        patient_address = self.demo_account(patient).address
+
+        def reads(share: range) -> list[int]:
+            api = ApiClient(self.api_url, timeout=120.0)
+            api.login(signer)
+            service = ApiService(api, connect(self.rpc_url, self.deployment_file))
+            try:
+                records = [r.record_id for r in service.readable_records(
+                    provider=signer.address, patient=patient_address)]
+                assert records, f"{provider} may read nothing of {patient}'s"
+                domain = service.proxy_domain()
+                seqs = []
+                for n in share:
+                    request = ReadRequest.new(provider=signer.address, patient=patient_address,
+                                              record_id=records[n % len(records)])
+                    grant = service.read(request=request,
+                                         signature=signer.sign_typed_data(
+                                             request.typed_data(domain)))
+                    seqs.append(grant.receipt_seq)
+                return seqs
+            finally:
+                service.close()
+
+        with ThreadPoolExecutor(threads) as pool:
+            shares = [range(i, count, threads) for i in range(threads)]
+            return [seq for done in pool.map(reads, shares) for seq in done]
+
+    def anchor(self, auditor_key: str) -> int:
+        """Anchor every pending receipt now (``POST /auditor/anchor`` as an auditor, instead of
+        waiting for the stack's schedule); how many were anchored."""
+        import httpx
+
+        from kizuna.chain.signers import LocalKeySigner
+        from kizuna.client.http import ApiClient
+
+        with ApiClient(self.api_url, timeout=300.0) as api:
+            token = api.login(LocalKeySigner(auditor_key)).token
+        answer = httpx.post(f"{self.api_url}/auditor/anchor", timeout=300.0,
+                            headers={"Authorization": f"Bearer {token}"})
+        answer.raise_for_status()
+        return int(answer.json()["anchored"])
+
 
 def start(base: Path) -> WebStack:
     """Start ``kizuna up --demo`` under ``base`` and wait until it serves; the caller stops
