@@ -1,6 +1,7 @@
 """The same story on a real anvil node (HTTP JSON-RPC: the index's raw ``eth_getLogs`` path,
-real block times): every verification passes, the log from the index equals the log rebuilt
-from the node's logs, and a read recorded after the revoke is caught."""
+real block times), its records registered alone and in a batch: every verification passes,
+the log from the index equals the log rebuilt from the node's logs, and a read recorded after
+the revoke is caught."""
 
 from __future__ import annotations
 
@@ -15,27 +16,33 @@ from kizuna.chain.localnode import LocalNode
 from kizuna.db import schema
 from kizuna.receipts.request import ReadRequest, receipt_leaf
 from kizuna.services import audit, fhir_export
+from kizuna.services.context import stored_manifests
 from kizuna.storage.fhir.validate import validate
 
 pytestmark = pytest.mark.anvil
 
 
-def test_story_on_anvil(tmp_path: Path) -> None:
+@pytest.mark.parametrize("registered", ["alone", "batch"])
+def test_story_on_anvil(tmp_path: Path, registered: str) -> None:
     # Its own node, not the session's: other suites move the shared node's clock ahead
     # (evm_increaseTime), and a read decided at a block "later" than the wall-clock time it
     # was served at is exactly what the audit flags (access.head_block).
     with LocalNode(log_path=tmp_path / "anvil.log") as node:
-        _story_on(node, tmp_path)
+        _story_on(node, tmp_path, registered)
 
 
-def _story_on(anvil: LocalNode, tmp_path: Path) -> None:
-    story = build_story(tmp_path, rpc_url=anvil.rpc_url)
+def _story_on(anvil: LocalNode, tmp_path: Path, registered: str) -> None:
+    story = build_story(tmp_path, rpc_url=anvil.rpc_url, registered=registered)
     try:
         report = audit.audit(story.chain, story.db, story.store, index=story.index)
         assert report.ok, (report.receipts.failures, report.access.failures,
                            report.content.failures)
         assert report.receipts.passed == 4 and report.access.passed == 4
         assert report.content.passed == 2
+        # the batch's event decoded from the node's raw logs, its records from the manifest
+        assert report.content.counts["batch_records"] == (2 if registered == "batch" else 0)
+        from_logs = audit.audit(story.chain, story.db, story.store, from_chain=True)
+        assert from_logs.ok and from_logs.content.passed == 2
         assert (audit.ChainHistory.from_chain(story.chain).entries()
                 == audit.ChainHistory.from_index(story.chain, story.index).entries())
         validate(fhir_export.export_bundle(story.chain, story.db, store=story.store,
@@ -55,7 +62,8 @@ def _story_on(anvil: LocalNode, tmp_path: Path) -> None:
                 leaf=receipt_leaf(request, signature, served_at=served,
                                   head_block=story.revoke_block),
                 served_at=served, head_block=story.revoke_block))
-        history = audit.ChainHistory.from_chain(story.chain)
+        history = audit.load_history(story.chain, from_chain=True,
+                                     manifests=stored_manifests(story.db, story.store))
         access = audit.verify_access(history, audit.load_receipts(db))
         assert [f.check for f in access.about(request.request_id)] == ["access.no_grant"]
     finally:

@@ -29,6 +29,11 @@ def verify_access(history: ChainHistory, receipts: Iterable[ReceiptRow], *,
     events); and no revocation mined well before the read (``stale_head_slack`` seconds) was
     left out of its head block.
 
+    ``history`` must hold the batches' manifests (``load_history(manifests=)``, as
+    :func:`~kizuna.services.audit.audit` loads it) for reads of records registered in a batch;
+    without, such a read is reported as of a record not registered, saying how many of the
+    patient's batches had no manifest.
+
     ``eth_call_sample``: for that many random receipts, also ask the node for
     ``hasAccess`` at the head block (``eth_call`` with a historical block tag) and compare it
     with the event replay (``access.eth_call_mismatch``); a node without that state (not an
