@@ -29,10 +29,14 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from kizuna.errors import (
     AccessDenied,
@@ -237,22 +241,38 @@ class ProgressTask:
         if self._progress is not None:
             self._progress.advance(self._task, amount)
 
-    def update(self, *, total: float | None = None, description: str | None = None) -> None:
+    def update(self, *, total: float | None = None, description: str | None = None,
+               completed: float | None = None) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, total=total, description=description)
+            self._progress.update(self._task, total=total, description=description,
+                                  completed=completed)
+
+
+class _RateColumn(ProgressColumn):
+    """Items a second (``12,345 records/s``): what a long import or export runs at."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} {self.unit}/s" if speed else "")
 
 
 @contextmanager
 def progress(description: str, *, total: float | None = None,
              unit: str = "items") -> Iterator[ProgressTask]:
-    """A progress bar on stderr for long work (``unit="bytes"`` shows sizes); shown only on a
-    terminal and never with ``--json`` (scripts get silence, then the result)."""
+    """A progress bar on stderr for long work (``unit="bytes"`` shows sizes) with its rate and
+    the time left; shown only on a terminal and never with ``--json`` (scripts get silence,
+    then the result)."""
     err = Console(stderr=True)
     if json_requested() or not err.is_terminal:
         yield ProgressTask(None, None)
         return
     counter = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
-    with Progress(TextColumn("{task.description}"), BarColumn(), counter,
+    rate = TransferSpeedColumn() if unit == "bytes" else _RateColumn(unit)
+    with Progress(TextColumn("{task.description}"), BarColumn(), counter, rate,
                   TimeRemainingColumn(), console=err, transient=True) as bar:
         yield ProgressTask(bar, bar.add_task(description, total=total))
 

@@ -39,7 +39,7 @@ from eth_utils.address import is_address, to_checksum_address
 
 from kizuna.crypto.pre import UmbralPublicKey, UmbralSecretKey, UmbralSigner
 from kizuna.crypto.scopes import ScopeKey
-from kizuna.crypto.secret import Secret
+from kizuna.crypto.secret import Secret, SecretBytes
 from kizuna.errors import InputError, KeyDerivationError
 from kizuna.signatures import recover_signable, signable_digest
 from kizuna.types import Address, ScopeId
@@ -72,6 +72,8 @@ INFO_SCOPE_KEY = b"kizuna/v1/scope-blinding-key"
 INFO_SCOPE_DELEGATION = b"kizuna/scope-delegation/v1"
 """HKDF info prefix of a scope's delegating key; the 32-byte scope id follows it (and, from
 epoch 1 on, the epoch as 8 bytes big-endian)."""
+INFO_IMPORT_IDS = b"kizuna/import-record-ids/v1"
+"""HKDF info of the key an import's record ids are made with (:func:`derive_import_id_key`)."""
 
 MAX_EPOCH = 2**64 - 1
 """Epochs are ``uint64`` (the ``ScopeKeys`` statement's type)."""
@@ -181,6 +183,10 @@ class WalletKeys(Secret):
         scope delegate it."""
         return derive_scope_delegating_key(self._decrypting_key, scope_id, epoch)
 
+    def import_id_key(self) -> ImportIdKey:
+        """The key the import pipeline makes its record ids with (:func:`derive_import_id_key`)."""
+        return derive_import_id_key(self._decrypting_key)
+
     def _public_hint(self) -> str:
         return f"account={self._account}, pk={self.public_key.hex()[:16]}..."
 
@@ -261,6 +267,23 @@ def derive_scope_delegating_key(decrypting_key: UmbralSecretKey, scope_id: Scope
     return _scalar_key(decrypting_key.to_secret_bytes(), info)
 
 
+class ImportIdKey(SecretBytes):
+    """The 32-byte key of a participant's import record ids. Secret: never printed, pickled
+    or hashed."""
+
+    __slots__ = ()
+    SIZE = 32
+
+
+def derive_import_id_key(decrypting_key: UmbralSecretKey) -> ImportIdKey:
+    """``HKDF-SHA256(ikm = decrypting key's 32-byte scalar, salt = HKDF_SALT,
+    info = b"kizuna/import-record-ids/v1", 32)``: the key of the import pipeline's record ids
+    (``HMAC-SHA256(key, bundle digest || resource index)``, :mod:`kizuna.client.importer`).
+    Deterministic, so a re-run of an import names the same records and finds what is done;
+    secret, so an id says nothing to anyone else about the bundle or the index."""
+    return ImportIdKey(_hkdf(decrypting_key.to_secret_bytes(), INFO_IMPORT_IDS, 32))
+
+
 def key_derivation_digest(*, account: str, domain: KeyDerivationDomain) -> bytes:
     """The 32-byte EIP-712 digest the wallet signs (for test vectors and debugging)."""
     return signable_digest(_signable(account, domain))
@@ -296,11 +319,14 @@ def _scalar_key(ikm: bytes, info: bytes) -> UmbralSecretKey:
 __all__ = [
     "DOMAIN_NAME",
     "DOMAIN_VERSION",
+    "INFO_IMPORT_IDS",
     "MAX_EPOCH",
     "PURPOSE",
+    "ImportIdKey",
     "KeyDerivationDomain",
     "WalletKeys",
     "checked_epoch",
+    "derive_import_id_key",
     "derive_scope_delegating_key",
     "derive_wallet_keys",
     "derive_wallet_keys_with_private_key",

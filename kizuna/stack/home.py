@@ -14,6 +14,7 @@ The layout (created on demand, directories mode 0700)::
       logs/                       anvil, IPFS and API logs of ``kizuna up``
       up.lock                     held while ``kizuna up`` runs: its pid, ports and URLs
       demo.json                   the demo identities ``kizuna up --demo`` made
+      imports/<digest>/<patient>/ the journal of ``kizuna patient import`` (resumable imports)
 
 :func:`load_settings` builds the service's :class:`~kizuna.config.Settings` with the home's
 paths — and, while a ``kizuna up`` runs on the home, its chain URL and API port — as
@@ -79,6 +80,11 @@ class KizunaHome:
     @property
     def store_dir(self) -> Path:
         return self.root / "store"
+
+    @property
+    def imports_dir(self) -> Path:
+        """The journals of resumable imports (``kizuna.client.importer``)."""
+        return self.root / "imports"
 
     @property
     def ipfs_repo(self) -> Path:

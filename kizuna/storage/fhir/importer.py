@@ -114,10 +114,16 @@ class ImportedBundle:
         return len(self._entries)
 
     def __iter__(self) -> Iterator[ImportedRecord]:
+        for resource, full_url in self.entries():
+            yield record_for(resource, full_url=full_url)
+
+    def entries(self) -> Iterator[tuple[Mapping[str, Any], str | None]]:
+        """The validated entries as (resource, ``fullUrl``): what iterating makes records of
+        with :func:`record_for` — for a caller that makes them elsewhere (the import
+        pipeline canonicalises in a pool of processes)."""
         for entry in self._entries:
             full_url = entry.get("fullUrl")
-            yield record_for(entry["resource"], full_url=full_url if isinstance(full_url, str)
-                             else None)
+            yield entry["resource"], full_url if isinstance(full_url, str) else None
 
 
 def import_bundle(data: FhirJson) -> ImportedBundle:

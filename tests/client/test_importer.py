@@ -1,0 +1,230 @@
+"""The import pipeline (kizuna/client/importer.py) against a real anvil and the real API: a whole
+Synthea patient imported in one transaction and read back — as the patient and as a provider
+granted every scope — byte for byte the canonical JSON of the input (every resource, no
+sampling); a run killed half way (a real process, SIGKILL) finished by the next with each
+resource registered once; a finished import run again registers nothing; a bad Bundle is
+refused naming the problem, with nothing staged or registered."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from apienv import ApiServer, ChainEnv
+
+from kizuna.chain.signers import LocalKeySigner
+from kizuna.client.api_service import ApiService
+from kizuna.client.export import read_many
+from kizuna.client.http import ApiClient
+from kizuna.client.importer import Importer, bundle_source, record_id_of
+from kizuna.client.patient import PatientClient
+from kizuna.client.provider import ProviderClient
+from kizuna.storage.fhir.canonical import canonical_json
+
+CHILD = Path(__file__).with_name("import_child.py")
+
+
+@contextmanager
+def patient_of(server: ApiServer, env: ChainEnv, key: str) -> Iterator[PatientClient]:
+    """A patient over the real API (``ApiService``: what ``kizuna patient`` runs)."""
+    signer = LocalKeySigner(key)
+    api = ApiClient(server.url, timeout=120)
+    api.login(signer)
+    service = ApiService(api, env.chain)
+    try:
+        yield PatientClient(signer=signer, service=service, chain=env.chain)
+    finally:
+        service.close()
+
+
+def expected_contents(bundle: dict[str, Any], raw: bytes,
+                      client: PatientClient) -> dict[bytes, bytes]:
+    """Record id → the canonical JSON of the input resource it must hold (ids as the pipeline
+    names them: the patient's import key, the file's digest, the resource's index)."""
+    source = bundle_source(bundle, raw, name="bundle.json")
+    key = client.keys.wallet.import_id_key().reveal()
+    return {bytes(record_id_of(key, source.digest, i)): canonical_json(entry["resource"])
+            for i, entry in enumerate(bundle["entry"])}
+
+
+def run_import(client: PatientClient, journal: Path, bundle: dict[str, Any],
+               raw: bytes) -> Any:
+    return Importer(client, journal_root=journal).run(
+        [bundle_source(bundle, raw, name="bundle.json")])
+
+
+def test_a_whole_synthea_patient_imports_in_one_transaction_and_reads_back_exactly(
+        api_server: ApiServer, chain_env: ChainEnv, synthea_file: Path,
+        synthea_bundle: dict[str, Any], tmp_path: Path) -> None:
+    raw = synthea_file.read_bytes()
+    key = "0x" + os.urandom(32).hex()
+    with patient_of(api_server, chain_env, key) as client:
+        expected = expected_contents(synthea_bundle, raw, client)
+        assert len(expected) == len(synthea_bundle["entry"]) > 1000
+        result = run_import(client, tmp_path / "imports", synthea_bundle, raw)
+
+        assert result.resources == result.registered == len(expected)
+        assert result.already_registered == 0
+        assert 1 <= len(result.batches) <= 2
+        assert sum(b.count for b in result.batches) == len(expected)
+        for batch in result.batches:  # the chain holds each root, the patient's, its count
+            status = chain_env.chain.ledger.batch_of(batch.root)
+            assert status is not None
+            assert (status.patient, status.count) == (client.address, batch.count)
+        records = client.records()
+        assert sorted(bytes(r.record_id) for r in records) == sorted(expected)
+
+        # The patient's bulk read (what `kizuna patient export` runs): every record decrypts
+        # and checks against the chain to exactly the canonical JSON of its input resource.
+        opened = {bytes(o.record.record_id): o.content for o in read_many(client, records)}
+        assert opened.keys() == expected.keys()
+        wrong = [rid.hex() for rid, content in expected.items() if opened[rid] != content]
+        assert wrong == []
+
+        # A provider granted every scope the import used reads every record the same.
+        labels = sorted(result.by_scope)
+        signer = chain_env.new_signer()
+        papi = ApiClient(api_server.url, timeout=120)
+        pservice = ApiService(papi, chain_env.chain)
+        provider = ProviderClient(signer=signer, service=pservice, chain=chain_env.chain)
+        chain_env.add_provider(signer, provider.public_key.to_bytes())
+        papi.login(signer)
+        client.grant(provider.address, labels, expires_at=client.now() + 86_400)
+        try:
+            # The provider client has no bulk read: each record is its own signed request
+            # and receipt; four on their way at once.
+            with ThreadPoolExecutor(4) as pool:
+                read = dict(zip(expected, pool.map(
+                    lambda rid: provider.read(patient=client.address, record_id=rid),
+                    expected), strict=True))
+        finally:
+            pservice.close()
+        wrong = [rid.hex() for rid, content in expected.items() if read[rid] != content]
+        assert wrong == []
+
+        # Run again: everything is found registered; nothing is sealed, staged or sent.
+        again = run_import(client, tmp_path / "imports", synthea_bundle, raw)
+        assert (again.registered, again.staged, again.batches) == (0, 0, [])
+        assert again.already_registered == len(expected)
+        assert len(client.records()) == len(expected)
+
+
+def test_an_import_killed_half_way_is_finished_by_the_next_run_each_resource_once(
+        api_server: ApiServer, chain_env: ChainEnv, synthea_file: Path,
+        synthea_bundle: dict[str, Any], tmp_path: Path) -> None:
+    raw = synthea_file.read_bytes()
+    key = "0x" + os.urandom(32).hex()
+    journal = tmp_path / "imports"
+    total = len(synthea_bundle["entry"])
+    info = chain_env.deployment_file
+    env = {**os.environ, "KIZUNA_TEST_KEY": key}
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), api_server.url, chain_env.node.rpc_url, str(info),
+         str(journal), str(synthea_file), "100"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert child.stdout is not None
+    staged_when_killed = 0
+    for line in child.stdout:
+        if line.startswith("staged "):
+            staged_when_killed = int(line.split()[1])
+            if staged_when_killed * 2 >= total:
+                child.send_signal(signal.SIGKILL)
+                break
+    child.wait(timeout=60)
+    assert child.returncode == -signal.SIGKILL, child.stderr.read() if child.stderr else ""
+    assert total // 2 <= staged_when_killed < total
+
+    with patient_of(api_server, chain_env, key) as client:
+        expected = expected_contents(synthea_bundle, raw, client)
+        assert client.records() == []  # killed before any batch: nothing registered
+        assert len(client.service.staged_ids(patient=client.address)) >= staged_when_killed
+
+        result = run_import(client, journal, synthea_bundle, raw)
+        assert result.registered == total
+        assert result.reused_staged >= staged_when_killed  # not sealed or sent again
+        assert result.staged == total - result.reused_staged
+        assert len(result.batches) == 1
+        records = client.records()
+        ids = [bytes(r.record_id) for r in records]
+        assert len(ids) == len(set(ids)) == total
+        assert set(ids) == expected.keys()
+        assert client.service.staged_ids(patient=client.address) == set()
+        opened = {bytes(o.record.record_id): o.content for o in read_many(client, records)}
+        assert all(opened[rid] == content for rid, content in expected.items())
+
+        again = run_import(client, journal, synthea_bundle, raw)
+        assert (again.registered, again.batches) == (0, [])
+        assert len(client.records()) == total
+
+
+def _cli(home: Path, server: ApiServer, env: ChainEnv,
+         *args: str) -> subprocess.CompletedProcess[str]:
+    """``kizuna`` in a subprocess against the test's API and chain, with its own home."""
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
+    variables.update(KIZUNA_HOME=str(home), KIZUNA_PASSPHRASE="import-test",
+                     KIZUNA_RPC_URL=env.node.rpc_url,
+                     KIZUNA_DEPLOYMENT_FILE=str(env.deployment_file))
+    return subprocess.run([sys.executable, "-m", "kizuna.cli", *args, "--api", server.url],
+                          env=variables, capture_output=True, text=True, timeout=600,
+                          check=False)
+
+
+def test_the_cli_imports_with_json_counts_and_refuses_a_bad_bundle_sending_nothing(
+        api_server: ApiServer, chain_env: ChainEnv, synthea_file: Path,
+        synthea_bundle: dict[str, Any], tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    key = "0x" + os.urandom(32).hex()
+    key_file = tmp_path / "key.hex"
+    key_file.write_text(key)
+    made = subprocess.run([sys.executable, "-m", "kizuna.cli", "keys", "import", "pat",
+                           "--private-key-file", str(key_file), "--light-kdf"],
+                          env={**{k: v for k, v in os.environ.items()
+                                  if not k.startswith("KIZUNA_")},
+                               "KIZUNA_HOME": str(home), "KIZUNA_PASSPHRASE": "import-test"},
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert made.returncode == 0, made.stderr
+
+    # A Bundle with one bad resource: refused with the resource's path and the reason, exit 6,
+    # before the key is unlocked or the service asked anything.
+    broken = json.loads(json.dumps(synthea_bundle))
+    victim = next(i for i, e in enumerate(broken["entry"])
+                  if e["resource"]["resourceType"] == "Observation")
+    broken["entry"][victim]["resource"]["status"] = "maybe"
+    bad = tmp_path / "broken.json"
+    bad.write_text(json.dumps(broken))
+    refused = _cli(home, api_server, chain_env, "patient", "import", str(bad), "--key", "pat")
+    assert refused.returncode == 6, refused.stderr
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in refused.stderr
+    assert "status" in lines[0] and "maybe" in lines[0], lines[0]
+    with patient_of(api_server, chain_env, key) as client:
+        assert client.records() == []
+        assert client.service.staged_ids(patient=client.address) == set()
+
+    done = _cli(home, api_server, chain_env, "patient", "import", str(synthea_file),
+                "--key", "pat", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    total = len(synthea_bundle["entry"])
+    assert summary["imported"] == summary["registered"] == total
+    assert sum(summary["by_scope"].values()) == total
+    assert len(summary["batches"]) == len(summary["tx_hashes"]) == 1
+    assert summary["batches"][0]["count"] == total
+    receipt = chain_env.chain.w3.eth.get_transaction_receipt(summary["tx_hashes"][0])
+    assert receipt["status"] == 1
+    assert list((home / "imports").iterdir())  # the journal lives in the user's home
+
+    again = _cli(home, api_server, chain_env, "patient", "import", str(synthea_file),
+                 "--key", "pat", "--json")
+    assert again.returncode == 0, again.stderr
+    rerun = json.loads(again.stdout)
+    assert (rerun["registered"], rerun["already_registered"], rerun["batches"]) == (
+        0, total, [])
