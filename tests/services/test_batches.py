@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 from hexbytes import HexBytes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from service_stack import Stack
 from sqlalchemy import func, select
 
@@ -420,3 +422,42 @@ def test_hostile_frames_are_refused_with_the_field() -> None:
     with pytest.raises(InputError) as short_head:
         _parse(b"\x00" * 10)
     assert short_head.value.field == "envelopes[0]"
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=600), piece=st.integers(min_value=1, max_value=97))
+def test_any_body_parses_or_is_refused_with_a_field(data: bytes, piece: int) -> None:
+    try:
+        for item in parse_frames(_pieces(data, piece), max_size=300, max_items=4):
+            for _ in item.envelope:
+                pass
+    except InputError as refused:  # EnvelopeTooLarge included
+        assert refused.field.startswith(("envelopes", "body"))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(noise=st.binary(max_size=400), cut=st.integers(min_value=0, max_value=600))
+def test_hostile_envelopes_in_good_frames_never_crash(stack: Stack, noise: bytes,
+                                                      cut: int) -> None:
+    """Random bytes, a cut envelope, a cut one with noise after it: each is staged (what the
+    service cannot tell from a real envelope: the patient signs its commitment) or refused
+    naming envelopes[0], keeping nothing; never another error."""
+    patient = _FUZZ.setdefault(id(stack), stack.patient())
+    good = _sealed(patient, 1)[0]
+    sealed = bytes(good.envelope)  # type: ignore[arg-type]
+    for body in (noise, sealed[:cut], sealed[:cut] + noise):
+        pins = set(stack.store.pins())
+        staged_before = staged_ids(stack.ctx, patient=patient.address)
+        try:
+            stage_envelopes(stack.ctx, patient=patient.address,
+                            items=[dataclasses.replace(good, envelope=body)])
+        except InputError as refused:
+            assert refused.field.startswith("envelopes[0]"), refused
+            assert staged_ids(stack.ctx, patient=patient.address) == staged_before
+            assert set(stack.store.pins()) == pins
+        else:
+            assert good.record_id in staged_ids(stack.ctx, patient=patient.address)
+
+
+_FUZZ: dict[int, PatientClient] = {}
