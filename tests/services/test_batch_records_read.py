@@ -1,8 +1,7 @@
 """Records registered in a batch through the service (kizuna.services.batches), then read like
 records registered alone: the event index lists them (its manifest source is the service's
-record_batches + content store), the service serves a granted provider's reads of them (the
-access check; the provider's own decryption and on-chain commitment check are the client's,
-tested with it), a revoke or a new version ends that, and the registration block is the
+record_batches + content store), the service serves a granted provider's reads of them and the
+provider decrypts them, a revoke or a new version ends that, and the registration block is the
 batch's."""
 
 from __future__ import annotations
@@ -18,31 +17,33 @@ from kizuna.crypto.batch import BatchLeaf, BatchManifest
 from kizuna.crypto.commitment import commitment_of
 from kizuna.services import records as record_service
 from kizuna.services.batches import StagedEnvelope, register_batch, stage_envelopes
+from kizuna.types import RecordId
 
 
 def _import(stack: Stack, patient: PatientClient, labels: list[str]
-            ) -> tuple[BatchManifest, int]:
-    """Stage one resource per label and register them as one batch; the manifest and the
-    batch's block."""
-    items = []
+            ) -> tuple[BatchManifest, dict[RecordId, bytes], int]:
+    """Stage one resource per label and register them as one batch; the manifest, each
+    record's plaintext, the batch's block."""
+    items, plain = [], {}
     for i, label in enumerate(labels):
         body = json.dumps({"resourceType": label, "id": f"r{i}"}).encode()
         rid, sid, envelope = patient.seal(body, label=label, content_type="application/fhir+json")
         items.append(StagedEnvelope(record_id=rid, scope_id=sid,
                                     epoch=patient.scope_and_epoch(label)[1], envelope=envelope))
+        plain[rid] = body
     infos = stage_envelopes(stack.ctx, patient=patient.address, items=items)
     manifest = BatchManifest.of(BatchLeaf(i.record_id, i.scope_id, s.commitment)
                                 for i, s in zip(items, infos, strict=True))
     info = register_batch(stack.ctx, patient=patient.address, manifest=manifest.encode(),
                           registration=patient.sign_batch_registration(manifest),
                           relayer=stack.relayer)
-    return manifest, info.block_number
+    return manifest, plain, info.block_number
 
 
 def test_a_batch_registered_through_the_service_reads_like_records_alone(stack: Stack) -> None:
     patient, provider = stack.patient(), stack.provider()
     labels = ["Observation", "Condition", "Observation", "MedicationRequest", "Observation"]
-    manifest, block = _import(stack, patient, labels)
+    manifest, plain, block = _import(stack, patient, labels)
     ids = [leaf.record_id for leaf in manifest.leaves]
 
     # The index has the batch's records, in the manifest's order, at the batch's block.
@@ -64,6 +65,8 @@ def test_a_batch_registered_through_the_service_reads_like_records_alone(stack: 
             rid, patient.address, leaf.scope_id)
         with stack.store.get(grant.cid) as stream:
             assert commitment_of(stream.read()) == leaf.commitment
+        # and decrypted on the provider's side, the commitment checked against its own node
+        assert provider.read(patient=patient.address, record_id=rid) == plain[rid]
     with pytest.raises(NoGrant):
         provider.request_read(patient=patient.address, record_id=ids[1])
 
