@@ -18,15 +18,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from apienv import ApiServer, ChainEnv
 
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.client.api_service import ApiService
 from kizuna.client.export import read_many
 from kizuna.client.http import ApiClient
-from kizuna.client.importer import Importer, bundle_source, record_id_of
+from kizuna.client.importer import (
+    Importer,
+    Journal,
+    bundle_source,
+    import_digest,
+    record_id_of,
+)
 from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
+from kizuna.crypto.batch import BatchManifest
 from kizuna.storage.fhir.canonical import canonical_json
 
 CHILD = Path(__file__).with_name("import_child.py")
@@ -163,6 +171,62 @@ def test_an_import_killed_half_way_is_finished_by_the_next_run_each_resource_onc
         again = run_import(client, journal, synthea_bundle, raw)
         assert (again.registered, again.batches) == (0, [])
         assert len(client.records()) == total
+
+
+class _Stop(Exception):
+    """Stops an import in this process at a chosen point (a kill, without the process)."""
+
+
+@pytest.mark.parametrize("on_chain", [False, True], ids=["signed-not-sent", "mined-answer-lost"])
+def test_a_batch_left_in_flight_is_finished_by_the_next_run_with_one_transaction(
+        api_server: ApiServer, chain_env: ChainEnv, synthea_file: Path,
+        synthea_bundle: dict[str, Any], tmp_path: Path, on_chain: bool) -> None:
+    """A run stopped after its batch was signed and journalled — before it was sent, or after
+    the chain registered it but before the service answered (the relayer's transaction sent
+    here by hand: the service never heard of it) — is finished by the next run: the same
+    manifest, one transaction in all, every resource registered once."""
+    raw = synthea_file.read_bytes()
+    key = "0x" + os.urandom(32).hex()
+    journal_root = tmp_path / "imports"
+    total = len(synthea_bundle["entry"])
+    source = bundle_source(synthea_bundle, raw, name="bundle.json")
+
+    def stop_when_all_staged(count: int) -> None:
+        if count == total:
+            raise _Stop
+
+    with patient_of(api_server, chain_env, key) as client:
+        with pytest.raises(_Stop):
+            Importer(client, journal_root=journal_root, on_stage=stop_when_all_staged).run(
+                [source])
+        assert client.records() == []
+        # What the pipeline does next, up to the point of the "kill": the manifest of the
+        # staged records in order, signed, journalled.
+        journal = Journal(journal_root, import_digest([source]), client.address)
+        staged = journal.staged()
+        id_key = client.keys.wallet.import_id_key().reveal()
+        manifest = BatchManifest.of(staged[bytes(record_id_of(id_key, source.digest, i))].leaf
+                                    for i in range(total))
+        signed = client.sign_batch_registration(manifest)
+        journal.save_batch(manifest, signed)
+        sent = None
+        if on_chain:
+            sent = chain_env.chain.sender.transact(chain_env.chain.ledger.by_sig_call(signed),
+                                                   chain_env.funder)
+            status = chain_env.chain.ledger.batch_of(manifest.root)
+            assert status is not None and status.count == total
+        assert client.records() == []
+
+        result = run_import(client, journal_root, synthea_bundle, raw)
+        assert [b.root for b in result.batches] == [manifest.root]  # the journalled batch
+        assert result.registered == total and result.staged == 0
+        if sent is not None:  # finished from the chain: no second transaction
+            assert bytes(result.batches[0].tx_hash) == bytes(sent.tx_hash)
+        ids = [bytes(r.record_id) for r in client.records()]
+        assert len(ids) == len(set(ids)) == total
+        assert not list(journal.directory.glob("batch-*"))  # nothing left in flight
+        again = run_import(client, journal_root, synthea_bundle, raw)
+        assert (again.registered, again.batches) == (0, [])
 
 
 def _cli(home: Path, server: ApiServer, env: ChainEnv,
