@@ -7,6 +7,9 @@ from pathlib import Path
 
 from roles_stack import Stack
 
+from kizuna.services.fhir_export import RECORD_BATCH_EXTENSION
+from kizuna.stack.demo_data import DEMO_PATIENTS, history
+
 
 def test_verify_log_export_local(stack: Stack, tmp_path: Path) -> None:
     verified = stack.ok("audit", "verify", "--local", "--json").json()
@@ -90,3 +93,37 @@ def test_verify_fails_on_tampered_ciphertext(stack: Stack, new_patient: str,
     finally:
         blocks[0].write_bytes(original)
     assert stack.ok("audit", "verify", "--local", "--json").json()["ok"] is True
+
+
+def test_an_imported_history_is_one_batch_in_the_audit(stack: Stack, new_patient: str,
+                                                       tmp_path: Path) -> None:
+    """``kizuna patient import`` registers a history as one batch: the log shows it as one
+    entry (root, count, patient, block), verify checks each record by its proof, the FHIR
+    export has a Provenance per record naming the batch root."""
+    source = tmp_path / "history.json"
+    source.write_text(json.dumps(history(DEMO_PATIENTS[1])))
+    count = stack.ok("patient", "import", str(source), "--key", new_patient,
+                     "--json").json()["imported"]
+    address = stack.ok("keys", "address", new_patient).out.strip()
+
+    log = stack.ok("audit", "log", "--patient", new_patient, "--local", "--json").json()
+    [batch] = [e for e in log if e["kind"] == "record-batch-registered"]
+    assert not [e for e in log if e["kind"] == "record-registered"]
+    assert batch["patient"] == address and batch["details"]["count"] == count
+    assert batch["block_number"] > 0 and batch["event"] == "RecordBatchRegistered"
+    root = batch["details"]["root"]
+    table = stack.ok("audit", "log", "--patient", new_patient, "--local").out
+    assert "record-batch-registered" in table and root[:8] in table
+
+    verified = stack.ok("audit", "verify", "--local", "--json").json()
+    assert verified["ok"] is True, verified["content"]["failures"]
+    assert verified["content"]["counts"]["batch_records"] >= count
+
+    out = tmp_path / "bundle.json"
+    stack.ok("audit", "export", "-o", str(out), "--patient", new_patient, "--local")
+    provenances = [e["resource"] for e in json.loads(out.read_text())["entry"]
+                   if e["resource"]["resourceType"] == "Provenance"]
+    assert len(provenances) == count
+    for p in provenances:
+        [extension] = [x for x in p["extension"] if x["url"] == RECORD_BATCH_EXTENSION]
+        assert extension["extension"][0]["valueIdentifier"]["value"] == root
