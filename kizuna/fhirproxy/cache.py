@@ -12,6 +12,10 @@ Decrypted resources live in this process's memory only — nothing is written to
 record stops the proxy from serving it; it cannot make the provider forget what was already
 served (Kizuna's honest-revocation rule: data already decrypted cannot be recalled).
 
+Each resource is served with ``meta.versionId`` = its record id and ``meta.lastUpdated`` = the
+record's registration (:func:`served_meta`): a new version of a resource is a new record that
+supersedes the old one, so the versionId changes exactly when the content does.
+
 References are made servable: Synthea and other bundles link resources with ``urn:uuid:``
 references that only resolve inside their original Bundle. A reference to a resource the proxy
 serves becomes ``Type/id``; a ``subject`` / ``patient`` / ``beneficiary`` reference of a record
@@ -55,6 +59,10 @@ class CachedResource:
     resource_type: str
     id: str
     resource: dict[str, Any]
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What searches derive from the resource (its date range, its codes), computed once: the
+    resource does not change while it is served (a refresh that changes anything builds new
+    ones)."""
 
     @property
     def version_id(self) -> str:
@@ -136,6 +144,7 @@ class GrantedCache:
         self._raw: dict[bytes, tuple[RecordInfo, dict[str, Any]]] = {}
         self._refused: set[bytes] = set()  # failed their integrity check: never retried
         self._snapshot = Snapshot()
+        self._built_for: list[Address] | None = None  # the patients of the current snapshot
         self._refreshed_at: float | None = None
         self.reads = 0
         self.dropped = 0
@@ -164,6 +173,7 @@ class GrantedCache:
     def _clear_locked(self) -> None:
         self._raw.clear()
         self._snapshot = Snapshot()
+        self._built_for = None
         self._refreshed_at = None
 
     def _refresh_locked(self) -> None:
@@ -176,9 +186,11 @@ class GrantedCache:
     def _update_locked(self) -> None:
         patients = self.source.patients()
         live = {bytes(r.record_id): r for r in self.source.records()}
+        changed = patients != self._built_for
         for record_id in [rid for rid in self._raw if rid not in live]:
             del self._raw[record_id]
             self.dropped += 1
+            changed = True
         wanted = [info for record_id, info in live.items()
                   if record_id not in self._raw and record_id not in self._refused
                   # files (PDF, DICOM): their DocumentReference / ImagingStudy is served
@@ -192,7 +204,10 @@ class GrantedCache:
             if resource is not None:
                 self._raw[bytes(info.record_id)] = (info, resource)
                 self.reads += 1
-        self._snapshot = _build(patients, self._raw.values())
+                changed = True
+        if changed:  # the same grants, records and patients: the same snapshot (and memos)
+            self._snapshot = _build(patients, self._raw.values())
+            self._built_for = patients
 
     def _read(self, info: RecordInfo) -> dict[str, Any] | None:
         try:

@@ -219,23 +219,14 @@ class Token:
             return False
         return self.code is None or identifier.get("value") == self.code
 
-    def matches(self, concept: Any) -> bool:
-        if isinstance(concept, str):  # a plain code element (AllergyIntolerance.category)
-            return self.system in (None, "") and self.code == concept
-        if not isinstance(concept, dict):
-            return False
-        if "code" in concept and "coding" not in concept and "system" in concept:
-            codings = [concept]  # a Coding (Encounter.class)
-        else:
-            codings = [c for c in concept.get("coding") or () if isinstance(c, dict)]
-        for coding in codings:
-            system = coding.get("system")
-            if self.system is not None and (system or "") != self.system:
-                continue
-            if self.code is not None and coding.get("code") != self.code:
-                continue
-            return True
-        return False
+    def matches_pairs(self, pairs: frozenset[tuple[str, str | None]]) -> bool:
+        """Against the ``(system or "", code)`` pairs of :func:`code_pairs` (every
+        concept of a resource's element at once)."""
+        if self.system is not None and self.code is not None:
+            return (self.system, self.code) in pairs
+        if self.system is None:
+            return any(code == self.code for _, code in pairs)
+        return any(system == self.system for system, _ in pairs)
 
 
 @dataclass(frozen=True)
@@ -332,6 +323,41 @@ def _texts(concept: Any) -> list[str]:
     return found
 
 
+def code_pairs(concepts: list[Any]) -> frozenset[tuple[str, str | None]]:
+    """The ``(system or "", code)`` of every coding of ``concepts`` (CodeableConcepts,
+    Codings, plain codes)."""
+    pairs: set[tuple[str, str | None]] = set()
+    for concept in concepts:
+        if isinstance(concept, str):
+            pairs.add(("", concept))
+            continue
+        if not isinstance(concept, dict):
+            continue
+        if "code" in concept and "coding" not in concept and "system" in concept:
+            codings = [concept]
+        else:
+            codings = [c for c in concept.get("coding") or () if isinstance(c, dict)]
+        for coding in codings:
+            code = coding.get("code")
+            pairs.add((coding.get("system") or "", code if isinstance(code, str) else None))
+    return frozenset(pairs)
+
+
+def _pairs_of(item: CachedResource, paths: tuple[str, ...]) -> frozenset[tuple[str, str | None]]:
+    key = ("codes", paths)
+    found = item.memo.get(key)
+    if found is None:
+        found = item.memo[key] = code_pairs(_all(item.resource, paths))
+    return found
+
+
+def _date_of_item(item: CachedResource, paths: tuple[str, ...]) -> DateRange | None:
+    key = ("date", paths)
+    if key not in item.memo:
+        item.memo[key] = _date_of(item.resource, paths)
+    return item.memo[key]  # type: ignore[no-any-return]
+
+
 def _missing(name: str, value: str) -> bool:
     if value not in ("true", "false"):
         raise SearchError(name, f"{value!r}: :missing takes true or false")
@@ -344,7 +370,7 @@ def _condition(param: Param, name: str, modifier: str, value: str) -> Condition:
     if modifier == "missing":
         want_missing = _missing(name, value)
         if param.type == "date":
-            return lambda item, _: (_date_of(item.resource, paths) is None) == want_missing
+            return lambda item, _: (_date_of_item(item, paths) is None) == want_missing
         return lambda item, _: (not _all(item.resource, paths)) == want_missing
     if param.name == "_id":
         wanted = set(alternatives)
@@ -356,7 +382,7 @@ def _condition(param: Param, name: str, modifier: str, value: str) -> Condition:
         conditions = _dates(name, alternatives)
 
         def date_matches(item: CachedResource, _: Snapshot) -> bool:
-            found = _date_of(item.resource, paths)
+            found = _date_of_item(item, paths)
             return found is not None and any(c.matches(found) for c in conditions)
         return date_matches
     if param.type == "reference":
@@ -399,7 +425,8 @@ def _condition(param: Param, name: str, modifier: str, value: str) -> Condition:
                        for i in _all(item.resource, paths))
     else:
         def token_matches(item: CachedResource, _: Snapshot) -> bool:
-            return any(t.matches(c) for t in tokens for c in _all(item.resource, paths))
+            pairs = _pairs_of(item, paths)
+            return any(t.matches_pairs(pairs) for t in tokens)
     if modifier == "not":
         return lambda item, snap: not token_matches(item, snap)
     return token_matches
@@ -520,7 +547,7 @@ def _sort_value(item: CachedResource, key: str, descending: bool) -> Any:
             if not texts:
                 return None
             return max(texts) if descending else min(texts)
-        found = _date_of(item.resource, param.elements)
+        found = _date_of_item(item, param.elements)
     if found is None:
         return None
     moment: datetime = found.end if descending else found.start
