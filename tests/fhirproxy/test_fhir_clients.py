@@ -46,10 +46,10 @@ def test_fhirclient(clinic_proxy: Clinic) -> None:
                                         "api_base": clinic_proxy.url + "/"}).server
 
     def where(model: Any, struct: dict[str, Any]) -> list[str]:
-        return _ids(model.where(struct=struct).perform_resources(server))
+        return _ids(list(model.where(struct=struct).perform_resources_iter(server)))
 
     def bundle(model: Any, struct: dict[str, Any]) -> Bundle:
-        found: Bundle = model.where(struct=struct).perform(server)
+        found: Bundle = next(model.where(struct=struct).perform_iter(server))
         return found
 
     assert where(Observation, {"category": "vital-signs", "_sort": "-date",
@@ -63,15 +63,15 @@ def test_fhirclient(clinic_proxy: Clinic) -> None:
     counted = bundle(Observation, {"_count": "0"})
     assert counted.total == len(clinic.OBSERVATIONS) and not counted.entry
     assert bundle(Observation, {"_summary": "count"}).total == len(clinic.OBSERVATIONS)
-    summary = Patient.where(struct={"_summary": "true"}).perform_resources(server)[0]
+    summary = next(Patient.where(struct={"_summary": "true"}).perform_resources_iter(server))
     assert summary.name[0].family == "Müller" and summary.maritalStatus is None
     assert [t.code for t in summary.meta.tag] == ["SUBSETTED"]
-    elements = Patient.where(struct={"_elements": "gender"}).perform_resources(server)[0]
+    elements = next(Patient.where(struct={"_elements": "gender"}).perform_resources_iter(server))
     assert elements.gender == "male" and elements.name is None
     included = bundle(MedicationRequest, {"_include": "MedicationRequest:medication"})
     assert [(e.search.mode, e.resource.resource_type) for e in included.entry
             if e.search.mode == "include"] == [("include", "Medication")]
-    subjects = Observation.where(struct={}).include("subject").perform(server)
+    subjects = next(Observation.where(struct={}).include("subject").perform_iter(server))
     assert [e.resource.id for e in subjects.entry if e.search.mode == "include"] == \
         [clinic.PATIENT]
     assert where(Observation, {"_lastUpdated": "gt2999-01-01"}) == []
@@ -101,7 +101,7 @@ def test_fhirclient(clinic_proxy: Clinic) -> None:
                             headers={"Accept": "application/fhir+xml"})
     assert refused.value.response.status_code == 406
     with pytest.raises(requests.HTTPError) as unknown:
-        Observation.where(struct={"foo": "bar"}).perform(server)
+        next(Observation.where(struct={"foo": "bar"}).perform_iter(server))
     assert unknown.value.response.status_code == 400
 
 
