@@ -11,7 +11,7 @@ from kizuna.fhirproxy.dates import DateCondition, date_range, element_range
 
 
 def at(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*parts, tzinfo=UTC)  # type: ignore[misc, arg-type]
 
 
 @pytest.mark.parametrize(("value", "start", "end"), [
