@@ -105,8 +105,11 @@ def test_an_import_asks_the_wallet_once_and_reads_back(
         bytes.fromhex(i["content"]) for i in items]
     assert bytes.fromhex(ok(one)["content"]) == bytes.fromhex(items[4]["content"])
     ok(granted)
-    # A Python provider granted the vital signs reads those records (and only those).
+    # A Python provider granted the vital signs lists and reads those records (only those).
     reader = providers[0].client
+    assert {"0x" + bytes(r.record_id).hex() for r in reader.records(patient=patient)} == {
+        rid for rid, item in zip(ids, items, strict=True)
+        if item["label"] == "Observation:vital-signs"}
     for rid, item in zip(ids, items, strict=True):
         if item["label"] == "Observation:vital-signs":
             got = reader.read(patient=patient, record_id=bytes.fromhex(rid[2:]))

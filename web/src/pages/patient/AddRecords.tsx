@@ -1,20 +1,22 @@
 // Add records (issue 13, item 4): drop FHIR JSON / Bundles / NDJSON, PDFs, images and DICOM
 // files, see what was found — checked in this page against the Python importer's own rules,
 // refused resources with the field and why — before anything is uploaded; then "Add N records"
-// encrypts and uploads them with progress (per file for big files). Manual entry forms below.
-// A failure keeps the list (records already added are marked, the rest can be retried) and
-// everything typed in the forms.
+// encrypts and uploads them with progress. The FHIR records go together as ONE batch (issue 12:
+// one wallet signature registers all of them, patient/batches.ts); files are streamed one by
+// one (one signature each). Manual entry forms below. A failure keeps the list (records
+// already added are marked; adding again continues where it stopped, never adding a record
+// twice) and everything typed in the forms.
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { KizunaError } from "../../core/errors.ts";
 import { Importer } from "../../importer/importer.ts";
 import { loadRules } from "../../importer/rules.ts";
-import type { PatientClient } from "../../patient/patient.ts";
+import type { ImportItem, ImportProgress, PatientClient } from "../../patient/patient.ts";
 import { asKizunaError, Failure } from "./care/common.tsx";
 import { ManualEntry } from "./add/ManualEntry.tsx";
 import { countByType, isRefused, scanFiles, type Found, type Upload } from "./add/scan.ts";
 import "./add/add.css";
 
-type Progress = { done: number; total: number; file?: { name: string; sent: number; size: number } };
+type Progress = { done: number; total: number; file?: { name: string; sent: number; size: number }; batch?: ImportProgress };
 
 function size(bytes: number): string {
   if (bytes < 1024) return `${bytes} bytes`;
@@ -49,6 +51,24 @@ function Issues(props: { issues: Array<[string, string]> }) {
   );
 }
 
+/** A batch import's progress: encrypted, uploaded, then the one signature and the registration. */
+function BatchProgress(props: { progress: ImportProgress }) {
+  const { phase, total, encrypted, uploaded } = props.progress;
+  return (
+    <>
+      <label for="encrypt-progress">Encrypted in this page: {encrypted} of {plural(total, "record")}</label>
+      <progress id="encrypt-progress" max={total} value={encrypted} />
+      <label for="upload-progress">Uploaded (encrypted): {uploaded} of {plural(total, "record")}</label>
+      <progress id="upload-progress" max={total} value={uploaded} />
+      {phase === "signing" ? (
+        <p class="batch-step" data-testid="batch-step">Check your wallet: one signature registers all {plural(total, "record")} at once.</p>
+      ) : phase === "registering" ? (
+        <p class="batch-step" data-testid="batch-step">Registering {plural(total, "record")} on the blockchain in one transaction…</p>
+      ) : null}
+    </>
+  );
+}
+
 export function AddRecords(props: { client: PatientClient; onAdded: () => void }) {
   const { client } = props;
   const [importer, setImporter] = useState<Importer | null>(null);
@@ -61,6 +81,9 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
   const [addedCount, setAddedCount] = useState<number | null>(null);
   // Uploads already done (by object identity): a retry after a failure adds only the rest.
   const done = useRef(new WeakSet<Upload>());
+  // Each FHIR record's place in a batch import (its record id, what was staged): kept across
+  // a retry, so what the service already holds is not sent again.
+  const importItems = useRef(new WeakMap<Upload, ImportItem>());
   const input = useRef<HTMLInputElement>(null);
 
   // Files dropped or chosen before the checks' rules are loaded wait here: none is lost.
@@ -97,6 +120,7 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
 
   const accepted = found.filter((f) => !isRefused(f));
   const pending = accepted.flatMap((f) => f.uploads).filter((u) => !done.current.has(u));
+  const pendingRecords = pending.filter((u) => u.kind === "record").length;
   const refusedFiles = found.filter(isRefused);
   const counts = countByType(accepted);
 
@@ -107,31 +131,40 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
     let finished = 0;
     setProgress({ done: 0, total });
     try {
-      // Consecutive FHIR records go together (addRecords); files are streamed one by one.
-      for (let i = 0; i < pending.length;) {
-        const item = pending[i] as Upload;
-        if (item.kind === "file") {
-          setProgress({ done: finished, total, file: { name: item.file.name, sent: 0, size: item.file.size } });
-          await client.addFile(item.file, { label: item.label, contentType: item.contentType, recordId: item.recordId },
-            (sent, all) => setProgress({ done: finished, total, file: { name: item.file.name, sent, size: all } }));
-          done.current.add(item);
-          finished += 1;
-          i += 1;
-          continue;
-        }
-        const run: Upload[] = [];
-        while (i < pending.length && (pending[i] as Upload).kind === "record") run.push(pending[i++] as Upload);
-        const base = finished;
-        await client.addRecords(run.map((u) => {
-          const r = (u as Extract<Upload, { kind: "record" }>).record;
-          return { content: r.content, label: r.scopeLabel, contentType: r.contentType };
-        }), (n) => {
-          // Marked as each is added: after a failure, adding again sends only the rest.
-          run.slice(0, n).forEach((u) => done.current.add(u));
-          setProgress({ done: base + n, total });
+      // Files are streamed one by one (each its own registration); then every FHIR record
+      // together: one batch, one wallet signature (a lone record goes on its own).
+      const files = pending.filter((u): u is Extract<Upload, { kind: "file" }> => u.kind === "file");
+      const records = pending.filter((u): u is Extract<Upload, { kind: "record" }> => u.kind === "record");
+      for (const item of files) {
+        setProgress({ done: finished, total, file: { name: item.file.name, sent: 0, size: item.file.size } });
+        await client.addFile(item.file, { label: item.label, contentType: item.contentType, recordId: item.recordId },
+          (sent, all) => setProgress({ done: finished, total, file: { name: item.file.name, sent, size: all } }));
+        done.current.add(item);
+        finished += 1;
+      }
+      if (records.length === 1) {
+        const { record } = records[0]!;
+        setProgress({ done: finished, total });
+        await client.addRecord(record.content, { label: record.scopeLabel, contentType: record.contentType });
+        done.current.add(records[0]!);
+        finished += 1;
+      } else if (records.length > 1) {
+        const items = records.map((u) => {
+          let item = importItems.current.get(u);
+          if (!item) {
+            item = client.importItem({ content: u.record.content, label: u.record.scopeLabel, contentType: u.record.contentType });
+            importItems.current.set(u, item);
+          }
+          return item;
         });
-        run.forEach((u) => done.current.add(u));
-        finished += run.length;
+        const base = finished;
+        try {
+          await client.importRecords(items, (batch) => setProgress({ done: base + batch.registered, total, batch }));
+        } finally {
+          // Marked from the service's answers only: after a failure, adding again sends the rest.
+          records.forEach((u, k) => { if (items[k]!.registered) done.current.add(u); });
+        }
+        finished += records.length;
       }
       setAddedCount(total);
       setFound([]);
@@ -227,11 +260,20 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
             Nothing is added twice: adding again sends only the remaining {plural(pending.length, "record")}.
           </p>
         ) : null}
+        {error && pending.some((u) => importItems.current.get(u)?.staged) ? (
+          <p class="hint" role="status" data-testid="resumable">
+            The records encrypted and uploaded before this problem are kept for a day: adding again continues where it stopped.
+          </p>
+        ) : null}
 
         {progress ? (
           <div class="progress" role="status" aria-live="polite" data-testid="progress">
-            <label for="add-progress">Adding record {Math.min(progress.done + 1, progress.total)} of {progress.total}</label>
-            <progress id="add-progress" max={progress.total} value={progress.done} />
+            {progress.batch ? <BatchProgress progress={progress.batch} /> : (
+              <>
+                <label for="add-progress">Adding record {Math.min(progress.done + 1, progress.total)} of {progress.total}</label>
+                <progress id="add-progress" max={progress.total} value={progress.done} />
+              </>
+            )}
             {progress.file ? (
               <>
                 <label for="file-progress">Encrypting and uploading {progress.file.name}: {size(progress.file.sent)} of {size(progress.file.size)}</label>
@@ -248,6 +290,11 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
               {pending.length < accepted.flatMap((f) => f.uploads).length ? `Add the remaining ${plural(pending.length, "record")}` : `Add ${plural(pending.length, "record")}`}
             </button>
             {!busy ? <button type="button" class="button" onClick={() => setFound([])}>Clear the list</button> : null}
+            {pendingRecords > 1 ? (
+              <p class="hint add-sign-once" data-testid="sign-once">
+                The {plural(pendingRecords, "FHIR record")} are registered together: your wallet asks you to sign once for all of them{pending.length > pendingRecords ? ", and once for each file" : ""}.
+              </p>
+            ) : null}
           </div>
         ) : null}
       </section>
