@@ -205,8 +205,9 @@ def test_registration_refusals_keep_the_envelopes_staged(client: PatientClient,
     manifest = _manifest(items, infos)
     signed = client.sign_batch_registration(manifest)
 
-    not_base64 = _batch_raw(client, "@@@", signed)
-    assert not_base64.status_code == 422 and _error(not_base64)["field"] == "manifest"
+    for bad in ("@@@", "\x80é"):
+        not_base64 = _batch_raw(client, bad, signed)
+        assert not_base64.status_code == 422 and _error(not_base64)["field"] == "manifest"
     garbage = _batch_raw(client, base64.b64encode(b"KZBATCH\x01\x00\x00").decode(), signed)
     assert garbage.status_code == 422 and _error(garbage)["field"] == "manifest"
     stray = BatchManifest.of([*manifest.leaves, BatchLeaf(

@@ -230,7 +230,7 @@ async def register_batch(request: Request, patient: ActingPatient, state: State)
         raise RequestValidationError(exc.errors()) from None
     try:
         manifest = base64.b64decode(parsed.manifest, validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: a character that is not even ASCII
         raise InputError("manifest", "is not base64") from None
     auth = authorization(parsed.registration)
     info = await run_in_threadpool(
