@@ -24,7 +24,14 @@ enum CareEventKind {
     BookingCancelled, // 4: an appointment cancelled
     VisitReported, //    5: a visit report sent to the patient
     PrescriptionIssued, // 6: a prescription sent to the patient
-    DataSent //          7: data sent (to the patient or to another provider)
+    DataSent, //         7: data sent (to the patient or to another provider)
+    // A patient's request for their records (right of access) and the provider's answers;
+    // `ref` commits to the request (or answer) document held off-chain.
+    DataRequested, //    8: a patient asked a provider for records
+    DataRequestAcknowledged, // 9: the provider acknowledged the request
+    DataRequestFulfilledInPart, // 10: the provider sent part of what was asked
+    DataRequestFulfilled, // 11: the provider sent the rest (the request is fulfilled)
+    DataRequestDeclined // 12: the provider declined, with a reason
 }
 
 using {eqRecordId as ==} for RecordId global;
