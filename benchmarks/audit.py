@@ -54,8 +54,8 @@ from kizuna.chain.deploy import deploy
 from kizuna.chain.index import EventIndex
 from kizuna.chain.models import ContractCall
 from kizuna.chain.signers import LocalKeySigner
-from kizuna.crypto.merkle import keccak
 from kizuna.db import Database, schema
+from kizuna.merkle import keccak
 from kizuna.receipts.anchorer import Anchorer
 from kizuna.receipts.request import (
     READ_RECEIPT_TYPEHASH,

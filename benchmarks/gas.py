@@ -27,10 +27,10 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
+from kizuna.batch import BatchLeaf, BatchManifest
 from kizuna.chain.artifacts import load_artifact
 from kizuna.chain.deploy import deploy
 from kizuna.chain.localnode import LocalNode, dev_private_keys
-from kizuna.crypto.batch import BatchLeaf, BatchManifest
 from kizuna.types import Commitment, RecordId, ScopeId
 
 SNAPSHOT = Path(__file__).resolve().parent / "gas-snapshot.json"
@@ -356,7 +356,7 @@ def run(bench: Bench) -> list[Measure]:
         ),
     )
     for count in (1_000, 5_000):
-        # A real batch: the Merkle root of `count` leaves built by kizuna/crypto/batch.py (the
+        # A real batch: the Merkle root of `count` leaves built by kizuna/batch.py (the
         # gas does not depend on the leaves, only the root and the count travel on chain).
         manifest = BatchManifest.of(
             BatchLeaf(RecordId(scope(f"batch {count} record {i}")), ScopeId(scope("lab")),

@@ -23,7 +23,7 @@ import {CareEventKind, RecordId, ScopeId} from "./types/Ids.sol";
 ///        the scope live in the `RecordRegistered` event only.
 ///      - `_batches[root]`: ONE slot per batch of records, (patient, registeredAt, count); the
 ///        leaves (recordId, scopeId, commitment) live off-chain in the batch's manifest
-///        (kizuna/crypto/batch.py), the root commits to them.
+///        (kizuna/batch.py), the root commits to them.
 ///      - `_batchRecordSuperseded[patient][recordId]`: a batch record the patient superseded.
 ///        Keyed by the patient who supersedes, not by the id, so nobody can retire or block
 ///        another patient's batch record.

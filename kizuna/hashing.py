@@ -1,7 +1,7 @@
 """keccak256, the fast way: one home for the choice of implementation.
 
 A top-level module (its own node in ``tests/test_package_graph.py``) so that both
-:mod:`kizuna.signatures` and :mod:`kizuna.crypto.merkle` can use it without an upward arrow.
+:mod:`kizuna.signatures` and :mod:`kizuna.merkle` can use it without an upward arrow.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Merkle trees of read receipts (kizuna.crypto.merkle)."""
+"""Merkle trees of read receipts (kizuna.merkle)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from eth_hash.auto import keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kizuna.crypto.merkle import MerkleTree, hash_pair, leaf_hash, process_proof, verify
 from kizuna.errors import InputError
+from kizuna.merkle import MerkleTree, hash_pair, leaf_hash, process_proof, verify
 
 words = st.binary(min_size=32, max_size=32)
 

@@ -14,7 +14,7 @@ contract ConsentLedgerBatchTest is KizunaTest {
     bytes32 internal constant ROOT = keccak256("root");
     ScopeId internal lab;
 
-    /// @dev The root kizuna/crypto/batch.py builds for `_leaf(0..4)` (BatchManifest.of(...).root);
+    /// @dev The root kizuna/batch.py builds for `_leaf(0..4)` (BatchManifest.of(...).root);
     ///      tests/chain/test_chain_batches.py checks the Python side against the same constant.
     bytes32 internal constant PYTHON_ROOT = 0xe77657e73605ea276b281d4a8bad170653b9e954b4a31293944f42220d9edc6d;
 
@@ -271,7 +271,7 @@ contract ConsentLedgerBatchTest is KizunaTest {
         return keccak256(bytes.concat(keccak256(abi.encode(recordId, ScopeId.unwrap(lab), commitment))));
     }
 
-    /// @dev The tree of kizuna/crypto/merkle.py: pairs hashed commutatively, an odd node carried
+    /// @dev The tree of kizuna/merkle.py: pairs hashed commutatively, an odd node carried
     ///      up unchanged. Returns the root and the proof of `index`.
     function _rootAndProof(bytes32[] memory level, uint256 index)
         internal
@@ -303,7 +303,7 @@ contract ConsentLedgerBatchTest is KizunaTest {
             leaves[i] = _leaf(i);
         }
         (bytes32 root,) = _rootAndProof(leaves, 0);
-        assertEq(root, PYTHON_ROOT, "the Solidity tree and kizuna/crypto/batch.py agree");
+        assertEq(root, PYTHON_ROOT, "the Solidity tree and kizuna/batch.py agree");
         vm.prank(patient);
         ledger.registerBatch(root, 5);
         (address owner,, uint32 count) = ledger.batchOf(root);

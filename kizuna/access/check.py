@@ -45,12 +45,12 @@ from web3.types import BlockIdentifier
 
 from kizuna.access.grant import VerifiedGrant, _issue
 from kizuna.access.headrounds import HeadRounds
+from kizuna.batch import BatchLeaf, proof_leads_to, unpack_proof
 from kizuna.chain.index.store import StaleRead
 from kizuna.chain.models import BlockRef, RecordStatus
 from kizuna.chain.reverts import abi_type_string
 from kizuna.chain.rpc import LeanRpc
 from kizuna.chain.transactions import node_errors
-from kizuna.crypto.batch import BatchLeaf, proof_leads_to, unpack_proof
 from kizuna.crypto.pre import MalformedCryptoData, UmbralPublicKey
 from kizuna.db import Database
 from kizuna.db.records import RecordInfo, load_record

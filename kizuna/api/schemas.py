@@ -174,7 +174,7 @@ class StagedIdsOut(Model):
 
 class BatchIn(Model):
     manifest: str = Field(
-        max_length=13_400_000, description="base64 of the batch manifest (kizuna/crypto/batch.py:"
+        max_length=13_400_000, description="base64 of the batch manifest (kizuna/batch.py:"
         " KZBATCH\\x01, count, then record id, scope id, commitment of each leaf)")
     registration: AuthorizationIn = Field(
         description="the patient's signed RegisterBatch (relayed), or the hash of the "

@@ -434,7 +434,7 @@ def register_batch_typed_data(
     deadline: int,
 ) -> TypedData:
     """``RegisterBatch``: ``count`` records at once under the Merkle ``root`` of their leaves
-    (:mod:`kizuna.crypto.batch`). The contract refuses a zero root or count; so does this, naming
+    (:mod:`kizuna.batch`). The contract refuses a zero root or count; so does this, naming
     the field, before anyone is asked to sign."""
     if not any(checked_bytes32("root", root)):
         raise InputError("root", "a batch's Merkle root must not be zero")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+from kizuna.batch import BatchManifest
 from kizuna.chain.connection import Chain
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.chain.index.store import EventIndex
@@ -29,7 +30,6 @@ from kizuna.client.chainview import (
 from kizuna.client.http import ApiClient
 from kizuna.client.service import ChainDocuments, Envelope
 from kizuna.crypto import pre
-from kizuna.crypto.batch import BatchManifest
 from kizuna.proxy.kfrags import ScopeKeys, scope_keys_typed_data
 from kizuna.receipts.request import ReadRequest
 from kizuna.services import batches, care, grants, guardians, inbox, records, refusals

@@ -30,8 +30,8 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3.types import BlockIdentifier, RPCEndpoint
 
+from kizuna.batch import BatchLeaf, BatchManifest, proof_leads_to
 from kizuna.chain.transactions import node_errors
-from kizuna.crypto.batch import BatchLeaf, BatchManifest, proof_leads_to
 from kizuna.errors import InputError, IntegrityError, NodeUnreachable, NotFoundError
 from kizuna.types import Address, Commitment, RecordId
 

@@ -26,10 +26,10 @@ from typing import Any, BinaryIO, Protocol
 import httpx
 import siwe
 
+from kizuna.batch import MAX_MANIFEST_BYTES, BatchManifest
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.chain.models import EmergencyAccess, Grant, Guardian
 from kizuna.crypto import pre
-from kizuna.crypto.batch import MAX_MANIFEST_BYTES, BatchManifest
 from kizuna.errors import (
     AccessDenied,
     ConflictError,

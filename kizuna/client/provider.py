@@ -25,6 +25,7 @@ import io
 import os
 from typing import TYPE_CHECKING, BinaryIO
 
+from kizuna.batch import BatchLeaf
 from kizuna.chain.signers import Signer
 from kizuna.client.chainview import (
     batch_commitment,
@@ -34,7 +35,6 @@ from kizuna.client.chainview import (
 from kizuna.client.keys import ParticipantKeys, participant_keys
 from kizuna.client.service import KizunaService
 from kizuna.crypto import pre
-from kizuna.crypto.batch import BatchLeaf
 from kizuna.crypto.commitment import commitment_of
 from kizuna.errors import ConfigError, InputError, IntegrityError
 from kizuna.receipts.request import ReadRequest

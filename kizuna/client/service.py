@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from kizuna.batch import BatchManifest
 from kizuna.chain.eip712 import Eip712Domain, SignedAction, TypedData
 from kizuna.chain.models import Grant, Provider
 from kizuna.client.keys import derivation_domain
 from kizuna.crypto import pre
-from kizuna.crypto.batch import BatchManifest
 from kizuna.crypto.wallet_keys import KeyDerivationDomain
 from kizuna.errors import NotFoundError
 from kizuna.proxy.kfrags import ScopeKeys

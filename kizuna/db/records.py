@@ -35,7 +35,7 @@ class RecordInfo:
     """The root of the batch the record was registered in (None: registered alone)."""
     leaf_index: int | None = None
     proof: bytes | None = None
-    """The record's Merkle proof in its batch, packed (kizuna.crypto.batch.pack_proof)."""
+    """The record's Merkle proof in its batch, packed (kizuna.batch.pack_proof)."""
 
 
 def record_from_row(row: object) -> RecordInfo:

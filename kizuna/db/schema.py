@@ -46,7 +46,7 @@ records = Table(
 """Records the service knows the CID of (written at upload, after the chain registered it).
 ``epoch``: the scope key epoch the record is encrypted to (docs/keys.md "Epochs"); a read
 re-encrypts with the fragments of that epoch. ``batch_root``, ``leaf_index``, ``proof``: for a
-record registered in a batch (kizuna/crypto/batch.py), the batch's root, the record's leaf
+record registered in a batch (kizuna/batch.py), the batch's root, the record's leaf
 position and its Merkle proof (packed words); NULL for a record registered alone."""
 
 record_batches = Table(
@@ -61,7 +61,7 @@ record_batches = Table(
     Index("record_batches_by_patient", "patient", "block_number"),
 )
 """Batches registered through this service: the on-chain root and where its manifest (the
-leaves, kizuna/crypto/batch.py) is stored. Written with the batch's ``records`` rows, in one
+leaves, kizuna/batch.py) is stored. Written with the batch's ``records`` rows, in one
 transaction, after the chain confirmed the batch."""
 
 staged_envelopes = Table(

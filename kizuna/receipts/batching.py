@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from kizuna.crypto.merkle import MerkleTree
 from kizuna.db import Database
 from kizuna.db import schema as t
+from kizuna.merkle import MerkleTree
 
 MAX_BATCH = 100_000
 """Receipts per batch at most (a proof has ~17 hashes at this size)."""

@@ -25,7 +25,7 @@ The receipt leaf, verifiable on-chain with ``AccessLog.verifyReceipt`` (OpenZepp
 
 The hot path does not go through ``eth_account.encode_typed_data`` (about 1 ms): the digest is
 computed from the cached domain separator and a fixed-layout struct hash (keccak from
-:mod:`kizuna.crypto.merkle`, C when safe-pysha3 is there), and the signer is recovered with
+:mod:`kizuna.merkle`, C when safe-pysha3 is there), and the signer is recovered with
 :func:`kizuna.signatures.recover_address` (coincurve). :meth:`ReadRequest.typed_data`
 gives the same digest the slow, general way (a test pins that they agree) and the document a
 wallet signs.
@@ -44,8 +44,8 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from kizuna.chain.eip712 import Eip712Domain, TypedData
-from kizuna.crypto.merkle import keccak, leaf_hash
 from kizuna.errors import AccessDenied, InputError
+from kizuna.merkle import keccak, leaf_hash
 from kizuna.signatures import UnrecoverableSignature, recover_address
 from kizuna.types import Address, RecordId, checked_address, checked_bytes32
 

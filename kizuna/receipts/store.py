@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from kizuna.crypto.merkle import MerkleTree
 from kizuna.db import Database
 from kizuna.db import schema as t
 from kizuna.db.driver import DuplicateKey
 from kizuna.errors import IntegrityError
+from kizuna.merkle import MerkleTree
 from kizuna.receipts.request import ReadRequest, ReplayedRequest, receipt_leaf
 from kizuna.types import Address, ScopeId, checksum_address
 

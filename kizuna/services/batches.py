@@ -1,5 +1,5 @@
 """Batch registration on the service side: stage many envelopes, then register them all under
-one Merkle root with one transaction (docs/service.md "Batches", kizuna/crypto/batch.py).
+one Merkle root with one transaction (docs/service.md "Batches", kizuna/batch.py).
 
 ::
 
@@ -43,10 +43,10 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from web3.types import RPCEndpoint
 
 from kizuna.background import PeriodicTask
+from kizuna.batch import BatchManifest, pack_proof
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.relayer import RelayRefused
 from kizuna.chain.transactions import node_errors
-from kizuna.crypto.batch import BatchManifest, pack_proof
 from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.db.schema import record_batches, staged_envelopes
 from kizuna.db.schema import records as records_table

@@ -24,8 +24,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from kizuna.batch import unpack_proof
 from kizuna.crypto import pre
-from kizuna.crypto.batch import unpack_proof
 from kizuna.errors import AccessDenied, IntegrityError, NotFoundError
 from kizuna.receipts.request import ReadRequest, verify_request
 from kizuna.services.context import ServiceContext

@@ -37,9 +37,9 @@ from sqlalchemy import select
 from kizuna.chain.connection import Chain
 from kizuna.config import Settings
 from kizuna.crypto.commitment import commitment_of
-from kizuna.crypto.merkle import MerkleTree
 from kizuna.db import Database
 from kizuna.db import schema as t
+from kizuna.merkle import MerkleTree
 from kizuna.receipts.request import ReadRequest, receipt_leaf
 from kizuna.storage.cid import DAG_PB, parse_cid
 from kizuna.storage.embedded import EmbeddedStore

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from participants import People
 
-from kizuna.crypto.merkle import process_proof
+from kizuna.merkle import process_proof
 from kizuna.services.audit.receipts import RECEIPT_PAGE_MAX
 
 pytestmark = pytest.mark.anvil

@@ -16,6 +16,7 @@ import pytest
 from apienv import ApiServer, ChainEnv
 from sqlalchemy import update
 
+from kizuna.batch import BatchLeaf, BatchManifest
 from kizuna.chain.index import EventIndex
 from kizuna.client.api_service import ApiService
 from kizuna.client.chainview import BatchManifests, registered_commitment, registered_commitments
@@ -25,7 +26,6 @@ from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
 from kizuna.client.service import LocalService
 from kizuna.config import Settings
-from kizuna.crypto.batch import BatchLeaf, BatchManifest
 from kizuna.crypto.commitment import commitment_of
 from kizuna.db import Database, schema
 from kizuna.errors import IntegrityError, NotFoundError

@@ -16,12 +16,12 @@ import pytest
 from apienv import ApiServer, ChainEnv, bearer
 from participants import People, hx
 
+from kizuna.batch import BatchLeaf, BatchManifest
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.client.api_service import ApiService
 from kizuna.client.http import ApiClient
 from kizuna.client.patient import PatientClient
-from kizuna.crypto.batch import BatchLeaf, BatchManifest
 from kizuna.services.batches import StagedEnvelope, StagedInfo, frame_envelopes
 from kizuna.types import RecordId
 

@@ -11,7 +11,7 @@ from fhir_history import history
 from participants import People, Sealed, hx
 
 from kizuna.crypto.commitment import commitment_of
-from kizuna.crypto.merkle import process_proof
+from kizuna.merkle import process_proof
 from kizuna.storage.fhir.importer import import_bundle
 
 pytestmark = pytest.mark.anvil

@@ -23,6 +23,7 @@ from eth_utils.crypto import keccak
 from sqlalchemy import insert
 from web3 import EthereumTesterProvider, Web3
 
+from kizuna.batch import BatchLeaf, BatchManifest, pack_proof
 from kizuna.chain.connection import Chain, connect, web3_for
 from kizuna.chain.deploy import deploy
 from kizuna.chain.index import EventIndex
@@ -30,7 +31,6 @@ from kizuna.chain.localnode import dev_private_keys
 from kizuna.chain.models import ContractCall
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.crypto import pre
-from kizuna.crypto.batch import BatchLeaf, BatchManifest, pack_proof
 from kizuna.crypto.commitment import commitment_of
 from kizuna.db import Database, schema
 from kizuna.errors import AccessDenied

@@ -14,9 +14,9 @@ import pytest
 from audit_story import Story, scope
 from sqlalchemy import delete, insert, select, update
 
-from kizuna.crypto.batch import BatchLeaf, BatchManifest
-from kizuna.crypto.merkle import MerkleTree
+from kizuna.batch import BatchLeaf, BatchManifest
 from kizuna.db import Database, schema
+from kizuna.merkle import MerkleTree
 from kizuna.receipts.request import ReadRequest, receipt_leaf, recover_signer
 from kizuna.services import audit
 from kizuna.services.context import stored_manifests

@@ -8,10 +8,10 @@ import pytest
 from chainenv import Env, scope
 from eth_utils.crypto import keccak
 
+from kizuna.batch import BatchLeaf, BatchManifest
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.models import BatchRecordStatus, BatchStatus
 from kizuna.chain.relayer import Relayer, RelayRefused
-from kizuna.crypto.batch import BatchLeaf, BatchManifest
 from kizuna.errors import ContractReverted, InputError
 from kizuna.types import Commitment, RecordId, ScopeId
 

@@ -12,10 +12,10 @@ import pytest
 from chainenv import Env, _anvil_env, scope
 from eth_utils.crypto import keccak
 
+from kizuna.batch import BatchLeaf, BatchManifest
 from kizuna.chain.connection import connect
 from kizuna.chain.index import EventIndex
 from kizuna.chain.localnode import LocalNode
-from kizuna.crypto.batch import BatchLeaf, BatchManifest
 from kizuna.types import Commitment, RecordId
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from apienv import ApiServer, ChainEnv
 
+from kizuna.batch import BatchManifest
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.client.api_service import ApiService
 from kizuna.client.export import read_many
@@ -34,7 +35,6 @@ from kizuna.client.importer import (
 )
 from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
-from kizuna.crypto.batch import BatchManifest
 from kizuna.storage.fhir.canonical import canonical_json
 
 CHILD = Path(__file__).with_name("import_child.py")

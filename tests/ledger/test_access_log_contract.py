@@ -1,5 +1,5 @@
 """AccessLog: anchor, batchOf, batchCount, the anchoring role, and verifyReceipt against trees built
-by kizuna.crypto.merkle (which proves the Python tree matches OpenZeppelin's MerkleProof)."""
+by kizuna.merkle (which proves the Python tree matches OpenZeppelin's MerkleProof)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 from ledger_harness import Actors, Bench, b32
 
-from kizuna.crypto.merkle import MerkleTree, hash_pair, leaf_hash
+from kizuna.merkle import MerkleTree, hash_pair, leaf_hash
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ANCHOR_ROLE = bytes(keccak(text="KIZUNA_ANCHOR_ROLE"))

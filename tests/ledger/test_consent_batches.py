@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ledger_harness import Actors, Bench, b32, selector
 
+from kizuna.batch import BatchLeaf, BatchManifest, proof_leads_to
 from kizuna.chain.eip712 import register_batch_typed_data
-from kizuna.crypto.batch import BatchLeaf, BatchManifest, proof_leads_to
 from kizuna.types import Commitment, RecordId, ScopeId
 
 ZERO = bytes(32)

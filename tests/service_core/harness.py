@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chain"))
 
 from chainenv import Env
 
+from kizuna.batch import BatchLeaf, BatchManifest, pack_proof
 from kizuna.chain.index.store import EventIndex
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.crypto import pre
-from kizuna.crypto.batch import BatchLeaf, BatchManifest, pack_proof
 from kizuna.crypto.scopes import blind_scope
 from kizuna.crypto.wallet_keys import (
     KeyDerivationDomain,

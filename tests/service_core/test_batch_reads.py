@@ -13,7 +13,7 @@ from harness import Record, Stack
 from sqlalchemy import update
 
 from kizuna.access.check import BatchProofInvalid, NoGrant, WrongPatient, batch_proof_holds
-from kizuna.crypto.batch import BatchLeaf, BatchManifest, pack_proof
+from kizuna.batch import BatchLeaf, BatchManifest, pack_proof
 from kizuna.crypto.commitment import commitment_of
 from kizuna.db import schema as t
 from kizuna.errors import NotFoundError

@@ -12,8 +12,8 @@ import pytest
 from service_stack import Stack
 
 from kizuna.access.check import GrantRevoked, NoGrant, RecordSuperseded
+from kizuna.batch import BatchLeaf, BatchManifest
 from kizuna.client.patient import PatientClient
-from kizuna.crypto.batch import BatchLeaf, BatchManifest
 from kizuna.crypto.commitment import commitment_of
 from kizuna.services import records as record_service
 from kizuna.services.batches import StagedEnvelope, register_batch, stage_envelopes

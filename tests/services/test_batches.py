@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from service_stack import Stack
 from sqlalchemy import func, select
 
+from kizuna.batch import BatchLeaf, BatchManifest, proof_leads_to, unpack_proof
 from kizuna.chain.eip712 import SignedAction
 from kizuna.client.patient import PatientClient
-from kizuna.crypto.batch import BatchLeaf, BatchManifest, proof_leads_to, unpack_proof
 from kizuna.db.schema import records as records_table
 from kizuna.db.schema import staged_envelopes
 from kizuna.errors import (

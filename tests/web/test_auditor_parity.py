@@ -1,5 +1,5 @@
 """The auditor page's Merkle rule and receipt leaves (web/src/core/merkle.ts, receipts.ts)
-against Python's (kizuna.crypto.merkle, kizuna.receipts.request), byte for byte.
+against Python's (kizuna.merkle, kizuna.receipts.request), byte for byte.
 
 ``web/test/auditor_cli.ts`` (Node 24, type stripping) builds trees over leaves made here —
 sizes 1 to 33 including odd ones, whose last node is carried up unchanged — and answers each
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from kizuna.crypto.merkle import MerkleTree, leaf_hash
+from kizuna.merkle import MerkleTree, leaf_hash
 from kizuna.receipts.request import ReadRequest, receipt_leaf
 from kizuna.types import RecordId
 

@@ -1,4 +1,4 @@
-"""The page's record batches (web/src/core/batch.ts) against Python's (kizuna.crypto.batch),
+"""The page's record batches (web/src/core/batch.ts) against Python's (kizuna.batch),
 byte for byte: the same leaves give the same root, manifest bytes and proofs, and a hostile
 manifest is refused by both with the same field and reason.
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kizuna.crypto.batch import (
+from kizuna.batch import (
     MANIFEST_MAGIC,
     MAX_BATCH_RECORDS,
     BatchLeaf,

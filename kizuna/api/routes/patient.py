@@ -259,7 +259,7 @@ async def _json_body(request: Request, limit: int) -> bytes:
 
 @router.get("/batches/{root}/manifest", response_class=Response,
             responses={200: {"content": {"application/octet-stream": {}},
-                             "description": "the batch manifest (kizuna/crypto/batch.py)"},
+                             "description": "the batch manifest (kizuna/batch.py)"},
                        **error_responses(401, 403, 404, 422, 502, 503)})
 def batch_manifest(root: Annotated[Hex32, Path(description="the batch's Merkle root")],
                    session: CurrentSession, state: State) -> Response:

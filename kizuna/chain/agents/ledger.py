@@ -200,7 +200,7 @@ class ConsentLedgerAgent(Agent):
     def register_batch(self, root: bytes, count: int, *, signer: Signer,
                        patient: Address | None = None) -> TxReceipt:
         """Register ``count`` records of the signer (or of ``patient``, the signer being a
-        guardian) under the Merkle ``root`` of their leaves (:mod:`kizuna.crypto.batch`)."""
+        guardian) under the Merkle ``root`` of their leaves (:mod:`kizuna.batch`)."""
         return self._send(self.register_batch_call(root, count, patient=patient,
                                                    sender=signer.address), signer)
 

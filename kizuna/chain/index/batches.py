@@ -2,7 +2,7 @@
 
 The chain has only a batch's root, count and patient (``RecordBatchRegistered``); the leaves
 — each record's id, blinded scope id and commitment, what ``RecordRegistered`` says of a record
-registered alone — are in the batch's *manifest* (:mod:`kizuna.crypto.batch`), off-chain. The
+registered alone — are in the batch's *manifest* (:mod:`kizuna.batch`), off-chain. The
 index takes manifests from a :data:`ManifestSource` (the service wires it to its
 ``record_batches`` table and content store): given a root, the manifest's bytes or ``None``.
 
@@ -33,7 +33,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Iterable
 
-from kizuna.crypto.batch import BatchManifest
+from kizuna.batch import BatchManifest
 from kizuna.errors import InputError, KizunaError
 
 ManifestSource = Callable[[bytes], bytes | None]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 
-from kizuna.crypto.batch import BatchLeaf, proof_leads_to, unpack_proof
+from kizuna.batch import BatchLeaf, proof_leads_to, unpack_proof
 from kizuna.crypto.commitment import CommitmentHasher
 from kizuna.db import schema
 from kizuna.errors import ContentNotFound, InputError, StorageError

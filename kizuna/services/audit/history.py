@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 from eth_utils.address import to_checksum_address
 
+from kizuna.batch import BatchManifest
 from kizuna.chain.index import EventIndex
 from kizuna.chain.index.batches import ManifestSource
 from kizuna.chain.index.events import DecodedEvent, EventDecoder
 from kizuna.chain.transactions import node_errors
-from kizuna.crypto.batch import BatchManifest
 from kizuna.errors import KizunaError
 from kizuna.services.audit.entries import AuditEntry, event_entry
 from kizuna.types import Address, Commitment, RecordId, ScopeId

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from eth_utils.address import to_checksum_address
 from sqlalchemy import select, text
 
-from kizuna.crypto.merkle import MerkleTree, keccak
-from kizuna.crypto.merkle import verify as verify_proof
 from kizuna.db import schema
 from kizuna.errors import InputError
+from kizuna.merkle import MerkleTree, keccak
+from kizuna.merkle import verify as verify_proof
 from kizuna.receipts.request import READ_RECEIPT_TYPEHASH, READ_REQUEST_TYPEHASH, proxy_domain
 from kizuna.services.audit.history import ChainHistory
 from kizuna.services.audit.report import CheckReport, Finding, hex_of

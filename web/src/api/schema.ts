@@ -3160,7 +3160,7 @@ export interface operations {
                 "application/json": {
                     /**
                      * Manifest
-                     * @description base64 of the batch manifest (kizuna/crypto/batch.py: KZBATCH\x01, count, then record id, scope id, commitment of each leaf)
+                     * @description base64 of the batch manifest (kizuna/batch.py: KZBATCH\x01, count, then record id, scope id, commitment of each leaf)
                      */
                     manifest: string;
                     /** @description the patient's signed RegisterBatch (relayed), or the hash of the registerBatch / registerBatchFor transaction their wallet (or guardian) sent */
@@ -3255,7 +3255,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the batch manifest (kizuna/crypto/batch.py) */
+            /** @description the batch manifest (kizuna/batch.py) */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -1,4 +1,4 @@
-// A batch of records registered under one Merkle root, byte for byte kizuna/crypto/batch.py
+// A batch of records registered under one Merkle root, byte for byte kizuna/batch.py
 // (docs/contracts.md "Batches"). The chain stores the root of a tree over the batch's leaves,
 // the count and the patient; the leaves live off-chain in the batch's *manifest*.
 //

@@ -1,4 +1,4 @@
-// The Merkle rule of receipts and record batches, byte for byte kizuna/crypto/merkle.py (OpenZeppelin's MerkleProof:
+// The Merkle rule of receipts and record batches, byte for byte kizuna/merkle.py (OpenZeppelin's MerkleProof:
 // commutative keccak256 of two 32-byte words, smaller first; a level with an odd number of nodes
 // carries its last node up unchanged; leaves are keccak256(keccak256(encoded))). Parity with
 // Python: tests/web/test_auditor_parity.py over generated trees of odd and even sizes.

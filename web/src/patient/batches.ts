@@ -2,7 +2,7 @@
 // many records"): each record is encrypted here as a single add is, the envelopes are staged
 // with the service in framed requests (POST /patient/staged, ≤ STAGE_CHUNK a request), the
 // service's commitments are checked against our own, the batch's manifest is built here
-// (core/batch.ts, byte for byte kizuna/crypto/batch.py), and its Merkle root is registered by
+// (core/batch.ts, byte for byte kizuna/batch.py), and its Merkle root is registered by
 // ONE RegisterBatch signature (the relayer's path) or ONE transaction from the wallet ("send it
 // myself"); POST /patient/batches then turns the staged envelopes into records.
 //

@@ -7,7 +7,7 @@ registered alone: its id, its blinded scope id, the SHA-256 commitment of its en
 
 - **Leaf.** ``keccak256(keccak256(abi.encode(recordId, scopeId, commitment)))`` (the three
   words concatenated: ``abi.encode`` of ``bytes32`` values is their concatenation), built and
-  folded with OpenZeppelin's ``MerkleProof`` rules (:mod:`kizuna.crypto.merkle`): a proof
+  folded with OpenZeppelin's ``MerkleProof`` rules (:mod:`kizuna.merkle`): a proof
   carries no left/right bits, an odd node is carried up unchanged. The double hash keeps a leaf
   from ever being read as an inner node.
 - **Manifest.** ``b"KZBATCH\\x01"``, the count (4 bytes, big-endian), then each leaf's three
@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from kizuna.crypto.merkle import MerkleTree, leaf_hash, process_proof
 from kizuna.errors import InputError
+from kizuna.merkle import MerkleTree, leaf_hash, process_proof
 from kizuna.types import Commitment, RecordId, ScopeId
 
 MANIFEST_MAGIC = b"KZBATCH\x01"

@@ -1,4 +1,4 @@
-"""Batch manifests: leaves, roots, proofs and hostile manifests (kizuna.crypto.batch)."""
+"""Batch manifests: leaves, roots, proofs and hostile manifests (kizuna.batch)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from kizuna.crypto.batch import (
+from kizuna.batch import (
     MANIFEST_MAGIC,
     BatchLeaf,
     BatchManifest,
@@ -14,8 +14,8 @@ from kizuna.crypto.batch import (
     proof_leads_to,
     unpack_proof,
 )
-from kizuna.crypto.merkle import keccak
 from kizuna.errors import InputError
+from kizuna.merkle import keccak
 from kizuna.types import Commitment, RecordId, ScopeId
 
 

@@ -1,4 +1,5 @@
-"""Merkle trees of read receipts, verifiable on-chain with OpenZeppelin's ``MerkleProof``.
+"""Merkle trees (read receipts, record batches), verifiable on-chain with OpenZeppelin's
+``MerkleProof``.
 
 OpenZeppelin's ``MerkleProof.verify(proof, root, leaf)`` folds the proof with a *commutative*
 keccak256 (the smaller of the two 32-byte words first), so a proof carries no left/right bits.
