@@ -1,8 +1,8 @@
 // What the page reads from the chain itself rather than taking on the service's word (as the
 // Python client reads it from its own node, kizuna/client/api_service.py): the chain's clock
 // for deadlines, a provider's registry key that key fragments are made for, the registry's
-// providers, and the commitment a record was registered with (readOwn checks the download
-// against it). Reads go through any EIP-1193 / HTTP transport viem takes: the deployment's
+// providers, the commitment a record was registered with (readOwn checks the download
+// against it), and the roots of the patient's record batches (their manifests must lead there). Reads go through any EIP-1193 / HTTP transport viem takes: the deployment's
 // wallet RPC URL, or the wallet itself (`custom(provider)`).
 
 import {
