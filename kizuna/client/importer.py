@@ -12,7 +12,7 @@
     stage             POST /patient/staged, <= 500 envelopes a request, two requests in flight
         │              (envelopes in memory stay bounded, whatever the size of the import)
     register          one RegisterBatch signature per <= 50,000 records (a Merkle root over
-                       (record id, scope id, commitment), kizuna.crypto.batch), relayed
+                       (record id, scope id, commitment), kizuna.batch), relayed
 
 **Record ids** are ``HMAC-SHA256(import id key, source digest || resource index)`` with the
 key derived from the patient's wallet keys (:func:`~kizuna.crypto.wallet_keys.
@@ -52,9 +52,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kizuna.batch import MAX_BATCH_RECORDS, BatchLeaf, BatchManifest
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.client.sealing import Sealed, SealTask, die_with, seal_chunk
-from kizuna.crypto.batch import MAX_BATCH_RECORDS, BatchLeaf, BatchManifest
 from kizuna.errors import (
     ChainError,
     ConfigError,
@@ -348,12 +348,18 @@ class Importer:
                 if self.on_progress is not None:
                     self.on_progress(done, result.resources)
 
+            # Every scope the import uses, registered with the proxy up front, in parallel.
+            self._scopes.update(self.client.scopes_and_epochs(sorted(
+                {label for source in sources for label, _ in _items(source.records,
+                                                                    labels_only=True)})))
+
             def todo() -> Iterator[_Work]:
                 nonlocal done
                 id_key = self.client.keys.wallet.import_id_key().reveal()
                 position = 0
                 for source in sources:
                     for index, (label, payload) in enumerate(_items(source.records)):
+                        assert payload is not None
                         rid = record_id_of(id_key, source.digest, index)
                         result.by_scope[label] = result.by_scope.get(label, 0) + 1
                         here = position
@@ -537,15 +543,17 @@ class Importer:
         result.registered += info.count
 
 
-def _items(records: RecordSource) -> Iterator[tuple[str, _Payload]]:
+def _items(records: RecordSource, *,
+           labels_only: bool = False) -> Iterator[tuple[str, _Payload | None]]:
     """Each record of a source with its scope label: a Bundle's as its validated resource (the
-    pool canonicalises it: ``record_for``), others as the importer made them."""
+    pool canonicalises it: ``record_for``), others as the importer made them. ``labels_only``:
+    the labels (a Bundle's without making a record; NDJSON files are read for them)."""
     if isinstance(records, ImportedBundle):
         for resource, full_url in records.entries():
-            yield str(scope_label(resource)), (resource, full_url)
+            yield str(scope_label(resource)), None if labels_only else (resource, full_url)
     else:
         for record in records:
-            yield str(record.scope_label), record
+            yield str(record.scope_label), None if labels_only else record
 
 
 def _chunks(items: Iterator[_Work], size: int) -> Iterator[list[_Work]]:

@@ -23,16 +23,17 @@ import io
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from kizuna.batch import BatchManifest
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.models import TxReceipt
 from kizuna.chain.signers import Signer
 from kizuna.client.keys import ParticipantKeys, participant_keys, vocabulary
 from kizuna.client.service import KizunaService
 from kizuna.crypto import pre
-from kizuna.crypto.batch import BatchManifest
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.scopes import scope_label
 from kizuna.errors import ConfigError, InputError, IntegrityError
@@ -124,6 +125,20 @@ class PatientClient:
         epoch = self.service.scope_epoch(self.address, sid)
         self._register_scope_keys(sid, epoch)
         return sid, epoch
+
+    def scopes_and_epochs(self, labels: Sequence[str], *,
+                          workers: int = 4) -> dict[str, tuple[ScopeId, int]]:
+        """:meth:`scope_and_epoch` of many labels at once (an import's): the epochs read one
+        after the other, the proxy registrations of the keys (one signature and one round trip
+        each) on ``workers`` threads."""
+        found = {label: (sid := self.keys.scope_id(label),
+                         self.service.scope_epoch(self.address, sid)) for label in labels}
+        with ThreadPoolExecutor(max_workers=workers,
+                                thread_name_prefix="kizuna-scope-keys") as pool:
+            for done in [pool.submit(self._register_scope_keys, sid, epoch)
+                         for sid, epoch in found.values()]:
+                done.result()
+        return found
 
     def _register_scope_keys(self, sid: ScopeId, epoch: int) -> None:
         """Bind the keys of (scope, epoch) with the proxy: one wallet signature, once."""
