@@ -158,8 +158,18 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
           return item;
         });
         const base = finished;
+        // Shown at most every 100 ms (an import of thousands reports each record), and at
+        // each change of step.
+        let shownAt = 0;
+        let shownPhase = "";
         try {
-          await client.importRecords(items, (batch) => setProgress({ done: base + batch.registered, total, batch }));
+          await client.importRecords(items, (batch) => {
+            const now = performance.now();
+            if (batch.phase === shownPhase && now - shownAt < 100 && batch.uploaded < batch.total) return;
+            shownAt = now;
+            shownPhase = batch.phase;
+            setProgress({ done: base + batch.registered, total, batch });
+          });
         } finally {
           // Marked from the service's answers only: after a failure, adding again sends the rest.
           records.forEach((u, k) => { if (items[k]!.registered) done.current.add(u); });
