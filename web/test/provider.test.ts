@@ -73,8 +73,9 @@ test("a read opens with the provider's key from verified capsule fragments, agai
 
 const S1: Hex = `0x${"11".repeat(32)}`;
 const S2: Hex = `0x${"22".repeat(32)}`;
+const PROVIDER: Hex = "0x976EA74026E726554dB657fA54763abd0C3a0aa9";
 const event = (e: Partial<GrantEvent> & Pick<GrantEvent, "kind" | "block">): GrantEvent => ({
-  patient: PATIENT, scopeIds: [], logIndex: 0, time: e.block * 10, ...e,
+  patient: PATIENT, provider: PROVIDER, scopeIds: [], logIndex: 0, time: e.block * 10, ...e,
 });
 
 test("grant states follow the ledger: revoke, revoke-all, re-grant, expiry", () => {

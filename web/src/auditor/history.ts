@@ -1,8 +1,9 @@
-// The ledger's consent state replayed from its events in the page (the rule of
-// kizuna/services/audit/history.py access_at): hasAccess(patient, provider, scope) at a block
-// is a stored grant with expiresAt > the block's time made in a block strictly after the
-// pair's last revokeAll (same block: revokeAll wins), or an emergency access open until later
-// than that time. Pure: the events and block times come from chain.ts.
+// The ledger's events as the auditor page reads them: the consent state replayed by
+// core/consent.ts (the ledger's liveness rule, in one place for the page: hasAccess at a block
+// is a live grant or an open emergency access) and the anchored receipt roots. Pure: the events
+// and block times come from chain.ts.
+
+import { ConsentLedgerHistory, type AccessAt, type ConsentEvent } from "../core/consent.ts";
 
 /** One decoded contract event (addresses and hashes lower-case 0x hex). */
 export type ChainEvent = {
@@ -24,80 +25,52 @@ export type Anchor = {
   txHash: string;
 };
 
-type GrantState = { blockNumber: number; expiresAt: number | null; txHash: string };
-
-export type AccessAt = { allowed: boolean; via: "grant" | "emergency" | ""; reason: string };
-
 const low = (value: unknown): string => String(value).toLowerCase();
-const key = (...parts: string[]): string => parts.map(low).join("|");
+
+/** The consent event a decoded ledger event is (null: not a consent event). */
+function consentEvent(e: ChainEvent): ConsentEvent | null {
+  const a = e.args;
+  const base = { patient: String(a.patient), provider: String(a.provider), block: e.blockNumber, logIndex: e.logIndex, txHash: e.txHash };
+  switch (e.name) {
+    case "AccessGranted":
+      return { ...base, kind: "granted", scopeIds: [String(a.scopeId)], expiresAt: Number(a.expiresAt) };
+    case "AccessGrantedBatch":
+      return { ...base, kind: "granted", scopeIds: (a.scopeIds as unknown[]).map(String), expiresAt: Number(a.expiresAt) };
+    case "AccessRevoked":
+      return { ...base, kind: "revoked", scopeIds: [String(a.scopeId)] };
+    case "AllAccessRevoked":
+      return { ...base, kind: "revoked-all", scopeIds: [] };
+    case "EmergencyAccessOpened":
+      return { ...base, kind: "emergency-opened", scopeIds: [], until: Number(a.until) };
+    case "EmergencyAccessClosed":
+      return { ...base, kind: "emergency-closed", scopeIds: [] };
+    default:
+      return null;
+  }
+}
 
 export class ConsentHistory {
   readonly anchors = new Map<string, Anchor>();
-  readonly #grants = new Map<string, GrantState[]>();
-  readonly #revokeAll = new Map<string, number[]>();
-  readonly #emergency = new Map<string, { blockNumber: number; until: number }[]>();
+  readonly #consent: ConsentLedgerHistory;
 
-  /** `events` in any order: replayed in chain order (block, then log index). */
+  /** `events` in any order (the consent replay orders them: block, then log index). */
   constructor(events: readonly ChainEvent[]) {
-    const ordered = [...events].sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
-    for (const e of ordered) {
+    const consent: ConsentEvent[] = [];
+    for (const e of events) {
+      const c = consentEvent(e);
+      if (c) consent.push(c);
+      if (e.name !== "ReceiptRootAnchored") continue;
       const a = e.args;
-      const pair = key(String(a.patient), String(a.provider));
-      const push = <T>(map: Map<string, T[]>, k: string, value: T) => {
-        const list = map.get(k) ?? [];
-        list.push(value);
-        map.set(k, list);
-      };
-      switch (e.name) {
-        case "AccessGranted":
-          push(this.#grants, key(pair, String(a.scopeId)), { blockNumber: e.blockNumber, expiresAt: Number(a.expiresAt), txHash: e.txHash });
-          break;
-        case "AccessGrantedBatch":
-          for (const scope of a.scopeIds as string[]) {
-            push(this.#grants, key(pair, scope), { blockNumber: e.blockNumber, expiresAt: Number(a.expiresAt), txHash: e.txHash });
-          }
-          break;
-        case "AccessRevoked":
-          push(this.#grants, key(pair, String(a.scopeId)), { blockNumber: e.blockNumber, expiresAt: null, txHash: e.txHash });
-          break;
-        case "AllAccessRevoked":
-          push(this.#revokeAll, pair, e.blockNumber);
-          push(this.#emergency, pair, { blockNumber: e.blockNumber, until: 0 });
-          break;
-        case "EmergencyAccessOpened":
-          push(this.#emergency, pair, { blockNumber: e.blockNumber, until: Number(a.until) });
-          break;
-        case "EmergencyAccessClosed":
-          push(this.#emergency, pair, { blockNumber: e.blockNumber, until: 0 });
-          break;
-        case "ReceiptRootAnchored":
-          this.anchors.set(low(a.root), {
-            root: low(a.root), batchIndex: Number(a.batchIndex), count: Number(a.count), fromTime: Number(a.fromTime),
-            toTime: Number(a.toTime), blockNumber: e.blockNumber, txHash: e.txHash,
-          });
-          break;
-      }
+      this.anchors.set(low(a.root), {
+        root: low(a.root), batchIndex: Number(a.batchIndex), count: Number(a.count), fromTime: Number(a.fromTime),
+        toTime: Number(a.toTime), blockNumber: e.blockNumber, txHash: e.txHash,
+      });
     }
+    this.#consent = new ConsentLedgerHistory(consent);
   }
 
-  /** hasAccess at `blockNumber`, whose block time is `now`. */
+  /** hasAccess at `blockNumber`, whose block time is `now` (core/consent.ts). */
   accessAt(patient: string, provider: string, scopeId: string, blockNumber: number, now: number): AccessAt {
-    const pair = key(patient, provider);
-    const states = (this.#grants.get(key(pair, scopeId)) ?? []).filter((s) => s.blockNumber <= blockNumber);
-    const grant = states.at(-1);
-    const revokedAll = (this.#revokeAll.get(pair) ?? []).filter((b) => b <= blockNumber).at(-1) ?? 0;
-    const emergencyUntil = (this.#emergency.get(pair) ?? []).filter((x) => x.blockNumber <= blockNumber).at(-1)?.until ?? 0;
-    let reason: string;
-    if (grant && grant.expiresAt !== null) {
-      if (grant.expiresAt <= now) reason = `grant of block ${grant.blockNumber} expired at ${grant.expiresAt} (block time ${now})`;
-      else if (grant.blockNumber <= revokedAll) reason = `grant of block ${grant.blockNumber} was ended by revokeAll in block ${revokedAll}`;
-      else return { allowed: true, via: "grant", reason: `grant of block ${grant.blockNumber} (tx ${grant.txHash}) live until ${grant.expiresAt}` };
-    } else if (grant) {
-      reason = `grant revoked in block ${grant.blockNumber} (tx ${grant.txHash})`;
-    } else {
-      reason = "no grant was ever made for this scope";
-    }
-    if (emergencyUntil > now) return { allowed: true, via: "emergency", reason: `emergency access open until ${emergencyUntil}` };
-    return { allowed: false, via: "", reason };
+    return this.#consent.accessAt(patient, provider, scopeId, blockNumber, now);
   }
 }

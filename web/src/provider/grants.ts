@@ -1,11 +1,12 @@
 // What the chain says about the grants a provider holds: every AccessGranted(Batch),
 // AccessRevoked and AllAccessRevoked naming this provider, read through the wallet (not the
-// service's word), folded into one state per (patient, scope) exactly as the ConsentLedger
-// decides liveness (`_isLive`: granted after the pair's last revokeAll's block, not expired).
+// service's word), folded into one state per (patient, scope) by the ledger's liveness rule
+// (core/consent.ts: granted in a block after the pair's last revokeAll, not expired).
 // The same fold explains a refused read: which scope, revoked / expired / never granted, and
 // since when (the block and its time).
 
 import { parseAbiItem, type Hex } from "viem";
+import { ConsentLedgerHistory, type ConsentEvent } from "../core/consent.ts";
 import { KizunaError } from "../core/errors.ts";
 import { checkedAddress } from "../patient/chain.ts";
 import { formatTime } from "../ui/format.ts";
@@ -16,19 +17,8 @@ const GRANTED_BATCH = parseAbiItem("event AccessGrantedBatch(address indexed pat
 const REVOKED = parseAbiItem("event AccessRevoked(address indexed patient, address indexed provider, bytes32 scopeId)");
 const REVOKED_ALL = parseAbiItem("event AllAccessRevoked(address indexed patient, address indexed provider)");
 
-/** One consent event naming the provider, in chain order (block, then log index). */
-export type GrantEvent = {
-  kind: "granted" | "revoked" | "revoked-all";
-  patient: Hex;
-  /** The scopes it is about (none for revoked-all: every scope of the pair). */
-  scopeIds: Hex[];
-  /** For "granted": the expiry (Unix seconds, exclusive). */
-  expiresAt?: number;
-  block: number;
-  logIndex: number;
-  /** The block's time (Unix seconds). */
-  time: number;
-};
+/** One consent event naming the provider (core/consent.ts's event, with its block time). */
+export type GrantEvent = ConsentEvent & { kind: "granted" | "revoked" | "revoked-all"; time: number };
 
 export type GrantState = "live" | "expired" | "revoked" | "revoked-all";
 
@@ -47,46 +37,15 @@ export type ScopeGrant = {
 
 const key = (patient: string, scopeId: string) => `${patient.toLowerCase()}/${scopeId.toLowerCase()}`;
 
-/** Fold consent events (any order) into each (patient, scope)'s grant at time `now`, as the
- * ledger's `_isLive` decides: live when granted after the pair's last revokeAll and
- * `expiresAt > now`. A grant made again after a revocation is the newest one. */
+/** Each (patient, scope)'s newest grant at time `now`, as the ledger's `_isLive` decides
+ * (core/consent.ts): live when granted in a block after the pair's last revokeAll and
+ * `expiresAt > now`; otherwise how and when it ended. `events` in any order, all naming one
+ * provider. */
 export function grantStates(events: readonly GrantEvent[], now: number): ScopeGrant[] {
-  const ordered = [...events].sort((a, b) => a.block - b.block || a.logIndex - b.logIndex);
-  const grants = new Map<string, ScopeGrant>();
-  for (const event of ordered) {
-    if (event.kind === "granted") {
-      for (const scopeId of event.scopeIds) {
-        grants.set(key(event.patient, scopeId), {
-          patient: event.patient, scopeId: scopeId.toLowerCase() as Hex, state: "live", expiresAt: event.expiresAt ?? 0,
-          grantedBlock: event.block, grantedAt: event.time, endedBlock: null, endedAt: null,
-        });
-      }
-      continue;
-    }
-    for (const grant of grants.values()) {
-      const hit = event.kind === "revoked-all"
-        ? grant.patient.toLowerCase() === event.patient.toLowerCase()
-        : event.scopeIds.some((s) => key(event.patient, s) === key(grant.patient, grant.scopeId));
-      if (hit && grant.state === "live" && grant.grantedBlock <= event.block) {
-        // An expiry before the revocation ended the grant first (the ledger's answer is the same).
-        if (grant.expiresAt <= event.time) {
-          grant.state = "expired";
-          grant.endedAt = grant.expiresAt;
-        } else {
-          grant.state = event.kind;
-          grant.endedBlock = event.block;
-          grant.endedAt = event.time;
-        }
-      }
-    }
-  }
-  for (const grant of grants.values()) {
-    if (grant.state === "live" && grant.expiresAt <= now) {
-      grant.state = "expired";
-      grant.endedAt = grant.expiresAt;
-    }
-  }
-  return [...grants.values()].sort((a, b) => b.grantedBlock - a.grantedBlock);
+  return new ConsentLedgerHistory(events).latestGrants(now).map(({ grant, end }): ScopeGrant => ({
+    patient: checkedAddress("patient", grant.patient), scopeId: grant.scopeId as Hex, state: end?.kind ?? "live",
+    expiresAt: grant.expiresAt, grantedBlock: grant.block, grantedAt: grant.time, endedBlock: end?.block ?? null, endedAt: end?.time ?? null,
+  })).sort((a, b) => b.grantedBlock - a.grantedBlock);
 }
 
 /** The grant of one (patient, scope), or null: never granted to this provider. */
@@ -142,8 +101,10 @@ export async function grantEvents(ctx: ProviderContext, patient?: string): Promi
     const block = await client.getBlock({ blockNumber: number });
     times.set(number, Number(block.timestamp));
   }));
-  const base = (log: { blockNumber: bigint | null; logIndex: number | null; args: { patient?: Hex } }) => ({
+  const base = (log: { blockNumber: bigint | null; logIndex: number | null; transactionHash: Hex | null; args: { patient?: Hex } }) => ({
     patient: checkedAddress("patient", log.args.patient ?? ""),
+    provider: ctx.address,
+    txHash: log.transactionHash ?? undefined,
     block: Number(log.blockNumber ?? 0n),
     logIndex: log.logIndex ?? 0,
     time: times.get(log.blockNumber ?? 0n) ?? 0,
