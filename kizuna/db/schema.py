@@ -83,6 +83,37 @@ staged_envelopes = Table(
 patient's quota; registering the batch moves them to ``records``; unregistered ones older than
 the staging TTL are unpinned and deleted."""
 
+upload_sessions = Table(
+    "upload_sessions",
+    metadata,
+    Column("upload_id", String(32), primary_key=True),  # random, 32 hex digits
+    Column("patient", String(42), nullable=False),
+    Column("record_id", LargeBinary(32), nullable=False),
+    Column("scope_id", LargeBinary(32), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),  # the envelope's size, declared at the start
+    Column("received", BigInteger, nullable=False),  # bytes of the parts stored so far
+    Column("parts", Integer, nullable=False),  # parts stored so far (the next is number parts)
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index("upload_sessions_by_patient", "patient"),
+    Index("upload_sessions_by_update", "updated_at"),
+)
+"""A chunked upload of one envelope in progress (kizuna.services.uploads): its parts are
+stored (pinned) one by one, then ``complete`` streams them, in order, through the single upload
+path. Sessions untouched for the staging TTL are unpinned and deleted."""
+
+upload_parts = Table(
+    "upload_parts",
+    metadata,
+    Column("upload_id", String(32), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("cid", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("upload_parts_by_cid", "cid"),
+)
+"""The stored parts of an upload session, numbered from 0."""
+
 patient_keys = Table(
     "patient_keys",
     metadata,
@@ -187,6 +218,55 @@ care_messages = Table(
 )
 """Where the envelope of each announced message is (``ref`` = its on-chain commitment)."""
 
+# --- data requests to providers (kizuna.services.data_requests) -----------------------------
+
+data_requests = Table(
+    "data_requests",
+    metadata,
+    Column("request_id", LargeBinary(32), primary_key=True),  # the DataRequested event's ref
+    Column("patient", String(42), nullable=False, index=True),
+    Column("provider", String(42), nullable=False, index=True),
+    Column("types", Text, nullable=False),  # JSON list of FHIR resource types
+    Column("since", String(10), nullable=True),
+    Column("until", String(10), nullable=True),
+    Column("deadline_days", Integer, nullable=False),
+    Column("nonce", LargeBinary(32), nullable=False),
+    Column("note_ref", LargeBinary(32), nullable=True),
+    Column("note_cid", Text, nullable=True),
+    Column("tx_hash", LargeBinary(32), nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("asked_at", BigInteger, nullable=False),  # the block's time (chain time)
+)
+"""A patient's request for records: the fields its on-chain ref commits to (never on-chain)."""
+
+data_request_answers = Table(
+    "data_request_answers",
+    metadata,
+    Column("ref", LargeBinary(32), primary_key=True),  # the answer's care event ref
+    Column("request_id", LargeBinary(32), nullable=False, index=True),
+    Column("state", String(24), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("nonce", LargeBinary(32), nullable=False),
+    Column("tx_hash", LargeBinary(32), nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("answered_at", BigInteger, nullable=False),
+)
+"""The provider's answers to a data request (acknowledged, part, fulfilled, declined)."""
+
+data_request_deliveries = Table(
+    "data_request_deliveries",
+    metadata,
+    Column("commitment", LargeBinary(32), primary_key=True),
+    Column("request_id", LargeBinary(32), nullable=False, index=True),
+    Column("answer_ref", LargeBinary(32), nullable=True),  # NULL: uploaded, not yet sent
+    Column("position", Integer, nullable=True),
+    Column("cid", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("uploaded_at", BigInteger, nullable=False),
+)
+"""Envelopes (encrypted to the patient) a provider sends in answer to a data request."""
+
 inbox_keys = Table(
     "inbox_keys",
     metadata,
@@ -258,6 +338,62 @@ relayer_gas = Table(
 UTC day (``day`` = unix time // 86400): shared by every instance, so the budget holds across
 them."""
 
+# --- SMART Health Links (kizuna.sharing.links) ---------------------------------------------------
+
+shl_links = Table(
+    "shl_links",
+    metadata,
+    Column("link_id", String(64), primary_key=True),
+    Column("patient", String(42), nullable=False),
+    Column("label", Text, nullable=True),
+    Column("flag", String(4), nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("passcode_hash", Text, nullable=True),
+    Column("attempts_left", Integer, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index("shl_links_by_patient", "patient", "created_at"),
+)
+"""A patient's SMART Health Link: its manifest id (random, 43 base64url characters), flags,
+expiry, the scrypt hash of its passcode (never the passcode) and the wrong guesses it still
+takes. The link's key is never here: it lives in the link the patient hands out."""
+
+shl_files = Table(
+    "shl_files",
+    metadata,
+    Column("link_id", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True),
+    Column("content_type", String(100), nullable=False),
+    Column("cid", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+)
+"""The JWE files of a link, in the content store (encrypted on the patient's side)."""
+
+shl_tickets = Table(
+    "shl_tickets",
+    metadata,
+    Column("ticket", String(64), primary_key=True),
+    Column("link_id", String(64), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+)
+"""A manifest's short-lived file location (one per file per manifest answer)."""
+
+shl_accesses = Table(
+    "shl_accesses",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("link_id", String(64), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Index("shl_accesses_by_link", "link_id", "at"),
+)
+"""Every use of a link, served or refused: when, the recipient string the reader gave, and the
+outcome (shown to the patient)."""
+
 __all__ = [
     "care_messages",
     "emergency_kits",
@@ -272,5 +408,11 @@ __all__ = [
     "refused_reads",
     "relayer_gas",
     "sessions",
+    "shl_accesses",
+    "shl_files",
+    "shl_links",
+    "shl_tickets",
     "siwe_nonces",
+    "upload_parts",
+    "upload_sessions",
 ]

@@ -1,0 +1,268 @@
+"""The participants' side of data requests (:mod:`kizuna.services.data_requests`).
+
+The patient asks (:func:`ask`: the note sealed to the provider's registry key, the request's
+commitment logged on-chain by the patient's own transaction) and takes a fulfilment in as
+records (:func:`receive`: each file decrypted with the patient's inbox key and checked against
+the commitment the provider's on-chain answer names, a Provenance added per resource naming the
+provider and the request, all registered as ONE batch by the import pipeline). The provider
+acknowledges, fulfils (files sealed to the patient's signed inbox key) or declines
+(:func:`answer`), each its own ``logCareEvent`` under its care authority.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kizuna.chain.models import CareEventKind
+from kizuna.client.chainview import patient_encryption_key
+from kizuna.client.importer import Importer, ImportResult, bundle_source
+from kizuna.crypto.commitment import commitment_of
+from kizuna.errors import AccessDenied, InputError, IntegrityError
+from kizuna.services import data_requests as dr
+from kizuna.services.onchain import SentTransaction, checked_address
+from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes
+from kizuna.types import RecordId
+
+if TYPE_CHECKING:
+    from kizuna.client.patient import PatientClient
+    from kizuna.client.provider import ProviderClient
+    from kizuna.services.context import ServiceContext
+
+FHIR_JSON = "application/fhir+json"
+
+
+class LocalDataRequests:
+    """The service's data-request use cases called in-process (tests, ``--local``)."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def ask(self, **kwargs: Any) -> dr.DataRequest:
+        return dr.ask(self.ctx, **kwargs)
+
+    def get(self, request_id: bytes, *, reader: str) -> dr.DataRequest:
+        return dr.get_request(self.ctx, request_id, reader=reader)
+
+    def of_patient(self, patient: str) -> list[dr.DataRequest]:
+        return dr.requests_of_patient(self.ctx, patient)
+
+    def to_provider(self, provider: str) -> list[dr.DataRequest]:
+        return dr.requests_to_provider(self.ctx, provider)
+
+    def note(self, *, reader: str, request_id: bytes) -> bytes:
+        with dr.open_note(self.ctx, reader=reader, request_id=request_id) as stream:
+            return stream.read()
+
+    def upload(self, *, provider: str, request_id: bytes, message_id: bytes,
+               envelope: bytes) -> dr.Delivery:
+        return dr.upload_delivery(self.ctx, provider=provider, request_id=request_id,
+                                  message_id=message_id, envelope=envelope)
+
+    def answer(self, **kwargs: Any) -> dr.DataRequest:
+        return dr.answer(self.ctx, **kwargs)
+
+    def delivery(self, *, reader: str, request_id: bytes, commitment: bytes) -> bytes:
+        with dr.open_delivery(self.ctx, reader=reader, request_id=request_id,
+                              commitment=commitment) as stream:
+            return stream.read()
+
+
+# --- the patient --------------------------------------------------------------------------------
+
+
+def ask(api: LocalDataRequests, patient: PatientClient, provider: str, *,
+        types: Sequence[str], since: str | None = None, until: str | None = None,
+        deadline_days: int | None = None, note: str | None = None) -> dr.DataRequest:
+    """Ask ``provider`` for records of ``types`` in a period; the note only it can read."""
+    to = checked_address("provider", provider)
+    fields = dr.checked_fields(types=types, since=since, until=until,
+                               deadline_days=deadline_days)
+    note_id = note_envelope = None
+    if note is not None:
+        key = patient.service.provider_key(to)  # the registry's key of a verified provider
+        note_id = os.urandom(32)
+        note_envelope = bytes(encrypt_bytes(note.encode(), owner_key=key,
+                                            record_id=RecordId(note_id),
+                                            content_type="text/plain"))
+    nonce = os.urandom(32)
+    ref = dr.request_commitment(
+        patient=patient.address, provider=to, fields=fields,
+        note_ref=commitment_of(note_envelope) if note_envelope is not None else None,
+        nonce=nonce)
+    receipt = patient.chain.ledger.log_care_event(
+        patient.address, CareEventKind.DATA_REQUESTED, ref, signer=patient.signer,
+        provider=to)
+    return api.ask(patient=patient.address, provider=to, types=list(fields.types),
+                   since=fields.since, until=fields.until, deadline_days=fields.deadline_days,
+                   nonce=nonce, note_id=note_id, note=note_envelope,
+                   transaction=SentTransaction(receipt.tx_hash))
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _resources(content: bytes, content_type: str, title: str) -> list[dict[str, Any]]:
+    """The FHIR resources of one delivered file: a Bundle's entries, a resource, or any other
+    document wrapped in a DocumentReference (attachment inline)."""
+    if content_type.split(";")[0].strip().lower() in (FHIR_JSON, "application/json"):
+        try:
+            data = json.loads(content)
+        except ValueError:
+            raise InputError("delivery", f"{title} is not JSON") from None
+        if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
+            raise InputError("delivery", f"{title} is not a FHIR resource")
+        if data["resourceType"] == "Bundle":
+            return [e["resource"] for e in data.get("entry", [])
+                    if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+        return [data]
+    return [{"resourceType": "DocumentReference", "status": "current",
+             "content": [{"attachment": {"contentType": content_type, "title": title,
+                                         "data": base64.b64encode(content).decode()}}]}]
+
+
+def _stable_id(*parts: str) -> str:
+    """An id that is the same on every run (a received fulfilment imported twice is the same
+    Bundle, so the import pipeline registers it once)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "urn:kizuna:data-request:" + ":".join(parts)))
+
+
+def provenance(resource: dict[str, Any], request: dr.DataRequest,
+               answer: dr.Answer) -> dict[str, Any]:
+    """A Provenance for a received resource: authored by the provider, the request the source,
+    recorded when the provider's answer was mined (chain time)."""
+    target = f"{resource['resourceType']}/{resource['id']}"
+    return {
+        "resourceType": "Provenance", "id": _stable_id(answer.ref.hex(), target),
+        "target": [{"reference": target}],
+        "recorded": _iso(answer.answered_at),
+        "activity": {"text": "Sent by the provider in answer to the patient's data request"},
+        "agent": [{"type": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
+            "code": "author"}]},
+            "who": {"identifier": {"system": "urn:ethereum:address",
+                                   "value": request.provider}}}],
+        "entity": [{"role": "source", "what": {"identifier": {
+            "system": "urn:kizuna:data-request", "value": "0x" + request.request_id.hex()}}},
+            {"role": "source", "what": {"identifier": {
+                "system": "urn:kizuna:care-event", "value": "0x" + answer.ref.hex()}}}],
+    }
+
+
+def received_bundle(api: LocalDataRequests, patient: PatientClient,
+                    request: dr.DataRequest) -> dict[str, Any]:
+    """Every file sent for ``request``, decrypted and checked, as one collection Bundle with a
+    Provenance per resource. A file is checked against the commitment its answer names, and
+    the answer against its on-chain event (recomputed here from what the service says)."""
+    entries: list[dict[str, Any]] = []
+    for answer in request.answers:
+        if not answer.deliveries:
+            continue
+        expected = dr.answer_commitment(request_id=request.request_id, state=answer.state,
+                                        reason=answer.reason,
+                                        deliveries=[d.commitment for d in answer.deliveries],
+                                        nonce=answer.nonce)
+        if expected != answer.ref:
+            raise IntegrityError("the service's account of an answer does not match its "
+                                 "on-chain reference")
+        _check_on_chain(patient, request, answer)
+        for n, d in enumerate(answer.deliveries):
+            envelope = api.delivery(reader=patient.address, request_id=request.request_id,
+                                    commitment=d.commitment)
+            if commitment_of(envelope) != d.commitment:
+                raise IntegrityError(f"file 0x{d.commitment.hex()} does not match the "
+                                     "commitment the provider sent on-chain")
+            content = bytes(decrypt_bytes(envelope,
+                                          owner_sk=patient.keys.wallet.decrypting_key))
+            for k, resource in enumerate(_resources(content, d.content_type,
+                                                    f"file {n + 1}")):
+                resource = dict(resource)
+                resource.setdefault("id", _stable_id(d.commitment.hex(), str(k)))
+                entries.append({"resource": resource})
+                entries.append({"resource": provenance(resource, request, answer)})
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def _check_on_chain(patient: PatientClient, request: dr.DataRequest,
+                    answer: dr.Answer) -> None:
+    receipt = patient.chain.sender.wait(answer.tx_hash)
+    for event in patient.chain.ledger.events(receipt, "CareEventLogged"):
+        args = event.args
+        if (bytes(args.get("ref", b"")) == answer.ref
+                and str(args.get("actor", "")).lower() == request.provider.lower()
+                and str(args.get("patient", "")).lower() == request.patient.lower()
+                and int(args.get("kind", -1)) == int(dr.ANSWER_STATES[answer.state])):
+            return
+    raise IntegrityError(f"transaction 0x{answer.tx_hash.hex()} does not log the provider's "
+                         "answer the service describes")
+
+
+def receive(api: LocalDataRequests, patient: PatientClient, request_id: bytes, *,
+            journal_root: Path, workers: int | None = 1) -> ImportResult:
+    """Take every file sent for a request in as the patient's records (one batch; a re-run
+    registers nothing new: the import's record ids are deterministic)."""
+    request = api.get(request_id, reader=patient.address)
+    bundle = received_bundle(api, patient, request)
+    if not bundle["entry"]:
+        raise InputError("request", "the provider has sent nothing for this request yet")
+    raw = json.dumps(bundle, sort_keys=True).encode()
+    source = bundle_source(bundle, raw, name=f"data-request-{request.request_id.hex()[:12]}")
+    return Importer(patient, journal_root=journal_root, workers=workers).run([source])
+
+
+# --- the provider -------------------------------------------------------------------------------
+
+
+def read_note(api: LocalDataRequests, provider: ProviderClient,
+              request: dr.DataRequest) -> str | None:
+    """The patient's note, decrypted with the provider's key (checked against the request)."""
+    if request.note_ref is None:
+        return None
+    envelope = api.note(reader=provider.address, request_id=request.request_id)
+    if commitment_of(envelope) != request.note_ref:
+        raise IntegrityError("the note does not match the request's commitment")
+    return bytes(decrypt_bytes(envelope, owner_sk=provider.keys.wallet.decrypting_key)).decode()
+
+
+def answer(api: LocalDataRequests, provider: ProviderClient, request_id: bytes, state: str, *,
+           files: Sequence[tuple[bytes, str]] = (), reason: str | None = None
+           ) -> dr.DataRequest:
+    """Answer a request: ``acknowledged``, ``fulfilled-in-part`` / ``fulfilled`` with ``files``
+    ((content, content type) pairs, sealed to the patient's signed inbox key), or ``declined``
+    with a reason. The ledger takes the event under the provider's care authority (a live
+    grant of the patient: the first one is named)."""
+    request = api.get(request_id, reader=provider.address)
+    if request.provider != provider.address:
+        raise AccessDenied("only the provider the request is addressed to answers it")
+    # Checked before anything is sent: a refused answer must leave no event on-chain.
+    dr.check_answer(request, state, reason=reason, files=len(files))
+    sent = []
+    for content, content_type in files:
+        key = patient_encryption_key(provider.service, request.patient)
+        message_id = os.urandom(32)
+        envelope = bytes(encrypt_bytes(content, owner_key=key, record_id=RecordId(message_id),
+                                       content_type=content_type))
+        sent.append(api.upload(provider=provider.address, request_id=request.request_id,
+                               message_id=message_id, envelope=envelope).commitment)
+    nonce = os.urandom(32)
+    ref = dr.answer_commitment(request_id=request.request_id, state=state, reason=reason,
+                               deliveries=sent, nonce=nonce)
+    live = [g.scope_id for g in provider.service.grants_to(provider=provider.address)
+            if g.patient == request.patient]
+    receipt = provider.chain.ledger.log_care_event(
+        request.patient, dr.ANSWER_STATES[state], ref, signer=provider.signer,
+        provider=provider.address, scope_id=live[0] if live else None)
+    return api.answer(provider=provider.address, request_id=request.request_id, state=state,
+                      reason=reason, deliveries=sent, nonce=nonce,
+                      transaction=SentTransaction(receipt.tx_hash))
+
+
+__all__ = ["LocalDataRequests", "answer", "ask", "provenance", "read_note", "receive",
+           "received_bundle"]

@@ -1,0 +1,582 @@
+"""Data requests: a patient asks a provider for their records (right of access, HIPAA
+§164.524 / GDPR Art. 15), and the provider answers, each step a care event on-chain.
+
+A request is structured (FHIR resource types, a period, a deadline in days) plus an optional
+note encrypted to the provider's registry key. Its on-chain trace is
+``logCareEvent(patient, DataRequested, ref, provider, 0)`` sent by the patient, where ``ref``
+is :func:`request_commitment` — a SHA-256 over the canonical JSON of the fields, the note
+envelope's commitment and a random nonce, so the chain (and anyone reading it) learns nothing of
+what was asked, yet the patient can later prove it by revealing the fields. The provider's
+answers (acknowledged, fulfilled in part, fulfilled, declined with a reason) are its own
+``logCareEvent`` with ``ref`` = :func:`answer_commitment` (request id, state, reason, the
+commitments of the envelopes it sends, a nonce). A provider answers under its care authority
+on the ledger (a live grant from the patient, an open access request or an open emergency
+access); without one the ledger refuses the event.
+
+States: ``open`` → ``acknowledged`` → ``fulfilled-in-part`` (any number) → ``fulfilled`` /
+``declined``. *Overdue* is not a state that is stored: a request not fulfilled or declined is
+overdue once the chain's head time passes ``asked_at + deadline_days`` days (``asked_at`` is the
+time of the block that holds the request's event).
+
+A fulfilment's files are envelopes encrypted to the patient's inbox key, uploaded first
+(:func:`upload_delivery`) and then named by the answer; the patient's client decrypts them and
+registers them as its own records with a Provenance naming the provider and the request
+(:mod:`kizuna.client.data_requests`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from kizuna.chain.models import CareEventKind
+from kizuna.db.schema import data_request_answers, data_request_deliveries, data_requests
+from kizuna.errors import AccessDenied, ConflictError, InputError, NotFoundError, StorageError
+from kizuna.services.onchain import (
+    SentTransaction,
+    checked_address,
+    checked_bytes32,
+    require_event,
+    wait_for,
+)
+from kizuna.services.quotas import metered, room_for
+from kizuna.services.records import ALLOWED_CONTENT_TYPES, EnvelopeIntake, envelope_chunks
+from kizuna.storage.fhir.dates import date_problem, to_timestamp
+from kizuna.storage.fhir.model_index import resource_class
+from kizuna.storage.store import ContentStream
+from kizuna.types import Address, Cid, Commitment, RecordId
+
+if TYPE_CHECKING:
+    from kizuna.services.context import ServiceContext
+
+DEFAULT_DEADLINE_DAYS = 30
+"""The right of access's deadline: HIPAA §164.524(b)(2) and GDPR Art. 12(3) (one month)."""
+MAX_DEADLINE_DAYS = 365
+MAX_TYPES = 64
+MAX_NOTE_BYTES = 64 << 10
+MAX_REASON_CHARS = 2000
+MAX_DELIVERY_BYTES = 256 << 20
+MAX_DELIVERIES_PER_ANSWER = 1000
+DAY = 86_400
+
+OPEN = "open"
+ACKNOWLEDGED = "acknowledged"
+FULFILLED_IN_PART = "fulfilled-in-part"
+FULFILLED = "fulfilled"
+DECLINED = "declined"
+OVERDUE = "overdue"
+ANSWER_STATES: dict[str, CareEventKind] = {
+    ACKNOWLEDGED: CareEventKind.DATA_REQUEST_ACKNOWLEDGED,
+    FULFILLED_IN_PART: CareEventKind.DATA_REQUEST_FULFILLED_IN_PART,
+    FULFILLED: CareEventKind.DATA_REQUEST_FULFILLED,
+    DECLINED: CareEventKind.DATA_REQUEST_DECLINED,
+}
+"""An answer's state (the API's vocabulary) → the ledger's care event kind."""
+CLOSED = frozenset({FULFILLED, DECLINED})
+_FROM: dict[str, frozenset[str]] = {
+    ACKNOWLEDGED: frozenset({OPEN}),
+    FULFILLED_IN_PART: frozenset({OPEN, ACKNOWLEDGED, FULFILLED_IN_PART}),
+    FULFILLED: frozenset({OPEN, ACKNOWLEDGED, FULFILLED_IN_PART}),
+    DECLINED: frozenset({OPEN, ACKNOWLEDGED, FULFILLED_IN_PART}),
+}
+"""Which states each answer may follow (``fulfilled`` and ``declined`` end a request)."""
+
+
+# --- the committed documents (one home: the service and the clients build them here) ---------
+
+
+def _digest(document: dict[str, Any]) -> Commitment:
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return Commitment(hashlib.sha256(text.encode()).digest())
+
+
+def _hex(value: bytes | None) -> str | None:
+    return None if value is None else "0x" + bytes(value).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class AskFields:
+    """What a patient asks for, checked (:func:`checked_fields`)."""
+
+    types: tuple[str, ...]
+    since: str | None
+    until: str | None
+    deadline_days: int
+
+
+def checked_fields(*, types: Sequence[str], since: str | None, until: str | None,
+                   deadline_days: int | None) -> AskFields:
+    """The request's structured fields, or ``InputError`` naming the field and why."""
+    if isinstance(types, str) or not isinstance(types, Sequence):
+        raise InputError("types", "must be a list of FHIR resource types")
+    if not 1 <= len(types) <= MAX_TYPES:
+        raise InputError("types", f"ask for 1 to {MAX_TYPES} resource types")
+    for i, name in enumerate(types):
+        if not isinstance(name, str) or len(name) > 64 or resource_class(name) is None:
+            raise InputError(f"types[{i}]", f"{str(name)[:64]!r} is not a FHIR R4 resource type")
+    for field, value in (("since", since), ("until", until)):
+        if value is not None:
+            problem = date_problem(value) if isinstance(value, str) else "must be a string"
+            if problem is not None:
+                raise InputError(field, problem)
+    if since is not None and until is not None:
+        start, end = to_timestamp(since), to_timestamp(until)
+        if start is not None and end is not None and start > end:
+            raise InputError("until", f"{until} is before since ({since})")
+    days = DEFAULT_DEADLINE_DAYS if deadline_days is None else deadline_days
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DEADLINE_DAYS:
+        raise InputError("deadline_days", f"must be a whole number of days from 1 to "
+                                          f"{MAX_DEADLINE_DAYS}")
+    return AskFields(types=tuple(sorted(set(types))), since=since, until=until,
+                     deadline_days=days)
+
+
+def request_commitment(*, patient: str, provider: str, fields: AskFields,
+                       note_ref: bytes | None, nonce: bytes) -> Commitment:
+    """The ``ref`` of a ``DataRequested`` event: SHA-256 over the canonical JSON of the request
+    (sorted keys, no spaces). The nonce hides the low-entropy fields from guessing."""
+    return _digest({"kizuna": "data-request/1",
+                    "patient": checked_address("patient", patient),
+                    "provider": checked_address("provider", provider),
+                    "types": list(fields.types), "since": fields.since, "until": fields.until,
+                    "deadlineDays": fields.deadline_days, "note": _hex(note_ref),
+                    "nonce": _hex(checked_bytes32("nonce", nonce))})
+
+
+def answer_commitment(*, request_id: bytes, state: str, reason: str | None,
+                      deliveries: Sequence[bytes], nonce: bytes) -> Commitment:
+    """The ``ref`` of an answer's care event (request, state, reason, delivered envelopes)."""
+    return _digest({"kizuna": "data-request-answer/1",
+                    "request": _hex(checked_bytes32("request", request_id)), "state": state,
+                    "reason": reason, "deliveries": [_hex(d) for d in deliveries],
+                    "nonce": _hex(checked_bytes32("nonce", nonce))})
+
+
+# --- what the service answers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A file sent in answer to a request: an envelope encrypted to the patient."""
+
+    commitment: Commitment
+    cid: Cid
+    content_type: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One provider answer, with the on-chain event that proves when it was given."""
+
+    ref: Commitment
+    state: str
+    reason: str | None
+    nonce: bytes
+    deliveries: tuple[Delivery, ...]
+    tx_hash: bytes
+    block_number: int
+    answered_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class DataRequest:
+    """A request and everything answered so far; ``status`` is ``overdue`` when the deadline
+    passed (chain time ``now``) before it was fulfilled or declined, else ``state``."""
+
+    request_id: Commitment
+    patient: Address
+    provider: Address
+    fields: AskFields
+    nonce: bytes
+    note_ref: Commitment | None
+    tx_hash: bytes
+    block_number: int
+    asked_at: int
+    answers: tuple[Answer, ...]
+    now: int
+
+    @property
+    def deadline(self) -> int:
+        return self.asked_at + self.fields.deadline_days * DAY
+
+    @property
+    def state(self) -> str:
+        return self.answers[-1].state if self.answers else OPEN
+
+    @property
+    def overdue(self) -> bool:
+        return self.state not in CLOSED and self.now > self.deadline
+
+    @property
+    def status(self) -> str:
+        return OVERDUE if self.overdue else self.state
+
+    @property
+    def deliveries(self) -> tuple[Delivery, ...]:
+        return tuple(d for a in self.answers for d in a.deliveries)
+
+
+def _chain_time(ctx: ServiceContext) -> int:
+    return int(ctx.index.head().timestamp)
+
+
+def _block_time(ctx: ServiceContext, block_number: int) -> int:
+    return int(ctx.chain.w3.eth.get_block(block_number)["timestamp"])
+
+
+def _load(ctx: ServiceContext, rows: Sequence[Any], now: int) -> list[DataRequest]:
+    ids = [bytes(r._mapping["request_id"]) for r in rows]
+    with ctx.db.read() as conn:
+        answers = conn.execute(select(data_request_answers).where(
+            data_request_answers.c.request_id.in_(ids)).order_by(
+            data_request_answers.c.block_number)).all() if ids else []
+        files = conn.execute(select(data_request_deliveries).where(
+            data_request_deliveries.c.request_id.in_(ids),
+            data_request_deliveries.c.answer_ref.is_not(None)).order_by(
+            data_request_deliveries.c.position)).all() if ids else []
+    by_answer: dict[bytes, list[Delivery]] = {}
+    for f in files:
+        m = f._mapping
+        by_answer.setdefault(bytes(m["answer_ref"]), []).append(Delivery(
+            commitment=Commitment(bytes(m["commitment"])), cid=Cid(m["cid"]),
+            content_type=m["content_type"], size=int(m["size"])))
+    by_request: dict[bytes, list[Answer]] = {}
+    for a in answers:
+        m = a._mapping
+        ref = bytes(m["ref"])
+        by_request.setdefault(bytes(m["request_id"]), []).append(Answer(
+            ref=Commitment(ref), state=m["state"], reason=m["reason"], nonce=bytes(m["nonce"]),
+            deliveries=tuple(by_answer.get(ref, ())), tx_hash=bytes(m["tx_hash"]),
+            block_number=int(m["block_number"]), answered_at=int(m["answered_at"])))
+    found = []
+    for r in rows:
+        m = r._mapping
+        found.append(DataRequest(
+            request_id=Commitment(bytes(m["request_id"])), patient=m["patient"],
+            provider=m["provider"],
+            fields=AskFields(types=tuple(json.loads(m["types"])), since=m["since"],
+                             until=m["until"], deadline_days=int(m["deadline_days"])),
+            nonce=bytes(m["nonce"]),
+            note_ref=Commitment(bytes(m["note_ref"])) if m["note_ref"] is not None else None,
+            tx_hash=bytes(m["tx_hash"]), block_number=int(m["block_number"]),
+            asked_at=int(m["asked_at"]),
+            answers=tuple(by_request.get(bytes(m["request_id"]), ())), now=now))
+    return found
+
+
+def get_request(ctx: ServiceContext, request_id: bytes, *, reader: str) -> DataRequest:
+    """One request, for its patient or its provider only (anyone else: ``NotFoundError``, as
+    if it did not exist: a stranger learns nothing of who asked whom)."""
+    who = checked_address("reader", reader)
+    rid = checked_bytes32("request", request_id)
+    with ctx.db.read() as conn:
+        row = conn.execute(select(data_requests).where(
+            data_requests.c.request_id == rid)).first()
+    if row is None or who not in (row._mapping["patient"], row._mapping["provider"]):
+        raise NotFoundError(f"no data request 0x{rid.hex()} of yours")
+    return _load(ctx, [row], _chain_time(ctx))[0]
+
+
+def requests_of_patient(ctx: ServiceContext, patient: str) -> list[DataRequest]:
+    """The patient's requests, newest first."""
+    who = checked_address("patient", patient)
+    with ctx.db.read() as conn:
+        rows = conn.execute(select(data_requests).where(data_requests.c.patient == who)
+                            .order_by(data_requests.c.block_number.desc())).all()
+    return _load(ctx, rows, _chain_time(ctx))
+
+
+def requests_to_provider(ctx: ServiceContext, provider: str) -> list[DataRequest]:
+    """The requests made to a provider, newest first."""
+    who = checked_address("provider", provider)
+    with ctx.db.read() as conn:
+        rows = conn.execute(select(data_requests).where(data_requests.c.provider == who)
+                            .order_by(data_requests.c.block_number.desc())).all()
+    return _load(ctx, rows, _chain_time(ctx))
+
+
+# --- the patient asks ---------------------------------------------------------------------------
+
+
+def ask(ctx: ServiceContext, *, patient: str, provider: str, types: Sequence[str],
+        since: str | None, until: str | None, deadline_days: int | None, nonce: bytes,
+        note_id: bytes | None, note: bytes | None,
+        transaction: SentTransaction) -> DataRequest:
+    """Accept a patient's request once its ``DataRequested`` event (sent by the patient, naming
+    the provider and :func:`request_commitment` of these fields) is confirmed."""
+    owner = checked_address("patient", patient)
+    to = checked_address("provider", provider)
+    if owner == to:
+        raise InputError("provider", "a patient asks a provider, not themselves")
+    fields = checked_fields(types=types, since=since, until=until, deadline_days=deadline_days)
+    nonce = checked_bytes32("nonce", nonce)
+    if not isinstance(transaction, SentTransaction):
+        raise InputError("txHash", "a request is announced by the patient's own transaction")
+    if (note is None) != (note_id is None):
+        raise InputError("note", "a note needs both its envelope and its id")
+    note_ref: Commitment | None = None
+    note_cid: Cid | None = None
+    if note is not None and note_id is not None:
+        if len(note) > MAX_NOTE_BYTES:
+            raise InputError("note", f"at most {MAX_NOTE_BYTES} bytes")
+        note_cid, note_ref, _, _ = _store_envelope(ctx, owner, note_id, note, MAX_NOTE_BYTES,
+                                             field="note")
+    ref = request_commitment(patient=owner, provider=to, fields=fields, note_ref=note_ref,
+                             nonce=nonce)
+    try:
+        receipt = wait_for(ctx.chain, transaction)
+        require_event(ctx.chain, receipt, "CareEventLogged", expected={
+            "patient": owner, "provider": to, "kind": int(CareEventKind.DATA_REQUESTED),
+            "actor": owner, "ref": ref})
+        asked_at = _block_time(ctx, receipt.block_number)
+        with ctx.db.write() as conn:
+            conn.execute(data_requests.insert().values(
+                request_id=ref, patient=owner, provider=to, types=json.dumps(list(fields.types)),
+                since=fields.since, until=fields.until, deadline_days=fields.deadline_days,
+                nonce=nonce, note_ref=note_ref, note_cid=note_cid, tx_hash=receipt.tx_hash,
+                block_number=receipt.block_number, asked_at=asked_at))
+    except SqlIntegrityError:
+        raise ConflictError(f"the data request 0x{ref.hex()} is recorded already") from None
+    except BaseException:
+        if note_cid is not None:
+            with contextlib.suppress(StorageError):
+                ctx.store.unpin(note_cid)
+        raise
+    return get_request(ctx, ref, reader=owner)
+
+
+def _store_envelope(ctx: ServiceContext, owner: Address, message_id: bytes,
+                    envelope: bytes | bytearray | memoryview | BinaryIO | Iterable[bytes],
+                    max_size: int, *, field: str) -> tuple[Cid, Commitment, str, int]:
+    """Store an envelope (preamble checked, metered against ``owner``'s quota): its CID,
+    commitment, content type (from its checked header) and size."""
+    room = room_for(ctx.db, ctx.quota, owner)
+    intake = EnvelopeIntake(record_id=RecordId(checked_bytes32(field + "_id", message_id)),
+                            max_size=max_size, allowed_content_types=ALLOWED_CONTENT_TYPES)
+    cid = ctx.store.put(intake.chunks(metered(envelope_chunks(envelope), wallet=owner,
+                                              quota=ctx.quota, room=room)), pin=True)
+    assert intake.header is not None
+    return cid, intake.commitment, intake.header.content_type, intake.size
+
+
+def open_note(ctx: ServiceContext, *, reader: str, request_id: bytes) -> ContentStream:
+    """The note's envelope (encrypted to the provider), for the request's two parties."""
+    request = get_request(ctx, request_id, reader=reader)
+    with ctx.db.read() as conn:
+        cid = conn.execute(select(data_requests.c.note_cid).where(
+            data_requests.c.request_id == request.request_id)).scalar()
+    if cid is None:
+        raise NotFoundError("this request has no note")
+    return ctx.store.get(cid)
+
+
+# --- the provider answers -----------------------------------------------------------------------
+
+
+def _provider_request(ctx: ServiceContext, provider: str, request_id: bytes) -> DataRequest:
+    who = checked_address("provider", provider)
+    request = get_request(ctx, request_id, reader=who)
+    if request.provider != who:
+        raise AccessDenied("only the provider the request is addressed to answers it")
+    return request
+
+
+def upload_delivery(ctx: ServiceContext, *, provider: str, request_id: bytes, message_id: bytes,
+                    envelope: bytes | bytearray | memoryview | BinaryIO | Iterable[bytes],
+                    ) -> Delivery:
+    """Store one file of a coming fulfilment (encrypted to the patient; not sent until an
+    answer names it). Counts against the provider's storage quota."""
+    request = _provider_request(ctx, provider, request_id)
+    if request.state in CLOSED:
+        raise ConflictError(f"the request is {request.state} already")
+    cid, commitment, content_type, size = _store_envelope(
+        ctx, request.provider, message_id, envelope, MAX_DELIVERY_BYTES, field="message")
+    try:
+        with ctx.db.write() as conn:
+            conn.execute(data_request_deliveries.insert().values(
+                commitment=commitment, request_id=request.request_id, answer_ref=None,
+                position=None, cid=cid, content_type=content_type, size=size,
+                uploaded_at=int(time.time())))
+    except SqlIntegrityError:
+        with ctx.db.read() as conn:
+            row = conn.execute(select(data_request_deliveries).where(
+                data_request_deliveries.c.commitment == commitment)).first()
+        if row is None or bytes(row._mapping["request_id"]) != request.request_id:
+            raise ConflictError(f"the envelope 0x{commitment.hex()} belongs to another "
+                                "request") from None
+    return Delivery(commitment=commitment, cid=cid, content_type=content_type, size=size)
+
+
+def check_answer(request: DataRequest, state: str, *, reason: str | None,
+                 files: int) -> None:
+    """Whether ``state`` (with ``reason`` and ``files`` files) may answer ``request`` now: the
+    one rule, checked by the provider's client BEFORE it logs anything on-chain and again by
+    the service. ``InputError`` / ``ConflictError`` saying why."""
+    if state not in ANSWER_STATES:
+        raise InputError("state", f"{str(state)[:40]!r} is not one of "
+                                  f"{', '.join(ANSWER_STATES)}")
+    if request.state not in _FROM[state]:
+        raise ConflictError(f"the request is {request.state}: it cannot become {state}")
+    if state == DECLINED:
+        if not isinstance(reason, str) or not reason.strip():
+            raise InputError("reason", "a decline says why")
+        if len(reason) > MAX_REASON_CHARS:
+            raise InputError("reason", f"at most {MAX_REASON_CHARS} characters")
+    elif reason is not None:
+        raise InputError("reason", "only a decline carries a reason")
+    if files > MAX_DELIVERIES_PER_ANSWER:
+        raise InputError("deliveries", f"at most {MAX_DELIVERIES_PER_ANSWER} files an answer")
+    if state in (ACKNOWLEDGED, DECLINED) and files:
+        raise InputError("deliveries", f"an answer '{state}' sends no files")
+    if state == FULFILLED_IN_PART and not files:
+        raise InputError("deliveries", "a part sends at least one file")
+    if state == FULFILLED and not files and not request.deliveries:
+        raise InputError("deliveries", "nothing was sent yet: fulfil with the files")
+
+
+def answer(ctx: ServiceContext, *, provider: str, request_id: bytes, state: str,
+           reason: str | None, deliveries: Sequence[bytes], nonce: bytes,
+           transaction: SentTransaction) -> DataRequest:
+    """Accept a provider's answer once its care event (kind of ``state``, sent by the
+    provider, naming the patient and :func:`answer_commitment`) is confirmed."""
+    request = _provider_request(ctx, provider, request_id)
+    files = [Commitment(checked_bytes32(f"deliveries[{i}]", d))
+             for i, d in enumerate(deliveries)]
+    if len(set(files)) != len(files):
+        raise InputError("deliveries", "a file is named twice")
+    check_answer(request, state, reason=reason, files=len(files))
+    with ctx.db.read() as conn:
+        rows = {bytes(r._mapping["commitment"]): r._mapping for r in conn.execute(
+            select(data_request_deliveries).where(
+                data_request_deliveries.c.commitment.in_(files))).all()} if files else {}
+    for i, c in enumerate(files):
+        row = rows.get(bytes(c))
+        if row is None or bytes(row["request_id"]) != request.request_id:
+            raise InputError(f"deliveries[{i}]", f"0x{c.hex()} is no file uploaded for this "
+                                                 "request")
+        if row["answer_ref"] is not None:
+            raise ConflictError(f"deliveries[{i}]: 0x{c.hex()} was sent already")
+    nonce = checked_bytes32("nonce", nonce)
+    ref = answer_commitment(request_id=request.request_id, state=state, reason=reason,
+                            deliveries=files, nonce=nonce)
+    if not isinstance(transaction, SentTransaction):
+        raise InputError("txHash", "an answer is announced by the provider's own transaction")
+    receipt = wait_for(ctx.chain, transaction)
+    require_event(ctx.chain, receipt, "CareEventLogged", expected={
+        "patient": request.patient, "provider": request.provider,
+        "kind": int(ANSWER_STATES[state]), "actor": request.provider, "ref": ref})
+    at = _block_time(ctx, receipt.block_number)
+    try:
+        with ctx.db.write() as conn:
+            conn.execute(data_request_answers.insert().values(
+                ref=ref, request_id=request.request_id, state=state, reason=reason,
+                nonce=nonce, tx_hash=receipt.tx_hash, block_number=receipt.block_number,
+                answered_at=at))
+            for position, c in enumerate(files):
+                conn.execute(data_request_deliveries.update().where(
+                    data_request_deliveries.c.commitment == c).values(
+                    answer_ref=ref, position=position))
+    except SqlIntegrityError:
+        raise ConflictError(f"the answer 0x{ref.hex()} is recorded already") from None
+    return get_request(ctx, request.request_id, reader=request.provider)
+
+
+def open_delivery(ctx: ServiceContext, *, reader: str, request_id: bytes,
+                  commitment: bytes) -> ContentStream:
+    """A sent file's envelope, for the request's patient and provider."""
+    request = get_request(ctx, request_id, reader=reader)
+    wanted = checked_bytes32("commitment", commitment)
+    for d in request.deliveries:
+        if d.commitment == wanted:
+            return ctx.store.get(d.cid)
+    raise NotFoundError(f"no file 0x{wanted.hex()} was sent for this request")
+
+
+# --- FHIR Task ---------------------------------------------------------------------------------
+
+TASK_STATUS = {OPEN: "requested", ACKNOWLEDGED: "accepted", FULFILLED_IN_PART: "in-progress",
+               FULFILLED: "completed", DECLINED: "rejected"}
+"""A request's state → FHIR R4 ``Task.status`` (overdue keeps the status; ``businessStatus``
+says overdue)."""
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fhir_task(request: DataRequest) -> dict[str, Any]:
+    """The request as a FHIR R4 ``Task``: who asked whom for what, its status, the deadline in
+    ``restriction.period.end``, the chain's proof in ``identifier`` and ``relevantHistory``."""
+    rid = "0x" + request.request_id.hex()
+    task: dict[str, Any] = {
+        "resourceType": "Task",
+        "id": request.request_id.hex()[:64],
+        "identifier": [{"system": "urn:kizuna:data-request", "value": rid}],
+        "status": TASK_STATUS[request.state],
+        "businessStatus": {"text": request.status},
+        "intent": "order",
+        "code": {"text": "Request for access to health records (HIPAA 164.524, GDPR Art. 15)"},
+        "authoredOn": _iso(request.asked_at),
+        "lastModified": _iso(request.answers[-1].answered_at if request.answers
+                             else request.asked_at),
+        "requester": {"identifier": {"system": "urn:ethereum:address",
+                                     "value": request.patient}},
+        "owner": {"identifier": {"system": "urn:ethereum:address", "value": request.provider}},
+        "restriction": {"period": {"start": _iso(request.asked_at),
+                                   "end": _iso(request.deadline)}},
+        "input": [{"type": {"text": "resourceType"}, "valueCode": t}
+                  for t in request.fields.types],
+    }
+    if request.fields.since is not None or request.fields.until is not None:
+        period = {k: v for k, v in (("start", request.fields.since),
+                                    ("end", request.fields.until)) if v is not None}
+        task["input"].append({"type": {"text": "period"}, "valuePeriod": period})
+    declined = [a for a in request.answers if a.state == DECLINED]
+    if declined:
+        task["statusReason"] = {"text": declined[-1].reason}
+    if request.deliveries:
+        task["output"] = [{"type": {"text": d.content_type},
+                           "valueIdentifier": {"system": "urn:kizuna:envelope",
+                                               "value": "0x" + d.commitment.hex()}}
+                          for d in request.deliveries]
+    return task
+
+
+__all__ = [
+    "ACKNOWLEDGED",
+    "ANSWER_STATES",
+    "DECLINED",
+    "DEFAULT_DEADLINE_DAYS",
+    "FULFILLED",
+    "FULFILLED_IN_PART",
+    "OPEN",
+    "OVERDUE",
+    "TASK_STATUS",
+    "Answer",
+    "AskFields",
+    "DataRequest",
+    "Delivery",
+    "answer",
+    "answer_commitment",
+    "ask",
+    "check_answer",
+    "checked_fields",
+    "fhir_task",
+    "get_request",
+    "open_delivery",
+    "open_note",
+    "request_commitment",
+    "requests_of_patient",
+    "requests_to_provider",
+    "upload_delivery",
+]
