@@ -117,9 +117,15 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         sweeper = StagedSweeper(context, ttl_s=settings.staged_ttl_s,  # abandoned imports
                                 interval_s=min(settings.staged_ttl_s / 4, 3600.0))
         sweeper.start()
+        from kizuna.services.uploads import UploadSweeper
+
+        upload_sweeper = UploadSweeper(context, ttl_s=settings.staged_ttl_s,  # abandoned uploads
+                                       interval_s=min(settings.staged_ttl_s / 4, 3600.0))
+        upload_sweeper.start()
         try:
             yield
         finally:
+            upload_sweeper.stop()
             sweeper.stop()
             collector.stop()
             follower.stop()
@@ -136,11 +142,12 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
     errors.install(app)
     limits.install(app, settings)  # Host, body size and depth: before any route parses
     if with_services:
-        from kizuna.api.routes import auditor, care, patient, provider, wallet
+        from kizuna.api.routes import auditor, care, patient, provider, uploads, wallet
 
         # Routes are matched in order: the provider's, with the read route, the hottest, first.
         app.include_router(provider.router)
         app.include_router(patient.router)
+        app.include_router(uploads.router)  # chunked uploads (kizuna.services.uploads)
         app.include_router(auditor.router)
         app.include_router(wallet.router)
         app.include_router(care.router)

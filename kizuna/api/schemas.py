@@ -156,6 +156,42 @@ class RecordIdsIn(Model):
         "their envelopes are wanted (at most 256, each envelope at most 4 MiB)")
 
 
+# --- chunked uploads (kizuna/services/uploads.py) -------------------------------------------------
+
+
+class UploadIn(Model):
+    """The start of a chunked upload of one envelope."""
+
+    record_id: Hex32
+    scope_id: Hex32
+    epoch: int = Field(0, ge=0, lt=1 << 64, description="the scope key epoch the envelope is "
+                       "encrypted to; it must be the scope's current one (409 otherwise)")
+    size: int = Field(gt=0, lt=1 << 63, description="the envelope's size in bytes (413 over "
+                      "max_upload_bytes)")
+
+
+class UploadOut(Model):
+    """An upload session and how far it got: the next part to send is number ``parts``."""
+
+    upload_id: str
+    record_id: str
+    scope_id: str
+    epoch: int
+    size: int
+    received: int = Field(description="bytes of the parts stored so far")
+    parts: int = Field(description="parts stored so far (numbered from 0)")
+    part_size: int = Field(description="the largest part a request may carry")
+    min_part_size: int = Field(description="the smallest part but the last")
+
+
+class UploadCompleteIn(Model):
+    """What registers the uploaded envelope, as ``X-Kizuna-Registration`` (and
+    ``X-Kizuna-Supersedes``) do on ``PUT /patient/records/{record_id}``."""
+
+    registration: AuthorizationIn
+    supersedes: Hex32 | None = None
+
+
 # --- batches ------------------------------------------------------------------------------------
 
 

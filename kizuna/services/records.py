@@ -38,7 +38,7 @@ from kizuna.crypto.commitment import CommitmentHasher
 from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.db.records import RecordInfo, load_record, record_from_row
 from kizuna.db.schema import records as records_table
-from kizuna.db.schema import staged_envelopes
+from kizuna.db.schema import staged_envelopes, upload_parts
 from kizuna.errors import (
     AccessDenied,
     ConflictError,
@@ -285,12 +285,12 @@ def release_blob(ctx: ServiceContext, cid: Cid) -> None:
 
 
 def release_blobs(ctx: ServiceContext, cids: Iterable[Cid]) -> None:
-    """Unpin blobs after a failed upload or staging (or a staged envelope that expired) —
-    except those a record row or a staged envelope uses: the same envelope uploaded twice at
-    once has one CID, and the attempt that lost must not unpin what the one that won
-    registered. The check and the unpin run in a write transaction, as do the winner's pin
-    and row insert, so the two never interleave (on SQLite, whose write transactions are
-    exclusive; on PostgreSQL a narrow window remains)."""
+    """Unpin blobs after a failed upload or staging (or a staged envelope or an upload session
+    that expired) — except those a record row, a staged envelope or an upload's part uses: the
+    same envelope uploaded twice at once has one CID, and the attempt that lost must not unpin
+    what the one that won registered. The check and the unpin run in a write transaction, as
+    do the winner's pin and row insert, so the two never interleave (on SQLite, whose write
+    transactions are exclusive; on PostgreSQL a narrow window remains)."""
     wanted = list(dict.fromkeys(cids))
     if not wanted:
         return
@@ -302,6 +302,8 @@ def release_blobs(ctx: ServiceContext, cids: Iterable[Cid]) -> None:
                 records_table.c.cid.in_(part))).scalars())
             used.update(conn.execute(select(staged_envelopes.c.cid).where(
                 staged_envelopes.c.cid.in_(part))).scalars())
+            used.update(conn.execute(select(upload_parts.c.cid).where(
+                upload_parts.c.cid.in_(part))).scalars())
         for cid in wanted:
             if cid not in used:
                 with contextlib.suppress(StorageError):
