@@ -762,6 +762,95 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/patient/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start
+         * @description Start a chunked upload of one envelope of ``size`` bytes: 409 when the record id is
+         *     taken, the epoch is not the scope's current one, or the patient has 4 uploads open; 413
+         *     over ``max_upload_bytes``; 403 beyond the storage quota.
+         */
+        post: operations["start_patient_uploads_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/patient/uploads/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Status
+         * @description How far the upload got: after a part whose answer was lost, send part ``parts``.
+         */
+        get: operations["status_patient_uploads__upload_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Abort
+         * @description Abort the upload: its parts are released.
+         */
+        delete: operations["abort_patient_uploads__upload_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/patient/uploads/{upload_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete
+         * @description Register the uploaded envelope: the same checks, registration and record as
+         *     ``PUT /patient/records/{record_id}`` (409 while parts are missing). A failure keeps the
+         *     session: complete it again, or abort it.
+         */
+        post: operations["complete_patient_uploads__upload_id__complete_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/patient/uploads/{upload_id}/parts/{n}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Put Part
+         * @description Store part ``n`` (streamed): 409 unless it is the next one, 413 over ``part_size``,
+         *     422 for a part too small (not the last) or one that passes the declared size.
+         */
+        put: operations["put_part_patient_uploads__upload_id__parts__n__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/patients/{patient}/inbox-key": {
         parameters: {
             query?: never;
@@ -2256,6 +2345,73 @@ export interface components {
             block_number: number;
             /** Tx Hash */
             tx_hash: string;
+        };
+        /**
+         * UploadCompleteIn
+         * @description What registers the uploaded envelope, as ``X-Kizuna-Registration`` (and
+         *     ``X-Kizuna-Supersedes``) do on ``PUT /patient/records/{record_id}``.
+         */
+        UploadCompleteIn: {
+            registration: components["schemas"]["AuthorizationIn"];
+            /** Supersedes */
+            supersedes?: string | null;
+        };
+        /**
+         * UploadIn
+         * @description The start of a chunked upload of one envelope.
+         */
+        UploadIn: {
+            /**
+             * Epoch
+             * @description the scope key epoch the envelope is encrypted to; it must be the scope's current one (409 otherwise)
+             * @default 0
+             */
+            epoch: number;
+            /** Record Id */
+            record_id: string;
+            /** Scope Id */
+            scope_id: string;
+            /**
+             * Size
+             * @description the envelope's size in bytes (413 over max_upload_bytes)
+             */
+            size: number;
+        };
+        /**
+         * UploadOut
+         * @description An upload session and how far it got: the next part to send is number ``parts``.
+         */
+        UploadOut: {
+            /** Epoch */
+            epoch: number;
+            /**
+             * Min Part Size
+             * @description the smallest part but the last
+             */
+            min_part_size: number;
+            /**
+             * Part Size
+             * @description the largest part a request may carry
+             */
+            part_size: number;
+            /**
+             * Parts
+             * @description parts stored so far (numbered from 0)
+             */
+            parts: number;
+            /**
+             * Received
+             * @description bytes of the parts stored so far
+             */
+            received: number;
+            /** Record Id */
+            record_id: string;
+            /** Scope Id */
+            scope_id: string;
+            /** Size */
+            size: number;
+            /** Upload Id */
+            upload_id: string;
         };
         /** Version */
         Version: {
@@ -4706,6 +4862,425 @@ export interface operations {
             };
             /** @description Not allowed: no live grant, not the owner, or not the right role */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: the thing exists already, or the chain refused the action */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_patient_uploads_post: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UploadIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: the thing exists already, or the chain refused the action */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    status_patient_uploads__upload_id__get: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description the upload session's id */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    abort_patient_uploads__upload_id__delete: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description the upload session's id */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    complete_patient_uploads__upload_id__complete_post: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description the upload session's id */
+                upload_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UploadCompleteIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: the thing exists already, or the chain refused the action */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A daily budget (relayer gas) is used up: retry after Retry-After seconds */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_part_patient_uploads__upload_id__parts__n__put: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description the upload session's id */
+                upload_id: string;
+                /** @description the part's number, from 0, in order */
+                n: number;
+            };
+            cookie?: never;
+        };
+        /** @description the next bytes of the envelope: at most part_size, at least min_part_size unless they are the last */
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UploadOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
