@@ -269,31 +269,27 @@ def consents(history: ChainHistory, *, now: int, patient: str | None = None,
              provider: str | None = None) -> list[dict[str, Any]]:
     """One ``Consent`` per grant state, oldest first (see the module doc for the statuses)."""
     out: list[tuple[int, int, dict[str, Any]]] = []
-    for (who, to, scope), states in history.grant_history():
+    for (who, to, scope), states in history.consent.grant_history():
         if (patient is not None and who != patient) or (provider is not None and to != provider):
             continue
-        revoke_alls = history.revoke_all_blocks(who, to)
         for position, state in enumerate(states):
             if state.expires_at is None:
                 continue
-            following = states[position + 1] if position + 1 < len(states) else None
             start = history.block_time(state.block_number)
             identifiers = [_tx(state.tx_hash, "grant")]
+            # How it ended, by the ledger's rule (kizuna.chain.liveness); its expiry is below.
+            ender = history.consent.end_of((who, to, scope), position)
             end: int | None = None
             status = "active"
-            ended = [(b, tx) for b, tx in revoke_alls if b >= state.block_number
-                     and (following is None or b <= following.block_number)]
-            if ended and ended[0][0] == state.block_number:
+            if ender is not None and ender.kind == "revoke-all-same-block":
                 status = "rejected"
                 end = start
-                identifiers.append(_tx(ended[0][1], "revokeAll in the same block"))
-            elif ended:
-                end = history.block_time(ended[0][0])
-                identifiers.append(_tx(ended[0][1], "revokeAll"))
-            elif following is not None:
-                end = history.block_time(following.block_number)
-                label = "revoke" if following.expires_at is None else "replaced by grant"
-                identifiers.append(_tx(following.tx_hash, label))
+                identifiers.append(_tx(ender.tx_hash, "revokeAll in the same block"))
+            elif ender is not None:
+                end = history.block_time(ender.block_number)
+                label = {"revoke-all": "revokeAll", "revoke": "revoke",
+                         "replaced": "replaced by grant"}[ender.kind]
+                identifiers.append(_tx(ender.tx_hash, label))
             if status != "rejected":
                 status = "active" if end is None and state.expires_at > now else "inactive"
                 end = state.expires_at if end is None else min(end, state.expires_at)

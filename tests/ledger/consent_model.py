@@ -1,8 +1,9 @@
 """A small pure-Python model of consent, the oracle of the stateful test.
 
-It restates IConsentLedger's rules, not the contract's code: a grant is live while
-``now < expiresAt``, it was not revoked, and it was made in a block *after* the last revokeAll of
-the same (patient, provider) (so a revokeAll wins over a grant of the same block); emergency
+It restates IConsentLedger's rules, not the contract's code: a grant is live while it was not
+revoked and kizuna.chain.liveness.grant_live holds (``now < expiresAt``, made in a block *after*
+the pair's last revokeAll: a revokeAll wins over a grant of the same block) — the one Python home
+of that rule, checked against the contract by the stateful test through this model; emergency
 access covers every scope until its end; guardians act until their end date (exclusive); a grant
 answers (closes) the provider's open request.
 Every method that models a transaction returns the custom error the contract must raise
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from kizuna.chain.liveness import grant_live
 
 Error = tuple[str, dict[str, Any]] | None
 """A custom error (name, arguments), or ``None`` for success."""
@@ -44,7 +47,8 @@ class ConsentModel:
         if stored is None:
             return False
         expires, block = stored
-        return block > self.revoked_all.get((patient, provider), 0) and expires > now
+        return grant_live(granted_block=block, expires_at=expires,
+                          revoked_all_block=self.revoked_all.get((patient, provider), 0), now=now)
 
     def access_expiry(self, patient: str, provider: str, scope: bytes, now: int) -> int:
         until = 0

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from kizuna.chain.index.events import DecodedEvent
+from kizuna.chain.liveness import NOT_REVOKED_ALL_SQL
 
 MAX_INT64 = 2**63 - 1
 """SQL BIGINT is signed: expiries beyond it (``type(uint64).max``, "forever") are clamped."""
@@ -62,7 +63,7 @@ _NEXT_EPOCHS_OF_PAIR = (
     "INSERT INTO scope_epochs (patient, scope_id, epoch) "
     "SELECT g.patient, g.scope_id, 1 FROM grants g LEFT JOIN revoked_all r "
     "ON r.patient = g.patient AND r.provider = g.provider "
-    "WHERE g.patient = ? AND g.provider = ? AND g.granted_block > COALESCE(r.block_number, 0) "
+    f"WHERE g.patient = ? AND g.provider = ? AND {NOT_REVOKED_ALL_SQL} "
     "ON CONFLICT (patient, scope_id) DO UPDATE SET epoch = scope_epochs.epoch + 1"
 )
 """A ``revokeAll`` moves the epoch of every scope the provider held a grant in that an earlier

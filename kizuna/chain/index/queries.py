@@ -1,7 +1,6 @@
 """The index's read queries: plain SQL over the projections, returning frozen models.
 
-Liveness mirrors the contract's ``_isLive``: a grant is live at time ``now`` when
-``expires_at > now`` and it was made in a block *after* the pair's last ``revokeAll``.
+Liveness is the ledger's rule as kizuna.chain.liveness spells it in SQL (``LIVE_SQL``);
 ``now`` is always a block timestamp (the index head's), never the wall clock.
 """
 
@@ -10,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from kizuna.chain.liveness import LIVE_SQL
 from kizuna.chain.models import (
     AccessRequest,
     CareEvent,
@@ -23,7 +23,7 @@ from kizuna.chain.models import (
 )
 from kizuna.types import Address, Commitment, RecordId, ScopeId
 
-_LIVE = "g.expires_at > ? AND g.granted_block > COALESCE(r.block_number, 0)"
+_LIVE = LIVE_SQL
 _GRANT_COLUMNS = (
     "SELECT g.patient, g.provider, g.scope_id, g.expires_at, g.granted_block, "
     f"CASE WHEN {_LIVE} THEN 1 ELSE 0 END FROM grants g "

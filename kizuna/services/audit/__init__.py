@@ -37,13 +37,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kizuna.chain.liveness import GrantState
 from kizuna.services.audit.content import verify_content
 from kizuna.services.audit.entries import AuditEntry, EntryKind
 from kizuna.services.audit.grants import STALE_HEAD_SLACK_S, verify_access
 from kizuna.services.audit.history import (
     AccessAt,
     ChainHistory,
-    GrantState,
     Registration,
     load_history,
 )

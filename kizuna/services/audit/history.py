@@ -11,7 +11,6 @@ availability, never for trust.
 
 from __future__ import annotations
 
-import bisect
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from kizuna.batch import BatchManifest
 from kizuna.chain.index import EventIndex
 from kizuna.chain.index.batches import ManifestSource
 from kizuna.chain.index.events import DecodedEvent, EventDecoder
+from kizuna.chain.liveness import ConsentReplay, GrantState
 from kizuna.chain.transactions import node_errors
 from kizuna.errors import KizunaError
 from kizuna.services.audit.entries import AuditEntry, event_entry
@@ -30,17 +30,6 @@ from kizuna.types import Address, Commitment, RecordId, ScopeId
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
-
-
-@dataclass(frozen=True, slots=True)
-class GrantState:
-    """What ``(patient, provider, scope)``'s grant slot held after one event."""
-
-    block_number: int
-    log_index: int
-    tx_hash: bytes
-    expires_at: int | None
-    """``None``: cleared by ``revoke``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +86,8 @@ class ChainHistory:
         self.events = list(events)
         self.head_block = head_block
         self._times: dict[int, int] = {}
-        self._grants: dict[tuple[str, str, bytes], list[GrantState]] = defaultdict(list)
-        self._revoke_all: dict[tuple[str, str], list[tuple[int, bytes]]] = defaultdict(list)
-        self._emergency: dict[tuple[str, str], list[tuple[int, int, int, bytes]]] = (
-            defaultdict(list))
+        self.consent = ConsentReplay()
+        """The grant slots, revokeAlls and emergency accesses (kizuna.chain.liveness)."""
         self.records: dict[bytes, DecodedEvent] = {}
         """Records registered alone: record id -> its ``RecordRegistered``."""
         self.batches: dict[bytes, DecodedEvent] = {}
@@ -138,28 +125,9 @@ class ChainHistory:
         for e in self.events:
             a = e.args
             if e.contract == "ConsentLedger":
-                if e.name == "AccessGranted":
-                    self._grants[(a["patient"], a["provider"], bytes(a["scopeId"]))].append(
-                        GrantState(e.block_number, e.log_index, e.tx_hash, int(a["expiresAt"])))
-                elif e.name == "AccessGrantedBatch":
-                    for scope in a["scopeIds"]:
-                        self._grants[(a["patient"], a["provider"], bytes(scope))].append(
-                            GrantState(e.block_number, e.log_index, e.tx_hash,
-                                       int(a["expiresAt"])))
-                elif e.name == "AccessRevoked":
-                    self._grants[(a["patient"], a["provider"], bytes(a["scopeId"]))].append(
-                        GrantState(e.block_number, e.log_index, e.tx_hash, None))
-                elif e.name == "AllAccessRevoked":
-                    pair = (a["patient"], a["provider"])
-                    self._revoke_all[pair].append((e.block_number, e.tx_hash))
-                    self._emergency[pair].append((e.block_number, e.log_index, 0, e.tx_hash))
-                elif e.name == "EmergencyAccessOpened":
-                    self._emergency[(a["patient"], a["provider"])].append(
-                        (e.block_number, e.log_index, int(a["until"]), e.tx_hash))
-                elif e.name == "EmergencyAccessClosed":
-                    self._emergency[(a["patient"], a["provider"])].append(
-                        (e.block_number, e.log_index, 0, e.tx_hash))
-                elif e.name == "RecordRegistered":
+                self.consent.add(e.name, a, block_number=e.block_number, log_index=e.log_index,
+                                 tx_hash=e.tx_hash)
+                if e.name == "RecordRegistered":
                     self.records[bytes(a["recordId"])] = e
                 elif e.name == "RecordBatchRegistered":
                     self.batches.setdefault(bytes(a["root"]), e)  # the chain refuses a second
@@ -256,35 +224,26 @@ class ChainHistory:
                   block_number: int) -> AccessAt:
         """``hasAccess(patient, provider, scope)`` as the ledger answered at ``block_number``.
 
-        The state after every event of blocks ``<= block_number``, at that block's timestamp:
-        a stored grant with ``expiresAt > t`` made in a block strictly after the pair's last
-        ``revokeAll`` (same block: revokeAll wins), or an emergency access open until ``> t``.
+        The state after every event of blocks ``<= block_number``, at that block's timestamp
+        ``t``: a live grant (kizuna.chain.liveness) or an emergency access open until ``> t``.
         """
         now = self.block_time(block_number)
-        pair = (patient, provider)
-        grant: GrantState | None = None
-        states = self._grants.get((patient, provider, bytes(scope_id)), [])
-        at = bisect.bisect_right([s.block_number for s in states], block_number)
-        if at:
-            grant = states[at - 1]
-        revokes = [b for b, _ in self._revoke_all.get(pair, []) if b <= block_number]
-        revoked_all = revokes[-1] if revokes else 0
-        emergencies = [x for x in self._emergency.get(pair, []) if x[0] <= block_number]
-        emergency_until = emergencies[-1][2] if emergencies else 0
-        if grant is not None and grant.expires_at is not None:
-            if grant.expires_at <= now:
-                reason = (f"grant of block {grant.block_number} expired at {grant.expires_at} "
-                          f"(block time {now})")
-            elif grant.block_number <= revoked_all:
-                reason = (f"grant of block {grant.block_number} was ended by revokeAll in "
-                          f"block {revoked_all}")
-            else:
-                return AccessAt(True, "grant", f"grant of block {grant.block_number} live "
-                                f"until {grant.expires_at}", grant)
+        at = self.consent.grant_at(patient, provider, scope_id, block_number, now=now)
+        grant = at.grant
+        if at.live and grant is not None:
+            return AccessAt(True, "grant", f"grant of block {grant.block_number} live "
+                            f"until {grant.expires_at}", grant)
+        if grant is not None and grant.expires_at is not None and grant.expires_at <= now:
+            reason = (f"grant of block {grant.block_number} expired at {grant.expires_at} "
+                      f"(block time {now})")
+        elif grant is not None and grant.expires_at is not None:
+            reason = (f"grant of block {grant.block_number} was ended by revokeAll in "
+                      f"block {at.revoked_all_block}")
         elif grant is not None:
             reason = f"grant revoked in block {grant.block_number}"
         else:
             reason = "no grant was ever made for this scope"
+        emergency_until = self.consent.emergency_until(patient, provider, block_number)
         if emergency_until > now:
             return AccessAt(True, "emergency", f"emergency access open until {emergency_until}",
                             grant)
@@ -301,21 +260,8 @@ class ChainHistory:
                         after_block: int, until_time: int) -> list[tuple[int, bytes]]:
         """Revokes / revokeAlls / emergency closes of the pair after ``after_block`` in blocks
         whose time is at most ``until_time``: (block, tx hash) of each."""
-        found: list[tuple[int, bytes]] = []
-        for state in self._grants.get((patient, provider, bytes(scope_id)), []):
-            if state.expires_at is None and state.block_number > after_block:
-                found.append((state.block_number, state.tx_hash))
-        for block, tx in self._revoke_all.get((patient, provider), []):
-            if block > after_block:
-                found.append((block, tx))
-        return [(b, tx) for b, tx in sorted(found) if self.block_time(b) <= until_time]
-
-    def grant_history(self) -> Iterator[tuple[tuple[str, str, bytes], list[GrantState]]]:
-        """Every (patient, provider, scope) with its grant slot's states, in chain order."""
-        yield from self._grants.items()
-
-    def revoke_all_blocks(self, patient: str, provider: str) -> list[tuple[int, bytes]]:
-        return list(self._revoke_all.get((patient, provider), []))
+        found = self.consent.denials_after(patient, provider, scope_id, after_block)
+        return [(b, tx) for b, tx in found if self.block_time(b) <= until_time]
 
     # -- the log -----------------------------------------------------------------------------
 
