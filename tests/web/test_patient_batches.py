@@ -5,19 +5,25 @@ private-key signer that records every wallet request.
 (a) records of several scopes are encrypted, staged and registered under one Merkle root with
     exactly one wallet request (a RegisterBatch signature; no RegisterRecord, no ScopeKeys);
     the chain holds the batch; the page reads every record back against the manifest the chain's
-    root proves; a Python provider granted one scope reads its records byte for byte;
+    root proves; a provider granted one scope — the Python client, and the provider page's code
+    (web/test/provider_cli.ts, checking each read's proof against batchOf) — lists and reads
+    exactly those records, byte for byte;
 (b) "send it myself": one registerBatch transaction from the wallet instead;
 (c) a failure mid-way resumes: a staging request that fails, then a batch registration whose
     answer is lost (the front forwards it and answers 502) — retried with the same items, the
     envelopes already staged are not sent again, the wallet is asked once, the chain has one
     batch, and every record is registered once;
 (d) a service that staged another envelope than the one sent is caught before anything is
-    signed.
+    signed; a read answer whose commitment is not the batch leaf's is refused by the provider
+    page's code (its proof no longer leads to the root the chain has).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,9 +34,12 @@ import httpx
 import pytest
 import test_patient_parity as parity
 from apienv import ApiServer, ChainEnv
-from test_patient_parity import FHIR, Provider, observation, ok, web_patient
+from test_patient_parity import FHIR, ROOT, Provider, observation, ok, web_patient
 
 from kizuna.chain.signers import LocalKeySigner
+from kizuna.client.api_service import ApiService
+from kizuna.client.http import ApiClient
+from kizuna.client.provider import ProviderClient
 from kizuna.services.batches import RECORD_BATCH_REGISTERED
 
 # The stack of the TS patient's tests (a node, a deployment, an API server, providers).
@@ -105,6 +114,23 @@ def test_an_import_asks_the_wallet_once_and_reads_back(
         bytes.fromhex(i["content"]) for i in items]
     assert bytes.fromhex(ok(one)["content"]) == bytes.fromhex(items[4]["content"])
     ok(granted)
+    # The provider page's code, granted the vital signs, reads exactly those (each read's
+    # proof checked against the chain's batchOf).
+    granted_ids = {rid for rid, item in zip(ids, items, strict=True)
+                   if item["label"] == "Observation:vital-signs"}
+    page_key = _web_provider_key(env, server)
+    page_reader = LocalKeySigner(page_key).address
+    again = web_patient(server, env, patient_key, [
+        {"op": "grant", "provider": page_reader, "labels": ["Observation:vital-signs"],
+         "expires_in": 3600}])
+    ok(again["results"][0])
+    read_all = _web_provider(server, env, page_key, [{"op": "readAll", "patient": patient}])
+    (got_all,) = read_all["results"]
+    assert ok(got_all)["failures"] == []
+    assert got_all["contents"] == {rid: item["content"] for rid, item in zip(ids, items,
+                                                                           strict=True)
+                                   if rid in granted_ids}
+
     # A Python provider granted the vital signs lists and reads those records (only those).
     reader = providers[0].client
     assert {"0x" + bytes(r.record_id).hex() for r in reader.records(patient=patient)} == {
@@ -114,6 +140,36 @@ def test_an_import_asks_the_wallet_once_and_reads_back(
         if item["label"] == "Observation:vital-signs":
             got = reader.read(patient=patient, record_id=bytes.fromhex(rid[2:]))
             assert got == bytes.fromhex(item["content"])
+
+
+def _web_provider_key(env: ChainEnv, server: ApiServer) -> str:
+    """A registered provider's private key (its Umbral key derived from its wallet, as both
+    the Python client and the provider page derive it)."""
+    key = "0x" + os.urandom(32).hex()
+    signer = LocalKeySigner(key)
+    env.fund(signer.address)
+    service = ApiService(ApiClient(server.url, timeout=60), env.chain)
+    try:
+        client = ProviderClient(signer=signer, service=service, chain=env.chain)
+        env.add_provider(signer, client.public_key.to_bytes())
+    finally:
+        service.close()
+    return key
+
+
+def _web_provider(server: ApiServer, env: ChainEnv, key: str, ops: list[dict[str, Any]], *,
+                  base_url: str | None = None) -> dict[str, Any]:
+    """The provider page's client (web/test/provider_cli.ts) with ``ops``; its JSON answer."""
+    node = shutil.which("node", path=f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    assert node, "no node on PATH: `. scripts/bootstrap.sh` puts Node 24 there"
+    request = {"base_url": base_url or server.url, "rpc_url": env.node.rpc_url,
+               "private_key": key, "ops": ops}
+    done = subprocess.run([node, str(ROOT / "web" / "test" / "provider_cli.ts")],
+                          input=json.dumps(request), capture_output=True, text=True,
+                          timeout=300, cwd=ROOT / "web", check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
 
 
 # --- (c) (d): a front that fails, loses answers, or lies --------------------------------------
@@ -175,6 +231,10 @@ def _front(front: Front) -> Iterator[Front]:
                 if action == "lie":
                     staged[-1]["commitment"] = "0x" + "00" * 32
                     data = json.dumps(staged).encode()
+            if key == ("POST", "/provider/reads") and action == "lie" and answer.is_success:
+                served = answer.json()
+                served["commitment"] = "0x" + "00" * 32  # its leaf no longer leads to the root
+                data = json.dumps(served).encode()
             if action == "lose":
                 self.reply(502, json.dumps(error).encode(), {"Content-Type": "application/json"})
                 return
@@ -241,3 +301,29 @@ def test_a_service_that_stages_another_envelope_is_caught_before_signing(
     assert "fingerprint differs" in refused["message"]
     assert _wallet_requests(answer) == []  # nothing was signed
     assert _batches_of(env, LocalKeySigner(patient_key).address) == []
+
+
+def test_a_read_answer_with_another_commitment_is_refused_by_the_provider_page(
+        env: ChainEnv, server: ApiServer, patient_key: str) -> None:
+    items = _items(3)
+    page_key = _web_provider_key(env, server)
+    answer = web_patient(server, env, patient_key, [
+        {"op": "importRecords", "items": items},
+        {"op": "grant", "provider": LocalKeySigner(page_key).address, "labels": LABELS,
+         "expires_in": 3600}])
+    imported, granted = answer["results"]
+    ok(imported)
+    ok(granted)
+
+    def rule(method: str, path: str, n: int) -> str | None:
+        return "lie" if (method, path) == ("POST", "/provider/reads") else None
+
+    for front in _front(Front(server.url, rule)):
+        read = _web_provider(server, env, page_key, base_url=front.url, ops=[
+            {"op": "readAll", "patient": answer["address"]}])
+    (outcome,) = read["results"]
+    assert ok(outcome)["contents"] == {}
+    assert len(outcome["failures"]) == 3
+    for failure in outcome["failures"]:
+        assert failure["error"] == "IntegrityError", failure
+        assert "does not lead to batch" in failure["message"], failure

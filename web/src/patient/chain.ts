@@ -18,8 +18,9 @@ import {
   type Hex,
   type PublicClient,
 } from "viem";
+import { proofLeadsTo, type BatchLeaf } from "../core/batch.ts";
 import { bytesToHex0x, hexToBytes, type Bytes } from "../core/bytes.ts";
-import { InputError, KizunaError } from "../core/errors.ts";
+import { InputError, IntegrityError, KizunaError } from "../core/errors.ts";
 import type { Deployment } from "../wallet/connection.ts";
 import type { Eip1193Provider } from "../wallet/eip1193.ts";
 
@@ -33,12 +34,17 @@ const RECORD_REGISTERED = parseAbiItem(
   "event RecordRegistered(address indexed patient, bytes32 indexed recordId, bytes32 commitment, bytes32 scopeId)",
 );
 
+const LEDGER_ABI = parseAbi([
+  "function batchOf(bytes32 root) view returns (address patient, uint64 registeredAt, uint32 count)",
+]);
 const RECORD_BATCH_REGISTERED = parseAbiItem(
   "event RecordBatchRegistered(address indexed patient, bytes32 indexed root, uint32 count)",
 );
 
 /** A batch of records as the chain has it: its Merkle root, how many records, where. */
 export type RegisteredBatch = { root: Bytes; count: number; blockNumber: number };
+/** A batch as the ledger's batchOf answers (null: no batch has that root). */
+export type BatchStatus = { patient: Hex; registeredAt: number; count: number };
 
 /** The chain could not be read (node down, no RPC URL): nothing was changed. */
 export class ChainUnreachable extends KizunaError {
@@ -211,5 +217,28 @@ export class ChainReader {
     return logs.flatMap((log) => log.args.root && log.args.count !== undefined
       ? [{ root: hexToBytes(log.args.root, "root"), count: Number(log.args.count), blockNumber: Number(log.blockNumber) }]
       : []);
+  }
+
+  /** The ledger's batchOf(root): its patient, time and count; null when no batch has it. */
+  async batchOf(root: Uint8Array): Promise<BatchStatus | null> {
+    const [patient, registeredAt, count] = await reading("the record batch", () => this.client.readContract({
+      address: contract(this.deployment, "ConsentLedger"), abi: LEDGER_ABI, functionName: "batchOf", args: [bytesToHex0x(root)],
+    }));
+    if (BigInt(patient) === 0n) return null;
+    return { patient: getAddress(patient), registeredAt: Number(registeredAt), count: Number(count) };
+  }
+
+  /** The commitment of `leaf` (a record the service says is in batch `root`), once the node
+   * says `root` is a batch of `patient` and `proof` leads from the leaf to it; IntegrityError
+   * otherwise (kizuna/client/chainview.py batch_commitment). */
+  async batchCommitment(patient: string, leaf: BatchLeaf, root: Uint8Array, proof: readonly Uint8Array[]): Promise<Bytes> {
+    const owner = checkedAddress("patient", patient);
+    const batch = await this.batchOf(root);
+    if (!batch) throw new IntegrityError(`no batch ${bytesToHex0x(root)} is registered on chain`);
+    if (batch.patient !== owner) throw new IntegrityError(`batch ${bytesToHex0x(root)} is registered to ${batch.patient}, not to ${owner}`);
+    if (!proofLeadsTo(root, leaf, proof)) {
+      throw new IntegrityError(`the proof of record ${bytesToHex0x(leaf.recordId)} does not lead to batch ${bytesToHex0x(root)}`);
+    }
+    return leaf.commitment;
   }
 }

@@ -13,6 +13,7 @@
 import * as umbral from "@nucypher/umbral-pre";
 import type { Hex } from "viem";
 import { ok, rawFetch, type Schemas } from "../api/client.ts";
+import { BatchLeaf } from "../core/batch.ts";
 import { base64ToBytes, bytesToHex0x, equalBytes, hexToBytes, type Bytes } from "../core/bytes.ts";
 import { decryptBytes, readHeader, MAX_PREAMBLE_SIZE } from "../core/envelope.ts";
 import { InputError, IntegrityError, KizunaError } from "../core/errors.ts";
@@ -120,13 +121,28 @@ export async function envelopeOf(ctx: ProviderContext, grant: ReadGrant): Promis
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/** The commitment the chain holds for a granted record: its RecordRegistered event or — for a
+ * record the answer says is in a batch — the answer's commitment, once its proof leads from
+ * the leaf to a root the chain says is the patient's batch (never the service's word alone). */
+export function grantedCommitment(ctx: ProviderContext, grant: ReadGrant): Promise<Bytes> {
+  const recordId = hexToBytes(grant.record_id, "record_id");
+  if (!grant.batch_root) return ctx.chain.registeredCommitment(grant.patient, recordId);
+  if (!grant.commitment) {
+    return Promise.reject(new IntegrityError("the read answer names a batch but no commitment for the record: nothing to check against the chain"));
+  }
+  const leaf = new BatchLeaf(recordId, hexToBytes(grant.scope_id, "scope_id"), hexToBytes(grant.commitment, "commitment"));
+  return ctx.chain.batchCommitment(grant.patient, leaf, hexToBytes(grant.batch_root, "batch_root"),
+    (grant.proof ?? []).map((word) => hexToBytes(word, "proof")));
+}
+
 /** Read one record: signed request, capsule fragments, decryption here against the on-chain
- * commitment (`commitment`: one the caller read from the chain already, e.g. the batch's). */
+ * commitment (`commitment`: one the caller read from the chain already, e.g. the batch's;
+ * else grantedCommitment). */
 export async function readRecord(ctx: ProviderContext, record: ReadableRecord, commitment?: Uint8Array): Promise<ReadResult> {
   const grant = await requestRead(ctx, record);
   const [envelope, expected] = await Promise.all([
     envelopeOf(ctx, grant),
-    commitment ?? ctx.chain.registeredCommitment(grant.patient, hexToBytes(grant.record_id, "record_id")),
+    commitment ?? grantedCommitment(ctx, grant),
   ]);
   const content = await openGrant(grant, envelope, ctx.keys.decryptingKey, expected);
   return {
@@ -141,18 +157,21 @@ function missingCommitment(record: ReadableRecord): never {
 }
 
 /** Read many records of one patient, one after the other (each its own signed request, so
- * its own wallet prompt and receipt); ONE chain query for every commitment. `onEach` hears
- * each outcome (a result or the error that stopped that one read); the others go on. */
+ * its own wallet prompt and receipt); ONE chain query for every commitment of a record
+ * registered alone (a record of one of the patient's batches is checked by its read's proof).
+ * `onEach` hears each outcome (a result or the error that stopped that one read); the others
+ * go on. */
 export async function readMany(
   ctx: ProviderContext, patient: string, records: readonly ReadableRecord[],
   onEach: (index: number, outcome: ReadResult | Error) => void | Promise<void>, stop: () => boolean = () => false,
 ): Promise<void> {
-  const registered = await ctx.chain.registeredCommitments(patient);
+  const [registered, batches] = await Promise.all([ctx.chain.registeredCommitments(patient), ctx.chain.registeredBatches(patient)]);
   for (let i = 0; i < records.length && !stop(); i++) {
     const record = records[i]!;
     let outcome: ReadResult | Error;
     try {
-      const commitment = registered.get(record.record_id.toLowerCase()) ?? missingCommitment(record);
+      // Not registered alone and the patient has no batch: refused before anything is signed.
+      const commitment = registered.get(record.record_id.toLowerCase()) ?? (batches.length ? undefined : missingCommitment(record));
       outcome = await readRecord(ctx, record, commitment);
     } catch (error) {
       outcome = error instanceof Error ? error : new KizunaError(String(error));
