@@ -277,22 +277,33 @@ def import_(files: tuple[Path, ...], workers: int | None, as_json: bool,
       kizuna patient import synthea/fhir/Aiko_Sato.json --key aiko
       kizuna patient import Patient.ndjson Observation.ndjson Condition.ndjson
     """
-    from kizuna.client.importer import Importer, ImportSource, bundle_source, ndjson_source
+    from kizuna.client.importer import (
+        Importer,
+        ImportSource,
+        bundle_source,
+        ndjson_source,
+        start_pool,
+    )
 
     ndjson = [f for f in files if f.suffix.lower() == ".ndjson"]
     bundles = [f for f in files if f not in ndjson]
-    sources: list[ImportSource] = []
-    for path in bundles:
-        raw = path.read_bytes()
-        sources.append(bundle_source(_bundle_json(path, raw), raw, name=path.name))
-    if ndjson:
-        sources.append(ndjson_source(ndjson))
-    total = sum(len(s.records) for s in sources)
-    with _patient(kwargs) as (session, client), progress("Importing", total=total,
-                                                           unit="resources") as bar:
-        importer = Importer(client, journal_root=session.home.imports_dir, workers=workers,
-                            on_progress=lambda done, of: bar.update(total=of, completed=done))
-        result = importer.run(sources)
+    pool = start_pool(workers)  # its processes come up while the files are validated
+    try:
+        sources: list[ImportSource] = []
+        for path in bundles:
+            raw = path.read_bytes()
+            sources.append(bundle_source(_bundle_json(path, raw), raw, name=path.name))
+        if ndjson:
+            sources.append(ndjson_source(ndjson))
+        total = sum(len(s.records) for s in sources)
+        with _patient(kwargs) as (session, client), progress("Importing", total=total,
+                                                               unit="resources") as bar:
+            importer = Importer(client, journal_root=session.home.imports_dir, pool=pool,
+                                on_progress=lambda done, of: bar.update(total=of,
+                                                                        completed=done))
+            result = importer.run(sources)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     rate = result.registered / result.seconds if result.seconds > 0 else 0.0
     click.echo(f"imported {result.resources} resource(s): {result.registered} registered now "
                f"in {len(result.batches)} transaction(s), {result.already_registered} "
@@ -934,5 +945,16 @@ def _add_sharing_commands() -> None:
 
 
 _add_sharing_commands()
+
+
+def _add_data_request_commands() -> None:
+    """Data requests (#16) live in kizuna/cli/data_requests.py."""
+    from kizuna.cli.data_requests import PATIENT_COMMANDS
+
+    for command in PATIENT_COMMANDS:
+        patient.add_command(command)
+
+
+_add_data_request_commands()
 
 __all__ = ["expand_scopes", "patient"]

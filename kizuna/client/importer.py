@@ -303,7 +303,8 @@ class Importer:
     def __init__(self, client: PatientClient, *, journal_root: Path,
                  workers: int | None = None, stage_size: int = STAGE_SIZE,
                  batch_size: int = BATCH_SIZE, on_progress: Progress | None = None,
-                 on_stage: Callable[[int], None] | None = None) -> None:
+                 on_stage: Callable[[int], None] | None = None,
+                 pool: ProcessPoolExecutor | None = None) -> None:
         if not 1 <= stage_size <= 1000:
             raise InputError("stage_size", "must be between 1 and 1000")
         if not 1 <= batch_size <= MAX_BATCH_RECORDS:
@@ -319,6 +320,9 @@ class Importer:
         self.on_stage = on_stage
         """Called with the count of records staged so far after each staging answer (tests
         and the benchmark stop an import half way with it)."""
+        self.pool = pool
+        """A pool of :func:`start_pool` the caller started (and shuts down) — before validating
+        the input, so that its processes come up meanwhile; else each run starts its own."""
         self._keys: dict[tuple[bytes, int], bytes] = {}
         self._scopes: dict[str, tuple[ScopeId, int]] = {}
 
@@ -332,8 +336,9 @@ class Importer:
         result = ImportResult(resources=sum(len(s.records) for s in sources))
         journal = Journal(self.journal_root, import_digest(sources), self.patient)
         journal.ensure()
-        # The pool starts now: its processes come up while the service is asked what is done.
-        pool = _pool(self.workers)
+        # The pool starts now (unless the caller started it before validating): its processes
+        # come up while the service is asked what is done.
+        pool = self.pool if self.pool is not None else start_pool(self.workers)
         try:
             self._finish_in_flight(journal, result)
             service = self.client.service
@@ -389,7 +394,8 @@ class Importer:
             progress()
             ordered = [leaves[p] for p in sorted(leaves)]
         finally:  # the workers exit by themselves: registering need not wait for them
-            pool.shutdown(wait=False, cancel_futures=True)
+            if pool is not self.pool:
+                pool.shutdown(wait=False, cancel_futures=True)
         for start in range(0, len(ordered), self.batch_size):
             manifest = BatchManifest.of(ordered[start:start + self.batch_size])
             signed = self.client.sign_batch_registration(manifest, self._deadline())
@@ -567,10 +573,11 @@ def _chunks(items: Iterator[_Work], size: int) -> Iterator[list[_Work]]:
         yield chunk
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
+def start_pool(workers: int | None = None) -> ProcessPoolExecutor:
     """Worker processes started clean (``spawn``: no lock or thread of this process copied
     into them; they import :mod:`kizuna.client.sealing`), all started at once so that they
     come up while the service is asked what is done."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
     pool = ProcessPoolExecutor(max_workers=workers,
                                mp_context=multiprocessing.get_context("spawn"),
                                initializer=die_with, initargs=(os.getpid(),))
@@ -590,4 +597,5 @@ __all__ = [
     "import_digest",
     "ndjson_source",
     "record_id_of",
+    "start_pool",
 ]
