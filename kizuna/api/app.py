@@ -142,7 +142,16 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
     errors.install(app)
     limits.install(app, settings)  # Host, body size and depth: before any route parses
     if with_services:
-        from kizuna.api.routes import auditor, care, patient, provider, shl, uploads, wallet
+        from kizuna.api.routes import (
+            auditor,
+            care,
+            data_requests,
+            patient,
+            provider,
+            shl,
+            uploads,
+            wallet,
+        )
 
         # Routes are matched in order: the provider's, with the read route, the hottest, first.
         app.include_router(provider.router)
@@ -151,6 +160,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         app.include_router(auditor.router)
         app.include_router(wallet.router)
         app.include_router(care.router)
+        app.include_router(data_requests.router)  # kizuna.services.data_requests
         app.include_router(shl.router)  # SMART Health Links (kizuna.sharing.links)
     app.include_router(system.router)
     app.include_router(auth_routes.router)

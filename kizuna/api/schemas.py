@@ -704,3 +704,74 @@ class ManifestOut(BaseModel):
 class WrongPasscodeOut(BaseModel):
     remainingAttempts: int  # the spec's name
     error: dict[str, str]
+
+
+# --- data requests to providers (kizuna.services.data_requests) ---------------------------------
+
+
+class DataRequestIn(Model):
+    """A patient's request for records, announced by their own ``logCareEvent`` (kind
+    ``DataRequested``) whose ``ref`` is the commitment of these fields."""
+
+    provider: AddressStr
+    types: list[str] = Field(min_length=1, max_length=64,
+                             description="FHIR R4 resource types asked for")
+    since: str | None = Field(default=None, max_length=10, description="FHIR date")
+    until: str | None = Field(default=None, max_length=10, description="FHIR date")
+    deadline_days: int | None = Field(default=None, description="default 30")
+    nonce: Hex32
+    note_id: Hex32 | None = Field(default=None, description="the note envelope's random id")
+    note: HexStr | None = Field(default=None,
+                                description="the note's envelope, encrypted to the provider")
+    tx_hash: Hex32
+
+
+class DataRequestAnswerIn(Model):
+    """A provider's answer, announced by its own ``logCareEvent``."""
+
+    state: str = Field(max_length=24,
+                       description="acknowledged, fulfilled-in-part, fulfilled or declined")
+    reason: str | None = Field(default=None, max_length=2000)
+    deliveries: list[Hex32] = Field(default_factory=list, max_length=1000,
+                                    description="commitments of files uploaded for it")
+    nonce: Hex32
+    tx_hash: Hex32
+
+
+class DeliveryOut(Model):
+    commitment: str
+    cid: str
+    content_type: str
+    size: int
+
+
+class DataRequestAnswerOut(Model):
+    ref: str
+    state: str
+    reason: str | None
+    nonce: str
+    deliveries: list[DeliveryOut]
+    tx_hash: str
+    block_number: int
+    answered_at: int
+
+
+class DataRequestOut(Model):
+    request_id: str
+    patient: str
+    provider: str
+    types: list[str]
+    since: str | None
+    until: str | None
+    deadline_days: int
+    deadline: int = Field(description="unix seconds (chain time of the request + the days)")
+    nonce: str
+    note_ref: str | None
+    tx_hash: str
+    block_number: int
+    asked_at: int
+    state: str
+    status: str = Field(description="the state, or overdue past the deadline by chain time")
+    overdue: bool
+    as_of: int = Field(description="the chain time the status was computed at")
+    answers: list[DataRequestAnswerOut]

@@ -289,4 +289,14 @@ def inbox(as_json: bool, **kwargs: Any) -> None:
          Column("block_number", "Block")], title="Inbox", empty="inbox empty"))
 
 
+def _add_data_request_commands() -> None:
+    """Data requests (#16) live in kizuna/cli/data_requests.py."""
+    from kizuna.cli.data_requests import PROVIDER_COMMANDS
+
+    for command in PROVIDER_COMMANDS:
+        provider.add_command(command)
+
+
+_add_data_request_commands()
+
 __all__ = ["SEND_KINDS", "provider"]

@@ -20,15 +20,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from kizuna.chain.models import CareEventKind
 from kizuna.client.chainview import patient_encryption_key
+from kizuna.client.http import ApiClient
+from kizuna.client.http import _error as api_error  # the one mapping of answers to errors
 from kizuna.client.importer import Importer, ImportResult, bundle_source
 from kizuna.crypto.commitment import commitment_of
-from kizuna.errors import AccessDenied, InputError, IntegrityError
+from kizuna.errors import AccessDenied, InputError, IntegrityError, NodeUnreachable
 from kizuna.services import data_requests as dr
 from kizuna.services.onchain import SentTransaction, checked_address
 from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes
-from kizuna.types import RecordId
+from kizuna.types import Cid, Commitment, RecordId
 
 if TYPE_CHECKING:
     from kizuna.client.patient import PatientClient
@@ -74,10 +78,110 @@ class LocalDataRequests:
             return stream.read()
 
 
+def _b(value: str) -> bytes:
+    return bytes.fromhex(value[2:])
+
+
+def request_of_json(data: dict[str, Any]) -> dr.DataRequest:
+    """A request as the API answers it (``DataRequestOut``)."""
+    return dr.DataRequest(
+        request_id=Commitment(_b(data["request_id"])), patient=data["patient"],
+        provider=data["provider"],
+        fields=dr.AskFields(types=tuple(data["types"]), since=data["since"],
+                            until=data["until"], deadline_days=int(data["deadline_days"])),
+        nonce=_b(data["nonce"]),
+        note_ref=Commitment(_b(data["note_ref"])) if data["note_ref"] else None,
+        tx_hash=_b(data["tx_hash"]), block_number=int(data["block_number"]),
+        asked_at=int(data["asked_at"]), now=int(data["as_of"]),
+        answers=tuple(dr.Answer(
+            ref=Commitment(_b(a["ref"])), state=a["state"], reason=a["reason"],
+            nonce=_b(a["nonce"]), tx_hash=_b(a["tx_hash"]),
+            block_number=int(a["block_number"]), answered_at=int(a["answered_at"]),
+            deliveries=tuple(dr.Delivery(commitment=Commitment(_b(d["commitment"])),
+                                         cid=Cid(d["cid"]), content_type=d["content_type"],
+                                         size=int(d["size"])) for d in a["deliveries"]))
+            for a in data["answers"]))
+
+
+def _hx(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+class ApiDataRequests:
+    """The same calls over the API's routes (:mod:`kizuna.api.routes.data_requests`)."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+
+    def ask(self, *, patient: str, provider: str, types: Sequence[str], since: str | None,
+            until: str | None, deadline_days: int | None, nonce: bytes,
+            note_id: bytes | None, note: bytes | None,
+            transaction: SentTransaction) -> dr.DataRequest:
+        body = {"provider": provider, "types": list(types), "since": since, "until": until,
+                "deadline_days": deadline_days, "nonce": _hx(nonce),
+                "note_id": _hx(note_id) if note_id is not None else None,
+                "note": _hx(note) if note is not None else None,
+                "tx_hash": _hx(transaction.tx_hash)}
+        return request_of_json(self.api._call("POST", "/patient/data-requests", body=body))
+
+    def get(self, request_id: bytes, *, reader: str) -> dr.DataRequest:
+        return request_of_json(self.api._call("GET", f"/data-requests/{_hx(request_id)}"))
+
+    def of_patient(self, patient: str) -> list[dr.DataRequest]:
+        return [request_of_json(r) for r in self.api._call("GET", "/patient/data-requests")]
+
+    def to_provider(self, provider: str) -> list[dr.DataRequest]:
+        return [request_of_json(r) for r in self.api._call("GET", "/provider/data-requests")]
+
+    def note(self, *, reader: str, request_id: bytes) -> bytes:
+        return b"".join(self.api._stream(f"/data-requests/{_hx(request_id)}/note"))
+
+    def upload(self, *, provider: str, request_id: bytes, message_id: bytes,
+               envelope: bytes) -> dr.Delivery:
+        path = f"/provider/data-requests/{_hx(request_id)}/deliveries/{_hx(message_id)}"
+        try:
+            response = self.api.http.put(path, content=envelope, headers={
+                **self.api._headers(), "Content-Type": "application/octet-stream"})
+        except httpx.TransportError as exc:
+            raise NodeUnreachable(f"the Kizuna API does not answer: {exc}") from None
+        if response.status_code >= 400:
+            raise api_error(response)
+        d = response.json()
+        return dr.Delivery(commitment=Commitment(_b(d["commitment"])), cid=Cid(d["cid"]),
+                           content_type=d["content_type"], size=int(d["size"]))
+
+    def answer(self, *, provider: str, request_id: bytes, state: str, reason: str | None,
+               deliveries: Sequence[bytes], nonce: bytes,
+               transaction: SentTransaction) -> dr.DataRequest:
+        body = {"state": state, "reason": reason, "deliveries": [_hx(d) for d in deliveries],
+                "nonce": _hx(nonce), "tx_hash": _hx(transaction.tx_hash)}
+        return request_of_json(self.api._call(
+            "POST", f"/provider/data-requests/{_hx(request_id)}/answers", body=body))
+
+    def delivery(self, *, reader: str, request_id: bytes, commitment: bytes) -> bytes:
+        return b"".join(self.api._stream(
+            f"/data-requests/{_hx(request_id)}/deliveries/{_hx(commitment)}/content"))
+
+
+DataRequestsApi = LocalDataRequests | ApiDataRequests
+
+
+def transport(service: object) -> DataRequestsApi:
+    """The data-request calls for a client's service: in-process or over the API."""
+    from kizuna.client.api_service import ApiService
+    from kizuna.client.service import LocalService
+
+    if isinstance(service, LocalService):
+        return LocalDataRequests(service.ctx)
+    if isinstance(service, ApiService):
+        return ApiDataRequests(service.api)
+    raise TypeError(f"no data-request transport for {type(service).__name__}")
+
+
 # --- the patient --------------------------------------------------------------------------------
 
 
-def ask(api: LocalDataRequests, patient: PatientClient, provider: str, *,
+def ask(api: DataRequestsApi, patient: PatientClient, provider: str, *,
         types: Sequence[str], since: str | None = None, until: str | None = None,
         deadline_days: int | None = None, note: str | None = None) -> dr.DataRequest:
     """Ask ``provider`` for records of ``types`` in a period; the note only it can read."""
@@ -156,7 +260,7 @@ def provenance(resource: dict[str, Any], request: dr.DataRequest,
     }
 
 
-def received_bundle(api: LocalDataRequests, patient: PatientClient,
+def received_bundle(api: DataRequestsApi, patient: PatientClient,
                     request: dr.DataRequest) -> dict[str, Any]:
     """Every file sent for ``request``, decrypted and checked, as one collection Bundle with a
     Provenance per resource. A file is checked against the commitment its answer names, and
@@ -204,7 +308,7 @@ def _check_on_chain(patient: PatientClient, request: dr.DataRequest,
                          "answer the service describes")
 
 
-def receive(api: LocalDataRequests, patient: PatientClient, request_id: bytes, *,
+def receive(api: DataRequestsApi, patient: PatientClient, request_id: bytes, *,
             journal_root: Path, workers: int | None = 1) -> ImportResult:
     """Take every file sent for a request in as the patient's records (one batch; a re-run
     registers nothing new: the import's record ids are deterministic)."""
@@ -220,7 +324,7 @@ def receive(api: LocalDataRequests, patient: PatientClient, request_id: bytes, *
 # --- the provider -------------------------------------------------------------------------------
 
 
-def read_note(api: LocalDataRequests, provider: ProviderClient,
+def read_note(api: DataRequestsApi, provider: ProviderClient,
               request: dr.DataRequest) -> str | None:
     """The patient's note, decrypted with the provider's key (checked against the request)."""
     if request.note_ref is None:
@@ -231,7 +335,7 @@ def read_note(api: LocalDataRequests, provider: ProviderClient,
     return bytes(decrypt_bytes(envelope, owner_sk=provider.keys.wallet.decrypting_key)).decode()
 
 
-def answer(api: LocalDataRequests, provider: ProviderClient, request_id: bytes, state: str, *,
+def answer(api: DataRequestsApi, provider: ProviderClient, request_id: bytes, state: str, *,
            files: Sequence[tuple[bytes, str]] = (), reason: str | None = None
            ) -> dr.DataRequest:
     """Answer a request: ``acknowledged``, ``fulfilled-in-part`` / ``fulfilled`` with ``files``
@@ -264,5 +368,16 @@ def answer(api: LocalDataRequests, provider: ProviderClient, request_id: bytes, 
                       transaction=SentTransaction(receipt.tx_hash))
 
 
-__all__ = ["LocalDataRequests", "answer", "ask", "provenance", "read_note", "receive",
-           "received_bundle"]
+__all__ = [
+    "ApiDataRequests",
+    "DataRequestsApi",
+    "LocalDataRequests",
+    "answer",
+    "ask",
+    "provenance",
+    "read_note",
+    "receive",
+    "received_bundle",
+    "request_of_json",
+    "transport",
+]

@@ -314,6 +314,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/data-requests/{request_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One Request
+         * @description One request, for its patient or its provider (anyone else: 404).
+         */
+        get: operations["one_request_data_requests__request_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/data-requests/{request_id}/deliveries/{commitment}/content": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Delivery Content
+         * @description A sent file's envelope (encrypted to the patient), for the request's two parties.
+         */
+        get: operations["delivery_content_data_requests__request_id__deliveries__commitment__content_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/data-requests/{request_id}/note": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Note
+         * @description The note's envelope (encrypted to the provider).
+         */
+        get: operations["note_data_requests__request_id__note_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -373,6 +433,53 @@ export interface paths {
          *     alone: ids, blinded scope ids, commitments).
          */
         get: operations["batch_manifest_patient_batches__root__manifest_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/patient/data-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Patient Requests
+         * @description The signed-in patient's requests with their state (overdue by chain time), newest
+         *     first.
+         */
+        get: operations["patient_requests_patient_data_requests_get"];
+        put?: never;
+        /**
+         * Ask
+         * @description Record a request the patient announced on-chain (``DataRequested``, ref = the
+         *     commitment of these fields): nothing is kept unless the event matches.
+         */
+        post: operations["ask_patient_data_requests_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/patient/data-requests/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Patient Tasks
+         * @description The patient's requests as FHIR R4 ``Task`` resources (status, deadline in
+         *     ``restriction.period``).
+         */
+        get: operations["patient_tasks_patient_data_requests_tasks_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -908,6 +1015,67 @@ export interface paths {
          */
         get: operations["inbox_key_patients__patient__inbox_key_get"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/provider/data-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Provider Requests
+         * @description The requests patients made to the signed-in provider, newest first.
+         */
+        get: operations["provider_requests_provider_data_requests_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/provider/data-requests/{request_id}/answers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Answer
+         * @description Record the provider's answer once its care event (ref = the answer's commitment)
+         *     is confirmed.
+         */
+        post: operations["answer_provider_data_requests__request_id__answers_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/provider/data-requests/{request_id}/deliveries/{message_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Upload Delivery
+         * @description Store one file of a coming answer (an envelope encrypted to the patient).
+         */
+        put: operations["upload_delivery_provider_data_requests__request_id__deliveries__message_id__put"];
         post?: never;
         delete?: never;
         options?: never;
@@ -1645,6 +1813,152 @@ export interface components {
             event: string;
             /** Tx Hash */
             tx_hash: string;
+        };
+        /**
+         * DataRequestAnswerIn
+         * @description A provider's answer, announced by its own ``logCareEvent``.
+         */
+        DataRequestAnswerIn: {
+            /**
+             * Deliveries
+             * @description commitments of files uploaded for it
+             */
+            deliveries?: string[];
+            /** Nonce */
+            nonce: string;
+            /** Reason */
+            reason?: string | null;
+            /**
+             * State
+             * @description acknowledged, fulfilled-in-part, fulfilled or declined
+             */
+            state: string;
+            /** Tx Hash */
+            tx_hash: string;
+        };
+        /** DataRequestAnswerOut */
+        DataRequestAnswerOut: {
+            /** Answered At */
+            answered_at: number;
+            /** Block Number */
+            block_number: number;
+            /** Deliveries */
+            deliveries: components["schemas"]["DeliveryOut"][];
+            /** Nonce */
+            nonce: string;
+            /** Reason */
+            reason: string | null;
+            /** Ref */
+            ref: string;
+            /** State */
+            state: string;
+            /** Tx Hash */
+            tx_hash: string;
+        };
+        /**
+         * DataRequestIn
+         * @description A patient's request for records, announced by their own ``logCareEvent`` (kind
+         *     ``DataRequested``) whose ``ref`` is the commitment of these fields.
+         */
+        DataRequestIn: {
+            /**
+             * Deadline Days
+             * @description default 30
+             */
+            deadline_days?: number | null;
+            /** Nonce */
+            nonce: string;
+            /**
+             * Note
+             * @description the note's envelope, encrypted to the provider
+             */
+            note?: string | null;
+            /**
+             * Note Id
+             * @description the note envelope's random id
+             */
+            note_id?: string | null;
+            /**
+             * Provider
+             * @example 0x70997970C51812dc3A010C7d01b50e0d17dc79C8
+             */
+            provider: string;
+            /**
+             * Since
+             * @description FHIR date
+             */
+            since?: string | null;
+            /** Tx Hash */
+            tx_hash: string;
+            /**
+             * Types
+             * @description FHIR R4 resource types asked for
+             */
+            types: string[];
+            /**
+             * Until
+             * @description FHIR date
+             */
+            until?: string | null;
+        };
+        /** DataRequestOut */
+        DataRequestOut: {
+            /** Answers */
+            answers: components["schemas"]["DataRequestAnswerOut"][];
+            /**
+             * As Of
+             * @description the chain time the status was computed at
+             */
+            as_of: number;
+            /** Asked At */
+            asked_at: number;
+            /** Block Number */
+            block_number: number;
+            /**
+             * Deadline
+             * @description unix seconds (chain time of the request + the days)
+             */
+            deadline: number;
+            /** Deadline Days */
+            deadline_days: number;
+            /** Nonce */
+            nonce: string;
+            /** Note Ref */
+            note_ref: string | null;
+            /** Overdue */
+            overdue: boolean;
+            /** Patient */
+            patient: string;
+            /** Provider */
+            provider: string;
+            /** Request Id */
+            request_id: string;
+            /** Since */
+            since: string | null;
+            /** State */
+            state: string;
+            /**
+             * Status
+             * @description the state, or overdue past the deadline by chain time
+             */
+            status: string;
+            /** Tx Hash */
+            tx_hash: string;
+            /** Types */
+            types: string[];
+            /** Until */
+            until: string | null;
+        };
+        /** DeliveryOut */
+        DeliveryOut: {
+            /** Cid */
+            cid: string;
+            /** Commitment */
+            commitment: string;
+            /** Content Type */
+            content_type: string;
+            /** Size */
+            size: number;
         };
         /** EmergencyAccessOut */
         EmergencyAccessOut: {
@@ -3488,6 +3802,194 @@ export interface operations {
             };
         };
     };
+    one_request_data_requests__request_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the request's id (its DataRequested ref) */
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DataRequestOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delivery_content_data_requests__request_id__deliveries__commitment__content_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the request's id (its DataRequested ref) */
+                request_id: string;
+                /** @description the file's commitment */
+                commitment: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the envelope, streamed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content store returned bytes that do not match their CID */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    note_data_requests__request_id__note_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the request's id (its DataRequested ref) */
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the envelope, streamed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The content store returned bytes that do not match their CID */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     health_health_get: {
         parameters: {
             query?: never;
@@ -3683,6 +4185,134 @@ export interface operations {
             };
             /** @description The Ethereum node or the content store cannot be reached; retry later */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    patient_requests_patient_data_requests_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DataRequestOut"][];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    ask_patient_data_requests_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DataRequestIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DataRequestOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: the thing exists already, or the chain refused the action */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    patient_tasks_patient_data_requests_tasks_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description a FHIR searchset Bundle of Task resources */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": unknown;
+                    "application/json": unknown;
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5782,6 +6412,218 @@ export interface operations {
             };
             /** @description Invalid input: the field and the reason */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    provider_requests_provider_data_requests_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DataRequestOut"][];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    answer_provider_data_requests__request_id__answers_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the request's id (its DataRequested ref) */
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DataRequestAnswerIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DataRequestOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: the thing exists already, or the chain refused the action */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    upload_delivery_provider_data_requests__request_id__deliveries__message_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the request's id (its DataRequested ref) */
+                request_id: string;
+                /** @description the envelope's id */
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        /** @description a file's envelope, encrypted to the patient, streamed */
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: the thing exists already, or the chain refused the action */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
