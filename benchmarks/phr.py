@@ -28,7 +28,8 @@ Timed, one httpx client (keep-alive) as an EHR would use it:
 
 The machine has 2 cores shared with other work: compare within a run; the 1-minute load
 averages at the start and the end are printed. ``--json`` prints every figure as one JSON object
-on the last line (other issue-16 figures will join it).
+on the last line (other issue-16 figures will join it). ``ips_build_s`` and
+``shl_open_ms_p50`` come from benchmarks/phr_sharing.py (its docstring says what is timed).
 """
 
 from __future__ import annotations
@@ -170,8 +171,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--observations", type=int, default=1000)
     parser.add_argument("--searches", type=int, default=200)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--only", choices=["all", "search", "sharing"], default="all",
+                        help="sharing: ips_build_s and shl_open_ms_p50 (benchmarks/"
+                        "phr_sharing.py) alone")
+    parser.add_argument("--ips-resources", type=int, default=5000)
+    parser.add_argument("--opens", type=int, default=100)
     args = parser.parse_args(argv)
-    figures = run(args.observations, args.searches)
+    figures: dict[str, Any] = {}
+    if args.only in ("all", "search"):
+        figures.update(run(args.observations, args.searches))
+    if args.only in ("all", "sharing"):
+        import phr_sharing  # benchmarks/ is on sys.path (above)
+
+        with tempfile.TemporaryDirectory(prefix="kizuna-phr-sharing-") as tmp:
+            figures.update(phr_sharing.run(Path(tmp), resources_wanted=args.ips_resources,
+                                           opens=args.opens))
     for key, value in figures.items():
         print(f"{key:>30}: {value}")
     if args.json:

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import time
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -115,13 +116,20 @@ def new_key() -> bytes:
     return os.urandom(KEY_BYTES)
 
 
-def encrypt_jwe(plaintext: bytes, key: bytes, *, content_type: str) -> str:
+def encrypt_jwe(plaintext: bytes, key: bytes, *, content_type: str,
+                compress: bool = True) -> str:
     """``plaintext`` as a compact JWE (``dir`` + ``A256GCM``) under ``key`` (RFC 7516:
-    the protected header's base64url is the additional authenticated data)."""
+    the protected header's base64url is the additional authenticated data). ``compress``:
+    raw DEFLATE first (``zip: DEF``, RFC 7516 4.1.3, which the IG allows): FHIR JSON shrinks
+    about tenfold, so a summary fits the service's JSON body limit and a QR-sized world."""
     if len(key) != KEY_BYTES:
         raise InputError("key", f"must be {KEY_BYTES} bytes")
-    header = b64url(json.dumps({"alg": "dir", "enc": "A256GCM", "cty": content_type},
-                               separators=(",", ":")).encode())
+    fields = {"alg": "dir", "enc": "A256GCM", "cty": content_type}
+    if compress:
+        deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+        plaintext = deflate.compress(plaintext) + deflate.flush()
+        fields["zip"] = "DEF"
+    header = b64url(json.dumps(fields, separators=(",", ":")).encode())
     iv = os.urandom(12)
     sealed = AESGCM(key).encrypt(iv, plaintext, header.encode("ascii"))
     return ".".join([header, "", b64url(iv), b64url(sealed[:-16]), b64url(sealed[-16:])])
@@ -142,6 +150,8 @@ def check_jwe(text: str, *, field: str) -> dict[str, Any]:
         raise InputError(field, "its protected header is not a JSON object")
     if header.get("alg") != "dir" or header.get("enc") != "A256GCM":
         raise InputError(field, "must be encrypted with alg 'dir' and enc 'A256GCM'")
+    if header.get("zip", "DEF") != "DEF":
+        raise InputError(field, "the only compression a SHL reader knows is zip 'DEF'")
     if parts[1]:
         raise InputError(field, "alg 'dir' has an empty encrypted key part")
     if len(unb64url(parts[2], field=field)) != 12:

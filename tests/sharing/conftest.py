@@ -54,7 +54,7 @@ def chain_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
 def api_server(chain_env: ChainEnv,
                tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     data = tmp_path_factory.mktemp("sharing-api")
-    settings = settings_for(chain_env, data, port=free_port(), max_json_body_bytes=4 << 20)
+    settings = settings_for(chain_env, data, port=free_port())  # the default body limits
     server = ApiServer(settings=settings, log_path=data / "api.log").start()
     yield server
     server.stop()
