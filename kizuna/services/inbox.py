@@ -5,6 +5,8 @@
   carries the CID of its encrypted message when the service holds it (``care_messages``).
 * **provider** — the answers to its access requests (granted / declined or closed / still
   open) and the booking requests, cancellations and advice requests patients sent it.
+* **both** — each data request between them (:mod:`kizuna.services.data_requests`) with its
+  status, overdue by chain time.
 * **auditor** — emergency (break-glass) accesses awaiting review; :func:`mark_reviewed`.
 * **who read what** — the patient's read receipts (``ReceiptStore``): provider, record, when,
   and at which chain head the access was checked.
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING
 from kizuna.chain.models import CareEventKind, EmergencyAccess
 from kizuna.errors import NotFoundError
 from kizuna.receipts.store import StoredReceipt
-from kizuna.services import care
+from kizuna.services import care, data_requests
 from kizuna.services.onchain import checked_address
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 
@@ -32,8 +34,10 @@ class InboxItem:
     """One thing for a participant to look at."""
 
     kind: str
-    """``access-request``, a care kind (``report``, ``prescription``, ...), or for a provider
-    ``request-granted`` / ``request-closed`` / ``request-open``."""
+    """``access-request``, a care kind (``report``, ``prescription``, ...), for a provider
+    ``request-granted`` / ``request-closed`` / ``request-open``, or for both a data request's
+    ``data-request-<status>`` (open, acknowledged, fulfilled-in-part, fulfilled, declined,
+    overdue)."""
     patient: Address
     provider: Address | None
     actor: Address
@@ -65,7 +69,22 @@ def patient_inbox(ctx: ServiceContext, *, patient: str, limit: int = 500) -> lis
                    messages) for r in requests]
     items += [_item(care.KIND_NAMES[e.kind], owner, e.provider, e.actor, e.ref, e.block_number,
                     messages, flagged=e.flagged_for_review) for e in events]
+    items += _data_requests(data_requests.requests_of_patient(ctx, owner))
     return sorted(items, key=lambda i: i.block_number, reverse=True)
+
+
+def _data_requests(found: list[data_requests.DataRequest]) -> list[InboxItem]:
+    """One item per data request, its kind ``data-request-<status>`` (overdue by chain time),
+    at the block of its latest step; ``ref`` is the request's id."""
+    items = []
+    for r in found:
+        last = r.answers[-1] if r.answers else None
+        items.append(InboxItem(kind=f"data-request-{r.status}", patient=r.patient,
+                               provider=r.provider,
+                               actor=r.provider if last is not None else r.patient,
+                               ref=r.request_id, cid=None, content_type=None,
+                               block_number=last.block_number if last else r.block_number))
+    return items
 
 
 def provider_inbox(ctx: ServiceContext, *, provider: str, limit: int = 500) -> list[InboxItem]:
@@ -94,6 +113,7 @@ def provider_inbox(ctx: ServiceContext, *, provider: str, limit: int = 500) -> l
     messages = care.messages_by_refs(ctx, [e.ref for e in events])
     items += [_item(care.KIND_NAMES[e.kind], e.patient, me, e.actor, e.ref, e.block_number,
                     messages) for e in events]
+    items += _data_requests(data_requests.requests_to_provider(ctx, me))
     return sorted(items, key=lambda i: i.block_number, reverse=True)
 
 

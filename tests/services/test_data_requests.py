@@ -128,6 +128,12 @@ def test_decline_and_overdue_from_chain_time(stack: Stack) -> None:
     assert dr.fhir_task(states[declined.request_id])["statusReason"]["text"].startswith("We hold")
     task = dr.fhir_task(states[late.request_id])
     assert task["status"] == "requested" and task["businessStatus"]["text"] == "overdue"
+    # The patient's inbox (and the provider's) shows each request's status.
+    inbox = {bytes(i.ref): i.kind for i in patient.inbox()}
+    assert inbox[late.request_id] == "data-request-overdue"
+    assert inbox[declined.request_id] == "data-request-declined"
+    assert {bytes(i.ref): i.kind for i in provider.inbox()}[late.request_id] == \
+        "data-request-overdue"
     # Acknowledging does not stop the clock.
     client.answer(api, provider, late.request_id, dr.ACKNOWLEDGED)
     assert api.get(late.request_id, reader=provider.address).status == dr.OVERDUE

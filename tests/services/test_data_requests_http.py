@@ -100,6 +100,10 @@ def test_lifecycle_over_http(stack: Stack, api_url: str, tmp_path: Path) -> None
     assert seen.status == dr.FULFILLED and [a.state for a in seen.answers] == [
         dr.ACKNOWLEDGED, dr.FULFILLED]
 
+    inbox = httpx.get(f"{api_url}/patient/inbox", headers=patient_api._headers()).json()
+    assert [i["kind"] for i in inbox if i["ref"] == "0x" + asked.request_id.hex()] == [
+        "data-request-fulfilled"]
+
     tasks = httpx.get(f"{api_url}/patient/data-requests/tasks",
                       headers=patient_api._headers()).json()
     task = tasks["entry"][0]["resource"]

@@ -48,7 +48,8 @@ export function Requests(props: { client: PatientClient }) {
   }, [client]);
 
   const asks = (data?.items ?? []).filter((i) => i.kind === "access-request");
-  const messages = (data?.items ?? []).filter((i) => i.kind !== "access-request");
+  // Data requests (`data-request-<status>`) carry no message to open: `kizuna patient data-requests` follows them.
+  const messages = (data?.items ?? []).filter((i) => i.kind !== "access-request" && !i.kind.startsWith("data-request-"));
   const busy = action.busy !== null;
 
   const publish = () => action.run("publish", async () => {
