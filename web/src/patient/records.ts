@@ -6,7 +6,7 @@
 // the commitment in the batch's manifest, whose leaves lead to the root the chain holds.
 
 import { sha256 } from "@noble/hashes/sha2";
-import { ApiError, rawFetch, ok, type Schemas } from "../api/client.ts";
+import { ApiError, ApiUnreachable, rawFetch, ok, type Schemas } from "../api/client.ts";
 import { bytesToHex0x, concatBytes, hexToBytes, type Bytes } from "../core/bytes.ts";
 import { commitmentOf, decryptStream, encryptBytes, repeatableEncryption } from "../core/envelope.ts";
 import { InputError, IntegrityError } from "../core/errors.ts";
@@ -79,6 +79,10 @@ export function uploadHeaders(o: { scopeId: Uint8Array; epoch: number; registrat
 type Body = Uint8Array | ReadableStream<Uint8Array> | Blob;
 
 export type FileProgress = (sentBytes: number, totalBytes: number) => void;
+
+/** The part size of a chunked upload (kizuna/services/uploads.py PART_SIZE; the session's
+ * answer names it): a larger envelope goes in parts, a smaller one in one request. */
+export const UPLOAD_PART_SIZE = 8 << 20;
 
 export class Records {
   readonly #ctx: PatientContext;
@@ -172,33 +176,110 @@ export class Records {
       recordId, scopeId, commitment, label, what: `Add the file "${(file as File).name ?? "file"}" to your health record`,
     });
     let sent = 0;
-    const report = (chunk: Uint8Array) => {
-      sent += chunk.length;
+    const report = (bytes: number) => {
+      sent += bytes;
       onProgress?.(sent, total);
     };
-    let body: Body;
     if (this.#streamUploads) {
       const chunks = sealing.encrypt(file.stream());
-      body = new ReadableStream<Uint8Array>({
+      const body = new ReadableStream<Uint8Array>({
         async pull(controller) {
           const next = await chunks.next();
           if (next.done) return controller.close();
-          report(next.value);
+          report(next.value.length);
           controller.enqueue(next.value);
         },
         async cancel() {
           await chunks.return(undefined);
         },
       });
-    } else {
-      let blob = new Blob([]);
-      for await (const chunk of sealing.encrypt(file.stream())) {
-        blob = new Blob([blob, chunk as BlobPart]);
-        report(chunk);
-      }
-      body = blob;
+      return this.#upload({ recordId, scopeId, epoch, registration, body });
     }
-    return this.#upload({ recordId, scopeId, epoch, registration, body });
+    if (total > UPLOAD_PART_SIZE) {
+      return this.#uploadInParts({ recordId, scopeId, epoch, registration, size: total, chunks: sealing.encrypt(file.stream()), report });
+    }
+    let blob = new Blob([]);
+    for await (const chunk of sealing.encrypt(file.stream())) {
+      blob = new Blob([blob, chunk as BlobPart]);
+      report(chunk.length);
+    }
+    return this.#upload({ recordId, scopeId, epoch, registration, body: blob });
+  }
+
+  /** A browser cannot stream a request body over HTTP/1.1: a large envelope goes as a chunked
+   * upload (POST /patient/uploads, kizuna/services/uploads.py) — encrypted part by part, each
+   * part sent before the next is made, so the page holds one part (8 MiB) whatever the size;
+   * then the session is completed with the registration, checked as a single upload is. */
+  async #uploadInParts(o: {
+    recordId: Uint8Array; scopeId: Uint8Array; epoch: number; registration: Authorization; size: number;
+    chunks: AsyncGenerator<Uint8Array>; report: (bytes: number) => void;
+  }): Promise<RecordInfo> {
+    let session: Schemas["UploadOut"];
+    try {
+      session = ok(await this.#ctx.api.POST("/patient/uploads", {
+        body: { record_id: bytesToHex0x(o.recordId), scope_id: bytesToHex0x(o.scopeId), epoch: o.epoch, size: o.size },
+      }));
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 409) {
+        const current = await this.#scopes.epoch(o.scopeId);
+        if (current !== o.epoch) throw new KeyEpochMoved(o.epoch, current);
+      }
+      throw error;
+    }
+    const uploadId = session.upload_id;
+    try {
+      const buffer = new Uint8Array(session.part_size);
+      let filled = 0;
+      let n = 0;
+      const send = async (part: Uint8Array) => {
+        await this.#sendPart(uploadId, n, part);
+        n += 1;
+        o.report(part.length);
+      };
+      for await (const chunk of o.chunks) {
+        let offset = 0;
+        while (offset < chunk.length) {
+          const take = Math.min(chunk.length - offset, buffer.length - filled);
+          buffer.set(chunk.subarray(offset, offset + take), filled);
+          filled += take;
+          offset += take;
+          if (filled === buffer.length) {
+            await send(buffer);
+            filled = 0;
+          }
+        }
+      }
+      if (filled > 0) await send(buffer.subarray(0, filled));
+      return recordInfo(ok(await this.#ctx.api.POST("/patient/uploads/{upload_id}/complete", {
+        params: { path: { upload_id: uploadId } },
+        body: { registration: o.registration },
+      })));
+    } catch (error) {
+      // Nothing is kept of an upload that failed: its parts are released now (the service's
+      // sweep would, a day later). Trying again encrypts and sends the file anew.
+      await rawFetch(this.#ctx.apiOptions, `/patient/uploads/${uploadId}`, { method: "DELETE" }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Part `n` of an upload, sent again (at most twice) after a dropped connection or a server
+   * error — unless the session says it was stored and only its answer was lost. */
+  async #sendPart(uploadId: string, n: number, part: Uint8Array): Promise<void> {
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await rawFetch(this.#ctx.apiOptions, `/patient/uploads/${uploadId}/parts/${n}`, {
+          method: "PUT", headers: { "Content-Type": "application/octet-stream" }, body: part as BodyInit,
+        });
+        return;
+      } catch (error) {
+        const retryable = error instanceof ApiUnreachable
+          || (error instanceof ApiError && (error.status === 409 || error.status >= 500));
+        if (!retryable || attempt >= 2) throw error;
+        const status = ok(await this.#ctx.api.GET("/patient/uploads/{upload_id}", { params: { path: { upload_id: uploadId } } }));
+        if (status.parts > n) return;
+        if (status.parts < n) throw error;
+      }
+    }
   }
 
   /** The patient's records (metadata), newest first. */
