@@ -15,7 +15,9 @@ allows it only to a live guardian of theirs (on chain), and answers 403 otherwis
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
+from typing import BinaryIO, cast
 
 from kizuna.batch import BatchManifest
 from kizuna.chain.connection import Chain
@@ -32,11 +34,38 @@ from kizuna.client.service import ChainDocuments, Envelope
 from kizuna.crypto import pre
 from kizuna.proxy.kfrags import ScopeKeys, scope_keys_typed_data
 from kizuna.receipts.request import ReadRequest
-from kizuna.services import batches, care, grants, guardians, inbox, records, refusals
+from kizuna.services import (
+    batches,
+    care,
+    grants,
+    guardians,
+    inbox,
+    records,
+    refusals,
+    uploads,
+)
 from kizuna.services.onchain import SentTransaction, checked_address
 from kizuna.services.read import ReadGrant
 from kizuna.storage.store import ContentStream
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+
+UPLOAD_IN_PARTS_ABOVE = uploads.PART_SIZE
+"""Envelopes larger than one part (8 MiB) whose size is known go as chunked uploads."""
+
+
+def _known_size(envelope: object) -> int | None:
+    """The bytes left in ``envelope`` when they can be known without reading it: bytes, or a
+    seekable file (from its position to its end); ``None`` for a stream or an iterable."""
+    if isinstance(envelope, bytes):
+        return len(envelope)
+    seekable = getattr(envelope, "seekable", None)
+    if seekable is None or not seekable():
+        return None
+    file = cast("BinaryIO", envelope)
+    here = file.tell()
+    end = file.seek(0, os.SEEK_END)
+    file.seek(here)
+    return end - here
 
 
 class ApiService(ChainDocuments):
@@ -114,6 +143,14 @@ class ApiService(ChainDocuments):
                       supersedes: RecordId | None = None,
                       epoch: int = 0) -> records.RecordInfo:
         body = bytes(envelope) if isinstance(envelope, memoryview | bytearray) else envelope
+        size = _known_size(body)
+        if size is not None and size > UPLOAD_IN_PARTS_ABOVE:
+            # Large: a chunked upload, resumable part by part (a dropped connection costs one
+            # part, not the whole envelope).
+            return self.api.upload_in_parts(
+                record_id=record_id, scope_id=scope_id, envelope=body,  # type: ignore[arg-type]
+                size=size, registration=registration, supersedes=supersedes,
+                patient=self._for(patient), epoch=epoch)
         return self.api.upload_record(record_id=record_id, scope_id=scope_id, envelope=body,
                                       registration=registration, supersedes=supersedes,
                                       patient=self._for(patient), epoch=epoch)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -276,6 +277,65 @@ class ApiClient:
         if response.status_code >= 400:
             raise _error(response)
         return _record(response.json())
+
+    def upload_in_parts(self, *, record_id: RecordId, scope_id: ScopeId,
+                        envelope: bytes | BinaryIO, size: int,
+                        registration: SignedAction | SentTransaction,
+                        supersedes: RecordId | None = None,
+                        patient: Address | None = None, epoch: int = 0) -> RecordInfo:
+        """Upload an envelope of ``size`` bytes as a chunked upload (``POST /patient/uploads``,
+        kizuna/services/uploads.py): one part (at most the session's ``part_size``) read and
+        sent at a time, a part whose connection dropped sent again unless the session says it
+        was stored, then completed with the registration — checked and registered as
+        :meth:`upload_record` is. An upload that fails is aborted (its parts released)."""
+        acting = _acting(patient)
+        session = self._call("POST", "/patient/uploads", params=acting, body={
+            "record_id": _hx(record_id), "scope_id": _hx(scope_id), "epoch": int(epoch),
+            "size": int(size)})
+        upload_id, part_size = str(session["upload_id"]), int(session["part_size"])
+        view = memoryview(envelope) if isinstance(envelope, bytes | bytearray) else None
+        try:
+            sent = n = 0
+            while sent < size:
+                want = min(part_size, size - sent)
+                part = (bytes(view[sent:sent + want]) if view is not None
+                        else envelope.read(want))  # type: ignore[union-attr]
+                if not part:
+                    raise InputError("envelope", f"ended after {sent} of {size} bytes")
+                self._send_part(upload_id, n, part, acting)
+                sent, n = sent + len(part), n + 1
+            body = self._call("POST", f"/patient/uploads/{upload_id}/complete", params=acting,
+                              body={"registration": _authorization(registration),
+                                    "supersedes": _hx(supersedes) if supersedes else None})
+        except BaseException:
+            with contextlib.suppress(KizunaError):
+                self._call("DELETE", f"/patient/uploads/{upload_id}", params=acting)
+            raise
+        return _record(body)
+
+    def _send_part(self, upload_id: str, n: int, part: bytes,
+                   acting: Mapping[str, str], *, attempts: int = 3) -> None:
+        path = f"/patient/uploads/{upload_id}/parts/{n}"
+        for attempt in range(attempts):
+            try:
+                response = self.http.put(path, content=part, params=acting, headers={
+                    **self._headers(), "Content-Type": "application/octet-stream"})
+                if response.status_code < 400:
+                    return
+                error: KizunaError = _error(response)
+                retry = response.status_code == 409 or response.status_code >= 500
+            except httpx.TransportError as exc:
+                error = NodeUnreachable(f"the Kizuna API does not answer: {exc}")
+                retry = True
+            if not retry or attempt == attempts - 1:
+                raise error
+            # Dropped, or stored with its answer lost: the session says which.
+            stored = int(self._call("GET", f"/patient/uploads/{upload_id}",
+                                    params=acting)["parts"])
+            if stored > n:
+                return
+            if stored < n:
+                raise error
 
     def records(self, *, content_type: str | None = None,
                 patient: Address | None = None) -> list[RecordInfo]:

@@ -9,14 +9,18 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from apienv import ApiServer
+from apienv import ApiServer, ChainEnv
 from participants import HttpPatient, People, Sealed, hx
 
 from kizuna.chain.signers import LocalKeySigner
+from kizuna.client.api_service import ApiService
+from kizuna.client.http import ApiClient
+from kizuna.client.patient import PatientClient
 from kizuna.config import Settings
 from kizuna.db.schema import upload_parts, upload_sessions
 from kizuna.services.context import close_context, open_context
@@ -205,3 +209,59 @@ def test_abort_and_sweep_release_the_parts(people: People, api_server: ApiServer
     uid = _start(patient, abandoned).json()["upload_id"]
     assert _part(patient, uid, 0, abandoned.envelope).status_code == 200
     assert _complete(patient, uid, patient.registration(abandoned)).status_code == 201
+
+
+class _LoseOneAnswer(httpx.HTTPTransport):
+    """A real transport that, once, sends part 1 of an upload to the service and then drops
+    the answer (the service stored the part; the client never hears of it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost: list[str] = []
+        self.requests: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        self.requests.append(f"{request.method} {path}")
+        response = super().handle_request(request)
+        if path.endswith("/parts/1") and not self.lost:
+            response.read()
+            self.lost.append(f"{response.status_code}")
+            raise httpx.ReadError("the connection dropped before the answer")
+        return response
+
+
+def test_python_client_uploads_a_large_file_in_parts(api_server: ApiServer, chain_env: ChainEnv,
+                                                     tmp_path: Path) -> None:
+    transport = _LoseOneAnswer()
+    chain = chain_env.chain
+    signer = chain_env.new_signer()
+    api = ApiClient(client=httpx.Client(base_url=api_server.url, timeout=120,
+                                        transport=transport))
+    service = ApiService(api, chain)
+    api.login(signer)
+    try:
+        client = PatientClient(signer=signer, service=service, chain=chain)
+        content = os.urandom(20 * MIB)
+        source = tmp_path / "scan.pdf"
+        source.write_bytes(b"%PDF-1.4\n" + content)
+        transport.requests.clear()
+        info = client.add_file(source, label="DocumentReference", content_type="application/pdf")
+        calls = [r for r in transport.requests if "/uploads" in r or "/records/" in r]
+        uid = next(r for r in calls if "/parts/0" in r).split("/")[3]
+        assert calls[0] == "POST /patient/uploads"
+        assert calls.count(f"PUT /patient/uploads/{uid}/parts/1") == 1  # not sent twice...
+        assert f"GET /patient/uploads/{uid}" in calls  # ...the session said it was stored
+        assert [r for r in calls if "/parts/" in r] == [
+            f"PUT /patient/uploads/{uid}/parts/{n}" for n in range(3)]
+        assert calls[-1] == f"POST /patient/uploads/{uid}/complete"
+        assert transport.lost == ["200"]
+        assert client.read_own(info.record_id) == b"%PDF-1.4\n" + content
+        # a small record still goes in one request
+        transport.requests.clear()
+        client.add_record(b"small", label="DocumentReference", content_type="text/plain")
+        assert next(r for r in transport.requests if r.startswith("PUT")).startswith(
+            "PUT /patient/records/")
+        assert not [r for r in transport.requests if "/uploads" in r]
+    finally:
+        service.close()
