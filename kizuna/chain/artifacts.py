@@ -16,8 +16,9 @@ from typing import Any, Literal
 
 from kizuna.errors import NotFoundError
 
-ContractName = Literal["ConsentLedger", "ProviderRegistry", "AccessLog"]
-CONTRACT_NAMES: tuple[ContractName, ...] = ("ProviderRegistry", "ConsentLedger", "AccessLog")
+ContractName = Literal["ConsentLedger", "ProviderRegistry", "AccessLog", "StudyRegistry"]
+CONTRACT_NAMES: tuple[ContractName, ...] = (
+    "ProviderRegistry", "ConsentLedger", "AccessLog", "StudyRegistry")
 """Every deployable Kizuna contract, in deployment order."""
 
 

@@ -35,6 +35,7 @@ CONTRACTS: dict[str, str] = {
     "ConsentLedger": "contracts/ConsentLedger.sol",
     "ProviderRegistry": "contracts/ProviderRegistry.sol",
     "AccessLog": "contracts/AccessLog.sol",
+    "StudyRegistry": "contracts/StudyRegistry.sol",
 }
 """Deployable contracts: name → source unit (relative to the project root)."""
 

@@ -25,6 +25,7 @@ from web3.providers.rpc import HTTPProvider
 from kizuna.chain.agents.access_log import AccessLogAgent
 from kizuna.chain.agents.ledger import ConsentLedgerAgent
 from kizuna.chain.agents.registry import ProviderRegistryAgent
+from kizuna.chain.agents.studies import StudyRegistryAgent
 from kizuna.chain.artifacts import CONTRACT_NAMES, load_artifact
 from kizuna.chain.deploy import Deployment, load_deployment
 from kizuna.chain.eip712 import Eip712Domain, ledger_domain
@@ -137,6 +138,10 @@ class Chain:
     @cached_property
     def access_log(self) -> AccessLogAgent:
         return AccessLogAgent(self)
+
+    @cached_property
+    def studies(self) -> StudyRegistryAgent:
+        return StudyRegistryAgent(self)
 
     def __repr__(self) -> str:
         return f"Chain(chain_id={self.chain_id}, ledger={self.deployment.consent_ledger})"

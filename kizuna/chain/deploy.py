@@ -44,6 +44,7 @@ class Deployment:
     provider_registry: Address
     consent_ledger: Address
     access_log: Address
+    study_registry: Address
     deploy_block: int
     abi_hash: str
     deployer: Address
@@ -57,6 +58,7 @@ class Deployment:
             "ProviderRegistry": self.provider_registry,
             "ConsentLedger": self.consent_ledger,
             "AccessLog": self.access_log,
+            "StudyRegistry": self.study_registry,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -90,6 +92,9 @@ class Deployment:
                 ),
                 access_log=_address(
                     "contracts.AccessLog.address", contracts["AccessLog"]["address"]
+                ),
+                study_registry=_address(
+                    "contracts.StudyRegistry.address", contracts["StudyRegistry"]["address"]
                 ),
                 deploy_block=int(data["deployBlock"]),
                 abi_hash=str(data["abiHash"]),
@@ -176,7 +181,8 @@ def deploy(
     anchorer: str | None = None,
     directory: Path | None = DEFAULT_DIRECTORY,
 ) -> Deployment:
-    """Deploy registry, ledger and access log; wire the roles; write the deployment file.
+    """Deploy registry, ledger, access log and study registry; wire the roles; write the
+    deployment file.
 
     ``registrar`` (may add and suspend providers) and ``anchorer`` (the service that anchors
     receipt roots) default to the deployer, who is also the admin of both roles. With
@@ -192,11 +198,13 @@ def deploy(
     )
     ledger, _ = _deploy_contract(w3, deployer_account, "ConsentLedger", registry)
     access_log, _ = _deploy_contract(w3, deployer_account, "AccessLog", deployer, anchorer_address)
+    studies, _ = _deploy_contract(w3, deployer_account, "StudyRegistry", registry, ledger)
     deployment = Deployment(
         chain_id=int(w3.eth.chain_id),
         provider_registry=registry,
         consent_ledger=ledger,
         access_log=access_log,
+        study_registry=studies,
         deploy_block=first_block,
         abi_hash=deployment_abi_hash(),
         deployer=deployer,

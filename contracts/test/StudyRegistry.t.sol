@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {StudyRegistry} from "../StudyRegistry.sol";
+import {IConsentLedger} from "../interfaces/IConsentLedger.sol";
+import {IProviderRegistry} from "../interfaces/IProviderRegistry.sol";
+import {IStudyRegistry} from "../interfaces/IStudyRegistry.sol";
+import {ScopeId} from "../types/Ids.sol";
+import {KizunaTest} from "./utils/KizunaTest.t.sol";
+
+contract StudyRegistryTest is KizunaTest {
+    StudyRegistry internal studies;
+    address internal researcher;
+    bytes32 internal studyId;
+    ScopeId internal copy;
+
+    function setUp() public override {
+        super.setUp();
+        researcher = provider; // verified in the registry by KizunaTest
+        studies = new StudyRegistry(IProviderRegistry(address(registry)), IConsentLedger(address(ledger)));
+        vm.prank(researcher);
+        studyId = studies.registerStudy(bytes32("s1"), "Blood pressure in adults", _scopes(), _end());
+        copy = scope("ResearchStudy:s1");
+    }
+
+    function _scopes() internal pure returns (string[] memory scopes) {
+        scopes = new string[](2);
+        scopes[0] = "Observation:vital-signs";
+        scopes[1] = "Condition";
+    }
+
+    function _end() internal view returns (uint64) {
+        return uint64(block.timestamp + 30 days);
+    }
+
+    function _grantAndConsent() internal {
+        vm.startPrank(patient);
+        ledger.grant(researcher, copy, _end());
+        studies.consent(studyId, copy);
+        vm.stopPrank();
+    }
+
+    function test_registerStudy_recordsTheStudy() public view {
+        (address who, uint64 at, uint64 endsAt, bytes32 terms) = studies.studyOf(studyId);
+        assertEq(who, researcher, "researcher");
+        assertEq(at, block.timestamp, "registeredAt");
+        assertEq(endsAt, _end(), "endsAt");
+        assertEq(terms, keccak256(abi.encode("Blood pressure in adults", _scopes())), "terms");
+        assertEq(studyId, keccak256(abi.encode(researcher, bytes32("s1"))), "id");
+    }
+
+    function testFuzz_registerStudy_unverifiedResearcherReverts(address caller) public {
+        vm.assume(caller != provider);
+        string[] memory scopes = _scopes();
+        uint64 end = _end();
+        vm.prank(caller);
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryUnverifiedResearcher.selector, caller));
+        studies.registerStudy(bytes32("s2"), "p", scopes, end);
+    }
+
+    function test_registerStudy_suspendedResearcherReverts() public {
+        registry.suspendProvider(researcher);
+        string[] memory scopes = _scopes();
+        uint64 end = _end();
+        vm.prank(researcher);
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryUnverifiedResearcher.selector, researcher));
+        studies.registerStudy(bytes32("s2"), "p", scopes, end);
+    }
+
+    function test_registerStudy_rejectsBadFields() public {
+        string[] memory none = new string[](0);
+        string[] memory scopes = _scopes();
+        uint64 end = _end();
+        vm.startPrank(researcher);
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryInvalidStudy.selector, "purpose"));
+        studies.registerStudy(bytes32("s2"), "", scopes, end);
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryInvalidStudy.selector, "scopes"));
+        studies.registerStudy(bytes32("s2"), "p", none, end);
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryInvalidStudy.selector, "endsAt"));
+        studies.registerStudy(bytes32("s2"), "p", scopes, uint64(block.timestamp));
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryStudyExists.selector, studyId));
+        studies.registerStudy(bytes32("s1"), "p", scopes, end);
+        vm.stopPrank();
+    }
+
+    function test_consent_needsALiveGrantToTheResearcher() public {
+        vm.prank(patient);
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryNoGrant.selector, studyId, patient, copy));
+        studies.consent(studyId, copy);
+        _grantAndConsent();
+        (ScopeId sid, bool consented) = studies.consentOf(studyId, patient);
+        assertEq(ScopeId.unwrap(sid), ScopeId.unwrap(copy), "scope");
+        assertTrue(consented, "consented");
+    }
+
+    function test_consent_afterTheEndReverts() public {
+        vm.prank(patient);
+        ledger.grant(researcher, copy, uint64(block.timestamp + 60 days));
+        nextBlock(31 days);
+        vm.prank(patient);
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryStudyEnded.selector, studyId, _endAt()));
+        studies.consent(studyId, copy);
+    }
+
+    function _endAt() internal pure returns (uint64) {
+        return uint64(1_700_000_000 + 30 days);
+    }
+
+    function test_withdraw_endsTheConsentOnce() public {
+        _grantAndConsent();
+        vm.startPrank(patient);
+        ledger.revoke(researcher, copy);
+        studies.withdraw(studyId);
+        (, bool consented) = studies.consentOf(studyId, patient);
+        assertFalse(consented, "withdrawn");
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryNotConsented.selector, studyId, patient));
+        studies.withdraw(studyId);
+        vm.stopPrank();
+    }
+
+    function test_unknownStudyReverts() public {
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryUnknownStudy.selector, bytes32("x")));
+        studies.studyOf(bytes32("x"));
+    }
+}

@@ -1,0 +1,165 @@
+"""Research sharing with consent, end to end on a real anvil and the real API: a verified
+researcher registers a study (an unverified one cannot); three Synthea patients consent with
+chosen scopes (a de-identified copy registered as one batch, a grant, a consent event); the
+researcher exports the cohort as FHIR Bulk NDJSON through the provider read path (a receipt per
+read), where a scanner finds no direct identifier of the input; a withdrawal stops further
+reads while the reads before it stay on record."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apienv import ApiServer, ChainEnv
+from synthea_data import small_bundle, synthea_patient
+from test_research_deidentify import direct_identifiers, scan
+
+from kizuna.chain.signers import LocalKeySigner
+from kizuna.client.api_service import ApiService
+from kizuna.client.http import ApiClient
+from kizuna.client.importer import Importer, bundle_source
+from kizuna.client.patient import PatientClient
+from kizuna.client.provider import ProviderClient
+from kizuna.errors import AccessDenied, ContractReverted, InputError, KizunaError
+from kizuna.research.studies import (
+    consent_to_study,
+    export_study,
+    read_study,
+    study_label,
+    withdraw_from_study,
+)
+
+ASKED = ["Patient", "Condition", "Observation:vital-signs", "Observation:laboratory",
+         "Encounter"]
+
+
+@contextmanager
+def _client(server: ApiServer, env: ChainEnv, signer: LocalKeySigner,
+            provider: bool = False) -> Iterator[Any]:
+    api = ApiClient(server.url, timeout=120)
+    if provider:
+        env.add_provider(signer, ProviderClient(
+            signer=signer, service=ApiService(api, env.chain), chain=env.chain
+        ).public_key.to_bytes())
+    api.login(signer)
+    service = ApiService(api, env.chain)
+    try:
+        cls = ProviderClient if provider else PatientClient
+        yield cls(signer=signer, service=service, chain=env.chain)
+    finally:
+        service.close()
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """Three Synthea patients (seeds 7, 8, 9), each as a small closed Bundle without its
+    ExplanationOfBenefits (the Synthea port names the Patient as an EOB's insurer, which
+    Kizuna's importer rightly refuses; nothing refers to an EOB)."""
+    out = []
+    for seed in (7, 8, 9):
+        bundle = small_bundle(synthea_patient(tmp_path_factory.mktemp(f"s{seed}"), seed=seed),
+                              size=20, per_type=3)
+        bundle["entry"] = [e for e in bundle["entry"]
+                           if e["resource"]["resourceType"] != "ExplanationOfBenefit"]
+        out.append(bundle)
+    return out
+
+
+def test_a_cohort_shares_deidentified_copies_and_a_withdrawal_stops_reads(
+        api_server: ApiServer, chain_env: ChainEnv, bundles: list[dict[str, Any]],
+        tmp_path: Path) -> None:
+    chain = chain_env.chain
+    ends_at = chain.head().timestamp + 30 * 86_400
+
+    # An unverified researcher cannot register a study.
+    stranger = chain_env.new_signer()
+    with pytest.raises(ContractReverted) as refused:
+        chain.studies.register_study(b"\x01" * 32, "Blood pressure", ASKED, ends_at,
+                                     signer=stranger)
+    assert refused.value.name == "StudyRegistryUnverifiedResearcher"
+
+    with ExitStack() as stack:
+        researcher = stack.enter_context(
+            _client(api_server, chain_env, chain_env.new_signer(), provider=True))
+        chain.studies.register_study(b"\x01" * 32, "Blood pressure and diabetes in adults",
+                                     ASKED, ends_at, signer=researcher.signer)
+        study_id = chain.studies.study_id(researcher.address, b"\x01" * 32)
+        study = chain.studies.study(study_id)
+        assert study is not None and study.scopes == tuple(ASKED)
+        assert study.researcher == researcher.address and study.ends_at == ends_at
+
+        patients = [stack.enter_context(_client(api_server, chain_env,
+                                                LocalKeySigner("0x" + os.urandom(32).hex())))
+                    for _ in bundles]
+        for patient in patients:
+            chain_env.fund(patient.address)
+        for i, (patient, bundle) in enumerate(zip(patients, bundles, strict=True)):
+            raw = json.dumps(bundle).encode()
+            Importer(patient, journal_root=tmp_path / f"imports{i}").run(
+                [bundle_source(bundle, raw, name="bundle.json")])
+
+        # A scope the study did not ask for is refused, naming it; nothing is shared.
+        with pytest.raises(InputError, match="Procedure not asked for"):
+            consent_to_study(patients[0], study_id, ["Procedure"],
+                             journal_root=tmp_path / "j")
+        assert patients[0].records(labels=[study_label(study_id)]) == []
+
+        chosen = [ASKED, ["Patient", "Observation:vital-signs"], ASKED]
+        shares = [consent_to_study(p, study_id, c, journal_root=tmp_path / f"study{i}")
+                  for i, (p, c) in enumerate(zip(patients, chosen, strict=True))]
+        for patient, share in zip(patients, shares, strict=True):
+            assert share.resources > 0 and share.imported.registered == share.resources
+            assert len(share.imported.batches) == 1  # one batch: one signature
+            consent = chain.studies.consent_of(study_id, patient.address)
+            assert consent.consented and consent.scope_id == share.scope_id
+            grant = chain.ledger.grant_of(patient.address, researcher.address, share.scope_id)
+            assert grant is not None
+
+        out = tmp_path / "export"
+        counts = export_study(researcher, study_id, out)
+        assert counts["Patient"] == 3
+        assert sum(counts.values()) == sum(s.resources for s in shares)
+        # the second patient shared vital signs and their Patient only
+        lines = [json.loads(line) for p in out.glob("*.ndjson")
+                 for line in p.read_text("utf-8").splitlines()]
+        assert {r["resourceType"] for r in lines} <= {"Patient", "Condition", "Observation",
+                                                       "Encounter"}
+        # THE DE-ID CHECK: no direct identifier of the input survives in the export.
+        identifiers = set().union(*(direct_identifiers(b) for b in bundles))
+        assert scan(out, identifiers) == []
+        originals = {e["resource"]["id"] for b in bundles for e in b["entry"]}
+        text = "".join(p.read_text("utf-8") for p in out.glob("*.ndjson"))
+        assert not [i for i in originals if i in text]
+
+        # Each read went through the read path: one receipt per record, on the patient's log.
+        reads_before = {p.address: [r for r in p.reads() if r.provider == researcher.address]
+                        for p in patients}
+        for patient, share in zip(patients, shares, strict=True):
+            assert len(reads_before[patient.address]) == share.resources
+            assert {bytes(r.scope_id) for r in reads_before[patient.address]} == {
+                bytes(share.scope_id)}
+
+        # Withdrawal: the third patient's copy can no longer be read.
+        leaving = patients[2]
+        withdraw_from_study(leaving, study_id)
+        assert not chain.studies.consent_of(study_id, leaving.address).consented
+        left = [r for r in researcher.records(patient=leaving.address)
+                if bytes(r.scope_id) == bytes(shares[2].scope_id)]
+        assert left == []  # nothing readable is listed any more
+        copy = leaving.records(labels=[study_label(study_id)])
+        assert len(copy) == shares[2].resources
+        with pytest.raises((AccessDenied, KizunaError)):
+            researcher.read(patient=leaving.address, record_id=bytes(copy[0].record_id))
+        again = list(read_study(researcher, study_id))
+        assert {p for p, _ in again} == {patients[0].address, patients[1].address}
+        assert len(again) == shares[0].resources + shares[1].resources
+        # what the study read before the withdrawal stays on the patient's record of reads
+        after = [r for r in leaving.reads() if r.provider == researcher.address]
+        assert len(after) == len(reads_before[leaving.address])
+        with pytest.raises(InputError, match="no current consent"):
+            withdraw_from_study(leaving, study_id)
