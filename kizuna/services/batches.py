@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from web3.types import RPCEndpoint
 
@@ -76,6 +76,7 @@ from kizuna.services.records import (
     EnvelopeTooLarge,
     current_epoch,
     envelope_chunks,
+    keep_stored,
     release_blobs,
 )
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
@@ -312,36 +313,35 @@ def stage_envelopes(ctx: ServiceContext, *, patient: str, items: Iterable[Staged
         raise InputError("envelopes", "name at least one envelope")
     now = int(time.time())
     replaced: list[Cid] = []
-    try:
-        with ctx.db.write() as conn:
-            ids = [bytes(s.record_id) for s in staged]
-            for part in _chunks(ids):
-                taken = conn.execute(select(records_table.c.record_id).where(
-                    records_table.c.record_id.in_(part))).scalars().first()
-                if taken is not None:
-                    raise ConflictError(f"envelopes[{positions[bytes(taken)]}]: record "
-                                        f"0x{bytes(taken).hex()} is registered already")
-                for row in conn.execute(select(staged_envelopes.c.record_id,
-                                               staged_envelopes.c.patient,
-                                               staged_envelopes.c.cid).where(
-                        staged_envelopes.c.record_id.in_(part))).all():
-                    if row.patient != owner:
-                        raise ConflictError(f"envelopes[{positions[bytes(row.record_id)]}]: "
-                                            f"record id 0x{bytes(row.record_id).hex()} is "
-                                            "staged by someone else")
-                    replaced.append(Cid(row.cid))
-                conn.execute(delete(staged_envelopes).where(
-                    staged_envelopes.c.record_id.in_(part)))
-            for cid in dict.fromkeys(cids):
-                ctx.store.pin(cid)  # again: a concurrent release of the same blob may have run
-            conn.execute(staged_envelopes.insert(), [
-                {"record_id": bytes(s.record_id), "patient": owner, "scope_id": bytes(s.scope_id),
-                 "cid": cid, "commitment": bytes(s.intake.commitment), "size": s.intake.size,
-                 "content_type": _content_type(s.intake), "epoch": s.epoch, "staged_at": now}
-                for s, cid in zip(staged, cids, strict=True)])
-    except BaseException:
-        release_blobs(ctx, cids)
-        raise
+
+    def rows(conn: Connection, _: None) -> None:
+        ids = [bytes(s.record_id) for s in staged]
+        for part in _chunks(ids):
+            taken = conn.execute(select(records_table.c.record_id).where(
+                records_table.c.record_id.in_(part))).scalars().first()
+            if taken is not None:
+                raise ConflictError(f"envelopes[{positions[bytes(taken)]}]: record "
+                                    f"0x{bytes(taken).hex()} is registered already")
+            for row in conn.execute(select(staged_envelopes.c.record_id,
+                                           staged_envelopes.c.patient,
+                                           staged_envelopes.c.cid).where(
+                    staged_envelopes.c.record_id.in_(part))).all():
+                if row.patient != owner:
+                    raise ConflictError(f"envelopes[{positions[bytes(row.record_id)]}]: "
+                                        f"record id 0x{bytes(row.record_id).hex()} is "
+                                        "staged by someone else")
+                replaced.append(Cid(row.cid))
+            conn.execute(delete(staged_envelopes).where(
+                staged_envelopes.c.record_id.in_(part)))
+        conn.execute(staged_envelopes.insert(), [
+            {"record_id": bytes(s.record_id), "patient": owner, "scope_id": bytes(s.scope_id),
+             "cid": cid, "commitment": bytes(s.intake.commitment), "size": s.intake.size,
+             "content_type": _content_type(s.intake), "epoch": s.epoch, "staged_at": now}
+            for s, cid in zip(staged, cids, strict=True)])
+
+    # The envelope lifecycle of records (keep_stored): nothing to confirm before the rows;
+    # the blobs pinned again with them, released (unless a row uses them) on any failure.
+    keep_stored(ctx, cids, confirm=lambda: None, rows=rows)
     release_blobs(ctx, [c for c in replaced if c not in set(cids)])
     return [StagedInfo(record_id=s.record_id, commitment=s.intake.commitment, cid=cid,
                        size=s.intake.size) for s, cid in zip(staged, cids, strict=True)]

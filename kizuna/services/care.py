@@ -20,22 +20,22 @@ the service cannot substitute its own; messages to a provider to its provider-re
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sqlalchemy import (
+    Connection,
     select,
 )
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from kizuna.chain.eip712 import Eip712Domain, TypedData
-from kizuna.chain.models import CareEventKind
+from kizuna.chain.models import CareEventKind, TxReceipt
 from kizuna.crypto import pre
 from kizuna.db.schema import care_messages, inbox_keys
-from kizuna.errors import AccessDenied, ConflictError, InputError, NotFoundError, StorageError
+from kizuna.errors import AccessDenied, ConflictError, InputError, NotFoundError
 from kizuna.services.onchain import (
     PreparedAction,
     SentTransaction,
@@ -45,11 +45,12 @@ from kizuna.services.onchain import (
     require_event,
     wait_for,
 )
-from kizuna.services.quotas import metered, room_for
+from kizuna.services.quotas import room_for
 from kizuna.services.records import (
     ALLOWED_CONTENT_TYPES,
     EnvelopeIntake,
-    envelope_chunks,
+    keep_stored,
+    store_envelope,
 )
 from kizuna.signatures import recover_signable
 from kizuna.storage.store import ContentStream
@@ -267,11 +268,12 @@ def send_message(
     room = room_for(ctx.db, ctx.quota, actor)  # the sender's storage quota, before any byte
     intake = EnvelopeIntake(record_id=RecordId(checked_bytes32("message_id", message_id)),
                             max_size=max_size, allowed_content_types=ALLOWED_CONTENT_TYPES)
-    cid = ctx.store.put(intake.chunks(metered(envelope_chunks(envelope), wallet=actor,
-                                              quota=ctx.quota, room=room)), pin=True)
+    cid = store_envelope(ctx, intake, envelope, wallet=actor, room=room)
     assert intake.header is not None
     ref = intake.commitment
-    try:
+    content_type = intake.header.content_type
+
+    def announced() -> TxReceipt:
         receipt = wait_for(ctx.chain, transaction)
         if kind == ACCESS_REQUEST:
             require_event(ctx.chain, receipt, "AccessRequested",
@@ -282,28 +284,27 @@ def send_message(
             if other is not None:
                 expected["provider"] = other
             require_event(ctx.chain, receipt, "CareEventLogged", expected=expected)
-    except BaseException:
-        with ctx.db.read() as conn:
-            used = conn.execute(select(care_messages.c.ref).where(
-                care_messages.c.cid == cid)).first()
-        if used is None:  # the same envelope sent twice at once: keep the winner's
-            with contextlib.suppress(StorageError):
-                ctx.store.unpin(cid)
-        raise
-    message = CareMessage(ref=ref, cid=cid, patient=owner, provider=other, sender=actor,
-                          kind=kind, content_type=intake.header.content_type, size=intake.size,
-                          tx_hash=receipt.tx_hash, block_number=receipt.block_number,
-                          created_at=int(time.time()))
+        return receipt
+
+    def row(conn: Connection, receipt: TxReceipt) -> CareMessage:
+        message = CareMessage(ref=ref, cid=cid, patient=owner, provider=other, sender=actor,
+                              kind=kind, content_type=content_type, size=intake.size,
+                              tx_hash=receipt.tx_hash, block_number=receipt.block_number,
+                              created_at=int(time.time()))
+        conn.execute(care_messages.insert().values(
+            ref=ref, cid=cid, patient=owner, provider=other, sender=actor, kind=kind,
+            content_type=message.content_type, size=message.size,
+            tx_hash=receipt.tx_hash, block_number=receipt.block_number,
+            created_at=message.created_at))
+        return message
+
+    # The records' lifecycle (keep_stored): a failure releases the envelope under a write
+    # transaction, and the row's transaction pins it again, so of two identical messages sent
+    # at once the loser never unpins the winner's envelope.
     try:
-        with ctx.db.write() as conn:
-            conn.execute(care_messages.insert().values(
-                ref=ref, cid=cid, patient=owner, provider=other, sender=actor, kind=kind,
-                content_type=message.content_type, size=message.size,
-                tx_hash=receipt.tx_hash, block_number=receipt.block_number,
-                created_at=message.created_at))
+        return keep_stored(ctx, [cid], confirm=announced, rows=row)
     except SqlIntegrityError:
         raise ConflictError(f"a message with ref 0x{ref.hex()} exists already") from None
-    return message
 
 
 def prepare_care_event(ctx: ServiceContext, *, sender: str, patient: str, kind: str,

@@ -13,7 +13,9 @@ patient's side. An upload::
 
 On any failure after the store accepted the bytes (chain node down, a refused signature, an event
 that does not match) the blob is unpinned and no row is written, so nothing is half-registered
-and a retry with the same envelope starts from scratch. A retry whose first attempt did reach
+and a retry with the same envelope starts from scratch. That lifecycle — store, confirm, then
+re-pin and row in one write transaction, release on failure — is :func:`keep_stored`, which
+care messages and batch staging use too. A retry whose first attempt did reach
 the chain (the answer was lost) is recognised: the record is on-chain with this commitment for
 this patient, so the row is written without a second registration.
 
@@ -25,10 +27,10 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
-from sqlalchemy import and_, select
+from sqlalchemy import Connection, and_, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from kizuna.access.check import registered_status
@@ -37,8 +39,16 @@ from kizuna.chain.relayer import RelayRefused
 from kizuna.crypto.commitment import CommitmentHasher
 from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.db.records import RecordInfo, load_record, record_from_row
+from kizuna.db.schema import (
+    care_messages,
+    data_request_deliveries,
+    data_requests,
+    record_batches,
+    shl_files,
+    staged_envelopes,
+    upload_parts,
+)
 from kizuna.db.schema import records as records_table
-from kizuna.db.schema import staged_envelopes, upload_parts
 from kizuna.errors import (
     AccessDenied,
     ConflictError,
@@ -223,29 +233,28 @@ def upload_record(
 
     intake = EnvelopeIntake(record_id=rid, max_size=max_size,
                             allowed_content_types=allowed_content_types)
-    cid = ctx.store.put(intake.chunks(metered(envelope_chunks(envelope), wallet=owner,
-                                              quota=ctx.quota, room=room)), pin=True)
+    cid = store_envelope(ctx, intake, envelope, wallet=owner, room=room)
     header = intake.header
     assert header is not None
-    try:
+
+    def register() -> None:
         _register(ctx, relayer, owner, rid, sid, intake.commitment, registration, old)
-    except BaseException:
-        release_blob(ctx, cid)
-        raise
-    info = RecordInfo(record_id=rid, patient=owner, scope_id=sid, cid=cid,
-                      commitment=intake.commitment, size=intake.size,
-                      content_type=header.content_type, created_at=int(time.time()),
-                      epoch=key_epoch)
+
+    def row(conn: Connection, _: None) -> RecordInfo:
+        info = RecordInfo(record_id=rid, patient=owner, scope_id=sid, cid=cid,
+                          commitment=intake.commitment, size=intake.size,
+                          content_type=header.content_type, created_at=int(time.time()),
+                          epoch=key_epoch)
+        conn.execute(records_table.insert().values(
+            record_id=rid, patient=owner, scope_id=sid, cid=cid, commitment=info.commitment,
+            size=info.size, content_type=info.content_type, created_at=info.created_at,
+            epoch=info.epoch))
+        return info
+
     try:
-        with ctx.db.write() as conn:
-            ctx.store.pin(cid)  # again: a concurrent loser of the same upload may have unpinned
-            conn.execute(records_table.insert().values(
-                record_id=rid, patient=owner, scope_id=sid, cid=cid,
-                commitment=info.commitment, size=info.size, content_type=info.content_type,
-                created_at=info.created_at, epoch=info.epoch))
+        return keep_stored(ctx, [cid], confirm=register, rows=row)
     except SqlIntegrityError:
         raise ConflictError(f"record 0x{rid.hex()} exists already") from None
-    return info
 
 
 def current_epoch(ctx: ServiceContext, patient: Address, scope_id: ScopeId,
@@ -279,31 +288,76 @@ def _check_supersedable(ctx: ServiceContext, patient: Address, old: RecordId,
                             "newest version")
 
 
+# --- the envelope lifecycle (records, care messages, staging) -----------------------------------
+
+_Confirmed = TypeVar("_Confirmed")
+_Kept = TypeVar("_Kept")
+
+BLOB_USERS = (
+    records_table.c.cid, staged_envelopes.c.cid, upload_parts.c.cid, care_messages.c.cid,
+    record_batches.c.manifest_cid, data_requests.c.note_cid, data_request_deliveries.c.cid,
+    shl_files.c.cid,
+)
+"""Every column that names a blob of the content store: a blob one of them names is in use
+and is never released."""
+
+
+def store_envelope(ctx: ServiceContext, intake: EnvelopeIntake,
+                   envelope: bytes | bytearray | memoryview | BinaryIO | Iterable[bytes], *,
+                   wallet: Address, room: int | None) -> Cid:
+    """Stream ``envelope`` through ``intake`` (preamble, size, commitment) into the store,
+    pinned, metered against ``wallet``'s storage quota (``room``: :func:`room_for`'s answer,
+    asked before any byte was read). The first step of the lifecycle (:func:`keep_stored`)."""
+    return ctx.store.put(intake.chunks(metered(envelope_chunks(envelope), wallet=wallet,
+                                               quota=ctx.quota, room=room)), pin=True)
+
+
+def keep_stored(ctx: ServiceContext, cids: Sequence[Cid], *,
+                confirm: Callable[[], _Confirmed],
+                rows: Callable[[Connection, _Confirmed], _Kept]) -> _Kept:
+    """The rest of an envelope's lifecycle once the store holds ``cids`` (pinned): ``confirm``
+    (the chain's event, say), then in ONE write transaction the blobs pinned again and
+    ``rows(conn, confirmed)`` written; its answer is returned. On any failure (``confirm``'s,
+    the rows', a ``SqlIntegrityError`` the caller turns into a conflict) the blobs no row uses
+    are released (:func:`release_blobs`) and the error propagates.
+
+    The same envelope sent twice at once has one CID. When one attempt fails while the other
+    is between its store and its row, the loser's release and the winner's re-pin + row are
+    two write transactions, so they never interleave: either the release sees the winner's row
+    and keeps the blob, or it ran first and the re-pin restores it (SQLite's write transactions
+    are exclusive; on PostgreSQL a narrow window remains)."""
+    try:
+        confirmed = confirm()
+        with ctx.db.write() as conn:
+            for cid in dict.fromkeys(cids):
+                ctx.store.pin(cid)
+            return rows(conn, confirmed)
+    except BaseException:
+        release_blobs(ctx, cids)
+        raise
+
+
 def release_blob(ctx: ServiceContext, cid: Cid) -> None:
     """:func:`release_blobs` of one blob."""
     release_blobs(ctx, [cid])
 
 
 def release_blobs(ctx: ServiceContext, cids: Iterable[Cid]) -> None:
-    """Unpin blobs after a failed upload or staging (or a staged envelope or an upload session
-    that expired) — except those a record row, a staged envelope or an upload's part uses: the
-    same envelope uploaded twice at once has one CID, and the attempt that lost must not unpin
-    what the one that won registered. The check and the unpin run in a write transaction, as
-    do the winner's pin and row insert, so the two never interleave (on SQLite, whose write
-    transactions are exclusive; on PostgreSQL a narrow window remains)."""
+    """Unpin blobs after a failed upload, message or staging (or a staged envelope or an upload
+    session that expired) — except those a row uses (:data:`BLOB_USERS`: a record, a staged
+    envelope, an upload's part, a care message...): the same envelope uploaded twice at once
+    has one CID, and the attempt that lost must not unpin what the one that won kept. The check
+    and the unpin run in a write transaction, as do the winner's pin and row insert
+    (:func:`keep_stored`), so the two never interleave."""
     wanted = list(dict.fromkeys(cids))
     if not wanted:
         return
-    with ctx.db.write() as conn:  # serialised with the winner's pin + insert (below)
+    with ctx.db.write() as conn:  # serialised with the winner's pin + insert (keep_stored)
         used: set[str] = set()
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
-            used.update(conn.execute(select(records_table.c.cid).where(
-                records_table.c.cid.in_(part))).scalars())
-            used.update(conn.execute(select(staged_envelopes.c.cid).where(
-                staged_envelopes.c.cid.in_(part))).scalars())
-            used.update(conn.execute(select(upload_parts.c.cid).where(
-                upload_parts.c.cid.in_(part))).scalars())
+            for column in BLOB_USERS:
+                used.update(conn.execute(select(column).where(column.in_(part))).scalars())
         for cid in wanted:
             if cid not in used:
                 with contextlib.suppress(StorageError):
@@ -531,6 +585,7 @@ __all__ = [
     "envelope_chunks",
     "get_own_record",
     "get_record",
+    "keep_stored",
     "list_records",
     "open_own_record",
     "own_envelopes",
@@ -539,5 +594,6 @@ __all__ = [
     "registered_block",
     "release_blob",
     "release_blobs",
+    "store_envelope",
     "upload_record",
 ]
