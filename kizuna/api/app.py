@@ -92,21 +92,25 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         state = _state(settings, context) if owned else app.state.kizuna
         app.state.kizuna = state
         state.read_workers = ReadWorkers(settings.read_threads)  # one per run of the app
-        if state.anchorer is not None:
+        # The follower (deletes the key fragments of every grant or emergency access that
+        # ended on chain, whoever ended it) and the anchorer run once per cluster: the
+        # instances sharing this database elect a leader (kizuna.services.leader) that runs
+        # them, and another takes over within one follow interval when it dies.
+        from kizuna.services.follower import IndexFollower
+        from kizuna.services.leader import ClusterLeader, election_for
+
+        follower = IndexFollower(context, interval_s=settings.follow_interval_s)
+        leader = ClusterLeader(election_for(context.db),
+                               [follower] + ([state.anchorer] if state.anchorer else []),
+                               interval_s=settings.follow_interval_s)
+        if state.anchorer is not None and leader.election.try_lead():
             # Finish what a previous run left (a batch made but not anchored, receipts served
-            # just before a restart), then keep anchoring on the schedule.
+            # just before a restart) before serving, then keep anchoring on the schedule.
             try:
                 state.anchorer.run_once()
             except KizunaError as exc:
                 log.warning("anchoring at start-up failed (will retry): %s", exc)
-            state.anchorer.start()
-        # Revocation is decided on chain, by whoever sends it (a wallet, another instance):
-        # the follower deletes the key fragments of every grant or emergency access that ended,
-        # within one interval, wherever the service runs (`kizuna serve`, `kizuna up`, tests).
-        from kizuna.services.follower import IndexFollower
-
-        follower = IndexFollower(context, interval_s=settings.follow_interval_s)
-        follower.start()
+        leader.start()
         from kizuna.storage.gc import StoreCollector
 
         collector = StoreCollector(context.store, interval_s=settings.store_gc_interval_s,
@@ -128,9 +132,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
             upload_sweeper.stop()
             sweeper.stop()
             collector.stop()
-            follower.stop()
-            if state.anchorer is not None:
-                state.anchorer.stop()
+            leader.stop()  # stops the follower and the anchorer, frees the leadership
             state.read_workers.shutdown()
             if owned:
                 close_context(context)
