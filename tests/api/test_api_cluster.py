@@ -23,6 +23,7 @@ import httpx
 import pytest
 from apienv import ApiServer, ChainEnv, settings_for
 from participants import HttpPatient, HttpProvider
+from eth_utils import to_checksum_address
 from sqlalchemy import func, select
 
 from kizuna.chain.localnode import free_port
@@ -242,7 +243,7 @@ def test_killing_the_leader_hands_its_duties_to_another_instance(
 
         # the new leader's follower deletes the fragments of a grant revoked from the wallet
         chain_env.fund(patient.address)
-        chain_env.chain.ledger.revoke(provider.address, patient.scope(LAB),
+        chain_env.chain.ledger.revoke(to_checksum_address(provider.address), patient.scope(LAB),
                                       signer=patient_signer)
         fragments = select(func.count()).select_from(t.kfrags).where(
             t.kfrags.c.patient == patient.address)
