@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -81,7 +82,7 @@ def _open(client: httpx.Client, url: str, key: str, passcode: str | None) -> flo
 
 
 def run(root: Path, *, resources_wanted: int, opens: int) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
+    figures: dict[str, Any] = {"sharing_load_average_1m": round(os.getloadavg()[0], 2)}
     say(f"generating a Synthea patient of >= {resources_wanted} resources...")
     resources = large_patient(root, resources_wanted)
     figures["ips_patient_resources"] = len(resources)
