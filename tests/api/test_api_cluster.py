@@ -22,8 +22,8 @@ from types import ModuleType
 import httpx
 import pytest
 from apienv import ApiServer, ChainEnv, settings_for
+from eth_utils.address import to_checksum_address
 from participants import HttpPatient, HttpProvider
-from eth_utils import to_checksum_address
 from sqlalchemy import func, select
 
 from kizuna.chain.localnode import free_port
