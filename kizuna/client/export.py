@@ -89,7 +89,7 @@ class Opened:
     path: Path | None = None
 
 
-def read_many(client: PatientClient, records: Sequence[RecordInfo], *,
+def read_many(client: PatientClient, records: Sequence[RecordInfo], *,  # noqa: C901 (one bounded, ordered, cancellable pipeline: split, its state would be passed around)
               workers: int = DEFAULT_WORKERS,
               destination: Callable[[RecordInfo], Path | None] | None = None,
               commitments: Mapping[bytes, Commitment] | None = None) -> Iterator[Opened]:

@@ -364,7 +364,7 @@ def _missing(name: str, value: str) -> bool:
     return value == "true"
 
 
-def _condition(param: Param, name: str, modifier: str, value: str) -> Condition:
+def _condition(param: Param, name: str, modifier: str, value: str) -> Condition:  # noqa: C901 (one branch per FHIR search type and modifier)
     alternatives = value.split(",")
     paths = param.elements
     if modifier == "missing":

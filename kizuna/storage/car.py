@@ -121,63 +121,74 @@ class CarReader:
                 raise CarFormatError("CAR length prefix longer than 9 bytes")
 
 
-def _decode_header(data: bytes) -> CarHeader:
-    """Decode the fixed-shape DAG-CBOR header (a map with ``roots`` and ``version``)."""
-    pos = 0
+class _HeaderReader:
+    """The few CBOR items a CAR header holds, read in order from ``data``."""
 
-    def head() -> tuple[int, int]:
-        nonlocal pos
-        if pos >= len(data):
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def head(self) -> tuple[int, int]:
+        """(major type, argument) of the next item."""
+        if self.pos >= len(self.data):
             raise CarFormatError("CAR header truncated")
-        first = data[pos]
-        pos += 1
+        first = self.data[self.pos]
+        self.pos += 1
         major, info = first >> 5, first & 31
         if info < 24:
             return major, info
         width = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
-        if width is None or pos + width > len(data):
+        if width is None or self.pos + width > len(self.data):
             raise CarFormatError("CAR header uses CBOR Kizuna does not read")
-        value = int.from_bytes(data[pos : pos + width], "big")
-        pos += width
+        value = int.from_bytes(self.data[self.pos : self.pos + width], "big")
+        self.pos += width
         return major, value
 
-    def text() -> str:
-        nonlocal pos
-        major, length = head()
-        if major != 3:
-            raise CarFormatError("CAR header map key is not text")
-        value = data[pos : pos + length].decode("utf-8", "replace")
-        pos += length
+    def take(self, length: int) -> bytes:
+        value = self.data[self.pos : self.pos + length]
+        self.pos += length
         return value
 
-    major, entries = head()
+    def text(self) -> str:
+        major, length = self.head()
+        if major != 3:
+            raise CarFormatError("CAR header map key is not text")
+        return self.take(length).decode("utf-8", "replace")
+
+    def root(self) -> ContentId:
+        """A root: a CID as DAG-CBOR links it (tag 42, a byte string with a 0x00 prefix)."""
+        major, tag = self.head()
+        kind, length = self.head()
+        if major != 6 or tag != 42 or kind != 2 or length < 2:
+            raise CarFormatError("CAR root is not a CID (tag 42 byte string)")
+        link = self.take(length)
+        if link[0] != 0:
+            raise CarFormatError("CAR root CID lacks the 0x00 multibase prefix")
+        try:
+            return ContentId.from_bytes(link[1:])
+        except ValueError as exc:
+            raise CarFormatError(f"CAR root is not a valid CID: {exc}") from None
+
+
+def _decode_header(data: bytes) -> CarHeader:
+    """Decode the fixed-shape DAG-CBOR header (a map with ``roots`` and ``version``)."""
+    reader = _HeaderReader(data)
+    major, entries = reader.head()
     if major != 5:
         raise CarFormatError("CAR header is not a CBOR map")
     roots: list[ContentId] = []
     version: int | None = None
     for _ in range(entries):
-        key = text()
+        key = reader.text()
         if key == "version":
-            major, version = head()
+            major, version = reader.head()
             if major != 0:
                 raise CarFormatError("CAR version is not an unsigned integer")
         elif key == "roots":
-            major, count = head()
+            major, count = reader.head()
             if major != 4:
                 raise CarFormatError("CAR roots is not an array")
-            for _ in range(count):
-                major, tag = head()
-                kind, length = head()
-                if major != 6 or tag != 42 or kind != 2 or length < 2:
-                    raise CarFormatError("CAR root is not a CID (tag 42 byte string)")
-                link = data[pos : pos + length]
-                pos += length
-                if link[0] != 0:
-                    raise CarFormatError("CAR root CID lacks the 0x00 multibase prefix")
-                try:
-                    roots.append(ContentId.from_bytes(link[1:]))
-                except ValueError as exc:
-                    raise CarFormatError(f"CAR root is not a valid CID: {exc}") from None
+            roots.extend(reader.root() for _ in range(count))
         else:
             raise CarFormatError(f"CAR header has an unknown key {key!r}")
     if version != 1:

@@ -68,7 +68,19 @@ def verify_content(history: ChainHistory, database: Database, store: ContentStor
             select(schema.record_batches.c.root, schema.record_batches.c.patient,
                    schema.record_batches.c.count))}
     run = _Run(store)
+    in_rows = _check_records(run, history, rows, want)
+    _check_batches(run, history, listed, in_rows, want)
+    return CheckReport(name="content", checked=run.checked, passed=run.passed,
+                       failures=tuple(run.failures),
+                       counts={"unknown_cid": run.unknown, "bytes_hashed": run.hashed_bytes,
+                               "batch_records": run.batch_records, "batches": run.batches,
+                               "batches_unknown": run.batches_unknown})
 
+
+def _check_records(run: _Run, history: ChainHistory, rows: dict[bytes, _Row],
+                   want: str | None) -> set[tuple[bytes, bytes]]:
+    """The records registered alone, then those the service says it registered in a batch;
+    the (root, record id) of the latter."""
     # Records registered alone: the event's commitment. A row naming a batch is checked below.
     for record_id, event in history.records.items():
         if want is not None and event.args["patient"] != want:
@@ -101,6 +113,12 @@ def verify_content(history: ChainHistory, database: Database, store: ContentStor
                 row.cid, row.commitment, subject):
             run.passed += 1
 
+    return in_rows
+
+
+def _check_batches(run: _Run, history: ChainHistory, listed: dict[bytes, tuple[str, int]],
+                   in_rows: set[tuple[bytes, bytes]], want: str | None) -> None:
+    """Each batch the chain registered against its manifest and the service's list of it."""
     # The batches themselves: each manifest rebuilds to its root; the service's list agrees.
     for root, event in history.batches.items():
         owner = event.args["patient"]
@@ -133,11 +151,6 @@ def verify_content(history: ChainHistory, database: Database, store: ContentStor
         if root not in history.batches and (want is None or owner == want):
             run.fail("content.batch_unknown_root", hex_of(root), "the service lists a batch "
                      "whose root the chain never registered")
-    return CheckReport(name="content", checked=run.checked, passed=run.passed,
-                       failures=tuple(run.failures),
-                       counts={"unknown_cid": run.unknown, "bytes_hashed": run.hashed_bytes,
-                               "batch_records": run.batch_records, "batches": run.batches,
-                               "batches_unknown": run.batches_unknown})
 
 
 def _batch_row_holds(run: _Run, history: ChainHistory, record_id: bytes, row: _Row,

@@ -66,37 +66,35 @@ def _number(value: float) -> str:
     return _decimal(Decimal(repr(value)))
 
 
+def _scalar(value: Any) -> str | None:
+    """The canonical text of a JSON scalar; ``None`` when ``value`` is not one."""
+    if isinstance(value, str):
+        return _string(value)
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Decimal):
+        return _decimal(value)
+    if isinstance(value, float):
+        return _number(value)
+    return None
+
+
 def _write(value: Any, out: list[str], depth: int = 0) -> None:
     if depth > MAX_JSON_DEPTH:
         # An explicit bound, not RecursionError: libraries (py-evm, py_ecc) raise the
         # interpreter's recursion limit process-wide, which would let this run unbounded.
         raise InputError("", "JSON nested too deeply")
-    if isinstance(value, str):
-        out.append(_string(value))
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif value is None:
-        out.append("null")
-    elif isinstance(value, int):
-        out.append(str(value))
-    elif isinstance(value, Decimal):
-        out.append(_decimal(value))
-    elif isinstance(value, float):
-        out.append(_number(value))
+    scalar = _scalar(value)
+    if scalar is not None:
+        out.append(scalar)
     elif isinstance(value, Mapping):
-        out.append("{")
-        keys = sorted(value, key=_utf16_key)
-        for i, key in enumerate(keys):
-            if not isinstance(key, str):
-                raise InputError("", f"JSON object keys must be strings, got {key!r}")
-            if i:
-                out.append(",")
-            out.append(_string(key))
-            out.append(":")
-            _write(value[key], out, depth + 1)
-        out.append("}")
+        _write_object(value, out, depth)
     elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
         out.append("[")
         for i, item in enumerate(value):
@@ -106,6 +104,20 @@ def _write(value: Any, out: list[str], depth: int = 0) -> None:
         out.append("]")
     else:
         raise InputError("", f"{type(value).__name__} is not a JSON value")
+
+
+def _write_object(value: Mapping[Any, Any], out: list[str], depth: int) -> None:
+    out.append("{")
+    keys = sorted(value, key=_utf16_key)
+    for i, key in enumerate(keys):
+        if not isinstance(key, str):
+            raise InputError("", f"JSON object keys must be strings, got {key!r}")
+        if i:
+            out.append(",")
+        out.append(_string(key))
+        out.append(":")
+        _write(value[key], out, depth + 1)
+    out.append("}")
 
 
 def _utf16_key(key: Any) -> bytes:

@@ -171,7 +171,7 @@ def _walk_members(cls: ModelClass, obj: dict[str, Any], path: str, walk: _Walk) 
             _check(owner, key, info, value, f"{path}.{key}", walk)
 
 
-def _check(owner: str, key: str, info: ElementInfo, value: Any, path: str, walk: _Walk) -> None:
+def _check(owner: str, key: str, info: ElementInfo, value: Any, path: str, walk: _Walk) -> None:  # noqa: C901 (one branch per element kind)
     kind = info.kind
     if kind is Kind.ELEMENT:
         if not isinstance(value, dict) or info.target is None:
