@@ -8,7 +8,6 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
 
 from apienv import ApiServer, ChainEnv, deploy_env, settings_for
+from sharing_env import patient_of
 from synthea_data import synthea_patient
 
 from kizuna.chain.localnode import LocalNode, free_port
-from kizuna.chain.signers import LocalKeySigner
-from kizuna.client.api_service import ApiService
-from kizuna.client.http import ApiClient
 from kizuna.client.importer import Importer, bundle_source
 from kizuna.client.patient import PatientClient
 
@@ -58,19 +55,6 @@ def api_server(chain_env: ChainEnv,
     server = ApiServer(settings=settings, log_path=data / "api.log").start()
     yield server
     server.stop()
-
-
-@contextmanager
-def patient_of(server: ApiServer, env: ChainEnv, key: str) -> Iterator[PatientClient]:
-    """A patient over the real API (``ApiService``: what ``kizuna patient`` runs)."""
-    signer = LocalKeySigner(key)
-    api = ApiClient(server.url, timeout=120)
-    api.login(signer)
-    service = ApiService(api, env.chain)
-    try:
-        yield PatientClient(signer=signer, service=service, chain=env.chain)
-    finally:
-        service.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from apienv import ApiServer, ChainEnv
-from conftest import patient_of
+from sharing_env import patient_of
 from shl_reader import ShlRefused, open_link, payload_of
 
 from kizuna.client.http import ApiClient
