@@ -29,7 +29,8 @@ Timed, one httpx client (keep-alive) as an EHR would use it:
 The machine has 2 cores shared with other work: compare within a run; the 1-minute load
 averages at the start and the end are printed. ``--json`` prints every figure as one JSON object
 on the last line (other issue-16 figures will join it). ``ips_build_s`` and
-``shl_open_ms_p50`` come from benchmarks/phr_sharing.py (its docstring says what is timed).
+``shl_open_ms_p50`` come from benchmarks/phr_sharing.py (its docstring says what is timed);
+``deid_resources_per_s`` from benchmarks/phr_research.py.
 """
 
 from __future__ import annotations
@@ -171,11 +172,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--observations", type=int, default=1000)
     parser.add_argument("--searches", type=int, default=200)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--only", choices=["all", "search", "sharing"], default="all",
+    parser.add_argument("--only", choices=["all", "search", "sharing", "research"],
+                        default="all",
                         help="sharing: ips_build_s and shl_open_ms_p50 (benchmarks/"
                         "phr_sharing.py) alone")
     parser.add_argument("--ips-resources", type=int, default=5000)
     parser.add_argument("--opens", type=int, default=100)
+    parser.add_argument("--deid-resources", type=int, default=5000)
     args = parser.parse_args(argv)
     figures: dict[str, Any] = {}
     if args.only in ("all", "search"):
@@ -186,6 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="kizuna-phr-sharing-") as tmp:
             figures.update(phr_sharing.run(Path(tmp), resources_wanted=args.ips_resources,
                                            opens=args.opens))
+    if args.only in ("all", "research"):
+        import phr_research  # benchmarks/ is on sys.path (above)
+
+        with tempfile.TemporaryDirectory(prefix="kizuna-phr-research-") as tmp:
+            figures.update(phr_research.run(Path(tmp), resources_wanted=args.deid_resources))
     for key, value in figures.items():
         print(f"{key:>30}: {value}")
     if args.json:

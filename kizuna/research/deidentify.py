@@ -185,10 +185,16 @@ class Deidentifier:
                 continue
             if k == "id" or k == "fullUrl":
                 continue  # element ids and the resource id (set by the caller)
-            walked = self._walk(v, k)
-            if walked is None or walked == {} or walked == []:
+            kind = type(v)
+            if kind is str:  # most values: codes, systems, units (only dates start with a digit)
+                out[k] = self._string(v, k) if v[:1].isdigit() else v
                 continue
-            out[k] = walked
+            if kind is not dict and kind is not list:
+                out[k] = v  # numbers and booleans
+                continue
+            walked = self._walk(v, k)
+            if walked:  # an object or a list left empty says nothing: dropped
+                out[k] = walked
         if "url" in out and "extension" not in out and not any(
             k.startswith("value") for k in out
         ) and set(out) <= {"url"}:
