@@ -53,6 +53,13 @@ def _step(description: str, total: int | None) -> Iterator[Any]:
 @click.option("--ipfs", is_flag=True,
               help="Store content in a local IPFS node (js-ipfs, repository in "
                    "$KIZUNA_HOME/ipfs) instead of the embedded store.")
+@click.option("--instances", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="API instances: more than 1 runs each as its own `kizuna serve` process on "
+                   "consecutive ports from --port, sharing the chain, the store and the "
+                   "database; one of them (elected) follows the index and anchors receipts.")
+@click.option("--database", "database_url", default=None, metavar="URL",
+              help="The service database, e.g. postgresql://user@host/db (default: the "
+                   "SQLite file in $KIZUNA_HOME).")
 @click.option("--demo", is_flag=True,
               help="Also create demo patients (aiko, kenji), providers (dr-tanaka, dr-sato) "
                    "and a registrar, with FHIR histories, grants and reads (first time only).")
@@ -62,8 +69,9 @@ def _step(description: str, total: int | None) -> Iterator[Any]:
               help="Open the web app in the default browser once the stack is running.")
 @home_option
 @json_option
-def up(api_port: int | None, rpc_port: int, ipfs: bool, demo: bool, config_file: Path | None,
-       open_browser: bool, home_dir: Path | None, as_json: bool) -> None:
+def up(api_port: int | None, rpc_port: int, ipfs: bool, instances: int,
+       database_url: str | None, demo: bool, config_file: Path | None, open_browser: bool,
+       home_dir: Path | None, as_json: bool) -> None:
     """Run the whole Kizuna stack on 127.0.0.1 until Ctrl-C.
 
     Starts a local Ethereum node (anvil; its state kept in $KIZUNA_HOME/chain, so it survives
@@ -80,10 +88,12 @@ def up(api_port: int | None, rpc_port: int, ipfs: bool, demo: bool, config_file:
       kizuna up --demo
       kizuna up --port 8080 --rpc-port 8546 --home /tmp/kizuna-try
       KIZUNA_HOME=~/kizuna-ipfs kizuna up --ipfs
+      kizuna up --instances 3 --ipfs --database postgresql://kizuna@127.0.0.1/kizuna
     """
     home = resolve_home(home_dir)
     stack = LocalStack(StackOptions(home=home, api_port=api_port, rpc_port=rpc_port, ipfs=ipfs,
-                                    demo=demo, config_file=config_file),
+                                    demo=demo, config_file=config_file, instances=instances,
+                                    database_url=database_url),
                        say=_say, step=_step)
     stop = threading.Event()
     running = False
@@ -139,7 +149,8 @@ def _print_running(info: StackInfo) -> None:
     print_facts({
         "web app": f"{info.web_url}  (open it; connect MetaMask, any account: no gas needed)",
         "Ethereum node": f"{info.rpc_url}  (chain {info.chain_id})",
-        "API": info.api_url,
+        "API": info.api_url if len(info.api_urls) < 2 else
+        f"{', '.join(info.api_urls)}  ({len(info.api_urls)} instances, each with /health)",
         "API docs": info.docs_url,
         "content store": info.store,
         "database": info.database_url,

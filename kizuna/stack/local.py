@@ -80,6 +80,11 @@ class StackOptions:
     ipfs: bool = False
     demo: bool = False
     config_file: Path | None = None
+    instances: int = 1
+    """API instances: 1 serves in this process; more run as ``kizuna serve`` processes on
+    consecutive ports from ``api_port`` (:mod:`kizuna.stack.instances`)."""
+    database_url: str | None = None
+    """None: the home's SQLite file; else this database (e.g. ``postgresql://...``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,8 @@ class StackInfo:
     config_file: Path
     logs_dir: Path
     demo: DemoSummary | None
+    api_urls: tuple[str, ...] = ()
+    """Every API instance's URL (the first is ``api_url``)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +119,7 @@ class StackInfo:
             "contracts": self.contracts, "keys_dir": str(self.keys_dir),
             "config_file": str(self.config_file), "logs_dir": str(self.logs_dir),
             "demo": self.demo.to_json() if self.demo is not None else None,
+            "api_urls": list(self.api_urls or (self.api_url,)),
         }
 
 
@@ -149,6 +157,8 @@ class LocalStack:
         self._ctx: Any = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._instances: Any = None
+        self._database_shown = ""
         self.settings: Settings | None = None
         self.info: StackInfo | None = None
 
@@ -183,7 +193,8 @@ class LocalStack:
             else probe.api_port
         check_ports_free([
             (self.options.rpc_port, "Ethereum node", "choose another with --rpc-port"),
-            (api_port, "API", "choose another with --port"),
+            *[(api_port + i, "API" if self.options.instances == 1 else f"API instance {i}",
+               "choose another with --port") for i in range(self.options.instances)],
         ], known=leftovers)
         if write_initial_config(home):
             self._say(f"wrote {home.config_file} (session secret, local relayer/anchorer keys)")
@@ -228,26 +239,33 @@ class LocalStack:
                                        log_path=home.logs_dir / "ipfs.log")
             self._ipfs.start()
             overrides.update(store="ipfs", ipfs_api=self._ipfs.api_url)
+        if self.options.database_url is not None:
+            overrides["database_url"] = self.options.database_url
         settings = load_settings(home, config_file=self.options.config_file, **overrides)
         self.settings = settings
 
         from kizuna.services.context import open_context
 
         self._ctx = open_context(settings)
+        self._database_shown = self._ctx.db.safe_url()  # no password in what is printed
         demo = None
         if self.options.demo:
             demo = create_demo(home=home, ctx=self._ctx, settings=settings, step=self._step)
-        self._start_api(settings)
+        api_urls: tuple[str, ...] = ()
+        if self.options.instances == 1:
+            self._start_api(settings)
+        else:
+            api_urls = self._start_instances(settings, overrides, api_port)
         api_url = f"http://127.0.0.1:{api_port}"
         store = (f"IPFS node {settings.ipfs_api}" if settings.store == "ipfs"
                  else f"embedded, {settings.store_path}")
         self.info = StackInfo(
             home=home.root, pid=_pid(), rpc_url=rpc_url, chain_id=deployment.chain_id,
             api_url=api_url, docs_url=f"{api_url}/docs", web_url=f"{api_url}/", store=store,
-            database_url=settings.database_url, deployment_file=deployment_file,
+            database_url=self._database_shown, deployment_file=deployment_file,
             deployed_now=deployed_now, contracts=dict(deployment.addresses),
             keys_dir=home.keys_dir, config_file=home.config_file, logs_dir=home.logs_dir,
-            demo=demo)
+            demo=demo, api_urls=api_urls)
         self._lock.update({"home": str(home.root), "state": "running", "rpc_url": rpc_url,
                            "api_url": api_url, "rpc_port": self.options.rpc_port,
                            "api_port": api_port, "anvil_pid": anvil_pid})
@@ -308,6 +326,24 @@ class LocalStack:
                 raise NodeUnreachable(f"the API did not start within {API_START_TIMEOUT_S}s")
             time.sleep(0.05)
 
+    def _start_instances(self, settings: Settings, overrides: dict[str, Any],
+                         first_port: int) -> tuple[str, ...]:
+        """``kizuna serve`` processes on one database; this process keeps none of it open
+        (the schema and the demo were made above, before any instance starts)."""
+        from kizuna.services.context import close_context
+        from kizuna.stack.instances import ApiInstances
+
+        ctx, self._ctx = self._ctx, None
+        close_context(ctx)
+        shared = {**overrides, "database_url": settings.database_url}
+        self._say(f"starting {self.options.instances} API instances on 127.0.0.1:"
+                  f"{first_port}-{first_port + self.options.instances - 1} (database: "
+                  f"{self._database_shown})")
+        self._instances = ApiInstances(self.home, count=self.options.instances,
+                                       first_port=first_port, overrides=shared,
+                                       config_file=self.options.config_file)
+        return tuple(self._instances.start())
+
     # -- run and stop ------------------------------------------------------------------------
 
     def wait(self, stop: threading.Event) -> None:
@@ -322,6 +358,16 @@ class LocalStack:
                                       f"{self.home.logs_dir / 'anvil.log'})")
             if self._thread is not None and not self._thread.is_alive():
                 raise NodeUnreachable("the API stopped unexpectedly")
+            if self._instances is not None:
+                # One instance lost is what the cluster is for: the others keep serving (and
+                # one of them takes over the follower and the anchorer); all lost ends the stack.
+                for dead in self._instances.newly_dead():
+                    self._say(f"API instance {dead.number} ({dead.url}) stopped unexpectedly "
+                              f"(exit {dead.exit_code}; see {dead.log_path}); the others keep "
+                              "serving")
+                if not any(i.running for i in self._instances.instances):
+                    raise NodeUnreachable("every API instance stopped (see "
+                                          f"{self.home.logs_dir}/api-*.log)")
             if self._ipfs is not None and not self._ipfs.running:
                 raise NodeUnreachable("the IPFS node stopped unexpectedly (see "
                                       f"{self.home.logs_dir / 'ipfs.log'})")
@@ -338,6 +384,9 @@ class LocalStack:
     def stop(self) -> None:
         """Stop the API, close the context, stop IPFS and anvil (its state is dumped), unlock.
         Safe to call more than once and after a failed start."""
+        instances, self._instances = self._instances, None
+        if instances is not None:
+            instances.stop()
         server, self._server = self._server, None
         thread, self._thread = self._thread, None
         if server is not None:

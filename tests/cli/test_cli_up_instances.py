@@ -1,0 +1,123 @@
+"""``kizuna up --instances N``: N ``kizuna serve`` processes on one chain, one store and one
+database, each with its own /health; one of them leads (runs the follower and the anchorer),
+and when it is killed (SIGKILL) another leads within one interval while ``kizuna up`` keeps the
+survivors serving. With PostgreSQL (a throwaway server started here, ``--database``) and a real
+IPFS node over its RPC API (``--ipfs``: the project's js-ipfs daemon), and on the home's SQLite.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import pytest
+from cli_harness import UpProcess, run
+
+from kizuna.chain.localnode import free_port, pid_running, port_in_use
+from kizuna.services.leader import LEADER_LOCK_KEY
+from kizuna.stack.lock import listener_pid
+
+PGSERVER = Path(__file__).resolve().parents[1] / "service_core" / "pgserver.py"
+ELECTION_SLACK_S = 10.0
+"""One follow interval (2 s by default) plus what a pass may take on a busy two-core machine."""
+
+
+def _pgserver() -> ModuleType:
+    """The suite's throwaway PostgreSQL (tests/service_core/pgserver.py), loaded by path."""
+    spec = importlib.util.spec_from_file_location("kizuna_tests_pgserver", PGSERVER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def postgres_database(tmp_path: Path) -> Iterator[str]:
+    pg = _pgserver()
+    reason = pg.postgres_available()
+    if reason:
+        pytest.skip(reason)
+    with pg.PostgresServer(tmp_path) as server:
+        yield pg.fresh_database(server.url)
+
+
+def _leader_pid(database: str, home: Path) -> int | None:
+    """Which process leads, as the database says: the advisory lock's session, or the SQLite
+    leader file's pid."""
+    if database.startswith("sqlite") or not database:
+        text = (home / "kizuna.sqlite3-leader").read_text().strip()
+        return int(text) if text else None
+    import psycopg
+
+    key = LEADER_LOCK_KEY & 0xFFFFFFFFFFFFFFFF
+    with psycopg.connect(database, autocommit=True) as conn:
+        names = [r[0] for r in conn.execute(
+            "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s",
+            (key >> 32, key & 0xFFFFFFFF))]
+    assert len(names) <= 1, names
+    found = re.search(r"pid=(\d+)", names[0]) if names else None
+    return int(found.group(1)) if found else None
+
+
+def _wait_for_leader(database: str, home: Path, among: set[int]) -> tuple[int, float]:
+    start = time.monotonic()
+    while True:
+        pid = _leader_pid(database, home)
+        if pid in among:
+            return pid, time.monotonic() - start
+        assert time.monotonic() - start < ELECTION_SLACK_S, f"no leader among {among}: {pid}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("backend", ["postgresql+ipfs", "sqlite"])
+def test_up_runs_instances_that_elect_one_leader_and_survive_its_death(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    home = tmp_path / "home"
+    port, count = free_port(), 3 if backend != "sqlite" else 2
+    while any(port_in_use(port + i) for i in range(count)):
+        port = free_port()
+    args = ["--instances", str(count), "--port", str(port), "--rpc-port", str(free_port())]
+    database = ""
+    if backend != "sqlite":
+        database = request.getfixturevalue("postgres_database")
+        args += ["--database", database, "--ipfs"]
+    up = UpProcess(home, *args)
+    try:
+        info = up.ready()
+        urls = [f"http://127.0.0.1:{port + i}" for i in range(count)]
+        assert info["api_urls"] == urls and info["api_url"] == urls[0]
+        if database:
+            assert info["database_url"].startswith("postgresql")
+        for url in urls:  # a health check per instance; each serves the same chain and store
+            health = httpx.get(f"{url}/health", timeout=30)
+            assert health.status_code == 200, health.text
+            assert health.json()["store"] == ("ipfs" if database else "embedded")
+            done = run(home, "status", "--api-url", url, "--json")
+            assert done.code == 0 and done.json()["chain_id"] == 31337, done.err
+        pids = {listener_pid(port + i): port + i for i in range(count)}
+        assert None not in pids and len(pids) == count
+        leader, _ = _wait_for_leader(database, home, set(pids))  # type: ignore[arg-type]
+
+        os.kill(leader, signal.SIGKILL)
+        survivors = {p for p in pids if p != leader}
+        new_leader, took = _wait_for_leader(database, home, survivors)  # type: ignore[arg-type]
+        assert new_leader != leader and took < ELECTION_SLACK_S
+        for pid in survivors:
+            assert httpx.get(f"http://127.0.0.1:{pids[pid]}/health",
+                             timeout=30).status_code == 200
+        assert up.process.poll() is None  # `kizuna up` keeps the survivors serving
+        assert run(home, "down").code == 0  # stops every instance, frees every port
+        for pid in survivors:
+            assert not pid_running(pid)
+        assert not any(port_in_use(port + i) for i in range(count))
+    finally:
+        up.stop()
+
