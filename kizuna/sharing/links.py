@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from kizuna.db import schema as t
-from kizuna.errors import AccessDenied, InputError, NotFoundError
+from kizuna.errors import AccessDenied, InputError, NotFoundError, QuotaExceeded
 from kizuna.sharing.shl import JWE_CONTENT_TYPES, MAX_LABEL, b64url, check_jwe, unb64url
 from kizuna.types import Address
 
@@ -44,6 +44,9 @@ MAX_PASSCODE = 128
 TICKET_TTL_S = 3600
 """How long a manifest's file ``location`` may be fetched (the IG: at most one hour)."""
 MAX_ACCESSES_SHOWN = 1000
+MAX_LIVE_LINKS = 100
+"""Links a patient may have live at once (not revoked, not expired): each holds up to
+:data:`MAX_FILES` files of the JSON body limit in the store, outside the records' quota."""
 _SCRYPT = (1 << 14, 8, 1)  # n, r, p: ~16 MiB and tens of ms a guess
 
 
@@ -149,6 +152,15 @@ def register(ctx: ServiceContext, patient: Address, *, files: Sequence[NewFile],
     if direct and (passcode is not None or len(files) != 1):
         raise InputError("direct", "a direct (U) link has exactly one file and no passcode")
     flag = ("P" if passcode is not None else "") + ("U" if direct else "")
+    with ctx.db.read() as conn:
+        live = conn.execute(select(func.count()).select_from(t.shl_links).where(and_(
+            t.shl_links.c.patient == str(patient), t.shl_links.c.revoked_at.is_(None),
+            or_(t.shl_links.c.expires_at.is_(None), t.shl_links.c.expires_at > now)))
+        ).scalar_one()
+    if live >= MAX_LIVE_LINKS:
+        raise QuotaExceeded("links", limit=MAX_LIVE_LINKS, used=int(live),
+                            message=f"you have {live} live links, the most a patient may "
+                            "have: unshare some first (kizuna patient links)")
     cids = ctx.store.put_many([f.jwe.encode("ascii") for f in files])
     link_id = b64url(secrets.token_bytes(32))
     with ctx.db.write() as conn:

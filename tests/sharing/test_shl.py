@@ -239,3 +239,19 @@ def test_hostile_input_gets_clear_errors_never_a_crash(
     assert all(r.status_code < 500 for r in answers)
     # the link itself still answers the right passcode after all that
     assert open_link(made.uri, recipient="after the noise", passcode="secret-1").contents
+
+
+def test_a_patient_has_at_most_so_many_live_links(api_server: ApiServer,
+                                                  chain_env: ChainEnv) -> None:
+    from kizuna.sharing.links import MAX_LIVE_LINKS
+
+    body = {"files": [{"content_type": "application/fhir+json", "jwe": _jwe()}]}
+    with patient_of(api_server, chain_env, "0x" + os.urandom(32).hex()) as client:
+        api = _api(client)
+        made = [api.create_link(body) for _ in range(MAX_LIVE_LINKS)]
+        http = httpx.Client(base_url=api_server.url, timeout=30)
+        auth = {"Authorization": f"Bearer {api.session.token}"}  # type: ignore[union-attr]
+        over = http.post("/patient/links", json=body, headers=auth)
+        assert over.status_code == 403 and "live links" in over.text
+        api.revoke_link(made[0]["link_id"])  # an ended link no longer counts
+        assert http.post("/patient/links", json=body, headers=auth).status_code == 201
