@@ -576,6 +576,12 @@ class InboxKeyOut(Model):
     statement: dict[str, object] = Field(description="the signed EIP-712 statement: verify it")
 
 
+class OwnInboxKeyOut(Model):
+    """The signed-in patient's own inbox key: ``published`` is null while they have none."""
+
+    published: InboxKeyOut | None
+
+
 class CareMessageOut(Model):
     ref: str
     cid: str

@@ -19,8 +19,10 @@ from kizuna.api.schemas import (
     Hex32,
     InboxKeyIn,
     InboxKeyOut,
+    OwnInboxKeyOut,
 )
 from kizuna.api.streaming import consume_body, content_response
+from kizuna.errors import NotFoundError
 from kizuna.services import care
 from kizuna.services import requests as request_service
 from kizuna.services.onchain import SentTransaction
@@ -47,6 +49,18 @@ def publish_inbox_key(body: InboxKeyIn, session: CurrentSession, state: State) -
     return _inbox_key(care.publish_inbox_key(
         state.ctx, patient=session.address, public_key=unhex("public_key", body.public_key),
         signature=unhex("signature", body.signature)))
+
+
+@router.get("/patient/inbox-key", response_model=OwnInboxKeyOut,
+            responses=error_responses(401, 503))
+def own_inbox_key(session: CurrentSession, state: State) -> OwnInboxKeyOut:
+    """The signed-in patient's own inbox key, or ``published: null`` when they have none yet
+    (a new patient's page asks this at every visit: "none yet" is an answer, not an error)."""
+    try:
+        return OwnInboxKeyOut(published=_inbox_key(care.inbox_key_of(state.ctx,
+                                                                     session.address)))
+    except NotFoundError:
+        return OwnInboxKeyOut(published=None)
 
 
 @router.get("/patients/{patient}/inbox-key", response_model=InboxKeyOut,

@@ -590,7 +590,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Own Inbox Key
+         * @description The signed-in patient's own inbox key, or ``published: null`` when they have none yet
+         *     (a new patient's page asks this at every visit: "none yet" is an answer, not an error).
+         */
+        get: operations["own_inbox_key_patient_inbox_key_get"];
         put?: never;
         /**
          * Publish Inbox Key
@@ -2379,6 +2384,13 @@ export interface components {
              * @description the URI the SIWE message must name
              */
             uri: string;
+        };
+        /**
+         * OwnInboxKeyOut
+         * @description The signed-in patient's own inbox key: ``published`` is null while they have none.
+         */
+        OwnInboxKeyOut: {
+            published: components["schemas"]["InboxKeyOut"] | null;
         };
         /** PrepareAccessRequestIn */
         PrepareAccessRequestIn: {
@@ -4690,6 +4702,44 @@ export interface operations {
             };
             /** @description Invalid input: the field and the reason */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    own_inbox_key_patient_inbox_key_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OwnInboxKeyOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
                 headers: {
                     [name: string]: unknown;
                 };
