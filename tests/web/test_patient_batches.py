@@ -63,16 +63,19 @@ def _wallet_requests(answer: dict[str, Any]) -> list[str]:
     return [k for k in kinds if k not in ("KeyDerivation", "message")]
 
 
-def _batches_of(env: ChainEnv, patient: str) -> list[Any]:
-    """The patient's RecordBatchRegistered events, from the node itself."""
-    ledger = env.deployment.consent_ledger
-    answer = httpx.post(env.node.rpc_url, timeout=30, json={
+def batches_of(rpc_url: str, ledger: str, patient: str) -> list[Any]:
+    """The patient's RecordBatchRegistered events, from the node itself (``eth_getLogs``)."""
+    answer = httpx.post(rpc_url, timeout=30, json={
         "jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{
             "address": ledger, "fromBlock": "0x0", "toBlock": "latest",
             "topics": ["0x" + RECORD_BATCH_REGISTERED.hex(),
                        "0x" + bytes(12).hex() + patient[2:].lower()]}]}).json()
     logs: list[Any] = answer["result"]
     return logs
+
+
+def _batches_of(env: ChainEnv, patient: str) -> list[Any]:
+    return batches_of(env.node.rpc_url, env.deployment.consent_ledger, patient)
 
 
 # --- (a) (b) ----------------------------------------------------------------------------------

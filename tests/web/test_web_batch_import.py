@@ -26,6 +26,7 @@ from browser import check_layout
 from injected_wallet import TestWallet
 from playwright.sync_api import Page, Route, expect
 from synthea_data import small_bundle, synthea_patient
+from test_patient_batches import batches_of
 from web_harness import Web
 from web_stack import WebStack
 
@@ -111,20 +112,9 @@ def _import(wallet: TestWallet, session: Any, bundle: Path, count: int, *,
 
 
 def _batches_on_chain(stack: WebStack, patient: str) -> list[Any]:
-    """The patient's RecordBatchRegistered events, from anvil itself."""
-    import httpx
-
-    from kizuna.services.batches import RECORD_BATCH_REGISTERED
-
     deployment = json.loads(stack.deployment_file.read_text(encoding="utf-8"))
-    ledger = deployment["contracts"]["ConsentLedger"]["address"]
-    answer = httpx.post(stack.rpc_url, timeout=30, json={
-        "jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [{
-            "address": ledger, "fromBlock": "0x0", "toBlock": "latest",
-            "topics": ["0x" + RECORD_BATCH_REGISTERED.hex(),
-                       "0x" + bytes(12).hex() + patient[2:].lower()]}]}).json()
-    logs: list[Any] = answer["result"]
-    return logs
+    return batches_of(stack.rpc_url, deployment["contracts"]["ConsentLedger"]["address"],
+                      patient)
 
 
 def test_a_synthea_bundle_is_imported_with_one_signature(web: Web, tmp_path: Path) -> None:
