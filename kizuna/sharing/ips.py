@@ -7,7 +7,8 @@
 ============  ==========  ===========  ===================================================
 section       code        IPS status   what goes in
 ============  ==========  ===========  ===================================================
-problems      11450-4     required     Conditions still active (active, recurrence, relapse)
+problems      11450-4     required     Conditions still active (active, recurrence, relapse),
+                                       the latest of each code
 allergies     48765-2     required     AllergyIntolerances not refuted / entered in error
 medications   10160-0     required     MedicationRequests / Statements still active
 immunizations 11369-6     recommended  completed Immunizations
@@ -209,6 +210,9 @@ def _pick(resources: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                 vitals.append(resource)
     chosen["results"] = _latest_per_code(labs)
     chosen["vital_signs"] = _latest_per_code(vitals)
+    # One entry per active problem: a record often holds the same finding noted at each visit
+    # (Synthea's "Medication review due" every year); the latest stands for it.
+    chosen["problems"] = _latest_per_code(chosen["problems"])
     for key in ("problems", "allergies", "medications", "immunizations"):
         chosen[key].sort(key=_when, reverse=True)
     return chosen
