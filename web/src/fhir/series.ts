@@ -87,12 +87,14 @@ interface Collector {
  *  their own codes). */
 function collect(records: readonly DecryptedRecord[]): Map<string, Collector> {
   const byCode = new Map<string, Collector>();
-  const add = (code: string, name: string, element: Json, t: number, recordId: string) => {
+  // The name is the first record's: looked up once per code, not once per value (5,000
+  // values of one code are 5,000 lookups otherwise).
+  const add = (code: string, concept: unknown, element: Json, t: number, recordId: string) => {
     const q = obj(element.valueQuantity);
     if (typeof q?.value !== "number" || !Number.isFinite(q.value)) return;
     const unit = typeof q.code === "string" ? q.code : typeof q.unit === "string" ? q.unit : "";
     let entry = byCode.get(code);
-    if (!entry) byCode.set(code, entry = { points: [], name });
+    if (!entry) byCode.set(code, entry = { points: [], name: loincName(concept, code) });
     entry.points.push({ t, value: q.value, unit, element, recordId });
   };
   for (const record of records) {
@@ -102,13 +104,13 @@ function collect(records: readonly DecryptedRecord[]): Map<string, Collector> {
     const date = timelineDate(resource);
     if (!date) continue;
     for (const code of loincCodes(resource.code)) {
-      add(code, loincName(resource.code, code), resource as Json, date.time, record.recordId);
+      add(code, resource.code, resource as Json, date.time, record.recordId);
     }
     const components = Array.isArray(resource.component) ? resource.component : [];
     for (const component of components.map(obj)) {
       if (!component) continue;
       for (const code of loincCodes(component.code)) {
-        add(code, loincName(component.code, code), component, date.time, record.recordId);
+        add(code, component.code, component, date.time, record.recordId);
       }
     }
   }
