@@ -302,8 +302,8 @@ def import_(files: tuple[Path, ...], workers: int | None, as_json: bool,
                                 on_progress=lambda done, of: bar.update(total=of,
                                                                         completed=done))
             result = importer.run(sources)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    finally:  # shut down by the run already, unless a file was refused before it
+        pool.shutdown(wait=True, cancel_futures=True)
     rate = result.registered / result.seconds if result.seconds > 0 else 0.0
     click.echo(f"imported {result.resources} resource(s): {result.registered} registered now "
                f"in {len(result.batches)} transaction(s), {result.already_registered} "
@@ -956,5 +956,16 @@ def _add_data_request_commands() -> None:
 
 
 _add_data_request_commands()
+
+
+def _add_research_commands() -> None:
+    """Research sharing (#16): ``studies``, ``consent``, ``withdraw`` (kizuna/cli/research.py)."""
+    from kizuna.cli.research import PATIENT_COMMANDS
+
+    for command in PATIENT_COMMANDS:
+        patient.add_command(command)
+
+
+_add_research_commands()
 
 __all__ = ["expand_scopes", "patient"]

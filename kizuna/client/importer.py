@@ -44,6 +44,7 @@ import json
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
@@ -264,6 +265,8 @@ class ImportResult:
     registered: int = 0
     """Resources registered by this run (in :attr:`batches`)."""
     batches: list[BatchInfo] = field(default_factory=list)
+    manifests: list[BatchManifest] = field(default_factory=list, repr=False)
+    """The manifest of each of :attr:`batches`."""
     by_scope: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -321,8 +324,9 @@ class Importer:
         """Called with the count of records staged so far after each staging answer (tests
         and the benchmark stop an import half way with it)."""
         self.pool = pool
-        """A pool of :func:`start_pool` the caller started (and shuts down) — before validating
-        the input, so that its processes come up meanwhile; else each run starts its own."""
+        """A pool of :func:`start_pool` the caller started before validating the input, so
+        that its processes come up meanwhile (else each run starts its own); :meth:`run`
+        shuts it down."""
         self._keys: dict[tuple[bytes, int], bytes] = {}
         self._scopes: dict[str, tuple[ScopeId, int]] = {}
 
@@ -339,8 +343,11 @@ class Importer:
         # The pool starts now (unless the caller started it before validating): its processes
         # come up while the service is asked what is done.
         pool = self.pool if self.pool is not None else start_pool(self.workers)
+        closing: threading.Thread | None = None
         try:
             self._finish_in_flight(journal, result)
+            finished = {bytes(leaf.record_id) for batch in result.manifests
+                        for leaf in batch.leaves}
             service = self.client.service
             registered = {bytes(r.record_id)
                           for r in service.list_records(patient=self.client.address)}
@@ -353,14 +360,18 @@ class Importer:
                 if self.on_progress is not None:
                     self.on_progress(done, result.resources)
 
-            # Every scope the import uses, registered with the proxy up front, in parallel.
-            self._scopes.update(self.client.scopes_and_epochs(sorted(
-                {label for source in sources for label, _ in _items(source.records,
-                                                                    labels_only=True)})))
+            id_key = self.client.keys.wallet.import_id_key().reveal()
+            # Every scope with a record still to import, registered with the proxy up front,
+            # in parallel (a finished import run again registers nothing, asks nothing).
+            needed = {label for source in sources
+                      for index, (label, _) in enumerate(_items(source.records,
+                                                                labels_only=True))
+                      if bytes(record_id_of(id_key, source.digest, index)) not in registered}
+            if needed:
+                self._scopes.update(self.client.scopes_and_epochs(sorted(needed)))
 
             def todo() -> Iterator[_Work]:
                 nonlocal done
-                id_key = self.client.keys.wallet.import_id_key().reveal()
                 position = 0
                 for source in sources:
                     for index, (label, payload) in enumerate(_items(source.records)):
@@ -370,7 +381,8 @@ class Importer:
                         here = position
                         position += 1
                         if bytes(rid) in registered:
-                            result.already_registered += 1
+                            if bytes(rid) not in finished:  # not by a batch of this run's
+                                result.already_registered += 1
                             done += 1
                             continue
                         sid, epoch = self._scope(label)
@@ -393,14 +405,19 @@ class Importer:
             self._seal_and_stage(pool, todo(), journal, leaves, result, on_staged=staged)
             progress()
             ordered = [leaves[p] for p in sorted(leaves)]
-        finally:  # the workers exit by themselves: registering need not wait for them
-            if pool is not self.pool:
-                pool.shutdown(wait=False, cancel_futures=True)
+            # The workers wind down while the batch is registered. (Not shutdown(wait=False):
+            # Python 3.11's exit handler can then fail on the pool's closed wake-up pipe.)
+            closing = threading.Thread(target=pool.shutdown, name="kizuna-seal-close")
+            closing.start()
+        finally:
+            if closing is None:
+                pool.shutdown(wait=True, cancel_futures=True)
         for start in range(0, len(ordered), self.batch_size):
             manifest = BatchManifest.of(ordered[start:start + self.batch_size])
             signed = self.client.sign_batch_registration(manifest, self._deadline())
             journal.save_batch(manifest, signed)
             self._submit(journal, manifest, signed, result)
+        closing.join()
         result.seconds = time.monotonic() - started
         return result
 
@@ -546,6 +563,7 @@ class Importer:
                                                   manifest=manifest, registration=signed)
         journal.batch_done(info)
         result.batches.append(info)
+        result.manifests.append(manifest)
         result.registered += info.count
 
 

@@ -220,6 +220,7 @@ def test_a_batch_left_in_flight_is_finished_by_the_next_run_with_one_transaction
         result = run_import(client, journal_root, synthea_bundle, raw)
         assert [b.root for b in result.batches] == [manifest.root]  # the journalled batch
         assert result.registered == total and result.staged == 0
+        assert result.already_registered == 0  # finished by this run, not before it
         if sent is not None:  # finished from the chain: no second transaction
             assert bytes(result.batches[0].tx_hash) == bytes(sent.tx_hash)
         ids = [bytes(r.record_id) for r in client.records()]
