@@ -120,6 +120,11 @@ def test_the_patient_story(web: Web, tmp_path: Path) -> None:
     page.get_by_test_id("add-button").click()
     expect(page.get_by_test_id("added")).to_be_visible(timeout=4 * TIMEOUT)
     session.screenshot("add-done")
+    # The Bundle's records and the PDF's description are ONE batch (one RegisterBatch); the
+    # PDF itself is streamed and registered alone.
+    signed = [c.params[1] for c in wallet.calls_of("eth_signTypedData_v4")]
+    kinds = [(json.loads(t) if isinstance(t, str) else t)["primaryType"] for t in signed]
+    assert kinds.count("RegisterBatch") == 1 and kinds.count("RegisterRecord") == 1, kinds
 
     # 3. A blood pressure typed in (out of the normal range: flagged later).
     page.get_by_label("What do you want to add?").select_option(label="Blood pressure")
