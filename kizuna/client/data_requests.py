@@ -28,7 +28,13 @@ from kizuna.client.http import ApiClient
 from kizuna.client.http import _error as api_error  # the one mapping of answers to errors
 from kizuna.client.importer import Importer, ImportResult, bundle_source
 from kizuna.crypto.commitment import commitment_of
-from kizuna.errors import AccessDenied, InputError, IntegrityError, NodeUnreachable
+from kizuna.errors import (
+    AccessDenied,
+    InputError,
+    IntegrityError,
+    NodeUnreachable,
+    NotFoundError,
+)
 from kizuna.services import data_requests as dr
 from kizuna.services.onchain import SentTransaction, checked_address
 from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes
@@ -188,9 +194,12 @@ def ask(api: DataRequestsApi, patient: PatientClient, provider: str, *,
     to = checked_address("provider", provider)
     fields = dr.checked_fields(types=types, since=since, until=until,
                                deadline_days=deadline_days)
+    try:  # an active provider of the registry, read from the patient's side: before any tx
+        key = patient.service.provider_key(to)
+    except (NotFoundError, AccessDenied) as exc:
+        raise InputError("provider", str(exc)) from None
     note_id = note_envelope = None
     if note is not None:
-        key = patient.service.provider_key(to)  # the registry's key of a verified provider
         note_id = os.urandom(32)
         note_envelope = bytes(encrypt_bytes(note.encode(), owner_key=key,
                                             record_id=RecordId(note_id),

@@ -320,6 +320,7 @@ def ask(ctx: ServiceContext, *, patient: str, provider: str, types: Sequence[str
         raise InputError("provider", "a patient asks a provider, not themselves")
     fields = checked_fields(types=types, since=since, until=until, deadline_days=deadline_days)
     nonce = checked_bytes32("nonce", nonce)
+    provider_in_registry(ctx, to)
     if not isinstance(transaction, SentTransaction):
         raise InputError("txHash", "a request is announced by the patient's own transaction")
     if (note is None) != (note_id is None):
@@ -353,6 +354,16 @@ def ask(ctx: ServiceContext, *, patient: str, provider: str, types: Sequence[str
                 ctx.store.unpin(note_cid)
         raise
     return get_request(ctx, ref, reader=owner)
+
+
+def provider_in_registry(ctx: ServiceContext, provider: Address) -> None:
+    """``InputError`` on ``provider`` unless it is an active provider of the registry."""
+    from kizuna.services.grants import registry_key
+
+    try:
+        registry_key(ctx.chain, provider)
+    except (NotFoundError, AccessDenied) as exc:
+        raise InputError("provider", str(exc)) from None
 
 
 def _store_envelope(ctx: ServiceContext, owner: Address, message_id: bytes,
@@ -478,6 +489,14 @@ def answer(ctx: ServiceContext, *, provider: str, request_id: bytes, state: str,
     at = _block_time(ctx, receipt.block_number)
     try:
         with ctx.db.write() as conn:
+            # Re-checked in the write transaction: two answers confirmed at once cannot both
+            # move the request on (the chain keeps both events; the record keeps the first).
+            latest = conn.execute(select(data_request_answers.c.state).where(
+                data_request_answers.c.request_id == request.request_id).order_by(
+                data_request_answers.c.block_number.desc()).limit(1)).scalar()
+            if (latest or OPEN) not in _FROM[state]:
+                raise ConflictError(f"the request became {latest} meanwhile: it cannot become "
+                                    f"{state}")
             conn.execute(data_request_answers.insert().values(
                 ref=ref, request_id=request.request_id, state=state, reason=reason,
                 nonce=nonce, tx_hash=receipt.tx_hash, block_number=receipt.block_number,

@@ -222,6 +222,13 @@ def test_hostile_answers(stack: Stack) -> None:
         api.upload(provider=provider.address, request_id=asked.request_id,
                    message_id=b"\x08" * 32, envelope=b"not an envelope")
     assert api.get(asked.request_id, reader=provider.address).deliveries == ()
+    # Asking someone who is not a provider of the registry: refused before any transaction.
+    stranger = stack.signer()
+    events = len(stack.ctx.index.care_events(patient=patient.address))
+    with pytest.raises(InputError) as caught:
+        client.ask(api, patient, stranger.address, types=["Observation"])
+    assert caught.value.field == "provider"
+    assert len(stack.ctx.index.care_events(patient=patient.address)) == events
     # A request id nobody made.
     with pytest.raises(NotFoundError):
         api.get(b"\x09" * 32, reader=patient.address)
