@@ -97,3 +97,22 @@ def test_share_refuses_unclear_requests(stack: Stack, new_patient: str) -> None:
     assert past.code != 0 and "past" in past.err
     unknown = stack.kizuna("patient", "unshare", "nosuchlink", "--key", new_patient)
     assert unknown.code != 0 and "names no link" in unknown.err
+
+
+def test_share_chosen_records_by_id_prefix(stack: Stack, new_patient: str,
+                                           tmp_path: Path) -> None:
+    source = tmp_path / "history.json"
+    source.write_text(json.dumps(history(DEMO_PATIENTS[0])))
+    stack.ok("patient", "import", str(source), "--key", new_patient)
+    listed = stack.ok("patient", "records", "--key", new_patient, "--json").json()
+    conditions = [r for r in listed if str(r["label"]).startswith("Condition")]
+    assert conditions
+    prefix = conditions[0]["record_id"][:12]
+    made = stack.ok("patient", "share", "--records", prefix, "--expires", "24h",
+                    "--key", new_patient, "--json").json()
+    assert made["link"].startswith("shlink:/") and made["expires_at"] > 0
+    (content,) = open_link(made["link"], recipient="family").contents
+    (entry,) = content[1]["entry"]
+    assert entry["resource"]["resourceType"] == "Condition"
+    payload = payload_of(made["link"])  # no passcode: no P flag; the expiry is in the link
+    assert "flag" not in payload and payload["exp"] == made["expires_at"]
