@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "patient": "kizuna.cli.patient:patient",
     "provider": "kizuna.cli.provider:provider",
     "registrar": "kizuna.cli.registrar:registrar",
+    "researcher": "kizuna.cli.research:researcher",
     "audit": "kizuna.cli.audit:audit",
     "admin": "kizuna.cli.admin:admin",
     "store": "kizuna.cli.store:store",
