@@ -26,7 +26,6 @@ registers them as its own records with a Provenance naming the provider and the 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -35,12 +34,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from kizuna.chain.models import CareEventKind
+from kizuna.chain.models import CareEventKind, TxReceipt
 from kizuna.db.schema import data_request_answers, data_request_deliveries, data_requests
-from kizuna.errors import AccessDenied, ConflictError, InputError, NotFoundError, StorageError
+from kizuna.errors import AccessDenied, ConflictError, InputError, NotFoundError
 from kizuna.services.onchain import (
     SentTransaction,
     checked_address,
@@ -48,8 +47,13 @@ from kizuna.services.onchain import (
     require_event,
     wait_for,
 )
-from kizuna.services.quotas import metered, room_for
-from kizuna.services.records import ALLOWED_CONTENT_TYPES, EnvelopeIntake, envelope_chunks
+from kizuna.services.quotas import room_for
+from kizuna.services.records import (
+    ALLOWED_CONTENT_TYPES,
+    EnvelopeIntake,
+    keep_stored,
+    store_envelope,
+)
 from kizuna.storage.fhir.dates import date_problem, to_timestamp
 from kizuna.storage.fhir.model_index import resource_class
 from kizuna.storage.store import ContentStream
@@ -334,25 +338,26 @@ def ask(ctx: ServiceContext, *, patient: str, provider: str, types: Sequence[str
                                              field="note")
     ref = request_commitment(patient=owner, provider=to, fields=fields, note_ref=note_ref,
                              nonce=nonce)
-    try:
+
+    def confirm() -> TxReceipt:
         receipt = wait_for(ctx.chain, transaction)
         require_event(ctx.chain, receipt, "CareEventLogged", expected={
             "patient": owner, "provider": to, "kind": int(CareEventKind.DATA_REQUESTED),
             "actor": owner, "ref": ref})
-        asked_at = _block_time(ctx, receipt.block_number)
-        with ctx.db.write() as conn:
-            conn.execute(data_requests.insert().values(
-                request_id=ref, patient=owner, provider=to, types=json.dumps(list(fields.types)),
-                since=fields.since, until=fields.until, deadline_days=fields.deadline_days,
-                nonce=nonce, note_ref=note_ref, note_cid=note_cid, tx_hash=receipt.tx_hash,
-                block_number=receipt.block_number, asked_at=asked_at))
+        return receipt
+
+    def insert_row(conn: Connection, receipt: TxReceipt) -> None:
+        conn.execute(data_requests.insert().values(
+            request_id=ref, patient=owner, provider=to, types=json.dumps(list(fields.types)),
+            since=fields.since, until=fields.until, deadline_days=fields.deadline_days,
+            nonce=nonce, note_ref=note_ref, note_cid=note_cid, tx_hash=receipt.tx_hash,
+            block_number=receipt.block_number, asked_at=_block_time(ctx, receipt.block_number)))
+
+    try:
+        keep_stored(ctx, [note_cid] if note_cid is not None else [], confirm=confirm,
+                    rows=insert_row)
     except SqlIntegrityError:
         raise ConflictError(f"the data request 0x{ref.hex()} is recorded already") from None
-    except BaseException:
-        if note_cid is not None:
-            with contextlib.suppress(StorageError):
-                ctx.store.unpin(note_cid)
-        raise
     return get_request(ctx, ref, reader=owner)
 
 
@@ -374,8 +379,7 @@ def _store_envelope(ctx: ServiceContext, owner: Address, message_id: bytes,
     room = room_for(ctx.db, ctx.quota, owner)
     intake = EnvelopeIntake(record_id=RecordId(checked_bytes32(field + "_id", message_id)),
                             max_size=max_size, allowed_content_types=ALLOWED_CONTENT_TYPES)
-    cid = ctx.store.put(intake.chunks(metered(envelope_chunks(envelope), wallet=owner,
-                                              quota=ctx.quota, room=room)), pin=True)
+    cid = store_envelope(ctx, intake, envelope, wallet=owner, room=room)
     assert intake.header is not None
     return cid, intake.commitment, intake.header.content_type, intake.size
 
@@ -412,12 +416,14 @@ def upload_delivery(ctx: ServiceContext, *, provider: str, request_id: bytes, me
         raise ConflictError(f"the request is {request.state} already")
     cid, commitment, content_type, size = _store_envelope(
         ctx, request.provider, message_id, envelope, MAX_DELIVERY_BYTES, field="message")
+    def insert_row(conn: Connection, _confirmed: None) -> None:
+        conn.execute(data_request_deliveries.insert().values(
+            commitment=commitment, request_id=request.request_id, answer_ref=None,
+            position=None, cid=cid, content_type=content_type, size=size,
+            uploaded_at=int(time.time())))
+
     try:
-        with ctx.db.write() as conn:
-            conn.execute(data_request_deliveries.insert().values(
-                commitment=commitment, request_id=request.request_id, answer_ref=None,
-                position=None, cid=cid, content_type=content_type, size=size,
-                uploaded_at=int(time.time())))
+        keep_stored(ctx, [cid], confirm=lambda: None, rows=insert_row)
     except SqlIntegrityError:
         with ctx.db.read() as conn:
             row = conn.execute(select(data_request_deliveries).where(
