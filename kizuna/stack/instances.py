@@ -118,7 +118,9 @@ class ApiInstances:
                 raise NodeUnreachable(f"API instance {instance.number} exited at start (see "
                                       f"{instance.log_path})")
             try:
-                if httpx.get(instance.url + "/health", timeout=5).status_code == 200:
+                # /health asks the store about a CID it lacks: a js-ipfs node takes its find
+                # timeout (~10 s) to say no.
+                if httpx.get(instance.url + "/health", timeout=30).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

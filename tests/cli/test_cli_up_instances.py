@@ -100,8 +100,8 @@ def test_up_runs_instances_that_elect_one_leader_and_survive_its_death(
             health = httpx.get(f"{url}/health", timeout=30)
             assert health.status_code == 200, health.text
             assert health.json()["store"] == ("ipfs" if database else "embedded")
-            done = run(home, "status", "--api-url", url, "--json")
-            assert done.code == 0 and done.json()["chain_id"] == 31337, done.err
+        done = run(home, "status", "--api-url", urls[-1], "--json")
+        assert done.code == 0 and done.json()["chain_id"] == 31337, done.err
         pids = {listener_pid(port + i): port + i for i in range(count)}
         assert None not in pids and len(pids) == count
         leader, _ = _wait_for_leader(database, home, set(pids))  # type: ignore[arg-type]
