@@ -31,6 +31,7 @@ from kizuna.client.importer import (
     Journal,
     bundle_source,
     import_digest,
+    ndjson_source,
     record_id_of,
 )
 from kizuna.client.patient import PatientClient
@@ -171,6 +172,25 @@ def test_an_import_killed_half_way_is_finished_by_the_next_run_each_resource_onc
         again = run_import(client, journal, synthea_bundle, raw)
         assert (again.registered, again.batches) == (0, [])
         assert len(client.records()) == total
+
+
+def test_ndjson_files_import_as_one_batch_and_read_back_exactly(
+        api_server: ApiServer, chain_env: ChainEnv, synthea_bundle: dict[str, Any],
+        tmp_path: Path) -> None:
+    """The NDJSON path (records made by the importer in this process, not in the pool): the
+    Synthea patient's resources as two NDJSON files, one batch, each read back exactly."""
+    entries = synthea_bundle["entry"]
+    half = len(entries) // 2
+    files = [tmp_path / "first.ndjson", tmp_path / "second.ndjson"]
+    for path, part in zip(files, (entries[:half], entries[half:]), strict=True):
+        path.write_text("".join(json.dumps(e["resource"]) + "\n" for e in part))
+    key = "0x" + os.urandom(32).hex()
+    with patient_of(api_server, chain_env, key) as client:
+        result = Importer(client, journal_root=tmp_path / "imports").run([ndjson_source(files)])
+        assert result.registered == len(entries) and len(result.batches) == 1
+        records = client.records()
+        contents = sorted(o.content or b"" for o in read_many(client, records))
+        assert contents == sorted(canonical_json(e["resource"]) for e in entries)
 
 
 class _Stop(Exception):
