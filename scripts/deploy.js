@@ -20,7 +20,7 @@ import { ContractFactory, BrowserProvider, getAddress } from "ethers";
 import hre, { network } from "hardhat";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const NAMES = ["ProviderRegistry", "ConsentLedger", "AccessLog"]; // deployment order
+const NAMES = ["ProviderRegistry", "ConsentLedger", "AccessLog", "StudyRegistry"]; // deployment order
 const FORMAT_VERSION = 1;
 
 // JSON with sorted keys and no whitespace: the canonical form Python's abi hashes use
@@ -75,6 +75,7 @@ async function main() {
     ProviderRegistry: () => [deployer, registrar],
     ConsentLedger: () => [deployed.ProviderRegistry],
     AccessLog: () => [deployer, anchorer],
+    StudyRegistry: () => [deployed.ProviderRegistry, deployed.ConsentLedger],
   };
   for (const name of NAMES) {
     const factory = new ContractFactory(artifacts[name].abi, artifacts[name].bytecode, signer);

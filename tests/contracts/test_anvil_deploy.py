@@ -45,7 +45,8 @@ def test_deploy_register_grant_revoke_on_anvil(anvil: LocalNode, tmp_path: Path)
     written = json.loads((tmp_path / "31337.json").read_text())
     assert written["chainId"] == 31337
     assert written["abiHash"] == deployment_abi_hash()
-    assert set(written["contracts"]) == {"ProviderRegistry", "ConsentLedger", "AccessLog"}
+    assert set(written["contracts"]) == {"ProviderRegistry", "ConsentLedger", "AccessLog",
+                                         "StudyRegistry"}
     assert load_deployment(31337, tmp_path) == deployment
     assert deployment.deploy_block <= w3.eth.block_number
     verify_deployment(w3, deployment)
