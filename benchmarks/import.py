@@ -214,7 +214,8 @@ def run() -> dict[str, Any]:
             for number in range(block_before + 1, block_after + 1):
                 for tx in chain.w3.eth.get_block(number)["transactions"]:
                     txs += 1
-                    gas += chain.w3.eth.get_transaction_receipt(tx)["gasUsed"]
+                    tx_hash = tx if isinstance(tx, bytes) else tx["hash"]  # hashes, not bodies
+                    gas += chain.w3.eth.get_transaction_receipt(tx_hash)["gasUsed"]
             figures["import_txs"] = txs
             figures["import_gas_total"] = gas
             figures["gas_per_resource"] = round(gas / resources, 2)
