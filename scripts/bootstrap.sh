@@ -117,6 +117,25 @@ _ensure_browser() {
     fi
 }
 
+# PostgreSQL 15 (Debian's postgresql-15): the tests start throwaway servers from its binaries
+# (tests/service_core/pgserver.py: the PostgreSQL database tests, the cluster's leader election,
+# `kizuna up --instances --database`). Like the browser: skipped without it on a developer's
+# machine, a failed install fails the set-up under CI.
+_ensure_postgres() {
+    local sudo=()
+    [ -x /usr/lib/postgresql/15/bin/initdb ] && return 0
+    [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+    _say "installing PostgreSQL 15 for the database tests (apt-get)"
+    if ! command -v apt-get >/dev/null 2>&1 ||
+        ! { "${sudo[@]}" apt-get update -qq &&
+            "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+                --no-install-recommends postgresql-15 >/dev/null; }; then
+        _say "could not install postgresql-15: the PostgreSQL tests need" \
+            "'sudo apt-get install postgresql-15'"
+        case "${CI:-}" in 1 | true | TRUE | yes) return 1 ;; esac
+    fi
+}
+
 # Debian packages a step needs (e.g. chromium for the browser tests): installed on demand.
 kizuna_ensure_debian() {
     local missing=()
@@ -133,7 +152,8 @@ kizuna_ensure_debian() {
 }
 
 # A plain statement, not a condition: bash ignores errexit inside an if/&&/|| context.
-(set -euo pipefail; _ensure_python; _ensure_node; _ensure_ipfs_tool; _ensure_web; _ensure_browser)
+(set -euo pipefail; _ensure_python; _ensure_node; _ensure_ipfs_tool; _ensure_web; _ensure_browser
+    _ensure_postgres)
 _kizuna_status=$?
 if [ "$_kizuna_status" != 0 ]; then
     _say "set-up failed (see above)"
