@@ -9,10 +9,10 @@ holds with the live grants the index knows, and deletes the fragments of every
 reads are served from the patient's emergency kit only (``kizuna.services.emergency``), so a
 dead grant's fragments must not outlive it just because the provider broke the glass.
 
-The API runs one follower per process (``kizuna.api.app``, every ``follow_interval_s``), so
-``kizuna serve``, ``kizuna up`` and every instance of a shared database delete within one
-interval of a revoke, a revokeAll, an expiry (judged in the head block's time) or an emergency
-close, whoever sent it.
+The API runs one follower per cluster -- on the instance elected by
+:mod:`kizuna.services.leader`, every ``follow_interval_s`` -- so ``kizuna serve``, ``kizuna up``
+and the instances of a shared database delete within one interval of a revoke, a revokeAll, an
+expiry (judged in the head block's time) or an emergency close, whoever sent it.
 
 Deleting is confirmed on the chain first (``grantOf`` at the latest block): fragments uploaded
 right after a grant that the index has not seen yet are never deleted by mistake. The access
