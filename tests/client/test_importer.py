@@ -313,3 +313,26 @@ def test_the_cli_imports_with_json_counts_and_refuses_a_bad_bundle_sending_nothi
     rerun = json.loads(again.stdout)
     assert (rerun["registered"], rerun["already_registered"], rerun["batches"]) == (
         0, total, [])
+
+
+def test_record_ids_are_the_patients_own_deterministic_and_unlinkable() -> None:
+    """Same wallet, file and position: the same id (a re-run finds its records); another
+    wallet, file or position: another id; the key behind them never prints."""
+    from kizuna.crypto.wallet_keys import KeyDerivationDomain, derive_wallet_keys_with_private_key
+
+    domain = KeyDerivationDomain(chain_id=31337,
+                                 verifying_contract="0x" + "11" * 20)
+    one = derive_wallet_keys_with_private_key("0x" + "01" * 32, domain=domain)
+    again = derive_wallet_keys_with_private_key("0x" + "01" * 32, domain=domain)
+    other = derive_wallet_keys_with_private_key("0x" + "02" * 32, domain=domain)
+    key = one.import_id_key()
+    assert key == again.import_id_key() and key != other.import_id_key()
+    assert "ImportIdKey(" in repr(key) and key.reveal().hex() not in repr(key)
+    digest = bytes(32)
+    ids = {record_id_of(key.reveal(), digest, i) for i in range(1000)}
+    assert len(ids) == 1000
+    assert record_id_of(key.reveal(), digest, 7) == record_id_of(again.import_id_key().reveal(),
+                                                                  digest, 7)
+    assert record_id_of(key.reveal(), b"\x01" * 32, 7) != record_id_of(key.reveal(), digest, 7)
+    assert (record_id_of(other.import_id_key().reveal(), digest, 7)
+            != record_id_of(key.reveal(), digest, 7))
