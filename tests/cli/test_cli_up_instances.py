@@ -11,6 +11,8 @@ import importlib.util
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,3 +123,43 @@ def test_up_runs_instances_that_elect_one_leader_and_survive_its_death(
     finally:
         up.stop()
 
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _recipe(name: str) -> str:
+    """The fenced block right after ``<!-- recipe: name -->`` in the README."""
+    found = re.search(rf"<!-- recipe: {re.escape(name)} -->\n```\w*\n(.*?)\n```",
+                      README.read_text(encoding="utf-8"), re.S)
+    assert found, f"README.md has no recipe {name!r}"
+    return found.group(1)
+
+
+def test_the_readme_cluster_recipe_runs(tmp_path: Path, postgres_database: str) -> None:
+    """The README's recipe as written, on free ports, this test's home and PostgreSQL."""
+    port = free_port()
+    while any(port_in_use(port + i) for i in range(3)):
+        port = free_port()
+    home = tmp_path / "kizuna-cluster"
+    script = (_recipe("cluster-up")
+              .replace("~/kizuna-cluster", str(home))
+              .replace("postgresql://kizuna@127.0.0.1:5432/kizuna", postgres_database)
+              .replace("--rpc-port 8545", f"--rpc-port {free_port()}")
+              .replace("--port 8000", f"--port {port}")
+              .replace("8000 8001 8002", " ".join(str(port + i) for i in range(3))))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # the venv's kizuna
+    process = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=400)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+        run(home, "down")  # whatever the script left running
+    assert process.returncode == 0, f"{out}\n{err}"
+    assert out.count("(ok)") == 3, out  # `kizuna status` of each instance: API … (ok)
+    assert not any(port_in_use(port + i) for i in range(3))
