@@ -16,10 +16,16 @@ from typing import Any, Literal
 
 from kizuna.errors import NotFoundError
 
-ContractName = Literal["ConsentLedger", "ProviderRegistry", "AccessLog", "StudyRegistry"]
+ContractName = Literal["ConsentLedger", "ProviderRegistry", "AccessLog", "StudyRegistry",
+                       "ProxyRegistry"]
 CONTRACT_NAMES: tuple[ContractName, ...] = (
     "ProviderRegistry", "ConsentLedger", "AccessLog", "StudyRegistry")
 """Every deployable Kizuna contract, in deployment order."""
+
+ARTIFACT_NAMES: tuple[ContractName, ...] = (*CONTRACT_NAMES, "ProxyRegistry")
+"""Every contract with a committed artifact: the deployment above, plus the proxy-node registry
+(docs/proxies.md), which is deployed on its own (kizuna.chain.agents.proxies) and so stays out
+of the deployment file and its ABI hash."""
 
 
 @dataclass(frozen=True)
@@ -53,9 +59,9 @@ def abi_hash(abi: list[dict[str, Any]]) -> str:
 @cache
 def load_artifact(name: str) -> Artifact:
     """The committed artifact of contract ``name``; ``NotFoundError`` for an unknown name."""
-    if name not in CONTRACT_NAMES:
+    if name not in ARTIFACT_NAMES:
         raise NotFoundError(
-            f"no Kizuna contract named {name!r} (known: {', '.join(CONTRACT_NAMES)})"
+            f"no Kizuna contract named {name!r} (known: {', '.join(ARTIFACT_NAMES)})"
         )
     path = resources.files("kizuna.chain").joinpath("artifacts", f"{name}.json")
     try:
@@ -76,7 +82,7 @@ def load_artifact(name: str) -> Artifact:
 
 def all_artifacts() -> dict[str, Artifact]:
     """Every committed artifact, by contract name."""
-    return {name: load_artifact(name) for name in CONTRACT_NAMES}
+    return {name: load_artifact(name) for name in ARTIFACT_NAMES}
 
 
 def deployment_abi_hash() -> str:
@@ -87,6 +93,7 @@ def deployment_abi_hash() -> str:
 
 
 __all__ = [
+    "ARTIFACT_NAMES",
     "CONTRACT_NAMES",
     "Artifact",
     "ContractName",

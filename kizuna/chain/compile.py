@@ -36,6 +36,7 @@ CONTRACTS: dict[str, str] = {
     "ProviderRegistry": "contracts/ProviderRegistry.sol",
     "AccessLog": "contracts/AccessLog.sol",
     "StudyRegistry": "contracts/StudyRegistry.sol",
+    "ProxyRegistry": "contracts/ProxyRegistry.sol",
 }
 """Deployable contracts: name → source unit (relative to the project root)."""
 

@@ -26,7 +26,7 @@ from kizuna.chain.agents.access_log import AccessLogAgent
 from kizuna.chain.agents.ledger import ConsentLedgerAgent
 from kizuna.chain.agents.registry import ProviderRegistryAgent
 from kizuna.chain.agents.studies import StudyRegistryAgent
-from kizuna.chain.artifacts import CONTRACT_NAMES, load_artifact
+from kizuna.chain.artifacts import ARTIFACT_NAMES, CONTRACT_NAMES, load_artifact
 from kizuna.chain.deploy import Deployment, load_deployment
 from kizuna.chain.eip712 import Eip712Domain, ledger_domain
 from kizuna.chain.models import BlockRef
@@ -80,7 +80,9 @@ class Chain:
         self.deployment = deployment
         self.chain_id = deployment.chain_id if chain_id is None else chain_id
         self.abis: dict[str, list[dict[str, Any]]] = {
-            name: load_artifact(name).abi_list for name in CONTRACT_NAMES
+            # every artifact: the proxy-node registry is deployed on its own, but its reverts
+            # go through this decoder too (kizuna.chain.agents.proxies)
+            name: load_artifact(name).abi_list for name in ARTIFACT_NAMES
         }
         self.decoder = RevertDecoder(self.abis.values())
         self.sender = TransactionSender(w3, chain_id=self.chain_id, decoder=self.decoder,

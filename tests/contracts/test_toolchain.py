@@ -11,6 +11,7 @@ import pytest
 
 from kizuna.chain import compile as solc
 from kizuna.chain.artifacts import (
+    ARTIFACT_NAMES,
     CONTRACT_NAMES,
     abi_hash,
     all_artifacts,
@@ -52,7 +53,7 @@ def test_fresh_compile_uses_the_pinned_compiler_and_settings(
 def test_stale_artifacts_are_detected(
     tmp_path: Path, fresh: dict[str, solc.CompiledContract]
 ) -> None:
-    assert sorted(solc.stale_artifacts(tmp_path, fresh)) == sorted(CONTRACT_NAMES)  # none yet
+    assert sorted(solc.stale_artifacts(tmp_path, fresh)) == sorted(ARTIFACT_NAMES)  # none yet
     solc.write_artifacts(tmp_path, fresh)
     assert solc.stale_artifacts(tmp_path, fresh) == []
     ledger = tmp_path / "ConsentLedger.json"
@@ -76,7 +77,7 @@ def test_check_command_exits_zero_when_fresh() -> None:
 def test_artifacts_load_without_node(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")  # no node, no solc: loading is pure JSON
     artifacts = all_artifacts()
-    assert set(artifacts) == set(CONTRACT_NAMES)
+    assert set(artifacts) == set(ARTIFACT_NAMES)
     ledger = artifacts["ConsentLedger"]
     functions = {e["name"] for e in ledger.abi if e["type"] == "function"}
     assert {"grant", "grantBatch", "revoke", "revokeAll", "hasAccess", "accessExpiry"} <= functions
@@ -91,7 +92,7 @@ def test_unknown_artifact_is_not_found() -> None:
         load_artifact("Token")
 
 
-@pytest.mark.parametrize("name", CONTRACT_NAMES)
+@pytest.mark.parametrize("name", ARTIFACT_NAMES)
 def test_errors_name_their_component_and_events_index_patient_and_provider(name: str) -> None:
     abi = load_artifact(name).abi
     own_errors = [e["name"] for e in abi if e["type"] == "error"]
