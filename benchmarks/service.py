@@ -1,12 +1,16 @@
 """Service benchmark: provider reads of a 10 KB record through the API, against the same service
 serving the same bytes with no access check, in the same run.
 
-    python benchmarks/service.py [--reads N] [--rounds 3] [--clients 16] [--instances 2] [--json]
+    python benchmarks/service.py [--reads N] [--rounds 3] [--clients 16] [--instances 2]
+                                 [--database postgresql://...] [--json]
 
 Setup (not timed): anvil on 127.0.0.1, the contracts deployed, the real API started as
 ``kizuna serve`` (uvicorn with uvloop + httptools, ``--instances`` processes on one SQLite
-database and one embedded store, clients spread over them), a patient who uploads one 10 KB
-record (sealed locally) and grants its scope to a verified provider — all over HTTP.
+database -- or the empty database ``--database`` names, e.g. PostgreSQL -- and one embedded
+store, each client assigned round-robin to an instance as a load balancer would; the instances
+elect one to run the follower and the anchorer, as ``kizuna up --instances N`` does), a
+patient who uploads one 10 KB record (sealed locally) and grants its scope to a verified
+provider — all over HTTP.
 The read requests are signed beforehand (EIP-712 digest + coincurve): signing is the provider's
 cost, not the service's.
 
@@ -373,9 +377,10 @@ def _show_logs_on_failure(root: Path, *, failed: object) -> None:
 
 
 def run(*, reads: int, rounds: int, clients: int, instances: int,
-        skip_audit: bool) -> dict[str, Any]:
+        skip_audit: bool, database: str | None = None) -> dict[str, Any]:
     figures: dict[str, Any] = {"clients": clients, "instances": instances,
-                               "record_bytes": RECORD_SIZE}
+                               "record_bytes": RECORD_SIZE,
+                               "database": (database or "sqlite").split(":", 1)[0]}
     with tempfile.TemporaryDirectory(prefix="kizuna-bench-service-") as tmp, ExitStack() as stack:
         root = Path(tmp)
         node = stack.enter_context(LocalNode(log_path=root / "anvil.log"))
@@ -389,7 +394,7 @@ def run(*, reads: int, rounds: int, clients: int, instances: int,
             "KIZUNA_RPC_URL": node.rpc_url,
             "KIZUNA_DEPLOYMENT_FILE": str(root / "deployments" / f"{deployment.chain_id}.json"),
             "KIZUNA_STORE_PATH": str(root / "store"),
-            "KIZUNA_DATABASE_URL": f"sqlite:///{root / 'service.sqlite3'}",
+            "KIZUNA_DATABASE_URL": database or f"sqlite:///{root / 'service.sqlite3'}",
             "KIZUNA_SIWE_DOMAIN": "kizuna.bench",
             "KIZUNA_SIWE_URI": "https://kizuna.bench",
             "KIZUNA_RELAYER_KEY": keys[1],
@@ -458,13 +463,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--instances", type=int, default=2,
                         help="service processes on one database (clients spread over them)")
+    parser.add_argument("--database", default=None, metavar="URL",
+                        help="an empty service database shared by the instances, e.g. "
+                             "postgresql://user@host/db (default: a SQLite file of this run)")
     parser.add_argument("--skip-audit", action="store_true")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
     figures = run(reads=args.reads, rounds=args.rounds, clients=args.clients,
-                  instances=args.instances, skip_audit=args.skip_audit)
+                  instances=args.instances, skip_audit=args.skip_audit,
+                  database=args.database)
     print(f"provider reads of a {RECORD_SIZE // 1024} KB record, {args.clients} clients, "
-          f"{args.instances} instance(s):")
+          f"{args.instances} instance(s) on {figures['database']}:")
     print(f"  checked read (signed request + access check + re-encryption + receipt + "
           f"ciphertext): {figures['reads_per_s']} reads/s, p50 {figures['read_p50_ms']} ms, "
           f"p99 {figures['read_p99_ms']} ms")
