@@ -220,7 +220,7 @@ class Deidentifier:
 
     def _uid(self, uid: str) -> str:
         if self._uids is None:
-            self._uids = UidMap(self._key.pseudonym_key)
+            self._uids = StudyUidMap(self._key)
         return self._uids(uid)
 
     def _reference(self, ref: str) -> str:
@@ -268,8 +268,23 @@ def _is_age(obj: Mapping[str, Any]) -> bool:
     return obj.get("system") == _UCUM and obj.get("code") == "a" and "value" in obj
 
 
+class StudyUidMap(UidMap):
+    """DICOM UIDs for a study copy: ``2.25.`` + the first 128 bits of ``HMAC-SHA256(pseudonym
+    key, "dicom-uid:" + UID)`` as a decimal — the same new UID for the same original in every
+    file and in ImagingStudy's copy, in every run (the base map draws random UIDs per map), and
+    an unrelated one in another study."""
+
+    def __init__(self, key: StudyKey) -> None:
+        super().__init__(key.pseudonym_key)
+        self._study_key = key.pseudonym_key
+
+    def __call__(self, uid: str) -> str:
+        digest = hmac.new(self._study_key, b"dicom-uid:" + uid.encode(), hashlib.sha256)
+        return f"2.25.{int.from_bytes(digest.digest()[:16], 'big')}"
+
+
 def deidentify_dicom_for_study(content: bytes, key: StudyKey) -> bytes:
     """One DICOM file through the PS3.15 Annex E Basic Profile, dates removed, its UIDs
     replaced with the study key (the same UID maps to the same new UID across the patient's
     files for this study, and to an unrelated one for another study)."""
-    return deidentify_dicom(content, uids=UidMap(key.pseudonym_key)).content
+    return deidentify_dicom(content, uids=StudyUidMap(key)).content

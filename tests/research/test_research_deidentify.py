@@ -4,6 +4,7 @@ one offset per patient and study; ages over 89 are grouped; DICOM goes through P
 
 from __future__ import annotations
 
+import io
 import re
 import sys
 from datetime import date
@@ -165,3 +166,35 @@ def test_ages_over_89_are_grouped() -> None:
     assert onset is not None
     assert onset["onsetAge"]["value"] == 90 and onset["onsetAge"]["comparator"] == ">="
     assert onset["subject"] == {"reference": f"Patient/{deid.pseudonym('p')}"}
+
+
+def test_dicom_goes_through_ps315_with_the_study_key() -> None:
+    """A pydicom test file (CT_small.dcm, shipped in the wheel): no name, id, birth date or
+    study date is left; its UIDs are replaced the same way for one study (so ImagingStudy's
+    copy still names them) and differently for another."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from kizuna.research.deidentify import deidentify_dicom_for_study
+
+    path = get_testdata_file("CT_small.dcm", download=False)
+    assert path is not None
+    raw = Path(str(path)).read_bytes()
+    original = pydicom.dcmread(Path(str(path)))
+    assert str(original.PatientName) and original.StudyDate
+    key, other = _key(7, 1), _key(7, 2)
+    copy = pydicom.dcmread(io.BytesIO(deidentify_dicom_for_study(raw, key)))
+    assert not str(copy.PatientName) and not copy.PatientID
+    assert not copy.get("PatientBirthDate") and not copy.get("StudyDate")
+    assert copy.PatientIdentityRemoved == "YES"
+    assert copy.StudyInstanceUID != original.StudyInstanceUID
+    again = pydicom.dcmread(io.BytesIO(deidentify_dicom_for_study(raw, key)))
+    assert again.StudyInstanceUID == copy.StudyInstanceUID
+    elsewhere = pydicom.dcmread(io.BytesIO(deidentify_dicom_for_study(raw, other)))
+    assert elsewhere.StudyInstanceUID != copy.StudyInstanceUID
+    # the FHIR side of the same study names the same new UID
+    study = Deidentifier(key).resource({"resourceType": "ImagingStudy", "id": "i",
+                                        "status": "available",
+                                        "subject": {"reference": "Patient/p"},
+                                        "uid": str(original.StudyInstanceUID)})
+    assert study is not None and study["uid"] == str(copy.StudyInstanceUID)
