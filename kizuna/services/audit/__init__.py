@@ -29,8 +29,9 @@ by :class:`kizuna.signatures.SignerCheck`.
 One module per job: :mod:`.log` (the decoded log, with :mod:`.entries` and :mod:`.refused`),
 :mod:`.history` (the events replayed: ``hasAccess`` at any block; batches' records from
 manifests checked against their roots), :mod:`.stored` (the ``receipts`` table),
-:mod:`.receipts`, :mod:`.grants` and :mod:`.content` (checks 1, 2, 3), :mod:`.report` (what a
-check answers). This package re-exports the public names.
+:mod:`.receipts`, :mod:`.grants` and :mod:`.content` (checks 1, 2, 3), :mod:`.threshold`
+(threshold reads across proxy nodes, docs/proxies.md), :mod:`.report` (what a check
+answers). This package re-exports the public names.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from kizuna.services.audit.receipts import verify_receipts
 from kizuna.services.audit.refused import refused_entries
 from kizuna.services.audit.report import AuditReport, CheckReport, Finding
 from kizuna.services.audit.stored import ReceiptRow, SignedFields, load_receipts
+from kizuna.services.audit.threshold import verify_threshold
 from kizuna.services.context import stored_manifests
 
 if TYPE_CHECKING:
@@ -100,4 +102,5 @@ __all__ = [
     "verify_access",
     "verify_content",
     "verify_receipts",
+    "verify_threshold",
 ]
