@@ -10,7 +10,9 @@ thread, waits for the run in progress and returns (a clean stop).
 
 Several instances may run anchorers on one database: batches are assigned in one write
 transaction (SQLite's write lock, PostgreSQL's ``FOR UPDATE SKIP LOCKED``), so a receipt is in
-one batch only; a root the chain already holds is recognised and not sent twice.
+one batch only; a root the chain already holds is recognised and not sent twice. The API runs
+one anchorer per cluster, on the instance elected by :mod:`kizuna.services.leader`; this safety
+is what makes a leader that has not yet noticed its replacement harmless.
 
 The contract's rules are respected: ``toTime`` is never after the current time (receipts are
 taken only if served at or before ``now - settle_s``; ``now`` is the later of this machine's
