@@ -320,7 +320,8 @@ export class DataRequests {
     const entries = bundle.entry as JsonObject[];
     if (entries.length === 0) throw new InputError("request", "the provider has sent nothing for this request yet");
     const importer = new Importer(await loadRules());
-    const records = importer.importBundle(bundle);
+    // As text: the importer reads numbers at their written precision (its own JSON reader).
+    const records = importer.importBundle(JSON.stringify(bundle));
     const items = records.map((r) => this.#client.importItem({ content: r.content, label: r.scopeLabel, contentType: r.contentType }));
     const batches = await this.#client.importRecords(items, onProgress);
     return { batches, resources: entries.length, files };
