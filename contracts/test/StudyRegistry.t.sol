@@ -118,6 +118,27 @@ contract StudyRegistryTest is KizunaTest {
         vm.stopPrank();
     }
 
+    function test_events_sayWhoDidWhat() public {
+        string[] memory scopes = _scopes();
+        uint64 end = _end();
+        bytes32 second = keccak256(abi.encode(researcher, bytes32("s2")));
+        vm.expectEmit(true, true, true, true);
+        emit IStudyRegistry.StudyRegistered(second, researcher, "p2", scopes, end);
+        vm.prank(researcher);
+        studies.registerStudy(bytes32("s2"), "p2", scopes, end);
+
+        vm.startPrank(patient);
+        ledger.grant(researcher, copy, end);
+        vm.expectEmit(true, true, true, true);
+        emit IStudyRegistry.StudyConsented(studyId, patient, copy, end);
+        studies.consent(studyId, copy);
+        ledger.revoke(researcher, copy);
+        vm.expectEmit(true, true, true, true);
+        emit IStudyRegistry.StudyConsentWithdrawn(studyId, patient, copy);
+        studies.withdraw(studyId);
+        vm.stopPrank();
+    }
+
     function test_unknownStudyReverts() public {
         vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryUnknownStudy.selector, bytes32("x")));
         studies.studyOf(bytes32("x"));
