@@ -102,6 +102,15 @@ class ImportSource:
     digest: bytes
     """SHA-256 of the input's bytes: the first half of each record id's input."""
     records: RecordSource
+    record_ids: Sequence[RecordId] | None = None
+    """Each record's id, given by the caller (``kizuna.client.fhir_pull``: from the resource's
+    source server, type, id and version); ``None``: :func:`record_id_of` the digest and index."""
+
+    def record_id(self, key: bytes, index: int) -> RecordId:
+        """The id of record ``index`` (given, or from the import id ``key``)."""
+        if self.record_ids is not None:
+            return self.record_ids[index]
+        return record_id_of(key, self.digest, index)
 
 
 def bundle_source(data: FhirJson, raw: bytes, *, name: str) -> ImportSource:
@@ -366,7 +375,7 @@ class Importer:
             needed = {label for source in sources
                       for index, (label, _) in enumerate(_items(source.records,
                                                                 labels_only=True))
-                      if bytes(record_id_of(id_key, source.digest, index)) not in registered}
+                      if bytes(source.record_id(id_key, index)) not in registered}
             if needed:
                 self._scopes.update(self.client.scopes_and_epochs(sorted(needed)))
 
@@ -376,7 +385,7 @@ class Importer:
                 for source in sources:
                     for index, (label, payload) in enumerate(_items(source.records)):
                         assert payload is not None
-                        rid = record_id_of(id_key, source.digest, index)
+                        rid = source.record_id(id_key, index)
                         result.by_scope[label] = result.by_scope.get(label, 0) + 1
                         here = position
                         position += 1
