@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "audit": "kizuna.cli.audit:audit",
     "admin": "kizuna.cli.admin:admin",
     "store": "kizuna.cli.store:store",
+    "proxy": "kizuna.cli.proxy:proxy",
 }
 """Sub-command name → ``module:attribute``. A command's module is imported only when that
 command runs (or ``kizuna --help`` lists it), so `kizuna keys address` does not pay for web3,

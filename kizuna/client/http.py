@@ -636,20 +636,7 @@ class ApiClient:
         """Send a signed read request; the capsule fragments and where the ciphertext is."""
         answer = self._call("POST", "/provider/reads", body={
             "request": request.to_json(), "signature": _hx(signature)})
-        return ReadGrant(
-            record_id=RecordId(_unhex(answer["record_id"])), patient=answer["patient"],
-            scope_id=ScopeId(_unhex(answer["scope_id"])), cid=Cid(answer["cid"]),
-            content_type=answer["content_type"], size=int(answer["size"]),
-            capsule=_unhex(answer["capsule"]), cfrags=tuple(_unhex(c) for c in answer["cfrags"]),
-            delegating_key=_unhex(answer["delegating_key"]),
-            verifying_key=_unhex(answer["verifying_key"]),
-            receipt_seq=int(answer["receipt_seq"]), request_id=_unhex(answer["request_id"]),
-            head_block=int(answer["head_block"]), served_at=int(answer["served_at"]),
-            leaf=_unhex(answer["leaf"]), envelope=_inline(answer.get("envelope_base64")),
-            commitment=(Commitment(_unhex(answer["commitment"]))
-                        if answer.get("commitment") else None),
-            batch_root=_unhex(answer["batch_root"]) if answer.get("batch_root") else None,
-            proof=tuple(_unhex(p) for p in answer.get("proof") or ()))
+        return read_grant_of(answer)
 
     def fetch(self, cid: Cid) -> Iterator[bytes]:
         """Ciphertext by CID, streamed."""
@@ -675,4 +662,24 @@ class ApiClient:
         """``DELETE /patient/links/{link_id}``."""
         self._call("DELETE", f"/patient/links/{link_id}")
 
-__all__ = ["ApiClient", "ApiSession", "TextSigner"]
+
+def read_grant_of(answer: Mapping[str, Any]) -> ReadGrant:
+    """A read's answer (``ReadOut`` JSON: the service's read route, a proxy node's) as a
+    :class:`ReadGrant`; nothing in it is trusted until the provider has checked it."""
+    return ReadGrant(
+        record_id=RecordId(_unhex(answer["record_id"])), patient=answer["patient"],
+        scope_id=ScopeId(_unhex(answer["scope_id"])), cid=Cid(answer["cid"]),
+        content_type=answer["content_type"], size=int(answer["size"]),
+        capsule=_unhex(answer["capsule"]), cfrags=tuple(_unhex(c) for c in answer["cfrags"]),
+        delegating_key=_unhex(answer["delegating_key"]),
+        verifying_key=_unhex(answer["verifying_key"]),
+        receipt_seq=int(answer["receipt_seq"]), request_id=_unhex(answer["request_id"]),
+        head_block=int(answer["head_block"]), served_at=int(answer["served_at"]),
+        leaf=_unhex(answer["leaf"]), envelope=_inline(answer.get("envelope_base64")),
+        commitment=(Commitment(_unhex(answer["commitment"]))
+                    if answer.get("commitment") else None),
+        batch_root=_unhex(answer["batch_root"]) if answer.get("batch_root") else None,
+        proof=tuple(_unhex(p) for p in answer.get("proof") or ()))
+
+
+__all__ = ["ApiClient", "ApiSession", "TextSigner", "read_grant_of"]

@@ -1,0 +1,67 @@
+"""``kizuna proxy serve``: run one threshold proxy node (docs/proxies.md) — its own database,
+event index and Ethereum key, the chain through its own RPC, serving the read route only.
+
+Configuration as for every command (``KIZUNA_*`` variables > ``--config`` file > the home's
+paths > defaults); a node sets at least its own ``--database`` and ``--index`` (never the
+service's) and its key (``KIZUNA_NODE_KEY``, hex, or ``--key-file``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from kizuna.cli.options import home_option, resolve_home
+
+
+@click.group()
+def proxy() -> None:
+    """Threshold proxy nodes (m-of-n re-encryption; docs/proxies.md)."""
+
+
+@proxy.command()
+@home_option
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="a TOML or dotenv file of settings (environment variables win)")
+@click.option("--database", "database_url", required=True,
+              help="this node's own database URL (sqlite:///path or postgresql://...)")
+@click.option("--index", "index_path", required=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="this node's own event-index file")
+@click.option("--key-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="a file holding this node's Ethereum private key, hex (else KIZUNA_NODE_KEY)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="listen address")
+@click.option("--port", type=int, default=8801, show_default=True, help="listen port")
+@click.option("--log-level", default="warning",
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]))
+def serve(home_dir: Path | None, config_file: Path | None, database_url: str, index_path: Path,
+          key_file: Path | None, host: str, port: int, log_level: str) -> None:
+    """Serve one proxy node until interrupted: POST /node/kfrags, /node/records, /node/reads."""
+    import uvicorn
+    from eth_account import Account
+
+    from kizuna.errors import ConfigError
+    from kizuna.proxy.node import create_node_app
+    from kizuna.services.context import close_context, open_context
+    from kizuna.stack.home import load_settings
+
+    raw = (key_file.read_text(encoding="utf-8").strip() if key_file is not None
+           else os.environ.get("KIZUNA_NODE_KEY", "").strip())
+    if not raw:
+        raise ConfigError("the node's Ethereum key: give --key-file or set KIZUNA_NODE_KEY")
+    try:
+        node = Account.from_key(raw).address
+    except ValueError:
+        raise ConfigError("the node key is not a 32-byte hex private key") from None
+    home = resolve_home(home_dir).ensure()
+    settings = load_settings(home, config_file=config_file, database_url=database_url,
+                             index_path=index_path)
+    ctx = open_context(settings)
+    try:
+        click.echo(f"kizuna proxy node {node} on http://{host}:{port} (chain "
+                   f"{settings.rpc_url}, database {database_url.split('@')[-1]})", err=True)
+        uvicorn.run(create_node_app(ctx, node=node, follow_interval_s=settings.follow_interval_s),
+                    host=host, port=port, log_level=log_level)
+    finally:
+        close_context(ctx)

@@ -1,0 +1,227 @@
+"""Threshold proxy nodes end to end: three ``kizuna proxy serve`` processes (three databases,
+three indexes, three Ethereum keys) on a real anvil, the patient handing each node only its
+own bound fragment, the provider reading 2-of-3 in parallel (kizuna.proxy.nodeclient)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from eth_account import Account
+from harness import Party, Record, Stack
+
+from kizuna.chain.localnode import free_port
+from kizuna.client.keys import ParticipantKeys
+from kizuna.client.provider import ProviderClient
+from kizuna.client.service import LocalService
+from kizuna.proxy.kfrags import sign_scope_keys
+from kizuna.proxy.nodeclient import (
+    ProxyNodeError,
+    announce_record,
+    hand_kfrags,
+    threshold_read,
+)
+from kizuna.proxy.threshold import NotEnoughNodes, split_for_nodes
+from kizuna.types import Address, Cid, checksum_address
+
+pytestmark = pytest.mark.anvil
+
+
+@dataclass
+class Node:
+    address: Address
+    endpoint: str
+    db_path: Path
+    process: subprocess.Popen[bytes]
+
+    def receipts(self) -> list[bytes]:
+        with sqlite3.connect(self.db_path) as conn:
+            return [bytes(r[0]) for r in conn.execute("SELECT request_id FROM receipts")]
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+
+def _start_node(stack: Stack, root: Path, name: str, deployment: Path) -> Node:
+    key = Account.create()
+    port = free_port()
+    db_path = root / f"{name}.sqlite3"
+    env = {**os.environ, "KIZUNA_RPC_URL": stack.chain.w3.provider.endpoint_uri,
+           "KIZUNA_DEPLOYMENT_FILE": str(deployment), "KIZUNA_STORE": "embedded",
+           "KIZUNA_STORE_PATH": str(stack.store.root), "KIZUNA_ENVIRONMENT": "development",
+           "KIZUNA_NODE_KEY": key.key.hex(), "KIZUNA_HOME": str(root / f"{name}-home"),
+           "KIZUNA_FOLLOW_INTERVAL_S": "0.5"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kizuna.cli", "proxy", "serve", "--database",
+         f"sqlite:///{db_path}", "--index", str(root / f"{name}-index.sqlite"),
+         "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
+        stderr=open(root / f"{name}.log", "wb"))  # noqa: SIM115 - the node's log, kept open
+    return Node(checksum_address(key.address), f"http://127.0.0.1:{port}", db_path, process)
+
+
+def _wait(nodes: list[Node], root: Path) -> None:
+    deadline = time.monotonic() + 90
+    for i, node in enumerate(nodes):
+        while True:
+            if node.process.poll() is not None:
+                raise AssertionError((root / f"n{i}.log").read_text())
+            try:
+                if httpx.get(node.endpoint + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (root / f"n{i}.log").read_text()
+            time.sleep(0.2)
+
+
+@dataclass
+class World:
+    stack: Stack
+    patient: Party
+    provider: Party
+    client: ProviderClient
+    record: Record
+    nodes: list[Node]
+
+    @property
+    def endpoints(self) -> dict[Address, str]:
+        return {n.address: n.endpoint for n in self.nodes}
+
+    def read(self, nodes: list[Node] | None = None) -> bytes:
+        chosen = self.nodes if nodes is None else nodes
+        return threshold_read(self.client, {n.address: n.endpoint for n in chosen},
+                              patient=self.patient.address,
+                              record_id=self.record.record_id, threshold=2,
+                              timeout_s=15).plaintext
+
+
+@pytest.fixture
+def world(anvil_stack: Stack, tmp_path: Path) -> Iterator[World]:
+    stack = anvil_stack
+    deployment = stack.chain.deployment.save(tmp_path / "deployments")
+    nodes = [_start_node(stack, tmp_path, f"n{i}", deployment) for i in range(3)]
+    try:
+        patient, provider = stack.party(), stack.provider()
+        record = stack.add_record(patient, plaintext=b'{"resourceType":"Observation"}')
+        scope_id = record.scope_id
+        stack.chain.ledger.grant(provider.address, scope_id, stack.env.now() + 3600,
+                                 signer=patient.signer)
+        _wait(nodes, tmp_path)
+        scope_sk = patient.keys.scope_delegating_key(scope_id)
+        domain = stack.ctx.domain
+        statements = split_for_nodes(
+            patient.private_key, domain, patient=checksum_address(patient.address),
+            scope_id=scope_id,
+            provider=checksum_address(provider.address), epoch=0, delegating_sk=scope_sk,
+            receiving_key=provider.keys.public_key, signer=patient.keys.signer(),
+            nodes=[n.address for n in nodes], threshold=2)
+        keys_signature = sign_scope_keys(patient.private_key, domain,
+                                         patient=checksum_address(patient.address),
+                                         scope_id=scope_id, delegating_key=scope_sk.public_key,
+                                         verifying_key=patient.keys.verifying_key)
+        endpoints = {n.address: n.endpoint for n in nodes}
+        hand_kfrags(endpoints, statements, delegating_key=scope_sk.public_key,
+                    verifying_key=patient.keys.verifying_key,
+                    scope_keys_signature=keys_signature)
+        announce_record(endpoints, record_id=record.record_id, cid=Cid(record.cid), epoch=0)
+        client = ProviderClient(signer=provider.signer, service=LocalService(stack.ctx),
+                                chain=stack.chain, keys=ParticipantKeys(provider.keys))
+        yield World(stack, patient, provider, client, record, nodes)
+    finally:
+        for node in nodes:
+            if node.process.poll() is None:
+                node.process.terminate()
+                node.process.wait(10)
+
+
+def test_two_of_three_reads_and_one_node_is_not_enough(world: World) -> None:
+    assert world.read() == world.record.plaintext
+    assert all(len(n.receipts()) == 1 for n in world.nodes)  # each node its own receipt
+    a, b, c = world.nodes
+    for pair in ([a, b], [a, c], [b, c]):
+        assert world.read(pair) == world.record.plaintext
+    for alone in world.nodes:
+        with pytest.raises(NotEnoughNodes):
+            world.read([alone])
+    # a node down is a node that did not answer, not a failed read
+    c.kill()
+    assert world.read() == world.record.plaintext
+    b.kill()
+    with pytest.raises(NotEnoughNodes, match="2 proxy nodes must serve the read, 1 did"):
+        world.read()
+
+
+def test_a_node_cannot_take_another_nodes_fragment(world: World) -> None:
+    """Node a is handed node b's statement: a node reads every statement as naming itself, so
+    b's no longer verifies against the patient's signature: refused, nothing stored."""
+    stack, patient, provider = world.stack, world.patient, world.provider
+    scope_sk = patient.keys.scope_delegating_key(world.record.scope_id)
+    statements = split_for_nodes(
+        patient.private_key, stack.ctx.domain, patient=checksum_address(patient.address),
+        scope_id=world.record.scope_id, provider=checksum_address(provider.address), epoch=0,
+        delegating_sk=scope_sk, receiving_key=provider.keys.public_key,
+        signer=patient.keys.signer(), nodes=[n.address for n in world.nodes], threshold=2)
+    signature = sign_scope_keys(patient.private_key, stack.ctx.domain,
+                                patient=checksum_address(patient.address),
+                                scope_id=world.record.scope_id,
+                                delegating_key=scope_sk.public_key,
+                                verifying_key=patient.keys.verifying_key)
+    a, b, _ = world.nodes
+    before = _kfrag_count(a)
+    with pytest.raises(ProxyNodeError, match=r"refused \(403\): .* not by the patient"):
+        hand_kfrags({b.address: a.endpoint}, [statements[1]],
+                    delegating_key=scope_sk.public_key,
+                    verifying_key=patient.keys.verifying_key, scope_keys_signature=signature)
+    assert _kfrag_count(a) == before
+
+
+def test_a_node_that_kept_a_revoked_fragment_cannot_serve(world: World) -> None:
+    a = world.nodes[0]
+    with sqlite3.connect(a.db_path) as conn:
+        kept = conn.execute("SELECT * FROM kfrags").fetchall()
+        columns = [d[0] for d in conn.execute("SELECT * FROM kfrags").description]
+    assert kept
+    world.stack.chain.ledger.revoke(world.provider.address, world.record.scope_id,
+                                    signer=world.patient.signer)
+    # the nodes' own followers delete the revoked grant's fragments...
+    deadline = time.monotonic() + 20
+    while any(_kfrag_count(n) for n in world.nodes):
+        assert time.monotonic() < deadline, "a node's follower did not delete the fragment"
+        time.sleep(0.2)
+    # ...but node a's database is altered to keep its fragment
+    with sqlite3.connect(a.db_path) as conn:
+        conn.executemany(f"INSERT INTO kfrags ({', '.join(columns)}) VALUES "
+                         f"({', '.join('?' for _ in columns)})", kept)
+    before = a.receipts()
+    with pytest.raises(NotEnoughNodes) as refused:
+        world.read()
+    assert "revoked" in str(refused.value).lower() or "no live grant" in str(refused.value)
+    assert a.receipts() == before  # its access check refused at the chain head: no receipt
+
+
+def _kfrag_count(node: Node) -> int:
+    with sqlite3.connect(node.db_path) as conn:
+        return int(conn.execute("SELECT COUNT(*) FROM kfrags").fetchone()[0])
+
+
+def test_killing_a_node_mid_read_loses_no_receipt_at_the_others(world: World) -> None:
+    a, b, c = world.nodes
+    results: list[bytes] = []
+    reader = threading.Thread(target=lambda: results.append(world.read()))
+    reader.start()
+    c.kill()
+    reader.join(30)
+    assert results == [world.record.plaintext]
+    receipts_a, receipts_b = a.receipts(), b.receipts()
+    assert len(receipts_a) == len(receipts_b) == 1 and receipts_a == receipts_b
