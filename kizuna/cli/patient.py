@@ -253,15 +253,27 @@ def _bundle_json(path: Path, raw: bytes | None = None) -> dict[str, Any]:
 
 
 @patient.command("import")
-@click.argument("files", nargs=-1, required=True,
+@click.argument("files", nargs=-1, required=False,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--from-fhir", "from_fhir", metavar="URL",
+              help="Pull your records from this FHIR R4 server instead of FILES (bearer "
+              "token, if it needs one: $KIZUNA_FHIR_TOKEN).")
+@click.option("--patient-id", metavar="ID",
+              help="With --from-fhir: your Patient id there [default: the only one].")
+@click.option("--types", metavar="T,...",
+              help="With --from-fhir: only these resource types (comma-separated).")
+@click.option("--since", metavar="DATE",
+              help="With --from-fhir: only resources updated on or after DATE.")
+@click.option("--page-size", type=click.IntRange(1, 1000), default=200, show_default=True,
+              help="With --from-fhir: resources asked per page (_count).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None,
               help="Processes encrypting records [default: one per core].")
 @role_options
 @json_option
-def import_(files: tuple[Path, ...], workers: int | None, as_json: bool,
-            **kwargs: Any) -> None:
-    """Import a FHIR history: a Bundle (e.g. Synthea's) or NDJSON files.
+def import_(files: tuple[Path, ...], from_fhir: str | None, patient_id: str | None,
+            types: str | None, since: str | None, page_size: int, workers: int | None,
+            as_json: bool, **kwargs: Any) -> None:
+    """Import a FHIR history: a Bundle (e.g. Synthea's), NDJSON files, or a FHIR server's.
 
     Everything is validated first (every problem reported, nothing uploaded if one is found);
     then each resource becomes its own record, encrypted here on every core, uploaded 500 to
@@ -276,7 +288,28 @@ def import_(files: tuple[Path, ...], workers: int | None, as_json: bool,
     Examples:
       kizuna patient import synthea/fhir/Aiko_Sato.json --key aiko
       kizuna patient import Patient.ndjson Observation.ndjson Condition.ndjson
+      KIZUNA_FHIR_TOKEN=... kizuna patient import --from-fhir https://fhir.example.org/r4
+
+    With --from-fhir URL, your resources are read from that server (Patient/$everything
+    when its CapabilityStatement offers it, else a search per type, following `next`
+    links), all before anything is stored; each keeps its origin in meta.source (server,
+    type, id, versionId), so running it again imports only what is new or changed there.
     """
+    fhir_only = {"--patient-id": patient_id, "--types": types, "--since": since}
+    if from_fhir is None:
+        given = [name for name, value in fhir_only.items() if value is not None]
+        if given:
+            raise InputError(given[0].lstrip("-"), "only with --from-fhir URL")
+        if not files:
+            raise InputError("files", "give FILES to import, or --from-fhir URL")
+    else:
+        if files:
+            raise InputError("from-fhir", "either FILES or --from-fhir URL, not both")
+        from kizuna.cli.fhir_import import import_from_fhir, parse_types
+
+        import_from_fhir(from_fhir, patient_id=patient_id, types=parse_types(types),
+                         since=since, page_size=page_size, workers=workers, kwargs=kwargs)
+        return
     from kizuna.client.importer import (
         Importer,
         ImportSource,
