@@ -57,6 +57,12 @@ def _step(description: str, total: int | None) -> Iterator[Any]:
               help="API instances: more than 1 runs each as its own `kizuna serve` process on "
                    "consecutive ports from --port, sharing the chain, the store and the "
                    "database; one of them (elected) follows the index and anchors receipts.")
+@click.option("--proxies", type=click.IntRange(0, 16), default=0, show_default=True,
+              help="Threshold proxy nodes: each its own `kizuna proxy serve` process with its "
+                   "own database and key, on consecutive ports from --port + 801, listed in a "
+                   "ProxyRegistry (docs/proxies.md). 0: the service alone (1-of-1).")
+@click.option("--threshold", type=click.IntRange(1, 16), default=None,
+              help="Proxy nodes a read needs (default: 2 with 3 or more nodes, else 1).")
 @click.option("--database", "database_url", default=None, metavar="URL",
               help="The service database, e.g. postgresql://user@host/db (default: the "
                    "SQLite file in $KIZUNA_HOME).")
@@ -69,9 +75,9 @@ def _step(description: str, total: int | None) -> Iterator[Any]:
               help="Open the web app in the default browser once the stack is running.")
 @home_option
 @json_option
-def up(api_port: int | None, rpc_port: int, ipfs: bool, instances: int,
-       database_url: str | None, demo: bool, config_file: Path | None, open_browser: bool,
-       home_dir: Path | None, as_json: bool) -> None:
+def up(api_port: int | None, rpc_port: int, ipfs: bool, instances: int, proxies: int,
+       threshold: int | None, database_url: str | None, demo: bool,
+       config_file: Path | None, open_browser: bool, home_dir: Path | None, as_json: bool) -> None:
     """Run the whole Kizuna stack on 127.0.0.1 until Ctrl-C.
 
     Starts a local Ethereum node (anvil; its state kept in $KIZUNA_HOME/chain, so it survives
@@ -89,11 +95,13 @@ def up(api_port: int | None, rpc_port: int, ipfs: bool, instances: int,
       kizuna up --port 8080 --rpc-port 8546 --home /tmp/kizuna-try
       KIZUNA_HOME=~/kizuna-ipfs kizuna up --ipfs
       kizuna up --instances 3 --ipfs --database postgresql://kizuna@127.0.0.1/kizuna
+      kizuna up --proxies 3 --threshold 2
     """
     home = resolve_home(home_dir)
     stack = LocalStack(StackOptions(home=home, api_port=api_port, rpc_port=rpc_port, ipfs=ipfs,
                                     demo=demo, config_file=config_file, instances=instances,
-                                    database_url=database_url),
+                                    database_url=database_url, proxies=proxies,
+                                    threshold=threshold),
                        say=_say, step=_step)
     stop = threading.Event()
     running = False
@@ -154,6 +162,9 @@ def _print_running(info: StackInfo) -> None:
         "API docs": info.docs_url,
         "content store": info.store,
         "database": info.database_url,
+        **({"proxy nodes": f"{', '.join(info.proxy_urls)}  ({info.proxy_threshold}-of-"
+                           f"{len(info.proxy_urls)}; registry {info.proxy_registry})"}
+           if info.proxy_urls else {}),
         "deployment": f"{info.deployment_file}  "
                       f"({'deployed now' if info.deployed_now else 'verified'})",
         "keys": info.keys_dir,

@@ -62,6 +62,8 @@ from kizuna.stack.lock import (
 log = logging.getLogger("kizuna.stack")
 
 DEFAULT_RPC_PORT = 8545
+PROXY_PORT_OFFSET = 801
+"""Proxy nodes listen from ``api_port + 801`` (8801 with the default API port)."""
 API_START_TIMEOUT_S = 30.0
 
 
@@ -85,6 +87,11 @@ class StackOptions:
     consecutive ports from ``api_port`` (:mod:`kizuna.stack.instances`)."""
     database_url: str | None = None
     """None: the home's SQLite file; else this database (e.g. ``postgresql://...``)."""
+    proxies: int = 0
+    """Threshold proxy nodes (``kizuna proxy serve`` processes, :mod:`kizuna.stack.proxies`)
+    on consecutive ports from ``api_port + 801``; 0: none (the service's 1-of-1)."""
+    threshold: int | None = None
+    """Nodes a read needs (None: 2 with at least 3 nodes, else 1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +116,10 @@ class StackInfo:
     demo: DemoSummary | None
     api_urls: tuple[str, ...] = ()
     """Every API instance's URL (the first is ``api_url``)."""
+    proxy_urls: tuple[str, ...] = ()
+    """Every threshold proxy node's URL (docs/proxies.md); empty without ``--proxies``."""
+    proxy_threshold: int = 1
+    proxy_registry: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +131,8 @@ class StackInfo:
             "config_file": str(self.config_file), "logs_dir": str(self.logs_dir),
             "demo": self.demo.to_json() if self.demo is not None else None,
             "api_urls": list(self.api_urls or (self.api_url,)),
+            "proxies": {"urls": list(self.proxy_urls), "threshold": self.proxy_threshold,
+                        "registry": self.proxy_registry} if self.proxy_urls else None,
         }
 
 
@@ -158,6 +171,7 @@ class LocalStack:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._instances: Any = None
+        self._proxies: Any = None
         self._database_shown = ""
         self.settings: Settings | None = None
         self.info: StackInfo | None = None
@@ -195,6 +209,8 @@ class LocalStack:
             (self.options.rpc_port, "Ethereum node", "choose another with --rpc-port"),
             *[(api_port + i, "API" if self.options.instances == 1 else f"API instance {i}",
                "choose another with --port") for i in range(self.options.instances)],
+            *[(api_port + PROXY_PORT_OFFSET + i, f"proxy node {i}", "choose another --port")
+              for i in range(self.options.proxies)],
         ], known=leftovers)
         if write_initial_config(home):
             self._say(f"wrote {home.config_file} (session secret, local relayer/anchorer keys)")
@@ -256,6 +272,9 @@ class LocalStack:
             self._start_api(settings)
         else:
             api_urls = self._start_instances(settings, overrides, api_port)
+        proxy_urls: tuple[str, ...] = ()
+        if self.options.proxies:
+            proxy_urls = self._start_proxies(overrides, api_port + PROXY_PORT_OFFSET)
         api_url = f"http://127.0.0.1:{api_port}"
         store = (f"IPFS node {settings.ipfs_api}" if settings.store == "ipfs"
                  else f"embedded, {settings.store_path}")
@@ -265,7 +284,9 @@ class LocalStack:
             database_url=self._database_shown, deployment_file=deployment_file,
             deployed_now=deployed_now, contracts=dict(deployment.addresses),
             keys_dir=home.keys_dir, config_file=home.config_file, logs_dir=home.logs_dir,
-            demo=demo, api_urls=api_urls)
+            demo=demo, api_urls=api_urls, proxy_urls=proxy_urls,
+            proxy_threshold=self._proxies.threshold if self._proxies is not None else 1,
+            proxy_registry=self._proxies.registry if self._proxies is not None else None)
         self._lock.update({"home": str(home.root), "state": "running", "rpc_url": rpc_url,
                            "api_url": api_url, "rpc_port": self.options.rpc_port,
                            "api_port": api_port, "anvil_pid": anvil_pid})
@@ -344,6 +365,23 @@ class LocalStack:
                                        config_file=self.options.config_file)
         return tuple(self._instances.start())
 
+    def _start_proxies(self, overrides: dict[str, Any], first_port: int) -> tuple[str, ...]:
+        """The threshold proxy nodes (docs/proxies.md), listed in the home's ProxyRegistry."""
+        from kizuna.stack.proxies import ProxyNodes, default_threshold
+
+        count = self.options.proxies
+        threshold = self.options.threshold or default_threshold(count)
+        self._say(f"starting {count} proxy nodes ({threshold}-of-{count}) on 127.0.0.1:"
+                  f"{first_port}-{first_port + count - 1}, each with its own database")
+        self._proxies = ProxyNodes(self.home, count=count, threshold=threshold,
+                                   first_port=first_port, overrides=overrides,
+                                   config_file=self.options.config_file)
+        urls = tuple(self._proxies.start())
+        keys = dev_private_keys(RELAYER_ACCOUNT + 1)
+        self._proxies.register(str(overrides["rpc_url"]), Path(overrides["deployment_file"]),
+                               keys[REGISTRAR_ACCOUNT])
+        return urls
+
     # -- run and stop ------------------------------------------------------------------------
 
     def wait(self, stop: threading.Event) -> None:
@@ -384,6 +422,9 @@ class LocalStack:
     def stop(self) -> None:
         """Stop the API, close the context, stop IPFS and anvil (its state is dumped), unlock.
         Safe to call more than once and after a failed start."""
+        proxies, self._proxies = self._proxies, None
+        if proxies is not None:
+            proxies.stop()
         instances, self._instances = self._instances, None
         if instances is not None:
             instances.stop()

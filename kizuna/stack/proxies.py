@@ -1,0 +1,187 @@
+"""``kizuna up --proxies N --threshold M``: N threshold proxy nodes (docs/proxies.md), each a
+``kizuna proxy serve`` process with its own database, event index and Ethereum key under
+``$KIZUNA_HOME/proxies/<i>/``, listed in a ProxyRegistry deployed on the local chain.
+
+The keys and the registry's address are kept in the home, so a restart serves the same nodes
+from the same registry. The nodes share the stack's chain and content store (as nodes on other
+machines share a chain RPC and an IPFS node), never its database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+from eth_keys.datatypes import PrivateKey
+
+from kizuna.chain.localnode import _die_with
+from kizuna.errors import InputError, NodeUnreachable
+from kizuna.stack.home import KizunaHome
+from kizuna.types import Address, checksum_address
+
+NODE_START_TIMEOUT_S = 90.0
+
+
+def default_threshold(nodes: int) -> int:
+    """The issue's default: 2-of-n once there are at least 3 nodes, else 1 (1-of-1, 1-of-2)."""
+    return 2 if nodes >= 3 else 1
+
+
+@dataclass
+class ProxyNodeProcess:
+    number: int
+    port: int
+    directory: Path
+    address: Address
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def _node_key(directory: Path) -> Address:
+    """The node's address; its key file (``node.key``, hex, 0600) is made on first use."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / "node.key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(Account.create().key.hex())
+    return checksum_address(Account.from_key(path.read_text().strip()).address)
+
+
+class ProxyNodes:
+    """``count`` nodes on consecutive ports from ``first_port``, ``threshold`` of them needed."""
+
+    def __init__(self, home: KizunaHome, *, count: int, threshold: int, first_port: int,
+                 overrides: Mapping[str, Any], config_file: Path | None = None) -> None:
+        if not 1 <= threshold <= count:
+            raise InputError("threshold", f"must be in [1, {count}] for {count} proxy nodes, "
+                                          f"got {threshold}")
+        self.home = home
+        self.threshold = threshold
+        self.config_file = config_file
+        self.overrides = dict(overrides)
+        self.nodes = []
+        for i in range(count):
+            directory = home.root / "proxies" / str(i)
+            address = _node_key(directory)
+            self.nodes.append(ProxyNodeProcess(number=i, port=first_port + i,
+                                               directory=directory, address=address,
+                                               log_path=home.logs_dir / f"proxy-{i}.log"))
+        self.registry: Address | None = None
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["KIZUNA_HOME"] = str(self.home.root)
+        for name, value in self.overrides.items():
+            env[f"KIZUNA_{name.upper()}"] = (str(value).lower() if isinstance(value, bool)
+                                             else str(value))
+        env.pop("KIZUNA_DATABASE_URL", None)  # a node never opens the service's database
+        env.pop("KIZUNA_INDEX_PATH", None)
+        return env
+
+    def start(self) -> list[str]:
+        """Start every node, then wait until each answers ``/health``; their URLs."""
+        env = self._environment()
+        for node in self.nodes:
+            command = [sys.executable, "-m", "kizuna.cli", "proxy", "serve",
+                       "--database", f"sqlite:///{node.directory / 'node.sqlite3'}",
+                       "--index", str(node.directory / "index.sqlite3"),
+                       "--key-file", str(node.directory / "node.key"),
+                       "--port", str(node.port)]
+            if self.config_file is not None:
+                command += ["--config", str(self.config_file)]
+            with node.log_path.open("ab") as log:
+                node.process = subprocess.Popen(command, env=env, stdout=log,
+                                                stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL,
+                                                preexec_fn=_die_with(os.getpid()))
+        for node in self.nodes:
+            self._wait_healthy(node)
+        return self.urls
+
+    def _wait_healthy(self, node: ProxyNodeProcess) -> None:
+        deadline = time.monotonic() + NODE_START_TIMEOUT_S
+        while True:
+            if not node.running:
+                raise NodeUnreachable(f"proxy node {node.number} exited at start (see "
+                                      f"{node.log_path})")
+            try:
+                if httpx.get(node.url + "/health", timeout=5).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise NodeUnreachable(f"proxy node {node.number} did not answer /health within "
+                                      f"{NODE_START_TIMEOUT_S:g}s (see {node.log_path})")
+            time.sleep(0.1)
+
+    def register(self, rpc_url: str, deployment_file: Path, registrar_key: str) -> Address:
+        """The home's ProxyRegistry on this chain (deployed on the first start, registrar =
+        ``registrar_key``), with every node listed at its endpoint; its address."""
+        from kizuna.chain.agents.proxies import ProxyRegistryAgent, deploy_proxy_registry
+        from kizuna.chain.connection import connect
+        from kizuna.chain.signers import LocalKeySigner
+
+        chain = connect(rpc_url, deployment_file)
+        saved = self.home.root / "proxies" / "registry.json"
+        address: Address | None = None
+        if saved.exists():
+            data = json.loads(saved.read_text())
+            if data.get("chainId") == chain.chain_id and chain.w3.eth.get_code(data["address"]):
+                address = checksum_address(data["address"])
+        if address is None:
+            address = deploy_proxy_registry(chain.w3, Account.from_key(registrar_key))
+            saved.write_text(json.dumps({"chainId": chain.chain_id, "address": address}) + "\n")
+        agent = ProxyRegistryAgent(chain, address)
+        signer = LocalKeySigner(registrar_key)
+        for node in self.nodes:
+            entry = agent.node_of(node.address)
+            if entry is None:
+                # The node signs nothing with its key yet (docs/proxies.md): its verifying
+                # key is the public key of its Ethereum key, compressed.
+                raw = (node.directory / "node.key").read_text().strip().removeprefix("0x")
+                verifying = PrivateKey(bytes.fromhex(raw)).public_key.to_compressed_bytes()
+                agent.add_node(node.address, node.url, verifying, signer=signer)
+        self.registry = address
+        return address
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM to every node, then wait; SIGKILL what does not stop in time."""
+        for node in self.nodes:
+            if node.running and node.process is not None:
+                node.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            process, node.process = node.process, None
+            if process is None:
+                continue
+            try:
+                process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+
+
+__all__ = ["ProxyNodeProcess", "ProxyNodes", "default_threshold"]
