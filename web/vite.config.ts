@@ -21,6 +21,9 @@ export default defineConfig({
     // chunk, 60 KB gzipped; the budget that matters is the gzipped total (benchmarks/web.py).
     chunkSizeWarningLimit: 1024,
   },
+  // The decryption workers (src/workers) are ES modules: they import the core and umbral-pre's
+  // WASM (top-level await), which a classic worker cannot.
+  worker: { format: "es" },
   // umbral-pre's WASM is loaded by its own glue; the dev server must not pre-bundle it.
   optimizeDeps: { exclude: ["@nucypher/umbral-pre"] },
   server: {

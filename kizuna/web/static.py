@@ -36,7 +36,9 @@ CONTENT_SECURITY_POLICY = "; ".join([
     "object-src 'none'",
     "font-src 'self'",
     "connect-src 'self'",
-    "worker-src 'self' blob:",
+    # The decryption workers (web/src/workers) are module scripts of this origin; no worker
+    # from a blob: URL (code made in the page) may run.
+    "worker-src 'self'",
     "manifest-src 'self'",
     "base-uri 'none'",
     "form-action 'none'",

@@ -100,6 +100,8 @@ def test_page_has_a_strict_policy_and_is_revalidated(fake_build: Path) -> None:
     assert "script-src 'self' 'wasm-unsafe-eval'" in csp
     assert "connect-src 'self'" in csp
     assert "frame-ancestors 'none'" in csp
+    # the decryption workers: same-origin module scripts only, never a blob: worker
+    assert "worker-src 'self';" in csp
     assert "unsafe-inline" not in csp and "unsafe-eval'" not in csp.replace("wasm-unsafe-eval'", "")
     assert answer.headers["x-content-type-options"] == "nosniff"
 

@@ -13,6 +13,7 @@ import { InputError, IntegrityError } from "../core/errors.ts";
 import type { Batches } from "./batches.ts";
 import type { Authorization, PatientContext } from "./context.ts";
 import { labelForPeople, type Scopes } from "./scopes.ts";
+import { decryptPool } from "../workers/pool.ts";
 
 export type RecordInfo = {
   recordId: Bytes;
@@ -368,6 +369,31 @@ export class Records {
     return out;
   }
 
+  /** Envelopes opened, each checked against its commitment: in the session's decryption
+   * workers (workers/pool.ts: the CPU of a timeline off the page's main thread, on every
+   * core), or here when no worker runs or one fails — a failure is then met again here, by
+   * the same code, so an envelope that does not match its commitment is refused with the
+   * same IntegrityError either way. */
+  async #decryptAll(records: readonly RecordInfo[], envelopes: readonly Uint8Array[], commitments: readonly Bytes[]): Promise<Bytes[]> {
+    const pool = decryptPool(this.#ctx.keys);
+    if (pool) {
+      try {
+        return await pool.open(records.map((record, k) => ({
+          scopeId: record.scopeId, epoch: record.epoch, envelope: envelopes[k]!, expected: commitments[k]!,
+        })));
+      } catch {
+        // Opened again below, where any check that failed fails again with its own error.
+      }
+    }
+    const out: Bytes[] = [];
+    for (const [k, envelope] of envelopes.entries()) {
+      const record = records[k]!;
+      const secret = await this.#ctx.keys.scopeDelegatingKey(record.scopeId, record.epoch);
+      out.push(await collect(await decryptStream(envelope, secret, { expectedCommitment: commitments[k]! })));
+    }
+    return out;
+  }
+
   /** Many of the patient's records (as listed) decrypted into memory — the bulk path of a
    * timeline: no listing here (the caller has one), ONE chain query for every commitment,
    * the envelopes BULK_CHUNK to a request (a record over 4 MiB alone, streamed), `parallel`
@@ -419,11 +445,8 @@ export class Records {
           continue;
         }
         const envelopes = await this.#envelopes(chosen);
-        for (const [k, envelope] of envelopes.entries()) {
-          const record = chosen[k]!;
-          const secret = await this.#ctx.keys.scopeDelegatingKey(record.scopeId, record.epoch);
-          done(unit[k]!, await collect(await decryptStream(envelope, secret, { expectedCommitment: commitments[k]! })));
-        }
+        const contents = await this.#decryptAll(chosen, envelopes, commitments);
+        contents.forEach((content, k) => done(unit[k]!, content));
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, units.length)) }, worker));
