@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -27,6 +29,7 @@ KIZUNA = [sys.executable, "-m", "kizuna.cli"]
 PASSPHRASE = "kizuna-demo"
 LAB = ("http://terminology.hl7.org/CodeSystem/observation-category", "laboratory")
 VITAL = ("http://terminology.hl7.org/CodeSystem/observation-category", "vital-signs")
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def env_for(home: Path, **extra: str) -> dict[str, str]:
@@ -114,6 +117,52 @@ def search(client: httpx.Client, path: str, **params: str) -> list[dict[str, Any
 def categories(observation: dict[str, Any]) -> set[tuple[str, str]]:
     return {(c.get("system", ""), c.get("code", ""))
             for cat in observation.get("category", []) for c in cat.get("coding", [])}
+
+
+def recipe(name: str) -> list[list[str]]:
+    """The README's fenced block after ``<!-- recipe: name -->``, one argv per line."""
+    found = re.search(rf"<!-- recipe: {re.escape(name)} -->\n```\w*\n(.*?)\n```",
+                      README.read_text(encoding="utf-8"), re.S)
+    assert found, f"README.md has no recipe {name!r}"
+    lines = [shlex.split(line) for line in found.group(1).splitlines() if line.strip()]
+    assert all(line[0] == "kizuna" for line in lines)
+    return [line[1:] for line in lines]
+
+
+def test_the_readme_recipe_imports_from_a_fhir_server_once(demo: tuple[Path, str]) -> None:
+    """Before the revoke below: kenji pulls what aiko granted dr-tanaka from dr-tanaka's proxy
+    (the README's hospital URL and patient id replaced by the proxy's and aiko's)."""
+    home, api = demo
+    aiko = address_of(home, "aiko")
+    proxy = Background(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
+                       "--port", "0", "--refresh", "0", "--json", KIZUNA_PASSPHRASE=PASSPHRASE)
+    try:
+        base = str(proxy.ready()["fhir_base"])
+        runs = []
+        for step in recipe("import-from-fhir"):
+            argv = [base if a.startswith("https://fhir.hospital.example") else
+                    aiko if a == "8c1f2e" else a for a in step]
+            done = kizuna(home, *argv, "--api", api, "--json", KIZUNA_PASSPHRASE=PASSPHRASE,
+                          KIZUNA_FHIR_TOKEN="recipe-token-4711")
+            assert done.returncode == 0, done.stderr
+            assert "recipe-token-4711" not in done.stdout + done.stderr
+            runs.append(json.loads(done.stdout))
+        first, second = runs
+        assert first["everything"] and first["patient_id"] == aiko
+        assert first["registered"] == first["imported"] > 1 and len(first["batches"]) == 1
+        assert all(label.split(":")[0] in ("Observation", "Condition")
+                   for label in first["by_scope"])
+        assert {label.split(":")[0] for label in first["by_scope"]} == {"Observation",
+                                                                        "Condition"}
+        assert second["registered"] == 0
+        assert second["already_registered"] == first["imported"]
+        down = kizuna(home, "patient", "import", "--from-fhir",
+                      f"http://127.0.0.1:{free_port()}", "--key", "kenji", "--api", api,
+                      KIZUNA_PASSPHRASE=PASSPHRASE)
+        assert down.returncode == 69, down.stderr
+        assert "cannot reach the FHIR server" in one_line(down.stderr)
+    finally:
+        assert proxy.stop() == 0
 
 
 def test_the_proxy_command_serves_the_grants_and_follows_a_revoke(
