@@ -31,9 +31,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from eth_account import Account
-
 from kizuna.chain.eip712 import Eip712Domain, TypedData
+from kizuna.chain.signers import Signer
 from kizuna.crypto import pre
 from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.errors import AccessDenied, FragmentError, InputError, KizunaError
@@ -112,13 +111,14 @@ def node_kfrag_typed_data(domain: Eip712Domain, *, patient: Address, scope_id: b
                               "kfragDigest": "0x" + keccak(bytes(kfrag)).hex()})
 
 
-def split_for_nodes(wallet_key: bytes | str, domain: Eip712Domain, *, patient: Address,
+def split_for_nodes(wallet: Signer, domain: Eip712Domain, *, patient: Address,
                     scope_id: ScopeId, provider: Address, epoch: int,
                     delegating_sk: pre.UmbralSecretKey, receiving_key: pre.UmbralPublicKey,
                     signer: pre.UmbralSigner, nodes: Sequence[Address],
                     threshold: int) -> tuple[NodeKfrag, ...]:
     """The patient's side: ``len(nodes)`` kfrags, any ``threshold`` of which open the scope's
-    capsules for ``receiving_key``, one per node, each signed to its node by ``wallet_key``."""
+    capsules for ``receiving_key``, one per node, each signed to its node by the patient's
+    ``wallet`` (a local key, or a browser wallet through its ``eth_signTypedData_v4``)."""
     node_list = tuple(checksum_address(n) for n in nodes)
     nodes_digest(node_list)  # refuses duplicates before any key work
     kfrags = pre.generate_kfrags(delegating_sk, receiving_key, signer, threshold=threshold,
@@ -129,7 +129,7 @@ def split_for_nodes(wallet_key: bytes | str, domain: Eip712Domain, *, patient: A
         typed = node_kfrag_typed_data(domain, patient=patient, scope_id=scope_id,
                                       provider=provider, epoch=epoch, node=node,
                                       nodes=node_list, threshold=threshold, kfrag=raw)
-        signature = bytes(Account.sign_message(typed.signable(), wallet_key).signature)
+        signature = bytes(wallet.sign_typed_data(typed))
         statements.append(NodeKfrag(patient=checksum_address(patient),
                                     scope_id=ScopeId(bytes(scope_id)),
                                     provider=checksum_address(provider), epoch=epoch, node=node,

@@ -121,7 +121,7 @@ def world(anvil_stack: Stack, tmp_path: Path) -> Iterator[World]:
         scope_sk = patient.keys.scope_delegating_key(scope_id)
         domain = stack.ctx.domain
         statements = split_for_nodes(
-            patient.private_key, domain, patient=checksum_address(patient.address),
+            patient.signer, domain, patient=checksum_address(patient.address),
             scope_id=scope_id,
             provider=checksum_address(provider.address), epoch=0, delegating_sk=scope_sk,
             receiving_key=provider.keys.public_key, signer=patient.keys.signer(),
@@ -168,7 +168,7 @@ def test_a_node_cannot_take_another_nodes_fragment(world: World) -> None:
     stack, patient, provider = world.stack, world.patient, world.provider
     scope_sk = patient.keys.scope_delegating_key(world.record.scope_id)
     statements = split_for_nodes(
-        patient.private_key, stack.ctx.domain, patient=checksum_address(patient.address),
+        patient.signer, stack.ctx.domain, patient=checksum_address(patient.address),
         scope_id=world.record.scope_id, provider=checksum_address(provider.address), epoch=0,
         delegating_sk=scope_sk, receiving_key=provider.keys.public_key,
         signer=patient.keys.signer(), nodes=[n.address for n in world.nodes], threshold=2)

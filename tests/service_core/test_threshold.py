@@ -14,6 +14,7 @@ import pytest
 from eth_account import Account
 
 from kizuna.access.grant import placeholder_verified_grant
+from kizuna.chain.signers import LocalKeySigner
 from kizuna.crypto import pre
 from kizuna.errors import AccessDenied, InputError
 from kizuna.proxy.threshold import (
@@ -51,7 +52,8 @@ def _setup(threshold: int = 2, shares: int = 3) -> Setup:
     scope_sk, signing_sk, provider_sk = (pre.UmbralSecretKey.random() for _ in range(3))
     signer = pre.UmbralSigner(signing_sk)
     nodes = tuple(Account.create().address for _ in range(shares))
-    statements = split_for_nodes(wallet.key, DOMAIN, patient=wallet.address, scope_id=SCOPE,
+    statements = split_for_nodes(LocalKeySigner(wallet.key), DOMAIN, patient=wallet.address,
+                                 scope_id=SCOPE,
                                  provider=provider, epoch=0, delegating_sk=scope_sk,
                                  receiving_key=provider_sk.public_key, signer=signer,
                                  nodes=nodes, threshold=threshold)
@@ -178,12 +180,12 @@ def test_a_node_outside_the_set_is_not_counted() -> None:
 def test_split_refuses_a_threshold_above_the_set_and_duplicate_nodes() -> None:
     s = _setup()
     with pytest.raises(InputError, match="threshold"):
-        split_for_nodes(s.wallet, DOMAIN, patient=s.patient, scope_id=SCOPE,
+        split_for_nodes(LocalKeySigner(s.wallet), DOMAIN, patient=s.patient, scope_id=SCOPE,
                         provider=s.provider, epoch=0, delegating_sk=s.scope_sk,
                         receiving_key=s.provider_sk.public_key, signer=s.signer,
                         nodes=s.nodes[:2], threshold=3)
     with pytest.raises(InputError, match="each node once"):
-        split_for_nodes(s.wallet, DOMAIN, patient=s.patient, scope_id=SCOPE,
+        split_for_nodes(LocalKeySigner(s.wallet), DOMAIN, patient=s.patient, scope_id=SCOPE,
                         provider=s.provider, epoch=0, delegating_sk=s.scope_sk,
                         receiving_key=s.provider_sk.public_key, signer=s.signer,
                         nodes=(s.nodes[0], s.nodes[0]), threshold=1)
