@@ -404,6 +404,8 @@ class EmergencyAccessOut(Model):
     closed_by: str | None
     closed_block: int | None
     reviewed: bool
+    reviewed_by: str | None = Field(None, description="the auditor who marked it reviewed")
+    reviewed_at: int | None = Field(None, description="when (Unix seconds)")
 
 
 class AuditEntryOut(Model):

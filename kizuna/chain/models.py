@@ -205,6 +205,9 @@ class EmergencyAccess:
     closed_by: Address | None = None
     closed_block: int | None = None
     reviewed: bool = False
+    # Who marked it reviewed and when (Unix seconds): the service's record, not the chain's.
+    reviewed_by: Address | None = None
+    reviewed_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

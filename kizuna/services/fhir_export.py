@@ -45,6 +45,7 @@ from eth_utils.address import to_checksum_address
 from sqlalchemy import select
 
 from kizuna.db import schema
+from kizuna.errors import InputError
 from kizuna.services.audit import (
     ChainHistory,
     ReceiptRow,
@@ -93,6 +94,16 @@ def _hex(value: bytes) -> str:
 def _instant(seconds: int) -> str:
     """A FHIR instant / dateTime (UTC, seconds)."""
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _in_period(resource: Mapping[str, Any], since: int | None, until: int | None) -> bool:
+    """Whether ``resource``'s own time (``recorded``, or a Consent's ``dateTime``, as written
+    by :func:`_instant`) lies in the period; a resource without one is kept only unbounded."""
+    when = resource.get("recorded") or resource.get("dateTime")
+    if not isinstance(when, str):
+        return False
+    t = int(datetime.strptime(when, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+    return (since is None or t >= since) and (until is None or t <= until)
 
 
 def _id(*parts: str) -> str:
@@ -417,10 +428,15 @@ def bundle(resources: Sequence[Mapping[str, Any]], *, chain_id: int, ledger: str
 def export_bundle(chain: Chain, database: Database, *, store: ContentStore,
                   index: EventIndex | None = None, from_chain: bool = False,
                   patient: str | None = None, provider: str | None = None,
-                  history: ChainHistory | None = None) -> dict[str, Any]:
+                  history: ChainHistory | None = None, since: int | None = None,
+                  until: int | None = None) -> dict[str, Any]:
     """The audit trail (optionally of one patient and/or provider) as a FHIR R4 Bundle:
     AuditEvents of the reads, then Consents, then Provenances (``store``: where the service
-    keeps the batches' manifests, each used only if it rebuilds to its on-chain root)."""
+    keeps the batches' manifests, each used only if it rebuilds to its on-chain root).
+    ``since`` / ``until`` (Unix seconds, both included) keep the entries of a period: each
+    resource by its own time (``recorded``, or a Consent's ``dateTime``)."""
+    if since is not None and until is not None and since > until:
+        raise InputError("until", f"{until} is before since ({since}): an empty period")
     if history is None:
         history = load_history(chain, index=index, from_chain=from_chain)
     history.add_manifests(stored_manifests(database, store))
@@ -447,6 +463,8 @@ def export_bundle(chain: Chain, database: Database, *, store: ContentStore,
     resources.extend(consents(history, now=now, patient=want_patient, provider=want_provider))
     if want_provider is None:
         resources.extend(provenances(history, cids=cids, patient=want_patient))
+    if since is not None or until is not None:
+        resources = [r for r in resources if _in_period(r, since, until)]
     return bundle(resources, chain_id=chain.chain_id,
                   ledger=chain.deployment.addresses["ConsentLedger"], timestamp=now)
 

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from kizuna.chain.models import CareEventKind, EmergencyAccess
@@ -139,16 +139,27 @@ def auditor_inbox(ctx: ServiceContext, *, patient: str | None = None) -> list[Em
         awaiting_review=True)
 
 
+def provider_emergencies(ctx: ServiceContext, *, provider: str) -> list[EmergencyAccess]:
+    """Every emergency access ``provider`` opened, newest first, each with its review state
+    (who marked it reviewed and when, or not yet): what the provider's page shows."""
+    fresh = ctx.index
+    fresh.head()
+    return fresh.index.emergency_accesses(provider=checked_address("provider", provider),
+                                          awaiting_review=None)
+
+
 def mark_reviewed(ctx: ServiceContext, *, reviewer: str, tx_hash: bytes,
                   log_index: int) -> EmergencyAccess:
-    """Mark one emergency access (named by its event) reviewed by ``reviewer``."""
+    """Mark one emergency access (named by its event) reviewed by ``reviewer``; the access
+    is returned as reviewed now."""
     who = checked_address("reviewer", reviewer)
     fresh = ctx.index
     fresh.head()
     for access in fresh.index.emergency_accesses(awaiting_review=None):
         if access.tx_hash == bytes(tx_hash) and access.log_index == log_index:
-            fresh.index.mark_reviewed(access, reviewer=who, at=int(time.time()))
-            return access
+            at = int(time.time())
+            fresh.index.mark_reviewed(access, reviewer=who, at=at)
+            return replace(access, reviewed=True, reviewed_by=who, reviewed_at=at)
     raise NotFoundError(f"no emergency access opened in 0x{bytes(tx_hash).hex()}#{log_index}")
 
 
@@ -180,4 +191,4 @@ def reads_of(ctx: ServiceContext, *, patient: str,
 
 
 __all__ = ["InboxItem", "ReadEntry", "auditor_inbox", "mark_reviewed", "patient_inbox",
-           "provider_inbox", "reads_of"]
+           "provider_emergencies", "provider_inbox", "reads_of"]

@@ -98,3 +98,19 @@ def test_the_whole_story(people: People) -> None:
                       if d["type"] == "request-id")
     served = sorted(r["request_id"] for r in seen)
     assert exported == served and len(exported) == 3
+    # ... of a period, cut by the service: the reads' own times, an empty past period, and a
+    # period ending before it starts named by its field
+    times = sorted(r["served_at"] for r in seen)
+    cut = auditor.get("/auditor/export", params={"patient": patient.address,
+                                                 "since": times[0], "until": times[-1]}).json()
+    assert sorted(d["valueString"] for ev in cut["entry"]
+                  if ev["resource"]["resourceType"] == "AuditEvent"
+                  for d in ev["resource"]["entity"][0]["detail"]
+                  if d["type"] == "request-id") == served
+    past = auditor.get("/auditor/export", params={"patient": patient.address,
+                                                  "since": 0, "until": 1}).json()
+    assert past["entry"] == []
+    backwards = auditor.get("/auditor/export", params={"since": 10, "until": 9})
+    assert backwards.status_code == 422 and backwards.json()["error"]["field"] == "until"
+    negative = auditor.get("/auditor/export", params={"since": -1})
+    assert negative.status_code == 422 and "since" in negative.text

@@ -103,9 +103,12 @@ def test_queries_answer_what_the_chain_says(env: Env) -> None:
 
     pending = index.emergency_accesses(awaiting_review=True)
     assert [(e.patient, e.provider, e.reason_code) for e in pending] == [(alice, doctor, 42)]
+    assert (pending[0].reviewed_by, pending[0].reviewed_at) == (None, None)
     index.mark_reviewed(pending[0], reviewer=bob, at=head.timestamp)
     assert index.emergency_accesses(awaiting_review=True) == []
-    assert index.emergency_accesses(awaiting_review=False)[0].reviewed
+    done = index.emergency_accesses(awaiting_review=False, provider=doctor)[0]
+    # Who reviewed it and when: what the provider's page shows (GET /provider/emergencies).
+    assert (done.reviewed, done.reviewed_by, done.reviewed_at) == (True, bob, head.timestamp)
 
     assert [(r.patient, r.provider) for r in index.access_requests(provider=doctor)] == [
         (bob, doctor)]

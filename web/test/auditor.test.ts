@@ -9,7 +9,7 @@ import { test } from "node:test";
 import { bytesToHex0x } from "../src/core/bytes.ts";
 import { ConsentHistory, type ChainEvent } from "../src/auditor/history.ts";
 import {
-  anchoringLag, bundleInPeriod, EMPTY_FILTER, eventFilter, filterEntries, filterFromHash, filterProblems, grantsAndRevocations,
+  anchoringLag, EMPTY_FILTER, eventFilter, filterEntries, filterFromHash, filterProblems, grantsAndRevocations,
   hashFor, type LogEntry,
 } from "../src/auditor/log.ts";
 import { buildLevels, proofOf, rootOf } from "../src/core/merkle.ts";
@@ -181,16 +181,4 @@ test("charts count per day; the anchoring lag pairs a batch's first read with it
   const consent = grantsAndRevocations(entries);
   assert.deepEqual(consent.lines.map((l) => l.points.map((p) => [p.t / 1000, p.v])), [[[86_400, 2]], [[2 * 86_400, 1]]]);
   assert.deepEqual(anchoringLag(entries).lines[0]!.points.map((p) => p.v), [90]);
-});
-
-test("the export keeps the Bundle's entries of the period", () => {
-  const bundle = { resourceType: "Bundle", type: "collection", entry: [
-    { resource: { resourceType: "AuditEvent", recorded: "2026-01-01T10:00:00Z" } },
-    { resource: { resourceType: "Consent", dateTime: "2026-02-01T10:00:00Z" } },
-    { resource: { resourceType: "Provenance", recorded: "2026-03-01T10:00:00Z" } },
-  ] };
-  const cut = bundleInPeriod(bundle, Date.parse("2026-01-15T00:00:00Z") / 1000, Date.parse("2026-02-15T00:00:00Z") / 1000);
-  assert.deepEqual((cut.entry as { resource: { resourceType: string } }[]).map((e) => e.resource.resourceType), ["Consent"]);
-  assert.equal(cut.type, "collection");
-  assert.equal((bundleInPeriod(bundle, null, null).entry as unknown[]).length, 3);
 });

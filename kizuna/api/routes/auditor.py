@@ -86,12 +86,18 @@ def _receipt_out(proven: ProvenReceipt) -> ReceiptProofOut:
 
 @router.get("/export", response_model=dict[str, Any], responses=_ERRORS)
 def export(session: AuditorSession, state: State, patient: AddressStr | None = None,
-           provider: AddressStr | None = None) -> dict[str, Any]:
+           provider: AddressStr | None = None,
+           since: int | None = Query(None, ge=0, lt=1 << 63, description=(
+               "the period's start (Unix seconds, included)")),
+           until: int | None = Query(None, ge=0, lt=1 << 63, description=(
+               "the period's end (Unix seconds, included; not before since)"))
+           ) -> dict[str, Any]:
     """A FHIR R4 collection Bundle: AuditEvent per read, Consent per grant, Provenance per
-    record (with transaction hashes and CIDs)."""
+    record (with transaction hashes and CIDs), of a period when ``since`` / ``until`` are
+    given (each resource by its own time)."""
     return fhir_export.export_bundle(state.ctx.chain, state.ctx.db, store=state.ctx.store,
                                      index=state.ctx.index.index, patient=patient,
-                                     provider=provider)
+                                     provider=provider, since=since, until=until)
 
 
 @router.get("/inbox", response_model=list[EmergencyAccessOut], responses=_ERRORS)

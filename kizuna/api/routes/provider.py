@@ -20,7 +20,14 @@ from kizuna.api.deps import (
     state_of,
 )
 from kizuna.api.errors import error_responses
-from kizuna.api.schemas import AddressStr, InboxItemOut, ReadIn, ReadOut, RecordOut
+from kizuna.api.schemas import (
+    AddressStr,
+    EmergencyAccessOut,
+    InboxItemOut,
+    ReadIn,
+    ReadOut,
+    RecordOut,
+)
 from kizuna.api.streaming import content_response
 from kizuna.errors import AccessDenied
 from kizuna.receipts.request import ReadRequest
@@ -99,4 +106,13 @@ def readable(session: ProviderSession, state: State, patient: AddressStr | None 
 def inbox(session: ProviderSession, state: State) -> list[InboxItemOut]:
     """Answers to this provider's requests, bookings and messages addressed to it."""
     return [shaped(InboxItemOut, i) for i in inbox_service.provider_inbox(
+        state.ctx, provider=session.address)]
+
+
+@router.get("/provider/emergencies", response_model=list[EmergencyAccessOut],
+            responses=error_responses(401, 403, 503))
+def emergencies(session: ProviderSession, state: State) -> list[EmergencyAccessOut]:
+    """This provider's emergency (break-glass) accesses, newest first, each with its review:
+    by which auditor and when, or awaiting review."""
+    return [shaped(EmergencyAccessOut, e) for e in inbox_service.provider_emergencies(
         state.ctx, provider=session.address)]

@@ -168,7 +168,8 @@ def emergency_accesses(db: sqlite3.Connection, *, patient: Address | None,
     elif awaiting_review is False:
         where.append("v.tx_hash IS NOT NULL")
     sql = ("SELECT e.patient, e.provider, e.until, e.reason_code, e.block_number, e.tx_hash,"
-           " e.log_index, e.closed_by, e.closed_block, v.tx_hash IS NOT NULL"
+           " e.log_index, e.closed_by, e.closed_block, v.tx_hash IS NOT NULL, v.reviewer,"
+           " v.reviewed_at"
            " FROM emergency_accesses e LEFT JOIN emergency_reviews v"
            " ON v.tx_hash = e.tx_hash AND v.log_index = e.log_index")
     if where:
@@ -178,7 +179,8 @@ def emergency_accesses(db: sqlite3.Connection, *, patient: Address | None,
         EmergencyAccess(patient=r[0], provider=r[1], until=int(r[2]), reason_code=int(r[3]),
                         block_number=int(r[4]), tx_hash=bytes(r[5]), log_index=int(r[6]),
                         closed_by=r[7], closed_block=int(r[8]) if r[8] is not None else None,
-                        reviewed=bool(r[9]))
+                        reviewed=bool(r[9]), reviewed_by=r[10],
+                        reviewed_at=int(r[11]) if r[11] is not None else None)
         for r in db.execute(sql, params)
     ]
 

@@ -34,7 +34,8 @@ export interface paths {
         /**
          * Export
          * @description A FHIR R4 collection Bundle: AuditEvent per read, Consent per grant, Provenance per
-         *     record (with transaction hashes and CIDs).
+         *     record (with transaction hashes and CIDs), of a period when ``since`` / ``until`` are
+         *     given (each resource by its own time).
          */
         get: operations["export_auditor_export_get"];
         put?: never;
@@ -1088,6 +1089,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/provider/emergencies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Emergencies
+         * @description This provider's emergency (break-glass) accesses, newest first, each with its review:
+         *     by which auditor and when, or awaiting review.
+         */
+        get: operations["emergencies_provider_emergencies_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/provider/inbox": {
         parameters: {
             query?: never;
@@ -1983,6 +2005,16 @@ export interface components {
             reason_code: number;
             /** Reviewed */
             reviewed: boolean;
+            /**
+             * Reviewed At
+             * @description when (Unix seconds)
+             */
+            reviewed_at?: number | null;
+            /**
+             * Reviewed By
+             * @description the auditor who marked it reviewed
+             */
+            reviewed_by?: string | null;
             /** Tx Hash */
             tx_hash: string;
             /** Until */
@@ -3044,6 +3076,10 @@ export interface operations {
             query?: {
                 patient?: string | null;
                 provider?: string | null;
+                /** @description the period's start (Unix seconds, included) */
+                since?: number | null;
+                /** @description the period's end (Unix seconds, included; not before since) */
+                until?: number | null;
             };
             header?: never;
             path?: never;
@@ -6665,6 +6701,53 @@ export interface operations {
             };
             /** @description Invalid input: the field and the reason */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    emergencies_provider_emergencies_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EmergencyAccessOut"][];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

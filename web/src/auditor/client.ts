@@ -2,7 +2,7 @@
 // its receipts with their proofs, the FHIR export) and the chain read through the wallet.
 
 import { createPublicClient, custom } from "viem";
-import { type Api, type ApiOptions, ok } from "../api/client.ts";
+import { type Api, type ApiOptions, ok, type Schemas } from "../api/client.ts";
 import { ChainReader } from "../patient/chain.ts";
 import type { Deployment } from "../wallet/connection.ts";
 import type { Eip1193Provider } from "../wallet/eip1193.ts";
@@ -11,6 +11,9 @@ import { ConsentHistory } from "./history.ts";
 import type { LogEntry } from "./log.ts";
 import type { ServiceReceipt } from "./receipts.ts";
 import { verifyReceipts, type Progress, type Verification } from "./verify.ts";
+
+/** An emergency access as the service lists it, with its review. */
+export type EmergencyAccessOut = Schemas["EmergencyAccessOut"];
 
 /** Receipts a request (the service allows 1 to 2,000): a few requests for thousands of reads. */
 const RECEIPT_PAGE = 1000;
@@ -56,10 +59,25 @@ export class AuditorClient {
     return all;
   }
 
-  /** The FHIR AuditEvent / Consent / Provenance Bundle (for one patient, or everyone). */
-  async exportBundle(patient: string | null): Promise<Record<string, unknown>> {
-    const query = patient ? { patient } : {};
+  /** The FHIR AuditEvent / Consent / Provenance Bundle (for one patient, or everyone) of a
+   *  period (Unix seconds, both included; null: unbounded), cut by the service. */
+  async exportBundle(patient: string | null, since: number | null = null, until: number | null = null): Promise<Record<string, unknown>> {
+    const query: { patient?: string; since?: number; until?: number } = {};
+    if (patient) query.patient = patient;
+    if (since !== null) query.since = since;
+    if (until !== null) query.until = until;
     return ok(await this.api.GET("/auditor/export", { params: { query } })) as Record<string, unknown>;
+  }
+
+  /** Emergency (break-glass) accesses no auditor has reviewed yet, newest first. */
+  async awaitingReview(): Promise<EmergencyAccessOut[]> {
+    return ok(await this.api.GET("/auditor/inbox", {}));
+  }
+
+  /** Mark the emergency access opened in `txHash`#`logIndex` reviewed (by this auditor's
+   *  session: the service records who and when; the provider sees it). */
+  async markReviewed(txHash: string, logIndex: number): Promise<EmergencyAccessOut> {
+    return ok(await this.api.POST("/auditor/reviews", { body: { tx_hash: txHash, log_index: logIndex } }));
   }
 
   /** Receipts from the service, roots and consent from the chain, checked in the page. */

@@ -172,17 +172,3 @@ export function anchoringLag(entries: readonly LogEntry[]): ChartSeries {
   return { key: "lag", title: "Anchoring lag (seconds from a batch's first read to its anchor)", unit: "s", skipped: {}, known: true,
     lines: [{ code: "lag", name: "Lag", range: null, points }] };
 }
-
-/** A FHIR Bundle cut to the entries whose time (AuditEvent.recorded, Consent.dateTime,
- * Provenance.recorded) is within [from, to] (unix seconds; null: unbounded). */
-export function bundleInPeriod(bundle: Record<string, unknown>, from: number | null, to: number | null): Record<string, unknown> {
-  const entries = Array.isArray(bundle.entry) ? (bundle.entry as { resource?: Record<string, unknown> }[]) : [];
-  const kept = entries.filter((entry) => {
-    const r = entry.resource ?? {};
-    const when = (r.recorded ?? r.dateTime) as string | undefined;
-    const t = when ? Date.parse(when) / 1000 : NaN;
-    if (Number.isNaN(t)) return from === null && to === null;
-    return (from === null || t >= from) && (to === null || t <= to);
-  });
-  return { ...bundle, entry: kept };
-}

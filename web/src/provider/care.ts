@@ -182,12 +182,36 @@ export function timeLeft(seconds: number): string {
 /** An access request this provider sent and its state now (from the chain: /provider/inbox). */
 export type SentRequest = { patient: Hex; ref: Hex; state: "open" | "granted" | "closed"; blockNumber: number };
 
-/** One emergency access of this provider (from the chain's events). */
+/** An auditor's review of an emergency access, as the service records it (GET
+ * /provider/emergencies; the chain only flags the access for review): done by whom and when,
+ * awaiting, or unknown when the service could not be asked (`why`). */
+export type Review =
+  | { state: "reviewed"; by: Hex; at: number }
+  | { state: "awaiting" }
+  | { state: "unknown"; why: string };
+
+/** One emergency access of this provider (from the chain's events), with its review. */
 export type EmergencyAccess = {
   patient: Hex; until: number; reasonCode: number; flaggedForReview: boolean; openedBlock: number; txHash: Hex;
+  logIndex: number;
   /** Closed before its time (by the provider, the patient or a guardian). */
   closedBy: Hex | null;
+  review: Review;
 };
+
+type ServiceEmergency = Schemas["EmergencyAccessOut"];
+
+/** The review of the access opened in `txHash`#`logIndex`, from the service's list (null: the
+ * service could not be asked, `why`). An access the service does not list yet (its index a
+ * block behind the chain) awaits review like one it lists unreviewed. */
+export function reviewOf(listed: readonly ServiceEmergency[] | null, why: string, txHash: string, logIndex: number): Review {
+  if (listed === null) return { state: "unknown", why };
+  const found = listed.find((e) => e.tx_hash.toLowerCase() === txHash.toLowerCase() && e.log_index === logIndex);
+  if (found?.reviewed && found.reviewed_by && found.reviewed_at != null) {
+    return { state: "reviewed", by: found.reviewed_by as Hex, at: found.reviewed_at };
+  }
+  return { state: "awaiting" };
+}
 
 /** Why the ledger refused, in words (the custom error's name), or null for another failure. */
 function refusal(error: unknown): string | null {
@@ -375,13 +399,19 @@ export class ProviderCare {
     });
   }
 
-  /** This provider's emergency accesses (every patient), newest first, from the chain's events. */
+  /** This provider's emergency accesses (every patient), newest first, from the chain's events;
+   * each access's review from the service (the chain does not record reviews). */
   async emergencies(): Promise<EmergencyAccess[]> {
     const ledger = this.ctx.contract("ConsentLedger");
     const client = this.ctx.chain.client;
-    const [opened, closed] = await Promise.all([
+    let why = "";
+    const [opened, closed, listed] = await Promise.all([
       client.getLogs({ address: ledger, event: EMERGENCY_OPENED, args: { provider: this.ctx.address }, fromBlock: 0n }),
       client.getLogs({ address: ledger, event: EMERGENCY_CLOSED, args: { provider: this.ctx.address }, fromBlock: 0n }),
+      this.ctx.api.GET("/provider/emergencies").then((answer) => ok(answer)).catch((e: unknown) => {
+        why = e instanceof KizunaError || e instanceof Error ? e.message : String(e);
+        return null;
+      }),
     ]);
     return opened.map((log) => {
       const patient = log.args.patient as Hex;
@@ -391,7 +421,9 @@ export class ProviderCare {
       return {
         patient, until: Number(log.args.until ?? 0n), reasonCode: Number(log.args.reasonCode ?? 0),
         flaggedForReview: Boolean(log.args.flaggedForReview), openedBlock: Number(block), txHash: log.transactionHash as Hex,
+        logIndex: log.logIndex ?? 0,
         closedBy: (closing?.args.closedBy as Hex | undefined) ?? null,
+        review: reviewOf(listed, why, log.transactionHash ?? "", log.logIndex ?? 0),
       };
     }).reverse();
   }

@@ -1,10 +1,10 @@
 // Export (issue 14): the FHIR AuditEvent / Consent / Provenance Bundle of a patient (or of
 // everyone) for a period, downloaded as a file. The service builds the Bundle from the chain and
-// its receipts (GET /auditor/export); the page cuts it to the period.
+// its receipts, cut to the period (GET /auditor/export?since=&until=, the days' bounds in UTC).
 
 import { useState } from "preact/hooks";
 import type { AuditorClient } from "../../auditor/client.ts";
-import { bundleInPeriod, dayBound, filterProblems, EMPTY_FILTER } from "../../auditor/log.ts";
+import { dayBound, filterProblems, EMPTY_FILTER } from "../../auditor/log.ts";
 import type { KizunaError } from "../../core/errors.ts";
 import { asKizunaError, Failure } from "../patient/care/common.tsx";
 
@@ -27,7 +27,7 @@ export function AuditExport(props: { client: AuditorClient }) {
     setBusy(true);
     setError(null);
     try {
-      const bundle = bundleInPeriod(await props.client.exportBundle(patient || null), dayBound("from", from), dayBound("to", to, true));
+      const bundle = await props.client.exportBundle(patient || null, dayBound("from", from), dayBound("to", to, true));
       const counts: Record<string, number> = {};
       for (const e of (bundle.entry as { resource?: { resourceType?: string } }[])) {
         const type = e.resource?.resourceType ?? "other";
@@ -65,8 +65,8 @@ export function AuditExport(props: { client: AuditorClient }) {
       <h1 id="audit-export-title">Export the audit trail</h1>
       <p class="care-intro">
         A FHIR R4 Bundle: an AuditEvent per read (and per refused read), a Consent per grant, a Provenance per record,
-        with the transaction hashes. The service builds it from the chain and its receipts; this page keeps the entries
-        of the period you choose.
+        with the transaction hashes. The service builds it from the chain and its receipts, keeping the entries of the
+        period you choose (whole days, UTC).
       </p>
       <form class="care-form" onSubmit={run} aria-label="Export">
         {field("export-patient", "Patient", patient, setPatient, problems.patient, "text", "An address (0x…), or empty for every patient.")}

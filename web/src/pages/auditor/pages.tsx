@@ -5,6 +5,7 @@ import { AuditCharts } from "./Charts.tsx";
 import { auditorClient } from "./common.tsx";
 import { AuditExport } from "./Export.tsx";
 import { AuditLog, LOG_ROUTE } from "./Log.tsx";
+import { AuditReviews, REVIEWS_ROUTE } from "./Reviews.tsx";
 import { AuditVerify } from "./Verify.tsx";
 
 export function auditorPages(context: PageContext): Page[] {
@@ -16,5 +17,6 @@ export function auditorPages(context: PageContext): Page[] {
     { route: "audit-verify", title: "Verify reads", render: () => <AuditVerify client={client()} /> },
     { route: "audit-charts", title: "Audit charts", render: () => <AuditCharts client={client()} /> },
     { route: "audit-export", title: "Export (FHIR)", render: () => <AuditExport client={client()} /> },
+    { route: REVIEWS_ROUTE, title: "Reviews", render: () => <AuditReviews client={client()} /> },
   ];
 }

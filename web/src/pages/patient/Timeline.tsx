@@ -101,7 +101,21 @@ function counts(values: readonly string[]): [string, number][] {
 
 const NO_SCOPE = "\u0000none";
 
-export function Timeline(props: { records: readonly DecryptedRecord[]; openRecord: OpenRecord }) {
+/** Where the timeline is shown: the patient's own page (the defaults), or inside another page
+ * (a provider's view of what they read: a second-level title, its own words when empty). */
+export interface TimelinePlace {
+  readonly title?: string;
+  readonly level?: 1 | 2;
+  readonly empty?: string;
+  /** Prefix of the filter inputs' ids (unique in the page). */
+  readonly idPrefix?: string;
+}
+
+export function Timeline(props: { records: readonly DecryptedRecord[]; openRecord: OpenRecord; place?: TimelinePlace }) {
+  const place = props.place ?? {};
+  const Title = place.level === 2 ? "h2" : "h1";
+  const DayTitle = place.level === 2 ? "h3" : "h2";
+  const id = (name: string) => `${place.idPrefix ?? "timeline"}-${name}`;
   const all = useMemo(() => entries(props.records), [props.records]);
   const dicomFiles = useMemo(() => props.records.filter(isDicom).length, [props.records]);
   const types = useMemo(() => counts(all.map((e) => e.summary.resourceType)), [all]);
@@ -147,32 +161,32 @@ export function Timeline(props: { records: readonly DecryptedRecord[]; openRecor
   const filtering = type || scope || query || flaggedOnly;
 
   return (
-    <section aria-labelledby="timeline-title" class="fhir-timeline">
-      <h1 id="timeline-title">Your timeline</h1>
+    <section aria-labelledby={id("title")} class="fhir-timeline">
+      <Title id={id("title")}>{place.title ?? "Your timeline"}</Title>
       <form class="fhir-filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <div class="fhir-field fhir-field-search">
-          <label for="timeline-search">Search</label>
-          <input id="timeline-search" type="search" value={query} placeholder="e.g. cholesterol, vaccine, 2023-05"
+          <label for={id("search")}>Search</label>
+          <input id={id("search")} type="search" value={query} placeholder="e.g. cholesterol, vaccine, 2023-05"
             onInput={(e) => setQuery((e.currentTarget as HTMLInputElement).value)} />
         </div>
         <div class="fhir-field">
-          <label for="timeline-type">Type</label>
-          <select id="timeline-type" value={type} onChange={(e) => setType((e.currentTarget as HTMLSelectElement).value)}>
+          <label for={id("type")}>Type</label>
+          <select id={id("type")} value={type} onChange={(e) => setType((e.currentTarget as HTMLSelectElement).value)}>
             <option value="">All types</option>
             {types.map(([t, n]) => <option key={t} value={t}>{t.replace(/([a-z])([A-Z])/g, "$1 $2")} ({n})</option>)}
           </select>
         </div>
         <div class="fhir-field">
-          <label for="timeline-scope">Sharing scope</label>
-          <select id="timeline-scope" value={scope} onChange={(e) => setScope((e.currentTarget as HTMLSelectElement).value)}>
+          <label for={id("scope")}>Sharing scope</label>
+          <select id={id("scope")} value={scope} onChange={(e) => setScope((e.currentTarget as HTMLSelectElement).value)}>
             <option value="">All scopes</option>
             {scopes.map(([s, n]) => <option key={s} value={s}>{s === NO_SCOPE ? "Unknown scope" : s} ({n})</option>)}
           </select>
         </div>
         <div class="fhir-field fhir-field-check">
-          <input id="timeline-flagged" type="checkbox" checked={flaggedOnly}
+          <input id={id("flagged")} type="checkbox" checked={flaggedOnly}
             onChange={(e) => setFlaggedOnly((e.currentTarget as HTMLInputElement).checked)} />
-          <label for="timeline-flagged">Only values outside the normal range</label>
+          <label for={id("flagged")}>Only values outside the normal range</label>
         </div>
       </form>
       <p class="fhir-count" role="status" aria-live="polite" data-testid="timeline-count">
@@ -183,13 +197,13 @@ export function Timeline(props: { records: readonly DecryptedRecord[]; openRecor
         <p class="hint">{dicomFiles} DICOM image file{dicomFiles === 1 ? " is" : "s are"} kept with your imaging studies and not listed one by one.</p>
       ) : null}
       {all.length === 0 ? (
-        <p class="fhir-empty">No records yet. Add a FHIR file, a document or a measurement and it appears here.</p>
+        <p class="fhir-empty">{place.empty ?? "No records yet. Add a FHIR file, a document or a measurement and it appears here."}</p>
       ) : filtered.length === 0 ? (
         <p class="fhir-empty">Nothing matches these filters.</p>
       ) : null}
       {groups.map((group) => (
         <section key={group.day} class="fhir-day" aria-label={dayLabel(group.day)}>
-          <h2 class="fhir-day-title">{dayLabel(group.day)}</h2>
+          <DayTitle class="fhir-day-title">{dayLabel(group.day)}</DayTitle>
           {group.items.map((entry) => (
             <RecordItem key={entry.record.recordId} record={entry.record} summary={entry.summary}
               time={entry.added ? `added ${entry.clock ?? ""}`.trim() : entry.clock} openRecord={props.openRecord} />

@@ -19,6 +19,7 @@ import { RecordItem } from "../../ui/fhir/RecordItem.tsx";
 import "../../ui/fhir/fhir.css";
 import { shortAddress } from "../../ui/format.ts";
 import { Charts } from "../patient/Charts.tsx";
+import { Timeline } from "../patient/Timeline.tsx";
 import { asKizunaError, Failure, formatTime, Section, useLoad } from "../patient/care/common.tsx";
 import { GrantBadge, grantTerm } from "./Patients.tsx";
 import "./reading.css";
@@ -61,7 +62,8 @@ function parsed(bytes: Uint8Array): FhirResource | null {
 function decrypted(result: ReadResult): DecryptedRecord {
   const r = result.record;
   return {
-    recordId: r.record_id.toLowerCase(), label: null, contentType: result.contentType, createdAt: r.created_at,
+    // The scope's name is the label the timeline's scope filter groups by.
+    recordId: r.record_id.toLowerCase(), label: scopeName(r.scope_id), contentType: result.contentType, createdAt: r.created_at,
     resource: isFhirJson(result.contentType) ? parsed(result.content) : null, bytes: result.content,
   };
 }
@@ -129,6 +131,8 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
   const [failures, setFailures] = useState<Map<string, KizunaError>>(new Map());
   const [busy, setBusy] = useState<string | null>(null);
   const [progress, setProgress] = useState<{ done: number; total: number } | null>(null);
+  // What was read, as a list (with downloads and receipts) or as the patient's timeline.
+  const [view, setView] = useState<"list" | "timeline">("list");
   const stopping = useRef(false);
 
   // Every record this provider was shown (a refusal of one no longer listed still names it).
@@ -303,7 +307,17 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
 
       <Section id="provider-read-title" title={`Read in this page (${readList.length})`}
                intro="Decrypted here with your key; kept in this page's memory only, gone when you leave or reload.">
-        {readList.length ? (
+        <div class="provider-view" role="group" aria-label="Show what you read as">
+          <button type="button" class="button" aria-pressed={view === "list"} onClick={() => setView("list")}>List</button>
+          <button type="button" class="button" aria-pressed={view === "timeline"} onClick={() => setView("timeline")}>Timeline</button>
+        </div>
+        {view === "timeline" ? (
+          <div data-testid="provider-timeline">
+            <Timeline records={decryptedRecords} openRecord={openRecord}
+                      place={{ title: "Timeline of what you read", level: 2, idPrefix: "provider-timeline",
+                               empty: "Nothing read yet: read a record, or all of them, and it appears here by date." }} />
+          </div>
+        ) : readList.length ? (
           <div class="provider-reads" data-testid="provider-read-records">
             {readList.map((read) => (
               <div key={read.record.recordId} class="provider-read" data-record={read.record.recordId}>

@@ -1,7 +1,8 @@
 // Break-glass: open emergency access to a patient whose policy allows it (read from the chain
 // first: allowed, and for how long at most), with a reason code recorded on chain; then the
 // time box counting down against the chain's clock, and what follows — every emergency access
-// is flagged on chain for an auditor's review, listed here with its reason and outcome.
+// is flagged on chain for an auditor's review, listed here with its reason and outcome, and
+// whether an auditor has reviewed it (by whom, when: the service's record, GET /provider/emergencies).
 
 import { useEffect, useState } from "preact/hooks";
 import { InputError, type KizunaError } from "../../../core/errors.ts";
@@ -34,6 +35,23 @@ function reasonText(code: number): string {
   return REASONS.find((r) => r.code === code)?.text ?? `reason code ${code}`;
 }
 
+/** The review that follows an emergency access: flagged on chain, then reviewed by an auditor
+ * (the service's record) or still awaiting it. */
+function ReviewLine(props: { access: EmergencyAccess }) {
+  const { access } = props;
+  const review = access.review;
+  if (review.state === "reviewed") {
+    return <><span class="care-badge care-badge-ok">reviewed</span> Reviewed by auditor <span class="pc-key">{shortAddress(review.by)}</span> on {formatTime(review.at)}.</>;
+  }
+  const flag = access.flaggedForReview ? "flagged for review" : "not flagged";
+  if (review.state === "unknown") {
+    return <><span class="care-badge care-badge-wait">{flag}</span> Whether an auditor has reviewed it could not be read from the service: {review.why}</>;
+  }
+  return access.flaggedForReview
+    ? <><span class="care-badge care-badge-wait">flagged for review</span> Awaiting an auditor's review: an auditor reviews every emergency access and may ask you why it was needed; the patient sees it too.</>
+    : <span class="care-badge care-badge-ok">not flagged</span>;
+}
+
 function Access(props: { access: EmergencyAccess; now: number | null; onClose: () => void; closing: boolean }) {
   const { access, now } = props;
   const left = now === null ? null : access.until - now;
@@ -47,10 +65,8 @@ function Access(props: { access: EmergencyAccess; now: number | null; onClose: (
         <p><span class="care-badge care-badge-info">{access.closedBy ? `closed by ${shortAddress(access.closedBy)}` : "ended"}</span> {formatTime(access.until)}</p>
       )}
       <p>Reason: {reasonText(access.reasonCode)} <span class="care-muted">(code {access.reasonCode}, block {access.openedBlock})</span></p>
-      <p data-testid="review">
-        {access.flaggedForReview
-          ? <><span class="care-badge care-badge-wait">flagged for review</span> An auditor reviews every emergency access and may ask you why it was needed; the patient sees it too.</>
-          : <span class="care-badge care-badge-ok">not flagged</span>}
+      <p data-testid="review" data-review={access.review.state}>
+        <ReviewLine access={access} />
       </p>
       {open ? <button type="button" class="button" onClick={props.onClose} disabled={props.closing} aria-busy={props.closing}>{props.closing ? "Closing…" : "Close it now"}</button> : null}
     </li>
