@@ -3,12 +3,17 @@
 On disk (``root`` is the configured store path)::
 
     root/
-      STORE                     marker: "kizuna-blocks 1" (format and version of this layout)
+      STORE                     marker: "kizuna-blocks 2" (format and version of this layout)
       blocks/<xy>/<cid>         one file per block, its bytes exactly the IPFS block; <cid> is
                                 the base32 CIDv1, <xy> its next-to-last two characters (the
                                 sharding IPFS's flatfs uses — the first characters are the same
-                                for every CID of a codec and would not spread anything)
-      pins/<cid>                an empty file per pinned root
+                                for every CID of a codec and would not spread anything); all
+                                1,024 shard directories are made when the store is created
+      pins/<cid>                an empty file per root pinned by put / pin / import_car
+      pins.log                  the roots pinned by put_many (a staging request's envelopes):
+                                appended lines "+<cid>" (pinned) and "-<cid>" (unpinned), one
+                                append per call, made durable by the call's flush; gc rewrites
+                                it with only the live "+" lines
       LOCK                      flock: shared while a put / pin / CAR import runs, exclusive
                                 for gc (so gc never deletes a block a put is reusing)
       tmp/put-<pid>-<random>/   blocks of a put in progress (removed when it ends or fails;
@@ -28,6 +33,11 @@ A get walks the DAG from the root and re-hashes every block before handing out i
 block corrupted on disk raises :class:`~kizuna.storage.unixfs.ContentIntegrityError` instead of
 returning wrong bytes. :meth:`EmbeddedStore.export_car` writes the blocks under given roots as a
 CARv1 that ``/api/v0/dag/import`` loads into any IPFS node under the same CIDs.
+
+A root is pinned when its pin file exists or its last line in ``pins.log`` is ``+``; ``unpin``
+removes both. (Version 1 stores, without ``pins.log`` and pre-made shards, are upgraded in
+place when opened: the layout is a superset; older code refuses a version 2 store, so it can
+never collect blocks only ``pins.log`` pins.)
 
 ``unpin`` only drops the pin; :meth:`EmbeddedStore.gc` then deletes every block no pinned root
 reaches (as ``ipfs repo gc`` does), so content put with ``pin=False`` lives until the next gc.
@@ -54,7 +64,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from kizuna.errors import ContentNotFound, StorageError
+from kizuna.errors import ContentNotFound, KizunaError, StorageError
 from kizuna.filemodes import PRIVATE_DIR, PRIVATE_FILE, private_dir
 from kizuna.storage.car import CarReader, write_car
 from kizuna.storage.cid import DAG_PB, ContentId, parse_cid
@@ -69,7 +79,11 @@ from kizuna.storage.unixfs import (
 )
 from kizuna.types import Cid
 
-_MARKER = "kizuna-blocks 1\n"
+_MARKER = "kizuna-blocks 2\n"
+_MARKER_V1 = "kizuna-blocks 1\n"
+_BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+_SHARDS = tuple(a + b for a in _BASE32 for b in _BASE32)
+"""Every shard directory name (two base32 characters): made once, so a put never mkdirs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +111,7 @@ class EmbeddedStore:
         self._blocks = self.root / "blocks"
         self._blocks_dir = str(self._blocks)
         self._pins = self.root / "pins"
+        self._pin_log = self.root / "pins.log"
         self._tmp = self.root / "tmp"
         self._shards: set[str] = set()  # shard directories known to exist
         try:
@@ -125,19 +140,26 @@ class EmbeddedStore:
         marker = self.root / "STORE"
         if marker.exists():
             found = marker.read_text(encoding="utf-8", errors="replace")
-            if found != _MARKER:
+            if found not in (_MARKER, _MARKER_V1):
                 raise StorageError(
                     f"{self.root} holds a store of another format ({found.strip()!r})"
                 )
+            upgrade = found == _MARKER_V1
         else:
             existing = [p.name for p in self.root.iterdir()]
             if existing:
                 raise StorageError(
                     f"{self.root} is not empty and not a Kizuna store (found {existing[:3]})"
                 )
-            self._write_atomic(marker, _MARKER.encode())
+            upgrade = True
         for directory in (self._blocks, self._pins, self._tmp):
             directory.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+        if upgrade:  # a new store, or version 1: the shards made, then the marker says 2
+            for shard in _SHARDS:
+                (self._blocks / shard).mkdir(mode=PRIVATE_DIR, exist_ok=True)
+            if self._fsync:
+                _fsync_dir(self._blocks)
+            self._write_atomic(marker, _MARKER.encode())
 
     # -- ContentStore -----------------------------------------------------------------------
 
@@ -171,8 +193,10 @@ class EmbeddedStore:
         durable before any becomes visible, the blocks are renamed into ``blocks/`` (each
         source's children before its root) and the pins written, and one more flush makes the
         renames and pins durable. Two flushes per call, whatever the number of sources and
-        blocks (``put`` fsyncs each block). A source that raises keeps nothing of any source;
-        a crash leaves at most complete blocks without a pin (collected by gc)."""
+        blocks (``put`` fsyncs each block). The pins are ONE append to ``pins.log`` (not a file
+        each). A source that raises keeps nothing of any source; a crash leaves at most
+        complete blocks without a pin (collected by gc), or a torn last line of ``pins.log``
+        that its readers skip (its call never returned)."""
         with self._lock(exclusive=False):
             staging = self._tmp / f"put-{os.getpid()}-{secrets.token_hex(8)}"
             staged: list[tuple[Path, Path]] = []
@@ -185,10 +209,8 @@ class EmbeddedStore:
                     cids.append(self._import(source, sink))
                 self._flush(staging)  # the content is durable before any of it is visible
                 self._publish(staged)
-                if pin:
-                    for cid in dict.fromkeys(cids):
-                        fd = os.open(self._pins / cid, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
-                        os.close(fd)
+                if pin and cids:
+                    self._log_pins("+", dict.fromkeys(cids))
                 self._flush(staging)  # the renames and pins
             except OSError as exc:
                 raise StorageError(f"writing to the store at {self.root} failed: {exc}") from exc
@@ -271,6 +293,9 @@ class EmbeddedStore:
         text = self._require(cid)
         with contextlib.suppress(FileNotFoundError):
             (self._pins / text).unlink()
+        if self._pin_log.exists():
+            with self._lock(exclusive=False):  # not while gc rewrites the log
+                self._log_pins("-", [text])
 
     def close(self) -> None:
         """Nothing to release: every operation opens and closes its own files."""
@@ -278,8 +303,46 @@ class EmbeddedStore:
     # -- beyond the interface ---------------------------------------------------------------
 
     def pins(self) -> list[Cid]:
-        """The pinned roots, sorted."""
-        return sorted(Cid(p.name) for p in self._pins.iterdir() if not p.name.startswith("."))
+        """The pinned roots (pin files and ``pins.log``), sorted."""
+        files = {p.name for p in self._pins.iterdir() if not p.name.startswith(".")}
+        return sorted(Cid(name) for name in files | self._logged_pins())
+
+    def _logged_pins(self) -> set[str]:
+        """The roots ``pins.log`` pins: each one's last complete line is ``+``. A line cut by
+        a crash (no newline) or otherwise unreadable is skipped: its call never returned."""
+        try:
+            text = self._pin_log.read_bytes().decode("ascii", errors="replace")
+        except FileNotFoundError:
+            return set()
+        pinned: set[str] = set()
+        lines = text.split("\n")
+        for line in lines[:-1]:  # the last piece has no newline: empty, or torn
+            if len(line) < 2 or line[0] not in "+-":
+                continue
+            name = line[1:]
+            try:
+                if parse_cid(name).to_v1().text() != name:
+                    continue
+            except (ValueError, KizunaError):
+                continue
+            if line[0] == "+":
+                pinned.add(name)
+            else:
+                pinned.discard(name)
+        return pinned
+
+    def _log_pins(self, sign: str, cids: Iterable[str]) -> None:
+        """Append ``sign`` lines for ``cids`` to ``pins.log`` in one write, starting on a line
+        of its own (a torn line of a crashed writer stays alone, and is skipped). Durable with
+        the caller's flush (put_many) or the next one."""
+        data = ("\n" + "".join(f"{sign}{cid}\n" for cid in cids)).encode("ascii")
+        fd = os.open(self._pin_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
 
     def export_car(self, out: BinaryIO, roots: Iterable[str]) -> int:
         """Write the DAGs under ``roots`` as one CARv1 to ``out``; return the bytes written.
@@ -348,8 +411,17 @@ class EmbeddedStore:
                     block.unlink()
                     removed += 1
                     freed += info.st_size
+            self._compact_pin_log()
             return GcResult(blocks_removed=removed, bytes_freed=freed, blocks_kept=len(live),
                             blocks_spared=spared)
+
+    def _compact_pin_log(self) -> None:
+        """Rewrite ``pins.log`` with only the roots it pins (under gc's exclusive lock: no
+        append runs meanwhile), atomically, so it does not grow with every unpin."""
+        if not self._pin_log.exists():
+            return
+        pinned = sorted(self._logged_pins())
+        self._write_atomic(self._pin_log, "".join(f"+{cid}\n" for cid in pinned).encode())
 
     def _import_car(self, source: BinaryIO, *, pin: bool) -> list[Cid]:
         staging = self._tmp / f"car-{os.getpid()}-{secrets.token_hex(8)}"

@@ -22,6 +22,7 @@ from participants import HttpPatient, HttpProvider, Sealed, hx
 
 from kizuna.chain.connection import web3_for
 from kizuna.chain.signers import LocalKeySigner
+from kizuna.storage.embedded import EmbeddedStore
 
 pytestmark = pytest.mark.anvil
 
@@ -41,8 +42,8 @@ def _relayer_nonce(env: ChainEnv) -> int:
 
 
 def _pins(server: ApiServer) -> set[str]:
-    return {p.name for p in (Path(server.settings.store_path) / "pins").iterdir()
-            if not p.name.startswith(".")}
+    # the store's own reader: pin files and pins.log (a staging request's pins)
+    return set(EmbeddedStore(server.settings.store_path).pins())
 
 
 def _blocks(server: ApiServer) -> set[str]:

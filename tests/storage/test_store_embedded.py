@@ -80,7 +80,7 @@ def test_layout_is_sharded_block_files(embedded: EmbeddedStore) -> None:
     assert root_file.exists()
     leaf = compute_cid(data[:CHUNK]).text()
     assert (embedded.root / "blocks" / leaf[-3:-1] / leaf).read_bytes() == data[:CHUNK]
-    assert (embedded.root / "STORE").read_text() == "kizuna-blocks 1\n"
+    assert (embedded.root / "STORE").read_text() == "kizuna-blocks 2\n"
     assert list((embedded.root / "tmp").iterdir()) == []
 
 
@@ -193,7 +193,7 @@ def test_processes_opening_one_fresh_store_at_once_all_succeed(tmp_path: Path) -
         failures = [c.stderr.read().decode() for c in children  # type: ignore[union-attr]
                     if c.wait(timeout=60) != 0]
         assert failures == []
-        assert (root / "STORE").read_text() == "kizuna-blocks 1\n"
+        assert (root / "STORE").read_text() == "kizuna-blocks 2\n"
         assert sorted(p.name for p in root.iterdir()) == ["STORE", "blocks", "pins", "tmp"]
 
 

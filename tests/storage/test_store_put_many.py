@@ -15,7 +15,7 @@ import httpx
 import pytest
 from store_data import CHUNK, pseudo_random_bytes
 
-from kizuna.errors import InputError
+from kizuna.errors import InputError, StorageError
 from kizuna.storage import embedded as embedded_module
 from kizuna.storage.embedded import EmbeddedStore
 from kizuna.storage.ipfs import IpfsStore
@@ -145,3 +145,61 @@ def test_ipfs_put_many_round_trip_and_a_failing_source_pins_nothing(
 
     assert not pinned(compute_cid(fresh[0]).text())
     assert pinned(cids[0])  # the check can see a pin
+
+
+def test_put_many_pins_in_one_log_that_survives_reopening_unpin_and_gc(tmp_path: Path) -> None:
+    """The pins of put_many are lines of pins.log, not a file each; a reopened store reads
+    them, unpin drops one, gc collects its blocks and rewrites the log with the live pins."""
+    store = EmbeddedStore(tmp_path / "s")
+    cids = store.put_many(_sources(4))
+    assert list((store.root / "pins").iterdir()) == []  # no pin file per envelope
+    assert set(EmbeddedStore(tmp_path / "s").pins()) == set(cids)
+    store.unpin(cids[1])
+    reopened = EmbeddedStore(tmp_path / "s")
+    assert set(reopened.pins()) == set(cids) - {cids[1]}
+    result = reopened.gc()
+    assert result.blocks_removed == 1 and not reopened.has(cids[1])
+    assert all(reopened.has(c) for c in cids if c != cids[1])
+    assert (store.root / "pins.log").read_text() == "".join(
+        f"+{c}\n" for c in sorted(set(cids) - {cids[1]}))
+    again = store.put_many([_sources(2)[1]])  # pinned again after an unpin: pinned
+    assert again == [cids[1]] and set(EmbeddedStore(tmp_path / "s").pins()) == set(cids)
+
+
+def test_a_torn_pin_log_line_is_skipped_and_the_next_append_is_whole(tmp_path: Path) -> None:
+    """A crash in the middle of the append (its call never returned) leaves a line without
+    its newline: readers skip it, and the next put_many's pins are read whole."""
+    store = EmbeddedStore(tmp_path / "s")
+    first = store.put_many(_sources(1))
+    torn = compute_cid(b"never acknowledged").text()
+    with (store.root / "pins.log").open("a") as log:
+        log.write("+" + torn[:20])  # cut short by the crash
+    assert store.pins() == first
+    second = store.put_many(_sources(3)[2:])
+    assert set(EmbeddedStore(tmp_path / "s").pins()) == {*first, *second}
+    with (store.root / "pins.log").open("a") as log:
+        log.write("\0\0\0\n+not-a-cid\n")  # zeros a crash can leave, garbage: skipped
+    assert set(store.pins()) == {*first, *second}
+
+
+def test_a_version_1_store_is_upgraded_in_place_and_its_pins_kept(tmp_path: Path) -> None:
+    """A store written by the previous layout (marker 1, a pin file per root, shard
+    directories made on demand) opens as version 2 with every pin and block as it was."""
+    store = EmbeddedStore(tmp_path / "s")
+    cid = store.put(pseudo_random_bytes(CHUNK + 7, seed=5))
+    loose = store.put(b"unpinned", pin=False)
+    blocks = _blocks(store)
+    (store.root / "STORE").write_text("kizuna-blocks 1\n")
+    for shard in (store.root / "blocks").iterdir():
+        if not any(shard.iterdir()):
+            shard.rmdir()
+    reopened = EmbeddedStore(tmp_path / "s")
+    assert (reopened.root / "STORE").read_text() == "kizuna-blocks 2\n"
+    assert len(list((reopened.root / "blocks").iterdir())) == 32 * 32
+    assert reopened.pins() == [cid] and _blocks(reopened) == blocks
+    with reopened.get(cid) as stream:
+        assert stream.read() == pseudo_random_bytes(CHUNK + 7, seed=5)
+    assert reopened.gc().blocks_removed == 1 and not reopened.has(loose)
+    (reopened.root / "STORE").write_text("kizuna-blocks 3\n")  # a newer layout: refused
+    with pytest.raises(StorageError, match="another format"):
+        EmbeddedStore(tmp_path / "s")
