@@ -41,6 +41,14 @@ def test_the_timeline_is_decrypted_in_workers_and_without_them(web: Web) -> None
     assert page.get_by_test_id("error").count() == 0
     count = page.get_by_test_id("timeline-count").inner_text()
     assert int(count.split()[0]) > 0
+    # the workers hold a copy of the decrypting key: they end when the page forgets the keys
+    page.get_by_role("button", name="Disconnect").click()
+    expect(page.get_by_role("button", name="Connect wallet")).to_be_visible(timeout=TIMEOUT)
+    for _ in range(100):  # a worker's end reaches Playwright a moment after terminate()
+        if not [w for w in page.workers if WORKER.search(w.url)]:
+            break
+        page.wait_for_timeout(50)
+    assert not [w.url for w in page.workers if WORKER.search(w.url)], "workers outlived the keys"
 
     page, without, workers = _timeline(web, block_workers=True)
     assert not workers

@@ -16,6 +16,7 @@ import { ChainReader } from "../patient/chain.ts";
 import { PatientClient } from "../patient/patient.ts";
 import type { DecryptedRecord } from "../fhir/records.ts";
 import { type LibraryProgress, loadLibrary } from "./library.ts";
+import { releaseDecryptPool } from "../workers/pool.ts";
 
 export type Phase = "landing" | "connecting" | "connected";
 
@@ -254,6 +255,8 @@ export class AppStore {
   #cleared(): State {
     this.#detach?.();
     this.#detach = null;
+    // The decryption workers hold a copy of the decrypting key: they end with the keys.
+    if (this.#state.keys) releaseDecryptPool(this.#state.keys);
     return { ...INITIAL };
   }
 
