@@ -131,7 +131,7 @@ class FhirPuller:
                     body += chunk
                     if len(body) > MAX_PAGE_BYTES:
                         raise FhirServerError(f"{url} answered more than "
-                                              f"{MAX_PAGE_BYTES // 2**20} MiB in one page "
+                                              f"{MAX_PAGE_BYTES:,} bytes in one page "
                                               "(try a smaller --page-size)")
         except httpx.TransportError as exc:
             raise FhirServerUnreachable(f"cannot reach the FHIR server at {self.base}: "

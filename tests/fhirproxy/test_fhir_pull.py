@@ -4,7 +4,7 @@ Patient B pulls them (``$everything``, several pages), imports them in one batch
 imports nothing; a new version of one resource on A's side is imported once; the per-type search
 path names the same records; a bearer token is sent (an auth-checking reverse proxy in front of
 the FHIR proxy: 401 without it, the env var named; 403 with a wrong one); a server that is not
-FHIR, a ``next`` loop and an unreachable server fail with clear errors, nothing imported."""
+FHIR, a ``next`` loop, a page too large and an unreachable server fail with clear errors."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import httpx
 import pytest
 from proxy_stack import GRANTED, Story
 
+from kizuna.client import fhir_pull
 from kizuna.client.fhir_pull import (
     TOKEN_ENV,
     FhirPuller,
@@ -173,6 +174,9 @@ class _Misbehaving(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.startswith("/html"):
             body, kind = b"<html><body>Welcome</body></html>", "text/html"
+        elif self.path.startswith("/big"):
+            body, kind = json.dumps({"resourceType": "CapabilityStatement",
+                                     "padding": "x" * 50_000}).encode(), "application/fhir+json"
         elif self.path.endswith("/metadata"):
             body, kind = json.dumps({"resourceType": "CapabilityStatement", "rest": [
                 {"mode": "server", "resource": [{"type": "Observation", "searchParam": [
@@ -192,8 +196,13 @@ class _Misbehaving(BaseHTTPRequestHandler):
         pass
 
 
-def test_servers_that_are_not_fhir_loop_or_are_down_are_refused() -> None:
+def test_servers_that_are_not_fhir_loop_or_are_down_are_refused(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fhir_pull, "MAX_PAGE_BYTES", 20_000)  # a "huge" page, made small
     with serving(_Misbehaving) as url:
+        with FhirPuller(url + "/big") as puller, pytest.raises(FhirServerError) as big:
+            puller.pull(patient_id="p1")
+        assert "more than 20,000 bytes in one page" in str(big.value)
         with FhirPuller(url + "/html") as puller, pytest.raises(FhirServerError) as html:
             puller.pull(patient_id="p1")
         assert "text/html, not FHIR JSON" in str(html.value)
