@@ -40,10 +40,10 @@ EXAMPLES_KEY = "--key aiko"
 @contextmanager
 def _patient(kwargs: dict[str, Any]) -> Iterator[tuple[Session, Any]]:
     """The session and the :class:`PatientClient` of the command's ``--key``."""
-    from kizuna.client.patient import PatientClient
-
     args = RoleArgs.take(kwargs)
-    with open_session(args) as session:
+    with open_session(args) as session:  # imports the client while the key unlocks
+        from kizuna.client.patient import PatientClient
+
         client = PatientClient(signer=session.signer, service=session.service,
                                chain=session.chain)
         _ensure_inbox_key(client)
@@ -106,7 +106,33 @@ def _record_row(record: Any, label: Any) -> dict[str, Any]:
             "cid": record.cid, "scope_id": hex32(record.scope_id)}
 
 
-@click.group("patient")
+class _PatientGroup(click.Group):
+    """The patient's commands; those living in other modules (sharing, data requests,
+    research) are imported only when one of them is named or the commands are listed, so
+    `kizuna patient get` does not pay for SQLAlchemy and the data-request services."""
+
+    _extras_added = False
+
+    def _add_extras(self) -> None:
+        if not self._extras_added:
+            self._extras_added = True
+            for commands in _EXTRA_COMMANDS:
+                for command in commands():
+                    self.add_command(command)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_extras()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None:
+            self._add_extras()
+            found = super().get_command(ctx, cmd_name)
+        return found
+
+
+@click.group("patient", cls=_PatientGroup)
 def patient() -> None:
     """The patient's side: your records, who may read them, and who did.
 
@@ -325,7 +351,8 @@ def import_(files: tuple[Path, ...], from_fhir: str | None, patient_id: str | No
         sources: list[ImportSource] = []
         for path in bundles:
             raw = path.read_bytes()
-            sources.append(bundle_source(_bundle_json(path, raw), raw, name=path.name))
+            sources.append(bundle_source(_bundle_json(path, raw), raw, name=path.name,
+                                         pool=pool))
         if ndjson:
             sources.append(ndjson_source(ndjson))
         total = sum(len(s.records) for s in sources)
@@ -430,7 +457,7 @@ def get(record_id: str, output: Path | None, **kwargs: Any) -> None:
               "[default: OUTPUT.files beside -o; none with stdout].")
 @click.option("--no-files", is_flag=True, help="Skip file records (they are counted).")
 @click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Download requests in flight at once (64 records a request).")
+              help="Download requests in flight at once (256 records a request).")
 @role_options
 @json_option
 def export_(output: Path | None, fmt: str, scopes: tuple[str, ...], types: tuple[str, ...],
@@ -439,7 +466,7 @@ def export_(output: Path | None, fmt: str, scopes: tuple[str, ...], types: tuple
     """Export your records decrypted here: a FHIR Bundle or NDJSON, every record or a filter.
 
     One listing and one look-up of every registered commitment on the chain, then the
-    envelopes 64 to a request, requests in parallel, each envelope checked against the
+    envelopes 256 to a request, requests in parallel, each envelope checked against the
     chain's commitment before it is written.
     File records (PDF, images, DICOM) are written as FOLDER/<record id>.<ext> — the id their
     DocumentReference / ImagingStudy names — into --files-dir (default OUTPUT.files beside
@@ -969,36 +996,28 @@ def _is_json(data: bytes) -> bool:
     return True
 
 
-def _add_sharing_commands() -> None:
+def _sharing_commands() -> Sequence[click.Command]:
     """``ips``, ``share``, ``links``, ``unshare`` live in kizuna/cli/patient_sharing.py."""
     from kizuna.cli.patient_sharing import COMMANDS
 
-    for command in COMMANDS:
-        patient.add_command(command)
+    return COMMANDS
 
 
-_add_sharing_commands()
-
-
-def _add_data_request_commands() -> None:
+def _data_request_commands() -> Sequence[click.Command]:
     """Data requests (#16) live in kizuna/cli/data_requests.py."""
     from kizuna.cli.data_requests import PATIENT_COMMANDS
 
-    for command in PATIENT_COMMANDS:
-        patient.add_command(command)
+    return PATIENT_COMMANDS
 
 
-_add_data_request_commands()
-
-
-def _add_research_commands() -> None:
+def _research_commands() -> Sequence[click.Command]:
     """Research sharing (#16): ``studies``, ``consent``, ``withdraw`` (kizuna/cli/research.py)."""
     from kizuna.cli.research import PATIENT_COMMANDS
 
-    for command in PATIENT_COMMANDS:
-        patient.add_command(command)
+    return PATIENT_COMMANDS
 
 
-_add_research_commands()
+_EXTRA_COMMANDS = (_sharing_commands, _data_request_commands, _research_commands)
+
 
 __all__ = ["expand_scopes", "patient"]

@@ -70,6 +70,7 @@ from kizuna.storage.fhir.importer import ImportedBundle, ImportedRecord, import_
 from kizuna.storage.fhir.jsonio import FhirJson
 from kizuna.storage.fhir.ndjson import import_ndjson
 from kizuna.storage.fhir.scopes import scope_label
+from kizuna.storage.fhir.validate import Issue
 from kizuna.types import Commitment, RecordId, ScopeId
 
 if TYPE_CHECKING:
@@ -84,6 +85,8 @@ BATCH_SIZE = 50_000
 """Records one ``RegisterBatch`` signature covers."""
 SEAL_CHUNK = 64
 """Records one pool task seals (small enough to keep every core busy to the end)."""
+VALIDATE_CHUNK = 128
+"""Entry resources one pool task checks while the Bundle is validated."""
 STAGE_IN_FLIGHT = 2
 """Staging requests on their way at once: one uploading while the service stores the other."""
 DEADLINE_MARGIN_S = 300
@@ -113,11 +116,19 @@ class ImportSource:
         return record_id_of(key, self.digest, index)
 
 
-def bundle_source(data: FhirJson, raw: bytes, *, name: str) -> ImportSource:
+def bundle_source(data: FhirJson, raw: bytes, *, name: str,
+                  pool: ProcessPoolExecutor | None = None) -> ImportSource:
     """A Bundle, validated (:func:`~kizuna.storage.fhir.importer.import_bundle`: every problem
-    in one ``FhirValidationError``, before anything is sealed); ``raw`` its file's bytes."""
+    in one ``FhirValidationError``, before anything is sealed); ``raw`` its file's bytes.
+    ``pool`` (:func:`start_pool`'s): the entries' resources are checked on it, all cores,
+    while this process walks the Bundle (references, codes) — the same problems found."""
+    mapper = None
+    if pool is not None:
+        def mapper(check: Callable[[str, dict[str, Any]], list[Issue]], kinds: list[str],
+                   resources: list[dict[str, Any]]) -> Iterator[list[Issue]]:
+            return pool.map(check, kinds, resources, chunksize=VALIDATE_CHUNK)
     return ImportSource(name=name, digest=hashlib.sha256(raw).digest(),
-                        records=import_bundle(data))
+                        records=import_bundle(data, entry_mapper=mapper))
 
 
 def ndjson_source(paths: Sequence[Path]) -> ImportSource:

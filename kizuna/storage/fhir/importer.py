@@ -31,7 +31,7 @@ from kizuna.storage.fhir.canonical import CONTENT_TYPE, canonical_json
 from kizuna.storage.fhir.dates import to_timestamp
 from kizuna.storage.fhir.jsonio import FhirJson
 from kizuna.storage.fhir.scopes import scope_label
-from kizuna.storage.fhir.validate import validate
+from kizuna.storage.fhir.validate import EntryMapper, validate
 from kizuna.types import ScopeLabel
 
 # Where each resource type keeps the date that places it on a patient's timeline: the first
@@ -126,10 +126,12 @@ class ImportedBundle:
             yield entry["resource"], full_url if isinstance(full_url, str) else None
 
 
-def import_bundle(data: FhirJson) -> ImportedBundle:
+def import_bundle(data: FhirJson, *, entry_mapper: EntryMapper | None = None) -> ImportedBundle:
     """Validate a patient Bundle (every reference must resolve inside it) and prepare its
-    records. Raises :class:`~kizuna.errors.FhirValidationError` with every problem."""
-    validated = validate(data, self_contained=True)
+    records. Raises :class:`~kizuna.errors.FhirValidationError` with every problem.
+    ``entry_mapper``: checks the entries' resources elsewhere (a process pool's ``map``; see
+    :data:`~kizuna.storage.fhir.validate.EntryMapper`), with the same problems found."""
+    validated = validate(data, self_contained=True, entry_mapper=entry_mapper)
     if validated.resource_type != "Bundle":
         raise FhirValidationError(
             [("resourceType", f"expected a Bundle to import, got {validated.resource_type}")]

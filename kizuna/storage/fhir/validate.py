@@ -29,7 +29,7 @@ listing every ``(path, reason)``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -447,28 +447,58 @@ def _structure_issues(
         return None, [(_pydantic_path(root, e["loc"]), _pydantic_reason(e)) for e in exc.errors()]
 
 
-def _structure_pass(
-    cls: ModelClass, obj: dict[str, Any]
-) -> tuple[FHIRAbstractModel | None, list[Issue]]:
-    """Pass 1. A Bundle's entry resources are validated one by one with their own classes
-    (less CPU than through fhir.resources' nested validators), the Bundle itself without
-    them; the paths are the same either way."""
-    root = cls.__name__
+EntryMapper = Callable[[Callable[[str, dict[str, Any]], list[Issue]], list[str],
+                        list[dict[str, Any]]], Iterable[list[Issue]]]
+"""How a Bundle's entry resources are checked: ``map(check, kinds, resources)`` — the builtin
+by default; the importer passes its process pool's ``map`` (all cores). It must start the
+work when called (``ProcessPoolExecutor.map`` does): the walk runs meanwhile."""
+
+
+def entry_structure_issues(kind: str, resource: dict[str, Any]) -> list[Issue]:
+    """Pass 1 of one entry resource of a known ``kind``, its paths relative to the resource
+    (``.status``); a module-level function so that a process pool can run it."""
+    entry_cls = _resource_class(kind)
+    assert entry_cls is not None
+    _, found = _structure_pass(entry_cls, resource)
+    return [(p[len(entry_cls.__name__):], r) for p, r in found]
+
+
+def _bundle_entries(obj: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]] | None:
+    """The entries of a Bundle whose resource has a known type: (index, type, resource)."""
     entries = obj.get("entry")
-    if root != "Bundle" or not isinstance(entries, list):
-        return _structure_issues(cls, obj, root)
-    issues: list[Issue] = []
-    skeleton: list[Any] = []
+    if not isinstance(entries, list):
+        return None
+    found = []
     for i, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
         kind = resource.get("resourceType") if isinstance(resource, dict) else None
-        entry_cls = _resource_class(kind) if isinstance(kind, str) else None
-        if entry_cls is not None and isinstance(resource, dict):
-            _, found = _structure_pass(entry_cls, resource)
-            issues.extend((f"{root}.entry[{i}].resource{p[len(entry_cls.__name__):]}", r)
-                          for p, r in found)
-            entry = {k: v for k, v in entry.items() if k != "resource"}
-        skeleton.append(entry)
+        if isinstance(kind, str) and _resource_class(kind) is not None:
+            assert isinstance(resource, dict)
+            found.append((i, kind, resource))
+    return found
+
+
+def _structure_pass(
+    cls: ModelClass, obj: dict[str, Any],
+    checked: Iterable[list[Issue]] | None = None,
+) -> tuple[FHIRAbstractModel | None, list[Issue]]:
+    """Pass 1. A Bundle's entry resources are validated one by one with their own classes
+    (less CPU than through fhir.resources' nested validators), the Bundle itself without
+    them; the paths are the same either way. ``checked``: the entries' results already on
+    their way (an :data:`EntryMapper` started before the walk), in entry order."""
+    root = cls.__name__
+    known = _bundle_entries(obj) if root == "Bundle" else None
+    if known is None:
+        return _structure_issues(cls, obj, root)
+    entries: list[Any] = obj["entry"]
+    if checked is None:
+        checked = map(entry_structure_issues, [k for _, k, _ in known], [r for _, _, r in known])
+    issues: list[Issue] = []
+    for (i, _, _), found in zip(known, checked, strict=True):
+        issues.extend((f"{root}.entry[{i}].resource{p}", r) for p, r in found)
+    skeleton = list(entries)
+    for i, _, _ in known:
+        skeleton[i] = {k: v for k, v in entries[i].items() if k != "resource"}
     _, found = _structure_issues(cls, {**obj, "entry": skeleton}, root)
     return None, found + issues
 
@@ -501,11 +531,13 @@ def _sort_key(issue: Issue) -> tuple[tuple[int, int | str], ...]:
 
 
 def find_issues(
-    data: FhirJson, *, self_contained: bool = False
+    data: FhirJson, *, self_contained: bool = False, entry_mapper: EntryMapper | None = None
 ) -> tuple[ValidatedResource | None, list[Issue]]:
     """Every problem of ``data`` as ``(path, reason)``, and the validated resource if none.
 
     JSON that cannot be decoded raises :class:`FhirValidationError` at once.
+    ``entry_mapper``: how a Bundle's entry resources are checked (:data:`EntryMapper`; the
+    same problems either way).
     """
     obj = load_json(data)
     resource_type = obj.get("resourceType")
@@ -518,6 +550,12 @@ def find_issues(
     model: FHIRAbstractModel | None = None
     structural: list[Issue] = []
     try:
+        checked: Iterable[list[Issue]] | None = None
+        known = _bundle_entries(obj) if entry_mapper is not None and root == "Bundle" else None
+        if entry_mapper is not None and known:
+            # started now: the entries are checked elsewhere while the walk runs here
+            checked = entry_mapper(entry_structure_issues, [k for _, k, _ in known],
+                                   [r for _, _, r in known])
         _walk_resource(cls, obj, root, walk)
         if walk.unknown_types:
             # fhir.resources cannot parse an unknown nested resourceType (it raises KeyError).
@@ -525,7 +563,7 @@ def find_issues(
             # placeholder, so that paths (list indices) stay the same.
             _, structural = _structure_pass(cls, _with_placeholders(obj))
         else:
-            model, structural = _structure_pass(cls, obj)
+            model, structural = _structure_pass(cls, obj, checked)
     except _TooDeep as deep:
         return None, [(deep.path, f"nested deeper than {MAX_DEPTH} elements")]
     except RecursionError:
@@ -538,14 +576,16 @@ def find_issues(
     return ValidatedResource(resource_type=root, data=obj, _model=model), []
 
 
-def validate(data: FhirJson, *, self_contained: bool = False) -> ValidatedResource:
+def validate(data: FhirJson, *, self_contained: bool = False,
+             entry_mapper: EntryMapper | None = None) -> ValidatedResource:
     """Validate one FHIR R4 resource or Bundle (JSON bytes, text, or a decoded object).
 
     ``self_contained``: every reference inside a Bundle must resolve inside it, except
     absolute URLs to servers the Bundle does not use as a base. Raises
     :class:`~kizuna.errors.FhirValidationError` with every ``(path, reason)`` found.
     """
-    resource, issues = find_issues(data, self_contained=self_contained)
+    resource, issues = find_issues(data, self_contained=self_contained,
+                                   entry_mapper=entry_mapper)
     if issues or resource is None:
         raise FhirValidationError(issues or [("", "invalid")])
     return resource
@@ -561,4 +601,5 @@ def _list(values: frozenset[str] | tuple[str, ...]) -> str:
     return ", ".join(ordered)
 
 
-__all__ = ["Issue", "ValidatedResource", "find_issues", "iter_issues", "validate"]
+__all__ = ["EntryMapper", "Issue", "ValidatedResource", "entry_structure_issues", "find_issues",
+           "iter_issues", "validate"]
