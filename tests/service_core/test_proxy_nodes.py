@@ -12,12 +12,16 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from eth_account import Account
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from harness import Party, Record, Stack
 
 from kizuna.chain.localnode import free_port
@@ -225,3 +229,48 @@ def test_killing_a_node_mid_read_loses_no_receipt_at_the_others(world: World) ->
     assert results == [world.record.plaintext]
     receipts_a, receipts_b = a.receipts(), b.receipts()
     assert len(receipts_a) == len(receipts_b) == 1 and receipts_a == receipts_b
+
+
+@contextmanager
+def _lying_relay(target: str) -> Iterator[str]:
+    """An adversary in front of a real node: passes the read on, then alters one byte of the
+    capsule fragment the node answered (a well-formed answer with a wrong cfrag)."""
+    app = FastAPI()
+
+    @app.post("/node/reads")
+    async def read(request: Request) -> JSONResponse:
+        async with httpx.AsyncClient(timeout=15) as http:
+            answer = await http.post(target + "/node/reads", content=await request.body(),
+                                     headers={"content-type": "application/json"})
+        data = answer.json()
+        cfrag = bytearray(bytes.fromhex(data["cfrags"][0][2:]))
+        cfrag[-1] ^= 1
+        data["cfrags"] = ["0x" + cfrag.hex()]
+        return JSONResponse(data)
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_a_lying_node_is_detected_and_skipped(world: World) -> None:
+    a, b, c = world.nodes
+    with _lying_relay(c.endpoint) as liar:
+        endpoints = {a.address: a.endpoint, b.address: b.endpoint, c.address: liar}
+        outcome = threshold_read(world.client, endpoints, patient=world.patient.address,
+                                 record_id=world.record.record_id, threshold=2)
+        assert outcome.plaintext == world.record.plaintext
+        assert set(outcome.served_by) == {a.address, b.address}
+        assert "wrong capsule fragment" in outcome.skipped[c.address]
+        a.kill()  # the liar and one honest node: the lie never counts
+        with pytest.raises(NotEnoughNodes, match="wrong capsule fragment"):
+            threshold_read(world.client, endpoints, patient=world.patient.address,
+                           record_id=world.record.record_id, threshold=2)
