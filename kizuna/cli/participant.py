@@ -11,7 +11,9 @@ signatures and transaction hashes.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -131,24 +133,44 @@ def connect_chain(settings: Settings) -> Chain:
 
 
 def unlock(args: RoleArgs, home: KizunaHome) -> KeystoreSigner:
+    return unlock_started(args, home).result()
+
+
+def unlock_started(args: RoleArgs, home: KizunaHome) -> Future[KeystoreSigner]:
+    """The key's unlocking, begun: the key is checked and the passphrase read here, the
+    keystore's KDF (scrypt, ~0.8 s of one core, its parameters untouched) runs on a thread —
+    it releases the GIL — while the caller imports the client and reaches the service; the
+    result (or ``WrongPassphrase``) comes from ``.result()``."""
     if not args.key_name:
         raise InputError("key", f"which key? give --key NAME (or set {KEY_ENV})")
     ring = Keyring(home.keys_dir)
     ring.address(args.key_name)  # a missing key is reported before any prompt
-    return ring.unlock(args.key_name, read_passphrase(args.passphrase_file))
+    passphrase = read_passphrase(args.passphrase_file)
+    name = args.key_name
+    started: Future[KeystoreSigner] = Future()
+
+    def run() -> None:
+        try:
+            started.set_result(ring.unlock(name, passphrase))
+        except BaseException as exc:  # handed to .result(), raised in the caller
+            started.set_exception(exc)
+
+    threading.Thread(target=run, name="kizuna-unlock", daemon=True).start()
+    return started
 
 
 @contextmanager
 def open_session(args: RoleArgs) -> Iterator[Session]:
     """Unlock the key, connect the chain and the service; close everything afterwards."""
     home, settings = settings_of(args)
-    signer = unlock(args, home)
+    unlocking = unlock_started(args, home)
     if args.local:
         from kizuna.chain.relayer import Relayer
         from kizuna.chain.signers import LocalKeySigner
         from kizuna.client.service import LocalService
         from kizuna.services.context import close_context, open_context
 
+        signer = unlocking.result()
         if settings.deployment_file is None or not Path(settings.deployment_file).is_file():
             raise NotFoundError(f"no deployment file at {settings.deployment_file}: start the "
                                 "local stack with `kizuna up`, or set KIZUNA_DEPLOYMENT_FILE")
@@ -167,6 +189,7 @@ def open_session(args: RoleArgs) -> Iterator[Session]:
     url = args.api_url or f"http://{settings.api_host}:{settings.api_port}"
     api = ApiClient(url, timeout=120.0)
     try:
+        signer = unlocking.result()
         try:
             api.login(signer)
         except NodeUnreachable:

@@ -41,7 +41,6 @@ from kizuna.services import care, grants, guardians, refusals
 from kizuna.services import inbox as inboxes
 from kizuna.services import records as recordstore
 from kizuna.services.onchain import SentTransaction, checked_address
-from kizuna.storage.attachments import DICOM_CONTENT_TYPE, document_reference, imaging_study
 from kizuna.storage.envelope import decrypt_bytes, decrypt_to, encrypt_bytes, encrypt_to
 from kizuna.storage.fhir.importer import ImportedRecord, import_bundle
 from kizuna.types import Address, RecordId, ScopeId, ScopeLabel
@@ -253,6 +252,8 @@ class PatientClient:
         """A PDF or image: the file as one record, its FHIR ``DocumentReference`` (pointing at
         it by record id) as another, both in the ``DocumentReference`` scope.
         Returns (description record, file record)."""
+        from kizuna.storage.attachments import document_reference  # pydicom: here, not per CLI run
+
         rid = RecordId(os.urandom(32))
         described = document_reference(source, subject=subject,
                                        url=f"urn:kizuna:record:0x{rid.hex()}")
@@ -268,6 +269,8 @@ class PatientClient:
                                                list[recordstore.RecordInfo]]:
         """The DICOM files of one study, each as a record, and the study's FHIR
         ``ImagingStudy`` as another, all in the ``ImagingStudy`` scope."""
+        from kizuna.storage.attachments import DICOM_CONTENT_TYPE, imaging_study
+
         study = imaging_study(list(sources), subject=subject)
         label = str(study.scope_label)
         files = [self.add_file(path, label=label, content_type=DICOM_CONTENT_TYPE)
