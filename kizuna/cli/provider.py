@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from kizuna.cli.output import Column, emit, json_option, print_facts, print_table
+from kizuna.cli.output import Column, ExitCode, emit, json_option, print_facts, print_table
 from kizuna.cli.participant import (
     RoleArgs,
     Session,
@@ -184,6 +184,78 @@ def read(patient_: str, record_id: str, output: Path | None, **kwargs: Any) -> N
     write_output(data, output)
     if output is not None:
         click.echo(f"wrote {size} bytes to {output}", err=True)
+
+
+@provider.command("export")
+@click.argument("patient_")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the export here (mode 0600); default stdout.")
+@click.option("--format", "fmt", type=click.Choice(["bundle", "ndjson"]), default="bundle",
+              show_default=True, help="A FHIR Bundle (collection) or NDJSON, one resource "
+              "a line.")
+@click.option("--since", metavar="DATE", help="Only records added on or after DATE.")
+@click.option("--until", metavar="DATE", help="Only records added on or before DATE.")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Read requests in flight at once.")
+@role_options
+@json_option
+def export_(patient_: str, output: Path | None, fmt: str, since: str | None,
+            until: str | None, workers: int, as_json: bool, **kwargs: Any) -> None:
+    """Export what you may read of PATIENT, decrypted here: a FHIR Bundle or NDJSON.
+
+    Each record is its own signed read request and leaves its own receipt, as with
+    `provider read`; the requests are pipelined (--workers in flight) and written in order
+    as they come. A record refused meanwhile (a grant revoked or expired) is reported and
+    the rest go on (exit code 4 when any was). File records (PDF, DICOM) are skipped and
+    counted: read them with `provider read`. Scopes are blinded, so a provider cannot pick
+    records by resource type before reading them: filter by date.
+
+    \b
+    Example:
+      kizuna provider export aiko -o aiko.json --key dr-tanaka
+      kizuna provider export aiko --format ndjson --since 2026-01-01 > recent.ndjson
+    """
+    import sys
+    import time
+
+    from kizuna.cli.output import progress
+    from kizuna.client.export import export_as_provider, private_file
+
+    if as_json and output is None:
+        raise InputError("output", "--json prints the summary on stdout: give -o FILE")
+    since_s = parse_when(since, field="since") if since else None
+    until_s = parse_when(until, field="until", end_of_day=True) + 1 if until else None
+    started = time.monotonic()
+    with _provider(kwargs) as (session, client), progress("Reading", unit="records") as bar:
+        who = session.resolve(patient_, field="patient")
+
+        def step(_done: int, total: int) -> None:
+            bar.update(total=total)
+            bar.advance()
+
+        sink = sys.stdout.buffer if output is None else private_file(output, field="output")
+        try:
+            result = export_as_provider(client, who, sink, fmt=fmt,  # type: ignore[arg-type]
+                                        since=since_s, until=until_s, workers=workers,
+                                        on_record=step)
+        finally:
+            if sink is sys.stdout.buffer:
+                sink.flush()
+            else:
+                sink.close()
+    seconds = time.monotonic() - started
+    summary = {**result.as_dict(), "patient": who, "format": fmt, "seconds": round(seconds, 3)}
+    rate = result.resources / seconds if seconds > 0 else 0.0
+    click.echo(f"exported {result.resources} resource(s) from {result.records} record(s) "
+               f"({result.receipts} receipt(s)) in {seconds:.1f} s ({rate:.0f}/s)"
+               f"{f', {result.files_skipped} file(s) skipped' if result.files_skipped else ''}",
+               err=True)
+    for refused in result.refused:
+        click.echo(f"refused: 0x{bytes(refused.record.record_id).hex()}: {refused.refused}",
+                   err=True)
+    emit(summary, human=lambda: None)
+    if result.refused:
+        raise SystemExit(int(ExitCode.ACCESS_DENIED))
 
 
 def _is_json(data: bytes) -> bool:

@@ -75,8 +75,8 @@ def test_every_command_has_a_manual(stack: Stack) -> None:
     for group, commands in {
         "patient": ["add", "import", "records", "get", "grant", "revoke", "grants", "requests",
                     "answer", "guardian", "emergency-policy", "reads", "inbox", "open"],
-        "provider": ["patients", "records", "read", "request", "send", "break-glass",
-                     "inbox"],
+        "provider": ["patients", "records", "read", "export", "request", "send",
+                     "break-glass", "inbox"],
         "registrar": ["add-provider", "suspend", "reinstate", "providers"],
         "audit": ["log", "verify", "export", "anchor"],
     }.items():
