@@ -22,16 +22,19 @@ function Access(props: { access: EmergencyAccessOut; busy: boolean; onReview: ()
   const { access } = props;
   const link = hashFor(LOG_ROUTE, { ...EMPTY_FILTER, tx: access.tx_hash, log: String(access.log_index) });
   return (
-    <li class="care-card" data-testid="review-item" data-patient={access.patient} data-provider={access.provider}>
-      <p><strong>Provider</strong> <span class="audit-hash">{access.provider}</span></p>
-      <p><strong>Patient</strong> <span class="audit-hash">{access.patient}</span></p>
-      <p>Reason: {reasonText(access.reason_code)} <span class="care-muted">(code {access.reason_code})</span></p>
-      <p>
-        Opened in block {access.block_number}, {access.closed_by
-          ? <>closed by <span class="audit-hash">{shortAddress(access.closed_by)}</span> (block {access.closed_block})</>
-          : <>open until {formatTime(access.until)}</>}.{" "}
-        <a class="audit-link" href={link}>The event in the log</a>
-      </p>
+    <li data-testid="review-item" data-patient={access.patient} data-provider={access.provider}>
+      <dl class="audit-evidence audit-review">
+        <dt>Provider</dt><dd>{access.provider}</dd>
+        <dt>Patient</dt><dd>{access.patient}</dd>
+        <dt>Reason</dt><dd>{reasonText(access.reason_code)} (code {access.reason_code})</dd>
+        <dt>Opened</dt>
+        <dd>
+          block {access.block_number}, {access.closed_by
+            ? <>closed by {shortAddress(access.closed_by)} (block {access.closed_block})</>
+            : <>open until {formatTime(access.until)}</>}.{" "}
+          <a class="audit-link" href={link}>The event in the log</a>
+        </dd>
+      </dl>
       <div class="care-actions">
         <button type="button" class="button button-primary" onClick={props.onReview} disabled={props.busy} aria-busy={props.busy}
                 aria-label={`Mark reviewed: ${access.provider}'s access to ${access.patient}`}>

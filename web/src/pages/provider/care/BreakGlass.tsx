@@ -41,7 +41,7 @@ function ReviewLine(props: { access: EmergencyAccess }) {
   const { access } = props;
   const review = access.review;
   if (review.state === "reviewed") {
-    return <><span class="care-badge care-badge-ok">reviewed</span> Reviewed by auditor <span class="pc-key">{shortAddress(review.by)}</span> on {formatTime(review.at)}.</>;
+    return <><span class="care-badge care-badge-ok">reviewed</span> Reviewed by auditor <span class="pc-short" title={review.by}>{shortAddress(review.by)}</span> on {formatTime(review.at)}.</>;
   }
   const flag = access.flaggedForReview ? "flagged for review" : "not flagged";
   if (review.state === "unknown") {
