@@ -11,7 +11,8 @@ seed 8, aged 75-90: 5,279 resources; deterministic), validated by kizuna's impor
 Timed:
 
 * ``baseline_resources_per_s``: in this process, what needs no service — validate the Bundle
-  (``bundle_source``), seal every resource on the same process pool the pipeline uses
+  (``bundle_source``, its entries checked on the pool, as the import does), seal every
+  resource on the same process pool the pipeline uses
   (``kizuna.client.sealing``, every core) and write each envelope to a file of a local
   directory (one fsync at the end).
 * ``import_resources_per_s`` (target >= 500): the resources over the wall time of ``kizuna
@@ -53,20 +54,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from export import KIZUNA, Counting, env_for, say, stack  # benchmarks/export.py
 
 from kizuna.chain.connection import connect
+from kizuna.chain.localnode import dev_private_keys
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.client.api_service import ApiService
-from kizuna.client.export import export
+from kizuna.client.export import export, export_as_provider
 from kizuna.client.http import ApiClient
-from kizuna.client.importer import SEAL_CHUNK, bundle_source
+from kizuna.client.importer import SEAL_CHUNK, bundle_source, start_pool
 from kizuna.client.keys import derivation_domain, participant_keys
 from kizuna.client.patient import PatientClient
+from kizuna.client.provider import ProviderClient
 from kizuna.client.sealing import SealTask, seal_chunk
 from kizuna.storage.fhir.canonical import canonical_json
 
@@ -88,11 +90,12 @@ def baseline(bundle: Path, signer: LocalKeySigner, chain: Any, out_dir: Path) ->
     keys = participant_keys(signer, derivation_domain(chain))
     started = time.perf_counter()
     raw = bundle.read_bytes()
-    source = bundle_source(json.loads(raw), raw, name=bundle.name)
     owner_keys: dict[str, bytes] = {}
     workers = os.cpu_count() or 1
     out_dir.mkdir()
-    with ProcessPoolExecutor(workers) as pool:
+    # the same pool validates (the entries' resources) and seals, as in the import
+    with start_pool(workers) as pool:
+        source = bundle_source(json.loads(raw), raw, name=bundle.name, pool=pool)
         chunks: list[list[SealTask]] = [[]]
         for position, record in enumerate(source.records):
             label = str(record.scope_label)
@@ -247,6 +250,31 @@ def run() -> dict[str, Any]:
                 client.read_own(rid)
                 times.append((time.perf_counter() - started) * 1000)
             figures["read_own_p50_ms"] = round(statistics.median(times), 2)
+
+            say("provider export (granted every scope; one signed read and receipt a record)...")
+            doctor = LocalKeySigner("0x" + os.urandom(32).hex())
+            doctor_keys = participant_keys(doctor, derivation_domain(chain))
+            chain.registry.add_provider(doctor.address, doctor_keys.public_key.to_bytes(),
+                                        b"\x01" * 32,
+                                        signer=LocalKeySigner(dev_private_keys(2)[1]))
+            labels = sorted({str(label) for _, label in client.labelled_records()
+                             if label is not None})
+            client.grant(doctor.address, labels, expires_at=chain.head().timestamp + 86_400)
+            doctor_api = ApiClient(info["api_url"], timeout=120)
+            doctor_api.login(doctor)
+            doctor_service = ApiService(doctor_api, chain)
+            provider = ProviderClient(signer=doctor, service=doctor_service, chain=chain,
+                                      keys=doctor_keys)
+            sink = Counting()
+            started = time.perf_counter()
+            read = export_as_provider(provider, first.address, sink, fmt="ndjson")
+            seconds = time.perf_counter() - started
+            figures["provider_export_s"] = round(seconds, 2)
+            figures["provider_export_resources_per_s"] = round(read.resources / seconds, 1)
+            figures["provider_export_round_trip_ok"] = (
+                not read.refused and read.receipts == resources
+                and sorted(bytes(sink.data).splitlines()) == canonical)
+            doctor_service.close()
             service.close()
 
             say("kizuna patient get (3 runs; the default-KDF patient, 5,279 records)...")
