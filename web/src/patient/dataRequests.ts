@@ -21,7 +21,7 @@ import { commitmentOf, decryptBytes, encryptBytes } from "../core/envelope.ts";
 import { InputError, IntegrityError } from "../core/errors.ts";
 import { dateProblem } from "../importer/dates.ts";
 import { Importer } from "../importer/importer.ts";
-import type { JsonObject } from "../importer/json.ts";
+import { FhirValidationError, type JsonObject } from "../importer/json.ts";
 import { loadRules } from "../importer/rules.ts";
 import type { BatchOut, ImportProgress } from "./batches.ts";
 import { checkedAddress } from "./chain.ts";
@@ -321,7 +321,14 @@ export class DataRequests {
     if (entries.length === 0) throw new InputError("request", "the provider has sent nothing for this request yet");
     const importer = new Importer(await loadRules());
     // As text: the importer reads numbers at their written precision (its own JSON reader).
-    const records = importer.importBundle(JSON.stringify(bundle));
+    let records;
+    try {
+      records = importer.importBundle(JSON.stringify(bundle));
+    } catch (error) {
+      if (!(error instanceof FhirValidationError)) throw error;
+      const shown = error.issues.slice(0, 3).map(([path, why]) => `${path.replace(/^Bundle\./, "")}: ${why}`).join("; ");
+      throw new InputError("delivery", `the records the provider sent are not valid FHIR (${shown}${error.issues.length > 3 ? "; …" : ""}); nothing was added: ask the provider to send them again`);
+    }
     const items = records.map((r) => this.#client.importItem({ content: r.content, label: r.scopeLabel, contentType: r.contentType }));
     const batches = await this.#client.importRecords(items, onProgress);
     return { batches, resources: entries.length, files };

@@ -10,17 +10,21 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import type { KizunaError } from "../../core/errors.ts";
 import { COMMON_TYPES, DataRequests as Requests, DEFAULT_DEADLINE_DAYS, MAX_DEADLINE_DAYS, STATUS_TEXT, type DataRequest } from "../../patient/dataRequests.ts";
 import type { PatientClient, RegistryProvider } from "../../patient/patient.ts";
+import { PatientRequests } from "../../patient/requests.ts";
 import { ErrorBanner } from "../../ui/Messages.tsx";
 import { shortAddress } from "../../ui/format.ts";
 import { asPageError, formatDay, formatWhen, Outcome, ProviderName, useAction } from "./sharing/parts.tsx";
 import "./sharing/sharing.css";
 import "./data-requests.css";
 
-type Loaded = { requests: DataRequest[]; providers: RegistryProvider[] };
+// keyPublished: providers encrypt the files they send to the patient's inbox key; sharing: who
+// holds a live grant (a provider answers on-chain under its care authority: a grant of the patient).
+type Loaded = { requests: DataRequest[]; providers: RegistryProvider[]; keyPublished: boolean; sharing: Set<string> };
 
 export function DataRequests(props: { client: PatientClient; onReceived?: () => void }) {
   const { client } = props;
   const api = useMemo(() => new Requests(client), [client]);
+  const inbox = useMemo(() => new PatientRequests(client), [client]);
   const [data, setData] = useState<Loaded | null>(null);
   const [loadError, setLoadError] = useState<KizunaError | null>(null);
   const [loading, setLoading] = useState(true);
@@ -38,8 +42,10 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
   const reload = async () => {
     setLoading(true);
     try {
-      const [requests, providers] = await Promise.all([api.list(), client.providers()]);
-      setData({ requests, providers });
+      const [requests, providers, keyPublished, grants] = await Promise.all([
+        api.list(), client.providers(), inbox.inboxKeyPublished(), client.grants(),
+      ]);
+      setData({ requests, providers, keyPublished, sharing: new Set(grants.map((g) => g.provider.toLowerCase())) });
       setLoadError(null);
     } catch (caught) {
       setLoadError(asPageError(caught));
@@ -111,6 +117,23 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
         {loadError ? <ErrorBanner error={loadError} action={{ label: "Try again", run: () => void reload() }} /> : null}
       </div>
 
+      {data && !data.keyPublished ? (
+        <div class="callout">
+          <p>
+            <strong>Providers cannot send you files yet.</strong> Publish your inbox key: the public key they encrypt your records to.
+            It is one free signature and shares nothing.
+          </p>
+          <button type="button" class="button button-primary" disabled={busy} aria-busy={action.busy === "publish"}
+                  onClick={() => void action.run("publish", async () => {
+                    await inbox.publishInboxKey();
+                    await reload();
+                    return "Providers can now send you records that only you can read.";
+                  })}>
+            {action.busy === "publish" ? "Publishing…" : "Let providers send me records"}
+          </button>
+        </div>
+      ) : null}
+
       <h2 id="ask-title">New request</h2>
       <form class="share-form" aria-labelledby="ask-title" onSubmit={ask} noValidate>
         <div class="field">
@@ -122,6 +145,12 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
             ))}
           </select>
         </div>
+        {provider && data && !data.sharing.has(provider.toLowerCase()) ? (
+          <p class="hint" data-testid="dr-no-grant">
+            This provider records its answer on the blockchain under a permission you give: share at least one part of your
+            record with them (Sharing), or they cannot answer.
+          </p>
+        ) : null}
         <fieldset class="scope-fieldset">
           <legend>Which records</legend>
           <ul class="scope-list dr-types">
