@@ -4,7 +4,9 @@
 :class:`~kizuna.client.patient.PatientClient`. For each import::
 
     parse + validate  (kizuna.storage.fhir: import_bundle / import_ndjson — every problem
-        │              reported, nothing sent, when one is found); each resource's scope
+        │              reported, nothing sent, when one is found; a Bundle's entry resources
+        │              checked on the pool while this process walks the Bundle's references,
+        │              bundle_source(pool=)); each resource's scope
         │              label, its record id, its scope's key (registered with the proxy once)
     canonicalise      in a pool of processes, all cores (kizuna.client.sealing: record_for,
     + seal + hash      then the envelope PatientClient.seal makes, to the scope's key of its
