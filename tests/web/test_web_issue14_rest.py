@@ -8,6 +8,7 @@
   (the days' bounds, UTC) to GET /auditor/export; a past period gives an empty Bundle, today's
   holds the patient's AuditEvents; a period ending before it starts is named under its field
   before anything is asked.
+* The auditor's charts at both widths.
 * A provider's Timeline of what they read: dr-tanaka reads aiko's records (one signed request
   each) and shows them as the patient's Timeline (by day, filterable); switching views signs
   nothing.
@@ -178,6 +179,11 @@ def test_the_export_of_a_period_is_cut_by_the_service(web: Web, device: str) -> 
         assert when and days[0] <= when[:10] <= days[1], r
     expect(page.get_by_test_id("export-done")).to_contain_text("AuditEvent")
     check_layout(session, "audit-export-period")
+    # The charts page at this width too (the first round screenshot it at desktop only).
+    _go(page, "Audit charts")
+    expect(page.get_by_test_id("chart-reads-summary")).to_contain_text(
+        re.compile(r"\d+ over \d+ day"), timeout=TIMEOUT)
+    check_layout(session, "audit-charts")
 
 
 @pytest.mark.parametrize("device", ["desktop", "phone"])
