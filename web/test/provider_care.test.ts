@@ -14,7 +14,7 @@ import { Importer } from "../src/importer/importer.ts";
 import { checkRules } from "../src/importer/rules.ts";
 import { labelName, suggestedGrant } from "../src/pages/patient/sharing/scopes.ts";
 import { inboxKeyTypedData } from "../src/patient/requests.ts";
-import { booking, prescription, requestNote, timeLeft, verifiedInboxKey, visitReport } from "../src/provider/care.ts";
+import { booking, prescription, requestNote, reviewOf, timeLeft, verifiedInboxKey, visitReport } from "../src/provider/care.ts";
 import { credentialCommitment, REGISTRAR_ROLE, statusText, umbralKeyOf } from "../src/provider/registry.ts";
 import { forViem } from "../src/core/eip712.ts";
 
@@ -101,4 +101,19 @@ test("registry: the registrar role and a credential's commitment as Python compu
   assert.match(statusText({ derivedKey: bytesToHex0x(KEY), entry: { ...entry, active: false }, keyMatches: true }), /^Suspended/);
   assert.match(statusText({ derivedKey: bytesToHex0x(KEY), entry, keyMatches: false }), /another public key/);
   assert.match(statusText({ derivedKey: bytesToHex0x(KEY), entry, keyMatches: true }), /verified/);
+});
+
+test("an emergency access's review: by whom and when, awaiting, or unknown when the service was not asked", () => {
+  const tx = "0x" + "ab".repeat(32);
+  const listed = [
+    { patient: "0x" + "11".repeat(20), provider: "0x" + "22".repeat(20), until: 10, reason_code: 1, block_number: 5,
+      tx_hash: tx.toUpperCase().replace("0X", "0x"), log_index: 2, closed_by: null, closed_block: null,
+      reviewed: true, reviewed_by: "0x" + "33".repeat(20), reviewed_at: 1_800_000_000 },
+    { patient: "0x" + "11".repeat(20), provider: "0x" + "22".repeat(20), until: 10, reason_code: 1, block_number: 5,
+      tx_hash: tx, log_index: 3, closed_by: null, closed_block: null, reviewed: false, reviewed_by: null, reviewed_at: null },
+  ];
+  assert.deepEqual(reviewOf(listed, "", tx, 2), { state: "reviewed", by: "0x" + "33".repeat(20), at: 1_800_000_000 });
+  assert.deepEqual(reviewOf(listed, "", tx, 3), { state: "awaiting" });
+  assert.deepEqual(reviewOf(listed, "", tx, 4), { state: "awaiting" }); // not indexed yet
+  assert.deepEqual(reviewOf(null, "the service is down", tx, 2), { state: "unknown", why: "the service is down" });
 });
