@@ -404,6 +404,8 @@ export class Records {
   async readMany(records: readonly RecordInfo[], onEach?: (index: number, record: RecordInfo, content: Bytes) => void, parallel = DEFAULT_PARALLEL): Promise<Bytes[]> {
     this.#ctx.ownOnly("Opening records");
     if (records.length === 0) return [];
+    // The workers start (fetch, WASM compiled, key handed over) while the chain is asked.
+    decryptPool(this.#ctx.keys);
     const registered = await this.#ctx.chain.registeredCommitments(this.#ctx.patient);
     // Records of batches: their commitments from the manifests of the chain's roots.
     if (records.some((record) => !registered.has(record.id))) {

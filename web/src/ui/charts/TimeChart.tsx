@@ -3,7 +3,7 @@
 // values under the pointer. uPlot draws on a canvas; the page gives the same data as a table.
 
 import { useEffect, useRef } from "preact/hooks";
-import uPlot from "uplot";
+import type uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import type { ChartSeries } from "../../fhir/series.ts";
 import { alignedData } from "../../fhir/series.ts";
@@ -20,6 +20,14 @@ const READOUT_DATE = new Intl.DateTimeFormat(undefined, { year: "numeric", month
 
 function format(value: number): string {
   return Number.isInteger(value) ? String(value) : value.toFixed(Math.abs(value) < 10 ? 2 : 1).replace(/\.?0+$/, "");
+}
+
+/** uPlot, loaded when a chart is first drawn: the first screen (and a record read by a
+ * provider) does not wait for the chart library. */
+let uPlotModule: Promise<typeof uPlot> | null = null;
+export function loadUPlot(): Promise<typeof uPlot> {
+  uPlotModule ??= import("uplot").then((m) => m.default);
+  return uPlotModule;
 }
 
 function bandsPlugin(chart: ChartSeries): uPlot.Plugin {
@@ -123,14 +131,27 @@ export function TimeChart(props: { chart: ChartSeries; from: number | null; to: 
         }],
       },
     };
-    const u = new uPlot(options, alignedData(chart, from) as uPlot.AlignedData, element);
-    plot.current = u;
-    const resize = new ResizeObserver(() => {
-      const width = Math.max(element.clientWidth, 240);
-      if (width !== u.width) u.setSize({ width, height: u.height });
+    let ended = false;
+    let made: uPlot | null = null;
+    let resize: ResizeObserver | null = null;
+    void loadUPlot().then((UPlot) => {
+      if (ended) return;
+      // The period of now (it may have changed while uPlot loaded).
+      const u = new UPlot(options, alignedData(chart, period.current.from) as uPlot.AlignedData, element);
+      made = u;
+      plot.current = u;
+      resize = new ResizeObserver(() => {
+        const width = Math.max(element.clientWidth, 240);
+        if (width !== u.width) u.setSize({ width, height: u.height });
+      });
+      resize.observe(element);
     });
-    resize.observe(element);
-    return () => { resize.disconnect(); u.destroy(); plot.current = null; };
+    return () => {
+      ended = true;
+      resize?.disconnect();
+      (made as uPlot | null)?.destroy();
+      plot.current = null;
+    };
   }, [chart]);
 
   // A new period: new data (uPlot rescales to it).

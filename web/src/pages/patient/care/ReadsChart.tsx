@@ -2,9 +2,10 @@
 // so a burst of reads is a steep step. The table beside it carries every read for screen
 // readers; the chart's label summarises it.
 
-import uPlot from "uplot";
+import type uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { useEffect, useRef } from "preact/hooks";
+import { loadUPlot } from "../../../ui/charts/TimeChart.tsx";
 import { shortAddress } from "../../../ui/format.ts";
 import { cumulativeReads, padding, type ReadPoint } from "./readsSeries.ts";
 
@@ -24,31 +25,40 @@ export function ReadsChart(props: { reads: ReadPoint[]; names?: (provider: strin
     const el = box.current;
     if (!el || xs.length === 0) return;
     const width = () => Math.max(260, el.clientWidth);
-    const plot = new uPlot({
-      width: width(),
-      height: 220,
-      scales: { x: { time: true, range: (_u, min, max) => [min, max + padding(min, max)] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
-      axes: [
-        { stroke: "#44545e", grid: { stroke: "#e3e8ea" } },
-        { stroke: "#44545e", grid: { stroke: "#e3e8ea" }, label: "Reads so far", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
-      ],
-      series: [
-        {},
-        ...providers.map((p, k) => ({
-          label: name(p),
-          stroke: COLOURS[k % COLOURS.length]!,
-          width: 2,
-          paths: uPlot.paths.stepped!({ align: 1 }),
-          points: { show: true, size: 5 },
-        })),
-      ],
-      legend: { live: false },
-    }, [xs, ...series] as uPlot.AlignedData, el);
-    const observer = new ResizeObserver(() => plot.setSize({ width: width(), height: 220 }));
-    observer.observe(el);
+    let ended = false;
+    let made: { plot: uPlot; observer: ResizeObserver } | null = null;
+    // uPlot loaded when a chart is first drawn (not part of the first screen).
+    void loadUPlot().then((UPlot) => {
+      if (ended) return;
+      const plot = new UPlot({
+        width: width(),
+        height: 220,
+        scales: { x: { time: true, range: (_u, min, max) => [min, max + padding(min, max)] }, y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+        axes: [
+          { stroke: "#44545e", grid: { stroke: "#e3e8ea" } },
+          { stroke: "#44545e", grid: { stroke: "#e3e8ea" }, label: "Reads so far", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] },
+        ],
+        series: [
+          {},
+          ...providers.map((p, k) => ({
+            label: name(p),
+            stroke: COLOURS[k % COLOURS.length]!,
+            width: 2,
+            paths: UPlot.paths.stepped!({ align: 1 }),
+            points: { show: true, size: 5 },
+          })),
+        ],
+        legend: { live: false },
+      }, [xs, ...series] as uPlot.AlignedData, el);
+      const observer = new ResizeObserver(() => plot.setSize({ width: width(), height: 220 }));
+      observer.observe(el);
+      made = { plot, observer };
+    });
     return () => {
-      observer.disconnect();
-      plot.destroy();
+      ended = true;
+      const current = made as { plot: uPlot; observer: ResizeObserver } | null;
+      current?.observer.disconnect();
+      current?.plot.destroy();
     };
   }, [JSON.stringify(xs), JSON.stringify(series), providers.join()]);
 
