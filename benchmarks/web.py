@@ -659,8 +659,55 @@ def _open_app(harness: tuple[Any, Any, Any], chromium: Browser, stack: Any, wall
     return session
 
 
+TRACE_CATEGORIES = ["devtools.timeline", "v8.execute", "disabled-by-default-devtools.timeline",
+                    "disabled-by-default-v8.cpu_profiler", "blink.user_timing"]
+TIMELINE_TASKS = {"FunctionCall", "EvaluateScript", "v8.compile", "v8.compileModule",
+                  "RunMicrotasks", "UpdateLayoutTree", "Layout", "Paint", "PrePaint",
+                  "Layerize", "MinorGC", "MajorGC", "V8.GC_SCAVENGER", "ParseHTML",
+                  "TimerFire", "FireAnimationFrame", "EventDispatch", "ResourceReceivedData",
+                  "v8.wasm.compiledModule", "wasm.CompileLazy"}
+
+
+def trace_summary(path: Path, top: int = 20) -> list[str]:
+    """Where the page's CPU went in a Chromium trace: the V8 sampling profiler's self time by
+    function (file:line of the minified build — enough to tell the app, umbral-pre's WASM,
+    uPlot and Preact apart) and the timeline's events (layout, paint, GC, ...) by name."""
+    loaded = json.loads(path.read_text(encoding="utf-8"))
+    events = loaded["traceEvents"] if isinstance(loaded, dict) else loaded
+    labels: dict[tuple[Any, ...], str] = {}
+    by_function: dict[str, float] = {}
+    by_event: dict[str, float] = {}
+    for event in events:
+        name = event.get("name")
+        if name in TIMELINE_TASKS and "dur" in event:
+            by_event[name] = by_event.get(name, 0.0) + event["dur"] / 1000
+        if name != "ProfileChunk":
+            continue
+        key = (event.get("pid"), event.get("tid"), event.get("id"))
+        data = event.get("args", {}).get("data", {})
+        profile = data.get("cpuProfile", {})
+        for node in profile.get("nodes") or []:
+            frame = node.get("callFrame", {})
+            where = str(frame.get("url", "")).rsplit("/", 1)[-1]
+            function = frame.get("functionName") or ("(anonymous)" if where else "(program)")
+            # minified code is one line: its column tells functions apart
+            column = int(frame.get("columnNumber", -1)) + 1
+            labels[(*key, node["id"])] = f"{function} {where}:{column}" if where else function
+        for sample, delta in zip(profile.get("samples") or [], data.get("timeDeltas") or [],
+                                 strict=False):
+            label = labels.get((*key, sample), "(unknown)")
+            by_function[label] = by_function.get(label, 0.0) + delta / 1000
+    lines = ["  trace: self time by function (ms):"]
+    lines += [f"    {ms:8.1f}  {label}" for label, ms in
+              sorted(by_function.items(), key=lambda kv: -kv[1])[:top]]
+    lines.append("  trace: timeline events, inclusive (ms):")
+    lines += [f"    {ms:8.1f}  {name}" for name, ms in
+              sorted(by_event.items(), key=lambda kv: -kv[1])]
+    return lines
+
+
 def provider_read_figures(harness: tuple[Any, Any, Any], chromium: Browser, stack: Any,
-                          workdir: Path, reads: int) -> dict[str, float]:
+                          workdir: Path, reads: int, trace: Path | None = None) -> dict[str, float]:
     """``reads`` new 10 KB Observations of kenji's, each read once in dr-tanaka's page."""
     _, injected_wallet, _ = harness
     bundle = workdir / "observations.json"
@@ -684,7 +731,14 @@ def provider_read_figures(harness: tuple[Any, Any, Any], chromium: Browser, stac
             page.locator(f'tr[data-record="{record_id}"]').wait_for(timeout=120_000)
         if not page.evaluate(_WRAP_WALLET):
             raise BenchError("the page has no window.ethereum to time signatures at")
-        runs = [page.evaluate(_TIMED_READ, [record_id, 60_000]) for record_id in added]
+        if trace is not None:
+            chromium.start_tracing(page=page, path=str(trace), categories=TRACE_CATEGORIES)
+        try:
+            runs = [page.evaluate(_TIMED_READ, [record_id, 60_000]) for record_id in added]
+        finally:
+            if trace is not None:
+                chromium.stop_tracing()
+                print("\n".join(trace_summary(trace)))
         sizes = page.evaluate("""(ids) => ids.map((id) =>
             document.querySelector(`.provider-read[data-record="${id}"]`) !== null)""", added)
         if not all(sizes):
@@ -810,7 +864,8 @@ def stack_timeline_figures(harness: tuple[Any, Any, Any], chromium: Browser, sta
             "timeline_bulk_requests": float(best["bulk"])}
 
 
-def stack_figures(browser_: Browser, workdir: Path, quick: bool) -> dict[str, float]:
+def stack_figures(browser_: Browser, workdir: Path, quick: bool,
+                  trace: Path | None = None) -> dict[str, float]:
     harness = _harness()
     (workdir / "stack").mkdir()
     started = time.perf_counter()
@@ -819,14 +874,15 @@ def stack_figures(browser_: Browser, workdir: Path, quick: bool) -> dict[str, fl
     try:
         figures = stack_timeline_figures(harness, browser_, stack, workdir, 1 if quick else 3)
         figures.update(provider_read_figures(harness, browser_, stack, workdir,
-                                             5 if quick else 15))
+                                             5 if quick else 15, trace))
         figures.update(audit_figures(harness, browser_, stack, AUDIT_READS, 1 if quick else 3))
     finally:
         stack.up.stop()
     return figures
 
 
-def run(quick: bool = False, stack_only: bool = False) -> dict[str, float]:
+def run(quick: bool = False, stack_only: bool = False,
+        trace: Path | None = None) -> dict[str, float]:
     rounds = 1 if quick else 3
     figures: dict[str, float] = dict(js_gzip_kb(static.DIST))
     figures["load_average_1m_at_start"] = os.getloadavg()[0]
@@ -836,7 +892,7 @@ def run(quick: bool = False, stack_only: bool = False) -> dict[str, float]:
             with sync_playwright() as driver:
                 browser = launch(driver)
                 try:
-                    figures.update(stack_figures(browser, workdir, quick))
+                    figures.update(stack_figures(browser, workdir, quick, trace))
                 finally:
                     browser.close()
         finally:
@@ -865,7 +921,7 @@ def run(quick: bool = False, stack_only: bool = False) -> dict[str, float]:
                     else:
                         print("  chart: web/src/pages/patient/Charts.tsx is not there yet")
                 figures.update(first_load_figures(browser, rounds))
-                figures.update(stack_figures(browser, workdir, quick))
+                figures.update(stack_figures(browser, workdir, quick, trace))
             finally:
                 browser.close()
     finally:
@@ -880,9 +936,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one round, 20 MB (smoke run)")
     parser.add_argument("--stack-only", action="store_true",
                         help="only the figures of the real stack (provider read, audit page)")
+    parser.add_argument("--trace", type=Path, metavar="PATH",
+                        help="write a Chromium performance trace of the provider reads to PATH "
+                             "(open it in DevTools' Performance panel) and print where the "
+                             "page's CPU went")
     args = parser.parse_args(argv)
     print("Kizuna web benchmark (headless Chromium; the page's own code)")
-    figures = run(quick=args.quick, stack_only=args.stack_only)
+    figures = run(quick=args.quick, stack_only=args.stack_only, trace=args.trace)
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"  {key:<{width}}  {value:,.3f}")
