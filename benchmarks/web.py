@@ -644,12 +644,18 @@ _TIMED_VERIFY = r"""async ([timeoutMs]) => {
 }"""
 
 
+DECRYPT_WORKER = re.compile(r"/assets/decrypt\.worker-[\w-]+\.js$")
+
+
 def _open_app(harness: tuple[Any, Any, Any], chromium: Browser, stack: Any, wallet: Any,
-              ready: str) -> Any:
+              ready: str, *, block_workers: bool = False) -> Any:
     """The stack's page in a fresh context with ``wallet`` injected, connected; ``ready``:
-    the navigation link that shows the role's pages are there."""
+    the navigation link that shows the role's pages are there. ``block_workers``: the
+    decryption workers' script refused, so the page decrypts on its main thread (its fallback)."""
     browser, injected_wallet, _ = harness
     session = browser.new_session(chromium, device="desktop", test="benchmark-web")
+    if block_workers:
+        session.context.route(DECRYPT_WORKER, lambda route: route.abort())
     injected_wallet.install(session.context, [wallet])
     wallet.pages.append(session.page)
     session.page.goto(stack.web_url)
@@ -850,18 +856,26 @@ def stack_timeline_figures(harness: tuple[Any, Any, Any], chromium: Browser, sta
     wallet = injected_wallet.TestWallet(rpc_url=stack.rpc_url, chain_id=stack.chain_id,
                                         accounts=[stack.demo_account("aiko")])
     wallet.fund()
-    runs = []
+    runs: list[Any] = []
+    main_thread: list[Any] = []
+    # Rounds interleaved: the page as it is (decryption workers), then the same page with the
+    # workers' script refused (the main-thread fallback), so the load hits both alike.
     for _ in range(rounds):
-        session = _open_app(harness, chromium, stack, wallet, "Add records")
-        try:
-            runs.append(session.page.evaluate(_TIMED_TIMELINE, [TIMELINE_RECORDS, 300_000]))
-        finally:
-            session.close()
+        for blocked, out in ((False, runs), (True, main_thread)):
+            session = _open_app(harness, chromium, stack, wallet, "Add records",
+                                block_workers=blocked)
+            try:
+                out.append(session.page.evaluate(_TIMED_TIMELINE, [TIMELINE_RECORDS, 300_000]))
+            finally:
+                session.close()
     print("  timeline on the stack (s): " + ", ".join(
         f"{r['seconds']:.2f} ({r['records']} records, {r['bulk']} bulk requests)" for r in runs))
+    print("  the same, workers refused: main thread (s): " + ", ".join(
+        f"{r['seconds']:.2f}" for r in main_thread))
     best = min(runs, key=lambda r: float(r["seconds"]))
     return {"timeline_2000_s": float(best["seconds"]), "timeline_records": float(best["records"]),
-            "timeline_bulk_requests": float(best["bulk"])}
+            "timeline_bulk_requests": float(best["bulk"]),
+            "timeline_2000_main_thread_s": min(float(r["seconds"]) for r in main_thread)}
 
 
 def stack_figures(browser_: Browser, workdir: Path, quick: bool,
