@@ -32,6 +32,10 @@ Timed:
 * ``export_resources_per_s`` (>= 1,000): the first patient's bulk export
   (``kizuna.client.export.export`` to NDJSON, decrypted, checked against the chain);
   ``export_round_trip_ok``: the lines are exactly the canonical JSON of every input resource.
+* ``provider_export_resources_per_s``: a provider granted every scope of the first patient
+  reads it all with ``export_as_provider`` (one signed read request and receipt a record,
+  pipelined); ``provider_export_round_trip_ok``: every line the input's, none refused, one
+  receipt a record.
 * ``read_own_p50_ms`` (<= 20, 5,279 records stored): ``PatientClient.read_own`` of 200
   records picked at random. ``cli_get_s`` (<= 1.5): wall time of one ``kizuna patient get``
   from the shell (the second patient: default keystore, 5,279 records), median of 3.
@@ -267,7 +271,8 @@ def run() -> dict[str, Any]:
                                       keys=doctor_keys)
             sink = Counting()
             started = time.perf_counter()
-            read = export_as_provider(provider, first.address, sink, fmt="ndjson")
+            read = export_as_provider(provider, first.address, sink,  # type: ignore[arg-type]
+                                      fmt="ndjson")
             seconds = time.perf_counter() - started
             figures["provider_export_s"] = round(seconds, 2)
             figures["provider_export_resources_per_s"] = round(read.resources / seconds, 1)
