@@ -15,6 +15,7 @@ import { DataRequests } from "../pages/patient/DataRequests.tsx";
 import { ShareLink } from "../pages/patient/ShareLink.tsx";
 import { Sharing } from "../pages/patient/Sharing.tsx";
 import { Care as ProviderCarePage } from "../pages/provider/Care.tsx";
+import { ProviderDataRequestsPage } from "../pages/provider/DataRequests.tsx";
 import { Patients as ProviderPatients, PATIENT_ROUTE } from "../pages/provider/Patients.tsx";
 import { PatientRecords, patientOfUrl } from "../pages/provider/PatientRecords.tsx";
 import { providerClientOf } from "../provider/provider.ts";
@@ -40,6 +41,7 @@ export function pagesFor(context: PageContext): Page[] {
     if (currentRoute() === PATIENT_ROUTE) pages.push({ route: PATIENT_ROUTE, title: "Patient records", render: () => <PatientRecords client={provider} patient={patientOfUrl()} /> });
   }
   if (isProvider) pages.push({ route: "provider-care", title: "Care", render: (c) => <ProviderCarePage store={c.store} state={c.state} /> });
+  if (isProvider) pages.push({ route: "provider-data-requests", title: "Data requests", render: (c) => <ProviderDataRequestsPage store={c.store} state={c.state} /> });
   // A provider not registered yet (or suspended) holds no provider role: it opens #/registry
   // by URL to see the key to hand to a registrar (the patients' navigation is unchanged).
   if (isProvider || isRegistrar || currentRoute() === "registry") {

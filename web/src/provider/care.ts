@@ -214,7 +214,7 @@ export function reviewOf(listed: readonly ServiceEmergency[] | null, why: string
 }
 
 /** Why the ledger refused, in words (the custom error's name), or null for another failure. */
-function refusal(error: unknown): string | null {
+export function refusal(error: unknown): string | null {
   if (!(error instanceof BaseError)) return null;
   const reverted = error.walk((e) => e instanceof ContractFunctionRevertedError) as ContractFunctionRevertedError | null;
   const name = reverted?.data?.errorName;
