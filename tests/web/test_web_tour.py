@@ -14,8 +14,8 @@ from web_harness import Web
 pytestmark = pytest.mark.browser
 
 CONNECT_TIMEOUT = 90_000
-PAGES = ["Timeline", "Charts", "Add records", "Sharing", "Requests & inbox", "Who read what",
-         "Guardians & emergency", "Account"]
+PAGES = ["Timeline", "Charts", "Add records", "Sharing", "Requests & inbox", "Ask for records",
+         "Share a link", "Who read what", "Guardians & emergency", "Account"]
 
 
 @pytest.mark.parametrize("device", ["desktop", "phone"])
