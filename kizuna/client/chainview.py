@@ -23,7 +23,7 @@ the participant's own node (``KizunaService.provider_key``, ``grants.registry_ke
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from eth_utils.crypto import keccak
@@ -173,15 +173,23 @@ def registered_commitments(chain: Chain, *, patient: Address,
 
 
 def batch_commitment(chain: Chain, *, patient: Address, leaf: BatchLeaf, root: bytes,
-                     proof: Sequence[bytes]) -> Commitment:
+                     proof: Sequence[bytes],
+                     known: MutableMapping[bytes, Address] | None = None) -> Commitment:
     """The commitment of ``leaf`` (a record the service says is in the batch ``root``), once
     the node says ``root`` is a batch of ``patient`` (``batchOf``) and ``proof`` leads from
-    the leaf to it: ``NotFoundError`` / ``IntegrityError`` otherwise."""
-    batch = chain.ledger.batch_of(root)
-    if batch is None:
-        raise NotFoundError(f"no batch 0x{bytes(root).hex()} is registered on chain")
-    if batch.patient != patient:
-        raise IntegrityError(f"batch 0x{bytes(root).hex()} is registered to {batch.patient}, "
+    the leaf to it: ``NotFoundError`` / ``IntegrityError`` otherwise. ``known`` remembers the
+    owner of each root the node named (a root is registered once and its owner never
+    changes), so a bulk read asks the node once a batch, not once a record."""
+    owner = known.get(bytes(root)) if known is not None else None
+    if owner is None:
+        batch = chain.ledger.batch_of(root)
+        if batch is None:
+            raise NotFoundError(f"no batch 0x{bytes(root).hex()} is registered on chain")
+        owner = batch.patient
+        if known is not None:
+            known[bytes(root)] = owner
+    if owner != patient:
+        raise IntegrityError(f"batch 0x{bytes(root).hex()} is registered to {owner}, "
                              f"not to {patient}")
     if not proof_leads_to(root, leaf, proof):
         raise IntegrityError(f"the proof of record 0x{bytes(leaf.record_id).hex()} does not "

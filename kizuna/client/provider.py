@@ -84,6 +84,9 @@ class ProviderClient:
         self.service = service
         self._chain = chain
         self.keys = keys if keys is not None else participant_keys(signer, service.key_domain())
+        self._batch_owners: dict[bytes, Address] = {}
+        """Batch roots the own node named, with their patient: a root is registered once and
+        never changes hands, so reads ask the node once a batch (batch_commitment)."""
 
     @property
     def chain(self) -> Chain:
@@ -227,7 +230,8 @@ class ProviderClient:
         return batch_commitment(self._chain, patient=grant.patient,
                                 leaf=BatchLeaf(grant.record_id, grant.scope_id,
                                                grant.commitment),
-                                root=grant.batch_root, proof=grant.proof)
+                                root=grant.batch_root, proof=grant.proof,
+                                known=self._batch_owners)
 
     # -- messages ----------------------------------------------------------------------------
 
