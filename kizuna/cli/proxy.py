@@ -42,7 +42,7 @@ def serve(home_dir: Path | None, config_file: Path | None, database_url: str, in
     from eth_account import Account
 
     from kizuna.errors import ConfigError
-    from kizuna.proxy.node import create_node_app
+    from kizuna.proxynode.server import create_node_app
     from kizuna.services.context import close_context, open_context
     from kizuna.stack.home import load_settings
 

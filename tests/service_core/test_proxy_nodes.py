@@ -1,6 +1,6 @@
 """Threshold proxy nodes end to end: three ``kizuna proxy serve`` processes (three databases,
 three indexes, three Ethereum keys) on a real anvil, the patient handing each node only its
-own bound fragment, the provider reading 2-of-3 in parallel (kizuna.proxy.nodeclient)."""
+own bound fragment, the provider reading 2-of-3 in parallel (kizuna.proxynode.client)."""
 
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ from kizuna.client.keys import ParticipantKeys
 from kizuna.client.provider import ProviderClient
 from kizuna.client.service import LocalService
 from kizuna.proxy.kfrags import sign_scope_keys
-from kizuna.proxy.nodeclient import (
+from kizuna.proxy.threshold import NotEnoughNodes, split_for_nodes
+from kizuna.proxynode.client import (
     ProxyNodeError,
     announce_record,
     hand_kfrags,
     threshold_read,
 )
-from kizuna.proxy.threshold import NotEnoughNodes, split_for_nodes
 from kizuna.types import Address, Cid, checksum_address
 
 pytestmark = pytest.mark.anvil
