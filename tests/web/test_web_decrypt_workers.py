@@ -10,7 +10,7 @@ import re
 
 import pytest
 from injected_wallet import TestWallet
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, expect
 from web_harness import Web
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]

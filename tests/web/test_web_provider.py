@@ -7,7 +7,8 @@ every record, one signed request each. Then aiko revokes that record's scope wit
 the page is open, and the next read is refused with the explanation (which scope, revoked,
 when in the reader's local time, which block), not a bare 403; and again with aiko revoking in
 her own page, in a second browser context, while dr-tanaka's page stays open. Nothing secret
-crosses the wire (no plaintext, no key material); screenshots at desktop and phone width; axe-core finds no serious violation."""
+crosses the wire (no plaintext, no key material); screenshots at desktop and phone width;
+axe-core finds no serious violation."""
 
 from __future__ import annotations
 
