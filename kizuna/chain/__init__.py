@@ -16,6 +16,7 @@ __all__ = [
     "eip712",
     "index",
     "keystore",
+    "liveness",
     "localnode",
     "models",
     "relayer",

@@ -18,6 +18,7 @@ PINNED = [
     "eip712",
     "index",
     "keystore",
+    "liveness",
     "localnode",
     "models",
     "relayer",

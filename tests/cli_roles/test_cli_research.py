@@ -1,9 +1,9 @@
 """``kizuna researcher study create / export`` and ``kizuna patient studies / consent /
 withdraw`` against the running ``kizuna up --demo``, the README's "research" recipe run as
-written: a key that is not a verified provider cannot register a study; dr-sato registers one;
-aiko (and kenji) consent with their vital signs; the export has one NDJSON file per type, with
-none of the demo patients' names, birth dates or cities; after aiko withdraws, the next export
-holds kenji's copy only."""
+written: a key that is not a verified provider (the auditor's) cannot register a study; dr-sato
+registers one; aiko (and kenji) consent with their vital signs; the export has one NDJSON file
+per type, with none of the demo patients' names, birth dates or cities; after aiko withdraws, the
+next export holds kenji's copy only."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _counts(done_json: dict[str, object]) -> dict[str, int]:
 
 def test_the_readme_recipe_from_registration_to_withdrawal(stack: Stack, tmp_path: Path) -> None:
     refused = stack.kizuna("researcher", "study", "create", "--purpose", "x", "--scope", SCOPE,
-                           "--ends", "30d", "--key", "newdoc")
+                           "--ends", "30d", "--key", "auditor")
     assert refused.code == ExitCode.INVALID_INPUT, refused.err
     assert "not a verified, active provider" in refused.error_line
 

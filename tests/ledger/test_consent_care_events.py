@@ -44,8 +44,9 @@ def test_logCareEvent_byPatientNamingAnyProvider(bench: Bench, actors: Actors) -
 
 
 def test_logCareEvent_revertsForAnInvalidKind(bench: Bench, actors: Actors) -> None:
-    # 8 is past the enum: the ABI decoder refuses it (a revert without data).
-    bench.reverts(_log(bench, actors, actors.patient, provider=ZERO_ADDRESS, kind=8),
+    # 13 is past the enum (DataRequestDeclined is 12): the ABI decoder refuses it (a revert
+    # without data).
+    bench.reverts(_log(bench, actors, actors.patient, provider=ZERO_ADDRESS, kind=13),
                   actors.patient, "EmptyRevert")
 
 
