@@ -1,4 +1,4 @@
-"""Periodic work on a background thread: the receipt anchorer, the index follower.
+"""Periodic work on a background thread: the receipt anchorer, the index follower, the sweeps.
 
 A :class:`PeriodicTask` runs one pass every ``interval_s`` seconds on a daemon thread until
 :meth:`~PeriodicTask.stop`. A pass that fails with a :class:`~kizuna.errors.KizunaError` (the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Self
 
 from kizuna.errors import KizunaError
@@ -65,4 +66,23 @@ class PeriodicTask:
         self.stop()
 
 
-__all__ = ["PeriodicTask"]
+class Sweep(PeriodicTask):
+    """``sweep()`` (it answers how many things it removed) every ``interval_s`` seconds: the
+    service's sweeps of what was left behind (staged envelopes, upload sessions)."""
+
+    def __init__(self, sweep: Callable[[], int], *, name: str, interval_s: float) -> None:
+        super().__init__(interval_s=interval_s)
+        self.thread_name = name
+        self._sweep = sweep
+        self.last_swept = 0
+
+    def _pass(self) -> None:
+        self.last_swept = self._sweep()
+
+
+def sweep_interval(ttl_s: float) -> float:
+    """How often to sweep what expires after ``ttl_s``: four times a TTL, at least hourly."""
+    return min(ttl_s / 4, 3600.0)
+
+
+__all__ = ["PeriodicTask", "Sweep", "sweep_interval"]

@@ -116,15 +116,16 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         collector = StoreCollector(context.store, interval_s=settings.store_gc_interval_s,
                                    grace_s=settings.store_gc_grace_s)  # refused uploads' blocks
         collector.start()
+        from kizuna.background import sweep_interval
         from kizuna.services.batches import StagedSweeper
 
         sweeper = StagedSweeper(context, ttl_s=settings.staged_ttl_s,  # abandoned imports
-                                interval_s=min(settings.staged_ttl_s / 4, 3600.0))
+                                interval_s=sweep_interval(settings.staged_ttl_s))
         sweeper.start()
         from kizuna.services.uploads import UploadSweeper
 
         upload_sweeper = UploadSweeper(context, ttl_s=settings.staged_ttl_s,  # abandoned uploads
-                                       interval_s=min(settings.staged_ttl_s / 4, 3600.0))
+                                       interval_s=sweep_interval(settings.staged_ttl_s))
         upload_sweeper.start()
         try:
             yield

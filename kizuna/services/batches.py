@@ -42,7 +42,7 @@ from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from web3.types import RPCEndpoint
 
-from kizuna.background import PeriodicTask
+from kizuna.background import Sweep
 from kizuna.batch import BatchManifest, pack_proof
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.relayer import RelayRefused
@@ -603,19 +603,12 @@ def sweep_staged(ctx: ServiceContext, *, ttl_s: float, now: float | None = None)
     return len(stale)
 
 
-class StagedSweeper(PeriodicTask):
+class StagedSweeper(Sweep):
     """:func:`sweep_staged` every ``interval_s`` seconds on a background thread."""
 
-    thread_name = "kizuna-staged-sweep"
-
     def __init__(self, ctx: ServiceContext, *, ttl_s: float, interval_s: float) -> None:
-        super().__init__(interval_s=interval_s)
-        self.ctx = ctx
-        self.ttl_s = ttl_s
-        self.last_swept = 0
-
-    def _pass(self) -> None:
-        self.last_swept = sweep_staged(self.ctx, ttl_s=self.ttl_s)
+        super().__init__(lambda: sweep_staged(ctx, ttl_s=ttl_s), name="kizuna-staged-sweep",
+                         interval_s=interval_s)
 
 
 __all__ = [

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from kizuna.background import PeriodicTask
+from kizuna.background import Sweep
 from kizuna.chain.eip712 import SignedAction
 from kizuna.db.records import load_record
 from kizuna.db.schema import upload_parts, upload_sessions
@@ -292,19 +292,12 @@ def sweep_uploads(ctx: ServiceContext, *, ttl_s: float, now: float | None = None
     return len(stale)
 
 
-class UploadSweeper(PeriodicTask):
+class UploadSweeper(Sweep):
     """:func:`sweep_uploads` every ``interval_s`` seconds on a background thread."""
 
-    thread_name = "kizuna-upload-sweep"
-
     def __init__(self, ctx: ServiceContext, *, ttl_s: float, interval_s: float) -> None:
-        super().__init__(interval_s=interval_s)
-        self.ctx = ctx
-        self.ttl_s = ttl_s
-        self.last_swept = 0
-
-    def _pass(self) -> None:
-        self.last_swept = sweep_uploads(self.ctx, ttl_s=self.ttl_s)
+        super().__init__(lambda: sweep_uploads(ctx, ttl_s=ttl_s), name="kizuna-upload-sweep",
+                         interval_s=interval_s)
 
 
 __all__ = [
