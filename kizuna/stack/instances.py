@@ -16,19 +16,15 @@ stay in the configuration file. On Linux an instance dies with the ``kizuna up``
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from kizuna.chain.localnode import _die_with
-from kizuna.errors import NodeUnreachable
+from kizuna.stack.children import stop_all, wait_healthy
 from kizuna.stack.home import KizunaHome
 
 INSTANCE_START_TIMEOUT_S = 60.0
@@ -112,23 +108,11 @@ class ApiInstances:
         return self.urls
 
     def _wait_healthy(self, instance: ApiInstance) -> None:
-        deadline = time.monotonic() + INSTANCE_START_TIMEOUT_S
-        while True:
-            if not instance.running:
-                raise NodeUnreachable(f"API instance {instance.number} exited at start (see "
-                                      f"{instance.log_path})")
-            try:
-                # /health asks the store about a CID it lacks: a js-ipfs node takes its find
-                # timeout (~10 s) to say no.
-                if httpx.get(instance.url + "/health", timeout=30).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise NodeUnreachable(f"API instance {instance.number} did not answer /health "
-                                      f"within {INSTANCE_START_TIMEOUT_S:g}s (see "
-                                      f"{instance.log_path})")
-            time.sleep(0.1)
+        # /health asks the store about a CID it lacks: a js-ipfs node takes its find timeout
+        # (~10 s) to say no.
+        wait_healthy(lambda: instance.running, instance.url,
+                     what=f"API instance {instance.number}", log_path=instance.log_path,
+                     timeout_s=INSTANCE_START_TIMEOUT_S, request_timeout_s=30)
 
     def newly_dead(self) -> list[ApiInstance]:
         """The instances that exited since the last call."""
@@ -140,19 +124,10 @@ class ApiInstances:
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM to every instance (a clean stop: the leader resigns), then wait; SIGKILL
         what does not stop in ``timeout`` seconds."""
+        processes = [instance.process for instance in self.instances]
         for instance in self.instances:
-            if instance.running and instance.process is not None:
-                instance.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for instance in self.instances:
-            process, instance.process = instance.process, None
-            if process is None:
-                continue
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            instance.process = None
+        stop_all(processes, timeout)
 
 
 __all__ = ["ApiInstance", "ApiInstances"]

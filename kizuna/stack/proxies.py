@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
 
 from kizuna.chain.localnode import _die_with
-from kizuna.errors import InputError, NodeUnreachable
+from kizuna.errors import InputError
+from kizuna.stack.children import stop_all, wait_healthy
 from kizuna.stack.home import KizunaHome
 from kizuna.types import Address, checksum_address
 
@@ -122,20 +120,9 @@ class ProxyNodes:
         return self.urls
 
     def _wait_healthy(self, node: ProxyNodeProcess) -> None:
-        deadline = time.monotonic() + NODE_START_TIMEOUT_S
-        while True:
-            if not node.running:
-                raise NodeUnreachable(f"proxy node {node.number} exited at start (see "
-                                      f"{node.log_path})")
-            try:
-                if httpx.get(node.url + "/health", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise NodeUnreachable(f"proxy node {node.number} did not answer /health within "
-                                      f"{NODE_START_TIMEOUT_S:g}s (see {node.log_path})")
-            time.sleep(0.1)
+        wait_healthy(lambda: node.running, node.url, what=f"proxy node {node.number}",
+                     log_path=node.log_path, timeout_s=NODE_START_TIMEOUT_S,
+                     request_timeout_s=5)
 
     def register(self, rpc_url: str, deployment_file: Path, registrar_key: str) -> Address:
         """The home's ProxyRegistry on this chain (deployed on the first start, registrar =
@@ -169,19 +156,10 @@ class ProxyNodes:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM to every node, then wait; SIGKILL what does not stop in time."""
+        processes = [node.process for node in self.nodes]
         for node in self.nodes:
-            if node.running and node.process is not None:
-                node.process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for node in self.nodes:
-            process, node.process = node.process, None
-            if process is None:
-                continue
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+            node.process = None
+        stop_all(processes, timeout)
 
 
 __all__ = ["ProxyNodeProcess", "ProxyNodes", "default_threshold"]
