@@ -94,3 +94,24 @@ def test_a_node_started_with_die_with_parent_ends_when_its_parent_is_killed(
         time.sleep(0.05)
     assert not Path(f"/proc/{anvil}").exists()
     assert not port_in_use(port)
+
+
+def test_free_port_block_is_below_the_ephemeral_range_and_bindable() -> None:
+    import socket
+
+    from kizuna.chain.localnode import _ephemeral_floor, free_port_block
+
+    offsets = [0, 1, 2, 801]
+    base = free_port_block(offsets)
+    assert base >= 1024 and base + 801 < _ephemeral_floor()
+    held = []
+    try:
+        for offset in offsets:  # every port of the block binds
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.append(sock)
+            sock.bind(("127.0.0.1", base + offset))
+            sock.listen()
+        assert free_port_block(offsets) != base  # a held block is never handed out again
+    finally:
+        for sock in held:
+            sock.close()

@@ -7,12 +7,13 @@ free port unless one is given, and keeps its state on disk when ``state_path`` i
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +67,42 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _ephemeral_floor() -> int:
+    """The lowest port the kernel hands to outgoing connections (32768 unless configured)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port_block(offsets: Sequence[int]) -> int:
+    """A base port ``p`` such that every ``p + offset`` is free on 127.0.0.1 right now.
+
+    The base is drawn below the kernel's ephemeral range: a port inside it can be taken, between
+    this check and the server's bind, as the local end of any outgoing connection on the machine
+    (connect() favours even ports, the very ``p + 1`` of a block that bind(0) started on an odd
+    one)."""
+    ceiling = _ephemeral_floor() - max(offsets) - 1
+    floor = max(1024, ceiling - 12_000)
+    if ceiling <= floor:
+        raise ConfigError(f"no room below the ephemeral ports for offsets up to {max(offsets)}")
+    rng = random.SystemRandom()
+    for _ in range(200):
+        base = rng.randrange(floor, ceiling)
+        if all(_bindable(base + offset) for offset in offsets):
+            return base
+    raise ConfigError(f"no free block of ports for offsets {list(offsets)}")
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

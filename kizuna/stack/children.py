@@ -21,7 +21,8 @@ def wait_healthy(running: Callable[[], bool], url: str, *, what: str, log_path: 
     deadline = time.monotonic() + timeout_s
     while True:
         if not running():
-            raise NodeUnreachable(f"{what} exited at start (see {log_path})")
+            raise NodeUnreachable(f"{what} exited at start: {_last_line(log_path)} "
+                                  f"(see {log_path})")
         try:
             if httpx.get(url + "/health", timeout=request_timeout_s).status_code == 200:
                 return
@@ -31,6 +32,18 @@ def wait_healthy(running: Callable[[], bool], url: str, *, what: str, log_path: 
             raise NodeUnreachable(f"{what} did not answer /health within {timeout_s:g}s "
                                   f"(see {log_path})")
         time.sleep(0.1)
+
+
+def _last_line(log_path: Path) -> str:
+    """The log's last non-empty line (a server that dies at start says why last), shortened."""
+    try:
+        with log_path.open("rb") as log:
+            log.seek(max(0, log.seek(0, 2) - 4096))
+            lines = [line for line in log.read().decode("utf-8", "replace").splitlines()
+                     if line.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1].strip()[:300] if lines else "nothing in its log"
 
 
 def stop_all(processes: Sequence[subprocess.Popen[bytes] | None], timeout: float) -> None:

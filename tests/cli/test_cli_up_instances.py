@@ -22,7 +22,7 @@ import httpx
 import pytest
 from cli_harness import UpProcess, run
 
-from kizuna.chain.localnode import free_port, pid_running, port_in_use
+from kizuna.chain.localnode import free_port, free_port_block, pid_running, port_in_use
 from kizuna.services.leader import LEADER_LOCK_KEY
 from kizuna.stack.lock import listener_pid
 
@@ -83,9 +83,8 @@ def _wait_for_leader(database: str, home: Path, among: set[int]) -> tuple[int, f
 def test_up_runs_instances_that_elect_one_leader_and_survive_its_death(
         backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     home = tmp_path / "home"
-    port, count = free_port(), 3 if backend != "sqlite" else 2
-    while any(port_in_use(port + i) for i in range(count)):
-        port = free_port()
+    count = 3 if backend != "sqlite" else 2
+    port = free_port_block(range(count))
     args = ["--instances", str(count), "--port", str(port), "--rpc-port", str(free_port())]
     database = ""
     if backend != "sqlite":
@@ -138,9 +137,7 @@ def _recipe(name: str) -> str:
 
 def test_the_readme_cluster_recipe_runs(tmp_path: Path, postgres_database: str) -> None:
     """The README's recipe as written, on free ports, this test's home and PostgreSQL."""
-    port = free_port()
-    while any(port_in_use(port + i) for i in range(3)):
-        port = free_port()
+    port = free_port_block(range(3))
     home = tmp_path / "kizuna-cluster"
     script = (_recipe("cluster-up")
               .replace("~/kizuna-cluster", str(home))

@@ -11,13 +11,13 @@ from cli_harness import UpProcess
 
 from kizuna.chain.agents.proxies import ProxyRegistryAgent
 from kizuna.chain.connection import connect
-from kizuna.chain.localnode import free_port, port_in_use
+from kizuna.chain.localnode import free_port, free_port_block, port_in_use
 from kizuna.types import checksum_address
 
 
 def test_up_runs_three_proxy_nodes_listed_on_chain(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    api_port = free_port()
+    api_port = free_port_block([0, 801, 802, 803])
     up = UpProcess(home, "--port", str(api_port), "--rpc-port", str(free_port()),
                    "--proxies", "3", "--threshold", "2")
     try:
