@@ -16,6 +16,7 @@ import { bytesToHex, bytesToHex0x, concatBytes, hexToBytes } from "../src/core/b
 import { DEFAULT_SEGMENT_SIZE, decryptBytes, encryptBytes, encryptStream, EnvelopeReader } from "../src/core/envelope.ts";
 import { forViem, type JsonTypedData } from "../src/core/eip712.ts";
 import { KizunaError } from "../src/core/errors.ts";
+import { deriveImportIdKey, ndjsonDigest, RecordIds, sourceDigest } from "../src/core/recordIds.ts";
 import { blindScope } from "../src/core/scopes.ts";
 import { deriveScopeDelegatingKey, deriveWalletKeys, keyDerivationTypedData, type KeyDerivationDomain, type WalletKeys } from "../src/core/walletKeys.ts";
 import type { DecryptedRecord, OpenRecord } from "../src/fhir/records.ts";
@@ -281,6 +282,22 @@ async function walletVector(input: WalletInput) {
 
 
 
+/** What this browser derives for one tests/vectors/record_ids.json entry, from its inputs
+ *  only (private key, account, domain, the files, each id's digest and index). */
+async function recordIdVector(input: { private_key: `0x${string}`; account: string; domain: KeyDerivationDomain; files: string[]; ids: Array<{ digest: string; index: number }> }) {
+  const typed = keyDerivationTypedData(input.account, input.domain);
+  const signature = await privateKeyToAccount(input.private_key).signTypedData({ ...typed, domain: { ...typed.domain, chainId: BigInt(typed.domain.chainId) } });
+  const keys = await deriveWalletKeys(signature, input.account, input.domain);
+  const ids = await RecordIds.derive(keys.decryptingKey);
+  const files = input.files.map((f) => hexToBytes(f));
+  return {
+    import_id_key: bytesToHex0x(await deriveImportIdKey(keys.decryptingKey)),
+    bundle_digest: bytesToHex0x(await sourceDigest(files[0]!)),
+    ndjson_digest: bytesToHex0x(await ndjsonDigest(files)),
+    record_ids: await Promise.all(input.ids.map(async (c) => bytesToHex0x(await ids.of(hexToBytes(c.digest), c.index)))),
+  };
+}
+
 /** What this browser computes for one tests/vectors/eip712.json action: digest, signature,
  *  signer and the address the signature recovers to. */
 async function eip712Vector(input: { privateKey: `0x${string}`; typedData: JsonTypedData }) {
@@ -344,6 +361,7 @@ const bench = {
   timelineWorkers,
   chart,
   walletVector,
+  recordIdVector,
   eip712Vector,
   openEnvelope,
   sealEnvelope,
