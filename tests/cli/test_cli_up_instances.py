@@ -26,13 +26,13 @@ from kizuna.chain.localnode import free_port, free_port_block, pid_running, port
 from kizuna.services.leader import LEADER_LOCK_KEY
 from kizuna.stack.lock import listener_pid
 
-PGSERVER = Path(__file__).resolve().parents[1] / "service_core" / "pgserver.py"
+PGSERVER = Path(__file__).resolve().parents[1] / "support" / "pgserver.py"
 ELECTION_SLACK_S = 10.0
 """One follow interval (2 s by default) plus what a pass may take on a busy two-core machine."""
 
 
 def _pgserver() -> ModuleType:
-    """The suite's throwaway PostgreSQL (tests/service_core/pgserver.py), loaded by path."""
+    """The suite's throwaway PostgreSQL (tests/support/pgserver.py), loaded by path."""
     spec = importlib.util.spec_from_file_location("kizuna_tests_pgserver", PGSERVER)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

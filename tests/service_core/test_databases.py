@@ -115,9 +115,6 @@ def test_bad_database_urls_are_config_errors(tmp_path: Path) -> None:
 
 
 def test_a_database_gone_away_is_unavailable_not_a_crash(tmp_path: Path) -> None:
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
     from pgserver import PostgresServer, fresh_database, postgres_available
 
     from kizuna.errors import DatabaseUnavailable, StoreUnavailable

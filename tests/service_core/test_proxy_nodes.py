@@ -26,8 +26,8 @@ from harness import Party, Record, Stack
 
 from kizuna.chain.localnode import free_port
 from kizuna.client.keys import ParticipantKeys
+from kizuna.client.local import LocalService
 from kizuna.client.provider import ProviderClient
-from kizuna.client.service import LocalService
 from kizuna.proxy.kfrags import sign_scope_keys
 from kizuna.proxy.threshold import NotEnoughNodes, split_for_nodes
 from kizuna.proxynode.client import (

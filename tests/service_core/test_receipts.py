@@ -26,20 +26,20 @@ from kizuna.receipts.store import ReceiptStore
 from kizuna.services.read import serve_read
 
 
-def _reads(stack: Stack, n: int) -> list[bytes]:
-    patient, provider = stack.party(), stack.provider()
-    record = stack.add_record(patient)
-    stack.grant(patient, provider)
+def _reads(core: Stack, n: int) -> list[bytes]:
+    patient, provider = core.party(), core.provider()
+    record = core.add_record(patient)
+    core.grant(patient, provider)
     ids = []
     for _ in range(n):
-        request, signature = stack.request(provider, patient, record)
-        serve_read(stack.ctx, request=request, signature=signature)
+        request, signature = core.request(provider, patient, record)
+        serve_read(core.ctx, request=request, signature=signature)
         ids.append(request.request_id)
     return ids
 
 
-def _anchorer(stack: Stack) -> Anchorer:
-    return Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin, interval_s=0.1,
+def _anchorer(core: Stack) -> Anchorer:
+    return Anchorer(db=core.db, chain=core.chain, signer=core.env.admin, interval_s=0.1,
                     pending_grace_s=0)
 
 
@@ -62,182 +62,182 @@ def test_leaf_is_the_documented_abi_encoding() -> None:
     assert keccak(text=documented) == READ_RECEIPT_TYPEHASH
 
 
-def test_fast_digest_equals_the_eip712_library(stack: Stack) -> None:
+def test_fast_digest_equals_the_eip712_library(core: Stack) -> None:
     request = ReadRequest.new(provider="0x" + "11" * 20, patient="0x" + "22" * 20,
                               record_id=b"\x03" * 32)
-    assert request.digest(stack.ctx.domain) == request.typed_data(stack.ctx.domain).digest()
+    assert request.digest(core.ctx.domain) == request.typed_data(core.ctx.domain).digest()
     assert ReadRequest.from_json(request.to_json()) == request
 
 
-def test_every_receipt_proves_on_chain(stack: Stack) -> None:
-    ids = _reads(stack, 5)
-    assert stack.ctx.receipts.proof(ids[0]) is None  # not batched yet
-    batches = _anchorer(stack).run_once()
+def test_every_receipt_proves_on_chain(core: Stack) -> None:
+    ids = _reads(core, 5)
+    assert core.ctx.receipts.proof(ids[0]) is None  # not batched yet
+    batches = _anchorer(core).run_once()
     assert len(batches) == 1 and batches[0].count == 5 and batches[0].tx_hash
-    assert stack.chain.access_log.batch_count()[0] == 1
+    assert core.chain.access_log.batch_count()[0] == 1
     for request_id in ids:
-        proof = stack.ctx.receipts.proof(request_id)
+        proof = core.ctx.receipts.proof(request_id)
         assert proof is not None and proof.batch.anchored
-        assert stack.chain.access_log.verify_receipt(proof.batch.root, proof.receipt.leaf,
+        assert core.chain.access_log.verify_receipt(proof.batch.root, proof.receipt.leaf,
                                                      list(proof.proof))
         # The leaf is recomputable from the stored receipt alone.
         r = proof.receipt
         assert receipt_leaf(r.request, r.signature, served_at=r.served_at,
                             head_block=r.head_block) == r.leaf
-    proof = stack.ctx.receipts.proof(ids[1])
+    proof = core.ctx.receipts.proof(ids[1])
     assert proof is not None
     forged = bytearray(proof.receipt.leaf)
     forged[0] ^= 1
-    assert not stack.chain.access_log.verify_receipt(proof.batch.root, bytes(forged),
+    assert not core.chain.access_log.verify_receipt(proof.batch.root, bytes(forged),
                                                      list(proof.proof))
-    assert _anchorer(stack).run_once() == []  # nothing new
+    assert _anchorer(core).run_once() == []  # nothing new
 
 
-def test_batches_follow_each_other_in_time(stack: Stack) -> None:
-    _reads(stack, 2)
-    first = _anchorer(stack).run_once()
-    _reads(stack, 3)
-    second = _anchorer(stack).run_once()
+def test_batches_follow_each_other_in_time(core: Stack) -> None:
+    _reads(core, 2)
+    first = _anchorer(core).run_once()
+    _reads(core, 3)
+    second = _anchorer(core).run_once()
     assert len(first) == len(second) == 1
     assert second[0].from_time >= first[0].to_time
-    assert stack.chain.access_log.batch_count() == (2, second[0].to_time)
+    assert core.chain.access_log.batch_count() == (2, second[0].to_time)
 
 
-def test_a_late_receipt_is_still_anchored(stack: Stack) -> None:
-    ids = _reads(stack, 1)
-    done = _anchorer(stack).run_once()
-    stored = stack.ctx.receipts.get(ids[0])
+def test_a_late_receipt_is_still_anchored(core: Stack) -> None:
+    ids = _reads(core, 1)
+    done = _anchorer(core).run_once()
+    stored = core.ctx.receipts.get(ids[0])
     assert stored is not None
     # A receipt committed late with an earlier served_at (another instance's clock).
     late = ReadRequest.new(provider=stored.request.provider, patient=stored.request.patient,
                            record_id=stored.request.record_id)
-    stack.ctx.receipts.record(request=late, signature=b"\x01" * 65, scope_id=stored.scope_id,
+    core.ctx.receipts.record(request=late, signature=b"\x01" * 65, scope_id=stored.scope_id,
                               served_at=done[0].to_time - 30, head_block=stored.head_block)
-    again = _anchorer(stack).run_once()
+    again = _anchorer(core).run_once()
     assert len(again) == 1 and again[0].from_time == done[0].to_time
-    proof = stack.ctx.receipts.proof(late.request_id)
+    proof = core.ctx.receipts.proof(late.request_id)
     assert proof is not None
-    assert stack.chain.access_log.verify_receipt(proof.batch.root, proof.receipt.leaf,
+    assert core.chain.access_log.verify_receipt(proof.batch.root, proof.receipt.leaf,
                                                  list(proof.proof))
 
 
-def test_receipts_of_a_dead_process_are_anchored_by_the_next_one(stack: Stack) -> None:
-    ids = _reads(stack, 3)
+def test_receipts_of_a_dead_process_are_anchored_by_the_next_one(core: Stack) -> None:
+    ids = _reads(core, 3)
     # The process dies before any anchoring. A new process: new store, new anchorer, same db.
-    fresh = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin)
+    fresh = Anchorer(db=core.db, chain=core.chain, signer=core.env.admin)
     assert [b.count for b in fresh.run_once()] == [3]
-    assert ReceiptStore(stack.db).count(anchored=False) == 0
+    assert ReceiptStore(core.db).count(anchored=False) == 0
     for request_id in ids:
-        proof = ReceiptStore(stack.db).proof(request_id)
+        proof = ReceiptStore(core.db).proof(request_id)
         assert proof is not None
-        assert stack.chain.access_log.verify_receipt(proof.batch.root, proof.receipt.leaf,
+        assert core.chain.access_log.verify_receipt(proof.batch.root, proof.receipt.leaf,
                                                      list(proof.proof))
 
 
-def test_a_batch_made_but_not_anchored_is_finished_after_a_crash(stack: Stack) -> None:
-    _reads(stack, 2)
+def test_a_batch_made_but_not_anchored_is_finished_after_a_crash(core: Stack) -> None:
+    _reads(core, 2)
     # Crash between "batch assigned in the db" and "anchor sent".
-    batch = assign_batch(stack.db, until=int(time.time()) + 1)
-    assert batch is not None and pending_batches(stack.db) == [batch]
+    batch = assign_batch(core.db, until=int(time.time()) + 1)
+    assert batch is not None and pending_batches(core.db) == [batch]
     # Within the grace period the batch may be another anchorer's: left alone.
-    young = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin,
+    young = Anchorer(db=core.db, chain=core.chain, signer=core.env.admin,
                      pending_grace_s=3600)
-    assert young.run_once() == [] and pending_batches(stack.db) == [batch]
-    done = _anchorer(stack).run_once()
+    assert young.run_once() == [] and pending_batches(core.db) == [batch]
+    done = _anchorer(core).run_once()
     assert [b.root for b in done] == [batch.root]
-    assert pending_batches(stack.db) == []
-    assert stack.chain.access_log.batch_of(batch.root) is not None
+    assert pending_batches(core.db) == []
+    assert core.chain.access_log.batch_of(batch.root) is not None
 
 
-def test_a_batch_anchored_before_the_crash_is_not_sent_twice(stack: Stack) -> None:
-    _reads(stack, 2)
-    batch = assign_batch(stack.db, until=int(time.time()) + 1)
+def test_a_batch_anchored_before_the_crash_is_not_sent_twice(core: Stack) -> None:
+    _reads(core, 2)
+    batch = assign_batch(core.db, until=int(time.time()) + 1)
     assert batch is not None
     # The anchor transaction went through, then the process died before recording it.
-    made = stack.chain.access_log.anchor(batch.root, batch.count, batch.from_time,
-                                         batch.to_time, signer=stack.env.admin)
-    done = _anchorer(stack).run_once()
+    made = core.chain.access_log.anchor(batch.root, batch.count, batch.from_time,
+                                         batch.to_time, signer=core.env.admin)
+    done = _anchorer(core).run_once()
     assert [b.root for b in done] == [batch.root]
     assert done[0].tx_hash == made.tx_hash
-    assert stack.chain.access_log.batch_count()[0] == 1
-    info = stack.ctx.receipts.batch(batch.root)
+    assert core.chain.access_log.batch_count()[0] == 1
+    info = core.ctx.receipts.batch(batch.root)
     assert info is not None and info.tx_hash == made.tx_hash
 
 
-def test_receipts_served_in_the_future_wait(stack: Stack) -> None:
-    ids = _reads(stack, 1)
-    stored = stack.ctx.receipts.get(ids[0])
+def test_receipts_served_in_the_future_wait(core: Stack) -> None:
+    ids = _reads(core, 1)
+    stored = core.ctx.receipts.get(ids[0])
     assert stored is not None
     future = ReadRequest.new(provider=stored.request.provider, patient=stored.request.patient,
                              record_id=stored.request.record_id)
-    head_time = stack.chain.head().timestamp
-    stack.ctx.receipts.record(request=future, signature=b"\x02" * 65, scope_id=stored.scope_id,
+    head_time = core.chain.head().timestamp
+    core.ctx.receipts.record(request=future, signature=b"\x02" * 65, scope_id=stored.scope_id,
                               served_at=max(head_time, int(time.time())) + 10_000,
                               head_block=stored.head_block)
-    done = _anchorer(stack).run_once()
+    done = _anchorer(core).run_once()
     assert [b.count for b in done] == [1]  # the future one is left for later
-    assert stack.ctx.receipts.count(anchored=False) == 1
+    assert core.ctx.receipts.count(anchored=False) == 1
 
 
-def test_scheduled_anchorer_runs_and_stops_cleanly(stack: Stack) -> None:
-    anchorer = _anchorer(stack)
+def test_scheduled_anchorer_runs_and_stops_cleanly(core: Stack) -> None:
+    anchorer = _anchorer(core)
     with anchorer:
-        ids = _reads(stack, 2)
+        ids = _reads(core, 2)
         deadline = time.monotonic() + 20
-        while stack.ctx.receipts.count(anchored=False) and time.monotonic() < deadline:
+        while core.ctx.receipts.count(anchored=False) and time.monotonic() < deadline:
             time.sleep(0.05)
     assert anchorer._thread is None
-    assert stack.ctx.receipts.count(anchored=False) == 0
-    proof = stack.ctx.receipts.proof(ids[-1])
+    assert core.ctx.receipts.count(anchored=False) == 0
+    proof = core.ctx.receipts.proof(ids[-1])
     assert proof is not None and proof.batch.anchored
 
 
-def test_anchoring_needs_the_anchor_role(stack: Stack) -> None:
+def test_anchoring_needs_the_anchor_role(core: Stack) -> None:
     from kizuna.errors import ContractReverted
 
-    _reads(stack, 1)
-    outsider = stack.party()
+    _reads(core, 1)
+    outsider = core.party()
     with pytest.raises(ContractReverted, match="AccessControlUnauthorizedAccount"):
-        Anchorer(db=stack.db, chain=stack.chain, signer=outsider.signer).run_once()
-    assert stack.chain.access_log.batch_count()[0] == 0
+        Anchorer(db=core.db, chain=core.chain, signer=outsider.signer).run_once()
+    assert core.chain.access_log.batch_count()[0] == 0
     # The batch stays pending and is finished by a legitimate anchorer.
-    assert len(pending_batches(stack.db)) == 1
-    assert [b.count for b in _anchorer(stack).run_once()] == [1]
+    assert len(pending_batches(core.db)) == 1
+    assert [b.count for b in _anchorer(core).run_once()] == [1]
 
 
-def test_an_altered_receipt_store_is_detected_when_proving(stack: Stack) -> None:
+def test_an_altered_receipt_store_is_detected_when_proving(core: Stack) -> None:
     from sqlalchemy import update
 
     from kizuna.db import schema as t
     from kizuna.errors import IntegrityError
 
-    ids = _reads(stack, 3)
-    _anchorer(stack).run_once()
-    with stack.db.write() as conn:  # someone rewrites a stored leaf after anchoring
+    ids = _reads(core, 3)
+    _anchorer(core).run_once()
+    with core.db.write() as conn:  # someone rewrites a stored leaf after anchoring
         conn.execute(update(t.receipts).where(t.receipts.c.request_id == ids[1])
                      .values(leaf=b"\x00" * 32))
     with pytest.raises(IntegrityError, match="do not hash to its root"):
-        ReceiptStore(stack.db).proof(ids[0])
+        ReceiptStore(core.db).proof(ids[0])
 
 
 @contextmanager
 def _granted_on_own_anvil(tmp_path: Path) -> Iterator[tuple[Stack, Any, Any, Any]]:
-    """A stack on an anvil of its own (its clock untouched by other suites): a patient's
-    record granted to a provider. Yields (stack, patient, provider, record)."""
+    """A core on an anvil of its own (its clock untouched by other suites): a patient's
+    record granted to a provider. Yields (core, patient, provider, record)."""
     from chainenv import _anvil_env
     from harness import make_stack
 
     from kizuna.chain.localnode import LocalNode
 
     with LocalNode(log_path=tmp_path / "anvil.log") as node:
-        stack = make_stack(_anvil_env(node), tmp_path)
+        core = make_stack(_anvil_env(node), tmp_path)
         try:
-            patient, provider = stack.party(), stack.provider()
-            record = stack.add_record(patient)
-            stack.grant(patient, provider)
-            yield stack, patient, provider, record
+            patient, provider = core.party(), core.provider()
+            record = core.add_record(patient)
+            core.grant(patient, provider)
+            yield core, patient, provider, record
         finally:
-            stack.db.dispose()
+            core.db.dispose()
 
 
 @pytest.mark.anvil
@@ -246,16 +246,16 @@ def test_receipts_served_after_the_last_block_are_anchored_in_one_pass(tmp_path:
     block behind the clock: a batch ending now is valid in the next block (the anchoring one)
     but not in the latest. Estimating there refused every batch holding a receipt served since
     the last block, so a busy service never anchored at all."""
-    with _granted_on_own_anvil(tmp_path) as (stack, patient, provider, record):
-        last_block = stack.chain.head().timestamp
+    with _granted_on_own_anvil(tmp_path) as (core, patient, provider, record):
+        last_block = core.chain.head().timestamp
         while int(time.time()) <= last_block + 1:  # the clock moves past the last block
             time.sleep(0.1)
-        request, signature = stack.request(provider, patient, record)
-        served = serve_read(stack.ctx, request=request, signature=signature)
-        assert served.served_at > stack.chain.head().timestamp
-        batches = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin).run_once()
+        request, signature = core.request(provider, patient, record)
+        served = serve_read(core.ctx, request=request, signature=signature)
+        assert served.served_at > core.chain.head().timestamp
+        batches = Anchorer(db=core.db, chain=core.chain, signer=core.env.admin).run_once()
         assert [b.count for b in batches] == [1]
-        assert stack.ctx.receipts.proof(served.request_id) is not None
+        assert core.ctx.receipts.proof(served.request_id) is not None
 
 
 @pytest.mark.anvil
@@ -265,26 +265,26 @@ def test_a_batch_ending_after_the_chains_clock_is_retried_in_the_same_pass(
     block's timestamp and the contract refuses it. The pass waits for the chain's clock and
     anchors it then, instead of leaving every receipt to the next pass (a minute later); a
     clock far ahead gives up after ``time_retries`` and leaves the receipts unbatched."""
-    with _granted_on_own_anvil(tmp_path) as (stack, patient, provider, record):
+    with _granted_on_own_anvil(tmp_path) as (core, patient, provider, record):
 
         def serve(ahead: int) -> bytes:
-            request, signature = stack.request(provider, patient, record)
-            served = serve_read(stack.ctx, request=request, signature=signature,
+            request, signature = core.request(provider, patient, record)
+            served = serve_read(core.ctx, request=request, signature=signature,
                                 now=int(time.time()) + ahead)
             return served.request_id
 
         near = serve(1)
-        anchorer = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin,
+        anchorer = Anchorer(db=core.db, chain=core.chain, signer=core.env.admin,
                             retry_wait_s=0.5, clock=lambda: time.time() + 1)
         batches = anchorer.run_once()
         assert [b.count for b in batches] == [1]
-        assert stack.ctx.receipts.proof(near) is not None
+        assert core.ctx.receipts.proof(near) is not None
 
         far = serve(60)
-        hasty = Anchorer(db=stack.db, chain=stack.chain, signer=stack.env.admin,
+        hasty = Anchorer(db=core.db, chain=core.chain, signer=core.env.admin,
                          time_retries=2, retry_wait_s=0.1, clock=lambda: time.time() + 60)
         with caplog.at_level("WARNING", logger="kizuna.receipts.anchorer"):
             assert hasty.run_once() == []
         assert "refused for its time range (too early) 3 times" in caplog.text
-        assert stack.ctx.receipts.proof(far) is None
-        assert pending_batches(stack.db) == []  # dissolved, nothing half-made
+        assert core.ctx.receipts.proof(far) is None
+        assert pending_batches(core.db) == []  # dissolved, nothing half-made

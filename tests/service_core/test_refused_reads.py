@@ -25,46 +25,46 @@ def _rows(db: Database, table: str = "refused_reads") -> int:
             t.metadata.tables[table])).scalar_one())
 
 
-def test_refusals_of_the_access_check_are_recorded(stack: Stack) -> None:
-    patient, provider, stranger = stack.party(), stack.party(), stack.provider()
-    provider = stack.provider()
-    record = stack.add_record(patient)
-    scope_id = stack.grant(patient, provider)
+def test_refusals_of_the_access_check_are_recorded(core: Stack) -> None:
+    patient, provider, stranger = core.party(), core.party(), core.provider()
+    provider = core.provider()
+    record = core.add_record(patient)
+    scope_id = core.grant(patient, provider)
 
-    request, signature = stack.request(stranger, patient, record)
+    request, signature = core.request(stranger, patient, record)
     with pytest.raises(NoGrant):
-        serve_read(stack.ctx, request=request, signature=signature)
+        serve_read(core.ctx, request=request, signature=signature)
     # an allowed read writes no refusal, a replay of it is not a refusal of the access check
-    request, signature = stack.request(provider, patient, record)
-    serve_read(stack.ctx, request=request, signature=signature)
+    request, signature = core.request(provider, patient, record)
+    serve_read(core.ctx, request=request, signature=signature)
     with pytest.raises(ReplayedRequest):
-        serve_read(stack.ctx, request=request, signature=signature)
+        serve_read(core.ctx, request=request, signature=signature)
     # a forged signature proves nothing about who asked: not recorded
     forged = ReadRequest.new(provider=provider.address, patient=patient.address,
                              record_id=record.record_id)
     with pytest.raises(WrongSigner):
-        serve_read(stack.ctx, request=forged,
-                   signature=forged.sign(stranger.private_key, stack.ctx.domain))
-    assert _rows(stack.db) == 1
+        serve_read(core.ctx, request=forged,
+                   signature=forged.sign(stranger.private_key, core.ctx.domain))
+    assert _rows(core.db) == 1
 
-    stack.chain.ledger.revoke(provider.address, scope_id, signer=patient.signer)
-    request, signature = stack.request(provider, patient, record)
+    core.chain.ledger.revoke(provider.address, scope_id, signer=patient.signer)
+    request, signature = core.request(provider, patient, record)
     with pytest.raises(GrantRevoked):
-        serve_read(stack.ctx, request=request, signature=signature)
+        serve_read(core.ctx, request=request, signature=signature)
     # named as another patient's record: recorded against the record's owner
-    other = stack.party()
+    other = core.party()
     wrong = ReadRequest.new(provider=stranger.address, patient=other.address,
                             record_id=record.record_id)
     with pytest.raises(WrongPatient):
-        serve_read(stack.ctx, request=wrong,
-                   signature=wrong.sign(stranger.private_key, stack.ctx.domain))
+        serve_read(core.ctx, request=wrong,
+                   signature=wrong.sign(stranger.private_key, core.ctx.domain))
     unknown = ReadRequest.new(provider=stranger.address, patient=other.address,
                               record_id=RecordId(os.urandom(32)))
     with pytest.raises(NotFoundError):
-        serve_read(stack.ctx, request=unknown,
-                   signature=unknown.sign(stranger.private_key, stack.ctx.domain))
+        serve_read(core.ctx, request=unknown,
+                   signature=unknown.sign(stranger.private_key, core.ctx.domain))
 
-    seen = stack.ctx.refusals.attempts()
+    seen = core.ctx.refusals.attempts()
     assert [(r.provider, r.patient, r.reason) for r in seen] == [
         (stranger.address, patient.address, "no-grant"),
         (provider.address, patient.address, "revoked"),
@@ -74,15 +74,15 @@ def test_refusals_of_the_access_check_are_recorded(stack: Stack) -> None:
     assert all(r.head_block > 0 for r in seen[:3])
 
 
-def test_a_database_that_fails_does_not_change_the_refusal(stack: Stack) -> None:
-    patient, stranger = stack.party(), stack.provider()
-    record = stack.add_record(patient)
-    request, signature = stack.request(stranger, patient, record)
-    with stack.db.write() as conn:
+def test_a_database_that_fails_does_not_change_the_refusal(core: Stack) -> None:
+    patient, stranger = core.party(), core.provider()
+    record = core.add_record(patient)
+    request, signature = core.request(stranger, patient, record)
+    with core.db.write() as conn:
         conn.execute(t.refused_reads.delete())
         conn.exec_driver_sql("DROP TABLE refused_read_counts")
     with pytest.raises(NoGrant, match="no grant"):
-        serve_read(stack.ctx, request=request, signature=signature)
+        serve_read(core.ctx, request=request, signature=signature)
 
 
 def test_the_rate_limit_counts_what_it_does_not_write(tmp_path: object) -> None:

@@ -26,7 +26,7 @@ from kizuna.sharing.share import share
 
 pytestmark = pytest.mark.anvil
 
-PGSERVER = Path(__file__).resolve().parents[1] / "service_core" / "pgserver.py"
+PGSERVER = Path(__file__).resolve().parents[1] / "support" / "pgserver.py"
 ATTEMPTS = 5
 
 

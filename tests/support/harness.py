@@ -35,15 +35,15 @@ from kizuna.db import schema as t
 from kizuna.proxy.kfrags import sign_scope_keys
 from kizuna.receipts.request import ReadRequest
 from kizuna.services.context import ServiceContext
-from kizuna.services.read import ReadGrant
 from kizuna.storage.embedded import EmbeddedStore
 from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes, read_header
 from kizuna.types import Commitment, RecordId, ScopeId
+from kizuna.wire.reads import ReadGrant
 
 REGISTERED = ("alone", "in a batch")
 """How ``stack.add_record`` registers records: a test of reads parametrized with
-``@pytest.mark.parametrize("stack", REGISTERED, indirect=True)`` (or ``anvil_stack``) runs once
-on records registered alone and once on records registered in batches (conftest.py)."""
+``@pytest.mark.parametrize("core", REGISTERED, indirect=True)`` (or ``anvil_stack``) runs once
+on records registered alone and once on records registered in batches (tests/conftest.py)."""
 
 
 @dataclass
