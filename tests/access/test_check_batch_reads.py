@@ -1,7 +1,7 @@
 """Reads of records registered in a batch (kizuna/access/check.py): the access check decides a
 batch row with ``batchRecordOf(root, recordId)`` — the batch's owner, not superseded — and the
 row's Merkle proof from its leaf to that root; every other rule is the one of a record
-registered alone (tests/service_core/test_read_path.py runs those on both)."""
+registered alone (tests/services/test_read_path.py runs those on both)."""
 
 from __future__ import annotations
 
