@@ -63,10 +63,10 @@ from kizuna.client.export import export
 from kizuna.client.http import ApiClient
 from kizuna.client.patient import PatientClient
 from kizuna.crypto.commitment import commitment_of
-from kizuna.services.onchain import SentTransaction
 from kizuna.storage.envelope import encrypt_bytes
 from kizuna.storage.fhir.importer import ImportedRecord, import_bundle
 from kizuna.types import RecordId
+from kizuna.wire.onchain import SentTransaction
 
 KIZUNA = [sys.executable, "-m", "kizuna.cli"]
 PASSPHRASE = "export-benchmark"

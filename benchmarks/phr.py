@@ -57,9 +57,9 @@ from kizuna.chain.index.store import EventIndex
 from kizuna.chain.localnode import LocalNode, dev_private_keys
 from kizuna.chain.relayer import Relayer
 from kizuna.chain.signers import LocalKeySigner
+from kizuna.client.local import LocalService
 from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
-from kizuna.client.service import LocalService
 from kizuna.db import Database
 from kizuna.fhirproxy import GrantedCache, ProxyServer
 from kizuna.fhirproxy.dates import element_range

@@ -83,10 +83,10 @@ from kizuna.chain.signers import LocalKeySigner
 from kizuna.client.keys import ParticipantKeys, derivation_domain, participant_keys
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.scopes import scope_label
-from kizuna.proxy.kfrags import scope_keys_typed_data
 from kizuna.receipts.request import ReadRequest, proxy_domain
 from kizuna.storage.envelope import encrypt_bytes
 from kizuna.types import RecordId
+from kizuna.wire.scopes import scope_keys_typed_data
 
 RECORD_SIZE = 10 * 1024
 LABEL = "Observation:laboratory"

@@ -27,11 +27,11 @@ from eth_account import Account
 from kizuna.chain.connection import Chain
 from kizuna.chain.localnode import free_port
 from kizuna.crypto import pre
-from kizuna.proxy.kfrags import scope_keys_typed_data
 from kizuna.proxy.threshold import split_for_nodes
 from kizuna.proxynode.client import announce_record, hand_kfrags
 from kizuna.receipts.request import proxy_domain
 from kizuna.types import Address, Cid, checksum_address
+from kizuna.wire.scopes import scope_keys_typed_data
 
 NODES = 3
 THRESHOLD = 2

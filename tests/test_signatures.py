@@ -17,7 +17,6 @@ from kizuna.crypto import pre
 from kizuna.crypto import wallet_keys as wk
 from kizuna.errors import AccessDenied, InputError, KeyDerivationError, SignerError
 from kizuna.receipts.request import ReadRequest, WrongSigner, proxy_domain, recover_signer
-from kizuna.services.care import InboxKey, inbox_key_typed_data
 from kizuna.signatures import (
     SECP256K1_N,
     SignerCheck,
@@ -27,6 +26,7 @@ from kizuna.signatures import (
     signable_digest,
 )
 from kizuna.types import RecordId
+from kizuna.wire.care import InboxKey, inbox_key_typed_data
 
 KEY = "0x" + "4b" * 32
 ACCOUNT = Account.from_key(KEY).address

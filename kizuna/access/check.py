@@ -53,7 +53,7 @@ from kizuna.chain.rpc import LeanRpc
 from kizuna.chain.transactions import node_errors
 from kizuna.crypto.pre import MalformedCryptoData, UmbralPublicKey
 from kizuna.db import Database
-from kizuna.db.records import RecordInfo, load_record
+from kizuna.db.records import load_record
 from kizuna.errors import (
     AccessDenied,
     ChainError,
@@ -62,6 +62,7 @@ from kizuna.errors import (
     NotFoundError,
 )
 from kizuna.types import Address, RecordId, checksum_address
+from kizuna.wire.records import RecordInfo
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain

@@ -15,9 +15,9 @@ from pydantic import BaseModel
 from kizuna.api.schemas import AuthorizationIn, RecordOut
 from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.errors import InputError
-from kizuna.services.onchain import SentTransaction
-from kizuna.services.read import ReadGrant
-from kizuna.services.records import RecordInfo
+from kizuna.wire.onchain import SentTransaction
+from kizuna.wire.reads import ReadGrant
+from kizuna.wire.records import RecordInfo
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -20,8 +20,8 @@ from kizuna.cli.participant import RoleArgs, open_session, role_options
 from kizuna.errors import AccessDenied
 from kizuna.fhirproxy.server import DEFAULT_PORT
 from kizuna.fhirproxy.source import GrantedSource
-from kizuna.services.records import RecordInfo
 from kizuna.types import Address
+from kizuna.wire.records import RecordInfo
 
 T = TypeVar("T")
 

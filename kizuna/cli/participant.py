@@ -167,7 +167,7 @@ def open_session(args: RoleArgs) -> Iterator[Session]:
     if args.local:
         from kizuna.chain.relayer import Relayer
         from kizuna.chain.signers import LocalKeySigner
-        from kizuna.client.service import LocalService
+        from kizuna.client.local import LocalService
         from kizuna.services.context import close_context, open_context
 
         signer = unlocking.result()

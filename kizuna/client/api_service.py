@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from kizuna.batch import BatchManifest
-from kizuna.chain.connection import Chain
 from kizuna.chain.eip712 import SignedAction, TypedData
-from kizuna.chain.index.store import EventIndex
 from kizuna.chain.models import Grant, Provider
 from kizuna.client.chainview import (
     BatchManifests,
@@ -32,24 +30,23 @@ from kizuna.client.chainview import (
 from kizuna.client.http import ApiClient
 from kizuna.client.service import ChainDocuments, Envelope
 from kizuna.crypto import pre
-from kizuna.proxy.kfrags import ScopeKeys, scope_keys_typed_data
 from kizuna.receipts.request import ReadRequest
-from kizuna.services import (
-    batches,
-    care,
-    grants,
-    guardians,
-    inbox,
-    records,
-    refusals,
-    uploads,
-)
-from kizuna.services.onchain import SentTransaction, checked_address
-from kizuna.services.read import ReadGrant
 from kizuna.storage.store import ContentStream
-from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId, checked_address
+from kizuna.wire.batches import BatchInfo, StagedEnvelope, StagedInfo
+from kizuna.wire.care import ACCESS_REQUEST, CareMessage, InboxKey, inbox_key_typed_data
+from kizuna.wire.consent import Confirmed, GrantResult, RevokeResult
+from kizuna.wire.inbox import InboxItem, ReadEntry
+from kizuna.wire.onchain import SentTransaction
+from kizuna.wire.reads import AttemptedReads, ReadGrant
+from kizuna.wire.records import PART_SIZE, RecordInfo
+from kizuna.wire.scopes import ScopeKeys, scope_keys_typed_data
 
-UPLOAD_IN_PARTS_ABOVE = uploads.PART_SIZE
+if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
+    from kizuna.chain.index.store import EventIndex
+
+UPLOAD_IN_PARTS_ABOVE = PART_SIZE
 """Envelopes larger than one part (8 MiB) whose size is known go as chunked uploads."""
 
 
@@ -87,6 +84,10 @@ class ApiService(ChainDocuments):
     def _events(self) -> EventIndex:
         """The chain's events, indexed in memory from the own node (synced on each use)."""
         if self._index is None:
+            # The index (SQLAlchemy) is loaded only by the calls that need the chain's events,
+            # never by a client's start or a record's read.
+            from kizuna.chain.index.store import EventIndex
+
             self._index = EventIndex.for_chain(self.chain, ":memory:")
         self._index.sync()
         return self._index
@@ -126,14 +127,14 @@ class ApiService(ChainDocuments):
                          epoch=epoch)
 
     def inbox_key_statement(self, *, patient: Address, public_key: bytes) -> TypedData:
-        return care.inbox_key_typed_data(self.proxy_domain(), patient=patient,
+        return inbox_key_typed_data(self.proxy_domain(), patient=patient,
                                          public_key=public_key)
 
     def publish_inbox_key(self, *, patient: Address, public_key: bytes,
-                          signature: bytes) -> care.InboxKey:
+                          signature: bytes) -> InboxKey:
         return self.api.publish_inbox_key(public_key=public_key, signature=signature)
 
-    def inbox_key_of(self, patient: Address) -> care.InboxKey:
+    def inbox_key_of(self, patient: Address) -> InboxKey:
         return self.api.inbox_key_of(patient)
 
     # -- records -----------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class ApiService(ChainDocuments):
     def upload_record(self, *, patient: Address, record_id: RecordId, scope_id: ScopeId,
                       envelope: Envelope, registration: SignedAction | SentTransaction,
                       supersedes: RecordId | None = None,
-                      epoch: int = 0) -> records.RecordInfo:
+                      epoch: int = 0) -> RecordInfo:
         body = bytes(envelope) if isinstance(envelope, memoryview | bytearray) else envelope
         size = _known_size(body)
         if size is not None and size > UPLOAD_IN_PARTS_ABOVE:
@@ -156,14 +157,14 @@ class ApiService(ChainDocuments):
                                       patient=self._for(patient), epoch=epoch)
 
     def list_records(self, *, patient: Address,
-                     scope_ids: Sequence[ScopeId] | None = None) -> list[records.RecordInfo]:
+                     scope_ids: Sequence[ScopeId] | None = None) -> list[RecordInfo]:
         found = self.api.records(patient=self._for(patient))
         if scope_ids is None:
             return found
         wanted = {bytes(s) for s in scope_ids}
         return [r for r in found if bytes(r.scope_id) in wanted]
 
-    def get_record(self, record_id: RecordId) -> records.RecordInfo:
+    def get_record(self, record_id: RecordId) -> RecordInfo:
         """One record of the signed-in patient's by id (one request, whatever their number of
         records); the block the service names for its registration is kept as the hint of
         :meth:`onchain_commitment`."""
@@ -181,7 +182,7 @@ class ApiService(ChainDocuments):
         return self.api.download_many(record_ids)
 
     def stage_envelopes(self, *, patient: Address,
-                        items: Sequence[batches.StagedEnvelope]) -> list[batches.StagedInfo]:
+                        items: Sequence[StagedEnvelope]) -> list[StagedInfo]:
         """One ``POST /patient/staged`` for ``items`` (at most 1,000, streamed)."""
         return self.api.stage_envelopes(items, patient=self._for(patient))
 
@@ -189,14 +190,14 @@ class ApiService(ChainDocuments):
         return self.api.staged_ids(patient=self._for(patient))
 
     def register_batch(self, *, patient: Address, manifest: BatchManifest,
-                       registration: SignedAction | SentTransaction) -> batches.BatchInfo:
+                       registration: SignedAction | SentTransaction) -> BatchInfo:
         return self.api.register_batch(manifest, registration=registration,
                                        patient=self._for(patient))
 
-    def reads_of(self, *, patient: Address) -> list[inbox.ReadEntry]:
+    def reads_of(self, *, patient: Address) -> list[ReadEntry]:
         return self.api.reads(patient=self._for(patient))
 
-    def attempted_reads_of(self, *, patient: Address) -> refusals.AttemptedReads:
+    def attempted_reads_of(self, *, patient: Address) -> AttemptedReads:
         return self.api.attempted_reads(patient=self._for(patient))
 
     # -- grants ------------------------------------------------------------------------------
@@ -204,29 +205,29 @@ class ApiService(ChainDocuments):
     def grant_access(self, *, patient: Address, provider: Address,
                      scope_ids: Sequence[ScopeId], expires_at: int,
                      kfrags: Mapping[bytes, Sequence[bytes]],
-                     authorization: SignedAction | SentTransaction) -> grants.GrantResult:
+                     authorization: SignedAction | SentTransaction) -> GrantResult:
         tx_hash, block = self.api.grant(provider=provider, scope_ids=scope_ids,
                                         expires_at=expires_at, kfrags=kfrags,
                                         authorization=authorization,
                                         patient=self._for(patient))
-        return grants.GrantResult(patient=patient, provider=provider,
+        return GrantResult(patient=patient, provider=provider,
                                   scope_ids=tuple(scope_ids), expires_at=expires_at,
                                   tx_hash=tx_hash, block_number=block,
                                   kfrags_stored=sum(len(v) for v in kfrags.values()))
 
     def revoke_access(self, *, patient: Address, provider: Address, scope_id: ScopeId,
-                      authorization: SignedAction | SentTransaction) -> grants.RevokeResult:
+                      authorization: SignedAction | SentTransaction) -> RevokeResult:
         tx_hash, block = self.api.revoke(provider=provider, scope_id=scope_id,
                                          authorization=authorization,
                                          patient=self._for(patient))
-        return grants.RevokeResult(patient=patient, provider=provider, scope_ids=(scope_id,),
+        return RevokeResult(patient=patient, provider=provider, scope_ids=(scope_id,),
                                    tx_hash=tx_hash, block_number=block, kfrags_deleted=0)
 
     def revoke_all(self, *, patient: Address, provider: Address,
-                   authorization: SentTransaction) -> grants.RevokeResult:
+                   authorization: SentTransaction) -> RevokeResult:
         tx_hash, block = self.api.revoke_all(provider=provider, tx_hash=authorization.tx_hash,
                                              patient=self._for(patient))
-        return grants.RevokeResult(patient=patient, provider=provider, scope_ids=(),
+        return RevokeResult(patient=patient, provider=provider, scope_ids=(),
                                    tx_hash=tx_hash, block_number=block, kfrags_deleted=0)
 
     def reissue_kfrags(self, *, patient: Address, provider: Address, scope_id: ScopeId,
@@ -251,7 +252,7 @@ class ApiService(ChainDocuments):
         return self.api.patients()
 
     def readable_records(self, *, provider: Address, patient: Address | None = None,
-                         content_type: str | None = None) -> list[records.RecordInfo]:
+                         content_type: str | None = None) -> list[RecordInfo]:
         return self.api.readable_records(patient=patient, content_type=content_type)
 
     # -- reads -------------------------------------------------------------------------------
@@ -281,9 +282,9 @@ class ApiService(ChainDocuments):
 
     def send_message(self, *, sender: Address, patient: Address, provider: Address | None,
                      kind: str, message_id: bytes, envelope: Envelope,
-                     transaction: SentTransaction) -> care.CareMessage:
+                     transaction: SentTransaction) -> CareMessage:
         body = bytes(envelope) if isinstance(envelope, memoryview | bytearray) else envelope
-        if kind == care.ACCESS_REQUEST:
+        if kind == ACCESS_REQUEST:
             return self.api.request_access(message_id=message_id, patient=patient,
                                            envelope=body, tx_hash=transaction.tx_hash)
         return self.api.send_message(message_id=message_id, patient=patient, kind=kind,
@@ -293,30 +294,30 @@ class ApiService(ChainDocuments):
     def open_message(self, *, reader: Address, ref: bytes) -> ContentStream:
         return ContentStream(self.api.message_content(ref), cid=Cid(""))
 
-    def patient_inbox(self, *, patient: Address) -> list[inbox.InboxItem]:
+    def patient_inbox(self, *, patient: Address) -> list[InboxItem]:
         return self.api.patient_inbox(patient=self._for(patient))
 
-    def provider_inbox(self, *, provider: Address) -> list[inbox.InboxItem]:
+    def provider_inbox(self, *, provider: Address) -> list[InboxItem]:
         return self.api.provider_inbox()
 
     def answer_no(self, *, patient: Address, provider: Address,
-                  transaction: SentTransaction) -> guardians.Confirmed:
+                  transaction: SentTransaction) -> Confirmed:
         return self.api.confirm("decline-request", tx_hash=transaction.tx_hash,
                                 provider=provider)
 
     def confirm_appoint_guardian(self, *, patient: Address, guardian: Address,
-                                 transaction: SentTransaction) -> guardians.Confirmed:
+                                 transaction: SentTransaction) -> Confirmed:
         return self.api.confirm("appoint-guardian", tx_hash=transaction.tx_hash,
                                 guardian=guardian)
 
     def confirm_emergency_policy(self, *, patient: Address, allowed: bool, max_duration: int,
-                                 transaction: SentTransaction) -> guardians.Confirmed:
+                                 transaction: SentTransaction) -> Confirmed:
         return self.api.confirm("emergency-policy", tx_hash=transaction.tx_hash,
                                 acting_for=self._for(patient), allowed=allowed,
                                 max_duration=max_duration)
 
     def confirm_break_glass(self, *, provider: Address, patient: Address,
-                            transaction: SentTransaction) -> guardians.Confirmed:
+                            transaction: SentTransaction) -> Confirmed:
         return self.api.confirm("break-glass", tx_hash=transaction.tx_hash, patient=patient)
 
 

@@ -36,9 +36,9 @@ from kizuna.errors import (
     NotFoundError,
 )
 from kizuna.services import data_requests as dr
-from kizuna.services.onchain import SentTransaction, checked_address
 from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes
-from kizuna.types import Cid, Commitment, RecordId
+from kizuna.types import Cid, Commitment, RecordId, checked_address
+from kizuna.wire.onchain import SentTransaction
 
 if TYPE_CHECKING:
     from kizuna.client.patient import PatientClient
@@ -175,7 +175,7 @@ DataRequestsApi = LocalDataRequests | ApiDataRequests
 def transport(service: object) -> DataRequestsApi:
     """The data-request calls for a client's service: in-process or over the API."""
     from kizuna.client.api_service import ApiService
-    from kizuna.client.service import LocalService
+    from kizuna.client.local import LocalService
 
     if isinstance(service, LocalService):
         return LocalDataRequests(service.ctx)

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal, TypeVar
 
 from kizuna.errors import InputError, IntegrityError
-from kizuna.services.records import MAX_BULK_RECORD_BYTES
 from kizuna.storage.envelope import decrypt_to
 from kizuna.types import Commitment, ScopeLabel
+from kizuna.wire.records import MAX_BULK_RECORD_BYTES, RecordInfo
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from kizuna.client.patient import PatientClient
     from kizuna.client.provider import ProviderClient, ProviderRead
     from kizuna.crypto import pre
-    from kizuna.services.records import RecordInfo
 
 DEFAULT_WORKERS = 4
 """Requests in flight: enough to hide the round trip's latency, few enough for two cores."""

@@ -42,15 +42,14 @@ from kizuna.errors import (
     StoreUnavailable,
 )
 from kizuna.receipts.request import ReadRequest
-from kizuna.services.batches import BatchInfo, StagedEnvelope, StagedInfo, frame_envelopes
-from kizuna.services.care import CareMessage, InboxKey
-from kizuna.services.guardians import Confirmed
-from kizuna.services.inbox import InboxItem, ReadEntry
-from kizuna.services.onchain import PreparedAction, SentTransaction
-from kizuna.services.read import ReadGrant
-from kizuna.services.records import EnvelopeTooLarge, RecordInfo
-from kizuna.services.refusals import AttemptedReads, RefusedRead, SuppressedRefusals
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+from kizuna.wire.batches import BatchInfo, StagedEnvelope, StagedInfo, frame_envelopes
+from kizuna.wire.care import CareMessage, InboxKey
+from kizuna.wire.consent import Confirmed
+from kizuna.wire.inbox import InboxItem, ReadEntry
+from kizuna.wire.onchain import PreparedAction, SentTransaction
+from kizuna.wire.reads import AttemptedReads, ReadGrant, RefusedRead, SuppressedRefusals
+from kizuna.wire.records import EnvelopeTooLarge, RecordInfo
 
 _UPLOAD_CHUNK = 1 << 18
 

@@ -67,13 +67,13 @@ from kizuna.errors import (
     StoreUnavailable,
 )
 from kizuna.filemodes import private_dir
-from kizuna.services.batches import BatchInfo, StagedEnvelope, StagedInfo
 from kizuna.storage.fhir.importer import ImportedBundle, ImportedRecord, import_bundle
 from kizuna.storage.fhir.jsonio import FhirJson
 from kizuna.storage.fhir.ndjson import import_ndjson
 from kizuna.storage.fhir.scopes import scope_label
 from kizuna.storage.fhir.validate import Issue
 from kizuna.types import Commitment, RecordId, ScopeId
+from kizuna.wire.batches import BatchInfo, StagedEnvelope, StagedInfo
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain

@@ -37,13 +37,15 @@ from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.scopes import scope_label
 from kizuna.errors import ConfigError, InputError, IntegrityError
-from kizuna.services import care, grants, guardians, refusals
-from kizuna.services import inbox as inboxes
-from kizuna.services import records as recordstore
-from kizuna.services.onchain import SentTransaction, checked_address
 from kizuna.storage.envelope import decrypt_bytes, decrypt_to, encrypt_bytes, encrypt_to
 from kizuna.storage.fhir.importer import ImportedRecord, import_bundle
-from kizuna.types import Address, RecordId, ScopeId, ScopeLabel
+from kizuna.types import Address, RecordId, ScopeId, ScopeLabel, checked_address
+from kizuna.wire.care import CARE_KINDS, CareMessage, InboxKey
+from kizuna.wire.consent import Confirmed, GrantResult, RevokeResult
+from kizuna.wire.inbox import InboxItem, ReadEntry
+from kizuna.wire.onchain import SentTransaction
+from kizuna.wire.reads import AttemptedReads
+from kizuna.wire.records import RecordInfo
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -57,7 +59,7 @@ class ImportedEntry:
     """One resource of an imported Bundle: what it was and what the service registered."""
 
     source: ImportedRecord
-    record: recordstore.RecordInfo
+    record: RecordInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +107,7 @@ class PatientClient:
 
     # -- keys --------------------------------------------------------------------------------
 
-    def publish_inbox_key(self) -> care.InboxKey:
+    def publish_inbox_key(self) -> InboxKey:
         """Publish the key providers encrypt messages to (signed by the wallet)."""
         public = self.keys.public_key.to_bytes()
         typed = self.service.inbox_key_statement(patient=self.address, public_key=public)
@@ -192,7 +194,7 @@ class PatientClient:
 
     def upload(self, *, record_id: RecordId, scope_id: ScopeId, envelope: bytes,
                registration: SignedAction | SentTransaction,
-               epoch: int | None = None) -> recordstore.RecordInfo:
+               epoch: int | None = None) -> RecordInfo:
         """Upload a sealed envelope; ``epoch``: the key epoch it is encrypted to (default: the
         one :meth:`seal` used for this record id, else the scope's current one)."""
         return self.service.upload_record(patient=self.address, record_id=record_id,
@@ -201,14 +203,14 @@ class PatientClient:
                                           epoch=self._epoch_of(record_id, scope_id, epoch))
 
     def add_record(self, content: bytes, *, label: str,
-                   content_type: str) -> recordstore.RecordInfo:
+                   content_type: str) -> RecordInfo:
         """Encrypt, store and register one record (gasless: relayed signature)."""
         rid, sid, envelope = self.seal(content, label=label, content_type=content_type)
         signed = self.sign_registration(record_id=rid, scope_id=sid, envelope=envelope)
         return self.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed)
 
     def replace_record(self, old_record_id: bytes, content: bytes, *, label: str,
-                       content_type: str) -> recordstore.RecordInfo:
+                       content_type: str) -> RecordInfo:
         """A new version of one of the patient's records (fresh record id and data key); the
         old one is superseded on-chain and is no longer served to providers."""
         old = RecordId(bytes(old_record_id))
@@ -221,7 +223,7 @@ class PatientClient:
 
     def add_file(self, source: str | os.PathLike[str] | BinaryIO, *, label: str,
                  content_type: str, record_id: RecordId | None = None
-                 ) -> recordstore.RecordInfo:
+                 ) -> RecordInfo:
         """Encrypt a file of any size (constant memory) and upload it streamed.
 
         The envelope is written to a temporary file first: its commitment must be known (and
@@ -248,7 +250,7 @@ class PatientClient:
                 opened.close()
 
     def add_document(self, source: str | os.PathLike[str], *,
-                     subject: str) -> tuple[recordstore.RecordInfo, recordstore.RecordInfo]:
+                     subject: str) -> tuple[RecordInfo, RecordInfo]:
         """A PDF or image: the file as one record, its FHIR ``DocumentReference`` (pointing at
         it by record id) as another, both in the ``DocumentReference`` scope.
         Returns (description record, file record)."""
@@ -265,8 +267,8 @@ class PatientClient:
         return entry, stored
 
     def add_dicom_study(self, sources: Sequence[str | os.PathLike[str]], *,
-                        subject: str) -> tuple[recordstore.RecordInfo,
-                                               list[recordstore.RecordInfo]]:
+                        subject: str) -> tuple[RecordInfo,
+                                               list[RecordInfo]]:
         """The DICOM files of one study, each as a record, and the study's FHIR
         ``ImagingStudy`` as another, all in the ``ImagingStudy`` scope."""
         from kizuna.storage.attachments import DICOM_CONTENT_TYPE, imaging_study
@@ -285,16 +287,16 @@ class PatientClient:
                     entry.content, label=entry.scope_label, content_type=entry.content_type))
                 for entry in imported]
 
-    def records(self, *, labels: Sequence[str] | None = None) -> list[recordstore.RecordInfo]:
+    def records(self, *, labels: Sequence[str] | None = None) -> list[RecordInfo]:
         """The patient's records (optionally of some scope labels)."""
         ids = [self.keys.scope_id(label) for label in labels] if labels is not None else None
         return self.service.list_records(patient=self.address, scope_ids=ids)
 
-    def label_of(self, record: recordstore.RecordInfo) -> ScopeLabel | None:
+    def label_of(self, record: RecordInfo) -> ScopeLabel | None:
         """The label of a record's scope, if this client blinded it (the service cannot say)."""
         return self.keys.label_of(record.scope_id)
 
-    def labelled_records(self) -> list[tuple[recordstore.RecordInfo, ScopeLabel | None]]:
+    def labelled_records(self) -> list[tuple[RecordInfo, ScopeLabel | None]]:
         """The patient's records with their scope labels, recovered here by blinding the whole
         label vocabulary (the service and the chain only ever see the blinded ids)."""
         self.keys.learn_labels(vocabulary())
@@ -321,7 +323,7 @@ class PatientClient:
     # -- grants ------------------------------------------------------------------------------
 
     def grant(self, provider: str, labels: Sequence[str], *, expires_at: int,
-              threshold: int = 1, shares: int = 1) -> grants.GrantResult:
+              threshold: int = 1, shares: int = 1) -> GrantResult:
         """Grant ``provider`` the scopes of ``labels`` until ``expires_at`` (signed, relayed;
         key fragments made here for the provider's registry key)."""
         if not labels:
@@ -353,10 +355,10 @@ class PatientClient:
                         sid, receiving, epoch=epoch, threshold=threshold, shares=shares)])
         return result
 
-    def records_of_scope(self, scope_id: ScopeId) -> list[recordstore.RecordInfo]:
+    def records_of_scope(self, scope_id: ScopeId) -> list[RecordInfo]:
         return self.service.list_records(patient=self.address, scope_ids=[scope_id])
 
-    def revoke(self, provider: str, label: str, *, rekey: bool = True) -> grants.RevokeResult:
+    def revoke(self, provider: str, label: str, *, rekey: bool = True) -> RevokeResult:
         """Revoke one scope (signed ``Revoke``, relayed); the proxy drops its fragments (of
         every epoch). The revoke moves the scope's key epoch: with ``rekey`` (the default) the
         grantees that remain get fragments of the new epoch at once (:meth:`rekey`)."""
@@ -371,7 +373,7 @@ class PatientClient:
             self.rekey_scopes([sid])
         return result
 
-    def revoke_all(self, provider: str, *, rekey: bool = True) -> grants.RevokeResult:
+    def revoke_all(self, provider: str, *, rekey: bool = True) -> RevokeResult:
         """Revoke everything of ``provider`` (sent with the patient's own key); with ``rekey``,
         the other grantees of every scope whose epoch moved get fragments of the new epoch."""
         provider = checked_address("provider", provider)
@@ -416,7 +418,7 @@ class PatientClient:
         return RekeyResult(epochs=result.epochs, reissued=result.reissued,
                            kfrags_stored=stored)
 
-    def decline(self, provider: str) -> guardians.Confirmed:
+    def decline(self, provider: str) -> Confirmed:
         """Answer a provider's access request with no (``closeRequest``)."""
         provider = checked_address("provider", provider)
         receipt = self.chain.ledger.close_request(self.address, provider, signer=self.signer)
@@ -425,14 +427,14 @@ class PatientClient:
 
     # -- guardians and emergency -------------------------------------------------------------
 
-    def appoint_guardian(self, guardian: str, *, until: int) -> guardians.Confirmed:
+    def appoint_guardian(self, guardian: str, *, until: int) -> Confirmed:
         guardian = checked_address("guardian", guardian)
         receipt = self.chain.ledger.appoint_guardian(guardian, until, signer=self.signer)
         return self.service.confirm_appoint_guardian(patient=self.address, guardian=guardian,
                                                      transaction=_tx(receipt))
 
     def set_emergency_policy(self, *, allowed: bool, max_duration: int,
-                             patient: str | None = None) -> guardians.Confirmed:
+                             patient: str | None = None) -> Confirmed:
         """Set the policy (of ``patient`` when this client is their guardian)."""
         owner = checked_address("patient", patient) if patient is not None else self.address
         receipt = self.chain.ledger.set_emergency_policy(
@@ -469,7 +471,7 @@ class PatientClient:
 
     # -- messages ----------------------------------------------------------------------------
 
-    def inbox(self) -> list[inboxes.InboxItem]:
+    def inbox(self) -> list[InboxItem]:
         return self.service.patient_inbox(patient=self.address)
 
     def open_message(self, ref: bytes) -> bytes:
@@ -481,7 +483,7 @@ class PatientClient:
         return bytes(decrypt_bytes(envelope, owner_sk=self.keys.wallet.decrypting_key))
 
     def request_booking(self, provider: str, content: bytes, *,
-                        content_type: str = "application/fhir+json") -> care.CareMessage:
+                        content_type: str = "application/fhir+json") -> CareMessage:
         """Send a booking request to ``provider`` (encrypted to its registry key)."""
         provider = checked_address("provider", provider)
         key = self.service.provider_key(provider)
@@ -489,18 +491,18 @@ class PatientClient:
         envelope = bytes(encrypt_bytes(content, owner_key=key, record_id=RecordId(message_id),
                                        content_type=content_type))
         receipt = self.chain.ledger.log_care_event(
-            self.address, care.CARE_KINDS["booking-request"], commitment_of(envelope),
+            self.address, CARE_KINDS["booking-request"], commitment_of(envelope),
             signer=self.signer, provider=provider)
         return self.service.send_message(sender=self.address, patient=self.address,
                                          provider=provider, kind="booking-request",
                                          message_id=message_id, envelope=envelope,
                                          transaction=_tx(receipt))
 
-    def reads(self) -> list[inboxes.ReadEntry]:
+    def reads(self) -> list[ReadEntry]:
         """Who read which of my records, and when."""
         return self.service.reads_of(patient=self.address)
 
-    def attempted_reads(self) -> refusals.AttemptedReads:
+    def attempted_reads(self) -> AttemptedReads:
         """Read requests of providers that were refused (no grant, revoked, expired, ...)."""
         return self.service.attempted_reads_of(patient=self.address)
 

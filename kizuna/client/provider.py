@@ -47,13 +47,14 @@ from kizuna.errors import (
     NotFoundError,
 )
 from kizuna.receipts.request import ReadRequest
-from kizuna.services import care, guardians
-from kizuna.services import inbox as inboxes
-from kizuna.services import records as recordstore
-from kizuna.services.onchain import SentTransaction, checked_address
-from kizuna.services.read import ReadGrant
 from kizuna.storage.envelope import ByteSource, EnvelopeReader, decrypt_bytes, encrypt_bytes
-from kizuna.types import Address, Commitment, RecordId, ScopeId
+from kizuna.types import Address, Commitment, RecordId, ScopeId, checked_address
+from kizuna.wire.care import ACCESS_REQUEST, CARE_KINDS, CareMessage
+from kizuna.wire.consent import Confirmed
+from kizuna.wire.inbox import InboxItem
+from kizuna.wire.onchain import SentTransaction
+from kizuna.wire.reads import ReadGrant
+from kizuna.wire.records import RecordInfo
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -69,7 +70,7 @@ class ProviderRead:
     was served under (its receipt's sequence number and request id), or why the service
     ``refused`` it."""
 
-    record: recordstore.RecordInfo
+    record: RecordInfo
     content: bytes | None = None
     grant: ReadGrant | None = None
     refused: AccessDenied | NotFoundError | None = None
@@ -111,7 +112,7 @@ class ProviderClient:
         return self.service.patients_of(provider=self.address)
 
     def records(self, *, patient: str | None = None,
-                content_type: str | None = None) -> list[recordstore.RecordInfo]:
+                content_type: str | None = None) -> list[RecordInfo]:
         return self.service.readable_records(
             provider=self.address, patient=checked_address("patient", patient)
             if patient is not None else None, content_type=content_type)
@@ -143,7 +144,7 @@ class ProviderClient:
         with self.service.fetch(grant.cid) as stream:
             return self.open_to(grant, stream, destination)
 
-    def read_many(self, patient: str, records: Sequence[recordstore.RecordInfo], *,
+    def read_many(self, patient: str, records: Sequence[RecordInfo], *,
                   workers: int = DEFAULT_READ_WORKERS,
                   on_progress: Callable[[int, int], None] | None = None
                   ) -> Iterator[ProviderRead]:
@@ -161,7 +162,7 @@ class ProviderClient:
         owner = checked_address("patient", patient)
         total = len(records)
 
-        def one(record: recordstore.RecordInfo) -> ProviderRead:
+        def one(record: RecordInfo) -> ProviderRead:
             try:
                 grant = self.request_read(patient=owner, record_id=record.record_id)
             except (AccessDenied, NotFoundError) as exc:
@@ -246,25 +247,25 @@ class ProviderClient:
         return message_id, envelope
 
     def request_access(self, patient: str, note: bytes, *,
-                       content_type: str = "text/plain") -> care.CareMessage:
+                       content_type: str = "text/plain") -> CareMessage:
         """Ask ``patient`` for access, with a note only the patient can read."""
         patient = checked_address("patient", patient)
         message_id, envelope = self._seal_for(patient, note, content_type)
         receipt = self.chain.ledger.request_access(patient, commitment_of(envelope),
                                                        signer=self.signer)
         return self.service.send_message(sender=self.address, patient=patient,
-                                         provider=self.address, kind=care.ACCESS_REQUEST,
+                                         provider=self.address, kind=ACCESS_REQUEST,
                                          message_id=message_id, envelope=envelope,
                                          transaction=SentTransaction(receipt.tx_hash))
 
     def send(self, patient: str, kind: str, content: bytes, *,
              content_type: str = "application/fhir+json",
-             scope_id: ScopeId | None = None) -> care.CareMessage:
+             scope_id: ScopeId | None = None) -> CareMessage:
         """Send a report / prescription / booking confirmation, encrypted to the patient.
 
         The ledger accepts it from a provider holding a live grant of the patient (``scope_id``;
         by default the first one the provider holds) — or flags it for review otherwise."""
-        if kind not in care.CARE_KINDS:
+        if kind not in CARE_KINDS:
             raise InputError("kind", f"{kind!r} is not a care message kind")
         patient = checked_address("patient", patient)
         if scope_id is None:  # the ledger wants a live grant as the provider's care authority
@@ -273,7 +274,7 @@ class ProviderClient:
             scope_id = live[0] if live else None
         message_id, envelope = self._seal_for(patient, content, content_type)
         receipt = self.chain.ledger.log_care_event(
-            patient, care.CARE_KINDS[kind], commitment_of(envelope), signer=self.signer,
+            patient, CARE_KINDS[kind], commitment_of(envelope), signer=self.signer,
             provider=self.address, scope_id=scope_id)
         return self.service.send_message(sender=self.address, patient=patient,
                                          provider=self.address, kind=kind,
@@ -288,11 +289,11 @@ class ProviderClient:
             raise IntegrityError("the message does not match its on-chain reference")
         return bytes(decrypt_bytes(envelope, owner_sk=self.keys.wallet.decrypting_key))
 
-    def inbox(self) -> list[inboxes.InboxItem]:
+    def inbox(self) -> list[InboxItem]:
         return self.service.provider_inbox(provider=self.address)
 
     def break_glass(self, patient: str, *, duration: int,
-                    reason_code: int) -> guardians.Confirmed:
+                    reason_code: int) -> Confirmed:
         """Open emergency access (allowed by the patient's policy; flagged for review)."""
         patient = checked_address("patient", patient)
         receipt = self.chain.ledger.open_emergency_access(patient, duration, reason_code,

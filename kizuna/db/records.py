@@ -7,35 +7,12 @@ and never changes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import select
 
 from kizuna.db.engine import Database
 from kizuna.db.schema import records
-from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId, checksum_address
-
-
-@dataclass(frozen=True, slots=True)
-class RecordInfo:
-    """A stored, registered record: owner, blinded scope, where and what (no label, no
-    plaintext)."""
-
-    record_id: RecordId
-    patient: Address
-    scope_id: ScopeId
-    cid: Cid
-    commitment: Commitment
-    size: int
-    content_type: str
-    created_at: int
-    epoch: int = 0
-    """The scope key epoch the record is encrypted to (docs/keys.md "Epochs")."""
-    batch_root: bytes | None = None
-    """The root of the batch the record was registered in (None: registered alone)."""
-    leaf_index: int | None = None
-    proof: bytes | None = None
-    """The record's Merkle proof in its batch, packed (kizuna.batch.pack_proof)."""
+from kizuna.types import Cid, Commitment, RecordId, ScopeId, checksum_address
+from kizuna.wire.records import RecordInfo
 
 
 def record_from_row(row: object) -> RecordInfo:
@@ -73,4 +50,4 @@ def load_records(db: Database, record_ids: list[bytes]) -> dict[bytes, RecordInf
     return {bytes(info.record_id): info for info in map(record_from_row, rows)}
 
 
-__all__ = ["RecordInfo", "load_record", "load_records", "record_from_row"]
+__all__ = ["load_record", "load_records", "record_from_row"]

@@ -39,9 +39,9 @@ from typing import Any
 
 from kizuna.errors import AccessDenied, IntegrityError, KizunaError, NotFoundError, StorageError
 from kizuna.fhirproxy.source import GrantedSource
-from kizuna.services.records import RecordInfo
 from kizuna.storage.fhir.canonical import CONTENT_TYPE
 from kizuna.types import Address
+from kizuna.wire.records import RecordInfo
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from kizuna.services.records import RecordInfo
 from kizuna.types import Address
+from kizuna.wire.records import RecordInfo
 
 
 class GrantedSource(Protocol):

@@ -50,7 +50,7 @@ from typing import Any
 from eth_account import Account
 from sqlalchemy import ColumnElement, Connection, and_, delete, insert, select
 
-from kizuna.chain.eip712 import Eip712Domain, TypedData
+from kizuna.chain.eip712 import Eip712Domain
 from kizuna.crypto import pre
 from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.db import Database
@@ -58,25 +58,7 @@ from kizuna.db import schema as t
 from kizuna.errors import AccessDenied, ConflictError, InputError
 from kizuna.signatures import recover_signable
 from kizuna.types import Address, ScopeId, checksum_address
-
-SCOPE_KEYS_FIELDS: tuple[tuple[str, str], ...] = (
-    ("patient", "address"),
-    ("scopeId", "bytes32"),
-    ("epoch", "uint64"),
-    ("delegatingKey", "bytes"),
-    ("verifyingKey", "bytes"),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ScopeKeys:
-    """A patient's registered public keys for one scope in one key epoch."""
-
-    patient: Address
-    scope_id: ScopeId
-    delegating_key: pre.UmbralPublicKey
-    verifying_key: pre.UmbralPublicKey
-    epoch: int = 0
+from kizuna.wire.scopes import ScopeKeys, scope_keys_typed_data
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,22 +74,6 @@ class StoredKfrags:
     receiving_key: pre.UmbralPublicKey
     verifying_key: pre.UmbralPublicKey
     epoch: int = 0
-
-
-def scope_keys_typed_data(domain: Eip712Domain, *, patient: Address, scope_id: bytes,
-                          delegating_key: pre.UmbralPublicKey,
-                          verifying_key: pre.UmbralPublicKey, epoch: int = 0) -> TypedData:
-    """The statement the patient's wallet signs to bind their scope keys of one key epoch
-    (proxy domain)."""
-    if len(scope_id) != 32:
-        raise InputError("scopeId", "must be exactly 32 bytes")
-    return TypedData(domain=domain, primary_type="ScopeKeys",
-                     types={"ScopeKeys": SCOPE_KEYS_FIELDS},
-                     message={"patient": checksum_address(patient),
-                              "scopeId": "0x" + bytes(scope_id).hex(),
-                              "epoch": checked_epoch("epoch", epoch),
-                              "delegatingKey": "0x" + delegating_key.to_bytes().hex(),
-                              "verifyingKey": "0x" + verifying_key.to_bytes().hex()})
 
 
 def sign_scope_keys(private_key: bytes | str, domain: Eip712Domain, *, patient: Address,
@@ -304,10 +270,7 @@ class KfragStore:
 
 
 __all__ = [
-    "SCOPE_KEYS_FIELDS",
     "KfragStore",
-    "ScopeKeys",
     "StoredKfrags",
-    "scope_keys_typed_data",
     "sign_scope_keys",
 ]

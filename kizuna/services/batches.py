@@ -59,8 +59,6 @@ from kizuna.errors import (
     NotFoundError,
 )
 from kizuna.services.onchain import (
-    PreparedAction,
-    SentTransaction,
     checked_address,
     checked_bytes32,
     prepare,
@@ -73,13 +71,15 @@ from kizuna.services.records import (
     ALLOWED_CONTENT_TYPES,
     DEFAULT_MAX_ENVELOPE_BYTES,
     EnvelopeIntake,
-    EnvelopeTooLarge,
     current_epoch,
     envelope_chunks,
     keep_stored,
     release_blobs,
 )
-from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+from kizuna.types import Address, Cid, RecordId, ScopeId
+from kizuna.wire.batches import FRAME_HEAD, BatchInfo, StagedEnvelope, StagedInfo
+from kizuna.wire.onchain import PreparedAction, SentTransaction
+from kizuna.wire.records import EnvelopeTooLarge
 
 if TYPE_CHECKING:
     from kizuna.chain.relayer import Relayer
@@ -91,8 +91,6 @@ MAX_STAGED_PER_REQUEST = 1000
 """Envelopes one staging request may carry (and at most the upload limit in bytes)."""
 DEFAULT_STAGED_TTL_S = 86_400
 """Staged envelopes not registered within a day are unpinned and deleted."""
-FRAME_HEAD = 32 + 32 + 8 + 8
-"""record id ‖ scope id ‖ epoch ‖ length."""
 _IN_CHUNK = 500  # ids per IN (...) query: under every database's bound-parameter limit
 
 RECORD_BATCH_REGISTERED = bytes(keccak(text="RecordBatchRegistered(address,bytes32,uint32)"))
@@ -100,50 +98,7 @@ RECORD_BATCH_REGISTERED = bytes(keccak(text="RecordBatchRegistered(address,bytes
 uint32 count)``."""
 
 
-@dataclass(frozen=True, slots=True)
-class StagedEnvelope:
-    """One envelope to stage: its record id, blinded scope id, the key epoch it is encrypted
-    to, and its bytes (or its chunks, read once, as a request body streams)."""
-
-    record_id: RecordId
-    scope_id: ScopeId
-    epoch: int
-    envelope: bytes | Iterable[bytes]
-
-
-@dataclass(frozen=True, slots=True)
-class StagedInfo:
-    """A staged envelope: what a batch leaf needs (id, commitment) and where it is stored."""
-
-    record_id: RecordId
-    commitment: Commitment
-    cid: Cid
-    size: int
-
-
-@dataclass(frozen=True, slots=True)
-class BatchInfo:
-    """A registered batch: its root, how many records, the block and transaction."""
-
-    root: bytes
-    count: int
-    block_number: int
-    tx_hash: bytes
-
-
 # --- the staging request's format ----------------------------------------------------------
-
-
-def frame_envelopes(items: Iterable[StagedEnvelope]) -> Iterator[bytes]:
-    """The body of ``POST /patient/staged`` for ``items`` (envelopes given as bytes)."""
-    for item in items:
-        if not isinstance(item.envelope, bytes | bytearray | memoryview):
-            raise TypeError("frame_envelopes needs each envelope as bytes")
-        data = bytes(item.envelope)
-        yield (bytes(item.record_id) + bytes(item.scope_id)
-               + checked_epoch("epoch", item.epoch).to_bytes(8, "big")
-               + len(data).to_bytes(8, "big"))
-        yield data
 
 
 class _Body:
@@ -613,14 +568,9 @@ class StagedSweeper(Sweep):
 
 __all__ = [
     "DEFAULT_STAGED_TTL_S",
-    "FRAME_HEAD",
     "MAX_STAGED_PER_REQUEST",
-    "BatchInfo",
-    "StagedEnvelope",
-    "StagedInfo",
     "StagedSweeper",
     "batch_manifest",
-    "frame_envelopes",
     "parse_frames",
     "prepare_batch_registration",
     "register_batch",

@@ -40,13 +40,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from kizuna.chain.models import CareEventKind, TxReceipt
 from kizuna.db.schema import data_request_answers, data_request_deliveries, data_requests
 from kizuna.errors import AccessDenied, ConflictError, InputError, NotFoundError
-from kizuna.services.onchain import (
-    SentTransaction,
-    checked_address,
-    checked_bytes32,
-    require_event,
-    wait_for,
-)
+from kizuna.services.onchain import checked_address, checked_bytes32, require_event, wait_for
 from kizuna.services.quotas import room_for
 from kizuna.services.records import (
     ALLOWED_CONTENT_TYPES,
@@ -58,6 +52,7 @@ from kizuna.storage.fhir.dates import date_problem, to_timestamp
 from kizuna.storage.fhir.model_index import resource_class
 from kizuna.storage.store import ContentStream
 from kizuna.types import Address, Cid, Commitment, RecordId
+from kizuna.wire.onchain import SentTransaction
 
 if TYPE_CHECKING:
     from kizuna.services.context import ServiceContext

@@ -54,7 +54,8 @@ from kizuna.services.audit import (
     load_receipts,
 )
 from kizuna.services.context import stored_manifests
-from kizuna.services.refusals import RefusalLog, RefusedRead, SuppressedRefusals
+from kizuna.services.refusals import RefusalLog
+from kizuna.wire.reads import RefusedRead, SuppressedRefusals
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain

@@ -31,7 +31,6 @@ epochs (to open older records) are re-issued the same way.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kizuna.chain.eip712 import SignedAction, TypedData
@@ -39,10 +38,7 @@ from kizuna.chain.models import Grant, Provider, TxReceipt
 from kizuna.crypto import pre
 from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.errors import AccessDenied, InputError, NotFoundError
-from kizuna.proxy.kfrags import ScopeKeys, scope_keys_typed_data
 from kizuna.services.onchain import (
-    PreparedAction,
-    SentTransaction,
     checked_address,
     checked_bytes32,
     prepare,
@@ -51,6 +47,9 @@ from kizuna.services.onchain import (
     submit,
 )
 from kizuna.types import Address, ScopeId
+from kizuna.wire.consent import GrantResult, RevokeResult
+from kizuna.wire.onchain import PreparedAction, SentTransaction
+from kizuna.wire.scopes import ScopeKeys, scope_keys_typed_data
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
@@ -58,32 +57,6 @@ if TYPE_CHECKING:
     from kizuna.services.context import ServiceContext
 
 MAX_SCOPES_PER_GRANT = 64
-
-
-@dataclass(frozen=True, slots=True)
-class GrantResult:
-    """A grant confirmed on-chain, with the fragments the proxy now holds for it."""
-
-    patient: Address
-    provider: Address
-    scope_ids: tuple[ScopeId, ...]
-    expires_at: int
-    tx_hash: bytes
-    block_number: int
-    kfrags_stored: int
-
-
-@dataclass(frozen=True, slots=True)
-class RevokeResult:
-    """A revoke confirmed on-chain and the fragments deleted for it."""
-
-    patient: Address
-    provider: Address
-    scope_ids: tuple[ScopeId, ...]
-    """The revoked scopes; empty for a revokeAll (every scope of the pair)."""
-    tx_hash: bytes
-    block_number: int
-    kfrags_deleted: int
 
 
 # --- scope keys -------------------------------------------------------------------------------
@@ -402,8 +375,6 @@ def patients_of(ctx: ServiceContext, *, provider: str) -> list[Address]:
 
 
 __all__ = [
-    "GrantResult",
-    "RevokeResult",
     "active_providers",
     "grant_access",
     "grants_of",

@@ -10,32 +10,16 @@ the caller learns the outcome from the chain, not from the hash it was handed.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kizuna.chain.models import Guardian
 from kizuna.errors import AccessDenied, InputError
-from kizuna.services.onchain import (
-    PreparedAction,
-    SentTransaction,
-    checked_address,
-    prepare,
-    require_event,
-    wait_for,
-)
+from kizuna.services.onchain import checked_address, prepare, require_event, wait_for
+from kizuna.wire.consent import Confirmed
+from kizuna.wire.onchain import PreparedAction, SentTransaction
 
 if TYPE_CHECKING:
     from kizuna.services.context import ServiceContext
-
-
-@dataclass(frozen=True, slots=True)
-class Confirmed:
-    """An action confirmed on-chain: the event that proves it, where it was mined."""
-
-    event: str
-    args: dict[str, Any]
-    tx_hash: bytes
-    block_number: int
 
 
 def _confirm(ctx: ServiceContext, transaction: SentTransaction, event: str,
@@ -128,7 +112,6 @@ def confirm_break_glass(ctx: ServiceContext, *, provider: str, patient: str,
 
 
 __all__ = [
-    "Confirmed",
     "confirm_appoint_guardian",
     "confirm_break_glass",
     "confirm_emergency_policy",

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from kizuna.chain.models import CareEventKind, EmergencyAccess
@@ -23,30 +23,12 @@ from kizuna.errors import NotFoundError
 from kizuna.receipts.store import StoredReceipt
 from kizuna.services import care, data_requests
 from kizuna.services.onchain import checked_address
-from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+from kizuna.types import Address, Commitment
+from kizuna.wire.care import ACCESS_REQUEST, KIND_NAMES, CareMessage
+from kizuna.wire.inbox import InboxItem, ReadEntry
 
 if TYPE_CHECKING:
     from kizuna.services.context import ServiceContext
-
-
-@dataclass(frozen=True, slots=True)
-class InboxItem:
-    """One thing for a participant to look at."""
-
-    kind: str
-    """``access-request``, a care kind (``report``, ``prescription``, ...), for a provider
-    ``request-granted`` / ``request-closed`` / ``request-open``, or for both a data request's
-    ``data-request-<status>`` (open, acknowledged, fulfilled-in-part, fulfilled, declined,
-    overdue)."""
-    patient: Address
-    provider: Address | None
-    actor: Address
-    ref: Commitment
-    cid: Cid | None
-    """Where the encrypted message is (``None``: the service does not hold it)."""
-    content_type: str | None
-    block_number: int
-    flagged_for_review: bool = False
 
 
 _TO_PATIENT = {CareEventKind.BOOKING_CONFIRMED, CareEventKind.BOOKING_CANCELLED,
@@ -65,9 +47,9 @@ def patient_inbox(ctx: ServiceContext, *, patient: str, limit: int = 500) -> lis
     events = [e for e in fresh.index.care_events(patient=owner, limit=limit)
               if e.actor != owner and e.kind in _TO_PATIENT]
     messages = care.messages_by_refs(ctx, [r.ref for r in requests] + [e.ref for e in events])
-    items = [_item(care.ACCESS_REQUEST, owner, r.provider, r.provider, r.ref, r.block_number,
+    items = [_item(ACCESS_REQUEST, owner, r.provider, r.provider, r.ref, r.block_number,
                    messages) for r in requests]
-    items += [_item(care.KIND_NAMES[e.kind], owner, e.provider, e.actor, e.ref, e.block_number,
+    items += [_item(KIND_NAMES[e.kind], owner, e.provider, e.actor, e.ref, e.block_number,
                     messages, flagged=e.flagged_for_review) for e in events]
     items += _data_requests(data_requests.requests_of_patient(ctx, owner))
     return sorted(items, key=lambda i: i.block_number, reverse=True)
@@ -98,7 +80,7 @@ def provider_inbox(ctx: ServiceContext, *, provider: str, limit: int = 500) -> l
     for grant in fresh.index.grants_to(me, at=head):  # the patient's latest live grant
         granted[grant.patient] = max(granted.get(grant.patient, -1), grant.granted_block)
     items: list[InboxItem] = []
-    for sent in care.messages_sent_by(ctx, me, kind=care.ACCESS_REQUEST):
+    for sent in care.messages_sent_by(ctx, me, kind=ACCESS_REQUEST):
         if granted.get(sent.patient, -1) >= sent.block_number:
             state = "request-granted"  # a grant made after the request answers it
         elif (sent.patient, bytes(sent.ref)) in open_now:
@@ -111,14 +93,14 @@ def provider_inbox(ctx: ServiceContext, *, provider: str, limit: int = 500) -> l
     events = [e for e in fresh.index.care_events(provider=me, limit=limit)
               if e.actor != me and e.kind in _TO_PROVIDER]
     messages = care.messages_by_refs(ctx, [e.ref for e in events])
-    items += [_item(care.KIND_NAMES[e.kind], e.patient, me, e.actor, e.ref, e.block_number,
+    items += [_item(KIND_NAMES[e.kind], e.patient, me, e.actor, e.ref, e.block_number,
                     messages) for e in events]
     items += _data_requests(data_requests.requests_to_provider(ctx, me))
     return sorted(items, key=lambda i: i.block_number, reverse=True)
 
 
 def _item(kind: str, patient: Address, provider: Address | None, actor: Address,
-          ref: Commitment, block: int, messages: dict[bytes, care.CareMessage], *,
+          ref: Commitment, block: int, messages: dict[bytes, CareMessage], *,
           flagged: bool = False) -> InboxItem:
     held = messages.get(bytes(ref))
     return InboxItem(kind=kind, patient=patient, provider=provider, actor=actor, ref=ref,
@@ -164,19 +146,6 @@ def mark_reviewed(ctx: ServiceContext, *, reviewer: str, tx_hash: bytes,
 
 
 # --- who read what ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ReadEntry:
-    """One read of a patient's record: who, which record (scope id only), when."""
-
-    provider: Address
-    record_id: RecordId
-    scope_id: ScopeId
-    served_at: int
-    head_block: int
-    request_id: bytes
-    anchored: bool
 
 
 def reads_of(ctx: ServiceContext, *, patient: str,

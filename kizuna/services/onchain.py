@@ -17,9 +17,7 @@ actions, the ``eth_signTypedData_v4`` document.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eth_utils.address import is_address, to_checksum_address
@@ -33,54 +31,15 @@ from kizuna.chain.signers import ExternalWalletSigner
 from kizuna.chain.transactions import node_errors
 from kizuna.errors import InputError
 from kizuna.types import Address, checked_address, checked_bytes32
+from kizuna.wire.onchain import PreparedAction, SentTransaction
 
 if TYPE_CHECKING:
     from kizuna.chain.agents.base import Agent
     from kizuna.chain.connection import Chain
     from kizuna.chain.relayer import Relayer
 
-_TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
-
-
-@dataclass(frozen=True, slots=True)
-class SentTransaction:
-    """A transaction the participant sent with their own wallet; the service only waits for it."""
-
-    tx_hash: bytes
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.tx_hash, bytes) or len(self.tx_hash) != 32:
-            raise InputError("txHash", "must be 32 bytes")
-
-    @classmethod
-    def parse(cls, value: str | bytes) -> SentTransaction:
-        """From ``0x`` + 64 hex digits (what ``eth_sendTransaction`` answers) or 32 bytes."""
-        if isinstance(value, bytes | bytearray):
-            return cls(bytes(value))
-        if not isinstance(value, str) or not _TX_HASH.match(value):
-            raise InputError("txHash", f"{value!r} is not a 0x-prefixed 32-byte hash")
-        return cls(bytes.fromhex(value[2:]))
-
-    def hex(self) -> str:
-        return "0x" + self.tx_hash.hex()
-
-
 Authorization = SignedAction | SentTransaction
 """A participant's action as it reaches the service: signed for the relayer, or sent already."""
-
-
-@dataclass(frozen=True, slots=True)
-class PreparedAction:
-    """What a browser wallet needs to perform one action.
-
-    ``transaction`` is the single element of ``eth_sendTransaction``'s params (every quantity
-    ``0x`` hex, nonce left to the wallet); ``typed_data`` the ``eth_signTypedData_v4`` document
-    when the ledger also accepts the action signed (gasless, relayed by the service).
-    """
-
-    action: str
-    transaction: dict[str, str]
-    typed_data: dict[str, Any] | None = None
 
 
 def prepare(chain: Chain, call: ContractCall, *, sender: Address,
@@ -182,8 +141,6 @@ def signed_field(action: SignedAction, name: str, kind: str) -> Any:
 
 __all__ = [
     "Authorization",
-    "PreparedAction",
-    "SentTransaction",
     "checked_address",  # re-exported from kizuna.types (their home) for the services
     "checked_bytes32",
     "prepare",

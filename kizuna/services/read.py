@@ -22,7 +22,6 @@ fragments are dropped: no answer without evidence.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from kizuna.batch import unpack_proof
 from kizuna.crypto import pre
@@ -31,45 +30,12 @@ from kizuna.receipts.request import ReadRequest, verify_request
 from kizuna.services.context import ServiceContext
 from kizuna.services.emergency import kit_kfrags
 from kizuna.services.refusals import record_refusal
-from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+from kizuna.types import Cid
+from kizuna.wire.reads import ReadGrant
 
 
 class NoKeyFragments(AccessDenied):
     """The grant is live but the patient has not handed key fragments for it to the proxy."""
-
-
-@dataclass(frozen=True, slots=True)
-class ReadGrant:
-    """What the provider gets back: where the ciphertext is and how to open its data key."""
-
-    record_id: RecordId
-    patient: Address
-    scope_id: ScopeId
-    cid: Cid
-    content_type: str
-    size: int
-    capsule: bytes
-    cfrags: tuple[bytes, ...]
-    delegating_key: bytes
-    """The patient's scope public key (the provider verifies the cfrags against it)."""
-    verifying_key: bytes
-    """The patient's Umbral verifying key (signed the key fragments)."""
-    receipt_seq: int
-    request_id: bytes
-    head_block: int
-    served_at: int
-    leaf: bytes
-    envelope: bytes | None = None
-    """The whole envelope when it is small enough to travel with the answer; ``None``: fetch
-    it by ``cid``. Either way the provider checks it against the on-chain commitment."""
-    commitment: Commitment | None = None
-    """The record's commitment as the service has it: for a record registered in a batch, the
-    provider takes it only once ``proof`` leads from its leaf to ``batch_root`` and the chain
-    says that root is the patient's batch (kizuna.client.chainview.batch_commitment)."""
-    batch_root: bytes | None = None
-    """The root of the batch the record was registered in (``None``: registered alone)."""
-    proof: tuple[bytes, ...] = ()
-    """The record's Merkle proof in its batch."""
 
 
 def serve_read(ctx: ServiceContext, *, request: ReadRequest, signature: bytes,

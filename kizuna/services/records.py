@@ -38,7 +38,7 @@ from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.relayer import RelayRefused
 from kizuna.crypto.commitment import CommitmentHasher
 from kizuna.crypto.wallet_keys import checked_epoch
-from kizuna.db.records import RecordInfo, load_record, load_records, record_from_row
+from kizuna.db.records import load_record, load_records, record_from_row
 from kizuna.db.schema import (
     care_messages,
     data_request_deliveries,
@@ -58,8 +58,6 @@ from kizuna.errors import (
     StorageError,
 )
 from kizuna.services.onchain import (
-    PreparedAction,
-    SentTransaction,
     checked_address,
     checked_bytes32,
     prepare,
@@ -71,6 +69,8 @@ from kizuna.services.quotas import metered, room_for
 from kizuna.storage.envelope import MAX_PREAMBLE_SIZE, TAG_SIZE, EnvelopeHeader, read_header
 from kizuna.storage.store import ContentStream
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
+from kizuna.wire.onchain import PreparedAction, SentTransaction
+from kizuna.wire.records import MAX_BULK_RECORD_BYTES, EnvelopeTooLarge, RecordInfo
 
 if TYPE_CHECKING:
     from kizuna.chain.relayer import Relayer
@@ -95,14 +95,6 @@ ALLOWED_CONTENT_TYPES: frozenset[str] = frozenset({
 """Media types (parameters ignored) an envelope may declare: FHIR, documents, images, DICOM."""
 
 _READ_CHUNK = 1 << 18
-
-
-class EnvelopeTooLarge(InputError):
-    """The uploaded envelope is larger than the configured limit (the API answers 413)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__("envelope", f"is larger than the limit of {limit} bytes")
-        self.limit = limit
 
 
 # --- the intake: checks and hashes an envelope while it streams into the store ----------------
@@ -536,9 +528,6 @@ def registered_block(ctx: ServiceContext, record_id: bytes) -> int | None:
 
 MAX_BULK_RECORDS = 256
 """Records one bulk download may name."""
-MAX_BULK_RECORD_BYTES = 4 << 20
-"""The largest envelope a bulk download carries (it is held in memory once on each side):
-FHIR resources are a few KB; a file is downloaded alone, streamed."""
 
 
 def own_envelopes(ctx: ServiceContext, *, patient: str,
@@ -587,10 +576,7 @@ __all__ = [
     "ALLOWED_CONTENT_TYPES",
     "DEFAULT_MAX_ENVELOPE_BYTES",
     "MAX_BULK_RECORDS",
-    "MAX_BULK_RECORD_BYTES",
     "EnvelopeIntake",
-    "EnvelopeTooLarge",
-    "RecordInfo",
     "current_epoch",
     "envelope_chunks",
     "get_own_record",

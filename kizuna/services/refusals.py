@@ -54,6 +54,7 @@ from kizuna.db import Database
 from kizuna.db import schema as t
 from kizuna.errors import AccessDenied, NotFoundError
 from kizuna.types import Address, RecordId, checksum_address
+from kizuna.wire.reads import AttemptedReads, RefusedRead, SuppressedRefusals
 
 if TYPE_CHECKING:
     from kizuna.receipts.request import ReadRequest
@@ -111,42 +112,6 @@ class RefusalLimits:
     """Rows per (provider, patient) per hour."""
     per_provider_hour: int = 1000
     """Rows per provider per hour, all patients together."""
-
-
-@dataclass(frozen=True, slots=True)
-class RefusedRead:
-    """One recorded refusal."""
-
-    seq: int
-    provider: Address
-    patient: Address
-    record_id: RecordId
-    reason: str
-    refused_at: int
-    head_block: int
-
-
-@dataclass(frozen=True, slots=True)
-class SuppressedRefusals:
-    """Refusals of one hour counted but not recorded one by one (the rate limit)."""
-
-    provider: Address
-    patient: Address | None
-    """``None``: past the provider's cap for the hour, counted for the provider only."""
-    hour_start: int
-    count: int
-    last_at: int
-    """When the last refusal of the hour was counted."""
-    last_block: int
-    """The head block the service had seen then."""
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptedReads:
-    """What a patient (or an auditor) sees of refused reads."""
-
-    attempts: tuple[RefusedRead, ...]
-    suppressed: tuple[SuppressedRefusals, ...]
 
 
 _C = t.refused_read_counts.c
@@ -297,12 +262,9 @@ def attempted_reads(ctx: ServiceContext, *, patient: str, since: int | None = No
 
 
 __all__ = [
-    "AttemptedReads",
     "RefusalLimits",
     "RefusalLog",
     "RefusalReason",
-    "RefusedRead",
-    "SuppressedRefusals",
     "attempted_reads",
     "reason_of",
     "record_refusal",

@@ -14,16 +14,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, BinaryIO
 
 from kizuna.services import care
-from kizuna.services.grants import GrantResult, grant_access
-from kizuna.services.guardians import Confirmed, _confirm
-from kizuna.services.onchain import (
-    PreparedAction,
-    SentTransaction,
-    checked_address,
-    checked_bytes32,
-    prepare,
-)
+from kizuna.services.grants import grant_access
+from kizuna.services.guardians import _confirm
+from kizuna.services.onchain import checked_address, checked_bytes32, prepare
 from kizuna.types import Commitment
+from kizuna.wire.care import ACCESS_REQUEST, CareMessage
+from kizuna.wire.consent import Confirmed, GrantResult
+from kizuna.wire.onchain import PreparedAction, SentTransaction
 
 if TYPE_CHECKING:
     from kizuna.services.context import ServiceContext
@@ -31,10 +28,10 @@ if TYPE_CHECKING:
 
 def request_access(ctx: ServiceContext, *, provider: str, patient: str, message_id: bytes,
                    envelope: bytes | bytearray | memoryview | BinaryIO | Iterable[bytes],
-                   transaction: SentTransaction) -> care.CareMessage:
+                   transaction: SentTransaction) -> CareMessage:
     """Accept a provider's access request: its note stored, ``AccessRequested`` checked."""
     return care.send_message(ctx, sender=provider, patient=patient, provider=provider,
-                             kind=care.ACCESS_REQUEST, message_id=message_id,
+                             kind=ACCESS_REQUEST, message_id=message_id,
                              envelope=envelope, transaction=transaction)
 
 

@@ -39,18 +39,18 @@ from kizuna.chain.eip712 import SignedAction
 from kizuna.db.records import load_record
 from kizuna.db.schema import upload_parts, upload_sessions
 from kizuna.errors import ConflictError, InputError, NotFoundError, QuotaExceeded
-from kizuna.services.onchain import SentTransaction, checked_address, checked_bytes32
+from kizuna.services.onchain import checked_address, checked_bytes32
 from kizuna.services.quotas import room_for
 from kizuna.services.records import (
     ALLOWED_CONTENT_TYPES,
     DEFAULT_MAX_ENVELOPE_BYTES,
-    EnvelopeTooLarge,
-    RecordInfo,
     current_epoch,
     release_blobs,
     upload_record,
 )
 from kizuna.types import Address, Cid, RecordId, ScopeId
+from kizuna.wire.onchain import SentTransaction
+from kizuna.wire.records import PART_SIZE, EnvelopeTooLarge, RecordInfo
 
 if TYPE_CHECKING:
     from kizuna.chain.relayer import Relayer
@@ -58,8 +58,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PART_SIZE = 8 << 20
-"""The largest part (8 MiB): what one request carries, and about what a client holds."""
 MIN_PART_SIZE = 1 << 20
 """The smallest part but the last (1 MiB): a 1 GiB envelope is at most 1,024 parts."""
 MAX_OPEN_UPLOADS = 4
@@ -303,7 +301,6 @@ class UploadSweeper(Sweep):
 __all__ = [
     "MAX_OPEN_UPLOADS",
     "MIN_PART_SIZE",
-    "PART_SIZE",
     "UploadSession",
     "UploadSweeper",
     "abort_upload",

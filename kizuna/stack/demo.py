@@ -129,9 +129,9 @@ def create_demo(*, home: KizunaHome, ctx: ServiceContext, settings: Settings,
     existing = load_demo(home)
     if existing is not None:
         return existing
+    from kizuna.client.local import LocalService
     from kizuna.client.patient import PatientClient
     from kizuna.client.provider import ProviderClient
-    from kizuna.client.service import LocalService
 
     if settings.relayer_key is None:
         raise ConfigError("relayer_key: the demo registers records gaslessly through a relayer; "

@@ -29,9 +29,9 @@ from kizuna.client.provider import ProviderClient
 from kizuna.crypto import pre
 from kizuna.errors import KizunaError
 from kizuna.receipts.request import proxy_domain
-from kizuna.services import care
 from kizuna.storage.envelope import decrypt_bytes
 from kizuna.types import ScopeId
+from kizuna.wire.care import UntrustedKey, inbox_key_typed_data
 
 pytestmark = pytest.mark.anvil
 
@@ -95,7 +95,7 @@ def patient(chain_env: ChainEnv, api_server: ApiServer) -> Iterator[LocalKeySign
     keys = participant_keys(signer, derivation_domain(chain_env.chain))
     domain = proxy_domain(chain_id=chain_env.chain.chain_id,
                           access_log=chain_env.deployment.access_log)
-    statement = care.inbox_key_typed_data(domain, patient=signer.address,
+    statement = inbox_key_typed_data(domain, patient=signer.address,
                                           public_key=keys.public_key.to_bytes())
     with ApiClient(api_server.url) as api:
         api.login(signer)
@@ -134,7 +134,7 @@ def _own_statement(attacker: Attacker, domain: Eip712Domain) -> Rewrite:
     """A whole statement of the attacker's own: its wallet signs its key, and the answer
     names the attacker's wallet as the key's owner."""
     def rewrite(body: dict[str, Any]) -> dict[str, Any]:
-        statement = care.inbox_key_typed_data(domain, patient=attacker.wallet.address,
+        statement = inbox_key_typed_data(domain, patient=attacker.wallet.address,
                                               public_key=attacker.public.to_bytes())
         return {"patient": attacker.wallet.address, "public_key": _hx(attacker.public.to_bytes()),
                 "signature": _hx(attacker.wallet.sign_typed_data(statement)),
@@ -151,9 +151,9 @@ def test_a_swapped_inbox_key_is_refused_for_a_report_and_a_request_note(
     attacker = Attacker()
     front = Front(_swap_key(attacker))
     for provider in _provider(chain_env, api_server, front, patient):
-        with pytest.raises(care.UntrustedKey, match="but the key the patient signed is"):
+        with pytest.raises(UntrustedKey, match="but the key the patient signed is"):
             provider.send(patient.address, "report", REPORT)
-        with pytest.raises(care.UntrustedKey, match="refusing to encrypt to it"):
+        with pytest.raises(UntrustedKey, match="refusing to encrypt to it"):
             provider.request_access(patient.address, NOTE)
     assert front.swapped == 2  # the front did answer both times
     assert not [path for path, _ in front.relayed if "/care/messages/" in path
@@ -168,9 +168,9 @@ def test_a_statement_of_another_wallet_is_refused(chain_env: ChainEnv, api_serve
                           access_log=chain_env.deployment.access_log)
     front = Front(_own_statement(attacker, domain))
     for provider in _provider(chain_env, api_server, front, patient):
-        with pytest.raises(care.UntrustedKey, match="answered with one of"):
+        with pytest.raises(UntrustedKey, match="answered with one of"):
             provider.send(patient.address, "report", REPORT)
-        with pytest.raises(care.UntrustedKey, match="answered with one of"):
+        with pytest.raises(UntrustedKey, match="answered with one of"):
             provider.request_access(patient.address, NOTE)
     assert attacker.opens(front.relayed) == []
 
@@ -182,7 +182,7 @@ def test_a_statement_of_another_deployment_is_refused(chain_env: ChainEnv,
     (another chain id): not a statement about this deployment, so not taken."""
     keys = participant_keys(patient, derivation_domain(chain_env.chain))
     foreign = proxy_domain(chain_id=1, access_log=chain_env.deployment.access_log)
-    statement = care.inbox_key_typed_data(foreign, patient=patient.address,
+    statement = inbox_key_typed_data(foreign, patient=patient.address,
                                           public_key=keys.public_key.to_bytes())
     signature = patient.sign_typed_data(statement)
 
@@ -191,7 +191,7 @@ def test_a_statement_of_another_deployment_is_refused(chain_env: ChainEnv,
 
     front = Front(rewrite)
     for provider in _provider(chain_env, api_server, front, patient):
-        with pytest.raises(care.UntrustedKey, match="another deployment"):
+        with pytest.raises(UntrustedKey, match="another deployment"):
             provider.send(patient.address, "report", REPORT)
 
 

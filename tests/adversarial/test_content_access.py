@@ -19,10 +19,10 @@ from kizuna.chain.eip712 import TypedData
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.receipts.request import proxy_domain
-from kizuna.services.care import CARE_KINDS, INBOX_KEY_FIELDS
 from kizuna.storage.envelope import encrypt_bytes
 from kizuna.storage.unixfs import compute_cid
 from kizuna.types import RecordId
+from kizuna.wire.care import CARE_KINDS, INBOX_KEY_FIELDS
 
 pytestmark = pytest.mark.anvil
 

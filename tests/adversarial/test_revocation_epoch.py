@@ -34,9 +34,9 @@ from kizuna.chain.models import ContractCall
 from kizuna.chain.relayer import Relayer
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.chain.transactions import TxPolicy
+from kizuna.client.local import LocalService
 from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
-from kizuna.client.service import LocalService
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.db import Database
@@ -214,8 +214,8 @@ def test_rekey_routes_over_http(people: object, chain_env: object, http: object)
     from adversarial_world import signed_in_provider
     from participants import hx
 
-    from kizuna.proxy.kfrags import scope_keys_typed_data
     from kizuna.receipts.request import proxy_domain
+    from kizuna.wire.scopes import scope_keys_typed_data
 
     patient, a = people.patient, people.provider  # type: ignore[attr-defined]
     b = signed_in_provider(chain_env, http)  # type: ignore[arg-type]

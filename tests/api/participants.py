@@ -20,10 +20,10 @@ from kizuna.client.keys import ParticipantKeys, derivation_domain, participant_k
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.scopes import scope_label
-from kizuna.proxy.kfrags import scope_keys_typed_data
 from kizuna.receipts.request import ReadRequest, proxy_domain
 from kizuna.storage.envelope import EnvelopeReader, encrypt_bytes, read_header
 from kizuna.types import RecordId, ScopeId
+from kizuna.wire.scopes import scope_keys_typed_data
 
 
 def hx(value: bytes) -> str:

@@ -22,17 +22,17 @@ from kizuna.client.api_service import ApiService
 from kizuna.client.chainview import BatchManifests, registered_commitment, registered_commitments
 from kizuna.client.export import export, read_many
 from kizuna.client.http import ApiClient
+from kizuna.client.local import LocalService
 from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
-from kizuna.client.service import LocalService
 from kizuna.config import Settings
 from kizuna.crypto.commitment import commitment_of
 from kizuna.db import Database, schema
 from kizuna.errors import IntegrityError, NotFoundError
-from kizuna.services.batches import BatchInfo, StagedEnvelope
 from kizuna.services.context import ServiceContext
 from kizuna.storage.embedded import EmbeddedStore
 from kizuna.types import Commitment, RecordId
+from kizuna.wire.batches import BatchInfo, StagedEnvelope
 
 LABEL = "Observation:vital-signs"
 HR = {"resourceType": "Observation", "status": "final",

@@ -22,8 +22,8 @@ from kizuna.chain.signers import LocalKeySigner
 from kizuna.client.api_service import ApiService
 from kizuna.client.http import ApiClient
 from kizuna.client.patient import PatientClient
-from kizuna.services.batches import StagedEnvelope, StagedInfo, frame_envelopes
 from kizuna.types import RecordId
+from kizuna.wire.batches import StagedEnvelope, StagedInfo, frame_envelopes
 
 pytestmark = pytest.mark.anvil
 

@@ -17,9 +17,9 @@ from kizuna.chain.signers import LocalKeySigner
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.receipts.request import proxy_domain
-from kizuna.services.care import CARE_KINDS, INBOX_KEY_FIELDS
 from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes
 from kizuna.types import RecordId
+from kizuna.wire.care import CARE_KINDS, INBOX_KEY_FIELDS
 
 pytestmark = pytest.mark.anvil
 

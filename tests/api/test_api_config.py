@@ -28,8 +28,8 @@ from kizuna.errors import (
     StoreUnavailable,
     WrongChain,
 )
-from kizuna.services.records import EnvelopeTooLarge
 from kizuna.storage.unixfs import ContentIntegrityError
+from kizuna.wire.records import EnvelopeTooLarge
 
 KEY = "0x" + "ab" * 32
 SECRET = "s" * 40

@@ -9,7 +9,7 @@ from participants import People, hx
 
 from kizuna.chain.eip712 import TypedData
 from kizuna.receipts.request import proxy_domain
-from kizuna.services.care import INBOX_KEY_FIELDS
+from kizuna.wire.care import INBOX_KEY_FIELDS
 
 pytestmark = pytest.mark.anvil
 

@@ -10,8 +10,8 @@ import pytest
 
 from kizuna.api.convert import read_answer
 from kizuna.api.schemas import ReadOut
-from kizuna.services.read import ReadGrant
 from kizuna.types import Address, Cid, RecordId, ScopeId
+from kizuna.wire.reads import ReadGrant
 
 
 def _grant(envelope: bytes | None, cfrags: int) -> ReadGrant:

@@ -24,7 +24,8 @@ from kizuna.client.patient import PatientClient
 from kizuna.config import Settings
 from kizuna.db.schema import upload_parts, upload_sessions
 from kizuna.services.context import close_context, open_context
-from kizuna.services.uploads import MIN_PART_SIZE, PART_SIZE, sweep_uploads
+from kizuna.services.uploads import MIN_PART_SIZE, sweep_uploads
+from kizuna.wire.records import PART_SIZE
 
 pytestmark = pytest.mark.anvil
 

@@ -39,10 +39,11 @@ from kizuna.receipts.anchorer import Anchorer
 from kizuna.receipts.request import ReadRequest
 from kizuna.receipts.store import ReceiptStore
 from kizuna.services.context import ServiceContext
-from kizuna.services.read import ReadGrant, serve_read
+from kizuna.services.read import serve_read
 from kizuna.storage.embedded import EmbeddedStore
 from kizuna.storage.envelope import encrypt_bytes
 from kizuna.types import Cid, RecordId, ScopeId
+from kizuna.wire.reads import ReadGrant
 
 
 def scope(label: str) -> ScopeId:

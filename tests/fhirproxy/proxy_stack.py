@@ -17,9 +17,9 @@ from kizuna.chain.localnode import LocalNode
 from kizuna.chain.models import ContractCall
 from kizuna.chain.relayer import Relayer
 from kizuna.chain.signers import LocalKeySigner
+from kizuna.client.local import LocalService
 from kizuna.client.patient import ImportedEntry, PatientClient
 from kizuna.client.provider import ProviderClient
-from kizuna.client.service import LocalService
 from kizuna.services.context import ServiceContext
 
 GRANTED = ("Observation:laboratory", "Immunization")

@@ -16,8 +16,9 @@ from kizuna.batch import BatchLeaf, BatchManifest
 from kizuna.client.patient import PatientClient
 from kizuna.crypto.commitment import commitment_of
 from kizuna.services import records as record_service
-from kizuna.services.batches import StagedEnvelope, register_batch, stage_envelopes
+from kizuna.services.batches import register_batch, stage_envelopes
 from kizuna.types import RecordId
+from kizuna.wire.batches import StagedEnvelope
 
 
 def _import(stack: Stack, patient: PatientClient, labels: list[str]

@@ -32,8 +32,6 @@ from kizuna.errors import (
 )
 from kizuna.services import batches
 from kizuna.services.batches import (
-    StagedEnvelope,
-    frame_envelopes,
     parse_frames,
     register_batch,
     stage_envelopes,
@@ -41,8 +39,9 @@ from kizuna.services.batches import (
     sweep_staged,
 )
 from kizuna.services.quotas import StorageQuota, stored_by
-from kizuna.services.records import EnvelopeTooLarge
 from kizuna.types import Commitment, RecordId, ScopeId
+from kizuna.wire.batches import StagedEnvelope, StagedInfo, frame_envelopes
+from kizuna.wire.records import EnvelopeTooLarge
 
 
 def _sealed(patient: PatientClient, count: int, *, label: str = "Observation"
@@ -57,7 +56,7 @@ def _sealed(patient: PatientClient, count: int, *, label: str = "Observation"
     return items
 
 
-def _manifest(items: list[StagedEnvelope], infos: list[batches.StagedInfo]) -> BatchManifest:
+def _manifest(items: list[StagedEnvelope], infos: list[StagedInfo]) -> BatchManifest:
     return BatchManifest.of(BatchLeaf(i.record_id, i.scope_id, s.commitment)
                             for i, s in zip(items, infos, strict=True))
 

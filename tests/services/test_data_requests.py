@@ -23,9 +23,9 @@ from kizuna.errors import (
     NotFoundError,
 )
 from kizuna.services import data_requests as dr
-from kizuna.services.onchain import SentTransaction
 from kizuna.storage.envelope import encrypt_bytes
 from kizuna.types import RecordId
+from kizuna.wire.onchain import SentTransaction
 
 LAB = {"resourceType": "Observation", "id": "hb-2024", "status": "final",
        "category": [{"coding": [{

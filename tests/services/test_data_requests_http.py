@@ -28,7 +28,7 @@ from kizuna.client.provider import ProviderClient
 from kizuna.config import Settings
 from kizuna.errors import ConflictError, InputError, NotFoundError
 from kizuna.services import data_requests as dr
-from kizuna.services.onchain import SentTransaction
+from kizuna.wire.onchain import SentTransaction
 
 pytestmark = pytest.mark.anvil
 

@@ -18,9 +18,9 @@ from kizuna.chain.signers import Signer
 from kizuna.crypto.commitment import commitment_of
 from kizuna.errors import InputError
 from kizuna.services import care
-from kizuna.services.onchain import PreparedAction, SentTransaction
 from kizuna.storage.envelope import encrypt_bytes
 from kizuna.types import RecordId
+from kizuna.wire.onchain import PreparedAction, SentTransaction
 
 
 def _send_unmined(stack: Stack, signer: Signer, prepared: PreparedAction) -> bytes:

@@ -25,11 +25,12 @@ from kizuna.client.provider import ProviderClient
 from kizuna.config import Settings
 from kizuna.crypto.commitment import commitment_of
 from kizuna.errors import AccessDenied, ConflictError, InputError
-from kizuna.proxy.kfrags import scope_keys_typed_data
 from kizuna.receipts.request import ReadRequest
 from kizuna.services import care
 from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes
 from kizuna.types import RecordId
+from kizuna.wire.care import CARE_KINDS
+from kizuna.wire.scopes import scope_keys_typed_data
 
 pytestmark = pytest.mark.anvil
 
@@ -209,7 +210,7 @@ def test_messages_requests_and_revoke_all_over_http(stack: Stack, api_url: str) 
                                       record_id=RecordId(booking_id),
                                       content_type="application/fhir+json"))
         logged = stack.chain.ledger.log_care_event(
-            patient_signer.address, care.CARE_KINDS["booking-request"], commitment_of(booking),
+            patient_signer.address, CARE_KINDS["booking-request"], commitment_of(booking),
             signer=patient_signer, provider=doctor.address)
         message = patient.send_message(message_id=booking_id, patient=patient_signer.address,
                                        kind="booking-request", envelope=booking,

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.errors import EnvelopeFormatError, InputError
-from kizuna.services.records import EnvelopeIntake, EnvelopeTooLarge
+from kizuna.services.records import EnvelopeIntake
 from kizuna.storage.envelope import MAX_PREAMBLE_SIZE, encrypt_bytes
 from kizuna.types import RecordId
+from kizuna.wire.records import EnvelopeTooLarge
 
 OWNER = pre.UmbralSecretKey.random().public_key
 RID = RecordId(bytes(range(32)))

@@ -32,8 +32,10 @@ from kizuna.errors import (
 )
 from kizuna.services import care, emergency, grants, inbox, records
 from kizuna.services.follower import IndexFollower
-from kizuna.services.onchain import SentTransaction
 from kizuna.types import RecordId
+from kizuna.wire.care import ACCESS_REQUEST
+from kizuna.wire.onchain import SentTransaction
+from kizuna.wire.records import EnvelopeTooLarge, RecordInfo
 
 pytestmark = pytest.mark.anvil
 
@@ -100,14 +102,14 @@ def test_story_import_grant_read_revoke(stack: Stack, synthea_bundle: dict[str, 
 def test_request_answered_no_then_yes(stack: Stack) -> None:
     patient, asking, other = stack.patient(), stack.provider(), stack.provider()
     sent = asking.request_access(patient.address, b"May I see your lab results?")
-    items = [i for i in patient.inbox() if i.kind == care.ACCESS_REQUEST]
+    items = [i for i in patient.inbox() if i.kind == ACCESS_REQUEST]
     assert [(i.provider, i.ref, i.cid) for i in items] == [(asking.address, sent.ref, sent.cid)]
     assert patient.open_message(sent.ref) == b"May I see your lab results?"
     assert [i.kind for i in asking.inbox()] == ["request-open"]
 
     patient.decline(asking.address)
     assert [i.kind for i in asking.inbox()] == ["request-closed"]
-    assert not [i for i in patient.inbox() if i.kind == care.ACCESS_REQUEST]
+    assert not [i for i in patient.inbox() if i.kind == ACCESS_REQUEST]
 
     other.request_access(patient.address, b"Referral: cardiology")
     patient.add_record(b'{"resourceType":"Basic"}', label="Basic",
@@ -164,7 +166,7 @@ def test_upload_refuses_bad_envelopes_and_keeps_nothing(stack: Stack) -> None:
     signed = patient.sign_registration(record_id=rid, scope_id=sid, envelope=envelope)
     pins_before = set(stack.store.pins())
 
-    with pytest.raises(records.EnvelopeTooLarge):
+    with pytest.raises(EnvelopeTooLarge):
         records.upload_record(stack.ctx, patient=patient.address, record_id=rid, scope_id=sid,
                               envelope=envelope, registration=signed, relayer=stack.relayer,
                               max_size=500)
@@ -389,7 +391,7 @@ def test_the_same_upload_twice_at_once_keeps_the_winners_blob(stack: Stack) -> N
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
-    won = [o for o in outcomes if isinstance(o, records.RecordInfo)]
+    won = [o for o in outcomes if isinstance(o, RecordInfo)]
     assert len(won) == 1 and len(outcomes) == 2, outcomes
     assert won[0].cid in stack.store.pins()
     assert len(patient.read_own(rid)) == 50_000

@@ -28,9 +28,9 @@ from kizuna.errors import (
     NotFoundError,
 )
 from kizuna.services import care, grants, guardians, records, requests
-from kizuna.services.onchain import PreparedAction, SentTransaction
 from kizuna.storage.envelope import encrypt_bytes
 from kizuna.types import RecordId
+from kizuna.wire.onchain import PreparedAction, SentTransaction
 
 pytestmark = pytest.mark.anvil
 

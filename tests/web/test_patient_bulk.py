@@ -29,7 +29,7 @@ from test_patient_parity import (
 )
 
 from kizuna.crypto.commitment import commitment_of
-from kizuna.services.onchain import SentTransaction
+from kizuna.wire.onchain import SentTransaction
 
 pytestmark = [pytest.mark.node, pytest.mark.anvil]
 FHIR = "application/fhir+json"

@@ -25,7 +25,8 @@ from kizuna.api.streaming import consume_body, content_response
 from kizuna.errors import NotFoundError
 from kizuna.services import care
 from kizuna.services import requests as request_service
-from kizuna.services.onchain import SentTransaction
+from kizuna.wire.care import CareMessage, InboxKey
+from kizuna.wire.onchain import SentTransaction
 
 router = APIRouter(tags=["care"])
 
@@ -37,7 +38,7 @@ TxHash = Annotated[Hex32, Header(alias="X-Kizuna-Tx-Hash",
                                  description="the sender's announcing transaction")]
 
 
-def _inbox_key(entry: care.InboxKey) -> InboxKeyOut:
+def _inbox_key(entry: InboxKey) -> InboxKeyOut:
     return InboxKeyOut(patient=entry.patient, public_key=hexed(entry.public_key.to_bytes()),
                        signature=hexed(entry.signature), statement=entry.statement.to_json())
 
@@ -80,7 +81,7 @@ async def request_access(request: Request, message_id: MessageId, session: Provi
     provider's ``requestAccess`` transaction is confirmed with the note's commitment."""
     sent = SentTransaction.parse(tx_hash)
 
-    def store(chunks: Any) -> care.CareMessage:
+    def store(chunks: Any) -> CareMessage:
         return request_service.request_access(
             state.ctx, provider=session.address, patient=patient,
             message_id=unhex("message_id", message_id), envelope=chunks, transaction=sent)
@@ -103,7 +104,7 @@ async def send_message(
     ``logCareEvent`` (its event must name this patient, kind and the envelope's commitment)."""
     sent = SentTransaction.parse(tx_hash)
 
-    def store(chunks: Any) -> care.CareMessage:
+    def store(chunks: Any) -> CareMessage:
         return care.send_message(state.ctx, sender=session.address, patient=patient,
                                  provider=provider, kind=kind,
                                  message_id=unhex("message_id", message_id), envelope=chunks,

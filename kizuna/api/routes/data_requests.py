@@ -22,7 +22,7 @@ from kizuna.api.schemas import (
 )
 from kizuna.api.streaming import consume_body, content_response
 from kizuna.services import data_requests as dr
-from kizuna.services.onchain import SentTransaction
+from kizuna.wire.onchain import SentTransaction
 
 router = APIRouter(tags=["data requests"])
 

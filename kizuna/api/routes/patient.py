@@ -62,7 +62,9 @@ from kizuna.services import guardians as guardian_service
 from kizuna.services import inbox as inbox_service
 from kizuna.services import records as record_service
 from kizuna.services import refusals as refusal_service
-from kizuna.services.onchain import SentTransaction
+from kizuna.wire.batches import StagedInfo
+from kizuna.wire.onchain import SentTransaction
+from kizuna.wire.records import RecordInfo
 
 router = APIRouter(prefix="/patient", tags=["patient"])
 
@@ -102,7 +104,7 @@ async def upload(
         raise InputError("X-Kizuna-Registration", f"not an authorization: {exc}") from None
     limit = state.settings.max_upload_bytes
 
-    def store(chunks: object) -> record_service.RecordInfo:
+    def store(chunks: object) -> RecordInfo:
         return record_service.upload_record(
             state.ctx, patient=patient, record_id=unhex("record_id", record_id),
             scope_id=unhex("scope_id", scope_id), envelope=chunks,  # type: ignore[arg-type]
@@ -184,7 +186,7 @@ async def stage(request: Request, patient: ActingPatient, state: State) -> list[
     keeps nothing."""
     limit = state.settings.max_upload_bytes
 
-    def store(chunks: object) -> list[batch_service.StagedInfo]:
+    def store(chunks: object) -> list[StagedInfo]:
         return batch_service.stage_envelopes(
             state.ctx, patient=patient,
             items=batch_service.parse_frames(chunks, max_size=limit),  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from kizuna.api.errors import error_responses
 from kizuna.api.schemas import RecordOut, UploadCompleteIn, UploadIn, UploadOut
 from kizuna.api.streaming import consume_body
 from kizuna.services import uploads as upload_service
+from kizuna.wire.records import PART_SIZE
 
 router = APIRouter(prefix="/patient/uploads", tags=["patient"])
 
@@ -30,7 +31,7 @@ UploadIdPath = Annotated[str, Path(min_length=32, max_length=32, pattern=r"^[0-9
 def _out(s: upload_service.UploadSession) -> UploadOut:
     return UploadOut(upload_id=s.upload_id, record_id=hexed(s.record_id),
                      scope_id=hexed(s.scope_id), epoch=s.epoch, size=s.size,
-                     received=s.received, parts=s.parts, part_size=upload_service.PART_SIZE,
+                     received=s.received, parts=s.parts, part_size=PART_SIZE,
                      min_part_size=upload_service.MIN_PART_SIZE)
 
 
@@ -71,7 +72,7 @@ async def put_part(request: Request, upload_id: UploadIdPath,
         return upload_service.put_part(state.ctx, patient=patient, upload_id=upload_id, n=n,
                                        chunks=chunks)  # type: ignore[arg-type]
 
-    return _out(await consume_body(request, upload_service.PART_SIZE, store))
+    return _out(await consume_body(request, PART_SIZE, store))
 
 
 @router.post("/{upload_id}/complete", response_model=RecordOut, status_code=201,

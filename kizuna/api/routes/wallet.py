@@ -44,7 +44,8 @@ from kizuna.services import grants as grant_service
 from kizuna.services import guardians as guardian_service
 from kizuna.services import records as record_service
 from kizuna.services import requests as request_service
-from kizuna.services.onchain import PreparedAction, SentTransaction
+from kizuna.wire.consent import Confirmed
+from kizuna.wire.onchain import PreparedAction, SentTransaction
 
 router = APIRouter(prefix="/wallet", tags=["wallet"])
 
@@ -169,7 +170,7 @@ def confirm_decline(body: ConfirmDeclineIn, session: CurrentSession,
         transaction=SentTransaction.parse(body.tx_hash)))
 
 
-def _confirmed(done: guardian_service.Confirmed) -> ConfirmedOut:
+def _confirmed(done: Confirmed) -> ConfirmedOut:
     return shaped(ConfirmedOut, done)
 
 
