@@ -16,6 +16,7 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ from kizuna.chain.models import CareEventKind
 from kizuna.client.chainview import patient_encryption_key
 from kizuna.client.http import ApiClient
 from kizuna.client.http import _error as api_error  # the one mapping of answers to errors
-from kizuna.client.importer import Importer, ImportResult, bundle_source
+from kizuna.client.importer import Importer, ImportResult, bundle_source, record_id_of
 from kizuna.crypto.commitment import commitment_of
 from kizuna.errors import (
     AccessDenied,
@@ -274,7 +275,19 @@ def received_bundle(api: DataRequestsApi, patient: PatientClient,
     """Every file sent for ``request``, decrypted and checked, as one collection Bundle with a
     Provenance per resource. A file is checked against the commitment its answer names, and
     the answer against its on-chain event (recomputed here from what the service says)."""
+    entries, _ = _received(api, patient, request)
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def _received(api: DataRequestsApi, patient: PatientClient, request: dr.DataRequest
+              ) -> tuple[list[dict[str, Any]], list[tuple[bytes, int]]]:
+    """:func:`received_bundle`'s entries, and each entry's source: the commitment of the file
+    it came from and its position among that file's entries (resource ``k`` at ``2k``, its
+    Provenance at ``2k + 1``) — what names its record (:func:`received_record_ids`). A file
+    named by two answers is taken once."""
     entries: list[dict[str, Any]] = []
+    sources: list[tuple[bytes, int]] = []
+    seen: set[bytes] = set()
     for answer in request.answers:
         if not answer.deliveries:
             continue
@@ -287,6 +300,9 @@ def received_bundle(api: DataRequestsApi, patient: PatientClient,
                                  "on-chain reference")
         _check_on_chain(patient, request, answer)
         for n, d in enumerate(answer.deliveries):
+            if bytes(d.commitment) in seen:
+                continue
+            seen.add(bytes(d.commitment))
             envelope = api.delivery(reader=patient.address, request_id=request.request_id,
                                     commitment=d.commitment)
             if commitment_of(envelope) != d.commitment:
@@ -300,7 +316,17 @@ def received_bundle(api: DataRequestsApi, patient: PatientClient,
                 resource.setdefault("id", _stable_id(d.commitment.hex(), str(k)))
                 entries.append({"resource": resource})
                 entries.append({"resource": provenance(resource, request, answer)})
-    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+                sources += [(bytes(d.commitment), 2 * k), (bytes(d.commitment), 2 * k + 1)]
+    return entries, sources
+
+
+def received_record_ids(key: bytes, sources: Sequence[tuple[bytes, int]]) -> list[RecordId]:
+    """The record ids of received entries: the import pipeline's rule (:func:`~kizuna.client.
+    importer.record_id_of`, docs/keys.md) with the delivered file's commitment as the source
+    digest. Per file, not per request: a file received again (the request taken twice, or after
+    a later answer brought more files) names the same records, so it is registered once. The
+    page makes the same ids (web/src/patient/dataRequests.ts)."""
+    return [record_id_of(key, commitment, position) for commitment, position in sources]
 
 
 def _check_on_chain(patient: PatientClient, request: dr.DataRequest,
@@ -322,11 +348,15 @@ def receive(api: DataRequestsApi, patient: PatientClient, request_id: bytes, *,
     """Take every file sent for a request in as the patient's records (one batch; a re-run
     registers nothing new: the import's record ids are deterministic)."""
     request = api.get(request_id, reader=patient.address)
-    bundle = received_bundle(api, patient, request)
-    if not bundle["entry"]:
+    entries, sources = _received(api, patient, request)
+    if not entries:
         raise InputError("request", "the provider has sent nothing for this request yet")
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": entries}
     raw = json.dumps(bundle, sort_keys=True).encode()
-    source = bundle_source(bundle, raw, name=f"data-request-{request.request_id.hex()[:12]}")
+    source = replace(bundle_source(bundle, raw,
+                                   name=f"data-request-{request.request_id.hex()[:12]}"),
+                     record_ids=received_record_ids(
+                         patient.keys.wallet.import_id_key().reveal(), sources))
     return Importer(patient, journal_root=journal_root, workers=workers).run([source])
 
 
@@ -387,6 +417,7 @@ __all__ = [
     "read_note",
     "receive",
     "received_bundle",
+    "received_record_ids",
     "request_of_json",
     "transport",
 ]

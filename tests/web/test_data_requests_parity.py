@@ -207,9 +207,17 @@ def test_asked_in_the_page_answered_by_python_taken_in_by_the_page(
                      files=[(json.dumps(bundle, ensure_ascii=False).encode(), FHIR)])
 
     got = web([{"op": "list"}, {"op": "received", "request_id": request_json["request_id"]},
+               {"op": "filesLeft", "request_id": request_json["request_id"]},
+               {"op": "receive", "request_id": request_json["request_id"]},
+               {"op": "records"},
+               {"op": "filesLeft", "request_id": request_json["request_id"]},
                {"op": "receive", "request_id": request_json["request_id"]},
                {"op": "records"}], **stack)
-    listed, received, imported, records = got["results"]
+    listed, received, left, imported, records, left_after, again, records_again = got["results"]
+    # Taken in once: the file is in the record (no button), a second take adds nothing.
+    assert ok(left)["left"] == 1 and ok(left_after)["left"] == 0
+    assert ok(again)["added"] == 0 and again["already"] == 4 and again["batches"] == []
+    assert len(ok(records_again)["value"]) == len(records["value"]) == 4
     assert [r["status"] for r in ok(listed)["value"]] == ["fulfilled"]
 
     patient_api = ApiClient(server.url, timeout=60)
@@ -219,9 +227,15 @@ def test_asked_in_the_page_answered_by_python_taken_in_by_the_page(
     python_patient = PatientClient(signer=patient_signer, service=patient_service,
                                    chain=env.chain)
     try:
+        answered = transport.get(rid, reader=python_patient.address)
         expected = client_dr.received_bundle(client_dr.ApiDataRequests(patient_api),
-                                             python_patient,
-                                             transport.get(rid, reader=python_patient.address))
+                                             python_patient, answered)
+        # The page's record ids are Python's rule (received_record_ids): the delivered file's
+        # commitment and each entry's position in it, under the patient's import id key.
+        (delivery,) = [d for a in answered.answers for d in a.deliveries]
+        expected_ids = {"0x" + bytes(r).hex() for r in client_dr.received_record_ids(
+            python_patient.keys.wallet.import_id_key().reveal(),
+            [(bytes(delivery.commitment), j) for j in range(4)])}
     finally:
         patient_service.close()
         service.close()
@@ -232,5 +246,6 @@ def test_asked_in_the_page_answered_by_python_taken_in_by_the_page(
 
     assert ok(imported)["resources"] == 4 and len(imported["batches"]) == 1
     assert imported["batches"][0]["count"] == 4
+    assert {r["id"].lower() for r in records["value"]} == expected_ids
     labels = sorted(r["label"] for r in ok(records)["value"])
     assert labels == ["Condition", "Observation", "Provenance", "Provenance"]

@@ -11,7 +11,7 @@
 //   publishInboxKey | grant {provider, labels, expires_in}
 //   ask {provider, types, since?, until?, deadline_days?, note?} -> {value}
 //   list -> {value};  received {request_id} -> {bundle, files};  receive {request_id} -> {batches, resources, files}
-//   records -> {value}
+//   records -> {value};  filesLeft {request_id} -> {left}
 import { createPublicClient, http, type Hex } from "viem";
 import { ApiError, createApi, type ApiOptions } from "../src/api/client.ts";
 import { hexToBytes, bytesToHex0x } from "../src/core/bytes.ts";
@@ -74,13 +74,15 @@ async function run(client: PatientClient, requests: DataRequests, op: Op): Promi
       }) };
     case "list":
       return { value: await requests.list() };
+    case "filesLeft":
+      return { left: await requests.filesLeft(await find(op.request_id as string), await client.registeredIds()) };
     case "received": {
       const got = await requests.received(await find(op.request_id as string));
       return { bundle: got.bundle, files: got.files };
     }
     case "receive": {
       const done = await requests.receive(await find(op.request_id as string));
-      return { batches: done.batches, resources: done.resources, files: done.files };
+      return { batches: done.batches, resources: done.resources, files: done.files, added: done.added, already: done.already };
     }
     case "records":
       return { value: plain(await client.records()) as object };

@@ -6,12 +6,23 @@
 // ONE RegisterBatch signature (the relayer's path) or ONE transaction from the wallet ("send it
 // myself"); POST /patient/batches then turns the staged envelopes into records.
 //
-// Resumable within the page: an ImportItem keeps its record id and what was staged for it, so a
-// retry after a failure re-stages only what the service no longer holds (or what a revocation
-// moved to a new key epoch) and never registers a record twice: an item is marked registered
-// only by the service's answer, and an authorization whose outcome is unknown (the answer was
-// lost) is sent again for the same root — the service finishes a batch already on chain without
-// a second transaction.
+// Resumable: an imported resource's record id is deterministic (core/recordIds.ts, Python's
+// rule: the patient's import id key over the source file's digest and the resource's index), so
+// the same file imported again — after a failure, after a reload, or months later — names the
+// same records. An import first asks the service which of its ids are records already (those
+// are skipped: "already in your record"), then reuses what it staged before and the service
+// still holds (known from the item, or after a reload from this tab's staging journal, below),
+// re-stages only the rest (or what a revocation moved to a new key epoch), and never registers a
+// record twice: an item is marked registered only by the service's answer, and an authorization
+// whose outcome is unknown (the answer was lost) is sent again for the same root — the service
+// finishes a batch already on chain without a second transaction.
+//
+// The staging journal (sessionStorage, this tab only, cleared with it) holds, per staged record
+// id, the scope id, key epoch and commitment of the envelope encrypted here — what Python's
+// journal (kizuna/client/importer.py staged.log) holds. Nothing secret: ids are keyed hashes,
+// scope ids blinded, commitments fingerprints of encrypted data; no key and no content is ever
+// written. A staged envelope is reused only when the journal knows its commitment: the page
+// never registers a fingerprint it did not compute itself.
 //
 // The scopes' ScopeKeys statements are NOT signed here: the upload routes do not need them, and
 // sharing (grants.ts), the emergency kit and re-keying register a scope epoch's keys when they
@@ -22,6 +33,7 @@ import { BatchLeaf, BatchManifest } from "../core/batch.ts";
 import { bytesToBase64, bytesToHex0x, equalBytes, hexToBytes, type Bytes } from "../core/bytes.ts";
 import { commitmentOf, encryptBytes } from "../core/envelope.ts";
 import { InputError, IntegrityError } from "../core/errors.ts";
+import { RecordIds } from "../core/recordIds.ts";
 import type { Authorization, PatientContext } from "./context.ts";
 import { KeyEpochMoved } from "./records.ts";
 import type { Scopes } from "./scopes.ts";
@@ -50,10 +62,65 @@ export type ImportItem = {
   staged: Staged | null;
   /** The batch it is registered in (set only from the service's answer). */
   registered: BatchOut | null;
+  /** Its id was a record already when the import started (the same file imported before). */
+  existing: boolean;
 };
 
-export function importItem(o: { content: Uint8Array; label: string; contentType: string }): ImportItem {
-  return { ...o, recordId: crypto.getRandomValues(new Uint8Array(32)), staged: null, registered: null };
+/** An item of an import; `recordId` from RecordIds (a resource of a file: deterministic), or a
+ * random one when the record has no source to name it by. */
+export function importItem(o: { content: Uint8Array; label: string; contentType: string; recordId?: Uint8Array }): ImportItem {
+  const recordId = o.recordId ? (Uint8Array.from(o.recordId) as Bytes) : crypto.getRandomValues(new Uint8Array(32));
+  return { content: o.content, label: o.label, contentType: o.contentType, recordId, staged: null, registered: null, existing: false };
+}
+
+/** True when an import's item is in the patient's record (registered now or before). */
+export function inRecord(item: ImportItem): boolean {
+  return item.registered !== null || item.existing;
+}
+
+// --- the staging journal (see the head of this file) -------------------------------------------
+
+const JOURNAL_PREFIX = "kizuna.staged.v1:";
+
+function journalStore(): Storage | null {
+  try {
+    return typeof sessionStorage === "undefined" ? null : sessionStorage;
+  } catch {
+    return null; // storage disabled: resuming re-stages instead
+  }
+}
+
+function readJournal(patient: string): Map<string, Staged> {
+  const found = new Map<string, Staged>();
+  const raw = journalStore()?.getItem(JOURNAL_PREFIX + patient.toLowerCase());
+  if (!raw) return found;
+  try {
+    for (const [id, [scope, epoch, commitment]] of Object.entries(JSON.parse(raw) as Record<string, [string, number, string]>)) {
+      found.set(id, { scopeId: hexToBytes(scope, "scope_id"), epoch, commitment: hexToBytes(commitment, "commitment") });
+    }
+  } catch {
+    journalStore()?.removeItem(JOURNAL_PREFIX + patient.toLowerCase()); // unreadable: start afresh
+    found.clear();
+  }
+  return found;
+}
+
+function updateJournal(patient: string, add: Iterable<ImportItem>, remove: Iterable<ImportItem>): void {
+  const store = journalStore();
+  if (!store) return;
+  const entries: Record<string, [string, number, string]> = {};
+  for (const [id, s] of readJournal(patient)) entries[id] = [bytesToHex0x(s.scopeId), s.epoch, bytesToHex0x(s.commitment)];
+  for (const item of add) {
+    if (item.staged) entries[bytesToHex0x(item.recordId)] = [bytesToHex0x(item.staged.scopeId), item.staged.epoch, bytesToHex0x(item.staged.commitment)];
+  }
+  for (const item of remove) delete entries[bytesToHex0x(item.recordId)];
+  const key = JOURNAL_PREFIX + patient.toLowerCase();
+  try {
+    if (Object.keys(entries).length) store.setItem(key, JSON.stringify(entries));
+    else store.removeItem(key);
+  } catch {
+    store.removeItem(key); // over the quota: resuming re-stages instead
+  }
 }
 
 export type ImportPhase = "encrypting" | "signing" | "registering";
@@ -86,21 +153,62 @@ export class Batches {
   readonly #pending = new Map<string, Authorization>();
   /** Manifests checked against the chain's roots, by root: record id → commitment. */
   readonly #leaves = new Map<string, Map<string, Bytes>>();
+  #ids: Promise<RecordIds> | null = null;
 
   constructor(ctx: PatientContext, scopes: Scopes) {
     this.#ctx = ctx;
     this.#scopes = scopes;
   }
 
+  /** The patient's import record ids (derived once from the wallet keys, memory only). */
+  recordIds(): Promise<RecordIds> {
+    this.#ids ??= RecordIds.derive(this.#ctx.keys.decryptingKey);
+    return this.#ids;
+  }
+
+  /** The ids (lower-case 0x hex) of the patient's records, registered alone or in a batch. */
+  async registeredIds(): Promise<Set<string>> {
+    const found = ok(await this.#ctx.api.GET("/patient/records", { params: { query: this.#ctx.acting() } }));
+    return new Set(found.map((r) => r.record_id.toLowerCase()));
+  }
+
   /** Import `items` (from importItem): encrypted, staged, registered with one signature per
-   * RECORDS_PER_SIGNATURE records. Items already registered are skipped; the answer is the
+   * RECORDS_PER_SIGNATURE records. Items registered by an earlier call are skipped, and so are
+   * those whose ids are records already (marked `existing`: the same file imported before); an
+   * id given twice is imported once (the later item follows the first). The answer is the
    * batches registered by this call. */
   async importRecords(items: readonly ImportItem[], onProgress?: (p: ImportProgress) => void): Promise<BatchOut[]> {
     this.#ctx.ownOnly("Importing records");
-    const todo = items.filter((item) => !item.registered);
+    const open = items.filter((item) => !inRecord(item));
+    if (!open.length) return [];
+    const registered = await this.registeredIds();
+    const first = new Map<string, ImportItem>();
+    const twice: Array<[ImportItem, ImportItem]> = [];
+    const todo: ImportItem[] = [];
+    for (const item of open) {
+      const id = bytesToHex0x(item.recordId);
+      if (registered.has(id)) {
+        item.existing = true;
+        continue;
+      }
+      const before = first.get(id);
+      if (before) twice.push([item, before]);
+      else {
+        first.set(id, item);
+        todo.push(item);
+      }
+    }
+    // Staged before this page was loaded (a reload mid-import): the journal knows the leaf.
+    const journal = readJournal(this.#ctx.patient);
+    for (const item of todo) item.staged ??= journal.get(bytesToHex0x(item.recordId)) ?? null;
     const progress: ImportProgress = { phase: "encrypting", total: todo.length, encrypted: 0, uploaded: 0, registered: 0 };
     const report = () => onProgress?.({ ...progress });
-    if (!todo.length) return [];
+    const follow = () => { for (const [item, before] of twice) { item.registered = before.registered; item.existing = before.existing; } };
+    if (!todo.length) {
+      follow();
+      updateJournal(this.#ctx.patient, [], open);
+      return [];
+    }
     report();
     const current = await this.#currentEpochs(todo);
     let held: Set<string> | null = null;
@@ -134,10 +242,12 @@ export class Batches {
       report();
       const answer = await this.#register(manifest, () => { progress.phase = "registering"; report(); });
       for (const item of part) item.registered = answer;
+      updateJournal(this.#ctx.patient, [], part);
       progress.registered += part.length;
       report();
       done.push(answer);
     }
+    follow();
     return done;
   }
 
@@ -239,6 +349,7 @@ export class Batches {
       }
     });
     for (const { item, staged } of batch) item.staged = staged;
+    updateJournal(this.#ctx.patient, batch.map(({ item }) => item), []);
   }
 
   /** Register `manifest`'s root: one signature (or transaction), then POST /patient/batches. */

@@ -11,7 +11,11 @@
 //   names, the answer against its own on-chain CareEventLogged event (recomputed here from what
 //   the service says), decrypted with the patient's key, and taken in as the patient's records
 //   — ONE batch (importRecords), with a Provenance per resource naming the provider and the
-//   request (client/data_requests.provenance, the same ids).
+//   request (client/data_requests.provenance, the same ids). Each entry's record id is
+//   Python's (client/data_requests.received_record_ids): the import id key over the delivered
+//   file's commitment and the entry's position in that file (resource k at 2k, its Provenance
+//   at 2k + 1). So a file taken in twice is registered once, and the page can tell, from one
+//   id per file, which files are in the record already (filesLeft).
 
 import * as umbral from "@nucypher/umbral-pre";
 import { encodeFunctionData, parseAbi, parseEventLogs, type Hex } from "viem";
@@ -226,8 +230,28 @@ export function resourcesOf(content: Uint8Array, contentType: string, title: str
   return [{ resourceType: "DocumentReference", status: "current", content: [{ attachment: { contentType, title, data: bytesToBase64(content) } }] }];
 }
 
-export type Received = { bundle: JsonObject; files: number };
-export type ReceiveResult = { batches: BatchOut[]; resources: number; files: number };
+/** Where a received entry came from: the delivered file's commitment, the entry's position. */
+export type ReceivedSource = { commitment: Bytes; position: number };
+export type Received = { bundle: JsonObject; files: number; sources: ReceivedSource[] };
+/** added: records registered now; already: entries that were in the record before. */
+export type ReceiveResult = { batches: BatchOut[]; resources: number; files: number; added: number; already: number };
+type Delivery = DataRequestAnswer["deliveries"][number];
+
+/** The files delivered for `request`, each once (a file two answers name is one file), with
+ * the answer that sent it first. */
+export function deliveriesOf(request: DataRequest): Array<{ answer: DataRequestAnswer; delivery: Delivery; n: number }> {
+  const seen = new Set<string>();
+  const out: Array<{ answer: DataRequestAnswer; delivery: Delivery; n: number }> = [];
+  for (const answer of request.answers) {
+    answer.deliveries.forEach((delivery, n) => {
+      const key = delivery.commitment.toLowerCase();
+      if (seen.has(key)) return;
+      seen.add(key);
+      out.push({ answer, delivery, n });
+    });
+  }
+  return out;
+}
 
 export class DataRequests {
   readonly #client: PatientClient;
@@ -283,6 +307,8 @@ export class DataRequests {
   async received(request: DataRequest): Promise<Received> {
     const ctx = this.#client.context;
     const entries: JsonObject[] = [];
+    const sources: ReceivedSource[] = [];
+    const taken = new Set(deliveriesOf(request).map((d) => d.delivery));
     let files = 0;
     for (const answer of request.answers) {
       if (answer.deliveries.length === 0) continue;
@@ -295,6 +321,7 @@ export class DataRequests {
       }
       await this.#checkOnChain(request, answer);
       for (const [n, d] of answer.deliveries.entries()) {
+        if (!taken.has(d)) continue; // named by an earlier answer: taken once
         const response = await rawFetch(ctx.apiOptions, `/data-requests/${request.request_id}/deliveries/${d.commitment}/content`);
         const envelope = new Uint8Array(await response.arrayBuffer());
         if (bytesToHex0x(await commitmentOf(envelope)) !== d.commitment.toLowerCase()) {
@@ -302,21 +329,35 @@ export class DataRequests {
         }
         const content = await decryptBytes(envelope, { ownerSecretKey: ctx.keys.decryptingKey });
         files += 1;
+        const commitment = hexToBytes(d.commitment, "commitment");
         for (const [k, original] of resourcesOf(content, d.content_type, `file ${n + 1}`).entries()) {
           const resource: JsonObject = { ...original };
           if (resource.id === undefined) resource.id = await stableId(d.commitment.slice(2).toLowerCase(), String(k));
           entries.push({ resource });
           entries.push({ resource: await provenance(resource, request, answer) });
+          sources.push({ commitment, position: 2 * k }, { commitment, position: 2 * k + 1 });
         }
       }
     }
-    return { bundle: { resourceType: "Bundle", type: "collection", entry: entries }, files };
+    return { bundle: { resourceType: "Bundle", type: "collection", entry: entries }, files, sources };
+  }
+
+  /** How many of `request`'s delivered files are not in the record yet: a file is in it when
+   * its first entry's record id is one of `registered` (the patient's record ids, from
+   * PatientClient.registeredIds; a file is taken in whole, in one batch). */
+  async filesLeft(request: DataRequest, registered: ReadonlySet<string>): Promise<number> {
+    const ids = await this.#client.recordIds();
+    let left = 0;
+    for (const { delivery } of deliveriesOf(request)) {
+      if (!registered.has(bytesToHex0x(await ids.of(hexToBytes(delivery.commitment, "commitment"), 0)))) left += 1;
+    }
+    return left;
   }
 
   /** Take every file sent for `request` in as the patient's records: one batch, one wallet
    * signature (receive). */
   async receive(request: DataRequest, onProgress?: (p: ImportProgress) => void): Promise<ReceiveResult> {
-    const { bundle, files } = await this.received(request);
+    const { bundle, files, sources } = await this.received(request);
     const entries = bundle.entry as JsonObject[];
     if (entries.length === 0) throw new InputError("request", "the provider has sent nothing for this request yet");
     const importer = new Importer(await loadRules());
@@ -329,9 +370,14 @@ export class DataRequests {
       const shown = error.issues.slice(0, 3).map(([path, why]) => `${path.replace(/^Bundle\./, "")}: ${why}`).join("; ");
       throw new InputError("delivery", `the records the provider sent are not valid FHIR (${shown}${error.issues.length > 3 ? "; …" : ""}); nothing was added: ask the provider to send them again`);
     }
-    const items = records.map((r) => this.#client.importItem({ content: r.content, label: r.scopeLabel, contentType: r.contentType }));
+    const ids = await this.#client.recordIds();
+    const items = await Promise.all(records.map(async (r, i) => this.#client.importItem({
+      content: r.content, label: r.scopeLabel, contentType: r.contentType,
+      recordId: await ids.of(sources[i]!.commitment, sources[i]!.position),
+    })));
     const batches = await this.#client.importRecords(items, onProgress);
-    return { batches, resources: entries.length, files };
+    const already = items.filter((item) => item.existing).length;
+    return { batches, resources: entries.length, files, added: items.length - already, already };
   }
 
   async #checkOnChain(request: DataRequest, answer: DataRequestAnswer): Promise<void> {

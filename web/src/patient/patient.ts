@@ -16,13 +16,15 @@ import type { Bytes } from "../core/bytes.ts";
 import type { WalletKeys } from "../core/walletKeys.ts";
 import type { Deployment } from "../wallet/connection.ts";
 import type { AccountSigner } from "../wallet/signer.ts";
-import { Batches, importItem, type BatchOut, type ImportItem, type ImportProgress } from "./batches.ts";
+import { Batches, importItem, inRecord, type BatchOut, type ImportItem, type ImportProgress } from "./batches.ts";
+import type { RecordIds } from "../core/recordIds.ts";
 import { ChainReader, type RegistryProvider } from "./chain.ts";
 import { PatientContext } from "./context.ts";
 import { Grants, type GrantInfo, type GrantResult, type Rekeyed, type RevokeResult } from "./grants.ts";
 import { Records, type FileProgress, type LabelledRecord, type RecordInfo } from "./records.ts";
 import { Scopes } from "./scopes.ts";
 
+export { inRecord };
 export type { BatchOut, GrantInfo, GrantResult, ImportItem, ImportProgress, LabelledRecord, RecordInfo, Rekeyed, RevokeResult, RegistryProvider };
 export type { TxResult } from "./grants.ts";
 export type ReadEntry = Schemas["ReadEntryOut"];
@@ -103,10 +105,21 @@ export class PatientClient {
     return added;
   }
 
-  /** A record for importRecords: its id is chosen now, and the object keeps what a retry
-   * needs (keep it across retries). */
-  importItem(item: NewRecord): ImportItem {
+  /** A record for importRecords: its id is `recordId` (from recordIds(): a resource of a file,
+   * the same on every import of that file) or random, and the object keeps what a retry needs
+   * (keep it across retries). */
+  importItem(item: NewRecord & { recordId?: Uint8Array }): ImportItem {
     return importItem(item);
+  }
+
+  /** The patient's import record ids (Python's rule, core/recordIds.ts). */
+  recordIds(): Promise<RecordIds> {
+    return this.#batches.recordIds();
+  }
+
+  /** The ids (lower-case 0x hex) of the patient's records. */
+  registeredIds(): Promise<Set<string>> {
+    return this.#batches.registeredIds();
   }
 
   /** Many records with ONE wallet signature (or one transaction when not gasless) per 50,000:

@@ -10,7 +10,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import type { KizunaError } from "../../core/errors.ts";
 import { Importer } from "../../importer/importer.ts";
 import { loadRules } from "../../importer/rules.ts";
-import type { ImportItem, ImportProgress, PatientClient } from "../../patient/patient.ts";
+import { inRecord, type ImportItem, type ImportProgress, type PatientClient } from "../../patient/patient.ts";
 import { asKizunaError, Failure } from "./care/common.tsx";
 import { ManualEntry } from "./add/ManualEntry.tsx";
 import { countByType, isRefused, scanFiles, type Found, type Upload } from "./add/scan.ts";
@@ -78,7 +78,9 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
   const [dragging, setDragging] = useState(false);
   const [progress, setProgress] = useState<Progress | null>(null);
   const [error, setError] = useState<KizunaError | null>(null);
-  const [addedCount, setAddedCount] = useState<number | null>(null);
+  const [addedCount, setAddedCount] = useState<{ added: number; already: number } | null>(null);
+  // Files dropped again while already in the list (the same bytes): named, not listed twice.
+  const [listedAgain, setListedAgain] = useState<string[]>([]);
   // Uploads already done (by object identity): a retry after a failure adds only the rest.
   const done = useRef(new WeakSet<Upload>());
   // Each FHIR record's place in a batch import (its record id, what was staged): kept across
@@ -110,7 +112,22 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
     setAddedCount(null);
     try {
       const scanned = await scanFiles(importer, files, (name) => setScanning(name));
-      setFound((before) => [...before, ...scanned]);
+      // The same Bundle (or NDJSON set) twice names the same records: it is listed once.
+      const again: string[] = [];
+      setFound((before) => {
+        const listed = new Set(before.flatMap((f) => (f.digest ? [f.digest] : [])));
+        const fresh = scanned.filter((f) => {
+          if (!f.digest) return true;
+          if (listed.has(f.digest)) {
+            again.push(f.name);
+            return false;
+          }
+          listed.add(f.digest);
+          return true;
+        });
+        return [...before, ...fresh];
+      });
+      setListedAgain(again);
     } catch (e) {
       setError(asKizunaError(e));
     } finally {
@@ -129,6 +146,7 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
     setError(null);
     const total = pending.length;
     let finished = 0;
+    let already = 0;
     setProgress({ done: 0, total });
     try {
       // Files are streamed one by one (each its own registration); then every FHIR record
@@ -142,21 +160,28 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
         done.current.add(item);
         finished += 1;
       }
-      if (records.length === 1) {
+      // A resource of a file goes in a batch with its deterministic id (imported again, it is
+      // found in the record and skipped); a lone resource without a source is added alone.
+      if (records.length === 1 && !records[0]!.source) {
         const { record } = records[0]!;
         setProgress({ done: finished, total });
         await client.addRecord(record.content, { label: record.scopeLabel, contentType: record.contentType });
         done.current.add(records[0]!);
         finished += 1;
-      } else if (records.length > 1) {
-        const items = records.map((u) => {
+      } else if (records.length) {
+        const ids = await client.recordIds();
+        const items: ImportItem[] = [];
+        for (const u of records) {
           let item = importItems.current.get(u);
           if (!item) {
-            item = client.importItem({ content: u.record.content, label: u.record.scopeLabel, contentType: u.record.contentType });
+            item = client.importItem({
+              content: u.record.content, label: u.record.scopeLabel, contentType: u.record.contentType,
+              ...(u.source ? { recordId: await ids.of(u.source.digest, u.source.index) } : {}),
+            });
             importItems.current.set(u, item);
           }
-          return item;
-        });
+          items.push(item);
+        }
         const base = finished;
         // Shown at most every 100 ms (an import of thousands reports each record), and at
         // each change of step.
@@ -172,11 +197,12 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
           });
         } finally {
           // Marked from the service's answers only: after a failure, adding again sends the rest.
-          records.forEach((u, k) => { if (items[k]!.registered) done.current.add(u); });
+          records.forEach((u, k) => { if (inRecord(items[k]!)) done.current.add(u); });
         }
         finished += records.length;
+        already = items.filter((item) => item.existing).length;
       }
-      setAddedCount(total);
+      setAddedCount({ added: total - already, already });
       setFound([]);
       done.current = new WeakSet();
       props.onAdded();
@@ -292,7 +318,17 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
             ) : null}
           </div>
         ) : null}
-        {addedCount !== null ? <p class="add-done" role="status" data-testid="added">{plural(addedCount, "record")} added to your record.</p> : null}
+        {addedCount !== null ? (
+          <p class="add-done" role="status" data-testid="added">
+            {addedCount.added === 0 ? `${addedCount.already === 1 ? "This record is" : `All ${addedCount.already} records are`} already in your record: nothing was added.`
+              : `${plural(addedCount.added, "record")} added to your record.${addedCount.already ? ` ${plural(addedCount.already, "record")} ${addedCount.already === 1 ? "was" : "were"} already in your record.` : ""}`}
+          </p>
+        ) : null}
+        {listedAgain.length ? (
+          <p class="hint" role="status" data-testid="listed-again">
+            {listedAgain.join(", ")} {listedAgain.length === 1 ? "is" : "are"} already in the list: the same file adds its records once.
+          </p>
+        ) : null}
 
         {pending.length ? (
           <div class="add-actions">

@@ -19,7 +19,9 @@ import "./data-requests.css";
 
 // keyPublished: providers encrypt the files they send to the patient's inbox key; sharing: who
 // holds a live grant (a provider answers on-chain under its care authority: a grant of the patient).
-type Loaded = { requests: DataRequest[]; providers: RegistryProvider[]; keyPublished: boolean; sharing: Set<string> };
+// left: per request, the delivered files not in the record yet (a file taken in once is not
+// offered again: its records have deterministic ids, patient/dataRequests.ts filesLeft).
+type Loaded = { requests: DataRequest[]; providers: RegistryProvider[]; keyPublished: boolean; sharing: Set<string>; left: Map<string, number> };
 
 export function DataRequests(props: { client: PatientClient; onReceived?: () => void }) {
   const { client } = props;
@@ -42,10 +44,14 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
   const reload = async () => {
     setLoading(true);
     try {
-      const [requests, providers, keyPublished, grants] = await Promise.all([
-        api.list(), client.providers(), inbox.inboxKeyPublished(), client.grants(),
+      const [requests, providers, keyPublished, grants, registered] = await Promise.all([
+        api.list(), client.providers(), inbox.inboxKeyPublished(), client.grants(), client.registeredIds(),
       ]);
-      setData({ requests, providers, keyPublished, sharing: new Set(grants.map((g) => g.provider.toLowerCase())) });
+      const left = new Map<string, number>();
+      for (const r of requests) {
+        if (r.answers.some((a) => a.deliveries.length)) left.set(r.request_id, await api.filesLeft(r, registered));
+      }
+      setData({ requests, providers, keyPublished, sharing: new Set(grants.map((g) => g.provider.toLowerCase())), left });
       setLoadError(null);
     } catch (caught) {
       setLoadError(asPageError(caught));
@@ -90,8 +96,10 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
         p.phase === "encrypting" ? `Encrypting ${p.encrypted} of ${p.total} records…`
           : p.phase === "signing" ? "Waiting for your wallet…" : `Registering ${p.total} records…`));
       props.onReceived?.();
-      const total = done.batches.reduce((n, b) => n + b.count, 0);
-      return `Added ${total} records from ${done.files} file${done.files === 1 ? "" : "s"} to your health record, each with a note of who sent it and for which request.`;
+      await reload();
+      if (done.added === 0) return "These files are already in your health record: nothing was added.";
+      return `Added ${done.added} records from ${done.files} file${done.files === 1 ? "" : "s"} to your health record, each with a note of who sent it and for which request.` +
+        (done.already ? ` ${done.already} were in your record already.` : "");
     } finally {
       setProgress(null);
     }
@@ -204,6 +212,7 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
         {(data?.requests ?? []).map((r) => {
           const slug = r.request_id.slice(2, 10);
           const files = r.answers.reduce((n, a) => n + a.deliveries.length, 0);
+          const left = data?.left.get(r.request_id) ?? files;
           const declined = r.answers.find((a) => a.state === "declined");
           return (
             <li key={r.request_id} class="inbox-item" aria-labelledby={`dr-${slug}`} data-testid="data-request">
@@ -221,13 +230,18 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
                 ))}
               </dl>
               {declined?.reason ? <blockquote class="note-text">Reason given: {declined.reason}</blockquote> : null}
-              {files > 0 ? (
+              {left > 0 ? (
                 <div class="form-actions">
                   <button type="button" class="button button-primary" disabled={busy} aria-busy={action.busy === `receive-${r.request_id}`}
                           onClick={() => void receive(r)}>
-                    {action.busy === `receive-${r.request_id}` ? "Adding…" : `Add the ${files} file${files === 1 ? "" : "s"} to my record`}
+                    {action.busy === `receive-${r.request_id}` ? "Adding…"
+                      : `Add the ${left < files ? `${left} new` : left} file${left === 1 ? "" : "s"} to my record`}
                   </button>
                 </div>
+              ) : files > 0 ? (
+                <p class="hint dr-in-record" data-testid="dr-in-record">
+                  {files === 1 ? "The file is" : `All ${files} files are`} in your health record.
+                </p>
               ) : null}
             </li>
           );

@@ -6,14 +6,20 @@
 import { DICOM_CONTENT_TYPE, digestFile, documentReference, FileProblem, imagingStudy, readDicomHeader, sniffContentType, type DicomHeader } from "../../../importer/attachments.ts";
 import type { ImportedRecord, Importer } from "../../../importer/importer.ts";
 import { FhirValidationError, loadJson, type Issue } from "../../../importer/json.ts";
+import { bytesToHex0x, type Bytes } from "../../../core/bytes.ts";
+import { ndjsonDigest, sourceDigest } from "../../../core/recordIds.ts";
 
 /** The reference imported files and forms use for the patient (the CLI's default subject). */
 export const SUBJECT = "Patient/self";
 /** DICOM headers are read from the first bytes of a file, never the pixel data. */
 const DICOM_HEADER_BYTES = 4 << 20;
 
+/** Where a resource came from: its file's digest and its index there — what names its record
+ * (core/recordIds.ts: the same file imported again names the same records). */
+export type Source = { digest: Bytes; index: number };
+
 export type Upload =
-  | { kind: "record"; record: ImportedRecord }
+  | { kind: "record"; record: ImportedRecord; source?: Source }
   | { kind: "file"; file: File; label: string; contentType: string; recordId: Uint8Array<ArrayBuffer> };
 
 export type Found = {
@@ -25,6 +31,9 @@ export type Found = {
   uploads: Upload[];
   /** Refusals: (field, reason); a refused file adds nothing. */
   issues: Issue[];
+  /** The source digest (0x hex) of a Bundle or of NDJSON files dropped together: the same
+   * file twice in the list is one. */
+  digest?: string;
 };
 
 export function isRefused(found: Found): boolean {
@@ -78,23 +87,31 @@ export async function scanFiles(importer: Importer, files: File[], onFile?: (nam
         ndjson.push({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()), at: found.length });
         found.push({ name: file.name, size: file.size, what: "FHIR NDJSON", uploads: [], issues: [] });
       } else {
-        found.push(scanJson(importer, file, new Uint8Array(await file.arrayBuffer())));
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        found.push(scanJson(importer, file, bytes, await sourceDigest(bytes)));
       }
     } catch (error) {
       found.push(refused(file, sniffed === DICOM_CONTENT_TYPE ? "DICOM" : /\.(ndjson|jsonl)$/i.test(file.name) ? "FHIR NDJSON" : "Unknown", problemOf(error)));
     }
   }
   describeStudies(importer, dicom, found);
-  importNdjson(importer, ndjson, found);
+  await importNdjson(importer, ndjson, found);
   return found;
 }
 
 /** NDJSON files dropped together are one bulk export: references may cross files. */
-function importNdjson(importer: Importer, files: Array<{ name: string; bytes: Uint8Array; at: number }>, found: Found[]): void {
+async function importNdjson(importer: Importer, files: Array<{ name: string; bytes: Uint8Array; at: number }>, found: Found[]): Promise<void> {
   if (!files.length) return;
+  // One source, as kizuna/client/importer.py ndjson_source: the digest of the files' digests in
+  // the order dropped, each resource's index counted across the files.
+  const digest = await ndjsonDigest(files.map((f) => f.bytes));
+  const hex = bytesToHex0x(digest);
   try {
+    let index = 0;
     importer.importNdjson(files).forEach((records, i) => {
-      (found[(files[i] as { at: number }).at] as Found).uploads.push(...records.map((record): Upload => ({ kind: "record", record })));
+      const slot = found[(files[i] as { at: number }).at] as Found;
+      slot.digest = `${hex}:${i}`; // the same set dropped again is the same list, file by file
+      slot.uploads.push(...records.map((record): Upload => ({ kind: "record", record, source: { digest, index: index++ } })));
     });
   } catch (error) {
     const issues = problemOf(error);
@@ -106,7 +123,7 @@ function importNdjson(importer: Importer, files: Array<{ name: string; bytes: Ui
   }
 }
 
-function scanJson(importer: Importer, file: File, bytes: Uint8Array): Found {
+function scanJson(importer: Importer, file: File, bytes: Uint8Array, digest: Bytes): Found {
   let data;
   try {
     data = loadJson(bytes, importer.rules.limits.jsonDepth);
@@ -118,7 +135,10 @@ function scanJson(importer: Importer, file: File, bytes: Uint8Array): Found {
   try {
     if (data.resourceType === "Bundle") {
       const records = importer.importBundle(data);
-      return { name: file.name, size: file.size, what: "FHIR Bundle", uploads: records.map((record) => ({ kind: "record", record })), issues: [] };
+      return {
+        name: file.name, size: file.size, what: "FHIR Bundle", issues: [], digest: bytesToHex0x(digest),
+        uploads: records.map((record, index) => ({ kind: "record", record, source: { digest, index } })),
+      };
     }
     return { name: file.name, size: file.size, what: "FHIR resource", uploads: [{ kind: "record", record: importer.importResource(data) }], issues: [] };
   } catch (error) {
