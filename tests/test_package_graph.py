@@ -25,9 +25,18 @@ ALLOWED_CYCLES: list[frozenset[str]] = [
 Arrow = tuple[str, str]
 
 
+LEAF_PACKAGES = ("kizuna.wire",)
+"""Packages whose modules are nodes of their own: ``kizuna.wire`` is a set of leaf modules, each
+at its own layer (``wire.records`` needs only ``kizuna.types``, so ``db`` and ``access`` use it;
+``wire.care`` needs ``crypto``'s keys). Taken as one node they would make a false cycle."""
+
+
 def _node(module: str) -> str:
-    """``kizuna.chain.index.store`` → ``kizuna.chain``; ``kizuna.types`` → itself."""
+    """``kizuna.chain.index.store`` → ``kizuna.chain``; ``kizuna.types`` → itself;
+    ``kizuna.wire.records`` → itself (:data:`LEAF_PACKAGES`)."""
     parts = module.split(".")
+    if ".".join(parts[:2]) in LEAF_PACKAGES:
+        return ".".join(parts[:3])
     return ".".join(parts[:2]) if len(parts) > 1 else module
 
 
@@ -161,3 +170,98 @@ def test_the_graph_sees_relative_function_level_imports_and_skips_type_checking(
     nodes = _runtime_imports(tree)
     targets = [t for n in nodes for t in _targets(n, "kizuna.services.audit", False)]
     assert targets == ["typing", "kizuna.chain", "kizuna.services"]
+
+
+# --- the client side does not load the service ---------------------------------------------------
+
+CLIENT_SIDE = ("kizuna.client", "kizuna.wire")
+SERVICE_SIDE = ("kizuna.services", "kizuna.db", "kizuna.api")
+LOCAL_MODE = "kizuna.client.local"
+"""``LocalService``: the service's use cases in-process. The one client module that imports the
+service at module level; it is itself imported only where a local service is opened."""
+NOT_YET: dict[str, str] = {
+    "kizuna.client.data_requests": "its rules (fields, commitments, answer checks) still live in "
+                                   "kizuna.services.data_requests; they move to kizuna.wire next",
+}
+"""Known exceptions, each with what is left to do; an entry that no longer applies fails."""
+WIRE_NEVER = ("sqlalchemy", "web3", "fastapi", "kizuna.chain.index", "kizuna.chain.connection",
+              *SERVICE_SIDE)
+"""What no module of kizuna.wire imports, at any level."""
+
+
+def _module_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Imports that run when the module is imported: its top level (and module-level ``if`` /
+    ``try`` blocks), not function bodies, not ``if TYPE_CHECKING:``."""
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(statements: list[ast.stmt]) -> None:
+        for node in statements:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                found.append(node)
+            elif isinstance(node, ast.If):
+                if not _is_type_checking(node.test):
+                    visit(node.body)
+                visit(node.orelse)
+            elif isinstance(node, ast.Try):
+                for block in (node.body, node.orelse, node.finalbody,
+                              *[h.body for h in node.handlers]):
+                    visit(block)
+
+    visit(tree.body)
+    return found
+
+
+def _within(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def client_side_service_imports() -> dict[str, list[str]]:
+    """Client-side module → the service-side imports it makes at module level (``path:line``)."""
+    found: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        if not _within(module, CLIENT_SIDE) or module == LOCAL_MODE:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in _module_level_imports(tree):
+            for target in _targets(node, module, path.name == "__init__.py"):
+                if _within(target, SERVICE_SIDE):
+                    found[module].append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} "
+                                         f"imports {target}")
+    return dict(found)
+
+
+def test_the_client_side_imports_the_service_only_in_its_local_mode() -> None:
+    # A participant's command talks to the API: importing kizuna.services, kizuna.db or
+    # kizuna.api drags SQLAlchemy, web3 and FastAPI into every CLI start (issue 11, issue 12's
+    # cli_get_s). Only kizuna.client.local (LocalService) may; function-level imports are lazy.
+    found = client_side_service_imports()
+    unexpected = {m: lines for m, lines in found.items() if m not in NOT_YET}
+    assert not unexpected, "\n".join(line for lines in unexpected.values() for line in lines)
+    stale = sorted(set(NOT_YET) - set(found))
+    assert not stale, f"remove from NOT_YET (fixed): {stale}"
+
+
+def test_the_wire_models_import_nothing_of_the_service_or_its_stack() -> None:
+    bad = []
+    for path in sorted((PACKAGE / "wire").rglob("*.py")):
+        module = _module_name(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in _runtime_imports(tree):
+            for target in _targets(node, module, path.name == "__init__.py"):
+                if _within(target, WIRE_NEVER):
+                    bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {target}")
+    assert not bad, bad
+
+
+def test_the_client_side_rule_sees_module_level_imports_only() -> None:
+    tree = ast.parse(
+        "from typing import TYPE_CHECKING\n"
+        "from kizuna.services import care\n"
+        "if TYPE_CHECKING:\n    from kizuna.db import Database\n"
+        "try:\n    import kizuna.api.app\nexcept ImportError:\n    pass\n"
+        "def local():\n    from kizuna.services.context import open_context\n")
+    targets = [t for n in _module_level_imports(tree)
+               for t in _targets(n, "kizuna.client.x", False)]
+    assert [t for t in targets if _within(t, SERVICE_SIDE)] == ["kizuna.services",
+                                                                  "kizuna.api.app"]
