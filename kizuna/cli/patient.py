@@ -42,10 +42,11 @@ def _patient(kwargs: dict[str, Any]) -> Iterator[tuple[Session, Any]]:
     """The session and the :class:`PatientClient` of the command's ``--key``."""
     args = RoleArgs.take(kwargs)
     with open_session(args) as session:  # imports the client while the key unlocks
+        from kizuna.cli.proxy import proxy_set_for
         from kizuna.client.patient import PatientClient
 
         client = PatientClient(signer=session.signer, service=session.service,
-                               chain=session.chain)
+                               chain=session.chain, proxies=proxy_set_for(session))
         _ensure_inbox_key(client)
         yield session, client
 

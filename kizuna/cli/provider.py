@@ -50,12 +50,13 @@ FHIR_PROXY = "kizuna.cli.fhir_proxy"
 
 @contextmanager
 def _provider(kwargs: dict[str, Any]) -> Iterator[tuple[Session, Any]]:
+    from kizuna.cli.proxy import proxy_set_for
     from kizuna.client.provider import ProviderClient
 
     args = RoleArgs.take(kwargs)
     with open_session(args) as session:
         yield session, ProviderClient(signer=session.signer, service=session.service,
-                                      chain=session.chain)
+                                      chain=session.chain, proxies=proxy_set_for(session))
 
 
 class ProviderGroup(click.Group):

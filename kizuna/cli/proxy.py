@@ -3,16 +3,59 @@ event index and Ethereum key, the chain through its own RPC, serving the read ro
 
 Configuration as for every command (``KIZUNA_*`` variables > ``--config`` file > the home's
 paths > defaults); a node sets at least its own ``--database`` and ``--index`` (never the
-service's) and its key (``KIZUNA_NODE_KEY``, hex, or ``--key-file``)."""
+service's) and its key (``KIZUNA_NODE_KEY``, hex, or ``--key-file``).
+
+The participants' commands find the deployment's proxy set with :func:`proxy_set_for`: the
+ProxyRegistry named by ``KIZUNA_PROXY_REGISTRY`` (with ``KIZUNA_PROXY_THRESHOLD``, default 2 of
+3 or more), else the one ``kizuna up --proxies`` keeps in ``$KIZUNA_HOME/proxies/registry.json``
+while its nodes run. Without either, grants and reads take the service's 1-of-1 path."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kizuna.cli.options import home_option, resolve_home
+
+if TYPE_CHECKING:
+    from kizuna.cli.participant import Session
+    from kizuna.client.threshold import ProxySet
+
+REGISTRY_FILE = Path("proxies") / "registry.json"
+"""Under the home: the ProxyRegistry ``kizuna up --proxies`` deployed, its chain and the
+threshold; ``"serving"`` while the nodes run (kizuna.stack.proxies)."""
+
+
+def proxy_set_for(session: Session) -> ProxySet | None:
+    """The deployment's proxy set for a participant's command, or ``None`` (1-of-1)."""
+    from kizuna.client.threshold import ProxySet
+    from kizuna.errors import ConfigError
+    from kizuna.types import checked_address
+
+    registry = os.environ.get("KIZUNA_PROXY_REGISTRY", "").strip()
+    threshold_text = os.environ.get("KIZUNA_PROXY_THRESHOLD", "").strip()
+    threshold: int | None = None
+    if not registry:
+        saved = session.home.root / REGISTRY_FILE
+        if not saved.is_file():
+            return None
+        data = json.loads(saved.read_text(encoding="utf-8"))
+        if data.get("chainId") != session.chain.chain_id or not data.get("serving"):
+            return None
+        registry = str(data["address"])
+        threshold = int(data["threshold"]) if data.get("threshold") else None
+    if threshold_text:
+        try:
+            threshold = int(threshold_text)
+        except ValueError:
+            raise ConfigError(f"KIZUNA_PROXY_THRESHOLD is not a number: {threshold_text!r}"
+                              ) from None
+    address = checked_address("KIZUNA_PROXY_REGISTRY", registry)
+    return ProxySet.from_registry(session.chain, address, threshold=threshold)
 
 
 @click.group()

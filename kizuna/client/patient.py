@@ -49,6 +49,7 @@ from kizuna.wire.records import RecordInfo
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
+    from kizuna.client.threshold import ProxySet
 
 DEFAULT_DEADLINE_S = 3600
 """How long a signed action stays valid for the relayer."""
@@ -81,8 +82,11 @@ class PatientClient:
 
     def __init__(self, *, signer: Signer, service: KizunaService, chain: Chain | None = None,
                  keys: ParticipantKeys | None = None,
-                 deadline_s: int = DEFAULT_DEADLINE_S) -> None:
+                 deadline_s: int = DEFAULT_DEADLINE_S, proxies: ProxySet | None = None) -> None:
         self.signer = signer
+        self.proxies = proxies
+        """The deployment's threshold proxy nodes: grants go through them (m-of-n, each node
+        its own fragment; kizuna.client.threshold). ``None``: the service's 1-of-1 path."""
         self.service = service
         self._chain = chain
         self.keys = keys if keys is not None else participant_keys(signer, service.key_domain())
@@ -331,6 +335,11 @@ class PatientClient:
         provider = checked_address("provider", provider)
         receiving = self.service.provider_key(provider)
         scoped = dict(self.scope_and_epoch(scope_label(label)) for label in labels)
+        if self.proxies is not None:
+            from kizuna.client.threshold import grant_through_nodes
+
+            return grant_through_nodes(self, self.proxies, provider, scoped,
+                                       expires_at=expires_at)
         ids = list(scoped)
         kfrags = {sid: [k.to_bytes() for k in self.keys.kfrags_for(
             sid, receiving, epoch=scoped[sid], threshold=threshold, shares=shares)]
@@ -410,6 +419,12 @@ class PatientClient:
                 self._register_scope_keys(sid, epoch)
             for provider in grantees:
                 receiving = self.service.provider_key(provider)
+                if self.proxies is not None:  # the new epoch's fragments to the nodes
+                    from kizuna.client.threshold import hand_epoch
+
+                    stored += hand_epoch(self, self.proxies, provider=provider,
+                                         receiving=receiving, scope_id=sid, epoch=epoch)
+                    continue
                 stored += self.service.reissue_kfrags(
                     patient=self.address, provider=provider, scope_id=sid, epoch=epoch,
                     kfrags=[k.to_bytes() for k in self.keys.kfrags_for(sid, receiving,

@@ -58,6 +58,7 @@ from kizuna.wire.records import RecordInfo
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
+    from kizuna.client.threshold import ProxySet
 
 DEFAULT_READ_WORKERS = 4
 """Read requests in flight in a bulk read: each is signed here and re-encrypted by the proxy,
@@ -80,8 +81,11 @@ class ProviderClient:
     """A verified provider using the service in-process."""
 
     def __init__(self, *, signer: Signer, service: KizunaService, chain: Chain | None = None,
-                 keys: ParticipantKeys | None = None) -> None:
+                 keys: ParticipantKeys | None = None, proxies: ProxySet | None = None) -> None:
         self.signer = signer
+        self.proxies = proxies
+        """The deployment's threshold proxy nodes: reads go to them in parallel and m verified
+        cfrags are combined (kizuna.client.threshold). ``None``: the service, 1-of-1."""
         self.service = service
         self._chain = chain
         self.keys = keys if keys is not None else participant_keys(signer, service.key_domain())
@@ -121,6 +125,10 @@ class ProviderClient:
 
     def request_read(self, *, patient: str, record_id: bytes) -> ReadGrant:
         """Sign a read request and have the service serve it (no decryption yet)."""
+        if self.proxies is not None:
+            from kizuna.client.threshold import read_through
+
+            return read_through(self, self.proxies, patient=patient, record_id=record_id)
         request = ReadRequest.new(provider=self.address, patient=patient, record_id=record_id)
         signature = self.signer.sign_typed_data(request.typed_data(self.service.proxy_domain()))
         return self.service.read(request=request, signature=signature)

@@ -56,6 +56,11 @@ class NotEnoughNodes(FragmentError):
     """Fewer than the threshold of proxy nodes answered with a verified capsule fragment."""
 
 
+def default_threshold(nodes: int) -> int:
+    """The issue's default: 2-of-n once there are at least 3 nodes, else 1 (1-of-1, 1-of-2)."""
+    return 2 if nodes >= 3 else 1
+
+
 def nodes_digest(nodes: Sequence[Address]) -> bytes:
     """The digest of a proxy set: keccak of the sorted, checksummed addresses' 20-byte forms.
     Sorted, so the set's order does not matter; duplicates are refused."""
@@ -89,8 +94,16 @@ class NodeKfrag:
 
 def node_kfrag_typed_data(domain: Eip712Domain, *, patient: Address, scope_id: bytes,
                           provider: Address, epoch: int, node: Address,
-                          nodes: Sequence[Address], threshold: int, kfrag: bytes) -> TypedData:
-    """The statement binding ``kfrag`` to ``node`` of the proxy set ``nodes`` (proxy domain)."""
+                          nodes: Sequence[Address], threshold: int, kfrag: bytes | None = None,
+                          kfrag_digest: bytes | None = None) -> TypedData:
+    """The statement binding ``kfrag`` (or the kfrag of keccak ``kfrag_digest``: what a
+    provider checks, who never sees the kfrag) to ``node`` of the proxy set ``nodes`` (proxy
+    domain)."""
+    if (kfrag is None) == (kfrag_digest is None):
+        raise InputError("kfrag", "give the kfrag or its digest, one of them")
+    digest = keccak(bytes(kfrag)) if kfrag is not None else bytes(kfrag_digest or b"")
+    if len(digest) != 32:
+        raise InputError("kfrag_digest", "must be exactly 32 bytes")
     if len(scope_id) != 32:
         raise InputError("scopeId", "must be exactly 32 bytes")
     node = checksum_address(node)
@@ -108,7 +121,7 @@ def node_kfrag_typed_data(domain: Eip712Domain, *, patient: Address, scope_id: b
                               "node": node,
                               "nodesDigest": "0x" + nodes_digest(nodes).hex(),
                               "threshold": threshold,
-                              "kfragDigest": "0x" + keccak(bytes(kfrag)).hex()})
+                              "kfragDigest": "0x" + digest.hex()})
 
 
 def split_for_nodes(wallet: Signer, domain: Eip712Domain, *, patient: Address,
@@ -156,6 +169,33 @@ def accept_node_kfrag(domain: Eip712Domain, statement: NodeKfrag, *, node: Addre
                            f"patient {statement.patient}")
     return pre.KeyFrag.from_bytes(statement.kfrag).verify(
         verifying_key=verifying_key, delegating_key=delegating_key, receiving_key=receiving_key)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeStatement:
+    """A node's fragment as a provider sees it: the patient's signed statement, with the
+    kfrag's digest in place of the kfrag (a read answer carries it)."""
+
+    patient: Address
+    scope_id: ScopeId
+    provider: Address
+    epoch: int
+    node: Address
+    nodes: tuple[Address, ...]
+    threshold: int
+    kfrag_digest: bytes
+    signature: bytes
+
+    def check(self, domain: Eip712Domain) -> None:
+        """``AccessDenied`` unless the patient signed exactly this statement."""
+        typed = node_kfrag_typed_data(domain, patient=self.patient, scope_id=self.scope_id,
+                                      provider=self.provider, epoch=self.epoch,
+                                      node=self.node, nodes=self.nodes,
+                                      threshold=self.threshold, kfrag_digest=self.kfrag_digest)
+        signer = recover_signable(typed.signable(), self.signature)
+        if signer != checksum_address(self.patient):
+            raise AccessDenied(f"the node's statement is signed by {signer}, not by the "
+                               f"patient {self.patient}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +281,8 @@ def ask_nodes(nodes: Sequence[Address], ask: Callable[[Address], bytes], *,
         pool.shutdown(wait=False, cancel_futures=True)
 
 
-__all__ = ["NODE_KFRAG_FIELDS", "Combined", "NodeAnswer", "NodeKfrag", "NotEnoughNodes",
-           "accept_node_kfrag", "ask_nodes", "combine_cfrags", "node_kfrag_typed_data",
+__all__ = ["NODE_KFRAG_FIELDS", "Combined", "NodeAnswer", "NodeKfrag", "NodeStatement",
+           "NotEnoughNodes",
+           "accept_node_kfrag", "ask_nodes", "combine_cfrags", "default_threshold",
+           "node_kfrag_typed_data",
            "nodes_digest", "split_for_nodes"]

@@ -13,10 +13,13 @@ before it answers. What a node holds, it holds only after checking it itself:
   the provider's Umbral key in the provider registry at the head.
 * ``POST /node/records``: a record the node will serve: its on-chain registration (this node's
   index: patient, scope) and the envelope in the content store, whose SHA-256 must be the
-  on-chain commitment. Records registered in a batch are not accepted yet (the node would need
-  the batch's manifest; docs/proxies.md).
+  on-chain commitment. A record registered in a batch comes with its batch root and Merkle
+  proof, checked as the service's access check does (``batchRecordOf`` of the root and the
+  proof from the leaf, :func:`kizuna.access.check.registered_status`).
 * ``POST /node/reads``: the provider's signed read; no session — the request's own EIP-712
-  signature is the provider's authentication, as inside ``serve_read``.
+  signature is the provider's authentication, as inside ``serve_read``. The answer carries
+  the patient's signed statement of this node's fragment (the proxy set and the threshold,
+  the kfrag's digest, never the kfrag): how the provider learns m and the set.
 
 Revocation reaches the node through its own :class:`~kizuna.services.follower.IndexFollower`,
 which deletes the fragments of every grant its own index saw end; the access check refuses at
@@ -25,7 +28,9 @@ the head whatever the database still holds.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,22 +39,38 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+)
 from starlette.concurrency import run_in_threadpool
 
 from kizuna.api import errors
 from kizuna.api.convert import read_answer, unhex
 from kizuna.api.schemas import ReadIn
+from kizuna.batch import pack_proof
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.wallet_keys import checked_epoch
 from kizuna.db import schema as t
 from kizuna.errors import ConflictError, InputError, IntegrityError, NotFoundError
+from kizuna.hashing import keccak
 from kizuna.proxy.threshold import NodeKfrag, accept_node_kfrag
 from kizuna.receipts.request import ReadRequest
 from kizuna.services.context import ServiceContext
 from kizuna.services.read import serve_read
 from kizuna.storage.envelope import read_header
-from kizuna.types import Address, RecordId, ScopeId, checksum_address
+from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId, checksum_address
+from kizuna.wire.records import RecordInfo
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +78,26 @@ MAX_NODE_ENVELOPE_BYTES = 64 * 1024 * 1024
 """A record the node hashes whole when it is handed (the envelope's SHA-256 is its commitment)."""
 
 Hex = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]*$", max_length=20_000)]
+
+
+node_metadata = MetaData()
+"""The node's own table, beside the service schema in the node's own database."""
+
+node_statements = Table(
+    "node_statements",
+    node_metadata,
+    Column("patient", String(42), primary_key=True),
+    Column("scope_id", LargeBinary(32), primary_key=True),
+    Column("provider", String(42), primary_key=True),
+    Column("epoch", BigInteger, primary_key=True),
+    Column("nodes", Text, nullable=False),
+    Column("threshold", Integer, nullable=False),
+    Column("kfrag_digest", LargeBinary(32), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+)
+"""The patient's NodeKfrag statement of each fragment this node holds (the kfrag itself is in
+``kfrags``): sent with each read so the provider learns the grant's proxy set and threshold
+from the patient's own signature, not from any node's word."""
 
 
 class _In(BaseModel):
@@ -83,6 +124,12 @@ class NodeRecordIn(_In):
     record_id: Hex
     cid: str = Field(min_length=1, max_length=128)
     epoch: int = Field(ge=0)
+    batch_root: Hex | None = Field(None, description="for a record registered in a batch: "
+                                   "the batch's root (with scope_id, commitment and proof)")
+    scope_id: Hex | None = None
+    commitment: Hex | None = None
+    leaf_index: int | None = Field(None, ge=0)
+    proof: list[Hex] = Field(default_factory=list, max_length=64)
 
 
 def statement_of(body: NodeKfragIn, node: Address) -> NodeKfrag:
@@ -113,9 +160,37 @@ def accept_kfrag(ctx: ServiceContext, node: Address, body: NodeKfragIn) -> int:
     receiving = ProviderKeys(ctx.chain).key_of(statement.provider)
     accept_node_kfrag(ctx.domain, statement, node=node, delegating_key=delegating,
                       verifying_key=verifying, receiving_key=receiving)
-    return ctx.kfrags.put(patient=statement.patient, scope_id=statement.scope_id,
-                          provider=statement.provider, receiving_key=receiving,
-                          kfrags=[statement.kfrag], epoch=statement.epoch)
+    stored = ctx.kfrags.put(patient=statement.patient, scope_id=statement.scope_id,
+                            provider=statement.provider, receiving_key=receiving,
+                            kfrags=[statement.kfrag], epoch=statement.epoch)
+    key = {"patient": statement.patient, "scope_id": bytes(statement.scope_id),
+           "provider": statement.provider, "epoch": statement.epoch}
+    with ctx.db.write() as conn:
+        conn.execute(delete(node_statements).where(
+            *(node_statements.c[k] == v for k, v in key.items())))
+        conn.execute(insert(node_statements).values(
+            **key, nodes=json.dumps(list(statement.nodes)), threshold=statement.threshold,
+            kfrag_digest=keccak(statement.kfrag), signature=statement.signature))
+    return stored
+
+
+def statement_json(ctx: ServiceContext, *, patient: Address, scope_id: bytes,
+                   provider: Address, record_id: bytes) -> dict[str, Any] | None:
+    """The patient's statement of the fragment this node re-encrypted ``record_id`` with (the
+    record's epoch), as the read answer carries it; ``None`` when the node has none."""
+    with ctx.db.read() as conn:
+        epoch = conn.execute(select(t.records.c.epoch).where(
+            t.records.c.record_id == bytes(record_id))).scalar()
+        row = conn.execute(select(node_statements).where(
+            node_statements.c.patient == patient, node_statements.c.scope_id == bytes(scope_id),
+            node_statements.c.provider == provider,
+            node_statements.c.epoch == int(epoch or 0))).first()
+    if row is None:
+        return None
+    r = row._mapping
+    return {"epoch": int(r["epoch"]), "nodes": json.loads(r["nodes"]),
+            "threshold": int(r["threshold"]), "kfrag_digest": "0x" + bytes(r["kfrag_digest"]).hex(),
+            "signature": "0x" + bytes(r["signature"]).hex()}
 
 
 def accept_record(ctx: ServiceContext, body: NodeRecordIn) -> dict[str, Any]:
@@ -125,12 +200,16 @@ def accept_record(ctx: ServiceContext, body: NodeRecordIn) -> dict[str, Any]:
         raise InputError("record_id", "must be exactly 32 bytes")
     epoch = checked_epoch("epoch", body.epoch)
     ctx.index.head()  # this node's index, synced to its node's head
-    registered = ctx.index.index.record(record_id)
-    if registered is None:
-        raise NotFoundError(f"record 0x{bytes(record_id).hex()} is not registered on-chain")
-    if registered.batch_root is not None:
-        raise InputError("record_id", "records registered in a batch are not served by proxy "
-                                      "nodes yet (docs/proxies.md)")
+    if body.batch_root is not None:
+        registered = _batch_record(ctx, record_id, body)
+    else:
+        alone = ctx.index.index.record(record_id)
+        if alone is None or alone.batch_root is not None:
+            raise NotFoundError(f"record 0x{bytes(record_id).hex()} is not registered "
+                                "on-chain alone (a batch record: give its batch_root and "
+                                "proof)")
+        registered = _Registered(patient=alone.patient, scope_id=alone.scope_id,
+                                 commitment=alone.commitment, block_number=alone.block_number)
     if epoch > ctx.index.scope_epoch(registered.patient, registered.scope_id):
         raise InputError("epoch", "is beyond the scope's key epoch on-chain")
     with ctx.store.get(body.cid) as stream:
@@ -146,8 +225,8 @@ def accept_record(ctx: ServiceContext, body: NodeRecordIn) -> dict[str, Any]:
            "scope_id": bytes(registered.scope_id), "cid": body.cid,
            "commitment": bytes(registered.commitment), "size": len(envelope),
            "content_type": header.content_type, "created_at": registered.block_number,
-           "epoch": epoch}
-    from sqlalchemy import select
+           "epoch": epoch, "batch_root": registered.batch_root,
+           "leaf_index": registered.leaf_index, "proof": registered.proof}
     from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
     try:
@@ -163,6 +242,47 @@ def accept_record(ctx: ServiceContext, body: NodeRecordIn) -> dict[str, Any]:
         pass  # another request stored the same row first
     return {"record_id": "0x" + bytes(record_id).hex(), "patient": registered.patient,
             "scope_id": "0x" + bytes(registered.scope_id).hex(), "epoch": epoch}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Registered:
+    """What the chain says of a record handed to the node (alone, or in a batch)."""
+
+    patient: Address
+    scope_id: ScopeId
+    commitment: Commitment
+    block_number: int
+    batch_root: bytes | None = None
+    leaf_index: int | None = None
+    proof: bytes | None = None
+
+
+def _batch_record(ctx: ServiceContext, record_id: RecordId,
+                  body: NodeRecordIn) -> _Registered:
+    """A batch record, checked as the service's access check checks it: ``batchRecordOf``
+    of the root names its patient and the proof leads from the leaf (record id, scope,
+    commitment) to that root (:func:`kizuna.access.check.registered_status`)."""
+    from kizuna.access.check import registered_status
+
+    if body.scope_id is None or body.commitment is None:
+        raise InputError("batch_root", "a batch record needs its scope_id and commitment too")
+    root = unhex("batch_root", body.batch_root or "")
+    info = RecordInfo(record_id=record_id, patient=checksum_address("0x" + "00" * 20),
+                      scope_id=ScopeId(unhex("scope_id", body.scope_id)), cid=Cid(body.cid),
+                      commitment=Commitment(unhex("commitment", body.commitment)), size=0,
+                      content_type="", created_at=0, batch_root=root,
+                      leaf_index=body.leaf_index,
+                      proof=pack_proof([unhex("proof", p) for p in body.proof]))
+    status = registered_status(ctx.chain, info)
+    if status is None:
+        raise NotFoundError(f"record 0x{bytes(record_id).hex()} is not in batch "
+                            f"0x{root.hex()} on-chain (no such batch record, or the proof "
+                            "does not lead to its root)")
+    if status.superseded:
+        raise ConflictError(f"record 0x{bytes(record_id).hex()} was superseded")
+    return _Registered(patient=status.patient, scope_id=info.scope_id,
+                       commitment=info.commitment, block_number=int(status.registered_at),
+                       batch_root=root, leaf_index=info.leaf_index, proof=info.proof)
 
 
 def create_node_app(ctx: ServiceContext, *, node: Address,
@@ -181,6 +301,7 @@ def create_node_app(ctx: ServiceContext, *, node: Address,
         finally:
             follower.stop()
 
+    node_metadata.create_all(ctx.db.engine)
     app = FastAPI(title="Kizuna proxy node", lifespan=lifespan)
     errors.install(app)
 
@@ -202,10 +323,14 @@ def create_node_app(ctx: ServiceContext, *, node: Address,
         signature = unhex("signature", body.signature)
         grant = await run_in_threadpool(functools.partial(
             serve_read, ctx, request=request, signature=signature))
-        return Response(read_answer(grant), media_type="application/json")
+        answer = json.loads(read_answer(grant))
+        answer["node_statement"] = await run_in_threadpool(functools.partial(
+            statement_json, ctx, patient=grant.patient, scope_id=grant.scope_id,
+            provider=request.provider, record_id=grant.record_id))
+        return Response(json.dumps(answer), media_type="application/json")
 
     return app
 
 
 __all__ = ["NodeKfragIn", "NodeRecordIn", "accept_kfrag", "accept_record", "create_node_app",
-           "statement_of"]
+           "node_statements", "statement_json", "statement_of"]

@@ -23,16 +23,12 @@ from eth_keys.datatypes import PrivateKey
 
 from kizuna.chain.localnode import _die_with
 from kizuna.errors import InputError
+from kizuna.proxy.threshold import default_threshold
 from kizuna.stack.children import stop_all, wait_healthy
 from kizuna.stack.home import KizunaHome
 from kizuna.types import Address, checksum_address
 
 NODE_START_TIMEOUT_S = 90.0
-
-
-def default_threshold(nodes: int) -> int:
-    """The issue's default: 2-of-n once there are at least 3 nodes, else 1 (1-of-1, 1-of-2)."""
-    return 2 if nodes >= 3 else 1
 
 
 @dataclass
@@ -84,6 +80,7 @@ class ProxyNodes:
                                                directory=directory, address=address,
                                                log_path=home.logs_dir / f"proxy-{i}.log"))
         self.registry: Address | None = None
+        self._saved: Path | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -140,7 +137,6 @@ class ProxyNodes:
                 address = checksum_address(data["address"])
         if address is None:
             address = deploy_proxy_registry(chain.w3, Account.from_key(registrar_key))
-            saved.write_text(json.dumps({"chainId": chain.chain_id, "address": address}) + "\n")
         agent = ProxyRegistryAgent(chain, address)
         signer = LocalKeySigner(registrar_key)
         for node in self.nodes:
@@ -152,10 +148,18 @@ class ProxyNodes:
                 verifying = PrivateKey(bytes.fromhex(raw)).public_key.to_compressed_bytes()
                 agent.add_node(node.address, node.url, verifying, signer=signer)
         self.registry = address
+        # What the participants' commands read (kizuna.cli.proxy.proxy_set_for): the registry,
+        # the threshold a grant asks for, and that the nodes serve (until stop()).
+        self._saved = saved
+        saved.write_text(json.dumps({"chainId": chain.chain_id, "address": address,
+                                     "threshold": self.threshold, "serving": True}) + "\n")
         return address
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM to every node, then wait; SIGKILL what does not stop in time."""
+        if self._saved is not None and self._saved.exists():
+            data = json.loads(self._saved.read_text())
+            self._saved.write_text(json.dumps({**data, "serving": False}) + "\n")
         processes = [node.process for node in self.nodes]
         for node in self.nodes:
             node.process = None
