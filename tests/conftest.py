@@ -18,6 +18,9 @@ from kizuna.chain.localnode import LocalNode
 if TYPE_CHECKING:
     from harness import Stack
 
+    from kizuna.crypto import pre
+    from kizuna.types import RecordId
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Test helper modules shared by several test packages, imported by name: tests/support (the
@@ -56,6 +59,22 @@ def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
     log = tmp_path_factory.mktemp("anvil") / "anvil.log"
     with LocalNode(log_path=log) as node:
         yield node
+
+
+@pytest.fixture(scope="session")
+def patient_sk() -> pre.UmbralSecretKey:
+    """A patient's Umbral secret key (tests/crypto, tests/storage's envelope tests)."""
+    from kizuna.crypto import pre
+
+    return pre.UmbralSecretKey.random()
+
+
+@pytest.fixture
+def record_id() -> RecordId:
+    """A fresh random record id."""
+    from kizuna.types import RecordId
+
+    return RecordId(os.urandom(32))
 
 
 # --- the service core (tests/support/harness.py): contracts, store, database, participants ----

@@ -1,4 +1,6 @@
-"""Fixtures for the cryptography tests: Umbral keys for a patient and two providers, records."""
+"""Fixtures for the cryptography tests: Umbral keys for two providers and a stranger, grants.
+(``patient_sk`` and ``record_id`` are in tests/conftest.py: the envelope tests in tests/storage
+use them too.)"""
 
 from __future__ import annotations
 
@@ -17,11 +19,6 @@ PROVIDER = Address("0x2222222222222222222222222222222222222222")
 
 
 @pytest.fixture(scope="session")
-def patient_sk() -> pre.UmbralSecretKey:
-    return pre.UmbralSecretKey.random()
-
-
-@pytest.fixture(scope="session")
 def patient_signer() -> pre.UmbralSigner:
     return pre.UmbralSigner(pre.UmbralSecretKey.random())
 
@@ -34,11 +31,6 @@ def provider_sk() -> pre.UmbralSecretKey:
 @pytest.fixture(scope="session")
 def stranger_sk() -> pre.UmbralSecretKey:
     return pre.UmbralSecretKey.random()
-
-
-@pytest.fixture
-def record_id() -> RecordId:
-    return RecordId(os.urandom(32))
 
 
 GrantFactory = Callable[..., VerifiedGrant]
