@@ -127,11 +127,20 @@ def _when(resource: Mapping[str, Any]) -> str:
     return ""
 
 
+def _number(value: Any) -> Any:
+    """A quantity's value as the narrative writes it: an integral float as its int (``72.0``
+    reads ``72``), so the page's builder (web/src/sharing/ips.ts), whose JSON parser cannot
+    tell 72.0 from 72, writes the same line."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return int(value)
+    return value
+
+
 def _value(resource: Mapping[str, Any]) -> str:
     quantity = resource.get("valueQuantity")
     if isinstance(quantity, Mapping) and "value" in quantity:
         unit = quantity.get("unit") or quantity.get("code") or ""
-        return f"{quantity['value']} {unit}".strip()
+        return f"{_number(quantity['value'])} {unit}".strip()
     if resource.get("valueCodeableConcept"):
         return concept_text(resource["valueCodeableConcept"])
     if resource.get("valueString") is not None:

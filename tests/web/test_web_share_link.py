@@ -3,7 +3,9 @@ of the chosen part are decrypted in the page and sealed under the link's key the
 ``shlink:/`` shown is opened by tests/sharing/shl_reader.py (written from the HL7 IG, no Kizuna
 code) with its passcode, and holds exactly the chosen records; a wrong passcode and each
 opening show in the page's list; ending the link makes it answer 404. Nothing chosen is
-refused before anything is sent. Desktop and phone: screenshots, no overflow, axe clean.
+refused before anything is sent. The link's QR code, drawn in the page, decodes (zxing-cpp) to
+the link and is segno's symbol of it as the CLI prints it (qr_check.py). Desktop and phone:
+screenshots, no overflow, axe clean.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import pytest
 from browser import check_layout
 from playwright.sync_api import expect
+from qr_check import check_qr
 from web_harness import Web
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sharing"))
@@ -79,6 +82,7 @@ def test_a_link_made_in_the_page_opens_elsewhere_and_ends(web: Web, device: str)
     assert uri.startswith("shlink:/")
     payload = payload_of(uri)
     assert payload["flag"] == "P" and payload["label"] == "For Dr. Sato" and payload["exp"]
+    check_qr(page.get_by_test_id("shl-qr"), uri)
     check_layout(session, "share-link-made")
 
     with pytest.raises(ShlRefused) as refused:

@@ -13,6 +13,8 @@ import { Reads } from "../pages/patient/Reads.tsx";
 import { Requests } from "../pages/patient/Requests.tsx";
 import { DataRequests } from "../pages/patient/DataRequests.tsx";
 import { ShareLink } from "../pages/patient/ShareLink.tsx";
+import { Summary } from "../pages/patient/Summary.tsx";
+import { Research } from "../pages/patient/Research.tsx";
 import { Sharing } from "../pages/patient/Sharing.tsx";
 import { Care as ProviderCarePage } from "../pages/provider/Care.tsx";
 import { ProviderDataRequestsPage } from "../pages/provider/DataRequests.tsx";
@@ -62,7 +64,11 @@ export function pagesFor(context: PageContext): Page[] {
   if (client) pages.push({ route: "sharing", title: "Sharing", render: (c) => <Sharing client={client} onGaslessChange={(v) => c.store.setGasless(v)} /> });
   if (client) pages.push({ route: "requests", title: "Requests & inbox", render: () => <Requests client={client} /> });
   if (client) pages.push({ route: "data-requests", title: "Ask for records", render: (c) => <DataRequests client={client} onReceived={() => c.store.invalidateLibrary()} /> });
+  if (client) pages.push({ route: "summary", title: "Health summary", render: (c) => (
+    <RecordsGate store={c.store} state={c.state}>{(records) => <Summary records={records} client={client} />}</RecordsGate>
+  ) });
   if (client) pages.push({ route: "links", title: "Share a link", render: () => <ShareLink client={client} /> });
+  if (client) pages.push({ route: "research", title: "Research", render: () => <Research client={client} /> });
   if (client) pages.push({ route: "reads", title: "Who read what", render: () => <Reads client={client} /> });
   if (client) pages.push({ route: "guardians", title: "Guardians & emergency", render: (c) => <Guardians client={client} wards={c.state.session?.guardian_of ?? []} onActFor={(p) => c.store.actFor(p)} /> });
   pages.push({ route: "account", title: "Account", render: (c) => <Account state={c.state} /> });

@@ -1,8 +1,9 @@
 // Share a link (SMART Health Link): chosen parts of the record, decrypted in this page, put in
 // one FHIR Bundle, encrypted here under a key that only the link holds (web/src/sharing/shl.ts);
 // an optional passcode and an expiry. The link (shlink:/…) is shown once, to copy and hand over;
-// the list shows every link with each time it was opened, and ends a link on request.
-// Not here yet: the International Patient Summary and a QR code (the CLI makes both).
+// the list shows every link with each time it was opened, and ends a link on request. The link
+// is also drawn as a QR code (LinkMade). The International Patient Summary is shared from its
+// own page (Summary.tsx), through the same Links.make.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { KizunaError } from "../../core/errors.ts";
@@ -10,10 +11,12 @@ import { InputError } from "../../core/errors.ts";
 import type { LabelledRecord, PatientClient } from "../../patient/patient.ts";
 import { FHIR_JSON, Links, type LinkInfo } from "../../sharing/shl.ts";
 import { ErrorBanner } from "../../ui/Messages.tsx";
+import { LinkMade } from "./LinkMade.tsx";
 import { asPageError, formatWhen, LabelCode, Outcome, useAction } from "./sharing/parts.tsx";
 import { dateInputValue, expiryOf, labelName } from "./sharing/scopes.ts";
 import "./sharing/sharing.css";
 import "./data-requests.css";
+import "./summary.css";
 
 type Loaded = { links: LinkInfo[]; records: LabelledRecord[]; now: number };
 
@@ -101,15 +104,7 @@ export function ShareLink(props: { client: PatientClient }) {
         <Outcome action={action} />
         {loadError ? <ErrorBanner error={loadError} action={{ label: "Try again", run: () => void reload() }} /> : null}
       </div>
-      {made ? (
-        <div class="callout">
-          <label for="shl-uri"><strong>Your link</strong> (hand it only to the person it is for)</label>
-          <textarea id="shl-uri" class="shl-uri" readOnly rows={3} value={made} data-testid="shl-uri" />
-          <div class="form-actions">
-            <button type="button" class="button" onClick={() => void navigator.clipboard?.writeText(made)}>Copy the link</button>
-          </div>
-        </div>
-      ) : null}
+      {made ? <LinkMade uri={made} id="shl" /> : null}
 
       <h2 id="shl-new-title">New link</h2>
       <form class="share-form" aria-labelledby="shl-new-title" onSubmit={share} noValidate>
