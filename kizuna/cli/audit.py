@@ -330,4 +330,13 @@ def anchor(as_json: bool, **kwargs: Any) -> None:
         title="Receipts anchored" if count else "Nothing pending"))
 
 
+def _threshold_command() -> None:
+    """``kizuna audit threshold``: the threshold proxies' reads (kizuna.cli.proxy)."""
+    from kizuna.cli.proxy import audit_threshold
+
+    audit.add_command(audit_threshold)
+
+
+_threshold_command()
+
 __all__ = ["audit"]

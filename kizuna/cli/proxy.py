@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import click
 
 from kizuna.cli.options import home_option, resolve_home
+from kizuna.cli.output import Column, ExitCode, emit, json_option, print_facts, print_table
 
 if TYPE_CHECKING:
     from kizuna.cli.participant import Session
@@ -108,3 +109,87 @@ def serve(home_dir: Path | None, config_file: Path | None, database_url: str, in
                     host=host, port=port, log_level=log_level)
     finally:
         close_context(ctx)
+
+
+def _home_nodes(home_root: Path) -> dict[str, str]:
+    """The proxy nodes ``kizuna up --proxies`` runs in this home: address → database URL."""
+    from eth_account import Account
+
+    found: dict[str, str] = {}
+    for directory in sorted((home_root / "proxies").glob("[0-9]*"), key=lambda d: int(d.name)):
+        key, db = directory / "node.key", directory / "node.sqlite3"
+        if key.is_file() and db.is_file():
+            found[Account.from_key(key.read_text().strip()).address] = f"sqlite:///{db}"
+    return found
+
+
+@click.command("threshold")
+@home_option
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="a TOML or dotenv file of settings (environment variables win)")
+@click.option("--node", "nodes", multiple=True, metavar="ADDRESS=DATABASE_URL",
+              help="a proxy node and its own database (repeat; default: the nodes `kizuna up "
+                   "--proxies` runs in this home)")
+@click.option("--threshold", type=click.IntRange(1, 255), default=None,
+              help="m: nodes each read needs (default: the home's proxy set's)")
+@json_option
+def audit_threshold(home_dir: Path | None, config_file: Path | None, nodes: tuple[str, ...],
+                    threshold: int | None, as_json: bool) -> None:
+    """Check every threshold read: served by at least m proxy nodes, each with a live grant at
+    the head it decided at. Flags a read a node served alone, one served by fewer than m
+    nodes, and each node that served without a live grant (after a revoke, say). Reads each
+    node's own receipts (its database) and the chain's history; exits 1 on any finding.
+
+    \b
+    Examples:
+      kizuna audit threshold
+      kizuna audit threshold --node 0xAb...=postgresql://audit@node-a/kizuna --threshold 2
+    """
+    from kizuna.cli.participant import connect_chain
+    from kizuna.errors import ConfigError, InputError
+    from kizuna.services.audit import load_history
+    from kizuna.services.audit.threshold import verify_node_databases
+    from kizuna.stack.home import load_settings
+    from kizuna.types import checked_address
+
+    home = resolve_home(home_dir)
+    settings = load_settings(home, config_file=config_file, environment="development")
+    databases: dict[str, str] = {}
+    for given in nodes:
+        address, sep, url = given.partition("=")
+        if not sep or not url:
+            raise InputError("node", f"{given!r} is not ADDRESS=DATABASE_URL")
+        databases[checked_address("node", address)] = url
+    if not databases:
+        databases = _home_nodes(home.root)
+    if not databases:
+        raise ConfigError("no proxy nodes: give --node ADDRESS=DATABASE_URL, or run this in a "
+                          "home where `kizuna up --proxies` runs nodes")
+    if threshold is None:
+        saved = home.root / REGISTRY_FILE
+        threshold = (int(json.loads(saved.read_text(encoding="utf-8")).get("threshold") or 0)
+                     if saved.is_file() else 0)
+        if not threshold:
+            raise ConfigError("the threshold m: give --threshold")
+    history = load_history(connect_chain(settings), from_chain=True)
+    report = verify_node_databases(history, databases, threshold=threshold)
+    failures = [{"check": f.check, "subject": f.subject, "reason": f.reason}
+                for f in report.failures]
+    result = {"ok": report.ok, "threshold": threshold, "nodes": sorted(databases),
+              "checked": report.checked, "passed": report.passed, "failures": failures,
+              "counts": dict(report.counts)}
+
+    def human() -> None:
+        print_facts({"reads checked": report.checked, "passed": report.passed,
+                     "nodes": len(databases), "threshold": threshold},
+                    title="Threshold audit " + ("passed" if report.ok else "FAILED"))
+        if report.failures:
+            print_table(failures, [Column("check", "Failed check", "red"),
+                                             Column("subject", "Read"),
+                                             Column("reason", "Why")])
+
+    emit(result, human=human)
+    if not report.ok:
+        click.echo(f"kizuna: threshold audit failed: {len(report.failures)} finding(s)",
+                   err=True)
+        raise SystemExit(int(ExitCode.ERROR))

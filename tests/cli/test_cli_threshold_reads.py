@@ -1,7 +1,8 @@
 """What users run with threshold proxies: ``kizuna up --demo --proxies 3 --threshold 2``, then
 ``kizuna patient grant`` (the fragments go to the three nodes, 2-of-3, none to the service) and
 ``kizuna provider read`` / ``export`` through the nodes — with all three up, with one killed,
-and refused with a clear error naming the dead nodes when two are killed."""
+and refused with a clear error naming the dead nodes when two are killed; ``kizuna audit
+threshold`` passes the reads m nodes served and names the node that served one alone."""
 
 from __future__ import annotations
 
@@ -96,6 +97,11 @@ def test_grant_and_reads_go_through_two_of_three_nodes(tmp_path: Path) -> None:
         assert exported.code == 0, exported.err
         assert exported.json()["records"] == len(listed.json())
 
+        audited = run(home, "audit", "threshold", "--json", env=env)
+        assert audited.code == 0, audited.out + audited.err
+        assert audited.json()["checked"] == 1 + len(listed.json())  # one read, the export's
+        assert audited.json()["threshold"] == 2
+
         _kill(_node_pid(home, 2))  # one node down: any two still serve
         assert read() == expected
 
@@ -108,5 +114,11 @@ def test_grant_and_reads_go_through_two_of_three_nodes(tmp_path: Path) -> None:
         # each dead node is named, with why
         assert f"{addresses[1]}: " in line and f"{addresses[2]}: " in line, line
         assert line.count("did not answer") == 2, line
+        # the node left served that read alone: the threshold audit names it
+        audited = run(home, "audit", "threshold", "--json", env=env)
+        assert audited.code == 1
+        found = {(f["check"], f["reason"]) for f in audited.json()["failures"]}
+        assert ("threshold.alone", f"node {addresses[0]} served it alone") in found
+        assert any(check == "threshold.too_few" for check, _ in found)
     finally:
         up.stop()

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from kizuna.db.engine import Database
 from kizuna.services.audit.grants import STALE_HEAD_SLACK_S, _read_problems
 from kizuna.services.audit.history import ChainHistory
 from kizuna.services.audit.report import CheckReport, Finding, hex_of
-from kizuna.services.audit.stored import ReceiptRow
+from kizuna.services.audit.stored import ReceiptRow, load_receipts
 
 
 def verify_threshold(history: ChainHistory, receipts_by_node: Mapping[str, Iterable[ReceiptRow]],
@@ -63,4 +64,18 @@ def verify_threshold(history: ChainHistory, receipts_by_node: Mapping[str, Itera
                                "served_without_grant": dead})
 
 
-__all__ = ["verify_threshold"]
+def verify_node_databases(history: ChainHistory, databases: Mapping[str, str], *,
+                          threshold: int) -> CheckReport:
+    """:func:`verify_threshold` over each node's own database (node address → database URL,
+    read only here): what ``kizuna audit threshold`` runs."""
+    receipts: dict[str, list[ReceiptRow]] = {}
+    for node, url in databases.items():
+        database = Database(url)
+        try:
+            receipts[node] = load_receipts(database)
+        finally:
+            database.dispose()
+    return verify_threshold(history, receipts, threshold=threshold)
+
+
+__all__ = ["verify_node_databases", "verify_threshold"]
