@@ -386,8 +386,7 @@ def register_batch(ctx: ServiceContext, *, patient: str, manifest: BatchManifest
             if moved != batch.count:
                 # The sweep took some at their TTL while the chain confirmed: their blobs may
                 # be unpinned; pin them again (ContentNotFound, all rolled back, if collected).
-                for row in new_rows:
-                    ctx.store.pin(str(row["cid"]))
+                ctx.store.pin_many([str(row["cid"]) for row in new_rows])
     except SqlIntegrityError:
         # A concurrent request finished this very batch first: its rows are the answer.
         if _batch_row(ctx, root) is None:

@@ -3,21 +3,25 @@
 On disk (``root`` is the configured store path)::
 
     root/
-      STORE                     marker: "kizuna-blocks 2" (format and version of this layout)
-      blocks/<xy>/<cid>         one file per block, its bytes exactly the IPFS block; <cid> is
-                                the base32 CIDv1, <xy> its next-to-last two characters (the
-                                sharding IPFS's flatfs uses — the first characters are the same
-                                for every CID of a codec and would not spread anything); all
-                                1,024 shard directories are made when the store is created
+      STORE                     marker: "kizuna-blocks 3" (format and version of this layout)
+      blocks/<xy>/<cid>         one file per block written by put / import_car, its bytes
+                                exactly the IPFS block; <cid> is the base32 CIDv1, <xy> its
+                                next-to-last two characters (the sharding IPFS's flatfs uses —
+                                the first characters are the same for every CID of a codec and
+                                would not spread anything); all 1,024 shard directories are
+                                made when the store is created
+      packs/<random>.pack       the blocks of one put_many call (a staging request's
+                                envelopes) in ONE file with its index (kizuna.storage.pack);
+                                renamed here only once complete and fsynced
       pins/<cid>                an empty file per root pinned by put / pin / import_car
-      pins.log                  the roots pinned by put_many (a staging request's envelopes):
-                                appended lines "+<cid>" (pinned) and "-<cid>" (unpinned), one
-                                append per call, made durable by the call's flush; gc rewrites
-                                it with only the live "+" lines
+      pins.log                  the roots pinned by put_many and pin_many: appended lines
+                                "+<cid>" (pinned) and "-<cid>" (unpinned), one append per
+                                call, fsynced; gc rewrites it with only the live "+" lines
       LOCK                      flock: shared while a put / pin / CAR import runs, exclusive
                                 for gc (so gc never deletes a block a put is reusing)
-      tmp/put-<pid>-<random>/   blocks of a put in progress (removed when it ends or fails;
-                                leftovers of crashed processes are removed when a store opens)
+      tmp/put-<pid>-<random>/   blocks of a put (or the pack of a put_many: pack-<pid>-...)
+                                in progress (removed when it ends or fails; leftovers of
+                                crashed processes are removed when a store opens)
 
 A put streams the source through the UnixFS importer (:mod:`kizuna.storage.unixfs`): every
 block is written into the put's own staging directory and fsynced (on background threads, so
@@ -26,36 +30,47 @@ block is durable is each block renamed into ``blocks/`` (children first, the roo
 directories fsynced. A crash (or an error from the source) before that leaves nothing in
 ``blocks/``; a crash during the renames leaves complete, valid blocks but no root — content is
 visible exactly when its root block is. Blocks already present are not written again.
-:meth:`EmbeddedStore.put_many` writes many sources (a batch of envelopes) the same way, but
-with one file-system flush for all their blocks instead of an fsync per block.
 
-A get walks the DAG from the root and re-hashes every block before handing out its bytes, so a
-block corrupted on disk raises :class:`~kizuna.storage.unixfs.ContentIntegrityError` instead of
-returning wrong bytes. :meth:`EmbeddedStore.export_car` writes the blocks under given roots as a
-CARv1 that ``/api/v0/dag/import`` loads into any IPFS node under the same CIDs.
+:meth:`EmbeddedStore.put_many` appends the new blocks of all its sources to one pack in its
+staging directory; the pack (blocks, index, trailer) is fsynced, renamed into ``packs/`` and
+the directory fsynced, then the pins appended to ``pins.log`` and fsynced: three fsyncs of its
+own files per call, where one file per block cost ~1,000 creations and renames and a flush of
+the whole file system per staging request. A pack without a valid trailer and index (torn,
+truncated, damaged) shows none of its blocks. Each process keeps the index of the packs it
+has read; a lookup it cannot answer lists ``packs/`` again (another instance may have written
+one), and a pack gone from under it (another process's gc) reads as not found.
+
+A get walks the DAG from the root and re-hashes every block before handing out its bytes (from
+a block file or a pack alike), so a block corrupted on disk raises
+:class:`~kizuna.storage.unixfs.ContentIntegrityError` instead of returning wrong bytes.
+:meth:`EmbeddedStore.export_car` writes the blocks under given roots as a CARv1 that
+``/api/v0/dag/import`` loads into any IPFS node under the same CIDs.
 
 A root is pinned when its pin file exists or its last line in ``pins.log`` is ``+``; ``unpin``
-removes both. (Version 1 stores, without ``pins.log`` and pre-made shards, are upgraded in
-place when opened: the layout is a superset; older code refuses a version 2 store, so it can
-never collect blocks only ``pins.log`` pins.)
+removes both. Older layouts are upgraded in place when opened (version 1: no ``pins.log``, no
+pre-made shards; version 2: no ``packs/``): each layout is a superset of the one before, and
+older code refuses a newer marker, so it can never collect blocks only ``pins.log`` pins or
+miss blocks that live in packs.
 
 ``unpin`` only drops the pin; :meth:`EmbeddedStore.gc` then deletes every block no pinned root
-reaches (as ``ipfs repo gc`` does), so content put with ``pin=False`` lives until the next gc.
-A put renews the mtime of every block it reuses, and ``gc(grace_s=...)`` spares blocks written
-or reused within the grace period: the service unpins a refused upload's envelope while a
-concurrent upload of the same envelope may still be on its way to re-pinning it (the service
-runs gc periodically, ``kizuna.storage.gc``; ``kizuna store gc`` runs it once).
+reaches (as ``ipfs repo gc`` does), so content put with ``pin=False`` lives until the next gc:
+a block file is deleted, a pack with no live block is deleted, and a pack with some is
+rewritten with only its live blocks (the new pack durable before the old one goes). A put
+renews the mtime of every block (or pack) it reuses, and ``gc(grace_s=...)`` spares blocks
+(packs) written or reused within the grace period: the service unpins a refused upload's
+envelope while a concurrent upload of the same envelope may still be on its way to re-pinning
+it (the service runs gc periodically, ``kizuna.storage.gc``; ``kizuna store gc`` runs it once).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
 import secrets
 import shutil
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -68,6 +83,7 @@ from kizuna.errors import ContentNotFound, KizunaError, StorageError
 from kizuna.filemodes import PRIVATE_DIR, PRIVATE_FILE, private_dir
 from kizuna.storage.car import CarReader, write_car
 from kizuna.storage.cid import DAG_PB, ContentId, parse_cid
+from kizuna.storage.pack import PackEntry, PackWriter, read_block, read_index
 from kizuna.storage.store import ByteSource, ContentStream
 from kizuna.storage.unixfs import (
     ContentIntegrityError,
@@ -79,8 +95,10 @@ from kizuna.storage.unixfs import (
 )
 from kizuna.types import Cid
 
-_MARKER = "kizuna-blocks 2\n"
+_MARKER = "kizuna-blocks 3\n"
+_MARKER_V2 = "kizuna-blocks 2\n"
 _MARKER_V1 = "kizuna-blocks 1\n"
+_PACK_SUFFIX = ".pack"
 _BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
 _SHARDS = tuple(a + b for a in _BASE32 for b in _BASE32)
 """Every shard directory name (two base32 characters): made once, so a put never mkdirs."""
@@ -113,6 +131,14 @@ class EmbeddedStore:
         self._pins = self.root / "pins"
         self._pin_log = self.root / "pins.log"
         self._tmp = self.root / "tmp"
+        self._packs = self.root / "packs"
+        self._packs_dir = str(self._packs)
+        # The packs this process has read: block CID -> (pack name, where in it), and each
+        # pack's blocks (None: torn, none visible). Other processes add packs (and gc deletes
+        # them): a lookup that misses lists packs/ again (_refresh_packs).
+        self._pack_index: dict[str, tuple[str, PackEntry]] = {}
+        self._pack_members: dict[str, list[str] | None] = {}
+        self._index_lock = threading.Lock()
         self._shards: set[str] = set()  # shard directories known to exist
         try:
             # 0700 whatever the umask or an existing directory's mode (logged when tightened):
@@ -140,25 +166,28 @@ class EmbeddedStore:
         marker = self.root / "STORE"
         if marker.exists():
             found = marker.read_text(encoding="utf-8", errors="replace")
-            if found not in (_MARKER, _MARKER_V1):
+            if found not in (_MARKER, _MARKER_V2, _MARKER_V1):
                 raise StorageError(
                     f"{self.root} holds a store of another format ({found.strip()!r})"
                 )
-            upgrade = found == _MARKER_V1
+            shards = found == _MARKER_V1
+            upgrade = found != _MARKER
         else:
             existing = [p.name for p in self.root.iterdir()]
             if existing:
                 raise StorageError(
                     f"{self.root} is not empty and not a Kizuna store (found {existing[:3]})"
                 )
-            upgrade = True
-        for directory in (self._blocks, self._pins, self._tmp):
+            upgrade = shards = True
+        for directory in (self._blocks, self._pins, self._tmp, self._packs):
             directory.mkdir(mode=PRIVATE_DIR, exist_ok=True)
-        if upgrade:  # a new store, or version 1: the shards made, then the marker says 2
-            for shard in _SHARDS:
-                (self._blocks / shard).mkdir(mode=PRIVATE_DIR, exist_ok=True)
+        if upgrade:  # new, version 1 or 2: shards (new, 1) and packs/ made, then marker 3
+            if shards:
+                for shard in _SHARDS:
+                    (self._blocks / shard).mkdir(mode=PRIVATE_DIR, exist_ok=True)
             if self._fsync:
                 _fsync_dir(self._blocks)
+                _fsync_dir(self.root)
             self._write_atomic(marker, _MARKER.encode())
 
     # -- ContentStore -----------------------------------------------------------------------
@@ -188,36 +217,56 @@ class EmbeddedStore:
         return cid
 
     def put_many(self, sources: Iterable[ByteSource], *, pin: bool = True) -> list[Cid]:
-        """Store several sources as one write: every block of every source is staged without
-        an fsync of its own, then ONE flush of the file system (``syncfs``) makes them all
-        durable before any becomes visible, the blocks are renamed into ``blocks/`` (each
-        source's children before its root) and the pins written, and one more flush makes the
-        renames and pins durable. Two flushes per call, whatever the number of sources and
-        blocks (``put`` fsyncs each block). The pins are ONE append to ``pins.log`` (not a file
-        each). A source that raises keeps nothing of any source; a crash leaves at most
-        complete blocks without a pin (collected by gc), or a torn last line of ``pins.log``
-        that its readers skip (its call never returned)."""
+        """Store several sources as one write: every new block of every source is appended
+        to ONE pack file (:mod:`kizuna.storage.pack`) in this call's staging directory, which
+        is fsynced, renamed into ``packs/`` and the directory fsynced — only then are its
+        blocks visible — and the pins are ONE append to ``pins.log``, fsynced. Three fsyncs of
+        this call's own files per call, whatever the number of sources and blocks (``put``
+        fsyncs each block; a file-system flush would also flush every other writer's data).
+        A source that raises keeps nothing of any source; a crash leaves at most a staging
+        directory (removed when a store opens), or a pack whose roots are not pinned
+        (collected by gc), or a torn last line of ``pins.log`` that its readers skip (its call
+        never returned)."""
         with self._lock(exclusive=False):
-            staging = self._tmp / f"put-{os.getpid()}-{secrets.token_hex(8)}"
-            staged: list[tuple[Path, Path]] = []
             cids: list[Cid] = []
-            syncer = _Syncer(enabled=False)  # closes each block's file at once, no fsync
             try:
-                staging.mkdir(mode=PRIVATE_DIR)
-                sink = self._sink(staging, staged, set(), syncer)
-                for source in sources:
-                    cids.append(self._import(source, sink))
-                self._flush(staging)  # the content is durable before any of it is visible
-                self._publish(staged)
+                with self._new_pack() as pack:
+
+                    def sink(cid: ContentId, block: memoryview) -> None:
+                        text = cid.text()
+                        if text not in pack and not self._reuse(text):
+                            pack.add(text, block)
+
+                    for source in sources:
+                        cids.append(self._import(source, sink))
                 if pin and cids:
-                    self._log_pins("+", dict.fromkeys(cids))
-                self._flush(staging)  # the renames and pins
+                    self._log_pins("+", dict.fromkeys(cids), durable=True)
             except OSError as exc:
                 raise StorageError(f"writing to the store at {self.root} failed: {exc}") from exc
-            finally:
-                syncer.close()
-                shutil.rmtree(staging, ignore_errors=True)
             return cids
+
+    @contextlib.contextmanager
+    def _new_pack(self) -> Iterator[PackWriter]:
+        """A pack to fill, in a staging directory of this process; when the block ends without
+        an error (and the pack holds anything) it is finished (fsynced), renamed into
+        ``packs/`` and the directory fsynced: its blocks are visible from then on."""
+        staging = self._tmp / f"pack-{os.getpid()}-{secrets.token_hex(8)}"
+        writer: PackWriter | None = None
+        try:
+            staging.mkdir(mode=PRIVATE_DIR)
+            name = secrets.token_hex(16) + _PACK_SUFFIX
+            writer = PackWriter(str(staging / name), fsync=self._fsync)
+            yield writer
+            if writer.entries:
+                entries = writer.finish()
+                os.replace(writer.path, f"{self._packs_dir}/{name}")
+                if self._fsync:
+                    _fsync_dir(self._packs)
+                self._remember_pack(name, entries)
+        finally:
+            if writer is not None:
+                writer.close()
+            shutil.rmtree(staging, ignore_errors=True)
 
     def _sink(self, staging: Path, staged: list[tuple[Path, Path]], staged_names: set[str],
               syncer: _Syncer) -> Callable[[ContentId, memoryview], None]:
@@ -230,7 +279,7 @@ class EmbeddedStore:
             if text in staged_names:  # the same chunk twice in one put (e.g. zeros)
                 return
             final = self._block_path(text)
-            if _touch(final):  # present already: reused, its mtime renewed for gc's grace
+            if self._reuse(text):  # present already: its mtime renewed for gc's grace
                 return
             staged_names.add(text)
             temp = staging / text
@@ -260,6 +309,20 @@ class EmbeddedStore:
                 importer.write(piece)
         return importer.finish().cid.text()
 
+    def _reuse(self, text: str) -> bool:
+        """Whether block ``text`` is in the store (a block file, or a pack this process
+        knows: an unknown one only costs a second copy), its file's mtime renewed for gc's
+        grace period."""
+        if _touch(self._block_path(text)):
+            return True
+        found = self._pack_index.get(text)
+        if found is None:
+            return False
+        if _touch(Path(self._packs_dir, found[0])):
+            return True
+        self._forget_pack(found[0])  # gc deleted it
+        return False
+
     def _publish(self, staged: list[tuple[Path, Path]]) -> set[Path]:
         """Rename staged blocks into place, in order (children first, each root last); the
         shard directories touched."""
@@ -270,24 +333,27 @@ class EmbeddedStore:
             touched.add(final.parent)
         return touched
 
-    def _flush(self, where: Path) -> None:
-        """One flush of the file system holding ``where`` (no-op with ``fsync=False``)."""
-        if self._fsync:
-            _sync_filesystem(where)
-
     def get(self, cid: str) -> ContentStream:
         parsed = self._parse(cid)
         text = parsed.text()
-        if not os.path.exists(self._block_file(text)):
+        if not self._exists(text):
             raise ContentNotFound(text)
         return ContentStream(iter_file(parsed, self._load), cid=text)
 
     def has(self, cid: str) -> bool:
-        return self._block_path(self._parse(cid).text()).exists()
+        return self._exists(self._parse(cid).text())
 
     def pin(self, cid: str) -> None:
         with self._lock(exclusive=False):
             self._pin_root(self._require(cid))
+
+    def pin_many(self, cids: Iterable[str]) -> None:
+        """Pin every one of ``cids`` (each checked present first) with ONE append to
+        ``pins.log`` and one fsync of it, where :meth:`pin` writes a pin file (two fsyncs)."""
+        wanted = [self._require(cid) for cid in dict.fromkeys(cids)]
+        if wanted:
+            with self._lock(exclusive=False):  # not while gc rewrites the log
+                self._log_pins("+", wanted, durable=True)
 
     def unpin(self, cid: str) -> None:
         text = self._require(cid)
@@ -331,18 +397,24 @@ class EmbeddedStore:
                 pinned.discard(name)
         return pinned
 
-    def _log_pins(self, sign: str, cids: Iterable[str]) -> None:
+    def _log_pins(self, sign: str, cids: Iterable[str], *, durable: bool = False) -> None:
         """Append ``sign`` lines for ``cids`` to ``pins.log`` in one write, starting on a line
-        of its own (a torn line of a crashed writer stays alone, and is skipped). Durable with
-        the caller's flush (put_many) or the next one."""
+        of its own (a torn line of a crashed writer stays alone, and is skipped). ``durable``:
+        fsynced before returning (and the directory, when this made the log); else durable
+        with the caller's flush or the next one."""
         data = ("\n" + "".join(f"{sign}{cid}\n" for cid in cids)).encode("ascii")
+        created = durable and not self._pin_log.exists()
         fd = os.open(self._pin_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, PRIVATE_FILE)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            if durable and self._fsync:
+                os.fsync(fd)
         finally:
             os.close(fd)
+        if created and self._fsync:
+            _fsync_dir(self.root)
 
     def export_car(self, out: BinaryIO, roots: Iterable[str]) -> int:
         """Write the DAGs under ``roots`` as one CARv1 to ``out``; return the bytes written.
@@ -354,7 +426,7 @@ class EmbeddedStore:
         if not parsed:
             raise StorageError("a CAR export needs at least one root")
         for root in parsed:
-            if not self._block_path(root.text()).exists():
+            if not self._exists(root.text()):
                 raise ContentNotFound(root.text())
         seen: set[ContentId] = set()
 
@@ -400,6 +472,26 @@ class EmbeddedStore:
                         ) from None
                     stack.extend(link.cid.to_v1() for link in links)
             removed = freed = spared = 0
+            self._refresh_packs()
+            for name, members in list(self._pack_members.items()):
+                kept = [text for text in members or [] if text in live]
+                if members and len(kept) == len(members):
+                    continue
+                path = self._packs / name
+                try:
+                    info = path.stat()
+                except FileNotFoundError:
+                    self._forget_pack(name)
+                    continue
+                if grace_s > 0 and info.st_mtime > cutoff:  # written or reused lately
+                    spared += len(members or []) - len(kept)
+                    continue
+                if kept:
+                    self._repack(kept)  # the live blocks into a pack of their own first
+                path.unlink()
+                self._forget_pack(name)
+                removed += len(members or []) - len(kept)
+                freed += info.st_size
             for shard in self._blocks.iterdir():
                 for block in shard.iterdir():
                     if block.name in live:
@@ -414,6 +506,15 @@ class EmbeddedStore:
             self._compact_pin_log()
             return GcResult(blocks_removed=removed, bytes_freed=freed, blocks_kept=len(live),
                             blocks_spared=spared)
+
+    def _repack(self, texts: list[str]) -> None:
+        """Write blocks ``texts`` (read from where they are) into a new pack, durable and
+        visible before gc deletes the pack they came from (a crash in between leaves both:
+        the same blocks twice, no block lost)."""
+        with self._new_pack() as pack:
+            for text in texts:
+                cid = parse_cid(text)
+                pack.add(text, verified_block(cid, self._load(cid)))
 
     def _compact_pin_log(self) -> None:
         """Rewrite ``pins.log`` with only the roots it pins (under gc's exclusive lock: no
@@ -469,7 +570,7 @@ class EmbeddedStore:
 
     def _require(self, cid: str) -> Cid:
         text = self._parse(cid).text()
-        if not self._block_path(text).exists():
+        if not self._exists(text):
             raise ContentNotFound(text)
         return text
 
@@ -479,9 +580,70 @@ class EmbeddedStore:
             with open(self._block_file(text), "rb") as handle:
                 return handle.read()
         except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise StorageError(f"cannot read block {text}: {exc}") from exc
+        found = self._pack_of(text)
+        if found is None:
+            raise ContentNotFound(text)
+        try:
+            return read_block(f"{self._packs_dir}/{found[0]}", found[1])
+        except FileNotFoundError:  # gc deleted the pack
+            self._forget_pack(found[0])
             raise ContentNotFound(text) from None
         except OSError as exc:
             raise StorageError(f"cannot read block {text}: {exc}") from exc
+
+    # -- packs --------------------------------------------------------------------------------
+
+    def _exists(self, text: str) -> bool:
+        return os.path.exists(self._block_file(text)) or self._pack_of(text) is not None
+
+    def _pack_of(self, text: str) -> tuple[str, PackEntry] | None:
+        """Which pack holds block ``text`` (packs/ listed again when none this process knows
+        does: another process may have written it since)."""
+        found = self._pack_index.get(text)
+        if found is None:
+            self._refresh_packs()
+            found = self._pack_index.get(text)
+        return found
+
+    def _refresh_packs(self) -> None:
+        """Read the index of every pack new in packs/ (a torn one: remembered, none of its
+        blocks visible); forget the ones gone (another process's gc)."""
+        try:
+            names = {n for n in os.listdir(self._packs_dir) if n.endswith(_PACK_SUFFIX)}
+        except FileNotFoundError:
+            return
+        for gone in set(self._pack_members) - names:
+            self._forget_pack(gone)
+        for name in names - set(self._pack_members):
+            try:
+                entries = read_index(f"{self._packs_dir}/{name}")
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise StorageError(f"cannot read pack {name}: {exc}") from exc
+            self._remember_pack(name, entries)
+
+    def _remember_pack(self, name: str, entries: dict[str, PackEntry] | None) -> None:
+        with self._index_lock:
+            self._pack_members[name] = list(entries) if entries is not None else None
+            for text, entry in (entries or {}).items():
+                self._pack_index[text] = (name, entry)
+
+    def _forget_pack(self, name: str) -> None:
+        with self._index_lock:
+            for text in self._pack_members.pop(name, None) or []:
+                if self._pack_index.get(text, (None,))[0] == name:
+                    del self._pack_index[text]
+
+    def blocks(self) -> set[Cid]:
+        """The CID of every block the store holds (block files and packs)."""
+        self._refresh_packs()
+        found = {Cid(entry.name) for shard in os.scandir(self._blocks)
+                 for entry in os.scandir(shard.path)}
+        return found | {Cid(text) for text in self._pack_index}
 
     @contextlib.contextmanager
     def _lock(self, *, exclusive: bool) -> Iterator[None]:
@@ -603,25 +765,6 @@ def _process_alive(pid: int) -> bool:
     except OSError as exc:
         return exc.errno != errno.ESRCH
     return True
-
-
-_LIBC = ctypes.CDLL(None, use_errno=True)
-_SYNCFS = getattr(_LIBC, "syncfs", None)
-
-
-def _sync_filesystem(path: Path) -> None:
-    """Flush the whole file system holding ``path`` in one call (Linux ``syncfs``): cheaper
-    than an fsync per file when a request writes thousands of small blocks; elsewhere
-    ``os.sync()``."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if _SYNCFS is None:
-            os.sync()
-        elif _SYNCFS(fd) != 0:
-            code = ctypes.get_errno()
-            raise OSError(code, f"syncfs failed: {os.strerror(code)}")
-    finally:
-        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -171,6 +171,15 @@ class IpfsStore:
         if not isinstance(pins, list):
             raise StoreProtocolError(f"IPFS pin/add answered without Pins: {answer!r:.200}")
 
+    def pin_many(self, cids: Iterable[str]) -> None:
+        """Each of ``cids`` checked present first, then pinned (the node has its own
+        durability: nothing to share between them)."""
+        wanted = [parse_cid(cid).to_v1().text() for cid in dict.fromkeys(cids)]
+        for text in wanted:
+            self._stat(text, offline=False)
+        for text in wanted:
+            self.pin(text)
+
     def unpin(self, cid: str) -> None:
         text = parse_cid(cid).to_v1().text()
         try:

@@ -80,7 +80,7 @@ def test_layout_is_sharded_block_files(embedded: EmbeddedStore) -> None:
     assert root_file.exists()
     leaf = compute_cid(data[:CHUNK]).text()
     assert (embedded.root / "blocks" / leaf[-3:-1] / leaf).read_bytes() == data[:CHUNK]
-    assert (embedded.root / "STORE").read_text() == "kizuna-blocks 2\n"
+    assert (embedded.root / "STORE").read_text() == "kizuna-blocks 3\n"
     assert list((embedded.root / "tmp").iterdir()) == []
 
 
@@ -193,8 +193,9 @@ def test_processes_opening_one_fresh_store_at_once_all_succeed(tmp_path: Path) -
         failures = [c.stderr.read().decode() for c in children  # type: ignore[union-attr]
                     if c.wait(timeout=60) != 0]
         assert failures == []
-        assert (root / "STORE").read_text() == "kizuna-blocks 2\n"
-        assert sorted(p.name for p in root.iterdir()) == ["STORE", "blocks", "pins", "tmp"]
+        assert (root / "STORE").read_text() == "kizuna-blocks 3\n"
+        assert sorted(p.name for p in root.iterdir()) == ["STORE", "blocks", "packs", "pins",
+                                                          "tmp"]
 
 
 def test_a_directory_that_is_not_a_store_is_refused(tmp_path: Path) -> None:

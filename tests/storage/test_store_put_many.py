@@ -1,6 +1,6 @@
 """put_many: many sources (a staging request's envelopes) as one write — the same CIDs and
-bytes as single puts, one file-system flush for all their blocks instead of an fsync per block,
-and all or nothing (a failing source, or a crash, keeps nothing of the call)."""
+bytes as single puts, one pack file and three fsyncs for all their blocks instead of an fsync
+per block, and all or nothing (a failing source, or a crash, keeps nothing of the call)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from kizuna.storage.unixfs import compute_cid
 
 
 def _blocks(store: EmbeddedStore) -> set[str]:
-    return {p.name for p in (store.root / "blocks").rglob("*") if p.is_file()}
+    """Every block the store holds, in block files or packs (a fresh store's reading)."""
+    return set(EmbeddedStore(store.root).blocks())
 
 
 def _sources(count: int, *, size: int = 3000) -> list[bytes]:
@@ -48,28 +49,27 @@ def test_put_many_without_pin_pins_nothing(embedded: EmbeddedStore) -> None:
     assert embedded.pins() == [] and all(embedded.has(c) for c in cids)
 
 
-def test_put_many_flushes_twice_per_call_where_put_fsyncs_every_block(
+def test_put_many_writes_one_pack_with_three_fsyncs_where_put_fsyncs_every_block(
         embedded: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Counted, not mocked: the real fsync and syncfs run, a wrapper counts the calls."""
-    counts = {"fsync": 0, "syncfs": 0}
-    real_fsync, real_syncfs = os.fsync, embedded_module._sync_filesystem
+    """Counted, not mocked: the real fsyncs run, a wrapper counts them — the pack, the packs
+    directory and pins.log; no block file and no flush of the whole file system."""
+    counts = {"fsync": 0}
+    real_fsync = os.fsync
 
     def counting_fsync(fd: int) -> None:
         counts["fsync"] += 1
         real_fsync(fd)
 
-    def counting_syncfs(path: Path) -> None:
-        counts["syncfs"] += 1
-        real_syncfs(path)
-
+    embedded.put_many([b"the first call also makes pins.log (and fsyncs the store's directory)"])
     monkeypatch.setattr(os, "fsync", counting_fsync)
-    monkeypatch.setattr(embedded_module, "_sync_filesystem", counting_syncfs)
     # Generators, as a request body is parsed: each source consumed before the next is made.
     embedded.put_many(iter([d[:100], d[100:]]) for d in _sources(200, size=500))
-    assert counts == {"fsync": 0, "syncfs": 2}
+    assert counts == {"fsync": 3}
+    assert len(list((embedded.root / "packs").iterdir())) == 2
+    assert not any(p.is_file() for p in (embedded.root / "blocks").rglob("*"))
     for data in _sources(3, size=501):
         embedded.put(data)
-    assert counts["fsync"] >= 3  # a single put still fsyncs its block (and its pin)
+    assert counts["fsync"] >= 3 + 3  # a single put still fsyncs its block (and its pin)
 
 
 def test_a_failing_source_keeps_nothing_of_any_source(embedded: EmbeddedStore) -> None:
@@ -184,7 +184,7 @@ def test_a_torn_pin_log_line_is_skipped_and_the_next_append_is_whole(tmp_path: P
 
 def test_a_version_1_store_is_upgraded_in_place_and_its_pins_kept(tmp_path: Path) -> None:
     """A store written by the previous layout (marker 1, a pin file per root, shard
-    directories made on demand) opens as version 2 with every pin and block as it was."""
+    directories made on demand) opens as version 3 with every pin and block as it was."""
     store = EmbeddedStore(tmp_path / "s")
     cid = store.put(pseudo_random_bytes(CHUNK + 7, seed=5))
     loose = store.put(b"unpinned", pin=False)
@@ -194,12 +194,12 @@ def test_a_version_1_store_is_upgraded_in_place_and_its_pins_kept(tmp_path: Path
         if not any(shard.iterdir()):
             shard.rmdir()
     reopened = EmbeddedStore(tmp_path / "s")
-    assert (reopened.root / "STORE").read_text() == "kizuna-blocks 2\n"
+    assert (reopened.root / "STORE").read_text() == "kizuna-blocks 3\n"
     assert len(list((reopened.root / "blocks").iterdir())) == 32 * 32
     assert reopened.pins() == [cid] and _blocks(reopened) == blocks
     with reopened.get(cid) as stream:
         assert stream.read() == pseudo_random_bytes(CHUNK + 7, seed=5)
     assert reopened.gc().blocks_removed == 1 and not reopened.has(loose)
-    (reopened.root / "STORE").write_text("kizuna-blocks 3\n")  # a newer layout: refused
+    (reopened.root / "STORE").write_text("kizuna-blocks 4\n")  # a newer layout: refused
     with pytest.raises(StorageError, match="another format"):
         EmbeddedStore(tmp_path / "s")
