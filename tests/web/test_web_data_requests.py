@@ -8,7 +8,8 @@ test wallet signing with real keys), answered from the Python side (``kizuna pro
   transaction the user declines (4001) keeps everything typed, and the retry goes through;
 * the provider acknowledges and fulfils with a FHIR Bundle; the page shows each state, checks
   and decrypts the file and adds its resources (and a Provenance each) to the record, which the
-  Timeline then shows;
+  Timeline then shows; the file is then said to be in the record and no longer offered (its
+  records' ids are deterministic: the page finds them);
 * the provider declines another request with a reason: the page shows it;
 * screenshots at desktop and phone width, no overflow, axe-core clean.
 """
@@ -148,7 +149,16 @@ def test_ask_answered_and_received_in_the_page(web: Web, device: str, tmp_path: 
     check_layout(session, "data-requests-fulfilled")
     item.get_by_role("button", name="Add the 1 file to my record").click()
     _notice(page, r"Added 4 records from 1 file to your health record")
+    # Taken in once: the file is in the record, and no button offers it again — also after
+    # the list is read afresh (the page asks the service which of its record ids exist).
+    offered = item.get_by_role("button", name=re.compile("to my record"))
+    expect(offered).to_have_count(0)
+    expect(item.get_by_test_id("dr-in-record")).to_have_text("The file is in your health record.")
     check_layout(session, "data-requests-received")
+    page.get_by_role("button", name="Check for answers").click()
+    expect(page.get_by_role("button", name="Check for answers")).to_be_enabled()
+    expect(item.get_by_test_id("dr-in-record")).to_be_visible()
+    expect(offered).to_have_count(0)
 
     _go(page, "Timeline")
     expect(page.get_by_text("HbA1c").first).to_be_visible(timeout=TIMEOUT)
