@@ -12,13 +12,15 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from kizuna.chain.signers import KeystoreSigner
 from kizuna.errors import InputError
 from kizuna.stack.home import KizunaHome
+
+if TYPE_CHECKING:  # eth_account: loaded when a key is unlocked, not by every command
+    from kizuna.chain.signers import KeystoreSigner
 
 PASSPHRASE_ENV = "KIZUNA_PASSPHRASE"
 

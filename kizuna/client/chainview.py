@@ -24,18 +24,18 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, MutableMapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
-from web3.types import BlockIdentifier, RPCEndpoint
 
 from kizuna.batch import BatchLeaf, BatchManifest, proof_leads_to
-from kizuna.chain.transactions import node_errors
 from kizuna.errors import InputError, IntegrityError, NodeUnreachable, NotFoundError
 from kizuna.types import Address, Commitment, RecordId
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # web3 is the Chain's: not loaded by importing this module
+    from web3.types import BlockIdentifier, RPCEndpoint
+
     from kizuna.chain.connection import Chain
     from kizuna.client.service import KizunaService
     from kizuna.crypto.pre import UmbralPublicKey
@@ -85,6 +85,8 @@ class BatchManifests:
 def _registrations(chain: Chain, topics: Sequence[HexBytes | list[HexBytes] | None], *,
                    from_block: int | None = None,
                    to_block: BlockIdentifier = "latest") -> list[Any]:
+    from kizuna.chain.transactions import node_errors  # web3's errors, with the Chain's web3
+
     with node_errors(chain.decoder):
         return list(chain.w3.eth.get_logs({
             "address": chain.deployment.consent_ledger, "topics": list(topics),
@@ -156,8 +158,10 @@ def registered_commitments(chain: Chain, *, patient: Address,
                          HexBytes(RECORD_BATCH_REGISTERED).to_0x_hex()],
                         _patient_topic(patient).to_0x_hex()],
              "fromBlock": hex(chain.deployment.deploy_block), "toBlock": "latest"}
+    from kizuna.chain.transactions import node_errors
+
     with node_errors(chain.decoder):
-        answer = chain.w3.provider.make_request(RPCEndpoint("eth_getLogs"), [query])
+        answer = chain.w3.provider.make_request(cast("RPCEndpoint", "eth_getLogs"), [query])
     if "error" in answer:
         raise NodeUnreachable(f"the node refused eth_getLogs: {answer['error']}")
     found: dict[bytes, Commitment] = {}

@@ -33,7 +33,6 @@ from kizuna.crypto.wallet_keys import (
     derive_wallet_keys,
     key_derivation_typed_data,
 )
-from kizuna.storage.fhir.scopes import CATEGORY_SYSTEMS
 from kizuna.types import Address, ScopeId, ScopeLabel
 
 if TYPE_CHECKING:
@@ -125,6 +124,9 @@ class ParticipantKeys:
 def vocabulary() -> tuple[ScopeLabel, ...]:
     """Every label Kizuna's FHIR importer can give a record: each resource type, and each
     ``Type:category`` of the closed category vocabulary (``kizuna.storage.fhir.scopes``)."""
+    # The FHIR model index (fhir.resources) is loaded here, not by every client's start.
+    from kizuna.storage.fhir.scopes import CATEGORY_SYSTEMS
+
     labels = set(RESOURCE_TYPES)
     for resource_type, vocabulary in CATEGORY_SYSTEMS.items():
         for codes in vocabulary.systems.values():

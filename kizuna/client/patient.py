@@ -38,7 +38,6 @@ from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.scopes import scope_label
 from kizuna.errors import ConfigError, InputError, IntegrityError
 from kizuna.storage.envelope import decrypt_bytes, decrypt_to, encrypt_bytes, encrypt_to
-from kizuna.storage.fhir.importer import ImportedRecord, import_bundle
 from kizuna.types import Address, RecordId, ScopeId, ScopeLabel, checked_address
 from kizuna.wire.care import CARE_KINDS, CareMessage, InboxKey
 from kizuna.wire.consent import Confirmed, GrantResult, RevokeResult
@@ -50,6 +49,7 @@ from kizuna.wire.records import RecordInfo
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
     from kizuna.client.threshold import ProxySet
+    from kizuna.storage.fhir.importer import ImportedRecord
 
 DEFAULT_DEADLINE_S = 3600
 """How long a signed action stays valid for the relayer."""
@@ -286,6 +286,8 @@ class PatientClient:
 
     def import_fhir(self, bundle: Mapping[str, Any]) -> list[ImportedEntry]:
         """Validate a FHIR Bundle and add one record per resource (canonical JSON)."""
+        from kizuna.storage.fhir.importer import import_bundle  # fhir.resources: here only
+
         imported = import_bundle(dict(bundle))
         return [ImportedEntry(source=entry, record=self.add_record(
                     entry.content, label=entry.scope_label, content_type=entry.content_type))

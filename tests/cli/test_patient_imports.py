@@ -1,0 +1,65 @@
+"""`kizuna patient get` loads only what a participant's command needs (issue 12's ``cli_get_s``).
+
+The real command runs in a fresh interpreter against an API address where nothing listens: it
+parses its arguments, unlocks the key, imports the client and makes its first request (the
+sign-in), which fails. Everything a read of one's own record loads before the network is loaded
+by then; none of it may be the service (``kizuna.services``, its database layer, the API) or
+what the service stands on (SQLAlchemy, FastAPI, the event index) — nor web3, which only the
+chain connection made after the sign-in loads.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from cli_harness import clean_env, run
+
+PASS = "correct horse battery staple"
+
+NOT_ON_THE_CLIENT_PATH = ("sqlalchemy", "fastapi", "web3", "kizuna.services", "kizuna.db",
+                          "kizuna.api", "kizuna.chain.index", "kizuna.chain.connection")
+
+PROBE = """
+import json, os, sys
+from kizuna.cli.main import cli
+from kizuna.errors import NodeUnreachable
+try:
+    cli.main(sys.argv[1:], prog_name="kizuna", standalone_mode=False)
+    outcome = "ran"
+except NodeUnreachable as exc:
+    outcome = "unreachable: " + str(exc)
+loaded = sorted({m for m in sys.modules for p in json.loads(os.environ["FORBIDDEN"])
+                 if m == p or m.startswith(p + ".")})
+print(json.dumps({"outcome": outcome, "loaded": loaded,
+                  "client": "kizuna.client.api_service" in sys.modules}))
+"""
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:  # bound, never listening: a connection is refused at once
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_patient_get_loads_no_service_database_or_web3_before_the_network(tmp_path: Path
+                                                                           ) -> None:
+    home = tmp_path / "home"
+    env = clean_env(home, KIZUNA_PASSPHRASE=PASS)
+    assert run(home, "keys", "create", "aiko", "--light-kdf", env=env).code == 0
+    port = _closed_port()
+    env["FORBIDDEN"] = json.dumps(NOT_ON_THE_CLIENT_PATH)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "patient", "get", "0x" + "ab" * 32,
+         "--key", "aiko", "--api", f"http://127.0.0.1:{port}"],
+        env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    # The command got as far as its first request (the sign-in at the API) with the client
+    # imported: the probe measured the real path, not an early failure.
+    assert seen["outcome"].startswith("unreachable: ") and str(port) in seen["outcome"], seen
+    assert seen["client"], seen
+    assert seen["loaded"] == [], seen
