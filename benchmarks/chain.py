@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import signal
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,35 +49,13 @@ from kizuna.types import ScopeId
 TARGETS = {"index_ratio": 0.5, "grantees_p50_ms": 1.0, "tx_ratio": 0.8}
 
 
-# --- a local node, stopped together with the processes its npm launcher started -------------
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with suppress(OSError):
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                children.setdefault(parent, []).append(int(entry.name))
-    found, stack = [], [pid]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
+# --- a local node (LocalNode.stop() ends anvil and everything it started) ------------------
 
 
 @contextmanager
 def anvil() -> Iterator[LocalNode]:
-    node = LocalNode().start()
-    try:
+    with LocalNode() as node:
         yield node
-    finally:
-        below = _descendants(node._process.pid) if node._process is not None else []
-        node.stop()
-        for pid in below:
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
 
 
 def _scope(i: int) -> ScopeId:

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from kizuna.chain.localnode import DEV_MNEMONIC, LocalNode, dev_private_keys, port_in_use
+from kizuna.chain.localnode import (
+    DEV_MNEMONIC,
+    LocalNode,
+    descendants,
+    dev_private_keys,
+    pid_running,
+    port_in_use,
+)
 from kizuna.errors import ConflictError
 
 pytestmark = pytest.mark.anvil
@@ -63,6 +70,25 @@ def test_stop_leaves_no_anvil_behind(
     ]
     assert survivors == []
     assert not port_in_use(port)
+
+
+@pytest.mark.parametrize("launcher", [False, True], ids=["native", "node-launcher"])
+def test_stop_ends_the_node_s_whole_process_tree(
+    launcher: bool, project_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """anvil runs in a process group of its own, and stop() ends every process in it: the
+    launcher and the anvil it started alike (no caller walks /proc after it)."""
+    import os
+
+    if launcher:
+        monkeypatch.setenv("KIZUNA_ANVIL", str(project_root / "node_modules" / ".bin" / "anvil"))
+    with LocalNode() as node:
+        assert node._process is not None
+        leader = node._process.pid
+        tree = [leader, *descendants(leader)]
+        assert len(tree) >= (2 if launcher else 1)
+        assert {os.getpgid(pid) for pid in tree} == {leader} != os.getpgid(0)
+    assert [pid for pid in tree if pid_running(pid)] == []
 
 
 def test_a_node_started_with_die_with_parent_ends_when_its_parent_is_killed(
