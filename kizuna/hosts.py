@@ -17,9 +17,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+if TYPE_CHECKING:  # annotations only: the settings' host check runs in every CLI command
+    from starlette.responses import Response
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 
 def split_host(value: str) -> tuple[str, int | None] | None:

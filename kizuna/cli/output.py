@@ -20,23 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:  # rich is imported by the functions that print with it, not by every command
+    from rich.console import Console
+    from rich.progress import Progress, Task
+    from rich.text import Text
 
 from kizuna.errors import (
     AccessDenied,
@@ -171,6 +162,8 @@ def print_json(data: Any) -> None:
 def console() -> Console:
     """A rich console on stdout (plain text, and no folding of long values such as addresses,
     when stdout is not a terminal)."""
+    from rich.console import Console
+
     probe = Console()
     return Console(highlight=False, soft_wrap=True,
                    width=None if probe.is_terminal else NON_TERMINAL_WIDTH)
@@ -194,6 +187,8 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *,
     if not rows:
         click.echo(empty)
         return
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
         table.add_column(column.heading, style=column.style, overflow="fold")
@@ -248,16 +243,18 @@ class ProgressTask:
                                   completed=completed)
 
 
-class _RateColumn(ProgressColumn):
-    """Items a second (``12,345 records/s``): what a long import or export runs at."""
+def _rate_column(unit: str) -> Any:
+    """A column of items a second (``12,345 records/s``): what a long import or export runs
+    at (a rich ``ProgressColumn``, made when a bar is shown)."""
+    from rich.progress import ProgressColumn
+    from rich.text import Text
 
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self.unit = unit
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.0f} {unit}/s" if speed else "")
 
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} {self.unit}/s" if speed else "")
+    return RateColumn()
 
 
 @contextmanager
@@ -266,12 +263,23 @@ def progress(description: str, *, total: float | None = None,
     """A progress bar on stderr for long work (``unit="bytes"`` shows sizes) with its rate and
     the time left; shown only on a terminal and never with ``--json`` (scripts get silence,
     then the result)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     err = Console(stderr=True)
     if json_requested() or not err.is_terminal:
         yield ProgressTask(None, None)
         return
     counter = DownloadColumn() if unit == "bytes" else MofNCompleteColumn()
-    rate = TransferSpeedColumn() if unit == "bytes" else _RateColumn(unit)
+    rate = TransferSpeedColumn() if unit == "bytes" else _rate_column(unit)
     with Progress(TextColumn("{task.description}"), BarColumn(), counter, rate,
                   TimeRemainingColumn(), console=err, transient=True) as bar:
         yield ProgressTask(bar, bar.add_task(description, total=total))
