@@ -16,6 +16,9 @@ import { bytesToHex, bytesToHex0x, concatBytes, hexToBytes } from "../src/core/b
 import { DEFAULT_SEGMENT_SIZE, decryptBytes, encryptBytes, encryptStream, EnvelopeReader } from "../src/core/envelope.ts";
 import { forViem, type JsonTypedData } from "../src/core/eip712.ts";
 import { KizunaError } from "../src/core/errors.ts";
+import { hkdfSha256 } from "../src/core/kdf.ts";
+import { hkdf } from "@noble/hashes/hkdf";
+import { sha256 } from "@noble/hashes/sha2";
 import { deriveImportIdKey, ndjsonDigest, RecordIds, sourceDigest } from "../src/core/recordIds.ts";
 import { blindScope } from "../src/core/scopes.ts";
 import { deriveScopeDelegatingKey, deriveWalletKeys, keyDerivationTypedData, type KeyDerivationDomain, type WalletKeys } from "../src/core/walletKeys.ts";
@@ -86,6 +89,39 @@ async function envelope(megabytes: number, rounds: number): Promise<{ seconds: n
     webcrypto.push((performance.now() - start) / 1000);
   }
   return { seconds, webcrypto, bytes: size, envelope: total };
+}
+
+/** The most WebCrypto gives in this browser, whatever an envelope does: raw AES-256-GCM in
+ *  `workers` Web Workers at once (aes.worker.ts), each over its own buffer of `piece` bytes,
+ *  `megabytes` MB in all. MB/s. With `piece` = the envelope's segment (1 MiB, fixed by the
+ *  format) this bounds any page envelope; smaller pieces show what the segment size costs. */
+async function webcryptoCeiling(megabytes: number, workers: number, piece: number): Promise<number> {
+  const key = crypto.getRandomValues(new Uint8Array(32));
+  const count = Math.max(1, Math.round((megabytes * 1_000_000) / piece / workers));
+  const started: Promise<void>[] = [];
+  const finished: Promise<void>[] = [];
+  const pool = Array.from({ length: workers }, () => new Worker(new URL("./aes.worker.ts", import.meta.url), { type: "module" }));
+  try {
+    await Promise.all(pool.map((worker) => new Promise<void>((ready, fail) => {
+      let begin: () => void = () => undefined;
+      let end: () => void = () => undefined;
+      started.push(new Promise<void>((resolve) => (begin = resolve)));
+      finished.push(new Promise<void>((resolve) => (end = resolve)));
+      worker.onerror = (event) => fail(new Error(`the AES worker failed: ${event.message}`));
+      worker.onmessage = (event: MessageEvent<string>) => {
+        if (event.data === "ready") ready();
+        else if (event.data === "started") begin();
+        else end();
+      };
+    })));
+    const start = performance.now();
+    for (const worker of pool) worker.postMessage({ key, piece, count });
+    await Promise.all(started);
+    await Promise.all(finished);
+    return (workers * count * piece) / 1e6 / ((performance.now() - start) / 1000);
+  } finally {
+    for (const worker of pool) worker.terminate();
+  }
 }
 
 // --- timeline and charts -----------------------------------------------------------------------
@@ -212,6 +248,38 @@ async function decryptProfile(input: TimelineInput, count: number) {
   for (const info of listed) await (await fetch(`/bench/records/${info.id}/content`)).arrayBuffer();
   const get = (performance.now() - start) / listed.length;
   return { records: listed.length, scope_key_ms: scopeKey, parse_unwrap_ms: unwrap, decrypt_ms: whole, get_ms: get };
+}
+
+/** What an envelope's two 32-byte keys cost a record, µs: WebCrypto's HKDF-SHA256 (envelope.ts's
+ *  `hkdfSha256`: importKey and deriveBits, each a round trip to WebCrypto's thread) against the
+ *  same in JavaScript (@noble/hashes), a what-if: a CPU trace under load blamed WebCrypto's HKDF
+ *  for a timeline's time, but the JavaScript one measures slower. Beside them, the AES key's
+ *  import and a 4 KB segment's AES-GCM decryption. Rounds interleaved. */
+async function kdfProfile(count: number, rounds: number) {
+  const ikm = crypto.getRandomValues(new Uint8Array(32));
+  const salt = crypto.getRandomValues(new Uint8Array(39));
+  const a = new TextEncoder().encode("kizuna/envelope/v1/aes-256-gcm");
+  const b = new TextEncoder().encode("kizuna/envelope/v1/key-commitment");
+  let js = Infinity, webcrypto = Infinity, aes = Infinity;
+  const data = new Uint8Array(4096);
+  const iv = new Uint8Array(12);
+  const key = await crypto.subtle.importKey("raw", ikm, "AES-GCM", false, ["encrypt", "decrypt"]);
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, data));
+  for (let round = 0; round < rounds; round++) {
+    let start = performance.now();
+    for (let i = 0; i < count; i++) { hkdf(sha256, ikm, salt, a, 32); hkdf(sha256, ikm, salt, b, 32); }
+    js = Math.min(js, ((performance.now() - start) * 1000) / count);
+    start = performance.now();
+    for (let i = 0; i < count; i++) { await hkdfSha256(ikm, salt, a, 32); await hkdfSha256(ikm, salt, b, 32); }
+    webcrypto = Math.min(webcrypto, ((performance.now() - start) * 1000) / count);
+    start = performance.now();
+    for (let i = 0; i < count; i++) {
+      const k = await crypto.subtle.importKey("raw", ikm, "AES-GCM", false, ["decrypt"]);
+      await crypto.subtle.decrypt({ name: "AES-GCM", iv }, k, sealed);
+    }
+    aes = Math.min(aes, ((performance.now() - start) * 1000) / count);
+  }
+  return { hkdf_js_us: js, hkdf_webcrypto_us: webcrypto, aes_import_decrypt_4kb_us: aes };
 }
 
 /** Render the Charts page over the records in /bench/chart.json until its chart is painted. */
@@ -356,6 +424,8 @@ async function sealEnvelope(input: { owner_public_key: string; record_id: string
 const bench = {
   pages: Object.keys(pages).map((path) => path.replace(/^.*\/(\w+)\.tsx$/, "$1")),
   envelope,
+  webcryptoCeiling,
+  kdfProfile,
   timeline,
   decryptProfile,
   timelineWorkers,

@@ -24,6 +24,8 @@ export default defineConfig({
     assetsInlineLimit: 0,
     target: "es2022",
     sourcemap: false,
+    // KIZUNA_BENCH_MINIFY=0: readable function names in a CPU profile (benchmarks/web.py --profile).
+    minify: process.env.KIZUNA_BENCH_MINIFY !== "0",
     reportCompressedSize: false,
     modulePreload: { polyfill: false },
   },
