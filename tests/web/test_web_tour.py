@@ -15,7 +15,8 @@ pytestmark = pytest.mark.browser
 
 CONNECT_TIMEOUT = 90_000
 PAGES = ["Timeline", "Charts", "Add records", "Sharing", "Requests & inbox", "Ask for records",
-         "Share a link", "Who read what", "Guardians & emergency", "Account"]
+         "Health summary", "Share a link", "Research", "Who read what", "Guardians & emergency",
+         "Account"]
 
 
 @pytest.mark.parametrize("device", ["desktop", "phone"])
