@@ -91,7 +91,8 @@ def test_a_patient_sees_the_studies_and_withdraws_in_the_page(web: Web, tmp_path
     wallet.release(page, "eth_sendTransaction")
     expect(page.get_by_test_id("notice").filter(has_text="You no longer take part")
            ).to_be_visible(timeout=TIMEOUT)
-    expect(mine.get_by_test_id("study-state")).to_have_text("not taking part")
+    expect(mine.get_by_test_id("study-state")).to_have_text("you withdrew")
+    assert not mine.get_by_role("button", name="Withdraw from this study").is_visible()
     assert not chain.studies.consent_of(study_id, patient_address).consented
     check_layout(session, "research-withdrawn")
 

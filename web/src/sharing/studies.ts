@@ -21,6 +21,9 @@ import type { PatientClient } from "../patient/patient.ts";
 const STUDY_REGISTERED = parseAbiItem(
   "event StudyRegistered(bytes32 indexed studyId, address indexed researcher, string purpose, string[] scopes, uint64 endsAt)",
 );
+const CONSENT_WITHDRAWN = parseAbiItem(
+  "event StudyConsentWithdrawn(bytes32 indexed studyId, address indexed patient, bytes32 scopeId)",
+);
 const STUDY_ABI = parseAbi([
   "function consentOf(bytes32 studyId, address patient) view returns (bytes32 scopeId, bool consented)",
   "function withdraw(bytes32 studyId)",
@@ -37,6 +40,8 @@ export type StudyView = {
   researcherVerified: boolean;
   /** The patient's consent is current (given, not withdrawn). */
   consented: boolean;
+  /** The patient withdrew a consent to it (and has not consented again). */
+  withdrew: boolean;
   /** The consent ledger still grants the study copy's scope to the researcher. */
   sharing: boolean;
   ended: boolean;
@@ -65,14 +70,19 @@ export class Studies {
     const chain = ctx.chain;
     const address = this.#registry();
     let logs;
+    let withdrawals;
     try {
-      logs = await chain.client.getLogs({ address, event: STUDY_REGISTERED, fromBlock: 0n, toBlock: "latest" });
+      [logs, withdrawals] = await Promise.all([
+        chain.client.getLogs({ address, event: STUDY_REGISTERED, fromBlock: 0n, toBlock: "latest" }),
+        chain.client.getLogs({ address, event: CONSENT_WITHDRAWN, args: { patient: ctx.patient }, fromBlock: 0n, toBlock: "latest" }),
+      ]);
     } catch (error) {
       throw new KizunaError("The study registry could not be read from the blockchain node. Check that it is running, then try again.", {
         cause: error, details: error instanceof BaseError ? error.shortMessage : String(error),
       });
     }
     const [now, grants] = await Promise.all([chain.now(), this.#client.grants()]);
+    const withdrawn = new Set(withdrawals.map((w) => w.args.studyId?.toLowerCase()));
     const verified = new Map<string, boolean>();
     const out: StudyView[] = [];
     for (const log of logs.reverse()) {
@@ -91,7 +101,7 @@ export class Studies {
       const sharing = grants.some((g) => g.live && getAddress(g.provider) === who && g.scopeId.toLowerCase() === scopeId.toLowerCase());
       out.push({
         studyId, researcher: who, purpose, scopes: [...scopes], endsAt: Number(endsAt),
-        researcherVerified: verified.get(who)!, consented, sharing: consented && sharing, ended: Number(endsAt) <= now,
+        researcherVerified: verified.get(who)!, consented, withdrew: !consented && withdrawn.has(studyId.toLowerCase()), sharing: consented && sharing, ended: Number(endsAt) <= now,
       });
     }
     return out;

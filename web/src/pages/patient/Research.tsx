@@ -17,6 +17,7 @@ import "./summary.css";
 
 function stateOf(study: StudyView): { text: string; tone: string } {
   if (study.consented) return { text: "you take part", tone: "fulfilled" };
+  if (study.withdrew) return { text: "you withdrew", tone: "declined" };
   if (study.ended) return { text: "ended", tone: "declined" };
   return { text: "not taking part", tone: "open" };
 }
