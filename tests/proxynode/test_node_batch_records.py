@@ -7,6 +7,8 @@ root."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from harness import REGISTERED, Stack
@@ -78,3 +80,29 @@ def test_a_node_refuses_a_batch_record_whose_proof_fails(anvil_stack: Stack,
     taken = httpx.post(node.endpoint + "/node/records", json=body, timeout=30)
     assert taken.status_code == 200, taken.text
     assert node.count("records WHERE batch_root IS NOT NULL") == 1
+
+
+def test_a_revoke_reaches_every_node_and_the_read_is_refused(
+        anvil_stack: Stack, three_nodes: list[NodeProcess]) -> None:
+    """PatientClient.revoke_all (the patient's own transaction) with a proxy set: each node's
+    own follower deletes its fragment, and every node's access check refuses at the head."""
+    stack, nodes = anvil_stack, three_nodes
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient, plaintext=b'{"resourceType":"Observation"}')
+    proxies = ProxySet(nodes={n.address: n.endpoint for n in nodes}, threshold=2)
+    service = LocalService(stack.ctx)
+    patient_client = PatientClient(signer=patient.signer, service=service, chain=stack.chain,
+                                   keys=ParticipantKeys(patient.keys), proxies=proxies)
+    patient_client.grant(provider.address, ["Observation"], expires_at=stack.env.now() + 3600)
+    reader = ProviderClient(signer=provider.signer, service=service, chain=stack.chain,
+                            keys=ParticipantKeys(provider.keys), proxies=proxies)
+    assert reader.read(patient=patient.address, record_id=record.record_id) == record.plaintext
+    patient_client.revoke_all(provider.address)
+    deadline = time.monotonic() + 20
+    while any(n.count("kfrags") for n in nodes):
+        assert time.monotonic() < deadline, "a node's follower kept the revoked fragment"
+        time.sleep(0.2)
+    with pytest.raises(ThresholdRefused) as refused:
+        reader.read(patient=patient.address, record_id=record.record_id)
+    assert str(refused.value).count("refused (403)") == 3, refused.value
+    assert [n.count("receipts") for n in nodes] == [1, 1, 1]  # no node served after it
