@@ -575,7 +575,15 @@ class EmbeddedStore:
         return text
 
     def _load(self, cid: ContentId) -> bytes:
+        """Block ``cid``'s bytes: from a pack this process knows (no failed lookup of a block
+        file first: a history read back is mostly packs), else its block file, else a pack
+        new to this process."""
         text = cid.text()
+        known = self._pack_index.get(text)
+        if known is not None:
+            data = self._pack_block(text, known)
+            if data is not None:
+                return data
         try:
             with open(self._block_file(text), "rb") as handle:
                 return handle.read()
@@ -584,19 +592,29 @@ class EmbeddedStore:
         except OSError as exc:
             raise StorageError(f"cannot read block {text}: {exc}") from exc
         found = self._pack_of(text)
-        if found is None:
+        data = self._pack_block(text, found) if found is not None else None
+        if data is None:
             raise ContentNotFound(text)
+        return data
+
+    def _pack_block(self, text: str, found: tuple[str, PackEntry]) -> bytes | None:
+        """The block from its pack; ``None`` when the pack is gone (gc deleted it)."""
         try:
             return read_block(f"{self._packs_dir}/{found[0]}", found[1])
-        except FileNotFoundError:  # gc deleted the pack
+        except FileNotFoundError:
             self._forget_pack(found[0])
-            raise ContentNotFound(text) from None
+            return None
         except OSError as exc:
             raise StorageError(f"cannot read block {text}: {exc}") from exc
 
     # -- packs --------------------------------------------------------------------------------
 
     def _exists(self, text: str) -> bool:
+        known = self._pack_index.get(text)
+        if known is not None:
+            if os.path.exists(f"{self._packs_dir}/{known[0]}"):
+                return True
+            self._forget_pack(known[0])  # another process's gc deleted it
         return os.path.exists(self._block_file(text)) or self._pack_of(text) is not None
 
     def _pack_of(self, text: str) -> tuple[str, PackEntry] | None:
