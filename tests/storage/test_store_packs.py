@@ -55,7 +55,7 @@ def test_a_torn_pack_is_ignored_and_none_of_its_blocks_visible(tmp_path: Path) -
     (pack,) = _packs(source)
     whole = pack.read_bytes()
     assert read_index(str(pack)) is not None
-    cuts = random.Random(5).sample(range(len(whole)), 40) + [0, 7, 8, len(whole) - 1]
+    cuts = [*random.Random(5).sample(range(len(whole)), 40), 0, 7, 8, len(whole) - 1]
     damaged = [whole[:cut] for cut in cuts]
     index_at = int.from_bytes(whole[-56:-48], "big")
     flipped = bytearray(whole)
@@ -122,7 +122,7 @@ def test_gc_deletes_dead_packs_and_repacks_the_live_blocks_of_mixed_ones(tmp_pat
     (repacked,) = _packs(store)
     assert repacked not in old
     fresh = EmbeddedStore(tmp_path / "s")
-    for cid in dead + [mixed[0], mixed[3]]:
+    for cid in [*dead, mixed[0], mixed[3]]:
         assert not fresh.has(cid)
     for index in (1, 2, 4):
         assert _read(fresh, mixed[index]) == mixed_data[index]

@@ -15,8 +15,7 @@ import httpx
 import pytest
 from store_data import CHUNK, pseudo_random_bytes
 
-from kizuna.errors import InputError, StorageError
-from kizuna.storage import embedded as embedded_module
+from kizuna.errors import ContentNotFound, InputError, StorageError
 from kizuna.storage.embedded import EmbeddedStore
 from kizuna.storage.ipfs import IpfsStore
 from kizuna.storage.localipfs import LocalIpfsNode
@@ -203,3 +202,27 @@ def test_a_version_1_store_is_upgraded_in_place_and_its_pins_kept(tmp_path: Path
     (reopened.root / "STORE").write_text("kizuna-blocks 4\n")  # a newer layout: refused
     with pytest.raises(StorageError, match="another format"):
         EmbeddedStore(tmp_path / "s")
+
+
+def test_pin_many_pins_every_root_with_one_fsync_and_refuses_an_absent_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the service's keep_stored re-pins after a staging request: one fsynced append to
+    pins.log (it was a pin file and two fsyncs per envelope); an absent root pins none."""
+    store = EmbeddedStore(tmp_path / "s")
+    cids = store.put_many(_sources(20), pin=False)
+    store.put_many([b"makes pins.log"])
+    absent = compute_cid(b"never stored").text()
+    with pytest.raises(ContentNotFound):
+        store.pin_many([cids[0], absent])
+    assert set(store.pins()) == {compute_cid(b"makes pins.log").text()}
+    counts = {"fsync": 0}
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        counts["fsync"] += 1
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    store.pin_many(cids + cids[:3])
+    assert counts == {"fsync": 1} and list((store.root / "pins").iterdir()) == []
+    assert set(cids) <= set(EmbeddedStore(tmp_path / "s").pins())
