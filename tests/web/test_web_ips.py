@@ -7,9 +7,9 @@ page's time and document id — equal section by section (title, code, narrative
 empty reason) and entry by entry. The page shows each section's lines as the Python reader
 (``sections_of``) writes them. Shared as a SMART Health Link, the summary opens in
 tests/sharing/shl_reader.py (written from the IG, no Kizuna code) as exactly the downloaded
-document, and the link's QR code decodes to the link at the CLI's size (qr_check.py). Desktop and phone: screenshots,
-no overflow, axe clean. A patient with no Patient resource is told why there is no
-summary (not as an error).
+document, and the link's QR code decodes to the link at the CLI's size (qr_check.py).
+Desktop and phone: screenshots, no overflow, axe clean. A patient with no Patient resource
+is told why there is no summary (not as an error).
 """
 
 from __future__ import annotations
