@@ -272,6 +272,37 @@ def run(bench: Bench) -> list[Measure]:
             b.patient.address, 2, Web3.keccak(b"booking"), b.provider.address, b"\0" * 32
         ),
     )
+    # Issue 16: the patient's data request opens one slot (the provider it names may answer);
+    # a provider holding NO grant answers it; fulfilled or declined closes the slot's flag.
+    request_id = Web3.keccak(b"data request")
+    measure(
+        "data_request",
+        "data request by the patient (opens it for the provider)",
+        Floor(new_slots=1, logs=((4, 96),)),
+        b.patient,
+        ledger.functions.logCareEvent(
+            b.patient.address, 8, request_id, b.provider2.address, b"\0" * 32
+        ),
+    )
+    answer_logs = ((4, 96), (3, 32))  # CareEventLogged + DataRequestAnswered
+    measure(
+        "data_request_answer",
+        "data request acknowledged (provider without a grant)",
+        Floor(logs=answer_logs),
+        b.provider2,
+        ledger.functions.answerDataRequest(
+            b.patient.address, request_id, 9, Web3.keccak(b"acknowledged")
+        ),
+    )
+    measure(
+        "data_request_fulfil",
+        "data request fulfilled (closes it)",
+        Floor(updated_slots=1, logs=answer_logs),
+        b.provider2,
+        ledger.functions.answerDataRequest(
+            b.patient.address, request_id, 11, Web3.keccak(b"fulfilled")
+        ),
+    )
     measure(
         "revoke",
         "revoke",

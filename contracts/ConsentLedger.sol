@@ -29,6 +29,10 @@ import {CareEventKind, RecordId, ScopeId} from "./types/Ids.sol";
 ///        another patient's batch record.
 ///      - `_guardians[patient][guardian]`: the guardian's end date.
 ///      - `_policies[patient]`: the emergency policy.
+///      - `_dataRequests[patient][requestId]`: ONE slot per data request, (provider, closed):
+///        the patient's `DataRequested` care event writes it, and it alone lets the named
+///        provider log that request's answers (`answerDataRequest`) until one closes it. Keyed
+///        by the patient, so nobody else's request id can collide with or pre-empt it.
 contract ConsentLedger is IConsentLedger, EIP712, Nonces {
     /// @inheritdoc IConsentLedger
     bytes32 public constant GRANT_TYPEHASH = keccak256(
@@ -84,6 +88,12 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
         uint32 count;
     }
 
+    /// @dev One slot per data request (20 + 1 bytes).
+    struct DataRequest {
+        address provider;
+        bool closed;
+    }
+
     struct Policy {
         bool allowed;
         uint64 maxDuration;
@@ -98,6 +108,7 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
     mapping(address patient => mapping(RecordId recordId => bool)) private _batchRecordSuperseded;
     mapping(address patient => mapping(address guardian => uint64 until)) private _guardians;
     mapping(address patient => Policy) private _policies;
+    mapping(address patient => mapping(bytes32 requestId => DataRequest)) private _dataRequests;
 
     /// @param registry the provider registry that verifies providers for emergency access and requests
     constructor(IProviderRegistry registry) EIP712("Kizuna ConsentLedger", "1") {
@@ -376,15 +387,35 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
     function logCareEvent(address patient, CareEventKind kind, bytes32 ref, address provider, ScopeId scopeId)
         external
     {
+        // A data request's answers go through `answerDataRequest` only: the request's own
+        // authority and state live there, and a grant must not bypass them.
+        if (kind > CareEventKind.DataRequested) revert ConsentLedgerWrongCareEventKind(kind);
         bool flagged;
         if (msg.sender != patient) {
             if (msg.sender == provider) {
+                // A request is the patient's word: the provider it names never writes one.
+                if (kind == CareEventKind.DataRequested) revert ConsentLedgerCareEventNotAllowed(patient, provider);
                 flagged = _providerCareAuthority(patient, provider, scopeId);
             } else if (_guardians[patient][msg.sender] <= block.timestamp) {
                 revert ConsentLedgerCareEventNotAllowed(patient, msg.sender);
             }
         }
+        if (kind == CareEventKind.DataRequested) _openDataRequest(patient, provider, ref);
         emit CareEventLogged(patient, provider, kind, msg.sender, ref, flagged);
+    }
+
+    /// @inheritdoc IConsentLedger
+    function answerDataRequest(address patient, bytes32 requestId, CareEventKind kind, bytes32 ref) external {
+        if (kind < CareEventKind.DataRequestAcknowledged) revert ConsentLedgerWrongCareEventKind(kind);
+        DataRequest storage request = _dataRequests[patient][requestId];
+        if (request.provider != msg.sender || request.closed) {
+            revert ConsentLedgerDataRequestNotOpen(patient, requestId, msg.sender);
+        }
+        if (kind == CareEventKind.DataRequestFulfilled || kind == CareEventKind.DataRequestDeclined) {
+            request.closed = true;
+        }
+        emit CareEventLogged(patient, msg.sender, kind, msg.sender, ref, false);
+        emit DataRequestAnswered(patient, requestId, ref);
     }
 
     // ----------------------------------------------------------------------------------------
@@ -469,6 +500,12 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
     /// @inheritdoc IConsentLedger
     function requestOpenUntil(address patient, address provider) external view returns (uint64) {
         return _pairs[patient][provider].requestOpenUntil;
+    }
+
+    /// @inheritdoc IConsentLedger
+    function dataRequestOf(address patient, bytes32 requestId) external view returns (address provider, bool closed) {
+        DataRequest memory request = _dataRequests[patient][requestId];
+        return (request.provider, request.closed);
     }
 
     /// @inheritdoc IConsentLedger
@@ -573,6 +610,16 @@ contract ConsentLedger is IConsentLedger, EIP712, Nonces {
             pair.requestOpenUntil = 0;
             emit AccessRequestClosed(patient, provider, patient);
         }
+    }
+
+    /// @dev The patient's (or a guardian's) `DataRequested` names the provider that may answer;
+    ///      `requestId` (the event's `ref`) is once per patient, closed or not, so an answer
+    ///      can never be replayed onto a second request under the same id.
+    function _openDataRequest(address patient, address provider, bytes32 requestId) private {
+        if (provider == address(0) || provider == patient) revert ConsentLedgerInvalidProvider(provider);
+        DataRequest storage request = _dataRequests[patient][requestId];
+        if (request.provider != address(0)) revert ConsentLedgerDataRequestExists(patient, requestId);
+        request.provider = provider;
     }
 
     function _checkGrantArgs(address provider, uint64 expiresAt) private view {

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+
 import {IConsentLedger} from "./interfaces/IConsentLedger.sol";
 import {IProviderRegistry} from "./interfaces/IProviderRegistry.sol";
 import {IStudyRegistry} from "./interfaces/IStudyRegistry.sol";
@@ -11,7 +15,11 @@ import {ScopeId} from "./types/Ids.sol";
 /// @dev A study is two slots (researcher + registeredAt + endsAt packed; the terms hash); the purpose
 ///      and the scope labels live in the `StudyRegistered` event only. Access itself stays where it
 ///      is for everybody: the consent ledger's grant, checked on every read by the service.
-contract StudyRegistry is IStudyRegistry {
+contract StudyRegistry is IStudyRegistry, EIP712, Nonces {
+    /// @inheritdoc IStudyRegistry
+    bytes32 public constant STUDY_CONSENT_TYPEHASH =
+        keccak256("StudyConsent(address patient,bytes32 studyId,bytes32 scopeId,uint256 nonce,uint256 deadline)");
+
     uint256 private constant MAX_PURPOSE = 1024;
     uint256 private constant MAX_SCOPES = 64;
     uint256 private constant MAX_LABEL = 100;
@@ -34,7 +42,7 @@ contract StudyRegistry is IStudyRegistry {
     mapping(bytes32 studyId => Study) private _studies;
     mapping(bytes32 studyId => mapping(address patient => Consent)) private _consents;
 
-    constructor(IProviderRegistry registry_, IConsentLedger ledger_) {
+    constructor(IProviderRegistry registry_, IConsentLedger ledger_) EIP712("Kizuna StudyRegistry", "1") {
         registry = registry_;
         ledger = ledger_;
     }
@@ -66,12 +74,23 @@ contract StudyRegistry is IStudyRegistry {
 
     /// @inheritdoc IStudyRegistry
     function consent(bytes32 studyId, ScopeId scopeId) external {
-        Study storage study = _study(studyId);
-        if (study.endsAt <= block.timestamp) revert StudyRegistryStudyEnded(studyId, study.endsAt);
-        (uint64 expiresAt,, bool live) = ledger.grantOf(msg.sender, study.researcher, scopeId);
-        if (!live) revert StudyRegistryNoGrant(studyId, msg.sender, scopeId);
-        _consents[studyId][msg.sender] = Consent({scopeId: scopeId, consented: true});
-        emit StudyConsented(studyId, msg.sender, scopeId, expiresAt);
+        _consent(msg.sender, studyId, scopeId);
+    }
+
+    /// @inheritdoc IStudyRegistry
+    function consentBySig(
+        address patient,
+        bytes32 studyId,
+        ScopeId scopeId,
+        uint256 deadline,
+        bytes calldata signature
+    ) external {
+        if (block.timestamp > deadline) revert StudyRegistrySignatureExpired(deadline, block.timestamp);
+        bytes32 structHash =
+            keccak256(abi.encode(STUDY_CONSENT_TYPEHASH, patient, studyId, scopeId, _useNonce(patient), deadline));
+        address signer = ECDSA.recoverCalldata(_hashTypedDataV4(structHash), signature);
+        if (signer != patient) revert StudyRegistryInvalidSigner(signer, patient);
+        _consent(patient, studyId, scopeId);
     }
 
     /// @inheritdoc IStudyRegistry
@@ -98,6 +117,26 @@ contract StudyRegistry is IStudyRegistry {
         _study(studyId);
         Consent storage given = _consents[studyId][patient];
         return (given.scopeId, given.consented);
+    }
+
+    /// @inheritdoc IStudyRegistry
+    // solhint-disable-next-line func-name-mixedcase
+    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @inheritdoc IStudyRegistry
+    function nonces(address patient) public view override(IStudyRegistry, Nonces) returns (uint256) {
+        return super.nonces(patient);
+    }
+
+    function _consent(address patient, bytes32 studyId, ScopeId scopeId) private {
+        Study storage study = _study(studyId);
+        if (study.endsAt <= block.timestamp) revert StudyRegistryStudyEnded(studyId, study.endsAt);
+        (uint64 expiresAt,, bool live) = ledger.grantOf(patient, study.researcher, scopeId);
+        if (!live) revert StudyRegistryNoGrant(studyId, patient, scopeId);
+        _consents[studyId][patient] = Consent({scopeId: scopeId, consented: true});
+        emit StudyConsented(studyId, patient, scopeId, expiresAt);
     }
 
     function _study(bytes32 studyId) private view returns (Study storage study) {

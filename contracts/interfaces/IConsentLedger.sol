@@ -88,6 +88,17 @@ interface IConsentLedger {
     ///         request or an open emergency access.
     error ConsentLedgerCareEventNotAllowed(address patient, address caller);
 
+    /// @notice `kind` does not go through this function: a data request's answers (kinds 9-12)
+    ///         go through `answerDataRequest` only, and nothing else does.
+    error ConsentLedgerWrongCareEventKind(CareEventKind kind);
+
+    /// @notice `patient` already made a data request with this id (open or closed).
+    error ConsentLedgerDataRequestExists(address patient, bytes32 requestId);
+
+    /// @notice `patient` has no open data request `requestId` addressed to `provider` (none, another
+    ///         provider's, or closed: fulfilled or declined).
+    error ConsentLedgerDataRequestNotOpen(address patient, bytes32 requestId, address provider);
+
     // ----------------------------------------------------------------------------------------
     // Events
     // ----------------------------------------------------------------------------------------
@@ -159,6 +170,10 @@ interface IConsentLedger {
         bytes32 ref,
         bool flaggedForReview
     );
+
+    /// @notice The provider named by `patient`'s data request `requestId` answered it; `ref` (also in
+    ///         the answer's `CareEventLogged`) commits to the answer.
+    event DataRequestAnswered(address indexed patient, bytes32 indexed requestId, bytes32 ref);
 
     // ----------------------------------------------------------------------------------------
     // Transactions: records
@@ -312,6 +327,9 @@ interface IConsentLedger {
     /// @notice Logs a care event (events only, no storage). Allowed for the patient and live guardians
     ///         (with any `provider`, zero for none), and for `provider == msg.sender` holding a live
     ///         grant on `scopeId`, an open request or an open emergency access (then flagged).
+    ///         `DataRequested` (kind 8) is the patient's or a guardian's only: it opens data request
+    ///         `ref` (one slot) addressed to `provider` (not zero, not the patient; an id once per
+    ///         patient). The answers (kinds 9-12) are refused here: see `answerDataRequest`.
     /// @param patient the patient concerned
     /// @param kind what happened
     /// @param ref a commitment to the encrypted payload (report, prescription, booking, ...)
@@ -319,9 +337,23 @@ interface IConsentLedger {
     /// @param scopeId for a provider acting under a grant: the granted scope that authorises it
     function logCareEvent(address patient, CareEventKind kind, bytes32 ref, address provider, ScopeId scopeId) external;
 
+    /// @notice The provider named by `patient`'s open data request `requestId` (`msg.sender`) logs an
+    ///         answer: `CareEventLogged(patient, msg.sender, kind, msg.sender, ref, false)` and
+    ///         `DataRequestAnswered`. The request is its authority, grant or none, and it gives no
+    ///         read access. `DataRequestFulfilled` and `DataRequestDeclined` close the request: no
+    ///         answer after that.
+    /// @param kind one of the answers: `DataRequestAcknowledged`, `DataRequestFulfilledInPart`,
+    ///        `DataRequestFulfilled`, `DataRequestDeclined`
+    /// @param ref a commitment to the answer document held off-chain (it names the request)
+    function answerDataRequest(address patient, bytes32 requestId, CareEventKind kind, bytes32 ref) external;
+
     // ----------------------------------------------------------------------------------------
     // Calls
     // ----------------------------------------------------------------------------------------
+
+    /// @notice `patient`'s data request `requestId`: the provider it is addressed to (zero: no such
+    ///         request) and whether it is closed (fulfilled or declined).
+    function dataRequestOf(address patient, bytes32 requestId) external view returns (address provider, bool closed);
 
     /// @notice How long an access request stays open (seconds).
     function REQUEST_TTL() external view returns (uint64);

@@ -34,6 +34,13 @@ interface IStudyRegistry {
     /// @notice `patient` has no current consent to the study.
     error StudyRegistryNotConsented(bytes32 studyId, address patient);
 
+    /// @notice The signature's deadline passed (`consentBySig`).
+    error StudyRegistrySignatureExpired(uint256 deadline, uint256 currentTime);
+
+    /// @notice The signature was made by `signer`, not by `patient` (or for another study, scope or
+    ///         nonce: a used signature recovers to some other address).
+    error StudyRegistryInvalidSigner(address signer, address patient);
+
     /// @notice `researcher` registered study `studyId`.
     event StudyRegistered(
         bytes32 indexed studyId, address indexed researcher, string purpose, string[] scopes, uint64 endsAt
@@ -60,6 +67,26 @@ interface IStudyRegistry {
     /// @notice The calling patient consents to `studyId`, whose researcher holds a live grant of
     ///         `scopeId` (the study copy's scope) in the consent ledger.
     function consent(bytes32 studyId, ScopeId scopeId) external;
+
+    /// @notice `consent` for `patient`, relayed by anyone: `signature` is the patient's EIP-712
+    ///         `StudyConsent(address patient,bytes32 studyId,bytes32 scopeId,uint256 nonce,uint256 deadline)`
+    ///         (domain "Kizuna StudyRegistry", version "1"), with the patient's next nonce here.
+    function consentBySig(
+        address patient,
+        bytes32 studyId,
+        ScopeId scopeId,
+        uint256 deadline,
+        bytes calldata signature
+    ) external;
+
+    /// @notice The EIP-712 type hash of a relayed consent.
+    function STUDY_CONSENT_TYPEHASH() external view returns (bytes32);
+
+    /// @notice The EIP-712 domain separator ("Kizuna StudyRegistry", "1", this chain, this contract).
+    function DOMAIN_SEPARATOR() external view returns (bytes32);
+
+    /// @notice The patient's next signature nonce for `consentBySig`.
+    function nonces(address patient) external view returns (uint256);
 
     /// @notice The calling patient withdraws the consent to `studyId`.
     function withdraw(bytes32 studyId) external;

@@ -143,4 +143,106 @@ contract StudyRegistryTest is KizunaTest {
         vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryUnknownStudy.selector, bytes32("x")));
         studies.studyOf(bytes32("x"));
     }
+
+    // ---------------------------------------------------------------------------- relayed consent
+
+    function _consentSig(uint256 key, address who, bytes32 study, ScopeId sid, uint256 nonce, uint256 deadline)
+        internal
+        returns (bytes memory)
+    {
+        bytes32 structHash = keccak256(abi.encode(studies.STUDY_CONSENT_TYPEHASH(), who, study, sid, nonce, deadline));
+        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", studies.DOMAIN_SEPARATOR(), structHash));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    /// @dev Relays `sig` and expects `StudyRegistryInvalidSigner` (whatever address a wrong digest
+    ///      recovers to).
+    function _expectInvalidSigner(bytes32 study, ScopeId sid, uint256 deadline, bytes memory sig) internal {
+        vm.prank(relayer);
+        (bool ok, bytes memory reason) = address(studies)
+            .call(abi.encodeCall(studies.consentBySig, (patient, study, sid, deadline, sig)));
+        assertFalse(ok, "refused");
+        assertEq(
+            bytes32(bytes4(reason)), bytes32(IStudyRegistry.StudyRegistryInvalidSigner.selector), "invalid signer"
+        );
+    }
+
+    function test_typehash_isTheDocumentedType() public view {
+        assertEq(
+            studies.STUDY_CONSENT_TYPEHASH(),
+            keccak256("StudyConsent(address patient,bytes32 studyId,bytes32 scopeId,uint256 nonce,uint256 deadline)"),
+            "type hash"
+        );
+    }
+
+    function test_consentBySig_relayed_recordsThePatientsConsent() public {
+        vm.prank(patient);
+        ledger.grant(researcher, copy, _end());
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _consentSig(PATIENT_KEY, patient, studyId, copy, 0, deadline);
+        vm.expectEmit(true, true, true, true);
+        emit IStudyRegistry.StudyConsented(studyId, patient, copy, _end());
+        vm.prank(relayer);
+        studies.consentBySig(patient, studyId, copy, deadline, sig);
+        (, bool consented) = studies.consentOf(studyId, patient);
+        assertTrue(consented, "consented by the relayed signature");
+        assertEq(studies.nonces(patient), 1, "nonce used");
+        (, bool relayerConsented) = studies.consentOf(studyId, relayer);
+        assertFalse(relayerConsented, "the relayer consented to nothing");
+    }
+
+    function test_consentBySig_replayRefused() public {
+        vm.prank(patient);
+        ledger.grant(researcher, copy, _end());
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _consentSig(PATIENT_KEY, patient, studyId, copy, 0, deadline);
+        vm.prank(relayer);
+        studies.consentBySig(patient, studyId, copy, deadline, sig);
+        vm.prank(patient);
+        studies.withdraw(studyId);
+        // The same signature again (after a withdrawal it would re-consent): its nonce is used.
+        _expectInvalidSigner(studyId, copy, deadline, sig);
+        (, bool consented) = studies.consentOf(studyId, patient);
+        assertFalse(consented, "the withdrawal stands");
+    }
+
+    function test_consentBySig_otherStudyOrScope_refused() public {
+        vm.prank(researcher);
+        bytes32 second = studies.registerStudy(bytes32("s2"), "p2", _scopes(), _end());
+        vm.startPrank(patient);
+        ledger.grant(researcher, copy, _end());
+        vm.stopPrank();
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _consentSig(PATIENT_KEY, patient, studyId, copy, 0, deadline);
+        _expectInvalidSigner(second, copy, deadline, sig);
+        _expectInvalidSigner(studyId, scope("another"), deadline, sig);
+        // Signed by someone else for the patient: refused.
+        bytes memory forged = _consentSig(STRANGER_KEY, patient, studyId, copy, 0, deadline);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryInvalidSigner.selector, stranger, patient));
+        studies.consentBySig(patient, studyId, copy, deadline, forged);
+    }
+
+    function test_consentBySig_expiredDeadline_refused() public {
+        vm.prank(patient);
+        ledger.grant(researcher, copy, _end());
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _consentSig(PATIENT_KEY, patient, studyId, copy, 0, deadline);
+        nextBlock(1 hours + 1);
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IStudyRegistry.StudyRegistrySignatureExpired.selector, deadline, block.timestamp)
+        );
+        studies.consentBySig(patient, studyId, copy, deadline, sig);
+        assertEq(studies.nonces(patient), 0, "nothing used");
+    }
+
+    function test_consentBySig_stillNeedsTheGrant() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _consentSig(PATIENT_KEY, patient, studyId, copy, 0, deadline);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryNoGrant.selector, studyId, patient, copy));
+        studies.consentBySig(patient, studyId, copy, deadline, sig);
+    }
 }

@@ -6,7 +6,8 @@ records (:func:`receive`: each file decrypted with the patient's inbox key and c
 the commitment the provider's on-chain answer names, a Provenance added per resource naming the
 provider and the request, all registered as ONE batch by the import pipeline). The provider
 acknowledges, fulfils (files sealed to the patient's signed inbox key) or declines
-(:func:`answer`), each its own ``logCareEvent`` under its care authority.
+(:func:`answer`), each its own ``answerDataRequest``: the patient's request is its authority
+(no grant needed).
 """
 
 from __future__ import annotations
@@ -379,8 +380,8 @@ def answer(api: DataRequestsApi, provider: ProviderClient, request_id: bytes, st
            ) -> dr.DataRequest:
     """Answer a request: ``acknowledged``, ``fulfilled-in-part`` / ``fulfilled`` with ``files``
     ((content, content type) pairs, sealed to the patient's signed inbox key), or ``declined``
-    with a reason. The ledger takes the event under the provider's care authority (a live
-    grant of the patient: the first one is named)."""
+    with a reason. The ledger takes the answer on the request's own authority: the provider
+    the patient's ``DataRequested`` named, while the request is open (no grant needed)."""
     request = api.get(request_id, reader=provider.address)
     if request.provider != provider.address:
         raise AccessDenied("only the provider the request is addressed to answers it")
@@ -397,11 +398,9 @@ def answer(api: DataRequestsApi, provider: ProviderClient, request_id: bytes, st
     nonce = os.urandom(32)
     ref = dr.answer_commitment(request_id=request.request_id, state=state, reason=reason,
                                deliveries=sent, nonce=nonce)
-    live = [g.scope_id for g in provider.service.grants_to(provider=provider.address)
-            if g.patient == request.patient]
-    receipt = provider.chain.ledger.log_care_event(
-        request.patient, dr.ANSWER_STATES[state], ref, signer=provider.signer,
-        provider=provider.address, scope_id=live[0] if live else None)
+    receipt = provider.chain.ledger.answer_data_request(
+        request.patient, request.request_id, dr.ANSWER_STATES[state], ref,
+        signer=provider.signer)
     return api.answer(provider=provider.address, request_id=request.request_id, state=state,
                       reason=reason, deliveries=sent, nonce=nonce,
                       transaction=SentTransaction(receipt.tx_hash))

@@ -6,12 +6,14 @@ note encrypted to the provider's registry key. Its on-chain trace is
 ``logCareEvent(patient, DataRequested, ref, provider, 0)`` sent by the patient, where ``ref``
 is :func:`request_commitment` — a SHA-256 over the canonical JSON of the fields, the note
 envelope's commitment and a random nonce, so the chain (and anyone reading it) learns nothing of
-what was asked, yet the patient can later prove it by revealing the fields. The provider's
+what was asked, yet the patient can later prove it by revealing the fields. That event also
+opens the request on the ledger for the provider it names (``dataRequestOf``). The provider's
 answers (acknowledged, fulfilled in part, fulfilled, declined with a reason) are its own
-``logCareEvent`` with ``ref`` = :func:`answer_commitment` (request id, state, reason, the
-commitments of the envelopes it sends, a nonce). A provider answers under its care authority
-on the ledger (a live grant from the patient, an open access request or an open emergency
-access); without one the ledger refuses the event.
+``answerDataRequest(patient, request id, kind, ref)`` with ``ref`` = :func:`answer_commitment`
+(request id, state, reason, the commitments of the envelopes it sends, a nonce). The request is
+the provider's authority for these answers — a provider the patient never granted anything
+answers it — and only for them: it gives no read access, and the ledger takes no answer after
+``fulfilled`` or ``declined`` nor from any other provider (docs/contracts.md "Data requests").
 
 States: ``open`` → ``acknowledged`` → ``fulfilled-in-part`` (any number) → ``fulfilled`` /
 ``declined``. *Overdue* is not a state that is stored: a request not fulfilled or declined is
@@ -487,6 +489,9 @@ def answer(ctx: ServiceContext, *, provider: str, request_id: bytes, state: str,
     require_event(ctx.chain, receipt, "CareEventLogged", expected={
         "patient": request.patient, "provider": request.provider,
         "kind": int(ANSWER_STATES[state]), "actor": request.provider, "ref": ref})
+    # The ledger's own link of the answer to THIS request (its state is what closed on-chain).
+    require_event(ctx.chain, receipt, "DataRequestAnswered", expected={
+        "patient": request.patient, "requestId": request.request_id, "ref": ref})
     at = _block_time(ctx, receipt.block_number)
     try:
         with ctx.db.write() as conn:

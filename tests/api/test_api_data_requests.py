@@ -96,9 +96,8 @@ def test_request_files_and_refusals(people: People, chain_env: ChainEnv) -> None
     answer_ref = dr.answer_commitment(request_id=ref, state=dr.FULFILLED, reason=None,
                                       deliveries=[bytes.fromhex(commitment[2:])],
                                       nonce=answer_nonce)
-    receipt = chain.ledger.log_care_event(
-        me, CareEventKind.DATA_REQUEST_FULFILLED, answer_ref,
-        signer=provider.signer, provider=to, scope_id=patient.keys.scope_id(LAB))
+    receipt = chain.ledger.answer_data_request(
+        me, ref, CareEventKind.DATA_REQUEST_FULFILLED, answer_ref, signer=provider.signer)
     answered = provider.post(f"/provider/data-requests/{rid}/answers", {
         "state": "fulfilled", "deliveries": [commitment], "nonce": hx(answer_nonce),
         "tx_hash": hx(receipt.tx_hash)})

@@ -1,7 +1,8 @@
 """Data requests on anvil: a patient asks a provider for records, the provider acknowledges,
 fulfils in part then in whole (the files become the patient's records, one batch, with a
 Provenance naming the provider and the request) or declines; each step a care event on-chain;
-overdue from chain time; strangers and hostile inputs refused."""
+overdue from chain time; strangers and hostile inputs refused. The provider holds no grant of the
+patient: the patient's request alone lets it answer (docs/contracts.md "Data requests")."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from kizuna.client.provider import ProviderClient
 from kizuna.errors import (
     AccessDenied,
     ConflictError,
+    ContractReverted,
     EnvelopeFormatError,
     InputError,
     NotFoundError,
@@ -38,11 +40,13 @@ LAB = {"resourceType": "Observation", "id": "hb-2024", "status": "final",
 
 
 def _pair(stack: Stack) -> tuple[PatientClient, ProviderClient]:
+    """A patient with a record and a provider it never granted anything, and which never asked
+    for access: the request alone lets the provider answer (and read nothing)."""
     patient, provider = stack.patient(), stack.provider()
-    # The provider answers under its care authority: here a live grant (its own care event).
     patient.add_record(b'{"resourceType":"Basic"}', label="Basic",
                        content_type="application/fhir+json")
-    patient.grant(provider.address, ["Basic"], expires_at=stack.now() + 86_400 * 90)
+    assert not [g for g in provider.service.grants_to(provider=provider.address)
+                if g.patient == patient.address]
     return patient, provider
 
 
@@ -65,6 +69,10 @@ def test_lifecycle_to_records_with_provenance(stack: Stack, tmp_path: Path) -> N
     assert event.ref == asked.request_id and event.actor == patient.address
     assert event.provider == provider.address
 
+    # The ledger opened the request for the provider it names.
+    assert stack.ctx.chain.ledger.data_request_of(patient.address, asked.request_id) == (
+        provider.address, False)
+
     mine = api.to_provider(provider.address)
     assert [r.request_id for r in mine] == [asked.request_id]
     assert client.read_note(api, provider, mine[0]) == "All my lab results from 2024, please"
@@ -82,6 +90,19 @@ def test_lifecycle_to_records_with_provenance(stack: Stack, tmp_path: Path) -> N
     assert done.status == dr.FULFILLED and not done.overdue
     with pytest.raises(ConflictError):
         client.answer(api, provider, asked.request_id, dr.DECLINED, reason="too late")
+    # Closed on-chain too: the ledger itself takes no answer after the fulfilment.
+    assert stack.ctx.chain.ledger.data_request_of(patient.address, asked.request_id) == (
+        provider.address, True)
+    with pytest.raises(ContractReverted) as reverted:
+        provider.chain.ledger.answer_data_request(
+            patient.address, asked.request_id, CareEventKind.DATA_REQUEST_DECLINED,
+            dr.answer_commitment(request_id=asked.request_id, state=dr.DECLINED,
+                                 reason="late", deliveries=[], nonce=b"\x01" * 32),
+            signer=provider.signer)
+    assert reverted.value.name == "ConsentLedgerDataRequestNotOpen"
+    # Answering gave the provider no read access to the patient's records.
+    assert not stack.ctx.chain.ledger.has_access(patient.address, provider.address,
+                                                 patient.keys.scope_id("Basic"))
     assert _kinds(stack, patient) == [
         CareEventKind.DATA_REQUESTED, CareEventKind.DATA_REQUEST_ACKNOWLEDGED,
         CareEventKind.DATA_REQUEST_FULFILLED_IN_PART, CareEventKind.DATA_REQUEST_FULFILLED]
@@ -156,18 +177,32 @@ def test_a_stranger_cannot_answer_or_see(stack: Stack) -> None:
         api.answer(provider=patient.address, request_id=asked.request_id,
                    state=dr.ACKNOWLEDGED, reason=None, deliveries=[], nonce=b"\x02" * 32,
                    transaction=SentTransaction(b"\x03" * 32))
-    # A stranger's own on-chain event cannot be passed off as the provider's answer.
+    # On-chain, the ledger refuses an answer from anyone but the provider the request names,
+    # and an answer kind logged as a plain care event (even by the patient, naming the provider).
     nonce = b"\x04" * 32
     ref = dr.answer_commitment(request_id=asked.request_id, state=dr.DECLINED, reason="no",
                                deliveries=[], nonce=nonce)
-    receipt = stranger.chain.ledger.log_care_event(
-        patient.address, CareEventKind.DATA_REQUEST_DECLINED, ref, signer=patient.signer,
-        provider=provider.address)  # even logged by the patient, naming the provider
+    with pytest.raises(ContractReverted) as reverted:
+        stranger.chain.ledger.answer_data_request(
+            patient.address, asked.request_id, CareEventKind.DATA_REQUEST_DECLINED, ref,
+            signer=stranger.signer)
+    assert reverted.value.name == "ConsentLedgerDataRequestNotOpen"
+    with pytest.raises(ContractReverted) as reverted:
+        patient.chain.ledger.log_care_event(
+            patient.address, CareEventKind.DATA_REQUEST_DECLINED, ref, signer=patient.signer,
+            provider=provider.address)
+    assert reverted.value.name == "ConsentLedgerWrongCareEventKind"
+    # The provider's answer to ANOTHER request cannot be passed off as this one's, even with
+    # a ref naming this request: the ledger's DataRequestAnswered names the request it closed.
+    other = client.ask(api, patient, provider.address, types=["Condition"])
+    receipt = provider.chain.ledger.answer_data_request(
+        patient.address, other.request_id, CareEventKind.DATA_REQUEST_DECLINED, ref,
+        signer=provider.signer)
     with pytest.raises(InputError) as caught:
         api.answer(provider=provider.address, request_id=asked.request_id, state=dr.DECLINED,
                    reason="no", deliveries=[], nonce=nonce,
                    transaction=SentTransaction(receipt.tx_hash))
-    assert caught.value.field == "txHash"
+    assert caught.value.field == "txHash" and "DataRequestAnswered" in str(caught.value)
     assert api.get(asked.request_id, reader=patient.address).status == dr.OPEN
 
 

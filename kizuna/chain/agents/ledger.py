@@ -326,6 +326,27 @@ class ConsentLedgerAgent(Agent):
         return self._send(self.log_care_event_call(patient, kind, ref, provider=provider,
                                                    scope_id=scope_id), signer)
 
+    def answer_data_request_call(self, patient: Address, request_id: bytes, kind: Kind,
+                                 ref: Commitment) -> ContractCall:
+        return self._call("answerDataRequest", to_checksum_address(patient),
+                          as_bytes32("request_id", request_id), int(Kind(kind)),
+                          as_bytes32("ref", ref))
+
+    def answer_data_request(self, patient: Address, request_id: bytes, kind: Kind,
+                            ref: Commitment, *, signer: Signer) -> TxReceipt:
+        """The provider a data request names (the signer) logs an answer to it: the request is
+        its authority, no grant needed (and none given)."""
+        return self._send(self.answer_data_request_call(patient, request_id, kind, ref), signer)
+
+    def data_request_of(self, patient: Address, request_id: bytes, *,
+                        block: BlockIdentifier = "latest") -> tuple[Address | None, bool]:
+        """The provider ``patient``'s data request ``request_id`` is addressed to (``None``:
+        no such request) and whether it is closed (fulfilled or declined)."""
+        provider, closed = self._view("dataRequestOf", to_checksum_address(patient),
+                                      as_bytes32("request_id", request_id), block=block)
+        to = to_checksum_address(provider)
+        return (None if to == ZERO_ADDRESS else to), bool(closed)
+
     # ========================================================================================
     # Signed (gasless) actions
     # ========================================================================================

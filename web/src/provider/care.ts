@@ -221,6 +221,9 @@ export function refusal(error: unknown): string | null {
   if (name === "ConsentLedgerCareEventNotAllowed") {
     return "The ledger does not let you write to this patient: you hold no live grant, open access request or emergency access of theirs.";
   }
+  if (name === "ConsentLedgerDataRequestNotOpen") {
+    return "The ledger holds this data request closed (fulfilled or declined), or it is not addressed to you: no answer can be added.";
+  }
   if (name === "ConsentLedgerProviderNotVerified") return "The provider registry does not list you as an active provider (not verified, or suspended).";
   if (name === "ConsentLedgerNoEmergencyAccess") return "There is no open emergency access to close.";
   return name ? `The ledger refused: ${name}.` : null;

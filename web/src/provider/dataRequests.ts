@@ -4,9 +4,9 @@
 // full with files, or declined with a reason. Files are sealed HERE to the patient's signed
 // inbox key (ProviderCare.seal), uploaded, then the answer's commitment (answer_commitment,
 // byte for byte: web/src/patient/dataRequests.ts) is logged by this provider's own
-// logCareEvent under its care authority (a live grant of the patient), simulated first so a
-// refusal is explained before the wallet asks; the service records the answer once it finds
-// that event. The rules of check_answer are checked before anything is sent.
+// answerDataRequest: the patient's request is its authority (no grant needed, none given),
+// simulated first so a refusal is explained before the wallet asks; the service records the
+// answer once it finds that event. The rules of check_answer are checked before anything is sent.
 
 import { encodeFunctionData, parseAbi, type Hex } from "viem";
 import { ok, rawFetch } from "../api/client.ts";
@@ -25,7 +25,10 @@ const FROM: Readonly<Record<string, ReadonlySet<string>>> = {
   fulfilled: new Set(["open", "acknowledged", "fulfilled-in-part"]),
   declined: new Set(["open", "acknowledged", "fulfilled-in-part"]),
 };
-const LEDGER_ABI = parseAbi(["function logCareEvent(address patient, uint8 kind, bytes32 ref, address provider, bytes32 scopeId)"]);
+const LEDGER_ABI = parseAbi([
+  "function answerDataRequest(address patient, bytes32 requestId, uint8 kind, bytes32 ref)",
+  "error ConsentLedgerDataRequestNotOpen(address patient, bytes32 requestId, address provider)",
+]);
 const ZERO32: Hex = `0x${"0".repeat(64)}`;
 
 export type NewFile = { content: Uint8Array; contentType: string };
@@ -77,13 +80,13 @@ export class ProviderDataRequests {
     const files = o.files ?? [];
     const reason = o.reason?.trim() ? o.reason.trim() : null;
     checkAnswer(request, state, { reason, files: files.length });
-    const scopeId = (await this.care.liveScope(request.patient)) ?? ZERO32;
     const ledger = ctx.contract("ConsentLedger");
     const kind = ANSWER_KINDS[state] as number;
-    // Simulated with a placeholder ref before any file is sent: a provider without care
-    // authority learns it before uploading anything.
+    const requestId = request.request_id as Hex;
+    // Simulated with a placeholder ref before any file is sent: a request the ledger holds
+    // closed (or not addressed to this provider) is explained before uploading anything.
     try {
-      await ctx.chain.client.simulateContract({ address: ledger, abi: LEDGER_ABI, functionName: "logCareEvent", args: [request.patient as Hex, kind, ZERO32, ctx.address, scopeId], account: ctx.address });
+      await ctx.chain.client.simulateContract({ address: ledger, abi: LEDGER_ABI, functionName: "answerDataRequest", args: [request.patient as Hex, requestId, kind, ZERO32], account: ctx.address });
     } catch (error) {
       const why = refusal(error);
       if (why) throw new KizunaError(why, { cause: error });
@@ -101,7 +104,7 @@ export class ProviderDataRequests {
     const ref = bytesToHex0x(await answerCommitment({
       requestId: hexToBytes(request.request_id, "request_id"), state, reason, deliveries: sent.map((d) => hexToBytes(d, "delivery")), nonce,
     }));
-    const txHash = await this.care.transact({ to: ledger, data: encodeFunctionData({ abi: LEDGER_ABI, functionName: "logCareEvent", args: [request.patient as Hex, kind, ref, ctx.address, scopeId] }) }, {
+    const txHash = await this.care.transact({ to: ledger, data: encodeFunctionData({ abi: LEDGER_ABI, functionName: "answerDataRequest", args: [request.patient as Hex, requestId, kind, ref] }) }, {
       title: `Answer a data request: ${STATUS_TEXT[state] ?? state}`,
       why: "Records on the blockchain, with its date, how you answered this patient's request for their records (the law gives a deadline). Any files are encrypted so only the patient can read them.",
       details: [["Patient", request.patient], ["Answer", STATUS_TEXT[state] ?? state], ["Files", String(files.length)], ...(reason ? [["Reason", reason] as [string, string]] : []), ["Reference", ref]],

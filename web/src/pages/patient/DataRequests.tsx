@@ -17,11 +17,11 @@ import { asPageError, formatDay, formatWhen, Outcome, ProviderName, useAction } 
 import "./sharing/sharing.css";
 import "./data-requests.css";
 
-// keyPublished: providers encrypt the files they send to the patient's inbox key; sharing: who
-// holds a live grant (a provider answers on-chain under its care authority: a grant of the patient).
+// keyPublished: providers encrypt the files they send to the patient's inbox key (a provider
+// needs no grant to answer: the request itself lets the provider it names answer it on-chain).
 // left: per request, the delivered files not in the record yet (a file taken in once is not
 // offered again: its records have deterministic ids, patient/dataRequests.ts filesLeft).
-type Loaded = { requests: DataRequest[]; providers: RegistryProvider[]; keyPublished: boolean; sharing: Set<string>; left: Map<string, number> };
+type Loaded = { requests: DataRequest[]; providers: RegistryProvider[]; keyPublished: boolean; left: Map<string, number> };
 
 export function DataRequests(props: { client: PatientClient; onReceived?: () => void }) {
   const { client } = props;
@@ -44,14 +44,14 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
   const reload = async () => {
     setLoading(true);
     try {
-      const [requests, providers, keyPublished, grants, registered] = await Promise.all([
-        api.list(), client.providers(), inbox.inboxKeyPublished(), client.grants(), client.registeredIds(),
+      const [requests, providers, keyPublished, registered] = await Promise.all([
+        api.list(), client.providers(), inbox.inboxKeyPublished(), client.registeredIds(),
       ]);
       const left = new Map<string, number>();
       for (const r of requests) {
         if (r.answers.some((a) => a.deliveries.length)) left.set(r.request_id, await api.filesLeft(r, registered));
       }
-      setData({ requests, providers, keyPublished, sharing: new Set(grants.map((g) => g.provider.toLowerCase())), left });
+      setData({ requests, providers, keyPublished, left });
       setLoadError(null);
     } catch (caught) {
       setLoadError(asPageError(caught));
@@ -153,12 +153,6 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
             ))}
           </select>
         </div>
-        {provider && data && !data.sharing.has(provider.toLowerCase()) ? (
-          <p class="hint" data-testid="dr-no-grant">
-            This provider records its answer on the blockchain under a permission you give: share at least one part of your
-            record with them (Sharing), or they cannot answer.
-          </p>
-        ) : null}
         <fieldset class="scope-fieldset">
           <legend>Which records</legend>
           <ul class="scope-list dr-types">
