@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -81,9 +82,10 @@ class Background:
                 self.err.close()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, Background]]:
-    home = tmp_path_factory.mktemp("proxy-cli") / "home"
+@contextmanager
+def up_demo(root: Path) -> Iterator[tuple[Path, str, Background]]:
+    """``kizuna up --demo`` in ``root``/home: (home, API URL, the running command)."""
+    home = root / "home"
     up = Background(home, "up", "--demo", "--json", "--port", str(free_port()),
                     "--rpc-port", str(free_port()))
     try:
@@ -93,9 +95,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str,
         up.stop()
 
 
-@pytest.fixture
-def demo(stack: tuple[Path, str, Background]) -> tuple[Path, str]:
-    return stack[0], stack[1]
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """The module's shared demo stack; a test that changes its grants puts them back."""
+    with up_demo(tmp_path_factory.mktemp("proxy-cli")) as (home, api, _):
+        yield home, api
 
 
 def address_of(home: Path, name: str) -> str:
@@ -130,8 +134,8 @@ def recipe(name: str) -> list[list[str]]:
 
 
 def test_the_readme_recipe_imports_from_a_fhir_server_once(demo: tuple[Path, str]) -> None:
-    """Before the revoke below: kenji pulls what aiko granted dr-tanaka from dr-tanaka's proxy
-    (the README's hospital URL and patient id replaced by the proxy's and aiko's)."""
+    """kenji pulls what aiko granted dr-tanaka from dr-tanaka's proxy (the README's hospital
+    URL and patient id replaced by the proxy's and aiko's)."""
     home, api = demo
     aiko = address_of(home, "aiko")
     proxy = Background(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
@@ -195,13 +199,18 @@ def test_the_proxy_command_serves_the_grants_and_follows_a_revoke(
             revoked = kizuna(home, "patient", "revoke", "dr-tanaka", "Observation:laboratory",
                              "--key", "aiko", "--api", api, KIZUNA_PASSPHRASE=PASSPHRASE)
             assert revoked.returncode == 0, revoked.stderr
-
-            assert search(client, "/Observation", patient=aiko) == []
-            gone = client.get(f"/Observation/{labs[0]['id']}")
-            assert gone.status_code == 404
-            assert search(client, "/Condition", patient=aiko)  # the other scopes stay
-            assert {o["id"] for o in search(client, "/Observation", patient=kenji)} == {
-                o["id"] for o in vitals}
+            try:
+                assert search(client, "/Observation", patient=aiko) == []
+                gone = client.get(f"/Observation/{labs[0]['id']}")
+                assert gone.status_code == 404
+                assert search(client, "/Condition", patient=aiko)  # the other scopes stay
+                assert {o["id"] for o in search(client, "/Observation", patient=kenji)} == {
+                    o["id"] for o in vitals}
+            finally:  # the module's demo as the other tests know it: aiko's labs granted
+                again = kizuna(home, "patient", "grant", "dr-tanaka", "Observation:laboratory",
+                               "--days", "30", "--key", "aiko", "--api", api,
+                               KIZUNA_PASSPHRASE=PASSPHRASE)
+                assert again.returncode == 0, again.stderr
     finally:
         code = proxy.stop(signal.SIGINT)
     assert code == 0
@@ -241,10 +250,13 @@ def test_help_reads_like_a_manual() -> None:
     assert "--port" in done.stdout and "--refresh" in done.stdout
 
 
-def test_zz_the_proxy_fails_closed_when_the_api_stops(
-        stack: tuple[Path, str, Background]) -> None:
-    """Last in the module: it stops the module's `kizuna up`."""
-    home, api, up = stack
+def test_the_proxy_fails_closed_when_the_api_stops(tmp_path: Path) -> None:
+    """On a `kizuna up` of its own, which it stops (the module's shared one stays up)."""
+    with up_demo(tmp_path) as (home, api, up):
+        _proxy_fails_closed_when_the_api_stops(home, api, up)
+
+
+def _proxy_fails_closed_when_the_api_stops(home: Path, api: str, up: Background) -> None:
     aiko = address_of(home, "aiko")
     proxy = Background(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
                        "--port", "0", "--refresh", "0", "--json", KIZUNA_PASSPHRASE=PASSPHRASE)
