@@ -516,6 +516,12 @@ class PrepareRevokeIn(Model):
     deadline: int = Field(gt=0, lt=1 << 64)
 
 
+class PrepareStudyConsentIn(Model):
+    study_id: Hex32
+    scope_id: Hex32
+    deadline: int = Field(gt=0, lt=1 << 64)
+
+
 class PrepareGuardianIn(Model):
     guardian: AddressStr
     until: int = Field(gt=0, lt=1 << 64)

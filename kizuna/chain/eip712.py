@@ -340,14 +340,34 @@ REGISTER_BATCH_FIELDS: StructFields = (
     ("deadline", "uint256"),
 )
 
+# --- the study registry's signed action --------------------------------------------------------
+# Mirrors contracts/interfaces/IStudyRegistry.sol (STUDY_CONSENT_TYPEHASH), in its own domain.
+
+STUDY_DOMAIN_NAME = "Kizuna StudyRegistry"
+STUDY_DOMAIN_VERSION = "1"
+
+STUDY_CONSENT_FIELDS: StructFields = (
+    ("patient", "address"),
+    ("studyId", "bytes32"),
+    ("scopeId", "bytes32"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+)
+
 SIGNED_ACTIONS: Mapping[str, StructFields] = {
     "Grant": GRANT_FIELDS,
     "GrantBatch": GRANT_BATCH_FIELDS,
     "Revoke": REVOKE_FIELDS,
     "RegisterRecord": REGISTER_RECORD_FIELDS,
     "RegisterBatch": REGISTER_BATCH_FIELDS,
+    "StudyConsent": STUDY_CONSENT_FIELDS,
 }
-"""Every EIP-712 primary type the consent ledger accepts, by name."""
+"""Every EIP-712 primary type a patient signs for the relayer, by name (the consent ledger's,
+and the study registry's ``StudyConsent``: see :data:`STUDY_ACTIONS`)."""
+
+STUDY_ACTIONS = frozenset({"StudyConsent"})
+"""The signed actions submitted to the study registry (in its domain); the others go to the
+consent ledger."""
 
 ZERO32 = bytes(32)
 
@@ -359,6 +379,16 @@ def ledger_domain(*, chain_id: int, ledger: Address) -> Eip712Domain:
         version=LEDGER_DOMAIN_VERSION,
         chain_id=chain_id,
         verifying_contract=_address("ledger", ledger),
+    )
+
+
+def studies_domain(*, chain_id: int, studies: Address) -> Eip712Domain:
+    """The study registry's EIP-712 domain on ``chain_id`` at address ``studies``."""
+    return Eip712Domain(
+        name=STUDY_DOMAIN_NAME,
+        version=STUDY_DOMAIN_VERSION,
+        chain_id=chain_id,
+        verifying_contract=_address("studies", studies),
     )
 
 
@@ -449,6 +479,21 @@ def register_batch_typed_data(
     })
 
 
+def study_consent_typed_data(
+    domain: Eip712Domain, *, patient: Address, study_id: bytes, scope_id: bytes, nonce: int,
+    deadline: int,
+) -> TypedData:
+    """``StudyConsent``: the patient consents to study ``study_id`` for its copy's scope
+    ``scope_id`` (the registry checks the researcher's live grant of it)."""
+    return _typed(domain, "StudyConsent", {
+        "patient": _address("patient", patient),
+        "studyId": _bytes32("studyId", study_id),
+        "scopeId": _bytes32("scopeId", scope_id),
+        "nonce": _uint("nonce", nonce),
+        "deadline": _uint("deadline", deadline),
+    })
+
+
 @dataclass(frozen=True, slots=True)
 class SignedAction:
     """A patient's signed action: the typed data and the 65-byte signature over it."""
@@ -459,7 +504,8 @@ class SignedAction:
     def __post_init__(self) -> None:
         kind = self.typed.primary_type
         if kind not in SIGNED_ACTIONS:
-            raise InputError("typed_data.primaryType", f"{kind[:80]!r} is no ledger action")
+            raise InputError("typed_data.primaryType", f"{kind[:80]!r} is no Kizuna signed "
+                                                       "action")
         if len(self.signature) != 65:
             raise InputError("signature", f"must be 65 bytes, got {len(self.signature)}")
         # Every part checked now, so that relaying, hashing or reading the action later
@@ -467,7 +513,7 @@ class SignedAction:
         # valid for its Solidity type, nothing else.
         fields = SIGNED_ACTIONS[kind]
         if {name: tuple(f) for name, f in self.typed.types.items()} != {kind: fields}:
-            raise InputError("typed_data.types", f"are not the ledger's {kind} type")
+            raise InputError("typed_data.types", f"are not Kizuna's {kind} type")
         message = self.typed.message
         for name, solidity_type in fields:
             if name not in message:
@@ -497,6 +543,10 @@ __all__ = [
     "REGISTER_RECORD_FIELDS",
     "REVOKE_FIELDS",
     "SIGNED_ACTIONS",
+    "STUDY_ACTIONS",
+    "STUDY_CONSENT_FIELDS",
+    "STUDY_DOMAIN_NAME",
+    "STUDY_DOMAIN_VERSION",
     "Eip712Domain",
     "SignedAction",
     "StructFields",
@@ -510,4 +560,6 @@ __all__ = [
     "register_batch_typed_data",
     "register_record_typed_data",
     "revoke_typed_data",
+    "studies_domain",
+    "study_consent_typed_data",
 ]

@@ -1,4 +1,5 @@
-"""The relayer: submits a patient's signed action with its own key, so the patient pays no gas.
+"""The relayer: submits a patient's signed action with its own key, so the patient pays no gas
+(the consent ledger's actions, and the study registry's ``StudyConsent``).
 
 Before spending anything, the relayer checks the signature locally (it must recover to the
 patient named in the action, for this chain and this ledger) and simulates the ``...BySig`` call
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from kizuna.chain.eip712 import SignedAction
+from kizuna.chain.eip712 import STUDY_ACTIONS, SignedAction
 from kizuna.chain.models import ContractCall, TxReceipt
 from kizuna.chain.signers import Signer, recover_typed_data_signer
 from kizuna.chain.transactions import TransactionReverted
@@ -38,7 +39,8 @@ class RelayRefused(ContractReverted):
 
 
 class Relayer:
-    """Relays signed ledger actions with ``signer`` (the relayer's own funded key)."""
+    """Relays signed ledger (and study registry) actions with ``signer`` (the relayer's own
+    funded key)."""
 
     def __init__(self, chain: Chain, signer: Signer, *, budget: GasBudget | None = None) -> None:
         self.chain = chain
@@ -60,11 +62,13 @@ class Relayer:
 
         Raises :class:`RelayRefused` with the ledger's decoded error when it would revert.
         """
+        study = action.kind in STUDY_ACTIONS
         recovered = recover_typed_data_signer(action.typed, action.signature)
         if recovered != action.patient:
             raise RelayRefused(action, ContractReverted(
-                "ConsentLedgerInvalidSigner", {"signer": recovered, "patient": action.patient}))
-        call = self.chain.ledger.by_sig_call(action)
+                "StudyRegistryInvalidSigner" if study else "ConsentLedgerInvalidSigner",
+                {"signer": recovered, "patient": action.patient}))
+        call = (self.chain.studies if study else self.chain.ledger).by_sig_call(action)
         try:
             self.chain.sender.simulate(call, sender=self.signer.address)
         except ContractReverted as reverted:

@@ -6,8 +6,10 @@ NDJSON (each record read through the provider read path, a receipt each).
 ``kizuna patient studies`` / ``consent`` / ``withdraw``: a patient sees the studies, shares a
 de-identified copy of chosen scopes with one (made on this machine), or withdraws.
 
-The study registry's transactions (register, consent, withdraw) are sent with the command's key:
-the account pays their gas (on ``kizuna up``'s chain the dev accounts have ether)."""
+The study registry's register and withdraw are sent with the command's key: the account pays
+their gas (on ``kizuna up``'s chain the dev accounts have ether). The consent is a signed
+``StudyConsent`` the service relays (no gas), or with ``--send-myself`` the patient's own
+transaction."""
 
 from __future__ import annotations
 
@@ -186,15 +188,21 @@ def patient_studies(as_json: bool, **kwargs: Any) -> None:
 @click.argument("study")
 @click.option("--scope", "scopes", multiple=True, required=True, metavar="LABEL",
               help="A scope the study asks for that you share (repeatable).")
+@click.option("--send-myself", is_flag=True,
+              help="Record the consent with your own transaction (you pay its gas) instead "
+                   "of a signature the service relays.")
 @role_options
 @json_option
-def consent(study: str, scopes: tuple[str, ...], as_json: bool, **kwargs: Any) -> None:
+def consent(study: str, scopes: tuple[str, ...], send_myself: bool, as_json: bool,
+            **kwargs: Any) -> None:
     """Share a de-identified copy of chosen records with a study, and consent.
 
     The copy is made here: names, identifiers, addresses, phone numbers, free text and
     attachments removed, dates moved by an offset only you can compute, ages over 89
     grouped. It is encrypted and registered as your records in the study's scope, which the
-    study's researcher is granted until the study ends.
+    study's researcher is granted until the study ends. The consent is a signature the
+    service relays to the study registry (no gas for you), or with --send-myself your own
+    transaction.
 
     \b
     Example:
@@ -206,7 +214,8 @@ def consent(study: str, scopes: tuple[str, ...], as_json: bool, **kwargs: Any) -
     study_id = parse_study_id(study)
     with _patient(kwargs) as (session, client):
         share = consent_to_study(client, study_id, list(scopes),
-                                 journal_root=session.home.imports_dir)
+                                 journal_root=session.home.imports_dir,
+                                 relayed=not send_myself)
     data = share.as_dict()
     emit(data, human=lambda: print_facts(
         {"Study": data["study"], "Scopes": ", ".join(share.labels),

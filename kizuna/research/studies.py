@@ -5,7 +5,9 @@
   registers it as their own records in ONE batch under the study's scope
   (``ResearchStudy:<study id hex>``, blinded like any scope), grants that scope to the study's
   researcher in the consent ledger until the study's end, and records the research consent in
-  the study registry (which checks that grant is live). :func:`withdraw_from_study` revokes the
+  the study registry (which checks that grant is live): by default a signed ``StudyConsent``
+  the service's relayer submits (the patient pays no gas, as for grants), or the patient's own
+  transaction (``relayed=False``). :func:`withdraw_from_study` revokes the
   grant (reads stop at once: the existing revoke path, with re-keying) and records the
   withdrawal.
 * The researcher (:func:`read_study`, :func:`export_study`): for each patient whose consent is
@@ -24,12 +26,14 @@ from pathlib import Path
 from typing import Any
 
 from kizuna.chain.agents.studies import Study
+from kizuna.chain.eip712 import SignedAction
+from kizuna.chain.models import TxReceipt
 from kizuna.client.export import read_many
 from kizuna.client.importer import Importer, ImportResult, ImportSource
 from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
 from kizuna.crypto.scopes import scope_label
-from kizuna.errors import InputError, NotFoundError
+from kizuna.errors import InputError, IntegrityError, NotFoundError
 from kizuna.research.deidentify import Deidentifier, deidentify_dicom_for_study, study_key
 from kizuna.research.export import write_bulk_ndjson
 from kizuna.storage.fhir.canonical import CONTENT_TYPE
@@ -135,9 +139,39 @@ class _Records(list[ImportedRecord]):
     """The copy as an import source's records (sized and iterable)."""
 
 
+def relay_consent(patient: PatientClient, study_id: bytes, scope_id: ScopeId) -> TxReceipt:
+    """The patient signs ``StudyConsent`` and the service's relayer submits it (in-process or
+    ``POST /wallet/relay``); the receipt, checked to record THIS consent."""
+    from kizuna.client.api_service import ApiService
+    from kizuna.client.local import LocalService
+
+    studies = patient.chain.studies
+    typed = studies.consent_typed_data(patient=patient.address, study_id=study_id,
+                                       scope_id=scope_id, deadline=patient._deadline())
+    action = SignedAction(typed, patient.signer.sign_typed_data(typed))
+    service = patient.service
+    if isinstance(service, LocalService):
+        if service.relayer is None:
+            raise InputError("relay", "this service has no relayer: consent with your own "
+                                      "transaction (--send-myself)")
+        receipt = service.relayer.relay(action)
+    elif isinstance(service, ApiService):
+        tx_hash, _ = service.api.relay(action)
+        receipt = patient.chain.sender.wait(tx_hash)
+    else:
+        raise TypeError(f"no relayer for {type(service).__name__}")
+    for event in studies.events(receipt, "StudyConsented"):
+        if (bytes(event.args["studyId"]) == study_id
+                and str(event.args["patient"]).lower() == patient.address.lower()
+                and bytes(event.args["scopeId"]) == bytes(scope_id)):
+            return receipt
+    raise IntegrityError(f"transaction 0x{receipt.tx_hash.hex()} records no such consent")
+
+
 def consent_to_study(patient: PatientClient, study_id: bytes, labels: Sequence[str], *,
-                     journal_root: Path) -> StudyShare:
-    """Share a de-identified copy of the records of ``labels`` with the study and consent."""
+                     journal_root: Path, relayed: bool = True) -> StudyShare:
+    """Share a de-identified copy of the records of ``labels`` with the study and consent
+    (relayed, or with the patient's own transaction when ``relayed`` is false)."""
     study = live_study(patient, study_id)
     chosen = tuple(dict.fromkeys(str(scope_label(label)) for label in labels))
     if not chosen:
@@ -160,7 +194,10 @@ def consent_to_study(patient: PatientClient, study_id: bytes, labels: Sequence[s
     label = study_label(study_id)
     patient.grant(study.researcher, [label], expires_at=study.ends_at)
     scope_id = patient.keys.scope_id(label)
-    receipt = patient.chain.studies.consent(study_id, scope_id, signer=patient.signer)
+    if relayed:
+        receipt = relay_consent(patient, study_id, scope_id)
+    else:
+        receipt = patient.chain.studies.consent(study_id, scope_id, signer=patient.signer)
     return StudyShare(study_id=study_id, scope_id=scope_id, labels=chosen,
                       resources=len(copies), left_out=left_out, imported=imported,
                       consent_tx="0x" + bytes(receipt.tx_hash).hex())

@@ -13,6 +13,7 @@ from eth_utils.crypto import keccak
 
 from kizuna.chain.eip712 import (
     SIGNED_ACTIONS,
+    STUDY_ACTIONS,
     SignedAction,
     TypedData,
     grant_batch_typed_data,
@@ -53,14 +54,20 @@ def test_vector(vector: dict[str, object]) -> None:
 
 def test_type_hashes_and_domain_equal_the_contract(tester_env: Env) -> None:
     ledger = tester_env.chain.ledger
+    studies = tester_env.chain.studies
     constants = {"Grant": "GRANT_TYPEHASH", "GrantBatch": "GRANT_BATCH_TYPEHASH",
                  "Revoke": "REVOKE_TYPEHASH", "RegisterRecord": "REGISTER_RECORD_TYPEHASH",
-                 "RegisterBatch": "REGISTER_BATCH_TYPEHASH"}
+                 "RegisterBatch": "REGISTER_BATCH_TYPEHASH",
+                 "StudyConsent": "STUDY_CONSENT_TYPEHASH"}
+    assert set(constants) == set(SIGNED_ACTIONS)
     for primary, fields in SIGNED_ACTIONS.items():
-        typed = TypedData(domain=tester_env.chain.ledger_domain, primary_type=primary,
-                          types={primary: fields})
-        assert typed.type_hash() == bytes(ledger._view(constants[primary])), primary
+        study = primary in STUDY_ACTIONS  # the study registry's, in its own domain
+        typed = TypedData(domain=studies.domain if study else tester_env.chain.ledger_domain,
+                          primary_type=primary, types={primary: fields})
+        contract = studies if study else ledger
+        assert typed.type_hash() == bytes(contract._view(constants[primary])), primary
     assert tester_env.chain.ledger_domain.separator() == ledger.domain_separator()
+    assert studies.domain.separator() == bytes(studies._view("DOMAIN_SEPARATOR"))
     # ERC-5267: the contract describes its own domain; it is the one Python builds.
     fields, name, version, chain_id, verifying, _, _ = ledger._view("eip712Domain")
     domain = tester_env.chain.ledger_domain

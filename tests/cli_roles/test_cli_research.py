@@ -1,7 +1,8 @@
 """``kizuna researcher study create / export`` and ``kizuna patient studies / consent /
 withdraw`` against the running ``kizuna up --demo``, the README's "research" recipe run as
 written: a key that is not a verified provider (the auditor's) cannot register a study; dr-sato
-registers one; aiko (and kenji) consent with their vital signs; the export has one NDJSON file
+registers one; aiko (gasless, relayed: the default) and kenji (``--send-myself``) consent with
+their vital signs; the export has one NDJSON file
 per type, with none of the demo patients' names, birth dates or cities; after aiko withdraws, the
 next export holds kenji's copy only."""
 
@@ -10,8 +11,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from eth_utils.crypto import keccak
 from roles_stack import Stack
 from test_cli_data_requests import recipe  # the README's recipe reader (same directory)
+from web3 import Web3
 
 from kizuna.cli.output import ExitCode
 
@@ -46,10 +49,18 @@ def test_the_readme_recipe_from_registration_to_withdrawal(stack: Stack, tmp_pat
     wrong = stack.kizuna("patient", "consent", study, "--scope", "Procedure", "--key", "aiko")
     assert wrong.code == ExitCode.INVALID_INPUT and "not asked for" in wrong.error_line
 
-    aiko = stack.ok(*step(consent), "--json").json()
+    aiko = stack.ok(*step(consent), "--json").json()  # gasless: a signature, relayed
     kenji = stack.ok("patient", "consent", study, "--scope", SCOPE, "--key", "kenji",
-                     "--json").json()
+                     "--send-myself", "--json").json()
     assert aiko["resources"] > 0 and kenji["resources"] > 0
+    w3 = Web3(Web3.HTTPProvider(stack.rpc_url))
+    sent = {who: w3.eth.get_transaction(done["consent_tx"])
+            for who, done in (("aiko", aiko), ("kenji", kenji))}
+    by_sig = keccak(text="consentBySig(address,bytes32,bytes32,uint256,bytes)")[:4]
+    own = keccak(text="consent(bytes32,bytes32)")[:4]
+    assert bytes(sent["aiko"]["input"])[:4] == by_sig
+    assert bytes(sent["kenji"]["input"])[:4] == own
+    assert sent["aiko"]["from"] != sent["kenji"]["from"]
     listed = stack.ok(*studies, "--json").json()
     assert [s["consented"] for s in listed if s["study"] == study] == [True]
     assert "consented" in stack.ok(*studies).out  # the table says so too

@@ -19,6 +19,7 @@ from apienv import ApiServer, ChainEnv
 from synthea_data import small_bundle, synthea_patient
 from test_research_deidentify import direct_identifiers, scan
 
+from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.client.api_service import ApiService
 from kizuna.client.http import ApiClient
@@ -110,8 +111,16 @@ def test_a_cohort_shares_deidentified_copies_and_a_withdrawal_stops_reads(
         assert patients[0].records(labels=[study_label(study_id)]) == []
 
         chosen = [ASKED, ["Patient", "Observation:vital-signs"], ASKED]
-        shares = [consent_to_study(p, study_id, c, journal_root=tmp_path / f"study{i}")
-                  for i, (p, c) in enumerate(zip(patients, chosen, strict=True))]
+        # The first and third consent gaslessly (the default: a StudyConsent signature the
+        # API relays); the second sends its own transaction.
+        relayed = [True, False, True]
+        shares = [consent_to_study(p, study_id, c, journal_root=tmp_path / f"study{i}",
+                                   relayed=r)
+                  for i, (p, c, r) in enumerate(zip(patients, chosen, relayed, strict=True))]
+        for patient, share, by_relayer in zip(patients, shares, relayed, strict=True):
+            sender = chain.w3.eth.get_transaction(share.consent_tx)["from"]
+            assert (sender != patient.address) is by_relayer, (sender, by_relayer)
+        assert [chain.studies.nonce(p.address) for p in patients] == [1, 0, 1]
         for patient, share in zip(patients, shares, strict=True):
             assert share.resources > 0 and share.imported.registered == share.resources
             assert len(share.imported.batches) == 1  # one batch: one signature
@@ -163,3 +172,53 @@ def test_a_cohort_shares_deidentified_copies_and_a_withdrawal_stops_reads(
         assert len(after) == len(reads_before[leaving.address])
         with pytest.raises(InputError, match="no current consent"):
             withdraw_from_study(leaving, study_id)
+
+
+def test_a_relayed_consent_is_refused_when_replayed_or_expired(
+        api_server: ApiServer, chain_env: ChainEnv) -> None:
+    """``POST /wallet/relay`` submits a patient's ``StudyConsent``; the same signature again
+    (after a withdrawal it would consent anew) and a signature past its deadline are refused
+    before any gas is spent, and change nothing."""
+    chain = chain_env.chain
+    ends_at = chain.head().timestamp + 30 * 86_400
+    with ExitStack() as stack:
+        researcher = stack.enter_context(
+            _client(api_server, chain_env, chain_env.new_signer(), provider=True))
+        chain.studies.register_study(b"\x02" * 32, "Sleep and heart rate", ASKED, ends_at,
+                                     signer=researcher.signer)
+        study_id = chain.studies.study_id(researcher.address, b"\x02" * 32)
+        signer = chain_env.new_signer()
+        patient = stack.enter_context(_client(api_server, chain_env, signer))
+        scope_id = patient.keys.scope_id(study_label(study_id))
+        chain.ledger.grant(researcher.address, scope_id, ends_at, signer=signer)
+        api = patient.service.api
+
+        def signed(deadline: int) -> SignedAction:
+            typed = chain.studies.consent_typed_data(
+                patient=patient.address, study_id=study_id, scope_id=scope_id,
+                deadline=deadline)
+            return SignedAction(typed, signer.sign_typed_data(typed))
+
+        # Past its deadline: refused, nothing used.
+        expired = signed(chain.head().timestamp - 1)
+        with pytest.raises(InputError, match="StudyRegistrySignatureExpired"):
+            api.relay(expired)
+        assert chain.studies.nonce(patient.address) == 0
+        assert not chain.studies.consent_of(study_id, patient.address).consented
+
+        action = signed(chain.head().timestamp + 3_600)
+        tx_hash, _ = api.relay(action)
+        assert chain.w3.eth.get_transaction(tx_hash)["from"] != patient.address
+        assert chain.studies.consent_of(study_id, patient.address).consented
+        assert chain.studies.nonce(patient.address) == 1
+
+        # Withdrawn, then the same signature relayed again: its nonce is used, refused.
+        chain.studies.withdraw(study_id, signer=signer)
+        with pytest.raises(InputError, match="StudyRegistryInvalidSigner"):
+            api.relay(action)
+        assert not chain.studies.consent_of(study_id, patient.address).consented
+        # Another patient cannot have it relayed either (the route takes the signed-in
+        # patient's actions only).
+        other = stack.enter_context(_client(api_server, chain_env, chain_env.new_signer()))
+        with pytest.raises(AccessDenied):
+            other.service.api.relay(signed(chain.head().timestamp + 3_600))

@@ -34,6 +34,7 @@ from kizuna.api.schemas import (
     PrepareRemoveGuardianIn,
     PrepareRevokeAllIn,
     PrepareRevokeIn,
+    PrepareStudyConsentIn,
     SignedActionIn,
     TxOut,
 )
@@ -44,6 +45,8 @@ from kizuna.services import grants as grant_service
 from kizuna.services import guardians as guardian_service
 from kizuna.services import records as record_service
 from kizuna.services import requests as request_service
+from kizuna.services.onchain import prepare
+from kizuna.types import ScopeId
 from kizuna.wire.consent import Confirmed
 from kizuna.wire.onchain import PreparedAction, SentTransaction
 
@@ -158,6 +161,22 @@ def prepare_decline(body: PrepareDeclineIn, session: CurrentSession,
                                                   provider=body.provider))
 
 
+@router.post("/prepare/study-consent", response_model=PreparedOut, responses=_PREPARE)
+def prepare_study_consent(body: PrepareStudyConsentIn, session: CurrentSession,
+                          state: State) -> PreparedOut:
+    """The patient's research consent to a study: ``consent(studyId, scopeId)`` for the
+    wallet, and its StudyConsent typed data to sign instead and send to ``POST /wallet/relay``
+    (the service pays the gas). The study's researcher must hold a live grant of the scope
+    (the study copy's) first; the registry checks it, and so does the simulation here."""
+    studies = state.ctx.chain.studies
+    study_id = unhex("study_id", body.study_id)
+    scope_id = ScopeId(unhex("scope_id", body.scope_id))
+    typed = studies.consent_typed_data(patient=session.address, study_id=study_id,
+                                       scope_id=scope_id, deadline=body.deadline)
+    return _out(prepare(state.ctx.chain, studies.consent_call(study_id, scope_id),
+                        sender=session.address, typed=typed))
+
+
 _CONFIRM = error_responses(401, 403, 409, 422, 503)
 
 
@@ -214,9 +233,10 @@ def confirm_break_glass(body: ConfirmBreakGlassIn, session: ProviderSession,
 @router.post("/relay", response_model=TxOut,
              responses=error_responses(401, 403, 409, 422, 429, 503))
 def relay(body: SignedActionIn, session: CurrentSession, state: State) -> TxOut:
-    """Relay one of the signed-in patient's EIP-712 ledger actions (the service pays gas).
+    """Relay one of the signed-in patient's EIP-712 actions (the service pays gas).
     Grants and uploads have their own routes (they carry key fragments or content); this one
-    is for actions that need nothing else, such as a Revoke. 429 with ``Retry-After`` when
+    is for actions that need nothing else, such as a Revoke or a study registry's
+    StudyConsent. 429 with ``Retry-After`` when
     the relayer's gas budget for the wallet today (``relayer_gas_per_day``) is used up:
     nothing is sent (the wallet can still send the transaction itself)."""
     if state.relayer is None:

@@ -13,6 +13,13 @@ from eth_utils.crypto import keccak
 from web3.types import BlockIdentifier
 
 from kizuna.chain.agents.base import Agent, as_bytes32
+from kizuna.chain.eip712 import (
+    Eip712Domain,
+    SignedAction,
+    TypedData,
+    studies_domain,
+    study_consent_typed_data,
+)
 from kizuna.chain.index.events import DecodedEvent
 from kizuna.chain.models import ContractCall, TxReceipt
 from kizuna.chain.signers import Signer
@@ -139,6 +146,38 @@ class StudyRegistryAgent(Agent):
     def consent(self, study_id: bytes, scope_id: ScopeId, *, signer: Signer) -> TxReceipt:
         """The patient (the signer) records the research consent of its live ledger grant."""
         return self._send(self.consent_call(study_id, scope_id), signer)
+
+    # -- signed (gasless) consent -------------------------------------------------------------
+
+    @property
+    def domain(self) -> Eip712Domain:
+        """The registry's EIP-712 domain ("Kizuna StudyRegistry", "1", this chain, this address)."""
+        return studies_domain(chain_id=self.chain.chain_id, studies=self.address)
+
+    def nonce(self, patient: Address, *, block: BlockIdentifier = "latest") -> int:
+        """The patient's next signature nonce of the registry (its own, not the ledger's)."""
+        return int(self._view("nonces", to_checksum_address(patient), block=block))
+
+    def consent_typed_data(self, *, patient: Address, study_id: bytes, scope_id: ScopeId,
+                           deadline: int, nonce: int | None = None) -> TypedData:
+        """EIP-712 ``StudyConsent`` for the patient to sign (nonce read from the chain if not
+        given); anyone may then relay it (:meth:`by_sig_call`)."""
+        return study_consent_typed_data(
+            self.domain, patient=patient, study_id=study_id, scope_id=scope_id,
+            nonce=self.nonce(patient) if nonce is None else nonce, deadline=deadline)
+
+    def by_sig_call(self, action: SignedAction) -> ContractCall:
+        """The ``consentBySig`` call that submits a patient's signed ``StudyConsent``."""
+        if action.kind != "StudyConsent":
+            raise InputError("typed_data.primaryType", f"{action.kind} is no study registry "
+                                                       "action")
+        if action.typed.domain != self.domain:
+            raise InputError("domain", "the action was signed for another chain or contract")
+        m = action.typed.message
+        return self._call("consentBySig", to_checksum_address(m["patient"]),
+                          bytes.fromhex(str(m["studyId"])[2:]),
+                          bytes.fromhex(str(m["scopeId"])[2:]), int(m["deadline"]),
+                          action.signature)
 
     def withdraw_call(self, study_id: bytes) -> ContractCall:
         return self._call("withdraw", as_bytes32("study_id", study_id))

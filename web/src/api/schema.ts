@@ -1620,6 +1620,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/wallet/prepare/study-consent": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prepare Study Consent
+         * @description The patient's research consent to a study: ``consent(studyId, scopeId)`` for the
+         *     wallet, and its StudyConsent typed data to sign instead and send to ``POST /wallet/relay``
+         *     (the service pays the gas). The study's researcher must hold a live grant of the scope
+         *     (the study copy's) first; the registry checks it, and so does the simulation here.
+         */
+        post: operations["prepare_study_consent_wallet_prepare_study_consent_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/wallet/relay": {
         parameters: {
             query?: never;
@@ -1631,9 +1654,10 @@ export interface paths {
         put?: never;
         /**
          * Relay
-         * @description Relay one of the signed-in patient's EIP-712 ledger actions (the service pays gas).
+         * @description Relay one of the signed-in patient's EIP-712 actions (the service pays gas).
          *     Grants and uploads have their own routes (they carry key fragments or content); this one
-         *     is for actions that need nothing else, such as a Revoke. 429 with ``Retry-After`` when
+         *     is for actions that need nothing else, such as a Revoke or a study registry's
+         *     StudyConsent. 429 with ``Retry-After`` when
          *     the relayer's gas budget for the wallet today (``relayer_gas_per_day``) is used up:
          *     nothing is sent (the wallet can still send the transaction itself).
          */
@@ -2543,6 +2567,15 @@ export interface components {
             provider: string;
             /** Scope Id */
             scope_id: string;
+        };
+        /** PrepareStudyConsentIn */
+        PrepareStudyConsentIn: {
+            /** Deadline */
+            deadline: number;
+            /** Scope Id */
+            scope_id: string;
+            /** Study Id */
+            study_id: string;
         };
         /**
          * PreparedOut
@@ -8351,6 +8384,75 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["PrepareRevokeAllIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreparedOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: the thing exists already, or the chain refused the action */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    prepare_study_consent_wallet_prepare_study_consent_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PrepareStudyConsentIn"];
             };
         };
         responses: {
