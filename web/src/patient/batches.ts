@@ -182,12 +182,22 @@ export class Batches {
     const open = items.filter((item) => !inRecord(item));
     if (!open.length) return [];
     const registered = await this.registeredIds();
+    // Items of a batch this page sent whose answer was lost are records now, registered by
+    // this very import: they go through the resend below (the service's answer marks them),
+    // not as "already in your record".
+    const resending = new Set<ImportItem>();
+    if (this.#pending.size && open.every((item) => item.staged)) {
+      for (let start = 0; start < open.length; start += RECORDS_PER_SIGNATURE) {
+        const part = open.slice(start, start + RECORDS_PER_SIGNATURE);
+        if (this.#pending.has(bytesToHex0x(this.#manifestOf(part).root))) part.forEach((item) => resending.add(item));
+      }
+    }
     const first = new Map<string, ImportItem>();
     const twice: Array<[ImportItem, ImportItem]> = [];
     const todo: ImportItem[] = [];
     for (const item of open) {
       const id = bytesToHex0x(item.recordId);
-      if (registered.has(id)) {
+      if (registered.has(id) && !resending.has(item)) {
         item.existing = true;
         continue;
       }
