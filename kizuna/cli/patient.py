@@ -566,6 +566,8 @@ def grant(provider: str, scopes: tuple[str, ...], days: int | None, until: str |
     result = {"provider": who, "scopes": labels, "expires_at": expires,
               "expires": show_time(expires), "tx_hash": hex32(done.tx_hash),
               "block_number": done.block_number}
+    if client.proxies is not None:  # the fragments went to the proxy nodes, each its own
+        result["proxy_nodes"] = f"{client.proxies.threshold}-of-{len(client.proxies.nodes)}"
     emit(result, human=lambda: print_facts(
         {**result, "scopes": ", ".join(labels)}, title=f"Granted {provider}"))
 

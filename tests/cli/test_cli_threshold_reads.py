@@ -70,6 +70,7 @@ def test_grant_and_reads_go_through_two_of_three_nodes(tmp_path: Path) -> None:
                       "--days", "1", "--key", "kenji", "--json", env=env)
         assert granted.code == 0, granted.err
         sato = granted.json()["provider"]
+        assert granted.json()["proxy_nodes"] == "2-of-3"
         kenji = next(i["address"] for i in info["demo"]["identities"] if i["name"] == "kenji")
         # 2-of-3: each node holds its own one fragment; the service holds none for the grant
         assert [_count(db, "SELECT COUNT(*) FROM kfrags") for db in nodes] == [1, 1, 1]
