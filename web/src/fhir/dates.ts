@@ -70,15 +70,11 @@ export function parseFhirDate(text: unknown): FhirDate | null {
   if (!m) return null;
   const [, y, mo, d, h, mi, s, frac, zone] = m;
   const year = Number(y), month = Number(mo ?? 1), day = Number(d ?? 1);
-  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) {
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) {
     return null;
   }
   if (h === undefined) {
-    const time = Date.UTC(year, month - 1, day);
-    // Date.UTC maps years 0-99 to 1900-1999; FHIR years are literal.
-    const fixed = new Date(time);
-    fixed.setUTCFullYear(year);
-    return { text, time: fixed.getTime(), precision: d ? "day" : mo ? "month" : "year" };
+    return { text, time: literalYear(Date.UTC(year, month - 1, day), year), precision: d ? "day" : mo ? "month" : "year" };
   }
   let offset = 0;
   if (zone !== "Z" && zone !== undefined) {
@@ -87,9 +83,24 @@ export function parseFhirDate(text: unknown): FhirDate | null {
   }
   const ms = frac ? Math.floor(Number(`0${frac}`) * 1000) : 0;
   const base = Date.UTC(year, month - 1, day, Number(h), Number(mi), Math.min(Number(s), 59), ms);
-  const fixed = new Date(base);
+  return { text, time: literalYear(base, year) - offset * 60_000, precision: "time" };
+}
+
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] as const;
+
+/** Days of a month of the proleptic Gregorian calendar (as Date counts them), without a Date
+ *  per value: a chart of thousands of Observations parses thousands of dates. */
+function daysInMonth(year: number, month: number): number {
+  const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+  return month === 2 && leap ? 29 : DAYS[month - 1]!;
+}
+
+/** Date.UTC maps years 0-99 to 1900-1999; FHIR years are literal. */
+function literalYear(time: number, year: number): number {
+  if (year >= 100) return time;
+  const fixed = new Date(time);
   fixed.setUTCFullYear(year);
-  return { text, time: fixed.getTime() - offset * 60_000, precision: "time" };
+  return fixed.getTime();
 }
 
 function pick(resource: FhirResource, path: string): unknown {

@@ -7,7 +7,7 @@ import { useMemo, useState } from "preact/hooks";
 import type { DecryptedRecord } from "../../fhir/records.ts";
 import { chartSeries, latestPoint, PERIODS, type ChartSeries, type PeriodKey } from "../../fhir/series.ts";
 import { displayUnit } from "../../fhir/units.ts";
-import { BAND_COLOURS, LINE_COLOURS, TimeChart } from "../../ui/charts/TimeChart.tsx";
+import { BAND_COLOURS, LINE_COLOURS, loadUPlot, TimeChart } from "../../ui/charts/TimeChart.tsx";
 import "../../ui/fhir/fhir.css";
 
 const PERIOD_LABEL: Record<PeriodKey, [short: string, long: string]> = {
@@ -111,6 +111,8 @@ function ValuesTable(props: { chart: ChartSeries; points: ChartSeries["lines"][n
 
 /** `title`: another page's section (a provider's view of a patient): an h2 of that title. */
 export function Charts(props: { records: readonly DecryptedRecord[]; title?: string }) {
+  // The chart library is fetched and compiled while the series are built, not after.
+  void loadUPlot();
   const charts = useMemo(() => chartSeries(props.records), [props.records]);
   const latest = useMemo(() => latestPoint(charts), [charts]);
   const [period, setPeriod] = useState<PeriodKey>("all");

@@ -10,7 +10,10 @@ import { contentTypeText, summarize, type Summary } from "../../fhir/summarize.t
 import { RecordItem } from "../../ui/fhir/RecordItem.tsx";
 import "../../ui/fhir/fhir.css";
 
-/** Items rendered at first, and added each time the reader reaches the end. */
+/** Items rendered at first: a few screens (a phone shows about six, a desktop ten), so the
+ *  timeline appears as soon as its records are read; more are added, `PAGE` at a time, before
+ *  the reader reaches the end (or when they ask). */
+const FIRST = 40;
 const PAGE = 150;
 
 interface Entry {
@@ -124,7 +127,7 @@ export function Timeline(props: { records: readonly DecryptedRecord[]; openRecor
   const [scope, setScope] = useState("");
   const [query, setQuery] = useState("");
   const [flaggedOnly, setFlaggedOnly] = useState(false);
-  const [shown, setShown] = useState(PAGE);
+  const [shown, setShown] = useState(FIRST);
 
   const words = query.toLowerCase().split(/\s+/).filter(Boolean);
   const filtered = useMemo(() => all.filter((e) =>
@@ -134,7 +137,7 @@ export function Timeline(props: { records: readonly DecryptedRecord[]; openRecor
     && words.every((w) => e.haystack.includes(w))), [all, type, scope, flaggedOnly, words.join(" ")]);
 
   // A new filter starts again from the top.
-  useEffect(() => setShown(PAGE), [type, scope, flaggedOnly, query]);
+  useEffect(() => setShown(FIRST), [type, scope, flaggedOnly, query]);
 
   const visible = filtered.slice(0, shown);
   const groups: { day: string; items: Entry[] }[] = [];

@@ -76,7 +76,10 @@ export function TimeChart(props: { chart: ChartSeries; from: number | null; to: 
       const colour = LINE_COLOURS[i % LINE_COLOURS.length]!;
       series.push({
         label: line.name, stroke: colour, width: 2, spanGaps: true,
-        points: { show: true, size: 5, fill: colour, stroke: colour },
+        // A marker per value only while they stand apart (uPlot's rule: at most one per
+        // `space` pixels of the period shown); thousands of markers drawn on top of each
+        // other cost more than the rest of the chart and show nothing the line does not.
+        points: { size: 5, space: 6, fill: colour, stroke: colour },
       });
       series.push({
         label: `${line.name} outside the normal range`, stroke: OUT, width: 0, paths: () => null,
