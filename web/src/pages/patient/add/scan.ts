@@ -105,12 +105,12 @@ async function importNdjson(importer: Importer, files: Array<{ name: string; byt
   // One source, as kizuna/client/importer.py ndjson_source: the digest of the files' digests in
   // the order dropped, each resource's index counted across the files.
   const digest = await ndjsonDigest(files.map((f) => f.bytes));
-  const hex = bytesToHex0x(digest);
+  const tag = bytesToHex0x(digest);
   try {
     let index = 0;
     importer.importNdjson(files).forEach((records, i) => {
       const slot = found[(files[i] as { at: number }).at] as Found;
-      slot.digest = `${hex}:${i}`; // the same set dropped again is the same list, file by file
+      slot.digest = `${tag}:${i}`; // the same set dropped again is the same list, file by file
       slot.uploads.push(...records.map((record): Upload => ({ kind: "record", record, source: { digest, index: index++ } })));
     });
   } catch (error) {
