@@ -8,6 +8,7 @@ import io
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from store_data import CHUNK, MB, TWO_LEVEL, closed_port_url, pseudo_random, pseudo_random_bytes
 
@@ -98,6 +99,24 @@ def test_pin_and_unpin(ipfs_store: IpfsStore) -> None:
     ipfs_store.unpin(cid)
     ipfs_store.unpin(cid)  # not pinned any more: a no-op, the content is still there
     assert ipfs_store.has(cid)
+
+
+def test_pin_many_checks_every_root_before_pinning_any(
+        ipfs_store: IpfsStore, ipfs_node: LocalIpfsNode) -> None:
+    salt = str(time.time_ns()).encode()
+    cids = [ipfs_store.put(b"pin many " + salt + bytes([i]), pin=False) for i in range(3)]
+    absent = compute_cid(b"nobody ever added this " + salt).text()
+
+    def pinned(cid: str) -> bool:
+        listed = httpx.post(f"{ipfs_node.api_url}/api/v0/pin/ls",
+                            params={"arg": cid, "type": "recursive", "cid-base": "base32"})
+        return listed.status_code == 200 and cid in listed.text
+
+    with pytest.raises(ContentNotFound):
+        ipfs_store.pin_many([cids[0], absent])
+    assert not pinned(cids[0])
+    ipfs_store.pin_many([*cids, cids[0]])
+    assert all(pinned(cid) for cid in cids)
 
 
 def test_missing_content_is_content_not_found(ipfs_store: IpfsStore) -> None:
