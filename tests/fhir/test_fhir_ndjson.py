@@ -28,21 +28,23 @@ def write_bulk_export(bundle: dict[str, Any], directory: Path) -> list[Path]:
 
 
 def test_bulk_export_imports_like_the_bundle(
-    synthea_bundle: dict[str, Any], tmp_path: Path
+    synthea_large_bundle: dict[str, Any], tmp_path: Path
 ) -> None:
-    files = write_bulk_export(synthea_bundle, tmp_path)
+    files = write_bulk_export(synthea_large_bundle, tmp_path)
     imported = import_ndjson(*files)
     records = list(imported)
-    assert len(records) == len(imported) == len(synthea_bundle["entry"])
-    from_bundle = {r.fhir_id: r for r in import_bundle(synthea_bundle)}
+    assert len(records) == len(imported) == len(synthea_large_bundle["entry"])
+    from_bundle = {r.fhir_id: r for r in import_bundle(synthea_large_bundle)}
     for record in records:
         same = from_bundle[record.fhir_id]
         assert (record.content, record.scope_label, record.date) == (
             same.content, same.scope_label, same.date)
 
 
-def test_every_problem_with_file_and_line(synthea_bundle: dict[str, Any], tmp_path: Path) -> None:
-    files = write_bulk_export(synthea_bundle, tmp_path)
+def test_every_problem_with_file_and_line(
+    synthea_large_bundle: dict[str, Any], tmp_path: Path
+) -> None:
+    files = write_bulk_export(synthea_large_bundle, tmp_path)
     observations = tmp_path / "Observation.ndjson"
     lines = observations.read_text("utf-8").splitlines()
     second = json.loads(lines[1])
@@ -66,9 +68,9 @@ def test_every_problem_with_file_and_line(synthea_bundle: dict[str, Any], tmp_pa
 
 
 def test_a_file_changed_between_passes_stops_the_import(
-    synthea_bundle: dict[str, Any], tmp_path: Path
+    synthea_large_bundle: dict[str, Any], tmp_path: Path
 ) -> None:
-    files = write_bulk_export(synthea_bundle, tmp_path)
+    files = write_bulk_export(synthea_large_bundle, tmp_path)
     imported = import_ndjson(*files)
     first = files[0]
     lines = first.read_text("utf-8").splitlines()

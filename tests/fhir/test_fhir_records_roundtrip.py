@@ -40,8 +40,8 @@ def owner() -> pre.UmbralSecretKey:
 
 
 @pytest.fixture(scope="module")
-def synthea_records(synthea_bundle_path: Path) -> list[ImportedRecord]:
-    return list(import_bundle(synthea_bundle_path.read_bytes()))
+def synthea_records(synthea_large_file: Path) -> list[ImportedRecord]:
+    return list(import_bundle(synthea_large_file.read_bytes()))
 
 
 def _round_trip(owner: pre.UmbralSecretKey, plaintext: bytes, content_type: str) -> bytes:

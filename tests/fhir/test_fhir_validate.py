@@ -137,13 +137,15 @@ def test_bad_status_code(example: Example) -> None:
     assert "'done' is not in the required value set" in reason and "final" in reason
 
 
-def test_bad_status_inside_a_bundle_has_the_entry_path(synthea_bundle: dict[str, Any]) -> None:
+def test_bad_status_inside_a_bundle_has_the_entry_path(
+    synthea_large_bundle: dict[str, Any],
+) -> None:
     index = next(
-        i for i, e in enumerate(synthea_bundle["entry"])
+        i for i, e in enumerate(synthea_large_bundle["entry"])
         if e["resource"]["resourceType"] == "Encounter"
     )
-    synthea_bundle["entry"][index]["resource"]["status"] = "complete"
-    [(path, reason)] = issues_of(synthea_bundle)
+    synthea_large_bundle["entry"][index]["resource"]["status"] = "complete"
+    [(path, reason)] = issues_of(synthea_large_bundle)
     assert path == f"Bundle.entry[{index}].resource.status"
     assert "'complete'" in reason and "finished" in reason
 
@@ -238,27 +240,27 @@ def test_unknown_element(example: Example) -> None:
     assert path == "Observation.result" and "not an element" in reason
 
 
-def test_unresolved_urn_uuid_reference_in_a_bundle(synthea_bundle: dict[str, Any]) -> None:
+def test_unresolved_urn_uuid_reference_in_a_bundle(synthea_large_bundle: dict[str, Any]) -> None:
     index = next(
-        i for i, e in enumerate(synthea_bundle["entry"])
+        i for i, e in enumerate(synthea_large_bundle["entry"])
         if e["resource"]["resourceType"] == "Observation"
     )
-    synthea_bundle["entry"][index]["resource"]["subject"]["reference"] = (
+    synthea_large_bundle["entry"][index]["resource"]["subject"]["reference"] = (
         "urn:uuid:00000000-0000-4000-8000-000000000000"
     )
-    [(path, reason)] = issues_of(synthea_bundle)
+    [(path, reason)] = issues_of(synthea_large_bundle)
     assert path == f"Bundle.entry[{index}].resource.subject.reference"
     assert "does not resolve to any entry's fullUrl" in reason
 
 
-def test_reference_to_the_wrong_resource_type(synthea_bundle: dict[str, Any]) -> None:
-    entries = synthea_bundle["entry"]
+def test_reference_to_the_wrong_resource_type(synthea_large_bundle: dict[str, Any]) -> None:
+    entries = synthea_large_bundle["entry"]
     organization = next(e["fullUrl"] for e in entries
                         if e["resource"]["resourceType"] == "Organization")
     index = next(i for i, e in enumerate(entries)
                  if e["resource"]["resourceType"] == "Immunization")
     entries[index]["resource"]["patient"]["reference"] = organization
-    [(path, reason)] = issues_of(synthea_bundle)
+    [(path, reason)] = issues_of(synthea_large_bundle)
     assert path == f"Bundle.entry[{index}].resource.patient.reference"
     assert "is a Organization, but this element may refer to Patient" in reason
 
@@ -308,22 +310,22 @@ def test_contained_reference_must_resolve(example: Example) -> None:
     assert path == "DiagnosticReport.performer[0].reference" and "'#nolab'" in reason
 
 
-def test_every_problem_is_reported_at_once(synthea_bundle: dict[str, Any]) -> None:
-    entries = synthea_bundle["entry"]
+def test_every_problem_is_reported_at_once(synthea_large_bundle: dict[str, Any]) -> None:
+    entries = synthea_large_bundle["entry"]
     observations = [i for i, e in enumerate(entries)
                     if e["resource"]["resourceType"] == "Observation"]
     first, second, third = observations[:3]
     entries[first]["resource"]["status"] = "bogus"
     entries[second]["resource"]["effectiveDateTime"] = "2001-02-29T10:00:00Z"
     del entries[third]["resource"]["code"]
-    found = issues_of(synthea_bundle)
+    found = issues_of(synthea_large_bundle)
     assert [p for p, _ in found] == [
         f"Bundle.entry[{first}].resource.status",
         f"Bundle.entry[{second}].resource.effectiveDateTime",
         f"Bundle.entry[{third}].resource.code",
     ]
     with pytest.raises(FhirValidationError, match=r"\(and 2 more\)"):
-        validate(synthea_bundle)
+        validate(synthea_large_bundle)
 
 
 def test_not_json_and_not_a_resource() -> None:

@@ -4,11 +4,7 @@ behind a proxy (module). The types live in proxy_stack.py and clinic.py."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import clinic
@@ -51,27 +47,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             index.close()
 
 
-@pytest.fixture(scope="session")
-def synthea_bundle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A small real Synthea patient (seed 7, first year of life: ~190 resources)."""
-    out = tmp_path_factory.mktemp("synthea-proxy")
-    command = [sys.executable, "-m", "synthea.cli", "-p", "1", "-s", "7", "-a", "0-1",
-               "-r", "20240101", "-o", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, f"synthea failed:\n{result.stdout}\n{result.stderr}"
-    bundles = sorted(Path(out / "fhir").glob("*.json"))
-    assert len(bundles) == 1, bundles
-    data: dict[str, Any] = json.loads(bundles[0].read_text("utf-8"))
-    return data
-
-
 @pytest.fixture(scope="module")
-def story(stack: Stack, synthea_bundle: dict[str, Any]) -> Story:
+def story(stack: Stack, synthea_infant: dict[str, Any]) -> Story:
     patient, provider = stack.patient(), stack.provider()
-    entries = patient.import_fhir(synthea_bundle)
+    entries = patient.import_fhir(synthea_infant)
     patient.grant(provider.address, list(GRANTED), expires_at=stack.now() + 86_400)
     return Story(stack=stack, patient=patient, provider=provider, entries=entries,
-                 bundle=synthea_bundle)
+                 bundle=synthea_infant)
 
 
 @pytest.fixture(scope="module")

