@@ -246,13 +246,13 @@ def threshold_grant(provider: ProviderClient, endpoints: Mapping[Address, str], 
                     timeout_s: float = 10.0) -> tuple[ReadGrant, Combined]:
     """ONE signed request sent to every node at once. Each answer's statement must be the
     patient's signature binding that node's fragment to this provider (else the node is
-    skipped); m is the highest threshold the patient signed (at least ``threshold``) and only
-    nodes of the signed set count. Each cfrag is verified (Umbral's proof) against the
-    envelope's capsule; the grant returned carries m verified cfrags from distinct nodes, to
-    open with :meth:`ProviderClient.open_to` as any read. ``find_record`` (the listing's
-    row, looked up only then) lets a node that does not know the record yet be told of it (it
-    checks it itself) and asked again. ``NotEnoughNodes`` naming each node that failed and
-    why, otherwise."""
+    skipped); m and the set are the ones the patient signed (the grant most nodes name first;
+    at least ``threshold``) and only nodes of that set count. Each cfrag is verified (Umbral's
+    proof) against the envelope's capsule; the grant returned carries m verified cfrags from
+    distinct nodes, to open with :meth:`ProviderClient.open_to` as any read. ``find_record``
+    (the listing's row, looked up only then) lets a node that does not know the record yet be
+    told of it (it checks it itself) and asked again. ``NotEnoughNodes`` naming each node that
+    failed and why, otherwise."""
     by_node = {checksum_address(a): e for a, e in endpoints.items()}
     request = ReadRequest.new(provider=provider.address, patient=patient, record_id=record_id)
     signature = provider.signer.sign_typed_data(
@@ -288,16 +288,30 @@ def threshold_grant(provider: ProviderClient, endpoints: Mapping[Address, str], 
     if not grants:
         raise NotEnoughNodes("no proxy node served the read: " + "; ".join(
             f"{a.node}: {a.error}" for a in answers))
-    m = max([threshold] + [s.threshold for s in statements.values()])
-    signed_set = {n for s in statements.values() for n in s.nodes
-                  if s.threshold == m}
     envelope = _envelope(provider, grants)
     capsule = read_header(envelope).capsule
-    combined, grant = _combine(answers, grants, capsule=capsule, threshold=m,
-                               members=signed_set, receiving_key=provider.public_key)
-    chosen = dataclasses.replace(grant, envelope=envelope,
-                                 cfrags=tuple(c.to_bytes() for c in combined.cfrags[:m]))
-    return chosen, combined
+    # The grant's (set, m) as the patient signed it, named by most nodes first: a node showing
+    # a genuine statement of an older grant (another set or m) is counted only with that
+    # grant, so it can neither raise m for the others nor add its cfrag to theirs.
+    groups: dict[tuple[tuple[Address, ...], int], list[Address]] = {}
+    for node, statement in statements.items():
+        key = (tuple(sorted(statement.nodes)), max(threshold, statement.threshold))
+        groups.setdefault(key, []).append(node)
+    failure: KizunaError | None = None
+    for (signed_set, m), named in sorted(groups.items(), key=lambda g: -len(g[1])):
+        elsewhere = {n for other in groups.values() if other is not named for n in other}
+        try:
+            combined, grant = _combine(answers, grants, capsule=capsule, threshold=m,
+                                       members=set(signed_set) - elsewhere,
+                                       receiving_key=provider.public_key)
+        except KizunaError as error:
+            failure = failure or error
+            continue
+        chosen = dataclasses.replace(grant, envelope=envelope,
+                                     cfrags=tuple(c.to_bytes() for c in combined.cfrags[:m]))
+        return chosen, combined
+    assert failure is not None
+    raise failure
 
 
 def threshold_read(provider: ProviderClient, endpoints: Mapping[Address, str], *, patient: str,
