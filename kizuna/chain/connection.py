@@ -10,14 +10,10 @@ manager, and the EIP-712 domain of the ledger.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Mapping
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
-from eth_utils.abi import function_signature_to_4byte_selector
 from web3 import Web3
 from web3.contract import Contract
 from web3.providers.rpc import HTTPProvider
@@ -26,46 +22,15 @@ from kizuna.chain.agents.access_log import AccessLogAgent
 from kizuna.chain.agents.ledger import ConsentLedgerAgent
 from kizuna.chain.agents.registry import ProviderRegistryAgent
 from kizuna.chain.agents.studies import StudyRegistryAgent
-from kizuna.chain.artifacts import ARTIFACT_NAMES, CONTRACT_NAMES, load_artifact
-from kizuna.chain.deploy import Deployment, load_deployment
+from kizuna.chain.artifacts import ARTIFACT_NAMES, load_artifact
+from kizuna.chain.deploy import Deployment, check_on_node, load_deployment, load_deployment_file
+from kizuna.chain.deploy import selector_push as _push  # noqa: F401  (tests/chain checks it)
 from kizuna.chain.eip712 import Eip712Domain, ledger_domain
 from kizuna.chain.models import BlockRef
-from kizuna.chain.reverts import RevertDecoder, abi_type_string
+from kizuna.chain.reverts import RevertDecoder
 from kizuna.chain.transactions import TransactionSender, TxPolicy, node_errors
-from kizuna.errors import DeploymentError, InputError, NodeUnreachable, NotFoundError, WrongChain
-
-
-def load_deployment_file(path: str | os.PathLike[str]) -> Deployment:
-    """Read a deployment file at any path; ``NotFoundError`` / ``DeploymentError`` name it."""
-    target = Path(path)
-    try:
-        data = json.loads(target.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NotFoundError(f"no deployment file at {target}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DeploymentError(f"deployment {target} is not JSON: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise DeploymentError(f"deployment {target} is not a JSON object")
-    try:
-        return Deployment.from_json(data)
-    except InputError as exc:
-        raise DeploymentError(f"deployment {target}: {exc}") from None
-
-
-def _selectors(abi: list[dict[str, Any]]) -> dict[str, bytes]:
-    found: dict[str, bytes] = {}
-    for entry in abi:
-        if entry.get("type") == "function":
-            signature = f"{entry['name']}({','.join(abi_type_string(i) for i in entry['inputs'])})"
-            found[signature] = bytes(function_signature_to_4byte_selector(signature))
-    return found
-
-
-def _push(selector: bytes) -> bytes:
-    """The PUSH instruction a dispatcher uses for ``selector`` (solc drops leading zero bytes:
-    ``0x00abcdef`` is ``PUSH3 abcdef``)."""
-    value = selector.lstrip(b"\x00") or b"\x00"
-    return bytes([0x5F + len(value)]) + value
+from kizuna.errors import NodeUnreachable, WrongChain
+from kizuna.types import Address
 
 
 class Chain:
@@ -105,27 +70,16 @@ class Chain:
                         timestamp=int(block["timestamp"]))
 
     def verify(self) -> None:
-        """Check the chain id and that each address holds the right contract."""
+        """Check the chain id and that each address holds the right contract (the rule:
+        :func:`~kizuna.chain.deploy.check_on_node`)."""
         with node_errors(self.decoder):
             actual = int(self.w3.eth.chain_id)
-        if actual != self.deployment.chain_id:
-            raise WrongChain(expected=self.deployment.chain_id, actual=actual)
-        self.deployment.check_abi()
-        for name in CONTRACT_NAMES:
-            address = self.deployment.addresses[name]
+
+        def code_of(address: Address) -> bytes:
             with node_errors(self.decoder):
-                code = bytes(self.w3.eth.get_code(address))
-            if not code:
-                raise DeploymentError(
-                    f"no contract at {address} on chain {actual} (expected Kizuna's {name})"
-                )
-            missing = [sig for sig, sel in _selectors(self.abis[name]).items()
-                       if _push(sel) not in code]
-            if missing:
-                raise DeploymentError(
-                    f"the contract at {address} is not Kizuna's {name} "
-                    f"(it lacks {missing[0]}{' and more' if len(missing) > 1 else ''})"
-                )
+                return bytes(self.w3.eth.get_code(address))
+
+        check_on_node(self.deployment, chain_id=actual, abis=self.abis, code_of=code_of)
 
     # -- agents (one per contract, created on first use) -------------------------------------
 

@@ -10,17 +10,17 @@ unlocked node account), so the same code deploys to anvil, eth-tester or a testn
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
+from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
-from web3 import Web3
-from web3.exceptions import Web3Exception
 
 from kizuna.chain.artifacts import CONTRACT_NAMES, deployment_abi_hash, load_artifact
+from kizuna.chain.reverts import abi_type_string
 from kizuna.errors import (
     DeploymentError,
     InputError,
@@ -29,6 +29,10 @@ from kizuna.errors import (
     WrongChain,
 )
 from kizuna.types import Address, checked_address
+
+if TYPE_CHECKING:  # web3 only for deploying: reading the deployment file does not load it
+    from eth_account.signers.local import LocalAccount
+    from web3 import Web3
 
 FORMAT_VERSION = 1
 """Version of the deployment file format (``deployments/README.md``)."""
@@ -140,8 +144,27 @@ def load_deployment(chain_id: int, directory: Path = DEFAULT_DIRECTORY) -> Deplo
     return Deployment.from_json(data)
 
 
+def load_deployment_file(path: str | os.PathLike[str]) -> Deployment:
+    """Read a deployment file at any path; ``NotFoundError`` / ``DeploymentError`` name it."""
+    target = Path(path)
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFoundError(f"no deployment file at {target}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DeploymentError(f"deployment {target} is not JSON: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise DeploymentError(f"deployment {target} is not a JSON object")
+    try:
+        return Deployment.from_json(data)
+    except InputError as exc:
+        raise DeploymentError(f"deployment {target}: {exc}") from None
+
+
 def _send(w3: Web3, account: LocalAccount, tx: dict[str, Any]) -> Any:
     """Sign ``tx`` with ``account``, send it, return the receipt (``TransactionError``: failed)."""
+    from web3.exceptions import Web3Exception
+
     tx.setdefault("from", account.address)
     tx.setdefault("nonce", w3.eth.get_transaction_count(account.address, "pending"))
     tx.setdefault("chainId", w3.eth.chain_id)
@@ -217,6 +240,49 @@ def deploy(
     return deployment
 
 
+def function_selectors(abi: list[dict[str, Any]]) -> dict[str, bytes]:
+    """Each function of ``abi`` by its signature: its 4-byte selector."""
+    found: dict[str, bytes] = {}
+    for entry in abi:
+        if entry.get("type") == "function":
+            signature = f"{entry['name']}({','.join(abi_type_string(i) for i in entry['inputs'])})"
+            found[signature] = bytes(function_signature_to_4byte_selector(signature))
+    return found
+
+
+def selector_push(selector: bytes) -> bytes:
+    """The PUSH instruction a dispatcher uses for ``selector`` (solc drops leading zero bytes:
+    ``0x00abcdef`` is ``PUSH3 abcdef``)."""
+    value = selector.lstrip(b"\x00") or b"\x00"
+    return bytes([0x5F + len(value)]) + value
+
+
+def check_on_node(deployment: Deployment, *, chain_id: int,
+                  abis: Mapping[str, list[dict[str, Any]]],
+                  code_of: Callable[[Address], bytes]) -> None:
+    """The rule a connection checks a deployment by, whichever client asks the node (web3's
+    :meth:`~kizuna.chain.connection.Chain.verify`, or :class:`~kizuna.chain.rpc.ChainReader`):
+    the node's ``chain_id`` is the deployment's, the shipped ABIs are the ones deployed, and the
+    code at each address (``code_of``) dispatches every function of its contract's ABI."""
+    if chain_id != deployment.chain_id:
+        raise WrongChain(expected=deployment.chain_id, actual=chain_id)
+    deployment.check_abi()
+    for name in CONTRACT_NAMES:
+        address = deployment.addresses[name]
+        code = code_of(address)
+        if not code:
+            raise DeploymentError(
+                f"no contract at {address} on chain {chain_id} (expected Kizuna's {name})"
+            )
+        missing = [sig for sig, sel in function_selectors(abis[name]).items()
+                   if selector_push(sel) not in code]
+        if missing:
+            raise DeploymentError(
+                f"the contract at {address} is not Kizuna's {name} "
+                f"(it lacks {missing[0]}{' and more' if len(missing) > 1 else ''})"
+            )
+
+
 def verify_deployment(w3: Web3, deployment: Deployment) -> None:
     """Check the node's chain id and the code at every address of ``deployment``.
 
@@ -243,7 +309,11 @@ __all__ = [
     "DEFAULT_DIRECTORY",
     "FORMAT_VERSION",
     "Deployment",
+    "check_on_node",
     "deploy",
+    "function_selectors",
     "load_deployment",
+    "load_deployment_file",
+    "selector_push",
     "verify_deployment",
 ]

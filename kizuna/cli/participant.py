@@ -15,8 +15,9 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,6 +31,7 @@ from kizuna.types import Address
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
+    from kizuna.chain.rpc import ChainReader
     from kizuna.chain.signers import KeystoreSigner
     from kizuna.client.service import KizunaService
     from kizuna.config import Settings
@@ -102,10 +104,19 @@ class Session:
     home: KizunaHome
     settings: Settings
     signer: KeystoreSigner
-    chain: Chain
+    connect: Callable[[], Chain]
     service: KizunaService
     ctx: ServiceContext | None
     api_url: str | None
+    _chain: Chain | None = field(default=None, init=False, repr=False)
+
+    @property
+    def chain(self) -> Chain:
+        """The participant's web3 connection to the chain, made when a command first needs
+        it: a read of one's own record never does (it reads over ``ChainReader``)."""
+        if self._chain is None:
+            self._chain = self.connect()
+        return self._chain
 
     @property
     def address(self) -> Address:
@@ -122,14 +133,30 @@ def settings_of(args: RoleArgs) -> tuple[KizunaHome, Settings]:
     return home, load_settings(home, config_file=args.config_file, environment="development")
 
 
-def connect_chain(settings: Settings) -> Chain:
-    from kizuna.chain.connection import connect
-
+def deployment_file(settings: Settings) -> Path:
+    """The configured deployment file (``NotFoundError`` saying how to get one)."""
     deployment = settings.deployment_file
     if deployment is None or not Path(deployment).is_file():
         raise NotFoundError(f"no deployment file at {deployment}: start the local stack with "
                             "`kizuna up`, or set KIZUNA_DEPLOYMENT_FILE")
-    return connect(settings.rpc_url, deployment, timeout=settings.rpc_timeout_s)
+    return Path(deployment)
+
+
+def connect_chain(settings: Settings) -> Chain:
+    from kizuna.chain.connection import connect
+
+    return connect(settings.rpc_url, deployment_file(settings), timeout=settings.rpc_timeout_s)
+
+
+def connect_reader(settings: Settings) -> ChainReader | None:
+    """The lean, web3-free view of the chain (:class:`~kizuna.chain.rpc.ChainReader`), checked
+    like :func:`connect_chain`; ``None`` for a node URL it does not take (credentials)."""
+    from kizuna.chain.rpc import ChainReader, LeanRpc
+
+    if not LeanRpc.usable(settings.rpc_url):
+        return None
+    return ChainReader.connect(settings.rpc_url, deployment_file(settings),
+                               timeout=settings.rpc_timeout_s)
 
 
 def unlock(args: RoleArgs, home: KizunaHome) -> KeystoreSigner:
@@ -171,14 +198,13 @@ def open_session(args: RoleArgs) -> Iterator[Session]:
         from kizuna.services.context import close_context, open_context
 
         signer = unlocking.result()
-        if settings.deployment_file is None or not Path(settings.deployment_file).is_file():
-            raise NotFoundError(f"no deployment file at {settings.deployment_file}: start the "
-                                "local stack with `kizuna up`, or set KIZUNA_DEPLOYMENT_FILE")
+        deployment_file(settings)
         ctx = open_context(settings)
         try:
             relayer = (Relayer(ctx.chain, LocalKeySigner(settings.relayer_key.get_secret_value()))
                        if settings.relayer_key is not None else None)
-            yield Session(home=home, settings=settings, signer=signer, chain=ctx.chain,
+            chain = ctx.chain
+            yield Session(home=home, settings=settings, signer=signer, connect=lambda: chain,
                           service=LocalService(ctx, relayer=relayer), ctx=ctx, api_url=None)
         finally:
             close_context(ctx)
@@ -195,10 +221,12 @@ def open_session(args: RoleArgs) -> Iterator[Session]:
         except NodeUnreachable:
             raise NodeUnreachable(f"the Kizuna API at {url} does not answer (start it with "
                                   "`kizuna up`, or give --api URL or --local)") from None
-        chain = connect_chain(settings)
-        service = ApiService(api, chain)
+        # web3 is connected only when a command first needs the full chain (a transaction of
+        # the participant's own, the index); the lean reader answers a record's read.
+        chain_once = cache(lambda: connect_chain(settings))
+        service = ApiService(api, chain_once, reader=connect_reader(settings))
         try:
-            yield Session(home=home, settings=settings, signer=signer, chain=chain,
+            yield Session(home=home, settings=settings, signer=signer, connect=chain_once,
                           service=service, ctx=None, api_url=url)
         finally:
             service.close()

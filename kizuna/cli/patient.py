@@ -45,8 +45,9 @@ def _patient(kwargs: dict[str, Any]) -> Iterator[tuple[Session, Any]]:
         from kizuna.cli.proxy import proxy_set_for
         from kizuna.client.patient import PatientClient
 
+        # the web3 connection is made when the client first needs it (never by `patient get`)
         client = PatientClient(signer=session.signer, service=session.service,
-                               chain=session.chain, proxies=proxy_set_for(session))
+                               chain=lambda: session.chain, proxies=proxy_set_for(session))
         _ensure_inbox_key(client)
         yield session, client
 

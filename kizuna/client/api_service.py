@@ -16,7 +16,7 @@ allows it only to a live guardian of theirs (on chain), and answers 403 otherwis
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from kizuna.batch import BatchManifest
@@ -45,6 +45,8 @@ from kizuna.wire.scopes import ScopeKeys, scope_keys_typed_data
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
     from kizuna.chain.index.store import EventIndex
+    from kizuna.chain.rpc import ChainReader
+    from kizuna.crypto.wallet_keys import KeyDerivationDomain
 
 UPLOAD_IN_PARTS_ABOVE = PART_SIZE
 """Envelopes larger than one part (8 MiB) whose size is known go as chunked uploads."""
@@ -68,17 +70,38 @@ def _known_size(envelope: object) -> int | None:
 class ApiService(ChainDocuments):
     """:class:`~kizuna.client.service.KizunaService` over the API plus the own node."""
 
-    def __init__(self, api: ApiClient, chain: Chain) -> None:
+    def __init__(self, api: ApiClient, chain: Chain | Callable[[], Chain], *,
+                 reader: ChainReader | None = None) -> None:
+        """``chain`` may be a callable that connects on first use; ``reader`` (the own node
+        over :class:`~kizuna.chain.rpc.ChainReader`) then answers what a read of one's own
+        record asks of the chain — the key domain and the registered commitment — so that
+        read never loads web3 (issue 12's ``cli_get_s``)."""
         self.api = api
-        self.chain = chain
+        self._chain = chain
+        self._reader = reader
         self._index: EventIndex | None = None
         self._blocks: dict[bytes, int] = {}  # record id -> registration block (service's hint)
         # batch manifests from the service, each kept once it rebuilds to its on-chain root
         self._manifests = BatchManifests(api.batch_manifest)
 
+    @property
+    def chain(self) -> Chain:  # type: ignore[override]  # connected when first needed
+        if callable(self._chain):
+            self._chain = self._chain()
+        return self._chain
+
+    def key_domain(self) -> KeyDerivationDomain:
+        if self._reader is not None:
+            from kizuna.client.keys import derivation_domain
+
+            return derivation_domain(self._reader)
+        return super().key_domain()
+
     def close(self) -> None:
         if self._index is not None:
             self._index.close()
+        if self._reader is not None:
+            self._reader.close()
         self.api.close()
 
     def _events(self) -> EventIndex:
@@ -269,7 +292,8 @@ class ApiService(ChainDocuments):
         (the service's copy, used only if it rebuilds to the on-chain root); looked for in the
         block the service named (:meth:`get_record`) — a hint only, checked by the node — else
         in the whole chain."""
-        return registered_commitment(self.chain, patient=patient, record_id=record_id,
+        return registered_commitment(self._reader or self.chain, patient=patient,
+                                     record_id=record_id,
                                      block=self._blocks.pop(bytes(record_id), None),
                                      manifests=self._manifests)
 

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, MutableMapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
 from kizuna.batch import BatchLeaf, BatchManifest, proof_leads_to
+from kizuna.chain.rpc import ChainReader, RawLog
 from kizuna.errors import InputError, IntegrityError, NodeUnreachable, NotFoundError
 from kizuna.types import Address, Commitment, RecordId
 
@@ -82,19 +83,28 @@ class BatchManifests:
         return manifest
 
 
-def _registrations(chain: Chain, topics: Sequence[HexBytes | list[HexBytes] | None], *,
+def _registrations(chain: Chain | ChainReader, topics: Sequence[bytes | list[bytes] | None], *,
                    from_block: int | None = None,
-                   to_block: BlockIdentifier = "latest") -> list[Any]:
+                   to_block: BlockIdentifier = "latest") -> list[RawLog]:
+    """The ConsentLedger's logs matching ``topics``: over the participant's lean reader (a
+    read of one's own record: no web3), or the web3 connection of a full :class:`Chain`."""
+    start = chain.deployment.deploy_block if from_block is None else from_block
+    if isinstance(chain, ChainReader):
+        return chain.logs(chain.deployment.consent_ledger, topics, from_block=start,
+                          to_block=to_block if isinstance(to_block, int | str) else "latest")
     from kizuna.chain.transactions import node_errors  # web3's errors, with the Chain's web3
 
     with node_errors(chain.decoder):
-        return list(chain.w3.eth.get_logs({
-            "address": chain.deployment.consent_ledger, "topics": list(topics),
-            "fromBlock": chain.deployment.deploy_block if from_block is None else from_block,
-            "toBlock": to_block}))
+        logs = chain.w3.eth.get_logs({
+            "address": chain.deployment.consent_ledger,
+            "topics": [None if t is None else HexBytes(t) if isinstance(t, bytes)
+                       else [HexBytes(v) for v in t] for t in topics],
+            "fromBlock": start, "toBlock": to_block})
+    return [RawLog(topics=tuple(bytes(t) for t in log["topics"]), data=bytes(log["data"]),
+                   block_number=int(log["blockNumber"])) for log in logs]
 
 
-def registered_commitment(chain: Chain, *, patient: Address, record_id: RecordId,
+def registered_commitment(chain: Chain | ChainReader, *, patient: Address, record_id: RecordId,
                           block: int | None = None,
                           manifests: BatchManifests | None = None) -> Commitment:
     """The commitment ``patient`` registered for ``record_id`` (``NotFoundError`` if none).
@@ -108,30 +118,26 @@ def registered_commitment(chain: Chain, *, patient: Address, record_id: RecordId
     a record registered alone comes first."""
     rid = bytes(record_id)
     if block is not None:
-        logs = _registrations(chain, [[HexBytes(RECORD_REGISTERED),
-                                       HexBytes(RECORD_BATCH_REGISTERED)],
+        logs = _registrations(chain, [[RECORD_REGISTERED, RECORD_BATCH_REGISTERED],
                                       _patient_topic(patient)], from_block=block, to_block=block)
         found = _commitment_in(logs, rid, manifests)
         if found is not None:
             return found
-    logs = _registrations(chain, [HexBytes(RECORD_REGISTERED), _patient_topic(patient),
-                                  HexBytes(rid)])
+    logs = _registrations(chain, [RECORD_REGISTERED, _patient_topic(patient), rid])
     if not logs and manifests is not None:
-        logs = _registrations(chain, [HexBytes(RECORD_BATCH_REGISTERED),
-                                      _patient_topic(patient)])
+        logs = _registrations(chain, [RECORD_BATCH_REGISTERED, _patient_topic(patient)])
     found = _commitment_in(logs, rid, manifests)
     if found is None:
         raise NotFoundError(f"no record 0x{rid.hex()} registered by {patient}")
     return found
 
 
-def _commitment_in(logs: Sequence[Any], record_id: bytes,
+def _commitment_in(logs: Sequence[RawLog], record_id: bytes,
                    manifests: BatchManifests | None) -> Commitment | None:
     """The record's commitment from the first of ``logs`` (one patient's registrations, in
     chain order) that registered it: its own event, or a batch whose manifest holds it."""
     for log in logs:
-        topics = [bytes(t) for t in log["topics"]]
-        data = bytes(log["data"])
+        topics, data = log.topics, log.data
         if topics[0] == RECORD_REGISTERED and topics[2] == record_id:
             return Commitment(data[:32])
         if topics[0] == RECORD_BATCH_REGISTERED and manifests is not None:

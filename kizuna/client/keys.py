@@ -37,6 +37,7 @@ from kizuna.types import Address, ScopeId, ScopeLabel
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
+    from kizuna.chain.rpc import ChainReader
 
 
 SCOPE_DELEGATION_INFO = INFO_SCOPE_DELEGATION
@@ -153,7 +154,7 @@ def vocabulary_json() -> str:
     return json.dumps(vocabulary_document(), indent=1) + "\n"
 
 
-def derivation_domain(chain: Chain) -> KeyDerivationDomain:
+def derivation_domain(chain: Chain | ChainReader) -> KeyDerivationDomain:
     """The key-derivation domain of a deployment: its chain id and ConsentLedger."""
     return KeyDerivationDomain(chain_id=chain.chain_id,
                                verifying_contract=chain.deployment.consent_ledger)

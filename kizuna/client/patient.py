@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -80,7 +80,8 @@ def _tx(receipt: TxReceipt) -> SentTransaction:
 class PatientClient:
     """A patient (or a guardian acting for one) using the service in-process."""
 
-    def __init__(self, *, signer: Signer, service: KizunaService, chain: Chain | None = None,
+    def __init__(self, *, signer: Signer, service: KizunaService,
+                 chain: Chain | Callable[[], Chain] | None = None,
                  keys: ParticipantKeys | None = None,
                  deadline_s: int = DEFAULT_DEADLINE_S, proxies: ProxySet | None = None) -> None:
         self.signer = signer
@@ -107,6 +108,8 @@ class PatientClient:
         if self._chain is None:
             raise ConfigError("this action is a transaction of the patient's own: give the "
                               "client a chain connection (chain=)")
+        if callable(self._chain):  # connected when first needed (a record's read never does)
+            self._chain = self._chain()
         return self._chain
 
     # -- keys --------------------------------------------------------------------------------
@@ -206,10 +209,12 @@ class PatientClient:
                                           registration=registration,
                                           epoch=self._epoch_of(record_id, scope_id, epoch))
 
-    def add_record(self, content: bytes, *, label: str,
-                   content_type: str) -> RecordInfo:
-        """Encrypt, store and register one record (gasless: relayed signature)."""
-        rid, sid, envelope = self.seal(content, label=label, content_type=content_type)
+    def add_record(self, content: bytes, *, label: str, content_type: str,
+                   record_id: RecordId | None = None) -> RecordInfo:
+        """Encrypt, store and register one record (gasless: relayed signature); ``record_id``
+        default: a random one."""
+        rid, sid, envelope = self.seal(content, label=label, content_type=content_type,
+                                       record_id=record_id)
         signed = self.sign_registration(record_id=rid, scope_id=sid, envelope=envelope)
         return self.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed)
 
@@ -257,17 +262,30 @@ class PatientClient:
                      subject: str) -> tuple[RecordInfo, RecordInfo]:
         """A PDF or image: the file as one record, its FHIR ``DocumentReference`` (pointing at
         it by record id) as another, both in the ``DocumentReference`` scope.
-        Returns (description record, file record)."""
+        Returns (description record, file record).
+
+        Both ids come from the file's bytes (:func:`kizuna.client.importer.single_file_ids`, the
+        page's rule too): the same file added again is not added twice, the records it names
+        already are returned as they are."""
+        from kizuna.client.importer import single_file_ids  # with the importer: not per CLI run
+        from kizuna.errors import NotFoundError
         from kizuna.storage.attachments import document_reference  # pydicom: here, not per CLI run
 
-        rid = RecordId(os.urandom(32))
+        rid, described_id = single_file_ids(self.keys.wallet.import_id_key().reveal(), source)
         described = document_reference(source, subject=subject,
                                        url=f"urn:kizuna:record:0x{rid.hex()}")
         label = str(described.record.scope_label)
-        stored = self.add_file(source, label=label, content_type=described.content_type,
-                               record_id=rid)
-        entry = self.add_record(described.record.content, label=label,
-                                content_type=described.record.content_type)
+        try:
+            stored = self.service.get_record(rid)
+        except NotFoundError:
+            stored = self.add_file(source, label=label, content_type=described.content_type,
+                                   record_id=rid)
+        try:
+            entry = self.service.get_record(described_id)
+        except NotFoundError:
+            entry = self.add_record(described.record.content, label=label,
+                                    content_type=described.record.content_type,
+                                    record_id=described_id)
         return entry, stored
 
     def add_dicom_study(self, sources: Sequence[str | os.PathLike[str]], *,
