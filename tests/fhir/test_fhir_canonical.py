@@ -130,3 +130,14 @@ def test_canonical_bytes_decode_to_the_same_value_and_are_a_fixed_point(
     assert decoded == value  # Decimal("1.50") == Decimal("1.5"): values, not precision
     assert canonical_json(encoded) == encoded
     assert canonical_json(dumps(value, indent=1, ensure_ascii=True)) == encoded
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40)  # no surrogates: the default alphabet leaves them out
+       | st.text(alphabet='"\\\x00\x01\x1f\x7f\b\t\n\f\r aé✓', max_size=12))
+def test_strings_are_escaped_exactly_as_the_rules_say(text: str) -> None:
+    """The docstring's string rules are json.dumps's with ensure_ascii=False (short escapes,
+    lower-case \\u00xx for the other controls, every other character itself) — whether the
+    string takes the plain fast path or the escaping loop."""
+    assert canonical_json({"a": text}) == ('{"a":' + json.dumps(text, ensure_ascii=False)
+                                           + "}").encode()

@@ -23,6 +23,7 @@ Arrays keep their order (it carries meaning in FHIR).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -37,7 +38,14 @@ _SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n
                   "\f": "\\f", "\r": "\\r"}
 
 
+_PLAIN = re.compile('[\x00-\x1f"\\\\\ud800-\udfff]')
+"""A character :func:`_string` must escape or refuse: a string without one is written as it
+is (most strings: the per-character loop was the import's largest cost after encryption)."""
+
+
 def _string(text: str) -> str:
+    if _PLAIN.search(text) is None:
+        return f'"{text}"'
     out = ['"']
     for char in text:
         if char in _SHORT_ESCAPES:
