@@ -88,7 +88,7 @@ def test_whole_patient_get_reads_the_record_without_web3(running_stack: UpProces
     source.write_text(json.dumps({"resourceType": "Observation", "status": "final",
                                   "code": {"text": "cli_get_s probe"}}))
     added = run(home, "patient", "add", str(source), "--key", "aiko", "--json", env=env)
-    assert added.code == 0, added.stderr
+    assert added.code == 0, added.err
     record_id = added.json()[0]["record_id"]
     out = tmp_path / "got.json"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
