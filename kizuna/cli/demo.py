@@ -1,155 +1,84 @@
 """``kizuna demo``: the consent ledger working end to end on a throw-away local chain.
 
-Starts anvil on 127.0.0.1 (or uses ``--rpc-url``), deploys the three contracts, lets a registrar
+Starts anvil on 127.0.0.1 (or uses ``--rpc-url``), deploys the contracts, lets a registrar
 verify a provider, a patient register a record and grant the provider one blinded scope, the
 provider log a care event, the patient revoke — and shows the provider refused afterwards. It then
-prints every on-chain event as a log and stops the node. Nothing here is health data: the record
-id is random, the content is a commitment to (stand-in) ciphertext, the scope is a keyed hash of
-its label under a key only the patient holds.
+prints the audit log of the chain and stops the node. Nothing here is health data: the record id
+is random, the content is a commitment to (stand-in) ciphertext, the scope is a keyed hash of its
+label under the patient's wallet-derived scope key.
+
+Every step goes through the layers the service and the other commands use: the contract agents
+and their transaction sender (``kizuna.chain``), the patient's keys as a wallet derives them and
+the one scope-blinding rule (``kizuna.crypto``), the relayer for the signed grant, and the audit
+log reader of ``kizuna audit log`` (``kizuna.services.audit.full_log``) for the events.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
-import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
 import click
-from eth_abi.abi import decode as abi_decode
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
-from web3 import Web3
-from web3.contract import Contract
-from web3.exceptions import ContractCustomError, ContractLogicError
 
-from kizuna.chain.artifacts import load_artifact
-from kizuna.chain.deploy import Deployment, deploy
+from kizuna.chain.agents.base import DEFAULT_ADMIN_ROLE
+from kizuna.chain.connection import Chain, connect, web3_for
+from kizuna.chain.deploy import deploy
+from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.localnode import LocalNode, dev_private_keys
-from kizuna.errors import TransactionError
+from kizuna.chain.models import CareEventKind
+from kizuna.chain.relayer import Relayer
+from kizuna.chain.signers import LocalKeySigner
+from kizuna.crypto.scopes import blind_scope
+from kizuna.crypto.wallet_keys import KeyDerivationDomain, derive_wallet_keys_with_private_key
+from kizuna.errors import ChainError, ContractReverted
+from kizuna.types import Commitment, RecordId, ScopeId
 
-CARE_KINDS = (
-    "AdviceRequested",
-    "AccessRequested",
-    "BookingRequested",
-    "BookingConfirmed",
-    "BookingCancelled",
-    "VisitReported",
-    "PrescriptionIssued",
-    "DataSent",
-)
-ROLE_NAMES = {
-    b"\0" * 32: "DEFAULT_ADMIN_ROLE",
-    keccak(text="KIZUNA_REGISTRAR_ROLE"): "REGISTRAR_ROLE",
-    keccak(text="KIZUNA_ANCHOR_ROLE"): "ANCHOR_ROLE",
-}
-TIME_FIELDS = {"expiresAt", "until", "openUntil", "fromTime", "toTime"}
+LAB = "Observation:laboratory"
+IMAGING = "ImagingStudy"
 
 
-def blind_scope(patient_scope_key: bytes, label: str) -> bytes:
-    """A scope id as the chain sees it: HMAC-SHA256 of the label under the patient's key."""
-    return hmac.new(patient_scope_key, label.encode(), hashlib.sha256).digest()
+class _Names:
+    """What the demo knows and the chain does not: who each address is, what each blinded scope
+    id stands for. Used to label what the chain returns."""
 
+    def __init__(self) -> None:
+        self.addresses: dict[str, str] = {}
+        self.scopes: dict[bytes, str] = {}
+        self.roles: dict[bytes, str] = {}
 
-class _Chain:
-    """Plain web3 contract objects plus a locally signing ``send`` (the demo's only tool)."""
+    def address(self, value: str | None) -> str:
+        if not value:
+            return "-"
+        name = self.addresses.get(value)
+        return f"{name} ({value[:8]}…)" if name else f"{value[:8]}…{value[-4:]}"
 
-    def __init__(self, w3: Web3, deployment: Deployment, labels: dict[str, str]) -> None:
-        self.w3 = w3
-        self.deployment = deployment
-        self.labels = labels
-        self.contracts: dict[str, Contract] = {
-            name: w3.eth.contract(address=address, abi=load_artifact(name).abi_list)
-            for name, address in deployment.addresses.items()
-        }
+    def scope(self, scope_id: bytes) -> str:
+        label = self.scopes.get(bytes(scope_id))
+        shown = "0x" + bytes(scope_id).hex()[:8] + "…"
+        return f"{shown} ('{label}')" if label else shown
 
-    @property
-    def ledger(self) -> Contract:
-        return self.contracts["ConsentLedger"]
-
-    @property
-    def registry(self) -> Contract:
-        return self.contracts["ProviderRegistry"]
-
-    def send(self, account: LocalAccount, call: Any) -> Any:
-        tx = call.build_transaction(
-            {
-                "from": account.address,
-                "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
-            }
-        )
-        signed = account.sign_transaction(tx)
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            self.w3.eth.send_raw_transaction(signed.raw_transaction), timeout=60
-        )
-        if receipt["status"] != 1:
-            raise TransactionError(f"demo transaction {call.fn_name} failed")
-        return receipt
-
-    def decode_revert(self, data: str) -> str:
-        """``Name(arg=value, ...)`` for a custom error's revert data."""
-        raw = bytes.fromhex(data.removeprefix("0x"))
-        for contract in self.contracts.values():
-            for entry in contract.abi:
-                if entry["type"] != "error":
-                    continue
-                types = [i["type"] for i in entry["inputs"]]
-                selector = keccak(text=f"{entry['name']}({','.join(types)})")[:4]
-                if raw[:4] == selector:
-                    values = abi_decode(types, raw[4:])
-                    shown = ", ".join(
-                        f"{i['name']}={self.show(i['name'], v)}"
-                        for i, v in zip(entry["inputs"], values, strict=True)
-                    )
-                    return f"{entry['name']}({shown})"
-        return f"unknown revert 0x{raw.hex()}"
-
-    def show(self, name: str, value: Any) -> str:
-        if isinstance(value, str) and Web3.is_address(value):
-            value = Web3.to_checksum_address(value)
-            label = self.labels.get(value)
-            return f"{label} ({value[:8]}…)" if label else f"{value[:8]}…{value[-4:]}"
-        if name == "role" and isinstance(value, bytes) and value in ROLE_NAMES:
-            return ROLE_NAMES[value]
-        if isinstance(value, bytes):
-            return "0x" + value.hex()[:8] + "…" if len(value) > 6 else "0x" + value.hex()
-        if isinstance(value, list | tuple):
-            return "[" + ", ".join(self.show(name, v) for v in value) + "]"
-        if name in TIME_FIELDS and isinstance(value, int) and value > 0:
-            return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        if name == "kind" and isinstance(value, int) and value < len(CARE_KINDS):
-            return CARE_KINDS[value]
+    def value(self, name: str, value: Any) -> str:
+        """An error or event argument, labelled where the demo knows what it is."""
+        if isinstance(value, str) and value in self.addresses:
+            return self.address(value)
+        if name == "role" and isinstance(value, bytes | bytearray) and bytes(value) in self.roles:
+            return self.roles[bytes(value)]
+        if isinstance(value, bytes | bytearray) and bytes(value) in self.scopes:
+            return self.scope(bytes(value))
+        if isinstance(value, bytes | bytearray):
+            return "0x" + bytes(value).hex()[:8] + "…"
+        if name == "kind" and isinstance(value, int):
+            return CareEventKind(value).name
         return str(value)
 
-    def event_log(self) -> Iterator[str]:
-        """Every Kizuna event since the deployment, one line each, in chain order."""
-        by_topic: dict[tuple[str, bytes], tuple[str, Any]] = {}
-        for name, contract in self.contracts.items():
-            for event in contract.all_events():
-                abi = event.abi
-                signature = f"{abi['name']}({','.join(i['type'] for i in abi['inputs'])})"
-                by_topic[(contract.address, keccak(text=signature))] = (name, event)
-        logs = self.w3.eth.get_logs(
-            {
-                "fromBlock": self.deployment.deploy_block,
-                "toBlock": "latest",
-                "address": list(self.deployment.addresses.values()),
-            }
-        )
-        for log in logs:
-            address = Web3.to_checksum_address(log["address"])
-            found = by_topic.get((address, bytes(log["topics"][0])))
-            if found is None:
-                continue
-            contract_name, event = found
-            decoded = event.process_log(log)
-            args = "  ".join(f"{k}={self.show(k, v)}" for k, v in decoded["args"].items())
-            yield f"block {log['blockNumber']:>3}  {contract_name}.{decoded['event']}  {args}"
+
+def _when(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 @contextmanager
@@ -178,167 +107,147 @@ def _fact(label: str, value: object) -> None:
 def demo(rpc_url: str | None) -> None:
     """Show the consent ledger at work on a throw-away local chain (anvil)."""
     keys = dev_private_keys(4)
-    registrar, patient, provider, relayer = (Account.from_key(k) for k in keys)
-    labels = {
-        registrar.address: "registrar",
-        patient.address: "patient",
-        provider.address: "provider",
-        relayer.address: "relayer",
-    }
+    registrar, patient, provider, relayer = (LocalKeySigner(k) for k in keys)
+    names = _Names()
+    for who, signer in (("registrar", registrar), ("patient", patient),
+                        ("provider", provider), ("relayer", relayer)):
+        names.addresses[signer.address] = who
     with _node(rpc_url) as url:
         _step(f"Local Ethereum node (anvil) on {url}")
-        w3 = Web3(Web3.HTTPProvider(url))
+        w3 = web3_for(url, timeout=60.0)
         _fact("chain id", w3.eth.chain_id)
 
         _step("Deploying the contracts (committed artifacts, no compiler needed)")
-        deployment = deploy(w3, registrar, directory=None)
+        deployment = deploy(w3, Account.from_key(keys[0]), directory=None)
         for name, address in deployment.addresses.items():
             _fact(name, address)
-            labels[address] = name
-        chain = _Chain(w3, deployment, labels)
-
-        _step("A registrar verifies a provider (Umbral public key + credential commitment)")
-        umbral_key = _umbral_public_key()
-        chain.send(
-            registrar,
-            chain.registry.functions.addProvider(
-                provider.address, umbral_key, keccak(b"licence #4711, stand-in")
-            ),
-        )
-        _fact("provider", provider.address)
-        _fact("umbral key", "0x" + umbral_key.hex()[:20] + "…")
-        _fact("active", chain.registry.functions.isActiveProvider(provider.address).call())
-
-        _step(
-            "The patient registers a record: random id, commitment to its ciphertext, blind scope"
-        )
-        scope_key = secrets.token_bytes(32)  # the patient's scope-blinding key: never on-chain
-        scope = blind_scope(scope_key, "Observation:laboratory")
-        record_id = os.urandom(32)
-        ciphertext = os.urandom(256)  # stand-in for an encrypted FHIR Observation
-        chain.send(
-            patient, chain.ledger.functions.registerRecord(record_id, keccak(ciphertext), scope)
-        )
-        _fact("record id", "0x" + record_id.hex())
-        _fact("commitment", "0x" + keccak(ciphertext).hex())
-        _fact("scope (blinded)", "0x" + scope.hex() + "  ← 'Observation:laboratory'")
-
-        _step("The patient grants the provider that scope for 30 days")
-        now = int(w3.eth.get_block("latest")["timestamp"])
-        receipt = chain.send(
-            patient, chain.ledger.functions.grant(provider.address, scope, now + 30 * 86_400)
-        )
-        _fact("gas used", f"{receipt['gasUsed']:,}")
-        has = chain.ledger.functions.hasAccess(patient.address, provider.address, scope).call()
-        expiry = chain.ledger.functions.accessExpiry(
-            patient.address, provider.address, scope
-        ).call()
-        _fact("hasAccess", has)
-        _fact("accessExpiry", chain.show("expiresAt", expiry))
-
-        _step("Gasless: the patient signs a grant (EIP-712); a relayer pays and submits it")
-        imaging = blind_scope(scope_key, "ImagingStudy")
-        deadline = int(w3.eth.get_block("latest")["timestamp"]) + 600
-        expires_at = now + 7 * 86_400
-        signature = _sign_grant(chain, patient, provider.address, imaging, expires_at, deadline)
-        receipt = chain.send(
-            relayer,
-            chain.ledger.functions.grantBySig(
-                patient.address, provider.address, imaging, expires_at, deadline, signature
-            ),
-        )
-        _fact("relayed by", chain.show("", relayer.address))
-        _fact("gas used", f"{receipt['gasUsed']:,}  (paid by the relayer)")
-        _fact(
-            "hasAccess (imaging)",
-            chain.ledger.functions.hasAccess(patient.address, provider.address, imaging).call(),
-        )
-        _fact("patient's next nonce", chain.ledger.functions.nonces(patient.address).call())
-
-        _step("The provider, holding a live grant, logs a visit report (a care event)")
-        report = os.urandom(128)  # stand-in for a report encrypted to the patient
-        chain.send(
-            provider,
-            chain.ledger.functions.logCareEvent(
-                patient.address, 5, keccak(report), provider.address, scope
-            ),
-        )
-        _fact("ref", "0x" + keccak(report).hex() + "  (commitment to the encrypted report)")
-
-        _step("The patient revokes the grant")
-        receipt = chain.send(patient, chain.ledger.functions.revoke(provider.address, scope))
-        _fact("gas used", f"{receipt['gasUsed']:,}")
-        has = chain.ledger.functions.hasAccess(patient.address, provider.address, scope).call()
-        _fact("hasAccess", has)
-        try:
-            chain.ledger.functions.logCareEvent(
-                patient.address, 5, keccak(report), provider.address, scope
-            ).call({"from": provider.address})
-            refused = "NOT refused (this is a bug)"
-        except ContractCustomError as exc:
-            refused = "refused: " + chain.decode_revert(str(exc.data))
-        except ContractLogicError as exc:
-            refused = f"refused: {exc}"
-        _fact("provider logs again", refused)
-
-        _step("The on-chain log (what an auditor reads; no health data in it)")
-        for line in chain.event_log():
-            click.echo("    " + line)
+            names.addresses[address] = name
+        chain = connect(w3, deployment)
+        # The roles by the contracts' own views, to name them in the log.
+        names.roles = {DEFAULT_ADMIN_ROLE: "DEFAULT_ADMIN_ROLE",
+                       chain.registry.registrar_role(): "REGISTRAR_ROLE",
+                       chain.access_log.anchor_role(): "ANCHOR_ROLE",
+                       chain.access_log.auditor_role(): "AUDITOR_ROLE"}
+        _story(chain, names, keys=keys, registrar=registrar, patient=patient,
+               provider=provider, relayer=relayer)
         if rpc_url is None:
             _step("Stopping the local node")
     click.echo("\nDone. Next: `kizuna --help`.")
 
 
-def _sign_grant(
-    chain: _Chain,
-    patient: LocalAccount,
-    provider: str,
-    scope: bytes,
-    expires_at: int,
-    deadline: int,
-) -> bytes:
-    """The patient's EIP-712 ``Grant`` signature over the patient's current nonce."""
-    message = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Grant": [
-                {"name": "patient", "type": "address"},
-                {"name": "provider", "type": "address"},
-                {"name": "scopeId", "type": "bytes32"},
-                {"name": "expiresAt", "type": "uint64"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
-        },
-        "primaryType": "Grant",
-        "domain": {
-            "name": "Kizuna ConsentLedger",
-            "version": "1",
-            "chainId": chain.w3.eth.chain_id,
-            "verifyingContract": chain.ledger.address,
-        },
-        "message": {
-            "patient": patient.address,
-            "provider": provider,
-            "scopeId": scope,
-            "expiresAt": expires_at,
-            "nonce": chain.ledger.functions.nonces(patient.address).call(),
-            "deadline": deadline,
-        },
-    }
-    return bytes(Account.sign_typed_data(patient.key, full_message=message).signature)
+def _story(chain: Chain, names: _Names, *, keys: list[str], registrar: LocalKeySigner,
+           patient: LocalKeySigner, provider: LocalKeySigner, relayer: LocalKeySigner) -> None:
+    """The demo's steps on a deployed chain, each one call of an agent (or the relayer)."""
+    ledger = chain.ledger
+    # The keys a wallet derives for this chain and ledger: the provider's Umbral key is the
+    # one it registers; the patient's scope key blinds scope labels and never leaves her.
+    domain = KeyDerivationDomain(chain_id=chain.chain_id,
+                                 verifying_contract=chain.deployment.consent_ledger)
+    patient_keys = derive_wallet_keys_with_private_key(keys[1], domain=domain)
+    provider_keys = derive_wallet_keys_with_private_key(keys[2], domain=domain)
+
+    _step("A registrar verifies a provider (Umbral public key + credential commitment)")
+    umbral_key = provider_keys.public_key.to_bytes()
+    chain.registry.add_provider(provider.address, umbral_key,
+                                keccak(b"licence #4711, stand-in"), signer=registrar)
+    _fact("provider", names.address(provider.address))
+    _fact("umbral key", "0x" + umbral_key.hex()[:20] + "…  (derived from its wallet)")
+    _fact("active", chain.registry.is_active_provider(provider.address))
+
+    _step("The patient registers a record: random id, commitment to its ciphertext, blind scope")
+    scope = blind_scope(patient_keys.scope_key, LAB)
+    names.scopes[bytes(scope)] = LAB
+    record_id = RecordId(os.urandom(32))
+    ciphertext = os.urandom(256)  # stand-in for an encrypted FHIR Observation
+    commitment = Commitment(keccak(ciphertext))
+    ledger.register_record(record_id, commitment, scope, signer=patient)
+    _fact("record id", "0x" + record_id.hex())
+    _fact("commitment", "0x" + commitment.hex())
+    _fact("scope (blinded)", "0x" + scope.hex() + f"  ← '{LAB}'")
+
+    _step("The patient grants the provider that scope for 30 days")
+    now = chain.head().timestamp
+    receipt = ledger.grant(provider.address, scope, now + 30 * 86_400, signer=patient)
+    _fact("gas used", f"{receipt.gas_used:,}")
+    _fact("hasAccess", ledger.has_access(patient.address, provider.address, scope))
+    _fact("accessExpiry",
+          _when(ledger.access_expiry(patient.address, provider.address, scope)))
+
+    _step("Gasless: the patient signs a grant (EIP-712); a relayer pays and submits it")
+    imaging = blind_scope(patient_keys.scope_key, IMAGING)
+    names.scopes[bytes(imaging)] = IMAGING
+    typed = ledger.grant_typed_data(patient=patient.address, provider=provider.address,
+                                    scope_id=imaging, expires_at=now + 7 * 86_400,
+                                    deadline=chain.head().timestamp + 600)
+    action = SignedAction(typed=typed, signature=patient.sign_typed_data(typed))
+    receipt = Relayer(chain, relayer).relay(action)
+    _fact("relayed by", names.address(relayer.address))
+    _fact("gas used", f"{receipt.gas_used:,}  (paid by the relayer)")
+    _fact("hasAccess (imaging)", ledger.has_access(patient.address, provider.address, imaging))
+    _fact("patient's next nonce", ledger.nonce(patient.address))
+
+    _step("The provider, holding a live grant, logs a visit report (a care event)")
+    report = Commitment(keccak(os.urandom(128)))  # commitment to a report encrypted to her
+    ledger.log_care_event(patient.address, CareEventKind.VISIT_REPORTED, report,
+                          signer=provider, provider=provider.address, scope_id=scope)
+    _fact("ref", "0x" + report.hex() + "  (commitment to the encrypted report)")
+
+    _step("The patient revokes the grant")
+    receipt = ledger.revoke(provider.address, scope, signer=patient)
+    _fact("gas used", f"{receipt.gas_used:,}")
+    _fact("hasAccess", ledger.has_access(patient.address, provider.address, scope))
+    _fact("provider logs again", "refused: " + _refusal(chain, names, patient=patient,
+                                                         provider=provider, scope=scope,
+                                                         report=report))
+
+    _step("The audit log (what `kizuna audit log` reads from the chain; no health data in it)")
+    _print_log(chain, names)
 
 
-def _umbral_public_key() -> bytes:
-    """A real Umbral public key (33 bytes, compressed) for the demo provider."""
-    import umbral_pre
+def _refusal(chain: Chain, names: _Names, *, patient: LocalKeySigner,
+             provider: LocalKeySigner, scope: ScopeId, report: Commitment) -> str:
+    """The ledger's decoded refusal of the provider's care event after the revoke; a
+    :class:`ChainError` (the command fails) if the ledger would accept it."""
+    call = chain.ledger.log_care_event_call(patient.address, CareEventKind.VISIT_REPORTED,
+                                            report, provider=provider.address, scope_id=scope)
+    try:
+        chain.sender.simulate(call, sender=provider.address)
+    except ContractReverted as refused:
+        shown = ", ".join(f"{k}={names.value(k, v)}" for k, v in refused.error_args.items())
+        return f"{refused.name}({shown})"
+    raise ChainError("the ledger would accept the provider's care event after the patient "
+                     "revoked its grant: consent is not enforced on this chain")
 
-    return bytes(umbral_pre.SecretKey.random().public_key().to_compressed_bytes())
+
+def _print_log(chain: Chain, names: _Names) -> None:
+    from kizuna.services.audit import full_log
+
+    for entry in full_log(chain, from_chain=True):
+        parts = [f"block {entry.block_number:>3}", f"{entry.event:<22}"]
+        if entry.patient:
+            parts.append(f"patient={names.address(entry.patient)}")
+        if entry.provider:
+            parts.append(f"provider={names.address(entry.provider)}")
+        if entry.scope_ids:
+            parts.append("scope=" + ", ".join(names.scope(s) for s in entry.scope_ids))
+        if entry.record_id:
+            parts.append(f"record=0x{entry.record_id.hex()[:8]}…")
+        if entry.expires_at:
+            parts.append(f"until={_when(entry.expires_at)}")
+        if entry.actor:
+            parts.append(f"by={names.address(entry.actor)}")
+        parts.extend(_details(entry.details, names))
+        click.echo("    " + "  ".join(parts))
 
 
-__all__ = ["blind_scope", "demo"]
+def _details(details: Mapping[str, Any], names: _Names) -> list[str]:
+    shown = []
+    for key, value in details.items():
+        if isinstance(value, str) and value.startswith("0x") and value not in names.addresses:
+            with suppress(ValueError):  # a hash or key: shown short
+                value = bytes.fromhex(value[2:])
+        shown.append(f"{key}={names.value(key, value)}")
+    return shown
+
+
+__all__ = ["demo"]

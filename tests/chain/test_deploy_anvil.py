@@ -132,20 +132,3 @@ def test_hardhat_deploy_script_writes_the_same_format(
     )
     assert ledger.functions.providerRegistry().call() == deployment.provider_registry
 
-
-def test_kizuna_demo_shows_grant_then_refusal(anvil: LocalNode) -> None:
-    from click.testing import CliRunner
-
-    from kizuna.cli.demo import demo
-
-    result = CliRunner().invoke(demo, ["--rpc-url", anvil.rpc_url])
-    assert result.exit_code == 0, result.output
-    out = result.output
-    revoke_step = out.index("The patient revokes")
-    assert "hasAccess              True" in out[:revoke_step]
-    assert "hasAccess              False" in out[revoke_step:]
-    assert "refused: ConsentLedgerCareEventNotAllowed" in out[revoke_step:]
-    assert "hasAccess (imaging)    True" in out  # the relayed, signed grant
-    for event in ("ProviderAdded", "RecordRegistered", "AccessGranted", "CareEventLogged"):
-        assert f"ConsentLedger.{event}" in out or f"ProviderRegistry.{event}" in out, event
-    assert "ConsentLedger.AccessRevoked" in out
