@@ -150,6 +150,22 @@ def record_id_of(key: bytes, digest: bytes, index: int) -> RecordId:
                              hashlib.sha256).digest())
 
 
+FILE_INDEX = 0
+"""A file added on its own (a PDF, an image, a DICOM file, one FHIR resource) is record 0 of
+the source whose digest is the SHA-256 of its bytes (docs/keys.md "Single files"): added again,
+the same file names the same record, found in the record instead of added twice."""
+DESCRIPTION_INDEX = 1
+"""A document's DocumentReference is record 1 of its file's digest."""
+
+
+def single_file_ids(key: bytes, source: str | os.PathLike[str]) -> tuple[RecordId, RecordId]:
+    """(the file's record id, its description's record id): :data:`FILE_INDEX` and
+    :data:`DESCRIPTION_INDEX` of the file's SHA-256 (read streamed, in constant memory)."""
+    with open(source, "rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").digest()
+    return record_id_of(key, digest, FILE_INDEX), record_id_of(key, digest, DESCRIPTION_INDEX)
+
+
 def import_digest(sources: Sequence[ImportSource]) -> bytes:
     """What names an import's journal: the digests of its sources, in order."""
     return hashlib.sha256(b"".join(s.digest for s in sources)).digest()
@@ -628,6 +644,8 @@ def start_pool(workers: int | None = None) -> ProcessPoolExecutor:
 
 __all__ = [
     "BATCH_SIZE",
+    "DESCRIPTION_INDEX",
+    "FILE_INDEX",
     "STAGE_SIZE",
     "ImportResult",
     "ImportSource",
@@ -637,5 +655,6 @@ __all__ = [
     "import_digest",
     "ndjson_source",
     "record_id_of",
+    "single_file_ids",
     "start_pool",
 ]

@@ -16,12 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from eth_utils.crypto import keccak
 
-from kizuna.client.importer import record_id_of
+from kizuna.client.importer import DESCRIPTION_INDEX, FILE_INDEX, record_id_of, single_file_ids
 from kizuna.crypto.wallet_keys import (
     INFO_IMPORT_IDS,
     KeyDerivationDomain,
@@ -39,12 +41,25 @@ FILES = [b'{"resourceType":"Bundle","type":"collection","entry":[]}',
 """Input files: the first is a source alone (its digest is SHA-256 of its bytes); all three
 together are one NDJSON import (the digest of their digests, in order)."""
 INDICES = [0, 1, 2, 255, 256, 2**32 + 5, 2**53 - 1]
+DOCUMENT = b"%PDF-1.4\n% kizuna test vector \xe2\x80\x94 a letter\n%%EOF\n"
+"""A file added on its own (docs/keys.md "Single files"): its SHA-256 is the digest, the file
+record index 0 and its DocumentReference index 1 (kizuna.client.importer.single_file_ids)."""
+
+
+def _single_file_ids(key: bytes) -> tuple[bytes, bytes]:
+    """The ids as PatientClient.add_document makes them: from a real file on disk."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "letter.pdf"
+        path.write_bytes(DOCUMENT)
+        stored, described = single_file_ids(key, path)
+    return bytes(stored), bytes(described)
 
 
 def build_vectors() -> dict[str, Any]:
     bundle_digest = hashlib.sha256(FILES[0]).digest()
     ndjson_digest = hashlib.sha256(b"".join(hashlib.sha256(f).digest() for f in FILES)).digest()
     delivery = hashlib.sha256(b"an envelope a provider delivered").digest()
+    document = hashlib.sha256(DOCUMENT).digest()
     vectors = []
     for label, chain_id, contract in CASES:
         private_key = keccak(text=label)
@@ -63,7 +78,11 @@ def build_vectors() -> dict[str, Any]:
                      "record_id": "0x" + bytes(record_id_of(key, digest, index)).hex()}
                     for source, digest in (("bundle", bundle_digest), ("ndjson", ndjson_digest),
                                            ("delivery", delivery))
-                    for index in INDICES],
+                    for index in INDICES] + [
+                {"source": "document", "digest": "0x" + document.hex(), "index": index,
+                 "record_id": "0x" + rid.hex()}
+                for index, rid in zip((FILE_INDEX, DESCRIPTION_INDEX), _single_file_ids(key),
+                                      strict=True)],
         })
     return {
         "description": (
@@ -78,9 +97,12 @@ def build_vectors() -> dict[str, Any]:
             "record_id": "HMAC-SHA256(import id key, digest (32 bytes) || index (uint64, "
                          "big-endian))",
             "digest": ("bundle: SHA-256 of the file; ndjson: SHA-256 of the files' SHA-256s, "
-                       "in order; delivery: the delivered envelope's commitment"),
+                       "in order; delivery: the delivered envelope's commitment; document: "
+                       "SHA-256 of a file added on its own (index 0 the file, 1 its "
+                       "DocumentReference)"),
         },
         "files": ["0x" + f.hex() for f in FILES],
+        "document": "0x" + DOCUMENT.hex(),
         "vectors": vectors,
     }
 

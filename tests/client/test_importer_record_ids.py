@@ -44,7 +44,8 @@ def test_vector(vector: dict[str, Any]) -> None:
     files = [bytes.fromhex(f[2:]) for f in _load()["files"]]
     digests = {"bundle": hashlib.sha256(files[0]).digest(),
                "ndjson": hashlib.sha256(b"".join(hashlib.sha256(f).digest()
-                                                 for f in files)).digest()}
+                                                 for f in files)).digest(),
+               "document": hashlib.sha256(bytes.fromhex(_load()["document"][2:])).digest()}
     seen = set()
     for case in vector["ids"]:
         digest = bytes.fromhex(case["digest"][2:])

@@ -144,6 +144,14 @@ def test_documents_dicom_and_a_large_file_stream_through(stack: Stack, tmp_path:
     pdf.write_bytes(_tiny_pdf())
     description, stored = patient.add_document(pdf, subject="Patient/p1")
     assert stored.content_type == "application/pdf"
+    # The same bytes again (another name): the ids are the file's (docs/keys.md "Single
+    # files"), so the records already there are returned and nothing is added.
+    before = len(patient.records())
+    copy = tmp_path / "letter (copy).pdf"
+    copy.write_bytes(pdf.read_bytes())
+    again = patient.add_document(copy, subject="Patient/p1")
+    assert [r.record_id for r in again] == [description.record_id, stored.record_id]
+    assert len(patient.records()) == before
     ct = Path(str(get_testdata_file("CT_small.dcm", download=False)))
     study, files = patient.add_dicom_study([ct], subject="Patient/p1")
     assert [f.content_type for f in files] == ["application/dicom"]

@@ -9,6 +9,10 @@ import { Importer } from "../src/importer/importer.ts";
 import { FhirValidationError, loadJson, nestingExceeds } from "../src/importer/json.ts";
 import { checkRules } from "../src/importer/rules.ts";
 import { countByType, isRefused, scanFiles } from "../src/pages/patient/add/scan.ts";
+import { RecordIds, sourceDigest } from "../src/core/recordIds.ts";
+
+/** A test patient's record ids (a fixed import id key): scanning names single files by them. */
+const ids = await RecordIds.fromKey(new Uint8Array(32).fill(1));
 
 const importer = new Importer(checkRules(JSON.parse(readFileSync(new URL("../src/importer/rules.generated.json", import.meta.url), "utf8"))));
 const patient = { resourceType: "Patient", id: "p1", gender: "female", birthDate: "1970-01-01" };
@@ -29,7 +33,7 @@ test("a drop is read into records by type, refusals name the field and why", asy
     file("Patient.ndjson", `${JSON.stringify(patient)}\n`),
     file("Observation.ndjson", `${JSON.stringify(obs("o3"))}\n\n${JSON.stringify(obs("o4"))}\n`),
     file("photo.heic", new Uint8Array([0, 0, 0, 24, 102, 116, 121, 112])),
-  ]);
+  ], ids);
   assert.deepEqual(found.map((f) => [f.name, f.what, isRefused(f), f.uploads.length]), [
     ["bundle.json", "FHIR Bundle", false, 1], ["weight.json", "FHIR resource", false, 1], ["bad.json", "FHIR resource", true, 0],
     ["letter.pdf", "Document", false, 2], ["Patient.ndjson", "FHIR NDJSON", false, 1], ["Observation.ndjson", "FHIR NDJSON", false, 2],
@@ -44,10 +48,18 @@ test("a drop is read into records by type, refusals name the field and why", asy
   const letter = found[3]?.uploads;
   assert.equal(letter?.[0]?.kind, "file");
   assert.equal(letter?.[1]?.kind === "record" && letter[1].record.scopeLabel, "DocumentReference");
+  // A single file's records are named by its SHA-256 (docs/keys.md): the file index 0, its
+  // DocumentReference index 1; dropped again, the same ids (so it is found in the record).
+  const digest = await sourceDigest(pdf);
+  assert.deepEqual(letter?.[0]?.kind === "file" && [...letter[0].recordId], [...await ids.of(digest, 0)]);
+  assert.deepEqual(letter?.[1]?.kind === "record" && letter[1].source, { digest, index: 1 });
+  const again = await scanFiles(importer, [file("copy of letter.pdf", pdf)], ids);
+  assert.deepEqual(again[0]?.uploads[0]?.kind === "file" && [...again[0].uploads[0].recordId], [...await ids.of(digest, 0)]);
+  assert.equal(again[0]?.digest, found[3]?.digest);
 });
 
 test("NDJSON files dropped together are checked together", async () => {
-  const alone = await scanFiles(importer, [file("Observation.ndjson", `${JSON.stringify(obs("o3"))}\n`)]);
+  const alone = await scanFiles(importer, [file("Observation.ndjson", `${JSON.stringify(obs("o3"))}\n`)], ids);
   assert.deepEqual(alone[0]?.issues, [["Observation.ndjson:1:Observation.subject.reference", "'Patient/p1' names no resource in these files"]]);
 });
 

@@ -18,13 +18,15 @@ type Vector = {
   import_id_key: string;
   ids: Array<{ source: string; digest: string; index: number; record_id: string }>;
 };
-const spec = JSON.parse(readFileSync(new URL("tests/vectors/record_ids.json", root), "utf8")) as { files: string[]; vectors: Vector[] };
+const spec = JSON.parse(readFileSync(new URL("tests/vectors/record_ids.json", root), "utf8")) as { files: string[]; document: string; vectors: Vector[] };
 
 test("the source digests are Python's", async () => {
   const files = spec.files.map((f) => hexToBytes(f));
   const first = spec.vectors[0]!.ids;
   assert.equal(bytesToHex0x(await sourceDigest(files[0]!)), first.find((c) => c.source === "bundle")!.digest);
   assert.equal(bytesToHex0x(await ndjsonDigest(files)), first.find((c) => c.source === "ndjson")!.digest);
+  // A file added on its own (a PDF, an image, DICOM, one resource): its SHA-256 (docs/keys.md).
+  assert.equal(bytesToHex0x(await sourceDigest(hexToBytes(spec.document))), first.find((c) => c.source === "document")!.digest);
 });
 
 for (const vector of spec.vectors) {

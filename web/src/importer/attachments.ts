@@ -3,6 +3,7 @@
 // DocumentReference (content type, size, SHA-1 base64 as Attachment.hash, title, date), DICOM
 // files of one study by an ImagingStudy (UIDs, series, modalities, counts; headers only).
 import { sha1 } from "@noble/hashes/legacy.js";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToBase64 } from "../core/bytes.ts";
 import { datetimeProblem } from "./dates.ts";
 import type { JsonObject } from "./json.ts";
@@ -45,20 +46,23 @@ export class FileProblem extends Error {
   }
 }
 
-export type FileDigest = { size: number; sha1Base64: string; head: Uint8Array };
+/** `sha256`: the file's SHA-256, the source digest of its record id (core/recordIds.ts). */
+export type FileDigest = { size: number; sha1Base64: string; sha256: Uint8Array<ArrayBuffer>; head: Uint8Array };
 
 
 /** Size, SHA-1 and first bytes of a file, read in 1 MiB slices (memory stays flat). */
 export async function digestFile(file: Blob, onProgress?: (read: number, total: number) => void): Promise<FileDigest> {
   const hash = sha1.create();
+  const whole = sha256.create(); // streamed too: a 100 MB file is read once, in flat memory
   let head = new Uint8Array(0);
   for (let offset = 0; offset < file.size; offset += CHUNK) {
     const chunk = new Uint8Array(await file.slice(offset, offset + CHUNK).arrayBuffer());
     if (offset === 0) head = chunk.slice(0, 132);
     hash.update(chunk);
+    whole.update(chunk);
     onProgress?.(Math.min(offset + CHUNK, file.size), file.size);
   }
-  return { size: file.size, sha1Base64: bytesToBase64(hash.digest()), head };
+  return { size: file.size, sha1Base64: bytesToBase64(hash.digest()), sha256: Uint8Array.from(whole.digest()), head };
 }
 
 /** A FHIR instant to the second in UTC, as attachments._instant writes it. */

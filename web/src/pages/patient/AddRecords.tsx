@@ -7,6 +7,7 @@
 // already added are marked; adding again continues where it stopped, never adding a record
 // twice) and everything typed in the forms.
 import { useEffect, useRef, useState } from "preact/hooks";
+import { bytesToHex0x } from "../../core/bytes.ts";
 import type { KizunaError } from "../../core/errors.ts";
 import { Importer } from "../../importer/importer.ts";
 import { loadRules } from "../../importer/rules.ts";
@@ -111,7 +112,7 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
     setError(null);
     setAddedCount(null);
     try {
-      const scanned = await scanFiles(importer, files, (name) => setScanning(name));
+      const scanned = await scanFiles(importer, files, await client.recordIds(), (name) => setScanning(name));
       // The same Bundle (or NDJSON set) twice names the same records: it is listed once.
       const again: string[] = [];
       setFound((before) => {
@@ -153,7 +154,15 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
       // together: one batch, one wallet signature (a lone record goes on its own).
       const files = pending.filter((u): u is Extract<Upload, { kind: "file" }> => u.kind === "file");
       const records = pending.filter((u): u is Extract<Upload, { kind: "record" }> => u.kind === "record");
+      // A file's id is its bytes' (core/recordIds.ts): one added before is in the record already.
+      const registered = files.length ? await client.registeredIds() : new Set<string>();
       for (const item of files) {
+        if (registered.has(bytesToHex0x(item.recordId).toLowerCase())) {
+          done.current.add(item);
+          finished += 1;
+          already += 1;
+          continue;
+        }
         setProgress({ done: finished, total, file: { name: item.file.name, sent: 0, size: item.file.size } });
         await client.addFile(item.file, { label: item.label, contentType: item.contentType, recordId: item.recordId },
           (sent, all) => setProgress({ done: finished, total, file: { name: item.file.name, sent, size: all } }));
@@ -200,7 +209,7 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
           records.forEach((u, k) => { if (inRecord(items[k]!)) done.current.add(u); });
         }
         finished += records.length;
-        already = items.filter((item) => item.existing).length;
+        already += items.filter((item) => item.existing).length;
       }
       setAddedCount({ added: total - already, already });
       setFound([]);

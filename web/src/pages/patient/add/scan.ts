@@ -6,8 +6,8 @@
 import { DICOM_CONTENT_TYPE, digestFile, documentReference, FileProblem, imagingStudy, readDicomHeader, sniffContentType, type DicomHeader } from "../../../importer/attachments.ts";
 import type { ImportedRecord, Importer } from "../../../importer/importer.ts";
 import { FhirValidationError, loadJson, type Issue } from "../../../importer/json.ts";
-import { bytesToHex0x, type Bytes } from "../../../core/bytes.ts";
-import { ndjsonDigest, sourceDigest } from "../../../core/recordIds.ts";
+import { bytesToHex0x, concatBytes, type Bytes } from "../../../core/bytes.ts";
+import { ndjsonDigest, sourceDigest, type RecordIds } from "../../../core/recordIds.ts";
 
 /** The reference imported files and forms use for the patient (the CLI's default subject). */
 export const SUBJECT = "Patient/self";
@@ -15,7 +15,10 @@ export const SUBJECT = "Patient/self";
 const DICOM_HEADER_BYTES = 4 << 20;
 
 /** Where a resource came from: its file's digest and its index there — what names its record
- * (core/recordIds.ts: the same file imported again names the same records). */
+ * (core/recordIds.ts: the same file imported again names the same records). A file added on
+ * its own (docs/keys.md "Single files"): its SHA-256, index 0 for the file or the lone
+ * resource, index 1 for a document's DocumentReference; a DICOM study's ImagingStudy: the
+ * SHA-256 of its files' SHA-256s in the order dropped, index 0. */
 export type Source = { digest: Bytes; index: number };
 
 export type Upload =
@@ -68,9 +71,9 @@ function problemOf(error: unknown): Issue[] {
 }
 
 /** Read and check dropped files. DICOM files of one study are described together. */
-export async function scanFiles(importer: Importer, files: File[], onFile?: (name: string) => void): Promise<Found[]> {
+export async function scanFiles(importer: Importer, files: File[], ids: RecordIds, onFile?: (name: string) => void): Promise<Found[]> {
   const found: Found[] = [];
-  const dicom: Array<{ file: File; header: DicomHeader; at: number }> = [];
+  const dicom: Array<{ file: File; header: DicomHeader; at: number; recordId: Bytes; digest: Bytes }> = [];
   const ndjson: Array<{ name: string; bytes: Uint8Array; at: number }> = [];
   for (const file of files) {
     onFile?.(file.name);
@@ -79,10 +82,11 @@ export async function scanFiles(importer: Importer, files: File[], onFile?: (nam
     try {
       if (sniffed === DICOM_CONTENT_TYPE) {
         const header = readDicomHeader(new Uint8Array(await file.slice(0, DICOM_HEADER_BYTES).arrayBuffer()));
-        dicom.push({ file, header, at: found.length });
+        const { sha256 } = await digestFile(file);
+        dicom.push({ file, header, at: found.length, recordId: await ids.of(sha256, 0), digest: sha256 });
         found.push({ name: file.name, size: file.size, what: "DICOM", uploads: [], issues: [] });
       } else if (sniffed !== null) {
-        found.push(await scanDocument(importer, file));
+        found.push(await scanDocument(importer, file, ids));
       } else if (/\.(ndjson|jsonl)$/i.test(file.name)) {
         ndjson.push({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()), at: found.length });
         found.push({ name: file.name, size: file.size, what: "FHIR NDJSON", uploads: [], issues: [] });
@@ -94,7 +98,7 @@ export async function scanFiles(importer: Importer, files: File[], onFile?: (nam
       found.push(refused(file, sniffed === DICOM_CONTENT_TYPE ? "DICOM" : /\.(ndjson|jsonl)$/i.test(file.name) ? "FHIR NDJSON" : "Unknown", problemOf(error)));
     }
   }
-  describeStudies(importer, dicom, found);
+  await describeStudies(importer, dicom, found);
   await importNdjson(importer, ndjson, found);
   return found;
 }
@@ -140,27 +144,30 @@ function scanJson(importer: Importer, file: File, bytes: Uint8Array, digest: Byt
         uploads: records.map((record, index) => ({ kind: "record", record, source: { digest, index } })),
       };
     }
-    return { name: file.name, size: file.size, what: "FHIR resource", uploads: [{ kind: "record", record: importer.importResource(data) }], issues: [] };
+    return {
+      name: file.name, size: file.size, what: "FHIR resource", issues: [], digest: bytesToHex0x(digest),
+      uploads: [{ kind: "record", record: importer.importResource(data), source: { digest, index: 0 } }],
+    };
   } catch (error) {
     return refused(file, data.resourceType === "Bundle" ? "FHIR Bundle" : "FHIR resource", problemOf(error));
   }
 }
 
-async function scanDocument(importer: Importer, file: File): Promise<Found> {
+async function scanDocument(importer: Importer, file: File, ids: RecordIds): Promise<Found> {
   const digest = await digestFile(file);
-  const recordId = crypto.getRandomValues(new Uint8Array(32));
+  const recordId = await ids.of(digest.sha256, 0); // the same file added again: the same record
   // As PatientClient.add_document: the description points at the file's record by its id.
   const described = documentReference(importer, digest, { subject: SUBJECT, title: file.name, url: `urn:kizuna:record:0x${hex(recordId)}` });
   return {
-    name: file.name, size: file.size, what: "Document", issues: [],
+    name: file.name, size: file.size, what: "Document", issues: [], digest: bytesToHex0x(digest.sha256),
     uploads: [
       { kind: "file", file, label: described.record.scopeLabel, contentType: described.contentType, recordId },
-      { kind: "record", record: described.record },
+      { kind: "record", record: described.record, source: { digest: digest.sha256, index: 1 } },
     ],
   };
 }
 
-function describeStudies(importer: Importer, dicom: Array<{ file: File; header: DicomHeader; at: number }>, found: Found[]): void {
+async function describeStudies(importer: Importer, dicom: Array<{ file: File; header: DicomHeader; at: number; recordId: Bytes; digest: Bytes }>, found: Found[]): Promise<void> {
   const studies = new Map<string, typeof dicom>();
   for (const item of dicom) {
     const uid = item.header.StudyInstanceUID ?? "";
@@ -169,11 +176,12 @@ function describeStudies(importer: Importer, dicom: Array<{ file: File; header: 
   for (const members of studies.values()) {
     try {
       const study = imagingStudy(importer, members.map((m) => m.header), { subject: SUBJECT });
+      const studyDigest = await sourceDigest(concatBytes(...members.map((m) => m.digest)));
       members.forEach((m, i) => {
         const slot = found[m.at] as Found;
-        slot.uploads.push({ kind: "file", file: m.file, label: study.scopeLabel, contentType: DICOM_CONTENT_TYPE, recordId: crypto.getRandomValues(new Uint8Array(32)) });
+        slot.uploads.push({ kind: "file", file: m.file, label: study.scopeLabel, contentType: DICOM_CONTENT_TYPE, recordId: m.recordId });
         // The study's ImagingStudy goes with the last file of the study.
-        if (i === members.length - 1) slot.uploads.push({ kind: "record", record: study });
+        if (i === members.length - 1) slot.uploads.push({ kind: "record", record: study, source: { digest: studyDigest, index: 0 } });
       });
     } catch (error) {
       for (const m of members) (found[m.at] as Found).issues.push(...problemOf(error));
