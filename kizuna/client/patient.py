@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -80,7 +80,8 @@ def _tx(receipt: TxReceipt) -> SentTransaction:
 class PatientClient:
     """A patient (or a guardian acting for one) using the service in-process."""
 
-    def __init__(self, *, signer: Signer, service: KizunaService, chain: Chain | None = None,
+    def __init__(self, *, signer: Signer, service: KizunaService,
+                 chain: Chain | Callable[[], Chain] | None = None,
                  keys: ParticipantKeys | None = None,
                  deadline_s: int = DEFAULT_DEADLINE_S, proxies: ProxySet | None = None) -> None:
         self.signer = signer
@@ -107,6 +108,8 @@ class PatientClient:
         if self._chain is None:
             raise ConfigError("this action is a transaction of the patient's own: give the "
                               "client a chain connection (chain=)")
+        if callable(self._chain):  # connected when first needed (a record's read never does)
+            self._chain = self._chain()
         return self._chain
 
     # -- keys --------------------------------------------------------------------------------
