@@ -9,8 +9,10 @@ import {IAccessLog} from "./interfaces/IAccessLog.sol";
 /// @title Kizuna access log
 /// @notice See {IAccessLog}.
 /// @dev Storage: one slot per anchored root, packing (count, fromTime, toTime, batchIndex) as four
-///      uint64 (a root is anchored iff its count is not zero), plus one slot for (batch count,
-///      last toTime, deployment time). An anchor writes one new slot and updates one.
+///      uint64 (a root is anchored iff its count is not zero), plus one slot per anchorer for its
+///      (batch count, last toTime, time the role was first granted). An anchor writes one new
+///      slot and updates one. Each anchorer (the service, each threshold proxy node) has its own
+///      sequence of batches: one anchorer's batches never block or interleave with another's.
 contract AccessLog is AccessControl, IAccessLog {
     /// @inheritdoc IAccessLog
     bytes32 public constant ANCHOR_ROLE = keccak256("KIZUNA_ANCHOR_ROLE");
@@ -22,23 +24,33 @@ contract AccessLog is AccessControl, IAccessLog {
         uint64 batchIndex;
     }
 
-    /// @dev `deployedAt` keeps this slot non-zero from the constructor on, so that even the first
-    ///      anchor updates it (5,000 gas) instead of creating it (22,100 gas).
+    /// @dev `grantedAt` keeps an anchorer's slot non-zero from the moment it gets ANCHOR_ROLE,
+    ///      so that even its first anchor updates the slot (5,000 gas) instead of creating it
+    ///      (22,100 gas): the grant pays for it.
     struct Head {
         uint64 batchCount;
         uint64 lastToTime;
-        uint64 deployedAt;
+        uint64 grantedAt;
     }
 
     mapping(bytes32 root => Batch) private _batches;
-    Head private _head;
+    mapping(address anchorer => Head) private _heads;
 
     /// @param admin receives DEFAULT_ADMIN_ROLE (grants and revokes anchoring services)
     /// @param anchorer receives ANCHOR_ROLE (may be the zero address: none yet)
     constructor(address admin, address anchorer) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         if (anchorer != address(0)) _grantRole(ANCHOR_ROLE, anchorer);
-        _head.deployedAt = uint64(block.timestamp);
+    }
+
+    /// @dev Opens an anchorer's head slot when it first gets ANCHOR_ROLE (see {Head}); a head
+    ///      once opened is kept across revocations, so a re-granted anchorer continues its
+    ///      sequence (its batch indices and lastToTime) instead of starting over.
+    function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
+        granted = super._grantRole(role, account);
+        if (role == ANCHOR_ROLE && _heads[account].grantedAt == 0) {
+            _heads[account].grantedAt = uint64(block.timestamp);
+        }
     }
 
     /// @inheritdoc IAccessLog
@@ -50,13 +62,13 @@ contract AccessLog is AccessControl, IAccessLog {
         if (root == bytes32(0)) revert AccessLogInvalidRoot(root);
         if (count == 0) revert AccessLogEmptyBatch();
         if (fromTime > toTime || toTime > block.timestamp) revert AccessLogInvalidTimeRange(fromTime, toTime);
-        Head memory head = _head;
+        Head memory head = _heads[msg.sender];
         if (fromTime < head.lastToTime) revert AccessLogTimeRangeOverlap(fromTime, head.lastToTime);
         Batch storage batch = _batches[root];
         if (batch.count != 0) revert AccessLogRootExists(root, batch.batchIndex);
         batchIndex = head.batchCount;
         _batches[root] = Batch(count, fromTime, toTime, batchIndex);
-        _head = Head(batchIndex + 1, toTime, head.deployedAt);
+        _heads[msg.sender] = Head(batchIndex + 1, toTime, head.grantedAt);
         emit ReceiptRootAnchored(batchIndex, root, msg.sender, count, fromTime, toTime);
     }
 
@@ -77,8 +89,8 @@ contract AccessLog is AccessControl, IAccessLog {
     }
 
     /// @inheritdoc IAccessLog
-    function batchCount() external view returns (uint64 count, uint64 lastToTime) {
-        Head memory head = _head;
+    function batchCount(address anchorer) external view returns (uint64 count, uint64 lastToTime) {
+        Head memory head = _heads[anchorer];
         return (head.batchCount, head.lastToTime);
     }
 }

@@ -8,8 +8,10 @@ pragma solidity ^0.8.28;
 /// @dev Trees use OpenZeppelin's `MerkleProof` convention: a parent is the keccak256 of its two
 ///      children sorted (commutative), and the contract takes the leaf hash as given. Kizuna's
 ///      off-chain code hashes a leaf as `keccak256(bytes.concat(keccak256(receipt)))` (double
-///      hashing, so a leaf can never be mistaken for an inner node). Batches are contiguous in time:
-///      each batch starts at or after the end of the previous one, so a gap or an overlap shows.
+///      hashing, so a leaf can never be mistaken for an inner node). Each anchorer (the service,
+///      each threshold proxy node, anchoring its own receipts with its own key) has its own
+///      sequence of batches, contiguous in time: each starts at or after the end of that
+///      anchorer's previous batch, so a gap or an overlap shows; anchorers never block each other.
 interface IAccessLog {
     // ----------------------------------------------------------------------------------------
     // Errors
@@ -27,14 +29,14 @@ interface IAccessLog {
     /// @notice `fromTime` must not be after `toTime`, nor `toTime` after the current block time.
     error AccessLogInvalidTimeRange(uint64 fromTime, uint64 toTime);
 
-    /// @notice A batch must start at or after the end of the previous batch (`lastToTime`).
+    /// @notice A batch must start at or after the end of the anchorer's previous batch (`lastToTime`).
     error AccessLogTimeRangeOverlap(uint64 fromTime, uint64 lastToTime);
 
     // ----------------------------------------------------------------------------------------
     // Events
     // ----------------------------------------------------------------------------------------
 
-    /// @notice `anchoredBy` anchored the root of batch `batchIndex` of `count` receipts made
+    /// @notice `anchoredBy` anchored the root of its batch `batchIndex` of `count` receipts made
     ///         between `fromTime` and `toTime` (unix seconds, inclusive).
     event ReceiptRootAnchored(
         uint64 indexed batchIndex,
@@ -49,15 +51,15 @@ interface IAccessLog {
     // Transactions
     // ----------------------------------------------------------------------------------------
 
-    /// @notice Anchors the Merkle root of a batch of receipts. `ANCHOR_ROLE` only.
-    /// @return batchIndex the batch's index (0, 1, 2, ...)
+    /// @notice Anchors the Merkle root of a batch of the caller's receipts. `ANCHOR_ROLE` only.
+    /// @return batchIndex the batch's index in the caller's sequence (0, 1, 2, ...)
     function anchor(bytes32 root, uint64 count, uint64 fromTime, uint64 toTime) external returns (uint64 batchIndex);
 
     // ----------------------------------------------------------------------------------------
     // Calls
     // ----------------------------------------------------------------------------------------
 
-    /// @notice The role allowed to anchor roots (the Kizuna service's address).
+    /// @notice The role allowed to anchor roots (the Kizuna service's and each proxy node's address).
     function ANCHOR_ROLE() external view returns (bytes32);
 
     /// @notice True when `leaf` is in the anchored tree `root` according to `proof`; false when the
@@ -70,6 +72,6 @@ interface IAccessLog {
         view
         returns (bool anchored, uint64 batchIndex, uint64 count, uint64 fromTime, uint64 toTime);
 
-    /// @notice How many batches were anchored so far, and the end time of the last one.
-    function batchCount() external view returns (uint64 count, uint64 lastToTime);
+    /// @notice How many batches `anchorer` anchored so far, and the end time of its last one.
+    function batchCount(address anchorer) external view returns (uint64 count, uint64 lastToTime);
 }

@@ -17,8 +17,10 @@ is what makes a leader that has not yet noticed its replacement harmless.
 The contract's rules are respected: ``toTime`` is never after the current time (receipts are
 taken only if served at or before ``now - settle_s``; ``now`` is the later of this machine's
 clock and the chain head's timestamp so a chain ahead of us -- a test's time travel -- is
-fine), and each batch starts at or after the previous batch's ``toTime`` (read from the
-contract). A batch the contract refuses for its time range is dissolved and re-made: when the
+fine), and each batch starts at or after the previous batch's ``toTime`` -- this anchorer's
+own previous batch (read from the contract by the signer's address: the service and each
+threshold proxy node anchor their own receipts with their own key, each in its own
+sequence). A batch the contract refuses for its time range is dissolved and re-made: when the
 chain's clock is behind ours (a node whose clock trails this machine's by a second, a batch
 ending in the very second it is anchored), the pass waits ``retry_wait_s`` and tries again, up
 to ``time_retries`` times, before leaving the receipts to the next pass.
@@ -100,7 +102,7 @@ class Anchorer(PeriodicTask):
             # any client's timeout under a steady stream of reads, one batch per loop).
             began = max(int(self.clock()), self.chain.head().timestamp)
             while True:
-                _count, last_to = self.chain.access_log.batch_count()
+                _count, last_to = self.chain.access_log.batch_count(self.signer.address)
                 batch = assign_batch(self.db, until=began - self.settle_s, not_before=last_to,
                                      max_size=self.max_batch)
                 if batch is None:
@@ -132,7 +134,7 @@ class Anchorer(PeriodicTask):
                           block_number=block or 0)
             return AnchoredBatch(batch.root, batch.count, batch.from_time, batch.to_time,
                                  tx_hash, block)
-        _count, last_to = log_agent.batch_count()
+        _count, last_to = log_agent.batch_count(self.signer.address)
         if batch.from_time < last_to:
             dissolve(self.db, batch.root)  # re-made with from_time >= last_to
             return _OVERLAP

@@ -160,7 +160,7 @@ def test_access_log(env: Env) -> None:
     assert (batch.batch_index, batch.count, batch.anchored_by) == (0, 4, env.admin.address)
     assert log.batch_of(root) == dataclasses.replace(batch, anchored_by=None, block_number=0,
                                                      tx_hash=b"")
-    assert log.batch_count() == (1, now - 1)
+    assert log.batch_count(env.admin.address) == (1, now - 1)
     assert log.verify_receipt(root, leaves[2], [leaves[3], left])
     assert not log.verify_receipt(root, leaves[2], [leaves[0], left])
     assert log.batch_of(b"\x01" * 32) is None

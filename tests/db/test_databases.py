@@ -81,7 +81,7 @@ def test_reads_on_two_instances_with_their_own_connections(any_stack: Stack) -> 
             thread.join(60)
         assert sum(results) == 81
         assert stack.ctx.receipts.count(anchored=False) == 0
-        assert stack.chain.access_log.batch_count()[0] == len(results)
+        assert stack.chain.access_log.batch_count(stack.env.admin.address)[0] == len(results)
         for receipt in stack.ctx.receipts.select(limit=100):
             proof = stack.ctx.receipts.proof(receipt.request.request_id)
             assert proof is not None

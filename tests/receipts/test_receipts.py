@@ -74,7 +74,7 @@ def test_every_receipt_proves_on_chain(core: Stack) -> None:
     assert core.ctx.receipts.proof(ids[0]) is None  # not batched yet
     batches = _anchorer(core).run_once()
     assert len(batches) == 1 and batches[0].count == 5 and batches[0].tx_hash
-    assert core.chain.access_log.batch_count()[0] == 1
+    assert core.chain.access_log.batch_count(core.env.admin.address)[0] == 1
     for request_id in ids:
         proof = core.ctx.receipts.proof(request_id)
         assert proof is not None and proof.batch.anchored
@@ -100,7 +100,7 @@ def test_batches_follow_each_other_in_time(core: Stack) -> None:
     second = _anchorer(core).run_once()
     assert len(first) == len(second) == 1
     assert second[0].from_time >= first[0].to_time
-    assert core.chain.access_log.batch_count() == (2, second[0].to_time)
+    assert core.chain.access_log.batch_count(core.env.admin.address) == (2, second[0].to_time)
 
 
 def test_a_late_receipt_is_still_anchored(core: Stack) -> None:
@@ -159,7 +159,7 @@ def test_a_batch_anchored_before_the_crash_is_not_sent_twice(core: Stack) -> Non
     done = _anchorer(core).run_once()
     assert [b.root for b in done] == [batch.root]
     assert done[0].tx_hash == made.tx_hash
-    assert core.chain.access_log.batch_count()[0] == 1
+    assert core.chain.access_log.batch_count(core.env.admin.address)[0] == 1
     info = core.ctx.receipts.batch(batch.root)
     assert info is not None and info.tx_hash == made.tx_hash
 
@@ -199,7 +199,7 @@ def test_anchoring_needs_the_anchor_role(core: Stack) -> None:
     outsider = core.party()
     with pytest.raises(ContractReverted, match="AccessControlUnauthorizedAccount"):
         Anchorer(db=core.db, chain=core.chain, signer=outsider.signer).run_once()
-    assert core.chain.access_log.batch_count()[0] == 0
+    assert core.chain.access_log.batch_count(core.env.admin.address)[0] == 0
     # The batch stays pending and is finished by a legitimate anchorer.
     assert len(pending_batches(core.db)) == 1
     assert [b.count for b in _anchorer(core).run_once()] == [1]

@@ -45,9 +45,12 @@ class AccessLogAgent(AccessControlAgent):
         return ReceiptBatch(batch_index=int(index), root=bytes(root), count=int(count),
                             from_time=int(from_time), to_time=int(to_time))
 
-    def batch_count(self, *, block: BlockIdentifier = "latest") -> tuple[int, int]:
-        """How many batches were anchored, and the end time of the last one."""
-        count, last_to_time = self._view("batchCount", block=block)
+    def batch_count(self, anchorer: Address, *,
+                    block: BlockIdentifier = "latest") -> tuple[int, int]:
+        """How many batches ``anchorer`` anchored, and the end time of its last one (each
+        anchorer -- the service, each proxy node -- has its own sequence)."""
+        count, last_to_time = self._view("batchCount", to_checksum_address(anchorer),
+                                         block=block)
         return int(count), int(last_to_time)
 
     def anchor_role(self) -> bytes:
