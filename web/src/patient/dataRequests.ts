@@ -357,6 +357,9 @@ export class DataRequests {
   /** Take every file sent for `request` in as the patient's records: one batch, one wallet
    * signature (receive). */
   async receive(request: DataRequest, onProgress?: (p: ImportProgress) => void): Promise<ReceiveResult> {
+    // The files are sealed to the patient's own inbox key and named by their import id key:
+    // a guardian's keys open neither (the page says so instead of offering the button).
+    this.#client.context.ownOnly("Adding the files a provider sent");
     const { bundle, files, sources } = await this.received(request);
     const entries = bundle.entry as JsonObject[];
     if (entries.length === 0) throw new InputError("request", "the provider has sent nothing for this request yet");

@@ -60,7 +60,7 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
     }
   };
   useEffect(() => {
-    void reload();
+    if (!client.context.ward) void reload();
   }, [client]);
 
   const active = (data?.providers ?? []).filter((p) => p.active);
@@ -111,6 +111,23 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
     else next.delete(type);
     setTypes(next);
   };
+
+  // Acting for a ward: a request and the files answering it are the ward's own — sealed to the
+  // ward's inbox key and named by the ward's import id key, which a guardian's keys are not
+  // (dataRequests.ts receive refuses: ownOnly). The guardian's own requests are not shown
+  // here either: this view is the ward's record.
+  if (client.context.ward) {
+    return (
+      <section class="data-requests" aria-labelledby="dr-title">
+        <h1 id="dr-title">Ask for records</h1>
+        <p class="hint" data-testid="dr-ward-only">
+          You are acting for <code>{shortAddress(client.context.ward)}</code>. Only they can ask providers for their records and add the files
+          providers send, signed in with their own wallet: those files are encrypted to their keys, which your guardian keys cannot open.
+          Switch back to your own record to see your own requests.
+        </p>
+      </section>
+    );
+  }
 
   return (
     <section class="data-requests" aria-labelledby="dr-title">
