@@ -179,10 +179,7 @@ SERVICE_SIDE = ("kizuna.services", "kizuna.db", "kizuna.api")
 LOCAL_MODE = "kizuna.client.local"
 """``LocalService``: the service's use cases in-process. The one client module that imports the
 service at module level; it is itself imported only where a local service is opened."""
-NOT_YET: dict[str, str] = {
-    "kizuna.client.data_requests": "its rules (fields, commitments, answer checks) still live in "
-                                   "kizuna.services.data_requests; they move to kizuna.wire next",
-}
+NOT_YET: dict[str, str] = {}
 """Known exceptions, each with what is left to do; an entry that no longer applies fails."""
 WIRE_NEVER = ("sqlalchemy", "web3", "fastapi", "kizuna.chain.index", "kizuna.chain.connection",
               *SERVICE_SIDE)

@@ -16,7 +16,7 @@ import click
 from kizuna.cli.output import Column, emit, json_option, print_facts, print_table
 from kizuna.cli.participant import hex32, match_id, role_options, short, show_time
 from kizuna.errors import InputError
-from kizuna.services import data_requests as dr
+from kizuna.wire import data_requests as dr
 
 _TYPES = {".json": "application/fhir+json", ".pdf": "application/pdf",
           ".txt": "text/plain", ".dcm": "application/dicom"}

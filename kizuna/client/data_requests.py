@@ -1,4 +1,5 @@
-"""The participants' side of data requests (:mod:`kizuna.services.data_requests`).
+"""The participants' side of data requests (the service: :mod:`kizuna.services.data_requests`;
+the rules and types both use: :mod:`kizuna.wire.data_requests`).
 
 The patient asks (:func:`ask`: the note sealed to the provider's registry key, the request's
 commitment logged on-chain by the patient's own transaction) and takes a fulfilment in as
@@ -18,9 +19,8 @@ import os
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import httpx
 
@@ -37,53 +37,17 @@ from kizuna.errors import (
     NodeUnreachable,
     NotFoundError,
 )
-from kizuna.services import data_requests as dr
 from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes
 from kizuna.types import Cid, Commitment, RecordId, checked_address
+from kizuna.wire import data_requests as dr
 from kizuna.wire.onchain import SentTransaction
 
 if TYPE_CHECKING:
+    from kizuna.client.local import LocalDataRequests
     from kizuna.client.patient import PatientClient
     from kizuna.client.provider import ProviderClient
-    from kizuna.services.context import ServiceContext
 
 FHIR_JSON = "application/fhir+json"
-
-
-class LocalDataRequests:
-    """The service's data-request use cases called in-process (tests, ``--local``)."""
-
-    def __init__(self, ctx: ServiceContext) -> None:
-        self.ctx = ctx
-
-    def ask(self, **kwargs: Any) -> dr.DataRequest:
-        return dr.ask(self.ctx, **kwargs)
-
-    def get(self, request_id: bytes, *, reader: str) -> dr.DataRequest:
-        return dr.get_request(self.ctx, request_id, reader=reader)
-
-    def of_patient(self, patient: str) -> list[dr.DataRequest]:
-        return dr.requests_of_patient(self.ctx, patient)
-
-    def to_provider(self, provider: str) -> list[dr.DataRequest]:
-        return dr.requests_to_provider(self.ctx, provider)
-
-    def note(self, *, reader: str, request_id: bytes) -> bytes:
-        with dr.open_note(self.ctx, reader=reader, request_id=request_id) as stream:
-            return stream.read()
-
-    def upload(self, *, provider: str, request_id: bytes, message_id: bytes,
-               envelope: bytes) -> dr.Delivery:
-        return dr.upload_delivery(self.ctx, provider=provider, request_id=request_id,
-                                  message_id=message_id, envelope=envelope)
-
-    def answer(self, **kwargs: Any) -> dr.DataRequest:
-        return dr.answer(self.ctx, **kwargs)
-
-    def delivery(self, *, reader: str, request_id: bytes, commitment: bytes) -> bytes:
-        with dr.open_delivery(self.ctx, reader=reader, request_id=request_id,
-                              commitment=commitment) as stream:
-            return stream.read()
 
 
 def _b(value: str) -> bytes:
@@ -171,18 +135,20 @@ class ApiDataRequests:
             f"/data-requests/{_hx(request_id)}/deliveries/{_hx(commitment)}/content"))
 
 
-DataRequestsApi = LocalDataRequests | ApiDataRequests
+DataRequestsApi: TypeAlias = "LocalDataRequests | ApiDataRequests"
 
 
 def transport(service: object) -> DataRequestsApi:
     """The data-request calls for a client's service: in-process or over the API."""
     from kizuna.client.api_service import ApiService
-    from kizuna.client.local import LocalService
+
+    if isinstance(service, ApiService):
+        return ApiDataRequests(service.api)
+    # Local mode only: LocalService (and with it the service) is loaded when it was opened.
+    from kizuna.client.local import LocalDataRequests, LocalService
 
     if isinstance(service, LocalService):
         return LocalDataRequests(service.ctx)
-    if isinstance(service, ApiService):
-        return ApiDataRequests(service.api)
     raise TypeError(f"no data-request transport for {type(service).__name__}")
 
 
@@ -220,10 +186,6 @@ def ask(api: DataRequestsApi, patient: PatientClient, provider: str, *,
                    transaction=SentTransaction(receipt.tx_hash))
 
 
-def _iso(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _resources(content: bytes, content_type: str, title: str) -> list[dict[str, Any]]:
     """The FHIR resources of one delivered file: a Bundle's entries, a resource, or any other
     document wrapped in a DocumentReference (attachment inline)."""
@@ -257,7 +219,7 @@ def provenance(resource: dict[str, Any], request: dr.DataRequest,
     return {
         "resourceType": "Provenance", "id": _stable_id(answer.ref.hex(), target),
         "target": [{"reference": target}],
-        "recorded": _iso(answer.answered_at),
+        "recorded": dr.iso_utc(answer.answered_at),
         "activity": {"text": "Sent by the provider in answer to the patient's data request"},
         "agent": [{"type": {"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
@@ -409,7 +371,6 @@ def answer(api: DataRequestsApi, provider: ProviderClient, request_id: bytes, st
 __all__ = [
     "ApiDataRequests",
     "DataRequestsApi",
-    "LocalDataRequests",
     "answer",
     "ask",
     "provenance",

@@ -10,7 +10,7 @@ database layer or the event index (tests/test_package_graph.py holds the rule).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kizuna.batch import BatchManifest
 from kizuna.chain.eip712 import Eip712Domain, SignedAction, TypedData
@@ -21,6 +21,7 @@ from kizuna.receipts.request import ReadRequest
 from kizuna.services import (
     batches,
     care,
+    data_requests,
     emergency,
     grants,
     guardians,
@@ -35,6 +36,7 @@ from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 from kizuna.wire.batches import BatchInfo, StagedEnvelope, StagedInfo
 from kizuna.wire.care import CareMessage, InboxKey
 from kizuna.wire.consent import Confirmed, GrantResult, RevokeResult
+from kizuna.wire.data_requests import DataRequest, Delivery
 from kizuna.wire.inbox import InboxItem, ReadEntry
 from kizuna.wire.onchain import SentTransaction
 from kizuna.wire.reads import AttemptedReads, ReadGrant
@@ -229,7 +231,45 @@ class LocalService(ChainDocuments):
                                              transaction=transaction)
 
 
-__all__ = ["LocalService"]
+class LocalDataRequests:
+    """The service's data-request use cases called in-process (tests, ``--local``): the local
+    mode of :mod:`kizuna.client.data_requests` (``transport``), beside ``ApiDataRequests``."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def ask(self, **kwargs: Any) -> DataRequest:
+        return data_requests.ask(self.ctx, **kwargs)
+
+    def get(self, request_id: bytes, *, reader: str) -> DataRequest:
+        return data_requests.get_request(self.ctx, request_id, reader=reader)
+
+    def of_patient(self, patient: str) -> list[DataRequest]:
+        return data_requests.requests_of_patient(self.ctx, patient)
+
+    def to_provider(self, provider: str) -> list[DataRequest]:
+        return data_requests.requests_to_provider(self.ctx, provider)
+
+    def note(self, *, reader: str, request_id: bytes) -> bytes:
+        with data_requests.open_note(self.ctx, reader=reader, request_id=request_id) as stream:
+            return stream.read()
+
+    def upload(self, *, provider: str, request_id: bytes, message_id: bytes,
+               envelope: bytes) -> Delivery:
+        return data_requests.upload_delivery(self.ctx, provider=provider,
+                                             request_id=request_id, message_id=message_id,
+                                             envelope=envelope)
+
+    def answer(self, **kwargs: Any) -> DataRequest:
+        return data_requests.answer(self.ctx, **kwargs)
+
+    def delivery(self, *, reader: str, request_id: bytes, commitment: bytes) -> bytes:
+        with data_requests.open_delivery(self.ctx, reader=reader, request_id=request_id,
+                                         commitment=commitment) as stream:
+            return stream.read()
+
+
+__all__ = ["LocalDataRequests", "LocalService"]
 
 if TYPE_CHECKING:
     from kizuna.client.service import KizunaService

@@ -25,6 +25,7 @@ from kizuna.services import care, data_requests
 from kizuna.services.onchain import checked_address
 from kizuna.types import Address, Commitment
 from kizuna.wire.care import ACCESS_REQUEST, KIND_NAMES, CareMessage
+from kizuna.wire.data_requests import DataRequest
 from kizuna.wire.inbox import InboxItem, ReadEntry
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def patient_inbox(ctx: ServiceContext, *, patient: str, limit: int = 500) -> lis
     return sorted(items, key=lambda i: i.block_number, reverse=True)
 
 
-def _data_requests(found: list[data_requests.DataRequest]) -> list[InboxItem]:
+def _data_requests(found: list[DataRequest]) -> list[InboxItem]:
     """One item per data request, its kind ``data-request-<status>`` (overdue by chain time),
     at the block of its latest step; ``ref`` is the request's id."""
     items = []

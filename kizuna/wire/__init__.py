@@ -10,5 +10,7 @@ One module per thing carried: :mod:`~kizuna.wire.records` (stored records, uploa
 :mod:`~kizuna.wire.batches` (staging and batch registration), :mod:`~kizuna.wire.care` (inbox
 keys and care messages), :mod:`~kizuna.wire.consent` (grants, revocations, confirmed actions),
 :mod:`~kizuna.wire.inbox` (inbox items, read history), :mod:`~kizuna.wire.onchain` (wallet
-transactions), :mod:`~kizuna.wire.reads` (provider reads and refused reads).
+transactions), :mod:`~kizuna.wire.reads` (provider reads and refused reads),
+:mod:`~kizuna.wire.data_requests` (data requests: their fields, commitments, states and answer
+rules, which the client checks before it sends anything on-chain and the service again).
 """

@@ -14,10 +14,10 @@ from participants import People, hx
 
 from kizuna.chain.models import CareEventKind
 from kizuna.crypto.commitment import commitment_of
-from kizuna.services import data_requests as dr
 from kizuna.services.onchain import checked_address
 from kizuna.storage.envelope import decrypt_bytes, encrypt_bytes
 from kizuna.types import Commitment, RecordId
+from kizuna.wire import data_requests as dr
 
 pytestmark = pytest.mark.anvil
 

@@ -14,6 +14,7 @@ from service_stack import Stack
 
 from kizuna.chain.models import CareEventKind
 from kizuna.client import data_requests as client
+from kizuna.client.local import LocalDataRequests
 from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
 from kizuna.errors import (
@@ -24,9 +25,9 @@ from kizuna.errors import (
     InputError,
     NotFoundError,
 )
-from kizuna.services import data_requests as dr
 from kizuna.storage.envelope import encrypt_bytes
 from kizuna.types import RecordId
+from kizuna.wire import data_requests as dr
 from kizuna.wire.onchain import SentTransaction
 
 LAB = {"resourceType": "Observation", "id": "hb-2024", "status": "final",
@@ -56,7 +57,7 @@ def _kinds(stack: Stack, patient: PatientClient) -> list[CareEventKind]:
 
 
 def test_lifecycle_to_records_with_provenance(stack: Stack, tmp_path: Path) -> None:
-    api = client.LocalDataRequests(stack.ctx)
+    api = LocalDataRequests(stack.ctx)
     patient, provider = _pair(stack)
     asked = client.ask(api, patient, provider.address, types=["Observation", "DiagnosticReport"],
                        since="2024-01-01", until="2024-12-31",
@@ -128,12 +129,12 @@ def test_lifecycle_to_records_with_provenance(stack: Stack, tmp_path: Path) -> N
 
     task = dr.fhir_task(api.get(asked.request_id, reader=patient.address))
     assert task["status"] == "completed" and task["intent"] == "order"
-    assert task["restriction"]["period"]["end"] == dr._iso(asked.deadline)
+    assert task["restriction"]["period"]["end"] == dr.iso_utc(asked.deadline)
     assert {i.get("valueCode") for i in task["input"]} >= {"Observation", "DiagnosticReport"}
 
 
 def test_decline_and_overdue_from_chain_time(stack: Stack) -> None:
-    api = client.LocalDataRequests(stack.ctx)
+    api = LocalDataRequests(stack.ctx)
     patient, provider = _pair(stack)
     late = client.ask(api, patient, provider.address, types=["Immunization"], deadline_days=2)
     declined = client.ask(api, patient, provider.address, types=["Condition"])
@@ -161,7 +162,7 @@ def test_decline_and_overdue_from_chain_time(stack: Stack) -> None:
 
 
 def test_a_stranger_cannot_answer_or_see(stack: Stack) -> None:
-    api = client.LocalDataRequests(stack.ctx)
+    api = LocalDataRequests(stack.ctx)
     patient, provider = _pair(stack)
     stranger = stack.provider()
     asked = client.ask(api, patient, provider.address, types=["Observation"])
@@ -227,7 +228,7 @@ def test_hostile_fields(kwargs: dict[str, object], field: str) -> None:
 
 
 def test_hostile_answers(stack: Stack) -> None:
-    api = client.LocalDataRequests(stack.ctx)
+    api = LocalDataRequests(stack.ctx)
     patient, provider = _pair(stack)
     asked = client.ask(api, patient, provider.address, types=["Observation"])
     other = client.ask(api, patient, provider.address, types=["Condition"])

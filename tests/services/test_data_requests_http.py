@@ -27,7 +27,7 @@ from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
 from kizuna.config import Settings
 from kizuna.errors import ConflictError, InputError, NotFoundError
-from kizuna.services import data_requests as dr
+from kizuna.wire import data_requests as dr
 from kizuna.wire.onchain import SentTransaction
 
 pytestmark = pytest.mark.anvil
@@ -108,7 +108,7 @@ def test_lifecycle_over_http(stack: Stack, api_url: str, tmp_path: Path) -> None
                       headers=patient_api._headers()).json()
     task = tasks["entry"][0]["resource"]
     assert task["resourceType"] == "Task" and task["status"] == "completed"
-    assert task["restriction"]["period"]["end"] == dr._iso(asked.deadline)
+    assert task["restriction"]["period"]["end"] == dr.iso_utc(asked.deadline)
 
 
 def test_strangers_and_hostile_bodies_over_http(stack: Stack, api_url: str) -> None:

@@ -11,7 +11,8 @@ from pathlib import Path
 from service_stack import Stack
 
 from kizuna.client import data_requests as client
-from kizuna.services import data_requests as dr
+from kizuna.client.local import LocalDataRequests
+from kizuna.wire import data_requests as dr
 
 LAB = {"resourceType": "Observation", "id": "hb-2024", "status": "final",
        "code": {"text": "Hemoglobin"}, "effectiveDateTime": "2024-03-02",
@@ -20,7 +21,7 @@ PDF = b"%PDF-1.4 discharge summary"
 
 
 def test_a_request_taken_in_twice_adds_each_file_once(stack: Stack, tmp_path: Path) -> None:
-    api = client.LocalDataRequests(stack.ctx)
+    api = LocalDataRequests(stack.ctx)
     patient, provider = stack.patient(), stack.provider()
     patient.add_record(b'{"resourceType":"Basic"}', label="Basic",
                        content_type="application/fhir+json")

@@ -39,8 +39,8 @@ from kizuna.client.api_service import ApiService  # noqa: E402
 from kizuna.client.http import ApiClient  # noqa: E402
 from kizuna.client.patient import PatientClient  # noqa: E402
 from kizuna.client.provider import ProviderClient  # noqa: E402
-from kizuna.services import data_requests as dr  # noqa: E402
 from kizuna.types import Commitment  # noqa: E402
+from kizuna.wire import data_requests as dr  # noqa: E402
 
 CLI = ROOT / "web" / "test" / "data_requests_cli.ts"
 FHIR = "application/fhir+json"

@@ -22,6 +22,7 @@ from kizuna.api.schemas import (
 )
 from kizuna.api.streaming import consume_body, content_response
 from kizuna.services import data_requests as dr
+from kizuna.wire import data_requests as wire_dr
 from kizuna.wire.onchain import SentTransaction
 
 router = APIRouter(tags=["data requests"])
@@ -34,12 +35,12 @@ _ENVELOPE: dict[int | str, dict[str, Any]] = {200: {"content": {"application/oct
                    "description": "the envelope, streamed"}}
 
 
-def _delivery(d: dr.Delivery) -> DeliveryOut:
+def _delivery(d: wire_dr.Delivery) -> DeliveryOut:
     return DeliveryOut(commitment=hexed(d.commitment), cid=d.cid, content_type=d.content_type,
                        size=d.size)
 
 
-def request_out(r: dr.DataRequest) -> DataRequestOut:
+def request_out(r: wire_dr.DataRequest) -> DataRequestOut:
     """The answer for a request (one shape for every route)."""
     return DataRequestOut(
         request_id=hexed(r.request_id), patient=r.patient, provider=r.provider,
@@ -83,7 +84,7 @@ def patient_requests(session: CurrentSession, state: State) -> list[DataRequestO
 def patient_tasks(session: CurrentSession, state: State) -> Response:
     """The patient's requests as FHIR R4 ``Task`` resources (status, deadline in
     ``restriction.period``)."""
-    tasks = [dr.fhir_task(r) for r in dr.requests_of_patient(state.ctx, session.address)]
+    tasks = [wire_dr.fhir_task(r) for r in dr.requests_of_patient(state.ctx, session.address)]
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset",
                               "total": len(tasks),
                               "entry": [{"resource": t} for t in tasks]}
@@ -124,11 +125,11 @@ async def upload_delivery(request: Request, request_id: RequestId,
     """Store one file of a coming answer (an envelope encrypted to the patient)."""
     rid, mid = unhex("request_id", request_id), unhex("message_id", message_id)
 
-    def store(chunks: Any) -> dr.Delivery:
+    def store(chunks: Any) -> wire_dr.Delivery:
         return dr.upload_delivery(state.ctx, provider=session.address, request_id=rid,
                                   message_id=mid, envelope=chunks)
 
-    return _delivery(await consume_body(request, dr.MAX_DELIVERY_BYTES, store))
+    return _delivery(await consume_body(request, wire_dr.MAX_DELIVERY_BYTES, store))
 
 
 @router.post("/provider/data-requests/{request_id}/answers", response_model=DataRequestOut,
