@@ -85,6 +85,7 @@ def serve(home_dir: Path | None, config_file: Path | None, database_url: str, in
     import uvicorn
     from eth_account import Account
 
+    from kizuna.chain.signers import LocalKeySigner
     from kizuna.errors import ConfigError
     from kizuna.proxynode.server import create_node_app
     from kizuna.services.context import close_context, open_context
@@ -105,8 +106,10 @@ def serve(home_dir: Path | None, config_file: Path | None, database_url: str, in
     try:
         click.echo(f"kizuna proxy node {node} on http://{host}:{port} (chain "
                    f"{settings.rpc_url}, database {database_url.split('@')[-1]})", err=True)
-        uvicorn.run(create_node_app(ctx, node=node, follow_interval_s=settings.follow_interval_s),
-                    host=host, port=port, log_level=log_level)
+        app = create_node_app(ctx, node=node, follow_interval_s=settings.follow_interval_s,
+                              anchor_signer=LocalKeySigner(raw),
+                              anchor_interval_s=settings.anchor_interval_s)
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:
         close_context(ctx)
 

@@ -21,6 +21,9 @@ before it answers. What a node holds, it holds only after checking it itself:
   the patient's signed statement of this node's fragment (the proxy set and the threshold,
   the kfrag's digest, never the kfrag): how the provider learns m and the set.
 
+The node anchors its own receipts (:class:`~kizuna.receipts.anchorer.Anchorer` with the node's
+key, which the AccessLog admin gave ANCHOR_ROLE) in its own sequence of batches on AccessLog.
+
 Revocation reaches the node through its own :class:`~kizuna.services.follower.IndexFollower`,
 which deletes the fragments of every grant its own index saw end; the access check refuses at
 the head whatever the database still holds.
@@ -58,6 +61,7 @@ from kizuna.api import errors
 from kizuna.api.convert import read_answer, unhex
 from kizuna.api.schemas import ReadIn
 from kizuna.batch import pack_proof
+from kizuna.chain.signers import Signer
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.wallet_keys import checked_epoch
@@ -285,20 +289,35 @@ def _batch_record(ctx: ServiceContext, record_id: RecordId,
                        batch_root=root, leaf_index=info.leaf_index, proof=info.proof)
 
 
-def create_node_app(ctx: ServiceContext, *, node: Address,
-                    follow_interval_s: float = 2.0) -> FastAPI:
-    """The proxy node's API over ``ctx`` (its own database, index, RPC), as ``node``."""
+def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: float = 2.0,
+                    anchor_signer: Signer | None = None,
+                    anchor_interval_s: float = 60.0) -> FastAPI:
+    """The proxy node's API over ``ctx`` (its own database, index, RPC), as ``node``; with
+    ``anchor_signer`` (the node's own key, holding ANCHOR_ROLE) it anchors its own receipts
+    every ``anchor_interval_s`` seconds, so an operator who alters its database is caught by
+    ``kizuna audit threshold`` (the receipts no longer rebuild the node's anchored roots)."""
     node = checksum_address(node)
+    if anchor_signer is not None and anchor_signer.address != node:
+        raise InputError("anchor_signer", f"is {anchor_signer.address}, not the node {node}: a "
+                                          "node anchors its own receipts with its own key")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from kizuna.receipts.anchorer import Anchorer
         from kizuna.services.follower import IndexFollower
 
         follower = IndexFollower(ctx, interval_s=follow_interval_s)
         follower.start()
+        anchorer = (Anchorer(db=ctx.db, chain=ctx.chain, signer=anchor_signer,
+                             interval_s=anchor_interval_s)
+                    if anchor_signer is not None else None)
+        if anchorer is not None:
+            anchorer.start()
         try:
             yield
         finally:
+            if anchorer is not None:
+                anchorer.stop()
             follower.stop()
 
     node_metadata.create_all(ctx.db.engine)

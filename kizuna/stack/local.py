@@ -380,6 +380,8 @@ class LocalStack:
         keys = dev_private_keys(RELAYER_ACCOUNT + 1)
         self._proxies.register(str(overrides["rpc_url"]), Path(overrides["deployment_file"]),
                                keys[REGISTRAR_ACCOUNT])
+        self._proxies.allow_anchoring(str(overrides["rpc_url"]),
+                                      Path(overrides["deployment_file"]), keys[0])
         return urls
 
     # -- run and stop ------------------------------------------------------------------------

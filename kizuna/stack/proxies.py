@@ -155,6 +155,25 @@ class ProxyNodes:
                                      "threshold": self.threshold, "serving": True}) + "\n")
         return address
 
+    def allow_anchoring(self, rpc_url: str, deployment_file: Path, admin_key: str) -> None:
+        """Each node anchors its own receipts with its own key (docs/proxies.md): the AccessLog
+        admin (``admin_key``) grants it ANCHOR_ROLE and, on the local chain, gives an account
+        with less than 0.1 ETH 1 ETH for its anchor transactions."""
+        from kizuna.chain.connection import connect
+        from kizuna.chain.models import ContractCall
+        from kizuna.chain.signers import LocalKeySigner
+
+        chain = connect(rpc_url, deployment_file)
+        admin = LocalKeySigner(admin_key)
+        access_log = chain.access_log
+        role = access_log.anchor_role()
+        for node in self.nodes:
+            if not access_log.is_anchorer(node.address):
+                access_log.grant_role(role, node.address, signer=admin)
+            if chain.w3.eth.get_balance(node.address) < 10**17:
+                chain.sender.transact(ContractCall(to=node.address, data=b"", value=10**18),
+                                      admin, gas=21_000)
+
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM to every node, then wait; SIGKILL what does not stop in time."""
         if self._saved is not None and self._saved.exists():

@@ -247,7 +247,7 @@ def _role_revoked(e: DecodedEvent) -> Iterator[Statement]:
 def _anchored(e: DecodedEvent) -> Iterator[Statement]:
     a = e.args
     yield (
-        "INSERT INTO receipt_batches (batch_index, root, count, from_time, to_time, anchored_by,"
+        "INSERT INTO receipt_roots (batch_index, root, count, from_time, to_time, anchored_by,"
         " block_number, tx_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (a["batchIndex"], a["root"], a["count"], a["fromTime"], a["toTime"], a["anchoredBy"],
          e.block_number, e.tx_hash),

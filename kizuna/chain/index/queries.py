@@ -256,7 +256,8 @@ def role_holders(db: sqlite3.Connection, contract: str, role: bytes) -> list[Add
 
 def receipt_batches(db: sqlite3.Connection) -> list[ReceiptBatch]:
     rows = db.execute("SELECT batch_index, root, count, from_time, to_time, anchored_by,"
-                      " block_number, tx_hash FROM receipt_batches ORDER BY batch_index")
+                      " block_number, tx_hash FROM receipt_roots"
+                      " ORDER BY block_number, batch_index")
     return [ReceiptBatch(batch_index=int(r[0]), root=bytes(r[1]), count=int(r[2]),
                          from_time=int(r[3]), to_time=int(r[4]), anchored_by=r[5],
                          block_number=int(r[6]), tx_hash=bytes(r[7]))

@@ -25,10 +25,12 @@ Three kinds of tables:
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2 added ``scope_epochs`` (and ``roles``); 3 added ``records.batch_root`` / ``leaf_index`` and
-``pending_batches``. An older index is migrated by recreating the projection tables and
-replaying ``raw_logs`` (:meth:`kizuna.chain.index.store.EventIndex._create`)."""
+``pending_batches``; 4 keeps anchored receipt roots by root (``receipt_roots``: AccessLog's batch
+indices are per anchorer since each proxy node anchors its own receipts). An older index is
+migrated by recreating the projection tables and replaying ``raw_logs``
+(:meth:`kizuna.chain.index.store.EventIndex._create`)."""
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS index_meta (
@@ -163,9 +165,9 @@ CREATE TABLE IF NOT EXISTS roles (
     PRIMARY KEY (contract, role, account)
 );
 CREATE INDEX IF NOT EXISTS roles_by_account ON roles (account);
-CREATE TABLE IF NOT EXISTS receipt_batches (
-    batch_index BIGINT PRIMARY KEY,
-    root {blob} NOT NULL,
+CREATE TABLE IF NOT EXISTS receipt_roots (
+    root {blob} PRIMARY KEY,
+    batch_index BIGINT NOT NULL,
     count BIGINT NOT NULL,
     from_time BIGINT NOT NULL,
     to_time BIGINT NOT NULL,
@@ -188,7 +190,7 @@ PROJECTION_TABLES = (
     "emergency_policies",
     "providers",
     "roles",
-    "receipt_batches",
+    "receipt_roots",
 )
 """Tables derived from ``raw_logs``: emptied and replayed after a reorg."""
 

@@ -278,7 +278,7 @@ class EventIndex:
             elif meta.get("source") != self.source.fingerprint:
                 raise ConfigError("this index file belongs to another chain or deployment "
                                   f"({meta.get('source')}); use another path or delete it")
-            elif meta.get("schema") not in ("1", "2", str(SCHEMA_VERSION)):
+            elif meta.get("schema") not in ("1", "2", "3", str(SCHEMA_VERSION)):
                 raise ConfigError(f"index schema {meta.get('schema')} is not {SCHEMA_VERSION}: "
                                   "delete the index file, it is rebuilt from the chain")
             projected = ",".join(f"{c}.{e}" for c, e in projections.projected_events())

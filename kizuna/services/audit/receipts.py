@@ -26,6 +26,7 @@ from kizuna.signatures import SignerCheck, UnrecoverableSignature
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
+    from kizuna.chain.index.events import DecodedEvent
     from kizuna.db import Database
 
 
@@ -91,8 +92,13 @@ class _FastReceipts:
 def verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
                     onchain_sample: int = 8, all_proofs: bool = True,
                     receipts: Sequence[ReceiptRow] | None = None,
-                    seed: int | None = None) -> CheckReport:
+                    seed: int | None = None, anchorer: str | None = None) -> CheckReport:
     """Check 1: every receipt is under an anchored root, intact, and signed by its provider.
+
+    Only the roots anchored by this database's anchorer count (the service and each threshold
+    proxy node anchor their own receipts with their own key, docs/proxies.md): ``anchorer``
+    names it; ``None`` takes the anchorers of the roots this database's receipts and batch
+    records claim (so a proxy node's batches are never the service's missing ones).
 
     ``onchain_sample`` random receipts of the batches that passed are also proven through
     ``AccessLog.verifyReceipt`` (one ``eth_call`` each). ``all_proofs=False`` skips the
@@ -101,7 +107,8 @@ def verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
     """
     with gc_paused():
         return _verify_receipts(chain, database, history, onchain_sample=onchain_sample,
-                                all_proofs=all_proofs, receipts=receipts, seed=seed)
+                                all_proofs=all_proofs, receipts=receipts, seed=seed,
+                                anchorer=anchorer)
 
 
 class _Run:
@@ -126,7 +133,7 @@ _Anchored = tuple[bytes, MerkleTree, list[ReceiptRow]]
 def _verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
                      onchain_sample: int, all_proofs: bool,
                      receipts: Sequence[ReceiptRow] | None,
-                     seed: int | None) -> CheckReport:
+                     seed: int | None, anchorer: str | None) -> CheckReport:
     rows = list(receipts) if receipts is not None else load_receipts(database)
     run = _Run()
     _check_rows(run, rows, _FastReceipts(chain.chain_id,
@@ -138,23 +145,49 @@ def _verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
             unanchored.append(r)
         else:
             batches[r.batch_root].append(r)
+    anchors = _own_anchors(history, database, set(batches), anchorer)
     anchored_ok: list[_Anchored] = []
     for root, members in batches.items():
-        tree = _check_batch(run, chain, history, root, members, all_proofs=all_proofs)
+        tree = _check_batch(run, chain, anchors, root, members, all_proofs=all_proofs)
         if tree is not None:
             anchored_ok.append((root, tree, members))
-    _check_missing_batches(run, history, set(batches))
-    _check_recorded_anchors(run, database, history)
-    pending = _check_unanchored(run, history, batches, unanchored)
+    _check_missing_batches(run, anchors, set(batches))
+    _check_recorded_anchors(run, database, anchors)
+    pending = _check_unanchored(run, anchors, batches, unanchored)
     sampled = _check_onchain_sample(run, chain, anchored_ok, onchain_sample, seed)
     checked = len(rows)
     return CheckReport(
         name="receipts", checked=checked, passed=checked - len(run.bad) - pending,
         failures=tuple(run.failures),
-        counts={"batches": len(batches), "anchored_batches": len(history.anchors),
+        counts={"batches": len(batches), "anchored_batches": len(anchors),
                 "pending": pending, "late": run.late, "proofs_checked": run.proofs_checked,
                 "onchain_proofs_checked": sampled, "batch_of_checked": run.batch_of_checked},
     )
+
+
+def _recorded_batches(database: Database) -> list[tuple[bytes, bytes | None]]:
+    """(root, anchoring tx or None) of each batch the database records."""
+    with database.read() as connection:
+        recorded = connection.execute(select(schema.receipt_batches.c.root,
+                                             schema.receipt_batches.c.tx_hash)).all()
+    return [(bytes(root), bytes(tx) if tx is not None else None) for root, tx in recorded]
+
+
+def _own_anchors(history: ChainHistory, database: Database, claimed: set[bytes],
+                 anchorer: str | None) -> dict[bytes, DecodedEvent]:
+    """The anchors of this database (see :func:`verify_receipts`): every root it claims,
+    whoever anchored it, and every root its anchorer anchored. A root claimed but anchored by
+    another anchorer commits the very same receipts: two proxy nodes whose batches hold
+    identical receipts (a receipt does not name its node) make one root, which the first
+    anchors and the other records (:class:`~kizuna.receipts.anchorer.Anchorer`)."""
+    roots = claimed | {root for root, _ in _recorded_batches(database)}
+    if anchorer is not None:
+        mine = {anchorer.lower()}
+    else:
+        mine = {str(history.anchors[r].args["anchoredBy"]).lower() for r in roots
+                if r in history.anchors}
+    return {root: e for root, e in history.anchors.items()
+            if root in roots or str(e.args["anchoredBy"]).lower() in mine}
 
 
 def _check_rows(run: _Run, rows: Sequence[ReceiptRow], fast: _FastReceipts) -> None:
@@ -175,15 +208,16 @@ def _check_rows(run: _Run, rows: Sequence[ReceiptRow], fast: _FastReceipts) -> N
                      "stored receipt fields (receipt altered)", r.seq)
 
 
-def _check_batch(run: _Run, chain: Chain, history: ChainHistory, root: bytes,
+def _check_batch(run: _Run, chain: Chain, anchors: Mapping[bytes, DecodedEvent], root: bytes,
                  members: list[ReceiptRow], *, all_proofs: bool) -> MerkleTree | None:
     """One batch against its anchor: the contract's record, indices, count, the rebuilt
     root, the time range and (``all_proofs``) every proof. The tree when the root holds."""
     members.sort(key=lambda x: (x.leaf_index if x.leaf_index is not None else -1, x.seq))
-    anchor = history.anchors.get(root)
+    anchor = anchors.get(root)
     if anchor is None:
         run.bad.update(r.seq for r in members)
         run.fail("batch.not_anchored", root, f"no ReceiptRootAnchored event for this root "
+                 f"by this database's anchorer "
                  f"({len(members)} receipts claim it)")
         return None
     a = anchor.args
@@ -245,24 +279,22 @@ def _check_batch_members(run: _Run, root: bytes, a: Mapping[str, Any],
                  f"receipts in the database (receipts {what})")
 
 
-def _check_missing_batches(run: _Run, history: ChainHistory, claimed: set[bytes]) -> None:
-    for root, anchor in history.anchors.items():
+def _check_missing_batches(run: _Run, anchors: Mapping[bytes, DecodedEvent],
+                           claimed: set[bytes]) -> None:
+    for root, anchor in anchors.items():
         if root not in claimed:
             run.fail("batch.missing", root, f"anchored on-chain (batch "
                      f"{anchor.args['batchIndex']}, {anchor.args['count']} receipts) but no "
                      "receipt in the database claims it (receipts dropped)")
 
 
-def _check_recorded_anchors(run: _Run, database: Database, history: ChainHistory) -> None:
+def _check_recorded_anchors(run: _Run, database: Database,
+                            anchors: Mapping[bytes, DecodedEvent]) -> None:
     """The service's own record of where it anchored each batch must be the chain's."""
-    with database.read() as connection:
-        recorded = connection.execute(select(schema.receipt_batches.c.root,
-                                             schema.receipt_batches.c.tx_hash)).all()
-    for root_value, tx_value in recorded:
-        root, tx = bytes(root_value), bytes(tx_value) if tx_value is not None else None
+    for root, tx in _recorded_batches(database):
         if tx is None or tx == bytes(32):  # pending, or anchored with the tx not found
             continue
-        anchor = history.anchors.get(root)
+        anchor = anchors.get(root)
         if anchor is None:
             run.fail("batch.db_record", root, f"the service records it anchored by "
                      f"{hex_of(tx)}, but the chain has no such anchor")
@@ -271,12 +303,13 @@ def _check_recorded_anchors(run: _Run, database: Database, history: ChainHistory
                      f"{hex_of(tx)}, the chain by {hex_of(anchor.tx_hash)}")
 
 
-def _check_unanchored(run: _Run, history: ChainHistory, batches: Mapping[bytes, list[ReceiptRow]],
+def _check_unanchored(run: _Run, anchors: Mapping[bytes, DecodedEvent],
+                      batches: Mapping[bytes, list[ReceiptRow]],
                       unanchored: list[ReceiptRow]) -> int:
     """Receipts in no batch: pending when newer than everything anchored, else a finding.
     The number pending."""
     last_anchored_seq = max((r.seq for m in batches.values() for r in m), default=0)
-    last_to_time = max((int(e.args["toTime"]) for e in history.anchors.values()), default=0)
+    last_to_time = max((int(e.args["toTime"]) for e in anchors.values()), default=0)
     pending = 0
     for r in unanchored:
         if r.seq > last_anchored_seq and r.served_at >= last_to_time:

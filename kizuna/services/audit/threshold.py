@@ -8,15 +8,23 @@ nodes that served a read hold receipts with the same ``request_id``. Each node's
 judged on its own by check 2 (:mod:`.grants`: a live grant at the head block that node decided
 at, no revocation it should have seen left out), so a node that kept a revoked grant's fragment
 and served is flagged whatever the other nodes did.
+
+Each node also anchors its own receipts on AccessLog with its own key (its own sequence of
+batches): :func:`verify_node_databases` runs check 1 (:func:`~.receipts.verify_receipts`, the
+service's receipt audit: rows, signatures, rebuilt roots, Merkle proofs) on each node's database
+against the roots THAT node anchored, so a node's operator who alters, adds or drops a receipt
+row is named (``threshold.receipts``) instead of trusted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 
 from kizuna.db.engine import Database
 from kizuna.services.audit.grants import STALE_HEAD_SLACK_S, _read_problems
 from kizuna.services.audit.history import ChainHistory
+from kizuna.services.audit.receipts import verify_receipts
 from kizuna.services.audit.report import CheckReport, Finding, hex_of
 from kizuna.services.audit.stored import ReceiptRow, load_receipts
 
@@ -67,15 +75,30 @@ def verify_threshold(history: ChainHistory, receipts_by_node: Mapping[str, Itera
 def verify_node_databases(history: ChainHistory, databases: Mapping[str, str], *,
                           threshold: int) -> CheckReport:
     """:func:`verify_threshold` over each node's own database (node address → database URL,
-    read only here): what ``kizuna audit threshold`` runs."""
+    read only here), plus check 1 of each node's receipts against the roots that node
+    anchored (``threshold.receipts``, naming the node): what ``kizuna audit threshold`` runs.
+    A node's receipts not anchored yet (newer than its last batch) are pending, not findings."""
     receipts: dict[str, list[ReceiptRow]] = {}
+    anchored: list[Finding] = []
+    pending = anchored_batches = 0
     for node, url in databases.items():
         database = Database(url)
         try:
             receipts[node] = load_receipts(database)
+            checked = verify_receipts(history.chain, database, history,
+                                      receipts=receipts[node], anchorer=node)
         finally:
             database.dispose()
-    return verify_threshold(history, receipts, threshold=threshold)
+        pending += checked.counts.get("pending", 0)
+        anchored_batches += checked.counts.get("anchored_batches", 0)
+        anchored.extend(Finding("threshold.receipts", f.subject,
+                                f"node {node}: {f.check}: {f.reason}")
+                        for f in checked.failures)
+    report = verify_threshold(history, receipts, threshold=threshold)
+    return dataclasses.replace(
+        report, failures=report.failures + tuple(anchored),
+        counts={**report.counts, "anchored_batches": anchored_batches,
+                "receipts_pending_anchor": pending, "receipt_findings": len(anchored)})
 
 
 __all__ = ["verify_node_databases", "verify_threshold"]
