@@ -17,6 +17,7 @@ import pytest
 from kizuna.chain.localnode import LocalNode
 
 if TYPE_CHECKING:
+    from apienv import ApiServer, ChainEnv
     from harness import Stack
 
     from kizuna.crypto import pre
@@ -25,8 +26,10 @@ if TYPE_CHECKING:
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Test helper modules shared by several test packages, imported by name: tests/support (the
-# service-core harness, the throwaway PostgreSQL, run_together) and tests/chain (chainenv).
-for _helpers in (Path(__file__).parent / "chain", Path(__file__).parent / "support"):
+# service-core harness, the throwaway PostgreSQL, run_together, Synthea), tests/chain
+# (chainenv) and tests/api (apienv: a deployment and the real API in a subprocess).
+_TESTS = Path(__file__).parent
+for _helpers in (_TESTS / "api", _TESTS / "chain", _TESTS / "support"):
     if str(_helpers) not in sys.path:
         sys.path.insert(0, str(_helpers))
 
@@ -76,6 +79,37 @@ def record_id() -> RecordId:
     from kizuna.types import RecordId
 
     return RecordId(os.urandom(32))
+
+
+# --- a module's own anvil, deployment and API (tests/client, tests/research, tests/sharing) ---
+# tests/api and tests/adversarial override chain_env and api_server: a fresh deployment and
+# API per test on one node of their own.
+
+
+@pytest.fixture(scope="module")
+def chain_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
+    """A real anvil of the module's own with the Kizuna contracts deployed."""
+    from apienv import deploy_env
+
+    root = tmp_path_factory.mktemp("module-chain")
+    with LocalNode(log_path=root / "anvil.log") as node:
+        yield deploy_env(node, root / "deployment")
+
+
+@pytest.fixture(scope="module")
+def api_server(chain_env: ChainEnv,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The real API (``kizuna serve`` under uvicorn in a subprocess) on ``chain_env``, with the
+    default settings (body limits included), for the module."""
+    from apienv import ApiServer, settings_for
+
+    from kizuna.chain.localnode import free_port
+
+    data = tmp_path_factory.mktemp("module-api")
+    settings = settings_for(chain_env, data, port=free_port())
+    server = ApiServer(settings=settings, log_path=data / "api.log").start()
+    yield server
+    server.stop()
 
 
 # --- Synthea patients (seed 7, tests/support/synthea_files.py), each made once a session ---

