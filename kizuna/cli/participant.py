@@ -187,10 +187,13 @@ def unlock_started(args: RoleArgs, home: KizunaHome) -> Future[KeystoreSigner]:
 
 
 @contextmanager
-def open_session(args: RoleArgs) -> Iterator[Session]:
-    """Unlock the key, connect the chain and the service; close everything afterwards."""
+def open_session(args: RoleArgs, *,
+                 unlocking: Future[KeystoreSigner] | None = None) -> Iterator[Session]:
+    """Unlock the key, connect the chain and the service; close everything afterwards.
+    ``unlocking``: the caller's :func:`unlock_started` (the passphrase read already)."""
     home, settings = settings_of(args)
-    unlocking = unlock_started(args, home)
+    if unlocking is None:
+        unlocking = unlock_started(args, home)
     if args.local:
         from kizuna.chain.relayer import Relayer
         from kizuna.chain.signers import LocalKeySigner

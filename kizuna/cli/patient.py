@@ -9,8 +9,12 @@ machine; grants carry key fragments made here; the API sees ciphertext and signa
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +30,15 @@ from kizuna.cli.participant import (
     open_session,
     parse_when,
     role_options,
+    settings_of,
     short,
     show_time,
+    unlock_started,
     write_output,
 )
-from kizuna.errors import InputError, NotFoundError
+from kizuna.errors import InputError, KizunaError, NotFoundError
+
+log = logging.getLogger(__name__)
 
 DAY = 86_400
 
@@ -42,14 +50,64 @@ def _patient(kwargs: dict[str, Any]) -> Iterator[tuple[Session, Any]]:
     """The session and the :class:`PatientClient` of the command's ``--key``."""
     args = RoleArgs.take(kwargs)
     with open_session(args) as session:  # imports the client while the key unlocks
-        from kizuna.cli.proxy import proxy_set_for
-        from kizuna.client.patient import PatientClient
+        yield session, _client_of(session)
 
-        # the web3 connection is made when the client first needs it (never by `patient get`)
-        client = PatientClient(signer=session.signer, service=session.service,
-                               chain=lambda: session.chain, proxies=proxy_set_for(session))
-        _ensure_inbox_key(client)
-        yield session, client
+
+def _client_of(session: Session) -> Any:
+    """The session's :class:`PatientClient`, its inbox key published."""
+    from kizuna.cli.proxy import proxy_set_for
+    from kizuna.client.patient import PatientClient
+
+    # the web3 connection is made when the client first needs it (never by `patient get`)
+    client = PatientClient(signer=session.signer, service=session.service,
+                           chain=lambda: session.chain, proxies=proxy_set_for(session))
+    _ensure_inbox_key(client)
+    return client
+
+
+@contextmanager
+def _session_meanwhile(kwargs: dict[str, Any]) -> Iterator[Callable[[], Session]]:
+    """The session of the command's ``--key``, opened while the caller works: the passphrase
+    is read here (it may prompt), then the key's unlock (scrypt) and, through the API, the
+    sign-in run on a thread; the function yielded waits for the session. Nothing but the
+    sign-in reaches the service before it is called. In-process (``--local``) the service's
+    context is opened by the caller's thread, when it asks (its databases stay on one thread).
+    A key that cannot be unlocked (none given, none of that name, no passphrase) is reported
+    when the session is asked for: the caller's own problems (a refused file) come first.
+    """
+    args = RoleArgs.take(kwargs)
+    try:
+        unlocking = unlock_started(args, settings_of(args)[0])
+    except KizunaError as exc:
+        refused = exc
+
+        def refuse() -> Session:
+            raise refused
+
+        yield refuse
+        return
+    with ExitStack() as stack:
+        if args.local:
+            yield lambda: stack.enter_context(open_session(args, unlocking=unlocking))
+            return
+        opened: Future[Session] = Future()
+
+        def run() -> None:
+            began = time.perf_counter()
+            try:
+                opened.set_result(stack.enter_context(open_session(args,
+                                                                   unlocking=unlocking)))
+                log.debug("import: key unlocked and signed in in %.2f s (%.2f s CPU, the "
+                          "process's)", time.perf_counter() - began, time.process_time())
+            except BaseException as exc:  # raised in the caller, by .result()
+                opened.set_exception(exc)
+
+        thread = threading.Thread(target=run, name="kizuna-session", daemon=True)
+        thread.start()
+        try:
+            yield opened.result
+        finally:
+            thread.join()  # the stack holds the session (if it opened) only once it is done
 
 
 def _ensure_inbox_key(client: Any) -> None:
@@ -348,28 +406,38 @@ def import_(files: tuple[Path, ...], from_fhir: str | None, patient_id: str | No
 
     ndjson = [f for f in files if f.suffix.lower() == ".ndjson"]
     bundles = [f for f in files if f not in ndjson]
+    started = time.perf_counter()
     pool = start_pool(workers)  # its processes come up while the files are validated
     try:
-        sources: list[ImportSource] = []
-        for path in bundles:
-            raw = path.read_bytes()
-            sources.append(bundle_source(_bundle_json(path, raw), raw, name=path.name,
-                                         pool=pool))
-        if ndjson:
-            sources.append(ndjson_source(ndjson))
-        total = sum(len(s.records) for s in sources)
-        with _patient(kwargs) as (session, client), progress("Importing", total=total,
-                                                               unit="resources") as bar:
-            importer = Importer(client, journal_root=session.home.imports_dir, pool=pool,
-                                on_progress=lambda done, of: bar.update(total=of,
-                                                                        completed=done))
-            result = importer.run(sources)
+        # The key unlocks and the API signs in while the files are read and checked.
+        with _session_meanwhile(kwargs) as session_of:
+            sources: list[ImportSource] = []
+            for path in bundles:
+                raw = path.read_bytes()
+                sources.append(bundle_source(_bundle_json(path, raw), raw, name=path.name,
+                                             pool=pool))
+            if ndjson:
+                sources.append(ndjson_source(ndjson))
+            checked = time.perf_counter()
+            total = sum(len(s.records) for s in sources)
+            session = session_of()
+            client = _client_of(session)
+            before = time.perf_counter() - started
+            log.debug("import: files read and checked in %.2f s; %.2f s more to sign in, "
+                      "%.2f s CPU so far", checked - started, before - (checked - started),
+                      time.process_time())
+            with progress("Importing", total=total, unit="resources") as bar:
+                importer = Importer(client, journal_root=session.home.imports_dir, pool=pool,
+                                    on_progress=lambda done, of: bar.update(total=of,
+                                                                            completed=done))
+                result = importer.run(sources)
     finally:  # shut down by the run already, unless a file was refused before it
         pool.shutdown(wait=True, cancel_futures=True)
     rate = result.registered / result.seconds if result.seconds > 0 else 0.0
     click.echo(f"imported {result.resources} resource(s): {result.registered} registered now "
                f"in {len(result.batches)} transaction(s), {result.already_registered} "
-               f"registered before, in {result.seconds:.1f} s ({rate:.0f}/s)", err=True)
+               f"registered before, in {result.seconds:.1f} s ({rate:.0f}/s; reading, "
+               f"checking and signing in before that {before:.1f} s)", err=True)
     by_scope = dict(sorted(result.by_scope.items()))
     emit(result.as_dict(), human=lambda: print_table(
         [{"label": k, "count": v} for k, v in by_scope.items()],

@@ -277,11 +277,13 @@ def test_the_cli_imports_with_json_counts_and_refuses_a_bad_bundle_sending_nothi
                           capture_output=True, text=True, timeout=120, check=False)
     assert made.returncode == 0, made.stderr
 
-    # A Bundle with one bad resource: refused with the resource's path and the reason, exit 6,
-    # before the key is unlocked or the service asked anything.
+    # A Bundle with one bad resource deep in it (its last Observation, checked on the pool
+    # while the key unlocks and the API signs in): refused with the resource's path and the
+    # reason, exit 6, nothing staged or registered.
     broken = json.loads(json.dumps(synthea_bundle))
-    victim = next(i for i, e in enumerate(broken["entry"])
-                  if e["resource"]["resourceType"] == "Observation")
+    victim = max(i for i, e in enumerate(broken["entry"])
+                 if e["resource"]["resourceType"] == "Observation")
+    assert victim > len(broken["entry"]) // 2
     broken["entry"][victim]["resource"]["status"] = "maybe"
     bad = tmp_path / "broken.json"
     bad.write_text(json.dumps(broken))
@@ -290,6 +292,7 @@ def test_the_cli_imports_with_json_counts_and_refuses_a_bad_bundle_sending_nothi
     lines = [line for line in refused.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in refused.stderr
     assert "status" in lines[0] and "maybe" in lines[0], lines[0]
+    assert f"entry[{victim}]" in lines[0], lines[0]
     with patient_of(api_server, chain_env, key) as client:
         assert client.records() == []
         assert client.service.staged_ids(patient=client.address) == set()
@@ -297,6 +300,7 @@ def test_the_cli_imports_with_json_counts_and_refuses_a_bad_bundle_sending_nothi
     done = _cli(home, api_server, chain_env, "patient", "import", str(synthea_file),
                 "--key", "pat", "--json")
     assert done.returncode == 0, done.stderr
+    print(*(line for line in done.stderr.splitlines() if "import" in line), sep="\n")  # times
     summary = json.loads(done.stdout)
     total = len(synthea_bundle["entry"])
     assert summary["imported"] == summary["registered"] == total
