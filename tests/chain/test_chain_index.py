@@ -33,7 +33,12 @@ def test_every_state_changing_event_has_a_projection() -> None:
                 ("ProviderRegistry", "RoleAdminChanged"), ("AccessLog", "RoleAdminChanged"),
                 # studies are read from the chain by kizuna/chain/agents/studies.py
                 ("StudyRegistry", "StudyRegistered"), ("StudyRegistry", "StudyConsented"),
-                ("StudyRegistry", "StudyConsentWithdrawn")}
+                ("StudyRegistry", "StudyConsentWithdrawn"),
+                ("StudyRegistry", "EIP712DomainChanged"),
+                # an answer is projected through the CareEventLogged it emits with this event;
+                # the pairing with its request is checked from the answer's transaction receipt
+                # (kizuna/services/data_requests.py)
+                ("ConsentLedger", "DataRequestAnswered")}
     every = {(name, spec.name) for name in CONTRACT_NAMES
              for spec in event_specs(load_artifact(name).abi_list)}
     assert set(projected_events()) == every - raw_only
