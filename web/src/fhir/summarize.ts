@@ -5,6 +5,7 @@ import { parseFhirDate, timelineDate, type FhirDate } from "./dates.ts";
 import { recordIdFromUrl, type FhirResource } from "./records.ts";
 import { defaultRange, flagByDefault, LOINC } from "./measures.ts";
 import { displayUnit } from "./units.ts";
+import { countOf } from "../ui/format.ts";
 
 /** Why a value is highlighted: above or below its reference range, or flagged abnormal. */
 export type Flag = "high" | "low" | "abnormal";
@@ -600,7 +601,7 @@ function imagingStudy(r: Json, out: Draft): void {
   const seriesCount = num(r.numberOfSeries) ?? out.series.length;
   const instances = num(r.numberOfInstances)
     ?? out.series.reduce((total, s) => total + (s.instances ?? 0), 0);
-  out.value = `${seriesCount} series, ${instances} image${instances === 1 ? "" : "s"}`;
+  out.value = `${seriesCount} series, ${countOf(instances, "image")}`;
   out.status = statusText(r.status, "available");
   fact(out.facts, "Modality", names.join(", "));
   fact(out.facts, "Reason", list(r.reasonCode).map(conceptText).filter(Boolean).join(", "));

@@ -37,6 +37,7 @@ import { RecordIds } from "../core/recordIds.ts";
 import type { Authorization, PatientContext } from "./context.ts";
 import { KeyEpochMoved } from "./records.ts";
 import type { Scopes } from "./scopes.ts";
+import { countOf } from "../ui/format.ts";
 
 /** Envelopes one staging request carries (the API takes up to 1,000). */
 export const STAGE_CHUNK = 500;
@@ -394,7 +395,7 @@ export class Batches {
     }));
     const n = manifest.count;
     return this.#ctx.authorize(prepared, {
-      title: `Register ${n} record${n === 1 ? "" : "s"} in one transaction`,
+      title: `Register ${countOf(n, "record")} in one transaction`,
       why: `Records on the blockchain, with one fingerprint for all of them, that these ${n} encrypted records are yours and have not been changed. ` +
         "Only fingerprints of the encrypted data are recorded; their content stays encrypted in this page.",
       details: [["Records", String(n)], ["Fingerprint of the batch", bytesToHex0x(manifest.root)]],

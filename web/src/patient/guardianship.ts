@@ -19,6 +19,7 @@ import { InputError, KizunaError } from "../core/errors.ts";
 import { ChainUnreachable, checkedAddress, type RegistryProvider } from "./chain.ts";
 import { kfragsFor } from "./grants.ts";
 import type { PatientClient } from "./patient.ts";
+import { countOf } from "../ui/format.ts";
 
 export type Confirmed = Schemas["ConfirmedOut"];
 
@@ -49,14 +50,14 @@ function when(seconds: number): string {
 
 /** A duration for people: "2 days 4 hours", "45 minutes". */
 export function formatDuration(seconds: number): string {
-  if (seconds < 60) return `${seconds} second${seconds === 1 ? "" : "s"}`;
+  if (seconds < 60) return `${countOf(seconds, "second")}`;
   const parts: string[] = [];
   const days = Math.floor(seconds / DAY);
   const hours = Math.floor((seconds % DAY) / HOUR);
   const minutes = Math.floor((seconds % HOUR) / 60);
-  if (days) parts.push(`${days} day${days === 1 ? "" : "s"}`);
-  if (hours) parts.push(`${hours} hour${hours === 1 ? "" : "s"}`);
-  if (minutes && !days) parts.push(`${minutes} minute${minutes === 1 ? "" : "s"}`);
+  if (days) parts.push(`${countOf(days, "day")}`);
+  if (hours) parts.push(`${countOf(hours, "hour")}`);
+  if (minutes && !days) parts.push(`${countOf(minutes, "minute")}`);
   return parts.join(" ");
 }
 

@@ -5,6 +5,11 @@ export function shortAddress(address: string): string {
   return `${address.slice(0, 6)}…${address.slice(-4)}`;
 }
 
+/** A count with its noun for people: "1 record", "2 records" (nouns whose plural adds "s"). */
+export function countOf(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 /** A time (seconds) for people, in the browser's time zone and language: every page's dates
  *  and times, and the sentences that explain a refusal. */
 export function formatTime(seconds: number): string {

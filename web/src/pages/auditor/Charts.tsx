@@ -7,7 +7,7 @@ import type { AuditorClient } from "../../auditor/client.ts";
 import { anchoringLag, grantsAndRevocations, readsPerProvider } from "../../auditor/log.ts";
 import type { ChartSeries } from "../../fhir/series.ts";
 import { TimeChart } from "../../ui/charts/TimeChart.tsx";
-import { shortAddress } from "../../ui/format.ts";
+import { shortAddress, countOf } from "../../ui/format.ts";
 import { Failure, Section, useLoad } from "../patient/care/common.tsx";
 
 function summary(chart: ChartSeries, unit: string): string {
@@ -17,7 +17,7 @@ function summary(chart: ChartSeries, unit: string): string {
     const sum = values.reduce((a, b) => a + b, 0);
     return unit === "s"
       ? `${l.name}: ${values.length} batches, median ${values.sort((a, b) => a - b)[Math.floor(values.length / 2)]} s, longest ${Math.max(...values)} s`
-      : `${l.name}: ${sum} over ${values.length} day${values.length === 1 ? "" : "s"}`;
+      : `${l.name}: ${sum} over ${countOf(values.length, "day")}`;
   }).join("; ") + ".";
 }
 

@@ -9,6 +9,7 @@ import type { AuditorClient, VerifyStage } from "../../auditor/client.ts";
 import type { Finding, Verification } from "../../auditor/verify.ts";
 import type { KizunaError } from "../../core/errors.ts";
 import { asKizunaError, Failure, Section } from "../patient/care/common.tsx";
+import { countOf } from "../../ui/format.ts";
 
 const STAGES: Record<VerifyStage["stage"], string> = {
   receipts: "Fetching the read receipts and their proofs from the service…",
@@ -104,7 +105,7 @@ export function AuditVerify(props: { client: AuditorClient }) {
       ) : null}
       <Failure error={error} retry={run} />
       {result ? (
-        <Section id="audit-result-title" title={ok ? "All reads verified" : `${result.findings.length} problem${result.findings.length === 1 ? "" : "s"} found`}>
+        <Section id="audit-result-title" title={ok ? "All reads verified" : `${countOf(result.findings.length, "problem")} found`}>
           <div data-testid="verify-result" data-ok={ok ? "true" : "false"}>
             <p class={ok ? "care-done" : "care-field-error"} role="status">
               {ok

@@ -16,6 +16,7 @@ import { asKizunaError, Failure } from "./care/common.tsx";
 import { ManualEntry } from "./add/ManualEntry.tsx";
 import { countByType, isRefused, scanFiles, type Found, type Upload } from "./add/scan.ts";
 import "./add/add.css";
+import { countOf } from "../../ui/format.ts";
 
 type Progress = { done: number; total: number; file?: { name: string; sent: number; size: number }; batch?: ImportProgress };
 
@@ -254,7 +255,7 @@ export function AddRecords(props: { client: PatientClient; onAdded: () => void }
           </button>
           {!importer && !rulesError ? (
             <p class="hint" role="status">
-              Preparing the checks…{waiting.length ? ` ${waiting.length} file${waiting.length === 1 ? "" : "s"} will be checked in a moment.` : ""}
+              Preparing the checks…{waiting.length ? ` ${countOf(waiting.length, "file")} will be checked in a moment.` : ""}
             </p>
           ) : null}
           {scanning ? <p class="hint" role="status">Checking {scanning}…</p> : null}

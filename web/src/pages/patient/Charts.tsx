@@ -9,6 +9,7 @@ import { chartSeries, latestPoint, PERIODS, type ChartSeries, type PeriodKey } f
 import { displayUnit } from "../../fhir/units.ts";
 import { BAND_COLOURS, LINE_COLOURS, loadUPlot, TimeChart } from "../../ui/charts/TimeChart.tsx";
 import "../../ui/fhir/fhir.css";
+import { countOf } from "../../ui/format.ts";
 
 const PERIOD_LABEL: Record<PeriodKey, [short: string, long: string]> = {
   all: ["All", "All"], "1y": ["1 yr", "1 year"], "6m": ["6 mo", "6 months"], "3m": ["3 mo", "3 months"], "1m": ["1 mo", "1 month"],
@@ -49,7 +50,7 @@ function ChartCard(props: { chart: ChartSeries; from: number | null; to: number 
     ? `${l.range.low}|${l.range.high}|${l.range.source}` : null);
   const bands = rangeKeys.flatMap((key, i) => key !== null && rangeKeys.indexOf(key) === i
     ? [{ i, shared: chart.lines.length === 1 || rangeKeys.every((k) => k === key) }] : []);
-  const label = `${chart.title}: ${count} measurement${count === 1 ? "" : "s"}`
+  const label = `${chart.title}: ${countOf(count, "measurement")}`
     + (when ? `, latest ${latestText} ${unit} on ${when}` : "") + (flagged ? `, ${flagged} outside the normal range` : "");
   return (
     <section class="fhir-chart" aria-labelledby={headingId} data-testid="chart" data-chart={chart.key}>
@@ -75,7 +76,7 @@ function ChartCard(props: { chart: ChartSeries; from: number | null; to: number 
         <p class="hint">No measurements in this period.</p>
       ) : <TimeChart chart={chart} from={from} to={props.to} label={label} />}
       {skipped.length ? (
-        <p class="hint">Not shown: {skipped.map(([u, n]) => `${n} value${n === 1 ? "" : "s"} in ${u}`).join(", ")} (a unit this chart cannot convert to {unit || chart.unit}).</p>
+        <p class="hint">Not shown: {skipped.map(([u, n]) => `${countOf(n, "value")} in ${u}`).join(", ")} (a unit this chart cannot convert to {unit || chart.unit}).</p>
       ) : null}
       {/* The table is built when opened: thousands of rows would cost more than the chart. */}
       <details onToggle={(e) => setTableOpen((e.currentTarget as HTMLDetailsElement).open)}>

@@ -12,7 +12,7 @@ import { COMMON_TYPES, DataRequests as Requests, DEFAULT_DEADLINE_DAYS, MAX_DEAD
 import type { PatientClient, RegistryProvider } from "../../patient/patient.ts";
 import { PatientRequests } from "../../patient/requests.ts";
 import { ErrorBanner } from "../../ui/Messages.tsx";
-import { shortAddress } from "../../ui/format.ts";
+import { shortAddress, countOf } from "../../ui/format.ts";
 import { asPageError, formatDay, formatWhen, Outcome, ProviderName, useAction } from "./sharing/parts.tsx";
 import "./sharing/sharing.css";
 import "./data-requests.css";
@@ -98,7 +98,7 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
       props.onReceived?.();
       await reload();
       if (done.added === 0) return "These files are already in your health record: nothing was added.";
-      return `Added ${done.added} records from ${done.files} file${done.files === 1 ? "" : "s"} to your health record, each with a note of who sent it and for which request.` +
+      return `Added ${done.added} records from ${countOf(done.files, "file")} to your health record, each with a note of who sent it and for which request.` +
         (done.already ? ` ${done.already} were in your record already.` : "");
     } finally {
       setProgress(null);
@@ -237,7 +237,7 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
                 {r.since || r.until ? <><dt>Period</dt><dd>{r.since ?? "…"} to {r.until ?? "…"}</dd></> : null}
                 <dt>Answer due</dt><dd>{formatDay(r.deadline)}{r.overdue ? " — overdue" : ""}</dd>
                 {r.answers.map((a) => (
-                  <Fragment key={a.ref}><dt>{STATUS_TEXT[a.state] ?? a.state}</dt><dd>{formatWhen(a.answered_at)} (block {a.block_number}){a.deliveries.length ? `, ${a.deliveries.length} file${a.deliveries.length === 1 ? "" : "s"}` : ""}</dd></Fragment>
+                  <Fragment key={a.ref}><dt>{STATUS_TEXT[a.state] ?? a.state}</dt><dd>{formatWhen(a.answered_at)} (block {a.block_number}){a.deliveries.length ? `, ${countOf(a.deliveries.length, "file")}` : ""}</dd></Fragment>
                 ))}
               </dl>
               {declined?.reason ? <blockquote class="note-text">Reason given: {declined.reason}</blockquote> : null}

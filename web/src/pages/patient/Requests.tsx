@@ -18,6 +18,7 @@ import {
 import { dateInputValue, expiryOf, peopleList, scopeGroups, suggestedGrant } from "./sharing/scopes.ts";
 import "../../ui/fhir/fhir.css";
 import "./sharing/sharing.css";
+import { countOf } from "../../ui/format.ts";
 
 type Loaded = { items: InboxItem[]; providers: RegistryProvider[]; keyPublished: boolean; now: number };
 
@@ -202,7 +203,7 @@ function AccessRequest(props: {
           <div class="form-actions">
             <button type="submit" class="button button-primary" disabled={busy || chosen.size === 0 || expiryOf(until) === null}
                     aria-busy={action.busy === `grant-${item.ref}`}>
-              {action.busy === `grant-${item.ref}` ? "Sharing…" : `Share ${chosen.size} part${chosen.size === 1 ? "" : "s"}`}
+              {action.busy === `grant-${item.ref}` ? "Sharing…" : `Share ${countOf(chosen.size, "part")}`}
             </button>
           </div>
         </form>

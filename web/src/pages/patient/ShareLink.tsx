@@ -17,6 +17,7 @@ import { dateInputValue, expiryOf, labelName } from "./sharing/scopes.ts";
 import "./sharing/sharing.css";
 import "./data-requests.css";
 import "./summary.css";
+import { countOf } from "../../ui/format.ts";
 
 type Loaded = { links: LinkInfo[]; records: LabelledRecord[]; now: number };
 
@@ -83,7 +84,7 @@ export function ShareLink(props: { client: PatientClient }) {
       });
       setMade(done.uri);
       await reload();
-      return `Made a link to ${resources.length} record${resources.length === 1 ? "" : "s"}, working until ${formatWhen(expiresAt)}. Copy it now: it is shown only once.`;
+      return `Made a link to ${countOf(resources.length, "record")}, working until ${formatWhen(expiresAt)}. Copy it now: it is shown only once.`;
     });
   };
 

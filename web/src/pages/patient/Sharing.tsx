@@ -7,7 +7,7 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import type { KizunaError } from "../../core/errors.ts";
 import type { GrantInfo, PatientClient, RegistryProvider } from "../../patient/patient.ts";
-import { shortAddress } from "../../ui/format.ts";
+import { shortAddress, countOf } from "../../ui/format.ts";
 import { ErrorBanner } from "../../ui/Messages.tsx";
 import {
   asPageError, ExpiryInput, formatDay, formatWhen, GaslessOption, LabelCode, Outcome, ProviderBadge, ProviderName,
@@ -135,7 +135,7 @@ export function Sharing(props: { client: PatientClient; onGaslessChange?: (gasle
         {formError ? <p class="field-error" role="alert">{formError}</p> : null}
         <div class="form-actions">
           <button type="submit" class="button button-primary" disabled={busy} aria-busy={action.busy === "share"}>
-            {action.busy === "share" ? "Sharing…" : chosen.size ? `Share ${chosen.size} part${chosen.size === 1 ? "" : "s"}` : "Share"}
+            {action.busy === "share" ? "Sharing…" : chosen.size ? `Share ${countOf(chosen.size, "part")}` : "Share"}
           </button>
           <span class="hint">Your wallet asks you to sign: once per part to set up its sharing keys (the first time), then the grant itself.</span>
         </div>

@@ -9,6 +9,7 @@ import { linkSummaries } from "../../fhir/links.ts";
 import { contentTypeText, summarize, type Summary } from "../../fhir/summarize.ts";
 import { RecordItem } from "../../ui/fhir/RecordItem.tsx";
 import "../../ui/fhir/fhir.css";
+import { countOf } from "../../ui/format.ts";
 
 /** Items rendered at first: a few screens (a phone shows about six, a desktop ten), so the
  *  timeline appears as soon as its records are read; more are added, `PAGE` at a time, before
@@ -193,7 +194,7 @@ export function Timeline(props: { records: readonly DecryptedRecord[]; openRecor
         </div>
       </form>
       <p class="fhir-count" role="status" aria-live="polite" data-testid="timeline-count">
-        {filtering ? `${filtered.length} of ${all.length} records match` : `${all.length} records`}
+        {filtering ? `${filtered.length} of ${countOf(all.length, "record")} match` : countOf(all.length, "record")}
         {filtering ? <> · <button type="button" class="fhir-link" onClick={clear}>Clear filters</button></> : null}
       </p>
       {dicomFiles ? (

@@ -13,6 +13,7 @@ import { asPageError, formatDay, formatWhen, Outcome, useAction, type Action } f
 import { useProviderCare } from "./Care.tsx";
 import "../patient/sharing/sharing.css";
 import "../patient/data-requests.css";
+import { countOf } from "../../ui/format.ts";
 
 export function ProviderDataRequestsPage(props: { store: AppStore; state: State }) {
   const care = useProviderCare(props.store, props.state);
@@ -121,7 +122,7 @@ function RequestItem(props: { request: DataRequest; api: ProviderDataRequests; a
           <label class="gas-option"><input type="checkbox" checked={complete} disabled={busy} onChange={(e) => setComplete((e.currentTarget as HTMLInputElement).checked)} /> This completes the request</label>
           <div class="form-actions">
             <button type="submit" class="button button-primary" disabled={busy || (files.length === 0 && !complete)}>
-              {files.length ? `Encrypt and send ${files.length} file${files.length === 1 ? "" : "s"}` : "Mark as fulfilled"}
+              {files.length ? `Encrypt and send ${countOf(files.length, "file")}` : "Mark as fulfilled"}
             </button>
           </div>
         </form>

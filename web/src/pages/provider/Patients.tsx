@@ -8,7 +8,7 @@ import { scopeName } from "../../provider/grants.ts";
 import type { GrantingPatient, ProviderClient } from "../../provider/provider.ts";
 import type { ScopeGrant } from "../../provider/grants.ts";
 import type { RegistryProvider } from "../../patient/chain.ts";
-import { shortAddress } from "../../ui/format.ts";
+import { shortAddress, countOf } from "../../ui/format.ts";
 import "./reading.css";
 
 export const PATIENT_ROUTE = "provider-patient";
@@ -98,7 +98,7 @@ function PatientCard(props: { patient: GrantingPatient; counts: Map<string, numb
     <Section id={id} title={`Patient ${shortAddress(patient)}`}>
       <article class="care-card" aria-labelledby={id} data-testid="provider-patient" data-patient={patient}>
         <p class="care-muted provider-card-id"><code title={patient}>{patient}</code></p>
-        <p>{live ? `${live} scope${live === 1 ? "" : "s"} you may read now.` : "Nothing you may read now."}</p>
+        <p>{live ? `${countOf(live, "scope")} you may read now.` : "Nothing you may read now."}</p>
         <table class="care-table">
           <caption class="sr-only">Grants of patient {patient}</caption>
           <thead><tr><th scope="col">Scope</th><th scope="col">State</th><th scope="col">Term</th><th scope="col">Granted</th><th scope="col">Records</th></tr></thead>
