@@ -65,6 +65,10 @@ class Version(Model):
     contracts: dict[str, str] = Field(description="contract name → address")
     wallet_rpc_url: str | None = Field(
         None, description="the RPC URL a wallet may add for this chain (the web page offers it)")
+    anchorer: str | None = Field(
+        None, description="the address that anchors this service's receipt batches in AccessLog "
+        "(its anchorer key; each anchorer keeps its own batches there, and threshold proxy "
+        "nodes anchor theirs with their own keys); null when this instance has no anchorer key")
 
 
 class Status(Model):

@@ -1,12 +1,14 @@
 """The auditor's pages (issue 14) against a real ``kizuna up --demo``: a fresh test wallet given
 the auditor role on chain (as tests/cli_roles grants it) sees the demo's events in the log, with
 working filters and deep links; verifies the demo's anchored reads in the page (all pass); a
-receipt altered in the stack's database (restored after) is flagged with its evidence; the
+receipt altered in the stack's database (restored after) is flagged with its evidence; a root
+another anchorer (as a threshold proxy node is) anchors is not the service's missing batch; the
 export downloads a FHIR Bundle. Screenshots at desktop and phone width, axe-core on each page."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -17,6 +19,26 @@ from playwright.sync_api import Page, expect
 from web_harness import Web
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
+
+
+def _another_anchorer_anchors(web: Web) -> str:
+    """A second anchorer, as a threshold proxy node is (``kizuna up --proxies``): a funded
+    wallet granted ANCHOR_ROLE by the deployer (AccessLog's admin) anchors a root of its own,
+    in its own sequence of batches. The root (0x hex)."""
+    from kizuna.chain.connection import connect
+    from kizuna.chain.localnode import dev_private_keys
+    from kizuna.chain.signers import LocalKeySigner
+
+    node = web.wallet()
+    chain = connect(web.stack.rpc_url, web.stack.deployment_file)
+    access_log = chain.access_log
+    access_log.grant_role(access_log.anchor_role(), node.address,
+                          signer=LocalKeySigner(dev_private_keys(1)[0]))
+    now = chain.head().timestamp
+    root = os.urandom(32)
+    access_log.anchor(root, 2, now - 10, now - 5,
+                      signer=LocalKeySigner("0x" + bytes(node.accounts[0].key).hex()))
+    return "0x" + root.hex()
 
 def _check_layout(session: Session, name: str) -> None:
     session.screenshot(name)
@@ -103,6 +125,16 @@ def test_verification_passes_then_flags_a_receipt_tampered_in_the_database(web: 
     assert proofs >= min(anchored, 3), summary
     expect(page.get_by_test_id("audit-relied")).to_contain_text("Relied on the service for")
     _check_layout(session, "audit-verify-ok")
+
+    # AccessLog keeps each anchorer's batches apart: a node's root is none of the service's.
+    node_root = _another_anchorer_anchors(web)
+    page.get_by_role("button", name="Run again").click()
+    # The last result stays on screen while the run goes on: wait for the run to end.
+    expect(page.get_by_test_id("verify-progress")).to_be_visible()
+    expect(page.get_by_test_id("verify-progress")).to_have_count(0, timeout=VERIFY_TIMEOUT)
+    expect(result).to_have_attribute("data-ok", "true")
+    expect(page.get_by_test_id("finding")).to_have_count(0)
+    expect(page.get_by_text(node_root)).to_have_count(0)
 
     with tampered_receipt(web.stack) as (request_id, seq):
         page.get_by_role("button", name="Run again").click()

@@ -182,3 +182,38 @@ test("charts count per day; the anchoring lag pairs a batch's first read with it
   assert.deepEqual(consent.lines.map((l) => l.points.map((p) => [p.t / 1000, p.v])), [[[86_400, 2]], [[2 * 86_400, 1]]]);
   assert.deepEqual(anchoringLag(entries).lines[0]!.points.map((p) => p.v), [90]);
 });
+
+test("only the service's own anchors count: a proxy node's batches are not its missing ones", async () => {
+  const rs = receipts(3, 5);
+  const NODE = "0x" + "77".repeat(20);
+  const SERVICE = "0x" + "88".repeat(20);
+  const node = (batchIndex: number, root: string) =>
+    event("ReceiptRootAnchored", 9, { batchIndex, root, anchoredBy: NODE, count: 2, fromTime: 1000, toTime: 3000 });
+  const history = new ConsentHistory([
+    event("AccessGranted", 3, { ...pair, scopeId: SCOPE, expiresAt: 1_000_000 }),
+    event("ReceiptRootAnchored", 9, { batchIndex: 0, root: rs[0]!.batch_root, anchoredBy: SERVICE, count: 3, fromTime: 1000, toTime: 2000 }),
+    node(0, "0x" + "ee".repeat(32)),
+  ]);
+  for (const anchorer of [null, SERVICE]) {
+    const result = await verifyReceipts(rs, history, new Map([[5, 1000]]), 9, () => {}, null, anchorer);
+    assert.deepEqual(result.findings, [], `anchorer ${anchorer}`);
+  }
+  // The service's anchorer anchored a root no receipt claims: dropped, whoever is asked.
+  const dropped = new ConsentHistory([
+    event("AccessGranted", 3, { ...pair, scopeId: SCOPE, expiresAt: 1_000_000 }),
+    event("ReceiptRootAnchored", 9, { batchIndex: 0, root: rs[0]!.batch_root, anchoredBy: SERVICE, count: 3, fromTime: 1000, toTime: 2000 }),
+    event("ReceiptRootAnchored", 9, { batchIndex: 1, root: "0x" + "dd".repeat(32), anchoredBy: SERVICE, count: 2, fromTime: 2000, toTime: 2500 }),
+    node(0, "0x" + "ee".repeat(32)),
+  ]);
+  for (const anchorer of [null, SERVICE]) {
+    const result = await verifyReceipts(rs, dropped, new Map([[5, 1000]]), 9, () => {}, null, anchorer);
+    assert.deepEqual(result.findings.map((f) => [f.check, f.subject]), [["batch.missing", "0x" + "dd".repeat(32)]]);
+  }
+  // A node's root claimed by the service counts (identical batches), yet the node's others do not.
+  const shared = await verifyReceipts(rs, new ConsentHistory([
+    event("AccessGranted", 3, { ...pair, scopeId: SCOPE, expiresAt: 1_000_000 }),
+    event("ReceiptRootAnchored", 9, { batchIndex: 3, root: rs[0]!.batch_root, anchoredBy: NODE, count: 3, fromTime: 1000, toTime: 2000 }),
+    node(4, "0x" + "ee".repeat(32)),
+  ]), new Map([[5, 1000]]), 9, () => {}, null, SERVICE);
+  assert.deepEqual(shared.findings, []);
+});

@@ -33,11 +33,14 @@ def health(state: State) -> Health:
 @router.get("/version", response_model=Version)
 def version(state: State) -> Version:
     """The service version, the chain id and the contract addresses it serves, and the RPC URL
-    the web page offers wallets for that chain (when configured)."""
+    the web page offers wallets for that chain (when configured), and the address that anchors
+    this service's receipts (the auditor page counts only its batches as the service's)."""
     chain = state.ctx.chain
     return Version(version=__version__, chain_id=chain.chain_id,
                    contracts=dict(chain.deployment.addresses),
-                   wallet_rpc_url=state.settings.wallet_rpc_url)
+                   wallet_rpc_url=state.settings.wallet_rpc_url,
+                   anchorer=(state.anchorer.signer.address if state.anchorer is not None
+                             else None))
 
 
 def _rss_mib() -> float:

@@ -1286,7 +1286,8 @@ export interface paths {
         /**
          * Version
          * @description The service version, the chain id and the contract addresses it serves, and the RPC URL
-         *     the web page offers wallets for that chain (when configured).
+         *     the web page offers wallets for that chain (when configured), and the address that anchors
+         *     this service's receipts (the auditor page counts only its batches as the service's).
          */
         get: operations["version_version_get"];
         put?: never;
@@ -3013,6 +3014,11 @@ export interface components {
         };
         /** Version */
         Version: {
+            /**
+             * Anchorer
+             * @description the address that anchors this service's receipt batches in AccessLog (its anchorer key; each anchorer keeps its own batches there, and threshold proxy nodes anchor theirs with their own keys); null when this instance has no anchorer key
+             */
+            anchorer?: string | null;
             /** Chain Id */
             chain_id: number;
             /**

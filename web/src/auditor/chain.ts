@@ -62,7 +62,9 @@ export class AuditChain {
   }
 
   async headBlock(): Promise<number> {
-    return Number(await reading("the head block", () => this.client.getBlockNumber()));
+    // cacheTime 0: viem would answer from its cache for 4 s, so a run right after another (or
+    // after a new anchor) would stop at the old head and miss the newest events.
+    return Number(await reading("the head block", () => this.client.getBlockNumber({ cacheTime: 0 })));
   }
 
   /** The consent events and anchored roots up to `toBlock`, decoded (two eth_getLogs). */

@@ -90,6 +90,8 @@ export class AuditorClient {
     const blocks = receipts.map((r) => r.head_block).filter((b) => b <= head);
     const times = await this.chain.blockTimes(blocks, (done, total) => onStage({ stage: "blocks", progress: { done, total } }));
     const domain = { chainId: this.chain.reader.deployment.chainId, accessLog: this.chain.accessLog() };
-    return verifyReceipts(receipts, history, times, head, (p) => onStage({ stage: "checking", progress: p }), domain);
+    // Which anchorer is the service's: AccessLog also holds threshold proxy nodes' own batches.
+    const anchorer = ok(await this.api.GET("/version")).anchorer ?? null;
+    return verifyReceipts(receipts, history, times, head, (p) => onStage({ stage: "checking", progress: p }), domain, anchorer);
   }
 }

@@ -21,6 +21,8 @@ export type Anchor = {
   count: number;
   fromTime: number;
   toTime: number;
+  /** The address that anchored it: the service's anchorer key, or a threshold proxy node's. */
+  anchoredBy: string;
   blockNumber: number;
   txHash: string;
 };
@@ -63,7 +65,7 @@ export class ConsentHistory {
       const a = e.args;
       this.anchors.set(low(a.root), {
         root: low(a.root), batchIndex: Number(a.batchIndex), count: Number(a.count), fromTime: Number(a.fromTime),
-        toTime: Number(a.toTime), blockNumber: e.blockNumber, txHash: e.txHash,
+        toTime: Number(a.toTime), anchoredBy: low(a.anchoredBy), blockNumber: e.blockNumber, txHash: e.txHash,
       });
     }
     this.#consent = new ConsentLedgerHistory(consent);

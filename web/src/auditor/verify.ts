@@ -9,7 +9,7 @@
 import { recoverTypedDataAddress, type Hex } from "viem";
 import { bytesToHex0x, equalBytes, hexToBytes } from "../core/bytes.ts";
 import { readRequestTypedData } from "../provider/reads.ts";
-import type { ConsentHistory } from "./history.ts";
+import type { Anchor, ConsentHistory } from "./history.ts";
 import { processProof } from "../core/merkle.ts";
 import { receiptLeaf, signedRequest, type ServiceReceipt, type SignedRequest } from "./receipts.ts";
 
@@ -52,6 +52,18 @@ export async function signatureProblem(request: SignedRequest, signature: string
 
 const YIELD_EVERY = 100;
 
+/** The anchors that are the service's, the rule of kizuna/services/audit/receipts.py
+ * `_own_anchors`: each anchorer (the service, each threshold proxy node) keeps its own batches
+ * in AccessLog, so only these count — every root the service's receipts claim, whoever anchored
+ * it (two nodes' identical batches make one root), and every root its anchorer anchored.
+ * `anchorer` is the service's anchorer address (GET /version); null takes the anchorers of the
+ * claimed roots. */
+export function ownAnchors(history: ConsentHistory, claimed: ReadonlySet<string>, anchorer: string | null): Map<string, Anchor> {
+  const mine = anchorer !== null ? new Set([anchorer.toLowerCase()])
+    : new Set([...claimed].flatMap((root) => { const a = history.anchors.get(root); return a ? [a.anchoredBy] : []; }));
+  return new Map([...history.anchors].filter(([root, a]) => claimed.has(root) || mine.has(a.anchoredBy)));
+}
+
 /** Check every receipt; `onProgress` after each (the page yields to redraw every 100). */
 export async function verifyReceipts(
   receipts: readonly ServiceReceipt[],
@@ -60,10 +72,12 @@ export async function verifyReceipts(
   headBlock: number,
   onProgress: (p: Progress) => void = () => {},
   domain: ProxyDomain | null = null,
+  anchorer: string | null = null,
 ): Promise<Verification> {
   const out: Verification = { checked: 0, passed: 0, pending: 0, proofsChecked: 0, byGrant: 0, byEmergency: 0, batches: 0, findings: [] };
   const claimed = new Map<string, number>();
-  const lastAnchoredTo = Math.max(0, ...[...history.anchors.values()].map((a) => a.toTime));
+  const anchors = ownAnchors(history, new Set(receipts.flatMap((r) => (r.batch_root ? [r.batch_root.toLowerCase()] : []))), anchorer);
+  const lastAnchoredTo = Math.max(0, ...[...anchors.values()].map((a) => a.toTime));
   const lastAnchoredSeq = Math.max(0, ...receipts.filter((r) => r.batch_root).map((r) => r.seq));
   for (const [i, r] of receipts.entries()) {
     let problems = checkOne(r, history, blockTimes, headBlock, out, lastAnchoredTo, lastAnchoredSeq);
@@ -83,7 +97,7 @@ export async function verifyReceipts(
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
   }
-  for (const [root, anchor] of history.anchors) {
+  for (const [root, anchor] of anchors) {
     const count = claimed.get(root) ?? 0;
     if (count !== anchor.count) {
       out.findings.push({
