@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {StudyRegistry} from "../StudyRegistry.sol";
 import {IConsentLedger} from "../interfaces/IConsentLedger.sol";
 import {IProviderRegistry} from "../interfaces/IProviderRegistry.sol";
@@ -244,5 +245,40 @@ contract StudyRegistryTest is KizunaTest {
         vm.prank(relayer);
         vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryNoGrant.selector, studyId, patient, copy));
         studies.consentBySig(patient, studyId, copy, deadline, sig);
+    }
+
+    function test_eip712Domain_isTheStudyRegistrysOwn() public view {
+        (bytes1 fields, string memory name, string memory version, uint256 chainId, address verifying,,) =
+            studies.eip712Domain();
+        assertEq(bytes32(fields), bytes32(hex"0f"), "name, version, chain id, verifying contract");
+        assertEq(bytes(name), bytes("Kizuna StudyRegistry"), "its own name: a ledger signature is no consent");
+        assertEq(bytes(version), bytes("1"), "version");
+        assertEq(chainId, block.chainid, "chain id");
+        assertEq(verifying, address(studies), "verifying contract");
+    }
+
+    function test_consentBySig_malformedSignatures_refused() public {
+        vm.prank(patient);
+        ledger.grant(researcher, copy, _end());
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes32 structHash =
+            keccak256(abi.encode(studies.STUDY_CONSENT_TYPEHASH(), patient, studyId, copy, uint256(0), deadline));
+        bytes32 digest = keccak256(abi.encodePacked("\x19\x01", studies.DOMAIN_SEPARATOR(), structHash));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(PATIENT_KEY, digest);
+        // The malleable twin of the patient's own signature: s -> n - s, v flipped.
+        bytes32 highS = bytes32(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 - uint256(s));
+        vm.startPrank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(ECDSA.ECDSAInvalidSignatureLength.selector, 64));
+        studies.consentBySig(patient, studyId, copy, deadline, abi.encodePacked(r, s));
+        vm.expectRevert(abi.encodeWithSelector(ECDSA.ECDSAInvalidSignatureS.selector, highS));
+        studies.consentBySig(patient, studyId, copy, deadline, abi.encodePacked(r, highS, uint8(v == 27 ? 28 : 27)));
+        vm.expectRevert(ECDSA.ECDSAInvalidSignature.selector);
+        studies.consentBySig(patient, studyId, copy, deadline, new bytes(65));
+        vm.stopPrank();
+        assertEq(studies.nonces(patient), 0, "no refused signature used the nonce");
+        vm.prank(relayer);
+        studies.consentBySig(patient, studyId, copy, deadline, abi.encodePacked(r, s, v));
+        (, bool consented) = studies.consentOf(studyId, patient);
+        assertTrue(consented, "the well-formed signature still consents");
     }
 }

@@ -35,8 +35,8 @@ def test_anchorRole_isTheDocumentedConstant(bench: Bench, actors: Actors) -> Non
     assert log.hasRole(ANCHOR_ROLE, actors.admin).call() is False
 
 
-def test_batchCount_startsAtZero(bench: Bench) -> None:
-    assert bench.access_log.functions.batchCount().call() == [0, 0]
+def test_batchCount_startsAtZero(bench: Bench, actors: Actors) -> None:
+    assert bench.access_log.functions.batchCount(actors.anchorer).call() == [0, 0]
     assert bench.access_log.functions.batchOf(ROOT).call() == [False, 0, 0, 0, 0]
 
 
@@ -50,14 +50,14 @@ def test_anchor_recordsBatchesInOrder(bench: Bench, actors: Actors) -> None:
                                  "count": 5, "fromTime": now - 100, "toTime": now - 50}),
     ]
     assert log.batchOf(ROOT).call() == [True, 0, 5, now - 100, now - 50]
-    assert log.batchCount().call() == [1, now - 50]
+    assert log.batchCount(actors.anchorer).call() == [1, now - 50]
     # The next batch may start exactly where the previous one ended, and end at block time.
     end = bench.next_time()
     assert log.anchor(ROOT2, 1, now - 50, end - 1).call({"from": actors.anchorer}) == 1
     receipt = _anchor(bench, ROOT2, 1, now - 50, end)
     assert bench.events(receipt)[0].args["batchIndex"] == 1
     assert log.batchOf(ROOT2).call() == [True, 1, 1, now - 50, end]
-    assert log.batchCount().call() == [2, end]
+    assert log.batchCount(actors.anchorer).call() == [2, end]
 
 
 @pytest.mark.parametrize("who", ["admin", "stranger", "registrar", "patient"])
@@ -66,7 +66,8 @@ def test_anchor_revertsForNonServiceAccount(bench: Bench, actors: Actors, who: s
     now = bench.now()
     bench.reverts(bench.access_log.functions.anchor(ROOT, 1, now - 10, now), caller,
                   "AccessControlUnauthorizedAccount", account=caller, neededRole=ANCHOR_ROLE)
-    assert bench.access_log.functions.batchCount().call() == [0, 0]
+    assert bench.access_log.functions.batchCount(caller).call() == [0, 0]
+    assert bench.access_log.functions.batchCount(actors.anchorer).call() == [0, 0]
 
 
 def test_anchor_revertsForZeroRootOrEmptyBatch(bench: Bench, actors: Actors) -> None:
@@ -109,6 +110,9 @@ def test_anchorRole_grantedByAdmin(bench: Bench, actors: Actors) -> None:
     now = bench.now()
     receipt = bench.tx(log.anchor(ROOT, 1, now, now), actors.stranger)
     assert bench.events(receipt)[0].args["anchoredBy"] == actors.stranger
+    # Each anchorer keeps its own sequence: the stranger's batch is not the service's.
+    assert log.batchCount(actors.stranger).call() == [1, now]
+    assert log.batchCount(actors.anchorer).call() == [0, 0]
     bench.tx(log.revokeRole(ANCHOR_ROLE, actors.anchorer), actors.admin)
     bench.reverts(log.anchor(ROOT2, 1, now, now), actors.anchorer,
                   "AccessControlUnauthorizedAccount", account=actors.anchorer,
@@ -121,7 +125,7 @@ def test_constructor_withoutAnchorerHasNone(bench: Bench, actors: Actors) -> Non
     bench.reverts(log.functions.anchor(ROOT, 1, now, now), actors.admin,
                   "AccessControlUnauthorizedAccount", account=actors.admin,
                   neededRole=ANCHOR_ROLE)
-    assert log.functions.batchCount().call() == [0, 0]
+    assert log.functions.batchCount(actors.admin).call() == [0, 0]
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 8, 9, 16, 33])

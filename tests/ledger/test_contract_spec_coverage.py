@@ -12,7 +12,10 @@ from kizuna.chain.artifacts import load_artifact
 
 HERE = Path(__file__).resolve().parent
 MODULES = {
-    "ConsentLedger": sorted(HERE.glob("test_consent_*.py")),
+    # Data requests (the answer on the request's own authority) are specified by their Foundry
+    # suite; the service's use of them by tests/services/test_data_requests*.py.
+    "ConsentLedger": [*sorted(HERE.glob("test_consent_*.py")),
+                      HERE.parent.parent / "contracts" / "test" / "CareEventDataRequests.t.sol"],
     "ProviderRegistry": [HERE / "test_provider_registry.py"],
     "AccessLog": [HERE / "test_access_log_contract.py"],
     # The study registry's behaviour is specified by its Foundry suite and the research flow.
