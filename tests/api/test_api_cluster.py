@@ -97,6 +97,14 @@ def test_postgres_election_one_leader_and_takeover(postgres_server: str) -> None
                           "WHERE application_name LIKE 'kizuna-leader%%' "
                           "AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' "
                           "AND granted AND classid = %s AND objid = %s)", _lock_ids())
+            # pg_terminate_backend only signals the backend: the lock is freed when it has
+            # exited, a moment later on a busy machine
+            deadline = time.monotonic() + 30
+            while admin.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                "AND granted AND classid = %s AND objid = %s",
+                                _lock_ids()).fetchone()[0]:
+                assert time.monotonic() < deadline, "the terminated leader still holds the lock"
+                time.sleep(0.05)
         assert second.try_lead()
         assert not first.try_lead()
         second.resign()
