@@ -1,6 +1,7 @@
 // Health summary: the International Patient Summary (IPS) of the patient's records, built in this
 // page from the records decrypted here (web/src/sharing/ips.ts, the rules of the Python builder),
-// shown section by section, downloaded as FHIR JSON, and shared as a SMART Health Link (the
+// shown section by section, downloaded as FHIR JSON or as a readable PDF (web/src/sharing/pdfIps.ts,
+// loaded when asked for), and shared as a SMART Health Link (the
 // link flow of Share a link: encrypted here under a key only the link holds) with its QR code.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
@@ -28,11 +29,25 @@ function build(records: readonly DecryptedRecord[]): Built {
 }
 
 function download(ips: IpsBundle): void {
-  const blob = new Blob([JSON.stringify(ips, null, 2)], { type: "application/fhir+json" });
+  save(new Blob([JSON.stringify(ips, null, 2)], { type: "application/fhir+json" }), `patient-summary-${ips.timestamp.slice(0, 10)}.json`);
+}
+
+/** The summary as a PDF (web/src/sharing/pdfIps.ts, loaded only now): saved, and what the
+ * PDF's standard font could not show said in the answer (and in the PDF). */
+async function downloadPdf(ips: IpsBundle): Promise<string> {
+  const { ipsPdf } = await import("../../sharing/pdfIps.ts");
+  const made = ipsPdf(ips);
+  save(new Blob([made.bytes], { type: "application/pdf" }), `patient-summary-${ips.timestamp.slice(0, 10)}.pdf`);
+  if (!made.lost.length) return "Your health summary was saved as a PDF.";
+  return `Your health summary was saved as a PDF. Some characters in ${made.lost.join(", ")} cannot be shown by the PDF's standard font: ` +
+    "they are printed as “?”, and the PDF says so on its first page. The FHIR JSON download keeps every character exactly.";
+}
+
+function save(blob: Blob, name: string): void {
   const url = URL.createObjectURL(blob);
   const a = document.createElement("a");
   a.href = url;
-  a.download = `patient-summary-${ips.timestamp.slice(0, 10)}.json`;
+  a.download = name;
   document.body.append(a);
   a.click();
   a.remove();
@@ -44,6 +59,7 @@ export function Summary(props: { records: readonly DecryptedRecord[]; client: Pa
   const built = useMemo(() => build(records), [records]);
   const links = useMemo(() => new Links({ api: client.context.api, apiOptions: client.context.apiOptions }), [client]);
   const action = useAction();
+  const pdf = useAction();
   const [label, setLabel] = useState("Health summary");
   const [until, setUntil] = useState("");
   const [passcode, setPasscode] = useState("");
@@ -109,7 +125,14 @@ export function Summary(props: { records: readonly DecryptedRecord[]; client: Pa
       </dl>
       <div class="ips-actions">
         <button type="button" class="button" onClick={() => download(ips)}>Download (FHIR JSON)</button>
+        <button type="button" class="button" disabled={pdf.busy !== null} aria-busy={pdf.busy !== null}
+                onClick={() => void pdf.run("pdf", () => downloadPdf(ips))}>
+          {pdf.busy ? "Making the PDF…" : "Download (PDF)"}
+        </button>
         <a class="button button-quiet" href="#ips-share-title">Share it as a link</a>
+      </div>
+      <div class="page-messages" aria-live="polite" data-testid="ips-pdf-outcome">
+        <Outcome action={pdf} />
       </div>
       {sections.map(({ section, lines }) => (
         <section key={section.key} class="ips-section" aria-labelledby={`ips-${section.key}`} data-testid={`ips-${section.key}`}>
