@@ -5,9 +5,11 @@ signed with ``personal_sign``) and then calls the routes with the session token.
 back as the same frozen types the use cases return in-process (``RecordInfo``, ``ReadGrant``,
 ``InboxItem``, ``ReadEntry``, ``PreparedAction``, ...), so code written against the services
 reads the same over HTTP. Error answers are turned back into Kizuna's exception tree from their
-status and body (``{"error": {"kind", "message", "field", "reason"}}``): 422 → ``InputError``
-(with the field), 401/403 → ``AccessDenied``, 404 → ``NotFoundError``, 409 → ``ConflictError``,
-413 → ``EnvelopeTooLarge``, 503 → ``NodeUnreachable`` / ``StoreUnavailable``.
+status and body (``{"error": {"kind", "message", "field", "reason"}}``) by :func:`api_error`:
+the class the ``kind`` names (``GrantRevoked``, ``ContentNotFound``, ...) when it is one of
+:mod:`kizuna.errors` or :mod:`kizuna.wire` and fits the status, else the status's own: 413/422 →
+``InputError`` (with the field), 401/403 → ``AccessDenied``, 404 → ``NotFoundError``, 409 →
+``ConflictError``, 429 → ``QuotaExceeded``, 502 → ``StorageError``, 503 → ``NodeUnreachable``.
 
 Uploads and downloads stream: an envelope is sent from a file object or an iterator of chunks,
 and :meth:`ApiClient.download` / :meth:`ApiClient.fetch` hand back a stream of the response.
@@ -19,6 +21,8 @@ import base64
 import binascii
 import contextlib
 import json
+import re
+import ssl
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,11 +37,15 @@ from kizuna.crypto import pre
 from kizuna.errors import (
     AccessDenied,
     ConflictError,
+    ContentNotFound,
+    FhirValidationError,
     InputError,
     IntegrityError,
+    InvalidCid,
     KizunaError,
     NodeUnreachable,
     NotFoundError,
+    QuotaExceeded,
     StorageError,
     StoreUnavailable,
 )
@@ -45,11 +53,11 @@ from kizuna.receipts.request import ReadRequest
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 from kizuna.wire.batches import BatchInfo, StagedEnvelope, StagedInfo, frame_envelopes
 from kizuna.wire.care import CareMessage, InboxKey
-from kizuna.wire.consent import Confirmed
+from kizuna.wire.consent import Confirmed, RevokeResult
 from kizuna.wire.inbox import InboxItem, ReadEntry
 from kizuna.wire.onchain import PreparedAction, SentTransaction
 from kizuna.wire.reads import AttemptedReads, ReadGrant, RefusedRead, SuppressedRefusals
-from kizuna.wire.records import EnvelopeTooLarge, RecordInfo
+from kizuna.wire.records import EnvelopeTooLarge, RecordInfo, record_of_json
 
 _UPLOAD_CHUNK = 1 << 18
 
@@ -119,14 +127,6 @@ def _kfrags(kfrags: Mapping[bytes, Sequence[bytes]]) -> dict[str, list[str]]:
     return {_hx(k): [_hx(f) for f in v] for k, v in kfrags.items()}
 
 
-def _record(body: Mapping[str, Any]) -> RecordInfo:
-    return RecordInfo(record_id=RecordId(_unhex(body["record_id"])), patient=body["patient"],
-                      scope_id=ScopeId(_unhex(body["scope_id"])), cid=Cid(body["cid"]),
-                      commitment=Commitment(_unhex(body["commitment"])), size=int(body["size"]),
-                      content_type=body["content_type"], created_at=int(body["created_at"]),
-                      epoch=int(body.get("epoch", 0)))
-
-
 def _inbox_item(body: Mapping[str, Any]) -> InboxItem:
     return InboxItem(kind=body["kind"], patient=body["patient"], provider=body["provider"],
                      actor=body["actor"], ref=Commitment(_unhex(body["ref"])),
@@ -161,32 +161,99 @@ def _content(envelope: bytes | bytearray | BinaryIO | Iterable[bytes]) -> bytes 
     return iter(envelope)
 
 
-def _error(response: httpx.Response) -> KizunaError:
-    """The Kizuna error an error answer stands for (status first, then the body's kind)."""
+_STATUS_CLASSES: dict[int, tuple[type[KizunaError], ...]] = {
+    400: (InputError,), 413: (InputError,), 421: (InputError,), 422: (InputError,),
+    401: (AccessDenied,), 403: (AccessDenied,), 404: (NotFoundError,), 409: (ConflictError,),
+    429: (QuotaExceeded,), 502: (StorageError,), 503: (NodeUnreachable, StoreUnavailable),
+}
+"""What an error answer's status means, as the classes its ``kind`` may narrow it to (the
+first: the class of a kind the client does not know). A kind outside them (a revert's
+``ContractReverted`` answered 403, a storage quota's ``QuotaExceeded`` answered 403) does not
+change what the status says: the CLI's exit codes and a caller's retries follow the status
+(kizuna.api.errors, the one mapping the other way)."""
+
+
+def _known_kinds() -> dict[str, type[KizunaError]]:
+    """The classes an error answer's ``kind`` names that this client rebuilds, by name: every
+    class of the one exception tree (:mod:`kizuna.errors`) and of the seam's own
+    (:mod:`kizuna.wire`), walked from ``KizunaError``, so no list of them is kept here. A
+    narrower class defined elsewhere (the service's, the API's) arrives as its status's."""
+    found: dict[str, type[KizunaError]] = {}
+    pending: list[type[KizunaError]] = [KizunaError]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__ == "kizuna.errors" or cls.__module__.startswith("kizuna.wire."):
+            found.setdefault(cls.__name__, cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+_QUOTA_USED = re.compile(r"^(\d+) of (\d+) used$")
+
+
+def _rebuilt(cls: type[KizunaError], message: str, body: Mapping[str, Any],
+             response: httpx.Response) -> KizunaError:
+    """An instance of ``cls`` with the answer's message and the attributes the body carries
+    (an ``InputError``'s field and reason, a FHIR error's issues, a quota's use and reset).
+    Made without the class's own constructor, whose arguments the answer may not carry; the
+    attributes it sets that the answer does not (a CID, a size limit) are unknown here."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    if isinstance(error, InputError):
+        error.field = str(body.get("field") or "")
+        error.reason = str(body.get("reason") or message)
+    if isinstance(error, FhirValidationError):
+        found = body.get("issues")
+        issues = found if isinstance(found, list) else []
+        error.issues = tuple((str(i.get("field", "")), str(i.get("reason", "")))
+                             for i in issues if isinstance(i, dict)) or (
+            (error.field, error.reason),)
+    if isinstance(error, QuotaExceeded):
+        used = _QUOTA_USED.match(str(body.get("reason") or ""))
+        error.quota = str(body.get("field") or "")
+        error.used, error.limit = (int(used[1]), int(used[2])) if used else (-1, -1)
+        after = response.headers.get("Retry-After", "")
+        error.retry_after = int(after) if after.isdigit() else None
+    if isinstance(error, ContentNotFound | InvalidCid):
+        error.cid = ""
+    if isinstance(error, EnvelopeTooLarge):
+        error.limit = -1
+    return error
+
+
+def api_error(response: httpx.Response) -> KizunaError:
+    """The Kizuna error an error answer stands for: the class its body's ``kind`` names
+    (:func:`_known_kinds`) when the status allows it (:data:`_STATUS_CLASSES`), else the
+    status's own class; an unknown status is a plain ``KizunaError`` naming it. The one
+    mapping of API answers to errors (the data-request transport uses it too)."""
     try:
         body = response.json().get("error", {})
     except (ValueError, AttributeError):
         body = {}
-    kind = str(body.get("kind", ""))
+    if not isinstance(body, dict):
+        body = {}
     message = str(body.get("message") or response.text[:500] or response.reason_phrase)
     status = response.status_code
-    if status == 413:
-        return EnvelopeTooLarge(-1) if kind == "EnvelopeTooLarge" else InputError("body", message)
-    if status in (400, 422):
-        return InputError(str(body.get("field") or ""), str(body.get("reason") or message))
-    if status in (401, 403):
-        return AccessDenied(message)
-    if status == 404:
-        return NotFoundError(message)
-    if status == 409:
-        return ConflictError(message)
-    if status == 503:
-        if "Store" in kind or "store" in message:
-            return StoreUnavailable(message)
-        return NodeUnreachable(message)
-    if status == 502:
-        return StorageError(message)
-    return KizunaError(f"HTTP {status}: {message}")
+    allowed = _STATUS_CLASSES.get(status)
+    if allowed is None:
+        return KizunaError(f"HTTP {status}: {message}")
+    cls = _known_kinds().get(str(body.get("kind", "")))
+    if cls is None or not issubclass(cls, allowed):
+        cls = allowed[0]
+    return _rebuilt(cls, message, body, response)
+
+
+def tls_verification(base_url: str) -> ssl.SSLContext | bool:
+    """What the API's HTTP client verifies TLS with.
+
+    An ``https`` API gets httpx's default: certifi's CA bundle, hostname checked. A plain
+    ``http`` API (the local default) has no TLS to verify, and loading the CA bundle costs ~50 ms
+    of every command; it gets a context that trusts no CA at all, so a redirect to an ``https``
+    address fails its handshake rather than going unverified."""
+    if not base_url.lower().startswith("http://"):
+        return True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, check_hostname: no CA
+    return context
 
 
 class ApiClient:
@@ -197,7 +264,8 @@ class ApiClient:
         if client is None:
             if base_url is None:
                 raise ValueError("ApiClient needs a base_url or an httpx.Client")
-            client = httpx.Client(base_url=base_url, timeout=timeout)
+            client = httpx.Client(base_url=base_url, timeout=timeout,
+                                  verify=tls_verification(base_url))
         self.http = client
         self.session: ApiSession | None = None
 
@@ -226,7 +294,7 @@ class ApiClient:
         except httpx.TransportError as exc:
             raise NodeUnreachable(f"the Kizuna API does not answer: {exc}") from None
         if response.status_code >= 400:
-            raise _error(response)
+            raise api_error(response)
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -236,7 +304,7 @@ class ApiClient:
             with self.http.stream("GET", path, headers=self._headers()) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _error(response)
+                    raise api_error(response)
                 yield from response.iter_bytes(_UPLOAD_CHUNK)
         except httpx.TransportError as exc:
             raise NodeUnreachable(f"the Kizuna API stopped answering: {exc}") from None
@@ -283,8 +351,8 @@ class ApiClient:
         except httpx.TransportError as exc:
             raise NodeUnreachable(f"the Kizuna API does not answer: {exc}") from None
         if response.status_code >= 400:
-            raise _error(response)
-        return _record(response.json())
+            raise api_error(response)
+        return record_of_json(response.json())
 
     def upload_in_parts(self, *, record_id: RecordId, scope_id: ScopeId,
                         envelope: bytes | BinaryIO, size: int,
@@ -319,7 +387,7 @@ class ApiClient:
             with contextlib.suppress(KizunaError):
                 self._call("DELETE", f"/patient/uploads/{upload_id}", params=acting)
             raise
-        return _record(body)
+        return record_of_json(body)
 
     def _send_part(self, upload_id: str, n: int, part: bytes,
                    acting: Mapping[str, str], *, attempts: int = 3) -> None:
@@ -330,7 +398,7 @@ class ApiClient:
                     **self._headers(), "Content-Type": "application/octet-stream"})
                 if response.status_code < 400:
                     return
-                error: KizunaError = _error(response)
+                error: KizunaError = api_error(response)
                 retry = response.status_code == 409 or response.status_code >= 500
             except httpx.TransportError as exc:
                 error = NodeUnreachable(f"the Kizuna API does not answer: {exc}")
@@ -348,7 +416,7 @@ class ApiClient:
     def records(self, *, content_type: str | None = None,
                 patient: Address | None = None) -> list[RecordInfo]:
         """The signed-in patient's records (or, for a guardian, ``patient``'s)."""
-        return [_record(r) for r in self._call("GET", "/patient/records", params={
+        return [record_of_json(r) for r in self._call("GET", "/patient/records", params={
             "content_type": content_type, **_acting(patient)})]
 
     def record(self, record_id: RecordId, *,
@@ -357,7 +425,7 @@ class ApiClient:
         and the block of its registration as the service's index has it (a hint)."""
         body = self._call("GET", f"/patient/records/{_hx(record_id)}", params=_acting(patient))
         block = body.get("block_number")
-        return _record(body), (int(block) if block is not None else None)
+        return record_of_json(body), (int(block) if block is not None else None)
 
     def download_many(self, record_ids: Sequence[RecordId]) -> Iterator[tuple[RecordId, bytes]]:
         """Envelopes of some of the signed-in patient's records (at most 256, each at most 4
@@ -368,7 +436,7 @@ class ApiClient:
                                   headers=self._headers()) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _error(response)
+                    raise api_error(response)
                 pending = bytearray()
                 for chunk in response.iter_bytes(_UPLOAD_CHUNK):
                     pending += chunk
@@ -395,7 +463,7 @@ class ApiClient:
         except httpx.TransportError as exc:
             raise NodeUnreachable(f"the Kizuna API does not answer: {exc}") from None
         if response.status_code >= 400:
-            raise _error(response)
+            raise api_error(response)
         return [StagedInfo(record_id=RecordId(_unhex(s["record_id"])),
                            commitment=Commitment(_unhex(s["commitment"])), cid=Cid(s["cid"]),
                            size=int(s["size"])) for s in response.json()]
@@ -460,11 +528,23 @@ class ApiClient:
 
     def revoke(self, *, provider: Address, scope_id: ScopeId,
                authorization: SignedAction | SentTransaction,
-               patient: Address | None = None) -> tuple[bytes, int]:
+               patient: Address | None = None) -> RevokeResult:
+        """Revoke one scope of a provider: the chain's confirmation and the fragments the
+        service deleted."""
         answer = self._call("POST", "/patient/revocations", body={
             "provider": provider, "scope_id": _hx(scope_id),
             "authorization": _authorization(authorization)}, params=_acting(patient))
-        return _unhex(answer["tx_hash"]), int(answer["block_number"])
+        return self._revoked(answer, patient=patient, provider=provider, scope_ids=(scope_id,))
+
+    def _revoked(self, answer: Mapping[str, Any], *, patient: Address | None,
+                 provider: Address, scope_ids: tuple[ScopeId, ...]) -> RevokeResult:
+        if patient is None:
+            assert self.session is not None  # the route answered: the session's own patient
+            patient = self.session.address
+        return RevokeResult(patient=patient, provider=provider, scope_ids=scope_ids,
+                            tx_hash=_unhex(answer["tx_hash"]),
+                            block_number=int(answer["block_number"]),
+                            kfrags_deleted=int(answer["kfrags_deleted"]))
 
     def patient_inbox(self, *, patient: Address | None = None) -> list[InboxItem]:
         return [_inbox_item(i) for i in self._call("GET", "/patient/inbox",
@@ -500,13 +580,13 @@ class ApiClient:
                 for s in answer["suppressed"]))
 
     def revoke_all(self, *, provider: Address, tx_hash: bytes,
-                   patient: Address | None = None) -> tuple[bytes, int]:
+                   patient: Address | None = None) -> RevokeResult:
         """Confirm the wallet's ``revokeAll`` (no signed form): every fragment of the pair
-        deleted."""
+        deleted (how many, in the answer)."""
         answer = self._call("POST", "/patient/revocations/all",
                             body={"provider": provider, "tx_hash": _hx(tx_hash)},
                             params=_acting(patient))
-        return _unhex(answer["tx_hash"]), int(answer["block_number"])
+        return self._revoked(answer, patient=patient, provider=provider, scope_ids=())
 
     def leave_emergency_kit(self, *, provider: Address,
                             kfrags: Mapping[bytes, Sequence[bytes]], epoch: int = 0) -> int:
@@ -537,7 +617,7 @@ class ApiClient:
         except httpx.TransportError as exc:
             raise NodeUnreachable(f"the Kizuna API does not answer: {exc}") from None
         if response.status_code >= 400:
-            raise _error(response)
+            raise api_error(response)
         return _message(response.json())
 
     def send_message(self, *, message_id: bytes, patient: Address, kind: str,
@@ -637,7 +717,7 @@ class ApiClient:
 
     def readable_records(self, *, patient: Address | None = None,
                          content_type: str | None = None) -> list[RecordInfo]:
-        return [_record(r) for r in self._call("GET", "/provider/records", params={
+        return [record_of_json(r) for r in self._call("GET", "/provider/records", params={
             "patient": patient, "content_type": content_type})]
 
     def read(self, *, request: ReadRequest, signature: bytes) -> ReadGrant:
@@ -690,4 +770,5 @@ def read_grant_of(answer: Mapping[str, Any]) -> ReadGrant:
         proof=tuple(_unhex(p) for p in answer.get("proof") or ()))
 
 
-__all__ = ["ApiClient", "ApiSession", "TextSigner", "read_grant_of", "siwe_message"]
+__all__ = ["ApiClient", "ApiSession", "TextSigner", "api_error", "read_grant_of",
+           "siwe_message"]
