@@ -8,7 +8,8 @@ The environment wins over the file, the file over the defaults.
 Safety rules, checked when the settings are built (a ``ConfigError`` names the field):
 
 * ``session_secret`` must be a real secret (≥ 32 characters, not a placeholder such as
-  ``changethis``) unless ``environment`` is ``development``;
+  ``changethis``) unless ``environment`` is ``development`` or the process keeps no sessions
+  (a threshold proxy node: ``Settings.load(sessions=False)``);
 * ``benchmark_baseline`` (a route that serves stored bytes with *no access check*, for the
   service benchmark's baseline) can only be on in ``development``;
 * the relayer and anchorer keys are secrets: they never appear in ``repr`` or logs.
@@ -56,6 +57,9 @@ class Settings(BaseSettings):
                                       validate_default=True)
 
     _config_file: ClassVar[Path | None] = None
+    _sessions: ClassVar[bool] = True
+    """False for a process that keeps no sessions (a threshold proxy node): its settings need
+    no ``session_secret`` (:meth:`load`'s ``sessions``)."""
 
     environment: Environment = Field(
         "production", description="development relaxes the secret checks; never in production")
@@ -70,6 +74,11 @@ class Settings(BaseSettings):
     deployment_file: Path | None = Field(
         None, description="deployment JSON (None: deployments/<chainId>.json)")
     rpc_timeout_s: float = Field(10.0, gt=0)
+    proxy_registry: str | None = Field(
+        None, description="the ProxyRegistry listing this deployment's threshold proxy nodes "
+        "(docs/proxies.md): GET /version names it to the web page, which reads the nodes from "
+        "it and reads through them; the page's connect-src allows the nodes listed there. "
+        "Unset: reads go to this service alone (1-of-1)")
     index_path: Path | None = Field(
         None, description="event-index SQLite file kept across restarts (None: in memory)")
 
@@ -172,6 +181,19 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value
 
+    @field_validator("proxy_registry")
+    @classmethod
+    def _registry_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from eth_utils.address import is_address
+
+        from kizuna.types import checksum_address
+
+        if not is_address(value.strip()):
+            raise ValueError(f"{value.strip()!r} is not an Ethereum address")
+        return checksum_address(value.strip())
+
     @field_validator("allowed_hosts")
     @classmethod
     def _allowed_hosts(cls, value: str) -> str:
@@ -203,7 +225,8 @@ class Settings(BaseSettings):
         if self.environment == "development":
             return self
         secret = self.session_secret.get_secret_value()
-        if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        if type(self)._sessions and (secret.strip().lower() in PLACEHOLDER_SECRETS
+                                     or len(secret) < MIN_SECRET_LENGTH):
             raise ValueError(
                 f"session_secret: a placeholder or short secret (< {MIN_SECRET_LENGTH} characters)"
                 f" is refused in {self.environment}; set KIZUNA_SESSION_SECRET")
@@ -249,8 +272,12 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     @classmethod
-    def load(cls, config_file: str | os.PathLike[str] | None = None, **overrides: Any) -> Settings:
+    def load(cls, config_file: str | os.PathLike[str] | None = None, *, sessions: bool = True,
+             **overrides: Any) -> Settings:
         """Settings from the environment, ``config_file`` (or ``$KIZUNA_CONFIG``), ``overrides``.
+        ``sessions=False``: for a process that signs no one in (a threshold proxy node, whose
+        reads are authenticated by the provider's signed request alone), so no
+        ``session_secret`` is asked for.
 
         Raises ``ConfigError`` naming the first bad field and why (never echoing a secret).
         """
@@ -258,8 +285,9 @@ class Settings(BaseSettings):
         path = Path(named).expanduser() if named else None
         if path is not None and not path.is_file():
             raise ConfigError(f"config file {path} does not exist")
-        scoped: type[Settings] = (type("FileSettings", (cls,), {"_config_file": path})
-                                  if path else cls)
+        scoped: type[Settings] = (type("FileSettings", (cls,), {"_config_file": path,
+                                                                "_sessions": sessions})
+                                  if path or not sessions else cls)
         try:
             return scoped(**overrides)
         except ValidationError as exc:

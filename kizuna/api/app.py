@@ -9,7 +9,7 @@ an already open context (tests, the benchmark) and leaves closing it to the call
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -26,7 +26,7 @@ from kizuna.api.routes import system
 from kizuna.config import Settings
 from kizuna.errors import KizunaError
 from kizuna.services.context import ServiceContext, close_context, open_context
-from kizuna.types import Address
+from kizuna.types import Address, checksum_address
 
 log = logging.getLogger("kizuna.api")
 
@@ -77,6 +77,28 @@ def _state(settings: Settings, ctx: ServiceContext) -> ApiState:
         relayer=relayer,
         anchorer=anchorer,
     )
+
+
+def _node_origins(app: FastAPI, settings: Settings) -> Callable[[], Sequence[str]] | None:
+    """The origins of the proxy nodes ``settings.proxy_registry`` lists (read through the
+    app's chain, cached), for the page's connect-src; ``None`` without a registry."""
+    if settings.proxy_registry is None:
+        return None
+    from kizuna.chain.agents.proxies import ProxyRegistryAgent, RegisteredOrigins
+
+    registry = settings.proxy_registry
+    made: list[RegisteredOrigins] = []
+
+    def origins() -> Sequence[str]:
+        state = getattr(app.state, "kizuna", None)
+        if state is None:  # not started yet: nothing but this API
+            return ()
+        if not made:
+            made.append(RegisteredOrigins(ProxyRegistryAgent(state.ctx.chain,
+                                                             checksum_address(registry))))
+        return made[0].origins()
+
+    return origins
 
 
 def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
@@ -169,9 +191,10 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
     app.include_router(auth_routes.router)
     from kizuna.errors import NotFoundError
     from kizuna.web import static
-    # the web app, from this origin (its CSP lets it talk to this API only)
+    # the web app, from this origin (its CSP lets it talk to this API only, and to the
+    # threshold proxy nodes the deployment's ProxyRegistry lists: docs/proxies.md)
     static.install(app, not_found=lambda name: errors.error_response(
-        NotFoundError(f"no web asset named {name!r}")))
+        NotFoundError(f"no web asset named {name!r}")), connect=_node_origins(app, settings))
     if settings.benchmark_baseline and settings.environment == "development":
         from kizuna.api.routes import baseline
 

@@ -77,10 +77,16 @@ def proxy() -> None:
               help="a file holding this node's Ethereum private key, hex (else KIZUNA_NODE_KEY)")
 @click.option("--host", default="127.0.0.1", show_default=True, help="listen address")
 @click.option("--port", type=int, default=8801, show_default=True, help="listen port")
+@click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+              envvar="KIZUNA_NODE_ALLOW_ORIGINS",
+              help="a web page's origin (https://kizuna.example) that may read through this "
+                   "node from the browser (CORS); repeat, or list them in "
+                   "KIZUNA_NODE_ALLOW_ORIGINS separated by spaces. None: browsers may not")
 @click.option("--log-level", default="warning",
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def serve(home_dir: Path | None, config_file: Path | None, database_url: str, index_path: Path,
-          key_file: Path | None, host: str, port: int, log_level: str) -> None:
+          key_file: Path | None, host: str, port: int, allow_origins: tuple[str, ...],
+          log_level: str) -> None:
     """Serve one proxy node until interrupted: POST /node/kfrags, /node/records, /node/reads."""
     import uvicorn
     from eth_account import Account
@@ -100,15 +106,18 @@ def serve(home_dir: Path | None, config_file: Path | None, database_url: str, in
     except ValueError:
         raise ConfigError("the node key is not a 32-byte hex private key") from None
     home = resolve_home(home_dir).ensure()
+    # sessions=False: a node signs no one in (the provider's signed request is the read's
+    # authentication), so it needs no KIZUNA_SESSION_SECRET.
     settings = load_settings(home, config_file=config_file, database_url=database_url,
-                             index_path=index_path)
+                             index_path=index_path, sessions=False)
     ctx = open_context(settings)
     try:
         click.echo(f"kizuna proxy node {node} on http://{host}:{port} (chain "
                    f"{settings.rpc_url}, database {database_url.split('@')[-1]})", err=True)
         app = create_node_app(ctx, node=node, follow_interval_s=settings.follow_interval_s,
                               anchor_signer=LocalKeySigner(raw),
-                              anchor_interval_s=settings.anchor_interval_s)
+                              anchor_interval_s=settings.anchor_interval_s,
+                              allow_origins=allow_origins)
         uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:
         close_context(ctx)

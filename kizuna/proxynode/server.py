@@ -35,7 +35,7 @@ import dataclasses
 import functools
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
@@ -289,14 +289,36 @@ def _batch_record(ctx: ServiceContext, record_id: RecordId,
                        batch_root=root, leaf_index=info.leaf_index, proof=info.proof)
 
 
+def checked_origins(origins: Sequence[str]) -> list[str]:
+    """The web pages' origins a node answers CORS for, each exactly ``scheme://host[:port]``
+    (the rule of the page's connect-src, :func:`kizuna.chain.agents.proxies.node_origin`).
+    ``*`` is refused: a read needs no cookie or session, but a node has no reason to serve
+    any page on the web, and a named list keeps a stray page's script from using it."""
+    from kizuna.chain.agents.proxies import node_origin
+
+    checked = []
+    for origin in origins:
+        origin = origin.strip().rstrip("/")
+        if node_origin(origin) != origin:
+            raise InputError("allow_origin", f"{origin!r} is not an origin (scheme://host or "
+                                             "scheme://host:port, http or https; no '*', path "
+                                             "or upper case)")
+        checked.append(origin)
+    return checked
+
+
 def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: float = 2.0,
                     anchor_signer: Signer | None = None,
-                    anchor_interval_s: float = 60.0) -> FastAPI:
+                    anchor_interval_s: float = 60.0,
+                    allow_origins: Sequence[str] = ()) -> FastAPI:
     """The proxy node's API over ``ctx`` (its own database, index, RPC), as ``node``; with
     ``anchor_signer`` (the node's own key, holding ANCHOR_ROLE) it anchors its own receipts
     every ``anchor_interval_s`` seconds, so an operator who alters its database is caught by
-    ``kizuna audit threshold`` (the receipts no longer rebuild the node's anchored roots)."""
+    ``kizuna audit threshold`` (the receipts no longer rebuild the node's anchored roots).
+    ``allow_origins``: the web pages that may call the node from a browser (CORS, no
+    credentials: the signed request is the authentication); none, no browser may."""
     node = checksum_address(node)
+    origins = checked_origins(allow_origins)
     if anchor_signer is not None and anchor_signer.address != node:
         raise InputError("anchor_signer", f"is {anchor_signer.address}, not the node {node}: a "
                                           "node anchors its own receipts with its own key")
@@ -323,6 +345,12 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
     node_metadata.create_all(ctx.db.engine)
     app = FastAPI(title="Kizuna proxy node", lifespan=lifespan)
     errors.install(app)
+    if origins:
+        from starlette.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
+                           allow_methods=["GET", "POST"], allow_headers=["content-type"],
+                           max_age=600)
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -351,5 +379,6 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
     return app
 
 
-__all__ = ["NodeKfragIn", "NodeRecordIn", "accept_kfrag", "accept_record", "create_node_app",
+__all__ = ["NodeKfragIn", "NodeRecordIn", "accept_kfrag", "accept_record", "checked_origins",
+           "create_node_app",
            "node_statements", "statement_json", "statement_of"]

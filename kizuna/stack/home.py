@@ -162,18 +162,19 @@ def config_file_for(home: KizunaHome,
 
 
 def load_settings(home: KizunaHome, *, config_file: str | os.PathLike[str] | None = None,
-                  **overrides: Any) -> Settings:
+                  sessions: bool = True, **overrides: Any) -> Settings:
     """The effective settings: ``overrides`` > environment > config file > the home's paths >
-    built-in defaults. Raises ``ConfigError`` naming the bad field."""
+    built-in defaults (``sessions``: :meth:`Settings.load`'s). Raises ``ConfigError`` naming
+    the bad field."""
     source = config_file_for(home, config_file)
-    configured = Settings.load(source, **overrides)
+    configured = Settings.load(source, sessions=sessions, **overrides)
     explicit = configured.model_fields_set
     home_defaults = {name: value
                      for name, value in home.defaults(chain_id=configured.chain_id).items()
                      if name not in explicit}
     if not home_defaults:
         return configured
-    return Settings.load(source, **home_defaults, **overrides)
+    return Settings.load(source, sessions=sessions, **home_defaults, **overrides)
 
 
 __all__ = [

@@ -257,6 +257,11 @@ class LocalStack:
             overrides.update(store="ipfs", ipfs_api=self._ipfs.api_url)
         if self.options.database_url is not None:
             overrides["database_url"] = self.options.database_url
+        if self.options.proxies:
+            # Listed before the API starts: the API names the registry to the web page and
+            # lets the page's CSP reach the nodes listed there (docs/proxies.md).
+            overrides["proxy_registry"] = self._list_proxies(
+                overrides, api_port + PROXY_PORT_OFFSET, page_origin=f"http://127.0.0.1:{api_port}")
         settings = load_settings(home, config_file=self.options.config_file, **overrides)
         self.settings = settings
 
@@ -274,7 +279,7 @@ class LocalStack:
             api_urls = self._start_instances(settings, overrides, api_port)
         proxy_urls: tuple[str, ...] = ()
         if self.options.proxies:
-            proxy_urls = self._start_proxies(overrides, api_port + PROXY_PORT_OFFSET)
+            proxy_urls = self._start_proxies(overrides)
         api_url = f"http://127.0.0.1:{api_port}"
         store = (f"IPFS node {settings.ipfs_api}" if settings.store == "ipfs"
                  else f"embedded, {settings.store_path}")
@@ -365,23 +370,35 @@ class LocalStack:
                                        config_file=self.options.config_file)
         return tuple(self._instances.start())
 
-    def _start_proxies(self, overrides: dict[str, Any], first_port: int) -> tuple[str, ...]:
-        """The threshold proxy nodes (docs/proxies.md), listed in the home's ProxyRegistry."""
+    def _list_proxies(self, overrides: dict[str, Any], first_port: int, *,
+                      page_origin: str) -> str:
+        """The threshold proxy nodes (docs/proxies.md): their keys, and their listing in the
+        home's ProxyRegistry (deployed on the first start); the registry's address. The nodes
+        answer CORS for ``page_origin`` (the web page reads through them)."""
         from kizuna.stack.proxies import ProxyNodes, default_threshold
 
         count = self.options.proxies
         threshold = self.options.threshold or default_threshold(count)
-        self._say(f"starting {count} proxy nodes ({threshold}-of-{count}) on 127.0.0.1:"
-                  f"{first_port}-{first_port + count - 1}, each with its own database")
         self._proxies = ProxyNodes(self.home, count=count, threshold=threshold,
                                    first_port=first_port, overrides=overrides,
-                                   config_file=self.options.config_file)
-        urls = tuple(self._proxies.start())
+                                   config_file=self.options.config_file,
+                                   allow_origins=(page_origin,))
         keys = dev_private_keys(RELAYER_ACCOUNT + 1)
-        self._proxies.register(str(overrides["rpc_url"]), Path(overrides["deployment_file"]),
-                               keys[REGISTRAR_ACCOUNT])
-        self._proxies.allow_anchoring(str(overrides["rpc_url"]),
-                                      Path(overrides["deployment_file"]), keys[0])
+        return str(self._proxies.register(str(overrides["rpc_url"]),
+                                          Path(overrides["deployment_file"]),
+                                          keys[REGISTRAR_ACCOUNT]))
+
+    def _start_proxies(self, overrides: dict[str, Any]) -> tuple[str, ...]:
+        """Start the nodes :meth:`_list_proxies` listed; their URLs."""
+        proxies = self._proxies
+        first_port = proxies.nodes[0].port
+        self._say(f"starting {len(proxies.nodes)} proxy nodes ({proxies.threshold}-of-"
+                  f"{len(proxies.nodes)}) on 127.0.0.1:{first_port}-"
+                  f"{first_port + len(proxies.nodes) - 1}, each with its own database")
+        urls = tuple(proxies.start())
+        keys = dev_private_keys(RELAYER_ACCOUNT + 1)
+        proxies.allow_anchoring(str(overrides["rpc_url"]), Path(overrides["deployment_file"]),
+                                keys[0])
         return urls
 
     # -- run and stop ------------------------------------------------------------------------

@@ -64,7 +64,8 @@ class ProxyNodes:
     """``count`` nodes on consecutive ports from ``first_port``, ``threshold`` of them needed."""
 
     def __init__(self, home: KizunaHome, *, count: int, threshold: int, first_port: int,
-                 overrides: Mapping[str, Any], config_file: Path | None = None) -> None:
+                 overrides: Mapping[str, Any], config_file: Path | None = None,
+                 allow_origins: tuple[str, ...] = ()) -> None:
         if not 1 <= threshold <= count:
             raise InputError("threshold", f"must be in [1, {count}] for {count} proxy nodes, "
                                           f"got {threshold}")
@@ -72,6 +73,8 @@ class ProxyNodes:
         self.threshold = threshold
         self.config_file = config_file
         self.overrides = dict(overrides)
+        self.allow_origins = allow_origins
+        """The web pages (origins) each node answers CORS for: the stack's own page."""
         self.nodes = []
         for i in range(count):
             directory = home.root / "proxies" / str(i)
@@ -105,6 +108,8 @@ class ProxyNodes:
                        "--index", str(node.directory / "index.sqlite3"),
                        "--key-file", str(node.directory / "node.key"),
                        "--port", str(node.port)]
+            for origin in self.allow_origins:
+                command += ["--allow-origin", origin]
             if self.config_file is not None:
                 command += ["--config", str(self.config_file)]
             with node.log_path.open("ab") as log:

@@ -35,23 +35,27 @@ class NodeProcess:
         self.process.wait(10)
 
 
-def start_node(stack: object, root: Path, name: str) -> NodeProcess:
-    """One node over the stack's chain and content store, with its own key and database."""
+def start_node(stack: object, root: Path, name: str, *, environment: str = "development",
+               args: tuple[str, ...] = ()) -> NodeProcess:
+    """One node over the stack's chain and content store, with its own key and database
+    (``environment``: its KIZUNA_ENVIRONMENT; no KIZUNA_SESSION_SECRET is ever set: a node
+    needs none; ``args``: more ``kizuna proxy serve`` options)."""
     chain = stack.chain  # type: ignore[attr-defined]
     deployment = chain.deployment.save(root / f"{name}-deployment")
     key = Account.create()
     port = free_port()
     db_path, log_path = root / f"{name}.sqlite3", root / f"{name}.log"
-    env = {**os.environ, "KIZUNA_RPC_URL": chain.w3.provider.endpoint_uri,
+    inherited = {k: v for k, v in os.environ.items() if k != "KIZUNA_SESSION_SECRET"}
+    env = {**inherited, "KIZUNA_RPC_URL": chain.w3.provider.endpoint_uri,
            "KIZUNA_DEPLOYMENT_FILE": str(deployment), "KIZUNA_STORE": "embedded",
            "KIZUNA_STORE_PATH": str(stack.store.root),  # type: ignore[attr-defined]
-           "KIZUNA_ENVIRONMENT": "development", "KIZUNA_NODE_KEY": key.key.hex(),
+           "KIZUNA_ENVIRONMENT": environment, "KIZUNA_NODE_KEY": key.key.hex(),
            "KIZUNA_HOME": str(root / f"{name}-home"), "KIZUNA_FOLLOW_INTERVAL_S": "0.5"}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "kizuna.cli", "proxy", "serve", "--database",
              f"sqlite:///{db_path}", "--index", str(root / f"{name}-index.sqlite"),
-             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+             "--port", str(port), *args], env=env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL)
     return NodeProcess(checksum_address(key.address), f"http://127.0.0.1:{port}", db_path,
                        log_path, process)

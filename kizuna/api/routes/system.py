@@ -32,12 +32,17 @@ def health(state: State) -> Health:
 
 @router.get("/version", response_model=Version)
 def version(state: State) -> Version:
-    """The service version, the chain id and the contract addresses it serves, and the RPC URL
+    """The service version, the chain id and the contract addresses it serves (with the
+    ProxyRegistry of its threshold proxy nodes, when it has one), and the RPC URL
     the web page offers wallets for that chain (when configured), and the address that anchors
     this service's receipts (the auditor page counts only its batches as the service's)."""
     chain = state.ctx.chain
-    return Version(version=__version__, chain_id=chain.chain_id,
-                   contracts=dict(chain.deployment.addresses),
+    contracts: dict[str, str] = dict(chain.deployment.addresses)
+    if state.settings.proxy_registry is not None:
+        # Deployed on its own (docs/proxies.md), named here so the web page can read the
+        # threshold proxy nodes from it (through the wallet, not on this service's word).
+        contracts["ProxyRegistry"] = state.settings.proxy_registry
+    return Version(version=__version__, chain_id=chain.chain_id, contracts=contracts,
                    wallet_rpc_url=state.settings.wallet_rpc_url,
                    anchorer=(state.anchorer.signer.address if state.anchorer is not None
                              else None))

@@ -9,6 +9,10 @@ configured with the registry's address. Managed like the provider registry: an a
 
 from __future__ import annotations
 
+import logging
+import re
+import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -22,11 +26,13 @@ from kizuna.chain.agents.base import AccessControlAgent
 from kizuna.chain.index.events import EventDecoder
 from kizuna.chain.models import ContractCall, TxReceipt
 from kizuna.chain.signers import Signer
-from kizuna.errors import ContractReverted
+from kizuna.errors import ContractReverted, KizunaError
 from kizuna.types import Address, checksum_address
 
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
+
+log = logging.getLogger(__name__)
 
 REGISTRAR_ROLE = keccak(text="KIZUNA_REGISTRAR_ROLE")
 
@@ -100,6 +106,66 @@ class ProxyRegistryAgent(AccessControlAgent):
         return self._send(self._call("setEndpoint", endpoint), signer)
 
 
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+                   r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$|^\[[0-9A-Fa-f:.]+\]$")
+
+
+def node_origin(endpoint: str) -> str | None:
+    """The origin (``scheme://host[:port]``) of a node's registered endpoint, or ``None`` when
+    the endpoint is not a plain http(s) URL. What a web page may connect to (its CSP's
+    connect-src): built from checked parts only, so a registry entry can never write another
+    CSP directive (``;``), a wildcard or a quote into the page's policy. The web page applies
+    the same rule (web/src/provider/threshold.ts ``nodeOrigin``)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(endpoint.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or parts.username or parts.password \
+            or not _HOST.match(host if ":" not in host else f"[{host}]"):
+        return None
+    host = f"[{host}]" if ":" in host else host.lower()
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+
+
+class RegisteredOrigins:
+    """The origins of the active nodes a ProxyRegistry lists, read again at most every
+    ``ttl_s`` seconds (a page load must not cost a chain round trip per node each time; a node
+    added or moved is allowed within ``ttl_s``). When the chain cannot be read, the last list
+    read stands."""
+
+    def __init__(self, agent: ProxyRegistryAgent, *, ttl_s: float = 30.0) -> None:
+        self.agent = agent
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._read_at = -float("inf")
+        self._origins: tuple[str, ...] = ()
+
+    def origins(self) -> tuple[str, ...]:
+        with self._lock:
+            if time.monotonic() - self._read_at < self.ttl_s:
+                return self._origins
+            try:
+                listed = self.agent.nodes()
+            except KizunaError as error:
+                log.warning("the proxy registry %s could not be read: %s", self.agent.address,
+                            error)
+                return self._origins
+            found = []
+            for node in listed:
+                origin = node_origin(node.endpoint)
+                if origin is None:
+                    log.warning("proxy node %s's endpoint %r is not a plain http(s) URL: left "
+                                "out of the page's connect-src", node.address, node.endpoint)
+                elif origin not in found:
+                    found.append(origin)
+            self._origins, self._read_at = tuple(found), time.monotonic()
+            return self._origins
+
+
 def deploy_proxy_registry(w3: Web3, deployer: LocalAccount, *,
                           registrar: Address | None = None) -> Address:
     """Deploy a ``ProxyRegistry`` administered by ``deployer`` (registrar: ``registrar`` or the
@@ -112,4 +178,5 @@ def deploy_proxy_registry(w3: Web3, deployer: LocalAccount, *,
     return address
 
 
-__all__ = ["REGISTRAR_ROLE", "ProxyNode", "ProxyRegistryAgent", "deploy_proxy_registry"]
+__all__ = ["REGISTRAR_ROLE", "ProxyNode", "ProxyRegistryAgent", "RegisteredOrigins",
+           "deploy_proxy_registry", "node_origin"]

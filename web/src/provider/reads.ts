@@ -6,19 +6,24 @@
 //     key opened with the provider's wallet-derived key, every segment authenticated and the
 //     whole envelope checked against the commitment registered ON CHAIN (read through the
 //     wallet, not the service's word). Nothing unauthenticated is returned.
-// One read = one signed request = one receipt. There is no batch signature: the service
+// With threshold proxy nodes (docs/proxies.md) the same ONE signed request goes to every node
+// at once (threshold.ts: who the nodes are, their answers, the patient's statements, m of them);
+// each fragment is still verified here (verifiedFragment) and the data key opened here. A grant
+// no node holds anything of (made to the service alone) is read from the service as before.
+// One read = one signed request = one receipt (per node that serves it). There is no batch signature: the service
 // verifies one ReadRequest per signature and keeps one receipt per request, so "read all" asks
 // the wallet once per record (docs/web.md "Providers").
 
 import * as umbral from "@nucypher/umbral-pre";
 import type { Hex } from "viem";
-import { ok, rawFetch, type Schemas } from "../api/client.ts";
+import { ApiError, ok, rawFetch, type Schemas } from "../api/client.ts";
 import { BatchLeaf } from "../core/batch.ts";
 import { base64ToBytes, bytesToHex0x, equalBytes, hexToBytes, type Bytes } from "../core/bytes.ts";
 import { decryptBytes, readHeader, MAX_PREAMBLE_SIZE } from "../core/envelope.ts";
 import { InputError, IntegrityError, KizunaError } from "../core/errors.ts";
 import { checkedAddress } from "../patient/chain.ts";
 import type { ProviderContext } from "./context.ts";
+import { askNodes, combineAnswers, isThresholdGrant, proxyNodes, ThresholdRefused, type NodeAnswer, type NodeReport, type RecordAnnouncement } from "./threshold.ts";
 
 export const PROXY_DOMAIN_NAME = "Kizuna Proxy";
 export const PROXY_DOMAIN_VERSION = "1";
@@ -66,6 +71,30 @@ export function readRequestTypedData(request: ReadRequest, domain: { chainId: nu
   };
 }
 
+/** The patient's two Umbral public keys a read answer names. */
+function patientKeys(grant: ReadGrant): { delegating: umbral.PublicKey; verifying: umbral.PublicKey } {
+  try {
+    return {
+      delegating: umbral.PublicKey.fromCompressedBytes(hexToBytes(grant.delegating_key, "delegating_key")),
+      verifying: umbral.PublicKey.fromCompressedBytes(hexToBytes(grant.verifying_key, "verifying_key")),
+    };
+  } catch (error) {
+    throw new IntegrityError("the read's patient keys are not Umbral public keys", { cause: error });
+  }
+}
+
+/** One capsule fragment checked with Umbral's proof of correct re-encryption: made from the
+ * envelope's capsule, by a fragment of the patient's grant (the answer's keys), for `receiving`
+ * (this provider's key). IntegrityError when it does not verify. */
+export function verifiedFragment(grant: ReadGrant, cfragHex: string, capsule: umbral.Capsule, receiving: umbral.PublicKey): umbral.VerifiedCapsuleFrag {
+  const { delegating, verifying } = patientKeys(grant);
+  try {
+    return umbral.CapsuleFrag.fromBytes(hexToBytes(cfragHex, "cfrags")).verify(capsule, verifying, delegating, receiving);
+  } catch (error) {
+    throw new IntegrityError("a capsule fragment does not verify (not made for your key by the patient's grant, or altered)", { cause: error });
+  }
+}
+
 /** Open a read's envelope with its capsule fragments: every check on the provider's side. */
 export async function openGrant(
   grant: ReadGrant, envelope: Uint8Array, receivingKey: umbral.SecretKey, expectedCommitment: Uint8Array,
@@ -75,18 +104,11 @@ export async function openGrant(
     throw new IntegrityError("the envelope is of another record than the one read");
   }
   const capsule = header.capsule();
-  let delegating: umbral.PublicKey;
-  let verifying: umbral.PublicKey;
-  try {
-    delegating = umbral.PublicKey.fromCompressedBytes(hexToBytes(grant.delegating_key, "delegating_key"));
-    verifying = umbral.PublicKey.fromCompressedBytes(hexToBytes(grant.verifying_key, "verifying_key"));
-  } catch (error) {
-    throw new IntegrityError("the read's patient keys are not Umbral public keys", { cause: error });
-  }
+  const { delegating } = patientKeys(grant);
   const receiving = receivingKey.publicKey();
   const cfrags = grant.cfrags.map((hex, i) => {
     try {
-      return umbral.CapsuleFrag.fromBytes(hexToBytes(hex, "cfrags")).verify(capsule, verifying, delegating, receiving);
+      return verifiedFragment(grant, hex, capsule, receiving);
     } catch (error) {
       throw new IntegrityError(`capsule fragment ${i + 1} does not verify (not made for your key by the patient's grant, or altered)`, { cause: error });
     }
@@ -99,19 +121,72 @@ export async function openGrant(
 /** One record's listing as the provider sees it (GET /provider/records). */
 export type ReadableRecord = Schemas["RecordOut"];
 
-/** A read that worked: the plaintext and the receipt the service stored for it. */
-export type ReadResult = { record: ReadableRecord; content: Bytes; contentType: string; receipt: { seq: number; requestId: string; leaf: string; servedAt: number; headBlock: number } };
+/** A read that worked: the plaintext and the receipt stored for it (by the service, or by the
+ * first proxy node that served it; `nodes`: with threshold proxies, who served and who not). */
+export type ReadResult = {
+  record: ReadableRecord; content: Bytes; contentType: string;
+  receipt: { seq: number; requestId: string; leaf: string; servedAt: number; headBlock: number };
+  nodes?: NodeReport;
+};
 
-/** Sign a read request for `record` and have the service serve it (no decryption yet). */
+/** A served read: the answer to open, the envelope when it was already fetched (a threshold
+ * read needs its capsule to verify the nodes' fragments), and the nodes' report. */
+type Served = { grant: ReadGrant; envelope?: Bytes; nodes?: NodeReport };
+
+/** Sign a read request for `record` and have it served — by m proxy nodes for a threshold
+ * grant, else by the service (no decryption yet). */
 export async function requestRead(ctx: ProviderContext, record: ReadableRecord, what = "a record"): Promise<ReadGrant> {
+  return (await serveRead(ctx, record, what)).grant;
+}
+
+async function serveRead(ctx: ProviderContext, record: ReadableRecord, what: string): Promise<Served> {
+  const nodes = await proxyNodes(ctx);
   const request = newReadRequest(ctx.address, record.patient, record.record_id);
-  const typed = readRequestTypedData(request, { chainId: ctx.deployment.chainId, accessLog: ctx.contract("AccessLog") });
+  const accessLog = ctx.contract("AccessLog");
+  const typed = readRequestTypedData(request, { chainId: ctx.deployment.chainId, accessLog });
   const signature = await ctx.signer.signTypedData(typed, {
     title: `Read ${what}`,
-    why: "Your signature asks the service to re-encrypt this record for your key. It is kept as the receipt of this read, which the patient and auditors can see.",
+    why: nodes.length
+      ? `Your signature asks the proxy nodes (${nodes.length} listed; the patient's grant says how many must serve) to re-encrypt this record for your key. Each node that serves it keeps it as its receipt of this read, which the patient and auditors can see.`
+      : "Your signature asks the service to re-encrypt this record for your key. It is kept as the receipt of this read, which the patient and auditors can see.",
     details: [["Patient", request.patient], ["Record", `${request.recordId.slice(0, 10)}…`], ["Request id", `${request.requestId.slice(0, 10)}…`]],
   });
-  return ok(await ctx.api.POST("/provider/reads", { body: { request, signature } }));
+  const body = { request, signature };
+  let answers: NodeAnswer[] = [];
+  if (nodes.length) {
+    answers = await askNodes(nodes, body, { patient: request.patient, provider: ctx.address, scopeId: record.scope_id, chainId: ctx.deployment.chainId, accessLog }, announcementOf(record));
+    if (isThresholdGrant(answers)) {
+      const first = answers.find((a) => a.grant)!.grant!;
+      const envelope = await envelopeOf(ctx, first);
+      const capsule = (await readHeader(envelope.subarray(0, MAX_PREAMBLE_SIZE))).capsule();
+      const receiving = ctx.keys.decryptingKey.publicKey();
+      const { grant, report } = combineAnswers(answers, (g, cfrag) => verifiedFragment(g, cfrag, capsule, receiving));
+      return { grant, envelope, nodes: report };
+    }
+  }
+  // No node holds anything of this grant: a grant to the service alone (1-of-1), read there.
+  try {
+    return { grant: ok(await ctx.api.POST("/provider/reads", { body })) };
+  } catch (error) {
+    const silent = answers.filter((a) => a.error && !a.status);
+    if (error instanceof ApiError && error.kind === "NoKeyFragments" && silent.length) {
+      // The service holds no fragment either: the grant's fragments are with nodes that did
+      // not answer. Name them rather than the service's bare refusal.
+      throw new ThresholdRefused(1, 0, answers.map((a) => ({ node: a.node, why: a.error ?? "holds no fragment of this grant" })));
+    }
+    throw error;
+  }
+}
+
+/** What a node that does not know `record` is told (it checks it against the chain itself):
+ * its CID and epoch, and for a record of a batch its root and proof when the listing has them. */
+function announcementOf(record: ReadableRecord): RecordAnnouncement {
+  const batch = record as ReadableRecord & { batch_root?: string | null; leaf_index?: number | null; proof?: string[] };
+  const told: RecordAnnouncement = { record_id: record.record_id, cid: record.cid, epoch: record.epoch ?? 0 };
+  if (batch.batch_root) {
+    Object.assign(told, { batch_root: batch.batch_root, scope_id: record.scope_id, commitment: record.commitment, leaf_index: batch.leaf_index ?? null, proof: batch.proof ?? [] });
+  }
+  return told;
 }
 
 /** The envelope of a served read: in the answer when small, else GET /content/{cid}. */
@@ -139,16 +214,19 @@ export function grantedCommitment(ctx: ProviderContext, grant: ReadGrant): Promi
  * commitment (`commitment`: one the caller read from the chain already, e.g. the batch's;
  * else grantedCommitment). */
 export async function readRecord(ctx: ProviderContext, record: ReadableRecord, commitment?: Uint8Array): Promise<ReadResult> {
-  const grant = await requestRead(ctx, record);
+  const served = await serveRead(ctx, record, "a record");
+  const grant = served.grant;
   const [envelope, expected] = await Promise.all([
-    envelopeOf(ctx, grant),
+    served.envelope ?? envelopeOf(ctx, grant),
     commitment ?? grantedCommitment(ctx, grant),
   ]);
   const content = await openGrant(grant, envelope, ctx.keys.decryptingKey, expected);
-  return {
+  const result: ReadResult = {
     record, content, contentType: grant.content_type,
     receipt: { seq: grant.receipt_seq, requestId: grant.request_id, leaf: grant.leaf, servedAt: grant.served_at, headBlock: grant.head_block },
   };
+  if (served.nodes) result.nodes = served.nodes;
+  return result;
 }
 
 /** A record the chain has no registration of (the batch's one query found none). */

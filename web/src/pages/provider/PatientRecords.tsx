@@ -15,6 +15,7 @@ import { grantOf, scopeName } from "../../provider/grants.ts";
 import type { ProviderClient, RecordFilter } from "../../provider/provider.ts";
 import { ReadRefused } from "../../provider/provider.ts";
 import type { ReadableRecord, ReadResult } from "../../provider/reads.ts";
+import { nodeName, reportText, ThresholdRefused } from "../../provider/threshold.ts";
 import { RecordItem } from "../../ui/fhir/RecordItem.tsx";
 import "../../ui/fhir/fhir.css";
 import { shortAddress } from "../../ui/format.ts";
@@ -219,7 +220,16 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
           </div>
         </div>
       ))}
-      {otherFailures.map(([id, error]) => (
+      {otherFailures.map(([id, error]) => error instanceof ThresholdRefused ? (
+        <div key={id} class="banner banner-error" role="alert" data-testid="threshold-refused">
+          <p><strong>Record {shortAddress(id)} could not be read: the patient's grant needs {error.threshold} proxy nodes to serve it, and {error.served === 0 ? "none" : `only ${error.served}`} did.</strong></p>
+          <ul>{error.skipped.map((s) => <li key={s.node.address}>{nodeName(s.node)} {s.why}.</li>)}</ul>
+          <p>Nothing was decrypted. Try again when the nodes are back.</p>
+          <div class="banner-actions">
+            <button type="button" class="button button-quiet" onClick={() => setFailures((m) => { const n = new Map(m); n.delete(id); return n; })}>Dismiss</button>
+          </div>
+        </div>
+      ) : (
         <Failure key={id} error={error} onDismiss={() => setFailures((m) => { const n = new Map(m); n.delete(id); return n; })} />
       ))}
       <Failure error={grants.error ?? listed.error} retry={() => { grants.reload(); listed.reload(); }} />
@@ -331,6 +341,12 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
                   </button>
                   <span class="care-muted">Receipt #{read.result.receipt.seq}, block {read.result.receipt.headBlock}</span>
                 </p>
+                {read.result.nodes ? (
+                  <div class="care-muted" data-testid="read-nodes">
+                    <p>{reportText({ ...read.result.nodes, skipped: [] })}: {read.result.nodes.servedBy.map((n) => shortAddress(n.address)).join(", ")}; each keeps its own receipt.</p>
+                    {read.result.nodes.skipped.length ? <ul>{read.result.nodes.skipped.map((s) => <li key={s.node.address}>Skipped: {nodeName(s.node)} {s.why}.</li>)}</ul> : null}
+                  </div>
+                ) : null}
               </div>
             ))}
           </div>

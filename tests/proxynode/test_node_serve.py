@@ -1,0 +1,83 @@
+"""``kizuna proxy serve`` as an operator runs it: in production, with no KIZUNA_SESSION_SECRET (a
+node signs no one in: the provider's signed request authenticates each read), answering CORS for
+the web pages named with ``--allow-origin`` and for no other origin; ``*`` or a URL that is not
+an origin is refused at start with a message naming the option."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from proxynode_harness import start_node
+
+from kizuna.chain.agents.proxies import node_origin
+from kizuna.errors import InputError
+from kizuna.proxynode.server import checked_origins
+from kizuna.stack.children import wait_healthy
+
+pytestmark = pytest.mark.anvil
+
+PAGE = "https://kizuna.example"
+
+
+def test_a_production_node_needs_no_session_secret_and_answers_cors_for_its_pages(
+        anvil_stack: object, tmp_path: Path) -> None:
+    node = start_node(anvil_stack, tmp_path, "prod", environment="production",
+                      args=("--allow-origin", PAGE, "--allow-origin", "http://127.0.0.1:8000"))
+    try:
+        wait_healthy(lambda: node.process.poll() is None, node.endpoint, what="proxy node",
+                     log_path=node.log_path, timeout_s=90, request_timeout_s=5)
+        assert httpx.get(node.endpoint + "/health", timeout=10).json()["node"] == node.address
+        preflight = httpx.options(node.endpoint + "/node/reads", timeout=10, headers={
+            "Origin": PAGE, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type"})
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == PAGE
+        assert "access-control-allow-credentials" not in preflight.headers
+        # a refusal carries the header too: the page reads why the node refused
+        refused = httpx.post(node.endpoint + "/node/reads", json={}, timeout=10,
+                             headers={"Origin": PAGE})
+        assert refused.status_code == 422
+        assert refused.headers["access-control-allow-origin"] == PAGE
+        other = httpx.options(node.endpoint + "/node/reads", timeout=10, headers={
+            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in other.headers
+    finally:
+        if node.process.poll() is None:
+            node.process.terminate()
+            node.process.wait(10)
+
+
+@pytest.mark.parametrize("origin", ["*", "https://kizuna.example/app", "kizuna.example",
+                                    "https://Kizuna.example", "javascript:alert(1)"])
+def test_an_allowed_origin_must_be_an_origin(origin: str) -> None:
+    with pytest.raises(InputError, match="allow_origin"):
+        checked_origins([origin])
+
+
+def test_a_star_origin_stops_the_node_at_start(anvil_stack: object, tmp_path: Path) -> None:
+    node = start_node(anvil_stack, tmp_path, "star", args=("--allow-origin", "*"))
+    try:
+        code = node.process.wait(60)
+    except subprocess.TimeoutExpired:
+        node.kill()
+        raise
+    assert code != 0
+    assert "allow_origin" in node.log_path.read_text()
+
+
+@pytest.mark.parametrize(("endpoint", "origin"), [
+    ("http://127.0.0.1:8801", "http://127.0.0.1:8801"),
+    ("https://Node1.Example:8443/kizuna/", "https://node1.example:8443"),
+    ("http://[::1]:8801", "http://[::1]:8801"),
+    ("http://a;b", None), ("http://x' *", None), ("http://*.example", None),
+    ("ftp://node.example", None), ("http://user:pw@node.example", None),
+    ("http://node.example:99999", None), ("node.example:8801", None),
+])
+def test_a_registered_endpoint_gives_the_page_a_checked_origin(endpoint: str,
+                                                                origin: str | None) -> None:
+    """What the page's connect-src may list (and web/src/provider/threshold.ts nodeOrigin
+    applies the same rule): never anything that could write another CSP directive."""
+    assert node_origin(endpoint) == origin

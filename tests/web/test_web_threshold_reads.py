@@ -1,0 +1,234 @@
+"""A provider reads through threshold proxy nodes in the page (issue 17, docs/proxies.md), against
+a real ``kizuna up --demo --proxies 3 --threshold 2``: kenji grants dr-sato a scope with the CLI
+(2-of-3 fragments, one per node, none to the service), and dr-sato's page finds the nodes in the
+ProxyRegistry (through the wallet), sends its one signed ReadRequest to each node directly (the
+page's CSP lists the registered nodes; each node answers CORS for this page only), verifies each
+capsule fragment and decrypts with two of them. With all three up: every node keeps a receipt,
+the service none, and the plaintext is byte-equal to the CLI's read. With one node killed: the
+read still succeeds and the page names the node that did not answer. With two killed: the read
+fails, names both nodes and why, and decrypts nothing. Screenshots at desktop and phone width."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from browser import Session, axe_violations, describe
+from cli_harness import UpProcess
+from injected_wallet import TestWallet
+from playwright.sync_api import Page, expect
+from web_harness import Web
+from web_stack import WebStack
+
+from kizuna.chain.localnode import free_port, free_port_block
+
+pytestmark = [pytest.mark.browser, pytest.mark.anvil]
+
+TIMEOUT = 90_000
+SCOPE = "Observation:vital-signs"
+
+
+@dataclass
+class ThresholdStack(WebStack):
+    proxy_urls: list[str] = field(default_factory=list)
+    service_db: Path = Path()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThresholdStack]:
+    """This module's own stack: the demo with three proxy nodes, 2-of-3 (overrides the
+    browser tests' shared stack, which runs none)."""
+    home = tmp_path_factory.mktemp("web-threshold") / "home"
+    api_port = free_port_block([0, 801, 802, 803])
+    up = UpProcess(home, "--demo", "--port", str(api_port), "--rpc-port", str(free_port()),
+                   "--proxies", "3", "--threshold", "2")
+    try:
+        info = up.ready(timeout=600)
+        api_url = str(info["api_url"]).rstrip("/")
+        yield ThresholdStack(
+            home=home, up=up, web_url=f"{api_url}/", api_url=api_url,
+            rpc_url=str(info["rpc_url"]), chain_id=int(info["chain_id"]),
+            deployment_file=Path(info["deployment_file"]),
+            proxy_urls=list(info["proxies"]["urls"]),
+            service_db=Path(str(info["database_url"]).removeprefix("sqlite:///")))
+    finally:
+        up.stop()
+
+
+def _count(db: Path, sql: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(sql).fetchone()[0])
+
+
+def _node_pid(home: Path, number: int) -> int:
+    """The process serving proxy node ``number`` of this home (found by its key file's path on
+    its command line; killed by that pid only)."""
+    key_file = str(home / "proxies" / str(number) / "node.key").encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in args and key_file in args:
+            return int(entry.name)
+    raise AssertionError(f"no process serves proxy node {number}")
+
+
+def _kill(home: Path, number: int) -> None:
+    pid = _node_pid(home, number)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and b"Z" not in (
+            Path(f"/proc/{pid}/stat").read_bytes().split(b")")[-1][:3]):
+        assert time.monotonic() < deadline, f"proxy node {number} did not stop"
+        time.sleep(0.1)
+
+
+def _short(address: str) -> str:
+    """web/src/ui/format.ts shortAddress."""
+    return f"{address[:6]}…{address[-4:]}"
+
+
+def _connect(web: Web, device: str) -> tuple[Session, TestWallet]:
+    wallet = TestWallet(rpc_url=web.stack.rpc_url, chain_id=web.stack.chain_id,
+                        accounts=[web.stack.demo_account("dr-sato")])
+    wallet.fund()
+    session = web.open([wallet], device=device)
+    # A dead node is a refused connection, which Chromium logs as a console error.
+    session.watched.allow_error(r"ERR_CONNECTION_REFUSED|Failed to load resource")
+    session.page.get_by_role("button", name="Connect wallet").click()
+    expect(session.page.get_by_role("navigation").first.get_by_role(
+        "link", name="Patients", exact=True)).to_be_visible(timeout=TIMEOUT)
+    return session, wallet
+
+
+def _open_patient(page: Page, patient: str) -> None:
+    card = page.locator(f'[data-testid="provider-patient"][data-patient="{patient}"]')
+    expect(card).to_be_visible(timeout=TIMEOUT)
+    card.get_by_role("link", name=re.compile("Open records of")).click()
+    expect(page.get_by_test_id("readable-records").locator("tbody tr").first).to_be_visible(
+        timeout=TIMEOUT)
+
+
+def _read(page: Page, record_id: str) -> None:
+    row = page.locator(f'tr[data-record="{record_id.lower()}"]')
+    row.get_by_role("button", name=re.compile("^Read")).click()
+
+
+def test_a_provider_reads_through_two_of_three_nodes_in_the_page(
+        web: Web, tmp_path: Path) -> None:
+    stack = web.stack
+    assert isinstance(stack, ThresholdStack)
+    home = stack.home
+    urls = stack.proxy_urls
+    nodes = [httpx.get(url + "/health", timeout=10).json()["node"] for url in urls]
+    node_dbs = [home / "proxies" / str(i) / "node.sqlite3" for i in range(3)]
+    service_db = stack.service_db
+
+    granted = stack.kizuna("patient", "grant", "dr-sato", SCOPE, "--days", "1", "--key",
+                           "kenji", "--json")
+    assert granted.code == 0, granted.err
+    assert granted.json()["proxy_nodes"] == "2-of-3"
+    kenji = str(stack.demo_account("kenji").address)
+    own = stack.kizuna("patient", "records", "--key", "kenji", "--json")
+    assert own.code == 0, own.err
+    record_id = next(r["record_id"] for r in own.json() if r["label"] == SCOPE)
+    out = tmp_path / "cli.json"
+    cli = stack.kizuna("provider", "read", "kenji", record_id, "-o", str(out), "--key",
+                       "dr-sato")
+    assert cli.code == 0, cli.err  # the CLI reads through the nodes too
+
+    # The page's policy lets it reach the registered nodes (and no other origin).
+    csp = httpx.get(stack.web_url, timeout=10).headers["content-security-policy"]
+    connect = next(d for d in csp.split("; ") if d.startswith("connect-src"))
+    assert connect == "connect-src 'self' " + " ".join(urls), connect
+    # Each node answers CORS for this page's origin only.
+    origin = stack.api_url
+    for url in urls:
+        allowed = httpx.options(url + "/node/reads", timeout=10, headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type"})
+        assert allowed.headers.get("access-control-allow-origin") == origin
+        stranger = httpx.options(url + "/node/reads", timeout=10, headers={
+            "Origin": "http://127.0.0.1:1", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in stranger.headers
+
+    session, wallet = _connect(web, "desktop")
+    page = session.page
+    _open_patient(page, kenji)
+    shown = page.locator(f'.provider-read[data-record="{record_id.lower()}"]')
+
+    # 1. All three nodes up: served by the nodes (each keeps a receipt), not by the service.
+    receipts = [_count(db, "SELECT COUNT(*) FROM receipts") for db in node_dbs]
+    service_receipts = _count(service_db, "SELECT COUNT(*) FROM receipts")
+    _read(page, record_id)
+    expect(shown.get_by_test_id("timeline-item")).to_be_visible(timeout=TIMEOUT)
+    served = shown.get_by_test_id("read-nodes")
+    expect(served).to_contain_text("Served by")
+    expect(served).to_contain_text("of 3 proxy nodes (2 needed)")
+    expect(served.locator("li")).to_have_count(0)
+    assert [_count(db, "SELECT COUNT(*) FROM receipts") for db in node_dbs] == \
+        [n + 1 for n in receipts]
+    assert _count(service_db, "SELECT COUNT(*) FROM receipts") == service_receipts
+    # One wallet prompt for the read, its purpose naming the proxy nodes.
+    signed = [c for c in wallet.calls_of("eth_signTypedData_v4")
+              if "ReadRequest" in json.dumps(c.params)]
+    assert len(signed) == 1
+    with page.expect_download() as download:
+        shown.get_by_role("button", name=re.compile("^Download FHIR JSON")).click()
+    assert Path(download.value.path()).read_bytes() == out.read_bytes(), \
+        "the page's plaintext differs from the CLI's"
+    session.screenshot("threshold-read-all-up")
+    violations = axe_violations(page)
+    assert not violations, describe(violations)
+
+    # 2. One node down: any two still serve; the page names the node that did not answer.
+    _kill(home, 2)
+    _read(page, record_id)
+    skipped = shown.get_by_test_id("read-nodes").locator("li")
+    expect(skipped).to_have_count(1, timeout=TIMEOUT)
+    expect(skipped).to_contain_text(f"Node {_short(nodes[2])} ({urls[2]}) did not answer")
+    expect(shown.get_by_test_id("read-nodes")).to_contain_text("Served by 2 of 3 proxy nodes")
+    expect(shown.get_by_test_id("timeline-item")).to_be_visible()
+    session.screenshot("threshold-read-one-down")
+
+    phone, _ = _connect(web, "phone")
+    _open_patient(phone.page, kenji)
+    _read(phone.page, record_id)
+    phone_read = phone.page.locator(f'.provider-read[data-record="{record_id.lower()}"]')
+    expect(phone_read.get_by_test_id("read-nodes").locator("li")).to_have_count(
+        1, timeout=TIMEOUT)
+    phone.screenshot("threshold-read-one-down")
+    assert phone.overflow() == 0
+
+    # 3. Two nodes down: one node alone cannot serve; the read fails naming both, and why.
+    _kill(home, 1)
+    before = _count(node_dbs[0], "SELECT COUNT(*) FROM receipts")
+    for where in (session, phone):
+        _read(where.page, record_id)
+        refused = where.page.get_by_test_id("threshold-refused")
+        expect(refused).to_be_visible(timeout=TIMEOUT)
+        expect(refused).to_contain_text("needs 2 proxy nodes to serve it, and only 1 did")
+        items = refused.locator("li")
+        expect(items).to_have_count(2)
+        expect(items.nth(0)).to_contain_text(f"Node {_short(nodes[1])} ({urls[1]}) did not answer")
+        expect(items.nth(1)).to_contain_text(f"Node {_short(nodes[2])} ({urls[2]}) did not answer")
+        where.screenshot("threshold-read-two-down")
+        violations = axe_violations(where.page)
+        assert not violations, describe(violations)
+    assert phone.overflow() == 0
+    # The node left served each of those reads alone (its receipts say so: the threshold
+    # audit flags them), and the page decrypted nothing more: still one item read.
+    assert _count(node_dbs[0], "SELECT COUNT(*) FROM receipts") == before + 2
+    expect(page.locator(".provider-read")).to_have_count(1)
