@@ -17,7 +17,7 @@ from kizuna.chain.eip712 import SignedAction, TypedData
 from kizuna.errors import InputError
 from kizuna.wire.onchain import SentTransaction
 from kizuna.wire.reads import ReadGrant
-from kizuna.wire.records import RecordInfo
+from kizuna.wire.records import RecordInfo, record_json
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,9 +48,8 @@ def authorization(body: AuthorizationIn) -> SignedAction | SentTransaction:
 
 
 def record_out(r: RecordInfo) -> RecordOut:
-    return RecordOut(record_id=hexed(r.record_id), patient=r.patient, scope_id=hexed(r.scope_id),
-                     cid=r.cid, commitment=hexed(r.commitment), size=r.size,
-                     content_type=r.content_type, created_at=r.created_at, epoch=r.epoch)
+    """A record's answer, from its one JSON form (kizuna.wire.records.record_json)."""
+    return RecordOut.model_validate(record_json(r))
 
 
 def read_answer(g: ReadGrant) -> bytes:

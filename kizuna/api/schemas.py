@@ -152,6 +152,14 @@ class RecordOut(Model):
         default=None, description="the block of the record's RecordRegistered event (set by GET "
         "/patient/records/{record_id}): a client reads the registered commitment from that one "
         "block of its own node rather than scanning the chain; null in lists")
+    batch_root: str | None = Field(
+        default=None, description="the root of the batch the record was registered in "
+        "(RecordBatchRegistered); null for a record registered alone")
+    leaf_index: int | None = Field(
+        default=None, description="the record's leaf in its batch's manifest; null alone")
+    proof: list[str] | None = Field(
+        default=None, description="the record's Merkle proof in its batch: sibling words, "
+        "from its leaf to batch_root (OpenZeppelin MerkleProof rules); null alone")
 
 
 class RecordIdsIn(Model):
@@ -277,6 +285,13 @@ class RevokeIn(Model):
 class TxOut(Model):
     tx_hash: str
     block_number: int
+
+
+class RevokeOut(TxOut):
+    """A revocation confirmed on chain, and what the service dropped for it."""
+
+    kfrags_deleted: int = Field(description="the key fragments the service deleted for the "
+                                "revoked scope(s) of the provider")
 
 
 # --- reads -------------------------------------------------------------------------------------

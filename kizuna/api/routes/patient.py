@@ -46,6 +46,7 @@ from kizuna.api.schemas import (
     RecordOut,
     RevokeAllIn,
     RevokeIn,
+    RevokeOut,
     ScopeEpochOut,
     ScopeKeysIn,
     StagedIdsOut,
@@ -333,15 +334,16 @@ def grant(body: GrantIn, patient: ActingPatient, state: State) -> TxOut:
     return TxOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number)
 
 
-@router.post("/revocations", response_model=TxOut,
+@router.post("/revocations", response_model=RevokeOut,
              responses=error_responses(401, 403, 404, 409, 422, 503))
-def revoke(body: RevokeIn, patient: ActingPatient, state: State) -> TxOut:
+def revoke(body: RevokeIn, patient: ActingPatient, state: State) -> RevokeOut:
     """Revoke one scope of a provider: the chain first, then the fragments deleted."""
     result = grant_service.revoke_access(
         state.ctx, patient=patient, provider=body.provider,
         scope_id=unhex("scope_id", body.scope_id),
         authorization=authorization(body.authorization), relayer=state.relayer)
-    return TxOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number)
+    return RevokeOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number,
+                     kfrags_deleted=result.kfrags_deleted)
 
 
 _ACTING = _ACTING_ERRORS
@@ -385,15 +387,16 @@ def attempted_reads(patient: ActingPatient, state: State,
         state.ctx, patient=patient, since=since))
 
 
-@router.post("/revocations/all", response_model=TxOut,
+@router.post("/revocations/all", response_model=RevokeOut,
              responses=error_responses(401, 403, 404, 409, 422, 503))
-def revoke_all(body: RevokeAllIn, patient: ActingPatient, state: State) -> TxOut:
+def revoke_all(body: RevokeAllIn, patient: ActingPatient, state: State) -> RevokeOut:
     """Confirm the wallet's ``revokeAll`` (a guardian's ``revokeAllFor``): every fragment of
     the pair deleted."""
     result = grant_service.revoke_all(state.ctx, patient=patient,
                                       provider=body.provider,
                                       authorization=SentTransaction.parse(body.tx_hash))
-    return TxOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number)
+    return RevokeOut(tx_hash=hexed(result.tx_hash), block_number=result.block_number,
+                     kfrags_deleted=result.kfrags_deleted)
 
 
 @router.get("/emergency-kits", response_model=list[EmergencyKitOut], responses=_ACTING)

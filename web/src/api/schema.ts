@@ -2761,6 +2761,11 @@ export interface components {
         /** RecordOut */
         RecordOut: {
             /**
+             * Batch Root
+             * @description the root of the batch the record was registered in (RecordBatchRegistered); null for a record registered alone
+             */
+            batch_root?: string | null;
+            /**
              * Block Number
              * @description the block of the record's RecordRegistered event (set by GET /patient/records/{record_id}): a client reads the registered commitment from that one block of its own node rather than scanning the chain; null in lists
              */
@@ -2779,8 +2784,18 @@ export interface components {
              * @default 0
              */
             epoch: number;
+            /**
+             * Leaf Index
+             * @description the record's leaf in its batch's manifest; null alone
+             */
+            leaf_index?: number | null;
             /** Patient */
             patient: string;
+            /**
+             * Proof
+             * @description the record's Merkle proof in its batch: sibling words, from its leaf to batch_root (OpenZeppelin MerkleProof rules); null alone
+             */
+            proof?: string[] | null;
             /** Record Id */
             record_id: string;
             /** Scope Id */
@@ -2818,6 +2833,21 @@ export interface components {
             provider: string;
             /** Scope Id */
             scope_id: string;
+        };
+        /**
+         * RevokeOut
+         * @description A revocation confirmed on chain, and what the service dropped for it.
+         */
+        RevokeOut: {
+            /** Block Number */
+            block_number: number;
+            /**
+             * Kfrags Deleted
+             * @description the key fragments the service deleted for the revoked scope(s) of the provider
+             */
+            kfrags_deleted: number;
+            /** Tx Hash */
+            tx_hash: string;
         };
         /** ScopeEpochOut */
         ScopeEpochOut: {
@@ -5695,7 +5725,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TxOut"];
+                    "application/json": components["schemas"]["RevokeOut"];
                 };
             };
             /** @description Not signed in: missing, unknown or expired session token */
@@ -5776,7 +5806,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TxOut"];
+                    "application/json": components["schemas"]["RevokeOut"];
                 };
             };
             /** @description Not signed in: missing, unknown or expired session token */
