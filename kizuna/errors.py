@@ -9,6 +9,10 @@ Every error Kizuna raises on purpose is a ``KizunaError``. The tree::
     ├── NotFoundError               a named thing does not exist (record, deployment, file)
     ├── ConflictError               the thing exists already (record id taken, ...)
     ├── AccessDenied                no live grant / not the owner / not authorised
+    │   ├── NoGrant, GrantRevoked, GrantExpired    a read refused: why (kizuna.access.check)
+    │   ├── RecordSuperseded, WrongPatient, BatchProofInvalid
+    │   └── ProviderNotRegistered
+    │       └── ProviderSuspended
     ├── QuotaExceeded               a wallet's storage quota or daily relayer gas budget is used
     ├── ChainError                  talking to Ethereum
     │   ├── NodeUnreachable         the JSON-RPC endpoint does not answer
@@ -34,7 +38,10 @@ Every error Kizuna raises on purpose is a ``KizunaError``. The tree::
         └── StoreProtocolError      the store answered something we cannot understand
 
 Subsystems define narrower classes *below* these (never beside ``KizunaError``), and the API
-maps this tree to HTTP status codes in one place (``kizuna.api.errors``).
+maps this tree to HTTP status codes in one place (``kizuna.api.errors``). An error answer names
+its class (``kind``); the Python client rebuilds the classes defined here and in
+``kizuna.wire`` (:func:`kizuna.client.http.api_error`), and a narrower class defined elsewhere
+as its status's base class. So a class a client should tell apart over HTTP lives here.
 """
 
 from __future__ import annotations
@@ -84,6 +91,43 @@ class ConflictError(KizunaError):
 
 class AccessDenied(KizunaError):
     """The caller may not do this: no live grant, not the owner, or not authorised."""
+
+
+# --- why the access check refused a read (kizuna.access.check raises them; here so that a
+# client of the API rebuilds them from an error answer's ``kind``) ------------------------------
+
+
+class NoGrant(AccessDenied):
+    """The provider never held a grant of this scope (and no emergency access is open)."""
+
+
+class GrantRevoked(AccessDenied):
+    """The grant was revoked (``revoke`` or ``revokeAll``)."""
+
+
+class GrantExpired(AccessDenied):
+    """The grant's expiry has passed."""
+
+
+class RecordSuperseded(AccessDenied):
+    """The record was replaced by a newer version; read that one."""
+
+
+class ProviderNotRegistered(AccessDenied):
+    """The reader is not in the provider registry (or its registered key is not valid)."""
+
+
+class ProviderSuspended(ProviderNotRegistered):
+    """The reader is in the provider registry but suspended: no read, by grant or emergency."""
+
+
+class WrongPatient(AccessDenied):
+    """The request names another patient than the record's owner."""
+
+
+class BatchProofInvalid(AccessDenied):
+    """The record's Merkle proof (the service's row) does not lead to the root of the batch the
+    row names: the row's scope or commitment is not what the patient registered."""
 
 
 class QuotaExceeded(KizunaError):
@@ -235,6 +279,7 @@ class StoreProtocolError(StorageError):
 
 __all__ = [
     "AccessDenied",
+    "BatchProofInvalid",
     "ChainError",
     "ConfigError",
     "ConflictError",
@@ -247,6 +292,8 @@ __all__ = [
     "EnvelopeFormatError",
     "FhirValidationError",
     "FragmentError",
+    "GrantExpired",
+    "GrantRevoked",
     "InputError",
     "InsufficientFunds",
     "IntegrityError",
@@ -254,10 +301,14 @@ __all__ = [
     "KeyDerivationError",
     "KeystoreError",
     "KizunaError",
+    "NoGrant",
     "NodeUnreachable",
     "NonceTooLow",
     "NotFoundError",
+    "ProviderNotRegistered",
+    "ProviderSuspended",
     "QuotaExceeded",
+    "RecordSuperseded",
     "SignerError",
     "StorageError",
     "StoreProtocolError",
@@ -265,4 +316,5 @@ __all__ = [
     "TransactionError",
     "TransactionTimeout",
     "WrongChain",
+    "WrongPatient",
 ]

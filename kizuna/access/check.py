@@ -54,12 +54,20 @@ from kizuna.chain.transactions import node_errors
 from kizuna.crypto.pre import MalformedCryptoData, UmbralPublicKey
 from kizuna.db import Database
 from kizuna.db.records import load_record
-from kizuna.errors import (
+from kizuna.errors import (  # the refusals: in the one tree, so an API client rebuilds them
     AccessDenied,
+    BatchProofInvalid,
     ChainError,
     ContractReverted,
+    GrantExpired,
+    GrantRevoked,
     InputError,
+    NoGrant,
     NotFoundError,
+    ProviderNotRegistered,
+    ProviderSuspended,
+    RecordSuperseded,
+    WrongPatient,
 )
 from kizuna.types import Address, RecordId, checksum_address
 from kizuna.wire.records import RecordInfo
@@ -67,39 +75,6 @@ from kizuna.wire.records import RecordInfo
 if TYPE_CHECKING:
     from kizuna.chain.connection import Chain
     from kizuna.chain.index.fresh import FreshIndex
-
-
-class NoGrant(AccessDenied):
-    """The provider never held a grant of this scope (and no emergency access is open)."""
-
-
-class GrantRevoked(AccessDenied):
-    """The grant was revoked (``revoke`` or ``revokeAll``)."""
-
-
-class GrantExpired(AccessDenied):
-    """The grant's expiry has passed."""
-
-
-class RecordSuperseded(AccessDenied):
-    """The record was replaced by a newer version; read that one."""
-
-
-class ProviderNotRegistered(AccessDenied):
-    """The reader is not in the provider registry (or its registered key is not valid)."""
-
-
-class ProviderSuspended(ProviderNotRegistered):
-    """The reader is in the provider registry but suspended: no read, by grant or emergency."""
-
-
-class WrongPatient(AccessDenied):
-    """The request names another patient than the record's owner."""
-
-
-class BatchProofInvalid(AccessDenied):
-    """The record's Merkle proof (the service's row) does not lead to the root of the batch the
-    row names: the row's scope or commitment is not what the patient registered."""
 
 
 def batch_proof_holds(record: RecordInfo) -> bool:

@@ -187,11 +187,11 @@ class ApiService(ChainDocuments):
         wanted = {bytes(s) for s in scope_ids}
         return [r for r in found if bytes(r.scope_id) in wanted]
 
-    def get_record(self, record_id: RecordId) -> RecordInfo:
-        """One record of the signed-in patient's by id (one request, whatever their number of
-        records); the block the service names for its registration is kept as the hint of
-        :meth:`onchain_commitment`."""
-        info, block = self.api.record(record_id)
+    def get_record(self, record_id: RecordId, *, patient: Address) -> RecordInfo:
+        """One of ``patient``'s records by id (the signed-in patient's, or a ward's: one
+        request, whatever their number of records); the block the service names for its
+        registration is kept as the hint of :meth:`onchain_commitment`."""
+        info, block = self.api.record(record_id, patient=self._for(patient))
         if block is not None:
             self._blocks[bytes(record_id)] = block
         return info
@@ -240,18 +240,13 @@ class ApiService(ChainDocuments):
 
     def revoke_access(self, *, patient: Address, provider: Address, scope_id: ScopeId,
                       authorization: SignedAction | SentTransaction) -> RevokeResult:
-        tx_hash, block = self.api.revoke(provider=provider, scope_id=scope_id,
-                                         authorization=authorization,
-                                         patient=self._for(patient))
-        return RevokeResult(patient=patient, provider=provider, scope_ids=(scope_id,),
-                                   tx_hash=tx_hash, block_number=block, kfrags_deleted=0)
+        return self.api.revoke(provider=provider, scope_id=scope_id,
+                               authorization=authorization, patient=self._for(patient))
 
     def revoke_all(self, *, patient: Address, provider: Address,
                    authorization: SentTransaction) -> RevokeResult:
-        tx_hash, block = self.api.revoke_all(provider=provider, tx_hash=authorization.tx_hash,
-                                             patient=self._for(patient))
-        return RevokeResult(patient=patient, provider=provider, scope_ids=(),
-                                   tx_hash=tx_hash, block_number=block, kfrags_deleted=0)
+        return self.api.revoke_all(provider=provider, tx_hash=authorization.tx_hash,
+                                   patient=self._for(patient))
 
     def reissue_kfrags(self, *, patient: Address, provider: Address, scope_id: ScopeId,
                        epoch: int, kfrags: Sequence[bytes]) -> int:

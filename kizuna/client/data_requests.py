@@ -26,8 +26,10 @@ import httpx
 
 from kizuna.chain.models import CareEventKind
 from kizuna.client.chainview import patient_encryption_key
-from kizuna.client.http import ApiClient
-from kizuna.client.http import _error as api_error  # the one mapping of answers to errors
+from kizuna.client.http import (
+    ApiClient,
+    api_error,  # the one mapping of answers to errors
+)
 from kizuna.client.importer import Importer, ImportResult, bundle_source, record_id_of
 from kizuna.crypto.commitment import commitment_of
 from kizuna.errors import (

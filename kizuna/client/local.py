@@ -101,8 +101,10 @@ class LocalService(ChainDocuments):
                      scope_ids: Sequence[ScopeId] | None = None) -> list[RecordInfo]:
         return records.list_records(self.ctx, patient=patient, scope_ids=scope_ids)
 
-    def get_record(self, record_id: RecordId) -> RecordInfo:
-        return records.get_record(self.ctx, record_id)
+    def get_record(self, record_id: RecordId, *, patient: Address) -> RecordInfo:
+        """One of ``patient``'s records: another patient's is refused (AccessDenied), as the
+        API refuses it — a participant's service learns nothing of others' records."""
+        return records.get_own_record(self.ctx, patient=patient, record_id=record_id)
 
     def open_own_record(self, *, patient: Address, record_id: RecordId) -> ContentStream:
         return records.open_own_record(self.ctx, patient=patient, record_id=record_id)

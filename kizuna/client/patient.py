@@ -276,12 +276,12 @@ class PatientClient:
                                        url=f"urn:kizuna:record:0x{rid.hex()}")
         label = str(described.record.scope_label)
         try:
-            stored = self.service.get_record(rid)
+            stored = self.service.get_record(rid, patient=self.address)
         except NotFoundError:
             stored = self.add_file(source, label=label, content_type=described.content_type,
                                    record_id=rid)
         try:
-            entry = self.service.get_record(described_id)
+            entry = self.service.get_record(described_id, patient=self.address)
         except NotFoundError:
             entry = self.add_record(described.record.content, label=label,
                                     content_type=described.record.content_type,
@@ -337,7 +337,7 @@ class PatientClient:
         (constant memory), checked against the commitment registered on-chain; the byte
         count. On an ``IntegrityError`` ``destination`` holds an unfinished prefix."""
         rid = RecordId(bytes(record_id))
-        info = self.service.get_record(rid)
+        info = self.service.get_record(rid, patient=self.address)
         expected = self.service.onchain_commitment(patient=self.address, record_id=rid)
         with self.service.open_own_record(patient=self.address, record_id=rid) as stream:
             return decrypt_to(stream, destination,

@@ -371,9 +371,11 @@ CASES: dict[str, Case] = {
         malformed_patient=_direct(lambda s: s.service.list_records(patient=_MALFORMED))),
     "get_record": _case(
         scenario=_recorded("get_record"),
-        batch_record=_direct(lambda s: s.service.get_record(_batched(s))),
-        missing=_direct(lambda s: s.service.get_record(_MISSING)),
-        other_patients=_direct(lambda s: s.service.get_record(_theirs(s)))),
+        batch_record=_direct(lambda s: s.service.get_record(_batched(s),
+                                                            patient=s.patient.address)),
+        missing=_direct(lambda s: s.service.get_record(_MISSING, patient=s.patient.address)),
+        other_patients=_direct(lambda s: s.service.get_record(_theirs(s),
+                                                              patient=s.patient.address))),
     "open_own_record": _case(
         scenario=_recorded("open_own_record"),
         missing=_direct(lambda s: s.service.open_own_record(
@@ -403,7 +405,7 @@ CASES: dict[str, Case] = {
                   without_grant=_at("read", 2)),
     "fetch": _case(
         own_record=_direct(lambda s: len(s.service.fetch(
-            s.service.get_record(_own(s)).cid).read())),
+            s.service.get_record(_own(s), patient=s.patient.address).cid).read())),
         missing=_direct(lambda s: s.service.fetch(Cid(
             "bafkreiaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")).read())),
     "onchain_commitment": _case(
@@ -426,32 +428,7 @@ CASES: dict[str, Case] = {
     "confirm_break_glass": _case(scenario=_recorded("confirm_break_glass")),
 }
 
-XFAIL: dict[tuple[str, str], str] = {
-    ("list_records", "scenario"): (
-        "ApiService's RecordInfo (client/http.py _record) has batch_root, leaf_index and proof "
-        "None for a batch-registered record; LocalService's has the batch root, the leaf "
-        "index and the Merkle proof"),
-    ("list_records", "all_now"): "the same as list_records/scenario",
-    ("get_record", "batch_record"): "the same as list_records/scenario",
-    ("get_record", "other_patients"): (
-        "another patient's record by id: LocalService returns its RecordInfo (any record), "
-        "ApiService raises AccessDenied (only the signed-in patient's own: issue 11's drift)"),
-    ("fetch", "missing"): (
-        "a CID the store does not hold: LocalService raises ContentNotFound (StorageError + "
-        "NotFoundError), ApiService the plain NotFoundError"),
-    ("read", "after_revoke_all"): (
-        "a read after revoke_all: LocalService raises GrantRevoked, ApiService the plain "
-        "AccessDenied (the 403 loses the subclass)"),
-    ("read", "without_grant"): (
-        "a read of a record never granted: LocalService raises NoGrant, ApiService the plain "
-        "AccessDenied (the 403 loses the subclass)"),
-    ("revoke_access", "scenario"): (
-        "RevokeResult.kfrags_deleted: LocalService counts the proxy's dropped fragments (1), "
-        "ApiService always says 0 (api_service.py builds the result itself)"),
-    ("revoke_all", "scenario"): (
-        "RevokeResult.kfrags_deleted: LocalService counts the proxy's dropped fragments (2), "
-        "ApiService always says 0 (api_service.py builds the result itself)"),
-}
+XFAIL: dict[tuple[str, str], str] = {}
 """Parts where the two implementations differ today, each naming the difference. Strict: a
 listed part that agrees fails the test, so the entry goes when the difference is fixed."""
 

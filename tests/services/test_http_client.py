@@ -224,5 +224,5 @@ def test_messages_requests_and_revoke_all_over_http(stack: Stack, api_url: str) 
                                  provider=doctor.address)
 
         everything = stack.chain.ledger.revoke_all(doctor.address, signer=patient_signer)
-        tx, _ = patient.revoke_all(provider=doctor.address, tx_hash=everything.tx_hash)
+        tx = patient.revoke_all(provider=doctor.address, tx_hash=everything.tx_hash).tx_hash
         assert tx == everything.tx_hash
