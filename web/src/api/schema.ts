@@ -1285,7 +1285,8 @@ export interface paths {
         };
         /**
          * Version
-         * @description The service version, the chain id and the contract addresses it serves, and the RPC URL
+         * @description The service version, the chain id and the contract addresses it serves (with the
+         *     ProxyRegistry of its threshold proxy nodes, when it has one), and the RPC URL
          *     the web page offers wallets for that chain (when configured), and the address that anchors
          *     this service's receipts (the auditor page counts only its batches as the service's).
          */
