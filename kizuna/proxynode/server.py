@@ -319,6 +319,11 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
     credentials: the signed request is the authentication); none, no browser may."""
     node = checksum_address(node)
     origins = checked_origins(allow_origins)
+    # The node's receipts name the node (kizuna.receipts.request.receipt_leaf): two nodes
+    # serving one read keep different leaves, and the audit checks each against its node.
+    from kizuna.receipts.store import ReceiptStore
+
+    ctx = dataclasses.replace(ctx, receipts=ReceiptStore(ctx.db, node=node))
     if anchor_signer is not None and anchor_signer.address != node:
         raise InputError("anchor_signer", f"is {anchor_signer.address}, not the node {node}: a "
                                           "node anchors its own receipts with its own key")

@@ -23,6 +23,10 @@ The receipt leaf, verifiable on-chain with ``AccessLog.verifyReceipt`` (OpenZepp
         bytes32 recordId,bytes32 requestId,uint64 issuedAt,bytes32 signatureHash,
         uint64 servedAt,uint64 headBlock)")
 
+A threshold proxy node's receipt also names the node: ``abi.encode(NODE_READ_RECEIPT_TYPEHASH,
+<the same fields>, address node)`` with ``NODE_READ_RECEIPT_TYPEHASH =
+keccak256("KizunaNodeReadReceipt(<the same fields>,address node)")`` (docs/proxies.md).
+
 The hot path does not go through ``eth_account.encode_typed_data`` (about 1 ms): the digest is
 computed from the cached domain separator and a fixed-layout struct hash (keccak from
 :mod:`kizuna.merkle`, C when safe-pysha3 is there), and the signer is recovered with
@@ -69,6 +73,15 @@ READ_RECEIPT_TYPE = (
     "uint64 issuedAt,bytes32 signatureHash,uint64 servedAt,uint64 headBlock)"
 )
 READ_RECEIPT_TYPEHASH = keccak(READ_RECEIPT_TYPE.encode())
+
+NODE_READ_RECEIPT_TYPE = (
+    "KizunaNodeReadReceipt(address provider,address patient,bytes32 recordId,bytes32 requestId,"
+    "uint64 issuedAt,bytes32 signatureHash,uint64 servedAt,uint64 headBlock,address node)"
+)
+NODE_READ_RECEIPT_TYPEHASH = keccak(NODE_READ_RECEIPT_TYPE.encode())
+"""A threshold proxy node's receipt names the node (docs/proxies.md): two nodes serving the
+same read in the same second and block keep different leaves, so their batches never make the
+same root, and a node's receipt can never pass for the service's (another type hash)."""
 
 
 class StaleRequest(AccessDenied):
@@ -224,23 +237,28 @@ def verify_request(request: ReadRequest, signature: bytes, domain: Eip712Domain,
 
 
 def receipt_encoding(request: ReadRequest, signature: bytes, *, served_at: int,
-                     head_block: int) -> bytes:
-    """``abi.encode`` of the receipt (see the module docstring)."""
-    return (READ_RECEIPT_TYPEHASH + _word_address(request.provider)
-            + _word_address(request.patient) + request.record_id + request.request_id
-            + _word_uint(request.issued_at) + keccak(bytes(signature))
-            + _word_uint(served_at) + _word_uint(head_block))
+                     head_block: int, node: str | None = None) -> bytes:
+    """``abi.encode`` of the receipt (see the module docstring); with ``node``, a threshold
+    proxy node's receipt: :data:`NODE_READ_RECEIPT_TYPEHASH` and the node's address last."""
+    fields = (_word_address(request.provider) + _word_address(request.patient)
+              + request.record_id + request.request_id + _word_uint(request.issued_at)
+              + keccak(bytes(signature)) + _word_uint(served_at) + _word_uint(head_block))
+    if node is None:
+        return READ_RECEIPT_TYPEHASH + fields
+    return NODE_READ_RECEIPT_TYPEHASH + fields + _word_address(node)
 
 
 def receipt_leaf(request: ReadRequest, signature: bytes, *, served_at: int,
-                 head_block: int) -> bytes:
-    """The receipt's Merkle leaf: ``keccak256(bytes.concat(keccak256(receipt)))``."""
+                 head_block: int, node: str | None = None) -> bytes:
+    """The receipt's Merkle leaf: ``keccak256(bytes.concat(keccak256(receipt)))`` (``node``:
+    the serving proxy node's, :func:`receipt_encoding`)."""
     return leaf_hash(receipt_encoding(request, signature, served_at=served_at,
-                                      head_block=head_block))
+                                      head_block=head_block, node=node))
 
 
 __all__ = [
     "MAX_CLOCK_SKEW_S",
+    "NODE_READ_RECEIPT_TYPEHASH",
     "PROXY_DOMAIN_NAME",
     "PROXY_DOMAIN_VERSION",
     "READ_RECEIPT_TYPEHASH",

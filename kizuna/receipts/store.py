@@ -108,8 +108,12 @@ _INSERT_RECEIPT = (f"INSERT INTO {t.receipts.name} ({', '.join(_RECEIPT_FIELDS)}
 class ReceiptStore:
     """Receipts in the service database (shared by every instance)."""
 
-    def __init__(self, db: Database, *, cached_trees: int = 8) -> None:
+    def __init__(self, db: Database, *, node: Address | None = None,
+                 cached_trees: int = 8) -> None:
         self.db = db
+        self.node = checksum_address(node) if node is not None else None
+        """The threshold proxy node whose receipts these are (each leaf names it,
+        :func:`~kizuna.receipts.request.receipt_leaf`); ``None``: the service's."""
         self.cached_trees = cached_trees
         # A batch's tree never changes once its receipts are assigned (leaves in leaf_index
         # order): proofs for receipts of recent batches reuse it instead of rebuilding it.
@@ -127,7 +131,8 @@ class ReceiptStore:
     def record(self, *, request: ReadRequest, signature: bytes, scope_id: ScopeId,
                served_at: int, head_block: int) -> StoredReceipt:
         """Persist (and commit) one receipt; ``ReplayedRequest`` if its id was used before."""
-        leaf = receipt_leaf(request, signature, served_at=served_at, head_block=head_block)
+        leaf = receipt_leaf(request, signature, served_at=served_at, head_block=head_block,
+                            node=self.node)
         try:
             with self.db.driver.write() as cursor:
                 cursor.execute(_INSERT_RECEIPT, (

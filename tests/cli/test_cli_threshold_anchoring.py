@@ -1,8 +1,10 @@
 """Each threshold proxy node anchors its own receipts with its own key (``kizuna up --proxies``
 gives each node ANCHOR_ROLE): after reads through the nodes and an anchoring interval, every
-node's receipts are under roots that node anchored, each node in its own sequence; and when a
-node's operator alters a receipt row in the node's database, ``kizuna audit threshold`` names
-that node (its receipts no longer rebuild its anchored root) and no other."""
+node's receipts are under roots that node anchored, each node in its own sequence, and no two
+nodes share a root (each receipt names its node); when a node's operator alters a receipt row in
+the node's database, or puts another node's receipt of the same read in its place, ``kizuna
+audit threshold`` names that node (its receipts no longer rebuild its anchored root) and no
+other."""
 
 from __future__ import annotations
 
@@ -68,9 +70,20 @@ def test_each_node_anchors_its_receipts_and_a_tampered_node_is_named(tmp_path: P
                 mine = {bytes(r) for (r,) in conn.execute("SELECT root FROM receipt_batches")}
             assert mine and all(chain.access_log.batch_of(r) is not None for r in mine)
             roots |= mine
-        # anchored by the nodes themselves, each in its own sequence (nodes whose batches hold
-        # identical receipts share one root, anchored once)
+        # anchored by the nodes themselves, each in its own sequence; a receipt names its node,
+        # so no two nodes' batches share a root even when they served a read in the same
+        # second and block
         assert sum(chain.access_log.batch_count(a)[0] for a in addresses) == len(roots)
+        leaves: dict[bytes, set[bytes]] = {}
+        node_roots = []
+        for db in nodes:
+            with sqlite3.connect(db) as conn:
+                node_roots.append({bytes(r) for (r,) in conn.execute(
+                    "SELECT root FROM receipt_batches")})
+                for request_id, leaf in conn.execute("SELECT request_id, leaf FROM receipts"):
+                    leaves.setdefault(bytes(request_id), set()).add(bytes(leaf))
+        assert sum(len(r) for r in node_roots) == len(roots)  # disjoint
+        assert all(len(found) == 3 for found in leaves.values()), leaves
 
         audited = run(home, "audit", "threshold", "--json", env=env)
         assert audited.code == 0, audited.out + audited.err
@@ -86,5 +99,18 @@ def test_each_node_anchors_its_receipts_and_a_tampered_node_is_named(tmp_path: P
         assert found, audited.json()
         assert all(f["reason"].startswith(f"node {addresses[1]}: ") for f in found), found
         assert any("batch.root" in f["reason"] for f in found), found
+
+        # node 2's operator puts node 0's receipt of a read in place of its own (its leaf names
+        # node 0): the audit names node 2 too
+        with sqlite3.connect(nodes[0]) as conn:
+            request_id, leaf = conn.execute(
+                "SELECT request_id, leaf FROM receipts ORDER BY seq LIMIT 1").fetchone()
+        with sqlite3.connect(nodes[2]) as conn:
+            conn.execute("UPDATE receipts SET leaf = ? WHERE request_id = ?", (leaf, request_id))
+        audited = run(home, "audit", "threshold", "--json", env=env)
+        assert audited.code == 1, audited.out + audited.err
+        found = [f for f in audited.json()["failures"] if f["check"] == "threshold.receipts"
+                 and f["reason"].startswith(f"node {addresses[2]}: ")]
+        assert any("receipt.leaf" in f["reason"] for f in found), audited.json()
     finally:
         up.stop()

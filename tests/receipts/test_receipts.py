@@ -17,6 +17,7 @@ from harness import Stack
 from kizuna.receipts.anchorer import Anchorer
 from kizuna.receipts.batching import assign_batch, pending_batches
 from kizuna.receipts.request import (
+    NODE_READ_RECEIPT_TYPEHASH,
     READ_RECEIPT_TYPEHASH,
     ReadRequest,
     receipt_encoding,
@@ -60,6 +61,30 @@ def test_leaf_is_the_documented_abi_encoding() -> None:
                   "bytes32 requestId,uint64 issuedAt,bytes32 signatureHash,uint64 servedAt,"
                   "uint64 headBlock)")
     assert keccak(text=documented) == READ_RECEIPT_TYPEHASH
+
+
+def test_a_node_receipt_names_its_node() -> None:
+    """A threshold proxy node's leaf: the same fields, then the node's address, under its own
+    type hash; two nodes serving one read in the same second and block keep different leaves,
+    and neither is the service's leaf of that read."""
+    request = ReadRequest.new(provider="0x" + "11" * 20, patient="0x" + "22" * 20,
+                              record_id=b"\x03" * 32, issued_at=1_700_000_000)
+    signature = b"\x05" * 65
+    node_a, node_b = "0x" + "aa" * 20, "0x" + "bb" * 20
+    expected = abi_encode(
+        ["bytes32", "address", "address", "bytes32", "bytes32", "uint64", "bytes32", "uint64",
+         "uint64", "address"],
+        [NODE_READ_RECEIPT_TYPEHASH, request.provider, request.patient, request.record_id,
+         request.request_id, request.issued_at, keccak(signature), 1_700_000_005, 42, node_a])
+    assert receipt_encoding(request, signature, served_at=1_700_000_005, head_block=42,
+                            node=node_a) == expected
+    documented = ("KizunaNodeReadReceipt(address provider,address patient,bytes32 recordId,"
+                  "bytes32 requestId,uint64 issuedAt,bytes32 signatureHash,uint64 servedAt,"
+                  "uint64 headBlock,address node)")
+    assert keccak(text=documented) == NODE_READ_RECEIPT_TYPEHASH
+    leaves = {receipt_leaf(request, signature, served_at=1_700_000_005, head_block=42,
+                           node=n) for n in (node_a, node_b, None)}
+    assert len(leaves) == 3
 
 
 def test_fast_digest_equals_the_eip712_library(core: Stack) -> None:

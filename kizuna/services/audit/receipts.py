@@ -18,7 +18,12 @@ from kizuna.db import schema
 from kizuna.errors import InputError
 from kizuna.merkle import MerkleTree, keccak
 from kizuna.merkle import verify as verify_proof
-from kizuna.receipts.request import READ_RECEIPT_TYPEHASH, READ_REQUEST_TYPEHASH, proxy_domain
+from kizuna.receipts.request import (
+    NODE_READ_RECEIPT_TYPEHASH,
+    READ_RECEIPT_TYPEHASH,
+    READ_REQUEST_TYPEHASH,
+    proxy_domain,
+)
 from kizuna.services.audit.history import ChainHistory
 from kizuna.services.audit.report import CheckReport, Finding, hex_of
 from kizuna.services.audit.stored import ReceiptRow, gc_paused, load_receipts
@@ -59,10 +64,13 @@ class _Signatures:
 class _FastReceipts:
     """Leaf, EIP-712 digest and signer of a receipt with fixed layouts (see the module doc)."""
 
-    def __init__(self, chain_id: int, access_log: str) -> None:
+    def __init__(self, chain_id: int, access_log: str, node: str | None = None) -> None:
         self.separator = proxy_domain(chain_id=chain_id,
                                       access_log=to_checksum_address(access_log)).separator()
         self.signatures = _Signatures()
+        # A proxy node's receipts name it (kizuna.receipts.request.receipt_encoding).
+        self.typehash = READ_RECEIPT_TYPEHASH if node is None else NODE_READ_RECEIPT_TYPEHASH
+        self.tail = b"" if node is None else _word(node)
 
     def check(self, receipt: ReceiptRow) -> tuple[bytes | None, str | None, str | None]:
         """(recomputed leaf, field problem, signature problem) of one receipt."""
@@ -82,8 +90,9 @@ class _FastReceipts:
         head = _word(m.provider) + _word(m.patient) + m.record_id + m.request_id \
             + m.issued_at.to_bytes(32, "big")
         leaf = keccak(keccak(
-            READ_RECEIPT_TYPEHASH + head + keccak(signature)
-            + receipt.served_at.to_bytes(32, "big") + receipt.head_block.to_bytes(32, "big")))
+            self.typehash + head + keccak(signature)
+            + receipt.served_at.to_bytes(32, "big") + receipt.head_block.to_bytes(32, "big")
+            + self.tail))
         digest = keccak(b"\x19\x01" + self.separator + keccak(READ_REQUEST_TYPEHASH + head))
         return (leaf, "; ".join(problems) or None,
                 self.signatures.problem(signature, digest, m.provider.lower()))
@@ -92,8 +101,11 @@ class _FastReceipts:
 def verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
                     onchain_sample: int = 8, all_proofs: bool = True,
                     receipts: Sequence[ReceiptRow] | None = None,
-                    seed: int | None = None, anchorer: str | None = None) -> CheckReport:
+                    seed: int | None = None, anchorer: str | None = None,
+                    node: str | None = None) -> CheckReport:
     """Check 1: every receipt is under an anchored root, intact, and signed by its provider.
+    ``node``: the database is that threshold proxy node's, whose receipts name it (a receipt
+    naming another node, or none, does not rebuild its leaf).
 
     Only the roots anchored by this database's anchorer count (the service and each threshold
     proxy node anchor their own receipts with their own key, docs/proxies.md): ``anchorer``
@@ -108,7 +120,7 @@ def verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
     with gc_paused():
         return _verify_receipts(chain, database, history, onchain_sample=onchain_sample,
                                 all_proofs=all_proofs, receipts=receipts, seed=seed,
-                                anchorer=anchorer)
+                                anchorer=anchorer, node=node)
 
 
 class _Run:
@@ -133,11 +145,12 @@ _Anchored = tuple[bytes, MerkleTree, list[ReceiptRow]]
 def _verify_receipts(chain: Chain, database: Database, history: ChainHistory, *,
                      onchain_sample: int, all_proofs: bool,
                      receipts: Sequence[ReceiptRow] | None,
-                     seed: int | None, anchorer: str | None) -> CheckReport:
+                     seed: int | None, anchorer: str | None,
+                     node: str | None = None) -> CheckReport:
     rows = list(receipts) if receipts is not None else load_receipts(database)
     run = _Run()
     _check_rows(run, rows, _FastReceipts(chain.chain_id,
-                                         chain.deployment.addresses["AccessLog"]))
+                                         chain.deployment.addresses["AccessLog"], node))
     batches: dict[bytes, list[ReceiptRow]] = defaultdict(list)
     unanchored: list[ReceiptRow] = []
     for r in rows:
@@ -177,9 +190,9 @@ def _own_anchors(history: ChainHistory, database: Database, claimed: set[bytes],
                  anchorer: str | None) -> dict[bytes, DecodedEvent]:
     """The anchors of this database (see :func:`verify_receipts`): every root it claims,
     whoever anchored it, and every root its anchorer anchored. A root claimed but anchored by
-    another anchorer commits the very same receipts: two proxy nodes whose batches hold
-    identical receipts (a receipt does not name its node) make one root, which the first
-    anchors and the other records (:class:`~kizuna.receipts.anchorer.Anchorer`)."""
+    another anchorer commits the very same receipts (the rebuilt leaves are checked against
+    it), so it counts whoever anchored it. (Two proxy nodes no longer make the same root: a
+    node's receipt names the node.)"""
     roots = claimed | {root for root, _ in _recorded_batches(database)}
     if anchorer is not None:
         mine = {anchorer.lower()}

@@ -76,7 +76,9 @@ def verify_node_databases(history: ChainHistory, databases: Mapping[str, str], *
                           threshold: int) -> CheckReport:
     """:func:`verify_threshold` over each node's own database (node address → database URL,
     read only here), plus check 1 of each node's receipts against the roots that node
-    anchored (``threshold.receipts``, naming the node): what ``kizuna audit threshold`` runs.
+    anchored (``threshold.receipts``, naming the node; each receipt's leaf must name that
+    node, so a receipt moved from another node's database is caught): what ``kizuna audit
+    threshold`` runs.
     A node's receipts not anchored yet (newer than its last batch) are pending, not findings."""
     receipts: dict[str, list[ReceiptRow]] = {}
     anchored: list[Finding] = []
@@ -86,7 +88,7 @@ def verify_node_databases(history: ChainHistory, databases: Mapping[str, str], *
         try:
             receipts[node] = load_receipts(database)
             checked = verify_receipts(history.chain, database, history,
-                                      receipts=receipts[node], anchorer=node)
+                                      receipts=receipts[node], anchorer=node, node=node)
         finally:
             database.dispose()
         pending += checked.counts.get("pending", 0)
