@@ -338,6 +338,112 @@ _Payload = ImportedRecord | tuple[Mapping[str, Any], str | None]
 _Work = tuple[int, _Payload, _Pending]
 
 
+@dataclass(slots=True)
+class _Plan:
+    """What an import run found done before it sealed anything (:meth:`Importer._plan`)."""
+
+    id_key: bytes
+    finished: set[bytes]
+    registered: set[bytes]
+    staged_remote: set[bytes]
+    staged_here: dict[bytes, StagedLeaf]
+    done: int = 0
+    """Resources done so far: registered before, reused, or staged by this run."""
+
+
+class _SealAndStage:
+    """Seals records on the pool and stages them, with bounded memory: at most
+    ``2 * workers`` chunks sealing, one staging request filling, :data:`STAGE_IN_FLIGHT`
+    on their way."""
+
+    def __init__(self, importer: Importer, pool: ProcessPoolExecutor, journal: Journal,
+                 leaves: dict[int, BatchLeaf], result: ImportResult, *,
+                 on_staged: Callable[[int], object]) -> None:
+        self.importer = importer
+        self.pool = pool
+        self.journal = journal
+        self.leaves = leaves
+        self.result = result
+        self.on_staged = on_staged
+        self.pending: dict[int, _Pending] = {}
+        self.sealing: deque[Future[list[Sealed]]] = deque()
+        self.staging: deque[tuple[Future[list[StagedInfo]], list[StagedLeaf]]] = deque()
+        self.filling: list[tuple[StagedEnvelope, StagedLeaf, int]] = []
+
+    def run(self, work: Iterator[_Work]) -> None:
+        with ThreadPoolExecutor(max_workers=STAGE_IN_FLIGHT,
+                                thread_name_prefix="kizuna-stage") as uploads:
+            try:
+                for chunk in _chunks(work, SEAL_CHUNK):
+                    self.sealing.append(self.pool.submit(seal_chunk, self._tasks(chunk)))
+                    while len(self.sealing) > 2 * self.importer.workers:
+                        self._sealed(uploads)
+                while self.sealing:
+                    self._sealed(uploads)
+                while self.filling:
+                    self._send(uploads)
+                while self.staging:
+                    self._answered()
+            finally:
+                for future in self.sealing:
+                    future.cancel()
+
+    def _tasks(self, chunk: list[_Work]) -> list[SealTask]:
+        tasks = []
+        for position, payload, info in chunk:
+            self.pending[position] = info
+            key = self.importer._owner_key(info.scope_id, info.epoch)
+            if isinstance(payload, ImportedRecord):
+                tasks.append(SealTask(position, bytes(info.record_id), key,
+                                      payload.content, payload.content_type))
+            else:  # canonicalised by the worker
+                tasks.append(SealTask(position, bytes(info.record_id), key, None, None,
+                                      resource=payload[0], full_url=payload[1]))
+        return tasks
+
+    def _sealed(self, uploads: ThreadPoolExecutor) -> None:
+        for one in self.sealing.popleft().result():
+            info = self.pending.pop(one.position)
+            leaf = BatchLeaf(info.record_id, info.scope_id, Commitment(one.commitment))
+            self.filling.append((StagedEnvelope(record_id=info.record_id,
+                                                scope_id=info.scope_id, epoch=info.epoch,
+                                                envelope=one.envelope),
+                                 StagedLeaf(leaf, info.epoch), one.position))
+        while len(self.filling) >= self.importer.stage_size:
+            self._send(uploads)
+
+    def _send(self, uploads: ThreadPoolExecutor) -> None:
+        size = self.importer.stage_size
+        chunk, self.filling[:] = self.filling[:size], self.filling[size:]
+        while len(self.staging) >= STAGE_IN_FLIGHT:
+            self._answered()
+        client = self.importer.client
+        self.staging.append((uploads.submit(client.service.stage_envelopes,
+                                            patient=client.address,
+                                            items=[item for item, _, _ in chunk]),
+                             [leaf for _, leaf, _ in chunk]))
+        for _, leaf, position in chunk:
+            self.leaves[position] = leaf.leaf
+
+    def _answered(self) -> None:
+        future, sent = self.staging.popleft()
+        infos = future.result()
+        if len(infos) != len(sent):
+            raise IntegrityError(f"the service answered {len(infos)} staged envelopes for "
+                                 f"{len(sent)} sent")
+        for info, mine in zip(infos, sent, strict=True):
+            if (bytes(info.record_id) != bytes(mine.leaf.record_id)
+                    or bytes(info.commitment) != bytes(mine.leaf.commitment)):
+                raise IntegrityError(f"the service staged record "
+                                     f"0x{bytes(info.record_id).hex()} with another "
+                                     "commitment than it was sent")
+        self.journal.add_staged(sent)
+        self.result.staged += len(sent)
+        self.on_staged(len(sent))
+        if self.importer.on_stage is not None:
+            self.importer.on_stage(self.result.staged)
+
+
 class Importer:
     """Runs imports for one patient (see the module docstring)."""
 
@@ -384,64 +490,17 @@ class Importer:
         closing: threading.Thread | None = None
         try:
             self._finish_in_flight(journal, result)
-            finished = {bytes(leaf.record_id) for batch in result.manifests
-                        for leaf in batch.leaves}
-            service = self.client.service
-            registered = {bytes(r.record_id)
-                          for r in service.list_records(patient=self.client.address)}
-            staged_remote = {bytes(r) for r in service.staged_ids(patient=self.client.address)}
-            staged_here = journal.staged()
+            plan = self._plan(sources, journal, result)
             leaves: dict[int, BatchLeaf] = {}
-            done = 0
-
-            def progress() -> None:
-                if self.on_progress is not None:
-                    self.on_progress(done, result.resources)
-
-            id_key = self.client.keys.wallet.import_id_key().reveal()
-            # Every scope with a record still to import, registered with the proxy up front,
-            # in parallel (a finished import run again registers nothing, asks nothing).
-            needed = {label for source in sources
-                      for index, (label, _) in enumerate(_items(source.records,
-                                                                labels_only=True))
-                      if bytes(source.record_id(id_key, index)) not in registered}
-            if needed:
-                self._scopes.update(self.client.scopes_and_epochs(sorted(needed)))
-
-            def todo() -> Iterator[_Work]:
-                nonlocal done
-                position = 0
-                for source in sources:
-                    for index, (label, payload) in enumerate(_items(source.records)):
-                        assert payload is not None
-                        rid = source.record_id(id_key, index)
-                        result.by_scope[label] = result.by_scope.get(label, 0) + 1
-                        here = position
-                        position += 1
-                        if bytes(rid) in registered:
-                            if bytes(rid) not in finished:  # not by a batch of this run's
-                                result.already_registered += 1
-                            done += 1
-                            continue
-                        sid, epoch = self._scope(label)
-                        known = staged_here.get(bytes(rid))
-                        if (known is not None and bytes(rid) in staged_remote
-                                and bytes(known.leaf.scope_id) == bytes(sid)
-                                and known.epoch == epoch):
-                            leaves[here] = known.leaf
-                            result.reused_staged += 1
-                            done += 1
-                            continue
-                        yield here, payload, _Pending(rid, sid, epoch)
 
             def staged(count: int) -> None:
-                nonlocal done
-                done += count
-                progress()
+                plan.done += count
+                self._progress(plan.done, result)
 
-            progress()
-            self._seal_and_stage(pool, todo(), journal, leaves, result, on_staged=staged)
-            progress()
+            self._progress(plan.done, result)
+            _SealAndStage(self, pool, journal, leaves, result, on_staged=staged).run(
+                self._todo(sources, plan, leaves, result))
+            self._progress(plan.done, result)
             ordered = [leaves[p] for p in sorted(leaves)]
             # The workers wind down while the batch is registered. (Not shutdown(wait=False):
             # Python 3.11's exit handler can then fail on the pool's closed wake-up pipe.)
@@ -458,6 +517,60 @@ class Importer:
         closing.join()
         result.seconds = time.monotonic() - started
         return result
+
+    def _progress(self, done: int, result: ImportResult) -> None:
+        if self.on_progress is not None:
+            self.on_progress(done, result.resources)
+
+    def _plan(self, sources: Sequence[ImportSource], journal: Journal,
+              result: ImportResult) -> _Plan:
+        """What is done already: registered (by the service's word), finished by this run's
+        resumed batches, staged here and there; and every scope with a record still to
+        import, registered with the proxy up front, in parallel (a finished import run again
+        registers nothing, asks nothing)."""
+        service = self.client.service
+        plan = _Plan(
+            id_key=self.client.keys.wallet.import_id_key().reveal(),
+            finished={bytes(leaf.record_id) for batch in result.manifests
+                      for leaf in batch.leaves},
+            registered={bytes(r.record_id)
+                        for r in service.list_records(patient=self.client.address)},
+            staged_remote={bytes(r) for r in service.staged_ids(patient=self.client.address)},
+            staged_here=journal.staged())
+        needed = {label for source in sources
+                  for index, (label, _) in enumerate(_items(source.records, labels_only=True))
+                  if bytes(source.record_id(plan.id_key, index)) not in plan.registered}
+        if needed:
+            self._scopes.update(self.client.scopes_and_epochs(sorted(needed)))
+        return plan
+
+    def _todo(self, sources: Sequence[ImportSource], plan: _Plan,
+              leaves: dict[int, BatchLeaf], result: ImportResult) -> Iterator[_Work]:
+        """The records still to seal, in order; the registered ones are counted and skipped,
+        and a record staged by an earlier run (same scope and epoch) is reused as it is."""
+        position = 0
+        for source in sources:
+            for index, (label, payload) in enumerate(_items(source.records)):
+                assert payload is not None
+                rid = source.record_id(plan.id_key, index)
+                result.by_scope[label] = result.by_scope.get(label, 0) + 1
+                here = position
+                position += 1
+                if bytes(rid) in plan.registered:
+                    if bytes(rid) not in plan.finished:  # not by a batch of this run's
+                        result.already_registered += 1
+                    plan.done += 1
+                    continue
+                sid, epoch = self._scope(label)
+                known = plan.staged_here.get(bytes(rid))
+                if (known is not None and bytes(rid) in plan.staged_remote
+                        and bytes(known.leaf.scope_id) == bytes(sid)
+                        and known.epoch == epoch):
+                    leaves[here] = known.leaf
+                    result.reused_staged += 1
+                    plan.done += 1
+                    continue
+                yield here, payload, _Pending(rid, sid, epoch)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -478,88 +591,6 @@ class Importer:
         if found is None:
             found = self._keys[key] = self.client.keys.scope_public(scope_id, epoch).to_bytes()
         return found
-
-    def _seal_and_stage(self, pool: ProcessPoolExecutor,
-                        work: Iterator[_Work],
-                        journal: Journal, leaves: dict[int, BatchLeaf], result: ImportResult,
-                        *, on_staged: Callable[[int], object]) -> None:
-        """Seal ``work`` on the pool and stage it, with bounded memory: at most
-        ``2 * workers`` chunks sealing, one staging request filling, :data:`STAGE_IN_FLIGHT`
-        on their way."""
-        pending: dict[int, _Pending] = {}
-        sealing: deque[Future[list[Sealed]]] = deque()
-        staging: deque[tuple[Future[list[StagedInfo]], list[StagedLeaf]]] = deque()
-        filling: list[tuple[StagedEnvelope, StagedLeaf, int]] = []
-        service = self.client.service
-        patient = self.client.address
-
-        def answered() -> None:
-            future, sent = staging.popleft()
-            infos = future.result()
-            if len(infos) != len(sent):
-                raise IntegrityError(f"the service answered {len(infos)} staged envelopes for "
-                                     f"{len(sent)} sent")
-            for info, mine in zip(infos, sent, strict=True):
-                if (bytes(info.record_id) != bytes(mine.leaf.record_id)
-                        or bytes(info.commitment) != bytes(mine.leaf.commitment)):
-                    raise IntegrityError(f"the service staged record "
-                                         f"0x{bytes(info.record_id).hex()} with another "
-                                         "commitment than it was sent")
-            journal.add_staged(sent)
-            result.staged += len(sent)
-            on_staged(len(sent))
-            if self.on_stage is not None:
-                self.on_stage(result.staged)
-
-        def send() -> None:
-            chunk, filling[:] = filling[:self.stage_size], filling[self.stage_size:]
-            while len(staging) >= STAGE_IN_FLIGHT:
-                answered()
-            items = [item for item, _, _ in chunk]
-            sent = [leaf for _, leaf, _ in chunk]
-            staging.append((uploads.submit(service.stage_envelopes, patient=patient,
-                                           items=items), sent))
-            for _, leaf, position in chunk:
-                leaves[position] = leaf.leaf
-
-        def sealed() -> None:
-            for one in sealing.popleft().result():
-                info = pending.pop(one.position)
-                leaf = BatchLeaf(info.record_id, info.scope_id, Commitment(one.commitment))
-                filling.append((StagedEnvelope(record_id=info.record_id,
-                                               scope_id=info.scope_id, epoch=info.epoch,
-                                               envelope=one.envelope),
-                                StagedLeaf(leaf, info.epoch), one.position))
-            while len(filling) >= self.stage_size:
-                send()
-
-        with ThreadPoolExecutor(max_workers=STAGE_IN_FLIGHT,
-                                thread_name_prefix="kizuna-stage") as uploads:
-            try:
-                for chunk in _chunks(work, SEAL_CHUNK):
-                    tasks = []
-                    for position, payload, info in chunk:
-                        pending[position] = info
-                        key = self._owner_key(info.scope_id, info.epoch)
-                        if isinstance(payload, ImportedRecord):
-                            tasks.append(SealTask(position, bytes(info.record_id), key,
-                                                  payload.content, payload.content_type))
-                        else:  # canonicalised by the worker
-                            tasks.append(SealTask(position, bytes(info.record_id), key, None,
-                                                  None, resource=payload[0],
-                                                  full_url=payload[1]))
-                    sealing.append(pool.submit(seal_chunk, tasks))
-                    while len(sealing) > 2 * self.workers:
-                        sealed()
-                while sealing:
-                    sealed()
-                while filling:
-                    send()
-                while staging:
-                    answered()
-            finally:
-                for future in sealing:
-                    future.cancel()
 
     def _finish_in_flight(self, journal: Journal, result: ImportResult) -> None:
         """Submit again every batch a killed run left in flight (module docstring)."""
