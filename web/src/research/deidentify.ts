@@ -60,6 +60,10 @@ function pyInt(text: string): number {
   let value = 0;
   for (const ch of text) {
     let code = ch.codePointAt(0)!;
+    if (code >= 0x30 && code <= 0x39) { // ASCII: nearly every date
+      value = value * 10 + code - 0x30;
+      continue;
+    }
     let digit = 0;
     while (ND.test(String.fromCodePoint(code - 1))) {
       code -= 1;

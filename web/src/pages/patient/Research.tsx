@@ -1,7 +1,7 @@
 // Research: the studies registered on the chain (purpose, the parts of a record each asks for,
-// its end, whether its researcher is verified), the patient's part in each, and withdrawing
-// (web/src/sharing/studies.ts). Taking part is not offered here yet: it needs the de-identified
-// copy made in the page, which the page cannot make yet; the page says how to do it instead.
+// its end, whether its researcher is verified), the patient's part in each, withdrawing
+// (web/src/sharing/studies.ts), and taking part: the de-identified copy is made in the page and
+// shared with the study (web/src/research/ConsentPanel.tsx, consent.ts, deidentify.ts).
 
 import { useEffect, useMemo, useState } from "preact/hooks";
 import type { KizunaError } from "../../core/errors.ts";
@@ -9,6 +9,7 @@ import type { PatientClient } from "../../patient/patient.ts";
 import { Studies, type StudyView } from "../../sharing/studies.ts";
 import { shortAddress } from "../../ui/format.ts";
 import { ErrorBanner } from "../../ui/Messages.tsx";
+import { ConsentPanel } from "../../research/ConsentPanel.tsx";
 import { asPageError, formatWhen, LabelCode, Outcome, useAction } from "./sharing/parts.tsx";
 import { labelName } from "./sharing/scopes.ts";
 import "./sharing/sharing.css";
@@ -29,6 +30,7 @@ export function Research(props: { client: PatientClient }) {
   const [loadError, setLoadError] = useState<KizunaError | null>(null);
   const [loading, setLoading] = useState(true);
   const action = useAction();
+  const [joining, setJoining] = useState<string | null>(null); // the study whose consent panel is open
 
   const reload = async () => {
     setLoading(true);
@@ -102,10 +104,22 @@ export function Research(props: { client: PatientClient }) {
                   </button>
                 </div>
               ) : !study.ended && study.researcherVerified ? (
-                <p class="hint">
-                  Taking part from this page is not possible yet (the de-identified copy is made on your side, and this page cannot make
-                  it yet). With the Kizuna command line: <code class="shl-uri">kizuna patient consent {study.studyId} --scope {study.scopes[0] ?? "LABEL"}</code>
-                </p>
+                joining === study.studyId ? (
+                  <ConsentPanel client={client} study={study} onClose={() => setJoining(null)}
+                                onDone={(message) => {
+                                  setJoining(null);
+                                  void action.run(`consented-${study.studyId}`, async () => {
+                                    await reload();
+                                    return message;
+                                  });
+                                }} />
+                ) : (
+                  <div class="form-actions">
+                    <button type="button" class="button" disabled={busy} onClick={() => setJoining(study.studyId)} data-testid="study-join">
+                      Take part…
+                    </button>
+                  </div>
+                )
               ) : null}
             </li>
           );

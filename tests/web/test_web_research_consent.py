@@ -1,0 +1,275 @@
+"""Taking part in a study from the page (issue 16), in the real page (Chromium, ``kizuna up
+--demo``, the test wallet), with the researcher on the command line.
+
+Desktop: the demo's verified dr-sato registers a study with ``kizuna researcher study create``;
+a patient whose records are a Synthea life (imported by the Python pipeline) opens Research,
+chooses all but one of the parts the study asks for, sees the copy the page made (resources per
+type), and takes part: the page uploads the copy, grants it and records the consent, the
+wallet showing each purpose. Then:
+
+* the copy's records, read back by the Python client, are byte for byte what Python's own
+  ``consent_to_study`` would have made of the same records (canonical JSON);
+* ``kizuna researcher export`` (the researcher's read path, with receipts) gets exactly that
+  copy, and the direct-identifier scanner of tests/research/test_research_deidentify.py finds
+  no name, identifier, address, phone or birth date of the input in it (while it finds them in
+  the input written the same way);
+* withdrawing in the page stops further reads: the export gets nothing, a direct read is denied.
+
+Phone: the study also asks for imaging; a DICOM file among the chosen parts is refused by name
+before anything is read; without it, the relayed consent's request fails once on the way: the
+page says so, the chain has no consent, and "Try again" finishes without registering any
+record twice. Screenshots, no overflow, axe clean at each step.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import Session, check_layout
+from eth_utils.address import to_checksum_address
+from injected_wallet import TestWallet
+from playwright.sync_api import Locator, Page, Route, expect
+from synthea_data import small_bundle, synthea_patient
+from test_web_ips import _import, _patient
+from web_harness import Web
+
+from kizuna.research.export import write_bulk_ndjson
+from kizuna.storage.fhir.canonical import canonical_json
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "research"))
+from test_research_deidentify import direct_identifiers, scan  # the one scanner
+
+pytestmark = [pytest.mark.browser, pytest.mark.anvil]
+
+TIMEOUT = 180_000
+SATO = "dr-sato"
+CHOSEN = ["Patient", "Observation:vital-signs", "Observation:laboratory",
+          "Condition:encounter-diagnosis", "DocumentReference", "Claim", "Condition"]
+"""What the patient shares: clinical notes (DocumentReference) and claims carry names and
+identifiers; ``Condition`` (of which a Synthea patient has no record: their conditions are
+``Condition:encounter-diagnosis``) shows that an empty part is named."""
+
+
+def _register(web: Web, purpose: str, scopes: list[str]) -> str:
+    args = ["researcher", "study", "create", "--purpose", purpose, "--ends", "90d",
+            "--key", SATO, "--json"]
+    for scope in scopes:
+        args += ["--scope", scope]
+    done = web.stack.kizuna(*args)
+    assert done.code == 0, done.err
+    study: str = done.json()["study"]
+    return study
+
+
+def _export(web: Web, study: str, out: Path) -> dict[str, Any]:
+    done = web.stack.kizuna("researcher", "export", study, "-o", str(out), "--key", SATO,
+                            "--json", timeout=600)
+    assert done.code == 0, done.err
+    answer: dict[str, Any] = done.json()
+    return answer
+
+
+def _open_research(web: Web, wallet: TestWallet, device: str) -> Session:
+    session = web.open([wallet], device=device)
+    page = session.page
+    page.get_by_role("button", name="Connect wallet").click()
+    expect(page.get_by_test_id("account")).to_contain_text(wallet.address[:6], timeout=TIMEOUT)
+    page.get_by_role("navigation", name="Your record").get_by_role(
+        "link", name="Research", exact=True).click()
+    expect(page.get_by_test_id("study").first).to_be_visible(timeout=TIMEOUT)
+    return session
+
+
+def _choose(study: Locator, labels: list[str]) -> None:
+    for label in labels:
+        study.get_by_role("checkbox", name=re.compile(re.escape(label) + "$")).check()
+
+
+def _study_records(client: Any, study: str) -> list[bytes]:
+    """The patient's study copy as stored: every record of the study's scope, decrypted."""
+    from kizuna.research.studies import parse_study_id, study_label
+
+    records = client.records(labels=[study_label(parse_study_id(study))])
+    return sorted(client.read_own(bytes(r.record_id)) for r in records)
+
+
+def _pythons_copy(client: Any, study: str, labels: list[str]) -> list[bytes]:
+    """What ``kizuna patient research consent`` makes of the same records (not sent)."""
+    from kizuna.research.studies import _copy_records, parse_study_id
+
+    copies, _left_out = _copy_records(client, parse_study_id(study), labels)
+    return sorted(c.content for c in copies)
+
+
+def _exported(directory: Path) -> list[bytes]:
+    return sorted(canonical_json(json.loads(line)) for path in directory.glob("*.ndjson")
+                  for line in path.read_text("utf-8").splitlines())
+
+
+def test_a_patient_takes_part_and_the_researcher_exports_the_pages_copy(
+        web: Web, tmp_path: Path) -> None:
+    from kizuna.chain.connection import connect
+    from kizuna.research.studies import parse_study_id
+
+    synthea = small_bundle(synthea_patient(tmp_path / "synthea"), size=12, per_type=3)
+    study = _register(web, "Blood pressure and diabetes in adults over 50",
+                      [*CHOSEN, "Encounter"])
+    wallet = web.wallet()
+    patient = to_checksum_address(wallet.address)
+    chain = connect(web.stack.rpc_url, web.stack.deployment_file)
+    with _patient(web, wallet) as client:
+        _import(client, synthea, tmp_path / "journal")
+
+        session = _open_research(web, wallet, "desktop")
+        page = session.page
+        mine = page.get_by_test_id("study").filter(has_text="Blood pressure and diabetes")
+        mine.get_by_role("button", name="Take part…").click()
+        panel = mine.get_by_test_id("consent-panel")
+        expect(panel.get_by_test_id("consent-prepare")).to_be_disabled()
+        check_layout(session, "consent-choose")
+        _choose(mine, CHOSEN)
+        panel.get_by_test_id("consent-prepare").click()
+        preview = panel.get_by_test_id("consent-preview")
+        expect(preview).to_be_visible(timeout=TIMEOUT)
+
+        python = _pythons_copy(client, study, CHOSEN)
+        kinds: dict[str, int] = {}
+        for content in python:
+            kind = json.loads(content)["resourceType"]
+            kinds[kind] = kinds.get(kind, 0) + 1
+        shown = sorted(preview.get_by_test_id("consent-counts").locator("li").all_inner_texts())
+        assert shown == sorted(f"{n} {kind}" for kind, n in kinds.items())
+        expect(preview).to_contain_text(f"{len(python)} de-identified records")
+        expect(preview).to_contain_text("Removed: names, identifiers")
+        expect(preview.get_by_test_id("consent-empty")).to_contain_text("Other conditions")
+        assert not chain.studies.consent_of(parse_study_id(study), patient).consented
+        check_layout(session, "consent-preview")
+
+        panel.get_by_test_id("consent-share").click()
+        expect(page.get_by_test_id("notice").filter(has_text="You take part")
+               ).to_be_visible(timeout=TIMEOUT)
+        expect(mine.get_by_test_id("study-state")).to_have_text("you take part")
+        check_layout(session, "consent-done")
+        assert chain.studies.consent_of(parse_study_id(study), patient).consented
+
+        # Each wallet request showed its purpose; the consent's is the study's.
+        prompts = [c.prompt or "" for c in wallet.calls_of("eth_signTypedData_v4")]
+        consent = [p for p in prompts if "Take part in a research study" in p]
+        assert len(consent) == 1 and "Blood pressure and diabetes" in consent[0], prompts
+        assert all(prompts), prompts
+
+        # The page's copy, byte for byte Python's.
+        stored = _study_records(client, study)
+        assert stored == python and len(stored) >= 5
+
+    # The researcher's export is that copy, and no direct identifier of the input is in it.
+    out = tmp_path / "export"
+    counts = _export(web, study, out)["counts"]
+    assert sum(counts.values()) == len(python), counts
+    assert _exported(out) == python
+    identifiers = direct_identifiers(synthea)
+    raw = tmp_path / "raw"
+    write_bulk_ndjson((e["resource"] for e in synthea["entry"]), raw)
+    assert len({i for _, i in scan(raw, identifiers)}) > 0.5 * len(identifiers) > 0
+    assert scan(out, identifiers) == []
+
+    # Withdrawing in the page stops further reads.
+    mine.get_by_role("button", name="Withdraw from this study").click()
+    expect(page.get_by_test_id("notice").filter(has_text="You no longer take part")
+           ).to_be_visible(timeout=TIMEOUT)
+    assert not chain.studies.consent_of(parse_study_id(study), patient).consented
+    again = _export(web, study, tmp_path / "after")
+    assert again["counts"] == {}
+    with _patient(web, wallet) as client:
+        from kizuna.research.studies import study_label
+
+        record = client.records(labels=[study_label(parse_study_id(study))])[0]
+    read = web.stack.kizuna("provider", "read", patient, "0x" + bytes(record.record_id).hex(),
+                            "--key", SATO)
+    assert read.code == 4, (read.code, read.out, read.err)
+
+
+def _fail_once(page: Page, pattern: str) -> list[str]:
+    """The first request to ``pattern`` fails on the way (the network), later ones pass."""
+    failed: list[str] = []
+
+    def handle(route: Route) -> None:
+        if not failed:
+            failed.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route(pattern, handle)
+    return failed
+
+
+def test_at_phone_width_dicom_is_refused_and_a_failure_part_way_resumes(
+        web: Web, tmp_path: Path) -> None:
+    from kizuna.chain.connection import connect
+    from kizuna.research.studies import parse_study_id, study_label
+
+    vital = {"resourceType": "Observation", "id": "hr-1", "status": "final",
+             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
+                                                 "observation-category",
+                                       "code": "vital-signs"}]}],
+             "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4",
+                                  "display": "Heart rate"}]},
+             "subject": {"reference": "Patient/p-1", "display": "Ama O'Brien"},
+             "effectiveDateTime": "2024-03-01T10:00:00Z",
+             "valueQuantity": {"value": 72, "unit": "/min"}}
+    dicom = b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\x04\x001.2\0"
+    study = _register(web, "Heart rate and imaging", ["Observation:vital-signs", "ImagingStudy"])
+    wallet = web.wallet()
+    patient = to_checksum_address(wallet.address)
+    chain = connect(web.stack.rpc_url, web.stack.deployment_file)
+    with _patient(web, wallet) as client:
+        for n in range(3):
+            client.add_record(json.dumps({**vital, "id": f"hr-{n}"}).encode(),
+                              label="Observation:vital-signs", content_type="application/fhir+json")
+        client.add_record(dicom, label="ImagingStudy", content_type="application/dicom")
+
+    session = _open_research(web, wallet, "phone")
+    page = session.page
+    mine = page.get_by_test_id("study").filter(has_text="Heart rate and imaging")
+    mine.get_by_role("button", name="Take part…").click()
+    panel = mine.get_by_test_id("consent-panel")
+    _choose(mine, ["Observation:vital-signs", "ImagingStudy"])
+    panel.get_by_test_id("consent-prepare").click()
+    error = panel.get_by_test_id("error")
+    expect(error).to_contain_text("1 DICOM image file", timeout=TIMEOUT)
+    expect(error).to_contain_text("of ImagingStudy")
+    assert error.get_by_role("button", name="Try again").count() == 0  # choosing helps, not trying
+    check_layout(session, "consent-dicom-refused-phone")
+
+    mine.get_by_role("checkbox", name=re.compile("ImagingStudy$")).uncheck()
+    panel.get_by_test_id("consent-prepare").click()
+    expect(panel.get_by_test_id("consent-preview")).to_contain_text("3 Observation",
+                                                                    timeout=TIMEOUT)
+    failed = _fail_once(page, "**/wallet/relay")
+    session.watched.allow_error(r"ERR_CONNECTION_RESET .*/wallet/relay")  # the failure made here
+    panel.get_by_test_id("consent-share").click()
+    expect(error).to_be_visible(timeout=TIMEOUT)
+    assert failed
+    expect(panel.get_by_test_id("consent-abandon")).to_be_visible()
+    expect(panel.get_by_test_id("consent-stopped")).to_contain_text("Recording your consent")
+    check_layout(session, "consent-failed-phone")
+    sid = parse_study_id(study)
+    assert not chain.studies.consent_of(sid, patient).consented
+    with _patient(web, wallet) as client:
+        copies = client.records(labels=[study_label(sid)])
+    assert len(copies) == 3
+
+    error.get_by_role("button", name="Try again").click()
+    expect(page.get_by_test_id("notice").filter(has_text="You take part")
+           ).to_be_visible(timeout=TIMEOUT)
+    assert chain.studies.consent_of(sid, patient).consented
+    with _patient(web, wallet) as client:
+        again = client.records(labels=[study_label(sid)])
+    assert sorted(bytes(r.record_id) for r in again) == sorted(bytes(r.record_id) for r in copies)
+    check_layout(session, "consent-done-phone")
