@@ -284,49 +284,60 @@ class AccessCheck:
         self._fn["providerOf"] = _Function.of(registry, chain.abis["ProviderRegistry"],
                                               "providerOf")
 
+    def arrival(self) -> int:
+        """Mark that a read has arrived: pass it as ``check_read(arrived=)`` and the read is
+        decided at a head asked for *after this moment* (never before), possibly by a request
+        another read sent meanwhile (:class:`~kizuna.access.headrounds.HeadRounds`). Take it
+        when the read reaches the service, before it waits for a thread."""
+        return self._head_rounds.ticket()
+
     def check_read(self, *, provider: Address, record_id: RecordId,
-                   patient: Address | None = None) -> VerifiedGrant:
+                   patient: Address | None = None, arrived: int | None = None) -> VerifiedGrant:
         """A ``VerifiedGrant`` for ``provider`` to read ``record_id`` now, or an ``AccessDenied``
-        saying why (``NotFoundError`` for an unknown record)."""
+        saying why (``NotFoundError`` for an unknown record). ``arrived``: the read's
+        :meth:`arrival` (default: this call)."""
         provider = checksum_address(provider)
         record = self.records.get(record_id)
         if patient is not None and checksum_address(patient) != record.patient:
             raise WrongPatient(f"record 0x{bytes(record_id).hex()} is not {patient}'s")
-        head = self._fresh_head()
+        head = self._fresh_head(self._head_rounds.ticket() if arrived is None else arrived)
         state = self._state(record, provider, head)
         return self._decide(record, provider, head, state)
 
     # -- reading the chain at the head --------------------------------------------------------
 
-    def _fresh_head(self) -> BlockRef:
-        """The head to decide at: never older than what the index has seen. Another thread may
-        sync the index past the head this one just read; then this one takes the newer head
-        (a few tries; a chain that outruns them all is a ``StaleRead``)."""
+    def _fresh_head(self, arrived: int) -> BlockRef:
+        """The head to decide at: asked after ``arrived`` and never older than what the index
+        has seen. Another thread may sync the index past the head this one just read; then
+        this one takes a newer head, asked after now (a few tries; a chain that outruns them
+        all is a ``StaleRead``)."""
         for _ in range(4):
-            head = self._head()
+            head = self._head(arrived)
             try:
                 self.index.index.require_fresh(head.number)
             except StaleRead:
+                arrived = self._head_rounds.ticket()
                 continue
             return head
         head = self.index.head()
         self.index.index.require_fresh(head.number)
         return head
 
-    def _head(self) -> BlockRef:
+    def _head(self, arrived: int) -> BlockRef:
         """The node's head, with the index synced to it. When the index is at the head already
-        (same number and hash) this costs one ``eth_getBlockByNumber``; otherwise the index
-        catches up (or rolls back a reorg) first. Never older than what the index has seen."""
-        latest = self._latest()
+        (same number and hash) this costs one ``eth_getBlockByNumber`` (shared); otherwise the
+        index catches up (or rolls back a reorg) first. Never older than what the index has
+        seen."""
+        latest = self._latest(arrived)
         known = self.index.index.head
         if known is not None and known.number == latest.number and known.hash == latest.hash:
             return known
         return self.index.head()
 
-    def _latest(self) -> BlockRef:
-        """The node's latest block, asked after this call began; concurrent reads share the
+    def _latest(self, arrived: int) -> BlockRef:
+        """The node's latest block, asked after ``arrived``; concurrent reads share the
         request (:class:`~kizuna.access.headrounds.HeadRounds`)."""
-        return self._head_rounds.get()
+        return self._head_rounds.get(arrived)
 
     def close(self) -> None:
         """Close the connections to the node (a later check opens a new one)."""

@@ -12,6 +12,14 @@ previous round is still running; the round is closed to newcomers the moment it 
 a revocation mined before a read arrived is always seen by that read — the same guarantee as a
 request of its own, for one request per round instead of one per read.
 
+*Arrival* can be marked before the caller is ready to ask: :meth:`HeadRounds.ticket`, taken when
+a read reaches the service (the API takes it on the event loop, before the read waits for a
+worker thread), is the number of rounds sent so far. ``get(ticket)`` then answers from any round
+sent after that moment: the last round that answered, or the one in flight, when it was sent
+later. Under load, every read that waited in the queue while a round was sent is answered by
+that round without a request of its own; the guarantee is the same, counted from when the read
+arrived rather than from when a thread took it up.
+
 A caller alone (no request in flight) sends its request at once; a caller that arrives while one
 is in flight waits for at most the rest of that request and then its own round's.
 """
@@ -31,6 +39,9 @@ class _Round(Generic[T]):
     done: threading.Event = field(default_factory=threading.Event)
     may_start: bool = False
     led: bool = False
+    seq: int = 0
+    """Which round this is (1, 2, ...): numbered when it is closed to newcomers, before its
+    request is sent."""
     result: T | None = None
     error: BaseException | None = None
 
@@ -41,18 +52,35 @@ class HeadRounds(Generic[T]):
     def __init__(self, fetch: Callable[[], T]) -> None:
         self._fetch = fetch
         self._cond = threading.Condition()
-        self._running = False
+        self._running: _Round[T] | None = None
         self._pending: _Round[T] | None = None
+        self._numbered = 0  # rounds closed so far: each one's request is sent after this count
+        self._answered: _Round[T] | None = None  # the latest round that answered (no error)
         self.requests = 0
         """How many times ``fetch`` was called (for tests and metrics)."""
 
-    def get(self) -> T:
-        """The answer of a ``fetch`` call that started after this call did."""
+    def ticket(self) -> int:
+        """Mark an arrival: ``get(ticket)`` answers from a request sent after this call.
+
+        A plain read of a counter (atomic under the interpreter lock), so the event loop can
+        take one without waiting for the lock the worker threads use."""
+        return self._numbered
+
+    def get(self, ticket: int | None = None) -> T:
+        """The answer of a ``fetch`` call that started after this call did — or, given a
+        :meth:`ticket`, after the ticket was taken."""
         with self._cond:
-            if not self._running:
-                self._running = True
-                mine: _Round[T] = _Round(may_start=True, led=True)
+            if ticket is None:
+                ticket = self._numbered
+            answered = self._answered
+            if answered is not None and answered.seq > ticket:
+                return answered.result  # type: ignore[return-value]
+            running = self._running
+            if running is None:
+                mine: _Round[T] = self._number(_Round(may_start=True, led=True))
                 lead = True
+            elif running.seq > ticket:
+                mine, lead = running, False  # sent after this caller arrived: its answer will do
             else:
                 if self._pending is None:
                     self._pending = _Round()
@@ -69,6 +97,13 @@ class HeadRounds(Generic[T]):
             raise mine.error
         return mine.result  # type: ignore[return-value]
 
+    def _number(self, round_: _Round[T]) -> _Round[T]:
+        """Close ``round_`` to newcomers and make it the running one (under the lock)."""
+        self._numbered += 1
+        round_.seq = self._numbered
+        self._running = round_
+        return round_
+
     def _run(self, mine: _Round[T]) -> None:
         try:
             self.requests += 1
@@ -76,15 +111,18 @@ class HeadRounds(Generic[T]):
         except BaseException as error:  # handed to every member of the round, re-raised there
             mine.error = error
         finally:
-            mine.done.set()
             with self._cond:
+                if mine.error is None:
+                    self._answered = mine
                 following = self._pending
                 if following is None:
-                    self._running = False
+                    self._running = None
                 else:
                     self._pending = None  # closed: later callers form the round after it
                     following.may_start = True
+                    self._number(following)
                     self._cond.notify_all()
+            mine.done.set()
 
 
 __all__ = ["HeadRounds"]

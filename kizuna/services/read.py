@@ -39,14 +39,16 @@ class NoKeyFragments(AccessDenied):
 
 
 def serve_read(ctx: ServiceContext, *, request: ReadRequest, signature: bytes,
-               now: int | None = None) -> ReadGrant:
+               now: int | None = None, arrived: int | None = None) -> ReadGrant:
     """Serve one signed read request (see the module docstring). Raises ``InputError`` for a
     malformed signature, ``AccessDenied`` subclasses for a wrong signer / stale / replayed
-    request / no live grant / no key fragments, ``NotFoundError`` for an unknown record."""
+    request / no live grant / no key fragments, ``NotFoundError`` for an unknown record.
+    ``arrived``: ``ctx.access.arrival()`` taken when the request reached the service (the
+    head is asked after it); default: when this call begins."""
     verify_request(request, signature, ctx.domain, now=now, max_skew=ctx.max_clock_skew_s)
     try:
         grant = ctx.access.check_read(provider=request.provider, record_id=request.record_id,
-                                      patient=request.patient)
+                                      patient=request.patient, arrived=arrived)
     except (AccessDenied, NotFoundError) as refusal:
         # A signed request the access check refused leaves a trace for the patient and the
         # auditors (kizuna.services.refusals); the refusal itself is re-raised unchanged.

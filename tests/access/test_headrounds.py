@@ -102,3 +102,78 @@ def test_an_error_of_a_lone_caller_is_raised() -> None:
     with pytest.raises(ConnectionError, match="request 1 failed"):
         rounds.get()
     assert rounds.get() == 2
+
+
+def test_a_ticket_is_answered_by_a_round_sent_after_it_and_never_by_an_older_one() -> None:
+    node = _Node(delay=0)
+    rounds = HeadRounds(node.latest)
+    early = rounds.ticket()
+    assert rounds.get() == 1  # a round of its own, sent after `early` was taken
+    assert rounds.get(early) == 1  # that round was sent after `early`: no request of its own
+    assert rounds.requests == 1
+    late = rounds.ticket()  # taken after round 1 was sent: round 1 will not do
+    assert rounds.get(late) == 2
+    assert rounds.get(late) == 2 and rounds.requests == 2
+    assert rounds.get() == 3  # without a ticket: always a request sent after the call
+
+
+def test_a_ticket_joins_the_round_in_flight_only_when_it_was_sent_after_the_ticket() -> None:
+    node = _Node(delay=0.1)
+    rounds = HeadRounds(node.latest)
+    before = rounds.ticket()
+    answers: dict[str, int] = {}
+
+    def ask(name: str, ticket: int | None) -> None:
+        answers[name] = rounds.get(ticket)
+
+    leader = threading.Thread(target=ask, args=("leader", None))
+    leader.start()
+    time.sleep(0.03)  # round 1 in flight, sent after `before`, before `during`
+    during = rounds.ticket()
+    waiters = [threading.Thread(target=ask, args=("before", before)),
+               threading.Thread(target=ask, args=("during", during))]
+    for thread in waiters:
+        thread.start()
+    for thread in [leader, *waiters]:
+        thread.join()
+    assert answers == {"leader": 1, "before": 1, "during": 2}
+    assert rounds.requests == 2
+
+
+def test_a_failed_round_answers_no_later_ticket() -> None:
+    node = _Node(delay=0)
+    rounds = HeadRounds(node.latest)
+    ticket = rounds.ticket()
+    assert rounds.get() == 1
+    node.fail_next = True
+    with pytest.raises(ConnectionError, match="request 2 failed"):
+        rounds.get(rounds.ticket())
+    after_failure = rounds.ticket()
+    assert rounds.get(ticket) == 1  # round 1 still answers a ticket older than it
+    assert rounds.get(after_failure) == 3  # round 2 failed, round 1 is too old: a new request
+
+
+def test_concurrent_tickets_share_requests_and_never_get_an_answer_sent_before_them() -> None:
+    node = _Node()
+    rounds = HeadRounds(node.latest)
+    stale: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        for _ in range(40):
+            started_before = node.started  # requests started before the ticket was taken
+            ticket = rounds.ticket()
+            time.sleep(0.001)  # queued for a worker thread meanwhile
+            answer = rounds.get(ticket)
+            if answer <= started_before:
+                with lock:
+                    stale.append((started_before, answer))
+
+    threads = [threading.Thread(target=caller) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert stale == []
+    assert rounds.requests == node.started
+    assert rounds.requests < 16 * 40 / 3, rounds.requests

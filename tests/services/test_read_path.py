@@ -376,9 +376,9 @@ def test_a_head_overtaken_by_another_thread_is_replaced_not_used(core: Stack) ->
     real = core.ctx.access._head
     calls: list[int] = []
 
-    def overtaken():  # type: ignore[no-untyped-def]
+    def overtaken(arrived: int):  # type: ignore[no-untyped-def]
         calls.append(1)
-        return old if len(calls) == 1 else real()
+        return old if len(calls) == 1 else real(arrived)
 
     core.ctx.access._head = overtaken  # type: ignore[method-assign]
     request, signature = core.request(provider, patient, record)

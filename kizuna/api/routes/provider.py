@@ -45,9 +45,12 @@ router = APIRouter(tags=["provider"])
 async def read(body: ReadIn, http: Request) -> Response:
     """Serve one signed read request. The answer holds the ciphertext's CID and capsule
     fragments for the provider's key; the receipt is stored before this answer is sent."""
+    state = state_of(http)
+    # The read's arrival: its access check is decided at a head asked for after this moment,
+    # possibly by a request another read sent while this one waited for a read thread.
+    arrived = state.ctx.access.arrival()
     # The hottest route: its session is read by a plain call, not three nested dependencies.
     session = await provider_of(http)
-    state = state_of(http)
     request = ReadRequest.from_json(body.request.model_dump(by_alias=True))
     if request.provider != session.address:
         raise AccessDenied("the read request names another provider than the session")
@@ -55,7 +58,7 @@ async def read(body: ReadIn, http: Request) -> Response:
     # On the instance's read threads, not the general pool (kizuna.api.readworkers).
     try:
         grant = await state.read_workers.run(functools.partial(
-            serve_read, state.ctx, request=request, signature=signature))
+            serve_read, state.ctx, request=request, signature=signature, arrived=arrived))
     except ProviderNotRegistered:
         # The access check found the reader not active at the head: a session opened as a
         # provider lets go of that role (and ends, if it was all it had), as at other routes.
