@@ -15,7 +15,10 @@ import { readRecord } from "./read.ts";
 import { bytesToHex, bytesToHex0x, concatBytes, hexToBytes } from "../src/core/bytes.ts";
 import { DEFAULT_SEGMENT_SIZE, decryptBytes, encryptBytes, encryptStream, EnvelopeReader } from "../src/core/envelope.ts";
 import { forViem, type JsonTypedData } from "../src/core/eip712.ts";
-import { KizunaError } from "../src/core/errors.ts";
+import { InputError, KizunaError } from "../src/core/errors.ts";
+import { canonicalJson } from "../src/importer/canonical.ts";
+import { loadJson } from "../src/importer/json.ts";
+import { Deidentifier, studyKey } from "../src/research/deidentify.ts";
 import { hkdfSha256 } from "../src/core/kdf.ts";
 import { hkdf } from "@noble/hashes/hkdf";
 import { sha256 } from "@noble/hashes/sha2";
@@ -366,6 +369,37 @@ async function recordIdVector(input: { private_key: `0x${string}`; account: stri
   };
 }
 
+/** What this browser makes of tests/vectors/deidentify.json (issue 16): each key's offset,
+ *  pseudonym key, pseudonyms and UIDs, and each case's copy as canonical JSON (null: not
+ *  shared), or the field a refused case names; from the inputs only. */
+async function deidentifyVector(input: {
+  as_of: string;
+  keys: Array<{ secret_key: string; study_id: string; pseudonyms: string[]; uids: string[] }>;
+  cases: Array<{ key: number; types: Record<string, string>; input: string }>;
+}) {
+  const keys = await Promise.all(input.keys.map((k) => studyKey(hexToBytes(k.secret_key), hexToBytes(k.study_id))));
+  return {
+    keys: input.keys.map((k, i) => {
+      const deid = new Deidentifier(keys[i]!);
+      return {
+        offset_days: keys[i]!.offsetDays,
+        pseudonym_key: bytesToHex0x(keys[i]!.revealPseudonymKey()),
+        pseudonyms: Object.fromEntries(k.pseudonyms.map((p) => [p, deid.pseudonym(p)])),
+        uids: Object.fromEntries(k.uids.map((u) => [u, deid.uid(u)])),
+      };
+    }),
+    cases: input.cases.map((c) => {
+      try {
+        const copy = new Deidentifier(keys[c.key]!, { types: c.types, asOf: input.as_of }).resource(loadJson(c.input, 1000));
+        return { output: copy === null ? null : new TextDecoder().decode(canonicalJson(copy)) };
+      } catch (error) {
+        if (error instanceof InputError) return { field: error.field };
+        throw error;
+      }
+    }),
+  };
+}
+
 /** What this browser computes for one tests/vectors/eip712.json action: digest, signature,
  *  signer and the address the signature recovers to. */
 async function eip712Vector(input: { privateKey: `0x${string}`; typedData: JsonTypedData }) {
@@ -432,6 +466,7 @@ const bench = {
   chart,
   walletVector,
   recordIdVector,
+  deidentifyVector,
   eip712Vector,
   openEnvelope,
   sealEnvelope,
