@@ -22,6 +22,7 @@ import { Patients as ProviderPatients, PATIENT_ROUTE } from "../pages/provider/P
 import { PatientRecords, patientOfUrl } from "../pages/provider/PatientRecords.tsx";
 import { providerClientOf } from "../provider/provider.ts";
 import { Registry } from "../pages/provider/Registry.tsx";
+import { ResearcherStudies } from "../pages/researcher/Studies.tsx";
 import { auditorPages } from "../pages/auditor/pages.tsx";
 import { currentRoute } from "./router.ts";
 import type { AppStore, State } from "./store.ts";
@@ -42,6 +43,8 @@ export function pagesFor(context: PageContext): Page[] {
     // One patient's records: a page of its own while it is open (#/provider-patient?patient=0x…).
     if (currentRoute() === PATIENT_ROUTE) pages.push({ route: PATIENT_ROUTE, title: "Patient records", render: () => <PatientRecords client={provider} patient={patientOfUrl()} /> });
   }
+  // A researcher is a verified provider (the registry's role): its studies and their cohorts.
+  if (provider) pages.push({ route: "researcher-studies", title: "Studies", render: () => <ResearcherStudies client={provider} /> });
   if (isProvider) pages.push({ route: "provider-care", title: "Care", render: (c) => <ProviderCarePage store={c.store} state={c.state} /> });
   if (isProvider) pages.push({ route: "provider-data-requests", title: "Data requests", render: (c) => <ProviderDataRequestsPage store={c.store} state={c.state} /> });
   // A provider not registered yet (or suspended) holds no provider role: it opens #/registry

@@ -1,0 +1,47 @@
+// The researcher's NDJSON lines (web/src/researcher/ndjson.ts) are Python's
+// json.dumps(json.loads(content), ensure_ascii=False, separators=(",", ":")) byte for byte:
+// checked against the venv's Python for decimals at every notation boundary, integers beyond
+// 2^53, escapes and non-ASCII text, and for the files of a real Synthea patient's canonical
+// records (kizuna/research/export.py write_bulk_ndjson on the same contents).
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+
+import { canonicalJson } from "../src/importer/canonical.ts";
+import { loadJson } from "../src/importer/json.ts";
+import { bulkFiles, pythonJsonLine } from "../src/researcher/ndjson.ts";
+import { fixtures, PYTHON } from "./fhir_fixtures.ts";
+
+function python(script: string, input: string, ...args: string[]): string {
+  const run = spawnSync(PYTHON, ["-c", script, ...args], { input, encoding: "utf8", maxBuffer: 1 << 28 });
+  assert.equal(run.status, 0, run.stderr);
+  return run.stdout;
+}
+
+test("numbers, escapes and text as Python's json.dumps writes them", () => {
+  const numbers = ["0.0", "0", "-0.0", "72.0", "72.5", "1.50", "100.0", "0.1", "0.0001", "0.00001", "0.0000001",
+    "1234567890123456.0", "12345678901234567.0", "10000000000000000.5", "3.141592653589793238", "-2.5", "0.30000000000000004",
+    "123456789012345678901234567890", "-9007199254740993", "1.7976931348623157e308", "5e-324", "1e-400", "2.0e21", "0.000123"];
+  const doc = `{"resourceType":"Observation","n":[${numbers.join(",")}],"s":"tab\\there \\"q\\" \\\\ \\u0001 \\u007f é 山田 😀 \\u2028"}`;
+  const expected = python("import json,sys; print(json.dumps(json.loads(sys.stdin.read()), ensure_ascii=False, separators=(',', ':')), end='')", doc);
+  assert.equal(pythonJsonLine(loadJson(doc, 100)), expected);
+});
+
+test("a Synthea patient's records export as Python's write_bulk_ndjson files", async () => {
+  const contents = fixtures().synthea.map((f) => canonicalJson(loadJson(JSON.stringify(f.resource), 100)));
+  const files = await bulkFiles(contents);
+  const dir = mkdtempSync(join(tmpdir(), "kizuna-ndjson-"));
+  const script = `
+import json, sys
+from kizuna.research.export import write_bulk_ndjson
+lines = sys.stdin.read().split("\\n")
+write_bulk_ndjson((json.loads(l) for l in lines if l), sys.argv[1])`;
+  python(script, contents.map((c) => new TextDecoder().decode(c)).join("\n"), dir);
+  const names = readdirSync(dir).sort();
+  assert.deepEqual(files.map((f) => f.name).sort(), names);
+  for (const file of files) assert.deepEqual(Buffer.from(file.content), readFileSync(join(dir, file.name)), file.name);
+  assert.ok(files.length > 5 && files.reduce((n, f) => n + f.count, 0) === contents.length);
+});
