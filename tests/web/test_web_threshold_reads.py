@@ -6,7 +6,9 @@ page's CSP lists the registered nodes; each node answers CORS for this page only
 capsule fragment and decrypts with two of them. With all three up: every node keeps a receipt,
 the service none, and the plaintext is byte-equal to the CLI's read. With one node killed: the
 read still succeeds and the page names the node that did not answer. With two killed: the read
-fails, names both nodes and why, and decrypts nothing. Screenshots at desktop and phone width."""
+fails, names both nodes and why, and decrypts nothing. Screenshots at desktop and phone width.
+Before that, a grant of records kenji imported in a batch tells every node of them with their
+Merkle proof (the API's record listing carries it), and the page reads one through the nodes."""
 
 from __future__ import annotations
 
@@ -124,6 +126,65 @@ def _open_patient(page: Page, patient: str) -> None:
 def _read(page: Page, record_id: str) -> None:
     row = page.locator(f'tr[data-record="{record_id.lower()}"]')
     row.get_by_role("button", name=re.compile("^Read")).click()
+
+
+def _lab_bundle(path: Path) -> Path:
+    """Two laboratory Observations in one Bundle: `kizuna patient import` registers them in
+    one batch (one Merkle root on-chain)."""
+    def observation(n: int, value: float) -> dict[str, object]:
+        return {"fullUrl": f"urn:uuid:00000000-0000-4000-8000-00000000000{n}", "resource": {
+            "resourceType": "Observation", "id": f"00000000-0000-4000-8000-00000000000{n}",
+            "status": "final",
+            "category": [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                "code": "laboratory"}]}],
+            "code": {"coding": [{"system": "http://loinc.org", "code": "718-7",
+                                 "display": "Hemoglobin"}], "text": "Hemoglobin"},
+            "effectiveDateTime": f"2026-0{n}-01T09:00:00Z",
+            "valueQuantity": {"value": value, "unit": "g/dL",
+                              "system": "http://unitsofmeasure.org", "code": "g/dL"}}}
+
+    path.write_text(json.dumps({"resourceType": "Bundle", "type": "collection",
+                                "entry": [observation(1, 13.1), observation(2, 13.4)]}))
+    return path
+
+
+def test_a_grant_over_the_api_announces_batch_records_and_the_page_reads_one(
+        web: Web, tmp_path: Path) -> None:
+    """The CLI's grant (over the API) tells every node of the scope's batch records, with
+    their root and proof (the records listing carries them): each node checks them against
+    the chain and serves them; the page reads one through the nodes."""
+    stack = web.stack
+    assert isinstance(stack, ThresholdStack)
+
+    def own() -> dict[str, dict[str, object]]:
+        listed = stack.kizuna("patient", "records", "--key", "kenji", "--json")
+        assert listed.code == 0, listed.err
+        return {str(r["record_id"]): r for r in listed.json()}
+
+    before = own()
+    imported = stack.kizuna("patient", "import", str(_lab_bundle(tmp_path / "labs.json")),
+                            "--key", "kenji", "--json")
+    assert imported.code == 0, imported.err
+    labs = [r for i, r in own().items() if i not in before]
+    assert [r["label"] for r in labs] == ["Observation:laboratory"] * 2
+    granted = stack.kizuna("patient", "grant", "dr-sato", "Observation:laboratory", "--days",
+                           "1", "--key", "kenji", "--json")
+    assert granted.code == 0, granted.err
+    node_dbs = [stack.home / "proxies" / str(i) / "node.sqlite3" for i in range(3)]
+    ids = ", ".join(f"x'{str(r['record_id']).removeprefix('0x')}'" for r in labs)
+    assert [_count(db, f"SELECT COUNT(*) FROM records WHERE batch_root IS NOT NULL AND "
+                       f"record_id IN ({ids})") for db in node_dbs] == [2, 2, 2]
+
+    session, _ = _connect(web, "desktop")
+    kenji = str(stack.demo_account("kenji").address)
+    _open_patient(session.page, kenji)
+    target = str(labs[0]["record_id"])
+    _read(session.page, target)
+    shown = session.page.locator(f'.provider-read[data-record="{target.lower()}"]')
+    expect(shown.get_by_test_id("timeline-item")).to_be_visible(timeout=TIMEOUT)
+    expect(shown).to_contain_text("Hemoglobin")
+    expect(shown.get_by_test_id("read-nodes")).to_contain_text("of 3 proxy nodes (2 needed)")
 
 
 def test_a_provider_reads_through_two_of_three_nodes_in_the_page(

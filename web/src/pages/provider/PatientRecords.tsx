@@ -339,7 +339,7 @@ function PatientView(props: { client: ProviderClient; patient: string }) {
                           aria-label={`Download ${read.record.resource ? "FHIR JSON" : "file"} of record ${shortAddress(read.record.recordId)}`}>
                     {read.record.resource ? "Download FHIR JSON" : "Download file"}
                   </button>
-                  <span class="care-muted">Receipt #{read.result.receipt.seq}, block {read.result.receipt.headBlock}</span>
+                  <span class="care-muted">Receipt #{read.result.receipt.seq}{read.result.nodes?.servedBy[0] ? ` at node ${shortAddress(read.result.nodes.servedBy[0].address)}` : ""}, block {read.result.receipt.headBlock}</span>
                 </p>
                 {read.result.nodes ? (
                   <div class="care-muted" data-testid="read-nodes">
