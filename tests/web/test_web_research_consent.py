@@ -99,7 +99,7 @@ def _study_records(client: Any, study: str) -> list[bytes]:
 
 
 def _pythons_copy(client: Any, study: str, labels: list[str]) -> list[bytes]:
-    """What ``kizuna patient research consent`` makes of the same records (not sent)."""
+    """What ``kizuna patient consent`` makes of the same records (not sent)."""
     from kizuna.research.studies import _copy_records, parse_study_id
 
     copies, _left_out = _copy_records(client, parse_study_id(study), labels)
@@ -244,6 +244,7 @@ def test_at_phone_width_dicom_is_refused_and_a_failure_part_way_resumes(
     error = panel.get_by_test_id("error")
     expect(error).to_contain_text("1 DICOM image file", timeout=TIMEOUT)
     expect(error).to_contain_text("of ImagingStudy")
+    expect(error).to_contain_text(f"kizuna patient consent {study}")
     assert error.get_by_role("button", name="Try again").count() == 0  # choosing helps, not trying
     check_layout(session, "consent-dicom-refused-phone")
 

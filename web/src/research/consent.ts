@@ -18,7 +18,7 @@
 // Nothing half-done: the consent is the last step, so a failure before it leaves no consent on
 // the chain. A retry with the same StudyCopy resumes: the copy's record ids are deterministic
 // (Python's import rule over the copy's digest, so the same copy names the same records, in the
-// page and in `kizuna patient research consent`), records already registered are skipped, a live
+// page and in `kizuna patient consent`), records already registered are skipped, a live
 // grant is not granted again, a consent already recorded is not sent again. abandon() stops
 // sharing the copy (revokes the grant) when the patient gives up after the grant.
 //
@@ -91,9 +91,10 @@ export class DicomNotHere extends KizunaError {
   override name = "DicomNotHere";
   readonly records: readonly string[];
 
-  constructor(records: readonly LabelledRecord[]) {
+  constructor(records: readonly LabelledRecord[], command: string) {
     super(`${countOf(records.length, "DICOM image file")} in what you chose (${records.map((r) => `${r.id.slice(0, 12)}… of ${r.label}`).join(", ")}). ` +
-      "This page cannot de-identify medical images yet, and it never sends them as they are. Leave that part out, or take part with the Kizuna command line, which can.");
+      "This page cannot de-identify medical images yet, and it never sends them as they are. Leave that part out, or take part with the Kizuna command line, which can: " +
+      command, { details: records.map((r) => r.id).join(", ") });
     this.records = records.map((r) => r.id);
   }
 }
@@ -120,7 +121,7 @@ export class StudyConsent {
 
     const records = (await client.records()).filter((r) => r.label !== null && chosen.includes(r.label));
     const dicom = records.filter((r) => r.contentType === DICOM_CONTENT_TYPE);
-    if (dicom.length) throw new DicomNotHere(dicom);
+    if (dicom.length) throw new DicomNotHere(dicom, `kizuna patient consent ${study.studyId} ${chosen.map((l) => `--scope ${l}`).join(" ")}`);
     const wanted = records.filter((r) => r.contentType === CONTENT_TYPE);
     let leftOut = records.length - wanted.length;
     onProgress?.({ step: "reading", done: 0, total: wanted.length });
