@@ -207,3 +207,35 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(reason)
     with PostgresServer(tmp_path_factory.mktemp("pg")) as server:
         yield server.url
+
+
+# --- where the time goes (printed at the end of every run, CI's log included) -----------------
+# `--durations` ranks single phases; with `--dist loadfile` a file is what a worker is pinned to,
+# so the run also prints each file's total (setup + call + teardown: a module's stack start counts
+# towards its file) and each worker's busy time. A worker far above the others is the wall time.
+
+_FILE_SECONDS: dict[str, float] = {}
+_SETUP_SECONDS: dict[str, float] = {}
+_WORKER_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+    if report.when == "setup":
+        _SETUP_SECONDS[path] = _SETUP_SECONDS.get(path, 0.0) + report.duration
+    node = getattr(report, "node", None)  # xdist: the worker that ran it (on the controller)
+    worker = str(getattr(getattr(node, "gateway", None), "id", "main"))
+    _WORKER_SECONDS[worker] = _WORKER_SECONDS.get(worker, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _FILE_SECONDS or hasattr(terminalreporter.config, "workerinput"):
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("slowest 20 files (setup + call + teardown, of which setup)")
+    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:20]:
+        write(f"{seconds:8.2f}s {_SETUP_SECONDS.get(path, 0.0):7.2f}s  {path}")
+    if len(_WORKER_SECONDS) > 1:
+        busy = ", ".join(f"{w} {s:.0f}s" for w, s in sorted(_WORKER_SECONDS.items()))
+        write(f"busy time per worker: {busy}")
