@@ -5,6 +5,7 @@ defaults — so ``kizuna serve`` and ``kizuna config`` always agree."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -31,7 +32,7 @@ def serve(home_dir: Path | None, config_file: Path | None, host: str | None, por
     from kizuna.api.server import serve as run
     from kizuna.stack.home import load_settings
 
-    overrides: dict[str, object] = {}
+    overrides: dict[str, Any] = {}  # Settings fields, checked by Settings.load
     if host is not None:
         overrides["api_host"] = host
     if port is not None:
