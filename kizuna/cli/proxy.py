@@ -6,9 +6,9 @@ paths > defaults); a node sets at least its own ``--database`` and ``--index`` (
 service's) and its key (``KIZUNA_NODE_KEY``, hex, or ``--key-file``).
 
 The participants' commands find the deployment's proxy set with :func:`proxy_set_for`: the
-ProxyRegistry named by ``KIZUNA_PROXY_REGISTRY`` (with ``KIZUNA_PROXY_THRESHOLD``, default 2 of
-3 or more), else the one ``kizuna up --proxies`` keeps in ``$KIZUNA_HOME/proxies/registry.json``
-while its nodes run. Without either, grants and reads take the service's 1-of-1 path."""
+ProxyRegistry named by the ``proxy_registry`` setting (``KIZUNA_PROXY_REGISTRY`` or the config
+file; with ``KIZUNA_PROXY_THRESHOLD``, default 2 of 3 or more), else the one ``kizuna up
+--proxies`` keeps in ``$KIZUNA_HOME/proxies/registry.json`` while its nodes run. Without either, grants and reads take the service's 1-of-1 path."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def proxy_set_for(session: Session) -> ProxySet | None:
     from kizuna.errors import ConfigError
     from kizuna.types import checked_address
 
-    registry = os.environ.get("KIZUNA_PROXY_REGISTRY", "").strip()
+    # The proxy_registry setting (KIZUNA_PROXY_REGISTRY or the config file), as the API has it.
+    registry = session.settings.proxy_registry or ""
     threshold_text = os.environ.get("KIZUNA_PROXY_THRESHOLD", "").strip()
     threshold: int | None = None
     if not registry:
@@ -118,7 +119,8 @@ def serve(home_dir: Path | None, config_file: Path | None, database_url: str, in
                               anchor_signer=LocalKeySigner(raw),
                               anchor_interval_s=settings.anchor_interval_s,
                               allow_origins=allow_origins)
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        # No access log: a line per read is CPU the read path does not need (as `kizuna serve`).
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
     finally:
         close_context(ctx)
 

@@ -32,7 +32,6 @@ the head whatever the database still holds.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -55,10 +54,10 @@ from sqlalchemy import (
     insert,
     select,
 )
-from starlette.concurrency import run_in_threadpool
 
 from kizuna.api import errors
 from kizuna.api.convert import read_answer, unhex
+from kizuna.api.readworkers import ReadWorkers
 from kizuna.api.schemas import ReadIn
 from kizuna.batch import pack_proof
 from kizuna.chain.signers import Signer
@@ -74,9 +73,14 @@ from kizuna.services.context import ServiceContext
 from kizuna.services.read import serve_read
 from kizuna.storage.envelope import read_header
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId, checksum_address
+from kizuna.wire.reads import ReadGrant
 from kizuna.wire.records import RecordInfo
 
 log = logging.getLogger(__name__)
+
+READ_THREADS = 2
+"""The node's read threads (kizuna.api.readworkers: one computes while the other waits on the
+chain or the database; more only contend for the interpreter lock)."""
 
 MAX_NODE_ENVELOPE_BYTES = 64 * 1024 * 1024
 """A record the node hashes whole when it is handed (the envelope's SHA-256 is its commitment)."""
@@ -178,23 +182,33 @@ def accept_kfrag(ctx: ServiceContext, node: Address, body: NodeKfragIn) -> int:
     return stored
 
 
+_SELECT_STATEMENT = (
+    f"SELECT nodes, threshold, kfrag_digest, signature FROM {node_statements.name} "
+    "WHERE patient = ? AND scope_id = ? AND provider = ? AND epoch = ?")
+"""Every read answer carries it: through the driver (kizuna.db.driver), as the read's own
+statements (SQLAlchemy's per-statement cost was as much as the statement's work)."""
+
+
 def statement_json(ctx: ServiceContext, *, patient: Address, scope_id: bytes,
                    provider: Address, record_id: bytes) -> dict[str, Any] | None:
     """The patient's statement of the fragment this node re-encrypted ``record_id`` with (the
     record's epoch), as the read answer carries it; ``None`` when the node has none."""
-    with ctx.db.read() as conn:
-        epoch = conn.execute(select(t.records.c.epoch).where(
-            t.records.c.record_id == bytes(record_id))).scalar()
-        row = conn.execute(select(node_statements).where(
-            node_statements.c.patient == patient, node_statements.c.scope_id == bytes(scope_id),
-            node_statements.c.provider == provider,
-            node_statements.c.epoch == int(epoch or 0))).first()
+    epoch = ctx.records.get(RecordId(bytes(record_id))).epoch  # the read's own record row
+    row = ctx.db.driver.first(_SELECT_STATEMENT, (patient, bytes(scope_id), provider, epoch))
     if row is None:
         return None
-    r = row._mapping
-    return {"epoch": int(r["epoch"]), "nodes": json.loads(r["nodes"]),
-            "threshold": int(r["threshold"]), "kfrag_digest": "0x" + bytes(r["kfrag_digest"]).hex(),
-            "signature": "0x" + bytes(r["signature"]).hex()}
+    nodes, threshold, kfrag_digest, signature = row
+    return {"epoch": int(epoch), "nodes": json.loads(nodes), "threshold": int(threshold),
+            "kfrag_digest": "0x" + bytes(kfrag_digest).hex(),
+            "signature": "0x" + bytes(signature).hex()}
+
+
+def node_read_answer(grant: ReadGrant, statement: dict[str, Any] | None) -> bytes:
+    """The node's answer to a read: the service's ``ReadOut`` JSON (``read_answer``) with
+    ``node_statement`` added as its last member."""
+    answer = read_answer(grant)
+    return (answer[:-1] + b',"node_statement":'
+            + json.dumps(statement, separators=(",", ":")).encode() + b"}")
 
 
 def accept_record(ctx: ServiceContext, body: NodeRecordIn) -> dict[str, Any]:
@@ -328,6 +342,8 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
         raise InputError("anchor_signer", f"is {anchor_signer.address}, not the node {node}: a "
                                           "node anchors its own receipts with its own key")
 
+    workers = ReadWorkers(READ_THREADS, name="kizuna-node-read")  # started by the first read
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from kizuna.receipts.anchorer import Anchorer
@@ -346,6 +362,7 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
             if anchorer is not None:
                 anchorer.stop()
             follower.stop()
+            workers.shutdown()
 
     node_metadata.create_all(ctx.db.engine)
     app = FastAPI(title="Kizuna proxy node", lifespan=lifespan)
@@ -371,15 +388,21 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
 
     @app.post("/node/reads")
     async def read(body: ReadIn, http: Request) -> Response:
+        # The read's arrival: its head is asked after this moment, possibly by a request
+        # another read sent while this one waited for a read thread (kizuna.access.headrounds).
+        arrived = ctx.access.arrival()
         request = ReadRequest.from_json(body.request.model_dump(by_alias=True))
         signature = unhex("signature", body.signature)
-        grant = await run_in_threadpool(functools.partial(
-            serve_read, ctx, request=request, signature=signature))
-        answer = json.loads(read_answer(grant))
-        answer["node_statement"] = await run_in_threadpool(functools.partial(
-            statement_json, ctx, patient=grant.patient, scope_id=grant.scope_id,
-            provider=request.provider, record_id=grant.record_id))
-        return Response(json.dumps(answer), media_type="application/json")
+
+        def serve() -> bytes:
+            grant = serve_read(ctx, request=request, signature=signature, arrived=arrived)
+            return node_read_answer(grant, statement_json(
+                ctx, patient=grant.patient, scope_id=grant.scope_id, provider=request.provider,
+                record_id=grant.record_id))
+
+        # One hop to the node's read threads, as the service's read route (two threads:
+        # Starlette's pool of 40 had every read contend for the interpreter lock).
+        return Response(await workers.run(serve), media_type="application/json")
 
     return app
 
