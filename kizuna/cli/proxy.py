@@ -8,7 +8,8 @@ service's) and its key (``KIZUNA_NODE_KEY``, hex, or ``--key-file``).
 The participants' commands find the deployment's proxy set with :func:`proxy_set_for`: the
 ProxyRegistry named by the ``proxy_registry`` setting (``KIZUNA_PROXY_REGISTRY`` or the config
 file; with ``KIZUNA_PROXY_THRESHOLD``, default 2 of 3 or more), else the one ``kizuna up
---proxies`` keeps in ``$KIZUNA_HOME/proxies/registry.json`` while its nodes run. Without either, grants and reads take the service's 1-of-1 path."""
+--proxies`` keeps in ``$KIZUNA_HOME/proxies/registry.json`` while its nodes run. Without
+either, grants and reads take the service's 1-of-1 path."""
 
 from __future__ import annotations
 
