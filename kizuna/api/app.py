@@ -23,6 +23,7 @@ from kizuna.api.deps import ApiState
 from kizuna.api.readworkers import ReadWorkers
 from kizuna.api.routes import auth as auth_routes
 from kizuna.api.routes import system
+from kizuna.background import PeriodicTask
 from kizuna.config import Settings
 from kizuna.errors import KizunaError
 from kizuna.services.context import ServiceContext, close_context, open_context
@@ -101,6 +102,68 @@ def _node_origins(app: FastAPI, settings: Settings) -> Callable[[], Sequence[str
     return origins
 
 
+def _background_workers(settings: Settings, context: ServiceContext,
+                        state: ApiState) -> list[PeriodicTask]:
+    """Start the service's background work; the list is stopped in reverse order."""
+    # The follower (deletes the key fragments of every grant or emergency access that ended
+    # on chain, whoever ended it) and the anchorer run once per cluster: the instances sharing
+    # this database elect a leader (kizuna.services.leader) that runs them, and another takes
+    # over within one follow interval when it dies.
+    from kizuna.background import sweep_interval
+    from kizuna.services.batches import StagedSweeper
+    from kizuna.services.follower import IndexFollower
+    from kizuna.services.leader import ClusterLeader, election_for
+    from kizuna.services.uploads import UploadSweeper
+    from kizuna.storage.gc import StoreCollector
+
+    follower = IndexFollower(context, interval_s=settings.follow_interval_s)
+    leader = ClusterLeader(election_for(context.db),
+                           [follower] + ([state.anchorer] if state.anchorer else []),
+                           interval_s=settings.follow_interval_s)
+    if state.anchorer is not None and leader.election.try_lead():
+        # Finish what a previous run left (a batch made but not anchored, receipts served
+        # just before a restart) before serving, then keep anchoring on the schedule.
+        try:
+            state.anchorer.run_once()
+        except KizunaError as exc:
+            log.warning("anchoring at start-up failed (will retry): %s", exc)
+    workers: list[PeriodicTask] = [
+        leader,
+        StoreCollector(context.store, interval_s=settings.store_gc_interval_s,
+                       grace_s=settings.store_gc_grace_s),  # refused uploads' blocks
+        StagedSweeper(context, ttl_s=settings.staged_ttl_s,  # abandoned imports
+                      interval_s=sweep_interval(settings.staged_ttl_s)),
+        UploadSweeper(context, ttl_s=settings.staged_ttl_s,  # abandoned uploads
+                      interval_s=sweep_interval(settings.staged_ttl_s)),
+    ]
+    for worker in workers:
+        worker.start()
+    return workers
+
+
+def _include_service_routes(app: FastAPI) -> None:
+    from kizuna.api.routes import (
+        auditor,
+        care,
+        data_requests,
+        patient,
+        provider,
+        shl,
+        uploads,
+        wallet,
+    )
+
+    # Routes are matched in order: the provider's, with the read route, the hottest, first.
+    app.include_router(provider.router)
+    app.include_router(patient.router)
+    app.include_router(uploads.router)  # chunked uploads (kizuna.services.uploads)
+    app.include_router(auditor.router)
+    app.include_router(wallet.router)
+    app.include_router(care.router)
+    app.include_router(data_requests.router)  # kizuna.services.data_requests
+    app.include_router(shl.router)  # SMART Health Links (kizuna.sharing.links)
+
+
 def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
                with_services: bool = True) -> FastAPI:
     """The Kizuna API for ``settings``; serves ``ctx`` when given, else opens its own.
@@ -114,48 +177,12 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
         state = _state(settings, context) if owned else app.state.kizuna
         app.state.kizuna = state
         state.read_workers = ReadWorkers(settings.read_threads)  # one per run of the app
-        # The follower (deletes the key fragments of every grant or emergency access that
-        # ended on chain, whoever ended it) and the anchorer run once per cluster: the
-        # instances sharing this database elect a leader (kizuna.services.leader) that runs
-        # them, and another takes over within one follow interval when it dies.
-        from kizuna.services.follower import IndexFollower
-        from kizuna.services.leader import ClusterLeader, election_for
-
-        follower = IndexFollower(context, interval_s=settings.follow_interval_s)
-        leader = ClusterLeader(election_for(context.db),
-                               [follower] + ([state.anchorer] if state.anchorer else []),
-                               interval_s=settings.follow_interval_s)
-        if state.anchorer is not None and leader.election.try_lead():
-            # Finish what a previous run left (a batch made but not anchored, receipts served
-            # just before a restart) before serving, then keep anchoring on the schedule.
-            try:
-                state.anchorer.run_once()
-            except KizunaError as exc:
-                log.warning("anchoring at start-up failed (will retry): %s", exc)
-        leader.start()
-        from kizuna.storage.gc import StoreCollector
-
-        collector = StoreCollector(context.store, interval_s=settings.store_gc_interval_s,
-                                   grace_s=settings.store_gc_grace_s)  # refused uploads' blocks
-        collector.start()
-        from kizuna.background import sweep_interval
-        from kizuna.services.batches import StagedSweeper
-
-        sweeper = StagedSweeper(context, ttl_s=settings.staged_ttl_s,  # abandoned imports
-                                interval_s=sweep_interval(settings.staged_ttl_s))
-        sweeper.start()
-        from kizuna.services.uploads import UploadSweeper
-
-        upload_sweeper = UploadSweeper(context, ttl_s=settings.staged_ttl_s,  # abandoned uploads
-                                       interval_s=sweep_interval(settings.staged_ttl_s))
-        upload_sweeper.start()
+        workers = _background_workers(settings, context, state)
         try:
             yield
         finally:
-            upload_sweeper.stop()
-            sweeper.stop()
-            collector.stop()
-            leader.stop()  # stops the follower and the anchorer, frees the leadership
+            for worker in reversed(workers):  # the leader stops the follower and the anchorer
+                worker.stop()
             state.read_workers.shutdown()
             if owned:
                 close_context(context)
@@ -167,26 +194,7 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
     errors.install(app)
     limits.install(app, settings)  # Host, body size and depth: before any route parses
     if with_services:
-        from kizuna.api.routes import (
-            auditor,
-            care,
-            data_requests,
-            patient,
-            provider,
-            shl,
-            uploads,
-            wallet,
-        )
-
-        # Routes are matched in order: the provider's, with the read route, the hottest, first.
-        app.include_router(provider.router)
-        app.include_router(patient.router)
-        app.include_router(uploads.router)  # chunked uploads (kizuna.services.uploads)
-        app.include_router(auditor.router)
-        app.include_router(wallet.router)
-        app.include_router(care.router)
-        app.include_router(data_requests.router)  # kizuna.services.data_requests
-        app.include_router(shl.router)  # SMART Health Links (kizuna.sharing.links)
+        _include_service_routes(app)
     app.include_router(system.router)
     app.include_router(auth_routes.router)
     from kizuna.errors import NotFoundError

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -37,6 +37,9 @@ from kizuna.cli.participant import (
     write_output,
 )
 from kizuna.errors import InputError, KizunaError, NotFoundError
+
+if TYPE_CHECKING:
+    from kizuna.client.importer import ImportResult
 
 log = logging.getLogger(__name__)
 
@@ -396,6 +399,23 @@ def import_(files: tuple[Path, ...], from_fhir: str | None, patient_id: str | No
         import_from_fhir(from_fhir, patient_id=patient_id, types=parse_types(types),
                          since=since, page_size=page_size, workers=workers, kwargs=kwargs)
         return
+    result, before = _import_files(files, workers, kwargs)
+    rate = result.registered / result.seconds if result.seconds > 0 else 0.0
+    click.echo(f"imported {result.resources} resource(s): {result.registered} registered now "
+               f"in {len(result.batches)} transaction(s), {result.already_registered} "
+               f"registered before, in {result.seconds:.1f} s ({rate:.0f}/s; reading, "
+               f"checking and signing in before that {before:.1f} s)", err=True)
+    by_scope = dict(sorted(result.by_scope.items()))
+    emit(result.as_dict(), human=lambda: print_table(
+        [{"label": k, "count": v} for k, v in by_scope.items()],
+        [Column("label", "Scope"), Column("count", "Records")],
+        title=f"Imported {result.resources} record(s)"))
+
+
+def _import_files(files: tuple[Path, ...], workers: int | None,
+                  kwargs: dict[str, Any]) -> tuple[ImportResult, float]:
+    """Validate ``files`` and import them; the result and the seconds spent reading, checking
+    and signing in before the import itself."""
     from kizuna.client.importer import (
         Importer,
         ImportSource,
@@ -430,19 +450,9 @@ def import_(files: tuple[Path, ...], from_fhir: str | None, patient_id: str | No
                 importer = Importer(client, journal_root=session.home.imports_dir, pool=pool,
                                     on_progress=lambda done, of: bar.update(total=of,
                                                                             completed=done))
-                result = importer.run(sources)
+                return importer.run(sources), before
     finally:  # shut down by the run already, unless a file was refused before it
         pool.shutdown(wait=True, cancel_futures=True)
-    rate = result.registered / result.seconds if result.seconds > 0 else 0.0
-    click.echo(f"imported {result.resources} resource(s): {result.registered} registered now "
-               f"in {len(result.batches)} transaction(s), {result.already_registered} "
-               f"registered before, in {result.seconds:.1f} s ({rate:.0f}/s; reading, "
-               f"checking and signing in before that {before:.1f} s)", err=True)
-    by_scope = dict(sorted(result.by_scope.items()))
-    emit(result.as_dict(), human=lambda: print_table(
-        [{"label": k, "count": v} for k, v in by_scope.items()],
-        [Column("label", "Scope"), Column("count", "Records")],
-        title=f"Imported {result.resources} record(s)"))
 
 
 @patient.command("records")

@@ -92,7 +92,7 @@ class Opened:
     path: Path | None = None
 
 
-def read_many(client: PatientClient, records: Sequence[RecordInfo], *,  # noqa: C901 (one bounded, ordered, cancellable pipeline: split, its state would be passed around)
+def read_many(client: PatientClient, records: Sequence[RecordInfo], *,
               workers: int = DEFAULT_WORKERS,
               destination: Callable[[RecordInfo], Path | None] | None = None,
               commitments: Mapping[bytes, Commitment] | None = None) -> Iterator[Opened]:
@@ -108,53 +108,27 @@ def read_many(client: PatientClient, records: Sequence[RecordInfo], *,  # noqa: 
         raise InputError("workers", "must be at least 1")
     registered = (commitments if commitments is not None
                   else client.service.onchain_commitments(patient=client.address))
-    secrets: dict[tuple[bytes, int], pre.UmbralSecretKey] = {}
-    for record in records:  # derived once per (scope, epoch), here: not raced by the threads
-        key = (bytes(record.scope_id), record.epoch)
-        if key not in secrets:
-            secrets[key] = client.keys.scope_secret(record.scope_id, record.epoch)
+    reader = _OwnReader(client, records, registered)
+    for opened_run in pipelined(reader.units(records, destination), workers=workers):
+        yield from opened_run
 
-    def expected(record: RecordInfo) -> Commitment:
-        found = registered.get(bytes(record.record_id))
-        if found is None:
-            raise IntegrityError(f"record 0x{bytes(record.record_id).hex()} has no registration "
-                                 f"of {client.address} on chain: not read")
-        return found
 
-    def opened(record: RecordInfo, source: BinaryIO | Iterator[bytes],
-               destination: BinaryIO) -> None:
-        decrypt_to(source, destination,
-                   owner_sk=secrets[(bytes(record.scope_id), record.epoch)],
-                   expected_commitment=expected(record))
+class _OwnReader:
+    """The units of work of :func:`read_many`, each checked against the chain's commitment."""
 
-    def in_memory(chunk: list[RecordInfo]) -> list[Opened]:
-        for record in chunk:
-            expected(record)  # refused before anything is downloaded
-        by_id = {bytes(r.record_id): r for r in chunk}
-        out: list[Opened] = []
-        for rid, envelope in client.service.own_envelopes(
-                patient=client.address, record_ids=[r.record_id for r in chunk]):
-            record = by_id[bytes(rid)]
-            plain = io.BytesIO()
-            opened(record, io.BytesIO(envelope), plain)
-            out.append(Opened(record, client.label_of(record), content=plain.getvalue()))
-        if [bytes(o.record.record_id) for o in out] != list(by_id):
-            raise IntegrityError("the service's bulk download did not answer the records asked")
-        return out
+    def __init__(self, client: PatientClient, records: Sequence[RecordInfo],
+                 registered: Mapping[bytes, Commitment]) -> None:
+        self.client = client
+        self.registered = registered
+        self.secrets: dict[tuple[bytes, int], pre.UmbralSecretKey] = {}
+        for record in records:  # derived once per (scope, epoch), here: not raced by threads
+            key = (bytes(record.scope_id), record.epoch)
+            if key not in self.secrets:
+                self.secrets[key] = client.keys.scope_secret(record.scope_id, record.epoch)
 
-    def to_file(record: RecordInfo, path: Path) -> list[Opened]:
-        expected(record)
-        try:
-            with client.service.open_own_record(patient=client.address,
-                                                record_id=record.record_id) as stream, \
-                    private_file(path) as handle:
-                opened(record, stream, handle)
-        except BaseException:
-            path.unlink(missing_ok=True)  # no unchecked prefix left behind
-            raise
-        return [Opened(record, client.label_of(record), path=path)]
-
-    def units() -> Iterator[Callable[[], list[Opened]]]:
+    def units(self, records: Sequence[RecordInfo],
+              destination: Callable[[RecordInfo], Path | None] | None
+              ) -> Iterator[Callable[[], list[Opened]]]:
         """The work in listing order: runs of small records (one request each run), and
         each record streamed to a file alone."""
         chunk: list[RecordInfo] = []
@@ -163,29 +137,69 @@ def read_many(client: PatientClient, records: Sequence[RecordInfo], *,  # noqa: 
             if path is None and record.size <= MAX_BULK_RECORD_BYTES:
                 chunk.append(record)
                 if len(chunk) == BULK_CHUNK:
-                    yield partial(in_memory, chunk)
+                    yield partial(self.in_memory, chunk)
                     chunk = []
                 continue
             if chunk:
-                yield partial(in_memory, chunk)
+                yield partial(self.in_memory, chunk)
                 chunk = []
             if path is None:  # a large record wanted in memory: streamed, collected
-                yield partial(single_in_memory, record)
+                yield partial(self.single_in_memory, record)
             else:
-                yield partial(to_file, record, path)
+                yield partial(self.to_file, record, path)
         if chunk:
-            yield partial(in_memory, chunk)
+            yield partial(self.in_memory, chunk)
 
-    def single_in_memory(record: RecordInfo) -> list[Opened]:
-        expected(record)
+    def expected(self, record: RecordInfo) -> Commitment:
+        found = self.registered.get(bytes(record.record_id))
+        if found is None:
+            raise IntegrityError(f"record 0x{bytes(record.record_id).hex()} has no registration "
+                                 f"of {self.client.address} on chain: not read")
+        return found
+
+    def opened(self, record: RecordInfo, source: BinaryIO | Iterator[bytes],
+               destination: BinaryIO) -> None:
+        decrypt_to(source, destination,
+                   owner_sk=self.secrets[(bytes(record.scope_id), record.epoch)],
+                   expected_commitment=self.expected(record))
+
+    def in_memory(self, chunk: list[RecordInfo]) -> list[Opened]:
+        for record in chunk:
+            self.expected(record)  # refused before anything is downloaded
+        by_id = {bytes(r.record_id): r for r in chunk}
+        out: list[Opened] = []
+        client = self.client
+        for rid, envelope in client.service.own_envelopes(
+                patient=client.address, record_ids=[r.record_id for r in chunk]):
+            record = by_id[bytes(rid)]
+            plain = io.BytesIO()
+            self.opened(record, io.BytesIO(envelope), plain)
+            out.append(Opened(record, client.label_of(record), content=plain.getvalue()))
+        if [bytes(o.record.record_id) for o in out] != list(by_id):
+            raise IntegrityError("the service's bulk download did not answer the records asked")
+        return out
+
+    def to_file(self, record: RecordInfo, path: Path) -> list[Opened]:
+        self.expected(record)
+        client = self.client
+        try:
+            with client.service.open_own_record(patient=client.address,
+                                                record_id=record.record_id) as stream, \
+                    private_file(path) as handle:
+                self.opened(record, stream, handle)
+        except BaseException:
+            path.unlink(missing_ok=True)  # no unchecked prefix left behind
+            raise
+        return [Opened(record, client.label_of(record), path=path)]
+
+    def single_in_memory(self, record: RecordInfo) -> list[Opened]:
+        self.expected(record)
         plain = io.BytesIO()
+        client = self.client
         with client.service.open_own_record(patient=client.address,
                                             record_id=record.record_id) as stream:
-            opened(record, stream, plain)
+            self.opened(record, stream, plain)
         return [Opened(record, client.label_of(record), content=plain.getvalue())]
-
-    for opened_run in pipelined(units(), workers=workers):
-        yield from opened_run
 
 
 def pipelined(tasks: Iterable[Callable[[], T]], *, workers: int) -> Iterator[T]:

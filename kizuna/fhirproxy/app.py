@@ -213,42 +213,64 @@ def _etag_matches(header: str, version_id: str) -> bool:
     return False
 
 
-def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlette:  # noqa: C901 (its routes are small closures over the cache; mccabe counts them all here)
+def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlette:
     """The proxy's ASGI app over ``cache``, answering only requests whose ``Host`` is one of
     ``allowed_hosts`` (kizuna.hosts: a DNS-rebinding page must not read decrypted records;
     others get 421 and an OperationOutcome)."""
-    allowed = AllowedHosts.of(allowed_hosts)
+    proxy = _FhirProxy(cache)
+    return Starlette(
+        routes=[
+            Route("/metadata", proxy.metadata, methods=["GET"]),
+            Route("/Patient/{id}/$everything", proxy.everything_route, methods=["GET"]),
+            Route("/{type}/_search", proxy.post_search_route, methods=["POST"]),
+            Route("/{type}", proxy.search_route, methods=["GET"]),
+            Route("/{type}/{id}", proxy.read_route, methods=["GET"]),
+        ],
+        exception_handlers={404: proxy.not_found, 405: proxy.not_allowed,
+                            InputError: proxy.bad_input},
+        middleware=[Middleware(HostCheck, allowed=AllowedHosts.of(allowed_hosts),
+                               refuse=proxy.wrong_host)],
+    )
 
-    def wrong_host(host: str) -> Response:
+
+class _FhirProxy:
+    """The routes of :func:`create_app` over one cache; the blocking ones (the cache reads
+    through blocking clients) run off the event loop."""
+
+    def __init__(self, cache: GrantedCache) -> None:
+        self.cache = cache
+
+    def wrong_host(self, host: str) -> Response:
         return outcome(421, "forbidden", f"{host[:200]!r} is not a name this FHIR proxy "
                                          "answers to (127.0.0.1, localhost, [::1] or "
                                          "--allow-host)", expression="Host")
 
-    def not_acceptable(request: Request, params: Sequence[tuple[str, str]]) -> Response | None:
+    def not_acceptable(self, request: Request,
+                       params: Sequence[tuple[str, str]]) -> Response | None:
         reason = acceptable(params, request.headers.get("accept"))
         if reason is None:
             return None
         return outcome(406, "not-supported", reason,
                        expression="_format" if reason.startswith("_format") else "Accept")
 
-    def bad_search(exc: SearchError) -> Response:
+    def bad_search(self, exc: SearchError) -> Response:
         return outcome(400, "not-supported" if "not" in exc.reason else "value",
                        f"{exc.field}: {exc.reason}", expression=exc.field)
 
-    async def metadata(request: Request) -> Response:
+    async def metadata(self, request: Request) -> Response:
         params = list(request.query_params.multi_items())
-        refused = not_acceptable(request, params)
+        refused = self.not_acceptable(request, params)
         if refused is not None:
             return refused
         try:
             pretty = _pretty(params)
         except SearchError as exc:
-            return bad_search(exc)
+            return self.bad_search(exc)
         return fhir_response(capability_statement(_base(request)), pretty=pretty)
 
-    def snapshot_or_error() -> Snapshot | Response:
+    def snapshot_or_error(self) -> Snapshot | Response:
         try:
-            return cache.snapshot()
+            return self.cache.snapshot()
         except (NodeUnreachable, StoreUnavailable) as exc:
             log.warning("the Kizuna service cannot be asked: %s", exc)
             return outcome(503, "transient", f"the Kizuna service cannot confirm the grants "
@@ -257,7 +279,7 @@ def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlett
             log.warning("refresh failed: %s", exc)
             return outcome(503, "exception", f"the grants could not be refreshed: {exc}")
 
-    def bundle(request: Request, path: str, query: Query, found: list[CachedResource],
+    def bundle(self, request: Request, path: str, query: Query, found: list[CachedResource],
                snap: Snapshot, pretty: bool) -> Response:
         base = _base(request)
         count = 0 if query.summary == "count" else query.count
@@ -288,12 +310,12 @@ def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlett
             body["entry"] = entries
         return fhir_response(body, pretty=pretty)
 
-    def search_type(request: Request, params: list[tuple[str, str]]) -> Response:
+    def search_type(self, request: Request, params: list[tuple[str, str]]) -> Response:
         resource_type = request.path_params["type"]
         if not is_r4_type(resource_type):
             return outcome(404, "not-supported", f"{resource_type!r} is not a FHIR R4 "
                                                  "resource type")
-        refused = not_acceptable(request, params)
+        refused = self.not_acceptable(request, params)
         if refused is not None:
             return refused
         try:
@@ -301,13 +323,13 @@ def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlett
             query = parse_query(resource_type, [(k, v) for k, v in params if k != "_pretty"],
                                 strict=strict_handling(request))
         except SearchError as exc:
-            return bad_search(exc)
-        snap = snapshot_or_error()
+            return self.bad_search(exc)
+        snap = self.snapshot_or_error()
         if isinstance(snap, Response):
             return snap
-        return bundle(request, resource_type, query, search(snap, query), snap, pretty)
+        return self.bundle(request, resource_type, query, search(snap, query), snap, pretty)
 
-    def read(request: Request) -> Response:
+    def read(self, request: Request) -> Response:
         resource_type = request.path_params["type"]
         resource_id = request.path_params["id"]
         if resource_id == "_search":
@@ -318,7 +340,7 @@ def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlett
             return outcome(404, "not-supported", f"{resource_type!r} is not a FHIR R4 "
                                                  "resource type")
         params = list(request.query_params.multi_items())
-        refused = not_acceptable(request, params)
+        refused = self.not_acceptable(request, params)
         if refused is not None:
             return refused
         try:
@@ -326,8 +348,8 @@ def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlett
             shaping = _general_only(params, strict=strict_handling(request),
                                     resource_type=resource_type)
         except SearchError as exc:
-            return bad_search(exc)
-        snap = snapshot_or_error()
+            return self.bad_search(exc)
+        snap = self.snapshot_or_error()
         if isinstance(snap, Response):
             return snap
         item = snap.by_key.get((resource_type, resource_id))
@@ -345,45 +367,21 @@ def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlett
         resource = shaped(item.resource, summary=shaping.summary, elements=shaping.elements)
         return fhir_response(resource, pretty=pretty, headers=headers)
 
-    def everything(request: Request) -> Response:
+    def everything(self, request: Request) -> Response:
         """``Patient/[id]/$everything`` (R4 patient-operation-everything): the Patient and
         every resource of their compartment served here — here, every record the patient owns.
         ``_type`` (comma-separated types), ``_since`` (meta.lastUpdated at or after), ``_count``
         / ``_offset`` paging; ``start`` / ``end`` are not supported."""
         params = list(request.query_params.multi_items())
-        refused = not_acceptable(request, params)
+        refused = self.not_acceptable(request, params)
         if refused is not None:
             return refused
-        strict = strict_handling(request)
-        types: set[str] | None = None
-        since: DateCondition | None = None
-        query = Query("Patient")
         try:
-            pretty = _pretty(params)
-            for name, value in params:
-                if name == "_type":
-                    types = {t.strip() for t in value.split(",")}
-                    unknown = [t for t in types if not is_r4_type(t)]
-                    if unknown:
-                        raise SearchError(name, f"{', '.join(sorted(unknown))}: not a FHIR "
-                                                "R4 resource type")
-                elif name == "_since":
-                    since = DateCondition.parse("ge" + value, field=name)
-                elif name == "_count":
-                    query.count = parse_int(name, value, low=0, high=MAX_COUNT)
-                elif name == "_offset":
-                    query.offset = parse_int(name, value, low=0, high=10**9)
-                elif name in ("_format", "_pretty"):
-                    pass
-                elif strict:
-                    raise SearchError(name, "not a parameter of $everything here (supported: "
-                                            "_type, _since, _count, _offset, _format)")
-                else:
-                    continue
-                query.applied.append((name, value))
+            pretty, query, types, since = _everything_params(params,
+                                                             strict=strict_handling(request))
         except InputError as exc:
-            return bad_search(SearchError(exc.field, exc.reason))
-        snap = snapshot_or_error()
+            return self.bad_search(SearchError(exc.field, exc.reason))
+        snap = self.snapshot_or_error()
         if isinstance(snap, Response):
             return snap
         patient = snap.by_key.get(("Patient", request.path_params["id"]))
@@ -399,14 +397,14 @@ def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlett
             found = [r for r in found if r.last_updated and
                      (moment := date_range(r.last_updated)) is not None and
                      condition.matches(moment)]
-        return bundle(request, f"Patient/{patient.id}/$everything", query, found, snap, pretty)
+        return self.bundle(request, f"Patient/{patient.id}/$everything", query, found, snap, pretty)
 
-    async def search_route(request: Request) -> Response:
+    async def search_route(self, request: Request) -> Response:
         # the cache reads through blocking clients: off the event loop
-        return await run_in_threadpool(search_type, request,
+        return await run_in_threadpool(self.search_type, request,
                                        list(request.query_params.multi_items()))
 
-    async def post_search_route(request: Request) -> Response:
+    async def post_search_route(self, request: Request) -> Response:
         media = request.headers.get("content-type", FORM).split(";")[0].strip().lower()
         if media != FORM:
             return outcome(415, "not-supported", f"POST _search takes a {FORM} body, not "
@@ -418,18 +416,18 @@ def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlett
         except ValueError as exc:
             return outcome(400, "structure", f"the form-encoded body does not parse: {exc}")
         params = [*request.query_params.multi_items(), *form]
-        return await run_in_threadpool(search_type, request, params)
+        return await run_in_threadpool(self.search_type, request, params)
 
-    async def read_route(request: Request) -> Response:
-        return await run_in_threadpool(read, request)
+    async def read_route(self, request: Request) -> Response:
+        return await run_in_threadpool(self.read, request)
 
-    async def everything_route(request: Request) -> Response:
-        return await run_in_threadpool(everything, request)
+    async def everything_route(self, request: Request) -> Response:
+        return await run_in_threadpool(self.everything, request)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
+    async def not_found(self, request: Request, exc: Exception) -> Response:
         return outcome(404, "not-found", f"no such route: {request.url.path}")
 
-    async def not_allowed(request: Request, exc: Exception) -> Response:
+    async def not_allowed(self, request: Request, exc: Exception) -> Response:
         allow = "GET, HEAD"
         if isinstance(exc, HTTPException) and exc.headers and "Allow" in exc.headers:
             allow = ", ".join(sorted(m.strip() for m in exc.headers["Allow"].split(",")))
@@ -437,21 +435,40 @@ def create_app(cache: GrantedCache, *, allowed_hosts: Iterable[str]) -> Starlett
                                              f"FHIR server is read-only (allowed: {allow})",
                        headers={"Allow": allow})
 
-    async def bad_input(request: Request, exc: Exception) -> Response:
+    async def bad_input(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InputError)
         return outcome(400, "value", str(exc))
 
-    return Starlette(
-        routes=[
-            Route("/metadata", metadata, methods=["GET"]),
-            Route("/Patient/{id}/$everything", everything_route, methods=["GET"]),
-            Route("/{type}/_search", post_search_route, methods=["POST"]),
-            Route("/{type}", search_route, methods=["GET"]),
-            Route("/{type}/{id}", read_route, methods=["GET"]),
-        ],
-        exception_handlers={404: not_found, 405: not_allowed, InputError: bad_input},
-        middleware=[Middleware(HostCheck, allowed=allowed, refuse=wrong_host)],
-    )
+
+def _everything_params(params: Sequence[tuple[str, str]], *, strict: bool
+                       ) -> tuple[bool, Query, set[str] | None, DateCondition | None]:
+    """``$everything``'s parameters: pretty, paging, ``_type`` and ``_since``."""
+    types: set[str] | None = None
+    since: DateCondition | None = None
+    query = Query("Patient")
+    pretty = _pretty(params)
+    for name, value in params:
+        if name == "_type":
+            types = {t.strip() for t in value.split(",")}
+            unknown = [t for t in types if not is_r4_type(t)]
+            if unknown:
+                raise SearchError(name, f"{', '.join(sorted(unknown))}: not a FHIR "
+                                        "R4 resource type")
+        elif name == "_since":
+            since = DateCondition.parse("ge" + value, field=name)
+        elif name == "_count":
+            query.count = parse_int(name, value, low=0, high=MAX_COUNT)
+        elif name == "_offset":
+            query.offset = parse_int(name, value, low=0, high=10**9)
+        elif name in ("_format", "_pretty"):
+            pass
+        elif strict:
+            raise SearchError(name, "not a parameter of $everything here (supported: "
+                                    "_type, _since, _count, _offset, _format)")
+        else:
+            continue
+        query.applied.append((name, value))
+    return pretty, query, types, since
 
 
 def _general_only(params: Sequence[tuple[str, str]], *, strict: bool,

@@ -270,29 +270,7 @@ def stage_envelopes(ctx: ServiceContext, *, patient: str, items: Iterable[Staged
     replaced: list[Cid] = []
 
     def rows(conn: Connection, _: None) -> None:
-        ids = [bytes(s.record_id) for s in staged]
-        for part in _chunks(ids):
-            taken = conn.execute(select(records_table.c.record_id).where(
-                records_table.c.record_id.in_(part))).scalars().first()
-            if taken is not None:
-                raise ConflictError(f"envelopes[{positions[bytes(taken)]}]: record "
-                                    f"0x{bytes(taken).hex()} is registered already")
-            for row in conn.execute(select(staged_envelopes.c.record_id,
-                                           staged_envelopes.c.patient,
-                                           staged_envelopes.c.cid).where(
-                    staged_envelopes.c.record_id.in_(part))).all():
-                if row.patient != owner:
-                    raise ConflictError(f"envelopes[{positions[bytes(row.record_id)]}]: "
-                                        f"record id 0x{bytes(row.record_id).hex()} is "
-                                        "staged by someone else")
-                replaced.append(Cid(row.cid))
-            conn.execute(delete(staged_envelopes).where(
-                staged_envelopes.c.record_id.in_(part)))
-        conn.execute(staged_envelopes.insert(), [
-            {"record_id": bytes(s.record_id), "patient": owner, "scope_id": bytes(s.scope_id),
-             "cid": cid, "commitment": bytes(s.intake.commitment), "size": s.intake.size,
-             "content_type": _content_type(s.intake), "epoch": s.epoch, "staged_at": now}
-            for s, cid in zip(staged, cids, strict=True)])
+        replaced.extend(_stage_rows(conn, owner, staged, cids, positions, now))
 
     # The envelope lifecycle of records (keep_stored): nothing to confirm before the rows;
     # the blobs pinned again with them, released (unless a row uses them) on any failure.
@@ -300,6 +278,38 @@ def stage_envelopes(ctx: ServiceContext, *, patient: str, items: Iterable[Staged
     release_blobs(ctx, [c for c in replaced if c not in set(cids)])
     return [StagedInfo(record_id=s.record_id, commitment=s.intake.commitment, cid=cid,
                        size=s.intake.size) for s, cid in zip(staged, cids, strict=True)]
+
+
+def _stage_rows(conn: Connection, owner: str, staged: Sequence[_Staging], cids: Sequence[Cid],
+                positions: dict[bytes, int], now: int) -> list[Cid]:
+    """Write the staged rows of one request in ``conn``'s transaction; the CIDs of the
+    envelopes they replace (the patient's own earlier staging of the same ids). An id that is
+    a record, or staged by someone else, is a ``ConflictError``."""
+    replaced: list[Cid] = []
+    ids = [bytes(s.record_id) for s in staged]
+    for part in _chunks(ids):
+        taken = conn.execute(select(records_table.c.record_id).where(
+            records_table.c.record_id.in_(part))).scalars().first()
+        if taken is not None:
+            raise ConflictError(f"envelopes[{positions[bytes(taken)]}]: record "
+                                f"0x{bytes(taken).hex()} is registered already")
+        for row in conn.execute(select(staged_envelopes.c.record_id,
+                                       staged_envelopes.c.patient,
+                                       staged_envelopes.c.cid).where(
+                staged_envelopes.c.record_id.in_(part))).all():
+            if row.patient != owner:
+                raise ConflictError(f"envelopes[{positions[bytes(row.record_id)]}]: "
+                                    f"record id 0x{bytes(row.record_id).hex()} is "
+                                    "staged by someone else")
+            replaced.append(Cid(row.cid))
+        conn.execute(delete(staged_envelopes).where(
+            staged_envelopes.c.record_id.in_(part)))
+    conn.execute(staged_envelopes.insert(), [
+        {"record_id": bytes(s.record_id), "patient": owner, "scope_id": bytes(s.scope_id),
+         "cid": cid, "commitment": bytes(s.intake.commitment), "size": s.intake.size,
+         "content_type": _content_type(s.intake), "epoch": s.epoch, "staged_at": now}
+        for s, cid in zip(staged, cids, strict=True)])
+    return replaced
 
 
 def _content_type(intake: EnvelopeIntake) -> str:

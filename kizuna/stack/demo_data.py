@@ -75,39 +75,61 @@ def _quantity(value: float, unit: str) -> dict[str, Any]:
     return {"value": round(value, 2), "unit": unit, "system": UCUM, "code": unit}
 
 
+class _Entries:
+    """A Bundle's entries for one demo patient, each resource with a stable id."""
+
+    def __init__(self, patient: DemoPatient) -> None:
+        self.patient = patient
+        self.entries: list[dict[str, Any]] = []
+
+    def add(self, resource_type: str, key: object, body: dict[str, Any]) -> None:
+        rid = _uuid(self.patient.key_name, resource_type, key)
+        self.entries.append({"fullUrl": f"urn:uuid:{rid}",
+                             "resource": {"resourceType": resource_type, "id": rid, **body}})
+
+
 def history(patient: DemoPatient, *, today: date | None = None, years: int = 2) -> dict[str, Any]:
     """A FHIR ``collection`` Bundle: the patient, conditions, medications, allergies, vaccines,
     and labs and vital signs every six months over ``years`` years up to ``today``."""
-    rng = random.Random(patient.seed)
     end = today or date.today()
     start = end - timedelta(days=365 * years)
     pid = _uuid(patient.key_name, "Patient")
     subject = {"reference": f"urn:uuid:{pid}", "display": f"{patient.given} {patient.family}"}
-    entries: list[dict[str, Any]] = []
-
-    def add(resource_type: str, key: object, body: dict[str, Any]) -> None:
-        rid = _uuid(patient.key_name, resource_type, key)
-        entries.append({"fullUrl": f"urn:uuid:{rid}",
-                        "resource": {"resourceType": resource_type, "id": rid, **body}})
-
-    entries.append({"fullUrl": f"urn:uuid:{pid}", "resource": {
+    bundle = _Entries(patient)
+    bundle.entries.append({"fullUrl": f"urn:uuid:{pid}", "resource": {
         "resourceType": "Patient", "id": pid,
         "name": [{"use": "official", "family": patient.family, "given": [patient.given]}],
         "gender": patient.gender, "birthDate": patient.birth_date.isoformat(),
         "address": [{"city": patient.city, "country": "JP"}]}})
+    _problems_and_medications(bundle, subject, start)
+    for year in range(years):
+        shot = date(start.year + year, 10, 20)
+        if start <= shot <= end:
+            bundle.add("Immunization", f"flu-{shot.year}", {
+                "status": "completed",
+                "vaccineCode": _coding(CVX, "140", "Influenza, seasonal, injectable, "
+                                                   "preservative free"),
+                "patient": subject, "occurrenceDateTime": shot.isoformat()})
+    rng = random.Random(patient.seed)
+    visits = [start + timedelta(days=182 * i) for i in range(years * 2 + 1)]
+    for n, visit in enumerate(v for v in visits if v <= end):
+        _visit(bundle, subject, n, visit, (visit - start).days / 365.0, rng)
+    return {"resourceType": "Bundle", "type": "collection", "entry": bundle.entries}
 
+
+def _problems_and_medications(bundle: _Entries, subject: dict[str, Any], start: date) -> None:
+    patient = bundle.patient
     conditions = []
     if patient.diabetic:
         conditions.append(("44054006", "Diabetes mellitus type 2", start - timedelta(days=200)))
     if patient.hypertensive:
         conditions.append(("38341003", "Hypertensive disorder", start - timedelta(days=900)))
     for code, display, onset in conditions:
-        add("Condition", code, {
+        bundle.add("Condition", code, {
             "clinicalStatus": _coding(CLINICAL_STATUS, "active", "Active"),
             "category": [_coding(CONDITION_CATEGORY, "problem-list-item", "Problem List Item")],
             "code": _coding(SNOMED, code, display), "subject": subject,
             "onsetDateTime": onset.isoformat()})
-
     medications = []
     if patient.diabetic:
         medications.append(("860975", "metformin hydrochloride 500 MG Oral Tablet",
@@ -115,56 +137,47 @@ def history(patient: DemoPatient, *, today: date | None = None, years: int = 2) 
     if patient.hypertensive:
         medications.append(("314076", "lisinopril 10 MG Oral Tablet", "10 mg once daily"))
     for code, display, dosage in medications:
-        add("MedicationRequest", code, {
+        bundle.add("MedicationRequest", code, {
             "status": "active", "intent": "order",
             "medicationCodeableConcept": _coding(RXNORM, code, display),
             "subject": subject, "authoredOn": start.isoformat(),
             "dosageInstruction": [{"text": dosage}]})
-
-    add("AllergyIntolerance", "penicillin", {
+    bundle.add("AllergyIntolerance", "penicillin", {
         "clinicalStatus": {"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
             "code": "active"}]},
         "code": _coding(SNOMED, "91936005", "Allergy to penicillin"),
         "patient": subject, "recordedDate": (start - timedelta(days=3000)).isoformat()})
 
-    for year in range(years):
-        shot = date(start.year + year, 10, 20)
-        if start <= shot <= end:
-            add("Immunization", f"flu-{shot.year}", {
-                "status": "completed",
-                "vaccineCode": _coding(CVX, "140", "Influenza, seasonal, injectable, "
-                                                   "preservative free"),
-                "patient": subject, "occurrenceDateTime": shot.isoformat()})
 
-    visits = [start + timedelta(days=182 * i) for i in range(years * 2 + 1)]
-    for n, visit in enumerate(v for v in visits if v <= end):
-        elapsed = (visit - start).days / 365.0
-        for code, display, unit, base, drift, noise in _LABS:
-            if code in ("4548-4", "2345-7") and not patient.diabetic:
-                base, drift = (5.4, 0.0) if code == "4548-4" else (92.0, 0.0)
-            value = base + drift * elapsed + rng.gauss(0.0, noise)
-            add("Observation", (code, n), {
-                "status": "final", "category": _category("laboratory"),
-                "code": _coding(LOINC, code, display), "subject": subject,
-                "effectiveDateTime": visit.isoformat(), "valueQuantity": _quantity(value, unit)})
-        systolic = (148 if patient.hypertensive else 121) - 6 * elapsed + rng.gauss(0, 4)
-        diastolic = (92 if patient.hypertensive else 78) - 3 * elapsed + rng.gauss(0, 3)
-        add("Observation", ("bp", n), {
-            "status": "final", "category": _category("vital-signs"),
-            "code": _coding(LOINC, "85354-9", "Blood pressure panel"), "subject": subject,
-            "effectiveDateTime": visit.isoformat(),
-            "component": [
-                {"code": _coding(LOINC, "8480-6", "Systolic blood pressure"),
-                 "valueQuantity": _quantity(round(systolic), "mm[Hg]")},
-                {"code": _coding(LOINC, "8462-4", "Diastolic blood pressure"),
-                 "valueQuantity": _quantity(round(diastolic), "mm[Hg]")}]})
-        add("Observation", ("weight", n), {
-            "status": "final", "category": _category("vital-signs"),
-            "code": _coding(LOINC, "29463-7", "Body weight"), "subject": subject,
-            "effectiveDateTime": visit.isoformat(),
-            "valueQuantity": _quantity(71.0 - 1.1 * elapsed + rng.gauss(0, 0.6), "kg")})
-    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+def _visit(bundle: _Entries, subject: dict[str, Any], n: int, visit: date, elapsed: float,
+           rng: random.Random) -> None:
+    """Visit ``n``, ``elapsed`` years in: labs, blood pressure and weight."""
+    patient = bundle.patient
+    for code, display, unit, base, drift, noise in _LABS:
+        if code in ("4548-4", "2345-7") and not patient.diabetic:
+            base, drift = (5.4, 0.0) if code == "4548-4" else (92.0, 0.0)
+        value = base + drift * elapsed + rng.gauss(0.0, noise)
+        bundle.add("Observation", (code, n), {
+            "status": "final", "category": _category("laboratory"),
+            "code": _coding(LOINC, code, display), "subject": subject,
+            "effectiveDateTime": visit.isoformat(), "valueQuantity": _quantity(value, unit)})
+    systolic = (148 if patient.hypertensive else 121) - 6 * elapsed + rng.gauss(0, 4)
+    diastolic = (92 if patient.hypertensive else 78) - 3 * elapsed + rng.gauss(0, 3)
+    bundle.add("Observation", ("bp", n), {
+        "status": "final", "category": _category("vital-signs"),
+        "code": _coding(LOINC, "85354-9", "Blood pressure panel"), "subject": subject,
+        "effectiveDateTime": visit.isoformat(),
+        "component": [
+            {"code": _coding(LOINC, "8480-6", "Systolic blood pressure"),
+             "valueQuantity": _quantity(round(systolic), "mm[Hg]")},
+            {"code": _coding(LOINC, "8462-4", "Diastolic blood pressure"),
+             "valueQuantity": _quantity(round(diastolic), "mm[Hg]")}]})
+    bundle.add("Observation", ("weight", n), {
+        "status": "final", "category": _category("vital-signs"),
+        "code": _coding(LOINC, "29463-7", "Body weight"), "subject": subject,
+        "effectiveDateTime": visit.isoformat(),
+        "valueQuantity": _quantity(71.0 - 1.1 * elapsed + rng.gauss(0, 0.6), "kg")})
 
 
 __all__ = ["DEMO_PATIENTS", "DemoPatient", "history"]

@@ -188,80 +188,14 @@ class LocalStack:
 
     def _start(self) -> StackInfo:
         home = self.home.ensure()
-        left = read_lock(home.lock_file)  # non-empty only if a stack of this home was killed
-        self._lock.acquire({"home": str(home.root), "state": "starting"})
-        # A `kizuna up` of this home killed without clean-up (SIGKILL, a crash) may have left
-        # its anvil running on the home's chain state: stop it (it dumps its state) so this
-        # start can take its port. Anything else on the port is only named, never stopped.
-        stopped = stop_leftover_anvil(left, home.anvil_state)
-        if stopped is not None:
-            self._say(f"stopped the anvil (pid {stopped}) a `kizuna up` of this home left "
-                      "running when it was killed")
-        leftovers = {int(left["anvil_pid"]): "the anvil of a `kizuna up` of this home that did "
-                     "not stop cleanly"} if isinstance(left.get("anvil_pid"), int) else {}
-        # Ports first, so that a refused start changes nothing. Only the port is read from
-        # this probe; the settings the stack runs with are loaded (and checked) below.
-        probe = load_settings(home, config_file=self.options.config_file,
-                              environment="development")
-        api_port = self.options.api_port if self.options.api_port is not None \
-            else probe.api_port
-        check_ports_free([
-            (self.options.rpc_port, "Ethereum node", "choose another with --rpc-port"),
-            *[(api_port + i, "API" if self.options.instances == 1 else f"API instance {i}",
-               "choose another with --port") for i in range(self.options.instances)],
-            *[(api_port + PROXY_PORT_OFFSET + i, f"proxy node {i}", "choose another --port")
-              for i in range(self.options.proxies)],
-        ], known=leftovers)
+        api_port = self._claim_ports(home)
         if write_initial_config(home):
             self._say(f"wrote {home.config_file} (session secret, local relayer/anchorer keys)")
         base = load_settings(home, config_file=self.options.config_file)
-        self._lock.update({"home": str(home.root), "state": "starting",
-                           "rpc_port": self.options.rpc_port, "api_port": api_port})
-
-        self._say(f"starting anvil on 127.0.0.1:{self.options.rpc_port} "
-                  f"(state: {home.anvil_state})")
-        # Kept before start(): a Ctrl-C in the middle of it must still stop the process.
-        # die_with_parent: if this process is killed, the kernel stops anvil too.
-        self._node = LocalNode(port=self.options.rpc_port, state_path=home.anvil_state,
-                               log_path=home.logs_dir / "anvil.log", die_with_parent=True)
-        self._node.start()
-        rpc_url = self._node.rpc_url
-        anvil_pid = listener_pid(self.options.rpc_port)
-        # Written at once, not only when all is up: a kill during the rest of the start must
-        # leave the next start the pid to stop.
-        self._lock.update({"home": str(home.root), "state": "starting",
-                           "rpc_port": self.options.rpc_port, "api_port": api_port,
-                           "anvil_pid": anvil_pid})
+        rpc_url, anvil_pid = self._start_node(home, api_port)
         deployment, deployment_file, deployed_now = self._deployment(base, rpc_url)
-
-        overrides: dict[str, Any] = {"rpc_url": rpc_url, "api_host": "127.0.0.1",
-                                     "api_port": api_port, "deployment_file": deployment_file,
-                                     "chain_id": deployment.chain_id}
-        if "siwe_domain" not in base.model_fields_set:
-            overrides["siwe_domain"] = f"127.0.0.1:{api_port}"
-        if "siwe_uri" not in base.model_fields_set:
-            overrides["siwe_uri"] = f"http://127.0.0.1:{api_port}"
-        if "wallet_rpc_url" not in base.model_fields_set:
-            overrides["wallet_rpc_url"] = rpc_url  # what the web page offers MetaMask
-        if "relayer_gas_per_day" not in base.model_fields_set:
-            # The local chain's gas is anvil's free development ether, and importing a whole
-            # history relays more than a public chain's daily budget would allow.
-            overrides["relayer_gas_per_day"] = 0
-        if self.options.ipfs:
-            from kizuna.storage.localipfs import LocalIpfsNode
-
-            self._say(f"starting a local IPFS node (repository: {home.ipfs_repo})")
-            self._ipfs = LocalIpfsNode(repo_path=home.ipfs_repo,
-                                       log_path=home.logs_dir / "ipfs.log")
-            self._ipfs.start()
-            overrides.update(store="ipfs", ipfs_api=self._ipfs.api_url)
-        if self.options.database_url is not None:
-            overrides["database_url"] = self.options.database_url
-        if self.options.proxies:
-            # Listed before the API starts: the API names the registry to the web page and
-            # lets the page's CSP reach the nodes listed there (docs/proxies.md).
-            overrides["proxy_registry"] = self._list_proxies(
-                overrides, api_port + PROXY_PORT_OFFSET, page_origin=f"http://127.0.0.1:{api_port}")
+        overrides = self._overrides(base, rpc_url, api_port, deployment_file,
+                                    deployment.chain_id)
         settings = load_settings(home, config_file=self.options.config_file, **overrides)
         self.settings = settings
 
@@ -296,6 +230,88 @@ class LocalStack:
                            "api_url": api_url, "rpc_port": self.options.rpc_port,
                            "api_port": api_port, "anvil_pid": anvil_pid})
         return self.info
+
+    def _claim_ports(self, home: KizunaHome) -> int:
+        """Take the home's lock and check every port this stack needs is free (before
+        anything is changed, so that a refused start changes nothing); the API's port."""
+        left = read_lock(home.lock_file)  # non-empty only if a stack of this home was killed
+        self._lock.acquire({"home": str(home.root), "state": "starting"})
+        # A `kizuna up` of this home killed without clean-up (SIGKILL, a crash) may have left
+        # its anvil running on the home's chain state: stop it (it dumps its state) so this
+        # start can take its port. Anything else on the port is only named, never stopped.
+        stopped = stop_leftover_anvil(left, home.anvil_state)
+        if stopped is not None:
+            self._say(f"stopped the anvil (pid {stopped}) a `kizuna up` of this home left "
+                      "running when it was killed")
+        leftovers = {int(left["anvil_pid"]): "the anvil of a `kizuna up` of this home that did "
+                     "not stop cleanly"} if isinstance(left.get("anvil_pid"), int) else {}
+        # Only the port is read from this probe; the settings the stack runs with are loaded
+        # (and checked) after.
+        probe = load_settings(home, config_file=self.options.config_file,
+                              environment="development")
+        api_port = self.options.api_port if self.options.api_port is not None \
+            else probe.api_port
+        check_ports_free([
+            (self.options.rpc_port, "Ethereum node", "choose another with --rpc-port"),
+            *[(api_port + i, "API" if self.options.instances == 1 else f"API instance {i}",
+               "choose another with --port") for i in range(self.options.instances)],
+            *[(api_port + PROXY_PORT_OFFSET + i, f"proxy node {i}", "choose another --port")
+              for i in range(self.options.proxies)],
+        ], known=leftovers)
+        return api_port
+
+    def _start_node(self, home: KizunaHome, api_port: int) -> tuple[str, int | None]:
+        """Start anvil on the home's chain state: its RPC URL and pid."""
+        self._lock.update({"home": str(home.root), "state": "starting",
+                           "rpc_port": self.options.rpc_port, "api_port": api_port})
+        self._say(f"starting anvil on 127.0.0.1:{self.options.rpc_port} "
+                  f"(state: {home.anvil_state})")
+        # Kept before start(): a Ctrl-C in the middle of it must still stop the process.
+        # die_with_parent: if this process is killed, the kernel stops anvil too.
+        self._node = LocalNode(port=self.options.rpc_port, state_path=home.anvil_state,
+                               log_path=home.logs_dir / "anvil.log", die_with_parent=True)
+        self._node.start()
+        anvil_pid = listener_pid(self.options.rpc_port)
+        # Written at once, not only when all is up: a kill during the rest of the start must
+        # leave the next start the pid to stop.
+        self._lock.update({"home": str(home.root), "state": "starting",
+                           "rpc_port": self.options.rpc_port, "api_port": api_port,
+                           "anvil_pid": anvil_pid})
+        return self._node.rpc_url, anvil_pid
+
+    def _overrides(self, base: Settings, rpc_url: str, api_port: int, deployment_file: Path,
+                   chain_id: int) -> dict[str, Any]:
+        """The settings this stack runs with beyond the home's own: its chain, its address,
+        and the IPFS node, database and proxy nodes it was asked for (started here)."""
+        overrides: dict[str, Any] = {"rpc_url": rpc_url, "api_host": "127.0.0.1",
+                                     "api_port": api_port, "deployment_file": deployment_file,
+                                     "chain_id": chain_id}
+        if "siwe_domain" not in base.model_fields_set:
+            overrides["siwe_domain"] = f"127.0.0.1:{api_port}"
+        if "siwe_uri" not in base.model_fields_set:
+            overrides["siwe_uri"] = f"http://127.0.0.1:{api_port}"
+        if "wallet_rpc_url" not in base.model_fields_set:
+            overrides["wallet_rpc_url"] = rpc_url  # what the web page offers MetaMask
+        if "relayer_gas_per_day" not in base.model_fields_set:
+            # The local chain's gas is anvil's free development ether, and importing a whole
+            # history relays more than a public chain's daily budget would allow.
+            overrides["relayer_gas_per_day"] = 0
+        if self.options.ipfs:
+            from kizuna.storage.localipfs import LocalIpfsNode
+
+            self._say(f"starting a local IPFS node (repository: {self.home.ipfs_repo})")
+            self._ipfs = LocalIpfsNode(repo_path=self.home.ipfs_repo,
+                                       log_path=self.home.logs_dir / "ipfs.log")
+            self._ipfs.start()
+            overrides.update(store="ipfs", ipfs_api=self._ipfs.api_url)
+        if self.options.database_url is not None:
+            overrides["database_url"] = self.options.database_url
+        if self.options.proxies:
+            # Listed before the API starts: the API names the registry to the web page and
+            # lets the page's CSP reach the nodes listed there (docs/proxies.md).
+            overrides["proxy_registry"] = self._list_proxies(
+                overrides, api_port + PROXY_PORT_OFFSET, page_origin=f"http://127.0.0.1:{api_port}")
+        return overrides
 
     def _deployment(self, base: Settings, rpc_url: str) -> tuple[Deployment, Path, bool]:
         """The home's deployment: verified if it exists, else made now (and saved)."""
