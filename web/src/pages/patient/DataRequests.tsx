@@ -6,14 +6,14 @@
 // (checked against the chain, decrypted here, one batch). patient/dataRequests.ts does the work.
 
 import { Fragment } from "preact";
-import { useEffect, useMemo, useState } from "preact/hooks";
-import type { KizunaError } from "../../core/errors.ts";
+import { useMemo, useState } from "preact/hooks";
 import { COMMON_TYPES, DataRequests as Requests, DEFAULT_DEADLINE_DAYS, MAX_DEADLINE_DAYS, STATUS_TEXT, type DataRequest } from "../../patient/dataRequests.ts";
 import type { PatientClient, RegistryProvider } from "../../patient/patient.ts";
 import { PatientRequests } from "../../patient/requests.ts";
 import { ErrorBanner } from "../../ui/Messages.tsx";
+import { useLoad } from "../../ui/useLoad.ts";
 import { shortAddress, countOf } from "../../ui/format.ts";
-import { asPageError, formatDay, formatWhen, Outcome, ProviderName, useAction } from "./sharing/parts.tsx";
+import { formatDay, formatWhen, Outcome, ProviderName, useAction } from "./sharing/parts.tsx";
 import "./sharing/sharing.css";
 import "./data-requests.css";
 
@@ -27,9 +27,17 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
   const { client } = props;
   const api = useMemo(() => new Requests(client), [client]);
   const inbox = useMemo(() => new PatientRequests(client), [client]);
-  const [data, setData] = useState<Loaded | null>(null);
-  const [loadError, setLoadError] = useState<KizunaError | null>(null);
-  const [loading, setLoading] = useState(true);
+  // A guardian acting for a ward has nothing to load here: the page says requests are the ward's own.
+  const { data, error: loadError, loading, reload } = useLoad(async (): Promise<Loaded> => {
+    const [requests, providers, keyPublished, registered] = await Promise.all([
+      api.list(), client.providers(), inbox.inboxKeyPublished(), client.registeredIds(),
+    ]);
+    const left = new Map<string, number>();
+    for (const r of requests) {
+      if (r.answers.some((a) => a.deliveries.length)) left.set(r.request_id, await api.filesLeft(r, registered));
+    }
+    return { requests, providers, keyPublished, left };
+  }, client, { enabled: !client.context.ward });
   const action = useAction();
   // The form: kept as typed through any failure.
   const [provider, setProvider] = useState("");
@@ -40,28 +48,6 @@ export function DataRequests(props: { client: PatientClient; onReceived?: () => 
   const [note, setNote] = useState("");
   const [formError, setFormError] = useState<string | null>(null);
   const [progress, setProgress] = useState<string | null>(null);
-
-  const reload = async () => {
-    setLoading(true);
-    try {
-      const [requests, providers, keyPublished, registered] = await Promise.all([
-        api.list(), client.providers(), inbox.inboxKeyPublished(), client.registeredIds(),
-      ]);
-      const left = new Map<string, number>();
-      for (const r of requests) {
-        if (r.answers.some((a) => a.deliveries.length)) left.set(r.request_id, await api.filesLeft(r, registered));
-      }
-      setData({ requests, providers, keyPublished, left });
-      setLoadError(null);
-    } catch (caught) {
-      setLoadError(asPageError(caught));
-    } finally {
-      setLoading(false);
-    }
-  };
-  useEffect(() => {
-    if (!client.context.ward) void reload();
-  }, [client]);
 
   const active = (data?.providers ?? []).filter((p) => p.active);
   const busy = action.busy !== null;

@@ -12,6 +12,7 @@ import type { PatientClient, RegistryProvider } from "../../patient/patient.ts";
 import { KIND_TEXT, PatientRequests, type InboxItem, type OpenedMessage } from "../../patient/requests.ts";
 import { RecordItem } from "../../ui/fhir/RecordItem.tsx";
 import { ErrorBanner } from "../../ui/Messages.tsx";
+import { useLoad } from "../../ui/useLoad.ts";
 import {
   asPageError, ExpiryInput, formatDay, Outcome, ProviderName, ScopePicker, useAction, type Action,
 } from "./sharing/parts.tsx";
@@ -25,28 +26,13 @@ type Loaded = { items: InboxItem[]; providers: RegistryProvider[]; keyPublished:
 export function Requests(props: { client: PatientClient }) {
   const { client } = props;
   const requests = useMemo(() => new PatientRequests(client), [client]);
-  const [data, setData] = useState<Loaded | null>(null);
-  const [loadError, setLoadError] = useState<KizunaError | null>(null);
-  const [loading, setLoading] = useState(true);
+  const { data, error: loadError, loading, reload } = useLoad(async (): Promise<Loaded> => {
+    const [items, providers, keyPublished, now] = await Promise.all([
+      requests.inbox(), client.providers(), requests.inboxKeyPublished(), client.now(),
+    ]);
+    return { items, providers, keyPublished, now };
+  }, client);
   const action = useAction();
-
-  const reload = async () => {
-    setLoading(true);
-    try {
-      const [items, providers, keyPublished, now] = await Promise.all([
-        requests.inbox(), client.providers(), requests.inboxKeyPublished(), client.now(),
-      ]);
-      setData({ items, providers, keyPublished, now });
-      setLoadError(null);
-    } catch (caught) {
-      setLoadError(asPageError(caught));
-    } finally {
-      setLoading(false);
-    }
-  };
-  useEffect(() => {
-    void reload();
-  }, [client]);
 
   const asks = (data?.items ?? []).filter((i) => i.kind === "access-request");
   // Data requests (`data-request-<status>`) carry no message to open: `kizuna patient data-requests` follows them.

@@ -6,13 +6,13 @@
 // own page (Summary.tsx), through the same Links.make.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
-import type { KizunaError } from "../../core/errors.ts";
 import { InputError } from "../../core/errors.ts";
 import type { LabelledRecord, PatientClient } from "../../patient/patient.ts";
 import { FHIR_JSON, Links, type LinkInfo } from "../../sharing/shl.ts";
 import { ErrorBanner } from "../../ui/Messages.tsx";
+import { useLoad } from "../../ui/useLoad.ts";
 import { LinkMade } from "./LinkMade.tsx";
-import { asPageError, formatWhen, LabelCode, Outcome, useAction } from "./sharing/parts.tsx";
+import { formatWhen, LabelCode, Outcome, useAction } from "./sharing/parts.tsx";
 import { dateInputValue, expiryOf, labelName } from "./sharing/scopes.ts";
 import "./sharing/sharing.css";
 import "./data-requests.css";
@@ -28,9 +28,10 @@ const OUTCOME_TEXT: Readonly<Record<string, string>> = {
 export function ShareLink(props: { client: PatientClient }) {
   const { client } = props;
   const links = useMemo(() => new Links({ api: client.context.api, apiOptions: client.context.apiOptions }), [client]);
-  const [data, setData] = useState<Loaded | null>(null);
-  const [loadError, setLoadError] = useState<KizunaError | null>(null);
-  const [loading, setLoading] = useState(true);
+  const { data, error: loadError, loading, reload } = useLoad(async (): Promise<Loaded> => {
+    const [list, records, now] = await Promise.all([links.list(), client.records(), client.now()]);
+    return { links: list, records: records.filter((r) => r.contentType === FHIR_JSON), now };
+  }, client);
   const action = useAction();
   const [chosen, setChosen] = useState<Set<string>>(new Set());
   const [label, setLabel] = useState("");
@@ -39,22 +40,10 @@ export function ShareLink(props: { client: PatientClient }) {
   const [formError, setFormError] = useState<string | null>(null);
   const [made, setMade] = useState<string | null>(null);
 
-  const reload = async () => {
-    setLoading(true);
-    try {
-      const [list, records, now] = await Promise.all([links.list(), client.records(), client.now()]);
-      setData({ links: list, records: records.filter((r) => r.contentType === FHIR_JSON), now });
-      setUntil((u) => u || dateInputValue(now, 7));
-      setLoadError(null);
-    } catch (caught) {
-      setLoadError(asPageError(caught));
-    } finally {
-      setLoading(false);
-    }
-  };
+  // The expiry starts a week from the chain's now, once that is known; what the patient chose stays.
   useEffect(() => {
-    void reload();
-  }, [client]);
+    if (data) setUntil((u) => u || dateInputValue(data.now, 7));
+  }, [data]);
 
   // The parts of the record the patient has FHIR records in, with how many.
   const counts = new Map<string, number>();

@@ -5,12 +5,12 @@
 // what the user chose.
 
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
-import type { KizunaError } from "../../core/errors.ts";
 import type { GrantInfo, PatientClient, RegistryProvider } from "../../patient/patient.ts";
 import { shortAddress, countOf } from "../../ui/format.ts";
 import { ErrorBanner } from "../../ui/Messages.tsx";
+import { useLoad } from "../../ui/useLoad.ts";
 import {
-  asPageError, ExpiryInput, formatDay, formatWhen, GaslessOption, LabelCode, Outcome, ProviderBadge, ProviderName,
+  ExpiryInput, formatDay, formatWhen, GaslessOption, LabelCode, Outcome, ProviderBadge, ProviderName,
   ScopePicker, useAction, type Action,
 } from "./sharing/parts.tsx";
 import { dateInputValue, DEFAULT_DAYS, expiryOf, labelName, peopleList, scopeGroups } from "./sharing/scopes.ts";
@@ -20,29 +20,14 @@ type Loaded = { providers: RegistryProvider[]; grants: GrantInfo[]; counts: Map<
 
 /** Load what the page shows; `reload()` re-reads it (after a transaction: the chain's state). */
 export function useSharingState(client: PatientClient) {
-  const [data, setData] = useState<Loaded | null>(null);
-  const [error, setError] = useState<KizunaError | null>(null);
-  const [loading, setLoading] = useState(true);
-  const reload = async () => {
-    setLoading(true);
-    try {
-      const [providers, grants, records, now] = await Promise.all([
-        client.providers(), client.grants(), client.records(), client.now(),
-      ]);
-      const counts = new Map<string, number>();
-      for (const r of records) if (r.label) counts.set(r.label, (counts.get(r.label) ?? 0) + 1);
-      setData({ providers, grants, counts, now });
-      setError(null);
-    } catch (caught) {
-      setError(asPageError(caught));
-    } finally {
-      setLoading(false);
-    }
-  };
-  useEffect(() => {
-    void reload();
-  }, [client]);
-  return { data, error, loading, reload };
+  return useLoad(async (): Promise<Loaded> => {
+    const [providers, grants, records, now] = await Promise.all([
+      client.providers(), client.grants(), client.records(), client.now(),
+    ]);
+    const counts = new Map<string, number>();
+    for (const r of records) if (r.label) counts.set(r.label, (counts.get(r.label) ?? 0) + 1);
+    return { providers, grants, counts, now };
+  }, client);
 }
 
 export function Sharing(props: { client: PatientClient; onGaslessChange?: (gasless: boolean) => void }) {

@@ -4,6 +4,7 @@
 // part) or a decline with a reason. provider/dataRequests.ts does the work.
 
 import { useEffect, useMemo, useState } from "preact/hooks";
+import { useLoad } from "../../ui/useLoad.ts";
 import type { AppStore, State } from "../../app/store.ts";
 import type { KizunaError } from "../../core/errors.ts";
 import { STATUS_TEXT, type DataRequest } from "../../patient/dataRequests.ts";
@@ -18,26 +19,8 @@ import { countOf } from "../../ui/format.ts";
 export function ProviderDataRequestsPage(props: { store: AppStore; state: State }) {
   const care = useProviderCare(props.store, props.state);
   const api = useMemo(() => (care ? new ProviderDataRequests(care) : null), [care]);
-  const [requests, setRequests] = useState<DataRequest[] | null>(null);
-  const [loadError, setLoadError] = useState<KizunaError | null>(null);
-  const [loading, setLoading] = useState(true);
+  const { data: requests, error: loadError, loading, reload } = useLoad(() => (api ? api.list() : Promise.resolve(null)), api, { enabled: api !== null });
   const action = useAction();
-
-  const reload = async () => {
-    if (!api) return;
-    setLoading(true);
-    try {
-      setRequests(await api.list());
-      setLoadError(null);
-    } catch (caught) {
-      setLoadError(asPageError(caught));
-    } finally {
-      setLoading(false);
-    }
-  };
-  useEffect(() => {
-    void reload();
-  }, [api]);
 
   return (
     <section class="data-requests" aria-labelledby="pdr-title">

@@ -3,7 +3,6 @@
 // failure), times and providers for people.
 
 import type { ComponentChildren } from "preact";
-import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { InputError, KizunaError, toKizunaError } from "../../../core/errors.ts";
 import type { RegistryProvider } from "../../../patient/chain.ts";
 import { formatTime, shortAddress } from "../../../ui/format.ts";
@@ -33,40 +32,7 @@ export function fieldMessage(error: KizunaError | null, ...fields: string[]): st
   return field && fields.includes(field) ? (error instanceof InputError ? error.reason : error.shortMessage) : null;
 }
 
-export type Loaded<T> = { data: T | null; error: KizunaError | null; loading: boolean; reload: () => void };
-
-/** `load()` now and on `reload()`; the last data stays shown while reloading or after a failed
- * reload. `key` re-runs it when it changes (another client: acting for a ward). */
-export function useLoad<T>(load: () => Promise<T>, key: unknown): Loaded<T> {
-  const [data, setData] = useState<T | null>(null);
-  const [error, setError] = useState<KizunaError | null>(null);
-  const [loading, setLoading] = useState(true);
-  const run = useRef(0);
-  const current = useRef(load);
-  current.current = load;
-  const reload = useCallback(() => {
-    const mine = ++run.current;
-    setLoading(true);
-    current.current().then(
-      (found) => {
-        if (mine !== run.current) return;
-        setData(found);
-        setError(null);
-        setLoading(false);
-      },
-      (failure) => {
-        if (mine !== run.current) return;
-        setError(asKizunaError(failure));
-        setLoading(false);
-      },
-    );
-  }, []);
-  useEffect(() => {
-    setData(null);
-    reload();
-  }, [key, reload]);
-  return { data, error, loading, reload };
-}
+export { useLoad, type Loaded } from "../../../ui/useLoad.ts";
 
 /** A time (seconds) for people: web/src/ui/format.ts (plain TypeScript, so non-page code
  *  such as web/src/provider/grants.ts shares it). */
