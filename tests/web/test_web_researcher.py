@@ -8,7 +8,9 @@ from the chain (2 taking part, 1 withdrew), reads the two copies through the pro
 (one signed ReadRequest per record, its purpose shown), says the withdrawn patient is not read,
 and saves the cohort as FHIR Bulk NDJSON files that equal, byte for byte and file for file,
 what Python's ``export_study`` writes for the same study. The service refuses the withdrawn
-patient's copy (Python's provider read). Desktop and phone: screenshots, no overflow, axe clean.
+patient's copy (Python's provider read). A patient who withdraws while the page is open is
+not read at the next read (the cohort is read from the chain again). Desktop and phone:
+screenshots, no overflow, axe clean.
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ def test_a_researcher_registers_a_study_reads_its_cohort_and_exports_it(
 
     # 2. The cohort: three patients consent (the CLI's path), the third withdraws.
     patients: list[str] = []
+    wallets: list[TestWallet] = []
     withdrawn_copy: list[bytes] = []
     for n, (value, condition) in enumerate([("72.0", "Hypertension"), ("64.5", "Asthma"),
                                             ("80", "Migraine")], start=1):
@@ -146,6 +149,7 @@ def test_a_researcher_registers_a_study_reads_its_cohort_and_exports_it(
                 withdrawn_copy = [bytes(r.record_id) for r in
                                   client.records(labels=[study_label(study_id)])]
         patients.append(wallet.address)
+        wallets.append(wallet)
     assert withdrawn_copy
 
     page.get_by_role("button", name="Refresh").click()
@@ -196,11 +200,29 @@ def test_a_researcher_registers_a_study_reads_its_cohort_and_exports_it(
     finally:
         service.close()
 
-    # 5. At phone width.
+    # 5. The second patient withdraws while the page is open (not refreshed): the next read
+    # takes the cohort from the chain again and does not read them.
+    with _patient(web, wallets[1]) as client:
+        withdraw_from_study(client, study_id)
+    signed_before = len(researcher.calls_of("eth_signTypedData_v4"))
+    card.get_by_role("button", name="Read the cohort's data again").click()
+    second = members.filter(has=page.locator(f'[title="{patients[1]}"]'))
+    expect(second.get_by_test_id("member-read")).to_have_text(
+        "not read: the consent was withdrawn, and the service refuses reads of this copy",
+        timeout=TIMEOUT)
+    expect(card.get_by_test_id("study-file")).to_have_count(2, timeout=TIMEOUT)
+    expect(members.filter(has=page.locator(f'[title="{patients[0]}"]')).get_by_test_id(
+        "member-read")).to_have_text("3 of 3 records read")
+    reads = researcher.calls_of("eth_signTypedData_v4")[signed_before:]
+    assert len(reads) == 3
+    assert not [c for c in reads if patients[1].lower() in json.dumps(c.params).lower()]
+    assert not card.get_by_test_id("study-read-failures").count()
+
+    # 6. At phone width.
     phone = _open(web, researcher, "phone")
     phone_card = phone.page.get_by_role("article", name=purpose)
     expect(phone_card.get_by_test_id("study-cohort")).to_have_text(
-        "2 patients taking part · 1 withdrew", timeout=TIMEOUT)
+        "1 patient taking part · 2 withdrew", timeout=TIMEOUT)
     phone_card.get_by_role("button", name="Read the cohort's data").click()
     expect(phone_card.get_by_test_id("study-export")).to_be_visible(timeout=TIMEOUT)
     phone_card.scroll_into_view_if_needed()

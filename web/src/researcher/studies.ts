@@ -106,9 +106,11 @@ export class Research {
     return this.provider.context.contract("StudyRegistry");
   }
 
-  /** Whether this wallet may register studies now (a verified provider, not suspended). */
+  /** Whether this wallet may register studies now: the registry's own rule (registerStudy
+   * reverts StudyRegistryUnverifiedResearcher unless isActiveProvider: added by a registrar and
+   * not suspended), as `kizuna researcher study create` checks it. */
   async verified(): Promise<boolean> {
-    return this.provider.context.chain.provider(this.address).then((p) => p.active && p.verified, (e: unknown) => {
+    return this.provider.context.chain.provider(this.address).then((p) => p.active, (e: unknown) => {
       if (e instanceof InputError) return false; // not in the registry at all
       throw e;
     });
@@ -190,10 +192,17 @@ export class Research {
   }
 
   /** Read the cohort: every consenting patient's study copy, record by record (one signed
-   * request and receipt each); a withdrawn patient is not read. `onProgress` hears each
-   * patient's reads as they come; `stop()` ends between reads. */
+   * request and receipt each); a withdrawn patient is not read. The cohort is read from the
+   * chain again first (a patient may have withdrawn since the page showed it). `onProgress`
+   * hears each patient's reads as they come; `stop()` ends between reads. */
   async readCohort(study: ResearcherStudy, onProgress: (reads: PatientRead[]) => void, stop: () => boolean = () => false): Promise<PatientRead[]> {
-    const reads: PatientRead[] = study.cohort.map((member) => ({ member, listed: false, records: [], outcomes: [] }));
+    let cohort: CohortMember[];
+    try {
+      cohort = await this.cohort(study.studyId);
+    } catch (error) {
+      throw chainError(error, "The study's cohort");
+    }
+    const reads: PatientRead[] = cohort.map((member) => ({ member, listed: false, records: [], outcomes: [] }));
     onProgress(reads);
     for (const read of reads) {
       if (!read.member.consented || stop()) continue;

@@ -184,7 +184,7 @@ function CohortReader(props: { study: ResearcherStudy; research: Research }) {
           <caption class="sr-only">Patients of the study {study.purpose}</caption>
           <thead><tr><th scope="col">Patient</th><th scope="col">Consent</th><th scope="col">This read</th></tr></thead>
           <tbody>
-            {study.cohort.map((m) => (
+            {(reads ? reads.map((r) => r.member) : study.cohort).map((m) => (
               <tr key={m.patient} data-testid="study-member" data-patient={m.patient} data-consented={String(m.consented)}>
                 <td data-label="Patient"><code title={m.patient}>{shortAddress(m.patient)}</code></td>
                 <td data-label="Consent">
@@ -220,6 +220,11 @@ function CohortReader(props: { study: ResearcherStudy; research: Research }) {
         {running ? <button type="button" class="button" onClick={() => { stopped.current = true; }}>Stop after this record</button> : null}
       </p>
       {live && !reads ? <p class="care-muted">Your wallet signs one request per record: each is a receipt on the patient's record of reads.</p> : null}
+      {files && failures.length ? (
+        <p class="care-muted" data-testid="study-export-partial">
+          {countOf(failures.length, "record")} could not be read (listed above): the files below hold only what was read.
+        </p>
+      ) : null}
       {files ? <Export files={files} study={study} /> : null}
     </>
   );
