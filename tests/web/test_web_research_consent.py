@@ -8,7 +8,8 @@ type), and takes part: the page uploads the copy, grants it and records the cons
 wallet showing each purpose. Then:
 
 * the copy's records, read back by the Python client, are byte for byte what Python's own
-  ``consent_to_study`` would have made of the same records (canonical JSON);
+  ``consent_to_study`` would have made of the same records (canonical JSON), under the record
+  ids it would have given them;
 * ``kizuna researcher export`` (the researcher's read path, with receipts) gets exactly that
   copy, and the direct-identifier scanner of tests/research/test_research_deidentify.py finds
   no name, identifier, address, phone or birth date of the input in it (while it finds them in
@@ -23,9 +24,11 @@ record twice. Screenshots, no overflow, axe clean at each step.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +101,18 @@ def _study_records(client: Any, study: str) -> list[bytes]:
     return sorted(client.read_own(bytes(r.record_id)) for r in records)
 
 
-def _pythons_copy(client: Any, study: str, labels: list[str]) -> list[bytes]:
-    """What ``kizuna patient consent`` makes of the same records (not sent)."""
+def _pythons_copy(client: Any, study: str, labels: list[str]) -> tuple[list[bytes], set[bytes]]:
+    """What ``kizuna patient consent`` makes of the same records (not sent): the contents
+    (sorted) and the record ids its import would give them (consent_to_study's source digest,
+    the import's rule)."""
+    from kizuna.client.importer import record_id_of
     from kizuna.research.studies import _copy_records, parse_study_id
 
     copies, _left_out = _copy_records(client, parse_study_id(study), labels)
-    return sorted(c.content for c in copies)
+    digest = hashlib.sha256(b"".join(hashlib.sha256(c.content).digest() for c in copies))
+    key = client.keys.wallet.import_id_key().reveal()
+    ids = {bytes(record_id_of(key, digest.digest(), i)) for i in range(len(copies))}
+    return sorted(c.content for c in copies), ids
 
 
 def _exported(directory: Path) -> list[bytes]:
@@ -114,7 +123,7 @@ def _exported(directory: Path) -> list[bytes]:
 def test_a_patient_takes_part_and_the_researcher_exports_the_pages_copy(
         web: Web, tmp_path: Path) -> None:
     from kizuna.chain.connection import connect
-    from kizuna.research.studies import parse_study_id
+    from kizuna.research.studies import parse_study_id, study_label
 
     synthea = small_bundle(synthea_patient(tmp_path / "synthea"), size=12, per_type=3)
     study = _register(web, "Blood pressure and diabetes in adults over 50",
@@ -124,6 +133,13 @@ def test_a_patient_takes_part_and_the_researcher_exports_the_pages_copy(
     chain = connect(web.stack.rpc_url, web.stack.deployment_file)
     with _patient(web, wallet) as client:
         _import(client, synthea, tmp_path / "journal")
+        # One record added later (a later upload time): the copy's order is the service's,
+        # oldest first, as the command line reads it, not the page's newest-first lists.
+        time.sleep(1.1)
+        later = next(e["resource"] for e in synthea["entry"]
+                     if e["resource"]["resourceType"] == "Observation")
+        client.add_record(json.dumps({**later, "id": "later-1"}).encode(),
+                          label="Observation:vital-signs", content_type="application/fhir+json")
 
         session = _open_research(web, wallet, "desktop")
         page = session.page
@@ -137,7 +153,7 @@ def test_a_patient_takes_part_and_the_researcher_exports_the_pages_copy(
         preview = panel.get_by_test_id("consent-preview")
         expect(preview).to_be_visible(timeout=TIMEOUT)
 
-        python = _pythons_copy(client, study, CHOSEN)
+        python, python_ids = _pythons_copy(client, study, CHOSEN)
         kinds: dict[str, int] = {}
         for content in python:
             kind = json.loads(content)["resourceType"]
@@ -166,6 +182,10 @@ def test_a_patient_takes_part_and_the_researcher_exports_the_pages_copy(
         # The page's copy, byte for byte Python's.
         stored = _study_records(client, study)
         assert stored == python and len(stored) >= 5
+        # ... under the record ids the command line would give it (a retry by either resumes)
+        ids = {bytes(r.record_id) for r in client.records(labels=[study_label(
+            parse_study_id(study))])}
+        assert ids == python_ids
 
     # The researcher's export is that copy, and no direct identifier of the input is in it.
     out = tmp_path / "export"
@@ -186,8 +206,6 @@ def test_a_patient_takes_part_and_the_researcher_exports_the_pages_copy(
     again = _export(web, study, tmp_path / "after")
     assert again["counts"] == {}
     with _patient(web, wallet) as client:
-        from kizuna.research.studies import study_label
-
         record = client.records(labels=[study_label(parse_study_id(study))])[0]
     read = web.stack.kizuna("provider", "read", patient, "0x" + bytes(record.record_id).hex(),
                             "--key", SATO)

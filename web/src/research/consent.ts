@@ -122,7 +122,11 @@ export class StudyConsent {
     const records = (await client.records()).filter((r) => r.label !== null && chosen.includes(r.label));
     const dicom = records.filter((r) => r.contentType === DICOM_CONTENT_TYPE);
     if (dicom.length) throw new DicomNotHere(dicom, `kizuna patient consent ${study.studyId} ${chosen.map((l) => `--scope ${l}`).join(" ")}`);
-    const wanted = records.filter((r) => r.contentType === CONTENT_TYPE);
+    // In the service's own order, oldest first (list_records: created_at, then record id), as
+    // the command line reads them: the same copy in the same order makes the same digest, so
+    // the page and `kizuna patient consent` name the same records.
+    const wanted = records.filter((r) => r.contentType === CONTENT_TYPE)
+      .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     let leftOut = records.length - wanted.length;
     onProgress?.({ step: "reading", done: 0, total: wanted.length });
     let readCount = 0;
