@@ -3,7 +3,7 @@
 The predicate ``grant_live``, the event replay ``ConsentReplay`` (the audit's ``access_at``, the
 FHIR export's ``Consent`` statuses) and the index's SQL (``LIVE_SQL`` through the real
 projections and queries) must agree with each other on any history; the contract itself is the
-oracle of ``grant_live`` in tests/ledger/test_consent_stateful.py (through its model). The page's
+oracle of ``grant_live`` in tests/contracts/test_consent_stateful.py (through its model). The page's
 copy is web/test/consent.test.ts.
 """
 
