@@ -255,7 +255,7 @@ def call_cpu(page: Page, method: str, *args: Any) -> tuple[Any, float]:
 
 
 def synthea_bundle(workdir: Path) -> dict[str, Any]:
-    """A Synthea patient's Bundle (seed 7, aged 50-60, as tests/fhir), made once a run."""
+    """A Synthea patient's Bundle (seed 7, aged 50-60, as tests/storage/fhir), made once a run."""
     out = workdir / "synthea"
     bundles = sorted((out / "fhir").glob("*.json"))
     if not bundles:

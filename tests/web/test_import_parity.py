@@ -312,7 +312,7 @@ def test_documents_and_dicom_studies(tmp_path: Path) -> None:
 
     from kizuna.errors import InputError
     from kizuna.storage.attachments import document_reference, imaging_study
-    from tests.fhir.fhir_data import tiny_pdf, tiny_png
+    from tests.storage.fhir.fhir_data import tiny_pdf, tiny_png
 
     pdf, png, txt = tmp_path / "letter.pdf", tmp_path / "scan.png", tmp_path / "notes.txt"
     pdf.write_bytes(tiny_pdf("Kizuna parity"))

