@@ -23,7 +23,7 @@ from kizuna.services import audit
 
 pytestmark = pytest.mark.anvil
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "audit.md"
 CAST = ROOT / "scripts" / "cast"
 

@@ -2,7 +2,7 @@
 // reads a patient's grants and revokes and the anchored receipt roots from the logs, recomputes
 // receipt leaves with AbiCoder + keccak256, recovers the providers from their EIP-712 read
 // requests and proves receipts with AccessLog.verifyReceipt. Input: one JSON argument; output:
-// one JSON line. Driven by tests/audit/test_audit_ethers.py, which compares with Python.
+// one JSON line. Driven by tests/services/audit/test_audit_ethers.py, which compares with Python.
 
 import { AbiCoder, Contract, JsonRpcProvider, keccak256, verifyTypedData, id } from "ethers";
 

@@ -18,7 +18,7 @@ from kizuna.services import audit
 
 pytestmark = pytest.mark.anvil
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _node() -> str:
