@@ -20,6 +20,10 @@ contract StudyRegistry is IStudyRegistry, EIP712, Nonces {
     bytes32 public constant STUDY_CONSENT_TYPEHASH =
         keccak256("StudyConsent(address patient,bytes32 studyId,bytes32 scopeId,uint256 nonce,uint256 deadline)");
 
+    /// @inheritdoc IStudyRegistry
+    bytes32 public constant STUDY_WITHDRAWAL_TYPEHASH =
+        keccak256("StudyWithdrawal(address patient,bytes32 studyId,uint256 nonce,uint256 deadline)");
+
     uint256 private constant MAX_PURPOSE = 1024;
     uint256 private constant MAX_SCOPES = 64;
     uint256 private constant MAX_LABEL = 100;
@@ -95,11 +99,21 @@ contract StudyRegistry is IStudyRegistry, EIP712, Nonces {
 
     /// @inheritdoc IStudyRegistry
     function withdraw(bytes32 studyId) external {
-        _study(studyId);
-        Consent storage given = _consents[studyId][msg.sender];
-        if (!given.consented) revert StudyRegistryNotConsented(studyId, msg.sender);
-        given.consented = false;
-        emit StudyConsentWithdrawn(studyId, msg.sender, given.scopeId);
+        _withdraw(msg.sender, studyId);
+    }
+
+    /// @inheritdoc IStudyRegistry
+    function withdrawBySig(address patient, bytes32 studyId, uint256 deadline, bytes calldata signature)
+        external
+    {
+        // The consent's checks in the same order, and the same nonce: one signature, one use,
+        // whichever of the two actions it was made for.
+        if (block.timestamp > deadline) revert StudyRegistrySignatureExpired(deadline, block.timestamp);
+        bytes32 structHash =
+            keccak256(abi.encode(STUDY_WITHDRAWAL_TYPEHASH, patient, studyId, _useNonce(patient), deadline));
+        address signer = ECDSA.recoverCalldata(_hashTypedDataV4(structHash), signature);
+        if (signer != patient) revert StudyRegistryInvalidSigner(signer, patient);
+        _withdraw(patient, studyId);
     }
 
     /// @inheritdoc IStudyRegistry
@@ -137,6 +151,14 @@ contract StudyRegistry is IStudyRegistry, EIP712, Nonces {
         if (!live) revert StudyRegistryNoGrant(studyId, patient, scopeId);
         _consents[studyId][patient] = Consent({scopeId: scopeId, consented: true});
         emit StudyConsented(studyId, patient, scopeId, expiresAt);
+    }
+
+    function _withdraw(address patient, bytes32 studyId) private {
+        _study(studyId);
+        Consent storage given = _consents[studyId][patient];
+        if (!given.consented) revert StudyRegistryNotConsented(studyId, patient);
+        given.consented = false;
+        emit StudyConsentWithdrawn(studyId, patient, given.scopeId);
     }
 
     function _study(bytes32 studyId) private view returns (Study storage study) {

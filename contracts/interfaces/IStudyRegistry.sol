@@ -34,7 +34,7 @@ interface IStudyRegistry {
     /// @notice `patient` has no current consent to the study.
     error StudyRegistryNotConsented(bytes32 studyId, address patient);
 
-    /// @notice The signature's deadline passed (`consentBySig`).
+    /// @notice The signature's deadline passed (`consentBySig`, `withdrawBySig`).
     error StudyRegistrySignatureExpired(uint256 deadline, uint256 currentTime);
 
     /// @notice The signature was made by `signer`, not by `patient` (or for another study, scope or
@@ -85,11 +85,23 @@ interface IStudyRegistry {
     /// @notice The EIP-712 domain separator ("Kizuna StudyRegistry", "1", this chain, this contract).
     function DOMAIN_SEPARATOR() external view returns (bytes32);
 
-    /// @notice The patient's next signature nonce for `consentBySig`.
+    /// @notice The EIP-712 type hash of a relayed withdrawal.
+    function STUDY_WITHDRAWAL_TYPEHASH() external view returns (bytes32);
+
+    /// @notice The patient's next signature nonce for `consentBySig` and `withdrawBySig` (one
+    ///         sequence: a signature is used once, whichever action it signs).
     function nonces(address patient) external view returns (uint256);
 
     /// @notice The calling patient withdraws the consent to `studyId`.
     function withdraw(bytes32 studyId) external;
+
+    /// @notice `withdraw` for `patient`, relayed by anyone (withdrawing needs no ether, as
+    ///         consenting does not): `signature` is the patient's EIP-712
+    ///         `StudyWithdrawal(address patient,bytes32 studyId,uint256 nonce,uint256 deadline)`
+    ///         (domain "Kizuna StudyRegistry", version "1"), with the patient's next nonce here (the
+    ///         same sequence as `consentBySig`'s).
+    function withdrawBySig(address patient, bytes32 studyId, uint256 deadline, bytes calldata signature)
+        external;
 
     /// @notice The study: its researcher, end, and the hash of its purpose and scopes
     ///         (`keccak256(abi.encode(purpose, scopes))`; the texts are in `StudyRegistered`).

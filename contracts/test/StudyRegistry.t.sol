@@ -281,4 +281,156 @@ contract StudyRegistryTest is KizunaTest {
         (, bool consented) = studies.consentOf(studyId, patient);
         assertTrue(consented, "the well-formed signature still consents");
     }
+
+    // ------------------------------------------------------------------------- relayed withdrawal
+
+    function _withdrawSig(uint256 key, address who, bytes32 study, uint256 nonce, uint256 deadline)
+        internal
+        returns (bytes memory)
+    {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, _withdrawDigest(who, study, nonce, deadline));
+        return abi.encodePacked(r, s, v);
+    }
+
+    function _withdrawDigest(address who, bytes32 study, uint256 nonce, uint256 deadline)
+        internal
+        view
+        returns (bytes32)
+    {
+        bytes32 structHash = keccak256(abi.encode(studies.STUDY_WITHDRAWAL_TYPEHASH(), who, study, nonce, deadline));
+        return keccak256(abi.encodePacked("\x19\x01", studies.DOMAIN_SEPARATOR(), structHash));
+    }
+
+    /// @dev Relays a withdrawal `sig` and expects `StudyRegistryInvalidSigner`.
+    function _expectWithdrawInvalidSigner(bytes32 study, uint256 deadline, bytes memory sig) internal {
+        vm.prank(relayer);
+        (bool ok, bytes memory reason) =
+            address(studies).call(abi.encodeCall(studies.withdrawBySig, (patient, study, deadline, sig)));
+        assertFalse(ok, "refused");
+        assertEq(
+            bytes32(bytes4(reason)), bytes32(IStudyRegistry.StudyRegistryInvalidSigner.selector), "invalid signer"
+        );
+    }
+
+    function _consented() internal view returns (bool consented) {
+        (, consented) = studies.consentOf(studyId, patient);
+    }
+
+    function test_withdrawalTypehash_isTheDocumentedType() public view {
+        assertEq(
+            studies.STUDY_WITHDRAWAL_TYPEHASH(),
+            keccak256("StudyWithdrawal(address patient,bytes32 studyId,uint256 nonce,uint256 deadline)"),
+            "type hash"
+        );
+    }
+
+    function test_withdrawBySig_relayed_recordsThePatientsWithdrawal() public {
+        _grantAndConsent();
+        vm.prank(patient);
+        ledger.revoke(researcher, copy);
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _withdrawSig(PATIENT_KEY, patient, studyId, 0, deadline);
+        // The very event of the patient's own withdraw.
+        vm.expectEmit(true, true, true, true);
+        emit IStudyRegistry.StudyConsentWithdrawn(studyId, patient, copy);
+        vm.prank(relayer);
+        studies.withdrawBySig(patient, studyId, deadline, sig);
+        assertFalse(_consented(), "withdrawn by the relayed signature");
+        assertEq(studies.nonces(patient), 1, "nonce used");
+    }
+
+    function test_withdrawBySig_replayRefused() public {
+        _grantAndConsent();
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _withdrawSig(PATIENT_KEY, patient, studyId, 0, deadline);
+        vm.prank(relayer);
+        studies.withdrawBySig(patient, studyId, deadline, sig);
+        // The patient consents again; the old withdrawal signature must not end the new consent.
+        vm.prank(patient);
+        studies.consent(studyId, copy);
+        _expectWithdrawInvalidSigner(studyId, deadline, sig);
+        assertTrue(_consented(), "the new consent stands");
+    }
+
+    function test_withdrawBySig_wrongSignerOrStudy_refused() public {
+        _grantAndConsent();
+        vm.prank(researcher);
+        bytes32 second = studies.registerStudy(bytes32("s2"), "p2", _scopes(), _end());
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory forged = _withdrawSig(STRANGER_KEY, patient, studyId, 0, deadline);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryInvalidSigner.selector, stranger, patient));
+        studies.withdrawBySig(patient, studyId, deadline, forged);
+        // The patient's signature for another study withdraws nothing here.
+        _expectWithdrawInvalidSigner(studyId, deadline, _withdrawSig(PATIENT_KEY, patient, second, 0, deadline));
+        assertTrue(_consented(), "still consented");
+        assertEq(studies.nonces(patient), 0, "no refused signature used the nonce");
+    }
+
+    function test_withdrawBySig_expiredDeadline_refused() public {
+        _grantAndConsent();
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _withdrawSig(PATIENT_KEY, patient, studyId, 0, deadline);
+        nextBlock(1 hours + 1);
+        vm.prank(relayer);
+        vm.expectRevert(
+            abi.encodeWithSelector(IStudyRegistry.StudyRegistrySignatureExpired.selector, deadline, block.timestamp)
+        );
+        studies.withdrawBySig(patient, studyId, deadline, sig);
+        assertTrue(_consented(), "still consented");
+        assertEq(studies.nonces(patient), 0, "nothing used");
+    }
+
+    function test_withdrawBySig_withoutConsent_refused() public {
+        uint256 deadline = block.timestamp + 1 hours;
+        bytes memory sig = _withdrawSig(PATIENT_KEY, patient, studyId, 0, deadline);
+        vm.prank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(IStudyRegistry.StudyRegistryNotConsented.selector, studyId, patient));
+        studies.withdrawBySig(patient, studyId, deadline, sig);
+    }
+
+    function test_withdrawBySig_sharesTheConsentsNonces() public {
+        vm.prank(patient);
+        ledger.grant(researcher, copy, _end());
+        uint256 deadline = block.timestamp + 1 hours;
+        // Both signed with nonce 0: whichever is relayed first uses it, the other is dead.
+        bytes memory consentSig = _consentSig(PATIENT_KEY, patient, studyId, copy, 0, deadline);
+        bytes memory withdrawSig = _withdrawSig(PATIENT_KEY, patient, studyId, 0, deadline);
+        vm.prank(relayer);
+        studies.consentBySig(patient, studyId, copy, deadline, consentSig);
+        _expectWithdrawInvalidSigner(studyId, deadline, withdrawSig);
+        assertTrue(_consented(), "the nonce-0 withdrawal was not accepted after the nonce-0 consent");
+        // A consent signature is no withdrawal signature (another type), even with the right nonce.
+        bytes memory consentAsWithdraw = _consentSig(PATIENT_KEY, patient, studyId, copy, 1, deadline);
+        _expectWithdrawInvalidSigner(studyId, deadline, consentAsWithdraw);
+        // Nonce 1 withdrawn, then a consent signature made for nonce 1 is refused too.
+        bytes memory consentOne = _consentSig(PATIENT_KEY, patient, studyId, copy, 1, deadline);
+        vm.prank(relayer);
+        studies.withdrawBySig(patient, studyId, deadline, _withdrawSig(PATIENT_KEY, patient, studyId, 1, deadline));
+        assertFalse(_consented(), "withdrawn with nonce 1");
+        _expectInvalidSigner(studyId, copy, deadline, consentOne);
+        assertFalse(_consented(), "the nonce-1 consent cannot undo the withdrawal");
+        assertEq(studies.nonces(patient), 2, "one sequence for both actions");
+    }
+
+    function test_withdrawBySig_malformedSignatures_refused() public {
+        _grantAndConsent();
+        uint256 deadline = block.timestamp + 1 hours;
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(PATIENT_KEY, _withdrawDigest(patient, studyId, 0, deadline));
+        // The malleable twin of the patient's own signature: s -> n - s, v flipped.
+        bytes32 highS = bytes32(0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 - uint256(s));
+        vm.startPrank(relayer);
+        vm.expectRevert(abi.encodeWithSelector(ECDSA.ECDSAInvalidSignatureLength.selector, 64));
+        studies.withdrawBySig(patient, studyId, deadline, abi.encodePacked(r, s));
+        vm.expectRevert(abi.encodeWithSelector(ECDSA.ECDSAInvalidSignatureS.selector, highS));
+        studies.withdrawBySig(patient, studyId, deadline, abi.encodePacked(r, highS, uint8(v == 27 ? 28 : 27)));
+        vm.expectRevert(ECDSA.ECDSAInvalidSignature.selector);
+        studies.withdrawBySig(patient, studyId, deadline, new bytes(65));
+        vm.stopPrank();
+        assertEq(studies.nonces(patient), 0, "no refused signature used the nonce");
+        assertTrue(_consented(), "still consented");
+        vm.prank(relayer);
+        studies.withdrawBySig(patient, studyId, deadline, abi.encodePacked(r, s, v));
+        assertFalse(_consented(), "the well-formed signature still withdraws");
+    }
 }
