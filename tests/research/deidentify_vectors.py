@@ -11,23 +11,45 @@
   attachments; decimals as Python writes them). web/test/deidentify.test.ts (Node) and
   tests/web/test_web_deidentify.py (Chromium) check the page's code against it.
 
-``python tests/research/deidentify_vectors.py`` rewrites both; tests/research/
-test_research_deidentify_vectors.py fails while either committed file differs from what this
+* ``web/src/research/dicom_rules.generated.json``: the DICOM Basic Profile of
+  kizuna/storage/attachments.py as data (each tag's action, the dummy values, the dictionary
+  VRs and transfer syntaxes the page's reader needs, what pydicom completes in a file meta
+  header, what the profile records), read by web/src/research/dicom.ts;
+* ``tests/vectors/deidentify_dicom.json``: small Part 10 files built here with pydicom
+  (implicit and explicit VR, defined and undefined lengths, private tags at every depth,
+  curves, overlays, encapsulated pixel data, known tags stored as UN, an earlier
+  de-identification, a burned-in annotation) and Python's study copy of each, plus files the
+  page does not read (big endian, deflated, no Part 10 header). web/test/deidentify_dicom.test.ts
+  and tests/web/test_web_deidentify.py check the page's copies against them.
+
+``python tests/research/deidentify_vectors.py`` rewrites all four; tests/research/
+test_research_deidentify_vectors.py fails while any committed file differs from what this
 produces (a change of the Python rules must be carried to the page by re-running this).
 The secret keys are test-only.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pydicom
+from pydicom._dicom_dict import DicomDictionary
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.uid import UID
+
 from kizuna.crypto.pre import UmbralSecretKey
 from kizuna.errors import InputError
 from kizuna.research import deidentify as d
+from kizuna.research.deidentify import StudyUidMap, deidentify_dicom_for_study
+from kizuna.storage.attachments import _DUMMY, BASIC_PROFILE, deidentify_dicom
 from kizuna.storage.fhir.canonical import canonical_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -294,6 +316,245 @@ def build() -> dict[str, Any]:
     }
 
 
+# --- DICOM (PS3.15 Annex E Basic Profile, kizuna/storage/attachments.py deidentify_dicom) -------
+
+DICOM_RULES = ROOT / "web" / "src" / "research" / "dicom_rules.generated.json"
+DICOM_VECTORS = ROOT / "tests" / "vectors" / "deidentify_dicom.json"
+
+
+def _hex_tag(tag: int) -> str:
+    return f"{tag:08X}"
+
+
+def _profile_tag(keyword: str) -> int:
+    tag = tag_for_keyword(keyword)
+    assert tag is not None, keyword
+    return int(tag)
+
+
+def _profile_run() -> tuple[Dataset, InputError]:
+    """The profile's own output for a tiny file and its refusal of burned-in annotation: the
+    method text and codes it writes and the refusal's field and reason come from running it."""
+    ds = _dataset("1.2.840.10008.1.2.1")
+    done = deidentify_dicom(_file(ds), uids=StudyUidMap(_keys()[0][2])).dataset
+    ds.BurnedInAnnotation = "YES"
+    try:
+        deidentify_dicom(_file(ds), uids=StudyUidMap(_keys()[0][2]))
+    except InputError as exc:
+        return done, exc
+    raise AssertionError("the profile accepted burned-in annotation")  # pragma: no cover
+
+
+def dicom_rules() -> dict[str, Any]:
+    """The profile as data: each tag's action, the dummy values, the dictionary VRs the page
+    needs (implicit VR files, and UN elements pydicom reads as their known VR: every SQ and PN
+    tag of pydicom's dictionary, and the profile's own tags), the transfer syntaxes the page
+    reads (pydicom's little-endian, not deflated ones), what pydicom writes into a file meta
+    header that lacks it, and what the profile records in the copy."""
+    done, refusal = _profile_run()
+    profile_tags = {_profile_tag(k) for k, _ in BASIC_PROFILE}
+    vrs = {_hex_tag(int(tag)): entry[0] for tag, entry in DicomDictionary.items()
+           if entry[0] in ("SQ", "PN") or tag in profile_tags}
+    codes = [{"CodeValue": item.CodeValue, "CodingSchemeDesignator": item.CodingSchemeDesignator,
+              "CodeMeaning": item.CodeMeaning} for item in done.DeidentificationMethodCodeSequence]
+    return {
+        "generated_by": "tests/research/deidentify_vectors.py from kizuna/storage/attachments.py "
+                        "(BASIC_PROFILE, deidentify_dicom) and pydicom's dictionary",
+        "actions": {_hex_tag(_profile_tag(k)): a for k, a in BASIC_PROFILE},
+        "dummy": dict(sorted(_DUMMY.items())),
+        "dummy_default": _DUMMY.get("LO", "ANONYMOUS"),
+        "vr": dict(sorted(vrs.items())),
+        "transfer_syntaxes": {str(u): "implicit" if u.is_implicit_VR else "explicit"
+                              for u in pydicom.uid.AllTransferSyntaxes
+                              if u.is_little_endian and not u.is_deflated},
+        "implementation_class_uid": str(pydicom.uid.PYDICOM_IMPLEMENTATION_UID),
+        "implementation_version_name": f"PYDICOM {'.'.join(pydicom.__version_info__)}",
+        "patient_identity_removed": done.PatientIdentityRemoved,
+        "method": done.DeidentificationMethod,
+        "method_codes": codes,
+        "burned_in": {"field": refusal.field, "reason": refusal.reason},
+    }
+
+
+def _dataset(syntax: str, *, study: str = "1.2.826.0.1.3680043.10.1.1") -> Dataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID("1.2.840.10008.5.1.4.1.1.2")
+    meta.MediaStorageSOPInstanceUID = UID(study + ".3.1")
+    meta.TransferSyntaxUID = UID(syntax)
+    meta.ImplementationClassUID = UID("1.2.826.0.1.3680043.10.99")
+    meta.ImplementationVersionName = "KIZUNA_TEST"
+    meta.SourceApplicationEntityTitle = "HOSPITAL_PACS"
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.preamble = b"\0" * 128
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPInstanceUID = study + ".3.1"
+    ds.StudyDate = "20240301"
+    ds.StudyTime = "101112.5"
+    ds.AccessionNumber = "ACC-4471"
+    ds.Modality = "CT"
+    ds.InstitutionName = "Boston General Hospital"
+    ds.InstitutionAddress = "1 Main St, Boston"
+    ds.ReferringPhysicianName = "Who^John"
+    ds.StationName = "CT-SCANNER-7"
+    ds.StudyDescription = "CT chest of Ama O'Brien"
+    ds.OperatorsName = ["Tech^Tina", "Tech^Tom"]
+    ds.PatientName = "O'Brien^Ama"
+    ds.PatientID = "MRN-99912"
+    ds.PatientBirthDate = "19500203"
+    ds.PatientSex = "F"
+    ds.OtherPatientIDs = "999-12-3456"
+    ds.PatientAddress = "1 Main St^^Boston^MA^02101"
+    ds.PatientTelephoneNumbers = "555-0100"
+    ds.SliceThickness = "1.25"
+    ds.StudyInstanceUID = study
+    ds.SeriesInstanceUID = study + ".2"
+    ds.StudyID = "S-77"
+    ds.SeriesNumber = "2"
+    ds.InstanceNumber = "1"
+    ds.FrameOfReferenceUID = study + ".4"
+    ds.Rows = 2
+    ds.Columns = 2
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.PixelData = b"\x01\x00\x02\x00\x03\x00\x04\x00"
+    return ds
+
+
+def _file(ds: Dataset, *, original: bool = False) -> bytes:
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=not original)
+    return out.getvalue()
+
+
+def _item(**values: Any) -> Dataset:
+    item = Dataset()
+    for keyword, value in values.items():
+        setattr(item, keyword, value)
+    return item
+
+
+def _rich(syntax: str, study: str, *, undefined: bool) -> Dataset:
+    """Sequences (defined or undefined lengths), private blocks at every depth, a person's
+    name outside the table, curves and overlays, UIDs in items and with several values."""
+    ds = _dataset(syntax, study=study)
+    ds.add_new(0x00090010, "LO", "ACME 1.1")
+    ds.add_new(0x00091001, "LO", "Ama O'Brien, bed 4")
+    ds.add_new(0x50000010, "US", 3)  # a curve
+    ds.add_new(0x60000010, "US", 2)  # an overlay's rows: kept
+    ds.add_new(0x60004000, "LT", "overlay by Dr. Who")  # overlay comments: removed
+    ds.add_new(0x60010010, "LO", "odd group: private")
+    ds.ReviewerName = "Reviewer^Rita"  # a PN outside the table
+    ds.IrradiationEventUID = [study + ".9.1", study + ".9.2"]
+    ref = _item(ReferencedSOPClassUID="1.2.840.10008.5.1.4.1.1.2",
+                ReferencedSOPInstanceUID=study + ".3.0")
+    ref.add_new(0x00291010, "LO", "private in an item")
+    ref.add_new(0x00290010, "LO", "ACME")
+    inner = _item(CodeValue="T-D3000", CodingSchemeDesignator="SRT", CodeMeaning="Chest")
+    ref.PurposeOfReferenceCodeSequence = [inner]
+    ds.ReferencedImageSequence = [ref, _item(ReferencedSOPInstanceUID=study + ".3.2",
+                                             PatientName="Leak^Item")]
+    ds.OtherPatientIDsSequence = [_item(PatientID="OTHER-1")]
+    ds.ProcedureCodeSequence = []
+    ds.ObservationDateTime = "20240301101112"
+    ds.PersonName = "Person^Pat"
+    if undefined:
+        ds["ReferencedImageSequence"].is_undefined_length = True
+        for item in ds.ReferencedImageSequence:
+            item.is_undefined_length_sequence_item = True
+        ds["ProcedureCodeSequence"].is_undefined_length = True
+    return ds
+
+
+def _dicom_cases() -> list[tuple[str, int, bytes]]:
+    study = "1.2.826.0.1.3680043.10.1.1"
+    plain = _dataset("1.2.840.10008.1.2.1")
+    implicit = _rich("1.2.840.10008.1.2", study, undefined=True)
+    explicit = _rich("1.2.840.10008.1.2.1", study, undefined=False)
+    explicit.SOPInstanceUID = study + ".3.7"
+    explicit.file_meta.MediaStorageSOPInstanceUID = UID(study + ".3.7")
+    undefined = _rich("1.2.840.10008.1.2.1", study, undefined=True)
+    jpeg = _dataset("1.2.840.10008.1.2.4.50", study="1.2.826.0.1.3680043.10.1.2")
+    jpeg.PixelData = encapsulate([b"\xff\xd8\xff\xe0fake-frame\xff\xd9"])
+    jpeg["PixelData"].VR = "OB"
+    jpeg["PixelData"].is_undefined_length = True
+    again = _dataset("1.2.840.10008.1.2.1")
+    again.PatientIdentityRemoved = "NO"
+    again.DeidentificationMethod = "an earlier tool"
+    again.DeidentificationMethodCodeSequence = [_item(CodeValue="1", CodingSchemeDesignator="X",
+                                                      CodeMeaning="earlier")]
+    again.BurnedInAnnotation = "NO"
+    bare = _dataset("1.2.840.10008.1.2.1")
+    del bare.file_meta.ImplementationVersionName
+    del bare.file_meta.ImplementationClassUID
+    del bare.file_meta.MediaStorageSOPClassUID
+    bare.Date = ""  # D on an empty value: the dummy all the same
+    bare.Time = "1200"
+    same = _file(_dataset("1.2.840.10008.1.2.1"))
+    un = _dataset("1.2.840.10008.1.2.1")
+    un.add_new(0x300E0008, "UN", b"Reviewer^Una")  # ReviewerName stored as UN (a PN)
+    un.add_new(0x00100010, "UN", b"O'Brien^Ama ")  # PatientName as UN
+    burned = _dataset("1.2.840.10008.1.2.1")
+    burned.BurnedInAnnotation = "YES"
+    return [
+        ("the basic file: patient, institution, dates, UIDs, file meta", 0, _file(plain)),
+        ("implicit VR: undefined-length sequences and items, private tags in items", 0,
+         _file(implicit)),
+        ("explicit VR: defined-length sequences, curves, overlays, several UIDs", 0,
+         _file(explicit)),
+        ("explicit VR: undefined lengths", 1, _file(undefined)),
+        ("JPEG baseline: encapsulated pixel data kept as it is", 2, _file(jpeg)),
+        ("an earlier de-identification replaced", 3, _file(again)),
+        ("a file meta without the implementation's name and class, D on empty values", 0,
+         _file(bare, original=True)),
+        ("known tags stored as UN", 0, _file(un)),
+        ("burned-in annotation refused", 0, _file(burned)),
+        ("the same file for another study", 1, same),
+    ]
+
+
+def _page_refusals() -> list[tuple[str, bytes]]:
+    """Files Python's profile takes but the page does not read (it says so)."""
+    big = _dataset("1.2.840.10008.1.2.2")
+    deflated = _dataset("1.2.840.10008.1.2.1.99")
+    return [("explicit VR big endian", _file(big)), ("deflated", _file(deflated)),
+            ("not a Part 10 file", _file(_dataset("1.2.840.10008.1.2.1"))[132:])]
+
+
+def build_dicom() -> dict[str, Any]:
+    keys = _keys()
+    cases = []
+    for name, index, content in _dicom_cases():
+        case: dict[str, Any] = {"name": name, "key": index,
+                                "input": base64.b64encode(content).decode()}
+        try:
+            out = deidentify_dicom_for_study(content, keys[index][2])
+        except InputError as exc:
+            case["error"] = {"field": exc.field, "reason": exc.reason}
+        else:
+            case["output"] = base64.b64encode(out).decode()
+        cases.append(case)
+    refusals = [{"name": name, "input": base64.b64encode(content).decode()}
+                for name, content in _page_refusals()]
+    return {
+        "description": (
+            "DICOM files through Kizuna's PS3.15 Annex E Basic Profile for a study "
+            "(kizuna/research/deidentify.py deidentify_dicom_for_study), base64. Keys: "
+            "tests/vectors/deidentify.json's (the same index). Generated by "
+            "tests/research/deidentify_vectors.py; checked by web/test/deidentify_dicom.test.ts "
+            "and tests/web/test_web_deidentify.py. page_refusals: files the page does not read."
+        ),
+        "cases": cases,
+        "page_refusals": refusals,
+    }
+
+
 def render_vectors() -> str:
     return json.dumps(build(), indent=1, ensure_ascii=False) + "\n"
 
@@ -302,10 +563,21 @@ def render_rules() -> str:
     return json.dumps(rules(), indent=1, ensure_ascii=False) + "\n"
 
 
+def render_dicom_rules() -> str:
+    return json.dumps(dicom_rules(), indent=1, ensure_ascii=False) + "\n"
+
+
+def render_dicom_vectors() -> str:
+    return json.dumps(build_dicom(), indent=1, ensure_ascii=False) + "\n"
+
+
 def main() -> None:
     RULES.write_text(render_rules(), "utf-8")
     VECTORS.write_text(render_vectors(), "utf-8")
-    print(f"wrote {RULES.relative_to(ROOT)} and {VECTORS.relative_to(ROOT)}", file=sys.stderr)
+    DICOM_RULES.write_text(render_dicom_rules(), "utf-8")
+    DICOM_VECTORS.write_text(render_dicom_vectors(), "utf-8")
+    for path in (RULES, VECTORS, DICOM_RULES, DICOM_VECTORS):
+        print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
