@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cli_harness import UpProcess
+from roles_fixtures import new_patient, stack  # noqa: F401 (the role-command tests')
 
 from kizuna.chain.localnode import free_port
 

@@ -4,7 +4,8 @@ written: a key that is not a verified provider (the auditor's) cannot register a
 registers one; aiko (gasless, relayed: the default) and kenji (``--send-myself``) consent with
 their vital signs; the export has one NDJSON file
 per type, with none of the demo patients' names, birth dates or cities; after aiko withdraws, the
-next export holds kenji's copy only."""
+next export holds kenji's copy only (aiko's withdrawal relayed, the default; kenji's own with
+``--send-myself``)."""
 
 from __future__ import annotations
 
@@ -73,9 +74,19 @@ def test_the_readme_recipe_from_registration_to_withdrawal(stack: Stack, tmp_pat
                        "Kyoto", "Osaka"):
         assert identifier.lower() not in text.lower(), identifier
 
-    stack.ok(*step(withdraw))
+    left = stack.ok(*step(withdraw), "--json").json()  # gasless too: relayed by default
+    withdrawn = w3.eth.get_transaction(left["tx"])
+    assert bytes(withdrawn["input"])[:4] == keccak(
+        text="withdrawBySig(address,bytes32,uint256,bytes)")[:4]
+    assert withdrawn["from"] == sent["aiko"]["from"]  # the service's relayer
     second = _counts(stack.ok("researcher", "export", study, "-o", str(tmp_path / "second"),
                               "--key", "dr-sato", "--json").json())
     assert second == {"Observation": kenji["resources"]}
     again = stack.kizuna(*step(withdraw))
     assert again.code == ExitCode.INVALID_INPUT and "no current consent" in again.error_line
+    # --send-myself: kenji's own withdraw transaction.
+    mine = stack.ok("patient", "withdraw", study, "--key", "kenji", "--send-myself",
+                    "--json").json()
+    own_withdrawal = w3.eth.get_transaction(mine["tx"])
+    assert bytes(own_withdrawal["input"])[:4] == keccak(text="withdraw(bytes32)")[:4]
+    assert own_withdrawal["from"] == sent["kenji"]["from"]

@@ -1,20 +1,18 @@
-"""Fixtures of the role-command tests: one real ``kizuna up --demo`` (anvil, contracts,
-embedded store, database, the API under uvicorn, on free ports of 127.0.0.1) for the whole
-directory, with the demo's people (aiko, kenji, dr-tanaka, dr-sato, registrar) plus keys the
-tests add: ``auditor`` (anvil account 8, granted the auditor role and ANCHOR_ROLE by the
+"""The role-command tests' fixtures (test_cli_admin, _audit, _data_requests, _export,
+_failures, _patient, _patient_import, _provider, _provider_export, _registrar, _research,
+_sharing), registered by tests/cli/conftest.py: one real ``kizuna up --demo`` (anvil, contracts,
+embedded store, database, the API under uvicorn, on free ports of 127.0.0.1) per test session
+(per xdist worker), with the demo's people (aiko, kenji, dr-tanaka, dr-sato, registrar) plus
+keys the tests add: ``auditor`` (anvil account 8, granted the auditor role and ANCHOR_ROLE by the
 deployer) and ``newdoc`` (account 9, not yet a provider).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
-
 from cli_harness import UpProcess
 from roles_stack import Stack
 
