@@ -232,6 +232,11 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not _FILE_SECONDS or hasattr(terminalreporter.config, "workerinput"):
         return
+    record = terminalreporter.config.getoption("record_file_seconds")
+    if record:
+        Path(record).write_text(json.dumps(
+            {path: round(seconds, 1) for path, seconds in sorted(_FILE_SECONDS.items())},
+            indent=0) + "\n", "utf-8")
     write = terminalreporter.write_line
     terminalreporter.section("slowest 20 files (setup + call + teardown, of which setup)")
     for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:20]:
@@ -239,3 +244,29 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if len(_WORKER_SECONDS) > 1:
         busy = ", ".join(f"{w} {s:.0f}s" for w, s in sorted(_WORKER_SECONDS.items()))
         write(f"busy time per worker: {busy}")
+
+
+# --- the longest files first (scripts/test: -n 3 --dist loadfile --no-loadscope-reorder) -------
+# xdist's own order (loadscope reorder) hands out files by their number of tests, so a file of one
+# long test (the soak, the fuzzers, the cluster tests) starts last and the run waits for it alone
+# at the end. Handing out the longest files first, by their last measured time, ends the workers
+# together. FILE_SECONDS is that measurement: every scripts/test run writes its own to
+# out/file_seconds.json (CI keeps out/); copy a clean CI run's over tests/file_seconds.json after
+# a change of the suite's shape. The first one holds only CI run 21's slowest 20 tests (call
+# times); a file it does not know (new, renamed, fast) counts as short and keeps its place in the
+# collection order, which only ever costs time, never a test.
+
+FILE_SECONDS = Path(__file__).with_name("file_seconds.json")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--record-file-seconds", dest="record_file_seconds", default=None,
+                     metavar="PATH", help="write each test file's total seconds to PATH (JSON)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not FILE_SECONDS.exists() or config.getoption("dist", "no") == "no":
+        return
+    seconds: dict[str, float] = json.loads(FILE_SECONDS.read_text("utf-8"))
+    # sorted() is stable: the tests of one file keep their order (module fixtures, parametrize)
+    items.sort(key=lambda item: -seconds.get(item.nodeid.split("::", 1)[0], 0.0))
