@@ -12,13 +12,14 @@ import { hashTypedData, recoverTypedDataAddress, type TypedDataDefinition } from
 import { privateKeyToAccount } from "viem/accounts";
 import { loadLibrary } from "../src/app/library.ts";
 import { readRecord } from "./read.ts";
-import { bytesToHex, bytesToHex0x, concatBytes, hexToBytes } from "../src/core/bytes.ts";
+import { base64ToBytes, bytesToBase64, bytesToHex, bytesToHex0x, concatBytes, hexToBytes } from "../src/core/bytes.ts";
 import { DEFAULT_SEGMENT_SIZE, decryptBytes, encryptBytes, encryptStream, EnvelopeReader } from "../src/core/envelope.ts";
 import { forViem, type JsonTypedData } from "../src/core/eip712.ts";
 import { InputError, KizunaError } from "../src/core/errors.ts";
 import { canonicalJson } from "../src/importer/canonical.ts";
 import { loadJson } from "../src/importer/json.ts";
 import { Deidentifier, studyKey } from "../src/research/deidentify.ts";
+import { deidentifyDicom, DicomUnsupported } from "../src/research/dicom.ts";
 import { hkdfSha256 } from "../src/core/kdf.ts";
 import { hkdf } from "@noble/hashes/hkdf";
 import { sha256 } from "@noble/hashes/sha2";
@@ -400,6 +401,23 @@ async function deidentifyVector(input: {
   };
 }
 
+/** What this browser makes of tests/vectors/deidentify_dicom.json: each file's study copy
+ *  (base64), or the refusal's field and reason (`unsupported`: a file the page does not read). */
+async function deidentifyDicomVector(input: {
+  keys: Array<{ secret_key: string; study_id: string }>;
+  cases: Array<{ key: number; input: string }>;
+}) {
+  const keys = await Promise.all(input.keys.map((k) => studyKey(hexToBytes(k.secret_key), hexToBytes(k.study_id))));
+  return input.cases.map((c) => {
+    try {
+      return { output: bytesToBase64(deidentifyDicom(base64ToBytes(c.input), keys[c.key]!)) };
+    } catch (error) {
+      if (error instanceof InputError) return { field: error.field, reason: error.reason, unsupported: error instanceof DicomUnsupported };
+      throw error;
+    }
+  });
+}
+
 /** What this browser computes for one tests/vectors/eip712.json action: digest, signature,
  *  signer and the address the signature recovers to. */
 async function eip712Vector(input: { privateKey: `0x${string}`; typedData: JsonTypedData }) {
@@ -467,6 +485,7 @@ const bench = {
   walletVector,
   recordIdVector,
   deidentifyVector,
+  deidentifyDicomVector,
   eip712Vector,
   openEnvelope,
   sealEnvelope,
