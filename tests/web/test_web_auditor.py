@@ -1,5 +1,6 @@
 """The auditor's pages (issue 14) against a real ``kizuna up --demo``: a fresh test wallet given
-the auditor role on chain (as tests/cli/roles_fixtures.py grants it) sees the demo's events in the log, with
+the auditor role on chain (as tests/cli/roles_fixtures.py grants it) sees the demo's events in
+the log, with
 working filters and deep links; verifies the demo's anchored reads in the page (all pass); a
 receipt altered in the stack's database (restored after) is flagged with its evidence; a root
 another anchorer (as a threshold proxy node is) anchors is not the service's missing batch; the
