@@ -541,6 +541,11 @@ class PrepareStudyConsentIn(Model):
     deadline: int = Field(gt=0, lt=1 << 64)
 
 
+class PrepareStudyWithdrawalIn(Model):
+    study_id: Hex32
+    deadline: int = Field(gt=0, lt=1 << 64)
+
+
 class PrepareGuardianIn(Model):
     guardian: AddressStr
     until: int = Field(gt=0, lt=1 << 64)

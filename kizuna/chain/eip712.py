@@ -340,8 +340,9 @@ REGISTER_BATCH_FIELDS: StructFields = (
     ("deadline", "uint256"),
 )
 
-# --- the study registry's signed action --------------------------------------------------------
-# Mirrors contracts/interfaces/IStudyRegistry.sol (STUDY_CONSENT_TYPEHASH), in its own domain.
+# --- the study registry's signed actions -------------------------------------------------------
+# Mirrors contracts/interfaces/IStudyRegistry.sol (STUDY_CONSENT_TYPEHASH,
+# STUDY_WITHDRAWAL_TYPEHASH), in its own domain, with one nonce sequence for both.
 
 STUDY_DOMAIN_NAME = "Kizuna StudyRegistry"
 STUDY_DOMAIN_VERSION = "1"
@@ -353,6 +354,12 @@ STUDY_CONSENT_FIELDS: StructFields = (
     ("nonce", "uint256"),
     ("deadline", "uint256"),
 )
+STUDY_WITHDRAWAL_FIELDS: StructFields = (
+    ("patient", "address"),
+    ("studyId", "bytes32"),
+    ("nonce", "uint256"),
+    ("deadline", "uint256"),
+)
 
 SIGNED_ACTIONS: Mapping[str, StructFields] = {
     "Grant": GRANT_FIELDS,
@@ -361,11 +368,13 @@ SIGNED_ACTIONS: Mapping[str, StructFields] = {
     "RegisterRecord": REGISTER_RECORD_FIELDS,
     "RegisterBatch": REGISTER_BATCH_FIELDS,
     "StudyConsent": STUDY_CONSENT_FIELDS,
+    "StudyWithdrawal": STUDY_WITHDRAWAL_FIELDS,
 }
 """Every EIP-712 primary type a patient signs for the relayer, by name (the consent ledger's,
-and the study registry's ``StudyConsent``: see :data:`STUDY_ACTIONS`)."""
+and the study registry's ``StudyConsent`` and ``StudyWithdrawal``: see
+:data:`STUDY_ACTIONS`)."""
 
-STUDY_ACTIONS = frozenset({"StudyConsent"})
+STUDY_ACTIONS = frozenset({"StudyConsent", "StudyWithdrawal"})
 """The signed actions submitted to the study registry (in its domain); the others go to the
 consent ledger."""
 
@@ -494,6 +503,19 @@ def study_consent_typed_data(
     })
 
 
+def study_withdrawal_typed_data(
+    domain: Eip712Domain, *, patient: Address, study_id: bytes, nonce: int, deadline: int,
+) -> TypedData:
+    """``StudyWithdrawal``: the patient withdraws the consent to study ``study_id`` (its nonce
+    is the registry's one sequence, shared with ``StudyConsent``)."""
+    return _typed(domain, "StudyWithdrawal", {
+        "patient": _address("patient", patient),
+        "studyId": _bytes32("studyId", study_id),
+        "nonce": _uint("nonce", nonce),
+        "deadline": _uint("deadline", deadline),
+    })
+
+
 @dataclass(frozen=True, slots=True)
 class SignedAction:
     """A patient's signed action: the typed data and the 65-byte signature over it."""
@@ -547,6 +569,7 @@ __all__ = [
     "STUDY_CONSENT_FIELDS",
     "STUDY_DOMAIN_NAME",
     "STUDY_DOMAIN_VERSION",
+    "STUDY_WITHDRAWAL_FIELDS",
     "Eip712Domain",
     "SignedAction",
     "StructFields",
@@ -562,4 +585,5 @@ __all__ = [
     "revoke_typed_data",
     "studies_domain",
     "study_consent_typed_data",
+    "study_withdrawal_typed_data",
 ]

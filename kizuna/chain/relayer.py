@@ -1,5 +1,6 @@
 """The relayer: submits a patient's signed action with its own key, so the patient pays no gas
-(the consent ledger's actions, and the study registry's ``StudyConsent``).
+(the consent ledger's actions, and the study registry's ``StudyConsent`` and
+``StudyWithdrawal``).
 
 Before spending anything, the relayer checks the signature locally (it must recover to the
 patient named in the action, for this chain and this ledger) and simulates the ``...BySig`` call

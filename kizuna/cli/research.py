@@ -6,10 +6,10 @@ NDJSON (each record read through the provider read path, a receipt each).
 ``kizuna patient studies`` / ``consent`` / ``withdraw``: a patient sees the studies, shares a
 de-identified copy of chosen scopes with one (made on this machine), or withdraws.
 
-The study registry's register and withdraw are sent with the command's key: the account pays
-their gas (on ``kizuna up``'s chain the dev accounts have ether). The consent is a signed
-``StudyConsent`` the service relays (no gas), or with ``--send-myself`` the patient's own
-transaction."""
+A study's registration is sent with the researcher's key: the account pays its gas (on
+``kizuna up``'s chain the dev accounts have ether). The consent and the withdrawal are a signed
+``StudyConsent`` / ``StudyWithdrawal`` the service relays (no gas), or with ``--send-myself``
+the patient's own transaction."""
 
 from __future__ import annotations
 
@@ -225,11 +225,16 @@ def consent(study: str, scopes: tuple[str, ...], send_myself: bool, as_json: boo
 
 @click.command("withdraw")
 @click.argument("study")
+@click.option("--send-myself", is_flag=True,
+              help="Record the withdrawal with your own transaction (you pay its gas) instead "
+                   "of a signature the service relays.")
 @role_options
 @json_option
-def withdraw(study: str, as_json: bool, **kwargs: Any) -> None:
+def withdraw(study: str, send_myself: bool, as_json: bool, **kwargs: Any) -> None:
     """Withdraw your consent to a study: its reads stop now (what it read before stays on
-    your record of reads).
+    your record of reads). The withdrawal is a signature the service relays to the study
+    registry (no gas for you, as for the consent), or with --send-myself your own
+    transaction.
 
     \b
     Example:
@@ -240,7 +245,7 @@ def withdraw(study: str, as_json: bool, **kwargs: Any) -> None:
 
     study_id = parse_study_id(study)
     with _patient(kwargs) as (_, client):
-        tx = withdraw_from_study(client, study_id)
+        tx = withdraw_from_study(client, study_id, relayed=not send_myself)
     data = {"study": "0x" + study_id.hex(), "withdrawn": True, "tx": tx}
     emit(data, human=lambda: click.echo(f"Consent withdrawn (transaction {tx})."))
 

@@ -9,7 +9,7 @@
   the service's relayer submits (the patient pays no gas, as for grants), or the patient's own
   transaction (``relayed=False``). :func:`withdraw_from_study` revokes the
   grant (reads stop at once: the existing revoke path, with re-keying) and records the
-  withdrawal.
+  withdrawal, relayed from a signed ``StudyWithdrawal`` the same way (or ``relayed=False``).
 * The researcher (:func:`read_study`, :func:`export_study`): for each patient whose consent is
   current, every record of the patient's study scope through the ordinary provider read path
   (signed request, access check, re-encryption, receipt), written as FHIR Bulk NDJSON.
@@ -139,33 +139,57 @@ class _Records(list[ImportedRecord]):
     """The copy as an import source's records (sized and iterable)."""
 
 
-def relay_consent(patient: PatientClient, study_id: bytes, scope_id: ScopeId) -> TxReceipt:
-    """The patient signs ``StudyConsent`` and the service's relayer submits it (in-process or
-    ``POST /wallet/relay``); the receipt, checked to record THIS consent."""
+def _relay(patient: PatientClient, action: SignedAction, send_myself: str) -> TxReceipt:
+    """Submit the patient's signed study registry action through the service's relayer
+    (in-process or ``POST /wallet/relay``); ``send_myself`` names the command's own-transaction
+    form for the error of a service without a relayer."""
     from kizuna.client.api_service import ApiService
     from kizuna.client.local import LocalService
 
-    studies = patient.chain.studies
-    typed = studies.consent_typed_data(patient=patient.address, study_id=study_id,
-                                       scope_id=scope_id, deadline=patient._deadline())
-    action = SignedAction(typed, patient.signer.sign_typed_data(typed))
     service = patient.service
     if isinstance(service, LocalService):
         if service.relayer is None:
-            raise InputError("relay", "this service has no relayer: consent with your own "
-                                      "transaction (--send-myself)")
-        receipt = service.relayer.relay(action)
-    elif isinstance(service, ApiService):
+            raise InputError("relay", f"this service has no relayer: {send_myself} with your "
+                                      "own transaction (--send-myself)")
+        return service.relayer.relay(action)
+    if isinstance(service, ApiService):
         tx_hash, _ = service.api.relay(action)
-        receipt = patient.chain.sender.wait(tx_hash)
-    else:
-        raise TypeError(f"no relayer for {type(service).__name__}")
-    for event in studies.events(receipt, "StudyConsented"):
-        if (bytes(event.args["studyId"]) == study_id
-                and str(event.args["patient"]).lower() == patient.address.lower()
-                and bytes(event.args["scopeId"]) == bytes(scope_id)):
+        return patient.chain.sender.wait(tx_hash)
+    raise TypeError(f"no relayer for {type(service).__name__}")
+
+
+def _recorded(patient: PatientClient, receipt: TxReceipt, event: str, study_id: bytes,
+              scope_id: ScopeId | None = None) -> TxReceipt:
+    """``receipt`` when it holds the registry's ``event`` for THIS patient and study (and
+    scope, when given); :class:`IntegrityError` otherwise."""
+    for found in patient.chain.studies.events(receipt, event):
+        if (bytes(found.args["studyId"]) == study_id
+                and str(found.args["patient"]).lower() == patient.address.lower()
+                and (scope_id is None or bytes(found.args["scopeId"]) == bytes(scope_id))):
             return receipt
-    raise IntegrityError(f"transaction 0x{receipt.tx_hash.hex()} records no such consent")
+    what = "consent" if event == "StudyConsented" else "withdrawal"
+    raise IntegrityError(f"transaction 0x{receipt.tx_hash.hex()} records no such {what}")
+
+
+def relay_consent(patient: PatientClient, study_id: bytes, scope_id: ScopeId) -> TxReceipt:
+    """The patient signs ``StudyConsent`` and the service's relayer submits it (in-process or
+    ``POST /wallet/relay``); the receipt, checked to record THIS consent."""
+    typed = patient.chain.studies.consent_typed_data(
+        patient=patient.address, study_id=study_id, scope_id=scope_id,
+        deadline=patient._deadline())
+    action = SignedAction(typed, patient.signer.sign_typed_data(typed))
+    return _recorded(patient, _relay(patient, action, "consent"), "StudyConsented", study_id,
+                     scope_id)
+
+
+def relay_withdrawal(patient: PatientClient, study_id: bytes) -> TxReceipt:
+    """The patient signs ``StudyWithdrawal`` and the service's relayer submits it (no gas for
+    the patient, as for the consent); the receipt, checked to record THIS withdrawal."""
+    typed = patient.chain.studies.withdrawal_typed_data(
+        patient=patient.address, study_id=study_id, deadline=patient._deadline())
+    action = SignedAction(typed, patient.signer.sign_typed_data(typed))
+    return _recorded(patient, _relay(patient, action, "withdraw"), "StudyConsentWithdrawn",
+                     study_id)
 
 
 def consent_to_study(patient: PatientClient, study_id: bytes, labels: Sequence[str], *,
@@ -203,9 +227,13 @@ def consent_to_study(patient: PatientClient, study_id: bytes, labels: Sequence[s
                       consent_tx="0x" + bytes(receipt.tx_hash).hex())
 
 
-def withdraw_from_study(patient: PatientClient, study_id: bytes) -> str:
+def withdraw_from_study(patient: PatientClient, study_id: bytes, *,
+                        relayed: bool = True) -> str:
     """Revoke the study's grant (reads stop now; the scope is re-keyed) and record the
-    withdrawal in the study registry. Returns the withdrawal's transaction hash."""
+    withdrawal in the study registry: by default a signed ``StudyWithdrawal`` the service
+    relays (the revoke is relayed too, so a patient without ether can withdraw), or the
+    patient's own transaction when ``relayed`` is false. Returns the withdrawal's transaction
+    hash."""
     study = patient.chain.studies.study(study_id)
     if study is None:
         raise NotFoundError(f"no study 0x{study_id.hex()} in the study registry")
@@ -213,7 +241,10 @@ def withdraw_from_study(patient: PatientClient, study_id: bytes) -> str:
     if not consent.consented:
         raise InputError("study", "you have no current consent to this study")
     patient.revoke(study.researcher, study_label(study_id))
-    receipt = patient.chain.studies.withdraw(study_id, signer=patient.signer)
+    if relayed:
+        receipt = relay_withdrawal(patient, study_id)
+    else:
+        receipt = patient.chain.studies.withdraw(study_id, signer=patient.signer)
     return "0x" + bytes(receipt.tx_hash).hex()
 
 

@@ -58,7 +58,8 @@ def test_type_hashes_and_domain_equal_the_contract(tester_env: Env) -> None:
     constants = {"Grant": "GRANT_TYPEHASH", "GrantBatch": "GRANT_BATCH_TYPEHASH",
                  "Revoke": "REVOKE_TYPEHASH", "RegisterRecord": "REGISTER_RECORD_TYPEHASH",
                  "RegisterBatch": "REGISTER_BATCH_TYPEHASH",
-                 "StudyConsent": "STUDY_CONSENT_TYPEHASH"}
+                 "StudyConsent": "STUDY_CONSENT_TYPEHASH",
+                 "StudyWithdrawal": "STUDY_WITHDRAWAL_TYPEHASH"}
     assert set(constants) == set(SIGNED_ACTIONS)
     for primary, fields in SIGNED_ACTIONS.items():
         study = primary in STUDY_ACTIONS  # the study registry's, in its own domain

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from apienv import ApiServer, ChainEnv
+from eth_utils.crypto import keccak
 from synthea_data import small_bundle, synthea_patient
 from test_research_deidentify import direct_identifiers, scan
 
@@ -31,6 +32,7 @@ from kizuna.research.studies import (
     consent_to_study,
     export_study,
     read_study,
+    relay_consent,
     study_label,
     withdraw_from_study,
 )
@@ -222,3 +224,71 @@ def test_a_relayed_consent_is_refused_when_replayed_or_expired(
         other = stack.enter_context(_client(api_server, chain_env, chain_env.new_signer()))
         with pytest.raises(AccessDenied):
             other.service.api.relay(signed(chain.head().timestamp + 3_600))
+
+
+def test_a_patient_without_ether_withdraws_relayed_and_each_signature_counts_once(
+        api_server: ApiServer, chain_env: ChainEnv) -> None:
+    """Withdrawing is as easy as consenting: a patient whose wallet holds no ether consents and
+    withdraws (the ledger revoke and ``withdrawBySig``, both relayed); a ``StudyWithdrawal``
+    from ``POST /wallet/prepare/study-withdrawal`` signed by someone else, relayed by another
+    signed-in patient, or relayed a second time (after a new consent) is refused and changes
+    nothing."""
+    chain = chain_env.chain
+    ends_at = chain.head().timestamp + 30 * 86_400
+    with ExitStack() as stack:
+        researcher = stack.enter_context(
+            _client(api_server, chain_env, chain_env.new_signer(), provider=True))
+        chain.studies.register_study(b"\x03" * 32, "Walking and sleep", ASKED, ends_at,
+                                     signer=researcher.signer)
+        study_id = chain.studies.study_id(researcher.address, b"\x03" * 32)
+        signer = chain_env.new_signer(funded=False)
+        patient = stack.enter_context(_client(api_server, chain_env, signer))
+        label = study_label(study_id)
+        scope_id = patient.keys.scope_id(label)
+        api = patient.service.api
+
+        def consent() -> None:  # the relayed grant and the relayed consent
+            patient.grant(researcher.address, [label], expires_at=ends_at)
+            relay_consent(patient, study_id, scope_id)
+            assert chain.studies.consent_of(study_id, patient.address).consented
+
+        def consented() -> bool:
+            return chain.studies.consent_of(study_id, patient.address).consented
+
+        consent()
+        tx = withdraw_from_study(patient, study_id)  # what `kizuna patient withdraw` does
+        sent = chain.w3.eth.get_transaction(tx)
+        assert sent["from"] != patient.address
+        assert bytes(sent["input"])[:4] == keccak(
+            text="withdrawBySig(address,bytes32,uint256,bytes)")[:4]
+        assert not consented()
+        grant = chain.ledger.grant_of(patient.address, researcher.address, scope_id)
+        assert grant is None or not grant.live  # the revoke went first, relayed too
+        assert chain.studies.nonce(patient.address) == 2  # consent and withdrawal: one sequence
+
+        consent()
+        patient.revoke(researcher.address, label)
+        typed = api.typed_data("study-withdrawal", study_id=study_id,
+                               deadline=chain.head().timestamp + 3_600)
+        assert typed.primary_type == "StudyWithdrawal"
+        assert typed.domain == chain.studies.domain
+        assert int(typed.message["nonce"]) == 3
+        # Signed by someone else for this patient: refused before any gas is spent.
+        forged = SignedAction(typed, LocalKeySigner.generate().sign_typed_data(typed))
+        with pytest.raises(InputError, match="StudyRegistryInvalidSigner"):
+            api.relay(forged)
+        action = SignedAction(typed, signer.sign_typed_data(typed))
+        other = stack.enter_context(_client(api_server, chain_env, chain_env.new_signer()))
+        with pytest.raises(AccessDenied):
+            other.service.api.relay(action)
+        assert consented() and chain.studies.nonce(patient.address) == 3
+        tx_hash, _ = api.relay(action)
+        assert chain.w3.eth.get_transaction(tx_hash)["from"] != patient.address
+        assert not consented()
+
+        # A new consent; the used withdrawal signature cannot end it.
+        consent()
+        with pytest.raises(InputError, match="StudyRegistryInvalidSigner"):
+            api.relay(action)
+        assert consented()
+        assert chain.w3.eth.get_balance(patient.address) == 0  # never paid anything

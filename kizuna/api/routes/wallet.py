@@ -35,6 +35,7 @@ from kizuna.api.schemas import (
     PrepareRevokeAllIn,
     PrepareRevokeIn,
     PrepareStudyConsentIn,
+    PrepareStudyWithdrawalIn,
     SignedActionIn,
     TxOut,
 )
@@ -177,6 +178,23 @@ def prepare_study_consent(body: PrepareStudyConsentIn, session: CurrentSession,
                         sender=session.address, typed=typed))
 
 
+@router.post("/prepare/study-withdrawal", response_model=PreparedOut, responses=_PREPARE)
+def prepare_study_withdrawal(body: PrepareStudyWithdrawalIn, session: CurrentSession,
+                             state: State) -> PreparedOut:
+    """The patient's withdrawal from a study: ``withdraw(studyId)`` for the wallet, and its
+    StudyWithdrawal typed data to sign instead and send to ``POST /wallet/relay`` (the
+    service pays the gas: withdrawing needs no ether, as consenting does not). Its own route,
+    as each contract action has one: a withdrawal names no scope, and a typed body per action
+    keeps every field required. The consent must be current (the simulation checks it); the
+    ledger grant is revoked first with its own route."""
+    studies = state.ctx.chain.studies
+    study_id = unhex("study_id", body.study_id)
+    typed = studies.withdrawal_typed_data(patient=session.address, study_id=study_id,
+                                          deadline=body.deadline)
+    return _out(prepare(state.ctx.chain, studies.withdraw_call(study_id),
+                        sender=session.address, typed=typed))
+
+
 _CONFIRM = error_responses(401, 403, 409, 422, 503)
 
 
@@ -236,7 +254,7 @@ def relay(body: SignedActionIn, session: CurrentSession, state: State) -> TxOut:
     """Relay one of the signed-in patient's EIP-712 actions (the service pays gas).
     Grants and uploads have their own routes (they carry key fragments or content); this one
     is for actions that need nothing else, such as a Revoke or a study registry's
-    StudyConsent. 429 with ``Retry-After`` when
+    StudyConsent or StudyWithdrawal. 429 with ``Retry-After`` when
     the relayer's gas budget for the wallet today (``relayer_gas_per_day``) is used up:
     nothing is sent (the wallet can still send the transaction itself)."""
     if state.relayer is None:

@@ -19,6 +19,7 @@ from kizuna.chain.eip712 import (
     TypedData,
     studies_domain,
     study_consent_typed_data,
+    study_withdrawal_typed_data,
 )
 from kizuna.chain.index.events import DecodedEvent
 from kizuna.chain.models import ContractCall, TxReceipt
@@ -147,7 +148,7 @@ class StudyRegistryAgent(Agent):
         """The patient (the signer) records the research consent of its live ledger grant."""
         return self._send(self.consent_call(study_id, scope_id), signer)
 
-    # -- signed (gasless) consent -------------------------------------------------------------
+    # -- signed (gasless) consent and withdrawal ---------------------------------------------
 
     @property
     def domain(self) -> Eip712Domain:
@@ -166,16 +167,29 @@ class StudyRegistryAgent(Agent):
             self.domain, patient=patient, study_id=study_id, scope_id=scope_id,
             nonce=self.nonce(patient) if nonce is None else nonce, deadline=deadline)
 
+    def withdrawal_typed_data(self, *, patient: Address, study_id: bytes, deadline: int,
+                              nonce: int | None = None) -> TypedData:
+        """EIP-712 ``StudyWithdrawal`` for the patient to sign (the same nonce sequence as a
+        consent's, read from the chain if not given); anyone may then relay it."""
+        return study_withdrawal_typed_data(
+            self.domain, patient=patient, study_id=study_id,
+            nonce=self.nonce(patient) if nonce is None else nonce, deadline=deadline)
+
     def by_sig_call(self, action: SignedAction) -> ContractCall:
-        """The ``consentBySig`` call that submits a patient's signed ``StudyConsent``."""
-        if action.kind != "StudyConsent":
+        """The ``consentBySig`` or ``withdrawBySig`` call that submits a patient's signed
+        ``StudyConsent`` or ``StudyWithdrawal``."""
+        if action.kind not in ("StudyConsent", "StudyWithdrawal"):
             raise InputError("typed_data.primaryType", f"{action.kind} is no study registry "
                                                        "action")
         if action.typed.domain != self.domain:
             raise InputError("domain", "the action was signed for another chain or contract")
         m = action.typed.message
-        return self._call("consentBySig", to_checksum_address(m["patient"]),
-                          bytes.fromhex(str(m["studyId"])[2:]),
+        patient = to_checksum_address(m["patient"])
+        study_id = bytes.fromhex(str(m["studyId"])[2:])
+        if action.kind == "StudyWithdrawal":
+            return self._call("withdrawBySig", patient, study_id, int(m["deadline"]),
+                              action.signature)
+        return self._call("consentBySig", patient, study_id,
                           bytes.fromhex(str(m["scopeId"])[2:]), int(m["deadline"]),
                           action.signature)
 
@@ -183,6 +197,7 @@ class StudyRegistryAgent(Agent):
         return self._call("withdraw", as_bytes32("study_id", study_id))
 
     def withdraw(self, study_id: bytes, *, signer: Signer) -> TxReceipt:
+        """The patient (the signer) withdraws with its own transaction (it pays the gas)."""
         return self._send(self.withdraw_call(study_id), signer)
 
 

@@ -1645,6 +1645,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/wallet/prepare/study-withdrawal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Prepare Study Withdrawal
+         * @description The patient's withdrawal from a study: ``withdraw(studyId)`` for the wallet, and its
+         *     StudyWithdrawal typed data to sign instead and send to ``POST /wallet/relay`` (the
+         *     service pays the gas: withdrawing needs no ether, as consenting does not). Its own route,
+         *     as each contract action has one: a withdrawal names no scope, and a typed body per action
+         *     keeps every field required. The consent must be current (the simulation checks it); the
+         *     ledger grant is revoked first with its own route.
+         */
+        post: operations["prepare_study_withdrawal_wallet_prepare_study_withdrawal_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/wallet/relay": {
         parameters: {
             query?: never;
@@ -1659,7 +1684,7 @@ export interface paths {
          * @description Relay one of the signed-in patient's EIP-712 actions (the service pays gas).
          *     Grants and uploads have their own routes (they carry key fragments or content); this one
          *     is for actions that need nothing else, such as a Revoke or a study registry's
-         *     StudyConsent. 429 with ``Retry-After`` when
+         *     StudyConsent or StudyWithdrawal. 429 with ``Retry-After`` when
          *     the relayer's gas budget for the wallet today (``relayer_gas_per_day``) is used up:
          *     nothing is sent (the wallet can still send the transaction itself).
          */
@@ -2576,6 +2601,13 @@ export interface components {
             deadline: number;
             /** Scope Id */
             scope_id: string;
+            /** Study Id */
+            study_id: string;
+        };
+        /** PrepareStudyWithdrawalIn */
+        PrepareStudyWithdrawalIn: {
+            /** Deadline */
+            deadline: number;
             /** Study Id */
             study_id: string;
         };
@@ -8490,6 +8522,75 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["PrepareStudyConsentIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreparedOut"];
+                };
+            };
+            /** @description Not signed in: missing, unknown or expired session token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: no live grant, not the owner, or not the right role */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict: the thing exists already, or the chain refused the action */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input: the field and the reason */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description The Ethereum node or the content store cannot be reached; retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    prepare_study_withdrawal_wallet_prepare_study_withdrawal_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PrepareStudyWithdrawalIn"];
             };
         };
         responses: {
