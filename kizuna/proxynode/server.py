@@ -34,8 +34,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Request
@@ -321,6 +321,35 @@ def checked_origins(origins: Sequence[str]) -> list[str]:
     return checked
 
 
+def _lifespan(ctx: ServiceContext, workers: ReadWorkers, *, follow_interval_s: float,
+              anchor_signer: Signer | None,
+              anchor_interval_s: float) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """What runs beside a node's routes: its own index follower (deletes ended grants'
+    fragments) and, with ``anchor_signer``, its anchorer; the read threads end with them."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from kizuna.receipts.anchorer import Anchorer
+        from kizuna.services.follower import IndexFollower
+
+        follower = IndexFollower(ctx, interval_s=follow_interval_s)
+        follower.start()
+        anchorer = (Anchorer(db=ctx.db, chain=ctx.chain, signer=anchor_signer,
+                             interval_s=anchor_interval_s)
+                    if anchor_signer is not None else None)
+        if anchorer is not None:
+            anchorer.start()
+        try:
+            yield
+        finally:
+            if anchorer is not None:
+                anchorer.stop()
+            follower.stop()
+            workers.shutdown()
+
+    return lifespan
+
+
 def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: float = 2.0,
                     anchor_signer: Signer | None = None,
                     anchor_interval_s: float = 60.0,
@@ -343,29 +372,10 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
                                           "node anchors its own receipts with its own key")
 
     workers = ReadWorkers(READ_THREADS, name="kizuna-node-read")  # started by the first read
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from kizuna.receipts.anchorer import Anchorer
-        from kizuna.services.follower import IndexFollower
-
-        follower = IndexFollower(ctx, interval_s=follow_interval_s)
-        follower.start()
-        anchorer = (Anchorer(db=ctx.db, chain=ctx.chain, signer=anchor_signer,
-                             interval_s=anchor_interval_s)
-                    if anchor_signer is not None else None)
-        if anchorer is not None:
-            anchorer.start()
-        try:
-            yield
-        finally:
-            if anchorer is not None:
-                anchorer.stop()
-            follower.stop()
-            workers.shutdown()
-
     node_metadata.create_all(ctx.db.engine)
-    app = FastAPI(title="Kizuna proxy node", lifespan=lifespan)
+    app = FastAPI(title="Kizuna proxy node", lifespan=_lifespan(
+        ctx, workers, follow_interval_s=follow_interval_s, anchor_signer=anchor_signer,
+        anchor_interval_s=anchor_interval_s))
     errors.install(app)
     if origins:
         from starlette.middleware.cors import CORSMiddleware
