@@ -19,6 +19,7 @@ from kizuna.chain.localnode import LocalNode
 if TYPE_CHECKING:
     from apienv import ApiServer, ChainEnv
     from harness import Stack
+    from local_stack import LocalStack
 
     from kizuna.crypto import pre
     from kizuna.types import RecordId
@@ -110,6 +111,20 @@ def api_server(chain_env: ChainEnv,
     server = ApiServer(settings=settings, log_path=data / "api.log").start()
     yield server
     server.stop()
+
+
+# --- the in-process local stack (tests/support/local_stack.py): anvil, contracts, index, store,
+# database, relayer and funded participants on the in-process clients; tests/services and
+# tests/fhirproxy (their `stack`) ---
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The module's own local stack (its tests may stop and restart its node, travel in time)."""
+    from local_stack import open_local_stack
+
+    with open_local_stack(tmp_path_factory.mktemp("local-stack")) as made:
+        yield made
 
 
 # --- Synthea patients (seed 7, tests/support/synthea_files.py), each made once a session ---

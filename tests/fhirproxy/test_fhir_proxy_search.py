@@ -16,7 +16,7 @@ import clinic
 import httpx
 import pytest
 from clinic import Clinic
-from proxy_stack import Stack
+from local_stack import LocalStack
 
 from kizuna.fhirproxy.search import SUBSETTED, parameters
 from kizuna.storage.fhir import validate
@@ -50,7 +50,7 @@ def self_link(bundle: dict[str, Any]) -> str:
     return str(next(link["url"] for link in bundle["link"] if link["relation"] == "self"))
 
 
-def test_meta_versions_etag_and_conditional_read(stack: Stack, clinic_proxy: Clinic) -> None:
+def test_meta_versions_etag_and_conditional_read(stack: LocalStack, clinic_proxy: Clinic) -> None:
     client = clinic_proxy.client
     record = clinic_proxy.record_of(clinic.HEART)
     heart = get(client, f"/Observation/{clinic.HEART}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from service_stack import Stack
+from local_stack import LocalStack
 
 from kizuna.access.check import GrantRevoked, NoGrant, RecordSuperseded
 from kizuna.batch import BatchLeaf, BatchManifest
@@ -21,7 +21,7 @@ from kizuna.types import RecordId
 from kizuna.wire.batches import StagedEnvelope
 
 
-def _import(stack: Stack, patient: PatientClient, labels: list[str]
+def _import(stack: LocalStack, patient: PatientClient, labels: list[str]
             ) -> tuple[BatchManifest, dict[RecordId, bytes], int]:
     """Stage one resource per label and register them as one batch; the manifest, each
     record's plaintext, the batch's block."""
@@ -41,7 +41,7 @@ def _import(stack: Stack, patient: PatientClient, labels: list[str]
     return manifest, plain, info.block_number
 
 
-def test_a_batch_registered_through_the_service_reads_like_records_alone(stack: Stack) -> None:
+def test_a_batch_registered_through_the_service_reads_like_records_alone(stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     labels = ["Observation", "Condition", "Observation", "MedicationRequest", "Observation"]
     manifest, plain, block = _import(stack, patient, labels)

@@ -14,7 +14,7 @@ import pytest
 from hexbytes import HexBytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from service_stack import Stack
+from local_stack import LocalStack
 from sqlalchemy import func, select
 
 from kizuna.batch import BatchLeaf, BatchManifest, proof_leads_to, unpack_proof
@@ -61,17 +61,17 @@ def _manifest(items: list[StagedEnvelope], infos: list[StagedInfo]) -> BatchMani
                             for i, s in zip(items, infos, strict=True))
 
 
-def _rows(stack: Stack, table: object, patient: str) -> int:
+def _rows(stack: LocalStack, table: object, patient: str) -> int:
     with stack.ctx.db.read() as conn:
         return int(conn.execute(select(func.count()).select_from(table).where(  # type: ignore[arg-type]
             table.c.patient == patient)).scalar_one())  # type: ignore[attr-defined]
 
 
-def _relayer_nonce(stack: Stack) -> int:
+def _relayer_nonce(stack: LocalStack) -> int:
     return int(stack.chain.w3.eth.get_transaction_count(stack.relayer.signer.address))
 
 
-def test_a_thousand_records_staged_and_registered_in_one_transaction(stack: Stack) -> None:
+def test_a_thousand_records_staged_and_registered_in_one_transaction(stack: LocalStack) -> None:
     patient = stack.patient()
     items = _sealed(patient, 1000)
     used_before = stored_by(stack.ctx.db, patient.address)
@@ -117,7 +117,7 @@ def test_a_thousand_records_staged_and_registered_in_one_transaction(stack: Stac
     assert again == info and _relayer_nonce(stack) == nonce + 1
 
 
-def test_a_lost_answer_finishes_without_a_second_transaction(stack: Stack) -> None:
+def test_a_lost_answer_finishes_without_a_second_transaction(stack: LocalStack) -> None:
     patient = stack.patient()
     items = _sealed(patient, 5)
     infos = stage_envelopes(stack.ctx, patient=patient.address, items=items)
@@ -134,7 +134,7 @@ def test_a_lost_answer_finishes_without_a_second_transaction(stack: Stack) -> No
 
 
 def test_the_node_down_mid_way_leaves_everything_staged_and_a_retry_finishes(
-        stack: Stack) -> None:
+        stack: LocalStack) -> None:
     patient = stack.patient()
     items = _sealed(patient, 4)
     infos = stage_envelopes(stack.ctx, patient=patient.address, items=items)
@@ -155,7 +155,7 @@ def test_the_node_down_mid_way_leaves_everything_staged_and_a_retry_finishes(
     assert info.count == 4 and _rows(stack, records_table, patient.address) == 4
 
 
-def test_the_store_failing_after_the_chain_is_finished_by_a_retry(stack: Stack) -> None:
+def test_the_store_failing_after_the_chain_is_finished_by_a_retry(stack: LocalStack) -> None:
     """The chain confirmed, then the manifest could not be stored: nothing is in ``records``,
     the envelopes are still staged, and the retry finishes without a second transaction."""
     patient = stack.patient()
@@ -182,7 +182,7 @@ def test_the_store_failing_after_the_chain_is_finished_by_a_retry(stack: Stack) 
     assert _relayer_nonce(stack) == nonce and _rows(stack, records_table, patient.address) == 3
 
 
-def test_leaves_must_be_this_patients_staged_envelopes(stack: Stack) -> None:
+def test_leaves_must_be_this_patients_staged_envelopes(stack: LocalStack) -> None:
     patient, other = stack.patient(), stack.patient()
     items = _sealed(patient, 3)
     infos = stage_envelopes(stack.ctx, patient=patient.address, items=items)
@@ -212,7 +212,7 @@ def test_leaves_must_be_this_patients_staged_envelopes(stack: Stack) -> None:
     assert len(staged_ids(stack.ctx, patient=patient.address)) == 3
 
 
-def test_the_signature_must_name_this_patient_root_and_count(stack: Stack) -> None:
+def test_the_signature_must_name_this_patient_root_and_count(stack: LocalStack) -> None:
     patient, other = stack.patient(), stack.patient()
     items = _sealed(patient, 3)
     infos = stage_envelopes(stack.ctx, patient=patient.address, items=items)
@@ -248,7 +248,7 @@ def test_the_signature_must_name_this_patient_root_and_count(stack: Stack) -> No
 
 
 def test_staging_checks_each_envelope_and_keeps_nothing_of_a_failed_request(
-        stack: Stack) -> None:
+        stack: LocalStack) -> None:
     patient = stack.patient()
     items = _sealed(patient, 4)
     pins = set(stack.store.pins())
@@ -284,7 +284,7 @@ def test_staging_checks_each_envelope_and_keeps_nothing_of_a_failed_request(
     assert set(stack.store.pins()) == pins
 
 
-def test_an_id_that_is_a_record_or_staged_by_someone_else_is_a_conflict(stack: Stack) -> None:
+def test_an_id_that_is_a_record_or_staged_by_someone_else_is_a_conflict(stack: LocalStack) -> None:
     patient, other = stack.patient(), stack.patient()
     info = patient.add_record(b'{"resourceType":"Patient"}', label="Patient",
                               content_type="application/fhir+json")
@@ -319,13 +319,13 @@ def test_an_id_that_is_a_record_or_staged_by_someone_else_is_a_conflict(stack: S
     assert len(staged_ids(stack.ctx, patient=patient.address)) == 3
 
 
-def _staged_cid(stack: Stack, record_id: bytes) -> str:
+def _staged_cid(stack: LocalStack, record_id: bytes) -> str:
     with stack.ctx.db.read() as conn:
         return str(conn.execute(select(staged_envelopes.c.cid).where(
             staged_envelopes.c.record_id == record_id)).scalar_one())
 
 
-def test_the_storage_quota_counts_staged_envelopes(stack: Stack) -> None:
+def test_the_storage_quota_counts_staged_envelopes(stack: LocalStack) -> None:
     patient = stack.patient()
     items = _sealed(patient, 3)
     size = len(items[0].envelope)  # type: ignore[arg-type]
@@ -345,7 +345,7 @@ def test_the_storage_quota_counts_staged_envelopes(stack: Stack) -> None:
     assert len(staged_ids(stack.ctx, patient=patient.address)) == 2
 
 
-def test_the_sweep_deletes_and_unpins_stale_staged_envelopes(stack: Stack) -> None:
+def test_the_sweep_deletes_and_unpins_stale_staged_envelopes(stack: LocalStack) -> None:
     patient = stack.patient()
     old = stage_envelopes(stack.ctx, patient=patient.address, items=_sealed(patient, 3))
     later = time.time() + 100
@@ -359,7 +359,7 @@ def test_the_sweep_deletes_and_unpins_stale_staged_envelopes(stack: Stack) -> No
     assert not any(s.cid in pins for s in old) and fresh[0].cid in pins
 
 
-def test_the_sweeper_runs_in_the_background(stack: Stack) -> None:
+def test_the_sweeper_runs_in_the_background(stack: LocalStack) -> None:
     patient = stack.patient()
     staged = stage_envelopes(stack.ctx, patient=patient.address, items=_sealed(patient, 1))
     with batches.StagedSweeper(stack.ctx, ttl_s=0.5, interval_s=0.2) as sweeper:
@@ -388,7 +388,7 @@ def _pieces(data: bytes, size: int = 7) -> Iterator[bytes]:
     return (data[i:i + size] for i in range(0, len(data), size))
 
 
-def test_frames_round_trip_in_odd_pieces(stack: Stack) -> None:
+def test_frames_round_trip_in_odd_pieces(stack: LocalStack) -> None:
     items = [StagedEnvelope(RecordId(bytes([i + 1]) * 32), ScopeId(bytes([9]) * 32), i,
                             os.urandom(100 * i)) for i in range(4)]
     parsed = _parse(_body(items))
@@ -437,7 +437,7 @@ def test_any_body_parses_or_is_refused_with_a_field(data: bytes, piece: int) -> 
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(noise=st.binary(max_size=400), cut=st.integers(min_value=0, max_value=600))
-def test_hostile_envelopes_in_good_frames_never_crash(stack: Stack, noise: bytes,
+def test_hostile_envelopes_in_good_frames_never_crash(stack: LocalStack, noise: bytes,
                                                       cut: int) -> None:
     """Random bytes, a cut envelope, a cut one with noise after it: each is staged (what the
     service cannot tell from a real envelope: the patient signs its commitment) or refused

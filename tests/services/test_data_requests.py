@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from service_stack import Stack
+from local_stack import LocalStack
 
 from kizuna.chain.models import CareEventKind
 from kizuna.client import data_requests as client
@@ -40,7 +40,7 @@ LAB = {"resourceType": "Observation", "id": "hb-2024", "status": "final",
        "valueQuantity": {"value": 13.9, "unit": "g/dL"}}
 
 
-def _pair(stack: Stack) -> tuple[PatientClient, ProviderClient]:
+def _pair(stack: LocalStack) -> tuple[PatientClient, ProviderClient]:
     """A patient with a record and a provider it never granted anything, and which never asked
     for access: the request alone lets the provider answer (and read nothing)."""
     patient, provider = stack.patient(), stack.provider()
@@ -51,12 +51,12 @@ def _pair(stack: Stack) -> tuple[PatientClient, ProviderClient]:
     return patient, provider
 
 
-def _kinds(stack: Stack, patient: PatientClient) -> list[CareEventKind]:
+def _kinds(stack: LocalStack, patient: PatientClient) -> list[CareEventKind]:
     events = stack.ctx.index.care_events(patient=patient.address)
     return [e.kind for e in reversed(events) if e.kind >= CareEventKind.DATA_REQUESTED]
 
 
-def test_lifecycle_to_records_with_provenance(stack: Stack, tmp_path: Path) -> None:
+def test_lifecycle_to_records_with_provenance(stack: LocalStack, tmp_path: Path) -> None:
     api = LocalDataRequests(stack.ctx)
     patient, provider = _pair(stack)
     asked = client.ask(api, patient, provider.address, types=["Observation", "DiagnosticReport"],
@@ -133,7 +133,7 @@ def test_lifecycle_to_records_with_provenance(stack: Stack, tmp_path: Path) -> N
     assert {i.get("valueCode") for i in task["input"]} >= {"Observation", "DiagnosticReport"}
 
 
-def test_decline_and_overdue_from_chain_time(stack: Stack) -> None:
+def test_decline_and_overdue_from_chain_time(stack: LocalStack) -> None:
     api = LocalDataRequests(stack.ctx)
     patient, provider = _pair(stack)
     late = client.ask(api, patient, provider.address, types=["Immunization"], deadline_days=2)
@@ -161,7 +161,7 @@ def test_decline_and_overdue_from_chain_time(stack: Stack) -> None:
     assert api.get(late.request_id, reader=provider.address).status == dr.OVERDUE
 
 
-def test_a_stranger_cannot_answer_or_see(stack: Stack) -> None:
+def test_a_stranger_cannot_answer_or_see(stack: LocalStack) -> None:
     api = LocalDataRequests(stack.ctx)
     patient, provider = _pair(stack)
     stranger = stack.provider()
@@ -227,7 +227,7 @@ def test_hostile_fields(kwargs: dict[str, object], field: str) -> None:
     assert caught.value.field == field
 
 
-def test_hostile_answers(stack: Stack) -> None:
+def test_hostile_answers(stack: LocalStack) -> None:
     api = LocalDataRequests(stack.ctx)
     patient, provider = _pair(stack)
     asked = client.ask(api, patient, provider.address, types=["Observation"])

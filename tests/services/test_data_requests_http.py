@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from local_stack import LocalStack
 from pydantic import SecretStr
-from service_stack import Stack
 
 from kizuna.api.app import create_app
 from kizuna.chain.localnode import dev_private_keys, free_port
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.anvil
 
 
 @pytest.fixture(scope="module")
-def api_url(stack: Stack) -> Iterator[str]:
+def api_url(stack: LocalStack) -> Iterator[str]:
     port = free_port()
     settings = Settings(environment="development", rpc_url=stack.node.rpc_url,
                         api_port=port, siwe_domain=f"127.0.0.1:{port}",
@@ -57,7 +57,7 @@ def api_url(stack: Stack) -> Iterator[str]:
         thread.join(timeout=20)
 
 
-def _over_http(stack: Stack, url: str) -> tuple[PatientClient, ProviderClient, ApiClient,
+def _over_http(stack: LocalStack, url: str) -> tuple[PatientClient, ProviderClient, ApiClient,
                                                   ApiClient]:
     local_provider = stack.provider()  # registered in the provider registry
     patient_signer = stack.signer()
@@ -75,7 +75,7 @@ def _over_http(stack: Stack, url: str) -> tuple[PatientClient, ProviderClient, A
     return patient, provider, patient_api, provider_api
 
 
-def test_lifecycle_over_http(stack: Stack, api_url: str, tmp_path: Path) -> None:
+def test_lifecycle_over_http(stack: LocalStack, api_url: str, tmp_path: Path) -> None:
     patient, provider, patient_api, _ = _over_http(stack, api_url)
     mine, theirs = client.transport(patient.service), client.transport(provider.service)
     assert isinstance(mine, client.ApiDataRequests)
@@ -111,7 +111,7 @@ def test_lifecycle_over_http(stack: Stack, api_url: str, tmp_path: Path) -> None
     assert task["restriction"]["period"]["end"] == dr.iso_utc(asked.deadline)
 
 
-def test_strangers_and_hostile_bodies_over_http(stack: Stack, api_url: str) -> None:
+def test_strangers_and_hostile_bodies_over_http(stack: LocalStack, api_url: str) -> None:
     patient, provider, patient_api, _ = _over_http(stack, api_url)
     mine, theirs = client.transport(patient.service), client.transport(provider.service)
     asked = client.ask(mine, patient, provider.address, types=["Condition"])

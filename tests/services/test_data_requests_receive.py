@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from service_stack import Stack
+from local_stack import LocalStack
 
 from kizuna.client import data_requests as client
 from kizuna.client.local import LocalDataRequests
@@ -20,7 +20,7 @@ LAB = {"resourceType": "Observation", "id": "hb-2024", "status": "final",
 PDF = b"%PDF-1.4 discharge summary"
 
 
-def test_a_request_taken_in_twice_adds_each_file_once(stack: Stack, tmp_path: Path) -> None:
+def test_a_request_taken_in_twice_adds_each_file_once(stack: LocalStack, tmp_path: Path) -> None:
     api = LocalDataRequests(stack.ctx)
     patient, provider = stack.patient(), stack.provider()
     patient.add_record(b'{"resourceType":"Basic"}', label="Basic",

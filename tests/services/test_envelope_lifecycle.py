@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from hexbytes import HexBytes
-from service_stack import Stack
+from local_stack import LocalStack
 
 from kizuna.chain.signers import Signer
 from kizuna.crypto.commitment import commitment_of
@@ -23,7 +23,7 @@ from kizuna.types import RecordId
 from kizuna.wire.onchain import PreparedAction, SentTransaction
 
 
-def _send_unmined(stack: Stack, signer: Signer, prepared: PreparedAction) -> bytes:
+def _send_unmined(stack: LocalStack, signer: Signer, prepared: PreparedAction) -> bytes:
     """What a wallet does with ``eth_sendTransaction`` params; returns at once (not mined)."""
     params = prepared.transaction
     w3 = stack.chain.w3
@@ -35,18 +35,19 @@ def _send_unmined(stack: Stack, signer: Signer, prepared: PreparedAction) -> byt
     return bytes(w3.eth.send_raw_transaction(HexBytes(signer.sign_transaction(tx))))
 
 
-def _mined_tx(stack: Stack) -> bytes:
+def _mined_tx(stack: LocalStack) -> bytes:
     """A transaction of the latest block: mined, and no care message's announcement."""
     (tx, *_) = stack.chain.w3.eth.get_block("latest")["transactions"]
     assert isinstance(tx, bytes)
     return bytes(tx)
 
 
-def _automine(stack: Stack, on: bool) -> None:
+def _automine(stack: LocalStack, on: bool) -> None:
     stack.chain.w3.provider.make_request("evm_setAutomine", [on])  # type: ignore[arg-type]
 
 
-def test_a_failed_twin_of_a_care_message_leaves_the_winners_envelope_pinned(stack: Stack) -> None:
+def test_a_failed_twin_of_a_care_message_leaves_the_winners_envelope_pinned(
+        stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     patient.grant(provider.address, ["MedicationRequest"], expires_at=stack.now() + 600)
     scope = stack.ctx.index.grants_to(provider.address)[0].scope_id
@@ -103,7 +104,7 @@ def test_a_failed_twin_of_a_care_message_leaves_the_winners_envelope_pinned(stac
     assert patient.open_message(message.ref) == b'{"resourceType":"MedicationRequest"}'
 
 
-def test_a_failed_care_message_keeps_nothing(stack: Stack) -> None:
+def test_a_failed_care_message_keeps_nothing(stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     inbox_key = care.inbox_key_of(stack.ctx, patient.address)
     message_id = RecordId(os.urandom(32))

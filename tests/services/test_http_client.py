@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
+from local_stack import LocalStack
 from pydantic import SecretStr
-from service_stack import Stack
 
 from kizuna.api.app import create_app
 from kizuna.api.auth import AUDITOR_ROLE
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.anvil
 
 
 @pytest.fixture(scope="module")
-def api_url(stack: Stack) -> Iterator[str]:
+def api_url(stack: LocalStack) -> Iterator[str]:
     port = free_port()
     settings = Settings(environment="development", rpc_url=stack.node.rpc_url,
                         api_port=port, siwe_domain=f"127.0.0.1:{port}",
@@ -59,7 +59,7 @@ def api_url(stack: Stack) -> Iterator[str]:
         thread.join(timeout=20)
 
 
-def test_patient_and_provider_over_http(stack: Stack, api_url: str) -> None:
+def test_patient_and_provider_over_http(stack: LocalStack, api_url: str) -> None:
     patient_signer, provider_client = stack.signer(), stack.provider()
     keys = participant_keys(patient_signer, stack.service.key_domain())
     with ApiClient(api_url) as patient, ApiClient(api_url) as provider:
@@ -116,7 +116,7 @@ def test_patient_and_provider_over_http(stack: Stack, api_url: str) -> None:
             (provider_client.address, rid)]
 
 
-def test_http_errors_come_back_as_kizuna_errors(stack: Stack, api_url: str) -> None:
+def test_http_errors_come_back_as_kizuna_errors(stack: LocalStack, api_url: str) -> None:
     with ApiClient(api_url) as anonymous, pytest.raises(AccessDenied):
         anonymous.records()
     signer = stack.signer()
@@ -130,7 +130,7 @@ def test_http_errors_come_back_as_kizuna_errors(stack: Stack, api_url: str) -> N
         assert "provider" in bad.value.field
 
 
-def test_wallet_confirmations_and_the_auditor_over_http(stack: Stack, api_url: str) -> None:
+def test_wallet_confirmations_and_the_auditor_over_http(stack: LocalStack, api_url: str) -> None:
     patient_signer, guardian, doctor, auditor = (stack.signer(), stack.signer(),
                                                  stack.provider(), stack.signer())
     access_log = stack.chain.access_log.contract
@@ -168,7 +168,7 @@ def test_wallet_confirmations_and_the_auditor_over_http(stack: Stack, api_url: s
         assert patient.grants() == []
 
 
-def test_messages_requests_and_revoke_all_over_http(stack: Stack, api_url: str) -> None:
+def test_messages_requests_and_revoke_all_over_http(stack: LocalStack, api_url: str) -> None:
     patient_signer, doctor = stack.signer(), stack.provider()
     keys = participant_keys(patient_signer, stack.service.key_domain())
     with ApiClient(api_url) as patient, ApiClient(api_url) as provider:

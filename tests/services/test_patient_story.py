@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_stack import Stack
+from local_stack import LocalStack
 
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.relayer import RelayRefused
@@ -45,7 +45,7 @@ def _labels(entries: list[Any]) -> list[str]:
     return [label for label, _ in counts.most_common()]
 
 
-def test_story_import_grant_read_revoke(stack: Stack, synthea_infant: dict[str, Any]) -> None:
+def test_story_import_grant_read_revoke(stack: LocalStack, synthea_infant: dict[str, Any]) -> None:
     patient, provider, stranger = stack.patient(), stack.provider(), stack.provider()
     entries = patient.import_fhir(synthea_infant)
     assert len(entries) == len(synthea_infant["entry"])
@@ -99,7 +99,7 @@ def test_story_import_grant_read_revoke(stack: Stack, synthea_infant: dict[str, 
     assert labelled == {bytes(e.record.record_id): e.source.scope_label for e in entries}
 
 
-def test_request_answered_no_then_yes(stack: Stack) -> None:
+def test_request_answered_no_then_yes(stack: LocalStack) -> None:
     patient, asking, other = stack.patient(), stack.provider(), stack.provider()
     sent = asking.request_access(patient.address, b"May I see your lab results?")
     items = [i for i in patient.inbox() if i.kind == ACCESS_REQUEST]
@@ -118,7 +118,7 @@ def test_request_answered_no_then_yes(stack: Stack) -> None:
     assert [i.kind for i in other.inbox()] == ["request-granted"]
 
 
-def test_report_and_booking_reach_the_other_side_encrypted(stack: Stack) -> None:
+def test_report_and_booking_reach_the_other_side_encrypted(stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     report = b'{"resourceType":"DiagnosticReport","status":"final"}'
     with pytest.raises(ContractReverted, match="CareEventNotAllowed"):  # no grant: no authority
@@ -142,7 +142,7 @@ def test_report_and_booking_reach_the_other_side_encrypted(stack: Stack) -> None
         care.open_message(stack.ctx, reader=outsider.address, ref=booking.ref)
 
 
-def test_guardian_sets_policy_and_break_glass_awaits_review(stack: Stack) -> None:
+def test_guardian_sets_policy_and_break_glass_awaits_review(stack: LocalStack) -> None:
     patient, guardian, doctor = stack.patient(), stack.patient(), stack.provider()
     patient.appoint_guardian(guardian.address, until=stack.now() + 86_400)
     with pytest.raises(ContractReverted, match="EmergencyNotAllowed"):  # no policy yet
@@ -159,7 +159,7 @@ def test_guardian_sets_policy_and_break_glass_awaits_review(stack: Stack) -> Non
     assert inbox.auditor_inbox(stack.ctx, patient=patient.address) == []
 
 
-def test_upload_refuses_bad_envelopes_and_keeps_nothing(stack: Stack) -> None:
+def test_upload_refuses_bad_envelopes_and_keeps_nothing(stack: LocalStack) -> None:
     patient = stack.patient()
     rid, sid, envelope = patient.seal(b"x" * 1000, label="Observation",
                                       content_type="application/fhir+json")
@@ -196,7 +196,7 @@ def test_upload_refuses_bad_envelopes_and_keeps_nothing(stack: Stack) -> None:
         patient.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed)
 
 
-def test_wallet_sent_registration_is_checked_against_its_event(stack: Stack) -> None:
+def test_wallet_sent_registration_is_checked_against_its_event(stack: LocalStack) -> None:
     patient = stack.patient()
     rid, sid, envelope = patient.seal(b"pdf bytes", label="DocumentReference",
                                       content_type="application/pdf")
@@ -218,7 +218,7 @@ def test_wallet_sent_registration_is_checked_against_its_event(stack: Stack) -> 
     assert patient.read_own(rid) == b"pdf bytes"
 
 
-def test_a_failed_grant_leaves_no_key_fragments(stack: Stack) -> None:
+def test_a_failed_grant_leaves_no_key_fragments(stack: LocalStack) -> None:
     patient, provider, impostor = stack.patient(), stack.provider(), stack.provider()
     sid = patient.scope("Condition")
     good = [k.to_bytes() for k in patient.keys.kfrags_for(sid, provider.public_key)]
@@ -243,7 +243,7 @@ def test_a_failed_grant_leaves_no_key_fragments(stack: Stack) -> None:
     assert not stack.chain.ledger.has_access(patient.address, provider.address, sid)
 
 
-def test_tampered_ciphertext_is_never_returned_as_data(stack: Stack) -> None:
+def test_tampered_ciphertext_is_never_returned_as_data(stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     content = b'{"resourceType":"Observation","status":"final"}' * 50
     info = patient.add_record(content, label="Observation", content_type="application/fhir+json")
@@ -268,7 +268,7 @@ def test_tampered_ciphertext_is_never_returned_as_data(stack: Stack) -> None:
         provider.read(patient=patient.address, record_id=second.record_id)
 
 
-def test_chain_node_down_mid_upload_then_retry(stack: Stack) -> None:
+def test_chain_node_down_mid_upload_then_retry(stack: LocalStack) -> None:
     patient = stack.patient()
     plaintext = os.urandom(300_000)
     rid, sid, envelope = patient.seal(plaintext, label="Media",
@@ -300,7 +300,7 @@ def test_chain_node_down_mid_upload_then_retry(stack: Stack) -> None:
     assert patient.read_own(rid) == plaintext
 
 
-def test_a_retry_after_a_lost_answer_is_not_registered_twice(stack: Stack) -> None:
+def test_a_retry_after_a_lost_answer_is_not_registered_twice(stack: LocalStack) -> None:
     patient = stack.patient()
     rid, sid, envelope = patient.seal(b'{"resourceType":"Condition"}', label="Condition",
                                       content_type="application/fhir+json")
@@ -322,7 +322,7 @@ def test_a_retry_after_a_lost_answer_is_not_registered_twice(stack: Stack) -> No
         patient.upload(record_id=rid, scope_id=sid, envelope=envelope, registration=signed)
 
 
-def test_an_expired_grant_reads_nothing_and_lists_nothing(stack: Stack) -> None:
+def test_an_expired_grant_reads_nothing_and_lists_nothing(stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     lab = patient.add_record(b'{"resourceType":"Observation"}', label="Observation:laboratory",
                              content_type="application/fhir+json")
@@ -343,7 +343,7 @@ def test_an_expired_grant_reads_nothing_and_lists_nothing(stack: Stack) -> None:
         provider.read(patient=patient.address, record_id=lab.record_id)
 
 
-def test_a_new_version_supersedes_the_old_one(stack: Stack) -> None:
+def test_a_new_version_supersedes_the_old_one(stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     first = patient.add_record(b'{"resourceType":"AllergyIntolerance","v":1}',
                                label="AllergyIntolerance",
@@ -370,7 +370,7 @@ def test_a_new_version_supersedes_the_old_one(stack: Stack) -> None:
         provider.read(patient=patient.address, record_id=first.record_id)
 
 
-def test_the_same_upload_twice_at_once_keeps_the_winners_blob(stack: Stack) -> None:
+def test_the_same_upload_twice_at_once_keeps_the_winners_blob(stack: LocalStack) -> None:
     patient = stack.patient()
     rid, sid, envelope = patient.seal(os.urandom(50_000), label="Media",
                                       content_type="application/octet-stream")
@@ -397,7 +397,7 @@ def test_the_same_upload_twice_at_once_keeps_the_winners_blob(stack: Stack) -> N
     assert len(patient.read_own(rid)) == 50_000
 
 
-def test_break_glass_reads_the_emergency_kit_and_nothing_else(stack: Stack) -> None:
+def test_break_glass_reads_the_emergency_kit_and_nothing_else(stack: LocalStack) -> None:
     patient, doctor = stack.patient(), stack.provider()
     follower = IndexFollower(stack.ctx)
     allergy = patient.add_record(b'{"resourceType":"AllergyIntolerance","code":{"text":"PCN"}}',

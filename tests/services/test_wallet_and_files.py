@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from hexbytes import HexBytes
+from local_stack import LocalStack
 from pydicom.data import get_testdata_file
-from service_stack import Stack
 
 from kizuna.chain.eip712 import TypedData
 from kizuna.chain.signers import LocalKeySigner
@@ -35,7 +35,7 @@ from kizuna.wire.onchain import PreparedAction, SentTransaction
 pytestmark = pytest.mark.anvil
 
 
-def _send_as_wallet(stack: Stack, signer: LocalKeySigner, prepared: PreparedAction) -> bytes:
+def _send_as_wallet(stack: LocalStack, signer: LocalKeySigner, prepared: PreparedAction) -> bytes:
     """What MetaMask does with ``eth_sendTransaction`` params: add its nonce, sign, send."""
     params = prepared.transaction
     assert params["from"] == signer.address
@@ -66,7 +66,7 @@ def _tiny_pdf() -> bytes:
     return bytes(out)
 
 
-def test_grant_and_revoke_sent_by_a_wallet(stack: Stack) -> None:
+def test_grant_and_revoke_sent_by_a_wallet(stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     first, second = patient.scope("Observation"), patient.scope("Condition")
     expires = stack.now() + 3600
@@ -118,7 +118,7 @@ def test_grant_and_revoke_sent_by_a_wallet(stack: Stack) -> None:
     assert stack.ctx.kfrags.count(patient=patient.address) == 0
 
 
-def test_prepared_actions_are_simulated_first(stack: Stack) -> None:
+def test_prepared_actions_are_simulated_first(stack: LocalStack) -> None:
     patient, doctor = stack.patient(), stack.provider()
     with pytest.raises(ContractReverted, match="EmergencyNotAllowed"):
         guardians.prepare_break_glass(stack.ctx, provider=doctor.address,
@@ -138,7 +138,7 @@ def test_prepared_actions_are_simulated_first(stack: Stack) -> None:
             transaction=SentTransaction(confirmed.tx_hash))
 
 
-def test_documents_dicom_and_a_large_file_stream_through(stack: Stack, tmp_path: Path) -> None:
+def test_documents_dicom_and_a_large_file_stream_through(stack: LocalStack, tmp_path: Path) -> None:
     patient, provider = stack.patient(), stack.provider()
     pdf = tmp_path / "letter.pdf"
     pdf.write_bytes(_tiny_pdf())
@@ -178,7 +178,7 @@ def test_documents_dicom_and_a_large_file_stream_through(stack: Stack, tmp_path:
         files[0].record_id}
 
 
-def test_a_substituted_inbox_key_is_caught_by_the_sender(stack: Stack) -> None:
+def test_a_substituted_inbox_key_is_caught_by_the_sender(stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     patient.grant(provider.address, ["Observation"], expires_at=stack.now() + 600)
     with pytest.raises(NotFoundError):
@@ -200,7 +200,7 @@ def test_a_substituted_inbox_key_is_caught_by_the_sender(stack: Stack) -> None:
     assert patient.open_message(sent.ref) == b'{"resourceType":"MedicationRequest"}'
 
 
-def test_a_guardian_uploads_for_the_patient_to_the_registered_scope_key(stack: Stack) -> None:
+def test_a_guardian_uploads_for_the_patient_to_the_registered_scope_key(stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     guardian = PatientClient(signer=stack.signer(), service=stack.service, chain=stack.chain)
     patient.appoint_guardian(guardian.address, until=stack.now() + 86_400)
@@ -224,7 +224,7 @@ def test_a_guardian_uploads_for_the_patient_to_the_registered_scope_key(stack: S
         records.open_own_record(stack.ctx, patient=guardian.address, record_id=rid)
 
 
-def test_a_wallet_provider_sends_a_prescription(stack: Stack) -> None:
+def test_a_wallet_provider_sends_a_prescription(stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     ref = os.urandom(32)
     with pytest.raises(ContractReverted, match="CareEventNotAllowed"):
@@ -256,7 +256,7 @@ def test_a_wallet_provider_sends_a_prescription(stack: Stack) -> None:
     assert patient.open_message(sent.ref) == content
 
 
-def test_threshold_fragments_and_streamed_reads(stack: Stack, tmp_path: Path) -> None:
+def test_threshold_fragments_and_streamed_reads(stack: LocalStack, tmp_path: Path) -> None:
     patient, provider = stack.patient(), stack.provider()
     big = tmp_path / "series.bin"
     big.write_bytes(os.urandom(3 << 20))
@@ -284,7 +284,7 @@ def test_threshold_fragments_and_streamed_reads(stack: Stack, tmp_path: Path) ->
     assert own.read_bytes() == big.read_bytes()
 
 
-def test_the_provider_checks_the_commitment_the_node_reports(stack: Stack) -> None:
+def test_the_provider_checks_the_commitment_the_node_reports(stack: LocalStack) -> None:
     patient, provider = stack.patient(), stack.provider()
     info = patient.add_record(b'{"resourceType":"Procedure"}', label="Procedure",
                               content_type="application/fhir+json")
@@ -303,7 +303,7 @@ def test_the_provider_checks_the_commitment_the_node_reports(stack: Stack) -> No
     assert provider.open(grant, envelope) == b'{"resourceType":"Procedure"}'
 
 
-def test_every_wallet_action_round_trips(stack: Stack) -> None:
+def test_every_wallet_action_round_trips(stack: LocalStack) -> None:
     patient, guardian_signer, provider = stack.patient(), stack.signer(), stack.provider()
     # guardian: appoint, listed, removed
     appoint = guardians.prepare_appoint_guardian(stack.ctx, patient=patient.address,
