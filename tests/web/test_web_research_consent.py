@@ -16,15 +16,22 @@ wallet showing each purpose. Then:
   the input written the same way);
 * withdrawing in the page stops further reads: the export gets nothing, a direct read is denied.
 
-Phone: the study also asks for imaging; a DICOM file among the chosen parts is refused by name
-before anything is read; without it, the relayed consent's request fails once on the way: the
-page says so, the chain has no consent, and "Try again" finishes without registering any
-record twice. Screenshots, no overflow, axe clean at each step.
+Phone: the study also asks for imaging. A DICOM file the page does not read (big endian) among
+the chosen parts is refused by name, pointing to the command line; without it, a real DICOM file
+(patient name, ID, birth date, institution, UIDs, private tags: a file of
+tests/vectors/deidentify_dicom.json) is de-identified in the page with the heart rates. The
+relayed consent's request fails once on the way: the page says so, the chain has no consent, and
+"Try again" finishes without registering any record twice. The page's DICOM copy is byte for
+byte Python's (``consent_to_study``'s), ``kizuna researcher export`` writes it, and the
+identifier scanner finds none of the input file's identifiers in the export (while it finds them
+in the input). Screenshots, no overflow, axe clean at each step.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import re
 import sys
@@ -32,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pydicom
 import pytest
 from browser import Session, check_layout
 from eth_utils.address import to_checksum_address
@@ -198,11 +206,13 @@ def test_a_patient_takes_part_and_the_researcher_exports_the_pages_copy(
     assert len({i for _, i in scan(raw, identifiers)}) > 0.5 * len(identifiers) > 0
     assert scan(out, identifiers) == []
 
-    # Withdrawing in the page stops further reads.
+    # Withdrawing in the page stops further reads, from a wallet holding no ether (relayed).
+    wallet.fund(0)
     mine.get_by_role("button", name="Withdraw from this study").click()
     expect(page.get_by_test_id("notice").filter(has_text="You no longer take part")
            ).to_be_visible(timeout=TIMEOUT)
     assert not chain.studies.consent_of(parse_study_id(study), patient).consented
+    assert chain.w3.eth.get_balance(patient) == 0
     again = _export(web, study, tmp_path / "after")
     assert again["counts"] == {}
     with _patient(web, wallet) as client:
@@ -227,7 +237,53 @@ def _fail_once(page: Page, pattern: str) -> list[str]:
     return failed
 
 
-def test_at_phone_width_dicom_is_refused_and_a_failure_part_way_resumes(
+DICOM_VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "deidentify_dicom.json"
+
+
+def _dicom_files() -> tuple[bytes, bytes]:
+    """A real Part 10 file with identifiers in the header, items and private tags (implicit VR,
+    undefined lengths), and a big-endian one the page does not read; both built by pydicom."""
+    spec = json.loads(DICOM_VECTORS.read_text("utf-8"))
+    rich = next(c for c in spec["cases"] if c["name"].startswith("implicit VR"))
+    big = next(r for r in spec["page_refusals"] if "big endian" in r["name"])
+    return base64.b64decode(rich["input"]), base64.b64decode(big["input"])
+
+
+def _dicom_identifiers(content: bytes) -> set[str]:
+    """The file's direct identifiers: every text value of a person's name, of an attribute the
+    profile removes, empties or replaces, and of a private attribute, at every depth."""
+    from kizuna.storage.attachments import identifying_keywords
+
+    keywords = set(identifying_keywords())
+    found: set[str] = set()
+
+    def walk(ds: pydicom.Dataset) -> None:
+        for element in ds:
+            if element.VR == "SQ":
+                for item in element.value:
+                    walk(item)
+            elif element.VR in ("PN", "LO", "SH", "DA", "UI", "LT", "ST", "AE") and (
+                    element.VR == "PN" or element.keyword in keywords or element.tag.is_private):
+                values = element.value if element.VM > 1 else [element.value]
+                found.update(str(v).strip() for v in values if str(v).strip())
+
+    ds = pydicom.dcmread(io.BytesIO(content))
+    walk(ds)
+    walk(ds.file_meta)
+    return {i for i in found if len(i) >= 3}
+
+
+def _dicom_scan(files: list[Path], identifiers: set[str], scratch: Path) -> list[tuple[str, str]]:
+    """The one scanner over DICOM files: each file's bytes as text (Latin-1) in a file it
+    reads."""
+    scratch.mkdir()
+    for path in files:
+        (scratch / f"{path.stem}.ndjson").write_text(path.read_bytes().decode("latin-1"), "utf-8")
+    hits: list[tuple[str, str]] = scan(scratch, identifiers)
+    return hits
+
+
+def test_at_phone_width_dicom_is_de_identified_and_a_failure_part_way_resumes(
         web: Web, tmp_path: Path) -> None:
     from kizuna.chain.connection import connect
     from kizuna.research.studies import parse_study_id, study_label
@@ -241,8 +297,9 @@ def test_at_phone_width_dicom_is_refused_and_a_failure_part_way_resumes(
              "subject": {"reference": "Patient/p-1", "display": "Ama O'Brien"},
              "effectiveDateTime": "2024-03-01T10:00:00Z",
              "valueQuantity": {"value": 72, "unit": "/min"}}
-    dicom = b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\x04\x001.2\0"
-    study = _register(web, "Heart rate and imaging", ["Observation:vital-signs", "ImagingStudy"])
+    dicom, big_endian = _dicom_files()
+    study = _register(web, "Heart rate and imaging",
+                      ["Observation:vital-signs", "ImagingStudy", "Media"])
     wallet = web.wallet()
     patient = to_checksum_address(wallet.address)
     chain = connect(web.stack.rpc_url, web.stack.deployment_file)
@@ -251,25 +308,31 @@ def test_at_phone_width_dicom_is_refused_and_a_failure_part_way_resumes(
             client.add_record(json.dumps({**vital, "id": f"hr-{n}"}).encode(),
                               label="Observation:vital-signs", content_type="application/fhir+json")
         client.add_record(dicom, label="ImagingStudy", content_type="application/dicom")
+        client.add_record(big_endian, label="Media", content_type="application/dicom")
 
     session = _open_research(web, wallet, "phone")
     page = session.page
     mine = page.get_by_test_id("study").filter(has_text="Heart rate and imaging")
     mine.get_by_role("button", name="Take part…").click()
     panel = mine.get_by_test_id("consent-panel")
-    _choose(mine, ["Observation:vital-signs", "ImagingStudy"])
+    _choose(mine, ["Observation:vital-signs", "ImagingStudy", "Media"])
     panel.get_by_test_id("consent-prepare").click()
     error = panel.get_by_test_id("error")
     expect(error).to_contain_text("1 DICOM image file", timeout=TIMEOUT)
-    expect(error).to_contain_text("of ImagingStudy")
+    expect(error).to_contain_text("of Media")
+    expect(error).to_contain_text("big endian")
     expect(error).to_contain_text(f"kizuna patient consent {study}")
     assert error.get_by_role("button", name="Try again").count() == 0  # choosing helps, not trying
     check_layout(session, "consent-dicom-refused-phone")
 
-    mine.get_by_role("checkbox", name=re.compile("ImagingStudy$")).uncheck()
+    mine.get_by_role("checkbox", name=re.compile("Media$")).uncheck()
     panel.get_by_test_id("consent-prepare").click()
-    expect(panel.get_by_test_id("consent-preview")).to_contain_text("3 Observation",
-                                                                    timeout=TIMEOUT)
+    preview = panel.get_by_test_id("consent-preview")
+    expect(preview).to_contain_text("3 Observation", timeout=TIMEOUT)
+    expect(preview).to_contain_text("1 DICOM image")
+    with _patient(web, wallet) as client:
+        python, python_ids = _pythons_copy(client, study, ["Observation:vital-signs",
+                                                           "ImagingStudy"])
     failed = _fail_once(page, "**/wallet/relay")
     session.watched.allow_error(r"ERR_CONNECTION_RESET .*/wallet/relay")  # the failure made here
     panel.get_by_test_id("consent-share").click()
@@ -282,7 +345,7 @@ def test_at_phone_width_dicom_is_refused_and_a_failure_part_way_resumes(
     assert not chain.studies.consent_of(sid, patient).consented
     with _patient(web, wallet) as client:
         copies = client.records(labels=[study_label(sid)])
-    assert len(copies) == 3
+    assert len(copies) == 4
 
     error.get_by_role("button", name="Try again").click()
     expect(page.get_by_test_id("notice").filter(has_text="You take part")
@@ -290,5 +353,24 @@ def test_at_phone_width_dicom_is_refused_and_a_failure_part_way_resumes(
     assert chain.studies.consent_of(sid, patient).consented
     with _patient(web, wallet) as client:
         again = client.records(labels=[study_label(sid)])
+        stored = _study_records(client, study)
     assert sorted(bytes(r.record_id) for r in again) == sorted(bytes(r.record_id) for r in copies)
+    assert {bytes(r.record_id) for r in again} == python_ids
+    assert stored == python  # the DICOM copy too, byte for byte Python's
     check_layout(session, "consent-done-phone")
+
+    # The researcher's export holds the DICOM copy; none of the file's identifiers is in it.
+    out = tmp_path / "export"
+    counts = _export(web, study, out)["counts"]
+    assert counts.get("dicom") == 1 and counts.get("Observation") == 3, counts
+    exported = sorted((out / "dicom").glob("*.dcm"))
+    assert [p.read_bytes() for p in exported] == [c for c in python if c[128:132] == b"DICM"]
+    identifiers = _dicom_identifiers(dicom)
+    assert {"O'Brien^Ama", "MRN-99912", "19500203", "Boston General Hospital",
+            "Reviewer^Rita"} <= identifiers
+    raw = tmp_path / "raw.dcm"
+    raw.write_bytes(dicom)
+    assert len({i for _, i in _dicom_scan([raw], identifiers, tmp_path / "scan-raw")}) == \
+        len(identifiers)
+    assert _dicom_scan(exported, identifiers, tmp_path / "scan-export") == []
+    assert pydicom.dcmread(exported[0]).PatientIdentityRemoved == "YES"

@@ -22,7 +22,11 @@
 // grant is not granted again, a consent already recorded is not sent again. abandon() stops
 // sharing the copy (revokes the grant) when the patient gives up after the grant.
 //
-// DICOM files are refused by name: the PS3.15 profile has no TypeScript port (deidentify.ts).
+// DICOM files go through Python's PS3.15 Basic Profile with the study's UID key, in the page
+// (dicom.ts, loaded only when a DICOM file is among the chosen parts), their copies after the
+// FHIR resources' as consent_to_study orders them. A file the page does not read (big endian,
+// deflated...) is refused by name, pointing to the command line, which can; a file Python's
+// profile refuses (burned-in annotation) is refused as Python refuses it.
 
 import { decodeEventLog, getAddress, parseAbi, parseAbiItem, type Hex } from "viem";
 import { ok } from "../api/client.ts";
@@ -35,7 +39,7 @@ import { inRecord, type ImportItem, type ImportProgress, type LabelledRecord, ty
 import { sourceDigest } from "../core/recordIds.ts";
 import { studyLabel, type StudyView } from "../sharing/studies.ts";
 import { countOf } from "../ui/format.ts";
-import { Deidentifier, studyKey } from "./deidentify.ts";
+import { Deidentifier, studyKey, type StudyKey } from "./deidentify.ts";
 
 /** JSON nesting Python's reader allows (kizuna/jsondepth.py MAX_JSON_DEPTH). */
 const MAX_JSON_DEPTH = 1000;
@@ -85,19 +89,23 @@ export class RecordProblem extends KizunaError {
   }
 }
 
-/** DICOM files among the chosen parts: the page cannot de-identify them (no PS3.15 port) and
- * never sends them as they are; retrying does not help, choosing other parts or the CLI does. */
+/** A DICOM file among the chosen parts that the page does not read (dicom.ts DicomUnsupported:
+ * big endian, deflated...); it is never sent as it is; retrying does not help, choosing other
+ * parts or the CLI does. */
 export class DicomNotHere extends KizunaError {
   override name = "DicomNotHere";
   readonly records: readonly string[];
 
-  constructor(records: readonly LabelledRecord[], command: string) {
-    super(`${countOf(records.length, "DICOM image file")} in what you chose (${records.map((r) => `${r.id.slice(0, 12)}… of ${r.label}`).join(", ")}). ` +
-      "This page cannot de-identify medical images yet, and it never sends them as they are. Leave that part out, or take part with the Kizuna command line, which can: " +
+  constructor(records: readonly LabelledRecord[], command: string, reason: string) {
+    super(`${countOf(records.length, "DICOM image file")} in what you chose (${records.map((r) => `${r.id.slice(0, 12)}… of ${r.label}`).join(", ")}) ` +
+      `cannot be de-identified in this page: ${reason}. It is never sent as it is. Leave that part out, or take part with the Kizuna command line, which can: ` +
       command, { details: records.map((r) => r.id).join(", ") });
     this.records = records.map((r) => r.id);
   }
 }
+
+/** Kinds the preview counts DICOM copies under. */
+export const DICOM_KIND = "DICOM image";
 
 const pause = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
@@ -120,12 +128,11 @@ export class StudyConsent {
     if (extra.length) throw new InputError("scope", `${extra.join(", ")} not asked for by the study (it asks for ${study.scopes.join(", ")})`);
 
     const records = (await client.records()).filter((r) => r.label !== null && chosen.includes(r.label));
-    const dicom = records.filter((r) => r.contentType === DICOM_CONTENT_TYPE);
-    if (dicom.length) throw new DicomNotHere(dicom, `kizuna patient consent ${study.studyId} ${chosen.map((l) => `--scope ${l}`).join(" ")}`);
+    const command = `kizuna patient consent ${study.studyId} ${chosen.map((l) => `--scope ${l}`).join(" ")}`;
     // In the service's own order, oldest first (list_records: created_at, then record id), as
     // the command line reads them: the same copy in the same order makes the same digest, so
     // the page and `kizuna patient consent` name the same records.
-    const wanted = records.filter((r) => r.contentType === CONTENT_TYPE)
+    const wanted = records.filter((r) => r.contentType === CONTENT_TYPE || r.contentType === DICOM_CONTENT_TYPE)
       .sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     let leftOut = records.length - wanted.length;
     onProgress?.({ step: "reading", done: 0, total: wanted.length });
@@ -136,9 +143,16 @@ export class StudyConsent {
     });
 
     const resources: JsonObject[] = [];
+    const fhirRecords: LabelledRecord[] = [];
+    const dicoms: Array<{ record: LabelledRecord; content: Bytes }> = [];
     const types = new Map<string, string>();
     for (const [i, content] of contents.entries()) {
       const record = wanted[i]!;
+      if (record.contentType === DICOM_CONTENT_TYPE) {
+        dicoms.push({ record, content });
+        continue;
+      }
+      fhirRecords.push(record);
       let resource: JsonObject;
       try {
         resource = loadJson(content, MAX_JSON_DEPTH);
@@ -166,8 +180,8 @@ export class StudyConsent {
         copy = deid.resource(resource);
         if (copy !== null) copies.push(canonicalJson(copy) as Bytes);
       } catch (error) {
-        if (error instanceof InputError) throw new RecordProblem(wanted[i]!, error.field, error.reason);
-        if (error instanceof FhirValidationError) throw new RecordProblem(wanted[i]!, error.issues[0]?.[0] ?? "", error.issues[0]?.[1] ?? error.message);
+        if (error instanceof InputError) throw new RecordProblem(fhirRecords[i]!, error.field, error.reason);
+        if (error instanceof FhirValidationError) throw new RecordProblem(fhirRecords[i]!, error.issues[0]?.[0] ?? "", error.issues[0]?.[1] ?? error.message);
         throw error;
       }
       if (copy === null) leftOut += 1;
@@ -176,17 +190,24 @@ export class StudyConsent {
         counts.set(kind, (counts.get(kind) ?? 0) + 1);
       }
     }
-    onProgress?.({ step: "deidentifying", done: resources.length, total: resources.length });
+    const dicomCopies = await deidentifyDicoms(dicoms, key, command, (done) => {
+      onProgress?.({ step: "deidentifying", done: resources.length + done, total: resources.length + dicoms.length });
+    });
+    if (dicomCopies.length) counts.set(DICOM_KIND, dicomCopies.length);
+    onProgress?.({ step: "deidentifying", done: resources.length + dicoms.length, total: resources.length + dicoms.length });
 
     // Record ids as the command line names them: the import rule over the copy's digest
-    // (SHA-256 of its records' SHA-256s, in order: Python's consent_to_study).
+    // (SHA-256 of its records' SHA-256s, in order: Python's consent_to_study, FHIR then DICOM).
+    const fhirCount = copies.length;
+    copies.push(...dicomCopies);
     const digests = await Promise.all(copies.map((c) => sourceDigest(c)));
     const digest = await sourceDigest(concatBytes(...digests));
     const ids = await client.recordIds();
     const label = studyLabel(study.studyId);
     const items: ImportItem[] = [];
     for (const [i, content] of copies.entries()) {
-      items.push(client.importItem({ content, label, contentType: CONTENT_TYPE, recordId: await ids.of(digest, i) }));
+      const contentType = i < fhirCount ? CONTENT_TYPE : DICOM_CONTENT_TYPE;
+      items.push(client.importItem({ content, label, contentType, recordId: await ids.of(digest, i) }));
     }
     const empty = chosen.filter((l) => !records.some((r) => r.label === l));
     return { study, labels: chosen, items, counts, read: records.length, empty, leftOut, offsetDays: key.offsetDays };
@@ -276,6 +297,26 @@ export class StudyConsent {
     if (live) await client.revoke(copy.study.researcher, label);
     return live;
   }
+}
+
+/** The DICOM files' study copies (dicom.ts, loaded here, only when there are any). */
+async function deidentifyDicoms(dicoms: ReadonlyArray<{ record: LabelledRecord; content: Bytes }>, key: StudyKey, command: string,
+  onEach: (done: number) => void): Promise<Bytes[]> {
+  if (!dicoms.length) return [];
+  const { deidentifyDicom, DicomUnsupported } = await import("./dicom.ts");
+  const out: Bytes[] = [];
+  for (const { record, content } of dicoms) {
+    await pause();
+    try {
+      out.push(deidentifyDicom(content, key));
+    } catch (error) {
+      if (error instanceof DicomUnsupported) throw new DicomNotHere([record], command, error.reason);
+      if (error instanceof InputError) throw new RecordProblem(record, error.field, error.reason);
+      throw error;
+    }
+    onEach(out.length);
+  }
+  return out;
 }
 
 function checkStudy(study: StudyView, now: number): void {

@@ -20,9 +20,8 @@
 // decimal digit, `$` also matches before a final newline, decimals are Python floats (72.0 stays
 // "72.0", 1.50 becomes "1.5"), integers keep every digit, and an empty list inside a list stays.
 //
-// DICOM is not here: the PS3.15 profile (kizuna/storage/attachments.py deidentify_dicom, with
-// pydicom) has no TypeScript port, so the page refuses to put DICOM files in a study copy and
-// says which (web/src/research/consent.ts); the command line can.
+// DICOM is in dicom.ts (the PS3.15 Basic Profile of kizuna/storage/attachments.py, with the
+// study's UIDs from Deidentifier.uid here), loaded by consent.ts only when a DICOM file is chosen.
 
 import { hmac } from "@noble/hashes/hmac";
 import { sha256 } from "@noble/hashes/sha2";
