@@ -46,7 +46,9 @@ unless ``--skip-audit``.
 
 ``--json`` prints, as the last line, one JSON object with ``reads_per_s``, ``read_p99_ms``,
 ``read_ratio``, ``audit_100k_s`` and the other figures. Targets on this 2-core machine (shared
-by the clients and the server): ≥ 300 reads/s, p99 ≤ 50 ms, ratio ≥ 0.3.
+by the clients and the server), quiet (issue 17): ≥ 1,000 reads/s, p99 ≤ 25 ms, ratio ≥ 0.45,
+server CPU ≤ 1.2 ms a read; 2-of-3 threshold reads ≥ 300 reads/s, p99 ≤ 60 ms. Print the load
+average beside any figure: the cores are often shared.
 """
 
 from __future__ import annotations
@@ -493,8 +495,8 @@ def main() -> None:
           f"p50 {figures['baseline_p50_ms']} ms, p99 {figures['baseline_p99_ms']} ms")
     print(f"  server CPU (all instances): {figures['server_cpu_ms_per_read']} ms a read, "
           f"{figures['server_cpu_ms_per_baseline']} ms a baseline request")
-    print(f"  ratio: {figures['read_ratio']}  (targets: >= 300 reads/s, p99 <= 50 ms, "
-          f"ratio >= 0.3)")
+    print(f"  ratio: {figures['read_ratio']}  (targets, quiet: >= 1,000 reads/s, p99 <= 25 ms, "
+          f"ratio >= 0.45, server CPU <= 1.2 ms a read)")
     print(f"  threshold reads ({figures['threshold']} proxy nodes, to the 2nd answer): "
           f"{figures['threshold_reads_per_s']} reads/s, p50 {figures['threshold_read_p50_ms']} "
           f"ms, p99 {figures['threshold_read_p99_ms']} ms  (targets: >= 300 reads/s, "
@@ -504,6 +506,8 @@ def main() -> None:
           f"sent after the confirmed revoke before the first refusal (target <= 1)")
     if figures["audit_100k_s"] is not None:
         print(f"audit of 100,000 receipts: {figures['audit_100k_s']} s (target <= 10 s)")
+    print(f"load average at the end: {' '.join(Path('/proc/loadavg').read_text().split()[:3])}"
+          " (figures under load are not comparable with the quiet-machine targets)")
     if args.json:
         print(json.dumps(figures))
 
