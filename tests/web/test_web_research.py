@@ -3,9 +3,10 @@ researcher (the demo's dr-sato) registers two studies on the chain; the patient 
 one with the Python client (``consent_to_study``: the de-identified copy, the grant, the
 registry's consent). The page lists both studies from the chain — purpose, the parts of a
 record asked for, the end, the researcher verified — with the patient's part in each; the
-patient withdraws in the page: the wallet is asked (its purpose shown) for the revoke and for
-the registry's withdrawal, and afterwards the chain has no current consent and no live grant
-of the study copy's scope. The other study offers to take part. Desktop and
+patient, whose wallet holds no ether, withdraws in the page: the wallet is asked to sign (its
+purpose shown, the study named) the revoke and then the registry's StudyWithdrawal, both relayed
+by the service, and afterwards the chain has no current consent and no live grant of the study
+copy's scope. The other study offers to take part. Desktop and
 phone: screenshots, no overflow, axe clean.
 """
 
@@ -80,20 +81,34 @@ def test_a_patient_sees_the_studies_and_withdraws_in_the_page(web: Web, tmp_path
     expect(other.get_by_role("button", name="Take part…")).to_be_visible()
     check_layout(session, "research-list")
 
-    wallet.hold(page, "eth_sendTransaction")
+    # The wallet holds no ether now: withdrawing must be as easy as consenting (both relayed).
+    wallet.fund(0)
+    signs = "eth_signTypedData_v4"
+    wallet.hold(page, signs)
     mine.get_by_role("button", name="Withdraw from this study").click()
-    wallet.wait_held(page, "eth_sendTransaction", timeout=TIMEOUT)
-    expect(page.get_by_test_id("wallet-prompt")).to_contain_text("Withdraw from the study")
+    wallet.wait_held(page, signs, timeout=TIMEOUT)  # the revoke's signature
+    wallet.release(page, signs)
+    wallet.hold(page, signs)
+    prompt = page.get_by_test_id("wallet-prompt")
+    expect(prompt).to_contain_text("Withdraw from the study", timeout=TIMEOUT)
+    expect(prompt).to_contain_text("Blood pressure in adults over 50")  # it names the study
+    wallet.wait_held(page, signs, timeout=TIMEOUT)
     # The revoke came first: the study can no longer read before the withdrawal is recorded.
     grant = chain.ledger.grant_of(patient_address, researcher.address, share.scope_id)
     assert grant is None or not grant.live
     check_layout(session, "research-withdrawing")
-    wallet.release(page, "eth_sendTransaction")
+    wallet.release(page, signs)
     expect(page.get_by_test_id("notice").filter(has_text="You no longer take part")
            ).to_be_visible(timeout=TIMEOUT)
     expect(mine.get_by_test_id("study-state")).to_have_text("you withdrew")
     assert not mine.get_by_role("button", name="Withdraw from this study").is_visible()
     assert not chain.studies.consent_of(study_id, patient_address).consented
+    signed = [c.params[1] for c in wallet.calls_of(signs)]
+    typed = [json.loads(p) if isinstance(p, str) else p for p in signed]
+    assert [t["primaryType"] for t in typed[-2:]] == ["Revoke", "StudyWithdrawal"]
+    assert typed[-1]["message"]["studyId"].lower() == "0x" + study_id.hex()
+    assert "eth_sendTransaction" not in wallet.methods()  # relayed: the wallet paid nothing
+    assert chain.w3.eth.get_balance(patient_address) == 0
     check_layout(session, "research-withdrawn")
 
     phone = web.open([wallet], device="phone")

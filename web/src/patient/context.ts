@@ -4,7 +4,7 @@
 // ("send it myself"), passed on as its hash.
 
 import type { Hex } from "viem";
-import type { Api, ApiOptions, Schemas } from "../api/client.ts";
+import { ok, type Api, type ApiOptions, type Schemas } from "../api/client.ts";
 import { InputError, KizunaError } from "../core/errors.ts";
 import type { WalletKeys } from "../core/walletKeys.ts";
 import type { Deployment } from "../wallet/connection.ts";
@@ -85,6 +85,16 @@ export class PatientContext {
       return { signed: { typed_data: prepared.typed_data, signature } };
     }
     return { tx_hash: await this.send(prepared, purpose) };
+  }
+
+  /** Authorise a prepared action that no route of its own carries (a study's withdrawal):
+   * when gasless, the signature goes to the service's relayer (`POST /wallet/relay`), else the
+   * wallet sends the transaction; the transaction's hash either way. */
+  async submit(prepared: Prepared, purpose: SignPurpose): Promise<Hex> {
+    const authorization = await this.authorize(prepared, purpose);
+    if (!authorization.signed) return authorization.tx_hash as Hex;
+    const relayed = ok(await this.api.POST("/wallet/relay", { body: authorization.signed }));
+    return relayed.tx_hash as Hex;
   }
 
   /** Send a prepared transaction from the wallet (the user pays the gas); its hash. */

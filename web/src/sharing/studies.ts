@@ -6,16 +6,17 @@
 // Withdrawing is Python's withdraw_from_study, in the same order: first the consent ledger's
 // grant of the study copy's scope to the researcher is revoked (reads stop at once; the
 // existing revoke, signed or sent by the wallet), then the withdrawal is recorded in the study
-// registry by the wallet's own transaction (StudyRegistry.withdraw has no relayed form yet).
-// A withdrawal interrupted between the two is finished by the next try: the revoke is skipped
-// when the grant is already gone.
+// registry (POST /wallet/prepare/study-withdrawal): by default a StudyWithdrawal signature the
+// service relays (StudyRegistry.withdrawBySig: no ether needed, as for the consent), or, with
+// the page's "pay the fee myself", the wallet's own withdraw transaction — the choice every
+// on-chain step of the page makes (PatientContext.authorize). A withdrawal interrupted between
+// the two is finished by the next try: the revoke is skipped when the grant is already gone.
 //
-// Not here: consenting from the page. It needs the de-identified copy made in the page
-// (kizuna/research/deidentify.py: Safe Harbor rules, per-study date shifts, DICOM PS3.15), not
-// ported to TypeScript yet; `kizuna patient consent` does it.
+// Consenting from the page is web/src/research/consent.ts.
 
-import { BaseError, encodeFunctionData, getAddress, parseAbi, parseAbiItem, type Hex } from "viem";
-import { InputError, KizunaError } from "../core/errors.ts";
+import { BaseError, decodeEventLog, getAddress, parseAbi, parseAbiItem, type Hex } from "viem";
+import { ok } from "../api/client.ts";
+import { InputError, IntegrityError, KizunaError } from "../core/errors.ts";
 import type { PatientClient } from "../patient/patient.ts";
 
 const STUDY_REGISTERED = parseAbiItem(
@@ -26,7 +27,6 @@ const CONSENT_WITHDRAWN = parseAbiItem(
 );
 const STUDY_ABI = parseAbi([
   "function consentOf(bytes32 studyId, address patient) view returns (bytes32 scopeId, bool consented)",
-  "function withdraw(bytes32 studyId)",
 ]);
 
 export type StudyView = {
@@ -108,17 +108,21 @@ export class Studies {
   }
 
   /** Stop taking part: revoke the study's grant (unless already gone), then record the
-   * withdrawal in the registry with the wallet's own transaction, confirmed on the chain. */
+   * withdrawal in the registry — relayed from the wallet's signature, or the wallet's own
+   * transaction — confirmed on the chain by its StudyConsentWithdrawn event. */
   async withdraw(study: StudyView): Promise<void> {
     const ctx = this.#client.context;
     ctx.ownOnly("Withdrawing from a study");
     if (!study.consented) throw new InputError("study", "you have no current consent to this study");
     if (study.sharing) await this.#client.revoke(study.researcher, studyLabel(study.studyId));
-    const data = encodeFunctionData({ abi: STUDY_ABI, functionName: "withdraw", args: [study.studyId] });
-    const hash = await ctx.signer.sendTransaction({ to: this.#registry(), data }, {
+    const registry = this.#registry();
+    const prepared = ok(await ctx.api.POST("/wallet/prepare/study-withdrawal", {
+      body: { study_id: study.studyId, deadline: await ctx.deadline() },
+    }));
+    const hash = await ctx.submit(prepared, {
       title: "Withdraw from the study",
-      why: `Records on the blockchain that you no longer take part in “${study.purpose}”. The researcher can no longer read your study copy (already stopped); what the study read before stays in its audit log. Your wallet sends this transaction itself and pays its network fee.`,
-      details: [["Study", study.studyId], ["Researcher", study.researcher]],
+      why: `Records on the blockchain that you no longer take part in “${study.purpose}”. The researcher can no longer read your study copy (already stopped); what the study read before stays in its audit log.`,
+      details: [["Study", study.purpose], ["Study id", study.studyId], ["Researcher", study.researcher]],
     });
     let receipt;
     try {
@@ -129,5 +133,15 @@ export class Studies {
     if (receipt.status !== "success") {
       throw new KizunaError("The study registry refused the withdrawal (the transaction reverted). Your sharing with the study has stopped; reload and try again.");
     }
+    const recorded = receipt.logs.some((log) => {
+      if (getAddress(log.address) !== getAddress(registry)) return false;
+      try {
+        const event = decodeEventLog({ abi: [CONSENT_WITHDRAWN], data: log.data, topics: log.topics });
+        return event.args.studyId.toLowerCase() === study.studyId.toLowerCase() && getAddress(event.args.patient) === getAddress(ctx.patient);
+      } catch {
+        return false;
+      }
+    });
+    if (!recorded) throw new IntegrityError(`transaction ${hash} records no such withdrawal`);
   }
 }
