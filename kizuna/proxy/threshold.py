@@ -27,6 +27,7 @@ fragment, and the nodes themselves are listed on-chain in the ProxyRegistry.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -262,16 +263,19 @@ def ask_nodes(nodes: Sequence[Address], ask: Callable[[Address], bytes], *,
               timeout_s: float = 10.0) -> list[NodeAnswer]:
     """Ask every node at once (``ask(node)`` returns its cfrag bytes or raises); a node that
     fails or does not answer within ``timeout_s`` is an answer with its error, never a failure
-    of the whole read (the threshold decides, in :func:`combine_cfrags`)."""
+    of the whole read (the threshold decides, in :func:`combine_cfrags`). One deadline for all:
+    the nodes are asked together, so a read waits ``timeout_s`` at most however many hang."""
     node_list = [checksum_address(n) for n in nodes]
     pool = ThreadPoolExecutor(max_workers=max(1, len(node_list)),
                               thread_name_prefix="kizuna-proxy-ask")
     try:
         futures = {node: pool.submit(ask, node) for node in node_list}
+        deadline = time.monotonic() + timeout_s
         answers = []
         for node, future in futures.items():
             try:
-                answers.append(NodeAnswer(node=node, cfrag=bytes(future.result(timeout_s))))
+                left = max(0.0, deadline - time.monotonic())
+                answers.append(NodeAnswer(node=node, cfrag=bytes(future.result(left))))
             except TimeoutError:
                 answers.append(NodeAnswer(node=node, error=f"no answer within {timeout_s} s"))
             except Exception as error:  # any node failure is that node's answer, not ours

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import threading
 import time
 from collections.abc import Callable
 
@@ -206,3 +207,22 @@ def test_a_slow_node_is_an_answer_not_a_failure() -> None:
     assert time.monotonic() - started < 1.8
     assert str(next(a.error for a in answers if a.node == slow)).startswith("no answer")
     assert _open(s, answers) == b"the data key"
+
+
+def test_nodes_that_hang_cost_one_timeout_together_not_one_each() -> None:
+    s = _setup()
+    release = threading.Event()
+    serve = _only(s, s.nodes)
+
+    def ask(node: Address) -> bytes:
+        if node != s.nodes[2]:
+            release.wait(5)  # two nodes hang
+        return serve(node)
+
+    began = time.monotonic()
+    answers = ask_nodes(s.nodes, ask, timeout_s=0.5)
+    waited = time.monotonic() - began
+    release.set()
+    assert [a.error for a in answers[:2]] == ["no answer within 0.5 s"] * 2
+    assert answers[2].cfrag is not None
+    assert waited < 0.9, waited  # one deadline (0.5 s), not 0.5 s per hanging node
