@@ -4,8 +4,8 @@ deidentify_dicom_for_study) re-made by the page's code (web/src/research/dicom.t
 Chromium. The browser gets the inputs only (the keys' secret key and study id, each file);
 each copy must, read back with pydicom, hold exactly the same data elements and values as
 Python's copy (file meta included), and be Python's byte for byte (but the cases marked
-``same_bytes: false``: values pydicom normalises as it reads them, whose bytes the page keeps). Python's refusal (burned-in
-annotation) must come back with its field and reason; the files the page does not read (big
+``same_bytes: false``: values pydicom normalises as it reads them, whose bytes the page
+keeps). Python's refusal (burned-in annotation) must come back with its field and reason; the files the page does not read (big
 endian, deflated, no Part 10 header) as the page's own refusal. Node checks the same vectors:
 web/test/deidentify_dicom.test.ts."""
 
