@@ -5,9 +5,9 @@ Chromium. The browser gets the inputs only (the keys' secret key and study id, e
 each copy must, read back with pydicom, hold exactly the same data elements and values as
 Python's copy (file meta included), and be Python's byte for byte (but the cases marked
 ``same_bytes: false``: values pydicom normalises as it reads them, whose bytes the page
-keeps). Python's refusal (burned-in annotation) must come back with its field and reason; the files the page does not read (big
-endian, deflated, no Part 10 header) as the page's own refusal. Node checks the same vectors:
-web/test/deidentify_dicom.test.ts."""
+keeps). Python's refusal (burned-in annotation) must come back with its field and reason;
+the files the page does not read (big endian, deflated, no Part 10 header) as the page's own
+refusal. Node checks the same vectors: web/test/deidentify_dicom.test.ts."""
 
 from __future__ import annotations
 
