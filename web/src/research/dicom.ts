@@ -23,7 +23,8 @@
 //
 // The copy is written as pydicom writes it: elements in tag order, the input's transfer syntax
 // and preamble, lengths recomputed, defined and undefined lengths kept as the input had them,
-// odd values padded (UIDs with NUL, text with a space). Values the profile does not touch keep
+// odd values padded (UIDs with NUL, text with a space), no retired group lengths past the file
+// meta. Values the profile does not touch keep
 // their bytes. On files pydicom itself wrote the copy is byte for byte Python's
 // (tests/vectors/deidentify_dicom.json); where pydicom would normalise a value it re-reads (a
 // text with extra trailing spaces, a known tag stored as UN that is not in the rules' VR table)
@@ -32,7 +33,8 @@
 // Read here: implicit and explicit VR little endian, and the encapsulated (compressed) syntaxes,
 // whose pixel data is kept as it is. Refused with DicomUnsupported, naming why: big endian,
 // deflated, a transfer syntax pydicom does not know, a file without the Part 10 header, a
-// sequence stored as UN. Python takes the first two; the command line is the way for them.
+// sequence stored as UN, a file whose VRs are not what its transfer syntax says. pydicom reads
+// these (and files cut short); the command line is the way for them.
 
 import { asciiBytes, concatBytes, type Bytes } from "../core/bytes.ts";
 import { InputError } from "../core/errors.ts";
@@ -135,7 +137,7 @@ class Reader {
       } else if (SHORT_VRS.has(vr)) {
         length = this.view.getUint16(pos + 6, true);
         start = pos + 8;
-      } else throw new InputError("file", `not a readable DICOM file: element ${named(tag)} has an unknown VR`);
+      } else throw new DicomUnsupported(`element ${named(tag)} has no valid VR (the file says explicit VR; it may be implicit)`);
     }
     const isPrivate = (tag >>> 16) % 2 === 1;
     if (vr === "UN" && !isPrivate && DICTIONARY_VR[hexTag(tag)]) {
@@ -290,7 +292,11 @@ class Writer {
   }
 
   dataset(elements: readonly Element[]): void {
-    for (const element of [...elements].sort((a, b) => a.tag - b.tag)) this.element(element);
+    for (const element of [...elements].sort((a, b) => a.tag - b.tag)) {
+      // pydicom does not write the retired group lengths (gggg,0000) past the file meta (PS3.5 7.2)
+      if ((element.tag & 0xffff) === 0 && element.tag >>> 16 > 6) continue;
+      this.element(element);
+    }
   }
 
   element(element: Element): void {
@@ -345,8 +351,9 @@ export function deidentifyDicom(content: Uint8Array, key: StudyKey): Bytes {
   const syntax = stringOf(meta, META.syntax) ?? "";
   const encoding = SYNTAXES[syntax];
   if (encoding === undefined) {
-    const why = syntax === "1.2.840.10008.1.2.2" ? "big endian" : syntax === "1.2.840.10008.1.2.1.99" ? "deflated" : `transfer syntax ${syntax || "missing"}`;
-    throw new DicomUnsupported(`a ${why} DICOM file, which the page does not read`);
+    const why = syntax === "1.2.840.10008.1.2.2" ? "a big endian DICOM file" : syntax === "1.2.840.10008.1.2.1.99" ? "a deflated DICOM file"
+      : syntax ? `a DICOM file of transfer syntax ${syntax}` : "a DICOM file without a transfer syntax";
+    throw new DicomUnsupported(`${why}, which the page does not read`);
   }
   const implicit = encoding === "implicit";
   const [dataset] = new Reader(content, implicit).dataset(start, content.length, 0);
