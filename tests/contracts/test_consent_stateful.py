@@ -38,8 +38,13 @@ from kizuna.chain.eip712 import grant_batch_typed_data, grant_typed_data, revoke
 
 SCOPES = [b32(f"scope:{i}") for i in range(2)]
 DAY = 86_400
-EXAMPLES = int(os.environ.get("KIZUNA_STATEFUL_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("KIZUNA_STATEFUL_EXAMPLES", "20"))
 STEPS = int(os.environ.get("KIZUNA_STATEFUL_STEPS", "30"))
+# 20 runs of 30 steps (600 transactions, every view checked after each) reached 40, 41 and 44
+# distinct (function, outcome) pairs with 16-18 functions succeeding (three runs); 40 reach ~45
+# and ~20 (below) for about twice the CPU (this file alone: 67 s of user CPU with 40, 28 s with
+# 20). Both stay well above the floors that make a run count (25 and 10, checked below); set
+# KIZUNA_STATEFUL_EXAMPLES higher for a longer search.
 # Index strategies, biased towards the first patient, provider, scope and the guardian, so that
 # random steps keep meeting each other's state (a revoke finds a grant, a close an open access).
 PATIENT = st.sampled_from([0, 0, 0, 1])
