@@ -2,6 +2,8 @@
 // key fragments are made HERE, from the scope's delegating key of each epoch, for the
 // provider's key as the chain's registry has it; the service only relays the signed Grant /
 // Revoke (or confirms the wallet's own transaction) and keeps the fragments for its proxy.
+// With threshold proxy nodes in the deployment (threshold.ts), the fragments go m-of-n to the
+// nodes, each its own, and the service keeps none.
 // A revocation moves the scope's key epoch: the grantees that remain get fragments of the new
 // epoch at once, as in Python.
 
@@ -9,18 +11,20 @@ import * as umbral from "@nucypher/umbral-pre";
 import type { Hex } from "viem";
 import { ok, type Schemas } from "../api/client.ts";
 import { bytesToHex0x, hexToBytes, type Bytes } from "../core/bytes.ts";
-import { InputError } from "../core/errors.ts";
+import { InputError, KizunaError } from "../core/errors.ts";
 import { checkedAddress } from "./chain.ts";
 import type { PatientContext } from "./context.ts";
 import type { Records } from "./records.ts";
 import { labelForPeople, type Scopes } from "./scopes.ts";
+import { announceRecords, epochsToHand, handOut, nodeSet, prepareEpoch, recordRows, type Handout, type NodeSet } from "./threshold.ts";
 
 export type TxResult = { txHash: Hex; blockNumber: number };
 
 /** What a revocation's rekey did: per scope, its new epoch and who got fragments of it. */
 export type Rekeyed = Array<{ scopeId: Hex; epoch: number; providers: Hex[] }>;
 export type RevokeResult = TxResult & { rekeyed: Rekeyed };
-export type GrantResult = TxResult & { scopeIds: Hex[]; kfragsStored: number };
+/** `nodes`: the grant went through threshold proxy nodes (m of n), none to the service. */
+export type GrantResult = TxResult & { scopeIds: Hex[]; kfragsStored: number; nodes?: { threshold: number; of: number } };
 
 export type GrantInfo = {
   provider: Hex;
@@ -82,6 +86,8 @@ export class Grants {
       const current = await this.#scopes.current(label, `labels[${i}]`);
       scoped.set(bytesToHex0x(current.scopeId), current);
     }
+    const set = await nodeSet(this.#ctx);
+    if (set) return this.#grantThroughNodes(set, address, [...scoped.values()], entry.umbralPublicKey, expiresAt);
     const kfrags: Record<string, Hex[]> = {};
     for (const [sid, s] of scoped) kfrags[sid] = await kfragsFor(this.#ctx, s.scopeId, s.epoch, entry.umbralPublicKey);
     const scopeIds = [...scoped.keys()];
@@ -111,6 +117,48 @@ export class Grants {
       }
     }
     return { ...tx, scopeIds, kfragsStored: stored };
+  }
+
+  /** kizuna/client/threshold.py grant_through_nodes: every fragment made and signed for its
+   * node first (nothing is on chain if the patient stops there), then the grant as the wallet's
+   * own transaction (the relayer carries a Grant only with the service's fragments), then each
+   * node handed its own and told of the scopes' records. */
+  async #grantThroughNodes(set: NodeSet, provider: Hex, scoped: { scopeId: Uint8Array; epoch: number; label: string }[], receivingKey: Uint8Array, expiresAt: number): Promise<GrantResult> {
+    const ctx = this.#ctx;
+    const rows = await recordRows(ctx);
+    const handouts: Handout[] = [];
+    for (const s of scoped) {
+      for (const epoch of epochsToHand(rows, s.scopeId, s.epoch)) {
+        handouts.push(...await prepareEpoch(ctx, this.#scopes, set, { provider, receivingKey, scopeId: s.scopeId, epoch }));
+      }
+    }
+    const scopeIds = scoped.map((s) => bytesToHex0x(s.scopeId));
+    const names = scoped.map((s) => labelForPeople(s.label));
+    const prepared = ok(await ctx.api.POST("/wallet/prepare/grant", {
+      params: { query: ctx.acting() },
+      body: { provider, scope_ids: scopeIds, expires_at: expiresAt, deadline: await ctx.deadline() },
+    }));
+    const txHash = await ctx.send(prepared, {
+      title: `Share ${names.length === 1 ? names[0] : `${names.length} parts of your record`} with ${provider}`,
+      why: `Lets this provider read these parts of your health record until ${when(expiresAt)}, through ${set.threshold} of the ${set.nodes.length} proxy nodes that hold its key pieces. You can revoke it at any time.`,
+      details: [["Provider", provider], ["Shared", names.join(", ")], ["Until", when(expiresAt)], ["Proxy nodes needed", `${set.threshold} of ${set.nodes.length}`]],
+    });
+    const receipt = await ctx.chain.client.waitForTransactionReceipt({ hash: txHash, timeout: 120_000 });
+    if (receipt.status !== "success") throw new KizunaError(`The sharing transaction ${txHash} failed on the blockchain: nothing was shared, and no proxy node got a key piece.`);
+    const handed = await handOut(set, handouts);
+    await announceRecords(set, rows.filter((r) => scopeIds.includes(r.scope_id.toLowerCase() as Hex)));
+    await this.#seen(provider, scopeIds, expiresAt);
+    return { txHash, blockNumber: Number(receipt.blockNumber), scopeIds, kfragsStored: handed, nodes: { threshold: set.threshold, of: set.nodes.length } };
+  }
+
+  /** Wait (up to 20 s) until the service's index shows the grant the wallet sent, so the list
+   * the page shows next has it; the chain holds it either way. */
+  async #seen(provider: Hex, scopeIds: Hex[], expiresAt: number): Promise<void> {
+    for (let tries = 0; tries < 40; tries++) {
+      const live = (await this.list()).filter((g) => g.live && g.provider === provider && g.expiresAt === expiresAt);
+      if (scopeIds.every((sid) => live.some((g) => g.scopeId === sid))) return;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
   }
 
   async #reissue(provider: Hex, scopeId: Uint8Array, epoch: number, receivingKey: Uint8Array): Promise<number> {
@@ -169,6 +217,9 @@ export class Grants {
    * (one signature per scope whose epoch moved) and fragments re-issued to each live grantee. */
   async rekey(scopeIds: Uint8Array[]): Promise<Rekeyed> {
     const live = (await this.list()).filter((g) => g.live);
+    // With proxy nodes the new epoch's fragments go to them (kizuna/client/patient.py
+    // rekey_scopes); the revocation itself told them nothing: each follows the chain.
+    const set = await nodeSet(this.#ctx);
     const done: Rekeyed = [];
     for (const scopeId of scopeIds) {
       const sid = bytesToHex0x(scopeId);
@@ -177,7 +228,8 @@ export class Grants {
       if (grantees.length) await this.#scopes.register(scopeId, epoch);
       for (const provider of grantees) {
         const entry = await this.#ctx.chain.activeProvider(provider);
-        await this.#reissue(provider, scopeId, epoch, entry.umbralPublicKey);
+        if (set) await handOut(set, await prepareEpoch(this.#ctx, this.#scopes, set, { provider, receivingKey: entry.umbralPublicKey, scopeId, epoch }));
+        else await this.#reissue(provider, scopeId, epoch, entry.umbralPublicKey);
       }
       done.push({ scopeId: sid, epoch, providers: grantees });
     }

@@ -4,6 +4,7 @@
 // each (scope, epoch) are bound with the proxy once, by one wallet signature of the ScopeKeys
 // statement (kizuna/proxy/kfrags.py `scope_keys_typed_data`, in the proxy's EIP-712 domain).
 
+import type { Hex } from "viem";
 import { bytesToHex0x, type Bytes } from "../core/bytes.ts";
 import { blindScope } from "../core/scopes.ts";
 import { checkedEpoch } from "../core/walletKeys.ts";
@@ -55,7 +56,9 @@ export function labelForPeople(label: string): string {
 
 export class Scopes {
   readonly #ctx: PatientContext;
-  readonly #registered = new Set<string>();
+  /** (scope, epoch) → the wallet's ScopeKeys signature, kept for the page's life: proxy nodes
+   * take the same statement with each fragment (no second prompt for it). */
+  readonly #registered = new Map<string, Hex>();
   readonly #labels = new Map<string, string>();
   #learned = false;
 
@@ -100,10 +103,12 @@ export class Scopes {
     return { scopeId, epoch, label: scopeLabel(label, field) };
   }
 
-  /** Bind the keys of (scope, epoch) with the proxy: one wallet signature, once per page. */
-  async register(scopeId: Uint8Array, epoch: number): Promise<void> {
+  /** Bind the keys of (scope, epoch) with the proxy: one wallet signature, once per page; the
+   * signature (what threshold proxy nodes take with each fragment, patient/threshold.ts). */
+  async register(scopeId: Uint8Array, epoch: number): Promise<Hex> {
     const key = `${bytesToHex0x(scopeId)}:${epoch}`;
-    if (this.#registered.has(key)) return;
+    const known = this.#registered.get(key);
+    if (known) return known;
     const { keys, signer, deployment } = this.#ctx;
     const delegating = (await keys.scopeDelegatingKey(scopeId, epoch)).publicKey().toCompressedBytes();
     const verifying = keys.verifyingKey.toCompressedBytes();
@@ -124,6 +129,7 @@ export class Scopes {
         verifying_key: bytesToHex0x(verifying), signature,
       },
     });
-    this.#registered.add(key);
+    this.#registered.set(key, signature);
+    return signature;
   }
 }

@@ -23,7 +23,7 @@ import { decryptBytes, readHeader, MAX_PREAMBLE_SIZE } from "../core/envelope.ts
 import { InputError, IntegrityError, KizunaError } from "../core/errors.ts";
 import { checkedAddress } from "../patient/chain.ts";
 import type { ProviderContext } from "./context.ts";
-import { askNodes, combineAnswers, isThresholdGrant, proxyNodes, ThresholdRefused, type NodeAnswer, type NodeReport, type RecordAnnouncement } from "./threshold.ts";
+import { announcementOf, askNodes, combineAnswers, isThresholdGrant, proxyNodes, ThresholdRefused, type NodeAnswer, type NodeReport } from "./threshold.ts";
 
 export const PROXY_DOMAIN_NAME = "Kizuna Proxy";
 export const PROXY_DOMAIN_VERSION = "1";
@@ -176,17 +176,6 @@ async function serveRead(ctx: ProviderContext, record: ReadableRecord, what: str
     }
     throw error;
   }
-}
-
-/** What a node that does not know `record` is told (it checks it against the chain itself):
- * its CID and epoch, and for a record of a batch its root and proof when the listing has them. */
-function announcementOf(record: ReadableRecord): RecordAnnouncement {
-  const batch = record as ReadableRecord & { batch_root?: string | null; leaf_index?: number | null; proof?: string[] };
-  const told: RecordAnnouncement = { record_id: record.record_id, cid: record.cid, epoch: record.epoch ?? 0 };
-  if (batch.batch_root) {
-    Object.assign(told, { batch_root: batch.batch_root, scope_id: record.scope_id, commitment: record.commitment, leaf_index: batch.leaf_index ?? null, proof: batch.proof ?? [] });
-  }
-  return told;
 }
 
 /** The envelope of a served read: in the answer when small, else GET /content/{cid}. */

@@ -10,122 +10,29 @@
 // nodes' origins, and each node answers CORS for this page): routing through the service would
 // make the one service able to stop every threshold read again, which is what the nodes are for.
 
-import { getAddress, keccak256, parseAbi, recoverTypedDataAddress, type Hex } from "viem";
+import { getAddress, recoverTypedDataAddress, type Hex } from "viem";
 import type * as umbral from "@nucypher/umbral-pre";
-import { errorOf, type Schemas } from "../api/client.ts";
-import { bytesToHex0x, concatBytes, equalBytes, hexToBytes } from "../core/bytes.ts";
-import { forViem, proxyTypedData, type JsonTypedData } from "../core/eip712.ts";
-import { InputError, KizunaError } from "../core/errors.ts";
+import type { Schemas } from "../api/client.ts";
+import { equalBytes, hexToBytes } from "../core/bytes.ts";
+import { forViem, type JsonTypedData } from "../core/eip712.ts";
+import { KizunaError } from "../core/errors.ts";
+import {
+  NodeFailure, nodeKfragTypedData, postNode, type NodeKfragFields, type ProxyNode, type RecordAnnouncement, type StatementScope,
+} from "../core/proxyNodes.ts";
 import { countOf, shortAddress } from "../ui/format.ts";
-import type { ProviderContext } from "./context.ts";
+
+// The registry listing, the statement and the POST live in core/proxyNodes.ts (the patient's
+// grant uses them too); re-exported here for the read path's callers.
+export {
+  announcementOf, NODE_TIMEOUT_MS, NodeFailure, nodeKfragTypedData, nodeOrigin, nodesDigest, proxyNodes,
+  type ProxyNode, type RecordAnnouncement, type StatementScope,
+} from "../core/proxyNodes.ts";
 
 type ReadGrant = Schemas["ReadOut"];
 
-const PROXY_REGISTRY_ABI = parseAbi([
-  "function nodes() view returns (address[])",
-  "function nodeOf(address node) view returns (string endpoint, bytes verifyingKey, bool active, uint64 registeredAt)",
-]);
-
-/** kizuna/proxy/threshold.py NODE_KFRAG_FIELDS. */
-const NODE_KFRAG_FIELDS = [
-  { name: "patient", type: "address" },
-  { name: "scopeId", type: "bytes32" },
-  { name: "provider", type: "address" },
-  { name: "epoch", type: "uint64" },
-  { name: "node", type: "address" },
-  { name: "nodesDigest", type: "bytes32" },
-  { name: "threshold", type: "uint8" },
-  { name: "kfragDigest", type: "bytes32" },
-] as const;
-
-/** How long the page waits for a node before it counts it as not answering. */
-export const NODE_TIMEOUT_MS = 15_000;
-
-/** A node the registry lists as active, at an endpoint this page may reach. */
-export type ProxyNode = { address: Hex; endpoint: string; origin: string };
-
-/** The origin of a registered endpoint (scheme://host[:port], http or https, no credentials),
- * or null: the rule of the page's connect-src (kizuna/chain/agents/proxies.py node_origin). */
-export function nodeOrigin(endpoint: string): string | null {
-  let url: URL;
-  try {
-    url = new URL(endpoint.trim());
-  } catch {
-    return null;
-  }
-  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.username || url.password) return null;
-  if (!/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$|^\[[0-9a-f:.]+\]$/.test(url.hostname)) return null;
-  return url.origin;
-}
-
-const listed = new WeakMap<ProviderContext, { at: number; nodes: Promise<ProxyNode[]> }>();
-const LISTING_TTL_MS = 30_000;
-
-/** The deployment's active proxy nodes, read from its ProxyRegistry through the wallet (at
- * most every 30 s); [] when the deployment names no registry (reads go to the service alone). */
-export function proxyNodes(ctx: ProviderContext): Promise<ProxyNode[]> {
-  const registry = ctx.deployment.contracts["ProxyRegistry"];
-  if (!registry) return Promise.resolve([]);
-  const known = listed.get(ctx);
-  if (known && Date.now() - known.at < LISTING_TTL_MS) return known.nodes;
-  const nodes = readRegistry(ctx, getAddress(registry));
-  listed.set(ctx, { at: Date.now(), nodes });
-  nodes.catch(() => listed.delete(ctx)); // a failed read is not kept
-  return nodes;
-}
-
-async function readRegistry(ctx: ProviderContext, registry: Hex): Promise<ProxyNode[]> {
-  const client = ctx.chain.client;
-  let addresses: readonly Hex[];
-  try {
-    addresses = await client.readContract({ address: registry, abi: PROXY_REGISTRY_ABI, functionName: "nodes" });
-  } catch (error) {
-    throw new KizunaError("The list of proxy nodes could not be read from the blockchain. Check that your wallet's network is up, then try again.", { cause: error });
-  }
-  const entries = await Promise.all(addresses.map(async (address) => {
-    const [endpoint, , active] = await client.readContract({ address: registry, abi: PROXY_REGISTRY_ABI, functionName: "nodeOf", args: [address] });
-    return { address: getAddress(address), endpoint, active };
-  }));
-  const nodes: ProxyNode[] = [];
-  for (const entry of entries) {
-    const origin = nodeOrigin(entry.endpoint);
-    // A node at an endpoint that is not a plain http(s) URL cannot be reached from here (the
-    // service's CSP leaves it out too): it counts as not answering.
-    if (entry.active) nodes.push({ address: entry.address, endpoint: origin ? entry.endpoint.trim().replace(/\/+$/, "") : "", origin: origin ?? "" });
-  }
-  return nodes;
-}
-
-/** The digest of a proxy set (kizuna/proxy/threshold.py nodes_digest): keccak256 of the
- * addresses' 20 bytes, sorted by their checksummed text; a node named twice is refused. */
-export function nodesDigest(nodes: readonly string[]): Hex {
-  const sorted = nodes.map((n) => getAddress(n)).sort();
-  if (new Set(sorted).size !== sorted.length) throw new InputError("nodes", "a proxy set names each node once");
-  return keccak256(concatBytes(...sorted.map((a) => hexToBytes(a, "nodes"))));
-}
-
 /** A node's fragment as the provider sees it: the patient's signed statement, with the
  * kfrag's digest in place of the kfrag (kizuna/proxy/threshold.py NodeStatement). */
-export type NodeStatement = { node: Hex; nodes: Hex[]; threshold: number; epoch: number; kfragDigest: Hex; signature: Hex };
-
-/** Where a statement must hold: this read's patient, provider, scope and the proxy domain. */
-export type StatementScope = { patient: string; provider: string; scopeId: string; chainId: number; accessLog: string };
-
-/** The NodeKfrag document the patient signed for `node` (its kfrag's digest only). */
-export function nodeKfragTypedData(statement: Omit<NodeStatement, "signature">, scope: StatementScope): JsonTypedData {
-  if (!statement.nodes.some((n) => n === statement.node)) throw new InputError("node", `${statement.node} is not in the proxy set`);
-  if (!Number.isInteger(statement.threshold) || statement.threshold < 1 || statement.threshold > statement.nodes.length) {
-    throw new InputError("threshold", `must be in [1, ${statement.nodes.length}], got ${statement.threshold}`);
-  }
-  return proxyTypedData({
-    primaryType: "NodeKfrag", fields: NODE_KFRAG_FIELDS, chainId: scope.chainId, accessLog: getAddress(scope.accessLog),
-    message: {
-      patient: getAddress(scope.patient), scopeId: bytesToHex0x(hexToBytes(scope.scopeId, "scopeId")), provider: getAddress(scope.provider),
-      epoch: statement.epoch, node: statement.node, nodesDigest: nodesDigest(statement.nodes), threshold: statement.threshold,
-      kfragDigest: bytesToHex0x(hexToBytes(statement.kfragDigest, "kfragDigest")),
-    },
-  }) as JsonTypedData;
-}
+export type NodeStatement = NodeKfragFields & { signature: Hex };
 
 /** A node's statement, believed only when the patient's signature recovers over it (naming
  * this node, this provider and the record's scope); a NodeFailure saying why otherwise. */
@@ -153,43 +60,8 @@ export async function checkedStatement(raw: unknown, node: Hex, scope: Statement
   return statement;
 }
 
-/** Why one node gave no usable answer (the text after the node's name). */
-export class NodeFailure extends KizunaError {
-  override name = "NodeFailure";
-}
-
 /** One node's answer to a read: its grant (one cfrag) and the patient's statement, or why not. */
 export type NodeAnswer = { node: ProxyNode; grant?: ReadGrant; statement?: NodeStatement; error?: string; status?: number };
-
-/** POST a JSON body to a node; its answer, or a NodeFailure (down, timed out, refused). */
-async function postNode(node: ProxyNode, path: string, body: unknown): Promise<unknown> {
-  if (!node.origin) throw new NodeFailure(`is registered at ${JSON.stringify(node.endpoint)}, not an http(s) address this page may reach`);
-  let response: Response;
-  try {
-    response = await fetch(`${node.endpoint}${path}`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-      signal: AbortSignal.timeout(NODE_TIMEOUT_MS), credentials: "omit", referrerPolicy: "no-referrer",
-    });
-  } catch (error) {
-    const timedOut = error instanceof DOMException && error.name === "TimeoutError";
-    throw new NodeFailure(timedOut ? `did not answer within ${NODE_TIMEOUT_MS / 1000} s` : "did not answer (down, or not reachable from this page)", { cause: error });
-  }
-  if (!response.ok) {
-    const refused = await errorOf(response);
-    const failure = new NodeFailure(`refused (${response.status}): ${refused.message.replace(/^the service answered/, "answered")}`, { cause: refused });
-    (failure as NodeFailure & { status?: number }).status = response.status;
-    throw failure;
-  }
-  try {
-    return await response.json();
-  } catch (error) {
-    throw new NodeFailure("answered something that is not JSON", { cause: error });
-  }
-}
-
-/** What to tell a node that does not know the record (added after the grant; it checks the
- * record against the chain and the store itself): kizuna/client/threshold.py _record_body. */
-export type RecordAnnouncement = { record_id: string; cid: string; epoch: number; batch_root?: string; scope_id?: string; commitment?: string; leaf_index?: number | null; proof?: string[] };
 
 /** Send one signed read to every node at once; each node's answer or why it gave none (never
  * a failure of the whole read: the threshold decides). A node that does not know the record

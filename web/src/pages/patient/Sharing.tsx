@@ -64,7 +64,8 @@ export function Sharing(props: { client: PatientClient; onGaslessChange?: (gasle
     const ok = await action.run("share", async () => {
       const done = await client.grant(provider, labels, expiresAt);
       await reload();
-      return `Shared ${peopleList(labels)} with ${provider} until ${formatDay(expiresAt)} (block ${done.blockNumber}).`;
+      const through = done.nodes ? ` Its key pieces went to ${done.nodes.of} proxy nodes, ${done.nodes.threshold} of which serve each read.` : "";
+      return `Shared ${peopleList(labels)} with ${provider} until ${formatDay(expiresAt)} (block ${done.blockNumber}).${through}`;
     });
     if (ok) setChosen(new Set());
   };
@@ -122,7 +123,7 @@ export function Sharing(props: { client: PatientClient; onGaslessChange?: (gasle
           <button type="submit" class="button button-primary" disabled={busy} aria-busy={action.busy === "share"}>
             {action.busy === "share" ? "Sharing…" : chosen.size ? `Share ${countOf(chosen.size, "part")}` : "Share"}
           </button>
-          <span class="hint">Your wallet asks you to sign: once per part to set up its sharing keys (the first time), then the grant itself.</span>
+          <span class="hint">Your wallet asks you to sign: once per part to set up its sharing keys (the first time), then the grant itself. Where this service uses proxy nodes, also once per node for its key piece, and your wallet sends the grant and pays its fee.</span>
         </div>
       </form>
 
