@@ -4,8 +4,10 @@ ProxyRegistry (through the wallet), makes 2-of-3 key fragments, binds each to it
 NodeKfrag statement the wallet signs (one prompt per node, its purpose shown), sends the grant as
 the wallet's own transaction and each node only its own fragment. The service holds no fragment
 of the grant; each node holds exactly one, its own (the three differ, each under the patient's
-statement naming that node). With one node killed, dr-sato's CLI (``kizuna provider read``)
-still reads the record through the other two. Desktop and phone (a second scope granted there)."""
+statement naming that node). Revoking another provider's grant of the scope moves its key epoch
+and the page's rekey hands the new epoch to the nodes. With one node killed, dr-sato's CLI
+(``kizuna provider read``) still reads the record through the other two. Desktop and phone (a
+second scope granted there, with the node down: the page names it)."""
 
 from __future__ import annotations
 
@@ -139,6 +141,18 @@ def test_a_grant_in_the_page_goes_to_the_nodes_not_the_service(web: Web, tmp_pat
     assert not (violations := axe_violations(page)), describe(violations)
     session.screenshot("threshold-grant")
 
+    # Revoking dr-tanaka's vital signs (the demo's grant, held by the service) moves the scope's
+    # key epoch: the page's rekey hands the new epoch's fragments to the nodes for dr-sato (one
+    # wallet prompt per node again), the service still none; the revoke told no node anything.
+    tanaka = stack.demo_account("dr-tanaka").address
+    page.get_by_role("article", name=f"Shared with {tanaka}").get_by_role(
+        "button", name=f"Stop sharing {VITALS}").click()
+    _notice(page, r"Stopped sharing Vital signs \(Observation:vital-signs\)")
+    assert len([c for c in wallet.calls_of("eth_signTypedData_v4")
+                if "NodeKfrag" in json.dumps(c.params)]) == 6
+    assert [sorted(r[1] for r in _kfrags(db, kenji, sato)) for db in node_dbs] == [[0, 1]] * 3
+    assert _kfrags(stack.service_db, kenji, sato) == []
+
     # dr-sato's CLI reads kenji's vital signs through two of the three nodes (one killed).
     own = stack.kizuna("patient", "records", "--key", "kenji", "--json")
     assert own.code == 0, own.err
@@ -165,7 +179,8 @@ def test_a_grant_in_the_page_goes_to_the_nodes_not_the_service(web: Web, tmp_pat
     expect(alert).to_contain_text(f"1 of 3 proxy nodes did not take their key piece: node "
                                   f"{nodes[2][:6]}…{nodes[2][-4:]} ({urls[2]}) did not answer")
     expect(alert).to_contain_text("Reads still work through the other 2 (2 needed)")
-    assert [len(_kfrags(db, kenji, sato)) for db in node_dbs[:2]] == [2, 2]
+    # The two nodes up took theirs: vital signs' epochs 0 and 1, and now lab results.
+    assert [len(_kfrags(db, kenji, sato)) for db in node_dbs[:2]] == [3, 3]
     assert _kfrags(stack.service_db, kenji, sato) == []
     phone.screenshot("threshold-grant-node-down")
     assert phone.overflow() == 0
