@@ -248,20 +248,15 @@ export class StudyConsent {
       body: { study_id: study.studyId, scope_id: scopeHex, deadline: await ctx.deadline() },
     }));
     const shared = copy.labels.join(", ");
-    const authorization = await ctx.authorize(prepared, {
+    // Relayed (a signature; the patient pays no gas) or the wallet's own transaction, as the
+    // patient chose for every consent action (PatientContext.submit).
+    const hash = await ctx.submit(prepared, {
       title: "Take part in a research study",
       why: `Records on the blockchain that you agree to take part in “${study.purpose}”. The researcher can read only your de-identified copy ` +
         `(${countOf(total, "record")}: names, identifiers, addresses, contact details and free text removed, dates shifted), until ${new Date(study.endsAt * 1000).toLocaleDateString()} ` +
         "or until you withdraw.",
       details: [["Study", study.purpose], ["Study id", study.studyId], ["Researcher", study.researcher], ["Shared, de-identified", shared]],
     });
-    let hash: Hex;
-    if (authorization.signed) {
-      const relayed = ok(await ctx.api.POST("/wallet/relay", { body: { typed_data: authorization.signed.typed_data, signature: authorization.signed.signature } }));
-      hash = relayed.tx_hash as Hex;
-    } else {
-      hash = authorization.tx_hash as Hex;
-    }
     let receipt;
     try {
       receipt = await ctx.chain.client.waitForTransactionReceipt({ hash, timeout: 120_000 });
