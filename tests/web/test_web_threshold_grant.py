@@ -21,14 +21,11 @@ from typing import Any
 import httpx
 import pytest
 from browser import Session, axe_violations, describe
-from cli_harness import UpProcess
 from eth_utils.crypto import keccak
 from injected_wallet import TestWallet
 from playwright.sync_api import Page, expect
-from test_web_threshold_reads import ThresholdStack, _kill
 from web_harness import Web
-
-from kizuna.chain.localnode import free_port, free_port_block
+from web_stack import ThresholdStack, kill_node, threshold_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
 
@@ -39,23 +36,9 @@ LABS = "Observation:laboratory"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThresholdStack]:
-    """This module's own stack (as tests/web/test_web_threshold_reads.py): the demo with three
-    proxy nodes, 2-of-3."""
-    home = tmp_path_factory.mktemp("web-threshold-grant") / "home"
-    api_port = free_port_block([0, 801, 802, 803])
-    up = UpProcess(home, "--demo", "--port", str(api_port), "--rpc-port", str(free_port()),
-                   "--proxies", "3", "--threshold", "2")
-    try:
-        info = up.ready(timeout=600)
-        api_url = str(info["api_url"]).rstrip("/")
-        yield ThresholdStack(
-            home=home, up=up, web_url=f"{api_url}/", api_url=api_url,
-            rpc_url=str(info["rpc_url"]), chain_id=int(info["chain_id"]),
-            deployment_file=Path(info["deployment_file"]),
-            proxy_urls=list(info["proxies"]["urls"]),
-            service_db=Path(str(info["database_url"]).removeprefix("sqlite:///")))
-    finally:
-        up.stop()
+    """This module's own stack: the demo with three proxy nodes, 2-of-3."""
+    with threshold_stack(tmp_path_factory.mktemp("web-threshold-grant") / "home") as stack:
+        yield stack
 
 
 def _rows(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
@@ -159,7 +142,7 @@ def test_a_grant_in_the_page_goes_to_the_nodes_not_the_service(web: Web, tmp_pat
     record_id = next(r["record_id"] for r in own.json() if r["label"] == VITALS)
     receipts = [_rows(db, "SELECT COUNT(*) FROM receipts")[0][0] for db in node_dbs]
     service_receipts = _rows(stack.service_db, "SELECT COUNT(*) FROM receipts")[0][0]
-    _kill(stack.home, 2)
+    kill_node(stack.home, 2)
     out = tmp_path / "read.json"
     read = stack.kizuna("provider", "read", "kenji", record_id, "-o", str(out), "--key",
                         "dr-sato")

@@ -13,25 +13,18 @@ Merkle proof (the API's record listing carries it), and the page reads one throu
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import sqlite3
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from browser import Session, axe_violations, describe
-from cli_harness import UpProcess
 from injected_wallet import TestWallet
 from playwright.sync_api import Page, expect
 from web_harness import Web
-from web_stack import WebStack
-
-from kizuna.chain.localnode import free_port, free_port_block
+from web_stack import ThresholdStack, kill_node, threshold_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
 
@@ -39,62 +32,17 @@ TIMEOUT = 90_000
 SCOPE = "Observation:vital-signs"
 
 
-@dataclass
-class ThresholdStack(WebStack):
-    proxy_urls: list[str] = field(default_factory=list)
-    service_db: Path = Path()
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThresholdStack]:
     """This module's own stack: the demo with three proxy nodes, 2-of-3 (overrides the
     browser tests' shared stack, which runs none)."""
-    home = tmp_path_factory.mktemp("web-threshold") / "home"
-    api_port = free_port_block([0, 801, 802, 803])
-    up = UpProcess(home, "--demo", "--port", str(api_port), "--rpc-port", str(free_port()),
-                   "--proxies", "3", "--threshold", "2")
-    try:
-        info = up.ready(timeout=600)
-        api_url = str(info["api_url"]).rstrip("/")
-        yield ThresholdStack(
-            home=home, up=up, web_url=f"{api_url}/", api_url=api_url,
-            rpc_url=str(info["rpc_url"]), chain_id=int(info["chain_id"]),
-            deployment_file=Path(info["deployment_file"]),
-            proxy_urls=list(info["proxies"]["urls"]),
-            service_db=Path(str(info["database_url"]).removeprefix("sqlite:///")))
-    finally:
-        up.stop()
+    with threshold_stack(tmp_path_factory.mktemp("web-threshold") / "home") as stack:
+        yield stack
 
 
 def _count(db: Path, sql: str) -> int:
     with sqlite3.connect(db) as conn:
         return int(conn.execute(sql).fetchone()[0])
-
-
-def _node_pid(home: Path, number: int) -> int:
-    """The process serving proxy node ``number`` of this home (found by its key file's path on
-    its command line; killed by that pid only)."""
-    key_file = str(home / "proxies" / str(number) / "node.key").encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"serve" in args and key_file in args:
-            return int(entry.name)
-    raise AssertionError(f"no process serves proxy node {number}")
-
-
-def _kill(home: Path, number: int) -> None:
-    pid = _node_pid(home, number)
-    os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and b"Z" not in (
-            Path(f"/proc/{pid}/stat").read_bytes().split(b")")[-1][:3]):
-        assert time.monotonic() < deadline, f"proxy node {number} did not stop"
-        time.sleep(0.1)
 
 
 def _short(address: str) -> str:
@@ -255,7 +203,7 @@ def test_a_provider_reads_through_two_of_three_nodes_in_the_page(
     assert not violations, describe(violations)
 
     # 2. One node down: any two still serve; the page names the node that did not answer.
-    _kill(home, 2)
+    kill_node(home, 2)
     _read(page, record_id)
     skipped = shown.get_by_test_id("read-nodes").locator("li")
     expect(skipped).to_have_count(1, timeout=TIMEOUT)
@@ -274,7 +222,7 @@ def test_a_provider_reads_through_two_of_three_nodes_in_the_page(
     assert phone.overflow() == 0
 
     # 3. Two nodes down: one node alone cannot serve; the read fails naming both, and why.
-    _kill(home, 1)
+    kill_node(home, 1)
     before = _count(node_dbs[0], "SELECT COUNT(*) FROM receipts")
     for where in (session, phone):
         _read(where.page, record_id)

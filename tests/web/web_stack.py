@@ -6,8 +6,13 @@ in a throw-away KIZUNA_HOME. A module of its own, not conftest.py (every test pa
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
@@ -16,7 +21,7 @@ from cli_harness import Result, UpProcess, clean_env, run
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from kizuna.chain.localnode import free_port
+from kizuna.chain.localnode import free_port, free_port_block
 
 PASSPHRASE = "kizuna-demo"
 
@@ -133,3 +138,58 @@ def start(base: Path) -> WebStack:
     return WebStack(home=home, up=up, web_url=str(info.get("web_url") or f"{api_url}/"),
                     api_url=api_url, rpc_url=str(info["rpc_url"]), chain_id=int(info["chain_id"]),
                     deployment_file=Path(info["deployment_file"]))
+
+
+@dataclass
+class ThresholdStack(WebStack):
+    """A demo stack with threshold proxy nodes: their URLs and the service's own database."""
+
+    proxy_urls: list[str] = field(default_factory=list)
+    service_db: Path = Path()
+
+
+@contextmanager
+def threshold_stack(home: Path) -> Iterator[ThresholdStack]:
+    """``kizuna up --demo --proxies 3 --threshold 2`` in ``home`` (the nodes on the API's port +
+    801..803), stopped afterwards."""
+    api_port = free_port_block([0, 801, 802, 803])
+    up = UpProcess(home, "--demo", "--port", str(api_port), "--rpc-port", str(free_port()),
+                   "--proxies", "3", "--threshold", "2")
+    try:
+        info = up.ready(timeout=600)
+        api_url = str(info["api_url"]).rstrip("/")
+        yield ThresholdStack(
+            home=home, up=up, web_url=f"{api_url}/", api_url=api_url,
+            rpc_url=str(info["rpc_url"]), chain_id=int(info["chain_id"]),
+            deployment_file=Path(info["deployment_file"]),
+            proxy_urls=list(info["proxies"]["urls"]),
+            service_db=Path(str(info["database_url"]).removeprefix("sqlite:///")))
+    finally:
+        up.stop()
+
+
+def node_pid(home: Path, number: int) -> int:
+    """The process serving proxy node ``number`` of this home (found by its key file's path on
+    its command line; killed by that pid only)."""
+    key_file = str(home / "proxies" / str(number) / "node.key").encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in args and key_file in args:
+            return int(entry.name)
+    raise AssertionError(f"no process serves proxy node {number}")
+
+
+def kill_node(home: Path, number: int) -> None:
+    """Kill proxy node ``number`` (SIGKILL: it dies as a crashed machine would) and wait for it."""
+    pid = node_pid(home, number)
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and b"Z" not in (
+            Path(f"/proc/{pid}/stat").read_bytes().split(b")")[-1][:3]):
+        assert time.monotonic() < deadline, f"proxy node {number} did not stop"
+        time.sleep(0.1)
