@@ -17,6 +17,7 @@ import {
   parseAbiItem,
   type Hex,
   type PublicClient,
+  type TransactionReceipt,
 } from "viem";
 import { proofLeadsTo, type BatchLeaf } from "../core/batch.ts";
 import { bytesToHex0x, hexToBytes, type Bytes } from "../core/bytes.ts";
@@ -111,6 +112,20 @@ export class ChainReader {
    * uses when the deployment names no RPC URL. */
   static forWallet(provider: Eip1193Provider, deployment: Deployment): ChainReader {
     return new ChainReader(createPublicClient({ transport: custom(provider) }), deployment);
+  }
+
+  /** The receipt of a sent transaction once mined and successful. `late`: what to tell the
+   * user when it is not seen within 120 s (it may still go through); `reverted`: when the
+   * contract refused it. */
+  async mined(hash: Hex, messages: { late: string; reverted: string }): Promise<TransactionReceipt> {
+    let receipt: TransactionReceipt;
+    try {
+      receipt = await this.client.waitForTransactionReceipt({ hash, timeout: 120_000 });
+    } catch (error) {
+      throw new KizunaError(messages.late, { cause: error });
+    }
+    if (receipt.status !== "success") throw new KizunaError(messages.reverted);
+    return receipt;
   }
 
   /** The chain's clock (the head block's time): deadlines and expiries are in it. */

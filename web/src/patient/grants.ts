@@ -7,13 +7,13 @@
 // A revocation moves the scope's key epoch: the grantees that remain get fragments of the new
 // epoch at once, as in Python.
 
-import * as umbral from "@nucypher/umbral-pre";
 import type { Hex } from "viem";
 import { ok, type Schemas } from "../api/client.ts";
 import { bytesToHex0x, hexToBytes, type Bytes } from "../core/bytes.ts";
 import { InputError, KizunaError } from "../core/errors.ts";
 import { checkedAddress } from "./chain.ts";
 import type { PatientContext } from "./context.ts";
+import { makeKFrags } from "./kfrags.ts";
 import type { Records } from "./records.ts";
 import { labelForPeople, type Scopes } from "./scopes.ts";
 import { announceRecords, epochsToHand, handOut, nodeSet, prepareEpoch, recordRows, type Handout, type NodeSet } from "./threshold.ts";
@@ -46,20 +46,7 @@ function when(expiresAt: number): string {
 /** Key fragments (serialised) letting `receivingKey` open the scope's records of `epoch`:
  * one fragment, threshold one, signed over both keys (kizuna.crypto.pre.generate_kfrags). */
 export async function kfragsFor(ctx: PatientContext, scopeId: Uint8Array, epoch: number, receivingKey: Uint8Array): Promise<Hex[]> {
-  const delegating = await ctx.keys.scopeDelegatingKey(scopeId, epoch);
-  const receiving = umbral.PublicKey.fromCompressedBytes(receivingKey);
-  const signer = ctx.keys.signer();
-  try {
-    return umbral.generateKFrags(delegating, receiving, signer, 1, 1, true, true).map((k) => {
-      const bytes = bytesToHex0x(k.toBytes());
-      k.free();
-      return bytes;
-    });
-  } finally {
-    signer.free();
-    receiving.free();
-    delegating.free();
-  }
+  return (await makeKFrags(ctx, scopeId, epoch, receivingKey)).kfrags;
 }
 
 export class Grants {

@@ -10,7 +10,6 @@
 // Revocations tell the nodes nothing: each node's own follower sees the chain end the grant and
 // deletes its fragments; the rekey that follows hands the new epoch's fragments to the nodes.
 
-import * as umbral from "@nucypher/umbral-pre";
 import { keccak256, type Hex } from "viem";
 import { ok, type Schemas } from "../api/client.ts";
 import { bytesToHex0x } from "../core/bytes.ts";
@@ -20,6 +19,7 @@ import {
 } from "../core/proxyNodes.ts";
 import { shortAddress } from "../ui/format.ts";
 import type { PatientContext } from "./context.ts";
+import { makeKFrags } from "./kfrags.ts";
 import { labelForPeople, type Scopes } from "./scopes.ts";
 
 /** The proxy set a grant goes through: the registry's active nodes and m. */
@@ -55,23 +55,7 @@ export async function prepareEpoch(ctx: PatientContext, scopes: Scopes, set: Nod
 export async function signedHandouts(ctx: PatientContext, set: NodeSet, grant: {
   provider: Hex; receivingKey: Uint8Array; scopeId: Uint8Array; epoch: number; scopeKeysSignature: Hex; label: string | null;
 }): Promise<Handout[]> {
-  const delegating = await ctx.keys.scopeDelegatingKey(grant.scopeId, grant.epoch);
-  const receiving = umbral.PublicKey.fromCompressedBytes(grant.receivingKey);
-  const signer = ctx.keys.signer();
-  let kfrags: Hex[];
-  let delegatingKey: Hex;
-  try {
-    delegatingKey = bytesToHex0x(delegating.publicKey().toCompressedBytes());
-    kfrags = umbral.generateKFrags(delegating, receiving, signer, set.threshold, set.nodes.length, true, true).map((k) => {
-      const bytes = bytesToHex0x(k.toBytes());
-      k.free();
-      return bytes;
-    });
-  } finally {
-    signer.free();
-    receiving.free();
-    delegating.free();
-  }
+  const { kfrags, delegatingKey } = await makeKFrags(ctx, grant.scopeId, grant.epoch, grant.receivingKey, set.threshold, set.nodes.length);
   const members = set.nodes.map((n) => n.address);
   const scopeId = bytesToHex0x(grant.scopeId);
   const scope = { patient: ctx.signer.address, provider: grant.provider, scopeId, chainId: ctx.deployment.chainId, accessLog: ctx.contract("AccessLog") };

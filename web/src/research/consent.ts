@@ -257,15 +257,10 @@ export class StudyConsent {
         "or until you withdraw.",
       details: [["Study", study.purpose], ["Study id", study.studyId], ["Researcher", study.researcher], ["Shared, de-identified", shared]],
     });
-    let receipt;
-    try {
-      receipt = await ctx.chain.client.waitForTransactionReceipt({ hash, timeout: 120_000 });
-    } catch (error) {
-      throw new KizunaError("Your consent was sent, but its confirmation was not seen in time. Check again in a moment to see whether it went through.", { cause: error });
-    }
-    if (receipt.status !== "success") {
-      throw new KizunaError("The study registry refused the consent (the transaction reverted). Your copy is shared with the researcher but no consent is recorded: try again, or stop sharing it.");
-    }
+    const receipt = await ctx.chain.mined(hash, {
+      late: "Your consent was sent, but its confirmation was not seen in time. Check again in a moment to see whether it went through.",
+      reverted: "The study registry refused the consent (the transaction reverted). Your copy is shared with the researcher but no consent is recorded: try again, or stop sharing it.",
+    });
     const recorded = receipt.logs.some((log) => {
       if (getAddress(log.address) !== getAddress(registry)) return false;
       try {

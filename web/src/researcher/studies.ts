@@ -174,13 +174,10 @@ export class Research {
       why: `Records on the blockchain a study “${checked.purpose}” asking for ${checked.scopes.join(", ")} until ${new Date(checked.endsAt * 1000).toISOString().slice(0, 10)}. Patients see this purpose before they choose to take part. Your wallet sends this transaction itself and pays its network fee.`,
       details: [["Purpose", checked.purpose], ["Asks for", checked.scopes.join(", ")], ["Ends", new Date(checked.endsAt * 1000).toISOString()]],
     });
-    let receipt;
-    try {
-      receipt = await ctx.chain.client.waitForTransactionReceipt({ hash, timeout: 120_000 });
-    } catch (error) {
-      throw new KizunaError("The study was sent, but its confirmation was not seen in time. Reload this page to see whether it is registered.", { cause: error });
-    }
-    if (receipt.status !== "success") throw new KizunaError("The study registry refused the study (the transaction reverted). Nothing was registered; check its fields and try again.");
+    await ctx.chain.mined(hash, {
+      late: "The study was sent, but its confirmation was not seen in time. Reload this page to see whether it is registered.",
+      reverted: "The study registry refused the study (the transaction reverted). Nothing was registered; check its fields and try again.",
+    });
     return studyIdOf(this.address, salt);
   }
 

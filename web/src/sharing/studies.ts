@@ -124,15 +124,10 @@ export class Studies {
       why: `Records on the blockchain that you no longer take part in “${study.purpose}”. The researcher can no longer read your study copy (already stopped); what the study read before stays in its audit log.`,
       details: [["Study", study.purpose], ["Study id", study.studyId], ["Researcher", study.researcher]],
     });
-    let receipt;
-    try {
-      receipt = await ctx.chain.client.waitForTransactionReceipt({ hash, timeout: 120_000 });
-    } catch (error) {
-      throw new KizunaError("The withdrawal was sent, but its confirmation was not seen in time. Reload this page to see whether it went through.", { cause: error });
-    }
-    if (receipt.status !== "success") {
-      throw new KizunaError("The study registry refused the withdrawal (the transaction reverted). Your sharing with the study has stopped; reload and try again.");
-    }
+    const receipt = await ctx.chain.mined(hash, {
+      late: "The withdrawal was sent, but its confirmation was not seen in time. Reload this page to see whether it went through.",
+      reverted: "The study registry refused the withdrawal (the transaction reverted). Your sharing with the study has stopped; reload and try again.",
+    });
     const recorded = receipt.logs.some((log) => {
       if (getAddress(log.address) !== getAddress(registry)) return false;
       try {
