@@ -267,9 +267,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 # at the end. Handing out the longest files first, by their last measured time, ends the workers
 # together. FILE_SECONDS is that measurement: every scripts/test run writes its own to
 # out/file_seconds.json (CI keeps out/); copy a clean CI run's over tests/file_seconds.json after
-# a change of the suite's shape. The first one holds only CI run 21's slowest 20 tests (call
-# times); a file it does not know (new, renamed, fast) counts as short and keeps its place in the
-# collection order, which only ever costs time, never a test.
+# a change of the suite's shape. A file it does not know (new, renamed) counts as short and keeps
+# its place in the collection order, which only ever costs time, never a test.
 
 FILE_SECONDS = Path(__file__).with_name("file_seconds.json")
 
