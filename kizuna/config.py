@@ -33,7 +33,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from kizuna.errors import ConfigError
+from kizuna.errors import ConfigError, InputError
 from kizuna.storage.store import StoreConfig, default_store_path
 
 Environment = Literal["development", "test", "production"]
@@ -186,13 +186,12 @@ class Settings(BaseSettings):
     def _registry_address(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        from eth_utils.address import is_address
+        from kizuna.types import checked_address
 
-        from kizuna.types import checksum_address
-
-        if not is_address(value.strip()):
-            raise ValueError(f"{value.strip()!r} is not an Ethereum address")
-        return checksum_address(value.strip())
+        try:
+            return checked_address("proxy_registry", value.strip())
+        except InputError as exc:
+            raise ValueError(exc.reason) from None
 
     @field_validator("allowed_hosts")
     @classmethod

@@ -87,6 +87,16 @@ def test_bad_values_name_the_field() -> None:
         Settings.load(environment="development", database_url="mysql://x")
     with pytest.raises(ConfigError, match="does not exist"):
         Settings.load("/nonexistent/kizuna.toml")
+    with pytest.raises(ConfigError, match="proxy_registry: '0x12' is not an Ethereum address"):
+        Settings.load(environment="development", proxy_registry="0x12")
+
+
+def test_the_proxy_registry_is_a_checksummed_address_or_none() -> None:
+    lower = "0x" + "ab" * 20
+    assert Settings.load(environment="development",
+                         proxy_registry=f" {lower} ").proxy_registry == (
+        "0xABaBaBaBABabABabAbAbABAbABabababaBaBABaB")
+    assert Settings.load(environment="development", proxy_registry=" ").proxy_registry is None
 
 
 @pytest.mark.parametrize(("error", "status"), [
