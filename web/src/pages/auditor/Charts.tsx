@@ -8,7 +8,7 @@ import { anchoringLag, grantsAndRevocations, readsPerProvider } from "../../audi
 import type { ChartSeries } from "../../fhir/series.ts";
 import { TimeChart } from "../../ui/charts/TimeChart.tsx";
 import { shortAddress, countOf } from "../../ui/format.ts";
-import { Failure, Section, useLoad } from "../patient/care/common.tsx";
+import { Failure, RefreshHead, Section, useLoad } from "../patient/care/common.tsx";
 
 function summary(chart: ChartSeries, unit: string): string {
   if (!chart.lines.some((l) => l.points.length)) return "No data yet.";
@@ -52,12 +52,7 @@ export function AuditCharts(props: { client: AuditorClient }) {
   }, [entries]);
   return (
     <section aria-labelledby="audit-charts-title" data-testid="audit-charts-page">
-      <div class="care-head">
-        <h1 id="audit-charts-title">Audit charts</h1>
-        <button type="button" class="button" onClick={loaded.reload} disabled={loaded.loading} aria-busy={loaded.loading}>
-          {loaded.loading ? "Refreshing…" : "Refresh"}
-        </button>
-      </div>
+      <RefreshHead id="audit-charts-title" title="Audit charts" loaded={loaded} />
       <p class="care-intro">From the service's audit log (the chain's events and the service's read receipts).</p>
       <Failure error={loaded.error} retry={loaded.reload} />
       {!charts ? (loaded.loading ? <p class="care-loading" role="status">Loading the log…</p> : null) : (

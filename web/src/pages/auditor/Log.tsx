@@ -10,7 +10,7 @@ import {
   type LogEntry, type LogFilter,
 } from "../../auditor/log.ts";
 import { shortAddress } from "../../ui/format.ts";
-import { Failure, formatTime, Section, useLoad } from "../patient/care/common.tsx";
+import { Failure, formatTime, RefreshHead, Section, useLoad } from "../patient/care/common.tsx";
 
 export const LOG_ROUTE = "audit";
 const PAGE = 100;
@@ -58,12 +58,7 @@ export function AuditLog(props: { client: AuditorClient }) {
 
   return (
     <section aria-labelledby="audit-log-title" data-testid="audit-log-page">
-      <div class="care-head">
-        <h1 id="audit-log-title">Audit log</h1>
-        <button type="button" class="button" onClick={loaded.reload} disabled={loaded.loading} aria-busy={loaded.loading}>
-          {loaded.loading ? "Refreshing…" : "Refresh"}
-        </button>
-      </div>
+      <RefreshHead id="audit-log-title" title="Audit log" loaded={loaded} />
       <p class="care-intro audit-relied" data-testid="audit-log-source">
         This log is decoded from the blockchain by the Kizuna service (its auditor log); reads and refused reads
         are the service's own records. The <a href="#/audit-verify">Verify</a> page checks every read against

@@ -7,7 +7,7 @@ import { useState } from "preact/hooks";
 import type { PatientClient, ReadEntry, AttemptedReads, LabelledRecord, RegistryProvider } from "../../patient/patient.ts";
 import { labelForPeople } from "../../patient/scopes.ts";
 import {
-  Failure, formatTime, ProviderName, registryMap, Section, useLoad,
+  Failure, formatTime, ProviderName, RefreshHead, registryMap, Section, useLoad,
 } from "./care/common.tsx";
 import { shortAddress } from "../../ui/format.ts";
 import { ReadsChart } from "./care/ReadsChart.tsx";
@@ -62,12 +62,7 @@ export function Reads(props: { client: PatientClient }) {
   const [shown, setShown] = useState(PAGE);
   return (
     <section aria-labelledby="reads-title" data-testid="reads-page">
-      <div class="care-head">
-        <h1 id="reads-title">Who read what</h1>
-        <button type="button" class="button" onClick={loaded.reload} disabled={loaded.loading} aria-busy={loaded.loading}>
-          {loaded.loading ? "Refreshing…" : "Refresh"}
-        </button>
-      </div>
+      <RefreshHead id="reads-title" title="Who read what" loaded={loaded} />
       <p class="care-intro">
         {client.context.ward ? <>You are acting for <code>{client.context.ward}</code>. </> : null}
         Every time a provider reads {client.context.ward ? "their" : "your"} data, the service signs a receipt, and

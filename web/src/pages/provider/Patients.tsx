@@ -3,7 +3,7 @@
 // word — with how many records each live scope holds now, and a link to the patient's records.
 
 import type { Hex } from "viem";
-import { Failure, formatTime, Section, useLoad } from "../patient/care/common.tsx";
+import { Failure, formatTime, RefreshHead, Section, useLoad } from "../patient/care/common.tsx";
 import { scopeName } from "../../provider/grants.ts";
 import type { GrantingPatient, ProviderClient } from "../../provider/provider.ts";
 import type { ScopeGrant } from "../../provider/grants.ts";
@@ -70,12 +70,7 @@ export function Patients(props: { client: ProviderClient }) {
   const data = loaded.data;
   return (
     <section aria-labelledby="provider-patients-title" data-testid="provider-patients-page">
-      <div class="care-head">
-        <h1 id="provider-patients-title">Patients</h1>
-        <button type="button" class="button" onClick={loaded.reload} disabled={loaded.loading} aria-busy={loaded.loading}>
-          {loaded.loading ? "Refreshing…" : "Refresh"}
-        </button>
-      </div>
+      <RefreshHead id="provider-patients-title" title="Patients" loaded={loaded} />
       <p class="care-intro">
         The patients who granted you access, read from the blockchain: each scope they shared, until when, and
         what ended. A scope's name is known only to its patient; you see its id and how many records it holds.

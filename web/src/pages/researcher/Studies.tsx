@@ -11,7 +11,7 @@ import type { ProviderClient } from "../../provider/provider.ts";
 import { bulkFiles, type BulkFile } from "../../researcher/ndjson.ts";
 import { Research, type CohortMember, type PatientRead, type ResearcherStudy } from "../../researcher/studies.ts";
 import { countOf, formatTime, shortAddress } from "../../ui/format.ts";
-import { asKizunaError, Failure, fieldMessage, Section, useLoad } from "../patient/care/common.tsx";
+import { asKizunaError, Failure, fieldMessage, RefreshHead, Section, useLoad } from "../patient/care/common.tsx";
 import { LabelCode, Outcome, ScopePicker, useAction } from "../patient/sharing/parts.tsx";
 import { dateInputValue, expiryOf, labelName, scopeGroups } from "../patient/sharing/scopes.ts";
 import "../patient/care/care.css";
@@ -30,12 +30,7 @@ export function ResearcherStudies(props: { client: ProviderClient }) {
   const data = loaded.data;
   return (
     <section aria-labelledby="studies-title" data-testid="researcher-page">
-      <div class="care-head">
-        <h1 id="studies-title">Research studies</h1>
-        <button type="button" class="button" onClick={loaded.reload} disabled={loaded.loading} aria-busy={loaded.loading}>
-          {loaded.loading ? "Refreshing…" : "Refresh"}
-        </button>
-      </div>
+      <RefreshHead id="studies-title" title="Research studies" loaded={loaded} />
       <p class="care-intro">
         Your studies in the study registry, read from the blockchain. Patients who take part share a de-identified copy
         of the records a study asks for; you read it record by record, each read signed by your wallet and kept as a

@@ -32,6 +32,8 @@ export function fieldMessage(error: KizunaError | null, ...fields: string[]): st
   return field && fields.includes(field) ? (error instanceof InputError ? error.reason : error.shortMessage) : null;
 }
 
+import type { Loaded } from "../../../ui/useLoad.ts";
+
 export { useLoad, type Loaded } from "../../../ui/useLoad.ts";
 
 /** A time (seconds) for people: web/src/ui/format.ts (plain TypeScript, so non-page code
@@ -62,6 +64,20 @@ export function ProviderName(props: { address: string; registry: Map<string, Reg
 
 export function registryMap(providers: RegistryProvider[]): Map<string, RegistryProvider> {
   return new Map(providers.map((p) => [p.address.toLowerCase(), p]));
+}
+
+/** A page's title with its Refresh button (a page that reads the chain or the service again on
+ * request), as the care, provider, auditor and researcher pages show it. */
+export function RefreshHead(props: { id: string; title: ComponentChildren; loaded: Loaded<unknown> }) {
+  const { loaded } = props;
+  return (
+    <div class="care-head">
+      <h1 id={props.id}>{props.title}</h1>
+      <button type="button" class="button" onClick={() => void loaded.reload()} disabled={loaded.loading} aria-busy={loaded.loading}>
+        {loaded.loading ? "Refreshing…" : "Refresh"}
+      </button>
+    </div>
+  );
 }
 
 export function Section(props: { id: string; title: string; children: ComponentChildren; intro?: ComponentChildren }) {
