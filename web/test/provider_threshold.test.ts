@@ -11,9 +11,9 @@ import { bytesToHex0x, utf8Encode } from "../src/core/bytes.ts";
 import { forViem } from "../src/core/eip712.ts";
 import { commitmentOf, encryptBytes, readHeader } from "../src/core/envelope.ts";
 import { openGrant, verifiedFragment, type ReadGrant } from "../src/provider/reads.ts";
+import { nodeKfragTypedData, nodeOrigin, nodesDigest, type ProxyNode } from "../src/core/proxyNodes.ts";
 import {
-  checkedStatement, combineAnswers, nodeKfragTypedData, nodeOrigin, nodesDigest, ThresholdRefused,
-  type NodeAnswer, type NodeStatement, type ProxyNode,
+  checkedStatement, combineAnswers, ThresholdRefused, type NodeAnswer, type NodeStatement,
 } from "../src/provider/threshold.ts";
 
 const NODES: Hex[] = ["0x90F79bf6EB2c4f870365E785982E1f101E93b906", "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65", "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"];

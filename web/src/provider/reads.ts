@@ -23,7 +23,8 @@ import { decryptBytes, readHeader, MAX_PREAMBLE_SIZE } from "../core/envelope.ts
 import { InputError, IntegrityError, KizunaError } from "../core/errors.ts";
 import { checkedAddress } from "../patient/chain.ts";
 import type { ProviderContext } from "./context.ts";
-import { announcementOf, askNodes, combineAnswers, isThresholdGrant, proxyNodes, ThresholdRefused, type NodeAnswer, type NodeReport } from "./threshold.ts";
+import { announcementOf, proxyNodes } from "../core/proxyNodes.ts";
+import { askNodes, combineAnswers, isThresholdGrant, ThresholdRefused, type NodeAnswer, type NodeReport } from "./threshold.ts";
 
 export const PROXY_DOMAIN_NAME = "Kizuna Proxy";
 export const PROXY_DOMAIN_VERSION = "1";

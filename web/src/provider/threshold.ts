@@ -21,13 +21,6 @@ import {
 } from "../core/proxyNodes.ts";
 import { countOf, shortAddress } from "../ui/format.ts";
 
-// The registry listing, the statement and the POST live in core/proxyNodes.ts (the patient's
-// grant uses them too); re-exported here for the read path's callers.
-export {
-  announcementOf, NODE_TIMEOUT_MS, NodeFailure, nodeKfragTypedData, nodeOrigin, nodesDigest, proxyNodes,
-  type ProxyNode, type RecordAnnouncement, type StatementScope,
-} from "../core/proxyNodes.ts";
-
 type ReadGrant = Schemas["ReadOut"];
 
 /** A node's fragment as the provider sees it: the patient's signed statement, with the
