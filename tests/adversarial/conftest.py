@@ -1,6 +1,9 @@
 """The adversarial suite's fixtures: a real stack to attack, started here (nothing mocked).
 
-Fixtures (all but ``adversarial_node`` are per test, so an attack never sees another's state):
+Fixtures (all but ``adversarial_node`` are per test, so an attack never sees another's state —
+except in a module that sets ``SHARED_STACK = True``: its tests share one deployment, settings
+and API (``module_chain_env``, ``module_settings``, ``module_api_server``; each still makes its
+own wallets and world), and a test of it that needs its own asks for ``fresh_stack``):
 
 * ``adversarial_node`` (session) — the suite's own anvil (:class:`LocalNode`). The API
   harness's dev keys (admin, relayer, funder, anchorer) are used by one process at a time on it.
@@ -39,7 +42,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
 from adversarial_world import World, signed_in_auditor, signed_in_provider
-from apienv import ApiServer, ChainEnv, deploy_env, settings_for
+from apienv import (
+    ApiServer,
+    ChainEnv,
+    deploy_env,
+    settings_for,
+    shared_server,
+    shares_stack,
+)
 from fhir_history import history
 from participants import HttpPatient, Participant, People, Sealed
 
@@ -59,14 +69,51 @@ def adversarial_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local
         yield node
 
 
+@pytest.fixture(scope="module")
+def module_chain_env(adversarial_node: LocalNode,
+                     tmp_path_factory: pytest.TempPathFactory) -> ChainEnv:
+    """The deployment a ``SHARED_STACK`` module's tests share."""
+    return deploy_env(adversarial_node, tmp_path_factory.mktemp("module-deployment"))
+
+
+@pytest.fixture(scope="module")
+def module_settings(module_chain_env: ChainEnv,
+                    tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return settings_for(module_chain_env, tmp_path_factory.mktemp("module-data"),
+                        port=free_port())
+
+
+@pytest.fixture(scope="module")
+def module_api_server(module_settings: Settings) -> Iterator[ApiServer]:
+    """The API a ``SHARED_STACK`` module's tests share."""
+    server = ApiServer(settings=module_settings,
+                       log_path=module_settings.store_path.parent / "api.log").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def chain_env(adversarial_node: LocalNode, tmp_path_factory: pytest.TempPathFactory) -> ChainEnv:
-    """A fresh deployment per test (its own AccessLog, so its own audit trail)."""
+def fresh_stack() -> None:
+    """Asked for by a test of a ``SHARED_STACK`` module that needs a deployment and API of
+    its own (it counts the whole deployment's state, or changes or stops the server)."""
+
+
+@pytest.fixture
+def chain_env(request: pytest.FixtureRequest, adversarial_node: LocalNode,
+              tmp_path_factory: pytest.TempPathFactory) -> ChainEnv:
+    """A fresh deployment per test (its own AccessLog, so its own audit trail); the module's
+    one in a ``SHARED_STACK`` module."""
+    if shares_stack(request):
+        shared: ChainEnv = request.getfixturevalue("module_chain_env")
+        return shared
     return deploy_env(adversarial_node, tmp_path_factory.mktemp("deployment"))
 
 
 @pytest.fixture
-def settings(chain_env: ChainEnv, tmp_path: Path) -> Settings:
+def settings(request: pytest.FixtureRequest, chain_env: ChainEnv, tmp_path: Path) -> Settings:
+    if shares_stack(request):
+        shared: Settings = request.getfixturevalue("module_settings")
+        return shared
     return settings_for(chain_env, tmp_path, port=free_port())
 
 
@@ -95,8 +142,13 @@ def start_api(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., ApiS
 
 
 @pytest.fixture
-def api_server(settings: Settings, tmp_path: Path) -> Iterator[ApiServer]:
-    """The real API: ``kizuna serve`` under uvicorn in a subprocess, on ``settings``."""
+def api_server(request: pytest.FixtureRequest, settings: Settings,
+               tmp_path: Path) -> Iterator[ApiServer]:
+    """The real API: ``kizuna serve`` under uvicorn in a subprocess, on ``settings`` (the
+    module's, in a ``SHARED_STACK`` module)."""
+    if shares_stack(request):
+        yield from shared_server(request)
+        return
     server = ApiServer(settings=settings, log_path=tmp_path / "api.log").start()
     yield server
     server.stop()

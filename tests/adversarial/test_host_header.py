@@ -23,6 +23,10 @@ from kizuna.fhirproxy import GrantedCache, ProxyServer
 
 pytestmark = pytest.mark.anvil
 
+SHARED_STACK = True
+"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test its own
+world; the setting's test starts its own APIs."""
+
 EVIL = ("evil.example", "evil.example:{port}", "127.0.0.1.evil.example:{port}",
         "localhost.evil.example", "127.0.0.1@evil.example:{port}", "")
 

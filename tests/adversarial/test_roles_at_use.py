@@ -22,6 +22,10 @@ from kizuna.chain.signers import LocalKeySigner
 
 pytestmark = pytest.mark.anvil
 
+SHARED_STACK = True
+"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test suspends or
+revokes only its own provider and auditor."""
+
 
 def _refusal(answer: httpx.Response) -> dict[str, Any]:
     assert answer.status_code == 403, answer.text

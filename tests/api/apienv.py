@@ -9,13 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from siwe import siwe as siwe_lib
@@ -75,6 +76,28 @@ def deploy_env(node: LocalNode, directory: Path) -> ChainEnv:
                     deployment_file=directory / f"{deployment.chain_id}.json", chain=chain,
                     admin=LocalKeySigner(keys[ADMIN]), relayer_key=keys[RELAYER],
                     funder=LocalKeySigner(keys[FUNDER]))
+
+
+def shares_stack(request: pytest.FixtureRequest) -> bool:
+    """Whether this test runs on its module's one deployment and API (tests/api and
+    tests/adversarial: a module that sets ``SHARED_STACK = True``) rather than a fresh pair.
+
+    An API start costs ~2 CPU-s, so a module whose tests need no fresh state (each makes its
+    own wallets, counts nothing of the whole deployment, changes no setting and stops no
+    server) shares one; a test of it that does need its own asks for the ``fresh_stack``
+    fixture."""
+    return (bool(getattr(request.module, "SHARED_STACK", False))
+            and "fresh_stack" not in request.fixturenames)
+
+
+def shared_server(request: pytest.FixtureRequest) -> Iterator[ApiServer]:
+    """A ``SHARED_STACK`` module's API for one test; started again after a test that left it
+    dead (a crash that test then reports), so the next test's outcome is its own."""
+    server: ApiServer = request.getfixturevalue("module_api_server")
+    yield server
+    if server.process is None or server.process.poll() is not None:
+        server.stop()
+        server.start()
 
 
 def settings_for(env: ChainEnv, data: Path, *, port: int, **overrides: Any) -> Settings:
@@ -224,7 +247,7 @@ def recover(text: str, signature: str) -> str:
 
 
 __all__ = ["ApiServer", "ChainEnv", "bearer", "deploy_env", "free_port", "settings_for",
-           "sign_in", "siwe_message"]
+           "shared_server", "shares_stack", "sign_in", "siwe_message"]
 
 
 def sign_in_at(*, nonce_from: httpx.Client, login_at: httpx.Client,

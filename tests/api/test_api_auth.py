@@ -16,6 +16,10 @@ from kizuna.services.context import ServiceContext
 
 pytestmark = pytest.mark.anvil
 
+SHARED_STACK = True
+"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test signs in its
+own wallets."""
+
 
 @pytest.fixture
 def client(settings: Settings, ctx: ServiceContext) -> Iterator[TestClient]:

@@ -19,6 +19,10 @@ from kizuna.types import RecordId
 
 pytestmark = pytest.mark.anvil
 
+SHARED_STACK = True
+"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test signs in its
+own wallets."""
+
 ALLERGY = "AllergyIntolerance"
 LAB = "Observation:laboratory"
 

@@ -25,6 +25,10 @@ from kizuna.client.patient import PatientClient
 from kizuna.crypto.commitment import commitment_of
 from kizuna.errors import IntegrityError
 
+SHARED_STACK = True
+"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test signs in its
+own wallets."""
+
 HR = {"resourceType": "Observation", "id": "hr", "status": "final",
       "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
       "valueQuantity": {"value": 61, "unit": "/min"}}

@@ -29,6 +29,10 @@ from kizuna.wire.records import PART_SIZE
 
 pytestmark = pytest.mark.anvil
 
+SHARED_STACK = True
+"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test's sessions
+are its own patient's; the sweep test, which counts every session, asks for its own."""
+
 MIB = 1 << 20
 
 
@@ -181,8 +185,8 @@ def test_another_patients_session_is_not_found(people: People) -> None:
     assert _complete(patient, uid, patient.registration(sealed)).status_code == 201
 
 
-def test_abort_and_sweep_release_the_parts(people: People, api_server: ApiServer,
-                                           settings: Settings) -> None:
+def test_abort_and_sweep_release_the_parts(fresh_stack: None, people: People,
+                                           api_server: ApiServer, settings: Settings) -> None:
     patient = people.patient
     aborted, abandoned = _sealed(patient, 2), _sealed(patient, 2)
     first = _start(patient, aborted).json()["upload_id"]
