@@ -45,7 +45,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 from pydantic import ValidationError
-from siwe import siwe as siwe_lib
 from sqlalchemy import delete, insert, select, update
 
 from kizuna.api.errors import NotAuthenticated
@@ -56,7 +55,9 @@ from kizuna.db.schema import sessions, siwe_nonces
 from kizuna.errors import AccessDenied, InputError
 from kizuna.types import Address
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # siwe builds its ABNF grammar at import: each function below imports it
+    from siwe import siwe as siwe_lib  # when called, so the API starts without it
+
     from kizuna.chain.index.fresh import FreshIndex
     from kizuna.chain.index.store import Standing
 
@@ -110,6 +111,8 @@ class SiweExpectations:
 
 def new_nonce() -> str:
     """A fresh SIWE nonce: 17 alphanumeric characters (the ``siwe`` library's generator)."""
+    from siwe import siwe as siwe_lib
+
     return str(siwe_lib.generate_nonce())
 
 
@@ -127,6 +130,8 @@ def parse_message(message: str) -> siwe_lib.SiweMessage:
     """Parse an EIP-4361 message; ``InputError("message", why)`` when it is not one."""
     if len(message) > 4096:
         raise InputError("message", "is longer than 4096 characters")
+    from siwe import siwe as siwe_lib
+
     try:
         return siwe_lib.SiweMessage.from_message(message=message, abnf=True)
     except ValidationError as exc:
@@ -144,6 +149,8 @@ def verify_message(parsed: siwe_lib.SiweMessage, signature: str, *,
 
     ``nonce_issued_at`` returns when this service issued the nonce (``None``: never, or spent).
     """
+    from siwe import siwe as siwe_lib
+
     if parsed.domain != expect.domain:
         raise NotAuthenticated(f"SIWE domain {parsed.domain!r} is not {expect.domain!r}")
     if str(parsed.uri) != expect.uri:
@@ -174,6 +181,8 @@ def verify_message(parsed: siwe_lib.SiweMessage, signature: str, *,
 
 def session_expiry(parsed: siwe_lib.SiweMessage, *, now: datetime, ttl: timedelta) -> datetime:
     """A session ends after ``ttl`` or at the message's expiration time, whichever is first."""
+    from siwe import siwe as siwe_lib
+
     end = now + ttl
     if parsed.expiration_time is not None:
         end = min(end, siwe_lib.datetime_from_iso8601_string(str(parsed.expiration_time)))

@@ -15,15 +15,16 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account import Account
 from eth_utils.address import is_address, to_checksum_address
 
-from kizuna.chain.signers import KeystoreSigner
 from kizuna.errors import ConflictError, InputError, KeystoreError, NotFoundError
 from kizuna.filemodes import private_dir
 from kizuna.types import Address
+
+if TYPE_CHECKING:  # eth_account: imported by the functions that encrypt or decrypt a key, so
+    from kizuna.chain.signers import KeystoreSigner  # reading a file's address does not load it
 
 DEFAULT_SCRYPT_N = 2**18
 """scrypt cost (geth's "standard" setting): ~0.5 s and 256 MiB to unlock, on purpose."""
@@ -71,6 +72,8 @@ def create_keystore(
 
     Returns the address. Refuses to replace an existing file unless ``overwrite``.
     """
+    from eth_account import Account
+
     _check_passphrase(passphrase)
     target = Path(path)
     if target.exists() and not overwrite:
@@ -149,6 +152,10 @@ def keystore_address(path: str | os.PathLike[str]) -> Address:
 
 def unlock(path: str | os.PathLike[str], passphrase: str) -> KeystoreSigner:
     """Decrypt a keystore file into a :class:`KeystoreSigner` (the key stays in memory only)."""
+    from eth_account import Account
+
+    from kizuna.chain.signers import KeystoreSigner
+
     _check_passphrase(passphrase)
     target = Path(path)
     document = _read_document(target)

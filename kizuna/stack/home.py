@@ -26,10 +26,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kizuna.config import Settings
 from kizuna.filemodes import private_dir
+
+if TYPE_CHECKING:  # pydantic-settings: loaded by the commands that read the settings
+    from kizuna.config import Settings
 
 HOME_ENV = "KIZUNA_HOME"
 DEFAULT_HOME = Path("~/.kizuna")
@@ -166,6 +168,8 @@ def load_settings(home: KizunaHome, *, config_file: str | os.PathLike[str] | Non
     """The effective settings: ``overrides`` > environment > config file > the home's paths >
     built-in defaults (``sessions``: :meth:`Settings.load`'s). Raises ``ConfigError`` naming
     the bad field."""
+    from kizuna.config import Settings
+
     source = config_file_for(home, config_file)
     configured = Settings.load(source, sessions=sessions, **overrides)
     explicit = configured.model_fields_set

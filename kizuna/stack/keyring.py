@@ -13,6 +13,7 @@ import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kizuna.chain.keystore import (
     DEFAULT_SCRYPT_N,
@@ -22,10 +23,12 @@ from kizuna.chain.keystore import (
     keystore_address,
     unlock,
 )
-from kizuna.chain.signers import KeystoreSigner
 from kizuna.errors import ConflictError, InputError, KeystoreError
 from kizuna.filemodes import private_dir
 from kizuna.types import Address
+
+if TYPE_CHECKING:
+    from kizuna.chain.signers import KeystoreSigner
 
 LIGHT_SCRYPT_N = 2**14
 """scrypt cost of ``--light-kdf`` keys (demo identities, tests): ~16 MiB, milliseconds."""
