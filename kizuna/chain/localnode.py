@@ -19,9 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-import httpx
-from eth_account import Account
-
 from kizuna.errors import ConfigError, ConflictError, NodeUnreachable
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -32,6 +29,9 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 def dev_private_keys(count: int = 10) -> list[str]:
     """The private keys anvil funds by default (derived from ``DEV_MNEMONIC``)."""
+    from eth_account import Account  # here, not at import: the CLI's lock and port checks
+    # import this module and need neither eth_account nor httpx
+
     Account.enable_unaudited_hdwallet_features()
     return [
         Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key.hex()
@@ -196,6 +196,8 @@ class LocalNode:
         )
 
     def _wait_ready(self) -> None:
+        import httpx
+
         deadline = time.monotonic() + self.startup_timeout
         payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
         while time.monotonic() < deadline:

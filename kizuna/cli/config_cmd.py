@@ -13,7 +13,6 @@ from pydantic import SecretStr
 
 from kizuna.cli.options import home_option, resolve_home
 from kizuna.cli.output import Column, emit, json_option, print_facts, print_table
-from kizuna.config import Settings
 from kizuna.errors import ConfigError
 from kizuna.stack.home import HOME_ENV, config_file_for, load_settings
 
@@ -85,6 +84,8 @@ def config(config_file: Path | None, home_dir: Path | None, as_json: bool) -> No
       kizuna config
       kizuna config --json | jq .values.rpc_url
     """
+    from kizuna.config import Settings  # pydantic-settings: not loaded by `kizuna --help`
+
     home = resolve_home(home_dir)
     source = config_file_for(home, config_file)
     try:
@@ -127,6 +128,8 @@ def config(config_file: Path | None, home_dir: Path | None, as_json: bool) -> No
 
 
 def _env_fields() -> set[str]:
+    from kizuna.config import Settings
+
     return {name for name in Settings.model_fields if f"KIZUNA_{name.upper()}" in os.environ}
 
 

@@ -19,24 +19,19 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from eth_account import Account
 from eth_utils.crypto import keccak
 
-from kizuna.chain.agents.base import DEFAULT_ADMIN_ROLE
-from kizuna.chain.connection import Chain, connect, web3_for
-from kizuna.chain.deploy import deploy
-from kizuna.chain.eip712 import SignedAction
-from kizuna.chain.localnode import LocalNode, dev_private_keys
 from kizuna.chain.models import CareEventKind
-from kizuna.chain.relayer import Relayer
-from kizuna.chain.signers import LocalKeySigner
 from kizuna.crypto.scopes import blind_scope
-from kizuna.crypto.wallet_keys import KeyDerivationDomain, derive_wallet_keys_with_private_key
 from kizuna.errors import ChainError, ContractReverted
 from kizuna.types import Commitment, RecordId, ScopeId
+
+if TYPE_CHECKING:  # web3 and eth_account: imported by the functions that run the demo, so
+    from kizuna.chain.connection import Chain  # `kizuna --help` does not load them
+    from kizuna.chain.signers import LocalKeySigner
 
 LAB = "Observation:laboratory"
 IMAGING = "ImagingStudy"
@@ -83,6 +78,8 @@ def _when(timestamp: int) -> str:
 
 @contextmanager
 def _node(rpc_url: str | None) -> Iterator[str]:
+    from kizuna.chain.localnode import LocalNode
+
     if rpc_url:
         yield rpc_url
         return
@@ -106,6 +103,14 @@ def _fact(label: str, value: object) -> None:
 )
 def demo(rpc_url: str | None) -> None:
     """Show the consent ledger at work on a throw-away local chain (anvil)."""
+    from eth_account import Account
+
+    from kizuna.chain.agents.base import DEFAULT_ADMIN_ROLE
+    from kizuna.chain.connection import connect, web3_for
+    from kizuna.chain.deploy import deploy
+    from kizuna.chain.localnode import dev_private_keys
+    from kizuna.chain.signers import LocalKeySigner
+
     keys = dev_private_keys(4)
     registrar, patient, provider, relayer = (LocalKeySigner(k) for k in keys)
     names = _Names()
@@ -138,6 +143,10 @@ def demo(rpc_url: str | None) -> None:
 def _story(chain: Chain, names: _Names, *, keys: list[str], registrar: LocalKeySigner,
            patient: LocalKeySigner, provider: LocalKeySigner, relayer: LocalKeySigner) -> None:
     """The demo's steps on a deployed chain, each one call of an agent (or the relayer)."""
+    from kizuna.chain.eip712 import SignedAction
+    from kizuna.chain.relayer import Relayer
+    from kizuna.crypto.wallet_keys import KeyDerivationDomain, derive_wallet_keys_with_private_key
+
     ledger = chain.ledger
     # The keys a wallet derives for this chain and ledger: the provider's Umbral key is the
     # one it registers; the patient's scope key blinds scope labels and never leaves her.

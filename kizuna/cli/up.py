@@ -11,10 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
 
 from kizuna.chain.localnode import pid_running
 from kizuna.cli.options import api_url_for, home_option, resolve_home
@@ -26,9 +25,13 @@ from kizuna.cli.output import (
     progress,
 )
 from kizuna.errors import KizunaError, NodeUnreachable, NotFoundError
-from kizuna.stack.demo import DEMO_PASSPHRASE
-from kizuna.stack.local import DEFAULT_RPC_PORT, LocalStack, StackInfo, StackOptions
+from kizuna.stack.home import DEFAULT_RPC_PORT
 from kizuna.stack.lock import lock_held, read_lock
+
+if TYPE_CHECKING:  # the stack (web3, uvicorn, the service) is imported by `kizuna up` when it
+    import httpx  # runs, httpx by `kizuna status`: not by `kizuna down` or `kizuna --help`
+
+    from kizuna.stack.local import StackInfo
 
 STATUS_TIMEOUT_S = 30.0
 
@@ -97,6 +100,8 @@ def up(api_port: int | None, rpc_port: int, ipfs: bool, instances: int, proxies:
       kizuna up --instances 3 --ipfs --database postgresql://kizuna@127.0.0.1/kizuna
       kizuna up --proxies 3 --threshold 2
     """
+    from kizuna.stack.local import LocalStack, StackOptions
+
     home = resolve_home(home_dir)
     stack = LocalStack(StackOptions(home=home, api_port=api_port, rpc_port=rpc_port, ipfs=ipfs,
                                     demo=demo, config_file=config_file, instances=instances,
@@ -195,6 +200,7 @@ def _print_running(info: StackInfo) -> None:
     ]
     if info.demo is not None:
         from kizuna.cli.main import COMMANDS
+        from kizuna.stack.demo import DEMO_PASSPHRASE
 
         steps.append(f"export KIZUNA_PASSPHRASE={DEMO_PASSPHRASE}")
         if "patient" in COMMANDS:  # the role commands, when installed
@@ -231,6 +237,8 @@ def status(api_url: str | None, home_dir: Path | None, as_json: bool) -> None:
       kizuna status
       kizuna status --api-url http://127.0.0.1:8080 --json
     """
+    import httpx
+
     home = resolve_home(home_dir)
     holder = home.running_stack()
     url = api_url_for(home, api_url)

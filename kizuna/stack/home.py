@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # pydantic-settings: loaded by the commands that read the set
 HOME_ENV = "KIZUNA_HOME"
 DEFAULT_HOME = Path("~/.kizuna")
 LOCAL_CHAIN_ID = 31337
+DEFAULT_RPC_PORT = 8545
+"""The local Ethereum node's (anvil's) port, ``kizuna up --rpc-port``'s default."""
 """anvil's default chain id: the local stack's chain."""
 
 
@@ -183,6 +185,7 @@ def load_settings(home: KizunaHome, *, config_file: str | os.PathLike[str] | Non
 
 __all__ = [
     "DEFAULT_HOME",
+    "DEFAULT_RPC_PORT",
     "HOME_ENV",
     "LOCAL_CHAIN_ID",
     "KizunaHome",

@@ -50,7 +50,7 @@ from kizuna.stack.demo import (
     create_demo,
     no_progress,
 )
-from kizuna.stack.home import KizunaHome, load_settings
+from kizuna.stack.home import DEFAULT_RPC_PORT, KizunaHome, load_settings
 from kizuna.stack.lock import (
     StackLock,
     check_ports_free,
@@ -61,7 +61,6 @@ from kizuna.stack.lock import (
 
 log = logging.getLogger("kizuna.stack")
 
-DEFAULT_RPC_PORT = 8545
 PROXY_PORT_OFFSET = 801
 """Proxy nodes listen from ``api_port + 801`` (8801 with the default API port)."""
 API_START_TIMEOUT_S = 30.0
@@ -500,7 +499,6 @@ def _pid() -> int:
 
 
 __all__ = [
-    "DEFAULT_RPC_PORT",
     "ChainReset",
     "LocalStack",
     "StackInfo",
