@@ -55,20 +55,23 @@ def record_out(r: RecordInfo) -> RecordOut:
 def read_answer(g: ReadGrant) -> bytes:
     """The JSON of a :class:`ReadOut` for ``g``, written directly: the answer of every read,
     where building and dumping the model cost as much again (a test pins that it is exactly
-    what ``ReadOut`` validates and dumps)."""
-    return json.dumps({
+    what ``ReadOut`` validates and dumps). The envelope (base64: nothing to escape) is joined
+    in as bytes, last: through ``json.dumps`` its ~14 KB string was scanned for escapes, half
+    of the answer's cost."""
+    head = json.dumps({
         "record_id": hexed(g.record_id), "patient": g.patient, "scope_id": hexed(g.scope_id),
         "cid": g.cid, "content_type": g.content_type, "size": g.size,
         "capsule": hexed(g.capsule), "cfrags": [hexed(c) for c in g.cfrags],
         "delegating_key": hexed(g.delegating_key), "verifying_key": hexed(g.verifying_key),
         "receipt_seq": g.receipt_seq, "request_id": hexed(g.request_id),
         "head_block": g.head_block, "served_at": g.served_at, "leaf": hexed(g.leaf),
-        "envelope_base64": (base64.b64encode(g.envelope).decode("ascii")
-                            if g.envelope is not None else None),
         "commitment": hexed(g.commitment) if g.commitment is not None else None,
         "batch_root": hexed(g.batch_root) if g.batch_root is not None else None,
         "proof": [hexed(p) for p in g.proof],
     }, separators=(",", ":")).encode()
+    if g.envelope is None:
+        return head[:-1] + b',"envelope_base64":null}'
+    return b"".join((head[:-1], b',"envelope_base64":"', base64.b64encode(g.envelope), b'"}'))
 
 
 def plain(value: object) -> object:

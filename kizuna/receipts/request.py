@@ -214,6 +214,34 @@ class ReadRequest:
         return bytes(signed.signature)
 
 
+def parse_signed_read(body: bytes) -> tuple[ReadRequest, bytes]:
+    """A read's JSON body, ``{"request": <ReadRequest JSON>, "signature": "0x…"}`` (the API's
+    ``ReadIn``), parsed and checked once: the request by :meth:`ReadRequest.from_json`, the
+    signature as hex (its length and form are :func:`verify_request`'s). ``InputError`` names
+    the field: ``body`` for bytes that are not one JSON object, an unknown or missing member,
+    a field of the request."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as error:  # not JSON, bad UTF-8, a 5,000-digit number
+        raise InputError("body", f"is not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise InputError("body", "must be a JSON object with request and signature")
+    for name in data:
+        if name not in ("request", "signature"):
+            raise InputError(str(name), "is not a field of a read (request, signature)")
+    if "request" not in data:
+        raise InputError("request", "missing from the read")
+    signature = data.get("signature")
+    if not isinstance(signature, str):
+        raise InputError("signature", "missing from the read" if signature is None
+                         else "must be a hex string")
+    request = ReadRequest.from_json(data["request"])
+    try:
+        return request, bytes.fromhex(signature[2:] if signature.startswith("0x") else signature)
+    except ValueError:
+        raise InputError("signature", "is not hex") from None
+
+
 def recover_signer(request: ReadRequest, signature: bytes, domain: Eip712Domain) -> Address:
     """The address that signed ``request`` (``InputError`` for a malformed signature)."""
     try:
@@ -267,6 +295,7 @@ __all__ = [
     "ReplayedRequest",
     "StaleRequest",
     "WrongSigner",
+    "parse_signed_read",
     "proxy_domain",
     "receipt_encoding",
     "receipt_leaf",

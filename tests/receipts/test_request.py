@@ -1,17 +1,21 @@
-"""ReadRequest: parsing (field + reason), checksummed addresses, signature checks."""
+"""ReadRequest: parsing (field + reason), checksummed addresses, signature checks; the read's
+JSON body (parse_signed_read) against the documented ReadIn."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 from eth_account import Account
 
+from kizuna.api.schemas import ReadIn
 from kizuna.errors import AccessDenied, InputError
 from kizuna.receipts.request import (
     ReadRequest,
     StaleRequest,
     WrongSigner,
+    parse_signed_read,
     proxy_domain,
     recover_signer,
     verify_request,
@@ -75,3 +79,43 @@ def test_signature_checks() -> None:
         verify_request(request, good, DOMAIN, now=request.issued_at + 121)
     verify_request(request, good, DOMAIN, now=request.issued_at + 120)
     assert issubclass(WrongSigner, AccessDenied) and issubclass(StaleRequest, AccessDenied)
+
+
+def _body(**over: object) -> dict[str, object]:
+    request = _request()
+    body: dict[str, object] = {"request": request.to_json(),
+                               "signature": "0x" + request.sign(ACCOUNT.key, DOMAIN).hex()}
+    body.update(over)
+    return body
+
+
+def test_a_read_body_is_parsed_once_into_the_request_and_signature() -> None:
+    body = _body()
+    raw = json.dumps(body).encode()
+    request, signature = parse_signed_read(raw)
+    assert request == ReadRequest.from_json(body["request"])
+    verify_request(request, signature, DOMAIN)
+    ReadIn.model_validate_json(raw)  # the documented model takes what the route takes
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    (b"{", "body"),
+    (b"\xff\xfe{}", "body"),
+    (b'{"request": {}, "signature": "0x00", "issuedAt": ' + b"9" * 5000 + b"}", "body"),
+    (b"[]", "body"),
+    (json.dumps(_body(extra=1)).encode(), "extra"),
+    (json.dumps({"signature": "0x00"}).encode(), "request"),
+    (json.dumps(_body(signature=None)).encode(), "signature"),
+    (json.dumps(_body(signature=65)).encode(), "signature"),
+    (json.dumps(_body(signature="0xzz")).encode(), "signature"),
+    (json.dumps(_body(request="0x00")).encode(), "request"),
+    (json.dumps(_body(request={**_request().to_json(), "issuedAt": 1.5})).encode(), "issuedAt"),
+    (json.dumps(_body(request={**_request().to_json(), "patient": [1]})).encode(), "patient"),
+])
+def test_a_bad_read_body_names_the_field_and_the_documented_model_refuses_it_too(
+        raw: bytes, field: str) -> None:
+    with pytest.raises(InputError) as caught:
+        parse_signed_read(raw)
+    assert caught.value.field == field
+    with pytest.raises(ValueError):  # pydantic's ValidationError is a ValueError
+        ReadIn.model_validate_json(raw)
