@@ -56,7 +56,8 @@ def _provider(kwargs: dict[str, Any]) -> Iterator[tuple[Session, Any]]:
     args = RoleArgs.take(kwargs)
     with open_session(args) as session:
         yield session, ProviderClient(signer=session.signer, service=session.service,
-                                      chain=session.chain, proxies=proxy_set_for(session))
+                                      chain=lambda: session.chain,
+                                      proxies=proxy_set_for(session))
 
 
 class ProviderGroup(click.Group):

@@ -61,7 +61,7 @@ def _researcher(kwargs: dict[str, Any]) -> Iterator[tuple[Session, Any]]:
 
     with open_session(RoleArgs.take(kwargs)) as session:
         yield session, ProviderClient(signer=session.signer, service=session.service,
-                                      chain=session.chain)
+                                      chain=lambda: session.chain)
 
 
 @click.group("researcher")

@@ -80,7 +80,8 @@ class ProviderRead:
 class ProviderClient:
     """A verified provider using the service in-process."""
 
-    def __init__(self, *, signer: Signer, service: KizunaService, chain: Chain | None = None,
+    def __init__(self, *, signer: Signer, service: KizunaService,
+                 chain: Chain | Callable[[], Chain] | None = None,
                  keys: ParticipantKeys | None = None, proxies: ProxySet | None = None) -> None:
         self.signer = signer
         self.proxies = proxies
@@ -99,6 +100,8 @@ class ProviderClient:
         if self._chain is None:
             raise ConfigError("this action is a transaction of the provider's own: give the "
                               "client a chain connection (chain=)")
+        if callable(self._chain):  # connected when first needed (listings and reads never do)
+            self._chain = self._chain()
         return self._chain
 
     @property
@@ -231,12 +234,12 @@ class ProviderClient:
             return self.service.onchain_commitment(patient=grant.patient,
                                                    record_id=grant.record_id)
         if grant.batch_root is None:
-            return registered_commitment(self._chain, patient=grant.patient,
+            return registered_commitment(self.chain, patient=grant.patient,
                                          record_id=grant.record_id)
         if grant.commitment is None:
             raise IntegrityError("the read answer names a batch but no commitment for the "
                                  "record: nothing to check against the chain")
-        return batch_commitment(self._chain, patient=grant.patient,
+        return batch_commitment(self.chain, patient=grant.patient,
                                 leaf=BatchLeaf(grant.record_id, grant.scope_id,
                                                grant.commitment),
                                 root=grant.batch_root, proof=grant.proof,
