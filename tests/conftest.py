@@ -127,28 +127,32 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack
         yield made
 
 
-# --- Synthea patients (seed 7, tests/support/synthea_files.py), each made once a session ---
+# --- Synthea patients (tests/support/synthea_files.py), each made once a test run ---
 
 
 @pytest.fixture(scope="session")
-def synthea_patients(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
-    """``synthea_patients("0-1")``: the Bundle file of the seed-7 patient of that age band,
-    generated on first use and then shared by every package of the session."""
-    from synthea_files import synthea_patient_file
+def synthea_patients(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """``synthea_patients("0-1")``, ``synthea_patients("70-85", seed=23)``: the Bundle file of
+    that Synthea life (seed 7 unless named), generated on first use and then shared by every
+    package and every xdist worker of the run (read only: parse a copy to change it)."""
+    from synthea_files import shared_synthea_file
 
-    made: dict[str, Path] = {}
+    root = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):
+        root = root.parent  # xdist: the run's folder, above each worker's own
+    made: dict[tuple[str, int], Path] = {}
 
-    def patient(ages: str) -> Path:
-        if ages not in made:
-            made[ages] = synthea_patient_file(tmp_path_factory.mktemp(f"synthea-{ages}"),
-                                              ages=ages)
-        return made[ages]
+    def patient(ages: str, *, seed: int = 7) -> Path:
+        if (ages, seed) not in made:
+            made[ages, seed] = shared_synthea_file(root / "synthea", ages=ages, seed=seed)
+        return made[ages, seed]
 
     return patient
 
 
 @pytest.fixture(scope="session")
-def synthea_file(synthea_patients: Callable[[str], Path]) -> Path:
+def synthea_file(synthea_patients: Callable[..., Path]) -> Path:
     """One whole Synthea patient's Bundle file (aged 20-30: ~1,100 resources)."""
     return synthea_patients("20-30")
 
@@ -161,14 +165,14 @@ def synthea_bundle(synthea_file: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def synthea_infant(synthea_patients: Callable[[str], Path]) -> dict[str, Any]:
+def synthea_infant(synthea_patients: Callable[..., Path]) -> dict[str, Any]:
     """A small real Synthea patient (first year of life: ~190 resources), shared: read only."""
     data: dict[str, Any] = json.loads(synthea_patients("0-1").read_text("utf-8"))
     return data
 
 
 @pytest.fixture(scope="session")
-def synthea_large_file(synthea_patients: Callable[[str], Path]) -> Path:
+def synthea_large_file(synthea_patients: Callable[..., Path]) -> Path:
     """A large Synthea patient's Bundle file (aged 50-60: ~3,400 resources)."""
     return synthea_patients("50-60")
 

@@ -1,8 +1,9 @@
 """The page's de-identification (web/src/research/deidentify.ts, run by Node) against
 Python's (kizuna/research/deidentify.py) on whole Synthea lives: three seeds and ages (the
 one born 90-99 years ago died at 68, and the age is at death; ages of 90 or more are in the
-committed vectors). For each resource, the page's copy as canonical JSON is byte for byte
-Python's (the record the study would receive); and the direct-identifier scanner of tests/research/
+committed vectors), the lives tests/research/test_research_deidentify.py scans too. For each
+resource, the page's copy as canonical JSON is byte for byte Python's (the record the study
+would receive); and the direct-identifier scanner of tests/research/
 test_research_deidentify.py, over the page's copy written as FHIR Bulk NDJSON, finds nothing
 while it finds the identifiers in the raw input written the same way (it is not blind).
 The committed corner cases are tests/vectors/deidentify.json (web/test/deidentify.test.ts);
@@ -15,11 +16,11 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from synthea_data import synthea_patient
 
 from kizuna.crypto.pre import UmbralSecretKey
 from kizuna.research.deidentify import Deidentifier, study_key
@@ -27,7 +28,12 @@ from kizuna.research.export import write_bulk_ndjson
 from kizuna.storage.fhir.canonical import canonical_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "research"))
-from test_research_deidentify import direct_identifiers, scan  # the one scanner
+from test_research_deidentify import (  # the one scanner
+    LIVES,
+    contained,
+    direct_identifiers,
+    scan,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEID_TS = ROOT / "web" / "src" / "research" / "deidentify.ts"
@@ -72,10 +78,11 @@ def page_copies(resources: list[str], secret: bytes, study: bytes,
     return answer["out"], answer["ms"]
 
 
-@pytest.mark.parametrize(("seed", "ages"), [(7, "50-60"), (23, "70-85"), (41, "90-99")])
-def test_a_synthea_life_de_identified_as_python_does(tmp_path: Path, seed: int,
-                                                     ages: str) -> None:
-    bundle = synthea_patient(tmp_path / "synthea", seed=seed, ages=ages)
+@pytest.mark.parametrize(("seed", "ages"), LIVES)
+def test_a_synthea_life_de_identified_as_python_does(
+        synthea_patients: Callable[..., Path], tmp_path: Path, seed: int, ages: str) -> None:
+    # the run's shared file of this life (tests/research's cohort is the same three lives)
+    bundle = json.loads(synthea_patients(ages, seed=seed).read_text("utf-8"))
     # As the patient's records hold them: canonical JSON, one resource each (what the page and
     # the command line both read back before de-identifying).
     texts = [canonical_json(e["resource"]).decode() for e in bundle["entry"]]
@@ -108,4 +115,4 @@ def test_a_synthea_life_de_identified_as_python_does(tmp_path: Path, seed: int,
     write_bulk_ndjson(shared, out)
     assert scan(out, identifiers) == []
     text = "".join(p.read_text("utf-8") for p in out.glob("*.ndjson"))
-    assert not [r["id"] for r in resources if r["id"] in text]
+    assert not contained((r["id"] for r in resources), text)
