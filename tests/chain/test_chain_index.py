@@ -13,11 +13,11 @@ from eth_utils.crypto import keccak
 from kizuna.chain.artifacts import CONTRACT_NAMES, load_artifact
 from kizuna.chain.connection import connect
 from kizuna.chain.deploy import deploy
-from kizuna.chain.index import EventIndex, FreshIndex, StaleRead, projections
+from kizuna.chain.index import EventIndex, FreshIndex, StaleRead, projections, queries
 from kizuna.chain.index.events import EventDecoder, event_specs, raw_row
 from kizuna.chain.index.projections import projected_events
 from kizuna.chain.localnode import LocalNode
-from kizuna.chain.models import CareEventKind, Grant
+from kizuna.chain.models import BlockRef, CareEventKind, Grant
 from kizuna.errors import ConfigError, NodeUnreachable
 from kizuna.types import Commitment, RecordId
 
@@ -156,6 +156,24 @@ def test_resume_after_restart_and_small_chunks(tester_env: Env, tmp_path: Path) 
     assert resumed.dump() == one_go.dump()
     assert resumed.grantees(provider.address) == [patient.address]
     resumed.close()
+
+
+def test_the_head_is_the_last_indexed_block_in_one_statement(tester_env: Env,
+                                                             tmp_path: Path) -> None:
+    """``EventIndex.head`` (asked by every read's access check) is one query: the last block
+    fully indexed with its stored hash and time, nothing before the first sync."""
+    _scenario(tester_env)
+    index = EventIndex.for_chain(tester_env.chain, tmp_path / "index.sqlite")
+    assert index.head is None
+    assert queries.head(index.db) == (index.last_block, None)
+    target = tester_env.w3.eth.block_number - 2
+    index.sync(to_block=target)
+    block = tester_env.w3.eth.get_block(target)
+    expected = BlockRef(number=target, hash=bytes(block["hash"]),
+                        timestamp=int(block["timestamp"]))
+    assert index.head == expected
+    assert queries.head(index.db) == (target, expected)
+    index.close()
 
 
 def test_an_index_file_belongs_to_one_deployment(tester_env: Env, tmp_path: Path) -> None:

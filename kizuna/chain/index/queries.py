@@ -12,6 +12,7 @@ from typing import Any
 from kizuna.chain.liveness import LIVE_SQL
 from kizuna.chain.models import (
     AccessRequest,
+    BlockRef,
     CareEvent,
     CareEventKind,
     EmergencyAccess,
@@ -29,6 +30,22 @@ _GRANT_COLUMNS = (
     f"CASE WHEN {_LIVE} THEN 1 ELSE 0 END FROM grants g "
     "LEFT JOIN revoked_all r ON r.patient = g.patient AND r.provider = g.provider "
 )
+
+
+_HEAD = ("SELECT CAST(m.value AS INTEGER), b.hash, b.timestamp FROM index_meta m "
+         "LEFT JOIN index_blocks b ON b.number = CAST(m.value AS INTEGER) "
+         "WHERE m.key = 'last_block'")
+
+
+def head(db: sqlite3.Connection) -> tuple[int, BlockRef | None]:
+    """The last block fully indexed, and that block (hash, time) when the index has stored it
+    (``None`` before the first sync). One statement, so one snapshot: the number and the
+    block row cannot come from two different commits, and every read's access check (which
+    asks for the head) runs one query for it, not two."""
+    last, block_hash, timestamp = db.execute(_HEAD).fetchone()
+    if block_hash is None:
+        return int(last), None
+    return int(last), BlockRef(number=int(last), hash=bytes(block_hash), timestamp=int(timestamp))
 
 
 def _grant(row: Any) -> Grant:
@@ -274,6 +291,7 @@ __all__ = [
     "guardians_of",
     "has_access",
     "has_role",
+    "head",
     "pending_batches",
     "provider_active",
     "providers",

@@ -330,12 +330,7 @@ class EventIndex:
     def head(self) -> BlockRef | None:
         """The block the index is complete up to, with its hash and time; ``None`` if unsynced."""
         with self._lock:
-            last = self.last_block
-            row = self.db.execute("SELECT hash, timestamp FROM index_blocks WHERE number = ?",
-                                  (last,)).fetchone()
-        if row is None:
-            return None
-        return BlockRef(number=last, hash=bytes(row[0]), timestamp=int(row[1]))
+            return queries.head(self.db)[1]
 
     def require_fresh(self, block_number: int) -> None:
         """:class:`StaleRead` unless ``block_number`` is at or after the index's head."""
