@@ -10,10 +10,12 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "cli"))
 
@@ -22,6 +24,13 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from kizuna.chain.localnode import free_port, free_port_block
+
+if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
+    from kizuna.chain.signers import LocalKeySigner
+    from kizuna.client.api_service import ApiService
+    from kizuna.client.patient import PatientClient
+    from kizuna.client.provider import ProviderClient
 
 PASSPHRASE = "kizuna-demo"
 
@@ -49,6 +58,48 @@ class WebStack:
         """Run ``kizuna`` against this stack (its home, the demo's passphrase)."""
         env = clean_env(self.home, KIZUNA_PASSPHRASE=PASSPHRASE)
         return run(self.home, *args, env=env, timeout=timeout)
+
+    @contextmanager
+    def provider(self, name: str) -> Iterator[ProviderClient]:
+        """The demo's provider ``name`` in this process: the client ``kizuna provider ...``
+        builds (ProviderClient over the API, signed in with the same key), without a CLI
+        process per check (~1 CPU-s each: interpreter, imports, keystore, sign-in). The CLI
+        itself is tested in tests/cli. Re-encryption by the service (1-of-1): a stack with
+        proxy nodes is read through ``kizuna provider read``, which finds them."""
+        from kizuna.client.provider import ProviderClient
+
+        with self._signed_in(name) as (signer, service, chain):
+            yield ProviderClient(signer=signer, service=service, chain=chain)
+
+    @contextmanager
+    def patient(self, name: str) -> Iterator[PatientClient]:
+        """The demo's patient ``name`` in this process, as ``kizuna patient ...`` builds it
+        (see :meth:`provider`)."""
+        from kizuna.client.patient import PatientClient
+
+        with self._signed_in(name) as (signer, service, chain):
+            yield PatientClient(signer=signer, service=service, chain=chain)
+
+    @contextmanager
+    def _signed_in(self, name: str) -> Iterator[tuple[LocalKeySigner, ApiService,
+                                                      Callable[[], Chain]]]:
+        from kizuna.chain.connection import connect
+        from kizuna.chain.rpc import ChainReader
+        from kizuna.chain.signers import LocalKeySigner
+        from kizuna.client.api_service import ApiService
+        from kizuna.client.http import ApiClient
+
+        signer = LocalKeySigner("0x" + bytes(self.demo_account(name).key).hex())
+        api = ApiClient(self.api_url, timeout=120.0)
+        api.login(signer)
+        chain = cache(lambda: connect(self.rpc_url, self.deployment_file))  # when first needed
+        # reads check commitments through the lean reader, as the CLI's do (no web3)
+        service = ApiService(api, chain, reader=ChainReader.connect(self.rpc_url,
+                                                                    self.deployment_file))
+        try:
+            yield signer, service, chain
+        finally:
+            service.close()
 
     def grant_auditor(self, account: str) -> None:
         """The auditor role in AccessLog for ``account``, granted by the deployer (its admin)."""
