@@ -29,8 +29,9 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 def dev_private_keys(count: int = 10) -> list[str]:
     """The private keys anvil funds by default (derived from ``DEV_MNEMONIC``)."""
-    from eth_account import Account  # here, not at import: the CLI's lock and port checks
-    # import this module and need neither eth_account nor httpx
+    # eth_account here and httpx in _wait_ready, not at import: the CLI's lock and port checks
+    # (`kizuna down`, `kizuna --help`) import this module and need neither.
+    from eth_account import Account
 
     Account.enable_unaudited_hdwallet_features()
     return [
