@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from roles_stack import Stack
 
+from kizuna.stack.keyring import Keyring
+
 RUN_AND_LIST = """
 import json, sys
 out, args = sys.argv[1], sys.argv[2:]
@@ -50,7 +52,7 @@ def test_help_imports_no_command_module(stack: Stack, tmp_path: Path) -> None:
 
 def test_a_keys_address_reads_the_file_only(stack: Stack, tmp_path: Path) -> None:
     loaded, out = _modules(stack, tmp_path, "keys", "address", "aiko")
-    assert out.strip() == stack.address("aiko")
+    assert out.strip() == Keyring(stack.home / "keys").address("aiko")
     # no unlock, so no eth_account; no settings, so no pydantic-settings
     assert not loaded & (SERVER_SIDE | {"eth_account", "httpx", "pydantic_settings"})
 
