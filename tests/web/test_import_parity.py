@@ -17,6 +17,7 @@ import copy
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,8 @@ def test_rules_file_is_generated_and_current() -> None:
 
 
 @pytest.fixture(scope="module")
-def synthea(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return synthea_patient(tmp_path_factory.mktemp("synthea"))
+def synthea(synthea_patients: Callable[..., Path]) -> dict[str, Any]:
+    return synthea_patient(synthea_patients)
 
 
 def first(bundle: dict[str, Any], resource_type: str, key: str | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +45,9 @@ def _go(page: Page, title: str) -> None:
     expect(page.locator("main#main").get_by_role("heading", level=1)).to_be_visible()
 
 
-def _bundle(tmp_path: Path, *, size: int, per_type: int) -> tuple[Path, dict[str, Any]]:
-    bundle = small_bundle(synthea_patient(tmp_path / "synthea"), size=size, per_type=per_type)
+def _bundle(tmp_path: Path, synthea_patients: Callable[..., Path], *, size: int,
+            per_type: int) -> tuple[Path, dict[str, Any]]:
+    bundle = small_bundle(synthea_patient(synthea_patients), size=size, per_type=per_type)
     path = tmp_path / "synthea-history.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
     return path, bundle
@@ -117,10 +119,11 @@ def _batches_on_chain(stack: WebStack, patient: str) -> list[Any]:
                       patient)
 
 
-def test_a_synthea_bundle_is_imported_with_one_signature(web: Web, tmp_path: Path) -> None:
+def test_a_synthea_bundle_is_imported_with_one_signature(
+        web: Web, tmp_path: Path, synthea_patients: Callable[..., Path]) -> None:
     stack = web.stack
     tanaka = str(stack.demo_account("dr-tanaka").address)
-    path, bundle = _bundle(tmp_path, size=40, per_type=3)
+    path, bundle = _bundle(tmp_path, synthea_patients, size=40, per_type=3)
     resources = [e["resource"] for e in bundle["entry"]]
     count = len(resources)
     assert count > 20, count
@@ -168,11 +171,12 @@ def test_a_synthea_bundle_is_imported_with_one_signature(web: Web, tmp_path: Pat
     assert got in conditions, got
 
 
-def test_a_lost_answer_resumes_at_phone_width(web: Web, tmp_path: Path) -> None:
+def test_a_lost_answer_resumes_at_phone_width(web: Web, tmp_path: Path,
+                                              synthea_patients: Callable[..., Path]) -> None:
     """At phone width, and the registration's answer lost on the way: "Try again" finishes
     the import without asking the wallet again or registering anything twice."""
     stack = web.stack
-    path, bundle = _bundle(tmp_path, size=4, per_type=1)
+    path, bundle = _bundle(tmp_path, synthea_patients, size=4, per_type=1)
     count = len(bundle["entry"])
     wallet, session = _connect(web, "phone")
     asked = _import(wallet, session, path, count, lose_answer=True)

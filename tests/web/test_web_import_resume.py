@@ -16,6 +16,7 @@ real Chromium against a real ``kizuna up --demo`` (the test wallet signing with 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,9 @@ def _choose(page: Page, path: Path, count: int) -> None:
                                                                  timeout=TIMEOUT)
 
 
-def test_a_reload_mid_import_resumes_and_the_same_file_adds_nothing(web: Web,
-                                                                   tmp_path: Path) -> None:
-    bundle: dict[str, Any] = small_bundle(synthea_patient(tmp_path / "synthea"), size=40,
+def test_a_reload_mid_import_resumes_and_the_same_file_adds_nothing(
+        web: Web, tmp_path: Path, synthea_patients: Callable[..., Path]) -> None:
+    bundle: dict[str, Any] = small_bundle(synthea_patient(synthea_patients), size=40,
                                           per_type=3)
     path = tmp_path / "synthea-history.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,9 +115,9 @@ def _share(session: Any, passcode: str) -> str:
 
 
 def test_the_pages_summary_of_a_synthea_patient_is_the_python_builders(
-        web: Web, tmp_path: Path) -> None:
+        web: Web, tmp_path: Path, synthea_patients: Callable[..., Path]) -> None:
     wallet = web.wallet()
-    synthea = synthea_patient(tmp_path / "synthea")
+    synthea = synthea_patient(synthea_patients)
     with _patient(web, wallet) as client:
         _import(client, synthea, tmp_path / "journal")
         session = _open_summary(web, wallet, "desktop")
@@ -153,8 +153,9 @@ def test_the_pages_summary_of_a_synthea_patient_is_the_python_builders(
     assert [c for _, c in opened.contents] == [page_ips]
 
 
-def test_the_summary_at_phone_width_and_without_a_patient(web: Web, tmp_path: Path) -> None:
-    synthea = synthea_patient(tmp_path / "synthea")
+def test_the_summary_at_phone_width_and_without_a_patient(
+        web: Web, tmp_path: Path, synthea_patients: Callable[..., Path]) -> None:
+    synthea = synthea_patient(synthea_patients)
     small = small_bundle(synthea, size=12, per_type=2)
     wallet = web.wallet()
     with _patient(web, wallet) as client:

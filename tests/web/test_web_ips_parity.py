@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,9 @@ def python_ips(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("seed", "ages"), [(7, "50-60"), (23, "70-85"), (41, "90-99")])
-def test_a_synthea_life(tmp_path: Path, seed: int, ages: str) -> None:
-    bundle = synthea_patient(tmp_path / "synthea", seed=seed, ages=ages)
+def test_a_synthea_life(tmp_path: Path, synthea_patients: Callable[..., Path], seed: int,
+                        ages: str) -> None:
+    bundle = synthea_patient(synthea_patients, seed=seed, ages=ages)
     resources = [e["resource"] for e in bundle["entry"]]
     answer = page_ips(resources)
     assert "ips" in answer, answer

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +91,9 @@ def _check(data: bytes, ips: dict[str, Any]) -> None:
         assert re.search(rf"page {number} of {len(pages)}\s*$", content), content[-200:]
 
 
-def test_the_summary_downloads_as_a_readable_pdf(web: Web, tmp_path: Path) -> None:
-    synthea = synthea_patient(tmp_path / "synthea")
+def test_the_summary_downloads_as_a_readable_pdf(web: Web, tmp_path: Path,
+                                                 synthea_patients: Callable[..., Path]) -> None:
+    synthea = synthea_patient(synthea_patients)
     for entry in synthea["entry"]:
         if entry["resource"]["resourceType"] == "Patient":
             entry["resource"]["name"] = [NAME]
@@ -116,8 +118,9 @@ def test_the_summary_downloads_as_a_readable_pdf(web: Web, tmp_path: Path) -> No
     (tmp_path / "summary.json").write_text(json.dumps(ips), "utf-8")
 
 
-def test_the_pdf_at_phone_width(web: Web, tmp_path: Path) -> None:
-    synthea = synthea_patient(tmp_path / "synthea")
+def test_the_pdf_at_phone_width(web: Web, tmp_path: Path,
+                                synthea_patients: Callable[..., Path]) -> None:
+    synthea = synthea_patient(synthea_patients)
     small = small_bundle(synthea, size=12, per_type=2)
     wallet = web.wallet()
     with _patient(web, wallet) as client:

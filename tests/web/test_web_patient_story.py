@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +81,10 @@ def _deployment(stack: WebStack) -> KeyDerivationDomain:
     return KeyDerivationDomain(chain_id=stack.chain_id, verifying_contract=Address(ledger))
 
 
-def test_the_patient_story(web: Web, tmp_path: Path) -> None:
+def test_the_patient_story(web: Web, tmp_path: Path, synthea_patients: Callable[..., Path]) -> None:
     stack = web.stack
     tanaka = str(stack.demo_account("dr-tanaka").address)
-    synthea = synthea_patient(tmp_path / "synthea")
+    synthea = synthea_patient(synthea_patients)
     bundle = closed_bundle(synthea, {"Patient": 1, "Observation": 2, "Condition": 1})
     patient = next(e["resource"] for e in bundle["entry"]
                    if e["resource"]["resourceType"] == "Patient")

@@ -36,6 +36,7 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,11 +130,11 @@ def _exported(directory: Path) -> list[bytes]:
 
 
 def test_a_patient_takes_part_and_the_researcher_exports_the_pages_copy(
-        web: Web, tmp_path: Path) -> None:
+        web: Web, tmp_path: Path, synthea_patients: Callable[..., Path]) -> None:
     from kizuna.chain.connection import connect
     from kizuna.research.studies import parse_study_id, study_label
 
-    synthea = small_bundle(synthea_patient(tmp_path / "synthea"), size=12, per_type=3)
+    synthea = small_bundle(synthea_patient(synthea_patients), size=12, per_type=3)
     study = _register(web, "Blood pressure and diabetes in adults over 50",
                       [*CHOSEN, "Encounter"])
     wallet = web.wallet()
