@@ -20,8 +20,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime, timedelta
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -30,6 +28,8 @@ from injected_wallet import MAINNET, TestWallet
 from playwright.sync_api import Page, expect
 from web_harness import Web
 from web_stack import WebStack
+
+from kizuna.errors import NotFoundError
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
 
@@ -42,16 +42,11 @@ def _demo_address(stack: WebStack, name: str) -> str:
     return next(str(i["address"]) for i in demo["identities"] if i["name"] == name)
 
 
-def _cli_json(stack: WebStack, *args: str) -> Any:
-    done = stack.kizuna(*args, "--json")
-    assert done.code == 0, f"kizuna {' '.join(args)}: {done.err}"
-    return done.json()
-
-
 def _patients_of(stack: WebStack, provider: str) -> set[str]:
-    """Who granted ``provider`` a live scope, as the Python provider reads it from the chain."""
-    return {str(row["patient"]).lower() for row in _cli_json(stack, "provider", "patients",
-                                                               "--key", provider)}
+    """Who granted ``provider`` a live scope, as the Python provider (``kizuna provider
+    patients``' client, in this process) reads it from the chain."""
+    with stack.provider(provider) as client:
+        return {str(patient).lower() for patient in client.patients()}
 
 
 def _connect(session: Session, wallet: TestWallet) -> Page:
@@ -217,14 +212,21 @@ def test_a_declined_signature_or_a_past_date_loses_nothing_chosen(web: Web) -> N
 
 def _provider_inbox(stack: WebStack, patient: str) -> list[str]:
     """The states of dr-tanaka's requests to ``patient``, newest first (Python's view)."""
-    rows = _cli_json(stack, "provider", "inbox", "--key", TANAKA)
-    return [str(r["kind"]) for r in rows if str(r["patient"]).lower() == patient.lower()
-            and str(r["kind"]).startswith("request-")]
+    with stack.provider(TANAKA) as client:
+        items = client.inbox()
+    return [i.kind for i in items if i.patient.lower() == patient.lower()
+            and i.kind.startswith("request-")]
+
+
+def _request(stack: WebStack, patient: str, note: str) -> None:
+    """dr-tanaka asks ``patient`` for access (``kizuna provider request``'s client): the note
+    encrypted to the inbox key the patient signed, checked here first."""
+    with stack.provider(TANAKA) as client:
+        client.request_access(patient, note.encode())
 
 
 @pytest.mark.parametrize("device", ["desktop", "phone"])
-def test_requests_answered_and_messages_opened_in_the_page(web: Web, device: str,
-                                                           tmp_path: Path) -> None:
+def test_requests_answered_and_messages_opened_in_the_page(web: Web, device: str) -> None:
     stack = web.stack
     tanaka = _demo_address(stack, TANAKA)
     wallet = web.wallet()
@@ -235,9 +237,8 @@ def test_requests_answered_and_messages_opened_in_the_page(web: Web, device: str
     _go(page, "Requests & inbox")
 
     # Nobody can write to a new patient before the inbox key is published.
-    refused = stack.kizuna("provider", "request", wallet.address, "--note", "hello",
-                           "--key", TANAKA)
-    assert refused.code != 0 and "inbox key" in refused.err, refused.err
+    with pytest.raises(NotFoundError, match="inbox key"):
+        _request(stack, wallet.address, "hello")
     page.get_by_role("button", name="Let providers write to me").click()
     _notice(page, "Providers can now send you")
     assert "Let providers write to you" in (wallet.calls_of("eth_signTypedData_v4")[-1].prompt
@@ -246,8 +247,7 @@ def test_requests_answered_and_messages_opened_in_the_page(web: Web, device: str
 
     # A request: its note is decrypted in the page; declined, the provider sees it closed.
     note = "Referral to cardiology: please share Observation:vital-signs for 14 days. 田中"
-    asked = stack.kizuna("provider", "request", wallet.address, "--note", note, "--key", TANAKA)
-    assert asked.code == 0, asked.err  # Python verified the page's InboxKey signature
+    _request(stack, wallet.address, note)  # Python verified the page's InboxKey signature
     page.get_by_role("button", name="Check for new").click()
     expect(page.get_by_test_id("request-note")).to_have_text(note)
     requests = page.get_by_role("list", name="Access requests")
@@ -263,8 +263,7 @@ def test_requests_answered_and_messages_opened_in_the_page(web: Web, device: str
 
     # A second request, granted with the scopes and period its note names (pre-filled).
     note2 = "Follow-up: your vitals and lab results, 2 weeks."
-    asked = stack.kizuna("provider", "request", wallet.address, "--note", note2, "--key", TANAKA)
-    assert asked.code == 0, asked.err
+    _request(stack, wallet.address, note2)
     page.get_by_role("button", name="Check for new").click()
     expect(page.get_by_test_id("request-note")).to_have_text(note2)
     page.get_by_role("button", name="Grant…").click()
@@ -284,8 +283,7 @@ def test_requests_answered_and_messages_opened_in_the_page(web: Web, device: str
     assert wallet.address.lower() in _patients_of(stack, TANAKA)
 
     # A report the provider sent (it holds a grant now), opened and rendered for people.
-    report = tmp_path / "report.json"
-    report.write_text(json.dumps({
+    report = json.dumps({
         "resourceType": "Observation", "status": "final",
         "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/"
                                             "observation-category", "code": "vital-signs"}]}],
@@ -294,10 +292,9 @@ def test_requests_answered_and_messages_opened_in_the_page(web: Web, device: str
         "effectiveDateTime": "2026-11-02T09:30:00+09:00",
         "valueQuantity": {"value": 72, "unit": "/min", "system": "http://unitsofmeasure.org",
                           "code": "/min"},
-        "note": [{"text": "Resting heart rate is fine."}]}), encoding="utf-8")
-    sent = stack.kizuna("provider", "send", wallet.address, "report", str(report),
-                        "--key", TANAKA)
-    assert sent.code == 0, sent.err
+        "note": [{"text": "Resting heart rate is fine."}]}).encode()
+    with stack.provider(TANAKA) as client:  # `kizuna provider send ... report x.json`'s call
+        client.send(wallet.address, "report", report, content_type="application/fhir+json")
     page.get_by_role("button", name="Check for new").click()
     messages = page.get_by_role("list", name="Reports, prescriptions and bookings")
     item = messages.get_by_role("listitem").filter(has_text="Visit report")
