@@ -109,6 +109,25 @@ class Driver:
             finally:
                 cursor.close()
 
+    def insert(self, sql: str, params: Sequence[Any]) -> Any | None:
+        """One ``INSERT … RETURNING`` as its own transaction, committed when this returns; its
+        first returned row. On a SQLite file the statement runs in autocommit mode: SQLite
+        commits it as it completes (the rows are read to the end here), without the
+        ``BEGIN IMMEDIATE`` and ``COMMIT`` round trips of :meth:`write` (~11 µs, and two
+        hand-overs of the interpreter lock, on every read's receipt). Elsewhere, :meth:`write`."""
+        if self._file is None:
+            with self.write() as cursor:
+                cursor.execute(sql, params)
+                return cursor.fetchone()
+        with self._connection(write=True) as conn:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql, params)
+                rows = cursor.fetchall()  # to the statement's end: then it has committed
+            finally:
+                cursor.close()
+            return rows[0] if rows else None
+
     def _rollback(self, conn: Any) -> None:
         try:
             if self._postgres:

@@ -134,16 +134,16 @@ class ReceiptStore:
         leaf = receipt_leaf(request, signature, served_at=served_at, head_block=head_block,
                             node=self.node)
         try:
-            with self.db.driver.write() as cursor:
-                cursor.execute(_INSERT_RECEIPT, (
-                    request.request_id, request.provider, request.patient,
-                    bytes(request.record_id), bytes(scope_id), request.to_json_string(),
-                    bytes(signature), leaf, served_at, head_block))
-                seq = int(cursor.fetchone()[0])
+            # Committed when this returns: the receipt is durable before the read is answered.
+            row = self.db.driver.insert(_INSERT_RECEIPT, (
+                request.request_id, request.provider, request.patient,
+                bytes(request.record_id), bytes(scope_id), request.to_json_string(),
+                bytes(signature), leaf, served_at, head_block))
         except DuplicateKey:
             raise ReplayedRequest(
                 f"read request 0x{request.request_id.hex()} was served already") from None
-        return StoredReceipt(seq=seq, request=request, signature=bytes(signature),
+        assert row is not None  # RETURNING seq: one row for the one inserted
+        return StoredReceipt(seq=int(row[0]), request=request, signature=bytes(signature),
                              scope_id=scope_id, leaf=leaf, served_at=served_at,
                              head_block=head_block)
 

@@ -87,6 +87,27 @@ def test_threads_writing_at_once_lose_nothing(db: Database) -> None:
     assert db.driver.first(COUNT, ())[0] == 200
 
 
+def test_one_insert_is_its_own_committed_transaction(db: Database) -> None:
+    """``Driver.insert`` (the read's receipt): committed when it returns — another connection
+    sees the row —, a duplicate named and leaving nothing open, threads losing nothing."""
+    assert db.driver.insert(INSERT + " RETURNING issued_at", ("a", 7)) == (7,)
+    with db.read() as conn:  # another connection than the driver's
+        assert conn.exec_driver_sql(COUNT).scalar_one() == 1
+    with pytest.raises(DuplicateKey):
+        db.driver.insert(INSERT + " RETURNING issued_at", ("a", 8))
+    with db.driver.write() as cursor:  # the connection is in no transaction afterwards
+        cursor.execute(INSERT, ("b", 9))
+
+    def work(i: int) -> None:
+        for j in range(25):
+            db.driver.insert(INSERT + " RETURNING nonce", (f"{i}-{j}", j))
+
+    errors = run_together(work, 8)
+    assert not errors, errors
+    with db.read() as conn:
+        assert conn.exec_driver_sql(COUNT).scalar_one() == 202
+
+
 def test_connections_closed_by_dispose_are_reopened_on_next_use(tmp_path: Path) -> None:
     db = Database.open(f"sqlite:///{tmp_path / 'reopen.db'}")
     try:
