@@ -70,8 +70,16 @@ def test_source_hash_changes_with_any_source_or_setting() -> None:
     assert solc.source_hash({"a.sol": "contract A {}"}, "0.8.29") != base
 
 
-def test_check_command_exits_zero_when_fresh() -> None:
+def test_check_command_exits_zero_when_fresh(
+    monkeypatch: pytest.MonkeyPatch,
+    fresh: dict[str, solc.CompiledContract],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the command over the module's fresh compile (a second one costs ~6 CPU-s of solc); that
+    # compile's own freshness is the first test's
+    monkeypatch.setattr(solc, "compile_contracts", lambda: fresh)
     assert solc.main(["--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
 
 
 def test_artifacts_load_without_node(monkeypatch: pytest.MonkeyPatch) -> None:
