@@ -308,11 +308,17 @@ class AccessCheck:
 
     def _fresh_head(self, arrived: int) -> BlockRef:
         """The head to decide at: asked after ``arrived`` and never older than what the index
-        has seen. Another thread may sync the index past the head this one just read; then
-        this one takes a newer head, asked after now (a few tries; a chain that outruns them
-        all is a ``StaleRead``)."""
+        has seen. When the index is at the node's head already (same number and hash) that is
+        the index's own head, read just now: one query, nothing it has seen is newer.
+        Otherwise the index catches up (or rolls back a reorg) first; another thread may sync
+        it past the head this one reached, and then this one takes a newer head, asked after
+        now (a few tries; a chain that outruns them all is a ``StaleRead``)."""
         for _ in range(4):
-            head = self._head(arrived)
+            latest = self._latest(arrived)
+            known = self.index.index.head
+            if known is not None and known.number == latest.number and known.hash == latest.hash:
+                return known
+            head = self.index.head()
             try:
                 self.index.index.require_fresh(head.number)
             except StaleRead:
@@ -322,17 +328,6 @@ class AccessCheck:
         head = self.index.head()
         self.index.index.require_fresh(head.number)
         return head
-
-    def _head(self, arrived: int) -> BlockRef:
-        """The node's head, with the index synced to it. When the index is at the head already
-        (same number and hash) this costs one ``eth_getBlockByNumber`` (shared); otherwise the
-        index catches up (or rolls back a reorg) first. Never older than what the index has
-        seen."""
-        latest = self._latest(arrived)
-        known = self.index.index.head
-        if known is not None and known.number == latest.number and known.hash == latest.hash:
-            return known
-        return self.index.head()
 
     def _latest(self, arrived: int) -> BlockRef:
         """The node's latest block, asked after ``arrived``; concurrent reads share the
