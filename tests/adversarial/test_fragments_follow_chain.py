@@ -18,7 +18,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -45,9 +44,16 @@ LAB = "Observation:laboratory"
 VITALS = "Observation:vital-signs"
 
 
-@pytest.fixture
-def settings(chain_env: ChainEnv, tmp_path: Path) -> Settings:
-    return settings_for(chain_env, tmp_path, port=free_port(), follow_interval_s=FOLLOW_S)
+SHARED_STACK = True
+"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test has its
+own world (patients, provider, wallets) and counts only its own pairs' fragments."""
+
+
+@pytest.fixture(scope="module")
+def module_settings(module_chain_env: ChainEnv,
+                    tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return settings_for(module_chain_env, tmp_path_factory.mktemp("module-data"),
+                        port=free_port(), follow_interval_s=FOLLOW_S)
 
 
 def _fragments(settings: Settings, patient: str, provider: str,

@@ -34,6 +34,10 @@ from kizuna.storage.embedded import EmbeddedStore
 from kizuna.types import Commitment, RecordId
 from kizuna.wire.batches import BatchInfo, StagedEnvelope
 
+SHARED_STACK = True
+"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test's patient
+and batch are its own."""
+
 LABEL = "Observation:vital-signs"
 HR = {"resourceType": "Observation", "status": "final",
       "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]}}
