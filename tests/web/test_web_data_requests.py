@@ -1,5 +1,6 @@
 """Asking a provider for records in the real page (Chromium, a real ``kizuna up --demo``, the
-test wallet signing with real keys), answered from the Python side (``kizuna provider ...``):
+test wallet signing with real keys), answered from the Python side (the client ``kizuna
+provider requests / acknowledge / fulfil / decline`` runs, in this process):
 
 * the page publishes the inbox key, and a request is made with types, a period, a deadline
   and a note: the wallet's transaction says what it is for; the Python provider lists it with
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +27,10 @@ from injected_wallet import TestWallet
 from playwright.sync_api import Page, expect
 from web_harness import Web
 from web_stack import WebStack
+
+from kizuna.client import data_requests
+from kizuna.wire import data_requests as dr
+from kizuna.wire.data_requests import DataRequest
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
 
@@ -39,15 +43,22 @@ def _demo_address(stack: WebStack, name: str) -> str:
     return next(str(i["address"]) for i in demo["identities"] if i["name"] == name)
 
 
-def _cli_json(stack: WebStack, *args: str) -> Any:
-    done = stack.kizuna(*args, "--json")
-    assert done.code == 0, f"kizuna {' '.join(args)}: {done.err}"
-    return done.json()
+def _requests_to_tanaka(stack: WebStack, patient: str) -> list[tuple[DataRequest, str | None]]:
+    """``patient``'s requests to dr-tanaka, each with its note as dr-tanaka decrypts it."""
+    with stack.provider(TANAKA) as tanaka:
+        api = data_requests.transport(tanaka.service)
+        return [(r, data_requests.read_note(api, tanaka, r))
+                for r in api.to_provider(tanaka.address) if r.patient.lower() == patient.lower()]
 
 
-def _requests_to_tanaka(stack: WebStack, patient: str) -> list[dict[str, Any]]:
-    rows = _cli_json(stack, "provider", "requests", "--key", TANAKA)
-    return [r for r in rows if str(r["patient"]).lower() == patient.lower()]
+def _answer(stack: WebStack, request: DataRequest, state: str, *,
+            files: list[bytes] | None = None, reason: str | None = None) -> None:
+    """dr-tanaka answers (``kizuna provider acknowledge / fulfil / decline``'s call); files
+    are FHIR JSON."""
+    with stack.provider(TANAKA) as tanaka:
+        data_requests.answer(data_requests.transport(tanaka.service), tanaka,
+                             request.request_id, state, reason=reason,
+                             files=[(f, "application/fhir+json") for f in files or []])
 
 
 def _connect(web: Web, wallet: TestWallet, device: str) -> tuple[Any, Page]:
@@ -69,7 +80,7 @@ def _notice(page: Page, pattern: str) -> None:
 
 
 @pytest.mark.parametrize("device", ["desktop", "phone"])
-def test_ask_answered_and_received_in_the_page(web: Web, device: str, tmp_path: Path) -> None:
+def test_ask_answered_and_received_in_the_page(web: Web, device: str) -> None:
     stack = web.stack
     tanaka = _demo_address(stack, TANAKA)
     wallet = web.wallet()
@@ -121,16 +132,15 @@ def test_ask_answered_and_received_in_the_page(web: Web, device: str, tmp_path: 
     expect(item).to_contain_text("Condition, Observation")
 
     # The Python provider sees it, with the note it alone can read.
-    (row,) = _requests_to_tanaka(stack, wallet.address)
-    assert row["note"] == note and row["types"] == ["Condition", "Observation"]
-    assert row["since"] == "2024-01-01" and row["status"] == "open"
+    ((row, row_note),) = _requests_to_tanaka(stack, wallet.address)
+    assert row_note == note and list(row.fields.types) == ["Condition", "Observation"]
+    assert row.fields.since == "2024-01-01" and row.status == "open"
 
-    stack.kizuna("provider", "acknowledge", row["request"], "--key", TANAKA)
+    _answer(stack, row, dr.ACKNOWLEDGED)
     page.get_by_role("button", name="Check for answers").click()
     expect(item.get_by_test_id("dr-status")).to_have_text("Acknowledged")
 
-    bundle = tmp_path / "records.json"
-    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+    bundle = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": {"resourceType": "Condition", "id": "asthma-1",
                       "subject": {"display": "me"},
                       "clinicalStatus": {"coding": [{
@@ -140,10 +150,8 @@ def test_ask_answered_and_received_in_the_page(web: Web, device: str, tmp_path: 
         {"resource": {"resourceType": "Observation", "id": "hba1c-1", "status": "final",
                       "code": {"text": "HbA1c"},
                       "valueQuantity": {"value": 5.4, "unit": "%"},
-                      "effectiveDateTime": "2024-03-02"}}]}), encoding="utf-8")
-    done = stack.kizuna("provider", "fulfil", row["request"], str(bundle), "--final",
-                        "--key", TANAKA)
-    assert done.code == 0, done.err
+                      "effectiveDateTime": "2024-03-02"}}]}).encode()
+    _answer(stack, row, dr.FULFILLED, files=[bundle])
     page.get_by_role("button", name="Check for answers").click()
     expect(item.get_by_test_id("dr-status")).to_have_text("Fulfilled")
     check_layout(session, "data-requests-fulfilled")
@@ -165,8 +173,7 @@ def test_ask_answered_and_received_in_the_page(web: Web, device: str, tmp_path: 
     expect(page.get_by_text("Asthma").first).to_be_visible()
 
 
-def test_a_file_that_is_not_fhir_then_a_decline_with_its_reason(web: Web,
-                                                                 tmp_path: Path) -> None:
+def test_a_file_that_is_not_fhir_then_a_decline_with_its_reason(web: Web) -> None:
     stack = web.stack
     tanaka = _demo_address(stack, TANAKA)
     wallet = web.wallet()
@@ -183,17 +190,14 @@ def test_a_file_that_is_not_fhir_then_a_decline_with_its_reason(web: Web,
     page.get_by_label(re.compile("^Vaccinations")).check()
     page.get_by_role("button", name="Ask for these records").click()
     _notice(page, rf"Asked {tanaka} for Immunization")
-    (row,) = _requests_to_tanaka(stack, wallet.address)
-    assert row["note"] is None
+    ((row, row_note),) = _requests_to_tanaka(stack, wallet.address)
+    assert row_note is None
 
     # A file that is not valid FHIR (a Condition without its subject): refused with the
     # reason, nothing added.
-    broken = tmp_path / "broken.json"
-    broken.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
-        {"resource": {"resourceType": "Condition", "code": {"text": "Asthma"}}}]}),
-        encoding="utf-8")
-    done = stack.kizuna("provider", "fulfil", row["request"], str(broken), "--key", TANAKA)
-    assert done.code == 0, done.err
+    broken = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {"resourceType": "Condition", "code": {"text": "Asthma"}}}]}).encode()
+    _answer(stack, row, dr.FULFILLED_IN_PART, files=[broken])
     page.get_by_role("button", name="Check for answers").click()
     item = page.get_by_test_id("data-request").first
     expect(item.get_by_test_id("dr-status")).to_have_text("Fulfilled in part")
@@ -201,9 +205,7 @@ def test_a_file_that_is_not_fhir_then_a_decline_with_its_reason(web: Web,
     expect(page.get_by_test_id("error")).to_contain_text("subject: required element is missing")
     expect(page.get_by_test_id("error")).to_contain_text("nothing was added")
 
-    declined = stack.kizuna("provider", "decline", row["request"], "--reason",
-                            "We hold no vaccination records for you.", "--key", TANAKA)
-    assert declined.code == 0, declined.err
+    _answer(stack, row, dr.DECLINED, reason="We hold no vaccination records for you.")
     page.get_by_role("button", name="Check for answers").click()
     expect(item.get_by_test_id("dr-status")).to_have_text("Declined")
     expect(item).to_contain_text("We hold no vaccination records for you.")
