@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from apienv import ApiServer, ChainEnv
 from eth_utils.crypto import keccak
-from synthea_data import small_bundle, synthea_patient
-from test_research_deidentify import direct_identifiers, scan
+from synthea_data import small_bundle
+from test_research_deidentify import LIVES, direct_identifiers, scan
 
 from kizuna.chain.eip712 import SignedAction
 from kizuna.chain.signers import LocalKeySigner
@@ -59,14 +59,14 @@ def _client(server: ApiServer, env: ChainEnv, signer: LocalKeySigner,
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
-    """Three Synthea patients (seeds 7, 8, 9), each as a small closed Bundle without its
-    ExplanationOfBenefits (the Synthea port names the Patient as an EOB's insurer, which
-    Kizuna's importer rightly refuses; nothing refers to an EOB)."""
+def bundles(synthea_patients: Callable[..., Path]) -> list[dict[str, Any]]:
+    """Three Synthea patients (the run's shared lives of test_research_deidentify.py), each as
+    a small closed Bundle without its ExplanationOfBenefits (the Synthea port names the Patient
+    as an EOB's insurer, which Kizuna's importer rightly refuses; nothing refers to an EOB)."""
     out = []
-    for seed in (7, 8, 9):
-        bundle = small_bundle(synthea_patient(tmp_path_factory.mktemp(f"s{seed}"), seed=seed),
-                              size=20, per_type=3)
+    for seed, ages in LIVES:
+        life = json.loads(synthea_patients(ages, seed=seed).read_text("utf-8"))
+        bundle = small_bundle(life, size=20, per_type=3)
         bundle["entry"] = [e for e in bundle["entry"]
                            if e["resource"]["resourceType"] != "ExplanationOfBenefit"]
         out.append(bundle)
