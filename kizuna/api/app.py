@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
 
 from kizuna import __version__
 from kizuna.api import errors, limits
@@ -214,7 +215,8 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
 def _document_validation_errors(app: FastAPI) -> None:
     """FastAPI documents its default ``HTTPValidationError`` body for 422 on routes that do not
     list 422 themselves; this API answers every 422 with ``ErrorBody`` (kizuna.api.errors), so
-    the document is corrected to say so."""
+    the document is corrected to say so. The routes name ErrorBody by reference
+    (``errors.error_responses``), so its schema is added to the components here."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -228,13 +230,13 @@ def _document_validation_errors(app: FastAPI) -> None:
                     continue
                 answer["description"] = "Invalid input: the field and the reason"
                 answer["content"] = {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-        schemas = document.get("components", {}).get("schemas", {})
+                    "schema": {"$ref": errors.ERROR_BODY_REF}}}
+        schemas = document.setdefault("components", {}).setdefault("schemas", {})
         if "ErrorBody" not in schemas:
-            schemas.update(errors.ErrorBody.model_json_schema(
-                ref_template="#/components/schemas/{model}")["$defs"])
-            body = errors.ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
-            body.pop("$defs", None)
+            # written as FastAPI writes the rest of the document: None values left out
+            body = jsonable_encoder(errors.ErrorBody.model_json_schema(
+                ref_template="#/components/schemas/{model}"), exclude_none=True)
+            schemas.update(body.pop("$defs"))
             schemas["ErrorBody"] = body
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)

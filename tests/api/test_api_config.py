@@ -3,6 +3,8 @@ the error mapping: every class of the tree to its status, 5xx bodies without int
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,21 @@ def test_openapi_documents_every_answer() -> None:
                 expected = _SPEC_ERROR_BODIES.get((method, path, code), "ErrorBody")
                 assert schema == {"$ref": f"#/components/schemas/{expected}"}, (method, path, code)
     assert not any(path.startswith("/_benchmark") for path in document["paths"])
+    # the routes name ErrorBody by reference (errors.error_responses): every reference in the
+    # document, its fields' included, names a schema the document has, as FastAPI writes it
+    text = json.dumps(document)
+    schemas = document["components"]["schemas"]
+    for name in set(re.findall(r'"#/components/schemas/([^"]+)"', text)):
+        assert name in schemas, name
+    assert schemas["ErrorDetail"]["properties"]["field"] == {
+        "anyOf": [{"type": "string"}, {"type": "null"}], "title": "Field",
+        "description": "the offending input field, for 413/422"}  # no "default": null
+
+
+def test_openapi_of_the_sign_in_routes_alone_has_the_error_body() -> None:
+    document = create_app(Settings.load(environment="development"),
+                          with_services=False).openapi()
+    answer = document["paths"]["/auth/login"]["post"]["responses"]["401"]
+    assert answer["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"}
+    assert {"ErrorBody", "ErrorDetail", "Issue"} <= set(document["components"]["schemas"])
