@@ -38,7 +38,6 @@ from kizuna.services.context import ServiceContext
 from kizuna.stack.demo_data import DEMO_PATIENTS, history
 from kizuna.stack.home import KizunaHome
 from kizuna.stack.keyring import Keyring
-from kizuna.storage.fhir.importer import import_bundle
 
 DEMO_PASSPHRASE = "kizuna-demo"
 """The demo keys' passphrase (printed by ``kizuna up --demo``: these keys guard nothing real)."""
@@ -129,9 +128,12 @@ def create_demo(*, home: KizunaHome, ctx: ServiceContext, settings: Settings,
     existing = load_demo(home)
     if existing is not None:
         return existing
+    # Here, not at the top: the clients, and the FHIR models (~0.15 CPU-s) the histories are
+    # validated with, are needed only when a demo is made, not by every `kizuna up`.
     from kizuna.client.local import LocalService
     from kizuna.client.patient import PatientClient
     from kizuna.client.provider import ProviderClient
+    from kizuna.storage.fhir.importer import import_bundle
 
     if settings.relayer_key is None:
         raise ConfigError("relayer_key: the demo registers records gaslessly through a relayer; "

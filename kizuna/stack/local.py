@@ -31,9 +31,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
 from eth_account import Account
 
 from kizuna.chain.connection import load_deployment_file, web3_for
@@ -58,6 +57,9 @@ from kizuna.stack.lock import (
     read_lock,
     stop_leftover_anvil,
 )
+
+if TYPE_CHECKING:  # imported where the one-instance stack starts its API (_start_api)
+    import uvicorn
 
 log = logging.getLogger("kizuna.stack")
 
@@ -347,6 +349,8 @@ class LocalStack:
         return deployment, path, True
 
     def _start_api(self, settings: Settings) -> None:
+        import uvicorn  # only the one-instance stack serves the API itself
+
         from kizuna.api.app import create_app
 
         app = create_app(settings, ctx=self._ctx)
