@@ -6,8 +6,8 @@
   purpose, shown in the page while the wallet asks, is "Register N records in one
   transaction" — while the page shows the records encrypted and uploaded;
 - the chain holds one batch of N records for the patient; every record is on the Timeline;
-- shared with dr-tanaka in the page, a batch record is read by ``kizuna provider read``
-  (Python decrypts what the page encrypted: the resource as imported);
+- shared with dr-tanaka in the page, a batch record is read by the Python provider (``kizuna
+  provider read``'s client; Python decrypts what the page encrypted: the resource as imported);
 - a registration whose answer is lost (the connection reset after the service registered the
   batch) is said so in the page, and "Try again" finishes it without asking the wallet again
   or registering anything twice;
@@ -159,15 +159,11 @@ def test_a_synthea_bundle_is_imported_with_one_signature(
     page.locator(f"input[type=checkbox][value='{shared}']").check()
     page.get_by_role("button", name="Share 1 part").click()
     expect(page.get_by_test_id("notice")).to_contain_text(f"with {tanaka}", timeout=TIMEOUT)
-    done = stack.kizuna("provider", "records", "--patient", wallet.address, "--key",
-                        "dr-tanaka", "--json")
-    assert done.code == 0, done.err
-    readable = done.json()
-    assert len(readable) == len(conditions) > 0
-    read = stack.kizuna("provider", "read", wallet.address, readable[0]["record_id"],
-                        "--key", "dr-tanaka")
-    assert read.code == 0, read.err
-    got = json.loads(read.out)
+    with stack.provider("dr-tanaka") as python_provider:  # the CLI's client, in process
+        readable = python_provider.records(patient=wallet.address)
+        assert len(readable) == len(conditions) > 0
+        got = json.loads(python_provider.read(patient=wallet.address,
+                                              record_id=bytes(readable[0].record_id)))
     assert got in conditions, got
 
 

@@ -1,12 +1,12 @@
 """The whole patient story in the browser, against a real ``kizuna up --demo`` on anvil, with
-the test wallet signing with a real key and the Python provider (the ``kizuna`` CLI) on the
-other side:
+the test wallet signing with a real key and the Python provider (the ``kizuna`` CLI's
+ProviderClient) on the other side:
 
 connect → import a Synthea Bundle and a PDF → type in a blood pressure → see them on the
 timeline and the chart → share the vital signs with dr-tanaka → dr-tanaka reads the blood
-pressure with ``kizuna provider read`` (Python decrypts what the page encrypted, byte for byte
-the FHIR the page built) → the patient sees the read → stop sharing → dr-tanaka's next read is
-refused.
+pressure with ``kizuna provider read``'s client, in process (Python decrypts what the page
+encrypted, byte for byte the FHIR the page built) → the patient sees the read → stop sharing →
+dr-tanaka's next read is refused.
 
 And the network check: every request the page made during the story is captured, and none
 carries a plaintext needle of the imported data (the Synthea patient's name and id, the PDF's
@@ -20,7 +20,6 @@ import json
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from injected_wallet import TestWallet
@@ -31,6 +30,7 @@ from web_stack import WebStack
 
 from kizuna.crypto.scopes import blind_scope
 from kizuna.crypto.wallet_keys import KeyDerivationDomain, derive_wallet_keys
+from kizuna.errors import AccessDenied
 from kizuna.types import Address
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
@@ -61,12 +61,6 @@ def _pdf() -> bytes:
     out += (f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
             .encode())
     return bytes(out)
-
-
-def _cli_json(stack: WebStack, *args: str) -> Any:
-    done = stack.kizuna(*args, "--json")
-    assert done.code == 0, f"kizuna {' '.join(args)} exited {done.code}: {done.err}"
-    return done.json()
 
 
 def _go(page: Page, title: str) -> None:
@@ -159,16 +153,14 @@ def test_the_patient_story(web: Web, tmp_path: Path, synthea_patients: Callable[
     page.get_by_role("button", name="Share 1 part").click()
     expect(page.get_by_test_id("notice")).to_contain_text(f"with {tanaka}", timeout=TIMEOUT)
 
-    # 6. dr-tanaka reads the blood pressure with the Python CLI: the FHIR the page built.
-    readable = _cli_json(stack, "provider", "records", "--patient", wallet.address,
-                         "--key", "dr-tanaka")
-    assert readable, "dr-tanaka can read nothing of the patient's after the grant"
-    bodies = []
-    for row in readable:
-        done = stack.kizuna("provider", "read", wallet.address, row["record_id"],
-                            "--key", "dr-tanaka")
-        assert done.code == 0, done.err
-        bodies.append(json.loads(done.out))
+    # 6. dr-tanaka reads the blood pressure with the Python provider (the CLI's client, in
+    # this process): the FHIR the page built.
+    with stack.provider("dr-tanaka") as python_provider:
+        readable = python_provider.records(patient=wallet.address)
+        assert readable, "dr-tanaka can read nothing of the patient's after the grant"
+        bodies = [json.loads(python_provider.read(patient=wallet.address,
+                                                  record_id=bytes(row.record_id)))
+                  for row in readable]
     pressures = [b for b in bodies if b.get("code", {}).get("coding", [{}])[0].get("code")
                  == "85354-9" and "component" in b]
     typed = [p for p in pressures if [c["valueQuantity"]["value"] for c in p["component"]]
@@ -188,11 +180,11 @@ def test_the_patient_story(web: Web, tmp_path: Path, synthea_patients: Callable[
     card = page.get_by_role("article", name=f"Shared with {tanaka}")
     card.get_by_role("button", name="Stop sharing Observation:vital-signs").click()
     expect(page.get_by_test_id("notice")).to_contain_text("Stopped sharing", timeout=TIMEOUT)
-    refused = stack.kizuna("provider", "read", wallet.address, readable[0]["record_id"],
-                           "--key", "dr-tanaka")
-    assert refused.code != 0, "dr-tanaka still read after the revocation"
-    assert re.search(r"grant|denied|refused|not readable|no live", refused.err, re.I), \
-        refused.err
+    with stack.provider("dr-tanaka") as python_provider, \
+            pytest.raises(AccessDenied) as refused:
+        python_provider.read(patient=wallet.address, record_id=bytes(readable[0].record_id))
+    assert re.search(r"grant|denied|refused|not readable|no live", str(refused.value), re.I), \
+        refused.value
 
     # 9. Nothing secret left the page: no plaintext needle, no key material.
     watched = session.watched
