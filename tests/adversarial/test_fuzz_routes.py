@@ -37,11 +37,16 @@ from apienv import ApiServer, sign_text, siwe_message
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from participants import hx
+from schemathesis.transport.requests import ManagedCookiesSession
 
 if TYPE_CHECKING:
     from adversarial_world import World
 
 pytestmark = pytest.mark.anvil
+
+SHARED_STACK = True
+"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each fuzzer has its
+own world; a crash it causes restarts the server (Target.observe)."""
 
 SCHEMA_EXAMPLES = 12
 """Negative examples per operation (schemathesis)."""
@@ -121,6 +126,11 @@ def test_schemathesis_negative_cases_over_http(world: World,
     who = identities(world)
     unfuzzable: list[str] = []
     turn = 0
+    # one keep-alive session for every case, as a client would hold (schemathesis opens a new
+    # session, so a new connection, per call otherwise): the fuzz is of the requests, not of
+    # connection set-up. Schemathesis' own kind: redirects followed on the same host only,
+    # cookies dropped between cases. A crash breaks its connection; the next case opens another.
+    session = ManagedCookiesSession()
 
     for operation in operations:
 
@@ -139,7 +149,8 @@ def test_schemathesis_negative_cases_over_http(world: World,
             request = f"{case.method} {case.formatted_path} query={case.query} " \
                       f"headers={ {k: v[:40] for k, v in headers.items()} } body={case.body!r}"
             try:
-                response = case.call(base_url=world.server.url, headers=headers, timeout=60)
+                response = case.call(base_url=world.server.url, session=session,
+                                     headers=headers, timeout=60)
             except Exception as exc:  # transport: the server may be gone
                 target.observe(None, "", request[:600], type(exc).__name__)
                 return
@@ -151,6 +162,7 @@ def test_schemathesis_negative_cases_over_http(world: World,
             unfuzzable.append(f"{operation.method.upper()} {operation.path}: {type(exc).__name__}: "
                               f"{str(exc)[:120]}")
 
+    session.close()
     report = target.report("fuzz: schemathesis negative cases over HTTP",
                            f" over {len(operations)} operations ({len(unfuzzable)} without "
                            "negative cases)")
