@@ -2,7 +2,8 @@
 the test wallet signs as the demo's dr-tanaka. It connects, sees aiko among its patients with
 the scopes she granted and until when (from the chain), opens her records, reads one in the
 page — a ReadRequest signed in the wallet, decrypted with its wallet-derived key — and the
-downloaded FHIR JSON is byte-equal to what ``kizuna provider read`` writes; "Read all" reads
+downloaded FHIR JSON is byte-equal to what ``kizuna provider read``'s client decrypts (in this
+process); "Read all" reads
 every record, one signed request each. Then aiko revokes that record's scope with the CLI while
 the page is open, and the next read is refused with the explanation (which scope, revoked,
 when in the reader's local time, which block), not a bare 403; and again with aiko revoking in
@@ -40,6 +41,14 @@ def _cli_json(stack: WebStack, *args: str) -> Any:
     done = stack.kizuna(*args, "--json")
     assert done.code == 0, f"kizuna {' '.join(args)} exited {done.code}: {done.err}"
     return done.json()
+
+
+def _readable(stack: WebStack) -> list[dict[str, str]]:
+    """The records of aiko's dr-tanaka may read, as ``kizuna provider records --patient aiko``
+    lists them (its client, in this process)."""
+    with stack.provider("dr-tanaka") as tanaka:
+        return [{"record_id": "0x" + bytes(r.record_id).hex()}
+                for r in tanaka.records(patient=stack.demo_account("aiko").address)]
 
 
 def _tanaka(web: Web) -> TestWallet:
@@ -89,8 +98,7 @@ def _open_patient(page: Page, aiko: str) -> None:
         timeout=TIMEOUT)
 
 
-def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(
-        web: Web, tmp_path: Path) -> None:
+def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(web: Web) -> None:
     stack = web.stack
     aiko = str(stack.demo_account("aiko").address)
     wallet = _tanaka(web)
@@ -107,9 +115,9 @@ def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(
     session.screenshot("provider-patients")
     _axe(page, "patients page")
 
-    # 2. Her records: what the CLI lists for dr-tanaka, filterable by scope.
+    # 2. Her records: what the Python provider lists for dr-tanaka, filterable by scope.
     _open_patient(page, aiko)
-    readable = _cli_json(stack, "provider", "records", "--patient", "aiko", "--key", "dr-tanaka")
+    readable = _readable(stack)
     rows = page.get_by_test_id("readable-records").locator("tbody tr")
     expect(rows).to_have_count(len(readable), timeout=TIMEOUT)
     # Her own list names each record's scope (the provider's has only blinded ids).
@@ -121,7 +129,7 @@ def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(
     page.get_by_label("Scope").select_option("")
     expect(rows).to_have_count(len(readable), timeout=TIMEOUT)
 
-    # 3. Read one: rendered for people, and its FHIR JSON byte-equal to the CLI's read.
+    # 3. Read one: rendered for people, its FHIR JSON byte-equal to the Python provider's read.
     before = _read_requests(wallet)
     row = page.locator(f'tr[data-record="{target["record_id"].lower()}"]')
     row.get_by_role("button", name=re.compile("^Read record")).click()
@@ -132,11 +140,10 @@ def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(
     with page.expect_download() as download:
         shown.get_by_role("button", name=re.compile("^Download FHIR JSON")).click()
     in_page = Path(download.value.path()).read_bytes()
-    out = tmp_path / "cli.json"
-    done = stack.kizuna("provider", "read", "aiko", target["record_id"], "-o", str(out),
-                        "--key", "dr-tanaka")
-    assert done.code == 0, done.err
-    assert in_page == out.read_bytes(), "the page's plaintext differs from the CLI's"
+    with stack.provider("dr-tanaka") as python_provider:  # `kizuna provider read`'s client
+        python_read = python_provider.read(patient=aiko, record_id=bytes.fromhex(
+            target["record_id"].removeprefix("0x")))
+    assert in_page == python_read, "the page's plaintext differs from the Python provider's"
 
     # 4. Read all: every record, each its own signed request (one wallet prompt each).
     before = _read_requests(wallet)
@@ -174,8 +181,8 @@ def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(
     # 6. Nothing secret left the page: no plaintext, no key material, no key signature.
     watched = session.watched
     assert watched.requests
-    body = json.loads(out.read_bytes())
-    needles: dict[str, bytes] = {"the record's plaintext": out.read_bytes().strip()}
+    body = json.loads(python_read)
+    needles: dict[str, bytes] = {"the record's plaintext": python_read.strip()}
     for key in ("id", "code"):
         if isinstance(body.get(key), str) and len(body[key]) >= 8:
             needles[f"the record's {key}"] = body[key].encode()
@@ -204,7 +211,7 @@ def test_the_patient_revokes_in_her_page_while_the_providers_page_is_open(web: W
     stack = web.stack
     aiko = str(stack.demo_account("aiko").address)
     tanaka = str(stack.demo_account("dr-tanaka").address)
-    readable = _cli_json(stack, "provider", "records", "--patient", "aiko", "--key", "dr-tanaka")
+    readable = _readable(stack)
     own = {r["record_id"]: r for r in _cli_json(stack, "patient", "records", "--key", "aiko")}
     target = next(own[r["record_id"]] for r in readable if own[r["record_id"]]["label"] == REVOKED)
     record_id = target["record_id"].lower()
