@@ -437,13 +437,17 @@ def test_fresh_reads_see_what_was_just_mined(env: Env) -> None:
 
 
 SYNCER = """
-import sys, time
+import os, sys, time
+from pathlib import Path
 from kizuna.chain.connection import connect
 from kizuna.chain.index import EventIndex
 chain = connect(sys.argv[1], sys.argv[2])
 index = EventIndex.for_chain(chain, sys.argv[3], chunk_size=2)
-deadline = time.monotonic() + float(sys.argv[4])
-while time.monotonic() < deadline:
+ready, stop = Path(sys.argv[4]), Path(sys.argv[5])
+index.sync()
+(ready / str(os.getpid())).touch()
+deadline = time.monotonic() + 120  # a safety net: the test touches `stop` long before
+while not stop.exists() and time.monotonic() < deadline:
     index.sync()
 index.close()
 """
@@ -452,28 +456,39 @@ index.close()
 @pytest.mark.anvil
 def test_processes_sharing_one_index_file_never_index_a_block_twice(
         anvil_env: Env, anvil: LocalNode, tmp_path: Path) -> None:
-    """Service instances of one home share its index file: while events arrive, three
-    processes sync it at once (four) (small chunks, many commits), and it ends equal to a fresh
-    index of the chain — no block range stored twice, nothing lost."""
+    """Service instances of one home share its index file: while events arrive, four
+    processes sync it at once (small chunks, many commits), and it ends equal to a fresh
+    index of the chain — no block range stored twice, nothing lost. The syncers race from the
+    first event to the last (each has synced once before the events start) and stop then,
+    rather than spinning for a fixed time."""
     import subprocess
     import sys
+    import time
 
     env = anvil_env
     deployment_file = env.deployment.save(tmp_path / "deployments")
     path = tmp_path / "shared-index.sqlite"
     EventIndex.for_chain(env.chain, path).close()  # the file exists before they race
+    ready, stop = tmp_path / "ready", tmp_path / "stop"
+    ready.mkdir()
     syncers = [subprocess.Popen([sys.executable, "-c", SYNCER, anvil.rpc_url,
-                                 str(deployment_file), str(path), "6"],
+                                 str(deployment_file), str(path), str(ready), str(stop)],
                                 stderr=subprocess.PIPE) for _ in range(4)]
     try:
+        deadline = time.monotonic() + 120
+        while len(list(ready.iterdir())) < 4 and time.monotonic() < deadline:
+            assert all(s.poll() is None for s in syncers), "a syncer exited before the race"
+            time.sleep(0.1)
         people = _scenario(env)
         alice, doctor = people["alice"], people["doctor"]
         for i in range(60):
             env.chain.ledger.grant(doctor.address, scope(f"shared {i}"),  # type: ignore[attr-defined]
                                    env.now() + 10_000, signer=alice)  # type: ignore[arg-type]
     finally:
+        stop.touch()
         failures = [s.stderr.read().decode()[-600:] for s in syncers  # type: ignore[union-attr]
                     if s.wait(timeout=120) != 0]
+    assert len(list(ready.iterdir())) == 4  # all four raced
     assert failures == []
     shared = EventIndex.for_chain(env.chain, path)
     fresh = EventIndex.for_chain(env.chain)
