@@ -1,7 +1,8 @@
 """The role-command tests' fixtures (test_cli_admin, _audit, _data_requests, _export,
-_failures, _patient, _patient_import, _provider, _provider_export, _registrar, _research,
-_sharing), registered by tests/cli/conftest.py: one real ``kizuna up --demo`` (anvil, contracts,
-embedded store, database, the API under uvicorn, on free ports of 127.0.0.1) per test session
+_failures, _patient, _patient_import, _provider, _provider_export, _proxies_elsewhere,
+_registrar, _research, _sharing), registered by tests/cli/conftest.py: one real
+``kizuna up --demo`` (anvil, contracts, embedded store, database, the API under uvicorn, on
+free ports of 127.0.0.1) per test session
 (per xdist worker), with the demo's people (aiko, kenji, dr-tanaka, dr-sato, registrar) plus
 keys the tests add: ``auditor`` (anvil account 8, granted the auditor role and ANCHOR_ROLE by the
 deployer) and ``newdoc`` (account 9, not yet a provider).
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from cli_harness import UpProcess
-from roles_stack import Stack
+from roles_stack import PASSPHRASE, Stack
 
 from kizuna.chain.localnode import dev_private_keys, free_port
 
@@ -58,13 +59,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         made = Stack(home=home, up=up, api_url=info["api_url"], rpc_url=info["rpc_url"],
                      deployment_file=Path(info["deployment_file"]))
         keys = dev_private_keys(10)
-        for name, index in (("auditor", AUDITOR), ("newdoc", NEWDOC)):
-            key_file = home.parent / f"{name}.hex"
-            key_file.write_text(keys[index])
-            made.ok("keys", "import", name, "--private-key-file", str(key_file), "--light-kdf")
-            key_file.unlink()
-        auditor = made.ok("keys", "address", "auditor").out.strip()
-        _grant_auditor(made.rpc_url, Path(info["deployment_file"]), auditor)
+        for name, index in (("auditor", AUDITOR), ("newdoc", NEWDOC)):  # set-up: in process
+            made.keyring.import_private_key(name, keys[index], PASSPHRASE, light_kdf=True)
+        _grant_auditor(made.rpc_url, Path(info["deployment_file"]), made.address("auditor"))
         yield made
     finally:
         up.stop()
@@ -74,6 +71,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def new_patient(stack: Stack, request: pytest.FixtureRequest) -> str:
     """A fresh patient key, funded for its own transactions (revokeAll, guardians)."""
     name = "p-" + request.node.name.lower().replace("_", "-")[:40]
-    address = stack.ok("keys", "create", name, "--light-kdf", "--json").json()["address"]
+    # in process, as `kizuna keys create --light-kdf` does (that command: test_cli_keys)
+    address = stack.keyring.create(name, PASSPHRASE, light_kdf=True)
     _fund(stack.rpc_url, stack.deployment_file, address)
     return name

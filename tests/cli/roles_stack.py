@@ -9,6 +9,8 @@ from pathlib import Path
 
 from cli_harness import Result, UpProcess, clean_env, run
 
+from kizuna.stack.keyring import Keyring
+
 PASSPHRASE = "kizuna-demo"
 
 
@@ -28,6 +30,17 @@ class Stack:
     def kizuna(self, *args: str, env: dict[str, str] | None = None,
                timeout: float = 180) -> Result:
         return run(self.home, *args, env=env or self.env(), timeout=timeout)
+
+    @property
+    def keyring(self) -> Keyring:
+        """The home's keys, in process: for set-up (a test's own key, an address to compare
+        with); `kizuna keys ...` itself is tested through the entry point in test_cli_keys."""
+        return Keyring(self.home / "keys")
+
+    def address(self, name: str) -> str:
+        """Key ``name``'s address, read from its keystore (what `kizuna keys address` prints)
+        without a ``kizuna`` process (~1 CPU-s each)."""
+        return str(self.keyring.address(name))
 
     def ok(self, *args: str) -> Result:
         """Run and require exit 0 (the output shown if not)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from roles_stack import Stack
+from roles_stack import PASSPHRASE, Stack
 
 from kizuna.chain.localnode import dev_private_keys
 
@@ -16,25 +16,25 @@ ADMIN_KEY = "deployer"
 
 
 def _import_deployer(stack: Stack, tmp_path: Path) -> str:
-    if stack.kizuna("keys", "address", ADMIN_KEY).code != 0:
+    if not stack.keyring.path(ADMIN_KEY).exists():  # imported by an earlier test
         key_file = tmp_path / "deployer.hex"
         key_file.write_text(dev_private_keys(1)[0])
         stack.ok("keys", "import", ADMIN_KEY, "--private-key-file", str(key_file),
                  "--light-kdf")
         key_file.unlink()
-    return stack.ok("keys", "address", ADMIN_KEY).out.strip()
+    return stack.address(ADMIN_KEY)
 
 
 def test_grant_then_revoke_the_auditor_role(stack: Stack, tmp_path: Path) -> None:
     deployer = _import_deployer(stack, tmp_path)
     name = "auditor-by-admin"
-    auditor = stack.ok("keys", "create", name, "--light-kdf", "--json").json()["address"]
+    auditor = stack.keyring.create(name, PASSPHRASE, light_kdf=True)  # set-up, in process
 
     before = stack.ok("admin", "roles", "--json").json()
     held = {(r["role"], r["contract"], r["account"]) for r in before}
     assert ("admin", "ProviderRegistry", deployer) in held
     assert ("admin", "AccessLog", deployer) in held
-    registrar = stack.ok("keys", "address", "registrar").out.strip()
+    registrar = stack.address("registrar")
     assert ("registrar", "ProviderRegistry", registrar) in held
     assert any(role == "anchorer" for role, _, _ in held)
     assert ("auditor", "AccessLog", auditor) not in held
@@ -69,7 +69,7 @@ def test_grant_then_revoke_the_auditor_role(stack: Stack, tmp_path: Path) -> Non
 
 def test_a_key_that_is_not_the_admin_is_refused(stack: Stack, tmp_path: Path) -> None:
     _import_deployer(stack, tmp_path)
-    aiko = stack.ok("keys", "address", "aiko").out.strip()
+    aiko = stack.address("aiko")
     refused = stack.kizuna("admin", "grant-role", "auditor", aiko, "--key", "aiko")
     assert refused.code == 4, refused.err
     line = refused.error_line

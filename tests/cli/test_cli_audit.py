@@ -19,7 +19,7 @@ def test_verify_log_export_local(stack: Stack, tmp_path: Path) -> None:
     log = stack.ok("audit", "log", "--patient", "aiko", "--local", "--json").json()
     reads = [e for e in log if e["kind"] == "read"]
     assert len(reads) >= 3
-    tanaka = stack.ok("keys", "address", "dr-tanaka").out.strip()
+    tanaka = stack.address("dr-tanaka")
     assert {e["provider"] for e in reads} == {tanaka}
     assert any(e["kind"] == "access-granted" for e in log)
     future = stack.ok("audit", "log", "--since", "2999-01-01", "--local", "--json").json()
@@ -104,7 +104,7 @@ def test_an_imported_history_is_one_batch_in_the_audit(stack: Stack, new_patient
     source.write_text(json.dumps(history(DEMO_PATIENTS[1])))
     count = stack.ok("patient", "import", str(source), "--key", new_patient,
                      "--json").json()["imported"]
-    address = stack.ok("keys", "address", new_patient).out.strip()
+    address = stack.address(new_patient)
 
     log = stack.ok("audit", "log", "--patient", new_patient, "--local", "--json").json()
     [batch] = [e for e in log if e["kind"] == "record-batch-registered"]

@@ -89,11 +89,11 @@ def test_grant_read_revoke_refused(stack: Stack, new_patient: str, tmp_path: Pat
     grants = stack.ok("patient", "grants", "--key", new_patient, "--json").json()
     assert {g["scope"] for g in grants} == set(granted["scopes"])
 
-    me = stack.ok("keys", "address", new_patient).out.strip()
+    me = stack.address(new_patient)
     read = stack.ok("provider", "read", me, record["record_id"][:12], "--key", "dr-sato")
     assert json.loads(read.out)["id"] == "hr1"
     reads = stack.ok("patient", "reads", "--key", new_patient, "--json").json()
-    sato = stack.ok("keys", "address", "dr-sato").out.strip()
+    sato = stack.address("dr-sato")
     assert [(r["provider"], r["record_id"]) for r in reads] == [(sato, record["record_id"])]
     assert reads[0]["scope"] == "Observation:vital-signs"
 
@@ -113,7 +113,7 @@ def test_grant_read_revoke_refused(stack: Stack, new_patient: str, tmp_path: Pat
 
 def test_request_answered_with_a_grant(stack: Stack, new_patient: str) -> None:
     stack.ok("patient", "records", "--key", new_patient)  # publishes the inbox key
-    me = stack.ok("keys", "address", new_patient).out.strip()
+    me = stack.address(new_patient)
     stack.ok("provider", "request", me, "--note", "Referral: please share vitals",
              "--key", "dr-tanaka")
     requests = stack.ok("patient", "requests", "--key", new_patient, "--json").json()
@@ -130,7 +130,7 @@ def test_request_answered_with_a_grant(stack: Stack, new_patient: str) -> None:
 
 
 def test_request_denied(stack: Stack) -> None:
-    kenji = stack.ok("keys", "address", "kenji").out.strip()
+    kenji = stack.address("kenji")
     stack.ok("provider", "request", kenji, "--note", "second opinion", "--key", "dr-sato")
     denied = stack.ok("patient", "answer", "dr-sato", "--deny", "--key", "kenji", "--json")
     assert denied.json()["answer"] == "denied"
@@ -150,7 +150,7 @@ def test_inbox_and_open_report(stack: Stack) -> None:
 def test_guardian_and_emergency_policy(stack: Stack) -> None:
     added = stack.ok("patient", "guardian", "add", "aiko", "--days", "30", "--key", "kenji",
                      "--json").json()
-    aiko = stack.ok("keys", "address", "aiko").out.strip()
+    aiko = stack.address("aiko")
     assert added["guardian"] == aiko
     listed = stack.ok("patient", "guardian", "list", "--key", "kenji", "--json").json()
     assert [g["guardian"] for g in listed] == [aiko]
@@ -205,7 +205,7 @@ def test_add_new_version_over_the_api(stack: Stack, new_patient: str, tmp_path: 
     assert len(new) == 1 and new[0]["record_id"] != old["record_id"]
     assert new[0]["label"] == "Observation:vital-signs"
 
-    me = stack.ok("keys", "address", new_patient).out.strip()
+    me = stack.address(new_patient)
     readable = stack.ok("provider", "records", "--patient", me, "--key", "dr-sato",
                         "--json").json()
     assert [r["record_id"] for r in readable] == [new[0]["record_id"]]
@@ -234,7 +234,7 @@ def test_guardian_acts_for_ward_over_the_api(stack: Stack, new_patient: str,
     resource = tmp_path / "hr.json"
     resource.write_text(json.dumps(HEART_RATE))
     record = stack.ok("patient", "add", str(resource), "--key", new_patient, "--json").json()[0]
-    ward = stack.ok("keys", "address", new_patient).out.strip()
+    ward = stack.address(new_patient)
     stack.ok("patient", "guardian", "add", "kenji", "--days", "30", "--key", new_patient)
 
     listed = stack.ok("patient", "records", "--for", new_patient, "--key", "kenji",
@@ -262,7 +262,7 @@ def test_revoke_moves_the_key_epoch_and_rekeys_who_remains(stack: Stack, new_pat
     """docs/keys.md "Epochs": the revoke moves the scope's key epoch and re-issues fragments of
     it to the provider that remains, who reads a record written afterwards; `patient rekey`
     reports where each granted scope stands."""
-    me = stack.ok("keys", "address", new_patient).out.strip()
+    me = stack.address(new_patient)
     for doctor in ("dr-sato", "dr-tanaka"):
         stack.ok("patient", "grant", doctor, "Observation:vital-signs", "--days", "3",
                  "--key", new_patient)
@@ -275,6 +275,6 @@ def test_revoke_moves_the_key_epoch_and_rekeys_who_remains(stack: Stack, new_pat
     read = stack.ok("provider", "read", me, record["record_id"], "--key", "dr-tanaka")
     assert json.loads(read.out)["id"] == "hr-after"
     rekeyed = stack.ok("patient", "rekey", "--key", new_patient, "--json").json()
-    tanaka = stack.ok("keys", "address", "dr-tanaka").out.strip()
+    tanaka = stack.address("dr-tanaka")
     assert [(s["scope"], s["epoch"], s["providers"]) for s in rekeyed["scopes"]] \
         == [("Observation:vital-signs", 1, [tanaka])]

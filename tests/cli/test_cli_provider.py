@@ -9,8 +9,8 @@ from roles_stack import Stack
 
 
 def test_patients_and_records(stack: Stack) -> None:
-    aiko = stack.ok("keys", "address", "aiko").out.strip()
-    kenji = stack.ok("keys", "address", "kenji").out.strip()
+    aiko = stack.address("aiko")
+    kenji = stack.address("kenji")
     patients = stack.ok("provider", "patients", "--key", "dr-tanaka", "--json").json()
     assert {aiko, kenji} <= {p["patient"] for p in patients}
     assert {p["name"] for p in patients if p["patient"] in (aiko, kenji)} == {"aiko", "kenji"}
@@ -29,7 +29,7 @@ def test_patients_and_records(stack: Stack) -> None:
 
 
 def test_read_to_file_leaves_a_receipt(stack: Stack, tmp_path: Path) -> None:
-    aiko = stack.ok("keys", "address", "aiko").out.strip()
+    aiko = stack.address("aiko")
     record = stack.ok("provider", "records", "--patient", "aiko", "--key", "dr-tanaka",
                       "--json").json()[0]
     before = len(stack.ok("patient", "reads", "--key", "aiko", "--json").json())
@@ -82,7 +82,7 @@ def test_break_glass_allowed_by_policy(stack: Stack, new_patient: str) -> None:
 
 
 def test_inbox_lists_requests(stack: Stack) -> None:
-    aiko = stack.ok("keys", "address", "aiko").out.strip()
+    aiko = stack.address("aiko")
     stack.ok("provider", "request", "aiko", "--note", "follow-up", "--key", "dr-sato")
     inbox = stack.ok("provider", "inbox", "--key", "dr-sato", "--json").json()
     assert any(i["patient"] == aiko and i["kind"] == "request-open" for i in inbox), inbox

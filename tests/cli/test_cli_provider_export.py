@@ -33,7 +33,7 @@ def test_provider_export_reads_every_record_with_its_own_receipt(
         stack: Stack, new_patient: str, tmp_path: Path, synthea_baby: Path) -> None:  # noqa: F811
     expected = [e.content for e in import_bundle(json.loads(synthea_baby.read_text("utf-8")))]
     stack.ok("patient", "import", str(synthea_baby), "--key", new_patient)
-    me = stack.ok("keys", "address", new_patient).out.strip()
+    me = stack.address(new_patient)
     stack.ok("patient", "grant", PROVIDER, *_labels(stack, new_patient), "--days", "1",
              "--key", new_patient)
     reads_before = len(stack.ok("patient", "reads", "--key", new_patient, "--json").json())

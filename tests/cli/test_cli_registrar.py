@@ -6,7 +6,7 @@ from roles_stack import Stack
 
 
 def test_add_suspend_reinstate(stack: Stack) -> None:
-    newdoc = stack.ok("keys", "address", "newdoc").out.strip()
+    newdoc = stack.address("newdoc")
     umbral = stack.ok("keys", "umbral-key", "newdoc", "--json").json()["umbral_public_key"]
     added = stack.ok("registrar", "add-provider", "newdoc", "--umbral-key", umbral,
                      "--credential", "0x" + "ab" * 32, "--key", "registrar", "--json").json()
