@@ -13,14 +13,15 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 from browser import Session, check_layout
 from injected_wallet import TestWallet
 from playwright.sync_api import Page, expect
 from web_harness import Web
+
+from kizuna.client import data_requests
+from kizuna.wire import data_requests as dr
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil]
 
@@ -48,7 +49,7 @@ def _notice(page: Page, pattern: str) -> None:
         timeout=CHAIN_TIMEOUT)
 
 
-def test_a_guardian_is_told_who_can_add_the_wards_answers(web: Web, tmp_path: Path) -> None:
+def test_a_guardian_is_told_who_can_add_the_wards_answers(web: Web) -> None:
     stack = web.stack
     demo = json.loads((stack.home / "demo.json").read_text(encoding="utf-8"))
     tanaka = next(str(i["address"]) for i in demo["identities"] if i["name"] == TANAKA)
@@ -71,17 +72,17 @@ def test_a_guardian_is_told_who_can_add_the_wards_answers(web: Web, tmp_path: Pa
     expect(page.get_by_text(re.compile(f"{carer.address} is your guardian until"))).to_be_visible(
         timeout=CHAIN_TIMEOUT)
 
-    rows: list[dict[str, Any]] = stack.kizuna("provider", "requests", "--key", TANAKA,
-                                              "--json").json()
-    (row,) = [r for r in rows if str(r["patient"]).lower() == ward.address.lower()]
-    bundle = tmp_path / "records.json"
-    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+    bundle = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
         {"resource": {"resourceType": "Condition", "id": "asthma-1", "subject": {"display": "me"},
-                      "code": {"text": "Asthma"}, "recordedDate": "2024-03-02"}}]}),
-        encoding="utf-8")
-    done = stack.kizuna("provider", "fulfil", row["request"], str(bundle), "--final",
-                        "--key", TANAKA)
-    assert done.code == 0, done.err
+                      "code": {"text": "Asthma"}, "recordedDate": "2024-03-02"}}]}).encode()
+    # dr-tanaka fulfils it (``kizuna provider requests`` / ``fulfil --final``'s calls, in this
+    # process).
+    with stack.provider(TANAKA) as provider:
+        api = data_requests.transport(provider.service)
+        (row,) = [r for r in api.to_provider(provider.address)
+                  if r.patient.lower() == ward.address.lower()]
+        data_requests.answer(api, provider, row.request_id, dr.FULFILLED,
+                             files=[(bundle, "application/fhir+json")])
 
     # The ward is offered the file.
     _go(page, "Ask for records")
