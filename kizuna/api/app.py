@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
+from starlette.routing import BaseRoute
 
 from kizuna import __version__
 from kizuna.api import errors, limits
@@ -142,7 +143,7 @@ def _background_workers(settings: Settings, context: ServiceContext,
     return workers
 
 
-def _include_service_routes(app: FastAPI) -> None:
+def _service_routes() -> list[BaseRoute]:
     from kizuna.api.routes import (
         auditor,
         care,
@@ -155,14 +156,16 @@ def _include_service_routes(app: FastAPI) -> None:
     )
 
     # Routes are matched in order: the provider's, with the read route, the hottest, first.
-    app.include_router(provider.router)
-    app.include_router(patient.router)
-    app.include_router(uploads.router)  # chunked uploads (kizuna.services.uploads)
-    app.include_router(auditor.router)
-    app.include_router(wallet.router)
-    app.include_router(care.router)
-    app.include_router(data_requests.router)  # kizuna.services.data_requests
-    app.include_router(shl.router)  # SMART Health Links (kizuna.sharing.links)
+    return [
+        *provider.router.routes,
+        *patient.router.routes,
+        *uploads.router.routes,  # chunked uploads (kizuna.services.uploads)
+        *auditor.router.routes,
+        *wallet.router.routes,
+        *care.router.routes,
+        *data_requests.router.routes,  # kizuna.services.data_requests
+        *shl.router.routes,  # SMART Health Links (kizuna.sharing.links)
+    ]
 
 
 def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
@@ -188,16 +191,19 @@ def create_app(settings: Settings, *, ctx: ServiceContext | None = None,
             if owned:
                 close_context(context)
 
+    # The routers' routes are served as they are, not through include_router: FastAPI (since
+    # 0.137) builds an included router's routes again (their dependencies and model fields) on
+    # the first request that reaches it, which the API process paid for at its first /health.
+    # Included without a prefix, tags or dependencies of their own, the routes are already the
+    # ones it would serve (the app's dependency_overrides, unused here, do not reach them).
+    routes = [*(_service_routes() if with_services else []), *system.router.routes,
+              *auth_routes.router.routes]
     app = FastAPI(title="Kizuna", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan)
+                  lifespan=lifespan, routes=routes)
     if ctx is not None:
         app.state.kizuna = _state(settings, ctx)
     errors.install(app)
     limits.install(app, settings)  # Host, body size and depth: before any route parses
-    if with_services:
-        _include_service_routes(app)
-    app.include_router(system.router)
-    app.include_router(auth_routes.router)
     from kizuna.errors import NotFoundError
     from kizuna.web import static
     # the web app, from this origin (its CSP lets it talk to this API only, and to the

@@ -195,3 +195,14 @@ def test_openapi_of_the_sign_in_routes_alone_has_the_error_body() -> None:
     assert answer["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorBody"}
     assert {"ErrorBody", "ErrorDetail", "Issue"} <= set(document["components"]["schemas"])
+
+
+def test_the_routes_built_at_import_are_the_ones_served() -> None:
+    """The routers' routes are the app's own, not included (FastAPI would build an included
+    router's routes a second time at the first request that reaches it: CPU per process)."""
+    from kizuna.api.routes import auth, provider, system
+
+    app = create_app(Settings.load(environment="development"))
+    served = {id(route) for route in app.routes}
+    for router in (provider.router, system.router, auth.router):
+        assert router.routes and all(id(route) in served for route in router.routes)
