@@ -3,7 +3,10 @@ Synthea patient imported in one transaction and read back — as the patient and
 granted every scope — byte for byte the canonical JSON of the input (every resource, no
 sampling); a run killed half way (a real process, SIGKILL) finished by the next with each
 resource registered once; a finished import run again registers nothing; a bad Bundle is
-refused naming the problem, with nothing staged or registered."""
+refused naming the problem, with nothing staged or registered. The whole-patient read-back and
+the kill use the ~1,100-resource patient; the paths whose behaviour does not depend on size
+(NDJSON, a batch left in flight, the CLI) import the small Synthea infant (~190 resources),
+each import of the large one costing several CPU-seconds."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +55,20 @@ def patient_of(server: ApiServer, env: ChainEnv, key: str) -> Iterator[PatientCl
         yield PatientClient(signer=signer, service=service, chain=env.chain)
     finally:
         service.close()
+
+
+@pytest.fixture(scope="module")
+def infant_file(synthea_patients: Callable[..., Path]) -> Path:
+    """A whole small Synthea patient's Bundle file (the infant: first year, ~190 resources;
+    shared by the run: read only)."""
+    return synthea_patients("0-1")
+
+
+@pytest.fixture
+def infant_bundle(infant_file: Path) -> dict[str, Any]:
+    """A fresh copy of ``infant_file`` as a ``dict`` (tests may break it)."""
+    data: dict[str, Any] = json.loads(infant_file.read_text("utf-8"))
+    return data
 
 
 def expected_contents(bundle: dict[str, Any], raw: bytes,
@@ -175,11 +192,11 @@ def test_an_import_killed_half_way_is_finished_by_the_next_run_each_resource_onc
 
 
 def test_ndjson_files_import_as_one_batch_and_read_back_exactly(
-        api_server: ApiServer, chain_env: ChainEnv, synthea_bundle: dict[str, Any],
+        api_server: ApiServer, chain_env: ChainEnv, infant_bundle: dict[str, Any],
         tmp_path: Path) -> None:
-    """The NDJSON path (records made by the importer in this process, not in the pool): the
+    """The NDJSON path (records made by the importer in this process, not in the pool): a
     Synthea patient's resources as two NDJSON files, one batch, each read back exactly."""
-    entries = synthea_bundle["entry"]
+    entries = infant_bundle["entry"]
     half = len(entries) // 2
     files = [tmp_path / "first.ndjson", tmp_path / "second.ndjson"]
     for path, part in zip(files, (entries[:half], entries[half:]), strict=True):
@@ -199,17 +216,17 @@ class _Stop(Exception):
 
 @pytest.mark.parametrize("on_chain", [False, True], ids=["signed-not-sent", "mined-answer-lost"])
 def test_a_batch_left_in_flight_is_finished_by_the_next_run_with_one_transaction(
-        api_server: ApiServer, chain_env: ChainEnv, synthea_file: Path,
-        synthea_bundle: dict[str, Any], tmp_path: Path, on_chain: bool) -> None:
+        api_server: ApiServer, chain_env: ChainEnv, infant_file: Path,
+        infant_bundle: dict[str, Any], tmp_path: Path, on_chain: bool) -> None:
     """A run stopped after its batch was signed and journalled — before it was sent, or after
     the chain registered it but before the service answered (the relayer's transaction sent
     here by hand: the service never heard of it) — is finished by the next run: the same
     manifest, one transaction in all, every resource registered once."""
-    raw = synthea_file.read_bytes()
+    raw = infant_file.read_bytes()
     key = "0x" + os.urandom(32).hex()
     journal_root = tmp_path / "imports"
-    total = len(synthea_bundle["entry"])
-    source = bundle_source(synthea_bundle, raw, name="bundle.json")
+    total = len(infant_bundle["entry"])
+    source = bundle_source(infant_bundle, raw, name="bundle.json")
 
     def stop_when_all_staged(count: int) -> None:
         if count == total:
@@ -237,7 +254,7 @@ def test_a_batch_left_in_flight_is_finished_by_the_next_run_with_one_transaction
             assert status is not None and status.count == total
         assert client.records() == []
 
-        result = run_import(client, journal_root, synthea_bundle, raw)
+        result = run_import(client, journal_root, infant_bundle, raw)
         assert [b.root for b in result.batches] == [manifest.root]  # the journalled batch
         assert result.registered == total and result.staged == 0
         assert result.already_registered == 0  # finished by this run, not before it
@@ -246,7 +263,7 @@ def test_a_batch_left_in_flight_is_finished_by_the_next_run_with_one_transaction
         ids = [bytes(r.record_id) for r in client.records()]
         assert len(ids) == len(set(ids)) == total
         assert not list(journal.directory.glob("batch-*"))  # nothing left in flight
-        again = run_import(client, journal_root, synthea_bundle, raw)
+        again = run_import(client, journal_root, infant_bundle, raw)
         assert (again.registered, again.batches) == (0, [])
 
 
@@ -263,8 +280,8 @@ def _cli(home: Path, server: ApiServer, env: ChainEnv,
 
 
 def test_the_cli_imports_with_json_counts_and_refuses_a_bad_bundle_sending_nothing(
-        api_server: ApiServer, chain_env: ChainEnv, synthea_file: Path,
-        synthea_bundle: dict[str, Any], tmp_path: Path) -> None:
+        api_server: ApiServer, chain_env: ChainEnv, infant_file: Path,
+        infant_bundle: dict[str, Any], tmp_path: Path) -> None:
     home = tmp_path / "home"
     key = "0x" + os.urandom(32).hex()
     key_file = tmp_path / "key.hex"
@@ -280,7 +297,7 @@ def test_the_cli_imports_with_json_counts_and_refuses_a_bad_bundle_sending_nothi
     # A Bundle with one bad resource deep in it (its last Observation, checked on the pool
     # while the key unlocks and the API signs in): refused with the resource's path and the
     # reason, exit 6, nothing staged or registered.
-    broken = json.loads(json.dumps(synthea_bundle))
+    broken = json.loads(json.dumps(infant_bundle))
     victim = max(i for i, e in enumerate(broken["entry"])
                  if e["resource"]["resourceType"] == "Observation")
     assert victim > len(broken["entry"]) // 2
@@ -297,12 +314,12 @@ def test_the_cli_imports_with_json_counts_and_refuses_a_bad_bundle_sending_nothi
         assert client.records() == []
         assert client.service.staged_ids(patient=client.address) == set()
 
-    done = _cli(home, api_server, chain_env, "patient", "import", str(synthea_file),
+    done = _cli(home, api_server, chain_env, "patient", "import", str(infant_file),
                 "--key", "pat", "--json")
     assert done.returncode == 0, done.stderr
     print(*(line for line in done.stderr.splitlines() if "import" in line), sep="\n")  # times
     summary = json.loads(done.stdout)
-    total = len(synthea_bundle["entry"])
+    total = len(infant_bundle["entry"])
     assert summary["imported"] == summary["registered"] == total
     assert sum(summary["by_scope"].values()) == total
     assert len(summary["batches"]) == len(summary["tx_hashes"]) == 1
@@ -311,7 +328,7 @@ def test_the_cli_imports_with_json_counts_and_refuses_a_bad_bundle_sending_nothi
     assert receipt["status"] == 1
     assert list((home / "imports").iterdir())  # the journal lives in the user's home
 
-    again = _cli(home, api_server, chain_env, "patient", "import", str(synthea_file),
+    again = _cli(home, api_server, chain_env, "patient", "import", str(infant_file),
                  "--key", "pat", "--json")
     assert again.returncode == 0, again.stderr
     rerun = json.loads(again.stdout)
