@@ -3,38 +3,50 @@
 only by the chain RPC, the deployment file and the content store (as a remote machine would
 be); a registrar lists them in a ProxyRegistry; the participants' commands find them through
 ``KIZUNA_PROXY_REGISTRY`` / ``KIZUNA_PROXY_THRESHOLD`` and grant, read and audit through
-them."""
+them. The participants' side is the role tests' running ``kizuna up --demo`` (a fresh patient
+with one record, so no other test's grants or reads are in the way); the nodes, their registry
+and the env naming it are this test's own."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from cli_harness import UpProcess, clean_env, run
+from cli_harness import clean_env
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
+from roles_stack import Stack
 
 from kizuna.chain.agents.proxies import ProxyRegistryAgent, deploy_proxy_registry
 from kizuna.chain.connection import connect
 from kizuna.chain.localnode import dev_private_keys, free_port
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.stack.children import stop_all, wait_healthy
-from kizuna.stack.demo import DEMO_PASSPHRASE, REGISTRAR_ACCOUNT
+from kizuna.stack.demo import REGISTRAR_ACCOUNT
 from kizuna.types import checksum_address
 
 pytestmark = pytest.mark.anvil
 
+HEART_RATE = {
+    "resourceType": "Observation", "id": "hr-node", "status": "final",
+    "category": [{"coding": [{"system":
+                              "http://terminology.hl7.org/CodeSystem/observation-category",
+                              "code": "vital-signs"}]}],
+    "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+    "valueQuantity": {"value": 64, "unit": "/min"},
+}
 
-def test_nodes_configured_like_remote_machines_serve_the_cli(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    up = UpProcess(home, "--demo", "--port", str(free_port()), "--rpc-port", str(free_port()))
+
+def test_nodes_configured_like_remote_machines_serve_the_cli(stack: Stack, new_patient: str,
+                                                            tmp_path: Path) -> None:
+    info = stack.up.info
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        info = up.ready(timeout=400)
         store_path = info["store"].removeprefix("embedded, ")
         nodes: dict[str, tuple[str, Path]] = {}
         for i in range(3):  # "on each node machine": its own key, database, index and home
@@ -45,9 +57,14 @@ def test_nodes_configured_like_remote_machines_serve_the_cli(tmp_path: Path) -> 
             port = free_port()
             env = {**clean_env(machine / "home"), "KIZUNA_RPC_URL": info["rpc_url"],
                    "KIZUNA_DEPLOYMENT_FILE": info["deployment_file"],
-                   "KIZUNA_STORE": "embedded", "KIZUNA_STORE_PATH": store_path}
+                   "KIZUNA_STORE": "embedded", "KIZUNA_STORE_PATH": store_path,
+                   "KIZUNA_ANCHOR_INTERVAL_S": "3600"}
             # production settings (the default environment) and no session secret: a node
-            # signs no one in, so it needs none (docs/proxies.md)
+            # signs no one in, so it needs none (docs/proxies.md). No anchoring pass within
+            # the test: these nodes hold no anchorer role (docs/proxies.md, "Anchoring"), so a
+            # pass (every 60 s by default: a slow run reaches one) would batch the read's
+            # receipts under a root it cannot anchor, which `audit threshold` rightly reports;
+            # nodes anchoring their receipts is test_cli_threshold_anchoring's.
             log = machine / "node.log"
             with log.open("wb") as out:
                 processes.append(subprocess.Popen(
@@ -75,28 +92,39 @@ def test_nodes_configured_like_remote_machines_serve_the_cli(tmp_path: Path) -> 
                            signer=LocalKeySigner(registrar))
 
         # on the participants' machines
-        env = clean_env(home, KIZUNA_PASSPHRASE=DEMO_PASSPHRASE,
-                        KIZUNA_PROXY_REGISTRY=registry, KIZUNA_PROXY_THRESHOLD="2")
-        granted = run(home, "patient", "grant", "dr-sato", "Observation:vital-signs",
-                      "--days", "1", "--key", "kenji", "--json", env=env)
+        source = tmp_path / "hr.json"
+        source.write_text(json.dumps(HEART_RATE))
+        stack.ok("patient", "add", str(source), "--key", new_patient)
+        env = stack.env(KIZUNA_PROXY_REGISTRY=registry, KIZUNA_PROXY_THRESHOLD="2")
+        granted = stack.kizuna("patient", "grant", "dr-sato", "Observation:vital-signs",
+                               "--days", "1", "--key", new_patient, "--json", env=env)
         assert granted.code == 0, granted.err
-        assert granted.json()["provider"]
-        listed = run(home, "provider", "records", "--patient", "kenji", "--key", "dr-sato",
-                     "--json", env=env)
+        assert granted.json()["provider"] and granted.json()["proxy_nodes"] == "2-of-3"
+        listed = stack.kizuna("provider", "records", "--patient", new_patient,
+                              "--key", "dr-sato", "--json", env=env)
+        assert listed.code == 0, listed.err
         record_id = listed.json()[0]["record_id"]
-        read = run(home, "provider", "read", "kenji", record_id, "--key", "dr-sato", env=env)
+        read = stack.kizuna("provider", "read", new_patient, record_id, "--key", "dr-sato",
+                            env=env)
         assert read.code == 0, read.err
-        own = run(home, "patient", "get", record_id, "--key", "kenji", env=env)
+        own = stack.kizuna("patient", "get", record_id, "--key", new_patient, env=env)
         assert json.loads(read.out) == json.loads(own.out)
+        assert json.loads(read.out)["id"] == "hr-node"
+        assert all(_count(db, "SELECT COUNT(*) FROM receipts") == 1
+                   for _url, db in nodes.values())  # the read went through the nodes
 
         node_args = [a for address, (_url, db) in nodes.items()
                      for a in ("--node", f"{address}=sqlite:///{db}")]
-        audited = run(home, "audit", "threshold", *node_args, "--threshold", "2", "--json",
-                      env=env)
+        audited = stack.kizuna("audit", "threshold", *node_args, "--threshold", "2", "--json",
+                               env=env)
         assert audited.code == 0, audited.out + audited.err
         assert audited.json()["checked"] == 1 and audited.json()["passed"] == 1
     finally:
         stop_all(processes, 20)
-        up.stop()
         assert all(p.poll() is not None for p in processes)
         assert not os.environ.get("KIZUNA_PROXY_REGISTRY")  # the test's env stayed its own
+
+
+def _count(db: Path, sql: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(sql).fetchone()[0])

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from cli_harness import UpProcess, clean_env, run
 
+from kizuna.stack.keyring import Keyring
+
 PASS = "correct horse battery staple"
 
 NOT_ON_THE_CLIENT_PATH = ("sqlalchemy", "fastapi", "web3", "kizuna.services", "kizuna.db",
@@ -52,7 +54,7 @@ def test_patient_get_loads_no_service_database_or_web3_before_the_network(tmp_pa
                                                                            ) -> None:
     home = tmp_path / "home"
     env = clean_env(home, KIZUNA_PASSPHRASE=PASS)
-    assert run(home, "keys", "create", "aiko", "--light-kdf", env=env).code == 0
+    Keyring(home / "keys").create("aiko", PASS, light_kdf=True)  # set-up, in process
     port = _closed_port()
     env["FORBIDDEN"] = json.dumps(NOT_ON_THE_CLIENT_PATH)
     done = subprocess.run(
@@ -81,20 +83,20 @@ def test_whole_patient_get_reads_the_record_without_web3(running_stack: UpProces
                                                          tmp_path: Path) -> None:
     """The whole command against a real stack: a record added, then got — its bytes decrypted
     and checked against the chain's commitment over ``ChainReader`` — with no web3 loaded."""
-    home = running_stack.home
+    home = running_stack.home  # shared: a key of this test's own name
     env = clean_env(home, KIZUNA_PASSPHRASE=PASS)
-    assert run(home, "keys", "create", "aiko", "--light-kdf", env=env).code == 0
+    Keyring(home / "keys").create("get-probe", PASS, light_kdf=True)
     source = tmp_path / "obs.json"
     source.write_text(json.dumps({"resourceType": "Observation", "status": "final",
                                   "code": {"text": "cli_get_s probe"}}))
-    added = run(home, "patient", "add", str(source), "--key", "aiko", "--json", env=env)
+    added = run(home, "patient", "add", str(source), "--key", "get-probe", "--json", env=env)
     assert added.code == 0, added.err
     record_id = added.json()[0]["record_id"]
     out = tmp_path / "got.json"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", WHOLE_GET, "patient", "get", record_id,
-                           "--key", "aiko", "-o", str(out)],
+                           "--key", "get-probe", "-o", str(out)],
                           env=env, capture_output=True, text=True, timeout=120, check=False)
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
