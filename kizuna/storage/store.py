@@ -180,12 +180,14 @@ class StoreConfig:
 
 def open_store(config: StoreConfig) -> ContentStore:
     """Open the store the configuration names."""
-    # Imported here: both implementations import this module for the interface types.
-    from kizuna.storage.embedded import EmbeddedStore
-    from kizuna.storage.ipfs import IpfsStore
-
+    # Imported here: both implementations import this module for the interface types; and
+    # only the one used (the IPFS client loads httpx, which an embedded store does not need).
     if config.kind == "ipfs":
+        from kizuna.storage.ipfs import IpfsStore
+
         return IpfsStore(config.ipfs_api_url, timeout_s=config.timeout_s)
+    from kizuna.storage.embedded import EmbeddedStore
+
     return EmbeddedStore(config.path)
 
 
