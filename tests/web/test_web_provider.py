@@ -3,13 +3,13 @@ the test wallet signs as the demo's dr-tanaka. It connects, sees aiko among its 
 the scopes she granted and until when (from the chain), opens her records, reads one in the
 page — a ReadRequest signed in the wallet, decrypted with its wallet-derived key — and the
 downloaded FHIR JSON is byte-equal to what ``kizuna provider read``'s client decrypts (in this
-process); "Read all" reads
-every record, one signed request each. Then aiko revokes that record's scope with the CLI while
-the page is open, and the next read is refused with the explanation (which scope, revoked,
-when in the reader's local time, which block), not a bare 403; and again with aiko revoking in
-her own page, in a second browser context, while dr-tanaka's page stays open. Nothing secret
-crosses the wire (no plaintext, no key material); screenshots at desktop and phone width;
-axe-core finds no serious violation."""
+process); "Read all" reads every record, one signed request each. Then aiko revokes that
+record's scope from Python (her CLI's client, in this process) while the page is open, and the
+next read is refused with the explanation (which scope, revoked, when in the reader's local
+time, which block), not a bare 403; and again with aiko revoking in her own page, in a second
+browser context, while dr-tanaka's page stays open. Nothing secret crosses the wire (no
+plaintext, no key material); screenshots at desktop and phone width; axe-core finds no serious
+violation."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -37,18 +36,29 @@ TIMEOUT = 90_000
 REVOKED = "Condition:problem-list-item"
 
 
-def _cli_json(stack: WebStack, *args: str) -> Any:
-    done = stack.kizuna(*args, "--json")
-    assert done.code == 0, f"kizuna {' '.join(args)} exited {done.code}: {done.err}"
-    return done.json()
-
-
 def _readable(stack: WebStack) -> list[dict[str, str]]:
     """The records of aiko's dr-tanaka may read, as ``kizuna provider records --patient aiko``
     lists them (its client, in this process)."""
     with stack.provider("dr-tanaka") as tanaka:
         return [{"record_id": "0x" + bytes(r.record_id).hex()}
                 for r in tanaka.records(patient=stack.demo_account("aiko").address)]
+
+
+def _aikos_records(stack: WebStack) -> dict[str, dict[str, str]]:
+    """aiko's own records by id, with each one's scope label and id (``kizuna patient records
+    --key aiko``'s listing, from her client in this process)."""
+    with stack.patient("aiko") as aiko:
+        return {"0x" + bytes(r.record_id).hex(): {
+            "record_id": "0x" + bytes(r.record_id).hex(), "label": str(label),
+            "scope_id": "0x" + bytes(r.scope_id).hex()} for r, label in aiko.labelled_records()}
+
+
+def _grant_again(stack: WebStack) -> None:
+    """aiko grants dr-tanaka the revoked scope again for 30 days (``kizuna patient grant
+    dr-tanaka SCOPE --days 30``'s call): the stack is shared with the other tests."""
+    with stack.patient("aiko") as aiko:
+        aiko.grant(stack.demo_account("dr-tanaka").address, [REVOKED],
+                   expires_at=aiko.now() + 30 * 86_400)
 
 
 def _tanaka(web: Web) -> TestWallet:
@@ -121,7 +131,7 @@ def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(web: Web
     rows = page.get_by_test_id("readable-records").locator("tbody tr")
     expect(rows).to_have_count(len(readable), timeout=TIMEOUT)
     # Her own list names each record's scope (the provider's has only blinded ids).
-    own = {r["record_id"]: r for r in _cli_json(stack, "patient", "records", "--key", "aiko")}
+    own = _aikos_records(stack)
     target = next(own[r["record_id"]] for r in readable if own[r["record_id"]]["label"] == REVOKED)
     same_scope = [r for r in readable if own[r["record_id"]]["scope_id"] == target["scope_id"]]
     page.get_by_label("Scope").select_option(target["scope_id"].lower())
@@ -157,8 +167,8 @@ def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(web: Web
 
     # 5. aiko revokes the scope while the page is open: the next read is refused, explained.
     try:
-        done = stack.kizuna("patient", "revoke", "dr-tanaka", REVOKED, "--key", "aiko")
-        assert done.code == 0, done.err
+        with stack.patient("aiko") as aiko_client:  # `kizuna patient revoke`'s call
+            aiko_client.revoke(stack.demo_account("dr-tanaka").address, REVOKED)
         # The refusal is the API's 403 (the browser logs it): expected here, explained below.
         session.watched.allow_error(r"status of 403 .*/provider/reads")
         row.get_by_role("button", name=re.compile("^Read again record")).click()
@@ -174,9 +184,7 @@ def test_a_provider_reads_in_the_page_and_is_refused_after_a_revocation(web: Web
         session.screenshot("provider-read-refused")
         _axe(page, "refused read")
     finally:
-        again = stack.kizuna("patient", "grant", "dr-tanaka", REVOKED, "--days", "30",
-                             "--key", "aiko")
-        assert again.code == 0, again.err
+        _grant_again(stack)
 
     # 6. Nothing secret left the page: no plaintext, no key material, no key signature.
     watched = session.watched
@@ -212,7 +220,7 @@ def test_the_patient_revokes_in_her_page_while_the_providers_page_is_open(web: W
     aiko = str(stack.demo_account("aiko").address)
     tanaka = str(stack.demo_account("dr-tanaka").address)
     readable = _readable(stack)
-    own = {r["record_id"]: r for r in _cli_json(stack, "patient", "records", "--key", "aiko")}
+    own = _aikos_records(stack)
     target = next(own[r["record_id"]] for r in readable if own[r["record_id"]]["label"] == REVOKED)
     record_id = target["record_id"].lower()
 
@@ -255,9 +263,7 @@ def test_the_patient_revokes_in_her_page_while_the_providers_page_is_open(web: W
         provider.screenshot("provider-refused-after-patient-revoked-in-page")
         _axe(provider.page, "refused read after a revocation in the patient's page")
     finally:
-        again = stack.kizuna("patient", "grant", "dr-tanaka", REVOKED, "--days", "30",
-                             "--key", "aiko")
-        assert again.code == 0, again.err
+        _grant_again(stack)
 
 
 def test_the_provider_pages_at_phone_width(web: Web) -> None:
