@@ -41,6 +41,7 @@ from web3 import EthereumTesterProvider, HTTPProvider, Web3
 
 from kizuna.chain.index import projections, queries
 from kizuna.chain.index.batches import ManifestSource, project_batches
+from kizuna.chain.index.blocktimes import BlockTimes
 from kizuna.chain.index.events import (
     Blob,
     DecodedEvent,
@@ -221,6 +222,8 @@ class EventIndex:
         # raw path skips web3's per-field formatting of thousands of logs.
         self._raw = not isinstance(w3.provider, EthereumTesterProvider)
         self._lean = _lean_rpc(w3)
+        self.block_times = BlockTimes(self._block)
+        """Block timestamps by hash, kept across requests (the audit log's block times)."""
         self.reorgs = 0
         self._previous_end: bytes | None = None  # the hash the next stored part must follow
         """How many reorgs this instance has rolled back (for tests and metrics)."""

@@ -21,8 +21,10 @@ from eth_utils.address import to_checksum_address
 from kizuna.batch import BatchManifest
 from kizuna.chain.index import EventIndex
 from kizuna.chain.index.batches import ManifestSource
+from kizuna.chain.index.blocktimes import BlockTimes
 from kizuna.chain.index.events import DecodedEvent, EventDecoder
 from kizuna.chain.liveness import ConsentReplay, GrantState
+from kizuna.chain.models import BlockRef
 from kizuna.chain.transactions import node_errors
 from kizuna.errors import KizunaError
 from kizuna.services.audit.entries import AuditEntry, event_entry
@@ -78,14 +80,25 @@ class ChainHistory:
 
     Build with :meth:`from_index` (an index the service keeps: synced to the head first) or
     :meth:`from_chain` (``eth_getLogs`` from the deploy block into a fresh in-memory index: no
-    cache trusted). Block timestamps come from the node (``eth_getBlockByNumber``, cached).
+    cache trusted). Block timestamps come from the node (``eth_getBlockByNumber``) once per
+    block hash: through ``times`` when given (:meth:`from_index` passes the index's
+    :attr:`~kizuna.chain.index.EventIndex.block_times`, kept across requests), else through a
+    cache of this history's own.
     """
 
-    def __init__(self, chain: Chain, events: Sequence[DecodedEvent], head_block: int) -> None:
+    def __init__(self, chain: Chain, events: Sequence[DecodedEvent], head_block: int, *,
+                 times: BlockTimes | None = None, head: BlockRef | None = None) -> None:
         self.chain = chain
         self.events = list(events)
         self.head_block = head_block
-        self._times: dict[int, int] = {}
+        self._block_times = times if times is not None else BlockTimes(
+            lambda number: _node_block(chain, number))
+        self._hashes: dict[int, bytes] = {e.block_number: e.block_hash for e in self.events}
+        """Block number -> the hash this history read it with (the events', the head's)."""
+        if head is not None and head.number == head_block:
+            self._block_times.remember(head)
+            self._hashes[head.number] = head.hash
+        self._times: dict[int, int] = {}  # blocks of no event: asked once per history
         self.consent = ConsentReplay()
         """The grant slots, revokeAlls and emergency accesses (kizuna.chain.liveness)."""
         self.records: dict[bytes, DecodedEvent] = {}
@@ -113,7 +126,8 @@ class ChainHistory:
     def from_index(cls, chain: Chain, index: EventIndex) -> ChainHistory:
         """The history in ``index`` (synced to the node's head first)."""
         head = index.sync()
-        return cls(chain, list(_raw_events(index)), head.number)
+        return cls(chain, list(_raw_events(index)), head.number, times=index.block_times,
+                   head=head)
 
     @classmethod
     def from_chain(cls, chain: Chain) -> ChainHistory:
@@ -210,11 +224,16 @@ class ChainHistory:
     # -- block times -------------------------------------------------------------------------
 
     def block_time(self, number: int) -> int:
-        """The timestamp of block ``number`` (asked once per block)."""
+        """The timestamp of block ``number``. A block holding an event (or the head) is
+        looked up by the hash this history read it with, so a time kept from an earlier request
+        is reused and a reorged block's is never served; any other block is asked of the node
+        once per history."""
+        block_hash = self._hashes.get(number)
+        if block_hash is not None:
+            return self._block_times.time(number, block_hash)
         known = self._times.get(number)
         if known is None:
-            with node_errors(self.chain.decoder):  # a node gone away: NodeUnreachable (503)
-                known = int(self.chain.w3.eth.get_block(number)["timestamp"])
+            known = self._block_times.time(number)
             self._times[number] = known
         return known
 
@@ -289,6 +308,14 @@ class ChainHistory:
                 continue
             out.append(entry)
         return out
+
+
+def _node_block(chain: Chain, number: int) -> BlockRef:
+    """Block ``number`` as the node has it now (its hash and time)."""
+    with node_errors(chain.decoder):  # a node gone away: NodeUnreachable (503)
+        block = chain.w3.eth.get_block(number)
+    return BlockRef(number=int(block["number"]), hash=bytes(block["hash"]),
+                    timestamp=int(block["timestamp"]))
 
 
 def _single(event: DecodedEvent) -> Registration:
