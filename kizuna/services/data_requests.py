@@ -78,8 +78,9 @@ def _chain_time(ctx: ServiceContext) -> int:
     return int(ctx.index.head().timestamp)
 
 
-def _block_time(ctx: ServiceContext, block_number: int) -> int:
-    return int(ctx.chain.w3.eth.get_block(block_number)["timestamp"])
+def _block_time(ctx: ServiceContext, receipt: TxReceipt) -> int:
+    # the index's block times (kept by hash): the audit log then needs not ask for this block
+    return ctx.index.index.block_times.time(receipt.block_number, receipt.block_hash)
 
 
 def _load(ctx: ServiceContext, rows: Sequence[Any], now: int) -> list[DataRequest]:
@@ -195,7 +196,7 @@ def ask(ctx: ServiceContext, *, patient: str, provider: str, types: Sequence[str
             request_id=ref, patient=owner, provider=to, types=json.dumps(list(fields.types)),
             since=fields.since, until=fields.until, deadline_days=fields.deadline_days,
             nonce=nonce, note_ref=note_ref, note_cid=note_cid, tx_hash=receipt.tx_hash,
-            block_number=receipt.block_number, asked_at=_block_time(ctx, receipt.block_number)))
+            block_number=receipt.block_number, asked_at=_block_time(ctx, receipt)))
 
     try:
         keep_stored(ctx, [note_cid] if note_cid is not None else [], confirm=confirm,
@@ -312,7 +313,7 @@ def answer(ctx: ServiceContext, *, provider: str, request_id: bytes, state: str,
     # The ledger's own link of the answer to THIS request (its state is what closed on-chain).
     require_event(ctx.chain, receipt, "DataRequestAnswered", expected={
         "patient": request.patient, "requestId": request.request_id, "ref": ref})
-    at = _block_time(ctx, receipt.block_number)
+    at = _block_time(ctx, receipt)
     try:
         with ctx.db.write() as conn:
             # Re-checked in the write transaction: two answers confirmed at once cannot both
