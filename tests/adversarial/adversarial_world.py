@@ -10,24 +10,6 @@ import httpx
 from apienv import ApiServer, ChainEnv
 from participants import HttpPatient, HttpProvider, Participant, Sealed
 
-from kizuna.chain.signers import LocalKeySigner
-
-
-def signed_in_provider(chain_env: ChainEnv, http: httpx.Client) -> HttpProvider:
-    """A new provider, registered in the deployment's registry and signed in."""
-    provider = HttpProvider(signer=LocalKeySigner.generate(), chain=chain_env.chain, http=http)
-    chain_env.add_provider(provider.signer, provider.keys.public_key.to_bytes())
-    provider.login()
-    return provider
-
-
-def signed_in_auditor(chain_env: ChainEnv, http: httpx.Client) -> Participant:
-    """A new wallet with the auditor role, signed in."""
-    auditor = Participant(signer=LocalKeySigner.generate(), chain=chain_env.chain, http=http)
-    chain_env.grant_auditor(auditor.signer.address)
-    auditor.login()
-    return auditor
-
 
 @dataclass
 class World:
@@ -54,4 +36,4 @@ class World:
                 for patient in self.patients for label in self.granted[patient.address]]
 
 
-__all__ = ["World", "signed_in_auditor", "signed_in_provider"]
+__all__ = ["World"]

@@ -1,11 +1,11 @@
 """The adversarial suite's fixtures: a real stack to attack, started here (nothing mocked).
 
-Fixtures (all but ``adversarial_node`` are per test, so an attack never sees another's state —
+Fixtures (all but ``stack_node`` are per test, so an attack never sees another's state —
 except in a module that sets ``SHARED_STACK = True``: its tests share one deployment, settings
 and API (``module_chain_env``, ``module_settings``, ``module_api_server``; each still makes its
 own wallets and world), and a test of it that needs its own asks for ``fresh_stack``):
 
-* ``adversarial_node`` (session) — the suite's own anvil (:class:`LocalNode`). The API
+* ``stack_node`` (session) — the suite's own anvil (:class:`LocalNode`). The API
   harness's dev keys (admin, relayer, funder, anchorer) are used by one process at a time on it.
 * ``chain_env`` — a fresh deployment on that node (:class:`apienv.ChainEnv`: ``chain``,
   ``admin``, ``new_signer()``, ``add_provider()``, ``grant_auditor()``, ...).
@@ -26,8 +26,8 @@ own wallets and world), and a test of it that needs its own asks for ``fresh_sta
   bob: ``Observation:vital-signs``), an auditor, and a signed-in ``stranger`` wallet with no
   grants and no role beyond patient.
 
-The API harness is tests/api's (apienv.py, participants.py, fhir_history.py), imported from
-there, not copied."""
+The API harness is tests/api's (apienv.py, participants.py, fhir_history.py) and the stack
+fixtures are its stack_fixtures.py, imported from there, not copied."""
 
 from __future__ import annotations
 
@@ -41,80 +41,19 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "api"))
 
-from adversarial_world import World, signed_in_auditor, signed_in_provider
-from apienv import (
-    ApiServer,
-    ChainEnv,
-    deploy_env,
-    settings_for,
-    shared_server,
-    shares_stack,
-)
+from adversarial_world import World
+from apienv import ApiServer, ChainEnv
 from fhir_history import history
-from participants import HttpPatient, Participant, People, Sealed
+from participants import HttpPatient, Participant, Sealed, signed_in_auditor, signed_in_provider
+from stack_fixtures import *  # noqa: F403  (registers the stack fixtures for this folder)
 
-from kizuna.chain.localnode import LocalNode, free_port
+from kizuna.chain.localnode import free_port
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
 from kizuna.storage.fhir.importer import import_bundle
 
 ALICE_GRANTED = ("Observation:laboratory", "Condition")
 BOB_GRANTED = ("Observation:vital-signs",)
-
-
-@pytest.fixture(scope="session")
-def adversarial_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
-    log = tmp_path_factory.mktemp("adversarial-anvil") / "anvil.log"
-    with LocalNode(log_path=log) as node:
-        yield node
-
-
-@pytest.fixture(scope="module")
-def module_chain_env(adversarial_node: LocalNode,
-                     tmp_path_factory: pytest.TempPathFactory) -> ChainEnv:
-    """The deployment a ``SHARED_STACK`` module's tests share."""
-    return deploy_env(adversarial_node, tmp_path_factory.mktemp("module-deployment"))
-
-
-@pytest.fixture(scope="module")
-def module_settings(module_chain_env: ChainEnv,
-                    tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return settings_for(module_chain_env, tmp_path_factory.mktemp("module-data"),
-                        port=free_port())
-
-
-@pytest.fixture(scope="module")
-def module_api_server(module_settings: Settings) -> Iterator[ApiServer]:
-    """The API a ``SHARED_STACK`` module's tests share."""
-    server = ApiServer(settings=module_settings,
-                       log_path=module_settings.store_path.parent / "api.log").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def fresh_stack() -> None:
-    """Asked for by a test of a ``SHARED_STACK`` module that needs a deployment and API of
-    its own (it counts the whole deployment's state, or changes or stops the server)."""
-
-
-@pytest.fixture
-def chain_env(request: pytest.FixtureRequest, adversarial_node: LocalNode,
-              tmp_path_factory: pytest.TempPathFactory) -> ChainEnv:
-    """A fresh deployment per test (its own AccessLog, so its own audit trail); the module's
-    one in a ``SHARED_STACK`` module."""
-    if shares_stack(request):
-        shared: ChainEnv = request.getfixturevalue("module_chain_env")
-        return shared
-    return deploy_env(adversarial_node, tmp_path_factory.mktemp("deployment"))
-
-
-@pytest.fixture
-def settings(request: pytest.FixtureRequest, chain_env: ChainEnv, tmp_path: Path) -> Settings:
-    if shares_stack(request):
-        shared: Settings = request.getfixturevalue("module_settings")
-        return shared
-    return settings_for(chain_env, tmp_path, port=free_port())
 
 
 @pytest.fixture
@@ -139,34 +78,6 @@ def start_api(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., ApiS
     yield start
     for server in started:
         server.stop()
-
-
-@pytest.fixture
-def api_server(request: pytest.FixtureRequest, settings: Settings,
-               tmp_path: Path) -> Iterator[ApiServer]:
-    """The real API: ``kizuna serve`` under uvicorn in a subprocess, on ``settings`` (the
-    module's, in a ``SHARED_STACK`` module)."""
-    if shares_stack(request):
-        yield from shared_server(request)
-        return
-    server = ApiServer(settings=settings, log_path=tmp_path / "api.log").start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def http(api_server: ApiServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api_server.url, timeout=60) as client:
-        yield client
-
-
-@pytest.fixture
-def people(chain_env: ChainEnv, http: httpx.Client) -> People:
-    """A signed-in patient, a registered and signed-in provider, an auditor (role granted)."""
-    patient = HttpPatient(signer=LocalKeySigner.generate(), chain=chain_env.chain,
-                          http=http).login()
-    return People(patient=patient, provider=signed_in_provider(chain_env, http),
-                  auditor=signed_in_auditor(chain_env, http))
 
 
 @pytest.fixture

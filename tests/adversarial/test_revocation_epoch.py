@@ -211,8 +211,7 @@ def test_a_new_grantee_reads_records_of_every_epoch(world: World) -> None:
 def test_rekey_routes_over_http(people: object, chain_env: object, http: object) -> None:
     """``GET /patient/scope-epochs/{id}``, ``POST /patient/scope-keys`` with ``epoch``,
     ``POST /patient/kfrags`` and the upload's ``X-Kizuna-Scope-Epoch``, against the real API."""
-    from adversarial_world import signed_in_provider
-    from participants import hx
+    from participants import hx, signed_in_provider
 
     from kizuna.receipts.request import proxy_domain
     from kizuna.wire.scopes import scope_keys_typed_data

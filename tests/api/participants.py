@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from apienv import bearer, sign_in
+from apienv import ChainEnv, bearer, sign_in
 
 from kizuna.chain.connection import Chain
 from kizuna.chain.signers import LocalKeySigner
@@ -225,3 +225,19 @@ class People:
     patient: HttpPatient
     provider: HttpProvider
     auditor: Participant
+
+
+def signed_in_provider(chain_env: ChainEnv, http: httpx.Client) -> HttpProvider:
+    """A new provider, registered in the deployment's registry and signed in."""
+    provider = HttpProvider(signer=LocalKeySigner.generate(), chain=chain_env.chain, http=http)
+    chain_env.add_provider(provider.signer, provider.keys.public_key.to_bytes())
+    provider.login()
+    return provider
+
+
+def signed_in_auditor(chain_env: ChainEnv, http: httpx.Client) -> Participant:
+    """A new wallet with the auditor role, signed in."""
+    auditor = Participant(signer=LocalKeySigner.generate(), chain=chain_env.chain, http=http)
+    chain_env.grant_auditor(auditor.signer.address)
+    auditor.login()
+    return auditor

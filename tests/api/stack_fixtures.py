@@ -1,0 +1,117 @@
+"""The stack fixtures tests/api and tests/adversarial share, in one place: each conftest imports
+them (so each folder gets its own session anvil; the API faults tests stop nodes and no other
+suite shares its dev keys). Fresh for each test, or one for the module where it sets
+``SHARED_STACK = True`` (:func:`apienv.shares_stack`; a test of such a module that needs its
+own asks for ``fresh_stack``).
+
+* ``stack_node`` (session) — the folder's own anvil (:class:`LocalNode`).
+* ``chain_env`` — a deployment on it (:class:`apienv.ChainEnv`): fresh per test, so one service
+  (database) per AccessLog as in production — an auditor of one deployment never sees another
+  test's anchored batches.
+* ``settings`` — :class:`Settings` for that deployment: embedded store and SQLite in the test's
+  ``tmp_path``, a free port of 127.0.0.1.
+* ``api_server`` — the real API (``kizuna serve`` under uvicorn, in a subprocess) on
+  ``settings``; ``http`` an :class:`httpx.Client` on it.
+* ``people`` — a signed-in patient, a registered signed-in provider, an auditor (role granted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from apienv import (
+    ApiServer,
+    ChainEnv,
+    deploy_env,
+    settings_for,
+    shared_server,
+    shares_stack,
+)
+from participants import HttpPatient, People, signed_in_auditor, signed_in_provider
+
+from kizuna.chain.localnode import LocalNode, free_port
+from kizuna.chain.signers import LocalKeySigner
+from kizuna.config import Settings
+
+__all__ = ["api_server", "chain_env", "fresh_stack", "http", "module_api_server",
+           "module_chain_env", "module_settings", "people", "settings", "stack_node"]
+
+@pytest.fixture(scope="session")
+def stack_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
+    log = tmp_path_factory.mktemp("stack-anvil") / "anvil.log"
+    with LocalNode(log_path=log) as node:
+        yield node
+
+
+@pytest.fixture(scope="module")
+def module_chain_env(stack_node: LocalNode,
+                     tmp_path_factory: pytest.TempPathFactory) -> ChainEnv:
+    """The deployment a ``SHARED_STACK`` module's tests share."""
+    return deploy_env(stack_node, tmp_path_factory.mktemp("module-deployment"))
+
+
+@pytest.fixture(scope="module")
+def module_settings(module_chain_env: ChainEnv,
+                    tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return settings_for(module_chain_env, tmp_path_factory.mktemp("module-data"),
+                        port=free_port())
+
+
+@pytest.fixture(scope="module")
+def module_api_server(module_settings: Settings) -> Iterator[ApiServer]:
+    """The API a ``SHARED_STACK`` module's tests share."""
+    server = ApiServer(settings=module_settings,
+                       log_path=module_settings.store_path.parent / "api.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fresh_stack() -> None:
+    """Asked for by a test of a ``SHARED_STACK`` module that needs a deployment and API of
+    its own (it counts the whole deployment's state, or changes or stops the server)."""
+
+
+@pytest.fixture
+def chain_env(request: pytest.FixtureRequest, stack_node: LocalNode,
+              tmp_path_factory: pytest.TempPathFactory) -> ChainEnv:
+    if shares_stack(request):
+        shared: ChainEnv = request.getfixturevalue("module_chain_env")
+        return shared
+    return deploy_env(stack_node, tmp_path_factory.mktemp("deployment"))
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, chain_env: ChainEnv, tmp_path: Path) -> Settings:
+    if shares_stack(request):
+        shared: Settings = request.getfixturevalue("module_settings")
+        return shared
+    return settings_for(chain_env, tmp_path, port=free_port())
+
+
+@pytest.fixture
+def api_server(request: pytest.FixtureRequest, settings: Settings,
+               tmp_path: Path) -> Iterator[ApiServer]:
+    if shares_stack(request):
+        yield from shared_server(request)
+        return
+    server = ApiServer(settings=settings, log_path=tmp_path / "api.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http(api_server: ApiServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_server.url, timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def people(chain_env: ChainEnv, http: httpx.Client) -> People:
+    patient = HttpPatient(signer=LocalKeySigner.generate(), chain=chain_env.chain,
+                          http=http).login()
+    return People(patient=patient, provider=signed_in_provider(chain_env, http),
+                  auditor=signed_in_auditor(chain_env, http))
