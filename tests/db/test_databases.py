@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from chainenv import _eth_tester_env
 from harness import Stack, make_stack
-from together import run_together
+from together import processes_at_once, run_together
 
 from kizuna.db import Database
 from kizuna.errors import ConfigError
@@ -157,52 +157,20 @@ def test_in_memory_sqlite_is_safe_across_threads() -> None:
     db.dispose()
 
 
-# One child per test imports kizuna.db once, then forks the five "instances" of each round: each
-# is its own process with its own connections, as before, without paying the imports 15 times
-# (~0.6 CPU-s each). Nothing is opened before the fork.
-_OPENERS = """
-import os, sys, time
-from kizuna.db import Database
-for url in sys.argv[1:]:
-    start = time.time() + 0.5  # every child forked and waiting before the first opens
-    pids = []
-    for _ in range(5):
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                time.sleep(max(0.0, start - time.time()))
-                Database.open(url).dispose()
-            except BaseException as error:
-                print(f"{url}: {type(error).__name__}: {error}"[-400:], file=sys.stderr)
-                code = 1
-            finally:
-                sys.stderr.flush()
-                os._exit(code)
-        pids.append(pid)
-    failed = [pid for pid in pids if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0]
-    if failed:
-        sys.exit(f"{len(failed)} of 5 instances failed to open {url}")
-"""
-
-
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_instances_starting_together_on_a_fresh_database_all_open_it(
         dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """Service instances started at once create the schema one at a time (SQLite answered the
     second "database is locked" at once; PostgreSQL can fail on a type created twice): three
     fresh databases, five processes opening each at the same moment."""
-    import subprocess
-    import sys
-
     if dialect == "sqlite":
         urls = [f"sqlite:///{tmp_path / f'fresh-{round_}.db'}" for round_ in range(3)]
     else:
         from pgserver import fresh_database
 
         urls = [fresh_database(request.getfixturevalue("postgres_url")) for _ in range(3)]
-    done = subprocess.run([sys.executable, "-c", _OPENERS, *urls], capture_output=True,
-                          text=True, timeout=300, check=False)
+    done = processes_at_once("from kizuna.db import Database",
+                             "Database.open(target).dispose()", urls, processes=5, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     for url in urls:
         database = Database.open(url)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_data import CHUNK, pseudo_random, pseudo_random_bytes
+from together import processes_at_once
 
 from kizuna.config import Settings
 from kizuna.errors import ConfigError, ContentNotFound, InvalidCid, StorageError
@@ -175,42 +174,14 @@ def test_a_crashed_put_staging_directory_is_cleaned_when_the_store_opens(
     assert _files(reopened.root / "blocks") == []
 
 
-# One child imports the store once and forks the six "instances" of each round (each its own
-# process, as before) instead of 18 Python start-ups. Nothing is opened before the fork.
-_OPENERS = """
-import os, sys, time
-from kizuna.storage.embedded import EmbeddedStore
-for root in sys.argv[1:]:
-    start = time.time() + 0.5  # every child forked and waiting before the first opens
-    pids = []
-    for _ in range(6):
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                time.sleep(max(0.0, start - time.time()))
-                EmbeddedStore(root)
-            except BaseException as error:
-                print(f"{root}: {type(error).__name__}: {error}", file=sys.stderr)
-                code = 1
-            finally:
-                sys.stderr.flush()
-                os._exit(code)
-        pids.append(pid)
-    failed = [pid for pid in pids if os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) != 0]
-    if failed:
-        sys.exit(f"{len(failed)} of 6 processes failed to open {root}")
-"""
-
-
 def test_processes_opening_one_fresh_store_at_once_all_succeed(tmp_path: Path) -> None:
     """Service instances started together open the same new store: one creates it, the others
     wait and open it (before the directory lock, the others saw the creator's temporary marker
     file and refused the directory as "not a Kizuna store"). Three fresh stores, six processes
     opening each at the same moment."""
     roots = [tmp_path / f"store-{round_}" for round_ in range(3)]
-    done = subprocess.run([sys.executable, "-c", _OPENERS, *map(str, roots)],
-                          capture_output=True, text=True, timeout=120, check=False)
+    done = processes_at_once("from kizuna.storage.embedded import EmbeddedStore",
+                             "EmbeddedStore(target)", [str(r) for r in roots], processes=6)
     assert done.returncode == 0, done.stderr[-2000:]
     for root in roots:
         assert (root / "STORE").read_text() == "kizuna-blocks 3\n"
