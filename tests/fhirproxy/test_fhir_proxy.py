@@ -15,8 +15,8 @@ from proxy_stack import GRANTED, Story
 
 from kizuna.errors import InputError
 from kizuna.fhirproxy import GrantedCache, ProxyServer
-from kizuna.storage.fhir import validate
 from kizuna.storage.fhir.dates import to_timestamp
+from kizuna.storage.fhir.validate import validate
 
 pytestmark = pytest.mark.anvil
 

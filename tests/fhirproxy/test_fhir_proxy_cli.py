@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from kizuna.chain.localnode import free_port
-from kizuna.storage.fhir import validate
+from kizuna.storage.fhir.validate import validate
 
 pytestmark = pytest.mark.anvil
 

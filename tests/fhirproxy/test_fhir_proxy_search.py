@@ -19,8 +19,8 @@ from clinic import Clinic
 from local_stack import LocalStack
 
 from kizuna.fhirproxy.search import SUBSETTED, parameters
-from kizuna.storage.fhir import validate
 from kizuna.storage.fhir.canonical import CONTENT_TYPE
+from kizuna.storage.fhir.validate import validate
 
 pytestmark = pytest.mark.anvil
 

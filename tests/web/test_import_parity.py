@@ -25,8 +25,9 @@ import pytest
 from synthea_data import small_bundle, synthea_patient
 
 from kizuna.errors import FhirValidationError
-from kizuna.storage.fhir import import_bundle, import_ndjson, import_resource, webrules
-from kizuna.storage.fhir.importer import ImportedRecord
+from kizuna.storage.fhir import webrules
+from kizuna.storage.fhir.importer import ImportedRecord, import_bundle, import_resource
+from kizuna.storage.fhir.ndjson import import_ndjson
 
 ROOT = Path(__file__).resolve().parents[2]
 WEB = ROOT / "web"
