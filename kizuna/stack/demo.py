@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eth_utils.crypto import keccak
 
@@ -38,6 +38,9 @@ from kizuna.services.context import ServiceContext
 from kizuna.stack.demo_data import DEMO_PATIENTS, history
 from kizuna.stack.home import KizunaHome
 from kizuna.stack.keyring import Keyring
+
+if TYPE_CHECKING:
+    from kizuna.client.patient import PatientClient
 
 DEMO_PASSPHRASE = "kizuna-demo"
 """The demo keys' passphrase (printed by ``kizuna up --demo``: these keys guard nothing real)."""
@@ -128,12 +131,11 @@ def create_demo(*, home: KizunaHome, ctx: ServiceContext, settings: Settings,
     existing = load_demo(home)
     if existing is not None:
         return existing
-    # Here, not at the top: the clients, and the FHIR models (~0.15 CPU-s) the histories are
-    # validated with, are needed only when a demo is made, not by every `kizuna up`.
+    # Here, not at the top: the clients are needed only when a demo is made, not by every
+    # `kizuna up`.
     from kizuna.client.local import LocalService
     from kizuna.client.patient import PatientClient
     from kizuna.client.provider import ProviderClient
-    from kizuna.storage.fhir.importer import import_bundle
 
     if settings.relayer_key is None:
         raise ConfigError("relayer_key: the demo registers records gaslessly through a relayer; "
@@ -159,19 +161,7 @@ def create_demo(*, home: KizunaHome, ctx: ServiceContext, settings: Settings,
     patients = {p.key_name: PatientClient(signer=signers[p.key_name], service=service,
                                           chain=ctx.chain)
                 for p in DEMO_PATIENTS}
-    records: dict[str, int] = {}
-    for person in DEMO_PATIENTS:
-        client = patients[person.key_name]
-        client.publish_inbox_key()
-        if not client.records():  # an interrupted demo resumes without duplicating histories
-            entries = list(import_bundle(history(person)))
-            with step(f"Encrypting and registering {person.given}'s history",
-                      len(entries)) as bar:
-                for entry in entries:
-                    client.add_record(entry.content, label=entry.scope_label,
-                                      content_type=entry.content_type)
-                    bar.advance()
-        records[person.key_name] = len(client.records())
+    records = _import_histories(patients, step)
     lab_records = [bytes(r.record_id) for r in
                    patients["aiko"].records(labels=["Observation:laboratory"])]
 
@@ -204,6 +194,29 @@ def create_demo(*, home: KizunaHome, ctx: ServiceContext, settings: Settings,
     home.demo_file.write_text(json.dumps(summary.to_json(), indent=2, ensure_ascii=False) + "\n",
                               encoding="utf-8")
     return summary
+
+
+def _import_histories(patients: dict[str, PatientClient], step: Step) -> dict[str, int]:
+    """Each demo patient's inbox key published and FHIR history added (once: an interrupted
+    demo resumes without duplicating histories); how many records each has."""
+    # Here, not at the top: the FHIR models (~0.15 CPU-s) the histories are validated with
+    # are needed only when a demo is made, not by every `kizuna up`.
+    from kizuna.storage.fhir.importer import import_bundle
+
+    records: dict[str, int] = {}
+    for person in DEMO_PATIENTS:
+        client = patients[person.key_name]
+        client.publish_inbox_key()
+        if not client.records():
+            entries = list(import_bundle(history(person)))
+            with step(f"Encrypting and registering {person.given}'s history",
+                      len(entries)) as bar:
+                for entry in entries:
+                    client.add_record(entry.content, label=entry.scope_label,
+                                      content_type=entry.content_type)
+                    bar.advance()
+        records[person.key_name] = len(client.records())
+    return records
 
 
 def dev_key(index: int) -> str:

@@ -364,8 +364,8 @@ def test_a_row_naming_another_scope_than_the_chain_is_refused(core: Stack) -> No
 
 
 def test_a_head_overtaken_by_another_thread_is_replaced_not_used(core: Stack) -> None:
-    """Between reading the head and deciding, another thread may sync the index further: the
-    check then takes the newer head instead of deciding on the older one."""
+    """Between syncing the index to a head and deciding, another thread may sync the index
+    further: the check then takes the newer head instead of deciding on the older one."""
     patient, provider = core.party(), core.provider()
     record = core.add_record(patient)
     core.grant(patient, provider)
@@ -373,17 +373,24 @@ def test_a_head_overtaken_by_another_thread_is_replaced_not_used(core: Stack) ->
     core.env.mine()
     newer = core.ctx.index.head()  # "another thread" synced the index past `old`
     assert newer.number == old.number + 1
-    real = core.ctx.access._head
-    calls: list[int] = []
+    access = core.ctx.access
+    real_latest = access._latest
+    calls: list[str] = []
 
-    def overtaken(arrived: int):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return old if len(calls) == 1 else real(arrived)
+    def latest(arrived: int):  # type: ignore[no-untyped-def]
+        calls.append("latest")  # the first: the node's head as asked before the other sync
+        return old if calls.count("latest") == 1 else real_latest(arrived)
 
-    core.ctx.access._head = overtaken  # type: ignore[method-assign]
+    def synced_to_old():  # type: ignore[no-untyped-def]
+        calls.append("sync")  # this thread's sync, overtaken before it decides
+        return old
+
+    access._latest = latest  # type: ignore[method-assign]
+    access.index.head = synced_to_old  # type: ignore[method-assign]
     request, signature = core.request(provider, patient, record)
     answer = serve_read(core.ctx, request=request, signature=signature)
-    assert len(calls) == 2 and answer.head_block == newer.number
+    assert calls == ["latest", "sync", "latest"]
+    assert answer.head_block == newer.number
 
 
 def test_a_small_envelope_travels_with_the_answer_and_a_large_one_does_not(
