@@ -216,8 +216,10 @@ class _Recording(EventIndex):
 
 
 class _FailingAt(_Recording):
-    """A node that stops answering for blocks from ``fail_from`` on (or a store that fails on
-    its ``fail_store``-th transaction) in the middle of a catch-up."""
+    """A node that stops answering for blocks from ``fail_from`` on (or a store that fails in
+    the middle of a catch-up: on its ``fail_store``-th part, or the first part after that once
+    a transaction has committed — parts that arrived together share one transaction, and a
+    failure inside the first would leave nothing committed to check)."""
 
     def __init__(self, *args: Any, fail_from: int | None = None, fail_store: int | None = None,
                  **kwargs: Any) -> None:
@@ -232,7 +234,7 @@ class _FailingAt(_Recording):
     def _store(self, cur: Any, rows: Any, events: Any) -> None:
         self.stores += 1
         super()._store(cur, rows, events)
-        if self.fail_store is not None and self.stores == self.fail_store:
+        if self.fail_store is not None and self.stores >= self.fail_store and self.stored:
             raise OSError("disk full in the middle of a part")  # inside its transaction
 
 
