@@ -36,9 +36,9 @@ if TYPE_CHECKING:  # pydantic-settings: loaded by the commands that read the set
 HOME_ENV = "KIZUNA_HOME"
 DEFAULT_HOME = Path("~/.kizuna")
 LOCAL_CHAIN_ID = 31337
+"""anvil's default chain id: the local stack's chain."""
 DEFAULT_RPC_PORT = 8545
 """The local Ethereum node's (anvil's) port, ``kizuna up --rpc-port``'s default."""
-"""anvil's default chain id: the local stack's chain."""
 
 
 def default_home() -> Path:

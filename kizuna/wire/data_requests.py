@@ -20,6 +20,7 @@ from typing import Any
 
 from kizuna.chain.models import CareEventKind
 from kizuna.errors import ConflictError, InputError
+from kizuna.storage.fhir.dates import date_problem, to_timestamp
 from kizuna.types import Address, Cid, Commitment, checked_address, checked_bytes32
 
 DEFAULT_DEADLINE_DAYS = 30
@@ -87,7 +88,6 @@ def checked_fields(*, types: Sequence[str], since: str | None, until: str | None
     """The request's structured fields, or ``InputError`` naming the field and why."""
     # Imported here: the FHIR models load at import (~0.2 s), which the CLI's provider and
     # patient commands that only list or answer requests do not need.
-    from kizuna.storage.fhir.dates import date_problem, to_timestamp
     from kizuna.storage.fhir.model_index import resource_class
 
     if isinstance(types, str) or not isinstance(types, Sequence):
