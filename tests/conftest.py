@@ -233,14 +233,47 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 # so the run also prints each file's total (setup + call + teardown: a module's stack start counts
 # towards its file) and each worker's busy time. A worker far above the others is the wall time.
 
+# The suite is CPU-bound (two cores, three workers), so each file's CPU-seconds are printed too:
+# the worker's own and those of the processes it started and reaped during the file (API
+# servers, CLI calls, Chromium, anvil). A session fixture's processes are reaped at the end of
+# the session and count towards the worker's last file.
+
 _FILE_SECONDS: dict[str, float] = {}
+_FILE_CPU: dict[str, float] = {}
 _SETUP_SECONDS: dict[str, float] = {}
 _WORKER_SECONDS: dict[str, float] = {}
+_CPU_MARK: list[float] = []
+
+
+def _cpu_now() -> float:
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    now = _cpu_now()
+    spent = now - (_CPU_MARK[0] if _CPU_MARK else now)
+    _CPU_MARK[:] = [now]
+    report = outcome.get_result()
+    # a new list: the report shares item.user_properties otherwise, and phases would add up
+    report.user_properties = [*report.user_properties, ("cpu_seconds", spent)]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _CPU_MARK[:] = [_cpu_now()]  # on each worker: its first test's setup starts the count
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     path = report.nodeid.split("::", 1)[0]
     _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+    for name, value in report.user_properties:
+        if name == "cpu_seconds":
+            _FILE_CPU[path] = _FILE_CPU.get(path, 0.0) + float(value)
     if report.when == "setup":
         _SETUP_SECONDS[path] = _SETUP_SECONDS.get(path, 0.0) + report.duration
     node = getattr(report, "node", None)  # xdist: the worker that ran it (on the controller)
@@ -256,10 +289,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         Path(record).write_text(json.dumps(
             {path: round(seconds, 1) for path, seconds in sorted(_FILE_SECONDS.items())},
             indent=0) + "\n", "utf-8")
+        Path(record).with_name("file_cpu_seconds.json").write_text(json.dumps(
+            {path: round(seconds, 1) for path, seconds in sorted(_FILE_CPU.items())},
+            indent=0) + "\n", "utf-8")
     write = terminalreporter.write_line
-    terminalreporter.section("slowest 20 files (setup + call + teardown, of which setup)")
+    terminalreporter.section("slowest 20 files (setup + call + teardown, of which setup; CPU-s)")
     for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:20]:
-        write(f"{seconds:8.2f}s {_SETUP_SECONDS.get(path, 0.0):7.2f}s  {path}")
+        write(f"{seconds:8.2f}s {_SETUP_SECONDS.get(path, 0.0):7.2f}s "
+              f"{_FILE_CPU.get(path, 0.0):7.1f} cpu  {path}")
+    terminalreporter.section("most CPU-seconds, 20 files (the worker and what it started)")
+    for path, cpu in sorted(_FILE_CPU.items(), key=lambda kv: -kv[1])[:20]:
+        write(f"{cpu:8.1f} cpu-s {_FILE_SECONDS.get(path, 0.0):8.1f}s  {path}")
+    write(f"CPU-seconds over all files: {sum(_FILE_CPU.values()):.0f}")
     if len(_WORKER_SECONDS) > 1:
         busy = ", ".join(f"{w} {s:.0f}s" for w, s in sorted(_WORKER_SECONDS.items()))
         write(f"busy time per worker: {busy}")
