@@ -8,7 +8,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -253,15 +253,17 @@ def _cpu_now() -> float:
     return own.ru_utime + own.ru_stime + reaped.ru_utime + reaped.ru_stime
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+        item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     now = _cpu_now()
     spent = now - (_CPU_MARK[0] if _CPU_MARK else now)
     _CPU_MARK[:] = [now]
-    report = outcome.get_result()
     # a new list: the report shares item.user_properties otherwise, and phases would add up
     report.user_properties = [*report.user_properties, ("cpu_seconds", spent)]
+    return report
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -272,8 +274,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     path = report.nodeid.split("::", 1)[0]
     _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
     for name, value in report.user_properties:
-        if name == "cpu_seconds":
-            _FILE_CPU[path] = _FILE_CPU.get(path, 0.0) + float(value)
+        if name == "cpu_seconds" and isinstance(value, float):
+            _FILE_CPU[path] = _FILE_CPU.get(path, 0.0) + value
     if report.when == "setup":
         _SETUP_SECONDS[path] = _SETUP_SECONDS.get(path, 0.0) + report.duration
     node = getattr(report, "node", None)  # xdist: the worker that ran it (on the controller)
