@@ -384,7 +384,8 @@ def _show_logs_on_failure(root: Path, *, failed: object) -> None:
 
 
 def run(*, reads: int, rounds: int, clients: int, instances: int,
-        skip_audit: bool, database: str | None = None) -> dict[str, Any]:
+        skip_audit: bool, database: str | None = None, reads_only: bool = False,
+        progress: bool = False) -> dict[str, Any]:
     figures: dict[str, Any] = {"clients": clients, "instances": instances,
                                "record_bytes": RECORD_SIZE,
                                "database": (database or "sqlite").split(":", 1)[0],
@@ -422,18 +423,24 @@ def run(*, reads: int, rounds: int, clients: int, instances: int,
         pids = [server.process.pid for server in servers]
         read_rates, base_rates, read_lat, base_lat = [], [], [], []
         read_cpu, base_cpu = 0.0, 0.0
+        client_read_cpu, client_base_cpu = 0.0, 0.0  # this process: the clients' own share
         # Rounds alternate baseline and reads, and each figure is the median of its rounds: the
         # 2 cores are shared, and a burst of other work would otherwise land on one path only.
         for round_ in range(rounds):
-            began = _cpu_seconds(pids)
+            began, client_began = _cpu_seconds(pids), time.process_time()
             seconds, latencies = measure_baseline(urls, scene, reads, clients)
             base_cpu += _cpu_seconds(pids) - began
+            client_base_cpu += time.process_time() - client_began
             base_rates.append(reads / seconds)
             base_lat += latencies
-            began = _cpu_seconds(pids)
+            if progress:  # a profiler's cue: attach to these processes now
+                print(f"round {round_ + 1}: reads begin, server pids "
+                      f"{' '.join(map(str, pids))}", file=sys.stderr, flush=True)
+            began, client_began = _cpu_seconds(pids), time.process_time()
             seconds, latencies = measure_reads(
                 urls, scene, bodies[round_ * reads:(round_ + 1) * reads], clients)
             read_cpu += _cpu_seconds(pids) - began
+            client_read_cpu += time.process_time() - client_began
             read_rates.append(reads / seconds)
             read_lat += latencies
         figures.update(
@@ -447,10 +454,15 @@ def run(*, reads: int, rounds: int, clients: int, instances: int,
             baseline_p99_ms=round(percentile(base_lat, 0.99) * 1000, 2),
             server_cpu_ms_per_read=round(read_cpu / (reads * rounds) * 1000, 3),
             server_cpu_ms_per_baseline=round(base_cpu / (reads * rounds) * 1000, 3),
+            client_cpu_ms_per_read=round(client_read_cpu / (reads * rounds) * 1000, 3),
+            client_cpu_ms_per_baseline=round(client_base_cpu / (reads * rounds) * 1000, 3),
             read_rates=[round(r, 1) for r in read_rates],
             baseline_rates=[round(r, 1) for r in base_rates],
         )
         figures["read_ratio"] = round(figures["reads_per_s"] / figures["baseline_per_s"], 3)
+        if reads_only:
+            figures["load_average_end"] = _load_average()
+            return figures
         # 2-of-3 threshold reads through three proxy node processes (before the revocation
         # measurement revokes the grant): benchmarks/service_threshold.py
         sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -490,11 +502,29 @@ def main() -> None:
                         help="an empty service database shared by the instances, e.g. "
                              "postgresql://user@host/db (default: a SQLite file of this run)")
     parser.add_argument("--skip-audit", action="store_true")
+    parser.add_argument("--reads-only", action="store_true",
+                        help="the reads and the baseline only: no threshold reads, revocation "
+                             "or audit (for profiling the read path)")
+    parser.add_argument("--progress", action="store_true",
+                        help="print to stderr, as each read round begins, the server pids "
+                             "(a profiler's cue)")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
     figures = run(reads=args.reads, rounds=args.rounds, clients=args.clients,
                   instances=args.instances, skip_audit=args.skip_audit,
-                  database=args.database)
+                  database=args.database, reads_only=args.reads_only,
+                  progress=args.progress)
+    if args.reads_only:
+        print(f"reads {figures['reads_per_s']}/s p50 {figures['read_p50_ms']} ms p99 "
+              f"{figures['read_p99_ms']} ms; baseline {figures['baseline_per_s']}/s; server CPU "
+              f"{figures['server_cpu_ms_per_read']} ms a read, "
+              f"{figures['server_cpu_ms_per_baseline']} a baseline request; client CPU "
+              f"{figures['client_cpu_ms_per_read']} / "
+              f"{figures['client_cpu_ms_per_baseline']}; load "
+              f"{figures['load_average_start']} -> {figures['load_average_end']}")
+        if args.json:
+            print(json.dumps(figures))
+        return
     print(f"provider reads of a {RECORD_SIZE // 1024} KB record, {args.clients} clients, "
           f"{args.instances} instance(s) on {figures['database']}:")
     print(f"  checked read (signed request + access check + re-encryption + receipt + "
@@ -504,6 +534,9 @@ def main() -> None:
           f"p50 {figures['baseline_p50_ms']} ms, p99 {figures['baseline_p99_ms']} ms")
     print(f"  server CPU (all instances): {figures['server_cpu_ms_per_read']} ms a read, "
           f"{figures['server_cpu_ms_per_baseline']} ms a baseline request")
+    print(f"  client CPU (this process, the {args.clients} clients): "
+          f"{figures['client_cpu_ms_per_read']} ms a read, "
+          f"{figures['client_cpu_ms_per_baseline']} ms a baseline request")
     print(f"  ratio: {figures['read_ratio']}  (targets, quiet: >= 1,000 reads/s, p99 <= 25 ms, "
           f"ratio >= 0.45, server CPU <= 1.2 ms a read)")
     print(f"  threshold reads ({figures['threshold']} proxy nodes, to the 2nd answer): "
