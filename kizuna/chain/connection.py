@@ -104,8 +104,32 @@ class Chain:
 
 
 def web3_for(rpc_url: str, *, timeout: float = 10.0) -> Web3:
-    """A web3 instance for an HTTP JSON-RPC endpoint (no middleware: plain, fast requests)."""
-    return Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    """A web3 instance for an HTTP JSON-RPC endpoint: web3's default middleware, except that
+    its ``validation`` layer keeps only the check of the blocks' ``extraData``
+    (:func:`chain_id_free_validation`)."""
+    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+    w3.middleware_onion.replace("validation", chain_id_free_validation())
+    return w3
+
+
+def chain_id_free_validation() -> Any:
+    """web3's ``validation`` middleware without its chain-id half.
+
+    That half asks the node ``eth_chainId`` before every ``eth_call``, ``eth_estimateGas``,
+    ``eth_sendTransaction`` and ``eth_createAccessList`` -- twice, in fact, as web3 builds the
+    request's and the answer's formatters apart: three requests where one was meant, on every
+    view, simulation and gas estimate -- only to refuse a ``chainId`` field that differs from
+    the node's. Kizuna puts no ``chainId`` in those calls; it signs its transactions with the
+    chain id :func:`connect` checked, and a node on another chain refuses them (``WrongChain``,
+    :meth:`~kizuna.chain.transactions.TransactionSender.broadcast`). The other half stays: a
+    block whose ``extraData`` is longer than 32 bytes (a proof-of-authority chain) is refused
+    as web3 refuses it."""
+    from web3._utils.rpc_abi import RPC
+    from web3.middleware.formatting import FormattingMiddlewareBuilder
+    from web3.middleware.validation import block_validator
+
+    return FormattingMiddlewareBuilder.build(result_formatters={
+        RPC.eth_getBlockByHash: block_validator, RPC.eth_getBlockByNumber: block_validator})
 
 
 def connect(
@@ -142,4 +166,5 @@ def connect(
     return chain
 
 
-__all__ = ["Chain", "Deployment", "connect", "load_deployment_file", "web3_for"]
+__all__ = ["Chain", "Deployment", "chain_id_free_validation", "connect",
+           "load_deployment_file", "web3_for"]
