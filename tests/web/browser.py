@@ -1,5 +1,6 @@
-"""Debian's Chromium driven by Playwright for the browser tests: one browser per worker, a fresh
-context per page session (desktop 1280x800 or phone 390x844), with what each session watches:
+"""Debian's Chromium driven by Playwright for the browser tests: one Chromium process per worker
+(:class:`SharedChromium`), a Playwright connection to it per test file, a fresh context per page
+session (desktop 1280x800 or phone 390x844), with what each session watches:
 console errors and uncaught exceptions, Content-Security-Policy violations, main-frame
 navigations, every request the page makes (URL, headers, body bytes), screenshots under
 out/screenshots/, and an axe-core accessibility check.
@@ -12,8 +13,15 @@ wallet, whose answers run on this thread.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,17 +56,137 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-def launch(playwright: Playwright) -> Browser:
-    """Headless Chromium from Debian. Missing: a skip on a developer's machine, a failure under
-    CI (where scripts/bootstrap.sh must have installed it)."""
+def require_chromium() -> None:
+    """Missing Chromium: a skip on a developer's machine, a failure under CI (where
+    scripts/bootstrap.sh must have installed it)."""
     if not CHROMIUM.exists():
         reason = (f"{CHROMIUM} is missing: `. scripts/bootstrap.sh` installs it "
                   "(apt-get install chromium fonts-noto-cjk)")
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(reason)
         pytest.skip(reason)
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                      args=["--headless", "--no-sandbox", "--disable-gpu"])
+
+
+# What Playwright 1.65's launch() passes Chromium (its chromiumSwitches, read from the command line
+# of a launched browser), less the pipe and profile it manages itself: the browser we start must
+# behave as a launched one did (no background networking, component updates or throttled timers
+# in pages that are not in front, sRGB screenshots, no scrollbars, a mouse-like pointer).
+_SWITCHES = [
+    "--disable-field-trial-config", "--disable-background-networking",
+    "--disable-background-timer-throttling", "--disable-backgrounding-occluded-windows",
+    "--disable-back-forward-cache", "--disable-breakpad",
+    "--disable-component-extensions-with-background-pages", "--disable-component-update",
+    "--no-default-browser-check", "--disable-default-apps", "--disable-dev-shm-usage",
+    "--disable-extensions",
+    "--disable-features=AvoidUnnecessaryBeforeUnloadCheckSync,DestroyProfileOnBrowserClose,"
+    "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,LensOverlay,MediaRouter,PaintHolding,"
+    "ThirdPartyStoragePartitioning,AvoidCorsURLLoaderRestartOnRedirect,OptimizationHints,"
+    "NetworkTimeServiceQuerying,AimEnabled,PreconnectToSearch",
+    "--enable-features=CDPScreenshotNewSurface",
+    "--allow-pre-commit-input", "--disable-hang-monitor", "--disable-ipc-flooding-protection",
+    "--disable-popup-blocking", "--disable-prompt-on-repost", "--disable-renderer-backgrounding",
+    "--force-color-profile=srgb", "--metrics-recording-only", "--no-first-run",
+    "--password-store=basic", "--use-mock-keychain", "--no-service-autorun",
+    "--disable-search-engine-choice-screen", "--disable-sync",
+    "--headless", "--hide-scrollbars", "--mute-audio",
+    "--blink-settings=primaryHoverType=2,availableHoverTypes=2,primaryPointerType=4,"
+    "availablePointerTypes=4",
+    "--no-sandbox", "--disable-gpu", "--no-startup-window",
+]
+
+
+class SharedChromium:
+    """One Chromium process for a whole test worker, which each test file connects to with its
+    own Playwright (:meth:`connect`) and in which each test opens fresh contexts.
+
+    Why not one ``playwright.chromium.launch()`` per file: each launch and close of the browser
+    (its main process, zygotes, GPU process, network and storage services) costs CPU the suite,
+    CPU-bound on two cores, does not have. Why not one Playwright for the session: its sync API
+    keeps an event loop on the test thread while it is open, which breaks later test files on
+    the worker that call ``asyncio.run()`` (tests/api/test_readworkers.py). So the process lives
+    for the session and the Playwright connection (``connect_over_cdp``) for a file.
+
+    Isolation is what a launched browser gave: every page is in a new context (no cookies,
+    storage or cache shared); the profile directory is a fresh temporary one. A browser that
+    has died (a crash, an OOM kill) is started again at the next file's :meth:`connect`, with
+    a warning that names its exit code; one that cannot start fails the file, with its output.
+    """
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen[bytes] | None = None
+        self._profile: Path | None = None
+        self._log: Path | None = None
+        self.endpoint = ""
+
+    def _start(self) -> None:
+        require_chromium()
+        self._profile = Path(tempfile.mkdtemp(prefix="kizuna-chromium-"))
+        self._log = self._profile.with_name(self._profile.name + ".log")
+        # setpriv: Chromium gets SIGTERM if this worker dies without its teardown (a killed
+        # xdist worker), so no browser outlives the run. Port 0: Chromium picks a free port
+        # and writes it to DevToolsActivePort in the profile.
+        command = ["setpriv", "--pdeathsig", "TERM", str(CHROMIUM), *_SWITCHES,
+                   f"--user-data-dir={self._profile}", "--remote-debugging-address=127.0.0.1",
+                   "--remote-debugging-port=0"]
+        with self._log.open("wb") as log:
+            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+        active = self._profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            lines = active.read_text().splitlines() if active.is_file() else []
+            if len(lines) >= 2:
+                self.endpoint = f"http://127.0.0.1:{int(lines[0])}"
+                return
+            time.sleep(0.05)
+        problem = (f"exited with code {self._process.returncode}"
+                   if self._process.poll() is not None else "wrote no DevToolsActivePort in 60 s")
+        output = self._output()
+        self.stop()
+        pytest.fail(f"Chromium ({CHROMIUM}) {problem}:\n{output}", pytrace=False)
+
+    def _output(self) -> str:
+        if self._log is None or not self._log.is_file():
+            return "(no output)"
+        return self._log.read_text(errors="replace")[-4000:] or "(no output)"
+
+    def connect(self, playwright: Playwright) -> Browser:
+        """A Playwright connection to the worker's Chromium, started (or started again, if it
+        has died since the last file) now."""
+        if self._process is not None and self._process.poll() is not None:
+            warnings.warn(f"the worker's Chromium exited with code {self._process.returncode} "
+                          f"after the previous test file; starting a new one. Its output:\n"
+                          f"{self._output()}", stacklevel=2)
+            self.stop()
+        if self._process is None:
+            self._start()
+        return playwright.chromium.connect_over_cdp(self.endpoint)
+
+    def stop(self) -> None:
+        """Stop Chromium and every process it started (its own process group), and remove its
+        profile."""
+        process, self._process = self._process, None
+        if process is not None:
+            _signal_group(process.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(10)
+            # Any process of the group still there (or the main one, if SIGTERM did not end it).
+            _signal_group(process.pid, signal.SIGKILL)
+            process.wait()
+        for path in (self._profile, self._log):
+            if path is not None and path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path is not None:
+                path.unlink(missing_ok=True)
+        self._profile = self._log = None
+        self.endpoint = ""
+
+
+def _signal_group(group: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, sig)
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Fixtures of the browser tests: a real ``kizuna up --demo`` stack per worker, Debian's
-Chromium per worker, and ``web``, which opens the page in a fresh context with test wallets
-injected (real keys, answers from anvil) and, at the end of the test, fails on any unexpected
-console error or Content-Security-Policy violation."""
+Chromium per worker (a Playwright connection to it per test file), and ``web``, which opens the
+page in a fresh context with test wallets injected (real keys, answers from anvil) and, at the
+end of the test, fails on any unexpected console error or Content-Security-Policy violation."""
 
 from __future__ import annotations
 
@@ -33,9 +33,21 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
         made.up.stop()
 
 
+@pytest.fixture(scope="session")
+def chromium_process() -> Iterator[browser.SharedChromium]:
+    """The worker's one Chromium process (browser.SharedChromium says why), stopped at the end of
+    the session with every process it started."""
+    shared = browser.SharedChromium()
+    try:
+        yield shared
+    finally:
+        shared.stop()
+
+
 # Playwright's sync API runs an event loop on the test thread while it is open: kept for a
 # whole worker session, it broke every later test file on that worker that calls asyncio.run()
-# (tests/api/test_readworkers.py under xdist). One driver and browser per test file instead.
+# (tests/api/test_readworkers.py under xdist). One driver per test file, connected to the
+# worker's Chromium; every test opens its pages in fresh contexts.
 @pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     with sync_playwright() as driver:
@@ -43,12 +55,13 @@ def playwright_driver() -> Iterator[Playwright]:
 
 
 @pytest.fixture(scope="module")
-def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
-    launched = browser.launch(playwright_driver)
+def chromium(playwright_driver: Playwright,
+             chromium_process: browser.SharedChromium) -> Iterator[Browser]:
+    connected = chromium_process.connect(playwright_driver)
     try:
-        yield launched
+        yield connected
     finally:
-        launched.close()
+        connected.close()  # closes the contexts this file opened, and disconnects
 
 
 @pytest.fixture
