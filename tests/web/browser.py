@@ -118,6 +118,16 @@ class SharedChromium:
         self._log: Path | None = None
         self.endpoint = ""
 
+    @property
+    def pid(self) -> int | None:
+        """The browser's main process (also its process group), None when not started."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def profile(self) -> Path | None:
+        """Its temporary profile directory (removed by :meth:`stop`)."""
+        return self._profile
+
     def _start(self) -> None:
         require_chromium()
         self._profile = Path(tempfile.mkdtemp(prefix="kizuna-chromium-"))
@@ -169,11 +179,16 @@ class SharedChromium:
         profile."""
         process, self._process = self._process, None
         if process is not None:
-            _signal_group(process.pid, signal.SIGTERM)
+            # The main process first, so Chromium shuts its children down itself; then whatever
+            # of its group is left (or the main process, if it did not end).
+            process.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(10)
-            # Any process of the group still there (or the main one, if SIGTERM did not end it).
-            _signal_group(process.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while live_members(process.pid) and time.monotonic() < deadline:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                time.sleep(0.05)
             process.wait()
         for path in (self._profile, self._log):
             if path is not None and path.is_dir():
@@ -184,9 +199,20 @@ class SharedChromium:
         self.endpoint = ""
 
 
-def _signal_group(group: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(group, sig)
+def live_members(group: int) -> list[int]:
+    """The processes of process group ``group`` that have not exited (zombies waiting for
+    init to reap them do not count: they hold no CPU or memory)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited while we looked
+        if int(fields[2]) == group and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
 
 
 @dataclass
