@@ -33,9 +33,11 @@ same; the service finishes a batch already on chain without a second transaction
 records not yet registered are staged (again, replacing, where needed) and registered. A record
 id is registered at most once: the service refuses to stage an id that names a record.
 
-The pool's processes are *spawned* (clean interpreters: nothing of this process's threads or
-locks is copied into them), so a script that runs an import must guard its entry point with
-``if __name__ == "__main__":`` as :mod:`multiprocessing` requires.
+The pool's processes are forked from :mod:`multiprocessing`'s *fork server* (a clean
+interpreter started once per importing process, which imported the workers' modules once:
+nothing of this process's threads or locks is copied into them; :func:`start_pool`), so a
+script that runs an import must guard its entry point with ``if __name__ == "__main__":`` as
+:mod:`multiprocessing` requires.
 """
 
 from __future__ import annotations
@@ -660,13 +662,27 @@ def _chunks(items: Iterator[_Work], size: int) -> Iterator[list[_Work]]:
         yield chunk
 
 
+POOL_PRELOAD = ["__main__", "kizuna.client.sealing", "kizuna.storage.fhir.validate"]
+"""What the fork server imports once, before it forks any worker: the main module (which a
+worker would import again otherwise), the sealing and the Bundle checks the workers run."""
+
+
 def start_pool(workers: int | None = None) -> ProcessPoolExecutor:
-    """Worker processes started clean (``spawn``: no lock or thread of this process copied
-    into them; they import :mod:`kizuna.client.sealing`), all started at once so that they
-    come up while the service is asked what is done."""
+    """Worker processes forked from the fork server, all started at once so that they come up
+    while the service is asked what is done.
+
+    Not ``fork``: this process has threads (the API's, the staging requests', a sibling
+    import's) whose locks a forked child could inherit held. Not ``spawn`` either: each
+    worker was a fresh interpreter importing the main module and the workers' modules again
+    (~0.4 CPU-s a worker, every import). The fork server is single-threaded and clean: started
+    (once for this process's life, by :mod:`multiprocessing`) as a fresh interpreter that
+    imports :data:`POOL_PRELOAD` and does nothing else, so a worker forked from it copies no
+    thread, no lock and no key of this process, and no random state either (the envelopes'
+    keys and nonces come from ``os.urandom`` in the worker, per record)."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
-    pool = ProcessPoolExecutor(max_workers=workers,
-                               mp_context=multiprocessing.get_context("spawn"),
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(POOL_PRELOAD)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                initializer=die_with, initargs=(os.getpid(),))
     for _ in range(workers):
         pool.submit(seal_chunk, [])
@@ -677,6 +693,7 @@ __all__ = [
     "BATCH_SIZE",
     "DESCRIPTION_INDEX",
     "FILE_INDEX",
+    "POOL_PRELOAD",
     "STAGE_SIZE",
     "ImportResult",
     "ImportSource",

@@ -7,8 +7,8 @@ the service. The resource becomes its record as the importer makes it
 (:func:`~kizuna.storage.fhir.importer.record_for`: canonical JSON), and the record is sealed
 exactly as :meth:`~kizuna.client.patient.PatientClient.seal` seals one
 (:func:`~kizuna.storage.envelope.encrypt_bytes` to the scope's key of its epoch) and its
-commitment computed (:func:`~kizuna.crypto.commitment.commitment_of`). The module imports
-little, so a freshly spawned worker is ready in a fraction of a second.
+commitment computed (:func:`~kizuna.crypto.commitment.commitment_of`). The fork server the
+workers come from imports this module once (kizuna.client.importer.start_pool).
 """
 
 from __future__ import annotations
@@ -56,10 +56,27 @@ _keys: dict[bytes, pre.UmbralPublicKey] = {}  # per worker: a scope key is parse
 
 def die_with(parent: int) -> None:
     """A worker's initializer: exit as soon as ``parent`` (the importing process) is gone — a
-    killed import must not leave its workers behind, waiting forever for work."""
+    killed import must not leave its workers behind, waiting forever for work.
+
+    The worker's own parent is the fork server (kizuna.client.importer.start_pool), which
+    exits when the importing process does: the worker watches for either to go (its parent
+    changing covers an importer that is gone but not yet reaped, a zombie ``kill(0)`` still
+    finds)."""
+    mine = os.getppid()
+
+    def gone() -> bool:
+        if os.getppid() != mine:
+            return True
+        try:
+            os.kill(parent, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, owned by another user (a reused pid at worst)
+            return False
+        return False
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while not gone():
             time.sleep(0.5)
         os._exit(1)
 
