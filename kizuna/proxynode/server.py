@@ -57,6 +57,8 @@ from sqlalchemy import (
 
 from kizuna.api import errors
 from kizuna.api.convert import read_answer, unhex
+from kizuna.api.direct import served_by, signed_read
+from kizuna.api.limits import BodyLimits
 from kizuna.api.readworkers import ReadWorkers
 from kizuna.api.schemas import ReadIn
 from kizuna.batch import pack_proof
@@ -68,7 +70,6 @@ from kizuna.db import schema as t
 from kizuna.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from kizuna.hashing import keccak
 from kizuna.proxy.threshold import NodeKfrag, accept_node_kfrag
-from kizuna.receipts.request import ReadRequest
 from kizuna.services.context import ServiceContext
 from kizuna.services.read import serve_read
 from kizuna.storage.envelope import read_header
@@ -78,6 +79,9 @@ from kizuna.wire.records import RecordInfo
 
 log = logging.getLogger(__name__)
 
+MAX_JSON_BODY_BYTES = 1 << 20
+"""A node's JSON bodies at most (the API's default ``max_json_body_bytes``): a read is ~400
+bytes, a record's registration a few KiB."""
 READ_THREADS = 2
 """The node's read threads (kizuna.api.readworkers: one computes while the other waits on the
 chain or the database; more only contend for the interpreter lock)."""
@@ -377,6 +381,10 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
         ctx, workers, follow_interval_s=follow_interval_s, anchor_signer=anchor_signer,
         anchor_interval_s=anchor_interval_s))
     errors.install(app)
+    # JSON bodies bounded in size and depth before any route reads them, as in the API
+    # (kizuna.api.limits; the read route reads its body itself). Inside the CORS middleware,
+    # so a refused body still carries the CORS headers the page needs to read why.
+    app.add_middleware(BodyLimits, max_bytes=MAX_JSON_BODY_BYTES, routes=app.router.routes)
     if origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -396,13 +404,12 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
     def records(body: NodeRecordIn) -> dict[str, Any]:
         return accept_record(ctx, body)
 
-    @app.post("/node/reads")
-    async def read(body: ReadIn, http: Request) -> Response:
+    async def read(http: Request) -> Response:
         # The read's arrival: its head is asked after this moment, possibly by a request
         # another read sent while this one waited for a read thread (kizuna.access.headrounds).
         arrived = ctx.access.arrival()
-        request = ReadRequest.from_json(body.request.model_dump(by_alias=True))
-        signature = unhex("signature", body.signature)
+        # Parsed and checked once, as the service's read route does (kizuna.api.direct).
+        request, signature = await signed_read(http)
 
         def serve() -> bytes:
             grant = serve_read(ctx, request=request, signature=signature, arrived=arrived)
@@ -414,9 +421,17 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
         # Starlette's pool of 40 had every read contend for the interpreter lock).
         return Response(await workers.run(serve), media_type="application/json")
 
+    async def read_documented(body: ReadIn) -> Response:
+        """The body ``POST /node/reads`` takes, for the OpenAPI document and the body limits
+        only: the route is served by ``read`` (kizuna.api.direct), never by this."""
+        raise AssertionError("/node/reads is served by read()")
+
+    app.router.add_api_route("/node/reads", read_documented, methods=["POST"],
+                             route_class_override=served_by(read), name="read")
     return app
 
 
-__all__ = ["NodeKfragIn", "NodeRecordIn", "accept_kfrag", "accept_record", "checked_origins",
+__all__ = ["MAX_JSON_BODY_BYTES", "NodeKfragIn", "NodeRecordIn", "accept_kfrag", "accept_record",
+           "checked_origins",
            "create_node_app",
            "node_statements", "statement_json", "statement_of"]

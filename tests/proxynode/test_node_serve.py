@@ -14,7 +14,7 @@ from proxynode_harness import start_node
 
 from kizuna.chain.agents.proxies import node_origin
 from kizuna.errors import InputError
-from kizuna.proxynode.server import checked_origins
+from kizuna.proxynode.server import MAX_JSON_BODY_BYTES, checked_origins
 from kizuna.stack.children import wait_healthy
 
 pytestmark = pytest.mark.anvil
@@ -44,10 +44,40 @@ def test_a_production_node_needs_no_session_secret_and_answers_cors_for_its_page
         other = httpx.options(node.endpoint + "/node/reads", timeout=10, headers={
             "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
         assert "access-control-allow-origin" not in other.headers
+        _read_bodies_checked_once(node.endpoint)
     finally:
         if node.process.poll() is None:
             node.process.terminate()
             node.process.wait(10)
+
+
+def _read_bodies_checked_once(endpoint: str) -> None:
+    """The node parses a read's body as the service does (``parse_signed_read``): each bad
+    part is a 422 naming its field; a body past the limit is a 413, CORS headers kept."""
+    request = {"provider": "0x" + "11" * 20, "patient": "0x" + "22" * 20,
+               "recordId": "0x" + "33" * 32, "requestId": "0x" + "44" * 32, "issuedAt": "1"}
+    bad: list[tuple[object, str]] = [
+        ({"request": request}, "signature"),
+        ({"request": request, "signature": "0xzz"}, "signature"),
+        ({"request": {**request, "patient": "0x12"}, "signature": "0x00"}, "patient"),
+        ({"request": {**request, "issuedAt": "soon"}, "signature": "0x00"}, "issuedAt"),
+        ({"request": request, "signature": "0x00", "extra": 1}, "extra"),
+        ([request], "body"),
+    ]
+    for body, field in bad:
+        answer = httpx.post(endpoint + "/node/reads", json=body, timeout=10,
+                            headers={"Origin": PAGE})
+        assert answer.status_code == 422, (body, answer.text)
+        assert answer.json()["error"]["field"] == field, (body, answer.text)
+        assert answer.headers["access-control-allow-origin"] == PAGE
+    as_text = httpx.post(endpoint + "/node/reads", content=b"{}", timeout=10,
+                         headers={"content-type": "text/plain"})
+    assert (as_text.status_code, as_text.json()["error"]["field"]) == (422, "body")
+    huge = httpx.post(endpoint + "/node/reads", timeout=30, headers={
+        "Origin": PAGE, "content-type": "application/json"},
+        content=b'{"signature":"' + b"0" * (MAX_JSON_BODY_BYTES + 1) + b'"}')
+    assert huge.status_code == 413, huge.text[:300]
+    assert huge.headers["access-control-allow-origin"] == PAGE
 
 
 @pytest.mark.parametrize("origin", ["*", "https://kizuna.example/app", "kizuna.example",
