@@ -385,7 +385,7 @@ def _show_logs_on_failure(root: Path, *, failed: object) -> None:
 
 def run(*, reads: int, rounds: int, clients: int, instances: int,
         skip_audit: bool, database: str | None = None, reads_only: bool = False,
-        progress: bool = False) -> dict[str, Any]:
+        progress: bool = False, read_threads: int | None = None) -> dict[str, Any]:
     figures: dict[str, Any] = {"clients": clients, "instances": instances,
                                "record_bytes": RECORD_SIZE,
                                "database": (database or "sqlite").split(":", 1)[0],
@@ -410,6 +410,9 @@ def run(*, reads: int, rounds: int, clients: int, instances: int,
             "KIZUNA_ANCHORER_KEY": keys[0],
             "KIZUNA_BENCHMARK_BASELINE": "true",
         }
+        if read_threads is not None:  # else the service's default (kizuna.config)
+            env["KIZUNA_READ_THREADS"] = str(read_threads)
+            figures["read_threads"] = read_threads
         stack.push(lambda kind, _error, _trace: _show_logs_on_failure(root, failed=kind))
         servers = stack.enter_context(api_servers(env, instances, root))
         urls = [s.url for s in servers]
@@ -508,12 +511,15 @@ def main() -> None:
     parser.add_argument("--progress", action="store_true",
                         help="print to stderr, as each read round begins, the server pids "
                              "(a profiler's cue)")
+    parser.add_argument("--read-threads", type=int, default=None, metavar="N",
+                        help="each instance's read threads (KIZUNA_READ_THREADS; default: "
+                             "the service's own default)")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args()
     figures = run(reads=args.reads, rounds=args.rounds, clients=args.clients,
                   instances=args.instances, skip_audit=args.skip_audit,
                   database=args.database, reads_only=args.reads_only,
-                  progress=args.progress)
+                  progress=args.progress, read_threads=args.read_threads)
     if args.reads_only:
         print(f"reads {figures['reads_per_s']}/s p50 {figures['read_p50_ms']} ms p99 "
               f"{figures['read_p99_ms']} ms; baseline {figures['baseline_per_s']}/s; server CPU "
