@@ -201,16 +201,20 @@ class LocalNode:
 
         deadline = time.monotonic() + self.startup_timeout
         payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise NodeUnreachable(f"anvil exited with code {self._process.returncode} at start")
-            try:
-                answer = httpx.post(self.rpc_url, json=payload, timeout=1.0)
-                if answer.status_code == 200 and "result" in answer.json():
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
+        # One client for every poll (``httpx.post`` builds a client and its TLS context each
+        # time: ~20 ms of CPU a poll).
+        with httpx.Client(timeout=1.0) as client:
+            while time.monotonic() < deadline:
+                if self._process is not None and self._process.poll() is not None:
+                    raise NodeUnreachable(
+                        f"anvil exited with code {self._process.returncode} at start")
+                try:
+                    answer = client.post(self.rpc_url, json=payload)
+                    if answer.status_code == 200 and "result" in answer.json():
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
         raise NodeUnreachable(
             f"anvil did not answer on {self.rpc_url} within {self.startup_timeout}s"
         )

@@ -245,8 +245,9 @@ def status(api_url: str | None, home_dir: Path | None, as_json: bool) -> None:
     try:
         # /health asks the store about a CID it lacks: a js-ipfs node takes its find timeout
         # (~10 s) to say no, so allow for it.
-        health = httpx.get(f"{url}/health", timeout=STATUS_TIMEOUT_S)
-        version = httpx.get(f"{url}/version", timeout=STATUS_TIMEOUT_S)
+        with httpx.Client(timeout=STATUS_TIMEOUT_S) as client:  # one TLS context, not two
+            health = client.get(f"{url}/health")
+            version = client.get(f"{url}/version")
     except httpx.HTTPError as exc:
         raise NodeUnreachable(f"the Kizuna API at {url} does not answer "
                               f"({exc.__class__.__name__}): is `kizuna up` running?") from None

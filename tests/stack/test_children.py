@@ -56,3 +56,19 @@ def test_stop_all_kills_what_ignores_sigterm(tmp_path: Path) -> None:
         time.sleep(0.05)
     stop_all([child], timeout=0.5)
     assert child.returncode == -9
+
+
+def test_waiting_for_a_slow_child_costs_little_cpu(tmp_path: Path) -> None:
+    """Polling a server that is still starting (here: nothing listens) asks through one HTTP
+    client: ``httpx.get`` a poll built a client and its TLS context each time, ~20 ms of CPU,
+    so a proxy node that took 3 s to import cost the waiting ``kizuna up`` ~0.6 CPU-s."""
+    url = f"http://127.0.0.1:{free_port()}"
+    started, began = time.thread_time(), time.monotonic()
+    with pytest.raises(NodeUnreachable, match="did not answer /health within 2s"):
+        wait_healthy(lambda: True, url, what="proxy node 0", log_path=tmp_path / "node.log",
+                     timeout_s=2, request_timeout_s=1)
+    polls = (time.monotonic() - began) / 0.1
+    spent = time.thread_time() - started
+    assert polls >= 10
+    # One client (~20 ms to build) and ~0.5 ms a refused poll; a client a poll was >= 0.2 s.
+    assert spent < 0.12, f"{spent:.3f} CPU-s over ~{polls:.0f} polls"
