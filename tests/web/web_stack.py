@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 PASSPHRASE = "kizuna-demo"
 
 
+@cache
+def _unlocked(keystore: Path) -> LocalAccount:
+    document = json.loads(keystore.read_text(encoding="utf-8"))
+    account: LocalAccount = Account.from_key(Account.decrypt(document, PASSPHRASE))
+    return account
+
+
 @dataclass
 class WebStack:
     """The stack and its addresses."""
@@ -49,10 +56,10 @@ class WebStack:
     deployment_file: Path
 
     def demo_account(self, name: str) -> LocalAccount:
-        """The demo's ``name`` (aiko, kenji, dr-tanaka, ...): its key, from its keystore."""
-        keystore = json.loads((self.home / "keys" / f"{name}.json").read_text(encoding="utf-8"))
-        account: LocalAccount = Account.from_key(Account.decrypt(keystore, PASSPHRASE))
-        return account
+        """The demo's ``name`` (aiko, kenji, dr-tanaka, ...): its key, from its keystore. Each
+        keystore is unlocked once per session (a key never changes under a running stack; every
+        unlock is a scrypt, and the tests ask for these keys hundreds of times)."""
+        return _unlocked(self.home / "keys" / f"{name}.json")
 
     def kizuna(self, *args: str, timeout: float = 180) -> Result:
         """Run ``kizuna`` against this stack (its home, the demo's passphrase)."""
