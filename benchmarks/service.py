@@ -311,6 +311,23 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def _children_named(name: str) -> list[int]:
+    """This process's child processes called ``name`` (the local chain node: its CPU a read
+    is the head requests' and the access checks' other half, on the same cores)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        if comm == name and int(stat.rsplit(")", 1)[1].split()[1]) == os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -427,23 +444,29 @@ def run(*, reads: int, rounds: int, clients: int, instances: int,
         read_rates, base_rates, read_lat, base_lat = [], [], [], []
         read_cpu, base_cpu = 0.0, 0.0
         client_read_cpu, client_base_cpu = 0.0, 0.0  # this process: the clients' own share
+        node_pids = _children_named("anvil")
+        node_read_cpu, node_base_cpu = 0.0, 0.0
         # Rounds alternate baseline and reads, and each figure is the median of its rounds: the
         # 2 cores are shared, and a burst of other work would otherwise land on one path only.
         for round_ in range(rounds):
             began, client_began = _cpu_seconds(pids), time.process_time()
+            node_began = _cpu_seconds(node_pids)
             seconds, latencies = measure_baseline(urls, scene, reads, clients)
             base_cpu += _cpu_seconds(pids) - began
             client_base_cpu += time.process_time() - client_began
+            node_base_cpu += _cpu_seconds(node_pids) - node_began
             base_rates.append(reads / seconds)
             base_lat += latencies
             if progress:  # a profiler's cue: attach to these processes now
                 print(f"round {round_ + 1}: reads begin, server pids "
                       f"{' '.join(map(str, pids))}", file=sys.stderr, flush=True)
             began, client_began = _cpu_seconds(pids), time.process_time()
+            node_began = _cpu_seconds(node_pids)
             seconds, latencies = measure_reads(
                 urls, scene, bodies[round_ * reads:(round_ + 1) * reads], clients)
             read_cpu += _cpu_seconds(pids) - began
             client_read_cpu += time.process_time() - client_began
+            node_read_cpu += _cpu_seconds(node_pids) - node_began
             read_rates.append(reads / seconds)
             read_lat += latencies
         figures.update(
@@ -459,6 +482,8 @@ def run(*, reads: int, rounds: int, clients: int, instances: int,
             server_cpu_ms_per_baseline=round(base_cpu / (reads * rounds) * 1000, 3),
             client_cpu_ms_per_read=round(client_read_cpu / (reads * rounds) * 1000, 3),
             client_cpu_ms_per_baseline=round(client_base_cpu / (reads * rounds) * 1000, 3),
+            node_cpu_ms_per_read=round(node_read_cpu / (reads * rounds) * 1000, 3),
+            node_cpu_ms_per_baseline=round(node_base_cpu / (reads * rounds) * 1000, 3),
             read_rates=[round(r, 1) for r in read_rates],
             baseline_rates=[round(r, 1) for r in base_rates],
         )
@@ -526,7 +551,8 @@ def main() -> None:
               f"{figures['server_cpu_ms_per_read']} ms a read, "
               f"{figures['server_cpu_ms_per_baseline']} a baseline request; client CPU "
               f"{figures['client_cpu_ms_per_read']} / "
-              f"{figures['client_cpu_ms_per_baseline']}; load "
+              f"{figures['client_cpu_ms_per_baseline']}; chain node CPU "
+              f"{figures['node_cpu_ms_per_read']} / {figures['node_cpu_ms_per_baseline']}; load "
               f"{figures['load_average_start']} -> {figures['load_average_end']}")
         if args.json:
             print(json.dumps(figures))
@@ -542,7 +568,9 @@ def main() -> None:
           f"{figures['server_cpu_ms_per_baseline']} ms a baseline request")
     print(f"  client CPU (this process, the {args.clients} clients): "
           f"{figures['client_cpu_ms_per_read']} ms a read, "
-          f"{figures['client_cpu_ms_per_baseline']} ms a baseline request")
+          f"{figures['client_cpu_ms_per_baseline']} ms a baseline request; the chain node "
+          f"(anvil): {figures['node_cpu_ms_per_read']} ms a read, "
+          f"{figures['node_cpu_ms_per_baseline']} ms a baseline request")
     print(f"  ratio: {figures['read_ratio']}  (targets, quiet: >= 1,000 reads/s, p99 <= 25 ms, "
           f"ratio >= 0.45, server CPU <= 1.2 ms a read)")
     print(f"  threshold reads ({figures['threshold']} proxy nodes, to the 2nd answer): "
