@@ -90,14 +90,17 @@ def serve(home_dir: Path | None, config_file: Path | None, database_url: str, in
           key_file: Path | None, host: str, port: int, allow_origins: tuple[str, ...],
           log_level: str) -> None:
     """Serve one proxy node until interrupted: POST /node/kfrags, /node/records, /node/reads."""
-    import uvicorn
-    from eth_account import Account
+    from kizuna.cli.startup import loading
 
-    from kizuna.chain.signers import LocalKeySigner
-    from kizuna.errors import ConfigError
-    from kizuna.proxynode.server import create_node_app
-    from kizuna.services.context import close_context, open_context
-    from kizuna.stack.home import load_settings
+    with loading():
+        import uvicorn
+        from eth_account import Account
+
+        from kizuna.chain.signers import LocalKeySigner
+        from kizuna.errors import ConfigError
+        from kizuna.proxynode.server import create_node_app
+        from kizuna.services.context import close_context, open_context
+        from kizuna.stack.home import load_settings
 
     raw = (key_file.read_text(encoding="utf-8").strip() if key_file is not None
            else os.environ.get("KIZUNA_NODE_KEY", "").strip())

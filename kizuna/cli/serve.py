@@ -29,8 +29,11 @@ def serve(home_dir: Path | None, config_file: Path | None, host: str | None, por
       KIZUNA_RPC_URL=https://your-node/rpc KIZUNA_DEPLOYMENT_FILE=deployments/11155111.json \\
       KIZUNA_STORE=ipfs KIZUNA_SESSION_SECRET=$(openssl rand -base64 48) kizuna serve
     """
-    from kizuna.api.server import serve as run
-    from kizuna.stack.home import load_settings
+    from kizuna.cli.startup import loading
+
+    with loading():
+        from kizuna.api.server import serve as run
+        from kizuna.stack.home import load_settings
 
     overrides: dict[str, Any] = {}  # Settings fields, checked by Settings.load
     if host is not None:

@@ -100,7 +100,18 @@ def up(api_port: int | None, rpc_port: int, ipfs: bool, instances: int, proxies:
       kizuna up --instances 3 --ipfs --database postgresql://kizuna@127.0.0.1/kizuna
       kizuna up --proxies 3 --threshold 2
     """
-    from kizuna.stack.local import LocalStack, StackOptions
+    import importlib
+
+    from kizuna.cli.startup import loading
+
+    with loading():
+        from kizuna.stack.local import LocalStack, StackOptions
+
+        # What every start opens (the service context) and, with one instance, the API this
+        # process serves: imported here, with the collector paused, rather than on first use.
+        for module in ("kizuna.services.context",
+                       *(("uvicorn", "kizuna.api.app") if instances == 1 else ())):
+            importlib.import_module(module)
 
     home = resolve_home(home_dir)
     stack = LocalStack(StackOptions(home=home, api_port=api_port, rpc_port=rpc_port, ipfs=ipfs,
