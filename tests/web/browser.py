@@ -67,6 +67,16 @@ def require_chromium() -> None:
         pytest.skip(reason)
 
 
+def launch(playwright: Playwright) -> Browser:
+    """A Chromium of the caller's own, launched by Playwright and spoken to over its pipe, for
+    the one file whose traffic the shared browser's DevTools WebSocket carries at a high cost
+    (test_web_large_upload's heap snapshots: ~70 MB each, about three times the browser's
+    CPU over the WebSocket). Every other file connects to the worker's :class:`SharedChromium`."""
+    require_chromium()
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                      args=["--headless", "--no-sandbox", "--disable-gpu"])
+
+
 # What Playwright 1.65's launch() passes Chromium (its chromiumSwitches, read from the command line
 # of a launched browser), less the pipe and profile it manages itself: the browser we start must
 # behave as a launched one did (no background networking, component updates or throttled timers
@@ -172,7 +182,10 @@ class SharedChromium:
             self.stop()
         if self._process is None:
             self._start()
-        return playwright.chromium.connect_over_cdp(self.endpoint)
+        # is_local: the browser runs on this machine, so files set on an <input> are passed to
+        # it by path (as to a launched browser), not sent through the connection: Playwright
+        # refuses those over 50 MB otherwise (test_web_large_upload's 100 MB file).
+        return playwright.chromium.connect_over_cdp(self.endpoint, is_local=True)
 
     def stop(self) -> None:
         """Stop Chromium and every process it started (its own process group), and remove its

@@ -24,11 +24,13 @@ import json
 import math
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Response, Route, expect
+from browser import launch
+from playwright.sync_api import Browser, Playwright, Response, Route, expect
 from web_harness import Web
 
 pytestmark = [pytest.mark.browser, pytest.mark.anvil, pytest.mark.slow]
@@ -45,6 +47,19 @@ gathered whole in JavaScript) goes over it by part 6."""
 LIVE_AFTER_MAX = 4 * MIB
 """What the page may still hold once the file is added (measured: 0.3 MiB): nothing of it."""
 HELD_PART = 6
+
+
+@pytest.fixture(scope="module")
+def chromium(playwright_driver: Playwright) -> Iterator[Browser]:
+    """A browser of this file's own over Playwright's pipe, not the worker's shared one: the
+    heap snapshots (~70 MB of chunks each) cost its browser process about three times the CPU
+    over the shared browser's DevTools WebSocket (the whole file: 8 CPU-s in the browser
+    process launched, 65 connected)."""
+    launched = launch(playwright_driver)
+    try:
+        yield launched
+    finally:
+        launched.close()
 
 
 def _pdf(path: Path) -> None:
