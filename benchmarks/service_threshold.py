@@ -139,7 +139,8 @@ async def _drive(urls: list[str], clients: int, bodies: list[dict[str, Any]]) ->
 def measure_threshold(root: Path, env: dict[str, str], scene: Any, *, label: str,
                       bodies: list[dict[str, Any]], clients: int) -> dict[str, Any]:
     """``threshold_reads_per_s`` and ``threshold_read_p99_ms`` (2-of-3 on this machine), plus
-    ``threshold_read_p50_ms``; ``bodies`` are fresh signed read requests (200 warm up)."""
+    ``threshold_read_p50_ms`` and ``threshold_node_cpu_ms_per_read`` (the three nodes' CPU);
+    ``bodies`` are fresh signed read requests (200 warm up)."""
     started = _start_nodes(root, env)
     try:
         endpoints = {address: url for address, url, _ in started}
@@ -147,7 +148,10 @@ def measure_threshold(root: Path, env: dict[str, str], scene: Any, *, label: str
         urls = list(endpoints.values())
         asyncio.run(_drive(urls, clients, bodies[:200]))
         measured = bodies[200:]
+        pids = [process.pid for _, _, process in started]
+        cpu_began = _cpu_seconds(pids)
         seconds, latencies = asyncio.run(_drive(urls, clients, measured))
+        node_cpu = _cpu_seconds(pids) - cpu_began
     finally:
         for _, _, process in started:
             process.send_signal(signal.SIGTERM)
@@ -161,7 +165,18 @@ def measure_threshold(root: Path, env: dict[str, str], scene: Any, *, label: str
             "threshold_read_p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
             "threshold_read_p99_ms": round(latencies[min(len(latencies) - 1,
                                                          int(len(latencies) * 0.99))] * 1000, 2),
+            "threshold_node_cpu_ms_per_read": round(node_cpu / len(measured) * 1000, 3),
             "threshold": f"{THRESHOLD}-of-{NODES}"}
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the node processes have used so far (all three: each read is
+    sent to every node, the third answer included)."""
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 __all__ = ["measure_threshold"]
