@@ -6,8 +6,8 @@ match what the document says that operation answers (status code and body schema
 Requests are sent signed in as an address that is a patient, a registered provider and an
 auditor, so the generated input reaches the services behind the role checks. Examples per
 operation are bounded so the run takes a few minutes. Schemathesis runs without folding the hex
-fields' 1 MiB length bound into their pattern (tests/support/schema_fuzz.py): that fold cost
-about 30 CPU-s and 10 GB of memory here and steered nothing Hypothesis draws."""
+fields' 1 MiB length bound into their pattern (tests/support/schema_fuzz.py): compiling that
+fold was most of the run's CPU and memory, and it steers nothing Hypothesis draws."""
 
 from __future__ import annotations
 

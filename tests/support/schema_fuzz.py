@@ -4,12 +4,12 @@ test_fuzz_routes.py) share: schemathesis without its length-into-pattern rewrite
 The API's hex fields are ``pattern: ^0x([0-9a-fA-F]{2})*$`` with ``maxLength: 1048576``. To
 generate, schemathesis folds the length into the pattern (``...{0,524287}$``) and compiles that
 regex for the whole body schema several times (a check, the canonical form, a validator it keeps
-in a cache): 2-7 CPU-s and 400-700 MB for each operation with such a field, about 30 CPU-s and
-10 GB of memory (never given back) for the positive run over every operation. The fold only
-steers drawn strings under the bound; Hypothesis never draws strings of that length, so above
-:data:`LONGEST_FOLDED` the pattern and ``maxLength`` stay as the document has them: the same
-schema, each keyword still enforced on what is generated (the bound by the generator's check),
-and the answers are validated against the document as before (that schema is never folded)."""
+in a cache): seconds of CPU and hundreds of MB, held to the end, for each operation with such a
+field; most of what the fuzzers cost. The fold only steers drawn strings under the bound, and
+Hypothesis draws nothing near that long, so above :data:`LONGEST_FOLDED` the pattern and
+``maxLength`` stay as the document has them: the same schema, both keywords kept (a negative
+case may still break either), and the answers validated against the document as before (that
+schema is never folded)."""
 
 from __future__ import annotations
 
