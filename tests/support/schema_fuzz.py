@@ -7,9 +7,8 @@ regex for the whole body schema several times (a check, the canonical form, a va
 in a cache): seconds of CPU and hundreds of MB, held to the end, for each operation with such a
 field; most of what the fuzzers cost. The fold only steers drawn strings under the bound, and
 Hypothesis draws nothing near that long, so above :data:`LONGEST_FOLDED` the pattern and
-``maxLength`` stay as the document has them: the same schema, both keywords kept (a negative
-case may still break either), and the answers validated against the document as before (that
-schema is never folded)."""
+``maxLength`` stay as the document has them: the same schema with both keywords, and the
+answers validated against the document as before (that schema is never folded)."""
 
 from __future__ import annotations
 
