@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from kizuna.cli.options import home_option, passphrase_option, read_passphrase, resolve_home
+from kizuna.cli.startup import loading
 from kizuna.errors import InputError, NodeUnreachable, NotFoundError
 from kizuna.stack.home import KizunaHome, load_settings
 from kizuna.stack.keyring import Keyring
@@ -143,7 +144,8 @@ def deployment_file(settings: Settings) -> Path:
 
 
 def connect_chain(settings: Settings) -> Chain:
-    from kizuna.chain.connection import connect
+    with loading():  # web3, eth_account: the collector paused while they load
+        from kizuna.chain.connection import connect
 
     return connect(settings.rpc_url, deployment_file(settings), timeout=settings.rpc_timeout_s)
 
@@ -199,10 +201,11 @@ def open_session(args: RoleArgs, *,
     if unlocking is None:
         unlocking = unlock_started(args, home)
     if args.local:
-        from kizuna.chain.relayer import Relayer
-        from kizuna.chain.signers import LocalKeySigner
-        from kizuna.client.local import LocalService
-        from kizuna.services.context import close_context, open_context
+        with loading():
+            from kizuna.chain.relayer import Relayer
+            from kizuna.chain.signers import LocalKeySigner
+            from kizuna.client.local import LocalService
+            from kizuna.services.context import close_context, open_context
 
         signer = unlocking.result()
         deployment_file(settings)
@@ -216,8 +219,9 @@ def open_session(args: RoleArgs, *,
         finally:
             close_context(ctx)
         return
-    from kizuna.client.api_service import ApiService
-    from kizuna.client.http import ApiClient
+    with loading():
+        from kizuna.client.api_service import ApiService
+        from kizuna.client.http import ApiClient
 
     url = args.api_url or f"http://{settings.api_host}:{settings.api_port}"
     api = ApiClient(url, timeout=120.0)

@@ -48,7 +48,7 @@ def test_the_collector_resumes_after_a_failure_and_a_paused_caller_stays_paused(
         gc.enable()
 
 
-def test_the_server_commands_load_through_it() -> None:
+def test_the_server_commands_and_sessions_load_through_it() -> None:
     """``kizuna serve``, ``kizuna proxy serve`` and ``kizuna up`` import their modules in it."""
     import inspect
 
@@ -57,3 +57,8 @@ def test_the_server_commands_load_through_it() -> None:
     for command in (serve.serve, proxy.serve, up.up):
         source = inspect.getsource(command.callback)  # type: ignore[arg-type]
         assert "with loading():" in source, command.name
+    # and the participants' commands, where their session imports the client and web3
+    from kizuna.cli import participant
+
+    for function in (participant.open_session, participant.connect_chain):
+        assert "with loading():" in inspect.getsource(function), function.__name__
