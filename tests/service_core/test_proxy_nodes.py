@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -24,7 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from harness import Party, Record, Stack
 
-from kizuna.chain.localnode import free_port
+from kizuna.chain.localnode import LocalNode, free_port
 from kizuna.client.keys import ParticipantKeys
 from kizuna.client.local import LocalService
 from kizuna.client.provider import ProviderClient
@@ -46,21 +46,36 @@ class Node:
     address: Address
     endpoint: str
     db_path: Path
+    log_path: Path
     process: subprocess.Popen[bytes]
 
-    def receipts(self) -> list[bytes]:
+    def receipts(self, patient: Party) -> list[bytes]:
+        """The request ids of ``patient``'s reads this node served (the cluster is the module's:
+        other tests' patients have receipts here too)."""
         with sqlite3.connect(self.db_path) as conn:
-            return [bytes(r[0]) for r in conn.execute("SELECT request_id FROM receipts")]
+            return [bytes(r[0]) for r in conn.execute(
+                "SELECT request_id FROM receipts WHERE patient = ?",
+                (checksum_address(patient.address),))]
+
+    def kfrag_count(self, patient: Party) -> int:
+        with sqlite3.connect(self.db_path) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM kfrags WHERE patient = ?",
+                                    (checksum_address(patient.address),)).fetchone()[0])
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(10)
 
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
 
 def _start_node(stack: Stack, root: Path, name: str, deployment: Path) -> Node:
     key = Account.create()
     port = free_port()
-    db_path = root / f"{name}.sqlite3"
+    db_path, log_path = root / f"{name}.sqlite3", root / f"{name}.log"
     env = {**os.environ, "KIZUNA_RPC_URL": stack.chain.w3.provider.endpoint_uri,
            "KIZUNA_DEPLOYMENT_FILE": str(deployment), "KIZUNA_STORE": "embedded",
            "KIZUNA_STORE_PATH": str(stack.store.root), "KIZUNA_ENVIRONMENT": "development",
@@ -70,23 +85,69 @@ def _start_node(stack: Stack, root: Path, name: str, deployment: Path) -> Node:
         [sys.executable, "-m", "kizuna.cli", "proxy", "serve", "--database",
          f"sqlite:///{db_path}", "--index", str(root / f"{name}-index.sqlite"),
          "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-        stderr=open(root / f"{name}.log", "wb"))  # noqa: SIM115 - the node's log, kept open
-    return Node(checksum_address(key.address), f"http://127.0.0.1:{port}", db_path, process)
+        stderr=open(log_path, "wb"))  # noqa: SIM115 - the node's log, kept open
+    return Node(checksum_address(key.address), f"http://127.0.0.1:{port}", db_path, log_path,
+                process)
 
 
-def _wait(nodes: list[Node], root: Path) -> None:
+def _wait(nodes: list[Node]) -> None:
     deadline = time.monotonic() + 90
-    for i, node in enumerate(nodes):
+    for node in nodes:
         while True:
             if node.process.poll() is not None:
-                raise AssertionError((root / f"n{i}.log").read_text())
+                raise AssertionError(node.log_path.read_text())
             try:
                 if httpx.get(node.endpoint + "/health", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, (root / f"n{i}.log").read_text()
+            assert time.monotonic() < deadline, node.log_path.read_text()
             time.sleep(0.2)
+
+
+@dataclass
+class Cluster:
+    """The module's three nodes on the module's own deployment and service core. Each test
+    has its own patient, provider, scope and record on them (``world``); a node a test killed
+    or whose database it altered is replaced by a fresh one (new key, new database) before the
+    next test, so every test starts on three healthy, untouched nodes in any order."""
+
+    stack: Stack
+    root: Path
+    deployment: Path
+    nodes: list[Node]
+    altered: set[Address] = field(default_factory=set)
+    started: int = 0
+
+    def start(self) -> Node:
+        self.started += 1
+        return _start_node(self.stack, self.root, f"n{self.started}", self.deployment)
+
+    def ready(self) -> list[Node]:
+        for i, node in enumerate(self.nodes):
+            if node.address in self.altered or node.process.poll() is not None:
+                node.stop()
+                self.nodes[i] = self.start()
+        self.altered.clear()
+        _wait(self.nodes)
+        return list(self.nodes)
+
+
+@pytest.fixture(scope="module")
+def cluster(anvil: LocalNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    from chainenv import _anvil_env
+    from harness import make_stack
+
+    root = tmp_path_factory.mktemp("proxy-nodes")
+    stack = make_stack(_anvil_env(anvil), root)
+    made = Cluster(stack, root, stack.chain.deployment.save(root / "deployments"), [])
+    try:
+        made.nodes = [made.start() for _ in range(3)]
+        yield made
+    finally:
+        for node in made.nodes:
+            node.stop()
+        stack.db.dispose()
 
 
 @dataclass
@@ -97,6 +158,7 @@ class World:
     client: ProviderClient
     record: Record
     nodes: list[Node]
+    cluster: Cluster
 
     @property
     def endpoints(self) -> dict[Address, str]:
@@ -109,49 +171,48 @@ class World:
                               record_id=self.record.record_id, threshold=2,
                               timeout_s=15).plaintext
 
+    def altering(self, node: Node) -> Node:
+        """``node``, whose database the test is about to alter: replaced after the test."""
+        self.cluster.altered.add(node.address)
+        return node
+
 
 @pytest.fixture
-def world(anvil_stack: Stack, tmp_path: Path) -> Iterator[World]:
-    stack = anvil_stack
-    deployment = stack.chain.deployment.save(tmp_path / "deployments")
-    nodes = [_start_node(stack, tmp_path, f"n{i}", deployment) for i in range(3)]
-    try:
-        patient, provider = stack.party(), stack.provider()
-        record = stack.add_record(patient, plaintext=b'{"resourceType":"Observation"}')
-        scope_id = record.scope_id
-        stack.chain.ledger.grant(provider.address, scope_id, stack.env.now() + 3600,
-                                 signer=patient.signer)
-        _wait(nodes, tmp_path)
-        scope_sk = patient.keys.scope_delegating_key(scope_id)
-        domain = stack.ctx.domain
-        statements = split_for_nodes(
-            patient.signer, domain, patient=checksum_address(patient.address),
-            scope_id=scope_id,
-            provider=checksum_address(provider.address), epoch=0, delegating_sk=scope_sk,
-            receiving_key=provider.keys.public_key, signer=patient.keys.signer(),
-            nodes=[n.address for n in nodes], threshold=2)
-        keys_signature = sign_scope_keys(patient.private_key, domain,
-                                         patient=checksum_address(patient.address),
-                                         scope_id=scope_id, delegating_key=scope_sk.public_key,
-                                         verifying_key=patient.keys.verifying_key)
-        endpoints = {n.address: n.endpoint for n in nodes}
-        hand_kfrags(endpoints, statements, delegating_key=scope_sk.public_key,
-                    verifying_key=patient.keys.verifying_key,
-                    scope_keys_signature=keys_signature)
-        announce_record(endpoints, record_id=record.record_id, cid=Cid(record.cid), epoch=0)
-        client = ProviderClient(signer=provider.signer, service=LocalService(stack.ctx),
-                                chain=stack.chain, keys=ParticipantKeys(provider.keys))
-        yield World(stack, patient, provider, client, record, nodes)
-    finally:
-        for node in nodes:
-            if node.process.poll() is None:
-                node.process.terminate()
-                node.process.wait(10)
+def world(cluster: Cluster) -> World:
+    """The test's own patient, provider and granted record, the grant's three fragments handed
+    to the cluster's three nodes (2 of 3) and the record announced to them."""
+    stack, nodes = cluster.stack, cluster.ready()
+    patient, provider = stack.party(), stack.provider()
+    record = stack.add_record(patient, plaintext=b'{"resourceType":"Observation"}')
+    scope_id = record.scope_id
+    stack.chain.ledger.grant(provider.address, scope_id, stack.env.now() + 3600,
+                             signer=patient.signer)
+    scope_sk = patient.keys.scope_delegating_key(scope_id)
+    domain = stack.ctx.domain
+    statements = split_for_nodes(
+        patient.signer, domain, patient=checksum_address(patient.address),
+        scope_id=scope_id,
+        provider=checksum_address(provider.address), epoch=0, delegating_sk=scope_sk,
+        receiving_key=provider.keys.public_key, signer=patient.keys.signer(),
+        nodes=[n.address for n in nodes], threshold=2)
+    keys_signature = sign_scope_keys(patient.private_key, domain,
+                                     patient=checksum_address(patient.address),
+                                     scope_id=scope_id, delegating_key=scope_sk.public_key,
+                                     verifying_key=patient.keys.verifying_key)
+    endpoints = {n.address: n.endpoint for n in nodes}
+    hand_kfrags(endpoints, statements, delegating_key=scope_sk.public_key,
+                verifying_key=patient.keys.verifying_key,
+                scope_keys_signature=keys_signature)
+    announce_record(endpoints, record_id=record.record_id, cid=Cid(record.cid), epoch=0)
+    client = ProviderClient(signer=provider.signer, service=LocalService(stack.ctx),
+                            chain=stack.chain, keys=ParticipantKeys(provider.keys))
+    return World(stack, patient, provider, client, record, nodes, cluster)
 
 
 def test_two_of_three_reads_and_one_node_is_not_enough(world: World) -> None:
     assert world.read() == world.record.plaintext
-    assert all(len(n.receipts()) == 1 for n in world.nodes)  # each node its own receipt
+    # each node its own receipt
+    assert all(len(n.receipts(world.patient)) == 1 for n in world.nodes)
     a, b, c = world.nodes
     for pair in ([a, b], [a, c], [b, c]):
         assert world.read(pair) == world.record.plaintext
@@ -182,41 +243,37 @@ def test_a_node_cannot_take_another_nodes_fragment(world: World) -> None:
                                 delegating_key=scope_sk.public_key,
                                 verifying_key=patient.keys.verifying_key)
     a, b, _ = world.nodes
-    before = _kfrag_count(a)
+    before = a.kfrag_count(patient)
     with pytest.raises(ProxyNodeError, match=r"refused \(403\): .* not by the patient"):
         hand_kfrags({b.address: a.endpoint}, [statements[1]],
                     delegating_key=scope_sk.public_key,
                     verifying_key=patient.keys.verifying_key, scope_keys_signature=signature)
-    assert _kfrag_count(a) == before
+    assert a.kfrag_count(patient) == before
 
 
 def test_a_node_that_kept_a_revoked_fragment_cannot_serve(world: World) -> None:
-    a = world.nodes[0]
+    a, patient = world.altering(world.nodes[0]), world.patient
+    mine = ("SELECT * FROM kfrags WHERE patient = ?", (checksum_address(patient.address),))
     with sqlite3.connect(a.db_path) as conn:
-        kept = conn.execute("SELECT * FROM kfrags").fetchall()
-        columns = [d[0] for d in conn.execute("SELECT * FROM kfrags").description]
+        kept = conn.execute(*mine).fetchall()
+        columns = [d[0] for d in conn.execute(*mine).description]
     assert kept
     world.stack.chain.ledger.revoke(world.provider.address, world.record.scope_id,
                                     signer=world.patient.signer)
     # the nodes' own followers delete the revoked grant's fragments...
     deadline = time.monotonic() + 20
-    while any(_kfrag_count(n) for n in world.nodes):
+    while any(n.kfrag_count(patient) for n in world.nodes):
         assert time.monotonic() < deadline, "a node's follower did not delete the fragment"
         time.sleep(0.2)
     # ...but node a's database is altered to keep its fragment
     with sqlite3.connect(a.db_path) as conn:
         conn.executemany(f"INSERT INTO kfrags ({', '.join(columns)}) VALUES "
                          f"({', '.join('?' for _ in columns)})", kept)
-    before = a.receipts()
+    before = a.receipts(patient)
     with pytest.raises(NotEnoughNodes) as refused:
         world.read()
     assert "revoked" in str(refused.value).lower() or "no live grant" in str(refused.value)
-    assert a.receipts() == before  # its access check refused at the chain head: no receipt
-
-
-def _kfrag_count(node: Node) -> int:
-    with sqlite3.connect(node.db_path) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM kfrags").fetchone()[0])
+    assert a.receipts(patient) == before  # its access check refused at the chain head: no receipt
 
 
 def test_killing_a_node_mid_read_loses_no_receipt_at_the_others(world: World) -> None:
@@ -227,7 +284,7 @@ def test_killing_a_node_mid_read_loses_no_receipt_at_the_others(world: World) ->
     c.kill()
     reader.join(30)
     assert results == [world.record.plaintext]
-    receipts_a, receipts_b = a.receipts(), b.receipts()
+    receipts_a, receipts_b = a.receipts(world.patient), b.receipts(world.patient)
     assert len(receipts_a) == len(receipts_b) == 1 and receipts_a == receipts_b
 
 
