@@ -7,6 +7,7 @@ from pathlib import Path
 
 from roles_stack import Stack
 
+from kizuna.cli.participant import hex32
 from kizuna.stack.demo_data import DEMO_PATIENTS, history
 from kizuna.storage.fhir.importer import import_bundle
 
@@ -78,10 +79,8 @@ def test_add_fhir_and_pdf(stack: Stack, new_patient: str, tmp_path: Path) -> Non
     assert "status" in refused.error_line
 
 
-def test_grant_read_revoke_refused(stack: Stack, new_patient: str, tmp_path: Path) -> None:
-    resource = tmp_path / "hr.json"
-    resource.write_text(json.dumps(HEART_RATE))
-    record = stack.ok("patient", "add", str(resource), "--key", new_patient, "--json").json()[0]
+def test_grant_read_revoke_refused(stack: Stack, new_patient: str) -> None:
+    record = stack.add_resource(new_patient, HEART_RATE)  # set-up, in process
 
     granted = stack.ok("patient", "grant", "dr-sato", "Observation", "--days", "3",
                        "--key", new_patient, "--json").json()
@@ -112,10 +111,11 @@ def test_grant_read_revoke_refused(stack: Stack, new_patient: str, tmp_path: Pat
 
 
 def test_request_answered_with_a_grant(stack: Stack, new_patient: str) -> None:
-    stack.ok("patient", "records", "--key", new_patient)  # publishes the inbox key
+    # set-up in process: the patient's inbox key published, dr-tanaka's request sent (as
+    # `kizuna provider request` sends it: test_cli_provider)
     me = stack.address(new_patient)
-    stack.ok("provider", "request", me, "--note", "Referral: please share vitals",
-             "--key", "dr-tanaka")
+    with stack.patient(new_patient), stack.provider("dr-tanaka") as tanaka:
+        tanaka.request_access(me, b"Referral: please share vitals")
     requests = stack.ok("patient", "requests", "--key", new_patient, "--json").json()
     assert len(requests) == 1
     note = stack.ok("patient", "open", requests[0]["ref"][:12], "--key", new_patient).out
@@ -131,7 +131,8 @@ def test_request_answered_with_a_grant(stack: Stack, new_patient: str) -> None:
 
 def test_request_denied(stack: Stack) -> None:
     kenji = stack.address("kenji")
-    stack.ok("provider", "request", kenji, "--note", "second opinion", "--key", "dr-sato")
+    with stack.provider("dr-sato") as sato:  # set-up, in process
+        sato.request_access(kenji, b"second opinion")
     denied = stack.ok("patient", "answer", "dr-sato", "--deny", "--key", "kenji", "--json")
     assert denied.json()["answer"] == "denied"
     none_left = stack.kizuna("patient", "answer", "dr-sato", "--deny", "--key", "kenji")
@@ -193,9 +194,8 @@ def test_add_new_version_over_the_api(stack: Stack, new_patient: str, tmp_path: 
     neither a superseded record nor a stranger's can be replaced."""
     first = tmp_path / "hr.json"
     first.write_text(json.dumps(HEART_RATE))
-    old = stack.ok("patient", "add", str(first), "--key", new_patient, "--json").json()[0]
-    stack.ok("patient", "grant", "dr-sato", "Observation:vital-signs", "--days", "3",
-             "--key", new_patient)
+    old = stack.add_resource(new_patient, HEART_RATE)  # set-up, in process
+    stack.grant(new_patient, "dr-sato", "Observation:vital-signs")
     corrected = tmp_path / "hr-corrected.json"
     corrected.write_text(json.dumps({**HEART_RATE, "id": "hr2",
                                      "valueQuantity": {**HEART_RATE["valueQuantity"],
@@ -218,24 +218,23 @@ def test_add_new_version_over_the_api(stack: Stack, new_patient: str, tmp_path: 
                          "--key", new_patient)
     assert again.code == 5, again.err  # conflict: superseded already
     assert "superseded already" in again.error_line
-    aiko_record = stack.ok("patient", "records", "--key", "aiko", "--json").json()[0]
-    theirs = stack.kizuna("patient", "add", str(corrected), "--replaces",
-                          aiko_record["record_id"], "--key", new_patient)
+    with stack.patient("aiko") as aiko:
+        aiko_record = hex32(aiko.records()[0].record_id)
+    theirs = stack.kizuna("patient", "add", str(corrected), "--replaces", aiko_record,
+                          "--key", new_patient)
     assert theirs.code == 3, theirs.err  # not among the patient's own records
     two_files = stack.kizuna("patient", "add", str(first), str(corrected), "--replaces",
                              old["record_id"], "--key", new_patient)
     assert two_files.code == 6 and "replaces" in two_files.error_line
 
 
-def test_guardian_acts_for_ward_over_the_api(stack: Stack, new_patient: str,
-                                             tmp_path: Path) -> None:
+def test_guardian_acts_for_ward_over_the_api(stack: Stack, new_patient: str) -> None:
     """``--for``: a live guardian lists the ward's records and sets the ward's emergency
     policy over the API; someone who is not (or no longer) their guardian is refused."""
-    resource = tmp_path / "hr.json"
-    resource.write_text(json.dumps(HEART_RATE))
-    record = stack.ok("patient", "add", str(resource), "--key", new_patient, "--json").json()[0]
+    record = stack.add_resource(new_patient, HEART_RATE)  # set-up, in process
     ward = stack.address(new_patient)
-    stack.ok("patient", "guardian", "add", "kenji", "--days", "30", "--key", new_patient)
+    with stack.patient(new_patient) as client:  # as `patient guardian add kenji --days 30`
+        client.appoint_guardian(stack.address("kenji"), until=client.now() + 30 * 86_400)
 
     listed = stack.ok("patient", "records", "--for", new_patient, "--key", "kenji",
                       "--json").json()
@@ -257,21 +256,19 @@ def test_guardian_acts_for_ward_over_the_api(stack: Stack, new_patient: str,
     assert mixed.code == 6 and "--for" in mixed.error_line
 
 
-def test_revoke_moves_the_key_epoch_and_rekeys_who_remains(stack: Stack, new_patient: str,
-                                                           tmp_path: Path) -> None:
+def test_revoke_moves_the_key_epoch_and_rekeys_who_remains(stack: Stack,
+                                                           new_patient: str) -> None:
     """docs/keys.md "Epochs": the revoke moves the scope's key epoch and re-issues fragments of
     it to the provider that remains, who reads a record written afterwards; `patient rekey`
     reports where each granted scope stands."""
     me = stack.address(new_patient)
-    for doctor in ("dr-sato", "dr-tanaka"):
-        stack.ok("patient", "grant", doctor, "Observation:vital-signs", "--days", "3",
-                 "--key", new_patient)
+    for doctor in ("dr-sato", "dr-tanaka"):  # set-up, in process
+        stack.grant(new_patient, doctor, "Observation:vital-signs")
     revoked = stack.ok("patient", "revoke", "dr-sato", "Observation:vital-signs",
                        "--key", new_patient, "--json").json()
     assert list(revoked["epochs"].values()) == [1]
-    resource = tmp_path / "hr-after.json"
-    resource.write_text(json.dumps({**HEART_RATE, "id": "hr-after"}))
-    record = stack.ok("patient", "add", str(resource), "--key", new_patient, "--json").json()[0]
+    # written after the revoke (in process, as `patient add` writes it), under epoch 1
+    record = stack.add_resource(new_patient, {**HEART_RATE, "id": "hr-after"})
     read = stack.ok("provider", "read", me, record["record_id"], "--key", "dr-tanaka")
     assert json.loads(read.out)["id"] == "hr-after"
     rekeyed = stack.ok("patient", "rekey", "--key", new_patient, "--json").json()
