@@ -52,9 +52,9 @@ def test_over_the_api_with_the_auditor_role(stack: Stack) -> None:
 
 
 def test_anchor_local_needs_anchor_role(stack: Stack) -> None:
-    record = stack.ok("provider", "records", "--patient", "aiko", "--key", "dr-tanaka",
-                      "--json").json()[0]
-    stack.ok("provider", "read", "aiko", record["record_id"], "--key", "dr-tanaka")
+    aiko = stack.address("aiko")
+    with stack.provider("dr-tanaka") as tanaka:  # set-up, in process: a read (its receipt)
+        tanaka.read(patient=aiko, record_id=tanaka.records(patient=aiko)[0].record_id)
     anchored = stack.ok("audit", "anchor", "--local", "--key", "auditor", "--json").json()
     # (the stack's own anchorer may have been quicker: then nothing was left to anchor)
     assert anchored["anchored"] == 0 or anchored["roots"]
@@ -67,14 +67,11 @@ def test_anchor_local_needs_anchor_role(stack: Stack) -> None:
     assert "ANCHOR_ROLE" in refused.error_line
 
 
-def test_verify_fails_on_tampered_ciphertext(stack: Stack, new_patient: str,
-                                             tmp_path: Path) -> None:
-    source = tmp_path / "note.json"
-    source.write_text(json.dumps({
+def test_verify_fails_on_tampered_ciphertext(stack: Stack, new_patient: str) -> None:
+    record = stack.add_resource(new_patient, {  # set-up, in process
         "resourceType": "Observation", "id": "t1", "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
-        "valueQuantity": {"value": 60, "unit": "/min"}}))
-    record = stack.ok("patient", "add", str(source), "--key", new_patient, "--json").json()[0]
+        "valueQuantity": {"value": 60, "unit": "/min"}})
     blocks = [p for p in (stack.home / "store" / "blocks").rglob("*") if p.is_file()
               and record["cid"] in p.name]
     assert len(blocks) == 1, "the embedded store keeps one file per CID"
