@@ -7,6 +7,8 @@ from pathlib import Path
 
 from roles_stack import Stack
 
+from kizuna.cli.participant import hex32
+
 
 def test_patients_and_records(stack: Stack) -> None:
     aiko = stack.address("aiko")
@@ -29,20 +31,22 @@ def test_patients_and_records(stack: Stack) -> None:
 
 
 def test_read_to_file_leaves_a_receipt(stack: Stack, tmp_path: Path) -> None:
+    # the record, and aiko's reads before and after, in process (what `provider records` and
+    # `patient reads` show: those commands are tested in their own tests)
     aiko = stack.address("aiko")
-    record = stack.ok("provider", "records", "--patient", "aiko", "--key", "dr-tanaka",
-                      "--json").json()[0]
-    before = len(stack.ok("patient", "reads", "--key", "aiko", "--json").json())
-    out = tmp_path / "record.json"
-    stack.ok("provider", "read", "aiko", record["record_id"][:16], "-o", str(out),
-             "--key", "dr-tanaka")
-    resource = json.loads(out.read_bytes())
-    assert resource["resourceType"] in ("Observation", "Condition", "MedicationRequest")
-    assert resource["id"] and resource["subject"]["reference"]
-    reads = stack.ok("patient", "reads", "--key", "aiko", "--json").json()
+    with stack.provider("dr-tanaka") as tanaka:
+        record_id = hex32(tanaka.records(patient=aiko)[0].record_id)
+    with stack.patient("aiko") as patient:
+        before = len(patient.reads())
+        out = tmp_path / "record.json"
+        stack.ok("provider", "read", "aiko", record_id[:16], "-o", str(out),
+                 "--key", "dr-tanaka")
+        resource = json.loads(out.read_bytes())
+        assert resource["resourceType"] in ("Observation", "Condition", "MedicationRequest")
+        assert resource["id"] and resource["subject"]["reference"]
+        reads = patient.reads()
     assert len(reads) == before + 1
-    assert record["record_id"] in {r["record_id"] for r in reads}
-    assert aiko  # the read was of aiko's record (listed under her reads)
+    assert record_id in {hex32(r.record_id) for r in reads}  # a receipt, under aiko's reads
 
 
 def test_send_report_opened_by_patient(stack: Stack, tmp_path: Path) -> None:
@@ -67,8 +71,8 @@ def test_send_report_opened_by_patient(stack: Stack, tmp_path: Path) -> None:
 
 
 def test_break_glass_allowed_by_policy(stack: Stack, new_patient: str) -> None:
-    stack.ok("patient", "emergency-policy", "--allow", "--max-hours", "6",
-             "--key", new_patient)
+    with stack.patient(new_patient) as patient:  # set-up, in process: policy allows 6 hours
+        patient.set_emergency_policy(allowed=True, max_duration=6 * 3600)
     too_long = stack.kizuna("provider", "break-glass", new_patient, "--reason", "1",
                             "--hours", "12", "--key", "dr-sato")
     assert too_long.code != 0
@@ -88,17 +92,14 @@ def test_inbox_lists_requests(stack: Stack) -> None:
     assert any(i["patient"] == aiko and i["kind"] == "request-open" for i in inbox), inbox
 
 
-def test_emergency_kit_then_break_glass_read(stack: Stack, new_patient: str,
-                                             tmp_path: Path) -> None:
+def test_emergency_kit_then_break_glass_read(stack: Stack, new_patient: str) -> None:
     """Over the API: the kit lets a break-glass read be served; the read is still decided on
     chain state (no emergency access: refused)."""
-    source = tmp_path / "allergy.json"
-    source.write_text(json.dumps({
+    record = stack.add_resource(new_patient, {  # set-up, in process
         "resourceType": "AllergyIntolerance", "id": "a1",
         "patient": {"reference": "Patient/p1"},
         "code": {"coding": [{"system": "http://snomed.info/sct", "code": "91936005",
-                             "display": "Allergy to penicillin"}]}}))
-    record = stack.ok("patient", "add", str(source), "--key", new_patient, "--json").json()[0]
+                             "display": "Allergy to penicillin"}]}})
     assert record["label"] == "AllergyIntolerance"
     kit = stack.ok("patient", "emergency-policy", "--allow", "--max-hours", "4", "--kit",
                    "AllergyIntolerance", "--key", new_patient, "--json").json()
