@@ -24,10 +24,10 @@ from kizuna.db import schema as t
 pytestmark = pytest.mark.anvil
 
 
-@pytest.mark.parametrize("anvil_stack", REGISTERED, indirect=True)
-def test_two_of_three_nodes_serve_the_clients_reads(anvil_stack: Stack,
+@pytest.mark.parametrize("node_stack", REGISTERED, indirect=True)
+def test_two_of_three_nodes_serve_the_clients_reads(node_stack: Stack,
                                                     three_nodes: list[NodeProcess]) -> None:
-    stack, nodes = anvil_stack, three_nodes
+    stack, nodes = node_stack, three_nodes
     patient, provider = stack.party(), stack.provider()
     record = stack.add_record(patient, plaintext=b'{"resourceType":"Observation","id":"1"}')
     proxies = ProxySet(nodes={n.address: n.endpoint for n in nodes}, threshold=2)
@@ -37,32 +37,33 @@ def test_two_of_three_nodes_serve_the_clients_reads(anvil_stack: Stack,
     done = patient_client.grant(provider.address, ["Observation"],
                                 expires_at=stack.env.now() + 3600)
     assert done.kfrags_stored == 3
-    assert [n.count("kfrags") for n in nodes] == [1, 1, 1]
+    mine = patient.address
+    assert [n.count("kfrags", patient=mine) for n in nodes] == [1, 1, 1]
     with stack.db.read() as conn:  # the service holds no fragment of this grant
         assert conn.execute(t.kfrags.select().where(
             t.kfrags.c.provider == provider.address)).first() is None
     batched = "records WHERE batch_root IS NOT NULL"
-    assert [n.count(batched) for n in nodes] == [int(stack.batched)] * 3
+    assert [n.count(batched, patient=mine) for n in nodes] == [int(stack.batched)] * 3
 
     reader = ProviderClient(signer=provider.signer, service=service, chain=stack.chain,
                             keys=ParticipantKeys(provider.keys), proxies=proxies)
     assert reader.read(patient=patient.address, record_id=record.record_id) == record.plaintext
-    assert [n.count("receipts") for n in nodes] == [1, 1, 1]
+    assert [n.count("receipts", patient=mine) for n in nodes] == [1, 1, 1]
 
     # a record added after the grant: each node is told of it at the first read (and checks it)
     later = stack.add_record(patient, plaintext=b'{"resourceType":"Observation","id":"2"}')
     nodes[0].kill()
     assert reader.read(patient=patient.address, record_id=later.record_id) == later.plaintext
-    assert [n.count(batched) for n in nodes[1:]] == [2 * int(stack.batched)] * 2
+    assert [n.count(batched, patient=mine) for n in nodes[1:]] == [2 * int(stack.batched)] * 2
     nodes[1].kill()
     with pytest.raises(ThresholdRefused, match="2 proxy nodes must serve the read, 1 did"):
         reader.read(patient=patient.address, record_id=later.record_id)
 
 
-@pytest.mark.parametrize("anvil_stack", ["in a batch"], indirect=True)
-def test_a_node_refuses_a_batch_record_whose_proof_fails(anvil_stack: Stack,
+@pytest.mark.parametrize("node_stack", ["in a batch"], indirect=True)
+def test_a_node_refuses_a_batch_record_whose_proof_fails(node_stack: Stack,
                                                          three_nodes: list[NodeProcess]) -> None:
-    stack = anvil_stack
+    stack = node_stack
     patient = stack.party()
     record = stack.add_record(patient)
     row = stack.ctx.records.get(record.record_id)
@@ -76,17 +77,17 @@ def test_a_node_refuses_a_batch_record_whose_proof_fails(anvil_stack: Stack,
     refused = httpx.post(node.endpoint + "/node/records", json=bad, timeout=30)
     assert refused.status_code == 404
     assert "proof does not lead to its root" in refused.text
-    assert node.count("records") == 0
+    assert node.count("records", patient=patient.address) == 0
     taken = httpx.post(node.endpoint + "/node/records", json=body, timeout=30)
     assert taken.status_code == 200, taken.text
-    assert node.count("records WHERE batch_root IS NOT NULL") == 1
+    assert node.count("records WHERE batch_root IS NOT NULL", patient=patient.address) == 1
 
 
 def test_a_revoke_reaches_every_node_and_the_read_is_refused(
-        anvil_stack: Stack, three_nodes: list[NodeProcess]) -> None:
+        node_stack: Stack, three_nodes: list[NodeProcess]) -> None:
     """PatientClient.revoke_all (the patient's own transaction) with a proxy set: each node's
     own follower deletes its fragment, and every node's access check refuses at the head."""
-    stack, nodes = anvil_stack, three_nodes
+    stack, nodes = node_stack, three_nodes
     patient, provider = stack.party(), stack.provider()
     record = stack.add_record(patient, plaintext=b'{"resourceType":"Observation"}')
     proxies = ProxySet(nodes={n.address: n.endpoint for n in nodes}, threshold=2)
@@ -99,10 +100,11 @@ def test_a_revoke_reaches_every_node_and_the_read_is_refused(
     assert reader.read(patient=patient.address, record_id=record.record_id) == record.plaintext
     patient_client.revoke_all(provider.address)
     deadline = time.monotonic() + 20
-    while any(n.count("kfrags") for n in nodes):
+    while any(n.count("kfrags", patient=patient.address) for n in nodes):
         assert time.monotonic() < deadline, "a node's follower kept the revoked fragment"
         time.sleep(0.2)
     with pytest.raises(ThresholdRefused) as refused:
         reader.read(patient=patient.address, record_id=record.record_id)
     assert str(refused.value).count("refused (403)") == 3, refused.value
-    assert [n.count("receipts") for n in nodes] == [1, 1, 1]  # no node served after it
+    # no node served after it
+    assert [n.count("receipts", patient=patient.address) for n in nodes] == [1, 1, 1]

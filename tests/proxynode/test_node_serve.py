@@ -23,8 +23,8 @@ PAGE = "https://kizuna.example"
 
 
 def test_a_production_node_needs_no_session_secret_and_answers_cors_for_its_pages(
-        anvil_stack: object, tmp_path: Path) -> None:
-    node = start_node(anvil_stack, tmp_path, "prod", environment="production",
+        node_stack: object, tmp_path: Path) -> None:
+    node = start_node(node_stack, tmp_path, "prod", environment="production",
                       args=("--allow-origin", PAGE, "--allow-origin", "http://127.0.0.1:8000"))
     try:
         wait_healthy(lambda: node.process.poll() is None, node.endpoint, what="proxy node",
@@ -87,8 +87,8 @@ def test_an_allowed_origin_must_be_an_origin(origin: str) -> None:
         checked_origins([origin])
 
 
-def test_a_star_origin_stops_the_node_at_start(anvil_stack: object, tmp_path: Path) -> None:
-    node = start_node(anvil_stack, tmp_path, "star", args=("--allow-origin", "*"))
+def test_a_star_origin_stops_the_node_at_start(node_stack: object, tmp_path: Path) -> None:
+    node = start_node(node_stack, tmp_path, "star", args=("--allow-origin", "*"))
     try:
         code = node.process.wait(60)
     except subprocess.TimeoutExpired:
