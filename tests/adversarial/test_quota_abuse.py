@@ -28,6 +28,11 @@ pytestmark = pytest.mark.anvil
 
 LAB = "Observation:laboratory"
 
+SHARED_STACK = True
+"""One deployment for the module: each test starts its own API with its own limits, store and
+database (``start_api``) and its own wallets; the relayer nonce it compares is read before and
+after its own refused request."""
+
 
 def _patient(server: ApiServer, env: ChainEnv, http: httpx.Client) -> HttpPatient:
     patient = HttpPatient(signer=LocalKeySigner.generate(), chain=env.chain, http=http)

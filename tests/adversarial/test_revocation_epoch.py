@@ -9,8 +9,11 @@ to epoch 1, the new record is encrypted to the epoch-1 key, and the kept (epoch-
 opens only what was already written then -- while B, re-keyed by the patient's client, reads
 old and new records through the normal read path.
 
-Real parts throughout: an own anvil, the deployed contracts, the in-process service (its event
-index, SQLite database and embedded store), the patient's and providers' clients.
+Real parts throughout: anvil, the deployed contracts, the in-process service (its event index,
+SQLite database and embedded store), the patient's and providers' clients. The module's tests
+share one deployment (``SHARED_STACK``: the folder's anvil, one deploy, one API for the HTTP
+test); each has its own wallets, and each in-process test its own service database, index and
+store, so no test sees another's fragments or records.
 """
 
 from __future__ import annotations
@@ -22,18 +25,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from eth_account import Account
+from apienv import ChainEnv
 from eth_utils.crypto import keccak
 
 from kizuna.access.grant import placeholder_verified_grant
-from kizuna.chain.connection import connect, web3_for
-from kizuna.chain.deploy import deploy
 from kizuna.chain.index.store import EventIndex
-from kizuna.chain.localnode import LocalNode, dev_private_keys
 from kizuna.chain.models import ContractCall
 from kizuna.chain.relayer import Relayer
 from kizuna.chain.signers import LocalKeySigner
-from kizuna.chain.transactions import TxPolicy
 from kizuna.client.local import LocalService
 from kizuna.client.patient import PatientClient
 from kizuna.client.provider import ProviderClient
@@ -47,6 +46,8 @@ from kizuna.storage.envelope import EnvelopeReader, encrypt_bytes, read_header
 from kizuna.types import RecordId
 
 LAB = "Observation:laboratory"
+
+SHARED_STACK = True
 
 
 class World:
@@ -81,24 +82,19 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    node = LocalNode(state_path=tmp_path / "anvil-state.json", log_path=tmp_path / "anvil.log")
-    node.start()
-    try:
-        keys = dev_private_keys(3)
-        admin, relayer_key, funder = (LocalKeySigner(k) for k in keys)
-        deployment = deploy(web3_for(node.rpc_url), Account.from_key(keys[0]), directory=None)
-        chain = connect(node.rpc_url, deployment, policy=TxPolicy(timeout=30.0), timeout=5.0)
-        index = EventIndex.for_chain(chain, tmp_path / "index.sqlite")
-        store = EmbeddedStore(tmp_path / "store", fsync=False)
-        db_file = tmp_path / "service.db"
-        db = Database.open(f"sqlite:///{db_file}")
-        ctx = ServiceContext.build(chain=chain, index=index, store=store, db=db)
-        yield World(chain, ctx, Relayer(chain, relayer_key), admin, funder, db_file)
-        db.dispose()
-        index.close()
-    finally:
-        node.stop()
+def world(chain_env: ChainEnv, tmp_path: Path) -> Iterator[World]:
+    """An in-process service of this test alone (own database, index, store) on the module's
+    deployment; the attack reads this database's file, which holds only this test's rows."""
+    chain = chain_env.chain  # one nonce cache per key in this process
+    index = EventIndex.for_chain(chain, tmp_path / "index.sqlite")
+    store = EmbeddedStore(tmp_path / "store", fsync=False)
+    db_file = tmp_path / "service.db"
+    db = Database.open(f"sqlite:///{db_file}")
+    ctx = ServiceContext.build(chain=chain, index=index, store=store, db=db)
+    yield World(chain, ctx, Relayer(chain, LocalKeySigner(chain_env.relayer_key)),
+                chain_env.admin, chain_env.funder, db_file)
+    db.dispose()
+    index.close()
 
 
 def _kfrag_rows(db_file: Path, provider: str) -> list[tuple[bytes, bytes, bytes, bytes]]:

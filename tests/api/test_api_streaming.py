@@ -29,6 +29,11 @@ CHUNK = 1 << 20
 FLAT_MIB = 64
 """How much the server's peak memory may grow while 500 MB pass through it."""
 
+SHARED_STACK = True
+"""One deployment and API for the module (each test its own wallet; the 500 MB test measures
+the server's peak memory as growth from its own start, and the limit test runs an app of its
+own in process with its own settings)."""
+
 
 def _plaintext() -> Iterator[bytes]:
     block = os.urandom(CHUNK)
