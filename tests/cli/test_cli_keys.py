@@ -7,17 +7,26 @@ import stat
 from pathlib import Path
 
 import pytest
-from cli_harness import UpProcess, clean_env, run
+from cli_harness import clean_env, run
 from eth_account import Account
 
-from kizuna.chain.connection import load_deployment_file
+from kizuna.chain.artifacts import deployment_abi_hash
+from kizuna.chain.deploy import Deployment
 from kizuna.crypto.wallet_keys import KeyDerivationDomain, derive_wallet_keys_with_private_key
+from kizuna.stack.home import KizunaHome
+from kizuna.stack.keyring import Keyring
 
 PASS = "correct horse battery staple"
 
 
 def env(home: Path, passphrase: str = PASS) -> dict[str, str]:
     return clean_env(home, KIZUNA_PASSPHRASE=passphrase)
+
+
+def keyring(home: Path) -> Keyring:
+    """The home's keys in this process: for set-up (a key that must exist before the command
+    under test), as `kizuna keys create/import --light-kdf` make them (both tested here)."""
+    return Keyring(home / "keys")
 
 
 def test_create_writes_a_private_keystore_that_the_passphrase_opens(home: Path) -> None:
@@ -36,8 +45,8 @@ def test_create_writes_a_private_keystore_that_the_passphrase_opens(home: Path) 
 
 
 def test_list_and_address_show_every_key_without_a_passphrase(home: Path) -> None:
-    for name in ("bob", "carol"):
-        assert run(home, "keys", "create", name, "--light-kdf", env=env(home)).code == 0
+    for name in ("bob", "carol"):  # set-up, in process
+        keyring(home).create(name, PASS, light_kdf=True)
     listed = run(home, "keys", "list", "--json", env=clean_env(home))
     assert listed.code == 0, listed.err
     rows = listed.json()
@@ -80,7 +89,7 @@ def test_import_a_private_key_file_and_a_keystore(home: Path, tmp_path: Path) ->
 
 
 def test_a_taken_name_is_refused_and_the_key_kept(home: Path) -> None:
-    assert run(home, "keys", "create", "dup", "--light-kdf", env=env(home)).code == 0
+    keyring(home).create("dup", PASS, light_kdf=True)  # set-up, in process
     before = (home / "keys" / "dup.json").read_bytes()
     again = run(home, "keys", "create", "dup", "--light-kdf", env=env(home))
     assert again.code == 5
@@ -138,18 +147,21 @@ def test_passphrase_file_is_read_and_an_empty_one_refused(home: Path, tmp_path: 
     assert refused.code == 6 and "is empty" in refused.error_line
 
 
-def test_umbral_key_matches_the_wallet_derivation_of_the_running_deployment(
-        running_stack: UpProcess, tmp_path: Path) -> None:
-    home = running_stack.home
+def test_umbral_key_matches_the_wallet_derivation_of_the_home_deployment(home: Path) -> None:
+    """The key derived for the deployment at the home's own path (where `kizuna up` writes it:
+    test_cli_up), its contracts at fresh random addresses: umbral-key reads only that file,
+    so no chain runs for it (a `kizuna up --demo` waited for here cost ~20 s of wall)."""
     account = Account.create()
-    key_file = tmp_path / "k.hex"
-    key_file.write_text(account.key.hex())
-    assert run(home, "keys", "import", "doc", "--private-key-file", str(key_file),
-               "--light-kdf", env=env(home)).code == 0
+    keyring(home).import_private_key("doc", account.key.hex(), PASS, light_kdf=True)  # set-up
+    a = [Account.create().address for _ in range(7)]
+    deployment = Deployment(chain_id=31337, provider_registry=a[0], consent_ledger=a[1],
+                            access_log=a[2], study_registry=a[3], deploy_block=1,
+                            abi_hash=deployment_abi_hash(), deployer=a[4], registrar=a[5],
+                            anchorer=a[6])
+    deployment.save(KizunaHome(home).deployments_dir)
     done = run(home, "keys", "umbral-key", "doc", "--json", env=env(home))
     assert done.code == 0, done.err
     shown = done.json()
-    deployment = load_deployment_file(running_stack.info["deployment_file"])
     expected = derive_wallet_keys_with_private_key(
         account.key, domain=KeyDerivationDomain(chain_id=deployment.chain_id,
                                                 verifying_contract=deployment.consent_ledger))
@@ -166,7 +178,7 @@ def test_umbral_key_matches_the_wallet_derivation_of_the_running_deployment(
 
 
 def test_umbral_key_without_a_deployment_says_to_run_kizuna_up(home: Path) -> None:
-    assert run(home, "keys", "create", "solo", "--light-kdf", env=env(home)).code == 0
+    keyring(home).create("solo", PASS, light_kdf=True)  # set-up, in process
     done = run(home, "keys", "umbral-key", "solo", env=env(home))
     assert done.code == 3
     assert "kizuna up" in done.error_line
