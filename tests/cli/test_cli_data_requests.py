@@ -12,6 +12,8 @@ from pathlib import Path
 
 from roles_stack import Stack
 
+from kizuna.cli.participant import hex32
+
 README = Path(__file__).resolve().parents[2] / "README.md"
 PLACEHOLDER = "0x5c1e7a"
 
@@ -35,7 +37,8 @@ def test_the_readme_recipe(stack: Stack, tmp_path: Path) -> None:
                       "valueQuantity": {"value": 5.4, "unit": "%"}}}]}))
     (tmp_path / "discharge.pdf").write_bytes(b"%PDF-1.4\n% discharge summary\n%%EOF\n")
     steps = recipe("data-requests")
-    before = len(stack.ok("patient", "records", "--key", "kenji", "--json").json())
+    with stack.patient("kenji") as client:  # kenji's records, in process (what `patient
+        before = len(client.records())       # records` lists: test_cli_patient runs it)
 
     asked = stack.ok(*steps[0], "--json").json()
     assert asked["status"] == "open" and asked["provider"] != kenji
@@ -59,12 +62,13 @@ def test_the_readme_recipe(stack: Stack, tmp_path: Path) -> None:
                                                    "fulfilled-in-part", "fulfilled"]
     got = json.loads(received)
     assert got["registered"] == 4 and len(got["batches"]) == 1  # 2 resources + 2 Provenance
-    assert len(stack.ok("patient", "records", "--key", "kenji", "--json").json()) == before + 4
+    with stack.patient("kenji") as client:
+        assert len(client.records()) == before + 4
+        inbox = client.inbox()
+    assert "data-request-fulfilled" in {i.kind for i in inbox if hex32(i.ref) == request}
     task = next(e["resource"] for e in json.loads(tasks)["entry"]
                 if e["resource"]["identifier"][0]["value"] == request)
     assert task["status"] == "completed" and task["restriction"]["period"]["end"]
-    inbox = stack.ok("patient", "inbox", "--key", "kenji", "--json").json()
-    assert "data-request-fulfilled" in {i["kind"] for i in inbox if i["ref"] == request}
     # the human table says the same
     assert "fulfilled" in stack.ok("patient", "data-requests", "--key", "kenji").out
 

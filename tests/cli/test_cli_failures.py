@@ -9,6 +9,7 @@ from cli_harness import run
 from roles_stack import Stack
 
 from kizuna.chain.localnode import free_port
+from kizuna.cli.patient import expand_scopes
 
 
 def test_wrong_passphrase(stack: Stack) -> None:
@@ -31,11 +32,12 @@ def test_unknown_provider(stack: Stack) -> None:
 
 
 def test_revoked_grant(stack: Stack, new_patient: str) -> None:
-    stack.ok("patient", "records", "--key", new_patient)
     me = stack.address(new_patient)
-    stack.ok("patient", "grant", "dr-tanaka", "Immunization", "--days", "1", "--key",
-             new_patient)
-    stack.ok("patient", "revoke", "dr-tanaka", "Immunization", "--key", new_patient)
+    # set-up in process, as `patient grant` / `patient revoke` do (test_cli_patient runs them)
+    stack.grant(new_patient, "dr-tanaka", "Immunization", days=1)
+    with stack.patient(new_patient) as client:
+        for label in expand_scopes(["Immunization"]):
+            client.revoke(stack.address("dr-tanaka"), label)
     assert stack.ok("provider", "records", "--patient", me, "--key", "dr-tanaka",
                     "--json").json() == []
     result = stack.kizuna("patient", "revoke", "dr-tanaka", "Immunization", "--key",
