@@ -16,12 +16,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apienv import ApiServer, ChainEnv
+from apienv import ApiServer, ChainEnv, settings_for
 from eth_account import Account
 from participants import HttpPatient, HttpProvider, Sealed, hx
 
 from kizuna.chain.connection import web3_for
+from kizuna.chain.localnode import free_port
 from kizuna.chain.signers import LocalKeySigner
+from kizuna.config import Settings
 from kizuna.storage.embedded import EmbeddedStore
 
 pytestmark = pytest.mark.anvil
@@ -29,9 +31,22 @@ pytestmark = pytest.mark.anvil
 LAB = "Observation:laboratory"
 
 SHARED_STACK = True
-"""One deployment for the module: each test starts its own API with its own limits, store and
-database (``start_api``) and its own wallets; the relayer nonce it compares is read before and
-after its own refused request."""
+"""One deployment and API for the module, with both storage quotas set (``module_settings``):
+the record-count and the bytes test each fill a fresh wallet's own quota there and check the
+refusal names its quota (``field``); the relayer-budget test starts its own two APIs on one
+database (``start_api``). Store and relayer nonce are compared before and after a test's own
+refused request."""
+
+RECORDS_QUOTA = 2
+BYTES_QUOTA = 256 * 1024
+
+
+@pytest.fixture(scope="module")
+def module_settings(module_chain_env: ChainEnv,
+                    tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return settings_for(module_chain_env, tmp_path_factory.mktemp("module-data"),
+                        port=free_port(), max_records_per_wallet=RECORDS_QUOTA,
+                        max_bytes_per_wallet=BYTES_QUOTA)
 
 
 def _patient(server: ApiServer, env: ChainEnv, http: httpx.Client) -> HttpPatient:
@@ -71,11 +86,12 @@ def _refused_and_nothing_kept(server: ApiServer, env: ChainEnv, patient: HttpPat
 
 
 def test_a_fresh_wallet_hits_the_record_count_quota(
-        chain_env: ChainEnv, start_api: Callable[..., ApiServer]) -> None:
-    server = start_api(max_records_per_wallet=2)
+        chain_env: ChainEnv, api_server: ApiServer) -> None:
+    server = api_server
+    assert server.settings.max_records_per_wallet == RECORDS_QUOTA
     with httpx.Client(base_url=server.url, timeout=60) as http:
         patient = _patient(server, chain_env, http)
-        for i in range(2):
+        for i in range(RECORDS_QUOTA):  # tiny records: far below the bytes quota
             patient.add(b"glucose %d" % i, label=LAB, content_type="text/plain")
         sealed = patient.seal(b"one too many", label=LAB, content_type="text/plain")
         before = (_relayer_nonce(chain_env), _pins(server), _blocks(server))
@@ -83,15 +99,17 @@ def test_a_fresh_wallet_hits_the_record_count_quota(
         _refused_and_nothing_kept(server, chain_env, patient, sealed, answer, status=403,
                                   quota="records", before=before)
         assert "Retry-After" not in answer.headers  # waiting would not help
-        assert len(patient.get("/patient/records").json()) == 2
+        assert len(patient.get("/patient/records").json()) == RECORDS_QUOTA
         # another wallet has its own quota
         other = _patient(server, chain_env, http)
         other.add(b"fine", label=LAB, content_type="text/plain")
 
 
 def test_a_fresh_wallet_hits_the_bytes_quota(
-        chain_env: ChainEnv, start_api: Callable[..., ApiServer]) -> None:
-    server = start_api(max_bytes_per_wallet=256 * 1024)
+        chain_env: ChainEnv, api_server: ApiServer) -> None:
+    server = api_server
+    assert server.settings.max_bytes_per_wallet == BYTES_QUOTA
+    # two records in all (the refused one not counted): within the record-count quota
     with httpx.Client(base_url=server.url, timeout=60) as http:
         patient = _patient(server, chain_env, http)
         patient.add(b"small report", label=LAB, content_type="text/plain")
@@ -116,7 +134,11 @@ def test_relayer_budget_exhausted_answers_429_and_sends_nothing(
         chain_env: ChainEnv, start_api: Callable[..., ApiServer], tmp_path: Path) -> None:
     data = tmp_path / "shared"
     data.mkdir()
-    shared = dict(store_path=data / "store", database_url=f"sqlite:///{data / 'db.sqlite3'}")
+    # the storage quotas as by default (not the module's small ones): only the budget refuses
+    defaults = {name: Settings.model_fields[name].default
+                for name in ("max_records_per_wallet", "max_bytes_per_wallet")}
+    shared = dict(store_path=data / "store", database_url=f"sqlite:///{data / 'db.sqlite3'}",
+                  **defaults)
     first = start_api(relayer_gas_per_day=10**9, **shared)
     with httpx.Client(base_url=first.url, timeout=60) as http:
         patient = _patient(first, chain_env, http)
