@@ -1,4 +1,10 @@
-"""Each threshold proxy node anchors its own receipts with its own key (``kizuna up --proxies``
+"""``kizuna up --proxies 3 --threshold 2`` runs three ``kizuna proxy serve`` processes (three
+databases, three keys under the home) each answering /health, listed in a ProxyRegistry the
+stack deployed on its chain, and ``kizuna down`` (SIGTERM) stops them with the rest: checked on
+this test's stack rather than on a ``kizuna up`` of their own (the nodes start the same way with
+or without ``--demo``; a whole stack of proxy nodes costs ~8 CPU-s).
+
+Each threshold proxy node anchors its own receipts with its own key (``kizuna up --proxies``
 gives each node ANCHOR_ROLE): after reads through the nodes and an anchoring interval, every
 node's receipts are under roots that node anchored, each node in its own sequence, and no two
 nodes share a root (each receipt names its node); when a node's operator alters a receipt row in
@@ -16,9 +22,11 @@ import httpx
 import pytest
 from cli_harness import UpProcess, clean_env, run
 
+from kizuna.chain.agents.proxies import ProxyRegistryAgent
 from kizuna.chain.connection import connect
-from kizuna.chain.localnode import free_port, free_port_block
+from kizuna.chain.localnode import free_port, free_port_block, port_in_use
 from kizuna.stack.demo import DEMO_PASSPHRASE
+from kizuna.types import checksum_address
 
 pytestmark = pytest.mark.anvil
 
@@ -42,9 +50,18 @@ def test_each_node_anchors_its_receipts_and_a_tampered_node_is_named(tmp_path: P
                    env=clean_env(home, KIZUNA_ANCHOR_INTERVAL_S=str(ANCHOR_S)))
     try:
         info = up.ready(timeout=400)
+        proxies = info["proxies"]
+        assert proxies["threshold"] == 2
+        assert proxies["urls"] == [f"http://127.0.0.1:{api_port + 801 + i}" for i in range(3)]
         addresses = [httpx.get(url + "/health", timeout=10).json()["node"]
-                     for url in info["proxies"]["urls"]]
+                     for url in proxies["urls"]]
+        assert len(set(addresses)) == 3  # three keys
         nodes = [home / "proxies" / str(i) / "node.sqlite3" for i in range(3)]
+        assert all(db.is_file() for db in nodes)
+        chain = connect(info["rpc_url"], Path(info["deployment_file"]))
+        registered = ProxyRegistryAgent(chain, checksum_address(proxies["registry"])).nodes()
+        assert [(n.address, n.endpoint) for n in registered] == list(zip(
+            addresses, proxies["urls"], strict=True))
 
         granted = run(home, "patient", "grant", "dr-sato", "Observation:vital-signs",
                       "--days", "1", "--key", "kenji", "--json", env=env)
@@ -63,7 +80,6 @@ def test_each_node_anchors_its_receipts_and_a_tampered_node_is_named(tmp_path: P
         while any(_unanchored(db) for db in nodes):
             assert time.monotonic() < deadline, [_unanchored(db) for db in nodes]
             time.sleep(0.5)
-        chain = connect(info["rpc_url"], Path(info["deployment_file"]))
         roots: set[bytes] = set()
         for db in nodes:
             with sqlite3.connect(db) as conn:
@@ -114,3 +130,5 @@ def test_each_node_anchors_its_receipts_and_a_tampered_node_is_named(tmp_path: P
         assert any("receipt.leaf" in f["reason"] for f in found), audited.json()
     finally:
         up.stop()
+    # every node stopped with the stack (all three were up until then)
+    assert not any(port_in_use(api_port + 801 + i) for i in range(3))
