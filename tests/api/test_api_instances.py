@@ -20,6 +20,10 @@ from kizuna.chain.signers import LocalKeySigner
 pytestmark = pytest.mark.anvil
 
 LAB = "Observation:laboratory"
+
+SHARED_STACK = True
+"""The module's one deployment for both databases' runs (each its own two servers, database,
+store and wallets; nothing counted across the deployment)."""
 PGSERVER = Path(__file__).resolve().parents[1] / "support" / "pgserver.py"
 
 
