@@ -50,6 +50,11 @@ def default_database_url() -> str:
     return f"sqlite:///{default_store_path().parent / 'kizuna.sqlite3'}"
 
 
+DEFAULT_MAX_JSON_BODY_BYTES = 1 << 20
+"""JSON request bodies at most, by default (the API's ``max_json_body_bytes``; a proxy node's,
+which has no such setting): a read is ~400 bytes, a record's registration a few KiB."""
+
+
 class Settings(BaseSettings):
     """Everything the service needs to run; see the module docstring for sources and rules."""
 
@@ -97,7 +102,7 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=0, le=65535)
     max_upload_bytes: int = Field(1 << 30, gt=0, description="larger uploads are refused (413)")
     max_json_body_bytes: int = Field(
-        1 << 20, gt=0, le=1 << 30,
+        DEFAULT_MAX_JSON_BODY_BYTES, gt=0, le=1 << 30,
         description="larger JSON request bodies are refused (413) before they are parsed; "
         "streamed envelopes (uploads, messages) have max_upload_bytes")
     allowed_hosts: str = Field(
@@ -312,4 +317,4 @@ def _describe(exc: ValidationError) -> str:
     return f"configuration {where}: {message}"
 
 
-__all__ = ["Environment", "Settings", "default_database_url"]
+__all__ = ["DEFAULT_MAX_JSON_BODY_BYTES", "Environment", "Settings", "default_database_url"]

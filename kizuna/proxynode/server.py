@@ -63,6 +63,7 @@ from kizuna.api.readworkers import ReadWorkers
 from kizuna.api.schemas import ReadIn
 from kizuna.batch import pack_proof
 from kizuna.chain.signers import Signer
+from kizuna.config import DEFAULT_MAX_JSON_BODY_BYTES
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.wallet_keys import checked_epoch
@@ -79,9 +80,6 @@ from kizuna.wire.records import RecordInfo
 
 log = logging.getLogger(__name__)
 
-MAX_JSON_BODY_BYTES = 1 << 20
-"""A node's JSON bodies at most (the API's default ``max_json_body_bytes``): a read is ~400
-bytes, a record's registration a few KiB."""
 READ_THREADS = 2
 """The node's read threads (kizuna.api.readworkers: one computes while the other waits on the
 chain or the database; more only contend for the interpreter lock)."""
@@ -384,7 +382,8 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
     # JSON bodies bounded in size and depth before any route reads them, as in the API
     # (kizuna.api.limits; the read route reads its body itself). Inside the CORS middleware,
     # so a refused body still carries the CORS headers the page needs to read why.
-    app.add_middleware(BodyLimits, max_bytes=MAX_JSON_BODY_BYTES, routes=app.router.routes)
+    app.add_middleware(BodyLimits, max_bytes=DEFAULT_MAX_JSON_BODY_BYTES,
+                       routes=app.router.routes)
     if origins:
         from starlette.middleware.cors import CORSMiddleware
 
@@ -431,7 +430,6 @@ def create_node_app(ctx: ServiceContext, *, node: Address, follow_interval_s: fl
     return app
 
 
-__all__ = ["MAX_JSON_BODY_BYTES", "NodeKfragIn", "NodeRecordIn", "accept_kfrag", "accept_record",
-           "checked_origins",
+__all__ = ["NodeKfragIn", "NodeRecordIn", "accept_kfrag", "accept_record", "checked_origins",
            "create_node_app",
            "node_statements", "statement_json", "statement_of"]

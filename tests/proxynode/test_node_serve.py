@@ -13,8 +13,9 @@ import pytest
 from proxynode_harness import start_node
 
 from kizuna.chain.agents.proxies import node_origin
+from kizuna.config import DEFAULT_MAX_JSON_BODY_BYTES
 from kizuna.errors import InputError
-from kizuna.proxynode.server import MAX_JSON_BODY_BYTES, checked_origins
+from kizuna.proxynode.server import checked_origins
 from kizuna.stack.children import wait_healthy
 
 pytestmark = pytest.mark.anvil
@@ -75,7 +76,7 @@ def _read_bodies_checked_once(endpoint: str) -> None:
     assert (as_text.status_code, as_text.json()["error"]["field"]) == (422, "body")
     huge = httpx.post(endpoint + "/node/reads", timeout=30, headers={
         "Origin": PAGE, "content-type": "application/json"},
-        content=b'{"signature":"' + b"0" * (MAX_JSON_BODY_BYTES + 1) + b'"}')
+        content=b'{"signature":"' + b"0" * (DEFAULT_MAX_JSON_BODY_BYTES + 1) + b'"}')
     assert huge.status_code == 413, huge.text[:300]
     assert huge.headers["access-control-allow-origin"] == PAGE
 
