@@ -76,8 +76,7 @@ def launch(playwright: Playwright) -> Browser:
     # Playwright's own --disable-features is replaced by ours (the last one counts), so ours
     # carries its list too.
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                      args=["--headless", "--no-sandbox", "--disable-gpu",
-                                            _DISABLE_FEATURES])
+                                      args=_OUR_SWITCHES)
 
 
 _DISABLE_FEATURES = "--disable-features=" + ",".join([
@@ -95,6 +94,9 @@ _DISABLE_FEATURES = "--disable-features=" + ",".join([
     "WebUIOmniboxPopup", "WebUIOmniboxAimPopup", "SpareRendererForSitePerProcess",
 ])
 
+_OUR_SWITCHES = ["--headless", "--no-sandbox", "--disable-gpu", _DISABLE_FEATURES]
+"""What every browser of the tests runs with, launched by Playwright or shared."""
+
 
 # What Playwright 1.65's launch() passes Chromium (its chromiumSwitches, read from the command line
 # of a launched browser), less the pipe and profile it manages itself: the browser we start must
@@ -106,17 +108,16 @@ _SWITCHES = [
     "--disable-back-forward-cache", "--disable-breakpad",
     "--disable-component-extensions-with-background-pages", "--disable-component-update",
     "--no-default-browser-check", "--disable-default-apps", "--disable-dev-shm-usage",
-    "--disable-extensions", _DISABLE_FEATURES,
-    "--enable-features=CDPScreenshotNewSurface",
+    "--disable-extensions", "--enable-features=CDPScreenshotNewSurface",
     "--allow-pre-commit-input", "--disable-hang-monitor", "--disable-ipc-flooding-protection",
     "--disable-popup-blocking", "--disable-prompt-on-repost", "--disable-renderer-backgrounding",
     "--force-color-profile=srgb", "--metrics-recording-only", "--no-first-run",
     "--password-store=basic", "--use-mock-keychain", "--no-service-autorun",
     "--disable-search-engine-choice-screen", "--disable-sync",
-    "--headless", "--hide-scrollbars", "--mute-audio",
+    "--hide-scrollbars", "--mute-audio",
     "--blink-settings=primaryHoverType=2,availableHoverTypes=2,primaryPointerType=4,"
     "availablePointerTypes=4",
-    "--no-sandbox", "--disable-gpu", "--no-startup-window",
+    "--no-startup-window", *_OUR_SWITCHES,
 ]
 
 
