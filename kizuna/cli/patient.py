@@ -40,6 +40,7 @@ from kizuna.errors import InputError, KizunaError, NotFoundError
 
 if TYPE_CHECKING:
     from kizuna.client.importer import ImportResult
+    from kizuna.client.patient import PatientClient
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +54,19 @@ def _patient(kwargs: dict[str, Any]) -> Iterator[tuple[Session, Any]]:
     """The session and the :class:`PatientClient` of the command's ``--key``."""
     args = RoleArgs.take(kwargs)
     with open_session(args) as session:  # imports the client while the key unlocks
-        yield session, _client_of(session)
+        yield session, patient_client(session)
 
 
-def _client_of(session: Session) -> Any:
-    """The session's :class:`PatientClient`, its inbox key published."""
+def patient_client(session: Session) -> PatientClient:
+    """The session's :class:`PatientClient` as every ``kizuna patient`` command builds it (its
+    proxy set; the chain connected when first needed), its inbox key published."""
     from kizuna.cli.proxy import proxy_set_for
     from kizuna.client.patient import PatientClient
 
     # the web3 connection is made when the client first needs it (never by `patient get`)
     client = PatientClient(signer=session.signer, service=session.service,
                            chain=lambda: session.chain, proxies=proxy_set_for(session))
-    _ensure_inbox_key(client)
+    client.ensure_inbox_key()
     return client
 
 
@@ -111,15 +113,6 @@ def _session_meanwhile(kwargs: dict[str, Any]) -> Iterator[Callable[[], Session]
             yield opened.result
         finally:
             thread.join()  # the stack holds the session (if it opened) only once it is done
-
-
-def _ensure_inbox_key(client: Any) -> None:
-    """Publish the patient's inbox key (wallet-signed) the first time: providers encrypt
-    requests, reports and prescriptions to it."""
-    try:
-        client.service.inbox_key_of(client.address)
-    except NotFoundError:
-        client.publish_inbox_key()
 
 
 def for_option(func: Any) -> Any:
@@ -441,7 +434,7 @@ def _import_files(files: tuple[Path, ...], workers: int | None,
             checked = time.perf_counter()
             total = sum(len(s.records) for s in sources)
             session = session_of()
-            client = _client_of(session)
+            client = patient_client(session)
             before = time.perf_counter() - started
             log.debug("import: files read and checked in %.2f s; %.2f s more to sign in, "
                       "%.2f s CPU so far", checked - started, before - (checked - started),
@@ -1102,4 +1095,4 @@ def _research_commands() -> Sequence[click.Command]:
 _EXTRA_COMMANDS = (_sharing_commands, _data_request_commands, _research_commands)
 
 
-__all__ = ["expand_scopes", "patient"]
+__all__ = ["expand_scopes", "patient", "patient_client"]

@@ -36,7 +36,7 @@ from kizuna.client.service import KizunaService
 from kizuna.crypto import pre
 from kizuna.crypto.commitment import commitment_of
 from kizuna.crypto.scopes import scope_label
-from kizuna.errors import ConfigError, InputError, IntegrityError
+from kizuna.errors import ConfigError, InputError, IntegrityError, NotFoundError
 from kizuna.storage.envelope import decrypt_bytes, decrypt_to, encrypt_bytes, encrypt_to
 from kizuna.types import Address, RecordId, ScopeId, ScopeLabel, checked_address
 from kizuna.wire.care import CARE_KINDS, CareMessage, InboxKey
@@ -120,6 +120,14 @@ class PatientClient:
         typed = self.service.inbox_key_statement(patient=self.address, public_key=public)
         return self.service.publish_inbox_key(patient=self.address, public_key=public,
                                       signature=self.signer.sign_typed_data(typed))
+
+    def ensure_inbox_key(self) -> None:
+        """Publish the inbox key the first time (none published yet): providers encrypt
+        requests, reports and prescriptions to it."""
+        try:
+            self.service.inbox_key_of(self.address)
+        except NotFoundError:
+            self.publish_inbox_key()
 
     def scope(self, label: str) -> ScopeId:
         """The scope id of ``label``, its keys of the current epoch registered with the proxy

@@ -57,18 +57,10 @@ class Stack:
         its inbox key published. For set-up a test does not check (a record added, a grant,
         a guardian): ~1 CPU-s less than a ``kizuna`` process each. Every command a test checks
         still runs through the entry point."""
-        from kizuna.cli.proxy import proxy_set_for
-        from kizuna.client.patient import PatientClient
-        from kizuna.errors import NotFoundError
+        from kizuna.cli.patient import patient_client
 
         with self._session(name) as session:
-            client = PatientClient(signer=session.signer, service=session.service,
-                                   chain=lambda: session.chain, proxies=proxy_set_for(session))
-            try:  # as the CLI's patient does the first time (kizuna.cli.patient)
-                client.service.inbox_key_of(client.address)
-            except NotFoundError:
-                client.publish_inbox_key()
-            yield client
+            yield patient_client(session)
 
     @contextmanager
     def provider(self, name: str) -> Iterator[ProviderClient]:

@@ -83,14 +83,10 @@ class WebStack:
         """The demo's patient ``name`` in this process, as ``kizuna patient ...`` builds it
         (see :meth:`provider`)."""
         from kizuna.client.patient import PatientClient
-        from kizuna.errors import NotFoundError
 
         with self._signed_in(name) as (signer, service, chain):
             client = PatientClient(signer=signer, service=service, chain=chain)
-            try:  # the CLI's patient publishes its inbox key the first time (_ensure_inbox_key)
-                service.inbox_key_of(client.address)
-            except NotFoundError:
-                client.publish_inbox_key()
+            client.ensure_inbox_key()  # as the CLI's patient does the first time
             yield client
 
     @contextmanager
