@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -37,6 +37,9 @@ from kizuna.cli.participant import (
 )
 from kizuna.errors import InputError
 
+if TYPE_CHECKING:
+    from kizuna.client.provider import ProviderClient
+
 SEND_KINDS = {"report": "report", "prescription": "prescription",
               "booking": "booking-confirmation", "booking-cancellation": "booking-cancellation",
               "data": "data"}
@@ -50,14 +53,19 @@ FHIR_PROXY = "kizuna.cli.fhir_proxy"
 
 @contextmanager
 def _provider(kwargs: dict[str, Any]) -> Iterator[tuple[Session, Any]]:
+    args = RoleArgs.take(kwargs)
+    with open_session(args) as session:
+        yield session, provider_client(session)
+
+
+def provider_client(session: Session) -> ProviderClient:
+    """The session's :class:`ProviderClient` as every ``kizuna provider`` command builds it (its
+    proxy set; the chain connected when first needed)."""
     from kizuna.cli.proxy import proxy_set_for
     from kizuna.client.provider import ProviderClient
 
-    args = RoleArgs.take(kwargs)
-    with open_session(args) as session:
-        yield session, ProviderClient(signer=session.signer, service=session.service,
-                                      chain=lambda: session.chain,
-                                      proxies=proxy_set_for(session))
+    return ProviderClient(signer=session.signer, service=session.service,
+                          chain=lambda: session.chain, proxies=proxy_set_for(session))
 
 
 class ProviderGroup(click.Group):
@@ -373,4 +381,4 @@ def _add_data_request_commands() -> None:
 
 _add_data_request_commands()
 
-__all__ = ["SEND_KINDS", "provider"]
+__all__ = ["SEND_KINDS", "provider", "provider_client"]

@@ -66,12 +66,10 @@ class Stack:
     def provider(self, name: str) -> Iterator[ProviderClient]:
         """Key ``name`` as the provider ``kizuna provider ... --key NAME`` is, in this process
         (see :meth:`patient`)."""
-        from kizuna.cli.proxy import proxy_set_for
-        from kizuna.client.provider import ProviderClient
+        from kizuna.cli.provider import provider_client
 
         with self._session(name) as session:
-            yield ProviderClient(signer=session.signer, service=session.service,
-                                 chain=lambda: session.chain, proxies=proxy_set_for(session))
+            yield provider_client(session)
 
     def add_resource(self, name: str, resource: dict[str, Any]) -> dict[str, str]:
         """Set-up: one FHIR resource added to ``name``'s records as ``kizuna patient add
