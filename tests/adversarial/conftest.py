@@ -1,9 +1,11 @@
 """The adversarial suite's fixtures: a real stack to attack, started here (nothing mocked).
 
 Fixtures (all but ``stack_node`` are per test, so an attack never sees another's state —
-except in a module that sets ``SHARED_STACK = True``: its tests share one deployment, settings
-and API (``module_chain_env``, ``module_settings``, ``module_api_server``; each still makes its
-own wallets and world), and a test of it that needs its own asks for ``fresh_stack``):
+except in the modules that set ``SHARED_STACK = True``: their tests share one deployment,
+settings and API per worker (``shared_chain_env``, ``shared_api_server``, through
+``module_chain_env``, ``module_settings``, ``module_api_server``; each still makes its own
+wallets and world), a test of them that needs its own asks for ``fresh_stack``, and a module
+that needs settings of its own overrides ``module_settings``):
 
 * ``stack_node`` (session) — the suite's own anvil (:class:`LocalNode`). The API
   harness's dev keys (admin, relayer, funder, anchorer) are used by one process at a time on it.

@@ -24,7 +24,7 @@ from participants import People
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test its own
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test its own
 wallets; the setting's test starts its own API."""
 
 HUGE = 76 * 1024 * 1024

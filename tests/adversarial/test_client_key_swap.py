@@ -36,7 +36,7 @@ from kizuna.wire.care import UntrustedKey, inbox_key_typed_data
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test's patient
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test's patient
 and providers are its own."""
 
 Rewrite = Callable[[dict[str, Any]], dict[str, Any]]

@@ -22,7 +22,7 @@ from kizuna.chain.signers import LocalKeySigner
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test its own
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test its own
 wallets; a test that killed the API is reported and the API started again."""
 
 DEEP = 99_000

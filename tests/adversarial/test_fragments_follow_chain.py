@@ -21,10 +21,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from apienv import ChainEnv, settings_for
+from apienv import ChainEnv, own_module_settings
 from participants import HttpPatient, HttpProvider, hx
 
-from kizuna.chain.localnode import free_port
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
 
@@ -45,15 +44,15 @@ VITALS = "Observation:vital-signs"
 
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test has its
-own world (patients, provider, wallets) and counts only its own pairs' fragments."""
+"""The shared deployment (tests/api/apienv.py, shares_stack) and an API of the module's own on
+it (its follow interval, ``module_settings``): each test has its own world (patients, provider,
+wallets) and counts only its own pairs' fragments."""
 
 
 @pytest.fixture(scope="module")
 def module_settings(module_chain_env: ChainEnv,
                     tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return settings_for(module_chain_env, tmp_path_factory.mktemp("module-data"),
-                        port=free_port(), follow_interval_s=FOLLOW_S)
+    return own_module_settings(module_chain_env, tmp_path_factory, follow_interval_s=FOLLOW_S)
 
 
 def _fragments(settings: Settings, patient: str, provider: str,

@@ -25,7 +25,7 @@ from kizuna.chain.eip712 import TypedData
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test signs in its
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test signs in its
 own wallets."""
 
 Break = Callable[[dict[str, Any]], None]

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apienv import ApiServer, ChainEnv, settings_for
+from apienv import ApiServer, ChainEnv, own_module_settings
 from eth_account import Account
 from participants import HttpPatient, HttpProvider, Sealed, hx
 
 from kizuna.chain.connection import web3_for
-from kizuna.chain.localnode import free_port
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
 from kizuna.storage.embedded import EmbeddedStore
@@ -31,11 +30,11 @@ pytestmark = pytest.mark.anvil
 LAB = "Observation:laboratory"
 
 SHARED_STACK = True
-"""One deployment and API for the module, with both storage quotas set (``module_settings``):
-the record-count and the bytes test each fill a fresh wallet's own quota there and check the
-refusal names its quota (``field``); the relayer-budget test starts its own two APIs on one
-database (``start_api``). Store and relayer nonce are compared before and after a test's own
-refused request."""
+"""The shared deployment and an API of the module's own, with both storage quotas set
+(``module_settings``): the record-count and the bytes test each fill a fresh wallet's own quota
+there and check the refusal names its quota (``field``); the relayer-budget test starts its own
+two APIs on one database (``start_api``). Store and relayer nonce are compared before and after
+a test's own refused request."""
 
 RECORDS_QUOTA = 2
 BYTES_QUOTA = 256 * 1024
@@ -44,9 +43,9 @@ BYTES_QUOTA = 256 * 1024
 @pytest.fixture(scope="module")
 def module_settings(module_chain_env: ChainEnv,
                     tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return settings_for(module_chain_env, tmp_path_factory.mktemp("module-data"),
-                        port=free_port(), max_records_per_wallet=RECORDS_QUOTA,
-                        max_bytes_per_wallet=BYTES_QUOTA)
+    return own_module_settings(module_chain_env, tmp_path_factory,
+                               max_records_per_wallet=RECORDS_QUOTA,
+                               max_bytes_per_wallet=BYTES_QUOTA)
 
 
 def _patient(server: ApiServer, env: ChainEnv, http: httpx.Client) -> HttpPatient:

@@ -25,7 +25,7 @@ from kizuna.storage.fhir.validate import validate
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test's
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test's
 patient and prober are its own, and the database is read for that patient's rows only."""
 
 LAB = "Observation:laboratory"

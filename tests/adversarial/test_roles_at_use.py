@@ -23,7 +23,7 @@ from kizuna.chain.signers import LocalKeySigner
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test suspends or
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test suspends or
 revokes only its own provider and auditor."""
 
 

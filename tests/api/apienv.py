@@ -79,20 +79,22 @@ def deploy_env(node: LocalNode, directory: Path) -> ChainEnv:
 
 
 def shares_stack(request: pytest.FixtureRequest) -> bool:
-    """Whether this test runs on its module's one deployment and API (tests/api and
+    """Whether this test runs on the shared deployment and API (tests/api and
     tests/adversarial: a module that sets ``SHARED_STACK = True``) rather than a fresh pair.
 
-    An API start costs ~2 CPU-s, so a module whose tests need no fresh state (each makes its
-    own wallets, counts nothing of the whole deployment, changes no setting and stops no
-    server) shares one; a test of it that does need its own asks for the ``fresh_stack``
-    fixture."""
+    An API start costs ~2 CPU-s, so the modules whose tests need no fresh state (each makes
+    its own wallets, counts nothing of the whole deployment, changes no setting and stops no
+    server for good) share one deployment and one API per folder and worker
+    (tests/api/stack_fixtures.py); a test of them that does need its own asks for the
+    ``fresh_stack`` fixture, a module that needs settings of its own overrides
+    ``module_settings``."""
     return (bool(getattr(request.module, "SHARED_STACK", False))
             and "fresh_stack" not in request.fixturenames)
 
 
 def shared_server(request: pytest.FixtureRequest) -> Iterator[ApiServer]:
-    """A ``SHARED_STACK`` module's API for one test; started again after a test that left it
-    dead (a crash that test then reports), so the next test's outcome is its own."""
+    """The shared API (or its module's own) for one test; started again after a test that
+    left it dead (a crash that test then reports), so the next test's outcome is its own."""
     server: ApiServer = request.getfixturevalue("module_api_server")
     yield server
     if server.process is None or server.process.poll() is not None:
@@ -117,6 +119,14 @@ def settings_for(env: ChainEnv, data: Path, *, port: int, **overrides: Any) -> S
     )
     values.update(overrides)
     return Settings(**values)
+
+
+def own_module_settings(env: ChainEnv, factory: pytest.TempPathFactory,
+                        **overrides: Any) -> Settings:
+    """Settings of a ``SHARED_STACK`` module's own on ``env`` (what its ``module_settings``
+    override returns): its own data folder, port and ``overrides``; the stack fixtures then
+    start an API of the module's own on them, not the shared one."""
+    return settings_for(env, factory.mktemp("module-data"), port=free_port(), **overrides)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -246,8 +256,8 @@ def recover(text: str, signature: str) -> str:
     return str(Account.recover_message(encode_defunct(text=text), signature=signature))
 
 
-__all__ = ["ApiServer", "ChainEnv", "bearer", "deploy_env", "free_port", "settings_for",
-           "shared_server", "shares_stack", "sign_in", "siwe_message"]
+__all__ = ["ApiServer", "ChainEnv", "bearer", "deploy_env", "free_port", "own_module_settings",
+           "settings_for", "shared_server", "shares_stack", "sign_in", "siwe_message"]
 
 
 def sign_in_at(*, nonce_from: httpx.Client, login_at: httpx.Client,

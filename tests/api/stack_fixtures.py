@@ -1,8 +1,10 @@
 """The stack fixtures tests/api and tests/adversarial share, in one place: each conftest imports
 them (so each folder gets its own session anvil; the API faults tests stop nodes and no other
-suite shares its dev keys). Fresh for each test, or one for the module where it sets
-``SHARED_STACK = True`` (:func:`apienv.shares_stack`; a test of such a module that needs its
-own asks for ``fresh_stack``).
+suite shares its dev keys). Fresh for each test, or, in a module that sets
+``SHARED_STACK = True`` (:func:`apienv.shares_stack`), the one deployment and API that every
+such module of the folder shares on this worker (a test of such a module that needs its own
+asks for ``fresh_stack``; a module that needs settings of its own overrides
+``module_settings`` and gets an API of its own on the shared deployment).
 
 * ``stack_node`` (session) — the folder's own anvil (:class:`LocalNode`).
 * ``chain_env`` — a deployment on it (:class:`apienv.ChainEnv`): fresh per test, so one service
@@ -37,7 +39,8 @@ from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
 
 __all__ = ["api_server", "chain_env", "fresh_stack", "http", "module_api_server",
-           "module_chain_env", "module_settings", "people", "settings", "stack_node"]
+           "module_chain_env", "module_settings", "people", "settings", "shared_api_server",
+           "shared_chain_env", "stack_node"]
 
 @pytest.fixture(scope="session")
 def stack_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
@@ -46,23 +49,48 @@ def stack_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNode]:
         yield node
 
 
-@pytest.fixture(scope="module")
-def module_chain_env(stack_node: LocalNode,
+@pytest.fixture(scope="session")
+def shared_chain_env(stack_node: LocalNode,
                      tmp_path_factory: pytest.TempPathFactory) -> ChainEnv:
-    """The deployment a ``SHARED_STACK`` module's tests share."""
-    return deploy_env(stack_node, tmp_path_factory.mktemp("module-deployment"))
+    """The deployment the ``SHARED_STACK`` modules of this folder share on this worker."""
+    return deploy_env(stack_node, tmp_path_factory.mktemp("shared-deployment"))
+
+
+@pytest.fixture(scope="session")
+def shared_api_server(shared_chain_env: ChainEnv,
+                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The API (default settings) the ``SHARED_STACK`` modules of this folder share on this
+    worker; its settings are made here, with the port it binds at once."""
+    data = tmp_path_factory.mktemp("shared-data")
+    server = ApiServer(settings=settings_for(shared_chain_env, data, port=free_port()),
+                       log_path=data / "api.log").start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
-def module_settings(module_chain_env: ChainEnv,
-                    tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return settings_for(module_chain_env, tmp_path_factory.mktemp("module-data"),
-                        port=free_port())
+def module_chain_env(shared_chain_env: ChainEnv) -> ChainEnv:
+    """The deployment a ``SHARED_STACK`` module's tests share: the worker's shared one."""
+    return shared_chain_env
 
 
 @pytest.fixture(scope="module")
-def module_api_server(module_settings: Settings) -> Iterator[ApiServer]:
-    """The API a ``SHARED_STACK`` module's tests share."""
+def module_settings(shared_api_server: ApiServer) -> Settings:
+    """The settings a ``SHARED_STACK`` module's tests share: the shared API's. A module that
+    needs its own (another quota, a short follow interval, a server it starts itself on them)
+    overrides this fixture: :func:`module_api_server` then starts an API of the module's own."""
+    return shared_api_server.settings
+
+
+@pytest.fixture(scope="module")
+def module_api_server(request: pytest.FixtureRequest,
+                      module_settings: Settings) -> Iterator[ApiServer]:
+    """The API a ``SHARED_STACK`` module's tests share: the worker's shared one, or an API of
+    the module's own on the settings it defines itself (its own ``module_settings``)."""
+    if not hasattr(request.module, "module_settings"):
+        shared: ApiServer = request.getfixturevalue("shared_api_server")
+        yield shared
+        return
     server = ApiServer(settings=module_settings,
                        log_path=module_settings.store_path.parent / "api.log").start()
     yield server

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from apienv import ChainEnv, bearer, sign_in, sign_text, siwe_message
+from apienv import ChainEnv, bearer, own_module_settings, sign_in, sign_text, siwe_message
 from fastapi.testclient import TestClient
 
 from kizuna.api.app import create_app
@@ -17,8 +17,15 @@ from kizuna.services.context import ServiceContext
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test signs in its
-own wallets."""
+"""The shared deployment (tests/api/apienv.py, shares_stack): each test signs in its own
+wallets, on an app in process with settings and a database of the module's own
+(``module_settings``), not the database a running API serves."""
+
+
+@pytest.fixture(scope="module")
+def module_settings(module_chain_env: ChainEnv,
+                    tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return own_module_settings(module_chain_env, tmp_path_factory)
 
 
 @pytest.fixture

@@ -8,14 +8,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apienv import ApiServer, ChainEnv, sign_in
+from apienv import ApiServer, ChainEnv, own_module_settings, sign_in
 
 from kizuna.config import Settings
 
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""The module's deployment (tests/api/apienv.py, shares_stack); the test starts its own server."""
+"""The shared deployment (tests/api/apienv.py, shares_stack); the test starts its own server, on
+settings of the module's own (``module_settings``: its own port and database)."""
+
+
+@pytest.fixture(scope="module")
+def module_settings(module_chain_env: ChainEnv,
+                    tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return own_module_settings(module_chain_env, tmp_path_factory)
 
 
 def _imported(log: Path) -> set[str]:

@@ -35,7 +35,7 @@ from kizuna.types import Commitment, RecordId
 from kizuna.wire.batches import BatchInfo, StagedEnvelope
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test's patient
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test's patient
 and batch are its own."""
 
 LABEL = "Observation:vital-signs"

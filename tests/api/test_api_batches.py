@@ -28,7 +28,7 @@ from kizuna.wire.batches import StagedEnvelope, StagedInfo, frame_envelopes
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test's patient is
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test's patient is
 its own and nothing else relays while it counts the relayer's transactions."""
 
 LABEL = "Observation:laboratory"

@@ -24,7 +24,7 @@ from kizuna.wire.care import CARE_KINDS, INBOX_KEY_FIELDS
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test signs in its
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test signs in its
 own wallets."""
 
 LAB = "Observation:laboratory"

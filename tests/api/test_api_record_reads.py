@@ -26,7 +26,7 @@ from kizuna.crypto.commitment import commitment_of
 from kizuna.errors import IntegrityError
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test signs in its
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test signs in its
 own wallets."""
 
 HR = {"resourceType": "Observation", "id": "hr", "status": "final",

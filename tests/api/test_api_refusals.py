@@ -16,7 +16,7 @@ from kizuna.chain.signers import LocalKeySigner
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test signs in its
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test signs in its
 own wallets; a tampered block is its own record's."""
 
 LAB = "Observation:laboratory"

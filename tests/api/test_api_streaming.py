@@ -11,13 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from apienv import ApiServer, ChainEnv, settings_for
+from apienv import ApiServer, ChainEnv, own_module_settings, settings_for
 from fastapi.testclient import TestClient
 from participants import HttpPatient, People, Sealed, hx
 
 from kizuna.api.app import create_app
 from kizuna.chain.localnode import free_port
 from kizuna.chain.signers import LocalKeySigner
+from kizuna.config import Settings
 from kizuna.services.context import close_context, open_context
 from kizuna.storage.envelope import encrypt_to
 from kizuna.types import RecordId
@@ -30,9 +31,16 @@ FLAT_MIB = 64
 """How much the server's peak memory may grow while 500 MB pass through it."""
 
 SHARED_STACK = True
-"""One deployment and API for the module (each test its own wallet; the 500 MB test measures
-the server's peak memory as growth from its own start, and the limit test runs an app of its
-own in process with its own settings)."""
+"""The shared deployment (tests/api/apienv.py, shares_stack) and an API of the module's own
+(``module_settings``): the 500 MB test measures that server's peak memory as growth from its
+own start, which another module's uploads must not have raised already. Each test its own
+wallet; the limit test runs an app of its own in process with its own settings."""
+
+
+@pytest.fixture(scope="module")
+def module_settings(module_chain_env: ChainEnv,
+                    tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return own_module_settings(module_chain_env, tmp_path_factory)
 
 
 def _plaintext() -> Iterator[bytes]:

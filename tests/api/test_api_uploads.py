@@ -30,7 +30,7 @@ from kizuna.wire.records import PART_SIZE
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test's sessions
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test's sessions
 are its own patient's; the sweep test, which counts every session, asks for its own."""
 
 MIB = 1 << 20

@@ -16,7 +16,7 @@ from kizuna.crypto.scopes import scope_label
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test signs in its
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test signs in its
 own wallets."""
 
 LAB = "Observation:laboratory"
