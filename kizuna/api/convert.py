@@ -55,23 +55,37 @@ def record_out(r: RecordInfo) -> RecordOut:
 def read_answer(g: ReadGrant) -> bytes:
     """The JSON of a :class:`ReadOut` for ``g``, written directly: the answer of every read,
     where building and dumping the model cost as much again (a test pins that it is exactly
-    what ``ReadOut`` validates and dumps). The envelope (base64: nothing to escape) is joined
-    in as bytes, last: through ``json.dumps`` its ~14 KB string was scanned for escapes, half
-    of the answer's cost."""
-    head = json.dumps({
-        "record_id": hexed(g.record_id), "patient": g.patient, "scope_id": hexed(g.scope_id),
-        "cid": g.cid, "content_type": g.content_type, "size": g.size,
-        "capsule": hexed(g.capsule), "cfrags": [hexed(c) for c in g.cfrags],
-        "delegating_key": hexed(g.delegating_key), "verifying_key": hexed(g.verifying_key),
-        "receipt_seq": g.receipt_seq, "request_id": hexed(g.request_id),
-        "head_block": g.head_block, "served_at": g.served_at, "leaf": hexed(g.leaf),
-        "commitment": hexed(g.commitment) if g.commitment is not None else None,
-        "batch_root": hexed(g.batch_root) if g.batch_root is not None else None,
-        "proof": [hexed(p) for p in g.proof],
-    }, separators=(",", ":")).encode()
+    what ``ReadOut`` validates and dumps). One format string, not ``json.dumps`` of a dict:
+    every member but two is a number or hex, which needs no escaping; the two free strings
+    (``cid``, ``content_type``) are escaped as ``json.dumps`` escapes them. The envelope
+    (base64: nothing to escape) is joined in as bytes, last."""
+    head = _READ_ANSWER_HEAD.format(
+        record_id=g.record_id.hex(), patient=_json_string(g.patient), scope_id=g.scope_id.hex(),
+        cid=_json_string(g.cid), content_type=_json_string(g.content_type), size=int(g.size),
+        capsule=g.capsule.hex(), cfrags=",".join(f'"0x{c.hex()}"' for c in g.cfrags),
+        delegating_key=g.delegating_key.hex(), verifying_key=g.verifying_key.hex(),
+        receipt_seq=int(g.receipt_seq), request_id=g.request_id.hex(),
+        head_block=int(g.head_block), served_at=int(g.served_at), leaf=g.leaf.hex(),
+        commitment="null" if g.commitment is None else f'"0x{g.commitment.hex()}"',
+        batch_root="null" if g.batch_root is None else f'"0x{g.batch_root.hex()}"',
+        proof=",".join(f'"0x{p.hex()}"' for p in g.proof)).encode()
     if g.envelope is None:
-        return head[:-1] + b',"envelope_base64":null}'
-    return b"".join((head[:-1], b',"envelope_base64":"', base64.b64encode(g.envelope), b'"}'))
+        return head + b'null}'
+    return b"".join((head, b'"', base64.b64encode(g.envelope), b'"}'))
+
+
+_json_string = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
+"""A JSON string literal, quotes included (non-ASCII as \\u escapes, as ``json.dumps``)."""
+
+_READ_ANSWER_HEAD = (
+    '{{"record_id":"0x{record_id}","patient":{patient},"scope_id":"0x{scope_id}","cid":{cid},'
+    '"content_type":{content_type},"size":{size},"capsule":"0x{capsule}","cfrags":[{cfrags}],'
+    '"delegating_key":"0x{delegating_key}","verifying_key":"0x{verifying_key}",'
+    '"receipt_seq":{receipt_seq},"request_id":"0x{request_id}","head_block":{head_block},'
+    '"served_at":{served_at},"leaf":"0x{leaf}","commitment":{commitment},'
+    '"batch_root":{batch_root},"proof":[{proof}],"envelope_base64":')
+"""``ReadOut``'s members in its order, as ``json.dumps(..., separators=(",", ":"))`` wrote
+them; ``read_answer`` adds the envelope."""
 
 
 def plain(value: object) -> object:
