@@ -20,12 +20,14 @@ against their own, larger limits (``max_upload_bytes``, 1 GiB) without holding t
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from starlette._utils import get_route_path  # the router's own: root_path taken off
 from starlette.requests import Request
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kizuna.api.errors import PayloadTooLarge, UnknownHost, error_response
@@ -70,18 +72,28 @@ class BodyLimits:
         self.app = app
         self.max_bytes = max_bytes
         self._routes = routes  # the app's live list: routers are included after this is built
-        self._raw: list[APIRoute] | None = None
+        self._raw: dict[str, tuple[re.Pattern[str], ...]] | None = None
 
-    def _raw_routes(self) -> list[APIRoute]:
+    def _raw_paths(self) -> dict[str, tuple[re.Pattern[str], ...]]:
+        """The path patterns of the raw-body routes, by method (built at the first request)."""
         if self._raw is None:
-            self._raw = [route for route in _api_routes(self._routes)
-                         if route.body_field is None and (route.methods or set()) & _BODY_METHODS]
+            by_method: dict[str, list[re.Pattern[str]]] = {}
+            for route in _api_routes(self._routes):
+                methods = (route.methods or set()) & _BODY_METHODS
+                if route.body_field is None:
+                    for method in methods:
+                        by_method.setdefault(method, []).append(route.path_regex)
+            self._raw = {method: tuple(paths) for method, paths in by_method.items()}
         return self._raw
 
     def _takes_raw_body(self, scope: Scope) -> bool:
-        method = scope["method"]
-        return any(method in (route.methods or ()) and route.matches(scope)[0] is Match.FULL
-                   for route in self._raw_routes())
+        """Whether a raw-body route matches the request fully (path and method), as the
+        router will match it: the route's own path pattern (Starlette's ``Route.matches``)."""
+        paths = self._raw_paths().get(scope["method"])
+        if not paths:
+            return False
+        path = get_route_path(scope)
+        return any(pattern.match(path) for pattern in paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._takes_raw_body(scope):
