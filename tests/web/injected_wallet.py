@@ -33,6 +33,11 @@ UNSUPPORTED_METHOD = 4200
 UNRECOGNIZED_CHAIN = 4902
 MAINNET = 1
 
+_NODE = httpx.Client(timeout=30)
+"""Every wallet's connection to its node (anvil). One client for all, kept open: a client per
+request (``httpx.post``) builds an SSL context each time (certifi's CA file parsed, ~30 ms of
+CPU), for each of the hundreds of chain reads a test's page makes through its wallet."""
+
 
 class WalletRefusal(Exception):
     """An EIP-1193 error the wallet answers (code and message, as a wallet sends them)."""
@@ -259,8 +264,8 @@ class TestWallet:
                                                          .removeprefix("0x")]))
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
-        answer = httpx.post(self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method,
-                                                "params": params}, timeout=30).json()
+        answer = _NODE.post(self.rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                                "params": params}).json()
         if "error" in answer:
             error = answer["error"]
             raise WalletRefusal(int(error.get("code", -32603)), str(error.get("message")))
