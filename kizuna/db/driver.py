@@ -70,11 +70,20 @@ class Driver:
         else:
             self._unavailable = (sqlite3.OperationalError, sqlite3.InterfaceError)
             self._integrity = sqlite3.IntegrityError
+        self._mapped = (self._integrity, *self._unavailable)
+        """The driver's errors that :meth:`_known` names."""
 
     # -- statements ---------------------------------------------------------------------------
 
     def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
         """All rows of one query (its own consistent snapshot)."""
+        if self._file is not None:
+            # The read path's queries on a SQLite file (a session, key fragments): this
+            # thread's connection, no lock, no generator context (~5 us a query).
+            try:
+                return self._thread_connection().execute(sql, params).fetchall()
+            except self._mapped as error:
+                raise self._known(error) from None
         with self._connection(write=False) as conn:
             cursor = conn.cursor()
             try:
@@ -119,14 +128,15 @@ class Driver:
             with self.write() as cursor:
                 cursor.execute(sql, params)
                 return cursor.fetchone()
-        with self._connection(write=True) as conn:
-            cursor = conn.cursor()
+        lock = self._db.write_lock
+        assert lock is not None  # a SQLite file's writers queue on it
+        with lock:
             try:
-                cursor.execute(sql, params)
-                rows = cursor.fetchall()  # to the statement's end: then it has committed
-            finally:
-                cursor.close()
-            return rows[0] if rows else None
+                # to the statement's end (fetchall): then it has committed
+                rows = self._thread_connection().execute(sql, params).fetchall()
+            except self._mapped as error:
+                raise self._known(error) from None
+        return rows[0] if rows else None
 
     def _rollback(self, conn: Any) -> None:
         try:
@@ -170,13 +180,19 @@ class Driver:
                         conn.commit()  # end the read's implicit transaction
                 finally:
                     conn.close()  # back to the pool
-        except self._integrity as error:
-            if not self._is_duplicate(error):
-                raise  # NOT NULL, CHECK, foreign key: a bug, not a conflict
-            raise DuplicateKey(str(error)) from None
-        except self._unavailable as error:
-            raise DatabaseUnavailable(f"the database {self._db.safe_url()} is unavailable: "
-                                      f"{error}") from None
+        except self._mapped as error:
+            raise self._known(error) from None
+
+    def _known(self, error: BaseException) -> BaseException:
+        """What the driver raises for ``error``: :class:`DuplicateKey` for a UNIQUE or
+        primary-key violation, :class:`DatabaseUnavailable` for a connection or lock failure,
+        anything else (NOT NULL, CHECK, a foreign key: a bug, not a conflict) as it is."""
+        if isinstance(error, self._integrity):
+            return DuplicateKey(str(error)) if self._is_duplicate(error) else error
+        if isinstance(error, self._unavailable):
+            return DatabaseUnavailable(f"the database {self._db.safe_url()} is unavailable: "
+                                       f"{error}")
+        return error
 
     def _thread_connection(self) -> sqlite3.Connection:
         local = self._local
