@@ -45,6 +45,8 @@ def too_deep(body: bytes) -> bool:
     read it: bytes are decoded the way ``json.loads`` decodes them (UTF-8, -16 or -32, by
     the first bytes), so no encoding trick hides brackets. Undecodable bytes are left to the
     decoder, which refuses them before it parses anything."""
+    if len(body) <= MAX_JSON_DEPTH:
+        return False  # each level opens with a bracket, at least one byte in any encoding
     try:
         text = body.decode(json.detect_encoding(body), "surrogatepass")
     except (UnicodeDecodeError, LookupError):
