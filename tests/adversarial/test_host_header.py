@@ -10,12 +10,16 @@ serve the right one (127.0.0.1 / localhost / [::1]; configured names).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-from apienv import ApiServer
+from apienv import ApiServer, ChainEnv
+from participants import signed_in_provider
 
+from kizuna.chain.connection import Chain
+from kizuna.chain.signers import LocalKeySigner
 from kizuna.client.api_service import ApiService
 from kizuna.client.http import ApiClient
 from kizuna.client.provider import ProviderClient
@@ -24,8 +28,9 @@ from kizuna.fhirproxy import GrantedCache, ProxyServer
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""One deployment and API for the module (tests/api/apienv.py, shares_stack): each test its own
-world; the setting's test starts its own APIs."""
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): each test its own
+wallets (the proxy's refusals a world with records to leak); the setting's test starts its own
+APIs."""
 
 EVIL = ("evil.example", "evil.example:{port}", "127.0.0.1.evil.example:{port}",
         "localhost.evil.example", "127.0.0.1@evil.example:{port}", "")
@@ -35,16 +40,23 @@ def hosts(template: tuple[str, ...], port: int) -> list[str]:
     return [h.format(port=port) for h in template]
 
 
+@contextmanager
+def _provider_over_http(url: str, signer: LocalKeySigner, chain: Chain) -> Iterator[ProviderClient]:
+    """A provider's client as the FHIR proxy runs it: signed in to the real API at ``url``."""
+    api = ApiClient(url)
+    api.login(signer)
+    try:
+        yield ProviderClient(signer=signer, service=ApiService(api, chain), chain=chain)
+    finally:
+        api.close()
+
+
 @pytest.fixture
 def proxy(world: Any) -> Iterator[ProxyServer]:
     """The provider's real FHIR proxy (port 0: a free one) over the real API, with grants."""
-    api = ApiClient(world.server.url)
-    api.login(world.provider.signer)
-    client = ProviderClient(signer=world.provider.signer,
-                            service=ApiService(api, world.env.chain), chain=world.env.chain)
-    with ProxyServer(GrantedCache(client, ttl_s=60), port=0) as server:
+    with _provider_over_http(world.server.url, world.provider.signer, world.env.chain) as client, \
+            ProxyServer(GrantedCache(client, ttl_s=60), port=0) as server:
         yield server
-    api.close()
 
 
 def test_fhir_proxy_refuses_other_hosts(proxy: ProxyServer) -> None:
@@ -63,17 +75,17 @@ def test_fhir_proxy_refuses_other_hosts(proxy: ProxyServer) -> None:
                 assert "entry" not in body and "Observation" not in answer.text
 
 
-def test_fhir_proxy_allows_configured_names(world: Any) -> None:
-    api = ApiClient(world.server.url)
-    api.login(world.provider.signer)
-    client = ProviderClient(signer=world.provider.signer,
-                            service=ApiService(api, world.env.chain), chain=world.env.chain)
-    with ProxyServer(GrantedCache(client, ttl_s=60), port=0,
-                     extra_hosts=["fhir.clinic.internal"]) as server, \
-            httpx.Client(base_url=server.url, timeout=60) as http:
-        assert http.get("/metadata", headers={"Host": "fhir.clinic.internal"}).status_code == 200
-        assert http.get("/metadata", headers={"Host": "evil.example"}).status_code == 421
-    api.close()
+def test_fhir_proxy_allows_configured_names(chain_env: ChainEnv, api_server: ApiServer,
+                                            http: httpx.Client) -> None:
+    """Only the names are checked here (``/metadata``): a registered provider, no records."""
+    provider = signed_in_provider(chain_env, http)
+    with _provider_over_http(api_server.url, provider.signer, chain_env.chain) as client, \
+            ProxyServer(GrantedCache(client, ttl_s=60), port=0,
+                        extra_hosts=["fhir.clinic.internal"]) as server, \
+            httpx.Client(base_url=server.url, timeout=60) as proxied:
+        assert proxied.get("/metadata",
+                           headers={"Host": "fhir.clinic.internal"}).status_code == 200
+        assert proxied.get("/metadata", headers={"Host": "evil.example"}).status_code == 421
 
 
 def test_api_on_loopback_refuses_other_hosts(api_server: ApiServer, http: httpx.Client) -> None:

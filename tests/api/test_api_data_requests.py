@@ -21,6 +21,10 @@ from kizuna.wire import data_requests as dr
 
 pytestmark = pytest.mark.anvil
 
+SHARED_STACK = True
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): the test signs in its own
+wallets; every list it checks is its own patient's."""
+
 LAB = "Observation:laboratory"
 
 

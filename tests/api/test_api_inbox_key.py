@@ -13,6 +13,10 @@ from kizuna.wire.care import INBOX_KEY_FIELDS
 
 pytestmark = pytest.mark.anvil
 
+SHARED_STACK = True
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): the test signs in its own
+wallets and asks only for its own patient's key."""
+
 
 def test_own_inbox_key_none_yet_then_published(people: People) -> None:
     patient, chain = people.patient, people.patient.chain

@@ -15,6 +15,10 @@ from participants import HttpProvider, People
 
 pytestmark = pytest.mark.anvil
 
+SHARED_STACK = True
+"""The shared deployment and API (tests/api/apienv.py, shares_stack): the test signs in its own
+wallets and counts its own patient's reads."""
+
 LAB = "Observation:laboratory"
 READERS = 4
 
