@@ -33,6 +33,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
         made.up.stop()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def node_compile_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Node processes a browser test file starts (the page's code run by web/test/*_cli.ts, vite,
+    the Playwright driver) keep the V8 code they compile in the worker's folder and load it from
+    there the next time: each run of web/test/patient_cli.ts, of which the parity files make
+    about twenty, compiles viem, umbral-pre and the page's modules again otherwise (0.85 ->
+    0.68 CPU-s a start). Set for the file's duration only (no other package's Node changes)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NODE_COMPILE_CACHE",
+                     str(tmp_path_factory.getbasetemp() / "node-compile-cache"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def chromium_process() -> Iterator[browser.SharedChromium]:
     """The worker's one Chromium process (browser.SharedChromium says why), stopped at the end of
