@@ -267,11 +267,16 @@ def _grants_in_one_block(env: Env, patient: LocalKeySigner, provider: Address, c
     assert env.w3.eth.get_transaction_count(patient.address) == nonce + count
 
 
-@pytest.fixture
-def sparse_then_dense(fresh_anvil: LocalNode) -> tuple[Env, int, int]:
+@pytest.fixture(scope="module")
+def sparse_then_dense(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Env, int, int]]:
     """A chain with a sparse stretch (a grant every 300 blocks) then a dense one (6 blocks of
-    25 grants each); returns the env, the first dense block and the head."""
-    env = _anvil_env(fresh_anvil)
+    25 grants each), on an anvil of the module's own; yields the env, the first dense block and
+    the head. Made once: its tests only read it (each indexes it into a file of its own)."""
+    with LocalNode(log_path=tmp_path_factory.mktemp("anvil-catchup") / "anvil.log") as node:
+        yield _sparse_then_dense(_anvil_env(node))
+
+
+def _sparse_then_dense(env: Env) -> tuple[Env, int, int]:
     patient, doctor = env.new_signer(), env.new_signer(funded=False)
     for k in range(5):
         env.chain.ledger.grant(doctor.address, scope(f"sparse {k}"), env.now() + 999,
