@@ -31,7 +31,7 @@ from eth_utils.crypto import keccak
 
 from kizuna.chain.localnode import dev_private_keys
 from kizuna.chain.relayer import Relayer
-from kizuna.chain.signers import KeystoreSigner, LocalKeySigner
+from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
 from kizuna.errors import ConfigError
 from kizuna.services.context import ServiceContext
@@ -114,14 +114,21 @@ def load_demo(home: KizunaHome) -> DemoSummary | None:
         return None
 
 
-def _signers(home: KizunaHome) -> dict[str, KeystoreSigner]:
+def _signers(home: KizunaHome) -> dict[str, LocalKeySigner]:
+    """The demo's keys, in the home's keyring the first time (light scrypt), and their signers.
+    The keys are anvil's development keys, known here: a keystore is only checked to hold its
+    one (by the address it declares), never decrypted again (a scrypt each)."""
     keys = dev_private_keys(max(index for _, index in DEMO_ACCOUNTS.values()) + 1)
     ring = Keyring(home.keys_dir)
-    signers: dict[str, KeystoreSigner] = {}
+    signers: dict[str, LocalKeySigner] = {}
     for name, (_, index) in DEMO_ACCOUNTS.items():
+        signer = LocalKeySigner(keys[index])
         if not ring.exists(name):
             ring.import_private_key(name, keys[index], DEMO_PASSPHRASE, light_kdf=True)
-        signers[name] = ring.unlock(name, DEMO_PASSPHRASE)
+        elif ring.address(name) != signer.address:
+            raise ConfigError(f"the key {name!r} in {home.keys_dir} is not the demo's "
+                              f"({signer.address}): move it away to make the demo here")
+        signers[name] = signer
     return signers
 
 
