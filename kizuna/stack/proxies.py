@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
 from eth_keys.datatypes import PrivateKey
@@ -27,6 +27,9 @@ from kizuna.proxy.threshold import default_threshold
 from kizuna.stack.children import stop_all, wait_healthy
 from kizuna.stack.home import KizunaHome
 from kizuna.types import Address, checksum_address
+
+if TYPE_CHECKING:
+    from kizuna.chain.connection import Chain
 
 NODE_START_TIMEOUT_S = 90.0
 
@@ -84,6 +87,7 @@ class ProxyNodes:
                                                log_path=home.logs_dir / f"proxy-{i}.log"))
         self.registry: Address | None = None
         self._saved: Path | None = None
+        self._chain: Chain | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -126,14 +130,22 @@ class ProxyNodes:
                      log_path=node.log_path, timeout_s=NODE_START_TIMEOUT_S,
                      request_timeout_s=5)
 
+    def _connect(self, rpc_url: str, deployment_file: Path) -> Chain:
+        """The stack's chain, connected (and its deployment checked) once for :meth:`register`
+        and :meth:`allow_anchoring`."""
+        from kizuna.chain.connection import connect
+
+        if self._chain is None:
+            self._chain = connect(rpc_url, deployment_file)
+        return self._chain
+
     def register(self, rpc_url: str, deployment_file: Path, registrar_key: str) -> Address:
         """The home's ProxyRegistry on this chain (deployed on the first start, registrar =
         ``registrar_key``), with every node listed at its endpoint; its address."""
         from kizuna.chain.agents.proxies import ProxyRegistryAgent, deploy_proxy_registry
-        from kizuna.chain.connection import connect
         from kizuna.chain.signers import LocalKeySigner
 
-        chain = connect(rpc_url, deployment_file)
+        chain = self._connect(rpc_url, deployment_file)
         saved = self.home.root / "proxies" / "registry.json"
         address: Address | None = None
         if saved.exists():
@@ -164,11 +176,10 @@ class ProxyNodes:
         """Each node anchors its own receipts with its own key (docs/proxies.md): the AccessLog
         admin (``admin_key``) grants it ANCHOR_ROLE and, on the local chain, gives an account
         with less than 0.1 ETH 1 ETH for its anchor transactions."""
-        from kizuna.chain.connection import connect
         from kizuna.chain.models import ContractCall
         from kizuna.chain.signers import LocalKeySigner
 
-        chain = connect(rpc_url, deployment_file)
+        chain = self._connect(rpc_url, deployment_file)
         admin = LocalKeySigner(admin_key)
         access_log = chain.access_log
         role = access_log.anchor_role()
