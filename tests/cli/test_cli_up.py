@@ -1,5 +1,6 @@
 """``kizuna up`` started and stopped as a user would: one stack per home, ports in use named,
-data (records, grants, anchored receipts) intact across a restart, a reset chain reported."""
+data (records, grants, anchored receipts) intact across a restart and a kill, a reset chain
+reported."""
 
 from __future__ import annotations
 
@@ -91,7 +92,8 @@ def _state(home: Path, rpc_url: str, deployment_file: str) -> dict[str, Any]:
             "roots": len(roots), "anchored_roots": anchored}
 
 
-def test_demo_data_survives_a_restart_and_a_reset_chain_is_reported(tmp_path: Path) -> None:
+def test_demo_data_survives_a_restart_and_a_kill_and_a_reset_chain_is_reported(
+        tmp_path: Path) -> None:
     home = tmp_path / "home"
     ports = ["--port", str(free_port()), "--rpc-port", str(free_port())]
     first = UpProcess(home, "--demo", *ports)
@@ -122,12 +124,19 @@ def test_demo_data_survives_a_restart_and_a_reset_chain_is_reported(tmp_path: Pa
         assert again["deployed_now"] is False
         assert again["contracts"] == info["contracts"]
         assert _state(home, again["rpc_url"], again["deployment_file"]) == before
+    finally:
+        second.stop(signal.SIGKILL)  # no clean-up at all: anvil dies with it (PR_SET_PDEATHSIG)
+    third = UpProcess(home, *ports)  # at once: no waiting for the killed one's anvil by hand
+    try:
+        resumed = third.ready()
+        assert resumed["deployed_now"] is False  # the chain kept its contracts, and the data
+        assert _state(home, resumed["rpc_url"], resumed["deployment_file"]) == before
         stopped = run(home, "down", "--json")
         assert stopped.code == 0, stopped.err
-        assert stopped.json()["stopped"] == again["pid"]
-        assert second.process.wait(timeout=5) == 0  # `down` returned once it had exited
+        assert stopped.json()["stopped"] == resumed["pid"]
+        assert third.process.wait(timeout=5) == 0  # `down` returned once it had exited
     finally:
-        assert second.stop(signal.SIGTERM) == 0, second.stderr
+        assert third.stop(signal.SIGTERM) == 0, third.stderr
     nothing = run(home, "down")
     assert nothing.code == 3 and "no `kizuna up` is running" in nothing.error_line
 
@@ -163,19 +172,6 @@ def test_up_with_ipfs_prints_where_everything_is_and_stops_on_ctrl_c(tmp_path: P
     assert code == 0, up.stderr
     assert "stopping" in up.stderr and "stopped" in up.stderr and "Traceback" not in up.stderr
     assert not port_in_use(rpc_port) and not port_in_use(api_port)
-
-
-def test_a_killed_up_leaves_no_anvil_in_the_way_and_the_chain_survives(tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    ports = ["--port", str(free_port()), "--rpc-port", str(free_port())]
-    crashed = UpProcess(home, *ports)
-    crashed.ready()
-    crashed.stop(signal.SIGKILL)  # no clean-up at all: anvil dies with it (PR_SET_PDEATHSIG)
-    again = UpProcess(home, *ports)  # at once: no waiting for the old anvil by hand
-    try:
-        assert again.ready()["deployed_now"] is False  # the chain kept its contracts
-    finally:
-        assert again.stop() == 0, again.stderr
 
 
 def test_an_interrupted_demo_cleans_up_and_resumes_without_duplicates(tmp_path: Path) -> None:
