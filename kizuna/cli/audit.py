@@ -37,6 +37,7 @@ from kizuna.cli.participant import (
     show_time,
     unlock,
 )
+from kizuna.cli.startup import loading
 from kizuna.errors import AccessDenied, ConfigError, InputError, NodeUnreachable, NotFoundError
 
 
@@ -55,7 +56,8 @@ def _auditor(kwargs: dict[str, Any], *, needs_key: bool = False) -> Iterator[Aud
     args = RoleArgs.take(kwargs)
     home, settings = settings_of(args)
     if args.local:
-        from kizuna.services.context import close_context, open_context
+        with loading():  # the service (web3, SQLAlchemy, ...): the collector paused meanwhile
+            from kizuna.services.context import close_context, open_context
 
         if settings.deployment_file is None or not Path(settings.deployment_file).is_file():
             raise NotFoundError(f"no deployment file at {settings.deployment_file}: start the "
@@ -67,7 +69,8 @@ def _auditor(kwargs: dict[str, Any], *, needs_key: bool = False) -> Iterator[Aud
         finally:
             close_context(ctx)
         return
-    from kizuna.client.http import ApiClient
+    with loading():
+        from kizuna.client.http import ApiClient
 
     signer = unlock(args, home)
     url = args.api_url or f"http://{settings.api_host}:{settings.api_port}"

@@ -15,7 +15,14 @@ import click
 
 from kizuna import __version__
 from kizuna.cli.output import ExitCode, json_requested, report_error
+from kizuna.cli.startup import loading
 from kizuna.errors import KizunaError
+
+# `import httpx` also imports httpx's own command-line client (httpx._main, and with it rich's
+# console and pygments) whenever click and rich are installed, as they are here: ~70 ms of CPU
+# in every command that talks to the API or a node, for a client no command runs. Marked absent
+# before httpx is first imported, httpx defines its stub `httpx.main` instead.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 COMMANDS: dict[str, str] = {
     "up": "kizuna.cli.up:up",
@@ -49,7 +56,9 @@ class LazyGroup(click.Group):
         found = super().get_command(ctx, cmd_name)
         if found is None and cmd_name in COMMANDS:
             module_name, attribute = COMMANDS[cmd_name].split(":")
-            found = getattr(importlib.import_module(module_name), attribute)
+            with loading():  # eth_utils, pydantic, ...: the collector paused while they load
+                module = importlib.import_module(module_name)
+            found = getattr(module, attribute)
             assert isinstance(found, click.Command)
             self.add_command(found, cmd_name)
         return found

@@ -179,7 +179,8 @@ def unlock_started(args: RoleArgs, home: KizunaHome) -> Future[KeystoreSigner]:
     # What the unlock imports (eth_account, the signers) is imported here, before the thread:
     # the caller imports the client meanwhile, which needs them too, and one module imported
     # by two threads at once can fail in CPython (KeyError in _find_and_load).
-    import kizuna.chain.signers  # noqa: F401
+    with loading():
+        import kizuna.chain.signers  # noqa: F401
     started: Future[KeystoreSigner] = Future()
 
     def run() -> None:

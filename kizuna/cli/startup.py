@@ -1,6 +1,7 @@
-"""The start of the server commands (``kizuna serve``, ``kizuna proxy serve``, ``kizuna up``)
-and of the participants' sessions (kizuna.cli.participant: the client, web3): their imports run
-with the cyclic garbage collector paused.
+"""The start of every command (its module, imported by kizuna.cli.main), of the server
+commands (``kizuna serve``, ``kizuna proxy serve``, ``kizuna up``) and of the participants'
+sessions (kizuna.cli.participant: the key's unlocking, the client, web3; the auditor's):
+their imports run with the cyclic garbage collector paused.
 
 Importing web3, FastAPI, SQLAlchemy, pydantic and the service makes ~220,000 objects that live
 as long as the process and frees almost none: the collector, run every 700 allocations, walks

@@ -57,8 +57,11 @@ def test_the_server_commands_and_sessions_load_through_it() -> None:
     for command in (serve.serve, proxy.serve, up.up):
         source = inspect.getsource(command.callback)  # type: ignore[arg-type]
         assert "with loading():" in source, command.name
-    # and the participants' commands, where their session imports the client and web3
-    from kizuna.cli import participant
+    # every command's module; the participants' commands, where their session imports the
+    # signers, the client and web3; the auditor's (its --local service: web3, SQLAlchemy)
+    from kizuna.cli import audit, participant
+    from kizuna.cli.main import LazyGroup
 
-    for function in (participant.open_session, participant.connect_chain):
+    for function in (LazyGroup.get_command, participant.unlock_started,
+                     participant.open_session, participant.connect_chain, audit._auditor):
         assert "with loading():" in inspect.getsource(function), function.__name__
