@@ -86,13 +86,13 @@ class Stack:
         return {"record_id": hex32(stored.record_id), "cid": stored.cid,
                 "label": str(one.scope_label)}
 
-    def grant(self, patient: str, provider: str, label: str, *, days: int = 3) -> None:
-        """Set-up: ``patient`` grants ``provider`` the scope ``label`` for ``days``, as
-        ``kizuna patient grant PROVIDER LABEL --days N`` does, in this process."""
+    def grant(self, patient: str, provider: str, *labels: str, days: int = 3) -> None:
+        """Set-up: ``patient`` grants ``provider`` the scopes ``labels`` for ``days``, as
+        ``kizuna patient grant PROVIDER LABEL... --days N`` does, in this process."""
         from kizuna.cli.patient import expand_scopes
 
         with self.patient(patient) as client:
-            client.grant(self.address(provider), expand_scopes([label]),
+            client.grant(self.address(provider), expand_scopes(labels),
                          expires_at=client.now() + days * 86_400)
 
     @contextmanager

@@ -5,8 +5,6 @@ not the admin refused with the contract's decoded reason; the last admin kept.""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from roles_stack import PASSPHRASE, Stack
 
 from kizuna.chain.localnode import dev_private_keys
@@ -15,18 +13,17 @@ ADMIN_KEY = "deployer"
 """The demo's deployer (anvil account 0): the contracts' admin, as on a real deployment."""
 
 
-def _import_deployer(stack: Stack, tmp_path: Path) -> str:
+def _import_deployer(stack: Stack) -> str:
+    """The recipe's first step, in process: the deployer's key into the keystore, as `kizuna
+    keys import deployer --private-key-file F --light-kdf` imports it (test_cli_keys)."""
     if not stack.keyring.path(ADMIN_KEY).exists():  # imported by an earlier test
-        key_file = tmp_path / "deployer.hex"
-        key_file.write_text(dev_private_keys(1)[0])
-        stack.ok("keys", "import", ADMIN_KEY, "--private-key-file", str(key_file),
-                 "--light-kdf")
-        key_file.unlink()
+        stack.keyring.import_private_key(ADMIN_KEY, dev_private_keys(1)[0], PASSPHRASE,
+                                         light_kdf=True)
     return stack.address(ADMIN_KEY)
 
 
-def test_grant_then_revoke_the_auditor_role(stack: Stack, tmp_path: Path) -> None:
-    deployer = _import_deployer(stack, tmp_path)
+def test_grant_then_revoke_the_auditor_role(stack: Stack) -> None:
+    deployer = _import_deployer(stack)
     name = "auditor-by-admin"
     auditor = stack.keyring.create(name, PASSPHRASE, light_kdf=True)  # set-up, in process
 
@@ -67,8 +64,8 @@ def test_grant_then_revoke_the_auditor_role(stack: Stack, tmp_path: Path) -> Non
     assert refused.code == 4 and "auditor role" in refused.error_line
 
 
-def test_a_key_that_is_not_the_admin_is_refused(stack: Stack, tmp_path: Path) -> None:
-    _import_deployer(stack, tmp_path)
+def test_a_key_that_is_not_the_admin_is_refused(stack: Stack) -> None:
+    _import_deployer(stack)
     aiko = stack.address("aiko")
     refused = stack.kizuna("admin", "grant-role", "auditor", aiko, "--key", "aiko")
     assert refused.code == 4, refused.err
@@ -81,8 +78,8 @@ def test_a_key_that_is_not_the_admin_is_refused(stack: Stack, tmp_path: Path) ->
     assert aiko not in {r["account"] for r in stack.ok("admin", "roles", "--json").json()}
 
 
-def test_the_last_admin_cannot_be_revoked(stack: Stack, tmp_path: Path) -> None:
-    deployer = _import_deployer(stack, tmp_path)
+def test_the_last_admin_cannot_be_revoked(stack: Stack) -> None:
+    deployer = _import_deployer(stack)
     refused = stack.kizuna("admin", "revoke-role", "admin", deployer, "--key", ADMIN_KEY)
     assert refused.code == 6, refused.err
     assert "only admin" in refused.error_line

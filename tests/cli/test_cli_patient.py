@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from eth_utils.address import to_checksum_address
 from roles_stack import Stack
 
 from kizuna.cli.participant import hex32
+from kizuna.errors import AccessDenied, KizunaError
 from kizuna.stack.demo_data import DEMO_PATIENTS, history
 from kizuna.storage.fhir.importer import import_bundle
 
@@ -91,17 +93,18 @@ def test_grant_read_revoke_refused(stack: Stack, new_patient: str) -> None:
     assert {g["scope"] for g in grants} == set(granted["scopes"])
 
     me = stack.address(new_patient)
-    read = stack.ok("provider", "read", me, record["record_id"][:12], "--key", "dr-sato")
-    assert json.loads(read.out)["id"] == "hr1"
+    record_id = bytes.fromhex(record["record_id"][2:])
+    # dr-sato's reads in process, as `provider read` reads (that command: test_cli_provider)
+    with stack.provider("dr-sato") as doctor:
+        assert json.loads(doctor.read(patient=me, record_id=record_id))["id"] == "hr1"
     reads = stack.ok("patient", "reads", "--key", new_patient, "--json").json()
     sato = stack.address("dr-sato")
     assert [(r["provider"], r["record_id"]) for r in reads] == [(sato, record["record_id"])]
     assert reads[0]["scope"] == "Observation:vital-signs"
 
     stack.ok("patient", "revoke", "dr-sato", "Observation:vital-signs", "--key", new_patient)
-    refused = stack.kizuna("provider", "read", me, record["record_id"], "--key", "dr-sato")
-    assert refused.code == 4
-    assert "revoked" in refused.error_line
+    with stack.provider("dr-sato") as doctor, pytest.raises(AccessDenied, match="revoked"):
+        doctor.read(patient=me, record_id=record_id)
 
     everything = stack.ok("patient", "revoke", "dr-sato", "--all", "--key", new_patient,
                           "--json")
@@ -126,8 +129,9 @@ def test_request_answered_with_a_grant(stack: Stack, new_patient: str) -> None:
                         "Observation:vital-signs", "--days", "2", "--key", new_patient,
                         "--json").json()
     assert answered["answer"] == "granted"
-    inbox = stack.ok("provider", "inbox", "--key", "dr-tanaka", "--json").json()
-    assert any(i["patient"] == me and i["kind"] == "request-granted" for i in inbox), inbox
+    with stack.provider("dr-tanaka") as tanaka:  # what `provider inbox` lists, in process
+        inbox = tanaka.inbox()
+    assert any(i.patient == me and i.kind == "request-granted" for i in inbox), inbox
     assert stack.ok("patient", "requests", "--key", new_patient, "--json").json() == []
 
 
@@ -162,10 +166,9 @@ def test_guardian_and_emergency_policy(stack: Stack) -> None:
 
     policy = stack.ok("patient", "emergency-policy", "--deny", "--key", "kenji", "--json")
     assert policy.json()["allowed"] is False
-    refused = stack.kizuna("provider", "break-glass", "kenji", "--reason", "1", "--hours", "2",
-                           "--key", "dr-sato")
-    assert refused.code != 0
-    assert len(refused.err.strip().splitlines()) == 1
+    # dr-sato's break-glass refused, in process (`provider break-glass`: test_cli_provider)
+    with stack.provider("dr-sato") as sato, pytest.raises(KizunaError):
+        sato.break_glass(stack.address("kenji"), duration=2 * 3600, reason_code=1)
 
 
 def test_add_dicom_deidentified(stack: Stack, new_patient: str, tmp_path: Path) -> None:
@@ -208,13 +211,15 @@ def test_add_new_version_over_the_api(stack: Stack, new_patient: str, tmp_path: 
     assert new[0]["label"] == "Observation:vital-signs"
 
     me = stack.address(new_patient)
-    readable = stack.ok("provider", "records", "--patient", me, "--key", "dr-sato",
-                        "--json").json()
-    assert [r["record_id"] for r in readable] == [new[0]["record_id"]]
-    read = stack.ok("provider", "read", me, new[0]["record_id"], "--key", "dr-sato")
-    assert json.loads(read.out)["id"] == "hr2"
-    refused = stack.kizuna("provider", "read", me, old["record_id"], "--key", "dr-sato")
-    assert refused.code == 4 and "supersede" in refused.error_line.lower()
+    # what dr-sato is served, in process (`provider records` / `read`: test_cli_provider)
+    with stack.provider("dr-sato") as sato:
+        readable = sato.records(patient=me)
+        assert [hex32(r.record_id) for r in readable] == [new[0]["record_id"]]
+        read = sato.read(patient=me, record_id=bytes.fromhex(new[0]["record_id"][2:]))
+        assert json.loads(read)["id"] == "hr2"
+        with pytest.raises(AccessDenied) as refused:
+            sato.read(patient=me, record_id=bytes.fromhex(old["record_id"][2:]))
+    assert "supersede" in str(refused.value).lower()
 
     again = stack.kizuna("patient", "add", str(corrected), "--replaces", old["record_id"],
                          "--key", new_patient)
@@ -244,9 +249,10 @@ def test_guardian_acts_for_ward_over_the_api(stack: Stack, new_patient: str) -> 
     policy = stack.ok("patient", "emergency-policy", "--allow", "--max-hours", "2", "--for",
                       new_patient, "--key", "kenji", "--json").json()
     assert policy["allowed"] is True
-    chain_policy = stack.ok("provider", "break-glass", ward, "--reason", "1", "--hours", "1",
-                            "--key", "dr-sato", "--json").json()
-    assert chain_policy["hours"] == 1  # the ward's policy, set by the guardian, allows it
+    # the ward's policy, set by the guardian, allows dr-sato's break-glass (in process, as
+    # `provider break-glass` opens it: test_cli_provider)
+    with stack.provider("dr-sato") as sato:
+        assert sato.break_glass(ward, duration=3600, reason_code=1).tx_hash
 
     stranger = stack.kizuna("patient", "records", "--for", new_patient, "--key", "aiko")
     assert stranger.code == 4 and "not a live guardian" in stranger.error_line
@@ -274,8 +280,9 @@ def test_revoke_moves_the_key_epoch_and_rekeys_who_remains(stack: Stack,
     assert list(revoked["epochs"].values()) == [1]
     # written after the revoke (in process, as `patient add` writes it), under epoch 1
     record = stack.add_resource(new_patient, {**HEART_RATE, "id": "hr-after"})
-    read = stack.ok("provider", "read", me, record["record_id"], "--key", "dr-tanaka")
-    assert json.loads(read.out)["id"] == "hr-after"
+    with stack.provider("dr-tanaka") as doctor:  # as `provider read` reads, in process
+        read = doctor.read(patient=me, record_id=bytes.fromhex(record["record_id"][2:]))
+    assert json.loads(read)["id"] == "hr-after"
     rekeyed = stack.ok("patient", "rekey", "--key", new_patient, "--json").json()
     tanaka = stack.address("dr-tanaka")
     assert [(s["scope"], s["epoch"], s["providers"]) for s in rekeyed["scopes"]] \

@@ -57,10 +57,11 @@ def test_send_report_opened_by_patient(stack: Stack, tmp_path: Path) -> None:
     sent = stack.ok("provider", "send", "kenji", "report", str(source), "--key", "dr-tanaka",
                     "--json").json()
     assert sent["kind"] == "report"
-    inbox = stack.ok("patient", "inbox", "--key", "kenji", "--json").json()
-    assert sent["ref"] in {i["ref"] for i in inbox}
-    opened = stack.ok("patient", "open", sent["ref"][:12], "--key", "kenji").out
-    assert json.loads(opened) == report
+    # kenji's side in process (what `patient inbox` / `patient open` show: test_cli_patient)
+    with stack.patient("kenji") as kenji:
+        inbox = {hex32(i.ref): i for i in kenji.inbox()}
+        assert sent["ref"] in inbox
+        assert json.loads(kenji.open_message(inbox[sent["ref"]].ref)) == report
 
     booking = tmp_path / "booking.json"
     booking.write_text(json.dumps({"resourceType": "Appointment", "status": "booked",

@@ -10,23 +10,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from roles_stack import PASSPHRASE, Stack
+from roles_stack import Stack
 from test_cli_export import synthea_baby  # noqa: F401 (the module's Synthea patient fixture)
 
-from kizuna.chain.connection import connect
-from kizuna.client.api_service import ApiService
-from kizuna.client.http import ApiClient
-from kizuna.client.provider import ProviderClient
+from kizuna.cli.patient import expand_scopes
 from kizuna.errors import AccessDenied
-from kizuna.stack.keyring import Keyring
 from kizuna.storage.fhir.importer import import_bundle
 
 PROVIDER = "dr-tanaka"
 
 
-def _labels(stack: Stack, patient: str) -> list[str]:
-    return sorted({r["label"] for r in stack.ok("patient", "records", "--key", patient,
-                                                 "--json").json()})
+def _reads(stack: Stack, patient: str) -> int:
+    """How many reads of ``patient``'s records there are (what `patient reads` lists: its own
+    tests in test_cli_patient), in process."""
+    with stack.patient(patient) as client:
+        return len(client.reads())
 
 
 def test_provider_export_reads_every_record_with_its_own_receipt(
@@ -34,9 +32,12 @@ def test_provider_export_reads_every_record_with_its_own_receipt(
     expected = [e.content for e in import_bundle(json.loads(synthea_baby.read_text("utf-8")))]
     stack.ok("patient", "import", str(synthea_baby), "--key", new_patient)
     me = stack.address(new_patient)
-    stack.ok("patient", "grant", PROVIDER, *_labels(stack, new_patient), "--days", "1",
-             "--key", new_patient)
-    reads_before = len(stack.ok("patient", "reads", "--key", new_patient, "--json").json())
+    # set-up in process: every scope of the history granted, as `patient grant` grants them
+    with stack.patient(new_patient) as patient:
+        labels = sorted({str(label) for _record, label in patient.labelled_records()
+                         if label is not None})
+    stack.grant(new_patient, PROVIDER, *labels, days=1)
+    reads_before = _reads(stack, new_patient)
 
     out = tmp_path / "provider.ndjson"
     summary = stack.ok("provider", "export", me, "--format", "ndjson", "-o", str(out),
@@ -45,8 +46,7 @@ def test_provider_export_reads_every_record_with_its_own_receipt(
     assert summary["records"] == summary["receipts"] == summary["resources"] == len(expected)
     assert summary["refused"] == []
     assert out.stat().st_mode & 0o777 == 0o600
-    reads = stack.ok("patient", "reads", "--key", new_patient, "--json").json()
-    assert len(reads) - reads_before == len(expected)  # one receipt a record
+    assert _reads(stack, new_patient) - reads_before == len(expected)  # one receipt a record
 
     bundle_out = tmp_path / "provider.json"
     stack.ok("provider", "export", me, "-o", str(bundle_out), "--key", PROVIDER)
@@ -56,22 +56,16 @@ def test_provider_export_reads_every_record_with_its_own_receipt(
 
     # a listing taken before a scope is revoked: that scope's records are refused (reported,
     # exit code 4 from the CLI would say so), every other record still read and correct
-    signer = Keyring(stack.home / "keys").unlock(PROVIDER, PASSPHRASE)
-    chain = connect(stack.rpc_url, stack.deployment_file)
-    api = ApiClient(stack.api_url, timeout=120)
-    api.login(signer)
-    service = ApiService(api, chain)
-    try:
-        client = ProviderClient(signer=signer, service=service, chain=chain)
+    with stack.provider(PROVIDER) as client:
         listed = client.records(patient=me)
         revoked = "Condition"
-        stack.ok("patient", "revoke", PROVIDER, revoked, "--key", new_patient)
+        with stack.patient(new_patient) as patient:  # as `patient revoke PROVIDER Condition`
+            for label in expand_scopes([revoked]):
+                if label in labels:
+                    patient.revoke(stack.address(PROVIDER), label)
         progress: list[tuple[int, int]] = []
         results = list(client.read_many(me, listed, workers=3,
                                         on_progress=lambda d, t: progress.append((d, t))))
-    finally:
-        service.close()
-        api.close()
     assert [bytes(r.record.record_id) for r in results] == [bytes(r.record_id) for r in listed]
     assert progress == [(i, len(listed)) for i in range(1, len(listed) + 1)]
     refused = [r for r in results if r.refused is not None]

@@ -91,10 +91,9 @@ def test_nodes_configured_like_remote_machines_serve_the_cli(stack: Stack, new_p
                            PrivateKey(bytes.fromhex(raw)).public_key.to_compressed_bytes(),
                            signer=LocalKeySigner(registrar))
 
-        # on the participants' machines
-        source = tmp_path / "hr.json"
-        source.write_text(json.dumps(HEART_RATE))
-        stack.ok("patient", "add", str(source), "--key", new_patient)
+        # on the participants' machines; the record added in process, as `patient add`
+        # adds it (that command: test_cli_patient)
+        stack.add_resource(new_patient, HEART_RATE)
         env = stack.env(KIZUNA_PROXY_REGISTRY=registry, KIZUNA_PROXY_THRESHOLD="2")
         granted = stack.kizuna("patient", "grant", "dr-sato", "Observation:vital-signs",
                                "--days", "1", "--key", new_patient, "--json", env=env)

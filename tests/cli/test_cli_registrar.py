@@ -7,7 +7,10 @@ from roles_stack import Stack
 
 def test_add_suspend_reinstate(stack: Stack) -> None:
     newdoc = stack.address("newdoc")
-    umbral = stack.ok("keys", "umbral-key", "newdoc", "--json").json()["umbral_public_key"]
+    # newdoc's Umbral key in process, derived as `kizuna keys umbral-key newdoc` derives it
+    # (that command: test_cli_keys)
+    with stack.provider("newdoc") as client:
+        umbral = "0x" + client.public_key.to_bytes().hex()
     added = stack.ok("registrar", "add-provider", "newdoc", "--umbral-key", umbral,
                      "--credential", "0x" + "ab" * 32, "--key", "registrar", "--json").json()
     assert added["provider"] == newdoc and added["umbral_key"] == umbral

@@ -99,15 +99,14 @@ def test_share_refuses_unclear_requests(stack: Stack, new_patient: str) -> None:
     assert unknown.code != 0 and "names no link" in unknown.err
 
 
-def test_share_chosen_records_by_id_prefix(stack: Stack, new_patient: str,
-                                           tmp_path: Path) -> None:
-    source = tmp_path / "history.json"
-    source.write_text(json.dumps(history(DEMO_PATIENTS[0])))
-    stack.ok("patient", "import", str(source), "--key", new_patient)
-    listed = stack.ok("patient", "records", "--key", new_patient, "--json").json()
-    conditions = [r for r in listed if str(r["label"]).startswith("Condition")]
-    assert conditions
-    prefix = conditions[0]["record_id"][:12]
+def test_share_chosen_records_by_id_prefix(stack: Stack, new_patient: str) -> None:
+    # set-up in process, as `patient add` adds each (that command: test_cli_patient): two of
+    # the demo history's records, a Condition and another, so that the prefix chooses one
+    resources = [e["resource"] for e in history(DEMO_PATIENTS[0])["entry"]]
+    condition = next(r for r in resources if r["resourceType"] == "Condition")
+    other = next(r for r in resources if r["resourceType"] == "Observation")
+    prefix = stack.add_resource(new_patient, condition)["record_id"][:12]
+    stack.add_resource(new_patient, other)
     made = stack.ok("patient", "share", "--records", prefix, "--expires", "24h",
                     "--key", new_patient, "--json").json()
     assert made["link"].startswith("shlink:/") and made["expires_at"] > 0
