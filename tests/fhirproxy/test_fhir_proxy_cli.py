@@ -1,8 +1,8 @@
 """``kizuna provider fhir-proxy`` through the real entry point (``python -m kizuna.cli``) against
 a real ``kizuna up --demo`` (anvil, contracts, embedded store, database, API on free ports):
 dr-tanaka's proxy serves exactly what aiko and kenji granted, nothing of a scope aiko revokes
-(``kizuna patient revoke``), stops cleanly on Ctrl-C; a wrong passphrase and an API that does
-not answer are one line and their exit codes."""
+(``kizuna patient revoke``), stops cleanly on Ctrl-C, answers 503 once its API stops; a wrong
+passphrase and an API that does not answer are one line and their exit codes."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,9 @@ import httpx
 import pytest
 
 from kizuna.chain.localnode import free_port
+from kizuna.stack.home import KizunaHome
+from kizuna.stack.instances import ApiInstances
+from kizuna.stack.keyring import Keyring
 from kizuna.storage.fhir.validate import validate
 
 pytestmark = pytest.mark.anvil
@@ -82,30 +85,32 @@ class Background:
                 self.err.close()
 
 
-@contextmanager
-def up_demo(root: Path) -> Iterator[tuple[Path, str, Background]]:
-    """``kizuna up --demo`` in ``root``/home: (home, API URL, the running command)."""
-    home = root / "home"
+@dataclass(frozen=True)
+class Demo:
+    """The module's ``kizuna up --demo``: its home, its API's URL and what it printed."""
+
+    home: Path
+    api: str
+    info: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The module's shared demo stack; a test that changes its grants puts them back."""
+    home = tmp_path_factory.mktemp("proxy-cli") / "home"
     up = Background(home, "up", "--demo", "--json", "--port", str(free_port()),
                     "--rpc-port", str(free_port()))
     try:
         info = up.ready()
-        yield home, str(info["api_url"]), up
+        yield Demo(home=home, api=str(info["api_url"]), info=info)
     finally:
         up.stop()
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    """The module's shared demo stack; a test that changes its grants puts them back."""
-    with up_demo(tmp_path_factory.mktemp("proxy-cli")) as (home, api, _):
-        yield home, api
-
-
 def address_of(home: Path, name: str) -> str:
-    done = kizuna(home, "keys", "list", "--json")
-    assert done.returncode == 0, done.stderr
-    return next(str(k["address"]) for k in json.loads(done.stdout) if k["name"] == name)
+    """Key ``name``'s address, read from the home's keystore in this process (what `kizuna
+    keys list` prints: test_cli_keys runs it)."""
+    return str(Keyring(KizunaHome(home).keys_dir).address(name))
 
 
 def search(client: httpx.Client, path: str, **params: str) -> list[dict[str, Any]]:
@@ -133,10 +138,10 @@ def recipe(name: str) -> list[list[str]]:
     return [line[1:] for line in lines]
 
 
-def test_the_readme_recipe_imports_from_a_fhir_server_once(demo: tuple[Path, str]) -> None:
+def test_the_readme_recipe_imports_from_a_fhir_server_once(demo: Demo) -> None:
     """kenji pulls what aiko granted dr-tanaka from dr-tanaka's proxy (the README's hospital
     URL and patient id replaced by the proxy's and aiko's)."""
-    home, api = demo
+    home, api = demo.home, demo.api
     aiko = address_of(home, "aiko")
     proxy = Background(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
                        "--port", "0", "--refresh", "0", "--json", KIZUNA_PASSPHRASE=PASSPHRASE)
@@ -170,8 +175,8 @@ def test_the_readme_recipe_imports_from_a_fhir_server_once(demo: tuple[Path, str
 
 
 def test_the_proxy_command_serves_the_grants_and_follows_a_revoke(
-        demo: tuple[Path, str]) -> None:
-    home, api = demo
+        demo: Demo) -> None:
+    home, api = demo.home, demo.api
     aiko, kenji = address_of(home, "aiko"), address_of(home, "kenji")
     proxy = Background(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
                        "--port", "0", "--refresh", "0", "--json", KIZUNA_PASSPHRASE=PASSPHRASE)
@@ -216,16 +221,16 @@ def test_the_proxy_command_serves_the_grants_and_follows_a_revoke(
     assert code == 0
 
 
-def test_a_wrong_passphrase_is_one_line_and_exit_4(demo: tuple[Path, str]) -> None:
-    home, api = demo
+def test_a_wrong_passphrase_is_one_line_and_exit_4(demo: Demo) -> None:
+    home, api = demo.home, demo.api
     done = kizuna(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
                   "--port", "0", KIZUNA_PASSPHRASE="not-the-passphrase")
     assert done.returncode == 4, done.stderr
     assert one_line(done.stderr).startswith("kizuna: error:")
 
 
-def test_an_unreachable_api_is_one_line_and_exit_69(demo: tuple[Path, str]) -> None:
-    home, _ = demo
+def test_an_unreachable_api_is_one_line_and_exit_69(demo: Demo) -> None:
+    home = demo.home
     done = kizuna(home, "provider", "fhir-proxy", "--key", "dr-tanaka",
                   "--api", f"http://127.0.0.1:{free_port()}", "--port", "0",
                   KIZUNA_PASSPHRASE=PASSPHRASE)
@@ -233,8 +238,8 @@ def test_an_unreachable_api_is_one_line_and_exit_69(demo: tuple[Path, str]) -> N
     assert "does not answer" in one_line(done.stderr)
 
 
-def test_a_port_in_use_is_one_line_and_exit_5(demo: tuple[Path, str]) -> None:
-    home, api = demo
+def test_a_port_in_use_is_one_line_and_exit_5(demo: Demo) -> None:
+    home, api = demo.home, demo.api
     port = int(api.rsplit(":", 1)[1])  # the API's own port
     done = kizuna(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
                   "--port", str(port), KIZUNA_PASSPHRASE=PASSPHRASE)
@@ -250,13 +255,24 @@ def test_help_reads_like_a_manual() -> None:
     assert "--port" in done.stdout and "--refresh" in done.stdout
 
 
-def test_the_proxy_fails_closed_when_the_api_stops(tmp_path: Path) -> None:
-    """On a `kizuna up` of its own, which it stops (the module's shared one stays up)."""
-    with up_demo(tmp_path) as (home, api, up):
-        _proxy_fails_closed_when_the_api_stops(home, api, up)
+def test_the_proxy_fails_closed_when_the_api_stops(demo: Demo) -> None:
+    """The proxy's API is one it stops: a second API instance (`kizuna serve`, as `kizuna up
+    --instances 2` starts one) on the module's chain, store and database, on a port and event
+    index of its own; the module's `kizuna up` stays up for the other tests."""
+    home = KizunaHome(demo.home)
+    info = demo.info
+    instance = ApiInstances(home, count=1, first_port=free_port(), overrides={
+        "rpc_url": info["rpc_url"], "deployment_file": info["deployment_file"],
+        "chain_id": info["chain_id"], "database_url": info["database_url"],
+        "relayer_gas_per_day": 0})
+    (api,) = instance.start()
+    try:
+        _proxy_fails_closed_when_the_api_stops(demo.home, api, instance)
+    finally:
+        instance.stop()
 
 
-def _proxy_fails_closed_when_the_api_stops(home: Path, api: str, up: Background) -> None:
+def _proxy_fails_closed_when_the_api_stops(home: Path, api: str, server: ApiInstances) -> None:
     aiko = address_of(home, "aiko")
     proxy = Background(home, "provider", "fhir-proxy", "--key", "dr-tanaka", "--api", api,
                        "--port", "0", "--refresh", "0", "--json", KIZUNA_PASSPHRASE=PASSPHRASE)
@@ -265,7 +281,10 @@ def _proxy_fails_closed_when_the_api_stops(home: Path, api: str, up: Background)
         with httpx.Client(base_url=base, timeout=60) as client:
             conditions = search(client, "/Condition", patient=aiko)
             assert conditions
-            assert up.stop() == 0
+            process = server.instances[0].process
+            assert process is not None
+            server.stop()
+            assert process.returncode == -signal.SIGTERM  # ended by the SIGTERM, not killed
             for path in ("/Condition", f"/Condition/{conditions[0]['id']}", "/Patient"):
                 response = client.get(path)
                 assert response.status_code == 503, response.text
