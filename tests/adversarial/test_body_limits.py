@@ -110,7 +110,7 @@ def test_chunked_huge_body_is_413_while_it_arrives(api_server: ApiServer,
     assert http.get("/health").status_code == 200
 
 
-def test_the_limit_is_a_setting(start_api: object) -> None:
+def test_the_limit_is_a_setting(fresh_stack: None, start_api: object) -> None:
     """``max_json_body_bytes`` moves the limit: 4 KiB refuses a 5 KiB login, accepts 3 KiB."""
     server = start_api(max_json_body_bytes=4096)  # type: ignore[operator]
     with httpx.Client(base_url=server.url, timeout=30) as client:

@@ -44,8 +44,8 @@ VITALS = "Observation:vital-signs"
 
 
 SHARED_STACK = True
-"""The shared deployment (tests/api/apienv.py, shares_stack) and an API of the module's own on
-it (its follow interval, ``module_settings``): each test has its own world (patients, provider,
+"""A deployment and an API of the module's own (its follow interval, ``module_settings``;
+tests/api/apienv.py, shares_stack): each test has its own world (patients, provider,
 wallets) and counts only its own pairs' fragments."""
 
 

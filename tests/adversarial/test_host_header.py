@@ -100,7 +100,7 @@ def test_api_on_loopback_refuses_other_hosts(api_server: ApiServer, http: httpx.
             assert answer.json()["error"]["field"] == "Host"
 
 
-def test_api_allowed_hosts_setting(start_api: object) -> None:
+def test_api_allowed_hosts_setting(fresh_stack: None, start_api: object) -> None:
     """Configured names are answered; behind a load balancer (bound to all interfaces) with
     names configured, only those."""
     server = start_api(allowed_hosts="kizuna.example, *.kizuna.example")  # type: ignore[operator]

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.anvil
 LAB = "Observation:laboratory"
 
 SHARED_STACK = True
-"""The shared deployment and an API of the module's own, with both storage quotas set
+"""A deployment and an API of the module's own, with both storage quotas set
 (``module_settings``): the record-count and the bytes test each fill a fresh wallet's own quota
 there and check the refusal names its quota (``field``); the relayer-budget test starts its own
 two APIs on one database (``start_api``). Store and relayer nonce are compared before and after

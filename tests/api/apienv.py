@@ -125,7 +125,7 @@ def own_module_settings(env: ChainEnv, factory: pytest.TempPathFactory,
                         **overrides: Any) -> Settings:
     """Settings of a ``SHARED_STACK`` module's own on ``env`` (what its ``module_settings``
     override returns): its own data folder, port and ``overrides``; the stack fixtures then
-    start an API of the module's own on them, not the shared one."""
+    give the module a deployment and an API of its own, not the shared ones."""
     return settings_for(env, factory.mktemp("module-data"), port=free_port(), **overrides)
 
 

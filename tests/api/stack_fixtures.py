@@ -4,7 +4,7 @@ suite shares its dev keys). Fresh for each test, or, in a module that sets
 ``SHARED_STACK = True`` (:func:`apienv.shares_stack`), the one deployment and API that every
 such module of the folder shares on this worker (a test of such a module that needs its own
 asks for ``fresh_stack``; a module that needs settings of its own overrides
-``module_settings`` and gets an API of its own on the shared deployment).
+``module_settings`` and gets a deployment and an API of its own).
 
 * ``stack_node`` (session) — the folder's own anvil (:class:`LocalNode`).
 * ``chain_env`` — a deployment on it (:class:`apienv.ChainEnv`): fresh per test, so one service
@@ -69,9 +69,16 @@ def shared_api_server(shared_chain_env: ChainEnv,
 
 
 @pytest.fixture(scope="module")
-def module_chain_env(shared_chain_env: ChainEnv) -> ChainEnv:
-    """The deployment a ``SHARED_STACK`` module's tests share: the worker's shared one."""
-    return shared_chain_env
+def module_chain_env(request: pytest.FixtureRequest, stack_node: LocalNode,
+                     tmp_path_factory: pytest.TempPathFactory) -> ChainEnv:
+    """The deployment a ``SHARED_STACK`` module's tests share: the shared API's, or, for a
+    module with settings of its own, a deployment of its own: an API or event index started
+    on the shared deployment late in a session first indexes all its history (a login waits
+    for that)."""
+    if not hasattr(request.module, "module_settings"):
+        shared: ChainEnv = request.getfixturevalue("shared_chain_env")
+        return shared
+    return deploy_env(stack_node, tmp_path_factory.mktemp("module-deployment"))
 
 
 @pytest.fixture(scope="module")

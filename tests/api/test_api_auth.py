@@ -17,8 +17,8 @@ from kizuna.services.context import ServiceContext
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""The shared deployment (tests/api/apienv.py, shares_stack): each test signs in its own
-wallets, on an app in process with settings and a database of the module's own
+"""A deployment of the module's own (tests/api/apienv.py, shares_stack): each test signs in its
+own wallets, on an app in process with settings and a database of the module's own
 (``module_settings``), not the database a running API serves."""
 
 

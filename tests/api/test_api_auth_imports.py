@@ -15,8 +15,8 @@ from kizuna.config import Settings
 pytestmark = pytest.mark.anvil
 
 SHARED_STACK = True
-"""The shared deployment (tests/api/apienv.py, shares_stack); the test starts its own server, on
-settings of the module's own (``module_settings``: its own port and database)."""
+"""A deployment of the module's own (tests/api/apienv.py, shares_stack); the test starts its own
+server, on settings of the module's own (``module_settings``: its own port and database)."""
 
 
 @pytest.fixture(scope="module")

@@ -31,8 +31,8 @@ FLAT_MIB = 64
 """How much the server's peak memory may grow while 500 MB pass through it."""
 
 SHARED_STACK = True
-"""The shared deployment (tests/api/apienv.py, shares_stack) and an API of the module's own
-(``module_settings``): the 500 MB test measures that server's peak memory as growth from its
+"""A deployment and an API of the module's own (``module_settings``; tests/api/apienv.py,
+shares_stack): the 500 MB test measures that server's peak memory as growth from its
 own start, which another module's uploads must not have raised already. Each test its own
 wallet; the limit test runs an app of its own in process with its own settings."""
 
