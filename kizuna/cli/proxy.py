@@ -26,6 +26,8 @@ from kizuna.cli.output import Column, ExitCode, emit, json_option, print_facts, 
 if TYPE_CHECKING:
     from kizuna.cli.participant import Session
     from kizuna.client.threshold import ProxySet
+    from kizuna.config import Settings
+    from kizuna.services.audit.history import ChainHistory
 
 REGISTRY_FILE = Path("proxies") / "registry.json"
 """Under the home: the ProxyRegistry ``kizuna up --proxies`` deployed, its chain and the
@@ -129,6 +131,25 @@ def serve(home_dir: Path | None, config_file: Path | None, database_url: str, in
         close_context(ctx)
 
 
+def _history(settings: Settings) -> ChainHistory:
+    """The chain's history, with the batches' records where this home's service stored their
+    manifests (each trusted only when it rebuilds to the on-chain root)."""
+    from kizuna.cli.participant import connect_chain
+    from kizuna.db.engine import Database
+    from kizuna.services.audit import load_history
+    from kizuna.services.context import stored_manifests
+    from kizuna.storage.store import open_store
+
+    store = open_store(settings.store_config())
+    db = Database.open(settings.database_url)
+    try:
+        return load_history(connect_chain(settings), from_chain=True,
+                            manifests=stored_manifests(db, store))
+    finally:
+        store.close()
+        db.dispose()
+
+
 def _home_nodes(home_root: Path) -> dict[str, str]:
     """The proxy nodes ``kizuna up --proxies`` runs in this home: address → database URL."""
     from eth_account import Account
@@ -163,9 +184,7 @@ def audit_threshold(home_dir: Path | None, config_file: Path | None, nodes: tupl
       kizuna audit threshold
       kizuna audit threshold --node 0xAb...=postgresql://audit@node-a/kizuna --threshold 2
     """
-    from kizuna.cli.participant import connect_chain
     from kizuna.errors import ConfigError, InputError
-    from kizuna.services.audit import load_history
     from kizuna.services.audit.threshold import verify_node_databases
     from kizuna.stack.home import load_settings
     from kizuna.types import checked_address
@@ -189,8 +208,7 @@ def audit_threshold(home_dir: Path | None, config_file: Path | None, nodes: tupl
                      if saved.is_file() else 0)
         if not threshold:
             raise ConfigError("the threshold m: give --threshold")
-    history = load_history(connect_chain(settings), from_chain=True)
-    report = verify_node_databases(history, databases, threshold=threshold)
+    report = verify_node_databases(_history(settings), databases, threshold=threshold)
     failures = [{"check": f.check, "subject": f.subject, "reason": f.reason}
                 for f in report.failures]
     result = {"ok": report.ok, "threshold": threshold, "nodes": sorted(databases),

@@ -9,9 +9,12 @@ every user goes through (``kizuna.client``, in-process on the stack's ``ServiceC
   on a real chain;
 * the providers verified by the registrar in the ProviderRegistry, with their wallet-derived
   Umbral keys;
-* each patient's FHIR history (``kizuna.stack.demo_data``) encrypted on the patient's side,
-  stored, and registered on-chain (gasless, through the relayer) — skipped for a patient who
-  has records already, so an interrupted demo resumes;
+* each patient's FHIR history (``kizuna.stack.demo_data``) imported as ``kizuna patient
+  import`` imports one (:mod:`kizuna.client.importer`): encrypted on the patient's side, stored,
+  and registered on-chain as one batch (one Merkle root, one relayed signature: gasless), and a
+  blood pressure aiko took at home added on its own, as ``kizuna patient add`` adds a record
+  (registered alone) — skipped for a patient who has records already, so an interrupted demo
+  resumes;
 * grants: aiko → dr-tanaka lab results, conditions and medications (30 days), aiko → dr-sato
   vital signs (90 days), kenji → dr-tanaka vital signs (30 days);
 * reads: dr-tanaka reads three of aiko's lab results (signed requests → receipts, anchored by the
@@ -23,6 +26,7 @@ What was made is written to ``$KIZUNA_HOME/demo.json``; a later ``--demo`` start
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,7 +39,7 @@ from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
 from kizuna.errors import ConfigError
 from kizuna.services.context import ServiceContext
-from kizuna.stack.demo_data import DEMO_PATIENTS, history
+from kizuna.stack.demo_data import DEMO_PATIENTS, history, home_readings
 from kizuna.stack.home import KizunaHome
 from kizuna.stack.keyring import Keyring
 
@@ -168,7 +172,7 @@ def create_demo(*, home: KizunaHome, ctx: ServiceContext, settings: Settings,
     patients = {p.key_name: PatientClient(signer=signers[p.key_name], service=service,
                                           chain=ctx.chain)
                 for p in DEMO_PATIENTS}
-    records = _import_histories(patients, step)
+    records = _import_histories(patients, home, step)
     lab_records = [bytes(r.record_id) for r in
                    patients["aiko"].records(labels=["Observation:laboratory"])]
 
@@ -203,27 +207,47 @@ def create_demo(*, home: KizunaHome, ctx: ServiceContext, settings: Settings,
     return summary
 
 
-def _import_histories(patients: dict[str, PatientClient], step: Step) -> dict[str, int]:
-    """Each demo patient's inbox key published and FHIR history added (once: an interrupted
-    demo resumes without duplicating histories); how many records each has."""
-    # Here, not at the top: the FHIR models (~0.15 CPU-s) the histories are validated with
-    # are needed only when a demo is made, not by every `kizuna up`.
-    from kizuna.storage.fhir.importer import import_bundle
+def _import_histories(patients: dict[str, PatientClient], home: KizunaHome,
+                      step: Step) -> dict[str, int]:
+    """Each demo patient's inbox key published, FHIR history imported and own readings added
+    (once: an interrupted demo resumes without duplicating histories); how many records each
+    has."""
+    # Here, not at the top: the importer and the FHIR models (~0.15 CPU-s) the histories are
+    # validated with are needed only when a demo is made, not by every `kizuna up`.
+    from kizuna.client.importer import Importer, bundle_source
+    from kizuna.storage.fhir.importer import import_resource
 
     records: dict[str, int] = {}
     for person in DEMO_PATIENTS:
         client = patients[person.key_name]
         client.publish_inbox_key()
         if not client.records():
-            entries = list(import_bundle(history(person)))
+            bundle = history(person)
+            source = bundle_source(bundle, json.dumps(bundle).encode(),
+                                   name=f"{person.key_name}-history.json")
             with step(f"Encrypting and registering {person.given}'s history",
-                      len(entries)) as bar:
-                for entry in entries:
-                    client.add_record(entry.content, label=entry.scope_label,
-                                      content_type=entry.content_type)
-                    bar.advance()
+                      len(source.records)) as bar:
+                # One worker: a demo history is fewer records than one pool task seals.
+                Importer(client, journal_root=home.imports_dir, workers=1,
+                         on_progress=_advancing(bar)).run([source])
+            for reading in home_readings(person):
+                added = import_resource(reading)
+                client.add_record(added.content, label=added.scope_label,
+                                  content_type=added.content_type)
         records[person.key_name] = len(client.records())
     return records
+
+
+def _advancing(bar: Any) -> Callable[[int, int], None]:
+    """The importer's ``(done, total)`` progress as a step's ``advance(amount)``."""
+    shown = 0
+
+    def advance(done: int, _total: int) -> None:
+        nonlocal shown
+        bar.advance(done - shown)
+        shown = done
+
+    return advance
 
 
 def dev_key(index: int) -> str:

@@ -164,15 +164,7 @@ def _visit(bundle: _Entries, subject: dict[str, Any], n: int, visit: date, elaps
             "effectiveDateTime": visit.isoformat(), "valueQuantity": _quantity(value, unit)})
     systolic = (148 if patient.hypertensive else 121) - 6 * elapsed + rng.gauss(0, 4)
     diastolic = (92 if patient.hypertensive else 78) - 3 * elapsed + rng.gauss(0, 3)
-    bundle.add("Observation", ("bp", n), {
-        "status": "final", "category": _category("vital-signs"),
-        "code": _coding(LOINC, "85354-9", "Blood pressure panel"), "subject": subject,
-        "effectiveDateTime": visit.isoformat(),
-        "component": [
-            {"code": _coding(LOINC, "8480-6", "Systolic blood pressure"),
-             "valueQuantity": _quantity(round(systolic), "mm[Hg]")},
-            {"code": _coding(LOINC, "8462-4", "Diastolic blood pressure"),
-             "valueQuantity": _quantity(round(diastolic), "mm[Hg]")}]})
+    bundle.add("Observation", ("bp", n), _blood_pressure(subject, visit, systolic, diastolic))
     bundle.add("Observation", ("weight", n), {
         "status": "final", "category": _category("vital-signs"),
         "code": _coding(LOINC, "29463-7", "Body weight"), "subject": subject,
@@ -180,4 +172,31 @@ def _visit(bundle: _Entries, subject: dict[str, Any], n: int, visit: date, elaps
         "valueQuantity": _quantity(71.0 - 1.1 * elapsed + rng.gauss(0, 0.6), "kg")})
 
 
-__all__ = ["DEMO_PATIENTS", "DemoPatient", "history"]
+def _blood_pressure(subject: dict[str, Any], when: date, systolic: float,
+                    diastolic: float) -> dict[str, Any]:
+    return {
+        "status": "final", "category": _category("vital-signs"),
+        "code": _coding(LOINC, "85354-9", "Blood pressure panel"), "subject": subject,
+        "effectiveDateTime": when.isoformat(),
+        "component": [
+            {"code": _coding(LOINC, "8480-6", "Systolic blood pressure"),
+             "valueQuantity": _quantity(round(systolic), "mm[Hg]")},
+            {"code": _coding(LOINC, "8462-4", "Diastolic blood pressure"),
+             "valueQuantity": _quantity(round(diastolic), "mm[Hg]")}]}
+
+
+def home_readings(patient: DemoPatient, *, today: date | None = None) -> list[dict[str, Any]]:
+    """What the patient measured at home and adds on their own, one record each (FHIR
+    resources, not a Bundle): a hypertensive patient's blood pressure of ``today``."""
+    if not patient.hypertensive:
+        return []
+    end = today or date.today()
+    subject = {"reference": f"urn:uuid:{_uuid(patient.key_name, 'Patient')}",
+               "display": f"{patient.given} {patient.family}"}
+    rid = _uuid(patient.key_name, "Observation", "home-bp", end.isoformat())
+    return [{"resourceType": "Observation", "id": rid,
+             **_blood_pressure(subject, end, 134, 84),
+             "note": [{"text": "Taken at home"}]}]
+
+
+__all__ = ["DEMO_PATIENTS", "DemoPatient", "history", "home_readings"]

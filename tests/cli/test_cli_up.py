@@ -12,10 +12,11 @@ from typing import Any
 
 from cli_harness import UpProcess, clean_env, run
 
+from kizuna.batch import BatchLeaf, proof_leads_to, unpack_proof
 from kizuna.chain.connection import connect
 from kizuna.chain.localnode import free_port, port_in_use
-from kizuna.stack.demo_data import DEMO_PATIENTS, history
-from kizuna.types import Address, RecordId, ScopeId
+from kizuna.stack.demo_data import DEMO_PATIENTS, history, home_readings
+from kizuna.types import Address, Commitment, RecordId, ScopeId
 
 
 def test_a_second_up_on_the_same_home_names_the_running_one(running_stack: UpProcess) -> None:
@@ -71,23 +72,36 @@ def _state(home: Path, rpc_url: str, deployment_file: str) -> dict[str, Any]:
     """Records, grants and anchored receipts: the service database checked against the chain."""
     db = sqlite3.connect(home / "kizuna.sqlite3")
     try:
-        records = db.execute("SELECT record_id, patient FROM records").fetchall()
+        records = db.execute("SELECT record_id, patient, scope_id, commitment, batch_root, proof "
+                             "FROM records").fetchall()
         grants = db.execute("SELECT DISTINCT patient, scope_id, provider FROM kfrags").fetchall()
         roots = db.execute("SELECT DISTINCT batch_root FROM receipts").fetchall()
         receipts = db.execute("SELECT count(*) FROM receipts").fetchone()[0]
     finally:
         db.close()
     chain = connect(rpc_url, deployment_file)
-    on_chain_records = sum(
-        1 for record_id, patient in records
-        if (status := chain.ledger.record_of(RecordId(bytes(record_id)))) is not None
-        and status.patient == patient)
+
+    def on_chain(record_id: bytes, patient: str, scope_id: bytes, commitment: bytes,
+                 root: bytes | None, proof: bytes | None) -> bool:
+        """Registered alone (the ledger's record), or in a batch of the patient's whose root
+        the record's leaf and proof lead to."""
+        if root is None:
+            status = chain.ledger.record_of(RecordId(bytes(record_id)))
+            return status is not None and status.patient == patient
+        batch = chain.ledger.batch_of(bytes(root))
+        leaf = BatchLeaf(RecordId(bytes(record_id)), ScopeId(bytes(scope_id)),
+                         Commitment(bytes(commitment)))
+        return (batch is not None and batch.patient == patient
+                and proof_leads_to(bytes(root), leaf, unpack_proof(bytes(proof or b""))))
+
+    on_chain_records = sum(1 for row in records if on_chain(*row))
+    batched = sum(1 for row in records if row[4] is not None)
     live_grants = sum(1 for patient, scope, provider in grants
                       if chain.ledger.has_access(Address(patient), Address(provider),
                                                  ScopeId(bytes(scope))))
     anchored = sum(1 for (root,) in roots
                    if root is not None and chain.access_log.batch_of(bytes(root)) is not None)
-    return {"records": len(records), "on_chain_records": on_chain_records,
+    return {"records": len(records), "on_chain_records": on_chain_records, "batched": batched,
             "grants": len(grants), "live_grants": live_grants, "receipts": receipts,
             "roots": len(roots), "anchored_roots": anchored}
 
@@ -112,6 +126,8 @@ def test_demo_data_survives_a_restart_and_a_kill_and_a_reset_chain_is_reported(
     assert code == 0, first.stderr
     assert "Traceback" not in first.stderr and "error" not in first.stderr  # --json: quiet
     assert before["records"] == before["on_chain_records"] == sum(demo["records"].values())
+    # each history imported as one batch, the readings taken at home registered alone
+    assert before["batched"] == sum(len(history(p)["entry"]) for p in DEMO_PATIENTS)
     assert before["grants"] == before["live_grants"] == 5  # 3 + 1 + 1 scopes granted
     assert before["receipts"] == 3 and before["anchored_roots"] == before["roots"] >= 1
     assert not (home / "up.lock").exists()
@@ -183,7 +199,8 @@ def test_an_interrupted_demo_cleans_up_and_resumes_without_duplicates(tmp_path: 
         assert first.process.poll() is None, first.stderr
         assert time.monotonic() < deadline, first.stderr
         time.sleep(0.2)
-    time.sleep(2)  # a few records in
+    # at once: aiko's history is being imported (one batch, registered at its end), and the
+    # rest of the demo (kenji's history, grants, reads) is still to come
     assert first.stop(signal.SIGTERM) == 130, first.stderr
     assert "interrupted" in first.stderr and "Traceback" not in first.stderr
     assert not (home / "up.lock").exists() and not (home / "demo.json").exists()
@@ -194,11 +211,12 @@ def test_an_interrupted_demo_cleans_up_and_resumes_without_duplicates(tmp_path: 
         demo = second.ready()["demo"]
     finally:
         assert second.stop() == 0, second.stderr
-    # a history cut short is kept as it was (never re-imported on top): no patient has more
-    # records than their whole history
-    full = {p.key_name: len(history(p)["entry"]) for p in DEMO_PATIENTS}
+    # a history is registered whole (one batch) and never imported again on top: each patient
+    # has their whole history, and their readings taken at home at most once
+    whole = {p.key_name: (len(history(p)["entry"]), len(home_readings(p))) for p in DEMO_PATIENTS}
     for name, count in demo["records"].items():
-        assert 0 < count <= full[name], demo
+        history_size, readings = whole[name]
+        assert history_size <= count <= history_size + readings, demo
     db = sqlite3.connect(home / "kizuna.sqlite3")
     try:
         total = db.execute("SELECT count(*) FROM records").fetchone()[0]
