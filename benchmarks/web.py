@@ -144,7 +144,11 @@ def build_bench(out: Path) -> Path:
     node_dir = ROOT / ".venv" / "bin"
     env = os.environ | {"KIZUNA_BENCH_OUT": str(out),
                         "PATH": f"{node_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    done = subprocess.run([str(vite), "build", "--config", "bench/vite.config.ts"], cwd=WEB,
+    # --bypass-lock: Vite refuses a second `build` of the project while one runs (its lock in the
+    # shared cache folder), but this build writes a folder of its own, and the test workers
+    # build the bench and the app side by side.
+    done = subprocess.run([str(vite), "build", "--config", "bench/vite.config.ts",
+                           "--bypass-lock"], cwd=WEB,
                           env=env, capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0 or not (out / "index.html").is_file():
         raise BenchError(f"the bench build failed:\n{done.stdout}\n{done.stderr}")
