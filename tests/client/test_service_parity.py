@@ -174,6 +174,26 @@ def shape(value: Any, side: Side, key: str | None = None) -> Any:
 
 
 @pytest.fixture(scope="module")
+def api_server(chain_env: ChainEnv,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The module's API with a follow interval longer than the run: the API's index follower
+    deletes a revoked grant's fragments on its own (tests/adversarial/
+    test_fragments_follow_chain), and in this database, which both sides share, it could do so
+    between a revocation's confirmation and the service's own deletion, so that whichever side
+    it raced reported ``kfrags_deleted`` 0. What is compared here is the two implementations'
+    answers, not the follower's timing."""
+    from apienv import ApiServer, settings_for
+
+    from kizuna.chain.localnode import free_port
+
+    data = tmp_path_factory.mktemp("parity-api")
+    settings = settings_for(chain_env, data, port=free_port(), follow_interval_s=3600.0)
+    server = ApiServer(settings=settings, log_path=data / "api.log").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def local_ctx(api_server: ApiServer) -> Iterator[ServiceContext]:
     """A ServiceContext on the API server's own settings: the same database and store."""
     ctx = open_context(api_server.settings)
