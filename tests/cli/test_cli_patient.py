@@ -11,7 +11,7 @@ from eth_utils.address import to_checksum_address
 from roles_stack import Stack
 
 from kizuna.cli.participant import hex32
-from kizuna.errors import AccessDenied, KizunaError
+from kizuna.errors import AccessDenied, ContractReverted
 from kizuna.stack.demo_data import DEMO_PATIENTS, history
 from kizuna.storage.fhir.importer import import_bundle
 
@@ -167,7 +167,8 @@ def test_guardian_and_emergency_policy(stack: Stack) -> None:
     policy = stack.ok("patient", "emergency-policy", "--deny", "--key", "kenji", "--json")
     assert policy.json()["allowed"] is False
     # dr-sato's break-glass refused, in process (`provider break-glass`: test_cli_provider)
-    with stack.provider("dr-sato") as sato, pytest.raises(KizunaError):
+    with stack.provider("dr-sato") as sato, pytest.raises(ContractReverted,
+                                                          match="EmergencyNotAllowed"):
         sato.break_glass(stack.address("kenji"), duration=2 * 3600, reason_code=1)
 
 
