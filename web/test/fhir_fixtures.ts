@@ -32,7 +32,7 @@ export interface Fixtures {
 
 const SCRIPT = String.raw`
 import json, os, sys, glob, subprocess
-sys.path.insert(0, os.path.join(sys.argv[2], "tests", "fhir"))
+sys.path.insert(0, os.path.join(sys.argv[2], "tests", "storage", "fhir"))
 from fhir_data import tiny_pdf
 from kizuna.storage.fhir.importer import import_bundle
 from kizuna.storage.attachments import document_reference
