@@ -171,12 +171,7 @@ class ReadRequest:
         }
 
     def to_json_string(self) -> str:
-        """:meth:`to_json` as compact JSON (``separators=(",", ":")``), written directly: every
-        member is a checked address, hex or digits, which JSON needs no escape for (every
-        receipt stores it)."""
-        return (f'{{"provider":"{self.provider}","patient":"{self.patient}",'
-                f'"recordId":"0x{self.record_id.hex()}","requestId":"0x{self.request_id.hex()}",'
-                f'"issuedAt":"{int(self.issued_at)}"}}')
+        return json.dumps(self.to_json(), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, data: Any) -> ReadRequest:
