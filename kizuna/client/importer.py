@@ -684,8 +684,30 @@ def start_pool(workers: int | None = None) -> ProcessPoolExecutor:
     context.set_forkserver_preload(POOL_PRELOAD)
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                initializer=die_with, initargs=(os.getpid(),))
-    for _ in range(workers):
-        pool.submit(seal_chunk, [])
+    failed: list[BaseException] = []
+
+    def start_workers() -> None:
+        try:
+            for _ in range(workers):
+                pool.submit(seal_chunk, [])
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    # The workers are started on a thread of their own, which a signal never interrupts: a
+    # Ctrl-C or SIGTERM raised inside Process.start() (the fork server may take a second to
+    # come up) left a worker the pool did not know of, which found the pool's semaphores gone
+    # when this process exited and printed its traceback on the user's terminal.
+    starting = threading.Thread(target=start_workers, name="kizuna-seal-start")
+    starting.start()
+    try:
+        starting.join()
+    except BaseException:
+        starting.join()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    if failed:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise failed[0]
     return pool
 
 
