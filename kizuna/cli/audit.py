@@ -208,28 +208,11 @@ def verify(as_json: bool, **kwargs: Any) -> None:
             result = dict(who.api._call("GET", "/auditor/verification"))
             bar.advance(3)
         else:
-            from kizuna.services.audit import (
-                AuditReport,
-                load_history,
-                load_receipts,
-                verify_access,
-                verify_content,
-                verify_receipts,
-            )
-            from kizuna.services.context import stored_manifests
+            from kizuna.services.audit import audit
 
             ctx = who.ctx
-            history = load_history(ctx.chain, from_chain=True,
-                                   manifests=stored_manifests(ctx.db, ctx.store))
-            receipts = load_receipts(ctx.db)
-            checked_receipts = verify_receipts(ctx.chain, ctx.db, history, receipts=receipts)
-            bar.advance()
-            access = verify_access(history, receipts)
-            bar.advance()
-            content = verify_content(history, ctx.db, ctx.store)
-            bar.advance()
-            result = _report_json(AuditReport(receipts=checked_receipts, access=access,
-                                              content=content))
+            result = _report_json(audit(ctx.chain, ctx.db, ctx.store, from_chain=True,
+                                        on_check=bar.advance))
     failures = [f for name in ("receipts", "access", "content")
                 for f in result[name]["failures"]]
 

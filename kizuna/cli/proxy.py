@@ -136,15 +136,13 @@ def _history(settings: Settings) -> ChainHistory:
     manifests (each trusted only when it rebuilds to the on-chain root)."""
     from kizuna.cli.participant import connect_chain
     from kizuna.db.engine import Database
-    from kizuna.services.audit import load_history
-    from kizuna.services.context import stored_manifests
+    from kizuna.services.audit import service_history
     from kizuna.storage.store import open_store
 
     store = open_store(settings.store_config())
     db = Database.open(settings.database_url)
     try:
-        return load_history(connect_chain(settings), from_chain=True,
-                            manifests=stored_manifests(db, store))
+        return service_history(connect_chain(settings), db, store, from_chain=True)
     finally:
         store.close()
         db.dispose()

@@ -50,10 +50,9 @@ from kizuna.services.audit import (
     ChainHistory,
     ReceiptRow,
     Registration,
-    load_history,
     load_receipts,
+    service_history,
 )
-from kizuna.services.context import stored_manifests
 from kizuna.services.refusals import RefusalLog
 from kizuna.wire.reads import RefusedRead, SuppressedRefusals
 
@@ -429,8 +428,7 @@ def bundle(resources: Sequence[Mapping[str, Any]], *, chain_id: int, ledger: str
 def export_bundle(chain: Chain, database: Database, *, store: ContentStore,
                   index: EventIndex | None = None, from_chain: bool = False,
                   patient: str | None = None, provider: str | None = None,
-                  history: ChainHistory | None = None, since: int | None = None,
-                  until: int | None = None) -> dict[str, Any]:
+                  since: int | None = None, until: int | None = None) -> dict[str, Any]:
     """The audit trail (optionally of one patient and/or provider) as a FHIR R4 Bundle:
     AuditEvents of the reads, then Consents, then Provenances (``store``: where the service
     keeps the batches' manifests, each used only if it rebuilds to its on-chain root).
@@ -438,9 +436,7 @@ def export_bundle(chain: Chain, database: Database, *, store: ContentStore,
     resource by its own time (``recorded``, or a Consent's ``dateTime``)."""
     if since is not None and until is not None and since > until:
         raise InputError("until", f"{until} is before since ({since}): an empty period")
-    if history is None:
-        history = load_history(chain, index=index, from_chain=from_chain)
-    history.add_manifests(stored_manifests(database, store))
+    history = service_history(chain, database, store, index=index, from_chain=from_chain)
     want_patient = to_checksum_address(patient) if patient else None
     want_provider = to_checksum_address(provider) if provider else None
     with database.read() as connection:

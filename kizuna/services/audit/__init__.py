@@ -57,27 +57,41 @@ from kizuna.services.audit.threshold import verify_threshold
 from kizuna.services.context import stored_manifests
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kizuna.chain.connection import Chain
     from kizuna.chain.index import EventIndex
     from kizuna.db import Database
     from kizuna.storage.store import ContentStore
 
 
+def service_history(chain: Chain, database: Database, store: ContentStore, *,
+                    index: EventIndex | None = None, from_chain: bool = False) -> ChainHistory:
+    """The chain's history (:func:`load_history`) with the records of the batches whose
+    manifests this service stored, each trusted only when it rebuilds to its on-chain root:
+    what every check of a service's data against the chain starts from."""
+    return load_history(chain, index=index, from_chain=from_chain,
+                        manifests=stored_manifests(database, store))
+
+
 def audit(chain: Chain, database: Database, store: ContentStore, *,
           index: EventIndex | None = None, from_chain: bool = False,
-          onchain_sample: int = 8, eth_call_sample: int = 8) -> AuditReport:
+          onchain_sample: int = 8, eth_call_sample: int = 8,
+          on_check: Callable[[], object] | None = None) -> AuditReport:
     """Run the three verifications against one history of the chain (``onchain_sample``
     receipts also proven by ``AccessLog.verifyReceipt``, ``eth_call_sample`` access decisions
-    also asked of the node at their head block)."""
-    history = load_history(chain, index=index, from_chain=from_chain,
-                           manifests=stored_manifests(database, store))
+    also asked of the node at their head block); ``on_check`` is called after each."""
+    history = service_history(chain, database, store, index=index, from_chain=from_chain)
     receipts = load_receipts(database)
-    return AuditReport(
-        receipts=verify_receipts(chain, database, history, receipts=receipts,
-                                 onchain_sample=onchain_sample),
-        access=verify_access(history, receipts, eth_call_sample=eth_call_sample),
-        content=verify_content(history, database, store),
-    )
+    done = on_check or (lambda: None)
+    checked = verify_receipts(chain, database, history, receipts=receipts,
+                              onchain_sample=onchain_sample)
+    done()
+    access = verify_access(history, receipts, eth_call_sample=eth_call_sample)
+    done()
+    content = verify_content(history, database, store)
+    done()
+    return AuditReport(receipts=checked, access=access, content=content)
 
 
 __all__ = [
@@ -99,6 +113,7 @@ __all__ = [
     "load_receipts",
     "read_entry",
     "refused_entries",
+    "service_history",
     "verify_access",
     "verify_content",
     "verify_receipts",

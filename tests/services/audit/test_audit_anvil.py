@@ -16,7 +16,6 @@ from kizuna.chain.localnode import LocalNode
 from kizuna.db import schema
 from kizuna.receipts.request import ReadRequest, receipt_leaf
 from kizuna.services import audit, fhir_export
-from kizuna.services.context import stored_manifests
 from kizuna.storage.fhir.validate import validate
 
 pytestmark = pytest.mark.anvil
@@ -62,8 +61,7 @@ def _story_on(anvil: LocalNode, tmp_path: Path, registered: str) -> None:
                 leaf=receipt_leaf(request, signature, served_at=served,
                                   head_block=story.revoke_block),
                 served_at=served, head_block=story.revoke_block))
-        history = audit.load_history(story.chain, from_chain=True,
-                                     manifests=stored_manifests(story.db, story.store))
+        history = audit.service_history(story.chain, story.db, story.store, from_chain=True)
         access = audit.verify_access(history, audit.load_receipts(db))
         assert [f.check for f in access.about(request.request_id)] == ["access.no_grant"]
     finally:

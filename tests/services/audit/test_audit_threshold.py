@@ -13,12 +13,10 @@ from kizuna.db import schema
 from kizuna.receipts.request import ReadRequest, receipt_leaf
 from kizuna.services import audit
 from kizuna.services.audit.threshold import verify_threshold
-from kizuna.services.context import stored_manifests
 
 
 def _history(story: Story) -> audit.ChainHistory:
-    return audit.load_history(story.chain, index=story.index,
-                              manifests=stored_manifests(story.db, story.store))
+    return audit.service_history(story.chain, story.db, story.store, index=story.index)
 
 
 def test_reads_served_by_every_node_with_a_live_grant_pass(story: Story) -> None:

@@ -19,7 +19,6 @@ from kizuna.db import Database, schema
 from kizuna.merkle import MerkleTree
 from kizuna.receipts.request import ReadRequest, receipt_leaf, recover_signer
 from kizuna.services import audit
-from kizuna.services.context import stored_manifests
 from kizuna.storage.embedded import EmbeddedStore
 from kizuna.types import Commitment, RecordId
 
@@ -30,8 +29,7 @@ def _rows(db: Database) -> list[audit.ReceiptRow]:
 
 def _history(story: Story) -> audit.ChainHistory:
     """The history as the audit loads it: the index's events, the service's manifests."""
-    return audit.load_history(story.chain, index=story.index,
-                              manifests=stored_manifests(story.db, story.store))
+    return audit.service_history(story.chain, story.db, story.store, index=story.index)
 
 
 def _receipts_report(story: Story, db: Database) -> audit.CheckReport:
