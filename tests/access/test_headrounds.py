@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -67,8 +68,18 @@ def test_concurrent_callers_share_requests_and_never_get_an_older_answer() -> No
 
 
 def test_a_failed_request_fails_its_whole_round_and_the_next_round_starts_afresh() -> None:
-    node = _Node(delay=0.05)
-    rounds = HeadRounds(node.latest)
+    node = _Node(delay=0)
+    gate = threading.Event()
+
+    def fetch() -> int:
+        seq = node.latest()
+        if seq == 1:  # in flight until the next round has formed
+            gate.wait(10)
+        if seq == 2:
+            raise ConnectionError("request 2 failed")
+        return seq
+
+    rounds = HeadRounds(fetch)
     results: list[object] = []
     lock = threading.Lock()
 
@@ -82,17 +93,27 @@ def test_a_failed_request_fails_its_whole_round_and_the_next_round_starts_afresh
 
     first = threading.Thread(target=caller)
     first.start()
-    time.sleep(0.01)  # request 1 in flight; the next callers form round 2, which will fail
-    node.fail_next = True
+    _until(lambda: rounds.requests == 1)
     waiting = [threading.Thread(target=caller) for _ in range(5)]
     for thread in waiting:
         thread.start()
+    # All five wait for round 2 to start (threading.Condition keeps its waiters in _waiters):
+    # waited for, not slept on, so a loaded machine cannot split them over two rounds.
+    _until(lambda: len(rounds._cond._waiters) == 5)  # type: ignore[attr-defined]
+    gate.set()
     for thread in [first, *waiting]:
         thread.join()
     assert results.count(1) == 1
     errors = [r for r in results if isinstance(r, ConnectionError)]
     assert len(errors) == 5 and {str(e) for e in errors} == {"request 2 failed"}
     assert rounds.get() == 3  # not stuck
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
 
 
 def test_an_error_of_a_lone_caller_is_raised() -> None:
