@@ -1,7 +1,7 @@
 // The break-glass policy: read from the chain, changed by one transaction from the wallet (a
 // guardian's own `...For` for a ward), read again from the chain once it is mined.
 
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { InputError, type KizunaError } from "../../../core/errors.ts";
 import { formatDuration, MAX_EMERGENCY_SECONDS, type Guardianship } from "../../../patient/guardianship.ts";
 import type { PatientClient } from "../../../patient/patient.ts";
@@ -30,14 +30,16 @@ export function EmergencyPolicyForm(props: { care: Guardianship; client: Patient
   const [allowed, setAllowed] = useState(false);
   const [amount, setAmount] = useState("24");
   const [unit, setUnit] = useState<Unit>("hours");
-  const [touched, setTouched] = useState(false);
+  // A ref, not state: the effect below runs after the paint of the render that brought the
+  // chain's policy, and what the user typed in between must win over that render's view.
+  const touched = useRef(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<KizunaError | null>(null);
   const [done, setDone] = useState<string | null>(null);
 
   // The form starts from the chain's policy (not once the user has changed something).
   useEffect(() => {
-    if (!policy.data || touched) return;
+    if (!policy.data || touched.current) return;
     setAllowed(policy.data.allowed);
     const parts = split(policy.data.maxDuration);
     setAmount(parts.amount);
@@ -53,7 +55,7 @@ export function EmergencyPolicyForm(props: { care: Guardianship; client: Patient
       const maxDuration = allowed ? durationSeconds(amount, unit) : 0;
       const confirmed = await props.care.setPolicy(allowed, maxDuration);
       setDone(`Saved on the chain (block ${confirmed.block_number}).`);
-      setTouched(false);
+      touched.current = false;
       policy.reload();
     } catch (failure) {
       setError(asKizunaError(failure));
@@ -77,17 +79,17 @@ export function EmergencyPolicyForm(props: { care: Guardianship; client: Patient
       </p>
       <label class="care-check" for="policy-allowed">
         <input id="policy-allowed" type="checkbox" checked={allowed}
-               onChange={(e) => { setAllowed(e.currentTarget.checked); setTouched(true); }} />
+               onChange={(e) => { setAllowed(e.currentTarget.checked); touched.current = true; }} />
         <span>Allow a verified provider to open an emergency access</span>
       </label>
       <div class="care-field">
         <label for="policy-duration" id="policy-duration-label">For at most</label>
         <div class="care-row">
           <input id="policy-duration" class="care-input" type="number" min={1} step={1} inputMode="numeric" value={amount}
-                 disabled={!allowed} onInput={(e) => { setAmount(e.currentTarget.value); setTouched(true); }}
+                 disabled={!allowed} onInput={(e) => { setAmount(e.currentTarget.value); touched.current = true; }}
                  aria-invalid={durationError ? "true" : undefined} aria-describedby={durationError ? "policy-duration-error" : undefined} />
           <select id="policy-unit" class="care-input" aria-label="Unit" value={unit} disabled={!allowed}
-                  onChange={(e) => { setUnit((e.currentTarget as HTMLSelectElement).value as Unit); setTouched(true); }}>
+                  onChange={(e) => { setUnit((e.currentTarget as HTMLSelectElement).value as Unit); touched.current = true; }}>
             <option value="hours">hours</option>
             <option value="days">days</option>
           </select>
