@@ -18,7 +18,7 @@ from kizuna.chain.localnode import LocalNode
 
 if TYPE_CHECKING:
     from apienv import ApiServer, ChainEnv
-    from harness import Stack
+    from harness import DeployedEthTester, Stack
     from local_stack import LocalStack
 
     from kizuna.crypto import pre
@@ -189,14 +189,24 @@ def synthea_large_bundle(synthea_large_file: Path) -> dict[str, Any]:
 # imported inside the fixtures so that a run of other packages does not load eth-tester.
 
 
+@pytest.fixture(scope="session")
+def deployed_eth_tester() -> DeployedEthTester:
+    """This process's eth-tester chain with the contracts deployed, reverted to the deployment
+    for each ``core`` (one deployment per xdist worker, not per test)."""
+    from harness import DeployedEthTester
+
+    return DeployedEthTester()
+
+
 @pytest.fixture
-def core(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    """A service core on eth-tester (fast, time travel). ``parametrize("core", REGISTERED,
+def core(deployed_eth_tester: DeployedEthTester, tmp_path: Path,
+         request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A service core on eth-tester (fast, time travel): the fresh deployment (see
+    ``DeployedEthTester``), a new store and database. ``parametrize("core", REGISTERED,
     indirect=True)`` registers its records alone or in a batch."""
-    from chainenv import _eth_tester_env
     from harness import make_stack
 
-    made = make_stack(_eth_tester_env(), tmp_path)
+    made = make_stack(deployed_eth_tester.env(), tmp_path)
     made.batched = getattr(request, "param", "alone") == "in a batch"
     yield made
     made.db.dispose()
