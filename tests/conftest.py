@@ -262,7 +262,15 @@ def _cpu_now() -> tuple[float, float]:
 
     own = resource.getrusage(resource.RUSAGE_SELF)
     reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime, reaped.ru_utime + reaped.ru_stime
+    forked = sys.modules.get("forked_cli")  # commands the worker's zygote ran and reaped
+    by_zygote = forked.REAPED_CPU[0] if forked is not None else 0.0
+    return own.ru_utime + own.ru_stime, reaped.ru_utime + reaped.ru_stime + by_zygote
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    forked = sys.modules.get("forked_cli")
+    if forked is not None:
+        forked.ZYGOTE.stop()
 
 
 @pytest.hookimpl(wrapper=True)

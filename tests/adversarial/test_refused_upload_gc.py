@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import forked_cli
 import httpx
 import pytest
 from apienv import ApiServer, ChainEnv
@@ -68,8 +68,8 @@ def _kizuna(home: Path, store: Path, *args: str) -> subprocess.CompletedProcess[
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
     env.update(KIZUNA_HOME=str(home), KIZUNA_STORE_PATH=str(store),
                KIZUNA_ENVIRONMENT="development")
-    return subprocess.run([sys.executable, "-c", "from kizuna.cli.main import main; main()",
-                           *args], env=env, capture_output=True, text=True, timeout=120)
+    code, out, err = forked_cli.run(list(args), env=env, timeout=120)
+    return subprocess.CompletedProcess(["kizuna", *args], code, out, err)
 
 
 def test_kizuna_store_gc_frees_unpinned_blocks_and_says_how_much(tmp_path: Path) -> None:

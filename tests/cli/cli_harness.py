@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import forked_cli
+
 KIZUNA = [sys.executable, "-m", "kizuna.cli"]
 
 
@@ -44,9 +46,11 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
 
 def run(home: Path, *args: str, env: dict[str, str] | None = None,
         stdin: str | None = None, timeout: float = 120) -> Result:
-    done = subprocess.run([*KIZUNA, *args], env=env or clean_env(home), input=stdin,
-                          capture_output=True, text=True, timeout=timeout, check=False)
-    return Result(done.returncode, done.stdout, done.stderr)
+    """``python -m kizuna.cli ARGS``, in a process forked from the worker's zygote
+    (tests/support/forked_cli.py says what it shares with a fresh interpreter, and why)."""
+    code, out, err = forked_cli.run(list(args), env=env or clean_env(home), stdin=stdin,
+                                    timeout=timeout)
+    return Result(code, out, err)
 
 
 class UpProcess:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import forked_cli
 import httpx
 import pytest
 
@@ -44,8 +45,8 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
 
 def kizuna(home: Path, *args: str, timeout: float = 180,
            **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*KIZUNA, *args], env=env_for(home, **extra), capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    code, out, err = forked_cli.run(list(args), env=env_for(home, **extra), timeout=timeout)
+    return subprocess.CompletedProcess([*KIZUNA, *args], code, out, err)
 
 
 def one_line(stderr: str) -> str:
