@@ -1,5 +1,6 @@
-"""Run the real ``kizuna`` entry point in a subprocess (``python -m kizuna.cli``) and
-``kizuna up`` as a background process, with an isolated KIZUNA_HOME per test."""
+"""Run the real ``kizuna`` entry point (``python -m kizuna.cli``) in a process of its own,
+forked from the worker's zygote (tests/support/forked_cli.py), and ``kizuna up`` as a
+background process, with an isolated KIZUNA_HOME per test."""
 
 from __future__ import annotations
 
