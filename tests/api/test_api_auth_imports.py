@@ -34,7 +34,7 @@ def _imported(log: Path) -> set[str]:
 def test_the_siwe_grammar_is_built_at_the_first_sign_in(settings: Settings, chain_env: ChainEnv,
                                                         tmp_path: Path) -> None:
     server = ApiServer(settings=settings, log_path=tmp_path / "api.log",
-                       extra_env={"PYTHONPROFILEIMPORTTIME": "1"}).start()
+                       extra_env={"PYTHONPROFILEIMPORTTIME": "1"}, fresh=True).start()
     try:
         started = _imported(server.log_path)
         assert {"fastapi", "kizuna.api.auth"} <= started  # the log lists the server's imports

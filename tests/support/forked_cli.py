@@ -26,12 +26,14 @@ import gc
 import io
 import json
 import os
+import select
 import selectors
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,10 +43,11 @@ _PRELOAD = (
     "kizuna.cli.audit", "kizuna.cli.admin", "kizuna.cli.keys", "kizuna.cli.registrar",
     "kizuna.cli.research", "kizuna.cli.data_requests", "kizuna.cli.participant",
     "kizuna.cli.config_cmd", "kizuna.cli.fhir_import", "kizuna.cli.store",
-    "kizuna.client.http", "web3",
+    "kizuna.client.http", "web3", "kizuna.cli.serve", "kizuna.api.app", "uvicorn",
 )
-"""What every command imports, or most do; the rest (the server, ``up``) are imported by the
-commands that need them, in the child."""
+"""What every command imports, or most do, and the API server (``kizuna serve``, which the
+tests start about fifty times); the rest (``up``, the proxy node) are imported by the commands
+that need them, in the child."""
 
 
 # --- the zygote -------------------------------------------------------------------------------
@@ -209,6 +212,105 @@ zygote reaps them, not the worker, so the worker's own count of its children mis
 (tests/conftest.py adds this)."""
 
 
+class _Lines:
+    """The zygote's answers on one connection: a line for the pid, a line at the exit."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self.connection = connection
+        self._buffer = b""
+
+    def read(self, timeout: float | None) -> dict[str, Any] | None:
+        """The next answer, or None if none came within ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([self.connection], [], [], left)
+            if not ready:
+                return None
+            data = self.connection.recv(4096)
+            if not data:
+                raise RuntimeError("the kizuna zygote went away")
+            self._buffer += data
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+
+def _spawn(args: list[str], env: dict[str, str], fds: list[int], cwd: str | None
+           ) -> tuple[_Lines, int]:
+    """Ask the zygote for a child running ``args`` on the descriptors ``fds`` (stdin, stdout,
+    stderr; the caller closes its own copies); the answers' reader and the child's pid."""
+    connection = ZYGOTE.connect()
+    request = {"args": args, "env": env, "cwd": cwd or os.getcwd()}
+    connection.sendmsg([json.dumps(request).encode()], [
+        (socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    lines = _Lines(connection)
+    started = lines.read(None)
+    assert started is not None
+    return lines, int(started["pid"])
+
+
+def _ended(lines: _Lines, answer: dict[str, Any]) -> int:
+    REAPED_CPU[0] += float(answer["cpu"])
+    lines.connection.close()
+    return int(answer["code"])
+
+
+class ForkedProcess:
+    """A long-running command (a server) forked from the zygote, with what tests use of
+    :class:`subprocess.Popen`: ``pid``, ``returncode``, ``poll``, ``wait``, ``send_signal``,
+    ``terminate``, ``kill``. Safe to poll from another thread (a monitor) meanwhile."""
+
+    def __init__(self, args: list[str], lines: _Lines, pid: int) -> None:
+        self.args = args
+        self.pid = pid
+        self.returncode: int | None = None
+        self._lines = lines
+        self._lock = threading.Lock()
+
+    def _collect(self, timeout: float | None) -> bool:
+        with self._lock:
+            if self.returncode is None:
+                answer = self._lines.read(timeout)
+                if answer is None:
+                    return False
+                self.returncode = _ended(self._lines, answer)
+            return True
+
+    def poll(self) -> int | None:
+        self._collect(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._collect(timeout):
+            raise subprocess.TimeoutExpired(["kizuna", *self.args], timeout or 0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def start(args: list[str], *, env: dict[str, str], stdout: int, stderr: int,
+          cwd: str | None = None) -> ForkedProcess:
+    """``python -m kizuna.cli *args`` in the background, its stdin /dev/null and its output on
+    the descriptors ``stdout`` and ``stderr`` (the caller's; it may close them after)."""
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    try:
+        lines, pid = _spawn(args, env, [stdin, stdout, stderr], cwd)
+    finally:
+        os.close(stdin)
+    return ForkedProcess(args, lines, pid)
+
+
 def run(args: list[str], *, env: dict[str, str], stdin: str | None = None,
         timeout: float = 120, cwd: str | None = None) -> tuple[int, str, str]:
     """``python -m kizuna.cli *args`` with ``env``, as ``subprocess.run(..., text=True,
@@ -217,16 +319,11 @@ def run(args: list[str], *, env: dict[str, str], stdin: str | None = None,
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    connection = ZYGOTE.connect()
     try:
-        request = {"args": args, "env": env, "cwd": cwd or os.getcwd()}
-        connection.sendmsg([json.dumps(request).encode()], [
-            (socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [stdin_r, out_w, err_w]))])
+        lines, pid = _spawn(args, env, [stdin_r, out_w, err_w], cwd)
     finally:
         for fd in (stdin_r, out_w, err_w):
             os.close(fd)
-    reader = connection.makefile("rb")
-    pid = int(json.loads(reader.readline())["pid"])
     chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
     pending = (stdin or "").encode()
     deadline = time.monotonic() + timeout
@@ -246,11 +343,7 @@ def run(args: list[str], *, env: dict[str, str], stdin: str | None = None,
                 for key in list(selector.get_map().values()):
                     selector.unregister(key.fd)
                     os.close(key.fd)
-                for fd in chunks:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-                reader.close()
-                connection.close()
+                lines.connection.close()
                 raise subprocess.TimeoutExpired(["kizuna", *args], timeout)
             for key, _ in selector.select(left):
                 if key.fd == stdin_w:
@@ -268,11 +361,9 @@ def run(args: list[str], *, env: dict[str, str], stdin: str | None = None,
                 else:
                     selector.unregister(key.fd)
                     os.close(key.fd)
-    ended = json.loads(reader.readline())
-    REAPED_CPU[0] += float(ended["cpu"])
-    code = int(ended["code"])
-    reader.close()
-    connection.close()
+    answer = lines.read(None)
+    assert answer is not None
+    code = _ended(lines, answer)
     return (code, b"".join(chunks[out_r]).decode("utf-8", "replace"),
             b"".join(chunks[err_r]).decode("utf-8", "replace"))
 
