@@ -7,11 +7,10 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import forked_cli
 from eth_account import Account
 
 from kizuna.chain.localnode import free_port
@@ -25,7 +24,7 @@ class NodeProcess:
     endpoint: str
     db_path: Path
     log_path: Path
-    process: subprocess.Popen[bytes]
+    process: forked_cli.ForkedProcess
 
     def count(self, table: str, *, patient: str | None = None) -> int:
         """Rows of ``table`` (it may end in a WHERE clause), only ``patient``'s when named: a
@@ -68,12 +67,11 @@ def start_node(stack: object, root: Path, name: str, *, environment: str = "deve
            "KIZUNA_STORE_PATH": str(stack.store.root),  # type: ignore[attr-defined]
            "KIZUNA_ENVIRONMENT": environment, "KIZUNA_NODE_KEY": key.key.hex(),
            "KIZUNA_HOME": str(root / f"{name}-home"), "KIZUNA_FOLLOW_INTERVAL_S": "0.5"}
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "kizuna.cli", "proxy", "serve", "--database",
-             f"sqlite:///{db_path}", "--index", str(root / f"{name}-index.sqlite"),
-             "--port", str(port), *args], env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
+    with log_path.open("wb") as log:  # forked from the worker's zygote (forked_cli)
+        process = forked_cli.start(
+            ["proxy", "serve", "--database", f"sqlite:///{db_path}", "--index",
+             str(root / f"{name}-index.sqlite"), "--port", str(port), *args], env=env,
+            stdout=log.fileno(), stderr=log.fileno())
     return NodeProcess(checksum_address(key.address), f"http://127.0.0.1:{port}", db_path,
                        log_path, process)
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import forked_cli
 import httpx
 import pytest
 import uvicorn
@@ -47,7 +46,7 @@ class Node:
     endpoint: str
     db_path: Path
     log_path: Path
-    process: subprocess.Popen[bytes]
+    process: forked_cli.ForkedProcess
 
     def receipts(self, patient: Party) -> list[bytes]:
         """The request ids of ``patient``'s reads this node served (the cluster is the module's:
@@ -81,11 +80,11 @@ def _start_node(stack: Stack, root: Path, name: str, deployment: Path) -> Node:
            "KIZUNA_STORE_PATH": str(stack.store.root), "KIZUNA_ENVIRONMENT": "development",
            "KIZUNA_NODE_KEY": key.key.hex(), "KIZUNA_HOME": str(root / f"{name}-home"),
            "KIZUNA_FOLLOW_INTERVAL_S": "0.5"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kizuna.cli", "proxy", "serve", "--database",
-         f"sqlite:///{db_path}", "--index", str(root / f"{name}-index.sqlite"),
-         "--port", str(port)], env=env, stdout=subprocess.DEVNULL,
-        stderr=open(log_path, "wb"))  # noqa: SIM115 - the node's log, kept open
+    with log_path.open("wb") as log, open(os.devnull, "wb") as nothing:  # forked_cli's zygote
+        process = forked_cli.start(
+            ["proxy", "serve", "--database", f"sqlite:///{db_path}", "--index",
+             str(root / f"{name}-index.sqlite"), "--port", str(port)], env=env,
+            stdout=nothing.fileno(), stderr=log.fileno())
     return Node(checksum_address(key.address), f"http://127.0.0.1:{port}", db_path, log_path,
                 process)
 

@@ -44,9 +44,10 @@ _PRELOAD = (
     "kizuna.cli.research", "kizuna.cli.data_requests", "kizuna.cli.participant",
     "kizuna.cli.config_cmd", "kizuna.cli.fhir_import", "kizuna.cli.store",
     "kizuna.client.http", "web3", "kizuna.cli.serve", "kizuna.api.app", "uvicorn",
+    "kizuna.cli.proxy", "kizuna.proxynode.server",
 )
-"""What every command imports, or most do, and the API server (``kizuna serve``, which the
-tests start about fifty times); the rest (``up``, the proxy node) are imported by the commands
+"""What every command imports, or most do, and the servers the tests start dozens of times
+(``kizuna serve``, ``kizuna proxy serve``); the rest (``up``...) are imported by the commands
 that need them, in the child."""
 
 
