@@ -1,10 +1,11 @@
-"""One-shot ``kizuna`` commands for the tests, each in a process of its own forked from an
-interpreter that has already imported Kizuna (a "zygote", one per test worker).
+"""The ``kizuna`` commands and servers the tests start (:func:`run` for a one-shot command,
+:func:`start` for a server), each in a process of its own forked from an interpreter that has
+already imported Kizuna (a "zygote", one per test worker).
 
-Why: the suite runs a few hundred commands, and a fresh ``python -m kizuna.cli`` spends ~0.5
-CPU-s importing web3, pydantic, FastAPI and Kizuna before it does anything; on two cores that
-is minutes of the run. A forked child starts with those modules loaded and does only the
-command's own work.
+Why: the suite runs a few hundred commands and starts dozens of servers, and a fresh ``python
+-m kizuna.cli`` spends ~0.5-1.5 CPU-s importing web3, pydantic, FastAPI and Kizuna before it
+does anything; on two cores that is minutes of the run. A forked child starts with those
+modules loaded and does only the command's own work.
 
 What a command sees is what ``python -m kizuna.cli ARGS`` would give it: its own process, the
 caller's environment (replaced wholesale), working directory, standard input, output and error
@@ -152,7 +153,8 @@ def _run_child(child: _Child) -> None:
 
 
 class Zygote:
-    """The worker's zygote, started on first use (:func:`run`) and stopped with the worker."""
+    """The worker's zygote, started on first use (:func:`run`, :func:`start`) and stopped
+    with the worker."""
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
@@ -237,30 +239,11 @@ class _Lines:
         return answer
 
 
-def _spawn(args: list[str], env: dict[str, str], fds: list[int], cwd: str | None
-           ) -> tuple[_Lines, int]:
-    """Ask the zygote for a child running ``args`` on the descriptors ``fds`` (stdin, stdout,
-    stderr; the caller closes its own copies); the answers' reader and the child's pid."""
-    connection = ZYGOTE.connect()
-    request = {"args": args, "env": env, "cwd": cwd or os.getcwd()}
-    connection.sendmsg([json.dumps(request).encode()], [
-        (socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
-    lines = _Lines(connection)
-    started = lines.read(None)
-    assert started is not None
-    return lines, int(started["pid"])
-
-
-def _ended(lines: _Lines, answer: dict[str, Any]) -> int:
-    REAPED_CPU[0] += float(answer["cpu"])
-    lines.connection.close()
-    return int(answer["code"])
-
-
 class ForkedProcess:
-    """A long-running command (a server) forked from the zygote, with what tests use of
-    :class:`subprocess.Popen`: ``pid``, ``returncode``, ``poll``, ``wait``, ``send_signal``,
-    ``terminate``, ``kill``. Safe to poll from another thread (a monitor) meanwhile."""
+    """A command forked from the zygote (a server, or one :func:`run` waits for), with what
+    tests use of :class:`subprocess.Popen`: ``pid``, ``returncode``, ``poll``, ``wait``,
+    ``send_signal``, ``terminate``, ``kill``. Safe to poll from another thread (a monitor)
+    meanwhile."""
 
     def __init__(self, args: list[str], lines: _Lines, pid: int) -> None:
         self.args = args
@@ -275,7 +258,9 @@ class ForkedProcess:
                 answer = self._lines.read(timeout)
                 if answer is None:
                     return False
-                self.returncode = _ended(self._lines, answer)
+                REAPED_CPU[0] += float(answer["cpu"])
+                self._lines.connection.close()
+                self.returncode = int(answer["code"])
             return True
 
     def poll(self) -> int | None:
@@ -300,16 +285,29 @@ class ForkedProcess:
         self.send_signal(signal.SIGKILL)
 
 
+def _spawn(args: list[str], env: dict[str, str], fds: list[int], cwd: str | None
+           ) -> ForkedProcess:
+    """A child of the zygote running ``args`` on the descriptors ``fds`` (stdin, stdout,
+    stderr; the caller closes its own copies)."""
+    connection = ZYGOTE.connect()
+    request = {"args": args, "env": env, "cwd": cwd or os.getcwd()}
+    connection.sendmsg([json.dumps(request).encode()], [
+        (socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+    lines = _Lines(connection)
+    started = lines.read(None)
+    assert started is not None
+    return ForkedProcess(args, lines, int(started["pid"]))
+
+
 def start(args: list[str], *, env: dict[str, str], stdout: int, stderr: int,
           cwd: str | None = None) -> ForkedProcess:
     """``python -m kizuna.cli *args`` in the background, its stdin /dev/null and its output on
     the descriptors ``stdout`` and ``stderr`` (the caller's; it may close them after)."""
     stdin = os.open(os.devnull, os.O_RDONLY)
     try:
-        lines, pid = _spawn(args, env, [stdin, stdout, stderr], cwd)
+        return _spawn(args, env, [stdin, stdout, stderr], cwd)
     finally:
         os.close(stdin)
-    return ForkedProcess(args, lines, pid)
 
 
 def run(args: list[str], *, env: dict[str, str], stdin: str | None = None,
@@ -321,7 +319,7 @@ def run(args: list[str], *, env: dict[str, str], stdin: str | None = None,
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
-        lines, pid = _spawn(args, env, [stdin_r, out_w, err_w], cwd)
+        process = _spawn(args, env, [stdin_r, out_w, err_w], cwd)
     finally:
         for fd in (stdin_r, out_w, err_w):
             os.close(fd)
@@ -338,13 +336,12 @@ def run(args: list[str], *, env: dict[str, str], stdin: str | None = None,
             os.close(stdin_w)
         while selector.get_map():
             left = deadline - time.monotonic()
-            if left <= 0:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            if left <= 0:  # as subprocess.run: kill, wait, raise
+                process.kill()
                 for key in list(selector.get_map().values()):
                     selector.unregister(key.fd)
                     os.close(key.fd)
-                lines.connection.close()
+                process.wait()
                 raise subprocess.TimeoutExpired(["kizuna", *args], timeout)
             for key, _ in selector.select(left):
                 if key.fd == stdin_w:
@@ -362,10 +359,7 @@ def run(args: list[str], *, env: dict[str, str], stdin: str | None = None,
                 else:
                     selector.unregister(key.fd)
                     os.close(key.fd)
-    answer = lines.read(None)
-    assert answer is not None
-    code = _ended(lines, answer)
-    return (code, b"".join(chunks[out_r]).decode("utf-8", "replace"),
+    return (process.wait(), b"".join(chunks[out_r]).decode("utf-8", "replace"),
             b"".join(chunks[err_r]).decode("utf-8", "replace"))
 
 
