@@ -5,7 +5,6 @@ background process, with an isolated KIZUNA_HOME per test."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import forked_cli
+from forked_cli import clean_env
 
 KIZUNA = [sys.executable, "-m", "kizuna.cli"]
 
@@ -35,14 +35,6 @@ class Result:
         assert len(lines) == 1, f"expected one line on stderr, got:\n{self.err}"
         assert "Traceback" not in self.err
         return lines[0]
-
-
-def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """The environment of a test's commands: its own home, no KIZUNA_* leaking in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
-    env["KIZUNA_HOME"] = str(home)
-    env.update(extra)
-    return env
 
 
 def run(home: Path, *args: str, env: dict[str, str] | None = None,

@@ -7,7 +7,6 @@ passphrase and an API that does not answer are one line and their exit codes."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 import signal
@@ -37,15 +36,10 @@ VITAL = ("http://terminology.hl7.org/CodeSystem/observation-category", "vital-si
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def env_for(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
-    env.update(KIZUNA_HOME=str(home), **extra)
-    return env
-
-
 def kizuna(home: Path, *args: str, timeout: float = 180,
            **extra: str) -> subprocess.CompletedProcess[str]:
-    code, out, err = forked_cli.run(list(args), env=env_for(home, **extra), timeout=timeout)
+    code, out, err = forked_cli.run(list(args), env=forked_cli.clean_env(home, **extra),
+                                    timeout=timeout)
     return subprocess.CompletedProcess([*KIZUNA, *args], code, out, err)
 
 
@@ -60,7 +54,7 @@ class Background:
 
     def __init__(self, home: Path, *args: str, **extra: str) -> None:
         self.err = (home.parent / f"{args[0]}-{free_port()}.err").open("w+")
-        self.process = subprocess.Popen([*KIZUNA, *args], env=env_for(home, **extra),
+        self.process = subprocess.Popen([*KIZUNA, *args], env=forked_cli.clean_env(home, **extra),
                                         stdout=subprocess.PIPE, stderr=self.err, text=True)
 
     def ready(self) -> dict[str, Any]:

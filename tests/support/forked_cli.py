@@ -152,6 +152,15 @@ def _run_child(child: _Child) -> None:
 # --- the test's side --------------------------------------------------------------------------
 
 
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a test's commands: its own home, no KIZUNA_* leaking in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIZUNA_")}
+    env["KIZUNA_HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+
 class Zygote:
     """The worker's zygote, started on first use (:func:`run`, :func:`start`) and stopped
     with the worker."""
