@@ -201,9 +201,9 @@ class LocalNode:
 
         deadline = time.monotonic() + self.startup_timeout
         payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
-        # One client for every poll (``httpx.post`` builds a client and its TLS context each
-        # time: ~20 ms of CPU a poll).
-        with httpx.Client(timeout=1.0) as client:
+        from kizuna.tls import http_client
+
+        with http_client(self.rpc_url, timeout=1.0) as client:  # one for every poll
             while time.monotonic() < deadline:
                 if self._process is not None and self._process.poll() is not None:
                     raise NodeUnreachable(

@@ -28,7 +28,6 @@ import itertools
 import json
 import os
 import socket
-import ssl
 import threading
 import weakref
 from collections.abc import Sequence
@@ -39,6 +38,7 @@ from urllib.parse import urlsplit
 from kizuna.chain.artifacts import CONTRACT_NAMES, load_artifact
 from kizuna.chain.deploy import Deployment, check_on_node, load_deployment_file
 from kizuna.errors import ChainError, NodeUnreachable
+from kizuna.tls import verifying_context
 from kizuna.types import Address
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -168,7 +168,7 @@ class LeanRpc:
         self._open_conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._tls = ssl.create_default_context() if self.https else None
+        self._tls = verifying_context() if self.https else None
 
     @staticmethod
     def usable(url: str) -> bool:

@@ -250,13 +250,15 @@ def status(api_url: str | None, home_dir: Path | None, as_json: bool) -> None:
     """
     import httpx
 
+    from kizuna.tls import http_client
+
     home = resolve_home(home_dir)
     holder = home.running_stack()
     url = api_url_for(home, api_url)
     try:
         # /health asks the store about a CID it lacks: a js-ipfs node takes its find timeout
         # (~10 s) to say no, so allow for it.
-        with httpx.Client(timeout=STATUS_TIMEOUT_S) as client:  # one TLS context, not two
+        with http_client(url, timeout=STATUS_TIMEOUT_S) as client:
             health = client.get(f"{url}/health")
             version = client.get(f"{url}/version")
     except httpx.HTTPError as exc:

@@ -37,6 +37,7 @@ from kizuna.errors import AccessDenied, InputError, StoreProtocolError, StoreUna
 from kizuna.storage.fhir.canonical import canonical_json
 from kizuna.storage.fhir.importer import ImportedBundle
 from kizuna.storage.fhir.validate import validate
+from kizuna.tls import http_client
 from kizuna.types import RecordId
 
 TOKEN_ENV = "KIZUNA_FHIR_TOKEN"
@@ -100,8 +101,8 @@ class FhirPuller:
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._token_sent = bool(token)
-        self._http = httpx.Client(headers=headers, timeout=timeout, transport=transport,
-                                  follow_redirects=False)
+        self._http = http_client(self.base, headers=headers, timeout=timeout,
+                                 transport=transport, follow_redirects=False)
 
     def close(self) -> None:
         self._http.close()

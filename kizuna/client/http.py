@@ -22,7 +22,6 @@ import binascii
 import contextlib
 import json
 import re
-import ssl
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +49,7 @@ from kizuna.errors import (
     StoreUnavailable,
 )
 from kizuna.receipts.request import ReadRequest
+from kizuna.tls import http_client
 from kizuna.types import Address, Cid, Commitment, RecordId, ScopeId
 from kizuna.wire.batches import BatchInfo, StagedEnvelope, StagedInfo, frame_envelopes
 from kizuna.wire.care import CareMessage, InboxKey
@@ -243,19 +243,6 @@ def api_error(response: httpx.Response) -> KizunaError:
     return _rebuilt(cls, message, body, response)
 
 
-def tls_verification(base_url: str) -> ssl.SSLContext | bool:
-    """What the API's HTTP client verifies TLS with.
-
-    An ``https`` API gets httpx's default: certifi's CA bundle, hostname checked. A plain
-    ``http`` API (the local default) has no TLS to verify, and loading the CA bundle costs ~50 ms
-    of every command; it gets a context that trusts no CA at all, so a redirect to an ``https``
-    address fails its handshake rather than going unverified."""
-    if not base_url.lower().startswith("http://"):
-        return True
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, check_hostname: no CA
-    return context
-
-
 class ApiClient:
     """The Kizuna API over HTTP, for one participant at a time (see the module docstring)."""
 
@@ -264,8 +251,7 @@ class ApiClient:
         if client is None:
             if base_url is None:
                 raise ValueError("ApiClient needs a base_url or an httpx.Client")
-            client = httpx.Client(base_url=base_url, timeout=timeout,
-                                  verify=tls_verification(base_url))
+            client = http_client(base_url, base=True, timeout=timeout)
         self.http = client
         self.session: ApiSession | None = None
 

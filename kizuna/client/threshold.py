@@ -41,6 +41,7 @@ from kizuna.proxy.threshold import (
 )
 from kizuna.receipts.request import ReadRequest
 from kizuna.storage.envelope import read_header
+from kizuna.tls import http_client
 from kizuna.types import Address, Cid, RecordId, ScopeId, checksum_address
 from kizuna.wire.consent import GrantResult
 from kizuna.wire.reads import ReadGrant
@@ -101,12 +102,11 @@ _http_clients: list[httpx.Client] = []
 
 
 def _http() -> httpx.Client:
-    """The process's one HTTP client for proxy nodes (thread-safe, kept-alive connections):
-    ``httpx.post`` built a client — ~26 ms of CPU for its TLS context — and a new connection
-    for every request, three per threshold read."""
+    """The process's one HTTP client for proxy nodes (thread-safe, kept-alive connections), not
+    a client and a connection for each of a read's requests to its nodes."""
     with _http_lock:
         if not _http_clients:
-            _http_clients.append(httpx.Client())
+            _http_clients.append(http_client(""))
         return _http_clients[0]
 
 

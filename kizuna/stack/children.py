@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from kizuna.errors import NodeUnreachable
+from kizuna.tls import http_client
 
 
 def wait_healthy(running: Callable[[], bool], url: str, *, what: str, log_path: Path,
@@ -19,9 +20,7 @@ def wait_healthy(running: Callable[[], bool], url: str, *, what: str, log_path: 
     """Poll ``url``/health until it answers 200; ``NodeUnreachable`` naming ``what`` and its
     log when the process exits first or ``timeout_s`` passes."""
     deadline = time.monotonic() + timeout_s
-    # One client for every poll: ``httpx.get`` builds a client, and its TLS context from the
-    # system's certificates, each time (~20 ms of CPU a poll, for a server still importing).
-    with httpx.Client(timeout=request_timeout_s) as client:
+    with http_client(url, timeout=request_timeout_s) as client:  # one for every poll
         while True:
             if not running():
                 raise NodeUnreachable(f"{what} exited at start: {_last_line(log_path)} "

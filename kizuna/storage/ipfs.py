@@ -37,6 +37,7 @@ from kizuna.errors import ContentNotFound, StorageError, StoreProtocolError, Sto
 from kizuna.storage.cid import ContentId, parse_cid
 from kizuna.storage.store import ByteSource, ContentStream
 from kizuna.storage.unixfs import CHUNK_SIZE, ContentIntegrityError, Importer
+from kizuna.tls import http_client
 from kizuna.types import Cid
 
 _ADD_PARAMS = {
@@ -92,8 +93,8 @@ class IpfsStore:
         self._find_timeout = f"{find_timeout_s:g}s"
         self._transfer_timeout = f"{transfer_timeout_s:g}s"
         self._verify = verify
-        self._client = httpx.Client(
-            base_url=self.api_url + "/api/v0/",
+        self._client = http_client(
+            self.api_url + "/api/v0/", base=True,
             timeout=httpx.Timeout(timeout_s, read=max(timeout_s, find_timeout_s + 5)),
             transport=transport,
         )

@@ -28,6 +28,7 @@ import httpx
 
 from kizuna.chain.localnode import free_port
 from kizuna.errors import ConfigError, StoreUnavailable
+from kizuna.tls import http_client
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 IPFS_TOOL_DIR = _PROJECT_ROOT / "tools" / "ipfs"
@@ -149,9 +150,7 @@ class LocalIpfsNode:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
-        # One client for every poll (``httpx.post`` builds a client and its TLS context each
-        # time: ~20 ms of CPU a poll, for a daemon that takes seconds to start).
-        with httpx.Client(timeout=1.0) as client:
+        with http_client(self.api_url, timeout=1.0) as client:  # one for every poll
             while time.monotonic() < deadline:
                 if self._process is not None and self._process.poll() is not None:
                     raise StoreUnavailable(

@@ -39,6 +39,7 @@ from participants import HttpProvider, hx
 
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
+from kizuna.tls import http_client
 
 if TYPE_CHECKING:
     from adversarial_world import World
@@ -540,7 +541,7 @@ class Soak:
     # -- running ----------------------------------------------------------------------------
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.world.server.url, timeout=CLIENT_TIMEOUT_S)
+        return http_client(self.world.server.url, base=True, timeout=CLIENT_TIMEOUT_S)
 
     def run(self, *, count: int, clients: int, budget_s: float, seed: int) -> None:
         """``count`` requests (at least; an op may send two) from ``clients`` threads."""

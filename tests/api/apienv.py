@@ -29,6 +29,7 @@ from kizuna.chain.localnode import LocalNode, dev_private_keys, free_port
 from kizuna.chain.models import ContractCall
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
+from kizuna.tls import http_client
 
 ADMIN, RELAYER, FUNDER, ANCHORER = 0, 1, 2, 3
 """Which dev keys of the API tests' own anvil play which part (each key is used by one process
@@ -215,17 +216,18 @@ class ApiServer:
                 self.process = forked_cli.start(command, env=env, stdout=log.fileno(),
                                                 stderr=log.fileno())
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the API exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                answer = httpx.get(self.url + "/version", timeout=2)
-                if answer.status_code == 200 and (not wait_healthy or httpx.get(
-                        self.url + "/health", timeout=5).status_code == 200):
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        with http_client(self.url, timeout=5) as probe:  # one for every poll
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"the API exited: {self.log_path.read_text()[-3000:]}")
+                try:
+                    answer = probe.get(self.url + "/version", timeout=2)
+                    if answer.status_code == 200 and (not wait_healthy or probe.get(
+                            self.url + "/health").status_code == 200):
+                        return self
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"the API did not start: {self.log_path.read_text()[-3000:]}")
 

@@ -37,6 +37,7 @@ from participants import HttpPatient, People, signed_in_auditor, signed_in_provi
 from kizuna.chain.localnode import LocalNode, free_port
 from kizuna.chain.signers import LocalKeySigner
 from kizuna.config import Settings
+from kizuna.tls import http_client
 
 __all__ = ["api_server", "chain_env", "fresh_stack", "http", "module_api_server",
            "module_chain_env", "module_settings", "people", "settings", "shared_api_server",
@@ -140,7 +141,7 @@ def api_server(request: pytest.FixtureRequest, settings: Settings,
 
 @pytest.fixture
 def http(api_server: ApiServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api_server.url, timeout=60) as client:
+    with http_client(api_server.url, base=True, timeout=60) as client:
         yield client
 
 

@@ -13,6 +13,7 @@ import pytest
 from chainenv import Env, _anvil_env, _eth_tester_env, hardhat_env
 
 from kizuna.chain.localnode import LocalNode
+from kizuna.tls import http_client
 
 
 @pytest.fixture
@@ -75,17 +76,18 @@ def hardhat_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     payload = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
     try:
         deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"hardhat node exited with {process.returncode}")
-            try:
-                if "result" in httpx.post(url, json=payload, timeout=1.0).json():
-                    break
-            except (httpx.HTTPError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("hardhat node did not start within 90 s")
-            time.sleep(0.2)
+        with http_client(url, timeout=1.0) as probe:  # one for every poll
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"hardhat node exited with {process.returncode}")
+                try:
+                    if "result" in probe.post(url, json=payload).json():
+                        break
+                except (httpx.HTTPError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("hardhat node did not start within 90 s")
+                time.sleep(0.2)
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)

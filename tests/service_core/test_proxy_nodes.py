@@ -35,6 +35,7 @@ from kizuna.proxynode.client import (
     hand_kfrags,
     threshold_read,
 )
+from kizuna.stack.children import wait_healthy
 from kizuna.types import Address, Cid, checksum_address
 
 pytestmark = pytest.mark.anvil
@@ -90,18 +91,10 @@ def _start_node(stack: Stack, root: Path, name: str, deployment: Path) -> Node:
 
 
 def _wait(nodes: list[Node]) -> None:
-    deadline = time.monotonic() + 90
     for node in nodes:
-        while True:
-            if node.process.poll() is not None:
-                raise AssertionError(node.log_path.read_text())
-            try:
-                if httpx.get(node.endpoint + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, node.log_path.read_text()
-            time.sleep(0.2)
+        wait_healthy(lambda node=node: node.process.poll() is None,
+                     node.endpoint, what=f"proxy node {node.address}", log_path=node.log_path,
+                     timeout_s=90, request_timeout_s=1)
 
 
 @dataclass

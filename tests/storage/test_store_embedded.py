@@ -82,6 +82,34 @@ def test_layout_is_sharded_block_files(embedded: EmbeddedStore) -> None:
     assert list((embedded.root / "tmp").iterdir()) == []
 
 
+def test_shards_are_made_as_puts_need_them_and_synced_before_their_blocks(
+        embedded: EmbeddedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new store has no shard directory; a put makes the ones its blocks need and syncs
+    ``blocks/`` once (its entries durable before a block is renamed into them); a put whose
+    shards exist syncs only its own shards. Counted, not mocked: the real fsyncs run."""
+    assert list((embedded.root / "blocks").iterdir()) == []
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    data = pseudo_random_bytes(3 * CHUNK + 5, seed=11)
+    cid = embedded.put(data)
+    blocks_dir = str(embedded.root / "blocks")
+    shards = {d.name for d in (embedded.root / "blocks").iterdir()}
+    assert cid[-3:-1] in shards and 1 <= len(shards) <= 5  # 4 leaves and the root
+    assert synced.count(blocks_dir) == 1
+    synced.clear()
+    embedded.put(data[: 3 * CHUNK])  # three known leaves under a new root
+    made = {d.name for d in (embedded.root / "blocks").iterdir()} - shards
+    assert synced.count(blocks_dir) == len(made)  # 1 if the root's shard is new, else 0
+    with EmbeddedStore(embedded.root).get(cid) as stream:  # a fresh process reads them
+        assert stream.read() == data
+
+
 def test_same_content_twice_is_stored_once(embedded: EmbeddedStore) -> None:
     data = b"\0" * (4 * CHUNK)  # four identical chunks: one leaf block
     cid = embedded.put(data)

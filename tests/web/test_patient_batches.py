@@ -41,6 +41,7 @@ from kizuna.client.api_service import ApiService
 from kizuna.client.http import ApiClient
 from kizuna.client.provider import ProviderClient
 from kizuna.services.batches import RECORD_BATCH_REGISTERED
+from kizuna.tls import http_client
 
 # The stack of the TS patient's tests (a node, a deployment, an API server, providers).
 node, env, server = parity.node, parity.env, parity.server
@@ -198,6 +199,7 @@ class Front:
 
 def _front(front: Front) -> Iterator[Front]:
     outer = front
+    upstream = http_client(front.target)  # one for every forwarded request
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -224,8 +226,8 @@ def _front(front: Front) -> Iterator[Front]:
                 self.reply(503, json.dumps(error).encode(), {"Content-Type": "application/json"})
                 return
             skip = {"host", "content-length", "connection", "transfer-encoding"}
-            answer = httpx.request(self.command, outer.target + self.path, content=body,
-                                   timeout=120, headers={k: v for k, v in self.headers.items()
+            answer = upstream.request(self.command, outer.target + self.path, content=body,
+                                      timeout=120, headers={k: v for k, v in self.headers.items()
                                                          if k.lower() not in skip})
             data = answer.content
             if key == ("POST", "/patient/staged") and answer.status_code == 201:

@@ -34,7 +34,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +49,7 @@ from kizuna.client.keys import vocabulary_json  # noqa: E402
 from kizuna.client.patient import PatientClient  # noqa: E402
 from kizuna.client.provider import ProviderClient  # noqa: E402
 from kizuna.errors import AccessDenied  # noqa: E402
+from kizuna.tls import http_client  # noqa: E402
 
 CLI = ROOT / "web" / "test" / "patient_cli.ts"
 VOCABULARY = ROOT / "web" / "src" / "patient" / "vocabulary.json"
@@ -281,6 +281,7 @@ class Swap:
 def front(target: str, swap: Swap) -> ThreadingHTTPServer:
     """A man in the middle before the real API (HTTP/1.1, forwarding every request over a real
     connection) that swaps one record for another of the same patient."""
+    upstream = http_client(target)  # one for every forwarded request
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -296,8 +297,8 @@ def front(target: str, swap: Swap) -> ThreadingHTTPServer:
                 path = f"/patient/records/{swap.instead}/content"
                 swap.served.append(path)
             skip = {"host", "content-length", "connection", "transfer-encoding"}
-            answer = httpx.request(self.command, target + path, content=body, timeout=60,
-                                   headers={k: v for k, v in self.headers.items()
+            answer = upstream.request(self.command, target + path, content=body, timeout=60,
+                                      headers={k: v for k, v in self.headers.items()
                                             if k.lower() not in skip})
             data = answer.content
             if self.command == "GET" and path.split("?")[0] == "/patient/records":
