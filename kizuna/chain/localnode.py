@@ -6,6 +6,7 @@ free port unless one is given, and keeps its state on disk when ``state_path`` i
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import shutil
@@ -29,15 +30,17 @@ _PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 def dev_private_keys(count: int = 10) -> list[str]:
     """The private keys anvil funds by default (derived from ``DEV_MNEMONIC``)."""
+    return list(_dev_keys(count))
+
+
+@functools.cache
+def _dev_keys(count: int) -> tuple[str, ...]:
     # eth_account here and httpx in _wait_ready, not at import: the CLI's lock and port checks
     # (`kizuna down`, `kizuna --help`) import this module and need neither.
-    from eth_account import Account
+    from eth_account.hdaccount import key_from_seed, seed_from_mnemonic
 
-    Account.enable_unaudited_hdwallet_features()
-    return [
-        Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}").key.hex()
-        for i in range(count)
-    ]
+    seed = seed_from_mnemonic(DEV_MNEMONIC, "")  # PBKDF2, once for all the keys
+    return tuple(key_from_seed(seed, f"m/44'/60'/0'/0/{i}").hex() for i in range(count))
 
 
 def find_anvil() -> str:

@@ -25,8 +25,10 @@ def test_anvil_answers_on_loopback_and_funds_the_dev_keys(anvil: LocalNode) -> N
     assert anvil.rpc_url.startswith("http://127.0.0.1:")
     w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
     assert w3.eth.chain_id == 31337
+    funded = [w3.eth.account.from_key(key).address for key in dev_private_keys()]
+    assert funded == w3.eth.accounts[:10]  # every key, in anvil's order
     first = w3.eth.account.from_key(dev_private_keys(1)[0]).address
-    assert first == w3.eth.accounts[0]
+    assert first == funded[0]
     assert w3.eth.get_balance(first) > 0
     assert "junk" in DEV_MNEMONIC
 
