@@ -1,10 +1,11 @@
 """Run the real ``kizuna`` entry point (``python -m kizuna.cli``) in a process of its own,
 forked from the worker's zygote (tests/support/forked_cli.py), and ``kizuna up`` as a
-background process, with an isolated KIZUNA_HOME per test."""
+background process (forked too, or a new interpreter), with an isolated KIZUNA_HOME per test."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -47,22 +48,40 @@ def run(home: Path, *args: str, env: dict[str, str] | None = None,
 
 
 class UpProcess:
-    """``kizuna up --json`` in the background; :meth:`ready` waits for its JSON line."""
+    """``kizuna up --json`` in the background; :meth:`ready` waits for its JSON line.
+
+    Forked from the worker's zygote (~2 CPU-s of imports less a start), unless ``fresh``: a
+    new interpreter, whose command line reads ``kizuna.cli up`` as a user's does, for what
+    names a running `kizuna up` by its command line (a port in use)."""
 
     def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None,
-                 as_json: bool = True) -> None:
+                 as_json: bool = True, fresh: bool = False) -> None:
         self.home = home
         self.err_path = home.parent / f"{home.name}-up-{time.monotonic_ns()}.err"
         self._err = self.err_path.open("w")
-        self.process = subprocess.Popen([*KIZUNA, "up", *(["--json"] if as_json else []), *args],
-                                        env=env or clean_env(home), stdout=subprocess.PIPE,
-                                        stderr=self._err, text=True)
+        command = ["up", *(["--json"] if as_json else []), *args]
+        self.process: subprocess.Popen[str] | forked_cli.ForkedProcess
+        if fresh:
+            self.process = subprocess.Popen([*KIZUNA, *command], env=env or clean_env(home),
+                                            stdout=subprocess.PIPE, stderr=self._err, text=True)
+            assert self.process.stdout is not None
+            self.stdout = self.process.stdout
+        else:
+            out_r, out_w = os.pipe()
+            try:
+                self.process = forked_cli.start(command, env=env or clean_env(home),
+                                                stdout=out_w, stderr=self._err.fileno())
+            except BaseException:
+                os.close(out_r)
+                raise
+            finally:
+                os.close(out_w)
+            self.stdout = open(out_r, encoding="utf-8")  # noqa: SIM115 (closed by stop())
         self.info: dict[str, Any] = {}
 
     def ready(self, timeout: float = 240) -> dict[str, Any]:
-        assert self.process.stdout is not None
         deadline = time.monotonic() + timeout
-        line = self.process.stdout.readline()  # blocks until the stack is up (or it exits)
+        line = self.stdout.readline()  # blocks until the stack is up (or it exits)
         if not line:
             self.process.wait(timeout=max(1.0, deadline - time.monotonic()))
             raise AssertionError(f"kizuna up exited {self.process.returncode}:\n{self.stderr}")
@@ -71,9 +90,8 @@ class UpProcess:
 
     def ready_text(self, marker: str = "Next steps") -> str:
         """Without --json: the human output up to and including the line with ``marker``."""
-        assert self.process.stdout is not None
         seen: list[str] = []
-        for line in self.process.stdout:
+        for line in self.stdout:
             seen.append(line)
             if marker in line:
                 return "".join(seen)
@@ -97,4 +115,5 @@ class UpProcess:
                 self.process.kill()
                 self.process.wait(timeout=10)
             self._err.close()
+            self.stdout.close()
         return code

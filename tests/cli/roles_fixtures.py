@@ -53,7 +53,9 @@ def _grant_auditor(rpc_url: str, deployment_file: Path, account: str) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("roles") / "home"
-    up = UpProcess(home, "--demo", "--port", str(free_port()), "--rpc-port", str(free_port()))
+    # a new interpreter: test_cli_up checks how a port in use names this `kizuna up`
+    up = UpProcess(home, "--demo", "--port", str(free_port()), "--rpc-port", str(free_port()),
+                   fresh=True)
     try:
         info = up.ready(timeout=600)
         made = Stack(home=home, up=up, api_url=info["api_url"], rpc_url=info["rpc_url"],
